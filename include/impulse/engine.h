@@ -1,0 +1,107 @@
+// The engine: streams backed by the embedded log, pipelines on a shard-per-core runtime.
+// Thread-safe entry points for front ends (HTTP server, demo, tests); everything on the
+// per-event path runs on shard threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "impulse/env.h"
+#include "impulse/schema.h"
+#include "impulse/status.h"
+
+namespace impulse {
+
+enum class Durability : uint8_t {
+  // Default: a request is acknowledged only after its events are fsynced. Concurrent requests
+  // share one fsync per partition per shard cycle (group commit), so this is also fast.
+  kSync = 0,
+  // fsync at most every group_commit_ms; acks wait for the covering fsync. Fewer fsyncs,
+  // higher latency, equally safe.
+  kGroupCommit = 1,
+  // Acknowledge after the write() only: survives a process crash, not a power loss.
+  kNone = 2,
+};
+
+struct EngineOptions {
+  std::string data_dir = "./impulse-data";
+  uint32_t shards = 0;                       // 0 = number of cores
+  uint32_t max_producers = 4;                // threads that may call Ingest concurrently
+  Durability durability = Durability::kSync;
+  uint32_t group_commit_ms = 5;              // only for kGroupCommit
+  uint32_t ring_capacity = 256;              // commands per (producer, shard) ring
+  uint64_t max_inflight_events_per_shard = 1'000'000;  // beyond: Ingest returns kUnavailable
+  uint64_t max_line_bytes = 1 << 20;         // an NDJSON line longer than this is rejected
+  uint32_t max_line_errors_reported = 1000;  // per request; all bad lines still dead-lettered
+  Clock* clock = nullptr;                    // nullptr = Clock::Real()
+  Env* env = nullptr;                        // nullptr = Env::Default()
+};
+
+struct LineError {
+  uint32_t line = 0;    // 1-based line number in the request body
+  std::string reason;   // "field amount: expected double, got string"
+};
+
+struct IngestResult {
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  std::vector<LineError> errors;  // at most max_line_errors_reported
+  bool errors_truncated = false;
+};
+
+struct PartitionInfo {
+  uint32_t partition = 0;
+  uint64_t start_offset = 0;
+  uint64_t end_offset = 0;
+};
+
+struct StreamInfo {
+  std::string name;
+  StreamDef def;
+  std::vector<PartitionInfo> partitions;
+};
+
+class Engine {
+ public:
+  // Completion of an ingest call; runs on a shard thread, so it must be quick (post to the
+  // caller's own executor).
+  using IngestCallback = std::function<void(Status, IngestResult)>;
+
+  virtual ~Engine() = default;
+
+  // Loads the spec at `spec_path`, opens (and recovers) the logs under options.data_dir and
+  // starts the shards. kInvalidArgument for a bad spec, kDataLoss for a corrupt sealed segment.
+  static Result<std::unique_ptr<Engine>> Open(const std::string& spec_path, EngineOptions options);
+
+  // Parses and validates an NDJSON body for `stream` in the calling thread, routes the valid
+  // events to the shards owning their partitions and dead-letters the bad lines. `done` runs
+  // once the accepted events and dead letters are durable (see Durability). Returns
+  // immediately with an error (and `done` is not called) for: kNotFound (unknown stream),
+  // kUnavailable (backpressure: queues or in-flight limit full; nothing was accepted),
+  // kFailedPrecondition (stopping). `producer` is the caller's index < max_producers: each
+  // producer owns its own single-producer rings.
+  virtual Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
+                        IngestCallback done) = 0;
+
+  virtual std::vector<StreamInfo> ListStreams() const = 0;
+
+  // Appends up to `limit` events of stream/partition starting at `from` as NDJSON lines,
+  // each an object with "_offset", "_partition", "_event_time" and the fields. Past the end:
+  // appends nothing and returns OK.
+  virtual Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from,
+                            uint32_t limit, std::string* out) const = 0;
+
+  // Prometheus text exposition of all engine metrics.
+  virtual std::string MetricsText() const = 0;
+
+  // Stops accepting, drains queued work, flushes and syncs, stops the shards. Idempotent.
+  virtual Status Stop() = 0;
+
+  virtual uint32_t shard_count() const = 0;
+};
+
+}  // namespace impulse

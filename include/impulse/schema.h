@@ -1,0 +1,73 @@
+// Stream schemas: typed, nullable fields, an optional key field and an optional event-time
+// field. Resolved once at load time; the per-event path works with field indexes only.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "impulse/status.h"
+
+namespace impulse {
+
+enum class FieldType : uint8_t {
+  kInt64 = 0,
+  kDouble = 1,
+  kBool = 2,
+  kString = 3,
+  kTimestamp = 4,  // milliseconds since the Unix epoch, UTC
+};
+
+std::string_view FieldTypeName(FieldType t);
+// Parses "int64", "double", "bool", "string", "timestamp".
+std::optional<FieldType> ParseFieldType(std::string_view name);
+
+struct Field {
+  std::string name;
+  FieldType type = FieldType::kString;
+  bool nullable = false;
+  bool operator==(const Field&) const = default;
+};
+
+class Schema {
+ public:
+  Schema() = default;
+  explicit Schema(std::vector<Field> fields) : fields_(std::move(fields)) {}
+
+  const std::vector<Field>& fields() const { return fields_; }
+  size_t size() const { return fields_.size(); }
+  const Field& field(size_t i) const { return fields_[i]; }
+  // Index of the field named `name`, or -1. Linear: for load time only.
+  int FieldIndex(std::string_view name) const;
+
+  bool operator==(const Schema&) const = default;
+
+ private:
+  std::vector<Field> fields_;
+};
+
+// Limits and defaults for one stream. Every field has a documented default.
+struct StreamOptions {
+  uint32_t partitions = 4;             // fixed at creation
+  int64_t retention_bytes = -1;        // per partition; -1 = unlimited
+  int64_t retention_ms = -1;           // by record ingest time; -1 = unlimited
+  uint64_t segment_bytes_max = 64ull << 20;  // a segment is sealed when it reaches this size
+};
+
+// A stream definition: what the spec declares and the engine resolves.
+struct StreamDef {
+  std::string name;
+  Schema schema;
+  int key_field = -1;   // index into schema; -1 = no key (round-robin by request)
+  int time_field = -1;  // index into schema, kTimestamp or kInt64 (ms); -1 = ingest time
+  StreamOptions options;
+};
+
+// Name of the built-in dead-letter stream and its schema:
+// stream string, raw string, reason string, line int64, ingest_time timestamp.
+inline constexpr std::string_view kDeadLetterStream = "_dead_letter";
+StreamDef DeadLetterStreamDef();
+
+}  // namespace impulse

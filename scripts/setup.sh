@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Impulse needs to build, test and benchmark.
+# Idempotent: packages already present are skipped, and apt is not touched at all
+# when everything is installed.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake make ccache pkg-config git ca-certificates
+  # libraries
+  libsimdjson-dev libyaml-cpp-dev libboost-dev libboost-system-dev
+  prometheus-cpp-dev libcurl4-openssl-dev zlib1g-dev libxxhash-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (libFuzzer ships with clang's runtime)
+  clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,48 @@
+#include "impulse/schema.h"
+
+namespace impulse {
+
+std::string_view FieldTypeName(FieldType t) {
+  switch (t) {
+    case FieldType::kInt64: return "int64";
+    case FieldType::kDouble: return "double";
+    case FieldType::kBool: return "bool";
+    case FieldType::kString: return "string";
+    case FieldType::kTimestamp: return "timestamp";
+  }
+  return "unknown";
+}
+
+std::optional<FieldType> ParseFieldType(std::string_view name) {
+  if (name == "int64") return FieldType::kInt64;
+  if (name == "double") return FieldType::kDouble;
+  if (name == "bool") return FieldType::kBool;
+  if (name == "string") return FieldType::kString;
+  if (name == "timestamp") return FieldType::kTimestamp;
+  return std::nullopt;
+}
+
+int Schema::FieldIndex(std::string_view name) const {
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    if (fields_[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+StreamDef DeadLetterStreamDef() {
+  StreamDef def;
+  def.name = std::string(kDeadLetterStream);
+  def.schema = Schema({
+      {"stream", FieldType::kString, false},
+      {"raw", FieldType::kString, false},
+      {"reason", FieldType::kString, false},
+      {"line", FieldType::kInt64, false},
+      {"ingest_time", FieldType::kTimestamp, false},
+  });
+  def.key_field = 0;
+  def.time_field = 4;
+  def.options.partitions = 1;
+  return def;
+}
+
+}  // namespace impulse
