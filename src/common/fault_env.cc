@@ -1,0 +1,59 @@
+#include "common/fault_env.h"
+
+namespace impulse {
+
+class FaultWritableFile final : public WritableFile {
+ public:
+  FaultWritableFile(FaultInjectionEnv* env, std::string path, std::unique_ptr<WritableFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+
+  Status Append(std::string_view data) override {
+    if (!env_->TakeBudget(data.size())) {
+      return ResourceExhausted("write " + path_ + ": No space left on device (injected)");
+    }
+    env_->bytes_appended_.fetch_add(data.size());
+    return base_->Append(data);
+  }
+  Status Sync() override {
+    RETURN_IF_ERROR(env_->SyncAllowed(path_));
+    RETURN_IF_ERROR(base_->Sync());
+    env_->syncs_.fetch_add(1);
+    return Status::OK();
+  }
+  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
+  Status Close() override { return base_->Close(); }
+  uint64_t Size() const override { return base_->Size(); }
+
+ private:
+  FaultInjectionEnv* const env_;
+  const std::string path_;
+  const std::unique_ptr<WritableFile> base_;
+};
+
+Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::OpenWritable(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, base_->OpenWritable(path));
+  return std::unique_ptr<WritableFile>(std::make_unique<FaultWritableFile>(this, path, std::move(f)));
+}
+
+Status FaultInjectionEnv::SyncDir(const std::string& path) {
+  RETURN_IF_ERROR(SyncAllowed(path));
+  RETURN_IF_ERROR(base_->SyncDir(path));
+  syncs_.fetch_add(1);
+  return Status::OK();
+}
+
+bool FaultInjectionEnv::TakeBudget(uint64_t n) {
+  int64_t cur = budget_bytes_.load();
+  while (true) {
+    if (cur < 0) return true;  // unlimited
+    if (static_cast<uint64_t>(cur) < n) return false;
+    if (budget_bytes_.compare_exchange_weak(cur, cur - static_cast<int64_t>(n))) return true;
+  }
+}
+
+Status FaultInjectionEnv::SyncAllowed(const std::string& path) {
+  if (sync_fails_.load()) return IOError("fdatasync " + path + ": Input/output error (injected)");
+  return Status::OK();
+}
+
+}  // namespace impulse

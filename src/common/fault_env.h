@@ -1,0 +1,60 @@
+// FaultInjectionEnv: an Env wrapping another Env that can simulate a full disk and failing
+// fsyncs, for tests of the durable paths (log, checkpoints, outbox).
+//
+// - Write budget: after `bytes` more bytes have been appended (across all files opened through
+//   this Env), an Append that does not fit fails with kResourceExhausted and writes nothing of
+//   that call. -1 = unlimited (the default).
+// - Sync failure switch: while on, WritableFile::Sync and SyncDir fail with kIOError (EIO-like)
+//   and the data is not synced.
+// - Counters: successful syncs (file and directory) and bytes appended.
+// Knobs and counters are atomics: tests may flip them from any thread while a writer runs.
+// The wrapped Env must outlive this one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "impulse/env.h"
+
+namespace impulse {
+
+class FaultInjectionEnv final : public Env {
+ public:
+  explicit FaultInjectionEnv(Env* base) : base_(base) {}
+
+  // Bytes that may still be appended before Append fails; -1 = unlimited.
+  void SetWriteBudget(int64_t bytes) { budget_bytes_.store(bytes); }
+  int64_t write_budget() const { return budget_bytes_.load(); }
+  void SetSyncFails(bool fail) { sync_fails_.store(fail); }
+  uint64_t syncs() const { return syncs_.load(); }
+  uint64_t bytes_appended() const { return bytes_appended_.load(); }
+
+  Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path) override;
+  Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path) override {
+    return base_->OpenRandomAccess(path);
+  }
+  Status CreateDirs(const std::string& path) override { return base_->CreateDirs(path); }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override { return base_->ListDir(path); }
+  Status DeleteFile(const std::string& path) override { return base_->DeleteFile(path); }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    return base_->RenameFile(from, to);
+  }
+  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
+  Status SyncDir(const std::string& path) override;
+
+ private:
+  friend class FaultWritableFile;
+  // Takes n bytes from the budget; false (and nothing taken) if they do not fit.
+  bool TakeBudget(uint64_t n);
+  Status SyncAllowed(const std::string& path);
+
+  Env* const base_;
+  std::atomic<int64_t> budget_bytes_{-1};
+  std::atomic<bool> sync_fails_{false};
+  std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> bytes_appended_{0};
+};
+
+}  // namespace impulse
