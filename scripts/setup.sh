@@ -8,7 +8,7 @@ PACKAGES=(
   # toolchain
   g++ cmake make ccache pkg-config git ca-certificates
   # libraries
-  libsimdjson-dev libyaml-cpp-dev libboost-dev libboost-system-dev
+  libsimdjson-dev libyaml-cpp-dev libboost-dev libboost-system-dev libboost-program-options-dev
   prometheus-cpp-dev libcurl4-openssl-dev zlib1g-dev libxxhash-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev

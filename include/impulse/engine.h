@@ -59,6 +59,13 @@ struct PartitionInfo {
   uint64_t end_offset = 0;
 };
 
+// Latency quantiles of one stage, from the engine's histograms (bucket upper bounds).
+struct StageLatency {
+  std::string stage;  // ingest_to_durable, ingest_to_output, pipeline_batch
+  uint64_t count = 0;
+  double p50_us = 0, p99_us = 0, p999_us = 0;
+};
+
 struct StreamInfo {
   std::string name;
   StreamDef def;
@@ -97,6 +104,11 @@ class Engine {
 
   // Prometheus text exposition of all engine metrics.
   virtual std::string MetricsText() const = 0;
+  virtual std::vector<StageLatency> StageLatencies() const = 0;
+
+  // Waits until every pipeline has processed all durable input (lag 0). kUnavailable on
+  // timeout. For tests, the demo and orderly shutdown; not for the per-event path.
+  virtual Status WaitForPipelines(int64_t timeout_ms) const = 0;
 
   // Stops accepting, drains queued work, flushes and syncs, stops the shards. Idempotent.
   virtual Status Stop() = 0;

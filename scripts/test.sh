@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (through ./dev test):
+#   1. libFuzzer smoke runs of every fuzz target (clang, ASan+UBSan), FUZZ_SECONDS each;
+#   2. the concurrent tests (label "concurrent") under ThreadSanitizer;
+#   3. every test under AddressSanitizer + UndefinedBehaviorSanitizer (unit, end-to-end, crash,
+#      fault tests). Its ctest summary is the last thing printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+export FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+configure() {
+  local dir=$1
+  shift
+  [ -f "$dir/CMakeCache.txt" ] || cmake -S . -B "$dir" "$@" >/dev/null
+}
+
+echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
+configure build/fuzz -DCMAKE_BUILD_TYPE=Debug -DIMPULSE_FUZZ=ON -DIMPULSE_TESTS=OFF -DIMPULSE_BENCH=OFF \
+  -DCMAKE_CXX_COMPILER=clang++
+cmake --build build/fuzz -j "$JOBS"
+ctest --test-dir build/fuzz --output-on-failure -j "$JOBS"
+
+echo "== ThreadSanitizer: concurrent tests"
+configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMPULSE_SANITIZE=thread -DIMPULSE_BENCH=OFF
+cmake --build build/tsan -j "$JOBS" --target runtime_test log_test
+ctest --test-dir build/tsan --output-on-failure -L concurrent -j "$JOBS"
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer: everything"
+configure build/debug -DCMAKE_BUILD_TYPE=Debug -DIMPULSE_SANITIZE=address -DIMPULSE_BENCH=OFF
+cmake --build build/debug -j "$JOBS"
+ctest --test-dir build/debug --output-on-failure -j "$JOBS"

@@ -1,0 +1,14 @@
+#include "impulse/engine.h"
+
+#include "plan/spec.h"
+#include "runtime/engine_impl.h"
+
+namespace impulse {
+
+Result<std::unique_ptr<Engine>> Engine::Open(const std::string& spec_path, EngineOptions options) {
+  ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpecFile(spec_path, nullptr));
+  ASSIGN_OR_RETURN(auto engine, runtime::EngineImpl::Create(std::move(plan), std::move(options)));
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
+}  // namespace impulse

@@ -1,0 +1,390 @@
+#include "runtime/engine_impl.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <thread>
+
+#include "event/json_writer.h"
+#include "event/key_hash.h"
+#include "event/row_codec.h"
+#include "runtime/shard.h"
+
+namespace impulse::runtime {
+
+namespace {
+
+// A canonical description of a stream's schema, stored beside its logs so that a restart with
+// an incompatible spec is refused instead of misreading old records.
+std::string SchemaFingerprint(const StreamDef& def) {
+  std::string s = "impulse-stream-v1\n";
+  for (const Field& f : def.schema.fields()) {
+    s += f.name;
+    s += ' ';
+    s += FieldTypeName(f.type);
+    s += f.nullable ? " nullable\n" : "\n";
+  }
+  s += "partitions " + std::to_string(def.options.partitions) + "\n";
+  return s;
+}
+
+constexpr size_t kMaxDeadLetterRawBytes = 64 * 1024;
+
+}  // namespace
+
+Result<std::unique_ptr<LineSink>> LineSink::Open(const plan::SinkDef& def) {
+  auto sink = std::unique_ptr<LineSink>(new LineSink());
+  if (def.kind == plan::SinkDef::Kind::kStdout) {
+    sink->fd_ = STDOUT_FILENO;
+    sink->path_ = "stdout";
+    return sink;
+  }
+  sink->path_ = def.target;
+  sink->fd_ = ::open(def.target.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (sink->fd_ < 0) return ErrnoStatus("open sink file " + def.target, errno);
+  sink->owns_fd_ = true;
+  return sink;
+}
+
+LineSink::~LineSink() {
+  if (owns_fd_ && fd_ >= 0) ::close(fd_);
+}
+
+Status LineSink::Write(std::string_view lines) {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!lines.empty()) {
+    ssize_t n = ::write(fd_, lines.data(), lines.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write sink " + path_, errno);
+    }
+    lines.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
+Status LineSink::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (owns_fd_ && ::fdatasync(fd_) != 0) return ErrnoStatus("sync sink " + path_, errno);
+  return Status::OK();
+}
+
+EngineImpl::EngineImpl(plan::LogicalPlan plan, EngineOptions options)
+    : plan_(std::move(plan)),
+      options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : Clock::Real()),
+      env_(options_.env ? options_.env : Env::Default()) {}
+
+EngineImpl::~EngineImpl() { (void)Stop(); }
+
+Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, EngineOptions options) {
+  if (options.shards == 0) options.shards = std::max(1u, std::thread::hardware_concurrency());
+  if (options.shards > 256) return InvalidArgument("shards must be <= 256");
+  if (options.max_producers == 0 || options.max_producers > 64) {
+    return InvalidArgument("max_producers must be in 1..64");
+  }
+  if (options.ring_capacity < 2) return InvalidArgument("ring_capacity must be >= 2");
+  auto e = std::unique_ptr<EngineImpl>(new EngineImpl(std::move(plan), std::move(options)));
+  RETURN_IF_ERROR(e->OpenStreams());
+  RETURN_IF_ERROR(e->Start());
+  return e;
+}
+
+int EngineImpl::StreamIndex(std::string_view name) const {
+  auto it = stream_index_.find(std::string(name));
+  return it == stream_index_.end() ? -1 : static_cast<int>(it->second);
+}
+
+std::string EngineImpl::CursorPath(const std::string& pipeline, uint32_t partition) const {
+  return options_.data_dir + "/pipelines/" + pipeline + "/" + std::to_string(partition) + ".cursor";
+}
+
+Status EngineImpl::OpenStreams() {
+  RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/streams"));
+  std::vector<StreamDef> defs = plan_.streams;
+  defs.push_back(DeadLetterStreamDef());
+  for (StreamDef& def : defs) {
+    auto ss = std::make_unique<StreamState>();
+    ss->index = static_cast<uint32_t>(streams_.size());
+    const std::string dir = options_.data_dir + "/streams/" + def.name;
+    RETURN_IF_ERROR(env_->CreateDirs(dir));
+    const std::string fp_path = dir + "/STREAM";
+    const std::string fp = SchemaFingerprint(def);
+    if (env_->FileExists(fp_path)) {
+      ASSIGN_OR_RETURN(std::string stored, env_->ReadFile(fp_path));
+      if (stored != fp) {
+        return FailedPrecondition("stream " + def.name + ": the spec's schema or partition count differs from the one stored in " +
+                                  fp_path + "; use a new data dir or restore the old spec");
+      }
+    } else {
+      RETURN_IF_ERROR(env_->WriteFileAtomic(fp_path, fp));
+    }
+    log::LogOptions lo;
+    lo.segment_bytes_max = def.options.segment_bytes_max;
+    lo.retention_bytes = def.options.retention_bytes;
+    lo.retention_ms = def.options.retention_ms;
+    for (uint32_t p = 0; p < def.options.partitions; ++p) {
+      auto pl = log::PartitionLog::Open(env_, clock_, dir + "/" + std::to_string(p), lo);
+      if (!pl.ok()) return pl.status().WithContext("stream " + def.name + " partition " + std::to_string(p));
+      ss->partitions.push_back(std::move(pl).value());
+    }
+    ss->def = std::move(def);
+    stream_index_[ss->def.name] = ss->index;
+    streams_.push_back(std::move(ss));
+  }
+  dead_letter_ = static_cast<uint32_t>(streams_.size() - 1);
+
+  for (const plan::LogicalPipeline& lp : plan_.pipelines) {
+    ASSIGN_OR_RETURN(auto pp, plan::PhysicalPipeline::Create(lp, plan_));
+    pipelines_.push_back(std::move(pp));
+    if (lp.sink.kind == plan::SinkDef::Kind::kStream) {
+      line_sinks_.push_back(nullptr);
+    } else {
+      ASSIGN_OR_RETURN(auto ls, LineSink::Open(lp.sink));
+      line_sinks_.push_back(std::move(ls));
+    }
+    RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/pipelines/" + lp.name));
+  }
+  return Status::OK();
+}
+
+Status EngineImpl::Start() {
+  const uint32_t n = options_.shards;
+  ingest_.resize(n);
+  exchange_.resize(n);
+  for (uint32_t s = 0; s < n; ++s) {
+    for (uint32_t p = 0; p < options_.max_producers; ++p) {
+      ingest_[s].push_back(std::make_unique<Ring>(options_.ring_capacity));
+    }
+    for (uint32_t src = 0; src < n; ++src) {
+      exchange_[s].push_back(std::make_unique<Ring>(options_.ring_capacity));
+    }
+  }
+  NdjsonLimits limits;
+  limits.max_line_bytes = options_.max_line_bytes;
+  for (uint32_t p = 0; p < options_.max_producers; ++p) {
+    auto prod = std::make_unique<Producer>();
+    for (const auto& ss : streams_) prod->parsers.push_back(std::make_unique<NdjsonParser>(ss->def, limits));
+    prod->per_shard.resize(n);
+    producers_.push_back(std::move(prod));
+  }
+  for (uint32_t s = 0; s < n; ++s) shards_.push_back(std::make_unique<Shard>(this, s));
+  for (auto& sh : shards_) RETURN_IF_ERROR(sh->Init());
+  for (auto& sh : shards_) sh->Start();
+  return Status::OK();
+}
+
+Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson, uint32_t producer,
+                          IngestCallback done) {
+  if (stopping()) return FailedPrecondition("engine is stopping");
+  if (producer >= producers_.size()) return InvalidArgument("producer index out of range");
+  const int si = StreamIndex(stream_name);
+  if (si < 0 || static_cast<uint32_t>(si) == dead_letter_) {
+    return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  }
+  Producer& prod = *producers_[producer];
+  if (prod.busy.exchange(true, std::memory_order_acquire)) {
+    return Internal("producer index used by two threads at once");
+  }
+  struct Release {
+    std::atomic<bool>* b;
+    ~Release() { b->store(false, std::memory_order_release); }
+  } release{&prod.busy};
+
+  StreamState& ss = *streams_[si];
+  const int64_t start_ns = clock_->NowNs();
+  const int64_t now_ms = clock_->NowMs();
+  prod.rows.Reset(ss.def.schema.size());
+  prod.bad.clear();
+  RETURN_IF_ERROR(prod.parsers[si]->Parse(ndjson, now_ms, &prod.rows, &prod.bad));
+
+  auto req = std::make_shared<IngestRequest>();
+  req->start_ns = start_ns;
+  req->done = std::move(done);
+  req->result.accepted = prod.rows.size();
+  req->result.rejected = prod.bad.size();
+  const uint32_t n_shards = shard_count();
+  const uint32_t parts = ss.def.options.partitions;
+  const int key = ss.def.key_field;
+  // Unkeyed streams spread requests over partitions round-robin.
+  static thread_local uint32_t round_robin = 0;
+  const uint32_t rr = round_robin++;
+  std::vector<CommandPtr>& cmds = prod.per_shard;
+  std::vector<uint64_t> shard_events(n_shards, 0);
+  for (size_t i = 0; i < prod.rows.size(); ++i) {
+    const Value* row = prod.rows.row(i);
+    const uint32_t part = key >= 0 ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts)
+                                   : rr % parts;
+    const uint32_t owner = part % n_shards;
+    CommandPtr& cmd = cmds[owner];
+    if (!cmd) {
+      cmd = std::make_unique<AppendCommand>();
+      cmd->stream = static_cast<uint32_t>(si);
+    }
+    const uint32_t begin = static_cast<uint32_t>(cmd->data.size());
+    EncodeRow(ss.def.schema, row, prod.rows.meta(i), &cmd->data);
+    cmd->recs.push_back({part, begin, static_cast<uint32_t>(cmd->data.size() - begin), now_ms});
+    ++shard_events[owner];
+  }
+  // Dead letters are made durable with the request, so a rejected line is never lost.
+  CommandPtr dlq;
+  if (!prod.bad.empty()) {
+    const StreamState& dl = *streams_[dead_letter_];
+    dlq = std::make_unique<AppendCommand>();
+    dlq->stream = dead_letter_;
+    RowBatch one(dl.def.schema.size());
+    const uint32_t dl_parts = dl.def.options.partitions;
+    for (const BadLine& b : prod.bad) {
+      one.Clear();
+      Value* v = one.AppendRow();
+      std::string_view raw = b.raw.substr(0, kMaxDeadLetterRawBytes);
+      v[0] = Value::String(ss.def.name);
+      v[1] = Value::String(raw);
+      v[2] = Value::String(b.reason);
+      v[3] = Value::Int(b.line);
+      v[4] = Value::Int(now_ms);
+      RowMeta& m = one.meta(0);
+      m.event_time_ms = now_ms;
+      m.ingest_time_ms = now_ms;
+      m.line = b.line;
+      const uint32_t part = PartitionFor(HashValue(v[0], FieldType::kString), dl_parts);
+      const uint32_t begin = static_cast<uint32_t>(dlq->data.size());
+      EncodeRow(dl.def.schema, v, m, &dlq->data);
+      dlq->recs.push_back({part, begin, static_cast<uint32_t>(dlq->data.size() - begin), now_ms});
+      if (req->result.errors.size() < options_.max_line_errors_reported) {
+        req->result.errors.push_back({b.line, b.reason});
+      } else {
+        req->result.errors_truncated = true;
+      }
+    }
+    ss.events_rejected.fetch_add(prod.bad.size(), std::memory_order_relaxed);
+  }
+  ss.requests.fetch_add(1, std::memory_order_relaxed);
+
+  // Admission: every target ring must have room and every shard must be under its in-flight
+  // bound, checked before anything is pushed, so a request is either queued whole or refused.
+  const uint32_t dl_owner = dlq ? OwnerOf(dlq->recs.front().partition) : 0;
+  for (uint32_t s = 0; s < n_shards; ++s) {
+    const uint32_t needed = (cmds[s] ? 1 : 0) + (dlq && dl_owner == s ? 1 : 0);
+    if (needed == 0) continue;
+    const bool full = ingest_ring(producer, s).FreeSlots() < needed ||
+                      shards_[s]->inflight_events.load(std::memory_order_relaxed) + shard_events[s] >
+                          options_.max_inflight_events_per_shard;
+    if (full) {
+      for (auto& c : cmds) c.reset();
+      backpressure_rejections.fetch_add(1, std::memory_order_relaxed);
+      return Unavailable("ingest queues are full (shard " + std::to_string(s) + "); retry later");
+    }
+  }
+  uint32_t pending = 0;
+  for (uint32_t s = 0; s < n_shards; ++s) pending += (cmds[s] ? 1 : 0);
+  pending += dlq ? 1 : 0;
+  if (pending == 0) {
+    req->done(Status::OK(), std::move(req->result));
+    return Status::OK();
+  }
+  req->pending.store(pending, std::memory_order_relaxed);
+  for (uint32_t s = 0; s < n_shards; ++s) {
+    if (!cmds[s]) continue;
+    cmds[s]->request = req;
+    cmds[s]->arrival_ns = start_ns;
+    shards_[s]->inflight_events.fetch_add(shard_events[s], std::memory_order_relaxed);
+    IMPULSE_CHECK(ingest_ring(producer, s).TryPush(cmds[s]));
+    cmds[s].reset();
+    shards_[s]->Signal();
+  }
+  if (dlq) {
+    dlq->request = req;
+    dlq->arrival_ns = start_ns;
+    IMPULSE_CHECK(ingest_ring(producer, dl_owner).TryPush(dlq));
+    shards_[dl_owner]->Signal();
+  }
+  return Status::OK();
+}
+
+std::vector<StreamInfo> EngineImpl::ListStreams() const {
+  std::vector<StreamInfo> out;
+  for (const auto& ss : streams_) {
+    StreamInfo info;
+    info.name = ss->def.name;
+    info.def = ss->def;
+    for (uint32_t p = 0; p < ss->partitions.size(); ++p) {
+      info.partitions.push_back({p, ss->partitions[p]->start_offset(), ss->partitions[p]->end_offset()});
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, uint64_t from,
+                              uint32_t limit, std::string* out) const {
+  const int si = StreamIndex(stream_name);
+  if (si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  const StreamState& ss = *streams_[si];
+  if (partition >= ss.partitions.size()) {
+    return OutOfRange("stream " + ss.def.name + " has " + std::to_string(ss.partitions.size()) +
+                      " partitions; partition " + std::to_string(partition) + " does not exist");
+  }
+  std::vector<log::Record> recs;
+  std::string storage;
+  RETURN_IF_ERROR(ss.partitions[partition]->Read(from, limit, 64u << 20, &recs, &storage));
+  RowBatch rows(ss.def.schema.size());
+  for (const log::Record& r : recs) {
+    rows.Clear();
+    RETURN_IF_ERROR(DecodeRow(ss.def.schema, r.payload, &rows)
+                        .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
+    JsonRowPrefix prefix{r.offset, partition, rows.meta(0).event_time_ms};
+    AppendRowJson(ss.def.schema, rows.row(0), &prefix, out);
+    out->push_back('\n');
+  }
+  return Status::OK();
+}
+
+Status EngineImpl::WaitForPipelines(int64_t timeout_ms) const {
+  const int64_t deadline = clock_->NowNs() + timeout_ms * 1'000'000;
+  while (true) {
+    bool all_idle = true;
+    for (const auto& sh : shards_) all_idle = all_idle && sh->idle();
+    uint64_t lag = 0;
+    for (size_t i = 0; i < pipelines_.size(); ++i) {
+      for (const auto& sh : shards_) lag += sh->PipelineLag(i);
+    }
+    uint64_t queued = 0;
+    for (uint32_t s = 0; s < shards_.size(); ++s) {
+      for (const auto& r : exchange_[s]) queued += r->ApproxSize();
+    }
+    if (all_idle && lag == 0 && queued == 0) return Status::OK();
+    if (clock_->NowNs() > deadline) {
+      return Unavailable("pipelines still " + std::to_string(lag) + " events behind after " +
+                         std::to_string(timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+Status EngineImpl::Stop() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopped_) return Status::OK();
+  stopped_ = true;
+  stopping_.store(true, std::memory_order_release);
+  for (auto& sh : shards_) sh->Signal();
+  for (auto& sh : shards_) sh->Join();
+  Status result;
+  for (auto& ss : streams_) {
+    for (auto& p : ss->partitions) {
+      Status st = p->Sync();
+      if (result.ok() && !st.ok()) result = st;
+    }
+  }
+  for (auto& ls : line_sinks_) {
+    if (ls) {
+      Status st = ls->Flush();
+      if (result.ok() && !st.ok()) result = st;
+    }
+  }
+  return result;
+}
+
+}  // namespace impulse::runtime

@@ -1,0 +1,140 @@
+// Engine::MetricsText: collects the per-shard counters and histograms at scrape time.
+#include "runtime/engine_impl.h"
+#include "runtime/exposition.h"
+#include "runtime/shard.h"
+
+namespace impulse::runtime {
+
+using prometheus::MetricType;
+
+std::string EngineImpl::MetricsText() const {
+  Exposition ex;
+  const size_t n_streams = streams_.size();
+
+  ex.Family("impulse_events_in_total", "Events appended to a stream's log (ingest and pipeline outputs).",
+            MetricType::Counter);
+  for (size_t s = 0; s < n_streams; ++s) {
+    uint64_t v = 0;
+    for (const auto& sh : shards_) v += sh->metrics().events_appended[s].Get();
+    ex.AddValue({{"stream", streams_[s]->def.name}}, static_cast<double>(v));
+  }
+  ex.Family("impulse_events_rejected_total", "NDJSON lines rejected by validation (sent to _dead_letter).",
+            MetricType::Counter);
+  for (size_t s = 0; s < n_streams; ++s) {
+    ex.AddValue({{"stream", streams_[s]->def.name}},
+                static_cast<double>(streams_[s]->events_rejected.load(std::memory_order_relaxed)));
+  }
+  ex.Family("impulse_ingest_requests_total", "Ingest requests parsed.", MetricType::Counter);
+  for (size_t s = 0; s < n_streams; ++s) {
+    ex.AddValue({{"stream", streams_[s]->def.name}},
+                static_cast<double>(streams_[s]->requests.load(std::memory_order_relaxed)));
+  }
+
+  ex.Family("impulse_log_bytes_written_total", "Bytes written to the log.", MetricType::Counter);
+  for (const auto& ss : streams_) {
+    uint64_t v = 0;
+    for (const auto& p : ss->partitions) v += p->bytes_written();
+    ex.AddValue({{"stream", ss->def.name}}, static_cast<double>(v));
+  }
+  ex.Family("impulse_log_fsyncs_total", "fdatasync calls on the log.", MetricType::Counter);
+  for (const auto& ss : streams_) {
+    uint64_t v = 0;
+    for (const auto& p : ss->partitions) v += p->syncs();
+    ex.AddValue({{"stream", ss->def.name}}, static_cast<double>(v));
+  }
+  ex.Family("impulse_log_end_offset", "End offset per partition.", MetricType::Gauge);
+  for (const auto& ss : streams_) {
+    for (uint32_t p = 0; p < ss->partitions.size(); ++p) {
+      ex.AddValue({{"stream", ss->def.name}, {"partition", std::to_string(p)}},
+                  static_cast<double>(ss->partitions[p]->end_offset()));
+    }
+  }
+
+  ex.Family("impulse_pipeline_events_in_total", "Events read by a pipeline.", MetricType::Counter);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto& sh : shards_) v += sh->metrics().pipeline_in[i].Get();
+    ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
+  }
+  ex.Family("impulse_pipeline_events_out_total", "Events emitted by a pipeline to its sink.", MetricType::Counter);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto& sh : shards_) v += sh->metrics().pipeline_out[i].Get();
+    ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
+  }
+  ex.Family("impulse_pipeline_lag_events", "Durable source events a pipeline has not processed yet.",
+            MetricType::Gauge);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto& sh : shards_) v += sh->PipelineLag(i);
+    ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
+  }
+
+  ex.Family("impulse_ring_depth", "Commands queued in the rings addressed to a shard.", MetricType::Gauge);
+  for (uint32_t s = 0; s < shards_.size(); ++s) {
+    uint64_t ingest = 0, exchange = 0;
+    for (const auto& r : ingest_[s]) ingest += r->ApproxSize();
+    for (const auto& r : exchange_[s]) exchange += r->ApproxSize();
+    ex.AddValue({{"shard", std::to_string(s)}, {"ring", "ingest"}}, static_cast<double>(ingest));
+    ex.AddValue({{"shard", std::to_string(s)}, {"ring", "exchange"}}, static_cast<double>(exchange));
+  }
+  ex.Family("impulse_inflight_events", "Events accepted and not yet acknowledged, per shard.", MetricType::Gauge);
+  for (uint32_t s = 0; s < shards_.size(); ++s) {
+    ex.AddValue({{"shard", std::to_string(s)}},
+                static_cast<double>(shards_[s]->inflight_events.load(std::memory_order_relaxed)));
+  }
+  ex.Family("impulse_backpressure_rejections_total",
+            "Ingest requests refused because a queue or the in-flight bound was full (HTTP 503).",
+            MetricType::Counter);
+  ex.AddValue({}, static_cast<double>(backpressure_rejections.load(std::memory_order_relaxed)));
+
+  ex.Family("impulse_errors_total", "Append, sync and retention-skip errors.", MetricType::Counter);
+  uint64_t append_errors = 0, sync_errors = 0, skipped = 0;
+  for (const auto& sh : shards_) {
+    append_errors += sh->metrics().append_errors.Get();
+    sync_errors += sh->metrics().sync_errors.Get();
+    skipped += sh->metrics().retention_skipped.Get();
+  }
+  ex.AddValue({{"kind", "append"}}, static_cast<double>(append_errors));
+  ex.AddValue({{"kind", "sync"}}, static_cast<double>(sync_errors));
+  ex.AddValue({{"kind", "retention_skipped_events"}}, static_cast<double>(skipped));
+
+  ex.Family("impulse_shard_cycles_total", "Shard loop iterations (an idle shard makes about one a second).",
+            MetricType::Counter);
+  for (uint32_t s = 0; s < shards_.size(); ++s) {
+    ex.AddValue({{"shard", std::to_string(s)}}, static_cast<double>(shards_[s]->metrics().cycles.Get()));
+  }
+
+  ex.Family("impulse_stage_latency_seconds",
+            "Latency per stage: ingest_to_durable (request receipt to acknowledgement), "
+            "ingest_to_output (request receipt to pipeline output), pipeline_batch (one batch).",
+            MetricType::Histogram);
+  LatencyHistogram::Snapshot durable, output, batch;
+  for (const auto& sh : shards_) {
+    durable.Add(sh->metrics().ingest_to_durable.Read());
+    output.Add(sh->metrics().ingest_to_output.Read());
+    batch.Add(sh->metrics().pipeline_batch.Read());
+  }
+  ex.AddHistogram({{"stage", "ingest_to_durable"}}, durable);
+  ex.AddHistogram({{"stage", "ingest_to_output"}}, output);
+  ex.AddHistogram({{"stage", "pipeline_batch"}}, batch);
+  return ex.Serialize();
+}
+
+std::vector<StageLatency> EngineImpl::StageLatencies() const {
+  LatencyHistogram::Snapshot snaps[3];
+  for (const auto& sh : shards_) {
+    snaps[0].Add(sh->metrics().ingest_to_durable.Read());
+    snaps[1].Add(sh->metrics().ingest_to_output.Read());
+    snaps[2].Add(sh->metrics().pipeline_batch.Read());
+  }
+  const char* names[3] = {"ingest_to_durable", "ingest_to_output", "pipeline_batch"};
+  std::vector<StageLatency> out;
+  for (int i = 0; i < 3; ++i) {
+    out.push_back({names[i], snaps[i].total(), snaps[i].QuantileUs(0.5), snaps[i].QuantileUs(0.99),
+                   snaps[i].QuantileUs(0.999)});
+  }
+  return out;
+}
+
+}  // namespace impulse::runtime

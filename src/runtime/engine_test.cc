@@ -1,0 +1,218 @@
+// The engine through its library API: ingest, routing, pipelines, durability errors and
+// backpressure. Runs under ThreadSanitizer too (label "concurrent").
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+
+#include "common/fault_env.h"
+#include "impulse/engine.h"
+
+namespace impulse {
+namespace {
+
+constexpr const char* kSpec = R"(streams:
+  - name: clicks
+    fields:
+      - {name: user_id, type: string}
+      - {name: url, type: string}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: user_id
+    event_time: ts
+    partitions: 4
+pipelines:
+  - name: big_clicks
+    from: clicks
+    steps:
+      - filter: "amount > 100"
+      - map:
+          amount_cents: "cast(amount * 100 as int64)"
+      - key_by: url
+    sink: {stream: big_clicks}
+)";
+
+struct Outcome {
+  Status status;
+  IngestResult result;
+};
+
+// Calls Ingest and waits for its completion.
+Outcome IngestSync(Engine& e, std::string_view stream, std::string_view body) {
+  std::promise<Outcome> done;
+  auto fut = done.get_future();
+  Status st = e.Ingest(stream, body, 0, [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
+  if (!st.ok()) return {st, {}};
+  return fut.get();
+}
+
+std::string Click(int i, double amount) {
+  return R"({"user_id":"u)" + std::to_string(i % 13) + R"(","url":"/p/)" + std::to_string(i) + R"(","amount":)" +
+         std::to_string(amount) + R"(,"ts":"2024-03-01T10:00:00Z"})" + "\n";
+}
+
+uint64_t Count(const Engine& e, const std::string& stream) {
+  uint64_t n = 0;
+  for (const StreamInfo& s : e.ListStreams()) {
+    if (s.name != stream) continue;
+    for (const PartitionInfo& p : s.partitions) n += p.end_offset - p.start_offset;
+  }
+  return n;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("impulse-engine-test-" + std::to_string(::getpid()) + "-" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    spec_ = (dir_ / "spec.yaml").string();
+    std::ofstream(spec_) << kSpec;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  EngineOptions Options() {
+    EngineOptions o;
+    o.data_dir = (dir_ / "data").string();
+    o.shards = 2;
+    o.max_producers = 1;
+    return o;
+  }
+
+  std::filesystem::path dir_;
+  std::string spec_;
+};
+
+TEST_F(EngineTest, PipelineOutputsCrossShardsAndMatchTheFilter) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::string body;
+  int big = 0;
+  for (int i = 0; i < 500; ++i) {
+    const double amount = (i * 37) % 200;
+    big += amount > 100;
+    body += Click(i, amount);
+  }
+  Outcome o = IngestSync(**e, "clicks", body);
+  ASSERT_TRUE(o.status.ok()) << o.status.ToString();
+  EXPECT_EQ(o.result.accepted, 500u);
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  EXPECT_EQ(Count(**e, "clicks"), 500u);
+  EXPECT_EQ(Count(**e, "big_clicks"), static_cast<uint64_t>(big));
+  std::string out;
+  ASSERT_TRUE((*e)->ReadEvents("big_clicks", 0, 0, 1, &out).ok());
+  EXPECT_NE(out.find("\"amount_cents\":"), std::string::npos) << out;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(EngineTest, BadLinesAreDeadLetteredDurablyWithTheirReasons) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Outcome o = IngestSync(**e, "clicks", Click(1, 5) + "{\"user_id\":\"x\"}\n" + "[1,2]\n");
+  ASSERT_TRUE(o.status.ok());
+  EXPECT_EQ(o.result.accepted, 1u);
+  EXPECT_EQ(o.result.rejected, 2u);
+  ASSERT_EQ(o.result.errors.size(), 2u);
+  EXPECT_EQ(o.result.errors[0].line, 2u);
+  EXPECT_EQ(o.result.errors[1].line, 3u);
+  EXPECT_EQ(Count(**e, "_dead_letter"), 2u);  // durable before the callback ran
+  std::string out;
+  ASSERT_TRUE((*e)->ReadEvents("_dead_letter", 0, 0, 10, &out).ok());
+  EXPECT_NE(out.find("\"line\":2"), std::string::npos) << out;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(EngineTest, UnknownStreamIsNotFoundAndDeadLetterStreamIsNotWritable) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(IngestSync(**e, "nope", Click(1, 1)).status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(IngestSync(**e, "_dead_letter", Click(1, 1)).status.code(), StatusCode::kNotFound);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(EngineTest, InflightBoundRefusesWholeRequestWithUnavailable) {
+  EngineOptions o = Options();
+  o.max_inflight_events_per_shard = 10;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok());
+  std::string body;
+  for (int i = 0; i < 100; ++i) body += Click(i, 1);
+  Outcome out = IngestSync(**e, "clicks", body);
+  EXPECT_EQ(out.status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Count(**e, "clicks"), 0u);  // nothing of a refused request is accepted
+  EXPECT_NE((*e)->MetricsText().find("impulse_backpressure_rejections_total 1"), std::string::npos);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(EngineTest, FullDiskFailsTheRequestAndTheEngineRecoversWhenSpaceReturns) {
+  FaultInjectionEnv fenv(Env::Default());
+  EngineOptions o = Options();
+  o.env = &fenv;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE(IngestSync(**e, "clicks", Click(1, 1)).status.ok());
+  fenv.SetWriteBudget(0);  // the disk is now full
+  Outcome full = IngestSync(**e, "clicks", Click(2, 1));
+  EXPECT_EQ(full.status.code(), StatusCode::kResourceExhausted) << full.status.ToString();
+  fenv.SetWriteBudget(-1);
+  Outcome again = IngestSync(**e, "clicks", Click(3, 1));
+  EXPECT_TRUE(again.status.ok()) << again.status.ToString();
+  EXPECT_EQ(Count(**e, "clicks"), 2u);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(EngineTest, SpecChangeToAnExistingStreamIsRefusedAtOpen) {
+  {
+    auto e = Engine::Open(spec_, Options());
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  std::string changed = kSpec;
+  changed.replace(changed.find("partitions: 4"), 13, "partitions: 8");
+  std::ofstream(spec_) << changed;
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(EngineTest, ManyConcurrentRequestsFromSeveralProducersAllLand) {
+  EngineOptions o = Options();
+  o.max_producers = 3;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok());
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> accepted{0};
+  for (uint32_t p = 0; p < 3; ++p) {
+    threads.emplace_back([&, p] {
+      for (int r = 0; r < 20; ++r) {
+        std::string body;
+        for (int i = 0; i < 50; ++i) body += Click(static_cast<int>(p * 100000 + r * 50 + i), 150);
+        std::promise<Outcome> done;
+        auto fut = done.get_future();
+        Status st;
+        do {
+          st = (*e)->Ingest("clicks", body, p, [&](Status s, IngestResult res) { done.set_value({s, std::move(res)}); });
+          if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        } while (st.code() == StatusCode::kUnavailable);
+        ASSERT_TRUE(st.ok()) << st.ToString();
+        Outcome out = fut.get();
+        ASSERT_TRUE(out.status.ok());
+        accepted += out.result.accepted;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 3000u);
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  EXPECT_EQ(Count(**e, "clicks"), 3000u);
+  EXPECT_EQ(Count(**e, "big_clicks"), 3000u);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+}  // namespace
+}  // namespace impulse

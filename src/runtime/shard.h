@@ -1,0 +1,123 @@
+// A shard: one thread that owns partitions (p % shards == id) of every stream. Its loop:
+//   1. drain the inbound rings (producers and other shards) and append to owned logs;
+//   2. sync the touched logs and acknowledge the requests whose records are now durable;
+//   3. run pipeline tasks over newly durable input, appending outputs locally or handing them
+//      to the owning shard through the exchange ring;
+//   4. sleep on a futex when there is nothing to do (no busy polling).
+// Everything here runs on the shard's thread except Signal(), the metric reads and Start/Join.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "impulse/row.h"
+#include "log/partition_log.h"
+#include "plan/physical.h"
+#include "runtime/engine_impl.h"
+#include "runtime/metrics.h"
+#include "runtime/waker.h"
+
+namespace impulse::runtime {
+
+struct ShardMetrics {
+  std::vector<Counter> events_appended;  // per stream
+  std::vector<Counter> pipeline_in;      // per pipeline
+  std::vector<Counter> pipeline_out;     // per pipeline
+  Counter cycles;
+  Counter sync_errors;
+  Counter append_errors;
+  Counter retention_skipped;  // input removed by retention before a pipeline read it
+  LatencyHistogram ingest_to_durable;  // request receipt -> ack
+  LatencyHistogram ingest_to_output;   // request receipt -> pipeline output durable
+  LatencyHistogram pipeline_batch;     // one pipeline batch: read, process, emit
+  explicit ShardMetrics(size_t streams, size_t pipelines)
+      : events_appended(streams), pipeline_in(pipelines), pipeline_out(pipelines) {}
+};
+
+class Shard {
+ public:
+  Shard(EngineImpl* engine, uint32_t id);
+  ~Shard();
+
+  // Builds pipeline tasks for owned partitions, loading their cursors.
+  Status Init();
+  void Start();
+  void Signal() { waker_.Signal(); }
+  // True while the shard sleeps with nothing queued (any thread).
+  bool idle() const { return waker_.sleeping(); }
+  void Join();
+
+  uint32_t id() const { return id_; }
+  const ShardMetrics& metrics() const { return metrics_; }
+  // Lag of every task: source end offset - cursor, summed per pipeline (any thread; approximate).
+  uint64_t PipelineLag(size_t pipeline) const;
+
+  // Events accepted by producers and not yet acknowledged: the backpressure bound
+  // (EngineOptions::max_inflight_events_per_shard).
+  std::atomic<uint64_t> inflight_events{0};
+
+ private:
+  // A pipeline reading one owned source partition.
+  struct Task {
+    size_t pipeline;
+    std::unique_ptr<plan::PipelineInstance> instance;
+    uint32_t source;       // stream index
+    uint32_t partition;
+    uint32_t sink = UINT32_MAX;  // stream index for stream sinks
+    std::atomic<uint64_t> cursor{0};  // next source offset to process (read by metrics)
+    uint64_t persisted = 0;
+    std::string cursor_path;
+  };
+  // Arrival time of appended ingest records, to measure ingest-to-output latency.
+  struct Arrival {
+    uint64_t end_offset;
+    int64_t arrival_ns;
+  };
+
+  void Run();
+  bool DrainInbound();
+  void AppendCommandRecords(AppendCommand& cmd);
+  void SyncAndAck();
+  bool RunTasks();
+  // Returns false when outputs could not be handed over (exchange ring full): retry later.
+  bool RunTaskBatch(Task& t, bool* progressed);
+  void PersistCursors(bool force);
+  void Housekeeping(int64_t now_ms);
+  bool HasWork();
+  void MarkDirty(uint32_t stream, uint32_t partition);
+  // Pipelines read up to the durable end (or the written end without fsync durability).
+  uint64_t ProcessableEnd(const log::PartitionLog& l) const;
+
+  EngineImpl* engine_;
+  uint32_t id_;
+  Waker waker_;
+  std::thread thread_;
+  ShardMetrics metrics_;
+  std::vector<std::unique_ptr<Task>> tasks_;
+  std::vector<Ring*> inbound_;  // ingest rings then exchange rings addressed to this shard
+  std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (stream, partition) to sync
+  std::vector<std::vector<uint8_t>> dirty_flag_;      // [stream][partition]
+  std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
+  std::vector<uint64_t> pending_ack_events_;
+  Status cycle_error_;
+  std::vector<std::vector<std::deque<Arrival>>> arrivals_;  // [stream][partition], bounded
+  // Scratch, reused every batch.
+  std::vector<log::Record> records_;
+  std::string storage_;
+  RowBatch in_;
+  RowBatch out_;
+  std::string encoded_;
+  std::string lines_;
+  std::vector<CommandPtr> outgoing_;  // per destination shard
+  int64_t last_housekeeping_ms_ = 0;
+  int64_t last_persist_ms_ = 0;
+  int64_t last_sync_ns_ = 0;
+  int64_t sync_deadline_ns_ = 0;  // kGroupCommit: when the pending writes must be synced
+};
+
+}  // namespace impulse::runtime

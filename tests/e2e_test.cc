@@ -1,0 +1,189 @@
+// End-to-end: the impulse binary, started as a process, driven over HTTP.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "server/test_http_client.h"
+#include "tests/engine_process.h"
+
+namespace impulse::e2e {
+namespace {
+
+using boost::beast::http::verb;
+using server::TestHttpClient;
+using server::TestResponse;
+
+std::string QuickstartSpec() { return SourceDir() + "/examples/quickstart/pipeline.yaml"; }
+
+// All events of a stream across its partitions (NDJSON lines).
+std::vector<std::string> ReadAll(TestHttpClient& c, const std::string& stream, int partitions,
+                                 const std::map<std::string, std::string>& headers = {}) {
+  std::vector<std::string> lines;
+  for (int p = 0; p < partitions; ++p) {
+    uint64_t from = 0;
+    while (true) {
+      TestResponse r = c.Request(verb::get, "/v1/streams/" + stream + "/events?partition=" + std::to_string(p) +
+                                                "&from=" + std::to_string(from) + "&limit=10000", "", headers);
+      EXPECT_EQ(r.status, 200) << r.body;
+      if (r.status != 200 || r.body.empty()) break;
+      size_t start = 0, n = 0;
+      while (start < r.body.size()) {
+        size_t end = r.body.find('\n', start);
+        if (end == std::string::npos) end = r.body.size();
+        lines.push_back(r.body.substr(start, end - start));
+        start = end + 1;
+        ++n;
+      }
+      from += n;
+    }
+  }
+  return lines;
+}
+
+// Polls until `stream` holds `n` events or 30 s pass; returns the events.
+std::vector<std::string> WaitForEvents(TestHttpClient& c, const std::string& stream, int partitions, size_t n) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 3000; ++i) {
+    lines = ReadAll(c, stream, partitions);
+    if (lines.size() >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return lines;
+}
+
+class E2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir("e2e");
+    ASSERT_FALSE(dir_.empty());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(E2E, MixedRequestAcceptsValidLinesAndDeadLettersTheRest) {
+  EngineProcess p;
+  ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data")) << p.startup_log();
+  TestHttpClient c(p.port());
+  const std::string body =
+      R"({"user_id":"a","url":"/x","amount":150.5,"ts":"2024-03-01T10:00:00Z"})" "\n"
+      R"({"user_id":"b","url":"/y","amount":"oops","ts":"2024-03-01T10:00:01Z"})" "\n"
+      R"({"user_id":"c","url":"/z","amount":50,"ts":"2024-03-01T10:00:02Z"})" "\n"
+      R"({"user_id":"d","url":"/w","amount":101,"ts":1709287203000})" "\n";
+  TestResponse r = c.Request(verb::post, "/v1/streams/clicks/events", body);
+  ASSERT_EQ(r.status, 207) << r.body;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(r.body);
+  EXPECT_EQ(int64_t(doc["accepted"]), 3);
+  EXPECT_EQ(int64_t(doc["rejected"]), 1);
+  simdjson::dom::element err0 = doc["errors"].at(0);
+  EXPECT_EQ(int64_t(err0["line"]), 2);
+  EXPECT_EQ(std::string_view(err0["reason"]), "field amount: expected double, got string");
+
+  // Acknowledged means durable and readable.
+  EXPECT_EQ(ReadAll(c, "clicks", 4).size(), 3u);
+  std::vector<std::string> dead = WaitForEvents(c, "_dead_letter", 1, 1);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find("\"stream\":\"clicks\""), std::string::npos) << dead[0];
+  EXPECT_NE(dead[0].find("oops"), std::string::npos) << dead[0];
+
+  // The pipeline keeps amount > 100 and adds amount_cents.
+  std::vector<std::string> big = WaitForEvents(c, "big_clicks", 4, 2);
+  ASSERT_EQ(big.size(), 2u);
+  std::sort(big.begin(), big.end(), [](const std::string& x, const std::string& y) {
+    return x.find("\"user_id\":\"a\"") != std::string::npos && y.find("\"user_id\":\"a\"") == std::string::npos;
+  });
+  EXPECT_NE(big[0].find("\"amount_cents\":15050"), std::string::npos) << big[0];
+  EXPECT_NE(big[1].find("\"amount_cents\":10100"), std::string::npos) << big[1];
+  EXPECT_EQ(p.Signal(SIGTERM), 0);
+}
+
+TEST_F(E2E, RequestErrorsHaveDocumentedStatusCodes) {
+  EngineProcess p;
+  ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data", {"--max-body-bytes", "4096"})) << p.startup_log();
+  TestHttpClient c(p.port());
+  EXPECT_EQ(c.Request(verb::post, "/v1/streams/nope/events", "{}\n").status, 404);
+  EXPECT_EQ(c.Request(verb::post, "/v1/streams/clicks/events", std::string(5000, 'x')).status, 413);
+  TestHttpClient c2(p.port());
+  TestResponse all_bad = c2.Request(verb::post, "/v1/streams/clicks/events", "not json\n{\"user_id\":1}\n");
+  EXPECT_EQ(all_bad.status, 422) << all_bad.body;
+  EXPECT_NE(all_bad.body.find("\"rejected\":2"), std::string::npos) << all_bad.body;
+  EXPECT_EQ(c2.Request(verb::get, "/v1/streams/clicks/events?partition=0&from=999999&limit=10").body, "");
+  EXPECT_EQ(c2.Request(verb::get, "/v1/streams/clicks/events?partition=99&from=0").status / 100, 4);
+  TestResponse list = c2.Request(verb::get, "/v1/streams");
+  EXPECT_EQ(list.status, 200);
+  EXPECT_NE(list.body.find("\"clicks\""), std::string::npos);
+  EXPECT_NE(list.body.find("\"big_clicks\""), std::string::npos);
+  TestResponse metrics = c2.Request(verb::get, "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("impulse_events_rejected_total{stream=\"clicks\"} 2"), std::string::npos)
+      << metrics.body.substr(0, 2000);
+  EXPECT_EQ(p.Signal(SIGTERM), 0);
+}
+
+TEST_F(E2E, BearerTokenGuardsEverythingButHealthz) {
+  EngineProcess p;
+  ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data", {"--token", "s3cret"})) << p.startup_log();
+  TestHttpClient c(p.port());
+  EXPECT_EQ(c.Request(verb::get, "/healthz").status, 200);
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams").status, 401);
+  EXPECT_EQ(c.Request(verb::get, "/metrics").status, 401);
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer s3cret"}}).status, 200);
+  EXPECT_EQ(p.Signal(SIGTERM), 0);
+}
+
+TEST_F(E2E, EventsSurviveRestartAndPipelineDoesNotRepeatAfterCleanStop) {
+  const std::string body = R"({"user_id":"a","url":"/x","amount":150,"ts":"2024-03-01T10:00:00Z"})" "\n";
+  {
+    EngineProcess p;
+    ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data")) << p.startup_log();
+    TestHttpClient c(p.port());
+    ASSERT_EQ(c.Request(verb::post, "/v1/streams/clicks/events", body).status, 200);
+    ASSERT_EQ(WaitForEvents(c, "big_clicks", 4, 1).size(), 1u);
+    EXPECT_EQ(p.Signal(SIGTERM), 0);
+  }
+  EngineProcess p;
+  ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data")) << p.startup_log();
+  TestHttpClient c(p.port());
+  ASSERT_EQ(c.Request(verb::post, "/v1/streams/clicks/events", body).status, 200);
+  EXPECT_EQ(ReadAll(c, "clicks", 4).size(), 2u);
+  EXPECT_EQ(WaitForEvents(c, "big_clicks", 4, 2).size(), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(ReadAll(c, "big_clicks", 4).size(), 2u);  // the first event was not processed twice
+  EXPECT_EQ(p.Signal(SIGTERM), 0);
+}
+
+TEST_F(E2E, ValidateReportsEveryErrorWithLocation) {
+  const std::string spec = dir_ + "/bad.yaml";
+  std::ofstream(spec) << "streams:\n"
+                         "  - name: s\n"
+                         "    fields:\n"
+                         "      - {name: a, type: double}\n"
+                         "pipelines:\n"
+                         "  - name: p\n"
+                         "    from: s\n"
+                         "    steps:\n"
+                         "      - filter: \"b > 1\"\n"
+                         "    sink: {stream: out}\n";
+  const std::string cmd = ImpulseBinary() + " validate " + spec + " 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), f)) out += buf;
+  const int rc = pclose(f);
+  EXPECT_EQ(WEXITSTATUS(rc), 1) << out;
+  EXPECT_NE(out.find(spec + ":9:"), std::string::npos) << out;
+  EXPECT_NE(out.find("'b'"), std::string::npos) << out;
+
+  const std::string ok = ImpulseBinary() + " validate " + QuickstartSpec() + " >/dev/null 2>&1";
+  EXPECT_EQ(WEXITSTATUS(std::system(ok.c_str())), 0);
+}
+
+}  // namespace
+}  // namespace impulse::e2e

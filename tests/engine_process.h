@@ -1,0 +1,109 @@
+// Runs the impulse binary as a child process for end-to-end tests: start it on an ephemeral
+// port, learn the port from its start-up line, stop it with a signal (SIGTERM or SIGKILL).
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace impulse::e2e {
+
+inline std::string ImpulseBinary() { return IMPULSE_BINARY; }
+inline std::string SourceDir() { return IMPULSE_SOURCE_DIR; }
+
+class EngineProcess {
+ public:
+  ~EngineProcess() { Kill(); }
+
+  // Starts `impulse run spec --data-dir dir --listen 127.0.0.1:0 extra...`. Returns false if the
+  // process did not report a listening port within the timeout.
+  bool Start(const std::string& spec, const std::string& data_dir, std::vector<std::string> extra = {}) {
+    int fds[2];
+    if (pipe(fds) != 0) return false;
+    std::vector<std::string> args = {ImpulseBinary(), "run", spec, "--data-dir", data_dir, "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDERR_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    stderr_fd_ = fds[0];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::string buf;
+    char c;
+    while (std::chrono::steady_clock::now() < deadline) {
+      ssize_t n = read(stderr_fd_, &c, 1);
+      if (n <= 0) break;
+      if (c != '\n') {
+        buf.push_back(c);
+        continue;
+      }
+      log_ += buf + "\n";
+      const size_t at = buf.find("http://127.0.0.1:");
+      if (at != std::string::npos) {
+        port_ = static_cast<uint16_t>(std::atoi(buf.c_str() + at + 17));
+        // Keep draining stderr so the child never blocks on a full pipe.
+        drainer_ = std::thread([fd = stderr_fd_] {
+          char b[4096];
+          while (read(fd, b, sizeof(b)) > 0) {
+          }
+        });
+        return true;
+      }
+      buf.clear();
+    }
+    log_ += buf;
+    return false;
+  }
+
+  uint16_t port() const { return port_; }
+  const std::string& startup_log() const { return log_; }
+
+  // SIGKILL: no chance to flush; for crash tests.
+  void Kill() { Signal(SIGKILL); }
+
+  // Sends `sig` and waits; returns the exit code (or 128 + signal).
+  int Signal(int sig) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (drainer_.joinable()) drainer_.join();
+    if (stderr_fd_ >= 0) close(stderr_fd_);
+    stderr_fd_ = -1;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  uint16_t port_ = 0;
+  std::string log_;
+  std::thread drainer_;
+};
+
+inline std::string TempDir(const std::string& name) {
+  std::string tmpl = "/tmp/impulse-" + name + "-XXXXXX";
+  char* p = mkdtemp(tmpl.data());
+  return p ? std::string(p) : std::string();
+}
+
+}  // namespace impulse::e2e

@@ -1,0 +1,169 @@
+#include "tools/impulse/commands.h"
+
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "impulse/engine.h"
+#include "log/partition_log.h"
+#include "plan/spec.h"
+#include "server/http_server.h"
+
+namespace impulse::tools {
+
+namespace po = boost::program_options;
+
+namespace {
+
+// Parses `args` against `opts` (+ a positional SPEC when spec != nullptr). Returns -1 to go on,
+// else the exit code (help printed or usage error).
+int ParseArgs(const char* usage, const std::vector<std::string>& args, po::options_description& opts,
+              po::variables_map* vm, const char* positional = nullptr) {
+  opts.add_options()("help,h", "show this help");
+  po::positional_options_description pos;
+  if (positional) pos.add(positional, 1);
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), *vm);
+    po::notify(*vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
+    std::cerr << opts;
+    return 2;
+  }
+  if (vm->count("help")) {
+    std::printf("Usage: %s\n", usage);
+    std::cout << opts;
+    return 0;
+  }
+  if (positional && !vm->count(positional)) {
+    std::fprintf(stderr, "impulse: missing %s\n\nUsage: %s\n", positional, usage);
+    return 2;
+  }
+  return -1;
+}
+
+bool ParseHostPort(const std::string& s, std::string* host, uint16_t* port) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = s.substr(0, colon);
+  char* end = nullptr;
+  const long p = std::strtol(s.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || p < 0 || p > 65535) return false;
+  *port = static_cast<uint16_t>(p);
+  return true;
+}
+
+bool ParseDurability(const std::string& s, Durability* d) {
+  if (s == "sync") *d = Durability::kSync;
+  else if (s == "group") *d = Durability::kGroupCommit;
+  else if (s == "none") *d = Durability::kNone;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+int ValidateCommand(const std::vector<std::string>& args) {
+  po::options_description opts("validate options");
+  std::string spec;
+  opts.add_options()("spec", po::value(&spec), "pipeline spec (YAML)");
+  po::variables_map vm;
+  if (int rc = ParseArgs("impulse validate SPEC.yaml", args, opts, &vm, "spec"); rc >= 0) return rc;
+  std::vector<plan::SpecError> errors;
+  auto plan = plan::CompileSpecFile(spec, &errors);
+  if (!plan.ok()) {
+    if (errors.empty()) std::fprintf(stderr, "%s\n", plan.status().message().c_str());
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
+    std::fprintf(stderr, "%zu error(s)\n", errors.empty() ? size_t{1} : errors.size());
+    return 1;
+  }
+  std::printf("%s: ok (%zu streams, %zu pipelines)\n", spec.c_str(), plan->streams.size(),
+              plan->pipelines.size());
+  return 0;
+}
+
+int RunCommand(const std::vector<std::string>& args) {
+  po::options_description opts("run options");
+  std::string spec, listen = "127.0.0.1:8470", durability = "sync", token;
+  EngineOptions eo;
+  server::HttpServerOptions so;
+  opts.add_options()
+      ("spec", po::value(&spec), "pipeline spec (YAML)")
+      ("data-dir", po::value(&eo.data_dir)->default_value(eo.data_dir), "where the logs and pipeline cursors live")
+      ("listen", po::value(&listen)->default_value(listen), "HTTP listen address HOST:PORT")
+      ("shards", po::value(&eo.shards)->default_value(0), "shard threads (0 = number of cores)")
+      ("http-threads", po::value(&so.io_threads)->default_value(so.io_threads), "HTTP I/O threads")
+      ("durability", po::value(&durability)->default_value(durability),
+       "sync (fsync before ack, group commit per shard cycle) | group (fsync every --group-commit-ms) | none")
+      ("group-commit-ms", po::value(&eo.group_commit_ms)->default_value(eo.group_commit_ms), "for --durability group")
+      ("max-body-bytes", po::value(&so.max_body_bytes)->default_value(so.max_body_bytes), "request body limit (413 beyond)")
+      ("token", po::value(&token), "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)");
+  po::variables_map vm;
+  if (int rc = ParseArgs("impulse run SPEC.yaml [options]", args, opts, &vm, "spec"); rc >= 0) return rc;
+  if (!ParseHostPort(listen, &so.host, &so.port)) {
+    std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());
+    return 2;
+  }
+  if (!ParseDurability(durability, &eo.durability)) {
+    std::fprintf(stderr, "impulse: --durability wants sync, group or none, got '%s'\n", durability.c_str());
+    return 2;
+  }
+  if (token.empty()) {
+    if (const char* t = std::getenv("IMPULSE_TOKEN")) token = t;
+  }
+  so.bearer_token = token;
+  eo.max_producers = so.io_threads;
+
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto engine = Engine::Open(spec, eo);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "impulse: %s\n", engine.status().ToString().c_str());
+    return 1;
+  }
+  auto srv = server::HttpServer::Start(engine->get(), so);
+  if (!srv.ok()) {
+    std::fprintf(stderr, "impulse: %s\n", srv.status().ToString().c_str());
+    (void)(*engine)->Stop();
+    return 1;
+  }
+  std::fprintf(stderr, "impulse: serving %s on http://%s:%u (data dir %s, %u shards)\n", spec.c_str(),
+               so.host.c_str(), (*srv)->port(), eo.data_dir.c_str(), (*engine)->shard_count());
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "impulse: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*srv)->Stop();
+  Status st = (*engine)->Stop();
+  if (!st.ok()) {
+    std::fprintf(stderr, "impulse: stop: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "impulse: stopped cleanly\n");
+  return 0;
+}
+
+int RepairCommand(const std::vector<std::string>& args) {
+  po::options_description opts("repair options");
+  std::string dir;
+  opts.add_options()("dir", po::value(&dir), "a partition directory (DATA/streams/STREAM/PARTITION)");
+  po::variables_map vm;
+  if (int rc = ParseArgs("impulse repair DIR", args, opts, &vm, "dir"); rc >= 0) return rc;
+  Status st = log::RepairPartition(Env::Default(), dir);
+  if (!st.ok()) {
+    std::fprintf(stderr, "impulse: repair %s: %s\n", dir.c_str(), st.ToString().c_str());
+    return 1;
+  }
+  std::printf("%s: repaired\n", dir.c_str());
+  return 0;
+}
+
+}  // namespace impulse::tools

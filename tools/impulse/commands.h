@@ -1,0 +1,18 @@
+// The impulse binary's commands. Each returns the process exit code: 0 success, 1 failure,
+// 2 usage error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace impulse::tools {
+
+inline constexpr const char* kVersion = "0.1.0";
+
+int RunCommand(const std::vector<std::string>& args);
+int ValidateCommand(const std::vector<std::string>& args);
+int DemoCommand(const std::vector<std::string>& args);
+int LoadCommand(const std::vector<std::string>& args);
+int RepairCommand(const std::vector<std::string>& args);
+
+}  // namespace impulse::tools

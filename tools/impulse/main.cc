@@ -1,0 +1,52 @@
+// The impulse binary: parses flags and starts library components. No engine logic here.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tools/impulse/commands.h"
+
+namespace {
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out,
+               "impulse %s: an event-driven streaming engine\n\n"
+               "Usage: impulse <command> [options]\n\n"
+               "Commands:\n"
+               "  run SPEC.yaml        run the engine and its HTTP API\n"
+               "  validate SPEC.yaml   check a pipeline spec and report every error\n"
+               "  demo SPEC.yaml       run the engine in process under generated load and report\n"
+               "  load                 send generated NDJSON load to a running engine\n"
+               "  repair DIR           truncate a partition directory at its first corrupt record\n\n"
+               "  impulse <command> --help   options of one command\n"
+               "  impulse --version\n",
+               impulse::tools::kVersion);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return 2;
+  }
+  const std::string_view cmd = argv[1];
+  if (cmd == "--version" || cmd == "version") {
+    std::printf("impulse %s\n", impulse::tools::kVersion);
+    return 0;
+  }
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    PrintUsage(stdout);
+    return 0;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "run") return impulse::tools::RunCommand(args);
+  if (cmd == "validate") return impulse::tools::ValidateCommand(args);
+  if (cmd == "demo") return impulse::tools::DemoCommand(args);
+  if (cmd == "load") return impulse::tools::LoadCommand(args);
+  if (cmd == "repair") return impulse::tools::RepairCommand(args);
+  std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
+  PrintUsage(stderr);
+  return 2;
+}
