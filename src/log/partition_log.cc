@@ -1,0 +1,306 @@
+#include "log/partition_log.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/crc32c.h"
+#include "log/log_format.h"
+#include "log/segment.h"
+
+namespace impulse::log {
+namespace {
+
+constexpr uint32_t kIndexCapacityMax = 1u << 20;  // 16 MiB of index per segment at most
+
+Status ValidateOptions(const LogOptions& o) {
+  if (o.segment_bytes_max < kSegmentHeaderBytes + kFrameHeaderBytes) {
+    return InvalidArgument("segment_bytes_max must be at least " +
+                           std::to_string(kSegmentHeaderBytes + kFrameHeaderBytes));
+  }
+  if (o.index_interval_bytes == 0) return InvalidArgument("index_interval_bytes must be > 0");
+  if (o.max_record_bytes > kMaxPayloadBytesFormat) {
+    return InvalidArgument("max_record_bytes must be at most " + std::to_string(kMaxPayloadBytesFormat));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+PartitionLog::PartitionLog(Env* env, Clock* clock, std::string dir, LogOptions options)
+    : env_(env), clock_(clock), dir_(std::move(dir)), options_(options) {
+  buf_capacity_ = std::max<size_t>(options_.write_buffer_bytes_max, kFrameHeaderBytes);
+  buf_ = std::make_unique_for_overwrite<char[]>(buf_capacity_);
+}
+
+PartitionLog::~PartitionLog() { (void)Close(); }
+
+Result<std::unique_ptr<PartitionLog>> PartitionLog::Open(Env* env, Clock* clock, std::string dir,
+                                                         LogOptions options) {
+  if (env == nullptr || clock == nullptr) return InvalidArgument("PartitionLog::Open: null env or clock");
+  if (dir.empty()) return InvalidArgument("PartitionLog::Open: empty dir");
+  RETURN_IF_ERROR(ValidateOptions(options));
+  std::unique_ptr<PartitionLog> log(new PartitionLog(env, clock, std::move(dir), options));
+  RETURN_IF_ERROR(log->Recover().WithContext("open log " + log->dir_));
+  return log;
+}
+
+std::string PartitionLog::SegmentPath(uint64_t base_offset) const {
+  return dir_ + "/" + SegmentFileName(base_offset);
+}
+
+uint32_t PartitionLog::IndexCapacity(uint64_t segment_bytes) const {
+  const uint64_t bytes = std::max(segment_bytes, options_.segment_bytes_max);
+  return static_cast<uint32_t>(std::min<uint64_t>(bytes / options_.index_interval_bytes + 2, kIndexCapacityMax));
+}
+
+Status PartitionLog::Recover() {
+  RETURN_IF_ERROR(env_->CreateDirs(dir_));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDir(dir_));
+  std::vector<uint64_t> bases;
+  for (const std::string& name : names) {
+    if (auto base = ParseSegmentFileName(name)) bases.push_back(*base);
+  }
+  std::sort(bases.begin(), bases.end());
+  if (bases.empty()) {
+    RETURN_IF_ERROR(CreateActiveSegment(0));
+    return Sync();
+  }
+
+  uint64_t expected_base = bases.front();
+  uint64_t last_valid_bytes = 0;
+  bool rewrite_header = false;
+  for (size_t i = 0; i < bases.size(); ++i) {
+    const uint64_t base = bases[i];
+    const bool last = i + 1 == bases.size();
+    const std::string path = SegmentPath(base);
+    if (base != expected_base) {
+      return DataLoss(path + ": base offset " + std::to_string(base) +
+                      " does not follow the previous segment, which ends at offset " +
+                      std::to_string(expected_base));
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenRandomAccess(path));
+    ASSIGN_OR_RETURN(uint64_t size, file->Size());
+    auto seg = std::make_shared<Segment>(base, path, std::move(file), IndexCapacity(size));
+    ASSIGN_OR_RETURN(ScanResult scan, ScanSegment(seg->file(), size, base, seg.get(), options_.index_interval_bytes));
+    if (!scan.clean) {
+      // Only the last segment can have been torn by a crash: sealed ones were synced before
+      // the next segment was created. A bad header is torn only if it is short or all zero.
+      const bool torn = last && (scan.header_ok || size < kSegmentHeaderBytes || scan.all_zero_tail);
+      if (!torn) return DataLoss(path + ": " + scan.problem + " (byte " + std::to_string(scan.valid_bytes) + ")");
+      recovered_truncated_bytes_ = size - scan.valid_bytes;
+      if (!scan.header_ok) {
+        rewrite_header = true;
+        scan.valid_bytes = kSegmentHeaderBytes;
+        recovered_truncated_bytes_ = size;
+      }
+    }
+    seg->Publish(scan.valid_bytes, base + scan.records);
+    expected_base = base + scan.records;
+    last_valid_bytes = scan.valid_bytes;
+    segments_.push_back(std::move(seg));
+  }
+  active_ = segments_.back().get();
+  RETURN_IF_ERROR(OpenActiveAfterRecovery(active_->path(), last_valid_bytes, rewrite_header));
+  next_offset_ = expected_base;
+  start_offset_.store(segments_.front()->base_offset(), std::memory_order_release);
+  end_offset_.store(next_offset_, std::memory_order_release);
+  // What is in the file now may not have been synced by the previous process; sync it so
+  // durable_offset is true from the start.
+  RETURN_IF_ERROR(active_file_->Sync());
+  durable_offset_.store(next_offset_, std::memory_order_release);
+  return Status::OK();
+}
+
+Status PartitionLog::OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes,
+                                             bool rewrite_header) {
+  ASSIGN_OR_RETURN(active_file_, env_->OpenWritable(path));
+  if (rewrite_header) {
+    RETURN_IF_ERROR(active_file_->Truncate(0));
+    char header[kSegmentHeaderBytes];
+    EncodeSegmentHeader(active_->base_offset(), header);
+    RETURN_IF_ERROR(active_file_->Append(std::string_view(header, sizeof(header))));
+  } else if (active_file_->Size() != valid_bytes) {
+    RETURN_IF_ERROR(active_file_->Truncate(valid_bytes));
+  }
+  active_flushed_bytes_ = valid_bytes;
+  return Status::OK();
+}
+
+Status PartitionLog::CreateActiveSegment(uint64_t base_offset) {
+  const std::string path = SegmentPath(base_offset);
+  ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> w, env_->OpenWritable(path));
+  char header[kSegmentHeaderBytes];
+  EncodeSegmentHeader(base_offset, header);
+  Status s = w->Truncate(0);  // a leftover from an earlier failed attempt
+  if (s.ok()) s = w->Append(std::string_view(header, sizeof(header)));
+  Result<std::unique_ptr<RandomAccessFile>> r = s.ok() ? env_->OpenRandomAccess(path) : Result<std::unique_ptr<RandomAccessFile>>(s);
+  if (!r.ok()) {
+    (void)w->Close();
+    (void)env_->DeleteFile(path);  // best effort: a header-only file is harmless anyway
+    return r.status();
+  }
+  auto seg = std::make_shared<Segment>(base_offset, path, std::move(r).value(),
+                                       IndexCapacity(options_.segment_bytes_max));
+  seg->Publish(kSegmentHeaderBytes, base_offset);
+  if (active_file_ != nullptr) (void)active_file_->Close();  // already synced by Roll
+  active_file_ = std::move(w);
+  active_flushed_bytes_ = kSegmentHeaderBytes;
+  active_ = seg.get();
+  dir_sync_needed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    segments_.push_back(std::move(seg));
+  }
+  return Status::OK();
+}
+
+Status PartitionLog::NotWritable() const {
+  if (closed_) return FailedPrecondition("log " + dir_ + " is closed");
+  return FailedPrecondition("log " + dir_ + " failed earlier and must be reopened: " + sticky_error_.ToString());
+}
+
+void PartitionLog::SetSticky(const Status& s) {
+  sticky_error_ = s;
+  writable_ = false;
+}
+
+void PartitionLog::GrowBuffer(size_t need) {
+  auto bigger = std::make_unique_for_overwrite<char[]>(need);
+  std::memcpy(bigger.get(), buf_.get(), buf_size_);
+  buf_ = std::move(bigger);
+  buf_capacity_ = need;
+}
+
+Result<uint64_t> PartitionLog::Append(std::string_view payload, int64_t timestamp_ms) {
+  if (!writable_) return NotWritable();
+  const size_t n = payload.size();
+  if (n > options_.max_record_bytes) {
+    return InvalidArgument("record of " + std::to_string(n) + " bytes exceeds max_record_bytes " +
+                           std::to_string(options_.max_record_bytes));
+  }
+  const size_t frame = kFrameHeaderBytes + n;
+  if (next_offset_ > active_->base_offset() &&
+      active_flushed_bytes_ + buf_size_ + frame > options_.segment_bytes_max) {
+    RETURN_IF_ERROR(Roll());
+  }
+  if (buf_size_ > 0 && buf_size_ + frame > options_.write_buffer_bytes_max) RETURN_IF_ERROR(Flush());
+  if (buf_size_ + frame > buf_capacity_) GrowBuffer(buf_size_ + frame);
+
+  active_->MaybeStageIndex(next_offset_, active_flushed_bytes_ + buf_size_, options_.index_interval_bytes);
+  active_->NoteTimestamp(timestamp_ms);
+  char* p = buf_.get() + buf_size_;
+  StoreLe32(p, static_cast<uint32_t>(n));
+  StoreLe64(p + 8, static_cast<uint64_t>(timestamp_ms));
+  if (n > 0) std::memcpy(p + kFrameHeaderBytes, payload.data(), n);
+  StoreLe32(p + 4, Crc32c(p + 8, 8 + n));
+  buf_size_ += frame;
+  // Single writer: a plain load + store is enough and avoids a locked RMW per record.
+  appends_.store(appends_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return next_offset_++;
+}
+
+Status PartitionLog::Flush() {
+  if (!writable_) return NotWritable();
+  if (buf_size_ == 0) return Status::OK();
+  const Status s = active_file_->Append(std::string_view(buf_.get(), buf_size_));
+  if (!s.ok()) {
+    // Nothing partial may stay in the file: a reader or a reopen would otherwise see it.
+    // The buffer is kept so a later Flush can retry.
+    const Status t = active_file_->Truncate(active_flushed_bytes_);
+    if (!t.ok()) SetSticky(t.WithContext("truncate after failed write"));
+    return s;
+  }
+  active_flushed_bytes_ += buf_size_;
+  bytes_written_.store(bytes_written_.load(std::memory_order_relaxed) + buf_size_, std::memory_order_relaxed);
+  buf_size_ = 0;
+  active_->Publish(active_flushed_bytes_, next_offset_);
+  end_offset_.store(next_offset_, std::memory_order_release);
+  if (buf_capacity_ > 2 * static_cast<size_t>(options_.write_buffer_bytes_max) + kFrameHeaderBytes) {
+    // A huge record grew the buffer; give the memory back.
+    buf_capacity_ = std::max<size_t>(options_.write_buffer_bytes_max, kFrameHeaderBytes);
+    buf_ = std::make_unique_for_overwrite<char[]>(buf_capacity_);
+  }
+  return Status::OK();
+}
+
+Status PartitionLog::Sync() {
+  RETURN_IF_ERROR(Flush());
+  if (durable_offset_.load(std::memory_order_relaxed) == next_offset_ && !dir_sync_needed_) {
+    return Status::OK();  // nothing new: no fsync, so an idle log costs nothing
+  }
+  Status s = active_file_->Sync();
+  if (s.ok() && dir_sync_needed_) s = env_->SyncDir(dir_);
+  if (!s.ok()) {
+    // After a failed fsync the kernel may have dropped the dirty pages and a retry can
+    // report success without writing them; only a reopen (re-read from disk) is honest.
+    SetSticky(s);
+    return s;
+  }
+  dir_sync_needed_ = false;
+  durable_offset_.store(next_offset_, std::memory_order_release);
+  syncs_.store(syncs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return Status::OK();
+}
+
+Status PartitionLog::Roll() {
+  RETURN_IF_ERROR(Flush());
+  // Seal: the old segment must be durable before a newer one exists, so that recovery may
+  // treat damage in any segment but the last as data loss rather than a torn write.
+  const Status s = active_file_->Sync();
+  if (!s.ok()) {
+    SetSticky(s);
+    return s;
+  }
+  durable_offset_.store(next_offset_, std::memory_order_release);
+  syncs_.store(syncs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return CreateActiveSegment(next_offset_);
+}
+
+Status PartitionLog::EnforceRetention(int64_t now_ms) {
+  if (closed_) return NotWritable();
+  // segments_ is only modified by this (the writer) thread, so reading it unlocked is safe.
+  uint64_t total = active_flushed_bytes_;
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) total += segments_[i]->visible_bytes();
+  size_t victims = 0;
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) {
+    const Segment& seg = *segments_[i];
+    const uint64_t size = seg.visible_bytes();
+    const bool by_size = options_.retention_bytes >= 0 &&
+                         total - size >= static_cast<uint64_t>(options_.retention_bytes);
+    const bool by_age = options_.retention_ms >= 0 && seg.max_timestamp_ms() != INT64_MIN &&
+                        now_ms - seg.max_timestamp_ms() > options_.retention_ms;
+    if (!by_size && !by_age) break;  // only a prefix may go: offsets stay contiguous
+    total -= size;
+    ++victims;
+  }
+  if (victims == 0) return Status::OK();
+  std::vector<std::shared_ptr<Segment>> doomed(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
+    start_offset_.store(segments_.front()->base_offset(), std::memory_order_release);
+  }
+  segments_deleted_.fetch_add(victims, std::memory_order_relaxed);
+  // Readers holding a doomed segment keep reading it: unlinking keeps the open file alive.
+  for (const auto& seg : doomed) RETURN_IF_ERROR(env_->DeleteFile(seg->path()));
+  return Status::OK();
+}
+
+Status PartitionLog::Close() {
+  if (closed_) return Status::OK();
+  Status s = writable_ ? Sync() : Status::OK();
+  if (active_file_ != nullptr) {
+    const Status c = active_file_->Close();
+    if (s.ok()) s = c;
+  }
+  closed_ = true;
+  writable_ = false;
+  return s;
+}
+
+size_t PartitionLog::segment_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return segments_.size();
+}
+
+}  // namespace impulse::log

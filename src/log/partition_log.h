@@ -1,0 +1,177 @@
+// The embedded durable event log: one partition of one stream, stored as a directory of
+// segment files (format: docs/LOG_FORMAT.md).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "impulse/env.h"
+#include "impulse/status.h"
+
+namespace impulse::log {
+
+class Segment;
+
+struct LogOptions {
+  // A segment is sealed and a new one started when an append would take the active segment
+  // past this size (a single record larger than it gets a segment of its own).
+  uint64_t segment_bytes_max = 64ull << 20;
+  // One sparse index entry per this many bytes of records; Read scans at most about this
+  // much before reaching the requested offset.
+  uint32_t index_interval_bytes = 4096;
+  // Retention: sealed segments are deleted, oldest first, while the log without them is
+  // still at least this large. -1 = keep regardless of size.
+  int64_t retention_bytes = -1;
+  // Retention: sealed segments whose newest record timestamp is older than now - this are
+  // deleted (oldest first). -1 = keep regardless of age.
+  int64_t retention_ms = -1;
+  // Append rejects larger payloads with kInvalidArgument. At most 1 GiB (format limit).
+  uint32_t max_record_bytes = 16u << 20;
+  // Appended records are buffered in memory up to this size; an Append that would overflow
+  // the buffer flushes it first (making the earlier records visible early).
+  uint32_t write_buffer_bytes_max = 1u << 20;
+};
+
+// One record returned by Read. `payload` points into the caller's storage string.
+struct Record {
+  uint64_t offset;
+  int64_t timestamp_ms;
+  std::string_view payload;
+};
+
+// PartitionLog: an append-only, checksummed sequence of records with dense offsets.
+//
+// Threads: exactly one writer thread calls Append/Flush/Sync/EnforceRetention (and owns the
+// object's lifetime); any number of reader threads may concurrently call Read, the offset
+// getters and the counters. The append path takes no lock; a mutex guards only the segment
+// list (held by readers for a lookup, by the writer when rolling or deleting segments).
+//
+// Visibility: Append buffers in memory; Flush writes the buffer to the file and makes the
+// records visible to readers (end_offset); Sync makes them durable (durable_offset).
+//
+// Failures: a failed write (e.g. disk full, kResourceExhausted) truncates the file back to
+// the last visible record and keeps the buffered records, so a later Flush retries them and
+// offsets already returned by Append stay valid. A failed fsync is sticky: the kernel may
+// have dropped the dirty pages, so every later write call fails (kFailedPrecondition) until
+// the log is reopened, which re-reads what really is on disk.
+//
+// Bounds: memory = write buffer (<= max(write_buffer_bytes_max, one frame)) + per segment
+// an index of segment_bytes_max / index_interval_bytes entries (16 bytes each) + one open
+// file per segment.
+class PartitionLog {
+ public:
+  // Opens (or creates) the partition in `dir`. Recovery: every segment is scanned (CRC of
+  // every record, index rebuilt); a torn tail of the last segment is truncated (see
+  // recovered_truncated_bytes); any damage in a sealed segment returns kDataLoss naming the
+  // file and byte offset (RepairPartition fixes it by dropping the damaged suffix).
+  // `env` and `clock` must outlive the log.
+  static Result<std::unique_ptr<PartitionLog>> Open(Env* env, Clock* clock, std::string dir,
+                                                    LogOptions options);
+  ~PartitionLog();
+  PartitionLog(const PartitionLog&) = delete;
+  PartitionLog& operator=(const PartitionLog&) = delete;
+
+  // --- writer thread ---
+  // Buffers one record; returns its offset. kInvalidArgument if the payload is larger than
+  // max_record_bytes. May flush (buffer full) or roll the segment, and return their errors;
+  // then the record was not appended.
+  Result<uint64_t> Append(std::string_view payload, int64_t timestamp_ms);
+  // Writes buffered records to the file; readers can see them afterwards.
+  Status Flush();
+  // Flush + fdatasync: everything appended so far is durable.
+  Status Sync();
+  // Deletes sealed segments past retention by size or age (never the active one).
+  Status EnforceRetention(int64_t now_ms);
+  // The same at the injected clock's NowMs().
+  Status EnforceRetention() { return EnforceRetention(clock_->NowMs()); }
+  // Flushes, syncs and closes; later writer calls fail. Called by the destructor (which
+  // ignores the status); call it explicitly to see errors.
+  Status Close();
+
+  // --- any thread ---
+  uint64_t start_offset() const { return start_offset_.load(std::memory_order_acquire); }
+  uint64_t end_offset() const { return end_offset_.load(std::memory_order_acquire); }
+  uint64_t durable_offset() const { return durable_offset_.load(std::memory_order_acquire); }
+
+  // Reads records with offsets >= from, at most max_records of them and about max_bytes of
+  // payload (at least one record if any is available, even if larger). Records come from one
+  // segment, so fewer than asked does not mean the end: continue from the last offset + 1.
+  // `out` and `storage` are replaced; out's payloads point into storage.
+  // from >= end_offset: OK, nothing. from < start_offset: kOutOfRange. A checksum mismatch
+  // found while reading: kDataLoss naming the file and byte offset.
+  Status Read(uint64_t from, uint32_t max_records, uint64_t max_bytes, std::vector<Record>* out,
+              std::string* storage) const;
+
+  // Counters for metrics.
+  uint64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+  uint64_t appends() const { return appends_.load(std::memory_order_relaxed); }
+  uint64_t segments_deleted() const { return segments_deleted_.load(std::memory_order_relaxed); }
+  size_t segment_count() const;
+  // Bytes dropped from the last segment's torn tail when this log was opened.
+  uint64_t recovered_truncated_bytes() const { return recovered_truncated_bytes_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  PartitionLog(Env* env, Clock* clock, std::string dir, LogOptions options);
+  Status Recover();
+  Status OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes, bool rewrite_header);
+  Status CreateActiveSegment(uint64_t base_offset);
+  Status Roll();
+  Status NotWritable() const;
+  void SetSticky(const Status& s);
+  void GrowBuffer(size_t need);
+  uint32_t IndexCapacity(uint64_t segment_bytes) const;
+  std::string SegmentPath(uint64_t base_offset) const;
+
+  Env* const env_;
+  Clock* const clock_;
+  const std::string dir_;
+  const LogOptions options_;
+
+  // Segment list, oldest first; the last one is active. Written by the writer under mu_;
+  // the writer may read it without mu_.
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<Segment>> segments_;
+
+  // Writer-only state.
+  std::unique_ptr<WritableFile> active_file_;
+  uint64_t active_flushed_bytes_ = 0;  // file size of the active segment
+  uint64_t next_offset_ = 0;           // offset of the next Append (includes buffered)
+  std::unique_ptr<char[]> buf_;
+  size_t buf_size_ = 0;
+  size_t buf_capacity_ = 0;
+  Segment* active_ = nullptr;          // segments_.back()
+  bool dir_sync_needed_ = false;
+  bool writable_ = true;               // false after Close or a sticky error
+  bool closed_ = false;
+  Status sticky_error_;
+  uint64_t recovered_truncated_bytes_ = 0;
+
+  std::atomic<uint64_t> start_offset_{0};
+  std::atomic<uint64_t> end_offset_{0};
+  std::atomic<uint64_t> durable_offset_{0};
+  std::atomic<uint64_t> bytes_written_{0};
+  std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> appends_{0};
+  std::atomic<uint64_t> segments_deleted_{0};
+};
+
+struct RepairReport {
+  uint64_t bytes_truncated = 0;    // dropped from the first damaged segment
+  uint32_t segments_deleted = 0;   // whole segments after (or at) the damage
+  std::string first_problem;       // "<file>: <problem> at byte N"; empty if nothing was wrong
+};
+
+// Explicit repair (an operator command, never automatic): scans the partition in `dir`,
+// truncates at the first bad record (the segment's header must be valid, else the segment is
+// deleted) and deletes every later segment. Afterwards PartitionLog::Open succeeds; the
+// records after the damage are gone (reported in `report`, may be null).
+Status RepairPartition(Env* env, const std::string& dir, RepairReport* report = nullptr);
+
+}  // namespace impulse::log
