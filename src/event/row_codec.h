@@ -1,0 +1,34 @@
+// The binary encoding of one event as stored in the log (the record payload). Compact and
+// schema-driven: field names and types are not stored, the stream's schema is. Byte layout in
+// docs/EVENT_FORMAT.md. Pure functions, safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "impulse/row.h"
+#include "impulse/schema.h"
+#include "impulse/status.h"
+
+namespace impulse {
+
+// Version byte written first in every payload; DecodeRow rejects any other.
+inline constexpr uint8_t kRowFormatVersion = 1;
+
+// Appends the encoding of `row` (schema.size() values) and meta.event_time_ms to `out`.
+// Other RowMeta fields (offset, partition, ingest time, line) belong to the log record.
+// Appends only: reuse `out` (clear it) to avoid allocating per event.
+void EncodeRow(const Schema& schema, const Value* row, const RowMeta& meta, std::string* out);
+
+// The exact size EncodeRow would append, for sizing buffers.
+size_t EncodedRowSize(const Schema& schema, const Value* row);
+
+// Appends one row decoded from `payload` to `out` (width must be schema.size()), strings
+// copied into out's arena, meta.event_time_ms set (other meta fields zero). kDataLoss with a
+// reason for any malformed payload: wrong version, field count mismatch, truncation, a null in
+// a non-nullable field, a bool byte other than 0/1, set padding bits, trailing bytes. Never
+// reads outside `payload`; on error `out` is unchanged (no row appended).
+Status DecodeRow(const Schema& schema, std::string_view payload, RowBatch* out);
+
+}  // namespace impulse
