@@ -1,0 +1,159 @@
+#include "server/fake_engine.h"
+
+#include <utility>
+
+namespace impulse::server {
+
+FakeEngine::FakeEngine() {
+  def_.name = "orders";
+  def_.schema = Schema({{"id", FieldType::kInt64, false},
+                        {"amount", FieldType::kDouble, true},
+                        {"ts", FieldType::kTimestamp, false}});
+  def_.key_field = 0;
+  def_.time_field = 2;
+  def_.options.partitions = 2;
+  thread_ = std::thread([this] { Run(); });
+}
+
+FakeEngine::~FakeEngine() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    quit_ = true;
+    for (auto& f : held_) queue_.push_back(std::move(f));
+    held_.clear();
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void FakeEngine::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return quit_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // quit_ and drained
+    auto f = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    f();
+    lock.lock();
+  }
+}
+
+void FakeEngine::FailNextIngest(Status status, int count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_ingest_ = std::move(status);
+  fail_ingest_count_ = count;
+}
+
+void FakeEngine::FailNextCompletion(Status status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fail_completion_ = std::move(status);
+}
+
+void FakeEngine::HoldCompletions() {
+  std::lock_guard<std::mutex> lock(mu_);
+  hold_ = true;
+}
+
+void FakeEngine::ReleaseCompletions() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = false;
+    for (auto& f : held_) queue_.push_back(std::move(f));
+    held_.clear();
+  }
+  cv_.notify_all();
+}
+
+size_t FakeEngine::held_completions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_.size();
+}
+
+uint64_t FakeEngine::ingest_calls() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ingest_calls_;
+}
+
+uint32_t FakeEngine::last_producer() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_producer_;
+}
+
+Status FakeEngine::Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
+                          IngestCallback done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  ++ingest_calls_;
+  last_producer_ = producer;
+  if (fail_ingest_count_ > 0) {
+    --fail_ingest_count_;
+    return fail_ingest_;
+  }
+  if (stream != def_.name) return NotFound("unknown stream '" + std::string(stream) + "'");
+  IngestResult result;
+  uint32_t line_no = 0;
+  size_t start = 0;
+  while (start < ndjson.size()) {
+    size_t end = ndjson.find('\n', start);
+    if (end == std::string_view::npos) end = ndjson.size();
+    const std::string_view line = ndjson.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    if (line.find("bad") != std::string_view::npos) {
+      ++result.rejected;
+      if (result.errors.size() < 3) {
+        result.errors.push_back({line_no, "bad line"});
+      } else {
+        result.errors_truncated = true;
+      }
+    } else {
+      ++result.accepted;
+      partition0_.emplace_back(line);
+    }
+  }
+  Status completion = std::exchange(fail_completion_, Status::OK());
+  auto f = [done = std::move(done), completion, result = std::move(result)]() mutable {
+    done(completion, completion.ok() ? std::move(result) : IngestResult{});
+  };
+  if (hold_) {
+    held_.push_back(std::move(f));
+  } else {
+    queue_.push_back(std::move(f));
+    lock.unlock();
+    cv_.notify_all();
+  }
+  return Status::OK();
+}
+
+std::vector<StreamInfo> FakeEngine::ListStreams() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  StreamInfo info;
+  info.name = def_.name;
+  info.def = def_;
+  info.partitions = {{0, 0, partition0_.size()}, {1, 0, 0}};
+  return {info};
+}
+
+Status FakeEngine::ReadEvents(std::string_view stream, uint32_t partition, uint64_t from,
+                              uint32_t limit, std::string* out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stream != def_.name) return NotFound("unknown stream");
+  if (partition >= 2) return OutOfRange("partition out of range");
+  if (partition == 1) return Status::OK();
+  for (uint64_t i = from; i < partition0_.size() && i < from + limit; ++i) {
+    out->append("{\"_offset\":").append(std::to_string(i)).append(",\"_partition\":0,\"raw\":");
+    out->append(partition0_[i]).append("}\n");
+  }
+  return Status::OK();
+}
+
+std::string FakeEngine::MetricsText() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return "# TYPE impulse_fake_events_total counter\nimpulse_fake_events_total " +
+         std::to_string(partition0_.size()) + "\n";
+}
+
+Status FakeEngine::Stop() { return Status::OK(); }
+
+}  // namespace impulse::server

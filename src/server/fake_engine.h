@@ -1,0 +1,66 @@
+// A scriptable Engine for the server and loadgen tests. One stream "orders" (2 partitions,
+// fields id int64 key, amount double, ts timestamp event time). Ingest stores every line
+// that does not contain "bad" into partition 0 (one offset per line) and rejects the others
+// with reason "bad line". Completions run on the fake's own "shard" thread, like the real
+// engine's. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "impulse/engine.h"
+
+namespace impulse::server {
+
+class FakeEngine : public Engine {
+ public:
+  FakeEngine();
+  ~FakeEngine() override;
+
+  // The next `count` Ingest calls return `status` at once (no callback).
+  void FailNextIngest(Status status, int count = 1);
+  // The next Ingest completes with `status` (through the callback) instead of OK.
+  void FailNextCompletion(Status status);
+  // While held, completions queue up; ReleaseCompletions() runs them.
+  void HoldCompletions();
+  void ReleaseCompletions();
+  size_t held_completions() const;
+  uint64_t ingest_calls() const;
+  uint32_t last_producer() const;
+
+  Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
+                IngestCallback done) override;
+  std::vector<StreamInfo> ListStreams() const override;
+  Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
+                    std::string* out) const override;
+  std::string MetricsText() const override;
+  std::vector<StageLatency> StageLatencies() const override { return {}; }
+  Status WaitForPipelines(int64_t /*timeout_ms*/) const override { return Status::OK(); }
+  Status Stop() override;
+  uint32_t shard_count() const override { return 1; }
+
+ private:
+  void Run();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;   // completions ready to run on the thread
+  std::vector<std::function<void()>> held_;   // completions waiting for ReleaseCompletions
+  bool hold_ = false;
+  bool quit_ = false;
+  Status fail_ingest_;
+  int fail_ingest_count_ = 0;
+  Status fail_completion_;
+  uint64_t ingest_calls_ = 0;
+  uint32_t last_producer_ = 0;
+  std::vector<std::string> partition0_;
+  StreamDef def_;
+  std::thread thread_;
+};
+
+}  // namespace impulse::server

@@ -1,0 +1,61 @@
+// The HTTP API of Impulse: ingest (NDJSON), stream listing, readback, health and metrics.
+// Boost.Beast stays behind a pimpl so that only this library compiles it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "impulse/engine.h"
+#include "impulse/status.h"
+
+namespace impulse::server {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";           // address to bind
+  uint16_t port = 8470;                     // 0 = ephemeral (tests); see HttpServer::port()
+  uint32_t io_threads = 1;                  // 1..64; thread i is Engine producer i, so this must
+                                            // be <= EngineOptions::max_producers
+  uint64_t max_body_bytes = 32ull << 20;    // larger request bodies get 413
+  uint32_t max_header_bytes = 16 << 10;     // larger request headers get 431
+  uint32_t max_connections = 1024;          // beyond: closed at once, counted
+  uint32_t idle_timeout_ms = 60000;         // a connection idle (or stalled mid-request) this
+                                            // long is closed
+  uint32_t retry_after_s = 1;               // Retry-After sent with 503
+  uint32_t stop_timeout_ms = 5000;          // Stop() waits this long for in-flight requests
+  std::string bearer_token;                 // empty = no auth; else every route but /healthz
+                                            // needs "Authorization: Bearer <token>"
+};
+
+// An HTTP/1.1 server in front of an Engine. Start() binds and spawns io_threads threads; each
+// owns an io_context and its connections, and handles one request at a time per connection
+// (keep-alive, pipelining-safe). Ingest responses are sent when the engine's completion fires,
+// i.e. once the events are durable. Thread-safe: port(), MetricsText() and Stop() may be
+// called from any thread. The engine must outlive the server (or at least Stop()).
+class HttpServer {
+ public:
+  // kInvalidArgument for bad options, kIOError if the address cannot be bound.
+  static Result<std::unique_ptr<HttpServer>> Start(Engine* engine, HttpServerOptions options);
+
+  ~HttpServer();  // calls Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  uint16_t port() const;  // the bound port
+
+  // Stops accepting, lets in-flight requests finish (up to stop_timeout_ms), stops and joins
+  // the I/O threads and closes the connections. Idempotent.
+  void Stop();
+
+  // The server's own metrics (requests, latency, connections, bytes) in Prometheus text
+  // format 0.0.4. /metrics serves Engine::MetricsText() followed by this.
+  std::string MetricsText() const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace impulse::server

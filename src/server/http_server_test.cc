@@ -1,0 +1,359 @@
+// End-to-end tests of the HTTP server over loopback, against a FakeEngine.
+#include "server/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "server/fake_engine.h"
+#include "server/test_http_client.h"
+
+namespace impulse::server {
+namespace {
+
+// Options with an ephemeral port and the fields set by `f`.
+template <typename F>
+HttpServerOptions With(F f) {
+  HttpServerOptions o;
+  o.port = 0;
+  f(o);
+  return o;
+}
+
+
+using boost::beast::http::verb;
+
+// Waits (bounded) for a condition that another thread makes true; not a timing assertion.
+template <typename F>
+bool WaitFor(F cond) {
+  for (int i = 0; i < 5000 && !cond(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return cond();
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(HttpServerOptions options = {}) {
+    options.port = 0;
+    auto server = HttpServer::Start(&engine_, std::move(options));
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+  }
+  TestHttpClient Client() { return TestHttpClient(server_->port()); }
+  TestResponse Post(const std::string& body, const std::string& stream = "orders") {
+    return Client().Request(verb::post, "/v1/streams/" + stream + "/events", body);
+  }
+
+  FakeEngine engine_;  // declared first: outlives the server, drains late completions last
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, HealthzAnswersOk) {
+  StartServer();
+  const TestResponse r = Client().Request(verb::get, "/healthz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok");
+}
+
+TEST_F(HttpServerTest, IngestAllAccepted200) {
+  StartServer();
+  const TestResponse r = Post("{\"id\":1}\n{\"id\":2}\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "{\"accepted\":2,\"rejected\":0,\"errors\":[],\"errors_truncated\":false}");
+  EXPECT_EQ(r.Header("Content-Type"), "application/json");
+}
+
+TEST_F(HttpServerTest, IngestSomeRejected207WithLineNumbers) {
+  StartServer();
+  const TestResponse r = Post("{\"id\":1}\nbad\n{\"id\":3}\nbad");
+  EXPECT_EQ(r.status, 207);
+  EXPECT_EQ(r.body,
+            "{\"accepted\":2,\"rejected\":2,\"errors\":[{\"line\":2,\"reason\":\"bad line\"},"
+            "{\"line\":4,\"reason\":\"bad line\"}],\"errors_truncated\":false}");
+}
+
+TEST_F(HttpServerTest, IngestAllRejected422) {
+  StartServer();
+  EXPECT_EQ(Post("bad\nbad\n").status, 422);
+}
+
+TEST_F(HttpServerTest, IngestEmptyBody400) {
+  StartServer();
+  const TestResponse r = Post("");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(engine_.ingest_calls(), 0u);
+}
+
+TEST_F(HttpServerTest, IngestUnknownStream404) {
+  StartServer();
+  const TestResponse r = Post("{}\n", "nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("\"code\":\"NotFound\""), std::string::npos) << r.body;
+}
+
+TEST_F(HttpServerTest, IngestBackpressure503WithRetryAfter) {
+  StartServer(With([](HttpServerOptions& o) { o.retry_after_s = 7; }));
+  engine_.FailNextIngest(Unavailable("queues full"));
+  const TestResponse r = Post("{}\n");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.Header("Retry-After"), "7");
+  EXPECT_NE(r.body.find("\"code\":\"Unavailable\""), std::string::npos) << r.body;
+}
+
+TEST_F(HttpServerTest, IngestDiskFull507AtSubmitAndAtCompletion) {
+  StartServer();
+  engine_.FailNextIngest(ResourceExhausted("disk full"));
+  EXPECT_EQ(Post("{}\n").status, 507);
+  engine_.FailNextCompletion(ResourceExhausted("disk full"));
+  EXPECT_EQ(Post("{}\n").status, 507);
+}
+
+TEST_F(HttpServerTest, IngestOtherErrors500) {
+  StartServer();
+  engine_.FailNextIngest(Internal("bug"));
+  EXPECT_EQ(Post("{}\n").status, 500);
+  engine_.FailNextCompletion(IOError("fsync failed"));
+  EXPECT_EQ(Post("{}\n").status, 500);
+}
+
+TEST_F(HttpServerTest, IngestRepliesOnlyAfterEngineCompletion) {
+  StartServer();
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Length: 3\r\n\r\n{}\n"));
+  ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 1; }));
+  engine_.ReleaseCompletions();
+  const TestResponse r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(engine_.ingest_calls(), 1u);
+}
+
+TEST_F(HttpServerTest, BodyOverLimitByContentLength413WithoutReadingIt) {
+  StartServer(With([](HttpServerOptions& o) { o.max_body_bytes = 100; }));
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Length: 101\r\n\r\n"));  // body never sent
+  const TestResponse r = c.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(c.ServerClosed());
+  EXPECT_EQ(engine_.ingest_calls(), 0u);
+}
+
+TEST_F(HttpServerTest, BodyOverLimitWhileReadingChunked413) {
+  StartServer(With([](HttpServerOptions& o) { o.max_body_bytes = 100; }));
+  TestHttpClient c = Client();
+  std::string req = "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 3; ++i) req += "28\r\n" + std::string(40, 'x') + "\r\n";  // 120 bytes
+  req += "0\r\n\r\n";
+  ASSERT_FALSE(c.WriteRaw(req));
+  const TestResponse r = c.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(engine_.ingest_calls(), 0u);
+}
+
+TEST_F(HttpServerTest, ChunkedBodyUnderLimitIsIngested) {
+  StartServer(With([](HttpServerOptions& o) { o.max_body_bytes = 100; }));
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n4\r\n{}\n{\r\n2\r\n}\n\r\n0\r\n\r\n"));
+  const TestResponse r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"accepted\":2"), std::string::npos) << r.body;
+}
+
+TEST_F(HttpServerTest, ListStreamsDescribesSchemaAndPartitions) {
+  StartServer();
+  ASSERT_EQ(Post("{\"id\":1}\n").status, 200);
+  const TestResponse r = Client().Request(verb::get, "/v1/streams");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body,
+            "{\"streams\":[{\"name\":\"orders\",\"fields\":["
+            "{\"name\":\"id\",\"type\":\"int64\",\"nullable\":false},"
+            "{\"name\":\"amount\",\"type\":\"double\",\"nullable\":true},"
+            "{\"name\":\"ts\",\"type\":\"timestamp\",\"nullable\":false}],"
+            "\"key\":\"id\",\"event_time\":\"ts\",\"partitions\":["
+            "{\"partition\":0,\"start_offset\":0,\"end_offset\":1},"
+            "{\"partition\":1,\"start_offset\":0,\"end_offset\":0}]}]}");
+}
+
+TEST_F(HttpServerTest, ReadEventsPassesThroughEngineNdjson) {
+  StartServer();
+  ASSERT_EQ(Post("{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n").status, 200);
+  TestHttpClient c = Client();
+  const TestResponse r = c.Request(verb::get, "/v1/streams/orders/events?partition=0&from=1&limit=2");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("Content-Type"), "application/x-ndjson");
+  EXPECT_EQ(r.body,
+            "{\"_offset\":1,\"_partition\":0,\"raw\":{\"id\":2}}\n"
+            "{\"_offset\":2,\"_partition\":0,\"raw\":{\"id\":3}}\n");
+  const TestResponse past = c.Request(verb::get, "/v1/streams/orders/events?partition=0&from=50");
+  EXPECT_EQ(past.status, 200);
+  EXPECT_EQ(past.body, "");
+}
+
+TEST_F(HttpServerTest, ReadEventsBadParameters400AndUnknownStream404) {
+  StartServer();
+  TestHttpClient c = Client();
+  const std::string base = "/v1/streams/orders/events";
+  EXPECT_EQ(c.Request(verb::get, base + "?from=0").status, 400);               // no partition
+  EXPECT_EQ(c.Request(verb::get, base + "?partition=0").status, 400);          // no from
+  EXPECT_EQ(c.Request(verb::get, base + "?partition=x&from=0").status, 400);   // not a number
+  EXPECT_EQ(c.Request(verb::get, base + "?partition=0&from=-1").status, 400);  // negative
+  EXPECT_EQ(c.Request(verb::get, base + "?partition=0&from=0&limit=10001").status, 400);
+  EXPECT_EQ(c.Request(verb::get, base + "?partition=0&from=0&limit=0").status, 400);
+  EXPECT_EQ(c.Request(verb::get, base + "?partition=0&from=0&color=red").status, 400);
+  const TestResponse range = c.Request(verb::get, base + "?partition=2&from=0");
+  EXPECT_EQ(range.status, 400);
+  EXPECT_NE(range.body.find("\"code\":\"OutOfRange\""), std::string::npos) << range.body;
+  EXPECT_EQ(c.Request(verb::get, base + "?partition=0&from=0&limit=10000").status, 200);
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams/nope/events?partition=0&from=0").status, 404);
+}
+
+TEST_F(HttpServerTest, UnknownRoute404WrongMethod405) {
+  StartServer();
+  TestHttpClient c = Client();
+  EXPECT_EQ(c.Request(verb::get, "/v2/whatever").status, 404);
+  EXPECT_EQ(c.Request(verb::delete_, "/v1/streams").status, 405);
+  EXPECT_EQ(c.Request(verb::post, "/healthz", "x").status, 405);
+  EXPECT_EQ(c.Request(verb::put, "/v1/streams/orders/events", "{}").status, 405);
+}
+
+TEST_F(HttpServerTest, MalformedRequest400) {
+  StartServer();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("GARBAGE\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 400);
+}
+
+TEST_F(HttpServerTest, BearerTokenRequiredExceptHealthz) {
+  StartServer(With([](HttpServerOptions& o) { o.bearer_token = "s3cret"; }));
+  TestHttpClient c = Client();
+  const TestResponse none = c.Request(verb::get, "/v1/streams");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.Header("WWW-Authenticate"), "Bearer realm=\"impulse\"");
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer s3cre"}}).status, 401);
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams", "", {{"Authorization", "Basic s3cret"}}).status, 401);
+  EXPECT_EQ(c.Request(verb::get, "/metrics").status, 401);
+  EXPECT_EQ(c.Request(verb::get, "/healthz").status, 200);
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer s3cret"}}).status, 200);
+  EXPECT_EQ(c.Request(verb::post, "/v1/streams/orders/events", "{}\n", {{"Authorization", "bearer s3cret"}}).status,
+            200);
+  EXPECT_EQ(c.Request(verb::post, "/v1/streams/orders/events", "{}\n").status, 401);
+  EXPECT_EQ(engine_.ingest_calls(), 1u);
+}
+
+TEST_F(HttpServerTest, NoAuthConfiguredAcceptsAnyRequest) {
+  StartServer();
+  EXPECT_EQ(Client().Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer x"}}).status, 200);
+  EXPECT_EQ(Client().Request(verb::get, "/metrics").status, 200);
+}
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  StartServer();
+  TestHttpClient c = Client();
+  for (int i = 0; i < 5; ++i) {
+    const TestResponse r = c.Request(verb::post, "/v1/streams/orders/events", "{\"id\":1}\n");
+    ASSERT_EQ(r.status, 200) << i << " " << r.error;
+    EXPECT_TRUE(r.keep_alive);
+  }
+  EXPECT_EQ(c.Request(verb::get, "/healthz").status, 200);
+  EXPECT_EQ(engine_.ingest_calls(), 5u);
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
+  StartServer();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw(
+      "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbad\n"
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 422);
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_EQ(c.Read().status, 404);
+}
+
+TEST_F(HttpServerTest, MetricsHaveEngineAndServerFamilies) {
+  StartServer();
+  ASSERT_EQ(Post("{}\n").status, 200);
+  ASSERT_EQ(Client().Request(verb::get, "/nope").status, 404);
+  const TestResponse r = Client().Request(verb::get, "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  for (const char* family :
+       {"impulse_fake_events_total 1", "# TYPE impulse_http_requests_total counter",
+        "impulse_http_requests_total{code=\"200\",route=\"stream_events\"} 1",
+        "impulse_http_requests_total{code=\"404\",route=\"unknown\"} 1",
+        "# TYPE impulse_http_request_duration_seconds histogram",
+        "impulse_http_request_duration_seconds_bucket{route=\"stream_events\",le=\"+Inf\"} 1",
+        "impulse_http_connections_open", "impulse_http_connections_rejected_total 0",
+        "impulse_http_request_body_bytes_total 3"}) {
+    EXPECT_NE(r.body.find(family), std::string::npos) << family << "\n" << r.body;
+  }
+  EXPECT_NE(server_->MetricsText().find("impulse_http_requests_total"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, ConnectionsOverLimitAreClosedAndCounted) {
+  StartServer(With([](HttpServerOptions& o) { o.max_connections = 1; }));
+  TestHttpClient first = Client();
+  ASSERT_EQ(first.Request(verb::get, "/healthz").status, 200);
+  TestHttpClient second = Client();
+  EXPECT_TRUE(second.ServerClosed());
+  EXPECT_NE(server_->MetricsText().find("impulse_http_connections_rejected_total 1"), std::string::npos)
+      << server_->MetricsText();
+  EXPECT_EQ(first.Request(verb::get, "/healthz").status, 200);
+}
+
+TEST_F(HttpServerTest, EachIoThreadIsItsOwnProducer) {
+  StartServer(With([](HttpServerOptions& o) { o.io_threads = 2; }));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(Post("{}\n").status, 200);
+    EXPECT_LT(engine_.last_producer(), 2u);
+  }
+}
+
+TEST_F(HttpServerTest, StopFinishesInFlightRequest) {
+  StartServer();
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{}\n"));
+  ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 1; }));
+  std::thread stopper([&] { server_->Stop(); });
+  engine_.ReleaseCompletions();
+  EXPECT_EQ(c.Read().status, 200);
+  stopper.join();
+  server_.reset();
+  EXPECT_TRUE(c.ServerClosed());
+}
+
+TEST_F(HttpServerTest, LateCompletionAfterServerDestroyedIsDropped) {
+  StartServer(With([](HttpServerOptions& o) { o.stop_timeout_ms = 10; }));
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{}\n"));
+  ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 1; }));
+  server_.reset();               // Stop() gives up on the held request after 10 ms
+  engine_.ReleaseCompletions();  // the completion finds the gate closed (ASan checks the rest)
+  EXPECT_FALSE(c.Read().error.empty());
+}
+
+TEST(HttpServerStart, RejectsBadOptions) {
+  FakeEngine engine;
+  EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.io_threads = 0; })).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(HttpServer::Start(nullptr, {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.host = "not-an-ip"; o.port = 0; })).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(HttpServerStart, PortInUseIsIOError) {
+  FakeEngine engine;
+  auto first = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.port = 0; }));
+  ASSERT_TRUE(first.ok());
+  auto second = HttpServer::Start(&engine, With([&](HttpServerOptions& o) { o.port = (*first)->port(); }));
+  EXPECT_EQ(second.status().code(), StatusCode::kIOError);
+}
+
+}  // namespace
+}  // namespace impulse::server

@@ -1,0 +1,204 @@
+// One HTTP/1.1 connection: read a header, run the prechecks (auth, declared size), read the
+// body (bounded), hand the request to the Router, write the reply, repeat (keep-alive). One
+// request at a time, so pipelined requests are answered in order. Runs on its I/O thread only;
+// engine completions are posted back to that thread through ServerCore::Post.
+#include <utility>  // before Asio with g++ 12 / C++20
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/json_writer.h"
+#include "server/server_core.h"
+
+namespace impulse::server {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ServerCore* core, uint32_t index)
+      : stream_(std::move(socket)), core_(core), index_(index) {}
+
+  ~Session() {
+    EndRequest();
+    core_->connections.fetch_sub(1);
+    core_->metrics.ConnectionClosed();
+  }
+
+  void Start() {
+    beast::error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);  // a failure only costs latency
+    ReadHeader();
+  }
+
+ private:
+  std::chrono::milliseconds IdleTimeout() const {
+    return std::chrono::milliseconds(core_->options.idle_timeout_ms);
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(core_->options.max_header_bytes);
+    parser_->body_limit(core_->options.max_body_bytes);
+    stream_.expires_after(IdleTimeout());
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return FailRead(ec, /*header_read=*/false);
+    BeginRequest();
+    const auto& req = parser_->get();
+    method_ = std::string(req.method_string());
+    target_ = ParseTarget(std::string_view(req.target().data(), req.target().size()));
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    std::optional<uint64_t> content_length;
+    if (parser_->content_length()) content_length = *parser_->content_length();
+    const auto auth = req[http::field::authorization];
+    if (auto early = core_->router.Precheck(target_, std::string_view(auth.data(), auth.size()),
+                                            content_length)) {
+      // The body (if any) is unread: close after the reply rather than read or skip it.
+      const bool body_pending = !parser_->is_done();
+      return Send(std::move(*early), keep_alive_ && !body_pending);
+    }
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
+      stream_.expires_after(IdleTimeout());
+      return http::async_write(stream_, *cont,
+                               [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+                                 if (wec) return self->Close();
+                                 self->ReadBody();
+                               });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    stream_.expires_after(IdleTimeout());
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec) return FailRead(ec, /*header_read=*/true);
+    std::string body = std::move(parser_->get().body());
+    core_->metrics.BytesIn(body.size());
+    stream_.expires_never();  // the engine bounds the wait; Stop() bounds it too
+    // Called once, inline or from a shard thread; the reply always goes back to our I/O
+    // thread. The completion owns the core (so a late completion after Stop() still finds
+    // it) and hands the session over to the posted handler, so the session is never
+    // destroyed on a shard thread while the I/O thread runs.
+    auto reply = [self = shared_from_this(), core = core_->shared_from_this(),
+                  index = index_](HttpReply r) mutable {
+      auto handler = [s = std::move(self), r = std::move(r)]() mutable {
+        s->Send(std::move(r), s->keep_alive_);
+      };
+      core->Post(index, std::move(handler));  // if dropped, the session dies here, core alive
+    };
+    core_->router.Handle(method_, target_, std::move(body), index_, std::move(reply));
+  }
+
+  // A read failed: quietly close on disconnect or timeout, else answer 4xx and close.
+  void FailRead(beast::error_code ec, bool header_read) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == boost::asio::error::operation_aborted || ec == boost::asio::error::connection_reset ||
+        ec == boost::asio::error::eof || (!header_read && buffer_.size() == 0 && !parser_->got_some())) {
+      return Close();
+    }
+    BeginRequest();
+    if (ec == http::error::body_limit) {
+      return Send(MakeReply(413, JsonError("request body exceeds max_body_bytes " +
+                                               std::to_string(core_->options.max_body_bytes),
+                                           "ResourceExhausted")),
+                  /*keep_alive=*/false);
+    }
+    if (ec == http::error::header_limit) {
+      return Send(MakeReply(431, JsonError("request header too large", "ResourceExhausted")),
+                  /*keep_alive=*/false);
+    }
+    Send(MakeReply(400, JsonError("malformed HTTP request: " + ec.message(), "InvalidArgument")),
+         /*keep_alive=*/false);
+  }
+
+  void Send(HttpReply reply, bool keep_alive) {
+    keep_alive = keep_alive && !core_->stopping.load();
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(reply.status), version_ == 10 ? 10 : 11);
+    res->set(http::field::server, "impulse");
+    res->set(http::field::content_type, reply.content_type);
+    if (reply.retry_after_s) res->set(http::field::retry_after, std::to_string(*reply.retry_after_s));
+    if (reply.www_authenticate) res->set(http::field::www_authenticate, "Bearer realm=\"impulse\"");
+    res->keep_alive(keep_alive);
+    const bool head = method_ == "HEAD";
+    res->content_length(reply.body.size());
+    if (!head) res->body() = std::move(reply.body);
+    status_ = reply.status;
+    stream_.expires_after(IdleTimeout());
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                        self->OnWrite(ec, keep_alive);
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, bool keep_alive) {
+    EndRequest();
+    if (ec || !keep_alive) return Close();
+    ReadHeader();
+  }
+
+  void Close() {
+    EndRequest();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  void BeginRequest() {
+    if (in_request_) return;
+    in_request_ = true;
+    status_ = 0;
+    started_ = std::chrono::steady_clock::now();
+    core_->inflight.fetch_add(1);
+  }
+
+  void EndRequest() {
+    if (!in_request_) return;
+    in_request_ = false;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    if (status_ != 0) core_->metrics.RecordRequest(RouteLabel(target_.route), status_, seconds);
+    core_->inflight.fetch_sub(1);
+  }
+
+  beast::tcp_stream stream_;
+  ServerCore* const core_;
+  const uint32_t index_;  // I/O thread index = Engine producer index
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string method_;
+  ParsedTarget target_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool in_request_ = false;
+  int status_ = 0;  // of the reply being written, for metrics
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace
+
+void StartSession(tcp::socket socket, ServerCore* core, uint32_t index) {
+  std::make_shared<Session>(std::move(socket), core, index)->Start();
+}
+
+}  // namespace impulse::server

@@ -1,0 +1,348 @@
+#include "server/router.h"
+
+#include <charconv>
+#include <utility>
+#include <vector>
+
+#include "server/json_writer.h"
+
+namespace impulse::server {
+namespace {
+
+constexpr uint32_t kReadLimitDefault = 100;
+constexpr uint32_t kReadLimitMax = 10000;
+
+HttpReply JsonReply(int status, std::string body) {
+  HttpReply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+HttpReply Error(int status, std::string_view message, std::string_view code) {
+  return JsonReply(status, JsonError(message, code));
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes a path segment or query value; nullopt on a malformed escape.
+std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = HexValue(s[i + 1]);
+      const int lo = HexValue(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+// Compares in time that depends only on the expected token's length, not on where the
+// first difference is.
+bool ConstantTimeEquals(std::string_view given, std::string_view expected) {
+  unsigned diff = given.size() == expected.size() ? 0u : 1u;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char g = i < given.size() ? given[i] : '\0';
+    diff |= static_cast<unsigned>(static_cast<unsigned char>(g ^ expected[i]));
+  }
+  return diff == 0;
+}
+
+bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char a = s[i];
+    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+    if (a != prefix[i]) return false;
+  }
+  return true;
+}
+
+struct ReadParams {
+  std::optional<uint64_t> partition;
+  std::optional<uint64_t> from;
+  uint64_t limit = kReadLimitDefault;
+};
+
+// Parses partition/from/limit; a message naming the bad parameter on failure.
+std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p) {
+  bool saw_limit = false;
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view pair = query.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    uint64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
+    const bool valid = !raw.empty() && ec == std::errc() && ptr == raw.data() + raw.size();
+    if (key != "partition" && key != "from" && key != "limit") {
+      return "unknown query parameter '" + std::string(key) + "' (expected partition, from, limit)";
+    }
+    if (!valid) {
+      return "query parameter '" + std::string(key) + "' must be an unsigned integer, got '" +
+             std::string(raw) + "'";
+    }
+    if (key == "partition") p->partition = v;
+    if (key == "from") p->from = v;
+    if (key == "limit") {
+      p->limit = v;
+      saw_limit = true;
+    }
+  }
+  if (!p->partition) return std::string("missing query parameter 'partition'");
+  if (!p->from) return std::string("missing query parameter 'from'");
+  if (saw_limit && (p->limit == 0 || p->limit > kReadLimitMax)) {
+    return "query parameter 'limit' must be in [1, " + std::to_string(kReadLimitMax) + "], got " +
+           std::to_string(p->limit);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view RouteLabel(Route route) {
+  switch (route) {
+    case Route::kHealthz: return "healthz";
+    case Route::kMetrics: return "metrics";
+    case Route::kListStreams: return "streams";
+    case Route::kStreamEvents: return "stream_events";
+    case Route::kUnknown: break;
+  }
+  return "unknown";
+}
+
+ParsedTarget ParseTarget(std::string_view target) {
+  ParsedTarget out;
+  const size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  if (q != std::string_view::npos) out.query = std::string(target.substr(q + 1));
+  if (path == "/healthz") {
+    out.route = Route::kHealthz;
+  } else if (path == "/metrics") {
+    out.route = Route::kMetrics;
+  } else if (path == "/v1/streams" || path == "/v1/streams/") {
+    out.route = Route::kListStreams;
+  } else {
+    const auto parts = SplitPath(path);
+    // "", "v1", "streams", "<stream>", "events"
+    if (parts.size() == 5 && parts[0].empty() && parts[1] == "v1" && parts[2] == "streams" &&
+        !parts[3].empty() && parts[4] == "events") {
+      auto name = PercentDecode(parts[3], /*plus_is_space=*/false);
+      if (name && !name->empty()) {
+        out.route = Route::kStreamEvents;
+        out.stream = std::move(*name);
+      }
+    }
+  }
+  return out;
+}
+
+HttpReply ErrorReply(const Status& status, uint32_t retry_after_s) {
+  int http = 500;
+  switch (status.code()) {
+    case StatusCode::kNotFound: http = 404; break;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange: http = 400; break;
+    case StatusCode::kUnavailable:
+    case StatusCode::kFailedPrecondition: http = 503; break;  // backpressure or stopping
+    case StatusCode::kResourceExhausted: http = 507; break;   // disk full
+    case StatusCode::kUnauthenticated: http = 401; break;
+    default: http = 500; break;
+  }
+  HttpReply r = Error(http, status.message(), StatusCodeName(status.code()));
+  if (http == 503) r.retry_after_s = retry_after_s;
+  return r;
+}
+
+HttpReply IngestReply(const IngestResult& result) {
+  if (result.accepted == 0 && result.rejected == 0) {
+    return Error(400, "request body holds no events", "InvalidArgument");
+  }
+  std::string body = "{\"accepted\":" + std::to_string(result.accepted) +
+                     ",\"rejected\":" + std::to_string(result.rejected) + ",\"errors\":[";
+  for (size_t i = 0; i < result.errors.size(); ++i) {
+    if (i > 0) body.push_back(',');
+    body.append("{\"line\":").append(std::to_string(result.errors[i].line)).append(",\"reason\":");
+    AppendJsonString(result.errors[i].reason, &body);
+    body.push_back('}');
+  }
+  body.append("],\"errors_truncated\":").append(result.errors_truncated ? "true" : "false");
+  body.push_back('}');
+  const int status = result.rejected == 0 ? 200 : (result.accepted == 0 ? 422 : 207);
+  return JsonReply(status, std::move(body));
+}
+
+std::optional<HttpReply> Router::Precheck(const ParsedTarget& target, std::string_view authorization,
+                                          std::optional<uint64_t> content_length) const {
+  if (!options_->bearer_token.empty() && target.route != Route::kHealthz) {
+    bool ok = IEqualsPrefix(authorization, "bearer ");
+    if (ok) {
+      std::string_view token = authorization.substr(7);
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      ok = ConstantTimeEquals(token, options_->bearer_token);
+    }
+    if (!ok) {
+      HttpReply r = Error(401, "missing or invalid bearer token", "Unauthenticated");
+      r.www_authenticate = true;
+      return r;
+    }
+  }
+  if (content_length && *content_length > options_->max_body_bytes) {
+    return Error(413,
+                 "request body of " + std::to_string(*content_length) + " bytes exceeds max_body_bytes " +
+                     std::to_string(options_->max_body_bytes),
+                 "ResourceExhausted");
+  }
+  return std::nullopt;
+}
+
+void Router::Handle(std::string_view method, const ParsedTarget& target, std::string body,
+                    uint32_t producer, ReplyFn reply) const {
+  auto method_not_allowed = [&](std::string_view allowed) {
+    reply(Error(405, "method " + std::string(method) + " not allowed; use " + std::string(allowed),
+                "MethodNotAllowed"));
+  };
+  switch (target.route) {
+    case Route::kHealthz:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(MakeReply(200, "ok", "text/plain"));
+    case Route::kMetrics:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(Metrics());
+    case Route::kListStreams:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(ListStreams());
+    case Route::kStreamEvents:
+      if (method == "POST") return Ingest(target.stream, std::move(body), producer, std::move(reply));
+      if (method == "GET" || method == "HEAD") return reply(ReadEvents(target.stream, target.query));
+      return method_not_allowed("GET or POST");
+    case Route::kUnknown:
+      break;
+  }
+  reply(Error(404, "no such route", "NotFound"));
+}
+
+void Router::Ingest(const std::string& stream, std::string body, uint32_t producer,
+                    ReplyFn reply) const {
+  if (body.empty()) return reply(Error(400, "empty request body", "InvalidArgument"));
+  // The engine parses `body` before Ingest returns (string_view contract), so it can be
+  // dropped afterwards; the callback only needs the reply function.
+  auto shared_reply = std::make_shared<ReplyFn>(std::move(reply));
+  const Status st = engine_->Ingest(
+      stream, body, producer,
+      [shared_reply, retry = options_->retry_after_s](Status done_status, IngestResult result) {
+        if (!done_status.ok()) return (*shared_reply)(ErrorReply(done_status, retry));
+        (*shared_reply)(IngestReply(result));
+      });
+  if (!st.ok()) (*shared_reply)(ErrorReply(st, options_->retry_after_s));
+}
+
+HttpReply Router::ReadEvents(const std::string& stream, std::string_view query) const {
+  ReadParams p;
+  if (auto err = ParseReadParams(query, &p)) return Error(400, *err, "InvalidArgument");
+  const std::vector<StreamInfo> streams = engine_->ListStreams();
+  const StreamInfo* info = nullptr;
+  for (const auto& s : streams) {
+    if (s.name == stream) info = &s;
+  }
+  if (info == nullptr) return Error(404, "unknown stream '" + stream + "'", "NotFound");
+  const size_t partitions = info->partitions.size();
+  if (*p.partition >= partitions) {
+    return Error(400,
+                 "partition " + std::to_string(*p.partition) + " out of range: stream '" + stream +
+                     "' has " + std::to_string(partitions) + " partitions",
+                 "OutOfRange");
+  }
+  HttpReply r;
+  r.content_type = "application/x-ndjson";
+  const Status st = engine_->ReadEvents(stream, static_cast<uint32_t>(*p.partition), *p.from,
+                                        static_cast<uint32_t>(p.limit), &r.body);
+  if (!st.ok()) return ErrorReply(st, options_->retry_after_s);
+  return r;
+}
+
+HttpReply Router::ListStreams() const {
+  std::string body = "{\"streams\":[";
+  bool first_stream = true;
+  for (const StreamInfo& s : engine_->ListStreams()) {
+    if (!first_stream) body.push_back(',');
+    first_stream = false;
+    const Schema& schema = s.def.schema;
+    body.append("{\"name\":");
+    AppendJsonString(s.name, &body);
+    body.append(",\"fields\":[");
+    for (size_t i = 0; i < schema.size(); ++i) {
+      const Field& f = schema.field(i);
+      if (i > 0) body.push_back(',');
+      body.append("{\"name\":");
+      AppendJsonString(f.name, &body);
+      body.append(",\"type\":");
+      AppendJsonString(FieldTypeName(f.type), &body);
+      body.append(",\"nullable\":").append(f.nullable ? "true" : "false").append("}");
+    }
+    body.append("],\"key\":");
+    auto field_or_null = [&](int index) {
+      if (index >= 0 && static_cast<size_t>(index) < schema.size()) {
+        AppendJsonString(schema.field(static_cast<size_t>(index)).name, &body);
+      } else {
+        body.append("null");
+      }
+    };
+    field_or_null(s.def.key_field);
+    body.append(",\"event_time\":");
+    field_or_null(s.def.time_field);
+    body.append(",\"partitions\":[");
+    for (size_t i = 0; i < s.partitions.size(); ++i) {
+      const PartitionInfo& p = s.partitions[i];
+      if (i > 0) body.push_back(',');
+      body.append("{\"partition\":").append(std::to_string(p.partition));
+      body.append(",\"start_offset\":").append(std::to_string(p.start_offset));
+      body.append(",\"end_offset\":").append(std::to_string(p.end_offset)).append("}");
+    }
+    body.append("]}");
+  }
+  body.append("]}");
+  return JsonReply(200, std::move(body));
+}
+
+HttpReply Router::Metrics() const {
+  HttpReply r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = engine_->MetricsText();
+  if (!r.body.empty() && r.body.back() != '\n') r.body.push_back('\n');
+  r.body.append(metrics_->Text());
+  return r;
+}
+
+}  // namespace impulse::server

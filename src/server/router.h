@@ -1,0 +1,81 @@
+// Routes and handlers of the HTTP API, free of Beast so they can be read (and tested) as plain
+// functions: a request in, an HttpReply out (synchronously, or later from an engine thread for
+// ingest). Thread-safe: one Router serves all I/O threads; it holds no per-request state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "impulse/engine.h"
+#include "server/http_server.h"
+#include "server/server_metrics.h"
+
+namespace impulse::server {
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::optional<uint32_t> retry_after_s;  // set: send Retry-After (503)
+  bool www_authenticate = false;  // 401: send WWW-Authenticate: Bearer
+};
+
+inline HttpReply MakeReply(int status, std::string body,
+                           std::string content_type = "application/json") {
+  HttpReply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
+// The route a request matched, for metrics labels and method checks.
+enum class Route : uint8_t { kUnknown, kHealthz, kMetrics, kListStreams, kStreamEvents };
+std::string_view RouteLabel(Route route);
+
+// Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
+// raw query string.
+struct ParsedTarget {
+  Route route = Route::kUnknown;
+  std::string stream;
+  std::string query;
+};
+ParsedTarget ParseTarget(std::string_view target);
+
+class Router {
+ public:
+  using ReplyFn = std::function<void(HttpReply)>;
+
+  Router(Engine* engine, const HttpServerOptions* options, const ServerMetrics* metrics)
+      : engine_(engine), options_(options), metrics_(metrics) {}
+
+  // Checks made once the headers are in, before the body is read: auth (401) and a declared
+  // Content-Length over max_body_bytes (413). nullopt = go on and read the body.
+  std::optional<HttpReply> Precheck(const ParsedTarget& target, std::string_view authorization,
+                                    std::optional<uint64_t> content_length) const;
+
+  // Handles a complete request. `reply` is called exactly once: inline for everything but an
+  // accepted ingest, whose reply comes from the engine's completion (a shard thread).
+  void Handle(std::string_view method, const ParsedTarget& target, std::string body,
+              uint32_t producer, ReplyFn reply) const;
+
+ private:
+  void Ingest(const std::string& stream, std::string body, uint32_t producer, ReplyFn reply) const;
+  HttpReply ReadEvents(const std::string& stream, std::string_view query) const;
+  HttpReply ListStreams() const;
+  HttpReply Metrics() const;
+
+  Engine* engine_;
+  const HttpServerOptions* options_;
+  const ServerMetrics* metrics_;
+};
+
+// Maps an engine error to an HTTP status and reply body; 503 carries Retry-After.
+HttpReply ErrorReply(const Status& status, uint32_t retry_after_s);
+// The reply for a completed ingest: 200 / 207 / 422 / 400 with the counts and line errors.
+HttpReply IngestReply(const IngestResult& result);
+
+}  // namespace impulse::server

@@ -1,0 +1,77 @@
+#include "server/router.h"
+
+#include <gtest/gtest.h>
+
+#include "server/json_writer.h"
+
+namespace impulse::server {
+namespace {
+
+TEST(ParseTarget, RecognisesEachRoute) {
+  EXPECT_EQ(ParseTarget("/healthz").route, Route::kHealthz);
+  EXPECT_EQ(ParseTarget("/metrics").route, Route::kMetrics);
+  EXPECT_EQ(ParseTarget("/v1/streams").route, Route::kListStreams);
+  const ParsedTarget t = ParseTarget("/v1/streams/orders/events?partition=1&from=2");
+  EXPECT_EQ(t.route, Route::kStreamEvents);
+  EXPECT_EQ(t.stream, "orders");
+  EXPECT_EQ(t.query, "partition=1&from=2");
+}
+
+TEST(ParseTarget, DecodesPercentEscapesInStreamName) {
+  EXPECT_EQ(ParseTarget("/v1/streams/a%2Fb%20c/events").stream, "a/b c");
+}
+
+TEST(ParseTarget, RejectsMalformedPaths) {
+  EXPECT_EQ(ParseTarget("/v1/streams//events").route, Route::kUnknown);
+  EXPECT_EQ(ParseTarget("/v1/streams/x/events/extra").route, Route::kUnknown);
+  EXPECT_EQ(ParseTarget("/v1/streams/%zz/events").route, Route::kUnknown);
+  EXPECT_EQ(ParseTarget("/v1/streams/%4/events").route, Route::kUnknown);
+  EXPECT_EQ(ParseTarget("/nope").route, Route::kUnknown);
+  EXPECT_EQ(ParseTarget("").route, Route::kUnknown);
+}
+
+IngestResult Counts(uint64_t accepted, uint64_t rejected) {
+  IngestResult r;
+  r.accepted = accepted;
+  r.rejected = rejected;
+  return r;
+}
+
+TEST(IngestReply, StatusFollowsAcceptedAndRejectedCounts) {
+  EXPECT_EQ(IngestReply(Counts(3, 0)).status, 200);
+  EXPECT_EQ(IngestReply(Counts(3, 1)).status, 207);
+  EXPECT_EQ(IngestReply(Counts(0, 1)).status, 422);
+  EXPECT_EQ(IngestReply(Counts(0, 0)).status, 400);
+}
+
+TEST(IngestReply, BodyListsLineErrors) {
+  IngestResult r = Counts(1, 1);
+  r.errors.push_back({7, "field \"amount\": bad"});
+  r.errors_truncated = true;
+  EXPECT_EQ(IngestReply(r).body,
+            "{\"accepted\":1,\"rejected\":1,\"errors\":[{\"line\":7,\"reason\":\"field \\\"amount\\\": bad\"}],"
+            "\"errors_truncated\":true}");
+}
+
+TEST(ErrorReply, MapsStatusCodesToHttp) {
+  EXPECT_EQ(ErrorReply(NotFound("x"), 1).status, 404);
+  EXPECT_EQ(ErrorReply(InvalidArgument("x"), 1).status, 400);
+  EXPECT_EQ(ErrorReply(ResourceExhausted("x"), 1).status, 507);
+  EXPECT_EQ(ErrorReply(Internal("x"), 1).status, 500);
+  EXPECT_EQ(ErrorReply(IOError("x"), 1).status, 500);
+  const HttpReply busy = ErrorReply(Unavailable("busy"), 3);
+  EXPECT_EQ(busy.status, 503);
+  ASSERT_TRUE(busy.retry_after_s.has_value());
+  EXPECT_EQ(*busy.retry_after_s, 3u);
+  EXPECT_FALSE(ErrorReply(NotFound("x"), 3).retry_after_s.has_value());
+  EXPECT_EQ(ErrorReply(NotFound("no \"s\""), 1).body, "{\"error\":\"no \\\"s\\\"\",\"code\":\"NotFound\"}");
+}
+
+TEST(JsonWriter, EscapesControlCharacters) {
+  std::string out;
+  AppendJsonString(std::string("a\\b\n\t\x01", 6), &out);
+  EXPECT_EQ(out, "\"a\\\\b\\n\\t\\u0001\"");
+}
+
+}  // namespace
+}  // namespace impulse::server

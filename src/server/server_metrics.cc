@@ -1,0 +1,61 @@
+#include "server/server_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <string>
+
+namespace impulse::server {
+
+ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &prometheus::BuildCounter()
+                   .Name("impulse_http_requests_total")
+                   .Help("HTTP requests by route and status code")
+                   .Register(*registry_);
+  latency_ = &prometheus::BuildHistogram()
+                  .Name("impulse_http_request_duration_seconds")
+                  .Help("HTTP request latency from the end of the request to the response write")
+                  .Register(*registry_);
+  connections_open_ = &prometheus::BuildGauge()
+                           .Name("impulse_http_connections_open")
+                           .Help("Open HTTP connections")
+                           .Register(*registry_)
+                           .Add({});
+  connections_rejected_ = &prometheus::BuildCounter()
+                               .Name("impulse_http_connections_rejected_total")
+                               .Help("Connections closed at once because max_connections was reached")
+                               .Register(*registry_)
+                               .Add({});
+  bytes_in_ = &prometheus::BuildCounter()
+                   .Name("impulse_http_request_body_bytes_total")
+                   .Help("Request body bytes received")
+                   .Register(*registry_)
+                   .Add({});
+}
+
+ServerMetrics::~ServerMetrics() = default;
+
+void ServerMetrics::RecordRequest(std::string_view route, int status, double seconds) {
+  const std::string route_s(route);
+  requests_->Add({{"route", route_s}, {"code", std::to_string(status)}}).Increment();
+  // 50 us .. 10 s: covers an in-memory reply up to a slow fsync under load.
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   10.0};
+  latency_->Add({{"route", route_s}}, kBuckets).Observe(seconds);
+}
+
+void ServerMetrics::ConnectionOpened() { connections_open_->Increment(); }
+void ServerMetrics::ConnectionClosed() { connections_open_->Decrement(); }
+void ServerMetrics::ConnectionRejected() { connections_rejected_->Increment(); }
+void ServerMetrics::BytesIn(uint64_t bytes) { bytes_in_->Increment(static_cast<double>(bytes)); }
+
+std::string ServerMetrics::Text() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace impulse::server
