@@ -99,6 +99,57 @@ void AppendPadded(int64_t v, int width, std::string* out) {
   out->append(buf, end);
 }
 
+inline int D(char c) { return static_cast<unsigned char>(c) - '0'; }
+inline bool IsDigit(char c) { return static_cast<unsigned>(D(c)) <= 9; }
+
+// The common forms ("2024-03-01T12:34:56[.fff]Z", with or without 'Z', or the date alone)
+// without building any Status. Returns false for anything else, valid or not; the caller then
+// runs the full parser, which also produces the reason.
+bool FastParse(std::string_view s, int64_t* out) {
+  const size_t n = s.size();
+  if (n < 10 || s[4] != '-' || s[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (!IsDigit(s[i])) return false;
+  }
+  const int year = D(s[0]) * 1000 + D(s[1]) * 100 + D(s[2]) * 10 + D(s[3]);
+  const int month = D(s[5]) * 10 + D(s[6]);
+  const int day = D(s[8]) * 10 + D(s[9]);
+  if (month < 1 || month > 12 || day < 1 || static_cast<unsigned>(day) > DaysInMonth(year, static_cast<unsigned>(month))) {
+    return false;
+  }
+  int64_t ms = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
+  if (n == 10) {
+    *out = ms;
+    return true;
+  }
+  if (n < 19 || s[10] != 'T' || s[13] != ':' || s[16] != ':') return false;
+  for (size_t i : {11, 12, 14, 15, 17, 18}) {
+    if (!IsDigit(s[i])) return false;
+  }
+  const int hour = D(s[11]) * 10 + D(s[12]);
+  const int minute = D(s[14]) * 10 + D(s[15]);
+  const int second = D(s[17]) * 10 + D(s[18]);
+  if (hour > 23 || minute > 59 || second > 59) return false;
+  ms += (hour * 3600 + minute * 60 + second) * int64_t{1000};
+  size_t pos = 19;
+  if (pos < n && s[pos] == '.') {
+    ++pos;
+    int digits = 0, millis = 0;
+    while (pos < n && IsDigit(s[pos])) {
+      if (digits < 3) millis = millis * 10 + D(s[pos]);
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0 || digits > 9) return false;
+    for (int i = digits; i < 3; ++i) millis *= 10;
+    ms += millis;
+  }
+  if (pos < n && s[pos] == 'Z') ++pos;
+  if (pos != n) return false;
+  *out = ms;
+  return true;
+}
+
 }  // namespace
 
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day) {
@@ -111,6 +162,8 @@ int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day) {
 }
 
 Result<int64_t> ParseTimestampMs(std::string_view text) {
+  int64_t fast = 0;
+  if (FastParse(text, &fast)) return fast;
   if (text.empty()) return InvalidArgument("empty timestamp");
   Scanner sc(text);
   int year = 0, month = 0, day = 0;
@@ -200,20 +253,26 @@ CivilTime ToCivilUtc(int64_t ms) {
 
 void AppendTimestampIso(int64_t ms, std::string* out) {
   const CivilTime t = ToCivilUtc(ms);
-  if (t.year >= 0 && t.year <= 9999) {
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                  static_cast<int>(t.year), t.month, t.day, t.hour, t.minute, t.second,
-                  t.millisecond);
-    out->append(buf);
-    return;
+  if (t.year < 0 || t.year > 9999) {
+    out->push_back(t.year < 0 ? '-' : '+');
+    AppendPadded(t.year < 0 ? -t.year : t.year, 6, out);
+  } else {
+    AppendPadded(t.year, 4, out);
   }
-  out->push_back(t.year < 0 ? '-' : '+');
-  AppendPadded(t.year < 0 ? -t.year : t.year, 6, out);
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "-%02d-%02dT%02d:%02d:%02d.%03dZ", t.month, t.day, t.hour,
-                t.minute, t.second, t.millisecond);
-  out->append(buf);
+  // "-MM-DDTHH:MM:SS.mmmZ", written digit by digit: this runs once per served event.
+  char buf[20] = {'-', 0, 0, '-', 0, 0, 'T', 0, 0, ':', 0, 0, ':', 0, 0, '.', 0, 0, 0, 'Z'};
+  auto two = [&buf](int at, int v) {
+    buf[at] = static_cast<char>('0' + v / 10);
+    buf[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  two(1, t.month);
+  two(4, t.day);
+  two(7, t.hour);
+  two(10, t.minute);
+  two(13, t.second);
+  buf[16] = static_cast<char>('0' + t.millisecond / 100);
+  two(17, t.millisecond % 100);
+  out->append(buf, sizeof(buf));
 }
 
 int64_t YearUtc(int64_t ms) { return ToCivilUtc(ms).year; }
