@@ -163,6 +163,54 @@ TEST_F(HttpServerTest, ChunkedBodyUnderLimitIsIngested) {
   EXPECT_NE(r.body.find("\"accepted\":2"), std::string::npos) << r.body;
 }
 
+TEST_F(HttpServerTest, ExpectContinueGets100ThenTheReply) {
+  StartServer();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                          "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 100);  // sent before the body is read
+  ASSERT_FALSE(c.WriteRaw("{}\n"));
+  EXPECT_EQ(c.Read().status, 200);
+}
+
+TEST_F(HttpServerTest, UnauthenticatedPostWithBodyIsAnsweredAndClosed) {
+  StartServer(With([](HttpServerOptions& o) { o.bearer_token = "t"; }));
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                          "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+  const TestResponse r = c.Read();
+  EXPECT_EQ(r.status, 401);
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(c.ServerClosed());
+  EXPECT_EQ(engine_.ingest_calls(), 0u);
+}
+
+TEST_F(HttpServerTest, IdleConnectionIsClosed) {
+  StartServer(With([](HttpServerOptions& o) { o.idle_timeout_ms = 20; }));
+  TestHttpClient c = Client();
+  ASSERT_EQ(c.Request(verb::get, "/healthz").status, 200);
+  EXPECT_TRUE(c.ServerClosed());  // blocks until the server gives up on the idle connection
+}
+
+TEST_F(HttpServerTest, HeadSendsHeadersOnly) {
+  StartServer();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // A HEAD reply has Content-Length but no body, so the next reply parses cleanly after it.
+  std::string raw;
+  char buf[4096];
+  while (raw.find("ok") == std::string::npos) {
+    const auto n = c.ReadSome(buf, sizeof(buf));
+    ASSERT_GT(n, 0u);
+    raw.append(buf, n);
+  }
+  EXPECT_EQ(raw.find("HTTP/1.1 200"), 0u);
+  EXPECT_NE(raw.find("Content-Length: 2"), std::string::npos);
+  EXPECT_NE(raw.find("HTTP/1.1 200", 5), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(raw.size() - 2), "ok");
+  EXPECT_EQ(raw.find("ok"), raw.size() - 2);  // the HEAD reply carried no body
+}
+
 TEST_F(HttpServerTest, ListStreamsDescribesSchemaAndPartitions) {
   StartServer();
   ASSERT_EQ(Post("{\"id\":1}\n").status, 200);

@@ -80,6 +80,12 @@ class TestHttpClient {
     return out;
   }
 
+  // Raw bytes from the socket (0 on EOF or error).
+  size_t ReadSome(char* buf, size_t n) {
+    boost::beast::error_code ec;
+    return socket_.read_some(boost::asio::buffer(buf, n), ec);
+  }
+
   // True once the server has closed the connection (reads EOF).
   bool ServerClosed() {
     boost::beast::error_code ec;
