@@ -40,7 +40,12 @@ Result<std::unique_ptr<PartitionLog>> PartitionLog::Open(Env* env, Clock* clock,
   if (dir.empty()) return InvalidArgument("PartitionLog::Open: empty dir");
   RETURN_IF_ERROR(ValidateOptions(options));
   std::unique_ptr<PartitionLog> log(new PartitionLog(env, clock, std::move(dir), options));
-  RETURN_IF_ERROR(log->Recover().WithContext("open log " + log->dir_));
+  const Status s = log->Recover();
+  if (!s.ok()) {
+    log->closed_ = true;  // nothing to flush or sync on the way out
+    log->writable_ = false;
+    return s.WithContext("open log " + log->dir_);
+  }
   return log;
 }
 
@@ -104,6 +109,7 @@ Status PartitionLog::Recover() {
   next_offset_ = expected_base;
   start_offset_.store(segments_.front()->base_offset(), std::memory_order_release);
   end_offset_.store(next_offset_, std::memory_order_release);
+  SwapSyncFile(active_file_.get());
   // What is in the file now may not have been synced by the previous process; sync it so
   // durable_offset is true from the start.
   RETURN_IF_ERROR(active_file_->Sync());
@@ -142,6 +148,7 @@ Status PartitionLog::CreateActiveSegment(uint64_t base_offset) {
   auto seg = std::make_shared<Segment>(base_offset, path, std::move(r).value(),
                                        IndexCapacity(options_.segment_bytes_max));
   seg->Publish(kSegmentHeaderBytes, base_offset);
+  SwapSyncFile(w.get());
   if (active_file_ != nullptr) (void)active_file_->Close();  // already synced by Roll
   active_file_ = std::move(w);
   active_flushed_bytes_ = kSegmentHeaderBytes;
@@ -200,6 +207,7 @@ Result<uint64_t> PartitionLog::Append(std::string_view payload, int64_t timestam
 }
 
 Status PartitionLog::Flush() {
+  if (async_failed_.load(std::memory_order_relaxed)) AdoptAsyncError();
   if (!writable_) return NotWritable();
   if (buf_size_ == 0) return Status::OK();
   const Status s = active_file_->Append(std::string_view(buf_.get(), buf_size_));
@@ -223,36 +231,12 @@ Status PartitionLog::Flush() {
   return Status::OK();
 }
 
-Status PartitionLog::Sync() {
-  RETURN_IF_ERROR(Flush());
-  if (durable_offset_.load(std::memory_order_relaxed) == next_offset_ && !dir_sync_needed_) {
-    return Status::OK();  // nothing new: no fsync, so an idle log costs nothing
-  }
-  Status s = active_file_->Sync();
-  if (s.ok() && dir_sync_needed_) s = env_->SyncDir(dir_);
-  if (!s.ok()) {
-    // After a failed fsync the kernel may have dropped the dirty pages and a retry can
-    // report success without writing them; only a reopen (re-read from disk) is honest.
-    SetSticky(s);
-    return s;
-  }
-  dir_sync_needed_ = false;
-  durable_offset_.store(next_offset_, std::memory_order_release);
-  syncs_.store(syncs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  return Status::OK();
-}
-
 Status PartitionLog::Roll() {
   RETURN_IF_ERROR(Flush());
   // Seal: the old segment must be durable before a newer one exists, so that recovery may
   // treat damage in any segment but the last as data loss rather than a torn write.
-  const Status s = active_file_->Sync();
-  if (!s.ok()) {
-    SetSticky(s);
-    return s;
-  }
-  durable_offset_.store(next_offset_, std::memory_order_release);
-  syncs_.store(syncs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  RETURN_IF_ERROR(RunSync(active_file_.get(), next_offset_, dir_sync_needed_));
+  dir_sync_needed_ = false;
   return CreateActiveSegment(next_offset_);
 }
 
@@ -288,6 +272,8 @@ Status PartitionLog::EnforceRetention(int64_t now_ms) {
 
 Status PartitionLog::Close() {
   if (closed_) return Status::OK();
+  StopSyncer();
+  AdoptAsyncError();
   Status s = writable_ ? Sync() : Status::OK();
   if (active_file_ != nullptr) {
     const Status c = active_file_->Close();

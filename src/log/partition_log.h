@@ -3,11 +3,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "impulse/env.h"
@@ -83,8 +86,19 @@ class PartitionLog {
   Result<uint64_t> Append(std::string_view payload, int64_t timestamp_ms);
   // Writes buffered records to the file; readers can see them afterwards.
   Status Flush();
-  // Flush + fdatasync: everything appended so far is durable.
+  // Flush + fdatasync: everything appended so far is durable when it returns. Blocks for
+  // the device flush (milliseconds on many disks).
   Status Sync();
+  // Group commit without blocking: Flush, then ask a background thread (started on first
+  // use) to fdatasync. Returns without waiting for the disk; durable_offset() advances (and
+  // the durable callback runs) when the fdatasync completes. Requests made while one runs
+  // coalesce into the next. A background failure is sticky and reported by the next writer
+  // call. This is how a shard keeps appending while the previous batch becomes durable.
+  Status SyncAsync();
+  // Called with the new durable_offset each time it advances, on the syncer thread (or the
+  // writer's, for Sync/roll). Must be cheap and thread-safe (e.g. wake an event loop).
+  // Set it before the first SyncAsync.
+  void SetDurableCallback(std::function<void(uint64_t durable_offset)> callback);
   // Deletes sealed segments past retention by size or age (never the active one).
   Status EnforceRetention(int64_t now_ms);
   // The same at the injected clock's NowMs().
@@ -124,6 +138,15 @@ class PartitionLog {
   Status CreateActiveSegment(uint64_t base_offset);
   Status Roll();
   Status NotWritable() const;
+  // fdatasync of `file` (and the directory), serialized with the background syncer;
+  // advances durable_offset to `target` on success.
+  Status RunSync(WritableFile* file, uint64_t target, bool sync_dir);
+  void SyncerLoop();
+  void StopSyncer();
+  // Makes a background sync failure this writer's sticky error; true if there was one.
+  bool AdoptAsyncError();
+  // Points the syncer at a new active file once no sync of the old one is running.
+  void SwapSyncFile(WritableFile* file);
   void SetSticky(const Status& s);
   void GrowBuffer(size_t need);
   uint32_t IndexCapacity(uint64_t segment_bytes) const;
@@ -152,6 +175,20 @@ class PartitionLog {
   bool closed_ = false;
   Status sticky_error_;
   uint64_t recovered_truncated_bytes_ = 0;
+
+  // Background group commit. sync_mu_ guards the fields below it; durable_offset_ is
+  // written only under it.
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::thread syncer_;                // started by the first SyncAsync
+  bool syncer_stop_ = false;
+  bool sync_in_flight_ = false;
+  uint64_t sync_requested_ = 0;       // offset the syncer should make durable
+  bool sync_dir_requested_ = false;
+  WritableFile* sync_file_ = nullptr;  // the active file
+  Status async_error_;
+  std::atomic<bool> async_failed_{false};
+  std::function<void(uint64_t)> on_durable_;
 
   std::atomic<uint64_t> start_offset_{0};
   std::atomic<uint64_t> end_offset_{0};
