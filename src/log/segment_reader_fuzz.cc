@@ -2,6 +2,7 @@
 // is opened, read to the end, repaired, reopened and read again. Must never crash, hang or
 // leak; errors (kDataLoss, ...) are fine.
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -18,11 +19,21 @@ using namespace impulse::log;
 
 const std::string& Dir() {
   static const std::string dir = [] {
-    char tmpl[] = "/tmp/impulse_segment_fuzz_XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) abort();
-    return std::string(tmpl);
+    // tmpfs when there is one: fsync is free there, so the fuzzer runs ~100x more inputs.
+    char shm[] = "/dev/shm/impulse_segment_fuzz_XXXXXX";
+    if (mkdtemp(shm) != nullptr) return std::string(shm);
+    char tmp[] = "/tmp/impulse_segment_fuzz_XXXXXX";
+    if (mkdtemp(tmp) == nullptr) abort();
+    return std::string(tmp);
   }();
   return dir;
+}
+
+void RemoveFiles() {
+  Env* env = Env::Default();
+  if (auto names = env->ListDir(Dir()); names.ok()) {
+    for (const std::string& n : *names) (void)env->DeleteFile(Dir() + "/" + n);
+  }
 }
 
 void ReadToEnd(const PartitionLog& log) {
@@ -49,9 +60,14 @@ void OpenAndRead(LogOptions o) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Env* env = Env::Default();
   const std::string& dir = Dir();
-  if (auto names = env->ListDir(dir); names.ok()) {
-    for (const std::string& n : *names) (void)env->DeleteFile(dir + "/" + n);
-  }
+  static const bool cleanup_registered = [] {
+    return std::atexit([] {
+      RemoveFiles();
+      (void)::rmdir(Dir().c_str());
+    }) == 0;
+  }();
+  (void)cleanup_registered;
+  RemoveFiles();
   // Two layouts: the input as the only (active) segment, and as a sealed segment followed
   // by an empty active one, so both recovery rules are exercised.
   const bool sealed = size > 0 && (data[0] & 1);
@@ -65,6 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   LogOptions o;
   o.index_interval_bytes = 64;
   o.segment_bytes_max = 4096;
+  o.write_buffer_bytes_max = 4096;
   OpenAndRead(o);
   (void)RepairPartition(env, dir);
   OpenAndRead(o);
