@@ -25,6 +25,89 @@ struct FieldInfo {
 };
 
 constexpr size_t kLinearLookupFields = 8;
+// Nesting limit for the values of unknown fields, which are walked only to validate them.
+constexpr int kMaxUnknownDepth = 64;
+
+// True if `token` (simdjson's raw token, maybe followed by whitespace) is a JSON number per
+// RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool IsJsonNumber(std::string_view token) {
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\r' ||
+                            token.back() == '\n')) {
+    token.remove_suffix(1);
+  }
+  size_t i = 0;
+  const size_t n = token.size();
+  auto digits = [&]() {
+    const size_t start = i;
+    while (i < n && token[i] >= '0' && token[i] <= '9') ++i;
+    return i - start;
+  };
+  if (i < n && token[i] == '-') ++i;
+  if (i < n && token[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return false;
+  }
+  if (i < n && token[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  }
+  if (i < n && (token[i] == 'e' || token[i] == 'E')) {
+    ++i;
+    if (i < n && (token[i] == '+' || token[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == n;
+}
+
+// simdjson reports a misspelt literal ("tru", "nul") as a type error; name it as an atom error.
+simdjson::error_code AtomError(simdjson::error_code e, simdjson::error_code atom) {
+  return e == simdjson::INCORRECT_TYPE ? atom : e;
+}
+
+// Walks a value we do not store so that a line is accepted only if all of it is valid JSON
+// (on-demand parsing would otherwise skip over e.g. "[1,,2]" or "tru" unchecked).
+simdjson::error_code ValidateValue(od::value v, int depth) {
+  od::json_type t;
+  if (auto e = v.type().get(t)) return e;
+  switch (t) {
+    case od::json_type::array: {
+      if (depth >= kMaxUnknownDepth) return simdjson::DEPTH_ERROR;
+      od::array a;
+      if (auto e = v.get_array().get(a)) return e;
+      for (auto element : a) {
+        od::value x;
+        if (auto e = std::move(element).get(x)) return e;
+        if (auto e = ValidateValue(x, depth + 1)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::object: {
+      if (depth >= kMaxUnknownDepth) return simdjson::DEPTH_ERROR;
+      od::object o;
+      if (auto e = v.get_object().get(o)) return e;
+      for (auto member : o) {
+        od::field f;
+        if (auto e = std::move(member).get(f)) return e;
+        if (auto e = f.unescaped_key().error()) return e;
+        if (auto e = ValidateValue(f.value(), depth + 1)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::number: {
+      // Checked by grammar, not by conversion: "1e400" is valid JSON, just not a double.
+      return IsJsonNumber(v.raw_json_token()) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
+    }
+    case od::json_type::string: return v.get_string().error();
+    case od::json_type::boolean: return AtomError(v.get_bool().error(), simdjson::T_ATOM_ERROR);
+    case od::json_type::null: {
+      bool is_null = false;
+      if (auto e = v.is_null().get(is_null)) return e;
+      return is_null ? simdjson::SUCCESS : simdjson::N_ATOM_ERROR;
+    }
+  }
+  return simdjson::INCORRECT_TYPE;
+}
 
 std::string InvalidJson(simdjson::error_code e) {
   return std::string("invalid JSON: ") + simdjson::error_message(e);
@@ -221,7 +304,7 @@ std::string NdjsonParser::Impl::ParseLine(std::string_view line, Value* row) {
         if (!e && !is_null) e = simdjson::N_ATOM_ERROR;
         break;
       }
-      case od::json_type::boolean: e = doc.get_bool().error(); break;
+      case od::json_type::boolean: e = AtomError(doc.get_bool().error(), simdjson::T_ATOM_ERROR); break;
       case od::json_type::number: e = doc.get_double().error(); break;
       case od::json_type::string: e = doc.get_string().error(); break;
       default: break;
@@ -243,7 +326,10 @@ std::string NdjsonParser::Impl::ParseLine(std::string_view line, Value* row) {
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return InvalidJson(e);
     const int idx = FindField(key, hint);
-    if (idx < 0) continue;  // unknown field: ignored, its value is skipped
+    if (idx < 0) {  // unknown field: not stored, but it must be valid JSON
+      if (auto e = ValidateValue(field.value(), 1)) return InvalidJson(e);
+      continue;
+    }
     const FieldInfo& fi = fields[idx];
     if (seen[idx]) return FieldReason(fi.name, "duplicate");
     seen[idx] = 1;
@@ -288,7 +374,9 @@ std::string NdjsonParser::Impl::ReadValue(const FieldInfo& fi, od::value v, Valu
       if (jt != od::json_type::number) return Mismatch(fi.name, fi.type, JsonTypeName(jt));
       double x = 0;
       if (auto e = v.get_double().get(x)) {
-        if (e == simdjson::NUMBER_OUT_OF_RANGE) return FieldReason(fi.name, "number out of double range");
+        if (IsJsonNumber(v.raw_json_token())) {
+          return FieldReason(fi.name, "number out of double range");
+        }
         return InvalidJson(e);
       }
       *out = Value::Double(x);
@@ -297,7 +385,7 @@ std::string NdjsonParser::Impl::ReadValue(const FieldInfo& fi, od::value v, Valu
     case FieldType::kBool: {
       if (jt != od::json_type::boolean) return Mismatch(fi.name, fi.type, JsonTypeName(jt));
       bool x = false;
-      if (auto e = v.get_bool().get(x)) return InvalidJson(e);
+      if (auto e = v.get_bool().get(x)) return InvalidJson(AtomError(e, simdjson::T_ATOM_ERROR));
       *out = Value::Bool(x);
       return {};
     }

@@ -187,11 +187,37 @@ TEST(NdjsonParser, EventTimeIsIngestTimeWithoutTimeField) {
 
 TEST(NdjsonParser, UnknownFieldsAreIgnored) {
   Parsed p = ParseBody(R"({"extra":{"deep":[1,{"x":null}]},"user_id":"u1","amount":1,"count":2,)"
-                       R"("z":"q","ts":0,"ok":null})");
+                       R"("z":"q","big":1e400,"ts":0,"ok":null})");
   ASSERT_EQ(p.bad.size(), 0u) << p.bad[0].reason;
   ASSERT_EQ(p.rows.size(), 1u);
   EXPECT_EQ(p.rows.row(0)[0].sv(), "u1");
   EXPECT_EQ(p.rows.row(0)[5].i64, 0);
+}
+
+TEST(NdjsonParser, UnknownFieldValuesMustStillBeValidJson) {
+  const std::string good = LineWith("", "");
+  auto with_extra = [&](std::string_view extra) {
+    return ReasonFor(good.substr(0, good.size() - 1) + R"(,"extra":)" + std::string(extra) + "}");
+  };
+  EXPECT_EQ(with_extra(R"({"k":[1,{"z":null}],"e":"\u00e9","n":-1.5e-3,"b":false})"), "<accepted>");
+  EXPECT_EQ(with_extra("1e400"), "<accepted>");  // valid JSON, even if not a double
+  EXPECT_EQ(with_extra("123456789012345678901234567890"), "<accepted>");
+  EXPECT_EQ(with_extra(std::string(63, '[') + std::string(63, ']')), "<accepted>");
+  EXPECT_THAT(with_extra(std::string(64, '[') + std::string(64, ']')), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra("[1,,2]"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra(R"({"k" 1})"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra("tru"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra("nul"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra("1.2.3"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra("01"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra("-"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra(R"("\ud800")"), StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra(R"("\q")"), StartsWith("invalid JSON: "));
+}
+
+TEST(NdjsonParser, DoubleOutOfRangeIsNamed) {
+  EXPECT_EQ(ReasonFor(LineWith("amount", R"("amount":1e400)")), "field amount: number out of double range");
+  EXPECT_THAT(ReasonFor(LineWith("amount", R"("amount":1.e4)")), StartsWith("invalid JSON: "));
 }
 
 TEST(NdjsonParser, DuplicateFieldIsRejected) {
