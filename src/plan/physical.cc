@@ -1,0 +1,189 @@
+#include "plan/physical.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace impulse::plan {
+
+namespace {
+
+Status CompileColumns(const LogicalOp& op, std::vector<PhysicalPipeline::Column>* columns) {
+  const Schema& in = op.input;
+  auto make = [&](const Expr& e, FieldType out_type) -> Result<PhysicalPipeline::Column> {
+    PhysicalPipeline::Column c;
+    c.is_string = out_type == FieldType::kString;
+    if (e.kind == ExprKind::kField && e.field_index >= 0 && static_cast<size_t>(e.field_index) < in.size() &&
+        in.field(static_cast<size_t>(e.field_index)).type == out_type) {
+      c.source_index = e.field_index;
+      return c;
+    }
+    ASSIGN_OR_RETURN(c.expr, CompiledExpr::Compile(e));
+    if (ToFieldType(c.expr.type()) != out_type) return InvalidArgument("expression type does not match the op's output schema");
+    return c;
+  };
+  const Schema& out = op.output;
+  if (op.kind == LogicalOp::Kind::kProject) {
+    if (op.exprs.size() != out.size()) return InvalidArgument("project: expression count does not match its output schema");
+    for (size_t i = 0; i < op.exprs.size(); ++i) {
+      ASSIGN_OR_RETURN(PhysicalPipeline::Column c, make(*op.exprs[i].expr, out.field(i).type));
+      columns->push_back(std::move(c));
+    }
+    return Status::OK();
+  }
+  // Map: every output field is either a computed expression (by name) or an input pass-through.
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Field& f = out.field(i);
+    const NamedExpr* computed = nullptr;
+    for (const NamedExpr& e : op.exprs) {
+      if (e.name == f.name) computed = &e;
+    }
+    if (computed != nullptr) {
+      ASSIGN_OR_RETURN(PhysicalPipeline::Column c, make(*computed->expr, f.type));
+      columns->push_back(std::move(c));
+      continue;
+    }
+    int idx = in.FieldIndex(f.name);
+    if (idx < 0 || in.field(static_cast<size_t>(idx)).type != f.type) {
+      return InvalidArgument("map: output field '" + f.name + "' is neither computed nor an input field");
+    }
+    PhysicalPipeline::Column c;
+    c.source_index = idx;
+    c.is_string = f.type == FieldType::kString;
+    columns->push_back(std::move(c));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+// The per-shard state: a selection vector, the input row index of each current row (for
+// RowMeta), and two ping-pong scratch buffers for intermediate rows. All grow to the largest
+// batch seen and are reused.
+class PipelineInstanceImpl final : public PipelineInstance {
+ public:
+  explicit PipelineInstanceImpl(const PhysicalPipeline* def) : def_(def) {}
+
+  void Process(const RowBatch& in, RowBatch* out) override {
+    const size_t n = in.size();
+    if (n == 0) return;
+    // Widths are fixed when the runtime wires the pipeline; a mismatch is a bug, not input.
+    IMPULSE_CHECK(in.width() == def_->input_schema().size());
+    IMPULSE_CHECK(out->width() == def_->output_schema().size());
+    Arena* arena = &out->arena();
+    sel_.resize(n);
+    std::iota(sel_.begin(), sel_.end(), 0u);
+    // The current rows: either the input batch or a scratch buffer.
+    const Value* cur = in.row(0);
+    size_t cur_width = in.width();
+    bool cur_is_input = true;
+    int scratch_index = 0;
+    const auto& stages = def_->stages();
+    for (size_t s = 0; s < stages.size(); ++s) {
+      const PhysicalPipeline::Stage& stage = stages[s];
+      if (stage.is_filter) {
+        size_t k = 0;
+        for (uint32_t i : sel_) {
+          if (stage.predicate.EvalPredicate(cur + i * cur_width, arena)) sel_[k++] = i;
+        }
+        sel_.resize(k);
+        if (k == 0) return;
+        continue;
+      }
+      const size_t width = stage.columns.size();
+      if (static_cast<int>(s) == def_->direct_stage()) {
+        for (uint32_t i : sel_) {
+          const Value* row = cur + i * cur_width;
+          uint32_t origin = cur_is_input ? i : origin_[i];
+          Value* o = out->AppendRow();
+          out->meta(out->size() - 1) = in.meta(origin);
+          for (size_t c = 0; c < width; ++c) {
+            const PhysicalPipeline::Column& col = stage.columns[c];
+            Value v = col.source_index >= 0 ? row[col.source_index] : col.expr.Eval(row, arena);
+            if (col.is_string && !v.null) v = Value::String(arena->Copy(v.sv()));
+            o[c] = v;
+          }
+        }
+        return;
+      }
+      // Materialize into a scratch buffer; strings stay where they are (input or out arena).
+      std::vector<Value>& buf = scratch_[scratch_index];
+      std::vector<uint32_t>& next_origin = origin_scratch_[scratch_index];
+      scratch_index ^= 1;
+      buf.resize(sel_.size() * width);
+      next_origin.resize(sel_.size());
+      for (size_t k = 0; k < sel_.size(); ++k) {
+        uint32_t i = sel_[k];
+        const Value* row = cur + i * cur_width;
+        next_origin[k] = cur_is_input ? i : origin_[i];
+        Value* o = buf.data() + k * width;
+        for (size_t c = 0; c < width; ++c) {
+          const PhysicalPipeline::Column& col = stage.columns[c];
+          o[c] = col.source_index >= 0 ? row[col.source_index] : col.expr.Eval(row, arena);
+        }
+      }
+      origin_.swap(next_origin);
+      std::iota(sel_.begin(), sel_.end(), 0u);
+      cur = buf.data();
+      cur_width = width;
+      cur_is_input = false;
+    }
+    // No direct stage: copy the selected current rows out.
+    const std::vector<bool>& is_string = def_->output_is_string_;
+    for (uint32_t i : sel_) {
+      const Value* row = cur + i * cur_width;
+      Value* o = out->AppendRow();
+      out->meta(out->size() - 1) = in.meta(cur_is_input ? i : origin_[i]);
+      for (size_t c = 0; c < cur_width; ++c) {
+        Value v = row[c];
+        if (is_string[c] && !v.null) v = Value::String(arena->Copy(v.sv()));
+        o[c] = v;
+      }
+    }
+  }
+
+ private:
+  const PhysicalPipeline* def_;
+  std::vector<uint32_t> sel_;
+  std::vector<uint32_t> origin_;
+  std::vector<Value> scratch_[2];
+  std::vector<uint32_t> origin_scratch_[2];
+};
+
+Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const LogicalPipeline& p, const LogicalPlan& plan) {
+  const StreamDef* source = plan.FindStream(p.source);
+  if (source == nullptr) return InvalidArgument("pipeline '" + p.name + "': unknown source stream '" + p.source + "'");
+  std::unique_ptr<PhysicalPipeline> def(new PhysicalPipeline());
+  def->logical_ = p;
+  def->input_ = source->schema;
+  const Schema* current = &source->schema;
+  for (const LogicalOp& op : p.ops) {
+    if (!(op.input == *current)) {
+      return InvalidArgument("pipeline '" + p.name + "': " + std::string(LogicalOpKindName(op.kind)) +
+                             " reads a schema its predecessor does not produce");
+    }
+    current = &op.output;
+    if (op.kind == LogicalOp::Kind::kKeyBy) continue;
+    Stage stage;
+    stage.input_width = op.input.size();
+    if (op.kind == LogicalOp::Kind::kFilter) {
+      if (!op.predicate || op.predicate->type != ExprType::kBool) return InvalidArgument("filter predicate must be bool");
+      stage.is_filter = true;
+      ASSIGN_OR_RETURN(stage.predicate, CompiledExpr::Compile(*op.predicate));
+    } else {
+      RETURN_IF_ERROR(CompileColumns(op, &stage.columns).WithContext("pipeline '" + p.name + "'"));
+    }
+    def->stages_.push_back(std::move(stage));
+  }
+  if (!(*current == p.output.schema)) {
+    return InvalidArgument("pipeline '" + p.name + "': the ops produce a schema different from the output stream's");
+  }
+  if (!def->stages_.empty() && !def->stages_.back().is_filter) def->direct_stage_ = static_cast<int>(def->stages_.size() - 1);
+  for (const Field& f : current->fields()) def->output_is_string_.push_back(f.type == FieldType::kString);
+  return def;
+}
+
+std::unique_ptr<PipelineInstance> PhysicalPipeline::NewInstance() const {
+  return std::make_unique<PipelineInstanceImpl>(this);
+}
+
+}  // namespace impulse::plan

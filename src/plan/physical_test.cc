@@ -1,0 +1,181 @@
+// Physical pipelines over batches.
+#include "plan/physical.h"
+
+#include <gtest/gtest.h>
+
+#include "plan/spec.h"
+
+namespace impulse::plan {
+namespace {
+
+constexpr const char* kSpec = R"yaml(streams:
+  - name: clicks
+    fields:
+      - {name: user_id, type: string}
+      - {name: url, type: string}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: user_id
+    event_time: ts
+pipelines:
+  - name: big_clicks
+    from: clicks
+    steps:
+      - filter: amount > 100
+      - map:
+          amount_cents: cast(amount * 100 as int64)
+          host: lower(substr(url, 1, 5))
+      - key_by: user_id
+    sink: {stream: big_clicks}
+  - name: shaped
+    from: clicks
+    steps:
+      - map: {amount: "amount * 2", tag: "concat(user_id, '#', url)"}
+      - filter: amount > 100
+      - project: {who: user_id, tag: tag, cents: "cast(amount as int64)"}
+      - filter: "cents < 1000"
+    sink: {stdout: true}
+  - name: only_filter
+    from: clicks
+    steps:
+      - filter: "starts_with(url, 'HTTP')"
+    sink: {file: out.ndjson}
+)yaml";
+
+class PhysicalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<LogicalPlan> plan = CompileSpec(kSpec, "test.yaml", nullptr);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    plan_ = std::move(plan).value();
+    input_.Reset(4);
+    // user, url, amount, ts
+    Add("u1", "HTTP://A", 50.0, 1000);
+    Add("u2", "HTTP://B", 150.5, 2000);
+    Add("u3", "ftp://c", 100.0, 3000);
+    Add("u4", "HTTP://D", 499.99, 4000);
+  }
+
+  void Add(const char* user, const char* url, double amount, int64_t ts) {
+    Value* row = input_.AppendRow();
+    row[0] = Value::String(input_.arena().Copy(user));
+    row[1] = Value::String(input_.arena().Copy(url));
+    row[2] = Value::Double(amount);
+    row[3] = Value::Int(ts);
+    RowMeta& meta = input_.meta(input_.size() - 1);
+    meta.event_time_ms = ts;
+    meta.offset = 100 + input_.size();
+    meta.partition = 3;
+    meta.line = static_cast<uint32_t>(input_.size());
+  }
+
+  std::unique_ptr<PhysicalPipeline> Make(const std::string& name) {
+    const LogicalPipeline* lp = plan_.FindPipeline(name);
+    EXPECT_NE(lp, nullptr);
+    Result<std::unique_ptr<PhysicalPipeline>> p = PhysicalPipeline::Create(*lp, plan_);
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    return std::move(p).value();
+  }
+
+  LogicalPlan plan_;
+  RowBatch input_;
+};
+
+TEST_F(PhysicalTest, FilterThenMapProducesExpectedRows) {
+  auto p = Make("big_clicks");
+  ASSERT_EQ(p->output_schema().size(), 6u);
+  auto inst = p->NewInstance();
+  RowBatch out(p->output_schema().size());
+  inst->Process(input_, &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out.row(0)[0].sv(), "u2");
+  EXPECT_EQ(out.row(0)[1].sv(), "HTTP://B");
+  EXPECT_DOUBLE_EQ(out.row(0)[2].f64, 150.5);
+  EXPECT_EQ(out.row(0)[3].i64, 2000);
+  EXPECT_EQ(out.row(0)[4].i64, 15050);
+  EXPECT_EQ(out.row(0)[5].sv(), "http:");
+  EXPECT_EQ(out.row(1)[0].sv(), "u4");
+  EXPECT_EQ(out.row(1)[4].i64, 49999);  // 499.99 * 100 = 49998.99999... truncated
+  EXPECT_EQ(out.meta(0).offset, 102u);
+  EXPECT_EQ(out.meta(0).line, 2u);
+  EXPECT_EQ(out.meta(1).event_time_ms, 4000);
+  EXPECT_EQ(out.meta(1).partition, 3u);
+}
+
+TEST_F(PhysicalTest, OutputDoesNotBorrowInputStrings) {
+  auto p = Make("big_clicks");
+  auto inst = p->NewInstance();
+  RowBatch out(p->output_schema().size());
+  inst->Process(input_, &out);
+  input_.Clear();  // releases and reuses the input arena
+  Add("zz", "zzzzzzzz", 0, 0);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out.row(0)[0].sv(), "u2");
+  EXPECT_EQ(out.row(1)[1].sv(), "HTTP://D");
+}
+
+TEST_F(PhysicalTest, MapFilterProjectFilterChain) {
+  auto p = Make("shaped");
+  EXPECT_EQ(p->output_schema(), Schema({{"who", FieldType::kString, false},
+                                        {"tag", FieldType::kString, false},
+                                        {"cents", FieldType::kInt64, true}}));
+  auto inst = p->NewInstance();
+  RowBatch out(p->output_schema().size());
+  // Doubled amounts: 100, 301, 200, 999.98 -> > 100: u2, u3, u4 -> cents < 1000: all three.
+  inst->Process(input_, &out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out.row(0)[0].sv(), "u2");
+  EXPECT_EQ(out.row(0)[1].sv(), "u2#HTTP://B");
+  EXPECT_EQ(out.row(0)[2].i64, 301);
+  EXPECT_EQ(out.row(1)[1].sv(), "u3#ftp://c");
+  EXPECT_EQ(out.row(2)[2].i64, 999);
+  EXPECT_EQ(out.meta(1).line, 3u);  // metadata follows the row through scratch stages
+  EXPECT_EQ(out.meta(2).line, 4u);
+  // The instance is reusable; output appends.
+  inst->Process(input_, &out);
+  EXPECT_EQ(out.size(), 6u);
+  EXPECT_EQ(out.row(5)[1].sv(), "u4#HTTP://D");
+}
+
+TEST_F(PhysicalTest, FilterOnlyCopiesSelectedRows) {
+  auto p = Make("only_filter");
+  EXPECT_EQ(p->output_schema(), plan_.FindStream("clicks")->schema);
+  auto inst = p->NewInstance();
+  RowBatch out(4);
+  inst->Process(input_, &out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out.row(0)[0].sv(), "u1");
+  EXPECT_EQ(out.row(1)[0].sv(), "u2");
+  EXPECT_EQ(out.row(2)[0].sv(), "u4");
+  EXPECT_EQ(out.meta(2).line, 4u);
+}
+
+TEST_F(PhysicalTest, EmptyBatchAndNoSurvivors) {
+  auto p = Make("big_clicks");
+  auto inst = p->NewInstance();
+  RowBatch out(p->output_schema().size());
+  RowBatch empty(4);
+  inst->Process(empty, &out);
+  EXPECT_EQ(out.size(), 0u);
+  RowBatch small(4);
+  Value* row = small.AppendRow();
+  row[0] = Value::String("x");
+  row[1] = Value::String("y");
+  row[2] = Value::Double(1);
+  row[3] = Value::Int(0);
+  inst->Process(small, &out);
+  EXPECT_EQ(out.size(), 0u);
+}
+
+TEST_F(PhysicalTest, RejectsInconsistentLogicalPipeline) {
+  LogicalPipeline lp = *plan_.FindPipeline("big_clicks");
+  lp.source = "nope";
+  EXPECT_EQ(PhysicalPipeline::Create(lp, plan_).status().code(), StatusCode::kInvalidArgument);
+  lp = *plan_.FindPipeline("big_clicks");
+  lp.ops.erase(lp.ops.begin());  // the map now reads a schema nobody produces... same schema
+  lp.output.schema = Schema({{"x", FieldType::kInt64, false}});
+  EXPECT_EQ(PhysicalPipeline::Create(lp, plan_).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace impulse::plan

@@ -1,0 +1,345 @@
+// Pass 2 of the spec compiler: resolves pipelines into the logical plan, and the public entry
+// points.
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <map>
+#include <sstream>
+
+#include "plan/expr_check.h"
+#include "plan/spec_internal.h"
+#include "plan/suggest.h"
+
+namespace impulse::plan {
+
+std::string SpecError::ToString() const {
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+bool IsValidStreamName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name[0] == '_') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsValidFieldName(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_')) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+namespace spec_internal {
+namespace {
+
+std::string FieldDesc(const Field& f) {
+  return "'" + f.name + " " + std::string(FieldTypeName(f.type)) + (f.nullable ? " nullable" : "") + "'";
+}
+
+// Describes the first difference between two schemas, or "" when equal.
+std::string SchemaDiff(const Schema& got, const Schema& want) {
+  for (size_t i = 0; i < std::max(got.size(), want.size()); ++i) {
+    if (i >= got.size()) return "missing field " + FieldDesc(want.field(i)) + " at position " + std::to_string(i + 1);
+    if (i >= want.size()) return "extra field " + FieldDesc(got.field(i)) + " at position " + std::to_string(i + 1);
+    if (!(got.field(i) == want.field(i))) {
+      return "field " + std::to_string(i + 1) + " is " + FieldDesc(got.field(i)) + ", the stream declares " +
+             FieldDesc(want.field(i));
+    }
+  }
+  return "";
+}
+
+class Resolver {
+ public:
+  Resolver(RawSpec& raw, Diagnostics* d, LogicalPlan* plan) : raw_(raw), d_(d), plan_(plan) {}
+
+  void Run() {
+    for (RawStream& s : raw_.streams) {
+      declared_.insert(s.def.name);
+      plan_->streams.push_back(s.def);
+    }
+    // Which pipeline writes which stream (for chains and cycle detection).
+    for (size_t i = 0; i < raw_.pipelines.size(); ++i) {
+      const RawPipeline& p = raw_.pipelines[i];
+      if (p.sink_ok && p.sink.kind == SinkDef::Kind::kStream) writers_[p.sink.target].push_back(i);
+    }
+    state_.assign(raw_.pipelines.size(), kUnvisited);
+    for (size_t i = 0; i < raw_.pipelines.size(); ++i) Visit(i);
+  }
+
+ private:
+  enum State { kUnvisited, kVisiting, kDone, kFailed };
+
+  // Depth-first over "reads a stream written by": resolves producers first, reports cycles.
+  // Returns false when the pipeline (or a producer) failed, so readers skip follow-on errors.
+  bool Visit(size_t i) {
+    if (state_[i] == kDone) return true;
+    if (state_[i] == kFailed) return false;
+    RawPipeline& p = raw_.pipelines[i];
+    if (state_[i] == kVisiting) {
+      std::string path;
+      bool in_cycle = false;
+      for (size_t j : stack_) {
+        in_cycle |= j == i;
+        if (in_cycle) path += raw_.pipelines[j].name + " -> ";
+      }
+      d_->Add(p.from_loc, "pipelines form a cycle: " + path + p.name);
+      state_[i] = kFailed;
+      return false;
+    }
+    state_[i] = kVisiting;
+    stack_.push_back(i);
+    bool ok = true;
+    auto w = writers_.find(p.from);
+    if (w != writers_.end()) {
+      for (size_t j : w->second) ok &= Visit(j);
+    }
+    stack_.pop_back();
+    if (state_[i] == kFailed) return false;  // reported as part of a cycle meanwhile
+    ok = ok && Resolve(p);
+    state_[i] = ok ? kDone : kFailed;
+    return ok;
+  }
+
+  void ExprError(const RawExpr& x, const std::vector<ExprDiag>& diags, const std::string& what) {
+    d_->AddExprDiags(x.node, diags, " (in " + what + ")");
+  }
+
+  // Resolves one pipeline whose producers are resolved. Returns false after reporting errors.
+  bool Resolve(const RawPipeline& p) {
+    if (p.from.empty()) return false;
+    const std::string what = "pipeline '" + p.name + "'";
+    const StreamDef* source = plan_->FindStream(p.from);
+    if (source == nullptr) {
+      if (writers_.count(p.from) != 0) return false;  // its producer failed and said why
+      std::vector<std::string_view> names;
+      for (const StreamDef& s : plan_->streams) names.push_back(s.name);
+      d_->Add(p.from_loc, "unknown source stream '" + p.from + "' in " + what + DidYouMean(p.from, names));
+      return false;
+    }
+    LogicalPipeline lp;
+    lp.name = p.name;
+    lp.source = p.from;
+    Schema schema = source->schema;
+    int key = source->key_field, time = source->time_field;
+    bool key_by_set = false;
+    bool ok = true;
+    for (const RawStep& step : p.steps) {
+      LogicalOp op;
+      op.kind = step.kind;
+      op.input = schema;
+      switch (step.kind) {
+        case LogicalOp::Kind::kFilter: {
+          std::vector<ExprDiag> diags;
+          ExprPtr e = ParseAndCheck(step.exprs[0].text, schema, &diags);
+          if (e && e->type != ExprType::kBool) {
+            diags.push_back({0, "a filter must be bool, got " + std::string(ExprTypeName(e->type))});
+            e.reset();
+          }
+          if (!e) {
+            ExprError(step.exprs[0], diags, "filter of " + what);
+            ok = false;
+            break;
+          }
+          op.predicate = std::move(e);
+          break;
+        }
+        case LogicalOp::Kind::kMap:
+        case LogicalOp::Kind::kProject: {
+          bool is_map = step.kind == LogicalOp::Kind::kMap;
+          std::vector<Field> fields = is_map ? schema.fields() : std::vector<Field>{};
+          int new_key = is_map ? key : -1, new_time = is_map ? time : -1;
+          for (const RawExpr& x : step.exprs) {
+            ExprPtr e = x.is_field_ref ? FieldRef(x, schema, what) : CheckNamed(x, schema, what);
+            if (!e) {
+              ok = false;
+              continue;
+            }
+            Field f{x.name, ToFieldType(e->type), e->nullable};
+            bool passthrough = e->kind == ExprKind::kField;
+            if (is_map) {
+              int existing = -1;
+              for (size_t i = 0; i < fields.size(); ++i) {
+                if (fields[i].name == x.name) existing = static_cast<int>(i);
+              }
+              if (existing >= 0) {
+                fields[static_cast<size_t>(existing)] = f;  // replaced in place: no longer the key/time
+                if (existing == new_key && !(passthrough && e->field_index == key)) new_key = -1;
+                if (existing == new_time && !(passthrough && e->field_index == time)) new_time = -1;
+              } else {
+                fields.push_back(f);
+              }
+            } else {
+              bool dup = false;
+              for (const Field& other : fields) dup |= other.name == x.name;
+              if (dup) {
+                d_->Add(x.name_loc, "duplicate field '" + x.name + "' in project of " + what);
+                ok = false;
+                continue;
+              }
+              if (passthrough && e->field_index == key && new_key < 0) new_key = static_cast<int>(fields.size());
+              if (passthrough && e->field_index == time && new_time < 0) new_time = static_cast<int>(fields.size());
+              fields.push_back(f);
+            }
+            op.exprs.push_back(NamedExpr{x.name, std::move(e)});
+          }
+          if (fields.size() > kSpecFieldsMax) {
+            d_->Add(step.loc, "too many fields in " + what);
+            ok = false;
+          }
+          if (fields.empty()) {
+            d_->Add(step.loc, "project of " + what + " keeps no fields");
+            ok = false;
+          }
+          schema = Schema(std::move(fields));
+          if (key_by_set && new_key < 0 && key >= 0) {
+            d_->Add(step.loc, "the key field set by key_by is dropped or replaced here in " + what);
+            ok = false;
+          }
+          key = new_key;
+          time = new_time;
+          break;
+        }
+        case LogicalOp::Kind::kKeyBy: {
+          int idx = schema.FieldIndex(step.key_field);
+          if (idx < 0) {
+            d_->AddInScalar(step.key_node, 0, "unknown field '" + step.key_field + "' in key_by of " + what +
+                                                  DidYouMean(step.key_field, Names(schema)));
+            ok = false;
+            break;
+          }
+          key = idx;
+          key_by_set = true;
+          op.key_field = step.key_field;
+          break;
+        }
+      }
+      op.output = schema;
+      lp.ops.push_back(std::move(op));
+    }
+    if (!ok || !p.sink_ok) return false;
+    lp.sink = p.sink;
+    StreamDef derived;
+    derived.name = p.sink.kind == SinkDef::Kind::kStream ? p.sink.target : p.name;
+    derived.schema = schema;
+    derived.key_field = key;
+    derived.time_field = time;
+    derived.options = source->options;
+    if (p.sink.kind == SinkDef::Kind::kStream) {
+      if (const StreamDef* existing = plan_->FindStream(p.sink.target)) {
+        std::string diff = SchemaDiff(schema, existing->schema);
+        bool declared = declared_.count(existing->name) != 0;
+        if (!diff.empty()) {
+          d_->Add(p.sink_loc, "output of " + what + " does not match " +
+                                  (declared ? "stream '" : "the output of another pipeline writing '") +
+                                  existing->name + "': " + diff);
+          return false;
+        }
+        if (key_by_set && existing->key_field != key) {
+          std::string declared_key = existing->key_field >= 0
+                                         ? "'" + existing->schema.field(static_cast<size_t>(existing->key_field)).name + "'"
+                                         : "none";
+          d_->Add(p.sink_loc, what + " keys its output by '" + schema.field(static_cast<size_t>(key)).name +
+                                  "' but stream '" + existing->name + "' has key " + declared_key);
+          return false;
+        }
+        derived = *existing;
+      } else {
+        plan_->streams.push_back(derived);
+      }
+    }
+    lp.output = derived;
+    plan_->pipelines.push_back(std::move(lp));
+    return true;
+  }
+
+  static std::vector<std::string_view> Names(const Schema& schema) {
+    std::vector<std::string_view> names;
+    for (const Field& f : schema.fields()) names.push_back(f.name);
+    return names;
+  }
+
+  ExprPtr FieldRef(const RawExpr& x, const Schema& schema, const std::string& what) {
+    int idx = schema.FieldIndex(x.text);
+    if (idx < 0) {
+      d_->AddInScalar(x.node, 0, "unknown field '" + x.text + "' in project of " + what + DidYouMean(x.text, Names(schema)));
+      return nullptr;
+    }
+    const Field& f = schema.field(static_cast<size_t>(idx));
+    auto e = std::make_unique<Expr>();
+    e->kind = ExprKind::kField;
+    e->text = x.text;
+    e->field_index = idx;
+    e->type = FromFieldType(f.type);
+    e->nullable = f.nullable;
+    return e;
+  }
+
+  ExprPtr CheckNamed(const RawExpr& x, const Schema& schema, const std::string& what) {
+    std::vector<ExprDiag> diags;
+    ExprPtr e = ParseAndCheck(x.text, schema, &diags);
+    if (e && e->type == ExprType::kNull) {
+      diags.push_back({e->pos, "the expression of '" + x.name + "' has no type; use cast(null as <type>)"});
+      e.reset();
+    }
+    if (!e) ExprError(x, diags, "'" + x.name + "' of " + what);
+    return e;
+  }
+
+  RawSpec& raw_;
+  Diagnostics* d_;
+  LogicalPlan* plan_;
+  std::set<std::string> declared_;
+  std::map<std::string, std::vector<size_t>> writers_;
+  std::vector<State> state_;
+  std::vector<size_t> stack_;
+};
+
+}  // namespace
+
+void ResolveSpec(RawSpec& raw, Diagnostics* diags, LogicalPlan* plan) {
+  Resolver resolver(raw, diags, plan);
+  resolver.Run();
+}
+
+}  // namespace spec_internal
+
+Result<LogicalPlan> CompileSpec(std::string_view yaml_text, std::string_view file_name, std::vector<SpecError>* errors) {
+  using namespace spec_internal;
+  Diagnostics diags(yaml_text, file_name);
+  LogicalPlan plan;
+  if (yaml_text.size() > kSpecBytesMax) {
+    diags.Add({1, 1}, "the spec is larger than " + std::to_string(kSpecBytesMax) + " bytes");
+  } else {
+    RawSpec raw;
+    ReadSpec(yaml_text, &diags, &raw);
+    ResolveSpec(raw, &diags, &plan);
+  }
+  if (diags.empty()) return plan;
+  std::string message;
+  for (const SpecError& e : diags.errors()) message += (message.empty() ? "" : "\n") + e.ToString();
+  if (diags.dropped() > 0) message += "\n... and " + std::to_string(diags.dropped()) + " more errors";
+  if (errors != nullptr) *errors = std::move(diags.errors());
+  return InvalidArgument(message);
+}
+
+Result<LogicalPlan> CompileSpecFile(const std::string& path, std::vector<SpecError>* errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot open pipeline spec '" + path + "'");
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > kSpecBytesMax) return InvalidArgument("pipeline spec '" + path + "' is larger than 4 MiB");
+  }
+  if (in.bad()) return IOError("reading pipeline spec '" + path + "'");
+  return CompileSpec(text, path, errors);
+}
+
+}  // namespace impulse::plan

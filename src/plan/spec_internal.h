@@ -1,0 +1,92 @@
+// Private to the spec front end: the spec as read from YAML (structurally validated, names not
+// yet resolved), with source locations, and the error collector shared by both passes.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "plan/expr_ast.h"
+#include "plan/logical_plan.h"
+#include "plan/spec.h"
+
+namespace impulse::plan::spec_internal {
+
+struct Loc {
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+};
+
+// Collects errors with positions. Holds the spec text to locate tokens inside scalars.
+class Diagnostics {
+ public:
+  Diagnostics(std::string_view text, std::string_view file) : text_(text), file_(file) {}
+
+  static Loc LocOf(const YAML::Node& n) { return LocOf(n.Mark()); }
+  static Loc LocOf(const YAML::Mark& m) { return {m.line + 1, m.column + 1}; }
+
+  void Add(Loc loc, std::string message);
+  // An error at byte `offset` inside the scalar `node` (exact for single-line plain or quoted
+  // scalars without escapes; otherwise the scalar's own position).
+  void AddInScalar(const YAML::Node& node, uint32_t offset, std::string message);
+  void AddExprDiags(const YAML::Node& node, const std::vector<ExprDiag>& diags, std::string_view context);
+
+  bool empty() const { return errors_.empty() && dropped_ == 0; }
+  std::vector<SpecError>& errors() { return errors_; }
+  size_t dropped() const { return dropped_; }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string_view text_;
+  std::string file_;
+  std::vector<SpecError> errors_;
+  size_t dropped_ = 0;
+};
+
+struct RawExpr {
+  std::string name;  // map/project output name (empty for filters)
+  Loc name_loc;
+  std::string text;
+  YAML::Node node;   // the expression scalar, for token positions
+  bool is_field_ref = false;  // project list entry: a bare field name
+};
+
+struct RawStep {
+  LogicalOp::Kind kind = LogicalOp::Kind::kFilter;
+  Loc loc;
+  std::vector<RawExpr> exprs;  // filter: one; map/project: the named outputs
+  std::string key_field;       // key_by
+  YAML::Node key_node;
+};
+
+struct RawStream {
+  StreamDef def;
+  Loc loc;
+};
+
+struct RawPipeline {
+  std::string name;
+  Loc loc;
+  std::string from;
+  Loc from_loc;
+  std::vector<RawStep> steps;
+  bool sink_ok = false;
+  SinkDef sink;
+  Loc sink_loc;
+};
+
+struct RawSpec {
+  std::vector<RawStream> streams;
+  std::vector<RawPipeline> pipelines;
+};
+
+// Pass 1: YAML -> RawSpec. Reports structural errors (unknown or duplicate keys, wrong node
+// kinds, bad names and types, invalid stream declarations). Never throws.
+void ReadSpec(std::string_view yaml_text, Diagnostics* diags, RawSpec* out);
+
+// Pass 2: resolves pipelines (sources, chains, cycles, expressions, sinks) into `plan`.
+void ResolveSpec(RawSpec& raw, Diagnostics* diags, LogicalPlan* plan);
+
+}  // namespace impulse::plan::spec_internal
