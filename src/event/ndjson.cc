@@ -180,6 +180,7 @@ struct NdjsonParser::Impl {
   int FindField(std::string_view key, int hint) const;
 
   NdjsonLimits limits;
+  Status def_status;  // not OK if the StreamDef's key/time field indexes are unusable
   std::vector<FieldInfo> fields;
   std::vector<int> string_fields;  // indexes of kString fields
   std::vector<uint8_t> seen;       // per field: set once the current line has it
@@ -195,6 +196,18 @@ NdjsonParser::Impl::Impl(const StreamDef& def, NdjsonLimits lim)
       parser(static_cast<size_t>(
           std::min<uint64_t>(std::max<uint64_t>(lim.max_line_bytes, 1), 0xFFFFFFFFull))) {
   const Schema& schema = def.schema;
+  const int n = static_cast<int>(schema.size());
+  if (def.key_field < -1 || def.key_field >= n) {
+    def_status = InvalidArgument("stream " + def.name + ": key field index " +
+                                 std::to_string(def.key_field) + " out of range");
+  } else if (def.time_field < -1 || def.time_field >= n) {
+    def_status = InvalidArgument("stream " + def.name + ": time field index " +
+                                 std::to_string(def.time_field) + " out of range");
+  } else if (def.time_field >= 0 && schema.field(def.time_field).type != FieldType::kTimestamp &&
+             schema.field(def.time_field).type != FieldType::kInt64) {
+    def_status = InvalidArgument("stream " + def.name + ": time field " +
+                                 schema.field(def.time_field).name + " is not a timestamp or int64");
+  }
   fields.reserve(schema.size());
   for (size_t i = 0; i < schema.size(); ++i) {
     const Field& f = schema.field(i);
@@ -234,6 +247,7 @@ int NdjsonParser::Impl::FindField(std::string_view key, int hint) const {
 
 Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBatch* rows,
                            std::vector<BadLine>* bad) {
+  RETURN_IF_ERROR(impl_->def_status);
   const size_t width = impl_->fields.size();
   if (rows->width() != width) {
     return InvalidArgument("row batch width " + std::to_string(rows->width()) +

@@ -44,7 +44,9 @@ class NdjsonParser {
   // are copied into rows->arena()) and one BadLine per invalid line to `bad`. Blank lines
   // (empty or only spaces/tabs) are skipped but counted in line numbers. RowMeta gets the
   // line number, ingest_time_ms and event_time_ms (the time field's value, else ingest time).
-  // Returns kInvalidArgument only if `rows` has the wrong width; bad lines are not errors.
+  // Returns kInvalidArgument only if `rows` has the wrong width or the StreamDef's key/time
+  // field index is out of range (or the time field is not a timestamp/int64); bad lines are
+  // not errors.
   Status Parse(std::string_view body, int64_t ingest_time_ms, RowBatch* rows,
                std::vector<BadLine>* bad);
 

@@ -334,6 +334,21 @@ TEST(NdjsonParser, WrongBatchWidthIsAnError) {
   EXPECT_EQ(parser.Parse("{}", 1, &rows, &bad).code(), StatusCode::kInvalidArgument);
 }
 
+TEST(NdjsonParser, UnusableStreamDefIsAnErrorNotACrash) {
+  RowBatch rows(6);
+  std::vector<BadLine> bad;
+  StreamDef def = TestDef();
+  def.time_field = 6;
+  EXPECT_EQ(NdjsonParser(def, {}).Parse("{}", 1, &rows, &bad).code(), StatusCode::kInvalidArgument);
+  def = TestDef();
+  def.key_field = -2;
+  EXPECT_EQ(NdjsonParser(def, {}).Parse("{}", 1, &rows, &bad).code(), StatusCode::kInvalidArgument);
+  def = TestDef();
+  def.time_field = 1;  // a double
+  EXPECT_EQ(NdjsonParser(def, {}).Parse("{}", 1, &rows, &bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(bad.empty());
+}
+
 TEST(NdjsonParser, WideSchemaOutOfOrderFieldsUseTheIndex) {
   StreamDef def;
   std::vector<Field> fields;
