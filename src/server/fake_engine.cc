@@ -75,6 +75,11 @@ uint64_t FakeEngine::ingest_calls() const {
   return ingest_calls_;
 }
 
+void FakeEngine::DiscardLines() {
+  std::lock_guard<std::mutex> lock(mu_);
+  keep_lines_ = false;
+}
+
 uint32_t FakeEngine::last_producer() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_producer_;
@@ -109,7 +114,11 @@ Status FakeEngine::Ingest(std::string_view stream, std::string_view ndjson, uint
       }
     } else {
       ++result.accepted;
-      partition0_.emplace_back(line);
+      if (keep_lines_) {
+        partition0_.emplace_back(line);
+      } else {
+        ++discarded_;
+      }
     }
   }
   Status completion = std::exchange(fail_completion_, Status::OK());

@@ -31,6 +31,8 @@ class FakeEngine : public Engine {
   void ReleaseCompletions();
   size_t held_completions() const;
   uint64_t ingest_calls() const;
+  // Benchmarks: count accepted lines but do not keep them (memory stays flat).
+  void DiscardLines();
   uint32_t last_producer() const;
 
   Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
@@ -59,6 +61,8 @@ class FakeEngine : public Engine {
   uint64_t ingest_calls_ = 0;
   uint32_t last_producer_ = 0;
   std::vector<std::string> partition0_;
+  bool keep_lines_ = true;
+  uint64_t discarded_ = 0;
   StreamDef def_;
   std::thread thread_;
 };

@@ -44,7 +44,8 @@ class HttpServer {
   uint16_t port() const;  // the bound port
 
   // Stops accepting, lets in-flight requests finish (up to stop_timeout_ms), stops and joins
-  // the I/O threads and closes the connections. Idempotent.
+  // the I/O threads and closes the connections. Idempotent. Not from an I/O thread (a
+  // handler), since it joins them.
   void Stop();
 
   // The server's own metrics (requests, latency, connections, bytes) in Prometheus text
