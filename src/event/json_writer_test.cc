@@ -32,13 +32,14 @@ TEST(AppendJsonString, EscapesQuotesBackslashAndControlChars) {
 }
 
 TEST(AppendJsonString, KeepsValidUtf8AndReplacesInvalidBytes) {
-  EXPECT_EQ(Str("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"), "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"");
+  EXPECT_EQ(Str("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"),
+            "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"");
   const std::string kFffd = "\xEF\xBF\xBD";
   EXPECT_EQ(Str("a\xFFz"), "\"a" + kFffd + "z\"");
-  EXPECT_EQ(Str("\xC0\xAF"), "\"" + kFffd + kFffd + "\"");        // overlong '/'
-  EXPECT_EQ(Str("\xED\xA0\x80"), "\"" + kFffd + kFffd + kFffd + "\"");  // surrogate
+  EXPECT_EQ(Str("\xC0\xAF"), "\"" + kFffd + kFffd + "\"");                          // overlong '/'
+  EXPECT_EQ(Str("\xED\xA0\x80"), "\"" + kFffd + kFffd + kFffd + "\"");              // surrogate
   EXPECT_EQ(Str("\xF4\x90\x80\x80"), "\"" + kFffd + kFffd + kFffd + kFffd + "\"");  // > U+10FFFF
-  EXPECT_EQ(Str("x\xE2\x82"), "\"x" + kFffd + kFffd + "\"");      // truncated at the end
+  EXPECT_EQ(Str("x\xE2\x82"), "\"x" + kFffd + kFffd + "\"");  // truncated at the end
 }
 
 TEST(AppendJsonDouble, ShortestRoundTripAndVisiblyDouble) {
@@ -65,21 +66,20 @@ TEST(AppendRowJson, FieldsInSchemaOrderWithTypedValues) {
                        {"ok", FieldType::kBool, false},
                        {"ts", FieldType::kTimestamp, false},
                        {"note", FieldType::kString, true}});
-  const Value row[6] = {Value::String("a\"b"), Value::Int(-7), Value::Double(2),
-                        Value::Bool(false), Value::Int(1'709'296'496'789), Value::Null()};
+  const Value row[6] = {
+      Value::String("a\"b"),         Value::Int(-7), Value::Double(2), Value::Bool(false),
+      Value::Int(1'709'296'496'789), Value::Null()};
   std::string out = "prefix:";
   AppendRowJson(schema, row, &out);
-  EXPECT_EQ(out,
-            R"(prefix:{"user":"a\"b","n":-7,"amount":2.0,"ok":false,)"
-            R"("ts":"2024-03-01T12:34:56.789Z","note":null})");
+  EXPECT_EQ(out, R"(prefix:{"user":"a\"b","n":-7,"amount":2.0,"ok":false,)"
+                 R"("ts":"2024-03-01T12:34:56.789Z","note":null})");
 
   out.clear();
   const JsonRowPrefix prefix{.offset = 42, .partition = 3, .event_time_ms = -1};
   AppendRowJson(schema, row, &out, &prefix);
-  EXPECT_EQ(out,
-            R"({"_offset":42,"_partition":3,"_event_time":"1969-12-31T23:59:59.999Z",)"
-            R"("user":"a\"b","n":-7,"amount":2.0,"ok":false,)"
-            R"("ts":"2024-03-01T12:34:56.789Z","note":null})");
+  EXPECT_EQ(out, R"({"_offset":42,"_partition":3,"_event_time":"1969-12-31T23:59:59.999Z",)"
+                 R"("user":"a\"b","n":-7,"amount":2.0,"ok":false,)"
+                 R"("ts":"2024-03-01T12:34:56.789Z","note":null})");
 }
 
 TEST(AppendRowJson, EmptySchema) {

@@ -29,9 +29,11 @@ inline uint64_t HashValue(const Value& v, FieldType t) {
     case FieldType::kBool: bits = v.b ? 1 : 0; break;
     case FieldType::kDouble: {
       double d = v.f64;
-      if (d == 0) d = 0.0;                // folds -0.0 into 0.0
-      if (d != d) bits = 0x7FF8000000000000ull;  // canonical quiet NaN
-      else std::memcpy(&bits, &d, 8);
+      if (d == 0) d = 0.0;  // folds -0.0 into 0.0
+      if (d != d)
+        bits = 0x7FF8000000000000ull;  // canonical quiet NaN
+      else
+        std::memcpy(&bits, &d, 8);
       break;
     }
   }

@@ -150,7 +150,8 @@ std::string ReadInteger(od::value& v, std::string_view field, FieldType t, int64
   od::number_type nt;
   if (auto e = v.get_number_type().get(nt)) return InvalidJson(e);
   if (nt == od::number_type::floating_point_number) return Mismatch(field, t, "double");
-  if (nt == od::number_type::unsigned_integer) return FieldReason(field, "integer out of int64 range");
+  if (nt == od::number_type::unsigned_integer)
+    return FieldReason(field, "integer out of int64 range");
   auto e = v.get_int64().get(*out);
   if (e == simdjson::NUMBER_OUT_OF_RANGE || e == simdjson::INCORRECT_TYPE) {
     return FieldReason(field, "integer out of int64 range");
@@ -205,8 +206,9 @@ NdjsonParser::Impl::Impl(const StreamDef& def, NdjsonLimits lim)
                                  std::to_string(def.time_field) + " out of range");
   } else if (def.time_field >= 0 && schema.field(def.time_field).type != FieldType::kTimestamp &&
              schema.field(def.time_field).type != FieldType::kInt64) {
-    def_status = InvalidArgument("stream " + def.name + ": time field " +
-                                 schema.field(def.time_field).name + " is not a timestamp or int64");
+    def_status =
+        InvalidArgument("stream " + def.name + ": time field " + schema.field(def.time_field).name +
+                        " is not a timestamp or int64");
   }
   fields.reserve(schema.size());
   for (size_t i = 0; i < schema.size(); ++i) {
@@ -258,8 +260,8 @@ Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBat
   uint32_t line_no = 0;
   while (pos < body.size()) {
     const void* nl = std::memchr(body.data() + pos, '\n', body.size() - pos);
-    const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - body.data())
-                          : body.size();
+    const size_t end =
+        nl ? static_cast<size_t>(static_cast<const char*>(nl) - body.data()) : body.size();
     std::string_view line = body.substr(pos, end - pos);
     pos = end + 1;
     if (line_no == UINT32_MAX) return ResourceExhausted("body has more than 2^32-1 lines");
@@ -267,7 +269,8 @@ Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBat
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || (line.front() != '{' && IsBlank(line))) continue;
     if (line.size() > limits_.max_line_bytes) {
-      bad->push_back({line_no, line, "line exceeds " + std::to_string(limits_.max_line_bytes) + " bytes"});
+      bad->push_back(
+          {line_no, line, "line exceeds " + std::to_string(limits_.max_line_bytes) + " bytes"});
       continue;
     }
     Value* row = rows->AppendRow();
@@ -318,12 +321,15 @@ std::string NdjsonParser::Impl::ParseLine(std::string_view line, Value* row) {
         if (!e && !is_null) e = simdjson::N_ATOM_ERROR;
         break;
       }
-      case od::json_type::boolean: e = AtomError(doc.get_bool().error(), simdjson::T_ATOM_ERROR); break;
+      case od::json_type::boolean:
+        e = AtomError(doc.get_bool().error(), simdjson::T_ATOM_ERROR);
+        break;
       case od::json_type::number: e = doc.get_double().error(); break;
       case od::json_type::string: e = doc.get_string().error(); break;
       default: break;
     }
-    if (!e && root_type != od::json_type::array && doc.current_location().error() == simdjson::SUCCESS) {
+    if (!e && root_type != od::json_type::array &&
+        doc.current_location().error() == simdjson::SUCCESS) {
       e = simdjson::TAPE_ERROR;  // a scalar followed by more tokens
     }
     if (e) return InvalidJson(e);

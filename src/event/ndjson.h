@@ -23,9 +23,9 @@ struct NdjsonLimits {
 
 // One rejected line. `raw` points into the body passed to Parse (without '\n' / '\r').
 struct BadLine {
-  uint32_t line = 0;      // 1-based line number in the body
+  uint32_t line = 0;  // 1-based line number in the body
   std::string_view raw;
-  std::string reason;     // "field amount: expected double, got string"
+  std::string reason;  // "field amount: expected double, got string"
 };
 
 // Parses and validates NDJSON for one stream.

@@ -1,6 +1,8 @@
 // Fuzzes NdjsonParser with arbitrary bodies for a fixed 5-field schema (every type, one
-// nullable) and checks that every accepted row survives EncodeRow/DecodeRow unchanged and
-// that every bad line points into the body. Aborts on any mismatch.
+// nullable) and checks that every accepted row survives EncodeRow/DecodeRow and
+// AppendRowJson/Parse unchanged and that every bad line points into the body. The same bytes
+// also go to DecodeRow (as a payload) and ParseTimestampMs (as a string). Aborts on any
+// mismatch.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 #include "event/json_writer.h"
 #include "event/ndjson.h"
 #include "event/row_codec.h"
+#include "event/timestamp.h"
 
 namespace {
 
@@ -63,6 +66,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   RowBatch decoded(def.schema.size());
   std::string payload, json;
+
+  // The input as a row payload: never crashes; if accepted, it re-encodes to an equal row.
+  if (DecodeRow(def.schema, body, &decoded).ok()) {
+    payload.clear();
+    EncodeRow(def.schema, decoded.row(0), decoded.meta(0), &payload);
+    if (!DecodeRow(def.schema, payload, &decoded).ok()) Fail("re-encoded payload rejected", 0);
+    for (size_t f = 0; f < def.schema.size(); ++f) {
+      if (!SameValue(def.schema.field(f).type, decoded.row(0)[f], decoded.row(1)[f])) {
+        Fail("payload re-encode mismatch", 0);
+      }
+    }
+  }
+  decoded.Clear();
+
+  // The input as a timestamp: if accepted, its ISO form parses back to the same instant.
+  if (size <= 64) {
+    Result<int64_t> ms = ParseTimestampMs(body);
+    if (ms.ok()) {
+      if (*ms < kMinTimestampMs || *ms > kMaxTimestampMs) Fail("timestamp out of range", 0);
+      json.clear();
+      AppendTimestampIso(*ms, &json);
+      Result<int64_t> back = ParseTimestampMs(json);
+      if (!back.ok() || *back != *ms) Fail("timestamp round trip mismatch", 0);
+    }
+  }
+
   for (size_t r = 0; r < rows.size(); ++r) {
     const Value* row = rows.row(r);
     if (rows.meta(r).event_time_ms != row[4].i64) Fail("event time is not the time field", r);
@@ -70,7 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     payload.clear();
     EncodeRow(def.schema, row, rows.meta(r), &payload);
     if (payload.size() != EncodedRowSize(def.schema, row)) Fail("EncodedRowSize mismatch", r);
-    if (!DecodeRow(def.schema, payload, &decoded).ok()) Fail("DecodeRow rejected EncodeRow output", r);
+    if (!DecodeRow(def.schema, payload, &decoded).ok())
+      Fail("DecodeRow rejected EncodeRow output", r);
     const Value* back = decoded.row(decoded.size() - 1);
     for (size_t f = 0; f < def.schema.size(); ++f) {
       if (!SameValue(def.schema.field(f).type, row[f], back[f])) Fail("round trip mismatch", r);
@@ -87,7 +117,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Fail("JSON output of an accepted row was rejected", r);
     }
     for (size_t f = 0; f < def.schema.size(); ++f) {
-      if (!SameValue(def.schema.field(f).type, row[f], again.row(0)[f])) Fail("JSON round trip mismatch", r);
+      if (!SameValue(def.schema.field(f).type, row[f], again.row(0)[f]))
+        Fail("JSON round trip mismatch", r);
     }
   }
   return 0;

@@ -76,7 +76,9 @@ class Reader {
   const char* end_;
 };
 
-Status Corrupt(std::string what) { return DataLoss("row payload: " + what); }
+Status Corrupt(std::string what) {
+  return DataLoss("row payload: " + what);
+}
 
 }  // namespace
 
@@ -105,7 +107,8 @@ void EncodeRow(const Schema& schema, const Value* row, const RowMeta& meta, std:
   const size_t bitmap_at = out->size();
   out->append((n + 7) / 8, '\0');
   for (size_t i = 0; i < n; ++i) {
-    if (row[i].null) (*out)[bitmap_at + i / 8] = static_cast<char>((*out)[bitmap_at + i / 8] | (1 << (i % 8)));
+    if (row[i].null)
+      (*out)[bitmap_at + i / 8] = static_cast<char>((*out)[bitmap_at + i / 8] | (1 << (i % 8)));
   }
   for (size_t i = 0; i < n; ++i) {
     const Value& v = row[i];

@@ -49,8 +49,9 @@ TEST(RowCodec, RoundTripsAllTypes) {
        Value::Int(1'709'296'496'789), Value::String("note")},
       {Value::String(""), Value::Int(INT64_MIN), Value::Double(-0.0), Value::Bool(false),
        Value::Int(-1), Value::Null()},
-      {Value::String(big), Value::Int(INT64_MAX), Value::Double(std::numeric_limits<double>::denorm_min()),
-       Value::Bool(true), Value::Int(0), Value::String(std::string_view("\0\xff", 2))},
+      {Value::String(big), Value::Int(INT64_MAX),
+       Value::Double(std::numeric_limits<double>::denorm_min()), Value::Bool(true), Value::Int(0),
+       Value::String(std::string_view("\0\xff", 2))},
   };
   RowBatch out(6);
   for (const auto& row : rows) {
@@ -63,24 +64,26 @@ TEST(RowCodec, RoundTripsAllTypes) {
 }
 
 TEST(RowCodec, LayoutIsVersionEventTimeCountBitmapValues) {
-  const Schema schema({{"i", FieldType::kInt64, false}, {"n", FieldType::kString, true},
+  const Schema schema({{"i", FieldType::kInt64, false},
+                       {"n", FieldType::kString, true},
                        {"b", FieldType::kBool, false}});
   const Value row[3] = {Value::Int(0x0102), Value::Null(), Value::Bool(true)};
   const std::string p = Encode(schema, row, 0x0A0B);
-  const std::string expected("\x01"                              // version
-                             "\x0B\x0A\x00\x00\x00\x00\x00\x00"  // event time, little endian
-                             "\x03"                              // field count
-                             "\x02"                              // null bitmap: field 1
-                             "\x02\x01\x00\x00\x00\x00\x00\x00"  // i
-                             "\x01",                             // b
-                             20);
+  const std::string expected(
+      "\x01"                              // version
+      "\x0B\x0A\x00\x00\x00\x00\x00\x00"  // event time, little endian
+      "\x03"                              // field count
+      "\x02"                              // null bitmap: field 1
+      "\x02\x01\x00\x00\x00\x00\x00\x00"  // i
+      "\x01",                             // b
+      20);
   EXPECT_EQ(p, expected);
 }
 
 TEST(RowCodec, DecodedStringsAreCopiedIntoTheArena) {
   const Schema schema = AllTypes();
-  const Value row[6] = {Value::String("abc"), Value::Int(1), Value::Double(1), Value::Bool(false),
-                        Value::Int(2), Value::String("def")};
+  const Value row[6] = {Value::String("abc"), Value::Int(1), Value::Double(1),
+                        Value::Bool(false),   Value::Int(2), Value::String("def")};
   std::string payload = Encode(schema, row, 0);
   RowBatch out(6);
   ASSERT_TRUE(DecodeRow(schema, payload, &out).ok());
@@ -92,7 +95,7 @@ TEST(RowCodec, DecodedStringsAreCopiedIntoTheArena) {
 TEST(RowCodec, EveryTruncationIsDataLossAndAppendsNothing) {
   const Schema schema = AllTypes();
   const Value row[6] = {Value::String("hello"), Value::Int(7), Value::Double(2.5),
-                        Value::Bool(true), Value::Int(9), Value::String("world")};
+                        Value::Bool(true),      Value::Int(9), Value::String("world")};
   const std::string payload = Encode(schema, row, 1);
   RowBatch out(6);
   for (size_t n = 0; n < payload.size(); ++n) {

@@ -9,13 +9,17 @@ namespace {
 constexpr int64_t kMsPerDay = 86'400'000;
 
 // Floor division and modulo for a positive divisor, without overflow at INT64_MIN.
-int64_t FloorDiv(int64_t a, int64_t d) { return a / d - ((a % d) < 0 ? 1 : 0); }
+int64_t FloorDiv(int64_t a, int64_t d) {
+  return a / d - ((a % d) < 0 ? 1 : 0);
+}
 int64_t FloorMod(int64_t a, int64_t d) {
   int64_t r = a % d;
   return r < 0 ? r + d : r;
 }
 
-bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool IsLeap(int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned DaysInMonth(int64_t y, unsigned m) {
   static constexpr unsigned kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -31,10 +35,10 @@ struct Civil {
 Civil CivilFromDays(int64_t z) {
   z += 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;                                  // [0, 146096]
+  const int64_t doe = z - era * 146097;                                       // [0, 146096]
   const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);          // [0, 365]
-  const int64_t mp = (5 * doy + 2) / 153;                               // [0, 11]
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  const int64_t mp = (5 * doy + 2) / 153;                                     // [0, 11]
   const unsigned d = static_cast<unsigned>(doy - (153 * mp + 2) / 5 + 1);
   const unsigned m = static_cast<unsigned>(mp < 10 ? mp + 3 : mp - 9);
   return {yoe + era * 400 + (m <= 2 ? 1 : 0), m, d};
@@ -99,8 +103,12 @@ void AppendPadded(int64_t v, int width, std::string* out) {
   out->append(buf, end);
 }
 
-inline int D(char c) { return static_cast<unsigned char>(c) - '0'; }
-inline bool IsDigit(char c) { return static_cast<unsigned>(D(c)) <= 9; }
+inline int D(char c) {
+  return static_cast<unsigned char>(c) - '0';
+}
+inline bool IsDigit(char c) {
+  return static_cast<unsigned>(D(c)) <= 9;
+}
 
 // The common forms ("2024-03-01T12:34:56[.fff]Z", with or without 'Z', or the date alone)
 // without building any Status. Returns false for anything else, valid or not; the caller then
@@ -114,10 +122,12 @@ bool FastParse(std::string_view s, int64_t* out) {
   const int year = D(s[0]) * 1000 + D(s[1]) * 100 + D(s[2]) * 10 + D(s[3]);
   const int month = D(s[5]) * 10 + D(s[6]);
   const int day = D(s[8]) * 10 + D(s[9]);
-  if (month < 1 || month > 12 || day < 1 || static_cast<unsigned>(day) > DaysInMonth(year, static_cast<unsigned>(month))) {
+  if (month < 1 || month > 12 || day < 1 ||
+      static_cast<unsigned>(day) > DaysInMonth(year, static_cast<unsigned>(month))) {
     return false;
   }
-  int64_t ms = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
+  int64_t ms =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
   if (n == 10) {
     *out = ms;
     return true;
@@ -155,9 +165,9 @@ bool FastParse(std::string_view s, int64_t* out) {
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day) {
   const int64_t y = year - (month <= 2 ? 1 : 0);
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;                                            // [0, 399]
+  const int64_t yoe = y - era * 400;                                                  // [0, 399]
   const int64_t doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;  // [0, 365]
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                    // [0, 146096]
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                          // [0, 146096]
   return era * 146097 + doe - 719468;
 }
 
@@ -182,8 +192,8 @@ Result<int64_t> ParseTimestampMs(std::string_view text) {
     return InvalidArgument("day " + TwoDigits(day) + " out of range for " + ym + "-" +
                            TwoDigits(month) + " (01.." + std::to_string(dim) + ")");
   }
-  int64_t ms = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) *
-               kMsPerDay;
+  int64_t ms =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
   if (sc.done()) return ms;  // date only
 
   const char sep = sc.peek();
@@ -275,12 +285,24 @@ void AppendTimestampIso(int64_t ms, std::string* out) {
   out->append(buf, sizeof(buf));
 }
 
-int64_t YearUtc(int64_t ms) { return ToCivilUtc(ms).year; }
-int MonthUtc(int64_t ms) { return ToCivilUtc(ms).month; }
-int DayOfMonthUtc(int64_t ms) { return ToCivilUtc(ms).day; }
-int HourOfDayUtc(int64_t ms) { return static_cast<int>(FloorMod(ms, kMsPerDay) / 3'600'000); }
-int MinuteUtc(int64_t ms) { return static_cast<int>(FloorMod(ms, 3'600'000) / 60'000); }
-int SecondUtc(int64_t ms) { return static_cast<int>(FloorMod(ms, 60'000) / 1000); }
+int64_t YearUtc(int64_t ms) {
+  return ToCivilUtc(ms).year;
+}
+int MonthUtc(int64_t ms) {
+  return ToCivilUtc(ms).month;
+}
+int DayOfMonthUtc(int64_t ms) {
+  return ToCivilUtc(ms).day;
+}
+int HourOfDayUtc(int64_t ms) {
+  return static_cast<int>(FloorMod(ms, kMsPerDay) / 3'600'000);
+}
+int MinuteUtc(int64_t ms) {
+  return static_cast<int>(FloorMod(ms, 3'600'000) / 60'000);
+}
+int SecondUtc(int64_t ms) {
+  return static_cast<int>(FloorMod(ms, 60'000) / 1000);
+}
 int DayOfWeekUtc(int64_t ms) {
   // 1970-01-01 was a Thursday (ISO 4).
   return static_cast<int>(FloorMod(FloorDiv(ms, kMsPerDay) + 3, 7)) + 1;

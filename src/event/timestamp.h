@@ -51,11 +51,11 @@ CivilTime ToCivilUtc(int64_t ms);
 
 // Calendar helpers for the expression language, all UTC.
 int64_t YearUtc(int64_t ms);
-int MonthUtc(int64_t ms);        // 1..12
-int DayOfMonthUtc(int64_t ms);   // 1..31
-int HourOfDayUtc(int64_t ms);    // 0..23
-int MinuteUtc(int64_t ms);       // 0..59
-int SecondUtc(int64_t ms);       // 0..59
-int DayOfWeekUtc(int64_t ms);    // ISO: Monday = 1 .. Sunday = 7
+int MonthUtc(int64_t ms);       // 1..12
+int DayOfMonthUtc(int64_t ms);  // 1..31
+int HourOfDayUtc(int64_t ms);   // 0..23
+int MinuteUtc(int64_t ms);      // 0..59
+int SecondUtc(int64_t ms);      // 0..59
+int DayOfWeekUtc(int64_t ms);   // ISO: Monday = 1 .. Sunday = 7
 
 }  // namespace impulse

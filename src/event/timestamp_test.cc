@@ -32,7 +32,7 @@ TEST(ParseTimestampMs, AcceptedForms) {
   EXPECT_EQ(Ms("2024-03-01T12:34:56.789Z"), 1'709'296'496'789);
   EXPECT_EQ(Ms("2024-03-01T12:34:56.7Z"), 1'709'296'496'700);
   EXPECT_EQ(Ms("2024-03-01T12:34:56.789999999Z"), 1'709'296'496'789);  // truncated
-  EXPECT_EQ(Ms("2024-03-01T12:34:56"), 1'709'296'496'000);              // no zone = UTC
+  EXPECT_EQ(Ms("2024-03-01T12:34:56"), 1'709'296'496'000);             // no zone = UTC
   EXPECT_EQ(Ms("2024-03-01t12:34:56z"), 1'709'296'496'000);
   EXPECT_EQ(Ms("2024-03-01 12:34:56"), 1'709'296'496'000);
   EXPECT_EQ(Ms("2024-03-01"), 1'709'251'200'000);
@@ -69,7 +69,8 @@ TEST(ParseTimestampMs, RejectsWithPreciseReason) {
   EXPECT_EQ(Reason("2024-03-01T12:00:00+02:60"), "offset minute 60 out of range 00..59");
   EXPECT_EQ(Reason("2024-03-01T12:00:00+2"), "expected offset hour digit at position 21");
   EXPECT_EQ(Reason("2024-03-01T12:00:00ZZ"), "trailing characters at position 20, got 'Z'");
-  EXPECT_EQ(Reason("2024-03-01T12:00:00 UTC"), "expected 'Z', '+', '-' or '.' at position 19, got ' '");
+  EXPECT_EQ(Reason("2024-03-01T12:00:00 UTC"),
+            "expected 'Z', '+', '-' or '.' at position 19, got ' '");
   EXPECT_EQ(Reason(std::string_view("2024-03-01\0", 11)), "expected 'T' at position 10, got 0x00");
 }
 
@@ -85,12 +86,22 @@ TEST(AppendTimestampIso, FormatsMillisecondsAndZ) {
 }
 
 TEST(AppendTimestampIso, RoundTripsThroughParse) {
-  const int64_t samples[] = {0, 1, -1, 999, -999, 86'399'999, -86'400'001, 951'782'400'000,
-                             1'709'296'496'789, -62'167'219'200'000, 253'402'300'799'999,
+  const int64_t samples[] = {0,
+                             1,
+                             -1,
+                             999,
+                             -999,
+                             86'399'999,
+                             -86'400'001,
+                             951'782'400'000,
+                             1'709'296'496'789,
+                             -62'167'219'200'000,
+                             253'402'300'799'999,
                              -12'345'678'901'234};
   for (int64_t ms : samples) EXPECT_EQ(Ms(Iso(ms)), ms) << ms;
   // Every day across several leap cycles.
-  for (int64_t ms = -2'000'000'000'000; ms < 2'000'000'000'000; ms += 86'400'000LL * 7 + 3'601'001) {
+  for (int64_t ms = -2'000'000'000'000; ms < 2'000'000'000'000;
+       ms += 86'400'000LL * 7 + 3'601'001) {
     ASSERT_EQ(Ms(Iso(ms)), ms) << ms;
   }
 }
@@ -104,9 +115,9 @@ TEST(CivilFields, UtcHelpers) {
   EXPECT_EQ(MinuteUtc(t), 34);
   EXPECT_EQ(SecondUtc(t), 56);
   EXPECT_EQ(DayOfWeekUtc(t), 5);
-  EXPECT_EQ(DayOfWeekUtc(0), 4);                    // 1970-01-01 was a Thursday
-  EXPECT_EQ(DayOfWeekUtc(Ms("2024-03-03")), 7);     // Sunday
-  EXPECT_EQ(DayOfWeekUtc(Ms("2024-03-04")), 1);     // Monday
+  EXPECT_EQ(DayOfWeekUtc(0), 4);                 // 1970-01-01 was a Thursday
+  EXPECT_EQ(DayOfWeekUtc(Ms("2024-03-03")), 7);  // Sunday
+  EXPECT_EQ(DayOfWeekUtc(Ms("2024-03-04")), 1);  // Monday
 }
 
 TEST(CivilFields, NegativeMillisecondsFloor) {
@@ -116,7 +127,7 @@ TEST(CivilFields, NegativeMillisecondsFloor) {
   EXPECT_EQ(HourOfDayUtc(-1), 23);
   EXPECT_EQ(MinuteUtc(-1), 59);
   EXPECT_EQ(SecondUtc(-1), 59);
-  EXPECT_EQ(DayOfWeekUtc(-1), 3);                   // Wednesday 1969-12-31
+  EXPECT_EQ(DayOfWeekUtc(-1), 3);  // Wednesday 1969-12-31
   EXPECT_EQ(DayOfWeekUtc(-86'400'000LL * 7), 4);
   const CivilTime c = ToCivilUtc(Ms("1900-03-01T05:06:07.008Z"));
   EXPECT_EQ(c.year, 1900);
