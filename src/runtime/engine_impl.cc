@@ -336,7 +336,7 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
     RETURN_IF_ERROR(DecodeRow(ss.def.schema, r.payload, &rows)
                         .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
     JsonRowPrefix prefix{r.offset, partition, rows.meta(0).event_time_ms};
-    AppendRowJson(ss.def.schema, rows.row(0), &prefix, out);
+    AppendRowJson(ss.def.schema, rows.row(0), out, &prefix);
     out->push_back('\n');
   }
   return Status::OK();

@@ -15,7 +15,7 @@
 namespace impulse {
 namespace {
 
-constexpr const char* kSpec = R"(streams:
+constexpr const char* kSpec = R"YAML(streams:
   - name: clicks
     fields:
       - {name: user_id, type: string}
@@ -34,7 +34,7 @@ pipelines:
           amount_cents: "cast(amount * 100 as int64)"
       - key_by: url
     sink: {stream: big_clicks}
-)";
+)YAML";
 
 struct Outcome {
   Status status;
