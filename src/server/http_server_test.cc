@@ -332,10 +332,10 @@ TEST_F(HttpServerTest, MetricsHaveEngineAndServerFamilies) {
   EXPECT_EQ(r.Header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   for (const char* family :
        {"impulse_fake_events_total 1", "# TYPE impulse_http_requests_total counter",
-        "impulse_http_requests_total{code=\"200\",route=\"stream_events\"} 1",
+        "impulse_http_requests_total{code=\"200\",route=\"ingest\"} 1",
         "impulse_http_requests_total{code=\"404\",route=\"unknown\"} 1",
         "# TYPE impulse_http_request_duration_seconds histogram",
-        "impulse_http_request_duration_seconds_bucket{route=\"stream_events\",le=\"+Inf\"} 1",
+        "impulse_http_request_duration_seconds_bucket{route=\"ingest\",le=\"+Inf\"} 1",
         "impulse_http_connections_open", "impulse_http_connections_rejected_total 0",
         "impulse_http_request_body_bytes_total 3"}) {
     EXPECT_NE(r.body.find(family), std::string::npos) << family << "\n" << r.body;

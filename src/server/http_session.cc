@@ -177,7 +177,7 @@ class Session : public std::enable_shared_from_this<Session> {
     in_request_ = false;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    if (status_ != 0) core_->metrics.RecordRequest(RouteLabel(target_.route), status_, seconds);
+    if (status_ != 0) core_->metrics.RecordRequest(RouteLabel(target_.route, method_), status_, seconds);
     core_->inflight.fetch_sub(1);
   }
 

@@ -131,12 +131,12 @@ std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p
 
 }  // namespace
 
-std::string_view RouteLabel(Route route) {
+std::string_view RouteLabel(Route route, std::string_view method) {
   switch (route) {
     case Route::kHealthz: return "healthz";
     case Route::kMetrics: return "metrics";
     case Route::kListStreams: return "streams";
-    case Route::kStreamEvents: return "stream_events";
+    case Route::kStreamEvents: return method == "POST" ? "ingest" : "read_events";
     case Route::kUnknown: break;
   }
   return "unknown";

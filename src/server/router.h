@@ -34,7 +34,9 @@ inline HttpReply MakeReply(int status, std::string body,
 
 // The route a request matched, for metrics labels and method checks.
 enum class Route : uint8_t { kUnknown, kHealthz, kMetrics, kListStreams, kStreamEvents };
-std::string_view RouteLabel(Route route);
+// Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
+// unknown.
+std::string_view RouteLabel(Route route, std::string_view method);
 
 // Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
 // raw query string.
