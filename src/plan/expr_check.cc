@@ -286,18 +286,20 @@ class Checker {
       case Func::kLower:
       case Func::kUpper:
       case Func::kConcat:
-        for (size_t i = 0; i < e->children.size(); ++i) ok &= ExpectArg(e, i, {S}, "string");
+        for (size_t i = 0; i < e->children.size(); ++i) ok = ExpectArg(e, i, {S}, "string") && ok;
         e->type = S;
         break;
       case Func::kSubstr:
-        ok = ExpectArg(e, 0, {S}, "string") & ExpectArg(e, 1, {I}, "int64");
-        if (n == 3) ok &= ExpectArg(e, 2, {I}, "int64");
+        ok = ExpectArg(e, 0, {S}, "string");
+        ok = ExpectArg(e, 1, {I}, "int64") && ok;
+        if (n == 3) ok = ExpectArg(e, 2, {I}, "int64") && ok;
         e->type = S;
         break;
       case Func::kStartsWith:
       case Func::kEndsWith:
       case Func::kContains:
-        ok = ExpectArg(e, 0, {S}, "string") & ExpectArg(e, 1, {S}, "string");
+        ok = ExpectArg(e, 0, {S}, "string");
+        ok = ExpectArg(e, 1, {S}, "string") && ok;
         e->type = ExprType::kBool;
         break;
       case Func::kLength:
@@ -309,7 +311,7 @@ class Checker {
       case Func::kCeil:
       case Func::kRound:
         ok = ExpectArg(e, 0, {I, D}, "a number");
-        if (n == 2) ok &= ExpectArg(e, 1, {I}, "int64");
+        if (n == 2) ok = ExpectArg(e, 1, {I}, "int64") && ok;
         e->type = e->children[0]->type == ExprType::kNull ? D : e->children[0]->type;
         if (info->func == Func::kAbs && e->type == I) e->nullable = true;  // abs(INT64_MIN)
         break;
@@ -318,7 +320,7 @@ class Checker {
       case Func::kExp:
       case Func::kSqrt:
       case Func::kPow:
-        for (size_t i = 0; i < e->children.size(); ++i) ok &= ExpectArg(e, i, {I, D}, "a number");
+        for (size_t i = 0; i < e->children.size(); ++i) ok = ExpectArg(e, i, {I, D}, "a number") && ok;
         e->type = D;
         e->nullable = true;  // domain errors and overflow give null
         break;
