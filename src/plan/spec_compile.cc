@@ -108,7 +108,7 @@ class Resolver {
   }
 
   void ExprError(const RawExpr& x, const std::vector<ExprDiag>& diags, const std::string& what) {
-    d_->AddExprDiags(x.node, diags, " (in " + what + ")");
+    d_->AddExprDiags(x.node, diags, " in " + what);
   }
 
   // Resolves one pipeline whose producers are resolved. Returns false after reporting errors.
@@ -288,7 +288,7 @@ class Resolver {
       diags.push_back({e->pos, "the expression of '" + x.name + "' has no type; use cast(null as <type>)"});
       e.reset();
     }
-    if (!e) ExprError(x, diags, "'" + x.name + "' of " + what);
+    if (!e) ExprError(x, diags, "field '" + x.name + "' of " + what);
     return e;
   }
 

@@ -109,7 +109,7 @@ TEST(Spec, ChainsResolveInDependencyOrder) {
 }
 
 TEST(SpecErrors, UnknownFieldInPlainExpression) {
-  ExpectOneError(Pipeline("      - filter: amout > 100\n"), 14, 17, "unknown field 'amout' (did you mean 'amount'?)");
+  ExpectOneError(Pipeline("      - filter: amout > 100\n"), 14, 17, "unknown field 'amout' in filter of pipeline 'p' (did you mean 'amount'?)");
 }
 
 TEST(SpecErrors, TypeMismatchInQuotedExpression) {
@@ -117,7 +117,7 @@ TEST(SpecErrors, TypeMismatchInQuotedExpression) {
 }
 
 TEST(SpecErrors, UnknownFunction) {
-  ExpectOneError(Pipeline("      - map: {u: \"lowr(user_id)\"}\n"), 14, 19, "unknown function 'lowr' (did you mean 'lower'?)");
+  ExpectOneError(Pipeline("      - map: {u: \"lowr(user_id)\"}\n"), 14, 19, "unknown function 'lowr' in field 'u' of pipeline 'p' (did you mean 'lower'?)");
 }
 
 TEST(SpecErrors, FilterMustBeBool) {

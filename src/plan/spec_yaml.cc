@@ -35,7 +35,15 @@ void Diagnostics::AddInScalar(const YAML::Node& node, uint32_t offset, std::stri
 }
 
 void Diagnostics::AddExprDiags(const YAML::Node& node, const std::vector<ExprDiag>& diags, std::string_view context) {
-  for (const ExprDiag& d : diags) AddInScalar(node, d.pos, d.message + std::string(context));
+  // The context goes before a trailing suggestion: "unknown field 'x' in filter of pipeline 'p'
+  // (did you mean 'y'?)".
+  for (const ExprDiag& d : diags) {
+    std::string message = d.message;
+    size_t hint = message.find(" (did you mean");
+    if (hint == std::string::npos) hint = message.find(" (use ");
+    message.insert(hint == std::string::npos ? message.size() : hint, context);
+    AddInScalar(node, d.pos, std::move(message));
+  }
 }
 
 namespace {
