@@ -108,6 +108,37 @@ TEST(Spec, ChainsResolveInDependencyOrder) {
   EXPECT_EQ(plan->FindStream("last")->time_field, 2);
 }
 
+TEST(Spec, MapReplacingEventTimeDropsIt) {
+  Result<LogicalPlan> plan = CompileSpec(Pipeline("      - map: {ts: \"ts + 1000\", user_id: user_id}\n", "{stream: out}"),
+                                         "p.yaml", nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const StreamDef* out = plan->FindStream("out");
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->time_field, -1);  // recomputed: no longer the source's event time
+  EXPECT_EQ(out->key_field, 0);    // passed through unchanged: still the key
+  EXPECT_TRUE(out->schema.field(2).nullable);  // timestamp arithmetic may overflow
+}
+
+TEST(SpecErrors, KeyByDroppedByProject) {
+  ExpectOneError(Pipeline("      - key_by: user_id\n      - project: [amount]\n"), 15, 9,
+                 "the key field set by key_by is dropped");
+}
+
+TEST(SpecErrors, KeyByDiffersFromDeclaredSinkKey) {
+  std::string yaml = std::string(kStreams) + "  - name: out\n    fields: [{name: amount, type: double}]\n" +
+                     "pipelines:\n  - name: p\n    from: clicks\n    steps:\n      - project: [amount]\n" +
+                     "      - key_by: amount\n    sink: {stream: out}\n";
+  ExpectOneError(yaml, 18, 20, "keys its output by 'amount' but stream 'out' has key none");
+}
+
+TEST(SpecErrors, SeveralErrorsInOneExpression) {
+  std::vector<SpecError> errors = Errors(Pipeline("      - filter: \"nope > 1 or upper(amount) = 'x'\"\n"));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].column, 18);
+  EXPECT_EQ(errors[1].column, 18 + 18);
+  EXPECT_NE(errors[1].message.find("expects string for argument 1, got double"), std::string::npos);
+}
+
 TEST(SpecErrors, UnknownFieldInPlainExpression) {
   ExpectOneError(Pipeline("      - filter: amout > 100\n"), 14, 17, "unknown field 'amout' in filter of pipeline 'p' (did you mean 'amount'?)");
 }
