@@ -22,6 +22,11 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
+// Lingering close bounds: after an early reply (413, 401) the client may still be sending.
+constexpr size_t kDrainChunkBytes = 16 << 10;
+constexpr uint64_t kLingerBytesMax = 64ull << 20;  // twice the default max_body_bytes
+constexpr uint32_t kLingerMs = 2000;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ServerCore* core, uint32_t index)
@@ -157,11 +162,27 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadHeader();
   }
 
+  // Lingering close: send FIN, then read and drop what the client still sends (bounded)
+  // before closing. Closing with unread input would make the kernel send RST, and a client
+  // still writing its (e.g. too large) body would see "connection reset" instead of our reply.
   void Close() {
     EndRequest();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    if (ec || closing_) return stream_.close();
+    closing_ = true;
+    drain_ = std::make_unique<char[]>(kDrainChunkBytes);
+    stream_.expires_after(std::chrono::milliseconds(kLingerMs));
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(boost::asio::buffer(drain_.get(), kDrainChunkBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_bytes_ += n;
+                              if (ec || self->drained_bytes_ > kLingerBytesMax) return self->stream_.close();
+                              self->Drain();
+                            });
   }
 
   void BeginRequest() {
@@ -191,6 +212,9 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool in_request_ = false;
+  bool closing_ = false;                 // lingering close in progress
+  std::unique_ptr<char[]> drain_;        // only while closing
+  uint64_t drained_bytes_ = 0;
   int status_ = 0;  // of the reply being written, for metrics
   std::chrono::steady_clock::time_point started_;
 };

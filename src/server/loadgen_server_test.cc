@@ -125,6 +125,36 @@ TEST(LoadgenServer, HttpErrorsAreCountedNotFatal) {
   EXPECT_NE(report->first_error.find("HTTP 404"), std::string::npos) << report->first_error;
 }
 
+TEST(LoadgenServer, ReconnectsAfterServerClosesConnection) {
+  FakeEngine engine;
+  // 413 closes the connection: every request must be sent on a fresh one.
+  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.max_body_bytes = 50; }));
+  ASSERT_TRUE(server.ok());
+  LoadOptions o = Options((*server)->port());
+  o.connections = 2;
+  o.total_events = 100;
+  auto report = RunLoad(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->errors, 10u);
+  EXPECT_EQ(report->events_sent, 100u);
+  EXPECT_EQ(report->accepted, 0u);
+  EXPECT_NE(report->first_error.find("HTTP 413"), std::string::npos) << report->first_error;
+}
+
+TEST(LoadgenServer, LargeBodyOver413LimitStillReadsTheReply) {
+  FakeEngine engine;
+  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.max_body_bytes = 1000; }));
+  ASSERT_TRUE(server.ok());
+  LoadOptions o = Options((*server)->port());
+  o.connections = 1;
+  o.lines_per_request = 500'000;  // ~6 MB per request, more than loopback socket buffers
+  o.total_events = 1'000'000;
+  auto report = RunLoad(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->errors, 2u);
+  EXPECT_NE(report->first_error.find("HTTP 413"), std::string::npos) << report->first_error;
+}
+
 TEST(LoadgenServer, NoServerIsUnavailable) {
   uint16_t port = 0;
   {
