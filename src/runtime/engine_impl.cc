@@ -266,6 +266,8 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
   // Admission: every target ring must have room and every shard must be under its in-flight
   // bound, checked before anything is pushed, so a request is either queued whole or refused.
   const uint32_t dl_owner = dlq ? OwnerOf(dlq->recs.front().partition) : 0;
+  // Dead letters count toward their shard's in-flight bound like any other record.
+  if (dlq) shard_events[dl_owner] += dlq->recs.size();
   for (uint32_t s = 0; s < n_shards; ++s) {
     const uint32_t needed = (cmds[s] ? 1 : 0) + (dlq && dl_owner == s ? 1 : 0);
     if (needed == 0) continue;
@@ -298,6 +300,9 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
   if (dlq) {
     dlq->request = req;
     dlq->arrival_ns = start_ns;
+    if (!cmds[dl_owner]) {
+      shards_[dl_owner]->inflight_events.fetch_add(shard_events[dl_owner], std::memory_order_relaxed);
+    }
     IMPULSE_CHECK(ingest_ring(producer, dl_owner).TryPush(dlq));
     shards_[dl_owner]->Signal();
   }

@@ -124,6 +124,12 @@ TEST_F(EngineTest, BadLinesAreDeadLetteredDurablyWithTheirReasons) {
   std::string out;
   ASSERT_TRUE((*e)->ReadEvents("_dead_letter", 0, 0, 10, &out).ok());
   EXPECT_NE(out.find("\"line\":2"), std::string::npos) << out;
+  // Regression: dead letters were released from the in-flight bound without being counted in
+  // it, so the counter wrapped and every later request got 503.
+  const std::string metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find("impulse_inflight_events{shard=\"0\"} 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("impulse_inflight_events{shard=\"1\"} 0"), std::string::npos) << metrics;
+  EXPECT_TRUE(IngestSync(**e, "clicks", Click(2, 5)).status.ok());
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
