@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Benchmarks recorded in docs/BENCHMARKS.md. Builds the release build, then runs, each with its
+# same-run baseline:
+#   1. log append (100-byte events, group commit)          src/log/log_benchmark
+#   2. NDJSON parse + validate                              src/event/ndjson_benchmark
+#   3. filter + map in process                              src/plan/pipeline_benchmark
+#   4. HTTP NDJSON ingest end to end (impulse run + impulse load, 1,000-line batches):
+#      closed loop, then open loop at half the measured rate for the latency
+#   5. idle CPU of `impulse run` over IDLE_SECONDS (default 60)
+#   6. redis-server XADD, pipelined, on the same machine (installed for the benchmark only)
+# Usage: scripts/bench.sh [all|micro|http|idle|redis]    Results go to build/bench/*.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+EVENTS=${EVENTS:-2000000}
+OUT=build/bench
+mkdir -p "$OUT"
+[ -f build/release/CMakeCache.txt ] || cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/release -j "$(nproc)" --target impulse log_benchmark ndjson_benchmark pipeline_benchmark >/dev/null
+BIN=build/release/tools/impulse/impulse
+SPEC=examples/quickstart/pipeline.yaml
+REPS=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+start_engine() {  # start_engine PORT DATADIR: runs impulse in the background, sets ENGINE_PID
+  rm -rf "$2"
+  "$BIN" run "$SPEC" --data-dir "$2" --listen "127.0.0.1:$1" 2>"$OUT/engine.log" &
+  ENGINE_PID=$!
+  for _ in $(seq 100); do
+    grep -q "serving" "$OUT/engine.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "engine did not start" >&2
+  cat "$OUT/engine.log" >&2
+  exit 1
+}
+
+micro() {
+  echo "== log append (100-byte events; Sync = blocking fdatasync, async = background fdatasync)"
+  build/release/src/log/log_benchmark "${REPS[@]}" --benchmark_filter='AppendWithGroupCommit' | tee "$OUT/log.txt"
+  echo "== NDJSON parse + validate"
+  build/release/src/event/ndjson_benchmark "${REPS[@]}" | tee "$OUT/ndjson.txt"
+  echo "== filter + map in process"
+  build/release/src/plan/pipeline_benchmark "${REPS[@]}" | tee "$OUT/pipeline.txt"
+}
+
+http() {
+  echo "== HTTP NDJSON ingest end to end ($EVENTS events, 4 connections, 1000 lines per request)"
+  start_engine 18470 "$OUT/data-http"
+  local t0
+  t0=$(cpu_ticks "$ENGINE_PID")
+  "$BIN" load --target 127.0.0.1:18470 --events "$EVENTS" --connections 4 --batch 1000 | tee "$OUT/http-closed.txt"
+  local t1
+  t1=$(cpu_ticks "$ENGINE_PID")
+  echo "engine CPU: $(( (t1 - t0) )) ticks ($(getconf CLK_TCK)/s)" | tee -a "$OUT/http-closed.txt"
+  local rate
+  rate=$(awk '/events\/s/ {print int($3 / 2); exit}' "$OUT/http-closed.txt")
+  echo "== HTTP ingest latency at half that rate ($rate events/s, open loop)"
+  "$BIN" load --target 127.0.0.1:18470 --events "$EVENTS" --connections 4 --batch 1000 --rate "$rate" \
+    | tee "$OUT/http-open.txt"
+  kill -TERM "$ENGINE_PID"
+  wait "$ENGINE_PID"
+}
+
+idle() {
+  echo "== idle CPU of impulse run over ${IDLE_SECONDS}s"
+  start_engine 18471 "$OUT/data-idle"
+  sleep 2
+  local t0 t1 hz
+  hz=$(getconf CLK_TCK)
+  t0=$(cpu_ticks "$ENGINE_PID")
+  sleep "$IDLE_SECONDS"
+  t1=$(cpu_ticks "$ENGINE_PID")
+  kill -TERM "$ENGINE_PID"
+  wait "$ENGINE_PID"
+  awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_SECONDS" \
+    'BEGIN { printf "idle CPU: %d ticks in %d s = %.3f%% of one core\n", d, s, 100 * d / hz / s }' | tee "$OUT/idle.txt"
+}
+
+redis() {
+  echo "== redis-server XADD, pipelined (same machine, same run)"
+  if ! command -v redis-server >/dev/null; then
+    apt-get install -y -qq redis-server >/dev/null 2>&1 || { echo "redis-server not installable; skipped"; return 0; }
+  fi
+  local dir
+  dir=$(mktemp -d)
+  # A ~100-byte entry, like the quickstart events; fsync'ed AOF is redis' durable mode.
+  local fields=(user_id u1234 url /products/p-000042 amount 123.45 ts 2023-11-14T22:13:20.123Z)
+  for mode in "appendfsync-always" "no-persistence"; do
+    local args=(--port 16390 --bind 127.0.0.1 --save "" --dir "$dir" --daemonize no)
+    if [ "$mode" = "appendfsync-always" ]; then args+=(--appendonly yes --appendfsync always); else args+=(--appendonly no); fi
+    redis-server "${args[@]}" >/dev/null 2>&1 &
+    local rpid=$!
+    sleep 0.5
+    echo "-- $mode"
+    redis-benchmark -p 16390 -P 1000 -c 4 -n "$EVENTS" -q XADD bench '*' "${fields[@]}" | tee "$OUT/redis-$mode.txt"
+    kill "$rpid"
+    wait "$rpid" 2>/dev/null || true
+  done
+  rm -rf "$dir"
+}
+
+case "$what" in
+  all) micro; http; idle; redis ;;
+  micro) micro ;;
+  http) http ;;
+  idle) idle ;;
+  redis) redis ;;
+  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis]" >&2; exit 2 ;;
+esac
