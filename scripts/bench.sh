@@ -95,7 +95,7 @@ redis() {
     local rpid=$!
     sleep 0.5
     echo "-- $mode"
-    redis-benchmark -p 16390 -P 1000 -c 4 -n "$EVENTS" -q XADD bench '*' "${fields[@]}" | tee "$OUT/redis-$mode.txt"
+    redis-benchmark -p 16390 -P 1000 -c 4 -n "$EVENTS" -q XADD bench '*' "${fields[@]}" | tr '\r' '\n' | tail -1 | tee "$OUT/redis-$mode.txt"
     kill "$rpid"
     wait "$rpid" 2>/dev/null || true
   done
