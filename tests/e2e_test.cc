@@ -203,15 +203,11 @@ TEST_F(E2E, CorruptSealedSegmentStopsStartWithFileAndOffset) {
     f << std::string(64, '\x5a');  // garbage where a record should be
   }
   std::filesystem::copy_file(sealed, part + "/00000000000000000001.log");
-  const std::string cmd = ImpulseBinary() + " run " + QuickstartSpec() + " --data-dir " + dir_ +
-                          "/data --listen 127.0.0.1:0 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  ASSERT_NE(f, nullptr);
   std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof(buf), f)) out += buf;
-  const int rc = pclose(f);
-  EXPECT_EQ(WEXITSTATUS(rc), 1) << out;
+  const int rc = RunCapture(ImpulseBinary() + " run " + QuickstartSpec() + " --data-dir " + dir_ +
+                                "/data --listen 127.0.0.1:0",
+                            &out);
+  EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("DataLoss"), std::string::npos) << out;
   EXPECT_NE(out.find(sealed), std::string::npos) << out;
 }
@@ -228,14 +224,8 @@ TEST_F(E2E, ValidateReportsEveryErrorWithLocation) {
                          "    steps:\n"
                          "      - filter: \"b > 1\"\n"
                          "    sink: {stream: out}\n";
-  const std::string cmd = ImpulseBinary() + " validate " + spec + " 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  ASSERT_NE(f, nullptr);
   std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof(buf), f)) out += buf;
-  const int rc = pclose(f);
-  EXPECT_EQ(WEXITSTATUS(rc), 1) << out;
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " validate " + spec, &out), 1) << out;
   EXPECT_NE(out.find(spec + ":9:"), std::string::npos) << out;
   EXPECT_NE(out.find("'b'"), std::string::npos) << out;
 

@@ -100,6 +100,16 @@ class EngineProcess {
   std::thread drainer_;
 };
 
+// Runs a shell command, captures its stdout and stderr; returns its exit code.
+inline int RunCapture(const std::string& cmd, std::string* out) {
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (f == nullptr) return -1;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), f)) *out += buf;
+  const int rc = pclose(f);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 inline std::string TempDir(const std::string& name) {
   std::string tmpl = "/tmp/impulse-" + name + "-XXXXXX";
   char* p = mkdtemp(tmpl.data());

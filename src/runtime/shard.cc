@@ -281,8 +281,8 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   for (const log::Record& r : records_) {
     if (!DecodeRow(in_schema, r.payload, &in_).ok()) {
       // A record that passed its checksum but does not decode is a bug or a schema change;
-      // skip it loudly rather than wedge the pipeline.
-      metrics_.append_errors.Add(1);
+      // skip it visibly (impulse_errors_total{kind="decode"}) rather than wedge the pipeline.
+      metrics_.decode_errors.Add(1);
       continue;
     }
     RowMeta& m = in_.meta(in_.size() - 1);
@@ -379,7 +379,7 @@ void Shard::Housekeeping(int64_t now_ms) {
     StreamState& ss = engine_->stream(s);
     for (uint32_t p = 0; p < ss.partitions.size(); ++p) {
       if (engine_->OwnerOf(p) != id_) continue;
-      (void)ss.partitions[p]->EnforceRetention(now_ms);
+      if (!ss.partitions[p]->EnforceRetention(now_ms).ok()) metrics_.retention_errors.Add(1);
     }
   }
 }

@@ -32,6 +32,8 @@ struct ShardMetrics {
   Counter sync_errors;
   Counter append_errors;
   Counter retention_skipped;  // input removed by retention before a pipeline read it
+  Counter retention_errors;   // EnforceRetention failed (the segment stays; retried later)
+  Counter decode_errors;      // a checksummed record that does not decode: skipped, counted
   LatencyHistogram ingest_to_durable;  // request receipt -> ack
   LatencyHistogram ingest_to_output;   // request receipt -> pipeline output durable
   LatencyHistogram pipeline_batch;     // one pipeline batch: read, process, emit
