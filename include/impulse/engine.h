@@ -37,6 +37,7 @@ struct EngineOptions {
   uint64_t max_inflight_events_per_shard = 1'000'000;  // beyond: Ingest returns kUnavailable
   uint64_t max_line_bytes = 1 << 20;         // an NDJSON line longer than this is rejected
   uint32_t max_line_errors_reported = 1000;  // per request; all bad lines still dead-lettered
+  uint32_t stop_drain_timeout_ms = 30'000;   // Stop() waits this long for queued work to drain
   Clock* clock = nullptr;                    // nullptr = Clock::Real()
   Env* env = nullptr;                        // nullptr = Env::Default()
 };

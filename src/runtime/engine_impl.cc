@@ -184,6 +184,13 @@ Status EngineImpl::Start() {
 
 Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson, uint32_t producer,
                           IngestCallback done) {
+  // Registered before the stopping check (both seq_cst), so Stop() either sees this call and
+  // waits for it, or this call sees the stop and queues nothing.
+  active_ingests_.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<uint32_t>* n;
+    ~Leave() { n->fetch_sub(1, std::memory_order_seq_cst); }
+  } leave{&active_ingests_};
   if (stopping()) return FailedPrecondition("engine is stopping");
   if (producer >= producers_.size()) return InvalidArgument("producer index out of range");
   const int si = StreamIndex(stream_name);
@@ -286,6 +293,9 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
       return Unavailable("ingest queues are full (shard " + std::to_string(s) + "); retry later");
     }
   }
+  for (uint32_t s = 0; s < n_shards; ++s) {
+    if (shard_events[s] > 0) shards_[s]->inflight_events.fetch_add(shard_events[s], std::memory_order_relaxed);
+  }
   uint32_t pending = 0;
   for (uint32_t s = 0; s < n_shards; ++s) pending += (cmds[s] ? 1 : 0);
   pending += dlq ? 1 : 0;
@@ -298,7 +308,6 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
     if (!cmds[s]) continue;
     cmds[s]->request = req;
     cmds[s]->arrival_ns = start_ns;
-    shards_[s]->inflight_events.fetch_add(shard_events[s], std::memory_order_relaxed);
     IMPULSE_CHECK(ingest_ring(producer, s).TryPush(cmds[s]));
     cmds[s].reset();
     shards_[s]->Signal();
@@ -306,9 +315,6 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
   if (dlq) {
     dlq->request = req;
     dlq->arrival_ns = start_ns;
-    if (!cmds[dl_owner]) {
-      shards_[dl_owner]->inflight_events.fetch_add(shard_events[dl_owner], std::memory_order_relaxed);
-    }
     IMPULSE_CHECK(ingest_ring(producer, dl_owner).TryPush(dlq));
     shards_[dl_owner]->Signal();
   }
@@ -353,6 +359,27 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
   return Status::OK();
 }
 
+bool EngineImpl::Quiescent() const {
+  auto quiet_now = [this] {
+    for (const auto& sh : shards_) {
+      if (!sh->quiescent()) return false;
+    }
+    for (uint32_t s = 0; s < shards_.size(); ++s) {
+      for (const auto& r : ingest_[s]) {
+        if (r->ApproxSize() != 0) return false;
+      }
+      for (const auto& r : exchange_[s]) {
+        if (r->ApproxSize() != 0) return false;
+      }
+    }
+    return true;
+  };
+  const uint64_t before = activity.load(std::memory_order_seq_cst);
+  if (!quiet_now()) return false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return quiet_now() && activity.load(std::memory_order_seq_cst) == before;
+}
+
 Status EngineImpl::WaitForPipelines(int64_t timeout_ms) const {
   const int64_t deadline = clock_->NowNs() + timeout_ms * 1'000'000;
   while (true) {
@@ -379,7 +406,25 @@ Status EngineImpl::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_) return Status::OK();
   stopped_ = true;
-  stopping_.store(true, std::memory_order_release);
+  stopping_.store(true, std::memory_order_seq_cst);
+  while (active_ingests_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  // Drain: shards keep running (acking, processing, exchanging) until the whole engine is
+  // quiet, so no shard leaves while another still owes it outputs.
+  for (auto& sh : shards_) sh->Signal();
+  const int64_t deadline_ns = clock_->NowNs() + int64_t{options_.stop_drain_timeout_ms} * 1'000'000;
+  bool drained = true;
+  while (!Quiescent()) {
+    if (clock_->NowNs() > deadline_ns) {
+      // A pipeline that cannot write (full disk) must not hang shutdown; what it did not
+      // finish stays in the log and is replayed from its cursor at the next start.
+      drained = false;
+      break;
+    }
+    for (auto& sh : shards_) sh->Signal();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  drained_.store(drained, std::memory_order_release);
+  exiting_.store(true, std::memory_order_release);
   for (auto& sh : shards_) sh->Signal();
   for (auto& sh : shards_) sh->Join();
   Status result;
@@ -394,6 +439,10 @@ Status EngineImpl::Stop() {
       Status st = ls->Flush();
       if (result.ok() && !st.ok()) result = st;
     }
+  }
+  if (result.ok() && !drained) {
+    result = Unavailable("stopped before the pipelines drained (after " +
+                         std::to_string(options_.stop_drain_timeout_ms) + " ms); they resume at the next start");
   }
   return result;
 }

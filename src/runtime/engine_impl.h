@@ -109,7 +109,13 @@ class EngineImpl final : public Engine {
   LineSink* line_sink(size_t pipeline) { return line_sinks_[pipeline].get(); }
   Clock* clock() const { return clock_; }
   Env* env() const { return env_; }
-  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  bool stopping() const { return stopping_.load(std::memory_order_seq_cst); }
+  // Set by Stop() once every shard is quiescent and every ring is empty: shards leave their loop.
+  bool exiting() const { return exiting_.load(std::memory_order_acquire); }
+  // Whether Stop() saw the engine drained before asking shards to exit (read after exiting()).
+  bool drained() const { return drained_.load(std::memory_order_acquire); }
+  // Bumped by a shard whenever it wakes or does work; Stop() uses it to see a quiet engine.
+  std::atomic<uint64_t> activity{0};
   int StreamIndex(std::string_view name) const;
   std::string CursorPath(const std::string& pipeline, uint32_t partition) const;
 
@@ -142,6 +148,11 @@ class EngineImpl final : public Engine {
   std::vector<std::unique_ptr<Shard>> shards_;
   uint32_t dead_letter_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> exiting_{false};
+  std::atomic<bool> drained_{false};
+  std::atomic<uint32_t> active_ingests_{0};  // Ingest calls in progress; Stop waits for 0
+  // True when no shard has work, no ring holds a command and nothing changed meanwhile.
+  bool Quiescent() const;
   std::mutex stop_mu_;
   bool stopped_ = false;
 };

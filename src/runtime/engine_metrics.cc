@@ -89,18 +89,20 @@ std::string EngineImpl::MetricsText() const {
   ex.AddValue({}, static_cast<double>(backpressure_rejections.load(std::memory_order_relaxed)));
 
   ex.Family("impulse_errors_total", "Errors by kind: append, sync, retention, decode; and events skipped because retention removed them first.", MetricType::Counter);
-  uint64_t append_errors = 0, sync_errors = 0, skipped = 0, retention = 0, decode = 0;
+  uint64_t append_errors = 0, sync_errors = 0, skipped = 0, retention = 0, decode = 0, task = 0;
   for (const auto& sh : shards_) {
     append_errors += sh->metrics().append_errors.Get();
     sync_errors += sh->metrics().sync_errors.Get();
     skipped += sh->metrics().retention_skipped.Get();
     retention += sh->metrics().retention_errors.Get();
     decode += sh->metrics().decode_errors.Get();
+    task += sh->metrics().task_errors.Get();
   }
   ex.AddValue({{"kind", "append"}}, static_cast<double>(append_errors));
   ex.AddValue({{"kind", "sync"}}, static_cast<double>(sync_errors));
   ex.AddValue({{"kind", "retention"}}, static_cast<double>(retention));
   ex.AddValue({{"kind", "decode"}}, static_cast<double>(decode));
+  ex.AddValue({{"kind", "pipeline_task"}}, static_cast<double>(task));
   ex.AddValue({{"kind", "retention_skipped_events"}}, static_cast<double>(skipped));
 
   ex.Family("impulse_shard_cycles_total", "Shard loop iterations (an idle shard makes about one a second).",

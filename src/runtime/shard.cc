@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 #include "event/json_writer.h"
 #include "event/key_hash.h"
@@ -37,6 +38,10 @@ Status Shard::Init() {
     arrivals_[s].resize(engine_->stream(s).partitions.size());
   }
   outgoing_.resize(n);
+  exchange_sent_to_.assign(n, 0);
+  exchange_popped_from_.assign(n, 0);
+  exchange_durable_from_ = std::make_unique<std::atomic<uint64_t>[]>(n);
+  for (uint32_t s = 0; s < n; ++s) exchange_durable_from_[s].store(0, std::memory_order_relaxed);
 
   const auto& pipes = engine_->pipelines();
   for (size_t i = 0; i < pipes.size(); ++i) {
@@ -65,6 +70,15 @@ Status Shard::Init() {
         if (ec != std::errc()) return DataLoss("unreadable pipeline cursor " + t->cursor_path);
         cursor = std::max(v, cursor);
       }
+      const uint64_t end = ss.partitions[part]->end_offset();
+      if (cursor > end) {
+        // The log is shorter than the cursor (repaired, or lost unsynced writes with
+        // --durability none): process what is there rather than skip future records.
+        std::fprintf(stderr, "impulse: pipeline %s partition %u: cursor %llu past the log end %llu; reset\n",
+                     lp.name.c_str(), part, static_cast<unsigned long long>(cursor),
+                     static_cast<unsigned long long>(end));
+        cursor = end;
+      }
       t->cursor.store(cursor, std::memory_order_relaxed);
       t->persisted = cursor;
       tasks_.push_back(std::move(t));
@@ -91,7 +105,7 @@ uint64_t Shard::PipelineLag(size_t pipeline) const {
 }
 
 void Shard::Run() {
-  while (true) {
+  while (!engine_->exiting()) {
     metrics_.cycles.Add(1);
     bool did = DrainInbound();
     SyncAndAck();
@@ -100,8 +114,10 @@ void Shard::Run() {
     const int64_t now_ms = engine_->clock()->NowMs();
     if (now_ms - last_persist_ms_ >= kPersistIntervalMs) PersistCursors(/*force=*/false);
     if (now_ms - last_housekeeping_ms_ >= kHousekeepingIntervalMs) Housekeeping(now_ms);
-    if (did) continue;
-    if (engine_->stopping() && !HasWork()) break;
+    if (did) {
+      engine_->activity.fetch_add(1, std::memory_order_seq_cst);
+      continue;
+    }
     int64_t sleep_ms = kIdleSleepMs;
     if (sync_deadline_ns_ != 0) {
       const int64_t left_ns = sync_deadline_ns_ - engine_->clock()->NowNs();
@@ -109,10 +125,18 @@ void Shard::Run() {
       if (sleep_ms == 0) continue;
     }
     const uint32_t token = waker_.PrepareWait();
-    if (!HasWork() && !engine_->stopping()) waker_.Wait(token, sleep_ms);
+    const bool work = HasWork();
+    quiescent_.store(!work && pending_acks_.empty() && dirty_.empty(), std::memory_order_seq_cst);
+    if (!work && !engine_->exiting()) waker_.Wait(token, engine_->stopping() ? std::min<int64_t>(sleep_ms, 5) : sleep_ms);
     waker_.CancelWait();
+    // Cleared before anything is popped, so Stop() never sees a quiet shard holding work.
+    quiescent_.store(false, std::memory_order_seq_cst);
+    engine_->activity.fetch_add(1, std::memory_order_seq_cst);
   }
-  PersistCursors(/*force=*/true);
+  SyncAndAck();
+  // After a drained stop every shard is quiet and synced, so the current cursors are safe;
+  // otherwise only a candidate whose outputs are known durable may be written.
+  PersistCursors(/*force=*/engine_->drained());
 }
 
 bool Shard::HasWork() {
@@ -143,10 +167,13 @@ void Shard::MarkDirty(uint32_t stream, uint32_t partition) {
 bool Shard::DrainInbound() {
   bool did = false;
   CommandPtr cmd;
-  for (Ring* r : inbound_) {
+  const size_t producers = engine_->options().max_producers;
+  for (size_t ri = 0; ri < inbound_.size(); ++ri) {
+    Ring* r = inbound_[ri];
     // Bounded per ring per cycle so one busy producer cannot starve acks of others.
     for (int i = 0; i < 64 && r->TryPop(&cmd); ++i) {
       did = true;
+      if (ri >= producers) ++exchange_popped_from_[ri - producers];
       AppendCommandRecords(*cmd);
       if (cmd->request) {
         pending_acks_.push_back(std::move(cmd->request));
@@ -210,6 +237,13 @@ void Shard::SyncAndAck() {
     }
   }
   dirty_.clear();
+  if (cycle_error_.ok()) {
+    // Everything appended so far (including what arrived through exchange rings) is durable.
+    ++local_durable_epoch_;
+    for (size_t src = 0; src < exchange_popped_from_.size(); ++src) {
+      exchange_durable_from_[src].store(exchange_popped_from_[src], std::memory_order_release);
+    }
+  }
   if (pending_acks_.empty()) {
     cycle_error_ = Status::OK();
     return;
@@ -273,7 +307,8 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   storage_.clear();
   Status st = in_log->Read(cursor, kTaskBatchRecords, kTaskBatchBytes, &records_, &storage_);
   if (!st.ok() || records_.empty()) {
-    if (!st.ok() && cycle_error_.ok()) cycle_error_ = st;
+    // Not the ingest path's error: count it and retry the batch later.
+    if (!st.ok()) metrics_.task_errors.Add(1);
     return false;
   }
   const Schema& in_schema = src.def.schema;
@@ -296,8 +331,10 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   metrics_.pipeline_in[t.pipeline].Add(in_.size());
   metrics_.pipeline_out[t.pipeline].Add(out_.size());
 
+  bool output_failed = false;  // a failed output keeps the cursor: the batch is retried
   if (t.sink != UINT32_MAX) {
     StreamState& sink = engine_->stream(t.sink);
+    uint64_t appended_local = 0;
     const uint32_t parts = static_cast<uint32_t>(sink.partitions.size());
     const int key = sink.def.key_field;
     for (size_t i = 0; i < out_.size(); ++i) {
@@ -312,11 +349,11 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
         auto off = sink.partitions[part]->Append(encoded_, meta.ingest_time_ms);
         if (!off.ok()) {
           metrics_.append_errors.Add(1);
-          if (cycle_error_.ok()) cycle_error_ = off.status();
-          continue;
+          output_failed = true;
+          break;
         }
         MarkDirty(t.sink, part);
-        metrics_.events_appended[t.sink].Add(1);
+        ++appended_local;
       } else {
         CommandPtr& cmd = outgoing_[owner];
         if (!cmd) {
@@ -329,11 +366,13 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
                              meta.ingest_time_ms});
       }
     }
+    metrics_.events_appended[t.sink].Add(appended_local);
     for (uint32_t s = 0; s < n_shards; ++s) {
       if (!outgoing_[s]) continue;
       // FreeSlots was checked above and only this shard produces into the ring.
       IMPULSE_CHECK(engine_->exchange_ring(id_, s).TryPush(outgoing_[s]));
       outgoing_[s].reset();
+      ++exchange_sent_to_[s];
       engine_->shard(s).Signal();
     }
   } else if (LineSink* ls = engine_->line_sink(t.pipeline)) {
@@ -344,9 +383,13 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
     }
     if (!lines_.empty()) {
       Status ws = ls->Write(lines_);
-      if (!ws.ok()) metrics_.append_errors.Add(1);
+      if (!ws.ok()) {
+        metrics_.append_errors.Add(1);
+        output_failed = true;
+      }
     }
   }
+  if (output_failed) return false;
 
   const uint64_t next = records_.back().offset + 1;
   t.cursor.store(next, std::memory_order_relaxed);
@@ -361,15 +404,57 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   return true;
 }
 
+// A cursor may be persisted only once every output of the records before it is durable: the
+// local sink appends (a later full sync, local_durable_epoch_) and the commands handed to other
+// shards (their exchange_durable_from(id_)). So cursors are snapshotted as a candidate and
+// written at a later persist once both have caught up with the snapshot; a crash then replays
+// from a cursor whose outputs all exist (at-least-once, never a gap).
 void Shard::PersistCursors(bool force) {
   last_persist_ms_ = engine_->clock()->NowMs();
-  for (auto& t : tasks_) {
-    const uint64_t c = t->cursor.load(std::memory_order_relaxed);
-    if (c == t->persisted && !force) continue;
-    if (c == t->persisted && engine_->env()->FileExists(t->cursor_path)) continue;
-    // Written after the outputs of everything before the cursor were synced (SyncAndAck runs
-    // before this in each cycle), so a crash replays at most the last interval: at-least-once.
-    if (engine_->env()->WriteFileAtomic(t->cursor_path, std::to_string(c)).ok()) t->persisted = c;
+  std::vector<uint64_t> now;
+  now.reserve(tasks_.size());
+  for (const auto& t : tasks_) now.push_back(t->cursor.load(std::memory_order_relaxed));
+  if (force) {
+    // Only at exit, after Stop() saw every shard quiet and synced.
+    WriteCursors(now);
+    candidate_.valid = false;
+    return;
+  }
+  if (candidate_.valid) {
+    bool ready = local_durable_epoch_ > candidate_.local_epoch;
+    for (uint32_t s = 0; ready && s < exchange_sent_to_.size(); ++s) {
+      if (s != id_ && engine_->shard(s).exchange_durable_from(id_) < candidate_.sent[s]) ready = false;
+    }
+    if (!ready) return;
+    WriteCursors(candidate_.cursors);
+    candidate_.valid = false;
+  }
+  bool changed = false;
+  for (size_t i = 0; i < tasks_.size(); ++i) changed = changed || now[i] != tasks_[i]->persisted;
+  if (!changed) return;
+  candidate_.valid = true;
+  candidate_.cursors = std::move(now);
+  candidate_.sent = exchange_sent_to_;
+  candidate_.local_epoch = local_durable_epoch_;
+}
+
+void Shard::WriteCursors(const std::vector<uint64_t>& cursors) {
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    Task& t = *tasks_[i];
+    const uint64_t c = cursors[i];
+    if (c == t.persisted && engine_->env()->FileExists(t.cursor_path)) continue;
+    if (LineSink* ls = engine_->line_sink(t.pipeline)) {
+      // File sinks are synced before the cursor that covers them is.
+      if (!ls->Flush().ok()) {
+        metrics_.task_errors.Add(1);
+        continue;
+      }
+    }
+    if (engine_->env()->WriteFileAtomic(t.cursor_path, std::to_string(c)).ok()) {
+      t.persisted = c;
+    } else {
+      metrics_.task_errors.Add(1);
+    }
   }
 }
 

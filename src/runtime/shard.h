@@ -34,6 +34,7 @@ struct ShardMetrics {
   Counter retention_skipped;  // input removed by retention before a pipeline read it
   Counter retention_errors;   // EnforceRetention failed (the segment stays; retried later)
   Counter decode_errors;      // a checksummed record that does not decode: skipped, counted
+  Counter task_errors;        // pipeline read or cursor-write failures (retried)
   LatencyHistogram ingest_to_durable;  // request receipt -> ack
   LatencyHistogram ingest_to_output;   // request receipt -> pipeline output durable
   LatencyHistogram pipeline_batch;     // one pipeline batch: read, process, emit
@@ -52,6 +53,14 @@ class Shard {
   void Signal() { waker_.Signal(); }
   // True while the shard sleeps with nothing queued (any thread).
   bool idle() const { return waker_.sleeping(); }
+  // True while the shard sleeps with no inbound work, no pipeline lag, no pending acks and
+  // nothing unsynced (any thread). Cleared as soon as it wakes.
+  bool quiescent() const { return quiescent_.load(std::memory_order_seq_cst); }
+  // Commands received from shard `src` through the exchange ring that are now durable here
+  // (any thread): lets `src` persist its cursors only past outputs that are safe.
+  uint64_t exchange_durable_from(uint32_t src) const {
+    return exchange_durable_from_[src].load(std::memory_order_acquire);
+  }
   void Join();
 
   uint32_t id() const { return id_; }
@@ -119,6 +128,20 @@ class Shard {
   int64_t last_housekeeping_ms_ = 0;
   int64_t last_persist_ms_ = 0;
   int64_t last_sync_ns_ = 0;
+  std::atomic<bool> quiescent_{false};
+  // Cursor safety across shards (see PersistCursors).
+  std::vector<uint64_t> exchange_sent_to_;                          // per destination shard
+  std::vector<uint64_t> exchange_popped_from_;                      // per source shard
+  std::unique_ptr<std::atomic<uint64_t>[]> exchange_durable_from_;  // per source shard
+  uint64_t local_durable_epoch_ = 0;  // bumped when everything appended so far is durable
+  struct CursorCandidate {
+    bool valid = false;
+    std::vector<uint64_t> cursors;  // per task
+    std::vector<uint64_t> sent;     // exchange_sent_to_ at the snapshot
+    uint64_t local_epoch = 0;       // local_durable_epoch_ at the snapshot
+  };
+  CursorCandidate candidate_;
+  void WriteCursors(const std::vector<uint64_t>& cursors);
   int64_t sync_deadline_ns_ = 0;  // kGroupCommit: when the pending writes must be synced
 };
 

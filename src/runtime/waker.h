@@ -17,6 +17,8 @@ class Waker {
   uint32_t PrepareWait() {
     const uint32_t token = seq_.load(std::memory_order_seq_cst);
     sleeping_.store(true, std::memory_order_seq_cst);
+    // The consumer's re-check of its rings must not move before the store above.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     return token;
   }
   // Returns when Signal() was called after PrepareWait(), on timeout, or spuriously.
@@ -24,6 +26,9 @@ class Waker {
   void CancelWait() { sleeping_.store(false, std::memory_order_relaxed); }
 
   void Signal() {
+    // The producer's ring store (release only) must not move after the load below, or both
+    // sides could miss each other (store-load reordering).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst)) {
       seq_.fetch_add(1, std::memory_order_seq_cst);
       Wake();
