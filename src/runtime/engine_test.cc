@@ -277,5 +277,27 @@ TEST_F(EngineTest, StopDrainsCrossShardOutputsAndRestartDoesNotRepeatThem) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+TEST_F(EngineTest, FileSinkReceivesEveryOutputAsNdjson) {
+  const std::string out_path = (dir_ / "out.ndjson").string();
+  std::string spec = kSpec;
+  spec.replace(spec.find("sink: {stream: big_clicks}"), 26, "sink: {file: \"" + out_path + "\"}");
+  std::ofstream(spec_) << spec;
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::string body;
+  for (int i = 0; i < 100; ++i) body += Click(i, i % 2 ? 150 : 50);
+  ASSERT_TRUE(IngestSync(**e, "clicks", body).status.ok());
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  ASSERT_TRUE((*e)->Stop().ok());
+  std::ifstream in(out_path);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    ++lines;
+    EXPECT_NE(line.find("\"amount_cents\":15000"), std::string::npos) << line;
+  }
+  EXPECT_EQ(lines, 50);
+}
+
 }  // namespace
 }  // namespace impulse
