@@ -1,3 +1,4 @@
+#include "event/timestamp.h"
 #include "plan/expr_ast.h"
 
 #include <charconv>
@@ -86,7 +87,11 @@ void Append(const Expr& e, std::string* out) {
         }
         case ExprType::kBool: *out += e.literal.b ? "true" : "false"; break;
         case ExprType::kString: *out += Quote(e.text, '\''); break;
-        case ExprType::kTimestamp: *out += "timestamp '" + std::to_string(e.literal.i64) + "'"; break;
+        case ExprType::kTimestamp:
+          *out += "timestamp '";
+          AppendTimestampIso(e.literal.i64, out);
+          *out += "'";
+          break;
         default: *out += "null"; break;
       }
       return;

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "plan/expr_nodes.h"
-#include "plan/expr_time.h"
+#include "event/timestamp.h"
 
 namespace impulse::plan {
 namespace {
@@ -141,13 +141,13 @@ class FunctionNode final : public EvalNode {
       case Func::kExp: return DoubleOrNull(std::exp(v[0].f64));
       case Func::kSqrt: return v[0].f64 >= 0 ? DoubleOrNull(std::sqrt(v[0].f64)) : Value::Null();
       case Func::kPow: return DoubleOrNull(std::pow(v[0].f64, v[1].f64));
-      case Func::kHour: return Value::Int(CivilFromMs(v[0].i64).hour);
-      case Func::kMinute: return Value::Int(CivilFromMs(v[0].i64).minute);
-      case Func::kSecond: return Value::Int(CivilFromMs(v[0].i64).second);
-      case Func::kDayOfWeek: return Value::Int(CivilFromMs(v[0].i64).day_of_week);
-      case Func::kDayOfMonth: return Value::Int(CivilFromMs(v[0].i64).day);
-      case Func::kMonth: return Value::Int(CivilFromMs(v[0].i64).month);
-      case Func::kYear: return Value::Int(CivilFromMs(v[0].i64).year);
+      case Func::kHour: return Value::Int(HourOfDayUtc(v[0].i64));
+      case Func::kMinute: return Value::Int(MinuteUtc(v[0].i64));
+      case Func::kSecond: return Value::Int(SecondUtc(v[0].i64));
+      case Func::kDayOfWeek: return Value::Int(DayOfWeekUtc(v[0].i64));
+      case Func::kDayOfMonth: return Value::Int(DayOfMonthUtc(v[0].i64));
+      case Func::kMonth: return Value::Int(MonthUtc(v[0].i64));
+      case Func::kYear: return Value::Int(YearUtc(v[0].i64));
       case Func::kDateTruncDay: {
         int64_t ms = v[0].i64;
         int64_t days = ms / kMsPerDay - (ms % kMsPerDay < 0 ? 1 : 0);
@@ -237,7 +237,14 @@ Value CastValue(Value v, ExprType from, ExprType to, Arena* arena) {
         case ExprType::kDouble: return Value::Double(static_cast<double>(v.i64));
         case ExprType::kBool: return Value::Bool(v.i64 != 0);
         case ExprType::kString: {
-          if (from == ExprType::kTimestamp) return StringIn(arena, buf, FormatTimestampMs(v.i64, buf));
+          if (from == ExprType::kTimestamp) {
+            // One formatter for timestamps everywhere (readback, sinks, casts); the scratch
+            // string keeps its capacity, so this does not allocate per event.
+            static thread_local std::string text;
+            text.clear();
+            AppendTimestampIso(v.i64, &text);
+            return StringIn(arena, text.data(), text.size());
+          }
           auto r = std::to_chars(buf, buf + sizeof(buf), v.i64);
           return StringIn(arena, buf, static_cast<size_t>(r.ptr - buf));
         }
@@ -282,8 +289,8 @@ Value CastValue(Value v, ExprType from, ExprType to, Arena* arena) {
           if (EqualsNoCase(s, "false")) return Value::Bool(false);
           return Value::Null();
         case ExprType::kTimestamp: {
-          std::optional<int64_t> ms = ParseTimestampMs(s);
-          return ms ? Value::Int(*ms) : Value::Null();
+          Result<int64_t> ms = ParseTimestampMs(s);
+          return ms.ok() ? Value::Int(*ms) : Value::Null();
         }
         default: return Value::Null();
       }

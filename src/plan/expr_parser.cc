@@ -5,7 +5,7 @@
 #include <string>
 
 #include "plan/expr_lexer.h"
-#include "plan/expr_time.h"
+#include "event/timestamp.h"
 
 namespace impulse::plan {
 namespace {
@@ -334,9 +334,9 @@ class Parser {
     std::string name(word);
     if (!Advance()) return nullptr;
     if (EqualsNoCase(name, "timestamp") && tok_.kind == Tok::kString) {
-      std::optional<int64_t> ms = ParseTimestampMs(tok_.str);
-      if (!ms) {
-        Fail(tok_.pos, "invalid timestamp literal '" + tok_.str + "' (expected ISO-8601 like 2024-01-01T00:00:00Z)");
+      Result<int64_t> ms = ParseTimestampMs(tok_.str);
+      if (!ms.ok()) {
+        Fail(tok_.pos, "invalid timestamp literal '" + tok_.str + "': " + ms.status().message());
         return nullptr;
       }
       if (!Advance()) return nullptr;

@@ -9,7 +9,7 @@
 
 #include "plan/expr_check.h"
 #include "plan/expr_eval.h"
-#include "plan/expr_time.h"
+#include "event/timestamp.h"
 
 namespace impulse::plan::testing {
 
