@@ -1,5 +1,6 @@
 // End-to-end tests of the HTTP server over loopback, against a FakeEngine.
 #include "server/http_server.h"
+#include "server/server_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -12,14 +13,6 @@
 namespace impulse::server {
 namespace {
 
-// Options with an ephemeral port and the fields set by `f`.
-template <typename F>
-HttpServerOptions With(F f) {
-  HttpServerOptions o;
-  o.port = 0;
-  f(o);
-  return o;
-}
 
 
 using boost::beast::http::verb;

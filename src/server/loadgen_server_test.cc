@@ -9,18 +9,11 @@
 #include "loadgen/loadgen.h"
 #include "server/fake_engine.h"
 #include "server/http_server.h"
+#include "server/server_test_util.h"
 
 namespace impulse::server {
 namespace {
 
-// Options with an ephemeral port and the fields set by `f`.
-template <typename F>
-HttpServerOptions With(F f) {
-  HttpServerOptions o;
-  o.port = 0;
-  f(o);
-  return o;
-}
 
 
 using loadgen::LoadOptions;
