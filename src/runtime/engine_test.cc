@@ -277,6 +277,21 @@ TEST_F(EngineTest, StopDrainsCrossShardOutputsAndRestartDoesNotRepeatThem) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+TEST_F(EngineTest, FullExchangeRingsDelayOutputsButLoseNone) {
+  // Rings of two commands: the pipeline's cross-shard outputs (key_by url) fill them at once,
+  // so the source shard must wait for the destination to drain and wake it.
+  EngineOptions o = Options();
+  o.ring_capacity = 2;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok());
+  std::string body;
+  for (int i = 0; i < 8000; ++i) body += Click(i, 150);
+  ASSERT_TRUE(IngestSync(**e, "clicks", body).status.ok());
+  ASSERT_TRUE((*e)->WaitForPipelines(60'000).ok());
+  EXPECT_EQ(Count(**e, "big_clicks"), 8000u);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(EngineTest, FileSinkReceivesEveryOutputAsNdjson) {
   const std::string out_path = (dir_ / "out.ndjson").string();
   std::string spec = kSpec;

@@ -146,8 +146,18 @@ bool Shard::HasWork() {
   for (const auto& t : tasks_) {
     if (t->cursor.load(std::memory_order_relaxed) <
         ProcessableEnd(*engine_->stream(t->source).partitions[t->partition])) {
+      // A task whose outputs cannot be handed over (a full exchange ring) is not work: the
+      // shard sleeps until the destination drains the ring and signals it.
+      if (t->sink != UINT32_MAX && ExchangeBlocked()) continue;
       return true;
     }
+  }
+  return false;
+}
+
+bool Shard::ExchangeBlocked() {
+  for (uint32_t s = 0; s < engine_->shard_count(); ++s) {
+    if (s != id_ && engine_->exchange_ring(id_, s).FreeSlots() == 0) return true;
   }
   return false;
 }
@@ -170,10 +180,14 @@ bool Shard::DrainInbound() {
   const size_t producers = engine_->options().max_producers;
   for (size_t ri = 0; ri < inbound_.size(); ++ri) {
     Ring* r = inbound_[ri];
+    bool drained_exchange = false;
     // Bounded per ring per cycle so one busy producer cannot starve acks of others.
     for (int i = 0; i < 64 && r->TryPop(&cmd); ++i) {
       did = true;
-      if (ri >= producers) ++exchange_popped_from_[ri - producers];
+      if (ri >= producers) {
+        ++exchange_popped_from_[ri - producers];
+        drained_exchange = true;
+      }
       AppendCommandRecords(*cmd);
       if (cmd->request) {
         pending_acks_.push_back(std::move(cmd->request));
@@ -181,6 +195,8 @@ bool Shard::DrainInbound() {
       }
       cmd.reset();
     }
+    // The source may be asleep waiting for room in this ring.
+    if (drained_exchange && ri - producers != id_) engine_->shard(static_cast<uint32_t>(ri - producers)).Signal();
   }
   return did;
 }
@@ -297,11 +313,7 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   // Only durable input is processed, so an output never exists without its input.
   if (cursor >= ProcessableEnd(*in_log)) return true;
   const uint32_t n_shards = engine_->shard_count();
-  if (t.sink != UINT32_MAX) {
-    for (uint32_t s = 0; s < n_shards; ++s) {
-      if (s != id_ && engine_->exchange_ring(id_, s).FreeSlots() == 0) return false;
-    }
-  }
+  if (t.sink != UINT32_MAX && ExchangeBlocked()) return false;
   const int64_t t0 = engine_->clock()->NowNs();
   records_.clear();
   storage_.clear();

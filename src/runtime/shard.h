@@ -100,6 +100,8 @@ class Shard {
   void PersistCursors(bool force);
   void Housekeeping(int64_t now_ms);
   bool HasWork();
+  // Whether some exchange ring from this shard is full (a stream-sink task must wait).
+  bool ExchangeBlocked();
   void MarkDirty(uint32_t stream, uint32_t partition);
   // Pipelines read up to the durable end (or the written end without fsync durability).
   uint64_t ProcessableEnd(const log::PartitionLog& l) const;
