@@ -272,9 +272,7 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
         req->result.errors_truncated = true;
       }
     }
-    ss.events_rejected.fetch_add(prod.bad.size(), std::memory_order_relaxed);
   }
-  ss.requests.fetch_add(1, std::memory_order_relaxed);
 
   // Admission: every target ring must have room and every shard must be under its in-flight
   // bound, checked before anything is pushed, so a request is either queued whole or refused.
@@ -296,6 +294,9 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
   for (uint32_t s = 0; s < n_shards; ++s) {
     if (shard_events[s] > 0) shards_[s]->inflight_events.fetch_add(shard_events[s], std::memory_order_relaxed);
   }
+  // Counted only once admitted, so the rejected-lines metric equals what was dead-lettered.
+  ss.events_rejected.fetch_add(prod.bad.size(), std::memory_order_relaxed);
+  ss.requests.fetch_add(1, std::memory_order_relaxed);
   uint32_t pending = 0;
   for (uint32_t s = 0; s < n_shards; ++s) pending += (cmds[s] ? 1 : 0);
   pending += dlq ? 1 : 0;

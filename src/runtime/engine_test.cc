@@ -148,10 +148,15 @@ TEST_F(EngineTest, InflightBoundRefusesWholeRequestWithUnavailable) {
   ASSERT_TRUE(e.ok());
   std::string body;
   for (int i = 0; i < 100; ++i) body += Click(i, 1);
+  body += "not json\n";
   Outcome out = IngestSync(**e, "clicks", body);
   EXPECT_EQ(out.status.code(), StatusCode::kUnavailable);
   EXPECT_EQ(Count(**e, "clicks"), 0u);  // nothing of a refused request is accepted
-  EXPECT_NE((*e)->MetricsText().find("impulse_backpressure_rejections_total 1"), std::string::npos);
+  EXPECT_EQ(Count(**e, "_dead_letter"), 0u);
+  const std::string metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find("impulse_backpressure_rejections_total 1"), std::string::npos);
+  // Its bad line was neither dead-lettered nor counted as rejected: the client retries it all.
+  EXPECT_NE(metrics.find("impulse_events_rejected_total{stream=\"clicks\"} 0"), std::string::npos);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
