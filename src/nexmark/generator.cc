@@ -73,7 +73,10 @@ void AppendRandomString(Rng& rng, uint32_t max_len, char spacer, std::string* ou
   const size_t start = out->size();
   uint32_t len = kMinStringLength + rng.Below(max_len - kMinStringLength);
   while (len-- > 0) {
-    out->push_back(rng.Below(13) == 0 ? spacer : static_cast<char>('a' + rng.Below(26)));
+    // One draw per character: the high half picks spacer-or-letter, the low half the letter.
+    const uint64_t r = rng.Next();
+    const bool is_spacer = (((r >> 32) * 13) >> 32) == 0;
+    out->push_back(is_spacer ? spacer : static_cast<char>('a' + (((r & 0xFFFFFFFFULL) * 26) >> 32)));
   }
   if (spacer != ' ') return;
   size_t end = out->size();
@@ -92,13 +95,21 @@ void AssignExtra(Rng& rng, uint32_t current_bytes, uint32_t avg_bytes, std::stri
   if (current_bytes > avg_bytes) return;
   const uint32_t d = avg_bytes - current_bytes;
   const auto delta = static_cast<uint32_t>(std::llround(d * 0.2));
-  uint32_t size = d - delta + (delta == 0 ? 0 : rng.Below(2 * delta));
-  // 12 base-26 digits per 64-bit draw (26^12 < 2^57).
-  while (size > 0) {
-    uint64_t r = rng.Next();
-    for (int k = 0; k < 12 && size > 0; ++k, --size) {
-      out->push_back(static_cast<char>('a' + r % 26));
-      r /= 26;
+  const uint32_t size = d - delta + (delta == 0 ? 0 : rng.Below(2 * delta));
+  out->resize(size);
+  char* p = out->data();
+  // Each 32-bit half of a draw, read as a fraction, gives 6 base-26 digits (26^6 < 2^32):
+  // multiply by 26, the carry is the digit, the low 32 bits the remaining fraction. No division
+  // and no per-character capacity check: this loop is most of the generator's time.
+  uint32_t left = size;
+  while (left > 0) {
+    const uint64_t r = rng.Next();
+    for (uint64_t x : {uint64_t{r >> 32}, uint64_t{r & 0xFFFFFFFFULL}}) {
+      for (int k = 0; k < 6 && left > 0; ++k, --left) {
+        x *= 26;
+        *p++ = static_cast<char>('a' + (x >> 32));
+        x &= 0xFFFFFFFFULL;
+      }
     }
   }
 }
