@@ -233,5 +233,27 @@ TEST_F(E2E, ValidateReportsEveryErrorWithLocation) {
   EXPECT_EQ(WEXITSTATUS(std::system(ok.c_str())), 0);
 }
 
+TEST(Generate, NexmarkIsDeterministicPerSeedWithTheReferenceMix) {
+  std::string a, b, c;
+  ASSERT_EQ(RunCapture(ImpulseBinary() + " generate nexmark --events 500 --seed 3", &a), 0) << a;
+  ASSERT_EQ(RunCapture(ImpulseBinary() + " generate nexmark --events 500 --seed 3", &b), 0) << b;
+  ASSERT_EQ(RunCapture(ImpulseBinary() + " generate nexmark --events 500 --seed 4", &c), 0) << c;
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  auto count = [&a](const std::string& kind) {
+    size_t n = 0;
+    for (size_t at = a.find("{\"kind\":\"" + kind + "\""); at != std::string::npos;
+         at = a.find("{\"kind\":\"" + kind + "\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count("person"), 10u);  // 1:3:46 per block of 50
+  EXPECT_EQ(count("auction"), 30u);
+  EXPECT_EQ(count("bid"), 460u);
+  std::string err;
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " generate nexmark", &err), 2) << err;
+}
+
 }  // namespace
 }  // namespace impulse::e2e

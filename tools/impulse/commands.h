@@ -14,5 +14,6 @@ int ValidateCommand(const std::vector<std::string>& args);
 int DemoCommand(const std::vector<std::string>& args);
 int LoadCommand(const std::vector<std::string>& args);
 int RepairCommand(const std::vector<std::string>& args);
+int GenerateCommand(const std::vector<std::string>& args);
 
 }  // namespace impulse::tools

@@ -18,7 +18,8 @@ void PrintUsage(FILE* out) {
                "  validate SPEC.yaml   check a pipeline spec and report every error\n"
                "  demo SPEC.yaml       run the engine in process under generated load and report\n"
                "  load                 send generated NDJSON load to a running engine\n"
-               "  repair DIR           truncate a partition directory at its first corrupt record\n\n"
+               "  repair DIR           truncate a partition directory at its first corrupt record\n"
+               "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n\n"
                "  impulse <command> --help   options of one command\n"
                "  impulse --version\n",
                impulse::tools::kVersion);
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   if (cmd == "demo") return impulse::tools::DemoCommand(args);
   if (cmd == "load") return impulse::tools::LoadCommand(args);
   if (cmd == "repair") return impulse::tools::RepairCommand(args);
+  if (cmd == "generate") return impulse::tools::GenerateCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
