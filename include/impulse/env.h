@@ -55,6 +55,12 @@ class Env {
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
   virtual bool FileExists(const std::string& path) = 0;
   virtual Status SyncDir(const std::string& path) = 0;
+  // Removes an empty directory (rmdir). kNotFound if it does not exist. The default
+  // implementation fails (kFailedPrecondition): Envs without directories need not support it.
+  virtual Status DeleteDir(const std::string& path);
+  // Whether `path` is a directory (false for any other kind of file); kNotFound if missing.
+  // The default implementation fails (kFailedPrecondition).
+  virtual Result<bool> IsDirectory(const std::string& path);
   // Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir).
   virtual Status WriteFileAtomic(const std::string& path, std::string_view data);
   virtual Result<std::string> ReadFile(const std::string& path);

@@ -183,6 +183,17 @@ class PosixEnv final : public Env {
 
   bool FileExists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
 
+  Status DeleteDir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) return Errno("rmdir", path);
+    return Status::OK();
+  }
+
+  Result<bool> IsDirectory(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return Errno("stat", path);
+    return S_ISDIR(st.st_mode);
+  }
+
   Status SyncDir(const std::string& path) override {
     const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return Errno("open dir", path);
@@ -228,6 +239,14 @@ Status Env::WriteFileAtomic(const std::string& path, std::string_view data) {
   }
   RETURN_IF_ERROR(RenameFile(tmp, path));
   return SyncDir(ParentDir(path));
+}
+
+Status Env::DeleteDir(const std::string& path) {
+  return FailedPrecondition("rmdir " + path + ": not supported by this Env");
+}
+
+Result<bool> Env::IsDirectory(const std::string& path) {
+  return FailedPrecondition("stat " + path + ": not supported by this Env");
 }
 
 Result<std::string> Env::ReadFile(const std::string& path) {

@@ -8,6 +8,7 @@ class FaultWritableFile final : public WritableFile {
       : env_(env), path_(std::move(path)), base_(std::move(base)) {}
 
   Status Append(std::string_view data) override {
+    RETURN_IF_ERROR(env_->TakeOp("write", path_));
     if (!env_->TakeBudget(data.size())) {
       return ResourceExhausted("write " + path_ + ": No space left on device (injected)");
     }
@@ -15,12 +16,16 @@ class FaultWritableFile final : public WritableFile {
     return base_->Append(data);
   }
   Status Sync() override {
+    RETURN_IF_ERROR(env_->TakeOp("fdatasync", path_));
     RETURN_IF_ERROR(env_->SyncAllowed(path_));
     RETURN_IF_ERROR(base_->Sync());
     env_->syncs_.fetch_add(1);
     return Status::OK();
   }
-  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
+  Status Truncate(uint64_t size) override {
+    RETURN_IF_ERROR(env_->TakeOp("ftruncate", path_));
+    return base_->Truncate(size);
+  }
   Status Close() override { return base_->Close(); }
   uint64_t Size() const override { return base_->Size(); }
 
@@ -36,6 +41,7 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::OpenWritable(const std:
 }
 
 Status FaultInjectionEnv::SyncDir(const std::string& path) {
+  RETURN_IF_ERROR(TakeOp("fsync dir", path));
   RETURN_IF_ERROR(SyncAllowed(path));
   RETURN_IF_ERROR(base_->SyncDir(path));
   syncs_.fetch_add(1);
@@ -54,6 +60,16 @@ bool FaultInjectionEnv::TakeBudget(uint64_t n) {
 Status FaultInjectionEnv::SyncAllowed(const std::string& path) {
   if (sync_fails_.load()) return IOError("fdatasync " + path + ": Input/output error (injected)");
   return Status::OK();
+}
+
+Status FaultInjectionEnv::TakeOp(const char* op, const std::string& path) {
+  ops_.fetch_add(1);
+  int64_t cur = op_budget_.load();
+  while (true) {
+    if (cur < 0) return Status::OK();  // unlimited
+    if (cur == 0) return IOError(std::string(op) + " " + path + ": operation budget used up (injected crash point)");
+    if (op_budget_.compare_exchange_weak(cur, cur - 1)) return Status::OK();
+  }
 }
 
 }  // namespace impulse

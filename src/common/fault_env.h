@@ -6,6 +6,11 @@
 //   that call. -1 = unlimited (the default).
 // - Sync failure switch: while on, WritableFile::Sync and SyncDir fail with kIOError (EIO-like)
 //   and the data is not synced.
+// - Operation budget (a simulated crash point): after `n` more file-system operations
+//   (WritableFile Append/Sync/Truncate, CreateDirs, DeleteFile, DeleteDir, RenameFile, SyncDir)
+//   every further one fails with kIOError and does nothing. Reopening the files through the
+//   wrapped Env then shows the state a crash at that point would have left (short of lost
+//   page-cache data). -1 = unlimited (the default).
 // - Counters: successful syncs (file and directory) and bytes appended.
 // Knobs and counters are atomics: tests may flip them from any thread while a writer runs.
 // The wrapped Env must outlive this one.
@@ -28,6 +33,9 @@ class FaultInjectionEnv final : public Env {
   void SetWriteBudget(int64_t bytes) { budget_bytes_.store(bytes); }
   int64_t write_budget() const { return budget_bytes_.load(); }
   void SetSyncFails(bool fail) { sync_fails_.store(fail); }
+  void SetOpBudget(int64_t ops) { op_budget_.store(ops); }
+  // Operations performed so far (counted whether or not a budget is set).
+  uint64_t ops() const { return ops_.load(); }
   uint64_t syncs() const { return syncs_.load(); }
   uint64_t bytes_appended() const { return bytes_appended_.load(); }
 
@@ -35,10 +43,22 @@ class FaultInjectionEnv final : public Env {
   Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path) override {
     return base_->OpenRandomAccess(path);
   }
-  Status CreateDirs(const std::string& path) override { return base_->CreateDirs(path); }
+  Status CreateDirs(const std::string& path) override {
+    RETURN_IF_ERROR(TakeOp("mkdir", path));
+    return base_->CreateDirs(path);
+  }
   Result<std::vector<std::string>> ListDir(const std::string& path) override { return base_->ListDir(path); }
-  Status DeleteFile(const std::string& path) override { return base_->DeleteFile(path); }
+  Status DeleteFile(const std::string& path) override {
+    RETURN_IF_ERROR(TakeOp("unlink", path));
+    return base_->DeleteFile(path);
+  }
+  Status DeleteDir(const std::string& path) override {
+    RETURN_IF_ERROR(TakeOp("rmdir", path));
+    return base_->DeleteDir(path);
+  }
+  Result<bool> IsDirectory(const std::string& path) override { return base_->IsDirectory(path); }
   Status RenameFile(const std::string& from, const std::string& to) override {
+    RETURN_IF_ERROR(TakeOp("rename", from));
     return base_->RenameFile(from, to);
   }
   bool FileExists(const std::string& path) override { return base_->FileExists(path); }
@@ -49,12 +69,16 @@ class FaultInjectionEnv final : public Env {
   // Takes n bytes from the budget; false (and nothing taken) if they do not fit.
   bool TakeBudget(uint64_t n);
   Status SyncAllowed(const std::string& path);
+  // Counts one operation; kIOError (and nothing done) once the op budget is used up.
+  Status TakeOp(const char* op, const std::string& path);
 
   Env* const base_;
   std::atomic<int64_t> budget_bytes_{-1};
   std::atomic<bool> sync_fails_{false};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> bytes_appended_{0};
+  std::atomic<int64_t> op_budget_{-1};
+  std::atomic<uint64_t> ops_{0};
 };
 
 }  // namespace impulse

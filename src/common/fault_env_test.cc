@@ -48,5 +48,37 @@ TEST_F(FaultEnvTest, SyncSwitchAndCounter) {
   EXPECT_EQ(env_.syncs(), 2u);
 }
 
+TEST_F(FaultEnvTest, OpBudgetStopsEveryLaterOperation) {
+  auto f = env_.OpenWritable(dir_ + "/f");
+  ASSERT_TRUE(f.ok());
+  env_.SetOpBudget(2);
+  ASSERT_TRUE((*f)->Append("ab").ok());
+  ASSERT_TRUE(env_.CreateDirs(dir_ + "/d").ok());
+  EXPECT_EQ((*f)->Append("cd").code(), StatusCode::kIOError);
+  EXPECT_EQ((*f)->Truncate(0).code(), StatusCode::kIOError);
+  EXPECT_EQ(env_.RenameFile(dir_ + "/f", dir_ + "/g").code(), StatusCode::kIOError);
+  EXPECT_EQ(env_.DeleteDir(dir_ + "/d").code(), StatusCode::kIOError);
+  EXPECT_EQ(env_.DeleteFile(dir_ + "/f").code(), StatusCode::kIOError);
+  // Nothing of the failed operations happened.
+  EXPECT_EQ(*Env::Default()->ReadFile(dir_ + "/f"), "ab");
+  EXPECT_TRUE(Env::Default()->FileExists(dir_ + "/d"));
+  EXPECT_EQ(env_.ops(), 7u);
+  env_.SetOpBudget(-1);
+  ASSERT_TRUE(env_.DeleteDir(dir_ + "/d").ok());
+  EXPECT_FALSE(env_.FileExists(dir_ + "/d"));
+}
+
+TEST_F(FaultEnvTest, IsDirectoryAndDeleteDir) {
+  ASSERT_TRUE(env_.CreateDirs(dir_ + "/sub").ok());
+  ASSERT_TRUE(env_.WriteFileAtomic(dir_ + "/sub/x", "1").ok());
+  EXPECT_TRUE(*env_.IsDirectory(dir_ + "/sub"));
+  EXPECT_FALSE(*env_.IsDirectory(dir_ + "/sub/x"));
+  EXPECT_EQ(env_.IsDirectory(dir_ + "/none").status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(env_.DeleteDir(dir_ + "/sub").ok());  // not empty
+  ASSERT_TRUE(env_.DeleteFile(dir_ + "/sub/x").ok());
+  ASSERT_TRUE(env_.DeleteDir(dir_ + "/sub").ok());
+  EXPECT_EQ(env_.DeleteDir(dir_ + "/sub").code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace impulse
