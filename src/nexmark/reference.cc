@@ -24,7 +24,9 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 }
 
 // Start of the window of size/slide `slide_ms` that begins at or before t (the latest one).
-int64_t AlignDown(int64_t t, int64_t slide_ms) { return FloorDiv(t, slide_ms) * slide_ms; }
+int64_t AlignDown(int64_t t, int64_t slide_ms) {
+  return FloorDiv(t, slide_ms) * slide_ms;
+}
 
 template <typename Row>
 std::vector<Row> Sorted(std::vector<Row> rows) {
@@ -223,8 +225,8 @@ std::ostream& operator<<(std::ostream& os, Exact d) {
 }  // namespace
 
 std::ostream& operator<<(std::ostream& os, const Q1Row& r) {
-  return os << "{auction: " << r.auction << ", bidder: " << r.bidder << ", price: " << Exact{r.price}
-            << ", date_time: " << Time{r.date_time} << "}";
+  return os << "{auction: " << r.auction << ", bidder: " << r.bidder
+            << ", price: " << Exact{r.price} << ", date_time: " << Time{r.date_time} << "}";
 }
 std::ostream& operator<<(std::ostream& os, const Q2Row& r) {
   return os << "{auction: " << r.auction << ", price: " << r.price << "}";
@@ -249,8 +251,8 @@ std::ostream& operator<<(std::ostream& os, const Q7Row& r) {
             << ", price: " << r.price << ", auction: " << r.auction << "}";
 }
 std::ostream& operator<<(std::ostream& os, const Q8Row& r) {
-  return os << "{id: " << r.id << ", name: \"" << r.name << "\", window_start: "
-            << Time{r.window_start} << "}";
+  return os << "{id: " << r.id << ", name: \"" << r.name
+            << "\", window_start: " << Time{r.window_start} << "}";
 }
 
 // ---- NDJSON parsing ----
@@ -381,14 +383,30 @@ Status ParseOne(std::string_view json, Row* out) {
 
 }  // namespace
 
-Status RowFromJson(std::string_view json, Q1Row* out) { return ParseOne(json, out); }
-Status RowFromJson(std::string_view json, Q2Row* out) { return ParseOne(json, out); }
-Status RowFromJson(std::string_view json, Q3Row* out) { return ParseOne(json, out); }
-Status RowFromJson(std::string_view json, Q4Row* out) { return ParseOne(json, out); }
-Status RowFromJson(std::string_view json, Q5Row* out) { return ParseOne(json, out); }
-Status RowFromJson(std::string_view json, Q6Row* out) { return ParseOne(json, out); }
-Status RowFromJson(std::string_view json, Q7Row* out) { return ParseOne(json, out); }
-Status RowFromJson(std::string_view json, Q8Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q1Row* out) {
+  return ParseOne(json, out);
+}
+Status RowFromJson(std::string_view json, Q2Row* out) {
+  return ParseOne(json, out);
+}
+Status RowFromJson(std::string_view json, Q3Row* out) {
+  return ParseOne(json, out);
+}
+Status RowFromJson(std::string_view json, Q4Row* out) {
+  return ParseOne(json, out);
+}
+Status RowFromJson(std::string_view json, Q5Row* out) {
+  return ParseOne(json, out);
+}
+Status RowFromJson(std::string_view json, Q6Row* out) {
+  return ParseOne(json, out);
+}
+Status RowFromJson(std::string_view json, Q7Row* out) {
+  return ParseOne(json, out);
+}
+Status RowFromJson(std::string_view json, Q8Row* out) {
+  return ParseOne(json, out);
+}
 
 template <typename Row>
 Result<std::vector<Row>> RowsFromNdjson(std::string_view ndjson) {

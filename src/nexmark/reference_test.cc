@@ -49,7 +49,8 @@ Bid MakeBid(int64_t auction, int64_t price, int64_t t, int64_t bidder = 1) {
 TEST(NexmarkReference, Q1ConvertsEveryBidsPriceToEuros) {
   Events ev;
   ev.bids = {MakeBid(7, 1000, 5, 3), MakeBid(2, 100, 1, 4)};
-  const std::vector<Q1Row> expected = {{2, 4, 0.908 * 100.0, kT0 + 1}, {7, 3, 0.908 * 1000.0, kT0 + 5}};
+  const std::vector<Q1Row> expected = {{2, 4, 0.908 * 100.0, kT0 + 1},
+                                       {7, 3, 0.908 * 1000.0, kT0 + 5}};
   EXPECT_EQ(Q1(ev), expected);
   EXPECT_DOUBLE_EQ(Q1(ev)[1].price, 908.0);
 }
@@ -74,9 +75,8 @@ TEST(NexmarkReference, Q3JoinsCategoryTenAuctionsWithSellersInOrIdCa) {
       MakeAuction(104, 4, 10, 0, 1),  // match
       MakeAuction(105, 9, 10, 0, 1),  // seller without a person: no
   };
-  const std::vector<Q3Row> expected = {{"Ann", "City1", "OR", 100},
-                                       {"Ann", "City1", "OR", 101},
-                                       {"Dan", "City4", "ID", 104}};
+  const std::vector<Q3Row> expected = {
+      {"Ann", "City1", "OR", 100}, {"Ann", "City1", "OR", 101}, {"Dan", "City4", "ID", 104}};
   EXPECT_EQ(Q3(ev), expected);
 }
 
@@ -85,14 +85,14 @@ TEST(NexmarkReference, Q4FinalPriceCountsOnlyBidsWithinTheAuctionInclusive) {
   ev.auctions = {MakeAuction(1, 50, 10, 1000, 2000), MakeAuction(2, 50, 10, 0, 10),
                  MakeAuction(3, 50, 11, 0, 10), MakeAuction(4, 50, 12, 100, 200)};
   ev.bids = {
-      MakeBid(1, 100, 1000),    // at date_time: counts
-      MakeBid(1, 150, 2000),    // at expires: counts (final of auction 1 = 150)
-      MakeBid(1, 9999, 999),    // before the auction: ignored
-      MakeBid(1, 9999, 2001),   // after expires: ignored
-      MakeBid(2, 51, 5),        // final of auction 2 = 51
-      MakeBid(3, 7, 10),        // final of auction 3 = 7
-      MakeBid(4, 1000, 99),     // auction 4 has no bid in range: excluded from category 12
-      MakeBid(99, 1000, 5),     // no such auction
+      MakeBid(1, 100, 1000),   // at date_time: counts
+      MakeBid(1, 150, 2000),   // at expires: counts (final of auction 1 = 150)
+      MakeBid(1, 9999, 999),   // before the auction: ignored
+      MakeBid(1, 9999, 2001),  // after expires: ignored
+      MakeBid(2, 51, 5),       // final of auction 2 = 51
+      MakeBid(3, 7, 10),       // final of auction 3 = 7
+      MakeBid(4, 1000, 99),    // auction 4 has no bid in range: excluded from category 12
+      MakeBid(99, 1000, 5),    // no such auction
   };
   const std::vector<Q4Row> expected = {{10, (150.0 + 51.0) / 2}, {11, 7.0}};
   EXPECT_EQ(Q4(ev), expected);
@@ -104,15 +104,13 @@ TEST(NexmarkReference, Q5HoppingWindowsPickTheMostBidAuctionSmallestIdOnTies) {
   ev.bids = {MakeBid(7, 1, 0), MakeBid(7, 1, 3000), MakeBid(5, 1, 9999),
              MakeBid(7, 1, 10000)};  // exactly at 0 + 10 s: not in the window starting at 0
   const std::vector<Q5Row> expected = {
-      {kT0 - 8000, kT0 + 2000, 7, 1},   // holds t=0 only
-      {kT0 - 6000, kT0 + 4000, 7, 2},   // t=0, 3000
-      {kT0 - 4000, kT0 + 6000, 7, 2},
-      {kT0 - 2000, kT0 + 8000, 7, 2},
+      {kT0 - 8000, kT0 + 2000, 7, 1},  // holds t=0 only
+      {kT0 - 6000, kT0 + 4000, 7, 2},  // t=0, 3000
+      {kT0 - 4000, kT0 + 6000, 7, 2},   {kT0 - 2000, kT0 + 8000, 7, 2},
       {kT0, kT0 + 10000, 7, 2},         // 7: 2 bids beats 5: 1 bid despite the larger id
       {kT0 + 2000, kT0 + 12000, 7, 2},  // t=3000, 9999, 10000
       {kT0 + 4000, kT0 + 14000, 5, 1},  // t=9999 (5), 10000 (7): tie -> smaller id 5
-      {kT0 + 6000, kT0 + 16000, 5, 1},
-      {kT0 + 8000, kT0 + 18000, 5, 1},
+      {kT0 + 6000, kT0 + 16000, 5, 1},  {kT0 + 8000, kT0 + 18000, 5, 1},
       {kT0 + 10000, kT0 + 20000, 7, 1},  // t=10000 only
   };
   EXPECT_EQ(Q5(ev), expected);
@@ -156,9 +154,9 @@ TEST(NexmarkReference, Q6AveragesEachSellersLastTenAuctionsByExpires) {
 
 TEST(NexmarkReference, Q7TumblingMaxPriceWithSmallestAuctionOnTies) {
   Events ev;
-  ev.bids = {MakeBid(9, 50, 0),      MakeBid(4, 50, 9999),   MakeBid(1, 10, 5000),
-             MakeBid(3, 100, 10000),  // at the boundary: the next window
-             MakeBid(2, 7, 19999),   MakeBid(8, 1, 30000)};
+  ev.bids = {MakeBid(9, 50, 0),    MakeBid(4, 50, 9999),
+             MakeBid(1, 10, 5000), MakeBid(3, 100, 10000),  // at the boundary: the next window
+             MakeBid(2, 7, 19999), MakeBid(8, 1, 30000)};
   const std::vector<Q7Row> expected = {{kT0, kT0 + 10000, 50, 4},
                                        {kT0 + 10000, kT0 + 20000, 100, 3},
                                        {kT0 + 30000, kT0 + 40000, 1, 8}};
@@ -296,7 +294,8 @@ TEST(NexmarkReferenceJson, ParsesEngineOutputWithIsoTimesAndPrefixMembers) {
 
 TEST(NexmarkReferenceJson, AcceptsEpochMsTimesAndIntegersForDoubles) {
   Q1Row q1;
-  ASSERT_TRUE(RowFromJson(R"({"auction":1,"bidder":2,"price":908,"date_time":1704067200005})", &q1).ok());
+  ASSERT_TRUE(
+      RowFromJson(R"({"auction":1,"bidder":2,"price":908,"date_time":1704067200005})", &q1).ok());
   EXPECT_EQ(q1, (Q1Row{1, 2, 908.0, kT0 + 5}));
   Q4Row q4;
   ASSERT_TRUE(RowFromJson(R"({"category":10,"avg_final_price":100.5})", &q4).ok());
@@ -317,7 +316,8 @@ TEST(NexmarkReferenceJson, RejectsMissingMistypedAndMalformedInput) {
   EXPECT_EQ(RowFromJson(R"({"id":1,"name":"A","window_start":true})", &q8).code(),
             StatusCode::kInvalidArgument);
   Q6Row q6;
-  EXPECT_EQ(RowFromJson(R"({"seller":1,"avg_price":null})", &q6).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(RowFromJson(R"({"seller":1,"avg_price":null})", &q6).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(RowFromJson(std::string(kMaxRowJsonBytes + 1, ' '), &q6).code(),
             StatusCode::kInvalidArgument);
   // A valid row parses, so the rejections above are about the input.
@@ -346,8 +346,8 @@ TEST(NexmarkReferenceJson, ReferenceRowsRoundTripThroughEngineStyleJson) {
   const Events ev = GenerateEvents(GeneratorConfig{.seed = 2}, 20'000);
   std::string q1_json;
   for (const Q1Row& r : Q1(ev)) {
-    q1_json += "{\"auction\":" + std::to_string(r.auction) + ",\"bidder\":" +
-               std::to_string(r.bidder) + ",\"price\":";
+    q1_json += "{\"auction\":" + std::to_string(r.auction) +
+               ",\"bidder\":" + std::to_string(r.bidder) + ",\"price\":";
     AppendJsonDouble(r.price, &q1_json);
     q1_json += ",\"date_time\":\"";
     AppendTimestampIso(r.date_time, &q1_json);
