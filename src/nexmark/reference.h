@@ -11,8 +11,8 @@
 // Each query returns its rows sorted by their fields in declaration order (the defaulted
 // operator<=>), so results compare with ==. Doubles are computed in one documented way
 // (see each query) so that an engine that computes them the same way matches exactly.
-// Clarity over speed: inputs of about 100k events take well under a second. Pure functions,
-// safe from any thread.
+// Clarity over speed: brute force, with hash-map lookups for the joins; meant for inputs of about
+// 100k events (a test's run). Pure functions, safe from any thread.
 #pragma once
 
 #include <compare>
