@@ -58,7 +58,8 @@ class Env {
   // Removes an empty directory (rmdir). kNotFound if it does not exist. The default
   // implementation fails (kFailedPrecondition): Envs without directories need not support it.
   virtual Status DeleteDir(const std::string& path);
-  // Whether `path` is a directory (false for any other kind of file); kNotFound if missing.
+  // Whether `path` is a directory (false for any other kind of file, including a symbolic
+  // link to a directory); kNotFound if missing.
   // The default implementation fails (kFailedPrecondition).
   virtual Result<bool> IsDirectory(const std::string& path);
   // Writes `data` to `path` atomically (temp file, fsync, rename, fsync dir).

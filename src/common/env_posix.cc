@@ -190,7 +190,8 @@ class PosixEnv final : public Env {
 
   Result<bool> IsDirectory(const std::string& path) override {
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return Errno("stat", path);
+    // lstat: a symbolic link is not a directory, so a recursive delete never follows one.
+    if (::lstat(path.c_str(), &st) != 0) return Errno("lstat", path);
     return S_ISDIR(st.st_mode);
   }
 

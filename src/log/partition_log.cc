@@ -60,6 +60,7 @@ uint32_t PartitionLog::IndexCapacity(uint64_t segment_bytes) const {
 
 Status PartitionLog::Recover() {
   RETURN_IF_ERROR(env_->CreateDirs(dir_));
+  RETURN_IF_ERROR(FinishInterruptedTruncate());
   ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDir(dir_));
   std::vector<uint64_t> bases;
   for (const std::string& name : names) {

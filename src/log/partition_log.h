@@ -99,6 +99,17 @@ class PartitionLog {
   // writer's, for Sync/roll). Must be cheap and thread-safe (e.g. wake an event loop).
   // Set it before the first SyncAsync.
   void SetDurableCallback(std::function<void(uint64_t durable_offset)> callback);
+  // Removes every record at offset >= end_offset, durably (file and directory fsync), so the
+  // next Append gets offset end_offset. end_offset must be in [start_offset(), end_offset()]
+  // (buffered records are flushed first): else kInvalidArgument. Deletes later segments,
+  // truncates the segment holding end_offset at that record's boundary and rebuilds its
+  // sparse index. Atomic across crashes: a TRUNCATE intent file (docs/LOG_FORMAT.md) is
+  // written first and Open completes an interrupted truncation, so the log recovers to the
+  // old or the new end, nothing in between. A failure after the intent was written is sticky
+  // (reopen to finish). Everything kept is fsynced, so durable_offset() becomes end_offset
+  // (<= the old one). Used by checkpoint recovery on derived streams. Writer thread, with no
+  // concurrent Append/Read.
+  Status TruncateTo(uint64_t end_offset);
   // Deletes sealed segments past retention by size or age (never the active one).
   Status EnforceRetention(int64_t now_ms);
   // The same at the injected clock's NowMs().
@@ -134,6 +145,11 @@ class PartitionLog {
  private:
   PartitionLog(Env* env, Clock* clock, std::string dir, LogOptions options);
   Status Recover();
+  // Completes a TruncateTo interrupted by a crash (its intent file exists); before the scan.
+  Status FinishInterruptedTruncate();
+  // TruncateTo after validation, with the syncer held off: intent, cut, in-memory rebuild.
+  Status TruncateSegments(uint64_t end_offset);
+  std::string TruncateIntentPath() const;
   Status OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes, bool rewrite_header);
   Status CreateActiveSegment(uint64_t base_offset);
   Status Roll();
