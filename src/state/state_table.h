@@ -1,0 +1,129 @@
+// StateTable<V>: the keyed state of one stateful operator instance (window aggregates, joins,
+// dedup). Keys are opaque bytes (the operator encodes key fields and window); values are V.
+// The same operator code runs with state in memory (StateOptions::Backend::kMemory, the default
+// and fastest) or in RocksDB behind a bounded decoded cache (kRocksDb, for state larger than
+// memory). Both are bounded by entries_max. One thread: the shard that owns the operator.
+//
+// V: default-constructible, movable, and encodable through StateCodec<V> (state_options.h):
+// members `void Serialize(std::string* out) const` + `Status Deserialize(std::string_view)`, or
+// trivially copyable. Layouts, costs and the snapshot formats: docs/STATE.md.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "state/cached_rocksdb_table.h"
+#include "state/memory_table.h"
+#include "state/snapshot_file.h"
+#include "state/state_options.h"
+
+namespace impulse::state {
+
+template <typename V>
+class StateTable {
+ public:
+  static Result<std::unique_ptr<StateTable<V>>> Open(const StateOptions& options) {
+    if (options.entries_max == 0) return InvalidArgument("state: entries_max must be > 0");
+    if (options.key_bytes_max == 0) return InvalidArgument("state: key_bytes_max must be > 0");
+    std::unique_ptr<StateTable<V>> table(new StateTable<V>(options));
+    if (options.backend == StateOptions::Backend::kRocksDb) {
+      if (options.cache_entries_max == 0 || options.cache_entries_max > kCacheEntriesLimit) {
+        return InvalidArgument("state: cache_entries_max must be in [1, " + std::to_string(kCacheEntriesLimit) + "]");
+      }
+      ASSIGN_OR_RETURN(table->rocks_, internal::CachedRocksDbTable<V>::Open(options, table->env_));
+    } else {
+      table->memory_ = std::make_unique<internal::MemoryTable<V>>(options);
+    }
+    return table;
+  }
+
+  // The value for key or nullptr. The pointer is valid until the next Find/FindOrInsert/Erase/
+  // ForEach/Checkpoint/Restore call (RocksDB: eviction). Any value returned is treated as
+  // modified (written back when evicted or checkpointed). kDataLoss if RocksDB holds bytes V
+  // cannot decode.
+  Result<V*> Find(std::string_view key) {
+    if (memory_) return memory_->Find(key);
+    if (key.size() > options_.key_bytes_max) return static_cast<V*>(nullptr);  // never inserted
+    return rocks_->Lookup(key, /*insert=*/false, nullptr);
+  }
+
+  // Inserts a default V when absent (*inserted says which). kResourceExhausted when entries_max
+  // is reached (counted in stats().entries_max_rejections); kInvalidArgument for a key longer
+  // than key_bytes_max.
+  Result<V*> FindOrInsert(std::string_view key, bool* inserted = nullptr) {
+    if (key.size() > options_.key_bytes_max) {
+      return InvalidArgument("state key of " + std::to_string(key.size()) + " bytes exceeds key_bytes_max " +
+                             std::to_string(options_.key_bytes_max));
+    }
+    if (memory_) return memory_->FindOrInsert(key, inserted);
+    return rocks_->Lookup(key, /*insert=*/true, inserted);
+  }
+
+  // Removes key if present (absent is OK).
+  Status Erase(std::string_view key) {
+    if (memory_) {
+      memory_->Erase(key);
+      return Status::OK();
+    }
+    if (key.size() > options_.key_bytes_max) return Status::OK();
+    return rocks_->Erase(key);
+  }
+
+  size_t size() const { return memory_ ? memory_->size() : rocks_->size(); }
+
+  // Visits every live entry once, in unspecified order. fn may change the value it is given
+  // (the change is kept) but must not call into the table. A non-OK status from fn stops the
+  // walk and is returned.
+  Status ForEach(const std::function<Status(std::string_view key, V& value)>& fn) {
+    return memory_ ? memory_->ForEach(fn) : rocks_->ForEach(fn);
+  }
+
+  // Writes a consistent snapshot of the whole table into `dir` (created; must not exist or be
+  // empty, else kAlreadyExists). Memory: one file `state.snap`. RocksDB: dirty entries written
+  // back, then `rocksdb/` (rocksdb::Checkpoint, hard links) and `state.manifest`. Returns the
+  // bytes of the snapshot's files.
+  Result<uint64_t> Checkpoint(const std::string& dir) {
+    if (memory_) {
+      RETURN_IF_ERROR(env_->CreateDirs(dir));
+      ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDir(dir));
+      if (!names.empty()) return AlreadyExists("state checkpoint directory is not empty: " + dir);
+      return memory_->Checkpoint(env_, dir);
+    }
+    return rocks_->Checkpoint(dir);
+  }
+
+  // Replaces the content with the snapshot in `dir`, which must come from the same backend
+  // (kInvalidArgument otherwise). A corrupt snapshot is kDataLoss naming the file; on any error
+  // the table keeps its previous content.
+  Status Restore(const std::string& dir) {
+    const bool has_file = env_->FileExists(dir + "/" + std::string(kSnapshotFileName));
+    const bool has_manifest = env_->FileExists(dir + "/" + std::string(kManifestFileName));
+    if (!has_file && !has_manifest) return NotFound("no state snapshot in " + dir);
+    if (memory_) {
+      if (!has_file) return InvalidArgument("state snapshot " + dir + " was written by the rocksdb backend");
+      return memory_->Restore(env_, dir);
+    }
+    if (!has_manifest) return InvalidArgument("state snapshot " + dir + " was written by the memory backend");
+    return rocks_->Restore(dir);
+  }
+
+  StateStats stats() const { return memory_ ? memory_->stats() : rocks_->stats(); }
+
+  const StateOptions& options() const { return options_; }
+
+ private:
+  static constexpr size_t kCacheEntriesLimit = size_t{1} << 26;
+
+  explicit StateTable(const StateOptions& options)
+      : options_(options), env_(options.env != nullptr ? options.env : Env::Default()) {}
+
+  StateOptions options_;
+  Env* env_;
+  std::unique_ptr<internal::MemoryTable<V>> memory_;            // kMemory
+  std::unique_ptr<internal::CachedRocksDbTable<V>> rocks_;       // kRocksDb
+};
+
+}  // namespace impulse::state
