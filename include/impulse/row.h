@@ -73,6 +73,10 @@ struct RowMeta {
   uint64_t offset = 0;      // offset in its stream partition, once appended
   uint32_t partition = 0;
   uint32_t line = 0;        // 1-based NDJSON line the row came from (0 if none)
+  // The input watermark in effect when the row reached its pipeline (set by the runtime,
+  // carried through stateless steps): stateful operators advance to it before the row, so
+  // lateness depends on the input order only, not on how rows were batched.
+  int64_t watermark_ms = INT64_MIN;
 };
 
 class RowBatch {

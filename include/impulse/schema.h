@@ -56,6 +56,15 @@ struct StreamOptions {
   uint64_t segment_bytes_max = 64ull << 20;  // a segment is sealed when it reaches this size
 };
 
+// Event-time progress of one stream (see docs/EVENT_TIME.md). A partition's watermark is the
+// largest event time it has delivered minus max_out_of_orderness_ms: events older than the
+// watermark are late for stateful operators.
+struct WatermarkOptions {
+  int64_t max_out_of_orderness_ms = 0;  // bounded disorder tolerated without lateness
+  int64_t idle_timeout_ms = 10'000;     // a partition with no new event for this long (processing
+                                        // time) stops holding the watermark back; -1 = never
+};
+
 // A stream definition: what the spec declares and the engine resolves.
 struct StreamDef {
   std::string name;
@@ -63,11 +72,19 @@ struct StreamDef {
   int key_field = -1;   // index into schema; -1 = no key (round-robin by request)
   int time_field = -1;  // index into schema, kTimestamp or kInt64 (ms); -1 = ingest time
   StreamOptions options;
+  WatermarkOptions watermark;
+  bool derived = false;  // written by pipelines only (ingest is rejected); restored by checkpoints
 };
 
 // Name of the built-in dead-letter stream and its schema:
 // stream string, raw string, reason string, line int64, ingest_time timestamp.
 inline constexpr std::string_view kDeadLetterStream = "_dead_letter";
 StreamDef DeadLetterStreamDef();
+
+// Name of the built-in late-events stream (events behind the watermark beyond an operator's
+// allowed lateness) and its schema: pipeline string, operator string, reason string,
+// event_time timestamp, watermark timestamp, partition int64, offset int64, event string (JSON).
+inline constexpr std::string_view kLateEventsStream = "_late_events";
+StreamDef LateEventsStreamDef();
 
 }  // namespace impulse

@@ -45,4 +45,24 @@ StreamDef DeadLetterStreamDef() {
   return def;
 }
 
+StreamDef LateEventsStreamDef() {
+  StreamDef def;
+  def.name = std::string(kLateEventsStream);
+  def.schema = Schema({
+      {"pipeline", FieldType::kString, false},
+      {"operator", FieldType::kString, false},
+      {"reason", FieldType::kString, false},
+      {"event_time", FieldType::kTimestamp, false},
+      {"watermark", FieldType::kTimestamp, false},
+      {"partition", FieldType::kInt64, false},
+      {"offset", FieldType::kInt64, false},
+      {"event", FieldType::kString, false},
+  });
+  def.key_field = 0;
+  def.time_field = 3;
+  def.options.partitions = 1;
+  def.derived = true;
+  return def;
+}
+
 }  // namespace impulse

@@ -8,6 +8,9 @@ std::string_view LogicalOpKindName(LogicalOp::Kind kind) {
     case LogicalOp::Kind::kMap: return "map";
     case LogicalOp::Kind::kProject: return "project";
     case LogicalOp::Kind::kKeyBy: return "key_by";
+    case LogicalOp::Kind::kWindow: return "window";
+    case LogicalOp::Kind::kDedup: return "dedup";
+    case LogicalOp::Kind::kJoin: return "join";
   }
   return "unknown";
 }
@@ -40,6 +43,13 @@ std::string SchemaToString(const StreamDef& def) {
   return out + ") partitions=" + std::to_string(def.options.partitions);
 }
 
+std::string SchemaToString(const Schema& schema) {
+  StreamDef def;
+  def.schema = schema;
+  std::string s = SchemaToString(def);
+  return s.substr(0, s.find(" partitions="));
+}
+
 }  // namespace
 
 std::string LogicalPlan::ToString() const {
@@ -52,6 +62,10 @@ std::string LogicalPlan::ToString() const {
       if (op.predicate) out += " " + ExprToString(*op.predicate);
       for (const NamedExpr& e : op.exprs) out += " " + e.name + "=" + ExprToString(*e.expr);
       if (!op.key_field.empty()) out += " " + op.key_field;
+      if (op.kind == LogicalOp::Kind::kWindow || op.kind == LogicalOp::Kind::kDedup || op.kind == LogicalOp::Kind::kJoin) {
+        out += " -> " + SchemaToString(op.output);
+      }
+      if (op.join) out += " with " + op.join->right_stream;
       out += "\n";
     }
     static constexpr std::string_view kSinkNames[] = {"stream", "file", "stdout"};

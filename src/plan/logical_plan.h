@@ -27,6 +27,68 @@ struct NamedExpr {
   std::shared_ptr<const Expr> expr;  // checked against the op's input schema
 };
 
+// One aggregate of a window step: `name: function(args)`.
+struct AggregateDef {
+  std::string name;      // output field
+  std::string function;  // count, sum, avg, ... (docs/AGGREGATES.md)
+  std::vector<std::shared_ptr<const Expr>> args;  // checked against the window's input schema
+  int k = 0;             // top_k's second argument (a literal)
+  FieldType result_type = FieldType::kInt64;
+  bool nullable = false;
+};
+
+// A window step (docs/PIPELINE_SPEC.md, "Windows"). Output: the key fields, window_start and
+// window_end (timestamps), then one field per aggregate; for kSliding the input fields then the
+// aggregates (one output row per input row, emitted in event-time order).
+struct WindowDef {
+  enum class Type { kTumbling, kHopping, kSession, kSliding };
+  Type type = Type::kTumbling;
+  int64_t size_ms = 0;   // tumbling, hopping, sliding (the range (t - size, t])
+  int64_t slide_ms = 0;  // hopping
+  int64_t gap_ms = 0;    // session
+  std::vector<int> key_fields;  // input field indexes; empty = one group per task
+  std::vector<AggregateDef> aggregates;
+  bool emit_updates = false;      // true: a row each time a group changes (upserts keyed by
+                                  // key + window_start); false: one final row per window
+  int64_t allowed_lateness_ms = 0;
+  int64_t state_ttl_ms = -1;      // sliding: a key idle this long (event time) is dropped; -1 = size
+  uint64_t groups_max = 1'000'000;  // open (key, window) groups per task; beyond: late-events
+                                    // stream with reason "state limit"
+};
+
+// dedup: keeps the first event per key; an event whose key was seen within `within_ms` (event
+// time) before it is dropped and counted.
+struct DedupDef {
+  std::vector<int> key_fields;
+  int64_t within_ms = 0;
+  uint64_t keys_max = 10'000'000;
+};
+
+// join: the pipeline's rows (left) with the rows of a second stream (right), co-partitioned on
+// the join key (both streams keyed by it, same partition count).
+struct JoinDef {
+  enum class Type {
+    kInterval,  // right.ts in [left.ts + lower_ms, left.ts + upper_ms]; rows kept until the
+                // watermark passes their last possible match (or for state_ttl_ms when unbounded)
+    kWindow,    // both rows in the same tumbling window of window_ms; emitted at window close
+    kLookup,    // the latest right row per key (an upsert table) at the time the left row is
+                // processed
+  };
+  Type type = Type::kInterval;
+  std::string right_stream;
+  int left_key = -1;   // input field index
+  int right_key = -1;  // right stream field index
+  int64_t lower_ms = INT64_MIN;  // kInterval; INT64_MIN/INT64_MAX = unbounded (a regular join)
+  int64_t upper_ms = INT64_MAX;
+  int64_t window_ms = 0;         // kWindow
+  bool left_outer = false;       // kLookup only: unmatched left rows get null right fields
+  std::string prefix;            // prepended to every right field name
+  Schema right_schema;
+  int64_t state_ttl_ms = -1;     // regular joins and lookups: rows older than this (event time
+                                 // behind the watermark) are dropped; -1 = kept
+  uint64_t rows_max = 10'000'000;  // buffered rows per side per task
+};
+
 struct LogicalOp {
   enum class Kind {
     kFilter,   // keeps rows where `predicate` is true (null counts as false)
@@ -34,11 +96,19 @@ struct LogicalOp {
                // appending the others in order
     kProject,  // output = exactly `exprs`, in order (a kept field is a field-reference expr)
     kKeyBy,    // output = input; the pipeline's output key becomes `key_field`
+    kWindow,   // stateful: `window`
+    kDedup,    // stateful: `dedup`, output = input
+    kJoin,     // stateful: `join`, output = input fields then prefixed right fields
   };
   Kind kind = Kind::kFilter;
   std::shared_ptr<const Expr> predicate;  // kFilter
   std::vector<NamedExpr> exprs;           // kMap, kProject
   std::string key_field;                  // kKeyBy
+  std::shared_ptr<const WindowDef> window;  // kWindow
+  std::shared_ptr<const DedupDef> dedup;    // kDedup
+  std::shared_ptr<const JoinDef> join;      // kJoin
+  std::string label;                      // "window#2": the step's kind and 1-based position,
+                                          // named in late events, metrics and state files
   Schema input;                           // the schema this op reads
   Schema output;                          // the schema it produces
 };
@@ -48,6 +118,7 @@ std::string_view LogicalOpKindName(LogicalOp::Kind kind);
 struct LogicalPipeline {
   std::string name;
   std::string source;  // stream read
+  std::string second_source;  // a join's right stream, else empty
   std::vector<LogicalOp> ops;
   SinkDef sink;
   // The output stream's definition: schema (== ops.back().output, or the source schema when

@@ -56,19 +56,17 @@ Status CompileColumns(const LogicalOp& op, std::vector<PhysicalPipeline::Column>
 
 }  // namespace
 
-// The per-shard state: a selection vector, the input row index of each current row (for
-// RowMeta), and two ping-pong scratch buffers for intermediate rows. All grow to the largest
-// batch seen and are reused.
-class PipelineInstanceImpl final : public PipelineInstance {
+// Runs one stateless segment over a batch: a selection vector, the input row index of each
+// current row (for RowMeta), and two ping-pong scratch buffers for intermediate rows. All grow
+// to the largest batch seen and are reused.
+class SegmentRunner {
  public:
-  explicit PipelineInstanceImpl(const PhysicalPipeline* def) : def_(def) {}
-
-  void Process(const RowBatch& in, RowBatch* out) override {
+  void Run(const PhysicalPipeline::Segment& seg, const RowBatch& in, RowBatch* out) {
     const size_t n = in.size();
     if (n == 0) return;
     // Widths are fixed when the runtime wires the pipeline; a mismatch is a bug, not input.
-    IMPULSE_CHECK(in.width() == def_->input_schema().size());
-    IMPULSE_CHECK(out->width() == def_->output_schema().size());
+    IMPULSE_CHECK(in.width() == seg.input_width);
+    IMPULSE_CHECK(out->width() == seg.output_width);
     Arena* arena = &out->arena();
     sel_.resize(n);
     std::iota(sel_.begin(), sel_.end(), 0u);
@@ -77,7 +75,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
     size_t cur_width = in.width();
     bool cur_is_input = true;
     int scratch_index = 0;
-    const auto& stages = def_->stages();
+    const auto& stages = seg.stages;
     for (size_t s = 0; s < stages.size(); ++s) {
       const PhysicalPipeline::Stage& stage = stages[s];
       if (stage.is_filter) {
@@ -90,7 +88,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
         continue;
       }
       const size_t width = stage.columns.size();
-      if (static_cast<int>(s) == def_->direct_stage()) {
+      if (static_cast<int>(s) == seg.direct_stage) {
         for (uint32_t i : sel_) {
           const Value* row = cur + i * cur_width;
           uint32_t origin = cur_is_input ? i : origin_[i];
@@ -128,7 +126,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
       cur_is_input = false;
     }
     // No direct stage: copy the selected current rows out.
-    const std::vector<bool>& is_string = def_->output_is_string_;
+    const std::vector<bool>& is_string = seg.output_is_string;
     for (uint32_t i : sel_) {
       const Value* row = cur + i * cur_width;
       Value* o = out->AppendRow();
@@ -142,11 +140,106 @@ class PipelineInstanceImpl final : public PipelineInstance {
   }
 
  private:
-  const PhysicalPipeline* def_;
   std::vector<uint32_t> sel_;
   std::vector<uint32_t> origin_;
   std::vector<Value> scratch_[2];
   std::vector<uint32_t> origin_scratch_[2];
+};
+
+// A chain: segment 0 -> op 0 -> segment 1 -> ... -> last segment -> out. Intermediate batches
+// (a segment's output feeding an op, an op's output feeding the next segment) are reused.
+class PipelineInstanceImpl final : public PipelineInstance {
+ public:
+  explicit PipelineInstanceImpl(const PhysicalPipeline* def)
+      : def_(def), runners_(def->segments().size()), mid_(def->stateful_ops().size()),
+        op_out_(def->stateful_ops().size()) {}
+
+  Status Init(const InstanceOptions& options) {
+    const auto& ops = def_->stateful_ops();
+    for (size_t k = 0; k < ops.size(); ++k) {
+      const LogicalOp& op = *ops[k];
+      OperatorContext ctx;
+      ctx.pipeline = def_->logical().name;
+      ctx.label = op.label;
+      ctx.state = options.state;
+      if (!ctx.state.rocksdb_dir.empty()) ctx.state.rocksdb_dir += "/" + op.label;
+      Result<std::unique_ptr<StatefulOperator>> r = op.kind == LogicalOp::Kind::kWindow ? NewWindowOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kDedup ? NewDedupOperator(op, ctx)
+                                                                                          : NewJoinOperator(op, ctx);
+      if (!r.ok()) return r.status().WithContext("pipeline '" + ctx.pipeline + "' " + op.label);
+      ops_.push_back(std::move(*r));
+      if (op.kind == LogicalOp::Kind::kJoin) join_index_ = static_cast<int>(k);
+    }
+    return Status::OK();
+  }
+
+  void Process(const RowBatch& in, RowBatch* out) override { Run(0, in, INT64_MIN, out, nullptr); }
+
+  void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) override {
+    out_ = out;
+    late_ = late;
+    if (side == 1) {
+      IMPULSE_CHECK(join_index_ >= 0);
+      FromOp(static_cast<size_t>(join_index_), 1, in, end_watermark_ms);
+    } else {
+      FromSegment(0, in, end_watermark_ms);
+    }
+  }
+
+  bool stateful() const override { return !ops_.empty(); }
+
+  Status Checkpoint(const std::string& dir) override {
+    for (size_t k = 0; k < ops_.size(); ++k) {
+      const std::string sub = dir + "/" + def_->stateful_ops()[k]->label;
+      RETURN_IF_ERROR(ops_[k]->Checkpoint(sub).WithContext(def_->stateful_ops()[k]->label));
+    }
+    return Status::OK();
+  }
+
+  Status Restore(const std::string& dir) override {
+    for (size_t k = 0; k < ops_.size(); ++k) {
+      const std::string sub = dir + "/" + def_->stateful_ops()[k]->label;
+      RETURN_IF_ERROR(ops_[k]->Restore(sub).WithContext(def_->stateful_ops()[k]->label));
+    }
+    return Status::OK();
+  }
+
+  std::vector<std::pair<std::string, OperatorStats>> Stats() const override {
+    std::vector<std::pair<std::string, OperatorStats>> out;
+    for (size_t k = 0; k < ops_.size(); ++k) out.emplace_back(def_->stateful_ops()[k]->label, ops_[k]->stats());
+    return out;
+  }
+
+ private:
+  void FromSegment(size_t k, const RowBatch& rows, int64_t end_wm) {
+    const PhysicalPipeline::Segment& seg = def_->segments()[k];
+    if (k == ops_.size()) {
+      runners_[k].Run(seg, rows, out_);
+      return;
+    }
+    RowBatch& mid = mid_[k];
+    mid.Reset(seg.output_width);
+    runners_[k].Run(seg, rows, &mid);
+    FromOp(k, 0, mid, end_wm);
+  }
+
+  void FromOp(size_t k, int side, const RowBatch& rows, int64_t end_wm) {
+    RowBatch& o = op_out_[k];
+    o.Reset(def_->segments()[k + 1].input_width);
+    OpOutput oo{&o, late_};
+    if (!rows.empty()) ops_[k]->Process(side, rows, &oo);
+    if (end_wm > ops_[k]->watermark()) ops_[k]->AdvanceWatermark(end_wm, &oo);
+    if (!o.empty() || k + 1 < ops_.size()) FromSegment(k + 1, o, end_wm);
+  }
+
+  const PhysicalPipeline* def_;
+  std::vector<SegmentRunner> runners_;
+  std::vector<std::unique_ptr<StatefulOperator>> ops_;
+  std::vector<RowBatch> mid_;
+  std::vector<RowBatch> op_out_;
+  int join_index_ = -1;
+  RowBatch* out_ = nullptr;
+  RowBatch* late_ = nullptr;
 };
 
 Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const LogicalPipeline& p, const LogicalPlan& plan) {
@@ -156,13 +249,27 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
   def->logical_ = p;
   def->input_ = source->schema;
   const Schema* current = &source->schema;
-  for (const LogicalOp& op : p.ops) {
+  def->segments_.emplace_back();
+  def->segments_.back().input_width = current->size();
+  auto finish_segment = [](Segment& seg, const Schema& out) {
+    if (!seg.stages.empty() && !seg.stages.back().is_filter) seg.direct_stage = static_cast<int>(seg.stages.size() - 1);
+    seg.output_width = out.size();
+    for (const Field& f : out.fields()) seg.output_is_string.push_back(f.type == FieldType::kString);
+  };
+  for (const LogicalOp& op : def->logical_.ops) {
     if (!(op.input == *current)) {
       return InvalidArgument("pipeline '" + p.name + "': " + std::string(LogicalOpKindName(op.kind)) +
                              " reads a schema its predecessor does not produce");
     }
     current = &op.output;
     if (op.kind == LogicalOp::Kind::kKeyBy) continue;
+    if (op.kind == LogicalOp::Kind::kWindow || op.kind == LogicalOp::Kind::kDedup || op.kind == LogicalOp::Kind::kJoin) {
+      finish_segment(def->segments_.back(), op.input);
+      def->stateful_ops_.push_back(&op);
+      def->segments_.emplace_back();
+      def->segments_.back().input_width = op.output.size();
+      continue;
+    }
     Stage stage;
     stage.input_width = op.input.size();
     if (op.kind == LogicalOp::Kind::kFilter) {
@@ -172,18 +279,25 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
     } else {
       RETURN_IF_ERROR(CompileColumns(op, &stage.columns).WithContext("pipeline '" + p.name + "'"));
     }
-    def->stages_.push_back(std::move(stage));
+    def->segments_.back().stages.push_back(std::move(stage));
   }
   if (!(*current == p.output.schema)) {
     return InvalidArgument("pipeline '" + p.name + "': the ops produce a schema different from the output stream's");
   }
-  if (!def->stages_.empty() && !def->stages_.back().is_filter) def->direct_stage_ = static_cast<int>(def->stages_.size() - 1);
-  for (const Field& f : current->fields()) def->output_is_string_.push_back(f.type == FieldType::kString);
+  finish_segment(def->segments_.back(), *current);
   return def;
 }
 
 std::unique_ptr<PipelineInstance> PhysicalPipeline::NewInstance() const {
-  return std::make_unique<PipelineInstanceImpl>(this);
+  auto r = NewInstance(InstanceOptions{});
+  IMPULSE_CHECK(r.ok());  // memory state cannot fail to open
+  return std::move(*r);
+}
+
+Result<std::unique_ptr<PipelineInstance>> PhysicalPipeline::NewInstance(const InstanceOptions& options) const {
+  auto inst = std::make_unique<PipelineInstanceImpl>(this);
+  RETURN_IF_ERROR(inst->Init(options));
+  return std::unique_ptr<PipelineInstance>(std::move(inst));
 }
 
 }  // namespace impulse::plan

@@ -11,16 +11,25 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "impulse/row.h"
 #include "impulse/status.h"
 #include "plan/expr_eval.h"
 #include "plan/logical_plan.h"
+#include "plan/stateful.h"
 
 namespace impulse::plan {
 
-class PipelineInstance {  // per-shard mutable state; one thread
+// Options of one instance (one task: a pipeline over one source partition).
+struct InstanceOptions {
+  state::StateOptions state;  // backend for stateful operators; rocksdb_dir is a base directory
+                              // (each operator gets its own subdirectory)
+};
+
+class PipelineInstance {  // per-task mutable state; one thread
  public:
   virtual ~PipelineInstance() = default;
   // Runs the operators over `in` (rows of the source schema) and appends the surviving,
@@ -28,7 +37,19 @@ class PipelineInstance {  // per-shard mutable state; one thread
   // line) from the input row. Every string in the appended rows lives in out->arena(), so `out`
   // does not borrow from `in`. No per-event heap allocation once `out` and the instance have
   // reached their working size. `out->width()` must be the output schema's width.
+  // For stateful pipelines this is Run(0, in, INT64_MIN, out, nullptr).
   virtual void Process(const RowBatch& in, RowBatch* out) = 0;
+  // The event-time form: `in` holds rows of input `side` (0: the source; 1: a join's right
+  // stream, which enters at the join) with meta.watermark_ms set; after them every stateful
+  // operator advances to `end_watermark_ms`. Late rows are appended to `late` (schema of
+  // LateEventsStreamDef()); may be null for stateless pipelines.
+  virtual void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) = 0;
+  virtual bool stateful() const = 0;
+  // State of every stateful operator, one subdirectory each under `dir`.
+  virtual Status Checkpoint(const std::string& dir) = 0;
+  virtual Status Restore(const std::string& dir) = 0;
+  // One entry per stateful operator, in pipeline order (labels from LogicalOp::label).
+  virtual std::vector<std::pair<std::string, OperatorStats>> Stats() const = 0;
 };
 
 class PhysicalPipeline {  // immutable, shared by all shards
@@ -40,7 +61,10 @@ class PhysicalPipeline {  // immutable, shared by all shards
   const LogicalPipeline& logical() const { return logical_; }
   const Schema& input_schema() const { return input_; }
   const Schema& output_schema() const { return logical_.output.schema; }
+  // Stateless pipelines cannot fail here; stateful ones can (a state backend that does not open).
   std::unique_ptr<PipelineInstance> NewInstance() const;
+  Result<std::unique_ptr<PipelineInstance>> NewInstance(const InstanceOptions& options) const;
+  bool stateful() const { return !stateful_ops_.empty(); }
 
   // One compiled stage. Public for the instance implementation in physical.cc.
   struct Column {
@@ -54,20 +78,27 @@ class PhysicalPipeline {  // immutable, shared by all shards
     std::vector<Column> columns;   // map/project: the full output row
     size_t input_width = 0;
   };
-  const std::vector<Stage>& stages() const { return stages_; }
-  // Index of the stage that writes rows straight into the output batch, or -1 when the rows
-  // are copied out after the last stage (no map/project, or a filter after the last one).
-  int direct_stage() const { return direct_stage_; }
+  // Stateless stages between stateful operators: segment k feeds stateful op k; the last
+  // segment writes the pipeline's output.
+  struct Segment {
+    std::vector<Stage> stages;
+    // Index of the stage that writes rows straight into the output batch, or -1 when the rows
+    // are copied out after the last stage (no map/project, or a filter after the last one).
+    int direct_stage = -1;
+    std::vector<bool> output_is_string;
+    size_t input_width = 0;
+    size_t output_width = 0;
+  };
+  const std::vector<Segment>& segments() const { return segments_; }
+  const std::vector<const LogicalOp*>& stateful_ops() const { return stateful_ops_; }
 
  private:
   PhysicalPipeline() = default;
 
   LogicalPipeline logical_;
   Schema input_;
-  std::vector<Stage> stages_;
-  int direct_stage_ = -1;
-  std::vector<bool> output_is_string_;
-  friend class PipelineInstanceImpl;
+  std::vector<Segment> segments_;
+  std::vector<const LogicalOp*> stateful_ops_;  // point into logical_.ops
 };
 
 }  // namespace impulse::plan

@@ -130,11 +130,43 @@ class Resolver {
     int key = source->key_field, time = source->time_field;
     bool key_by_set = false;
     bool ok = true;
+    // Which field the task's rows are partitioned by (followed through pass-through steps;
+    // key_by changes the output's partitioning, not the input's).
+    PartitionInfo part{source->key_field, source->options.partitions};
+    size_t position = 0;
     for (const RawStep& step : p.steps) {
       LogicalOp op;
       op.kind = step.kind;
       op.input = schema;
+      op.label = std::string(LogicalOpKindName(step.kind)) + "#" + std::to_string(++position);
       switch (step.kind) {
+        case LogicalOp::Kind::kWindow:
+        case LogicalOp::Kind::kDedup:
+        case LogicalOp::Kind::kJoin: {
+          const std::string step_what = op.label + " of " + what;
+          if (step.kind == LogicalOp::Kind::kJoin && !lp.second_source.empty()) {
+            d_->Add(step.loc, "at most one join per pipeline (" + what + "); chain pipelines for more");
+            ok = false;
+            break;
+          }
+          PartitionInfo out_part;
+          if (!ResolveStatefulStep(step, schema, part, *plan_, step_what, d_, &op, &out_part, &lp.second_source)) {
+            ok = false;
+            break;
+          }
+          schema = op.output;
+          part = out_part;
+          if (step.kind == LogicalOp::Kind::kWindow && op.window->type != WindowDef::Type::kSliding) {
+            // The window's output: key fields first, event time = window_end - 1 (in the row's meta).
+            key = part.key_field;
+            time = -1;
+            if (key_by_set) {
+              d_->Add(step.loc, "key_by before a window is lost: the window outputs its key fields; put key_by after it in " + what);
+              ok = false;
+            }
+          }
+          break;
+        }
         case LogicalOp::Kind::kFilter: {
           std::vector<ExprDiag> diags;
           ExprPtr e = ParseAndCheck(step.exprs[0].text, schema, &diags);
@@ -155,6 +187,7 @@ class Resolver {
           bool is_map = step.kind == LogicalOp::Kind::kMap;
           std::vector<Field> fields = is_map ? schema.fields() : std::vector<Field>{};
           int new_key = is_map ? key : -1, new_time = is_map ? time : -1;
+          int new_part = is_map ? part.key_field : -1;
           for (const RawExpr& x : step.exprs) {
             ExprPtr e = x.is_field_ref ? FieldRef(x, schema, what) : CheckNamed(x, schema, what);
             if (!e) {
@@ -169,6 +202,7 @@ class Resolver {
                 if (fields[i].name == x.name) existing = static_cast<int>(i);
               }
               if (existing >= 0) {
+                if (existing == part.key_field && !(passthrough && e->field_index == part.key_field)) part.key_field = -1;
                 fields[static_cast<size_t>(existing)] = f;  // replaced in place: no longer the key/time
                 if (existing == new_key && !(passthrough && e->field_index == key)) new_key = -1;
                 if (existing == new_time && !(passthrough && e->field_index == time)) new_time = -1;
@@ -184,6 +218,7 @@ class Resolver {
                 continue;
               }
               if (passthrough && e->field_index == key && new_key < 0) new_key = static_cast<int>(fields.size());
+              if (passthrough && e->field_index == part.key_field && new_part < 0) new_part = static_cast<int>(fields.size());
               if (passthrough && e->field_index == time && new_time < 0) new_time = static_cast<int>(fields.size());
               fields.push_back(f);
             }
@@ -204,6 +239,7 @@ class Resolver {
           }
           key = new_key;
           time = new_time;
+          if (!is_map) part.key_field = new_part;
           break;
         }
         case LogicalOp::Kind::kKeyBy: {
@@ -231,6 +267,8 @@ class Resolver {
     derived.key_field = key;
     derived.time_field = time;
     derived.options = source->options;
+    derived.watermark = source->watermark;
+    derived.derived = true;
     if (p.sink.kind == SinkDef::Kind::kStream) {
       if (const StreamDef* existing = plan_->FindStream(p.sink.target)) {
         std::string diff = SchemaDiff(schema, existing->schema);
@@ -249,7 +287,13 @@ class Resolver {
                                   "' but stream '" + existing->name + "' has key " + declared_key);
           return false;
         }
-        derived = *existing;
+        if (declared) {
+          // A declared stream that pipelines write: ingest into it is rejected from now on.
+          for (StreamDef& sd : plan_->streams) {
+            if (sd.name == existing->name) sd.derived = true;
+          }
+        }
+        derived = *plan_->FindStream(p.sink.target);
       } else {
         plan_->streams.push_back(derived);
       }

@@ -59,7 +59,27 @@ struct RawStep {
   std::vector<RawExpr> exprs;  // filter: one; map/project: the named outputs
   std::string key_field;       // key_by
   YAML::Node key_node;
+  YAML::Node body;             // window, dedup, join: resolved with the schema in pass 2
 };
+
+// How the rows reaching a step are partitioned: by the field at key_field (hash), over
+// `partitions` partitions; key_field -1 = not by a field of the current schema.
+struct PartitionInfo {
+  int key_field = -1;
+  uint32_t partitions = 1;
+};
+
+// Durations: "250ms", "10s", "5m", "2h", "7d" or an integer of ms; a leading '-' where allowed.
+bool ParseDurationMs(std::string_view text, int64_t* ms);
+bool ReadDuration(const YAML::Node& n, const std::string& what, int64_t min_ms, Diagnostics* d, int64_t* ms);
+bool ReadSignedDuration(const YAML::Node& n, const std::string& what, Diagnostics* d, int64_t* ms);
+bool ReadWatermark(const YAML::Node& n, const std::string& what, Diagnostics* d, WatermarkOptions* out);
+// Resolves a window/dedup/join step against its input: fills op->output and op->window/dedup/
+// join, *out_part (partitioning of the output) and, for a join, *second_source. False after
+// reporting errors.
+bool ResolveStatefulStep(const RawStep& step, const Schema& in, const PartitionInfo& part, const LogicalPlan& plan,
+                         const std::string& what, Diagnostics* d, LogicalOp* op, PartitionInfo* out_part,
+                         std::string* second_source);
 
 struct RawStream {
   StreamDef def;

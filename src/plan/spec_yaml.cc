@@ -153,7 +153,8 @@ class Reader {
 
   void ReadStream(const YAML::Node& n, RawSpec* out) {
     std::vector<Entry> e;
-    if (!ReadMap(n, "a stream", {"name", "fields", "key", "event_time", "partitions", "retention", "segment_bytes"}, &e)) {
+    if (!ReadMap(n, "a stream", {"name", "fields", "key", "event_time", "partitions", "retention", "segment_bytes",
+                                          "watermark"}, &e)) {
       return;
     }
     RawStream rs;
@@ -228,6 +229,7 @@ class Reader {
         ok = false;
       }
     }
+    if (const Entry* w = Find(e, "watermark")) ReadWatermark(w->value, what, d_, &rs.def.watermark);
     out->streams.push_back(std::move(rs));
   }
 
@@ -392,15 +394,22 @@ class Reader {
 
   void ReadStep(const YAML::Node& n, const std::string& what, RawPipeline* rp) {
     std::vector<Entry> e;
-    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by"}, &e)) return;
+    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join"}, &e)) return;
     if (e.size() != 1) {
-      if (!e.empty()) d_->Add(Diagnostics::LocOf(n), "a step has exactly one of filter, map, project or key_by");
+      if (!e.empty()) {
+        d_->Add(Diagnostics::LocOf(n), "a step has exactly one of filter, map, project, key_by, window, dedup or join");
+      }
       return;
     }
     const Entry& s = e[0];
     RawStep step;
     step.loc = Diagnostics::LocOf(s.key_node);
-    if (s.key == "filter") {
+    if (s.key == "window" || s.key == "dedup" || s.key == "join") {
+      step.kind = s.key == "window" ? LogicalOp::Kind::kWindow
+                  : s.key == "dedup" ? LogicalOp::Kind::kDedup
+                                     : LogicalOp::Kind::kJoin;
+      step.body = s.value;
+    } else if (s.key == "filter") {
       step.kind = LogicalOp::Kind::kFilter;
       RawExpr x;
       if (!String(s.value, "filter", &x.text)) return;

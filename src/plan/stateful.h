@@ -1,0 +1,73 @@
+// Stateful operators (window, dedup, join): the interface the pipeline instance drives, and the
+// factory. One instance per task (pipeline x source partition), used by one thread.
+//
+// Event time: every input row carries meta.watermark_ms, the input watermark in effect before
+// it (the runtime derives it from the input order: docs/EVENT_TIME.md). An operator first
+// advances to that watermark (firing what it completes), then handles the row, so its output
+// depends on the input order only, not on batching. A row behind the watermark beyond the
+// operator's allowed lateness is late: it goes to the late-events output with the reason.
+//
+// Output rows carry meta.event_time_ms (window results: window_end - 1) and meta.watermark_ms
+// (the operator's watermark when emitted), so a following stateful operator sees them in order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "impulse/row.h"
+#include "impulse/status.h"
+#include "plan/logical_plan.h"
+#include "state/state_options.h"
+
+namespace impulse::plan {
+
+// Where an operator writes. `late` has the schema of LateEventsStreamDef().
+struct OpOutput {
+  RowBatch* rows = nullptr;
+  RowBatch* late = nullptr;
+};
+
+struct OperatorStats {
+  uint64_t entries = 0;          // live state entries (groups, keys, buffered rows)
+  uint64_t state_bytes = 0;      // approximate memory of the state
+  uint64_t late_events = 0;      // rows sent to the late-events output
+  uint64_t limit_dropped = 0;    // rows refused because a state bound was hit (also late output)
+  uint64_t duplicates = 0;       // dedup: rows dropped as duplicates
+  uint64_t expired = 0;          // entries removed by TTL
+};
+
+// Names used in late-events rows.
+struct OperatorContext {
+  std::string pipeline;
+  std::string label;                 // "window#2"
+  state::StateOptions state;         // backend; rocksdb_dir is this operator's own directory
+};
+
+class StatefulOperator {
+ public:
+  virtual ~StatefulOperator() = default;
+  // side 0: rows of the op's input schema; side 1: rows of a join's right stream.
+  virtual void Process(int side, const RowBatch& in, OpOutput* out) = 0;
+  // Advances the input watermark (never backwards) and fires what it completes.
+  virtual void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) = 0;
+  virtual int64_t watermark() const = 0;
+  // Writes the whole state into the empty directory `dir`; restores from one such directory.
+  virtual Status Checkpoint(const std::string& dir) = 0;
+  virtual Status Restore(const std::string& dir) = 0;
+  virtual OperatorStats stats() const = 0;
+};
+
+Result<std::unique_ptr<StatefulOperator>> NewWindowOperator(const LogicalOp& op, const OperatorContext& ctx);
+Result<std::unique_ptr<StatefulOperator>> NewDedupOperator(const LogicalOp& op, const OperatorContext& ctx);
+Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx);
+
+// Appends a late-events row for input row `row` (schema `schema`) to `late`.
+void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
+                   std::string_view reason, int64_t watermark_ms, RowBatch* late);
+
+// Encodes key fields of `row` into `out` (appended), for state keys: unambiguous (type-tagged,
+// length-prefixed strings) so distinct keys never collide.
+void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const Value* row, std::string* out);
+
+}  // namespace impulse::plan

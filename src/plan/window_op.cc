@@ -1,0 +1,593 @@
+// The window operator: tumbling and hopping windows over shared panes, session windows, and
+// per-event sliding windows. docs/EVENT_TIME.md describes the semantics.
+//
+// Tumbling/hopping: a row adds to one pane [p, p + slide) of its key (state key: key bytes +
+// pane start); the window [e - size, e) is the merge of its size/slide panes, computed when it
+// fires (W >= e + allowed_lateness), so each row is aggregated once whatever the overlap. An
+// in-memory index (pane start -> keys) drives firing and cleanup; it is rebuilt from the table
+// on restore.
+// Sessions: one list of open sessions per key; a row merges every session it touches. A
+// multimap of session ends drives firing (stale entries of merged sessions are skipped).
+// Sliding: rows wait until the watermark reaches them, then feed their key's SlidingWindow in
+// event-time order and are emitted with the aggregates of (t - size, t].
+#include <algorithm>
+#include <map>
+#include <unordered_set>
+
+#include "agg/sliding.h"
+#include "event/row_codec.h"
+#include "plan/expr_eval.h"
+#include "plan/stateful.h"
+#include "plan/window_state.h"
+#include "state/state_table.h"
+
+namespace impulse::plan {
+
+namespace {
+
+using window_internal::AggScope;
+using window_internal::Pane;
+using window_internal::Session;
+using window_internal::SessionList;
+
+int64_t FloorTo(int64_t t, int64_t step) {
+  int64_t q = t / step;
+  if (t % step != 0 && t < 0) --q;
+  return q * step;
+}
+
+void PutI64(int64_t v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
+bool GetI64(std::string_view* in, int64_t* v) {
+  if (in->size() < sizeof(*v)) return false;
+  std::memcpy(v, in->data(), sizeof(*v));
+  in->remove_prefix(sizeof(*v));
+  return true;
+}
+
+// Sliding state of one key.
+struct SlidingKey {
+  agg::SlidingWindow window;
+  int64_t last_ts = INT64_MIN;
+  ~SlidingKey() {
+    if (const agg::AggregateSet* set = window_internal::CurrentAggSet()) window.Destroy(*set);
+  }
+  SlidingKey() = default;
+  SlidingKey(SlidingKey&&) = default;
+  SlidingKey& operator=(SlidingKey&&) = default;
+  void Serialize(std::string* out) const {
+    PutI64(last_ts, out);
+    window.Serialize(*window_internal::CurrentAggSet(), out);
+  }
+  Status Deserialize(std::string_view in) {
+    if (!GetI64(&in, &last_ts)) return DataLoss("sliding state: truncated");
+    RETURN_IF_ERROR(window.Deserialize(*window_internal::CurrentAggSet(), &in));
+    return in.empty() ? Status::OK() : DataLoss("sliding state: trailing bytes");
+  }
+};
+
+class WindowOperator final : public StatefulOperator {
+ public:
+  WindowOperator(const LogicalOp& op, const OperatorContext& ctx, agg::AggregateSet set)
+      : op_(op), def_(*op.window), ctx_(ctx), set_(std::move(set)),
+        env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()) {}
+
+  Status Init() {
+    for (const AggregateDef& a : def_.aggregates) {
+      std::vector<CompiledExpr> args;
+      for (const auto& e : a.args) {
+        ASSIGN_OR_RETURN(CompiledExpr c, CompiledExpr::Compile(*e));
+        args.push_back(std::move(c));
+      }
+      args_.push_back(std::move(args));
+    }
+    arg_values_.resize(2 * def_.aggregates.size());
+    results_.resize(def_.aggregates.size());
+    slide_ = def_.type == WindowDef::Type::kHopping ? def_.slide_ms : def_.size_ms;
+    state::StateOptions so = ctx_.state;
+    so.entries_max = std::max<uint64_t>(def_.groups_max, 1);
+    if (def_.type == WindowDef::Type::kSession) {
+      ASSIGN_OR_RETURN(sessions_, state::StateTable<SessionList>::Open(so));
+    } else if (def_.type == WindowDef::Type::kSliding) {
+      ASSIGN_OR_RETURN(sliding_, state::StateTable<SlidingKey>::Open(so));
+    } else {
+      ASSIGN_OR_RETURN(panes_, state::StateTable<Pane>::Open(so));
+    }
+    return Status::OK();
+  }
+
+  ~WindowOperator() override {
+    AggScope scope(&set_);
+    panes_.reset();
+    sessions_.reset();
+    sliding_.reset();
+  }
+
+  void Process(int side, const RowBatch& in, OpOutput* out) override {
+    IMPULSE_CHECK(side == 0);
+    AggScope scope(&set_);
+    for (size_t i = 0; i < in.size(); ++i) {
+      const RowMeta& m = in.meta(i);
+      if (m.watermark_ms > wm_) Advance(m.watermark_ms, out);
+      last_ingest_ms_ = std::max(last_ingest_ms_, m.ingest_time_ms);
+      partition_ = m.partition;
+      switch (def_.type) {
+        case WindowDef::Type::kSession: AddSession(in.row(i), m, out); break;
+        case WindowDef::Type::kSliding: BufferSliding(in.row(i), m, out); break;
+        default: AddPane(in.row(i), m, out); break;
+      }
+    }
+  }
+
+  void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
+    AggScope scope(&set_);
+    if (watermark_ms > wm_) Advance(watermark_ms, out);
+  }
+
+  int64_t watermark() const override { return wm_; }
+
+  OperatorStats stats() const override {
+    OperatorStats s = stats_;
+    if (panes_) {
+      s.entries = panes_->size();
+      s.state_bytes = panes_->stats().memory_bytes + s.entries * set_.state_size();
+    } else if (sessions_) {
+      s.entries = sessions_->size();
+      s.state_bytes = sessions_->stats().memory_bytes;
+    } else if (sliding_) {
+      s.entries = sliding_->size() + pending_.size();
+      s.state_bytes = sliding_->stats().memory_bytes + pending_bytes_;
+    }
+    return s;
+  }
+
+  Status Checkpoint(const std::string& dir) override {
+    AggScope scope(&set_);
+    RETURN_IF_ERROR(env_->CreateDirs(dir));
+    if (panes_) RETURN_IF_ERROR(panes_->Checkpoint(dir + "/panes").status());
+    if (sessions_) RETURN_IF_ERROR(sessions_->Checkpoint(dir + "/sessions").status());
+    if (sliding_) RETURN_IF_ERROR(sliding_->Checkpoint(dir + "/sliding").status());
+    std::string meta;
+    PutI64(wm_, &meta);
+    PutI64(last_fired_end_, &meta);
+    PutI64(last_ingest_ms_, &meta);
+    PutI64(last_sweep_wm_, &meta);
+    PutI64(static_cast<int64_t>(pending_.size()), &meta);
+    for (const auto& [k, row] : pending_) {
+      PutI64(k.first, &meta);
+      PutI64(static_cast<int64_t>(k.second), &meta);
+      PutI64(static_cast<int64_t>(row.size()), &meta);
+      meta += row;
+    }
+    PutI64(static_cast<int64_t>(stats_.late_events), &meta);
+    PutI64(static_cast<int64_t>(stats_.limit_dropped), &meta);
+    PutI64(static_cast<int64_t>(stats_.expired), &meta);
+    return env_->WriteFileAtomic(dir + "/window.meta", meta);
+  }
+
+  Status Restore(const std::string& dir) override {
+    AggScope scope(&set_);
+    ASSIGN_OR_RETURN(std::string meta, env_->ReadFile(dir + "/window.meta"));
+    std::string_view in(meta);
+    int64_t n = 0, late = 0, dropped = 0, expired = 0;
+    if (!GetI64(&in, &wm_) || !GetI64(&in, &last_fired_end_) || !GetI64(&in, &last_ingest_ms_) ||
+        !GetI64(&in, &last_sweep_wm_) || !GetI64(&in, &n) || n < 0) {
+      return DataLoss("window state " + dir + "/window.meta is truncated");
+    }
+    pending_.clear();
+    pending_bytes_ = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t ts = 0, seq = 0, len = 0;
+      if (!GetI64(&in, &ts) || !GetI64(&in, &seq) || !GetI64(&in, &len) || len < 0 ||
+          static_cast<uint64_t>(len) > in.size()) {
+        return DataLoss("window state " + dir + "/window.meta: bad pending row");
+      }
+      pending_.emplace(std::make_pair(ts, static_cast<uint64_t>(seq)), std::string(in.substr(0, static_cast<size_t>(len))));
+      pending_bytes_ += static_cast<uint64_t>(len);
+      in.remove_prefix(static_cast<size_t>(len));
+      next_seq_ = std::max(next_seq_, static_cast<uint64_t>(seq) + 1);
+    }
+    if (!GetI64(&in, &late) || !GetI64(&in, &dropped) || !GetI64(&in, &expired) || !in.empty()) {
+      return DataLoss("window state " + dir + "/window.meta: bad trailer");
+    }
+    stats_.late_events = static_cast<uint64_t>(late);
+    stats_.limit_dropped = static_cast<uint64_t>(dropped);
+    stats_.expired = static_cast<uint64_t>(expired);
+    pane_index_.clear();
+    session_ends_.clear();
+    if (panes_) {
+      RETURN_IF_ERROR(panes_->Restore(dir + "/panes"));
+      RETURN_IF_ERROR(panes_->ForEach([&](std::string_view key, Pane&) {
+        if (key.size() < 8) return DataLoss("window state: short pane key");
+        int64_t ps = DecodePaneStart(key);
+        pane_index_[ps].emplace_back(key.substr(0, key.size() - 8));
+        return Status::OK();
+      }));
+    }
+    if (sessions_) {
+      RETURN_IF_ERROR(sessions_->Restore(dir + "/sessions"));
+      RETURN_IF_ERROR(sessions_->ForEach([&](std::string_view key, SessionList& list) {
+        for (const Session& s : list.sessions) session_ends_.emplace(s.end, std::string(key));
+        return Status::OK();
+      }));
+    }
+    if (sliding_) RETURN_IF_ERROR(sliding_->Restore(dir + "/sliding"));
+    return Status::OK();
+  }
+
+ private:
+  // Pane keys end with the pane start, big-endian with the sign flipped, so they sort by time.
+  static void AppendPaneStart(int64_t ps, std::string* key) {
+    uint64_t u = static_cast<uint64_t>(ps) ^ (uint64_t{1} << 63);
+    for (int i = 7; i >= 0; --i) key->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+  }
+  static int64_t DecodePaneStart(std::string_view key) {
+    uint64_t u = 0;
+    for (size_t i = key.size() - 8; i < key.size(); ++i) u = (u << 8) | static_cast<uint8_t>(key[i]);
+    return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
+  }
+
+  void EvalArgs(const Value* row) {
+    for (size_t a = 0; a < args_.size(); ++a) {
+      for (size_t j = 0; j < 2; ++j) {
+        arg_values_[2 * a + j] = j < args_[a].size() ? args_[a][j].Eval(row, &scratch_) : Value::Null();
+      }
+    }
+  }
+
+  void Late(const Value* row, const RowMeta& m, std::string_view reason, OpOutput* out) {
+    if (reason == "late") {
+      ++stats_.late_events;
+    } else {
+      ++stats_.limit_dropped;
+    }
+    AppendLateRow(ctx_, op_.input, row, m, reason, wm_, out->late);
+  }
+
+  // Writes one result row: key fields (decoded from the state key), window bounds, aggregates.
+  void EmitWindow(std::string_view key_bytes, int64_t start, int64_t end, const uint8_t* block, OpOutput* out) {
+    RowBatch* rows = out->rows;
+    Arena& arena = rows->arena();
+    Value* o = rows->AppendRow();
+    RowMeta& m = rows->meta(rows->size() - 1);
+    m.event_time_ms = end - 1;
+    m.ingest_time_ms = last_ingest_ms_;
+    m.partition = partition_;
+    m.watermark_ms = wm_;
+    size_t c = DecodeKey(key_bytes, o, &arena);
+    o[c++] = Value::Int(start);
+    o[c++] = Value::Int(end);
+    set_.Result(block, o + c, &arena);
+  }
+
+  size_t DecodeKey(std::string_view key, Value* o, Arena* arena) {
+    size_t c = 0;
+    for (int f : def_.key_fields) {
+      Value v;
+      if (!key.empty() && key[0] == '\1') {
+        key.remove_prefix(1);
+        switch (op_.input.field(static_cast<size_t>(f)).type) {
+          case FieldType::kString: {
+            uint32_t n = 0;
+            std::memcpy(&n, key.data(), sizeof(n));
+            v = Value::String(arena->Copy(key.substr(sizeof(n), n)));
+            key.remove_prefix(sizeof(n) + n);
+            break;
+          }
+          case FieldType::kBool:
+            v = Value::Bool(key[0] != 0);
+            key.remove_prefix(1);
+            break;
+          case FieldType::kDouble: {
+            double d = 0;
+            std::memcpy(&d, key.data(), sizeof(d));
+            v = Value::Double(d);
+            key.remove_prefix(8);
+            break;
+          }
+          default: {
+            int64_t x = 0;
+            std::memcpy(&x, key.data(), sizeof(x));
+            v = Value::Int(x);
+            key.remove_prefix(8);
+            break;
+          }
+        }
+      } else if (!key.empty()) {
+        key.remove_prefix(1);  // null
+      }
+      o[c++] = v;
+    }
+    return c;
+  }
+
+  // ---- tumbling / hopping ----
+
+  void AddPane(const Value* row, const RowMeta& m, OpOutput* out) {
+    const int64_t ts = m.event_time_ms;
+    const int64_t ps = FloorTo(ts, slide_);
+    if (wm_ != INT64_MIN && ps + def_.size_ms + def_.allowed_lateness_ms <= wm_) {
+      Late(row, m, "late", out);
+      return;
+    }
+    key_.clear();
+    AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
+    const size_t key_len = key_.size();
+    AppendPaneStart(ps, &key_);
+    bool inserted = false;
+    auto pane = panes_->FindOrInsert(key_, &inserted);
+    if (!pane.ok()) {
+      Late(row, m, "state limit", out);
+      return;
+    }
+    EvalArgs(row);
+    set_.Add((*pane)->agg.data(), ts, arg_values_.data());
+    scratch_.Clear();
+    if (inserted) pane_index_[ps].emplace_back(key_.substr(0, key_len));
+    if (def_.emit_updates) {
+      // Every window containing this row and not yet closed: its current result.
+      std::string key_only = key_.substr(0, key_len);
+      for (int64_t e = ps + slide_; e <= ps + def_.size_ms; e += slide_) {
+        if (e <= last_fired_end_) continue;
+        EmitMerged(key_only, e, out);
+      }
+    }
+  }
+
+  // Merges the panes of window [e - size, e) for one key and emits it. False if it has none.
+  bool EmitMerged(const std::string& key_only, int64_t e, OpOutput* out) {
+    const int64_t s = e - def_.size_ms;
+    if (slide_ == def_.size_ms) {  // tumbling: one pane, no merge
+      probe_ = key_only;
+      AppendPaneStart(s, &probe_);
+      auto pane = panes_->Find(probe_);
+      if (!pane.ok() || *pane == nullptr) return false;
+      EmitWindow(key_only, s, e, (*pane)->agg.data(), out);
+      return true;
+    }
+    if (merged_.size() < set_.state_size()) merged_.resize(set_.state_size() + 8);
+    uint8_t* block = AlignedMerged();
+    set_.Init(block);
+    bool any = false;
+    for (int64_t ps = s; ps < e; ps += slide_) {
+      probe_ = key_only;
+      AppendPaneStart(ps, &probe_);
+      auto pane = panes_->Find(probe_);
+      if (!pane.ok() || *pane == nullptr) continue;
+      set_.Merge(block, (*pane)->agg.data());
+      any = true;
+    }
+    if (any) EmitWindow(key_only, s, e, block, out);
+    set_.Destroy(block);
+    return any;
+  }
+
+  uint8_t* AlignedMerged() {
+    auto p = reinterpret_cast<uintptr_t>(merged_.data());
+    return merged_.data() + ((8 - (p & 7)) & 7);
+  }
+
+  void FirePanes(OpOutput* out) {
+    while (!pane_index_.empty()) {
+      const int64_t ps_min = pane_index_.begin()->first;
+      int64_t e = ps_min + slide_;
+      if (last_fired_end_ != INT64_MIN) e = std::max(e, last_fired_end_ + slide_);
+      if (wm_ - def_.allowed_lateness_ms < e) break;
+      if (!def_.emit_updates) {
+        // Keys with a pane in [e - size, e), each once.
+        fire_keys_.clear();
+        for (auto it = pane_index_.lower_bound(e - def_.size_ms); it != pane_index_.end() && it->first < e; ++it) {
+          for (const std::string& k : it->second) {
+            if (fire_keys_.insert(k).second) EmitMerged(k, e, out);
+          }
+        }
+      }
+      last_fired_end_ = e;
+      // Panes no later window needs.
+      while (!pane_index_.empty() && pane_index_.begin()->first <= e - def_.size_ms) {
+        for (const std::string& k : pane_index_.begin()->second) {
+          probe_ = k;
+          AppendPaneStart(pane_index_.begin()->first, &probe_);
+          (void)panes_->Erase(probe_);
+        }
+        pane_index_.erase(pane_index_.begin());
+      }
+    }
+  }
+
+  // ---- sessions ----
+
+  void AddSession(const Value* row, const RowMeta& m, OpOutput* out) {
+    const int64_t ts = m.event_time_ms;
+    if (wm_ != INT64_MIN && ts + def_.gap_ms + def_.allowed_lateness_ms <= wm_) {
+      Late(row, m, "late", out);
+      return;
+    }
+    key_.clear();
+    AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
+    auto list = sessions_->FindOrInsert(key_);
+    if (!list.ok()) {
+      Late(row, m, "state limit", out);
+      return;
+    }
+    std::vector<Session>& ss = (*list)->sessions;
+    Session merged;
+    merged.start = ts;
+    merged.end = ts + def_.gap_ms;
+    EvalArgs(row);
+    set_.Add(merged.agg.data(), ts, arg_values_.data());
+    scratch_.Clear();
+    // Absorb every session overlapping [ts, ts + gap).
+    for (size_t i = 0; i < ss.size();) {
+      if (ss[i].start < merged.end && merged.start < ss[i].end) {
+        set_.Merge(merged.agg.data(), ss[i].agg.data());
+        merged.start = std::min(merged.start, ss[i].start);
+        merged.end = std::max(merged.end, ss[i].end);
+        ss.erase(ss.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+    session_ends_.emplace(merged.end, key_);
+    if (def_.emit_updates) EmitWindow(key_, merged.start, merged.end, merged.agg.data(), out);
+    auto pos = std::lower_bound(ss.begin(), ss.end(), merged.start,
+                                [](const Session& s, int64_t start) { return s.start < start; });
+    ss.insert(pos, std::move(merged));
+  }
+
+  void FireSessions(OpOutput* out) {
+    while (!session_ends_.empty() && session_ends_.begin()->first <= wm_ - def_.allowed_lateness_ms) {
+      const int64_t end = session_ends_.begin()->first;
+      std::string key = std::move(session_ends_.begin()->second);
+      session_ends_.erase(session_ends_.begin());
+      auto list = sessions_->Find(key);
+      if (!list.ok() || *list == nullptr) continue;
+      std::vector<Session>& ss = (*list)->sessions;
+      for (size_t i = 0; i < ss.size(); ++i) {
+        if (ss[i].end != end) continue;
+        if (!def_.emit_updates) EmitWindow(key, ss[i].start, ss[i].end, ss[i].agg.data(), out);
+        ss.erase(ss.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+      if (ss.empty()) (void)sessions_->Erase(key);
+    }
+  }
+
+  // ---- sliding ----
+
+  void BufferSliding(const Value* row, const RowMeta& m, OpOutput* out) {
+    if (wm_ != INT64_MIN && m.event_time_ms < wm_) {
+      Late(row, m, "late", out);
+      return;
+    }
+    if (pending_.size() >= def_.groups_max) {
+      Late(row, m, "state limit", out);
+      return;
+    }
+    encoded_.clear();
+    EncodeRow(op_.input, row, m, &encoded_);
+    PutI64(m.ingest_time_ms, &encoded_);
+    PutI64(static_cast<int64_t>(m.offset), &encoded_);
+    pending_bytes_ += encoded_.size();
+    pending_.emplace(std::make_pair(m.event_time_ms, next_seq_++), encoded_);
+  }
+
+  void ReleaseSliding(OpOutput* out) {
+    while (!pending_.empty() && pending_.begin()->first.first <= wm_) {
+      std::string row_bytes = std::move(pending_.begin()->second);
+      pending_.erase(pending_.begin());
+      pending_bytes_ -= row_bytes.size();
+      std::string_view body(row_bytes);
+      if (body.size() < 16) continue;
+      std::string_view tail = body.substr(body.size() - 16);
+      body.remove_suffix(16);
+      decoded_.Reset(op_.input.size());
+      if (!DecodeRow(op_.input, body, &decoded_).ok()) continue;  // written by this operator: cannot fail
+      RowMeta& dm = decoded_.meta(0);
+      int64_t ingest = 0, offset = 0;
+      GetI64(&tail, &ingest);
+      GetI64(&tail, &offset);
+      dm.ingest_time_ms = ingest;
+      dm.offset = static_cast<uint64_t>(offset);
+      dm.partition = partition_;
+      const Value* row = decoded_.row(0);
+      key_.clear();
+      AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
+      auto state = sliding_->FindOrInsert(key_);
+      if (!state.ok()) {
+        Late(row, dm, "state limit", out);
+        continue;
+      }
+      EvalArgs(row);
+      RowBatch* rows = out->rows;
+      Arena& arena = rows->arena();
+      (*state)->window.Add(set_, def_.size_ms, dm.event_time_ms, arg_values_.data(), results_.data(), &arena);
+      (*state)->last_ts = dm.event_time_ms;
+      scratch_.Clear();
+      Value* o = rows->AppendRow();
+      RowMeta& om = rows->meta(rows->size() - 1);
+      om = dm;
+      om.watermark_ms = wm_;
+      const size_t w = op_.input.size();
+      for (size_t c = 0; c < w; ++c) {
+        Value v = row[c];
+        if (op_.input.field(c).type == FieldType::kString && !v.null) v = Value::String(arena.Copy(v.sv()));
+        o[c] = v;
+      }
+      for (size_t a = 0; a < results_.size(); ++a) o[w + a] = results_[a];
+    }
+    // Keys idle for longer than the TTL (default: the range) hold nothing useful.
+    const int64_t ttl = def_.state_ttl_ms > 0 ? def_.state_ttl_ms : def_.size_ms;
+    const int64_t sweep_every = std::max<int64_t>(ttl / 4, 1000);
+    if (wm_ != INT64_MAX && (last_sweep_wm_ == INT64_MIN || wm_ - last_sweep_wm_ >= sweep_every)) {
+      last_sweep_wm_ = wm_;
+      expired_keys_.clear();
+      (void)sliding_->ForEach([&](std::string_view key, SlidingKey& s) {
+        if (s.last_ts < wm_ - ttl) expired_keys_.emplace_back(key);
+        return Status::OK();
+      });
+      for (const std::string& k : expired_keys_) (void)sliding_->Erase(k);
+      stats_.expired += expired_keys_.size();
+    }
+  }
+
+  void Advance(int64_t w, OpOutput* out) {
+    wm_ = w;
+    switch (def_.type) {
+      case WindowDef::Type::kSession: FireSessions(out); break;
+      case WindowDef::Type::kSliding: ReleaseSliding(out); break;
+      default: FirePanes(out); break;
+    }
+  }
+
+  const LogicalOp& op_;
+  const WindowDef& def_;
+  OperatorContext ctx_;
+  agg::AggregateSet set_;
+  Env* env_;
+  std::vector<std::vector<CompiledExpr>> args_;
+  std::vector<Value> arg_values_;
+  std::vector<Value> results_;
+  Arena scratch_{4096};
+  int64_t slide_ = 0;
+  int64_t wm_ = INT64_MIN;
+  int64_t last_fired_end_ = INT64_MIN;
+  int64_t last_ingest_ms_ = 0;
+  int64_t last_sweep_wm_ = INT64_MIN;
+  uint32_t partition_ = 0;
+  OperatorStats stats_;
+  std::unique_ptr<state::StateTable<Pane>> panes_;
+  std::unique_ptr<state::StateTable<SessionList>> sessions_;
+  std::unique_ptr<state::StateTable<SlidingKey>> sliding_;
+  std::map<int64_t, std::vector<std::string>> pane_index_;  // pane start -> keys
+  std::multimap<int64_t, std::string> session_ends_;          // session end -> key
+  std::map<std::pair<int64_t, uint64_t>, std::string> pending_;  // sliding: (ts, seq) -> row
+  uint64_t pending_bytes_ = 0;
+  uint64_t next_seq_ = 0;
+  std::unordered_set<std::string> fire_keys_;
+  std::vector<std::string> expired_keys_;
+  std::vector<uint8_t> merged_;
+  std::string key_, probe_, encoded_;
+  RowBatch decoded_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StatefulOperator>> NewWindowOperator(const LogicalOp& op, const OperatorContext& ctx) {
+  if (!op.window) return InvalidArgument("window operator without a window definition");
+  std::vector<agg::AggSpec> specs;
+  for (const AggregateDef& a : op.window->aggregates) {
+    agg::AggSpec s;
+    ASSIGN_OR_RETURN(s.kind, agg::ParseAggKind(a.function));
+    s.arity = static_cast<int>(a.args.size());
+    if (!a.args.empty()) s.arg_type = ToFieldType(a.args[0]->type);
+    if (a.args.size() > 1) s.arg2_type = ToFieldType(a.args[1]->type);
+    s.k = a.k;
+    specs.push_back(s);
+  }
+  ASSIGN_OR_RETURN(agg::AggregateSet set, agg::AggregateSet::Create(std::move(specs)));
+  auto w = std::make_unique<WindowOperator>(op, ctx, std::move(set));
+  RETURN_IF_ERROR(w->Init());
+  return std::unique_ptr<StatefulOperator>(std::move(w));
+}
+
+}  // namespace impulse::plan

@@ -1,0 +1,84 @@
+// State values of the window operator, with their checkpoint codecs. Private to window_op.cc
+// and its tests.
+//
+// A value needs its AggregateSet to be built, copied into bytes or freed, but a StateTable
+// creates and decodes values on its own (RocksDB cache misses, Restore). The operator therefore
+// installs its set for the current thread (AggScope) around every call into its tables; one
+// operator runs on one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agg/aggregates.h"
+#include "state/state_options.h"
+
+namespace impulse::plan::window_internal {
+
+const agg::AggregateSet* CurrentAggSet();
+
+class AggScope {
+ public:
+  explicit AggScope(const agg::AggregateSet* set);
+  ~AggScope();
+  AggScope(const AggScope&) = delete;
+  AggScope& operator=(const AggScope&) = delete;
+
+ private:
+  const agg::AggregateSet* previous_;
+};
+
+// One aggregate state block (agg::AggregateSet layout), 8-byte aligned, owned.
+class AggBlock {
+ public:
+  AggBlock();  // an initialized block of the current set
+  ~AggBlock() { Reset(); }
+  AggBlock(AggBlock&& o) noexcept : set_(o.set_), data_(std::move(o.data_)) { o.set_ = nullptr; }
+  AggBlock& operator=(AggBlock&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      set_ = o.set_;
+      data_ = std::move(o.data_);
+      o.set_ = nullptr;
+    }
+    return *this;
+  }
+  uint8_t* data() { return reinterpret_cast<uint8_t*>(data_.get()); }
+  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(data_.get()); }
+  void Serialize(std::string* out) const;
+  Status Deserialize(std::string_view* in);
+  size_t HeapBytes() const;
+
+ private:
+  void Reset();
+  const agg::AggregateSet* set_ = nullptr;
+  std::unique_ptr<uint64_t[]> data_;
+};
+
+// A tumbling/hopping pane of one key.
+struct Pane {
+  AggBlock agg;
+  void Serialize(std::string* out) const { agg.Serialize(out); }
+  Status Deserialize(std::string_view in) {
+    RETURN_IF_ERROR(agg.Deserialize(&in));
+    return in.empty() ? Status::OK() : DataLoss("window pane: trailing bytes");
+  }
+};
+
+// The open sessions of one key, disjoint, by start.
+struct Session {
+  int64_t start = 0;
+  int64_t end = 0;  // last event time + gap (exclusive)
+  AggBlock agg;
+};
+struct SessionList {
+  std::vector<Session> sessions;
+  void Serialize(std::string* out) const;
+  Status Deserialize(std::string_view in);
+};
+
+}  // namespace impulse::plan::window_internal
