@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "state/rocksdb_store.h"
+#include "state/snapshot_file.h"
 #include "state/state_options.h"
 
 namespace impulse::state::internal {
@@ -26,7 +27,7 @@ template <typename V>
 class CachedRocksDbTable {
  public:
   static Result<std::unique_ptr<CachedRocksDbTable>> Open(const StateOptions& options, Env* env) {
-    ASSIGN_OR_RETURN(std::unique_ptr<RocksDbStore> store, RocksDbStore::Open(options.rocksdb_dir, env));
+    ASSIGN_OR_RETURN(std::unique_ptr<RocksDbStore> store, RocksDbStore::Open(options, env));
     return std::unique_ptr<CachedRocksDbTable>(new CachedRocksDbTable(options, std::move(store)));
   }
 
@@ -130,8 +131,12 @@ class CachedRocksDbTable {
     return store_->Checkpoint(dir, size_);
   }
 
-  Status Restore(const std::string& dir) {
-    ASSIGN_OR_RETURN(uint64_t entries, store_->Restore(dir, options_.entries_max));
+  // `dir` holds this backend's snapshot or, when from_memory, a memory backend snapshot file.
+  Status Restore(const std::string& dir, bool from_memory) {
+    ASSIGN_OR_RETURN(uint64_t entries,
+                     from_memory ? store_->RestoreFromSnapshotFile(dir + "/" + std::string(kSnapshotFileName),
+                                                                   options_.entries_max)
+                                 : store_->Restore(dir, options_.entries_max));
     // The cache described the old content: drop it without writing back.
     index_.clear();
     slots_.clear();

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "state/rocksdb_store.h"
 #include "state/snapshot_file.h"
 #include "state/state_options.h"
 
@@ -67,21 +68,28 @@ class MemoryTable {
     return writer->Finish();
   }
 
-  // Builds the new content aside and swaps it in only when the whole file was valid.
-  Status Restore(Env* env, const std::string& dir) {
+  // Builds the new content aside and swaps it in only when the whole snapshot was valid.
+  // `dir` holds this backend's state.snap or, when from_rocksdb, a RocksDB backend snapshot.
+  Status Restore(Env* env, const std::string& dir, bool from_rocksdb) {
     Map restored;
     size_t key_bytes = 0;
     const std::string path = dir + "/" + std::string(kSnapshotFileName);
-    RETURN_IF_ERROR(ReadSnapshotFile(env, path, [&](std::string_view key, std::string_view bytes) -> Status {
+    auto add = [&](std::string_view key, std::string_view bytes) -> Status {
       if (restored.size() >= options_.entries_max) {
-        return ResourceExhausted("state snapshot " + path + " holds more than entries_max " +
+        return ResourceExhausted("state snapshot " + dir + " holds more than entries_max " +
                                  std::to_string(options_.entries_max) + " entries");
       }
       auto [it, fresh] = restored.try_emplace(std::string(key));
-      if (!fresh) return DataLoss("duplicate key");
+      if (!fresh) return DataLoss("state snapshot " + dir + ": duplicate key");
       key_bytes += key.size();
-      return StateCodec<V>::Deserialize(bytes, &it->second);
-    }));
+      Status s = StateCodec<V>::Deserialize(bytes, &it->second);
+      return s.ok() ? s : DataLoss("state snapshot " + dir + ": " + s.message());
+    };
+    if (from_rocksdb) {
+      RETURN_IF_ERROR(RocksDbStore::ReadCheckpoint(dir, env, options_.entries_max, add));
+    } else {
+      RETURN_IF_ERROR(ReadSnapshotFile(env, path, add));
+    }
     map_.swap(restored);
     key_bytes_ = key_bytes;
     return Status::OK();

@@ -1,5 +1,6 @@
 #include "state/rocksdb_store.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/crc32c.h"
+#include "state/snapshot_file.h"
 
 namespace impulse::state {
 namespace {
@@ -97,16 +99,48 @@ Result<Manifest> DecodeManifest(std::string_view text, const std::string& path) 
   return m;
 }
 
+// Reads and checks the manifest of the snapshot in `dir` and the sizes of the files it lists.
+Result<Manifest> ValidateCheckpoint(const std::string& dir, Env* env, uint64_t entries_max) {
+  const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
+  ASSIGN_OR_RETURN(std::string text, env->ReadFile(manifest_path));
+  ASSIGN_OR_RETURN(Manifest manifest, DecodeManifest(text, manifest_path));
+  if (manifest.entries > entries_max) {
+    return ResourceExhausted("state snapshot " + dir + " holds " + std::to_string(manifest.entries) +
+                             " entries, more than entries_max " + std::to_string(entries_max));
+  }
+  const std::string src = dir + "/" + std::string(kRocksDbCheckpointSubdir);
+  for (const auto& [name, size] : manifest.files) {
+    std::error_code ec;
+    const uint64_t actual = fs::file_size(src + "/" + name, ec);
+    if (ec) return DataLoss("state snapshot file " + src + "/" + name + ": " + ec.message());
+    if (actual != size) {
+      return DataLoss("state snapshot file " + src + "/" + name + ": size " + std::to_string(actual) +
+                      " != manifest " + std::to_string(size));
+    }
+  }
+  return manifest;
+}
+
+// A snapshot RocksDB cannot open or verify is a corrupt snapshot.
+Status AsDataLoss(Status s) {
+  if (s.ok() || s.code() == StatusCode::kDataLoss || s.code() == StatusCode::kResourceExhausted) return s;
+  return DataLoss(s.message());
+}
+
 }  // namespace
 
-RocksDbStore::RocksDbStore(std::string dir, Env* env)
-    : dir_(std::move(dir)), env_(env), batch_(std::make_unique<rocksdb::WriteBatch>()) {}
+RocksDbStore::RocksDbStore(std::string dir, Env* env, size_t block_cache_bytes)
+    : dir_(std::move(dir)),
+      env_(env),
+      block_cache_(rocksdb::NewLRUCache(block_cache_bytes)),
+      batch_(std::make_unique<rocksdb::WriteBatch>()) {}
 
 RocksDbStore::~RocksDbStore() {
   if (db_ != nullptr) (void)db_->Close();  // scratch content: nothing to save
 }
 
-Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& dir, Env* env) {
+Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const StateOptions& state_options, Env* env) {
+  const std::string& dir = state_options.rocksdb_dir;
   if (dir.empty()) return InvalidArgument("state: rocksdb_dir is empty");
   RETURN_IF_ERROR(env->CreateDirs(dir));
   // Discard earlier generations: without a WAL they are not a consistent state anyway.
@@ -114,7 +148,7 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const std::string& dir,
   for (const std::string& name : names) {
     if (name.rfind("db-", 0) == 0) RETURN_IF_ERROR(RemoveAll(dir + "/" + name));
   }
-  std::unique_ptr<RocksDbStore> store(new RocksDbStore(dir, env));
+  std::unique_ptr<RocksDbStore> store(new RocksDbStore(dir, env, state_options.block_cache_bytes));
   RETURN_IF_ERROR(store->OpenGeneration(0, /*fresh=*/true));
   return store;
 }
@@ -129,6 +163,7 @@ Status RocksDbStore::OpenGeneration(uint64_t generation, bool fresh) {
   rocksdb::BlockBasedTableOptions table;
   // Most FindOrInsert misses are new keys: a Bloom filter answers them without reading blocks.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = block_cache_;  // shared by the generations of this table, bounded
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* db = nullptr;
   const std::string path = GenerationDir(dir_, generation);
@@ -202,23 +237,8 @@ Result<uint64_t> RocksDbStore::Checkpoint(const std::string& dir, uint64_t entri
 }
 
 Result<uint64_t> RocksDbStore::Restore(const std::string& dir, uint64_t entries_max) {
-  const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
-  ASSIGN_OR_RETURN(std::string text, env_->ReadFile(manifest_path));
-  ASSIGN_OR_RETURN(Manifest manifest, DecodeManifest(text, manifest_path));
-  if (manifest.entries > entries_max) {
-    return ResourceExhausted("state snapshot " + dir + " holds " + std::to_string(manifest.entries) +
-                             " entries, more than entries_max " + std::to_string(entries_max));
-  }
+  ASSIGN_OR_RETURN(Manifest manifest, ValidateCheckpoint(dir, env_, entries_max));
   const std::string src = dir + "/" + std::string(kRocksDbCheckpointSubdir);
-  for (const auto& [name, size] : manifest.files) {
-    std::error_code ec;
-    const uint64_t actual = fs::file_size(src + "/" + name, ec);
-    if (ec) return DataLoss("state snapshot file " + src + "/" + name + ": " + ec.message());
-    if (actual != size) {
-      return DataLoss("state snapshot file " + src + "/" + name + ": size " + std::to_string(actual) +
-                      " != manifest " + std::to_string(size));
-    }
-  }
   // Build the next generation beside the current one.
   const uint64_t next = generation_ + 1;
   const std::string dst = GenerationDir(dir_, next);
@@ -250,22 +270,76 @@ Result<uint64_t> RocksDbStore::Restore(const std::string& dir, uint64_t entries_
     if (db_ != nullptr) (void)db_->Close();
     db_ = std::move(old);
     generation_ = old_generation;
-    if (s.code() != StatusCode::kDataLoss && s.code() != StatusCode::kResourceExhausted) {
-      s = DataLoss(s.message());  // a snapshot RocksDB cannot open is a corrupt snapshot
-    }
-    return fail(s);
+    return fail(AsDataLoss(s));
   }
-  (void)old->Close();
-  old.reset();
-  RETURN_IF_ERROR(RemoveAll(GenerationDir(dir_, old_generation)));
+  RETURN_IF_ERROR(RetireGeneration(std::move(old), old_generation));
   return manifest.entries;
+}
+
+Result<uint64_t> RocksDbStore::RestoreFromSnapshotFile(const std::string& path, uint64_t entries_max) {
+  IMPULSE_CHECK(batch_->Count() == 0);
+  const uint64_t next = generation_ + 1;
+  RETURN_IF_ERROR(RemoveAll(GenerationDir(dir_, next)));
+  std::unique_ptr<rocksdb::DB> old = std::move(db_);
+  const uint64_t old_generation = generation_;
+  uint64_t entries = 0;
+  Status s = OpenGeneration(next, /*fresh=*/true);
+  if (s.ok()) {
+    s = ReadSnapshotFile(env_, path, [&](std::string_view key, std::string_view value) -> Status {
+      if (++entries > entries_max) {
+        return ResourceExhausted("state snapshot " + path + " holds more than entries_max " +
+                                 std::to_string(entries_max) + " entries");
+      }
+      BatchPut(key, value);
+      if (batch_count() >= 1000) return CommitBatch();
+      return Status::OK();
+    });
+  }
+  if (s.ok()) s = CommitBatch();
+  if (!s.ok()) {
+    batch_->Clear();
+    if (db_ != nullptr) (void)db_->Close();
+    db_ = std::move(old);
+    generation_ = old_generation;
+    (void)RemoveAll(GenerationDir(dir_, next));  // best effort; `s` is the error to report
+    return s;
+  }
+  RETURN_IF_ERROR(RetireGeneration(std::move(old), old_generation));
+  return entries;
+}
+
+Status RocksDbStore::RetireGeneration(std::unique_ptr<rocksdb::DB> old, uint64_t old_generation) {
+  (void)old->Close();  // scratch content: nothing to save
+  old.reset();
+  return RemoveAll(GenerationDir(dir_, old_generation));
+}
+
+Status RocksDbStore::ReadCheckpoint(const std::string& dir, Env* env, uint64_t entries_max,
+                                    const std::function<Status(std::string_view key, std::string_view value)>& fn) {
+  ASSIGN_OR_RETURN(Manifest manifest, ValidateCheckpoint(dir, env, entries_max));
+  const std::string src = dir + "/" + std::string(kRocksDbCheckpointSubdir);
+  rocksdb::Options options;
+  options.paranoid_checks = true;
+  options.max_open_files = 512;
+  rocksdb::DB* raw = nullptr;
+  RETURN_IF_ERROR(AsDataLoss(FromRocks(rocksdb::DB::OpenForReadOnly(options, src, &raw), "open snapshot " + src)));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  RETURN_IF_ERROR(AsDataLoss(FromRocks(db->VerifyChecksum(), "state snapshot " + src)));
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    RETURN_IF_ERROR(fn(std::string_view(it->key().data(), it->key().size()),
+                       std::string_view(it->value().data(), it->value().size())));
+  }
+  return AsDataLoss(FromRocks(it->status(), "state snapshot " + src));
 }
 
 uint64_t RocksDbStore::ApproximateMemoryBytes() const {
   uint64_t memtables = 0, readers = 0;
   db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &memtables);
   db_->GetIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &readers);
-  return memtables + readers;
+  return memtables + readers + block_cache_->GetUsage();
 }
 
 }  // namespace impulse::state

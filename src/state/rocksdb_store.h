@@ -22,8 +22,10 @@
 
 #include "impulse/env.h"
 #include "impulse/status.h"
+#include "state/state_options.h"
 
 namespace rocksdb {
+class Cache;
 class DB;
 class WriteBatch;
 }  // namespace rocksdb
@@ -35,7 +37,8 @@ inline constexpr std::string_view kManifestFileName = "state.manifest";
 
 class RocksDbStore {
  public:
-  static Result<std::unique_ptr<RocksDbStore>> Open(const std::string& dir, Env* env);
+  // Uses options.rocksdb_dir and options.block_cache_bytes.
+  static Result<std::unique_ptr<RocksDbStore>> Open(const StateOptions& options, Env* env);
   ~RocksDbStore();
   RocksDbStore(const RocksDbStore&) = delete;
   RocksDbStore& operator=(const RocksDbStore&) = delete;
@@ -63,15 +66,28 @@ class RocksDbStore {
   // kResourceExhausted when the snapshot holds more than entries_max entries.
   Result<uint64_t> Restore(const std::string& dir, uint64_t entries_max);
 
-  // RocksDB memtables + table readers, approximate.
+  // Loads a memory-backend snapshot file (snapshot_file.h) as the new generation: same
+  // guarantees as Restore. Returns its entry count.
+  Result<uint64_t> RestoreFromSnapshotFile(const std::string& path, uint64_t entries_max);
+
+  // Validates the RocksDB snapshot in `dir` (manifest, sizes, block checksums), then calls fn for
+  // every pair, in key order, without opening it for writing. For restoring into another backend.
+  // kResourceExhausted when it holds more than entries_max entries.
+  static Status ReadCheckpoint(const std::string& dir, Env* env, uint64_t entries_max,
+                               const std::function<Status(std::string_view key, std::string_view value)>& fn);
+
+  // RocksDB memtables + table readers + block cache, approximate.
   uint64_t ApproximateMemoryBytes() const;
 
  private:
-  RocksDbStore(std::string dir, Env* env);
+  RocksDbStore(std::string dir, Env* env, size_t block_cache_bytes);
   Status OpenGeneration(uint64_t generation, bool fresh);
+  // Generation n+1 is open in db_ and verified: drop generation n (held in `old`).
+  Status RetireGeneration(std::unique_ptr<rocksdb::DB> old, uint64_t old_generation);
 
   std::string dir_;
   Env* env_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   uint64_t generation_ = 0;
   std::unique_ptr<rocksdb::DB> db_;
   std::unique_ptr<rocksdb::WriteBatch> batch_;

@@ -114,8 +114,7 @@ Status ReadSnapshotFile(Env* env, const std::string& path,
     const std::string_view value(data.data() + pos + key_len, value_len);
     pos += key_len + value_len;
     ++seen;
-    Status s = fn(key, value);
-    if (!s.ok()) return s.code() == StatusCode::kDataLoss ? s.WithContext("state snapshot " + path) : s;
+    RETURN_IF_ERROR(fn(key, value));
   }
   if (seen != records) {
     return corrupt("record count " + std::to_string(seen) + " != trailer " + std::to_string(records));

@@ -24,6 +24,8 @@ struct StateOptions {
   std::string rocksdb_dir;
   // kRocksDb: entries kept decoded in memory; dirty ones are written back on eviction. 1..1<<26.
   size_t cache_entries_max = 100000;
+  // kRocksDb: RocksDB's block cache (encoded blocks, behind the decoded cache above), per table.
+  size_t block_cache_bytes = 32 << 20;
   // Hard bound on live entries (both backends); Insert beyond it fails with kResourceExhausted.
   size_t entries_max = 10'000'000;
   // Longest key accepted by FindOrInsert (kInvalidArgument beyond it). Bounds snapshot records.

@@ -95,19 +95,18 @@ class StateTable {
     return rocks_->Checkpoint(dir);
   }
 
-  // Replaces the content with the snapshot in `dir`, which must come from the same backend
-  // (kInvalidArgument otherwise). A corrupt snapshot is kDataLoss naming the file; on any error
-  // the table keeps its previous content.
+  // Replaces the content with the snapshot in `dir`, written by either backend (so a job can
+  // switch backend across a restart). A corrupt snapshot is kDataLoss naming the file or
+  // directory; kResourceExhausted beyond entries_max; on any error the table keeps its content.
+  // RocksDB from RocksDB: the checkpoint's files are linked/copied into a new DB generation and
+  // verified (VerifyChecksum reads it all once); from a memory snapshot: the records are loaded.
+  // Values are decoded when read, so a value V cannot decode is kDataLoss from Find then.
   Status Restore(const std::string& dir) {
     const bool has_file = env_->FileExists(dir + "/" + std::string(kSnapshotFileName));
     const bool has_manifest = env_->FileExists(dir + "/" + std::string(kManifestFileName));
     if (!has_file && !has_manifest) return NotFound("no state snapshot in " + dir);
-    if (memory_) {
-      if (!has_file) return InvalidArgument("state snapshot " + dir + " was written by the rocksdb backend");
-      return memory_->Restore(env_, dir);
-    }
-    if (!has_manifest) return InvalidArgument("state snapshot " + dir + " was written by the memory backend");
-    return rocks_->Restore(dir);
+    if (memory_) return memory_->Restore(env_, dir, /*from_rocksdb=*/!has_file);
+    return rocks_->Restore(dir, /*from_memory=*/!has_manifest);
   }
 
   StateStats stats() const { return memory_ ? memory_->stats() : rocks_->stats(); }

@@ -383,16 +383,33 @@ TEST_P(StateTableTest, RestoreBeyondEntriesMaxRefused) {
   EXPECT_EQ(small->size(), 0u);
 }
 
-TEST_P(StateTableTest, SnapshotOfTheOtherBackendRefused) {
-  StateOptions other = Options();
+TEST_P(StateTableTest, SnapshotOfTheOtherBackendRestores) {
+  StateOptions other = Options(/*cache_entries_max=*/8);
   other.backend = GetParam() == Backend::kMemory ? Backend::kRocksDb : Backend::kMemory;
   auto writer = MustOpen(other);
   ASSERT_NE(writer, nullptr);
-  Fill(writer.get(), 0, 5);
+  Fill(writer.get(), 0, 500);
+  ASSERT_TRUE(writer->Erase(Key(7)).ok());
   ASSERT_TRUE(writer->Checkpoint(Dir("ckpt")).ok());
-  auto t = MustOpen(Options());
+  const auto want = Content(writer.get());
+  auto t = MustOpen(Options(/*cache_entries_max=*/8));
   ASSERT_NE(t, nullptr);
-  EXPECT_EQ(t->Restore(Dir("ckpt")).code(), StatusCode::kInvalidArgument);
+  Fill(t.get(), 1000, 1010);
+  ASSERT_TRUE(t->Restore(Dir("ckpt")).ok());
+  EXPECT_EQ(t->size(), 499u);
+  EXPECT_EQ(Content(t.get()), want);
+
+  // The other backend's snapshot, corrupted, is kDataLoss and changes nothing.
+  if (other.backend == Backend::kMemory) {
+    FlipByte(Dir("ckpt") + "/state.snap", 100);
+  } else {
+    for (const auto& e : fs::directory_iterator(Dir("ckpt") + "/rocksdb")) {
+      if (e.path().extension() == ".sst") FlipByte(e.path(), fs::file_size(e.path()) / 2);
+    }
+  }
+  Fill(t.get(), 2000, 2001);
+  EXPECT_EQ(t->Restore(Dir("ckpt")).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(t->size(), 500u);
 }
 
 TEST_P(StateTableTest, TableLargerThanCacheRoundTrips) {
