@@ -78,21 +78,20 @@ class CachedRocksDbTable {
 
   Status Erase(std::string_view key) {
     auto it = index_.find(key);
+    const bool cached = it != index_.end();
     bool stored;
-    if (it != index_.end()) {
-      const uint32_t index = it->second;
-      stored = slots_[index].stored;
-      Drop(index);
-      if (!stored) {
-        --size_;
-        return Status::OK();
-      }
+    if (cached) {
+      stored = slots_[it->second].stored;
     } else {
       ASSIGN_OR_RETURN(stored, store_->Get(key, &scratch_));
       if (!stored) return Status::OK();
     }
-    store_->BatchDelete(key);
-    RETURN_IF_ERROR(store_->CommitBatch());
+    if (stored) {
+      // Delete from RocksDB first: if that fails the entry is still live and still cached.
+      store_->BatchDelete(key);
+      RETURN_IF_ERROR(store_->CommitBatch());
+    }
+    if (cached) Drop(it->second);
     --size_;
     return Status::OK();
   }
@@ -122,8 +121,9 @@ class CachedRocksDbTable {
       if (store_->batch_count() >= kSweepBatchEntries) return store_->CommitBatch();
       return Status::OK();
     });
-    RETURN_IF_ERROR(walked);
-    return store_->CommitBatch();
+    // Keep what fn changed before a stop, and never leave a batch pending.
+    Status committed = store_->CommitBatch();
+    return walked.ok() ? committed : walked;
   }
 
   Result<uint64_t> Checkpoint(const std::string& dir) {

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
+
+#include "common/fault_env.h"
 
 namespace impulse::state {
 namespace {
@@ -218,6 +221,40 @@ TEST_P(StateTableTest, ForEachSeesEverythingOnceAndKeepsChanges) {
   });
   EXPECT_EQ(s.code(), StatusCode::kInternal);
   EXPECT_EQ(calls, 1);
+
+  // Changes made before a stop are kept, and the table stays consistent (checkpoint works).
+  calls = 0;
+  std::vector<std::string> changed;
+  s = t->ForEach([&](std::string_view key, Agg& v) {
+    if (++calls > 5) return Internal("stop");
+    v.count += 100;
+    changed.emplace_back(key);
+    return Status::OK();
+  });
+  EXPECT_EQ(s.code(), StatusCode::kInternal);
+  ASSERT_EQ(changed.size(), 5u);
+  for (const auto& key : changed) want[key].count += 100;
+  ASSERT_TRUE(t->Checkpoint(Dir("after-stop")).ok());
+  EXPECT_EQ(Content(t.get()), want);
+}
+
+TEST_P(StateTableTest, FailedCheckpointWriteIsVisibleAndHarmless) {
+  FaultInjectionEnv env(Env::Default());
+  StateOptions o = Options(/*cache_entries_max=*/8);
+  o.env = &env;
+  auto t = MustOpen(o);
+  ASSERT_NE(t, nullptr);
+  Fill(t.get(), 0, 200);
+  env.SetWriteBudget(100);
+  auto failed = t->Checkpoint(Dir("full"));
+  EXPECT_EQ(failed.status().code(), StatusCode::kResourceExhausted) << failed.status().ToString();
+  EXPECT_FALSE(fs::exists(Dir("full") + "/state.snap"));
+  EXPECT_FALSE(fs::exists(Dir("full") + "/state.manifest"));
+  env.SetWriteBudget(-1);
+  ASSERT_TRUE(t->Checkpoint(Dir("ok")).ok());
+  Fill(t.get(), 200, 210);
+  ASSERT_TRUE(t->Restore(Dir("ok")).ok());
+  EXPECT_EQ(t->size(), 200u);
 }
 
 TEST_P(StateTableTest, RestoreReturnsExactlyTheCheckpointedContent) {
