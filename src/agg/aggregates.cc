@@ -154,11 +154,6 @@ void AggregateSet::Destroy(uint8_t* state) const {
   Init(state);
 }
 
-void AggregateSet::Add(uint8_t* state, int64_t event_time_ms, const Value* args) const {
-  for (size_t i = 0; i < aggs_.size(); ++i)
-    detail::AddOne(aggs_[i], state + aggs_[i].offset, event_time_ms, args + 2 * i);
-}
-
 bool AggregateSet::Retract(uint8_t* state, int64_t /*event_time_ms*/, const Value* args) const {
   if (!retractable_) return false;
   for (size_t i = 0; i < aggs_.size(); ++i) detail::RetractOne(aggs_[i], state + aggs_[i].offset, args + 2 * i);
@@ -240,7 +235,8 @@ void StoreArg(const CompiledAgg& c, ArgState* st, const Value& x, const Value& y
 
 }  // namespace
 
-void AddOne(const CompiledAgg& c, uint8_t* p, int64_t ts, const Value* args) {
+// Inlined into AggregateSet::Add, the per-event path; AddOne is the out-of-line copy.
+[[gnu::always_inline]] inline void AddImpl(const CompiledAgg& c, uint8_t* p, int64_t ts, const Value* args) {
   const Value& x = args[0];
   if (c.op == kOpCountRows) {
     ++As<CountState>(p)->n;
@@ -355,6 +351,8 @@ void AddOne(const CompiledAgg& c, uint8_t* p, int64_t ts, const Value* args) {
     }
   }
 }
+
+void AddOne(const CompiledAgg& c, uint8_t* p, int64_t ts, const Value* args) { AddImpl(c, p, ts, args); }
 
 void RetractOne(const CompiledAgg& c, uint8_t* p, const Value* args) {
   const Value& x = args[0];
@@ -507,4 +505,12 @@ void DestroyOne(const CompiledAgg& c, uint8_t* p) {
 }
 
 }  // namespace detail
+
+void AggregateSet::Add(uint8_t* state, int64_t event_time_ms, const Value* args) const {
+  for (const detail::CompiledAgg& c : aggs_) {
+    detail::AddImpl(c, state + c.offset, event_time_ms, args);
+    args += 2;
+  }
+}
+
 }  // namespace impulse::agg

@@ -51,6 +51,7 @@ int64_t Cutoff(int64_t range_ms, int64_t t) {
 }  // namespace
 
 void SlidingWindow::InitFor(const AggregateSet& set) {
+  set_ = &set;
   state_ = std::make_unique<uint64_t[]>((set.state_size() + 7) / 8 + 1);
   set.Init(reinterpret_cast<uint8_t*>(state_.get()));
   width_ = 2 * set.size();
@@ -214,7 +215,8 @@ size_t SlidingWindow::HeapBytes() const {
              scratch_.capacity() * 8 + seqs_.capacity() * sizeof(Ring<uint64_t>);
   for (const Blob& blob : blobs_) b += blob.capacity;
   for (const auto& q : seqs_) b += q.capacity() * sizeof(uint64_t);
-  return b;  // the aggregate state's own heap objects are small next to the rows (count_distinct aside)
+  if (state_) b += set_->HeapBytes(reinterpret_cast<const uint8_t*>(state_.get()));
+  return b;
 }
 
 void SlidingWindow::Destroy(const AggregateSet& set) {

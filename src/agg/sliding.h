@@ -59,7 +59,7 @@ class Ring {
 //  - arg_max, arg_min, approx_count_distinct, top_k: recomputed from the buffered rows at
 //    every Add: O(rows in range) per event.
 // The caller bounds memory with HeapBytes() (and rows()). Must be given the same AggregateSet
-// on every call, and Destroy(set) before it is dropped (the destructor cannot free the
+// on every call (it must outlive the window), and Destroy(set) before it is dropped (the destructor cannot free the
 // aggregate state without the set). One thread at a time.
 class SlidingWindow {
  public:
@@ -105,6 +105,7 @@ class SlidingWindow {
   void Results(const AggregateSet& set, Value* out, Arena* arena);
 
   std::unique_ptr<uint64_t[]> state_;   // the AggregateSet block; null until first use
+  const AggregateSet* set_ = nullptr;   // the set of the first call (for HeapBytes)
   size_t width_ = 0;                    // 2 Values per aggregate
   // The rows: a ring of cap_rows_ slots (a power of two), count_ used from head_slot_.
   std::vector<int64_t> ts_;             // per slot: event time
