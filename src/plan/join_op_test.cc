@@ -314,6 +314,17 @@ TEST_P(JoinOpTest, IntervalLateRowIsReportedNotJoined) {
   EXPECT_EQ(d.op()->stats().late_events, 1u);
 }
 
+// A left row expires once W > l.ts + upper: at W == l.ts + upper a right row with ts == W still
+// matches it, even after a cleanup of the same key removed an older row.
+TEST_P(JoinOpTest, IntervalBoundsAreInclusiveAtCleanup) {
+  const JoinDef def = Interval(0, 10);
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  std::vector<Ev> evs = {{0, false, 1, 1, 90, INT64_MIN}, {0, false, 1, 2, 100, 90}, {1, false, 1, 3, 110, 110}};
+  d.Feed(evs, 0, evs.size(), 1);
+  EXPECT_EQ(d.output, (std::vector<std::string>{"1|2|s2|1|3|s3|@110"}));
+  EXPECT_EQ(d.op()->stats().entries, 2u);  // row 1 (expired at 100) dropped, rows 2 and 3 kept
+}
+
 TEST_P(JoinOpTest, RowsMaxSendsRowsToLateOutput) {
   JoinDef def = Interval(-1000, 1000);
   def.rows_max = 3;
