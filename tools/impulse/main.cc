@@ -7,6 +7,10 @@
 
 #include "tools/impulse/commands.h"
 
+namespace impulse::tools {
+int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
+}  // namespace impulse::tools
+
 namespace {
 
 void PrintUsage(FILE* out) {
@@ -19,7 +23,8 @@ void PrintUsage(FILE* out) {
                "  demo SPEC.yaml       run the engine in process under generated load and report\n"
                "  load                 send generated NDJSON load to a running engine\n"
                "  repair DIR           truncate a partition directory at its first corrupt record\n"
-               "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n\n"
+               "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
+               "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n\n"
                "  impulse <command> --help   options of one command\n"
                "  impulse --version\n",
                impulse::tools::kVersion);
@@ -48,6 +53,7 @@ int main(int argc, char** argv) {
   if (cmd == "load") return impulse::tools::LoadCommand(args);
   if (cmd == "repair") return impulse::tools::RepairCommand(args);
   if (cmd == "generate") return impulse::tools::GenerateCommand(args);
+  if (cmd == "checkpoints") return impulse::tools::CheckpointsCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
