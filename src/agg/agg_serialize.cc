@@ -12,6 +12,9 @@ namespace {
 using namespace detail;
 
 constexpr uint8_t kFormatVersion = 1;
+// Counts read from a checkpoint are at most this, so that adds and merges cannot overflow.
+constexpr int64_t kCountMax = int64_t{1} << 56;
+bool ValidCount(int64_t n) { return n >= 0 && n <= kCountMax; }
 
 template <typename S>
 S* As(uint8_t* p) { return reinterpret_cast<S*>(p); }
@@ -60,7 +63,7 @@ bool GetCountMap(std::string_view* in, FieldType t, CountMap* m, size_t max_entr
     std::string_view key;
     uint64_t n;
     if (!GetBytes(in, &key) || !GetVarint(in, &n)) return false;
-    if (n == 0 || n > static_cast<uint64_t>(INT64_MAX)) return false;
+    if (n == 0 || n > static_cast<uint64_t>(kCountMax)) return false;
     if (t != FieldType::kString && key.size() != 8) return false;
     if (!m->emplace(std::string(key), static_cast<int64_t>(n)).second) return false;
   }
@@ -136,13 +139,13 @@ bool DeserializeOne(const CompiledAgg& c, std::string_view* in, uint8_t* p) {
   const FieldType t = c.spec.arg_type;
   switch (static_cast<Op>(c.op)) {
     case kOpCountRows:
-    case kOpCountNonNull: return GetI64(in, &As<CountState>(p)->n) && As<CountState>(p)->n >= 0;
+    case kOpCountNonNull: return GetI64(in, &As<CountState>(p)->n) && ValidCount(As<CountState>(p)->n);
     case kOpSumInt:
     case kOpSumDouble:
     case kOpAvgInt:
     case kOpAvgDouble: {
       auto* s = As<SumState>(p);
-      return GetI64(in, &s->n) && s->n >= 0 && GetI64(in, &s->sum.i);
+      return GetI64(in, &s->n) && ValidCount(s->n) && GetI64(in, &s->sum.i);
     }
     case kOpMinInt:
     case kOpMinDouble:
@@ -168,7 +171,7 @@ bool DeserializeOne(const CompiledAgg& c, std::string_view* in, uint8_t* p) {
     }
     case kOpVar: {
       auto* s = As<VarState>(p);
-      return GetI64(in, &s->n) && s->n >= 0 && GetDouble(in, &s->mean) && GetDouble(in, &s->m2);
+      return GetI64(in, &s->n) && ValidCount(s->n) && GetDouble(in, &s->mean) && GetDouble(in, &s->m2);
     }
     case kOpCountDistinct: {
       auto* s = As<PtrState>(p);
