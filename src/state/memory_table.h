@@ -1,14 +1,14 @@
 // MemoryTable<V>: the in-memory StateTable backend (internal; use StateTable<V>).
-// A hash map from key bytes to V with heterogeneous lookup (no std::string built per Find).
-// Node-based, so a V* stays valid until its own key is erased or the table restored.
+// A FlatStringMap (open addressing, no std::string built per lookup). A V* is valid until the
+// next FindOrInsert/Erase/Restore (growth and backward shifts move values).
 // Bounded by StateOptions::entries_max. One thread.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "state/flat_map.h"
 #include "state/rocksdb_store.h"
 #include "state/snapshot_file.h"
 #include "state/state_options.h"
@@ -20,39 +20,35 @@ class MemoryTable {
  public:
   explicit MemoryTable(const StateOptions& options) : options_(options) {}
 
-  V* Find(std::string_view key) {
-    auto it = map_.find(key);
-    return it == map_.end() ? nullptr : &it->second;
-  }
+  V* Find(std::string_view key) { return map_.Find(key); }
 
   Result<V*> FindOrInsert(std::string_view key, bool* inserted) {
-    auto it = map_.find(key);
-    if (it != map_.end()) {
+    if (V* v = map_.Find(key)) {
       if (inserted != nullptr) *inserted = false;
-      return &it->second;
+      return v;
     }
     if (map_.size() >= options_.entries_max) {
       ++stats_.entries_max_rejections;
       return ResourceExhausted("state table full: entries_max " + std::to_string(options_.entries_max));
     }
-    it = map_.try_emplace(std::string(key)).first;
-    key_bytes_ += key.size();
+    key_bytes_ += HeapKeyBytes(key);
     if (inserted != nullptr) *inserted = true;
-    return &it->second;
+    return map_.Insert(key);
   }
 
   void Erase(std::string_view key) {
-    auto it = map_.find(key);
-    if (it == map_.end()) return;
-    key_bytes_ -= it->first.size();
-    map_.erase(it);
+    if (map_.Erase(key)) key_bytes_ -= HeapKeyBytes(key);
   }
 
   size_t size() const { return map_.size(); }
 
   Status ForEach(const std::function<Status(std::string_view key, V& value)>& fn) {
-    for (auto& [key, value] : map_) RETURN_IF_ERROR(fn(key, value));
-    return Status::OK();
+    Status status;
+    map_.ForEachUntil([&](const std::string& key, V& value) {
+      status = fn(key, value);
+      return status.ok();
+    });
+    return status;
   }
 
   // `dir` exists and is empty (checked by StateTable).
@@ -60,11 +56,14 @@ class MemoryTable {
     ASSIGN_OR_RETURN(std::unique_ptr<SnapshotWriter> writer,
                      SnapshotWriter::Create(env, dir + "/" + std::string(kSnapshotFileName)));
     std::string value;
-    for (const auto& [key, v] : map_) {
+    Status status;
+    map_.ForEachUntil([&](const std::string& key, V& v) {
       value.clear();
       StateCodec<V>::Serialize(v, &value);
-      RETURN_IF_ERROR(writer->Add(key, value));
-    }
+      status = writer->Add(key, value);
+      return status.ok();
+    });
+    RETURN_IF_ERROR(status);
     return writer->Finish();
   }
 
@@ -79,10 +78,9 @@ class MemoryTable {
         return ResourceExhausted("state snapshot " + dir + " holds more than entries_max " +
                                  std::to_string(options_.entries_max) + " entries");
       }
-      auto [it, fresh] = restored.try_emplace(std::string(key));
-      if (!fresh) return DataLoss("state snapshot " + dir + ": duplicate key");
-      key_bytes += key.size();
-      Status s = StateCodec<V>::Deserialize(bytes, &it->second);
+      if (restored.Find(key) != nullptr) return DataLoss("state snapshot " + dir + ": duplicate key");
+      key_bytes += HeapKeyBytes(key);
+      Status s = StateCodec<V>::Deserialize(bytes, restored.Insert(key));
       return s.ok() ? s : DataLoss("state snapshot " + dir + ": " + s.message());
     };
     if (from_rocksdb) {
@@ -90,7 +88,7 @@ class MemoryTable {
     } else {
       RETURN_IF_ERROR(ReadSnapshotFile(env, path, add));
     }
-    map_.swap(restored);
+    map_.Swap(restored);
     key_bytes_ = key_bytes;
     return Status::OK();
   }
@@ -98,14 +96,15 @@ class MemoryTable {
   StateStats stats() const {
     StateStats s = stats_;
     s.entries = map_.size();
-    // Per node: next pointer, cached hash, key, value; plus the bucket array; plus long keys.
-    constexpr size_t kNodeBytes = sizeof(void*) + sizeof(size_t) + sizeof(std::string) + sizeof(V);
-    s.memory_bytes = map_.size() * kNodeBytes + map_.bucket_count() * sizeof(void*) + key_bytes_;
+    s.memory_bytes = map_.capacity() * sizeof(typename Map::Slot) + key_bytes_;
     return s;
   }
 
  private:
-  using Map = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+  using Map = FlatStringMap<V>;
+
+  // Keys longer than the std::string small-buffer (15 bytes in libstdc++) own a heap block.
+  static size_t HeapKeyBytes(std::string_view key) { return key.size() > 15 ? key.size() + 1 : 0; }
 
   StateOptions options_;
   Map map_;
