@@ -43,6 +43,10 @@ Value CopyToArena(const Value& v, FieldType t, Arena* arena) {
   return Value::String(arena->Copy(v.sv()));
 }
 
+// The largest state of one aggregate (first/last, arg_max/arg_min), in 8-byte words.
+constexpr size_t kMaxStateWords = 3;
+static_assert(sizeof(EdgeState) <= 8 * kMaxStateWords && sizeof(ArgState) <= 8 * kMaxStateWords);
+
 int64_t Cutoff(int64_t range_ms, int64_t t) {
   range_ms = std::max<int64_t>(range_ms, 1);
   return t < INT64_MIN + range_ms ? INT64_MIN : t - range_ms;
@@ -56,9 +60,10 @@ void SlidingWindow::InitFor(const AggregateSet& set) {
   set.Init(reinterpret_cast<uint8_t*>(state_.get()));
   width_ = 2 * set.size();
   seqs_.assign(set.size(), {});
-  size_t scratch_bytes = 0;
-  for (size_t i = 0; i < set.size(); ++i) scratch_bytes = std::max(scratch_bytes, StateBytes(static_cast<Op>(set.compiled(i).op)));
-  scratch_.assign(scratch_bytes / 8 + 1, 0);
+  has_strings_ = false;
+  for (size_t i = 0; i < set.size(); ++i)
+    for (int j = 0; j < 2; ++j)
+      has_strings_ = has_strings_ || (KeepsArg(set.compiled(i), j) && ArgType(set.compiled(i), j) == FieldType::kString);
 }
 
 void SlidingWindow::GrowRows() {
@@ -89,7 +94,7 @@ void SlidingWindow::Push(const AggregateSet& set, int64_t ts, const Value* args,
   Value* row = vals_.data() + slot * width_;
   // Copy the kept arguments; string bytes go into this slot's blob.
   size_t string_bytes = 0;
-  for (size_t i = 0; i < set.size(); ++i) {
+  for (size_t i = 0; has_strings_ && i < set.size(); ++i) {
     const CompiledAgg& c = set.compiled(i);
     for (int j = 0; j < 2; ++j) {
       const Value& v = args[2 * i + j];
@@ -185,11 +190,11 @@ void SlidingWindow::Results(const AggregateSet& set, Value* out, Arena* arena) {
         break;
       }
       case Strategy::kRecompute: {
-        uint8_t* tmp = reinterpret_cast<uint8_t*>(scratch_.data());
+        uint64_t mem[kMaxStateWords] = {};
+        uint8_t* tmp = reinterpret_cast<uint8_t*>(mem);
         for (size_t r = 0; r < count_; ++r) AddOne(c, tmp, ts_[Slot(r)], Row(r) + 2 * i);
         ResultOne(c, tmp, out + i, arena);
         DestroyOne(c, tmp);
-        std::fill(scratch_.begin(), scratch_.end(), 0);
         break;
       }
     }
@@ -212,7 +217,7 @@ bool SlidingWindow::Expire(const AggregateSet& set, int64_t range_ms, int64_t t)
 
 size_t SlidingWindow::HeapBytes() const {
   size_t b = ts_.capacity() * sizeof(int64_t) + vals_.capacity() * sizeof(Value) + blobs_.capacity() * sizeof(Blob) +
-             scratch_.capacity() * 8 + seqs_.capacity() * sizeof(Ring<uint64_t>);
+             seqs_.capacity() * sizeof(Ring<uint64_t>);
   for (const Blob& blob : blobs_) b += blob.capacity;
   for (const auto& q : seqs_) b += q.capacity() * sizeof(uint64_t);
   if (state_) b += set_->HeapBytes(reinterpret_cast<const uint8_t*>(state_.get()));

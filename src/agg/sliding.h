@@ -116,7 +116,7 @@ class SlidingWindow {
   size_t cap_rows_ = 0;
   uint64_t head_seq_ = 0;               // row number of the oldest row
   std::vector<detail::Ring<uint64_t>> seqs_;  // per aggregate: deque (min/max) or non-null rows
-  std::vector<uint64_t> scratch_;       // one aggregate's state, for recomputation
+  bool has_strings_ = false;            // some kept argument is a string
 };
 
 }  // namespace impulse::agg
