@@ -128,6 +128,23 @@ TEST(AggregateSet, MergeOfRandomSplitsEqualsTheWhole) {
   }
 }
 
+TEST(AggregateSet, MergeOfAPrefixAndItsSuffixEqualsTheWholeWithTiedTimes) {
+  for (FieldType t : kTypes) {
+    const AggregateSet set = MakeSet(AllSpecs(t));
+    for (int seed = 0; seed < 30; ++seed) {
+      std::mt19937_64 rng(seed);
+      const auto rows = RandomRows(rng, t, rng() % 150, /*ts_step_max=*/1);  // many equal times
+      const size_t cut = rows.empty() ? 0 : rng() % (rows.size() + 1);
+      State a(set), b(set);
+      for (size_t i = 0; i < rows.size(); ++i)
+        set.Add((i < cut ? a : b).data(), rows[i].ts, ArgsFor(set, rows[i]).data());
+      set.Merge(a.data(), b.data());  // `into` holds the earlier rows
+      ExpectMatchesReference(set, a.data(), rows, Name(t, seed));
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
 TEST(AggregateSet, RetractEqualsNeverAdded) {
   for (FieldType t : kTypes) {
     const AggregateSet set = MakeSet(AllSpecs(t, /*retractable_only=*/true));
