@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
+#include <utility>
 
 #include "agg/agg_state.h"
 #include "agg/codec.h"
@@ -53,6 +55,33 @@ int64_t Cutoff(int64_t range_ms, int64_t t) {
 }
 
 }  // namespace
+
+SlidingWindow::SlidingWindow(SlidingWindow&& o) noexcept
+    : state_(std::move(o.state_)),
+      set_(std::exchange(o.set_, nullptr)),
+      width_(std::exchange(o.width_, 0)),
+      ts_(std::move(o.ts_)),
+      vals_(std::move(o.vals_)),
+      blobs_(std::move(o.blobs_)),
+      head_slot_(std::exchange(o.head_slot_, 0)),
+      count_(std::exchange(o.count_, 0)),
+      cap_rows_(std::exchange(o.cap_rows_, 0)),
+      head_seq_(std::exchange(o.head_seq_, 0)),
+      seqs_(std::move(o.seqs_)),
+      has_strings_(std::exchange(o.has_strings_, false)) {
+  o.ts_.clear();
+  o.vals_.clear();
+  o.blobs_.clear();
+  o.seqs_.clear();
+}
+
+SlidingWindow& SlidingWindow::operator=(SlidingWindow&& o) noexcept {
+  if (this != &o) {
+    this->~SlidingWindow();
+    new (this) SlidingWindow(std::move(o));
+  }
+  return *this;
+}
 
 void SlidingWindow::InitFor(const AggregateSet& set) {
   set_ = &set;

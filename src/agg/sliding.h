@@ -64,8 +64,9 @@ class Ring {
 class SlidingWindow {
  public:
   SlidingWindow() = default;
-  SlidingWindow(SlidingWindow&&) = default;
-  SlidingWindow& operator=(SlidingWindow&&) = default;
+  // A moved-from window is empty. Assigning over a window that holds state leaks it: Destroy first.
+  SlidingWindow(SlidingWindow&& other) noexcept;
+  SlidingWindow& operator=(SlidingWindow&& other) noexcept;
   SlidingWindow(const SlidingWindow&) = delete;
   SlidingWindow& operator=(const SlidingWindow&) = delete;
 

@@ -159,6 +159,8 @@ TEST(SlidingWindow, MovedWindowKeepsItsRowsAndStrings) {
   w.Add(set, 1000, 1, args, out, &arena);
   s.assign(s.size(), 'x');  // the window must have copied the bytes
   SlidingWindow moved = std::move(w);
+  EXPECT_EQ(w.rows(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty by contract
+  EXPECT_EQ(moved.rows(), 1u);
   std::string t2 = "zzz";
   Value args2[4] = {Value::String(t2), {}, Value::String(t2), {}};
   moved.Add(set, 1000, 2, args2, out, &arena);
