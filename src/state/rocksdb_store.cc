@@ -7,7 +7,12 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
@@ -137,18 +142,26 @@ RocksDbStore::RocksDbStore(std::string dir, Env* env, size_t block_cache_bytes)
 
 RocksDbStore::~RocksDbStore() {
   if (db_ != nullptr) (void)db_->Close();  // scratch content: nothing to save
+  if (lock_fd_ >= 0) ::close(lock_fd_);    // releases the flock
 }
 
 Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const StateOptions& state_options, Env* env) {
   const std::string& dir = state_options.rocksdb_dir;
   if (dir.empty()) return InvalidArgument("state: rocksdb_dir is empty");
   RETURN_IF_ERROR(env->CreateDirs(dir));
+  std::unique_ptr<RocksDbStore> store(new RocksDbStore(dir, env, state_options.block_cache_bytes));
+  const std::string lock_path = dir + "/LOCK";
+  store->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (store->lock_fd_ < 0) return ErrnoStatus("open " + lock_path, errno);
+  if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return FailedPrecondition("state: rocksdb_dir " + dir + " is used by another open table");
+    return ErrnoStatus("flock " + lock_path, errno);
+  }
   // Discard earlier generations: without a WAL they are not a consistent state anyway.
   ASSIGN_OR_RETURN(std::vector<std::string> names, env->ListDir(dir));
   for (const std::string& name : names) {
     if (name.rfind("db-", 0) == 0) RETURN_IF_ERROR(RemoveAll(dir + "/" + name));
   }
-  std::unique_ptr<RocksDbStore> store(new RocksDbStore(dir, env, state_options.block_cache_bytes));
   RETURN_IF_ERROR(store->OpenGeneration(0, /*fresh=*/true));
   return store;
 }

@@ -4,7 +4,8 @@
 // Layout under `dir` (StateOptions::rocksdb_dir): one DB per generation, `db-<n>`. Open discards
 // older generations and starts an empty one; Restore builds generation n+1 from a checkpoint and,
 // only once it has opened and passed VerifyChecksum, drops generation n. So a corrupt snapshot
-// leaves the current content untouched.
+// leaves the current content untouched. `dir`/LOCK is flock'ed while the store is open, so two
+// tables configured with the same directory fail to open instead of deleting each other's DB.
 //
 // Writes go through a WriteBatch with the write-ahead log disabled: the working DB is scratch
 // space, durability comes from Checkpoint (which flushes the memtable first), and recovery is
@@ -87,6 +88,7 @@ class RocksDbStore {
 
   std::string dir_;
   Env* env_;
+  int lock_fd_ = -1;
   std::shared_ptr<rocksdb::Cache> block_cache_;
   uint64_t generation_ = 0;
   std::unique_ptr<rocksdb::DB> db_;

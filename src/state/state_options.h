@@ -81,6 +81,16 @@ struct StateCodec<V> {
   }
 };
 
+// A std::string value is its own encoding (payload blobs, dedup markers).
+template <>
+struct StateCodec<std::string> {
+  static void Serialize(const std::string& v, std::string* out) { out->append(v); }
+  static Status Deserialize(std::string_view in, std::string* v) {
+    v->assign(in);
+    return Status::OK();
+  }
+};
+
 // Heterogeneous hashing: Find(string_view) does not build a std::string.
 struct StringHash {
   using is_transparent = void;
