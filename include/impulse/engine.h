@@ -38,6 +38,18 @@ struct EngineOptions {
   uint64_t max_line_bytes = 1 << 20;         // an NDJSON line longer than this is rejected
   uint32_t max_line_errors_reported = 1000;  // per request; all bad lines still dead-lettered
   uint32_t stop_drain_timeout_ms = 30'000;   // Stop() waits this long for queued work to drain
+  // Checkpoints (docs/CHECKPOINTS.md): every this many ms the pipelines pause, and their input
+  // positions, operator state and the ends of the streams they write are committed together.
+  // A restart restores the newest one, truncates pipeline-written streams back to it and
+  // replays: outputs to embedded streams and files are exactly-once. 0 = no checkpoints:
+  // pipelines persist per-partition cursors instead and outputs are at-least-once.
+  int64_t checkpoint_interval_ms = 10'000;
+  int checkpoints_retained = 3;              // complete checkpoints kept on disk (>= 2)
+  int64_t checkpoint_timeout_ms = 60'000;    // a checkpoint not done by then is abandoned
+  int64_t restore_checkpoint_id = -1;        // >= 0: start from this checkpoint, not the newest
+  // Keyed state of stateful operators: in memory (default) or RocksDB under data_dir/state.
+  bool state_rocksdb = false;
+  uint64_t state_cache_entries = 100'000;    // RocksDB: decoded entries cached per operator
   Clock* clock = nullptr;                    // nullptr = Clock::Real()
   Env* env = nullptr;                        // nullptr = Env::Default()
 };
@@ -115,6 +127,16 @@ class Engine {
   virtual Status Stop() = 0;
 
   virtual uint32_t shard_count() const = 0;
+
+  // Declares that `stream` has no more input for this run: once the pipelines have read all of
+  // it, its watermark jumps to +infinity, so every window closes (bounded runs, tests,
+  // benchmarks). Not persisted. kNotFound for an unknown stream, kInvalidArgument for a stream
+  // that pipelines write (its watermark follows its writers).
+  virtual Status EndOfInput(std::string_view stream) = 0;
+
+  // Takes a checkpoint now and waits for it (kUnavailable when checkpoints are disabled or it
+  // times out). Returns its id.
+  virtual Result<uint64_t> CheckpointNow() = 0;
 };
 
 }  // namespace impulse

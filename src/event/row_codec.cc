@@ -219,4 +219,19 @@ Status DecodeRow(const Schema& schema, std::string_view payload, RowBatch* out) 
   return Status::OK();
 }
 
+void EncodeWatermarkMarker(uint32_t writer, int64_t watermark_ms, std::string* out) {
+  out->push_back(static_cast<char>(kWatermarkMarkerTag));
+  out->append(reinterpret_cast<const char*>(&writer), sizeof(writer));
+  out->append(reinterpret_cast<const char*>(&watermark_ms), sizeof(watermark_ms));
+}
+
+Status DecodeWatermarkMarker(std::string_view payload, uint32_t* writer, int64_t* watermark_ms) {
+  if (payload.size() != kWatermarkMarkerBytes || !IsWatermarkMarker(payload)) {
+    return DataLoss("malformed watermark marker of " + std::to_string(payload.size()) + " bytes");
+  }
+  std::memcpy(writer, payload.data() + 1, sizeof(*writer));
+  std::memcpy(watermark_ms, payload.data() + 5, sizeof(*watermark_ms));
+  return Status::OK();
+}
+
 }  // namespace impulse

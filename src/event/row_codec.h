@@ -21,6 +21,19 @@ inline constexpr uint8_t kRowFormatVersion = 1;
 // Appends only: reuse `out` (clear it) to avoid allocating per event.
 void EncodeRow(const Schema& schema, const Value* row, const RowMeta& meta, std::string* out);
 
+// Watermark markers: control records that pipelines write into the streams they produce, in
+// order with their rows, so a reader knows each writer's event-time progress
+// (docs/EVENT_TIME.md). A marker's first byte is kWatermarkMarkerTag, never a row version.
+// Layout: tag, u32 writer id, i64 watermark ms (little-endian).
+inline constexpr uint8_t kWatermarkMarkerTag = 0xFE;
+inline constexpr size_t kWatermarkMarkerBytes = 13;
+void EncodeWatermarkMarker(uint32_t writer, int64_t watermark_ms, std::string* out);
+inline bool IsWatermarkMarker(std::string_view payload) {
+  return !payload.empty() && static_cast<uint8_t>(payload[0]) == kWatermarkMarkerTag;
+}
+// kDataLoss if `payload` is not a well-formed marker.
+Status DecodeWatermarkMarker(std::string_view payload, uint32_t* writer, int64_t* watermark_ms);
+
 // The exact size EncodeRow would append, for sizing buffers.
 size_t EncodedRowSize(const Schema& schema, const Value* row);
 

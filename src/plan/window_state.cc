@@ -19,10 +19,11 @@ const agg::AggregateSet* CurrentAggSet() { return tls_set; }
 AggScope::AggScope(const agg::AggregateSet* set) : previous_(tls_set) { tls_set = set; }
 AggScope::~AggScope() { tls_set = previous_; }
 
-AggBlock::AggBlock() : set_(tls_set) {
-  IMPULSE_CHECK(set_ != nullptr);  // values are only made inside an AggScope
+void AggBlock::Allocate() {
+  set_ = tls_set;
+  IMPULSE_CHECK(set_ != nullptr);  // blocks are only used inside an AggScope
   data_ = std::make_unique<uint64_t[]>((set_->state_size() + 7) / 8);
-  set_->Init(data());
+  set_->Init(reinterpret_cast<uint8_t*>(data_.get()));
 }
 
 void AggBlock::Reset() {
@@ -31,11 +32,24 @@ void AggBlock::Reset() {
   set_ = nullptr;
 }
 
-void AggBlock::Serialize(std::string* out) const { set_->Serialize(data(), out); }
+void AggBlock::Serialize(std::string* out) const {
+  if (data_) {
+    set_->Serialize(reinterpret_cast<const uint8_t*>(data_.get()), out);
+    return;
+  }
+  AggBlock empty;  // the encoding of an empty state
+  empty.data();
+  empty.Serialize(out);
+}
 
-Status AggBlock::Deserialize(std::string_view* in) { return set_->Deserialize(in, data()); }
+Status AggBlock::Deserialize(std::string_view* in) {
+  uint8_t* block = data();
+  return set_->Deserialize(in, block);
+}
 
-size_t AggBlock::HeapBytes() const { return set_->state_size() + set_->HeapBytes(data()); }
+size_t AggBlock::HeapBytes() const {
+  return data_ ? set_->state_size() + set_->HeapBytes(reinterpret_cast<const uint8_t*>(data_.get())) : 0;
+}
 
 void SessionList::Serialize(std::string* out) const {
   PutI64(static_cast<int64_t>(sessions.size()), out);

@@ -35,7 +35,7 @@ class AggScope {
 // One aggregate state block (agg::AggregateSet layout), 8-byte aligned, owned.
 class AggBlock {
  public:
-  AggBlock();  // an initialized block of the current set
+  AggBlock() = default;  // empty: allocated (from the current set) on first data()
   ~AggBlock() { Reset(); }
   AggBlock(AggBlock&& o) noexcept : set_(o.set_), data_(std::move(o.data_)) { o.set_ = nullptr; }
   AggBlock& operator=(AggBlock&& o) noexcept {
@@ -47,14 +47,17 @@ class AggBlock {
     }
     return *this;
   }
-  uint8_t* data() { return reinterpret_cast<uint8_t*>(data_.get()); }
-  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(data_.get()); }
+  uint8_t* data() {
+    if (!data_) Allocate();
+    return reinterpret_cast<uint8_t*>(data_.get());
+  }
   void Serialize(std::string* out) const;
   Status Deserialize(std::string_view* in);
   size_t HeapBytes() const;
 
  private:
   void Reset();
+  void Allocate();
   const agg::AggregateSet* set_ = nullptr;
   std::unique_ptr<uint64_t[]> data_;
 };

@@ -105,6 +105,7 @@ std::string EngineImpl::CursorPath(const std::string& pipeline, uint32_t partiti
 Status EngineImpl::OpenStreams() {
   RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/streams"));
   std::vector<StreamDef> defs = plan_.streams;
+  defs.push_back(LateEventsStreamDef());
   defs.push_back(DeadLetterStreamDef());
   for (StreamDef& def : defs) {
     auto ss = std::make_unique<StreamState>();
@@ -141,6 +142,22 @@ Status EngineImpl::OpenStreams() {
     streams_.push_back(std::move(ss));
   }
   dead_letter_ = static_cast<uint32_t>(streams_.size() - 1);
+  late_stream_ = static_cast<uint32_t>(streams_.size() - 2);
+  ended_ = std::make_unique<std::atomic<bool>[]>(streams_.size());
+  for (size_t i = 0; i < streams_.size(); ++i) ended_[i].store(false, std::memory_order_relaxed);
+  // Writers of each pipeline-written stream, for watermark markers.
+  writers_of_stream_.assign(streams_.size(), 0);
+  for (const plan::LogicalPipeline& lp : plan_.pipelines) {
+    uint32_t base = 0;
+    if (lp.sink.kind == plan::SinkDef::Kind::kStream) {
+      const int sink = StreamIndex(lp.sink.target);
+      const int src = StreamIndex(lp.source);
+      if (sink < 0 || src < 0) return Internal("pipeline " + lp.name + ": streams missing");
+      base = writers_of_stream_[static_cast<size_t>(sink)];
+      writers_of_stream_[static_cast<size_t>(sink)] += streams_[static_cast<size_t>(src)]->def.options.partitions;
+    }
+    writer_base_.push_back(base);
+  }
 
   for (const plan::LogicalPipeline& lp : plan_.pipelines) {
     ASSIGN_OR_RETURN(auto pp, plan::PhysicalPipeline::Create(lp, plan_));
@@ -152,6 +169,17 @@ Status EngineImpl::OpenStreams() {
       line_sinks_.push_back(std::move(ls));
     }
     RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/pipelines/" + lp.name));
+    const int src = StreamIndex(lp.source);
+    const int second = lp.second_source.empty() ? src : StreamIndex(lp.second_source);
+    std::vector<std::unique_ptr<WatermarkSlot[]>> sides;
+    std::vector<uint32_t> counts;
+    for (int s : {src, second}) {
+      const uint32_t parts = streams_[static_cast<size_t>(s)]->def.options.partitions;
+      sides.push_back(std::make_unique<WatermarkSlot[]>(parts));
+      counts.push_back(parts);
+    }
+    wm_slots_.push_back(std::move(sides));
+    wm_slot_counts_.push_back(std::move(counts));
   }
   return Status::OK();
 }
@@ -176,9 +204,11 @@ Status EngineImpl::Start() {
     prod->per_shard.resize(n);
     producers_.push_back(std::move(prod));
   }
+  RETURN_IF_ERROR(Recover());
   for (uint32_t s = 0; s < n; ++s) shards_.push_back(std::make_unique<Shard>(this, s));
   for (auto& sh : shards_) RETURN_IF_ERROR(sh->Init());
   for (auto& sh : shards_) sh->Start();
+  if (checkpoints_enabled()) checkpointer_ = std::thread([this] { CheckpointLoop(); });
   return Status::OK();
 }
 
@@ -194,8 +224,12 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
   if (stopping()) return FailedPrecondition("engine is stopping");
   if (producer >= producers_.size()) return InvalidArgument("producer index out of range");
   const int si = StreamIndex(stream_name);
-  if (si < 0 || static_cast<uint32_t>(si) == dead_letter_) {
+  if (si < 0 || static_cast<uint32_t>(si) == dead_letter_ || static_cast<uint32_t>(si) == late_stream_) {
     return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  }
+  if (streams_[static_cast<size_t>(si)]->def.derived) {
+    return FailedPrecondition("stream '" + std::string(stream_name) +
+                              "' is written by pipelines and cannot be ingested into (send to its source stream)");
   }
   Producer& prod = *producers_[producer];
   if (prod.busy.exchange(true, std::memory_order_acquire)) {
@@ -347,15 +381,26 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
   }
   std::vector<log::Record> recs;
   std::string storage;
-  RETURN_IF_ERROR(ss.partitions[partition]->Read(from, limit, 64u << 20, &recs, &storage));
   RowBatch rows(ss.def.schema.size());
-  for (const log::Record& r : recs) {
-    rows.Clear();
-    RETURN_IF_ERROR(DecodeRow(ss.def.schema, r.payload, &rows)
-                        .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
-    JsonRowPrefix prefix{r.offset, partition, rows.meta(0).event_time_ms};
-    AppendRowJson(ss.def.schema, rows.row(0), out, &prefix);
-    out->push_back('\n');
+  // Markers (control records of pipeline-written streams) are skipped, so keep reading until
+  // `limit` events or the end; clients continue from the last "_offset" + 1.
+  uint32_t produced = 0;
+  while (produced < limit) {
+    recs.clear();
+    storage.clear();
+    RETURN_IF_ERROR(ss.partitions[partition]->Read(from, limit - produced, 64u << 20, &recs, &storage));
+    if (recs.empty()) break;
+    for (const log::Record& r : recs) {
+      from = r.offset + 1;
+      if (IsWatermarkMarker(r.payload)) continue;
+      rows.Clear();
+      RETURN_IF_ERROR(DecodeRow(ss.def.schema, r.payload, &rows)
+                          .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
+      JsonRowPrefix prefix{r.offset, partition, rows.meta(0).event_time_ms};
+      AppendRowJson(ss.def.schema, rows.row(0), out, &prefix);
+      out->push_back('\n');
+      ++produced;
+    }
   }
   return Status::OK();
 }
@@ -423,6 +468,19 @@ Status EngineImpl::Stop() {
     }
     for (auto& sh : shards_) sh->Signal();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  {
+    // The checkpoint thread first; then, when drained, a final checkpoint so a restart
+    // resumes exactly here instead of replaying since the last periodic one.
+    std::lock_guard<std::mutex> l(ckpt_wait_mu_);
+    ckpt_thread_exit_ = true;
+  }
+  ckpt_wait_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  if (drained && checkpoints_enabled()) {
+    uint64_t id = 0;
+    Status cs = RunCheckpoint(&id);
+    if (!cs.ok()) std::fprintf(stderr, "impulse: final checkpoint failed: %s\n", cs.ToString().c_str());
   }
   drained_.store(drained, std::memory_order_release);
   exiting_.store(true, std::memory_order_release);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include "event/ndjson.h"
 #include "impulse/engine.h"
 #include "impulse/row.h"
+#include "checkpoint/checkpoint_store.h"
 #include "log/partition_log.h"
 #include "plan/logical_plan.h"
 #include "plan/physical.h"
@@ -47,6 +49,7 @@ struct AppendCommand {
     uint32_t begin;  // into data
     uint32_t len;
     int64_t timestamp_ms;  // the record's ingest time (log retention by age)
+    uint32_t stream = UINT32_MAX;  // UINT32_MAX: the command's stream (pipelines mix streams)
   };
   uint32_t stream = 0;
   std::string data;
@@ -96,6 +99,8 @@ class EngineImpl final : public Engine {
   Status WaitForPipelines(int64_t timeout_ms) const override;
   Status Stop() override;
   uint32_t shard_count() const override { return static_cast<uint32_t>(shards_.size()); }
+  Status EndOfInput(std::string_view stream) override;
+  Result<uint64_t> CheckpointNow() override;
 
   // Shard-facing.
   const EngineOptions& options() const { return options_; }
@@ -121,10 +126,53 @@ class EngineImpl final : public Engine {
 
   std::atomic<uint64_t> backpressure_rejections{0};
 
+  // Event time (see Shard::TaskWatermark).
+  bool ended(uint32_t stream) const { return ended_[stream].load(std::memory_order_acquire); }
+  // Writers of a pipeline-written stream: one per source partition of each pipeline writing
+  // it; the task of pipeline p on partition q has id writer_base(p) + q.
+  uint32_t writer_count(uint32_t stream) const { return writers_of_stream_[stream]; }
+  uint32_t writer_base(size_t pipeline) const { return writer_base_[pipeline]; }
+  uint32_t late_stream() const { return late_stream_; }
+  // Published per task input so idle partitions can follow their siblings.
+  struct WatermarkSlot {
+    std::atomic<int64_t> wm{INT64_MIN};
+    std::atomic<bool> idle{false};
+  };
+  WatermarkSlot& watermark_slot(size_t pipeline, int side, uint32_t partition) {
+    return wm_slots_[pipeline][side][partition];
+  }
+  // The smallest published watermark of the non-idle inputs of (pipeline, side), or INT64_MAX
+  // when all are idle.
+  int64_t ActiveSiblingWatermark(size_t pipeline, int side) const;
+
+  // Checkpoints: the restored manifest (positions by name) and where its state lives.
+  bool checkpoints_enabled() const { return options_.checkpoint_interval_ms > 0; }
+  const std::unordered_map<std::string, uint64_t>& restored_positions() const { return restored_positions_; }
+  const std::string& restored_dir() const { return restored_dir_; }
+  std::atomic<uint64_t> ckpt_pause_epoch{0};
+  std::atomic<uint64_t> ckpt_drain_epoch{0};
+  std::atomic<uint64_t> ckpt_resume_epoch{0};
+  const std::string& ckpt_pending_dir() const { return ckpt_pending_dir_; }  // after pause_epoch (acquire)
+  std::string StateDir(const std::string& base, const std::string& pipeline, uint32_t partition) const {
+    return base + "/state/" + pipeline + "/" + std::to_string(partition);
+  }
+  // Checkpoint metrics.
+  Counter checkpoints_completed;
+  Counter checkpoints_failed;
+  LatencyHistogram checkpoint_pause;     // pipelines paused, per checkpoint
+  LatencyHistogram checkpoint_duration;  // begin to commit
+  std::atomic<int64_t> last_checkpoint_id{-1};
+  std::atomic<uint64_t> last_checkpoint_bytes{0};
+
  private:
   EngineImpl(plan::LogicalPlan plan, EngineOptions options);
   Status OpenStreams();
   Status Start();
+  // Loads the checkpoint to start from and rolls pipeline-written streams and file sinks back to
+  // it (or, with none, to empty, since they are recomputed from their sources).
+  Status Recover();
+  Status RunCheckpoint(uint64_t* id);
+  void CheckpointLoop();
 
   struct Producer {
     std::vector<std::unique_ptr<NdjsonParser>> parsers;  // per stream
@@ -155,6 +203,22 @@ class EngineImpl final : public Engine {
   bool Quiescent() const;
   std::mutex stop_mu_;
   bool stopped_ = false;
+
+  std::unique_ptr<std::atomic<bool>[]> ended_;
+  std::vector<uint32_t> writers_of_stream_;
+  std::vector<uint32_t> writer_base_;
+  uint32_t late_stream_ = 0;
+  std::vector<std::vector<std::unique_ptr<WatermarkSlot[]>>> wm_slots_;  // [pipeline][side][partition]
+  std::vector<std::vector<uint32_t>> wm_slot_counts_;
+  std::unique_ptr<checkpoint::CheckpointStore> store_;
+  std::unordered_map<std::string, uint64_t> restored_positions_;
+  std::string restored_dir_;
+  std::string ckpt_pending_dir_;
+  std::mutex ckpt_mu_;  // one checkpoint at a time (timer thread or CheckpointNow)
+  std::thread checkpointer_;
+  std::mutex ckpt_wait_mu_;
+  std::condition_variable ckpt_wait_cv_;
+  bool ckpt_thread_exit_ = false;
 };
 
 }  // namespace impulse::runtime

@@ -44,43 +44,72 @@ Status Shard::Init() {
   for (uint32_t s = 0; s < n; ++s) exchange_durable_from_[s].store(0, std::memory_order_relaxed);
 
   const auto& pipes = engine_->pipelines();
+  op_stats.resize(pipes.size());
+  pipeline_watermark = std::vector<std::atomic<int64_t>>(pipes.size());
+  for (auto& w : pipeline_watermark) w.store(INT64_MIN, std::memory_order_relaxed);
+  const int64_t now_ns = engine_->clock()->NowNs();
   for (size_t i = 0; i < pipes.size(); ++i) {
     const plan::LogicalPipeline& lp = pipes[i]->logical();
     const int src = engine_->StreamIndex(lp.source);
     if (src < 0) return Internal("pipeline " + lp.name + ": source stream missing");
+    int second = -1;
+    if (!lp.second_source.empty()) {
+      second = engine_->StreamIndex(lp.second_source);
+      if (second < 0) return Internal("pipeline " + lp.name + ": join stream missing");
+    }
     const StreamState& ss = engine_->stream(static_cast<uint32_t>(src));
     for (uint32_t part = 0; part < ss.partitions.size(); ++part) {
       if (engine_->OwnerOf(part) != id_) continue;
       auto t = std::make_unique<Task>();
       t->pipeline = i;
-      t->instance = pipes[i]->NewInstance();
-      t->source = static_cast<uint32_t>(src);
-      t->partition = part;
+      plan::InstanceOptions io;
+      if (engine_->options().state_rocksdb) {
+        io.state.backend = state::StateOptions::Backend::kRocksDb;
+        io.state.rocksdb_dir = engine_->options().data_dir + "/state/" + lp.name + "/" + std::to_string(part);
+        io.state.cache_entries_max = engine_->options().state_cache_entries;
+      }
+      io.state.env = engine_->env();
+      ASSIGN_OR_RETURN(t->instance, pipes[i]->NewInstance(io));
+      t->sides = second >= 0 ? 2 : 1;
+      for (int side = 0; side < t->sides; ++side) {
+        Input& in = t->in[side];
+        in.stream = static_cast<uint32_t>(side == 0 ? src : second);
+        in.partition = part;
+        const StreamState& is = engine_->stream(in.stream);
+        in.derived = is.def.derived;
+        if (in.derived) in.writer_wm.assign(engine_->writer_count(in.stream), INT64_MIN);
+        in.cursor.store(is.partitions[part]->start_offset(), std::memory_order_relaxed);
+        in.last_progress_ns = now_ns;
+      }
       if (lp.sink.kind == plan::SinkDef::Kind::kStream) {
         const int sink = engine_->StreamIndex(lp.sink.target);
         if (sink < 0) return Internal("pipeline " + lp.name + ": sink stream missing");
         t->sink = static_cast<uint32_t>(sink);
+        t->writer_id = engine_->writer_base(i) + part;
       }
       t->cursor_path = engine_->CursorPath(lp.name, part);
-      uint64_t cursor = ss.partitions[part]->start_offset();
-      if (engine_->env()->FileExists(t->cursor_path)) {
+      if (engine_->checkpoints_enabled()) {
+        RETURN_IF_ERROR(RestoreTask(*t));
+      } else if (engine_->env()->FileExists(t->cursor_path)) {
         ASSIGN_OR_RETURN(std::string text, engine_->env()->ReadFile(t->cursor_path));
         uint64_t v = 0;
         auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
         if (ec != std::errc()) return DataLoss("unreadable pipeline cursor " + t->cursor_path);
-        cursor = std::max(v, cursor);
+        t->cursor().store(std::max(v, t->cursor().load(std::memory_order_relaxed)), std::memory_order_relaxed);
       }
-      const uint64_t end = ss.partitions[part]->end_offset();
-      if (cursor > end) {
-        // The log is shorter than the cursor (repaired, or lost unsynced writes with
-        // --durability none): process what is there rather than skip future records.
-        std::fprintf(stderr, "impulse: pipeline %s partition %u: cursor %llu past the log end %llu; reset\n",
-                     lp.name.c_str(), part, static_cast<unsigned long long>(cursor),
-                     static_cast<unsigned long long>(end));
-        cursor = end;
+      for (int side = 0; side < t->sides; ++side) {
+        Input& in = t->in[side];
+        const uint64_t end = engine_->stream(in.stream).partitions[part]->end_offset();
+        if (in.cursor.load(std::memory_order_relaxed) > end) {
+          // The log is shorter than the cursor (repaired, or lost unsynced writes with
+          // --durability none): process what is there rather than skip future records.
+          std::fprintf(stderr, "impulse: pipeline %s partition %u: cursor %llu past the log end %llu; reset\n",
+                       lp.name.c_str(), part, static_cast<unsigned long long>(in.cursor.load()),
+                       static_cast<unsigned long long>(end));
+          in.cursor.store(end, std::memory_order_relaxed);
+        }
       }
-      t->cursor.store(cursor, std::memory_order_relaxed);
-      t->persisted = cursor;
+      t->persisted = t->cursor().load(std::memory_order_relaxed);
       tasks_.push_back(std::move(t));
     }
   }
@@ -97,9 +126,12 @@ uint64_t Shard::PipelineLag(size_t pipeline) const {
   uint64_t lag = 0;
   for (const auto& t : tasks_) {
     if (t->pipeline != pipeline) continue;
-    const uint64_t end = ProcessableEnd(*engine_->stream(t->source).partitions[t->partition]);
-    const uint64_t c = t->cursor.load(std::memory_order_relaxed);
-    if (end > c) lag += end - c;
+    for (int side = 0; side < t->sides; ++side) {
+      const Input& in = t->in[side];
+      const uint64_t end = ProcessableEnd(*engine_->stream(in.stream).partitions[in.partition]);
+      const uint64_t c = in.cursor.load(std::memory_order_relaxed);
+      if (end > c) lag += end - c;
+    }
   }
   return lag;
 }
@@ -109,8 +141,15 @@ void Shard::Run() {
     metrics_.cycles.Add(1);
     bool did = DrainInbound();
     SyncAndAck();
-    did |= RunTasks();
+    CheckpointStep();
+    // Tasks pause while a checkpoint is being taken (ingest goes on).
+    if (engine_->ckpt_pause_epoch.load(std::memory_order_acquire) <=
+        engine_->ckpt_resume_epoch.load(std::memory_order_acquire)) {
+      did |= RunTasks();
+      did |= TickWatermarks();
+    }
     SyncAndAck();
+    CheckpointStep();
     const int64_t now_ms = engine_->clock()->NowMs();
     if (now_ms - last_persist_ms_ >= kPersistIntervalMs) PersistCursors(/*force=*/false);
     if (now_ms - last_housekeeping_ms_ >= kHousekeepingIntervalMs) Housekeeping(now_ms);
@@ -143,13 +182,23 @@ bool Shard::HasWork() {
   for (Ring* r : inbound_) {
     if (!r->Empty()) return true;
   }
+  if (engine_->ckpt_pause_epoch.load(std::memory_order_acquire) >
+      engine_->ckpt_resume_epoch.load(std::memory_order_acquire)) {
+    // Checkpoint in progress: tasks wait; the protocol's own steps count as work.
+    return engine_->ckpt_pause_epoch.load(std::memory_order_acquire) > paused_epoch.load(std::memory_order_relaxed) ||
+           engine_->ckpt_drain_epoch.load(std::memory_order_acquire) > drained_epoch.load(std::memory_order_relaxed);
+  }
   for (const auto& t : tasks_) {
-    if (t->cursor.load(std::memory_order_relaxed) <
-        ProcessableEnd(*engine_->stream(t->source).partitions[t->partition])) {
-      // A task whose outputs cannot be handed over (a full exchange ring) is not work: the
-      // shard sleeps until the destination drains the ring and signals it.
-      if (t->sink != UINT32_MAX && ExchangeBlocked()) continue;
-      return true;
+    if (t->failed) continue;
+    for (int side = 0; side < t->sides; ++side) {
+      const Input& in = t->in[side];
+      if (in.cursor.load(std::memory_order_relaxed) <
+          ProcessableEnd(*engine_->stream(in.stream).partitions[in.partition])) {
+        // A task whose outputs cannot be handed over (a full exchange ring) is not work: the
+        // shard sleeps until the destination drains the ring and signals it.
+        if (ExchangeBlocked()) continue;
+        return true;
+      }
     }
   }
   return false;
@@ -202,9 +251,10 @@ bool Shard::DrainInbound() {
 }
 
 void Shard::AppendCommandRecords(AppendCommand& cmd) {
-  StreamState& ss = engine_->stream(cmd.stream);
   uint64_t appended = 0;
   for (const AppendCommand::Rec& r : cmd.recs) {
+    const uint32_t stream = r.stream == UINT32_MAX ? cmd.stream : r.stream;
+    StreamState& ss = engine_->stream(stream);
     log::PartitionLog* plog = ss.partitions[r.partition].get();
     auto off = plog->Append(std::string_view(cmd.data).substr(r.begin, r.len), r.timestamp_ms);
     if (!off.ok()) {
@@ -213,7 +263,8 @@ void Shard::AppendCommandRecords(AppendCommand& cmd) {
       continue;
     }
     ++appended;
-    MarkDirty(cmd.stream, r.partition);
+    MarkDirty(stream, r.partition);
+    if (r.stream != UINT32_MAX) metrics_.events_appended[stream].Add(1);
     if (cmd.request) {
       auto& q = arrivals_[cmd.stream][r.partition];
       if (!q.empty() && q.back().arrival_ns == cmd.arrival_ns) {
@@ -223,7 +274,9 @@ void Shard::AppendCommandRecords(AppendCommand& cmd) {
       }
     }
   }
-  metrics_.events_appended[cmd.stream].Add(appended);
+  uint64_t own = 0;
+  for (const AppendCommand::Rec& r : cmd.recs) own += r.stream == UINT32_MAX ? 1 : 0;
+  metrics_.events_appended[cmd.stream].Add(std::min(appended, own));
 }
 
 void Shard::SyncAndAck() {
@@ -287,135 +340,6 @@ void Shard::SyncAndAck() {
   cycle_error_ = Status::OK();
 }
 
-bool Shard::RunTasks() {
-  bool did = false;
-  for (auto& t : tasks_) {
-    for (int b = 0; b < kMaxBatchesPerTaskPerCycle; ++b) {
-      bool progressed = false;
-      if (!RunTaskBatch(*t, &progressed) || !progressed) break;
-      did = true;
-    }
-  }
-  return did;
-}
-
-bool Shard::RunTaskBatch(Task& t, bool* progressed) {
-  *progressed = false;
-  StreamState& src = engine_->stream(t.source);
-  log::PartitionLog* in_log = src.partitions[t.partition].get();
-  uint64_t cursor = t.cursor.load(std::memory_order_relaxed);
-  if (cursor < in_log->start_offset()) {
-    // Retention removed input this pipeline had not processed yet: skip it, visibly.
-    metrics_.retention_skipped.Add(in_log->start_offset() - cursor);
-    cursor = in_log->start_offset();
-    t.cursor.store(cursor, std::memory_order_relaxed);
-  }
-  // Only durable input is processed, so an output never exists without its input.
-  if (cursor >= ProcessableEnd(*in_log)) return true;
-  const uint32_t n_shards = engine_->shard_count();
-  if (t.sink != UINT32_MAX && ExchangeBlocked()) return false;
-  const int64_t t0 = engine_->clock()->NowNs();
-  records_.clear();
-  storage_.clear();
-  Status st = in_log->Read(cursor, kTaskBatchRecords, kTaskBatchBytes, &records_, &storage_);
-  if (!st.ok() || records_.empty()) {
-    // Not the ingest path's error: count it and retry the batch later.
-    if (!st.ok()) metrics_.task_errors.Add(1);
-    return false;
-  }
-  const Schema& in_schema = src.def.schema;
-  in_.Reset(in_schema.size());
-  for (const log::Record& r : records_) {
-    if (!DecodeRow(in_schema, r.payload, &in_).ok()) {
-      // A record that passed its checksum but does not decode is a bug or a schema change;
-      // skip it visibly (impulse_errors_total{kind="decode"}) rather than wedge the pipeline.
-      metrics_.decode_errors.Add(1);
-      continue;
-    }
-    RowMeta& m = in_.meta(in_.size() - 1);
-    m.offset = r.offset;
-    m.partition = t.partition;
-  }
-  const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
-  const StreamDef& out_def = pipe.logical().output;
-  out_.Reset(out_def.schema.size());
-  t.instance->Process(in_, &out_);
-  metrics_.pipeline_in[t.pipeline].Add(in_.size());
-  metrics_.pipeline_out[t.pipeline].Add(out_.size());
-
-  bool output_failed = false;  // a failed output keeps the cursor: the batch is retried
-  if (t.sink != UINT32_MAX) {
-    StreamState& sink = engine_->stream(t.sink);
-    uint64_t appended_local = 0;
-    const uint32_t parts = static_cast<uint32_t>(sink.partitions.size());
-    const int key = sink.def.key_field;
-    for (size_t i = 0; i < out_.size(); ++i) {
-      const Value* row = out_.row(i);
-      uint32_t part = t.partition % parts;
-      if (key >= 0) part = PartitionFor(HashValue(row[key], sink.def.schema.field(key).type), parts);
-      RowMeta meta = out_.meta(i);
-      const uint32_t owner = engine_->OwnerOf(part);
-      if (owner == id_) {
-        encoded_.clear();
-        EncodeRow(sink.def.schema, row, meta, &encoded_);
-        auto off = sink.partitions[part]->Append(encoded_, meta.ingest_time_ms);
-        if (!off.ok()) {
-          metrics_.append_errors.Add(1);
-          output_failed = true;
-          break;
-        }
-        MarkDirty(t.sink, part);
-        ++appended_local;
-      } else {
-        CommandPtr& cmd = outgoing_[owner];
-        if (!cmd) {
-          cmd = std::make_unique<AppendCommand>();
-          cmd->stream = t.sink;
-        }
-        const uint32_t begin = static_cast<uint32_t>(cmd->data.size());
-        EncodeRow(sink.def.schema, row, meta, &cmd->data);
-        cmd->recs.push_back({part, begin, static_cast<uint32_t>(cmd->data.size() - begin),
-                             meta.ingest_time_ms});
-      }
-    }
-    metrics_.events_appended[t.sink].Add(appended_local);
-    for (uint32_t s = 0; s < n_shards; ++s) {
-      if (!outgoing_[s]) continue;
-      // FreeSlots was checked above and only this shard produces into the ring.
-      IMPULSE_CHECK(engine_->exchange_ring(id_, s).TryPush(outgoing_[s]));
-      outgoing_[s].reset();
-      ++exchange_sent_to_[s];
-      engine_->shard(s).Signal();
-    }
-  } else if (LineSink* ls = engine_->line_sink(t.pipeline)) {
-    lines_.clear();
-    for (size_t i = 0; i < out_.size(); ++i) {
-      AppendRowJson(out_def.schema, out_.row(i), &lines_);
-      lines_.push_back('\n');
-    }
-    if (!lines_.empty()) {
-      Status ws = ls->Write(lines_);
-      if (!ws.ok()) {
-        metrics_.append_errors.Add(1);
-        output_failed = true;
-      }
-    }
-  }
-  if (output_failed) return false;
-
-  const uint64_t next = records_.back().offset + 1;
-  t.cursor.store(next, std::memory_order_relaxed);
-  *progressed = true;
-  const int64_t t1 = engine_->clock()->NowNs();
-  metrics_.pipeline_batch.Record(t1 - t0);
-  auto& q = arrivals_[t.source][t.partition];
-  while (!q.empty() && q.front().end_offset <= next) {
-    metrics_.ingest_to_output.Record(t1 - q.front().arrival_ns);
-    q.pop_front();
-  }
-  return true;
-}
-
 // A cursor may be persisted only once every output of the records before it is durable: the
 // local sink appends (a later full sync, local_durable_epoch_) and the commands handed to other
 // shards (their exchange_durable_from(id_)). So cursors are snapshotted as a candidate and
@@ -423,9 +347,10 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
 // from a cursor whose outputs all exist (at-least-once, never a gap).
 void Shard::PersistCursors(bool force) {
   last_persist_ms_ = engine_->clock()->NowMs();
+  if (engine_->checkpoints_enabled()) return;  // positions live in checkpoints
   std::vector<uint64_t> now;
   now.reserve(tasks_.size());
-  for (const auto& t : tasks_) now.push_back(t->cursor.load(std::memory_order_relaxed));
+  for (const auto& t : tasks_) now.push_back(t->cursor().load(std::memory_order_relaxed));
   if (force) {
     // Only at exit, after Stop() saw every shard quiet and synced.
     WriteCursors(now);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,11 +36,13 @@ struct ShardMetrics {
   Counter retention_errors;   // EnforceRetention failed (the segment stays; retried later)
   Counter decode_errors;      // a checksummed record that does not decode: skipped, counted
   Counter task_errors;        // pipeline read or cursor-write failures (retried)
+  Counter checkpoint_errors;  // a task state that could not be written (the checkpoint fails)
+  std::vector<Counter> late_events;  // per pipeline: rows sent to _late_events
   LatencyHistogram ingest_to_durable;  // request receipt -> ack
   LatencyHistogram ingest_to_output;   // request receipt -> pipeline output durable
   LatencyHistogram pipeline_batch;     // one pipeline batch: read, process, emit
   explicit ShardMetrics(size_t streams, size_t pipelines)
-      : events_appended(streams), pipeline_in(pipelines), pipeline_out(pipelines) {}
+      : events_appended(streams), pipeline_in(pipelines), pipeline_out(pipelines), late_events(pipelines) {}
 };
 
 class Shard {
@@ -72,17 +75,51 @@ class Shard {
   // (EngineOptions::max_inflight_events_per_shard).
   std::atomic<uint64_t> inflight_events{0};
 
+  // Checkpoint protocol (see EngineImpl::RunCheckpoint). paused_epoch: this shard stopped its
+  // tasks and wrote their positions (ckpt_positions) and state for that epoch. drained_epoch:
+  // also nothing left in its inbound exchange rings and everything appended is synced; the
+  // ends of the pipeline-written partitions it owns are in ckpt_positions.
+  std::atomic<uint64_t> paused_epoch{0};
+  std::atomic<uint64_t> drained_epoch{0};
+  std::vector<std::pair<std::string, uint64_t>> ckpt_positions;  // read after the epochs (acquire)
+  Status ckpt_status;
+  // Per pipeline: stats of its stateful operators summed over this shard's tasks, refreshed
+  // at checkpoints and housekeeping (read by metrics under stats_mu).
+  std::mutex stats_mu;
+  std::vector<std::vector<std::pair<std::string, plan::OperatorStats>>> op_stats;
+  // Smallest task watermark per pipeline (INT64_MIN when none yet), for metrics.
+  std::vector<std::atomic<int64_t>> pipeline_watermark;
+
  private:
-  // A pipeline reading one owned source partition.
+  // One input of a task: a partition of a stream, and its event-time progress.
+  struct Input {
+    uint32_t stream = 0;
+    uint32_t partition = 0;
+    std::atomic<uint64_t> cursor{0};  // next offset to process (read by metrics)
+    bool derived = false;             // written by pipelines: watermark from their markers
+    std::vector<int64_t> writer_wm;   // derived: per writer, INT64_MIN until its first marker
+    int64_t max_ts = INT64_MIN;       // declared streams: largest event time read
+    int64_t own_wm = INT64_MIN;       // from the input alone (markers or max_ts - bound)
+    int64_t effective_wm = INT64_MIN; // own_wm, raised by idleness or the end of input
+    uint64_t seen_end = 0;            // processable end at the last check
+    int64_t last_progress_ns = 0;     // when new input last appeared
+  };
+  // A pipeline reading one owned source partition (and, for a join, the same partition of the
+  // right stream).
   struct Task {
     size_t pipeline;
     std::unique_ptr<plan::PipelineInstance> instance;
-    uint32_t source;       // stream index
-    uint32_t partition;
+    Input in[2];
+    int sides = 1;
+    int next_side = 0;
     uint32_t sink = UINT32_MAX;  // stream index for stream sinks
-    std::atomic<uint64_t> cursor{0};  // next source offset to process (read by metrics)
+    uint32_t writer_id = 0;      // this task's id among the writers of `sink` (markers)
+    int64_t wm = INT64_MIN;      // watermark the instance has been advanced to
+    int64_t marker_wm = INT64_MIN;  // last watermark written downstream as a marker
     uint64_t persisted = 0;
     std::string cursor_path;
+    bool failed = false;  // an output could not be written: stopped until a restart
+    std::atomic<uint64_t>& cursor() { return in[0].cursor; }
   };
   // Arrival time of appended ingest records, to measure ingest-to-output latency.
   struct Arrival {
@@ -98,6 +135,19 @@ class Shard {
   // Returns false when outputs could not be handed over (exchange ring full): retry later.
   bool RunTaskBatch(Task& t, bool* progressed);
   void PersistCursors(bool force);
+  // Decodes `records_` of input `side` into in_ (markers update the input's watermark; rows get
+  // meta.watermark_ms).
+  void DecodeInput(Task& t, int side);
+  // Recomputes each input's effective watermark (idleness, end of input); returns the task's.
+  int64_t TaskWatermark(Task& t, int64_t now_ns);
+  void UpdateOwnWatermark(Task& t, int side);
+  // Appends out_/late_ rows and, when the watermark moved, markers. False: retry the batch.
+  bool EmitOutputs(Task& t);
+  // Advances idle or ended tasks' watermarks without input (fires windows). True if any moved.
+  bool TickWatermarks();
+  void CheckpointStep();
+  Status SnapshotTasks(uint64_t epoch);
+  Status RestoreTask(Task& t);
   void Housekeeping(int64_t now_ms);
   bool HasWork();
   // Whether some exchange ring from this shard is full (a stream-sink task must wait).
@@ -124,6 +174,8 @@ class Shard {
   std::string storage_;
   RowBatch in_;
   RowBatch out_;
+  RowBatch late_;
+  std::string marker_;
   std::string encoded_;
   std::string lines_;
   std::vector<CommandPtr> outgoing_;  // per destination shard

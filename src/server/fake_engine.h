@@ -45,6 +45,8 @@ class FakeEngine : public Engine {
   Status WaitForPipelines(int64_t /*timeout_ms*/) const override { return Status::OK(); }
   Status Stop() override;
   uint32_t shard_count() const override { return 1; }
+  Status EndOfInput(std::string_view) override { return Status::OK(); }
+  Result<uint64_t> CheckpointNow() override { return Unavailable("the fake engine has no checkpoints"); }
 
  private:
   void Run();

@@ -1,0 +1,213 @@
+// Checkpoints and recovery (docs/CHECKPOINTS.md).
+//
+// A checkpoint is aligned by pausing: the coordinator asks every shard to pause its pipeline
+// tasks (ingest goes on). Each shard, between two batches, records its tasks' input positions
+// and writes their operator state, then reports paused. Once all are paused, nothing produces
+// pipeline output any more, so when every shard has also drained its inbound exchange rings
+// and synced, the ends of the pipeline-written partitions are exactly the outputs of the
+// recorded positions. The coordinator resumes the tasks and commits the manifest (written
+// last, so a crash before it leaves no checkpoint). Recovery truncates pipeline-written
+// streams and file sinks back to the checkpoint and replays the sources from its positions with
+// its state: no output is lost or duplicated.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "runtime/engine_impl.h"
+#include "runtime/shard.h"
+
+namespace impulse::runtime {
+
+namespace {
+
+// Waits until pred() or the deadline; polls (the shards' steps are microseconds apart).
+template <typename Pred>
+bool WaitFor(Clock* clock, int64_t deadline_ns, Pred pred) {
+  while (!pred()) {
+    if (clock->NowNs() > deadline_ns) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  return true;
+}
+
+uint64_t FileSize(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return 0;
+  std::fseek(f, 0, SEEK_END);
+  const long n = std::ftell(f);
+  std::fclose(f);
+  return n < 0 ? 0 : static_cast<uint64_t>(n);
+}
+
+}  // namespace
+
+int64_t EngineImpl::ActiveSiblingWatermark(size_t pipeline, int side) const {
+  int64_t m = INT64_MAX;
+  const uint32_t n = wm_slot_counts_[pipeline][static_cast<size_t>(side)];
+  const WatermarkSlot* slots = wm_slots_[pipeline][static_cast<size_t>(side)].get();
+  for (uint32_t p = 0; p < n; ++p) {
+    if (slots[p].idle.load(std::memory_order_relaxed)) continue;
+    m = std::min(m, slots[p].wm.load(std::memory_order_relaxed));
+  }
+  return m;
+}
+
+Status EngineImpl::EndOfInput(std::string_view stream) {
+  const int si = StreamIndex(stream);
+  if (si < 0) return NotFound("unknown stream '" + std::string(stream) + "'");
+  if (streams_[static_cast<size_t>(si)]->def.derived) {
+    return InvalidArgument("stream '" + std::string(stream) + "' is written by pipelines; end its sources instead");
+  }
+  ended_[static_cast<size_t>(si)].store(true, std::memory_order_release);
+  for (auto& sh : shards_) sh->Signal();
+  return Status::OK();
+}
+
+Status EngineImpl::Recover() {
+  if (!checkpoints_enabled()) return Status::OK();
+  if (options_.checkpoints_retained < 2) return InvalidArgument("checkpoints_retained must be >= 2");
+  ASSIGN_OR_RETURN(store_, checkpoint::CheckpointStore::Open(env_, options_.data_dir + "/checkpoints",
+                                                             options_.checkpoints_retained, clock_));
+  std::optional<checkpoint::CheckpointManifest> m;
+  if (options_.restore_checkpoint_id >= 0) {
+    ASSIGN_OR_RETURN(checkpoint::CheckpointManifest chosen,
+                     store_->Load(static_cast<uint64_t>(options_.restore_checkpoint_id)));
+    m = std::move(chosen);
+  } else {
+    std::vector<std::string> skipped;
+    ASSIGN_OR_RETURN(m, store_->LoadLatest(&skipped));
+    for (const std::string& s : skipped) std::fprintf(stderr, "impulse: skipped checkpoint: %s\n", s.c_str());
+  }
+  if (m) {
+    for (const auto& [name, value] : m->positions) restored_positions_[name] = value;
+    restored_dir_ = store_->DirOf(m->id);
+    last_checkpoint_id.store(static_cast<int64_t>(m->id), std::memory_order_relaxed);
+  }
+  // Pipeline-written streams hold exactly the outputs of the restored positions; without a
+  // checkpoint they are recomputed from their sources, so they start empty.
+  for (auto& ss : streams_) {
+    if (!ss->def.derived) continue;
+    for (uint32_t p = 0; p < ss->partitions.size(); ++p) {
+      log::PartitionLog* l = ss->partitions[p].get();
+      auto it = restored_positions_.find("end/" + ss->def.name + "/" + std::to_string(p));
+      const uint64_t target = std::max(it == restored_positions_.end() ? 0 : it->second, l->start_offset());
+      if (target > l->end_offset()) {
+        return DataLoss("stream " + ss->def.name + " partition " + std::to_string(p) + " ends at " +
+                        std::to_string(l->end_offset()) + ", before the checkpoint's " + std::to_string(target) +
+                        ": acknowledged pipeline output was lost; restore an older checkpoint (--from-checkpoint)");
+      }
+      if (target < l->end_offset()) {
+        std::fprintf(stderr, "impulse: stream %s partition %u: rolled back from %llu to %llu (checkpoint)\n",
+                     ss->def.name.c_str(), p, static_cast<unsigned long long>(l->end_offset()),
+                     static_cast<unsigned long long>(target));
+        RETURN_IF_ERROR(l->TruncateTo(target).WithContext("rolling back stream " + ss->def.name));
+      }
+    }
+  }
+  for (size_t i = 0; i < plan_.pipelines.size(); ++i) {
+    const plan::LogicalPipeline& lp = plan_.pipelines[i];
+    if (lp.sink.kind != plan::SinkDef::Kind::kFile) continue;
+    auto it = restored_positions_.find("file/" + lp.name);
+    const uint64_t target = it == restored_positions_.end() ? 0 : it->second;
+    if (FileSize(lp.sink.target) > target && ::truncate(lp.sink.target.c_str(), static_cast<off_t>(target)) != 0) {
+      return IOError("cannot roll back file sink " + lp.sink.target + " of pipeline " + lp.name);
+    }
+  }
+  return Status::OK();
+}
+
+Status EngineImpl::RunCheckpoint(uint64_t* id) {
+  std::lock_guard<std::mutex> lock(ckpt_mu_);
+  if (!store_) return Unavailable("checkpoints are disabled");
+  const int64_t t0 = clock_->NowNs();
+  const int64_t deadline = t0 + options_.checkpoint_timeout_ms * 1'000'000;
+  ASSIGN_OR_RETURN(checkpoint::PendingCheckpoint pending, store_->Begin());
+  ckpt_pending_dir_ = pending.dir;
+  const uint64_t epoch = ckpt_pause_epoch.load(std::memory_order_relaxed) + 1;
+  auto signal_all = [this] {
+    for (auto& sh : shards_) sh->Signal();
+  };
+  auto fail = [&](Status st) {
+    ckpt_resume_epoch.store(epoch, std::memory_order_release);
+    signal_all();
+    (void)store_->Abort(pending);
+    checkpoints_failed.Add(1);
+    return st;
+  };
+  ckpt_pause_epoch.store(epoch, std::memory_order_release);
+  signal_all();
+  bool ok = WaitFor(clock_, deadline, [&] {
+    for (auto& sh : shards_) {
+      if (sh->paused_epoch.load(std::memory_order_acquire) < epoch) return false;
+    }
+    return true;
+  });
+  if (!ok) return fail(Unavailable("checkpoint: shards did not pause in time"));
+  ckpt_drain_epoch.store(epoch, std::memory_order_release);
+  signal_all();
+  ok = WaitFor(clock_, deadline, [&] {
+    for (auto& sh : shards_) {
+      if (sh->drained_epoch.load(std::memory_order_acquire) < epoch) return false;
+    }
+    return true;
+  });
+  if (!ok) return fail(Unavailable("checkpoint: exchange did not drain in time"));
+  checkpoint::CheckpointManifest manifest;
+  for (auto& sh : shards_) {
+    if (!sh->ckpt_status.ok()) return fail(sh->ckpt_status);
+    manifest.positions.insert(manifest.positions.end(), sh->ckpt_positions.begin(), sh->ckpt_positions.end());
+  }
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    LineSink* ls = line_sinks_[i].get();
+    const plan::LogicalPipeline& lp = pipelines_[i]->logical();
+    if (ls == nullptr || lp.sink.kind != plan::SinkDef::Kind::kFile) continue;
+    Status fs = ls->Flush();
+    if (!fs.ok()) return fail(fs);
+    manifest.positions.emplace_back("file/" + lp.name, FileSize(lp.sink.target));
+  }
+  // Outputs are pinned; the tasks may go on while the manifest is made durable.
+  ckpt_resume_epoch.store(epoch, std::memory_order_release);
+  signal_all();
+  const int64_t t1 = clock_->NowNs();
+  manifest.pause_us = (t1 - t0) / 1000;
+  manifest.spec_fingerprint = plan_.ToString().substr(0, 256);
+  Status cs = store_->Commit(pending, manifest);
+  if (!cs.ok()) {
+    (void)store_->Abort(pending);
+    checkpoints_failed.Add(1);
+    return cs;
+  }
+  *id = pending.id;
+  checkpoint_pause.Record(t1 - t0);
+  checkpoint_duration.Record(clock_->NowNs() - t0);
+  checkpoints_completed.Add(1);
+  last_checkpoint_id.store(static_cast<int64_t>(pending.id), std::memory_order_relaxed);
+  return Status::OK();
+}
+
+Result<uint64_t> EngineImpl::CheckpointNow() {
+  if (!checkpoints_enabled()) return Unavailable("checkpoints are disabled (checkpoint_interval_ms = 0)");
+  if (stopping()) return FailedPrecondition("engine is stopping");
+  uint64_t id = 0;
+  RETURN_IF_ERROR(RunCheckpoint(&id));
+  return id;
+}
+
+void EngineImpl::CheckpointLoop() {
+  std::unique_lock<std::mutex> lock(ckpt_wait_mu_);
+  while (!ckpt_thread_exit_) {
+    ckpt_wait_cv_.wait_for(lock, std::chrono::milliseconds(options_.checkpoint_interval_ms),
+                           [this] { return ckpt_thread_exit_; });
+    if (ckpt_thread_exit_) break;
+    lock.unlock();
+    uint64_t id = 0;
+    Status st = RunCheckpoint(&id);
+    if (!st.ok()) std::fprintf(stderr, "impulse: checkpoint failed: %s\n", st.ToString().c_str());
+    lock.lock();
+  }
+}
+
+}  // namespace impulse::runtime

@@ -1,0 +1,142 @@
+// A shard's part of the checkpoint protocol (EngineImpl::RunCheckpoint) and of recovery.
+#include <charconv>
+#include <cstring>
+
+#include "runtime/shard.h"
+
+namespace impulse::runtime {
+
+namespace {
+
+void PutI64(int64_t v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
+bool GetI64(std::string_view* in, int64_t* v) {
+  if (in->size() < sizeof(*v)) return false;
+  std::memcpy(v, in->data(), sizeof(*v));
+  in->remove_prefix(sizeof(*v));
+  return true;
+}
+
+std::string CursorName(const std::string& pipeline, int side, uint32_t partition) {
+  return "cursor/" + pipeline + "/" + std::to_string(side) + "/" + std::to_string(partition);
+}
+
+}  // namespace
+
+void Shard::CheckpointStep() {
+  const uint64_t pe = engine_->ckpt_pause_epoch.load(std::memory_order_acquire);
+  if (pe > paused_epoch.load(std::memory_order_relaxed)) {
+    ckpt_positions.clear();
+    ckpt_status = SnapshotTasks(pe);
+    if (!ckpt_status.ok()) metrics_.checkpoint_errors.Add(1);
+    paused_epoch.store(pe, std::memory_order_release);
+  }
+  const uint64_t de = engine_->ckpt_drain_epoch.load(std::memory_order_acquire);
+  if (de > drained_epoch.load(std::memory_order_relaxed) && de == paused_epoch.load(std::memory_order_relaxed)) {
+    // Every task is paused, so once the rings into this shard are empty and what they carried
+    // is synced, the pipeline-written partitions here stop moving: record their ends.
+    const size_t producers = engine_->options().max_producers;
+    for (size_t ri = producers; ri < inbound_.size(); ++ri) {
+      if (!inbound_[ri]->Empty()) return;
+    }
+    if (!dirty_.empty()) return;
+    for (uint32_t s = 0; s < engine_->stream_count(); ++s) {
+      const StreamState& ss = engine_->stream(s);
+      if (!ss.def.derived) continue;
+      for (uint32_t p = 0; p < ss.partitions.size(); ++p) {
+        if (engine_->OwnerOf(p) != id_) continue;
+        ckpt_positions.emplace_back("end/" + ss.def.name + "/" + std::to_string(p), ss.partitions[p]->end_offset());
+      }
+    }
+    drained_epoch.store(de, std::memory_order_release);
+  }
+}
+
+Status Shard::SnapshotTasks(uint64_t) {
+  const std::string& dir = engine_->ckpt_pending_dir();
+  for (const auto& tp : tasks_) {
+    Task& t = *tp;
+    const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
+    if (t.failed) return FailedPrecondition("pipeline " + name + " stopped after an output error; restart to recover");
+    const uint32_t part = t.in[0].partition;
+    for (int side = 0; side < t.sides; ++side) {
+      ckpt_positions.emplace_back(CursorName(name, side, part), t.in[side].cursor.load(std::memory_order_relaxed));
+    }
+    const std::string sdir = engine_->StateDir(dir, name, part);
+    RETURN_IF_ERROR(engine_->env()->CreateDirs(sdir));
+    if (t.instance->stateful()) RETURN_IF_ERROR(t.instance->Checkpoint(sdir).WithContext("pipeline " + name));
+    // The task's event-time progress, so a restored run judges lateness as the original did.
+    std::string wm;
+    PutI64(t.wm, &wm);
+    PutI64(t.marker_wm, &wm);
+    PutI64(t.sides, &wm);
+    for (int side = 0; side < t.sides; ++side) {
+      const Input& in = t.in[side];
+      PutI64(in.max_ts, &wm);
+      PutI64(in.own_wm, &wm);
+      PutI64(in.effective_wm, &wm);
+      PutI64(static_cast<int64_t>(in.writer_wm.size()), &wm);
+      for (int64_t w : in.writer_wm) PutI64(w, &wm);
+    }
+    RETURN_IF_ERROR(engine_->env()->WriteFileAtomic(sdir + "/task.wm", wm));
+  }
+  // Operator stats for metrics, refreshed while everything is still.
+  std::lock_guard<std::mutex> lock(stats_mu);
+  for (auto& v : op_stats) v.clear();
+  for (const auto& tp : tasks_) {
+    auto stats = tp->instance->Stats();
+    auto& agg = op_stats[tp->pipeline];
+    for (auto& [label, st] : stats) {
+      bool found = false;
+      for (auto& [l2, st2] : agg) {
+        if (l2 != label) continue;
+        found = true;
+        st2.entries += st.entries;
+        st2.state_bytes += st.state_bytes;
+        st2.late_events += st.late_events;
+        st2.limit_dropped += st.limit_dropped;
+        st2.duplicates += st.duplicates;
+        st2.expired += st.expired;
+      }
+      if (!found) agg.emplace_back(label, st);
+    }
+  }
+  return Status::OK();
+}
+
+Status Shard::RestoreTask(Task& t) {
+  const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
+  const uint32_t part = t.in[0].partition;
+  const auto& pos = engine_->restored_positions();
+  for (int side = 0; side < t.sides; ++side) {
+    auto it = pos.find(CursorName(name, side, part));
+    if (it != pos.end()) t.in[side].cursor.store(it->second, std::memory_order_relaxed);
+  }
+  if (engine_->restored_dir().empty()) return Status::OK();
+  const std::string sdir = engine_->StateDir(engine_->restored_dir(), name, part);
+  if (!engine_->env()->FileExists(sdir + "/task.wm")) return Status::OK();  // a pipeline new since
+  if (t.instance->stateful()) {
+    RETURN_IF_ERROR(t.instance->Restore(sdir).WithContext("restoring pipeline " + name + " partition " +
+                                                          std::to_string(part) + " from " + sdir));
+  }
+  ASSIGN_OR_RETURN(std::string wm, engine_->env()->ReadFile(sdir + "/task.wm"));
+  std::string_view in(wm);
+  int64_t sides = 0;
+  if (!GetI64(&in, &t.wm) || !GetI64(&in, &t.marker_wm) || !GetI64(&in, &sides) || sides != t.sides) {
+    return DataLoss("task watermark file " + sdir + "/task.wm is malformed");
+  }
+  for (int side = 0; side < t.sides; ++side) {
+    Input& x = t.in[side];
+    int64_t n = 0;
+    if (!GetI64(&in, &x.max_ts) || !GetI64(&in, &x.own_wm) || !GetI64(&in, &x.effective_wm) || !GetI64(&in, &n) ||
+        n < 0 || static_cast<uint64_t>(n) * 8 > in.size()) {
+      return DataLoss("task watermark file " + sdir + "/task.wm is malformed");
+    }
+    std::vector<int64_t> writers(static_cast<size_t>(n));
+    for (int64_t& w : writers) GetI64(&in, &w);
+    // A changed number of writers (a spec change) restarts the marker bookkeeping.
+    if (writers.size() == x.writer_wm.size()) x.writer_wm = std::move(writers);
+  }
+  return Status::OK();
+}
+
+}  // namespace impulse::runtime

@@ -1,0 +1,304 @@
+// Pipeline tasks on a shard: reading durable input, event-time watermarks, running the
+// instance, and routing outputs, late events and watermark markers to their partitions.
+#include <algorithm>
+
+#include "event/json_writer.h"
+#include "event/key_hash.h"
+#include "event/row_codec.h"
+#include "runtime/shard.h"
+
+namespace impulse::runtime {
+
+namespace {
+constexpr uint32_t kTaskBatchRecords = 1024;
+constexpr uint64_t kTaskBatchBytes = 4u << 20;
+constexpr int kMaxBatchesPerTaskPerCycle = 16;  // fairness between tasks and inbound work
+}  // namespace
+
+bool Shard::RunTasks() {
+  bool did = false;
+  for (auto& t : tasks_) {
+    for (int b = 0; b < kMaxBatchesPerTaskPerCycle; ++b) {
+      bool progressed = false;
+      if (!RunTaskBatch(*t, &progressed) || !progressed) break;
+      did = true;
+    }
+  }
+  return did;
+}
+
+void Shard::UpdateOwnWatermark(Task& t, int side) {
+  Input& in = t.in[side];
+  if (in.derived) {
+    int64_t m = INT64_MAX;
+    for (int64_t w : in.writer_wm) m = std::min(m, w);
+    in.own_wm = in.writer_wm.empty() ? INT64_MIN : m;
+  } else if (in.max_ts != INT64_MIN) {
+    const int64_t bound = engine_->stream(in.stream).def.watermark.max_out_of_orderness_ms;
+    in.own_wm = std::max(in.own_wm, in.max_ts - bound);
+  }
+}
+
+// An input's effective watermark: its own, +infinity once its stream ended and it is read to
+// the end, or, when it has been caught up and silent for idle_timeout_ms, at least the
+// smallest watermark of its non-idle siblings (the other partitions of the same input), so one
+// quiet partition does not hold every window back.
+int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
+  int64_t w = INT64_MAX;
+  for (int side = 0; side < t.sides; ++side) {
+    Input& in = t.in[side];
+    const StreamState& ss = engine_->stream(in.stream);
+    const uint64_t end = ProcessableEnd(*ss.partitions[in.partition]);
+    const uint64_t cursor = in.cursor.load(std::memory_order_relaxed);
+    if (end != in.seen_end) {
+      in.seen_end = end;
+      in.last_progress_ns = now_ns;
+    }
+    const bool caught_up = cursor >= end;
+    int64_t eff = std::max(in.effective_wm, in.own_wm);
+    bool idle = false;
+    if (caught_up && !in.derived && engine_->ended(in.stream)) {
+      eff = INT64_MAX;
+    } else if (caught_up && !in.derived) {
+      const int64_t timeout = ss.def.watermark.idle_timeout_ms;
+      idle = timeout >= 0 && now_ns - in.last_progress_ns >= timeout * 1'000'000;
+      if (idle) {
+        const int64_t sib = engine_->ActiveSiblingWatermark(t.pipeline, side);
+        if (sib != INT64_MAX) eff = std::max(eff, sib);
+      }
+    }
+    in.effective_wm = eff;
+    EngineImpl::WatermarkSlot& slot = engine_->watermark_slot(t.pipeline, side, in.partition);
+    slot.wm.store(in.own_wm, std::memory_order_relaxed);
+    slot.idle.store(idle, std::memory_order_relaxed);
+    w = std::min(w, eff);
+  }
+  return w;
+}
+
+void Shard::DecodeInput(Task& t, int side) {
+  Input& in = t.in[side];
+  const StreamState& src = engine_->stream(in.stream);
+  const Schema& schema = src.def.schema;
+  in_.Reset(schema.size());
+  // The other input's watermark bounds this one's (a join sees the smaller of the two).
+  const int64_t other = t.sides == 2 ? t.in[1 - side].effective_wm : INT64_MAX;
+  for (const log::Record& r : records_) {
+    if (IsWatermarkMarker(r.payload)) {
+      uint32_t writer = 0;
+      int64_t wm = 0;
+      if (!in.derived || !DecodeWatermarkMarker(r.payload, &writer, &wm).ok() || writer >= in.writer_wm.size()) {
+        metrics_.decode_errors.Add(1);
+        continue;
+      }
+      in.writer_wm[writer] = std::max(in.writer_wm[writer], wm);
+      UpdateOwnWatermark(t, side);
+      in.effective_wm = std::max(in.effective_wm, in.own_wm);
+      continue;
+    }
+    if (!DecodeRow(schema, r.payload, &in_).ok()) {
+      // A record that passed its checksum but does not decode is a bug or a schema change;
+      // skip it visibly (impulse_errors_total{kind="decode"}) rather than wedge the pipeline.
+      metrics_.decode_errors.Add(1);
+      continue;
+    }
+    RowMeta& m = in_.meta(in_.size() - 1);
+    m.offset = r.offset;
+    m.partition = in.partition;
+    m.ingest_time_ms = r.timestamp_ms;
+    m.watermark_ms = std::min(std::max(in.effective_wm, in.own_wm), other);
+    if (!in.derived) {
+      in.max_ts = std::max(in.max_ts, m.event_time_ms);
+      UpdateOwnWatermark(t, side);
+    }
+  }
+  in.effective_wm = std::max(in.effective_wm, in.own_wm);
+}
+
+bool Shard::RunTaskBatch(Task& t, bool* progressed) {
+  *progressed = false;
+  if (t.failed) return false;
+  // Alternate between the inputs of a join; a single input is side 0.
+  int side = -1;
+  for (int k = 0; k < t.sides && side < 0; ++k) {
+    const int s = (t.next_side + k) % t.sides;
+    Input& in = t.in[s];
+    log::PartitionLog* l = engine_->stream(in.stream).partitions[in.partition].get();
+    uint64_t cursor = in.cursor.load(std::memory_order_relaxed);
+    if (cursor < l->start_offset()) {
+      // Retention removed input this pipeline had not processed yet: skip it, visibly.
+      metrics_.retention_skipped.Add(l->start_offset() - cursor);
+      in.cursor.store(l->start_offset(), std::memory_order_relaxed);
+      cursor = l->start_offset();
+    }
+    // Only durable input is processed, so an output never exists without its input.
+    if (cursor < ProcessableEnd(*l)) side = s;
+  }
+  if (side < 0) return true;
+  t.next_side = (side + 1) % t.sides;
+  if (ExchangeBlocked()) return false;
+  Input& in = t.in[side];
+  log::PartitionLog* in_log = engine_->stream(in.stream).partitions[in.partition].get();
+  const int64_t t0 = engine_->clock()->NowNs();
+  records_.clear();
+  storage_.clear();
+  Status st = in_log->Read(in.cursor.load(std::memory_order_relaxed), kTaskBatchRecords, kTaskBatchBytes, &records_,
+                           &storage_);
+  if (!st.ok() || records_.empty()) {
+    // Not the ingest path's error: count it and retry the batch later.
+    if (!st.ok()) metrics_.task_errors.Add(1);
+    return false;
+  }
+  DecodeInput(t, side);
+  const int64_t end_wm = TaskWatermark(t, t0);
+  const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
+  out_.Reset(pipe.output_schema().size());
+  late_.Reset(LateEventsStreamDef().schema.size());
+  t.instance->Run(side, in_, end_wm, &out_, &late_);
+  t.wm = std::max(t.wm, end_wm);
+  metrics_.pipeline_in[t.pipeline].Add(in_.size());
+  metrics_.pipeline_out[t.pipeline].Add(out_.size());
+  if (!EmitOutputs(t)) {
+    // Without checkpoints the cursor stays and the batch is retried (at-least-once). With
+    // them, or with operator state, a retry would apply the batch twice: the task stops until
+    // a restart restores the last checkpoint (impulse_errors_total{kind="task"}).
+    if (engine_->checkpoints_enabled() || t.instance->stateful()) t.failed = true;
+    metrics_.task_errors.Add(1);
+    return false;
+  }
+
+  const uint64_t next = records_.back().offset + 1;
+  in.cursor.store(next, std::memory_order_relaxed);
+  *progressed = true;
+  const int64_t t1 = engine_->clock()->NowNs();
+  metrics_.pipeline_batch.Record(t1 - t0);
+  auto& q = arrivals_[in.stream][in.partition];
+  while (!q.empty() && q.front().end_offset <= next) {
+    metrics_.ingest_to_output.Record(t1 - q.front().arrival_ns);
+    q.pop_front();
+  }
+  return true;
+}
+
+bool Shard::TickWatermarks() {
+  bool did = false;
+  const int64_t now_ns = engine_->clock()->NowNs();
+  for (auto& tp : tasks_) {
+    Task& t = *tp;
+    if (t.failed) continue;
+    const int64_t w = TaskWatermark(t, now_ns);
+    if (w <= t.wm && (t.sink == UINT32_MAX || t.marker_wm >= t.wm)) continue;
+    if (ExchangeBlocked()) break;
+    const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
+    out_.Reset(pipe.output_schema().size());
+    late_.Reset(LateEventsStreamDef().schema.size());
+    in_.Reset(engine_->stream(t.in[0].stream).def.schema.size());
+    const int64_t before = t.wm;
+    if (w > t.wm) {
+      t.instance->Run(0, in_, w, &out_, &late_);
+      t.wm = w;
+    }
+    if (!EmitOutputs(t)) {
+      t.wm = before;
+      t.failed = true;  // the instance moved on: see RunTaskBatch
+      metrics_.task_errors.Add(1);
+      continue;
+    }
+    metrics_.pipeline_out[t.pipeline].Add(out_.size());
+    did = did || !out_.empty();
+  }
+  for (size_t p = 0; p < pipeline_watermark.size(); ++p) {
+    int64_t m = INT64_MAX;
+    for (const auto& tp : tasks_) {
+      if (tp->pipeline == p) m = std::min(m, tp->wm);
+    }
+    pipeline_watermark[p].store(m == INT64_MAX ? INT64_MIN : m, std::memory_order_relaxed);
+  }
+  return did;
+}
+
+bool Shard::EmitOutputs(Task& t) {
+  const uint32_t n_shards = engine_->shard_count();
+  const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
+  const StreamDef& out_def = pipe.logical().output;
+  // Appends one encoded record to (stream, part): locally or through the owner's ring.
+  auto route = [&](uint32_t stream, uint32_t part, const std::string& payload, int64_t ts_ms) -> bool {
+    const uint32_t owner = engine_->OwnerOf(part);
+    StreamState& ss = engine_->stream(stream);
+    if (owner == id_) {
+      auto off = ss.partitions[part]->Append(payload, ts_ms);
+      if (!off.ok()) {
+        metrics_.append_errors.Add(1);
+        return false;
+      }
+      MarkDirty(stream, part);
+      metrics_.events_appended[stream].Add(1);
+      return true;
+    }
+    CommandPtr& cmd = outgoing_[owner];
+    if (!cmd) {
+      cmd = std::make_unique<AppendCommand>();
+      cmd->stream = stream;
+    }
+    const uint32_t begin = static_cast<uint32_t>(cmd->data.size());
+    cmd->data += payload;
+    cmd->recs.push_back({part, begin, static_cast<uint32_t>(payload.size()), ts_ms, stream});
+    return true;
+  };
+  bool ok = true;
+  if (t.sink != UINT32_MAX) {
+    StreamState& sink = engine_->stream(t.sink);
+    const uint32_t parts = static_cast<uint32_t>(sink.partitions.size());
+    const int key = sink.def.key_field;
+    for (size_t i = 0; ok && i < out_.size(); ++i) {
+      const Value* row = out_.row(i);
+      uint32_t part = t.in[0].partition % parts;
+      if (key >= 0) part = PartitionFor(HashValue(row[key], sink.def.schema.field(key).type), parts);
+      const RowMeta& meta = out_.meta(i);
+      encoded_.clear();
+      EncodeRow(sink.def.schema, row, meta, &encoded_);
+      ok = route(t.sink, part, encoded_, meta.ingest_time_ms);
+    }
+    // The watermark follows the rows it covers, to every partition of the sink.
+    if (ok && t.wm > t.marker_wm) {
+      marker_.clear();
+      EncodeWatermarkMarker(t.writer_id, t.wm, &marker_);
+      const int64_t now_ms = engine_->clock()->NowMs();
+      for (uint32_t p = 0; ok && p < parts; ++p) ok = route(t.sink, p, marker_, now_ms);
+      if (ok) t.marker_wm = t.wm;
+    }
+  } else if (LineSink* ls = engine_->line_sink(t.pipeline)) {
+    lines_.clear();
+    for (size_t i = 0; i < out_.size(); ++i) {
+      AppendRowJson(out_def.schema, out_.row(i), &lines_);
+      lines_.push_back('\n');
+    }
+    if (!lines_.empty()) {
+      Status ws = ls->Write(lines_);
+      if (!ws.ok()) {
+        metrics_.append_errors.Add(1);
+        ok = false;
+      }
+    }
+  }
+  if (ok && !late_.empty()) {
+    const StreamDef& late_def = engine_->stream(engine_->late_stream()).def;
+    for (size_t i = 0; ok && i < late_.size(); ++i) {
+      encoded_.clear();
+      EncodeRow(late_def.schema, late_.row(i), late_.meta(i), &encoded_);
+      ok = route(engine_->late_stream(), 0, encoded_, engine_->clock()->NowMs());
+    }
+    if (ok) metrics_.late_events[t.pipeline].Add(late_.size());
+  }
+  for (uint32_t s = 0; s < n_shards; ++s) {
+    if (!outgoing_[s]) continue;
+    // FreeSlots was checked before the batch and only this shard produces into the ring.
+    IMPULSE_CHECK(engine_->exchange_ring(id_, s).TryPush(outgoing_[s]));
+    outgoing_[s].reset();
+    ++exchange_sent_to_[s];
+    engine_->shard(s).Signal();
+  }
+  return ok;
+}
+
+}  // namespace impulse::runtime
