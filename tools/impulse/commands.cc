@@ -87,7 +87,7 @@ int ValidateCommand(const std::vector<std::string>& args) {
 
 int RunCommand(const std::vector<std::string>& args) {
   po::options_description opts("run options");
-  std::string spec, listen = "127.0.0.1:8470", durability = "sync", token;
+  std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory";
   EngineOptions eo;
   server::HttpServerOptions so;
   opts.add_options()
@@ -100,13 +100,25 @@ int RunCommand(const std::vector<std::string>& args) {
        "sync (fsync before ack, group commit per shard cycle) | group (fsync every --group-commit-ms) | none")
       ("group-commit-ms", po::value(&eo.group_commit_ms)->default_value(eo.group_commit_ms), "for --durability group")
       ("max-body-bytes", po::value(&so.max_body_bytes)->default_value(so.max_body_bytes), "request body limit (413 beyond)")
-      ("token", po::value(&token), "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)");
+      ("token", po::value(&token), "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)")
+      ("checkpoint-interval-ms", po::value(&eo.checkpoint_interval_ms)->default_value(eo.checkpoint_interval_ms),
+       "checkpoint period; 0 = none (pipeline outputs at-least-once)")
+      ("from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
+       "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")
+      ("state", po::value(&state)->default_value(state), "operator state backend: memory | rocksdb")
+      ("state-cache-entries", po::value(&eo.state_cache_entries)->default_value(eo.state_cache_entries),
+       "rocksdb: decoded entries cached per operator");
   po::variables_map vm;
   if (int rc = ParseArgs("impulse run SPEC.yaml [options]", args, opts, &vm, "spec"); rc >= 0) return rc;
   if (!ParseHostPort(listen, &so.host, &so.port)) {
     std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());
     return 2;
   }
+  if (state != "memory" && state != "rocksdb") {
+    std::fprintf(stderr, "impulse: --state wants memory or rocksdb, got '%s'\n", state.c_str());
+    return 2;
+  }
+  eo.state_rocksdb = state == "rocksdb";
   if (!ParseDurability(durability, &eo.durability)) {
     std::fprintf(stderr, "impulse: --durability wants sync, group or none, got '%s'\n", durability.c_str());
     return 2;
