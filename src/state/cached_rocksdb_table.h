@@ -114,10 +114,11 @@ class CachedRocksDbTable {
       value = V();
       Status s = StateCodec<V>::Deserialize(bytes, &value);
       if (!s.ok()) return DataLoss("state value in " + options_.rocksdb_dir + ": " + s.message());
-      RETURN_IF_ERROR(fn(key, value));
+      Status visited = fn(key, value);  // a change made before an error is kept too
       encoded.clear();
       StateCodec<V>::Serialize(value, &encoded);
       if (encoded != bytes) store_->BatchPut(key, encoded);
+      if (!visited.ok()) return visited;
       if (store_->batch_count() >= kSweepBatchEntries) return store_->CommitBatch();
       return Status::OK();
     });

@@ -142,10 +142,9 @@ TEST_P(StateTableTest, ForEachSeesEverythingOnceAndKeepsChanges) {
   calls = 0;
   std::vector<std::string> changed;
   s = t->ForEach([&](std::string_view key, Agg& v) {
-    if (++calls > 5) return Internal("stop");
     v.count += 100;
     changed.emplace_back(key);
-    return Status::OK();
+    return ++calls == 5 ? Internal("stop") : Status::OK();
   });
   EXPECT_EQ(s.code(), StatusCode::kInternal);
   ASSERT_EQ(changed.size(), 5u);
