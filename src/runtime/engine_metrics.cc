@@ -1,4 +1,7 @@
 // Engine::MetricsText: collects the per-shard counters and histograms at scrape time.
+#include <algorithm>
+#include <map>
+
 #include "runtime/engine_impl.h"
 #include "runtime/exposition.h"
 #include "runtime/shard.h"
@@ -105,6 +108,61 @@ std::string EngineImpl::MetricsText() const {
   ex.AddValue({{"kind", "pipeline_task"}}, static_cast<double>(task));
   ex.AddValue({{"kind", "retention_skipped_events"}}, static_cast<double>(skipped));
 
+  ex.Family("impulse_late_events_total",
+            "Events sent to _late_events (behind the watermark beyond the allowed lateness, or refused by a state bound).",
+            MetricType::Counter);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto& sh : shards_) v += sh->metrics().late_events[i].Get();
+    ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
+  }
+  ex.Family("impulse_pipeline_watermark_ms", "Smallest event-time watermark of a pipeline's tasks (ms since epoch).",
+            MetricType::Gauge);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    int64_t m = INT64_MAX;
+    for (const auto& sh : shards_) {
+      const int64_t w = sh->pipeline_watermark[i].load(std::memory_order_relaxed);
+      if (w != INT64_MIN) m = std::min(m, w);
+    }
+    if (m != INT64_MAX) ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(m));
+  }
+  {
+    // Operator state, summed over shards (refreshed at checkpoints and every 10 s).
+    std::map<std::pair<std::string, std::string>, plan::OperatorStats> ops;
+    for (const auto& sh : shards_) {
+      std::lock_guard<std::mutex> lock(sh->stats_mu);
+      for (size_t i = 0; i < sh->op_stats.size(); ++i) {
+        for (const auto& [label, st] : sh->op_stats[i]) {
+          plan::OperatorStats& o = ops[{pipelines_[i]->logical().name, label}];
+          o.entries += st.entries;
+          o.state_bytes += st.state_bytes;
+          o.late_events += st.late_events;
+          o.limit_dropped += st.limit_dropped;
+          o.duplicates += st.duplicates;
+          o.expired += st.expired;
+        }
+      }
+    }
+    ex.Family("impulse_operator_state_entries", "Live state entries of a stateful operator.", MetricType::Gauge);
+    for (const auto& [k, o] : ops) ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.entries));
+    ex.Family("impulse_operator_state_bytes", "Approximate memory of a stateful operator's state.", MetricType::Gauge);
+    for (const auto& [k, o] : ops) ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.state_bytes));
+    ex.Family("impulse_operator_events_total",
+              "Events a stateful operator did not pass on, by kind: late, state_limit, duplicate; and expired state entries.",
+              MetricType::Counter);
+    for (const auto& [k, o] : ops) {
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "late"}}, static_cast<double>(o.late_events));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "state_limit"}}, static_cast<double>(o.limit_dropped));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "duplicate"}}, static_cast<double>(o.duplicates));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "expired"}}, static_cast<double>(o.expired));
+    }
+  }
+  ex.Family("impulse_checkpoints_total", "Checkpoints by result.", MetricType::Counter);
+  ex.AddValue({{"result", "completed"}}, static_cast<double>(checkpoints_completed.Get()));
+  ex.AddValue({{"result", "failed"}}, static_cast<double>(checkpoints_failed.Get()));
+  ex.Family("impulse_checkpoint_last_id", "Id of the newest complete checkpoint (-1: none).", MetricType::Gauge);
+  ex.AddValue({}, static_cast<double>(last_checkpoint_id.load(std::memory_order_relaxed)));
+
   ex.Family("impulse_shard_cycles_total", "Shard loop iterations (an idle shard makes about one a second).",
             MetricType::Counter);
   for (uint32_t s = 0; s < shards_.size(); ++s) {
@@ -124,19 +182,22 @@ std::string EngineImpl::MetricsText() const {
   ex.AddHistogram({{"stage", "ingest_to_durable"}}, durable);
   ex.AddHistogram({{"stage", "ingest_to_output"}}, output);
   ex.AddHistogram({{"stage", "pipeline_batch"}}, batch);
+  ex.AddHistogram({{"stage", "checkpoint_pause"}}, checkpoint_pause.Read());
+  ex.AddHistogram({{"stage", "checkpoint_duration"}}, checkpoint_duration.Read());
   return ex.Serialize();
 }
 
 std::vector<StageLatency> EngineImpl::StageLatencies() const {
-  LatencyHistogram::Snapshot snaps[3];
+  LatencyHistogram::Snapshot snaps[4];
   for (const auto& sh : shards_) {
     snaps[0].Add(sh->metrics().ingest_to_durable.Read());
     snaps[1].Add(sh->metrics().ingest_to_output.Read());
     snaps[2].Add(sh->metrics().pipeline_batch.Read());
   }
-  const char* names[3] = {"ingest_to_durable", "ingest_to_output", "pipeline_batch"};
+  snaps[3].Add(checkpoint_pause.Read());
+  const char* names[4] = {"ingest_to_durable", "ingest_to_output", "pipeline_batch", "checkpoint_pause"};
   std::vector<StageLatency> out;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     out.push_back({names[i], snaps[i].total(), snaps[i].QuantileUs(0.5), snaps[i].QuantileUs(0.99),
                    snaps[i].QuantileUs(0.999)});
   }

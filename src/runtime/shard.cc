@@ -397,6 +397,7 @@ void Shard::WriteCursors(const std::vector<uint64_t>& cursors) {
 
 void Shard::Housekeeping(int64_t now_ms) {
   last_housekeeping_ms_ = now_ms;
+  RefreshOpStats();
   for (uint32_t s = 0; s < engine_->stream_count(); ++s) {
     StreamState& ss = engine_->stream(s);
     for (uint32_t p = 0; p < ss.partitions.size(); ++p) {

@@ -148,6 +148,7 @@ class Shard {
   void CheckpointStep();
   Status SnapshotTasks(uint64_t epoch);
   Status RestoreTask(Task& t);
+  void RefreshOpStats();
   void Housekeeping(int64_t now_ms);
   bool HasWork();
   // Whether some exchange ring from this shard is full (a stream-sink task must wait).

@@ -79,7 +79,11 @@ Status Shard::SnapshotTasks(uint64_t) {
     }
     RETURN_IF_ERROR(engine_->env()->WriteFileAtomic(sdir + "/task.wm", wm));
   }
-  // Operator stats for metrics, refreshed while everything is still.
+  RefreshOpStats();
+  return Status::OK();
+}
+
+void Shard::RefreshOpStats() {
   std::lock_guard<std::mutex> lock(stats_mu);
   for (auto& v : op_stats) v.clear();
   for (const auto& tp : tasks_) {
@@ -100,7 +104,6 @@ Status Shard::SnapshotTasks(uint64_t) {
       if (!found) agg.emplace_back(label, st);
     }
   }
-  return Status::OK();
 }
 
 Status Shard::RestoreTask(Task& t) {

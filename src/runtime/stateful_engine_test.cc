@@ -1,0 +1,253 @@
+// Stateful pipelines through the whole engine: windows across shards, watermarks through a
+// chain of pipelines, late events, checkpoints and restoring an older checkpoint (rollback and
+// replay give exactly the same outputs). Labelled concurrent: also run under TSan.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "impulse/engine.h"
+
+namespace impulse {
+namespace {
+
+constexpr char kSpec[] = R"yaml(
+streams:
+  - name: clicks
+    fields:
+      - {name: user, type: int64}
+      - {name: amount, type: int64}
+      - {name: ts, type: timestamp}
+    key: user
+    event_time: ts
+    partitions: 4
+    watermark: {max_out_of_orderness: 500, idle_timeout: never}
+pipelines:
+  - name: per_user
+    from: clicks
+    steps:
+      - window: {tumbling: 1000, key: user, aggregates: {n: count(), total: sum(amount)}}
+      - map: {ws: "cast(window_start as int64)"}
+      - project: [ws, user, n, total]
+      - key_by: ws
+    sink: {stream: user_counts}
+  - name: per_window
+    from: user_counts
+    steps:
+      - window: {tumbling: 1000, key: ws, aggregates: {users: count(), clicks: sum(n)}}
+    sink: {stream: window_totals}
+)yaml";
+
+struct Click {
+  int64_t user, amount, ts;
+};
+
+class StatefulEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("impulse_stateful_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    spec_ = (dir_ / "spec.yaml").string();
+    std::ofstream(spec_) << kSpec;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  EngineOptions Options() {
+    EngineOptions o;
+    o.data_dir = (dir_ / "data").string();
+    o.shards = 2;
+    o.durability = Durability::kNone;
+    o.checkpoint_interval_ms = 3'600'000;  // checkpoints are taken explicitly
+    return o;
+  }
+
+  static std::vector<Click> Clicks(uint32_t seed, size_t n) {
+    std::mt19937_64 rng(seed);
+    std::vector<Click> v;
+    for (size_t i = 0; i < n; ++i) {
+      v.push_back({static_cast<int64_t>(rng() % 50), static_cast<int64_t>(rng() % 100),
+                   1'700'000'000'000 + static_cast<int64_t>(i) * 3 + static_cast<int64_t>(rng() % 200)});
+    }
+    return v;
+  }
+
+  static void Ingest(Engine& e, const std::vector<Click>& clicks, size_t from, size_t to) {
+    for (size_t i = from; i < to; i += 500) {
+      std::string body;
+      for (size_t j = i; j < std::min(to, i + 500); ++j) {
+        body += "{\"user\":" + std::to_string(clicks[j].user) + ",\"amount\":" + std::to_string(clicks[j].amount) +
+                ",\"ts\":" + std::to_string(clicks[j].ts) + "}\n";
+      }
+      std::promise<Status> done;
+      ASSERT_TRUE(e.Ingest("clicks", body, 0, [&](Status st, IngestResult) { done.set_value(st); }).ok());
+      ASSERT_TRUE(done.get_future().get().ok());
+    }
+  }
+
+  // Every event of a stream as its JSON line without the offset prefix, sorted.
+  static std::vector<std::string> ReadAll(const Engine& e, const std::string& stream) {
+    std::vector<std::string> rows;
+    for (const StreamInfo& s : e.ListStreams()) {
+      if (s.name != stream) continue;
+      for (const PartitionInfo& p : s.partitions) {
+        std::string out;
+        EXPECT_TRUE(e.ReadEvents(stream, p.partition, p.start_offset, 10'000'000, &out).ok());
+        size_t start = 0;
+        while (start < out.size()) {
+          size_t end = out.find('\n', start);
+          std::string line = out.substr(start, end - start);
+          start = end + 1;
+          // Drop "_offset" and "_partition": positions differ between runs, values must not.
+          const size_t cut = line.find("\"_event_time\"");
+          rows.push_back(cut == std::string::npos ? line : line.substr(cut));
+        }
+      }
+    }
+    std::sort(rows.begin(), rows.end());
+    return rows;
+  }
+
+  static std::vector<std::string> WaitForRows(const Engine& e, const std::string& stream, size_t n) {
+    std::vector<std::string> rows;
+    for (int i = 0; i < 3000; ++i) {
+      rows = ReadAll(e, stream);
+      if (rows.size() >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return rows;
+  }
+
+  // Expected window_totals: per 1000 ms window, distinct users and clicks (no event is late:
+  // the disorder of Clicks() is below the declared 500 ms).
+  static std::map<int64_t, std::pair<int64_t, int64_t>> Reference(const std::vector<Click>& clicks) {
+    std::map<int64_t, std::map<int64_t, int64_t>> per;
+    for (const Click& c : clicks) per[c.ts / 1000 * 1000][c.user] += 1;
+    std::map<int64_t, std::pair<int64_t, int64_t>> out;
+    for (auto& [w, users] : per) {
+      int64_t n = 0;
+      for (auto& [u, k] : users) n += k;
+      out[w] = {static_cast<int64_t>(users.size()), n};
+    }
+    return out;
+  }
+
+  static int64_t Field(const std::string& row, const std::string& name) {
+    const size_t at = row.find("\"" + name + "\":");
+    EXPECT_NE(at, std::string::npos) << row;
+    return at == std::string::npos ? -1 : std::stoll(row.substr(at + name.size() + 3));
+  }
+
+  std::filesystem::path dir_;
+  std::string spec_;
+  static inline int counter_ = 0;
+};
+
+TEST_F(StatefulEngineTest, WindowsAcrossShardsAndAChainMatchTheReference) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto clicks = Clicks(1, 6000);
+  Ingest(**e, clicks, 0, clicks.size());
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  const auto ref = Reference(clicks);
+  auto rows = WaitForRows(**e, "window_totals", ref.size());
+  ASSERT_EQ(rows.size(), ref.size());
+  for (const std::string& r : rows) {
+    const int64_t ws = Field(r, "ws");
+    ASSERT_TRUE(ref.count(ws)) << r;
+    EXPECT_EQ(Field(r, "users"), ref.at(ws).first) << r;
+    EXPECT_EQ(Field(r, "clicks"), ref.at(ws).second) << r;
+  }
+  EXPECT_TRUE(ReadAll(**e, "_late_events").empty());
+  EXPECT_EQ((*e)->Ingest("user_counts", "{}\n", 0, [](Status, IngestResult) {}).code(),
+            StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(StatefulEngineTest, EventsBehindTheWatermarkGoToLateEventsAndAreCounted) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  // Same user (one partition): 10 s, then 1 s (late by 8.5 s > 500 ms bound), then 20 s.
+  std::vector<Click> clicks = {{7, 1, 10'000}, {7, 1, 1'000}, {7, 1, 20'000}};
+  for (const Click& c : clicks) Ingest(**e, {c}, 0, 1);
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  auto late = WaitForRows(**e, "_late_events", 1);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_NE(late[0].find("\"reason\":\"late\""), std::string::npos) << late[0];
+  EXPECT_NE(late[0].find("\"operator\":\"window#1\""), std::string::npos) << late[0];
+  auto totals = WaitForRows(**e, "window_totals", 2);
+  EXPECT_EQ(totals.size(), 2u);
+  EXPECT_NE((*e)->MetricsText().find("impulse_late_events_total{pipeline=\"per_user\"} 1"), std::string::npos);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(StatefulEngineTest, RestoringAnOlderCheckpointRollsBackAndReplaysToTheSameOutputs) {
+  const auto clicks = Clicks(2, 8000);
+  std::vector<std::string> full;
+  uint64_t mid = 0;
+  {
+    auto e = Engine::Open(spec_, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    Ingest(**e, clicks, 0, 4000);
+    ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+    auto id = (*e)->CheckpointNow();
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    mid = *id;
+    Ingest(**e, clicks, 4000, clicks.size());
+    ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+    full = WaitForRows(**e, "window_totals", Reference(clicks).size());
+    ASSERT_EQ(full.size(), Reference(clicks).size());
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  // Back to the middle: everything written after it is rolled back and recomputed.
+  EngineOptions o = Options();
+  o.restore_checkpoint_id = static_cast<int64_t>(mid);
+  o.checkpoint_interval_ms = 50;  // and checkpoints keep happening during the replay
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  auto again = WaitForRows(**e, "window_totals", full.size());
+  EXPECT_EQ(again, full);
+  EXPECT_EQ(ReadAll(**e, "user_counts").size(), ReadAll(**e, "user_counts").size());
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(StatefulEngineTest, PeriodicCheckpointsDuringIngestAndACleanRestartDoNotRepeatOutputs) {
+  const auto clicks = Clicks(3, 6000);
+  const auto ref = Reference(clicks);
+  EngineOptions o = Options();
+  o.checkpoint_interval_ms = 20;
+  {
+    auto e = Engine::Open(spec_, o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    Ingest(**e, clicks, 0, 3000);
+    ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+    ASSERT_TRUE((*e)->Stop().ok());  // with a final checkpoint
+  }
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Ingest(**e, clicks, 3000, clicks.size());
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  auto rows = WaitForRows(**e, "window_totals", ref.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  rows = ReadAll(**e, "window_totals");
+  ASSERT_EQ(rows.size(), ref.size());
+  for (const std::string& r : rows) {
+    const int64_t ws = Field(r, "ws");
+    EXPECT_EQ(Field(r, "clicks"), ref.at(ws).second) << r;
+  }
+  EXPECT_NE((*e)->MetricsText().find("impulse_checkpoints_total{result=\"completed\"}"), std::string::npos);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+}  // namespace
+}  // namespace impulse
