@@ -161,6 +161,10 @@ Status EngineImpl::OpenStreams() {
 
   for (const plan::LogicalPipeline& lp : plan_.pipelines) {
     ASSIGN_OR_RETURN(auto pp, plan::PhysicalPipeline::Create(lp, plan_));
+    if (pp->stateful() && !checkpoints_enabled()) {
+      return InvalidArgument("pipeline '" + lp.name +
+                             "' has stateful steps, which need checkpoints (checkpoint_interval_ms > 0)");
+    }
     pipelines_.push_back(std::move(pp));
     if (lp.sink.kind == plan::SinkDef::Kind::kStream) {
       line_sinks_.push_back(nullptr);
