@@ -1,6 +1,7 @@
 // CachedRocksDbTable<V>: the RocksDB StateTable backend (internal; use StateTable<V>).
 //
-// A bounded cache of decoded values (StateOptions::cache_entries_max) in front of a RocksDbStore.
+// A bounded cache of decoded values (StateOptions::cache_entries_max; a FlatStringMap) in front
+// of a RocksDbStore.
 // Every cached entry handed out is marked dirty (the caller may have changed it through the
 // pointer) and is written back when CLOCK evicts it, or at ForEach/Checkpoint. Evictions are done
 // in groups of cache_entries_max/64 (at least 1) so their write-back is one WriteBatch. A group
@@ -9,14 +10,15 @@
 // RocksDB is a new key; Erase checks RocksDB for keys not cached. One thread.
 #pragma once
 
-#include <deque>
+#include <algorithm>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "state/flat_map.h"
 #include "state/rocksdb_store.h"
 #include "state/snapshot_file.h"
 #include "state/state_options.h"
@@ -33,13 +35,11 @@ class CachedRocksDbTable {
 
   Result<V*> Lookup(std::string_view key, bool insert, bool* inserted) {
     if (inserted != nullptr) *inserted = false;
-    auto it = index_.find(key);
-    if (it != index_.end()) {
+    if (Entry* hit = cache_.Find(key)) {
       ++stats_.cache_hits;
-      Slot& slot = slots_[it->second];
-      slot.referenced = true;
-      slot.dirty = true;
-      return &slot.value;
+      hit->referenced = true;
+      hit->dirty = true;
+      return &hit->value;
     }
     ++stats_.cache_misses;
     ASSIGN_OR_RETURN(bool stored, store_->Get(key, &scratch_));
@@ -54,34 +54,23 @@ class CachedRocksDbTable {
       if (!s.ok()) return DataLoss("state value in " + options_.rocksdb_dir + ": " + s.message());
     }
     RETURN_IF_ERROR(MakeRoom());
-    uint32_t index;
-    if (!free_.empty()) {
-      index = free_.back();
-      free_.pop_back();
-    } else {
-      index = static_cast<uint32_t>(slots_.size());
-      slots_.emplace_back();
-    }
-    Slot& slot = slots_[index];
-    slot.key.assign(key);
-    slot.value = std::move(value);
-    slot.used = slot.dirty = slot.referenced = true;
-    slot.stored = stored;
-    index_.emplace(std::string_view(slot.key), index);
-    key_bytes_ += slot.key.size();
+    Entry* entry = cache_.Insert(key);
+    entry->value = std::move(value);
+    entry->dirty = entry->referenced = true;
+    entry->stored = stored;
+    key_bytes_ += HeapKeyBytes(key);
     if (!stored) {
       ++size_;
       if (inserted != nullptr) *inserted = true;
     }
-    return &slot.value;
+    return &entry->value;
   }
 
   Status Erase(std::string_view key) {
-    auto it = index_.find(key);
-    const bool cached = it != index_.end();
+    Entry* cached = cache_.Find(key);
     bool stored;
-    if (cached) {
-      stored = slots_[it->second].stored;
+    if (cached != nullptr) {
+      stored = cached->stored;
     } else {
       ASSIGN_OR_RETURN(stored, store_->Get(key, &scratch_));
       if (!stored) return Status::OK();
@@ -91,7 +80,7 @@ class CachedRocksDbTable {
       store_->BatchDelete(key);
       RETURN_IF_ERROR(store_->CommitBatch());
     }
-    if (cached) Drop(it->second);
+    if (cached != nullptr) Drop(key);
     --size_;
     return Status::OK();
   }
@@ -105,11 +94,9 @@ class CachedRocksDbTable {
     V value;
     std::string encoded;
     Status walked = store_->ForEach([&](std::string_view key, std::string_view bytes) -> Status {
-      auto it = index_.find(key);
-      if (it != index_.end()) {
-        Slot& slot = slots_[it->second];
-        slot.dirty = true;
-        return fn(key, slot.value);
+      if (Entry* cached = cache_.Find(key)) {
+        cached->dirty = true;
+        return fn(key, cached->value);
       }
       value = V();
       Status s = StateCodec<V>::Deserialize(bytes, &value);
@@ -139,9 +126,8 @@ class CachedRocksDbTable {
                                                                    options_.entries_max)
                                  : store_->Restore(dir, options_.entries_max));
     // The cache described the old content: drop it without writing back.
-    index_.clear();
-    slots_.clear();
-    free_.clear();
+    Cache empty;
+    cache_.Swap(empty);
     hand_ = 0;
     key_bytes_ = 0;
     size_ = entries;
@@ -151,94 +137,88 @@ class CachedRocksDbTable {
   StateStats stats() const {
     StateStats s = stats_;
     s.entries = size_;
-    constexpr size_t kCachedBytes = sizeof(Slot) + 3 * sizeof(void*) + sizeof(std::string_view) + sizeof(uint32_t);
-    s.memory_bytes = slots_.size() * kCachedBytes + index_.bucket_count() * sizeof(void*) + key_bytes_ +
-                     store_->ApproximateMemoryBytes();
+    s.memory_bytes = cache_.capacity() * sizeof(typename Cache::Slot) + key_bytes_ + store_->ApproximateMemoryBytes();
     return s;
   }
 
  private:
   static constexpr size_t kSweepBatchEntries = 1000;
 
-  struct Slot {
-    std::string key;  // index_ holds a view of it; deque elements never move
+  struct Entry {
     V value{};
-    bool used = false;
     bool dirty = false;       // may differ from RocksDB
     bool referenced = false;  // CLOCK bit
     bool stored = false;      // RocksDB holds a version of this key
   };
+  using Cache = FlatStringMap<Entry>;
 
   CachedRocksDbTable(const StateOptions& options, std::unique_ptr<RocksDbStore> store)
       : options_(options), store_(std::move(store)) {
     evict_group_ = std::max<size_t>(1, options_.cache_entries_max / 64);
   }
 
-  void Drop(uint32_t index) {
-    Slot& slot = slots_[index];
-    index_.erase(std::string_view(slot.key));
-    key_bytes_ -= slot.key.size();
-    slot.key.clear();
-    slot.value = V();  // release what V holds now, not when the slot is reused
-    slot.used = slot.dirty = slot.referenced = slot.stored = false;
-    free_.push_back(index);
+  static size_t HeapKeyBytes(std::string_view key) { return key.size() > 15 ? key.size() + 1 : 0; }
+
+  void Drop(std::string_view key) {
+    key_bytes_ -= HeapKeyBytes(key);
+    cache_.Erase(key);
   }
 
-  // Evicts a group when the cache is full (CLOCK: a referenced slot gets a second chance).
+  // Evicts a group when the cache is full. CLOCK over the cache's slot array: a referenced entry
+  // gets a second chance. The group is written back in one batch, then removed.
   Status MakeRoom() {
-    if (index_.size() < options_.cache_entries_max) return Status::OK();
+    if (cache_.size() < options_.cache_entries_max) return Status::OK();
     victims_.clear();
-    const size_t want = std::min(evict_group_, index_.size());
+    const size_t want = std::min(evict_group_, cache_.size());
+    const size_t capacity = cache_.capacity();
     // Two sweeps clear every reference bit, so the loop ends.
-    for (size_t steps = 0; victims_.size() < want && steps < 2 * slots_.size() + 1; ++steps) {
-      if (hand_ >= slots_.size()) hand_ = 0;
-      Slot& slot = slots_[hand_];
-      if (slot.used) {
-        if (slot.referenced) {
-          slot.referenced = false;
-        } else {
-          victims_.push_back(static_cast<uint32_t>(hand_));
-          if (slot.dirty) {
-            scratch_.clear();
-            StateCodec<V>::Serialize(slot.value, &scratch_);
-            store_->BatchPut(slot.key, scratch_);
-          }
-        }
+    for (size_t steps = 0; victims_.size() < want && steps < 2 * capacity + 1; ++steps) {
+      if (hand_ >= capacity) hand_ = 0;
+      auto& slot = cache_.SlotAt(hand_++);
+      if (slot.hash == 0) continue;
+      if (slot.value.referenced) {
+        slot.value.referenced = false;
+        continue;
       }
-      ++hand_;
+      victims_.push_back(slot.key);
+      if (slot.value.dirty) {
+        scratch_.clear();
+        StateCodec<V>::Serialize(slot.value.value, &scratch_);
+        store_->BatchPut(slot.key, scratch_);
+      }
     }
     IMPULSE_CHECK(!victims_.empty());
     const size_t written = store_->batch_count();
     RETURN_IF_ERROR(store_->CommitBatch());
     stats_.writebacks += written;
     stats_.evictions += victims_.size();
-    for (uint32_t index : victims_) Drop(index);
+    for (const std::string& key : victims_) Drop(key);
     return Status::OK();
   }
 
-  // Writes every dirty cached entry to RocksDB; they stay cached, clean.
+  // Writes every dirty cached entry to RocksDB; they stay cached, clean. No insert or erase
+  // happens meanwhile, so slot positions are stable.
   Status WriteBackAll() {
-    std::vector<uint32_t> written;
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      Slot& slot = slots_[i];
-      if (!slot.used || !slot.dirty) continue;
+    std::vector<size_t> written;
+    for (size_t i = 0; i < cache_.capacity(); ++i) {
+      auto& slot = cache_.SlotAt(i);
+      if (slot.hash == 0 || !slot.value.dirty) continue;
       scratch_.clear();
-      StateCodec<V>::Serialize(slot.value, &scratch_);
+      StateCodec<V>::Serialize(slot.value.value, &scratch_);
       store_->BatchPut(slot.key, scratch_);
-      written.push_back(static_cast<uint32_t>(i));
-      if (store_->batch_count() >= kSweepBatchEntries) {
-        RETURN_IF_ERROR(MarkWritten(&written));
-      }
+      written.push_back(i);
+      if (store_->batch_count() >= kSweepBatchEntries) RETURN_IF_ERROR(MarkWritten(&written));
     }
     return MarkWritten(&written);
   }
 
-  Status MarkWritten(std::vector<uint32_t>* written) {
+  Status MarkWritten(std::vector<size_t>* written) {
     RETURN_IF_ERROR(store_->CommitBatch());
     stats_.writebacks += written->size();
-    for (uint32_t i : *written) {
-      slots_[i].dirty = false;
-      slots_[i].stored = true;
+    for (size_t i : *written) {
+      Entry& entry = cache_.SlotAt(i).value;
+      entry.dirty = false;
+      entry.stored = true;
     }
     written->clear();
     return Status::OK();
@@ -246,10 +226,8 @@ class CachedRocksDbTable {
 
   StateOptions options_;
   std::unique_ptr<RocksDbStore> store_;
-  std::deque<Slot> slots_;
-  std::vector<uint32_t> free_;
-  std::unordered_map<std::string_view, uint32_t, StringHash, std::equal_to<>> index_;
-  std::vector<uint32_t> victims_;
+  Cache cache_;
+  std::vector<std::string> victims_;
   size_t hand_ = 0;
   size_t evict_group_ = 1;
   size_t size_ = 0;

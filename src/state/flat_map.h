@@ -78,6 +78,9 @@ class FlatStringMap {
 
   size_t size() const { return size_; }
   size_t capacity() const { return slots_.size(); }
+  // Slot i of the array (hash 0: empty), for callers that walk positions (a CLOCK hand). Valid
+  // until the next Insert/Erase; an Erase may move a later entry into an earlier position.
+  Slot& SlotAt(size_t i) { return slots_[i]; }
 
   template <typename Fn>  // Fn(const std::string& key, V& value) -> bool (false stops)
   bool ForEachUntil(Fn&& fn) {

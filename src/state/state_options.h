@@ -91,10 +91,4 @@ struct StateCodec<std::string> {
   }
 };
 
-// Heterogeneous hashing: Find(string_view) does not build a std::string.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
 }  // namespace impulse::state
