@@ -173,6 +173,34 @@ TEST_F(StatefulEngineTest, WindowsAcrossShardsAndAChainMatchTheReference) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+TEST_F(StatefulEngineTest, RocksDbStateGivesTheSameResultsAndRestores) {
+  const auto clicks = Clicks(4, 6000);
+  const auto ref = Reference(clicks);
+  EngineOptions o = Options();
+  o.state_rocksdb = true;
+  o.state_cache_entries = 8;  // most groups live in RocksDB, not in the cache
+  {
+    auto e = Engine::Open(spec_, o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    Ingest(**e, clicks, 0, 3000);
+    ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+    ASSERT_TRUE((*e)->CheckpointNow().ok());
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Ingest(**e, clicks, 3000, clicks.size());
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  auto rows = WaitForRows(**e, "window_totals", ref.size());
+  ASSERT_EQ(rows.size(), ref.size());
+  for (const std::string& r : rows) {
+    const int64_t ws = Field(r, "ws");
+    EXPECT_EQ(Field(r, "users"), ref.at(ws).first) << r;
+    EXPECT_EQ(Field(r, "clicks"), ref.at(ws).second) << r;
+  }
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(StatefulEngineTest, EventsBehindTheWatermarkGoToLateEventsAndAreCounted) {
   auto e = Engine::Open(spec_, Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
