@@ -145,6 +145,89 @@ TEST(WindowOp, HoppingMatchesReferenceInAnyOrderWithinTheBound) {
   }
 }
 
+// Brute force for the other window types, over the same shuffled inputs.
+std::vector<std::string> ReferenceSessions(const std::vector<Event>& ev, int64_t gap) {
+  std::map<int64_t, std::vector<Event>> by_key;
+  for (const Event& e : ev) by_key[e.auction].push_back(e);
+  std::vector<std::string> rows;
+  for (auto& [k, v] : by_key) {
+    std::stable_sort(v.begin(), v.end(), [](const Event& a, const Event& b) { return a.ts < b.ts; });
+    size_t i = 0;
+    while (i < v.size()) {
+      int64_t start = v[i].ts, end = v[i].ts + gap, n = 0, sum = 0;
+      while (i < v.size() && v[i].ts < end) {
+        end = std::max(end, v[i].ts + gap);
+        ++n;
+        sum += v[i].price;
+        ++i;
+      }
+      rows.push_back(std::to_string(k) + "," + std::to_string(start) + "," + std::to_string(end) + "," +
+                     std::to_string(n) + "," + std::to_string(sum) + ",");
+    }
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+std::vector<std::string> ReferenceSliding(const std::vector<Event>& ev, int64_t range) {
+  // Events in (time, arrival) order; each sees the earlier ones of its key within the range.
+  std::vector<size_t> order(ev.size());
+  for (size_t i = 0; i < ev.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ev[a].ts < ev[b].ts; });
+  std::vector<std::string> rows;
+  for (size_t x = 0; x < order.size(); ++x) {
+    const Event& e = ev[order[x]];
+    int64_t n = 0, sum = 0;
+    for (size_t y = 0; y <= x; ++y) {
+      const Event& o = ev[order[y]];
+      if (o.auction == e.auction && o.ts > e.ts - range) {
+        ++n;
+        sum += o.price;
+      }
+    }
+    rows.push_back(std::to_string(e.auction) + "," + std::to_string(e.price) + "," + std::to_string(e.ts) + "," +
+                   std::to_string(n) + "," + std::to_string(sum) + ",");
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+TEST(WindowOp, TumblingSessionAndSlidingMatchBruteForceForManyShuffles) {
+  LogicalPlan p1, p2, p3;
+  auto tumbling = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {tumbling: 250, key: auction, aggregates: {n: count(), top: max(price)}}
+    sink: {stream: out}
+)", &p1);
+  auto session = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {session: {gap: 60}, key: auction, aggregates: {n: count(), s: sum(price)}}
+    sink: {stream: out}
+)", &p2);
+  auto sliding = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {sliding: 300, key: auction, aggregates: {n: count(), s: sum(price)}}
+    sink: {stream: out}
+)", &p3);
+  for (uint32_t seed = 1; seed <= 12; ++seed) {
+    auto events = RandomEvents(100 + seed, 1500, 150);
+    std::vector<std::string> late;
+    auto t = tumbling->NewInstance();
+    EXPECT_EQ(Feed(t.get(), events, 150, 1 + seed * 5 % 50, 5, &late), ReferenceHopping(events, 250, 250)) << seed;
+    auto s = session->NewInstance();
+    EXPECT_EQ(Feed(s.get(), events, 150, 1 + seed * 3 % 40, 5, &late), ReferenceSessions(events, 60)) << seed;
+    auto l = sliding->NewInstance();
+    EXPECT_EQ(Feed(l.get(), events, 150, 1 + seed * 11 % 70, 5, &late), ReferenceSliding(events, 300)) << seed;
+    EXPECT_TRUE(late.empty()) << late.size() << " late events within the bound, seed " << seed;
+  }
+}
+
 TEST(WindowOp, TumblingEventsBehindTheWatermarkGoToLateEvents) {
   LogicalPlan plan;
   auto phys = Compile(R"(
