@@ -8,17 +8,27 @@
 #      closed loop, then open loop at half the measured rate for the latency
 #   5. idle CPU of `impulse run` over IDLE_SECONDS (default 60)
 #   6. redis-server XADD, pipelined, on the same machine (installed for the benchmark only)
-# Usage: scripts/bench.sh [all|micro|http|idle|redis]    Results go to build/bench/*.txt.
+#   7. (only with `nexmark`) Nexmark q0 q1 q2 q3 q5 q7 q8 in process (`impulse nexmark`),
+#      NEXMARK_EVENTS (default 2,000,000) events, checkpoints off / 10 s / 1 s, 3 runs each;
+#      prints the median events per engine CPU-second. Results in build/bench/nexmark*.
+# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark]    Results go to build/bench/*.txt.
+# BUILD=dir selects the release build directory (default build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 EVENTS=${EVENTS:-2000000}
-OUT=build/bench
+NEXMARK_EVENTS=${NEXMARK_EVENTS:-2000000}
+BUILD=${BUILD:-build/release}
+OUT=${OUT:-build/bench}
 mkdir -p "$OUT"
-[ -f build/release/CMakeCache.txt ] || cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j "$(nproc)" --target impulse log_benchmark ndjson_benchmark pipeline_benchmark >/dev/null
-BIN=build/release/tools/impulse/impulse
+[ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+if [ "$what" = nexmark ]; then
+  cmake --build "$BUILD" -j "$(nproc)" --target impulse >/dev/null
+else
+  cmake --build "$BUILD" -j "$(nproc)" --target impulse log_benchmark ndjson_benchmark pipeline_benchmark >/dev/null
+fi
+BIN=$BUILD/tools/impulse/impulse
 SPEC=examples/quickstart/pipeline.yaml
 REPS=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true)
 
@@ -39,11 +49,11 @@ start_engine() {  # start_engine PORT DATADIR: runs impulse in the background, s
 
 micro() {
   echo "== log append (100-byte events; Sync = blocking fdatasync, async = background fdatasync)"
-  build/release/src/log/log_benchmark "${REPS[@]}" --benchmark_filter='AppendWithGroupCommit' | tee "$OUT/log.txt"
+  "$BUILD"/src/log/log_benchmark "${REPS[@]}" --benchmark_filter='AppendWithGroupCommit' | tee "$OUT/log.txt"
   echo "== NDJSON parse + validate"
-  build/release/src/event/ndjson_benchmark "${REPS[@]}" | tee "$OUT/ndjson.txt"
+  "$BUILD"/src/event/ndjson_benchmark "${REPS[@]}" | tee "$OUT/ndjson.txt"
   echo "== filter + map in process"
-  build/release/src/plan/pipeline_benchmark "${REPS[@]}" | tee "$OUT/pipeline.txt"
+  "$BUILD"/src/plan/pipeline_benchmark "${REPS[@]}" | tee "$OUT/pipeline.txt"
 }
 
 http() {
@@ -102,11 +112,35 @@ redis() {
   rm -rf "$dir"
 }
 
+nexmark() {
+  echo "== Nexmark in process ($NEXMARK_EVENTS events, default rate 10k events/s of event time, 2 producers)"
+  echo "query checkpoint_ms median_events_per_cpu_s median_events_per_s output_events" | tee "$OUT/nexmark.txt"
+  local q c i
+  for q in q0 q1 q2 q3 q5 q7 q8; do
+    for c in off 10000 1000; do
+      local ms=$c
+      # Stateful steps need checkpoints: "off" for them is one interval longer than the run.
+      if [ "$c" = off ]; then case $q in q0|q1|q2) ms=0 ;; *) ms=3600000 ;; esac; fi
+      local f="$OUT/nexmark-$q-$c.jsonl"
+      : >"$f"
+      for i in 1 2 3; do
+        "$BIN" nexmark --query "$q" --events "$NEXMARK_EVENTS" --checkpoint-interval-ms "$ms" --json >>"$f"
+      done
+      local per_core eps out
+      per_core=$(sed 's/.*"events_per_cpu_s":\([0-9]*\).*/\1/' "$f" | sort -n | sed -n 2p)
+      eps=$(sed 's/.*"events_per_s":\([0-9]*\).*/\1/' "$f" | sort -n | sed -n 2p)
+      out=$(sed 's/.*"output_events":\([0-9]*\).*/\1/' "$f" | sed -n 1p)
+      echo "$q $c $per_core $eps $out" | tee -a "$OUT/nexmark.txt"
+    done
+  done
+}
+
 case "$what" in
   all) micro; http; idle; redis ;;
   micro) micro ;;
   http) http ;;
   idle) idle ;;
   redis) redis ;;
-  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis]" >&2; exit 2 ;;
+  nexmark) nexmark ;;
+  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark]" >&2; exit 2 ;;
 esac

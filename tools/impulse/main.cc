@@ -9,6 +9,7 @@
 
 namespace impulse::tools {
 int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
+int NexmarkCommand(const std::vector<std::string>& args);      // nexmark_bench.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -24,7 +25,8 @@ void PrintUsage(FILE* out) {
                "  load                 send generated NDJSON load to a running engine\n"
                "  repair DIR           truncate a partition directory at its first corrupt record\n"
                "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
-               "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n\n"
+               "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
+               "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
                "  impulse <command> --help   options of one command\n"
                "  impulse --version\n",
                impulse::tools::kVersion);
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   if (cmd == "repair") return impulse::tools::RepairCommand(args);
   if (cmd == "generate") return impulse::tools::GenerateCommand(args);
   if (cmd == "checkpoints") return impulse::tools::CheckpointsCommand(args);
+  if (cmd == "nexmark") return impulse::tools::NexmarkCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
