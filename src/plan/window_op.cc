@@ -12,7 +12,6 @@
 // event-time order and are emitted with the aggregates of (t - size, t].
 #include <algorithm>
 #include <map>
-#include <unordered_set>
 
 #include "agg/sliding.h"
 #include "event/row_codec.h"
@@ -26,7 +25,7 @@ namespace impulse::plan {
 namespace {
 
 using window_internal::AggScope;
-using window_internal::Pane;
+using window_internal::KeyPanes;
 using window_internal::Session;
 using window_internal::SessionList;
 
@@ -90,7 +89,7 @@ class WindowOperator final : public StatefulOperator {
     } else if (def_.type == WindowDef::Type::kSliding) {
       ASSIGN_OR_RETURN(sliding_, state::StateTable<SlidingKey>::Open(so));
     } else {
-      ASSIGN_OR_RETURN(panes_, state::StateTable<Pane>::Open(so));
+      ASSIGN_OR_RETURN(panes_, state::StateTable<KeyPanes>::Open(so));
     }
     return Status::OK();
   }
@@ -196,10 +195,10 @@ class WindowOperator final : public StatefulOperator {
     session_ends_.clear();
     if (panes_) {
       RETURN_IF_ERROR(panes_->Restore(dir + "/panes"));
-      RETURN_IF_ERROR(panes_->ForEach([&](std::string_view key, Pane&) {
-        if (key.size() < 8) return DataLoss("window state: short pane key");
-        int64_t ps = DecodePaneStart(key);
-        pane_index_[ps].emplace_back(key.substr(0, key.size() - 8));
+      RETURN_IF_ERROR(panes_->ForEach([&](std::string_view key, KeyPanes& kp) {
+        for (size_t i = 0; i < kp.panes.size(); ++i) {
+          if (!kp.panes[i].empty()) pane_index_[kp.base + static_cast<int64_t>(i) * slide_].Add(key);
+        }
         return Status::OK();
       }));
     }
@@ -215,17 +214,6 @@ class WindowOperator final : public StatefulOperator {
   }
 
  private:
-  // Pane keys end with the pane start, big-endian with the sign flipped, so they sort by time.
-  static void AppendPaneStart(int64_t ps, std::string* key) {
-    uint64_t u = static_cast<uint64_t>(ps) ^ (uint64_t{1} << 63);
-    for (int i = 7; i >= 0; --i) key->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-  }
-  static int64_t DecodePaneStart(std::string_view key) {
-    uint64_t u = 0;
-    for (size_t i = key.size() - 8; i < key.size(); ++i) u = (u << 8) | static_cast<uint8_t>(key[i]);
-    return static_cast<int64_t>(u ^ (uint64_t{1} << 63));
-  }
-
   void EvalArgs(const Value* row) {
     for (size_t a = 0; a < args_.size(); ++a) {
       for (size_t j = 0; j < 2; ++j) {
@@ -311,54 +299,53 @@ class WindowOperator final : public StatefulOperator {
     }
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
-    const size_t key_len = key_.size();
-    AppendPaneStart(ps, &key_);
-    bool inserted = false;
-    auto pane = panes_->FindOrInsert(key_, &inserted);
-    if (!pane.ok()) {
+    auto entry = panes_->FindOrInsert(key_);
+    if (!entry.ok()) {
       Late(row, m, "state limit", out);
       return;
     }
+    KeyPanes& kp = **entry;
+    bool created = false;
+    window_internal::AggBlock& pane = kp.PaneAt(ps, slide_, &created);
     EvalArgs(row);
-    set_.Add((*pane)->agg.data(), ts, arg_values_.data());
+    set_.Add(pane.data(), ts, arg_values_.data());
     scratch_.Clear();
-    if (inserted) pane_index_[ps].emplace_back(key_.substr(0, key_len));
+    if (created) pane_index_[ps].Add(key_);
     if (def_.emit_updates) {
       // Every window containing this row and not yet closed: its current result.
-      std::string key_only = key_.substr(0, key_len);
       for (int64_t e = ps + slide_; e <= ps + def_.size_ms; e += slide_) {
-        if (e <= last_fired_end_) continue;
-        EmitMerged(key_only, e, out);
+        if (e > last_fired_end_) EmitWindowOf(key_, kp, e, out);
       }
     }
   }
 
-  // Merges the panes of window [e - size, e) for one key and emits it. False if it has none.
-  bool EmitMerged(const std::string& key_only, int64_t e, OpOutput* out) {
+  // Emits window [e - size, e) of one key from its panes. False if it has no data there.
+  bool EmitWindowOf(std::string_view key, KeyPanes& kp, int64_t e, OpOutput* out) {
     const int64_t s = e - def_.size_ms;
-    if (slide_ == def_.size_ms) {  // tumbling: one pane, no merge
-      probe_ = key_only;
-      AppendPaneStart(s, &probe_);
-      auto pane = panes_->Find(probe_);
-      if (!pane.ok() || *pane == nullptr) return false;
-      EmitWindow(key_only, s, e, (*pane)->agg.data(), out);
+    window_internal::AggBlock* only = nullptr;
+    int count = 0;
+    for (size_t i = 0; i < kp.panes.size(); ++i) {
+      const int64_t ps = kp.base + static_cast<int64_t>(i) * slide_;
+      if (ps < s || ps >= e || kp.panes[i].empty()) continue;
+      only = &kp.panes[i];
+      ++count;
+    }
+    if (count == 0) return false;
+    if (count == 1) {  // tumbling, or a key seen in one pane of the window: no merge
+      EmitWindow(key, s, e, only->data(), out);
       return true;
     }
-    if (merged_.size() < set_.state_size()) merged_.resize(set_.state_size() + 8);
+    if (merged_.size() < set_.state_size() + 8) merged_.resize(set_.state_size() + 8);
     uint8_t* block = AlignedMerged();
     set_.Init(block);
-    bool any = false;
-    for (int64_t ps = s; ps < e; ps += slide_) {
-      probe_ = key_only;
-      AppendPaneStart(ps, &probe_);
-      auto pane = panes_->Find(probe_);
-      if (!pane.ok() || *pane == nullptr) continue;
-      set_.Merge(block, (*pane)->agg.data());
-      any = true;
+    for (size_t i = 0; i < kp.panes.size(); ++i) {
+      const int64_t ps = kp.base + static_cast<int64_t>(i) * slide_;
+      if (ps < s || ps >= e || kp.panes[i].empty()) continue;
+      set_.Merge(block, kp.panes[i].data());
     }
-    if (any) EmitWindow(key_only, s, e, block, out);
+    EmitWindow(key, s, e, block, out);
     set_.Destroy(block);
-    return any;
+    return true;
   }
 
   uint8_t* AlignedMerged() {
@@ -372,22 +359,29 @@ class WindowOperator final : public StatefulOperator {
       int64_t e = ps_min + slide_;
       if (last_fired_end_ != INT64_MIN) e = std::max(e, last_fired_end_ + slide_);
       if (wm_ - def_.allowed_lateness_ms < e) break;
+      const bool tumbling = slide_ == def_.size_ms;
       if (!def_.emit_updates) {
-        // Keys with a pane in [e - size, e), each once.
-        fire_keys_.clear();
+        // Keys with a pane in [e - size, e); a key listed in several is emitted once.
         for (auto it = pane_index_.lower_bound(e - def_.size_ms); it != pane_index_.end() && it->first < e; ++it) {
-          for (const std::string& k : it->second) {
-            if (fire_keys_.insert(k).second) EmitMerged(k, e, out);
+          for (size_t k = 0; k < it->second.size(); ++k) {
+            const std::string_view key = it->second.at(k);
+            auto entry = panes_->Find(key);
+            if (!entry.ok() || *entry == nullptr) continue;
+            KeyPanes& kp = **entry;
+            if (!tumbling && kp.last_emitted_end == e) continue;
+            kp.last_emitted_end = e;
+            EmitWindowOf(key, kp, e, out);
           }
         }
       }
       last_fired_end_ = e;
-      // Panes no later window needs.
+      // Panes no later window needs; keys left with no pane go.
       while (!pane_index_.empty() && pane_index_.begin()->first <= e - def_.size_ms) {
-        for (const std::string& k : pane_index_.begin()->second) {
-          probe_ = k;
-          AppendPaneStart(pane_index_.begin()->first, &probe_);
-          (void)panes_->Erase(probe_);
+        const KeyList& keys = pane_index_.begin()->second;
+        for (size_t k = 0; k < keys.size(); ++k) {
+          auto entry = panes_->Find(keys.at(k));
+          if (!entry.ok() || *entry == nullptr) continue;
+          if ((*entry)->DropBefore(e - def_.size_ms + slide_, slide_)) (void)panes_->Erase(keys.at(k));
         }
         pane_index_.erase(pane_index_.begin());
       }
@@ -555,18 +549,31 @@ class WindowOperator final : public StatefulOperator {
   int64_t last_sweep_wm_ = INT64_MIN;
   uint32_t partition_ = 0;
   OperatorStats stats_;
-  std::unique_ptr<state::StateTable<Pane>> panes_;
+  std::unique_ptr<state::StateTable<KeyPanes>> panes_;
   std::unique_ptr<state::StateTable<SessionList>> sessions_;
   std::unique_ptr<state::StateTable<SlidingKey>> sliding_;
-  std::map<int64_t, std::vector<std::string>> pane_index_;  // pane start -> keys
+  // Keys of one pane, packed in one string (no allocation per key).
+  struct KeyList {
+    std::string bytes;
+    std::vector<uint32_t> ends;
+    void Add(std::string_view k) {
+      bytes.append(k);
+      ends.push_back(static_cast<uint32_t>(bytes.size()));
+    }
+    size_t size() const { return ends.size(); }
+    std::string_view at(size_t i) const {
+      const uint32_t b = i == 0 ? 0 : ends[i - 1];
+      return std::string_view(bytes).substr(b, ends[i] - b);
+    }
+  };
+  std::map<int64_t, KeyList> pane_index_;  // pane start -> keys with data in it
   std::multimap<int64_t, std::string> session_ends_;          // session end -> key
   std::map<std::pair<int64_t, uint64_t>, std::string> pending_;  // sliding: (ts, seq) -> row
   uint64_t pending_bytes_ = 0;
   uint64_t next_seq_ = 0;
-  std::unordered_set<std::string> fire_keys_;
   std::vector<std::string> expired_keys_;
   std::vector<uint8_t> merged_;
-  std::string key_, probe_, encoded_;
+  std::string key_, encoded_;
   RowBatch decoded_;
 };
 

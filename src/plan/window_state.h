@@ -54,6 +54,7 @@ class AggBlock {
   void Serialize(std::string* out) const;
   Status Deserialize(std::string_view* in);
   size_t HeapBytes() const;
+  bool empty() const { return !data_; }
 
  private:
   void Reset();
@@ -62,14 +63,20 @@ class AggBlock {
   std::unique_ptr<uint64_t[]> data_;
 };
 
-// A tumbling/hopping pane of one key.
-struct Pane {
-  AggBlock agg;
-  void Serialize(std::string* out) const { agg.Serialize(out); }
-  Status Deserialize(std::string_view in) {
-    RETURN_IF_ERROR(agg.Deserialize(&in));
-    return in.empty() ? Status::OK() : DataLoss("window pane: trailing bytes");
-  }
+// The open panes of one key (tumbling: one pane per window; hopping: panes of `slide`), in
+// one state entry so a window is merged from one lookup. panes[i] covers
+// [base + i * slide, base + (i + 1) * slide); a pane never written has no block.
+struct KeyPanes {
+  int64_t base = INT64_MIN;
+  std::vector<AggBlock> panes;
+  int64_t last_emitted_end = INT64_MIN;  // dedups a key listed in several panes of a window
+  // The pane starting at ps (created, and the vector extended, as needed); *created says
+  // whether its block is new.
+  AggBlock& PaneAt(int64_t ps, int64_t slide, bool* created);
+  // Drops panes starting before `start`; true when none with data is left.
+  bool DropBefore(int64_t start, int64_t slide);
+  void Serialize(std::string* out) const;
+  Status Deserialize(std::string_view in);
 };
 
 // The open sessions of one key, disjoint, by start.
