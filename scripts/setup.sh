@@ -9,7 +9,7 @@ PACKAGES=(
   g++ cmake make ccache pkg-config git ca-certificates
   # libraries
   libsimdjson-dev libyaml-cpp-dev libboost-dev libboost-system-dev libboost-program-options-dev
-  prometheus-cpp-dev libcurl4-openssl-dev zlib1g-dev libxxhash-dev librocksdb-dev
+  prometheus-cpp-dev libcurl4-openssl-dev zlib1g-dev libxxhash-dev librocksdb-dev libcsv-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (libFuzzer ships with clang's runtime)

@@ -87,6 +87,8 @@ struct JoinDef {
   int64_t state_ttl_ms = -1;     // regular joins and lookups: rows older than this (event time
                                  // behind the watermark) are dropped; -1 = kept
   uint64_t rows_max = 10'000'000;  // buffered rows per side per task
+  std::string table_file;        // kLookup: rows loaded into the table at a fresh start
+                                 // (NDJSON, or CSV by extension; relative to the working dir)
 };
 
 struct LogicalOp {

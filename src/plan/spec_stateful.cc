@@ -372,7 +372,8 @@ bool ResolveDedup(const YAML::Node& n, const Schema& in, const PartitionInfo& pa
 bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const LogicalPlan& plan,
                  const std::string& what, Diagnostics* d, LogicalOp* op, std::string* second_source) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, what, {"stream", "type", "on", "between", "window", "outer", "prefix", "state_ttl", "rows_max"}, d, &e)) {
+  if (!Entries(n, what, {"stream", "type", "on", "between", "window", "outer", "prefix", "state_ttl", "rows_max",
+                         "file"}, d, &e)) {
     return false;
   }
   auto j = std::make_shared<JoinDef>();
@@ -456,6 +457,14 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
       ok = false;
     } else {
       j->left_outer = o->Scalar() == "true";
+    }
+  }
+  if (const YAML::Node* f = Get(e, "file")) {
+    if (!f->IsScalar() || f->Scalar().empty() || j->type != JoinDef::Type::kLookup) {
+      d->Add(Diagnostics::LocOf(*f), "file: path applies to lookup joins only (the table's initial rows), in " + what);
+      ok = false;
+    } else {
+      j->table_file = f->Scalar();
     }
   }
   j->prefix = right->name + "_";

@@ -6,6 +6,7 @@
 
 #include "event/json_writer.h"
 #include "event/key_hash.h"
+#include "event/table_file.h"
 #include "event/row_codec.h"
 
 namespace impulse::runtime {
@@ -110,9 +111,37 @@ Status Shard::Init() {
         }
       }
       t->persisted = t->cursor().load(std::memory_order_relaxed);
+      RETURN_IF_ERROR(LoadLookupTable(*t, lp));
       tasks_.push_back(std::move(t));
     }
   }
+  return Status::OK();
+}
+
+// A lookup join's table file is loaded at a fresh start only: after a restore its rows are
+// already in the restored state (with the upserts received since).
+Status Shard::LoadLookupTable(Task& t, const plan::LogicalPipeline& lp) {
+  const plan::LogicalOp* join = nullptr;
+  for (const plan::LogicalOp& op : lp.ops) {
+    if (op.join && !op.join->table_file.empty()) join = &op;
+  }
+  if (join == nullptr || t.restored) return Status::OK();
+  const StreamState& right = engine_->stream(t.in[1].stream);
+  RowBatch all(right.def.schema.size());
+  RETURN_IF_ERROR(LoadTableFile(join->join->table_file, right.def, &all).WithContext("pipeline " + lp.name));
+  RowBatch mine(right.def.schema.size());
+  const int key = right.def.key_field;
+  const uint32_t parts = static_cast<uint32_t>(right.partitions.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const uint32_t part =
+        key >= 0 ? PartitionFor(HashValue(all.row(i)[key], right.def.schema.field(key).type), parts) : 0;
+    if (part != t.in[0].partition) continue;
+    mine.AppendCopy(all, i);
+    mine.meta(mine.size() - 1).watermark_ms = INT64_MIN;
+  }
+  RowBatch out(engine_->pipelines()[t.pipeline]->output_schema().size());
+  RowBatch late(LateEventsStreamDef().schema.size());
+  t.instance->Run(1, mine, INT64_MIN, &out, &late);
   return Status::OK();
 }
 

@@ -119,6 +119,7 @@ class Shard {
     uint64_t persisted = 0;
     std::string cursor_path;
     bool failed = false;  // an output could not be written: stopped until a restart
+    bool restored = false;  // state came from a checkpoint
     std::atomic<uint64_t>& cursor() { return in[0].cursor; }
   };
   // Arrival time of appended ingest records, to measure ingest-to-output latency.
@@ -148,6 +149,7 @@ class Shard {
   void CheckpointStep();
   Status SnapshotTasks(uint64_t epoch);
   Status RestoreTask(Task& t);
+  Status LoadLookupTable(Task& t, const plan::LogicalPipeline& lp);
   void RefreshOpStats();
   void Housekeeping(int64_t now_ms);
   bool HasWork();

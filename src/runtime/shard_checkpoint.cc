@@ -117,6 +117,7 @@ Status Shard::RestoreTask(Task& t) {
   if (engine_->restored_dir().empty()) return Status::OK();
   const std::string sdir = engine_->StateDir(engine_->restored_dir(), name, part);
   if (!engine_->env()->FileExists(sdir + "/task.wm")) return Status::OK();  // a pipeline new since
+  t.restored = true;
   if (t.instance->stateful()) {
     RETURN_IF_ERROR(t.instance->Restore(sdir).WithContext("restoring pipeline " + name + " partition " +
                                                           std::to_string(part) + " from " + sdir));

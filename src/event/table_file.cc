@@ -1,0 +1,123 @@
+#include "event/table_file.h"
+
+#include <csv.h>
+
+#include <fstream>
+#include <vector>
+
+#include "event/json_writer.h"
+#include "event/ndjson.h"
+
+namespace impulse {
+
+namespace {
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// CSV records become NDJSON lines, so one validator (NdjsonParser) decides what is valid.
+struct CsvToJson {
+  const StreamDef* def = nullptr;
+  std::vector<std::string> header;
+  std::vector<std::string> cells;
+  std::vector<int> field_of_column;  // schema index per column
+  std::string json;                  // the NDJSON being built
+  uint32_t record = 0;
+  std::string error;
+
+  static void OnField(void* s, size_t len, void* self) {
+    static_cast<CsvToJson*>(self)->cells.emplace_back(static_cast<const char*>(s), len);
+  }
+  static void OnRecord(int, void* self) { static_cast<CsvToJson*>(self)->EndRecord(); }
+
+  void EndRecord() {
+    ++record;
+    if (!error.empty()) return;
+    if (record == 1) {
+      header = std::move(cells);
+      cells.clear();
+      for (const std::string& h : header) {
+        const int idx = def->schema.FieldIndex(h);
+        if (idx < 0) {
+          error = "header names '" + h + "', which is not a field of stream " + def->name;
+          return;
+        }
+        field_of_column.push_back(idx);
+      }
+      return;
+    }
+    if (cells.size() != header.size()) {
+      error = "record " + std::to_string(record) + " has " + std::to_string(cells.size()) + " cells, the header " +
+              std::to_string(header.size());
+      return;
+    }
+    json.push_back('{');
+    for (size_t c = 0; c < cells.size(); ++c) {
+      const Field& f = def->schema.field(static_cast<size_t>(field_of_column[c]));
+      if (c > 0) json.push_back(',');
+      AppendJsonString(f.name, &json);
+      json.push_back(':');
+      const std::string& v = cells[c];
+      if (v.empty() && !(f.type == FieldType::kString && !f.nullable)) {
+        json += "null";
+      } else if (f.type == FieldType::kString) {
+        AppendJsonString(v, &json);
+      } else if (f.type == FieldType::kTimestamp && v.find_first_not_of("0123456789") != std::string::npos) {
+        AppendJsonString(v, &json);
+      } else {
+        json += v;
+      }
+    }
+    json += "}\n";
+    cells.clear();
+  }
+};
+
+}  // namespace
+
+Status LoadTableFile(const std::string& path, const StreamDef& def, RowBatch* rows, uint64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot open table file '" + path + "'");
+  std::string text;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > max_bytes) {
+      return ResourceExhausted("table file '" + path + "' is larger than " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  if (in.bad()) return IOError("reading table file '" + path + "'");
+  std::string ndjson;
+  if (EndsWith(path, ".csv")) {
+    csv_parser p;
+    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) return Internal("csv_init failed");
+    CsvToJson conv;
+    conv.def = &def;
+    const size_t n = csv_parse(&p, text.data(), text.size(), CsvToJson::OnField, CsvToJson::OnRecord, &conv);
+    const bool parse_failed = n != text.size();
+    const int fini = csv_fini(&p, CsvToJson::OnField, CsvToJson::OnRecord, &conv);
+    std::string reason = parse_failed || fini != 0 ? csv_strerror(csv_error(&p)) : "";
+    csv_free(&p);
+    if (!reason.empty()) {
+      return InvalidArgument("table file '" + path + "': malformed CSV near record " + std::to_string(conv.record + 1) +
+                             ": " + reason);
+    }
+    if (!conv.error.empty()) return InvalidArgument("table file '" + path + "': " + conv.error);
+    ndjson = std::move(conv.json);
+  } else {
+    ndjson = std::move(text);
+  }
+  NdjsonLimits limits;
+  NdjsonParser parser(def, limits);
+  std::vector<BadLine> bad;
+  RETURN_IF_ERROR(parser.Parse(ndjson, 0, rows, &bad).WithContext("table file '" + path + "'"));
+  if (!bad.empty()) {
+    const std::string unit = EndsWith(path, ".csv") ? "data record " : "line ";
+    return InvalidArgument("table file '" + path + "' " + unit + std::to_string(bad[0].line) + ": " + bad[0].reason +
+                           (bad.size() > 1 ? " (and " + std::to_string(bad.size() - 1) + " more bad rows)" : ""));
+  }
+  return Status::OK();
+}
+
+}  // namespace impulse
