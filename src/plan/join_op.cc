@@ -206,6 +206,9 @@ class JoinOperator final : public StatefulOperator {
   // --- event time ---
   void AdvanceTo(int64_t watermark_ms, OpOutput* out) {
     if (watermark_ms <= watermark_) return;
+    // Rows fired by this advance carry the previous watermark: they precede the new one, so a
+    // following stateful step does not take them for late.
+    fire_watermark_ = watermark_;
     watermark_ = watermark_ms;
     FireTimers(out);
     if (def_.type == JoinDef::Type::kLookup && def_.state_ttl_ms >= 0 &&
@@ -387,7 +390,7 @@ class JoinOperator final : public StatefulOperator {
     }
     RowMeta m;
     m.event_time_ms = last_ms;
-    m.watermark_ms = watermark_;
+    m.watermark_ms = fire_watermark_;
     for (size_t i = 0; i < decoded_[0].size(); ++i) {
       for (size_t j = 0; j < decoded_[1].size(); ++j) EmitPair(decoded_[0].row(i), decoded_[1].row(j), m, out);
     }
@@ -514,6 +517,7 @@ class JoinOperator final : public StatefulOperator {
   std::unique_ptr<state::StateTable<RowList>> table_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   int64_t watermark_ = INT64_MIN;
+  int64_t fire_watermark_ = INT64_MIN;  // carried by rows emitted while advancing
   int64_t last_sweep_ms_ = INT64_MIN;
   uint64_t rows_[2] = {0, 0};  // buffered rows per side (interval, window)
   uint64_t payload_bytes_ = 0;

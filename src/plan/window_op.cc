@@ -240,7 +240,7 @@ class WindowOperator final : public StatefulOperator {
     m.event_time_ms = end - 1;
     m.ingest_time_ms = last_ingest_ms_;
     m.partition = partition_;
-    m.watermark_ms = wm_;
+    m.watermark_ms = emit_wm_;
     size_t c = DecodeKey(key_bytes, o, &arena);
     o[c++] = Value::Int(start);
     o[c++] = Value::Int(end);
@@ -312,6 +312,7 @@ class WindowOperator final : public StatefulOperator {
     scratch_.Clear();
     if (created) pane_index_[ps].Add(key_);
     if (def_.emit_updates) {
+      emit_wm_ = wm_;
       // Every window containing this row and not yet closed: its current result.
       for (int64_t e = ps + slide_; e <= ps + def_.size_ms; e += slide_) {
         if (e > last_fired_end_) EmitWindowOf(key_, kp, e, out);
@@ -422,7 +423,10 @@ class WindowOperator final : public StatefulOperator {
       }
     }
     session_ends_.emplace(merged.end, key_);
-    if (def_.emit_updates) EmitWindow(key_, merged.start, merged.end, merged.agg.data(), out);
+    if (def_.emit_updates) {
+      emit_wm_ = wm_;
+      EmitWindow(key_, merged.start, merged.end, merged.agg.data(), out);
+    }
     auto pos = std::lower_bound(ss.begin(), ss.end(), merged.start,
                                 [](const Session& s, int64_t start) { return s.start < start; });
     ss.insert(pos, std::move(merged));
@@ -500,7 +504,7 @@ class WindowOperator final : public StatefulOperator {
       Value* o = rows->AppendRow();
       RowMeta& om = rows->meta(rows->size() - 1);
       om = dm;
-      om.watermark_ms = wm_;
+      om.watermark_ms = emit_wm_;
       const size_t w = op_.input.size();
       for (size_t c = 0; c < w; ++c) {
         Value v = row[c];
@@ -525,6 +529,10 @@ class WindowOperator final : public StatefulOperator {
   }
 
   void Advance(int64_t w, OpOutput* out) {
+    // Rows this advance releases travel ahead of the new watermark, as the rows before a
+    // watermark do between operators: they carry the previous one, so a following stateful
+    // step in the same pipeline does not see them as late.
+    emit_wm_ = wm_;
     wm_ = w;
     switch (def_.type) {
       case WindowDef::Type::kSession: FireSessions(out); break;
@@ -544,6 +552,7 @@ class WindowOperator final : public StatefulOperator {
   Arena scratch_{4096};
   int64_t slide_ = 0;
   int64_t wm_ = INT64_MIN;
+  int64_t emit_wm_ = INT64_MIN;  // watermark carried by emitted rows (see Advance)
   int64_t last_fired_end_ = INT64_MIN;
   int64_t last_ingest_ms_ = 0;
   int64_t last_sweep_wm_ = INT64_MIN;

@@ -228,6 +228,25 @@ TEST(WindowOp, TumblingSessionAndSlidingMatchBruteForceForManyShuffles) {
   }
 }
 
+TEST(WindowOp, RowsAWindowEmitsReachTheNextStatefulStepOnTimeEvenAtEndOfInput) {
+  LogicalPlan plan;
+  auto phys = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {tumbling: 100, key: auction, aggregates: {n: count()}}
+      - window: {tumbling: 100, key: auction, aggregates: {windows: count(), events: sum(n)}}
+    sink: {stream: out}
+)", &plan);
+  auto inst = phys->NewInstance();
+  std::vector<Event> ev = {{1, 1, 10}, {1, 1, 20}, {1, 1, 150}, {2, 1, 160}};
+  std::vector<std::string> late;
+  // The second window sees each first-level row once; the last ones close at end of input.
+  EXPECT_EQ(Feed(inst.get(), ev, 0, 1, 5, &late),
+            (std::vector<std::string>{"1,0,100,1,2,", "1,100,200,1,1,", "2,100,200,1,1,"}));
+  EXPECT_TRUE(late.empty()) << late[0];
+}
+
 TEST(WindowOp, TumblingEventsBehindTheWatermarkGoToLateEvents) {
   LogicalPlan plan;
   auto phys = Compile(R"(
