@@ -102,6 +102,7 @@ class Engine {
   // once the accepted events and dead letters are durable (see Durability). Returns
   // immediately with an error (and `done` is not called) for: kNotFound (unknown stream),
   // kUnavailable (backpressure: queues or in-flight limit full; nothing was accepted),
+  // kInvalidArgument (a stream written by pipelines: not ingestible),
   // kFailedPrecondition (stopping). `producer` is the caller's index < max_producers: each
   // producer owns its own single-producer rings.
   virtual Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,

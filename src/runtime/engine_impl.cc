@@ -232,8 +232,9 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
     return NotFound("unknown stream '" + std::string(stream_name) + "'");
   }
   if (streams_[static_cast<size_t>(si)]->def.derived) {
-    return FailedPrecondition("stream '" + std::string(stream_name) +
-                              "' is written by pipelines and cannot be ingested into (send to its source stream)");
+    // Not retryable (unlike kFailedPrecondition, which means "stopping": 503).
+    return InvalidArgument("stream '" + std::string(stream_name) +
+                           "' is written by pipelines and cannot be ingested into (send to its source stream)");
   }
   Producer& prod = *producers_[producer];
   if (prod.busy.exchange(true, std::memory_order_acquire)) {

@@ -169,7 +169,7 @@ TEST_F(StatefulEngineTest, WindowsAcrossShardsAndAChainMatchTheReference) {
   }
   EXPECT_TRUE(ReadAll(**e, "_late_events").empty());
   EXPECT_EQ((*e)->Ingest("user_counts", "{}\n", 0, [](Status, IngestResult) {}).code(),
-            StatusCode::kFailedPrecondition);
+            StatusCode::kInvalidArgument);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
