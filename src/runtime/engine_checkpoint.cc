@@ -45,14 +45,24 @@ uint64_t FileSize(const std::string& path) {
 }  // namespace
 
 int64_t EngineImpl::ActiveSiblingWatermark(size_t pipeline, int side) const {
-  int64_t m = INT64_MAX;
+  // The non-idle partitions bound the stream's progress. When every partition is idle (all
+  // caught up and quiet), the furthest one is the best knowledge: under the stream's bounded
+  // disorder, later events anywhere are no older than it.
+  int64_t active_min = INT64_MAX, idle_max = INT64_MIN;
+  bool any_active = false;
   const uint32_t n = wm_slot_counts_[pipeline][static_cast<size_t>(side)];
   const WatermarkSlot* slots = wm_slots_[pipeline][static_cast<size_t>(side)].get();
   for (uint32_t p = 0; p < n; ++p) {
-    if (slots[p].idle.load(std::memory_order_relaxed)) continue;
-    m = std::min(m, slots[p].wm.load(std::memory_order_relaxed));
+    const int64_t w = slots[p].wm.load(std::memory_order_relaxed);
+    if (slots[p].idle.load(std::memory_order_relaxed)) {
+      idle_max = std::max(idle_max, w);
+    } else {
+      any_active = true;
+      active_min = std::min(active_min, w);
+    }
   }
-  return m;
+  if (any_active) return active_min;
+  return idle_max == INT64_MIN ? INT64_MAX : idle_max;
 }
 
 Status EngineImpl::EndOfInput(std::string_view stream) {

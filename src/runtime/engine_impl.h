@@ -141,8 +141,8 @@ class EngineImpl final : public Engine {
   WatermarkSlot& watermark_slot(size_t pipeline, int side, uint32_t partition) {
     return wm_slots_[pipeline][side][partition];
   }
-  // The smallest published watermark of the non-idle inputs of (pipeline, side), or INT64_MAX
-  // when all are idle.
+  // The smallest published watermark of the non-idle inputs of (pipeline, side); when all are
+  // idle, the largest; INT64_MAX when none has one.
   int64_t ActiveSiblingWatermark(size_t pipeline, int side) const;
 
   // Checkpoints: the restored manifest (positions by name) and where its state lives.

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "event/key_hash.h"
 #include "impulse/engine.h"
 
 namespace impulse {
@@ -249,6 +250,53 @@ pipelines:
   bool seen = false;
   for (const std::string& r : rows) seen |= r.find("\"amount\":40,\"u_name\":\"cy\"") != std::string::npos;
   EXPECT_TRUE(seen);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(StatefulEngineTest, AnIdlePartitionFollowsItsSiblingsSoItsWindowsClose) {
+  const std::string spec = (dir_ / "idle.yaml").string();
+  std::ofstream(spec) << R"yaml(
+streams:
+  - name: clicks
+    fields:
+      - {name: user, type: int64}
+      - {name: amount, type: int64}
+      - {name: ts, type: timestamp}
+    key: user
+    event_time: ts
+    partitions: 4
+    watermark: {idle_timeout: 200ms}
+pipelines:
+  - name: counts
+    from: clicks
+    steps:
+      - window: {tumbling: 1000, key: user, aggregates: {n: count()}}
+    sink: {stream: counts}
+)yaml";
+  auto e = Engine::Open(spec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Ingest(**e, {{1, 1, 500}}, 0, 1);
+  // Time moves on only in the partitions of other users; user 1's partition goes quiet.
+  std::vector<Click> later;
+  auto part = [](int64_t u) { return PartitionFor(HashValue(Value::Int(u), FieldType::kInt64), 4); };
+  for (int64_t u = 2; u < 40; ++u) {
+    if (part(u) != part(1)) later.push_back({u, 1, 10'000});
+  }
+  ASSERT_FALSE(later.empty());
+  Ingest(**e, later, 0, later.size());
+  // user 1's window [0, 1000) closes once its partition is idle for 200 ms, not before the
+  // end of input (which never comes here).
+  std::vector<std::string> rows;
+  for (int i = 0; i < 500; ++i) {
+    rows = ReadAll(**e, "counts");
+    bool found = false;
+    for (const std::string& r : rows) found |= r.find("\"user\":1,") != std::string::npos;
+    if (found) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  bool found = false;
+  for (const std::string& r : rows) found |= r.find("\"user\":1,") != std::string::npos;
+  EXPECT_TRUE(found) << "the quiet partition held its window back";
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
