@@ -143,6 +143,7 @@ class NexmarkQueriesTest : public ::testing::Test {
     o.max_producers = 1;
     o.durability = Durability::kNone;
     o.checkpoint_interval_ms = 200;  // several checkpoints during each run
+    o.state_rocksdb = rocksdb_;
     return o;
   }
 
@@ -217,6 +218,7 @@ class NexmarkQueriesTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  bool rocksdb_ = false;  // operator state in RocksDB instead of memory
 };
 
 // q0 is a pass-through: its reference is q1 without the conversion, so compare the count and
@@ -240,6 +242,19 @@ TEST_F(NexmarkQueriesTest, Q8) { RunQuery("q8", Q8(AllEvents())); }
 
 TEST_F(NexmarkQueriesTest, Q5ExactlyOnceAcrossARestart) { RunQueryWithRestart("q5", Q5(AllEvents())); }
 TEST_F(NexmarkQueriesTest, Q8ExactlyOnceAcrossARestart) { RunQueryWithRestart("q8", Q8(AllEvents())); }
+TEST_F(NexmarkQueriesTest, Q3ExactlyOnceAcrossARestart) { RunQueryWithRestart("q3", Q3(AllEvents())); }
+TEST_F(NexmarkQueriesTest, Q4ExactlyOnceAcrossARestart) { RunQueryWithRestart("q4", Q4(AllEvents())); }
+TEST_F(NexmarkQueriesTest, Q7ExactlyOnceAcrossARestart) { RunQueryWithRestart("q7", Q7(AllEvents())); }
+
+// The same with operator state in RocksDB (join buffers, window panes).
+TEST_F(NexmarkQueriesTest, Q3OnRocksDbAcrossARestart) {
+  rocksdb_ = true;
+  RunQueryWithRestart("q3", Q3(AllEvents()));
+}
+TEST_F(NexmarkQueriesTest, Q5OnRocksDbAcrossARestart) {
+  rocksdb_ = true;
+  RunQueryWithRestart("q5", Q5(AllEvents()));
+}
 
 // Engine bug, found by q8: in one pipeline, the rows a stateful step emits because the end of
 // input moved the watermark to +infinity reach the next stateful step behind that watermark
