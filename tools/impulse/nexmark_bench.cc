@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +31,7 @@
 #include "impulse/engine.h"
 #include "nexmark/generator.h"
 #include "nexmark/ndjson.h"
+#include "nexmark/reference.h"
 
 namespace impulse::tools {
 namespace {
@@ -40,6 +42,7 @@ constexpr uint64_t kChunkEvents = 4'096;        // events generated per ingest r
 constexpr int kMaxInflightRequests = 8;         // outstanding Ingest calls per producer
 constexpr int64_t kSettleMs = 20;               // output re-checked this often at the end
 constexpr int kSettleRounds = 3;                // unchanged this many times in a row = done
+constexpr uint64_t kMaxVerifyEvents = 1'000'000;  // the reference is brute force, in memory
 
 double CpuSeconds() {
   rusage ru{};
@@ -150,8 +153,9 @@ uint64_t EndOffsets(const Engine& engine, const std::string& stream) {
   return n;
 }
 
-// Events (not markers) in `stream`, read back through ReadEvents.
-uint64_t CountEvents(const Engine& engine, const std::string& stream) {
+// Events (not markers) in `stream`, read back through ReadEvents; appended to `ndjson` unless
+// it is null.
+uint64_t ReadOutput(const Engine& engine, const std::string& stream, std::string* ndjson) {
   uint64_t n = 0;
   for (const StreamInfo& s : engine.ListStreams()) {
     if (s.name != stream) continue;
@@ -162,8 +166,10 @@ uint64_t CountEvents(const Engine& engine, const std::string& stream) {
         out.clear();
         if (!engine.ReadEvents(stream, p.partition, from, 100'000, &out).ok() || out.empty()) break;
         n += static_cast<uint64_t>(std::count(out.begin(), out.end(), '\n'));
+        // ReadEvents skips watermark markers: continue after the last event's offset.
         const size_t last = out.rfind('\n', out.size() - 2);
         const size_t at = out.find("\"_offset\":", last == std::string::npos ? 0 : last + 1);
+        if (ndjson != nullptr) ndjson->append(out);
         if (at == std::string::npos) break;
         from = std::strtoull(out.c_str() + at + 10, nullptr, 10) + 1;
       }
@@ -172,13 +178,46 @@ uint64_t CountEvents(const Engine& engine, const std::string& stream) {
   return n;
 }
 
+template <typename Row>
+Status Compare(const std::string& ndjson, const std::vector<Row>& expected) {
+  ASSIGN_OR_RETURN(std::vector<Row> rows, nexmark::RowsFromNdjson<Row>(ndjson));
+  if (rows == expected) return Status::OK();
+  size_t i = 0;
+  while (i < rows.size() && i < expected.size() && rows[i] == expected[i]) ++i;
+  return DataLoss("output differs from the reference: " + std::to_string(rows.size()) + " rows, expected " +
+                  std::to_string(expected.size()) + ", first difference at sorted row " + std::to_string(i));
+}
+
+// Compares `query`'s output with the reference results of src/nexmark/reference.h (q0: the
+// bids' auction and price).
+Status Verify(const std::string& query, const nexmark::GeneratorConfig& config, uint64_t events,
+              const std::string& ndjson) {
+  const nexmark::Events all = nexmark::GenerateEvents(config, events);
+  switch (query[1]) {
+    case '0': {
+      std::vector<nexmark::Q2Row> bids;
+      for (const nexmark::Bid& b : all.bids) bids.push_back({b.auction, b.price});
+      std::sort(bids.begin(), bids.end());
+      return Compare(ndjson, bids);
+    }
+    case '1': return Compare(ndjson, nexmark::Q1(all));
+    case '2': return Compare(ndjson, nexmark::Q2(all));
+    case '3': return Compare(ndjson, nexmark::Q3(all));
+    case '4': return Compare(ndjson, nexmark::Q4(all));
+    case '5': return Compare(ndjson, nexmark::Q5(all));
+    case '7': return Compare(ndjson, nexmark::Q7(all));
+    case '8': return Compare(ndjson, nexmark::Q8(all));
+    default: return InvalidArgument("no reference for " + query);
+  }
+}
+
 }  // namespace
 
 int NexmarkCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse nexmark --query qN --events N [--rate R] [--shards S] [--producers 1|2]\n"
       "                [--checkpoint-interval-ms MS] [--state memory|rocksdb] [--durability none|sync]\n"
-      "                [--spec FILE] [--data-dir DIR] [--seed S] [--json]";
+      "                [--spec FILE] [--data-dir DIR] [--seed S] [--json] [--verify]";
   po::options_description opts("nexmark options");
   std::string query, state = "memory", durability = "none", spec, data_dir;
   uint64_t events = 0;
@@ -200,6 +239,7 @@ int NexmarkCommand(const std::vector<std::string>& args) {
       ("data-dir", po::value(&data_dir), "data directory, kept (default: a temp dir removed at exit)")
       ("timeout-s", po::value(&timeout_s)->default_value(3600), "give up after this long")
       ("json", "one JSON object on stdout instead of text")
+      ("verify", "compare the output with the reference results (after the measurement; up to 1 M events)")
       ("help,h", "show this help");
   po::variables_map vm;
   try {
@@ -220,7 +260,7 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   }
   if (events == 0 || events > nexmark::kMaxEventIndex || (producers != 1 && producers != 2) ||
       (state != "memory" && state != "rocksdb") || (durability != "none" && durability != "sync") ||
-      checkpoint_ms < 0 || timeout_s <= 0) {
+      checkpoint_ms < 0 || timeout_s <= 0 || (vm.count("verify") && events > kMaxVerifyEvents)) {
     std::fprintf(stderr, "impulse: nexmark: bad option value\n\nUsage: %s\n", usage);
     return 2;
   }
@@ -316,7 +356,10 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   const double wall_s = std::chrono::duration<double>(wall_end - wall0).count();
   const double cpu_s = cpu_end - cpu0;
   const double engine_cpu_s = std::max(1e-9, cpu_s - generator_cpu);
-  const uint64_t output = CountEvents(engine, out_stream);
+  const bool verify = vm.count("verify") > 0;
+  std::string output_ndjson;
+  const uint64_t output = ReadOutput(engine, out_stream, verify ? &output_ndjson : nullptr);
+  const Status verified = verify ? Verify(query, config, events, output_ndjson) : Status::OK();
   Status stopped = engine.Stop();
   const double eps = static_cast<double>(events) / wall_s;
   const double per_core = static_cast<double>(events) / engine_cpu_s;
@@ -338,6 +381,13 @@ int NexmarkCommand(const std::vector<std::string>& args) {
     std::printf("  shards %u, producers %u, checkpoints %s, state %s, durability %s%s\n", engine.shard_count(),
                 producers, checkpoint_ms == 0 ? "off" : (std::to_string(checkpoint_ms) + " ms").c_str(), state.c_str(),
                 durability.c_str(), durability == "none" ? " (the log is still written, not fsynced)" : "");
+  }
+  if (verify) {
+    if (!verified.ok()) {
+      std::fprintf(stderr, "impulse: nexmark: verify: %s\n", verified.ToString().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "verify: the output equals the reference (%llu rows)\n", static_cast<unsigned long long>(output));
   }
   if (!stopped.ok()) {
     std::fprintf(stderr, "impulse: nexmark: stop: %s\n", stopped.ToString().c_str());
