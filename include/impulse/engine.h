@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "impulse/env.h"
+#include "impulse/row.h"
 #include "impulse/schema.h"
 #include "impulse/status.h"
 
@@ -107,6 +108,14 @@ class Engine {
   // producer owns its own single-producer rings.
   virtual Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
                         IngestCallback done) = 0;
+
+  // The embedded form of Ingest: typed rows of the stream's schema (width and field types as
+  // declared; strings only need to live for the call), no parsing. The event time is the time
+  // field's value (else the ingest time). kInvalidArgument, naming the row and field, for a
+  // null in a non-nullable field or a width mismatch: nothing is queued then. Otherwise as
+  // Ingest.
+  virtual Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer,
+                            IngestCallback done) = 0;
 
   virtual std::vector<StreamInfo> ListStreams() const = 0;
 

@@ -216,6 +216,22 @@ Status EngineImpl::Start() {
   return Status::OK();
 }
 
+// Checks common to both ingest forms; on success *si is the stream's index.
+Status EngineImpl::CheckIngestTarget(std::string_view stream_name, uint32_t producer, int* si) const {
+  if (stopping()) return FailedPrecondition("engine is stopping");
+  if (producer >= producers_.size()) return InvalidArgument("producer index out of range");
+  *si = StreamIndex(stream_name);
+  if (*si < 0 || static_cast<uint32_t>(*si) == dead_letter_ || static_cast<uint32_t>(*si) == late_stream_) {
+    return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  }
+  if (streams_[static_cast<size_t>(*si)]->def.derived) {
+    // Not retryable (unlike kFailedPrecondition, which means "stopping": 503).
+    return InvalidArgument("stream '" + std::string(stream_name) +
+                           "' is written by pipelines and cannot be ingested into (send to its source stream)");
+  }
+  return Status::OK();
+}
+
 Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson, uint32_t producer,
                           IngestCallback done) {
   // Registered before the stopping check (both seq_cst), so Stop() either sees this call and
@@ -225,16 +241,46 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
     std::atomic<uint32_t>* n;
     ~Leave() { n->fetch_sub(1, std::memory_order_seq_cst); }
   } leave{&active_ingests_};
-  if (stopping()) return FailedPrecondition("engine is stopping");
-  if (producer >= producers_.size()) return InvalidArgument("producer index out of range");
-  const int si = StreamIndex(stream_name);
-  if (si < 0 || static_cast<uint32_t>(si) == dead_letter_ || static_cast<uint32_t>(si) == late_stream_) {
-    return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  int si = -1;
+  RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
+  Producer& prod = *producers_[producer];
+  if (prod.busy.exchange(true, std::memory_order_acquire)) {
+    return Internal("producer index used by two threads at once");
   }
-  if (streams_[static_cast<size_t>(si)]->def.derived) {
-    // Not retryable (unlike kFailedPrecondition, which means "stopping": 503).
-    return InvalidArgument("stream '" + std::string(stream_name) +
-                           "' is written by pipelines and cannot be ingested into (send to its source stream)");
+  struct Release {
+    std::atomic<bool>* b;
+    ~Release() { b->store(false, std::memory_order_release); }
+  } release{&prod.busy};
+  StreamState& ss = *streams_[static_cast<size_t>(si)];
+  const int64_t start_ns = clock_->NowNs();
+  const int64_t now_ms = clock_->NowMs();
+  prod.rows.Reset(ss.def.schema.size());
+  prod.bad.clear();
+  RETURN_IF_ERROR(prod.parsers[static_cast<size_t>(si)]->Parse(ndjson, now_ms, &prod.rows, &prod.bad));
+  return Admit(prod, si, prod.rows, producer, start_ns, now_ms, std::move(done));
+}
+
+Status EngineImpl::IngestRows(std::string_view stream_name, const RowBatch& rows, uint32_t producer,
+                              IngestCallback done) {
+  active_ingests_.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<uint32_t>* n;
+    ~Leave() { n->fetch_sub(1, std::memory_order_seq_cst); }
+  } leave{&active_ingests_};
+  int si = -1;
+  RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
+  const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
+  if (rows.width() != def.schema.size()) {
+    return InvalidArgument("rows have " + std::to_string(rows.width()) + " fields, stream " + def.name + " has " +
+                           std::to_string(def.schema.size()));
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Value* r = rows.row(i);
+    for (size_t f = 0; f < def.schema.size(); ++f) {
+      if (r[f].null && !def.schema.field(f).nullable) {
+        return InvalidArgument("row " + std::to_string(i) + ": field " + def.schema.field(f).name + " is null");
+      }
+    }
   }
   Producer& prod = *producers_[producer];
   if (prod.busy.exchange(true, std::memory_order_acquire)) {
@@ -244,18 +290,19 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
     std::atomic<bool>* b;
     ~Release() { b->store(false, std::memory_order_release); }
   } release{&prod.busy};
-
-  StreamState& ss = *streams_[si];
-  const int64_t start_ns = clock_->NowNs();
-  const int64_t now_ms = clock_->NowMs();
-  prod.rows.Reset(ss.def.schema.size());
   prod.bad.clear();
-  RETURN_IF_ERROR(prod.parsers[si]->Parse(ndjson, now_ms, &prod.rows, &prod.bad));
+  return Admit(prod, si, rows, producer, clock_->NowNs(), clock_->NowMs(), std::move(done));
+}
 
+// Encodes `rows` (and prod.bad as dead letters), admits the request whole or refuses it, and
+// queues it to the owning shards.
+Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns,
+                         int64_t now_ms, IngestCallback done) {
+  StreamState& ss = *streams_[static_cast<size_t>(si)];
   auto req = std::make_shared<IngestRequest>();
   req->start_ns = start_ns;
   req->done = std::move(done);
-  req->result.accepted = prod.rows.size();
+  req->result.accepted = rows.size();
   req->result.rejected = prod.bad.size();
   const uint32_t n_shards = shard_count();
   const uint32_t parts = ss.def.options.partitions;
@@ -265,8 +312,9 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
   const uint32_t rr = round_robin++;
   std::vector<CommandPtr>& cmds = prod.per_shard;
   std::vector<uint64_t> shard_events(n_shards, 0);
-  for (size_t i = 0; i < prod.rows.size(); ++i) {
-    const Value* row = prod.rows.row(i);
+  const int time = ss.def.time_field;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Value* row = rows.row(i);
     const uint32_t part = key >= 0 ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts)
                                    : rr % parts;
     const uint32_t owner = part % n_shards;
@@ -276,7 +324,10 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
       cmd->stream = static_cast<uint32_t>(si);
     }
     const uint32_t begin = static_cast<uint32_t>(cmd->data.size());
-    EncodeRow(ss.def.schema, row, prod.rows.meta(i), &cmd->data);
+    RowMeta meta = rows.meta(i);
+    // The event time: the stream's time field, else the ingest time (as the parser sets it).
+    meta.event_time_ms = time >= 0 && !row[time].null ? row[time].i64 : now_ms;
+    EncodeRow(ss.def.schema, row, meta, &cmd->data);
     cmd->recs.push_back({part, begin, static_cast<uint32_t>(cmd->data.size() - begin), now_ms});
     ++shard_events[owner];
   }

@@ -91,6 +91,8 @@ class EngineImpl final : public Engine {
 
   Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
                 IngestCallback done) override;
+  Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer,
+                    IngestCallback done) override;
   std::vector<StreamInfo> ListStreams() const override;
   Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
                     std::string* out) const override;
@@ -193,6 +195,9 @@ class EngineImpl final : public Engine {
   std::vector<std::vector<std::unique_ptr<Ring>>> ingest_;    // [shard][producer]
   std::vector<std::vector<std::unique_ptr<Ring>>> exchange_;  // [dst][src]
   std::vector<std::unique_ptr<Producer>> producers_;
+  Status CheckIngestTarget(std::string_view stream_name, uint32_t producer, int* si) const;
+  Status Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
+               IngestCallback done);
   std::vector<std::unique_ptr<Shard>> shards_;
   uint32_t dead_letter_ = 0;
   std::atomic<bool> stopping_{false};

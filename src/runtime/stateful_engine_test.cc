@@ -300,6 +300,37 @@ pipelines:
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+TEST_F(StatefulEngineTest, TypedRowsIngestLikeNdjsonAndBadRowsAreRefusedWhole) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto clicks = Clicks(5, 5000);
+  RowBatch rows(3);
+  for (size_t i = 0; i < clicks.size(); ++i) {
+    Value* r = rows.AppendRow();
+    r[0] = Value::Int(clicks[i].user);
+    r[1] = Value::Int(clicks[i].amount);
+    r[2] = Value::Int(clicks[i].ts);
+    if (rows.size() == 700 || i + 1 == clicks.size()) {
+      std::promise<Status> done;
+      ASSERT_TRUE((*e)->IngestRows("clicks", rows, 1, [&](Status st, IngestResult) { done.set_value(st); }).ok());
+      ASSERT_TRUE(done.get_future().get().ok());
+      rows.Clear();
+    }
+  }
+  Value* bad = rows.AppendRow();
+  bad[0] = Value::Int(1);
+  bad[2] = Value::Int(1);  // amount left null
+  auto st = (*e)->IngestRows("clicks", rows, 1, [](Status, IngestResult) {});
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("field amount is null"), std::string::npos) << st.ToString();
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  const auto ref = Reference(clicks);
+  auto got = WaitForRows(**e, "window_totals", ref.size());
+  ASSERT_EQ(got.size(), ref.size());
+  for (const std::string& r : got) EXPECT_EQ(Field(r, "clicks"), ref.at(Field(r, "ws")).second) << r;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(StatefulEngineTest, EventsBehindTheWatermarkGoToLateEventsAndAreCounted) {
   auto e = Engine::Open(spec_, Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();

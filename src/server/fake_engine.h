@@ -46,6 +46,9 @@ class FakeEngine : public Engine {
   Status Stop() override;
   uint32_t shard_count() const override { return 1; }
   Status EndOfInput(std::string_view) override { return Status::OK(); }
+  Status IngestRows(std::string_view, const RowBatch&, uint32_t, IngestCallback) override {
+    return InvalidArgument("the fake engine takes NDJSON only");
+  }
   Result<uint64_t> CheckpointNow() override { return Unavailable("the fake engine has no checkpoints"); }
 
  private:
