@@ -19,6 +19,7 @@ what=${1:-all}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 EVENTS=${EVENTS:-2000000}
 NEXMARK_EVENTS=${NEXMARK_EVENTS:-2000000}
+NEXMARK_INPUTS=${NEXMARK_INPUTS:-"rows ndjson"}  # typed rows (IngestRows) and/or NDJSON (Ingest)
 BUILD=${BUILD:-build/release}
 OUT=${OUT:-build/bench}
 mkdir -p "$OUT"
@@ -114,24 +115,26 @@ redis() {
 
 nexmark() {
   echo "== Nexmark in process ($NEXMARK_EVENTS events, default rate 10k events/s of event time, 2 producers)"
-  echo "query checkpoint_ms median_events_per_cpu_s median_events_per_s output_events" | tee "$OUT/nexmark.txt"
-  local q c i
+  echo "input query checkpoint_ms median_events_per_cpu_s median_events_per_s output_events" | tee "$OUT/nexmark.txt"
+  local q c i input
+  for input in $NEXMARK_INPUTS; do
   for q in q0 q1 q2 q3 q5 q7 q8; do
     for c in off 10000 1000; do
       local ms=$c
       # Stateful steps need checkpoints: "off" for them is one interval longer than the run.
       if [ "$c" = off ]; then case $q in q0|q1|q2) ms=0 ;; *) ms=3600000 ;; esac; fi
-      local f="$OUT/nexmark-$q-$c.jsonl"
+      local f="$OUT/nexmark-$input-$q-$c.jsonl"
       : >"$f"
       for i in 1 2 3; do
-        "$BIN" nexmark --query "$q" --events "$NEXMARK_EVENTS" --checkpoint-interval-ms "$ms" --json >>"$f"
+        "$BIN" nexmark --query "$q" --events "$NEXMARK_EVENTS" --checkpoint-interval-ms "$ms" --input "$input" --json >>"$f"
       done
       local per_core eps out
       per_core=$(sed 's/.*"events_per_cpu_s":\([0-9]*\).*/\1/' "$f" | sort -n | sed -n 2p)
       eps=$(sed 's/.*"events_per_s":\([0-9]*\).*/\1/' "$f" | sort -n | sed -n 2p)
       out=$(sed 's/.*"output_events":\([0-9]*\).*/\1/' "$f" | sed -n 1p)
-      echo "$q $c $per_core $eps $out" | tee -a "$OUT/nexmark.txt"
+      echo "$input $q $c $per_core $eps $out" | tee -a "$OUT/nexmark.txt"
     done
+  done
   done
 }
 

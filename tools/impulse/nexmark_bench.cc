@@ -2,7 +2,7 @@
 // generated events and reports throughput per CPU core.
 //
 // Contract: producers (1 or 2 threads) generate events [0, --events) with the Nexmark
-// generator, write them as NDJSON and Ingest them in order, bounded by kMaxInflightRequests
+// generator, hand them to the engine as typed rows (IngestRows) or NDJSON (Ingest), in order, bounded by kMaxInflightRequests
 // outstanding requests per producer. With 2 producers one feeds `bid` and the other `person` and
 // `auction`, so each stream is still ingested in event-time order (the specs allow no
 // out-of-orderness). Then EndOfInput on the three streams, and the run ends once every pipeline
@@ -62,22 +62,28 @@ class Producer {
  public:
   Producer(Engine* engine, uint32_t index) : engine_(engine), index_(index) {}
 
-  // Ingests `body` into `stream` (copied by the engine's parse before Ingest returns).
-  Status Send(std::string_view stream, const std::string& body) {
-    if (body.empty()) return Status::OK();
+  // Ingests `body` (NDJSON) or `rows` (typed) into `stream`; both are copied by the engine
+  // before the call returns.
+  Status Send(std::string_view stream, const std::string& body) { return SendAny(stream, &body, nullptr); }
+  Status SendRows(std::string_view stream, const RowBatch& rows) { return SendAny(stream, nullptr, &rows); }
+
+  Status SendAny(std::string_view stream, const std::string* body, const RowBatch* rows) {
+    if (body != nullptr ? body->empty() : rows->empty()) return Status::OK();
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return inflight_ < kMaxInflightRequests; });
       ++inflight_;
     }
     while (true) {
-      Status st = engine_->Ingest(stream, body, index_, [this](Status s, IngestResult r) {
+      auto done = [this](Status s, IngestResult r) {
         std::lock_guard<std::mutex> lock(mu_);
         if (!s.ok() && first_error_.ok()) first_error_ = s;
         rejected_ += r.rejected;
         --inflight_;
         cv_.notify_all();
-      });
+      };
+      Status st = body != nullptr ? engine_->Ingest(stream, *body, index_, done)
+                                  : engine_->IngestRows(stream, *rows, index_, done);
       if (st.code() == StatusCode::kUnavailable) {  // backpressure: the shards are behind
         std::this_thread::sleep_for(std::chrono::microseconds(200));
         continue;
@@ -115,27 +121,87 @@ struct ProducerResult {
   double generator_cpu_s = 0;
 };
 
-// Generates and ingests the events of [0, events) whose kind is in `kinds` (bit 1 << kind).
+// One event as a row of its stream (bench/nexmark/streams.yaml field order), strings copied
+// into the batch's arena.
+void AppendEventRow(const nexmark::Event& e, RowBatch* rows) {
+  Value* r = rows->AppendRow();
+  Arena& a = rows->arena();
+  auto str = [&a](const std::string& s) { return Value::String(a.Copy(s)); };
+  switch (e.kind) {
+    case nexmark::Event::Kind::kPerson: {
+      const nexmark::Person& p = e.person;
+      r[0] = str("person");
+      r[1] = Value::Int(p.id);
+      r[2] = str(p.name);
+      r[3] = str(p.email_address);
+      r[4] = str(p.credit_card);
+      r[5] = str(p.city);
+      r[6] = str(p.state);
+      r[7] = Value::Int(p.date_time);
+      r[8] = str(p.extra);
+      break;
+    }
+    case nexmark::Event::Kind::kAuction: {
+      const nexmark::Auction& x = e.auction;
+      r[0] = str("auction");
+      r[1] = Value::Int(x.id);
+      r[2] = str(x.item_name);
+      r[3] = str(x.description);
+      r[4] = Value::Int(x.initial_bid);
+      r[5] = Value::Int(x.reserve);
+      r[6] = Value::Int(x.date_time);
+      r[7] = Value::Int(x.expires);
+      r[8] = Value::Int(x.seller);
+      r[9] = Value::Int(x.category);
+      r[10] = str(x.extra);
+      break;
+    }
+    case nexmark::Event::Kind::kBid: {
+      const nexmark::Bid& b = e.bid;
+      r[0] = str("bid");
+      r[1] = Value::Int(b.auction);
+      r[2] = Value::Int(b.bidder);
+      r[3] = Value::Int(b.price);
+      r[4] = str(b.channel);
+      r[5] = str(b.url);
+      r[6] = Value::Int(b.date_time);
+      r[7] = str(b.extra);
+      break;
+    }
+  }
+}
+
+// Generates and ingests the events of [0, events) whose kind is in `kinds` (bit 1 << kind),
+// as NDJSON (parsed and validated by the engine, as over HTTP) or as typed rows (IngestRows,
+// the embedded API: what an in-process source hands the engine).
 void Produce(Engine* engine, const nexmark::Generator* gen, uint64_t events, uint32_t index, unsigned kinds,
-             ProducerResult* result) {
+             bool typed_rows, ProducerResult* result) {
   Producer producer(engine, index);
   std::string bodies[3];
+  RowBatch rows[3] = {RowBatch(9), RowBatch(11), RowBatch(8)};
   static constexpr const char* kStreams[3] = {"person", "auction", "bid"};
   nexmark::Event event;
   double gen_cpu = 0;
   for (uint64_t first = 0; first < events && result->status.ok(); first += kChunkEvents) {
     const double t0 = ThreadCpuSeconds();
     for (std::string& b : bodies) b.clear();
+    for (RowBatch& r : rows) r.Clear();
     const uint64_t end = std::min(events, first + kChunkEvents);
     for (uint64_t i = first; i < end; ++i) {
       const auto kind = static_cast<unsigned>(nexmark::KindAt(i));
       if ((kinds & (1u << kind)) == 0) continue;
       gen->EventAt(i, &event);
-      nexmark::AppendEventJson(event, &bodies[kind]);
-      bodies[kind].push_back('\n');
+      if (typed_rows) {
+        AppendEventRow(event, &rows[kind]);
+      } else {
+        nexmark::AppendEventJson(event, &bodies[kind]);
+        bodies[kind].push_back('\n');
+      }
     }
     gen_cpu += ThreadCpuSeconds() - t0;
-    for (int k = 0; k < 3 && result->status.ok(); ++k) result->status = producer.Send(kStreams[k], bodies[k]);
+    for (int k = 0; k < 3 && result->status.ok(); ++k) {
+      result->status = typed_rows ? producer.SendRows(kStreams[k], rows[k]) : producer.Send(kStreams[k], bodies[k]);
+    }
   }
   Status drained = producer.Drain();
   if (result->status.ok()) result->status = drained;
@@ -215,11 +281,11 @@ Status Verify(const std::string& query, const nexmark::GeneratorConfig& config, 
 
 int NexmarkCommand(const std::vector<std::string>& args) {
   const char* usage =
-      "impulse nexmark --query qN --events N [--rate R] [--shards S] [--producers 1|2]\n"
+      "impulse nexmark --query qN --events N [--rate R] [--shards S] [--producers 1|2] [--input rows|ndjson]\n"
       "                [--checkpoint-interval-ms MS] [--state memory|rocksdb] [--durability none|sync]\n"
       "                [--spec FILE] [--data-dir DIR] [--seed S] [--json] [--verify]";
   po::options_description opts("nexmark options");
-  std::string query, state = "memory", durability = "none", spec, data_dir;
+  std::string query, state = "memory", durability = "none", spec, data_dir, input = "rows";
   uint64_t events = 0;
   uint32_t shards = 0, producers = 2;
   int64_t checkpoint_ms = 0, timeout_s = 3600;
@@ -232,6 +298,8 @@ int NexmarkCommand(const std::vector<std::string>& args) {
       ("seed", po::value(&config.seed)->default_value(config.seed), "generator seed")
       ("shards", po::value(&shards)->default_value(0), "engine shards (0 = number of cores)")
       ("producers", po::value(&producers)->default_value(2), "ingest threads: 1, or 2 (bid | person+auction)")
+      ("input", po::value(&input)->default_value(input),
+       "rows (typed rows through IngestRows, the embedded API) or ndjson (parsed and validated as over HTTP)")
       ("checkpoint-interval-ms", po::value(&checkpoint_ms)->default_value(0), "0 = no checkpoints")
       ("state", po::value(&state)->default_value("memory"), "operator state: memory or rocksdb")
       ("durability", po::value(&durability)->default_value("none"), "none (write only) or sync (fsync)")
@@ -259,7 +327,7 @@ int NexmarkCommand(const std::vector<std::string>& args) {
     return 2;
   }
   if (events == 0 || events > nexmark::kMaxEventIndex || (producers != 1 && producers != 2) ||
-      (state != "memory" && state != "rocksdb") || (durability != "none" && durability != "sync") ||
+      (state != "memory" && state != "rocksdb") || (input != "rows" && input != "ndjson") || (durability != "none" && durability != "sync") ||
       checkpoint_ms < 0 || timeout_s <= 0 || (vm.count("verify") && events > kMaxVerifyEvents)) {
     std::fprintf(stderr, "impulse: nexmark: bad option value\n\nUsage: %s\n", usage);
     return 2;
@@ -301,13 +369,15 @@ int NexmarkCommand(const std::vector<std::string>& args) {
 
   const double cpu0 = CpuSeconds();
   const auto wall0 = std::chrono::steady_clock::now();
+  const bool typed = input == "rows";
   std::vector<ProducerResult> results(producers);
   std::vector<std::thread> threads;
   if (producers == 1) {
-    threads.emplace_back(Produce, &engine, &*gen, events, 0u, 7u, &results[0]);
+    threads.emplace_back(Produce, &engine, &*gen, events, 0u, 7u, typed, &results[0]);
   } else {
-    threads.emplace_back(Produce, &engine, &*gen, events, 0u, 1u << 2, &results[0]);               // bid
-    threads.emplace_back(Produce, &engine, &*gen, events, 1u, (1u << 0) | (1u << 1), &results[1]);  // person, auction
+    threads.emplace_back(Produce, &engine, &*gen, events, 0u, 1u << 2, typed, &results[0]);  // bid
+    threads.emplace_back(Produce, &engine, &*gen, events, 1u, (1u << 0) | (1u << 1), typed,
+                         &results[1]);  // person, auction
   }
   for (std::thread& t : threads) t.join();
   double generator_cpu = 0;
@@ -360,6 +430,10 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   std::string output_ndjson;
   const uint64_t output = ReadOutput(engine, out_stream, verify ? &output_ndjson : nullptr);
   const Status verified = verify ? Verify(query, config, events, output_ndjson) : Status::OK();
+  StageLatency pause;  // checkpoint pauses during the run
+  for (const StageLatency& l : engine.StageLatencies()) {
+    if (l.stage == "checkpoint_pause") pause = l;
+  }
   Status stopped = engine.Stop();
   const double eps = static_cast<double>(events) / wall_s;
   const double per_core = static_cast<double>(events) / engine_cpu_s;
@@ -367,10 +441,12 @@ int NexmarkCommand(const std::vector<std::string>& args) {
     std::printf("{\"query\":\"%s\",\"events\":%llu,\"output_events\":%llu,\"wall_s\":%.3f,\"events_per_s\":%.0f,"
                 "\"cpu_s\":%.3f,\"generator_cpu_s\":%.3f,\"engine_cpu_s\":%.3f,\"events_per_cpu_s\":%.0f,"
                 "\"shards\":%u,\"producers\":%u,\"checkpoint_interval_ms\":%lld,\"state\":\"%s\","
-                "\"durability\":\"%s\",\"rate\":%.0f}\n",
+                "\"durability\":\"%s\",\"rate\":%.0f,\"input\":\"%s\",\"checkpoints\":%llu,"
+                "\"checkpoint_pause_p50_us\":%.0f,\"checkpoint_pause_p99_us\":%.0f}\n",
                 query.c_str(), static_cast<unsigned long long>(events), static_cast<unsigned long long>(output), wall_s,
                 eps, cpu_s, generator_cpu, engine_cpu_s, per_core, engine.shard_count(), producers,
-                static_cast<long long>(checkpoint_ms), state.c_str(), durability.c_str(), config.events_per_second);
+                static_cast<long long>(checkpoint_ms), state.c_str(), durability.c_str(), config.events_per_second,
+                input.c_str(), static_cast<unsigned long long>(pause.count), pause.p50_us, pause.p99_us);
   } else {
     std::printf("nexmark %s: %llu events -> %llu output events\n", query.c_str(),
                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(output));
@@ -381,6 +457,12 @@ int NexmarkCommand(const std::vector<std::string>& args) {
     std::printf("  shards %u, producers %u, checkpoints %s, state %s, durability %s%s\n", engine.shard_count(),
                 producers, checkpoint_ms == 0 ? "off" : (std::to_string(checkpoint_ms) + " ms").c_str(), state.c_str(),
                 durability.c_str(), durability == "none" ? " (the log is still written, not fsynced)" : "");
+    std::printf("  input %s%s\n", input.c_str(),
+                input == "rows" ? " (typed rows: no NDJSON parsing)" : " (NDJSON parsed and validated)");
+    if (pause.count > 0) {
+      std::printf("  %llu checkpoints, pause p50 %.0f us, p99 %.0f us\n", static_cast<unsigned long long>(pause.count),
+                  pause.p50_us, pause.p99_us);
+    }
   }
   if (verify) {
     if (!verified.ok()) {
