@@ -256,12 +256,10 @@ TEST_F(NexmarkQueriesTest, Q5OnRocksDbAcrossARestart) {
   RunQueryWithRestart("q5", Q5(AllEvents()));
 }
 
-// Engine bug, found by q8: in one pipeline, the rows a stateful step emits because the end of
-// input moved the watermark to +infinity reach the next stateful step behind that watermark
-// and go to _late_events as "late". Rows closed by ordinary watermark progress pass. Here the
-// last window's row never passes the dedup (2 of 3 rows arrive). bench/nexmark/q8.yaml works
-// around it by putting the dedup in a pipeline of its own.
-TEST_F(NexmarkQueriesTest, DISABLED_RowsClosedByEndOfInputPassALaterStatefulStep) {
+// Rows a stateful step emits when EndOfInput moves the watermark to +infinity must reach the
+// next stateful step of the same pipeline on time (they carry the watermark before the
+// advance), not be sent to _late_events.
+TEST_F(NexmarkQueriesTest, RowsClosedByEndOfInputPassALaterStatefulStep) {
   const std::string spec = (dir_ / "spec.yaml").string();
   std::ofstream(spec) << R"(streams:
   - name: s
