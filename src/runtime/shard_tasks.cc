@@ -19,6 +19,10 @@ bool Shard::RunTasks() {
   bool did = false;
   for (auto& t : tasks_) {
     for (int b = 0; b < kMaxBatchesPerTaskPerCycle; ++b) {
+      // A requested checkpoint waits for this shard to pause: stop between batches.
+      if (engine_->ckpt_pause_epoch.load(std::memory_order_acquire) > paused_epoch.load(std::memory_order_relaxed)) {
+        return true;
+      }
       bool progressed = false;
       if (!RunTaskBatch(*t, &progressed) || !progressed) break;
       did = true;
