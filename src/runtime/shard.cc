@@ -12,9 +12,6 @@
 namespace impulse::runtime {
 
 namespace {
-constexpr uint32_t kTaskBatchRecords = 1024;
-constexpr uint64_t kTaskBatchBytes = 4u << 20;
-constexpr int kMaxBatchesPerTaskPerCycle = 16;  // fairness between tasks and inbound work
 constexpr size_t kMaxArrivals = 4096;           // per partition, bounds the latency tracker
 constexpr int64_t kHousekeepingIntervalMs = 10'000;
 constexpr int64_t kPersistIntervalMs = 1'000;
