@@ -29,6 +29,10 @@ using window_internal::KeyPanes;
 using window_internal::Session;
 using window_internal::SessionList;
 
+// Event times beyond about +-285,000 years are refused, so window bounds (time + size + slide
+// + lateness) cannot overflow.
+constexpr int64_t kEventTimeMaxMs = int64_t{1} << 53;
+
 int64_t FloorTo(int64_t t, int64_t step) {
   int64_t q = t / step;
   if (t % step != 0 && t < 0) --q;
@@ -109,11 +113,21 @@ class WindowOperator final : public StatefulOperator {
       if (m.watermark_ms > wm_) Advance(m.watermark_ms, out);
       last_ingest_ms_ = std::max(last_ingest_ms_, m.ingest_time_ms);
       partition_ = m.partition;
+      if (m.event_time_ms > kEventTimeMaxMs || m.event_time_ms < -kEventTimeMaxMs) {
+        Late(in.row(i), m, "event time out of range", out);  // window arithmetic must not overflow
+        continue;
+      }
       switch (def_.type) {
         case WindowDef::Type::kSession: AddSession(in.row(i), m, out); break;
         case WindowDef::Type::kSliding: BufferSliding(in.row(i), m, out); break;
         default: AddPane(in.row(i), m, out); break;
       }
+    }
+    // A row at exactly the watermark can be released now; waiting for the next advance could
+    // hold it forever on a quiet stream.
+    if (def_.type == WindowDef::Type::kSliding && !pending_.empty() && pending_.begin()->first.first <= wm_) {
+      emit_wm_ = wm_;
+      ReleaseSliding(out);
     }
   }
 
@@ -393,10 +407,6 @@ class WindowOperator final : public StatefulOperator {
 
   void AddSession(const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t ts = m.event_time_ms;
-    if (wm_ != INT64_MIN && ts + def_.gap_ms + def_.allowed_lateness_ms <= wm_) {
-      Late(row, m, "late", out);
-      return;
-    }
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
     auto list = sessions_->FindOrInsert(key_);
@@ -405,6 +415,20 @@ class WindowOperator final : public StatefulOperator {
       return;
     }
     std::vector<Session>& ss = (*list)->sessions;
+    // The session this event makes with the open ones it touches; late only if even that one
+    // has closed (an event inside an open session is on time, as in Flink).
+    int64_t start = ts, end = ts + def_.gap_ms;
+    for (const Session& x : ss) {
+      if (x.start < ts + def_.gap_ms && ts < x.end) {
+        start = std::min(start, x.start);
+        end = std::max(end, x.end);
+      }
+    }
+    if (wm_ != INT64_MIN && end + def_.allowed_lateness_ms <= wm_) {
+      if (ss.empty()) (void)sessions_->Erase(key_);
+      Late(row, m, "late", out);
+      return;
+    }
     Session merged;
     merged.start = ts;
     merged.end = ts + def_.gap_ms;
@@ -413,7 +437,7 @@ class WindowOperator final : public StatefulOperator {
     scratch_.Clear();
     // Absorb every session overlapping [ts, ts + gap).
     for (size_t i = 0; i < ss.size();) {
-      if (ss[i].start < merged.end && merged.start < ss[i].end) {
+      if (ss[i].start < ts + def_.gap_ms && ts < ss[i].end) {
         set_.Merge(merged.agg.data(), ss[i].agg.data());
         merged.start = std::min(merged.start, ss[i].start);
         merged.end = std::max(merged.end, ss[i].end);
@@ -428,7 +452,7 @@ class WindowOperator final : public StatefulOperator {
       EmitWindow(key_, merged.start, merged.end, merged.agg.data(), out);
     }
     auto pos = std::lower_bound(ss.begin(), ss.end(), merged.start,
-                                [](const Session& s, int64_t start) { return s.start < start; });
+                                [](const Session& x, int64_t st) { return x.start < st; });
     ss.insert(pos, std::move(merged));
   }
 

@@ -283,6 +283,23 @@ TEST(WindowOp, SessionWindowsMergeAndCloseAfterTheGap) {
   EXPECT_EQ(rows, (std::vector<std::string>{"1,0,250,3,7,", "1,700,800,1,16,", "2,500,600,1,8,"}));
 }
 
+TEST(WindowOp, AnEventBehindTheWatermarkInsideAnOpenSessionIsOnTime) {
+  LogicalPlan plan;
+  auto phys = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {session: {gap: 10}, key: auction, aggregates: {n: count(), s: sum(price)}}
+    sink: {stream: out}
+)", &plan);
+  auto inst = phys->NewInstance();
+  // After 20 the watermark is 20; 8 is older but falls in the open session [5, 30).
+  std::vector<Event> ev = {{1, 1, 5}, {1, 2, 12}, {1, 4, 20}, {1, 8, 8}, {1, 16, 100}};
+  std::vector<std::string> late;
+  EXPECT_EQ(Feed(inst.get(), ev, 0, 1, 5, &late), (std::vector<std::string>{"1,100,110,1,16,", "1,5,30,4,15,"}));
+  EXPECT_TRUE(late.empty());
+}
+
 TEST(WindowOp, SlidingEmitsEveryEventWithItsTrailingAggregates) {
   LogicalPlan plan;
   auto phys = Compile(R"(

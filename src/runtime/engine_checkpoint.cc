@@ -122,7 +122,13 @@ Status EngineImpl::Recover() {
     if (lp.sink.kind != plan::SinkDef::Kind::kFile) continue;
     auto it = restored_positions_.find("file/" + lp.name);
     const uint64_t target = it == restored_positions_.end() ? 0 : it->second;
-    if (FileSize(lp.sink.target) > target && ::truncate(lp.sink.target.c_str(), static_cast<off_t>(target)) != 0) {
+    const uint64_t size = FileSize(lp.sink.target);
+    if (size < target) {
+      return DataLoss("file sink " + lp.sink.target + " of pipeline " + lp.name + " has " + std::to_string(size) +
+                      " bytes, fewer than the checkpoint's " + std::to_string(target) +
+                      ": output was lost; restore it or start from an older checkpoint");
+    }
+    if (size > target && ::truncate(lp.sink.target.c_str(), static_cast<off_t>(target)) != 0) {
       return IOError("cannot roll back file sink " + lp.sink.target + " of pipeline " + lp.name);
     }
   }
@@ -132,8 +138,27 @@ Status EngineImpl::Recover() {
 Status EngineImpl::RunCheckpoint(uint64_t* id) {
   std::lock_guard<std::mutex> lock(ckpt_mu_);
   if (!store_) return Unavailable("checkpoints are disabled");
+  for (size_t s = 0; s < streams_.size(); ++s) {
+    if (ended_[s].load(std::memory_order_acquire)) {
+      // End of input moved watermarks to +infinity; persisting that would make every later
+      // event late after a restart. A bounded run's last checkpoint is the one before.
+      return FailedPrecondition("end of input was declared for stream " + streams_[s]->def.name +
+                                "; no further checkpoints in this run");
+    }
+  }
   const int64_t t0 = clock_->NowNs();
   const int64_t deadline = t0 + options_.checkpoint_timeout_ms * 1'000'000;
+  // A shard still writing the state of an abandoned checkpoint reads its directory: wait for
+  // it before naming the next one.
+  const uint64_t previous = ckpt_pause_epoch.load(std::memory_order_relaxed);
+  if (!WaitFor(clock_, deadline, [&] {
+        for (auto& sh : shards_) {
+          if (sh->paused_epoch.load(std::memory_order_acquire) < previous) return false;
+        }
+        return true;
+      })) {
+    return Unavailable("checkpoint: a shard is still busy with the previous checkpoint");
+  }
   ASSIGN_OR_RETURN(checkpoint::PendingCheckpoint pending, store_->Begin());
   ckpt_pending_dir_ = pending.dir;
   const uint64_t epoch = ckpt_pause_epoch.load(std::memory_order_relaxed) + 1;

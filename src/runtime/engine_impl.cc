@@ -533,7 +533,9 @@ Status EngineImpl::Stop() {
   }
   ckpt_wait_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
-  if (drained && checkpoints_enabled()) {
+  bool any_ended = false;
+  for (size_t s = 0; s < streams_.size(); ++s) any_ended = any_ended || ended_[s].load(std::memory_order_acquire);
+  if (drained && checkpoints_enabled() && !any_ended) {
     uint64_t id = 0;
     Status cs = RunCheckpoint(&id);
     if (!cs.ok()) std::fprintf(stderr, "impulse: final checkpoint failed: %s\n", cs.ToString().c_str());

@@ -139,6 +139,10 @@ Status Shard::LoadLookupTable(Task& t, const plan::LogicalPipeline& lp) {
   RowBatch out(engine_->pipelines()[t.pipeline]->output_schema().size());
   RowBatch late(LateEventsStreamDef().schema.size());
   t.instance->Run(1, mine, INT64_MIN, &out, &late);
+  if (!late.empty()) {
+    return ResourceExhausted("pipeline " + lp.name + ": " + std::to_string(late.size()) + " rows of table file " +
+                             join->join->table_file + " exceed the join's rows_max");
+  }
   return Status::OK();
 }
 
@@ -191,7 +195,10 @@ void Shard::Run() {
     }
     const uint32_t token = waker_.PrepareWait();
     const bool work = HasWork();
-    quiescent_.store(!work && pending_acks_.empty() && dirty_.empty(), std::memory_order_seq_cst);
+    // Tasks paused by a checkpoint may hold unread input: not quiet until it resumes.
+    const bool checkpointing = engine_->ckpt_pause_epoch.load(std::memory_order_acquire) >
+                               engine_->ckpt_resume_epoch.load(std::memory_order_acquire);
+    quiescent_.store(!work && pending_acks_.empty() && dirty_.empty() && !checkpointing, std::memory_order_seq_cst);
     if (!work && !engine_->exiting()) waker_.Wait(token, engine_->stopping() ? std::min<int64_t>(sleep_ms, 5) : sleep_ms);
     waker_.CancelWait();
     // Cleared before anything is popped, so Stop() never sees a quiet shard holding work.
@@ -286,6 +293,9 @@ void Shard::AppendCommandRecords(AppendCommand& cmd) {
     if (!off.ok()) {
       metrics_.append_errors.Add(1);
       if (cycle_error_.ok()) cycle_error_ = off.status().WithContext(ss.def.name);
+      // Pipeline output from another shard has no request to fail: checkpoints must not
+      // commit past it (a restart then recomputes it from the last good one).
+      if (!cmd.request && output_error_.ok()) output_error_ = off.status().WithContext(ss.def.name);
       continue;
     }
     ++appended;
@@ -328,6 +338,7 @@ void Shard::SyncAndAck() {
     Status st = d == Durability::kNone ? plog->Flush() : plog->Sync();
     if (!st.ok()) {
       metrics_.sync_errors.Add(1);
+      if (output_error_.ok()) output_error_ = st.WithContext(engine_->stream(s).def.name);
       if (cycle_error_.ok()) cycle_error_ = st.WithContext(engine_->stream(s).def.name);
     }
   }

@@ -171,6 +171,7 @@ class Shard {
   std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
   std::vector<uint64_t> pending_ack_events_;
   Status cycle_error_;
+  Status output_error_;  // sticky: pipeline output lost (append or sync failed); fails checkpoints
   std::vector<std::vector<std::deque<Arrival>>> arrivals_;  // [stream][partition], bounded
   // Scratch, reused every batch.
   std::vector<log::Record> records_;

@@ -26,7 +26,9 @@ void Shard::CheckpointStep() {
   const uint64_t pe = engine_->ckpt_pause_epoch.load(std::memory_order_acquire);
   if (pe > paused_epoch.load(std::memory_order_relaxed)) {
     ckpt_positions.clear();
-    ckpt_status = SnapshotTasks(pe);
+    ckpt_status = output_error_.ok() ? SnapshotTasks(pe)
+                                     : FailedPrecondition("pipeline output was lost (" + output_error_.ToString() +
+                                                          "); restart to recover from the last checkpoint");
     if (!ckpt_status.ok()) metrics_.checkpoint_errors.Add(1);
     paused_epoch.store(pe, std::memory_order_release);
   }
@@ -52,7 +54,9 @@ void Shard::CheckpointStep() {
 }
 
 Status Shard::SnapshotTasks(uint64_t) {
-  const std::string& dir = engine_->ckpt_pending_dir();
+  // A copy: the coordinator sets the next checkpoint's directory only after every shard has
+  // passed this point for the previous one.
+  const std::string dir = engine_->ckpt_pending_dir();
   for (const auto& tp : tasks_) {
     Task& t = *tp;
     const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;

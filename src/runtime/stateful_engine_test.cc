@@ -331,6 +331,29 @@ TEST_F(StatefulEngineTest, TypedRowsIngestLikeNdjsonAndBadRowsAreRefusedWhole) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+TEST_F(StatefulEngineTest, EndOfInputIsNotPersistedSoARestartedRunTakesNewEvents) {
+  const auto clicks = Clicks(6, 4000);
+  {
+    auto e = Engine::Open(spec_, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    Ingest(**e, clicks, 0, 2000);
+    ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+    ASSERT_TRUE((*e)->CheckpointNow().ok());
+    ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+    EXPECT_EQ((*e)->CheckpointNow().status().code(), StatusCode::kFailedPrecondition);
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Ingest(**e, clicks, 2000, clicks.size());
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  const auto ref = Reference(clicks);
+  auto rows = WaitForRows(**e, "window_totals", ref.size());
+  EXPECT_EQ(rows.size(), ref.size());
+  EXPECT_TRUE(ReadAll(**e, "_late_events").empty());
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(StatefulEngineTest, EventsBehindTheWatermarkGoToLateEventsAndAreCounted) {
   auto e = Engine::Open(spec_, Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
