@@ -231,16 +231,40 @@ Result<uint64_t> EngineImpl::CheckpointNow() {
   return id;
 }
 
+// Events appended anywhere plus events read by pipelines: unchanged means a checkpoint would
+// record exactly the previous one (an idle engine then writes nothing).
+uint64_t EngineImpl::ProgressCount() const {
+  uint64_t n = 0;
+  for (const auto& sh : shards_) {
+    for (const Counter& c : sh->metrics().events_appended) n += c.Get();
+    for (const Counter& c : sh->metrics().pipeline_in) n += c.Get();
+  }
+  return n;
+}
+
 void EngineImpl::CheckpointLoop() {
   std::unique_lock<std::mutex> lock(ckpt_wait_mu_);
+  uint64_t last_progress = UINT64_MAX;
+  bool precondition_reported = false;
   while (!ckpt_thread_exit_) {
     ckpt_wait_cv_.wait_for(lock, std::chrono::milliseconds(options_.checkpoint_interval_ms),
                            [this] { return ckpt_thread_exit_; });
     if (ckpt_thread_exit_) break;
+    const uint64_t progress = ProgressCount();
+    if (progress == last_progress) continue;
     lock.unlock();
     uint64_t id = 0;
     Status st = RunCheckpoint(&id);
-    if (!st.ok()) std::fprintf(stderr, "impulse: checkpoint failed: %s\n", st.ToString().c_str());
+    if (st.ok()) {
+      last_progress = progress;
+    } else if (st.code() == StatusCode::kFailedPrecondition) {
+      // Not retryable until a restart (end of input, lost output): say it once.
+      if (!precondition_reported) std::fprintf(stderr, "impulse: checkpoints stopped: %s\n", st.ToString().c_str());
+      precondition_reported = true;
+      last_progress = progress;
+    } else {
+      std::fprintf(stderr, "impulse: checkpoint failed: %s\n", st.ToString().c_str());
+    }
     lock.lock();
   }
 }

@@ -175,6 +175,7 @@ class EngineImpl final : public Engine {
   Status Recover();
   Status RunCheckpoint(uint64_t* id);
   void CheckpointLoop();
+  uint64_t ProgressCount() const;
 
   struct Producer {
     std::vector<std::unique_ptr<NdjsonParser>> parsers;  // per stream
