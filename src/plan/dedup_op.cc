@@ -4,6 +4,7 @@
 // A row older than watermark - within could be a duplicate of a forgotten key: it is late.
 #include <algorithm>
 
+#include "common/fixed_codec.h"
 #include "plan/stateful.h"
 #include "state/state_table.h"
 
@@ -11,13 +12,6 @@ namespace impulse::plan {
 
 namespace {
 
-void PutI64(int64_t v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
-bool GetI64(std::string_view* in, int64_t* v) {
-  if (in->size() < sizeof(*v)) return false;
-  std::memcpy(v, in->data(), sizeof(*v));
-  in->remove_prefix(sizeof(*v));
-  return true;
-}
 
 class DedupOperator final : public StatefulOperator {
  public:

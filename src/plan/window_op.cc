@@ -14,6 +14,7 @@
 #include <map>
 
 #include "agg/sliding.h"
+#include "common/fixed_codec.h"
 #include "event/row_codec.h"
 #include "plan/expr_eval.h"
 #include "plan/stateful.h"
@@ -39,13 +40,6 @@ int64_t FloorTo(int64_t t, int64_t step) {
   return q * step;
 }
 
-void PutI64(int64_t v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
-bool GetI64(std::string_view* in, int64_t* v) {
-  if (in->size() < sizeof(*v)) return false;
-  std::memcpy(v, in->data(), sizeof(*v));
-  in->remove_prefix(sizeof(*v));
-  return true;
-}
 
 // Sliding state of one key.
 struct SlidingKey {

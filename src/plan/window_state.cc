@@ -1,17 +1,11 @@
 #include "plan/window_state.h"
+#include "common/fixed_codec.h"
 
 namespace impulse::plan::window_internal {
 
 namespace {
 thread_local const agg::AggregateSet* tls_set = nullptr;
 
-void PutI64(int64_t v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
-bool GetI64(std::string_view* in, int64_t* v) {
-  if (in->size() < sizeof(*v)) return false;
-  std::memcpy(v, in->data(), sizeof(*v));
-  in->remove_prefix(sizeof(*v));
-  return true;
-}
 }  // namespace
 
 const agg::AggregateSet* CurrentAggSet() { return tls_set; }

@@ -3,18 +3,12 @@
 #include <cstring>
 
 #include "runtime/shard.h"
+#include "common/fixed_codec.h"
 
 namespace impulse::runtime {
 
 namespace {
 
-void PutI64(int64_t v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
-bool GetI64(std::string_view* in, int64_t* v) {
-  if (in->size() < sizeof(*v)) return false;
-  std::memcpy(v, in->data(), sizeof(*v));
-  in->remove_prefix(sizeof(*v));
-  return true;
-}
 
 std::string CursorName(const std::string& pipeline, int side, uint32_t partition) {
   return "cursor/" + pipeline + "/" + std::to_string(side) + "/" + std::to_string(partition);
