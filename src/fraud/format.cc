@@ -40,7 +40,7 @@ Result<OutputFormat> ParseOutputFormat(std::string_view text) {
 }
 
 Result<int64_t> ParseDate(std::string_view text) {
-  const auto bad = [&] { return InvalidArgument("date '" + std::string(text) + "' is not YYYY-MM-DD"); };
+  const auto bad = [&] { return InvalidArgument("date '" + std::string(text) + "' is not a valid YYYY-MM-DD date"); };
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
   int y = 0;
   unsigned m = 0;
