@@ -32,8 +32,8 @@ struct SimulatorOptions {
   uint64_t terminal_links_max = 50'000'000;
 };
 
-inline constexpr uint32_t kCustomersMax = 10'000'000;
-inline constexpr uint32_t kTerminalsMax = 10'000'000;
+inline constexpr uint32_t kCustomersMax = 1'000'000;
+inline constexpr uint32_t kTerminalsMax = 1'000'000;
 inline constexpr uint32_t kDaysMax = 36'500;
 inline constexpr double kAreaSize = 100;          // locations are uniform on [0, 100)^2
 inline constexpr int64_t kSecondsPerDay = 86'400;
