@@ -25,6 +25,7 @@ void PrintUsage(FILE* out) {
                "  load                 send generated NDJSON load to a running engine\n"
                "  repair DIR           truncate a partition directory at its first corrupt record\n"
                "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
+               "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
                "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
                "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
                "  impulse <command> --help   options of one command\n"
