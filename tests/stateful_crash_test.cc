@@ -89,7 +89,15 @@ std::vector<std::string> ReadAll(server::TestHttpClient& c, const std::string& s
   return lines;
 }
 
-TEST(StatefulCrash, KillNineDuringCheckpointedWindowsGivesExactlyTheCrashFreeResult) {
+void RunCrashRounds(const std::vector<std::string>& extra_args);
+
+TEST(StatefulCrash, KillNineDuringCheckpointedWindowsGivesExactlyTheCrashFreeResult) { RunCrashRounds({}); }
+
+TEST(StatefulCrash, TheSameWithRocksDbStateAndATinyCache) {
+  RunCrashRounds({"--state", "rocksdb", "--state-cache-entries", "16"});
+}
+
+void RunCrashRounds(const std::vector<std::string>& extra_args) {
   const std::string dir = TempDir("stateful_crash");
   const std::string spec = dir + "/spec.yaml";
   std::ofstream(spec) << kSpec;
@@ -104,7 +112,8 @@ TEST(StatefulCrash, KillNineDuringCheckpointedWindowsGivesExactlyTheCrashFreeRes
   for (int64_t u = 0; u < kUsers; ++u) {
     events.push_back({static_cast<int64_t>(events.size()), u, kBase + 3'600'000});
   }
-  const std::vector<std::string> args = {"--shards", "2", "--checkpoint-interval-ms", "150", "--durability", "sync"};
+  std::vector<std::string> args = {"--shards", "2", "--checkpoint-interval-ms", "150", "--durability", "sync"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
 
   size_t next = 0;  // events [0, next) are known to be in the log
   int round = 0;
