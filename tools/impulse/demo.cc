@@ -17,6 +17,7 @@
 #include "server/http_server.h"
 #include "tools/impulse/clicks.h"
 #include "tools/impulse/commands.h"
+#include "tools/impulse/read_back.h"
 
 namespace impulse::tools {
 
@@ -31,28 +32,6 @@ double CpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// Events in a stream, read back: pipeline-written streams also hold watermark markers, so
-// their offsets overcount.
-uint64_t CountEvents(const Engine& engine, const std::vector<StreamInfo>& streams, const std::string& name) {
-  uint64_t n = 0;
-  for (const auto& s : streams) {
-    if (s.name != name) continue;
-    for (const auto& p : s.partitions) {
-      uint64_t from = p.start_offset;
-      std::string out;
-      while (from < p.end_offset) {
-        out.clear();
-        if (!engine.ReadEvents(name, p.partition, from, 100'000, &out).ok() || out.empty()) break;
-        n += static_cast<uint64_t>(std::count(out.begin(), out.end(), '\n'));
-        const size_t last = out.rfind('\n', out.size() - 2);
-        const size_t at = out.find("\"_offset\":", last == std::string::npos ? 0 : last + 1);
-        if (at == std::string::npos) break;
-        from = std::strtoull(out.c_str() + at + 10, nullptr, 10) + 1;
-      }
-    }
-  }
-  return n;
-}
 
 void PrintReport(const char* title, const loadgen::LoadReport& r) {
   std::printf("  %-26s %9.0f events/s  (%llu events in %.2f s, %llu requests, %llu retried on 503)\n", title,
@@ -178,10 +157,9 @@ int DemoCommand(const std::vector<std::string>& args) {
   std::printf("\nLatency run (open loop at %.0f events/s):\n", lo2.rate_events_per_s);
   PrintReport("HTTP ingest", *r2);
 
-  const auto streams = (*engine)->ListStreams();
-  const uint64_t in = CountEvents(**engine, streams, "clicks");
-  const uint64_t out = CountEvents(**engine, streams, "big_clicks");
-  const uint64_t dead = CountEvents(**engine, streams, "_dead_letter");
+  const uint64_t in = ReadBackEvents(**engine, "clicks", nullptr);
+  const uint64_t out = ReadBackEvents(**engine, "big_clicks", nullptr);
+  const uint64_t dead = ReadBackEvents(**engine, "_dead_letter", nullptr);
   std::printf("\nEngine stages (histogram bucket bounds):\n");
   for (const StageLatency& s : (*engine)->StageLatencies()) {
     if (s.count == 0) continue;  // e.g. no checkpoint during a short demo

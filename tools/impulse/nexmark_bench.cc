@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "impulse/engine.h"
+#include "tools/impulse/read_back.h"
 #include "nexmark/generator.h"
 #include "nexmark/ndjson.h"
 #include "nexmark/reference.h"
@@ -219,30 +220,6 @@ uint64_t EndOffsets(const Engine& engine, const std::string& stream) {
   return n;
 }
 
-// Events (not markers) in `stream`, read back through ReadEvents; appended to `ndjson` unless
-// it is null.
-uint64_t ReadOutput(const Engine& engine, const std::string& stream, std::string* ndjson) {
-  uint64_t n = 0;
-  for (const StreamInfo& s : engine.ListStreams()) {
-    if (s.name != stream) continue;
-    for (const PartitionInfo& p : s.partitions) {
-      uint64_t from = p.start_offset;
-      std::string out;
-      while (from < p.end_offset) {
-        out.clear();
-        if (!engine.ReadEvents(stream, p.partition, from, 100'000, &out).ok() || out.empty()) break;
-        n += static_cast<uint64_t>(std::count(out.begin(), out.end(), '\n'));
-        // ReadEvents skips watermark markers: continue after the last event's offset.
-        const size_t last = out.rfind('\n', out.size() - 2);
-        const size_t at = out.find("\"_offset\":", last == std::string::npos ? 0 : last + 1);
-        if (ndjson != nullptr) ndjson->append(out);
-        if (at == std::string::npos) break;
-        from = std::strtoull(out.c_str() + at + 10, nullptr, 10) + 1;
-      }
-    }
-  }
-  return n;
-}
 
 template <typename Row>
 Status Compare(const std::string& ndjson, const std::vector<Row>& expected) {
@@ -428,7 +405,7 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   const double engine_cpu_s = std::max(1e-9, cpu_s - generator_cpu);
   const bool verify = vm.count("verify") > 0;
   std::string output_ndjson;
-  const uint64_t output = ReadOutput(engine, out_stream, verify ? &output_ndjson : nullptr);
+  const uint64_t output = ReadBackEvents(engine, out_stream, verify ? &output_ndjson : nullptr);
   const Status verified = verify ? Verify(query, config, events, output_ndjson) : Status::OK();
   StageLatency pause;  // checkpoint pauses during the run
   for (const StageLatency& l : engine.StageLatencies()) {
