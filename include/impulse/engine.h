@@ -147,6 +147,22 @@ class Engine {
   // Takes a checkpoint now and waits for it (kUnavailable when checkpoints are disabled or it
   // times out). Returns its id.
   virtual Result<uint64_t> CheckpointNow() = 0;
+
+  // Online features (docs/FEATURES.md): the current values of feature view `view` for each
+  // entity in `entities` (the entity key as text: "42" for an int64 entity, the string itself
+  // for a string entity). Appends to `out` one JSON object per entity, comma-separated, in
+  // order (the caller writes the enclosing array or object):
+  //   {"entity":"42","found":true,"as_of":"<RFC 3339>","as_of_ms":N,"age_ms":N,
+  //    "features":{"name":value,...}}
+  // An unknown entity, a key that is not valid for the entity's type, or values older than the
+  // view's ttl come back with "features":null and a "reason". `*found` (if non-null) receives
+  // the number of entities returned with values. kNotFound for an unknown view;
+  // kInvalidArgument for more than kFeatureLookupBatchMax entities.
+  static constexpr size_t kFeatureLookupBatchMax = 1000;
+  virtual Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                                std::string* out, size_t* found) const = 0;
+  // Names of the feature views of the loaded spec.
+  virtual std::vector<std::string> FeatureViews() const = 0;
 };
 
 }  // namespace impulse

@@ -103,6 +103,9 @@ class EngineImpl final : public Engine {
   uint32_t shard_count() const override { return static_cast<uint32_t>(shards_.size()); }
   Status EndOfInput(std::string_view stream) override;
   Result<uint64_t> CheckpointNow() override;
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, std::string* out,
+                        size_t* found) const override;
+  std::vector<std::string> FeatureViews() const override;
 
   // Shard-facing.
   const EngineOptions& options() const { return options_; }

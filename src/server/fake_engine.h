@@ -50,6 +50,11 @@ class FakeEngine : public Engine {
     return InvalidArgument("the fake engine takes NDJSON only");
   }
   Result<uint64_t> CheckpointNow() override { return Unavailable("the fake engine has no checkpoints"); }
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>&, std::string*,
+                        size_t*) const override {
+    return NotFound("unknown feature view '" + std::string(view) + "'");
+  }
+  std::vector<std::string> FeatureViews() const override { return {}; }
 
  private:
   void Run();
