@@ -238,6 +238,18 @@ void SlidingWindow::Add(const AggregateSet& set, int64_t range_ms, int64_t event
   Results(set, out, arena);
 }
 
+void SlidingWindow::Insert(const AggregateSet& set, int64_t range_ms, int64_t event_time_ms, const Value* args) {
+  if (!state_) InitFor(set);
+  Evict(set, Cutoff(range_ms, event_time_ms));
+  Push(set, event_time_ms, args, /*add_to_state=*/true);
+}
+
+void SlidingWindow::ResultsAt(const AggregateSet& set, int64_t range_ms, int64_t t, Value* out, Arena* arena) {
+  if (!state_) InitFor(set);
+  Evict(set, Cutoff(range_ms, t));
+  Results(set, out, arena);
+}
+
 bool SlidingWindow::Expire(const AggregateSet& set, int64_t range_ms, int64_t t) {
   if (!state_) return true;
   Evict(set, Cutoff(range_ms, t));

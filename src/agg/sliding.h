@@ -74,6 +74,13 @@ class SlidingWindow {
   // aggregate into out[0..set.size()) (strings copied into `arena`). range_ms < 1 counts as 1.
   void Add(const AggregateSet& set, int64_t range_ms, int64_t event_time_ms, const Value* args, Value* out,
            Arena* arena);
+  // The two halves of Add, for windows read at another time than they are fed (a range that
+  // ends `delay` before the event: rows enter once they are older than the delay):
+  // Insert evicts rows with ts <= event_time_ms - range_ms and adds this row;
+  // ResultsAt evicts rows with ts <= t - range_ms and writes the results over the rest (an
+  // empty window: count 0, the others null).
+  void Insert(const AggregateSet& set, int64_t range_ms, int64_t event_time_ms, const Value* args);
+  void ResultsAt(const AggregateSet& set, int64_t range_ms, int64_t t, Value* out, Arena* arena);
   // Evicts rows with ts <= t - range_ms; true when nothing is left (the key's state can be
   // dropped, after Destroy).
   bool Expire(const AggregateSet& set, int64_t range_ms, int64_t t);

@@ -84,6 +84,45 @@ TEST(SlidingWindow, MatchesBruteForceOverRandomInOrderStreams) {
   }
 }
 
+// A delayed range (t - delay - range, t - delay]: rows enter with Insert once they are older
+// than the delay; ResultsAt reads the window at t - delay. Covers empty windows too.
+TEST(SlidingWindow, DelayedRangeMatchesBruteForce) {
+  for (FieldType t : kTypes) {
+    const AggregateSet set = MakeSet(AllSpecs(t));
+    for (int64_t range_ms : {1, 7, 40}) {
+      for (int64_t delay_ms : {1, 5, 30}) {
+        std::mt19937_64 rng(static_cast<uint64_t>(range_ms * 100 + delay_ms));
+        const auto rows = RandomRows(rng, t, 120, /*ts_step_max=*/4);
+        SlidingWindow w;
+        std::vector<Value> out(set.size());
+        Arena arena;
+        size_t fed = 0;  // rows inserted so far (all with ts <= now - delay)
+        for (size_t n = 1; n <= rows.size(); ++n) {
+          const int64_t now = rows[n - 1].ts;
+          while (fed < n && rows[fed].ts <= now - delay_ms) {
+            w.Insert(set, range_ms, rows[fed].ts, ArgsFor(set, rows[fed]).data());
+            ++fed;
+          }
+          w.ResultsAt(set, range_ms, now - delay_ms, out.data(), &arena);
+          std::vector<TestRow> in_range;
+          for (size_t i = 0; i < n; ++i) {
+            if (rows[i].ts <= now - delay_ms && rows[i].ts > now - delay_ms - range_ms) in_range.push_back(rows[i]);
+          }
+          ASSERT_EQ(w.rows(), in_range.size());
+          ExpectOutMatches(set, out, in_range,
+                           std::string(FieldTypeName(t)) + " range " + std::to_string(range_ms) + " delay " +
+                               std::to_string(delay_ms) + " row " + std::to_string(n));
+          if (::testing::Test::HasFailure()) {
+            w.Destroy(set);
+            return;
+          }
+        }
+        w.Destroy(set);
+      }
+    }
+  }
+}
+
 TEST(SlidingWindow, ExpireDropsRowsOutOfRangeAndReportsEmpty) {
   const AggregateSet set = MakeSet({{.kind = AggKind::kCount, .arity = 0}, {.kind = AggKind::kMax}});
   SlidingWindow w;
