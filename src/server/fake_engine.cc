@@ -3,6 +3,28 @@
 #include <utility>
 
 namespace impulse::server {
+namespace {
+
+// JSON string quoting (the fake does not link the server's json_writer).
+void AppendQuoted(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (u < 0x20) {
+      out->append("\\u00").push_back(kHex[u >> 4]);
+      out->push_back(kHex[u & 15]);
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
 
 FakeEngine::FakeEngine() {
   def_.name = "orders";
@@ -164,5 +186,56 @@ std::string FakeEngine::MetricsText() const {
 }
 
 Status FakeEngine::Stop() { return Status::OK(); }
+
+void FakeEngine::AddFeatureView(const std::string& view) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (views_.try_emplace(view).second) view_names_.push_back(view);
+}
+
+void FakeEngine::SetFeatures(const std::string& view, const std::string& entity,
+                             std::string features_json, int64_t as_of_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = views_.try_emplace(view);
+  if (inserted) view_names_.push_back(view);
+  it->second[entity] = FeatureValues{std::move(features_json), as_of_ms};
+}
+
+uint64_t FakeEngine::lookup_calls() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lookup_calls_;
+}
+
+std::vector<std::string> FakeEngine::FeatureViews() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return view_names_;
+}
+
+Status FakeEngine::LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                                  std::string* out, size_t* found) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++lookup_calls_;
+  const auto v = views_.find(std::string(view));
+  if (v == views_.end()) return NotFound("unknown feature view '" + std::string(view) + "'");
+  if (entities.size() > kFeatureLookupBatchMax) {
+    return InvalidArgument("more than " + std::to_string(kFeatureLookupBatchMax) + " entities");
+  }
+  size_t n_found = 0;
+  for (size_t i = 0; i < entities.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    out->append("{\"entity\":");
+    AppendQuoted(entities[i], out);
+    out->push_back(',');
+    const auto e = v->second.find(std::string(entities[i]));
+    if (e == v->second.end()) {
+      out->append("\"found\":false,\"features\":null,\"reason\":\"unknown entity\"}");
+      continue;
+    }
+    ++n_found;
+    out->append("\"found\":true,\"as_of_ms\":").append(std::to_string(e->second.as_of_ms));
+    out->append(",\"age_ms\":0,\"features\":").append(e->second.json).append("}");
+  }
+  if (found != nullptr) *found = n_found;
+  return Status::OK();
+}
 
 }  // namespace impulse::server

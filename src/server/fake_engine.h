@@ -2,7 +2,8 @@
 // fields id int64 key, amount double, ts timestamp event time). Ingest stores every line
 // that does not contain "bad" into partition 0 (one offset per line) and rejects the others
 // with reason "bad line". Completions run on the fake's own "shard" thread, like the real
-// engine's. Thread-safe.
+// engine's. Online features: views are empty until SetFeatures() gives them entities; lookups
+// answer in the format of Engine::LookupFeatures. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "impulse/engine.h"
@@ -35,6 +37,14 @@ class FakeEngine : public Engine {
   void DiscardLines();
   uint32_t last_producer() const;
 
+  // Declares feature view `view` (idempotent; listed by FeatureViews in creation order).
+  void AddFeatureView(const std::string& view);
+  // Sets the values of `entity` in `view` (created if new): `features_json` is the JSON object
+  // text served as "features", as of event time `as_of_ms` (age_ms is always 0 here).
+  void SetFeatures(const std::string& view, const std::string& entity, std::string features_json,
+                   int64_t as_of_ms = 0);
+  uint64_t lookup_calls() const;
+
   Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
                 IngestCallback done) override;
   std::vector<StreamInfo> ListStreams() const override;
@@ -50,11 +60,9 @@ class FakeEngine : public Engine {
     return InvalidArgument("the fake engine takes NDJSON only");
   }
   Result<uint64_t> CheckpointNow() override { return Unavailable("the fake engine has no checkpoints"); }
-  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>&, std::string*,
-                        size_t*) const override {
-    return NotFound("unknown feature view '" + std::string(view) + "'");
-  }
-  std::vector<std::string> FeatureViews() const override { return {}; }
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                        std::string* out, size_t* found) const override;
+  std::vector<std::string> FeatureViews() const override;
 
  private:
   void Run();
@@ -74,6 +82,13 @@ class FakeEngine : public Engine {
   bool keep_lines_ = true;
   uint64_t discarded_ = 0;
   StreamDef def_;
+  struct FeatureValues {
+    std::string json;
+    int64_t as_of_ms = 0;
+  };
+  std::vector<std::string> view_names_;
+  std::unordered_map<std::string, std::unordered_map<std::string, FeatureValues>> views_;
+  mutable uint64_t lookup_calls_ = 0;
   std::thread thread_;
 };
 

@@ -1,4 +1,5 @@
-// The HTTP API of Impulse: ingest (NDJSON), stream listing, readback, health and metrics.
+// The HTTP API of Impulse: ingest (NDJSON), stream listing, readback, online features, health
+// and metrics.
 // Boost.Beast stays behind a pimpl so that only this library compiles it.
 #pragma once
 
@@ -17,6 +18,9 @@ struct HttpServerOptions {
   uint32_t io_threads = 1;                  // 1..64; thread i is Engine producer i, so this must
                                             // be <= EngineOptions::max_producers
   uint64_t max_body_bytes = 32ull << 20;    // larger request bodies get 413
+  uint64_t max_feature_batch_body_bytes = 1ull << 20;  // POST /v1/features/{view}:batch bodies
+                                            // larger than this get 413 (1000 entities fit
+                                            // with room to spare; bounds the JSON parser)
   uint32_t max_header_bytes = 16 << 10;     // larger request headers get 431
   uint32_t max_connections = 1024;          // beyond: closed at once, counted
   uint32_t idle_timeout_ms = 60000;         // a connection idle (or stalled mid-request) this

@@ -129,6 +129,26 @@ std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p
   return std::nullopt;
 }
 
+// "", "v1", "features", "<view>:batch"  or  "", "v1", "features", "<view>", "<entity>".
+// The ":batch" suffix is matched before decoding, so a view name holding an encoded ':'
+// (%3A) is still a view name.
+void ParseFeatureTarget(const std::vector<std::string_view>& parts, ParsedTarget* out) {
+  constexpr std::string_view kBatch = ":batch";
+  if (parts.size() == 4 && parts[3].size() > kBatch.size() && parts[3].ends_with(kBatch)) {
+    auto view = PercentDecode(parts[3].substr(0, parts[3].size() - kBatch.size()), false);
+    if (!view || view->empty()) return;
+    out->route = Route::kFeatureBatch;
+    out->view = std::move(*view);
+  } else if (parts.size() == 5 && !parts[3].empty() && !parts[4].empty()) {
+    auto view = PercentDecode(parts[3], /*plus_is_space=*/false);
+    auto entity = PercentDecode(parts[4], /*plus_is_space=*/false);
+    if (!view || view->empty() || !entity || entity->empty()) return;
+    out->route = Route::kFeatureGet;
+    out->view = std::move(*view);
+    out->entity = std::move(*entity);
+  }
+}
+
 }  // namespace
 
 std::string_view RouteLabel(Route route, std::string_view method) {
@@ -137,6 +157,9 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kMetrics: return "metrics";
     case Route::kListStreams: return "streams";
     case Route::kStreamEvents: return method == "POST" ? "ingest" : "read_events";
+    case Route::kFeatureViews: return "feature_views";
+    case Route::kFeatureGet: return "features_get";
+    case Route::kFeatureBatch: return "features_batch";
     case Route::kUnknown: break;
   }
   return "unknown";
@@ -153,8 +176,14 @@ ParsedTarget ParseTarget(std::string_view target) {
     out.route = Route::kMetrics;
   } else if (path == "/v1/streams" || path == "/v1/streams/") {
     out.route = Route::kListStreams;
+  } else if (path == "/v1/features" || path == "/v1/features/") {
+    out.route = Route::kFeatureViews;
   } else {
     const auto parts = SplitPath(path);
+    if (parts.size() >= 4 && parts[0].empty() && parts[1] == "v1" && parts[2] == "features") {
+      ParseFeatureTarget(parts, &out);
+      return out;
+    }
     // "", "v1", "streams", "<stream>", "events"
     if (parts.size() == 5 && parts[0].empty() && parts[1] == "v1" && parts[2] == "streams" &&
         !parts[3].empty() && parts[4] == "events") {
@@ -224,6 +253,14 @@ std::optional<HttpReply> Router::Precheck(const ParsedTarget& target, std::strin
                      std::to_string(options_->max_body_bytes),
                  "ResourceExhausted");
   }
+  if (target.route == Route::kFeatureBatch && content_length &&
+      *content_length > options_->max_feature_batch_body_bytes) {
+    return Error(413,
+                 "request body of " + std::to_string(*content_length) +
+                     " bytes exceeds max_feature_batch_body_bytes " +
+                     std::to_string(options_->max_feature_batch_body_bytes),
+                 "ResourceExhausted");
+  }
   return std::nullopt;
 }
 
@@ -247,6 +284,15 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
       if (method == "POST") return Ingest(target.stream, std::move(body), producer, std::move(reply));
       if (method == "GET" || method == "HEAD") return reply(ReadEvents(target.stream, target.query));
       return method_not_allowed("GET or POST");
+    case Route::kFeatureViews:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(FeatureViews());
+    case Route::kFeatureGet:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(FeatureGet(target.view, target.entity));
+    case Route::kFeatureBatch:
+      if (method != "POST") return method_not_allowed("POST");
+      return reply(FeatureBatch(target.view, std::move(body)));
     case Route::kUnknown:
       break;
   }

@@ -33,17 +33,28 @@ inline HttpReply MakeReply(int status, std::string body,
 }
 
 // The route a request matched, for metrics labels and method checks.
-enum class Route : uint8_t { kUnknown, kHealthz, kMetrics, kListStreams, kStreamEvents };
+enum class Route : uint8_t {
+  kUnknown,
+  kHealthz,
+  kMetrics,
+  kListStreams,
+  kStreamEvents,
+  kFeatureViews,  // /v1/features
+  kFeatureGet,    // /v1/features/{view}/{entity}
+  kFeatureBatch,  // /v1/features/{view}:batch
+};
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
-// unknown.
+// feature_views, features_get, features_batch, unknown.
 std::string_view RouteLabel(Route route, std::string_view method);
 
 // Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
-// raw query string.
+// raw query string; "/v1/features/v/e" into the (percent-decoded) view and entity.
 struct ParsedTarget {
   Route route = Route::kUnknown;
   std::string stream;
   std::string query;
+  std::string view;    // kFeatureGet, kFeatureBatch
+  std::string entity;  // kFeatureGet
 };
 ParsedTarget ParseTarget(std::string_view target);
 
@@ -69,6 +80,10 @@ class Router {
   HttpReply ReadEvents(const std::string& stream, std::string_view query) const;
   HttpReply ListStreams() const;
   HttpReply Metrics() const;
+  // Online features (feature_routes.cc).
+  HttpReply FeatureViews() const;
+  HttpReply FeatureGet(const std::string& view, const std::string& entity) const;
+  HttpReply FeatureBatch(const std::string& view, std::string body) const;
 
   Engine* engine_;
   const HttpServerOptions* options_;
