@@ -10,6 +10,7 @@
 namespace impulse::tools {
 int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
 int NexmarkCommand(const std::vector<std::string>& args);      // nexmark_bench.cc
+int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -26,6 +27,7 @@ void PrintUsage(FILE* out) {
                "  repair DIR           truncate a partition directory at its first corrupt record\n"
                "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
                "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
+               "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
                "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
                "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
                "  impulse <command> --help   options of one command\n"
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return impulse::tools::GenerateCommand(args);
   if (cmd == "checkpoints") return impulse::tools::CheckpointsCommand(args);
   if (cmd == "nexmark") return impulse::tools::NexmarkCommand(args);
+  if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
