@@ -25,6 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static FakeEngine* engine = [] {
     auto* e = new FakeEngine();
     e->DiscardLines();
+    e->SetFeatures("v", "1", "{\"n\":1}");  // so the feature routes reach their success path
     return e;
   }();
   static ServerMetrics* metrics = new ServerMetrics();

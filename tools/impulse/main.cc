@@ -10,6 +10,7 @@
 namespace impulse::tools {
 int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
 int NexmarkCommand(const std::vector<std::string>& args);      // nexmark_bench.cc
+int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
 }  // namespace impulse::tools
 
@@ -29,6 +30,7 @@ void PrintUsage(FILE* out) {
                "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
                "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
                "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
+               "  bench-features       online feature lookups over HTTP at a fixed rate: latency percentiles\n"
                "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
                "  impulse <command> --help   options of one command\n"
                "  impulse --version\n",
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return impulse::tools::GenerateCommand(args);
   if (cmd == "checkpoints") return impulse::tools::CheckpointsCommand(args);
   if (cmd == "nexmark") return impulse::tools::NexmarkCommand(args);
+  if (cmd == "bench-features") return impulse::tools::FeaturesBenchCommand(args);
   if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
