@@ -10,6 +10,7 @@ std::string_view LogicalOpKindName(LogicalOp::Kind kind) {
     case LogicalOp::Kind::kKeyBy: return "key_by";
     case LogicalOp::Kind::kWindow: return "window";
     case LogicalOp::Kind::kDedup: return "dedup";
+    case LogicalOp::Kind::kFeatures: return "features";
     case LogicalOp::Kind::kJoin: return "join";
   }
   return "unknown";
@@ -62,7 +63,7 @@ std::string LogicalPlan::ToString() const {
       if (op.predicate) out += " " + ExprToString(*op.predicate);
       for (const NamedExpr& e : op.exprs) out += " " + e.name + "=" + ExprToString(*e.expr);
       if (!op.key_field.empty()) out += " " + op.key_field;
-      if (op.kind == LogicalOp::Kind::kWindow || op.kind == LogicalOp::Kind::kDedup || op.kind == LogicalOp::Kind::kJoin) {
+      if (LogicalOp::IsStateful(op.kind)) {
         out += " -> " + SchemaToString(op.output);
       }
       if (op.join) out += " with " + op.join->right_stream;

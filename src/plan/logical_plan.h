@@ -91,6 +91,43 @@ struct JoinDef {
                                  // (NDJSON, or CSV by extension; relative to the working dir)
 };
 
+// One feature of a feature view (docs/FEATURES.md).
+struct FeatureDef {
+  enum class Kind {
+    kWindow,             // `agg` over the entity's events in (t - delay - window, t - delay]
+    kPrevious,           // `expr` evaluated at the entity's previous event (null for the first)
+    kTimeSincePrevious,  // t - the previous event's time, in `unit_ms` units (double; null first)
+    kExpr,               // `expr` over the input fields and the features before it
+  };
+  Kind kind = Kind::kExpr;
+  std::string name;
+  AggregateDef agg;                    // kWindow (agg.name == name)
+  int64_t window_ms = 0;               // kWindow
+  int64_t delay_ms = 0;                // kWindow
+  bool has_default = false;            // kWindow: a null result becomes `default_value`
+  double default_double = 0;           //   (double results)
+  int64_t default_int = 0;             //   (int64 results)
+  std::shared_ptr<const Expr> expr;    // kPrevious, kExpr
+  int64_t unit_ms = 1;                 // kTimeSincePrevious
+  Field field;                         // the output field
+};
+
+// A feature view: named features of an entity, computed per event by a `features` step and
+// served online (docs/FEATURES.md). Output of the step: the input fields, then the features.
+struct FeatureViewDef {
+  std::string name;
+  std::string source;            // the stream the view is computed from (informational)
+  int entity_field = -1;         // index in the step's input schema
+  Field entity;                  // its name and type
+  std::vector<FeatureDef> features;
+  Schema feature_schema;         // the features alone, in order (what is served)
+  int64_t ttl_ms = -1;           // online values older than this (wall clock - as_of) are null;
+                                 // also the idle time after which an entity is dropped; -1: none
+  uint64_t entities_max = 10'000'000;  // per task; beyond: late-events "state limit"
+  std::string label_field;       // a label known only `label_delay_ms` after its event
+  int64_t label_delay_ms = 0;
+};
+
 struct LogicalOp {
   enum class Kind {
     kFilter,   // keeps rows where `predicate` is true (null counts as false)
@@ -101,7 +138,9 @@ struct LogicalOp {
     kWindow,   // stateful: `window`
     kDedup,    // stateful: `dedup`, output = input
     kJoin,     // stateful: `join`, output = input fields then prefixed right fields
+    kFeatures, // stateful: `features`, output = input fields then the view's features
   };
+  static bool IsStateful(Kind k) { return k == Kind::kWindow || k == Kind::kDedup || k == Kind::kJoin || k == Kind::kFeatures; }
   Kind kind = Kind::kFilter;
   std::shared_ptr<const Expr> predicate;  // kFilter
   std::vector<NamedExpr> exprs;           // kMap, kProject
@@ -109,6 +148,7 @@ struct LogicalOp {
   std::shared_ptr<const WindowDef> window;  // kWindow
   std::shared_ptr<const DedupDef> dedup;    // kDedup
   std::shared_ptr<const JoinDef> join;      // kJoin
+  std::shared_ptr<const FeatureViewDef> features;  // kFeatures
   std::string label;                      // "window#2": the step's kind and 1-based position,
                                           // named in late events, metrics and state files
   Schema input;                           // the schema this op reads
@@ -132,6 +172,8 @@ struct LogicalPlan {
   std::vector<StreamDef> streams;  // declared and derived (pipeline sink streams)
   std::vector<LogicalPipeline> pipelines;  // in dependency order: a pipeline comes after the
                                            // pipelines writing its source
+
+  std::vector<std::shared_ptr<const FeatureViewDef>> feature_views;  // each computed by one step
 
   const StreamDef* FindStream(std::string_view name) const;
   const LogicalPipeline* FindPipeline(std::string_view name) const;

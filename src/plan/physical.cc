@@ -163,9 +163,11 @@ class PipelineInstanceImpl final : public PipelineInstance {
       ctx.label = op.label;
       ctx.state = options.state;
       if (!ctx.state.rocksdb_dir.empty()) ctx.state.rocksdb_dir += "/" + op.label;
-      Result<std::unique_ptr<StatefulOperator>> r = op.kind == LogicalOp::Kind::kWindow ? NewWindowOperator(op, ctx)
-                                                    : op.kind == LogicalOp::Kind::kDedup ? NewDedupOperator(op, ctx)
-                                                                                          : NewJoinOperator(op, ctx);
+      if (op.kind == LogicalOp::Kind::kFeatures && options.online_store) ctx.online_store = options.online_store(op.features->name);
+      Result<std::unique_ptr<StatefulOperator>> r = op.kind == LogicalOp::Kind::kWindow   ? NewWindowOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kDedup  ? NewDedupOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kFeatures ? NewFeaturesOperator(op, ctx)
+                                                                                            : NewJoinOperator(op, ctx);
       if (!r.ok()) return r.status().WithContext("pipeline '" + ctx.pipeline + "' " + op.label);
       ops_.push_back(std::move(*r));
       if (op.kind == LogicalOp::Kind::kJoin) join_index_ = static_cast<int>(k);
@@ -263,7 +265,7 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
     }
     current = &op.output;
     if (op.kind == LogicalOp::Kind::kKeyBy) continue;
-    if (op.kind == LogicalOp::Kind::kWindow || op.kind == LogicalOp::Kind::kDedup || op.kind == LogicalOp::Kind::kJoin) {
+    if (LogicalOp::IsStateful(op.kind)) {
       finish_segment(def->segments_.back(), op.input);
       def->stateful_ops_.push_back(&op);
       def->segments_.emplace_back();

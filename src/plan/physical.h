@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,6 +28,8 @@ namespace impulse::plan {
 struct InstanceOptions {
   state::StateOptions state;  // backend for stateful operators; rocksdb_dir is a base directory
                               // (each operator gets its own subdirectory)
+  // The online store of a feature view by name (null or unset: features are not served).
+  std::function<OnlineStore*(const std::string& view)> online_store;
 };
 
 class PipelineInstance {  // per-task mutable state; one thread

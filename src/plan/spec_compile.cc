@@ -71,6 +71,12 @@ class Resolver {
     }
     state_.assign(raw_.pipelines.size(), kUnvisited);
     for (size_t i = 0; i < raw_.pipelines.size(); ++i) Visit(i);
+    for (const RawView& v : raw_.views) {
+      if (views_used_.count(v.name) == 0 && d_->empty()) {
+        d_->Add(v.loc, "feature view '" + v.name + "' is not computed by any pipeline: add a step "
+                       "'- features: " + v.name + "' to the pipeline reading its source");
+      }
+    }
   }
 
  private:
@@ -165,6 +171,33 @@ class Resolver {
               ok = false;
             }
           }
+          break;
+        }
+        case LogicalOp::Kind::kFeatures: {
+          const RawView* view = nullptr;
+          std::vector<std::string_view> view_names;
+          for (const RawView& v : raw_.views) {
+            view_names.push_back(v.name);
+            if (v.name == step.key_field) view = &v;
+          }
+          if (view == nullptr) {
+            d_->AddInScalar(step.key_node, 0, "unknown feature view '" + step.key_field + "' in " + what +
+                                                  DidYouMean(step.key_field, view_names));
+            ok = false;
+            break;
+          }
+          if (!views_used_.insert(view->name).second) {
+            d_->Add(step.loc, "feature view '" + view->name + "' is computed by another step already; a view is "
+                              "computed once (read its values downstream of that step)");
+            ok = false;
+            break;
+          }
+          if (!ResolveFeatures(view->body, view->name, schema, part, p.from, op.label + " of " + what, d_, &op)) {
+            ok = false;
+            break;
+          }
+          schema = op.output;
+          plan_->feature_views.push_back(op.features);
           break;
         }
         case LogicalOp::Kind::kFilter: {
@@ -340,6 +373,7 @@ class Resolver {
   Diagnostics* d_;
   LogicalPlan* plan_;
   std::set<std::string> declared_;
+  std::set<std::string> views_used_;
   std::map<std::string, std::vector<size_t>> writers_;
   std::vector<State> state_;
   std::vector<size_t> stack_;

@@ -81,6 +81,33 @@ bool ResolveStatefulStep(const RawStep& step, const Schema& in, const PartitionI
                          const std::string& what, Diagnostics* d, LogicalOp* op, PartitionInfo* out_part,
                          std::string* second_source);
 
+// Helpers shared by the stateful step resolvers (spec_stateful.cc, spec_features.cc).
+std::vector<std::string_view> Names(const Schema& schema);
+// A mapping's entries with unknown/duplicate keys reported. False if `n` is not a mapping.
+bool Entries(const YAML::Node& n, const std::string& what, std::initializer_list<std::string_view> allowed,
+             Diagnostics* d, std::vector<std::pair<std::string, YAML::Node>>* out);
+const YAML::Node* Get(const std::vector<std::pair<std::string, YAML::Node>>& e, std::string_view key);
+bool ReadUint(const YAML::Node& n, const std::string& what, uint64_t lo, uint64_t hi, Diagnostics* d, uint64_t* out);
+bool ReadKeyFields(const YAML::Node& n, const Schema& schema, const std::string& what, Diagnostics* d,
+                   std::vector<int>* out);
+// A keyed operator is correct only if every key lives in one partition of its input.
+bool CheckPartitioning(const std::vector<int>& key_fields, const PartitionInfo& part, Loc loc, const std::string& what,
+                       const Schema& schema, bool per_partition, Diagnostics* d);
+// `name: function(args)` -> AggregateDef, arguments checked against `schema`.
+bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Schema& schema, const std::string& what,
+                      Diagnostics* d, AggregateDef* out);
+
+// A `features: VIEW` step: resolves the view's definition `body` (a feature_views entry)
+// against the step's input. Fills op->features and op->output.
+bool ResolveFeatures(const YAML::Node& body, const std::string& view_name, const Schema& in, const PartitionInfo& part,
+                     const std::string& pipeline_source, const std::string& what, Diagnostics* d, LogicalOp* op);
+
+struct RawView {
+  std::string name;
+  Loc loc;
+  YAML::Node body;
+};
+
 struct RawStream {
   StreamDef def;
   Loc loc;
@@ -100,6 +127,7 @@ struct RawPipeline {
 struct RawSpec {
   std::vector<RawStream> streams;
   std::vector<RawPipeline> pipelines;
+  std::vector<RawView> views;
 };
 
 // Pass 1: YAML -> RawSpec. Reports structural errors (unknown or duplicate keys, wrong node

@@ -11,8 +11,8 @@
 namespace impulse::plan::spec_internal {
 
 namespace {
-
 constexpr int64_t kDurationMaxMs = int64_t{366} * 24 * 3600 * 1000 * 100;  // 100 years
+}  // namespace
 
 std::vector<std::string_view> Names(const Schema& schema) {
   std::vector<std::string_view> names;
@@ -219,6 +219,8 @@ bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Sch
   out->nullable = rt->second;
   return true;
 }
+
+namespace {
 
 bool ResolveWindow(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const std::string& what,
                    Diagnostics* d, LogicalOp* op, PartitionInfo* out_part) {

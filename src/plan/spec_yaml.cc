@@ -64,8 +64,9 @@ class Reader {
       d_->Add({1, 1}, "the spec is empty (expected 'streams' and 'pipelines')");
       return;
     }
-    if (!ReadMap(root, "the spec", {"streams", "pipelines"}, &top)) return;
+    if (!ReadMap(root, "the spec", {"streams", "pipelines", "feature_views"}, &top)) return;
     if (const Entry* s = Find(top, "streams")) ReadStreams(s->value, out);
+    if (const Entry* v = Find(top, "feature_views")) ReadViews(v->value, out);
     if (const Entry* p = Find(top, "pipelines")) ReadPipelines(p->value, out);
   }
 
@@ -313,6 +314,38 @@ class Reader {
     return true;
   }
 
+  // Feature views are resolved against the step that computes them (pass 2); here only their
+  // names are checked.
+  void ReadViews(const YAML::Node& n, RawSpec* out) {
+    if (!Sequence(n, "feature_views", kSpecPipelinesMax)) return;
+    for (const YAML::Node& v : n) {
+      if (!v.IsMap()) {
+        d_->Add(Diagnostics::LocOf(v), "expected a mapping for a feature view");
+        continue;
+      }
+      const YAML::Node name = v["name"];
+      RawView rv;
+      rv.loc = Diagnostics::LocOf(v);
+      if (!name || !String(name, "the feature view name", &rv.name)) {
+        if (!name) d_->Add(rv.loc, "feature view without a 'name'");
+        continue;
+      }
+      if (!IsValidStreamName(rv.name)) {
+        d_->Add(Diagnostics::LocOf(name), "invalid feature view name '" + rv.name +
+                                              "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+        continue;
+      }
+      bool dup = false;
+      for (const RawView& other : out->views) dup |= other.name == rv.name;
+      if (dup) {
+        d_->Add(Diagnostics::LocOf(name), "duplicate feature view '" + rv.name + "'");
+        continue;
+      }
+      rv.body = v;
+      out->views.push_back(std::move(rv));
+    }
+  }
+
   void ReadPipelines(const YAML::Node& n, RawSpec* out) {
     if (!Sequence(n, "pipelines", kSpecPipelinesMax)) return;
     for (const YAML::Node& p : n) ReadPipeline(p, out);
@@ -394,10 +427,13 @@ class Reader {
 
   void ReadStep(const YAML::Node& n, const std::string& what, RawPipeline* rp) {
     std::vector<Entry> e;
-    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join"}, &e)) return;
+    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join", "features"}, &e)) {
+      return;
+    }
     if (e.size() != 1) {
       if (!e.empty()) {
-        d_->Add(Diagnostics::LocOf(n), "a step has exactly one of filter, map, project, key_by, window, dedup or join");
+        d_->Add(Diagnostics::LocOf(n),
+                "a step has exactly one of filter, map, project, key_by, window, dedup, join or features");
       }
       return;
     }
@@ -415,6 +451,10 @@ class Reader {
       if (!String(s.value, "filter", &x.text)) return;
       x.node = s.value;
       step.exprs.push_back(std::move(x));
+    } else if (s.key == "features") {
+      step.kind = LogicalOp::Kind::kFeatures;
+      if (!String(s.value, "features (a feature view name)", &step.key_field)) return;
+      step.key_node = s.value;
     } else if (s.key == "key_by") {
       step.kind = LogicalOp::Kind::kKeyBy;
       if (!String(s.value, "key_by", &step.key_field)) return;

@@ -38,10 +38,13 @@ struct OperatorStats {
 };
 
 // Names used in late-events rows.
+class OnlineStore;
+
 struct OperatorContext {
   std::string pipeline;
   std::string label;                 // "window#2"
   state::StateOptions state;         // backend; rocksdb_dir is this operator's own directory
+  OnlineStore* online_store = nullptr;  // features: where the view's online values go (may be null)
 };
 
 class StatefulOperator {
@@ -61,6 +64,7 @@ class StatefulOperator {
 Result<std::unique_ptr<StatefulOperator>> NewWindowOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewDedupOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx);
+Result<std::unique_ptr<StatefulOperator>> NewFeaturesOperator(const LogicalOp& op, const OperatorContext& ctx);
 
 // Appends a late-events row for input row `row` (schema `schema`) to `late`.
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,

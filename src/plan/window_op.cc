@@ -16,6 +16,7 @@
 #include "agg/sliding.h"
 #include "common/fixed_codec.h"
 #include "event/row_codec.h"
+#include "plan/event_buffer.h"
 #include "plan/expr_eval.h"
 #include "plan/stateful.h"
 #include "plan/window_state.h"
@@ -66,7 +67,7 @@ class WindowOperator final : public StatefulOperator {
  public:
   WindowOperator(const LogicalOp& op, const OperatorContext& ctx, agg::AggregateSet set)
       : op_(op), def_(*op.window), ctx_(ctx), set_(std::move(set)),
-        env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()) {}
+        env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()), pending_(op.input) {}
 
   Status Init() {
     for (const AggregateDef& a : def_.aggregates) {
@@ -119,7 +120,7 @@ class WindowOperator final : public StatefulOperator {
     }
     // A row at exactly the watermark can be released now; waiting for the next advance could
     // hold it forever on a quiet stream.
-    if (def_.type == WindowDef::Type::kSliding && !pending_.empty() && pending_.begin()->first.first <= wm_) {
+    if (def_.type == WindowDef::Type::kSliding && !pending_.empty() && pending_.NextTime() <= wm_) {
       emit_wm_ = wm_;
       ReleaseSliding(out);
     }
@@ -142,7 +143,7 @@ class WindowOperator final : public StatefulOperator {
       s.state_bytes = sessions_->stats().memory_bytes;
     } else if (sliding_) {
       s.entries = sliding_->size() + pending_.size();
-      s.state_bytes = sliding_->stats().memory_bytes + pending_bytes_;
+      s.state_bytes = sliding_->stats().memory_bytes + pending_.bytes();
     }
     return s;
   }
@@ -158,13 +159,7 @@ class WindowOperator final : public StatefulOperator {
     PutI64(last_fired_end_, &meta);
     PutI64(last_ingest_ms_, &meta);
     PutI64(last_sweep_wm_, &meta);
-    PutI64(static_cast<int64_t>(pending_.size()), &meta);
-    for (const auto& [k, row] : pending_) {
-      PutI64(k.first, &meta);
-      PutI64(static_cast<int64_t>(k.second), &meta);
-      PutI64(static_cast<int64_t>(row.size()), &meta);
-      meta += row;
-    }
+    pending_.Serialize(&meta);
     PutI64(static_cast<int64_t>(stats_.late_events), &meta);
     PutI64(static_cast<int64_t>(stats_.limit_dropped), &meta);
     PutI64(static_cast<int64_t>(stats_.expired), &meta);
@@ -175,24 +170,12 @@ class WindowOperator final : public StatefulOperator {
     AggScope scope(&set_);
     ASSIGN_OR_RETURN(std::string meta, env_->ReadFile(dir + "/window.meta"));
     std::string_view in(meta);
-    int64_t n = 0, late = 0, dropped = 0, expired = 0;
+    int64_t late = 0, dropped = 0, expired = 0;
     if (!GetI64(&in, &wm_) || !GetI64(&in, &last_fired_end_) || !GetI64(&in, &last_ingest_ms_) ||
-        !GetI64(&in, &last_sweep_wm_) || !GetI64(&in, &n) || n < 0) {
+        !GetI64(&in, &last_sweep_wm_)) {
       return DataLoss("window state " + dir + "/window.meta is truncated");
     }
-    pending_.clear();
-    pending_bytes_ = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t ts = 0, seq = 0, len = 0;
-      if (!GetI64(&in, &ts) || !GetI64(&in, &seq) || !GetI64(&in, &len) || len < 0 ||
-          static_cast<uint64_t>(len) > in.size()) {
-        return DataLoss("window state " + dir + "/window.meta: bad pending row");
-      }
-      pending_.emplace(std::make_pair(ts, static_cast<uint64_t>(seq)), std::string(in.substr(0, static_cast<size_t>(len))));
-      pending_bytes_ += static_cast<uint64_t>(len);
-      in.remove_prefix(static_cast<size_t>(len));
-      next_seq_ = std::max(next_seq_, static_cast<uint64_t>(seq) + 1);
-    }
+    RETURN_IF_ERROR(pending_.Deserialize(&in).WithContext("window state " + dir + "/window.meta"));
     if (!GetI64(&in, &late) || !GetI64(&in, &dropped) || !GetI64(&in, &expired) || !in.empty()) {
       return DataLoss("window state " + dir + "/window.meta: bad trailer");
     }
@@ -479,31 +462,14 @@ class WindowOperator final : public StatefulOperator {
       Late(row, m, "state limit", out);
       return;
     }
-    encoded_.clear();
-    EncodeRow(op_.input, row, m, &encoded_);
-    PutI64(m.ingest_time_ms, &encoded_);
-    PutI64(static_cast<int64_t>(m.offset), &encoded_);
-    pending_bytes_ += encoded_.size();
-    pending_.emplace(std::make_pair(m.event_time_ms, next_seq_++), encoded_);
+    pending_.Add(row, m);
   }
 
   void ReleaseSliding(OpOutput* out) {
-    while (!pending_.empty() && pending_.begin()->first.first <= wm_) {
-      std::string row_bytes = std::move(pending_.begin()->second);
-      pending_.erase(pending_.begin());
-      pending_bytes_ -= row_bytes.size();
-      std::string_view body(row_bytes);
-      if (body.size() < 16) continue;
-      std::string_view tail = body.substr(body.size() - 16);
-      body.remove_suffix(16);
+    while (!pending_.empty() && pending_.NextTime() <= wm_) {
       decoded_.Reset(op_.input.size());
-      if (!DecodeRow(op_.input, body, &decoded_).ok()) continue;  // written by this operator: cannot fail
+      pending_.PopInto(&decoded_);
       RowMeta& dm = decoded_.meta(0);
-      int64_t ingest = 0, offset = 0;
-      GetI64(&tail, &ingest);
-      GetI64(&tail, &offset);
-      dm.ingest_time_ms = ingest;
-      dm.offset = static_cast<uint64_t>(offset);
       dm.partition = partition_;
       const Value* row = decoded_.row(0);
       key_.clear();
@@ -595,12 +561,10 @@ class WindowOperator final : public StatefulOperator {
   };
   std::map<int64_t, KeyList> pane_index_;  // pane start -> keys with data in it
   std::multimap<int64_t, std::string> session_ends_;          // session end -> key
-  std::map<std::pair<int64_t, uint64_t>, std::string> pending_;  // sliding: (ts, seq) -> row
-  uint64_t pending_bytes_ = 0;
-  uint64_t next_seq_ = 0;
+  EventTimeBuffer pending_;  // sliding: rows waiting for the watermark
   std::vector<std::string> expired_keys_;
   std::vector<uint8_t> merged_;
-  std::string key_, encoded_;
+  std::string key_;
   RowBatch decoded_;
 };
 

@@ -1,14 +1,80 @@
 // Online feature lookups (docs/FEATURES.md).
+#include "event/json_writer.h"
+#include "event/row_codec.h"
+#include "event/timestamp.h"
 #include "runtime/engine_impl.h"
 
 namespace impulse::runtime {
 
-// Not wired yet: feature views are being added (issue 4).
-Status EngineImpl::LookupFeatures(std::string_view view, const std::vector<std::string_view>&, std::string*,
-                                  size_t*) const {
-  return NotFound("unknown feature view '" + std::string(view) + "'");
+plan::OnlineStore* EngineImpl::online_store(const std::string& view) const {
+  auto it = online_stores_.find(view);
+  return it == online_stores_.end() ? nullptr : it->second.get();
 }
 
-std::vector<std::string> EngineImpl::FeatureViews() const { return {}; }
+std::vector<std::string> EngineImpl::FeatureViews() const {
+  std::vector<std::string> names;
+  for (const auto& v : plan_.feature_views) names.push_back(v->name);
+  return names;
+}
+
+Status EngineImpl::LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                                  std::string* out, size_t* found) const {
+  const plan::OnlineStore* store = online_store(std::string(view));
+  if (store == nullptr) return NotFound("unknown feature view '" + std::string(view) + "'");
+  if (entities.size() > kFeatureLookupBatchMax) {
+    return InvalidArgument("at most " + std::to_string(kFeatureLookupBatchMax) + " entities per lookup, got " +
+                           std::to_string(entities.size()));
+  }
+  const plan::FeatureViewDef& def = store->view();
+  const int64_t now_ms = clock_->NowNs() / 1'000'000;
+  size_t hits = 0;
+  std::string key, why;
+  plan::OnlineStore::Entry entry;
+  RowBatch decoded(def.feature_schema.size());
+  for (size_t i = 0; i < entities.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    out->append("{\"entity\":");
+    AppendJsonString(entities[i], out);
+    const auto miss = [&](std::string_view reason, bool known) {
+      out->append(",\"found\":");
+      out->append(known ? "true" : "false");
+      out->append(",\"features\":null,\"reason\":");
+      AppendJsonString(reason, out);
+      out->push_back('}');
+    };
+    if (!store->KeyFromText(entities[i], &key, &why)) {
+      feature_lookups_[1].fetch_add(1, std::memory_order_relaxed);
+      miss(why, false);
+      continue;
+    }
+    if (!store->Get(key, &entry)) {
+      feature_lookups_[1].fetch_add(1, std::memory_order_relaxed);
+      miss("unknown entity: no event seen, or idle beyond the view's state ttl", false);
+      continue;
+    }
+    const int64_t age_ms = now_ms - entry.as_of_ms;
+    out->append(",\"as_of\":");
+    std::string ts;
+    AppendTimestampIso(entry.as_of_ms, &ts);
+    AppendJsonString(ts, out);
+    out->append(",\"as_of_ms\":" + std::to_string(entry.as_of_ms) + ",\"age_ms\":" + std::to_string(age_ms));
+    if (def.ttl_ms > 0 && age_ms > def.ttl_ms) {
+      feature_lookups_[2].fetch_add(1, std::memory_order_relaxed);
+      miss("expired: age " + std::to_string(age_ms) + " ms > ttl " + std::to_string(def.ttl_ms) + " ms", true);
+      continue;
+    }
+    decoded.Reset(def.feature_schema.size());
+    if (!DecodeRow(def.feature_schema, entry.values, &decoded).ok()) {
+      return Internal("feature view '" + def.name + "': undecodable online value");  // written by the operator
+    }
+    out->append(",\"found\":true,\"features\":");
+    AppendRowJson(def.feature_schema, decoded.row(0), out);
+    out->push_back('}');
+    feature_lookups_[0].fetch_add(1, std::memory_order_relaxed);
+    ++hits;
+  }
+  if (found != nullptr) *found = hits;
+  return Status::OK();
+}
 
 }  // namespace impulse::runtime

@@ -159,6 +159,7 @@ Status EngineImpl::OpenStreams() {
     writer_base_.push_back(base);
   }
 
+  for (const auto& view : plan_.feature_views) online_stores_[view->name] = std::make_unique<plan::OnlineStore>(view);
   for (const plan::LogicalPipeline& lp : plan_.pipelines) {
     ASSIGN_OR_RETURN(auto pp, plan::PhysicalPipeline::Create(lp, plan_));
     if (pp->stateful() && !checkpoints_enabled()) {

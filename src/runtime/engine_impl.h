@@ -22,6 +22,7 @@
 #include "checkpoint/checkpoint_store.h"
 #include "log/partition_log.h"
 #include "plan/logical_plan.h"
+#include "plan/online_store.h"
 #include "plan/physical.h"
 #include "runtime/metrics.h"
 #include "runtime/spsc_ring.h"
@@ -116,6 +117,8 @@ class EngineImpl final : public Engine {
   Ring& ingest_ring(uint32_t producer, uint32_t shard) { return *ingest_[shard][producer]; }
   Shard& shard(uint32_t i) { return *shards_[i]; }
   const std::vector<std::unique_ptr<plan::PhysicalPipeline>>& pipelines() const { return pipelines_; }
+  // The online store of feature view `view`, or null.
+  plan::OnlineStore* online_store(const std::string& view) const;
   LineSink* line_sink(size_t pipeline) { return line_sinks_[pipeline].get(); }
   Clock* clock() const { return clock_; }
   Env* env() const { return env_; }
@@ -196,6 +199,8 @@ class EngineImpl final : public Engine {
   std::unordered_map<std::string, uint32_t> stream_index_;
   std::vector<std::unique_ptr<plan::PhysicalPipeline>> pipelines_;
   std::vector<std::unique_ptr<LineSink>> line_sinks_;  // per pipeline; null for stream sinks
+  std::unordered_map<std::string, std::unique_ptr<plan::OnlineStore>> online_stores_;  // by view
+  mutable std::atomic<uint64_t> feature_lookups_[3] = {};  // hit, miss, expired
   std::vector<std::vector<std::unique_ptr<Ring>>> ingest_;    // [shard][producer]
   std::vector<std::vector<std::unique_ptr<Ring>>> exchange_;  // [dst][src]
   std::vector<std::unique_ptr<Producer>> producers_;

@@ -116,6 +116,19 @@ std::string EngineImpl::MetricsText() const {
     for (const auto& sh : shards_) v += sh->metrics().late_events[i].Get();
     ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
   }
+  if (!plan_.feature_views.empty()) {
+    ex.Family("impulse_feature_entities", "Entities with online values per feature view.", MetricType::Gauge);
+    for (const auto& v : plan_.feature_views) {
+      ex.AddValue({{"view", v->name}}, static_cast<double>(online_store(v->name)->size()));
+    }
+    ex.Family("impulse_feature_lookups_total",
+              "Online feature lookups by result (hit, miss: unknown entity or bad key, expired: older than the view's ttl).",
+              MetricType::Counter);
+    static constexpr const char* kResults[] = {"hit", "miss", "expired"};
+    for (size_t i = 0; i < 3; ++i) {
+      ex.AddValue({{"result", kResults[i]}}, static_cast<double>(feature_lookups_[i].load(std::memory_order_relaxed)));
+    }
+  }
   ex.Family("impulse_pipeline_watermark_ms", "Smallest event-time watermark of a pipeline's tasks (ms since epoch).",
             MetricType::Gauge);
   for (size_t i = 0; i < pipelines_.size(); ++i) {

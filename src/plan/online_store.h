@@ -1,0 +1,65 @@
+// OnlineStore: the latest feature values of every entity of one feature view, as of the entity's
+// latest event, for online lookups (docs/FEATURES.md).
+//
+// Written by the features operators computing the view (one per task; an entity lives in one
+// task, so one writer per entity), read by lookups from any thread. The map is split into
+// stripes, each behind its own mutex, so a lookup never waits for more than one write of one
+// entity and writers on different shards rarely meet. Values are the feature row encoded with
+// the row codec (src/event/row_codec.h) of the view's feature schema.
+// Bounded by the operators: an entity leaves the store when its state expires (ttl) and no
+// task holds more than the view's entities_max.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "plan/logical_plan.h"
+
+namespace impulse::plan {
+
+class OnlineStore {
+ public:
+  explicit OnlineStore(std::shared_ptr<const FeatureViewDef> view) : view_(std::move(view)) {}
+  OnlineStore(const OnlineStore&) = delete;
+  OnlineStore& operator=(const OnlineStore&) = delete;
+
+  const FeatureViewDef& view() const { return *view_; }
+
+  struct Entry {
+    int64_t as_of_ms = 0;     // event time of the entity's latest event
+    std::string values;       // the encoded feature row
+  };
+
+  // `key` is the entity's key bytes (AppendKeyBytes of the entity field).
+  void Put(std::string_view key, int64_t as_of_ms, std::string_view values);
+  void Erase(std::string_view key);
+  bool Get(std::string_view key, Entry* out) const;
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+
+  // The key bytes of an entity given as text ("42" for int64 entities); false if the text is
+  // not a valid value of the entity's type (*why says why).
+  bool KeyFromText(std::string_view text, std::string* key, std::string* why) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  struct Stripe {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> map;
+  };
+  static constexpr size_t kStripes = 64;
+  Stripe& StripeOf(std::string_view key) const { return stripes_[std::hash<std::string_view>()(key) % kStripes]; }
+
+  std::shared_ptr<const FeatureViewDef> view_;
+  mutable std::array<Stripe, kStripes> stripes_;
+  std::atomic<size_t> size_{0};
+};
+
+}  // namespace impulse::plan
