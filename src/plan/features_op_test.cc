@@ -208,10 +208,22 @@ std::unique_ptr<PhysicalPipeline> Physical(LogicalPlan* plan) {
 
 // Feeds `order` (indexes into ev) in batches with the watermark max_ts - bound before each row,
 // optionally checkpointing and restoring into a fresh instance after `restart_at` rows.
+// Instances use RocksDB state behind a 3-entry cache (every few events evict) when set.
+std::string g_rocksdb_dir;
+
 Output Feed(const PhysicalPipeline& phys, const std::vector<Event>& ev, const std::vector<size_t>& order, int64_t bound,
          size_t batch, OnlineStore* store, size_t restart_at = SIZE_MAX) {
   InstanceOptions io;
   io.online_store = [store](const std::string&) { return store; };
+  static int generation = 0;
+  if (!g_rocksdb_dir.empty()) {
+    io.state.backend = state::StateOptions::Backend::kRocksDb;
+    io.state.cache_entries_max = 3;
+  }
+  const auto fresh_dir = [&] {
+    if (!g_rocksdb_dir.empty()) io.state.rocksdb_dir = g_rocksdb_dir + "/g" + std::to_string(generation++);
+  };
+  fresh_dir();
   auto inst = phys.NewInstance(io);
   EXPECT_TRUE(inst.ok());
   std::unique_ptr<PipelineInstance> in_use = std::move(*inst);
@@ -249,6 +261,7 @@ Output Feed(const PhysicalPipeline& phys, const std::vector<Event>& ev, const st
       char tmpl[] = "/tmp/features_op_test_XXXXXX";
       const std::string dir = mkdtemp(tmpl);
       EXPECT_TRUE(in_use->Checkpoint(dir + "/ckpt").ok());
+      fresh_dir();
       auto fresh = phys.NewInstance(io);
       EXPECT_TRUE(fresh.ok());
       in_use = std::move(*fresh);
@@ -428,6 +441,19 @@ TEST(FeaturesOperator, IdleEntitiesExpireFromStateAndOnlineStore) {
   EXPECT_FALSE(store.Get(key, &e));
   ASSERT_TRUE(store.KeyFromText("2", &key, &why));
   EXPECT_TRUE(store.Get(key, &e));
+}
+
+TEST(FeaturesOperator, RocksDbStateBehindATinyCacheGivesTheSameValues) {
+  char tmpl[] = "/tmp/features_rocks_XXXXXX";
+  g_rocksdb_dir = mkdtemp(tmpl);
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  const auto ev = RandomEvents(21, 400);
+  const auto order = Shuffled(ev, 21, 40);
+  OnlineStore store(plan.feature_views[0]);
+  CheckAgainstReference(ev, Feed(*phys, ev, order, 40, 9, &store, /*restart_at=*/200), "rocksdb");
+  std::filesystem::remove_all(g_rocksdb_dir);
+  g_rocksdb_dir.clear();
 }
 
 }  // namespace

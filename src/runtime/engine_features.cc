@@ -26,7 +26,7 @@ Status EngineImpl::LookupFeatures(std::string_view view, const std::vector<std::
                            std::to_string(entities.size()));
   }
   const plan::FeatureViewDef& def = store->view();
-  const int64_t now_ms = clock_->NowNs() / 1'000'000;
+  const int64_t now_ms = clock_->NowMs();
   size_t hits = 0;
   std::string key, why;
   plan::OnlineStore::Entry entry;
