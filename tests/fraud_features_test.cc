@@ -1,0 +1,474 @@
+// The fraud example (examples/fraud/features.yaml) end to end, against the brute-force
+// recomputation of src/fraud/features_reference.h on a small simulation:
+//   a) the backfill of the transactions in time order equals the reference for every
+//      transaction (counts exactly, averages and ratios within 1e-9 relative), each once;
+//   b) the same with the rows shuffled in arrival order, each displaced by less than 50 minutes
+//      of event time (the spec allows 1 h of out-of-orderness);
+//   c) online == offline: a live engine fed the same transactions as small NDJSON requests
+//      (in time order, and in the shuffled order of b) writes to tx_features exactly the
+//      printed values of the backfill's rows for the same arrival order.
+// Label "e2e".
+#include <gtest/gtest.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fraud/features_reference.h"
+#include "fraud/format.h"
+#include "impulse/engine.h"
+#include "tools/impulse/backfill.h"
+
+namespace impulse::fraud {
+namespace {
+
+// About 200 customers * 2 transactions a day * 60 days = 24 K transactions: enough for every
+// window length (30 days) and the 7-day label delay to matter, small enough for ASan.
+SimulatorOptions SimOptions() {
+  SimulatorOptions o;
+  o.customers = 200;
+  o.terminals = 400;
+  o.days = 60;
+  o.seed = 4;
+  return o;
+}
+
+constexpr uint64_t kShuffleSeed = 20'180'401;
+constexpr int64_t kShuffleDisplacementMs = 50 * 60 * 1000;  // < the spec's 1 h out-of-orderness
+constexpr size_t kLinesPerRequest = 50;                     // live clients send small batches
+constexpr int64_t kOutputTimeoutMs = 120'000;
+constexpr double kRelativeTolerance = 1e-9;
+constexpr int kMismatchesShown = 10;
+
+const std::vector<Transaction>& Transactions() {
+  static const std::vector<Transaction>* all = [] {
+    auto r = SimulateAll(SimOptions());
+    IMPULSE_CHECK(r.ok());
+    return new std::vector<Transaction>(std::move(r).value());
+  }();
+  return *all;
+}
+
+const std::map<uint64_t, ReferenceFeatures>& Reference() {
+  static const std::map<uint64_t, ReferenceFeatures>* ref = [] {
+    auto r = ComputeReferenceFeatures(Transactions(), SimOptions().start_epoch_day);
+    IMPULSE_CHECK(r.ok());
+    auto* m = new std::map<uint64_t, ReferenceFeatures>;
+    for (const ReferenceFeatures& f : *r) m->emplace(f.transaction_id, f);
+    return m;
+  }();
+  return *ref;
+}
+
+// The transactions in a seeded arrival order: sorted by event time plus a uniform delay in
+// [0, kShuffleDisplacementMs), so a row never arrives after one more than that much younger.
+std::vector<Transaction> Shuffled(uint64_t seed) {
+  std::vector<std::pair<int64_t, Transaction>> keyed;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int64_t> delay(0, kShuffleDisplacementMs - 1);
+  for (const Transaction& tx : Transactions()) {
+    keyed.emplace_back(TransactionTimeMs(tx, SimOptions().start_epoch_day) + delay(rng), tx);
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Transaction> out;
+  for (auto& [key, tx] : keyed) out.push_back(tx);
+  return out;
+}
+
+// One output row: column name -> the value as printed (CSV field, or raw JSON token).
+using Row = std::map<std::string, std::string>;
+struct Table {
+  std::map<uint64_t, Row> rows;       // by transaction_id
+  std::vector<uint64_t> duplicates;   // ids seen more than once
+  std::vector<std::string> errors;    // unparsable lines
+};
+
+void AddRow(Row row, Table* table) {
+  auto id_it = row.find("transaction_id");
+  uint64_t id = 0;
+  if (id_it == row.end() ||
+      std::from_chars(id_it->second.data(), id_it->second.data() + id_it->second.size(), id).ec != std::errc()) {
+    table->errors.push_back("no transaction_id");
+    return;
+  }
+  if (!table->rows.emplace(id, std::move(row)).second) table->duplicates.push_back(id);
+}
+
+// RFC 4180 fields of one line (quoted fields may hold commas and doubled quotes).
+std::vector<std::string> SplitCsvLine(std::string_view line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back().push_back('"');
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back().push_back(c);
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c != '\r') {
+      fields.back().push_back(c);
+    }
+  }
+  return fields;
+}
+
+Table ParseCsv(const std::string& text) {
+  Table table;
+  std::istringstream in(text);
+  std::string line;
+  std::vector<std::string> header;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> fields = SplitCsvLine(line);
+    if (header.empty()) {
+      header = std::move(fields);
+      continue;
+    }
+    if (fields.size() != header.size()) {
+      table.errors.push_back("width " + std::to_string(fields.size()) + ": " + line);
+      continue;
+    }
+    Row row;
+    for (size_t i = 0; i < header.size(); ++i) row[header[i]] = std::move(fields[i]);
+    AddRow(std::move(row), &table);
+  }
+  return table;
+}
+
+// Each line a flat JSON object; values kept as their raw JSON text.
+Table ParseNdjson(const std::string& text) {
+  Table table;
+  simdjson::ondemand::parser parser;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    simdjson::padded_string padded(line);
+    Row row;
+    simdjson::ondemand::document doc;
+    simdjson::ondemand::object object;
+    if (parser.iterate(padded).get(doc) != simdjson::SUCCESS || doc.get_object().get(object) != simdjson::SUCCESS) {
+      table.errors.push_back(line);
+      continue;
+    }
+    bool ok = true;
+    for (auto field : object) {
+      std::string_view key;
+      simdjson::ondemand::value value;
+      if (field.unescaped_key().get(key) != simdjson::SUCCESS || field.value().get(value) != simdjson::SUCCESS) {
+        ok = false;
+        break;
+      }
+      std::string_view raw = value.raw_json_token();
+      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n')) raw.remove_suffix(1);
+      row[std::string(key)] = std::string(raw);
+    }
+    if (!ok) {
+      table.errors.push_back(line);
+      continue;
+    }
+    AddRow(std::move(row), &table);
+  }
+  return table;
+}
+
+// The 14 feature columns of the example, named as the handbook names them.
+std::vector<std::string> FeatureColumns() {
+  std::vector<std::string> names = {"TX_DURING_WEEKEND", "TX_DURING_NIGHT"};
+  for (const char* prefix : {"CUSTOMER_ID_NB_TX_", "CUSTOMER_ID_AVG_AMOUNT_", "TERMINAL_ID_NB_TX_", "TERMINAL_ID_RISK_"}) {
+    for (int64_t w : kFeatureWindowDays) names.push_back(prefix + std::to_string(w) + "DAY_WINDOW");
+  }
+  return names;
+}
+
+// Expected values of one reference row by column: integers for counts and flags, doubles for
+// the averages and ratios.
+struct Expected {
+  std::map<std::string, int64_t> ints;
+  std::map<std::string, double> doubles;
+};
+Expected ExpectedOf(const ReferenceFeatures& f) {
+  Expected e;
+  e.ints["TX_DURING_WEEKEND"] = f.tx_during_weekend;
+  e.ints["TX_DURING_NIGHT"] = f.tx_during_night;
+  for (size_t i = 0; i < kFeatureWindowDays.size(); ++i) {
+    const std::string w = std::to_string(kFeatureWindowDays[i]) + "DAY_WINDOW";
+    e.ints["CUSTOMER_ID_NB_TX_" + w] = f.customer_nb_tx[i];
+    e.doubles["CUSTOMER_ID_AVG_AMOUNT_" + w] = f.customer_avg_amount[i];
+    e.ints["TERMINAL_ID_NB_TX_" + w] = f.terminal_nb_tx[i];
+    e.doubles["TERMINAL_ID_RISK_" + w] = f.terminal_risk[i];
+  }
+  return e;
+}
+
+// Compares every transaction's row of `table` with the reference; `context` names the run
+// (and its seed) in the failure message.
+void ExpectMatchesReference(const Table& table, const std::string& context) {
+  ASSERT_TRUE(table.errors.empty()) << context << ": " << table.errors.size() << " bad lines, the first: "
+                                    << table.errors.front();
+  EXPECT_TRUE(table.duplicates.empty()) << context << ": " << table.duplicates.size()
+                                        << " transactions written more than once, the first: "
+                                        << table.duplicates.front();
+  int mismatches = 0;
+  auto report = [&](uint64_t id, const std::string& column, const std::string& got, const std::string& want) {
+    if (++mismatches <= kMismatchesShown) {
+      ADD_FAILURE() << context << ": transaction " << id << " " << column << " = " << got << ", expected " << want;
+    }
+  };
+  uint64_t missing = 0;
+  for (const auto& [id, ref] : Reference()) {
+    auto it = table.rows.find(id);
+    if (it == table.rows.end()) {
+      ++missing;
+      continue;
+    }
+    const Row& row = it->second;
+    const Expected e = ExpectedOf(ref);
+    for (const auto& [column, want] : e.ints) {
+      auto c = row.find(column);
+      int64_t got = 0;
+      if (c == row.end() ||
+          std::from_chars(c->second.data(), c->second.data() + c->second.size(), got).ec != std::errc() ||
+          got != want) {
+        report(id, column, c == row.end() ? "<missing>" : c->second, std::to_string(want));
+      }
+    }
+    for (const auto& [column, want] : e.doubles) {
+      auto c = row.find(column);
+      char* end = nullptr;
+      const double got = c == row.end() ? NAN : std::strtod(c->second.c_str(), &end);
+      if (c == row.end() || end == c->second.c_str() ||
+          !(std::abs(got - want) <= kRelativeTolerance * std::abs(want))) {
+        std::ostringstream w;
+        w.precision(17);
+        w << want;
+        report(id, column, c == row.end() ? "<missing>" : c->second, w.str());
+      }
+    }
+  }
+  EXPECT_EQ(missing, 0u) << context << ": transactions without a row";
+  uint64_t unknown = 0;
+  for (const auto& [id, row] : table.rows) unknown += Reference().count(id) == 0 ? 1 : 0;
+  EXPECT_EQ(unknown, 0u) << context << ": rows for unknown transactions";
+  EXPECT_EQ(mismatches, 0) << context << ": feature values differing from the reference";
+}
+
+class FraudFeaturesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("impulse-fraud-features-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ASSERT_GT(Reference().size(), 10'000u) << "the simulation is too small to test anything";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static std::string Spec() { return std::string(IMPULSE_SOURCE_DIR) + "/examples/fraud/features.yaml"; }
+
+  // Writes `txs` as the simulator's CSV (header line first) to `name` in the test directory.
+  std::string WriteCsv(const std::vector<Transaction>& txs, const std::string& name) const {
+    std::string text;
+    AppendCsvHeader(&text);
+    for (const Transaction& tx : txs) AppendTransaction(tx, SimOptions().start_epoch_day, OutputFormat::kCsv, &text);
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  // Backfills `input_csv` into `out_name` in `format` and returns the output's text.
+  std::string Backfill(const std::string& input_csv, const std::string& out_name,
+                       tools::BackfillOptions::Format format) const {
+    tools::BackfillOptions options;
+    options.spec_path = Spec();
+    options.input_path = input_csv;
+    options.out_path = (dir_ / out_name).string();
+    options.format = format;
+    auto stats = tools::RunBackfill(options);
+    EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+    std::ifstream in(options.out_path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  void ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context);
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(FraudFeaturesTest, BackfillInTimeOrderEqualsBruteForce) {
+  const std::string csv = WriteCsv(Transactions(), "tx.csv");
+  const Table table = ParseCsv(Backfill(csv, "features.csv", tools::BackfillOptions::Format::kCsv));
+  ExpectMatchesReference(table, "backfill in time order");
+}
+
+TEST_F(FraudFeaturesTest, BackfillInShuffledArrivalOrderEqualsBruteForce) {
+  const std::vector<Transaction> shuffled = Shuffled(kShuffleSeed);
+  // The shuffle must really reorder (else this is test a again) and stay within the lateness.
+  uint64_t out_of_order = 0;
+  int64_t max_seen_ms = INT64_MIN, max_behind_ms = 0;
+  for (const Transaction& tx : shuffled) {
+    const int64_t t = TransactionTimeMs(tx, SimOptions().start_epoch_day);
+    if (t < max_seen_ms) ++out_of_order;
+    max_seen_ms = std::max(max_seen_ms, t);
+    max_behind_ms = std::max(max_behind_ms, max_seen_ms - t);
+  }
+  ASSERT_GT(out_of_order, shuffled.size() / 10) << "seed " << kShuffleSeed;
+  ASSERT_LT(max_behind_ms, kShuffleDisplacementMs) << "seed " << kShuffleSeed;
+  const std::string csv = WriteCsv(shuffled, "tx-shuffled.csv");
+  const Table table = ParseCsv(Backfill(csv, "features.csv", tools::BackfillOptions::Format::kCsv));
+  ExpectMatchesReference(table, "backfill in shuffled order, seed " + std::to_string(kShuffleSeed));
+}
+
+// Ingests `body` and waits for its acknowledgement; retries on backpressure.
+void IngestSync(Engine& engine, const std::string& body) {
+  for (int attempt = 0;; ++attempt) {
+    std::promise<std::pair<Status, IngestResult>> done;
+    auto fut = done.get_future();
+    Status st = engine.Ingest("transactions", body, 0,
+                              [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
+    if (st.code() == StatusCode::kUnavailable && attempt < 1000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    auto [status, result] = fut.get();
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    ASSERT_EQ(result.rejected, 0u) << (result.errors.empty() ? "" : result.errors[0].reason);
+    return;
+  }
+}
+
+// Every event of `stream` as NDJSON lines; reads continue after the last line's "_offset"
+// (offsets of pipeline-written streams are not dense: watermark markers).
+std::string ReadAll(const Engine& engine, const std::string& stream, uint64_t* lines) {
+  std::string all;
+  *lines = 0;
+  for (const StreamInfo& s : engine.ListStreams()) {
+    if (s.name != stream) continue;
+    for (const PartitionInfo& p : s.partitions) {
+      uint64_t from = p.start_offset;
+      while (true) {
+        std::string out;
+        EXPECT_TRUE(engine.ReadEvents(stream, p.partition, from, 10'000, &out).ok());
+        if (out.empty()) break;
+        const size_t last = out.rfind('\n', out.size() - 2);
+        const size_t at = out.find("\"_offset\":", last == std::string::npos ? 0 : last);
+        if (at == std::string::npos) {
+          ADD_FAILURE() << "no _offset in " << out.substr(last == std::string::npos ? 0 : last);
+          break;
+        }
+        uint64_t offset = 0;
+        std::from_chars(out.data() + at + 10, out.data() + out.size(), offset);
+        from = offset + 1;
+        *lines += static_cast<uint64_t>(std::count(out.begin(), out.end(), '\n'));
+        all += out;
+      }
+    }
+  }
+  return all;
+}
+
+// Backfills `arrival` (as NDJSON) and feeds the same arrival order to a live engine; the
+// tx_features rows must equal the backfill's printed values exactly. `context` names the order.
+void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context) {
+  // Offline: the backfill of the transactions, as NDJSON like the live stream.
+  const std::string csv = WriteCsv(arrival, "tx.csv");
+  const Table offline = ParseNdjson(Backfill(csv, "features.ndjson", tools::BackfillOptions::Format::kNdjson));
+  ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON"));
+
+  // Online: a live engine fed the same transactions in small requests, as HTTP clients would.
+  EngineOptions options;
+  options.data_dir = (dir_ / "data").string();
+  options.shards = 2;
+  options.max_producers = 1;
+  options.durability = Durability::kNone;
+  options.checkpoint_interval_ms = 1'000;
+  auto engine = Engine::Open(Spec(), options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  std::string body;
+  size_t lines = 0;
+  for (const Transaction& tx : arrival) {
+    AppendTransaction(tx, SimOptions().start_epoch_day, OutputFormat::kNdjson, &body);
+    if (++lines == kLinesPerRequest) {
+      ASSERT_NO_FATAL_FAILURE(IngestSync(**engine, body));
+      body.clear();
+      lines = 0;
+    }
+  }
+  if (!body.empty()) {
+    ASSERT_NO_FATAL_FAILURE(IngestSync(**engine, body));
+  }
+  ASSERT_TRUE((*engine)->EndOfInput("transactions").ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kOutputTimeoutMs);
+  uint64_t written = 0;
+  std::string ndjson;
+  while (true) {
+    (void)(*engine)->WaitForPipelines(1'000);
+    ndjson = ReadAll(**engine, "tx_features", &written);
+    if (written >= Transactions().size() || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE((*engine)->WaitForPipelines(10'000).ok());
+  ndjson = ReadAll(**engine, "tx_features", &written);
+  uint64_t late = 0;
+  const std::string late_events = ReadAll(**engine, "_late_events", &late);
+  EXPECT_EQ(late, 0u) << context << ": " << late_events.substr(0, 2000);
+  ASSERT_TRUE((*engine)->Stop().ok());
+
+  const Table online = ParseNdjson(ndjson);
+  ASSERT_TRUE(online.errors.empty()) << context << ": " << online.errors.front();
+  ASSERT_TRUE(online.duplicates.empty()) << context << ": transaction " << online.duplicates.front()
+                                         << " written twice";
+  ASSERT_EQ(online.rows.size(), offline.rows.size()) << context;
+  int mismatches = 0;
+  for (const auto& [id, live_row] : online.rows) {
+    auto off = offline.rows.find(id);
+    ASSERT_NE(off, offline.rows.end()) << context << ": transaction " << id << " only online";
+    for (const std::string& column : FeatureColumns()) {
+      auto a = live_row.find(column);
+      auto b = off->second.find(column);
+      const std::string got = a == live_row.end() ? "<missing>" : a->second;
+      const std::string want = b == off->second.end() ? "<missing>" : b->second;
+      if (got != want && ++mismatches <= kMismatchesShown) {
+        ADD_FAILURE() << context << ": transaction " << id << " " << column << ": online " << got << ", offline "
+                      << want;
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0) << context << ": online values differing from the backfill's";
+}
+
+TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillValueForValue) {
+  ExpectLiveEqualsBackfill(Transactions(), "time order");
+}
+
+TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillInShuffledArrivalOrder) {
+  ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "shuffled order, seed " + std::to_string(kShuffleSeed));
+}
+
+}  // namespace
+}  // namespace impulse::fraud
