@@ -204,6 +204,40 @@ TEST_F(HttpServerTest, HeadSendsHeadersOnly) {
   EXPECT_EQ(raw.find("ok"), raw.size() - 2);  // the HEAD reply carried no body
 }
 
+// The response head is written by hand (http_session.cc): pin its exact bytes.
+TEST_F(HttpServerTest, ResponseHeadBytesForHttp11AndHttp10KeepAlive) {
+  StartServer();
+  engine_.AddFeatureView("v");
+  auto exchange = [&](const std::string& request, size_t reply_bytes) {
+    TestHttpClient c = Client();
+    EXPECT_FALSE(c.WriteRaw(request));
+    std::string raw;
+    char buf[4096];
+    while (raw.size() < reply_bytes) {
+      const auto n = c.ReadSome(buf, sizeof(buf));
+      if (n == 0) break;
+      raw.append(buf, n);
+    }
+    return raw;
+  };
+  const std::string body = "{\"views\":[\"v\"]}";
+  const std::string head11 =
+      "HTTP/1.1 200 OK\r\nServer: impulse\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n";
+  EXPECT_EQ(exchange("GET /v1/features HTTP/1.1\r\nHost: x\r\n\r\n", head11.size() + body.size()),
+            head11 + body);
+  const std::string head10 =
+      "HTTP/1.0 200 OK\r\nServer: impulse\r\nContent-Type: application/json\r\n"
+      "Connection: keep-alive\r\nContent-Length: 15\r\n\r\n";
+  EXPECT_EQ(exchange("GET /v1/features HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                     head10.size() + body.size()),
+            head10 + body);
+  const std::string close11 =
+      "HTTP/1.1 404 Not Found\r\nServer: impulse\r\nContent-Type: application/json\r\n"
+      "Connection: close\r\nContent-Length: ";
+  const std::string closed = exchange("GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n", 1 << 20);
+  EXPECT_EQ(closed.substr(0, close11.size()), close11) << closed;
+}
+
 TEST_F(HttpServerTest, ListStreamsDescribesSchemaAndPartitions) {
   StartServer();
   ASSERT_EQ(Post("{\"id\":1}\n").status, 200);

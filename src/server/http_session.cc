@@ -5,12 +5,14 @@
 #include <utility>  // before Asio with g++ 12 / C++20
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "server/json_writer.h"
 #include "server/server_core.h"
@@ -26,6 +28,9 @@ using tcp = boost::asio::ip::tcp;
 constexpr size_t kDrainChunkBytes = 16 << 10;
 constexpr uint64_t kLingerBytesMax = 64ull << 20;  // twice the default max_body_bytes
 constexpr uint32_t kLingerMs = 2000;
+// A connection keeps its response buffer between requests up to this size (a large read-back
+// reply is not held for the connection's lifetime).
+constexpr size_t kResponseBufferKeepBytes = 64 << 10;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -104,8 +109,11 @@ class Session : public std::enable_shared_from_this<Session> {
     // thread. The completion owns the core (so a late completion after Stop() still finds
     // it) and hands the session over to the posted handler, so the session is never
     // destroyed on a shard thread while the I/O thread runs.
-    auto reply = [self = shared_from_this(), core = core_->shared_from_this(),
-                  index = index_](HttpReply r) mutable {
+    // A reply made on this I/O thread (everything but ingest) is sent at once: posting it
+    // would cost a handler round trip per lookup.
+    auto reply = [self = shared_from_this(), core = core_->shared_from_this(), index = index_,
+                  io_thread = std::this_thread::get_id()](HttpReply r) mutable {
+      if (std::this_thread::get_id() == io_thread) return self->Send(std::move(r), self->keep_alive_);
       auto handler = [s = std::move(self), r = std::move(r)]() mutable {
         s->Send(std::move(r), s->keep_alive_);
       };
@@ -136,27 +144,33 @@ class Session : public std::enable_shared_from_this<Session> {
          /*keep_alive=*/false);
   }
 
+  // The response is serialized by hand into one reused buffer and written with one call:
+  // Beast's serializer walks a chain of small buffers, which cost a tenth of the server's CPU
+  // on small feature lookups.
   void Send(HttpReply reply, bool keep_alive) {
     keep_alive = keep_alive && !core_->stopping.load();
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(reply.status), version_ == 10 ? 10 : 11);
-    res->set(http::field::server, "impulse");
-    res->set(http::field::content_type, reply.content_type);
-    if (reply.retry_after_s) res->set(http::field::retry_after, std::to_string(*reply.retry_after_s));
-    if (reply.www_authenticate) res->set(http::field::www_authenticate, "Bearer realm=\"impulse\"");
-    res->keep_alive(keep_alive);
-    const bool head = method_ == "HEAD";
-    res->content_length(reply.body.size());
-    if (!head) res->body() = std::move(reply.body);
+    const bool http10 = version_ == 10;
+    out_.clear();
+    out_.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(reply.status)).push_back(' ');
+    const auto reason = http::obsolete_reason(static_cast<http::status>(reply.status));
+    out_.append(reason.data(), reason.size());
+    out_.append("\r\nServer: impulse\r\nContent-Type: ").append(reply.content_type);
+    if (reply.retry_after_s) out_.append("\r\nRetry-After: ").append(std::to_string(*reply.retry_after_s));
+    if (reply.www_authenticate) out_.append("\r\nWWW-Authenticate: Bearer realm=\"impulse\"");
+    if (!keep_alive && !http10) out_.append("\r\nConnection: close");
+    if (keep_alive && http10) out_.append("\r\nConnection: keep-alive");
+    out_.append("\r\nContent-Length: ").append(std::to_string(reply.body.size())).append("\r\n\r\n");
+    if (method_ != "HEAD") out_.append(reply.body);
     status_ = reply.status;
     stream_.expires_after(IdleTimeout());
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                        self->OnWrite(ec, keep_alive);
-                      });
+    boost::asio::async_write(stream_, boost::asio::buffer(out_),
+                             [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                               self->OnWrite(ec, keep_alive);
+                             });
   }
 
   void OnWrite(beast::error_code ec, bool keep_alive) {
+    if (out_.capacity() > kResponseBufferKeepBytes) std::string().swap(out_);
     EndRequest();
     if (ec || !keep_alive) return Close();
     ReadHeader();
@@ -206,6 +220,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerCore* const core_;
   const uint32_t index_;  // I/O thread index = Engine producer index
   beast::flat_buffer buffer_;
+  std::string out_;  // the response being written; reused across requests
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string method_;
   ParsedTarget target_;

@@ -40,13 +40,30 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
 ServerMetrics::~ServerMetrics() = default;
 
 void ServerMetrics::RecordRequest(std::string_view route, int status, double seconds) {
-  const std::string route_s(route);
-  requests_->Add({{"route", route_s}, {"code", std::to_string(status)}}).Increment();
-  // 50 us .. 10 s: covers an in-memory reply up to a slow fsync under load.
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-      0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   10.0};
-  latency_->Add({{"route", route_s}}, kBuckets).Observe(seconds);
+  prometheus::Counter* requests = nullptr;
+  prometheus::Histogram* latency = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(series_mu_);
+    for (const RequestSeries& s : series_) {
+      if (s.status == status && s.route == route) {
+        requests = s.requests;
+        latency = s.latency;
+        break;
+      }
+    }
+    if (requests == nullptr) {
+      const std::string route_s(route);
+      // 50 us .. 10 s: covers an in-memory reply up to a slow fsync under load.
+      static const prometheus::Histogram::BucketBoundaries kBuckets = {
+          0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+          0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   10.0};
+      requests = &requests_->Add({{"route", route_s}, {"code", std::to_string(status)}});
+      latency = &latency_->Add({{"route", route_s}}, kBuckets);
+      series_.push_back({route_s, status, requests, latency});
+    }
+  }
+  requests->Increment();
+  latency->Observe(seconds);
 }
 
 void ServerMetrics::ConnectionOpened() { connections_open_->Increment(); }

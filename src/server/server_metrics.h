@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace prometheus {
 class Registry;
@@ -34,6 +36,17 @@ class ServerMetrics {
   std::string Text() const;
 
  private:
+  // Family::Add builds a metric (a histogram with its buckets) before finding the existing one,
+  // so the (route, status) pairs seen are cached: a few dozen at most.
+  struct RequestSeries {
+    std::string route;
+    int status = 0;
+    prometheus::Counter* requests = nullptr;
+    prometheus::Histogram* latency = nullptr;
+  };
+  std::mutex series_mu_;
+  std::vector<RequestSeries> series_;  // guarded by series_mu_
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* latency_;
