@@ -1,6 +1,8 @@
 #include "tools/impulse/backfill.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -30,6 +32,19 @@ constexpr int kSettleRounds = 5;                      // unchanged this many tim
 constexpr int64_t kWaitChunkMs = 60'000;              // one WaitForPipelines call
 
 using Clock = std::chrono::steady_clock;
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+double ProcessCpuSeconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
 
 double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -245,8 +260,12 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   RowBatch rows(in_def.schema.size());
   auto last_progress = Clock::now();
   Status fed;
+  const double cpu0 = ProcessCpuSeconds();
   while (fed.ok()) {
+    const double c0 = ThreadCpuSeconds();
     Result<bool> more = source->Next(&rows);
+    const double c1 = ThreadCpuSeconds();
+    stats.parse_cpu_seconds += c1 - c0;
     if (!more.ok()) {
       fed = more.status();
       break;
@@ -254,6 +273,7 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
     if (!rows.empty()) {
       fed = Feed(*engine, o.input_stream, rows, acks);
       stats.events_in += rows.size();
+      stats.ingest_cpu_seconds += ThreadCpuSeconds() - c1;
     }
     if (o.progress && Clock::now() - last_progress >= std::chrono::seconds(1)) {
       last_progress = Clock::now();
@@ -279,10 +299,13 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   RETURN_IF_ERROR(stopped);
   engine.reset();
   stats.drain_seconds = SecondsSince(t0) - stats.feed_seconds;
-  ASSIGN_OR_RETURN(stats.rows_out, bi::WriteOutput(tmp->path(), out_def, writers, o.format, o.out_path));
+  const double cpu_output0 = ProcessCpuSeconds();
+  ASSIGN_OR_RETURN(stats.rows_out, bi::WriteOutput(tmp->path(), out_def, writers, o.format, o.out_path, o.shards));
   stats.bad_rows = source->bad_rows();
   stats.filtered = source->filtered_rows();
   stats.seconds = SecondsSince(t0);
+  stats.cpu_seconds = ProcessCpuSeconds() - cpu0;
+  stats.output_cpu_seconds = ProcessCpuSeconds() - cpu_output0;
   stats.output_seconds = stats.seconds - stats.feed_seconds - stats.drain_seconds;
   return stats;
 }

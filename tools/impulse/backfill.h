@@ -46,6 +46,10 @@ struct BackfillStats {
   // Breakdown (wall seconds): reading + feeding the input (the engine runs concurrently), the
   // wait for the pipelines to finish after the last input, and reading + writing the output.
   double feed_seconds = 0, drain_seconds = 0, output_seconds = 0;
+  // CPU (seconds): the driver thread reading and converting the input, the driver thread in
+  // IngestRows (encoding and routing to the shards), the output phase (the engine has stopped:
+  // reading, sorting and writing the output) and the whole process.
+  double parse_cpu_seconds = 0, ingest_cpu_seconds = 0, output_cpu_seconds = 0, cpu_seconds = 0;
   uint64_t filtered = 0;     // input events outside [from_ms, to_ms)
   uint64_t late_events = 0;  // events the pipelines sent to _late_events (missing from the output)
 };

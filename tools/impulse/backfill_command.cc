@@ -108,6 +108,9 @@ int BackfillCommand(const std::vector<std::string>& args) {
                static_cast<unsigned long long>(s.bad_rows), static_cast<unsigned long long>(s.filtered), s.seconds,
                s.seconds > 0 ? static_cast<double>(s.events_in) / s.seconds : 0.0, s.feed_seconds, s.drain_seconds,
                s.output_seconds);
+  std::fprintf(stderr, "backfill: cpu %.2f s: input parsing %.2f s, IngestRows %.2f s, output %.2f s, engine %.2f s\n",
+               s.cpu_seconds, s.parse_cpu_seconds, s.ingest_cpu_seconds, s.output_cpu_seconds,
+               s.cpu_seconds - s.parse_cpu_seconds - s.ingest_cpu_seconds - s.output_cpu_seconds);
   if (s.late_events > 0) {
     std::fprintf(stderr,
                  "backfill: warning: %llu events were late for a stateful step (behind the watermark) and are not in "

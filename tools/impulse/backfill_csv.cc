@@ -172,10 +172,8 @@ class CsvSource final : public RowSource {
 
   void Field(std::string_view cell) {
     if (!error_.ok()) return;
-    if (cell.size() > 0 && std::memchr(cell.data(), '\n', cell.size()) != nullptr) {
-      embedded_newlines_ += static_cast<uint64_t>(std::count(cell.begin(), cell.end(), '\n'));
-    }
     if (!header_done_) {
+      CountNewlines(cell);
       if (header_.size() < kHeaderColumnsMax) header_.emplace_back(cell);
       return;
     }
@@ -191,10 +189,21 @@ class CsvSource final : public RowSource {
       return;
     }
     const int f = field_of_column_[c];
-    std::string why = ParseCell(opt_.def->schema.field(static_cast<size_t>(f)), cell, &rows_->arena(), &row_[f]);
+    const impulse::Field& field = opt_.def->schema.field(static_cast<size_t>(f));
+    // Only a string cell can hold a newline and still be valid; others are checked if bad.
+    if (field.type == FieldType::kString) CountNewlines(cell);
+    std::string why = ParseCell(field, cell, &rows_->arena(), &row_[f]);
     if (!why.empty()) {
+      if (field.type != FieldType::kString) CountNewlines(cell);
       row_reason_ = std::move(why);
       bad_column_ = c;
+    }
+  }
+
+  // Line numbers: the lines a record spans are one plus its cells' embedded newlines.
+  void CountNewlines(std::string_view cell) {
+    if (!cell.empty() && std::memchr(cell.data(), '\n', cell.size()) != nullptr) {
+      embedded_newlines_ += static_cast<uint64_t>(std::count(cell.begin(), cell.end(), '\n'));
     }
   }
 

@@ -53,9 +53,10 @@ std::string ParseCell(const Field& field, std::string_view cell, Arena* arena, V
 // Reads the output stream `def` from data_dir's log after the engine stopped, checks that each
 // of `writers` writers has closed it (a +infinity watermark marker: the output is complete),
 // sorts the rows by (event time, partition, offset) and writes them to `out_path` ("-" =
-// stdout). Returns the number of rows written.
+// stdout). Reads partitions and formats blocks of rows on up to `threads` threads. Returns the
+// number of rows written.
 Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, uint32_t writers,
-                             BackfillOptions::Format format, const std::string& out_path);
+                             BackfillOptions::Format format, const std::string& out_path, uint32_t threads);
 
 // Appends `s` as one CSV field, quoted (RFC 4180) only if it holds , " CR or LF.
 void AppendCsvCell(std::string_view s, std::string* out);

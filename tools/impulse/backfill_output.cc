@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "event/json_writer.h"
@@ -20,8 +22,10 @@ namespace impulse::tools::backfill_internal {
 
 namespace {
 
-constexpr size_t kFlushBytes = 1 << 20;  // output buffered up to this much between writes
-constexpr size_t kDecodeRows = 1024;     // rows decoded per batch while writing
+constexpr size_t kDecodeRows = 1024;      // rows decoded per batch while formatting
+constexpr size_t kBlockRows = 32 * 1024;  // rows formatted by one thread at a time (a few MiB of text)
+constexpr uint32_t kOutputThreadsMax = 16;
+constexpr uint64_t kReadBytes = 16 << 20;  // per PartitionLog::Read (< 4 GiB: offsets in a chunk are 32-bit)
 
 // One output row: where its payload is (in the read buffer) and its sort key.
 struct Entry {
@@ -139,48 +143,134 @@ void AppendCsvCell(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, uint32_t writers,
-                             BackfillOptions::Format format, const std::string& out_path) {
-  // 1. Every row's payload and sort key; the markers say whether the output is complete.
-  std::string store;
-  std::vector<Entry> entries;
+namespace {
+
+// The rows of one partition of the output stream, as read from its log.
+struct PartRows {
+  std::vector<std::string> chunks;  // the read buffers of PartitionLog::Read, kept (no copy)
+  std::vector<Entry> entries;       // pos = chunk index << 32 | byte offset in the chunk
+  Status status;
+
+  std::string_view Payload(const Entry& e) const {
+    return std::string_view(chunks[e.pos >> 32]).substr(e.pos & 0xffffffffu, e.len);
+  }
+};
+
+// Reads partition `p` of the output stream into `part`, checking that each of `writers`
+// writers has closed it (a +infinity watermark marker). `budget` bounds the payload bytes held
+// by all partitions together.
+void ReadPartition(const std::string& dir, const StreamDef& def, uint32_t p, uint32_t writers,
+                   std::atomic<uint64_t>* budget, PartRows* part) {
+  auto fail = [&](Status st) { part->status = std::move(st); };
+  auto log = log::PartitionLog::Open(Env::Default(), Clock::Real(), dir + "/" + std::to_string(p), log::LogOptions{});
+  if (!log.ok()) return fail(log.status().WithContext("output stream " + def.name));
+  std::vector<int64_t> last_marker(writers, INT64_MIN);
   std::vector<log::Record> records;
   std::string storage;
+  uint64_t next = (*log)->start_offset();
+  bool kept = false;
+  while (next < (*log)->end_offset()) {
+    Status st = (*log)->Read(next, 65536, kReadBytes, &records, &storage);
+    if (!st.ok()) return fail(st);
+    if (records.empty()) break;
+    for (const log::Record& r : records) {
+      if (IsWatermarkMarker(r.payload)) {
+        uint32_t writer = 0;
+        int64_t wm = 0;
+        Status ms = DecodeWatermarkMarker(r.payload, &writer, &wm);
+        if (!ms.ok()) return fail(ms);
+        if (writer < writers) last_marker[writer] = wm;
+        continue;
+      }
+      if (r.payload.size() < 9) return fail(DataLoss("output stream " + def.name + ": short record"));
+      if (budget->fetch_add(r.payload.size(), std::memory_order_relaxed) + r.payload.size() > kBackfillOutputBytesMax) {
+        return fail(ResourceExhausted("the output is larger than " + std::to_string(kBackfillOutputBytesMax >> 20) +
+                                      " MiB encoded; backfill a shorter range (--from/--to)"));
+      }
+      const uint64_t chunk = part->chunks.size();
+      const auto off = static_cast<uint64_t>(r.payload.data() - storage.data());
+      part->entries.push_back({PayloadEventTime(r.payload), p, static_cast<uint32_t>(r.payload.size()), r.offset,
+                               chunk << 32 | off});
+      kept = true;
+    }
+    next = records.back().offset + 1;
+    if (kept) {  // the entries point into this buffer: keep it, read the next into a new one
+      part->chunks.push_back(std::move(storage));
+      storage = std::string();
+      kept = false;
+    }
+  }
+  for (uint32_t w = 0; w < writers; ++w) {
+    if (last_marker[w] != INT64_MAX) {
+      return fail(Internal("output stream " + def.name + " partition " + std::to_string(p) + ": writer " +
+                           std::to_string(w) + " did not finish (its last watermark is " +
+                           std::to_string(last_marker[w]) + "); the output would be incomplete"));
+    }
+  }
+}
+
+// Formats entries [begin, end) as text (replacing `text`).
+Status FormatRows(const StreamDef& def, const std::vector<PartRows>& parts, const std::vector<Entry>& entries,
+                  size_t begin, size_t end, BackfillOptions::Format format, std::string* text) {
+  text->clear();
+  RowBatch rows(def.schema.size());
+  for (size_t i = begin; i < end; i += kDecodeRows) {
+    rows.Clear();
+    const size_t stop = std::min(end, i + kDecodeRows);
+    for (size_t j = i; j < stop; ++j) {
+      const Entry& e = entries[j];
+      Status st = DecodeRow(def.schema, parts[e.partition].Payload(e), &rows);
+      if (!st.ok()) {
+        return st.WithContext("output stream " + def.name + " partition " + std::to_string(e.partition) + " offset " +
+                              std::to_string(e.offset));
+      }
+    }
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (format == BackfillOptions::Format::kCsv) {
+        AppendCsvRow(def.schema, rows.row(r), text);
+      } else {
+        AppendRowJson(def.schema, rows.row(r), text);
+        text->push_back('\n');
+      }
+    }
+  }
+  return Status::OK();
+}
+
+// Runs fn(0) .. fn(n - 1), on up to `threads` threads (the calling one included).
+template <typename Fn>
+void ParallelFor(uint32_t n, uint32_t threads, const Fn& fn) {
+  std::atomic<uint32_t> next{0};
+  auto worker = [&] {
+    for (uint32_t i; (i = next.fetch_add(1)) < n;) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (uint32_t t = 1; t < std::min(threads, n); ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+}
+
+}  // namespace
+
+Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, uint32_t writers,
+                             BackfillOptions::Format format, const std::string& out_path, uint32_t threads) {
+  threads = std::clamp<uint32_t>(threads, 1, kOutputThreadsMax);
+  // 1. Every row's payload and sort key, a partition per thread.
+  const uint32_t n_parts = def.options.partitions;
+  std::vector<PartRows> parts(n_parts);
+  std::atomic<uint64_t> budget{0};
   const std::string dir = data_dir + "/streams/" + def.name;
-  for (uint32_t p = 0; p < def.options.partitions; ++p) {
-    auto log = log::PartitionLog::Open(Env::Default(), Clock::Real(), dir + "/" + std::to_string(p), log::LogOptions{});
-    if (!log.ok()) return log.status().WithContext("output stream " + def.name);
-    std::vector<int64_t> last_marker(writers, INT64_MIN);
-    uint64_t next = (*log)->start_offset();
-    while (next < (*log)->end_offset()) {
-      RETURN_IF_ERROR((*log)->Read(next, 65536, 16 << 20, &records, &storage));
-      if (records.empty()) break;
-      for (const log::Record& r : records) {
-        if (IsWatermarkMarker(r.payload)) {
-          uint32_t writer = 0;
-          int64_t wm = 0;
-          RETURN_IF_ERROR(DecodeWatermarkMarker(r.payload, &writer, &wm));
-          if (writer < writers) last_marker[writer] = wm;
-          continue;
-        }
-        if (r.payload.size() < 9) return DataLoss("output stream " + def.name + ": short record");
-        if (store.size() + r.payload.size() > kBackfillOutputBytesMax) {
-          return ResourceExhausted("the output is larger than " + std::to_string(kBackfillOutputBytesMax >> 20) +
-                                   " MiB encoded; backfill a shorter range (--from/--to)");
-        }
-        entries.push_back({PayloadEventTime(r.payload), p, static_cast<uint32_t>(r.payload.size()), r.offset,
-                           static_cast<uint64_t>(store.size())});
-        store.append(r.payload);
-      }
-      next = records.back().offset + 1;
-    }
-    for (uint32_t w = 0; w < writers; ++w) {
-      if (last_marker[w] != INT64_MAX) {
-        return Internal("output stream " + def.name + " partition " + std::to_string(p) + ": writer " +
-                        std::to_string(w) + " did not finish (its last watermark is " + std::to_string(last_marker[w]) +
-                        "); the output would be incomplete");
-      }
-    }
+  ParallelFor(n_parts, threads, [&](uint32_t p) { ReadPartition(dir, def, p, writers, &budget, &parts[p]); });
+  size_t total = 0;
+  for (const PartRows& part : parts) {
+    RETURN_IF_ERROR(part.status);
+    total += part.entries.size();
+  }
+  std::vector<Entry> entries;
+  entries.reserve(total);
+  for (PartRows& part : parts) {
+    entries.insert(entries.end(), part.entries.begin(), part.entries.end());
+    std::vector<Entry>().swap(part.entries);
   }
   // 2. Deterministic order: event time, then partition and offset.
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
@@ -188,41 +278,50 @@ Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, 
     if (a.partition != b.partition) return a.partition < b.partition;
     return a.offset < b.offset;
   });
-  // 3. Decode and write.
+  // 3. Decode and format blocks of rows in parallel; write them in order.
   ASSIGN_OR_RETURN(Output out, Output::Open(out_path));
-  std::string text;
-  text.reserve(kFlushBytes + 64 * 1024);
+  std::string header;
   if (format == BackfillOptions::Format::kCsv) {
     for (size_t f = 0; f < def.schema.size(); ++f) {
-      if (f > 0) text.push_back(',');
-      AppendCsvCell(def.schema.field(f).name, &text);
+      if (f > 0) header.push_back(',');
+      AppendCsvCell(def.schema.field(f).name, &header);
     }
-    text.push_back('\n');
+    header.push_back('\n');
   }
-  RowBatch rows(def.schema.size());
-  for (size_t i = 0; i < entries.size(); i += kDecodeRows) {
-    rows.Clear();
-    const size_t end = std::min(entries.size(), i + kDecodeRows);
-    for (size_t j = i; j < end; ++j) {
-      const Entry& e = entries[j];
-      Status st = DecodeRow(def.schema, std::string_view(store).substr(e.pos, e.len), &rows);
-      if (!st.ok()) return st.WithContext("output stream " + def.name + " partition " + std::to_string(e.partition) +
-                                          " offset " + std::to_string(e.offset));
-    }
-    for (size_t r = 0; r < rows.size(); ++r) {
-      if (format == BackfillOptions::Format::kCsv) {
-        AppendCsvRow(def.schema, rows.row(r), &text);
-      } else {
-        AppendRowJson(def.schema, rows.row(r), &text);
-        text.push_back('\n');
-      }
-      if (text.size() >= kFlushBytes) {
-        RETURN_IF_ERROR(out.Write(text));
-        text.clear();
-      }
-    }
+  RETURN_IF_ERROR(out.Write(header));
+  // Double-buffered: while the calling thread writes one group of blocks, the next group is
+  // formatted (each group is `threads` blocks, formatted in parallel).
+  struct Group {
+    std::vector<std::string> texts;
+    std::vector<Status> statuses;
+    uint32_t blocks = 0;
+  };
+  Group groups[2];
+  for (Group& g : groups) {
+    g.texts.resize(threads);
+    g.statuses.resize(threads);
   }
-  RETURN_IF_ERROR(out.Write(text));
+  const size_t group_rows = kBlockRows * threads;
+  auto format_group = [&](size_t first, Group* g) {
+    g->blocks = static_cast<uint32_t>(std::min<size_t>(threads, (entries.size() - first + kBlockRows - 1) / kBlockRows));
+    ParallelFor(g->blocks, threads, [&](uint32_t b) {
+      const size_t begin = first + b * kBlockRows;
+      g->statuses[b] =
+          FormatRows(def, parts, entries, begin, std::min(entries.size(), begin + kBlockRows), format, &g->texts[b]);
+    });
+  };
+  if (!entries.empty()) format_group(0, &groups[0]);
+  for (size_t first = 0, g = 0; first < entries.size(); first += group_rows, g ^= 1) {
+    std::thread next;
+    if (first + group_rows < entries.size()) next = std::thread(format_group, first + group_rows, &groups[g ^ 1]);
+    Status st;
+    for (uint32_t b = 0; b < groups[g].blocks && st.ok(); ++b) {
+      st = groups[g].statuses[b];
+      if (st.ok()) st = out.Write(groups[g].texts[b]);
+    }
+    if (next.joinable()) next.join();
+    RETURN_IF_ERROR(st);
+  }
   RETURN_IF_ERROR(out.Commit());
   return static_cast<uint64_t>(entries.size());
 }
