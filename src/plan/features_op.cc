@@ -18,6 +18,7 @@
 #include "common/fixed_codec.h"
 #include "event/row_codec.h"
 #include "plan/event_buffer.h"
+#include "plan/feature_window.h"
 #include "plan/expr_eval.h"
 #include "plan/online_store.h"
 #include "plan/stateful.h"
@@ -37,15 +38,25 @@ struct Group {
   std::vector<size_t> features;  // indexes into FeatureViewDef::features
   agg::AggregateSet set;
   std::vector<std::vector<CompiledExpr>> args;  // per aggregate: its argument expressions
-  size_t delay_class = 0;        // index into Shape::delays (delay_ms > 0)
-  size_t class_offset = 0;       // first argument column in that class's queued rows
+  int fast_class = -1;           // >= 0: computed by Shape::fast[fast_class] (range fast_range)
+  size_t fast_range = 0;
+  size_t delay_class = 0;        // else, delay_ms > 0: index into Shape::delays
+  size_t class_offset = 0;       //   first argument column in that class's queued rows
+};
+
+// Groups of one delay whose aggregates retract exactly over non-string arguments share one
+// FeatureWindow per entity (the common case: count/sum/avg over nested ranges).
+struct FastClass {
+  FeatureWindowLayout layout;
+  std::vector<CompiledExpr> cols;  // the distinct argument expressions, one column each
 };
 
 // What the entity state's codec and destructor need; installed per thread around every call
 // into the state table (a table creates, decodes and frees values on its own).
 struct Shape {
   std::vector<Group> groups;
-  std::vector<int64_t> delays;        // distinct delays > 0
+  std::vector<FastClass> fast;
+  std::vector<int64_t> delays;        // distinct delays > 0 of the other groups
   std::vector<Schema> delay_schemas;  // per delay: the queued argument columns
   Schema previous_schema;             // the `previous:` values
 };
@@ -83,7 +94,8 @@ struct QueuedRow {
 };
 
 struct EntityState {
-  std::vector<agg::SlidingWindow> windows;         // per group (created on first use)
+  std::vector<FeatureWindow> fast;                 // per fast class
+  std::vector<agg::SlidingWindow> windows;         // per group not in a fast class
   std::vector<agg::detail::Ring<QueuedRow>> queues;  // per delay, oldest first
   std::string previous;                            // encoded previous values; empty: none
   int64_t last_ts = INT64_MIN;                     // event time of the latest event
@@ -94,6 +106,7 @@ struct EntityState {
   EntityState& operator=(EntityState&& o) noexcept {
     if (this != &o) {
       Destroy();
+      fast = std::move(o.fast);
       windows = std::move(o.windows);
       queues = std::move(o.queues);
       previous = std::move(o.previous);
@@ -106,17 +119,22 @@ struct EntityState {
 
   void Destroy() {
     if (t_shape == nullptr) return;
+    for (size_t c = 0; c < fast.size() && c < t_shape->fast.size(); ++c) fast[c].Destroy(t_shape->fast[c].layout);
+    fast.clear();
     for (size_t g = 0; g < windows.size() && g < t_shape->groups.size(); ++g) windows[g].Destroy(t_shape->groups[g].set);
     windows.clear();
   }
 
   void Ensure(const Shape& shape) {
+    if (fast.size() != shape.fast.size()) fast.resize(shape.fast.size());
     if (windows.size() != shape.groups.size()) windows.resize(shape.groups.size());
     if (queues.size() != shape.delays.size()) queues.resize(shape.delays.size());
   }
 
   size_t HeapBytes() const {
-    size_t b = previous.capacity() + latest.capacity() + windows.capacity() * sizeof(agg::SlidingWindow);
+    size_t b = previous.capacity() + latest.capacity() + windows.capacity() * sizeof(agg::SlidingWindow) +
+               fast.capacity() * sizeof(FeatureWindow);
+    for (size_t c = 0; c < fast.size() && t_shape != nullptr; ++c) b += fast[c].HeapBytes(t_shape->fast[c].layout);
     for (const auto& w : windows) b += w.HeapBytes();
     for (const auto& q : queues) {
       b += q.capacity() * sizeof(QueuedRow);
@@ -130,6 +148,8 @@ struct EntityState {
     PutI64(last_ts, out);
     PutBytes(previous, out);
     PutBytes(latest, out);
+    PutI64(static_cast<int64_t>(fast.size()), out);
+    for (size_t c = 0; c < fast.size(); ++c) fast[c].Serialize(shape.fast[c].layout, out);
     PutI64(static_cast<int64_t>(windows.size()), out);
     for (size_t g = 0; g < windows.size(); ++g) windows[g].Serialize(shape.groups[g].set, out);
     PutI64(static_cast<int64_t>(queues.size()), out);
@@ -144,8 +164,14 @@ struct EntityState {
 
   Status Deserialize(std::string_view in) {
     const Shape& shape = *t_shape;
-    int64_t nw = 0, nq = 0;
-    if (!GetI64(&in, &last_ts) || !GetBytes(&in, &previous) || !GetBytes(&in, &latest) || !GetI64(&in, &nw) ||
+    int64_t nf = 0, nw = 0, nq = 0;
+    if (!GetI64(&in, &last_ts) || !GetBytes(&in, &previous) || !GetBytes(&in, &latest) || !GetI64(&in, &nf) ||
+        (nf != 0 && static_cast<size_t>(nf) != shape.fast.size())) {
+      return DataLoss("features state: truncated or of another view shape");
+    }
+    fast.resize(static_cast<size_t>(nf));
+    for (size_t c = 0; c < fast.size(); ++c) RETURN_IF_ERROR(fast[c].Deserialize(shape.fast[c].layout, &in));
+    if (!GetI64(&in, &nw) ||
         (nw != 0 && static_cast<size_t>(nw) != shape.groups.size())) {
       return DataLoss("features state: truncated or of another view shape");
     }
@@ -227,7 +253,13 @@ class FeaturesOperator final : public StatefulOperator {
         g.args.push_back(std::move(args));
       }
       ASSIGN_OR_RETURN(g.set, agg::AggregateSet::Create(std::move(specs)));
-      if (g.delay_ms > 0) {
+      bool strings = false;
+      for (size_t fi : g.features) {
+        for (const auto& e : view_.features[fi].agg.args) strings |= e->type == ExprType::kString;
+      }
+      if (g.set.Retractable() && !strings) {
+        g.fast_class = 0;  // placeholder: classes are laid out below, once the groups are final
+      } else if (g.delay_ms > 0) {
         auto d = std::find(shape_.delays.begin(), shape_.delays.end(), g.delay_ms);
         if (d == shape_.delays.end()) {
           shape_.delays.push_back(g.delay_ms);
@@ -249,6 +281,7 @@ class FeaturesOperator final : public StatefulOperator {
     }
     shape_.groups = std::move(groups_);
     for (auto& cols : delay_fields) shape_.delay_schemas.emplace_back(std::move(cols));
+    RETURN_IF_ERROR(LayOutFastClasses());
     group_out_.resize(shape_.groups.size());
     group_args_.resize(shape_.groups.size());
     for (size_t g = 0; g < shape_.groups.size(); ++g) {
@@ -264,6 +297,57 @@ class FeaturesOperator final : public StatefulOperator {
     so.entries_max = std::max<uint64_t>(view_.entities_max, 1);
     ShapeScope scope(&shape_);
     ASSIGN_OR_RETURN(entities_, state::StateTable<EntityState>::Open(so));
+    return Status::OK();
+  }
+
+  // One FastClass per delay among the fast groups; their argument expressions deduplicated.
+  Status LayOutFastClasses() {
+    std::vector<int64_t> class_delay;
+    std::vector<std::vector<std::string>> col_text;
+    for (size_t gi = 0; gi < shape_.groups.size(); ++gi) {
+      Group& g = shape_.groups[gi];
+      if (g.fast_class < 0) continue;
+      auto d = std::find(class_delay.begin(), class_delay.end(), g.delay_ms);
+      if (d == class_delay.end()) {
+        class_delay.push_back(g.delay_ms);
+        col_text.emplace_back();
+        shape_.fast.emplace_back();
+        shape_.fast.back().layout.delay_ms = g.delay_ms;
+        d = class_delay.end() - 1;
+      }
+      const size_t c = static_cast<size_t>(d - class_delay.begin());
+      FastClass& fc = shape_.fast[c];
+      g.fast_class = static_cast<int>(c);
+      g.fast_range = fc.layout.ranges.size();
+      FeatureWindowLayout::Range r;
+      r.size_ms = g.window_ms;
+      r.set = &g.set;
+      r.state_offset = fc.layout.state_bytes;
+      fc.layout.state_bytes += (g.set.state_size() + 7) / 8 * 8;
+      for (size_t fi : g.features) {
+        const AggregateDef& a = view_.features[fi].agg;
+        for (size_t j = 0; j < 2; ++j) {
+          if (j >= a.args.size()) {
+            r.arg_cols.push_back(-1);
+            continue;
+          }
+          const std::string text = ExprToString(*a.args[j]);
+          auto it = std::find(col_text[c].begin(), col_text[c].end(), text);
+          if (it == col_text[c].end()) {
+            col_text[c].push_back(text);
+            fc.layout.cols.push_back(ToFieldType(a.args[j]->type));
+            ASSIGN_OR_RETURN(CompiledExpr ce, CompiledExpr::Compile(*a.args[j]));
+            fc.cols.push_back(std::move(ce));
+            it = col_text[c].end() - 1;
+          }
+          r.arg_cols.push_back(static_cast<int>(it - col_text[c].begin()));
+        }
+      }
+      fc.layout.args_max = std::max(fc.layout.args_max, r.arg_cols.size());
+      fc.layout.ranges.push_back(std::move(r));
+    }
+    fast_cols_.resize(shape_.fast.size());
+    for (size_t c = 0; c < shape_.fast.size(); ++c) fast_cols_[c].resize(shape_.fast[c].cols.size());
     return Status::OK();
   }
 
@@ -439,8 +523,14 @@ class FeaturesOperator final : public StatefulOperator {
     scratch_.Clear();
     for (size_t d = 0; d < shape_.delays.size(); ++d) Mature(s, d, t - shape_.delays[d]);
     queue_row_.resize(shape_.delays.size());
+    for (size_t c = 0; c < shape_.fast.size(); ++c) {
+      FastClass& fc = shape_.fast[c];
+      for (size_t k = 0; k < fc.cols.size(); ++k) fast_cols_[c][k] = fc.cols[k].Eval(row, &scratch_);
+      s.fast[c].Push(fc.layout, t, fast_cols_[c].data());
+    }
     for (size_t g = 0; g < shape_.groups.size(); ++g) {
       const Group& grp = shape_.groups[g];
+      if (grp.fast_class >= 0) continue;
       EvalGroupArgs(g, row);
       if (grp.delay_ms == 0) {
         s.windows[g].Insert(grp.set, grp.window_ms, t, group_args_[g].data());
@@ -468,7 +558,7 @@ class FeaturesOperator final : public StatefulOperator {
       const Value* cols = matured_.row(0);
       for (size_t g = 0; g < shape_.groups.size(); ++g) {
         const Group& grp = shape_.groups[g];
-        if (grp.delay_ms == 0 || grp.delay_class != d) continue;
+        if (grp.fast_class >= 0 || grp.delay_ms == 0 || grp.delay_class != d) continue;
         s.windows[g].Insert(grp.set, grp.window_ms, ts, cols + grp.class_offset);
       }
       std::string().swap(q.front().args);  // a popped slot keeps its value until reused: free it
@@ -479,9 +569,15 @@ class FeaturesOperator final : public StatefulOperator {
   void Emit(EntityState& s, std::string_view key, const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t t = m.event_time_ms;
     scratch_.Clear();
+    for (size_t c = 0; c < shape_.fast.size(); ++c) s.fast[c].Advance(shape_.fast[c].layout, t);
     for (size_t g = 0; g < shape_.groups.size(); ++g) {
       const Group& grp = shape_.groups[g];
-      s.windows[g].ResultsAt(grp.set, grp.window_ms, t - grp.delay_ms, group_out_[g].data(), &scratch_);
+      if (grp.fast_class >= 0) {
+        const FastClass& fc = shape_.fast[static_cast<size_t>(grp.fast_class)];
+        s.fast[static_cast<size_t>(grp.fast_class)].Results(fc.layout, grp.fast_range, group_out_[g].data(), &scratch_);
+      } else {
+        s.windows[g].ResultsAt(grp.set, grp.window_ms, t - grp.delay_ms, group_out_[g].data(), &scratch_);
+      }
     }
     const size_t w = op_.input.size();
     std::copy(row, row + w, full_.begin());
@@ -599,6 +695,7 @@ class FeaturesOperator final : public StatefulOperator {
   std::vector<bool> run_ok_;
   std::vector<std::vector<Value>> group_out_, group_args_, queue_row_;
   std::vector<Value> full_, prev_values_;
+  std::vector<std::vector<Value>> fast_cols_;  // per fast class: this row's argument columns
   std::vector<std::string> expired_keys_;
 };
 
