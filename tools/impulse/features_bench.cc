@@ -6,27 +6,18 @@
 // --batch entities). Latency runs from each request's intended send time, so a slow answer
 // delays the next request of its connection but is not hidden (no coordinated omission).
 // --fake serves the same view from a FakeEngine: the HTTP path alone, without the store.
-//
-// The client is a few raw Asio sockets on the calling thread (not Beast's parser): it shares
-// the machine with the server, so it has to be cheaper than what it measures. Server CPU is
-// the process CPU over the measured window minus the client thread's.
-#include <sys/resource.h>
-#include <time.h>
+// The client is features_client.h. Server CPU is the process CPU over the measured window minus
+// the client thread's.
 #include <unistd.h>
 
-#include <utility>  // before Asio with g++ 12 / C++20
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -35,21 +26,18 @@
 #include <vector>
 
 #include "impulse/engine.h"
-#include "loadgen/latency_histogram.h"
 #include "server/fake_engine.h"
 #include "server/http_server.h"
+#include "tools/impulse/features_client.h"
 
 namespace impulse::tools {
 namespace {
 
-namespace asio = boost::asio;
 namespace po = boost::program_options;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kIngestChunkEvents = 10'000;      // NDJSON lines per Ingest call
 constexpr int64_t kPipelineWaitMs = 600'000;         // the pipeline must catch up within this
-constexpr size_t kResponseBytesMax = 4 << 20;        // a larger reply is an error
 constexpr uint32_t kConnectionsMax = 1024;
 
 constexpr const char* kSpec = R"(# impulse bench-features: one feature view over one stream.
@@ -75,238 +63,6 @@ pipelines:
       - features: user
     sink: {stream: events_with_features}
 )";
-
-double Seconds(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-struct ClientOptions {
-  uint16_t port = 0;
-  uint32_t connections = 8;
-  double rate_lookups_per_s = 50'000;
-  double duration_s = 10;
-  double warmup_s = 1;        // requests intended before this are sent but not recorded
-  uint32_t batch = 0;         // 0 = GET single lookups; else POST :batch of this many
-  uint64_t entities = 100'000;  // entity ids are 1..entities
-  uint64_t seed = 1;
-  uint32_t timeout_ms = 5'000;  // after the schedule ends, wait this long for answers
-};
-
-struct ClientReport {
-  uint64_t requests = 0;   // answered 200 in the measured window
-  uint64_t lookups = 0;    // entities in those requests
-  uint64_t errors = 0;     // other status, socket errors, unanswered at the end
-  std::string first_error;
-  double seconds = 0;      // measured window
-  double cpu_process_s = 0;  // whole process (server, engine, client) over the window
-  double cpu_client_s = 0;   // the client thread alone
-  loadgen::LatencyHistogram latency;
-};
-
-// One keep-alive connection, one request in flight. Connection c of C sends requests
-// c, c + C, c + 2C, ... of the global schedule (request j at start + j / request rate).
-class LookupConnection {
- public:
-  LookupConnection(asio::io_context& ioc, const ClientOptions& o, ClientReport* report, uint32_t index,
-                   Clock::time_point start, Clock::time_point measure_from, Clock::time_point end)
-      : o_(o), report_(report), socket_(ioc), timer_(ioc), index_(index), start_(start),
-        measure_from_(measure_from), end_(end), rng_(o.seed * 0x9E3779B97F4A7C15ull + index + 1) {
-    buf_.resize(64 << 10);
-  }
-
-  void Start() {
-    boost::system::error_code ec;
-    socket_.connect({asio::ip::make_address("127.0.0.1"), o_.port}, ec);
-    if (ec) return Fail("connect: " + ec.message());
-    socket_.set_option(tcp::no_delay(true), ec);
-    Next();
-  }
-
-  void Close() {
-    closed_ = true;
-    boost::system::error_code ec;
-    socket_.close(ec);
-    timer_.cancel();
-  }
-
-  bool busy() const { return busy_; }
-
- private:
-  uint64_t Rand() {  // xorshift64*
-    rng_ ^= rng_ >> 12;
-    rng_ ^= rng_ << 25;
-    rng_ ^= rng_ >> 27;
-    return rng_ * 2685821657736338717ull;
-  }
-
-  void Next() {
-    const double per_request = o_.batch == 0 ? 1.0 : o_.batch;
-    const double request_rate = o_.rate_lookups_per_s / per_request;
-    const double at_s = static_cast<double>(index_ + seq_ * o_.connections) / request_rate;
-    intended_ = start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at_s));
-    ++seq_;
-    if (intended_ >= end_) return;  // this connection's schedule is done
-    BuildRequest();
-    busy_ = true;
-    if (intended_ > Clock::now()) {
-      timer_.expires_at(intended_);
-      timer_.async_wait([this](boost::system::error_code ec) {
-        if (!ec) Send();
-      });
-    } else {
-      Send();
-    }
-  }
-
-  void BuildRequest() {
-    req_.clear();
-    if (o_.batch == 0) {
-      req_.append("GET /v1/features/user/").append(std::to_string(Rand() % o_.entities + 1));
-      req_.append(" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-      return;
-    }
-    body_.assign("{\"entities\":[");
-    for (uint32_t i = 0; i < o_.batch; ++i) {
-      if (i > 0) body_.push_back(',');
-      body_.append(std::to_string(Rand() % o_.entities + 1));
-    }
-    body_.append("]}");
-    req_.append("POST /v1/features/user:batch HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    req_.append("Content-Type: application/json\r\nContent-Length: ").append(std::to_string(body_.size()));
-    req_.append("\r\n\r\n").append(body_);
-  }
-
-  void Send() {
-    asio::async_write(socket_, asio::buffer(req_), [this](boost::system::error_code ec, size_t) {
-      if (ec) return Fail("write: " + ec.message());
-      have_ = 0;
-      Read();
-    });
-  }
-
-  void Read() {
-    if (have_ == buf_.size()) {
-      if (buf_.size() >= kResponseBytesMax) return Fail("response larger than 4 MiB");
-      buf_.resize(buf_.size() * 2);
-    }
-    socket_.async_read_some(asio::buffer(buf_.data() + have_, buf_.size() - have_),
-                            [this](boost::system::error_code ec, size_t n) {
-                              if (ec) return Fail("read: " + ec.message());
-                              have_ += n;
-                              OnBytes();
-                            });
-  }
-
-  // A response is complete once its header and Content-Length bytes are in (our server
-  // always sends Content-Length).
-  void OnBytes() {
-    const std::string_view got(buf_.data(), have_);
-    const size_t header_end = got.find("\r\n\r\n");
-    if (header_end == std::string_view::npos) return Read();
-    const std::string_view header = got.substr(0, header_end);
-    size_t cl = header.find("Content-Length: ");
-    if (cl == std::string_view::npos) cl = header.find("content-length: ");
-    if (cl == std::string_view::npos || header.size() < 12) return Fail("reply without Content-Length");
-    const size_t length = std::strtoull(header.data() + cl + 16, nullptr, 10);
-    if (have_ < header_end + 4 + length) return Read();
-    const int status = std::atoi(header.data() + 9);  // "HTTP/1.1 200"
-    busy_ = false;
-    if (intended_ >= measure_from_) {
-      if (status == 200) {
-        ++report_->requests;
-        report_->lookups += o_.batch == 0 ? 1 : o_.batch;
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - intended_).count();
-        report_->latency.Record(static_cast<uint64_t>(std::max<int64_t>(0, ns)));
-      } else {
-        NoteError("HTTP " + std::to_string(status) + ": " +
-                  std::string(got.substr(header_end + 4, std::min<size_t>(length, 200))));
-      }
-    }
-    Next();
-  }
-
-  void NoteError(std::string what) {
-    ++report_->errors;
-    if (report_->first_error.empty()) report_->first_error = std::move(what);
-  }
-
-  void Fail(std::string what) {  // the connection is done: the rest of its schedule is lost
-    busy_ = false;
-    if (closed_) return;  // closed by the run's end: already counted there
-    NoteError(std::move(what));
-    Close();
-  }
-
-  const ClientOptions& o_;
-  ClientReport* report_;
-  tcp::socket socket_;
-  asio::steady_timer timer_;
-  const uint32_t index_;
-  const Clock::time_point start_, measure_from_, end_;
-  uint64_t rng_;
-  uint64_t seq_ = 0;
-  bool busy_ = false;
-  bool closed_ = false;
-  Clock::time_point intended_;
-  std::string req_, body_;
-  std::vector<char> buf_;
-  size_t have_ = 0;
-};
-
-ClientReport RunClient(const ClientOptions& o) {
-  ClientReport report;
-  asio::io_context ioc(1);
-  const Clock::time_point start = Clock::now() + std::chrono::milliseconds(20);
-  auto at = [&](double s) {
-    return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-  };
-  const Clock::time_point measure_from = at(o.warmup_s);
-  const Clock::time_point end = at(o.warmup_s + o.duration_s);
-  std::vector<std::unique_ptr<LookupConnection>> conns;
-  for (uint32_t i = 0; i < o.connections; ++i) {
-    conns.push_back(std::make_unique<LookupConnection>(ioc, o, &report, i, start, measure_from, end));
-    conns.back()->Start();
-  }
-  // CPU is sampled over the measured window only (warmup excluded).
-  double cpu_process_0 = 0, cpu_client_0 = 0;
-  asio::steady_timer sample(ioc, measure_from);
-  sample.async_wait([&](boost::system::error_code ec) {
-    if (ec) return;
-    cpu_process_0 = Seconds(CLOCK_PROCESS_CPUTIME_ID);
-    cpu_client_0 = Seconds(CLOCK_THREAD_CPUTIME_ID);
-    sample.expires_at(end);
-    sample.async_wait([&](boost::system::error_code ec2) {
-      if (ec2) return;
-      report.cpu_process_s = Seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu_process_0;
-      report.cpu_client_s = Seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_client_0;
-    });
-  });
-  // After the schedule ends, every 10 ms: done once no request is in flight; answers still
-  // missing timeout_ms after the end are errors.
-  const Clock::time_point give_up = end + std::chrono::milliseconds(o.timeout_ms);
-  asio::steady_timer poll(ioc);
-  std::function<void()> check = [&] {
-    poll.expires_at(std::max(end, Clock::now() + std::chrono::milliseconds(10)));
-    poll.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      size_t busy = 0;
-      for (auto& c : conns) busy += c->busy() ? 1 : 0;
-      if (busy > 0 && Clock::now() < give_up) return check();
-      if (busy > 0) {
-        report.errors += busy;
-        if (report.first_error.empty()) report.first_error = "no answer within the timeout";
-      }
-      sample.cancel();
-      for (auto& c : conns) c->Close();
-    });
-  };
-  check();
-  ioc.run();
-  report.seconds = o.duration_s;
-  return report;
-}
 
 // Ingests `events_per_entity` events for each of users 1..entities into `events`, in event-time
 // order (ts = base + sequence number in ms, so nothing is late), one call in flight.
@@ -351,6 +107,17 @@ Status IngestEvents(Engine* engine, uint64_t entities, uint32_t events_per_entit
     }
   }
   return Status::OK();
+}
+
+// Microseconds during which some runnable task waited for a CPU (PSI, /proc/pressure/cpu);
+// -1 where PSI is not available. The machine is shared: this says how contended a run was.
+int64_t CpuPressureUs() {
+  std::ifstream in("/proc/pressure/cpu");
+  std::string word;
+  while (in >> word) {
+    if (word.rfind("total=", 0) == 0) return std::strtoll(word.c_str() + 6, nullptr, 10);
+  }
+  return -1;
 }
 
 double Ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
@@ -477,7 +244,13 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
     return 1;
   }
   co.port = (*server)->port();
-  const ClientReport r = RunClient(co);
+  const int64_t pressure_0 = CpuPressureUs();
+  const auto run_start = Clock::now();
+  const ClientReport r = RunFeatureClient(co);
+  const double run_s = std::chrono::duration<double>(Clock::now() - run_start).count();
+  const int64_t pressure_1 = CpuPressureUs();
+  const double pressure =
+      pressure_0 < 0 || pressure_1 < 0 ? -1 : static_cast<double>(pressure_1 - pressure_0) / 1e6 / run_s;
   (*server)->Stop();
   (void)engine->Stop();
 
@@ -485,16 +258,20 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
   const double achieved = static_cast<double>(r.lookups) / r.seconds;
   const double server_cpu = std::max(0.0, r.cpu_process_s - r.cpu_client_s) / r.seconds;
   const double client_cpu = r.cpu_client_s / r.seconds;
+  const double server_cpu_us_per_request =
+      r.requests == 0 ? 0 : std::max(0.0, r.cpu_process_s - r.cpu_client_s) * 1e6 / static_cast<double>(r.requests);
   if (json) {
     std::printf(
         "{\"engine\":\"%s\",\"entities\":%llu,\"batch\":%u,\"connections\":%u,\"rate\":%.0f,"
         "\"achieved_lookups_per_s\":%.0f,\"requests\":%llu,\"errors\":%llu,\"p50_us\":%.1f,"
         "\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"server_cpu_cores\":%.3f,"
-        "\"client_cpu_cores\":%.3f,\"setup_s\":%.2f}\n",
+        "\"client_cpu_cores\":%.3f,\"server_cpu_us_per_request\":%.2f,\"cpu_pressure\":%.3f,"
+        "\"setup_s\":%.2f}\n",
         fake ? "fake" : "real", static_cast<unsigned long long>(co.entities), co.batch, co.connections,
         co.rate_lookups_per_s, achieved, static_cast<unsigned long long>(r.requests),
         static_cast<unsigned long long>(r.errors), Us(h.Quantile(0.5)), Us(h.Quantile(0.9)),
-        Us(h.Quantile(0.99)), Us(h.Quantile(0.999)), Us(h.max_ns()), server_cpu, client_cpu, setup_s);
+        Us(h.Quantile(0.99)), Us(h.Quantile(0.999)), Us(h.max_ns()), server_cpu, client_cpu,
+        server_cpu_us_per_request, pressure, setup_s);
   } else {
     std::printf("engine %s, %llu entities (setup %.2f s), %s, %u connections, target %.0f lookups/s\n",
                 fake ? "fake" : "real", static_cast<unsigned long long>(co.entities), setup_s,
@@ -506,7 +283,12 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
     std::printf("latency from intended send: p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.3f ms\n",
                 Us(h.Quantile(0.5)), Us(h.Quantile(0.9)), Us(h.Quantile(0.99)), Us(h.Quantile(0.999)),
                 Ms(h.max_ns()));
-    std::printf("CPU: server process %.2f cores, client thread %.2f cores\n", server_cpu, client_cpu);
+    std::printf("CPU: server process %.2f cores (%.1f us per request), client thread %.2f cores\n", server_cpu,
+                server_cpu_us_per_request, client_cpu);
+    if (pressure >= 0) {
+      std::printf("CPU pressure during the run: %.0f%% of the time a runnable task waited for a core\n",
+                  pressure * 100);
+    }
   }
   if (!r.first_error.empty()) std::fprintf(stderr, "first error: %s\n", r.first_error.c_str());
   return r.errors == 0 && r.requests > 0 ? 0 : 1;
