@@ -51,6 +51,9 @@ struct EngineOptions {
   // Keyed state of stateful operators: in memory (default) or RocksDB under data_dir/state.
   bool state_rocksdb = false;
   uint64_t state_cache_entries = 100'000;    // RocksDB: decoded entries cached per operator
+  // Feature views keep each entity's latest values for LookupFeatures. false: computed into
+  // the pipelines' outputs only (a backfill, which nobody queries, saves the copy per event).
+  bool serve_features = true;
   Clock* clock = nullptr;                    // nullptr = Clock::Real()
   Env* env = nullptr;                        // nullptr = Env::Default()
 };

@@ -9,31 +9,28 @@ namespace impulse::plan {
 void OnlineStore::Put(std::string_view key, int64_t as_of_ms, std::string_view values) {
   Stripe& s = StripeOf(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(key);
-  if (it == s.map.end()) {
-    it = s.map.emplace(std::string(key), Entry{}).first;
+  Entry* e = s.map.Find(key);
+  if (e == nullptr) {
+    e = s.map.Insert(key);
     size_.fetch_add(1, std::memory_order_relaxed);
   }
-  it->second.as_of_ms = as_of_ms;
-  it->second.values.assign(values.data(), values.size());  // reuses the buffer
+  e->as_of_ms = as_of_ms;
+  e->values.assign(values.data(), values.size());  // reuses the buffer
 }
 
 void OnlineStore::Erase(std::string_view key) {
   Stripe& s = StripeOf(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(key);
-  if (it == s.map.end()) return;
-  s.map.erase(it);
-  size_.fetch_sub(1, std::memory_order_relaxed);
+  if (s.map.Erase(key)) size_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool OnlineStore::Get(std::string_view key, Entry* out) const {
   Stripe& s = StripeOf(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(key);
-  if (it == s.map.end()) return false;
-  out->as_of_ms = it->second.as_of_ms;
-  out->values.assign(it->second.values);
+  const Entry* e = s.map.Find(key);
+  if (e == nullptr) return false;
+  out->as_of_ms = e->as_of_ms;
+  out->values.assign(e->values);
   return true;
 }
 

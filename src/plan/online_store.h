@@ -16,7 +16,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+
+#include "state/flat_map.h"
 
 #include "plan/logical_plan.h"
 
@@ -46,13 +47,9 @@ class OnlineStore {
   bool KeyFromText(std::string_view text, std::string* key, std::string* why) const;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   struct Stripe {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> map;
+    state::internal::FlatStringMap<Entry> map;  // open addressing: one probe in contiguous slots
   };
   static constexpr size_t kStripes = 64;
   Stripe& StripeOf(std::string_view key) const { return stripes_[std::hash<std::string_view>()(key) % kStripes]; }

@@ -67,7 +67,9 @@ Status Shard::Init() {
         io.state.cache_entries_max = engine_->options().state_cache_entries;
       }
       io.state.env = engine_->env();
-      io.online_store = [e = engine_](const std::string& view) { return e->online_store(view); };
+      if (engine_->options().serve_features) {
+        io.online_store = [e = engine_](const std::string& view) { return e->online_store(view); };
+      }
       ASSIGN_OR_RETURN(t->instance, pipes[i]->NewInstance(io));
       t->sides = second >= 0 ? 2 : 1;
       for (int side = 0; side < t->sides; ++side) {
