@@ -6,7 +6,8 @@
 //      of event time (the spec allows 1 h of out-of-orderness);
 //   c) online == offline: a live engine fed the same transactions as small NDJSON requests
 //      (in time order, and in the shuffled order of b) writes to tx_features exactly the
-//      printed values of the backfill's rows for the same arrival order.
+//      printed values of the backfill's rows for the same arrival order, and its online
+//      lookups serve each entity's values as of its last transaction.
 // Label "e2e".
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -29,6 +30,7 @@
 
 #include "fraud/features_reference.h"
 #include "fraud/format.h"
+#include "fraud_features_tables.h"
 #include "impulse/engine.h"
 #include "tools/impulse/backfill.h"
 
@@ -88,110 +90,10 @@ std::vector<Transaction> Shuffled(uint64_t seed) {
   return out;
 }
 
-// One output row: column name -> the value as printed (CSV field, or raw JSON token).
-using Row = std::map<std::string, std::string>;
-struct Table {
-  std::map<uint64_t, Row> rows;       // by transaction_id
-  std::vector<uint64_t> duplicates;   // ids seen more than once
-  std::vector<std::string> errors;    // unparsable lines
-};
-
-void AddRow(Row row, Table* table) {
-  auto id_it = row.find("transaction_id");
-  uint64_t id = 0;
-  if (id_it == row.end() ||
-      std::from_chars(id_it->second.data(), id_it->second.data() + id_it->second.size(), id).ec != std::errc()) {
-    table->errors.push_back("no transaction_id");
-    return;
-  }
-  if (!table->rows.emplace(id, std::move(row)).second) table->duplicates.push_back(id);
-}
-
-// RFC 4180 fields of one line (quoted fields may hold commas and doubled quotes).
-std::vector<std::string> SplitCsvLine(std::string_view line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back().push_back('"');
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back().push_back(c);
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back().push_back(c);
-    }
-  }
-  return fields;
-}
-
-Table ParseCsv(const std::string& text) {
-  Table table;
-  std::istringstream in(text);
-  std::string line;
-  std::vector<std::string> header;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::vector<std::string> fields = SplitCsvLine(line);
-    if (header.empty()) {
-      header = std::move(fields);
-      continue;
-    }
-    if (fields.size() != header.size()) {
-      table.errors.push_back("width " + std::to_string(fields.size()) + ": " + line);
-      continue;
-    }
-    Row row;
-    for (size_t i = 0; i < header.size(); ++i) row[header[i]] = std::move(fields[i]);
-    AddRow(std::move(row), &table);
-  }
-  return table;
-}
-
-// Each line a flat JSON object; values kept as their raw JSON text.
-Table ParseNdjson(const std::string& text) {
-  Table table;
-  simdjson::ondemand::parser parser;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    simdjson::padded_string padded(line);
-    Row row;
-    simdjson::ondemand::document doc;
-    simdjson::ondemand::object object;
-    if (parser.iterate(padded).get(doc) != simdjson::SUCCESS || doc.get_object().get(object) != simdjson::SUCCESS) {
-      table.errors.push_back(line);
-      continue;
-    }
-    bool ok = true;
-    for (auto field : object) {
-      std::string_view key;
-      simdjson::ondemand::value value;
-      if (field.unescaped_key().get(key) != simdjson::SUCCESS || field.value().get(value) != simdjson::SUCCESS) {
-        ok = false;
-        break;
-      }
-      std::string_view raw = value.raw_json_token();
-      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n')) raw.remove_suffix(1);
-      row[std::string(key)] = std::string(raw);
-    }
-    if (!ok) {
-      table.errors.push_back(line);
-      continue;
-    }
-    AddRow(std::move(row), &table);
-  }
-  return table;
-}
+using tables::ParseCsv;
+using tables::ParseNdjson;
+using tables::Row;
+using tables::Table;
 
 // The 14 feature columns of the example, named as the handbook names them.
 std::vector<std::string> FeatureColumns() {
@@ -392,6 +294,89 @@ std::string ReadAll(const Engine& engine, const std::string& stream, uint64_t* l
   return all;
 }
 
+// Online lookups (Engine::LookupFeatures, behind GET /v1/features/{view}/{entity}) after the
+// end of input: each customer's and terminal's served values equal the backfill row of its last
+// transaction. Skipped: entities whose last two transactions share a time (either may be the
+// last applied), and entities idle longer than their view's reach (30 days, 7 + 30 for the
+// terminals) at the end of the run, whose state the engine may have dropped (every window is
+// empty). Compared as numbers, exactly: the lookup prints 0 as 0.0.
+void ExpectLookupsEqualLastRows(const Engine& engine, const Table& offline, const std::string& context) {
+  struct Last {
+    uint64_t id = 0;
+    int64_t time_ms = INT64_MIN;
+    bool tie = false;
+  };
+  std::map<std::string, std::map<std::string, Last>> last;  // view -> entity -> last transaction
+  for (const auto& [id, ref] : Reference()) {
+    const Transaction& tx = Transactions()[id];  // SimulateAll: transaction_id is the index
+    for (const auto& [view, entity] : {std::pair<std::string, uint32_t>{"customer", tx.customer_id},
+                                       std::pair<std::string, uint32_t>{"terminal", tx.terminal_id}}) {
+      Last& l = last[view][std::to_string(entity)];
+      if (ref.tx_datetime_ms > l.time_ms) {
+        l = {id, ref.tx_datetime_ms, false};
+      } else if (ref.tx_datetime_ms == l.time_ms) {
+        l.tie = true;
+      }
+    }
+  }
+  int64_t end_ms = INT64_MIN;
+  for (const auto& [id, ref] : Reference()) end_ms = std::max(end_ms, ref.tx_datetime_ms);
+  const int64_t window_max_ms = kFeatureWindowDays.back() * kMsPerDay;
+  uint64_t compared = 0, skipped = 0;
+  int mismatches = 0;
+  simdjson::dom::parser parser;
+  for (const auto& [view, entities] : last) {
+    const int64_t reach_ms = window_max_ms + (view == "terminal" ? kTerminalLabelDelayDays * kMsPerDay : 0);
+    std::vector<std::string_view> keys;
+    for (const auto& [entity, l] : entities) {
+      if (!l.tie && l.time_ms > end_ms - reach_ms) {
+        keys.push_back(entity);
+      } else {
+        ++skipped;
+      }
+    }
+    for (size_t begin = 0; begin < keys.size(); begin += Engine::kFeatureLookupBatchMax) {
+      const std::vector<std::string_view> batch(
+          keys.begin() + static_cast<std::ptrdiff_t>(begin),
+          keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), begin + Engine::kFeatureLookupBatchMax)));
+      std::string out = "[";
+      size_t found = 0;
+      ASSERT_TRUE(engine.LookupFeatures(view, batch, &out, &found).ok()) << context << ": " << view;
+      out += "]";
+      EXPECT_EQ(found, batch.size()) << context << ": " << view << " entities without online values";
+      simdjson::dom::element doc;
+      ASSERT_EQ(parser.parse(out).get(doc), simdjson::SUCCESS) << context << ": " << out.substr(0, 500);
+      for (simdjson::dom::element item : doc.get_array()) {
+        std::string_view entity;
+        simdjson::dom::object features;
+        ASSERT_EQ(item["entity"].get(entity), simdjson::SUCCESS);
+        const uint64_t id = entities.at(std::string(entity)).id;
+        if (item["features"].get(features) != simdjson::SUCCESS) {  // counted by `found`
+          ADD_FAILURE() << context << ": " << view << " " << entity << ", last at "
+                        << entities.at(std::string(entity)).time_ms << ": " << item;
+          continue;
+        }
+        const Row& row = offline.rows.at(id);
+        for (auto [name, value] : features) {
+          double online = NAN;
+          auto column = row.find(std::string(name));
+          const bool ok = value.get_double().get(online) == simdjson::SUCCESS && column != row.end() &&
+                          std::strtod(column->second.c_str(), nullptr) == online;
+          ++compared;
+          if (!ok && ++mismatches <= kMismatchesShown) {
+            ADD_FAILURE() << context << ": " << view << " " << entity << " (last transaction " << id << ") " << name
+                          << ": online " << value << ", backfill "
+                          << (column == row.end() ? "<missing>" : column->second);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 1000u) << context << ": too few online values compared";
+  EXPECT_LT(skipped, 60u) << context << ": too many entities skipped";
+  EXPECT_EQ(mismatches, 0) << context << ": online lookups differing from the backfill's last rows";
+}
+
 // Backfills `arrival` (as NDJSON) and feeds the same arrival order to a live engine; the
 // tx_features rows must equal the backfill's printed values exactly. `context` names the order.
 void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context) {
@@ -437,6 +422,7 @@ void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>&
   uint64_t late = 0;
   const std::string late_events = ReadAll(**engine, "_late_events", &late);
   EXPECT_EQ(late, 0u) << context << ": " << late_events.substr(0, 2000);
+  ExpectLookupsEqualLastRows(**engine, offline, context);
   ASSERT_TRUE((*engine)->Stop().ok());
 
   const Table online = ParseNdjson(ndjson);
