@@ -56,6 +56,7 @@ struct FastClass {
 struct Shape {
   std::vector<Group> groups;
   std::vector<FastClass> fast;
+  bool slow_groups = false;           // some group is not in a fast class
   std::vector<int64_t> delays;        // distinct delays > 0 of the other groups
   std::vector<Schema> delay_schemas;  // per delay: the queued argument columns
   Schema previous_schema;             // the `previous:` values
@@ -127,7 +128,8 @@ struct EntityState {
 
   void Ensure(const Shape& shape) {
     if (fast.size() != shape.fast.size()) fast.resize(shape.fast.size());
-    if (windows.size() != shape.groups.size()) windows.resize(shape.groups.size());
+    // Groups in fast classes have no sliding window: allocate them only if some group needs one.
+    if (shape.slow_groups && windows.size() != shape.groups.size()) windows.resize(shape.groups.size());
     if (queues.size() != shape.delays.size()) queues.resize(shape.delays.size());
   }
 
@@ -346,6 +348,7 @@ class FeaturesOperator final : public StatefulOperator {
       fc.layout.args_max = std::max(fc.layout.args_max, r.arg_cols.size());
       fc.layout.ranges.push_back(std::move(r));
     }
+    for (const Group& g : shape_.groups) shape_.slow_groups |= g.fast_class < 0;
     fast_cols_.resize(shape_.fast.size());
     for (size_t c = 0; c < shape_.fast.size(); ++c) fast_cols_[c].resize(shape_.fast[c].cols.size());
     return Status::OK();
