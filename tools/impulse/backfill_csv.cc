@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string.h>
 #include <vector>
 
 #include "event/timestamp.h"
@@ -18,7 +19,7 @@ namespace impulse::tools::backfill_internal {
 
 namespace {
 
-constexpr size_t kChunkBytes = 256 * 1024;   // read and parsed at a time
+constexpr size_t kChunkBytes = 256 * 1024;   // read at a time (parsed up to its last newline)
 constexpr size_t kHeaderColumnsMax = 10'000;  // a header wider than this is refused
 
 std::string Quoted(std::string_view cell) {
@@ -115,7 +116,6 @@ class CsvSource final : public RowSource {
     }
     if (csv_init(&parser_, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) return Internal("csv_init failed");
     parser_init_ = true;
-    buf_.resize(kChunkBytes);
     return Status::OK();
   }
 
@@ -127,17 +127,36 @@ class CsvSource final : public RowSource {
       row_ = rows->row(0);
       carry_.Clear();
     }
-    while (rows->size() < opt_.batch_rows && !eof_) {
-      const size_t n = std::fread(buf_.data(), 1, buf_.size(), file_);
-      if (n < buf_.size()) {
-        if (std::ferror(file_)) return IOError("reading input '" + path_ + "'");
-        eof_ = true;
+    while (rows->size() < opt_.batch_rows && !(eof_ && pending_.empty())) {
+      if (!eof_) {
+        const size_t old = pending_.size();
+        pending_.resize(old + kChunkBytes);
+        const size_t n = std::fread(pending_.data() + old, 1, kChunkBytes, file_);
+        pending_.resize(old + n);
+        if (n < kChunkBytes) {
+          if (std::ferror(file_)) return IOError("reading input '" + path_ + "'");
+          eof_ = true;
+        }
+        done_ += n;
       }
-      done_ += n;
-      const size_t parsed = csv_parse(&parser_, buf_.data(), n, OnField, OnRecord, this);
+      // Whole lines go to the fast splitter when they hold no quote and libcsv is between
+      // records; anything else (quotes, a line longer than a chunk) goes through libcsv.
+      size_t end = pending_.size();
+      if (!eof_) {
+        const void* nl = ::memrchr(pending_.data(), '\n', pending_.size());
+        if (nl != nullptr) end = static_cast<size_t>(static_cast<const char*>(nl) - pending_.data()) + 1;
+      }
+      const std::string_view block(pending_.data(), end);
+      const bool whole_lines = eof_ || (!block.empty() && block.back() == '\n');
+      if (whole_lines && parser_.pstate == 0 && std::memchr(block.data(), '"', block.size()) == nullptr) {
+        SplitLines(block);
+      } else if (csv_parse(&parser_, block.data(), block.size(), OnField, OnRecord, this) != block.size()) {
+        if (!error_.ok()) return error_;
+        return Malformed();
+      }
       if (!error_.ok()) return error_;
-      if (parsed != n) return Malformed();
-      if (eof_) {
+      pending_.erase(0, end);
+      if (eof_ && pending_.empty()) {
         if (csv_fini(&parser_, OnField, OnRecord, this) != 0) return Malformed();
         if (!error_.ok()) return error_;
         if (!header_done_) return InvalidArgument("input '" + path_ + "': no header row");
@@ -151,7 +170,7 @@ class CsvSource final : public RowSource {
       row_ = nullptr;
     }
     rows_ = nullptr;
-    return !rows->empty() || !eof_;
+    return !rows->empty() || !(eof_ && pending_.empty());
   }
 
   uint64_t bytes_done() const override { return done_; }
@@ -160,6 +179,37 @@ class CsvSource final : public RowSource {
   uint64_t filtered_rows() const override { return filtered_; }
 
  private:
+  // The fast path: `block` is whole lines without any quote, so a record is a line and a cell
+  // is what lies between commas, trimmed of spaces and tabs as libcsv trims unquoted cells.
+  void SplitLines(std::string_view block) {
+    const char* p = block.data();
+    const char* const end = p + block.size();
+    while (p < end && error_.ok()) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      const char* line_end = nl == nullptr ? end : nl;
+      const char* next = nl == nullptr ? end : nl + 1;
+      if (line_end > p && line_end[-1] == '\r') --line_end;
+      if (line_end == p) {  // a blank line: no record
+        ++line_;
+        p = next;
+        continue;
+      }
+      while (true) {
+        const char* comma = static_cast<const char*>(std::memchr(p, ',', static_cast<size_t>(line_end - p)));
+        const char* cell_end = comma == nullptr ? line_end : comma;
+        const char* b = p;
+        const char* e = cell_end;
+        while (b < e && (*b == ' ' || *b == '\t')) ++b;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t')) --e;
+        Field(std::string_view(b, static_cast<size_t>(e - b)));
+        if (comma == nullptr) break;
+        p = comma + 1;
+      }
+      EndRecord();
+      p = next;
+    }
+  }
+
   static void OnField(void* s, size_t len, void* self) {
     static_cast<CsvSource*>(self)->Field(std::string_view(s == nullptr ? "" : static_cast<const char*>(s), len));
   }
@@ -277,7 +327,7 @@ class CsvSource final : public RowSource {
   FILE* file_ = nullptr;
   csv_parser parser_{};
   bool parser_init_ = false;
-  std::vector<char> buf_;
+  std::string pending_;  // read, not yet parsed
   bool eof_ = false;
   uint64_t done_ = 0, total_ = 0, bad_ = 0, filtered_ = 0;
 
