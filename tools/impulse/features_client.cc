@@ -240,7 +240,10 @@ ClientReport RunFeatureClient(const ClientOptions& o) {
       if (busy > 0 && Clock::now() < give_up) return check();
       if (busy > 0) {
         report.errors += busy;
-        if (report.first_error.empty()) report.first_error = "no answer within the timeout";
+        if (report.first_error.empty()) {
+          report.first_error = "connections still behind their schedule " + std::to_string(o.timeout_ms) +
+                               " ms after its end (the server fell behind)";
+        }
       }
       sample.cancel();
       for (auto& c : conns) c->Close();
