@@ -252,6 +252,9 @@ void EngineImpl::CheckpointLoop() {
     if (ckpt_thread_exit_) break;
     const uint64_t progress = ProgressCount();
     if (progress == last_progress) continue;
+    bool ended = false;  // a bounded run: no periodic checkpoint after its end (nothing to report)
+    for (size_t i = 0; i < streams_.size(); ++i) ended |= ended_[i].load(std::memory_order_acquire);
+    if (ended) continue;
     lock.unlock();
     uint64_t id = 0;
     Status st = RunCheckpoint(&id);
