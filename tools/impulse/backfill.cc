@@ -253,6 +253,7 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   eo.durability = Durability::kNone;
   eo.checkpoint_interval_ms = kCheckpointIntervalMs;
   eo.stop_drain_timeout_ms = 600'000;
+  eo.serve_features = false;  // nobody looks features up during a backfill: skip the online copy
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.spec_path, eo));
 
   BackfillStats stats;

@@ -5,8 +5,8 @@
 // engine code as a live run), feeds it the input (a CSV or NDJSON file, or the log of an
 // engine's data directory) as typed rows in input order, declares end of input, waits for
 // every pipeline to finish, stops the engine, then reads the output stream from the temporary
-// log and writes its rows sorted by (event time, partition, offset): for a given input the
-// output is byte-for-byte deterministic. Bad input stops the run with the file, line, column
+// log and writes its rows sorted by event time, ties by the rows' encoded bytes: for a given
+// input the output is byte-for-byte deterministic, whatever the shard count or timing. Bad input stops the run with the file, line, column
 // and reason (or is counted and skipped with skip_bad_rows). Blocking; runs on the calling
 // thread plus the engine's shard threads. Memory: the engine's bounded queues and state, plus
 // the output stream's encoded rows (kOutputBytesMax) while they are sorted.

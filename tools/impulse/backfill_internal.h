@@ -52,7 +52,7 @@ std::string ParseCell(const Field& field, std::string_view cell, Arena* arena, V
 
 // Reads the output stream `def` from data_dir's log after the engine stopped, checks that each
 // of `writers` writers has closed it (a +infinity watermark marker: the output is complete),
-// sorts the rows by (event time, partition, offset) and writes them to `out_path` ("-" =
+// sorts the rows by (event time, encoded row bytes) and writes them to `out_path` ("-" =
 // stdout). Reads partitions and formats blocks of rows on up to `threads` threads. Returns the
 // number of rows written.
 Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, uint32_t writers,

@@ -272,11 +272,12 @@ Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, 
     entries.insert(entries.end(), part.entries.begin(), part.entries.end());
     std::vector<Entry>().swap(part.entries);
   }
-  // 2. Deterministic order: event time, then partition and offset.
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+  // 2. Deterministic order: event time, then the row's encoded bytes. Not (partition,
+  // offset): several writers append to one partition in an order that depends on timing and
+  // on the shard count; equal bytes are equal lines, so their order does not matter.
+  std::sort(entries.begin(), entries.end(), [&parts](const Entry& a, const Entry& b) {
     if (a.event_time_ms != b.event_time_ms) return a.event_time_ms < b.event_time_ms;
-    if (a.partition != b.partition) return a.partition < b.partition;
-    return a.offset < b.offset;
+    return parts[a.partition].Payload(a) < parts[b.partition].Payload(b);
   });
   // 3. Decode and format blocks of rows in parallel; write them in order.
   ASSIGN_OR_RETURN(Output out, Output::Open(out_path));
