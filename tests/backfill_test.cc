@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,7 @@
 
 #include "event/timestamp.h"
 #include "impulse/engine.h"
+#include "tools/impulse/backfill_internal.h"
 
 namespace impulse::tools {
 namespace {
@@ -420,6 +423,29 @@ pipelines:
     } else {
       EXPECT_EQ(text, first) << "shards " << shards;
     }
+  }
+}
+
+// The CSV writer's fast path for doubles prints exactly what std::to_chars prints.
+TEST(BackfillCsvDouble, SameTextAsToChars) {
+  std::mt19937_64 rng(12);
+  auto to_chars = [](double v) {
+    char buf[64];
+    return std::string(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
+  };
+  std::vector<double> values = {0.0, -0.0, 1.0, -1.0, 0.01, 0.1, 0.05, 99999.99, 100000.0, 10000.0, 20000.0,
+                                1e15, 1e16, 123456.78, 5e-324, 1e-7, 0.015, 17.84, 17.840000000000003};
+  for (int i = 0; i < 200'000; ++i) {
+    const int64_t cents = static_cast<int64_t>(rng() % 20'000'000) - 10'000'000;
+    values.push_back(static_cast<double>(cents) / 100.0);                    // amounts
+    values.push_back(static_cast<double>(cents) / 100.0 / static_cast<double>(1 + rng() % 30));  // averages
+    values.push_back(static_cast<double>(rng() % 1000) / 1000.0);            // ratios
+    values.push_back(std::ldexp(static_cast<double>(rng() >> 11), static_cast<int>(rng() % 80) - 60));
+  }
+  for (double v : values) {
+    std::string got;
+    backfill_internal::AppendCsvDouble(v, &got);
+    ASSERT_EQ(got, to_chars(v)) << v;
   }
 }
 

@@ -60,5 +60,8 @@ Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, 
 
 // Appends `s` as one CSV field, quoted (RFC 4180) only if it holds , " CR or LF.
 void AppendCsvCell(std::string_view s, std::string* out);
+// Appends exactly what std::to_chars(v) writes (the shortest form that parses back to v), with a
+// fast path for values with at most two decimals; NaN, inf and -inf for the non-finite.
+void AppendCsvDouble(double v, std::string* out);
 
 }  // namespace impulse::tools::backfill_internal

@@ -49,18 +49,6 @@ void AppendInt(int64_t v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
-void AppendCsvDouble(double v, std::string* out) {
-  if (std::isnan(v)) {
-    *out += "NaN";
-  } else if (std::isinf(v)) {
-    *out += v > 0 ? "inf" : "-inf";
-  } else {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof(buf), v);  // shortest form that round-trips
-    out->append(buf, r.ptr);
-  }
-}
-
 void AppendCsvRow(const Schema& schema, const Value* row, std::string* out) {
   for (size_t f = 0; f < schema.size(); ++f) {
     if (f > 0) out->push_back(',');
@@ -129,6 +117,39 @@ class Output {
 };
 
 }  // namespace
+
+void AppendCsvDouble(double v, std::string* out) {
+  if (std::isnan(v)) {
+    *out += "NaN";
+    return;
+  }
+  if (std::isinf(v)) {
+    *out += v > 0 ? "inf" : "-inf";
+    return;
+  }
+  // Fast path for what training data is mostly made of (amounts in cents, counts, zero): when
+  // v is the double nearest to c / 100 for an integer c (IEEE division is correctly rounded),
+  // that decimal is v's shortest round-trip form, and below 1e5 the fixed notation is never
+  // longer than the scientific one, so this prints exactly what std::to_chars(v) prints.
+  if (std::fabs(v) < 1e5 && !(v == 0 && std::signbit(v))) {
+    const int64_t c = std::llround(v * 100);
+    if (static_cast<double>(c) / 100.0 == v) {
+      const uint64_t a = static_cast<uint64_t>(c < 0 ? -c : c);
+      if (c < 0) out->push_back('-');
+      AppendInt(static_cast<int64_t>(a / 100), out);
+      const unsigned frac = static_cast<unsigned>(a % 100);
+      if (frac != 0) {
+        out->push_back('.');
+        out->push_back(static_cast<char>('0' + frac / 10));
+        if (frac % 10 != 0) out->push_back(static_cast<char>('0' + frac % 10));
+      }
+      return;
+    }
+  }
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);  // shortest form that round-trips
+  out->append(buf, r.ptr);
+}
 
 void AppendCsvCell(std::string_view s, std::string* out) {
   if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
