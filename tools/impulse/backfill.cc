@@ -289,6 +289,10 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
     return fed;
   }
   stats.feed_seconds = SecondsSince(t0);
+  if (o.progress) {
+    std::fprintf(stderr, "backfill: input done (%llu events, %.1f s); waiting for the pipelines\n",
+                 static_cast<unsigned long long>(stats.events_in), stats.feed_seconds);
+  }
   RETURN_IF_ERROR(engine->EndOfInput(o.input_stream));
   Status settled = Settle(*engine);
   for (const StreamInfo& s : engine->ListStreams()) {
@@ -300,6 +304,7 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   RETURN_IF_ERROR(stopped);
   engine.reset();
   stats.drain_seconds = SecondsSince(t0) - stats.feed_seconds;
+  if (o.progress) std::fprintf(stderr, "backfill: pipelines done (%.1f s); writing the output\n", SecondsSince(t0));
   const double cpu_output0 = ProcessCpuSeconds();
   ASSIGN_OR_RETURN(stats.rows_out, bi::WriteOutput(tmp->path(), out_def, writers, o.format, o.out_path, o.shards));
   stats.bad_rows = source->bad_rows();
