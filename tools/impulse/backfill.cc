@@ -29,7 +29,8 @@ constexpr int kMaxInflightRequests = 16;              // IngestRows calls not ye
 constexpr int64_t kBackpressureSleepUs = 200;         // wait before retrying a refused batch
 constexpr int64_t kSettleCheckMs = 20;                // after end of input: streams re-checked this often
 constexpr int kSettleRounds = 5;                      // unchanged this many times in a row = done
-constexpr int64_t kWaitChunkMs = 60'000;              // one WaitForPipelines call
+constexpr int64_t kWaitChunkMs = 10'000;              // one WaitForPipelines call
+constexpr int64_t kNoProgressMs = 300'000;            // pipelines behind and no stream growing: give up
 
 using Clock = std::chrono::steady_clock;
 
@@ -109,15 +110,22 @@ uint64_t TotalRecords(const Engine& engine) {
 Status Settle(const Engine& engine) {
   uint64_t last = UINT64_MAX;
   int stable = 0;
+  auto last_change = Clock::now();
   while (stable < kSettleRounds) {
     Status st = engine.WaitForPipelines(kWaitChunkMs);
     if (!st.ok() && st.code() != StatusCode::kUnavailable) return st;
     const uint64_t now = TotalRecords(engine);
+    if (now != last) last_change = Clock::now();
     if (st.ok() && now == last) {
       ++stable;
     } else {
       stable = 0;
       last = now;
+    }
+    // A pipeline that cannot write (a full disk) never catches up: fail instead of waiting forever.
+    if (!st.ok() && Clock::now() - last_change > std::chrono::milliseconds(kNoProgressMs)) {
+      return Unavailable("the pipelines made no progress for " + std::to_string(kNoProgressMs / 1000) +
+                         " s: " + st.message());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kSettleCheckMs));
   }
