@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "event/row_codec.h"
 #include "plan/online_store.h"
 #include "plan/physical.h"
 #include "plan/spec.h"
@@ -137,6 +138,42 @@ BENCHMARK_CAPTURE(BM_FeatureView, customer_served, std::string("customer"), true
 BENCHMARK_CAPTURE(BM_FeatureView, customer_unserved, std::string("customer"), false)->MinTime(2.0);
 BENCHMARK_CAPTURE(BM_FeatureView, terminal_served, std::string("terminal"), true)->MinTime(2.0);
 BENCHMARK_CAPTURE(BM_FeatureView, terminal_unserved, std::string("terminal"), false)->MinTime(2.0);
+
+// The online store alone: a lookup of one of 100 K entities (the key from text, the stripe
+// lock, the copy of the encoded row and its decode), as LookupFeatures does before writing JSON.
+void BM_OnlineStoreLookup(benchmark::State& state) {
+  auto plan = CompileSpec(SpecFor("customer"), "bench.yaml", nullptr);
+  if (!plan.ok()) {
+    state.SkipWithError(plan.status().ToString().c_str());
+    return;
+  }
+  const auto& view = plan->feature_views[0];
+  OnlineStore store(view);
+  std::vector<Value> row(view->feature_schema.size(), Value::Int(3));
+  for (size_t c = 0; c < row.size(); ++c) {
+    if (view->feature_schema.field(c).type == FieldType::kDouble) row[c] = Value::Double(57.25);
+  }
+  std::string encoded, key, why;
+  RowMeta m;
+  EncodeRow(view->feature_schema, row.data(), m, &encoded);
+  constexpr int kEntities = 100'000;
+  for (int e = 0; e < kEntities; ++e) {
+    store.KeyFromText(std::to_string(e), &key, &why);
+    store.Put(key, 1000, encoded);
+  }
+  std::mt19937_64 rng(3);
+  OnlineStore::Entry entry;
+  RowBatch decoded(view->feature_schema.size());
+  for (auto _ : state) {
+    const std::string id = std::to_string(rng() % kEntities);
+    store.KeyFromText(id, &key, &why);
+    if (!store.Get(key, &entry)) state.SkipWithError("missing entity");
+    decoded.Reset(view->feature_schema.size());
+    benchmark::DoNotOptimize(DecodeRow(view->feature_schema, entry.values, &decoded).ok());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_OnlineStoreLookup);
 
 }  // namespace
 }  // namespace impulse::plan
