@@ -72,6 +72,7 @@ Status EngineImpl::EndOfInput(std::string_view stream) {
     return InvalidArgument("stream '" + std::string(stream) + "' is written by pipelines; end its sources instead");
   }
   ended_[static_cast<size_t>(si)].store(true, std::memory_order_release);
+  end_epoch_.fetch_add(1, std::memory_order_acq_rel);
   for (auto& sh : shards_) sh->Signal();
   return Status::OK();
 }

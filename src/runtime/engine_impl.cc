@@ -485,9 +485,12 @@ bool EngineImpl::Quiescent() const {
 
 Status EngineImpl::WaitForPipelines(int64_t timeout_ms) const {
   const int64_t deadline = clock_->NowNs() + timeout_ms * 1'000'000;
+  // An EndOfInput before this call must have reached every task's watermark (a sleeping shard
+  // with no lag may not have woken for it yet).
+  const uint64_t end_epoch = end_epoch_.load(std::memory_order_acquire);
   while (true) {
     bool all_idle = true;
-    for (const auto& sh : shards_) all_idle = all_idle && sh->idle();
+    for (const auto& sh : shards_) all_idle = all_idle && sh->idle() && sh->applied_end_epoch() >= end_epoch;
     uint64_t lag = 0;
     for (size_t i = 0; i < pipelines_.size(); ++i) {
       for (const auto& sh : shards_) lag += sh->PipelineLag(i);

@@ -136,6 +136,9 @@ class EngineImpl final : public Engine {
 
   // Event time (see Shard::TaskWatermark).
   bool ended(uint32_t stream) const { return ended_[stream].load(std::memory_order_acquire); }
+  // Bumped by every EndOfInput; a shard publishes the value it has applied to all its tasks'
+  // watermarks (Shard::applied_end_epoch), so WaitForPipelines can wait for that too.
+  uint64_t end_epoch() const { return end_epoch_.load(std::memory_order_acquire); }
   // Writers of a pipeline-written stream: one per source partition of each pipeline writing
   // it; the task of pipeline p on partition q has id writer_base(p) + q.
   uint32_t writer_count(uint32_t stream) const { return writers_of_stream_[stream]; }
@@ -219,6 +222,7 @@ class EngineImpl final : public Engine {
   bool stopped_ = false;
 
   std::unique_ptr<std::atomic<bool>[]> ended_;
+  std::atomic<uint64_t> end_epoch_{0};
   std::vector<uint32_t> writers_of_stream_;
   std::vector<uint32_t> writer_base_;
   uint32_t late_stream_ = 0;

@@ -3,6 +3,7 @@
 // a checkpoint. Labelled concurrent with the runtime tests: also run under TSan.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -159,6 +160,48 @@ TEST_F(FeaturesEngineTest, OnlineValuesSurviveARestartFromACheckpoint) {
   };
   EXPECT_EQ(found, 5u) << after;
   EXPECT_EQ(strip_age(after), strip_age(before));
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// Lookups from another thread while the shards write the same entities (TSan checks the store).
+TEST_F(FeaturesEngineTest, LookupsRunConcurrentlyWithIngest) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t now = NowMs();
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> lookups{0}, hits{0};
+  std::thread reader([&] {
+    std::string out;
+    while (!done.load()) {
+      out.clear();
+      size_t found = 0;
+      if ((*e)->LookupFeatures("user", {"0", "1", "2", "3", "4", "5", "6", "7"}, &out, &found).ok()) {
+        lookups.fetch_add(1);
+        hits.fetch_add(found);
+      }
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    std::string body;
+    for (int i = 0; i < 200; ++i) {
+      const int n = round * 200 + i;
+      body += "{\"user\":" + std::to_string(n % 8) + ",\"amount\":" + std::to_string(n) + ",\"ts\":" +
+              std::to_string(now - 600'000 + n * 10) + "}\n";
+    }
+    Ingest(**e, body);
+  }
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  done.store(true);
+  reader.join();
+  EXPECT_GT(lookups.load(), 0u);
+  size_t found = 0;
+  const std::string last = Lookup(**e, {"7"}, &found);
+  EXPECT_EQ(found, 1u);
+  // User 7's last click is n = 3999 at now - 600000 + 39990; its 10 s window holds the clicks
+  // of user 7 in (t - 10 s, t]: one every 80 ms, so 125 of them.
+  EXPECT_NE(last.find("\"n_10s\":125,"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"last_amount\":3999"), std::string::npos) << last;
   ASSERT_TRUE((*e)->Stop().ok());
 }
 

@@ -178,8 +178,10 @@ void Shard::Run() {
     // Tasks pause while a checkpoint is being taken (ingest goes on).
     if (engine_->ckpt_pause_epoch.load(std::memory_order_acquire) <=
         engine_->ckpt_resume_epoch.load(std::memory_order_acquire)) {
+      const uint64_t end_epoch = engine_->end_epoch();
       did |= RunTasks();
       did |= TickWatermarks();
+      if (tick_complete_) applied_end_epoch_.store(end_epoch, std::memory_order_release);
     }
     SyncAndAck();
     CheckpointStep();

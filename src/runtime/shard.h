@@ -59,6 +59,8 @@ class Shard {
   // True while the shard sleeps with no inbound work, no pipeline lag, no pending acks and
   // nothing unsynced (any thread). Cleared as soon as it wakes.
   bool quiescent() const { return quiescent_.load(std::memory_order_seq_cst); }
+  // The engine's end_epoch() as of the last cycle whose watermark tick reached every task.
+  uint64_t applied_end_epoch() const { return applied_end_epoch_.load(std::memory_order_acquire); }
   // Commands received from shard `src` through the exchange ring that are now durable here
   // (any thread): lets `src` persist its cursors only past outputs that are safe.
   uint64_t exchange_durable_from(uint32_t src) const {
@@ -187,6 +189,8 @@ class Shard {
   int64_t last_persist_ms_ = 0;
   int64_t last_sync_ns_ = 0;
   std::atomic<bool> quiescent_{false};
+  std::atomic<uint64_t> applied_end_epoch_{0};
+  bool tick_complete_ = false;  // the last TickWatermarks reached every task
   // Cursor safety across shards (see PersistCursors).
   std::vector<uint64_t> exchange_sent_to_;                          // per destination shard
   std::vector<uint64_t> exchange_popped_from_;                      // per source shard

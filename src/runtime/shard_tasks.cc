@@ -186,13 +186,17 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
 
 bool Shard::TickWatermarks() {
   bool did = false;
+  bool blocked = false;
   const int64_t now_ns = engine_->clock()->NowNs();
   for (auto& tp : tasks_) {
     Task& t = *tp;
     if (t.failed) continue;
     const int64_t w = TaskWatermark(t, now_ns);
     if (w <= t.wm && (t.sink == UINT32_MAX || t.marker_wm >= t.wm)) continue;
-    if (ExchangeBlocked()) break;
+    if (ExchangeBlocked()) {
+      blocked = true;
+      break;
+    }
     const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
     out_.Reset(pipe.output_schema().size());
     late_.Reset(LateEventsStreamDef().schema.size());
@@ -211,6 +215,7 @@ bool Shard::TickWatermarks() {
     metrics_.pipeline_out[t.pipeline].Add(out_.size());
     did = did || !out_.empty();
   }
+  tick_complete_ = !blocked;
   for (size_t p = 0; p < pipeline_watermark.size(); ++p) {
     int64_t m = INT64_MAX;
     for (const auto& tp : tasks_) {
