@@ -5,6 +5,9 @@
 //    row arrives second). A buffered row is dropped once no future non-late row can match it.
 //  - kWindow: rows buffered per (key, tumbling window); the cross product is emitted when the
 //    watermark closes the window.
+//    With `left_outer`, a left row that no right row matched is emitted once with null right
+//    fields when it leaves the state (the watermark passed left.ts + upper: no match can come),
+//    with that time as its event time; a left row with a null key at once.
 //  - kLookup: right rows upsert a table (latest by arrival); left rows probe it.
 // All keyed state is one StateTable<RowList> (memory or RocksDB). Timers (cleanup or window
 // close) live in an in-memory min-heap with one entry per state key, rebuilt from the table on
@@ -56,11 +59,14 @@ bool GetRaw(std::string_view* in, T* v) {
   return true;
 }
 
-// One buffered row: flags (bit 0: right side, bit 1: expires by TTL), ts, expire_ms (dropped once
-// W > expire_ms; kNever = not by time), then the EncodeRow payload.
+// One buffered row: flags (bit 0: right side, bit 1: expires by TTL, bit 2: a left row that has
+// matched), ts, expire_ms (dropped once W > expire_ms; kNever = not by time), then the EncodeRow
+// payload.
+constexpr uint8_t kMatchedFlag = 4;
 struct Record {
   int side = 0;
   bool ttl = false;
+  bool matched = false;
   int64_t ts = 0;
   int64_t expire_ms = kNever;
   std::string_view payload;
@@ -75,17 +81,19 @@ bool NextRecord(std::string_view* rest, Record* r) {
   if (!GetRaw(rest, &flags) || !GetRaw(rest, &r->ts) || !GetRaw(rest, &r->expire_ms) || !GetRaw(rest, &len)) {
     return false;
   }
-  if (flags > 3 || rest->size() < len) return false;
+  if (flags > 7 || rest->size() < len) return false;
   r->side = flags & 1;
   r->ttl = (flags & 2) != 0;
+  r->matched = (flags & kMatchedFlag) != 0;
   r->payload = rest->substr(0, len);
   rest->remove_prefix(len);
   r->bytes = before - rest->size();
   return true;
 }
 
-void AppendRecord(int side, bool ttl, int64_t ts, int64_t expire_ms, std::string_view payload, std::string* out) {
-  PutRaw<uint8_t>(out, static_cast<uint8_t>(side | (ttl ? 2 : 0)));
+void AppendRecord(int side, bool ttl, int64_t ts, int64_t expire_ms, std::string_view payload, std::string* out,
+                  bool matched = false) {
+  PutRaw<uint8_t>(out, static_cast<uint8_t>(side | (ttl ? 2 : 0) | (matched ? kMatchedFlag : 0)));
   PutRaw(out, ts);
   PutRaw(out, expire_ms);
   PutRaw(out, static_cast<uint32_t>(payload.size()));
@@ -234,7 +242,7 @@ class JoinOperator final : public StatefulOperator {
         NoteError(table_->Erase(timer.second));
         continue;
       }
-      Prune(list);
+      Prune(list, out);
       if (list->count == 0) {
         NoteError(table_->Erase(timer.second));
       } else if (list->timer_ms != kNever) {
@@ -244,7 +252,7 @@ class JoinOperator final : public StatefulOperator {
   }
 
   // Drops the records of `list` whose expiry W has passed and recomputes its timer.
-  void Prune(RowList* list) {
+  void Prune(RowList* list, OpOutput* out) {
     std::string kept;
     std::string_view rest = list->data;
     Record r;
@@ -252,12 +260,13 @@ class JoinOperator final : public StatefulOperator {
     int64_t next = kNever;
     while (NextRecord(&rest, &r)) {
       if (r.expire_ms < watermark_) {
+        if (def_.left_outer && r.side == 0 && !r.matched) EmitUnmatched(r, out);
         --rows_[r.side];
         payload_bytes_ -= r.bytes;
         if (r.ttl) ++expired_;
         continue;
       }
-      AppendRecord(r.side, r.ttl, r.ts, r.expire_ms, r.payload, &kept);
+      AppendRecord(r.side, r.ttl, r.ts, r.expire_ms, r.payload, &kept, r.matched);
       ++count;
       next = std::min(next, r.expire_ms);
     }
@@ -296,8 +305,11 @@ class JoinOperator final : public StatefulOperator {
   // --- interval ---
   void ProcessInterval(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
     const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
-    if (key.null) return;  // never equal to anything
     const int64_t ts = meta.event_time_ms;
+    if (key.null) {  // never equal to anything
+      if (side == 0 && def_.left_outer) EmitOuter(row, meta, SatAdd(ts, def_.upper_ms), out);
+      return;
+    }
     // The bound that cleans the other side's rows, and this row's own expiry.
     const bool other_cleaned = side == 0 ? def_.lower_ms != INT64_MIN : def_.upper_ms != INT64_MAX;
     if (other_cleaned && ts < watermark_) return Late(side, row, meta, "late", out);
@@ -321,12 +333,20 @@ class JoinOperator final : public StatefulOperator {
     const int other = 1 - side;
     std::string_view rest = list->data;
     Record r;
+    bool matched = false;
     while (NextRecord(&rest, &r)) {
       if (r.side != other) continue;
       const int64_t diff = side == 0 ? SatSub(r.ts, ts) : SatSub(ts, r.ts);  // right.ts - left.ts
       if (diff < def_.lower_ms || diff > def_.upper_ms) continue;
       const Value* buffered = Decode(other, r.payload);
       if (buffered == nullptr) continue;
+      matched = true;
+      if (other == 0 && !r.matched) {
+        // The buffered left row has a partner now: no outer row for it. Its flags byte sits the
+        // record header's size before its payload.
+        const size_t at = static_cast<size_t>(r.payload.data() - list->data.data()) - kRecordHeaderBytes;
+        list->data[at] = static_cast<char>(static_cast<uint8_t>(list->data[at]) | kMatchedFlag);
+      }
       RowMeta m = meta;
       m.event_time_ms = std::max(ts, r.ts);
       m.watermark_ms = watermark_;
@@ -336,10 +356,14 @@ class JoinOperator final : public StatefulOperator {
         EmitPair(buffered, row, m, out);
       }
     }
-    if (!buffer) return;
+    if (!buffer) {
+      // No future right row can match it (possible only with an unbounded lower bound).
+      if (side == 0 && def_.left_outer && !matched) EmitOuter(row, meta, expire, out);
+      return;
+    }
     encoded_.clear();
     EncodeRow(schema_[side], row, meta, &encoded_);
-    AppendRecord(side, ttl, ts, expire, encoded_, &list->data);
+    AppendRecord(side, ttl, ts, expire, encoded_, &list->data, side == 0 && matched);
     ++list->count;
     ++rows_[side];
     payload_bytes_ += kRecordHeaderBytes + encoded_.size();
@@ -455,6 +479,23 @@ class JoinOperator final : public StatefulOperator {
 
   // --- output ---
   // Appends left ++ right (right == nullptr: nulls) with strings copied into out->rows' arena.
+  // A left row without a partner, with null right fields, at `event_time` (when no partner can
+  // come any more).
+  void EmitOuter(const Value* left, const RowMeta& meta, int64_t event_time, OpOutput* out) {
+    RowMeta m = meta;
+    m.event_time_ms = event_time;
+    m.watermark_ms = watermark_;
+    EmitPair(left, nullptr, m, out);
+  }
+  void EmitUnmatched(const Record& r, OpOutput* out) {
+    const Value* left = Decode(0, r.payload);
+    if (left == nullptr) return;
+    RowMeta m = decoded_[0].meta(decoded_[0].size() - 1);
+    m.event_time_ms = r.expire_ms;
+    m.watermark_ms = fire_watermark_;  // released by this advance: ahead of the new watermark
+    EmitPair(left, nullptr, m, out);
+  }
+
   void EmitPair(const Value* left, const Value* right, const RowMeta& meta, OpOutput* out) {
     if (out == nullptr || out->rows == nullptr) return;
     RowBatch* rows = out->rows;

@@ -212,16 +212,24 @@ Expected Reference(const JoinDef& def, const std::vector<Ev>& evs) {
     }
   }
   for (const Ev* l : ok) {
-    if (l->side != 0 || l->key_null) continue;
+    if (l->side != 0) continue;
+    bool matched = false;
     for (const Ev* r : ok) {
-      if (r->side != 1 || r->key_null || r->key != l->key) continue;
+      if (l->key_null || r->side != 1 || r->key_null || r->key != l->key) continue;
       if (def.type == JoinDef::Type::kInterval) {
         const int64_t d = r->ts - l->ts;
-        if (d >= def.lower_ms && d <= def.upper_ms) x.rows.push_back(RenderPair(l, r, std::max(l->ts, r->ts)));
+        if (d >= def.lower_ms && d <= def.upper_ms) {
+          x.rows.push_back(RenderPair(l, r, std::max(l->ts, r->ts)));
+          matched = true;
+        }
       } else {
         const int64_t s = FloorDiv(l->ts, def.window_ms) * def.window_ms;
         if (FloorDiv(r->ts, def.window_ms) * def.window_ms == s) x.rows.push_back(RenderPair(l, r, s + def.window_ms - 1));
       }
+    }
+    // Left outer (interval): once, with null right fields, when no partner can come any more.
+    if (def.left_outer && def.type == JoinDef::Type::kInterval && !matched) {
+      x.rows.push_back(RenderPair(l, nullptr, l->ts + def.upper_ms));
     }
   }
   std::sort(x.rows.begin(), x.rows.end());
@@ -268,6 +276,29 @@ TEST_P(JoinOpTest, IntervalMatchesNestedLoopUnderAnyArrivalOrder) {
       // Cleanup: state stays far below the input size and is empty once the watermark passes all.
       EXPECT_LT(d.max_entries, 150u);
       d.Advance(INT64_MAX);
+      EXPECT_EQ(d.op()->stats().entries, 0u);
+    }
+  }
+}
+
+TEST_P(JoinOpTest, IntervalLeftOuterEmitsEveryUnmatchedLeftRowOnce) {
+  const std::vector<std::pair<int64_t, int64_t>> bounds = {{-50, 30}, {0, 100}, {10, 10}};
+  for (auto [lower, upper] : bounds) {
+    JoinDef def = Interval(lower, upper);
+    def.left_outer = true;
+    for (uint32_t seed = 1; seed <= 4; ++seed) {
+      SCOPED_TRACE("outer bounds " + std::to_string(lower) + ".." + std::to_string(upper) + " seed " +
+                   std::to_string(seed));
+      const std::vector<Ev> evs = RandomEvents(seed, 600, 7, 80, /*stragglers=*/seed % 2 == 0);
+      Driver d(MakeOp(def), GetParam(), dir_.path());
+      d.Feed(evs, 0, evs.size());
+      d.Advance(INT64_MAX);
+      const Expected want = Reference(def, evs);
+      size_t outer = 0;
+      for (const std::string& r : want.rows) outer += r.find("null|null|null|@") != std::string::npos;
+      EXPECT_GT(outer, 20u);  // the case is exercised
+      EXPECT_EQ(Sorted(d.output), want.rows);
+      EXPECT_EQ(d.late_reasons.size(), want.late);
       EXPECT_EQ(d.op()->stats().entries, 0u);
     }
   }
@@ -455,6 +486,12 @@ void CheckRestoreEqualsUninterrupted(const JoinDef& def, Backend backend, const 
 
 TEST_P(JoinOpTest, IntervalRestoreEqualsUninterrupted) {
   CheckRestoreEqualsUninterrupted(Interval(-40, 60), GetParam(), dir_.path());
+}
+
+TEST_P(JoinOpTest, IntervalLeftOuterRestoreEqualsUninterrupted) {
+  JoinDef def = Interval(-40, 60);
+  def.left_outer = true;
+  CheckRestoreEqualsUninterrupted(def, GetParam(), dir_.path());
 }
 
 TEST_P(JoinOpTest, WindowRestoreEqualsUninterrupted) {

@@ -454,8 +454,11 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
     return false;
   }
   if (const YAML::Node* o = Get(e, "outer")) {
-    if (!o->IsScalar() || (o->Scalar() != "true" && o->Scalar() != "false") || j->type != JoinDef::Type::kLookup) {
-      d->Add(Diagnostics::LocOf(*o), "outer: true|false applies to lookup joins only, in " + what);
+    const bool bounded_interval = j->type == JoinDef::Type::kInterval && j->upper_ms != INT64_MAX;
+    if (!o->IsScalar() || (o->Scalar() != "true" && o->Scalar() != "false") ||
+        (j->type != JoinDef::Type::kLookup && !bounded_interval)) {
+      d->Add(Diagnostics::LocOf(*o), "outer: true|false applies to lookup joins and to interval joins with a finite "
+                                     "upper bound (an unmatched row is emitted once that bound has passed), in " + what);
       ok = false;
     } else {
       j->left_outer = o->Scalar() == "true";
