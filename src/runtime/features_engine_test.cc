@@ -205,5 +205,77 @@ TEST_F(FeaturesEngineTest, LookupsRunConcurrentlyWithIngest) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+// Labels that arrive after their events (or never) join them: a left outer interval join.
+TEST_F(FeaturesEngineTest, LateLabelsJoinTheirTransactionsThroughAnOuterIntervalJoin) {
+  const std::string spec = (dir_ / "labels.yaml").string();
+  std::ofstream(spec) << R"yaml(
+streams:
+  - name: tx
+    fields:
+      - {name: id, type: int64}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: id
+    event_time: ts
+    partitions: 2
+    watermark: {max_out_of_orderness: 0, idle_timeout: never}
+  - name: reports
+    fields:
+      - {name: id, type: int64}
+      - {name: fraud, type: int64}
+      - {name: reported_at, type: timestamp}
+    key: id
+    event_time: reported_at
+    partitions: 2
+    watermark: {max_out_of_orderness: 0, idle_timeout: never}
+pipelines:
+  - name: labeled
+    from: tx
+    steps:
+      - join: {stream: reports, type: interval, on: {left: id, right: id}, between: [0, 7d], outer: true, prefix: r_}
+      - map: {label: "coalesce(r_fraud, 0)"}
+      - project: [id, amount, label]
+    sink: {stream: labeled}
+)yaml";
+  auto e = Engine::Open(spec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t day = 86'400'000, t0 = 1'700'000'000'000;
+  std::string tx, reports;
+  for (int i = 0; i < 10; ++i) {
+    tx += "{\"id\":" + std::to_string(i) + ",\"amount\":" + std::to_string(i) + ".5,\"ts\":" + std::to_string(t0 + i * 1000) + "}\n";
+  }
+  // 2 and 5 reported within 7 days; 7 reported after 8 days: too late, it stays unlabeled.
+  reports += "{\"id\":2,\"fraud\":1,\"reported_at\":" + std::to_string(t0 + 2 * day) + "}\n";
+  reports += "{\"id\":5,\"fraud\":1,\"reported_at\":" + std::to_string(t0 + 6 * day) + "}\n";
+  reports += "{\"id\":7,\"fraud\":1,\"reported_at\":" + std::to_string(t0 + 8 * day) + "}\n";
+  std::promise<Status> a, b;
+  ASSERT_TRUE((*e)->Ingest("tx", tx, 0, [&](Status st, IngestResult) { a.set_value(st); }).ok());
+  ASSERT_TRUE(a.get_future().get().ok());
+  ASSERT_TRUE((*e)->Ingest("reports", reports, 0, [&](Status st, IngestResult) { b.set_value(st); }).ok());
+  ASSERT_TRUE(b.get_future().get().ok());
+  ASSERT_TRUE((*e)->EndOfInput("tx").ok());
+  ASSERT_TRUE((*e)->EndOfInput("reports").ok());
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  std::map<int64_t, int64_t> label;
+  size_t rows = 0;
+  for (const StreamInfo& si : (*e)->ListStreams()) {
+    if (si.name != "labeled") continue;
+    for (const PartitionInfo& p : si.partitions) {
+      std::string out;
+      ASSERT_TRUE((*e)->ReadEvents("labeled", p.partition, p.start_offset, 1000, &out).ok());
+      for (size_t at = out.find("\"id\":"); at != std::string::npos; at = out.find("\"id\":", at + 1)) {
+        const int64_t id = std::stoll(out.substr(at + 5));
+        const size_t l = out.find("\"label\":", at);
+        label[id] = std::stoll(out.substr(l + 8));
+        ++rows;
+      }
+    }
+  }
+  EXPECT_EQ(rows, 10u);  // every transaction exactly once
+  ASSERT_EQ(label.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(label[i], (i == 2 || i == 5) ? 1 : 0) << "transaction " << i;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 }  // namespace
 }  // namespace impulse
