@@ -377,12 +377,8 @@ class FeaturesOperator final : public StatefulOperator {
         pending_.Add(row, m);
       }
     }
-    // A row at exactly the watermark can be released now; waiting for the next advance could
-    // hold it forever on a quiet stream.
-    if (!pending_.empty() && pending_.NextTime() < wm_) {
-      emit_wm_ = wm_;
-      Release(out);
-    }
+    // Nothing to release here: every accepted row is at or after wm_, and a row at exactly the
+    // watermark waits for the next advance (more rows at that time may still come).
   }
 
   void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
@@ -657,11 +653,15 @@ class FeaturesOperator final : public StatefulOperator {
   void Sweep() {
     if (state_ttl_ms_ < 0 || wm_ == INT64_MAX) return;
     const int64_t every = std::max<int64_t>(state_ttl_ms_ / 4, 1000);
-    if (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every) return;
+    // Saturating: the watermark comes from upstream and may sit near INT64_MIN.
+    int64_t since = 0, cutoff = 0;
+    if (__builtin_sub_overflow(wm_, last_sweep_wm_, &since)) since = INT64_MAX;
+    if (last_sweep_wm_ != INT64_MIN && since < every) return;
+    if (__builtin_sub_overflow(wm_, state_ttl_ms_, &cutoff)) cutoff = INT64_MIN;
     last_sweep_wm_ = wm_;
     expired_keys_.clear();
     (void)entities_->ForEach([&](std::string_view key, EntityState& s) {
-      if (s.last_ts < wm_ - state_ttl_ms_) expired_keys_.emplace_back(key);
+      if (s.last_ts < cutoff) expired_keys_.emplace_back(key);
       return Status::OK();
     });
     for (const std::string& k : expired_keys_) {

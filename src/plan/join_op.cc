@@ -328,7 +328,10 @@ class JoinOperator final : public StatefulOperator {
     Result<RowList*> found = buffer ? table_->FindOrInsert(key_) : table_->Find(key_);
     if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
     RowList* list = *found;
-    if (list == nullptr) return;
+    if (list == nullptr) {  // nothing buffered for this key, and this row is not kept either
+      if (side == 0 && def_.left_outer) EmitOuter(row, meta, expire, out);
+      return;
+    }
     // Probe: every buffered row of the other side whose ts difference is within the bounds.
     const int other = 1 - side;
     std::string_view rest = list->data;
@@ -357,7 +360,7 @@ class JoinOperator final : public StatefulOperator {
       }
     }
     if (!buffer) {
-      // No future right row can match it (possible only with an unbounded lower bound).
+      // No future right row can match it (its interval is already behind the watermark).
       if (side == 0 && def_.left_outer && !matched) EmitOuter(row, meta, expire, out);
       return;
     }
@@ -480,10 +483,12 @@ class JoinOperator final : public StatefulOperator {
   // --- output ---
   // Appends left ++ right (right == nullptr: nulls) with strings copied into out->rows' arena.
   // A left row without a partner, with null right fields, at `event_time` (when no partner can
-  // come any more).
+  // come any more), but not behind the watermark it carries, so a following step takes it as on
+  // time. Rows emitted by a watermark advance (EmitUnmatched) keep their own meta only partly:
+  // the decoded row has its event time, not its offset or partition.
   void EmitOuter(const Value* left, const RowMeta& meta, int64_t event_time, OpOutput* out) {
     RowMeta m = meta;
-    m.event_time_ms = event_time;
+    m.event_time_ms = std::max(event_time, watermark_);
     m.watermark_ms = watermark_;
     EmitPair(left, nullptr, m, out);
   }

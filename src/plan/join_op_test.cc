@@ -195,9 +195,11 @@ struct Expected {
 Expected Reference(const JoinDef& def, const std::vector<Ev>& evs) {
   Expected x;
   std::vector<const Ev*> ok;
+  std::map<const Ev*, int64_t> w_at;  // the operator's watermark when the event arrived
   int64_t w = INT64_MIN;
   for (const Ev& e : evs) {
     w = std::max(w, e.watermark);
+    w_at[&e] = w;
     bool late = false;
     if (def.type == JoinDef::Type::kInterval) {
       const bool other_cleaned = e.side == 0 ? def.lower_ms != INT64_MIN : def.upper_ms != INT64_MAX;
@@ -227,9 +229,10 @@ Expected Reference(const JoinDef& def, const std::vector<Ev>& evs) {
         if (FloorDiv(r->ts, def.window_ms) * def.window_ms == s) x.rows.push_back(RenderPair(l, r, s + def.window_ms - 1));
       }
     }
-    // Left outer (interval): once, with null right fields, when no partner can come any more.
+    // Left outer (interval): once, with null right fields, when no partner can come any more
+    // (left.ts + upper), never behind the watermark at its arrival.
     if (def.left_outer && def.type == JoinDef::Type::kInterval && !matched) {
-      x.rows.push_back(RenderPair(l, nullptr, l->ts + def.upper_ms));
+      x.rows.push_back(RenderPair(l, nullptr, std::max(l->ts + def.upper_ms, w_at[l])));
     }
   }
   std::sort(x.rows.begin(), x.rows.end());
@@ -282,7 +285,7 @@ TEST_P(JoinOpTest, IntervalMatchesNestedLoopUnderAnyArrivalOrder) {
 }
 
 TEST_P(JoinOpTest, IntervalLeftOuterEmitsEveryUnmatchedLeftRowOnce) {
-  const std::vector<std::pair<int64_t, int64_t>> bounds = {{-50, 30}, {0, 100}, {10, 10}};
+  const std::vector<std::pair<int64_t, int64_t>> bounds = {{-50, 30}, {0, 100}, {10, 10}, {-200, -20}};
   for (auto [lower, upper] : bounds) {
     JoinDef def = Interval(lower, upper);
     def.left_outer = true;

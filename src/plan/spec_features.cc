@@ -1,6 +1,7 @@
 // The `features` step: a feature view of the spec (docs/FEATURES.md) resolved against the input
 // of the step that computes it.
 #include <charconv>
+#include <cmath>
 
 #include "agg/aggregates.h"
 #include "plan/expr_check.h"
@@ -19,9 +20,11 @@ bool References(const Expr& e, int field) {
   return false;
 }
 
+// A finite number within the int64 range (so the cast to int64 below is defined).
 bool ParseNumber(const std::string& text, double* d) {
   const auto r = std::from_chars(text.data(), text.data() + text.size(), *d);
-  return r.ec == std::errc() && r.ptr == text.data() + text.size();
+  return r.ec == std::errc() && r.ptr == text.data() + text.size() && std::isfinite(*d) &&
+         *d >= -9223372036854775808.0 && *d < 9223372036854775808.0;
 }
 
 class ViewResolver {
