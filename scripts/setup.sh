@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries
   libsimdjson-dev libyaml-cpp-dev libboost-dev libboost-system-dev libboost-program-options-dev
   prometheus-cpp-dev libcurl4-openssl-dev zlib1g-dev libxxhash-dev librocksdb-dev libcsv-dev
+  # model evaluation: libxgboost is the oracle the native tree evaluator is tested against
+  libxgboost-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (libFuzzer ships with clang's runtime)
