@@ -61,7 +61,10 @@ class Parser {
     OutputTransform transform = OutputTransform::kIdentity;
     size_t num_outputs = 1;
     float base_margin = static_cast<float>(base_score);
-    if (obj == "binary:logistic" || obj == "reg:logistic" || obj == "binary:logitraw") {
+    if (obj == "binary:logitraw") {
+      // libxgboost 1.7 keeps the stored base_score as the margin here (checked by the oracle).
+      transform = OutputTransform::kIdentity;
+    } else if (obj == "binary:logistic" || obj == "reg:logistic") {
       // libxgboost 1.7 ProbToMargin, in float: -logf(1 / p - 1).
       if (!(base_score > 0 && base_score < 1)) {
         return InvalidArgument("learner.learner_model_param.base_score " + Num(base_score) +
@@ -69,7 +72,7 @@ class Parser {
       }
       const float p = static_cast<float>(base_score);
       base_margin = -std::log(1.0f / p - 1.0f);
-      transform = obj == "binary:logitraw" ? OutputTransform::kIdentity : OutputTransform::kSigmoid;
+      transform = OutputTransform::kSigmoid;
     } else if (obj == "reg:squarederror" || obj == "reg:linear") {
       transform = OutputTransform::kIdentity;
     } else if (obj == "multi:softprob") {

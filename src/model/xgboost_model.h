@@ -4,7 +4,8 @@
 //
 // Supported: booster gbtree with numerical splits; objectives binary:logistic, binary:logitraw,
 // reg:logistic, reg:squarederror (and reg:linear, its old name), multi:softprob. base_score is
-// the stored (probability-space) value turned into a margin the way libxgboost 1.7 does.
+// turned into a margin as libxgboost 1.7 does: logit(base_score) for binary:logistic and
+// reg:logistic, the stored value itself for the others (binary:logitraw included).
 // Refused with an error naming the file and the reason: gblinear and dart boosters, categorical
 // splits, multi-target trees, other objectives, and malformed or inconsistent models.
 #pragma once
