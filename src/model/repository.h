@@ -1,0 +1,137 @@
+// The model repository (docs/MODELS.md): a directory laid out like Triton's,
+//   REPO/<name>/config.yaml       kind, file, inputs, outputs, batching, version policy
+//   REPO/<name>/<version>/<file>  numeric version directories (1, 2, ...) holding the model
+// Open and Rescan load the versions each model's version policy selects and unload the others;
+// Load and Unload act on one version at run time. A version that fails to load records why
+// and leaves every other loaded version (and a serving copy of itself) untouched.
+//
+// Thread safety: every method may be called from any thread. Get never waits for a load (model
+// files are read and parsed outside the lock that Get takes); Rescan/Load/Unload run one at a
+// time. Get returns a shared_ptr, so an unload or a swap never frees a model still in use: it
+// is freed when the last holder drops it.
+// Bounds: RepositoryOptions (models, versions per model, loaded versions, file sizes).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "impulse/env.h"
+#include "impulse/status.h"
+#include "model/model.h"
+#include "model/model_config.h"
+
+namespace impulse::model {
+
+// One loaded version: immutable, shared by every batch that scores with it.
+struct LoadedModel {
+  std::string name;
+  uint64_t version = 0;
+  ModelConfig config;                  // as read when this version was loaded
+  std::shared_ptr<const Model> model;  // never null
+};
+
+enum class VersionState {
+  kReady,        // loaded; Get returns it
+  kFailed,       // the last load failed (reason says why); not serving
+  kUnavailable,  // on disk but not loaded (not selected by the policy, or unloaded)
+};
+std::string_view VersionStateName(VersionState state);  // "ready", "failed", "unavailable"
+
+// One line of List().
+struct ModelVersionStatus {
+  std::string name;
+  // 0 for a problem of the model rather than of one version: a broken config.yaml, a version
+  // directory whose name is not a number, the repository's model limit.
+  uint64_t version = 0;
+  std::string kind;       // "xgboost", "linear"; "" when the config never parsed
+  VersionState state = VersionState::kUnavailable;
+  size_t num_inputs = 0;  // inputs in the config
+  std::string reason;     // why failed or unavailable; for a ready version, a failed reload
+};
+
+// Reads a model file. Returns kInvalidArgument/kNotFound naming the file on failure.
+using ModelLoader = std::function<Result<std::unique_ptr<Model>>(const std::string& path)>;
+
+struct RepositoryOptions {
+  size_t models_max = 1024;                       // model directories scanned; more are refused
+  size_t versions_per_model_max = 1024;           // version directories per model
+  size_t loaded_versions_max = 64;                // ready versions, all models together
+  uint64_t model_file_bytes_max = 512ull << 20;   // a model file larger than this is refused
+  Env* env = nullptr;                             // file system for scans; null: Env::Default()
+  // Loader per kind; an empty function means the built-in loader for that kind.
+  ModelLoader linear_loader = nullptr;
+  ModelLoader xgboost_loader = nullptr;
+};
+
+class ModelRepository {
+ public:
+  // Scans `dir` and loads what each version policy selects. Fails only if `dir` cannot be
+  // listed (kNotFound if missing); broken models are listed with their reason.
+  static Result<std::unique_ptr<ModelRepository>> Open(const std::string& dir, RepositoryOptions options = {});
+
+  // Re-reads the directory: new models and versions are loaded, removed or deselected ones
+  // unloaded, versions whose config.yaml changed are reloaded. A config.yaml that no longer
+  // parses keeps the model's loaded versions serving and records the error.
+  Status Rescan();
+
+  // One entry per model problem and per version (on disk or loaded), by name then version.
+  std::vector<ModelVersionStatus> List() const;
+
+  // Loads (or reloads) one version of a model known from the last scan, whatever the policy
+  // (the next Rescan applies the policy again). kNotFound: unknown model or no such version
+  // directory; kFailedPrecondition: the model's config.yaml is broken; kResourceExhausted:
+  // loaded_versions_max; the loader's error otherwise. On failure a serving copy stays.
+  Status Load(std::string_view name, uint64_t version);
+
+  // Stops serving a version (in-flight holders of it keep it alive). kNotFound if not loaded.
+  Status Unload(std::string_view name, uint64_t version);
+
+  // The given version, or the highest ready one. kNotFound: unknown model; kUnavailable: that
+  // version (or any version) is not ready, with the reason.
+  Result<std::shared_ptr<const LoadedModel>> Get(std::string_view name,
+                                                 std::optional<uint64_t> version = std::nullopt) const;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  struct VersionSlot {
+    bool on_disk = false;
+    VersionState state = VersionState::kUnavailable;
+    std::string reason;
+    std::shared_ptr<const LoadedModel> loaded;  // non-null iff state == kReady
+    std::string config_text;                    // config.yaml text `loaded` was built with
+  };
+  struct ModelSlot {
+    std::shared_ptr<const ModelConfig> config;  // last config that parsed; null if none
+    std::string config_text;                    // its text
+    std::string config_error;                   // the last scan's error; "" when it parsed
+    std::vector<std::string> problems;          // non-numeric version dirs, limits
+    std::map<uint64_t, VersionSlot> versions;
+  };
+
+  ModelRepository(std::string dir, RepositoryOptions options);
+
+  // Reads and loads one version outside mu_ (the caller holds load_mu_).
+  Result<std::shared_ptr<const LoadedModel>> LoadVersion(const std::string& name, uint64_t version,
+                                                         const ModelConfig& config) const;
+  // Load with load_mu_ held.
+  Status LoadLocked(const std::string& name, uint64_t version);
+  size_t ReadyCountLocked() const;  // mu_ held
+
+  const std::string dir_;
+  const RepositoryOptions options_;
+  Env* const env_;
+
+  std::mutex load_mu_;  // serializes Rescan/Load/Unload; held while files are read
+  mutable std::mutex mu_;  // guards models_; held only briefly (never during file I/O)
+  std::map<std::string, ModelSlot, std::less<>> models_;
+};
+
+}  // namespace impulse::model
