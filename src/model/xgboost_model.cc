@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <limits>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -60,6 +61,10 @@ class Parser {
     ASSIGN_OR_RETURN(std::string_view obj, String(objective, "name", "learner.objective.name"));
     OutputTransform transform = OutputTransform::kIdentity;
     size_t num_outputs = 1;
+    if (!(std::abs(base_score) <= std::numeric_limits<float>::max())) {
+      return InvalidArgument("learner.learner_model_param.base_score " + Num(base_score) +
+                             " is not a finite float32");
+    }
     float base_margin = static_cast<float>(base_score);
     if (obj == "binary:logitraw") {
       // libxgboost 1.7 keeps the stored base_score as the margin here (checked by the oracle).
@@ -172,7 +177,7 @@ class Parser {
     for (size_t j = 0; j < n; ++j) {
       // Out-of-int32 children become an index that TreeEnsemble::Create reports as out of range.
       auto child = [&](int64_t c) -> int32_t {
-        return c == -1 ? -1 : (c < 0 || c > INT32_MAX ? INT32_MAX : static_cast<int32_t>(c));
+        return c < INT32_MIN || c > INT32_MAX ? INT32_MAX : static_cast<int32_t>(c);
       };
       t.left[j] = child(left[j]);
       t.right[j] = child(right[j]);
@@ -181,6 +186,11 @@ class Parser {
                                std::to_string(feat[j]) + " out of range");
       }
       t.feature[j] = left[j] == -1 ? 0 : static_cast<uint32_t>(feat[j]);
+      // Outside the float range the value cannot have been written from a float32 model.
+      if (!(std::abs(cond[j]) <= std::numeric_limits<float>::max())) {
+        return InvalidArgument(where + ".split_conditions[" + std::to_string(j) + "] " +
+                               Num(cond[j]) + " is not a finite float32");
+      }
       t.value[j] = static_cast<float>(cond[j]);
       t.default_left[j] = dl[j] != 0;
     }

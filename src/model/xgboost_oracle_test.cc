@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -137,6 +139,49 @@ TEST(OracleTest, InplacePredictAgreesWithDMatrixPredict) {
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(a->size(), 500u);
   EXPECT_EQ(*a, *b);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+void WriteAll(const std::string& path, const std::string& data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << data;
+}
+
+TEST(OracleTest, CorruptedSavedModelIsRefusedWithTheFileName) {
+  const std::vector<float> train = GenerateRows(500, kFeatures, 0.1, 5);
+  const std::vector<float> labels = GenerateLabels(train, kFeatures, "binary", 6);
+  auto oracle = Oracle::Train(train, labels, kFeatures,
+                              {{"objective", "binary:logistic"}, {"max_depth", "3"}}, 4);
+  ASSERT_TRUE(oracle.ok()) << oracle.status().ToString();
+  const std::string path = TempPath("corrupt");
+  ASSERT_TRUE(oracle->SaveJson(path).ok());
+  const std::string good = ReadAll(path);
+  ASSERT_TRUE(LoadXgboostJson(path).ok());
+
+  auto expect_refused = [&](const std::string& bad, const char* what) {
+    WriteAll(path, bad);
+    auto r = LoadXgboostJson(path);
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << what;
+    EXPECT_EQ(r.status().message().rfind(path + ": ", 0), 0u) << r.status().message();
+  };
+  expect_refused(good.substr(0, good.size() / 2), "truncated");
+  std::string child = good;
+  const size_t at = child.find("\"right_children\":[") + 18;
+  child.replace(at, child.find(',', at) - at, "100000");
+  expect_refused(child, "right child out of range");
+  std::string feature = good;
+  const size_t f_at = feature.find("\"split_indices\":[") + 17;
+  feature.replace(f_at, feature.find(',', f_at) - f_at, std::to_string(kFeatures));
+  expect_refused(feature, "feature index == num_feature");
+  std::string booster = good;
+  booster.replace(booster.find("\"gbtree\""), 8, "\"gblinear\"");
+  expect_refused(booster, "gblinear");
+  std::filesystem::remove(path);
 }
 
 }  // namespace
