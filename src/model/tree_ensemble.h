@@ -46,7 +46,9 @@ struct TreeEnsembleLimits {
 // An immutable, flattened tree ensemble. Built once by Create (which validates every index,
 // so Predict needs no checks), then Predict is const and safe from any number of threads.
 // Nodes of a tree are laid out depth-first (left child right after its parent), so the path
-// that goes left is contiguous in memory; all trees share one array.
+// that goes left is contiguous in memory; all trees share one array. A walk is a chain of
+// dependent loads, so kLanes walks go in lockstep (trees of a row, rows of a tree): leaves
+// link to themselves, and a lockstep walk runs for the depth of the deepest tree.
 // Margins are accumulated in float32 in tree order, starting from base_margin, as libxgboost
 // does, so results agree with it to the last bits before the transform.
 class TreeEnsemble {
@@ -82,6 +84,8 @@ class TreeEnsemble {
   static constexpr uint32_t kLeafBit = 1u << 31;
   static constexpr uint32_t kDefaultLeftBit = 1u << 30;
   static constexpr uint32_t kFeatureMask = kDefaultLeftBit - 1;
+  // Walks advanced in lockstep (trees of one row, or rows of one tree).
+  static constexpr size_t kLanes = 8;
 
  private:
   TreeEnsemble() = default;
@@ -93,6 +97,8 @@ class TreeEnsemble {
   std::vector<Node> nodes_;
   std::vector<uint32_t> roots_;   // per tree, index of its root in nodes_
   std::vector<uint32_t> groups_;  // per tree, the output it adds to
+  std::vector<uint32_t> depths_;  // per tree, its depth (a lone leaf: 0)
+  std::vector<uint32_t> lane_group_depths_;  // per kLanes consecutive trees, the deepest
   size_t num_features_ = 0;
   size_t num_outputs_ = 1;
   float base_margin_ = 0;
