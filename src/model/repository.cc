@@ -143,7 +143,12 @@ Status ModelRepository::Rescan() {
       for (uint64_t v : s.versions) slot.versions[v].on_disk = true;
       std::erase_if(slot.versions, [](const auto& kv) { return !kv.second.on_disk; });
       // A broken config keeps what serves; the policy applies once it parses again.
-      if (!slot.config_error.empty() || slot.config == nullptr) continue;
+      if (!slot.config_error.empty() || slot.config == nullptr) {
+        for (auto& [v, vs] : slot.versions) {
+          if (vs.state != VersionState::kReady) vs.reason = "not loaded: config.yaml has errors";
+        }
+        continue;
+      }
       const std::vector<uint64_t> selected = SelectVersions(slot.config->version_policy, s.versions);
       for (auto& [v, vs] : slot.versions) {
         if (std::binary_search(selected.begin(), selected.end(), v)) {

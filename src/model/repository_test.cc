@@ -206,6 +206,8 @@ TEST(ModelRepository, BrokenConfigIsListedAndOtherModelsLoad) {
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->state, VersionState::kFailed);
   EXPECT_NE(bad->reason.find("did you mean 'inputs'"), std::string::npos) << bad->reason;
+  EXPECT_EQ(Find(*repo, "bad", 1)->state, VersionState::kUnavailable);
+  EXPECT_FALSE(Find(*repo, "bad", 1)->reason.empty());
   ASSERT_TRUE(Find(*repo, "noconfig", 0).has_value());
   EXPECT_EQ(Find(*repo, "noconfig", 0)->state, VersionState::kFailed);
   EXPECT_EQ(repo->Get("bad").status().code(), StatusCode::kUnavailable);

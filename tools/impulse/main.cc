@@ -12,6 +12,7 @@ int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
 int NexmarkCommand(const std::vector<std::string>& args);      // nexmark_bench.cc
 int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
+int ModelsCommand(const std::vector<std::string>& args);       // models.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -30,6 +31,7 @@ void PrintUsage(FILE* out) {
                "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
                "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
                "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
+               "  models list --repository DIR  the models and versions of a model repository, with their state\n"
                "  bench-features       online feature lookups over HTTP at a fixed rate: latency percentiles\n"
                "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
                "  impulse <command> --help   options of one command\n"
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
   if (cmd == "nexmark") return impulse::tools::NexmarkCommand(args);
   if (cmd == "bench-features") return impulse::tools::FeaturesBenchCommand(args);
   if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
+  if (cmd == "models") return impulse::tools::ModelsCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;

@@ -1,0 +1,101 @@
+// `impulse models list --repository DIR [--json]`: every model and version of a model repository
+// (docs/MODELS.md) with its state. Opening the repository loads what each version policy
+// selects, so "ready" means the file loaded and matched its config; nothing is written.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "model/repository.h"
+
+namespace impulse::tools {
+
+namespace po = boost::program_options;
+
+namespace {
+
+std::string JsonText(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int ModelsCommand(const std::vector<std::string>& args) {
+  const char* usage = "impulse models list --repository DIR [--json]";
+  po::options_description opts("models options");
+  std::string action;
+  std::string repository;
+  opts.add_options()
+      ("action", po::value(&action), "what to do: list")
+      ("repository", po::value(&repository), "the model repository: DIR/<name>/config.yaml, DIR/<name>/<version>/")
+      ("json", "print a JSON array instead of one line per model version")
+      ("help,h", "show this help");
+  po::positional_options_description pos;
+  pos.add("action", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::printf("Usage: %s\n", usage);
+    std::cout << opts;
+    return 0;
+  }
+  if (action != "list" || repository.empty()) {
+    std::fprintf(stderr, "impulse: models: expected 'list --repository DIR'\n\nUsage: %s\n", usage);
+    return 2;
+  }
+  Result<std::unique_ptr<model::ModelRepository>> repo = model::ModelRepository::Open(repository);
+  if (!repo.ok()) {
+    std::fprintf(stderr, "impulse: models list: %s\n", repo.status().ToString().c_str());
+    return 1;
+  }
+  const std::vector<model::ModelVersionStatus> list = (*repo)->List();
+  if (vm.count("json") > 0) {
+    std::string out = "[";
+    for (size_t i = 0; i < list.size(); ++i) {
+      const model::ModelVersionStatus& s = list[i];
+      out += i == 0 ? "\n" : ",\n";
+      // version null: a problem of the model itself (config.yaml, a non-numeric directory).
+      out += "  {\"name\": " + JsonText(s.name) +
+             ", \"version\": " + (s.version == 0 ? std::string("null") : std::to_string(s.version)) +
+             ", \"kind\": " + JsonText(s.kind) + ", \"state\": " + JsonText(model::VersionStateName(s.state)) +
+             ", \"inputs\": " + std::to_string(s.num_inputs) + ", \"reason\": " + JsonText(s.reason) + "}";
+    }
+    out += list.empty() ? "]\n" : "\n]\n";
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  if (list.empty()) {
+    std::printf("no models in %s\n", repository.c_str());
+    return 0;
+  }
+  std::printf("%-24s %-8s %-8s %-12s %-7s %s\n", "NAME", "VERSION", "KIND", "STATE", "INPUTS", "REASON");
+  for (const model::ModelVersionStatus& s : list) {
+    const std::string version = s.version == 0 ? "-" : std::to_string(s.version);
+    std::printf("%-24s %-8s %-8s %-12s %-7zu %s\n", s.name.c_str(), version.c_str(), s.kind.empty() ? "-" : s.kind.c_str(),
+                std::string(model::VersionStateName(s.state)).c_str(), s.num_inputs, s.reason.c_str());
+  }
+  return 0;
+}
+
+}  // namespace impulse::tools
