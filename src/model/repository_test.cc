@@ -341,6 +341,28 @@ TEST(ModelRepository, XgboostKindUsesItsLoader) {
   EXPECT_EQ(seen, t.dir() + "/x/1/model.json");
 }
 
+// A one-tree XGBoost model (reg:squarederror, base_score 0.5): feature 1 < 0.5 -> -1, else +2.
+constexpr const char* kTinyXgboost =
+    R"({"learner":{"gradient_booster":{"name":"gbtree","model":{"tree_info":[0],"trees":[)"
+    R"({"left_children":[1,-1,-1],"right_children":[2,-1,-1],"split_indices":[1,0,0],)"
+    R"("split_conditions":[0.5,-1.0,2.0],"default_left":[1,0,0],"split_type":[0,0,0],)"
+    R"("base_weights":[0,0,0],"tree_param":{"num_nodes":"3"}}]}},)"
+    R"("learner_model_param":{"base_score":"5E-1","num_feature":"2","num_class":"0","num_target":"1"},)"
+    R"("objective":{"name":"reg:squarederror"}},"version":[1,7,4]})";
+
+TEST(ModelRepository, XgboostModelServesThroughTheRepository) {
+  TempRepo t;
+  t.Write("trees/config.yaml", "kind: xgboost\nfile: trees.json\ninputs: [a, b]\n");
+  t.Write("trees/4/trees.json", kTinyXgboost);
+  auto repo = MustOpen(t);
+  ASSERT_NE(repo, nullptr);
+  Result<std::shared_ptr<const LoadedModel>> m = repo->Get("trees");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)->version, 4u);
+  EXPECT_EQ((*m)->model->kind(), "xgboost");
+  EXPECT_FLOAT_EQ(ScoreOnes(**m), 2.5f);
+}
+
 TEST(ModelRepository, OpenFailsOnAMissingDirectory) {
   EXPECT_EQ(ModelRepository::Open("/nonexistent/models").status().code(), StatusCode::kNotFound);
 }
