@@ -129,6 +129,7 @@ Status ModelRepository::Rescan() {
     for (auto it = models_.begin(); it != models_.end();) {
       const bool present = std::any_of(scanned.begin(), scanned.end(),
                                        [&](const ScannedModel& s) { return s.name == it->first; });
+      if (!present) generation_.fetch_add(1, std::memory_order_release);
       it = present ? std::next(it) : models_.erase(it);
     }
     for (ScannedModel& s : scanned) {
@@ -141,7 +142,9 @@ Status ModelRepository::Rescan() {
       }
       for (auto& [v, vs] : slot.versions) vs.on_disk = false;
       for (uint64_t v : s.versions) slot.versions[v].on_disk = true;
-      std::erase_if(slot.versions, [](const auto& kv) { return !kv.second.on_disk; });
+      if (std::erase_if(slot.versions, [](const auto& kv) { return !kv.second.on_disk; }) > 0) {
+        generation_.fetch_add(1, std::memory_order_release);
+      }
       // A broken config keeps what serves; the policy applies once it parses again.
       if (!slot.config_error.empty() || slot.config == nullptr) {
         for (auto& [v, vs] : slot.versions) {
@@ -154,6 +157,7 @@ Status ModelRepository::Rescan() {
         if (std::binary_search(selected.begin(), selected.end(), v)) {
           if (vs.state != VersionState::kReady || vs.config_text != slot.config_text) to_load.emplace_back(s.name, v);
         } else {
+          if (vs.state == VersionState::kReady) generation_.fetch_add(1, std::memory_order_release);
           vs.state = VersionState::kUnavailable;
           vs.loaded.reset();
           vs.reason = "not selected by the version policy";
@@ -246,6 +250,7 @@ Status ModelRepository::LoadLocked(const std::string& name, uint64_t version) {
   vs.reason.clear();
   vs.loaded = std::move(loaded).value();
   vs.config_text = std::move(config_text);
+  generation_.fetch_add(1, std::memory_order_release);
   return Status::OK();
 }
 
@@ -304,6 +309,7 @@ Status ModelRepository::Unload(std::string_view name, uint64_t version) {
   v->second.state = VersionState::kUnavailable;
   v->second.reason = "unloaded";
   v->second.loaded.reset();  // in-flight holders keep their shared_ptr
+  generation_.fetch_add(1, std::memory_order_release);
   return Status::OK();
 }
 

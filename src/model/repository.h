@@ -12,6 +12,7 @@
 // Bounds: RepositoryOptions (models, versions per model, loaded versions, file sizes).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -98,6 +99,11 @@ class ModelRepository {
   Result<std::shared_ptr<const LoadedModel>> Get(std::string_view name,
                                                  std::optional<uint64_t> version = std::nullopt) const;
 
+  // Changes whenever a version becomes ready or stops being ready. A caller on the per-event
+  // path may keep what Get returned and call Get again only when this changed (one atomic load
+  // instead of a lock per batch). Read it before calling Get, so a change in between is seen.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   const std::string& dir() const { return dir_; }
 
  private:
@@ -132,6 +138,7 @@ class ModelRepository {
   std::mutex load_mu_;  // serializes Rescan/Load/Unload; held while files are read
   mutable std::mutex mu_;  // guards models_; held only briefly (never during file I/O)
   std::map<std::string, ModelSlot, std::less<>> models_;
+  std::atomic<uint64_t> generation_{0};  // bumped under mu_ after each change of a ready set
 };
 
 }  // namespace impulse::model

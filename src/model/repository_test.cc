@@ -276,6 +276,28 @@ TEST(ModelRepository, FailedReloadKeepsTheServingCopy) {
   EXPECT_TRUE(repo->Get("m").ok());
 }
 
+TEST(ModelRepository, GenerationChangesOnlyWithTheReadySet) {
+  TempRepo t;
+  t.Config("m", 1, "version_policy: all\n");
+  t.Linear("m", 1, 1, 0);
+  auto repo = MustOpen(t);
+  ASSERT_NE(repo, nullptr);
+  const uint64_t g0 = repo->generation();
+  (void)repo->Get("m");
+  (void)repo->List();
+  ASSERT_TRUE(repo->Rescan().ok());  // nothing changed on disk
+  EXPECT_EQ(repo->generation(), g0);
+  ASSERT_TRUE(repo->Unload("m", 1).ok());
+  const uint64_t g1 = repo->generation();
+  EXPECT_NE(g1, g0);
+  t.Write("m/1/model.json", "{");
+  EXPECT_FALSE(repo->Load("m", 1).ok());  // a failed load changes nothing that serves
+  EXPECT_EQ(repo->generation(), g1);
+  t.Linear("m", 1, 1, 0);
+  ASSERT_TRUE(repo->Load("m", 1).ok());
+  EXPECT_NE(repo->generation(), g1);
+}
+
 TEST(ModelRepository, UnloadNeverFreesAModelInUse) {
   TempRepo t;
   t.Config("m", 2);
