@@ -11,9 +11,6 @@ namespace {
 // Rows scored together per tree in the batch path: 64 rows of margins stay in L1 while the
 // tree's nodes are reused by every row of the block.
 constexpr size_t kBlockRows = 64;
-// Walks advanced in lockstep: independent chains of loads that the core overlaps (one walk is
-// a chain of dependent loads, latency-bound at about 5 ns per level).
-constexpr size_t kLanes = TreeEnsemble::kLanes;
 // Rows of one tree walked in lockstep (tree_benchmark on this VM: 8 beats 4 and 16).
 constexpr size_t kBatchLanes = 8;
 // Deeper trees are walked one at a time: a lockstep walk costs the depth of the deepest
@@ -111,9 +108,13 @@ Result<TreeEnsemble> TreeEnsemble::Create(std::span<const RawTree> trees, size_t
                                           size_t num_outputs, float base_margin,
                                           OutputTransform transform,
                                           const TreeEnsembleLimits& limits) {
-  if (num_features == 0 || num_features > limits.num_features_max) {
+  // The node format bounds what a caller's limits may allow: 30-bit feature indices and
+  // 32-bit node indices.
+  const size_t features_max = std::min<size_t>(limits.num_features_max, kFeatureMask);
+  const size_t nodes_max = std::min<size_t>(limits.nodes_max, UINT32_MAX);
+  if (num_features == 0 || num_features > features_max) {
     return InvalidArgument("num_feature " + std::to_string(num_features) + " outside [1, " +
-                           std::to_string(limits.num_features_max) + "]");
+                           std::to_string(features_max) + "]");
   }
   if (num_outputs == 0 || num_outputs > limits.num_outputs_max) {
     return InvalidArgument("number of outputs " + std::to_string(num_outputs) + " outside [1, " +
@@ -140,7 +141,7 @@ Result<TreeEnsemble> TreeEnsemble::Create(std::span<const RawTree> trees, size_t
     e.roots_.push_back(static_cast<uint32_t>(e.nodes_.size()));
     e.groups_.push_back(trees[i].group);
     uint32_t depth = 0;
-    RETURN_IF_ERROR(Flatten(trees[i], i, num_features, limits.nodes_max, e.nodes_, depth));
+    RETURN_IF_ERROR(Flatten(trees[i], i, num_features, nodes_max, e.nodes_, depth));
     e.depths_.push_back(depth);
     if (i % kLanes == 0) {
       e.lane_group_depths_.push_back(depth);

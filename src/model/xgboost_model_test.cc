@@ -122,6 +122,23 @@ TEST(XgboostModel, SoftprobAssignsTreesToClassesByTreeInfo) {
   EXPECT_NEAR(out[2], e / (2 + e), 1e-6);
 }
 
+TEST(XgboostModel, FuzzSeedLoadsAndScoresTwoClasses) {
+  // The fuzzer mutates this file; it must load, or the fuzzer never reaches Predict.
+  const std::string path =
+      (std::filesystem::path(__FILE__).parent_path() / "xgboost_fuzz_seed.json").string();
+  auto m = LoadXgboostJson(path);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ((*m)->num_outputs(), 2u);
+  // Tree 0 (class 0): 1 >= 0.5 goes right, then 1 < 2 left: 0.25. Tree 1 (class 1): 1 < 3: -0.2.
+  const float row[] = {1.0f, 1.0f};
+  float out[2];
+  (*m)->Predict(row, 1, out);
+  const double e0 = std::exp(0.5 + 0.25);
+  const double e1 = std::exp(0.5 - 0.2);
+  EXPECT_NEAR(out[0], e0 / (e0 + e1), 1e-6);
+  EXPECT_NEAR(out[1], e1 / (e0 + e1), 1e-6);
+}
+
 TEST(XgboostModelErrors, InvalidJson) {
   auto r = LoadXgboostJsonText(R"({"learner": {)", "test.json");
   ASSERT_FALSE(r.ok());
