@@ -173,7 +173,8 @@ Status ModelRepository::Rescan() {
 std::vector<ModelVersionStatus> ModelRepository::List() const {
   std::lock_guard lock(mu_);
   std::vector<ModelVersionStatus> out;
-  for (const auto& [name, slot] : models_) {
+  for (const auto& [model_name, slot] : models_) {
+    const std::string& name = model_name;  // a lambda cannot capture a structured binding (C++20, clang 14)
     const std::string kind = slot.config != nullptr ? std::string(ModelKindName(slot.config->kind)) : "";
     const size_t num_inputs = slot.config != nullptr ? slot.config->inputs.size() : 0;
     auto model_problem = [&](const std::string& reason) {
