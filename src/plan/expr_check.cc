@@ -3,7 +3,7 @@
 #include <string>
 
 #include "plan/expr_parser.h"
-#include "plan/suggest.h"
+#include "common/suggest.h"
 
 namespace impulse::plan {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "plan/expr_check.h"
 #include "plan/spec_internal.h"
-#include "plan/suggest.h"
+#include "common/suggest.h"
 
 namespace impulse::plan {
 

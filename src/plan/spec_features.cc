@@ -6,7 +6,7 @@
 #include "agg/aggregates.h"
 #include "plan/expr_check.h"
 #include "plan/spec_internal.h"
-#include "plan/suggest.h"
+#include "common/suggest.h"
 
 namespace impulse::plan::spec_internal {
 

@@ -3,7 +3,7 @@
 #include <set>
 
 #include "plan/spec_internal.h"
-#include "plan/suggest.h"
+#include "common/suggest.h"
 
 namespace impulse::plan::spec_internal {
 

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-namespace impulse::plan {
+namespace impulse {
 
 // Levenshtein distance, capped at `cap` + 1 (names are short; inputs are truncated to 256).
 size_t EditDistance(std::string_view a, std::string_view b, size_t cap = 8);
@@ -14,4 +14,4 @@ size_t EditDistance(std::string_view a, std::string_view b, size_t cap = 8);
 // max(1, |name| / 3) (at most 3), or "" when none is close.
 std::string DidYouMean(std::string_view name, const std::vector<std::string_view>& candidates);
 
-}  // namespace impulse::plan
+}  // namespace impulse

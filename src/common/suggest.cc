@@ -1,8 +1,8 @@
-#include "plan/suggest.h"
+#include "common/suggest.h"
 
 #include <algorithm>
 
-namespace impulse::plan {
+namespace impulse {
 
 size_t EditDistance(std::string_view a, std::string_view b, size_t cap) {
   a = a.substr(0, 256);
@@ -36,4 +36,4 @@ std::string DidYouMean(std::string_view name, const std::vector<std::string_view
   return " (did you mean '" + std::string(best_name) + "'?)";
 }
 
-}  // namespace impulse::plan
+}  // namespace impulse
