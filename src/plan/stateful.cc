@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/fixed_codec.h"
 #include "event/json_writer.h"
 
 namespace impulse::plan {
@@ -48,6 +49,31 @@ void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const 
         break;
     }
   }
+}
+
+void RecordLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
+                   std::string_view reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late) {
+  if (reason == "late") {
+    ++stats->late_events;
+  } else {
+    ++stats->limit_dropped;
+  }
+  AppendLateRow(ctx, schema, row, meta, reason, watermark_ms, late);
+}
+
+void PutCheckpointedStats(const OperatorStats& stats, std::string* out) {
+  PutI64(static_cast<int64_t>(stats.late_events), out);
+  PutI64(static_cast<int64_t>(stats.limit_dropped), out);
+  PutI64(static_cast<int64_t>(stats.expired), out);
+}
+
+bool GetCheckpointedStats(std::string_view* in, OperatorStats* stats) {
+  int64_t late = 0, dropped = 0, expired = 0;
+  if (!GetI64(in, &late) || !GetI64(in, &dropped) || !GetI64(in, &expired)) return false;
+  stats->late_events = static_cast<uint64_t>(late);
+  stats->limit_dropped = static_cast<uint64_t>(dropped);
+  stats->expired = static_cast<uint64_t>(expired);
+  return true;
 }
 
 }  // namespace impulse::plan

@@ -70,6 +70,15 @@ Result<std::unique_ptr<StatefulOperator>> NewFeaturesOperator(const LogicalOp& o
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
                    std::string_view reason, int64_t watermark_ms, RowBatch* late);
 
+// AppendLateRow, counting the row in `stats` (reason "late": late_events, else limit_dropped).
+void RecordLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
+                   std::string_view reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late);
+
+// The counters a checkpoint carries (late, limit-dropped, expired): appended to / read from an
+// operator's checkpoint blob; false if `in` is too short.
+void PutCheckpointedStats(const OperatorStats& stats, std::string* out);
+bool GetCheckpointedStats(std::string_view* in, OperatorStats* stats);
+
 // Encodes key fields of `row` into `out` (appended), for state keys: unambiguous (type-tagged,
 // length-prefixed strings) so distinct keys never collide.
 void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const Value* row, std::string* out);

@@ -160,9 +160,7 @@ class WindowOperator final : public StatefulOperator {
     PutI64(last_ingest_ms_, &meta);
     PutI64(last_sweep_wm_, &meta);
     pending_.Serialize(&meta);
-    PutI64(static_cast<int64_t>(stats_.late_events), &meta);
-    PutI64(static_cast<int64_t>(stats_.limit_dropped), &meta);
-    PutI64(static_cast<int64_t>(stats_.expired), &meta);
+    PutCheckpointedStats(stats_, &meta);
     return env_->WriteFileAtomic(dir + "/window.meta", meta);
   }
 
@@ -170,18 +168,14 @@ class WindowOperator final : public StatefulOperator {
     AggScope scope(&set_);
     ASSIGN_OR_RETURN(std::string meta, env_->ReadFile(dir + "/window.meta"));
     std::string_view in(meta);
-    int64_t late = 0, dropped = 0, expired = 0;
     if (!GetI64(&in, &wm_) || !GetI64(&in, &last_fired_end_) || !GetI64(&in, &last_ingest_ms_) ||
         !GetI64(&in, &last_sweep_wm_)) {
       return DataLoss("window state " + dir + "/window.meta is truncated");
     }
     RETURN_IF_ERROR(pending_.Deserialize(&in).WithContext("window state " + dir + "/window.meta"));
-    if (!GetI64(&in, &late) || !GetI64(&in, &dropped) || !GetI64(&in, &expired) || !in.empty()) {
+    if (!GetCheckpointedStats(&in, &stats_) || !in.empty()) {
       return DataLoss("window state " + dir + "/window.meta: bad trailer");
     }
-    stats_.late_events = static_cast<uint64_t>(late);
-    stats_.limit_dropped = static_cast<uint64_t>(dropped);
-    stats_.expired = static_cast<uint64_t>(expired);
     pane_index_.clear();
     session_ends_.clear();
     if (panes_) {
@@ -214,12 +208,7 @@ class WindowOperator final : public StatefulOperator {
   }
 
   void Late(const Value* row, const RowMeta& m, std::string_view reason, OpOutput* out) {
-    if (reason == "late") {
-      ++stats_.late_events;
-    } else {
-      ++stats_.limit_dropped;
-    }
-    AppendLateRow(ctx_, op_.input, row, m, reason, wm_, out->late);
+    RecordLateRow(ctx_, op_.input, row, m, reason, wm_, &stats_, out->late);
   }
 
   // Writes one result row: key fields (decoded from the state key), window bounds, aggregates.

@@ -128,17 +128,7 @@ class CsvSource final : public RowSource {
       carry_.Clear();
     }
     while (rows->size() < opt_.batch_rows && !(eof_ && pending_.empty())) {
-      if (!eof_) {
-        const size_t old = pending_.size();
-        pending_.resize(old + kChunkBytes);
-        const size_t n = std::fread(pending_.data() + old, 1, kChunkBytes, file_);
-        pending_.resize(old + n);
-        if (n < kChunkBytes) {
-          if (std::ferror(file_)) return IOError("reading input '" + path_ + "'");
-          eof_ = true;
-        }
-        done_ += n;
-      }
+      if (!eof_) RETURN_IF_ERROR(ReadChunk(file_, path_, kChunkBytes, &pending_, &eof_, &done_));
       // Whole lines go to the fast splitter when they hold no quote and libcsv is between
       // records; anything else (quotes, a line longer than a chunk) goes through libcsv.
       size_t end = pending_.size();

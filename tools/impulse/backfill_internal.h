@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +39,12 @@ class RowSource {
 };
 
 // CSV with a header row naming the stream's fields (RFC 4180, libcsv), streamed.
+// Appends up to `chunk_bytes` read from `file` to `pending` (the text sources read their input
+// in chunks and parse up to the last whole line); sets *eof at the end, adds to *done the bytes
+// read. IOError naming `path` on a read error.
+Status ReadChunk(std::FILE* file, const std::string& path, size_t chunk_bytes, std::string* pending, bool* eof,
+                 uint64_t* done);
+
 Result<std::unique_ptr<RowSource>> OpenCsvSource(const std::string& path, const SourceOptions& options);
 // NDJSON, one object per line, parsed by the engine's NdjsonParser, streamed.
 Result<std::unique_ptr<RowSource>> OpenNdjsonSource(const std::string& path, const SourceOptions& options);

@@ -61,17 +61,7 @@ class NdjsonSource final : public RowSource {
   Result<bool> Next(RowBatch* rows) override {
     rows->Reset(opt_.def->schema.size());
     while (rows->size() < opt_.batch_rows && !(eof_ && pending_.empty())) {
-      if (!eof_) {
-        const size_t old = pending_.size();
-        pending_.resize(old + kNdjsonChunkBytes);
-        const size_t n = std::fread(pending_.data() + old, 1, kNdjsonChunkBytes, file_);
-        pending_.resize(old + n);
-        if (n < kNdjsonChunkBytes) {
-          if (std::ferror(file_)) return IOError("reading input '" + path_ + "'");
-          eof_ = true;
-        }
-        done_ += n;
-      }
+      if (!eof_) RETURN_IF_ERROR(ReadChunk(file_, path_, kNdjsonChunkBytes, &pending_, &eof_, &done_));
       size_t end = pending_.size();
       if (!eof_) {
         const size_t nl = pending_.rfind('\n');
@@ -213,6 +203,20 @@ class LogSource final : public RowSource {
 };
 
 }  // namespace
+
+Status ReadChunk(std::FILE* file, const std::string& path, size_t chunk_bytes, std::string* pending, bool* eof,
+                 uint64_t* done) {
+  const size_t old = pending->size();
+  pending->resize(old + chunk_bytes);
+  const size_t n = std::fread(pending->data() + old, 1, chunk_bytes, file);
+  pending->resize(old + n);
+  if (n < chunk_bytes) {
+    if (std::ferror(file)) return IOError("reading input '" + path + "'");
+    *eof = true;
+  }
+  *done += n;
+  return Status::OK();
+}
 
 Result<std::unique_ptr<RowSource>> OpenNdjsonSource(const std::string& path, const SourceOptions& options) {
   auto src = std::make_unique<NdjsonSource>(path, options);
