@@ -349,6 +349,12 @@ class FeaturesOperator final : public StatefulOperator {
       fc.layout.ranges.push_back(std::move(r));
     }
     for (const Group& g : shape_.groups) shape_.slow_groups |= g.fast_class < 0;
+    // Where each window feature's value lands: (group, index in the group's results).
+    window_slot_.assign(view_.features.size(), {0, 0});
+    for (size_t g = 0; g < shape_.groups.size(); ++g) {
+      for (size_t k = 0; k < shape_.groups[g].features.size(); ++k) window_slot_[shape_.groups[g].features[k]] = {g, k};
+    }
+    entity_fields_ = {view_.entity_field};
     fast_cols_.resize(shape_.fast.size());
     for (size_t c = 0; c < shape_.fast.size(); ++c) fast_cols_[c].resize(shape_.fast[c].cols.size());
     return Status::OK();
@@ -403,9 +409,7 @@ class FeaturesOperator final : public StatefulOperator {
     PutI64(wm_, &meta);
     PutI64(last_sweep_wm_, &meta);
     pending_.Serialize(&meta);
-    PutI64(static_cast<int64_t>(stats_.late_events), &meta);
-    PutI64(static_cast<int64_t>(stats_.limit_dropped), &meta);
-    PutI64(static_cast<int64_t>(stats_.expired), &meta);
+    PutCheckpointedStats(stats_, &meta);
     return env_->WriteFileAtomic(dir + "/features.meta", meta);
   }
 
@@ -413,15 +417,11 @@ class FeaturesOperator final : public StatefulOperator {
     ShapeScope scope(&shape_);
     ASSIGN_OR_RETURN(std::string meta, env_->ReadFile(dir + "/features.meta"));
     std::string_view in(meta);
-    int64_t late = 0, dropped = 0, expired = 0;
     if (!GetI64(&in, &wm_) || !GetI64(&in, &last_sweep_wm_)) return DataLoss("features state " + dir + ": truncated");
     RETURN_IF_ERROR(pending_.Deserialize(&in).WithContext("features state " + dir));
-    if (!GetI64(&in, &late) || !GetI64(&in, &dropped) || !GetI64(&in, &expired) || !in.empty()) {
+    if (!GetCheckpointedStats(&in, &stats_) || !in.empty()) {
       return DataLoss("features state " + dir + ": bad trailer");
     }
-    stats_.late_events = static_cast<uint64_t>(late);
-    stats_.limit_dropped = static_cast<uint64_t>(dropped);
-    stats_.expired = static_cast<uint64_t>(expired);
     RETURN_IF_ERROR(entities_->Restore(dir + "/entities"));
     if (ctx_.online_store != nullptr) {
       // The online values as of the checkpoint; replay brings them forward.
@@ -435,12 +435,7 @@ class FeaturesOperator final : public StatefulOperator {
 
  private:
   void Late(const Value* row, const RowMeta& m, std::string_view reason, OpOutput* out) {
-    if (reason == "late") {
-      ++stats_.late_events;
-    } else {
-      ++stats_.limit_dropped;
-    }
-    AppendLateRow(ctx_, op_.input, row, m, reason, wm_, out->late);
+    RecordLateRow(ctx_, op_.input, row, m, reason, wm_, &stats_, out->late);
   }
 
   void Advance(int64_t w, OpOutput* out) {
@@ -473,7 +468,7 @@ class FeaturesOperator final : public StatefulOperator {
       for (size_t i = 0; i < order_.size(); ++i) {
         run_.AppendCopy(unordered_, order_[i]);
         run_.meta(i).partition = partition_;
-        AppendKeyBytes(op_.input, {view_.entity_field}, run_.row(i), &run_keys_);
+        AppendKeyBytes(op_.input, entity_fields_, run_.row(i), &run_keys_);
         key_ends_.push_back(run_keys_.size());
       }
       // Every row of the run enters its entity's windows before any is read.
@@ -590,9 +585,7 @@ class FeaturesOperator final : public StatefulOperator {
       Value v;
       switch (f.kind) {
         case FeatureDef::Kind::kWindow: {
-          size_t g = 0, k = 0;
-          LocateWindowFeature(i, &g, &k);
-          v = group_out_[g][k];
+          v = group_out_[window_slot_[i].first][window_slot_[i].second];
           if (v.null && f.has_default) {
             v = f.field.type == FieldType::kDouble ? Value::Double(f.default_double) : Value::Int(f.default_int);
           }
@@ -636,19 +629,6 @@ class FeaturesOperator final : public StatefulOperator {
     s.last_ts = std::max(s.last_ts, t);
   }
 
-  void LocateWindowFeature(size_t feature, size_t* g, size_t* k) const {
-    for (size_t i = 0; i < shape_.groups.size(); ++i) {
-      const auto& fs = shape_.groups[i].features;
-      auto it = std::find(fs.begin(), fs.end(), feature);
-      if (it != fs.end()) {
-        *g = i;
-        *k = static_cast<size_t>(it - fs.begin());
-        return;
-      }
-    }
-    IMPULSE_CHECK(false);
-  }
-
   // Drops entities idle (in event time) for longer than the state ttl, from the online store too.
   void Sweep() {
     if (state_ttl_ms_ < 0 || wm_ == INT64_MAX) return;
@@ -680,6 +660,8 @@ class FeaturesOperator final : public StatefulOperator {
   std::vector<Group> groups_;            // moved into shape_ by Init
   std::vector<CompiledExpr> compiled_;   // per feature: kExpr / kPrevious expression
   std::vector<size_t> previous_index_;   // features of kind kPrevious, in order
+  std::vector<std::pair<size_t, size_t>> window_slot_;  // per window feature: (group, result index)
+  std::vector<int> entity_fields_;       // {view_.entity_field}, for AppendKeyBytes
   int64_t state_span_ms_ = 0;
   int64_t state_ttl_ms_ = -1;
   std::unique_ptr<state::StateTable<EntityState>> entities_;
