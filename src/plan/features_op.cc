@@ -476,7 +476,7 @@ class FeaturesOperator final : public StatefulOperator {
       ok.assign(run_.size(), false);
       for (size_t r = 0; r < run_.size(); ++r) {
         auto st = entities_->FindOrInsert(RunKey(r));
-        if (!st.ok()) {
+        if (!st.ok() || EntityRows(**st) >= view_.rows_per_entity_max) {
           Late(run_.row(r), run_.meta(r), "state limit", out);
           continue;
         }
@@ -495,6 +495,15 @@ class FeaturesOperator final : public StatefulOperator {
       }
     }
     Sweep();
+  }
+
+  // Rows an entity keeps (the longest of its buffers), bounded by rows_per_entity_max.
+  static size_t EntityRows(const EntityState& s) {
+    size_t n = 0;
+    for (const auto& w : s.fast) n = std::max(n, w.rows());
+    for (const auto& w : s.windows) n = std::max(n, w.rows());
+    for (const auto& q : s.queues) n = std::max(n, q.size());
+    return n;
   }
 
   std::string_view RunKey(size_t r) const {

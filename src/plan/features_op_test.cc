@@ -456,5 +456,32 @@ TEST(FeaturesOperator, RocksDbStateBehindATinyCacheGivesTheSameValues) {
   g_rocksdb_dir.clear();
 }
 
+TEST(FeaturesOperator, RowsPerEntityMaxSendsExcessRowsToLateEvents) {
+  std::string spec = kView;
+  spec.replace(spec.find("    entity: card\n"), 17, "    entity: card\n    rows_per_entity_max: 3\n");
+  auto p = CompileText(spec);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->feature_views[0]->rows_per_entity_max, 3u);
+  auto phys = PhysicalPipeline::Create(p->pipelines[0], *p);
+  ASSERT_TRUE(phys.ok());
+  auto inst = (*phys)->NewInstance(InstanceOptions{});
+  ASSERT_TRUE(inst.ok());
+  RowBatch in(4), out((*phys)->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  for (int i = 0; i < 5; ++i) {  // one card, all within its 100 ms window
+    Value* r = in.AppendRow();
+    r[0] = Value::Int(1);
+    r[1] = Value::Double(1.0);
+    r[2] = Value::Int(0);
+    r[3] = Value::Int(1000 + i);
+    in.meta(in.size() - 1).event_time_ms = 1000 + i;
+    in.meta(in.size() - 1).watermark_ms = INT64_MIN;
+  }
+  (*inst)->Run(0, in, INT64_MAX, &out, &late);
+  EXPECT_EQ(out.size(), 3u);
+  ASSERT_EQ(late.size(), 2u);
+  EXPECT_EQ(late.row(0)[2].sv(), "state limit");
+  EXPECT_EQ((*inst)->Stats()[0].second.limit_dropped, 2u);
+}
+
 }  // namespace
 }  // namespace impulse::plan

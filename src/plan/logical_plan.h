@@ -124,6 +124,7 @@ struct FeatureViewDef {
   int64_t ttl_ms = -1;           // online values older than this (wall clock - as_of) are null;
                                  // also the idle time after which an entity is dropped; -1: none
   uint64_t entities_max = 10'000'000;  // per task; beyond: late-events "state limit"
+  uint64_t rows_per_entity_max = 1'000'000;  // rows one entity's windows keep; beyond: "state limit"
   std::string label_field;       // a label known only `label_delay_ms` after its event
   int64_t label_delay_ms = 0;
 };

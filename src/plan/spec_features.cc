@@ -35,7 +35,8 @@ class ViewResolver {
            const std::string& pipeline_source, FeatureViewDef* v) {
     std::vector<std::pair<std::string, YAML::Node>> e;
     if (!Entries(body, "feature view '" + view_name + "'",
-                 {"name", "source", "entity", "ttl", "entities_max", "label", "features"}, d_, &e)) {
+                 {"name", "source", "entity", "ttl", "entities_max", "rows_per_entity_max", "label", "features"}, d_,
+                 &e)) {
       return false;
     }
     v->name = view_name;
@@ -70,6 +71,10 @@ class ViewResolver {
     ok &= CheckPartitioning(key, part, Diagnostics::LocOf(*entity), "feature view '" + view_name + "' in " + what_,
                             in_, /*per_partition=*/false, d_);
     if (const YAML::Node* t = Get(e, "ttl")) ok &= ReadDuration(*t, "ttl of feature view '" + view_name + "'", 1, d_, &v->ttl_ms);
+    if (const YAML::Node* m = Get(e, "rows_per_entity_max")) {
+      ok &= ReadUint(*m, "rows_per_entity_max of feature view '" + view_name + "'", 1, 1'000'000'000, d_,
+                     &v->rows_per_entity_max);
+    }
     if (const YAML::Node* m = Get(e, "entities_max")) {
       ok &= ReadUint(*m, "entities_max of feature view '" + view_name + "'", 1, 1'000'000'000, d_, &v->entities_max);
     }
