@@ -87,4 +87,18 @@ StreamDef DeadLetterStreamDef();
 inline constexpr std::string_view kLateEventsStream = "_late_events";
 StreamDef LateEventsStreamDef();
 
+// A decision log (docs/INFERENCE.md): one record per event scored by a `predict` step that
+// names the stream. Keyed by event_id (a lookup reads one partition), event time = event_time.
+//   event_id string         the event's id field as text, else "<stream>/<partition>/<offset>"
+//   pipeline string, step string ("predict#3")
+//   source_partition int64, source_offset int64   where the scored event is in its input
+//   entity string           the entity key as text ("" when the step names none)
+//   model string, version int64                   the version whose scores were acted on
+//   variant string          "primary" or "canary"
+//   features string         JSON object: input name -> value as the model saw it (null = missing)
+//   scores string           JSON object: output name -> score
+//   shadow string           JSON object: version -> {output: score}; "{}" when none
+//   event_time timestamp, decided_at timestamp (wall clock when scored)
+StreamDef DecisionLogStreamDef(std::string name, uint32_t partitions);
+
 }  // namespace impulse

@@ -1,5 +1,7 @@
 #include "impulse/schema.h"
 
+#include <utility>
+
 namespace impulse {
 
 std::string_view FieldTypeName(FieldType t) {
@@ -61,6 +63,32 @@ StreamDef LateEventsStreamDef() {
   def.key_field = 0;
   def.time_field = 3;
   def.options.partitions = 1;
+  def.derived = true;
+  return def;
+}
+
+StreamDef DecisionLogStreamDef(std::string name, uint32_t partitions) {
+  StreamDef def;
+  def.name = std::move(name);
+  def.schema = Schema({
+      {"event_id", FieldType::kString, false},
+      {"pipeline", FieldType::kString, false},
+      {"step", FieldType::kString, false},
+      {"source_partition", FieldType::kInt64, false},
+      {"source_offset", FieldType::kInt64, false},
+      {"entity", FieldType::kString, false},
+      {"model", FieldType::kString, false},
+      {"version", FieldType::kInt64, false},
+      {"variant", FieldType::kString, false},
+      {"features", FieldType::kString, false},
+      {"scores", FieldType::kString, false},
+      {"shadow", FieldType::kString, false},
+      {"event_time", FieldType::kTimestamp, false},
+      {"decided_at", FieldType::kTimestamp, false},
+  });
+  def.key_field = 0;
+  def.time_field = 12;
+  def.options.partitions = partitions;
   def.derived = true;
   return def;
 }
