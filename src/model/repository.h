@@ -27,6 +27,7 @@
 #include "impulse/status.h"
 #include "model/model.h"
 #include "model/model_config.h"
+#include "model/model_metrics.h"
 
 namespace impulse::model {
 
@@ -106,6 +107,9 @@ class ModelRepository {
 
   const std::string& dir() const { return dir_; }
 
+  // Per-model metrics of everything that scores with this repository's models.
+  ModelMetrics& metrics() { return metrics_; }
+
  private:
   struct VersionSlot {
     bool on_disk = false;
@@ -139,6 +143,7 @@ class ModelRepository {
   mutable std::mutex mu_;  // guards models_; held only briefly (never during file I/O)
   std::map<std::string, ModelSlot, std::less<>> models_;
   std::atomic<uint64_t> generation_{0};  // bumped under mu_ after each change of a ready set
+  ModelMetrics metrics_;
 };
 
 }  // namespace impulse::model
