@@ -1,0 +1,200 @@
+#include "model/onnx_model.h"
+
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "model/model_file.h"
+
+#if IMPULSE_WITH_ONNX
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#endif
+
+namespace impulse::model {
+
+#if IMPULSE_WITH_ONNX
+
+namespace {
+
+// Builds a net from the file's bytes. OpenCV reports errors by throwing cv::Exception: caught
+// here, at the library boundary.
+Result<cv::dnn::Net> MakeNet(const std::string& bytes, const std::string& path) {
+  try {
+    cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
+    if (net.empty()) return InvalidArgument(path + ": OpenCV dnn imported an empty net");
+    net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+    net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+    return net;
+  } catch (const cv::Exception& e) {
+    return InvalidArgument(path + ": OpenCV dnn cannot import the ONNX file: " + e.what());
+  } catch (const std::exception& e) {
+    return InvalidArgument(path + ": OpenCV dnn cannot import the ONNX file: " + e.what());
+  }
+}
+
+// One forward pass of n rows; returns the output as a copy of n * k floats, or the reason.
+Result<std::vector<float>> Forward(cv::dnn::Net& net, const float* rows, size_t n,
+                                   size_t num_features) {
+  try {
+    const int dims[2] = {static_cast<int>(n), static_cast<int>(num_features)};
+    // A header over the caller's rows: no copy (setInput copies into the net's own blob).
+    const cv::Mat blob(2, dims, CV_32F, const_cast<float*>(rows));
+    net.setInput(blob);
+    cv::Mat out = net.forward();
+    if (out.type() != CV_32F) return InvalidArgument("the net's output is not float32");
+    if (!out.isContinuous()) out = out.clone();
+    const float* p = out.ptr<float>();
+    return std::vector<float>(p, p + out.total());
+  } catch (const cv::Exception& e) {
+    return InvalidArgument(std::string("OpenCV dnn forward failed: ") + e.what());
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("OpenCV dnn forward failed: ") + e.what());
+  }
+}
+
+}  // namespace
+
+struct OnnxModel::Impl {
+  std::string path;
+  std::string bytes;  // the ONNX file, kept to build more nets on demand
+  size_t num_features = 0;
+  size_t num_outputs = 0;
+  bool batched = true;  // false: the net takes one row at a time
+  size_t nets_max = 1;
+
+  mutable std::mutex mu;
+  mutable std::condition_variable freed;
+  mutable std::vector<std::unique_ptr<cv::dnn::Net>> free_nets;  // guarded by mu
+  mutable size_t created = 0;                                    // guarded by mu
+  mutable std::atomic<uint64_t> failures{0};
+
+  // A net for this caller alone: a free one, a new one (below nets_max), or the next freed.
+  std::unique_ptr<cv::dnn::Net> Acquire() const {
+    {
+      std::unique_lock lock(mu);
+      for (;;) {
+        if (!free_nets.empty()) {
+          auto net = std::move(free_nets.back());
+          free_nets.pop_back();
+          return net;
+        }
+        if (created < nets_max) {
+          ++created;
+          break;
+        }
+        freed.wait(lock);
+      }
+    }
+    // Built outside the lock (a few ms); the file imported once already, so it imports again.
+    auto net = MakeNet(bytes, path);
+    if (!net.ok()) {
+      std::lock_guard lock(mu);
+      --created;
+      freed.notify_one();
+      return nullptr;
+    }
+    return std::make_unique<cv::dnn::Net>(std::move(net).value());
+  }
+
+  void Release(std::unique_ptr<cv::dnn::Net> net) const {
+    std::lock_guard lock(mu);
+    free_nets.push_back(std::move(net));
+    freed.notify_one();
+  }
+};
+
+OnnxModel::OnnxModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OnnxModel::~OnnxModel() = default;
+size_t OnnxModel::num_features() const { return impl_->num_features; }
+size_t OnnxModel::num_outputs() const { return impl_->num_outputs; }
+uint64_t OnnxModel::failures() const { return impl_->failures.load(std::memory_order_relaxed); }
+size_t OnnxModel::nets_created() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->created;
+}
+
+void OnnxModel::Predict(const float* rows, size_t n, float* out) const {
+  if (n == 0) return;
+  const Impl& m = *impl_;
+  const size_t k = m.num_outputs;
+  auto fail = [&](size_t first, size_t count) {
+    std::fill(out + first * k, out + (first + count) * k, std::numeric_limits<float>::quiet_NaN());
+    m.failures.fetch_add(1, std::memory_order_relaxed);
+  };
+  std::unique_ptr<cv::dnn::Net> net = m.Acquire();
+  if (net == nullptr) return fail(0, n);
+  // Rows per pass: all of them (bounded by int, OpenCV's dimension type), or one at a time.
+  const size_t step = m.batched ? static_cast<size_t>(std::numeric_limits<int>::max()) / (m.num_features + k) : 1;
+  for (size_t first = 0; first < n; first += step) {
+    const size_t count = std::min(step, n - first);
+    auto r = Forward(*net, rows + first * m.num_features, count, m.num_features);
+    if (!r.ok() || r->size() != count * k) {
+      fail(first, count);
+      continue;
+    }
+    std::copy(r->begin(), r->end(), out + first * k);
+  }
+  m.Release(std::move(net));
+}
+
+Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadOptions& options) {
+  if (options.num_features == 0) {
+    return InvalidArgument(path + ": num_features is required for an ONNX model (the number of "
+                                  "inputs in config.yaml)");
+  }
+  if (options.num_features > static_cast<size_t>(std::numeric_limits<int>::max() / 4)) {
+    return InvalidArgument(path + ": num_features " + std::to_string(options.num_features) + " is too large");
+  }
+  auto impl = std::make_unique<OnnxModel::Impl>();
+  impl->path = path;
+  impl->num_features = options.num_features;
+  impl->nets_max = std::max<size_t>(1, options.nets_max);
+  ASSIGN_OR_RETURN(impl->bytes, ReadModelFile(options.env, path, options.file_bytes_max, "onnx model"));
+  ASSIGN_OR_RETURN(cv::dnn::Net net, MakeNet(impl->bytes, path));
+  // Probe: one row gives the output width; two rows say whether the net takes a batch.
+  const std::vector<float> zeros(2 * options.num_features, 0.0f);
+  auto one = Forward(net, zeros.data(), 1, options.num_features);
+  if (!one.ok()) {
+    return InvalidArgument(path + ": a probe forward pass with one row of " +
+                           std::to_string(options.num_features) + " features failed: " +
+                           one.status().message());
+  }
+  if (one->empty() || one->size() > options.num_outputs_max) {
+    return InvalidArgument(path + ": the net gives " + std::to_string(one->size()) +
+                           " outputs per row, outside [1, " + std::to_string(options.num_outputs_max) + "]");
+  }
+  impl->num_outputs = one->size();
+  auto two = Forward(net, zeros.data(), 2, options.num_features);
+  impl->batched = two.ok() && two->size() == 2 * impl->num_outputs;
+  impl->free_nets.push_back(std::make_unique<cv::dnn::Net>(std::move(net)));
+  impl->created = 1;
+  return std::unique_ptr<Model>(std::make_unique<OnnxModel>(std::move(impl)));
+}
+
+bool OnnxSupported() { return true; }
+
+#else  // !IMPULSE_WITH_ONNX
+
+struct OnnxModel::Impl {};
+OnnxModel::OnnxModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OnnxModel::~OnnxModel() = default;
+size_t OnnxModel::num_features() const { return 0; }
+size_t OnnxModel::num_outputs() const { return 0; }
+size_t OnnxModel::nets_created() const { return 0; }
+uint64_t OnnxModel::failures() const { return 0; }
+void OnnxModel::Predict(const float*, size_t, float*) const {}
+
+Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadOptions&) {
+  return FailedPrecondition(path + ": built without ONNX support (configure with "
+                                   "IMPULSE_WITH_ONNX=ON and libopencv-dnn-dev installed)");
+}
+
+bool OnnxSupported() { return false; }
+
+#endif  // IMPULSE_WITH_ONNX
+
+}  // namespace impulse::model
