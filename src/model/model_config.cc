@@ -96,20 +96,25 @@ class ConfigReader {
     RETURN_IF_ERROR(CheckMap(root, "config", {"kind", "file", "inputs", "outputs", "batching", "version_policy"}));
     ModelConfig c;
     const YAML::Node kind = root["kind"];
-    if (!kind) return Error(root, "kind", "missing (xgboost or linear)");
+    if (!kind) return Error(root, "kind", "missing (xgboost, lightgbm, onnx or linear)");
     ASSIGN_OR_RETURN(std::string kind_name, String(kind, "kind"));
+    c.file = "model.json";
     if (kind_name == "xgboost") {
       c.kind = ModelKind::kXgboost;
     } else if (kind_name == "linear") {
       c.kind = ModelKind::kLinear;
-    } else if (kind_name == "lightgbm" || kind_name == "onnx") {
-      return Error(kind, "kind", "'" + kind_name + "' is not supported yet (supported: xgboost, linear)");
+    } else if (kind_name == "lightgbm") {
+      c.kind = ModelKind::kLightgbm;
+      c.file = "model.txt";
+    } else if (kind_name == "onnx") {
+      c.kind = ModelKind::kOnnx;
+      c.file = "model.onnx";
     } else {
       return Error(kind, "kind",
-                   "unknown kind '" + kind_name + "'" + DidYouMean(kind_name, {"xgboost", "linear"}) +
-                       " (supported: xgboost, linear)");
+                   "unknown kind '" + kind_name + "'" +
+                       DidYouMean(kind_name, {"xgboost", "linear", "lightgbm", "onnx"}) +
+                       " (supported: xgboost, lightgbm, onnx, linear)");
     }
-    c.file = "model.json";
     if (const YAML::Node f = root["file"]) {
       ASSIGN_OR_RETURN(c.file, String(f, "file"));
       // The file lives inside the version dir: no path separators, no "..".
@@ -229,6 +234,8 @@ std::string_view ModelKindName(ModelKind kind) {
   switch (kind) {
     case ModelKind::kXgboost: return "xgboost";
     case ModelKind::kLinear: return "linear";
+    case ModelKind::kLightgbm: return "lightgbm";
+    case ModelKind::kOnnx: return "onnx";
   }
   return "unknown";
 }

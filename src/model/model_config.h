@@ -15,11 +15,13 @@
 namespace impulse::model {
 
 enum class ModelKind {
-  kXgboost,  // XGBoost JSON (the native tree evaluator)
-  kLinear,   // the small linear/logistic JSON format (linear_model.h)
+  kXgboost,   // XGBoost JSON, or UBJSON when the file ends in .ubj (the native tree evaluator)
+  kLinear,    // the small linear/logistic JSON format (linear_model.h)
+  kLightgbm,  // LightGBM text model (lightgbm_model.h, the native tree evaluator)
+  kOnnx,      // ONNX net through OpenCV dnn (onnx_model.h)
 };
 
-// "xgboost", "linear".
+// "xgboost", "linear", "lightgbm", "onnx".
 std::string_view ModelKindName(ModelKind kind);
 
 // Bounds on a config: a config outside them is refused with the limit in the message.
@@ -56,7 +58,8 @@ struct VersionPolicy {
 
 struct ModelConfig {
   ModelKind kind = ModelKind::kLinear;
-  std::string file;                  // file inside the version dir; default by kind: model.json
+  std::string file;  // file inside the version dir; default by kind: model.json (xgboost, linear),
+                     // model.txt (lightgbm), model.onnx (onnx)
   std::vector<ModelInput> inputs;    // ordered; size must equal the model's num_features
   std::vector<std::string> outputs;  // default [score]; size must equal num_outputs
   BatchingConfig batching;

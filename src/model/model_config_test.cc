@@ -25,6 +25,15 @@ TEST(ModelConfig, DefaultsAndShorthandInputs) {
   EXPECT_EQ(c->version_policy.latest, 1u);
 }
 
+TEST(ModelConfig, DefaultFileByKind) {
+  EXPECT_EQ(ParseModelConfig("kind: xgboost\ninputs: [a]\n", "c")->file, "model.json");
+  EXPECT_EQ(ParseModelConfig("kind: lightgbm\ninputs: [a]\n", "c")->kind, ModelKind::kLightgbm);
+  EXPECT_EQ(ParseModelConfig("kind: lightgbm\ninputs: [a]\n", "c")->file, "model.txt");
+  EXPECT_EQ(ParseModelConfig("kind: onnx\ninputs: [a]\n", "c")->kind, ModelKind::kOnnx);
+  EXPECT_EQ(ParseModelConfig("kind: onnx\ninputs: [a]\n", "c")->file, "model.onnx");
+  EXPECT_EQ(ParseModelConfig("kind: xgboost\nfile: model.ubj\ninputs: [a]\n", "c")->file, "model.ubj");
+}
+
 TEST(ModelConfig, EveryKey) {
   Result<ModelConfig> c = ParseModelConfig(
       "kind: xgboost\nfile: fraud.json\ninputs:\n  - {name: a}\noutputs: [p0, p1, p2]\n"
@@ -57,8 +66,7 @@ TEST(ModelConfig, ErrorsNameTheFileAndTheKey) {
       {"kind: linear\ninputs: [a]\nkinds: x\n", "did you mean 'kind'"},
       {"kind: linear\ninputs: [a]\nkind: linear\n", "duplicate key"},
       {"inputs: [a]\n", "kind"},
-      {"kind: lightgbm\ninputs: [a]\n", "not supported yet"},
-      {"kind: onnx\ninputs: [a]\n", "not supported yet"},
+      {"kind: lightgbn\ninputs: [a]\n", "did you mean 'lightgbm'"},
       {"kind: xgbost\ninputs: [a]\n", "did you mean 'xgboost'"},
       {"kind: linear\n", "inputs"},
       {"kind: linear\ninputs: a\n", "inputs"},

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <exception>
 
+#include "model/lightgbm_model.h"
 #include "model/linear_model.h"
+#include "model/onnx_model.h"
 #include "model/xgboost_model.h"
+#include "model/xgboost_ubjson.h"
 
 namespace impulse::model {
 
@@ -12,7 +15,9 @@ namespace {
 
 constexpr const char* kConfigName = "config.yaml";
 
-Result<std::unique_ptr<Model>> DefaultXgboostLoader(const std::string& path) { return LoadXgboostJson(path); }
+// JSON or UBJSON by the file's extension (.ubj).
+Result<std::unique_ptr<Model>> DefaultXgboostLoader(const std::string& path) { return LoadXgboostFile(path); }
+Result<std::unique_ptr<Model>> DefaultLightgbmLoader(const std::string& path) { return LoadLightgbm(path); }
 
 // Reads a whole file, refusing one larger than `max` bytes before reading it.
 Result<std::string> ReadBoundedFile(Env* env, const std::string& path, uint64_t max) {
@@ -270,6 +275,13 @@ Result<std::shared_ptr<const LoadedModel>> ModelRepository::LoadVersion(const st
   switch (config.kind) {
     case ModelKind::kLinear: loader = options_.linear_loader ? options_.linear_loader : LoadLinearJson; break;
     case ModelKind::kXgboost: loader = options_.xgboost_loader ? options_.xgboost_loader : DefaultXgboostLoader; break;
+    case ModelKind::kLightgbm: loader = DefaultLightgbmLoader; break;
+    case ModelKind::kOnnx: {
+      // OpenCV 4.6 does not expose the net's input width: config.yaml's inputs give it.
+      const size_t num_features = config.inputs.size();
+      loader = [num_features](const std::string& p) { return LoadOnnx(p, {.num_features = num_features}); };
+      break;
+    }
   }
   std::unique_ptr<Model> model;
   try {  // a loader is a library boundary: nothing it throws (bad_alloc) escapes

@@ -6,9 +6,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "model/repository.h"
 #include "model/tree_oracle.h"
 #include "model/xgboost_ubjson.h"
 
@@ -106,6 +108,29 @@ TEST(UbjsonOracleTest, TruncatedUbjIsRefusedWithTheFileName) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(r.status().message().rfind(path + ": ", 0), 0u) << r.status().message();
+}
+
+TEST(UbjsonOracleTest, RepositoryLoadsModelUbjByItsExtension) {
+  const std::vector<float> train = GenerateRows(300, kFeatures, 0.1, 8);
+  const std::vector<float> labels = GenerateLabels(train, kFeatures, "binary", 9);
+  auto oracle = Oracle::Train(train, labels, kFeatures, {{"objective", "binary:logistic"}}, 4);
+  ASSERT_TRUE(oracle.ok());
+  const std::string dir = TempPath("repo");
+  std::filesystem::create_directories(dir + "/fraud/2");
+  {
+    std::ofstream(dir + "/fraud/config.yaml") << "kind: xgboost\nfile: model.ubj\ninputs: [a, b, c, d, e]\n";
+  }
+  ASSERT_TRUE(oracle->SaveJson(dir + "/fraud/2/model.ubj").ok());
+  auto repo = ModelRepository::Open(dir);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  auto m = (*repo)->Get("fraud");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto expected = oracle->PredictDMatrix(train.data(), 300);
+  ASSERT_TRUE(expected.ok());
+  std::vector<float> out(300);
+  (*m)->model->Predict(train.data(), 300, out.data());
+  for (size_t i = 0; i < 300; ++i) EXPECT_NEAR(out[i], (*expected)[i], 1e-6) << i;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
