@@ -17,6 +17,10 @@
 
 namespace impulse {
 
+namespace model {
+class ModelRepository;  // src/model/repository.h
+}
+
 enum class Durability : uint8_t {
   // Default: a request is acknowledged only after its events are fsynced. Concurrent requests
   // share one fsync per partition per shard cycle (group commit), so this is also fast.
@@ -54,6 +58,10 @@ struct EngineOptions {
   // Feature views keep each entity's latest values for LookupFeatures. false: computed into
   // the pipelines' outputs only (a backfill, which nobody queries, saves the copy per event).
   bool serve_features = true;
+  // The model repository `predict` steps score with (docs/INFERENCE.md); shared with the HTTP
+  // server's model routes. Required when the spec has predict steps: Open fails without it, or
+  // when a step's model has no ready version or its inputs do not resolve.
+  std::shared_ptr<model::ModelRepository> models;
   Clock* clock = nullptr;                    // nullptr = Clock::Real()
   Env* env = nullptr;                        // nullptr = Env::Default()
 };

@@ -11,6 +11,7 @@ std::string_view LogicalOpKindName(LogicalOp::Kind kind) {
     case LogicalOp::Kind::kWindow: return "window";
     case LogicalOp::Kind::kDedup: return "dedup";
     case LogicalOp::Kind::kFeatures: return "features";
+    case LogicalOp::Kind::kPredict: return "predict";
     case LogicalOp::Kind::kJoin: return "join";
   }
   return "unknown";
@@ -63,9 +64,10 @@ std::string LogicalPlan::ToString() const {
       if (op.predicate) out += " " + ExprToString(*op.predicate);
       for (const NamedExpr& e : op.exprs) out += " " + e.name + "=" + ExprToString(*e.expr);
       if (!op.key_field.empty()) out += " " + op.key_field;
-      if (LogicalOp::IsStateful(op.kind)) {
+      if (LogicalOp::IsOperator(op.kind)) {
         out += " -> " + SchemaToString(op.output);
       }
+      if (op.predict) out += " model " + op.predict->model;
       if (op.join) out += " with " + op.join->right_stream;
       out += "\n";
     }

@@ -129,6 +129,28 @@ struct FeatureViewDef {
   int64_t label_delay_ms = 0;
 };
 
+// A predict step (docs/INFERENCE.md): scores each row with a model of the repository the engine
+// was started with. The model's inputs (its config.yaml `inputs`, by field name) are resolved
+// against `input` when a version is first used, so versions may change at run time; the output
+// fields are fixed here. Output: the input fields, then one nullable double per `outputs` entry
+// (null when no version is ready: the row is counted as unscored, never dropped).
+struct PredictDef {
+  std::string model;
+  int64_t version = -1;            // -1: the highest ready version ("latest")
+  struct Output {
+    std::string field;             // output field name
+    int index = 0;                 // model output index
+  };
+  std::vector<Output> outputs;
+  int entity_field = -1;           // canary split and decision record; -1: none
+  int event_id_field = -1;         // the decision record's event_id; -1: stream/partition/offset
+  int64_t canary_version = -1;     // rows with hash(entity) % 100 < canary_percent use it
+  uint32_t canary_percent = 0;
+  std::vector<int64_t> shadow_versions;  // also scored; their scores go to the decision log only
+  std::string decision_log;        // stream of decision records (DecisionLogStreamDef); "" = none
+  std::string source_stream;       // the pipeline's source, for default event ids
+};
+
 struct LogicalOp {
   enum class Kind {
     kFilter,   // keeps rows where `predicate` is true (null counts as false)
@@ -140,8 +162,12 @@ struct LogicalOp {
     kDedup,    // stateful: `dedup`, output = input
     kJoin,     // stateful: `join`, output = input fields then prefixed right fields
     kFeatures, // stateful: `features`, output = input fields then the view's features
+    kPredict,  // `predict`, output = input fields then the scores; no keyed state, but run as
+               // an operator (it owns model handles and writes decision records)
   };
   static bool IsStateful(Kind k) { return k == Kind::kWindow || k == Kind::kDedup || k == Kind::kJoin || k == Kind::kFeatures; }
+  // Ops the physical layer runs as operators (StatefulOperator) rather than stateless stages.
+  static bool IsOperator(Kind k) { return IsStateful(k) || k == Kind::kPredict; }
   Kind kind = Kind::kFilter;
   std::shared_ptr<const Expr> predicate;  // kFilter
   std::vector<NamedExpr> exprs;           // kMap, kProject
@@ -150,6 +176,7 @@ struct LogicalOp {
   std::shared_ptr<const DedupDef> dedup;    // kDedup
   std::shared_ptr<const JoinDef> join;      // kJoin
   std::shared_ptr<const FeatureViewDef> features;  // kFeatures
+  std::shared_ptr<const PredictDef> predict;       // kPredict
   std::string label;                      // "window#2": the step's kind and 1-based position,
                                           // named in late events, metrics and state files
   Schema input;                           // the schema this op reads
@@ -162,6 +189,7 @@ struct LogicalPipeline {
   std::string name;
   std::string source;  // stream read
   std::string second_source;  // a join's right stream, else empty
+  std::string decision_log;   // the stream its predict steps write decision records to, or empty
   std::vector<LogicalOp> ops;
   SinkDef sink;
   // The output stream's definition: schema (== ops.back().output, or the source schema when

@@ -7,6 +7,11 @@ namespace impulse::plan {
 
 namespace {
 
+size_t DecisionLogWidth() {
+  static const size_t width = DecisionLogStreamDef("decisions", 1).schema.size();
+  return width;
+}
+
 Status CompileColumns(const LogicalOp& op, std::vector<PhysicalPipeline::Column>* columns) {
   const Schema& in = op.input;
   auto make = [&](const Expr& e, FieldType out_type) -> Result<PhysicalPipeline::Column> {
@@ -164,14 +169,18 @@ class PipelineInstanceImpl final : public PipelineInstance {
       ctx.state = options.state;
       if (!ctx.state.rocksdb_dir.empty()) ctx.state.rocksdb_dir += "/" + op.label;
       if (op.kind == LogicalOp::Kind::kFeatures && options.online_store) ctx.online_store = options.online_store(op.features->name);
-      Result<std::unique_ptr<StatefulOperator>> r = op.kind == LogicalOp::Kind::kWindow   ? NewWindowOperator(op, ctx)
-                                                    : op.kind == LogicalOp::Kind::kDedup  ? NewDedupOperator(op, ctx)
+      ctx.models = options.models;
+      ctx.clock = options.clock;
+      Result<std::unique_ptr<StatefulOperator>> r = op.kind == LogicalOp::Kind::kWindow     ? NewWindowOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kDedup    ? NewDedupOperator(op, ctx)
                                                     : op.kind == LogicalOp::Kind::kFeatures ? NewFeaturesOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kPredict  ? NewPredictOperator(op, ctx)
                                                                                             : NewJoinOperator(op, ctx);
       if (!r.ok()) return r.status().WithContext("pipeline '" + ctx.pipeline + "' " + op.label);
       ops_.push_back(std::move(*r));
       if (op.kind == LogicalOp::Kind::kJoin) join_index_ = static_cast<int>(k);
     }
+    if (!def_->logical().decision_log.empty()) decisions_ = std::make_unique<RowBatch>(DecisionLogWidth());
     return Status::OK();
   }
 
@@ -180,6 +189,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) override {
     out_ = out;
     late_ = late;
+    if (decisions_) decisions_->Reset(decisions_->width());
     if (side == 1) {
       IMPULSE_CHECK(join_index_ >= 0);
       FromOp(static_cast<size_t>(join_index_), 1, in, end_watermark_ms);
@@ -188,7 +198,8 @@ class PipelineInstanceImpl final : public PipelineInstance {
     }
   }
 
-  bool stateful() const override { return !ops_.empty(); }
+  bool stateful() const override { return def_->stateful(); }
+  RowBatch* decisions() override { return decisions_.get(); }
 
   Status Checkpoint(const std::string& dir) override {
     for (size_t k = 0; k < ops_.size(); ++k) {
@@ -228,7 +239,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   void FromOp(size_t k, int side, const RowBatch& rows, int64_t end_wm) {
     RowBatch& o = op_out_[k];
     o.Reset(def_->segments()[k + 1].input_width);
-    OpOutput oo{&o, late_};
+    OpOutput oo{&o, late_, decisions_.get()};
     if (!rows.empty()) ops_[k]->Process(side, rows, &oo);
     if (end_wm > ops_[k]->watermark()) ops_[k]->AdvanceWatermark(end_wm, &oo);
     if (!o.empty() || k + 1 < ops_.size()) FromSegment(k + 1, o, end_wm);
@@ -240,6 +251,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   std::vector<RowBatch> mid_;
   std::vector<RowBatch> op_out_;
   int join_index_ = -1;
+  std::unique_ptr<RowBatch> decisions_;
   RowBatch* out_ = nullptr;
   RowBatch* late_ = nullptr;
 };
@@ -265,7 +277,8 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
     }
     current = &op.output;
     if (op.kind == LogicalOp::Kind::kKeyBy) continue;
-    if (LogicalOp::IsStateful(op.kind)) {
+    if (LogicalOp::IsOperator(op.kind)) {
+      def->stateful_ |= LogicalOp::IsStateful(op.kind);
       finish_segment(def->segments_.back(), op.input);
       def->stateful_ops_.push_back(&op);
       def->segments_.emplace_back();

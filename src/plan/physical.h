@@ -30,6 +30,8 @@ struct InstanceOptions {
                               // (each operator gets its own subdirectory)
   // The online store of a feature view by name (null or unset: features are not served).
   std::function<OnlineStore*(const std::string& view)> online_store;
+  model::ModelRepository* models = nullptr;  // predict steps score with it (required by them)
+  Clock* clock = nullptr;                    // decision records' wall clock; null: Clock::Real()
 };
 
 class PipelineInstance {  // per-task mutable state; one thread
@@ -48,6 +50,10 @@ class PipelineInstance {  // per-task mutable state; one thread
   // LateEventsStreamDef()); may be null for stateless pipelines.
   virtual void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) = 0;
   virtual bool stateful() const = 0;
+  // Decision records written by the last Run (predict steps with a decision_log; rows of
+  // DecisionLogStreamDef), owned by the instance and cleared by the next Run; the runtime
+  // clears them once written. Null when the pipeline writes none.
+  virtual RowBatch* decisions() = 0;
   // State of every stateful operator, one subdirectory each under `dir`.
   virtual Status Checkpoint(const std::string& dir) = 0;
   virtual Status Restore(const std::string& dir) = 0;
@@ -67,7 +73,8 @@ class PhysicalPipeline {  // immutable, shared by all shards
   // Stateless pipelines cannot fail here; stateful ones can (a state backend that does not open).
   std::unique_ptr<PipelineInstance> NewInstance() const;
   Result<std::unique_ptr<PipelineInstance>> NewInstance(const InstanceOptions& options) const;
-  bool stateful() const { return !stateful_ops_.empty(); }
+  // True when an op keeps keyed state (predict steps run as operators but keep none).
+  bool stateful() const { return stateful_; }
 
   // One compiled stage. Public for the instance implementation in physical.cc.
   struct Column {
@@ -81,7 +88,7 @@ class PhysicalPipeline {  // immutable, shared by all shards
     std::vector<Column> columns;   // map/project: the full output row
     size_t input_width = 0;
   };
-  // Stateless stages between stateful operators: segment k feeds stateful op k; the last
+  // Stateless stages between operators: segment k feeds operator k; the last
   // segment writes the pipeline's output.
   struct Segment {
     std::vector<Stage> stages;
@@ -101,7 +108,8 @@ class PhysicalPipeline {  // immutable, shared by all shards
   LogicalPipeline logical_;
   Schema input_;
   std::vector<Segment> segments_;
-  std::vector<const LogicalOp*> stateful_ops_;  // point into logical_.ops
+  std::vector<const LogicalOp*> stateful_ops_;  // ops run as operators; point into logical_.ops
+  bool stateful_ = false;
 };
 
 }  // namespace impulse::plan

@@ -200,6 +200,29 @@ class Resolver {
           plan_->feature_views.push_back(op.features);
           break;
         }
+        case LogicalOp::Kind::kPredict: {
+          if (!ResolvePredict(step, schema, p.from, op.label + " of " + what, d_, &op)) {
+            ok = false;
+            break;
+          }
+          const std::string& log = op.predict->decision_log;
+          if (!log.empty()) {
+            if (!lp.decision_log.empty() && lp.decision_log != log) {
+              d_->Add(step.loc, "the predict steps of " + what + " write one decision log; this one names '" + log +
+                                    "', an earlier one '" + lp.decision_log + "'");
+              ok = false;
+              break;
+            }
+            if (log == p.from || (p.sink.kind == SinkDef::Kind::kStream && log == p.sink.target)) {
+              d_->Add(step.loc, "decision_log '" + log + "' of " + what + " must be a stream of its own");
+              ok = false;
+              break;
+            }
+            lp.decision_log = log;
+          }
+          schema = op.output;
+          break;
+        }
         case LogicalOp::Kind::kFilter: {
           std::vector<ExprDiag> diags;
           ExprPtr e = ParseAndCheck(step.exprs[0].text, schema, &diags);
@@ -332,7 +355,30 @@ class Resolver {
       }
     }
     lp.output = derived;
+    // Last: adding a stream invalidates `source`.
+    if (!lp.decision_log.empty() && !AddDecisionLog(lp.decision_log, lp.output.options.partitions, p)) return false;
     plan_->pipelines.push_back(std::move(lp));
+    return true;
+  }
+
+  // Declares the decision log stream `name` (shared by the pipelines naming it); false after
+  // reporting a clash with another stream.
+  bool AddDecisionLog(const std::string& name, uint32_t partitions, const RawPipeline& p) {
+    StreamDef def = DecisionLogStreamDef(name, partitions);
+    if (const StreamDef* existing = plan_->FindStream(name)) {
+      if (decision_logs_.count(name) == 0 || !(existing->schema == def.schema)) {
+        d_->Add(p.loc, "decision_log '" + name + "' of pipeline '" + p.name +
+                           "' is already a stream that is not a decision log; name a new stream");
+        return false;
+      }
+      return true;
+    }
+    if (writers_.count(name) != 0) {
+      d_->Add(p.loc, "decision_log '" + name + "' of pipeline '" + p.name + "' is written by a pipeline sink too");
+      return false;
+    }
+    decision_logs_.insert(name);
+    plan_->streams.push_back(std::move(def));
     return true;
   }
 
@@ -374,6 +420,7 @@ class Resolver {
   LogicalPlan* plan_;
   std::set<std::string> declared_;
   std::set<std::string> views_used_;
+  std::set<std::string> decision_logs_;  // streams declared by predict steps
   std::map<std::string, std::vector<size_t>> writers_;
   std::vector<State> state_;
   std::vector<size_t> stack_;

@@ -59,7 +59,7 @@ struct RawStep {
   std::vector<RawExpr> exprs;  // filter: one; map/project: the named outputs
   std::string key_field;       // key_by
   YAML::Node key_node;
-  YAML::Node body;             // window, dedup, join: resolved with the schema in pass 2
+  YAML::Node body;             // window, dedup, join, predict: resolved with the schema in pass 2
 };
 
 // How the rows reaching a step are partitioned: by the field at key_field (hash), over
@@ -101,6 +101,10 @@ bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Sch
 // against the step's input. Fills op->features and op->output.
 bool ResolveFeatures(const YAML::Node& body, const std::string& view_name, const Schema& in, const PartitionInfo& part,
                      const std::string& pipeline_source, const std::string& what, Diagnostics* d, LogicalOp* op);
+
+// A `predict` step: fills op->predict and op->output (the input fields, then the scores).
+bool ResolvePredict(const RawStep& step, const Schema& in, const std::string& source, const std::string& what,
+                    Diagnostics* d, LogicalOp* op);
 
 struct RawView {
   std::string name;

@@ -427,23 +427,24 @@ class Reader {
 
   void ReadStep(const YAML::Node& n, const std::string& what, RawPipeline* rp) {
     std::vector<Entry> e;
-    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join", "features"}, &e)) {
+    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join", "features", "predict"}, &e)) {
       return;
     }
     if (e.size() != 1) {
       if (!e.empty()) {
         d_->Add(Diagnostics::LocOf(n),
-                "a step has exactly one of filter, map, project, key_by, window, dedup, join or features");
+                "a step has exactly one of filter, map, project, key_by, window, dedup, join, features or predict");
       }
       return;
     }
     const Entry& s = e[0];
     RawStep step;
     step.loc = Diagnostics::LocOf(s.key_node);
-    if (s.key == "window" || s.key == "dedup" || s.key == "join") {
-      step.kind = s.key == "window" ? LogicalOp::Kind::kWindow
+    if (s.key == "window" || s.key == "dedup" || s.key == "join" || s.key == "predict") {
+      step.kind = s.key == "window"  ? LogicalOp::Kind::kWindow
                   : s.key == "dedup" ? LogicalOp::Kind::kDedup
-                                     : LogicalOp::Kind::kJoin;
+                  : s.key == "join"  ? LogicalOp::Kind::kJoin
+                                     : LogicalOp::Kind::kPredict;
       step.body = s.value;
     } else if (s.key == "filter") {
       step.kind = LogicalOp::Kind::kFilter;

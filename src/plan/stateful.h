@@ -26,6 +26,7 @@ namespace impulse::plan {
 struct OpOutput {
   RowBatch* rows = nullptr;
   RowBatch* late = nullptr;
+  RowBatch* decisions = nullptr;  // predict: decision records (DecisionLogStreamDef); may be null
 };
 
 struct OperatorStats {
@@ -35,16 +36,28 @@ struct OperatorStats {
   uint64_t limit_dropped = 0;    // rows refused because a state bound was hit (also late output)
   uint64_t duplicates = 0;       // dedup: rows dropped as duplicates
   uint64_t expired = 0;          // entries removed by TTL
+  uint64_t scored = 0;           // predict: rows scored
+  uint64_t unscored = 0;         // predict: rows passed on with null scores (no usable version)
 };
 
 // Names used in late-events rows.
 class OnlineStore;
+}  // namespace impulse::plan
+namespace impulse {
+class Clock;
+}
+namespace impulse::model {
+class ModelRepository;
+}
+namespace impulse::plan {
 
 struct OperatorContext {
   std::string pipeline;
   std::string label;                 // "window#2"
   state::StateOptions state;         // backend; rocksdb_dir is this operator's own directory
   OnlineStore* online_store = nullptr;  // features: where the view's online values go (may be null)
+  model::ModelRepository* models = nullptr;  // predict: the repository it scores with
+  Clock* clock = nullptr;            // wall clock of decision records; null: Clock::Real()
 };
 
 class StatefulOperator {
@@ -65,6 +78,11 @@ Result<std::unique_ptr<StatefulOperator>> NewWindowOperator(const LogicalOp& op,
 Result<std::unique_ptr<StatefulOperator>> NewDedupOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewFeaturesOperator(const LogicalOp& op, const OperatorContext& ctx);
+Result<std::unique_ptr<StatefulOperator>> NewPredictOperator(const LogicalOp& op, const OperatorContext& ctx);
+// Checks that a predict step can score now: a repository, a ready version of its model (and of
+// its canary and shadow versions), inputs that resolve against the step's input. The message
+// names the step, the model, the version and why.
+Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
 
 // Appends a late-events row for input row `row` (schema `schema`) to `late`.
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,

@@ -166,6 +166,14 @@ Status EngineImpl::OpenStreams() {
       return InvalidArgument("pipeline '" + lp.name +
                              "' has stateful steps, which need checkpoints (checkpoint_interval_ms > 0)");
     }
+    for (const plan::LogicalOp& op : lp.ops) {
+      if (op.kind == plan::LogicalOp::Kind::kPredict) {
+        RETURN_IF_ERROR(plan::CheckPredictStep(op, options_.models.get()).WithContext("pipeline '" + lp.name + "'"));
+      }
+    }
+    const int dl = lp.decision_log.empty() ? -1 : StreamIndex(lp.decision_log);
+    if (!lp.decision_log.empty() && dl < 0) return Internal("pipeline " + lp.name + ": decision log stream missing");
+    decision_streams_.push_back(dl < 0 ? UINT32_MAX : static_cast<uint32_t>(dl));
     pipelines_.push_back(std::move(pp));
     if (lp.sink.kind == plan::SinkDef::Kind::kStream) {
       line_sinks_.push_back(nullptr);

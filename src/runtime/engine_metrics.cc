@@ -153,6 +153,8 @@ std::string EngineImpl::MetricsText() const {
           o.limit_dropped += st.limit_dropped;
           o.duplicates += st.duplicates;
           o.expired += st.expired;
+          o.scored += st.scored;
+          o.unscored += st.unscored;
         }
       }
     }
@@ -168,6 +170,14 @@ std::string EngineImpl::MetricsText() const {
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "state_limit"}}, static_cast<double>(o.limit_dropped));
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "duplicate"}}, static_cast<double>(o.duplicates));
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "expired"}}, static_cast<double>(o.expired));
+    }
+    ex.Family("impulse_predict_rows_total",
+              "Rows of a predict step: scored, or unscored (no usable model version; passed on with null scores).",
+              MetricType::Counter);
+    for (const auto& [k, o] : ops) {
+      if (o.scored + o.unscored == 0) continue;
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"result", "scored"}}, static_cast<double>(o.scored));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"result", "unscored"}}, static_cast<double>(o.unscored));
     }
   }
   ex.Family("impulse_checkpoints_total", "Checkpoints by result.", MetricType::Counter);

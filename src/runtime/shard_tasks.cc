@@ -299,6 +299,20 @@ bool Shard::EmitOutputs(Task& t) {
     }
     if (ok) metrics_.late_events[t.pipeline].Add(late_.size());
   }
+  RowBatch* decisions = t.instance->decisions();
+  if (ok && decisions != nullptr && !decisions->empty()) {
+    // Keyed by event id, so a lookup of one decision reads one partition.
+    const uint32_t ds = engine_->decision_stream(t.pipeline);
+    const StreamState& dss = engine_->stream(ds);
+    const uint32_t parts = static_cast<uint32_t>(dss.partitions.size());
+    for (size_t i = 0; ok && i < decisions->size(); ++i) {
+      const Value* row = decisions->row(i);
+      encoded_.clear();
+      EncodeRow(dss.def.schema, row, decisions->meta(i), &encoded_);
+      ok = route(ds, PartitionFor(HashValue(row[0], FieldType::kString), parts), encoded_, decisions->meta(i).ingest_time_ms);
+    }
+    if (ok) decisions->Reset(decisions->width());  // a watermark tick re-emits without a Run
+  }
   for (uint32_t s = 0; s < n_shards; ++s) {
     if (!outgoing_[s]) continue;
     // FreeSlots was checked before the batch and only this shard produces into the ring.

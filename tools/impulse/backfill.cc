@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "impulse/engine.h"
+#include "model/repository.h"
 #include "plan/spec.h"
 #include "tools/impulse/backfill_internal.h"
 
@@ -262,6 +263,7 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   eo.checkpoint_interval_ms = kCheckpointIntervalMs;
   eo.stop_drain_timeout_ms = 600'000;
   eo.serve_features = false;  // nobody looks features up during a backfill: skip the online copy
+  if (!o.models_dir.empty()) ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.spec_path, eo));
 
   BackfillStats stats;

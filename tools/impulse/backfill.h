@@ -38,6 +38,7 @@ struct BackfillOptions {
   bool progress = false;            // a progress line on stderr about once a second
   bool skip_bad_rows = false;       // count and skip bad input rows instead of failing
   bool keep_data = false;           // keep the temporary data directory (its path is printed)
+  std::string models_dir;           // model repository for predict steps ("" = none)
 };
 
 struct BackfillStats {

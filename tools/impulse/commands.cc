@@ -9,6 +9,7 @@
 
 #include "impulse/engine.h"
 #include "log/partition_log.h"
+#include "model/repository.h"
 #include "plan/spec.h"
 #include "server/http_server.h"
 
@@ -87,7 +88,7 @@ int ValidateCommand(const std::vector<std::string>& args) {
 
 int RunCommand(const std::vector<std::string>& args) {
   po::options_description opts("run options");
-  std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory";
+  std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models;
   EngineOptions eo;
   server::HttpServerOptions so;
   opts.add_options()
@@ -107,9 +108,18 @@ int RunCommand(const std::vector<std::string>& args) {
        "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")
       ("state", po::value(&state)->default_value(state), "operator state backend: memory | rocksdb")
       ("state-cache-entries", po::value(&eo.state_cache_entries)->default_value(eo.state_cache_entries),
-       "rocksdb: decoded entries cached per operator");
+       "rocksdb: decoded entries cached per operator")
+      ("models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes");
   po::variables_map vm;
   if (int rc = ParseArgs("impulse run SPEC.yaml [options]", args, opts, &vm, "spec"); rc >= 0) return rc;
+  if (!models.empty()) {
+    auto repo = model::ModelRepository::Open(models);
+    if (!repo.ok()) {
+      std::fprintf(stderr, "impulse: --models: %s\n", repo.status().ToString().c_str());
+      return 1;
+    }
+    eo.models = std::move(*repo);
+  }
   if (!ParseHostPort(listen, &so.host, &so.port)) {
     std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());
     return 2;
