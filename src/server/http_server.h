@@ -10,6 +10,10 @@
 #include "impulse/engine.h"
 #include "impulse/status.h"
 
+namespace impulse::model {
+class ModelRepository;
+}  // namespace impulse::model
+
 namespace impulse::server {
 
 struct HttpServerOptions {
@@ -29,6 +33,9 @@ struct HttpServerOptions {
   uint32_t stop_timeout_ms = 5000;          // Stop() waits this long for in-flight requests
   std::string bearer_token;                 // empty = no auth; else every route but /healthz
                                             // needs "Authorization: Bearer <token>"
+  model::ModelRepository* models = nullptr;  // serves /v1/models and the KServe v2 routes;
+                                            // null: they answer 404 (must outlive the server)
+  uint32_t infer_rows_max = 10000;          // rows per POST .../infer; beyond: 413
 };
 
 // An HTTP/1.1 server in front of an Engine. Start() binds and spawns io_threads threads; each

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/repository.h"
 #include "server/json_writer.h"
 
 namespace impulse::server {
@@ -151,6 +152,10 @@ void ParseFeatureTarget(const std::vector<std::string_view>& parts, ParsedTarget
 
 }  // namespace
 
+std::optional<std::string> PercentDecodeSegment(std::string_view segment) {
+  return PercentDecode(segment, /*plus_is_space=*/false);
+}
+
 std::string_view RouteLabel(Route route, std::string_view method) {
   switch (route) {
     case Route::kHealthz: return "healthz";
@@ -160,6 +165,16 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kFeatureViews: return "feature_views";
     case Route::kFeatureGet: return "features_get";
     case Route::kFeatureBatch: return "features_batch";
+    case Route::kModels:
+    case Route::kModelLoad:
+    case Route::kModelUnload:
+    case Route::kModelsRescan:
+    case Route::kV2Live:
+    case Route::kV2Ready:
+    case Route::kV2ModelMetadata:
+    case Route::kV2ModelReady:
+    case Route::kV2ModelInfer:
+      return ModelRouteLabel(route);
     case Route::kUnknown: break;
   }
   return "unknown";
@@ -178,6 +193,8 @@ ParsedTarget ParseTarget(std::string_view target) {
     out.route = Route::kListStreams;
   } else if (path == "/v1/features" || path == "/v1/features/") {
     out.route = Route::kFeatureViews;
+  } else if (ParseModelTarget(path, &out)) {
+    // model_routes.cc set the route (kUnknown for a malformed model path)
   } else {
     const auto parts = SplitPath(path);
     if (parts.size() >= 4 && parts[0].empty() && parts[1] == "v1" && parts[2] == "features") {
@@ -293,6 +310,16 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     case Route::kFeatureBatch:
       if (method != "POST") return method_not_allowed("POST");
       return reply(FeatureBatch(target.view, std::move(body)));
+    case Route::kModels:
+    case Route::kModelLoad:
+    case Route::kModelUnload:
+    case Route::kModelsRescan:
+    case Route::kV2Live:
+    case Route::kV2Ready:
+    case Route::kV2ModelMetadata:
+    case Route::kV2ModelReady:
+    case Route::kV2ModelInfer:
+      return reply(ModelRoute(method, target, std::move(body)));
     case Route::kUnknown:
       break;
   }
@@ -388,6 +415,11 @@ HttpReply Router::Metrics() const {
   r.body = engine_->MetricsText();
   if (!r.body.empty() && r.body.back() != '\n') r.body.push_back('\n');
   r.body.append(metrics_->Text());
+  if (options_->models != nullptr) {
+    options_->models->metrics().AppendPrometheusText(&r.body);
+    const std::vector<model::ModelVersionStatus> list = options_->models->List();
+    model::ModelMetrics::AppendLoadedText(list, &r.body);
+  }
   return r;
 }
 

@@ -42,6 +42,16 @@ enum class Route : uint8_t {
   kFeatureViews,  // /v1/features
   kFeatureGet,    // /v1/features/{view}/{entity}
   kFeatureBatch,  // /v1/features/{view}:batch
+  // Model routes (model_routes.cc), answered from HttpServerOptions::models.
+  kModels,           // GET /v1/models
+  kModelLoad,        // POST /v1/models/{name}/versions/{v}:load
+  kModelUnload,      // POST /v1/models/{name}/versions/{v}:unload
+  kModelsRescan,     // POST /v1/models:rescan
+  kV2Live,           // GET /v2/health/live
+  kV2Ready,          // GET /v2/health/ready
+  kV2ModelMetadata,  // GET /v2/models/{m}[/versions/{v}]
+  kV2ModelReady,     // GET /v2/models/{m}[/versions/{v}]/ready
+  kV2ModelInfer,     // POST /v2/models/{m}[/versions/{v}]/infer
 };
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
 // feature_views, features_get, features_batch, unknown.
@@ -55,8 +65,19 @@ struct ParsedTarget {
   std::string query;
   std::string view;    // kFeatureGet, kFeatureBatch
   std::string entity;  // kFeatureGet
+  std::string model;    // model routes: the (percent-decoded) model name
+  std::string version;  // model routes: the version segment as sent; "" when absent
 };
 ParsedTarget ParseTarget(std::string_view target);
+
+// Model routes (model_routes.cc). False when `path` is not under /v1/models or /v2/; true
+// otherwise, with out->route left kUnknown for a malformed model path.
+bool ParseModelTarget(std::string_view path, ParsedTarget* out);
+// Metrics label of a model route: models, model_load, model_unload, models_rescan,
+// v2_health_live, v2_health_ready, v2_model_metadata, v2_model_ready, v2_infer.
+std::string_view ModelRouteLabel(Route route);
+// Percent-decodes one path segment ('+' stays '+'); nullopt on a malformed escape.
+std::optional<std::string> PercentDecodeSegment(std::string_view segment);
 
 class Router {
  public:
@@ -84,6 +105,8 @@ class Router {
   HttpReply FeatureViews() const;
   HttpReply FeatureGet(const std::string& view, const std::string& entity) const;
   HttpReply FeatureBatch(const std::string& view, std::string body) const;
+  // Model admin and KServe v2 routes (model_routes.cc); checks the method itself.
+  HttpReply ModelRoute(std::string_view method, const ParsedTarget& target, std::string body) const;
 
   Engine* engine_;
   const HttpServerOptions* options_;
