@@ -47,6 +47,7 @@ struct Binding {
   std::vector<FieldType> types;
   std::vector<float> defaults;   // NaN: missing
   std::string error;             // non-empty: this version cannot score rows of this step
+  model::ModelMetrics::Series* series = nullptr;  // its metrics
   uint64_t version() const { return loaded ? loaded->version : 0; }
   bool usable() const { return loaded && error.empty(); }
 };
@@ -100,6 +101,7 @@ class PredictOperator final : public StatefulOperator {
       if (rows_.empty()) continue;
       if (!b.usable()) {
         unscored_ += rows_.size();
+        if (b.series != nullptr) model::ModelMetrics::RecordError(b.series, rows_.size());
         continue;
       }
       Score(b, in, &all_scores_);
@@ -166,12 +168,15 @@ class PredictOperator final : public StatefulOperator {
     if (!got.ok()) {
       *b = Binding{};
       b->error = got.status().message();
+      // Rows that find no version are errors of the model (version 0 = none ready).
+      b->series = ctx_.models->metrics().For(def_.model, version.value_or(0));
       return;
     }
     if (b->loaded == *got) return;  // unchanged
     *b = Binding{};
     b->loaded = *got;
     const model::LoadedModel& m = **got;
+    b->series = ctx_.models->metrics().For(m.name, m.version);
     const std::string what = "model '" + m.name + "' version " + std::to_string(m.version);
     for (const PredictDef::Output& o : def_.outputs) {
       if (static_cast<size_t>(o.index) >= m.model->num_outputs()) {
@@ -204,6 +209,7 @@ class PredictOperator final : public StatefulOperator {
   // Scores the rows in rows_ with `b` into `out` (rows_.size() x num_outputs), in blocks of the
   // config's max_batch_size. Fills matrix_ (kept for the decision records).
   void Score(const Binding& b, const RowBatch& in, std::vector<float>* out) {
+    const int64_t start_ns = clock_->NowNs();
     const size_t f = b.fields.size();
     matrix_.resize(rows_.size() * f);
     for (size_t j = 0; j < rows_.size(); ++j) {
@@ -228,7 +234,11 @@ class PredictOperator final : public StatefulOperator {
     const size_t block = static_cast<size_t>(std::max<int64_t>(1, b.loaded->config.batching.max_batch_size));
     for (size_t j = 0; j < rows_.size(); j += block) {
       const size_t len = std::min(block, rows_.size() - j);
+      // Queue: from the batch reaching the step to this block's call (earlier blocks included).
+      const int64_t t0 = clock_->NowNs();
       m.Predict(matrix_.data() + j * f, len, out->data() + j * k);
+      const int64_t t1 = clock_->NowNs();
+      model::ModelMetrics::Record(b.series, len, t0 - start_ns, t1 - t0);
     }
   }
 

@@ -202,6 +202,9 @@ TEST(PredictOp, ScoresMatchAHandComputationWithDefaultsForMissingValues) {
     EXPECT_FLOAT_EQ(static_cast<float>(h->Score(i)), Expected(0.5f, -2.0f, 3.0f, 0.25f, kept[i])) << i;
   }
   EXPECT_EQ(h->inst->decisions(), nullptr);  // no decision log named
+  std::string metrics;
+  repo->metrics().AppendPrometheusText(&metrics);
+  EXPECT_NE(metrics.find("impulse_model_rows_total{model=\"m\",version=\"1\"} 3"), std::string::npos) << metrics;
 }
 
 TEST(CheckPredictStep, NamesTheProblem) {
@@ -265,6 +268,9 @@ TEST(PredictOp, HotSwapAndUnloadTakeEffectAtTheNextBatch) {
   ASSERT_EQ(stats.size(), 1u);
   EXPECT_EQ(stats[0].second.scored, 4u);
   EXPECT_EQ(stats[0].second.unscored, 1u);
+  std::string metrics;
+  repo->metrics().AppendPrometheusText(&metrics);
+  EXPECT_NE(metrics.find("impulse_model_errors_total{model=\"m\",version=\"0\"} 1"), std::string::npos) << metrics;
 }
 
 TEST(PredictOp, CanaryByEntityShadowAndDecisionRecords) {

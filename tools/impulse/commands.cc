@@ -119,6 +119,7 @@ int RunCommand(const std::vector<std::string>& args) {
       return 1;
     }
     eo.models = std::move(*repo);
+    so.models = eo.models.get();
   }
   if (!ParseHostPort(listen, &so.host, &so.port)) {
     std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());
