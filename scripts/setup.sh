@@ -12,6 +12,8 @@ PACKAGES=(
   prometheus-cpp-dev libcurl4-openssl-dev zlib1g-dev libxxhash-dev librocksdb-dev libcsv-dev
   # model evaluation: libxgboost is the oracle the native tree evaluator is tested against
   libxgboost-dev
+  # ONNX nets through OpenCV dnn (IMPULSE_WITH_ONNX)
+  libopencv-dnn-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (libFuzzer ships with clang's runtime)
