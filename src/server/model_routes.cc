@@ -8,6 +8,7 @@
 // Runs on the I/O threads. Load/unload/rescan read model files on the calling I/O thread (they
 // are rare admin calls; the repository serializes them). An infer calls Model::Predict inline.
 #include <chrono>
+#include <cmath>
 #include <utility>
 #include <optional>
 #include <string>
@@ -264,6 +265,17 @@ HttpReply Infer(ModelRepository* repo, const HttpServerOptions& options, const P
     model::ModelMetrics::RecordError(series, 0);
     return Error(req.status().code() == StatusCode::kResourceExhausted ? 413 : 400, req.status().message(),
                  req.status().code());
+  }
+  // A missing value (null) takes the config's default, as the predict step does, so the HTTP
+  // path scores a row exactly as the pipeline would.
+  const size_t n_features = names.size();
+  for (size_t f = 0; f < n_features; ++f) {
+    const std::optional<float>& fill = m.config.inputs[f].default_value;
+    if (!fill) continue;
+    for (size_t r = 0; r < req->rows; ++r) {
+      float& v = req->features[r * n_features + f];
+      if (std::isnan(v)) v = *fill;
+    }
   }
   const size_t k = m.model->num_outputs();
   // Resolve the requested outputs before scoring: "output" is the [n, K] matrix, a config

@@ -1,6 +1,6 @@
 // The model admin and KServe v2 routes through the Router (no sockets), against a temporary
 // repository of linear models whose scores can be computed by hand:
-//   lin   inputs x0, x1, x2; version 1: score = x0 + x1 + x2; version 2: 0.5 + x0 + 2 x1 + 3 x2
+//   lin   inputs x0, x1 (default 5), x2; version 1: score = x0 + x1 + x2; version 2: 0.5 + x0 + 2 x1 + 3 x2
 //         (policy specific: [2], so only version 2 is ready at start); version 3: a corrupt file.
 //   bad   a config.yaml that does not parse, with a version directory.
 #include <gtest/gtest.h>
@@ -46,7 +46,7 @@ std::string LinearJson(const std::string& weights, const std::string& bias) {
 class ModelRoutesTest : public ::testing::Test {
  protected:
   ModelRoutesTest() : router_(&engine_, &options_, &metrics_) {
-    tmp_.Write("lin/config.yaml", "kind: linear\ninputs: [x0, x1, x2]\nversion_policy: {specific: [2]}\n");
+    tmp_.Write("lin/config.yaml", "kind: linear\ninputs: [x0, {name: x1, default: 5}, x2]\nversion_policy: {specific: [2]}\n");
     tmp_.Write("lin/1/model.json", LinearJson("1,1,1", "0"));
     tmp_.Write("lin/2/model.json", LinearJson("1,2,3", "0.5"));
     tmp_.Write("lin/3/model.json", "{");
@@ -224,13 +224,13 @@ TEST_F(ModelRoutesTest, InferMatrixMatchesHandComputation) {
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body, R"({"model_name":"lin","model_version":"2","id":"r1","outputs":[)"
                     R"({"name":"output","datatype":"FP32","shape":[2,1],"data":[14.5,-2.5]}]})");
-  // Version 1 once loaded: x0 + x1 + x2; a missing value (null) is skipped by a linear model.
+  // Version 1 once loaded: x0 + x1 + x2; a missing value (null) takes the config's default.
   ASSERT_EQ(Call("POST", "/v1/models/lin/versions/1:load").status, 200);
   const HttpReply v1 = Call("POST", "/v2/models/lin/versions/1/infer",
-                            R"({"inputs":[{"name":"input","shape":[1,3],"datatype":"INT64","data":[4,null,6]}]})");
+                            R"({"inputs":[{"name":"input","shape":[2,3],"datatype":"INT64","data":[4,null,6,null,1,null]}]})");
   EXPECT_EQ(v1.status, 200) << v1.body;
   EXPECT_EQ(v1.body, R"({"model_name":"lin","model_version":"1","outputs":[)"
-                     R"({"name":"output","datatype":"FP32","shape":[1,1],"data":[10]}]})");
+                     R"({"name":"output","datatype":"FP32","shape":[2,1],"data":[15,1]}]})");  // x0, x2 have no default
 }
 
 TEST_F(ModelRoutesTest, InferPerInputTensorsAndNamedOutput) {
