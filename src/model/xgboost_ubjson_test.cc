@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace impulse::model {
 namespace {
@@ -90,6 +91,25 @@ TEST(UbjsonToJson, DepthAndOutputSizeAreBounded) {
   // A typed array of a million nulls in 7 bytes: JSON would be 5 MB; refused by the size cap.
   auto r = UbjsonToJson(Bytes({'[', '$', 'Z', '#', 'l', 0, 0x0f, 0x42, 0x40}));
   EXPECT_FALSE(r.ok());
+}
+
+// The fuzz seed is the JSON fuzz seed re-encoded as UBJSON (typed int32/float32 arrays): both
+// load and score the same.
+TEST(LoadXgboostUbjson, FuzzSeedScoresLikeTheJsonItCameFrom) {
+  const std::string dir = IMPULSE_MODEL_SRC_DIR;
+  auto ubj = LoadXgboostFile(dir + "/xgboost_ubjson_fuzz_seed.ubj");
+  auto json = LoadXgboostFile(dir + "/xgboost_fuzz_seed.json");
+  ASSERT_TRUE(ubj.ok()) << ubj.status().ToString();
+  ASSERT_TRUE(json.ok()) << json.status().ToString();
+  ASSERT_EQ((*ubj)->num_features(), (*json)->num_features());
+  ASSERT_EQ((*ubj)->num_outputs(), (*json)->num_outputs());
+  const size_t f = (*ubj)->num_features(), k = (*ubj)->num_outputs(), n = 9;
+  std::vector<float> rows(n * f);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = i % 4 == 3 ? NAN : static_cast<float>(i % 7) - 3.0f;
+  std::vector<float> a(n * k), b(n * k);
+  (*ubj)->Predict(rows.data(), n, a.data());
+  (*json)->Predict(rows.data(), n, b.data());
+  EXPECT_EQ(a, b);
 }
 
 TEST(LoadXgboostUbjson, MissingFileAndBadContentNameThePath) {
