@@ -173,6 +173,15 @@ TEST(PredictSpec, Errors) {
                          "      - predict: {model: m, outputs: [t], decision_log: d2}\n")
                 .find("write one decision log"),
             std::string::npos);
+  {
+    auto p = CompileSpec(std::string(kStreams) +
+                             "pipelines:\n  - name: a\n    from: tx\n    steps:\n"
+                             "      - predict: {model: m, outputs: [s], decision_log: d}\n    sink: {stream: o}\n"
+                             "  - name: b\n    from: d\n    sink: {stdout: true}\n",
+                         "t.yaml", nullptr);
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.status().message().find("reads decision log 'd'"), std::string::npos) << p.status().ToString();
+  }
   auto ok = Compile("      - predict: {model: m, outputs: {s: 0}, decision_log: decisions}\n");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   const StreamDef* d = ok->FindStream("decisions");

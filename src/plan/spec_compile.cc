@@ -129,6 +129,11 @@ class Resolver {
       d_->Add(p.from_loc, "unknown source stream '" + p.from + "' in " + what + DidYouMean(p.from, names));
       return false;
     }
+    if (decision_logs_.count(p.from) != 0) {
+      d_->Add(p.from_loc, what + " reads decision log '" + p.from + "': decision logs are read through "
+                               "GET /v1/decisions and `impulse decisions`, not yet by pipelines");
+      return false;
+    }
     LogicalPipeline lp;
     lp.name = p.name;
     lp.source = p.from;
