@@ -205,6 +205,17 @@ TEST(LightgbmModel, TreeDepthIsBounded) {
   EXPECT_EQ(Score1(**ok, {9.0f}), 4.0f);
 }
 
+// The fuzz seed loads (else the fuzzer would start from nothing). Row (0, 0, -3): tree 0 node 0
+// (a <= 0.5, None) -> node 1 (b, Zero, default left: 0 is in the band) -> leaf 0 (0.1); tree 1
+// adds 0.05; sigmoid.
+TEST(LightgbmModel, FuzzSeedLoads) {
+  auto m = LoadLightgbm(std::string(IMPULSE_MODEL_SRC_DIR) + "/lightgbm_fuzz_seed.txt");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_NEAR(Score1(**m, {0, 0, -3}), 1.0 / (1.0 + std::exp(-0.15)), 1e-7);
+  // a > 0.5 -> node 2 (c <= -2, NaN default right) -> leaf 3 (-0.4) for c = NaN.
+  EXPECT_NEAR(Score1(**m, {1, 0, kNaN}), 1.0 / (1.0 + std::exp(0.35)), 1e-7);
+}
+
 TEST(LightgbmModel, FileLoadNamesThePath) {
   auto missing = LoadLightgbm("/nonexistent/model.txt");
   ASSERT_FALSE(missing.ok());
