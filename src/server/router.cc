@@ -165,6 +165,7 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kFeatureViews: return "feature_views";
     case Route::kFeatureGet: return "features_get";
     case Route::kFeatureBatch: return "features_batch";
+    case Route::kDecisionGet: return "decisions_get";
     case Route::kModels:
     case Route::kModelLoad:
     case Route::kModelUnload:
@@ -199,6 +200,17 @@ ParsedTarget ParseTarget(std::string_view target) {
     const auto parts = SplitPath(path);
     if (parts.size() >= 4 && parts[0].empty() && parts[1] == "v1" && parts[2] == "features") {
       ParseFeatureTarget(parts, &out);
+      return out;
+    }
+    // "", "v1", "decisions", "<stream>", "<event_id>"
+    if (parts.size() == 5 && parts[0].empty() && parts[1] == "v1" && parts[2] == "decisions") {
+      auto name = PercentDecode(parts[3], /*plus_is_space=*/false);
+      auto id = PercentDecode(parts[4], /*plus_is_space=*/false);
+      if (name && !name->empty() && id && !id->empty()) {
+        out.route = Route::kDecisionGet;
+        out.stream = std::move(*name);
+        out.event_id = std::move(*id);
+      }
       return out;
     }
     // "", "v1", "streams", "<stream>", "events"
@@ -310,6 +322,9 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     case Route::kFeatureBatch:
       if (method != "POST") return method_not_allowed("POST");
       return reply(FeatureBatch(target.view, std::move(body)));
+    case Route::kDecisionGet:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(DecisionGet(target.stream, target.event_id));
     case Route::kModels:
     case Route::kModelLoad:
     case Route::kModelUnload:

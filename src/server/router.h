@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "impulse/engine.h"
+#include "server/decision_index.h"
 #include "server/http_server.h"
 #include "server/server_metrics.h"
 
@@ -52,9 +54,10 @@ enum class Route : uint8_t {
   kV2ModelMetadata,  // GET /v2/models/{m}[/versions/{v}]
   kV2ModelReady,     // GET /v2/models/{m}[/versions/{v}]/ready
   kV2ModelInfer,     // POST /v2/models/{m}[/versions/{v}]/infer
+  kDecisionGet,   // /v1/decisions/{stream}/{event_id}
 };
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
-// feature_views, features_get, features_batch, unknown.
+// feature_views, features_get, features_batch, decisions_get, unknown.
 std::string_view RouteLabel(Route route, std::string_view method);
 
 // Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
@@ -67,6 +70,7 @@ struct ParsedTarget {
   std::string entity;  // kFeatureGet
   std::string model;    // model routes: the (percent-decoded) model name
   std::string version;  // model routes: the version segment as sent; "" when absent
+  std::string event_id;  // kDecisionGet (with `stream`)
 };
 ParsedTarget ParseTarget(std::string_view target);
 
@@ -84,7 +88,8 @@ class Router {
   using ReplyFn = std::function<void(HttpReply)>;
 
   Router(Engine* engine, const HttpServerOptions* options, const ServerMetrics* metrics)
-      : engine_(engine), options_(options), metrics_(metrics) {}
+      : engine_(engine), options_(options), metrics_(metrics),
+        decisions_(std::make_shared<DecisionIndexSet>(engine)) {}
 
   // Checks made once the headers are in, before the body is read: auth (401) and a declared
   // Content-Length over max_body_bytes (413). nullopt = go on and read the body.
@@ -107,10 +112,14 @@ class Router {
   HttpReply FeatureBatch(const std::string& view, std::string body) const;
   // Model admin and KServe v2 routes (model_routes.cc); checks the method itself.
   HttpReply ModelRoute(std::string_view method, const ParsedTarget& target, std::string body) const;
+  // Decision log records (decision_routes.cc).
+  HttpReply DecisionGet(const std::string& stream, const std::string& event_id) const;
 
   Engine* engine_;
   const HttpServerOptions* options_;
   const ServerMetrics* metrics_;
+  // Mutable index state behind a const Router: the set is thread-safe.
+  std::shared_ptr<DecisionIndexSet> decisions_;
 };
 
 // Maps an engine error to an HTTP status and reply body; 503 carries Retry-After.

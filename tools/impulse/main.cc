@@ -13,6 +13,7 @@ int NexmarkCommand(const std::vector<std::string>& args);      // nexmark_bench.
 int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
 int ModelsCommand(const std::vector<std::string>& args);       // models.cc
+int DecisionsCommand(const std::vector<std::string>& args);    // decisions.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -32,6 +33,7 @@ void PrintUsage(FILE* out) {
                "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
                "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
                "  models list --repository DIR  the models and versions of a model repository, with their state\n"
+               "  decisions rescore --data DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
                "  bench-features       online feature lookups over HTTP at a fixed rate: latency percentiles\n"
                "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
                "  impulse <command> --help   options of one command\n"
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
   if (cmd == "bench-features") return impulse::tools::FeaturesBenchCommand(args);
   if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
   if (cmd == "models") return impulse::tools::ModelsCommand(args);
+  if (cmd == "decisions") return impulse::tools::DecisionsCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
