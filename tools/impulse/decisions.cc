@@ -159,6 +159,12 @@ Result<RescoreReport> Rescore(const RescoreOptions& o) {
           ++report.records_outside;
           continue;
         }
+        if (row[kVariant].sv() == "unscored") {
+          // No version was ready when it was decided: nothing to compare with.
+          ++report.records_unscored;
+          ++report.variants["unscored"].records;
+          continue;
+        }
         double old_score = 0, new_score = 0;
         RETURN_IF_ERROR(rescorer.Score(row[kFeatures].sv(), row[kScores].sv(),
                                        where + " (event id '" + std::string(row[kEventId].sv()) + "')", &old_score,
@@ -219,6 +225,7 @@ std::string FormatRescoreReport(const RescoreReport& r, bool json) {
           ",\"version\":" + std::to_string(r.version) + ",\"output\":" + JsonText(r.output) +
           ",\"threshold\":" + Num(r.threshold) + ",\"records_read\":" + std::to_string(r.records_read) +
           ",\"records_outside\":" + std::to_string(r.records_outside) +
+          ",\"records_unscored\":" + std::to_string(r.records_unscored) +
           ",\"differing\":" + std::to_string(r.differing) + ",\"mean_abs_diff\":" + Num(r.mean_abs_diff) +
           ",\"max_abs_diff\":" + Num(r.max_abs_diff) + ",\"variants\":{";
     bool first = true;
@@ -243,7 +250,8 @@ std::string FormatRescoreReport(const RescoreReport& r, bool json) {
   out += "stream " + r.stream + ": re-scored with " + r.model + " version " + std::to_string(r.version) +
          ", output " + r.output + ", decision = score >= " + Num(r.threshold) + "\n";
   out += "records read: " + std::to_string(r.records_read) + " (outside --from/--to: " +
-         std::to_string(r.records_outside) + ")\n";
+         std::to_string(r.records_outside) + "; unscored, not compared: " +
+         std::to_string(r.records_unscored) + ")\n";
   out += "decisions differing: " + std::to_string(r.differing) + "\n";
   out += "mean |diff|: " + Num(r.mean_abs_diff) + ", max |diff|: " + Num(r.max_abs_diff) + "\n";
   for (const auto& [name, c] : r.variants) {

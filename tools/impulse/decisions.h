@@ -50,8 +50,9 @@ struct RescoreReport {
   std::string stream, model, output;  // output: the compared output's name
   uint64_t version = 0;
   double threshold = 0;
-  uint64_t records_read = 0;     // records in [from, to)
+  uint64_t records_read = 0;     // records in [from, to) compared (unscored ones excluded)
   uint64_t records_outside = 0;  // records read but outside [from, to)
+  uint64_t records_unscored = 0;  // in [from, to) with variant "unscored" (no version was ready): not compared
   uint64_t differing = 0;
   double mean_abs_diff = 0;      // over records_read (0 when none)
   double max_abs_diff = 0;

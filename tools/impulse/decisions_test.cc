@@ -71,11 +71,13 @@ TEST_F(DecisionsRescoreTest, CountsDifferingDecisionsDiffsAndVariants) {
   Fill({D("same", R"({"x0":0.1,"x1":0.1})", 0.2),
         D("flip", R"({"x1":0.3,"x0":0.3,"extra":1})", 0.4),
         D("canary-same", R"({"x0":0.5,"x1":0.5})", 0.9, "canary"),
-        D("late", R"({"x0":0.5,"x1":0.5})", 0.0, "primary", kT0 + 100)});
+        D("late", R"({"x0":0.5,"x1":0.5})", 0.0, "primary", kT0 + 100),
+        Decision{.event_id = "none", .scores = "{}", .version = 0, .variant = "unscored", .event_time_ms = kT0}});
   Result<RescoreReport> r = Rescore(Options(2));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->records_read, 3u);
   EXPECT_EQ(r->records_outside, 1u);
+  EXPECT_EQ(r->records_unscored, 1u);
   EXPECT_EQ(r->differing, 1u);
   EXPECT_EQ(r->output, "score");
   EXPECT_NEAR(r->max_abs_diff, 0.2, 1e-6);
@@ -85,7 +87,8 @@ TEST_F(DecisionsRescoreTest, CountsDifferingDecisionsDiffsAndVariants) {
   EXPECT_EQ(r->first_differing[0].offset, 1u);
   EXPECT_NEAR(r->first_differing[0].old_score, 0.4, 1e-9);
   EXPECT_NEAR(r->first_differing[0].new_score, 0.6, 1e-6);
-  ASSERT_EQ(r->variants.size(), 2u);
+  ASSERT_EQ(r->variants.size(), 3u);
+  EXPECT_EQ(r->variants.at("unscored").records, 1u);
   EXPECT_EQ(r->variants.at("primary").records, 2u);
   EXPECT_EQ(r->variants.at("primary").differing, 1u);
   EXPECT_EQ(r->variants.at("canary").records, 1u);
