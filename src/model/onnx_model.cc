@@ -177,6 +177,11 @@ Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadO
 
 bool OnnxSupported() { return true; }
 
+void SetOnnxThreads(int threads) {
+  // OpenCV: 0 = sequential on the calling thread, < 0 = its default, n = a pool of n.
+  cv::setNumThreads(threads <= 0 ? -1 : threads == 1 ? 0 : threads);
+}
+
 #else  // !IMPULSE_WITH_ONNX
 
 struct OnnxModel::Impl {};
@@ -194,6 +199,8 @@ Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadO
 }
 
 bool OnnxSupported() { return false; }
+
+void SetOnnxThreads(int) {}
 
 #endif  // IMPULSE_WITH_ONNX
 

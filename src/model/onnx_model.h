@@ -44,6 +44,12 @@ Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path,
 // True when the library was built with ONNX support (IMPULSE_WITH_ONNX).
 bool OnnxSupported();
 
+// OpenCV's worker threads for every net in the process (cv::setNumThreads): 1 runs a forward
+// pass on the calling thread alone, which is what shard-per-core wants (a shard's thread is
+// its core); 0 or less restores OpenCV's default (a TBB pool as wide as the machine). Without
+// ONNX support it does nothing.
+void SetOnnxThreads(int threads);
+
 // An ONNX net behind a bounded pool of cv::dnn::Net (a Net is not safe for concurrent use,
 // even const): Predict takes a free net from a mutex-protected list, creates one if fewer
 // than nets_max exist, or waits; so Predict is const and safe from any number of threads.

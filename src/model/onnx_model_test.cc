@@ -15,6 +15,10 @@ namespace {
 
 const std::string kDir = IMPULSE_ONNX_TESTDATA;
 
+// Every forward pass on the calling thread: how the engine runs nets (one thread per shard),
+// and OpenCV's TBB workers would be invisible to TSan (this binary runs under it: the pool).
+const bool kSequential = (SetOnnxThreads(1), true);
+
 // The generator's formulas (make_onnx_models.py), in double like numpy, stored as float32.
 float Weight(int layer, int i, int j) {
   return static_cast<float>(0.5 * std::sin(1.7 * layer + 0.31 * i + 0.17 * j));
@@ -60,6 +64,7 @@ std::vector<float> Rows(size_t n) {
 }
 
 TEST(OnnxModel, GemmReluSigmoidMatchesHandComputation) {
+  ASSERT_TRUE(kSequential);
   auto m = LoadOnnx(kDir + "/mlp_4_8_1_sigmoid.onnx", {.num_features = 4});
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)->kind(), "onnx");
