@@ -7,8 +7,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 
+#include "impulse/engine.h"
+#include "model/repository.h"
 #include "server/decision_test_util.h"
+#include "server/router.h"
 
 namespace impulse::tools {
 namespace {
@@ -148,6 +152,97 @@ TEST_F(DecisionsRescoreTest, BadOutputStreamAndVersionAreErrors) {
   o.stream = "missing";
   EXPECT_EQ(Rescore(o).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(Rescore(Options(7)).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace impulse::tools
+
+namespace impulse::tools {
+namespace {
+
+// End to end: a live predict step writes the decision log (DecisionLogStreamDef, derived), the
+// HTTP route reads a record back, and rescore compares another version over the stopped engine's
+// data dir.
+TEST(DecisionsEndToEnd, PredictStepRecordsAreServedAndRescored) {
+  namespace fs = std::filesystem;
+  decision_test::DecisionEngineDir tmp;  // only for its temporary directory
+  const fs::path dir = fs::path(tmp.data_dir()).parent_path() / "e2e";
+  fs::create_directories(dir / "models/fraud/1");
+  fs::create_directories(dir / "models/fraud/2");
+  std::ofstream(dir / "spec.yaml") << R"yaml(
+streams:
+  - name: tx
+    fields:
+      - {name: id, type: string}
+      - {name: customer, type: int64}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: customer
+    event_time: ts
+    partitions: 2
+pipelines:
+  - name: score
+    from: tx
+    steps:
+      - predict: {model: fraud, version: 1, outputs: [fraud_score], entity: customer, event_id: id, decision_log: decisions}
+    sink: {stream: scored}
+)yaml";
+  std::ofstream(dir / "models/fraud/config.yaml")
+      << "kind: linear\nversion_policy: all\ninputs:\n  - {name: amount}\noutputs: [fraud_score]\n";
+  std::ofstream(dir / "models/fraud/1/model.json") << R"({"kind":"linear","weights":[1],"bias":0})";
+  std::ofstream(dir / "models/fraud/2/model.json") << R"({"kind":"linear","weights":[0.01],"bias":0})";
+
+  EngineOptions o;
+  o.data_dir = (dir / "data").string();
+  o.shards = 1;
+  o.durability = Durability::kNone;
+  o.checkpoint_interval_ms = 0;
+  auto repo = model::ModelRepository::Open((dir / "models").string());
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  o.models = std::move(*repo);
+  auto e = Engine::Open((dir / "spec.yaml").string(), std::move(o));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::string body;
+  for (int i = 0; i < 50; ++i) {
+    body += "{\"id\":\"t" + std::to_string(i) + "\",\"customer\":" + std::to_string(i % 7) +
+            ",\"amount\":" + std::to_string(i) + ",\"ts\":" + std::to_string(1'000'000 + i) + "}\n";
+  }
+  std::promise<Status> done;
+  ASSERT_TRUE((*e)->Ingest("tx", body, 0, [&](Status st, IngestResult) { done.set_value(st); }).ok());
+  ASSERT_TRUE(done.get_future().get().ok());
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+
+  server::HttpServerOptions options;
+  server::ServerMetrics metrics;
+  server::Router router(e->get(), &options, &metrics);
+  server::HttpReply reply;
+  router.Handle("GET", server::ParseTarget("/v1/decisions/decisions/t7"), "", 0,
+                [&](server::HttpReply r) { reply = std::move(r); });
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(reply.body).get(doc), simdjson::SUCCESS) << reply.body;
+  simdjson::dom::element rec = doc["records"].at(0);
+  EXPECT_EQ(std::string_view(rec["model"].get_string().value()), "fraud");
+  EXPECT_EQ(rec["version"].get_int64().value(), 1);
+  EXPECT_DOUBLE_EQ(rec["features"]["amount"].get_double().value(), 7.0);
+  EXPECT_DOUBLE_EQ(rec["scores"]["fraud_score"].get_double().value(), 7.0);
+  ASSERT_TRUE((*e)->Stop().ok());
+
+  RescoreOptions ro;
+  ro.data_dir = (dir / "data").string();
+  ro.stream = "decisions";
+  ro.models_dir = (dir / "models").string();
+  ro.model = "fraud";
+  ro.version = 2;
+  ro.output = "fraud_score";
+  Result<RescoreReport> r = Rescore(ro);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->records_read, 50u);
+  EXPECT_EQ(r->differing, 49u);  // amount 1..49: >= 0.5 before, < 0.5 after; amount 0 stays below
+  EXPECT_NEAR(r->max_abs_diff, 49 * 0.99, 1e-4);
+  EXPECT_EQ(r->variants.at("primary").records, 50u);
+  fs::remove_all(dir);
 }
 
 }  // namespace
