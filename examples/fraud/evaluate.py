@@ -49,6 +49,9 @@ def parse_args(argv):
     p.add_argument("--test-days", type=int, default=7)
     p.add_argument("--top-k", type=int, default=100, help="cards checked per day (default 100)")
     p.add_argument("--name", default="", help="label for the JSON line (the model's name)")
+    p.add_argument("--reference", default="", help="another scored CSV (TRANSACTION_ID and the "
+                   "same score column, e.g. offline predictions): report the largest score "
+                   "difference over the test rows, and fail unless every test row is in it")
     a = p.parse_args(argv)
     for key in ("train_days", "delay_days", "test_days", "top_k"):
         if not 1 <= getattr(a, key) <= 100_000:
@@ -61,6 +64,8 @@ def load(path, score):
     header = pd.read_csv(path, nrows=0).columns
     by_upper = {c.upper(): c for c in header}
     want = {"TX_DATETIME": None, "CUSTOMER_ID": None, "TX_FRAUD": None, score.upper(): None}
+    if "TRANSACTION_ID" in by_upper:
+        want["TRANSACTION_ID"] = None
     missing = [k for k in want if k not in by_upper]
     if missing:
         raise SystemExit(f"{path}: missing column(s) {missing}; have {list(header)}")
@@ -125,14 +130,33 @@ def evaluate(df, a):
     }
 
 
+def compare(df, a):
+    """Largest |score - reference score| over the test rows, matched by transaction id."""
+    _, test = split(df, a)
+    ref = load(a.reference, a.score)
+    if "TRANSACTION_ID" not in test or "TRANSACTION_ID" not in ref:
+        raise SystemExit("--reference: both files need a TRANSACTION_ID column")
+    m = test[["TRANSACTION_ID", "SCORE"]].merge(ref[["TRANSACTION_ID", "SCORE"]], how="left",
+                                                on="TRANSACTION_ID", suffixes=("", "_REF"))
+    if m.SCORE_REF.isna().any():
+        raise SystemExit(f"--reference: {int(m.SCORE_REF.isna().sum())} test rows are not in it")
+    return float((m.SCORE - m.SCORE_REF).abs().max()), int(len(m))
+
+
 def main(argv):
     a = parse_args(argv)
-    r = evaluate(load(a.csv, a.score), a)
+    df = load(a.csv, a.score)
+    r = evaluate(df, a)
+    if a.reference:
+        r["max_abs_diff_vs_reference"], r["rows_compared"] = compare(df, a)
     k = a.top_k
     print(f"{a.name or a.csv}: test rows {r['test_rows']} ({r['test_frauds']} frauds) after "
           f"removing known compromised cards")
     print(f"  AUC ROC {r['auc_roc']:.4f}  average precision {r['average_precision']:.4f}  "
           f"card precision@{k} {r[f'card_precision_at_{k}']:.4f}")
+    if a.reference:
+        print(f"  vs {a.reference}: max |score difference| {r['max_abs_diff_vs_reference']:.3g} "
+              f"over {r['rows_compared']} test rows")
     print(json.dumps(r, sort_keys=True))
     return 0
 
