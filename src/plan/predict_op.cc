@@ -274,7 +274,10 @@ class PredictOperator final : public StatefulOperator {
     shadow.resize(n);
     for (std::string& x : shadow) x.assign("{");
     for (const Binding& b : shadows_) {
-      if (!b.usable()) continue;
+      if (!b.usable()) {  // left out of the records; visible as errors of that version
+        if (b.series != nullptr) model::ModelMetrics::RecordError(b.series, n);
+        continue;
+      }
       rows_.resize(n);
       for (size_t i = 0; i < n; ++i) rows_[i] = static_cast<uint32_t>(i);
       Score(b, in, &shadow_scores_);
