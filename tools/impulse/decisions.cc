@@ -319,7 +319,8 @@ int DecisionsCommand(const std::vector<std::string>& args) {
     Result<int64_t> t = err == std::errc() && end == text->data() + text->size() ? Result<int64_t>(ms)
                                                                                  : ParseTimestampMs(*text);
     if (!t.ok()) {
-      std::fprintf(stderr, "impulse: --%s: %s\n", name, t.status().message().c_str());
+      std::fprintf(stderr, "impulse: --%s '%s': expected epoch milliseconds or RFC 3339 (%s)\n", name,
+                   text->c_str(), t.status().message().c_str());
       return 2;
     }
     *dst = *t;

@@ -154,6 +154,24 @@ TEST_F(DecisionsRescoreTest, BadOutputStreamAndVersionAreErrors) {
   EXPECT_EQ(Rescore(Options(7)).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(DecisionsRescoreTest, CommandExitCodes) {
+  Fill({D("a", R"({"x0":0.1,"x1":0.1})", 0.2)});
+  const std::vector<std::string> base = {"rescore", "--data", dir_.data_dir(), "--stream", "decisions1",
+                                         "--models", repo_, "--model", "fraud", "--version", "2"};
+  EXPECT_EQ(DecisionsCommand(base), 0);
+  std::vector<std::string> args = base;
+  args.insert(args.end(), {"--from", "2023-11-14T22:13:20Z", "--to", "1700000000100", "--json", "--limit", "1"});
+  EXPECT_EQ(DecisionsCommand(args), 0);
+  EXPECT_EQ(DecisionsCommand({"rescore", "--data", dir_.data_dir()}), 2);     // missing flags
+  EXPECT_EQ(DecisionsCommand({"list"}), 2);                                    // unknown action
+  args = base;
+  args.insert(args.end(), {"--from", "yesterday"});
+  EXPECT_EQ(DecisionsCommand(args), 2);
+  args = base;
+  args[4] = "nope";
+  EXPECT_EQ(DecisionsCommand(args), 1);  // no such stream
+}
+
 }  // namespace
 }  // namespace impulse::tools
 
