@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "model/repository.h"
 #include "server/fake_engine.h"
@@ -288,6 +290,40 @@ TEST_F(ModelRoutesTest, MetricsCountInfersPerVersion) {
                            "impulse_model_loaded{model=\"lin\",version=\"1\",state=\"unavailable\"} 1\n"}) {
     EXPECT_NE(m.body.find(line), std::string::npos) << line;
   }
+}
+
+// Infers from several threads while another loads and unloads version 1 and rescans: every
+// unversioned infer is answered by version 2 (always ready), and the counts add up.
+TEST_F(ModelRoutesTest, ConcurrentInfersDuringLoadUnloadAndRescan) {
+  ASSERT_NE(repo_, nullptr);
+  constexpr int kThreads = 3;
+  constexpr int kCalls = 200;
+  const std::string body = R"({"inputs":[{"name":"input","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]})";
+  const std::string expected = R"({"model_name":"lin","model_version":"2","outputs":[)"
+                               R"({"name":"output","datatype":"FP32","shape":[1,1],"data":[14.5]}]})";
+  std::atomic<int> wrong{0};
+  std::atomic<bool> stop{false};
+  std::thread admin([&] {
+    while (!stop.load()) {
+      Call("POST", "/v1/models/lin/versions/1:load");
+      Call("POST", "/v1/models/lin/versions/1:unload");
+      Call("POST", "/v1/models:rescan");
+    }
+  });
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < kCalls; ++i) {
+        const HttpReply r = Call("POST", "/v2/models/lin/infer", body);
+        if (r.status != 200 || r.body != expected) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  stop.store(true);
+  admin.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(repo_->metrics().For("lin", 2)->requests.load(), static_cast<uint64_t>(kThreads * kCalls));
 }
 
 }  // namespace
