@@ -14,6 +14,7 @@ int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_ben
 int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
 int ModelsCommand(const std::vector<std::string>& args);       // models.cc
 int DecisionsCommand(const std::vector<std::string>& args);    // decisions.cc
+int PredictBenchCommand(const std::vector<std::string>& args);  // predict_bench.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -35,6 +36,7 @@ void PrintUsage(FILE* out) {
                "  models list --repository DIR  the models and versions of a model repository, with their state\n"
                "  decisions rescore --data DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
                "  bench-features       online feature lookups over HTTP at a fixed rate: latency percentiles\n"
+               "  bench-predict        latency a predict step adds end to end (idle, under load) and its max rate\n"
                "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
                "  impulse <command> --help   options of one command\n"
                "  impulse --version\n",
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
   if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
   if (cmd == "models") return impulse::tools::ModelsCommand(args);
   if (cmd == "decisions") return impulse::tools::DecisionsCommand(args);
+  if (cmd == "bench-predict") return impulse::tools::PredictBenchCommand(args);
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
