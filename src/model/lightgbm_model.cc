@@ -341,8 +341,12 @@ class Parser {
                              " levels (tree_depth_max)");
     }
     if (ref < 0) {
+      const double v = leaf_value_[static_cast<size_t>(~ref)] * leaf_scale_;
+      if (!(std::abs(v) <= std::numeric_limits<float>::max())) {
+        return InvalidArgument("leaf " + std::to_string(~ref) + " value is outside the float32 range");
+      }
       ASSIGN_OR_RETURN(uint32_t id, NewNode(t));
-      t.value[id] = static_cast<float>(leaf_value_[static_cast<size_t>(~ref)] * leaf_scale_);
+      t.value[id] = static_cast<float>(v);
       return id;
     }
     const size_t i = static_cast<size_t>(ref);

@@ -181,6 +181,8 @@ TEST(LightgbmModel, LoadErrorsNameFileLineAndReason) {
                 "leaf_value has more than 2 values");
   ExpectRefused(h + Tree(0, 3, "0 1", "0.5 0.5", "8 8", "1 0", "-1 -2", "1 2 3") + kEnd, ":11:",
                 "cycle");
+  ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-2", "1 1e300") + kEnd, ":11:",
+                "leaf 1 value is outside the float32 range");
   ExpectRefused(Header(1, 1, "poisson") + kEnd, ":7:", "objective 'poisson' is not supported");
   std::string one_tree_per_iteration = Header(3, 1, "multiclass num_class:3");
   one_tree_per_iteration.replace(one_tree_per_iteration.find("iteration=3"), 11, "iteration=1");

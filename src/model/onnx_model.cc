@@ -1,5 +1,6 @@
 #include "model/onnx_model.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -36,19 +37,29 @@ Result<cv::dnn::Net> MakeNet(const std::string& bytes, const std::string& path) 
   }
 }
 
-// One forward pass of n rows; returns the output as a copy of n * k floats, or the reason.
-Result<std::vector<float>> Forward(cv::dnn::Net& net, const float* rows, size_t n,
-                                   size_t num_features) {
+// One forward pass of n rows. The output is copied to `out` when it has exactly `out_size`
+// floats (no allocation of ours; OpenCV's own buffers are reused by the net); with out ==
+// nullptr (the probe) `out_size` receives the output's size.
+Status Forward(cv::dnn::Net& net, const float* rows, size_t n, size_t num_features, float* out,
+               size_t& out_size) {
   try {
     const int dims[2] = {static_cast<int>(n), static_cast<int>(num_features)};
     // A header over the caller's rows: no copy (setInput copies into the net's own blob).
     const cv::Mat blob(2, dims, CV_32F, const_cast<float*>(rows));
     net.setInput(blob);
-    cv::Mat out = net.forward();
-    if (out.type() != CV_32F) return InvalidArgument("the net's output is not float32");
-    if (!out.isContinuous()) out = out.clone();
-    const float* p = out.ptr<float>();
-    return std::vector<float>(p, p + out.total());
+    cv::Mat result = net.forward();
+    if (result.type() != CV_32F) return InvalidArgument("the net's output is not float32");
+    if (!result.isContinuous()) result = result.clone();
+    if (out == nullptr) {
+      out_size = result.total();
+      return Status::OK();
+    }
+    if (result.total() != out_size) {
+      return InvalidArgument("the net gave " + std::to_string(result.total()) + " values, expected " +
+                             std::to_string(out_size));
+    }
+    std::copy_n(result.ptr<float>(), out_size, out);
+    return Status::OK();
   } catch (const cv::Exception& e) {
     return InvalidArgument(std::string("OpenCV dnn forward failed: ") + e.what());
   } catch (const std::exception& e) {
@@ -131,12 +142,11 @@ void OnnxModel::Predict(const float* rows, size_t n, float* out) const {
   const size_t step = m.batched ? static_cast<size_t>(std::numeric_limits<int>::max()) / (m.num_features + k) : 1;
   for (size_t first = 0; first < n; first += step) {
     const size_t count = std::min(step, n - first);
-    auto r = Forward(*net, rows + first * m.num_features, count, m.num_features);
-    if (!r.ok() || r->size() != count * k) {
+    size_t size = count * k;
+    if (!Forward(*net, rows + first * m.num_features, count, m.num_features, out + first * k, size)
+             .ok()) {
       fail(first, count);
-      continue;
     }
-    std::copy(r->begin(), r->end(), out + first * k);
   }
   m.Release(std::move(net));
 }
@@ -157,19 +167,20 @@ Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadO
   ASSIGN_OR_RETURN(cv::dnn::Net net, MakeNet(impl->bytes, path));
   // Probe: one row gives the output width; two rows say whether the net takes a batch.
   const std::vector<float> zeros(2 * options.num_features, 0.0f);
-  auto one = Forward(net, zeros.data(), 1, options.num_features);
-  if (!one.ok()) {
+  size_t one = 0;
+  if (Status s = Forward(net, zeros.data(), 1, options.num_features, nullptr, one); !s.ok()) {
     return InvalidArgument(path + ": a probe forward pass with one row of " +
                            std::to_string(options.num_features) + " features failed: " +
-                           one.status().message());
+                           s.message());
   }
-  if (one->empty() || one->size() > options.num_outputs_max) {
-    return InvalidArgument(path + ": the net gives " + std::to_string(one->size()) +
+  if (one == 0 || one > options.num_outputs_max) {
+    return InvalidArgument(path + ": the net gives " + std::to_string(one) +
                            " outputs per row, outside [1, " + std::to_string(options.num_outputs_max) + "]");
   }
-  impl->num_outputs = one->size();
-  auto two = Forward(net, zeros.data(), 2, options.num_features);
-  impl->batched = two.ok() && two->size() == 2 * impl->num_outputs;
+  impl->num_outputs = one;
+  size_t two = 0;
+  impl->batched = Forward(net, zeros.data(), 2, options.num_features, nullptr, two).ok() &&
+                  two == 2 * one;
   impl->free_nets.push_back(std::make_unique<cv::dnn::Net>(std::move(net)));
   impl->created = 1;
   return std::unique_ptr<Model>(std::make_unique<OnnxModel>(std::move(impl)));
