@@ -263,7 +263,9 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   eo.checkpoint_interval_ms = kCheckpointIntervalMs;
   eo.stop_drain_timeout_ms = 600'000;
   eo.serve_features = false;  // nobody looks features up during a backfill: skip the online copy
-  if (!o.models_dir.empty()) ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
+  if (!o.models_dir.empty()) {
+    ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.spec_path, eo));
 
   BackfillStats stats;
