@@ -171,6 +171,19 @@ struct Cell {
     ASSIGN_OR_RETURN(c.engine, Engine::Open(c.dir + "/spec.yaml", o));
     return c;
   }
+  // The cell measured what it says: scored rows came out (not the unscored path) and, with a
+  // decision log, records were written.
+  Status CheckOutput(const std::string& variant) const {
+    std::string out, decisions;
+    for (uint32_t p = 0; p < 2; ++p) {
+      RETURN_IF_ERROR(engine->ReadEvents("scored", p, 0, 1, &out));
+      if (variant == "predict_log") RETURN_IF_ERROR(engine->ReadEvents("decisions", p, 0, 1, &decisions));
+    }
+    if (out.empty()) return Internal(variant + ": the pipeline wrote no output");
+    if (out.find("\"fraud_score\":null") != std::string::npos) return Internal(variant + ": rows came out unscored");
+    if (variant == "predict_log" && decisions.empty()) return Internal(variant + ": no decision records");
+    return Status::OK();
+  }
   void Close() {
     if (engine) (void)engine->Stop();
     engine.reset();
@@ -367,6 +380,10 @@ int PredictBenchCommand(const std::vector<std::string>& args) {
         return 1;
       }
       auto r = RunLatency(c->engine.get(), *rows, rate, seconds, warmup_s, single_max, tick_us);
+      if (r.ok()) {
+        const Status checked = c->CheckOutput(variant);
+        if (!checked.ok()) r = checked;
+      }
       c->Close();
       if (!r.ok()) {
         std::fprintf(stderr, "impulse: bench-predict: %s at %.0f/s: %s\n", variant, rate, r.status().ToString().c_str());
@@ -399,6 +416,10 @@ int PredictBenchCommand(const std::vector<std::string>& args) {
         return 1;
       }
       auto m = RunMax(c->engine.get(), *rows, max_events);
+      if (m.ok()) {
+        const Status checked = c->CheckOutput(variant);
+        if (!checked.ok()) m = checked;
+      }
       c->Close();
       if (!m.ok()) {
         std::fprintf(stderr, "impulse: bench-predict: %s max rate: %s\n", variant, m.status().ToString().c_str());
