@@ -52,6 +52,7 @@ def parse_args(argv):
     p.add_argument("--reference", default="", help="another scored CSV (TRANSACTION_ID and the "
                    "same score column, e.g. offline predictions): report the largest score "
                    "difference over the test rows, and fail unless every test row is in it")
+    p.add_argument("--reference-score", default="", help="its score column (default: --score)")
     a = p.parse_args(argv)
     for key in ("train_days", "delay_days", "test_days", "top_k"):
         if not 1 <= getattr(a, key) <= 100_000:
@@ -133,7 +134,7 @@ def evaluate(df, a):
 def compare(df, a):
     """Largest |score - reference score| over the test rows, matched by transaction id."""
     _, test = split(df, a)
-    ref = load(a.reference, a.score)
+    ref = load(a.reference, a.reference_score or a.score)
     if "TRANSACTION_ID" not in test or "TRANSACTION_ID" not in ref:
         raise SystemExit("--reference: both files need a TRANSACTION_ID column")
     m = test[["TRANSACTION_ID", "SCORE"]].merge(ref[["TRANSACTION_ID", "SCORE"]], how="left",

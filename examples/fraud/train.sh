@@ -37,3 +37,11 @@ for m in fraud fraud_lr; do
 done
 # 5. The repository loads in the engine (both versions must say ready).
 run "$IMPULSE" models list --repository "$HERE/models"
+# 6. The engine scores every transaction with both models (score.yaml: features, then predict
+#    steps); the same metrics, and the scores must equal the offline ones (max difference 0).
+run "$IMPULSE" backfill "$HERE/score.yaml" --models "$HERE/models" --input "$WORK/tx.csv" \
+  --into transactions --stream tx_scored --out "$WORK/scored.csv"
+run "$PY" "$HERE/evaluate.py" "$WORK/scored.csv" --name "fraud (engine)" \
+  --reference "$WORK/predictions_fraud.csv"
+run "$PY" "$HERE/evaluate.py" "$WORK/scored.csv" --score fraud_lr_score --name "fraud_lr (engine)" \
+  --reference "$WORK/predictions_fraud_lr.csv" --reference-score fraud_score
