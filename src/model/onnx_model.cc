@@ -21,6 +21,17 @@ namespace impulse::model {
 
 namespace {
 
+// OpenCV's exception text on one line (it ends in a newline and nests "> " lines), so a
+// version's failure reason stays one line in `impulse models list`.
+std::string OneLine(const char* what) {
+  std::string s(what);
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
 // Builds a net from the file's bytes. OpenCV reports errors by throwing cv::Exception: caught
 // here, at the library boundary.
 Result<cv::dnn::Net> MakeNet(const std::string& bytes, const std::string& path) {
@@ -31,9 +42,9 @@ Result<cv::dnn::Net> MakeNet(const std::string& bytes, const std::string& path) 
     net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
     return net;
   } catch (const cv::Exception& e) {
-    return InvalidArgument(path + ": OpenCV dnn cannot import the ONNX file: " + e.what());
+    return InvalidArgument(path + ": OpenCV dnn cannot import the ONNX file: " + OneLine(e.what()));
   } catch (const std::exception& e) {
-    return InvalidArgument(path + ": OpenCV dnn cannot import the ONNX file: " + e.what());
+    return InvalidArgument(path + ": OpenCV dnn cannot import the ONNX file: " + OneLine(e.what()));
   }
 }
 
@@ -61,9 +72,9 @@ Status Forward(cv::dnn::Net& net, const float* rows, size_t n, size_t num_featur
     std::copy_n(result.ptr<float>(), out_size, out);
     return Status::OK();
   } catch (const cv::Exception& e) {
-    return InvalidArgument(std::string("OpenCV dnn forward failed: ") + e.what());
+    return InvalidArgument("OpenCV dnn forward failed: " + OneLine(e.what()));
   } catch (const std::exception& e) {
-    return InvalidArgument(std::string("OpenCV dnn forward failed: ") + e.what());
+    return InvalidArgument("OpenCV dnn forward failed: " + OneLine(e.what()));
   }
 }
 

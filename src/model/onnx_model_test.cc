@@ -138,6 +138,7 @@ TEST(OnnxModel, LoadErrorsNameTheFile) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.status().message().rfind(garbage + ": ", 0), 0u) << bad.status().message();
+  EXPECT_EQ(bad.status().message().find('\n'), std::string::npos) << bad.status().message();
 
   // The wrong input width fails the probe.
   auto wide = LoadOnnx(kDir + "/mlp_4_8_1_sigmoid.onnx", {.num_features = 5});
