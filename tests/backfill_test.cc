@@ -463,5 +463,41 @@ TEST_F(BackfillTest, StreamChoiceErrors) {
   EXPECT_EQ(st.status().code(), StatusCode::kNotFound);
 }
 
+
+// A predict step scores in a backfill as live (--models), and its decision log is not taken for
+// an input stream.
+TEST_F(BackfillTest, PredictStepScoresWithTheRepository) {
+  fs::create_directories(dir_ / "models/m/1");
+  std::ofstream(dir_ / "models/m/config.yaml") << "kind: linear\ninputs:\n  - {name: amount}\n  - {name: n}\n";
+  std::ofstream(dir_ / "models/m/1/model.json") << R"({"kind":"linear","weights":[2,10],"bias":1})";
+  std::ofstream(spec_, std::ios::app) << R"(  - name: score
+    from: tx_velocity
+    steps:
+      - predict: {model: m, outputs: [score], event_id: id, decision_log: decisions}
+    sink: {stream: tx_scored}
+)";
+  const std::vector<Tx> txs = MakeTxs(500, 3);
+  BackfillOptions o = Options(Write("in.csv", CsvInput(txs)), "out.csv");
+  o.models_dir = (dir_ / "models").string();
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  const std::vector<std::string> lines = Lines(Read(o.out_path));
+  ASSERT_EQ(lines.size(), 501u);
+  EXPECT_EQ(lines[0], "id,user_id,amount,ts,note,n,s,score");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> cells;
+    std::stringstream ss(lines[i]);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    ASSERT_GE(cells.size(), 8u) << lines[i];  // a quoted note may hold commas: n and score from the end
+    const size_t k = cells.size();
+    const float want = 2.0f * std::stof(cells[2]) + 10.0f * std::stof(cells[k - 3]) + 1.0f;
+    EXPECT_FLOAT_EQ(std::stof(cells[k - 1]), want) << lines[i];
+  }
+  o.models_dir.clear();  // without a repository the step cannot score: refused up front
+  Result<BackfillStats> refused = RunBackfill(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("no model repository"), std::string::npos) << refused.status().ToString();
+}
+
 }  // namespace
 }  // namespace impulse::tools

@@ -11,6 +11,7 @@
 #include "event/json_writer.h"
 #include "event/key_hash.h"
 #include "event/row_codec.h"
+#include "model/onnx_model.h"
 #include "runtime/shard.h"
 
 namespace impulse::runtime {
@@ -160,6 +161,8 @@ Status EngineImpl::OpenStreams() {
   }
 
   for (const auto& view : plan_.feature_views) online_stores_[view->name] = std::make_unique<plan::OnlineStore>(view);
+  // ONNX nets run on the calling shard's thread (OpenCV's own pool would compete for its cores).
+  if (options_.models) model::SetOnnxThreads(1);
   for (const plan::LogicalPipeline& lp : plan_.pipelines) {
     ASSIGN_OR_RETURN(auto pp, plan::PhysicalPipeline::Create(lp, plan_));
     if (pp->stateful() && !checkpoints_enabled()) {

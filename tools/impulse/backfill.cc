@@ -152,6 +152,7 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
   std::set<std::string> written;
   for (const plan::LogicalPipeline& lp : plan.pipelines) {
     if (lp.sink.kind == plan::SinkDef::Kind::kStream) written.insert(lp.sink.target);
+    if (!lp.decision_log.empty()) written.insert(lp.decision_log);  // predict steps write it
   }
   if (o->input_stream.empty()) {
     std::string candidates;
