@@ -148,6 +148,7 @@ struct PredictDef {
   uint32_t canary_percent = 0;
   std::vector<int64_t> shadow_versions;  // also scored; their scores go to the decision log only
   std::string decision_log;        // stream of decision records (DecisionLogStreamDef); "" = none
+  int decision_side = -1;          // its index in the pipeline's side_streams
   std::string source_stream;       // the pipeline's source, for default event ids
 };
 
@@ -190,6 +191,10 @@ struct LogicalPipeline {
   std::string source;  // stream read
   std::string second_source;  // a join's right stream, else empty
   std::string decision_log;   // the stream its predict steps write decision records to, or empty
+  // Streams the pipeline's operators write besides the sink (decision logs, a trigger's publish
+  // streams, the outbox), indexed by the ops' side indexes. Rows are partitioned by the target
+  // stream's key field (or the source partition when it has none).
+  std::vector<std::string> side_streams;
   std::vector<LogicalOp> ops;
   SinkDef sink;
   // The output stream's definition: schema (== ops.back().output, or the source schema when

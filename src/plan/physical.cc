@@ -7,10 +7,6 @@ namespace impulse::plan {
 
 namespace {
 
-size_t DecisionLogWidth() {
-  static const size_t width = DecisionLogStreamDef("decisions", 1).schema.size();
-  return width;
-}
 
 Status CompileColumns(const LogicalOp& op, std::vector<PhysicalPipeline::Column>* columns) {
   const Schema& in = op.input;
@@ -180,7 +176,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
       ops_.push_back(std::move(*r));
       if (op.kind == LogicalOp::Kind::kJoin) join_index_ = static_cast<int>(k);
     }
-    if (!def_->logical().decision_log.empty()) decisions_ = std::make_unique<RowBatch>(DecisionLogWidth());
+    for (size_t width : def_->side_widths()) side_.emplace_back(width);
     return Status::OK();
   }
 
@@ -189,7 +185,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) override {
     out_ = out;
     late_ = late;
-    if (decisions_) decisions_->Reset(decisions_->width());
+    for (RowBatch& b : side_) b.Reset(b.width());
     if (side == 1) {
       IMPULSE_CHECK(join_index_ >= 0);
       FromOp(static_cast<size_t>(join_index_), 1, in, end_watermark_ms);
@@ -199,7 +195,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   }
 
   bool stateful() const override { return def_->stateful(); }
-  RowBatch* decisions() override { return decisions_.get(); }
+  std::vector<RowBatch>& side_outputs() override { return side_; }
 
   Status Checkpoint(const std::string& dir) override {
     for (size_t k = 0; k < ops_.size(); ++k) {
@@ -239,7 +235,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   void FromOp(size_t k, int side, const RowBatch& rows, int64_t end_wm) {
     RowBatch& o = op_out_[k];
     o.Reset(def_->segments()[k + 1].input_width);
-    OpOutput oo{&o, late_, decisions_.get()};
+    OpOutput oo{&o, late_, &side_};
     if (!rows.empty()) ops_[k]->Process(side, rows, &oo);
     if (end_wm > ops_[k]->watermark()) ops_[k]->AdvanceWatermark(end_wm, &oo);
     if (!o.empty() || k + 1 < ops_.size()) FromSegment(k + 1, o, end_wm);
@@ -251,7 +247,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   std::vector<RowBatch> mid_;
   std::vector<RowBatch> op_out_;
   int join_index_ = -1;
-  std::unique_ptr<RowBatch> decisions_;
+  std::vector<RowBatch> side_;
   RowBatch* out_ = nullptr;
   RowBatch* late_ = nullptr;
 };
@@ -295,6 +291,11 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
       RETURN_IF_ERROR(CompileColumns(op, &stage.columns).WithContext("pipeline '" + p.name + "'"));
     }
     def->segments_.back().stages.push_back(std::move(stage));
+  }
+  for (const std::string& name : p.side_streams) {
+    const StreamDef* s = plan.FindStream(name);
+    if (s == nullptr) return InvalidArgument("pipeline '" + p.name + "': unknown side stream '" + name + "'");
+    def->side_widths_.push_back(s->schema.size());
   }
   if (!(*current == p.output.schema)) {
     return InvalidArgument("pipeline '" + p.name + "': the ops produce a schema different from the output stream's");

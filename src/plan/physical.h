@@ -50,10 +50,10 @@ class PipelineInstance {  // per-task mutable state; one thread
   // LateEventsStreamDef()); may be null for stateless pipelines.
   virtual void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) = 0;
   virtual bool stateful() const = 0;
-  // Decision records written by the last Run (predict steps with a decision_log; rows of
-  // DecisionLogStreamDef), owned by the instance and cleared by the next Run; the runtime
-  // clears them once written. Null when the pipeline writes none.
-  virtual RowBatch* decisions() = 0;
+  // Rows for the side streams (LogicalPipeline::side_streams, same order) written by the last
+  // Run: decision records, published events, outbox firings. Owned by the instance, cleared by
+  // the next Run; the runtime clears them once written. Empty when the pipeline has none.
+  virtual std::vector<RowBatch>& side_outputs() = 0;
   // State of every stateful operator, one subdirectory each under `dir`.
   virtual Status Checkpoint(const std::string& dir) = 0;
   virtual Status Restore(const std::string& dir) = 0;
@@ -75,6 +75,8 @@ class PhysicalPipeline {  // immutable, shared by all shards
   Result<std::unique_ptr<PipelineInstance>> NewInstance(const InstanceOptions& options) const;
   // True when an op keeps keyed state (predict steps run as operators but keep none).
   bool stateful() const { return stateful_; }
+  // Widths of the side streams' rows (LogicalPipeline::side_streams order).
+  const std::vector<size_t>& side_widths() const { return side_widths_; }
 
   // One compiled stage. Public for the instance implementation in physical.cc.
   struct Column {
@@ -110,6 +112,7 @@ class PhysicalPipeline {  // immutable, shared by all shards
   std::vector<Segment> segments_;
   std::vector<const LogicalOp*> stateful_ops_;  // ops run as operators; point into logical_.ops
   bool stateful_ = false;
+  std::vector<size_t> side_widths_;
 };
 
 }  // namespace impulse::plan

@@ -165,13 +165,13 @@ void BM_PredictStep(benchmark::State& state, const std::string& model, bool deci
     out.Clear();
     (*inst)->Run(0, batches[b], INT64_MIN, &out, &late);
     benchmark::DoNotOptimize(out.row(n - 1)[out.width() - 1].f64);
-    if ((*inst)->decisions() != nullptr) benchmark::DoNotOptimize((*inst)->decisions()->size());
+    if (!(*inst)->side_outputs().empty()) benchmark::DoNotOptimize((*inst)->side_outputs()[0].size());
     rows += static_cast<int64_t>(n);
     b = (b + 1) % batches.size();
   }
   // A step that scored nothing (no version ready) would measure the unscored path.
   if (out.row(n - 1)[out.width() - 1].null) state.SkipWithError("rows came out unscored");
-  if (decision_log && ((*inst)->decisions() == nullptr || (*inst)->decisions()->size() != n)) {
+  if (decision_log && ((*inst)->side_outputs().empty() || (*inst)->side_outputs()[0].size() != n)) {
     state.SkipWithError("decision log does not hold one record per row");
   }
   state.SetItemsProcessed(rows);

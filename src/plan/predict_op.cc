@@ -87,7 +87,8 @@ class PredictOperator final : public StatefulOperator {
         if (!e.null && HashValue(e, t) % 100 < def_.canary_percent) variant_[i] = 1;
       }
     }
-    const bool logging = out->decisions != nullptr && !def_.decision_log.empty();
+    RowBatch* log = out->side != nullptr && def_.decision_side >= 0 ? &(*out->side)[static_cast<size_t>(def_.decision_side)] : nullptr;
+    const bool logging = log != nullptr;
     if (logging) {
       features_txt_.resize(n);
       scores_txt_.resize(n);
@@ -123,7 +124,7 @@ class PredictOperator final : public StatefulOperator {
       }
       scored_ += rows_.size();
     }
-    if (logging) WriteDecisions(in, out->decisions);
+    if (logging) WriteDecisions(in, log);
   }
 
   void AdvanceWatermark(int64_t watermark_ms, OpOutput*) override { wm_ = std::max(wm_, watermark_ms); }

@@ -210,7 +210,7 @@ TEST(PredictOp, ScoresMatchAHandComputationWithDefaultsForMissingValues) {
     EXPECT_EQ(h->out.row(i)[0].sv(), kept[i].id);
     EXPECT_FLOAT_EQ(static_cast<float>(h->Score(i)), Expected(0.5f, -2.0f, 3.0f, 0.25f, kept[i])) << i;
   }
-  EXPECT_EQ(h->inst->decisions(), nullptr);  // no decision log named
+  EXPECT_TRUE(h->inst->side_outputs().empty());  // no decision log named
   std::string metrics;
   repo->metrics().AppendPrometheusText(&metrics);
   EXPECT_NE(metrics.find("impulse_model_rows_total{model=\"m\",version=\"1\"} 3"), std::string::npos) << metrics;
@@ -297,8 +297,8 @@ TEST(PredictOp, CanaryByEntityShadowAndDecisionRecords) {
   for (int64_t c = 0; c < 200; ++c) txs.push_back({"tx" + std::to_string(c), c % 50, 1.5 + c, c, c % 2 == 0});
   h->Run(Batch(txs));
   ASSERT_EQ(h->out.size(), txs.size());
-  const RowBatch* log = h->inst->decisions();
-  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(h->inst->side_outputs().size(), 1u);
+  const RowBatch* log = &h->inst->side_outputs()[0];
   ASSERT_EQ(log->size(), txs.size());
   size_t canaries = 0;
   for (size_t i = 0; i < txs.size(); ++i) {
@@ -332,7 +332,7 @@ TEST(PredictOp, CanaryByEntityShadowAndDecisionRecords) {
   EXPECT_LT(canaries, 120u);
   // Decisions are per Run: an empty run leaves none behind.
   h->Run(RowBatch(6));
-  EXPECT_TRUE(h->inst->decisions()->empty());
+  EXPECT_TRUE(h->inst->side_outputs()[0].empty());
 }
 
 TEST(PredictOp, DefaultEventIdIsStreamPartitionOffset) {
@@ -342,7 +342,8 @@ TEST(PredictOp, DefaultEventIdIsStreamPartitionOffset) {
   auto h = Harness::Make("      - predict: {model: m, outputs: [score], decision_log: decisions}\n", repo.get());
   ASSERT_NE(h, nullptr);
   h->Run(Batch({{"a", 1, 2.0, 1, false}, {"b", 1, 3.0, 1, false}}));
-  const RowBatch* log = h->inst->decisions();
+  ASSERT_EQ(h->inst->side_outputs().size(), 1u);
+  const RowBatch* log = &h->inst->side_outputs()[0];
   ASSERT_EQ(log->size(), 2u);
   EXPECT_EQ(log->row(0)[0].sv(), "tx/1/40");
   EXPECT_EQ(log->row(1)[0].sv(), "tx/1/41");

@@ -223,7 +223,13 @@ class Resolver {
               ok = false;
               break;
             }
+            if (lp.decision_log.empty()) lp.side_streams.push_back(log);
             lp.decision_log = log;
+            auto def = std::make_shared<PredictDef>(*op.predict);
+            for (size_t k = 0; k < lp.side_streams.size(); ++k) {
+              if (lp.side_streams[k] == log) def->decision_side = static_cast<int>(k);
+            }
+            op.predict = std::move(def);
           }
           schema = op.output;
           break;

@@ -26,7 +26,9 @@ namespace impulse::plan {
 struct OpOutput {
   RowBatch* rows = nullptr;
   RowBatch* late = nullptr;
-  RowBatch* decisions = nullptr;  // predict: decision records (DecisionLogStreamDef); may be null
+  // Rows for the pipeline's side streams (LogicalPipeline::side_streams), one batch each, of
+  // their schemas: decision records, published events, outbox firings. Null for a bare instance.
+  std::vector<RowBatch>* side = nullptr;
 };
 
 struct OperatorStats {

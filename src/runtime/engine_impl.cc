@@ -174,9 +174,13 @@ Status EngineImpl::OpenStreams() {
         RETURN_IF_ERROR(plan::CheckPredictStep(op, options_.models.get()).WithContext("pipeline '" + lp.name + "'"));
       }
     }
-    const int dl = lp.decision_log.empty() ? -1 : StreamIndex(lp.decision_log);
-    if (!lp.decision_log.empty() && dl < 0) return Internal("pipeline " + lp.name + ": decision log stream missing");
-    decision_streams_.push_back(dl < 0 ? UINT32_MAX : static_cast<uint32_t>(dl));
+    std::vector<uint32_t> side_targets;
+    for (const std::string& name : lp.side_streams) {
+      const int si = StreamIndex(name);
+      if (si < 0) return Internal("pipeline " + lp.name + ": side stream " + name + " missing");
+      side_targets.push_back(static_cast<uint32_t>(si));
+    }
+    side_streams_.push_back(std::move(side_targets));
     pipelines_.push_back(std::move(pp));
     if (lp.sink.kind == plan::SinkDef::Kind::kStream) {
       line_sinks_.push_back(nullptr);

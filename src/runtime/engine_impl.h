@@ -144,8 +144,8 @@ class EngineImpl final : public Engine {
   uint32_t writer_count(uint32_t stream) const { return writers_of_stream_[stream]; }
   uint32_t writer_base(size_t pipeline) const { return writer_base_[pipeline]; }
   uint32_t late_stream() const { return late_stream_; }
-  // The decision log a pipeline's predict steps write, or UINT32_MAX.
-  uint32_t decision_stream(size_t pipeline) const { return decision_streams_[pipeline]; }
+  // The streams a pipeline's side outputs go to (LogicalPipeline::side_streams order).
+  const std::vector<uint32_t>& side_streams(size_t pipeline) const { return side_streams_[pipeline]; }
   // Published per task input so idle partitions can follow their siblings.
   struct WatermarkSlot {
     std::atomic<int64_t> wm{INT64_MIN};
@@ -227,7 +227,7 @@ class EngineImpl final : public Engine {
   std::atomic<uint64_t> end_epoch_{0};
   std::vector<uint32_t> writers_of_stream_;
   std::vector<uint32_t> writer_base_;
-  std::vector<uint32_t> decision_streams_;  // per pipeline
+  std::vector<std::vector<uint32_t>> side_streams_;  // per pipeline
   uint32_t late_stream_ = 0;
   std::vector<std::vector<std::unique_ptr<WatermarkSlot[]>>> wm_slots_;  // [pipeline][side][partition]
   std::vector<std::vector<uint32_t>> wm_slot_counts_;

@@ -299,19 +299,24 @@ bool Shard::EmitOutputs(Task& t) {
     }
     if (ok) metrics_.late_events[t.pipeline].Add(late_.size());
   }
-  RowBatch* decisions = t.instance->decisions();
-  if (ok && decisions != nullptr && !decisions->empty()) {
-    // Keyed by event id, so a lookup of one decision reads one partition.
-    const uint32_t ds = engine_->decision_stream(t.pipeline);
-    const StreamState& dss = engine_->stream(ds);
-    const uint32_t parts = static_cast<uint32_t>(dss.partitions.size());
-    for (size_t i = 0; ok && i < decisions->size(); ++i) {
-      const Value* row = decisions->row(i);
+  std::vector<RowBatch>& side = t.instance->side_outputs();
+  const std::vector<uint32_t>& side_streams = engine_->side_streams(t.pipeline);
+  for (size_t k = 0; ok && k < side.size(); ++k) {
+    RowBatch& rows = side[k];
+    if (rows.empty()) continue;
+    // By the target's key (decision logs: the event id, so a lookup reads one partition).
+    const StreamState& ss = engine_->stream(side_streams[k]);
+    const uint32_t parts = static_cast<uint32_t>(ss.partitions.size());
+    const int key = ss.def.key_field;
+    for (size_t i = 0; ok && i < rows.size(); ++i) {
+      const Value* row = rows.row(i);
+      uint32_t part = t.in[0].partition % parts;
+      if (key >= 0) part = PartitionFor(HashValue(row[key], ss.def.schema.field(static_cast<size_t>(key)).type), parts);
       encoded_.clear();
-      EncodeRow(dss.def.schema, row, decisions->meta(i), &encoded_);
-      ok = route(ds, PartitionFor(HashValue(row[0], FieldType::kString), parts), encoded_, decisions->meta(i).ingest_time_ms);
+      EncodeRow(ss.def.schema, row, rows.meta(i), &encoded_);
+      ok = route(side_streams[k], part, encoded_, rows.meta(i).ingest_time_ms);
     }
-    if (ok) decisions->Reset(decisions->width());  // a watermark tick re-emits without a Run
+    if (ok) rows.Reset(rows.width());  // a watermark tick re-emits without a Run
   }
   for (uint32_t s = 0; s < n_shards; ++s) {
     if (!outgoing_[s]) continue;
