@@ -337,6 +337,23 @@ TEST_F(AgentTest, RequestsPerMinuteRespectedWithManualClock) {
   EXPECT_EQ(fake_->calls(), 4u);
 }
 
+TEST_F(AgentTest, ReportedUsageGivesBackTheTokenEstimate) {
+  ManualClock clock;  // never advanced: only the usage correction can free budget
+  MakeRuntime(&clock);
+  AgentOptions o = Options();
+  o.requests_per_minute = 0;
+  o.tokens_per_minute = 1'000;
+  o.max_tokens = 400;  // estimate ~400 per call; the fake reports ~3
+  auto agent = MakeAgent(o);
+  ASSERT_NE(agent, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(agent->Submit(MakeFiring("rule/t" + std::to_string(i), "abcd", &clock), outcomes_.Callback()));
+  }
+  ASSERT_TRUE(outcomes_.WaitFor(3));
+  for (const Outcome& out : outcomes_.Get()) EXPECT_EQ(out.kind, Outcome::Kind::kDelivered) << out.error;
+  EXPECT_EQ(agent->stats().rate_limited, 1u);  // the third waited for the first answers' refund
+}
+
 TEST_F(AgentTest, StopSkipsQueuedAndInFlightFirings) {
   MakeRuntime();
   fake_->set_delay_ms(20'000);
