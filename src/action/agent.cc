@@ -273,12 +273,16 @@ class AgentExecutor final : public Executor {
  public:
   AgentExecutor(std::shared_ptr<RuntimeInternals> rt, std::shared_ptr<State> state)
       : rt_(std::move(rt)), state_(std::move(state)) {
-    hook_id_ = rt_->AddStopHook([state = state_] { state->StopAll("stopped"); });
+    std::weak_ptr<State> weak = state_;
+    hook_id_ = rt_->AddStopHook([weak] {
+      if (auto s = weak.lock()) s->StopAll("stopped");
+    });
+    if (hook_id_ == 0) state_->StopAll("stopped");  // the runtime stopped meanwhile
   }
   ~AgentExecutor() override {
     if (hook_id_ != 0) rt_->RemoveStopHook(hook_id_);
     // Results arriving after this are dropped; the dispatcher must not hear from a dead executor.
-    state_->StopAll("stopped");
+    state_->StopAll("executor destroyed");
   }
 
   bool Submit(Firing firing, std::function<void(Outcome)> done) override {
@@ -297,9 +301,7 @@ class AgentExecutor final : public Executor {
 Result<std::unique_ptr<Executor>> NewAgentExecutor(const RuntimeInternals& internals,
                                                    const AgentOptions& options) {
   ASSIGN_OR_RETURN(std::string api_key, CheckAgentOptions(options));
-  if (options.queue_max == 0) return InvalidArgument("agent queue_max must be at least 1");
-  // internals.h hands a const reference; the executor needs a shared, mutable handle to post.
-  auto rt = const_cast<RuntimeInternals&>(internals).Share();
+  auto rt = internals.Share();
   auto state = std::make_shared<State>(rt, options, std::move(api_key));
   return std::unique_ptr<Executor>(std::make_unique<AgentExecutor>(rt, std::move(state)));
 }

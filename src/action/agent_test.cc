@@ -374,5 +374,20 @@ TEST_F(AgentTest, StopSkipsQueuedAndInFlightFirings) {
   EXPECT_FALSE(agent->Submit(MakeFiring("rule/s3", "x"), outcomes_.Callback()));
 }
 
+TEST_F(AgentTest, DestroyedExecutorSkipsWhatItHeld) {
+  MakeRuntime();
+  fake_->set_delay_ms(20'000);
+  auto agent = MakeAgent(Options());
+  ASSERT_NE(agent, nullptr);
+  ASSERT_TRUE(agent->Submit(MakeFiring("rule/d1", "x"), outcomes_.Callback()));
+  ASSERT_TRUE(fake_->WaitForCalls(1, kWaitMs));
+  agent.reset();
+  ASSERT_TRUE(outcomes_.WaitFor(1, 1'000));
+  EXPECT_EQ(outcomes_.Get()[0].kind, Outcome::Kind::kSkipped);
+  EXPECT_EQ(outcomes_.Get()[0].error, "executor destroyed");
+  runtime_->Stop();
+  EXPECT_EQ(outcomes_.Get().size(), 1u);  // exactly one outcome, even after the runtime stops
+}
+
 }  // namespace
 }  // namespace impulse::action

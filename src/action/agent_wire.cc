@@ -11,6 +11,8 @@ namespace impulse::action {
 
 namespace {
 constexpr size_t kErrorSummaryBytesMax = 200;
+// More retries than this is a configuration mistake (hours of retrying one firing).
+constexpr int kRetriesMaxLimit = 100;
 
 std::string Truncate(std::string_view s, size_t n) {
   std::string out(s.substr(0, n));
@@ -31,10 +33,14 @@ Result<std::string> CheckAgentOptions(const AgentOptions& o) {
   if (o.model.empty()) return InvalidArgument("agent model is empty");
   if (o.concurrency_max == 0) return InvalidArgument("agent concurrency_max must be at least 1");
   if (o.timeout_ms <= 0) return InvalidArgument("agent timeout_ms must be positive");
-  if (o.retries_max < 0) return InvalidArgument("agent retries_max must not be negative");
-  if (o.backoff_initial_ms < 0 || o.backoff_max_ms < 0) {
-    return InvalidArgument("agent backoff_initial_ms and backoff_max_ms must not be negative");
+  if (o.retries_max < 0 || o.retries_max > kRetriesMaxLimit) {
+    return InvalidArgument("agent retries_max must be in [0, " + std::to_string(kRetriesMaxLimit) + "]");
   }
+  if (o.backoff_initial_ms < 0 || o.backoff_max_ms < o.backoff_initial_ms) {
+    return InvalidArgument("agent backoff: need 0 <= backoff_initial_ms <= backoff_max_ms");
+  }
+  if (o.queue_max == 0) return InvalidArgument("agent queue_max must be at least 1");
+  if (o.response_bytes_max == 0) return InvalidArgument("agent response_bytes_max must be at least 1");
   if (o.max_event_age_ms <= 0) return InvalidArgument("agent max_event_age_ms must be positive");
   if (o.api_key_env.empty()) return std::string();
   const char* key = std::getenv(o.api_key_env.c_str());

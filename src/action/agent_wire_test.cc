@@ -100,6 +100,18 @@ TEST(AgentWire, OptionsChecked) {
   o = Options();
   o.concurrency_max = 0;
   EXPECT_FALSE(CheckAgentOptions(o).ok());
+  o = Options();
+  o.retries_max = 101;
+  EXPECT_FALSE(CheckAgentOptions(o).ok());
+  o.retries_max = 100;
+  EXPECT_TRUE(CheckAgentOptions(o).ok());
+  o = Options();
+  o.backoff_initial_ms = 10;
+  o.backoff_max_ms = 5;
+  EXPECT_FALSE(CheckAgentOptions(o).ok());
+  o = Options();
+  o.queue_max = 0;
+  EXPECT_FALSE(CheckAgentOptions(o).ok());
 }
 
 TEST(AgentWire, ApiKeyFromEnvironmentOrLoadError) {
