@@ -364,6 +364,51 @@ TEST(Webhook, DestroyingTheExecutorSkipsItsPendingFirings) {
   EXPECT_EQ(out.Get()[0].kind, Outcome::Kind::kSkipped);
 }
 
+TEST(Webhook, ManySubmittersEveryFiringGetsOneOutcome) {
+  std::atomic<int> calls{0};
+  // Every third answer fails (retried), every seventh request is dropped (retried).
+  Fixture fx([&](const TestRequest&) {
+    int n = ++calls;
+    if (n % 7 == 0) return TestReply::Drop();
+    return n % 3 == 0 ? TestReply::Status(503) : TestReply{};
+  });
+  WebhookOptions o = FastOptions(*fx.server);
+  o.concurrency_max = 4;
+  o.queue_max = 1'000;
+  o.retries_max = 10;
+  auto hook = fx.Webhook(o);
+  std::mutex mu;
+  std::map<std::string, int> seen;
+  std::map<Outcome::Kind, int> kinds;
+  std::condition_variable cv;
+  constexpr int kThreads = 4, kPerThread = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string id = "r/" + std::to_string(t) + "/" + std::to_string(i);
+        bool ok = hook->Submit(MakeFiring(id), [&, id](Outcome oc) {
+          std::lock_guard<std::mutex> lock(mu);
+          ++seen[id];
+          ++kinds[oc.kind];
+          cv.notify_all();
+        });
+        EXPECT_TRUE(ok);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return seen.size() == kThreads * kPerThread; }));
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(kinds[Outcome::Kind::kDelivered], kThreads * kPerThread);
+  ExecutorStats s = hook->stats();
+  EXPECT_EQ(s.delivered, uint64_t{kThreads * kPerThread});
+  EXPECT_EQ(s.attempts, s.delivered + s.failures);
+  EXPECT_EQ(s.attempts, fx.server->requests_total());
+  EXPECT_LE(fx.server->concurrent_max(), 4u);
+}
+
 TEST(Webhook, BadOptionsAreRefused) {
   auto rt = ActionRuntime::Create();
   ASSERT_TRUE(rt.ok());
