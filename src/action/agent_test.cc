@@ -229,6 +229,24 @@ TEST_F(AgentTest, NonJsonAnswerIsRetriedThenDeadLettered) {
   EXPECT_EQ(agent->stats().dead_lettered, 1u);
 }
 
+TEST_F(AgentTest, TimeoutIsRetriedThenDeadLettered) {
+  MakeRuntime();
+  fake_->set_delay_ms(5'000);
+  AgentOptions o = Options();
+  o.timeout_ms = 200;
+  o.retries_max = 1;
+  auto agent = MakeAgent(o);
+  ASSERT_NE(agent, nullptr);
+  ASSERT_TRUE(agent->Submit(MakeFiring("rule/slow", "x"), outcomes_.Callback()));
+  ASSERT_TRUE(outcomes_.WaitFor(1));
+  const Outcome out = outcomes_.Get()[0];
+  EXPECT_EQ(out.kind, Outcome::Kind::kDeadLetter);
+  EXPECT_EQ(out.attempts, 2);
+  EXPECT_EQ(out.http_status, 0);
+  EXPECT_EQ(out.error.rfind("timeout", 0), 0u) << out.error;
+  EXPECT_EQ(fake_->requests().size(), 2u);
+}
+
 TEST_F(AgentTest, PermanentClientErrorIsDeadLetteredAtOnce) {
   MakeRuntime();
   fake_->FailNext(1, 401);
