@@ -409,6 +409,16 @@ TEST(Webhook, ManySubmittersEveryFiringGetsOneOutcome) {
   EXPECT_LE(fx.server->concurrent_max(), 4u);
 }
 
+TEST(ActionRuntime, StopIsIdempotentAndRefusesNewExecutors) {
+  auto rt = ActionRuntime::Create(/*threads=*/3);
+  ASSERT_TRUE(rt.ok());
+  (*rt)->Stop();
+  (*rt)->Stop();
+  WebhookOptions o;
+  o.url = "http://127.0.0.1:1/";
+  EXPECT_EQ((*rt)->NewWebhook(o).status().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST(Webhook, BadOptionsAreRefused) {
   auto rt = ActionRuntime::Create();
   ASSERT_TRUE(rt.ok());
