@@ -4,7 +4,9 @@
 //
 // Bounds: the whole attempt (resolve + connect + write + read) has one deadline, `timeout_ms`;
 // the response body is limited to `response_bytes_max` (kResourceExhausted beyond), the header
-// to 64 KiB. Connection errors and timeouts come back in HttpResponse::error, never as a crash
+// to 64 KiB. A Content-Length over the limit is refused before the body is read; a chunked or
+// close-delimited body is also checked after reading (whether Beast 1.74 stops such a body at the
+// limit while reading is untested: its whole-message read ignored the limit in one case). Connection errors and timeouts come back in HttpResponse::error, never as a crash
 // or an exception. `done` runs exactly once, on a thread running `io`; if `io` is stopped or
 // destroyed first, `done` never runs (its function object is destroyed).
 #pragma once
