@@ -101,4 +101,24 @@ StreamDef LateEventsStreamDef();
 //   event_time timestamp, decided_at timestamp (wall clock when scored)
 StreamDef DecisionLogStreamDef(std::string name, uint32_t partitions);
 
+// The outbox (docs/ACTIONS.md): firings of webhook and agent actions, written by trigger steps
+// (so they are durable, and truncated/replayed with checkpoints) before the dispatcher attempts
+// them. One partition: firings are started in the order they were written.
+//   firing_id string ("<rule>/<event id>", the idempotency key), rule, action, pipeline string,
+//   payload string (webhook: JSON body; agent: the prompt), event_id string,
+//   event_time timestamp, fired_at timestamp (wall clock)
+inline constexpr std::string_view kOutboxStream = "_outbox";
+StreamDef OutboxStreamDef();
+
+// Firings that failed for good (retry budget spent, permanent error) or were skipped (stale):
+//   firing_id, rule, action, payload, outcome ("dead_letter" | "skipped"), error string,
+//   attempts int64, http_status int64, event_time timestamp, failed_at timestamp
+inline constexpr std::string_view kActionDeadLetterStream = "_action_dead_letter";
+StreamDef ActionDeadLetterStreamDef();
+
+// An agent action's answers, one event per delivered firing (pipelines may read it):
+//   firing_id, rule, action, event_id, answer string (text, or the JSON it returned),
+//   event_time timestamp (the firing's event), answered_at timestamp (the stream's event time)
+StreamDef AgentAnswersStreamDef(std::string name);
+
 }  // namespace impulse

@@ -67,6 +67,65 @@ StreamDef LateEventsStreamDef() {
   return def;
 }
 
+StreamDef OutboxStreamDef() {
+  StreamDef def;
+  def.name = std::string(kOutboxStream);
+  def.schema = Schema({
+      {"firing_id", FieldType::kString, false},
+      {"rule", FieldType::kString, false},
+      {"action", FieldType::kString, false},
+      {"pipeline", FieldType::kString, false},
+      {"payload", FieldType::kString, false},
+      {"event_id", FieldType::kString, false},
+      {"event_time", FieldType::kTimestamp, false},
+      {"fired_at", FieldType::kTimestamp, false},
+  });
+  def.key_field = 0;
+  def.time_field = 6;
+  def.options.partitions = 1;
+  def.derived = true;
+  return def;
+}
+
+StreamDef ActionDeadLetterStreamDef() {
+  StreamDef def;
+  def.name = std::string(kActionDeadLetterStream);
+  def.schema = Schema({
+      {"firing_id", FieldType::kString, false},
+      {"rule", FieldType::kString, false},
+      {"action", FieldType::kString, false},
+      {"payload", FieldType::kString, false},
+      {"outcome", FieldType::kString, false},
+      {"error", FieldType::kString, false},
+      {"attempts", FieldType::kInt64, false},
+      {"http_status", FieldType::kInt64, false},
+      {"event_time", FieldType::kTimestamp, false},
+      {"failed_at", FieldType::kTimestamp, false},
+  });
+  def.key_field = 0;
+  def.time_field = 9;
+  def.options.partitions = 1;
+  return def;
+}
+
+StreamDef AgentAnswersStreamDef(std::string name) {
+  StreamDef def;
+  def.name = std::move(name);
+  def.schema = Schema({
+      {"firing_id", FieldType::kString, false},
+      {"rule", FieldType::kString, false},
+      {"action", FieldType::kString, false},
+      {"event_id", FieldType::kString, false},
+      {"answer", FieldType::kString, false},
+      {"event_time", FieldType::kTimestamp, false},
+      {"answered_at", FieldType::kTimestamp, false},
+  });
+  def.key_field = 0;
+  def.time_field = 6;
+  def.options.partitions = 1;
+  return def;
+}
+
 StreamDef DecisionLogStreamDef(std::string name, uint32_t partitions) {
   StreamDef def;
   def.name = std::move(name);

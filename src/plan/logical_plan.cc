@@ -12,6 +12,7 @@ std::string_view LogicalOpKindName(LogicalOp::Kind kind) {
     case LogicalOp::Kind::kDedup: return "dedup";
     case LogicalOp::Kind::kFeatures: return "features";
     case LogicalOp::Kind::kPredict: return "predict";
+    case LogicalOp::Kind::kTrigger: return "trigger";
     case LogicalOp::Kind::kJoin: return "join";
   }
   return "unknown";

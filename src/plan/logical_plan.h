@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "action/action.h"
 #include "impulse/schema.h"
 #include "plan/expr_ast.h"
 
@@ -152,6 +153,48 @@ struct PredictDef {
   std::string source_stream;       // the pipeline's source, for default event ids
 };
 
+// A named action endpoint (top-level `actions:`, docs/ACTIONS.md): what trigger steps call.
+struct ActionDef {
+  enum class Kind { kWebhook, kAgent };
+  std::string name;
+  Kind kind = Kind::kWebhook;
+  action::WebhookOptions webhook;
+  action::AgentOptions agent;
+  std::string output_stream;  // agent: the stream its answers go to (AgentAnswersStreamDef)
+};
+
+// A trigger step (docs/ACTIONS.md): rows where `when` is true fire, at most once per key per
+// `cooldown` of event time; each firing publishes events and/or calls actions through the
+// outbox. Output: the input rows, unchanged.
+struct TriggerDef {
+  std::string rule;                      // the rule's name: firing id = rule + "/" + event id
+  std::shared_ptr<const Expr> when;      // bool; null counts as false
+  std::vector<int> key_fields;           // cooldown key; empty: one key for the task
+  int64_t cooldown_ms = 0;               // 0: every matching row fires
+  int event_id_field = -1;               // -1: stream/partition/offset
+  uint64_t keys_max = 1'000'000;         // keys in cooldown per task; beyond: late "state limit"
+  std::string source_stream;
+  struct Publish {
+    std::string stream;                  // a stream this pipeline writes (side stream)
+    std::vector<NamedExpr> fields;       // its fields, in order
+    int side = -1;
+  };
+  struct Call {
+    std::string action;                  // an ActionDef name
+    ActionDef::Kind kind = ActionDef::Kind::kWebhook;
+    std::vector<NamedExpr> body;         // webhook: a JSON object of these; empty: the whole row
+    // agent: the prompt, literal text and input fields alternating (field -1 = literal only)
+    struct Part {
+      std::string text;
+      int field = -1;
+    };
+    std::vector<Part> prompt;
+  };
+  std::vector<Publish> publishes;
+  std::vector<Call> calls;
+  int outbox_side = -1;                  // the pipeline's side index of the outbox (calls only)
+};
+
 struct LogicalOp {
   enum class Kind {
     kFilter,   // keeps rows where `predicate` is true (null counts as false)
@@ -165,8 +208,11 @@ struct LogicalOp {
     kFeatures, // stateful: `features`, output = input fields then the view's features
     kPredict,  // `predict`, output = input fields then the scores; no keyed state, but run as
                // an operator (it owns model handles and writes decision records)
+    kTrigger,  // stateful (cooldowns): `trigger`, output = input; firings to side streams
   };
-  static bool IsStateful(Kind k) { return k == Kind::kWindow || k == Kind::kDedup || k == Kind::kJoin || k == Kind::kFeatures; }
+  static bool IsStateful(Kind k) {
+    return k == Kind::kWindow || k == Kind::kDedup || k == Kind::kJoin || k == Kind::kFeatures || k == Kind::kTrigger;
+  }
   // Ops the physical layer runs as operators (StatefulOperator) rather than stateless stages.
   static bool IsOperator(Kind k) { return IsStateful(k) || k == Kind::kPredict; }
   Kind kind = Kind::kFilter;
@@ -178,6 +224,7 @@ struct LogicalOp {
   std::shared_ptr<const JoinDef> join;      // kJoin
   std::shared_ptr<const FeatureViewDef> features;  // kFeatures
   std::shared_ptr<const PredictDef> predict;       // kPredict
+  std::shared_ptr<const TriggerDef> trigger;       // kTrigger
   std::string label;                      // "window#2": the step's kind and 1-based position,
                                           // named in late events, metrics and state files
   Schema input;                           // the schema this op reads
@@ -208,6 +255,8 @@ struct LogicalPlan {
                                            // pipelines writing its source
 
   std::vector<std::shared_ptr<const FeatureViewDef>> feature_views;  // each computed by one step
+  std::vector<ActionDef> actions;        // top-level `actions:` (webhook and agent endpoints)
+  bool uses_outbox = false;              // a trigger calls an action: _outbox is declared
 
   const StreamDef* FindStream(std::string_view name) const;
   const LogicalPipeline* FindPipeline(std::string_view name) const;

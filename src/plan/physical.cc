@@ -171,6 +171,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
                                                     : op.kind == LogicalOp::Kind::kDedup    ? NewDedupOperator(op, ctx)
                                                     : op.kind == LogicalOp::Kind::kFeatures ? NewFeaturesOperator(op, ctx)
                                                     : op.kind == LogicalOp::Kind::kPredict  ? NewPredictOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kTrigger  ? NewTriggerOperator(op, ctx)
                                                                                             : NewJoinOperator(op, ctx);
       if (!r.ok()) return r.status().WithContext("pipeline '" + ctx.pipeline + "' " + op.label);
       ops_.push_back(std::move(*r));

@@ -64,6 +64,7 @@ class Resolver {
       declared_.insert(s.def.name);
       plan_->streams.push_back(s.def);
     }
+    ResolveActions(raw_.actions, d_, plan_);
     // Which pipeline writes which stream (for chains and cycle detection).
     for (size_t i = 0; i < raw_.pipelines.size(); ++i) {
       const RawPipeline& p = raw_.pipelines[i];
@@ -119,6 +120,7 @@ class Resolver {
 
   // Resolves one pipeline whose producers are resolved. Returns false after reporting errors.
   bool Resolve(const RawPipeline& p) {
+    pending_streams_.clear();
     if (p.from.empty()) return false;
     const std::string what = "pipeline '" + p.name + "'";
     const StreamDef* source = plan_->FindStream(p.from);
@@ -132,6 +134,11 @@ class Resolver {
     if (decision_logs_.count(p.from) != 0) {
       d_->Add(p.from_loc, what + " reads decision log '" + p.from + "': decision logs are read through "
                                "GET /v1/decisions and `impulse decisions`, not yet by pipelines");
+      return false;
+    }
+    if (published_.count(p.from) != 0) {
+      d_->Add(p.from_loc, what + " reads '" + p.from + "', which a trigger publishes to: published streams are read "
+                               "through GET /v1/streams, not yet by pipelines (they carry no watermark)");
       return false;
     }
     LogicalPipeline lp;
@@ -232,6 +239,13 @@ class Resolver {
             op.predict = std::move(def);
           }
           schema = op.output;
+          break;
+        }
+        case LogicalOp::Kind::kTrigger: {
+          if (!ResolveTrigger(step, schema, *plan_, p.from, op.label + " of " + what, d_, &op) ||
+              !AddTriggerStreams(step, p, &lp, &op)) {
+            ok = false;
+          }
           break;
         }
         case LogicalOp::Kind::kFilter: {
@@ -367,6 +381,8 @@ class Resolver {
     }
     lp.output = derived;
     // Last: adding a stream invalidates `source`.
+    for (StreamDef& s : pending_streams_) plan_->streams.push_back(std::move(s));
+    pending_streams_.clear();
     if (!lp.decision_log.empty() && !AddDecisionLog(lp.decision_log, lp.output.options.partitions, p)) return false;
     plan_->pipelines.push_back(std::move(lp));
     return true;
@@ -391,6 +407,65 @@ class Resolver {
     decision_logs_.insert(name);
     plan_->streams.push_back(std::move(def));
     return true;
+  }
+
+  // Declares a trigger's publish streams and the outbox, records them as the pipeline's side
+  // streams and sets the op's side indexes. False after reporting a clash.
+  bool AddTriggerStreams(const RawStep& step, const RawPipeline& p, LogicalPipeline* lp, LogicalOp* op) {
+    auto def = std::make_shared<TriggerDef>(*op->trigger);
+    auto side_of = [&](const std::string& name) {
+      for (size_t k = 0; k < lp->side_streams.size(); ++k) {
+        if (lp->side_streams[k] == name) return static_cast<int>(k);
+      }
+      lp->side_streams.push_back(name);
+      return static_cast<int>(lp->side_streams.size() - 1);
+    };
+    for (TriggerDef::Publish& pub : def->publishes) {
+      std::vector<Field> fields;
+      for (const NamedExpr& f : pub.fields) fields.push_back({f.name, ToFieldType(f.expr->type), f.expr->nullable});
+      StreamDef sd;
+      sd.name = pub.stream;
+      sd.schema = Schema(std::move(fields));
+      sd.options.partitions = 1;
+      sd.derived = true;
+      if (const StreamDef* existing = FindAny(pub.stream)) {
+        const std::string diff = SchemaDiff(sd.schema, existing->schema);
+        if (published_.count(pub.stream) == 0 || !diff.empty()) {
+          d_->Add(step.loc, "'" + pub.stream + "' of pipeline '" + p.name + "' is " +
+                                (published_.count(pub.stream) == 0 ? "a stream another way already (declared or a sink); "
+                                                                     "publish to a stream of its own"
+                                                                   : "published with other fields elsewhere: " + diff));
+          return false;
+        }
+      } else {
+        if (writers_.count(pub.stream) != 0) {
+          d_->Add(step.loc, "'" + pub.stream + "' of pipeline '" + p.name + "' is a pipeline sink too");
+          return false;
+        }
+        published_.insert(pub.stream);
+        pending_streams_.push_back(std::move(sd));
+      }
+      pub.side = side_of(pub.stream);
+    }
+    if (!def->calls.empty()) {
+      if (!plan_->uses_outbox) {
+        plan_->uses_outbox = true;
+        pending_streams_.push_back(OutboxStreamDef());
+        pending_streams_.push_back(ActionDeadLetterStreamDef());
+      }
+      def->outbox_side = side_of(std::string(kOutboxStream));
+    }
+    op->trigger = std::move(def);
+    return true;
+  }
+
+  // A stream of the plan, or one this pipeline is about to add.
+  const StreamDef* FindAny(const std::string& name) const {
+    if (const StreamDef* s = plan_->FindStream(name)) return s;
+    for (const StreamDef& s : pending_streams_) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
   }
 
   static std::vector<std::string_view> Names(const Schema& schema) {
@@ -432,6 +507,8 @@ class Resolver {
   std::set<std::string> declared_;
   std::set<std::string> views_used_;
   std::set<std::string> decision_logs_;  // streams declared by predict steps
+  std::set<std::string> published_;      // streams declared by triggers' publish
+  std::vector<StreamDef> pending_streams_;  // declared by the pipeline being resolved
   std::map<std::string, std::vector<size_t>> writers_;
   std::vector<State> state_;
   std::vector<size_t> stack_;

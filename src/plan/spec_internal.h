@@ -132,7 +132,14 @@ struct RawSpec {
   std::vector<RawStream> streams;
   std::vector<RawPipeline> pipelines;
   std::vector<RawView> views;
+  std::vector<RawView> actions;  // top-level `actions:` (name + body)
 };
+
+// Top-level `actions:` -> plan->actions (options validated, agent output streams declared).
+bool ResolveActions(const std::vector<RawView>& raw, Diagnostics* d, LogicalPlan* plan);
+// A `trigger` step: fills op->trigger (side indexes unset) and op->output (= in).
+bool ResolveTrigger(const RawStep& step, const Schema& in, const LogicalPlan& plan, const std::string& source,
+                    const std::string& what, Diagnostics* d, LogicalOp* op);
 
 // Pass 1: YAML -> RawSpec. Reports structural errors (unknown or duplicate keys, wrong node
 // kinds, bad names and types, invalid stream declarations). Never throws.

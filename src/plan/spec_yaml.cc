@@ -64,9 +64,10 @@ class Reader {
       d_->Add({1, 1}, "the spec is empty (expected 'streams' and 'pipelines')");
       return;
     }
-    if (!ReadMap(root, "the spec", {"streams", "pipelines", "feature_views"}, &top)) return;
+    if (!ReadMap(root, "the spec", {"streams", "pipelines", "feature_views", "actions"}, &top)) return;
     if (const Entry* s = Find(top, "streams")) ReadStreams(s->value, out);
     if (const Entry* v = Find(top, "feature_views")) ReadViews(v->value, out);
+    if (const Entry* a = Find(top, "actions")) ReadNamed(a->value, "actions", "an action", &out->actions);
     if (const Entry* p = Find(top, "pipelines")) ReadPipelines(p->value, out);
   }
 
@@ -346,6 +347,37 @@ class Reader {
     }
   }
 
+  // Top-level named entries resolved in pass 2 (actions): names checked here.
+  void ReadNamed(const YAML::Node& n, const std::string& list, const std::string& what, std::vector<RawView>* out) {
+    if (!Sequence(n, list, kSpecPipelinesMax)) return;
+    for (const YAML::Node& v : n) {
+      if (!v.IsMap()) {
+        d_->Add(Diagnostics::LocOf(v), "expected a mapping for " + what);
+        continue;
+      }
+      const YAML::Node name = v["name"];
+      RawView rv;
+      rv.loc = Diagnostics::LocOf(v);
+      if (!name || !String(name, "the name of " + what, &rv.name)) {
+        if (!name) d_->Add(rv.loc, what + " without a 'name'");
+        continue;
+      }
+      if (!IsValidStreamName(rv.name)) {
+        d_->Add(Diagnostics::LocOf(name), "invalid name '" + rv.name + "' for " + what +
+                                              " (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+        continue;
+      }
+      bool dup = false;
+      for (const RawView& other : *out) dup |= other.name == rv.name;
+      if (dup) {
+        d_->Add(Diagnostics::LocOf(name), "duplicate " + what + " '" + rv.name + "'");
+        continue;
+      }
+      rv.body = v;
+      out->push_back(std::move(rv));
+    }
+  }
+
   void ReadPipelines(const YAML::Node& n, RawSpec* out) {
     if (!Sequence(n, "pipelines", kSpecPipelinesMax)) return;
     for (const YAML::Node& p : n) ReadPipeline(p, out);
@@ -427,24 +459,25 @@ class Reader {
 
   void ReadStep(const YAML::Node& n, const std::string& what, RawPipeline* rp) {
     std::vector<Entry> e;
-    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join", "features", "predict"}, &e)) {
+    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join", "features", "predict", "trigger"}, &e)) {
       return;
     }
     if (e.size() != 1) {
       if (!e.empty()) {
         d_->Add(Diagnostics::LocOf(n),
-                "a step has exactly one of filter, map, project, key_by, window, dedup, join, features or predict");
+                "a step has exactly one of filter, map, project, key_by, window, dedup, join, features, predict or trigger");
       }
       return;
     }
     const Entry& s = e[0];
     RawStep step;
     step.loc = Diagnostics::LocOf(s.key_node);
-    if (s.key == "window" || s.key == "dedup" || s.key == "join" || s.key == "predict") {
-      step.kind = s.key == "window"  ? LogicalOp::Kind::kWindow
-                  : s.key == "dedup" ? LogicalOp::Kind::kDedup
-                  : s.key == "join"  ? LogicalOp::Kind::kJoin
-                                     : LogicalOp::Kind::kPredict;
+    if (s.key == "window" || s.key == "dedup" || s.key == "join" || s.key == "predict" || s.key == "trigger") {
+      step.kind = s.key == "window"    ? LogicalOp::Kind::kWindow
+                  : s.key == "dedup"   ? LogicalOp::Kind::kDedup
+                  : s.key == "join"    ? LogicalOp::Kind::kJoin
+                  : s.key == "predict" ? LogicalOp::Kind::kPredict
+                                       : LogicalOp::Kind::kTrigger;
       step.body = s.value;
     } else if (s.key == "filter") {
       step.kind = LogicalOp::Kind::kFilter;

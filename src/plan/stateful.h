@@ -81,6 +81,7 @@ Result<std::unique_ptr<StatefulOperator>> NewDedupOperator(const LogicalOp& op, 
 Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewFeaturesOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewPredictOperator(const LogicalOp& op, const OperatorContext& ctx);
+Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op, const OperatorContext& ctx);
 // Checks that a predict step can score now: a repository, a ready version of its model (and of
 // its canary and shadow versions), inputs that resolve against the step's input. The message
 // names the step, the model, the version and why.
