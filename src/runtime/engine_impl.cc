@@ -161,6 +161,11 @@ Status EngineImpl::OpenStreams() {
   }
 
   for (const auto& view : plan_.feature_views) online_stores_[view->name] = std::make_unique<plan::OnlineStore>(view);
+  if (plan_.uses_outbox) {
+    // Not built yet: nothing would deliver the firings, so refuse rather than queue them silently.
+    return FailedPrecondition("trigger calls to webhook/agent actions are not delivered yet (the outbox dispatcher "
+                              "is not built); publish-only triggers work");
+  }
   // ONNX nets run on the calling shard's thread (OpenCV's own pool would compete for its cores).
   if (options_.models) model::SetOnnxThreads(1);
   for (const plan::LogicalPipeline& lp : plan_.pipelines) {
