@@ -10,35 +10,14 @@
 
 #include "model/onnx_model.h"
 #include "model/repository.h"
+#include "model/test_repo_dir.h"
 
 namespace impulse::model {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempRepo {
- public:
-  TempRepo() {
-    char tmpl[] = "/tmp/model_formats_test_XXXXXX";
-    dir_ = mkdtemp(tmpl) != nullptr ? tmpl : "";
-  }
-  ~TempRepo() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const std::string& dir() const { return dir_; }
-  void Write(const std::string& rel, const std::string& text) const {
-    fs::create_directories(fs::path(dir_ + "/" + rel).parent_path());
-    std::ofstream(dir_ + "/" + rel) << text;
-  }
-  void Copy(const std::string& from, const std::string& rel) const {
-    fs::create_directories(fs::path(dir_ + "/" + rel).parent_path());
-    fs::copy_file(from, dir_ + "/" + rel);
-  }
-
- private:
-  std::string dir_;
-};
+using TempRepo = TestRepoDir;
 
 // a <= 0.5 -> 1 else 2 (missing type NaN, default right); objective regression.
 const char* kLightgbm =

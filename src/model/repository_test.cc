@@ -1,4 +1,5 @@
 #include "model/repository.h"
+#include "model/test_repo_dir.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -14,25 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // A repository in a fresh temporary directory, removed at the end of the test.
-class TempRepo {
+class TempRepo : public TestRepoDir {
  public:
-  TempRepo() {
-    char tmpl[] = "/tmp/model_repo_test_XXXXXX";
-    dir_ = mkdtemp(tmpl) != nullptr ? tmpl : "";
-  }
-  ~TempRepo() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const std::string& dir() const { return dir_; }
-
-  void Write(const std::string& rel, const std::string& text) const {
-    fs::create_directories(fs::path(dir_ + "/" + rel).parent_path());
-    std::ofstream(dir_ + "/" + rel) << text;
-  }
-  void Mkdir(const std::string& rel) const { fs::create_directories(dir_ + "/" + rel); }
-  void Remove(const std::string& rel) const { fs::remove_all(dir_ + "/" + rel); }
-
   // A config with `n` inputs x0..x{n-1}; `extra` is appended (policy, outputs, ...).
   void Config(const std::string& name, size_t n, const std::string& extra = "") const {
     std::string yaml = "kind: linear\ninputs:\n";
@@ -46,9 +30,6 @@ class TempRepo {
     Write(name + "/" + std::to_string(version) + "/model.json",
           R"({"kind":"linear","weights":[)" + w + R"(],"bias":)" + std::to_string(bias) + "}");
   }
-
- private:
-  std::string dir_;
 };
 
 std::unique_ptr<ModelRepository> MustOpen(const TempRepo& repo, RepositoryOptions options = {}) {

@@ -12,6 +12,7 @@
 
 #include "event/key_hash.h"
 #include "model/repository.h"
+#include "model/test_repo_dir.h"
 #include "plan/physical.h"
 #include "plan/spec.h"
 
@@ -34,25 +35,7 @@ constexpr const char* kStreams = R"yaml(streams:
     partitions: 2
 )yaml";
 
-class TempRepo {
- public:
-  TempRepo() {
-    char tmpl[] = "/tmp/predict_op_test_XXXXXX";
-    dir_ = mkdtemp(tmpl) != nullptr ? tmpl : "";
-  }
-  ~TempRepo() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const std::string& dir() const { return dir_; }
-  void Write(const std::string& rel, const std::string& text) const {
-    fs::create_directories(fs::path(dir_ + "/" + rel).parent_path());
-    std::ofstream(dir_ + "/" + rel) << text;
-  }
-
- private:
-  std::string dir_;
-};
+using TempRepo = model::TestRepoDir;
 
 // Model "m": score = w0*amount + w1*nb + w2*weekend + bias; nb missing -> default 5.
 void WriteModel(const TempRepo& t, uint64_t version, float w0, float w1, float w2, float bias) {

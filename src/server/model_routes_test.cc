@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "model/repository.h"
+#include "model/test_repo_dir.h"
 #include "server/fake_engine.h"
 #include "server/router.h"
 #include "server/server_metrics.h"
@@ -21,25 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/model_routes_test_XXXXXX";
-    dir_ = mkdtemp(tmpl) != nullptr ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  const std::string& dir() const { return dir_; }
-  void Write(const std::string& rel, const std::string& text) const {
-    fs::create_directories(fs::path(dir_ + "/" + rel).parent_path());
-    std::ofstream(dir_ + "/" + rel) << text;
-  }
-
- private:
-  std::string dir_;
-};
+using TempDir = model::TestRepoDir;
 
 std::string LinearJson(const std::string& weights, const std::string& bias) {
   return R"({"kind":"linear","weights":[)" + weights + R"(],"bias":)" + bias + "}";
