@@ -162,9 +162,10 @@ Status EngineImpl::OpenStreams() {
 
   for (const auto& view : plan_.feature_views) online_stores_[view->name] = std::make_unique<plan::OnlineStore>(view);
   if (plan_.uses_outbox) {
-    // Not built yet: nothing would deliver the firings, so refuse rather than queue them silently.
-    return FailedPrecondition("trigger calls to webhook/agent actions are not delivered yet (the outbox dispatcher "
-                              "is not built); publish-only triggers work");
+    const int ob = StreamIndex(kOutboxStream);
+    if (ob < 0) return Internal("the outbox stream is missing");
+    outbox_stream_ = static_cast<uint32_t>(ob);
+    ASSIGN_OR_RETURN(dispatcher_, OutboxDispatcher::Create(this, plan_, outbox_stream_, {}));
   }
   // ONNX nets run on the calling shard's thread (OpenCV's own pool would compete for its cores).
   if (options_.models) model::SetOnnxThreads(1);
@@ -214,7 +215,7 @@ Status EngineImpl::Start() {
   ingest_.resize(n);
   exchange_.resize(n);
   for (uint32_t s = 0; s < n; ++s) {
-    for (uint32_t p = 0; p < options_.max_producers; ++p) {
+    for (uint32_t p = 0; p < producer_count(); ++p) {
       ingest_[s].push_back(std::make_unique<Ring>(options_.ring_capacity));
     }
     for (uint32_t src = 0; src < n; ++src) {
@@ -223,7 +224,7 @@ Status EngineImpl::Start() {
   }
   NdjsonLimits limits;
   limits.max_line_bytes = options_.max_line_bytes;
-  for (uint32_t p = 0; p < options_.max_producers; ++p) {
+  for (uint32_t p = 0; p < producer_count(); ++p) {
     auto prod = std::make_unique<Producer>();
     for (const auto& ss : streams_) prod->parsers.push_back(std::make_unique<NdjsonParser>(ss->def, limits));
     prod->per_shard.resize(n);
@@ -234,13 +235,14 @@ Status EngineImpl::Start() {
   for (auto& sh : shards_) RETURN_IF_ERROR(sh->Init());
   for (auto& sh : shards_) sh->Start();
   if (checkpoints_enabled()) checkpointer_ = std::thread([this] { CheckpointLoop(); });
+  if (dispatcher_) RETURN_IF_ERROR(dispatcher_->Start());
   return Status::OK();
 }
 
 // Checks common to both ingest forms; on success *si is the stream's index.
 Status EngineImpl::CheckIngestTarget(std::string_view stream_name, uint32_t producer, int* si) const {
   if (stopping()) return FailedPrecondition("engine is stopping");
-  if (producer >= producers_.size()) return InvalidArgument("producer index out of range");
+  if (producer >= options_.max_producers) return InvalidArgument("producer index out of range");
   *si = StreamIndex(stream_name);
   if (*si < 0 || static_cast<uint32_t>(*si) == dead_letter_ || static_cast<uint32_t>(*si) == late_stream_) {
     return NotFound("unknown stream '" + std::string(stream_name) + "'");
@@ -313,6 +315,26 @@ Status EngineImpl::IngestRows(std::string_view stream_name, const RowBatch& rows
   } release{&prod.busy};
   prod.bad.clear();
   return Admit(prod, si, rows, producer, clock_->NowNs(), clock_->NowMs(), std::move(done));
+}
+
+Status EngineImpl::IngestInternal(uint32_t stream, const RowBatch& rows, IngestCallback done) {
+  active_ingests_.fetch_add(1, std::memory_order_seq_cst);
+  struct Leave {
+    std::atomic<uint32_t>* n;
+    ~Leave() { n->fetch_sub(1, std::memory_order_seq_cst); }
+  } leave{&active_ingests_};
+  if (stopping()) return FailedPrecondition("engine is stopping");
+  if (stream >= streams_.size() || streams_[stream]->def.derived) return Internal("internal write to a derived stream");
+  if (rows.width() != streams_[stream]->def.schema.size()) return Internal("internal write: width mismatch");
+  Producer& prod = *producers_[options_.max_producers];
+  if (prod.busy.exchange(true, std::memory_order_acquire)) return Internal("internal producer used by two threads");
+  struct Release {
+    std::atomic<bool>* b;
+    ~Release() { b->store(false, std::memory_order_release); }
+  } release{&prod.busy};
+  prod.bad.clear();
+  return Admit(prod, static_cast<int>(stream), rows, options_.max_producers, clock_->NowNs(), clock_->NowMs(),
+               std::move(done));
 }
 
 // Encodes `rows` (and prod.bad as dead letters), admits the request whole or refuses it, and
@@ -532,6 +554,9 @@ Status EngineImpl::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_) return Status::OK();
   stopped_ = true;
+  // First, while the engine still takes its own writes: outcomes already known are recorded,
+  // calls in flight stay pending in the outbox for the next start.
+  if (dispatcher_) dispatcher_->Stop();
   stopping_.store(true, std::memory_order_seq_cst);
   while (active_ingests_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   // Drain: shards keep running (acking, processing, exchanging) until the whole engine is

@@ -25,6 +25,7 @@
 #include "plan/online_store.h"
 #include "plan/physical.h"
 #include "runtime/metrics.h"
+#include "runtime/outbox.h"
 #include "runtime/spsc_ring.h"
 #include "runtime/waker.h"
 
@@ -110,6 +111,17 @@ class EngineImpl final : public Engine {
 
   // Shard-facing.
   const EngineOptions& options() const { return options_; }
+  // Producer slots: the callers' max_producers, then one for the engine's own writes (the
+  // outbox dispatcher's dead letters and agent answers).
+  uint32_t producer_count() const { return options_.max_producers + 1; }
+  // The engine's own writes to a stream that is not pipeline-written (dispatcher thread only).
+  // As IngestRows otherwise.
+  Status IngestInternal(uint32_t stream, const RowBatch& rows, IngestCallback done);
+  // The outbox's index, or UINT32_MAX without one; shards call NotifyOutbox after syncing it.
+  uint32_t outbox_stream() const { return outbox_stream_; }
+  void NotifyOutbox() {
+    if (dispatcher_) dispatcher_->Notify();
+  }
   StreamState& stream(uint32_t i) { return *streams_[i]; }
   uint32_t stream_count() const { return static_cast<uint32_t>(streams_.size()); }
   uint32_t OwnerOf(uint32_t partition) const { return partition % shard_count(); }
@@ -229,6 +241,8 @@ class EngineImpl final : public Engine {
   std::vector<uint32_t> writer_base_;
   std::vector<std::vector<uint32_t>> side_streams_;  // per pipeline
   uint32_t late_stream_ = 0;
+  uint32_t outbox_stream_ = UINT32_MAX;
+  std::unique_ptr<OutboxDispatcher> dispatcher_;
   std::vector<std::vector<std::unique_ptr<WatermarkSlot[]>>> wm_slots_;  // [pipeline][side][partition]
   std::vector<std::vector<uint32_t>> wm_slot_counts_;
   std::unique_ptr<checkpoint::CheckpointStore> store_;

@@ -207,6 +207,7 @@ std::string EngineImpl::MetricsText() const {
   ex.AddHistogram({{"stage", "pipeline_batch"}}, batch);
   ex.AddHistogram({{"stage", "checkpoint_pause"}}, checkpoint_pause.Read());
   ex.AddHistogram({{"stage", "checkpoint_duration"}}, checkpoint_duration.Read());
+  if (dispatcher_) dispatcher_->AppendMetrics(&ex);
   return ex.Serialize();
 }
 

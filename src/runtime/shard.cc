@@ -25,7 +25,7 @@ Shard::~Shard() { Join(); }
 
 Status Shard::Init() {
   const uint32_t n = engine_->shard_count();
-  for (uint32_t p = 0; p < engine_->options().max_producers; ++p) {
+  for (uint32_t p = 0; p < engine_->producer_count(); ++p) {
     inbound_.push_back(&engine_->ingest_ring(p, id_));
   }
   for (uint32_t s = 0; s < n; ++s) inbound_.push_back(&engine_->exchange_ring(s, id_));
@@ -266,7 +266,7 @@ void Shard::MarkDirty(uint32_t stream, uint32_t partition) {
 bool Shard::DrainInbound() {
   bool did = false;
   CommandPtr cmd;
-  const size_t producers = engine_->options().max_producers;
+  const size_t producers = engine_->producer_count();
   for (size_t ri = 0; ri < inbound_.size(); ++ri) {
     Ring* r = inbound_[ri];
     bool drained_exchange = false;
@@ -339,8 +339,10 @@ void Shard::SyncAndAck() {
     last_sync_ns_ = now_ns;
   }
   sync_deadline_ns_ = 0;
+  bool outbox_synced = false;
   for (auto [s, p] : dirty_) {
     dirty_flag_[s][p] = 0;
+    outbox_synced = outbox_synced || s == engine_->outbox_stream();
     log::PartitionLog* plog = engine_->stream(s).partitions[p].get();
     Status st = d == Durability::kNone ? plog->Flush() : plog->Sync();
     if (!st.ok()) {
@@ -350,6 +352,7 @@ void Shard::SyncAndAck() {
     }
   }
   dirty_.clear();
+  if (outbox_synced) engine_->NotifyOutbox();
   if (cycle_error_.ok()) {
     // Everything appended so far (including what arrived through exchange rings) is durable.
     ++local_durable_epoch_;

@@ -30,7 +30,7 @@ void Shard::CheckpointStep() {
   if (de > drained_epoch.load(std::memory_order_relaxed) && de == paused_epoch.load(std::memory_order_relaxed)) {
     // Every task is paused, so once the rings into this shard are empty and what they carried
     // is synced, the pipeline-written partitions here stop moving: record their ends.
-    const size_t producers = engine_->options().max_producers;
+    const size_t producers = engine_->producer_count();
     for (size_t ri = producers; ri < inbound_.size(); ++ri) {
       if (!inbound_[ri]->Empty()) return;
     }
