@@ -15,6 +15,7 @@ int BackfillCommand(const std::vector<std::string>& args);     // backfill_comma
 int ModelsCommand(const std::vector<std::string>& args);       // models.cc
 int DecisionsCommand(const std::vector<std::string>& args);    // decisions.cc
 int PredictBenchCommand(const std::vector<std::string>& args);  // predict_bench.cc
+int FraudDemoCommand(const std::vector<std::string>& args);    // fraud_demo.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -26,6 +27,8 @@ void PrintUsage(FILE* out) {
                "Commands:\n"
                "  run SPEC.yaml        run the engine and its HTTP API\n"
                "  validate SPEC.yaml   check a pipeline spec and report every error\n"
+               "  demo fraud           the fraud example end to end: throughput, decision latency live vs batch,\n"
+               "                       alerts (stream + webhook) with precision/recall, CPU, idle CPU\n"
                "  demo SPEC.yaml       run the engine in process under generated load and report\n"
                "  load                 send generated NDJSON load to a running engine\n"
                "  repair DIR           truncate a partition directory at its first corrupt record\n"
@@ -62,6 +65,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "run") return impulse::tools::RunCommand(args);
   if (cmd == "validate") return impulse::tools::ValidateCommand(args);
+  if (cmd == "demo" && !args.empty() && args[0] == "fraud") {
+    return impulse::tools::FraudDemoCommand(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   if (cmd == "demo") return impulse::tools::DemoCommand(args);
   if (cmd == "load") return impulse::tools::LoadCommand(args);
   if (cmd == "repair") return impulse::tools::RepairCommand(args);

@@ -1,0 +1,428 @@
+// `impulse demo fraud`: the fraud example end to end in one process. Simulated transactions go
+// over HTTP into an engine running examples/fraud/alerts.yaml (features, the committed XGBoost
+// model, an alert rule publishing to `alerts` and calling a webhook served by the demo), in
+// three phases: as fast as possible, at a fixed rate (decision latency), and at a lower rate
+// side by side with the same spec run as a scheduled batch job (backfill every N seconds over
+// the events accumulated so far). Then the engine idles and its CPU is measured.
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "loadgen/loadgen.h"
+#include "tools/impulse/backfill.h"
+#include "tools/impulse/fraud_demo.h"
+#include "tools/impulse/fraud_demo_internal.h"
+#include "tools/impulse/read_back.h"
+
+namespace impulse::tools {
+
+namespace po = boost::program_options;
+using namespace fraud_demo;
+
+namespace {
+
+struct DemoOptions {
+  std::string data_dir = "./impulse-fraud-demo";
+  std::string spec = std::string(IMPULSE_FRAUD_DIR) + "/alerts.yaml";
+  std::string models = std::string(IMPULSE_FRAUD_DIR) + "/models";
+  fraud::SimulatorOptions sim;
+  bool full = false;
+  double rate = 0;                  // events/s of the latency phase; 0 = half the measured throughput
+  // One connection keeps the transactions in order: the spec's watermark allows 1 h of event
+  // time out of order (~700 transactions at the simulation's peak), and requests on several
+  // connections overtake each other by more than that (their transactions would be late).
+  uint32_t connections = 1;
+  uint32_t lines_per_request = 5000;
+  uint32_t shards = 0;
+  Durability durability = Durability::kSync;
+  double batch_rate = 20'000;       // events/s of the batch-vs-live phase
+  double batch_seconds = 30;        // its length (fewer if the simulation is shorter)
+  double batch_interval_s = 5;      // the batch job's period
+  double idle_seconds = 10;
+  bool webhook = true;
+};
+
+struct Phase {
+  loadgen::LoadReport load;
+  double wall_s = 0;       // first send to every decision made (end of input included)
+  double cpu_s = 0;        // process CPU over wall_s
+  double client_cpu_s = 0; // the load generator's thread (in this process)
+  double tail_cpu_s = 0;   // the decision reader's thread
+  int64_t end_of_input_ns = 0;  // decisions after this waited for the end of the stream
+};
+
+void PrintLatency(const char* what, const LatencySummary& s) {
+  std::printf("  %-34s p50 %8.2f ms  p99 %8.2f ms  p99.9 %8.2f ms  max %8.2f ms  (%llu decisions)\n", what,
+              s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms, static_cast<unsigned long long>(s.count));
+}
+
+void PrintCpu(const Phase& p) {
+  const double engine = p.cpu_s - p.client_cpu_s - p.tail_cpu_s;
+  std::printf("  %-34s %.2f cores: engine + HTTP server %.2f CPU-s, load generator %.2f, decision reader %.2f, over %.2f s\n",
+              "CPU used", p.cpu_s / p.wall_s, engine, p.client_cpu_s, p.tail_cpu_s, p.wall_s);
+}
+
+// Sends events [0, n) over HTTP (closed loop when rate == 0), recording each one's send time.
+Result<Phase> Send(const DemoOptions& o, LiveEngine& live, const Transactions& tx, uint64_t n, double rate,
+                   bool tailing, std::vector<int64_t>* sent_ns, std::atomic<uint64_t>* built) {
+  sent_ns->assign(n, kNotSeen);
+  int64_t start_ns = kNotSeen;
+  loadgen::LoadOptions lo;
+  lo.port = live.port();
+  lo.stream = "transactions";
+  lo.connections = o.connections;
+  lo.lines_per_request = o.lines_per_request;
+  lo.total_events = n;
+  lo.rate_events_per_s = rate;
+  lo.make_line = [&](uint64_t seq, std::string* line) {
+    const uint64_t b = seq == 0 ? 0 : tx.ndjson_end[seq - 1];
+    line->append(tx.ndjson, b, tx.ndjson_end[seq] - b);
+    const int64_t now = NowNs();
+    if (start_ns == kNotSeen) start_ns = now;
+    // Open loop: a request built early waits for its due time (loadgen schedule).
+    (*sent_ns)[seq] = rate > 0 ? std::max(now, IntendedSendNs(seq, o.lines_per_request, rate, start_ns)) : now;
+    if (built != nullptr) built->store(seq + 1, std::memory_order_release);
+  };
+  Phase p;
+  const double cpu0 = ProcessCpuSeconds(), client0 = ThreadCpuSeconds();
+  const int64_t t0 = NowNs();
+  auto r = loadgen::RunLoad(lo);
+  if (!r.ok()) return r.status();
+  if (r->errors != 0) return Internal("load: " + std::to_string(r->errors) + " requests failed: " + r->first_error);
+  p.load = *r;
+  p.client_cpu_s = ThreadCpuSeconds() - client0;
+  // Every decision the stream allows, then end of input releases the last hour (watermark).
+  RETURN_IF_ERROR(live.engine().WaitForPipelines(120'000));
+  // The decision reader polls every 100 us: let it read what is decided so far.
+  if (tailing) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  p.end_of_input_ns = NowNs();
+  RETURN_IF_ERROR(live.engine().EndOfInput("transactions"));
+  RETURN_IF_ERROR(live.engine().WaitForPipelines(120'000));
+  p.wall_s = static_cast<double>(NowNs() - t0) / 1e9;
+  p.cpu_s = ProcessCpuSeconds() - cpu0;
+  return p;
+}
+
+// Live decisions made after `cut_ns` (end of input) waited for the end of the stream, not for
+// the stream's watermark: not counted.
+void DropAfter(std::vector<int64_t>* decided, int64_t cut_ns) {
+  for (int64_t& d : *decided) {
+    if (d > cut_ns) d = kNotSeen;
+  }
+}
+
+// The scheduled batch job: every interval (or right after the previous run if it took longer),
+// a backfill of the spec over the transactions sent so far, until a run has read all of them.
+class BatchJob {
+ public:
+  BatchJob(const DemoOptions& o, const std::string& spec, const std::string& dir, const Transactions& tx,
+           const std::vector<int64_t>& sent_ns, const std::atomic<uint64_t>& built)
+      : o_(o), spec_(spec), dir_(dir), tx_(tx), sent_(sent_ns), built_(built) {}
+
+  void Start() {
+    thread_ = std::thread([this] { status_ = Run(); });
+  }
+  Status Join() {
+    thread_.join();
+    return status_;
+  }
+  const std::vector<BatchRun>& runs() const { return runs_; }
+
+ private:
+  Status Run() {
+    const int64_t interval = static_cast<int64_t>(o_.batch_interval_s * 1e9);
+    int64_t next = NowNs() + interval;
+    uint64_t arrived = 0;
+    while (arrived < sent_.size()) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - NowNs())));
+      BatchRun run;
+      run.started_ns = NowNs();
+      const uint64_t built = built_.load(std::memory_order_acquire);
+      arrived = ArrivedBy(std::span<const int64_t>(sent_.data(), built), arrived, run.started_ns);
+      run.events = arrived;
+      if (arrived > 0) {
+        const std::string input = dir_ + "/accumulated.csv";
+        {
+          std::ofstream f(input, std::ios::trunc | std::ios::binary);
+          f.write(tx_.csv.data(), static_cast<std::streamsize>(tx_.csv_end[arrived - 1]));
+          if (!f) return IOError("cannot write " + input);
+        }
+        BackfillOptions bo;
+        bo.spec_path = spec_;
+        bo.input_path = input;
+        bo.input_stream = "transactions";  // alerts is written by the trigger, not by a sink
+        bo.output_stream = "tx_scored";
+        bo.out_path = dir_ + "/scored.csv";
+        bo.models_dir = o_.models;
+        auto st = RunBackfill(bo);
+        if (!st.ok()) return st.status();
+        run.finished_ns = NowNs();
+        runs_.push_back(run);
+        std::printf("    batch run %zu: %llu transactions in %.2f s\n", runs_.size(),
+                    static_cast<unsigned long long>(arrived), static_cast<double>(run.finished_ns - run.started_ns) / 1e9);
+        std::fflush(stdout);
+        next = NextBatchStartNs(run, interval);
+      } else {
+        next = run.started_ns + interval;
+      }
+    }
+    return Status::OK();
+  }
+
+  const DemoOptions& o_;
+  const std::string spec_, dir_;
+  const Transactions& tx_;
+  const std::vector<int64_t>& sent_;
+  const std::atomic<uint64_t>& built_;
+  std::thread thread_;
+  Status status_;
+  std::vector<BatchRun> runs_;
+};
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "impulse: demo fraud: %s\n", st.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int FraudDemoCommand(const std::vector<std::string>& args) {
+  DemoOptions o;
+  std::string durability = "sync";
+  o.sim.days = 60;
+  o.sim.seed = 1;
+  po::options_description opts("demo fraud options");
+  opts.add_options()
+      ("data-dir", po::value(&o.data_dir)->default_value(o.data_dir), "emptied at start")
+      ("spec", po::value(&o.spec)->default_value(o.spec), "the alert spec")
+      ("models", po::value(&o.models)->default_value(o.models), "the model repository")
+      ("days", po::value(&o.sim.days)->default_value(o.sim.days), "days simulated (5000 customers: ~9.6 K transactions a day)")
+      ("full", po::bool_switch(&o.full), "the full simulation: 183 days, ~1.75 M transactions")
+      ("customers", po::value(&o.sim.customers)->default_value(o.sim.customers), "simulated customers")
+      ("terminals", po::value(&o.sim.terminals)->default_value(o.sim.terminals), "simulated terminals")
+      ("seed", po::value(&o.sim.seed)->default_value(o.sim.seed), "simulator seed")
+      ("rate", po::value(&o.rate)->default_value(o.rate), "events/s of the latency phase (0 = half the measured throughput)")
+      ("connections", po::value(&o.connections)->default_value(o.connections),
+       "HTTP connections (more than 1 reorders requests: some transactions arrive late and are dropped)")
+      ("batch", po::value(&o.lines_per_request)->default_value(o.lines_per_request), "transactions per request")
+      ("shards", po::value(&o.shards)->default_value(o.shards), "engine shards (0 = cores)")
+      ("batch-rate", po::value(&o.batch_rate)->default_value(o.batch_rate), "events/s while the batch job runs beside")
+      ("batch-seconds", po::value(&o.batch_seconds)->default_value(o.batch_seconds), "length of that phase")
+      ("batch-interval", po::value(&o.batch_interval_s)->default_value(o.batch_interval_s), "seconds between batch runs")
+      ("idle-seconds", po::value(&o.idle_seconds)->default_value(o.idle_seconds), "idle CPU measured over this long")
+      ("durability", po::value(&durability)->default_value(durability),
+       "sync (fsync before ack; pipelines read fsynced events only) | none (write() only)")
+      ("no-webhook", "publish alerts only, no webhook call");
+  opts.add_options()("help,h", "show this help");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "impulse: %s\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::printf("Usage: impulse demo fraud [options]\n");
+    std::cout << opts;
+    return 0;
+  }
+  if (o.full) o.sim.days = 183;
+  if (durability != "sync" && durability != "none") {
+    std::fprintf(stderr, "impulse: demo fraud: --durability wants sync or none, got '%s'\n", durability.c_str());
+    return 2;
+  }
+  o.durability = durability == "sync" ? Durability::kSync : Durability::kNone;
+  o.webhook = vm.count("no-webhook") == 0;
+  if (o.rate < 0 || o.batch_rate <= 0 || o.batch_interval_s <= 0 || o.batch_seconds <= 0 || o.idle_seconds < 0 ||
+      o.lines_per_request == 0 || o.connections == 0) {
+    std::fprintf(stderr, "impulse: demo fraud: rates, --batch-seconds, --batch-interval, --batch and --connections must be > 0\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  std::error_code ec;
+  std::filesystem::remove_all(o.data_dir, ec);
+  std::filesystem::create_directories(o.data_dir + "/batch", ec);
+  if (ec) return Fail(IOError("cannot create " + o.data_dir + ": " + ec.message()));
+
+  // The simulation, rendered before any clock starts.
+  const int64_t sim0 = NowNs();
+  auto txr = Simulate(o.sim);
+  if (!txr.ok()) return Fail(txr.status());
+  const Transactions& tx = *txr;
+  const uint64_t n = tx.size();
+  uint64_t frauds = 0;
+  for (uint8_t l : tx.labels) frauds += l;
+  std::printf("impulse demo fraud: %llu simulated transactions (%u days, %u customers, %u terminals, seed %llu), "
+              "%llu frauds (%.2f%%), rendered in %.1f s\n",
+              static_cast<unsigned long long>(n), o.sim.days, o.sim.customers, o.sim.terminals,
+              static_cast<unsigned long long>(o.sim.seed), static_cast<unsigned long long>(frauds),
+              100.0 * static_cast<double>(frauds) / static_cast<double>(std::max<uint64_t>(n, 1)),
+              static_cast<double>(NowNs() - sim0) / 1e9);
+  if (n == 0) return Fail(InvalidArgument("the simulation has no transactions"));
+
+  auto repo = model::ModelRepository::Open(o.models);
+  if (!repo.ok()) return Fail(repo.status());
+  std::shared_ptr<model::ModelRepository> models = std::move(*repo);
+  auto receiver = Receiver::Start();
+  if (!receiver.ok()) return Fail(receiver.status());
+  const std::string live_spec = o.data_dir + "/alerts.live.yaml", batch_spec = o.data_dir + "/alerts.batch.yaml";
+  if (Status st = WriteSpecVariant(o.spec, batch_spec, ""); !st.ok()) return Fail(st);
+  if (Status st = WriteSpecVariant(o.spec, live_spec, o.webhook ? (*receiver)->url() : ""); !st.ok()) return Fail(st);
+
+  // Opens a phase's engine; without the outbox dispatcher the engine refuses webhook calls:
+  // fall back to publishing alerts only.
+  auto open = [&](const std::string& name) -> Result<std::unique_ptr<LiveEngine>> {
+    auto live = LiveEngine::Open(o.webhook ? live_spec : batch_spec, o.data_dir + "/" + name, models, o.shards, o.durability);
+    if (!live.ok() && o.webhook && live.status().code() == StatusCode::kFailedPrecondition) {
+      std::printf("  (webhook off: %s)\n", live.status().message().c_str());
+      o.webhook = false;
+      live = LiveEngine::Open(batch_spec, o.data_dir + "/" + name, models, o.shards, o.durability);
+    }
+    (*receiver)->Reset();
+    return live;
+  };
+
+  // 1. Throughput: closed loop, every transaction.
+  std::printf("\n1. Throughput: every transaction as fast as possible (closed loop, %u connections, %u per request)\n",
+              o.connections, o.lines_per_request);
+  std::vector<int64_t> sent;
+  AlertQuality quality;
+  double throughput_eps = 0;
+  {
+    auto live = open("throughput");
+    if (!live.ok()) return Fail(live.status());
+    auto p = Send(o, **live, tx, n, 0, /*tailing=*/false, &sent, nullptr);
+    if (!p.ok()) return Fail(p.status());
+    throughput_eps = static_cast<double>(n) / p->wall_s;
+    const Engine& e = (*live)->engine();
+    const uint64_t scored = ReadBackEvents(e, "tx_scored", nullptr);
+    const uint64_t late = ReadBackEvents(e, "_late_events", nullptr);
+    const std::vector<uint64_t> alerts = ReadAlertIds(e);
+    quality = ScoreAlerts(tx.labels, alerts);
+    std::printf("  %-34s %.0f events/s (%.2f s; request p50 %.2f ms, p99 %.2f ms; %llu retried on 503)\n", "HTTP ingest",
+                p->load.events_per_s, p->load.seconds, p->load.p50_ms, p->load.p99_ms,
+                static_cast<unsigned long long>(p->load.retries_503));
+    std::printf("  %-34s %.0f events/s: %llu transactions scored in %.2f s (%llu late, dropped)\n",
+                "ingest to every decision", throughput_eps, static_cast<unsigned long long>(scored), p->wall_s,
+                static_cast<unsigned long long>(late));
+    PrintCpu(*p);
+    std::printf("  %-34s %llu alerts: precision %.3f, recall %.3f (%llu of %llu frauds)\n", "alerts (stream alerts)",
+                static_cast<unsigned long long>(quality.alerts), quality.precision(), quality.recall(),
+                static_cast<unsigned long long>(quality.true_positives), static_cast<unsigned long long>(quality.frauds));
+    if (o.webhook) {
+      const bool all = (*receiver)->WaitForKeys(quality.alerts, 60'000);
+      std::printf("  %-34s %llu distinct Idempotency-Keys in %llu requests%s\n", "webhook receiver",
+                  static_cast<unsigned long long>((*receiver)->distinct_keys()),
+                  static_cast<unsigned long long>((*receiver)->requests()), all ? "" : " (not all alerts within 60 s)");
+    }
+    if (Status st = (*live)->Stop(); !st.ok()) return Fail(st);
+  }
+
+  // 2. Decision latency at a fixed rate.
+  LatencySummary live_fixed;
+  if (o.rate == 0) o.rate = std::max(1000.0, throughput_eps / 2);
+  {
+    std::printf("\n2. Decision latency at %.0f events/s (open loop; ingest = the request's due time, decision = "
+                "its row readable in tx_scored)\n", o.rate);
+    auto live = open("latency");
+    if (!live.ok()) return Fail(live.status());
+    (*live)->StartTail(n);
+    auto p = Send(o, **live, tx, n, o.rate, /*tailing=*/true, &sent, nullptr);
+    if (!p.ok()) return Fail(p.status());
+    p->tail_cpu_s = (*live)->StopTail();
+    std::vector<int64_t> decided = (*live)->decided_ns();
+    DropAfter(&decided, p->end_of_input_ns);
+    auto s = SummarizeLatency(sent, decided);
+    if (!s.ok()) return Fail(s.status());
+    live_fixed = *s;
+    std::printf("  %-34s %.0f events/s; request p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", "HTTP ingest (acks)",
+                p->load.events_per_s, p->load.p50_ms, p->load.p99_ms, p->load.p999_ms);
+    PrintLatency("decision latency", *s);
+    if (s->missing > 0) {
+      std::printf("  %-34s %llu transactions of the last hour of event time, released by the end of input\n",
+                  "not counted", static_cast<unsigned long long>(s->missing));
+    }
+    for (const StageLatency& sl : (*live)->engine().StageLatencies()) {
+      if (sl.count == 0) continue;
+      std::printf("  engine stage %-21s p50 <= %.0f us  p99 <= %.0f us  p99.9 <= %.0f us\n", sl.stage.c_str(), sl.p50_us,
+                  sl.p99_us, sl.p999_us);
+    }
+    PrintCpu(*p);
+    if (Status st = (*live)->Stop(); !st.ok()) return Fail(st);
+  }
+
+  // 3. The same spec as a scheduled batch job beside the live engine, on the same transactions
+  // as they arrive.
+  const uint64_t n3 = std::min<uint64_t>(n, static_cast<uint64_t>(o.batch_rate * o.batch_seconds));
+  LatencySummary live_beside, batch;
+  size_t batch_runs = 0;
+  double idle_pct = 0;
+  {
+    std::printf("\n3. Batch vs event-driven: %llu transactions at %.0f events/s; beside the live engine a backfill of "
+                "the same spec over all transactions arrived so far, every %.0f s\n",
+                static_cast<unsigned long long>(n3), o.batch_rate, o.batch_interval_s);
+    auto live = open("live-vs-batch");
+    if (!live.ok()) return Fail(live.status());
+    (*live)->StartTail(n3);
+    std::atomic<uint64_t> built{0};
+    std::vector<int64_t> sent3(n3, kNotSeen);
+    BatchJob job(o, batch_spec, o.data_dir + "/batch", tx, sent3, built);
+    job.Start();
+    auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3, &built);
+    Status js = job.Join();
+    if (!p.ok()) return Fail(p.status());
+    if (!js.ok()) return Fail(js);
+    p->tail_cpu_s = (*live)->StopTail();
+    std::vector<int64_t> decided = (*live)->decided_ns();
+    DropAfter(&decided, p->end_of_input_ns);
+    auto ls = SummarizeLatency(sent3, decided);
+    auto bd = BatchDecisions(job.runs(), n3);
+    if (!ls.ok() || !bd.ok()) return Fail(!ls.ok() ? ls.status() : bd.status());
+    auto bs = SummarizeLatency(sent3, *bd);
+    if (!bs.ok()) return Fail(bs.status());
+    live_beside = *ls;
+    batch = *bs;
+    batch_runs = job.runs().size();
+    PrintLatency("event-driven (live engine)", live_beside);
+    PrintLatency("batch (backfill every interval)", batch);
+    const BatchRun last = job.runs().empty() ? BatchRun{} : job.runs().back();
+    std::printf("  %-34s %zu runs, the last over %llu transactions in %.2f s\n", "batch job", batch_runs,
+                static_cast<unsigned long long>(last.events), static_cast<double>(last.finished_ns - last.started_ns) / 1e9);
+    PrintCpu(*p);
+
+    // 4. Idle: the stream has ended; the engine should sleep, not poll.
+    if (o.webhook) (void)(*receiver)->WaitForKeys(ReadAlertIds((*live)->engine()).size(), 30'000);
+    const double idle0 = ProcessCpuSeconds();
+    const int64_t i0 = NowNs();
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_seconds));
+    const double idle_s = static_cast<double>(NowNs() - i0) / 1e9;
+    idle_pct = idle_s > 0 ? (ProcessCpuSeconds() - idle0) / idle_s * 100.0 : 0;
+    std::printf("\n4. Idle: process CPU over %.0f s after the stream ended: %.3f%% of one core\n", idle_s, idle_pct);
+    if (Status st = (*live)->Stop(); !st.ok()) return Fail(st);
+  }
+
+  std::printf("\nSummary (2 vCPU machine: engine, HTTP server, load generator and batch job share the cores)\n");
+  std::printf("  throughput, ingest to every decision   %.0f events/s\n", throughput_eps);
+  std::printf("  decision latency at %.0f events/s      p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms\n", o.rate,
+              live_fixed.p50_ms, live_fixed.p99_ms, live_fixed.p999_ms);
+  std::printf("  live beside batch at %.0f events/s     p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms\n", o.batch_rate,
+              live_beside.p50_ms, live_beside.p99_ms, live_beside.p999_ms);
+  std::printf("  batch job every %.0f s                  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms\n", o.batch_interval_s,
+              batch.p50_ms, batch.p99_ms, batch.p999_ms);
+  std::printf("  alerts                                 %llu, precision %.3f, recall %.3f%s\n",
+              static_cast<unsigned long long>(quality.alerts), quality.precision(), quality.recall(),
+              o.webhook ? " (stream and webhook)" : " (stream only: webhook off)");
+  std::printf("  idle CPU                               %.3f%% of one core\n", idle_pct);
+  return 0;
+}
+
+}  // namespace impulse::tools
