@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <random>
@@ -31,7 +32,7 @@ streams:
     partitions: 4
 actions:
   - name: hook
-    webhook: {url: "URL", retries: 1000, backoff: {initial: 5ms, max: 50ms}, concurrency: 8}
+    webhook: {url: "URL", retries: 100, backoff: {initial: 5ms, max: 50ms}, concurrency: 8}
 pipelines:
   - name: alerts
     from: tx
