@@ -247,6 +247,9 @@ Status EngineImpl::CheckIngestTarget(std::string_view stream_name, uint32_t prod
   if (*si < 0 || static_cast<uint32_t>(*si) == dead_letter_ || static_cast<uint32_t>(*si) == late_stream_) {
     return NotFound("unknown stream '" + std::string(stream_name) + "'");
   }
+  if (streams_[static_cast<size_t>(*si)]->def.name == kActionDeadLetterStream) {
+    return InvalidArgument("stream '" + std::string(stream_name) + "' is written by the engine's action dispatcher");
+  }
   if (streams_[static_cast<size_t>(*si)]->def.derived) {
     // Not retryable (unlike kFailedPrecondition, which means "stopping": 503).
     return InvalidArgument("stream '" + std::string(stream_name) +

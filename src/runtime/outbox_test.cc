@@ -202,6 +202,9 @@ TEST_F(OutboxTest, DeliversEveryFiringWithItsIdempotencyKey) {
   EXPECT_EQ(Metric(metrics, "impulse_action_attempts_total{action=\"hook\"}"), 199);
   EXPECT_EQ(Metric(metrics, "impulse_action_dead_lettered_total{action=\"hook\"}"), 0);
   EXPECT_TRUE(ReadAll(**e, "_action_dead_letter").empty());
+  // Only the dispatcher writes dead letters.
+  const Status refused = (*e)->Ingest("_action_dead_letter", "{}\n", 0, [](Status, IngestResult) {});
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.ToString();
   ASSERT_TRUE((*e)->Stop().ok());
   // Everything done: the persisted cursor is past every firing.
   std::ifstream cursor(dir_ / "data/outbox/hook.cursor");
