@@ -60,12 +60,12 @@ class Receiver {
 
 // An engine on `dir` (emptied first) behind the HTTP server on 127.0.0.1:<ephemeral>. With a
 // tail, a thread reads `tx_scored` as it grows and records, per transaction id, when its
-// decision first became readable (decided_ns, kNotSeen until then).
+// decision first became readable (decided_ns, kNotSeen until then; polled every 0.5 ms).
 class LiveEngine {
  public:
   static Result<std::unique_ptr<LiveEngine>> Open(const std::string& spec, const std::string& dir,
                                                   std::shared_ptr<model::ModelRepository> models, uint32_t shards,
-                                                  Durability durability);
+                                                  Durability durability, int64_t checkpoint_interval_ms);
   ~LiveEngine();
   Engine& engine() { return *engine_; }
   uint16_t port() const { return server_->port(); }
