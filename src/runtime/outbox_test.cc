@@ -82,6 +82,11 @@ pipelines:
             - action: analyst
               prompt: "Is this {{note}} for customer {{customer}}?"
     sink: {stream: checked}
+  - name: flagged
+    from: verdicts
+    steps:
+      - filter: "contains(answer, 'flag')"
+    sink: {stream: flagged}
 )yaml";
 
 class OutboxTest : public ::testing::Test {
@@ -379,6 +384,43 @@ TEST_F(OutboxTest, AgentAnswersArePublishedAsEvents) {
   }
   EXPECT_EQ(ids, (std::set<std::string>{"q0", "q1", "q2", "q3", "q4", "q5"}));
   EXPECT_TRUE(ReadAll(**e, "_action_dead_letter").empty());
+  // Answers are events: a pipeline reads them (the three "fraud" notes were flagged).
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(**e, "flagged").size() == 3; }, 30'000));
+  for (const std::string& line : ReadAll(**e, "flagged")) {
+    const std::string id = StringField(line, "event_id");
+    EXPECT_EQ((id.back() - '0') % 2, 0) << line;
+  }
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(OutboxTest, StaleAgentFiringsAreSkippedWithTheirReason) {
+  ::setenv("IMPULSE_TEST_KEY", "sk-test", 1);
+  auto fake = action::FakeOpenAi::Start();
+  ASSERT_TRUE(fake.ok());
+  (*fake)->set_delay_ms(300);
+  // One call at a time, each 300 ms: the firings queued behind the first are older than
+  // max_event_age when their turn comes.
+  std::string spec_text = kAgentSpec;
+  spec_text.replace(spec_text.find("retries: 3,"), 11, "retries: 3, concurrency: 1, max_event_age: 100ms,");
+  const std::string spec = WriteSpec(spec_text, "{BASE}", (*fake)->base_url());
+  auto e = Engine::Open(spec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::string body;
+  for (int i = 0; i < 4; ++i) {
+    body += "{\"id\":\"q" + std::to_string(i) + "\",\"customer\":1,\"note\":\"n\",\"ts\":" + std::to_string(1000 + i) + "}\n";
+  }
+  std::promise<Status> done;
+  ASSERT_TRUE((*e)->Ingest("tx", body, 0, [&](Status st, IngestResult) { done.set_value(st); }).ok());
+  ASSERT_TRUE(done.get_future().get().ok());
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(**e, "verdicts").size() + ReadAll(**e, "_action_dead_letter").size() == 4; },
+                      30'000));
+  EXPECT_EQ(ReadAll(**e, "verdicts").size(), 1u);  // the first one only
+  for (const std::string& line : ReadAll(**e, "_action_dead_letter")) {
+    EXPECT_EQ(StringField(line, "outcome"), "skipped") << line;
+    EXPECT_EQ(StringField(line, "error").rfind("stale", 0), 0u) << line;
+    EXPECT_NE(line.find("\"attempts\":0"), std::string::npos) << line;
+  }
+  EXPECT_EQ(Metric((*e)->MetricsText(), "impulse_action_skipped_total{action=\"analyst\"}"), 3);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
