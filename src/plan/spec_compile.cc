@@ -245,6 +245,13 @@ class Resolver {
           if (!ResolveTrigger(step, schema, *plan_, p.from, op.label + " of " + what, d_, &op) ||
               !AddTriggerStreams(step, p, &lp, &op)) {
             ok = false;
+            break;
+          }
+          // The rule prefixes the firing ids (idempotency keys): two rules of one name would
+          // make two firings of one event indistinguishable.
+          if (!rules_.insert(op.trigger->rule).second) {
+            d_->Add(step.loc, "trigger rule name '" + op.trigger->rule + "' is used twice (firing ids are rule/event id)");
+            ok = false;
           }
           break;
         }
@@ -508,6 +515,7 @@ class Resolver {
   std::set<std::string> views_used_;
   std::set<std::string> decision_logs_;  // streams declared by predict steps
   std::set<std::string> published_;      // streams declared by triggers' publish
+  std::set<std::string> rules_;          // trigger rule names (unique)
   std::vector<StreamDef> pending_streams_;  // declared by the pipeline being resolved
   std::map<std::string, std::vector<size_t>> writers_;
   std::vector<State> state_;

@@ -40,6 +40,7 @@ struct OperatorStats {
   uint64_t expired = 0;          // entries removed by TTL
   uint64_t scored = 0;           // predict: rows scored
   uint64_t unscored = 0;         // predict: rows passed on with null scores (no usable version)
+  uint64_t fired = 0;            // trigger: firings (rows that fired, cooldown passed)
 };
 
 // Names used in late-events rows.

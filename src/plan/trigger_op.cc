@@ -83,7 +83,7 @@ class TriggerOperator final : public StatefulOperator {
     std::string meta;
     PutI64(wm_, &meta);
     PutI64(last_sweep_wm_, &meta);
-    PutI64(static_cast<int64_t>(stats_.scored), &meta);  // firings
+    PutI64(static_cast<int64_t>(stats_.fired), &meta);  // firings
     PutI64(static_cast<int64_t>(stats_.duplicates), &meta);  // suppressed by the cooldown
     PutCheckpointedStats(stats_, &meta);
     return env_->WriteFileAtomic(dir + "/trigger.meta", meta);
@@ -97,13 +97,13 @@ class TriggerOperator final : public StatefulOperator {
         !GetCheckpointedStats(&in, &stats_) || !in.empty()) {
       return DataLoss("trigger state " + dir + "/trigger.meta is malformed");
     }
-    stats_.scored = static_cast<uint64_t>(fired);
+    stats_.fired = static_cast<uint64_t>(fired);
     stats_.duplicates = static_cast<uint64_t>(suppressed);
     if (last_) RETURN_IF_ERROR(last_->Restore(dir + "/cooldown"));
     return Status::OK();
   }
 
-  // scored = firings, duplicates = rows the cooldown suppressed (reported as such by the engine).
+  // fired = firings, duplicates = rows the cooldown suppressed (reported as such by the engine).
   OperatorStats stats() const override {
     OperatorStats s = stats_;
     if (last_) {
@@ -144,7 +144,7 @@ class TriggerOperator final : public StatefulOperator {
   }
 
   void Fire(const Value* row, const RowMeta& m, OpOutput* out) {
-    ++stats_.scored;
+    ++stats_.fired;
     event_id_.clear();
     if (def_.event_id_field >= 0 && !row[def_.event_id_field].null) {
       const Value& v = row[def_.event_id_field];

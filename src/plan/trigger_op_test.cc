@@ -106,6 +106,11 @@ TEST(TriggerSpec, Errors) {
   EXPECT_NE(bad_url.status().message().find("https is not supported yet"), std::string::npos);
 }
 
+TEST(TriggerSpec, RuleNamesAreUnique) {
+  const std::string twice = std::string(kTrigger) + kTrigger;
+  EXPECT_NE(Error(twice).find("trigger rule name 'high' is used twice"), std::string::npos) << Error(twice);
+}
+
 TEST(TriggerSpec, DeclaresPublishedStreamsAndTheOutbox) {
   auto p = Compile(kTrigger);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
@@ -180,7 +185,7 @@ TEST_F(TriggerOpTest, FiresPublishesAndWritesTheOutbox) {
                                   }));
   const auto stats = inst_->Stats();
   ASSERT_EQ(stats.size(), 1u);
-  EXPECT_EQ(stats[0].second.scored, 2u);      // firings
+  EXPECT_EQ(stats[0].second.fired, 2u);      // firings
   EXPECT_EQ(stats[0].second.duplicates, 1u);  // suppressed by the cooldown
   Run(inst_.get(), {});
   EXPECT_TRUE(inst_->side_outputs()[0].empty());  // cleared by the next run

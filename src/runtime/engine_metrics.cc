@@ -155,6 +155,7 @@ std::string EngineImpl::MetricsText() const {
           o.expired += st.expired;
           o.scored += st.scored;
           o.unscored += st.unscored;
+          o.fired += st.fired;
         }
       }
     }
@@ -178,6 +179,13 @@ std::string EngineImpl::MetricsText() const {
       if (o.scored + o.unscored == 0) continue;
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"result", "scored"}}, static_cast<double>(o.scored));
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"result", "unscored"}}, static_cast<double>(o.unscored));
+    }
+    ex.Family("impulse_trigger_firings_total",
+              "Firings of a trigger step (rows whose condition held outside the cooldown); suppressed rows are "
+              "impulse_operator_events_total{kind=\"duplicate\"}.",
+              MetricType::Counter);
+    for (const auto& [k, o] : ops) {
+      if (o.fired > 0) ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.fired));
     }
   }
   ex.Family("impulse_checkpoints_total", "Checkpoints by result.", MetricType::Counter);
