@@ -23,6 +23,7 @@ struct OutboxDispatcher::Lane {
   std::set<uint64_t> open;  // handed to the executor (or its outcome being recorded), not done
   // A firing the executor refused (queue full); re-read from the log and offered first.
   std::optional<uint64_t> held;
+  bool blocked = false;  // the executor refused `held`; nothing to try until one of its outcomes
   uint64_t persisted = UINT64_MAX;
   // Metrics: written by the dispatcher thread, read at scrape time.
   Counter delivered, dead_lettered, skipped, answers;
@@ -80,6 +81,28 @@ Status OutboxDispatcher::Start() {
     lane->persisted = cursor;
     lane->next_offset.store(lane->next, std::memory_order_relaxed);
   }
+  // A cursor without an action: the action was removed from the spec while firings for it may
+  // still be pending. They are not delivered; say so rather than drop them silently.
+  const std::string dir = engine_->options().data_dir + "/outbox";
+  ASSIGN_OR_RETURN(std::vector<std::string> names, engine_->env()->ListDir(dir));
+  for (const std::string& name : names) {
+    constexpr std::string_view kSuffix = ".cursor";
+    if (name.size() <= kSuffix.size() || name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+      continue;
+    }
+    const std::string action = name.substr(0, name.size() - kSuffix.size());
+    if (HasLane(action)) continue;
+    ASSIGN_OR_RETURN(std::string text, engine_->env()->ReadFile(dir + "/" + name));
+    const uint64_t cursor = std::strtoull(text.c_str(), nullptr, 10);
+    if (cursor < log.end_offset()) {
+      std::fprintf(stderr,
+                   "impulse: outbox: action '%s' is no longer in the spec; outbox rows %llu..%llu may hold firings "
+                   "for it that will not be delivered (impulse_outbox_errors_total{kind=\"unknown_action\"})\n",
+                   action.c_str(), static_cast<unsigned long long>(cursor),
+                   static_cast<unsigned long long>(log.end_offset()));
+      unknown_action_.Add(1);
+    }
+  }
   last_persist_ms_ = engine_->clock()->NowMs();
   started_ = true;
   notified_ = true;  // deliver the backlog
@@ -117,13 +140,6 @@ uint64_t OutboxDispatcher::LowWater(const Lane& lane) const {
   if (!lane.open.empty()) low = std::min(low, *lane.open.begin());
   if (lane.held) low = std::min(low, *lane.held);
   return low;
-}
-
-uint64_t OutboxDispatcher::low_water(const std::string& action) const {
-  for (const auto& lane : lanes_) {
-    if (lane->def->name == action) return lane->persisted;
-  }
-  return 0;
 }
 
 void OutboxDispatcher::Run() {
@@ -205,6 +221,7 @@ void OutboxDispatcher::Run() {
 }
 
 void OutboxDispatcher::Pump(Lane& lane, size_t index) {
+  if (lane.blocked) return;  // re-reading before an outcome frees room would only burn CPU
   const uint64_t end = ProcessableEnd();
   const Schema& schema = engine_->stream(outbox_).def.schema;
   const log::PartitionLog& log = *engine_->stream(outbox_).partitions[0];
@@ -271,12 +288,23 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
       }
       const Value* r = row_.row(0);
       if (r[kAction].sv() != lane.def->name) {
+        // Lane 0 also notices rows no lane will take (an action removed from the spec since).
+        if (index == 0 && !HasLane(r[kAction].sv())) {
+          if (unknown_action_.Get() == 0) {
+            std::fprintf(stderr, "impulse: outbox: firing %s names action '%.*s', which the spec no longer has; "
+                                 "skipped (counted in impulse_outbox_errors_total{kind=\"unknown_action\"})\n",
+                         std::string(r[kFiringId].sv()).c_str(), static_cast<int>(r[kAction].sv().size()),
+                         r[kAction].sv().data());
+          }
+          unknown_action_.Add(1);
+        }
         pos = rec.offset + 1;
         continue;
       }
       if (!offer(rec.offset, r)) {
         // The executor's queue is full: this firing waits on disk until an outcome frees room.
         lane.held = rec.offset;
+        lane.blocked = true;
         lane.next = std::max(lane.next, rec.offset + 1);
         lane.next_offset.store(lane.next, std::memory_order_relaxed);
         return;
@@ -289,8 +317,16 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
   lane.next_offset.store(lane.next, std::memory_order_relaxed);
 }
 
+bool OutboxDispatcher::HasLane(std::string_view action) const {
+  for (const auto& lane : lanes_) {
+    if (lane->def->name == action) return true;
+  }
+  return false;
+}
+
 void OutboxDispatcher::HandleCompletion(Completion c) {
   Lane& lane = *lanes_[c.lane];
+  lane.blocked = false;  // the executor has room again
   const action::Outcome& o = c.outcome;
   const int64_t now_ms = engine_->clock()->NowMs();
   auto write = std::make_shared<Write>();
@@ -424,6 +460,7 @@ void OutboxDispatcher::AppendMetrics(Exposition* ex) const {
   ex->Family("impulse_outbox_errors_total", "Outbox problems: undecodable records, read errors, failed writes.",
              MetricType::Counter);
   ex->AddValue({{"kind", "record"}}, static_cast<double>(record_errors_.Get()));
+  ex->AddValue({{"kind", "unknown_action"}}, static_cast<double>(unknown_action_.Get()));
   ex->AddValue({{"kind", "read"}}, static_cast<double>(read_errors_.Get()));
   ex->AddValue({{"kind", "write"}}, static_cast<double>(write_failures_.Get()));
 }

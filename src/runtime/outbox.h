@@ -69,9 +69,6 @@ class OutboxDispatcher {
 
   void AppendMetrics(Exposition* ex) const;
 
-  // For tests: the lane's persisted-or-current low-water mark.
-  uint64_t low_water(const std::string& action) const;
-
  private:
   struct Lane;
   struct FiringInfo;
@@ -105,6 +102,7 @@ class OutboxDispatcher {
   void Run();
   void Pump(Lane& lane, size_t index);
   void HandleCompletion(Completion c);
+  bool HasLane(std::string_view action) const;
   void IssueWrite(std::shared_ptr<Write> w);
   void Done(Lane& lane, uint64_t offset);
   void PersistCursors(bool force);
@@ -137,6 +135,7 @@ class OutboxDispatcher {
   RowBatch row_;
 
   Counter record_errors_;   // outbox records that could not be decoded (skipped, counted)
+  Counter unknown_action_;  // outbox records naming no action of the spec (skipped, counted)
   Counter write_failures_;  // dead-letter/answer writes that failed and were retried
   Counter read_errors_;
 };

@@ -356,6 +356,29 @@ TEST_F(OutboxTest, ConcurrencyOneDeliversInOutboxOrderEvenThroughRetries) {
   EXPECT_EQ(delivered, outbox);  // attempt pairs, in the outbox's order
 }
 
+TEST_F(OutboxTest, AnActionRemovedWithPendingFiringsIsReported) {
+  auto down = action::TestHttpServer::Start([](const TestRequest&) { return TestReply::Status(503); });
+  ASSERT_TRUE(down.ok());
+  std::string two = kSpec;
+  two.replace(two.find("pipelines:"), 10,
+              "  - name: other\n    webhook: {url: \"" + (*down)->url("/") +
+                  "\", retries: 100, backoff: {initial: 1s, max: 1s}}\npipelines:");
+  two.replace(two.find("    sink: {stream: checked}"), 0, "            - {action: other}\n");
+  const std::string spec = WriteSpec(two, "{HOOK}", "{url: \"" + (*down)->url("/") + "\", retries: 0}");
+  {
+    auto e = Engine::Open(spec, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    Ingest(**e, 100, 110);
+    ASSERT_TRUE((*down)->WaitForRequests(18, 30'000));  // 9 firings x 2 actions
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  // The same spec without `other`: its 9 pending firings will not be delivered, and it says so.
+  auto e = Engine::Open(WriteSpec(kSpec, "{HOOK}", "{url: \"" + (*down)->url("/") + "\", retries: 0}"), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(Metric((*e)->MetricsText(), "impulse_outbox_errors_total{kind=\"unknown_action\"}"), 1);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(OutboxTest, AgentAnswersArePublishedAsEvents) {
   ::setenv("IMPULSE_TEST_KEY", "sk-test", 1);
   auto fake = action::FakeOpenAi::Start();
