@@ -34,13 +34,15 @@ struct DemoOptions {
   std::string spec = std::string(IMPULSE_FRAUD_DIR) + "/alerts.yaml";
   std::string models = std::string(IMPULSE_FRAUD_DIR) + "/models";
   fraud::SimulatorOptions sim;
+  uint64_t events = 0;              // the first this many transactions; 0 = all simulated
   bool full = false;
   double rate = 0;                  // events/s of the latency phase; 0 = half the measured throughput
-  // One connection keeps the transactions in order: the spec's watermark allows 1 h of event
-  // time out of order (~700 transactions at the simulation's peak), and requests on several
-  // connections overtake each other by more than that (their transactions would be late).
+  // One connection keeps the transactions in order: the spec's watermark allows 1 s of event
+  // time out of order, and requests on several connections overtake each other by more than
+  // that (their transactions would be late). Requests of 1000 at a fixed rate: a decision waits
+  // for the next transaction on its partition, which may be in the next request.
   uint32_t connections = 1;
-  uint32_t lines_per_request = 5000;
+  uint32_t lines_per_request = 1000;
   // The closed loop waits for each acknowledgement (fsync): larger requests keep the engine busy.
   uint32_t throughput_lines_per_request = 20'000;
   uint32_t shards = 0;
@@ -209,6 +211,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
       ("models", po::value(&o.models)->default_value(o.models), "the model repository")
       ("days", po::value(&o.sim.days)->default_value(o.sim.days), "days simulated (5000 customers: ~9.6 K transactions a day)")
       ("full", po::bool_switch(&o.full), "the full simulation: 183 days, ~1.75 M transactions")
+      ("events", po::value(&o.events)->default_value(o.events), "send only the first N transactions (0 = all)")
       ("customers", po::value(&o.sim.customers)->default_value(o.sim.customers), "simulated customers")
       ("terminals", po::value(&o.sim.terminals)->default_value(o.sim.terminals), "simulated terminals")
       ("seed", po::value(&o.sim.seed)->default_value(o.sim.seed), "simulator seed")
@@ -264,6 +267,11 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   const int64_t sim0 = NowNs();
   auto txr = Simulate(o.sim);
   if (!txr.ok()) return Fail(txr.status());
+  if (o.events > 0 && o.events < txr->size()) {
+    txr->labels.resize(o.events);
+    txr->ndjson_end.resize(o.events);
+    txr->csv_end.resize(o.events);
+  }
   const Transactions& tx = *txr;
   const uint64_t n = tx.size();
   uint64_t frauds = 0;
