@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "event/key_hash.h"
 #include "loadgen/loadgen.h"
 #include "tools/impulse/backfill.h"
 #include "tools/impulse/fraud_demo.h"
@@ -37,12 +38,14 @@ struct DemoOptions {
   uint64_t events = 0;              // the first this many transactions; 0 = all simulated
   bool full = false;
   double rate = 0;                  // events/s of the latency phase; 0 = half the measured throughput
-  // One connection keeps the transactions in order: the spec's watermark allows 1 s of event
-  // time out of order, and requests on several connections overtake each other by more than
-  // that (their transactions would be late). Requests of 1000 at a fixed rate: a decision waits
-  // for the next transaction on its partition, which may be in the next request.
+  // Per partition of `transactions` (Send): one connection keeps its transactions in order; the
+  // spec's watermark allows 1 s of event time out of order, and requests on several connections
+  // overtake each other by more (their transactions would be late).
   uint32_t connections = 1;
-  uint32_t lines_per_request = 1000;
+  // At a fixed rate; 0 = 50 ms of a partition's transactions (100..5000). A decision waits for
+  // the next transaction of every partition, so for the next request; and one connection sends
+  // a request only when the last one was acknowledged (after an fsync, ~10-100 ms here).
+  uint32_t lines_per_request = 0;
   // The closed loop waits for each acknowledgement (fsync): larger requests keep the engine busy.
   uint32_t throughput_lines_per_request = 20'000;
   uint32_t shards = 0;
@@ -75,38 +78,112 @@ void PrintCpu(const Phase& p) {
               "CPU used", p.cpu_s / p.wall_s, engine, p.client_cpu_s, p.tail_cpu_s, p.wall_s);
 }
 
-// Sends events [0, n) over HTTP (closed loop when rate == 0), recording each one's send time.
+// Send times by transaction id: written by the senders, read by the batch job as they run.
+class SentTimes {
+ public:
+  explicit SentTimes(uint64_t n) : n_(n), t_(new std::atomic<int64_t>[n]) {
+    for (uint64_t i = 0; i < n; ++i) t_[i].store(kNotSeen, std::memory_order_relaxed);
+  }
+  uint64_t size() const { return n_; }
+  void Set(uint64_t id, int64_t ns) { t_[id].store(ns, std::memory_order_relaxed); }
+  int64_t Get(uint64_t id) const { return t_[id].load(std::memory_order_relaxed); }
+  std::vector<int64_t> Snapshot() const {
+    std::vector<int64_t> v(n_);
+    for (uint64_t i = 0; i < n_; ++i) v[i] = Get(i);
+    return v;
+  }
+
+ private:
+  uint64_t n_;
+  std::unique_ptr<std::atomic<int64_t>[]> t_;
+};
+
+// Sends transactions [0, n) over HTTP (closed loop when rate == 0), one load generator per
+// partition of `transactions` on its own thread: each partition gets its transactions in order
+// (the spec's watermark allows 1 s of disorder), and the partitions' requests are in flight
+// together. At a fixed rate each partition goes at its share of it, so they stay together in
+// event time. Records each transaction's send time: in the open loop its request's due time
+// (latency counts the wait of a request sent late, no coordinated omission).
 Result<Phase> Send(const DemoOptions& o, LiveEngine& live, const Transactions& tx, uint64_t n, double rate,
-                   bool tailing, std::vector<int64_t>* sent_ns, std::atomic<uint64_t>* built) {
-  sent_ns->assign(n, kNotSeen);
-  int64_t start_ns = kNotSeen;
-  loadgen::LoadOptions lo;
-  lo.port = live.port();
-  lo.stream = "transactions";
-  lo.connections = o.connections;
-  lo.lines_per_request = rate > 0 ? o.lines_per_request : o.throughput_lines_per_request;
-  lo.total_events = n;
-  lo.rate_events_per_s = rate;
-  lo.make_line = [&](uint64_t seq, std::string* line) {
-    const uint64_t b = seq == 0 ? 0 : tx.ndjson_end[seq - 1];
-    line->append(tx.ndjson, b, tx.ndjson_end[seq] - b);
-    const int64_t now = NowNs();
-    if (start_ns == kNotSeen) start_ns = now;
-    // Open loop: a request built early waits for its due time (loadgen schedule).
-    (*sent_ns)[seq] = rate > 0 ? std::max(now, IntendedSendNs(seq, o.lines_per_request, rate, start_ns)) : now;
-    if (built != nullptr) built->store(seq + 1, std::memory_order_release);
+                   bool tailing, SentTimes* sent) {
+  uint32_t parts = 0;
+  for (const StreamInfo& si : live.engine().ListStreams()) {
+    if (si.name == "transactions") parts = static_cast<uint32_t>(si.partitions.size());
+  }
+  if (parts == 0) return InvalidArgument("the spec has no stream 'transactions'");
+  struct Sender {
+    std::vector<uint64_t> ids;
+    double rate = 0;
+    int64_t start_ns = kNotSeen;
+    double cpu_s = 0;
+    Status status;
+    loadgen::LoadReport report;
   };
+  std::vector<Sender> senders(parts);
+  for (uint64_t i = 0; i < n; ++i) {
+    senders[PartitionFor(HashValue(Value::Int(tx.customers[i]), FieldType::kInt64), parts)].ids.push_back(i);
+  }
+  uint32_t lines = o.throughput_lines_per_request;
+  if (rate > 0) {
+    lines = o.lines_per_request > 0 ? o.lines_per_request
+                                    : static_cast<uint32_t>(std::clamp(rate / parts * 0.05, 100.0, 5000.0));
+  }
+  std::printf("  %-34s one load generator per partition (%u), %u transactions per request\n", "senders", parts, lines);
+  std::fflush(stdout);
   Phase p;
-  const double cpu0 = ProcessCpuSeconds(), client0 = ThreadCpuSeconds();
+  const double cpu0 = ProcessCpuSeconds();
   const int64_t t0 = NowNs();
-  auto r = loadgen::RunLoad(lo);
-  if (!r.ok()) return r.status();
-  if (r->errors != 0) return Internal("load: " + std::to_string(r->errors) + " requests failed: " + r->first_error);
-  p.load = *r;
-  p.client_cpu_s = ThreadCpuSeconds() - client0;
-  // Every decision the stream allows, then end of input releases the last hour (watermark).
+  std::vector<std::thread> threads;
+  for (Sender& s : senders) {
+    if (s.ids.empty()) continue;
+    s.rate = rate * static_cast<double>(s.ids.size()) / static_cast<double>(n);
+    threads.emplace_back([&, sp = &s] {
+      Sender& me = *sp;
+      const double c0 = ThreadCpuSeconds();
+      loadgen::LoadOptions lo;
+      lo.port = live.port();
+      lo.stream = "transactions";
+      lo.connections = o.connections;
+      lo.lines_per_request = lines;
+      lo.total_events = me.ids.size();
+      lo.rate_events_per_s = me.rate;
+      lo.make_line = [&](uint64_t seq, std::string* line) {
+        const uint64_t id = me.ids[seq];
+        const uint64_t b = id == 0 ? 0 : tx.ndjson_end[id - 1];
+        line->append(tx.ndjson, b, tx.ndjson_end[id] - b);
+        const int64_t now = NowNs();
+        if (me.start_ns == kNotSeen) me.start_ns = now;
+        sent->Set(id, me.rate > 0 ? IntendedSendNs(seq, lines, me.rate, me.start_ns) : now);
+      };
+      auto r = loadgen::RunLoad(lo);
+      if (!r.ok()) {
+        me.status = r.status();
+      } else if (r->errors != 0) {
+        me.status = Internal("load: " + std::to_string(r->errors) + " requests failed: " + r->first_error);
+      } else {
+        me.report = *r;
+      }
+      me.cpu_s = ThreadCpuSeconds() - c0;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const Sender& s : senders) {
+    RETURN_IF_ERROR(s.status);
+    p.client_cpu_s += s.cpu_s;
+    p.load.events_sent += s.report.events_sent;
+    p.load.requests += s.report.requests;
+    p.load.retries_503 += s.report.retries_503;
+    p.load.seconds = std::max(p.load.seconds, s.report.seconds);
+    // Per-partition percentiles do not merge: the worst partition's.
+    p.load.p50_ms = std::max(p.load.p50_ms, s.report.p50_ms);
+    p.load.p99_ms = std::max(p.load.p99_ms, s.report.p99_ms);
+    p.load.p999_ms = std::max(p.load.p999_ms, s.report.p999_ms);
+  }
+  p.load.events_per_s = p.load.seconds > 0 ? static_cast<double>(p.load.events_sent) / p.load.seconds : 0;
+  // Every decision the stream allows, then end of input releases the rest (the watermark holds
+  // each partition's last transactions).
   RETURN_IF_ERROR(live.engine().WaitForPipelines(120'000));
-  // The decision reader polls every 100 us: let it read what is decided so far.
+  // The decision reader polls every 0.5 ms: let it read what is decided so far.
   if (tailing) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   p.end_of_input_ns = NowNs();
   RETURN_IF_ERROR(live.engine().EndOfInput("transactions"));
@@ -125,12 +202,12 @@ void DropAfter(std::vector<int64_t>* decided, int64_t cut_ns) {
 }
 
 // The scheduled batch job: every interval (or right after the previous run if it took longer),
-// a backfill of the spec over the transactions sent so far, until a run has read all of them.
+// a backfill of the spec over every transaction sent so far, until a run has read all of them.
 class BatchJob {
  public:
   BatchJob(const DemoOptions& o, const std::string& spec, const std::string& dir, const Transactions& tx,
-           const std::vector<int64_t>& sent_ns, const std::atomic<uint64_t>& built)
-      : o_(o), spec_(spec), dir_(dir), tx_(tx), sent_(sent_ns), built_(built) {}
+           const SentTimes& sent)
+      : o_(o), spec_(spec), dir_(dir), tx_(tx), sent_(sent) {}
 
   void Start() {
     thread_ = std::thread([this] { status_ = Run(); });
@@ -144,49 +221,54 @@ class BatchJob {
  private:
   Status Run() {
     const int64_t interval = static_cast<int64_t>(o_.batch_interval_s * 1e9);
+    const std::string input = dir_ + "/accumulated.csv";
     int64_t next = NowNs() + interval;
-    uint64_t arrived = 0;
-    while (arrived < sent_.size()) {
+    std::string csv;
+    while (true) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - NowNs())));
       BatchRun run;
       run.started_ns = NowNs();
-      const uint64_t built = built_.load(std::memory_order_acquire);
-      arrived = ArrivedBy(std::span<const int64_t>(sent_.data(), built), arrived, run.started_ns);
-      run.events = arrived;
-      if (arrived > 0) {
-        const std::string input = dir_ + "/accumulated.csv";
-        {
-          std::ofstream f(input, std::ios::trunc | std::ios::binary);
-          f.write(tx_.csv.data(), static_cast<std::streamsize>(tx_.csv_end[arrived - 1]));
-          if (!f) return IOError("cannot write " + input);
-        }
-        BackfillOptions bo;
-        bo.spec_path = spec_;
-        bo.input_path = input;
-        bo.input_stream = "transactions";  // alerts is written by the trigger, not by a sink
-        bo.output_stream = "tx_scored";
-        bo.out_path = dir_ + "/scored.csv";
-        bo.models_dir = o_.models;
-        auto st = RunBackfill(bo);
-        if (!st.ok()) return st.status();
-        run.finished_ns = NowNs();
-        runs_.push_back(run);
-        std::printf("    batch run %zu: %llu transactions in %.2f s\n", runs_.size(),
-                    static_cast<unsigned long long>(arrived), static_cast<double>(run.finished_ns - run.started_ns) / 1e9);
-        std::fflush(stdout);
-        next = NextBatchStartNs(run, interval);
-      } else {
-        next = run.started_ns + interval;
+      // The transactions sent by now, in id (= time) order.
+      csv.assign(tx_.csv, 0, tx_.csv_header_end);
+      for (uint64_t i = 0; i < sent_.size(); ++i) {
+        const int64_t t = sent_.Get(i);
+        if (t == kNotSeen || t > run.started_ns) continue;
+        const uint64_t b = i == 0 ? tx_.csv_header_end : tx_.csv_end[i - 1];
+        csv.append(tx_.csv, b, tx_.csv_end[i] - b);
+        ++run.events;
       }
+      if (run.events == 0) {
+        next = run.started_ns + interval;
+        continue;
+      }
+      {
+        std::ofstream f(input, std::ios::trunc | std::ios::binary);
+        f.write(csv.data(), static_cast<std::streamsize>(csv.size()));
+        if (!f) return IOError("cannot write " + input);
+      }
+      BackfillOptions bo;
+      bo.spec_path = spec_;
+      bo.input_path = input;
+      bo.input_stream = "transactions";  // alerts is written by the trigger, not by a sink
+      bo.output_stream = "tx_scored";
+      bo.out_path = dir_ + "/scored.csv";
+      bo.models_dir = o_.models;
+      auto st = RunBackfill(bo);
+      if (!st.ok()) return st.status();
+      run.finished_ns = NowNs();
+      runs_.push_back(run);
+      std::printf("    batch run %zu: %llu transactions in %.2f s\n", runs_.size(),
+                  static_cast<unsigned long long>(run.events), static_cast<double>(run.finished_ns - run.started_ns) / 1e9);
+      std::fflush(stdout);
+      if (run.events == sent_.size()) return Status::OK();
+      next = NextBatchStartNs(run, interval);
     }
-    return Status::OK();
   }
 
   const DemoOptions& o_;
   const std::string spec_, dir_;
   const Transactions& tx_;
-  const std::vector<int64_t>& sent_;
-  const std::atomic<uint64_t>& built_;
+  const SentTimes& sent_;
   std::thread thread_;
   Status status_;
   std::vector<BatchRun> runs_;
@@ -217,8 +299,9 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
       ("seed", po::value(&o.sim.seed)->default_value(o.sim.seed), "simulator seed")
       ("rate", po::value(&o.rate)->default_value(o.rate), "events/s of the latency phase (0 = half the measured throughput)")
       ("connections", po::value(&o.connections)->default_value(o.connections),
-       "HTTP connections (more than 1 reorders requests: some transactions arrive late and are dropped)")
-      ("batch", po::value(&o.lines_per_request)->default_value(o.lines_per_request), "transactions per request at a fixed rate")
+       "HTTP connections per partition (more than 1 reorders requests: transactions arrive late, dropped)")
+      ("batch", po::value(&o.lines_per_request)->default_value(o.lines_per_request),
+       "transactions per request at a fixed rate (0 = 50 ms of a partition's, 100..5000)")
       ("throughput-batch", po::value(&o.throughput_lines_per_request)->default_value(o.throughput_lines_per_request),
        "transactions per request in the throughput phase")
       ("shards", po::value(&o.shards)->default_value(o.shards), "engine shards (0 = cores)")
@@ -253,8 +336,8 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   o.durability = durability == "sync" ? Durability::kSync : Durability::kNone;
   o.webhook = vm.count("no-webhook") == 0;
   if (o.rate < 0 || o.batch_rate <= 0 || o.batch_interval_s <= 0 || o.batch_seconds <= 0 || o.idle_seconds < 0 ||
-      o.lines_per_request == 0 || o.throughput_lines_per_request == 0 || o.connections == 0) {
-    std::fprintf(stderr, "impulse: demo fraud: rates, --batch-seconds, --batch-interval, --batch and --connections must be > 0\n");
+      o.throughput_lines_per_request == 0 || o.connections == 0) {
+    std::fprintf(stderr, "impulse: demo fraud: --batch-rate, --batch-seconds, --batch-interval, --throughput-batch and --connections must be > 0, --rate >= 0\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -267,11 +350,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   const int64_t sim0 = NowNs();
   auto txr = Simulate(o.sim);
   if (!txr.ok()) return Fail(txr.status());
-  if (o.events > 0 && o.events < txr->size()) {
-    txr->labels.resize(o.events);
-    txr->ndjson_end.resize(o.events);
-    txr->csv_end.resize(o.events);
-  }
+  if (o.events > 0) txr->Truncate(o.events);
   const Transactions& tx = *txr;
   const uint64_t n = tx.size();
   uint64_t frauds = 0;
@@ -309,15 +388,15 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   };
 
   // 1. Throughput: closed loop, every transaction.
-  std::printf("\n1. Throughput: every transaction as fast as possible (closed loop, %u connection(s), %u per request)\n",
-              o.connections, o.throughput_lines_per_request);
-  std::vector<int64_t> sent;
+  std::printf("\n1. Throughput: every transaction as fast as possible (closed loop, %u connection(s) per partition)\n",
+              o.connections);
   AlertQuality quality;
   double throughput_eps = 0;
   {
     auto live = open("throughput");
     if (!live.ok()) return Fail(live.status());
-    auto p = Send(o, **live, tx, n, 0, /*tailing=*/false, &sent, nullptr);
+    SentTimes sent(n);
+    auto p = Send(o, **live, tx, n, 0, /*tailing=*/false, &sent);
     if (!p.ok()) return Fail(p.status());
     throughput_eps = static_cast<double>(n) / p->wall_s;
     const Engine& e = (*live)->engine();
@@ -348,17 +427,18 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   LatencySummary live_fixed;
   if (o.rate == 0) o.rate = std::max(1000.0, throughput_eps / 2);
   {
-    std::printf("\n2. Decision latency at %.0f events/s (open loop, %u per request; from the request's due time to "
-                "the transaction's row readable in tx_scored)\n", o.rate, o.lines_per_request);
+    std::printf("\n2. Decision latency at %.0f events/s (open loop; from the request's due time to the transaction's "
+                "row readable in tx_scored)\n", o.rate);
     auto live = open("latency");
     if (!live.ok()) return Fail(live.status());
     (*live)->StartTail(n);
-    auto p = Send(o, **live, tx, n, o.rate, /*tailing=*/true, &sent, nullptr);
+    SentTimes sent(n);
+    auto p = Send(o, **live, tx, n, o.rate, /*tailing=*/true, &sent);
     if (!p.ok()) return Fail(p.status());
     p->tail_cpu_s = (*live)->StopTail();
     std::vector<int64_t> decided = (*live)->decided_ns();
     DropAfter(&decided, p->end_of_input_ns);
-    auto s = SummarizeLatency(sent, decided);
+    auto s = SummarizeLatency(sent.Snapshot(), decided);
     if (!s.ok()) return Fail(s.status());
     live_fixed = *s;
     std::printf("  %-34s %.0f events/s; request p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n", "HTTP ingest (acks)",
@@ -390,21 +470,21 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     auto live = open("live-vs-batch");
     if (!live.ok()) return Fail(live.status());
     (*live)->StartTail(n3);
-    std::atomic<uint64_t> built{0};
-    std::vector<int64_t> sent3(n3, kNotSeen);
-    BatchJob job(o, batch_spec, o.data_dir + "/batch", tx, sent3, built);
+    SentTimes sent3(n3);
+    BatchJob job(o, batch_spec, o.data_dir + "/batch", tx, sent3);
     job.Start();
-    auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3, &built);
+    auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3);
     Status js = job.Join();
     if (!p.ok()) return Fail(p.status());
     if (!js.ok()) return Fail(js);
     p->tail_cpu_s = (*live)->StopTail();
     std::vector<int64_t> decided = (*live)->decided_ns();
     DropAfter(&decided, p->end_of_input_ns);
-    auto ls = SummarizeLatency(sent3, decided);
-    auto bd = BatchDecisions(job.runs(), n3);
+    const std::vector<int64_t> sent_ns = sent3.Snapshot();
+    auto ls = SummarizeLatency(sent_ns, decided);
+    auto bd = BatchDecisions(job.runs(), sent_ns);
     if (!ls.ok() || !bd.ok()) return Fail(!ls.ok() ? ls.status() : bd.status());
-    auto bs = SummarizeLatency(sent3, *bd);
+    auto bs = SummarizeLatency(sent_ns, *bd);
     if (!bs.ok()) return Fail(bs.status());
     live_beside = *ls;
     batch = *bs;

@@ -44,8 +44,8 @@ Result<LatencySummary> SummarizeLatency(std::span<const int64_t> sent_ns, std::s
 // lines_per_request / rate seconds. lines_per_request >= 1, rate > 0.
 int64_t IntendedSendNs(uint64_t seq, uint32_t lines_per_request, double rate_events_per_s, int64_t start_ns);
 
-// One run of the scheduled batch job: a backfill over the first `events` transactions (those
-// that had arrived when it started), started and finished at these times.
+// One run of the scheduled batch job: a backfill over every transaction sent by started_ns
+// (`events` of them), finished at finished_ns.
 struct BatchRun {
   uint64_t events = 0;
   int64_t started_ns = 0;
@@ -56,14 +56,10 @@ struct BatchRun {
 // ran longer (runs never overlap).
 int64_t NextBatchStartNs(const BatchRun& previous, int64_t interval_ns);
 
-// How many of the events (sent in order, sent_ns non-decreasing apart from kNotSeen at the
-// tail) had been sent by `now_ns`, counting on from `from` (a previous answer).
-uint64_t ArrivedBy(std::span<const int64_t> sent_ns, uint64_t from, int64_t now_ns);
-
-// The batch job's decision time of each of `n` events: the finish of the first run whose input
-// held it, kNotSeen for an event no run held. kInvalidArgument when runs are out of order (an
-// input shrinking, or a run starting before the previous one finished) or a run claims more
-// than n events.
-Result<std::vector<int64_t>> BatchDecisions(std::span<const BatchRun> runs, uint64_t n);
+// The batch job's decision time of each event: the finish of the first run that started at or
+// after the event was sent (so read it); kNotSeen for an event no run read or never sent.
+// kInvalidArgument when a run finishes before it starts or starts before the previous one
+// finished.
+Result<std::vector<int64_t>> BatchDecisions(std::span<const BatchRun> runs, std::span<const int64_t> sent_ns);
 
 }  // namespace impulse::tools::fraud_demo

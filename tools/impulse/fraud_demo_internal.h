@@ -27,11 +27,14 @@ double ThreadCpuSeconds();  // the calling thread's
 // The simulation, rendered once before any clock starts: transaction i (its id) is line i.
 struct Transactions {
   std::vector<uint8_t> labels;   // tx_fraud by id
+  std::vector<int64_t> customers;  // customer_id by id (the stream's key)
   std::string ndjson;            // lines without their '\n', back to back
   std::vector<uint64_t> ndjson_end;  // line i is ndjson[ndjson_end[i-1], ndjson_end[i])
   std::string csv;               // header line, then one line per transaction (with '\n')
-  std::vector<uint64_t> csv_end; // csv[0, csv_end[i]) holds the header and transactions 0..i
+  uint64_t csv_header_end = 0;   // csv[0, csv_header_end) is the header line
+  std::vector<uint64_t> csv_end; // line i is csv[i == 0 ? csv_header_end : csv_end[i-1], csv_end[i])
   uint64_t size() const { return labels.size(); }
+  void Truncate(uint64_t n);  // keeps the first n
 };
 Result<Transactions> Simulate(const fraud::SimulatorOptions& options);
 

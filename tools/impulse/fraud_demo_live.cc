@@ -37,11 +37,13 @@ Result<Transactions> Simulate(const fraud::SimulatorOptions& options) {
   if (!sim.ok()) return sim.status();
   Transactions t;
   fraud::AppendCsvHeader(&t.csv);
+  t.csv_header_end = t.csv.size();
   std::vector<fraud::Transaction> day;
   while ((*sim)->NextDay(&day)) {
     for (const fraud::Transaction& tx : day) {
       if (tx.transaction_id != t.labels.size()) return Internal("simulator: transaction ids are not 0, 1, 2, ...");
       t.labels.push_back(tx.tx_fraud);
+      t.customers.push_back(tx.customer_id);
       fraud::AppendTransaction(tx, options.start_epoch_day, fraud::OutputFormat::kNdjson, &t.ndjson);
       t.ndjson.pop_back();  // the '\n': the load generator adds it
       t.ndjson_end.push_back(t.ndjson.size());
@@ -50,6 +52,14 @@ Result<Transactions> Simulate(const fraud::SimulatorOptions& options) {
     }
   }
   return t;
+}
+
+void Transactions::Truncate(uint64_t n) {
+  if (n >= size()) return;
+  labels.resize(n);
+  customers.resize(n);
+  ndjson_end.resize(n);
+  csv_end.resize(n);
 }
 
 Status WriteSpecVariant(const std::string& in, const std::string& out, const std::string& webhook_url) {

@@ -74,26 +74,22 @@ int64_t NextBatchStartNs(const BatchRun& previous, int64_t interval_ns) {
   return std::max(previous.started_ns + interval_ns, previous.finished_ns);
 }
 
-uint64_t ArrivedBy(std::span<const int64_t> sent_ns, uint64_t from, int64_t now_ns) {
-  uint64_t i = std::min<uint64_t>(from, sent_ns.size());
-  while (i < sent_ns.size() && sent_ns[i] != kNotSeen && sent_ns[i] <= now_ns) ++i;
-  return i;
-}
-
-Result<std::vector<int64_t>> BatchDecisions(std::span<const BatchRun> runs, uint64_t n) {
-  std::vector<int64_t> decided(n, kNotSeen);
-  uint64_t covered = 0;
+Result<std::vector<int64_t>> BatchDecisions(std::span<const BatchRun> runs, std::span<const int64_t> sent_ns) {
   for (size_t k = 0; k < runs.size(); ++k) {
-    const BatchRun& r = runs[k];
-    if (r.events > n) {
-      return InvalidArgument("batch run " + std::to_string(k) + " read " + std::to_string(r.events) +
-                             " events of " + std::to_string(n));
+    if (runs[k].finished_ns < runs[k].started_ns) {
+      return InvalidArgument("batch run " + std::to_string(k) + " finished before it started");
     }
-    if (r.finished_ns < r.started_ns) return InvalidArgument("batch run " + std::to_string(k) + " finished before it started");
-    if (k > 0 && (r.events < runs[k - 1].events || r.started_ns < runs[k - 1].finished_ns)) {
-      return InvalidArgument("batch run " + std::to_string(k) + " is out of order with the run before");
+    if (k > 0 && runs[k].started_ns < runs[k - 1].finished_ns) {
+      return InvalidArgument("batch run " + std::to_string(k) + " started before the run before it finished");
     }
-    for (; covered < r.events; ++covered) decided[covered] = r.finished_ns;
+  }
+  std::vector<int64_t> decided(sent_ns.size(), kNotSeen);
+  for (size_t i = 0; i < sent_ns.size(); ++i) {
+    if (sent_ns[i] == kNotSeen) continue;
+    // Runs are in start order: the first whose start is not before the send.
+    auto it = std::lower_bound(runs.begin(), runs.end(), sent_ns[i],
+                               [](const BatchRun& r, int64_t t) { return r.started_ns < t; });
+    if (it != runs.end()) decided[i] = it->finished_ns;
   }
   return decided;
 }

@@ -65,39 +65,29 @@ TEST(BatchSchedule, RunsEveryIntervalUnlessTheLastRanLonger) {
   EXPECT_EQ(NextBatchStartNs({.events = 1, .started_ns = 100, .finished_ns = 1500}, 1000), 1500);
 }
 
-TEST(BatchSchedule, ArrivedByStopsAtTheFirstLaterOrUnsentEvent) {
-  const std::vector<int64_t> sent = {10, 10, 20, 30, kNotSeen};
-  EXPECT_EQ(ArrivedBy(sent, 0, 5), 0u);
-  EXPECT_EQ(ArrivedBy(sent, 0, 10), 2u);
-  EXPECT_EQ(ArrivedBy(sent, 2, 25), 3u);
-  EXPECT_EQ(ArrivedBy(sent, 0, 1000), 4u);
-  EXPECT_EQ(ArrivedBy(sent, 9, 1000), 5u);  // from past the end: the end
-}
-
-TEST(BatchDecisions, EachEventIsDecidedByTheFirstRunThatReadIt) {
+TEST(BatchDecisions, EachEventIsDecidedByTheFirstRunStartedAfterItsSend) {
   const std::vector<BatchRun> runs = {{.events = 2, .started_ns = 100, .finished_ns = 400},
                                       {.events = 2, .started_ns = 500, .finished_ns = 700},
                                       {.events = 5, .started_ns = 700, .finished_ns = 1200}};
-  auto d = BatchDecisions(runs, 6);
+  // Sent out of id order (one sender per partition), one at a run's start, one never sent, one
+  // after the last run.
+  const std::vector<int64_t> sent = {0, 100, 450, 30, 650, kNotSeen, 701};
+  auto d = BatchDecisions(runs, sent);
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(*d, (std::vector<int64_t>{400, 400, 1200, 1200, 1200, kNotSeen}));
-  // With send times, the batch latency follows.
-  auto s = SummarizeLatency(std::vector<int64_t>{0, 300, 450, 600, 1100, 1150}, *d);
+  EXPECT_EQ(*d, (std::vector<int64_t>{400, 400, 700, 400, 1200, kNotSeen, kNotSeen}));
+  auto s = SummarizeLatency(sent, *d);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->count, 5u);
-  EXPECT_EQ(s->missing, 1u);
-  EXPECT_DOUBLE_EQ(s->max_ms, 750 / 1e6);
+  EXPECT_EQ(s->missing, 1u);  // sent at 701, after the last run started
+  EXPECT_DOUBLE_EQ(s->max_ms, 550 / 1e6);
 }
 
-TEST(BatchDecisions, OutOfOrderRunsAreAnError) {
-  const std::vector<BatchRun> shrinking = {{.events = 3, .started_ns = 0, .finished_ns = 1},
-                                           {.events = 2, .started_ns = 2, .finished_ns = 3}};
-  EXPECT_EQ(BatchDecisions(shrinking, 3).status().code(), StatusCode::kInvalidArgument);
+TEST(BatchDecisions, OverlappingOrBackwardRunsAreAnError) {
   const std::vector<BatchRun> overlapping = {{.events = 1, .started_ns = 0, .finished_ns = 10},
                                              {.events = 2, .started_ns = 5, .finished_ns = 20}};
-  EXPECT_EQ(BatchDecisions(overlapping, 3).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(BatchDecisions(std::vector<BatchRun>{{.events = 4, .started_ns = 0, .finished_ns = 1}}, 3).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(BatchDecisions(overlapping, std::vector<int64_t>{1}).status().code(), StatusCode::kInvalidArgument);
+  const std::vector<BatchRun> backward = {{.events = 1, .started_ns = 10, .finished_ns = 5}};
+  EXPECT_EQ(BatchDecisions(backward, std::vector<int64_t>{1}).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace
