@@ -212,6 +212,8 @@ class BatchJob {
   void Start() {
     thread_ = std::thread([this] { status_ = Run(); });
   }
+  // Ends the job after the current run (the stream failed: some transactions will never come).
+  void Cancel() { cancel_ = true; }
   Status Join() {
     thread_.join();
     return status_;
@@ -225,7 +227,10 @@ class BatchJob {
     int64_t next = NowNs() + interval;
     std::string csv;
     while (true) {
-      std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<int64_t>(0, next - NowNs())));
+      while (NowNs() < next) {
+        if (cancel_) return Status::OK();
+        std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<int64_t>(next - NowNs(), 100'000'000)));
+      }
       BatchRun run;
       run.started_ns = NowNs();
       // The transactions sent by now, in id (= time) order.
@@ -270,6 +275,7 @@ class BatchJob {
   const Transactions& tx_;
   const SentTimes& sent_;
   std::thread thread_;
+  std::atomic<bool> cancel_{false};
   Status status_;
   std::vector<BatchRun> runs_;
 };
@@ -459,7 +465,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
 
   // 3. The same spec as a scheduled batch job beside the live engine, on the same transactions
   // as they arrive.
-  const uint64_t n3 = std::min<uint64_t>(n, static_cast<uint64_t>(o.batch_rate * o.batch_seconds));
+  const uint64_t n3 = std::clamp<uint64_t>(static_cast<uint64_t>(o.batch_rate * o.batch_seconds), 1, n);
   LatencySummary live_beside, batch;
   size_t batch_runs = 0;
   double idle_pct = 0;
@@ -474,6 +480,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     BatchJob job(o, batch_spec, o.data_dir + "/batch", tx, sent3);
     job.Start();
     auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3);
+    if (!p.ok()) job.Cancel();
     Status js = job.Join();
     if (!p.ok()) return Fail(p.status());
     if (!js.ok()) return Fail(js);
