@@ -8,17 +8,13 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <mutex>
 #include <thread>
 
 #include "event/key_hash.h"
 #include "loadgen/loadgen.h"
-#include "tools/impulse/backfill.h"
 #include "tools/impulse/fraud_demo.h"
 #include "tools/impulse/fraud_demo_internal.h"
 #include "tools/impulse/read_back.h"
@@ -77,26 +73,6 @@ void PrintCpu(const Phase& p) {
   std::printf("  %-34s %.2f cores: engine + HTTP server %.2f CPU-s, load generator %.2f, decision reader %.2f, over %.2f s\n",
               "CPU used", p.cpu_s / p.wall_s, engine, p.client_cpu_s, p.tail_cpu_s, p.wall_s);
 }
-
-// Send times by transaction id: written by the senders, read by the batch job as they run.
-class SentTimes {
- public:
-  explicit SentTimes(uint64_t n) : n_(n), t_(new std::atomic<int64_t>[n]) {
-    for (uint64_t i = 0; i < n; ++i) t_[i].store(kNotSeen, std::memory_order_relaxed);
-  }
-  uint64_t size() const { return n_; }
-  void Set(uint64_t id, int64_t ns) { t_[id].store(ns, std::memory_order_relaxed); }
-  int64_t Get(uint64_t id) const { return t_[id].load(std::memory_order_relaxed); }
-  std::vector<int64_t> Snapshot() const {
-    std::vector<int64_t> v(n_);
-    for (uint64_t i = 0; i < n_; ++i) v[i] = Get(i);
-    return v;
-  }
-
- private:
-  uint64_t n_;
-  std::unique_ptr<std::atomic<int64_t>[]> t_;
-};
 
 // Sends transactions [0, n) over HTTP (closed loop when rate == 0), one load generator per
 // partition of `transactions` on its own thread: each partition gets its transactions in order
@@ -200,85 +176,6 @@ void DropAfter(std::vector<int64_t>* decided, int64_t cut_ns) {
     if (d > cut_ns) d = kNotSeen;
   }
 }
-
-// The scheduled batch job: every interval (or right after the previous run if it took longer),
-// a backfill of the spec over every transaction sent so far, until a run has read all of them.
-class BatchJob {
- public:
-  BatchJob(const DemoOptions& o, const std::string& spec, const std::string& dir, const Transactions& tx,
-           const SentTimes& sent)
-      : o_(o), spec_(spec), dir_(dir), tx_(tx), sent_(sent) {}
-
-  void Start() {
-    thread_ = std::thread([this] { status_ = Run(); });
-  }
-  // Ends the job after the current run (the stream failed: some transactions will never come).
-  void Cancel() { cancel_ = true; }
-  Status Join() {
-    thread_.join();
-    return status_;
-  }
-  const std::vector<BatchRun>& runs() const { return runs_; }
-
- private:
-  Status Run() {
-    const int64_t interval = static_cast<int64_t>(o_.batch_interval_s * 1e9);
-    const std::string input = dir_ + "/accumulated.csv";
-    int64_t next = NowNs() + interval;
-    std::string csv;
-    while (true) {
-      while (NowNs() < next) {
-        if (cancel_) return Status::OK();
-        std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<int64_t>(next - NowNs(), 100'000'000)));
-      }
-      BatchRun run;
-      run.started_ns = NowNs();
-      // The transactions sent by now, in id (= time) order.
-      csv.assign(tx_.csv, 0, tx_.csv_header_end);
-      for (uint64_t i = 0; i < sent_.size(); ++i) {
-        const int64_t t = sent_.Get(i);
-        if (t == kNotSeen || t > run.started_ns) continue;
-        const uint64_t b = i == 0 ? tx_.csv_header_end : tx_.csv_end[i - 1];
-        csv.append(tx_.csv, b, tx_.csv_end[i] - b);
-        ++run.events;
-      }
-      if (run.events == 0) {
-        next = run.started_ns + interval;
-        continue;
-      }
-      {
-        std::ofstream f(input, std::ios::trunc | std::ios::binary);
-        f.write(csv.data(), static_cast<std::streamsize>(csv.size()));
-        if (!f) return IOError("cannot write " + input);
-      }
-      BackfillOptions bo;
-      bo.spec_path = spec_;
-      bo.input_path = input;
-      bo.input_stream = "transactions";  // alerts is written by the trigger, not by a sink
-      bo.output_stream = "tx_scored";
-      bo.out_path = dir_ + "/scored.csv";
-      bo.models_dir = o_.models;
-      auto st = RunBackfill(bo);
-      if (!st.ok()) return st.status();
-      run.finished_ns = NowNs();
-      runs_.push_back(run);
-      std::printf("    batch run %zu: %llu transactions in %.2f s\n", runs_.size(),
-                  static_cast<unsigned long long>(run.events), static_cast<double>(run.finished_ns - run.started_ns) / 1e9);
-      std::fflush(stdout);
-      if (run.events == sent_.size()) return Status::OK();
-      next = NextBatchStartNs(run, interval);
-    }
-  }
-
-  const DemoOptions& o_;
-  const std::string spec_, dir_;
-  const Transactions& tx_;
-  const SentTimes& sent_;
-  std::thread thread_;
-  std::atomic<bool> cancel_{false};
-  Status status_;
-  std::vector<BatchRun> runs_;
-};
 
 int Fail(const Status& st) {
   std::fprintf(stderr, "impulse: demo fraud: %s\n", st.ToString().c_str());
@@ -451,7 +348,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
                 p->load.events_per_s, p->load.p50_ms, p->load.p99_ms, p->load.p999_ms);
     PrintLatency("decision latency", *s);
     if (s->missing > 0) {
-      std::printf("  %-34s %llu transactions of the last hour of event time, released by the end of input\n",
+      std::printf("  %-34s %llu transactions the watermark still held when the stream ended\n",
                   "not counted", static_cast<unsigned long long>(s->missing));
     }
     for (const StageLatency& sl : (*live)->engine().StageLatencies()) {
@@ -477,7 +374,8 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     if (!live.ok()) return Fail(live.status());
     (*live)->StartTail(n3);
     SentTimes sent3(n3);
-    BatchJob job(o, batch_spec, o.data_dir + "/batch", tx, sent3);
+    BatchJob job({.spec = batch_spec, .models = o.models, .dir = o.data_dir + "/batch", .interval_s = o.batch_interval_s},
+                 tx, sent3);
     job.Start();
     auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3);
     if (!p.ok()) job.Cancel();

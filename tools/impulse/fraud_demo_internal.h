@@ -1,6 +1,7 @@
-// The fraud demo's moving parts (fraud_demo_live.cc), used by the command (fraud_demo.cc):
-// the simulated transactions, the spec variants, the webhook receiver and a live engine behind
-// the HTTP server with a reader that timestamps each decision.
+// The fraud demo's moving parts, used by the command (fraud_demo.cc): the simulated
+// transactions, the spec variants, the webhook receiver, a live engine behind the HTTP server
+// with a reader that timestamps each decision (fraud_demo_live.cc), and the scheduled batch job
+// (fraud_demo_batch.cc).
 #pragma once
 
 #include <atomic>
@@ -17,6 +18,7 @@
 #include "impulse/engine.h"
 #include "model/repository.h"
 #include "server/http_server.h"
+#include "tools/impulse/fraud_demo.h"
 
 namespace impulse::tools::fraud_demo {
 
@@ -87,6 +89,56 @@ class LiveEngine {
   std::atomic<bool> tail_stop_{false};
   std::thread tail_;
   double tail_cpu_s_ = 0;
+};
+
+// Send times by transaction id: written by the senders, read by the batch job as they run.
+class SentTimes {
+ public:
+  explicit SentTimes(uint64_t n) : n_(n), t_(new std::atomic<int64_t>[n]) {
+    for (uint64_t i = 0; i < n; ++i) t_[i].store(kNotSeen, std::memory_order_relaxed);
+  }
+  uint64_t size() const { return n_; }
+  void Set(uint64_t id, int64_t ns) { t_[id].store(ns, std::memory_order_relaxed); }
+  int64_t Get(uint64_t id) const { return t_[id].load(std::memory_order_relaxed); }
+  std::vector<int64_t> Snapshot() const {
+    std::vector<int64_t> v(n_);
+    for (uint64_t i = 0; i < n_; ++i) v[i] = Get(i);
+    return v;
+  }
+
+ private:
+  uint64_t n_;
+  std::unique_ptr<std::atomic<int64_t>[]> t_;
+};
+
+// The scheduled batch job: on its own thread, every interval_s (or right after the previous run
+// if that took longer), a backfill of `spec` over every transaction sent so far, until a run has
+// read all of them. Prints a line per run.
+class BatchJob {
+ public:
+  struct Options {
+    std::string spec;      // the spec without webhook calls (a backfill must not call out)
+    std::string models;    // model repository
+    std::string dir;       // its input and output files
+    double interval_s = 5;
+  };
+  BatchJob(Options options, const Transactions& tx, const SentTimes& sent)
+      : o_(std::move(options)), tx_(tx), sent_(sent) {}
+  void Start();
+  // Ends the job after the current run (the stream failed: some transactions will never come).
+  void Cancel() { cancel_ = true; }
+  Status Join();
+  const std::vector<BatchRun>& runs() const { return runs_; }
+
+ private:
+  Status Run();
+  const Options o_;
+  const Transactions& tx_;
+  const SentTimes& sent_;
+  std::thread thread_;
+  std::atomic<bool> cancel_{false};
+  Status status_;
+  std::vector<BatchRun> runs_;
 };
 
 // The transaction ids in the stream `alerts` of `engine`.
