@@ -58,7 +58,7 @@ struct Phase {
   loadgen::LoadReport load;
   double wall_s = 0;       // first send to every decision made (end of input included)
   double cpu_s = 0;        // process CPU over wall_s
-  double client_cpu_s = 0; // the load generator's thread (in this process)
+  double client_cpu_s = 0; // the load generators' threads (in this process)
   double tail_cpu_s = 0;   // the decision reader's thread
   int64_t end_of_input_ns = 0;  // decisions after this waited for the end of the stream
 };
@@ -295,6 +295,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
               o.connections);
   AlertQuality quality;
   double throughput_eps = 0;
+  std::string mismatch;  // what disagrees with what was sent, if anything
   {
     auto live = open("throughput");
     if (!live.ok()) return Fail(live.status());
@@ -317,11 +318,14 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     std::printf("  %-34s %llu alerts: precision %.3f, recall %.3f (%llu of %llu frauds)\n", "alerts (stream alerts)",
                 static_cast<unsigned long long>(quality.alerts), quality.precision(), quality.recall(),
                 static_cast<unsigned long long>(quality.true_positives), static_cast<unsigned long long>(quality.frauds));
+    if (scored != n || late != 0) mismatch += " scored " + std::to_string(scored) + " of " + std::to_string(n) + ";";
+    if (quality.duplicates != 0 || quality.unknown_ids != 0) mismatch += " alerts with repeated or unknown ids;";
     if (o.webhook) {
       const bool all = (*receiver)->WaitForKeys(quality.alerts, 60'000);
       std::printf("  %-34s %llu distinct Idempotency-Keys in %llu requests%s\n", "webhook receiver",
                   static_cast<unsigned long long>((*receiver)->distinct_keys()),
                   static_cast<unsigned long long>((*receiver)->requests()), all ? "" : " (not all alerts within 60 s)");
+      if ((*receiver)->distinct_keys() != quality.alerts) mismatch += " webhook keys differ from the alerts;";
     }
     if (Status st = (*live)->Stop(); !st.ok()) return Fail(st);
   }
@@ -427,7 +431,13 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   std::printf("  %-42s %llu, precision %.3f, recall %.3f%s\n", "alerts", static_cast<unsigned long long>(quality.alerts),
               quality.precision(), quality.recall(), o.webhook ? " (stream and webhook)" : " (stream only: webhook off)");
   std::printf("  %-42s %.3f%% of one core\n", "idle CPU", idle_pct);
-  return 0;
+  if (mismatch.empty()) {
+    std::printf("\nOK: every transaction scored, none late, alert ids unique%s.\n",
+                o.webhook ? ", a webhook received for each alert" : "");
+  } else {
+    std::printf("\nMISMATCH:%s\n", mismatch.c_str());
+  }
+  return mismatch.empty() ? 0 : 1;
 }
 
 }  // namespace impulse::tools
