@@ -167,6 +167,10 @@ Status EngineImpl::OpenStreams() {
     outbox_stream_ = static_cast<uint32_t>(ob);
     ASSIGN_OR_RETURN(dispatcher_, OutboxDispatcher::Create(this, plan_, outbox_stream_, {}));
   }
+  sync_at_checkpoint_.assign(streams_.size(), 0);
+  for (uint32_t s = 0; s < streams_.size(); ++s) {
+    sync_at_checkpoint_[s] = checkpoints_enabled() && streams_[s]->def.derived && s != outbox_stream_ ? 1 : 0;
+  }
   // ONNX nets run on the calling shard's thread (OpenCV's own pool would compete for its cores).
   if (options_.models) model::SetOnnxThreads(1);
   for (const plan::LogicalPipeline& lp : plan_.pipelines) {

@@ -117,6 +117,11 @@ class EngineImpl final : public Engine {
   // The engine's own writes to a stream that is not pipeline-written (dispatcher thread only).
   // As IngestRows otherwise.
   Status IngestInternal(uint32_t stream, const RowBatch& rows, IngestCallback done);
+  // A pipeline-written stream that is fsynced at checkpoints rather than every shard cycle
+  // (checkpoints on, except the outbox, whose firings are attempted only once durable). A
+  // restore truncates such a stream to its checkpointed end and recomputes the rest from durable
+  // inputs, so per-cycle fsyncs bought nothing but one disk flush per pipeline hop of latency.
+  bool sync_at_checkpoint(uint32_t stream) const { return sync_at_checkpoint_[stream] != 0; }
   // The outbox's index, or UINT32_MAX without one; shards call NotifyOutbox after syncing it.
   uint32_t outbox_stream() const { return outbox_stream_; }
   void NotifyOutbox() {
@@ -242,6 +247,7 @@ class EngineImpl final : public Engine {
   std::vector<std::vector<uint32_t>> side_streams_;  // per pipeline
   uint32_t late_stream_ = 0;
   uint32_t outbox_stream_ = UINT32_MAX;
+  std::vector<uint8_t> sync_at_checkpoint_;  // per stream
   std::unique_ptr<OutboxDispatcher> dispatcher_;
   std::vector<std::vector<std::unique_ptr<WatermarkSlot[]>>> wm_slots_;  // [pipeline][side][partition]
   std::vector<std::vector<uint32_t>> wm_slot_counts_;

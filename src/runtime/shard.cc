@@ -163,7 +163,7 @@ uint64_t Shard::PipelineLag(size_t pipeline) const {
     if (t->pipeline != pipeline) continue;
     for (int side = 0; side < t->sides; ++side) {
       const Input& in = t->in[side];
-      const uint64_t end = ProcessableEnd(*engine_->stream(in.stream).partitions[in.partition]);
+      const uint64_t end = ProcessableEnd(in.stream, in.partition);
       const uint64_t c = in.cursor.load(std::memory_order_relaxed);
       if (end > c) lag += end - c;
     }
@@ -233,7 +233,7 @@ bool Shard::HasWork() {
     for (int side = 0; side < t->sides; ++side) {
       const Input& in = t->in[side];
       if (in.cursor.load(std::memory_order_relaxed) <
-          ProcessableEnd(*engine_->stream(in.stream).partitions[in.partition])) {
+          ProcessableEnd(in.stream, in.partition)) {
         // A task whose outputs cannot be handed over (a full exchange ring) is not work: the
         // shard sleeps until the destination drains the ring and signals it.
         if (ExchangeBlocked()) continue;
@@ -251,8 +251,10 @@ bool Shard::ExchangeBlocked() {
   return false;
 }
 
-uint64_t Shard::ProcessableEnd(const log::PartitionLog& l) const {
-  return engine_->options().durability == Durability::kNone ? l.end_offset() : l.durable_offset();
+uint64_t Shard::ProcessableEnd(uint32_t stream, uint32_t partition) const {
+  const log::PartitionLog& l = *engine_->stream(stream).partitions[partition];
+  return engine_->options().durability == Durability::kNone || engine_->sync_at_checkpoint(stream) ? l.end_offset()
+                                                                                                   : l.durable_offset();
 }
 
 void Shard::MarkDirty(uint32_t stream, uint32_t partition) {
@@ -344,7 +346,7 @@ void Shard::SyncAndAck() {
     dirty_flag_[s][p] = 0;
     outbox_synced = outbox_synced || s == engine_->outbox_stream();
     log::PartitionLog* plog = engine_->stream(s).partitions[p].get();
-    Status st = d == Durability::kNone ? plog->Flush() : plog->Sync();
+    Status st = d == Durability::kNone || engine_->sync_at_checkpoint(s) ? plog->Flush() : plog->Sync();
     if (!st.ok()) {
       metrics_.sync_errors.Add(1);
       if (output_error_.ok()) output_error_ = st.WithContext(engine_->stream(s).def.name);

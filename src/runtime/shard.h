@@ -159,7 +159,9 @@ class Shard {
   bool ExchangeBlocked();
   void MarkDirty(uint32_t stream, uint32_t partition);
   // Pipelines read up to the durable end (or the written end without fsync durability).
-  uint64_t ProcessableEnd(const log::PartitionLog& l) const;
+  // What a task may read of an input: durable records, or visible ones where durability does
+  // not gate reading (durability none; derived streams synced at checkpoints).
+  uint64_t ProcessableEnd(uint32_t stream, uint32_t partition) const;
 
   EngineImpl* engine_;
   uint32_t id_;

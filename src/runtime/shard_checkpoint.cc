@@ -40,6 +40,14 @@ void Shard::CheckpointStep() {
       if (!ss.def.derived) continue;
       for (uint32_t p = 0; p < ss.partitions.size(); ++p) {
         if (engine_->OwnerOf(p) != id_) continue;
+        // Only flushed per cycle: the end a restore truncates back to must be on disk.
+        if (engine_->sync_at_checkpoint(s) && engine_->options().durability != Durability::kNone) {
+          Status st = ss.partitions[p]->Sync();
+          if (!st.ok()) {
+            metrics_.sync_errors.Add(1);
+            if (ckpt_status.ok()) ckpt_status = st.WithContext(ss.def.name + " at checkpoint");
+          }
+        }
         ckpt_positions.emplace_back("end/" + ss.def.name + "/" + std::to_string(p), ss.partitions[p]->end_offset());
       }
     }

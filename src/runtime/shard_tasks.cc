@@ -52,7 +52,7 @@ int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
   for (int side = 0; side < t.sides; ++side) {
     Input& in = t.in[side];
     const StreamState& ss = engine_->stream(in.stream);
-    const uint64_t end = ProcessableEnd(*ss.partitions[in.partition]);
+    const uint64_t end = ProcessableEnd(in.stream, in.partition);
     const uint64_t cursor = in.cursor.load(std::memory_order_relaxed);
     if (end != in.seen_end) {
       in.seen_end = end;
@@ -135,8 +135,9 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
       in.cursor.store(l->start_offset(), std::memory_order_relaxed);
       cursor = l->start_offset();
     }
-    // Only durable input is processed, so an output never exists without its input.
-    if (cursor < ProcessableEnd(*l)) side = s;
+    // Only durable input is processed (derived streams: see sync_at_checkpoint), so an output
+    // never exists without its input.
+    if (cursor < ProcessableEnd(in.stream, in.partition)) side = s;
   }
   if (side < 0) return true;
   t.next_side = (side + 1) % t.sides;
