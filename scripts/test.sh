@@ -26,7 +26,7 @@ ctest --test-dir build/fuzz --output-on-failure -j "$JOBS"
 
 echo "== ThreadSanitizer: concurrent tests"
 configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMPULSE_SANITIZE=thread -DIMPULSE_BENCH=OFF
-cmake --build build/tsan -j "$JOBS" --target runtime_test log_test server_test
+cmake --build build/tsan -j "$JOBS" --target runtime_test log_test server_test action_test agent_test
 ctest --test-dir build/tsan --output-on-failure -L concurrent -j "$JOBS"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: everything"
