@@ -235,11 +235,12 @@ Status EngineImpl::Start() {
     producers_.push_back(std::move(prod));
   }
   RETURN_IF_ERROR(Recover());
+  if (dispatcher_) RETURN_IF_ERROR(dispatcher_->LoadCursors());
   for (uint32_t s = 0; s < n; ++s) shards_.push_back(std::make_unique<Shard>(this, s));
   for (auto& sh : shards_) RETURN_IF_ERROR(sh->Init());
   for (auto& sh : shards_) sh->Start();
   if (checkpoints_enabled()) checkpointer_ = std::thread([this] { CheckpointLoop(); });
-  if (dispatcher_) RETURN_IF_ERROR(dispatcher_->Start());
+  if (dispatcher_) dispatcher_->Start();
   return Status::OK();
 }
 

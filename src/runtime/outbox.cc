@@ -24,6 +24,9 @@ struct OutboxDispatcher::Lane {
   // A firing the executor refused (queue full); re-read from the log and offered first.
   std::optional<uint64_t> held;
   bool blocked = false;  // the executor refused `held`; nothing to try until one of its outcomes
+  // Outcome records (dead letters, answers) issued or waiting to be retried, not yet durable.
+  // Bounded (kLaneWritesMax): the lane reads no further while the engine refuses them.
+  uint32_t writes = 0;
   uint64_t persisted = UINT64_MAX;
   // Metrics: written by the dispatcher thread, read at scrape time.
   Counter delivered, dead_lettered, skipped, answers;
@@ -63,7 +66,7 @@ Result<std::unique_ptr<OutboxDispatcher>> OutboxDispatcher::Create(EngineImpl* e
   return d;
 }
 
-Status OutboxDispatcher::Start() {
+Status OutboxDispatcher::LoadCursors() {
   const log::PartitionLog& log = *engine_->stream(outbox_).partitions[0];
   for (auto& lane : lanes_) {
     uint64_t cursor = 0;
@@ -103,11 +106,17 @@ Status OutboxDispatcher::Start() {
       unknown_action_.Add(1);
     }
   }
-  last_persist_ms_ = engine_->clock()->NowMs();
-  started_ = true;
-  notified_ = true;  // deliver the backlog
-  thread_ = std::thread([this] { Run(); });
   return Status::OK();
+}
+
+void OutboxDispatcher::Start() {
+  last_persist_ms_ = engine_->clock()->NowMs();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    notified_ = true;  // deliver the backlog
+  }
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
 }
 
 void OutboxDispatcher::Notify() {
@@ -164,20 +173,25 @@ void OutboxDispatcher::Run() {
       completions.swap(completions_);
       acks.swap(acks_);
     }
-    if (stopping) break;
+    // Collected before a stop or not, these are recorded (the stop path below waits for the
+    // writes they start).
     for (Ack& a : acks) {
       --writes_outstanding_;
+      --lanes_[a.write->lane]->writes;
       if (a.status.ok()) {
         Done(*lanes_[a.write->lane], a.write->offset);
       } else {
         write_failures_.Add(1);
+        ++lanes_[a.write->lane]->writes;
         retry_writes_.push_back(std::move(a.write));
       }
     }
     for (Completion& c : completions) HandleCompletion(std::move(c));
+    if (stopping) break;
     for (size_t n = retry_writes_.size(); n > 0; --n) {
       std::shared_ptr<Write> w = std::move(retry_writes_.front());
       retry_writes_.pop_front();
+      --lanes_[w->lane]->writes;
       IssueWrite(std::move(w));
     }
     for (size_t i = 0; i < lanes_.size(); ++i) Pump(*lanes_[i], i);
@@ -198,12 +212,14 @@ void OutboxDispatcher::Run() {
     }
     for (Ack& a : acks) {
       --writes_outstanding_;
+      --lanes_[a.write->lane]->writes;
       if (a.status.ok()) Done(*lanes_[a.write->lane], a.write->offset);
     }
     for (Completion& c : completions) HandleCompletion(std::move(c));
     for (size_t n = retry_writes_.size(); n > 0; --n) {
       std::shared_ptr<Write> w = std::move(retry_writes_.front());
       retry_writes_.pop_front();
+      --lanes_[w->lane]->writes;
       IssueWrite(std::move(w));
     }
     if (writes_outstanding_ == 0 && retry_writes_.empty()) break;
@@ -222,6 +238,7 @@ void OutboxDispatcher::Run() {
 
 void OutboxDispatcher::Pump(Lane& lane, size_t index) {
   if (lane.blocked) return;  // re-reading before an outcome frees room would only burn CPU
+  if (lane.writes >= options_.lane_writes_max) return;  // outcome records back up: wait for them
   const uint64_t end = ProcessableEnd();
   const Schema& schema = engine_->stream(outbox_).def.schema;
   const log::PartitionLog& log = *engine_->stream(outbox_).partitions[0];
@@ -252,8 +269,8 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
     return ok;
   };
   // The held record is re-read from the log (bounded: one record) rather than kept decoded.
+  // `held` stays set until the read gets past it, so a failed read cannot lose it.
   const uint64_t from = lane.held ? *lane.held : lane.next;
-  if (lane.held) lane.held.reset();
   uint64_t pos = from;
   while (pos < end) {
     records_.clear();
@@ -311,9 +328,11 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
       }
       pos = rec.offset + 1;
       lane.next = std::max(lane.next, pos);
+      if (lane.held && pos > *lane.held) lane.held.reset();
     }
   }
   lane.next = std::max(lane.next, pos);
+  if (lane.held && pos > *lane.held) lane.held.reset();
   lane.next_offset.store(lane.next, std::memory_order_relaxed);
 }
 
@@ -370,6 +389,7 @@ void OutboxDispatcher::HandleCompletion(Completion c) {
 }
 
 void OutboxDispatcher::IssueWrite(std::shared_ptr<Write> w) {
+  ++lanes_[w->lane]->writes;  // until acknowledged durable
   const StreamDef& def = engine_->stream(w->stream).def;
   RowBatch rows(def.schema.size());
   Value* v = rows.AppendRow();

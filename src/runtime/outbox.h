@@ -51,6 +51,7 @@ class OutboxDispatcher {
     int64_t persist_interval_ms = 200;   // cursors are written at most this often (and at stop)
     int64_t stop_timeout_ms = 5'000;     // Stop waits this long for outcome records to be durable
     int64_t write_retry_ms = 10;         // a refused dead-letter/answer write is retried after this
+    uint32_t lane_writes_max = 256;      // outcome records in flight per action before it stops reading
   };
 
   // `outbox` is the index of the `_outbox` stream. Creates one executor per action of `plan`.
@@ -58,8 +59,12 @@ class OutboxDispatcher {
                                                           uint32_t outbox, Options options);
   ~OutboxDispatcher();
 
-  // Reads each action's cursor (clamped to the outbox as recovered) and starts the thread.
-  Status Start();
+  // Reads each action's cursor, clamped to the outbox as recovered: call after recovery and
+  // before the shards start (replay appends to the outbox; offsets past the checkpoint are not
+  // stable across a replay, so a cursor past the recovered end must restart at that end).
+  Status LoadCursors();
+  // Starts the thread (after the shards: it writes outcome records through them).
+  void Start();
   // The outbox's durable end may have advanced (shard thread, after its sync). Cheap.
   void Notify();
   // Stops reading, cancels calls in flight (they stay pending: re-sent at the next start),
