@@ -19,6 +19,7 @@
 #include "action/fake_openai.h"
 #include "action/test_server.h"
 #include "impulse/engine.h"
+#include "runtime/engine_test_util.h"
 
 namespace impulse {
 namespace {
@@ -126,20 +127,8 @@ class OutboxTest : public ::testing::Test {
     ASSERT_TRUE(done.get_future().get().ok());
   }
 
-  static std::vector<std::string> ReadAll(const Engine& e, const std::string& stream, uint32_t partitions = 1) {
-    std::vector<std::string> lines;
-    for (uint32_t p = 0; p < partitions; ++p) {
-      std::string out;
-      EXPECT_TRUE(e.ReadEvents(stream, p, 0, 100'000, &out).ok());
-      size_t start = 0;
-      while (start < out.size()) {
-        size_t nl = out.find('\n', start);
-        if (nl == std::string::npos) nl = out.size();
-        lines.push_back(out.substr(start, nl - start));
-        start = nl + 1;
-      }
-    }
-    return lines;
+  static std::vector<std::string> ReadAll(const Engine& e, const std::string& stream) {
+    return testing_util::ReadAllEvents(e, stream);
   }
 
   // A string field's value in an NDJSON line (values here hold no escaped quotes).

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "impulse/engine.h"
+#include "runtime/engine_test_util.h"
 #include "model/repository.h"
 
 namespace impulse {
@@ -86,19 +87,7 @@ class PredictEngineTest : public ::testing::Test {
 
   // Every event of a stream as NDJSON lines.
   static std::vector<std::string> ReadAll(const Engine& e, const std::string& stream) {
-    std::vector<std::string> lines;
-    for (uint32_t p = 0; p < 4; ++p) {
-      std::string out;
-      EXPECT_TRUE(e.ReadEvents(stream, p, 0, 100'000, &out).ok());
-      size_t start = 0;
-      while (start < out.size()) {
-        size_t nl = out.find('\n', start);
-        if (nl == std::string::npos) nl = out.size();
-        lines.push_back(out.substr(start, nl - start));
-        start = nl + 1;
-      }
-    }
-    return lines;
+    return testing_util::ReadAllEvents(e, stream);
   }
 
   // The text of `"key":...` up to the next ',"' (values here contain no such sequence).

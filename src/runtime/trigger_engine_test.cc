@@ -15,6 +15,7 @@
 
 #include "action/test_server.h"
 #include "impulse/engine.h"
+#include "runtime/engine_test_util.h"
 
 namespace impulse {
 namespace {
@@ -78,22 +79,7 @@ class TriggerEngineTest : public ::testing::Test {
 
   // Every event of a stream as NDJSON lines, over all its partitions.
   static std::vector<std::string> ReadAll(const Engine& e, const std::string& stream) {
-    std::vector<std::string> lines;
-    for (const StreamInfo& s : e.ListStreams()) {
-      if (s.name != stream) continue;
-      for (const PartitionInfo& p : s.partitions) {
-        std::string out;
-        EXPECT_TRUE(e.ReadEvents(stream, p.partition, p.start_offset, 100'000, &out).ok());
-        size_t start = 0;
-        while (start < out.size()) {
-          size_t nl = out.find('\n', start);
-          if (nl == std::string::npos) nl = out.size();
-          lines.push_back(out.substr(start, nl - start));
-          start = nl + 1;
-        }
-      }
-    }
-    return lines;
+    return testing_util::ReadAllEvents(e, stream);
   }
 
   // The text of `"key":...` up to the next ',"' (an escaped JSON payload contains ',\"', not ',"').

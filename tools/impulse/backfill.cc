@@ -18,6 +18,7 @@
 #include "model/repository.h"
 #include "plan/spec.h"
 #include "tools/impulse/backfill_internal.h"
+#include "tools/impulse/cpu_time.h"
 
 namespace impulse::tools {
 
@@ -34,19 +35,6 @@ constexpr int64_t kWaitChunkMs = 10'000;              // one WaitForPipelines ca
 constexpr int64_t kNoProgressMs = 300'000;            // pipelines behind and no stream growing: give up
 
 using Clock = std::chrono::steady_clock;
-
-double ThreadCpuSeconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double ProcessCpuSeconds() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
 
 double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();

@@ -18,19 +18,13 @@
 #include "tools/impulse/clicks.h"
 #include "tools/impulse/commands.h"
 #include "tools/impulse/read_back.h"
+#include "tools/impulse/cpu_time.h"
 
 namespace impulse::tools {
 
 namespace po = boost::program_options;
 
 namespace {
-
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 
 
 void PrintReport(const char* title, const loadgen::LoadReport& r) {
@@ -126,7 +120,7 @@ int DemoCommand(const std::vector<std::string>& args) {
     if (big) expected_big.fetch_add(1, std::memory_order_relaxed);
   };
 
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = ProcessCpuSeconds();
   auto t0 = std::chrono::steady_clock::now();
   auto r1 = loadgen::RunLoad(lo);
   if (!r1.ok()) {
@@ -135,7 +129,7 @@ int DemoCommand(const std::vector<std::string>& args) {
   }
   Status ws = (*engine)->WaitForPipelines(60'000);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu1 = CpuSeconds();
+  const double cpu1 = ProcessCpuSeconds();
 
   std::printf("\nThroughput run (closed loop, %u connections, %u lines per request):\n", connections, batch);
   PrintReport("HTTP ingest", *r1);
@@ -177,9 +171,9 @@ int DemoCommand(const std::vector<std::string>& args) {
               static_cast<unsigned long long>(out), static_cast<unsigned long long>(expected_big.load()));
 
   // Idle: the engine should sleep, not poll.
-  const double idle0 = CpuSeconds();
+  const double idle0 = ProcessCpuSeconds();
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const double idle_cpu = (CpuSeconds() - idle0) / 2.0 * 100.0;
+  const double idle_cpu = (ProcessCpuSeconds() - idle0) / 2.0 * 100.0;
   std::printf("  idle CPU over 2 s          %.2f%% of one core\n", idle_cpu);
 
   (*srv)->Stop();

@@ -19,12 +19,11 @@
 #include "model/repository.h"
 #include "server/http_server.h"
 #include "tools/impulse/fraud_demo.h"
+#include "tools/impulse/cpu_time.h"
 
 namespace impulse::tools::fraud_demo {
 
 int64_t NowNs();        // steady clock
-double ProcessCpuSeconds();
-double ThreadCpuSeconds();  // the calling thread's
 
 // The simulation, rendered once before any clock starts: transaction i (its id) is line i.
 struct Transactions {

@@ -33,6 +33,7 @@
 #include "nexmark/generator.h"
 #include "nexmark/ndjson.h"
 #include "nexmark/reference.h"
+#include "tools/impulse/cpu_time.h"
 
 namespace impulse::tools {
 namespace {
@@ -44,19 +45,6 @@ constexpr int kMaxInflightRequests = 8;         // outstanding Ingest calls per 
 constexpr int64_t kSettleMs = 20;               // output re-checked this often at the end
 constexpr int kSettleRounds = 3;                // unchanged this many times in a row = done
 constexpr uint64_t kMaxVerifyEvents = 1'000'000;  // the reference is brute force, in memory
-
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 // One producer thread's Ingest calls, at most kMaxInflightRequests outstanding.
 class Producer {
@@ -344,7 +332,7 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   Engine& engine = **opened;
   const std::string out_stream = query + "_out";
 
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = ProcessCpuSeconds();
   const auto wall0 = std::chrono::steady_clock::now();
   const bool typed = input == "rows";
   std::vector<ProducerResult> results(producers);
@@ -378,7 +366,7 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   // the end is the first of those checks.
   const auto deadline = wall0 + std::chrono::seconds(timeout_s);
   auto wall_end = std::chrono::steady_clock::now();
-  double cpu_end = CpuSeconds();
+  double cpu_end = ProcessCpuSeconds();
   uint64_t last = UINT64_MAX;
   int same = 0;
   while (same < kSettleRounds) {
@@ -394,7 +382,7 @@ int NexmarkCommand(const std::vector<std::string>& args) {
       last = n;
       same = 0;
       wall_end = std::chrono::steady_clock::now();
-      cpu_end = CpuSeconds();
+      cpu_end = ProcessCpuSeconds();
     } else {
       ++same;
     }

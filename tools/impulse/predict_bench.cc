@@ -35,6 +35,7 @@
 
 #include "impulse/engine.h"
 #include "model/repository.h"
+#include "tools/impulse/cpu_time.h"
 
 namespace impulse::tools {
 namespace {
@@ -141,13 +142,6 @@ Hist ReadHist(const Engine& e) {
     }
   }
   return h;
-}
-
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // One engine for one cell, in its own directory under `base`.
@@ -289,7 +283,7 @@ struct MaxResult {
 
 Result<MaxResult> RunMax(Engine* e, const std::vector<std::string>& rows, uint64_t events) {
   Sender s(e, &rows);
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = ProcessCpuSeconds();
   const auto start = Clock::now();
   while (s.events() < events) {
     while (s.inflight() >= kMaxInflightRequests) std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -300,7 +294,7 @@ Result<MaxResult> RunMax(Engine* e, const std::vector<std::string>& rows, uint64
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
   MaxResult m;
   m.events_per_s = static_cast<double>(events) / wall;
-  m.cpu_us_per_event = (CpuSeconds() - cpu0) * 1e6 / static_cast<double>(events);
+  m.cpu_us_per_event = (ProcessCpuSeconds() - cpu0) * 1e6 / static_cast<double>(events);
   return m;
 }
 
