@@ -115,7 +115,6 @@ void OutboxDispatcher::Start() {
     std::lock_guard<std::mutex> l(mu_);
     notified_ = true;  // deliver the backlog
   }
-  started_ = true;
   thread_ = std::thread([this] { Run(); });
 }
 

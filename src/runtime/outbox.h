@@ -76,7 +76,11 @@ class OutboxDispatcher {
 
  private:
   struct Lane;
-  struct FiringInfo;
+  // What a completion needs of its firing besides the outcome.
+  struct FiringInfo {
+    std::string id, rule, event_id, payload;
+    int64_t event_time_ms = 0;
+  };
   struct Completion {
     size_t lane;
     uint64_t offset;
@@ -91,11 +95,6 @@ class OutboxDispatcher {
     uint32_t stream;
     std::vector<std::string> strings;
     std::vector<int64_t> ints;
-    int64_t event_time_ms = 0;
-  };
-  // What a completion needs of its firing besides the outcome.
-  struct FiringInfo {
-    std::string id, rule, event_id, payload;
     int64_t event_time_ms = 0;
   };
   struct Ack {
@@ -128,7 +127,6 @@ class OutboxDispatcher {
   std::vector<Completion> completions_;  // guarded by mu_
   std::vector<Ack> acks_;                // guarded by mu_
   std::thread thread_;
-  bool started_ = false;
   bool stopped_ = false;
 
   // Dispatcher thread only.
