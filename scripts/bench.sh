@@ -8,7 +8,7 @@
 #      closed loop, then open loop at half the measured rate for the latency
 #   5. idle CPU of `impulse run` over IDLE_SECONDS (default 60)
 #   6. redis-server XADD, pipelined, on the same machine (installed for the benchmark only)
-#   7. (only with `nexmark`) Nexmark q0 q1 q2 q3 q5 q7 q8 in process (`impulse nexmark`),
+#   7. (only with `nexmark`) Nexmark q0 q1 q2 q3 q5 q7 q8 in process (`impulse-bench nexmark`),
 #      NEXMARK_EVENTS (default 2,000,000) events, checkpoints off / 10 s / 1 s, 3 runs each;
 #      prints the median events per engine CPU-second. Results in build/bench/nexmark*.
 # Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark]    Results go to build/bench/*.txt.
@@ -25,11 +25,12 @@ OUT=${OUT:-build/bench}
 mkdir -p "$OUT"
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 if [ "$what" = nexmark ]; then
-  cmake --build "$BUILD" -j "$(nproc)" --target impulse >/dev/null
+  cmake --build "$BUILD" -j "$(nproc)" --target impulse-bench >/dev/null
 else
   cmake --build "$BUILD" -j "$(nproc)" --target impulse log_benchmark ndjson_benchmark pipeline_benchmark >/dev/null
 fi
 BIN=$BUILD/tools/impulse/impulse
+BENCH_BIN=$BUILD/bench/impulse-bench
 SPEC=examples/quickstart/pipeline.yaml
 REPS=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true)
 
@@ -126,7 +127,7 @@ nexmark() {
       local f="$OUT/nexmark-$input-$q-$c.jsonl"
       : >"$f"
       for i in 1 2 3; do
-        "$BIN" nexmark --query "$q" --events "$NEXMARK_EVENTS" --checkpoint-interval-ms "$ms" --input "$input" --json >>"$f"
+        "$BENCH_BIN" nexmark --query "$q" --events "$NEXMARK_EVENTS" --checkpoint-interval-ms "$ms" --input "$input" --json >>"$f"
       done
       local per_core eps out
       per_core=$(sed 's/.*"events_per_cpu_s":\([0-9]*\).*/\1/' "$f" | sort -n | sed -n 2p)

@@ -1,7 +1,7 @@
 // `impulse backfill` through its library (RunBackfill): a sliding-window spec over generated
 // CSV and NDJSON input, every output row checked against a brute-force recomputation; the
 // --from/--to filter; bad rows named by line; deterministic bytes.
-#include "tools/impulse/backfill.h"
+#include "features/backfill.h"
 
 #include <gtest/gtest.h>
 
@@ -19,9 +19,9 @@
 
 #include "event/timestamp.h"
 #include "impulse/engine.h"
-#include "tools/impulse/backfill_internal.h"
+#include "features/backfill_internal.h"
 
-namespace impulse::tools {
+namespace impulse::features {
 namespace {
 
 namespace fs = std::filesystem;
@@ -500,4 +500,4 @@ TEST_F(BackfillTest, PredictStepScoresWithTheRepository) {
 }
 
 }  // namespace
-}  // namespace impulse::tools
+}  // namespace impulse::features

@@ -1,5 +1,5 @@
 // The fraud example (examples/fraud/features.yaml) end to end, against the brute-force
-// recomputation of src/fraud/features_reference.h on a small simulation:
+// recomputation of src/datagen/fraud/features_reference.h on a small simulation:
 //   a) the backfill of the transactions in time order equals the reference for every
 //      transaction (counts exactly, averages and ratios within 1e-9 relative), each once;
 //   b) the same with the rows shuffled in arrival order, each displaced by less than 50 minutes
@@ -28,11 +28,11 @@
 #include <thread>
 #include <vector>
 
-#include "fraud/features_reference.h"
-#include "fraud/format.h"
+#include "datagen/fraud/features_reference.h"
+#include "datagen/fraud/format.h"
 #include "fraud_features_tables.h"
 #include "impulse/engine.h"
-#include "tools/impulse/backfill.h"
+#include "features/backfill.h"
 
 namespace impulse::fraud {
 namespace {
@@ -202,13 +202,13 @@ class FraudFeaturesTest : public ::testing::Test {
 
   // Backfills `input_csv` into `out_name` in `format` and returns the output's text.
   std::string Backfill(const std::string& input_csv, const std::string& out_name,
-                       tools::BackfillOptions::Format format) const {
-    tools::BackfillOptions options;
+                       features::BackfillOptions::Format format) const {
+    features::BackfillOptions options;
     options.spec_path = Spec();
     options.input_path = input_csv;
     options.out_path = (dir_ / out_name).string();
     options.format = format;
-    auto stats = tools::RunBackfill(options);
+    auto stats = features::RunBackfill(options);
     EXPECT_TRUE(stats.ok()) << stats.status().ToString();
     std::ifstream in(options.out_path, std::ios::binary);
     std::stringstream text;
@@ -223,7 +223,7 @@ class FraudFeaturesTest : public ::testing::Test {
 
 TEST_F(FraudFeaturesTest, BackfillInTimeOrderEqualsBruteForce) {
   const std::string csv = WriteCsv(Transactions(), "tx.csv");
-  const Table table = ParseCsv(Backfill(csv, "features.csv", tools::BackfillOptions::Format::kCsv));
+  const Table table = ParseCsv(Backfill(csv, "features.csv", features::BackfillOptions::Format::kCsv));
   ExpectMatchesReference(table, "backfill in time order");
 }
 
@@ -241,7 +241,7 @@ TEST_F(FraudFeaturesTest, BackfillInShuffledArrivalOrderEqualsBruteForce) {
   ASSERT_GT(out_of_order, shuffled.size() / 10) << "seed " << kShuffleSeed;
   ASSERT_LT(max_behind_ms, kShuffleDisplacementMs) << "seed " << kShuffleSeed;
   const std::string csv = WriteCsv(shuffled, "tx-shuffled.csv");
-  const Table table = ParseCsv(Backfill(csv, "features.csv", tools::BackfillOptions::Format::kCsv));
+  const Table table = ParseCsv(Backfill(csv, "features.csv", features::BackfillOptions::Format::kCsv));
   ExpectMatchesReference(table, "backfill in shuffled order, seed " + std::to_string(kShuffleSeed));
 }
 
@@ -382,7 +382,7 @@ void ExpectLookupsEqualLastRows(const Engine& engine, const Table& offline, cons
 void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context) {
   // Offline: the backfill of the transactions, as NDJSON like the live stream.
   const std::string csv = WriteCsv(arrival, "tx.csv");
-  const Table offline = ParseNdjson(Backfill(csv, "features.ndjson", tools::BackfillOptions::Format::kNdjson));
+  const Table offline = ParseNdjson(Backfill(csv, "features.ndjson", features::BackfillOptions::Format::kNdjson));
   ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON"));
 
   // Online: a live engine fed the same transactions in small requests, as HTTP clients would.

@@ -1,7 +1,7 @@
 // Nexmark q0..q8 end to end: each spec of bench/nexmark/ runs in an in-process engine over
 // generated events (split by kind into the person / auction / bid streams, ingested in
 // generation order), and its output stream must equal the brute-force reference of
-// src/nexmark/reference.h exactly, row for row. Checkpoints run every 200 ms during each run;
+// src/datagen/nexmark/reference.h exactly, row for row. Checkpoints run every 200 ms during each run;
 // one test stops the engine half way and reopens it on the same data directory
 // (exactly-once across a clean restart). Label "e2e".
 #include <gtest/gtest.h>
@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "impulse/engine.h"
-#include "nexmark/generator.h"
-#include "nexmark/ndjson.h"
-#include "nexmark/reference.h"
+#include "datagen/nexmark/generator.h"
+#include "datagen/nexmark/ndjson.h"
+#include "datagen/nexmark/reference.h"
 
 namespace impulse::nexmark {
 namespace {

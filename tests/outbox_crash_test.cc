@@ -14,7 +14,7 @@
 #include <set>
 #include <thread>
 
-#include "action/test_server.h"
+#include "action/recording_server.h"
 #include "server/test_http_client.h"
 #include "tests/engine_process.h"
 
@@ -59,12 +59,12 @@ TEST(OutboxCrash, EveryFiringOfAnAcknowledgedEventIsDeliveredAcrossKillNine) {
   std::set<std::string> delivered;  // keys answered 200
   uint64_t answered_200 = 0;
   std::mt19937 flaky(7);
-  auto server = action::TestHttpServer::Start([&](const action::TestRequest& r) {
+  auto server = action::RecordingHttpServer::Start([&](const action::RecordedRequest& r) {
     std::lock_guard<std::mutex> l(mu);
-    if (flaky() % 5 == 0) return action::TestReply::Status(503);
+    if (flaky() % 5 == 0) return action::ScriptedReply::Status(503);
     delivered.insert(r.Header("idempotency-key"));
     ++answered_200;
-    return action::TestReply::Delay(10);
+    return action::ScriptedReply::Delay(10);
   });
   ASSERT_TRUE(server.ok());
   const std::string dir = TempDir("outbox-crash");

@@ -8,7 +8,7 @@ namespace impulse::action {
 
 namespace {
 
-FakeChatRequest ParseChatRequest(const TestRequest& req) {
+FakeChatRequest ParseChatRequest(const RecordedRequest& req) {
   FakeChatRequest out;
   out.authorization = req.Header("authorization");
   out.idempotency_key = req.Header("idempotency-key");
@@ -68,7 +68,7 @@ Result<std::unique_ptr<FakeOpenAi>> FakeOpenAi::Start() {
   FakeOpenAi* self = fake.get();
   // The server is destroyed (its thread joined) before the rest of *self in ~FakeOpenAi.
   ASSIGN_OR_RETURN(fake->server_,
-                   TestHttpServer::Start([self](const TestRequest& r) { return self->Handle(r); }));
+                   RecordingHttpServer::Start([self](const RecordedRequest& r) { return self->Handle(r); }));
   return fake;
 }
 
@@ -83,8 +83,8 @@ std::string FakeOpenAi::DerivedContent(const FakeChatRequest& req) {
          "\",\"prompt_chars\":" + std::to_string(req.user.size()) + "}";
 }
 
-TestReply FakeOpenAi::Handle(const TestRequest& request) {
-  TestReply reply;
+ScriptedReply FakeOpenAi::Handle(const RecordedRequest& request) {
+  ScriptedReply reply;
   if (request.target != "/v1/chat/completions" || request.method != "POST") {
     reply.status = 404;
     reply.body = ErrorBody("unknown route " + request.method + " " + request.target);

@@ -1,5 +1,5 @@
 // FakeOpenAi: an OpenAI-compatible chat completions endpoint for tests, on top of
-// TestHttpServer. POST /v1/chat/completions answers with a deterministic content derived from
+// RecordingHttpServer. POST /v1/chat/completions answers with a deterministic content derived from
 // the prompt, and usage tokens:
 //   - text (no response_format): "echo: <last user message>"
 //   - JSON asked (response_format json_object): {"verdict":"flag"|"ok","prompt_chars":N}, where
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "action/test_server.h"
+#include "action/recording_server.h"
 #include "impulse/status.h"
 
 namespace impulse::action {
@@ -86,10 +86,10 @@ class FakeOpenAi {
   };
 
   FakeOpenAi() = default;
-  TestReply Handle(const TestRequest& request);
+  ScriptedReply Handle(const RecordedRequest& request);
   void Push(int n, const Fault& fault);
 
-  std::unique_ptr<TestHttpServer> server_;
+  std::unique_ptr<RecordingHttpServer> server_;
   mutable std::mutex mu_;
   std::deque<Fault> faults_;
   std::vector<FakeChatRequest> requests_;

@@ -1,4 +1,4 @@
-// The HTTP client against the TestHttpServer, and the retry helpers of internal.h.
+// The HTTP client against the RecordingHttpServer, and the retry helpers of internal.h.
 #include "action/http_client.h"
 
 #include <condition_variable>
@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "action/internal.h"
-#include "action/test_server.h"
+#include "action/recording_server.h"
 
 namespace impulse::action {
 namespace {
@@ -46,8 +46,8 @@ TEST(ParseHttpUrl, Forms) {
 }
 
 TEST(HttpClient, RoundTrip) {
-  auto server = TestHttpServer::Start([](const TestRequest& r) {
-    TestReply reply = TestReply::Status(201, "echo:" + r.body);
+  auto server = RecordingHttpServer::Start([](const RecordedRequest& r) {
+    ScriptedReply reply = ScriptedReply::Status(201, "echo:" + r.body);
     reply.headers["Retry-After"] = "7";
     return reply;
   });
@@ -68,7 +68,7 @@ TEST(HttpClient, RoundTrip) {
 }
 
 TEST(HttpClient, TimeoutIsAnError) {
-  auto server = TestHttpServer::Start([](const TestRequest&) { return TestReply::Delay(3'000); });
+  auto server = RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Delay(3'000); });
   ASSERT_TRUE(server.ok());
   HttpRequest req;
   req.url = (*server)->url();
@@ -80,7 +80,7 @@ TEST(HttpClient, TimeoutIsAnError) {
 }
 
 TEST(HttpClient, DroppedConnectionIsAnError) {
-  auto server = TestHttpServer::Start([](const TestRequest&) { return TestReply::Drop(); });
+  auto server = RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Drop(); });
   ASSERT_TRUE(server.ok());
   HttpRequest req;
   req.url = (*server)->url();
@@ -90,7 +90,7 @@ TEST(HttpClient, DroppedConnectionIsAnError) {
 }
 
 TEST(HttpClient, BodyOverTheLimit) {
-  auto server = TestHttpServer::Start([](const TestRequest&) { return TestReply::Status(200, std::string(5000, 'x')); });
+  auto server = RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Status(200, std::string(5000, 'x')); });
   ASSERT_TRUE(server.ok());
   HttpRequest req;
   req.url = (*server)->url();

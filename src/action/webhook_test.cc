@@ -1,4 +1,4 @@
-// The webhook executor against the scriptable TestHttpServer: delivery, retries, Retry-After,
+// The webhook executor against the scriptable RecordingHttpServer: delivery, retries, Retry-After,
 // permanent errors, timeouts, dropped connections, the concurrency limit, the queue bound, the
 // circuit breaker and Stop with work in flight. Backoffs are small; no upper time bounds.
 #include <atomic>
@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "action/action.h"
-#include "action/test_server.h"
+#include "action/recording_server.h"
 
 namespace impulse::action {
 namespace {
@@ -49,7 +49,7 @@ Firing MakeFiring(const std::string& id, const std::string& payload = R"({"x":1}
   return f;
 }
 
-WebhookOptions FastOptions(const TestHttpServer& server) {
+WebhookOptions FastOptions(const RecordingHttpServer& server) {
   WebhookOptions o;
   o.url = server.url("/hook");
   o.timeout_ms = 2'000;
@@ -61,11 +61,11 @@ WebhookOptions FastOptions(const TestHttpServer& server) {
 }
 
 struct Fixture {
-  std::unique_ptr<TestHttpServer> server;
+  std::unique_ptr<RecordingHttpServer> server;
   std::unique_ptr<ActionRuntime> runtime;
 
-  explicit Fixture(TestHttpServer::Handler handler, uint32_t threads = 2) {
-    auto s = TestHttpServer::Start(std::move(handler));
+  explicit Fixture(RecordingHttpServer::Handler handler, uint32_t threads = 2) {
+    auto s = RecordingHttpServer::Start(std::move(handler));
     IMPULSE_CHECK(s.ok());
     server = std::move(s).value();
     auto r = ActionRuntime::Create(threads);
@@ -80,7 +80,7 @@ struct Fixture {
 };
 
 TEST(Webhook, DeliveredOn200WithHeadersAndBody) {
-  Fixture fx([](const TestRequest&) { return TestReply::Status(200, "ok"); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Status(200, "ok"); });
   WebhookOptions o = FastOptions(*fx.server);
   o.headers["Authorization"] = "Bearer t";
   auto hook = fx.Webhook(o);
@@ -109,7 +109,7 @@ TEST(Webhook, DeliveredOn200WithHeadersAndBody) {
 
 TEST(Webhook, RetriesOn503ThenDelivers) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const TestRequest&) { return ++calls <= 2 ? TestReply::Status(503, "busy") : TestReply{}; });
+  Fixture fx([&](const RecordedRequest&) { return ++calls <= 2 ? ScriptedReply::Status(503, "busy") : ScriptedReply{}; });
   auto hook = fx.Webhook(FastOptions(*fx.server));
   Outcomes out;
   ASSERT_TRUE(hook->Submit(MakeFiring("r/1"), out.Callback()));
@@ -127,7 +127,7 @@ TEST(Webhook, RetriesOn503ThenDelivers) {
 
 TEST(Webhook, RetryAfterIsRespected) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const TestRequest&) { return ++calls == 1 ? TestReply::TooManyRequests("1") : TestReply{}; });
+  Fixture fx([&](const RecordedRequest&) { return ++calls == 1 ? ScriptedReply::TooManyRequests("1") : ScriptedReply{}; });
   auto hook = fx.Webhook(FastOptions(*fx.server));  // backoff alone would be <= 20 ms
   Outcomes out;
   ASSERT_TRUE(hook->Submit(MakeFiring("r/1"), out.Callback()));
@@ -140,7 +140,7 @@ TEST(Webhook, RetryAfterIsRespected) {
 
 TEST(Webhook, RetryAfterIsCapped) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const TestRequest&) { return ++calls == 1 ? TestReply::TooManyRequests("3600") : TestReply{}; });
+  Fixture fx([&](const RecordedRequest&) { return ++calls == 1 ? ScriptedReply::TooManyRequests("3600") : ScriptedReply{}; });
   WebhookOptions o = FastOptions(*fx.server);
   o.retry_after_max_ms = 50;
   auto hook = fx.Webhook(o);
@@ -152,7 +152,7 @@ TEST(Webhook, RetryAfterIsCapped) {
 }
 
 TEST(Webhook, Permanent400DeadLettersAfterOneAttempt) {
-  Fixture fx([](const TestRequest&) { return TestReply::Status(400, "bad field"); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Status(400, "bad field"); });
   auto hook = fx.Webhook(FastOptions(*fx.server));
   Outcomes out;
   ASSERT_TRUE(hook->Submit(MakeFiring("r/1"), out.Callback()));
@@ -167,7 +167,7 @@ TEST(Webhook, Permanent400DeadLettersAfterOneAttempt) {
 }
 
 TEST(Webhook, Persistent503DeadLettersWithTheLastError) {
-  Fixture fx([](const TestRequest&) { return TestReply::Status(503, std::string(500, 'e')); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Status(503, std::string(500, 'e')); });
   WebhookOptions o = FastOptions(*fx.server);
   o.retries_max = 3;
   auto hook = fx.Webhook(o);
@@ -183,7 +183,7 @@ TEST(Webhook, Persistent503DeadLettersWithTheLastError) {
 }
 
 TEST(Webhook, TimeoutRetriesThenDeadLetters) {
-  Fixture fx([](const TestRequest&) { return TestReply::Delay(2'000); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Delay(2'000); });
   WebhookOptions o = FastOptions(*fx.server);
   o.timeout_ms = 100;
   o.retries_max = 2;
@@ -202,7 +202,7 @@ TEST(Webhook, TimeoutRetriesThenDeadLetters) {
 
 TEST(Webhook, DroppedConnectionsAreRetried) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const TestRequest&) { return ++calls <= 2 ? TestReply::Drop() : TestReply{}; });
+  Fixture fx([&](const RecordedRequest&) { return ++calls <= 2 ? ScriptedReply::Drop() : ScriptedReply{}; });
   auto hook = fx.Webhook(FastOptions(*fx.server));
   Outcomes out;
   ASSERT_TRUE(hook->Submit(MakeFiring("r/1"), out.Callback()));
@@ -214,7 +214,7 @@ TEST(Webhook, DroppedConnectionsAreRetried) {
 TEST(Webhook, ConnectionRefusedDeadLetters) {
   uint16_t port;
   {
-    auto s = TestHttpServer::Start();
+    auto s = RecordingHttpServer::Start();
     ASSERT_TRUE(s.ok());
     port = (*s)->port();
   }  // closed: nothing listens there now
@@ -236,7 +236,7 @@ TEST(Webhook, ConnectionRefusedDeadLetters) {
 }
 
 TEST(Webhook, ConcurrencyLimitIsNeverExceeded) {
-  Fixture fx([](const TestRequest&) { return TestReply::Delay(30); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Delay(30); });
   WebhookOptions o = FastOptions(*fx.server);
   o.concurrency_max = 3;
   o.queue_max = 100;
@@ -252,7 +252,7 @@ TEST(Webhook, ConcurrencyLimitIsNeverExceeded) {
 }
 
 TEST(Webhook, QueueFullRefusesSubmit) {
-  Fixture fx([](const TestRequest&) { return TestReply::Delay(1'000); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Delay(1'000); });
   WebhookOptions o = FastOptions(*fx.server);
   o.concurrency_max = 2;
   o.queue_max = 3;
@@ -270,7 +270,7 @@ TEST(Webhook, QueueFullRefusesSubmit) {
 
 TEST(Webhook, BreakerOpensAfterFailuresThenHalfOpens) {
   std::atomic<bool> healthy{false};
-  Fixture fx([&](const TestRequest&) { return healthy ? TestReply{} : TestReply::Status(500); });
+  Fixture fx([&](const RecordedRequest&) { return healthy ? ScriptedReply{} : ScriptedReply::Status(500); });
   WebhookOptions o = FastOptions(*fx.server);
   o.breaker_failures = 3;
   o.breaker_open_ms = 2'000;
@@ -298,7 +298,7 @@ TEST(Webhook, BreakerOpensAfterFailuresThenHalfOpens) {
 
 TEST(Webhook, FailedProbeReopensTheBreaker) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const TestRequest&) { return ++calls <= 3 ? TestReply::Status(502) : TestReply{}; });
+  Fixture fx([&](const RecordedRequest&) { return ++calls <= 3 ? ScriptedReply::Status(502) : ScriptedReply{}; });
   WebhookOptions o = FastOptions(*fx.server);
   o.breaker_failures = 2;
   o.breaker_open_ms = 200;
@@ -319,7 +319,7 @@ TEST(Webhook, FailedProbeReopensTheBreaker) {
 }
 
 TEST(Webhook, StopWithWorkInFlightSkipsEachFiringOnce) {
-  Fixture fx([](const TestRequest&) { return TestReply::Delay(5'000); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Delay(5'000); });
   WebhookOptions o = FastOptions(*fx.server);
   o.concurrency_max = 2;
   o.queue_max = 10;
@@ -354,7 +354,7 @@ TEST(Webhook, StopWithWorkInFlightSkipsEachFiringOnce) {
 }
 
 TEST(Webhook, DestroyingTheExecutorSkipsItsPendingFirings) {
-  Fixture fx([](const TestRequest&) { return TestReply::Delay(5'000); });
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Delay(5'000); });
   auto hook = fx.Webhook(FastOptions(*fx.server));
   Outcomes out;
   ASSERT_TRUE(hook->Submit(MakeFiring("r/1"), out.Callback()));
@@ -367,10 +367,10 @@ TEST(Webhook, DestroyingTheExecutorSkipsItsPendingFirings) {
 TEST(Webhook, ManySubmittersEveryFiringGetsOneOutcome) {
   std::atomic<int> calls{0};
   // Every third answer fails (retried), every seventh request is dropped (retried).
-  Fixture fx([&](const TestRequest&) {
+  Fixture fx([&](const RecordedRequest&) {
     int n = ++calls;
-    if (n % 7 == 0) return TestReply::Drop();
-    return n % 3 == 0 ? TestReply::Status(503) : TestReply{};
+    if (n % 7 == 0) return ScriptedReply::Drop();
+    return n % 3 == 0 ? ScriptedReply::Status(503) : ScriptedReply{};
   });
   WebhookOptions o = FastOptions(*fx.server);
   o.concurrency_max = 4;

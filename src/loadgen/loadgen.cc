@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <cstdio>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -263,6 +264,14 @@ Result<LoadReport> RunLoad(const LoadOptions& options) {
   if (options.timeout_ms == 0) return InvalidArgument("loadgen: timeout_ms must be > 0");
   Runner runner(options);
   return runner.Run();
+}
+
+void PrintLoadReport(const char* title, const LoadReport& r) {
+  std::printf("  %-26s %9.0f events/s  (%llu events in %.2f s, %llu requests, %llu retried on 503)\n", title,
+              r.events_per_s, static_cast<unsigned long long>(r.events_sent), r.seconds,
+              static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.retries_503));
+  std::printf("  %-26s p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n",
+              "request latency", r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms);
 }
 
 }  // namespace impulse::loadgen

@@ -51,4 +51,7 @@ struct LoadReport {
 // Request failures during the run are counted in the report, not returned.
 Result<LoadReport> RunLoad(const LoadOptions& options);
 
+// Prints a report's rate and request latency percentiles, two lines under `title`.
+void PrintLoadReport(const char* title, const LoadReport& report);
+
 }  // namespace impulse::loadgen

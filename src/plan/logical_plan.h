@@ -12,7 +12,7 @@
 
 #include "action/action.h"
 #include "impulse/schema.h"
-#include "plan/expr_ast.h"
+#include "expr/ast.h"
 
 namespace impulse::plan {
 

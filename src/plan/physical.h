@@ -18,9 +18,9 @@
 
 #include "impulse/row.h"
 #include "impulse/status.h"
-#include "plan/expr_eval.h"
+#include "expr/eval.h"
 #include "plan/logical_plan.h"
-#include "plan/stateful.h"
+#include "ops/operator.h"
 
 namespace impulse::plan {
 

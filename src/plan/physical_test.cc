@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "plan/spec.h"
+#include "spec/spec.h"
 
 namespace impulse::plan {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "plan/physical.h"
-#include "plan/spec.h"
+#include "spec/spec.h"
 
 namespace impulse::plan {
 namespace {

@@ -1,6 +1,6 @@
 #include "impulse/engine.h"
 
-#include "plan/spec.h"
+#include "spec/spec.h"
 #include "runtime/engine_impl.h"
 
 namespace impulse {

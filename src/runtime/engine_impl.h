@@ -22,7 +22,7 @@
 #include "checkpoint/checkpoint_store.h"
 #include "log/partition_log.h"
 #include "plan/logical_plan.h"
-#include "plan/online_store.h"
+#include "features/online_store.h"
 #include "plan/physical.h"
 #include "runtime/metrics.h"
 #include "runtime/outbox.h"

@@ -17,15 +17,15 @@
 #include <vector>
 
 #include "action/fake_openai.h"
-#include "action/test_server.h"
+#include "action/recording_server.h"
 #include "impulse/engine.h"
 #include "runtime/engine_test_util.h"
 
 namespace impulse {
 namespace {
 
-using action::TestReply;
-using action::TestRequest;
+using action::ScriptedReply;
+using action::RecordedRequest;
 
 // {HOOK} is replaced by the webhook's options (url and more).
 constexpr char kSpec[] = R"yaml(
@@ -156,9 +156,9 @@ class OutboxTest : public ::testing::Test {
     return cond();
   }
 
-  static std::set<std::string> Keys(const action::TestHttpServer& s) {
+  static std::set<std::string> Keys(const action::RecordingHttpServer& s) {
     std::set<std::string> keys;
-    for (const TestRequest& r : s.requests()) keys.insert(r.Header("idempotency-key"));
+    for (const RecordedRequest& r : s.requests()) keys.insert(r.Header("idempotency-key"));
     return keys;
   }
 
@@ -172,7 +172,7 @@ class OutboxTest : public ::testing::Test {
 };
 
 TEST_F(OutboxTest, DeliversEveryFiringWithItsIdempotencyKey) {
-  auto server = action::TestHttpServer::Start();
+  auto server = action::RecordingHttpServer::Start();
   ASSERT_TRUE(server.ok());
   const std::string spec = WriteSpec(kSpec, "{HOOK}", "{url: \"" + (*server)->url("/alerts") + "\"}");
   auto e = Engine::Open(spec, Options());
@@ -184,7 +184,7 @@ TEST_F(OutboxTest, DeliversEveryFiringWithItsIdempotencyKey) {
   const auto requests = (*server)->requests();
   EXPECT_EQ(requests.size(), 199u);  // no retries against a healthy endpoint
   EXPECT_EQ(Keys(**server), ExpectedIds(0, 300));
-  for (const TestRequest& r : requests) {
+  for (const RecordedRequest& r : requests) {
     EXPECT_EQ(r.method, "POST");
     EXPECT_EQ(r.target, "/alerts");
     // The body is the call's fields of the firing's row.
@@ -208,7 +208,7 @@ TEST_F(OutboxTest, DeliversEveryFiringWithItsIdempotencyKey) {
 }
 
 TEST_F(OutboxTest, RetryBudgetSpentGoesToTheDeadLetterStreamWithTheLastError) {
-  auto server = action::TestHttpServer::Start([](const TestRequest&) { return TestReply::Status(500, "boom"); });
+  auto server = action::RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Status(500, "boom"); });
   ASSERT_TRUE(server.ok());
   const std::string spec =
       WriteSpec(kSpec, "{HOOK}",
@@ -231,7 +231,7 @@ TEST_F(OutboxTest, RetryBudgetSpentGoesToTheDeadLetterStreamWithTheLastError) {
   EXPECT_EQ(dead, ExpectedIds(95, 110));
   // 1 + 2 retries per firing, each with the firing's key.
   std::map<std::string, int> attempts;
-  for (const TestRequest& r : (*server)->requests()) ++attempts[r.Header("idempotency-key")];
+  for (const RecordedRequest& r : (*server)->requests()) ++attempts[r.Header("idempotency-key")];
   ASSERT_EQ(attempts.size(), 9u);
   for (const auto& [key, n] : attempts) EXPECT_EQ(n, 3) << key;
   const std::string metrics = (*e)->MetricsText();
@@ -244,12 +244,12 @@ TEST_F(OutboxTest, AnOutageIsRiddenOutAndPendingFiringsResumeAfterARestart) {
   // Down: connections dropped, 429 with Retry-After, 503: all retryable.
   std::atomic<bool> up{false};
   std::atomic<int> n{0};
-  auto server = action::TestHttpServer::Start([&](const TestRequest&) {
-    if (up.load()) return TestReply::Status(200);
+  auto server = action::RecordingHttpServer::Start([&](const RecordedRequest&) {
+    if (up.load()) return ScriptedReply::Status(200);
     switch (n.fetch_add(1) % 3) {
-      case 0: return TestReply::Drop();
-      case 1: return TestReply::TooManyRequests("0");
-      default: return TestReply::Status(503);
+      case 0: return ScriptedReply::Drop();
+      case 1: return ScriptedReply::TooManyRequests("0");
+      default: return ScriptedReply::Status(503);
     }
   });
   ASSERT_TRUE(server.ok());
@@ -282,7 +282,7 @@ TEST_F(OutboxTest, AnOutageIsRiddenOutAndPendingFiringsResumeAfterARestart) {
 
 TEST_F(OutboxTest, ASlowEndpointHoldsAtMostConcurrencyPlusQueueInMemory) {
   std::atomic<uint32_t> seen_max{0}, active_max{0}, queued_max{0};
-  auto server = action::TestHttpServer::Start([](const TestRequest&) { return TestReply::Delay(20); });
+  auto server = action::RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Delay(20); });
   ASSERT_TRUE(server.ok());
   const std::string spec =
       WriteSpec(kSpec, "{HOOK}", "{url: \"" + (*server)->url("/alerts") + "\", concurrency: 2, queue: 3}");
@@ -319,10 +319,10 @@ TEST_F(OutboxTest, ConcurrencyOneDeliversInOutboxOrderEvenThroughRetries) {
   // Every firing's first attempt fails: a retry must not let a later firing overtake it.
   std::mutex mu;
   std::set<std::string> failed_once;
-  auto server = action::TestHttpServer::Start([&](const TestRequest& r) {
+  auto server = action::RecordingHttpServer::Start([&](const RecordedRequest& r) {
     std::lock_guard<std::mutex> l(mu);
-    if (failed_once.insert(r.Header("idempotency-key")).second) return TestReply::Status(503);
-    return TestReply::Status(200);
+    if (failed_once.insert(r.Header("idempotency-key")).second) return ScriptedReply::Status(503);
+    return ScriptedReply::Status(200);
   });
   ASSERT_TRUE(server.ok());
   const std::string spec = WriteSpec(
@@ -337,7 +337,7 @@ TEST_F(OutboxTest, ConcurrencyOneDeliversInOutboxOrderEvenThroughRetries) {
   for (const std::string& line : ReadAll(**e, "_outbox")) outbox.push_back(StringField(line, "firing_id"));
   ASSERT_EQ(outbox.size(), 99u);
   std::vector<std::string> delivered;
-  for (const TestRequest& r : (*server)->requests()) {
+  for (const RecordedRequest& r : (*server)->requests()) {
     if (delivered.empty() || delivered.back() != r.Header("idempotency-key")) {
       delivered.push_back(r.Header("idempotency-key"));
     }
@@ -346,7 +346,7 @@ TEST_F(OutboxTest, ConcurrencyOneDeliversInOutboxOrderEvenThroughRetries) {
 }
 
 TEST_F(OutboxTest, AnActionRemovedWithPendingFiringsIsReported) {
-  auto down = action::TestHttpServer::Start([](const TestRequest&) { return TestReply::Status(503); });
+  auto down = action::RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Status(503); });
   ASSERT_TRUE(down.ok());
   std::string two = kSpec;
   two.replace(two.find("pipelines:"), 10,

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "action/test_server.h"
+#include "action/recording_server.h"
 #include "impulse/engine.h"
 #include "runtime/engine_test_util.h"
 
@@ -212,7 +212,7 @@ pipelines:
 }
 
 TEST_F(TriggerEngineTest, OutboxRowsCarryTheFiringIdRuleSlashEventId) {
-  auto server = action::TestHttpServer::Start();
+  auto server = action::RecordingHttpServer::Start();
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   const std::string spec = WriteSpec(R"yaml(
 actions:

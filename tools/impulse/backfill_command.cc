@@ -11,9 +11,13 @@
 #include <vector>
 
 #include "event/timestamp.h"
-#include "tools/impulse/backfill.h"
+#include "features/backfill.h"
 
 namespace impulse::tools {
+
+using features::BackfillOptions;
+using features::BackfillStats;
+using features::RunBackfill;
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include "impulse/engine.h"
 #include "log/partition_log.h"
 #include "model/repository.h"
-#include "plan/spec.h"
+#include "spec/spec.h"
 #include "server/http_server.h"
 
 namespace impulse::tools {

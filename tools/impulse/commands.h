@@ -11,9 +11,10 @@ inline constexpr const char* kVersion = "0.1.0";
 
 int RunCommand(const std::vector<std::string>& args);
 int ValidateCommand(const std::vector<std::string>& args);
-int DemoCommand(const std::vector<std::string>& args);
 int LoadCommand(const std::vector<std::string>& args);
 int RepairCommand(const std::vector<std::string>& args);
 int GenerateCommand(const std::vector<std::string>& args);
+// `impulse decisions rescore ...`: model::Rescore with its report as text or JSON.
+int DecisionsCommand(const std::vector<std::string>& args);
 
 }  // namespace impulse::tools

@@ -6,10 +6,10 @@
 #include <iostream>
 #include <string>
 
-#include "fraud/format.h"
-#include "fraud/simulator.h"
-#include "nexmark/generator.h"
-#include "nexmark/ndjson.h"
+#include "datagen/fraud/format.h"
+#include "datagen/fraud/simulator.h"
+#include "datagen/nexmark/generator.h"
+#include "datagen/nexmark/ndjson.h"
 #include "tools/impulse/commands.h"
 
 namespace impulse::tools {

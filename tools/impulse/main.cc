@@ -5,17 +5,14 @@
 #include <string_view>
 #include <vector>
 
+#include "examples/fraud/demo/demo.h"
+#include "examples/quickstart/demo.h"
 #include "tools/impulse/commands.h"
 
 namespace impulse::tools {
 int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
-int NexmarkCommand(const std::vector<std::string>& args);      // nexmark_bench.cc
-int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
 int ModelsCommand(const std::vector<std::string>& args);       // models.cc
-int DecisionsCommand(const std::vector<std::string>& args);    // decisions.cc
-int PredictBenchCommand(const std::vector<std::string>& args);  // predict_bench.cc
-int FraudDemoCommand(const std::vector<std::string>& args);    // fraud_demo.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -38,9 +35,7 @@ void PrintUsage(FILE* out) {
                "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
                "  models list --repository DIR  the models and versions of a model repository, with their state\n"
                "  decisions rescore --data DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
-               "  bench-features       online feature lookups over HTTP at a fixed rate: latency percentiles\n"
-               "  bench-predict        latency a predict step adds end to end (idle, under load) and its max rate\n"
-               "  nexmark --query qN --events N   run a Nexmark query in process and report events/s per core\n\n"
+               "  (benchmarks: the impulse-bench binary, bench/README.md)\n\n"
                "  impulse <command> --help   options of one command\n"
                "  impulse --version\n",
                impulse::tools::kVersion);
@@ -66,19 +61,20 @@ int main(int argc, char** argv) {
   if (cmd == "run") return impulse::tools::RunCommand(args);
   if (cmd == "validate") return impulse::tools::ValidateCommand(args);
   if (cmd == "demo" && !args.empty() && args[0] == "fraud") {
-    return impulse::tools::FraudDemoCommand(std::vector<std::string>(args.begin() + 1, args.end()));
+    return impulse::examples::FraudDemoCommand(std::vector<std::string>(args.begin() + 1, args.end()));
   }
-  if (cmd == "demo") return impulse::tools::DemoCommand(args);
+  if (cmd == "demo") return impulse::examples::QuickstartDemo(args);
   if (cmd == "load") return impulse::tools::LoadCommand(args);
   if (cmd == "repair") return impulse::tools::RepairCommand(args);
   if (cmd == "generate") return impulse::tools::GenerateCommand(args);
   if (cmd == "checkpoints") return impulse::tools::CheckpointsCommand(args);
-  if (cmd == "nexmark") return impulse::tools::NexmarkCommand(args);
-  if (cmd == "bench-features") return impulse::tools::FeaturesBenchCommand(args);
   if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
   if (cmd == "models") return impulse::tools::ModelsCommand(args);
   if (cmd == "decisions") return impulse::tools::DecisionsCommand(args);
-  if (cmd == "bench-predict") return impulse::tools::PredictBenchCommand(args);
+  if (cmd == "nexmark" || cmd == "bench-features" || cmd == "bench-predict") {
+    std::fprintf(stderr, "impulse: '%s' moved to the impulse-bench binary (bench/README.md)\n", argv[1]);
+    return 2;
+  }
   std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;

@@ -1,0 +1,45 @@
+// impulse-bench: the end-to-end benchmark drivers (docs/BENCHMARKS.md). Kept out of the
+// `impulse` binary so that the product ships without benchmark-only code (e.g. FakeEngine).
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace impulse::bench {
+int NexmarkCommand(const std::vector<std::string>& args);        // nexmark_bench.cc
+int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
+int PredictBenchCommand(const std::vector<std::string>& args);   // predict_bench.cc
+}  // namespace impulse::bench
+
+namespace {
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out,
+               "Usage: impulse-bench <command> [options]\n\n"
+               "Commands:\n"
+               "  nexmark --query qN --events N   a Nexmark query in process: events/s per core\n"
+               "  features   online feature lookups over HTTP at a fixed rate: latency percentiles\n"
+               "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n\n"
+               "  impulse-bench <command> --help   options of one command\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return 2;
+  }
+  const std::string_view cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    PrintUsage(stdout);
+    return 0;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "nexmark") return impulse::bench::NexmarkCommand(args);
+  if (cmd == "features") return impulse::bench::FeaturesBenchCommand(args);
+  if (cmd == "predict") return impulse::bench::PredictBenchCommand(args);
+  std::fprintf(stderr, "impulse-bench: unknown command '%s'\n\n", argv[1]);
+  PrintUsage(stderr);
+  return 2;
+}

@@ -1,0 +1,51 @@
+// Compiled expressions: a checked AST turned into a tree of typed evaluator nodes (one class
+// per operation and operand type, so the per-row work is a virtual call and the operation
+// itself, with no type dispatch, name lookup or heap allocation). A field read is an index
+// load from the row. Strings produced by functions are allocated in the caller's arena.
+//
+// Immutable after Compile(); Eval is const and may run on many threads at once.
+#pragma once
+
+#include <memory>
+
+#include "impulse/row.h"
+#include "impulse/status.h"
+#include "expr/ast.h"
+
+namespace impulse::plan {
+
+class EvalNode {
+ public:
+  virtual ~EvalNode() = default;
+  // Evaluates on `row` (the values of the input schema, by field index). Strings in the
+  // result point into `row`'s strings, into this node tree's constants, or into `arena`.
+  virtual Value Eval(const Value* row, Arena* arena) const = 0;
+};
+using EvalPtr = std::unique_ptr<EvalNode>;
+
+class CompiledExpr {
+ public:
+  CompiledExpr() = default;
+  CompiledExpr(CompiledExpr&&) = default;
+  CompiledExpr& operator=(CompiledExpr&&) = default;
+
+  // `e` must have passed CheckExpr (kInvalidArgument for unchecked or untyped trees, e.g. a
+  // bare `null` whose type nothing determines).
+  static Result<CompiledExpr> Compile(const Expr& e);
+
+  Value Eval(const Value* row, Arena* arena) const { return root_->Eval(row, arena); }
+  // Filter semantics: only a non-null true passes.
+  bool EvalPredicate(const Value* row, Arena* arena) const {
+    Value v = root_->Eval(row, arena);
+    return !v.null && v.b;
+  }
+  ExprType type() const { return type_; }
+  bool nullable() const { return nullable_; }
+
+ private:
+  std::unique_ptr<EvalNode> root_;
+  ExprType type_ = ExprType::kNull;
+  bool nullable_ = true;
+};
+
+}  // namespace impulse::plan

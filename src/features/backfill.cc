@@ -1,0 +1,320 @@
+#include "features/backfill.h"
+
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "impulse/engine.h"
+#include "model/repository.h"
+#include "spec/spec.h"
+#include "features/backfill_internal.h"
+#include "common/cpu_time.h"
+
+namespace impulse::features {
+
+namespace bi = backfill_internal;
+
+namespace {
+
+constexpr int64_t kCheckpointIntervalMs = 3'600'000;  // stateful steps need checkpoints; a backfill rarely takes one
+constexpr int kMaxInflightRequests = 16;              // IngestRows calls not yet acknowledged
+constexpr int64_t kBackpressureSleepUs = 200;         // wait before retrying a refused batch
+constexpr int64_t kSettleCheckMs = 20;                // after end of input: streams re-checked this often
+constexpr int kSettleRounds = 5;                      // unchanged this many times in a row = done
+constexpr int64_t kWaitChunkMs = 10'000;              // one WaitForPipelines call
+constexpr int64_t kNoProgressMs = 300'000;            // pipelines behind and no stream growing: give up
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Acknowledgements of IngestRows calls, shared with the callbacks (which run on shard threads
+// and may outlive a failed run, hence shared ownership).
+struct Acks {
+  std::mutex mu;
+  std::condition_variable cv;
+  int inflight = 0;
+  Status first_error;
+
+  void Done(const Status& st) {
+    std::lock_guard<std::mutex> lock(mu);
+    --inflight;
+    if (!st.ok() && first_error.ok()) first_error = st;
+    cv.notify_all();
+  }
+  // Waits until fewer than `max` calls are outstanding; the first failure, if any.
+  Status WaitBelow(int max) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return inflight < max; });
+    return first_error;
+  }
+};
+
+// Feeds one batch; retries while the engine refuses it for backpressure.
+Status Feed(Engine& engine, const std::string& stream, const RowBatch& rows, const std::shared_ptr<Acks>& acks) {
+  RETURN_IF_ERROR(acks->WaitBelow(kMaxInflightRequests));
+  {
+    std::lock_guard<std::mutex> lock(acks->mu);
+    ++acks->inflight;
+  }
+  while (true) {
+    Status st = engine.IngestRows(stream, rows, 0, [acks](Status s, IngestResult) { acks->Done(s); });
+    if (st.code() == StatusCode::kUnavailable) {
+      std::this_thread::sleep_for(std::chrono::microseconds(kBackpressureSleepUs));
+      continue;
+    }
+    if (!st.ok()) acks->Done(st);
+    return st;
+  }
+}
+
+// Total records of every stream (rows and watermark markers): it stops changing when the
+// pipelines are done.
+uint64_t TotalRecords(const Engine& engine) {
+  uint64_t n = 0;
+  for (const StreamInfo& s : engine.ListStreams()) {
+    for (const PartitionInfo& p : s.partitions) n += p.end_offset;
+  }
+  return n;
+}
+
+// Waits until every pipeline has processed everything, including what closing the windows at
+// end of input produced downstream.
+Status Settle(const Engine& engine) {
+  uint64_t last = UINT64_MAX;
+  int stable = 0;
+  auto last_change = Clock::now();
+  while (stable < kSettleRounds) {
+    Status st = engine.WaitForPipelines(kWaitChunkMs);
+    if (!st.ok() && st.code() != StatusCode::kUnavailable) return st;
+    const uint64_t now = TotalRecords(engine);
+    if (now != last) last_change = Clock::now();
+    if (st.ok() && now == last) {
+      ++stable;
+    } else {
+      stable = 0;
+      last = now;
+    }
+    // A pipeline that cannot write (a full disk) never catches up: fail instead of waiting forever.
+    if (!st.ok() && Clock::now() - last_change > std::chrono::milliseconds(kNoProgressMs)) {
+      return Unavailable("the pipelines made no progress for " + std::to_string(kNoProgressMs / 1000) +
+                         " s: " + st.message());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kSettleCheckMs));
+  }
+  return Status::OK();
+}
+
+void PrintProgress(const bi::RowSource& src, uint64_t events, double seconds) {
+  const double rate = seconds > 0 ? static_cast<double>(events) / seconds : 0;
+  const uint64_t total = src.bytes_total();
+  if (total > 0) {
+    const double frac = static_cast<double>(src.bytes_done()) / static_cast<double>(total);
+    const double eta = frac > 0 ? seconds * (1 - frac) / frac : 0;
+    std::fprintf(stderr, "backfill: %llu events, %.0f events/s, %.1f%% of input, ETA %.0f s\n",
+                 static_cast<unsigned long long>(events), rate, 100 * frac, eta);
+  } else {
+    std::fprintf(stderr, "backfill: %llu events, %.0f events/s\n", static_cast<unsigned long long>(events), rate);
+  }
+}
+
+// Picks the input and output streams and counts the output's writers (for the completeness
+// check of WriteOutput).
+Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_t* writers) {
+  std::set<std::string> written;
+  for (const plan::LogicalPipeline& lp : plan.pipelines) {
+    if (lp.sink.kind == plan::SinkDef::Kind::kStream) written.insert(lp.sink.target);
+    if (!lp.decision_log.empty()) written.insert(lp.decision_log);  // predict steps write it
+  }
+  if (o->input_stream.empty()) {
+    std::string candidates;
+    int n = 0;
+    for (const StreamDef& s : plan.streams) {
+      if (written.count(s.name) > 0) continue;
+      candidates += (n++ > 0 ? ", " : "") + s.name;
+      o->input_stream = s.name;
+    }
+    if (n != 1) {
+      return InvalidArgument(n == 0 ? "the spec has no input stream (every stream is written by a pipeline)"
+                                    : "the spec has several input streams (" + candidates + "): choose one with --into");
+    }
+  } else {
+    if (plan.FindStream(o->input_stream) == nullptr) return NotFound("no stream '" + o->input_stream + "' in the spec");
+    if (written.count(o->input_stream) > 0) {
+      return InvalidArgument("stream '" + o->input_stream + "' is written by a pipeline; --into needs an input stream");
+    }
+  }
+  if (o->output_stream.empty()) {
+    if (plan.pipelines.empty()) return InvalidArgument("the spec has no pipelines");
+    const plan::LogicalPipeline& last = plan.pipelines.back();
+    if (last.sink.kind != plan::SinkDef::Kind::kStream) {
+      return InvalidArgument("the last pipeline (" + last.name + ") does not write a stream: choose one with --stream");
+    }
+    o->output_stream = last.sink.target;
+  } else if (written.count(o->output_stream) == 0) {
+    std::string names;
+    for (const std::string& w : written) names += (names.empty() ? "" : ", ") + w;
+    return InvalidArgument("stream '" + o->output_stream + "' is not written by a pipeline (choose one of: " + names + ")");
+  }
+  *writers = 0;
+  for (const plan::LogicalPipeline& lp : plan.pipelines) {
+    if (lp.sink.kind != plan::SinkDef::Kind::kStream || lp.sink.target != o->output_stream) continue;
+    const StreamDef* src = plan.FindStream(lp.source);
+    if (src == nullptr) return Internal("pipeline " + lp.name + ": unknown source");
+    *writers += src->options.partitions;
+  }
+  return Status::OK();
+}
+
+// A fresh temporary directory, removed on destruction unless kept.
+class TempDir {
+ public:
+  static Result<std::unique_ptr<TempDir>> Create(bool keep) {
+    std::error_code ec;
+    std::string tmpl = (std::filesystem::temp_directory_path(ec) / "impulse-backfill-XXXXXX").string();
+    if (ec) tmpl = "/tmp/impulse-backfill-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return ErrnoStatus("create temporary directory " + tmpl, errno);
+    return std::unique_ptr<TempDir>(new TempDir(tmpl, keep));
+  }
+  ~TempDir() {
+    if (keep_) {
+      std::fprintf(stderr, "backfill: kept the engine's data directory %s\n", path_.c_str());
+      return;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  TempDir(std::string path, bool keep) : path_(std::move(path)), keep_(keep) {}
+  std::string path_;
+  bool keep_;
+};
+
+}  // namespace
+
+Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
+  const auto t0 = Clock::now();
+  BackfillOptions o = options;
+  if (o.spec_path.empty()) return InvalidArgument("no spec given");
+  if (o.input_path.empty() == o.data_dir.empty()) return InvalidArgument("give exactly one of --input FILE and --data DIR");
+  if (o.from_ms >= o.to_ms) return InvalidArgument("--from must be before --to");
+  if (o.shards == 0 || o.shards > 256) return InvalidArgument("--shards must be in 1..256");
+
+  std::vector<plan::SpecError> errors;
+  ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpecFile(o.spec_path, &errors));
+  uint32_t writers = 0;
+  RETURN_IF_ERROR(ResolveStreams(plan, &o, &writers));
+  const StreamDef& in_def = *plan.FindStream(o.input_stream);
+  const StreamDef& out_def = *plan.FindStream(o.output_stream);
+
+  bi::SourceOptions so;
+  so.def = &in_def;
+  so.from_ms = o.from_ms;
+  so.to_ms = o.to_ms;
+  so.filter = o.from_ms != INT64_MIN || o.to_ms != INT64_MAX;
+  so.skip_bad_rows = o.skip_bad_rows;
+  if (so.filter && in_def.time_field < 0) {
+    return InvalidArgument("stream " + in_def.name + " has no event_time field: --from/--to cannot apply");
+  }
+  std::unique_ptr<bi::RowSource> source;
+  if (!o.data_dir.empty()) {
+    ASSIGN_OR_RETURN(source, bi::OpenLogSource(o.data_dir, so));
+  } else if (EndsWith(o.input_path, ".csv")) {
+    ASSIGN_OR_RETURN(source, bi::OpenCsvSource(o.input_path, so));
+  } else {
+    ASSIGN_OR_RETURN(source, bi::OpenNdjsonSource(o.input_path, so));
+  }
+
+  ASSIGN_OR_RETURN(std::unique_ptr<TempDir> tmp, TempDir::Create(o.keep_data));
+  EngineOptions eo;
+  eo.data_dir = tmp->path();
+  eo.shards = o.shards;
+  eo.max_producers = 1;
+  eo.durability = Durability::kNone;
+  eo.checkpoint_interval_ms = kCheckpointIntervalMs;
+  eo.stop_drain_timeout_ms = 600'000;
+  eo.serve_features = false;  // nobody looks features up during a backfill: skip the online copy
+  if (!o.models_dir.empty()) {
+    ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.spec_path, eo));
+
+  BackfillStats stats;
+  auto acks = std::make_shared<Acks>();
+  RowBatch rows(in_def.schema.size());
+  auto last_progress = Clock::now();
+  Status fed;
+  const double cpu0 = ProcessCpuSeconds();
+  while (fed.ok()) {
+    const double c0 = ThreadCpuSeconds();
+    Result<bool> more = source->Next(&rows);
+    const double c1 = ThreadCpuSeconds();
+    stats.parse_cpu_seconds += c1 - c0;
+    if (!more.ok()) {
+      fed = more.status();
+      break;
+    }
+    if (!rows.empty()) {
+      fed = Feed(*engine, o.input_stream, rows, acks);
+      stats.events_in += rows.size();
+      stats.ingest_cpu_seconds += ThreadCpuSeconds() - c1;
+    }
+    if (o.progress && Clock::now() - last_progress >= std::chrono::seconds(1)) {
+      last_progress = Clock::now();
+      PrintProgress(*source, stats.events_in, SecondsSince(t0));
+    }
+    if (!*more) break;
+  }
+  Status acked = acks->WaitBelow(1);
+  if (fed.ok()) fed = acked;
+  if (!fed.ok()) {
+    (void)engine->Stop();
+    return fed;
+  }
+  stats.feed_seconds = SecondsSince(t0);
+  if (o.progress) {
+    std::fprintf(stderr, "backfill: input done (%llu events, %.1f s); waiting for the pipelines\n",
+                 static_cast<unsigned long long>(stats.events_in), stats.feed_seconds);
+  }
+  RETURN_IF_ERROR(engine->EndOfInput(o.input_stream));
+  Status settled = Settle(*engine);
+  for (const StreamInfo& s : engine->ListStreams()) {
+    if (s.name != kLateEventsStream) continue;
+    for (const PartitionInfo& p : s.partitions) stats.late_events += p.end_offset - p.start_offset;
+  }
+  Status stopped = engine->Stop();
+  RETURN_IF_ERROR(settled);
+  RETURN_IF_ERROR(stopped);
+  engine.reset();
+  stats.drain_seconds = SecondsSince(t0) - stats.feed_seconds;
+  if (o.progress) std::fprintf(stderr, "backfill: pipelines done (%.1f s); writing the output\n", SecondsSince(t0));
+  const double cpu_output0 = ProcessCpuSeconds();
+  ASSIGN_OR_RETURN(stats.rows_out, bi::WriteOutput(tmp->path(), out_def, writers, o.format, o.out_path, o.shards));
+  stats.bad_rows = source->bad_rows();
+  stats.filtered = source->filtered_rows();
+  stats.seconds = SecondsSince(t0);
+  stats.cpu_seconds = ProcessCpuSeconds() - cpu0;
+  stats.output_cpu_seconds = ProcessCpuSeconds() - cpu_output0;
+  stats.output_seconds = stats.seconds - stats.feed_seconds - stats.drain_seconds;
+  return stats;
+}
+
+}  // namespace impulse::features

@@ -1,0 +1,65 @@
+// `impulse backfill`: replays history through a spec's pipelines and writes the training set,
+// one row per output event (docs/BACKFILL.md).
+//
+// Contract: RunBackfill opens an embedded Engine on a fresh temporary data directory (the SAME
+// engine code as a live run), feeds it the input (a CSV or NDJSON file, or the log of an
+// engine's data directory) as typed rows in input order, declares end of input, waits for
+// every pipeline to finish, stops the engine, then reads the output stream from the temporary
+// log and writes its rows sorted by event time, ties by the rows' encoded bytes: for a given
+// input the output is byte-for-byte deterministic, whatever the shard count or timing. Bad input stops the run with the file, line, column
+// and reason (or is counted and skipped with skip_bad_rows). Blocking; runs on the calling
+// thread plus the engine's shard threads. Memory: the engine's bounded queues and state, plus
+// the output stream's encoded rows (kOutputBytesMax) while they are sorted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "impulse/status.h"
+
+namespace impulse::features {
+
+// The sorted output is held in memory: beyond this many bytes of encoded output rows the run
+// fails (kResourceExhausted) instead of exhausting memory.
+inline constexpr uint64_t kBackfillOutputBytesMax = 8ull << 30;
+
+struct BackfillOptions {
+  std::string spec_path;            // the pipeline spec (YAML); required
+  std::string input_path;           // .csv (header row) or NDJSON; exactly one of input_path / data_dir
+  std::string data_dir;             // an engine's data directory: history from its log of input_stream
+  std::string input_stream;         // "" = the spec's only stream that no pipeline writes
+  std::string output_stream;        // "" = the sink stream of the last pipeline in plan order
+  std::string out_path = "-";       // "-" = stdout; a file is written as <out>.tmp, then renamed
+  enum class Format { kCsv, kNdjson } format = Format::kCsv;
+  int64_t from_ms = INT64_MIN;      // input events with event time < from_ms are not fed
+  int64_t to_ms = INT64_MAX;        // input events with event time >= to_ms are not fed
+  uint32_t shards = 2;              // engine shard threads
+  bool progress = false;            // a progress line on stderr about once a second
+  bool skip_bad_rows = false;       // count and skip bad input rows instead of failing
+  bool keep_data = false;           // keep the temporary data directory (its path is printed)
+  std::string models_dir;           // model repository for predict steps ("" = none)
+};
+
+struct BackfillStats {
+  uint64_t events_in = 0, rows_out = 0, bad_rows = 0;
+  double seconds = 0;
+  // Breakdown (wall seconds): reading + feeding the input (the engine runs concurrently), the
+  // wait for the pipelines to finish after the last input, and reading + writing the output.
+  double feed_seconds = 0, drain_seconds = 0, output_seconds = 0;
+  // CPU (seconds): the driver thread reading and converting the input, the driver thread in
+  // IngestRows (encoding and routing to the shards), the output phase (the engine has stopped:
+  // reading, sorting and writing the output) and the whole process.
+  double parse_cpu_seconds = 0, ingest_cpu_seconds = 0, output_cpu_seconds = 0, cpu_seconds = 0;
+  uint64_t filtered = 0;     // input events outside [from_ms, to_ms)
+  uint64_t late_events = 0;  // events the pipelines sent to _late_events (missing from the output)
+};
+
+// kInvalidArgument for bad options, a bad spec or bad input (naming file, line and column);
+// kNotFound for missing files; kInternal if the output is incomplete (a bug).
+Result<BackfillStats> RunBackfill(const BackfillOptions& options);
+
+// The exit-code wrapper used by the binary: `impulse backfill SPEC.yaml ...` (backfill_command.cc).
+int BackfillCommand(const std::vector<std::string>& args);
+
+}  // namespace impulse::features

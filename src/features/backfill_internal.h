@@ -1,0 +1,74 @@
+// Pieces of `impulse backfill` (backfill.h): input row sources and the output writer.
+// Internal to tools/impulse; tests use RunBackfill.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "impulse/row.h"
+#include "impulse/schema.h"
+#include "impulse/status.h"
+#include "features/backfill.h"
+
+namespace impulse::features::backfill_internal {
+
+struct SourceOptions {
+  const StreamDef* def = nullptr;   // the input stream: schema, time field; must outlive the source
+  int64_t from_ms = INT64_MIN;      // rows outside [from_ms, to_ms) are dropped and counted
+  int64_t to_ms = INT64_MAX;
+  bool filter = false;              // whether from/to apply (the stream has a time field)
+  bool skip_bad_rows = false;
+  size_t batch_rows = 4096;         // about this many rows per Next (a few more for CSV chunks)
+};
+
+// Rows of the input stream, in input order. One thread.
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  // Clears `rows` (width = schema size) and appends the next rows. Returns false once the
+  // input is exhausted (then `rows` is empty). kInvalidArgument naming file, line and column
+  // for a bad row unless skip_bad_rows.
+  virtual Result<bool> Next(RowBatch* rows) = 0;
+  virtual uint64_t bytes_done() const = 0;   // for progress
+  virtual uint64_t bytes_total() const = 0;  // 0 when unknown
+  virtual uint64_t bad_rows() const = 0;
+  virtual uint64_t filtered_rows() const = 0;
+};
+
+// CSV with a header row naming the stream's fields (RFC 4180, libcsv), streamed.
+// Appends up to `chunk_bytes` read from `file` to `pending` (the text sources read their input
+// in chunks and parse up to the last whole line); sets *eof at the end, adds to *done the bytes
+// read. IOError naming `path` on a read error.
+Status ReadChunk(std::FILE* file, const std::string& path, size_t chunk_bytes, std::string* pending, bool* eof,
+                 uint64_t* done);
+
+Result<std::unique_ptr<RowSource>> OpenCsvSource(const std::string& path, const SourceOptions& options);
+// NDJSON, one object per line, parsed by the engine's NdjsonParser, streamed.
+Result<std::unique_ptr<RowSource>> OpenNdjsonSource(const std::string& path, const SourceOptions& options);
+// The stream's log in an engine's data directory (data_dir/streams/<name>/<partition>); the
+// partitions are merged by event time (each partition's order kept). The engine must not be
+// running on it.
+Result<std::unique_ptr<RowSource>> OpenLogSource(const std::string& data_dir, const SourceOptions& options);
+
+// Converts one text cell to a value of `field` (strings copied into `arena`). An empty cell is
+// null (an empty string for a non-nullable string field). Returns "" or the reason it is bad.
+std::string ParseCell(const Field& field, std::string_view cell, Arena* arena, Value* out);
+
+// Reads the output stream `def` from data_dir's log after the engine stopped, checks that each
+// of `writers` writers has closed it (a +infinity watermark marker: the output is complete),
+// sorts the rows by (event time, encoded row bytes) and writes them to `out_path` ("-" =
+// stdout). Reads partitions and formats blocks of rows on up to `threads` threads. Returns the
+// number of rows written.
+Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, uint32_t writers,
+                             BackfillOptions::Format format, const std::string& out_path, uint32_t threads);
+
+// Appends `s` as one CSV field, quoted (RFC 4180) only if it holds , " CR or LF.
+void AppendCsvCell(std::string_view s, std::string* out);
+// Appends exactly what std::to_chars(v) writes (the shortest form that parses back to v), with a
+// fast path for values with at most two decimals; NaN, inf and -inf for the non-finite.
+void AppendCsvDouble(double v, std::string* out);
+
+}  // namespace impulse::features::backfill_internal

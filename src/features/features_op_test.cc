@@ -1,0 +1,487 @@
+// The features step: compile-time checks of feature views, and per-event values against a
+// brute-force recomputation over shuffled arrival orders, checkpoint/restore mid-stream, and
+// the online store.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "event/row_codec.h"
+#include "features/online_store.h"
+#include "plan/physical.h"
+#include "spec/spec.h"
+
+namespace impulse::plan {
+namespace {
+
+constexpr char kStreams[] = R"(
+streams:
+  - name: tx
+    fields:
+      - {name: card, type: int64}
+      - {name: amount, type: double}
+      - {name: fraud, type: int64}
+      - {name: ts, type: timestamp}
+    key: card
+    event_time: ts
+    partitions: 1
+)";
+
+constexpr char kView[] = R"(
+feature_views:
+  - name: card
+    source: tx
+    entity: card
+    label: {field: fraud, delay: 50}
+    features:
+      - {name: n_100, agg: count(), window: 100}
+      - {name: avg_100, agg: avg(amount), window: 100}
+      - {name: max_30, agg: max(amount), window: 30}
+      - {name: n_d, agg: count(), window: 60, delay: 50}
+      - {name: risk_d, agg: avg(fraud), window: 60, delay: 50, default: 0}
+      - {name: sum_d2, agg: sum(amount), window: 20, delay: 10}
+      - {name: prev_amount, previous: amount}
+      - {name: since_prev, time_since_previous: ms}
+      - {name: ratio, expr: "amount / avg_100"}
+pipelines:
+  - name: p
+    from: tx
+    steps:
+      - features: card
+    sink: {stream: out}
+)";
+
+struct Event {
+  int64_t card;
+  double amount;
+  int64_t fraud;
+  int64_t ts;
+};
+
+Result<LogicalPlan> CompileText(const std::string& body) { return CompileSpec(std::string(kStreams) + body, "t.yaml", nullptr); }
+
+std::string ErrorOf(const std::string& body) {
+  auto p = CompileText(body);
+  return p.ok() ? "" : p.status().message();
+}
+
+TEST(FeatureViewSpec, CompilesAndAppendsFeaturesToTheInput) {
+  auto p = CompileText(kView);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->feature_views.size(), 1u);
+  const FeatureViewDef& v = *p->feature_views[0];
+  EXPECT_EQ(v.entity.name, "card");
+  EXPECT_EQ(v.features.size(), 9u);
+  EXPECT_EQ(v.feature_schema.size(), 9u);
+  const Schema& out = p->pipelines[0].output.schema;
+  EXPECT_EQ(out.size(), 4u + 9u);
+  EXPECT_EQ(out.field(4).name, "n_100");
+  EXPECT_FALSE(out.field(8).nullable);  // risk_d has a default
+  EXPECT_TRUE(out.field(10).nullable);  // prev_amount
+}
+
+TEST(FeatureViewSpec, RefusesReadingALabelBeforeItsDelay) {
+  std::string s = kView;
+  s.replace(s.find("avg(fraud), window: 60, delay: 50"), 33, "avg(fraud), window: 60, delay: 49");
+  EXPECT_NE(ErrorOf(s).find("aggregates label 'fraud'"), std::string::npos) << ErrorOf(s);
+  std::string e = kView;
+  e.replace(e.find("amount / avg_100"), 16, "fraud + 1");
+  EXPECT_NE(ErrorOf(e).find("reads label 'fraud'"), std::string::npos) << ErrorOf(e);
+  std::string pr = kView;
+  pr.replace(pr.find("previous: amount"), 16, "previous: fraud");
+  EXPECT_NE(ErrorOf(pr).find("reads label 'fraud'"), std::string::npos) << ErrorOf(pr);
+}
+
+TEST(FeatureViewSpec, ReportsUnknownUnusedAndTwiceComputedViews) {
+  std::string unknown = kView;
+  unknown.replace(unknown.find("- features: card"), 16, "- features: crad");
+  EXPECT_NE(ErrorOf(unknown).find("unknown feature view 'crad'"), std::string::npos) << ErrorOf(unknown);
+  std::string unused = kView;
+  unused.replace(unused.find("      - features: card\n"), 23, "      - filter: amount > 0\n");
+  EXPECT_NE(ErrorOf(unused).find("not computed by any pipeline"), std::string::npos) << ErrorOf(unused);
+  std::string twice = std::string(kView) + R"(  - name: q
+    from: tx
+    steps:
+      - features: card
+    sink: {stream: out2}
+)";
+  EXPECT_NE(ErrorOf(twice).find("computed by another step"), std::string::npos) << ErrorOf(twice);
+}
+
+TEST(FeatureViewSpec, EntityMustBeThePartitioningKey) {
+  std::string s = kView;
+  s.replace(s.find("entity: card"), 12, "entity: fraud");
+  const std::string streams4 = std::string(kStreams).replace(std::string(kStreams).find("partitions: 1"), 13, "partitions: 4");
+  auto p = CompileSpec(streams4 + s, "t.yaml", nullptr);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("partitioned by 'card'"), std::string::npos) << p.status().message();
+}
+
+TEST(FeatureViewSpec, ChecksFeatureShapes) {
+  std::string s = kView;
+  s.replace(s.find("{name: n_100, agg: count(), window: 100}"), 40, "{name: n_100, agg: count()}");
+  EXPECT_NE(ErrorOf(s).find("needs 'window: duration'"), std::string::npos) << ErrorOf(s);
+  std::string d = kView;
+  d.replace(d.find("default: 0"), 10, "default: x");
+  EXPECT_NE(ErrorOf(d).find("default of feature 'risk_d'"), std::string::npos) << ErrorOf(d);
+  std::string c = kView;
+  c.replace(c.find("name: ratio"), 11, "name: amount");
+  EXPECT_NE(ErrorOf(c).find("clashes"), std::string::npos) << ErrorOf(c);
+}
+
+// --- values ---
+
+struct Expected {
+  int64_t n_100 = 0;
+  std::optional<double> avg_100, max_30;
+  int64_t n_d = 0;
+  double risk_d = 0;
+  std::optional<double> sum_d2;
+  std::optional<double> since_prev;  // to the latest strictly earlier event
+  std::vector<double> prev_amounts;  // the amounts of the events at that time (any may be taken)
+  bool tie = false;  // another event of the card at the same time: it may be the previous one
+};
+
+// Brute force from the definitions: windows are ranges of event time; every event at the same
+// time as this one is in its undelayed windows. The previous event: the latest earlier one (by
+// time, then arrival among equal times).
+std::map<size_t, Expected> Reference(const std::vector<Event>& ev) {
+  std::map<size_t, Expected> out;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    const Event& e = ev[i];
+    Expected x;
+    double sum100 = 0, sum_d2 = 0, fraud_d = 0;
+    int64_t n_d2 = 0;
+    int64_t best_prev_ts = INT64_MIN;
+    for (size_t j = 0; j < ev.size(); ++j) {
+      const Event& o = ev[j];
+      if (o.card != e.card) continue;
+      if (o.ts > e.ts - 100 && o.ts <= e.ts) {
+        ++x.n_100;
+        sum100 += o.amount;
+      }
+      if (o.ts > e.ts - 30 && o.ts <= e.ts) x.max_30 = std::max(x.max_30.value_or(-1e300), o.amount);
+      if (o.ts > e.ts - 110 && o.ts <= e.ts - 50) {
+        ++x.n_d;
+        fraud_d += static_cast<double>(o.fraud);
+      }
+      if (o.ts > e.ts - 30 && o.ts <= e.ts - 10) {
+        ++n_d2;
+        sum_d2 += o.amount;
+      }
+      if (o.ts == e.ts && j != i) x.tie = true;
+      if (o.ts < e.ts && o.ts >= best_prev_ts) {
+        if (o.ts > best_prev_ts) x.prev_amounts.clear();
+        best_prev_ts = o.ts;
+        x.prev_amounts.push_back(o.amount);
+        x.since_prev = static_cast<double>(e.ts - o.ts);
+      }
+    }
+    x.avg_100 = sum100 / static_cast<double>(x.n_100);
+    x.risk_d = x.n_d == 0 ? 0.0 : fraud_d / static_cast<double>(x.n_d);
+    if (n_d2 > 0) x.sum_d2 = sum_d2;
+    out[i] = x;
+  }
+  return out;
+}
+
+struct Output {
+  std::vector<std::vector<Value>> rows;  // output rows, strings not used
+  std::vector<int64_t> ids;              // index of the input event (carried in meta.offset)
+};
+
+std::unique_ptr<PhysicalPipeline> Physical(LogicalPlan* plan) {
+  auto p = CompileText(kView);
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  *plan = std::move(*p);
+  auto phys = PhysicalPipeline::Create(plan->pipelines[0], *plan);
+  EXPECT_TRUE(phys.ok()) << phys.status().ToString();
+  return std::move(*phys);
+}
+
+// Feeds `order` (indexes into ev) in batches with the watermark max_ts - bound before each row,
+// optionally checkpointing and restoring into a fresh instance after `restart_at` rows.
+// Instances use RocksDB state behind a 3-entry cache (every few events evict) when set.
+std::string g_rocksdb_dir;
+
+Output Feed(const PhysicalPipeline& phys, const std::vector<Event>& ev, const std::vector<size_t>& order, int64_t bound,
+         size_t batch, OnlineStore* store, size_t restart_at = SIZE_MAX) {
+  InstanceOptions io;
+  io.online_store = [store](const std::string&) { return store; };
+  static int generation = 0;
+  if (!g_rocksdb_dir.empty()) {
+    io.state.backend = state::StateOptions::Backend::kRocksDb;
+    io.state.cache_entries_max = 3;
+  }
+  const auto fresh_dir = [&] {
+    if (!g_rocksdb_dir.empty()) io.state.rocksdb_dir = g_rocksdb_dir + "/g" + std::to_string(generation++);
+  };
+  fresh_dir();
+  auto inst = phys.NewInstance(io);
+  EXPECT_TRUE(inst.ok());
+  std::unique_ptr<PipelineInstance> in_use = std::move(*inst);
+  const size_t width = phys.output_schema().size();
+  RowBatch in(4), out(width), late(LateEventsStreamDef().schema.size());
+  Output run;
+  int64_t max_ts = INT64_MIN;
+  auto collect = [&] {
+    for (size_t i = 0; i < out.size(); ++i) {
+      run.rows.emplace_back(out.row(i), out.row(i) + width);
+      run.ids.push_back(static_cast<int64_t>(out.meta(i).offset));
+    }
+    EXPECT_EQ(late.size(), 0u);
+    out.Clear();
+    late.Clear();
+  };
+  for (size_t i = 0; i < order.size(); i += batch) {
+    in.Clear();
+    for (size_t j = i; j < std::min(order.size(), i + batch); ++j) {
+      const Event& e = ev[order[j]];
+      Value* r = in.AppendRow();
+      r[0] = Value::Int(e.card);
+      r[1] = Value::Double(e.amount);
+      r[2] = Value::Int(e.fraud);
+      r[3] = Value::Int(e.ts);
+      RowMeta& m = in.meta(in.size() - 1);
+      m.event_time_ms = e.ts;
+      m.offset = order[j];
+      m.watermark_ms = max_ts == INT64_MIN ? INT64_MIN : max_ts - bound;
+      max_ts = std::max(max_ts, e.ts);
+    }
+    in_use->Run(0, in, max_ts - bound, &out, &late);
+    collect();
+    if (i + batch >= restart_at && i < restart_at) {
+      char tmpl[] = "/tmp/features_op_test_XXXXXX";
+      const std::string dir = mkdtemp(tmpl);
+      EXPECT_TRUE(in_use->Checkpoint(dir + "/ckpt").ok());
+      fresh_dir();
+      auto fresh = phys.NewInstance(io);
+      EXPECT_TRUE(fresh.ok());
+      in_use = std::move(*fresh);
+      EXPECT_TRUE(in_use->Restore(dir + "/ckpt").ok());
+      std::filesystem::remove_all(dir);
+    }
+  }
+  in.Clear();
+  in_use->Run(0, in, INT64_MAX, &out, &late);
+  collect();
+  return run;
+}
+
+std::vector<Event> RandomEvents(uint64_t seed, size_t n) {
+  std::mt19937_64 rng(seed);
+  std::vector<Event> ev;
+  int64_t t = 1000;
+  for (size_t i = 0; i < n; ++i) {
+    t += static_cast<int64_t>(rng() % 6);  // equal times happen
+    ev.push_back({static_cast<int64_t>(rng() % 7), static_cast<double>(rng() % 10'000) / 100.0,
+                  static_cast<int64_t>(rng() % 4 == 0), t});
+  }
+  return ev;
+}
+
+// Arrival order: each event displaced by less than `disorder` of event time.
+std::vector<size_t> Shuffled(const std::vector<Event>& ev, uint64_t seed, int64_t disorder) {
+  std::mt19937_64 rng(seed);
+  std::vector<size_t> order(ev.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (size_t i = 1; i < order.size(); ++i) {
+    size_t j = i;
+    while (j > 0 && rng() % 2 == 0 && std::abs(ev[order[j - 1]].ts - ev[order[j]].ts) < disorder) {
+      std::swap(order[j - 1], order[j]);
+      --j;
+    }
+  }
+  return order;
+}
+
+void ExpectNear(const Value& v, std::optional<double> want, const std::string& what) {
+  if (!want) {
+    EXPECT_TRUE(v.null) << what;
+    return;
+  }
+  ASSERT_FALSE(v.null) << what;
+  EXPECT_NEAR(v.f64, *want, 1e-9 * std::max(1.0, std::abs(*want))) << what;
+}
+
+void CheckAgainstReference(const std::vector<Event>& ev, const Output& run, const std::string& what) {
+  ASSERT_EQ(run.rows.size(), ev.size()) << what;
+  const auto ref = Reference(ev);
+  std::vector<int> seen(ev.size(), 0);
+  for (size_t r = 0; r < run.rows.size(); ++r) {
+    const size_t id = static_cast<size_t>(run.ids[r]);
+    ++seen[id];
+    const std::vector<Value>& o = run.rows[r];
+    const Expected& x = ref.at(id);
+    const std::string at = what + " event " + std::to_string(id) + " (card " + std::to_string(ev[id].card) +
+                           ", t " + std::to_string(ev[id].ts) + ")";
+    EXPECT_EQ(o[0].i64, ev[id].card) << at;
+    EXPECT_EQ(o[4].i64, x.n_100) << at;
+    ExpectNear(o[5], x.avg_100, at + " avg_100");
+    ExpectNear(o[6], x.max_30, at + " max_30");
+    EXPECT_EQ(o[7].i64, x.n_d) << at;
+    ExpectNear(o[8], x.risk_d, at + " risk_d");
+    ExpectNear(o[9], x.sum_d2, at + " sum_d2");
+    // Equal times are taken in content order: an equal-time event may be the previous one.
+    if (x.tie && !o[11].null && o[11].f64 == 0) {
+      EXPECT_FALSE(o[10].null) << at;
+    } else {
+      ExpectNear(o[11], x.since_prev, at + " since_prev");
+      EXPECT_EQ(o[10].null, x.prev_amounts.empty()) << at;
+      if (!o[10].null) {
+        EXPECT_NE(std::find(x.prev_amounts.begin(), x.prev_amounts.end(), o[10].f64), x.prev_amounts.end()) << at;
+      }
+    }
+    ExpectNear(o[12], ev[id].amount / *x.avg_100, at + " ratio");
+    if (::testing::Test::HasFailure()) return;
+  }
+  for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << what << " event " << i;
+}
+
+TEST(FeaturesOperator, MatchesBruteForceInOrder) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  const auto ev = RandomEvents(1, 600);
+  std::vector<size_t> order(ev.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  OnlineStore store(plan.feature_views[0]);
+  CheckAgainstReference(ev, Feed(*phys, ev, order, /*bound=*/0, /*batch=*/7, &store), "in order");
+}
+
+TEST(FeaturesOperator, MatchesBruteForceInShuffledOrderWithinTheBound) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    const auto ev = RandomEvents(seed + 10, 500);
+    const auto order = Shuffled(ev, seed, /*disorder=*/40);
+    OnlineStore store(plan.feature_views[0]);
+    CheckAgainstReference(ev, Feed(*phys, ev, order, /*bound=*/40, /*batch=*/1 + seed * 5, &store),
+                          "shuffle seed " + std::to_string(seed));
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+TEST(FeaturesOperator, CheckpointAndRestoreMidStreamGiveTheSameRows) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  const auto ev = RandomEvents(5, 800);
+  const auto order = Shuffled(ev, 5, 40);
+  OnlineStore a(plan.feature_views[0]), b(plan.feature_views[0]);
+  const Output straight = Feed(*phys, ev, order, 40, 13, &a);
+  const Output restarted = Feed(*phys, ev, order, 40, 13, &b, /*restart_at=*/400);
+  ASSERT_EQ(straight.rows.size(), restarted.rows.size());
+  for (size_t r = 0; r < straight.rows.size(); ++r) {
+    ASSERT_EQ(straight.ids[r], restarted.ids[r]) << r;
+    for (size_t c = 0; c < straight.rows[r].size(); ++c) {
+      const Value& x = straight.rows[r][c];
+      const Value& y = restarted.rows[r][c];
+      ASSERT_EQ(x.null, y.null) << "row " << r << " column " << c;
+      if (!x.null) {
+        ASSERT_EQ(x.i64, y.i64) << "row " << r << " column " << c;  // bit-identical
+      }
+    }
+  }
+  CheckAgainstReference(ev, restarted, "restarted");
+}
+
+TEST(FeaturesOperator, OnlineStoreHoldsEachEntitysLatestFeatures) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  const auto ev = RandomEvents(9, 300);
+  std::vector<size_t> order(ev.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  OnlineStore store(plan.feature_views[0]);
+  const Output run = Feed(*phys, ev, order, 0, 50, &store);
+  // The last output row of each card is its online value.
+  std::map<int64_t, size_t> last;
+  for (size_t r = 0; r < run.rows.size(); ++r) last[run.rows[r][0].i64] = r;
+  EXPECT_EQ(store.size(), last.size());
+  const Schema& fs = plan.feature_views[0]->feature_schema;
+  for (const auto& [card, r] : last) {
+    std::string key, why;
+    ASSERT_TRUE(store.KeyFromText(std::to_string(card), &key, &why)) << why;
+    OnlineStore::Entry e;
+    ASSERT_TRUE(store.Get(key, &e)) << card;
+    EXPECT_EQ(e.as_of_ms, run.rows[r][3].i64);
+    RowBatch got(fs.size());
+    ASSERT_TRUE(DecodeRow(fs, e.values, &got).ok());
+    for (size_t c = 0; c < fs.size(); ++c) {
+      const Value& want = run.rows[r][4 + c];
+      EXPECT_EQ(got.row(0)[c].null, want.null) << card << " " << fs.field(c).name;
+      if (!want.null) {
+        EXPECT_EQ(got.row(0)[c].i64, want.i64) << card << " " << fs.field(c).name;
+      }
+    }
+  }
+  std::string key, why;
+  EXPECT_FALSE(store.KeyFromText("x1", &key, &why));
+  ASSERT_TRUE(store.KeyFromText("999", &key, &why));
+  OnlineStore::Entry e;
+  EXPECT_FALSE(store.Get(key, &e));
+}
+
+TEST(FeaturesOperator, IdleEntitiesExpireFromStateAndOnlineStore) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  // Card 1 at t=0, then card 2 much later: card 1 is idle beyond the longest window + delay.
+  std::vector<Event> ev = {{1, 5, 0, 0}, {2, 6, 0, 1'000'000}, {2, 7, 0, 1'002'000}};
+  std::vector<size_t> order = {0, 1, 2};
+  OnlineStore store(plan.feature_views[0]);
+  Feed(*phys, ev, order, 0, 1, &store);
+  std::string key, why;
+  ASSERT_TRUE(store.KeyFromText("1", &key, &why));
+  OnlineStore::Entry e;
+  EXPECT_FALSE(store.Get(key, &e));
+  ASSERT_TRUE(store.KeyFromText("2", &key, &why));
+  EXPECT_TRUE(store.Get(key, &e));
+}
+
+TEST(FeaturesOperator, RocksDbStateBehindATinyCacheGivesTheSameValues) {
+  char tmpl[] = "/tmp/features_rocks_XXXXXX";
+  g_rocksdb_dir = mkdtemp(tmpl);
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  const auto ev = RandomEvents(21, 400);
+  const auto order = Shuffled(ev, 21, 40);
+  OnlineStore store(plan.feature_views[0]);
+  CheckAgainstReference(ev, Feed(*phys, ev, order, 40, 9, &store, /*restart_at=*/200), "rocksdb");
+  std::filesystem::remove_all(g_rocksdb_dir);
+  g_rocksdb_dir.clear();
+}
+
+TEST(FeaturesOperator, RowsPerEntityMaxSendsExcessRowsToLateEvents) {
+  std::string spec = kView;
+  spec.replace(spec.find("    entity: card\n"), 17, "    entity: card\n    rows_per_entity_max: 3\n");
+  auto p = CompileText(spec);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->feature_views[0]->rows_per_entity_max, 3u);
+  auto phys = PhysicalPipeline::Create(p->pipelines[0], *p);
+  ASSERT_TRUE(phys.ok());
+  auto inst = (*phys)->NewInstance(InstanceOptions{});
+  ASSERT_TRUE(inst.ok());
+  RowBatch in(4), out((*phys)->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  for (int i = 0; i < 5; ++i) {  // one card, all within its 100 ms window
+    Value* r = in.AppendRow();
+    r[0] = Value::Int(1);
+    r[1] = Value::Double(1.0);
+    r[2] = Value::Int(0);
+    r[3] = Value::Int(1000 + i);
+    in.meta(in.size() - 1).event_time_ms = 1000 + i;
+    in.meta(in.size() - 1).watermark_ms = INT64_MIN;
+  }
+  (*inst)->Run(0, in, INT64_MAX, &out, &late);
+  EXPECT_EQ(out.size(), 3u);
+  ASSERT_EQ(late.size(), 2u);
+  EXPECT_EQ(late.row(0)[2].sv(), "state limit");
+  EXPECT_EQ((*inst)->Stats()[0].second.limit_dropped, 2u);
+}
+
+}  // namespace
+}  // namespace impulse::plan

@@ -1,0 +1,56 @@
+#include "features/online_store.h"
+
+#include <charconv>
+
+#include "ops/operator.h"
+
+namespace impulse::plan {
+
+void OnlineStore::Put(std::string_view key, int64_t as_of_ms, std::string_view values) {
+  Stripe& s = StripeOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  Entry* e = s.map.Find(key);
+  if (e == nullptr) {
+    e = s.map.Insert(key);
+    size_.fetch_add(1, std::memory_order_relaxed);
+  }
+  e->as_of_ms = as_of_ms;
+  e->values.assign(values.data(), values.size());  // reuses the buffer
+}
+
+void OnlineStore::Erase(std::string_view key) {
+  Stripe& s = StripeOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.map.Erase(key)) size_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool OnlineStore::Get(std::string_view key, Entry* out) const {
+  Stripe& s = StripeOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  const Entry* e = s.map.Find(key);
+  if (e == nullptr) return false;
+  out->as_of_ms = e->as_of_ms;
+  out->values.assign(e->values);
+  return true;
+}
+
+bool OnlineStore::KeyFromText(std::string_view text, std::string* key, std::string* why) const {
+  const Field& f = view_->entity;
+  Value v;
+  if (f.type == FieldType::kInt64) {
+    int64_t x = 0;
+    const auto r = std::from_chars(text.data(), text.data() + text.size(), x);
+    if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+      *why = "entity '" + std::string(text) + "' is not an int64 (" + f.name + ")";
+      return false;
+    }
+    v = Value::Int(x);
+  } else {
+    v = Value::String(text);
+  }
+  key->clear();
+  AppendKeyBytes(Schema({f}), {0}, &v, key);
+  return true;
+}
+
+}  // namespace impulse::plan

@@ -1,0 +1,603 @@
+// The join operator (NewJoinOperator in stateful.h): the pipeline's rows (side 0, left) with the
+// rows of a co-partitioned second stream (side 1, right). Three types (JoinDef::Type):
+//  - kInterval: both sides buffered per key; each new row probes the other side and emits every
+//    match at once, then is buffered itself, so each pair is emitted exactly once (by whichever
+//    row arrives second). A buffered row is dropped once no future non-late row can match it.
+//  - kWindow: rows buffered per (key, tumbling window); the cross product is emitted when the
+//    watermark closes the window.
+//    With `left_outer`, a left row that no right row matched is emitted once with null right
+//    fields when it leaves the state (the watermark passed left.ts + upper: no match can come),
+//    with that time as its event time; a left row with a null key at once.
+//  - kLookup: right rows upsert a table (latest by arrival); left rows probe it.
+// All keyed state is one StateTable<RowList> (memory or RocksDB). Timers (cleanup or window
+// close) live in an in-memory min-heap with one entry per state key, rebuilt from the table on
+// Restore, so a checkpoint is the table plus a few scalars.
+//
+// Lateness (interval): a row is late when ts < W and the other side's rows are cleaned by the
+// watermark (its bound is finite): only then could it miss a partner that was already dropped.
+// With unbounded sides (a regular join) nothing is late; rows live state_ttl_ms behind W.
+#include <cstring>
+#include <functional>
+#include <queue>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "event/row_codec.h"
+#include "ops/operator.h"
+#include "state/state_table.h"
+
+namespace impulse::plan {
+namespace {
+
+constexpr int64_t kNever = INT64_MAX;
+constexpr int64_t kSweepIntervalMs = 1000;  // lookup TTL sweep: at most once per second of event time
+constexpr std::string_view kScalarsFile = "join.scalars";
+constexpr std::string_view kTableDir = "table";
+constexpr uint32_t kScalarsMagic = 0x314E4A49;  // "IJN1"
+
+int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+int64_t SatSub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
+template <typename T>
+void PutRaw(std::string* out, T v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
+template <typename T>
+bool GetRaw(std::string_view* in, T* v) {
+  if (in->size() < sizeof(T)) return false;
+  std::memcpy(v, in->data(), sizeof(T));
+  in->remove_prefix(sizeof(T));
+  return true;
+}
+
+// One buffered row: flags (bit 0: right side, bit 1: expires by TTL, bit 2: a left row that has
+// matched), ts, expire_ms (dropped once W > expire_ms; kNever = not by time), then the EncodeRow
+// payload.
+constexpr uint8_t kMatchedFlag = 4;
+struct Record {
+  int side = 0;
+  bool ttl = false;
+  bool matched = false;
+  int64_t ts = 0;
+  int64_t expire_ms = kNever;
+  std::string_view payload;
+  size_t bytes = 0;  // the whole record's encoded size
+};
+constexpr size_t kRecordHeaderBytes = 1 + 8 + 8 + 4;
+
+bool NextRecord(std::string_view* rest, Record* r) {
+  const size_t before = rest->size();
+  uint8_t flags;
+  uint32_t len;
+  if (!GetRaw(rest, &flags) || !GetRaw(rest, &r->ts) || !GetRaw(rest, &r->expire_ms) || !GetRaw(rest, &len)) {
+    return false;
+  }
+  if (flags > 7 || rest->size() < len) return false;
+  r->side = flags & 1;
+  r->ttl = (flags & 2) != 0;
+  r->matched = (flags & kMatchedFlag) != 0;
+  r->payload = rest->substr(0, len);
+  rest->remove_prefix(len);
+  r->bytes = before - rest->size();
+  return true;
+}
+
+void AppendRecord(int side, bool ttl, int64_t ts, int64_t expire_ms, std::string_view payload, std::string* out,
+                  bool matched = false) {
+  PutRaw<uint8_t>(out, static_cast<uint8_t>(side | (ttl ? 2 : 0) | (matched ? kMatchedFlag : 0)));
+  PutRaw(out, ts);
+  PutRaw(out, expire_ms);
+  PutRaw(out, static_cast<uint32_t>(payload.size()));
+  out->append(payload);
+}
+
+// The value of one state key: its buffered rows of both sides (kLookup: the one latest right row).
+struct RowList {
+  int64_t timer_ms = kNever;  // the pending heap timer of this key; kNever = none
+  uint32_t count = 0;         // records in data
+  std::string data;           // concatenated records
+
+  void Serialize(std::string* out) const {
+    PutRaw(out, timer_ms);
+    PutRaw(out, count);
+    out->append(data);
+  }
+  Status Deserialize(std::string_view in) {
+    if (!GetRaw(&in, &timer_ms) || !GetRaw(&in, &count)) return DataLoss("join row list: truncated header");
+    std::string_view rest = in;
+    Record r;
+    for (uint32_t i = 0; i < count; ++i) {
+      if (!NextRecord(&rest, &r)) return DataLoss("join row list: truncated record");
+    }
+    if (!rest.empty()) return DataLoss("join row list: trailing bytes");
+    data.assign(in);
+    return Status::OK();
+  }
+};
+
+using Timer = std::pair<int64_t, std::string>;  // (fire once W > this, state key)
+
+// Contract: one instance per task, driven by one thread. Input: rows of either side with
+// meta.watermark_ms; output: joined rows (op.output schema, strings in out->rows' arena) and
+// late rows. State: at most rows_max buffered rows per side (lookup: table entries), plus one
+// heap timer per state key.
+class JoinOperator final : public StatefulOperator {
+ public:
+  JoinOperator(const LogicalOp& op, const OperatorContext& ctx)
+      : def_(*op.join), ctx_(ctx), schema_{op.input, op.join->right_schema}, key_fields_{{def_.left_key},
+                                                                                        {def_.right_key}} {
+    decoded_[0].Reset(schema_[0].size());
+    decoded_[1].Reset(schema_[1].size());
+    env_ = ctx.state.env != nullptr ? ctx.state.env : Env::Default();
+  }
+
+  Status Init() {
+    state::StateOptions options = ctx_.state;
+    const uint64_t keys_max = def_.type == JoinDef::Type::kLookup ? def_.rows_max : 2 * def_.rows_max;
+    if (keys_max < options.entries_max) options.entries_max = static_cast<size_t>(keys_max);
+    ASSIGN_OR_RETURN(table_, state::StateTable<RowList>::Open(options));
+    return Status::OK();
+  }
+
+  void Process(int side, const RowBatch& in, OpOutput* out) override {
+    if (side != 0 && side != 1) return;
+    for (size_t i = 0; i < in.size(); ++i) {
+      AdvanceTo(in.meta(i).watermark_ms, out);
+      switch (def_.type) {
+        case JoinDef::Type::kInterval: ProcessInterval(side, in.row(i), in.meta(i), out); break;
+        case JoinDef::Type::kWindow: ProcessWindow(side, in.row(i), in.meta(i), out); break;
+        case JoinDef::Type::kLookup: ProcessLookup(side, in.row(i), in.meta(i), out); break;
+      }
+    }
+  }
+
+  void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override { AdvanceTo(watermark_ms, out); }
+  int64_t watermark() const override { return watermark_; }
+
+  Status Checkpoint(const std::string& dir) override {
+    RETURN_IF_ERROR(env_->CreateDirs(dir));
+    ASSIGN_OR_RETURN(uint64_t bytes, table_->Checkpoint(dir + "/" + std::string(kTableDir)));
+    (void)bytes;
+    std::string s;
+    PutRaw(&s, kScalarsMagic);
+    PutRaw(&s, static_cast<uint8_t>(def_.type));
+    PutRaw(&s, watermark_);
+    PutRaw(&s, last_sweep_ms_);
+    PutRaw(&s, late_events_);
+    PutRaw(&s, limit_dropped_);
+    PutRaw(&s, expired_);
+    return env_->WriteFileAtomic(dir + "/" + std::string(kScalarsFile), s);
+  }
+
+  Status Restore(const std::string& dir) override {
+    ASSIGN_OR_RETURN(std::string s, env_->ReadFile(dir + "/" + std::string(kScalarsFile)));
+    std::string_view in = s;
+    uint32_t magic = 0;
+    uint8_t type = 0;
+    int64_t watermark = 0, last_sweep = 0;
+    uint64_t late = 0, limit = 0, expired = 0;
+    if (!GetRaw(&in, &magic) || !GetRaw(&in, &type) || !GetRaw(&in, &watermark) || !GetRaw(&in, &last_sweep) ||
+        !GetRaw(&in, &late) || !GetRaw(&in, &limit) || !GetRaw(&in, &expired) || !in.empty() ||
+        magic != kScalarsMagic) {
+      return DataLoss("join checkpoint: malformed " + dir + "/" + std::string(kScalarsFile));
+    }
+    if (type != static_cast<uint8_t>(def_.type)) return InvalidArgument("join checkpoint " + dir + " is of another join type");
+    RETURN_IF_ERROR(table_->Restore(dir + "/" + std::string(kTableDir)));
+    watermark_ = watermark;
+    last_sweep_ms_ = last_sweep;
+    late_events_ = late;
+    limit_dropped_ = limit;
+    expired_ = expired;
+    return RebuildDerived();
+  }
+
+  OperatorStats stats() const override {
+    OperatorStats s;
+    s.entries = def_.type == JoinDef::Type::kLookup ? table_->size() : rows_[0] + rows_[1];
+    s.state_bytes = table_->stats().memory_bytes + payload_bytes_ + timers_.size() * sizeof(Timer);
+    s.late_events = late_events_;
+    s.limit_dropped = limit_dropped_;
+    s.expired = expired_;
+    return s;
+  }
+
+ private:
+  // --- event time ---
+  void AdvanceTo(int64_t watermark_ms, OpOutput* out) {
+    if (watermark_ms <= watermark_) return;
+    // Rows fired by this advance carry the previous watermark: they precede the new one, so a
+    // following stateful step does not take them for late.
+    fire_watermark_ = watermark_;
+    watermark_ = watermark_ms;
+    FireTimers(out);
+    if (def_.type == JoinDef::Type::kLookup && def_.state_ttl_ms >= 0 &&
+        (last_sweep_ms_ == INT64_MIN || SatSub(watermark_, last_sweep_ms_) >= kSweepIntervalMs)) {
+      SweepLookup();
+    }
+  }
+
+  void FireTimers(OpOutput* out) {
+    while (!timers_.empty() && timers_.top().first < watermark_) {
+      const Timer timer = timers_.top();
+      timers_.pop();
+      Result<RowList*> found = table_->Find(timer.second);
+      if (!found.ok()) {
+        NoteError(found.status());
+        continue;
+      }
+      RowList* list = *found;
+      if (list == nullptr || list->timer_ms != timer.first) continue;  // stale timer
+      if (def_.type == JoinDef::Type::kWindow) {
+        EmitWindow(*list, timer.first, out);
+        ForgetRecords(*list);
+        NoteError(table_->Erase(timer.second));
+        continue;
+      }
+      Prune(list, out);
+      if (list->count == 0) {
+        NoteError(table_->Erase(timer.second));
+      } else if (list->timer_ms != kNever) {
+        timers_.emplace(list->timer_ms, timer.second);
+      }
+    }
+  }
+
+  // Drops the records of `list` whose expiry W has passed and recomputes its timer.
+  void Prune(RowList* list, OpOutput* out) {
+    std::string kept;
+    std::string_view rest = list->data;
+    Record r;
+    uint32_t count = 0;
+    int64_t next = kNever;
+    while (NextRecord(&rest, &r)) {
+      if (r.expire_ms < watermark_) {
+        if (def_.left_outer && r.side == 0 && !r.matched) EmitUnmatched(r, out);
+        --rows_[r.side];
+        payload_bytes_ -= r.bytes;
+        if (r.ttl) ++expired_;
+        continue;
+      }
+      AppendRecord(r.side, r.ttl, r.ts, r.expire_ms, r.payload, &kept, r.matched);
+      ++count;
+      next = std::min(next, r.expire_ms);
+    }
+    list->data.swap(kept);
+    list->count = count;
+    list->timer_ms = next;
+  }
+
+  void ForgetRecords(const RowList& list) {
+    std::string_view rest = list.data;
+    Record r;
+    while (NextRecord(&rest, &r)) {
+      --rows_[r.side];
+      payload_bytes_ -= r.bytes;
+    }
+  }
+
+  // Timers, row counts and byte counts are derived from the table: rebuilt after Restore.
+  Status RebuildDerived() {
+    timers_ = {};
+    rows_[0] = rows_[1] = 0;
+    payload_bytes_ = 0;
+    return table_->ForEach([&](std::string_view key, RowList& list) -> Status {
+      std::string_view rest = list.data;
+      Record r;
+      for (uint32_t i = 0; i < list.count; ++i) {
+        if (!NextRecord(&rest, &r)) return DataLoss("join checkpoint: corrupt row list");
+        ++rows_[r.side];
+        payload_bytes_ += r.bytes;
+      }
+      if (list.timer_ms != kNever) timers_.emplace(list.timer_ms, std::string(key));
+      return Status::OK();
+    });
+  }
+
+  // --- interval ---
+  void ProcessInterval(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
+    const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
+    const int64_t ts = meta.event_time_ms;
+    if (key.null) {  // never equal to anything
+      if (side == 0 && def_.left_outer) EmitOuter(row, meta, SatAdd(ts, def_.upper_ms), out);
+      return;
+    }
+    // The bound that cleans the other side's rows, and this row's own expiry.
+    const bool other_cleaned = side == 0 ? def_.lower_ms != INT64_MIN : def_.upper_ms != INT64_MAX;
+    if (other_cleaned && ts < watermark_) return Late(side, row, meta, "late", out);
+    const bool own_bounded = side == 0 ? def_.upper_ms != INT64_MAX : def_.lower_ms != INT64_MIN;
+    bool ttl = false;
+    int64_t expire = kNever;
+    if (own_bounded) {
+      expire = side == 0 ? SatAdd(ts, def_.upper_ms) : SatSub(ts, def_.lower_ms);
+    } else if (def_.state_ttl_ms >= 0) {
+      expire = SatAdd(ts, def_.state_ttl_ms);
+      ttl = true;
+    }
+    const bool buffer = expire >= watermark_;  // else no future row can match it: probe only
+    if (buffer && rows_[side] >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+    KeyOf(side, row, /*window_start=*/nullptr);
+    Result<RowList*> found = buffer ? table_->FindOrInsert(key_) : table_->Find(key_);
+    if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+    RowList* list = *found;
+    if (list == nullptr) {  // nothing buffered for this key, and this row is not kept either
+      if (side == 0 && def_.left_outer) EmitOuter(row, meta, expire, out);
+      return;
+    }
+    // Probe: every buffered row of the other side whose ts difference is within the bounds.
+    const int other = 1 - side;
+    std::string_view rest = list->data;
+    Record r;
+    bool matched = false;
+    while (NextRecord(&rest, &r)) {
+      if (r.side != other) continue;
+      const int64_t diff = side == 0 ? SatSub(r.ts, ts) : SatSub(ts, r.ts);  // right.ts - left.ts
+      if (diff < def_.lower_ms || diff > def_.upper_ms) continue;
+      const Value* buffered = Decode(other, r.payload);
+      if (buffered == nullptr) continue;
+      matched = true;
+      if (other == 0 && !r.matched) {
+        // The buffered left row has a partner now: no outer row for it. Its flags byte sits the
+        // record header's size before its payload.
+        const size_t at = static_cast<size_t>(r.payload.data() - list->data.data()) - kRecordHeaderBytes;
+        list->data[at] = static_cast<char>(static_cast<uint8_t>(list->data[at]) | kMatchedFlag);
+      }
+      RowMeta m = meta;
+      m.event_time_ms = std::max(ts, r.ts);
+      m.watermark_ms = watermark_;
+      if (side == 0) {
+        EmitPair(row, buffered, m, out);
+      } else {
+        EmitPair(buffered, row, m, out);
+      }
+    }
+    if (!buffer) {
+      // No future right row can match it (its interval is already behind the watermark).
+      if (side == 0 && def_.left_outer && !matched) EmitOuter(row, meta, expire, out);
+      return;
+    }
+    encoded_.clear();
+    EncodeRow(schema_[side], row, meta, &encoded_);
+    AppendRecord(side, ttl, ts, expire, encoded_, &list->data, side == 0 && matched);
+    ++list->count;
+    ++rows_[side];
+    payload_bytes_ += kRecordHeaderBytes + encoded_.size();
+    if (expire < list->timer_ms) {
+      list->timer_ms = expire;
+      timers_.emplace(expire, key_);
+    }
+  }
+
+  // --- window ---
+  void ProcessWindow(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
+    const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
+    if (key.null) return;
+    const int64_t ts = meta.event_time_ms;
+    const int64_t w = def_.window_ms;
+    const int64_t offset = ((ts % w) + w) % w;  // floor division, also for negative ts
+    int64_t start, last;
+    if (__builtin_sub_overflow(ts, offset, &start) || __builtin_add_overflow(start, w - 1, &last)) {
+      return Late(side, row, meta, "time out of range", out);
+    }
+    if (watermark_ > last) return Late(side, row, meta, "late", out);  // W >= window end
+    if (rows_[side] >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+    KeyOf(side, row, &start);
+    Result<RowList*> found = table_->FindOrInsert(key_);
+    if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+    RowList* list = *found;
+    encoded_.clear();
+    EncodeRow(schema_[side], row, meta, &encoded_);
+    AppendRecord(side, /*ttl=*/false, ts, last, encoded_, &list->data);
+    ++list->count;
+    ++rows_[side];
+    payload_bytes_ += kRecordHeaderBytes + encoded_.size();
+    if (list->timer_ms == kNever) {
+      list->timer_ms = last;
+      timers_.emplace(last, key_);
+    }
+  }
+
+  // The cross product of one closed (key, window), left-major in arrival order.
+  void EmitWindow(const RowList& list, int64_t last_ms, OpOutput* out) {
+    decoded_[0].Clear();
+    decoded_[1].Clear();
+    std::string_view rest = list.data;
+    Record r;
+    while (NextRecord(&rest, &r)) {
+      Status s = DecodeRow(schema_[r.side], r.payload, &decoded_[r.side]);
+      NoteError(s);
+    }
+    RowMeta m;
+    m.event_time_ms = last_ms;
+    m.watermark_ms = fire_watermark_;
+    for (size_t i = 0; i < decoded_[0].size(); ++i) {
+      for (size_t j = 0; j < decoded_[1].size(); ++j) EmitPair(decoded_[0].row(i), decoded_[1].row(j), m, out);
+    }
+  }
+
+  // --- lookup ---
+  void ProcessLookup(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
+    const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
+    if (side == 1) {
+      if (key.null) return;
+      KeyOf(side, row, nullptr);
+      Result<RowList*> found = table_->Find(key_);
+      if (found.ok() && *found == nullptr) {
+        if (table_->size() >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+        found = table_->FindOrInsert(key_);
+      }
+      if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+      RowList* list = *found;
+      payload_bytes_ -= list->data.size();
+      list->data.clear();
+      encoded_.clear();
+      EncodeRow(schema_[1], row, meta, &encoded_);
+      AppendRecord(1, def_.state_ttl_ms >= 0, meta.event_time_ms, kNever, encoded_, &list->data);
+      list->count = 1;
+      payload_bytes_ += list->data.size();
+      return;
+    }
+    RowMeta m = meta;
+    m.watermark_ms = watermark_;
+    const Value* right = nullptr;
+    if (!key.null) {
+      KeyOf(side, row, nullptr);
+      Result<RowList*> found = table_->Find(key_);
+      if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+      std::string_view rest = *found != nullptr ? std::string_view((*found)->data) : std::string_view();
+      Record r;
+      if (NextRecord(&rest, &r) && !LookupExpired(r.ts)) right = Decode(1, r.payload);
+    }
+    if (right != nullptr || def_.left_outer) EmitPair(row, right, m, out);
+  }
+
+  bool LookupExpired(int64_t ts) const {
+    return def_.state_ttl_ms >= 0 && ts < SatSub(watermark_, def_.state_ttl_ms);
+  }
+
+  void SweepLookup() {
+    last_sweep_ms_ = watermark_;
+    std::vector<std::string> dead;
+    NoteError(table_->ForEach([&](std::string_view key, RowList& list) -> Status {
+      std::string_view rest = list.data;
+      Record r;
+      if (!NextRecord(&rest, &r) || LookupExpired(r.ts)) dead.emplace_back(key);
+      return Status::OK();
+    }));
+    for (const std::string& key : dead) {
+      Result<RowList*> found = table_->Find(key);
+      if (found.ok() && *found != nullptr) payload_bytes_ -= (*found)->data.size();
+      NoteError(table_->Erase(key));
+      ++expired_;
+    }
+  }
+
+  // --- output ---
+  // Appends left ++ right (right == nullptr: nulls) with strings copied into out->rows' arena.
+  // A left row without a partner, with null right fields, at `event_time` (when no partner can
+  // come any more), but not behind the watermark it carries, so a following step takes it as on
+  // time. Rows emitted by a watermark advance (EmitUnmatched) keep their own meta only partly:
+  // the decoded row has its event time, not its offset or partition.
+  void EmitOuter(const Value* left, const RowMeta& meta, int64_t event_time, OpOutput* out) {
+    RowMeta m = meta;
+    m.event_time_ms = std::max(event_time, watermark_);
+    m.watermark_ms = watermark_;
+    EmitPair(left, nullptr, m, out);
+  }
+  void EmitUnmatched(const Record& r, OpOutput* out) {
+    const Value* left = Decode(0, r.payload);
+    if (left == nullptr) return;
+    RowMeta m = decoded_[0].meta(decoded_[0].size() - 1);
+    m.event_time_ms = r.expire_ms;
+    m.watermark_ms = fire_watermark_;  // released by this advance: ahead of the new watermark
+    EmitPair(left, nullptr, m, out);
+  }
+
+  void EmitPair(const Value* left, const Value* right, const RowMeta& meta, OpOutput* out) {
+    if (out == nullptr || out->rows == nullptr) return;
+    RowBatch* rows = out->rows;
+    Value* o = rows->AppendRow();
+    rows->meta(rows->size() - 1) = meta;
+    CopyValues(schema_[0], left, o, &rows->arena());
+    if (right != nullptr) CopyValues(schema_[1], right, o + schema_[0].size(), &rows->arena());
+  }
+
+  static void CopyValues(const Schema& schema, const Value* from, Value* to, Arena* arena) {
+    for (size_t f = 0; f < schema.size(); ++f) {
+      to[f] = from[f];
+      if (!from[f].null && schema.field(f).type == FieldType::kString) {
+        to[f] = Value::String(arena->Copy(from[f].sv()));
+      }
+    }
+  }
+
+  void Late(int side, const Value* row, const RowMeta& meta, std::string_view reason, OpOutput* out) {
+    ++late_events_;
+    if (reason == "state limit") ++limit_dropped_;
+    AppendLateRow(ctx_, schema_[side], row, meta, reason, watermark_, out != nullptr ? out->late : nullptr);
+  }
+
+  // A state backend failure (entries_max, RocksDB I/O): the row is not joined; it goes to the late
+  // output so it is not lost silently.
+  void StateFailure(int side, const Value* row, const RowMeta& meta, const Status& status, OpOutput* out) {
+    if (status.code() == StatusCode::kResourceExhausted) return Late(side, row, meta, "state limit", out);
+    NoteError(status);
+    Late(side, row, meta, "state error", out);
+  }
+
+  void NoteError(const Status& status) {
+    if (!status.ok() && error_.ok()) error_ = status;
+  }
+
+  // Decodes a buffered payload into decoded_[side] (cleared first); nullptr if corrupt.
+  const Value* Decode(int side, std::string_view payload) {
+    decoded_[side].Clear();
+    Status s = DecodeRow(schema_[side], payload, &decoded_[side]);
+    if (!s.ok()) {
+      NoteError(s);
+      return nullptr;
+    }
+    return decoded_[side].row(0);
+  }
+
+  // key_ = the encoded join key of `row` (+ the window start for window joins).
+  void KeyOf(int side, const Value* row, const int64_t* window_start) {
+    key_.clear();
+    AppendKeyBytes(schema_[side], key_fields_[side], row, &key_);
+    if (window_start != nullptr) PutRaw(&key_, *window_start);
+  }
+
+  const JoinDef def_;
+  const OperatorContext ctx_;
+  const Schema schema_[2];
+  const std::vector<int> key_fields_[2];
+  Env* env_ = nullptr;
+  std::unique_ptr<state::StateTable<RowList>> table_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  int64_t watermark_ = INT64_MIN;
+  int64_t fire_watermark_ = INT64_MIN;  // carried by rows emitted while advancing
+  int64_t last_sweep_ms_ = INT64_MIN;
+  uint64_t rows_[2] = {0, 0};  // buffered rows per side (interval, window)
+  uint64_t payload_bytes_ = 0;
+  uint64_t late_events_ = 0;
+  uint64_t limit_dropped_ = 0;
+  uint64_t expired_ = 0;
+  Status error_;  // first state backend error (rows affected went to the late output)
+  std::string key_, encoded_;  // scratch
+  RowBatch decoded_[2];        // scratch: decoded buffered rows per side
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx) {
+  if (op.kind != LogicalOp::Kind::kJoin || op.join == nullptr) return InvalidArgument("join operator: not a join op");
+  const JoinDef& j = *op.join;
+  if (j.left_key < 0 || static_cast<size_t>(j.left_key) >= op.input.size() || j.right_key < 0 ||
+      static_cast<size_t>(j.right_key) >= j.right_schema.size()) {
+    return InvalidArgument("join operator: key field index out of range");
+  }
+  if (op.input.field(static_cast<size_t>(j.left_key)).type != j.right_schema.field(static_cast<size_t>(j.right_key)).type) {
+    return InvalidArgument("join operator: join keys have different types");
+  }
+  if (op.output.size() != op.input.size() + j.right_schema.size()) {
+    return InvalidArgument("join operator: output schema is not left fields then right fields");
+  }
+  if (j.rows_max == 0) return InvalidArgument("join operator: rows_max must be > 0");
+  if (j.type == JoinDef::Type::kInterval && j.lower_ms > j.upper_ms) {
+    return InvalidArgument("join operator: lower bound above upper bound");
+  }
+  if (j.type == JoinDef::Type::kWindow && j.window_ms <= 0) return InvalidArgument("join operator: window_ms must be > 0");
+  auto join = std::make_unique<JoinOperator>(op, ctx);
+  RETURN_IF_ERROR(join->Init());
+  return std::unique_ptr<StatefulOperator>(std::move(join));
+}
+
+}  // namespace impulse::plan

@@ -1,0 +1,544 @@
+// Tests of the join operator (join_op.cc): each join type against a brute-force nested-loop
+// reference over random inputs in random (bounded-disorder) arrival orders, on both state
+// backends; cleanup, lateness, rows_max, lookup outer/inner, checkpoint/restore.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/operator.h"
+
+namespace impulse::plan {
+namespace {
+
+// One input row of either side: key (nullable), id, a string, event time.
+struct Ev {
+  int side = 0;
+  bool key_null = false;
+  int64_t key = 0;
+  int64_t id = 0;
+  int64_t ts = 0;
+  int64_t watermark = INT64_MIN;  // set by Arrange: the watermark in effect before the row
+};
+
+Schema SideSchema(const std::string& p) {
+  return Schema({{p + "k", FieldType::kInt64, true}, {p + "id", FieldType::kInt64, false},
+                 {p + "s", FieldType::kString, false}});
+}
+
+LogicalOp MakeOp(const JoinDef& def) {
+  LogicalOp op;
+  op.kind = LogicalOp::Kind::kJoin;
+  op.label = "join#1";
+  auto j = std::make_shared<JoinDef>(def);
+  j->left_key = 0;
+  j->right_key = 0;
+  j->right_schema = SideSchema("");
+  j->prefix = "r_";
+  op.input = SideSchema("");
+  std::vector<Field> out = op.input.fields();
+  for (Field f : j->right_schema.fields()) {
+    f.name = "r_" + f.name;
+    f.nullable = f.nullable || j->left_outer;
+    out.push_back(f);
+  }
+  op.output = Schema(out);
+  op.join = std::move(j);
+  return op;
+}
+
+// A scratch directory, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "join_op_test.XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Renders one output row (values + event time) for multiset comparison.
+std::string Render(const RowBatch& b, size_t i) {
+  std::string s;
+  const Value* v = b.row(i);
+  for (size_t f = 0; f < b.width(); ++f) {
+    if (v[f].null) {
+      s += "null|";
+    } else if (f % 3 == 2) {
+      s += std::string(v[f].sv()) + "|";
+    } else {
+      s += std::to_string(v[f].i64) + "|";
+    }
+  }
+  return s + "@" + std::to_string(b.meta(i).event_time_ms);
+}
+
+std::string RenderPair(const Ev* l, const Ev* r, int64_t event_time) {
+  auto side = [](const Ev* e) -> std::string {
+    if (e == nullptr) return "null|null|null|";
+    return (e->key_null ? std::string("null") : std::to_string(e->key)) + "|" + std::to_string(e->id) + "|s" +
+           std::to_string(e->id) + "|";
+  };
+  return side(l) + side(r) + "@" + std::to_string(event_time);
+}
+
+// Drives one operator over a sequence of events; collects output and late rows.
+class Driver {
+ public:
+  Driver(const LogicalOp& op, state::StateOptions::Backend backend, const std::string& dir)
+      : op_(op), late_(LateEventsStreamDef().schema.size()), rows_(op.output.size()) {
+    ctx_.pipeline = "p";
+    ctx_.label = "join#1";
+    ctx_.state.backend = backend;
+    ctx_.state.rocksdb_dir = dir + "/rocks-" + std::to_string(generation_++);
+    ctx_.state.cache_entries_max = 4;  // tiny: most accesses go through RocksDB
+    Result<std::unique_ptr<StatefulOperator>> j = NewJoinOperator(op, ctx_);
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    join_ = std::move(j).value();
+  }
+
+  // Feeds events [begin, end), batching consecutive same-side rows up to `batch_max`.
+  void Feed(const std::vector<Ev>& evs, size_t begin, size_t end, size_t batch_max = 3) {
+    size_t i = begin;
+    while (i < end) {
+      RowBatch in(3);
+      const int side = evs[i].side;
+      while (i < end && evs[i].side == side && in.size() < batch_max) {
+        const Ev& e = evs[i++];
+        Value* v = in.AppendRow();
+        v[0] = e.key_null ? Value::Null() : Value::Int(e.key);
+        v[1] = Value::Int(e.id);
+        v[2] = Value::String(in.arena().Copy("s" + std::to_string(e.id)));
+        in.meta(in.size() - 1).event_time_ms = e.ts;
+        in.meta(in.size() - 1).watermark_ms = e.watermark;
+      }
+      Run([&](OpOutput* out) { join_->Process(side, in, out); });
+    }
+  }
+  void Advance(int64_t w) {
+    Run([&](OpOutput* out) { join_->AdvanceWatermark(w, out); });
+  }
+  void Run(const std::function<void(OpOutput*)>& fn) {
+    rows_.Clear();
+    late_.Clear();
+    OpOutput out{&rows_, &late_};
+    fn(&out);
+    for (size_t i = 0; i < rows_.size(); ++i) {
+      output.push_back(Render(rows_, i));
+      EXPECT_LE(rows_.meta(i).watermark_ms, join_->watermark());  // later rows of a batch advance it
+    }
+    for (size_t i = 0; i < late_.size(); ++i) {
+      late_reasons.push_back(std::string(late_.row(i)[2].sv()));
+      late_ids.push_back(late_.row(i)[3].i64);  // event time column
+    }
+    max_entries = std::max<uint64_t>(max_entries, join_->stats().entries);
+  }
+  StatefulOperator* op() { return join_.get(); }
+
+  std::vector<std::string> output;
+  std::vector<std::string> late_reasons;
+  std::vector<int64_t> late_ids;
+  uint64_t max_entries = 0;
+
+ private:
+  static inline int generation_ = 0;
+  LogicalOp op_;
+  OperatorContext ctx_;
+  std::unique_ptr<StatefulOperator> join_;
+  RowBatch late_, rows_;
+};
+
+// Random rows of both sides with ts growing over time, arrival = ts + delay (delay <= disorder,
+// some stragglers up to 4x), watermark = max ts seen before the row - disorder.
+std::vector<Ev> RandomEvents(uint32_t seed, int n, int keys, int64_t disorder, bool stragglers) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::pair<int64_t, Ev>> arrivals;
+  for (int i = 0; i < n; ++i) {
+    Ev e;
+    e.side = static_cast<int>(rng() % 2);
+    e.key_null = rng() % 20 == 0;
+    e.key = static_cast<int64_t>(rng() % keys);
+    e.id = i;
+    e.ts = i * 10 + static_cast<int64_t>(rng() % 10) - 3000;  // crosses zero: negative window starts
+    int64_t delay = static_cast<int64_t>(rng() % (disorder + 1));
+    if (stragglers && rng() % 15 == 0) delay = static_cast<int64_t>(rng() % (4 * disorder + 1));
+    arrivals.push_back({e.ts + delay, e});
+  }
+  std::stable_sort(arrivals.begin(), arrivals.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Ev> out;
+  int64_t max_ts = INT64_MIN;
+  for (auto& [at, e] : arrivals) {
+    e.watermark = max_ts == INT64_MIN ? INT64_MIN : max_ts - disorder;
+    max_ts = std::max(max_ts, e.ts);
+    out.push_back(e);
+  }
+  return out;
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// The reference: which rows are late under the documented rules, then a nested loop over the rest.
+struct Expected {
+  std::vector<std::string> rows;
+  size_t late = 0;
+};
+
+Expected Reference(const JoinDef& def, const std::vector<Ev>& evs) {
+  Expected x;
+  std::vector<const Ev*> ok;
+  std::map<const Ev*, int64_t> w_at;  // the operator's watermark when the event arrived
+  int64_t w = INT64_MIN;
+  for (const Ev& e : evs) {
+    w = std::max(w, e.watermark);
+    w_at[&e] = w;
+    bool late = false;
+    if (def.type == JoinDef::Type::kInterval) {
+      const bool other_cleaned = e.side == 0 ? def.lower_ms != INT64_MIN : def.upper_ms != INT64_MAX;
+      late = !e.key_null && other_cleaned && e.ts < w;
+    } else if (def.type == JoinDef::Type::kWindow) {
+      late = !e.key_null && w >= FloorDiv(e.ts, def.window_ms) * def.window_ms + def.window_ms;
+    }
+    if (late) {
+      ++x.late;
+    } else {
+      ok.push_back(&e);
+    }
+  }
+  for (const Ev* l : ok) {
+    if (l->side != 0) continue;
+    bool matched = false;
+    for (const Ev* r : ok) {
+      if (l->key_null || r->side != 1 || r->key_null || r->key != l->key) continue;
+      if (def.type == JoinDef::Type::kInterval) {
+        const int64_t d = r->ts - l->ts;
+        if (d >= def.lower_ms && d <= def.upper_ms) {
+          x.rows.push_back(RenderPair(l, r, std::max(l->ts, r->ts)));
+          matched = true;
+        }
+      } else {
+        const int64_t s = FloorDiv(l->ts, def.window_ms) * def.window_ms;
+        if (FloorDiv(r->ts, def.window_ms) * def.window_ms == s) x.rows.push_back(RenderPair(l, r, s + def.window_ms - 1));
+      }
+    }
+    // Left outer (interval): once, with null right fields, when no partner can come any more
+    // (left.ts + upper), never behind the watermark at its arrival.
+    if (def.left_outer && def.type == JoinDef::Type::kInterval && !matched) {
+      x.rows.push_back(RenderPair(l, nullptr, std::max(l->ts + def.upper_ms, w_at[l])));
+    }
+  }
+  std::sort(x.rows.begin(), x.rows.end());
+  return x;
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+using Backend = state::StateOptions::Backend;
+
+class JoinOpTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  TempDir dir_;
+};
+
+JoinDef Interval(int64_t lower, int64_t upper) {
+  JoinDef d;
+  d.type = JoinDef::Type::kInterval;
+  d.lower_ms = lower;
+  d.upper_ms = upper;
+  return d;
+}
+
+TEST_P(JoinOpTest, IntervalMatchesNestedLoopUnderAnyArrivalOrder) {
+  const std::vector<std::pair<int64_t, int64_t>> bounds = {{-50, 30}, {0, 100}, {-200, -20}, {10, 10}};
+  for (auto [lower, upper] : bounds) {
+    const JoinDef def = Interval(lower, upper);
+    for (uint32_t seed = 1; seed <= 4; ++seed) {
+      SCOPED_TRACE("bounds " + std::to_string(lower) + ".." + std::to_string(upper) + " seed " + std::to_string(seed));
+      const std::vector<Ev> evs = RandomEvents(seed, 600, 7, 80, /*stragglers=*/seed % 2 == 0);
+      Driver d(MakeOp(def), GetParam(), dir_.path());
+      d.Feed(evs, 0, evs.size());
+      const Expected want = Reference(def, evs);
+      EXPECT_EQ(Sorted(d.output), want.rows);
+      EXPECT_GT(want.rows.size(), upper > lower ? 50u : 0u);  // the point interval matches rarely
+      EXPECT_EQ(d.late_reasons.size(), want.late);
+      EXPECT_EQ(d.op()->stats().late_events, want.late);
+      if (seed % 2 == 1) {
+        EXPECT_EQ(want.late, 0u);
+      }
+      // Cleanup: state stays far below the input size and is empty once the watermark passes all.
+      EXPECT_LT(d.max_entries, 150u);
+      d.Advance(INT64_MAX);
+      EXPECT_EQ(d.op()->stats().entries, 0u);
+    }
+  }
+}
+
+TEST_P(JoinOpTest, IntervalLeftOuterEmitsEveryUnmatchedLeftRowOnce) {
+  const std::vector<std::pair<int64_t, int64_t>> bounds = {{-50, 30}, {0, 100}, {10, 10}, {-200, -20}};
+  for (auto [lower, upper] : bounds) {
+    JoinDef def = Interval(lower, upper);
+    def.left_outer = true;
+    for (uint32_t seed = 1; seed <= 4; ++seed) {
+      SCOPED_TRACE("outer bounds " + std::to_string(lower) + ".." + std::to_string(upper) + " seed " +
+                   std::to_string(seed));
+      const std::vector<Ev> evs = RandomEvents(seed, 600, 7, 80, /*stragglers=*/seed % 2 == 0);
+      Driver d(MakeOp(def), GetParam(), dir_.path());
+      d.Feed(evs, 0, evs.size());
+      d.Advance(INT64_MAX);
+      const Expected want = Reference(def, evs);
+      size_t outer = 0;
+      for (const std::string& r : want.rows) outer += r.find("null|null|null|@") != std::string::npos;
+      EXPECT_GT(outer, 20u);  // the case is exercised
+      EXPECT_EQ(Sorted(d.output), want.rows);
+      EXPECT_EQ(d.late_reasons.size(), want.late);
+      EXPECT_EQ(d.op()->stats().entries, 0u);
+    }
+  }
+}
+
+TEST_P(JoinOpTest, RegularJoinKeepsRowsAndNeverReportsLate) {
+  const JoinDef def = Interval(INT64_MIN, INT64_MAX);
+  const std::vector<Ev> evs = RandomEvents(9, 300, 40, 80, /*stragglers=*/true);
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  d.Feed(evs, 0, evs.size());
+  const Expected want = Reference(def, evs);
+  EXPECT_EQ(want.late, 0u);
+  EXPECT_EQ(Sorted(d.output), want.rows);
+  d.Advance(INT64_MAX - 1);
+  size_t non_null = 0;
+  for (const Ev& e : evs) non_null += e.key_null ? 0 : 1;
+  EXPECT_EQ(d.op()->stats().entries, non_null);  // no TTL: nothing is dropped
+}
+
+TEST_P(JoinOpTest, RegularJoinTtlExpiresRows) {
+  JoinDef def = Interval(INT64_MIN, INT64_MAX);
+  def.state_ttl_ms = 100;
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  std::vector<Ev> evs = {{0, false, 1, 1, 1000, 900}, {1, false, 1, 2, 1050, 950}, {1, false, 1, 3, 1300, 1200}};
+  d.Feed(evs, 0, 2);
+  EXPECT_EQ(d.output.size(), 1u);
+  EXPECT_EQ(d.op()->stats().entries, 2u);
+  d.Feed(evs, 2, 3);  // W = 1200: row 1 (ts 1000) and row 2 (ts 1050) are > 100 behind
+  EXPECT_EQ(d.output.size(), 1u);
+  EXPECT_EQ(d.op()->stats().entries, 1u);
+  EXPECT_EQ(d.op()->stats().expired, 2u);
+}
+
+TEST_P(JoinOpTest, IntervalLateRowIsReportedNotJoined) {
+  const JoinDef def = Interval(-10, 10);
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  std::vector<Ev> evs = {{0, false, 1, 1, 1000, INT64_MIN}, {1, false, 1, 2, 1005, 1000},
+                         {1, false, 1, 3, 999, 1000}};  // ts 999 < W 1000: late
+  d.Feed(evs, 0, evs.size(), 1);
+  EXPECT_EQ(d.output.size(), 1u);
+  ASSERT_EQ(d.late_reasons.size(), 1u);
+  EXPECT_EQ(d.late_reasons[0], "late");
+  EXPECT_EQ(d.late_ids[0], 999);
+  EXPECT_EQ(d.op()->stats().late_events, 1u);
+}
+
+// A left row expires once W > l.ts + upper: at W == l.ts + upper a right row with ts == W still
+// matches it, even after a cleanup of the same key removed an older row.
+TEST_P(JoinOpTest, IntervalBoundsAreInclusiveAtCleanup) {
+  const JoinDef def = Interval(0, 10);
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  std::vector<Ev> evs = {{0, false, 1, 1, 90, INT64_MIN}, {0, false, 1, 2, 100, 90}, {1, false, 1, 3, 110, 110}};
+  d.Feed(evs, 0, evs.size(), 1);
+  EXPECT_EQ(d.output, (std::vector<std::string>{"1|2|s2|1|3|s3|@110"}));
+  EXPECT_EQ(d.op()->stats().entries, 2u);  // row 1 (expired at 100) dropped, rows 2 and 3 kept
+}
+
+TEST_P(JoinOpTest, RowsMaxSendsRowsToLateOutput) {
+  JoinDef def = Interval(-1000, 1000);
+  def.rows_max = 3;
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  std::vector<Ev> evs;
+  for (int i = 0; i < 5; ++i) evs.push_back({0, false, i, i, 100 + i, 0});
+  evs.push_back({1, false, 4, 10, 200, 0});  // the right side has room; left row 4 was refused
+  evs.push_back({1, false, 2, 11, 200, 0});
+  d.Feed(evs, 0, evs.size());
+  EXPECT_EQ(d.op()->stats().limit_dropped, 2u);
+  EXPECT_EQ(d.late_reasons, (std::vector<std::string>{"state limit", "state limit"}));
+  EXPECT_EQ(d.output.size(), 1u);  // only key 2
+  EXPECT_EQ(d.op()->stats().entries, 5u);
+}
+
+TEST_P(JoinOpTest, WindowMatchesNestedLoop) {
+  JoinDef def;
+  def.type = JoinDef::Type::kWindow;
+  def.window_ms = 70;
+  for (uint32_t seed = 1; seed <= 4; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const std::vector<Ev> evs = RandomEvents(seed, 600, 5, 60, /*stragglers=*/seed % 2 == 0);
+    Driver d(MakeOp(def), GetParam(), dir_.path());
+    d.Feed(evs, 0, evs.size());
+    EXPECT_LT(d.max_entries, 150u);
+    d.Advance(INT64_MAX);
+    const Expected want = Reference(def, evs);
+    EXPECT_GT(want.rows.size(), 50u);
+    EXPECT_EQ(Sorted(d.output), want.rows);
+    EXPECT_EQ(d.late_reasons.size(), want.late);
+    if (seed % 2 == 0) {
+      EXPECT_GT(want.late, 0u);
+    }
+    EXPECT_EQ(d.op()->stats().entries, 0u);
+  }
+}
+
+// The lookup reference: process in arrival order against a latest-row table.
+std::vector<std::string> LookupReference(const std::vector<Ev>& evs, bool outer) {
+  std::map<int64_t, const Ev*> table;
+  std::vector<std::string> rows;
+  for (const Ev& e : evs) {
+    if (e.side == 1) {
+      if (!e.key_null) table[e.key] = &e;
+      continue;
+    }
+    auto it = e.key_null ? table.end() : table.find(e.key);
+    if (it != table.end()) {
+      rows.push_back(RenderPair(&e, it->second, e.ts));
+    } else if (outer) {
+      rows.push_back(RenderPair(&e, nullptr, e.ts));
+    }
+  }
+  return rows;
+}
+
+TEST_P(JoinOpTest, LookupInnerAndOuterMatchReference) {
+  for (bool outer : {false, true}) {
+    JoinDef def;
+    def.type = JoinDef::Type::kLookup;
+    def.left_outer = outer;
+    const std::vector<Ev> evs = RandomEvents(3, 500, 30, 50, true);
+    Driver d(MakeOp(def), GetParam(), dir_.path());
+    d.Feed(evs, 0, evs.size());
+    const std::vector<std::string> want = LookupReference(evs, outer);
+    EXPECT_EQ(d.output, want);  // processing order, so the exact sequence
+    EXPECT_GT(want.size(), 100u);
+    EXPECT_TRUE(d.late_reasons.empty());
+    EXPECT_EQ(d.op()->stats().entries, 30u);
+  }
+}
+
+TEST_P(JoinOpTest, LookupTtlDropsOldEntries) {
+  JoinDef def;
+  def.type = JoinDef::Type::kLookup;
+  def.state_ttl_ms = 500;
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  std::vector<Ev> evs = {{1, false, 1, 1, 1000, 0}, {1, false, 2, 2, 1400, 0}, {0, false, 1, 3, 1600, 1450},
+                         {0, false, 1, 4, 1700, 1600}, {0, false, 2, 5, 1800, 1700}};
+  d.Feed(evs, 0, evs.size(), 1);
+  // W 1450: right 1 (ts 1000) still within 500; W 1600: it is older than W - ttl.
+  EXPECT_EQ(d.output.size(), 2u);
+  d.Advance(5000);
+  EXPECT_EQ(d.op()->stats().entries, 0u);
+  EXPECT_EQ(d.op()->stats().expired, 2u);
+}
+
+TEST_P(JoinOpTest, LookupRowsMax) {
+  JoinDef def;
+  def.type = JoinDef::Type::kLookup;
+  def.rows_max = 2;
+  Driver d(MakeOp(def), GetParam(), dir_.path());
+  std::vector<Ev> evs = {{1, false, 1, 1, 10, 0}, {1, false, 2, 2, 10, 0}, {1, false, 3, 3, 10, 0},
+                         {1, false, 1, 4, 10, 0}};  // an update of a present key is not refused
+  d.Feed(evs, 0, evs.size());
+  EXPECT_EQ(d.op()->stats().limit_dropped, 1u);
+  EXPECT_EQ(d.op()->stats().entries, 2u);
+}
+
+// Checkpoint after every prefix length in a few places, restore into a fresh operator, continue:
+// the same outputs (in the same order) and late rows as never stopping.
+void CheckRestoreEqualsUninterrupted(const JoinDef& def, Backend backend, const std::string& dir) {
+  const std::vector<Ev> evs = RandomEvents(11, 400, 6, 60, /*stragglers=*/true);
+  Driver whole(MakeOp(def), backend, dir);
+  whole.Feed(evs, 0, evs.size());
+  whole.Advance(INT64_MAX);
+  for (size_t cut : {size_t{1}, evs.size() / 3, evs.size() / 2, evs.size() - 1}) {
+    SCOPED_TRACE("cut " + std::to_string(cut));
+    Driver first(MakeOp(def), backend, dir);
+    first.Feed(evs, 0, cut);
+    std::vector<std::string> joined = first.output;
+    const int64_t watermark = first.op()->watermark();
+    const std::string snap = dir + "/snap-" + std::to_string(cut) + "-" + std::to_string(static_cast<int>(def.type));
+    ASSERT_TRUE(first.op()->Checkpoint(snap).ok());
+    first.Feed(evs, cut, evs.size());  // the original keeps going: the snapshot must not change
+    Driver second(MakeOp(def), backend, dir);
+    Status s = second.op()->Restore(snap);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(second.op()->watermark(), watermark);
+    second.Feed(evs, cut, evs.size());
+    second.Advance(INT64_MAX);
+    joined.insert(joined.end(), second.output.begin(), second.output.end());
+    EXPECT_EQ(joined, whole.output);
+    EXPECT_EQ(second.op()->stats().late_events, whole.op()->stats().late_events);
+    EXPECT_EQ(second.op()->stats().entries, whole.op()->stats().entries);
+  }
+}
+
+TEST_P(JoinOpTest, IntervalRestoreEqualsUninterrupted) {
+  CheckRestoreEqualsUninterrupted(Interval(-40, 60), GetParam(), dir_.path());
+}
+
+TEST_P(JoinOpTest, IntervalLeftOuterRestoreEqualsUninterrupted) {
+  JoinDef def = Interval(-40, 60);
+  def.left_outer = true;
+  CheckRestoreEqualsUninterrupted(def, GetParam(), dir_.path());
+}
+
+TEST_P(JoinOpTest, WindowRestoreEqualsUninterrupted) {
+  JoinDef def;
+  def.type = JoinDef::Type::kWindow;
+  def.window_ms = 90;
+  CheckRestoreEqualsUninterrupted(def, GetParam(), dir_.path());
+}
+
+TEST_P(JoinOpTest, LookupRestoreEqualsUninterrupted) {
+  JoinDef def;
+  def.type = JoinDef::Type::kLookup;
+  def.left_outer = true;
+  def.state_ttl_ms = 300;
+  CheckRestoreEqualsUninterrupted(def, GetParam(), dir_.path());
+}
+
+TEST_P(JoinOpTest, RestoreRejectsAnotherJoinTypeAndMissingFiles) {
+  Driver interval(MakeOp(Interval(0, 10)), GetParam(), dir_.path());
+  ASSERT_TRUE(interval.op()->Checkpoint(dir_.path() + "/c").ok());
+  JoinDef window;
+  window.type = JoinDef::Type::kWindow;
+  window.window_ms = 10;
+  Driver other(MakeOp(window), GetParam(), dir_.path());
+  EXPECT_EQ(other.op()->Restore(dir_.path() + "/c").code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(other.op()->Restore(dir_.path() + "/missing").ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, JoinOpTest, ::testing::Values(Backend::kMemory, Backend::kRocksDb),
+                         [](const auto& p) { return p.param == Backend::kMemory ? "Memory" : "RocksDb"; });
+
+TEST(JoinOpCreate, RejectsInvalidDefinitions) {
+  OperatorContext ctx;
+  JoinDef bad_window;
+  bad_window.type = JoinDef::Type::kWindow;
+  EXPECT_EQ(NewJoinOperator(MakeOp(bad_window), ctx).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(NewJoinOperator(MakeOp(Interval(10, 0)), ctx).status().code(), StatusCode::kInvalidArgument);
+  LogicalOp op = MakeOp(Interval(0, 10));
+  auto j = std::make_shared<JoinDef>(*op.join);
+  j->left_key = 7;
+  op.join = j;
+  EXPECT_EQ(NewJoinOperator(op, ctx).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(NewJoinOperator(MakeOp(Interval(0, 10)), ctx).ok());
+}
+
+}  // namespace
+}  // namespace impulse::plan

@@ -1,0 +1,79 @@
+#include "ops/operator.h"
+
+#include <cstring>
+
+#include "common/fixed_codec.h"
+#include "event/json_writer.h"
+
+namespace impulse::plan {
+
+void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
+                   std::string_view reason, int64_t watermark_ms, RowBatch* late) {
+  if (late == nullptr) return;
+  Arena& arena = late->arena();
+  std::string json;
+  AppendRowJson(schema, row, &json);
+  Value* o = late->AppendRow();
+  RowMeta& m = late->meta(late->size() - 1);
+  m = meta;
+  o[0] = Value::String(arena.Copy(ctx.pipeline));
+  o[1] = Value::String(arena.Copy(ctx.label));
+  o[2] = Value::String(arena.Copy(reason));
+  o[3] = Value::Int(meta.event_time_ms);
+  o[4] = Value::Int(watermark_ms == INT64_MIN ? 0 : watermark_ms);
+  o[5] = Value::Int(meta.partition);
+  o[6] = Value::Int(static_cast<int64_t>(meta.offset));
+  o[7] = Value::String(arena.Copy(json));
+}
+
+void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const Value* row, std::string* out) {
+  for (int f : fields) {
+    const Value& v = row[f];
+    if (v.null) {
+      out->push_back('\0');
+      continue;
+    }
+    out->push_back('\1');
+    switch (schema.field(static_cast<size_t>(f)).type) {
+      case FieldType::kString: {
+        const uint32_t n = v.len;
+        out->append(reinterpret_cast<const char*>(&n), sizeof(n));
+        out->append(v.str, v.len);
+        break;
+      }
+      case FieldType::kBool:
+        out->push_back(v.b ? '\1' : '\0');
+        break;
+      default:
+        out->append(reinterpret_cast<const char*>(&v.i64), sizeof(v.i64));
+        break;
+    }
+  }
+}
+
+void RecordLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
+                   std::string_view reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late) {
+  if (reason == "late") {
+    ++stats->late_events;
+  } else {
+    ++stats->limit_dropped;
+  }
+  AppendLateRow(ctx, schema, row, meta, reason, watermark_ms, late);
+}
+
+void PutCheckpointedStats(const OperatorStats& stats, std::string* out) {
+  PutI64(static_cast<int64_t>(stats.late_events), out);
+  PutI64(static_cast<int64_t>(stats.limit_dropped), out);
+  PutI64(static_cast<int64_t>(stats.expired), out);
+}
+
+bool GetCheckpointedStats(std::string_view* in, OperatorStats* stats) {
+  int64_t late = 0, dropped = 0, expired = 0;
+  if (!GetI64(in, &late) || !GetI64(in, &dropped) || !GetI64(in, &expired)) return false;
+  stats->late_events = static_cast<uint64_t>(late);
+  stats->limit_dropped = static_cast<uint64_t>(dropped);
+  stats->expired = static_cast<uint64_t>(expired);
+  return true;
+}
+
+}  // namespace impulse::plan

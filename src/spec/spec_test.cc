@@ -1,0 +1,245 @@
+// The YAML spec front end: the quickstart compiles, and every error carries file:line:col.
+#include "spec/spec.h"
+
+#include <gtest/gtest.h>
+
+namespace impulse::plan {
+namespace {
+
+constexpr const char* kStreams = R"(streams:
+  - name: clicks
+    fields:
+      - {name: user_id, type: string}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+      - {name: referrer, type: string, nullable: true}
+    key: user_id
+    event_time: ts
+)";
+// kStreams is 9 lines; pipelines start on line 10.
+
+std::vector<SpecError> Errors(const std::string& yaml) {
+  std::vector<SpecError> errors;
+  Result<LogicalPlan> plan = CompileSpec(yaml, "pipeline.yaml", &errors);
+  EXPECT_FALSE(plan.ok());
+  if (!plan.ok()) {
+    EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+    // The status message lists every error, one per line.
+    std::string all;
+    for (const SpecError& e : errors) all += (all.empty() ? "" : "\n") + e.ToString();
+    EXPECT_EQ(plan.status().message(), all);
+  }
+  return errors;
+}
+
+// Expects exactly one error, at line:col, whose message contains `text`.
+void ExpectOneError(const std::string& yaml, int line, int col, const std::string& text) {
+  std::vector<SpecError> errors = Errors(yaml);
+  ASSERT_EQ(errors.size(), 1u) << (errors.empty() ? "" : errors[0].ToString() + "\n" + errors.back().ToString());
+  EXPECT_EQ(errors[0].file, "pipeline.yaml");
+  EXPECT_EQ(errors[0].line, line) << errors[0].ToString();
+  EXPECT_EQ(errors[0].column, col) << errors[0].ToString();
+  EXPECT_NE(errors[0].message.find(text), std::string::npos) << errors[0].ToString();
+}
+
+std::string Pipeline(const std::string& steps, const std::string& sink = "{stdout: true}") {
+  return std::string(kStreams) + "pipelines:\n  - name: p\n    from: clicks\n    steps:\n" + steps +
+         "    sink: " + sink + "\n";
+}
+
+TEST(Spec, QuickstartCompiles) {
+  std::vector<SpecError> errors;
+  Result<LogicalPlan> plan = CompileSpecFile(IMPULSE_SOURCE_DIR "/examples/quickstart/pipeline.yaml", &errors);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(errors.empty());
+  ASSERT_EQ(plan->streams.size(), 2u);
+  const StreamDef* out = plan->FindStream("big_clicks");
+  ASSERT_NE(out, nullptr);
+  Schema expected({{"user_id", FieldType::kString, false},
+                   {"url", FieldType::kString, false},
+                   {"amount", FieldType::kDouble, false},
+                   {"ts", FieldType::kTimestamp, false},
+                   {"amount_cents", FieldType::kInt64, true}});  // out-of-range cast -> null
+  EXPECT_EQ(out->schema, expected);
+  EXPECT_EQ(out->key_field, 0);
+  EXPECT_EQ(out->time_field, 3);
+  EXPECT_EQ(out->options.partitions, 4u);
+  ASSERT_EQ(plan->pipelines.size(), 1u);
+  const LogicalPipeline& p = plan->pipelines[0];
+  EXPECT_EQ(p.source, "clicks");
+  EXPECT_EQ(p.sink.kind, SinkDef::Kind::kStream);
+  EXPECT_EQ(p.sink.target, "big_clicks");
+  ASSERT_EQ(p.ops.size(), 3u);
+  EXPECT_EQ(p.ops[0].kind, LogicalOp::Kind::kFilter);
+  EXPECT_EQ(p.ops[1].kind, LogicalOp::Kind::kMap);
+  EXPECT_EQ(p.ops[2].kind, LogicalOp::Kind::kKeyBy);
+  EXPECT_EQ(p.output.schema, expected);
+  EXPECT_EQ(plan->FindStream("clicks")->time_field, 3);
+}
+
+TEST(Spec, ProjectKeyByAndDerivedSinks) {
+  Result<LogicalPlan> plan = CompileSpec(Pipeline("      - project: [amount, user_id]\n"
+                                                  "      - map: {big: \"amount > 10\", amount: \"amount * 2\"}\n"
+                                                  "      - key_by: user_id\n",
+                                                  "{stream: out}"),
+                                         "p.yaml", nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const StreamDef* out = plan->FindStream("out");
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->schema, Schema({{"amount", FieldType::kDouble, false},
+                                 {"user_id", FieldType::kString, false},
+                                 {"big", FieldType::kBool, false}}));
+  EXPECT_EQ(out->key_field, 1);
+  EXPECT_EQ(out->time_field, -1);  // ts was projected away
+}
+
+TEST(Spec, ChainsResolveInDependencyOrder) {
+  // b reads a's output, but is declared first.
+  std::string yaml = std::string(kStreams) +
+                     "pipelines:\n"
+                     "  - {name: b, from: mid, steps: [{filter: \"amount > 1\"}], sink: {stream: last}}\n"
+                     "  - {name: a, from: clicks, steps: [{project: [user_id, amount, ts]}], sink: {stream: mid}}\n";
+  Result<LogicalPlan> plan = CompileSpec(yaml, "p.yaml", nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ASSERT_EQ(plan->pipelines.size(), 2u);
+  EXPECT_EQ(plan->pipelines[0].name, "a");
+  EXPECT_EQ(plan->pipelines[1].name, "b");
+  EXPECT_EQ(plan->FindStream("last")->schema.size(), 3u);
+  EXPECT_EQ(plan->FindStream("last")->time_field, 2);
+}
+
+TEST(Spec, MapReplacingEventTimeDropsIt) {
+  Result<LogicalPlan> plan = CompileSpec(Pipeline("      - map: {ts: \"ts + 1000\", user_id: user_id}\n", "{stream: out}"),
+                                         "p.yaml", nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const StreamDef* out = plan->FindStream("out");
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->time_field, -1);  // recomputed: no longer the source's event time
+  EXPECT_EQ(out->key_field, 0);    // passed through unchanged: still the key
+  EXPECT_TRUE(out->schema.field(2).nullable);  // timestamp arithmetic may overflow
+}
+
+TEST(SpecErrors, KeyByDroppedByProject) {
+  ExpectOneError(Pipeline("      - key_by: user_id\n      - project: [amount]\n"), 15, 9,
+                 "the key field set by key_by is dropped");
+}
+
+TEST(SpecErrors, KeyByDiffersFromDeclaredSinkKey) {
+  std::string yaml = std::string(kStreams) + "  - name: out\n    fields: [{name: amount, type: double}]\n" +
+                     "pipelines:\n  - name: p\n    from: clicks\n    steps:\n      - project: [amount]\n" +
+                     "      - key_by: amount\n    sink: {stream: out}\n";
+  ExpectOneError(yaml, 18, 20, "keys its output by 'amount' but stream 'out' has key none");
+}
+
+TEST(SpecErrors, SeveralErrorsInOneExpression) {
+  std::vector<SpecError> errors = Errors(Pipeline("      - filter: \"nope > 1 or upper(amount) = 'x'\"\n"));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].column, 18);
+  EXPECT_EQ(errors[1].column, 18 + 18);
+  EXPECT_NE(errors[1].message.find("expects string for argument 1, got double"), std::string::npos);
+}
+
+TEST(SpecErrors, UnknownFieldInPlainExpression) {
+  ExpectOneError(Pipeline("      - filter: amout > 100\n"), 14, 17, "unknown field 'amout' in filter of pipeline 'p' (did you mean 'amount'?)");
+}
+
+TEST(SpecErrors, TypeMismatchInQuotedExpression) {
+  ExpectOneError(Pipeline("      - filter: \"amount > 'x'\"\n"), 14, 25, "cannot compare double with string");
+}
+
+TEST(SpecErrors, UnknownFunction) {
+  ExpectOneError(Pipeline("      - map: {u: \"lowr(user_id)\"}\n"), 14, 19, "unknown function 'lowr' in field 'u' of pipeline 'p' (did you mean 'lower'?)");
+}
+
+TEST(SpecErrors, FilterMustBeBool) {
+  ExpectOneError(Pipeline("      - filter: amount + 1\n"), 14, 17, "a filter must be bool, got double");
+}
+
+TEST(SpecErrors, BadYaml) {
+  ExpectOneError("streams: [\n  {name: a\n", 3, 1, "invalid YAML");
+}
+
+TEST(SpecErrors, UnknownYamlKey) {
+  std::string yaml = kStreams;
+  yaml += "    patitions: 3\n";
+  ExpectOneError(yaml, 10, 5, "unknown key 'patitions' in a stream (did you mean 'partitions'?)");
+}
+
+TEST(SpecErrors, UnknownTypeAndEventTimeType) {
+  std::vector<SpecError> errors = Errors(
+      "streams:\n  - name: s\n    fields:\n      - {name: a, type: strng}\n  - name: s2\n"
+      "    fields: [{name: b, type: string}]\n    event_time: b\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].line, 4);
+  EXPECT_EQ(errors[0].column, 25);
+  EXPECT_NE(errors[0].message.find("did you mean 'string'?"), std::string::npos);
+  EXPECT_EQ(errors[1].line, 7);
+  EXPECT_NE(errors[1].message.find("must be timestamp or int64"), std::string::npos);
+}
+
+TEST(SpecErrors, DuplicateStream) {
+  std::string yaml = std::string(kStreams) + "  - name: clicks\n    fields: [{name: x, type: int64}]\n";
+  ExpectOneError(yaml, 10, 11, "duplicate stream 'clicks' (first declared at line 2)");
+}
+
+TEST(SpecErrors, DuplicateYamlKey) {
+  ExpectOneError("streams:\n  - name: a\n    name: b\n    fields: [{name: x, type: int64}]\n", 3, 5,
+                 "duplicate key 'name'");
+}
+
+TEST(SpecErrors, MissingSource) {
+  std::string yaml = std::string(kStreams) + "pipelines:\n  - name: p\n    from: clickz\n    sink: {stdout: true}\n";
+  ExpectOneError(yaml, 12, 11, "unknown source stream 'clickz' in pipeline 'p' (did you mean 'clicks'?)");
+}
+
+TEST(SpecErrors, SinkSchemaMismatch) {
+  std::string yaml = std::string(kStreams) +
+                     "  - name: out\n    fields: [{name: user_id, type: string}, {name: amount, type: int64}]\n" +
+                     "pipelines:\n  - name: p\n    from: clicks\n    steps:\n      - project: [user_id, amount]\n" +
+                     "    sink: {stream: out}\n";
+  ExpectOneError(yaml, 17, 20, "does not match stream 'out': field 2 is 'amount double', the stream declares 'amount int64'");
+}
+
+TEST(SpecErrors, Cycle) {
+  std::string yaml = std::string(kStreams) +
+                     "pipelines:\n"
+                     "  - {name: a, from: y, sink: {stream: x}}\n"
+                     "  - {name: b, from: x, sink: {stream: y}}\n";
+  std::vector<SpecError> errors = Errors(yaml);
+  ASSERT_EQ(errors.size(), 1u) << errors[0].ToString();
+  EXPECT_EQ(errors[0].line, 11);
+  EXPECT_NE(errors[0].message.find("cycle: a -> b -> a"), std::string::npos) << errors[0].ToString();
+  ExpectOneError(std::string(kStreams) + "pipelines:\n  - {name: a, from: clicks, sink: {stream: clicks}}\n", 11, 21,
+                 "pipelines form a cycle: a -> a");
+}
+
+TEST(SpecErrors, AllErrorsAreReported) {
+  std::string yaml = std::string(kStreams) +
+                     "    retention: {bytes: -5}\n"
+                     "pipelines:\n"
+                     "  - name: p\n"
+                     "    from: clicks\n"
+                     "    steps:\n"
+                     "      - filter: amout > 1 and lower(user_id) = 3\n"
+                     "      - map: {x: \"nosuch(1)\"}\n"
+                     "      - key_by: usr\n"
+                     "    sink: {stream: _bad}\n"
+                     "  - name: q\n"
+                     "    form: clicks\n";
+  std::vector<SpecError> errors = Errors(yaml);
+  std::string all;
+  for (const SpecError& e : errors) all += e.ToString() + "\n";
+  ASSERT_EQ(errors.size(), 9u) << all;
+  EXPECT_EQ(errors[0].ToString().substr(0, 20), "pipeline.yaml:10:24:") << all;  // retention bytes
+  EXPECT_NE(all.find("pipeline.yaml:15:17: unknown field 'amout'"), std::string::npos) << all;
+  EXPECT_NE(all.find("pipeline.yaml:15:46: cannot compare string with int64"), std::string::npos) << all;
+  EXPECT_NE(all.find("pipeline.yaml:16:19: unknown function 'nosuch'"), std::string::npos) << all;
+  EXPECT_NE(all.find("pipeline.yaml:17:17: unknown field 'usr' in key_by"), std::string::npos) << all;
+  EXPECT_NE(all.find("pipeline.yaml:18:20: invalid stream name '_bad'"), std::string::npos) << all;
+  EXPECT_NE(all.find("pipeline.yaml:20:5: unknown key 'form'"), std::string::npos) << all;
+  EXPECT_NE(all.find("pipeline 'q' has no 'from'"), std::string::npos) << all;
+  EXPECT_NE(all.find("pipeline 'q' has no 'sink'"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace impulse::plan
