@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "event/timestamp.h"
 #include "impulse/engine.h"
 #include "features/backfill_internal.h"
@@ -242,7 +243,7 @@ TEST_F(BackfillTest, CsvFastPathAndLibcsvAgree) {
   csv.replace(csv.find(',', at) + 1, 0, "x");  // user_id "x<digits>"
   const std::string bad = Write("bad_crlf.csv", csv);
   st = RunBackfill(Options(bad, "out2.csv"));
-  ASSERT_FALSE(st.ok());
+  ASSERT_CODE(st, kInvalidArgument);
   EXPECT_NE(st.status().message().find(bad + ":202: column 2 (user_id)"), std::string::npos) << st.status().ToString();
 }
 
@@ -316,7 +317,7 @@ TEST_F(BackfillTest, BadNdjsonLineIsNamed) {
   nd.insert(nd.find('\n', nd.find('\n') + 1) + 1, "{\"id\":\"x\"}\n");  // becomes line 3
   const std::string in = Write("bad.ndjson", nd);
   Result<BackfillStats> st = RunBackfill(Options(in, "out.csv"));
-  ASSERT_FALSE(st.ok());
+  ASSERT_CODE(st, kInvalidArgument);
   EXPECT_NE(st.status().message().find(in + ":3:"), std::string::npos) << st.status().ToString();
 }
 
@@ -495,7 +496,7 @@ TEST_F(BackfillTest, PredictStepScoresWithTheRepository) {
   }
   o.models_dir.clear();  // without a repository the step cannot score: refused up front
   Result<BackfillStats> refused = RunBackfill(o);
-  ASSERT_FALSE(refused.ok());
+  ASSERT_CODE(refused, kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("no model repository"), std::string::npos) << refused.status().ToString();
 }
 

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include "action/agent.h"
+#include "common/status_matchers.h"
 
 namespace impulse::action {
 namespace {
@@ -72,10 +73,11 @@ TEST(AgentWire, JsonAnswerMustParse) {
 }
 
 TEST(AgentWire, MalformedResponsesAreErrors) {
-  EXPECT_FALSE(ParseChatResponse("", false).ok());
-  EXPECT_FALSE(ParseChatResponse("not json", false).ok());
-  EXPECT_FALSE(ParseChatResponse(R"({"choices":[]})", false).ok());
-  EXPECT_FALSE(ParseChatResponse(R"({"choices":[{"message":{"content":7}}]})", false).ok());
+  EXPECT_CODE(ParseChatResponse("", false), kInvalidArgument);
+  EXPECT_CODE(ParseChatResponse("not json", false), kInvalidArgument);
+  EXPECT_CODE(ParseChatResponse(R"({"choices":[]})", false), kInvalidArgument);
+  EXPECT_CODE(ParseChatResponse(R"({"choices":[{"message":{"content":7}}]})", false),
+              kInvalidArgument);
 }
 
 TEST(AgentWire, ErrorSummaryPrefersOpenAiMessage) {
@@ -96,22 +98,22 @@ TEST(AgentWire, OptionsChecked) {
   EXPECT_EQ(CheckAgentOptions(o).status().code(), StatusCode::kInvalidArgument);
   o = Options();
   o.model = "";
-  EXPECT_FALSE(CheckAgentOptions(o).ok());
+  EXPECT_CODE(CheckAgentOptions(o), kInvalidArgument);
   o = Options();
   o.concurrency_max = 0;
-  EXPECT_FALSE(CheckAgentOptions(o).ok());
+  EXPECT_CODE(CheckAgentOptions(o), kInvalidArgument);
   o = Options();
   o.retries_max = 101;
-  EXPECT_FALSE(CheckAgentOptions(o).ok());
+  EXPECT_CODE(CheckAgentOptions(o), kInvalidArgument);
   o.retries_max = 100;
   EXPECT_TRUE(CheckAgentOptions(o).ok());
   o = Options();
   o.backoff_initial_ms = 10;
   o.backoff_max_ms = 5;
-  EXPECT_FALSE(CheckAgentOptions(o).ok());
+  EXPECT_CODE(CheckAgentOptions(o), kInvalidArgument);
   o = Options();
   o.queue_max = 0;
-  EXPECT_FALSE(CheckAgentOptions(o).ok());
+  EXPECT_CODE(CheckAgentOptions(o), kInvalidArgument);
 }
 
 TEST(AgentWire, ApiKeyFromEnvironmentOrLoadError) {
@@ -119,7 +121,7 @@ TEST(AgentWire, ApiKeyFromEnvironmentOrLoadError) {
   o.api_key_env = "IMPULSE_AGENT_WIRE_TEST_KEY";
   ::unsetenv("IMPULSE_AGENT_WIRE_TEST_KEY");
   auto missing = CheckAgentOptions(o);
-  ASSERT_FALSE(missing.ok());
+  ASSERT_CODE(missing, kInvalidArgument);
   EXPECT_NE(missing.status().message().find("IMPULSE_AGENT_WIRE_TEST_KEY"), std::string::npos);
   ::setenv("IMPULSE_AGENT_WIRE_TEST_KEY", "sk-123", 1);
   auto key = CheckAgentOptions(o);

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "agg/agg_test_util.h"
+#include "common/status_matchers.h"
 
 namespace impulse::agg {
 namespace {
@@ -75,8 +76,9 @@ TEST(ResultType, RejectsBadTypesArityAndK) {
   EXPECT_EQ(code({.kind = AggKind::kTopK, .k = 0}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.kind = AggKind::kTopK, .k = kTopKCounters + 1}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.kind = static_cast<AggKind>(99)}), StatusCode::kInvalidArgument);
-  EXPECT_FALSE(AggregateSet::Create({{.kind = AggKind::kSum, .arg_type = FieldType::kString}}).ok());
-  EXPECT_FALSE(AggregateSet::Create(std::vector<AggSpec>(kMaxAggregates + 1)).ok());
+  EXPECT_CODE(AggregateSet::Create({{.kind = AggKind::kSum, .arg_type = FieldType::kString}}),
+              kInvalidArgument);
+  EXPECT_CODE(AggregateSet::Create(std::vector<AggSpec>(kMaxAggregates + 1)), kInvalidArgument);
 }
 
 TEST(AggregateSet, EveryKindMatchesBruteForceOnRandomRowsWithNulls) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/status_matchers.h"
+
 namespace impulse {
 namespace {
 
@@ -74,7 +76,7 @@ TEST_F(FaultEnvTest, IsDirectoryAndDeleteDir) {
   EXPECT_TRUE(*env_.IsDirectory(dir_ + "/sub"));
   EXPECT_FALSE(*env_.IsDirectory(dir_ + "/sub/x"));
   EXPECT_EQ(env_.IsDirectory(dir_ + "/none").status().code(), StatusCode::kNotFound);
-  EXPECT_FALSE(env_.DeleteDir(dir_ + "/sub").ok());  // not empty
+  EXPECT_CODE(env_.DeleteDir(dir_ + "/sub"), kIOError);  // not empty
   ASSERT_TRUE(env_.DeleteFile(dir_ + "/sub/x").ok());
   ASSERT_TRUE(env_.DeleteDir(dir_ + "/sub").ok());
   EXPECT_EQ(env_.DeleteDir(dir_ + "/sub").code(), StatusCode::kNotFound);

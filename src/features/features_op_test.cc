@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "event/row_codec.h"
 #include "features/online_store.h"
 #include "plan/physical.h"
@@ -120,7 +121,7 @@ TEST(FeatureViewSpec, EntityMustBeThePartitioningKey) {
   s.replace(s.find("entity: card"), 12, "entity: fraud");
   const std::string streams4 = std::string(kStreams).replace(std::string(kStreams).find("partitions: 1"), 13, "partitions: 4");
   auto p = CompileSpec(streams4 + s, "t.yaml", nullptr);
-  ASSERT_FALSE(p.ok());
+  ASSERT_CODE(p, kInvalidArgument);
   EXPECT_NE(p.status().message().find("partitioned by 'card'"), std::string::npos) << p.status().message();
 }
 

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status_matchers.h"
+
 namespace impulse::model {
 namespace {
 
@@ -198,7 +200,7 @@ TEST(LightgbmModel, TreeDepthIsBounded) {
   LightgbmLoadOptions options;
   options.tree_depth_max = 2;
   auto shallow = LoadLightgbmText(text, "m", options);
-  ASSERT_FALSE(shallow.ok());
+  ASSERT_CODE(shallow, kInvalidArgument);
   EXPECT_NE(shallow.status().message().find("tree_depth_max"), std::string::npos);
   options.tree_depth_max = 3;
   auto ok = LoadLightgbmText(text, "m", options);

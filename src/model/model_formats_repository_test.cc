@@ -8,6 +8,7 @@
 #include <fstream>
 #include <optional>
 
+#include "common/status_matchers.h"
 #include "model/onnx_model.h"
 #include "model/repository.h"
 #include "model/test_repo_dir.h"
@@ -57,7 +58,7 @@ TEST(ModelFormatsRepository, BrokenLightgbmFileFailsTheVersionWithFileAndLine) {
   t.Write("gbm/1/model.txt", bad);
   auto repo = ModelRepository::Open(t.dir());
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-  EXPECT_FALSE((*repo)->Get("gbm").ok());
+  EXPECT_CODE((*repo)->Get("gbm"), kUnavailable);
   auto s = Find(**repo, "gbm", 1);
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->state, VersionState::kFailed);
@@ -74,7 +75,7 @@ TEST(ModelFormatsRepository, OnnxKindLoadsModelOnnxWithTheConfigsInputWidth) {
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
   auto m = (*repo)->Get("mlp");
   if (!OnnxSupported()) {
-    ASSERT_FALSE(m.ok());
+    ASSERT_CODE(m, kUnavailable);
     auto s = Find(**repo, "mlp", 3);
     ASSERT_TRUE(s.has_value());
     EXPECT_NE(s->reason.find("built without ONNX support"), std::string::npos) << s->reason;
@@ -100,7 +101,7 @@ TEST(ModelFormatsRepository, OnnxWithTheWrongInputCountFailsWithTheReason) {
   t.Copy(std::string(IMPULSE_ONNX_TESTDATA) + "/mlp_4_8_1_sigmoid.onnx", "mlp/1/model.onnx");
   auto repo = ModelRepository::Open(t.dir());
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
-  EXPECT_FALSE((*repo)->Get("mlp").ok());
+  EXPECT_CODE((*repo)->Get("mlp"), kUnavailable);
   auto s = Find(**repo, "mlp", 1);
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->state, VersionState::kFailed);

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/status_matchers.h"
+
 namespace impulse::model {
 namespace {
 
@@ -142,11 +144,11 @@ TEST(OnnxModel, LoadErrorsNameTheFile) {
 
   // The wrong input width fails the probe.
   auto wide = LoadOnnx(kDir + "/mlp_4_8_1_sigmoid.onnx", {.num_features = 5});
-  ASSERT_FALSE(wide.ok());
+  ASSERT_CODE(wide, kInvalidArgument);
   EXPECT_NE(wide.status().message().find("probe"), std::string::npos) << wide.status().message();
 
   auto no_width = LoadOnnx(kDir + "/mlp_4_8_1_sigmoid.onnx");
-  ASSERT_FALSE(no_width.ok());
+  ASSERT_CODE(no_width, kInvalidArgument);
   EXPECT_NE(no_width.status().message().find("num_features is required"), std::string::npos);
 }
 

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "common/status_matchers.h"
+
 namespace impulse::model {
 namespace {
 
@@ -94,17 +96,18 @@ TEST(TreeEnsemble, SharedChildIsRefused) {
   RawTree t = Chain(2);
   t.right[0] = 1;  // both children of the root are node 1
   t.left[0] = 1;
-  EXPECT_FALSE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity).ok());
+  EXPECT_CODE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity), kInvalidArgument);
   RawTree u = Chain(3);
   u.right[2] = 1;  // node 2 links back to node 1, a leaf already reached
-  EXPECT_FALSE(TreeEnsemble::Create({&u, 1}, 1, 1, 0, OutputTransform::kIdentity).ok());
+  EXPECT_CODE(TreeEnsemble::Create({&u, 1}, 1, 1, 0, OutputTransform::kIdentity), kInvalidArgument);
 }
 
 TEST(TreeEnsemble, NodeLimitIsEnforced) {
   RawTree t = Chain(10);  // 21 nodes
   TreeEnsembleLimits limits;
   limits.nodes_max = 20;
-  EXPECT_FALSE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity, limits).ok());
+  EXPECT_CODE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity, limits),
+              kInvalidArgument);
   limits.nodes_max = 21;
   EXPECT_TRUE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity, limits).ok());
 }

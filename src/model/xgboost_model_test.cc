@@ -11,6 +11,8 @@
 #include <iostream>
 #include <string>
 
+#include "common/status_matchers.h"
+
 namespace impulse::model {
 namespace {
 
@@ -239,10 +241,10 @@ TEST(XgboostModelErrors, LimitsAreEnforced) {
   ModelJson two;
   two.trees = {TreeJson{}, TreeJson{}};
   two.tree_info = "[0,0]";
-  EXPECT_FALSE(LoadXgboostJsonText(two.Render(), "t", options).ok());
+  EXPECT_CODE(LoadXgboostJsonText(two.Render(), "t", options), kInvalidArgument);
   EXPECT_TRUE(LoadXgboostJsonText(ModelJson{}.Render(), "t", options).ok());
   options.file_bytes_max = 10;
-  EXPECT_FALSE(LoadXgboostJsonText(ModelJson{}.Render(), "t", options).ok());
+  EXPECT_CODE(LoadXgboostJsonText(ModelJson{}.Render(), "t", options), kInvalidArgument);
 }
 
 TEST(XgboostModelErrors, FileErrorsNameTheFile) {
@@ -262,7 +264,7 @@ TEST(XgboostModelErrors, FileErrorsNameTheFile) {
   XgboostLoadOptions small;
   small.file_bytes_max = 100;
   auto big = LoadXgboostJson(path, small);
-  ASSERT_FALSE(big.ok());
+  ASSERT_CODE(big, kInvalidArgument);
   EXPECT_EQ(big.status().message().rfind(path + ": ", 0), 0u);
   std::filesystem::remove(path);
 }

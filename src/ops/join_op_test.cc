@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "ops/operator.h"
 
 namespace impulse::plan {
@@ -520,7 +521,7 @@ TEST_P(JoinOpTest, RestoreRejectsAnotherJoinTypeAndMissingFiles) {
   window.window_ms = 10;
   Driver other(MakeOp(window), GetParam(), dir_.path());
   EXPECT_EQ(other.op()->Restore(dir_.path() + "/c").code(), StatusCode::kInvalidArgument);
-  EXPECT_FALSE(other.op()->Restore(dir_.path() + "/missing").ok());
+  EXPECT_CODE(other.op()->Restore(dir_.path() + "/missing"), kNotFound);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JoinOpTest, ::testing::Values(Backend::kMemory, Backend::kRocksDb),

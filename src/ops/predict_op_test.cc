@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "event/key_hash.h"
 #include "model/repository.h"
 #include "model/test_repo_dir.h"
@@ -162,7 +163,7 @@ TEST(PredictSpec, Errors) {
                              "      - predict: {model: m, outputs: [s], decision_log: d}\n    sink: {stream: o}\n"
                              "  - name: b\n    from: d\n    sink: {stdout: true}\n",
                          "t.yaml", nullptr);
-    ASSERT_FALSE(p.ok());
+    ASSERT_CODE(p, kInvalidArgument);
     EXPECT_NE(p.status().message().find("reads decision log 'd'"), std::string::npos) << p.status().ToString();
   }
   auto ok = Compile("      - predict: {model: m, outputs: {s: 0}, decision_log: decisions}\n");
@@ -246,7 +247,7 @@ TEST(PredictOp, HotSwapAndUnloadTakeEffectAtTheNextBatch) {
   EXPECT_DOUBLE_EQ(h->Score(0), 21.0);  // latest = version 2
   // A version that fails to load leaves version 2 serving.
   t.Write("m/3/model.json", "{not json");
-  ASSERT_FALSE(repo->Load("m", 3).ok());
+  ASSERT_CODE(repo->Load("m", 3), kInvalidArgument);
   h->Run(Batch(txs));
   EXPECT_DOUBLE_EQ(h->Score(0), 21.0);
   ASSERT_TRUE(repo->Unload("m", 2).ok());

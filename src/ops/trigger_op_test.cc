@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "plan/physical.h"
 #include "spec/spec.h"
 
@@ -102,7 +103,7 @@ TEST(TriggerSpec, Errors) {
       "streams:\n  - name: s\n    fields: [{name: a, type: int64}]\nactions:\n  - name: w\n    webhook: {url: "
       "\"https://x\"}\npipelines: []\n",
       "t.yaml", nullptr);
-  ASSERT_FALSE(bad_url.ok());
+  ASSERT_CODE(bad_url, kInvalidArgument);
   EXPECT_NE(bad_url.status().message().find("https is not supported yet"), std::string::npos);
 }
 

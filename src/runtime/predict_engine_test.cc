@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "impulse/engine.h"
 #include "runtime/engine_test_util.h"
 #include "model/repository.h"
@@ -178,12 +179,12 @@ TEST_F(PredictEngineTest, OpenRefusesAStepThatCannotScore) {
   EngineOptions none = Options();
   none.models.reset();
   auto e = Engine::Open(spec_, none);
-  ASSERT_FALSE(e.ok());
+  ASSERT_CODE(e, kFailedPrecondition);
   EXPECT_NE(e.status().message().find("no model repository"), std::string::npos) << e.status().ToString();
   std::ofstream(dir_ / "models/fraud/config.yaml")
       << "kind: linear\ninputs:\n  - {name: amount, from: amout}\noutputs: [fraud_score]\n";
   auto e2 = Engine::Open(spec_, Options());
-  ASSERT_FALSE(e2.ok());
+  ASSERT_CODE(e2, kFailedPrecondition);
   EXPECT_NE(e2.status().message().find("did you mean 'amount'"), std::string::npos) << e2.status().ToString();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_matchers.h"
 #include "datagen/fraud/format.h"
 #include "datagen/fraud/random.h"
 #include "datagen/fraud/simulator.h"
@@ -70,11 +71,11 @@ TEST(FormatTest, DatesParseAndFormat) {
   EXPECT_EQ(*ParseDate("2018-04-01"), 17622);
   EXPECT_TRUE(ParseDate("2020-02-29").ok());
   EXPECT_EQ(ParseDate("2019-02-29").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_FALSE(ParseDate("2018-4-01").ok());
-  EXPECT_FALSE(ParseDate("2018-13-01").ok());
-  EXPECT_FALSE(ParseDate("2018-04-00").ok());
-  EXPECT_FALSE(ParseDate("1969-12-31").ok());
-  EXPECT_FALSE(ParseDate("20a8-04-01").ok());
+  EXPECT_CODE(ParseDate("2018-4-01"), kInvalidArgument);
+  EXPECT_CODE(ParseDate("2018-13-01"), kInvalidArgument);
+  EXPECT_CODE(ParseDate("2018-04-00"), kInvalidArgument);
+  EXPECT_CODE(ParseDate("1969-12-31"), kInvalidArgument);
+  EXPECT_CODE(ParseDate("20a8-04-01"), kInvalidArgument);
   std::string s;
   AppendDateTime(17622 * kSecondsPerDay + 31, OutputFormat::kCsv, &s);
   EXPECT_EQ(s, "2018-04-01 00:00:31");
@@ -91,7 +92,7 @@ TEST(FormatTest, DatesParseAndFormat) {
   }
   EXPECT_EQ(*ParseOutputFormat("csv"), OutputFormat::kCsv);
   EXPECT_EQ(*ParseOutputFormat("ndjson"), OutputFormat::kNdjson);
-  EXPECT_FALSE(ParseOutputFormat("json").ok());
+  EXPECT_CODE(ParseOutputFormat("json"), kInvalidArgument);
 }
 
 TEST(FormatTest, CsvHeaderAmountsAndEscaping) {
