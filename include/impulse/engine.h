@@ -106,7 +106,9 @@ class Engine {
   virtual ~Engine() = default;
 
   // Loads the spec at `spec_path`, opens (and recovers) the logs under options.data_dir and
-  // starts the shards. kInvalidArgument for a bad spec, kDataLoss for a corrupt sealed segment.
+  // starts the shards. kInvalidArgument for a bad spec, kDataLoss for a corrupt sealed segment,
+  // kFailedPrecondition for a predict step that cannot score (no repository, no ready version,
+  // an input that names no field).
   static Result<std::unique_ptr<Engine>> Open(const std::string& spec_path, EngineOptions options);
 
   // Parses and validates an NDJSON body for `stream` in the calling thread, routes the valid

@@ -56,7 +56,8 @@ struct BackfillStats {
 };
 
 // kInvalidArgument for bad options, a bad spec or bad input (naming file, line and column);
-// kNotFound for missing files; kInternal if the output is incomplete (a bug).
+// kNotFound for missing files; kFailedPrecondition for a predict step that cannot score (as
+// Engine::Open); kInternal if the output is incomplete (a bug).
 Result<BackfillStats> RunBackfill(const BackfillOptions& options);
 
 // The exit-code wrapper used by the binary: `impulse backfill SPEC.yaml ...` (backfill_command.cc).
