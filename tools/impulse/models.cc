@@ -7,33 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "common/json_string.h"
 #include "model/repository.h"
 
 namespace impulse::tools {
 
 namespace po = boost::program_options;
-
-namespace {
-
-std::string JsonText(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 int ModelsCommand(const std::vector<std::string>& args) {
   const char* usage = "impulse models list --repository DIR [--json]";
@@ -76,10 +55,10 @@ int ModelsCommand(const std::vector<std::string>& args) {
       const model::ModelVersionStatus& s = list[i];
       out += i == 0 ? "\n" : ",\n";
       // version null: a problem of the model itself (config.yaml, a non-numeric directory).
-      out += "  {\"name\": " + JsonText(s.name) +
+      out += "  {\"name\": " + JsonString(s.name) +
              ", \"version\": " + (s.version == 0 ? std::string("null") : std::to_string(s.version)) +
-             ", \"kind\": " + JsonText(s.kind) + ", \"state\": " + JsonText(model::VersionStateName(s.state)) +
-             ", \"inputs\": " + std::to_string(s.num_inputs) + ", \"reason\": " + JsonText(s.reason) + "}";
+             ", \"kind\": " + JsonString(s.kind) + ", \"state\": " + JsonString(model::VersionStateName(s.state)) +
+             ", \"inputs\": " + std::to_string(s.num_inputs) + ", \"reason\": " + JsonString(s.reason) + "}";
     }
     out += list.empty() ? "]\n" : "\n]\n";
     std::fputs(out.c_str(), stdout);
