@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "checkpoint/checkpoint_store.h"
 #include "common/json_string.h"
 #include "impulse/env.h"
@@ -38,23 +39,9 @@ int CheckpointsCommand(const std::vector<std::string>& args) {
   opts.add_options()
       ("action", po::value(&action), "what to do: list")
       ("data", po::value(&data), "the engine's data directory (checkpoints are in DIR/checkpoints)")
-      ("json", "print a JSON array instead of one line per checkpoint")
-      ("help,h", "show this help");
-  po::positional_options_description pos;
-  pos.add("action", 1);
+      ("json", "print a JSON array instead of one line per checkpoint");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
   if (action != "list" || data.empty()) {
     std::fprintf(stderr, "impulse: checkpoints: expected 'list --data DIR'\n\nUsage: %s\n", usage);
     return 2;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "common/json_string.h"
 #include "model/repository.h"
 
@@ -22,23 +23,9 @@ int ModelsCommand(const std::vector<std::string>& args) {
   opts.add_options()
       ("action", po::value(&action), "what to do: list")
       ("repository", po::value(&repository), "the model repository: DIR/<name>/config.yaml, DIR/<name>/<version>/")
-      ("json", "print a JSON array instead of one line per model version")
-      ("help,h", "show this help");
-  po::positional_options_description pos;
-  pos.add("action", 1);
+      ("json", "print a JSON array instead of one line per model version");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
   if (action != "list" || repository.empty()) {
     std::fprintf(stderr, "impulse: models: expected 'list --repository DIR'\n\nUsage: %s\n", usage);
     return 2;
