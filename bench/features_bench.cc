@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/command_line.h"
 #include "impulse/engine.h"
 #include "server/fake_engine.h"
 #include "server/http_server.h"
@@ -144,22 +145,9 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
       ("seed", po::value(&co.seed)->default_value(co.seed), "entity choice")
       ("data-dir", po::value(&data_dir), "data directory, kept (default: a temp dir removed at exit)")
       ("fake", po::bool_switch(&fake), "serve the view from a FakeEngine (the HTTP path alone)")
-      ("json", po::bool_switch(&json), "print one JSON object instead of text")
-      ("help,h", "show this help");
+      ("json", po::bool_switch(&json), "print one JSON object instead of text");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n", e.what());
-    std::cerr << opts;
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: impulse-bench features [options]\n");
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, "impulse-bench features [options]", opts, &vm); rc >= 0) return rc;
   if (co.entities == 0 || co.rate_lookups_per_s <= 0 || co.duration_s <= 0 || co.warmup_s < 0 ||
       co.connections == 0 || co.connections > kConnectionsMax || events_per_entity == 0 ||
       co.batch > Engine::kFeatureLookupBatchMax) {

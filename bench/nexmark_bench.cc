@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/command_line.h"
 #include "impulse/engine.h"
 #include "runtime/read_back.h"
 #include "datagen/nexmark/generator.h"
@@ -273,21 +274,9 @@ int NexmarkCommand(const std::vector<std::string>& args) {
       ("data-dir", po::value(&data_dir), "data directory, kept (default: a temp dir removed at exit)")
       ("timeout-s", po::value(&timeout_s)->default_value(3600), "give up after this long")
       ("json", "one JSON object on stdout instead of text")
-      ("verify", "compare the output with the reference results (after the measurement; up to 1 M events)")
-      ("help,h", "show this help");
+      ("verify", "compare the output with the reference results (after the measurement; up to 1 M events)");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
   if (query.size() != 2 || query[0] != 'q' || query[1] < '0' || query[1] > '8' || query == "q6") {
     std::fprintf(stderr, "impulse: nexmark: --query must be one of q0 q1 q2 q3 q4 q5 q7 q8\n\nUsage: %s\n", usage);
     return 2;

@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/command_line.h"
 #include "impulse/engine.h"
 #include "model/repository.h"
 #include "common/cpu_time.h"
@@ -316,22 +317,9 @@ int PredictBenchCommand(const std::vector<std::string>& args) {
       ("tick-us", po::value(&tick_us)->default_value(tick_us), "above --single-max: one request per tick")
       ("max-events", po::value(&max_events)->default_value(max_events), "events of the max-rate phase (0: skip it)")
       ("models", po::value(&models), "model repository holding `fraud` (default: examples/fraud/models)")
-      ("rows", po::value(&rows_path), "fixture CSV of the model's inputs (default: examples/fraud/testdata/fraud_scores.csv)")
-      ("help,h", "show this help");
+      ("rows", po::value(&rows_path), "fixture CSV of the model's inputs (default: examples/fraud/testdata/fraud_scores.csv)");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& ex) {
-    std::fprintf(stderr, "impulse: %s\n", ex.what());
-    std::cerr << opts;
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: impulse-bench predict [options]\n");
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, "impulse-bench predict [options]", opts, &vm); rc >= 0) return rc;
   const bool rates_ok = !rates.empty() && std::all_of(rates.begin(), rates.end(), [](double r) {
     return r > 0 && r <= kRateMax;
   });

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/command_line.h"
 #include "impulse/engine.h"
 #include "loadgen/loadgen.h"
 #include "server/http_server.h"
@@ -42,28 +43,7 @@ int QuickstartDemo(const std::vector<std::string>& args) {
       ("shards", po::value(&shards)->default_value(shards), "shards (0 = cores)")
       ("bad-fraction", po::value(&bad_fraction)->default_value(bad_fraction), "share of invalid lines");
   po::variables_map vm;
-  if (int rc = [&] {
-        opts.add_options()("help,h", "show this help");
-        po::positional_options_description pos;
-        pos.add("spec", 1);
-        try {
-          po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-          po::notify(vm);
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "impulse: %s\n", e.what());
-          return 2;
-        }
-        if (vm.count("help")) {
-          std::printf("Usage: impulse demo SPEC.yaml [options]\n");
-          std::cout << opts;
-          return 0;
-        }
-        if (!vm.count("spec")) {
-          std::fprintf(stderr, "impulse: missing SPEC.yaml\n");
-          return 2;
-        }
-        return -1;
-      }();
+  if (int rc = ParseCommandLine(args, "impulse demo SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired);
       rc >= 0) {
     return rc;
   }

@@ -35,11 +35,6 @@ namespace {
 constexpr size_t kErrorBodyBytes = 200;  // of the response body quoted in a dead letter's error
 constexpr int kRetriesMaxLimit = 1'000;
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 struct Job {
   uint64_t id = 0;
   Firing firing;
@@ -142,7 +137,7 @@ class WebhookState : public std::enable_shared_from_this<WebhookState> {
   // The job holds a slot: attempt now, or wait for the breaker.
   void StartLocked(const JobPtr& job) {
     if (options_.breaker_failures > 0) {
-      int64_t now = SteadyMs();
+      const int64_t now = MonotonicMs();
       if (breaker_ == BreakerState::kOpen && now >= open_until_ms_) breaker_ = BreakerState::kHalfOpen;
       if (breaker_ == BreakerState::kOpen || (breaker_ == BreakerState::kHalfOpen && probe_inflight_)) {
         waiters_.push_back(job);
@@ -157,6 +152,9 @@ class WebhookState : public std::enable_shared_from_this<WebhookState> {
     auto self = shared_from_this();
     rt_->Post([self, job] { self->Launch(job); });
   }
+
+  // The breaker's time: the injected clock's monotonic reading (tests drive it by hand).
+  int64_t MonotonicMs() const { return rt_->clock()->NowNs() / 1'000'000; }
 
   void ArmWakeLocked(int64_t delay_ms) {
     if (wake_armed_) return;
@@ -270,7 +268,7 @@ class WebhookState : public std::enable_shared_from_this<WebhookState> {
     bool open = was_probe || (breaker_ == BreakerState::kClosed && consecutive_failures_ >= options_.breaker_failures);
     if (!open) return;
     breaker_ = BreakerState::kOpen;
-    open_until_ms_ = SteadyMs() + options_.breaker_open_ms;
+    open_until_ms_ = MonotonicMs() + options_.breaker_open_ms;
     ++stats_.breaker_opens;
     if (!waiters_.empty()) ArmWakeLocked(options_.breaker_open_ms);
   }
@@ -307,7 +305,7 @@ class WebhookState : public std::enable_shared_from_this<WebhookState> {
   ExecutorStats stats_;
   BreakerState breaker_ = BreakerState::kClosed;
   uint32_t consecutive_failures_ = 0;
-  int64_t open_until_ms_ = 0;  // steady clock
+  int64_t open_until_ms_ = 0;  // MonotonicMs()
   bool probe_inflight_ = false;
   bool wake_armed_ = false;
 };

@@ -49,6 +49,17 @@ Firing MakeFiring(const std::string& id, const std::string& payload = R"({"x":1}
   return f;
 }
 
+// Time that moves only when a test says so (monotonic and wall readings move together).
+class ManualClock final : public Clock {
+ public:
+  int64_t NowMs() const override { return now_ms_.load(); }
+  int64_t NowNs() const override { return now_ms_.load() * 1'000'000; }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+
+ private:
+  std::atomic<int64_t> now_ms_{1'700'000'000'000};
+};
+
 WebhookOptions FastOptions(const RecordingHttpServer& server) {
   WebhookOptions o;
   o.url = server.url("/hook");
@@ -64,11 +75,11 @@ struct Fixture {
   std::unique_ptr<RecordingHttpServer> server;
   std::unique_ptr<ActionRuntime> runtime;
 
-  explicit Fixture(RecordingHttpServer::Handler handler, uint32_t threads = 2) {
+  explicit Fixture(RecordingHttpServer::Handler handler, uint32_t threads = 2, Clock* clock = nullptr) {
     auto s = RecordingHttpServer::Start(std::move(handler));
     IMPULSE_CHECK(s.ok());
     server = std::move(s).value();
-    auto r = ActionRuntime::Create(threads);
+    auto r = ActionRuntime::Create(threads, clock);
     IMPULSE_CHECK(r.ok());
     runtime = std::move(r).value();
   }
@@ -294,6 +305,46 @@ TEST(Webhook, BreakerOpensAfterFailuresThenHalfOpens) {
   ASSERT_EQ(reqs.size(), 4u);
   EXPECT_GE(reqs[3].received_ms - reqs[2].received_ms, 1'900);
   EXPECT_FALSE(hook->stats().breaker_open);
+}
+
+// The breaker's open period is measured on the injected clock, not the machine's: with the
+// clock held still the breaker stays open however long the test waits, and it half-opens as
+// soon as the clock is moved past the open period.
+TEST(Webhook, BreakerOpenPeriodFollowsTheInjectedClock) {
+  ManualClock clock;
+  std::atomic<bool> healthy{false};
+  Fixture fx([&](const RecordedRequest&) { return healthy ? ScriptedReply{} : ScriptedReply::Status(500); },
+             /*threads=*/2, &clock);
+  WebhookOptions o = FastOptions(*fx.server);
+  o.breaker_failures = 2;
+  o.breaker_open_ms = 50;  // also the real delay of the re-check timer
+  o.retries_max = 0;
+  o.concurrency_max = 1;
+  auto hook = fx.Webhook(o);
+  Outcomes out;
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(hook->Submit(MakeFiring("fail/" + std::to_string(i)), out.Callback()));
+  ASSERT_TRUE(out.Wait(2));
+  EXPECT_EQ(hook->stats().breaker_opens, 1u);
+  EXPECT_TRUE(hook->stats().breaker_open);
+
+  healthy = true;
+  ASSERT_TRUE(hook->Submit(MakeFiring("probe"), out.Callback()));
+  // Several real open periods pass, the injected clock does not move: still open.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(fx.server->requests_total(), 2u);
+  EXPECT_TRUE(hook->stats().breaker_open);
+  EXPECT_EQ(out.Get().size(), 2u);
+
+  clock.Advance(49);  // one ms short of the open period
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(fx.server->requests_total(), 2u);
+
+  clock.Advance(1);  // the open period has passed: the waiting firing goes out as the probe
+  ASSERT_TRUE(out.Wait(3));
+  EXPECT_EQ(out.Get()[2].kind, Outcome::Kind::kDelivered);
+  EXPECT_EQ(fx.server->requests_total(), 3u);
+  EXPECT_FALSE(hook->stats().breaker_open);
+  EXPECT_EQ(hook->stats().breaker_opens, 1u);
 }
 
 TEST(Webhook, FailedProbeReopensTheBreaker) {

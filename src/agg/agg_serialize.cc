@@ -23,7 +23,7 @@ const S* As(const uint8_t* p) { return reinterpret_cast<const S*>(p); }
 
 void PutSlot(std::string* out, const Slot& s, FieldType t) {
   if (t == FieldType::kString) PutBytes(out, *s.s);
-  else PutFixed64(out, static_cast<uint64_t>(s.i));
+  else PutFixed64(static_cast<uint64_t>(s.i), out);
 }
 
 bool GetSlot(std::string_view* in, Slot* s, FieldType t) {
@@ -45,11 +45,11 @@ bool GetHas(std::string_view* in, uint64_t* has) {
 }
 
 void PutCountMap(std::string* out, const CountMap* m) {
-  PutVarint(out, m == nullptr ? 0 : m->size());
+  PutVarint64(m == nullptr ? 0 : m->size(), out);
   if (m == nullptr) return;
   for (const auto& [k, n] : *m) {
     PutBytes(out, k);
-    PutVarint(out, static_cast<uint64_t>(n));
+    PutVarint64(static_cast<uint64_t>(n), out);
   }
 }
 
@@ -57,12 +57,12 @@ void PutCountMap(std::string* out, const CountMap* m) {
 // bytes, counts positive, no duplicates.
 bool GetCountMap(std::string_view* in, FieldType t, CountMap* m, size_t max_entries) {
   uint64_t entries;
-  if (!GetVarint(in, &entries) || entries > in->size() / 2 || entries > max_entries) return false;
+  if (!GetVarint64(in, &entries) || entries > in->size() / 2 || entries > max_entries) return false;
   m->reserve(entries);
   for (uint64_t i = 0; i < entries; ++i) {
     std::string_view key;
     uint64_t n;
-    if (!GetBytes(in, &key) || !GetVarint(in, &n)) return false;
+    if (!GetBytes(in, &key) || !GetVarint64(in, &n)) return false;
     if (n == 0 || n > static_cast<uint64_t>(kCountMax)) return false;
     if (t != FieldType::kString && key.size() != 8) return false;
     if (!m->emplace(std::string(key), static_cast<int64_t>(n)).second) return false;
@@ -74,13 +74,13 @@ void SerializeOne(const CompiledAgg& c, const uint8_t* p, std::string* out) {
   const FieldType t = c.spec.arg_type;
   switch (static_cast<Op>(c.op)) {
     case kOpCountRows:
-    case kOpCountNonNull: PutFixed64(out, static_cast<uint64_t>(As<CountState>(p)->n)); break;
+    case kOpCountNonNull: PutFixed64(static_cast<uint64_t>(As<CountState>(p)->n), out); break;
     case kOpSumInt:
     case kOpSumDouble:
     case kOpAvgInt:
     case kOpAvgDouble:
-      PutFixed64(out, static_cast<uint64_t>(As<SumState>(p)->n));
-      PutFixed64(out, static_cast<uint64_t>(As<SumState>(p)->sum.i));
+      PutFixed64(static_cast<uint64_t>(As<SumState>(p)->n), out);
+      PutFixed64(static_cast<uint64_t>(As<SumState>(p)->sum.i), out);
       break;
     case kOpMinInt:
     case kOpMinDouble:
@@ -98,14 +98,14 @@ void SerializeOne(const CompiledAgg& c, const uint8_t* p, std::string* out) {
       const auto* s = As<EdgeState>(p);
       PutU8(out, s->has ? 1 : 0);
       if (s->has) {
-        PutFixed64(out, static_cast<uint64_t>(s->ts));
+        PutFixed64(static_cast<uint64_t>(s->ts), out);
         PutSlot(out, s->v, t);
       }
       break;
     }
     case kOpVar: {
       const auto* s = As<VarState>(p);
-      PutFixed64(out, static_cast<uint64_t>(s->n));
+      PutFixed64(static_cast<uint64_t>(s->n), out);
       PutDouble(out, s->mean);
       PutDouble(out, s->m2);
       break;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "agg/aggregates.h"
+#include "common/fixed_codec.h"
 
 namespace impulse::agg::detail {
 
@@ -141,14 +142,13 @@ inline std::string_view KeyOf(const Value& v, FieldType t, char (&buf)[8]) {
   } else {
     bits = static_cast<uint64_t>(IntOf(v, t));
   }
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(bits >> (8 * i));
+  EncodeFixed64(buf, bits);
   return {buf, 8};
 }
 // The inverse of KeyOf for a non-string type (key must be 8 bytes).
 inline Value ValueOfKey(std::string_view key, FieldType t) {
   if (t == FieldType::kString) return Value::String(key);
-  uint64_t bits = 0;
-  for (int i = 0; i < 8; ++i) bits |= static_cast<uint64_t>(static_cast<uint8_t>(key[i])) << (8 * i);
+  const uint64_t bits = DecodeFixed64(key.data());
   if (t == FieldType::kDouble) {
     double d;
     std::memcpy(&d, &bits, 8);

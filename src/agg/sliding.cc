@@ -274,9 +274,9 @@ void SlidingWindow::Destroy(const AggregateSet& set) {
 // (0 null, 1 value) and the value (strings length-prefixed, others 8 bytes); then the
 // AggregateSet's own encoding of the state.
 void SlidingWindow::Serialize(const AggregateSet& set, std::string* out) const {
-  PutVarint(out, count_);
+  PutVarint64(count_, out);
   for (size_t r = 0; r < count_; ++r) {
-    PutFixed64(out, static_cast<uint64_t>(ts_[Slot(r)]));
+    PutFixed64(static_cast<uint64_t>(ts_[Slot(r)]), out);
     const Value* row = Row(r);
     for (size_t i = 0; i < set.size(); ++i) {
       const CompiledAgg& c = set.compiled(i);
@@ -287,8 +287,8 @@ void SlidingWindow::Serialize(const AggregateSet& set, std::string* out) const {
         if (v.null) continue;
         const FieldType t = ArgType(c, j);
         if (t == FieldType::kString) PutBytes(out, v.sv());
-        else if (t == FieldType::kBool) PutFixed64(out, v.b ? 1 : 0);
-        else PutFixed64(out, static_cast<uint64_t>(v.i64));
+        else if (t == FieldType::kBool) PutFixed64(v.b ? 1 : 0, out);
+        else PutFixed64(static_cast<uint64_t>(v.i64), out);
       }
     }
   }
@@ -304,7 +304,7 @@ Status SlidingWindow::Deserialize(const AggregateSet& set, std::string_view* in)
   Destroy(set);
   InitFor(set);
   uint64_t rows;
-  if (!GetVarint(in, &rows) || rows > in->size() / 8) return DataLoss("sliding window: bad row count");
+  if (!GetVarint64(in, &rows) || rows > in->size() / 8) return DataLoss("sliding window: bad row count");
   std::vector<Value> args(width_);
   int64_t prev_ts = INT64_MIN;
   for (uint64_t r = 0; r < rows; ++r) {

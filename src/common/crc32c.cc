@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "common/fixed_codec.h"
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
@@ -30,10 +32,8 @@ struct Tables {
 };
 constexpr Tables kTables;
 
-inline uint64_t LoadLe64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof(v));  // x86 is little-endian; the table math assumes it
-  return v;
+inline uint64_t LoadLe64(const uint8_t* p) {  // the table math takes the bytes little-endian
+  return DecodeFixed64(reinterpret_cast<const char*>(p));
 }
 
 }  // namespace

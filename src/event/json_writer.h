@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_string.h"
 #include "impulse/row.h"
 #include "impulse/schema.h"
 
@@ -19,11 +20,7 @@ struct JsonRowPrefix {
   int64_t event_time_ms = 0;  // written as an ISO-8601 string, like timestamp fields
 };
 
-// Appends `s` as a quoted JSON string. Escapes '"', '\\' and control characters (\n, \r, \t,
-// \b, \f, others as \u00XX); DEL and non-ASCII UTF-8 are written as is. Each byte that is not
-// part of a valid UTF-8 sequence (overlong, surrogate, > U+10FFFF, truncated) is replaced
-// by U+FFFD, so the output is always valid UTF-8 JSON.
-void AppendJsonString(std::string_view s, std::string* out);
+// AppendJsonString(s, out): common/json_string.h (escaping rules and invalid UTF-8 there).
 
 // Appends a JSON number for `v` that parses back to the same double (shortest form, always
 // with a '.' or exponent, so typed readers see a double: 1.0, -0.0, 1e+300); NaN and

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/fixed_codec.h"
 #include "impulse/row.h"
 #include "impulse/schema.h"
 
@@ -37,8 +38,8 @@ inline uint64_t HashValue(const Value& v, FieldType t) {
       break;
     }
   }
-  unsigned char bytes[8];
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(bits >> (8 * i));
+  char bytes[8];
+  EncodeFixed64(bytes, bits);
   return XXH3_64bits(bytes, 8);
 }
 

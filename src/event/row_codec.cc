@@ -2,78 +2,35 @@
 
 #include <cstring>
 
+#include "common/fixed_codec.h"
+
 namespace impulse {
 namespace {
-
-void PutFixed64(uint64_t v, std::string* out) {
-  char buf[8];
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out->append(buf, 8);
-}
-
-void PutVarint(uint64_t v, std::string* out) {
-  char buf[10];
-  int n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = static_cast<char>(v);
-  out->append(buf, static_cast<size_t>(n));
-}
-
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
 
 // Bounds-checked reader over a payload; every read reports truncation instead of overrunning.
 class Reader {
  public:
-  explicit Reader(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
-  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  explicit Reader(std::string_view s) : in_(s) {}
+  size_t remaining() const { return in_.size(); }
 
   bool Byte(uint8_t* v) {
-    if (p_ >= end_) return false;
-    *v = static_cast<uint8_t>(*p_++);
+    if (in_.empty()) return false;
+    *v = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
     return true;
   }
-  bool Fixed64(uint64_t* v) {
-    if (remaining() < 8) return false;
-    uint64_t x = 0;
-    for (int i = 0; i < 8; ++i) x |= uint64_t{static_cast<uint8_t>(p_[i])} << (8 * i);
-    p_ += 8;
-    *v = x;
-    return true;
-  }
+  bool Fixed64(uint64_t* v) { return GetFixed64(&in_, v); }
   // LEB128, at most `max_bytes` bytes; false on truncation or overlong encoding.
-  bool Varint(uint64_t* v, int max_bytes) {
-    uint64_t x = 0;
-    for (int i = 0; i < max_bytes; ++i) {
-      if (p_ >= end_) return false;
-      const uint8_t b = static_cast<uint8_t>(*p_++);
-      x |= uint64_t{b & 0x7fu} << (7 * i);
-      if ((b & 0x80) == 0) {
-        *v = x;
-        return true;
-      }
-    }
-    return false;
-  }
+  bool Varint(uint64_t* v, size_t max_bytes) { return GetVarint64(&in_, v, max_bytes); }
   bool Bytes(size_t n, std::string_view* s) {
-    if (remaining() < n) return false;
-    *s = {p_, n};
-    p_ += n;
+    if (in_.size() < n) return false;
+    *s = in_.substr(0, n);
+    in_.remove_prefix(n);
     return true;
   }
 
  private:
-  const char* p_;
-  const char* end_;
+  std::string_view in_;
 };
 
 Status Corrupt(std::string what) {
@@ -84,7 +41,7 @@ Status Corrupt(std::string what) {
 
 size_t EncodedRowSize(const Schema& schema, const Value* row) {
   const size_t n = schema.size();
-  size_t size = 1 + 8 + VarintSize(n) + (n + 7) / 8;
+  size_t size = 1 + 8 + VarintLength(n) + (n + 7) / 8;
   for (size_t i = 0; i < n; ++i) {
     if (row[i].null) continue;
     switch (schema.field(i).type) {
@@ -92,7 +49,7 @@ size_t EncodedRowSize(const Schema& schema, const Value* row) {
       case FieldType::kDouble:
       case FieldType::kTimestamp: size += 8; break;
       case FieldType::kBool: size += 1; break;
-      case FieldType::kString: size += VarintSize(row[i].len) + row[i].len; break;
+      case FieldType::kString: size += VarintLength(row[i].len) + row[i].len; break;
     }
   }
   return size;
@@ -102,7 +59,7 @@ void EncodeRow(const Schema& schema, const Value* row, const RowMeta& meta, std:
   const size_t n = schema.size();
   out->push_back(static_cast<char>(kRowFormatVersion));
   PutFixed64(static_cast<uint64_t>(meta.event_time_ms), out);
-  PutVarint(n, out);
+  PutVarint64(n, out);
   // Null bitmap: bit (i % 8) of byte (i / 8) set = field i is null.
   const size_t bitmap_at = out->size();
   out->append((n + 7) / 8, '\0');
@@ -124,7 +81,7 @@ void EncodeRow(const Schema& schema, const Value* row, const RowMeta& meta, std:
       }
       case FieldType::kBool: out->push_back(v.b ? 1 : 0); break;
       case FieldType::kString:
-        PutVarint(v.len, out);
+        PutVarint64(v.len, out);
         if (v.len > 0) out->append(v.str, v.len);
         break;
     }
@@ -221,16 +178,16 @@ Status DecodeRow(const Schema& schema, std::string_view payload, RowBatch* out) 
 
 void EncodeWatermarkMarker(uint32_t writer, int64_t watermark_ms, std::string* out) {
   out->push_back(static_cast<char>(kWatermarkMarkerTag));
-  out->append(reinterpret_cast<const char*>(&writer), sizeof(writer));
-  out->append(reinterpret_cast<const char*>(&watermark_ms), sizeof(watermark_ms));
+  PutFixed32(writer, out);
+  PutI64(watermark_ms, out);
 }
 
 Status DecodeWatermarkMarker(std::string_view payload, uint32_t* writer, int64_t* watermark_ms) {
   if (payload.size() != kWatermarkMarkerBytes || !IsWatermarkMarker(payload)) {
     return DataLoss("malformed watermark marker of " + std::to_string(payload.size()) + " bytes");
   }
-  std::memcpy(writer, payload.data() + 1, sizeof(*writer));
-  std::memcpy(watermark_ms, payload.data() + 5, sizeof(*watermark_ms));
+  *writer = DecodeFixed32(payload.data() + 1);
+  *watermark_ms = static_cast<int64_t>(DecodeFixed64(payload.data() + 5));
   return Status::OK();
 }
 

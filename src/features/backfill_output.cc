@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/fixed_codec.h"
 #include "event/json_writer.h"
 #include "event/row_codec.h"
 #include "event/timestamp.h"
@@ -38,9 +39,7 @@ struct Entry {
 
 int64_t PayloadEventTime(std::string_view payload) {
   // Layout (docs/EVENT_FORMAT.md): version byte, then event_time_ms little-endian.
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<uint8_t>(payload[1 + i])} << (8 * i);
-  return static_cast<int64_t>(v);
+  return static_cast<int64_t>(DecodeFixed64(payload.data() + 1));
 }
 
 void AppendInt(int64_t v, std::string* out) {

@@ -30,9 +30,9 @@ std::optional<uint64_t> ParseSegmentFileName(std::string_view name) {
 void EncodeSegmentHeader(uint64_t base_offset, char out[kSegmentHeaderBytes]) {
   std::memset(out, 0, kSegmentHeaderBytes);
   std::memcpy(out, kSegmentMagic, sizeof(kSegmentMagic));
-  StoreLe32(out + 8, kFormatVersion);
-  StoreLe64(out + 16, base_offset);
-  StoreLe32(out + 24, Crc32c(out, 24));
+  EncodeFixed32(out + 8, kFormatVersion);
+  EncodeFixed64(out + 16, base_offset);
+  EncodeFixed32(out + 24, Crc32c(out, 24));
 }
 
 std::optional<uint64_t> DecodeSegmentHeader(const char* in, std::string* why) {
@@ -40,27 +40,27 @@ std::optional<uint64_t> DecodeSegmentHeader(const char* in, std::string* why) {
     *why = "bad segment magic";
     return std::nullopt;
   }
-  if (LoadLe32(in + 24) != Crc32c(in, 24)) {
+  if (DecodeFixed32(in + 24) != Crc32c(in, 24)) {
     *why = "segment header checksum mismatch";
     return std::nullopt;
   }
-  const uint32_t version = LoadLe32(in + 8);
+  const uint32_t version = DecodeFixed32(in + 8);
   if (version != kFormatVersion) {
     *why = "unsupported segment format version " + std::to_string(version);
     return std::nullopt;
   }
-  return LoadLe64(in + 16);
+  return DecodeFixed64(in + 16);
 }
 
 void EncodeFrameHeader(std::string_view payload, int64_t timestamp_ms, char* out) {
-  StoreLe32(out, static_cast<uint32_t>(payload.size()));
-  StoreLe64(out + 8, static_cast<uint64_t>(timestamp_ms));
+  EncodeFixed32(out, static_cast<uint32_t>(payload.size()));
+  EncodeFixed64(out + 8, static_cast<uint64_t>(timestamp_ms));
   const uint32_t crc = Crc32c(payload.data(), payload.size(), Crc32c(out + 8, 8));
-  StoreLe32(out + 4, crc);
+  EncodeFixed32(out + 4, crc);
 }
 
 FrameHeader DecodeFrameHeader(const char* in) {
-  return FrameHeader{LoadLe32(in), LoadLe32(in + 4), static_cast<int64_t>(LoadLe64(in + 8))};
+  return FrameHeader{DecodeFixed32(in), DecodeFixed32(in + 4), static_cast<int64_t>(DecodeFixed64(in + 8))};
 }
 
 bool FrameCrcMatches(const char* frame, const FrameHeader& h) {

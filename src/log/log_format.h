@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/fixed_codec.h"  // EncodeFixed32/64, DecodeFixed32/64
+
 namespace impulse::log {
 
 // Segment header: magic "IMPLSLOG", u32 version, u32 reserved (0), u64 base offset,
@@ -48,22 +50,5 @@ FrameHeader DecodeFrameHeader(const char* in);
 // CRC32C over the frame's timestamp and payload, the bytes after the CRC field.
 // `frame` points at the frame start; the whole frame must be in memory.
 bool FrameCrcMatches(const char* frame, const FrameHeader& h);
-
-inline void StoreLe32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-inline void StoreLe64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-inline uint32_t LoadLe32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-  return v;
-}
-inline uint64_t LoadLe64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-  return v;
-}
 
 }  // namespace impulse::log

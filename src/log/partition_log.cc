@@ -197,10 +197,10 @@ Result<uint64_t> PartitionLog::Append(std::string_view payload, int64_t timestam
   active_->MaybeStageIndex(next_offset_, active_flushed_bytes_ + buf_size_, options_.index_interval_bytes);
   active_->NoteTimestamp(timestamp_ms);
   char* p = buf_.get() + buf_size_;
-  StoreLe32(p, static_cast<uint32_t>(n));
-  StoreLe64(p + 8, static_cast<uint64_t>(timestamp_ms));
+  EncodeFixed32(p, static_cast<uint32_t>(n));
+  EncodeFixed64(p + 8, static_cast<uint64_t>(timestamp_ms));
   if (n > 0) std::memcpy(p + kFrameHeaderBytes, payload.data(), n);
-  StoreLe32(p + 4, Crc32c(p + 8, 8 + n));
+  EncodeFixed32(p + 4, Crc32c(p + 8, 8 + n));
   buf_size_ += frame;
   // Single writer: a plain load + store is enough and avoids a locked RMW per record.
   appends_.store(appends_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/json_string.h"
 #include "event/row_codec.h"
 #include "event/timestamp.h"
 #include "impulse/row.h"
@@ -197,31 +198,13 @@ std::string Num(double v) {
   return buf;
 }
 
-std::string JsonText(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 std::string FormatRescoreReport(const RescoreReport& r, bool json) {
   std::string out;
   if (json) {
-    out = "{\"stream\":" + JsonText(r.stream) + ",\"model\":" + JsonText(r.model) +
-          ",\"version\":" + std::to_string(r.version) + ",\"output\":" + JsonText(r.output) +
+    out = "{\"stream\":" + JsonString(r.stream) + ",\"model\":" + JsonString(r.model) +
+          ",\"version\":" + std::to_string(r.version) + ",\"output\":" + JsonString(r.output) +
           ",\"threshold\":" + Num(r.threshold) + ",\"records_read\":" + std::to_string(r.records_read) +
           ",\"records_outside\":" + std::to_string(r.records_outside) +
           ",\"records_unscored\":" + std::to_string(r.records_unscored) +
@@ -231,15 +214,15 @@ std::string FormatRescoreReport(const RescoreReport& r, bool json) {
     for (const auto& [name, c] : r.variants) {
       if (!first) out += ',';
       first = false;
-      out += JsonText(name) + ":{\"records\":" + std::to_string(c.records) +
+      out += JsonString(name) + ":{\"records\":" + std::to_string(c.records) +
              ",\"differing\":" + std::to_string(c.differing) + "}";
     }
     out += "},\"first_differing\":[";
     for (size_t i = 0; i < r.first_differing.size(); ++i) {
       const RescoreRow& d = r.first_differing[i];
       if (i > 0) out += ',';
-      out += "{\"event_id\":" + JsonText(d.event_id) + ",\"partition\":" + std::to_string(d.partition) +
-             ",\"offset\":" + std::to_string(d.offset) + ",\"variant\":" + JsonText(d.variant) +
+      out += "{\"event_id\":" + JsonString(d.event_id) + ",\"partition\":" + std::to_string(d.partition) +
+             ",\"offset\":" + std::to_string(d.offset) + ",\"variant\":" + JsonString(d.variant) +
              ",\"old_version\":" + std::to_string(d.old_version) + ",\"old_score\":" + Num(d.old_score) +
              ",\"new_score\":" + Num(d.new_score) + "}";
     }

@@ -8,6 +8,7 @@
 #include <initializer_list>
 
 #include "common/suggest.h"
+#include "common/yaml_number.h"
 
 namespace impulse::model {
 
@@ -56,31 +57,25 @@ class ConfigReader {
     return n.Scalar();
   }
 
+  // The file and line of `n` before a reader's error (which names the key).
+  Status At(const YAML::Node& n, const Status& s) const {
+    std::string msg(path_);
+    const YAML::Mark m = n.Mark();
+    if (m.line >= 0) msg += ":" + std::to_string(m.line + 1);
+    return InvalidArgument(msg + ": " + s.message());
+  }
+
   Result<int64_t> Int(const YAML::Node& n, std::string_view key, int64_t lo, int64_t hi) const {
-    int64_t v = 0;
-    bool ok = n.IsScalar();
-    if (ok) {
-      const std::string& s = n.Scalar();
-      auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-      ok = r.ec == std::errc() && r.ptr == s.data() + s.size();
-    }
-    if (!ok || v < lo || v > hi) {
-      return Error(n, key, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    }
-    return v;
+    Result<int64_t> v = ReadYamlInt(n, key, lo, hi);
+    if (!v.ok()) return At(n, v.status());
+    return *v;
   }
 
   Result<float> Float(const YAML::Node& n, std::string_view key) const {
-    double v = 0;
-    bool ok = n.IsScalar();
-    if (ok) {
-      const std::string& s = n.Scalar();
-      auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-      ok = r.ec == std::errc() && r.ptr == s.data() + s.size();
-    }
     // A default must be a finite float32: NaN already means missing.
-    if (!ok || !std::isfinite(v) || std::fabs(v) > 3.4e38) return Error(n, key, "expected a finite number");
-    return static_cast<float>(v);
+    Result<double> v = ReadYamlDouble(n, key, -3.4e38, 3.4e38);
+    if (!v.ok()) return At(n, v.status());
+    return static_cast<float>(*v);
   }
 
   Status Sequence(const YAML::Node& n, std::string_view key, size_t max) const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/json_string.h"
 #include "model/model_file.h"
 
 namespace impulse::model {
@@ -130,24 +131,10 @@ class Transcoder {
     out_.append(buf, r.ptr);
   }
 
-  // A JSON string of `n` raw bytes from the input (already bounds-checked by Count).
+  // A JSON string of `n` raw bytes from the input (already bounds-checked by Count); invalid
+  // UTF-8 becomes U+FFFD (common/json_string.h).
   void QuotedBytes(size_t n) {
-    out_ += '"';
-    for (size_t i = 0; i < n; ++i) {
-      const unsigned char c = static_cast<unsigned char>(in_[pos_ + i]);
-      if (c == '"' || c == '\\') {
-        out_ += '\\';
-        out_ += static_cast<char>(c);
-      } else if (c < 0x20) {
-        static const char kHex[] = "0123456789abcdef";
-        out_ += "\\u00";
-        out_ += kHex[c >> 4];
-        out_ += kHex[c & 15];
-      } else {
-        out_ += static_cast<char>(c);  // UTF-8 is checked by the JSON parser
-      }
-    }
-    out_ += '"';
+    AppendJsonString(in_.substr(pos_, n), &out_);
     pos_ += n;
   }
 

@@ -20,9 +20,11 @@
 #include <functional>
 #include <queue>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "common/fixed_codec.h"
 #include "event/row_codec.h"
 #include "ops/operator.h"
 #include "state/state_table.h"
@@ -47,16 +49,37 @@ int64_t SatSub(int64_t a, int64_t b) {
   return r;
 }
 
+// Integers of 1, 4 or 8 bytes, little-endian (common/fixed_codec.h).
 template <typename T>
+  requires std::is_integral_v<T> && (sizeof(T) == 1 || sizeof(T) == 4 || sizeof(T) == 8)
 void PutRaw(std::string* out, T v) {
-  out->append(reinterpret_cast<const char*>(&v), sizeof(v));
+  if constexpr (sizeof(T) == 1) {
+    out->push_back(static_cast<char>(v));
+  } else if constexpr (sizeof(T) == 4) {
+    PutFixed32(static_cast<uint32_t>(v), out);
+  } else {
+    PutFixed64(static_cast<uint64_t>(v), out);
+  }
 }
 template <typename T>
+  requires std::is_integral_v<T> && (sizeof(T) == 1 || sizeof(T) == 4 || sizeof(T) == 8)
 bool GetRaw(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
+  if constexpr (sizeof(T) == 1) {
+    if (in->empty()) return false;
+    *v = static_cast<T>((*in)[0]);
+    in->remove_prefix(1);
+    return true;
+  } else if constexpr (sizeof(T) == 4) {
+    uint32_t x;
+    if (!GetFixed32(in, &x)) return false;
+    *v = static_cast<T>(x);
+    return true;
+  } else {
+    uint64_t x;
+    if (!GetFixed64(in, &x)) return false;
+    *v = static_cast<T>(x);
+    return true;
+  }
 }
 
 // One buffered row: flags (bit 0: right side, bit 1: expires by TTL, bit 2: a left row that has

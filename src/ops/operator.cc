@@ -36,8 +36,7 @@ void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const 
     out->push_back('\1');
     switch (schema.field(static_cast<size_t>(f)).type) {
       case FieldType::kString: {
-        const uint32_t n = v.len;
-        out->append(reinterpret_cast<const char*>(&n), sizeof(n));
+        PutFixed32(v.len, out);
         out->append(v.str, v.len);
         break;
       }
@@ -45,7 +44,7 @@ void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const 
         out->push_back(v.b ? '\1' : '\0');
         break;
       default:
-        out->append(reinterpret_cast<const char*>(&v.i64), sizeof(v.i64));
+        PutI64(v.i64, out);
         break;
     }
   }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <optional>
 
+#include "common/json_string.h"
 #include "common/suggest.h"
 #include "event/key_hash.h"
 #include "impulse/env.h"
@@ -31,13 +32,8 @@ void AppendFloat(float v, std::string* out) {
 }
 
 void AppendKey(std::string_view name, std::string* out) {
-  out->push_back('"');
-  for (char c : name) {  // model input and output names: escape what JSON requires
-    if (c == '"' || c == '\\') out->push_back('\\');
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out->push_back(c);
-  }
-  out->append("\":");
+  AppendJsonString(name, out);
+  out->push_back(':');
 }
 
 // A loaded version bound to the step's input schema: which field feeds each model input.

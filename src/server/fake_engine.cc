@@ -2,27 +2,10 @@
 
 #include <utility>
 
+#include "common/json_string.h"
+
 namespace impulse::server {
 namespace {
-
-// JSON string quoting (the fake does not link the server's json_writer).
-void AppendQuoted(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (u < 0x20) {
-      out->append("\\u00").push_back(kHex[u >> 4]);
-      out->push_back(kHex[u & 15]);
-    } else {
-      out->push_back(c);
-    }
-  }
-  out->push_back('"');
-}
 
 }  // namespace
 
@@ -223,7 +206,7 @@ Status FakeEngine::LookupFeatures(std::string_view view, const std::vector<std::
   for (size_t i = 0; i < entities.size(); ++i) {
     if (i > 0) out->push_back(',');
     out->append("{\"entity\":");
-    AppendQuoted(entities[i], out);
+    AppendJsonString(entities[i], out);
     out->push_back(',');
     const auto e = v->second.find(std::string(entities[i]));
     if (e == v->second.end()) {

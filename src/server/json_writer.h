@@ -6,11 +6,9 @@
 #include <string>
 #include <string_view>
 
-namespace impulse::server {
+#include "common/json_string.h"  // AppendJsonString
 
-// Appends `s` as a quoted JSON string, escaping quotes, backslashes and control characters.
-// Bytes >= 0x80 are copied as they are (the input is expected to be UTF-8).
-void AppendJsonString(std::string_view s, std::string* out);
+namespace impulse::server {
 
 // {"error":"<message>","code":"<code>"}
 std::string JsonError(std::string_view message, std::string_view code);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/yaml_number.h"  // ReadYamlInt/Uint/Double: every number in a spec
 #include "expr/ast.h"
 #include "plan/logical_plan.h"
 #include "spec/spec.h"

@@ -55,18 +55,12 @@ const YAML::Node* Get(const std::vector<std::pair<std::string, YAML::Node>>& e, 
 }
 
 bool ReadUint(const YAML::Node& n, const std::string& what, uint64_t lo, uint64_t hi, Diagnostics* d, uint64_t* out) {
-  uint64_t v = 0;
-  bool ok = n.IsScalar();
-  if (ok) {
-    const std::string& s = n.Scalar();
-    auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-    ok = r.ec == std::errc() && r.ptr == s.data() + s.size() && v >= lo && v <= hi;
-  }
-  if (!ok) {
-    d->Add(Diagnostics::LocOf(n), "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] for " + what);
+  Result<uint64_t> v = ReadYamlUint(n, what, lo, hi);
+  if (!v.ok()) {
+    d->Add(Diagnostics::LocOf(n), v.status().message());
     return false;
   }
-  *out = v;
+  *out = *v;
   return true;
 }
 

@@ -31,18 +31,13 @@ bool ReadBool(const YAML::Node& n, const std::string& what, Diagnostics* d, bool
 }
 
 bool ReadDouble(const YAML::Node& n, const std::string& what, double lo, double hi, Diagnostics* d, double* out) {
-  try {
-    if (n.IsScalar()) {
-      const double v = n.as<double>();
-      if (v >= lo && v <= hi) {
-        *out = v;
-        return true;
-      }
-    }
-  } catch (const YAML::Exception&) {
+  Result<double> v = ReadYamlDouble(n, what, lo, hi);
+  if (!v.ok()) {
+    d->Add(Diagnostics::LocOf(n), v.status().message());
+    return false;
   }
-  d->Add(Diagnostics::LocOf(n), "expected a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "] for " + what);
-  return false;
+  *out = *v;
+  return true;
 }
 
 template <typename T>

@@ -119,19 +119,12 @@ class Reader {
   }
 
   bool Int(const YAML::Node& n, const std::string& what, int64_t lo, int64_t hi, int64_t* out) {
-    int64_t v = 0;
-    bool ok = n.IsScalar();
-    if (ok) {
-      const std::string& s = n.Scalar();
-      auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-      ok = r.ec == std::errc() && r.ptr == s.data() + s.size();
-    }
-    if (!ok || v < lo || v > hi) {
-      d_->Add(Diagnostics::LocOf(n), "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                                         "] for " + what);
+    Result<int64_t> v = ReadYamlInt(n, what, lo, hi);
+    if (!v.ok()) {
+      d_->Add(Diagnostics::LocOf(n), v.status().message());
       return false;
     }
-    *out = v;
+    *out = *v;
     return true;
   }
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/crc32c.h"
+#include "common/fixed_codec.h"
 
 namespace impulse::state {
 namespace {
@@ -10,27 +11,6 @@ namespace {
 constexpr std::string_view kMagic = "IMPSNAP1";
 constexpr size_t kTrailerBytes = 8 + 4;
 constexpr size_t kBufferBytes = 1 << 20;
-
-void PutFixed32(std::string* out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out->append(b, 4);
-}
-void PutFixed64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out->append(b, 8);
-}
-uint32_t GetFixed32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint64_t GetFixed64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 }  // namespace
 
@@ -59,8 +39,8 @@ Status SnapshotWriter::Add(std::string_view key, std::string_view value) {
   if (key.size() > UINT32_MAX || value.size() > UINT32_MAX) {
     return ResourceExhausted("snapshot record larger than 4 GiB in " + path_);
   }
-  PutFixed32(&buffer_, static_cast<uint32_t>(key.size()));
-  PutFixed32(&buffer_, static_cast<uint32_t>(value.size()));
+  PutFixed32(static_cast<uint32_t>(key.size()), &buffer_);
+  PutFixed32(static_cast<uint32_t>(value.size()), &buffer_);
   buffer_.append(key);
   buffer_.append(value);
   ++records_;
@@ -77,9 +57,9 @@ Status SnapshotWriter::FlushBuffer() {
 }
 
 Result<uint64_t> SnapshotWriter::Finish() {
-  PutFixed64(&buffer_, records_);
+  PutFixed64(records_, &buffer_);
   crc_ = Crc32c(buffer_.data(), buffer_.size(), crc_);
-  PutFixed32(&buffer_, crc_);
+  PutFixed32(crc_, &buffer_);
   RETURN_IF_ERROR(file_->Append(buffer_));
   bytes_ += buffer_.size();
   buffer_.clear();
@@ -99,15 +79,15 @@ Status ReadSnapshotFile(Env* env, const std::string& path,
   if (data.size() < kMagic.size() + kTrailerBytes) return corrupt("truncated (" + std::to_string(data.size()) + " bytes)");
   if (std::string_view(data).substr(0, kMagic.size()) != kMagic) return corrupt("bad magic");
   const size_t body_end = data.size() - kTrailerBytes;
-  const uint64_t records = GetFixed64(data.data() + body_end);
-  const uint32_t stored_crc = GetFixed32(data.data() + body_end + 8);
+  const uint64_t records = DecodeFixed64(data.data() + body_end);
+  const uint32_t stored_crc = DecodeFixed32(data.data() + body_end + 8);
   if (Crc32c(data.data(), body_end + 8) != stored_crc) return corrupt("checksum mismatch");
   size_t pos = kMagic.size();
   uint64_t seen = 0;
   while (pos < body_end) {
     if (body_end - pos < 8) return corrupt("torn record header at byte " + std::to_string(pos));
-    const uint64_t key_len = GetFixed32(data.data() + pos);
-    const uint64_t value_len = GetFixed32(data.data() + pos + 4);
+    const uint64_t key_len = DecodeFixed32(data.data() + pos);
+    const uint64_t value_len = DecodeFixed32(data.data() + pos + 4);
     pos += 8;
     if (key_len + value_len > body_end - pos) return corrupt("record overruns the file at byte " + std::to_string(pos));
     const std::string_view key(data.data() + pos, key_len);

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/command_line.h"
 #include "event/timestamp.h"
 #include "features/backfill.h"
 
@@ -58,23 +59,9 @@ int BackfillCommand(const std::vector<std::string>& args) {
       ("shards", po::value(&o.shards)->default_value(o.shards), "engine shard threads")
       ("skip-bad-rows", po::bool_switch(&o.skip_bad_rows), "count and skip bad input rows instead of failing")
       ("progress", po::bool_switch(&o.progress), "progress on stderr about once a second (default when stderr is a terminal)")
-      ("keep", po::bool_switch(&o.keep_data), "keep the engine's temporary data directory")
-      ("help,h", "show this help");
-  po::positional_options_description pos;
-  pos.add("spec", 1);
+      ("keep", po::bool_switch(&o.keep_data), "keep the engine's temporary data directory");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "spec"); rc >= 0) return rc;
   auto usage_error = [&](const std::string& msg) {
     std::fprintf(stderr, "impulse backfill: %s\n\nUsage: %s\n", msg.c_str(), usage);
     return 2;

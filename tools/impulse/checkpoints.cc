@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "checkpoint/checkpoint_store.h"
+#include "common/json_string.h"
 #include "impulse/env.h"
 
 namespace impulse::tools {
@@ -27,24 +29,6 @@ std::string IsoTime(int64_t ms) {
   return buf;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 int CheckpointsCommand(const std::vector<std::string>& args) {
@@ -55,23 +39,9 @@ int CheckpointsCommand(const std::vector<std::string>& args) {
   opts.add_options()
       ("action", po::value(&action), "what to do: list")
       ("data", po::value(&data), "the engine's data directory (checkpoints are in DIR/checkpoints)")
-      ("json", "print a JSON array instead of one line per checkpoint")
-      ("help,h", "show this help");
-  po::positional_options_description pos;
-  pos.add("action", 1);
+      ("json", "print a JSON array instead of one line per checkpoint");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
   if (action != "list" || data.empty()) {
     std::fprintf(stderr, "impulse: checkpoints: expected 'list --data DIR'\n\nUsage: %s\n", usage);
     return 2;

@@ -1,3 +1,4 @@
+#include "common/command_line.h"
 #include "tools/impulse/commands.h"
 
 #include <signal.h>
@@ -18,33 +19,6 @@ namespace impulse::tools {
 namespace po = boost::program_options;
 
 namespace {
-
-// Parses `args` against `opts` (+ a positional SPEC when spec != nullptr). Returns -1 to go on,
-// else the exit code (help printed or usage error).
-int ParseArgs(const char* usage, const std::vector<std::string>& args, po::options_description& opts,
-              po::variables_map* vm, const char* positional = nullptr) {
-  opts.add_options()("help,h", "show this help");
-  po::positional_options_description pos;
-  if (positional) pos.add(positional, 1);
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), *vm);
-    po::notify(*vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    std::cerr << opts;
-    return 2;
-  }
-  if (vm->count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
-  if (positional && !vm->count(positional)) {
-    std::fprintf(stderr, "impulse: missing %s\n\nUsage: %s\n", positional, usage);
-    return 2;
-  }
-  return -1;
-}
 
 bool ParseHostPort(const std::string& s, std::string* host, uint16_t* port) {
   const size_t colon = s.rfind(':');
@@ -72,7 +46,9 @@ int ValidateCommand(const std::vector<std::string>& args) {
   std::string spec;
   opts.add_options()("spec", po::value(&spec), "pipeline spec (YAML)");
   po::variables_map vm;
-  if (int rc = ParseArgs("impulse validate SPEC.yaml", args, opts, &vm, "spec"); rc >= 0) return rc;
+  if (int rc = ParseCommandLine(args, "impulse validate SPEC.yaml", opts, &vm, "spec", Positional::kRequired); rc >= 0) {
+    return rc;
+  }
   std::vector<plan::SpecError> errors;
   auto plan = plan::CompileSpecFile(spec, &errors);
   if (!plan.ok()) {
@@ -111,7 +87,9 @@ int RunCommand(const std::vector<std::string>& args) {
        "rocksdb: decoded entries cached per operator")
       ("models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes");
   po::variables_map vm;
-  if (int rc = ParseArgs("impulse run SPEC.yaml [options]", args, opts, &vm, "spec"); rc >= 0) return rc;
+  if (int rc = ParseCommandLine(args, "impulse run SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired); rc >= 0) {
+    return rc;
+  }
   if (!models.empty()) {
     auto repo = model::ModelRepository::Open(models);
     if (!repo.ok()) {
@@ -179,7 +157,9 @@ int RepairCommand(const std::vector<std::string>& args) {
   std::string dir;
   opts.add_options()("dir", po::value(&dir), "a partition directory (DATA/streams/STREAM/PARTITION)");
   po::variables_map vm;
-  if (int rc = ParseArgs("impulse repair DIR", args, opts, &vm, "dir"); rc >= 0) return rc;
+  if (int rc = ParseCommandLine(args, "impulse repair DIR", opts, &vm, "dir", Positional::kRequired); rc >= 0) {
+    return rc;
+  }
   Status st = log::RepairPartition(Env::Default(), dir);
   if (!st.ok()) {
     std::fprintf(stderr, "impulse: repair %s: %s\n", dir.c_str(), st.ToString().c_str());

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "event/timestamp.h"
 #include "model/decisions.h"
 #include "tools/impulse/commands.h"
@@ -37,23 +38,9 @@ int DecisionsCommand(const std::vector<std::string>& args) {
       ("threshold", po::value(&o.threshold)->default_value(0.5), "decision = score >= threshold")
       ("output", po::value(&o.output)->default_value("0"), "the output compared: index or name")
       ("limit", po::value(&o.limit)->default_value(10), "differing rows listed")
-      ("json", "print one JSON object")
-      ("help,h", "show this help");
-  po::positional_options_description pos;
-  pos.add("action", 1);
+      ("json", "print one JSON object");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
   if (action != "rescore" || o.data_dir.empty() || o.stream.empty() || o.models_dir.empty() || o.model.empty() ||
       vm.count("version") == 0) {
     std::fprintf(stderr, "impulse: decisions: expected 'rescore --data DIR --stream S --models REPO --model M "

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/command_line.h"
 #include "datagen/fraud/format.h"
 #include "datagen/fraud/simulator.h"
 #include "datagen/nexmark/generator.h"
@@ -69,23 +70,9 @@ int GenerateCommand(const std::vector<std::string>& args) {
        "fraud: number of terminals")
       ("days", po::value(&fraud_options.days)->default_value(fraud_options.days), "fraud: days simulated")
       ("start", po::value(&start)->default_value(start), "fraud: first day, YYYY-MM-DD (UTC)")
-      ("format", po::value(&format)->default_value(format), "fraud: csv or ndjson")
-      ("help,h", "show this help");
-  po::positional_options_description pos;
-  pos.add("kind", 1);
+      ("format", po::value(&format)->default_value(format), "fraud: csv or ndjson");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "kind"); rc >= 0) return rc;
   if (kind == "fraud") {
     auto start_day = fraud::ParseDate(start);
     auto out_format = fraud::ParseOutputFormat(format);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "datagen/clicks.h"
 #include "loadgen/loadgen.h"
 #include "tools/impulse/commands.h"
@@ -29,19 +30,7 @@ int LoadCommand(const std::vector<std::string>& args) {
       ("bad-fraction", po::value(&bad_fraction)->default_value(0.0), "share of invalid lines")
       ("token", po::value(&lo.bearer_token), "bearer token");
   po::variables_map vm;
-  opts.add_options()("help,h", "show this help");
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: impulse load [options]\n");
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, "impulse load [options]", opts, &vm); rc >= 0) return rc;
   const size_t colon = url.rfind(':');
   if (colon == std::string::npos) {
     std::fprintf(stderr, "impulse: --target wants HOST:PORT\n");

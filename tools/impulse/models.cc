@@ -7,33 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
+#include "common/json_string.h"
 #include "model/repository.h"
 
 namespace impulse::tools {
 
 namespace po = boost::program_options;
-
-namespace {
-
-std::string JsonText(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 int ModelsCommand(const std::vector<std::string>& args) {
   const char* usage = "impulse models list --repository DIR [--json]";
@@ -43,23 +23,9 @@ int ModelsCommand(const std::vector<std::string>& args) {
   opts.add_options()
       ("action", po::value(&action), "what to do: list")
       ("repository", po::value(&repository), "the model repository: DIR/<name>/config.yaml, DIR/<name>/<version>/")
-      ("json", "print a JSON array instead of one line per model version")
-      ("help,h", "show this help");
-  po::positional_options_description pos;
-  pos.add("action", 1);
+      ("json", "print a JSON array instead of one line per model version");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: %s\n", usage);
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
   if (action != "list" || repository.empty()) {
     std::fprintf(stderr, "impulse: models: expected 'list --repository DIR'\n\nUsage: %s\n", usage);
     return 2;
@@ -76,10 +42,10 @@ int ModelsCommand(const std::vector<std::string>& args) {
       const model::ModelVersionStatus& s = list[i];
       out += i == 0 ? "\n" : ",\n";
       // version null: a problem of the model itself (config.yaml, a non-numeric directory).
-      out += "  {\"name\": " + JsonText(s.name) +
+      out += "  {\"name\": " + JsonString(s.name) +
              ", \"version\": " + (s.version == 0 ? std::string("null") : std::to_string(s.version)) +
-             ", \"kind\": " + JsonText(s.kind) + ", \"state\": " + JsonText(model::VersionStateName(s.state)) +
-             ", \"inputs\": " + std::to_string(s.num_inputs) + ", \"reason\": " + JsonText(s.reason) + "}";
+             ", \"kind\": " + JsonString(s.kind) + ", \"state\": " + JsonString(model::VersionStateName(s.state)) +
+             ", \"inputs\": " + std::to_string(s.num_inputs) + ", \"reason\": " + JsonString(s.reason) + "}";
     }
     out += list.empty() ? "]\n" : "\n]\n";
     std::fputs(out.c_str(), stdout);

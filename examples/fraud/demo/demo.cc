@@ -13,6 +13,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/command_line.h"
 #include "event/key_hash.h"
 #include "loadgen/loadgen.h"
 #include "examples/fraud/demo/demo.h"
@@ -218,20 +219,8 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
       ("checkpoint-interval-ms", po::value(&o.checkpoint_interval_ms)->default_value(o.checkpoint_interval_ms),
        "engine checkpoint period (the pipelines pause for each; stateful steps need one)")
       ("no-webhook", "publish alerts only, no webhook call");
-  opts.add_options()("help,h", "show this help");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n", e.what());
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::printf("Usage: impulse demo fraud [options]\n");
-    std::cout << opts;
-    return 0;
-  }
+  if (int rc = ParseCommandLine(args, "impulse demo fraud [options]", opts, &vm); rc >= 0) return rc;
   if (o.full) o.sim.days = 183;
   for (auto [path, relative] : {std::pair{&o.spec, "examples/fraud/alerts.yaml"}, {&o.models, "examples/fraud/models"}}) {
     if (!path->empty()) continue;
