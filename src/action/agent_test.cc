@@ -14,20 +14,13 @@
 
 #include "action/action.h"
 #include "action/fake_openai.h"
+#include "common/manual_clock.h"
 
 namespace impulse::action {
 namespace {
 
 constexpr int64_t kWaitMs = 30'000;
 
-class ManualClock final : public Clock {
- public:
-  int64_t NowMs() const override { return now_ms_.load(); }
-  int64_t NowNs() const override { return now_ms_.load() * 1'000'000; }
-  void Advance(int64_t ms) { now_ms_ += ms; }
-
- private:
-  std::atomic<int64_t> now_ms_{1'700'000'000'000};
 };
 
 // Collects outcomes from the I/O thread.

@@ -12,6 +12,7 @@
 
 #include "action/action.h"
 #include "action/recording_server.h"
+#include "common/manual_clock.h"
 
 namespace impulse::action {
 namespace {
@@ -49,15 +50,6 @@ Firing MakeFiring(const std::string& id, const std::string& payload = R"({"x":1}
   return f;
 }
 
-// Time that moves only when a test says so (monotonic and wall readings move together).
-class ManualClock final : public Clock {
- public:
-  int64_t NowMs() const override { return now_ms_.load(); }
-  int64_t NowNs() const override { return now_ms_.load() * 1'000'000; }
-  void Advance(int64_t ms) { now_ms_ += ms; }
-
- private:
-  std::atomic<int64_t> now_ms_{1'700'000'000'000};
 };
 
 WebhookOptions FastOptions(const RecordingHttpServer& server) {

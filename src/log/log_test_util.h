@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "impulse/env.h"
+#include "common/manual_clock.h"
 
 namespace impulse::log::testing {
 
@@ -26,17 +27,6 @@ class TempDir {
 
  private:
   std::string path_;
-};
-
-class ManualClock final : public Clock {
- public:
-  explicit ManualClock(int64_t now_ms) : now_ms_(now_ms) {}
-  int64_t NowMs() const override { return now_ms_.load(); }
-  int64_t NowNs() const override { return now_ms_.load() * 1'000'000; }
-  void Set(int64_t now_ms) { now_ms_.store(now_ms); }
-
- private:
-  std::atomic<int64_t> now_ms_;
 };
 
 inline std::string ReadAll(const std::string& path) {
