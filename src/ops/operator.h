@@ -63,13 +63,22 @@ struct OperatorContext {
   Clock* clock = nullptr;            // wall clock of decision records; null: Clock::Real()
 };
 
+// Errors. Process and AdvanceWatermark return a status. OK: every input row was handled (passed
+// on, emitted, dropped as a duplicate, or sent to `out->late` with its reason). Per-row outcomes
+// are never errors: a late row, a row whose event time is out of range, a row refused by a state
+// bound (entries_max, key_bytes_max, groups_max, rows_max: IsStateBoundRejection) go to the
+// late-events output and the call still returns OK. An error means the operator cannot go on:
+// its state backend failed (RocksDB I/O, kDataLoss on a value it cannot decode). Then the
+// operator's state is unspecified (some rows of the call may have been applied), the caller
+// discards everything appended to `out` (rows, late, side) by this call, and makes no further
+// call but Stats() and destruction; the task stops and a restart restores the last checkpoint.
 class StatefulOperator {
  public:
   virtual ~StatefulOperator() = default;
   // side 0: rows of the op's input schema; side 1: rows of a join's right stream.
-  virtual void Process(int side, const RowBatch& in, OpOutput* out) = 0;
+  [[nodiscard]] virtual Status Process(int side, const RowBatch& in, OpOutput* out) = 0;
   // Advances the input watermark (never backwards) and fires what it completes.
-  virtual void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) = 0;
+  [[nodiscard]] virtual Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) = 0;
   virtual int64_t watermark() const = 0;
   // Writes the whole state into the empty directory `dir`; restores from one such directory.
   virtual Status Checkpoint(const std::string& dir) = 0;
@@ -87,6 +96,13 @@ Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op
 // its canary and shadow versions), inputs that resolve against the step's input. The message
 // names the step, the model, the version and why.
 Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
+
+// True when a state table refused an insert because of a bound (entries_max: kResourceExhausted;
+// a key longer than key_bytes_max: kInvalidArgument): the row is rejected with reason "state
+// limit" and the task goes on. Any other status from a state table is a backend failure.
+inline bool IsStateBoundRejection(const Status& status) {
+  return status.code() == StatusCode::kResourceExhausted || status.code() == StatusCode::kInvalidArgument;
+}
 
 // Appends a late-events row for input row `row` (schema `schema`) to `late`.
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,

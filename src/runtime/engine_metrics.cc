@@ -116,6 +116,14 @@ std::string EngineImpl::MetricsText() const {
     for (const auto& sh : shards_) v += sh->metrics().late_events[i].Get();
     ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
   }
+  ex.Family("impulse_pipeline_tasks_failed",
+            "Tasks (pipeline x source partition) stopped by an operator error (a state backend failure) until a restart.",
+            MetricType::Gauge);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto& sh : shards_) v += sh->metrics().tasks_failed[i].Get();
+    ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
+  }
   if (!plan_.feature_views.empty()) {
     ex.Family("impulse_feature_entities", "Entities with online values per feature view.", MetricType::Gauge);
     for (const auto& v : plan_.feature_views) {

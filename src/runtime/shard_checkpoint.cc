@@ -62,7 +62,7 @@ Status Shard::SnapshotTasks(uint64_t) {
   for (const auto& tp : tasks_) {
     Task& t = *tp;
     const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
-    if (t.failed) return FailedPrecondition("pipeline " + name + " stopped after an output error; restart to recover");
+    if (t.failed) return FailedPrecondition("pipeline " + name + " stopped after an output or operator error; restart to recover");
     const uint32_t part = t.in[0].partition;
     for (int side = 0; side < t.sides; ++side) {
       ckpt_positions.emplace_back(CursorName(name, side, part), t.in[side].cursor.load(std::memory_order_relaxed));
