@@ -41,6 +41,21 @@ struct OperatorStats {
   uint64_t scored = 0;           // predict: rows scored
   uint64_t unscored = 0;         // predict: rows passed on with null scores (no usable version)
   uint64_t fired = 0;            // trigger: firings (rows that fired, cooldown passed)
+
+  // Adds every field of `o` (the stats of one operator over several tasks, or shards). The one
+  // place that knows the fields: a new one is added here, not at each caller.
+  OperatorStats& operator+=(const OperatorStats& o) {
+    entries += o.entries;
+    state_bytes += o.state_bytes;
+    late_events += o.late_events;
+    limit_dropped += o.limit_dropped;
+    duplicates += o.duplicates;
+    expired += o.expired;
+    scored += o.scored;
+    unscored += o.unscored;
+    fired += o.fired;
+    return *this;
+  }
 };
 
 // Names used in late-events rows.

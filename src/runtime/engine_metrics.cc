@@ -154,16 +154,7 @@ std::string EngineImpl::MetricsText() const {
       std::lock_guard<std::mutex> lock(sh->stats_mu);
       for (size_t i = 0; i < sh->op_stats.size(); ++i) {
         for (const auto& [label, st] : sh->op_stats[i]) {
-          plan::OperatorStats& o = ops[{pipelines_[i]->logical().name, label}];
-          o.entries += st.entries;
-          o.state_bytes += st.state_bytes;
-          o.late_events += st.late_events;
-          o.limit_dropped += st.limit_dropped;
-          o.duplicates += st.duplicates;
-          o.expired += st.expired;
-          o.scored += st.scored;
-          o.unscored += st.unscored;
-          o.fired += st.fired;
+          ops[{pipelines_[i]->logical().name, label}] += st;
         }
       }
     }

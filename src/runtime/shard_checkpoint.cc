@@ -100,12 +100,7 @@ void Shard::RefreshOpStats() {
       for (auto& [l2, st2] : agg) {
         if (l2 != label) continue;
         found = true;
-        st2.entries += st.entries;
-        st2.state_bytes += st.state_bytes;
-        st2.late_events += st.late_events;
-        st2.limit_dropped += st.limit_dropped;
-        st2.duplicates += st.duplicates;
-        st2.expired += st.expired;
+        st2 += st;
       }
       if (!found) agg.emplace_back(label, st);
     }
