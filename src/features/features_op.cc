@@ -374,11 +374,11 @@ class FeaturesOperator final : public StatefulOperator {
       partition_ = m.partition;
       const Value* row = in.row(i);
       if (m.event_time_ms > kEventTimeMaxMs || m.event_time_ms < -kEventTimeMaxMs) {
-        Late(row, m, "event time out of range", out);
+        Late(row, m, LateReason::kOutOfRange, out);
       } else if (wm_ != INT64_MIN && m.event_time_ms < wm_) {
-        Late(row, m, "late", out);
+        Late(row, m, LateReason::kLate, out);
       } else if (pending_.size() >= view_.entities_max) {
-        Late(row, m, "state limit", out);
+        Late(row, m, LateReason::kStateLimit, out);
       } else {
         pending_.Add(row, m);
       }
@@ -436,7 +436,7 @@ class FeaturesOperator final : public StatefulOperator {
   }
 
  private:
-  void Late(const Value* row, const RowMeta& m, std::string_view reason, OpOutput* out) {
+  void Late(const Value* row, const RowMeta& m, LateReason reason, OpOutput* out) {
     RecordLateRow(ctx_, op_.input, row, m, reason, wm_, &stats_, out->late);
   }
 
@@ -481,7 +481,7 @@ class FeaturesOperator final : public StatefulOperator {
         auto st = entities_->FindOrInsert(RunKey(r));
         if (!st.ok() && !IsStateBoundRejection(st.status())) return st.status();
         if (!st.ok() || EntityRows(**st) >= view_.rows_per_entity_max) {
-          Late(run_.row(r), run_.meta(r), "state limit", out);
+          Late(run_.row(r), run_.meta(r), LateReason::kStateLimit, out);
           continue;
         }
         ok[r] = true;

@@ -479,7 +479,7 @@ TEST(FeaturesOperator, RowsPerEntityMaxSendsExcessRowsToLateEvents) {
   EXPECT_TRUE((*inst)->Run(0, in, INT64_MAX, &out, &late).ok());
   EXPECT_EQ(out.size(), 3u);
   ASSERT_EQ(late.size(), 2u);
-  EXPECT_EQ(late.row(0)[2].sv(), "state limit");
+  EXPECT_EQ(late.row(0)[2].sv(), "state_limit");
   EXPECT_EQ((*inst)->Stats()[0].second.limit_dropped, 2u);
 }
 

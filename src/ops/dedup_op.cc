@@ -34,7 +34,7 @@ class DedupOperator final : public StatefulOperator {
       const int64_t ts = m.event_time_ms;
       if (wm_ != INT64_MIN && ts < wm_ - def_.within_ms) {
         ++stats_.late_events;
-        AppendLateRow(ctx_, op_.input, row, m, "late", wm_, out->late);
+        AppendLateRow(ctx_, op_.input, row, m, LateReason::kLate, wm_, out->late);
         continue;
       }
       key_.clear();
@@ -44,7 +44,7 @@ class DedupOperator final : public StatefulOperator {
       if (!last.ok()) {
         if (!IsStateBoundRejection(last.status())) return last.status();
         ++stats_.limit_dropped;
-        AppendLateRow(ctx_, op_.input, row, m, "state limit", wm_, out->late);
+        AppendLateRow(ctx_, op_.input, row, m, LateReason::kStateLimit, wm_, out->late);
         continue;
       }
       if (!inserted && ts - **last < def_.within_ms && ts >= **last - def_.within_ms) {

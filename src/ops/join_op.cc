@@ -311,7 +311,7 @@ class JoinOperator final : public StatefulOperator {
     }
     // The bound that cleans the other side's rows, and this row's own expiry.
     const bool other_cleaned = side == 0 ? def_.lower_ms != INT64_MIN : def_.upper_ms != INT64_MAX;
-    if (other_cleaned && ts < watermark_) return Late(side, row, meta, "late", out);
+    if (other_cleaned && ts < watermark_) return Late(side, row, meta, LateReason::kLate, out);
     const bool own_bounded = side == 0 ? def_.upper_ms != INT64_MAX : def_.lower_ms != INT64_MIN;
     bool ttl = false;
     int64_t expire = kNever;
@@ -322,7 +322,7 @@ class JoinOperator final : public StatefulOperator {
       ttl = true;
     }
     const bool buffer = expire >= watermark_;  // else no future row can match it: probe only
-    if (buffer && rows_[side] >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+    if (buffer && rows_[side] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
     KeyOf(side, row, /*window_start=*/nullptr);
     Result<RowList*> found = buffer ? table_->FindOrInsert(key_) : table_->Find(key_);
     if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
@@ -384,10 +384,10 @@ class JoinOperator final : public StatefulOperator {
     const int64_t offset = ((ts % w) + w) % w;  // floor division, also for negative ts
     int64_t start, last;
     if (__builtin_sub_overflow(ts, offset, &start) || __builtin_add_overflow(start, w - 1, &last)) {
-      return Late(side, row, meta, "time out of range", out);
+      return Late(side, row, meta, LateReason::kOutOfRange, out);
     }
-    if (watermark_ > last) return Late(side, row, meta, "late", out);  // W >= window end
-    if (rows_[side] >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+    if (watermark_ > last) return Late(side, row, meta, LateReason::kLate, out);  // W >= window end
+    if (rows_[side] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
     KeyOf(side, row, &start);
     Result<RowList*> found = table_->FindOrInsert(key_);
     if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
@@ -431,7 +431,7 @@ class JoinOperator final : public StatefulOperator {
       KeyOf(side, row, nullptr);
       Result<RowList*> found = table_->Find(key_);
       if (found.ok() && *found == nullptr) {
-        if (table_->size() >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+        if (table_->size() >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
         found = table_->FindOrInsert(key_);
       }
       if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
@@ -525,9 +525,12 @@ class JoinOperator final : public StatefulOperator {
 
   // Sends a row the join does not take to the late output. Returns OK: a rejected row is not an
   // error (so the Process* helpers can `return Late(...)`).
-  Status Late(int side, const Value* row, const RowMeta& meta, std::string_view reason, OpOutput* out) {
-    ++late_events_;
-    if (reason == "state limit") ++limit_dropped_;
+  Status Late(int side, const Value* row, const RowMeta& meta, LateReason reason, OpOutput* out) {
+    if (reason == LateReason::kStateLimit) {
+      ++limit_dropped_;
+    } else {
+      ++late_events_;
+    }
     AppendLateRow(ctx_, schema_[side], row, meta, reason, watermark_, out != nullptr ? out->late : nullptr);
     return Status::OK();
   }
@@ -535,7 +538,7 @@ class JoinOperator final : public StatefulOperator {
   // A failed state lookup: a state bound rejects the row (late output, OK); anything else is
   // the backend's failure, returned.
   Status StateFailure(int side, const Value* row, const RowMeta& meta, const Status& status, OpOutput* out) {
-    if (IsStateBoundRejection(status)) return Late(side, row, meta, "state limit", out);
+    if (IsStateBoundRejection(status)) return Late(side, row, meta, LateReason::kStateLimit, out);
     return status;
   }
 

@@ -369,7 +369,7 @@ TEST_P(JoinOpTest, RowsMaxSendsRowsToLateOutput) {
   evs.push_back({1, false, 2, 11, 200, 0});
   d.Feed(evs, 0, evs.size());
   EXPECT_EQ(d.op()->stats().limit_dropped, 2u);
-  EXPECT_EQ(d.late_reasons, (std::vector<std::string>{"state limit", "state limit"}));
+  EXPECT_EQ(d.late_reasons, (std::vector<std::string>{"state_limit", "state_limit"}));
   EXPECT_EQ(d.output.size(), 1u);  // only key 2
   EXPECT_EQ(d.op()->stats().entries, 5u);
 }

@@ -34,8 +34,8 @@ struct OpOutput {
 struct OperatorStats {
   uint64_t entries = 0;          // live state entries (groups, keys, buffered rows)
   uint64_t state_bytes = 0;      // approximate memory of the state
-  uint64_t late_events = 0;      // rows sent to the late-events output
-  uint64_t limit_dropped = 0;    // rows refused because a state bound was hit (also late output)
+  uint64_t late_events = 0;      // rows sent to the late-events output as late or out_of_range
+  uint64_t limit_dropped = 0;    // rows refused by a state bound (late output, reason state_limit)
   uint64_t duplicates = 0;       // dedup: rows dropped as duplicates
   uint64_t expired = 0;          // entries removed by TTL
   uint64_t scored = 0;           // predict: rows scored
@@ -58,7 +58,17 @@ struct OperatorStats {
   }
 };
 
-// Names used in late-events rows.
+// Why an operator did not take a row: the `reason` field of its _late_events row, one of a fixed
+// set of values users filter on (docs/EVENT_TIME.md). Not every value means "late".
+enum class LateReason {
+  kLate,        // "late": behind the watermark beyond the operator's allowed lateness
+  kStateLimit,  // "state_limit": on time, refused by a state bound (groups_max, keys_max,
+                // rows_max, entities_max, rows_per_entity_max, key_bytes_max)
+  kOutOfRange,  // "out_of_range": an event time the operator's time arithmetic cannot hold
+};
+// The value written in the `reason` field.
+std::string_view LateReasonName(LateReason reason);
+
 class OnlineStore;
 }  // namespace impulse::plan
 namespace impulse {
@@ -113,19 +123,20 @@ Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op
 Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
 
 // True when a state table refused an insert because of a bound (entries_max: kResourceExhausted;
-// a key longer than key_bytes_max: kInvalidArgument): the row is rejected with reason "state
-// limit" and the task goes on. Any other status from a state table is a backend failure.
+// a key longer than key_bytes_max: kInvalidArgument): the row goes to the late output with
+// LateReason::kStateLimit and the task goes on. Any other status from a state table is a backend
+// failure.
 inline bool IsStateBoundRejection(const Status& status) {
   return status.code() == StatusCode::kResourceExhausted || status.code() == StatusCode::kInvalidArgument;
 }
 
 // Appends a late-events row for input row `row` (schema `schema`) to `late`.
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
-                   std::string_view reason, int64_t watermark_ms, RowBatch* late);
+                   LateReason reason, int64_t watermark_ms, RowBatch* late);
 
-// AppendLateRow, counting the row in `stats` (reason "late": late_events, else limit_dropped).
+// AppendLateRow, counting the row in `stats` (kStateLimit: limit_dropped, else late_events).
 void RecordLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
-                   std::string_view reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late);
+                   LateReason reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late);
 
 // The counters a checkpoint carries (late, limit-dropped, expired): appended to / read from an
 // operator's checkpoint blob; false if `in` is too short.

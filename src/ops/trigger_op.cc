@@ -130,7 +130,7 @@ class TriggerOperator final : public StatefulOperator {
     const int64_t ts = m.event_time_ms;
     if (wm_ != INT64_MIN && ts < wm_ - def_.cooldown_ms) {
       // Its key may have fired and been forgotten: deciding would depend on timing.
-      RecordLateRow(ctx_, op_.input, row, m, "late", wm_, &stats_, out->late);
+      RecordLateRow(ctx_, op_.input, row, m, LateReason::kLate, wm_, &stats_, out->late);
       return false;
     }
     key_.clear();
@@ -139,7 +139,7 @@ class TriggerOperator final : public StatefulOperator {
     auto last = last_->FindOrInsert(key_, &inserted);
     if (!last.ok()) {
       if (!IsStateBoundRejection(last.status())) return last.status();
-      RecordLateRow(ctx_, op_.input, row, m, "state limit", wm_, &stats_, out->late);
+      RecordLateRow(ctx_, op_.input, row, m, LateReason::kStateLimit, wm_, &stats_, out->late);
       return false;
     }
     if (!inserted && ts - **last < def_.cooldown_ms && ts > **last - def_.cooldown_ms) {

@@ -109,7 +109,7 @@ class WindowOperator final : public StatefulOperator {
       last_ingest_ms_ = std::max(last_ingest_ms_, m.ingest_time_ms);
       partition_ = m.partition;
       if (m.event_time_ms > kEventTimeMaxMs || m.event_time_ms < -kEventTimeMaxMs) {
-        Late(in.row(i), m, "event time out of range", out);  // window arithmetic must not overflow
+        Late(in.row(i), m, LateReason::kOutOfRange, out);  // window arithmetic must not overflow
         continue;
       }
       switch (def_.type) {
@@ -209,7 +209,7 @@ class WindowOperator final : public StatefulOperator {
     }
   }
 
-  void Late(const Value* row, const RowMeta& m, std::string_view reason, OpOutput* out) {
+  void Late(const Value* row, const RowMeta& m, LateReason reason, OpOutput* out) {
     RecordLateRow(ctx_, op_.input, row, m, reason, wm_, &stats_, out->late);
   }
 
@@ -276,7 +276,7 @@ class WindowOperator final : public StatefulOperator {
     const int64_t ts = m.event_time_ms;
     const int64_t ps = FloorTo(ts, slide_);
     if (wm_ != INT64_MIN && ps + def_.size_ms + def_.allowed_lateness_ms <= wm_) {
-      Late(row, m, "late", out);
+      Late(row, m, LateReason::kLate, out);
       return Status::OK();
     }
     key_.clear();
@@ -284,7 +284,7 @@ class WindowOperator final : public StatefulOperator {
     auto entry = panes_->FindOrInsert(key_);
     if (!entry.ok()) {
       if (!IsStateBoundRejection(entry.status())) return entry.status();
-      Late(row, m, "state limit", out);
+      Late(row, m, LateReason::kStateLimit, out);
       return Status::OK();
     }
     KeyPanes& kp = **entry;
@@ -385,7 +385,7 @@ class WindowOperator final : public StatefulOperator {
     auto list = sessions_->FindOrInsert(key_);
     if (!list.ok()) {
       if (!IsStateBoundRejection(list.status())) return list.status();
-      Late(row, m, "state limit", out);
+      Late(row, m, LateReason::kStateLimit, out);
       return Status::OK();
     }
     std::vector<Session>& ss = (*list)->sessions;
@@ -400,7 +400,7 @@ class WindowOperator final : public StatefulOperator {
     }
     if (wm_ != INT64_MIN && end + def_.allowed_lateness_ms <= wm_) {
       if (ss.empty()) RETURN_IF_ERROR(sessions_->Erase(key_));
-      Late(row, m, "late", out);
+      Late(row, m, LateReason::kLate, out);
       return Status::OK();
     }
     Session merged;
@@ -455,11 +455,11 @@ class WindowOperator final : public StatefulOperator {
 
   void BufferSliding(const Value* row, const RowMeta& m, OpOutput* out) {
     if (wm_ != INT64_MIN && m.event_time_ms < wm_) {
-      Late(row, m, "late", out);
+      Late(row, m, LateReason::kLate, out);
       return;
     }
     if (pending_.size() >= def_.groups_max) {
-      Late(row, m, "state limit", out);
+      Late(row, m, LateReason::kStateLimit, out);
       return;
     }
     pending_.Add(row, m);
@@ -477,7 +477,7 @@ class WindowOperator final : public StatefulOperator {
       auto state = sliding_->FindOrInsert(key_);
       if (!state.ok()) {
         if (!IsStateBoundRejection(state.status())) return state.status();
-        Late(row, dm, "state limit", out);
+        Late(row, dm, LateReason::kStateLimit, out);
         continue;
       }
       EvalArgs(row);

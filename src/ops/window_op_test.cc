@@ -399,5 +399,41 @@ TEST(WindowOperatorTest, StateBackendFailureIsReturnedNotCalledAStateLimit) {
   }
 }
 
+// Issue: rows a state bound refused, and rows with an event time out of range, went to
+// _late_events with free-text reasons ("state limit", "event time out of range") and were all
+// counted as limit-dropped. The reason is one of a fixed set now, counted by what it is.
+TEST(WindowOperatorTest, LateEventsReasonNamesWhyTheRowWasNotTaken) {
+  LogicalPlan plan;
+  auto phys = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {tumbling: 100, key: auction, groups_max: 1, aggregates: {n: count()}}
+    sink: {stream: out}
+)", &plan);
+  ASSERT_NE(phys, nullptr);
+  auto inst = phys->NewInstance();
+  RowBatch in(3), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  auto add = [&](int64_t auction, int64_t ts, int64_t wm) {
+    Value* r = in.AppendRow();
+    r[0] = Value::Int(auction);
+    r[1] = Value::Int(1);
+    r[2] = Value::Int(ts);
+    in.meta(in.size() - 1).event_time_ms = ts;
+    in.meta(in.size() - 1).watermark_ms = wm;
+  };
+  add(1, 1000, INT64_MIN);            // taken
+  add(2, 1010, INT64_MIN);            // a second group: beyond groups_max
+  add(1, int64_t{1} << 60, INT64_MIN);  // out of the window arithmetic's range
+  add(1, 500, 900);                   // behind the watermark
+  ASSERT_TRUE(inst->Run(0, in, 900, &out, &late).ok());
+  std::vector<std::string> reasons;
+  for (size_t i = 0; i < late.size(); ++i) reasons.emplace_back(late.row(i)[2].sv());
+  EXPECT_EQ(reasons, (std::vector<std::string>{"state_limit", "out_of_range", "late"}));
+  const OperatorStats st = inst->Stats()[0].second;
+  EXPECT_EQ(st.limit_dropped, 1u);
+  EXPECT_EQ(st.late_events, 2u);
+}
+
 }  // namespace
 }  // namespace impulse::plan

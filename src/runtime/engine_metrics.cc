@@ -109,7 +109,7 @@ std::string EngineImpl::MetricsText() const {
   ex.AddValue({{"kind", "retention_skipped_events"}}, static_cast<double>(skipped));
 
   ex.Family("impulse_late_events_total",
-            "Events sent to _late_events (behind the watermark beyond the allowed lateness, or refused by a state bound).",
+            "Events sent to _late_events, by any reason: late, state_limit (refused by a state bound), out_of_range.",
             MetricType::Counter);
   for (size_t i = 0; i < pipelines_.size(); ++i) {
     uint64_t v = 0;
