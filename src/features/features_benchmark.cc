@@ -117,7 +117,7 @@ void BM_FeatureView(benchmark::State& state, const std::string& view, bool serve
       m.watermark_ms = t - bound;
     }
     out.Clear();
-    (*inst)->Run(0, in, t - bound, &out, &late);
+    IMPULSE_CHECK((*inst)->Run(0, in, t - bound, &out, &late).ok());
     rows += 1024;
   }
   state.SetItemsProcessed(rows);

@@ -365,31 +365,33 @@ class FeaturesOperator final : public StatefulOperator {
     entities_.reset();
   }
 
-  void Process(int side, const RowBatch& in, OpOutput* out) override {
+  Status Process(int side, const RowBatch& in, OpOutput* out) override {
     IMPULSE_CHECK(side == 0);
     ShapeScope scope(&shape_);
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
-      if (m.watermark_ms > wm_) Advance(m.watermark_ms, out);
+      if (m.watermark_ms > wm_) RETURN_IF_ERROR(Advance(m.watermark_ms, out));
       partition_ = m.partition;
       const Value* row = in.row(i);
       if (m.event_time_ms > kEventTimeMaxMs || m.event_time_ms < -kEventTimeMaxMs) {
-        Late(row, m, "event time out of range", out);
+        Late(row, m, LateReason::kOutOfRange, out);
       } else if (wm_ != INT64_MIN && m.event_time_ms < wm_) {
-        Late(row, m, "late", out);
+        Late(row, m, LateReason::kLate, out);
       } else if (pending_.size() >= view_.entities_max) {
-        Late(row, m, "state limit", out);
+        Late(row, m, LateReason::kStateLimit, out);
       } else {
         pending_.Add(row, m);
       }
     }
     // Nothing to release here: every accepted row is at or after wm_, and a row at exactly the
     // watermark waits for the next advance (more rows at that time may still come).
+    return Status::OK();
   }
 
-  void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
+  Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
     ShapeScope scope(&shape_);
-    if (watermark_ms > wm_) Advance(watermark_ms, out);
+    if (watermark_ms > wm_) return Advance(watermark_ms, out);
+    return Status::OK();
   }
 
   int64_t watermark() const override { return wm_; }
@@ -434,20 +436,21 @@ class FeaturesOperator final : public StatefulOperator {
   }
 
  private:
-  void Late(const Value* row, const RowMeta& m, std::string_view reason, OpOutput* out) {
+  void Late(const Value* row, const RowMeta& m, LateReason reason, OpOutput* out) {
     RecordLateRow(ctx_, op_.input, row, m, reason, wm_, &stats_, out->late);
   }
 
-  void Advance(int64_t w, OpOutput* out) {
+  Status Advance(int64_t w, OpOutput* out) {
     // Released rows travel ahead of the new watermark (as in the window operator), so a
     // following stateful step does not see them as late.
     emit_wm_ = wm_;
     wm_ = w;
-    Release(out);
+    return Release(out);
   }
 
-  // Releases the rows the watermark has reached, a run of equal event times at a time.
-  void Release(OpOutput* out) {
+  // Releases the rows the watermark has reached, a run of equal event times at a time. An error
+  // when the state backend fails (the task stops; see StatefulOperator).
+  Status Release(OpOutput* out) {
     while (!pending_.empty() && (pending_.NextTime() < wm_ || wm_ == INT64_MAX)) {
       const int64_t t = pending_.NextTime();
       unordered_.Reset(op_.input.size());
@@ -476,8 +479,9 @@ class FeaturesOperator final : public StatefulOperator {
       ok.assign(run_.size(), false);
       for (size_t r = 0; r < run_.size(); ++r) {
         auto st = entities_->FindOrInsert(RunKey(r));
+        if (!st.ok() && !IsStateBoundRejection(st.status())) return st.status();
         if (!st.ok() || EntityRows(**st) >= view_.rows_per_entity_max) {
-          Late(run_.row(r), run_.meta(r), "state limit", out);
+          Late(run_.row(r), run_.meta(r), LateReason::kStateLimit, out);
           continue;
         }
         ok[r] = true;
@@ -489,12 +493,14 @@ class FeaturesOperator final : public StatefulOperator {
       }
       for (size_t r = 0; r < run_.size(); ++r) {
         if (!ok[r]) continue;
-        auto st = entities_->Find(RunKey(r));
-        IMPULSE_CHECK(st.ok() && *st != nullptr);  // inserted above, nothing erased since
-        Emit(**st, RunKey(r), run_.row(r), run_.meta(r), out);
+        // Inserted above and nothing erased since, but RocksDB may have evicted it and fail to
+        // read it back.
+        ASSIGN_OR_RETURN(EntityState* st, entities_->Find(RunKey(r)));
+        if (st == nullptr) return Internal("features: entity state vanished within a run");
+        Emit(*st, RunKey(r), run_.row(r), run_.meta(r), out);
       }
     }
-    Sweep();
+    return Sweep();
   }
 
   // Rows an entity keeps (the longest of its buffers), bounded by rows_per_entity_max.
@@ -639,25 +645,26 @@ class FeaturesOperator final : public StatefulOperator {
   }
 
   // Drops entities idle (in event time) for longer than the state ttl, from the online store too.
-  void Sweep() {
-    if (state_ttl_ms_ < 0 || wm_ == INT64_MAX) return;
+  Status Sweep() {
+    if (state_ttl_ms_ < 0 || wm_ == INT64_MAX) return Status::OK();
     const int64_t every = std::max<int64_t>(state_ttl_ms_ / 4, 1000);
     // Saturating: the watermark comes from upstream and may sit near INT64_MIN.
     int64_t since = 0, cutoff = 0;
     if (__builtin_sub_overflow(wm_, last_sweep_wm_, &since)) since = INT64_MAX;
-    if (last_sweep_wm_ != INT64_MIN && since < every) return;
+    if (last_sweep_wm_ != INT64_MIN && since < every) return Status::OK();
     if (__builtin_sub_overflow(wm_, state_ttl_ms_, &cutoff)) cutoff = INT64_MIN;
     last_sweep_wm_ = wm_;
     expired_keys_.clear();
-    (void)entities_->ForEach([&](std::string_view key, EntityState& s) {
+    RETURN_IF_ERROR(entities_->ForEach([&](std::string_view key, EntityState& s) {
       if (s.last_ts < cutoff) expired_keys_.emplace_back(key);
       return Status::OK();
-    });
+    }));
     for (const std::string& k : expired_keys_) {
-      (void)entities_->Erase(k);
+      RETURN_IF_ERROR(entities_->Erase(k));
       if (ctx_.online_store != nullptr) ctx_.online_store->Erase(k);
     }
     stats_.expired += expired_keys_.size();
+    return Status::OK();
   }
 
   const LogicalOp& op_;

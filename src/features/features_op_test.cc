@@ -256,7 +256,7 @@ Output Feed(const PhysicalPipeline& phys, const std::vector<Event>& ev, const st
       m.watermark_ms = max_ts == INT64_MIN ? INT64_MIN : max_ts - bound;
       max_ts = std::max(max_ts, e.ts);
     }
-    in_use->Run(0, in, max_ts - bound, &out, &late);
+    EXPECT_TRUE(in_use->Run(0, in, max_ts - bound, &out, &late).ok());
     collect();
     if (i + batch >= restart_at && i < restart_at) {
       char tmpl[] = "/tmp/features_op_test_XXXXXX";
@@ -271,7 +271,7 @@ Output Feed(const PhysicalPipeline& phys, const std::vector<Event>& ev, const st
     }
   }
   in.Clear();
-  in_use->Run(0, in, INT64_MAX, &out, &late);
+  EXPECT_TRUE(in_use->Run(0, in, INT64_MAX, &out, &late).ok());
   collect();
   return run;
 }
@@ -477,11 +477,50 @@ TEST(FeaturesOperator, RowsPerEntityMaxSendsExcessRowsToLateEvents) {
     in.meta(in.size() - 1).event_time_ms = 1000 + i;
     in.meta(in.size() - 1).watermark_ms = INT64_MIN;
   }
-  (*inst)->Run(0, in, INT64_MAX, &out, &late);
+  EXPECT_TRUE((*inst)->Run(0, in, INT64_MAX, &out, &late).ok());
   EXPECT_EQ(out.size(), 3u);
   ASSERT_EQ(late.size(), 2u);
-  EXPECT_EQ(late.row(0)[2].sv(), "state limit");
+  EXPECT_EQ(late.row(0)[2].sv(), "state_limit");
   EXPECT_EQ((*inst)->Stats()[0].second.limit_dropped, 2u);
+}
+
+// Issue: a failed entity lookup within a run of equal event times aborted the process (an
+// IMPULSE_CHECK), and a failed insert became "state limit" late rows. Both return the error now.
+TEST(FeaturesOperator, StateBackendFailureIsReturnedNotCheckedOrCalledAStateLimit) {
+  auto p = CompileText(kView);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto phys = PhysicalPipeline::Create(p->pipelines[0], *p);
+  ASSERT_TRUE(phys.ok());
+  // Two entities at one event time: FindOrInsert(1), FindOrInsert(2), then Find(1) to emit.
+  for (uint64_t fail_after : {uint64_t{0}, uint64_t{1}, uint64_t{2}}) {
+    SCOPED_TRACE(fail_after);
+    InstanceOptions io;
+    io.state.fail_after_ops_for_test = fail_after;  // 0: no failure, the reference run
+    auto inst = (*phys)->NewInstance(io);
+    ASSERT_TRUE(inst.ok());
+    RowBatch in(4), out((*phys)->output_schema().size()), late(LateEventsStreamDef().schema.size());
+    for (int card = 1; card <= 2; ++card) {
+      Value* r = in.AppendRow();
+      r[0] = Value::Int(card);
+      r[1] = Value::Double(1.0);
+      r[2] = Value::Int(0);
+      r[3] = Value::Int(1000);
+      in.meta(in.size() - 1).event_time_ms = 1000;
+      in.meta(in.size() - 1).watermark_ms = INT64_MIN;
+    }
+    const Status st = (*inst)->Run(0, in, INT64_MAX, &out, &late);
+    EXPECT_EQ(late.size(), 0u);
+    EXPECT_EQ((*inst)->Stats()[0].second.limit_dropped, 0u);
+    if (fail_after == 0) {
+      EXPECT_TRUE(st.ok()) << st.ToString();
+      EXPECT_EQ(out.size(), 2u);
+      continue;
+    }
+    EXPECT_EQ(st.code(), StatusCode::kIOError);
+    // The instance stays stopped: a later call returns the same error and runs nothing.
+    RowBatch empty(4);
+    EXPECT_EQ((*inst)->Run(0, empty, INT64_MAX, &out, &late).code(), StatusCode::kIOError);
+  }
 }
 
 }  // namespace

@@ -25,16 +25,16 @@ class DedupOperator final : public StatefulOperator {
     return Status::OK();
   }
 
-  void Process(int side, const RowBatch& in, OpOutput* out) override {
+  Status Process(int side, const RowBatch& in, OpOutput* out) override {
     IMPULSE_CHECK(side == 0);
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
-      if (m.watermark_ms > wm_) Advance(m.watermark_ms);
+      if (m.watermark_ms > wm_) RETURN_IF_ERROR(Advance(m.watermark_ms));
       const Value* row = in.row(i);
       const int64_t ts = m.event_time_ms;
       if (wm_ != INT64_MIN && ts < wm_ - def_.within_ms) {
         ++stats_.late_events;
-        AppendLateRow(ctx_, op_.input, row, m, "late", wm_, out->late);
+        AppendLateRow(ctx_, op_.input, row, m, LateReason::kLate, wm_, out->late);
         continue;
       }
       key_.clear();
@@ -42,8 +42,9 @@ class DedupOperator final : public StatefulOperator {
       bool inserted = false;
       auto last = seen_->FindOrInsert(key_, &inserted);
       if (!last.ok()) {
+        if (!IsStateBoundRejection(last.status())) return last.status();
         ++stats_.limit_dropped;
-        AppendLateRow(ctx_, op_.input, row, m, "state limit", wm_, out->late);
+        AppendLateRow(ctx_, op_.input, row, m, LateReason::kStateLimit, wm_, out->late);
         continue;
       }
       if (!inserted && ts - **last < def_.within_ms && ts >= **last - def_.within_ms) {
@@ -55,10 +56,12 @@ class DedupOperator final : public StatefulOperator {
       out->rows->AppendCopy(in, i);
       out->rows->meta(out->rows->size() - 1).watermark_ms = wm_;
     }
+    return Status::OK();
   }
 
-  void AdvanceWatermark(int64_t watermark_ms, OpOutput*) override {
-    if (watermark_ms > wm_) Advance(watermark_ms);
+  Status AdvanceWatermark(int64_t watermark_ms, OpOutput*) override {
+    if (watermark_ms > wm_) return Advance(watermark_ms);
+    return Status::OK();
   }
 
   int64_t watermark() const override { return wm_; }
@@ -95,18 +98,19 @@ class DedupOperator final : public StatefulOperator {
   }
 
  private:
-  void Advance(int64_t w) {
+  Status Advance(int64_t w) {
     wm_ = w;
     const int64_t every = std::max<int64_t>(def_.within_ms / 4, 1000);
-    if (wm_ == INT64_MAX || (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every)) return;
+    if (wm_ == INT64_MAX || (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every)) return Status::OK();
     last_sweep_wm_ = wm_;
     expired_.clear();
-    (void)seen_->ForEach([&](std::string_view key, int64_t& last) {
+    RETURN_IF_ERROR(seen_->ForEach([&](std::string_view key, int64_t& last) {
       if (last < wm_ - def_.within_ms) expired_.emplace_back(key);
       return Status::OK();
-    });
-    for (const std::string& k : expired_) (void)seen_->Erase(k);
+    }));
+    for (const std::string& k : expired_) RETURN_IF_ERROR(seen_->Erase(k));
     stats_.expired += expired_.size();
+    return Status::OK();
   }
 
   const LogicalOp& op_;

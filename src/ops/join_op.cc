@@ -171,19 +171,20 @@ class JoinOperator final : public StatefulOperator {
     return Status::OK();
   }
 
-  void Process(int side, const RowBatch& in, OpOutput* out) override {
-    if (side != 0 && side != 1) return;
+  Status Process(int side, const RowBatch& in, OpOutput* out) override {
+    if (side != 0 && side != 1) return InvalidArgument("join: input side must be 0 or 1");
     for (size_t i = 0; i < in.size(); ++i) {
-      AdvanceTo(in.meta(i).watermark_ms, out);
+      RETURN_IF_ERROR(AdvanceTo(in.meta(i).watermark_ms, out));
       switch (def_.type) {
-        case JoinDef::Type::kInterval: ProcessInterval(side, in.row(i), in.meta(i), out); break;
-        case JoinDef::Type::kWindow: ProcessWindow(side, in.row(i), in.meta(i), out); break;
-        case JoinDef::Type::kLookup: ProcessLookup(side, in.row(i), in.meta(i), out); break;
+        case JoinDef::Type::kInterval: RETURN_IF_ERROR(ProcessInterval(side, in.row(i), in.meta(i), out)); break;
+        case JoinDef::Type::kWindow: RETURN_IF_ERROR(ProcessWindow(side, in.row(i), in.meta(i), out)); break;
+        case JoinDef::Type::kLookup: RETURN_IF_ERROR(ProcessLookup(side, in.row(i), in.meta(i), out)); break;
       }
     }
+    return Status::OK();
   }
 
-  void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override { AdvanceTo(watermark_ms, out); }
+  Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override { return AdvanceTo(watermark_ms, out); }
   int64_t watermark() const override { return watermark_; }
 
   Status Checkpoint(const std::string& dir) override {
@@ -235,47 +236,44 @@ class JoinOperator final : public StatefulOperator {
 
  private:
   // --- event time ---
-  void AdvanceTo(int64_t watermark_ms, OpOutput* out) {
-    if (watermark_ms <= watermark_) return;
+  Status AdvanceTo(int64_t watermark_ms, OpOutput* out) {
+    if (watermark_ms <= watermark_) return Status::OK();
     // Rows fired by this advance carry the previous watermark: they precede the new one, so a
     // following stateful step does not take them for late.
     fire_watermark_ = watermark_;
     watermark_ = watermark_ms;
-    FireTimers(out);
+    RETURN_IF_ERROR(FireTimers(out));
     if (def_.type == JoinDef::Type::kLookup && def_.state_ttl_ms >= 0 &&
         (last_sweep_ms_ == INT64_MIN || SatSub(watermark_, last_sweep_ms_) >= kSweepIntervalMs)) {
-      SweepLookup();
+      RETURN_IF_ERROR(SweepLookup());
     }
+    return Status::OK();
   }
 
-  void FireTimers(OpOutput* out) {
+  Status FireTimers(OpOutput* out) {
     while (!timers_.empty() && timers_.top().first < watermark_) {
       const Timer timer = timers_.top();
       timers_.pop();
-      Result<RowList*> found = table_->Find(timer.second);
-      if (!found.ok()) {
-        NoteError(found.status());
-        continue;
-      }
-      RowList* list = *found;
+      ASSIGN_OR_RETURN(RowList* list, table_->Find(timer.second));
       if (list == nullptr || list->timer_ms != timer.first) continue;  // stale timer
       if (def_.type == JoinDef::Type::kWindow) {
-        EmitWindow(*list, timer.first, out);
+        RETURN_IF_ERROR(EmitWindow(*list, timer.first, out));
         ForgetRecords(*list);
-        NoteError(table_->Erase(timer.second));
+        RETURN_IF_ERROR(table_->Erase(timer.second));
         continue;
       }
-      Prune(list, out);
+      RETURN_IF_ERROR(Prune(list, out));
       if (list->count == 0) {
-        NoteError(table_->Erase(timer.second));
+        RETURN_IF_ERROR(table_->Erase(timer.second));
       } else if (list->timer_ms != kNever) {
         timers_.emplace(list->timer_ms, timer.second);
       }
     }
+    return Status::OK();
   }
 
   // Drops the records of `list` whose expiry W has passed and recomputes its timer.
-  void Prune(RowList* list, OpOutput* out) {
+  Status Prune(RowList* list, OpOutput* out) {
     std::string kept;
     std::string_view rest = list->data;
     Record r;
@@ -283,7 +281,7 @@ class JoinOperator final : public StatefulOperator {
     int64_t next = kNever;
     while (NextRecord(&rest, &r)) {
       if (r.expire_ms < watermark_) {
-        if (def_.left_outer && r.side == 0 && !r.matched) EmitUnmatched(r, out);
+        if (def_.left_outer && r.side == 0 && !r.matched) RETURN_IF_ERROR(EmitUnmatched(r, out));
         --rows_[r.side];
         payload_bytes_ -= r.bytes;
         if (r.ttl) ++expired_;
@@ -296,6 +294,7 @@ class JoinOperator final : public StatefulOperator {
     list->data.swap(kept);
     list->count = count;
     list->timer_ms = next;
+    return Status::OK();
   }
 
   void ForgetRecords(const RowList& list) {
@@ -326,16 +325,16 @@ class JoinOperator final : public StatefulOperator {
   }
 
   // --- interval ---
-  void ProcessInterval(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
+  Status ProcessInterval(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
     const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
     const int64_t ts = meta.event_time_ms;
     if (key.null) {  // never equal to anything
       if (side == 0 && def_.left_outer) EmitOuter(row, meta, SatAdd(ts, def_.upper_ms), out);
-      return;
+      return Status::OK();
     }
     // The bound that cleans the other side's rows, and this row's own expiry.
     const bool other_cleaned = side == 0 ? def_.lower_ms != INT64_MIN : def_.upper_ms != INT64_MAX;
-    if (other_cleaned && ts < watermark_) return Late(side, row, meta, "late", out);
+    if (other_cleaned && ts < watermark_) return Late(side, row, meta, LateReason::kLate, out);
     const bool own_bounded = side == 0 ? def_.upper_ms != INT64_MAX : def_.lower_ms != INT64_MIN;
     bool ttl = false;
     int64_t expire = kNever;
@@ -346,14 +345,14 @@ class JoinOperator final : public StatefulOperator {
       ttl = true;
     }
     const bool buffer = expire >= watermark_;  // else no future row can match it: probe only
-    if (buffer && rows_[side] >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+    if (buffer && rows_[side] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
     KeyOf(side, row, /*window_start=*/nullptr);
     Result<RowList*> found = buffer ? table_->FindOrInsert(key_) : table_->Find(key_);
     if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
     RowList* list = *found;
     if (list == nullptr) {  // nothing buffered for this key, and this row is not kept either
       if (side == 0 && def_.left_outer) EmitOuter(row, meta, expire, out);
-      return;
+      return Status::OK();
     }
     // Probe: every buffered row of the other side whose ts difference is within the bounds.
     const int other = 1 - side;
@@ -364,8 +363,7 @@ class JoinOperator final : public StatefulOperator {
       if (r.side != other) continue;
       const int64_t diff = side == 0 ? SatSub(r.ts, ts) : SatSub(ts, r.ts);  // right.ts - left.ts
       if (diff < def_.lower_ms || diff > def_.upper_ms) continue;
-      const Value* buffered = Decode(other, r.payload);
-      if (buffered == nullptr) continue;
+      ASSIGN_OR_RETURN(const Value* buffered, Decode(other, r.payload));
       matched = true;
       if (other == 0 && !r.matched) {
         // The buffered left row has a partner now: no outer row for it. Its flags byte sits the
@@ -385,7 +383,7 @@ class JoinOperator final : public StatefulOperator {
     if (!buffer) {
       // No future right row can match it (its interval is already behind the watermark).
       if (side == 0 && def_.left_outer && !matched) EmitOuter(row, meta, expire, out);
-      return;
+      return Status::OK();
     }
     encoded_.clear();
     EncodeRow(schema_[side], row, meta, &encoded_);
@@ -397,21 +395,22 @@ class JoinOperator final : public StatefulOperator {
       list->timer_ms = expire;
       timers_.emplace(expire, key_);
     }
+    return Status::OK();
   }
 
   // --- window ---
-  void ProcessWindow(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
+  Status ProcessWindow(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
     const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
-    if (key.null) return;
+    if (key.null) return Status::OK();
     const int64_t ts = meta.event_time_ms;
     const int64_t w = def_.window_ms;
     const int64_t offset = ((ts % w) + w) % w;  // floor division, also for negative ts
     int64_t start, last;
     if (__builtin_sub_overflow(ts, offset, &start) || __builtin_add_overflow(start, w - 1, &last)) {
-      return Late(side, row, meta, "time out of range", out);
+      return Late(side, row, meta, LateReason::kOutOfRange, out);
     }
-    if (watermark_ > last) return Late(side, row, meta, "late", out);  // W >= window end
-    if (rows_[side] >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+    if (watermark_ > last) return Late(side, row, meta, LateReason::kLate, out);  // W >= window end
+    if (rows_[side] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
     KeyOf(side, row, &start);
     Result<RowList*> found = table_->FindOrInsert(key_);
     if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
@@ -426,17 +425,17 @@ class JoinOperator final : public StatefulOperator {
       list->timer_ms = last;
       timers_.emplace(last, key_);
     }
+    return Status::OK();
   }
 
   // The cross product of one closed (key, window), left-major in arrival order.
-  void EmitWindow(const RowList& list, int64_t last_ms, OpOutput* out) {
+  Status EmitWindow(const RowList& list, int64_t last_ms, OpOutput* out) {
     decoded_[0].Clear();
     decoded_[1].Clear();
     std::string_view rest = list.data;
     Record r;
     while (NextRecord(&rest, &r)) {
-      Status s = DecodeRow(schema_[r.side], r.payload, &decoded_[r.side]);
-      NoteError(s);
+      RETURN_IF_ERROR(DecodeRow(schema_[r.side], r.payload, &decoded_[r.side]));
     }
     RowMeta m;
     m.event_time_ms = last_ms;
@@ -444,17 +443,18 @@ class JoinOperator final : public StatefulOperator {
     for (size_t i = 0; i < decoded_[0].size(); ++i) {
       for (size_t j = 0; j < decoded_[1].size(); ++j) EmitPair(decoded_[0].row(i), decoded_[1].row(j), m, out);
     }
+    return Status::OK();
   }
 
   // --- lookup ---
-  void ProcessLookup(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
+  Status ProcessLookup(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
     const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
     if (side == 1) {
-      if (key.null) return;
+      if (key.null) return Status::OK();
       KeyOf(side, row, nullptr);
       Result<RowList*> found = table_->Find(key_);
       if (found.ok() && *found == nullptr) {
-        if (table_->size() >= def_.rows_max) return Late(side, row, meta, "state limit", out);
+        if (table_->size() >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
         found = table_->FindOrInsert(key_);
       }
       if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
@@ -466,7 +466,7 @@ class JoinOperator final : public StatefulOperator {
       AppendRecord(1, def_.state_ttl_ms >= 0, meta.event_time_ms, kNever, encoded_, &list->data);
       list->count = 1;
       payload_bytes_ += list->data.size();
-      return;
+      return Status::OK();
     }
     RowMeta m = meta;
     m.watermark_ms = watermark_;
@@ -477,30 +477,34 @@ class JoinOperator final : public StatefulOperator {
       if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
       std::string_view rest = *found != nullptr ? std::string_view((*found)->data) : std::string_view();
       Record r;
-      if (NextRecord(&rest, &r) && !LookupExpired(r.ts)) right = Decode(1, r.payload);
+      if (NextRecord(&rest, &r) && !LookupExpired(r.ts)) {
+        ASSIGN_OR_RETURN(right, Decode(1, r.payload));
+      }
     }
     if (right != nullptr || def_.left_outer) EmitPair(row, right, m, out);
+    return Status::OK();
   }
 
   bool LookupExpired(int64_t ts) const {
     return def_.state_ttl_ms >= 0 && ts < SatSub(watermark_, def_.state_ttl_ms);
   }
 
-  void SweepLookup() {
+  Status SweepLookup() {
     last_sweep_ms_ = watermark_;
     std::vector<std::string> dead;
-    NoteError(table_->ForEach([&](std::string_view key, RowList& list) -> Status {
+    RETURN_IF_ERROR(table_->ForEach([&](std::string_view key, RowList& list) -> Status {
       std::string_view rest = list.data;
       Record r;
       if (!NextRecord(&rest, &r) || LookupExpired(r.ts)) dead.emplace_back(key);
       return Status::OK();
     }));
     for (const std::string& key : dead) {
-      Result<RowList*> found = table_->Find(key);
-      if (found.ok() && *found != nullptr) payload_bytes_ -= (*found)->data.size();
-      NoteError(table_->Erase(key));
+      ASSIGN_OR_RETURN(RowList* list, table_->Find(key));
+      if (list != nullptr) payload_bytes_ -= list->data.size();
+      RETURN_IF_ERROR(table_->Erase(key));
       ++expired_;
     }
+    return Status::OK();
   }
 
   // --- output ---
@@ -515,13 +519,13 @@ class JoinOperator final : public StatefulOperator {
     m.watermark_ms = watermark_;
     EmitPair(left, nullptr, m, out);
   }
-  void EmitUnmatched(const Record& r, OpOutput* out) {
-    const Value* left = Decode(0, r.payload);
-    if (left == nullptr) return;
+  Status EmitUnmatched(const Record& r, OpOutput* out) {
+    ASSIGN_OR_RETURN(const Value* left, Decode(0, r.payload));
     RowMeta m = decoded_[0].meta(decoded_[0].size() - 1);
     m.event_time_ms = r.expire_ms;
     m.watermark_ms = fire_watermark_;  // released by this advance: ahead of the new watermark
     EmitPair(left, nullptr, m, out);
+    return Status::OK();
   }
 
   void EmitPair(const Value* left, const Value* right, const RowMeta& meta, OpOutput* out) {
@@ -542,32 +546,29 @@ class JoinOperator final : public StatefulOperator {
     }
   }
 
-  void Late(int side, const Value* row, const RowMeta& meta, std::string_view reason, OpOutput* out) {
-    ++late_events_;
-    if (reason == "state limit") ++limit_dropped_;
-    AppendLateRow(ctx_, schema_[side], row, meta, reason, watermark_, out != nullptr ? out->late : nullptr);
-  }
-
-  // A state backend failure (entries_max, RocksDB I/O): the row is not joined; it goes to the late
-  // output so it is not lost silently.
-  void StateFailure(int side, const Value* row, const RowMeta& meta, const Status& status, OpOutput* out) {
-    if (status.code() == StatusCode::kResourceExhausted) return Late(side, row, meta, "state limit", out);
-    NoteError(status);
-    Late(side, row, meta, "state error", out);
-  }
-
-  void NoteError(const Status& status) {
-    if (!status.ok() && error_.ok()) error_ = status;
-  }
-
-  // Decodes a buffered payload into decoded_[side] (cleared first); nullptr if corrupt.
-  const Value* Decode(int side, std::string_view payload) {
-    decoded_[side].Clear();
-    Status s = DecodeRow(schema_[side], payload, &decoded_[side]);
-    if (!s.ok()) {
-      NoteError(s);
-      return nullptr;
+  // Sends a row the join does not take to the late output. Returns OK: a rejected row is not an
+  // error (so the Process* helpers can `return Late(...)`).
+  Status Late(int side, const Value* row, const RowMeta& meta, LateReason reason, OpOutput* out) {
+    if (reason == LateReason::kStateLimit) {
+      ++limit_dropped_;
+    } else {
+      ++late_events_;
     }
+    AppendLateRow(ctx_, schema_[side], row, meta, reason, watermark_, out != nullptr ? out->late : nullptr);
+    return Status::OK();
+  }
+
+  // A failed state lookup: a state bound rejects the row (late output, OK); anything else is
+  // the backend's failure, returned.
+  Status StateFailure(int side, const Value* row, const RowMeta& meta, const Status& status, OpOutput* out) {
+    if (IsStateBoundRejection(status)) return Late(side, row, meta, LateReason::kStateLimit, out);
+    return status;
+  }
+
+  // Decodes a buffered payload into decoded_[side] (cleared first); kDataLoss if corrupt.
+  Result<const Value*> Decode(int side, std::string_view payload) {
+    decoded_[side].Clear();
+    RETURN_IF_ERROR(DecodeRow(schema_[side], payload, &decoded_[side]));
     return decoded_[side].row(0);
   }
 
@@ -593,7 +594,6 @@ class JoinOperator final : public StatefulOperator {
   uint64_t late_events_ = 0;
   uint64_t limit_dropped_ = 0;
   uint64_t expired_ = 0;
-  Status error_;  // first state backend error (rows affected went to the late output)
   std::string key_, encoded_;  // scratch
   RowBatch decoded_[2];        // scratch: decoded buffered rows per side
 };

@@ -122,11 +122,11 @@ class Driver {
         in.meta(in.size() - 1).event_time_ms = e.ts;
         in.meta(in.size() - 1).watermark_ms = e.watermark;
       }
-      Run([&](OpOutput* out) { join_->Process(side, in, out); });
+      Run([&](OpOutput* out) { EXPECT_TRUE(join_->Process(side, in, out).ok()); });
     }
   }
   void Advance(int64_t w) {
-    Run([&](OpOutput* out) { join_->AdvanceWatermark(w, out); });
+    Run([&](OpOutput* out) { EXPECT_TRUE(join_->AdvanceWatermark(w, out).ok()); });
   }
   void Run(const std::function<void(OpOutput*)>& fn) {
     rows_.Clear();
@@ -370,7 +370,7 @@ TEST_P(JoinOpTest, RowsMaxSendsRowsToLateOutput) {
   evs.push_back({1, false, 2, 11, 200, 0});
   d.Feed(evs, 0, evs.size());
   EXPECT_EQ(d.op()->stats().limit_dropped, 2u);
-  EXPECT_EQ(d.late_reasons, (std::vector<std::string>{"state limit", "state limit"}));
+  EXPECT_EQ(d.late_reasons, (std::vector<std::string>{"state_limit", "state_limit"}));
   EXPECT_EQ(d.output.size(), 1u);  // only key 2
   EXPECT_EQ(d.op()->stats().entries, 5u);
 }
@@ -539,6 +539,42 @@ TEST(JoinOpCreate, RejectsInvalidDefinitions) {
   op.join = j;
   EXPECT_EQ(NewJoinOperator(op, ctx).status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(NewJoinOperator(MakeOp(Interval(0, 10)), ctx).ok());
+}
+
+// Issue: a state backend failure was kept in a member nothing read, and the row went to the
+// late output as "state error". The operator now returns the error (every join type).
+TEST(JoinOpStateFailure, BackendErrorIsReturnedNotSentToLateOutput) {
+  JoinDef window;
+  window.type = JoinDef::Type::kWindow;
+  window.window_ms = 100;
+  JoinDef lookup;
+  lookup.type = JoinDef::Type::kLookup;
+  for (const JoinDef& def : {Interval(-100, 100), window, lookup}) {
+    SCOPED_TRACE(static_cast<int>(def.type));
+    const LogicalOp op = MakeOp(def);
+    OperatorContext ctx;
+    ctx.pipeline = "p";
+    ctx.label = "join#1";
+    ctx.state.fail_after_ops_for_test = 3;
+    auto j = NewJoinOperator(op, ctx);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    RowBatch rows(op.output.size()), late(LateEventsStreamDef().schema.size());
+    OpOutput out{&rows, &late};
+    Status st;
+    for (int64_t i = 0; i < 20 && st.ok(); ++i) {  // alternating sides, a new key each time
+      RowBatch in(3);
+      Value* v = in.AppendRow();
+      v[0] = Value::Int(i / 2);
+      v[1] = Value::Int(i);
+      v[2] = Value::String(in.arena().Copy("s"));
+      in.meta(0).event_time_ms = 1000 + 10 * i;
+      in.meta(0).watermark_ms = 1000 + 10 * i - 200;
+      st = (*j)->Process(static_cast<int>(i % 2), in, &out);
+    }
+    EXPECT_EQ(st.code(), StatusCode::kIOError);
+    EXPECT_EQ(late.size(), 0u);
+    EXPECT_EQ((*j)->stats().limit_dropped, 0u);
+  }
 }
 
 }  // namespace

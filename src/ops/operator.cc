@@ -7,8 +7,17 @@
 
 namespace impulse::plan {
 
+std::string_view LateReasonName(LateReason reason) {
+  switch (reason) {
+    case LateReason::kLate: return "late";
+    case LateReason::kStateLimit: return "state_limit";
+    case LateReason::kOutOfRange: return "out_of_range";
+  }
+  return "late";
+}
+
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
-                   std::string_view reason, int64_t watermark_ms, RowBatch* late) {
+                   LateReason reason, int64_t watermark_ms, RowBatch* late) {
   if (late == nullptr) return;
   Arena& arena = late->arena();
   std::string json;
@@ -18,7 +27,7 @@ void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value
   m = meta;
   o[0] = Value::String(arena.Copy(ctx.pipeline));
   o[1] = Value::String(arena.Copy(ctx.label));
-  o[2] = Value::String(arena.Copy(reason));
+  o[2] = Value::String(arena.Copy(LateReasonName(reason)));
   o[3] = Value::Int(meta.event_time_ms);
   o[4] = Value::Int(watermark_ms == INT64_MIN ? 0 : watermark_ms);
   o[5] = Value::Int(meta.partition);
@@ -51,11 +60,11 @@ void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const 
 }
 
 void RecordLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
-                   std::string_view reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late) {
-  if (reason == "late") {
-    ++stats->late_events;
-  } else {
+                   LateReason reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late) {
+  if (reason == LateReason::kStateLimit) {
     ++stats->limit_dropped;
+  } else {
+    ++stats->late_events;
   }
   AppendLateRow(ctx, schema, row, meta, reason, watermark_ms, late);
 }

@@ -34,16 +34,41 @@ struct OpOutput {
 struct OperatorStats {
   uint64_t entries = 0;          // live state entries (groups, keys, buffered rows)
   uint64_t state_bytes = 0;      // approximate memory of the state
-  uint64_t late_events = 0;      // rows sent to the late-events output
-  uint64_t limit_dropped = 0;    // rows refused because a state bound was hit (also late output)
+  uint64_t late_events = 0;      // rows sent to the late-events output as late or out_of_range
+  uint64_t limit_dropped = 0;    // rows refused by a state bound (late output, reason state_limit)
   uint64_t duplicates = 0;       // dedup: rows dropped as duplicates
   uint64_t expired = 0;          // entries removed by TTL
   uint64_t scored = 0;           // predict: rows scored
   uint64_t unscored = 0;         // predict: rows passed on with null scores (no usable version)
   uint64_t fired = 0;            // trigger: firings (rows that fired, cooldown passed)
+
+  // Adds every field of `o` (the stats of one operator over several tasks, or shards). The one
+  // place that knows the fields: a new one is added here, not at each caller.
+  OperatorStats& operator+=(const OperatorStats& o) {
+    entries += o.entries;
+    state_bytes += o.state_bytes;
+    late_events += o.late_events;
+    limit_dropped += o.limit_dropped;
+    duplicates += o.duplicates;
+    expired += o.expired;
+    scored += o.scored;
+    unscored += o.unscored;
+    fired += o.fired;
+    return *this;
+  }
 };
 
-// Names used in late-events rows.
+// Why an operator did not take a row: the `reason` field of its _late_events row, one of a fixed
+// set of values users filter on (docs/EVENT_TIME.md). Not every value means "late".
+enum class LateReason {
+  kLate,        // "late": behind the watermark beyond the operator's allowed lateness
+  kStateLimit,  // "state_limit": on time, refused by a state bound (groups_max, keys_max,
+                // rows_max, entities_max, rows_per_entity_max, key_bytes_max)
+  kOutOfRange,  // "out_of_range": an event time the operator's time arithmetic cannot hold
+};
+// The value written in the `reason` field.
+std::string_view LateReasonName(LateReason reason);
+
 class OnlineStore;
 }  // namespace impulse::plan
 namespace impulse {
@@ -63,13 +88,22 @@ struct OperatorContext {
   Clock* clock = nullptr;            // wall clock of decision records; null: Clock::Real()
 };
 
+// Errors. Process and AdvanceWatermark return a status. OK: every input row was handled (passed
+// on, emitted, dropped as a duplicate, or sent to `out->late` with its reason). Per-row outcomes
+// are never errors: a late row, a row whose event time is out of range, a row refused by a state
+// bound (entries_max, key_bytes_max, groups_max, rows_max: IsStateBoundRejection) go to the
+// late-events output and the call still returns OK. An error means the operator cannot go on:
+// its state backend failed (RocksDB I/O, kDataLoss on a value it cannot decode). Then the
+// operator's state is unspecified (some rows of the call may have been applied), the caller
+// discards everything appended to `out` (rows, late, side) by this call, and makes no further
+// call but Stats() and destruction; the task stops and a restart restores the last checkpoint.
 class StatefulOperator {
  public:
   virtual ~StatefulOperator() = default;
   // side 0: rows of the op's input schema; side 1: rows of a join's right stream.
-  virtual void Process(int side, const RowBatch& in, OpOutput* out) = 0;
+  [[nodiscard]] virtual Status Process(int side, const RowBatch& in, OpOutput* out) = 0;
   // Advances the input watermark (never backwards) and fires what it completes.
-  virtual void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) = 0;
+  [[nodiscard]] virtual Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) = 0;
   virtual int64_t watermark() const = 0;
   // Writes the whole state into the empty directory `dir`; restores from one such directory.
   virtual Status Checkpoint(const std::string& dir) = 0;
@@ -88,13 +122,21 @@ Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op
 // names the step, the model, the version and why.
 Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
 
+// True when a state table refused an insert because of a bound (entries_max: kResourceExhausted;
+// a key longer than key_bytes_max: kInvalidArgument): the row goes to the late output with
+// LateReason::kStateLimit and the task goes on. Any other status from a state table is a backend
+// failure.
+inline bool IsStateBoundRejection(const Status& status) {
+  return status.code() == StatusCode::kResourceExhausted || status.code() == StatusCode::kInvalidArgument;
+}
+
 // Appends a late-events row for input row `row` (schema `schema`) to `late`.
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
-                   std::string_view reason, int64_t watermark_ms, RowBatch* late);
+                   LateReason reason, int64_t watermark_ms, RowBatch* late);
 
-// AppendLateRow, counting the row in `stats` (reason "late": late_events, else limit_dropped).
+// AppendLateRow, counting the row in `stats` (kStateLimit: limit_dropped, else late_events).
 void RecordLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
-                   std::string_view reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late);
+                   LateReason reason, int64_t watermark_ms, OperatorStats* stats, RowBatch* late);
 
 // The counters a checkpoint carries (late, limit-dropped, expired): appended to / read from an
 // operator's checkpoint blob; false if `in` is too short.

@@ -163,7 +163,7 @@ void BM_PredictStep(benchmark::State& state, const std::string& model, bool deci
   int64_t rows = 0;
   for (auto _ : state) {
     out.Clear();
-    (*inst)->Run(0, batches[b], INT64_MIN, &out, &late);
+    IMPULSE_CHECK((*inst)->Run(0, batches[b], INT64_MIN, &out, &late).ok());
     benchmark::DoNotOptimize(out.row(n - 1)[out.width() - 1].f64);
     if (!(*inst)->side_outputs().empty()) benchmark::DoNotOptimize((*inst)->side_outputs()[0].size());
     rows += static_cast<int64_t>(n);

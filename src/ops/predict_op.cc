@@ -55,8 +55,8 @@ class PredictOperator final : public StatefulOperator {
     shadows_.resize(def_.shadow_versions.size());
   }
 
-  void Process(int, const RowBatch& in, OpOutput* out) override {
-    if (in.empty()) return;
+  Status Process(int, const RowBatch& in, OpOutput* out) override {
+    if (in.empty()) return Status::OK();
     Refresh();
     const size_t n = in.size();
     const size_t in_width = op_.input.size();
@@ -121,9 +121,13 @@ class PredictOperator final : public StatefulOperator {
       scored_ += rows_.size();
     }
     if (logging) WriteDecisions(in, log);
+    return Status::OK();
   }
 
-  void AdvanceWatermark(int64_t watermark_ms, OpOutput*) override { wm_ = std::max(wm_, watermark_ms); }
+  Status AdvanceWatermark(int64_t watermark_ms, OpOutput*) override {
+    wm_ = std::max(wm_, watermark_ms);
+    return Status::OK();
+  }
   int64_t watermark() const override { return wm_; }
   // No state: a restore re-scores the replayed rows with whatever version serves then.
   Status Checkpoint(const std::string&) override { return Status::OK(); }

@@ -118,7 +118,7 @@ struct Harness {
   void Run(const RowBatch& in) {
     out.Reset(phys->output_schema().size());
     late.Reset(LateEventsStreamDef().schema.size());
-    inst->Run(0, in, INT64_MIN, &out, &late);
+    EXPECT_TRUE(inst->Run(0, in, INT64_MIN, &out, &late).ok());
   }
   // The score column (the last field) of row i; NaN for null.
   double Score(size_t i) const {

@@ -58,22 +58,27 @@ class TriggerOperator final : public StatefulOperator {
     return Status::OK();
   }
 
-  void Process(int, const RowBatch& in, OpOutput* out) override {
+  Status Process(int, const RowBatch& in, OpOutput* out) override {
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
-      if (m.watermark_ms > wm_) Advance(m.watermark_ms);
+      if (m.watermark_ms > wm_) RETURN_IF_ERROR(Advance(m.watermark_ms));
       const Value* row = in.row(i);
       out->rows->AppendCopy(in, i);
       out->rows->meta(out->rows->size() - 1).watermark_ms = wm_;
       scratch_.Clear();
       if (!when_.EvalPredicate(row, &scratch_)) continue;
-      if (last_ && !CooldownAllows(row, m, out)) continue;
+      if (last_) {
+        ASSIGN_OR_RETURN(const bool allowed, CooldownAllows(row, m, out));
+        if (!allowed) continue;
+      }
       Fire(row, m, out);
     }
+    return Status::OK();
   }
 
-  void AdvanceWatermark(int64_t watermark_ms, OpOutput*) override {
-    if (watermark_ms > wm_) Advance(watermark_ms);
+  Status AdvanceWatermark(int64_t watermark_ms, OpOutput*) override {
+    if (watermark_ms > wm_) return Advance(watermark_ms);
+    return Status::OK();
   }
   int64_t watermark() const override { return wm_; }
 
@@ -119,12 +124,13 @@ class TriggerOperator final : public StatefulOperator {
     Schema schema;
   };
 
-  // True when the row's key has not fired within the cooldown around its event time.
-  bool CooldownAllows(const Value* row, const RowMeta& m, OpOutput* out) {
+  // True when the row's key has not fired within the cooldown around its event time; an error
+  // when the state backend fails.
+  Result<bool> CooldownAllows(const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t ts = m.event_time_ms;
     if (wm_ != INT64_MIN && ts < wm_ - def_.cooldown_ms) {
       // Its key may have fired and been forgotten: deciding would depend on timing.
-      RecordLateRow(ctx_, op_.input, row, m, "late", wm_, &stats_, out->late);
+      RecordLateRow(ctx_, op_.input, row, m, LateReason::kLate, wm_, &stats_, out->late);
       return false;
     }
     key_.clear();
@@ -132,7 +138,8 @@ class TriggerOperator final : public StatefulOperator {
     bool inserted = false;
     auto last = last_->FindOrInsert(key_, &inserted);
     if (!last.ok()) {
-      RecordLateRow(ctx_, op_.input, row, m, "state limit", wm_, &stats_, out->late);
+      if (!IsStateBoundRejection(last.status())) return last.status();
+      RecordLateRow(ctx_, op_.input, row, m, LateReason::kStateLimit, wm_, &stats_, out->late);
       return false;
     }
     if (!inserted && ts - **last < def_.cooldown_ms && ts > **last - def_.cooldown_ms) {
@@ -222,19 +229,20 @@ class TriggerOperator final : public StatefulOperator {
     }
   }
 
-  void Advance(int64_t w) {
+  Status Advance(int64_t w) {
     wm_ = w;
-    if (!last_) return;
+    if (!last_) return Status::OK();
     const int64_t every = std::max<int64_t>(def_.cooldown_ms / 4, 1000);
-    if (wm_ == INT64_MAX || (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every)) return;
+    if (wm_ == INT64_MAX || (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every)) return Status::OK();
     last_sweep_wm_ = wm_;
     expired_.clear();
-    (void)last_->ForEach([&](std::string_view key, int64_t& last) {
+    RETURN_IF_ERROR(last_->ForEach([&](std::string_view key, int64_t& last) {
       if (last < wm_ - def_.cooldown_ms) expired_.emplace_back(key);
       return Status::OK();
-    });
-    for (const std::string& k : expired_) (void)last_->Erase(k);
+    }));
+    for (const std::string& k : expired_) RETURN_IF_ERROR(last_->Erase(k));
     stats_.expired += expired_.size();
+    return Status::OK();
   }
 
   const LogicalOp& op_;

@@ -149,7 +149,7 @@ class TriggerOpTest : public ::testing::Test {
   void Run(PipelineInstance* inst, const std::vector<Tx>& txs) {
     out_.Reset(phys_->output_schema().size());
     late_.Reset(LateEventsStreamDef().schema.size());
-    inst->Run(0, Batch(txs), INT64_MIN, &out_, &late_);
+    EXPECT_TRUE(inst->Run(0, Batch(txs), INT64_MIN, &out_, &late_).ok());
   }
   // Published rows' "note" fields and outbox rows' (firing id, action, payload).
   std::vector<std::string> Published(PipelineInstance* inst) {

@@ -77,7 +77,7 @@ void RunWindow(benchmark::State& state, const std::string& window) {
   for (auto _ : state) {
     FillBatch(&in, &t, 1024, keys);
     out.Clear();
-    f.inst->Run(0, in, t - 1, &out, &late);
+    IMPULSE_CHECK(f.inst->Run(0, in, t - 1, &out, &late).ok());
     emitted += out.size();
   }
   state.SetItemsProcessed(state.iterations() * 1024);
@@ -125,7 +125,7 @@ void BM_CheckpointTumblingState(benchmark::State& state) {
   int64_t t = 1'700'000'000'000;
   for (int64_t done = 0; done < keys; done += 1024) {
     FillBatch(&in, &t, 1024, keys);
-    f.inst->Run(0, in, t - 1, &out, &late);
+    IMPULSE_CHECK(f.inst->Run(0, in, t - 1, &out, &late).ok());
   }
   const std::string base = std::filesystem::temp_directory_path() / "impulse_window_bench_ckpt";
   int n = 0;

@@ -100,35 +100,37 @@ class WindowOperator final : public StatefulOperator {
     sliding_.reset();
   }
 
-  void Process(int side, const RowBatch& in, OpOutput* out) override {
+  Status Process(int side, const RowBatch& in, OpOutput* out) override {
     IMPULSE_CHECK(side == 0);
     AggScope scope(&set_);
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
-      if (m.watermark_ms > wm_) Advance(m.watermark_ms, out);
+      if (m.watermark_ms > wm_) RETURN_IF_ERROR(Advance(m.watermark_ms, out));
       last_ingest_ms_ = std::max(last_ingest_ms_, m.ingest_time_ms);
       partition_ = m.partition;
       if (m.event_time_ms > kEventTimeMaxMs || m.event_time_ms < -kEventTimeMaxMs) {
-        Late(in.row(i), m, "event time out of range", out);  // window arithmetic must not overflow
+        Late(in.row(i), m, LateReason::kOutOfRange, out);  // window arithmetic must not overflow
         continue;
       }
       switch (def_.type) {
-        case WindowDef::Type::kSession: AddSession(in.row(i), m, out); break;
+        case WindowDef::Type::kSession: RETURN_IF_ERROR(AddSession(in.row(i), m, out)); break;
         case WindowDef::Type::kSliding: BufferSliding(in.row(i), m, out); break;
-        default: AddPane(in.row(i), m, out); break;
+        default: RETURN_IF_ERROR(AddPane(in.row(i), m, out)); break;
       }
     }
     // A row at exactly the watermark can be released now; waiting for the next advance could
     // hold it forever on a quiet stream.
     if (def_.type == WindowDef::Type::kSliding && !pending_.empty() && pending_.NextTime() <= wm_) {
       emit_wm_ = wm_;
-      ReleaseSliding(out);
+      return ReleaseSliding(out);
     }
+    return Status::OK();
   }
 
-  void AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
+  Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
     AggScope scope(&set_);
-    if (watermark_ms > wm_) Advance(watermark_ms, out);
+    if (watermark_ms > wm_) return Advance(watermark_ms, out);
+    return Status::OK();
   }
 
   int64_t watermark() const override { return wm_; }
@@ -207,7 +209,7 @@ class WindowOperator final : public StatefulOperator {
     }
   }
 
-  void Late(const Value* row, const RowMeta& m, std::string_view reason, OpOutput* out) {
+  void Late(const Value* row, const RowMeta& m, LateReason reason, OpOutput* out) {
     RecordLateRow(ctx_, op_.input, row, m, reason, wm_, &stats_, out->late);
   }
 
@@ -270,19 +272,20 @@ class WindowOperator final : public StatefulOperator {
 
   // ---- tumbling / hopping ----
 
-  void AddPane(const Value* row, const RowMeta& m, OpOutput* out) {
+  Status AddPane(const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t ts = m.event_time_ms;
     const int64_t ps = FloorTo(ts, slide_);
     if (wm_ != INT64_MIN && ps + def_.size_ms + def_.allowed_lateness_ms <= wm_) {
-      Late(row, m, "late", out);
-      return;
+      Late(row, m, LateReason::kLate, out);
+      return Status::OK();
     }
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
     auto entry = panes_->FindOrInsert(key_);
     if (!entry.ok()) {
-      Late(row, m, "state limit", out);
-      return;
+      if (!IsStateBoundRejection(entry.status())) return entry.status();
+      Late(row, m, LateReason::kStateLimit, out);
+      return Status::OK();
     }
     KeyPanes& kp = **entry;
     bool created = false;
@@ -298,6 +301,7 @@ class WindowOperator final : public StatefulOperator {
         if (e > last_fired_end_) EmitWindowOf(key_, kp, e, out);
       }
     }
+    return Status::OK();
   }
 
   // Emits window [e - size, e) of one key from its panes. False if it has no data there.
@@ -334,7 +338,7 @@ class WindowOperator final : public StatefulOperator {
     return merged_.data() + ((8 - (p & 7)) & 7);
   }
 
-  void FirePanes(OpOutput* out) {
+  Status FirePanes(OpOutput* out) {
     while (!pane_index_.empty()) {
       const int64_t ps_min = pane_index_.begin()->first;
       int64_t e = ps_min + slide_;
@@ -347,7 +351,8 @@ class WindowOperator final : public StatefulOperator {
           for (size_t k = 0; k < it->second.size(); ++k) {
             const std::string_view key = it->second.at(k);
             auto entry = panes_->Find(key);
-            if (!entry.ok() || *entry == nullptr) continue;
+            if (!entry.ok()) return entry.status();
+            if (*entry == nullptr) continue;
             KeyPanes& kp = **entry;
             if (!tumbling && kp.last_emitted_end == e) continue;
             kp.last_emitted_end = e;
@@ -361,24 +366,27 @@ class WindowOperator final : public StatefulOperator {
         const KeyList& keys = pane_index_.begin()->second;
         for (size_t k = 0; k < keys.size(); ++k) {
           auto entry = panes_->Find(keys.at(k));
-          if (!entry.ok() || *entry == nullptr) continue;
-          if ((*entry)->DropBefore(e - def_.size_ms + slide_, slide_)) (void)panes_->Erase(keys.at(k));
+          if (!entry.ok()) return entry.status();
+          if (*entry == nullptr) continue;
+          if ((*entry)->DropBefore(e - def_.size_ms + slide_, slide_)) RETURN_IF_ERROR(panes_->Erase(keys.at(k)));
         }
         pane_index_.erase(pane_index_.begin());
       }
     }
+    return Status::OK();
   }
 
   // ---- sessions ----
 
-  void AddSession(const Value* row, const RowMeta& m, OpOutput* out) {
+  Status AddSession(const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t ts = m.event_time_ms;
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
     auto list = sessions_->FindOrInsert(key_);
     if (!list.ok()) {
-      Late(row, m, "state limit", out);
-      return;
+      if (!IsStateBoundRejection(list.status())) return list.status();
+      Late(row, m, LateReason::kStateLimit, out);
+      return Status::OK();
     }
     std::vector<Session>& ss = (*list)->sessions;
     // The session this event makes with the open ones it touches; late only if even that one
@@ -391,9 +399,9 @@ class WindowOperator final : public StatefulOperator {
       }
     }
     if (wm_ != INT64_MIN && end + def_.allowed_lateness_ms <= wm_) {
-      if (ss.empty()) (void)sessions_->Erase(key_);
-      Late(row, m, "late", out);
-      return;
+      if (ss.empty()) RETURN_IF_ERROR(sessions_->Erase(key_));
+      Late(row, m, LateReason::kLate, out);
+      return Status::OK();
     }
     Session merged;
     merged.start = ts;
@@ -420,15 +428,17 @@ class WindowOperator final : public StatefulOperator {
     auto pos = std::lower_bound(ss.begin(), ss.end(), merged.start,
                                 [](const Session& x, int64_t st) { return x.start < st; });
     ss.insert(pos, std::move(merged));
+    return Status::OK();
   }
 
-  void FireSessions(OpOutput* out) {
+  Status FireSessions(OpOutput* out) {
     while (!session_ends_.empty() && session_ends_.begin()->first <= wm_ - def_.allowed_lateness_ms) {
       const int64_t end = session_ends_.begin()->first;
       std::string key = std::move(session_ends_.begin()->second);
       session_ends_.erase(session_ends_.begin());
       auto list = sessions_->Find(key);
-      if (!list.ok() || *list == nullptr) continue;
+      if (!list.ok()) return list.status();
+      if (*list == nullptr) continue;
       std::vector<Session>& ss = (*list)->sessions;
       for (size_t i = 0; i < ss.size(); ++i) {
         if (ss[i].end != end) continue;
@@ -436,25 +446,26 @@ class WindowOperator final : public StatefulOperator {
         ss.erase(ss.begin() + static_cast<std::ptrdiff_t>(i));
         break;
       }
-      if (ss.empty()) (void)sessions_->Erase(key);
+      if (ss.empty()) RETURN_IF_ERROR(sessions_->Erase(key));
     }
+    return Status::OK();
   }
 
   // ---- sliding ----
 
   void BufferSliding(const Value* row, const RowMeta& m, OpOutput* out) {
     if (wm_ != INT64_MIN && m.event_time_ms < wm_) {
-      Late(row, m, "late", out);
+      Late(row, m, LateReason::kLate, out);
       return;
     }
     if (pending_.size() >= def_.groups_max) {
-      Late(row, m, "state limit", out);
+      Late(row, m, LateReason::kStateLimit, out);
       return;
     }
     pending_.Add(row, m);
   }
 
-  void ReleaseSliding(OpOutput* out) {
+  Status ReleaseSliding(OpOutput* out) {
     while (!pending_.empty() && pending_.NextTime() <= wm_) {
       decoded_.Reset(op_.input.size());
       pending_.PopInto(&decoded_);
@@ -465,7 +476,8 @@ class WindowOperator final : public StatefulOperator {
       AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
       auto state = sliding_->FindOrInsert(key_);
       if (!state.ok()) {
-        Late(row, dm, "state limit", out);
+        if (!IsStateBoundRejection(state.status())) return state.status();
+        Late(row, dm, LateReason::kStateLimit, out);
         continue;
       }
       EvalArgs(row);
@@ -492,25 +504,26 @@ class WindowOperator final : public StatefulOperator {
     if (wm_ != INT64_MAX && (last_sweep_wm_ == INT64_MIN || wm_ - last_sweep_wm_ >= sweep_every)) {
       last_sweep_wm_ = wm_;
       expired_keys_.clear();
-      (void)sliding_->ForEach([&](std::string_view key, SlidingKey& s) {
+      RETURN_IF_ERROR(sliding_->ForEach([&](std::string_view key, SlidingKey& s) {
         if (s.last_ts < wm_ - ttl) expired_keys_.emplace_back(key);
         return Status::OK();
-      });
-      for (const std::string& k : expired_keys_) (void)sliding_->Erase(k);
+      }));
+      for (const std::string& k : expired_keys_) RETURN_IF_ERROR(sliding_->Erase(k));
       stats_.expired += expired_keys_.size();
     }
+    return Status::OK();
   }
 
-  void Advance(int64_t w, OpOutput* out) {
+  Status Advance(int64_t w, OpOutput* out) {
     // Rows this advance releases travel ahead of the new watermark, as the rows before a
     // watermark do between operators: they carry the previous one, so a following stateful
     // step in the same pipeline does not see them as late.
     emit_wm_ = wm_;
     wm_ = w;
     switch (def_.type) {
-      case WindowDef::Type::kSession: FireSessions(out); break;
-      case WindowDef::Type::kSliding: ReleaseSliding(out); break;
-      default: FirePanes(out); break;
+      case WindowDef::Type::kSession: return FireSessions(out);
+      case WindowDef::Type::kSliding: return ReleaseSliding(out);
+      default: return FirePanes(out);
     }
   }
 

@@ -77,11 +77,11 @@ std::vector<std::string> Feed(PipelineInstance* inst, const std::vector<Event>& 
       m.watermark_ms = max_ts == INT64_MIN ? INT64_MIN : max_ts - bound;
       max_ts = std::max(max_ts, events[j].ts);
     }
-    inst->Run(0, in, max_ts - bound, &out, &late);
+    EXPECT_TRUE(inst->Run(0, in, max_ts - bound, &out, &late).ok());
     collect();
   }
   in.Clear();
-  inst->Run(0, in, INT64_MAX, &out, &late);
+  EXPECT_TRUE(inst->Run(0, in, INT64_MAX, &out, &late).ok());
   collect();
   std::sort(rows.begin(), rows.end());
   return rows;
@@ -342,7 +342,7 @@ TEST(WindowOp, CheckpointRestoreContinuesExactly) {
     in.meta(in.size() - 1).watermark_ms = max_ts;
     max_ts = std::max(max_ts, e.ts);
   }
-  a->Run(0, in, max_ts, &out, &late);
+  EXPECT_TRUE(a->Run(0, in, max_ts, &out, &late).ok());
   for (size_t i = 0; i < out.size(); ++i) {
     std::string s;
     for (size_t c = 0; c < 5; ++c) s += std::to_string(out.row(i)[c].i64) + ",";
@@ -359,6 +359,80 @@ TEST(WindowOp, CheckpointRestoreContinuesExactly) {
   rows.insert(rows.end(), more.begin(), more.end());
   std::sort(rows.begin(), rows.end());
   EXPECT_EQ(rows, expected);
+}
+
+// Issue: a state backend failure became "state limit" late rows (new keys) or skipped windows
+// (firing); the operator now returns the error and the instance runs no more.
+TEST(WindowOperatorTest, StateBackendFailureIsReturnedNotCalledAStateLimit) {
+  for (const char* step : {"{tumbling: 100, key: auction, aggregates: {n: count()}}",
+                           "{session: {gap: 10}, key: auction, aggregates: {n: count()}}",
+                           "{sliding: 100, key: auction, aggregates: {n: count()}}"}) {
+    SCOPED_TRACE(step);
+    LogicalPlan plan;
+    auto phys = Compile(std::string("  - name: p\n    from: bids\n    steps:\n      - window: ") + step +
+                            "\n    sink: {stream: out}\n",
+                        &plan);
+    ASSERT_NE(phys, nullptr);
+    InstanceOptions io;
+    io.state.fail_after_ops_for_test = 5;
+    auto inst = phys->NewInstance(io);
+    ASSERT_TRUE(inst.ok());
+    RowBatch in(3), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
+    Status st;
+    size_t limit_rows = 0;
+    for (int64_t i = 0; i < 50 && st.ok(); ++i) {  // one new key per event, the watermark just behind
+      in.Clear();
+      Value* r = in.AppendRow();
+      r[0] = Value::Int(i);
+      r[1] = Value::Int(1);
+      r[2] = Value::Int(1000 + 50 * i);
+      in.meta(0).event_time_ms = 1000 + 50 * i;
+      in.meta(0).watermark_ms = 1000 + 50 * i - 1;
+      st = (*inst)->Run(0, in, 1000 + 50 * i - 1, &out, &late);
+      for (size_t k = 0; k < late.size(); ++k) limit_rows += late.row(k)[2].sv() != "late";
+      late.Clear();
+    }
+    EXPECT_EQ(st.code(), StatusCode::kIOError);
+    EXPECT_EQ(limit_rows, 0u);
+    in.Clear();
+    EXPECT_EQ((*inst)->Run(0, in, INT64_MAX, &out, &late).code(), StatusCode::kIOError);
+  }
+}
+
+// Issue: rows a state bound refused, and rows with an event time out of range, went to
+// _late_events with free-text reasons ("state limit", "event time out of range") and were all
+// counted as limit-dropped. The reason is one of a fixed set now, counted by what it is.
+TEST(WindowOperatorTest, LateEventsReasonNamesWhyTheRowWasNotTaken) {
+  LogicalPlan plan;
+  auto phys = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {tumbling: 100, key: auction, groups_max: 1, aggregates: {n: count()}}
+    sink: {stream: out}
+)", &plan);
+  ASSERT_NE(phys, nullptr);
+  auto inst = phys->NewInstance();
+  RowBatch in(3), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  auto add = [&](int64_t auction, int64_t ts, int64_t wm) {
+    Value* r = in.AppendRow();
+    r[0] = Value::Int(auction);
+    r[1] = Value::Int(1);
+    r[2] = Value::Int(ts);
+    in.meta(in.size() - 1).event_time_ms = ts;
+    in.meta(in.size() - 1).watermark_ms = wm;
+  };
+  add(1, 1000, INT64_MIN);            // taken
+  add(2, 1010, INT64_MIN);            // a second group: beyond groups_max
+  add(1, int64_t{1} << 60, INT64_MIN);  // out of the window arithmetic's range
+  add(1, 500, 900);                   // behind the watermark
+  ASSERT_TRUE(inst->Run(0, in, 900, &out, &late).ok());
+  std::vector<std::string> reasons;
+  for (size_t i = 0; i < late.size(); ++i) reasons.emplace_back(late.row(i)[2].sv());
+  EXPECT_EQ(reasons, (std::vector<std::string>{"state_limit", "out_of_range", "late"}));
+  const OperatorStats st = inst->Stats()[0].second;
+  EXPECT_EQ(st.limit_dropped, 1u);
+  EXPECT_EQ(st.late_events, 2u);
 }
 
 }  // namespace

@@ -181,18 +181,20 @@ class PipelineInstanceImpl final : public PipelineInstance {
     return Status::OK();
   }
 
-  void Process(const RowBatch& in, RowBatch* out) override { Run(0, in, INT64_MIN, out, nullptr); }
+  Status Process(const RowBatch& in, RowBatch* out) override { return Run(0, in, INT64_MIN, out, nullptr); }
 
-  void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) override {
+  Status Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) override {
+    if (!failure_.ok()) return failure_;
     out_ = out;
     late_ = late;
     for (RowBatch& b : side_) b.Reset(b.width());
     if (side == 1) {
       IMPULSE_CHECK(join_index_ >= 0);
-      FromOp(static_cast<size_t>(join_index_), 1, in, end_watermark_ms);
+      failure_ = FromOp(static_cast<size_t>(join_index_), 1, in, end_watermark_ms);
     } else {
-      FromSegment(0, in, end_watermark_ms);
+      failure_ = FromSegment(0, in, end_watermark_ms);
     }
+    return failure_;
   }
 
   bool stateful() const override { return def_->stateful(); }
@@ -221,25 +223,27 @@ class PipelineInstanceImpl final : public PipelineInstance {
   }
 
  private:
-  void FromSegment(size_t k, const RowBatch& rows, int64_t end_wm) {
+  Status FromSegment(size_t k, const RowBatch& rows, int64_t end_wm) {
     const PhysicalPipeline::Segment& seg = def_->segments()[k];
     if (k == ops_.size()) {
       runners_[k].Run(seg, rows, out_);
-      return;
+      return Status::OK();
     }
     RowBatch& mid = mid_[k];
     mid.Reset(seg.output_width);
     runners_[k].Run(seg, rows, &mid);
-    FromOp(k, 0, mid, end_wm);
+    return FromOp(k, 0, mid, end_wm);
   }
 
-  void FromOp(size_t k, int side, const RowBatch& rows, int64_t end_wm) {
+  Status FromOp(size_t k, int side, const RowBatch& rows, int64_t end_wm) {
     RowBatch& o = op_out_[k];
     o.Reset(def_->segments()[k + 1].input_width);
     OpOutput oo{&o, late_, &side_};
-    if (!rows.empty()) ops_[k]->Process(side, rows, &oo);
-    if (end_wm > ops_[k]->watermark()) ops_[k]->AdvanceWatermark(end_wm, &oo);
-    if (!o.empty() || k + 1 < ops_.size()) FromSegment(k + 1, o, end_wm);
+    const std::string& label = def_->stateful_ops()[k]->label;
+    if (!rows.empty()) RETURN_IF_ERROR(ops_[k]->Process(side, rows, &oo).WithContext(label));
+    if (end_wm > ops_[k]->watermark()) RETURN_IF_ERROR(ops_[k]->AdvanceWatermark(end_wm, &oo).WithContext(label));
+    if (!o.empty() || k + 1 < ops_.size()) return FromSegment(k + 1, o, end_wm);
+    return Status::OK();
   }
 
   const PhysicalPipeline* def_;
@@ -251,6 +255,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   std::vector<RowBatch> side_;
   RowBatch* out_ = nullptr;
   RowBatch* late_ = nullptr;
+  Status failure_;  // the first operator error; the instance runs no more after it
 };
 
 Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const LogicalPipeline& p, const LogicalPlan& plan) {

@@ -42,13 +42,19 @@ class PipelineInstance {  // per-task mutable state; one thread
   // line) from the input row. Every string in the appended rows lives in out->arena(), so `out`
   // does not borrow from `in`. No per-event heap allocation once `out` and the instance have
   // reached their working size. `out->width()` must be the output schema's width.
-  // For stateful pipelines this is Run(0, in, INT64_MIN, out, nullptr).
-  virtual void Process(const RowBatch& in, RowBatch* out) = 0;
+  // For stateful pipelines this is Run(0, in, INT64_MIN, out, nullptr), and can fail as Run does;
+  // a stateless pipeline always returns OK.
+  [[nodiscard]] virtual Status Process(const RowBatch& in, RowBatch* out) = 0;
   // The event-time form: `in` holds rows of input `side` (0: the source; 1: a join's right
   // stream, which enters at the join) with meta.watermark_ms set; after them every stateful
   // operator advances to `end_watermark_ms`. Late rows are appended to `late` (schema of
   // LateEventsStreamDef()); may be null for stateless pipelines.
-  virtual void Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out, RowBatch* late) = 0;
+  // An error is an operator's (StatefulOperator: its state backend failed), with the operator's
+  // label as context ("window#1: ..."). The instance is then unusable: the caller discards what
+  // this call appended to `out`, `late` and side_outputs(), runs it no more (Stats() still
+  // works), and the task stops. Every later Run returns the same error without running anything.
+  [[nodiscard]] virtual Status Run(int side, const RowBatch& in, int64_t end_watermark_ms, RowBatch* out,
+                                   RowBatch* late) = 0;
   virtual bool stateful() const = 0;
   // Rows for the side streams (LogicalPipeline::side_streams, same order) written by the last
   // Run: decision records, published events, outbox firings. Owned by the instance, cleared by

@@ -86,7 +86,7 @@ TEST_F(PhysicalTest, FilterThenMapProducesExpectedRows) {
   ASSERT_EQ(p->output_schema().size(), 6u);
   auto inst = p->NewInstance();
   RowBatch out(p->output_schema().size());
-  inst->Process(input_, &out);
+  ASSERT_TRUE(inst->Process(input_, &out).ok());
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out.row(0)[0].sv(), "u2");
   EXPECT_EQ(out.row(0)[1].sv(), "HTTP://B");
@@ -106,7 +106,7 @@ TEST_F(PhysicalTest, OutputDoesNotBorrowInputStrings) {
   auto p = Make("big_clicks");
   auto inst = p->NewInstance();
   RowBatch out(p->output_schema().size());
-  inst->Process(input_, &out);
+  ASSERT_TRUE(inst->Process(input_, &out).ok());
   input_.Clear();  // releases and reuses the input arena
   Add("zz", "zzzzzzzz", 0, 0);
   ASSERT_EQ(out.size(), 2u);
@@ -122,7 +122,7 @@ TEST_F(PhysicalTest, MapFilterProjectFilterChain) {
   auto inst = p->NewInstance();
   RowBatch out(p->output_schema().size());
   // Doubled amounts: 100, 301, 200, 999.98 -> > 100: u2, u3, u4 -> cents < 1000: all three.
-  inst->Process(input_, &out);
+  ASSERT_TRUE(inst->Process(input_, &out).ok());
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out.row(0)[0].sv(), "u2");
   EXPECT_EQ(out.row(0)[1].sv(), "u2#HTTP://B");
@@ -132,7 +132,7 @@ TEST_F(PhysicalTest, MapFilterProjectFilterChain) {
   EXPECT_EQ(out.meta(1).line, 3u);  // metadata follows the row through scratch stages
   EXPECT_EQ(out.meta(2).line, 4u);
   // The instance is reusable; output appends.
-  inst->Process(input_, &out);
+  ASSERT_TRUE(inst->Process(input_, &out).ok());
   EXPECT_EQ(out.size(), 6u);
   EXPECT_EQ(out.row(5)[1].sv(), "u4#HTTP://D");
 }
@@ -142,7 +142,7 @@ TEST_F(PhysicalTest, FilterOnlyCopiesSelectedRows) {
   EXPECT_EQ(p->output_schema(), plan_.FindStream("clicks")->schema);
   auto inst = p->NewInstance();
   RowBatch out(4);
-  inst->Process(input_, &out);
+  ASSERT_TRUE(inst->Process(input_, &out).ok());
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out.row(0)[0].sv(), "u1");
   EXPECT_EQ(out.row(1)[0].sv(), "u2");
@@ -155,7 +155,7 @@ TEST_F(PhysicalTest, EmptyBatchAndNoSurvivors) {
   auto inst = p->NewInstance();
   RowBatch out(p->output_schema().size());
   RowBatch empty(4);
-  inst->Process(empty, &out);
+  ASSERT_TRUE(inst->Process(empty, &out).ok());
   EXPECT_EQ(out.size(), 0u);
   RowBatch small(4);
   Value* row = small.AppendRow();
@@ -163,7 +163,7 @@ TEST_F(PhysicalTest, EmptyBatchAndNoSurvivors) {
   row[1] = Value::String("y");
   row[2] = Value::Double(1);
   row[3] = Value::Int(0);
-  inst->Process(small, &out);
+  ASSERT_TRUE(inst->Process(small, &out).ok());
   EXPECT_EQ(out.size(), 0u);
 }
 

@@ -47,7 +47,7 @@ void BM_QuickstartFilterMap(benchmark::State& state) {
   size_t emitted = 0;
   for (auto _ : state) {
     out.Clear();
-    inst->Process(in, &out);
+    IMPULSE_CHECK(inst->Process(in, &out).ok());
     emitted += out.size();
     benchmark::DoNotOptimize(out.row(0));
   }

@@ -82,6 +82,10 @@ EngineImpl::EngineImpl(plan::LogicalPlan plan, EngineOptions options)
 EngineImpl::~EngineImpl() { (void)Stop(); }
 
 Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, EngineOptions options) {
+  return Create(std::move(plan), std::move(options), TestHooks{});
+}
+
+Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, EngineOptions options, TestHooks hooks) {
   if (options.shards == 0) options.shards = std::max(1u, std::thread::hardware_concurrency());
   if (options.shards > 256) return InvalidArgument("shards must be <= 256");
   if (options.max_producers == 0 || options.max_producers > 64) {
@@ -89,6 +93,7 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
   }
   if (options.ring_capacity < 2) return InvalidArgument("ring_capacity must be >= 2");
   auto e = std::unique_ptr<EngineImpl>(new EngineImpl(std::move(plan), std::move(options)));
+  e->test_hooks_ = hooks;
   RETURN_IF_ERROR(e->OpenStreams());
   RETURN_IF_ERROR(e->Start());
   return e;
@@ -539,6 +544,8 @@ Status EngineImpl::WaitForPipelines(int64_t timeout_ms) const {
   // with no lag may not have woken for it yet).
   const uint64_t end_epoch = end_epoch_.load(std::memory_order_acquire);
   while (true) {
+    // A task stopped by an operator error never catches up: say why rather than time out.
+    for (const auto& sh : shards_) RETURN_IF_ERROR(sh->task_failure());
     bool all_idle = true;
     for (const auto& sh : shards_) all_idle = all_idle && sh->idle() && sh->applied_end_epoch() >= end_epoch;
     uint64_t lag = 0;

@@ -89,6 +89,11 @@ class LineSink {
 class EngineImpl final : public Engine {
  public:
   static Result<std::unique_ptr<EngineImpl>> Create(plan::LogicalPlan plan, EngineOptions options);
+  // Tests only: faults injected into every task, to drive the error paths through a whole engine.
+  struct TestHooks {
+    uint64_t state_fail_after_ops = 0;  // state::StateOptions::fail_after_ops_for_test of every operator
+  };
+  static Result<std::unique_ptr<EngineImpl>> Create(plan::LogicalPlan plan, EngineOptions options, TestHooks hooks);
   ~EngineImpl() override;
 
   Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
@@ -100,6 +105,8 @@ class EngineImpl final : public Engine {
                     std::string* out) const override;
   std::string MetricsText() const override;
   std::vector<StageLatency> StageLatencies() const override;
+  // Also returns the error of a task an operator failure stopped (Shard::task_failure), rather
+  // than waiting for a pipeline that cannot catch up.
   Status WaitForPipelines(int64_t timeout_ms) const override;
   Status Stop() override;
   uint32_t shard_count() const override { return static_cast<uint32_t>(shards_.size()); }
@@ -111,6 +118,7 @@ class EngineImpl final : public Engine {
 
   // Shard-facing.
   const EngineOptions& options() const { return options_; }
+  const TestHooks& test_hooks() const { return test_hooks_; }
   // Producer slots: the callers' max_producers, then one for the engine's own writes (the
   // outbox dispatcher's dead letters and agent answers).
   uint32_t producer_count() const { return options_.max_producers + 1; }
@@ -215,6 +223,7 @@ class EngineImpl final : public Engine {
 
   plan::LogicalPlan plan_;
   EngineOptions options_;
+  TestHooks test_hooks_;
   Clock* clock_;
   Env* env_;
   std::vector<std::unique_ptr<StreamState>> streams_;

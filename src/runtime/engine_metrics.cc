@@ -109,11 +109,19 @@ std::string EngineImpl::MetricsText() const {
   ex.AddValue({{"kind", "retention_skipped_events"}}, static_cast<double>(skipped));
 
   ex.Family("impulse_late_events_total",
-            "Events sent to _late_events (behind the watermark beyond the allowed lateness, or refused by a state bound).",
+            "Events sent to _late_events, by any reason: late, state_limit (refused by a state bound), out_of_range.",
             MetricType::Counter);
   for (size_t i = 0; i < pipelines_.size(); ++i) {
     uint64_t v = 0;
     for (const auto& sh : shards_) v += sh->metrics().late_events[i].Get();
+    ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
+  }
+  ex.Family("impulse_pipeline_tasks_failed",
+            "Tasks (pipeline x source partition) stopped by an operator error (a state backend failure) until a restart.",
+            MetricType::Gauge);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    uint64_t v = 0;
+    for (const auto& sh : shards_) v += sh->metrics().tasks_failed[i].Get();
     ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
   }
   if (!plan_.feature_views.empty()) {
@@ -146,16 +154,7 @@ std::string EngineImpl::MetricsText() const {
       std::lock_guard<std::mutex> lock(sh->stats_mu);
       for (size_t i = 0; i < sh->op_stats.size(); ++i) {
         for (const auto& [label, st] : sh->op_stats[i]) {
-          plan::OperatorStats& o = ops[{pipelines_[i]->logical().name, label}];
-          o.entries += st.entries;
-          o.state_bytes += st.state_bytes;
-          o.late_events += st.late_events;
-          o.limit_dropped += st.limit_dropped;
-          o.duplicates += st.duplicates;
-          o.expired += st.expired;
-          o.scored += st.scored;
-          o.unscored += st.unscored;
-          o.fired += st.fired;
+          ops[{pipelines_[i]->logical().name, label}] += st;
         }
       }
     }

@@ -67,6 +67,7 @@ Status Shard::Init() {
         io.state.cache_entries_max = engine_->options().state_cache_entries;
       }
       io.state.env = engine_->env();
+      io.state.fail_after_ops_for_test = engine_->test_hooks().state_fail_after_ops;
       io.models = engine_->options().models.get();
       io.clock = engine_->clock();
       if (engine_->options().serve_features) {
@@ -143,7 +144,7 @@ Status Shard::LoadLookupTable(Task& t, const plan::LogicalPipeline& lp) {
   }
   RowBatch out(engine_->pipelines()[t.pipeline]->output_schema().size());
   RowBatch late(LateEventsStreamDef().schema.size());
-  t.instance->Run(1, mine, INT64_MIN, &out, &late);
+  RETURN_IF_ERROR(t.instance->Run(1, mine, INT64_MIN, &out, &late).WithContext("pipeline " + lp.name));
   if (!late.empty()) {
     return ResourceExhausted("pipeline " + lp.name + ": " + std::to_string(late.size()) + " rows of table file " +
                              join->join->table_file + " exceed the join's rows_max");

@@ -38,11 +38,13 @@ struct ShardMetrics {
   Counter task_errors;        // pipeline read or cursor-write failures (retried)
   Counter checkpoint_errors;  // a task state that could not be written (the checkpoint fails)
   std::vector<Counter> late_events;  // per pipeline: rows sent to _late_events
+  std::vector<Counter> tasks_failed;  // per pipeline: tasks stopped by an operator error
   LatencyHistogram ingest_to_durable;  // request receipt -> ack
   LatencyHistogram ingest_to_output;   // request receipt -> pipeline output durable
   LatencyHistogram pipeline_batch;     // one pipeline batch: read, process, emit
   explicit ShardMetrics(size_t streams, size_t pipelines)
-      : events_appended(streams), pipeline_in(pipelines), pipeline_out(pipelines), late_events(pipelines) {}
+      : events_appended(streams), pipeline_in(pipelines), pipeline_out(pipelines), late_events(pipelines),
+        tasks_failed(pipelines) {}
 };
 
 class Shard {
@@ -91,6 +93,9 @@ class Shard {
   std::vector<std::vector<std::pair<std::string, plan::OperatorStats>>> op_stats;
   // Smallest task watermark per pipeline (INT64_MIN when none yet), for metrics.
   std::vector<std::atomic<int64_t>> pipeline_watermark;
+  // The first operator error that stopped a task of this shard (OK while none), with the
+  // pipeline and partition as context. Any thread (WaitForPipelines).
+  Status task_failure() const;
 
  private:
   // One input of a task: a partition of a stream, and its event-time progress.
@@ -120,7 +125,7 @@ class Shard {
     int64_t marker_wm = INT64_MIN;  // last watermark written downstream as a marker
     uint64_t persisted = 0;
     std::string cursor_path;
-    bool failed = false;  // an output could not be written: stopped until a restart
+    bool failed = false;  // an output could not be written, or an operator failed: stopped until a restart
     bool restored = false;  // state came from a checkpoint
     std::atomic<uint64_t>& cursor() { return in[0].cursor; }
   };
@@ -146,6 +151,9 @@ class Shard {
   void UpdateOwnWatermark(Task& t, int side);
   // Appends out_/late_ rows and, when the watermark moved, markers. False: retry the batch.
   bool EmitOutputs(Task& t);
+  // Stops task `t` after its instance returned `status` (an operator's error): logged on stderr
+  // with the pipeline, partition and operator, counted in tasks_failed, kept for task_failure().
+  void FailTask(Task& t, const Status& status);
   // Advances idle or ended tasks' watermarks without input (fires windows). True if any moved.
   bool TickWatermarks();
   void CheckpointStep();
@@ -176,6 +184,8 @@ class Shard {
   std::vector<uint64_t> pending_ack_events_;
   Status cycle_error_;
   Status output_error_;  // sticky: pipeline output lost (append or sync failed); fails checkpoints
+  mutable std::mutex failure_mu_;
+  Status task_failure_;  // guarded by failure_mu_: see task_failure()
   std::vector<std::vector<std::deque<Arrival>>> arrivals_;  // [stream][partition], bounded
   // Scratch, reused every batch.
   std::vector<log::Record> records_;

@@ -62,7 +62,7 @@ Status Shard::SnapshotTasks(uint64_t) {
   for (const auto& tp : tasks_) {
     Task& t = *tp;
     const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
-    if (t.failed) return FailedPrecondition("pipeline " + name + " stopped after an output error; restart to recover");
+    if (t.failed) return FailedPrecondition("pipeline " + name + " stopped after an output or operator error; restart to recover");
     const uint32_t part = t.in[0].partition;
     for (int side = 0; side < t.sides; ++side) {
       ckpt_positions.emplace_back(CursorName(name, side, part), t.in[side].cursor.load(std::memory_order_relaxed));
@@ -100,12 +100,7 @@ void Shard::RefreshOpStats() {
       for (auto& [l2, st2] : agg) {
         if (l2 != label) continue;
         found = true;
-        st2.entries += st.entries;
-        st2.state_bytes += st.state_bytes;
-        st2.late_events += st.late_events;
-        st2.limit_dropped += st.limit_dropped;
-        st2.duplicates += st.duplicates;
-        st2.expired += st.expired;
+        st2 += st;
       }
       if (!found) agg.emplace_back(label, st);
     }

@@ -1,6 +1,7 @@
 // Pipeline tasks on a shard: reading durable input, event-time watermarks, running the
 // instance, and routing outputs, late events and watermark markers to their partitions.
 #include <algorithm>
+#include <cstdio>
 
 #include "event/json_writer.h"
 #include "event/key_hash.h"
@@ -159,7 +160,10 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
   out_.Reset(pipe.output_schema().size());
   late_.Reset(LateEventsStreamDef().schema.size());
-  t.instance->Run(side, in_, end_wm, &out_, &late_);
+  if (Status run = t.instance->Run(side, in_, end_wm, &out_, &late_); !run.ok()) {
+    FailTask(t, run);  // nothing of this batch is written; the cursor stays before it
+    return false;
+  }
   t.wm = std::max(t.wm, end_wm);
   metrics_.pipeline_in[t.pipeline].Add(in_.size());
   metrics_.pipeline_out[t.pipeline].Add(out_.size());
@@ -204,7 +208,10 @@ bool Shard::TickWatermarks() {
     in_.Reset(engine_->stream(t.in[0].stream).def.schema.size());
     const int64_t before = t.wm;
     if (w > t.wm) {
-      t.instance->Run(0, in_, w, &out_, &late_);
+      if (Status run = t.instance->Run(0, in_, w, &out_, &late_); !run.ok()) {
+        FailTask(t, run);
+        continue;
+      }
       t.wm = w;
     }
     if (!EmitOutputs(t)) {
@@ -225,6 +232,23 @@ bool Shard::TickWatermarks() {
     pipeline_watermark[p].store(m == INT64_MAX ? INT64_MIN : m, std::memory_order_relaxed);
   }
   return did;
+}
+
+void Shard::FailTask(Task& t, const Status& status) {
+  t.failed = true;
+  const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
+  const uint32_t part = t.in[0].partition;
+  const Status failure = status.WithContext("pipeline '" + name + "' partition " + std::to_string(part));
+  // The status carries the operator's label ("window#1: ..."): see PipelineInstance::Run.
+  std::fprintf(stderr, "impulse: task stopped until a restart: %s\n", failure.ToString().c_str());
+  metrics_.tasks_failed[t.pipeline].Add(1);
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  if (task_failure_.ok()) task_failure_ = failure;
+}
+
+Status Shard::task_failure() const {
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  return task_failure_;
 }
 
 bool Shard::EmitOutputs(Task& t) {

@@ -16,6 +16,8 @@
 
 #include "event/key_hash.h"
 #include "impulse/engine.h"
+#include "runtime/engine_impl.h"
+#include "spec/spec.h"
 
 namespace impulse {
 namespace {
@@ -172,6 +174,34 @@ TEST_F(StatefulEngineTest, WindowsAcrossShardsAndAChainMatchTheReference) {
   EXPECT_EQ((*e)->Ingest("user_counts", "{}\n", 0, [](Status, IngestResult) {}).code(),
             StatusCode::kInvalidArgument);
   ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// Issue: an operator could not report a state backend failure (it became late events or was
+// dropped). Now its task stops: WaitForPipelines returns the error instead of timing out, the
+// tasks are counted per pipeline, and the engine keeps running and stops cleanly.
+TEST_F(StatefulEngineTest, StateBackendFailureStopsTheTaskWithItsStatus) {
+  auto plan = plan::CompileSpecFile(spec_, nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EngineOptions o = Options();
+  o.shards = 1;
+  runtime::EngineImpl::TestHooks hooks;
+  hooks.state_fail_after_ops = 20;  // per operator table; each per_user task does far more
+  auto e = runtime::EngineImpl::Create(std::move(*plan), o, hooks);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto clicks = Clicks(2, 1000);
+  Ingest(**e, clicks, 0, clicks.size());
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  EXPECT_EQ((*e)->WaitForPipelines(60'000).code(), StatusCode::kIOError);
+  // All four partitions' tasks of per_user fail (one shard runs them one after another).
+  const std::string want = "impulse_pipeline_tasks_failed{pipeline=\"per_user\"} 4";
+  std::string metrics;
+  for (int i = 0; i < 1000 && metrics.find(want) == std::string::npos; ++i) {
+    metrics = (*e)->MetricsText();
+    if (metrics.find(want) == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(metrics.find(want), std::string::npos) << metrics;
+  EXPECT_TRUE(ReadAll(**e, "_late_events").empty());
+  EXPECT_TRUE((*e)->Stop().ok());
 }
 
 TEST_F(StatefulEngineTest, RocksDbStateGivesTheSameResultsAndRestores) {

@@ -164,6 +164,56 @@ pipelines:
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+// Issue: Shard::RefreshOpStats summed late/limit/duplicate/expired counts of a shard's tasks but
+// not fired (nor predict's scored/unscored), so with both partitions' tasks on one shard the
+// firings metric kept one task's count only.
+TEST_F(TriggerEngineTest, FiringsMetricCountsEveryTaskOnAShard) {
+  const std::string spec = WriteSpec(R"yaml(
+pipelines:
+  - name: alerts
+    from: tx
+    steps:
+      - trigger:
+          name: high
+          when: score > 0.5
+          publish:
+            - stream: high_scores
+              fields: {tx: id}
+    sink: {stream: all_tx}
+)yaml");
+  EngineOptions o = Options();
+  o.shards = 1;  // both partitions of tx, so both tasks of `alerts`, on shard 0
+  auto e = Engine::Open(spec, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::vector<Tx> txs;
+  size_t expected = 0;
+  std::set<int64_t> customers_fired;
+  for (int i = 0; i < 40; ++i) {
+    Tx t{"t" + std::to_string(i), i % 8, "0." + std::to_string(i % 10), 1'000'000 + i * 100};
+    if (i % 10 > 5) ++expected;
+    txs.push_back(t);
+  }
+  Ingest(**e, txs);
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  ASSERT_EQ(ReadAll(**e, "high_scores").size(), expected);
+  // Both tasks fired (the firing rows' source partitions differ), else the test shows nothing.
+  std::set<std::string> partitions;
+  for (const std::string& line : ReadAll(**e, "all_tx")) {
+    if (std::stod(Field(line, "score")) > 0.5) partitions.insert(Field(line, "_partition"));
+  }
+  ASSERT_EQ(partitions.size(), 2u);
+  ASSERT_TRUE((*e)->CheckpointNow().ok());  // refreshes the operator stats behind the metrics
+  const std::string metrics = (*e)->MetricsText();
+  const std::string family = "impulse_trigger_firings_total{";
+  const size_t at = metrics.find(family);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  const size_t eol = metrics.find('\n', at);
+  const std::string line = metrics.substr(at, eol - at);
+  EXPECT_NE(line.find("pipeline=\"alerts\""), std::string::npos) << line;
+  EXPECT_EQ(std::stod(line.substr(line.rfind(' ') + 1)), static_cast<double>(expected)) << line;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(TriggerEngineTest, CooldownPerKeyInEventTimeSurvivesARestart) {
   const std::string spec = WriteSpec(R"yaml(
 pipelines:

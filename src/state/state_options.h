@@ -32,6 +32,9 @@ struct StateOptions {
   size_t key_bytes_max = 64 * 1024;
   // File system for snapshot files (memory backend and the checkpoint manifest); nullptr = Env::Default().
   Env* env = nullptr;
+  // Tests only: > 0 makes every Find/FindOrInsert/Erase/ForEach after the first this many fail
+  // with kIOError, as a broken backend would (the operator's error path). 0 (default): off.
+  uint64_t fail_after_ops_for_test = 0;
 };
 
 // Observability counters of one table. Plain values: read on the table's thread.

@@ -45,6 +45,7 @@ class StateTable {
   // modified (written back when evicted or checkpointed). kDataLoss if RocksDB holds bytes V
   // cannot decode.
   Result<V*> Find(std::string_view key) {
+    RETURN_IF_ERROR(InjectedFailure());
     if (memory_) return memory_->Find(key);
     if (key.size() > options_.key_bytes_max) return static_cast<V*>(nullptr);  // never inserted
     return rocks_->Lookup(key, /*insert=*/false, nullptr);
@@ -54,6 +55,7 @@ class StateTable {
   // is reached (counted in stats().entries_max_rejections); kInvalidArgument for a key longer
   // than key_bytes_max.
   Result<V*> FindOrInsert(std::string_view key, bool* inserted = nullptr) {
+    RETURN_IF_ERROR(InjectedFailure());
     if (key.size() > options_.key_bytes_max) {
       return InvalidArgument("state key of " + std::to_string(key.size()) + " bytes exceeds key_bytes_max " +
                              std::to_string(options_.key_bytes_max));
@@ -64,6 +66,7 @@ class StateTable {
 
   // Removes key if present (absent is OK).
   Status Erase(std::string_view key) {
+    RETURN_IF_ERROR(InjectedFailure());
     if (memory_) {
       memory_->Erase(key);
       return Status::OK();
@@ -78,6 +81,7 @@ class StateTable {
   // (the change is kept) but must not call into the table. A non-OK status from fn stops the
   // walk and is returned.
   Status ForEach(const std::function<Status(std::string_view key, V& value)>& fn) {
+    RETURN_IF_ERROR(InjectedFailure());
     return memory_ ? memory_->ForEach(fn) : rocks_->ForEach(fn);
   }
 
@@ -116,11 +120,18 @@ class StateTable {
  private:
   static constexpr size_t kCacheEntriesLimit = size_t{1} << 26;
 
+  // StateOptions::fail_after_ops_for_test.
+  Status InjectedFailure() {
+    if (options_.fail_after_ops_for_test == 0 || ops_++ < options_.fail_after_ops_for_test) return Status::OK();
+    return IOError("state: injected backend failure (fail_after_ops_for_test)");
+  }
+
   explicit StateTable(const StateOptions& options)
       : options_(options), env_(options.env != nullptr ? options.env : Env::Default()) {}
 
   StateOptions options_;
   Env* env_;
+  uint64_t ops_ = 0;  // operations so far, for fail_after_ops_for_test
   std::unique_ptr<internal::MemoryTable<V>> memory_;            // kMemory
   std::unique_ptr<internal::CachedRocksDbTable<V>> rocks_;       // kRocksDb
 };
