@@ -143,7 +143,9 @@ class Engine {
   virtual std::vector<StageLatency> StageLatencies() const = 0;
 
   // Waits until every pipeline has processed all durable input (lag 0). kUnavailable on
-  // timeout. For tests, the demo and orderly shutdown; not for the per-event path.
+  // timeout; the error of a pipeline task that stopped on a failure (its state backend failed:
+  // the task waits for a restart, counted in impulse_pipeline_tasks_failed). For tests, the demo
+  // and orderly shutdown; not for the per-event path.
   virtual Status WaitForPipelines(int64_t timeout_ms) const = 0;
 
   // Stops accepting, drains queued work, flushes and syncs, stops the shards. Idempotent.

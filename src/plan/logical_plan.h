@@ -54,7 +54,7 @@ struct WindowDef {
   int64_t allowed_lateness_ms = 0;
   int64_t state_ttl_ms = -1;      // sliding: a key idle this long (event time) is dropped; -1 = size
   uint64_t groups_max = 1'000'000;  // open (key, window) groups per task; beyond: late-events
-                                    // stream with reason "state limit"
+                                    // stream with reason state_limit
 };
 
 // dedup: keeps the first event per key; an event whose key was seen within `within_ms` (event
@@ -124,8 +124,8 @@ struct FeatureViewDef {
   Schema feature_schema;         // the features alone, in order (what is served)
   int64_t ttl_ms = -1;           // online values older than this (wall clock - as_of) are null;
                                  // also the idle time after which an entity is dropped; -1: none
-  uint64_t entities_max = 10'000'000;  // per task; beyond: late-events "state limit"
-  uint64_t rows_per_entity_max = 1'000'000;  // rows one entity's windows keep; beyond: "state limit"
+  uint64_t entities_max = 10'000'000;  // per task; beyond: _late_events reason state_limit
+  uint64_t rows_per_entity_max = 1'000'000;  // rows one entity's windows keep; beyond: reason state_limit
   std::string label_field;       // a label known only `label_delay_ms` after its event
   int64_t label_delay_ms = 0;
 };
@@ -172,7 +172,7 @@ struct TriggerDef {
   std::vector<int> key_fields;           // cooldown key; empty: one key for the task
   int64_t cooldown_ms = 0;               // 0: every matching row fires
   int event_id_field = -1;               // -1: stream/partition/offset
-  uint64_t keys_max = 1'000'000;         // keys in cooldown per task; beyond: late "state limit"
+  uint64_t keys_max = 1'000'000;         // keys in cooldown per task; beyond: _late_events reason state_limit
   std::string source_stream;
   struct Publish {
     std::string stream;                  // a stream this pipeline writes (side stream)
