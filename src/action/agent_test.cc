@@ -21,8 +21,6 @@ namespace {
 
 constexpr int64_t kWaitMs = 30'000;
 
-};
-
 // Collects outcomes from the I/O thread.
 class Outcomes {
  public:

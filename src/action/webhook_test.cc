@@ -50,8 +50,6 @@ Firing MakeFiring(const std::string& id, const std::string& payload = R"({"x":1}
   return f;
 }
 
-};
-
 WebhookOptions FastOptions(const RecordingHttpServer& server) {
   WebhookOptions o;
   o.url = server.url("/hook");

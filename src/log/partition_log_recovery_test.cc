@@ -12,7 +12,7 @@ namespace impulse::log {
 namespace {
 
 using testing::FlipByte;
-using testing::ManualClock;
+using impulse::ManualClock;
 using testing::Overwrite;
 using testing::ReadAll;
 using testing::TempDir;

@@ -15,7 +15,7 @@
 namespace impulse::log {
 namespace {
 
-using testing::ManualClock;
+using impulse::ManualClock;
 using testing::TempDir;
 
 // Waits (bounded) for a condition another thread makes true; not a timing assertion.

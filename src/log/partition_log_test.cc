@@ -14,7 +14,7 @@
 namespace impulse::log {
 namespace {
 
-using testing::ManualClock;
+using impulse::ManualClock;
 using testing::TempDir;
 
 std::string Payload(uint64_t i, size_t size = 100) {

@@ -13,7 +13,7 @@
 namespace impulse::log {
 namespace {
 
-using testing::ManualClock;
+using impulse::ManualClock;
 using testing::TempDir;
 
 constexpr size_t kPayloadBytes = 100;
