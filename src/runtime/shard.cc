@@ -67,7 +67,7 @@ Status Shard::Init() {
         io.state.cache_entries_max = engine_->options().state_cache_entries;
       }
       io.state.env = engine_->env();
-      io.models = engine_->options().models.get();
+      io.models = engine_->models();
       io.clock = engine_->clock();
       if (engine_->options().serve_features) {
         io.online_store = [e = engine_](const std::string& view) { return e->online_store(view); };
