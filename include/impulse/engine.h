@@ -182,6 +182,10 @@ struct FeatureRows {
 
 class Engine {
  public:
+  // The embedding calls (ReadRows, Subscribe, LookupFeatureRows) have defaults returning
+  // kFailedPrecondition, so engines implemented outside the library (test fakes) need not
+  // provide them; the library's engine does. Everything is defined inline here, so a fake
+  // links without the engine's libraries.
   // Completion of an ingest call; runs on a shard thread, so it must be quick (post to the
   // caller's own executor).
   using IngestCallback = std::function<void(Status, IngestResult)>;
@@ -229,7 +233,10 @@ class Engine {
   // partition, or `from` below the partition's start), kDataLoss (corrupt record).
   static constexpr uint32_t kReadRowsMax = 100'000;
   virtual Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from,
-                                    uint32_t limit) const;
+                                    uint32_t limit) const {
+    (void)stream, (void)partition, (void)from, (void)limit;
+    return FailedPrecondition("ReadRows is not supported by this engine");
+  }
 
   // Calls `callback` with every row of `stream` from the options' start on, on the
   // subscription's own thread (see Subscription), until the handle is cancelled or destroyed.
@@ -238,7 +245,10 @@ class Engine {
   // wrong size), kFailedPrecondition (the engine is stopping).
   using SubscribeCallback = std::function<void(const RowBatch& rows, uint32_t partition, uint64_t next_offset)>;
   virtual Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,
-                                                          SubscribeCallback callback);
+                                                          SubscribeCallback callback) {
+    (void)stream, (void)options, (void)callback;
+    return FailedPrecondition("Subscribe is not supported by this engine");
+  }
 
   // Prometheus text exposition of all engine metrics.
   virtual std::string MetricsText() const = 0;
@@ -280,7 +290,10 @@ class Engine {
   // feature schema. kNotFound for an unknown view; kInvalidArgument for more than
   // kFeatureLookupBatchMax entities.
   virtual Result<FeatureRows> LookupFeatureRows(std::string_view view,
-                                                const std::vector<std::string_view>& entities) const;
+                                                const std::vector<std::string_view>& entities) const {
+    (void)view, (void)entities;
+    return FailedPrecondition("LookupFeatureRows is not supported by this engine");
+  }
   // Names of the feature views of the loaded spec.
   virtual std::vector<std::string> FeatureViews() const = 0;
 };

@@ -17,17 +17,4 @@ Result<std::unique_ptr<Engine>> Engine::OpenSpec(std::string_view spec_yaml, Eng
   return std::unique_ptr<Engine>(std::move(engine));
 }
 
-// Engines implemented outside the library (test fakes) need not support the embedding calls.
-Result<RowsRead> Engine::ReadRows(std::string_view, uint32_t, uint64_t, uint32_t) const {
-  return FailedPrecondition("ReadRows is not supported by this engine");
-}
-
-Result<std::unique_ptr<Subscription>> Engine::Subscribe(std::string_view, SubscribeOptions, SubscribeCallback) {
-  return FailedPrecondition("Subscribe is not supported by this engine");
-}
-
-Result<FeatureRows> Engine::LookupFeatureRows(std::string_view, const std::vector<std::string_view>&) const {
-  return FailedPrecondition("LookupFeatureRows is not supported by this engine");
-}
-
 }  // namespace impulse
