@@ -1,6 +1,6 @@
 // The engine: streams backed by the embedded log, pipelines on a shard-per-core runtime.
-// Thread-safe entry points for front ends (HTTP server, demo, tests); everything on the
-// per-event path runs on shard threads.
+// Thread-safe entry points for front ends (HTTP server, demo, tests) and for applications that
+// embed it (docs/EMBEDDING.md); everything on the per-event path runs on shard threads.
 #pragma once
 
 #include <cstdint>
@@ -11,15 +11,12 @@
 #include <vector>
 
 #include "impulse/env.h"
+#include "impulse/models.h"
 #include "impulse/row.h"
 #include "impulse/schema.h"
 #include "impulse/status.h"
 
 namespace impulse {
-
-namespace model {
-class ModelRepository;  // src/model/repository.h
-}
 
 enum class Durability : uint8_t {
   // Default: a request is acknowledged only after its events are fsynced. Concurrent requests
@@ -60,8 +57,9 @@ struct EngineOptions {
   bool serve_features = true;
   // The model repository `predict` steps score with (docs/INFERENCE.md); shared with the HTTP
   // server's model routes. Required when the spec has predict steps: Open fails without it, or
-  // when a step's model has no ready version or its inputs do not resolve.
-  std::shared_ptr<model::ModelRepository> models;
+  // when a step's model has no ready version or its inputs do not resolve. Only repositories
+  // from ModelRepository::Open (include/impulse/models.h) are accepted (else kInvalidArgument).
+  std::shared_ptr<ModelRepository> models;
   Clock* clock = nullptr;                    // nullptr = Clock::Real()
   Env* env = nullptr;                        // nullptr = Env::Default()
 };
@@ -97,8 +95,97 @@ struct StreamInfo {
   std::vector<PartitionInfo> partitions;
 };
 
+// Rows read back from one partition of a stream (Engine::ReadRows): an owned batch.
+struct RowsRead {
+  // The stream's schema (StreamInfo::def.schema) wide; row i's meta carries its offset,
+  // partition, event_time_ms and ingest_time_ms (the time the log record was written).
+  RowBatch rows;
+  // Where to continue: one past the last record read. Offsets of pipeline-written streams are
+  // not dense (watermark markers sit between rows), so continue from here, not from
+  // from + rows.size().
+  uint64_t next_offset = 0;
+  // The partition's visible end when it was read: next_offset == end_offset means caught up.
+  uint64_t end_offset = 0;
+};
+
+// Where and how a subscription reads (Engine::Subscribe).
+struct SubscribeOptions {
+  enum class Start : uint8_t {
+    kEnd = 0,        // rows appended after Subscribe returned (the partitions' visible ends)
+    kBeginning = 1,  // every row still in the log (the partitions' start offsets)
+  };
+  // Where each partition starts when from_offsets is empty.
+  Start start = Start::kEnd;
+  // One start offset per partition of the stream (size = its partition count), e.g. the
+  // next_offsets of an earlier subscription; empty = `start`. An offset below a partition's
+  // start (removed by retention) makes the subscription fail with kOutOfRange.
+  std::vector<uint64_t> from_offsets;
+  // Rows per callback, 1..65536.
+  uint32_t batch_rows_max = 1024;
+  // How long the subscription thread sleeps when it found nothing new, 1..1000 ms: the bound
+  // on the delay between a row becoming visible and its callback when the subscriber is idle.
+  uint32_t poll_interval_ms = 5;
+};
+
+// A live subscription to one stream (Engine::Subscribe). One thread of its own reads every
+// partition from its position to the log's visible end, a bounded batch at a time, and hands
+// each batch to the callback; when every partition is caught up it sleeps poll_interval_ms.
+// Each row is delivered once, in offset order within its partition; partitions interleave.
+// The callback never runs on a shard thread, so it may block (that only delays this
+// subscription) and may call the engine (ReadRows, Ingest, LookupFeatures...).
+//
+// Threads: Cancel, the destructor and the getters may be called from any thread; Cancel (not
+// the destructor) may be called from inside the callback. Bounds: one thread, one batch of at
+// most batch_rows_max rows (plus its strings) in memory. The engine cancels every subscription
+// left when it is destroyed; a handle that outlives its engine is inert.
+class Subscription {
+ public:
+  // Cancels and waits for a callback in progress to return.
+  virtual ~Subscription() = default;
+
+  // Stops delivering: no callback starts after Cancel returns (called from inside the
+  // callback: none after that callback returns). Idempotent.
+  virtual void Cancel() = 0;
+
+  // Waits until every row visible in the stream's partitions when it was called has been
+  // delivered (its callback has returned). kUnavailable on timeout; the subscription's error
+  // if it failed; kFailedPrecondition if it was cancelled first.
+  virtual Status WaitCaughtUp(int64_t timeout_ms) = 0;
+
+  // OK while running (or cancelled); the read error that stopped it otherwise (kOutOfRange:
+  // its position was removed by retention; kDataLoss: a corrupt record).
+  virtual Status status() const = 0;
+
+  // The next offset per partition: where a new subscription resumes without gap or repeat.
+  virtual std::vector<uint64_t> next_offsets() const = 0;
+
+  // Rows delivered so far.
+  virtual uint64_t rows_delivered() const = 0;
+};
+
+// Why an entity's features did or did not come back (Engine::LookupFeatureRows).
+enum class FeatureLookupState : uint8_t {
+  kFound = 0,          // values present
+  kUnknownEntity = 1,  // no event seen for it, or idle beyond the view's state ttl
+  kInvalidKey = 2,     // the text is not a valid value of the entity's type
+  kExpired = 3,        // values older than the view's ttl (as_of_ms is still set)
+};
+
+// Typed online features of several entities of one view (Engine::LookupFeatureRows).
+struct FeatureRows {
+  Schema schema;  // the view's features, in order
+  // One row per entity asked for, in the order asked; all values null unless kFound.
+  // meta(i).event_time_ms: the event time the values are as of (0 when unknown).
+  RowBatch rows;
+  std::vector<FeatureLookupState> states;  // per entity
+};
+
 class Engine {
  public:
+  // The embedding calls (ReadRows, Subscribe, LookupFeatureRows) have defaults returning
+  // kFailedPrecondition, so engines implemented outside the library (test fakes) need not
+  // provide them; the library's engine does. Everything is defined inline here, so a fake
+  // links without the engine's libraries.
   // Completion of an ingest call; runs on a shard thread, so it must be quick (post to the
   // caller's own executor).
   using IngestCallback = std::function<void(Status, IngestResult)>;
@@ -110,6 +197,10 @@ class Engine {
   // kFailedPrecondition for a predict step that cannot score (no repository, no ready version,
   // an input that names no field).
   static Result<std::unique_ptr<Engine>> Open(const std::string& spec_path, EngineOptions options);
+
+  // As Open, from the spec's YAML text (docs/PIPELINE_SPEC.md); errors name it "<spec>".
+  // kInvalidArgument listing every problem for a bad spec.
+  static Result<std::unique_ptr<Engine>> OpenSpec(std::string_view spec_yaml, EngineOptions options);
 
   // Parses and validates an NDJSON body for `stream` in the calling thread, routes the valid
   // events to the shards owning their partitions and dead-letters the bad lines. `done` runs
@@ -137,6 +228,29 @@ class Engine {
   // appends nothing and returns OK.
   virtual Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from,
                             uint32_t limit, std::string* out) const = 0;
+
+  // The typed form of ReadEvents: up to `limit` rows (at most kReadRowsMax; a larger limit reads
+  // that many, continue from next_offset) of stream/partition from offset `from`, copied into
+  // an owned batch. Past the end: no rows, OK. kNotFound (unknown stream), kOutOfRange (no such
+  // partition, or `from` below the partition's start), kDataLoss (corrupt record).
+  static constexpr uint32_t kReadRowsMax = 100'000;
+  virtual Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from,
+                                    uint32_t limit) const {
+    (void)stream, (void)partition, (void)from, (void)limit;
+    return FailedPrecondition("ReadRows is not supported by this engine");
+  }
+
+  // Calls `callback` with every row of `stream` from the options' start on, on the
+  // subscription's own thread (see Subscription), until the handle is cancelled or destroyed.
+  // `next_offset` is where the subscription continues in `partition` after this batch.
+  // kNotFound (unknown stream), kInvalidArgument (options out of range, from_offsets of the
+  // wrong size), kFailedPrecondition (the engine is stopping).
+  using SubscribeCallback = std::function<void(const RowBatch& rows, uint32_t partition, uint64_t next_offset)>;
+  virtual Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,
+                                                          SubscribeCallback callback) {
+    (void)stream, (void)options, (void)callback;
+    return FailedPrecondition("Subscribe is not supported by this engine");
+  }
 
   // Prometheus text exposition of all engine metrics.
   virtual std::string MetricsText() const = 0;
@@ -176,6 +290,14 @@ class Engine {
   static constexpr size_t kFeatureLookupBatchMax = 1000;
   virtual Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
                                 std::string* out, size_t* found) const = 0;
+  // The typed form of LookupFeatures: the view's current values per entity as rows of its
+  // feature schema. kNotFound for an unknown view; kInvalidArgument for more than
+  // kFeatureLookupBatchMax entities.
+  virtual Result<FeatureRows> LookupFeatureRows(std::string_view view,
+                                                const std::vector<std::string_view>& entities) const {
+    (void)view, (void)entities;
+    return FailedPrecondition("LookupFeatureRows is not supported by this engine");
+  }
   // Names of the feature views of the loaded spec.
   virtual std::vector<std::string> FeatureViews() const = 0;
 };

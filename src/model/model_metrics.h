@@ -21,9 +21,11 @@
 #include <string_view>
 #include <vector>
 
+#include "impulse/models.h"
+
 namespace impulse::model {
 
-struct ModelVersionStatus;  // repository.h
+using impulse::ModelVersionStatus;
 
 // A fixed-bucket histogram of non-negative integer observations (rows, nanoseconds): one
 // atomic counter per bucket plus a sum. Bounds are inclusive upper bounds (Prometheus "le").

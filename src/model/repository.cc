@@ -84,15 +84,6 @@ ScannedModel ScanModel(Env* env, const std::string& dir, const std::string& name
 
 }  // namespace
 
-std::string_view VersionStateName(VersionState state) {
-  switch (state) {
-    case VersionState::kReady: return "ready";
-    case VersionState::kFailed: return "failed";
-    case VersionState::kUnavailable: return "unavailable";
-  }
-  return "unknown";
-}
-
 ModelRepository::ModelRepository(std::string dir, RepositoryOptions options)
     : dir_(std::move(dir)),
       options_(std::move(options)),
@@ -105,6 +96,28 @@ Result<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string
   RETURN_IF_ERROR(repo->Rescan());
   return repo;
 }
+
+}  // namespace impulse::model
+
+namespace impulse {
+
+std::string_view VersionStateName(VersionState state) {
+  switch (state) {
+    case VersionState::kReady: return "ready";
+    case VersionState::kFailed: return "failed";
+    case VersionState::kUnavailable: return "unavailable";
+  }
+  return "unknown";
+}
+
+Result<std::shared_ptr<ModelRepository>> ModelRepository::Open(const std::string& dir) {
+  ASSIGN_OR_RETURN(std::unique_ptr<model::ModelRepository> repo, model::ModelRepository::Open(dir));
+  return std::shared_ptr<ModelRepository>(std::move(repo));
+}
+
+}  // namespace impulse
+
+namespace impulse::model {
 
 Status ModelRepository::Rescan() {
   std::lock_guard load_lock(load_mu_);

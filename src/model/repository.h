@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "impulse/env.h"
+#include "impulse/models.h"
 #include "impulse/status.h"
 #include "model/model.h"
 #include "model/model_config.h"
@@ -39,24 +40,10 @@ struct LoadedModel {
   std::shared_ptr<const Model> model;  // never null
 };
 
-enum class VersionState {
-  kReady,        // loaded; Get returns it
-  kFailed,       // the last load failed (reason says why); not serving
-  kUnavailable,  // on disk but not loaded (not selected by the policy, or unloaded)
-};
-std::string_view VersionStateName(VersionState state);  // "ready", "failed", "unavailable"
-
-// One line of List().
-struct ModelVersionStatus {
-  std::string name;
-  // 0 for a problem of the model rather than of one version: a broken config.yaml, a version
-  // directory whose name is not a number, the repository's model limit.
-  uint64_t version = 0;
-  std::string kind;       // "xgboost", "linear"; "" when the config never parsed
-  VersionState state = VersionState::kUnavailable;
-  size_t num_inputs = 0;  // inputs in the config
-  std::string reason;     // why failed or unavailable; for a ready version, a failed reload
-};
+// The version states and List() lines are the public ones (include/impulse/models.h).
+using impulse::ModelVersionStatus;
+using impulse::VersionState;
+using impulse::VersionStateName;
 
 // Reads a model file. Returns kInvalidArgument/kNotFound naming the file on failure.
 using ModelLoader = std::function<Result<std::unique_ptr<Model>>(const std::string& path)>;
@@ -72,7 +59,9 @@ struct RepositoryOptions {
   ModelLoader xgboost_loader = nullptr;
 };
 
-class ModelRepository {
+// The library's implementation of the public impulse::ModelRepository (which the engine's
+// options carry); internal code uses this class directly for Get and the metrics.
+class ModelRepository final : public impulse::ModelRepository {
  public:
   // Scans `dir` and loads what each version policy selects. Fails only if `dir` cannot be
   // listed (kNotFound if missing); broken models are listed with their reason.
@@ -81,19 +70,19 @@ class ModelRepository {
   // Re-reads the directory: new models and versions are loaded, removed or deselected ones
   // unloaded, versions whose config.yaml changed are reloaded. A config.yaml that no longer
   // parses keeps the model's loaded versions serving and records the error.
-  Status Rescan();
+  Status Rescan() override;
 
   // One entry per model problem and per version (on disk or loaded), by name then version.
-  std::vector<ModelVersionStatus> List() const;
+  std::vector<ModelVersionStatus> List() const override;
 
   // Loads (or reloads) one version of a model known from the last scan, whatever the policy
   // (the next Rescan applies the policy again). kNotFound: unknown model or no such version
   // directory; kFailedPrecondition: the model's config.yaml is broken; kResourceExhausted:
   // loaded_versions_max; the loader's error otherwise. On failure a serving copy stays.
-  Status Load(std::string_view name, uint64_t version);
+  Status Load(std::string_view name, uint64_t version) override;
 
   // Stops serving a version (in-flight holders of it keep it alive). kNotFound if not loaded.
-  Status Unload(std::string_view name, uint64_t version);
+  Status Unload(std::string_view name, uint64_t version) override;
 
   // The given version, or the highest ready one. kNotFound: unknown model; kUnavailable: that
   // version (or any version) is not ready, with the reason.
@@ -105,7 +94,7 @@ class ModelRepository {
   // instead of a lock per batch). Read it before calling Get, so a change in between is seen.
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const override { return dir_; }
 
   // Per-model metrics of everything that scores with this repository's models.
   ModelMetrics& metrics() { return metrics_; }

@@ -11,4 +11,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(const std::string& spec_path, Engin
   return std::unique_ptr<Engine>(std::move(engine));
 }
 
+Result<std::unique_ptr<Engine>> Engine::OpenSpec(std::string_view spec_yaml, EngineOptions options) {
+  ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpec(spec_yaml, "<spec>", nullptr));
+  ASSIGN_OR_RETURN(auto engine, runtime::EngineImpl::Create(std::move(plan), std::move(options)));
+  return std::unique_ptr<Engine>(std::move(engine));
+}
+
 }  // namespace impulse

@@ -77,4 +77,49 @@ Status EngineImpl::LookupFeatures(std::string_view view, const std::vector<std::
   return Status::OK();
 }
 
+Result<FeatureRows> EngineImpl::LookupFeatureRows(std::string_view view,
+                                                  const std::vector<std::string_view>& entities) const {
+  const plan::OnlineStore* store = online_store(std::string(view));
+  if (store == nullptr) return NotFound("unknown feature view '" + std::string(view) + "'");
+  if (entities.size() > kFeatureLookupBatchMax) {
+    return InvalidArgument("at most " + std::to_string(kFeatureLookupBatchMax) + " entities per lookup, got " +
+                           std::to_string(entities.size()));
+  }
+  const plan::FeatureViewDef& def = store->view();
+  const int64_t now_ms = clock_->NowMs();
+  FeatureRows result;
+  result.schema = def.feature_schema;
+  result.rows.Reset(def.feature_schema.size());
+  result.states.reserve(entities.size());
+  std::string key, why;
+  plan::OnlineStore::Entry entry;
+  for (std::string_view entity : entities) {
+    const auto miss = [&](FeatureLookupState state, size_t counter, int64_t as_of_ms) {
+      feature_lookups_[counter].fetch_add(1, std::memory_order_relaxed);
+      result.rows.AppendRow();
+      result.rows.meta(result.rows.size() - 1).event_time_ms = as_of_ms;
+      result.states.push_back(state);
+    };
+    if (!store->KeyFromText(entity, &key, &why)) {
+      miss(FeatureLookupState::kInvalidKey, 1, 0);
+      continue;
+    }
+    if (!store->Get(key, &entry)) {
+      miss(FeatureLookupState::kUnknownEntity, 1, 0);
+      continue;
+    }
+    if (def.ttl_ms > 0 && now_ms - entry.as_of_ms > def.ttl_ms) {
+      miss(FeatureLookupState::kExpired, 2, entry.as_of_ms);
+      continue;
+    }
+    if (!DecodeRow(def.feature_schema, entry.values, &result.rows).ok()) {
+      return Internal("feature view '" + def.name + "': undecodable online value");  // written by the operator
+    }
+    result.rows.meta(result.rows.size() - 1).event_time_ms = entry.as_of_ms;
+    result.states.push_back(FeatureLookupState::kFound);
+    feature_lookups_[0].fetch_add(1, std::memory_order_relaxed);
+  }
+  return result;
+}
+
 }  // namespace impulse::runtime

@@ -79,7 +79,10 @@ EngineImpl::EngineImpl(plan::LogicalPlan plan, EngineOptions options)
       clock_(options_.clock ? options_.clock : Clock::Real()),
       env_(options_.env ? options_.env : Env::Default()) {}
 
-EngineImpl::~EngineImpl() { (void)Stop(); }
+EngineImpl::~EngineImpl() {
+  CancelSubscriptions();
+  (void)Stop();
+}
 
 Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, EngineOptions options) {
   return Create(std::move(plan), std::move(options), TestHooks{});
@@ -92,8 +95,16 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
     return InvalidArgument("max_producers must be in 1..64");
   }
   if (options.ring_capacity < 2) return InvalidArgument("ring_capacity must be >= 2");
+  model::ModelRepository* models = nullptr;
+  if (options.models) {
+    models = dynamic_cast<model::ModelRepository*>(options.models.get());
+    if (models == nullptr) {
+      return InvalidArgument("EngineOptions::models: not a repository from impulse::ModelRepository::Open");
+    }
+  }
   auto e = std::unique_ptr<EngineImpl>(new EngineImpl(std::move(plan), std::move(options)));
   e->test_hooks_ = hooks;
+  e->models_ = models;
   RETURN_IF_ERROR(e->OpenStreams());
   RETURN_IF_ERROR(e->Start());
   return e;
@@ -177,7 +188,7 @@ Status EngineImpl::OpenStreams() {
     sync_at_checkpoint_[s] = checkpoints_enabled() && streams_[s]->def.derived && s != outbox_stream_ ? 1 : 0;
   }
   // ONNX nets run on the calling shard's thread (OpenCV's own pool would compete for its cores).
-  if (options_.models) model::SetOnnxThreads(1);
+  if (models_ != nullptr) model::SetOnnxThreads(1);
   for (const plan::LogicalPipeline& lp : plan_.pipelines) {
     ASSIGN_OR_RETURN(auto pp, plan::PhysicalPipeline::Create(lp, plan_));
     if (pp->stateful() && !checkpoints_enabled()) {
@@ -186,7 +197,7 @@ Status EngineImpl::OpenStreams() {
     }
     for (const plan::LogicalOp& op : lp.ops) {
       if (op.kind == plan::LogicalOp::Kind::kPredict) {
-        RETURN_IF_ERROR(plan::CheckPredictStep(op, options_.models.get()).WithContext("pipeline '" + lp.name + "'"));
+        RETURN_IF_ERROR(plan::CheckPredictStep(op, models_).WithContext("pipeline '" + lp.name + "'"));
       }
     }
     std::vector<uint32_t> side_targets;

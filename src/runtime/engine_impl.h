@@ -24,6 +24,7 @@
 #include "plan/logical_plan.h"
 #include "features/online_store.h"
 #include "plan/physical.h"
+#include "model/repository.h"
 #include "runtime/metrics.h"
 #include "runtime/outbox.h"
 #include "runtime/spsc_ring.h"
@@ -33,6 +34,15 @@ namespace impulse::runtime {
 
 class EngineImpl;
 class Shard;
+struct SubscriptionState;  // engine_subscribe.cc
+
+// The engine's live subscriptions, shared with their handles (which may outlive the engine):
+// the engine joins every subscription thread before its logs go away.
+struct SubscriptionRegistry {
+  std::mutex mu;
+  bool closed = false;  // the engine is being destroyed: no new subscription
+  std::vector<std::shared_ptr<SubscriptionState>> live;
+};
 
 // One front-end request's progress across the shards it touched.
 struct IngestRequest {
@@ -115,8 +125,22 @@ class EngineImpl final : public Engine {
   Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, std::string* out,
                         size_t* found) const override;
   std::vector<std::string> FeatureViews() const override;
+  Result<FeatureRows> LookupFeatureRows(std::string_view view,
+                                        const std::vector<std::string_view>& entities) const override;
+  Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from,
+                            uint32_t limit) const override;
+  Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,
+                                                  SubscribeCallback callback) override;
+
+  // Appends the rows (not the watermark markers) of stream/partition from offset `from` to
+  // `out` (the schema's width), at most `limit` of them, each with its offset, partition, event
+  // and ingest time; *next receives one past the last record read. Any thread.
+  Status ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit, RowBatch* out,
+                           uint64_t* next) const;
 
   // Shard-facing.
+  // The repository predict steps score with (options().models as the library's type), or null.
+  model::ModelRepository* models() const { return models_; }
   const EngineOptions& options() const { return options_; }
   const TestHooks& test_hooks() const { return test_hooks_; }
   // Producer slots: the callers' max_producers, then one for the engine's own writes (the
@@ -224,6 +248,10 @@ class EngineImpl final : public Engine {
   plan::LogicalPlan plan_;
   EngineOptions options_;
   TestHooks test_hooks_;
+  model::ModelRepository* models_ = nullptr;  // options_.models, downcast once at Create
+  std::shared_ptr<SubscriptionRegistry> subscriptions_ = std::make_shared<SubscriptionRegistry>();
+  // Cancels and joins every live subscription (the destructor, before the logs close).
+  void CancelSubscriptions();
   Clock* clock_;
   Env* env_;
   std::vector<std::unique_ptr<StreamState>> streams_;

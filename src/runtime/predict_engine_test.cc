@@ -142,7 +142,7 @@ TEST_F(PredictEngineTest, ScoresAndOneDecisionRecordPerEventAcrossARestart) {
 TEST_F(PredictEngineTest, VersionsSwapWhileEventsFlow) {
   WriteVersion(2, 2.0f);
   EngineOptions o = Options();
-  model::ModelRepository* repo = o.models.get();
+  auto* repo = static_cast<model::ModelRepository*>(o.models.get());
   ASSERT_TRUE(repo->Unload("fraud", 2).ok());  // version 1 serves first
   auto e = Engine::Open(spec_, o);
   ASSERT_TRUE(e.ok()) << e.status().ToString();

@@ -68,7 +68,7 @@ Status Shard::Init() {
       }
       io.state.env = engine_->env();
       io.state.fail_after_ops_for_test = engine_->test_hooks().state_fail_after_ops;
-      io.models = engine_->options().models.get();
+      io.models = engine_->models();
       io.clock = engine_->clock();
       if (engine_->options().serve_features) {
         io.online_store = [e = engine_](const std::string& view) { return e->online_store(view); };

@@ -96,8 +96,8 @@ int RunCommand(const std::vector<std::string>& args) {
       std::fprintf(stderr, "impulse: --models: %s\n", repo.status().ToString().c_str());
       return 1;
     }
+    so.models = repo->get();
     eo.models = std::move(*repo);
-    so.models = eo.models.get();
   }
   if (!ParseHostPort(listen, &so.host, &so.port)) {
     std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());

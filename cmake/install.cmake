@@ -1,0 +1,56 @@
+# Installed layout (GNUInstallDirs):
+#   bin/impulse
+#   include/impulse/*.h                        the public API, nothing from src/
+#   lib/libimpulse_*.a                         the engine's libraries (static)
+#   lib/cmake/impulse/impulseConfig.cmake      find_package(impulse): target impulse::impulse
+#   share/impulse/{examples,bench}/...         specs and models the binary's commands use
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+# What an embedding application links: impulse_runtime and everything it needs. Static
+# libraries carry their dependencies, so the whole closure is exported.
+set(IMPULSE_EXPORTED_LIBRARIES
+  impulse_common impulse_event impulse_log impulse_checkpoint impulse_agg impulse_state impulse_model
+  impulse_action impulse_expr impulse_plan impulse_ops impulse_features impulse_spec impulse_physical
+  impulse_runtime)
+
+add_library(impulse_embed INTERFACE)
+add_library(impulse::impulse ALIAS impulse_embed)
+set_target_properties(impulse_embed PROPERTIES EXPORT_NAME impulse)
+target_link_libraries(impulse_embed INTERFACE impulse_runtime)
+target_include_directories(impulse_embed INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+target_compile_features(impulse_embed INTERFACE cxx_std_20)
+# A sanitized build's libraries need the sanitizer runtime in whatever links them, so its
+# flags travel with the target.
+if(IMPULSE_SANITIZE STREQUAL "address")
+  target_compile_options(impulse_embed INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(impulse_embed INTERFACE -fsanitize=address,undefined)
+elseif(IMPULSE_SANITIZE STREQUAL "thread")
+  target_compile_options(impulse_embed INTERFACE -fsanitize=thread)
+  target_link_options(impulse_embed INTERFACE -fsanitize=thread)
+endif()
+
+install(TARGETS impulse RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/impulse DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        FILES_MATCHING PATTERN "*.h")
+install(TARGETS ${IMPULSE_EXPORTED_LIBRARIES} impulse_embed EXPORT impulseTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+set(IMPULSE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/impulse)
+install(EXPORT impulseTargets NAMESPACE impulse:: DESTINATION ${IMPULSE_CMAKE_DIR})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/impulseConfig.cmake.in
+                              ${PROJECT_BINARY_DIR}/impulseConfig.cmake INSTALL_DESTINATION ${IMPULSE_CMAKE_DIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/impulseConfigVersion.cmake
+                                 VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/impulseConfig.cmake ${PROJECT_BINARY_DIR}/impulseConfigVersion.cmake
+        DESTINATION ${IMPULSE_CMAKE_DIR})
+
+# Shipped files, at the paths FindSharedFile is asked for.
+set(IMPULSE_SHARE_DIR ${CMAKE_INSTALL_DATADIR}/impulse)
+install(FILES ${PROJECT_SOURCE_DIR}/examples/quickstart/pipeline.yaml
+        DESTINATION ${IMPULSE_SHARE_DIR}/examples/quickstart)
+file(GLOB IMPULSE_FRAUD_SPECS ${PROJECT_SOURCE_DIR}/examples/fraud/*.yaml)
+install(FILES ${IMPULSE_FRAUD_SPECS} ${PROJECT_SOURCE_DIR}/examples/fraud/README.md
+        DESTINATION ${IMPULSE_SHARE_DIR}/examples/fraud)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/fraud/models DESTINATION ${IMPULSE_SHARE_DIR}/examples/fraud)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/bench/nexmark/ DESTINATION ${IMPULSE_SHARE_DIR}/bench/nexmark
+        FILES_MATCHING PATTERN "*.yaml")

@@ -1,0 +1,329 @@
+// The embedding API of include/impulse/engine.h: OpenSpec from a string, ReadRows, Subscribe
+// (every row once, in order per partition; cancel; resume), typed feature lookups, and the
+// public model repository type. Labelled concurrent with the runtime tests: also run under TSan.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "impulse/engine.h"
+#include "impulse/models.h"
+
+namespace impulse {
+namespace {
+
+constexpr char kSpec[] = R"yaml(
+streams:
+  - name: clicks
+    fields:
+      - {name: user, type: int64}
+      - {name: amount, type: int64}
+      - {name: ts, type: timestamp}
+    key: user
+    event_time: ts
+    partitions: 4
+    watermark: {max_out_of_orderness: 0, idle_timeout: never}
+feature_views:
+  - name: user
+    entity: user
+    ttl: 1h
+    features:
+      - {name: n_10s, agg: count(), window: 10s}
+      - {name: total_10s, agg: sum(amount), window: 10s}
+pipelines:
+  - name: big
+    from: clicks
+    steps:
+      - filter: amount > 10
+      - map:
+          doubled: amount * 2
+    sink: {stream: big}
+  - name: user_features
+    from: clicks
+    steps:
+      - features: user
+    sink: {stream: clicks_with_features}
+)yaml";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class EmbedApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("impulse_embed_api_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  EngineOptions Options() {
+    EngineOptions o;
+    o.data_dir = (dir_ / "data").string();
+    o.shards = 2;
+    o.durability = Durability::kNone;
+    o.checkpoint_interval_ms = 3'600'000;
+    return o;
+  }
+
+  // Ingests rows (user, amount, ts) and waits for their acknowledgement.
+  static void IngestRows(Engine& e, const std::vector<std::array<int64_t, 3>>& rows) {
+    RowBatch batch(3);
+    for (const auto& r : rows) {
+      Value* v = batch.AppendRow();
+      v[0] = Value::Int(r[0]);
+      v[1] = Value::Int(r[1]);
+      v[2] = Value::Int(r[2]);
+    }
+    std::promise<Status> done;
+    ASSERT_TRUE(e.IngestRows("clicks", batch, 0, [&](Status st, IngestResult) { done.set_value(st); }).ok());
+    ASSERT_TRUE(done.get_future().get().ok());
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(EmbedApiTest, OpenSpecFromStringAndReadRowsBack) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t t0 = NowMs() - 60'000;
+  IngestRows(**e, {{1, 5, t0}, {1, 20, t0 + 1}, {2, 30, t0 + 2}, {3, 11, t0 + 3}});
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+
+  int doubled = -1;
+  uint32_t partitions = 0;
+  for (const StreamInfo& s : (*e)->ListStreams()) {
+    if (s.name != "big") continue;
+    doubled = s.def.schema.FieldIndex("doubled");
+    partitions = static_cast<uint32_t>(s.partitions.size());
+  }
+  ASSERT_GE(doubled, 0);
+  std::map<int64_t, int64_t> got;  // amount -> doubled
+  for (uint32_t p = 0; p < partitions; ++p) {
+    auto read = (*e)->ReadRows("big", p, 0, 1000);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(read->next_offset, read->end_offset);
+    for (size_t i = 0; i < read->rows.size(); ++i) {
+      EXPECT_EQ(read->rows.meta(i).partition, p);
+      EXPECT_LT(read->rows.meta(i).offset, read->next_offset);
+      EXPECT_EQ(read->rows.meta(i).event_time_ms, read->rows.row(i)[2].i64);
+      got[read->rows.row(i)[1].i64] = read->rows.row(i)[doubled].i64;
+    }
+  }
+  EXPECT_EQ(got, (std::map<int64_t, int64_t>{{11, 22}, {20, 40}, {30, 60}}));
+
+  // Input rows carry dense offsets; a limit cuts the read and next_offset continues it.
+  uint64_t total = 0;
+  for (uint32_t p = 0; p < 4; ++p) {
+    auto first = (*e)->ReadRows("clicks", p, 0, 1);
+    ASSERT_TRUE(first.ok());
+    if (first->rows.empty()) continue;
+    EXPECT_EQ(first->rows.meta(0).offset, 0u);
+    EXPECT_EQ(first->next_offset, 1u);
+    auto rest = (*e)->ReadRows("clicks", p, first->next_offset, 1000);
+    ASSERT_TRUE(rest.ok());
+    total += 1 + rest->rows.size();
+  }
+  EXPECT_EQ(total, 4u);
+
+  EXPECT_EQ((*e)->ReadRows("nope", 0, 0, 10).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ((*e)->ReadRows("big", 99, 0, 10).status().code(), StatusCode::kOutOfRange);
+  auto past = (*e)->ReadRows("big", 0, 1'000'000, 10);
+  ASSERT_TRUE(past.ok());
+  EXPECT_TRUE(past->rows.empty());
+}
+
+TEST_F(EmbedApiTest, BadSpecStringIsInvalidArgument) {
+  EXPECT_EQ(Engine::OpenSpec("streams: [", Options()).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Engine::OpenSpec("streams:\n  - name: s\n    fields: []\n    bogus: 1\n", Options()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+// What a subscription delivered: per partition, the offsets in callback order and the amounts.
+struct Received {
+  std::mutex mu;
+  std::map<uint32_t, std::vector<uint64_t>> offsets;
+  std::vector<int64_t> amounts;
+  std::thread::id thread;
+  bool bad_next = false;
+
+  Engine::SubscribeCallback Callback() {
+    return [this](const RowBatch& rows, uint32_t partition, uint64_t next_offset) {
+      std::lock_guard<std::mutex> lock(mu);
+      thread = std::this_thread::get_id();
+      for (size_t i = 0; i < rows.size(); ++i) {
+        if (rows.meta(i).partition != partition || rows.meta(i).offset >= next_offset) bad_next = true;
+        offsets[partition].push_back(rows.meta(i).offset);
+        amounts.push_back(rows.row(i)[1].i64);
+      }
+    };
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu);
+    return amounts.size();
+  }
+};
+
+TEST_F(EmbedApiTest, SubscribeDeliversEveryRowOnceInOrderPerPartition) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t t0 = NowMs() - 60'000;
+  std::vector<std::array<int64_t, 3>> rows;
+  for (int64_t i = 0; i < 200; ++i) rows.push_back({i % 17, 100 + i, t0 + i});
+  IngestRows(**e, {rows.begin(), rows.begin() + 100});  // before the subscription
+
+  Received got;
+  SubscribeOptions so;
+  so.start = SubscribeOptions::Start::kBeginning;
+  so.batch_rows_max = 7;  // many batches
+  auto sub = (*e)->Subscribe("clicks", so, got.Callback());
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  IngestRows(**e, {rows.begin() + 100, rows.end()});  // while it runs
+  ASSERT_TRUE((*sub)->WaitCaughtUp(30'000).ok());
+
+  EXPECT_EQ((*sub)->rows_delivered(), 200u);
+  std::lock_guard<std::mutex> lock(got.mu);
+  EXPECT_FALSE(got.bad_next);
+  EXPECT_NE(got.thread, std::this_thread::get_id());
+  std::vector<int64_t> amounts = got.amounts;
+  std::sort(amounts.begin(), amounts.end());
+  std::vector<int64_t> want;
+  for (int64_t i = 0; i < 200; ++i) want.push_back(100 + i);
+  EXPECT_EQ(amounts, want);  // every row exactly once
+  std::vector<uint64_t> next = (*sub)->next_offsets();
+  for (const auto& [p, offs] : got.offsets) {
+    for (size_t i = 0; i < offs.size(); ++i) EXPECT_EQ(offs[i], i) << "partition " << p;  // in order, no gap
+    EXPECT_EQ(next[p], offs.size());
+  }
+}
+
+TEST_F(EmbedApiTest, CancelStopsDeliveryAndResumeFromNextOffsetsHasNoGapOrRepeat) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t t0 = NowMs() - 60'000;
+  Received first;
+  auto sub = (*e)->Subscribe("clicks", {}, first.Callback());  // from the end: nothing yet
+  ASSERT_TRUE(sub.ok());
+  IngestRows(**e, {{1, 1, t0}, {2, 2, t0}, {3, 3, t0}});
+  ASSERT_TRUE((*sub)->WaitCaughtUp(30'000).ok());
+  EXPECT_EQ(first.size(), 3u);
+  (*sub)->Cancel();
+  (*sub)->Cancel();  // idempotent
+  EXPECT_EQ((*sub)->WaitCaughtUp(10).code(), StatusCode::kFailedPrecondition);
+  const std::vector<uint64_t> resume = (*sub)->next_offsets();
+
+  IngestRows(**e, {{4, 4, t0}, {5, 5, t0}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // 10 poll intervals
+  EXPECT_EQ(first.size(), 3u);  // cancelled: nothing more
+  EXPECT_EQ((*sub)->rows_delivered(), 3u);
+
+  Received second;
+  SubscribeOptions so;
+  so.from_offsets = resume;
+  auto again = (*e)->Subscribe("clicks", so, second.Callback());
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)->WaitCaughtUp(30'000).ok());
+  std::lock_guard<std::mutex> lock(second.mu);
+  std::vector<int64_t> amounts = second.amounts;
+  std::sort(amounts.begin(), amounts.end());
+  EXPECT_EQ(amounts, (std::vector<int64_t>{4, 5}));
+}
+
+TEST_F(EmbedApiTest, SubscribeRefusesBadArguments) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok());
+  auto noop = [](const RowBatch&, uint32_t, uint64_t) {};
+  EXPECT_EQ((*e)->Subscribe("nope", {}, noop).status().code(), StatusCode::kNotFound);
+  SubscribeOptions wrong_size;
+  wrong_size.from_offsets = {0, 0};
+  EXPECT_EQ((*e)->Subscribe("clicks", wrong_size, noop).status().code(), StatusCode::kInvalidArgument);
+  SubscribeOptions zero_batch;
+  zero_batch.batch_rows_max = 0;
+  EXPECT_EQ((*e)->Subscribe("clicks", zero_batch, noop).status().code(), StatusCode::kInvalidArgument);
+  SubscribeOptions slow_poll;
+  slow_poll.poll_interval_ms = 5000;
+  EXPECT_EQ((*e)->Subscribe("clicks", slow_poll, noop).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*e)->Subscribe("clicks", {}, nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(EmbedApiTest, SubscriptionLeftOpenIsCancelledByTheEngineAndOutlivesIt) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok());
+  Received got;
+  auto sub = (*e)->Subscribe("clicks", {}, got.Callback());
+  ASSERT_TRUE(sub.ok());
+  e->reset();  // the engine joins the subscription's thread first
+  EXPECT_EQ((*sub)->WaitCaughtUp(10).code(), StatusCode::kFailedPrecondition);
+  (*sub)->Cancel();
+  sub->reset();
+}
+
+TEST_F(EmbedApiTest, TypedFeatureLookup) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok());
+  const int64_t t0 = NowMs() - 60'000;
+  IngestRows(**e, {{1, 5, t0}, {1, 7, t0 + 1000}, {2, 4, t0 + 2000}});
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+
+  auto got = (*e)->LookupFeatureRows("user", {"1", "2", "9", "x"});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->schema.size(), 2u);
+  EXPECT_EQ(got->schema.field(0).name, "n_10s");
+  ASSERT_EQ(got->rows.size(), 4u);
+  EXPECT_EQ(got->states, (std::vector<FeatureLookupState>{FeatureLookupState::kFound, FeatureLookupState::kFound,
+                                                          FeatureLookupState::kUnknownEntity,
+                                                          FeatureLookupState::kInvalidKey}));
+  EXPECT_EQ(got->rows.row(0)[0].i64, 2);
+  EXPECT_EQ(got->rows.row(0)[1].i64, 12);
+  EXPECT_EQ(got->rows.meta(0).event_time_ms, t0 + 1000);
+  EXPECT_EQ(got->rows.row(1)[0].i64, 1);
+  EXPECT_EQ(got->rows.row(1)[1].i64, 4);
+  EXPECT_TRUE(got->rows.row(2)[0].null);
+  EXPECT_TRUE(got->rows.row(3)[1].null);
+
+  EXPECT_EQ((*e)->LookupFeatureRows("nope", {"1"}).status().code(), StatusCode::kNotFound);
+  std::vector<std::string_view> many(Engine::kFeatureLookupBatchMax + 1, "1");
+  EXPECT_EQ((*e)->LookupFeatureRows("user", many).status().code(), StatusCode::kInvalidArgument);
+}
+
+// A repository not made by the library cannot be handed to the engine.
+class ForeignRepository final : public ModelRepository {
+ public:
+  std::vector<ModelVersionStatus> List() const override { return {}; }
+  Status Load(std::string_view, uint64_t) override { return Status::OK(); }
+  Status Unload(std::string_view, uint64_t) override { return Status::OK(); }
+  Status Rescan() override { return Status::OK(); }
+  const std::string& dir() const override { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+TEST_F(EmbedApiTest, PublicModelRepository) {
+  EXPECT_FALSE(ModelRepository::Open((dir_ / "no-such-dir").string()).ok());
+  std::filesystem::create_directories(dir_ / "models");
+  auto repo = ModelRepository::Open((dir_ / "models").string());
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  EXPECT_TRUE((*repo)->List().empty());
+  EXPECT_EQ((*repo)->Unload("none", 1).code(), StatusCode::kNotFound);
+  EngineOptions o = Options();
+  o.models = *repo;
+  EXPECT_TRUE(Engine::OpenSpec(kSpec, o).ok());
+  o.models = std::make_shared<ForeignRepository>();
+  EXPECT_EQ(Engine::OpenSpec(kSpec, o).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace impulse

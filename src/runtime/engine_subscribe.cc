@@ -1,0 +1,260 @@
+// Typed reads of streams for embedding applications: ReadRows and Subscribe
+// (docs/EMBEDDING.md).
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "event/row_codec.h"
+#include "runtime/engine_impl.h"
+
+namespace impulse::runtime {
+
+Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit,
+                                     RowBatch* out, uint64_t* next) const {
+  const StreamState& ss = *streams_[stream];
+  const log::PartitionLog& log = *ss.partitions[partition];
+  std::vector<log::Record> recs;
+  std::string storage;
+  *next = from;
+  uint32_t produced = 0;
+  // Markers (control records of pipeline-written streams) are skipped, so keep reading until
+  // `limit` rows or the end.
+  while (produced < limit) {
+    RETURN_IF_ERROR(log.Read(*next, limit - produced, 16u << 20, &recs, &storage));
+    if (recs.empty()) break;
+    for (const log::Record& r : recs) {
+      *next = r.offset + 1;
+      if (IsWatermarkMarker(r.payload)) continue;
+      RETURN_IF_ERROR(DecodeRow(ss.def.schema, r.payload, out)
+                          .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
+      RowMeta& meta = out->meta(out->size() - 1);
+      meta.offset = r.offset;
+      meta.partition = partition;
+      meta.ingest_time_ms = r.timestamp_ms;
+      ++produced;
+    }
+  }
+  return Status::OK();
+}
+
+Result<RowsRead> EngineImpl::ReadRows(std::string_view stream_name, uint32_t partition, uint64_t from,
+                                      uint32_t limit) const {
+  const int si = StreamIndex(stream_name);
+  if (si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  const StreamState& ss = *streams_[si];
+  if (partition >= ss.partitions.size()) {
+    return OutOfRange("stream " + ss.def.name + " has " + std::to_string(ss.partitions.size()) +
+                      " partitions; partition " + std::to_string(partition) + " does not exist");
+  }
+  RowsRead read;
+  read.rows.Reset(ss.def.schema.size());
+  RETURN_IF_ERROR(ReadPartitionRows(static_cast<uint32_t>(si), partition, from, std::min(limit, kReadRowsMax),
+                                    &read.rows, &read.next_offset));
+  read.end_offset = std::max(read.next_offset, ss.partitions[partition]->end_offset());
+  return read;
+}
+
+// What a subscription's thread and its handle share. The thread holds it too, so a handle
+// destroyed from inside its own callback leaves the thread a valid state to finish with.
+struct SubscriptionState {
+  EngineImpl* engine = nullptr;  // valid until the engine joins the thread (CancelSubscriptions)
+  uint32_t stream = 0;
+  SubscribeOptions options;
+  Engine::SubscribeCallback callback;
+
+  mutable std::mutex mu;  // guards the fields below; never held during a callback
+  std::condition_variable cv;  // cancel (wakes the thread) and progress (wakes WaitCaughtUp)
+  bool cancelled = false;
+  bool done = false;  // the thread has returned
+  Status status;
+  std::vector<uint64_t> next;  // per partition, updated after the batch's callback returned
+  uint64_t delivered = 0;
+
+  std::mutex join_mu;  // one joiner at a time (the handle or the engine)
+  std::thread thread;
+
+  void Run();
+  // Cancels and waits for the thread, unless called on it (then it exits after the callback).
+  void Stop();
+};
+
+void SubscriptionState::Run() {
+  const uint32_t partitions = static_cast<uint32_t>(next.size());
+  std::vector<uint64_t> pos;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    pos = next;
+  }
+  const size_t width = engine->stream(stream).def.schema.size();
+  RowBatch batch(width);
+  const auto finish = [&](Status st) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(st);
+    done = true;
+    cv.notify_all();
+  };
+  for (;;) {
+    bool progressed = false;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      bool stop = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stop = cancelled;
+      }
+      if (stop) return finish(Status::OK());
+      if (pos[p] >= engine->stream(stream).partitions[p]->end_offset()) continue;
+      batch.Reset(width);
+      uint64_t after = pos[p];
+      Status st = engine->ReadPartitionRows(stream, p, pos[p], options.batch_rows_max, &batch, &after);
+      if (!st.ok()) return finish(std::move(st));
+      if (after == pos[p]) continue;
+      progressed = true;
+      if (!batch.empty()) callback(batch, p, after);
+      pos[p] = after;
+      std::lock_guard<std::mutex> lock(mu);
+      next[p] = after;
+      delivered += batch.size();
+      cv.notify_all();
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    if (cancelled) {
+      done = true;
+      cv.notify_all();
+      return;
+    }
+    if (!progressed) {
+      cv.wait_for(lock, std::chrono::milliseconds(options.poll_interval_ms), [&] { return cancelled; });
+    }
+  }
+}
+
+void SubscriptionState::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    cancelled = true;
+    cv.notify_all();
+  }
+  std::lock_guard<std::mutex> lock(join_mu);
+  if (!thread.joinable()) return;
+  if (thread.get_id() == std::this_thread::get_id()) {
+    thread.detach();  // from inside the callback: the thread returns after it
+    return;
+  }
+  thread.join();
+}
+
+namespace {
+
+class SubscriptionHandle final : public Subscription {
+ public:
+  SubscriptionHandle(std::shared_ptr<SubscriptionState> state, std::shared_ptr<SubscriptionRegistry> registry)
+      : state_(std::move(state)), registry_(std::move(registry)) {}
+
+  ~SubscriptionHandle() override {
+    {
+      std::lock_guard<std::mutex> lock(registry_->mu);
+      auto& live = registry_->live;
+      live.erase(std::remove(live.begin(), live.end(), state_), live.end());
+    }
+    state_->Stop();
+  }
+
+  void Cancel() override { state_->Stop(); }
+
+  Status WaitCaughtUp(int64_t timeout_ms) override {
+    std::vector<uint64_t> target;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (state_->cancelled) return FailedPrecondition("the subscription was cancelled");
+      if (!state_->status.ok()) return state_->status;
+      // The engine is alive while the subscription runs (it joins it before going away).
+      const StreamState& ss = state_->engine->stream(state_->stream);
+      for (const auto& log : ss.partitions) target.push_back(log->end_offset());
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+    std::unique_lock<std::mutex> lock(state_->mu);
+    for (;;) {
+      if (!state_->status.ok()) return state_->status;
+      if (state_->cancelled) return FailedPrecondition("the subscription was cancelled");
+      bool caught_up = true;
+      for (size_t p = 0; p < target.size(); ++p) caught_up = caught_up && state_->next[p] >= target[p];
+      if (caught_up) return Status::OK();
+      if (state_->cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+        return Unavailable("the subscription did not catch up within " + std::to_string(timeout_ms) + " ms");
+      }
+    }
+  }
+
+  Status status() const override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->status;
+  }
+  std::vector<uint64_t> next_offsets() const override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->next;
+  }
+  uint64_t rows_delivered() const override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->delivered;
+  }
+
+ private:
+  std::shared_ptr<SubscriptionState> state_;
+  std::shared_ptr<SubscriptionRegistry> registry_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Subscription>> EngineImpl::Subscribe(std::string_view stream_name, SubscribeOptions options,
+                                                            SubscribeCallback callback) {
+  const int si = StreamIndex(stream_name);
+  if (si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  if (!callback) return InvalidArgument("Subscribe: no callback");
+  if (options.batch_rows_max < 1 || options.batch_rows_max > 65'536) {
+    return InvalidArgument("Subscribe: batch_rows_max must be in 1..65536");
+  }
+  if (options.poll_interval_ms < 1 || options.poll_interval_ms > 1000) {
+    return InvalidArgument("Subscribe: poll_interval_ms must be in 1..1000");
+  }
+  const StreamState& ss = *streams_[si];
+  const size_t partitions = ss.partitions.size();
+  if (!options.from_offsets.empty() && options.from_offsets.size() != partitions) {
+    return InvalidArgument("Subscribe: stream " + ss.def.name + " has " + std::to_string(partitions) +
+                           " partitions, from_offsets has " + std::to_string(options.from_offsets.size()));
+  }
+  if (stopping()) return FailedPrecondition("the engine is stopping");
+
+  auto state = std::make_shared<SubscriptionState>();
+  state->engine = this;
+  state->stream = static_cast<uint32_t>(si);
+  state->callback = std::move(callback);
+  state->next = options.from_offsets;
+  if (state->next.empty()) {
+    for (const auto& log : ss.partitions) {
+      state->next.push_back(options.start == SubscribeOptions::Start::kEnd ? log->end_offset() : log->start_offset());
+    }
+  }
+  state->options = std::move(options);
+  {
+    std::lock_guard<std::mutex> lock(subscriptions_->mu);
+    if (subscriptions_->closed) return FailedPrecondition("the engine is closing");
+    subscriptions_->live.push_back(state);
+    std::lock_guard<std::mutex> join_lock(state->join_mu);
+    state->thread = std::thread([state] { state->Run(); });
+  }
+  return std::unique_ptr<Subscription>(new SubscriptionHandle(std::move(state), subscriptions_));
+}
+
+void EngineImpl::CancelSubscriptions() {
+  std::vector<std::shared_ptr<SubscriptionState>> live;
+  {
+    std::lock_guard<std::mutex> lock(subscriptions_->mu);
+    subscriptions_->closed = true;
+    live.swap(subscriptions_->live);
+  }
+  for (const auto& s : live) s->Stop();
+}
+
+}  // namespace impulse::runtime
