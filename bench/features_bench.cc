@@ -25,11 +25,11 @@
 #include <thread>
 #include <vector>
 
+#include "bench/features_client.h"
 #include "common/command_line.h"
 #include "impulse/engine.h"
 #include "server/fake_engine.h"
 #include "server/http_server.h"
-#include "bench/features_client.h"
 
 namespace impulse::bench {
 namespace {
@@ -37,8 +37,8 @@ namespace {
 namespace po = boost::program_options;
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kIngestChunkEvents = 10'000;      // NDJSON lines per Ingest call
-constexpr int64_t kPipelineWaitMs = 600'000;         // the pipeline must catch up within this
+constexpr uint64_t kIngestChunkEvents = 10'000;  // NDJSON lines per Ingest call
+constexpr int64_t kPipelineWaitMs = 600'000;     // the pipeline must catch up within this
 constexpr uint32_t kConnectionsMax = 1024;
 
 constexpr const char* kSpec = R"(# impulse-bench features: one feature view over one stream.
@@ -103,8 +103,8 @@ Status IngestEvents(Engine* engine, uint64_t entities, uint32_t events_per_entit
     cv.wait(lock, [&] { return done; });
     RETURN_IF_ERROR(result);
     if (counts.rejected > 0) {
-      return InvalidArgument(std::to_string(counts.rejected) + " events rejected: " +
-                             (counts.errors.empty() ? std::string() : counts.errors[0].reason));
+      return InvalidArgument(std::to_string(counts.rejected) +
+                             " events rejected: " + (counts.errors.empty() ? std::string() : counts.errors[0].reason));
     }
   }
   return Status::OK();
@@ -132,25 +132,24 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
   std::string data_dir;
   bool fake = false, json = false;
   po::options_description opts("impulse-bench features options");
-  opts.add_options()
-      ("entities", po::value(&co.entities)->default_value(co.entities), "users with features (ids 1..N)")
-      ("events-per-entity", po::value(&events_per_entity)->default_value(events_per_entity), "events ingested per user")
-      ("rate", po::value(&co.rate_lookups_per_s)->default_value(co.rate_lookups_per_s), "lookups per second (open loop)")
-      ("duration", po::value(&co.duration_s)->default_value(co.duration_s), "measured seconds")
-      ("warmup", po::value(&co.warmup_s)->default_value(co.warmup_s), "seconds of load before measuring")
-      ("connections", po::value(&co.connections)->default_value(co.connections), "keep-alive connections")
-      ("batch", po::value(&co.batch)->default_value(co.batch), "0 = GET one entity per request; K = POST :batch of K")
-      ("http-threads", po::value(&io_threads)->default_value(io_threads), "server I/O threads")
-      ("shards", po::value(&shards)->default_value(shards), "engine shards (0 = number of cores)")
-      ("seed", po::value(&co.seed)->default_value(co.seed), "entity choice")
-      ("data-dir", po::value(&data_dir), "data directory, kept (default: a temp dir removed at exit)")
-      ("fake", po::bool_switch(&fake), "serve the view from a FakeEngine (the HTTP path alone)")
-      ("json", po::bool_switch(&json), "print one JSON object instead of text");
+  opts.add_options()("entities", po::value(&co.entities)->default_value(co.entities), "users with features (ids 1..N)")(
+      "events-per-entity", po::value(&events_per_entity)->default_value(events_per_entity), "events ingested per user")(
+      "rate", po::value(&co.rate_lookups_per_s)->default_value(co.rate_lookups_per_s),
+      "lookups per second (open loop)")("duration", po::value(&co.duration_s)->default_value(co.duration_s),
+                                        "measured seconds")(
+      "warmup", po::value(&co.warmup_s)->default_value(co.warmup_s), "seconds of load before measuring")(
+      "connections", po::value(&co.connections)->default_value(co.connections), "keep-alive connections")(
+      "batch", po::value(&co.batch)->default_value(co.batch), "0 = GET one entity per request; K = POST :batch of K")(
+      "http-threads", po::value(&io_threads)->default_value(io_threads), "server I/O threads")(
+      "shards", po::value(&shards)->default_value(shards), "engine shards (0 = number of cores)")(
+      "seed", po::value(&co.seed)->default_value(co.seed), "entity choice")(
+      "data-dir", po::value(&data_dir), "data directory, kept (default: a temp dir removed at exit)")(
+      "fake", po::bool_switch(&fake), "serve the view from a FakeEngine (the HTTP path alone)")(
+      "json", po::bool_switch(&json), "print one JSON object instead of text");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse-bench features [options]", opts, &vm); rc >= 0) return rc;
-  if (co.entities == 0 || co.rate_lookups_per_s <= 0 || co.duration_s <= 0 || co.warmup_s < 0 ||
-      co.connections == 0 || co.connections > kConnectionsMax || events_per_entity == 0 ||
-      co.batch > Engine::kFeatureLookupBatchMax) {
+  if (co.entities == 0 || co.rate_lookups_per_s <= 0 || co.duration_s <= 0 || co.warmup_s < 0 || co.connections == 0 ||
+      co.connections > kConnectionsMax || events_per_entity == 0 || co.batch > Engine::kFeatureLookupBatchMax) {
     std::fprintf(stderr,
                  "impulse-bench features wants --entities, --rate, --duration, --events-per-entity > 0, "
                  "--connections in [1, %u], --batch <= %zu\n",
@@ -187,7 +186,7 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
     eo.data_dir = data_dir + "/data";
     eo.shards = shards;
     eo.max_producers = std::max<uint32_t>(io_threads, 1);
-    eo.durability = Durability::kNone;   // setup speed; lookups never touch the log
+    eo.durability = Durability::kNone;  // setup speed; lookups never touch the log
     // Stateful steps need checkpoints; an idle engine takes none, so none land in the run.
     auto opened = Engine::Open(spec_path, eo);
     if (!opened.ok()) {
@@ -196,8 +195,9 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
     }
     engine = std::move(opened).value();
     // Event times end now: the 1 h windows hold every event during the run.
-    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     const int64_t base_ms = now_ms - static_cast<int64_t>(co.entities * events_per_entity);
     Status st = IngestEvents(engine.get(), co.entities, events_per_entity, base_ms);
     if (st.ok()) st = engine->WaitForPipelines(kPipelineWaitMs);
@@ -215,8 +215,8 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
     const std::string probe = std::to_string(co.entities);
     const Status st = engine->LookupFeatures("user", {probe}, &out, &found);
     if (!st.ok() || found != 1) {
-      std::fprintf(stderr, "impulse-bench features: entity %s has no features after ingest: %s %s\n",
-                   probe.c_str(), st.ToString().c_str(), out.c_str());
+      std::fprintf(stderr, "impulse-bench features: entity %s has no features after ingest: %s %s\n", probe.c_str(),
+                   st.ToString().c_str(), out.c_str());
       (void)engine->Stop();
       return 1;
     }
@@ -257,20 +257,17 @@ int FeaturesBenchCommand(const std::vector<std::string>& args) {
         "\"setup_s\":%.2f}\n",
         fake ? "fake" : "real", static_cast<unsigned long long>(co.entities), co.batch, co.connections,
         co.rate_lookups_per_s, achieved, static_cast<unsigned long long>(r.requests),
-        static_cast<unsigned long long>(r.errors), Us(h.Quantile(0.5)), Us(h.Quantile(0.9)),
-        Us(h.Quantile(0.99)), Us(h.Quantile(0.999)), Us(h.max_ns()), server_cpu, client_cpu,
-        server_cpu_us_per_request, pressure, setup_s);
+        static_cast<unsigned long long>(r.errors), Us(h.Quantile(0.5)), Us(h.Quantile(0.9)), Us(h.Quantile(0.99)),
+        Us(h.Quantile(0.999)), Us(h.max_ns()), server_cpu, client_cpu, server_cpu_us_per_request, pressure, setup_s);
   } else {
     std::printf("engine %s, %llu entities (setup %.2f s), %s, %u connections, target %.0f lookups/s\n",
                 fake ? "fake" : "real", static_cast<unsigned long long>(co.entities), setup_s,
-                co.batch == 0 ? "GET single" : ("POST :batch of " + std::to_string(co.batch)).c_str(),
-                co.connections, co.rate_lookups_per_s);
+                co.batch == 0 ? "GET single" : ("POST :batch of " + std::to_string(co.batch)).c_str(), co.connections,
+                co.rate_lookups_per_s);
     std::printf("achieved %.0f lookups/s (%llu requests in %.1f s), errors %llu\n", achieved,
-                static_cast<unsigned long long>(r.requests), r.seconds,
-                static_cast<unsigned long long>(r.errors));
+                static_cast<unsigned long long>(r.requests), r.seconds, static_cast<unsigned long long>(r.errors));
     std::printf("latency from intended send: p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.3f ms\n",
-                Us(h.Quantile(0.5)), Us(h.Quantile(0.9)), Us(h.Quantile(0.99)), Us(h.Quantile(0.999)),
-                Ms(h.max_ns()));
+                Us(h.Quantile(0.5)), Us(h.Quantile(0.9)), Us(h.Quantile(0.99)), Us(h.Quantile(0.999)), Ms(h.max_ns()));
     std::printf("CPU: server process %.2f cores (%.1f us per request), client thread %.2f cores\n", server_cpu,
                 server_cpu_us_per_request, client_cpu);
     if (pressure >= 0) {

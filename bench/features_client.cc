@@ -31,15 +31,21 @@ double Seconds(clockid_t clock) {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-
 // One keep-alive connection, one request in flight. Connection c of C sends requests
 // c, c + C, c + 2C, ... of the global schedule (request j at start + j / request rate).
 class LookupConnection {
  public:
   LookupConnection(asio::io_context& ioc, const ClientOptions& o, ClientReport* report, uint32_t index,
                    Clock::time_point start, Clock::time_point measure_from, Clock::time_point end)
-      : o_(o), report_(report), socket_(ioc), timer_(ioc), index_(index), start_(start),
-        measure_from_(measure_from), end_(end), rng_(o.seed * 0x9E3779B97F4A7C15ull + index + 1) {
+      : o_(o),
+        report_(report),
+        socket_(ioc),
+        timer_(ioc),
+        index_(index),
+        start_(start),
+        measure_from_(measure_from),
+        end_(end),
+        rng_(o.seed * 0x9E3779B97F4A7C15ull + index + 1) {
     buf_.resize(64 << 10);
   }
 
@@ -254,6 +260,5 @@ ClientReport RunFeatureClient(const ClientOptions& o) {
   report.seconds = std::max(o.duration_s, std::chrono::duration<double>(report.last_answer - measure_from).count());
   return report;
 }
-
 
 }  // namespace impulse::bench

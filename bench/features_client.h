@@ -20,19 +20,19 @@ struct ClientOptions {
   uint32_t connections = 8;
   double rate_lookups_per_s = 50'000;
   double duration_s = 10;
-  double warmup_s = 1;        // requests intended before this are sent but not recorded
-  uint32_t batch = 0;         // 0 = GET single lookups; else POST :batch of this many
+  double warmup_s = 1;          // requests intended before this are sent but not recorded
+  uint32_t batch = 0;           // 0 = GET single lookups; else POST :batch of this many
   uint64_t entities = 100'000;  // entity ids are 1..entities
   uint64_t seed = 1;
   uint32_t timeout_ms = 5'000;  // after the schedule ends, wait this long for answers
 };
 
 struct ClientReport {
-  uint64_t requests = 0;   // answered 200 in the measured window
-  uint64_t lookups = 0;    // entities in those requests
-  uint64_t errors = 0;     // other status, socket errors, unanswered at the end
+  uint64_t requests = 0;  // answered 200 in the measured window
+  uint64_t lookups = 0;   // entities in those requests
+  uint64_t errors = 0;    // other status, socket errors, unanswered at the end
   std::string first_error;
-  double seconds = 0;      // measured window, or up to the last answer if that came later
+  double seconds = 0;  // measured window, or up to the last answer if that came later
   std::chrono::steady_clock::time_point last_answer;
   double cpu_process_s = 0;  // whole process (server, engine, client) over the window
   double cpu_client_s = 0;   // the client thread alone

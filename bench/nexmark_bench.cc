@@ -2,8 +2,8 @@
 // generated events and reports throughput per CPU core.
 //
 // Contract: producers (1 or 2 threads) generate events [0, --events) with the Nexmark
-// generator, hand them to the engine as typed rows (IngestRows) or NDJSON (Ingest), in order, bounded by kMaxInflightRequests
-// outstanding requests per producer. With 2 producers one feeds `bid` and the other `person` and
+// generator, hand them to the engine as typed rows (IngestRows) or NDJSON (Ingest), in order, bounded by
+// kMaxInflightRequests outstanding requests per producer. With 2 producers one feeds `bid` and the other `person` and
 // `auction`, so each stream is still ingested in event-time order (the specs allow no
 // out-of-orderness). Then EndOfInput on the three streams, and the run ends once every pipeline
 // is idle and the output stream stops growing (checked every kSettleMs; the settle time is not
@@ -11,10 +11,10 @@
 // the generator's own thread CPU time (measured around each generation), so events per
 // CPU-second is the engine's cost: parse, log, pipelines, checkpoints. Runs on the calling
 // thread plus the producers; the engine's shards are its own threads.
-#include <boost/program_options.hpp>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <boost/program_options.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -29,23 +29,23 @@
 #include <vector>
 
 #include "common/command_line.h"
-#include "impulse/engine.h"
-#include "runtime/read_back.h"
+#include "common/cpu_time.h"
+#include "common/share_dir.h"
 #include "datagen/nexmark/generator.h"
 #include "datagen/nexmark/ndjson.h"
 #include "datagen/nexmark/reference.h"
-#include "common/cpu_time.h"
-#include "common/share_dir.h"
+#include "impulse/engine.h"
+#include "runtime/read_back.h"
 
 namespace impulse::bench {
 namespace {
 
 namespace po = boost::program_options;
 
-constexpr uint64_t kChunkEvents = 4'096;        // events generated per ingest round
-constexpr int kMaxInflightRequests = 8;         // outstanding Ingest calls per producer
-constexpr int64_t kSettleMs = 20;               // output re-checked this often at the end
-constexpr int kSettleRounds = 3;                // unchanged this many times in a row = done
+constexpr uint64_t kChunkEvents = 4'096;          // events generated per ingest round
+constexpr int kMaxInflightRequests = 8;           // outstanding Ingest calls per producer
+constexpr int64_t kSettleMs = 20;                 // output re-checked this often at the end
+constexpr int kSettleRounds = 3;                  // unchanged this many times in a row = done
 constexpr uint64_t kMaxVerifyEvents = 1'000'000;  // the reference is brute force, in memory
 
 // One producer thread's Ingest calls, at most kMaxInflightRequests outstanding.
@@ -210,7 +210,6 @@ uint64_t EndOffsets(const Engine& engine, const std::string& stream) {
   return n;
 }
 
-
 template <typename Row>
 Status Compare(const std::string& ndjson, const std::vector<Row>& expected) {
   ASSIGN_OR_RETURN(std::vector<Row> rows, nexmark::RowsFromNdjson<Row>(ndjson));
@@ -257,24 +256,23 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   uint32_t shards = 0, producers = 2;
   int64_t checkpoint_ms = 0, timeout_s = 3600;
   nexmark::GeneratorConfig config;
-  opts.add_options()
-      ("query", po::value(&query), "q0 .. q8 (q6 is not expressible; see docs/NEXMARK.md)")
-      ("events", po::value(&events), "number of generated events (person:auction:bid = 1:3:46)")
-      ("rate", po::value(&config.events_per_second)->default_value(config.events_per_second),
-       "events per second of event time (spaces timestamps; ingest runs as fast as it can)")
-      ("seed", po::value(&config.seed)->default_value(config.seed), "generator seed")
-      ("shards", po::value(&shards)->default_value(0), "engine shards (0 = number of cores)")
-      ("producers", po::value(&producers)->default_value(2), "ingest threads: 1, or 2 (bid | person+auction)")
-      ("input", po::value(&input)->default_value(input),
-       "rows (typed rows through IngestRows, the embedded API) or ndjson (parsed and validated as over HTTP)")
-      ("checkpoint-interval-ms", po::value(&checkpoint_ms)->default_value(0), "0 = no checkpoints")
-      ("state", po::value(&state)->default_value("memory"), "operator state: memory or rocksdb")
-      ("durability", po::value(&durability)->default_value("none"), "none (write only) or sync (fsync)")
-      ("spec", po::value(&spec), "spec file (default: bench/nexmark/QUERY.yaml beside the binary)")
-      ("data-dir", po::value(&data_dir), "data directory, kept (default: a temp dir removed at exit)")
-      ("timeout-s", po::value(&timeout_s)->default_value(3600), "give up after this long")
-      ("json", "one JSON object on stdout instead of text")
-      ("verify", "compare the output with the reference results (after the measurement; up to 1 M events)");
+  opts.add_options()("query", po::value(&query), "q0 .. q8 (q6 is not expressible; see docs/NEXMARK.md)")(
+      "events", po::value(&events), "number of generated events (person:auction:bid = 1:3:46)")(
+      "rate", po::value(&config.events_per_second)->default_value(config.events_per_second),
+      "events per second of event time (spaces timestamps; ingest runs as fast as it can)")(
+      "seed", po::value(&config.seed)->default_value(config.seed), "generator seed")(
+      "shards", po::value(&shards)->default_value(0), "engine shards (0 = number of cores)")(
+      "producers", po::value(&producers)->default_value(2), "ingest threads: 1, or 2 (bid | person+auction)")(
+      "input", po::value(&input)->default_value(input),
+      "rows (typed rows through IngestRows, the embedded API) or ndjson (parsed and validated as over HTTP)")(
+      "checkpoint-interval-ms", po::value(&checkpoint_ms)->default_value(0), "0 = no checkpoints")(
+      "state", po::value(&state)->default_value("memory"), "operator state: memory or rocksdb")(
+      "durability", po::value(&durability)->default_value("none"), "none (write only) or sync (fsync)")(
+      "spec", po::value(&spec), "spec file (default: bench/nexmark/QUERY.yaml beside the binary)")(
+      "data-dir", po::value(&data_dir), "data directory, kept (default: a temp dir removed at exit)")(
+      "timeout-s", po::value(&timeout_s)->default_value(3600), "give up after this long")(
+      "json", "one JSON object on stdout instead of text")(
+      "verify", "compare the output with the reference results (after the measurement; up to 1 M events)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
   if (query.size() != 2 || query[0] != 'q' || query[1] < '0' || query[1] > '8' || query == "q6") {
@@ -282,8 +280,9 @@ int NexmarkCommand(const std::vector<std::string>& args) {
     return 2;
   }
   if (events == 0 || events > nexmark::kMaxEventIndex || (producers != 1 && producers != 2) ||
-      (state != "memory" && state != "rocksdb") || (input != "rows" && input != "ndjson") || (durability != "none" && durability != "sync") ||
-      checkpoint_ms < 0 || timeout_s <= 0 || (vm.count("verify") && events > kMaxVerifyEvents)) {
+      (state != "memory" && state != "rocksdb") || (input != "rows" && input != "ndjson") ||
+      (durability != "none" && durability != "sync") || checkpoint_ms < 0 || timeout_s <= 0 ||
+      (vm.count("verify") && events > kMaxVerifyEvents)) {
     std::fprintf(stderr, "impulse: nexmark: bad option value\n\nUsage: %s\n", usage);
     return 2;
   }
@@ -400,15 +399,16 @@ int NexmarkCommand(const std::vector<std::string>& args) {
   const double eps = static_cast<double>(events) / wall_s;
   const double per_core = static_cast<double>(events) / engine_cpu_s;
   if (vm.count("json")) {
-    std::printf("{\"query\":\"%s\",\"events\":%llu,\"output_events\":%llu,\"wall_s\":%.3f,\"events_per_s\":%.0f,"
-                "\"cpu_s\":%.3f,\"generator_cpu_s\":%.3f,\"engine_cpu_s\":%.3f,\"events_per_cpu_s\":%.0f,"
-                "\"shards\":%u,\"producers\":%u,\"checkpoint_interval_ms\":%lld,\"state\":\"%s\","
-                "\"durability\":\"%s\",\"rate\":%.0f,\"input\":\"%s\",\"checkpoints\":%llu,"
-                "\"checkpoint_pause_p50_us\":%.0f,\"checkpoint_pause_p99_us\":%.0f}\n",
-                query.c_str(), static_cast<unsigned long long>(events), static_cast<unsigned long long>(output), wall_s,
-                eps, cpu_s, generator_cpu, engine_cpu_s, per_core, engine.shard_count(), producers,
-                static_cast<long long>(checkpoint_ms), state.c_str(), durability.c_str(), config.events_per_second,
-                input.c_str(), static_cast<unsigned long long>(pause.count), pause.p50_us, pause.p99_us);
+    std::printf(
+        "{\"query\":\"%s\",\"events\":%llu,\"output_events\":%llu,\"wall_s\":%.3f,\"events_per_s\":%.0f,"
+        "\"cpu_s\":%.3f,\"generator_cpu_s\":%.3f,\"engine_cpu_s\":%.3f,\"events_per_cpu_s\":%.0f,"
+        "\"shards\":%u,\"producers\":%u,\"checkpoint_interval_ms\":%lld,\"state\":\"%s\","
+        "\"durability\":\"%s\",\"rate\":%.0f,\"input\":\"%s\",\"checkpoints\":%llu,"
+        "\"checkpoint_pause_p50_us\":%.0f,\"checkpoint_pause_p99_us\":%.0f}\n",
+        query.c_str(), static_cast<unsigned long long>(events), static_cast<unsigned long long>(output), wall_s, eps,
+        cpu_s, generator_cpu, engine_cpu_s, per_core, engine.shard_count(), producers,
+        static_cast<long long>(checkpoint_ms), state.c_str(), durability.c_str(), config.events_per_second,
+        input.c_str(), static_cast<unsigned long long>(pause.count), pause.p50_us, pause.p99_us);
   } else {
     std::printf("nexmark %s: %llu events -> %llu output events\n", query.c_str(),
                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(output));
@@ -431,7 +431,8 @@ int NexmarkCommand(const std::vector<std::string>& args) {
       std::fprintf(stderr, "impulse: nexmark: verify: %s\n", verified.ToString().c_str());
       return 1;
     }
-    std::fprintf(stderr, "verify: the output equals the reference (%llu rows)\n", static_cast<unsigned long long>(output));
+    std::fprintf(stderr, "verify: the output equals the reference (%llu rows)\n",
+                 static_cast<unsigned long long>(output));
   }
   if (!stopped.ok()) {
     std::fprintf(stderr, "impulse: nexmark: stop: %s\n", stopped.ToString().c_str());

@@ -34,10 +34,10 @@
 #include <vector>
 
 #include "common/command_line.h"
-#include "impulse/engine.h"
-#include "model/repository.h"
 #include "common/cpu_time.h"
 #include "common/share_dir.h"
+#include "impulse/engine.h"
+#include "model/repository.h"
 
 namespace impulse::bench {
 namespace {
@@ -46,18 +46,27 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kPipelineWaitMs = 120'000;   // a cell's pipeline must catch up within this
-constexpr uint64_t kMaxRequestEvents = 1000;   // lines per request in the max-rate phase
-constexpr uint32_t kMaxInflightRequests = 8;   // requests in flight in the max-rate phase
-constexpr double kRateMax = 10'000'000;        // events/s accepted by --rate
+constexpr int64_t kPipelineWaitMs = 120'000;  // a cell's pipeline must catch up within this
+constexpr uint64_t kMaxRequestEvents = 1000;  // lines per request in the max-rate phase
+constexpr uint32_t kMaxInflightRequests = 8;  // requests in flight in the max-rate phase
+constexpr double kRateMax = 10'000'000;       // events/s accepted by --rate
 
 // The fraud model's inputs as stream fields (the model's `from` names), in model order.
-const char* const kFields[] = {
-    "tx_amount", "TX_DURING_WEEKEND", "TX_DURING_NIGHT", "CUSTOMER_ID_NB_TX_1DAY_WINDOW",
-    "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW", "CUSTOMER_ID_NB_TX_7DAY_WINDOW", "CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW",
-    "CUSTOMER_ID_NB_TX_30DAY_WINDOW", "CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW", "TERMINAL_ID_NB_TX_1DAY_WINDOW",
-    "TERMINAL_ID_RISK_1DAY_WINDOW", "TERMINAL_ID_NB_TX_7DAY_WINDOW", "TERMINAL_ID_RISK_7DAY_WINDOW",
-    "TERMINAL_ID_NB_TX_30DAY_WINDOW", "TERMINAL_ID_RISK_30DAY_WINDOW"};
+const char* const kFields[] = {"tx_amount",
+                               "TX_DURING_WEEKEND",
+                               "TX_DURING_NIGHT",
+                               "CUSTOMER_ID_NB_TX_1DAY_WINDOW",
+                               "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW",
+                               "CUSTOMER_ID_NB_TX_7DAY_WINDOW",
+                               "CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW",
+                               "CUSTOMER_ID_NB_TX_30DAY_WINDOW",
+                               "CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW",
+                               "TERMINAL_ID_NB_TX_1DAY_WINDOW",
+                               "TERMINAL_ID_RISK_1DAY_WINDOW",
+                               "TERMINAL_ID_NB_TX_7DAY_WINDOW",
+                               "TERMINAL_ID_RISK_7DAY_WINDOW",
+                               "TERMINAL_ID_NB_TX_30DAY_WINDOW",
+                               "TERMINAL_ID_RISK_30DAY_WINDOW"};
 constexpr size_t kInputs = sizeof(kFields) / sizeof(kFields[0]);
 
 const char* const kVariants[] = {"map", "predict", "predict_log"};
@@ -309,27 +318,28 @@ int PredictBenchCommand(const std::vector<std::string>& args) {
   uint64_t max_events = 300'000;
   std::string models, rows_path;  // defaults: the fraud example's, found by FindSharedFile
   po::options_description opts("impulse-bench predict options");
-  opts.add_options()
-      ("rate", po::value(&rates)->multitoken(), "open-loop rates, events/s (default 100 20000 100000)")
-      ("seconds", po::value(&seconds)->default_value(seconds), "measured seconds per variant and rate")
-      ("warmup", po::value(&warmup_s)->default_value(warmup_s), "seconds of load before measuring")
-      ("single-max", po::value(&single_max)->default_value(single_max), "at or below this rate: one event per request")
-      ("tick-us", po::value(&tick_us)->default_value(tick_us), "above --single-max: one request per tick")
-      ("max-events", po::value(&max_events)->default_value(max_events), "events of the max-rate phase (0: skip it)")
-      ("models", po::value(&models), "model repository holding `fraud` (default: examples/fraud/models)")
-      ("rows", po::value(&rows_path), "fixture CSV of the model's inputs (default: examples/fraud/testdata/fraud_scores.csv)");
+  opts.add_options()("rate", po::value(&rates)->multitoken(), "open-loop rates, events/s (default 100 20000 100000)")(
+      "seconds", po::value(&seconds)->default_value(seconds), "measured seconds per variant and rate")(
+      "warmup", po::value(&warmup_s)->default_value(warmup_s), "seconds of load before measuring")(
+      "single-max", po::value(&single_max)->default_value(single_max), "at or below this rate: one event per request")(
+      "tick-us", po::value(&tick_us)->default_value(tick_us), "above --single-max: one request per tick")(
+      "max-events", po::value(&max_events)->default_value(max_events), "events of the max-rate phase (0: skip it)")(
+      "models", po::value(&models), "model repository holding `fraud` (default: examples/fraud/models)")(
+      "rows", po::value(&rows_path),
+      "fixture CSV of the model's inputs (default: examples/fraud/testdata/fraud_scores.csv)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse-bench predict [options]", opts, &vm); rc >= 0) return rc;
-  const bool rates_ok = !rates.empty() && std::all_of(rates.begin(), rates.end(), [](double r) {
-    return r > 0 && r <= kRateMax;
-  });
+  const bool rates_ok =
+      !rates.empty() && std::all_of(rates.begin(), rates.end(), [](double r) { return r > 0 && r <= kRateMax; });
   if (!rates_ok || seconds <= 0 || seconds > 3600 || warmup_s < 0 || tick_us < 100 || tick_us > 1'000'000) {
-    std::fprintf(stderr, "impulse-bench predict wants --rate in (0, %.0f], --seconds in (0, 3600], "
-                 "--warmup >= 0, --tick-us in [100, 1000000]\n", kRateMax);
+    std::fprintf(stderr,
+                 "impulse-bench predict wants --rate in (0, %.0f], --seconds in (0, 3600], "
+                 "--warmup >= 0, --tick-us in [100, 1000000]\n",
+                 kRateMax);
     return 2;
   }
-  for (auto [path, relative] : {std::pair{&models, "examples/fraud/models"},
-                                {&rows_path, "examples/fraud/testdata/fraud_scores.csv"}}) {
+  for (auto [path, relative] :
+       {std::pair{&models, "examples/fraud/models"}, {&rows_path, "examples/fraud/testdata/fraud_scores.csv"}}) {
     if (!path->empty()) continue;
     auto found = FindSharedFile(relative);
     if (!found.ok()) {
@@ -349,7 +359,8 @@ int PredictBenchCommand(const std::vector<std::string>& args) {
     return 1;
   }
   std::shared_ptr<model::ModelRepository> repo(std::move(*opened));
-  const std::string base = (fs::temp_directory_path() / ("impulse-bench-predict-" + std::to_string(::getpid()))).string();
+  const std::string base =
+      (fs::temp_directory_path() / ("impulse-bench-predict-" + std::to_string(::getpid()))).string();
   struct Cleanup {
     std::string dir;
     ~Cleanup() {
@@ -358,11 +369,12 @@ int PredictBenchCommand(const std::vector<std::string>& args) {
     }
   } cleanup{base};
 
-  std::printf("impulse-bench predict: 2 shards, durability none, model fraud (XGBoost, 100 trees), %zu fixture rows cycled\n",
-              rows->size());
+  std::printf(
+      "impulse-bench predict: 2 shards, durability none, model fraud (XGBoost, 100 trees), %zu fixture rows cycled\n",
+      rows->size());
   std::printf("ingest_to_output per request (engine histogram, interpolated in its buckets), us\n");
-  std::printf("%-12s %9s %6s %10s %8s %8s %8s %8s %9s %7s\n", "variant", "rate/s", "batch", "achieved/s", "p50",
-              "p99", "p99.9", "mean", "samples", "lag ms");
+  std::printf("%-12s %9s %6s %10s %8s %8s %8s %8s %9s %7s\n", "variant", "rate/s", "batch", "achieved/s", "p50", "p99",
+              "p99.9", "mean", "samples", "lag ms");
   int cell = 0;
   for (double rate : rates) {
     std::vector<LatencyResult> results;
@@ -386,8 +398,7 @@ int PredictBenchCommand(const std::vector<std::string>& args) {
       const Hist& h = r->h;
       std::printf("%-12s %9.0f %6llu %10.0f %8.1f %8.1f %8.1f %8.1f %9.0f %7.2f%s\n", variant, rate,
                   static_cast<unsigned long long>(r->batch), r->achieved, h.QuantileUs(0.5), h.QuantileUs(0.99),
-                  h.QuantileUs(0.999), h.MeanUs(), h.count, r->lag_max_ms,
-                  r->pushed_back > 0 ? "  (pushed back)" : "");
+                  h.QuantileUs(0.999), h.MeanUs(), h.count, r->lag_max_ms, r->pushed_back > 0 ? "  (pushed back)" : "");
       results.push_back(std::move(*r));
     }
     for (size_t v = 1; v < results.size(); ++v) {

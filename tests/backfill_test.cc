@@ -19,8 +19,8 @@
 
 #include "common/status_matchers.h"
 #include "event/timestamp.h"
-#include "impulse/engine.h"
 #include "features/backfill_internal.h"
+#include "impulse/engine.h"
 
 namespace impulse::features {
 namespace {
@@ -74,8 +74,8 @@ std::string NdjsonInput(const std::vector<Tx>& txs) {
     std::string iso;
     AppendTimestampIso(t.ts, &iso);
     std::string note = t.note.empty() ? "null" : t.note == "plain" ? "\"plain\"" : "\"a,b \\\"quoted\\\"\"";
-    s += "{\"id\":" + std::to_string(t.id) + ",\"user_id\":" + std::to_string(t.user) + ",\"amount\":" +
-         std::to_string(t.amount) + ",\"ts\":\"" + iso + "\",\"note\":" + note + "}\n";
+    s += "{\"id\":" + std::to_string(t.id) + ",\"user_id\":" + std::to_string(t.user) +
+         ",\"amount\":" + std::to_string(t.amount) + ",\"ts\":\"" + iso + "\",\"note\":" + note + "}\n";
   }
   return s;
 }
@@ -163,8 +163,8 @@ pipelines:
 
   // Checks CSV output against a brute-force sliding window over `txs` (only those in
   // [from, to): windows start empty at `from`).
-  static void ExpectMatchesBruteForce(const std::string& csv, const std::vector<Tx>& txs,
-                                      int64_t from = INT64_MIN, int64_t to = INT64_MAX) {
+  static void ExpectMatchesBruteForce(const std::string& csv, const std::vector<Tx>& txs, int64_t from = INT64_MIN,
+                                      int64_t to = INT64_MAX) {
     std::vector<Tx> in;
     for (const Tx& t : txs) {
       if (t.ts >= from && t.ts < to) in.push_back(t);
@@ -218,7 +218,7 @@ TEST_F(BackfillTest, CsvInputMatchesBruteForce) {
 // one to the other, with CRLF line ends and a blank line, reads the same.
 TEST_F(BackfillTest, CsvFastPathAndLibcsvAgree) {
   std::vector<Tx> txs = MakeTxs(8000, 10);
-  for (size_t i = 0; i < 7500; ++i) {  // the first 256 KiB chunk holds about 6000 rows
+  for (size_t i = 0; i < 7500; ++i) {                 // the first 256 KiB chunk holds about 6000 rows
     if (!txs[i].note.empty()) txs[i].note = "plain";  // quoted cells only late in the file
   }
   std::string csv;
@@ -434,13 +434,14 @@ TEST(BackfillCsvDouble, SameTextAsToChars) {
     char buf[64];
     return std::string(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
   };
-  std::vector<double> values = {0.0, -0.0, 1.0, -1.0, 0.01, 0.1, 0.05, 99999.99, 100000.0, 10000.0, 20000.0,
-                                1e15, 1e16, 123456.78, 5e-324, 1e-7, 0.015, 17.84, 17.840000000000003};
+  std::vector<double> values = {
+      0.0,     -0.0, 1.0,  -1.0,      0.01,   0.1,  0.05,  99999.99, 100000.0,          10000.0,
+      20000.0, 1e15, 1e16, 123456.78, 5e-324, 1e-7, 0.015, 17.84,    17.840000000000003};
   for (int i = 0; i < 200'000; ++i) {
     const int64_t cents = static_cast<int64_t>(rng() % 20'000'000) - 10'000'000;
-    values.push_back(static_cast<double>(cents) / 100.0);                    // amounts
+    values.push_back(static_cast<double>(cents) / 100.0);                                        // amounts
     values.push_back(static_cast<double>(cents) / 100.0 / static_cast<double>(1 + rng() % 30));  // averages
-    values.push_back(static_cast<double>(rng() % 1000) / 1000.0);            // ratios
+    values.push_back(static_cast<double>(rng() % 1000) / 1000.0);                                // ratios
     values.push_back(std::ldexp(static_cast<double>(rng() >> 11), static_cast<int>(rng() % 80) - 60));
   }
   for (double v : values) {
@@ -463,7 +464,6 @@ TEST_F(BackfillTest, StreamChoiceErrors) {
   st = RunBackfill(o);
   EXPECT_EQ(st.status().code(), StatusCode::kNotFound);
 }
-
 
 // A predict step scores in a backfill as live (--models), and its decision log is not taken for
 // an input stream.

@@ -19,8 +19,8 @@ namespace {
 using boost::beast::http::verb;
 
 std::string Line(uint64_t id) {
-  return R"({"user_id":"u)" + std::to_string(id % 97) + R"(","url":"/e/)" + std::to_string(id) +
-         R"(","amount":)" + std::to_string(id % 200) + R"(,"ts":"2024-03-01T10:00:00Z"})";
+  return R"({"user_id":"u)" + std::to_string(id % 97) + R"(","url":"/e/)" + std::to_string(id) + R"(","amount":)" +
+         std::to_string(id % 200) + R"(,"ts":"2024-03-01T10:00:00Z"})";
 }
 
 // Extracts the id from "/e/<id>" in a read-back line; -1 if absent.
@@ -89,9 +89,8 @@ TEST(Crash, AcknowledgedEventsSurviveKillNineExactlyOnce) {
   for (int part = 0; part < 4; ++part) {
     uint64_t from = 0;
     while (true) {
-      server::TestResponse r = c.Request(
-          verb::get, "/v1/streams/clicks/events?partition=" + std::to_string(part) + "&from=" + std::to_string(from) +
-                         "&limit=10000");
+      server::TestResponse r = c.Request(verb::get, "/v1/streams/clicks/events?partition=" + std::to_string(part) +
+                                                        "&from=" + std::to_string(from) + "&limit=10000");
       ASSERT_EQ(r.status, 200) << r.body;
       if (r.body.empty()) break;
       size_t start = 0;

@@ -26,8 +26,10 @@ std::vector<std::string> ReadAll(TestHttpClient& c, const std::string& stream, i
   for (int p = 0; p < partitions; ++p) {
     uint64_t from = 0;
     while (true) {
-      TestResponse r = c.Request(verb::get, "/v1/streams/" + stream + "/events?partition=" + std::to_string(p) +
-                                                "&from=" + std::to_string(from) + "&limit=10000", "", headers);
+      TestResponse r = c.Request(verb::get,
+                                 "/v1/streams/" + stream + "/events?partition=" + std::to_string(p) +
+                                     "&from=" + std::to_string(from) + "&limit=10000",
+                                 "", headers);
       EXPECT_EQ(r.status, 200) << r.body;
       if (r.status != 200 || r.body.empty()) break;
       size_t start = 0;
@@ -73,11 +75,14 @@ TEST_F(E2E, MixedRequestAcceptsValidLinesAndDeadLettersTheRest) {
   EngineProcess p;
   ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data")) << p.startup_log();
   TestHttpClient c(p.port());
-  const std::string body =
-      R"({"user_id":"a","url":"/x","amount":150.5,"ts":"2024-03-01T10:00:00Z"})" "\n"
-      R"({"user_id":"b","url":"/y","amount":"oops","ts":"2024-03-01T10:00:01Z"})" "\n"
-      R"({"user_id":"c","url":"/z","amount":50,"ts":"2024-03-01T10:00:02Z"})" "\n"
-      R"({"user_id":"d","url":"/w","amount":101,"ts":1709287203000})" "\n";
+  const std::string body = R"({"user_id":"a","url":"/x","amount":150.5,"ts":"2024-03-01T10:00:00Z"})"
+                           "\n"
+                           R"({"user_id":"b","url":"/y","amount":"oops","ts":"2024-03-01T10:00:01Z"})"
+                           "\n"
+                           R"({"user_id":"c","url":"/z","amount":50,"ts":"2024-03-01T10:00:02Z"})"
+                           "\n"
+                           R"({"user_id":"d","url":"/w","amount":101,"ts":1709287203000})"
+                           "\n";
   TestResponse r = c.Request(verb::post, "/v1/streams/clicks/events", body);
   ASSERT_EQ(r.status, 207) << r.body;
   simdjson::dom::parser parser;
@@ -142,7 +147,8 @@ TEST_F(E2E, BearerTokenGuardsEverythingButHealthz) {
 }
 
 TEST_F(E2E, EventsSurviveRestartAndPipelineDoesNotRepeatAfterCleanStop) {
-  const std::string body = R"({"user_id":"a","url":"/x","amount":150,"ts":"2024-03-01T10:00:00Z"})" "\n";
+  const std::string body = R"({"user_id":"a","url":"/x","amount":150,"ts":"2024-03-01T10:00:00Z"})"
+                           "\n";
   {
     EngineProcess p;
     ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data")) << p.startup_log();
@@ -163,7 +169,8 @@ TEST_F(E2E, EventsSurviveRestartAndPipelineDoesNotRepeatAfterCleanStop) {
 }
 
 TEST_F(E2E, TornTailIsTruncatedAtRestartAndAcknowledgedEventsRemain) {
-  const std::string body = R"({"user_id":"a","url":"/x","amount":5,"ts":"2024-03-01T10:00:00Z"})" "\n";
+  const std::string body = R"({"user_id":"a","url":"/x","amount":5,"ts":"2024-03-01T10:00:00Z"})"
+                           "\n";
   {
     EngineProcess p;
     ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data")) << p.startup_log();
@@ -208,9 +215,8 @@ TEST_F(E2E, CorruptSealedSegmentStopsStartWithFileAndOffset) {
   }
   std::filesystem::copy_file(sealed, part + "/00000000000000000001.log");
   std::string out;
-  const int rc = RunCapture(ImpulseBinary() + " run " + QuickstartSpec() + " --data-dir " + dir_ +
-                                "/data --listen 127.0.0.1:0",
-                            &out);
+  const int rc = RunCapture(
+      ImpulseBinary() + " run " + QuickstartSpec() + " --data-dir " + dir_ + "/data --listen 127.0.0.1:0", &out);
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("DataLoss"), std::string::npos) << out;
   EXPECT_NE(out.find(sealed), std::string::npos) << out;

@@ -18,9 +18,9 @@ namespace impulse::fraud::tables {
 // One output row: column name -> the value as printed (CSV field, or raw JSON token).
 using Row = std::map<std::string, std::string>;
 struct Table {
-  std::map<uint64_t, Row> rows;       // by transaction_id
-  std::vector<uint64_t> duplicates;   // ids seen more than once
-  std::vector<std::string> errors;    // unparsable lines
+  std::map<uint64_t, Row> rows;      // by transaction_id
+  std::vector<uint64_t> duplicates;  // ids seen more than once
+  std::vector<std::string> errors;   // unparsable lines
 };
 
 inline void AddRow(Row row, Table* table) {

@@ -30,9 +30,9 @@
 
 #include "datagen/fraud/features_reference.h"
 #include "datagen/fraud/format.h"
+#include "features/backfill.h"
 #include "fraud_features_tables.h"
 #include "impulse/engine.h"
-#include "features/backfill.h"
 
 namespace impulse::fraud {
 namespace {
@@ -98,7 +98,8 @@ using tables::Table;
 // The 14 feature columns of the example, named as the handbook names them.
 std::vector<std::string> FeatureColumns() {
   std::vector<std::string> names = {"TX_DURING_WEEKEND", "TX_DURING_NIGHT"};
-  for (const char* prefix : {"CUSTOMER_ID_NB_TX_", "CUSTOMER_ID_AVG_AMOUNT_", "TERMINAL_ID_NB_TX_", "TERMINAL_ID_RISK_"}) {
+  for (const char* prefix :
+       {"CUSTOMER_ID_NB_TX_", "CUSTOMER_ID_AVG_AMOUNT_", "TERMINAL_ID_NB_TX_", "TERMINAL_ID_RISK_"}) {
     for (int64_t w : kFeatureWindowDays) names.push_back(prefix + std::to_string(w) + "DAY_WINDOW");
   }
   return names;
@@ -127,8 +128,8 @@ Expected ExpectedOf(const ReferenceFeatures& f) {
 // Compares every transaction's row of `table` with the reference; `context` names the run
 // (and its seed) in the failure message.
 void ExpectMatchesReference(const Table& table, const std::string& context) {
-  ASSERT_TRUE(table.errors.empty()) << context << ": " << table.errors.size() << " bad lines, the first: "
-                                    << table.errors.front();
+  ASSERT_TRUE(table.errors.empty()) << context << ": " << table.errors.size()
+                                    << " bad lines, the first: " << table.errors.front();
   EXPECT_TRUE(table.duplicates.empty()) << context << ": " << table.duplicates.size()
                                         << " transactions written more than once, the first: "
                                         << table.duplicates.front();
@@ -179,9 +180,8 @@ void ExpectMatchesReference(const Table& table, const std::string& context) {
 class FraudFeaturesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("impulse-fraud-features-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("impulse-fraud-features-test-" + std::to_string(::getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     ASSERT_GT(Reference().size(), 10'000u) << "the simulation is too small to test anything";
@@ -250,8 +250,9 @@ void IngestSync(Engine& engine, const std::string& body) {
   for (int attempt = 0;; ++attempt) {
     std::promise<std::pair<Status, IngestResult>> done;
     auto fut = done.get_future();
-    Status st = engine.Ingest("transactions", body, 0,
-                              [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
+    Status st = engine.Ingest("transactions", body, 0, [&](Status s, IngestResult r) {
+      done.set_value({s, std::move(r)});
+    });
     if (st.code() == StatusCode::kUnavailable && attempt < 1000) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;

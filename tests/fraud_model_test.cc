@@ -68,8 +68,8 @@ TEST(FraudModel, CommittedModelsScoreTheFixtureAsPythonDid) {
   ASSERT_EQ(f.rows.size(), 200u);
   auto repo = Repo();
   ASSERT_NE(repo, nullptr);
-  for (const auto& [name, column, tol] : {std::tuple{"fraud", "xgb_score", kXgbTolerance},
-                                          std::tuple{"fraud_lr", "lr_score", kLrTolerance}}) {
+  for (const auto& [name, column, tol] :
+       {std::tuple{"fraud", "xgb_score", kXgbTolerance}, std::tuple{"fraud_lr", "lr_score", kLrTolerance}}) {
     auto m = repo->Get(name);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     const auto& inputs = (*m)->config.inputs;
@@ -87,7 +87,8 @@ TEST(FraudModel, CommittedModelsScoreTheFixtureAsPythonDid) {
       for (int c : cols) x.push_back(std::stof(row[static_cast<size_t>(c)]));
       float score = 0;
       (*m)->model->Predict(x.data(), 1, &score);
-      max_diff = std::max(max_diff, std::abs(static_cast<double>(score) - std::stod(row[static_cast<size_t>(want_col)])));
+      max_diff =
+          std::max(max_diff, std::abs(static_cast<double>(score) - std::stod(row[static_cast<size_t>(want_col)])));
     }
     EXPECT_LE(max_diff, tol) << name;
   }
@@ -144,7 +145,9 @@ TEST(FraudModel, LiveEngineScoresEqualOfflineScores) {
 
   auto value = [](const std::string& line, const std::string& key) {
     const size_t at = line.find("\"" + key + "\":");
-    return at == std::string::npos ? std::string() : line.substr(at + key.size() + 3, line.find_first_of(",}", at + key.size() + 3) - (at + key.size() + 3));
+    return at == std::string::npos ? std::string()
+                                   : line.substr(at + key.size() + 3,
+                                                 line.find_first_of(",}", at + key.size() + 3) - (at + key.size() + 3));
   };
   size_t scored = 0, decisions = 0;
   for (uint32_t p = 0; p < 2; ++p) {

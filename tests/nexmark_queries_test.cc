@@ -17,10 +17,10 @@
 #include <thread>
 #include <vector>
 
-#include "impulse/engine.h"
 #include "datagen/nexmark/generator.h"
 #include "datagen/nexmark/ndjson.h"
 #include "datagen/nexmark/reference.h"
+#include "impulse/engine.h"
 
 namespace impulse::nexmark {
 namespace {
@@ -128,9 +128,8 @@ std::string ReadAll(const Engine& engine, const std::string& stream, uint64_t* l
 class NexmarkQueriesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("impulse-nexmark-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("impulse-nexmark-test-" + std::to_string(::getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
@@ -277,7 +276,8 @@ pipelines:
 )";
   auto engine = Engine::Open(spec, Options());
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  ASSERT_NO_FATAL_FAILURE(IngestSync(**engine, "s", "{\"k\":1,\"t\":0}\n{\"k\":1,\"t\":5}\n{\"k\":1,\"t\":15}\n{\"k\":1,\"t\":25}\n"));
+  ASSERT_NO_FATAL_FAILURE(
+      IngestSync(**engine, "s", "{\"k\":1,\"t\":0}\n{\"k\":1,\"t\":5}\n{\"k\":1,\"t\":15}\n{\"k\":1,\"t\":25}\n"));
   ASSERT_TRUE((*engine)->EndOfInput("s").ok());
   uint64_t lines = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

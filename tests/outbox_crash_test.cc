@@ -50,8 +50,8 @@ pipelines:
 )yaml";
 
 std::string Line(uint64_t id) {
-  return R"({"id":"e)" + std::to_string(id) + R"(","customer":)" + std::to_string(id % 31) +
-         R"(,"amount":)" + std::to_string(id % 200) + "}";
+  return R"({"id":"e)" + std::to_string(id) + R"(","customer":)" + std::to_string(id % 31) + R"(,"amount":)" +
+         std::to_string(id % 200) + "}";
 }
 
 TEST(OutboxCrash, EveryFiringOfAnAcknowledgedEventIsDeliveredAcrossKillNine) {
@@ -127,8 +127,8 @@ TEST(OutboxCrash, EveryFiringOfAnAcknowledgedEventIsDeliveredAcrossKillNine) {
   std::lock_guard<std::mutex> l(mu);
   EXPECT_EQ(missing, 0u) << "of " << expected.size() << " firings of acknowledged events";
   // At least once: duplicates (re-sent after a crash) carry the same key; report them.
-  std::printf("outbox crash: %zu firings expected, %zu distinct keys delivered, %llu 200 answers\n",
-              expected.size(), delivered.size(), static_cast<unsigned long long>(answered_200));
+  std::printf("outbox crash: %zu firings expected, %zu distinct keys delivered, %llu 200 answers\n", expected.size(),
+              delivered.size(), static_cast<unsigned long long>(answered_200));
   std::filesystem::remove_all(dir);
 }
 

@@ -72,9 +72,9 @@ std::vector<std::string> ReadAll(server::TestHttpClient& c, const std::string& s
   for (int part = 0; part < 4; ++part) {
     uint64_t from = 0;
     while (true) {
-      server::TestResponse r = c.Request(verb::get, "/v1/streams/" + stream + "/events?partition=" +
-                                                        std::to_string(part) + "&from=" + std::to_string(from) +
-                                                        "&limit=10000");
+      server::TestResponse r =
+          c.Request(verb::get, "/v1/streams/" + stream + "/events?partition=" + std::to_string(part) +
+                                   "&from=" + std::to_string(from) + "&limit=10000");
       EXPECT_EQ(r.status, 200) << r.body;
       if (r.status != 200 || r.body.empty()) break;
       size_t start = 0;
@@ -195,7 +195,8 @@ void RunCrashRounds(const std::vector<std::string>& extra_args) {
     // The intermediate stream too: one row per (window, user).
     std::map<std::pair<int64_t, int64_t>, int> per_user;
     for (const std::string& l : ReadAll(c, "user_counts")) ++per_user[{Field(l, "ws"), Field(l, "user")}];
-    for (const auto& [k, n] : per_user) ASSERT_EQ(n, 1) << "user_counts row for window " << k.first << " user " << k.second;
+    for (const auto& [k, n] : per_user)
+      ASSERT_EQ(n, 1) << "user_counts row for window " << k.first << " user " << k.second;
     std::printf("stateful crash test: %d kill -9 rounds, %zu windows exact\n", round, totals.size());
     EXPECT_EQ(p.Signal(SIGTERM), 0);
     break;

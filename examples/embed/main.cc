@@ -46,7 +46,8 @@ int Fail(const char* what, const impulse::Status& st) {
 }  // namespace
 
 int main() {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("impulse-embed-" + std::to_string(getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("impulse-embed-" + std::to_string(getpid()));
   impulse::EngineOptions options;
   options.data_dir = dir.string();
   options.shards = 2;
@@ -66,13 +67,12 @@ int main() {
   std::set<IdFee> received;
   impulse::SubscribeOptions from_start;
   from_start.start = impulse::SubscribeOptions::Start::kBeginning;
-  auto sub = e.Subscribe("large_payments", from_start,
-                         [&](const impulse::RowBatch& rows, uint32_t, uint64_t) {
-                           std::lock_guard<std::mutex> lock(mu);
-                           for (size_t i = 0; i < rows.size(); ++i) {
-                             received.insert({rows.row(i)[0].i64, rows.row(i)[fee_field].i64});
-                           }
-                         });
+  auto sub = e.Subscribe("large_payments", from_start, [&](const impulse::RowBatch& rows, uint32_t, uint64_t) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      received.insert({rows.row(i)[0].i64, rows.row(i)[fee_field].i64});
+    }
+  });
   if (!sub.ok()) return Fail("subscribe", sub.status());
 
   // Ten typed rows; ids 3, 5, 7 and 9 are large.

@@ -14,13 +14,13 @@
 #include <thread>
 
 #include "common/command_line.h"
-#include "impulse/engine.h"
-#include "loadgen/loadgen.h"
-#include "server/http_server.h"
+#include "common/cpu_time.h"
 #include "datagen/clicks.h"
 #include "examples/quickstart/demo.h"
+#include "impulse/engine.h"
+#include "loadgen/loadgen.h"
 #include "runtime/read_back.h"
-#include "common/cpu_time.h"
+#include "server/http_server.h"
 
 namespace impulse::examples {
 
@@ -33,15 +33,14 @@ int QuickstartDemo(const std::vector<std::string>& args) {
   double rate = 0;
   uint32_t connections = 4, batch = 1000, shards = 0;
   double bad_fraction = 0.001;
-  opts.add_options()
-      ("spec", po::value(&spec), "pipeline spec (examples/quickstart/pipeline.yaml)")
-      ("data-dir", po::value(&data_dir)->default_value(data_dir), "emptied at start")
-      ("events", po::value(&events)->default_value(events), "events to send in the throughput run")
-      ("rate", po::value(&rate)->default_value(rate), "events/s for the latency run (0 = half the measured throughput)")
-      ("connections", po::value(&connections)->default_value(connections), "HTTP connections")
-      ("batch", po::value(&batch)->default_value(batch), "lines per request")
-      ("shards", po::value(&shards)->default_value(shards), "shards (0 = cores)")
-      ("bad-fraction", po::value(&bad_fraction)->default_value(bad_fraction), "share of invalid lines");
+  opts.add_options()("spec", po::value(&spec), "pipeline spec (examples/quickstart/pipeline.yaml)")(
+      "data-dir", po::value(&data_dir)->default_value(data_dir), "emptied at start")(
+      "events", po::value(&events)->default_value(events), "events to send in the throughput run")(
+      "rate", po::value(&rate)->default_value(rate), "events/s for the latency run (0 = half the measured throughput)")(
+      "connections", po::value(&connections)->default_value(connections), "HTTP connections")(
+      "batch", po::value(&batch)->default_value(batch), "lines per request")(
+      "shards", po::value(&shards)->default_value(shards), "shards (0 = cores)")(
+      "bad-fraction", po::value(&bad_fraction)->default_value(bad_fraction), "share of invalid lines");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse demo SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired);
       rc >= 0) {
@@ -101,8 +100,8 @@ int QuickstartDemo(const std::vector<std::string>& args) {
 
   std::printf("\nThroughput run (closed loop, %u connections, %u lines per request):\n", connections, batch);
   loadgen::PrintLoadReport("HTTP ingest", *r1);
-  std::printf("  %-26s %.2f cores (process CPU %.2f s over %.2f s)\n", "CPU used", (cpu1 - cpu0) / wall,
-              cpu1 - cpu0, wall);
+  std::printf("  %-26s %.2f cores (process CPU %.2f s over %.2f s)\n", "CPU used", (cpu1 - cpu0) / wall, cpu1 - cpu0,
+              wall);
 
   // Latency run: open loop at a fixed rate, latency measured from each request's scheduled time.
   loadgen::LoadOptions lo2 = lo;
@@ -125,8 +124,8 @@ int QuickstartDemo(const std::vector<std::string>& args) {
   std::printf("\nEngine stages (histogram bucket bounds):\n");
   for (const StageLatency& s : (*engine)->StageLatencies()) {
     if (s.count == 0) continue;  // e.g. no checkpoint during a short demo
-    std::printf("  %-26s p50 <= %.0f us  p99 <= %.0f us  p99.9 <= %.0f us  (%llu samples)\n", s.stage.c_str(),
-                s.p50_us, s.p99_us, s.p999_us, static_cast<unsigned long long>(s.count));
+    std::printf("  %-26s p50 <= %.0f us  p99 <= %.0f us  p99.9 <= %.0f us  (%llu samples)\n", s.stage.c_str(), s.p50_us,
+                s.p99_us, s.p999_us, static_cast<unsigned long long>(s.count));
   }
   const uint64_t sent = r1->events_sent + r2->events_sent;
   std::printf("\nEvents:\n");
@@ -146,8 +145,8 @@ int QuickstartDemo(const std::vector<std::string>& args) {
 
   (*srv)->Stop();
   Status st = (*engine)->Stop();
-  const bool consistent = ws.ok() && in == expected_valid.load() && out == expected_big.load() &&
-                          dead == sent - expected_valid.load();
+  const bool consistent =
+      ws.ok() && in == expected_valid.load() && out == expected_big.load() && dead == sent - expected_valid.load();
   std::printf("\n%s\n", consistent ? "OK: every event accounted for."
                                    : "MISMATCH: the counts above disagree with what was sent.");
   if (!st.ok()) std::fprintf(stderr, "impulse: stop: %s\n", st.ToString().c_str());

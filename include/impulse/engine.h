@@ -31,27 +31,27 @@ enum class Durability : uint8_t {
 
 struct EngineOptions {
   std::string data_dir = "./impulse-data";
-  uint32_t shards = 0;                       // 0 = number of cores
-  uint32_t max_producers = 4;                // threads that may call Ingest concurrently
+  uint32_t shards = 0;         // 0 = number of cores
+  uint32_t max_producers = 4;  // threads that may call Ingest concurrently
   Durability durability = Durability::kSync;
-  uint32_t group_commit_ms = 5;              // only for kGroupCommit
-  uint32_t ring_capacity = 256;              // commands per (producer, shard) ring
+  uint32_t group_commit_ms = 5;                        // only for kGroupCommit
+  uint32_t ring_capacity = 256;                        // commands per (producer, shard) ring
   uint64_t max_inflight_events_per_shard = 1'000'000;  // beyond: Ingest returns kUnavailable
-  uint64_t max_line_bytes = 1 << 20;         // an NDJSON line longer than this is rejected
-  uint32_t max_line_errors_reported = 1000;  // per request; all bad lines still dead-lettered
-  uint32_t stop_drain_timeout_ms = 30'000;   // Stop() waits this long for queued work to drain
+  uint64_t max_line_bytes = 1 << 20;                   // an NDJSON line longer than this is rejected
+  uint32_t max_line_errors_reported = 1000;            // per request; all bad lines still dead-lettered
+  uint32_t stop_drain_timeout_ms = 30'000;             // Stop() waits this long for queued work to drain
   // Checkpoints (docs/CHECKPOINTS.md): every this many ms the pipelines pause, and their input
   // positions, operator state and the ends of the streams they write are committed together.
   // A restart restores the newest one, truncates pipeline-written streams back to it and
   // replays: outputs to embedded streams and files are exactly-once. 0 = no checkpoints:
   // pipelines persist per-partition cursors instead and outputs are at-least-once.
   int64_t checkpoint_interval_ms = 10'000;
-  int checkpoints_retained = 3;              // complete checkpoints kept on disk (>= 2)
-  int64_t checkpoint_timeout_ms = 60'000;    // a checkpoint not done by then is abandoned
-  int64_t restore_checkpoint_id = -1;        // >= 0: start from this checkpoint, not the newest
+  int checkpoints_retained = 3;            // complete checkpoints kept on disk (>= 2)
+  int64_t checkpoint_timeout_ms = 60'000;  // a checkpoint not done by then is abandoned
+  int64_t restore_checkpoint_id = -1;      // >= 0: start from this checkpoint, not the newest
   // Keyed state of stateful operators: in memory (default) or RocksDB under data_dir/state.
   bool state_rocksdb = false;
-  uint64_t state_cache_entries = 100'000;    // RocksDB: decoded entries cached per operator
+  uint64_t state_cache_entries = 100'000;  // RocksDB: decoded entries cached per operator
   // Feature views keep each entity's latest values for LookupFeatures. false: computed into
   // the pipelines' outputs only (a backfill, which nobody queries, saves the copy per event).
   bool serve_features = true;
@@ -60,13 +60,13 @@ struct EngineOptions {
   // when a step's model has no ready version or its inputs do not resolve. Only repositories
   // from ModelRepository::Open (include/impulse/models.h) are accepted (else kInvalidArgument).
   std::shared_ptr<ModelRepository> models;
-  Clock* clock = nullptr;                    // nullptr = Clock::Real()
-  Env* env = nullptr;                        // nullptr = Env::Default()
+  Clock* clock = nullptr;  // nullptr = Clock::Real()
+  Env* env = nullptr;      // nullptr = Env::Default()
 };
 
 struct LineError {
-  uint32_t line = 0;    // 1-based line number in the request body
-  std::string reason;   // "field amount: expected double, got string"
+  uint32_t line = 0;   // 1-based line number in the request body
+  std::string reason;  // "field amount: expected double, got string"
 };
 
 struct IngestResult {
@@ -210,32 +210,29 @@ class Engine {
   // kInvalidArgument (a stream written by pipelines: not ingestible),
   // kFailedPrecondition (stopping). `producer` is the caller's index < max_producers: each
   // producer owns its own single-producer rings.
-  virtual Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
-                        IngestCallback done) = 0;
+  virtual Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer, IngestCallback done) = 0;
 
   // The embedded form of Ingest: typed rows of the stream's schema (width and field types as
   // declared; strings only need to live for the call), no parsing. The event time is the time
   // field's value (else the ingest time). kInvalidArgument, naming the row and field, for a
   // null in a non-nullable field or a width mismatch: nothing is queued then. Otherwise as
   // Ingest.
-  virtual Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer,
-                            IngestCallback done) = 0;
+  virtual Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer, IngestCallback done) = 0;
 
   virtual std::vector<StreamInfo> ListStreams() const = 0;
 
   // Appends up to `limit` events of stream/partition starting at `from` as NDJSON lines,
   // each an object with "_offset", "_partition", "_event_time" and the fields. Past the end:
   // appends nothing and returns OK.
-  virtual Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from,
-                            uint32_t limit, std::string* out) const = 0;
+  virtual Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
+                            std::string* out) const = 0;
 
   // The typed form of ReadEvents: up to `limit` rows (at most kReadRowsMax; a larger limit reads
   // that many, continue from next_offset) of stream/partition from offset `from`, copied into
   // an owned batch. Past the end: no rows, OK. kNotFound (unknown stream), kOutOfRange (no such
   // partition, or `from` below the partition's start), kDataLoss (corrupt record).
   static constexpr uint32_t kReadRowsMax = 100'000;
-  virtual Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from,
-                                    uint32_t limit) const {
+  virtual Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit) const {
     (void)stream, (void)partition, (void)from, (void)limit;
     return FailedPrecondition("ReadRows is not supported by this engine");
   }
@@ -288,8 +285,8 @@ class Engine {
   // the number of entities returned with values. kNotFound for an unknown view;
   // kInvalidArgument for more than kFeatureLookupBatchMax entities.
   static constexpr size_t kFeatureLookupBatchMax = 1000;
-  virtual Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
-                                std::string* out, size_t* found) const = 0;
+  virtual Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, std::string* out,
+                                size_t* found) const = 0;
   // The typed form of LookupFeatures: the view's current values per entity as rows of its
   // feature schema. kNotFound for an unknown view; kInvalidArgument for more than
   // kFeatureLookupBatchMax entities.

@@ -16,9 +16,9 @@ namespace impulse {
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual int64_t NowMs() const = 0;   // wall clock, ms since the Unix epoch
-  virtual int64_t NowNs() const = 0;   // monotonic, for latency measurement
-  static Clock* Real();                // process-wide real clock
+  virtual int64_t NowMs() const = 0;  // wall clock, ms since the Unix epoch
+  virtual int64_t NowNs() const = 0;  // monotonic, for latency measurement
+  static Clock* Real();               // process-wide real clock
 };
 
 // A file opened for appending. Single writer.
@@ -26,8 +26,8 @@ class WritableFile {
  public:
   virtual ~WritableFile() = default;
   virtual Status Append(std::string_view data) = 0;
-  virtual Status Sync() = 0;                       // fdatasync
-  virtual Status Truncate(uint64_t size) = 0;      // also moves the append position
+  virtual Status Sync() = 0;                   // fdatasync
+  virtual Status Truncate(uint64_t size) = 0;  // also moves the append position
   virtual Status Close() = 0;
   virtual uint64_t Size() const = 0;
 };

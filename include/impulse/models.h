@@ -25,7 +25,7 @@ struct ModelVersionStatus {
   // 0 for a problem of the model rather than of one version: a broken config.yaml, a version
   // directory whose name is not a number, the repository's model limit.
   uint64_t version = 0;
-  std::string kind;       // "xgboost", "linear"; "" when the config never parsed
+  std::string kind;  // "xgboost", "linear"; "" when the config never parsed
   VersionState state = VersionState::kUnavailable;
   size_t num_inputs = 0;  // inputs in the config
   std::string reason;     // why failed or unavailable; for a ready version, a failed reload

@@ -21,16 +21,36 @@ struct Value {
     bool b;           // kBool
     const char* str;  // kString: points into an arena, not NUL-terminated
   };
-  uint32_t len = 0;   // kString length
+  uint32_t len = 0;  // kString length
   bool null = true;
 
   Value() : i64(0) {}
   static Value Null() { return Value(); }
-  static Value Int(int64_t v) { Value x; x.i64 = v; x.null = false; return x; }
-  static Value Double(double v) { Value x; x.f64 = v; x.null = false; return x; }
-  static Value Bool(bool v) { Value x; x.i64 = 0; x.b = v; x.null = false; return x; }
+  static Value Int(int64_t v) {
+    Value x;
+    x.i64 = v;
+    x.null = false;
+    return x;
+  }
+  static Value Double(double v) {
+    Value x;
+    x.f64 = v;
+    x.null = false;
+    return x;
+  }
+  static Value Bool(bool v) {
+    Value x;
+    x.i64 = 0;
+    x.b = v;
+    x.null = false;
+    return x;
+  }
   static Value String(std::string_view s) {
-    Value x; x.str = s.data(); x.len = static_cast<uint32_t>(s.size()); x.null = false; return x;
+    Value x;
+    x.str = s.data();
+    x.len = static_cast<uint32_t>(s.size());
+    x.null = false;
+    return x;
   }
   std::string_view sv() const { return {str, len}; }
 };
@@ -70,9 +90,9 @@ class Arena {
 struct RowMeta {
   int64_t event_time_ms = 0;
   int64_t ingest_time_ms = 0;
-  uint64_t offset = 0;      // offset in its stream partition, once appended
+  uint64_t offset = 0;  // offset in its stream partition, once appended
   uint32_t partition = 0;
-  uint32_t line = 0;        // 1-based NDJSON line the row came from (0 if none)
+  uint32_t line = 0;  // 1-based NDJSON line the row came from (0 if none)
   // The input watermark in effect when the row reached its pipeline (set by the runtime,
   // carried through stateless steps): stateful operators advance to it before the row, so
   // lateness depends on the input order only, not on how rows were batched.
@@ -86,7 +106,10 @@ class RowBatch {
   RowBatch(RowBatch&&) = default;
   RowBatch& operator=(RowBatch&&) = default;
 
-  void Reset(size_t width) { Clear(); width_ = width; }
+  void Reset(size_t width) {
+    Clear();
+    width_ = width;
+  }
   size_t width() const { return width_; }
   size_t size() const { return meta_.size(); }
   bool empty() const { return meta_.empty(); }

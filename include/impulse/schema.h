@@ -50,9 +50,9 @@ class Schema {
 
 // Limits and defaults for one stream. Every field has a documented default.
 struct StreamOptions {
-  uint32_t partitions = 4;             // fixed at creation
-  int64_t retention_bytes = -1;        // per partition; -1 = unlimited
-  int64_t retention_ms = -1;           // by record ingest time; -1 = unlimited
+  uint32_t partitions = 4;                   // fixed at creation
+  int64_t retention_bytes = -1;              // per partition; -1 = unlimited
+  int64_t retention_ms = -1;                 // by record ingest time; -1 = unlimited
   uint64_t segment_bytes_max = 64ull << 20;  // a segment is sealed when it reaches this size
 };
 

@@ -12,8 +12,8 @@ namespace impulse {
 
 enum class StatusCode : int {
   kOk = 0,
-  kInvalidArgument,     // the caller's input is wrong (schema violation, bad spec, bad flag)
-  kNotFound,            // unknown stream, model, file
+  kInvalidArgument,  // the caller's input is wrong (schema violation, bad spec, bad flag)
+  kNotFound,         // unknown stream, model, file
   kAlreadyExists,
   kOutOfRange,          // offset past the end, value outside a documented range
   kResourceExhausted,   // a limit was hit: full disk, full queue, body too large
@@ -22,7 +22,7 @@ enum class StatusCode : int {
   kDataLoss,            // corruption detected (checksum failure in a sealed segment)
   kIOError,             // an OS call failed for another reason
   kUnauthenticated,
-  kInternal,            // a bug
+  kInternal,  // a bug
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -70,7 +70,7 @@ Status ErrnoStatus(std::string_view what, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) v_ = Status(StatusCode::kInternal, "Result built from OK status");
   }
@@ -99,19 +99,18 @@ class [[nodiscard]] Result {
 #define IMPULSE_CONCAT_INNER(a, b) a##b
 #define IMPULSE_CONCAT(a, b) IMPULSE_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::impulse::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                   \
+#define RETURN_IF_ERROR(expr)       \
+  do {                              \
+    ::impulse::Status _st = (expr); \
+    if (!_st.ok()) return _st;      \
   } while (0)
 
-#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)    \
-  auto tmp = (expr);                             \
-  if (!tmp.ok()) return tmp.status();            \
+#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                          \
+  if (!tmp.ok()) return tmp.status();         \
   lhs = std::move(tmp).value()
 
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL(IMPULSE_CONCAT(_result_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(IMPULSE_CONCAT(_result_, __LINE__), lhs, expr)
 
 // Invariant checks: a failure is a bug, so the process stops with the location.
 #define IMPULSE_CHECK(cond)                                         \

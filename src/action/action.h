@@ -23,9 +23,9 @@ namespace impulse::action {
 
 // One firing to deliver. Immutable once in the outbox.
 struct Firing {
-  std::string id;          // "<rule>/<event id>": stable across replays; the Idempotency-Key
-  std::string action;      // the action's name (spec)
-  std::string payload;     // webhook: the JSON body; agent: the filled-in user prompt
+  std::string id;       // "<rule>/<event id>": stable across replays; the Idempotency-Key
+  std::string action;   // the action's name (spec)
+  std::string payload;  // webhook: the JSON body; agent: the filled-in user prompt
   int64_t event_time_ms = 0;
   int64_t fired_at_ms = 0;  // wall clock when the trigger fired (an agent's max_event_age)
 };
@@ -38,10 +38,10 @@ struct Outcome {
   };
   Kind kind = Kind::kDelivered;
   int attempts = 0;
-  int http_status = 0;    // of the last attempt (0: no HTTP answer)
-  std::string error;      // the last error, or why skipped
-  std::string response;   // agent: the answer text (or the JSON it returned, when JSON was asked)
-  int64_t latency_ns = 0; // Submit to outcome
+  int http_status = 0;     // of the last attempt (0: no HTTP answer)
+  std::string error;       // the last error, or why skipped
+  std::string response;    // agent: the answer text (or the JSON it returned, when JSON was asked)
+  int64_t latency_ns = 0;  // Submit to outcome
 };
 
 // Counters of one executor (for /metrics).
@@ -55,28 +55,28 @@ struct ExecutorStats {
 };
 
 struct WebhookOptions {
-  std::string url;                           // http://host[:port]/path (https: not supported yet)
+  std::string url;  // http://host[:port]/path (https: not supported yet)
   std::map<std::string, std::string> headers;
-  int64_t timeout_ms = 5'000;                // per attempt (connect + request + response)
-  int retries_max = 5;                       // attempts = 1 + retries_max
-  int64_t backoff_initial_ms = 100;          // doubled per retry, full jitter
+  int64_t timeout_ms = 5'000;        // per attempt (connect + request + response)
+  int retries_max = 5;               // attempts = 1 + retries_max
+  int64_t backoff_initial_ms = 100;  // doubled per retry, full jitter
   int64_t backoff_max_ms = 30'000;
-  int64_t retry_after_max_ms = 300'000;      // a longer Retry-After is capped to this
-  uint32_t concurrency_max = 16;             // calls in flight at once
-  uint32_t queue_max = 1'000;                // accepted, waiting for a slot
-  uint32_t breaker_failures = 5;             // consecutive failures that open the breaker
-  int64_t breaker_open_ms = 10'000;          // then one probe call is let through
+  int64_t retry_after_max_ms = 300'000;  // a longer Retry-After is capped to this
+  uint32_t concurrency_max = 16;         // calls in flight at once
+  uint32_t queue_max = 1'000;            // accepted, waiting for a slot
+  uint32_t breaker_failures = 5;         // consecutive failures that open the breaker
+  int64_t breaker_open_ms = 10'000;      // then one probe call is let through
   uint64_t response_bytes_max = 1 << 20;
 };
 
 struct AgentOptions {
-  std::string base_url;                      // http://host[:port]; POST {base_url}/v1/chat/completions
+  std::string base_url;  // http://host[:port]; POST {base_url}/v1/chat/completions
   std::string model;
-  std::string api_key_env;                   // the API key is read from this environment variable
+  std::string api_key_env;  // the API key is read from this environment variable
   std::string system_prompt;
   double temperature = 0;
   uint32_t max_tokens = 512;
-  bool json = false;                         // response_format json_object; the answer must parse
+  bool json = false;  // response_format json_object; the answer must parse
   int64_t timeout_ms = 60'000;
   int retries_max = 3;
   int64_t backoff_initial_ms = 500;
@@ -84,8 +84,8 @@ struct AgentOptions {
   uint32_t concurrency_max = 4;
   uint32_t queue_max = 1'000;
   uint32_t requests_per_minute = 60;
-  uint32_t tokens_per_minute = 100'000;      // estimated from the prompt + max_tokens, corrected by usage
-  int64_t max_event_age_ms = 300'000;        // older firings are skipped with the reason
+  uint32_t tokens_per_minute = 100'000;  // estimated from the prompt + max_tokens, corrected by usage
+  int64_t max_event_age_ms = 300'000;    // older firings are skipped with the reason
   uint64_t response_bytes_max = 1 << 20;
 };
 

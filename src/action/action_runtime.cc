@@ -2,8 +2,8 @@
 // Also the retry helpers of internal.h.
 #include <utility>  // before Asio with g++ 12 / C++20
 
-#include <boost/asio/post.hpp>
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cctype>
 #include <ctime>
 #include <string>

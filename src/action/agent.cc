@@ -8,8 +8,8 @@
 // run several I/O threads; `done` callbacks always run outside it.
 #include <utility>  // before Asio with g++ 12 / C++20
 
-#include <boost/asio/steady_timer.hpp>
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -43,8 +43,8 @@ struct Call {
   int attempts = 0;
   int http_status = 0;
   std::string last_error;
-  bool finished = false;  // set once, under State::mu; later results are dropped
-  bool inflight = false;  // holds a concurrency slot (is in State::inflight_)
+  bool finished = false;      // set once, under State::mu; later results are dropped
+  bool inflight = false;      // holds a concurrency slot (is in State::inflight_)
   bool rate_waiting = false;  // this attempt already waited for the rate budget (counted once)
   std::list<std::shared_ptr<Call>>::iterator inflight_it;
 };
@@ -61,15 +61,14 @@ class State : public std::enable_shared_from_this<State> {
         options_(std::move(options)),
         api_key_(std::move(api_key)),
         url_(options_.base_url + "/v1/chat/completions"),
-        limiter_({.requests_per_minute = options_.requests_per_minute,
-                  .tokens_per_minute = options_.tokens_per_minute},
+        limiter_({.requests_per_minute = options_.requests_per_minute, .tokens_per_minute = options_.tokens_per_minute},
                  rt_->clock()) {}
 
   bool Submit(Firing firing, std::function<void(Outcome)> done) {
     auto call = std::make_shared<Call>();
     call->submitted_ns = rt_->clock()->NowNs();
-    call->estimated_tokens = RateLimiter::EstimateTokens(
-        options_.system_prompt.size() + firing.payload.size(), options_.max_tokens);
+    call->estimated_tokens =
+        RateLimiter::EstimateTokens(options_.system_prompt.size() + firing.payload.size(), options_.max_tokens);
     call->firing = std::move(firing);
     call->done = std::move(done);
     {
@@ -119,8 +118,7 @@ class State : public std::enable_shared_from_this<State> {
         queue_.pop_front();
         const int64_t age_ms = rt_->clock()->NowMs() - call->firing.fired_at_ms;
         if (age_ms > options_.max_event_age_ms) {
-          out.push_back(FinishLocked(*call, Outcome::Kind::kSkipped,
-                                     StaleReason(age_ms, options_.max_event_age_ms)));
+          out.push_back(FinishLocked(*call, Outcome::Kind::kSkipped, StaleReason(age_ms, options_.max_event_age_ms)));
           continue;
         }
         inflight_.push_back(call);
@@ -208,9 +206,9 @@ class State : public std::enable_shared_from_this<State> {
           out.push_back(FinishLocked(*call, Outcome::Kind::kDeadLetter, error));
         } else {
           const int64_t delay_ms =
-              retry_after_ms >= 0 ? retry_after_ms
-                                  : FullJitterBackoffMs(*rt_, call->attempts, options_.backoff_initial_ms,
-                                                        options_.backoff_max_ms);
+              retry_after_ms >= 0
+                  ? retry_after_ms
+                  : FullJitterBackoffMs(*rt_, call->attempts, options_.backoff_initial_ms, options_.backoff_max_ms);
           After(delay_ms, call);
         }
       }
@@ -262,10 +260,10 @@ class State : public std::enable_shared_from_this<State> {
 
   mutable std::mutex mu_;
   bool stopped_ = false;
-  RateLimiter limiter_;                          // guarded by mu_
-  std::deque<std::shared_ptr<Call>> queue_;      // at most options_.queue_max
-  std::list<std::shared_ptr<Call>> inflight_;    // at most options_.concurrency_max
-  ExecutorStats stats_;                          // inflight/queued filled in by stats()
+  RateLimiter limiter_;                        // guarded by mu_
+  std::deque<std::shared_ptr<Call>> queue_;    // at most options_.queue_max
+  std::list<std::shared_ptr<Call>> inflight_;  // at most options_.concurrency_max
+  ExecutorStats stats_;                        // inflight/queued filled in by stats()
 };
 
 // Contract in action.h. The handle: Submit and stats from any thread.
@@ -298,8 +296,7 @@ class AgentExecutor final : public Executor {
 
 }  // namespace
 
-Result<std::unique_ptr<Executor>> NewAgentExecutor(const RuntimeInternals& internals,
-                                                   const AgentOptions& options) {
+Result<std::unique_ptr<Executor>> NewAgentExecutor(const RuntimeInternals& internals, const AgentOptions& options) {
   ASSIGN_OR_RETURN(std::string api_key, CheckAgentOptions(options));
   auto rt = internals.Share();
   auto state = std::make_shared<State>(rt, options, std::move(api_key));

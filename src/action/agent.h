@@ -26,9 +26,9 @@ std::string BuildChatRequest(const AgentOptions& options, std::string_view promp
 
 // What a successful completion returned.
 struct ChatAnswer {
-  std::string content;       // choices[0].message.content
-  uint64_t total_tokens = 0; // usage.total_tokens (0 if absent)
-  bool has_usage = false;    // whether the endpoint reported usage
+  std::string content;        // choices[0].message.content
+  uint64_t total_tokens = 0;  // usage.total_tokens (0 if absent)
+  bool has_usage = false;     // whether the endpoint reported usage
 };
 
 // Parses the body of a 2xx answer. kInvalidArgument when it is not a chat completion

@@ -26,8 +26,7 @@ std::string Truncate(std::string_view s, size_t n) {
 
 Result<std::string> CheckAgentOptions(const AgentOptions& o) {
   if (o.base_url.rfind("http://", 0) != 0) {
-    return InvalidArgument("agent base_url must start with http:// (https is not supported yet): '" +
-                           o.base_url + "'");
+    return InvalidArgument("agent base_url must start with http:// (https is not supported yet): '" + o.base_url + "'");
   }
   if (o.base_url.size() <= 7) return InvalidArgument("agent base_url has no host: '" + o.base_url + "'");
   if (o.model.empty()) return InvalidArgument("agent model is empty");
@@ -45,8 +44,7 @@ Result<std::string> CheckAgentOptions(const AgentOptions& o) {
   if (o.api_key_env.empty()) return std::string();
   const char* key = std::getenv(o.api_key_env.c_str());
   if (key == nullptr || *key == '\0') {
-    return InvalidArgument("agent api_key_env: environment variable " + o.api_key_env +
-                           " is not set");
+    return InvalidArgument("agent api_key_env: environment variable " + o.api_key_env + " is not set");
   }
   return std::string(key);
 }
@@ -78,13 +76,12 @@ Result<ChatAnswer> ParseChatResponse(std::string_view body, bool json) {
   simdjson::dom::element root;
   const simdjson::padded_string padded(body);
   if (auto e = parser.parse(padded).get(root); e != simdjson::SUCCESS) {
-    return InvalidArgument(std::string("response is not JSON: ") + simdjson::error_message(e) +
-                           ": " + Truncate(body, kErrorSummaryBytesMax));
+    return InvalidArgument(std::string("response is not JSON: ") + simdjson::error_message(e) + ": " +
+                           Truncate(body, kErrorSummaryBytesMax));
   }
   std::string_view content;
   if (root.at_pointer("/choices/0/message/content").get(content) != simdjson::SUCCESS) {
-    return InvalidArgument("response has no choices[0].message.content: " +
-                           Truncate(body, kErrorSummaryBytesMax));
+    return InvalidArgument("response has no choices[0].message.content: " + Truncate(body, kErrorSummaryBytesMax));
   }
   ChatAnswer answer;
   answer.content = std::string(content);
@@ -98,8 +95,8 @@ Result<ChatAnswer> ParseChatResponse(std::string_view body, bool json) {
     simdjson::dom::element ignored;
     const simdjson::padded_string padded_content(answer.content);
     if (auto e = content_parser.parse(padded_content).get(ignored); e != simdjson::SUCCESS) {
-      return InvalidArgument(std::string("answer is not JSON: ") + simdjson::error_message(e) +
-                             ": " + Truncate(answer.content, kErrorSummaryBytesMax));
+      return InvalidArgument(std::string("answer is not JSON: ") + simdjson::error_message(e) + ": " +
+                             Truncate(answer.content, kErrorSummaryBytesMax));
     }
   }
   return answer;
@@ -118,8 +115,8 @@ std::string SummarizeErrorBody(std::string_view body) {
 }
 
 std::string StaleReason(int64_t age_ms, int64_t max_event_age_ms) {
-  return "stale: fired " + std::to_string(age_ms) + " ms ago (max_event_age " +
-         std::to_string(max_event_age_ms) + " ms)";
+  return "stale: fired " + std::to_string(age_ms) + " ms ago (max_event_age " + std::to_string(max_event_age_ms) +
+         " ms)";
 }
 
 }  // namespace impulse::action

@@ -76,13 +76,11 @@ TEST(AgentWire, MalformedResponsesAreErrors) {
   EXPECT_CODE(ParseChatResponse("", false), kInvalidArgument);
   EXPECT_CODE(ParseChatResponse("not json", false), kInvalidArgument);
   EXPECT_CODE(ParseChatResponse(R"({"choices":[]})", false), kInvalidArgument);
-  EXPECT_CODE(ParseChatResponse(R"({"choices":[{"message":{"content":7}}]})", false),
-              kInvalidArgument);
+  EXPECT_CODE(ParseChatResponse(R"({"choices":[{"message":{"content":7}}]})", false), kInvalidArgument);
 }
 
 TEST(AgentWire, ErrorSummaryPrefersOpenAiMessage) {
-  EXPECT_EQ(SummarizeErrorBody(R"({"error":{"message":"Rate limit reached","type":"x"}})"),
-            "Rate limit reached");
+  EXPECT_EQ(SummarizeErrorBody(R"({"error":{"message":"Rate limit reached","type":"x"}})"), "Rate limit reached");
   EXPECT_EQ(SummarizeErrorBody("plain\ntext"), "plain text");
   EXPECT_EQ(SummarizeErrorBody(std::string(500, 'x')).size(), 203u);
 }

@@ -35,8 +35,7 @@ FakeChatRequest ParseChatRequest(const RecordedRequest& req) {
   int64_t max_tokens = 0;
   if (root["max_tokens"].get(max_tokens) == simdjson::SUCCESS) out.max_tokens = max_tokens;
   std::string_view format;
-  out.json_asked = root.at_pointer("/response_format/type").get(format) == simdjson::SUCCESS &&
-                   format == "json_object";
+  out.json_asked = root.at_pointer("/response_format/type").get(format) == simdjson::SUCCESS && format == "json_object";
   out.valid = true;
   return out;
 }
@@ -108,12 +107,8 @@ ScriptedReply FakeOpenAi::Handle(const RecordedRequest& request) {
         reply.body = ErrorBody(f.status == 429 ? "Rate limit reached (fake)" : "scripted failure (fake)");
         if (!f.retry_after.empty()) reply.headers["Retry-After"] = f.retry_after;
         return reply;
-      case FaultKind::kNotJson:
-        reply.body = CompletionBody(req, "Sure! Here is the JSON: {");
-        return reply;
-      case FaultKind::kDrop:
-        reply.close_without_answer = true;
-        return reply;
+      case FaultKind::kNotJson: reply.body = CompletionBody(req, "Sure! Here is the JSON: {"); return reply;
+      case FaultKind::kDrop: reply.close_without_answer = true; return reply;
     }
   }
   reply.body = CompletionBody(req, content_ ? content_(req) : DerivedContent(req));
@@ -149,8 +144,6 @@ std::vector<FakeChatRequest> FakeOpenAi::requests() const {
 
 uint64_t FakeOpenAi::calls() const { return server_->requests_total(); }
 uint32_t FakeOpenAi::concurrent_max() const { return server_->concurrent_max(); }
-bool FakeOpenAi::WaitForCalls(uint64_t n, int64_t timeout_ms) const {
-  return server_->WaitForRequests(n, timeout_ms);
-}
+bool FakeOpenAi::WaitForCalls(uint64_t n, int64_t timeout_ms) const { return server_->WaitForRequests(n, timeout_ms); }
 
 }  // namespace impulse::action

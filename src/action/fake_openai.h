@@ -70,8 +70,8 @@ class FakeOpenAi {
   void set_content(ContentFn fn);
 
   std::vector<FakeChatRequest> requests() const;  // chat completion calls, in arrival order
-  uint64_t calls() const;                          // all requests the server received
-  uint32_t concurrent_max() const;                 // most requests being answered at once
+  uint64_t calls() const;                         // all requests the server received
+  uint32_t concurrent_max() const;                // most requests being answered at once
   bool WaitForCalls(uint64_t n, int64_t timeout_ms) const;
 
   // The content the fake derives for `request` when no set_content() is in force.

@@ -2,8 +2,8 @@
 
 #include <utility>  // before Asio with g++ 12 / C++20
 
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 #include "action/http_client.h"
 

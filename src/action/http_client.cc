@@ -4,8 +4,8 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -84,9 +84,8 @@ class Call : public std::enable_shared_from_this<Call> {
     if (ec || timed_out_) return Fail("connect " + url_.host + ":" + url_.port, ec);
     beast::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
-    http::async_write(socket_, req_, [self = shared_from_this()](beast::error_code wec, size_t) {
-      self->OnWrite(wec);
-    });
+    http::async_write(socket_, req_,
+                      [self = shared_from_this()](beast::error_code wec, size_t) { self->OnWrite(wec); });
   }
 
   void OnWrite(beast::error_code ec) {
@@ -116,7 +115,8 @@ class Call : public std::enable_shared_from_this<Call> {
     HttpResponse r;
     auto& res = parser_.get();
     r.status = static_cast<int>(res.result_int());
-    for (const auto& f : res) r.headers[Lower(std::string_view(f.name_string().data(), f.name_string().size()))] = std::string(f.value());
+    for (const auto& f : res)
+      r.headers[Lower(std::string_view(f.name_string().data(), f.name_string().size()))] = std::string(f.value());
     r.body = std::move(res.body());
     Finish(std::move(r));
   }
@@ -186,7 +186,8 @@ Result<ParsedUrl> ParseHttpUrl(std::string_view url) {
   for (char c : out.port) {
     if (c < '0' || c > '9') return InvalidArgument("bad port in url: " + std::string(url));
   }
-  if (std::stoi(out.port) == 0 || std::stoi(out.port) > 65535) return InvalidArgument("bad port in url: " + std::string(url));
+  if (std::stoi(out.port) == 0 || std::stoi(out.port) > 65535)
+    return InvalidArgument("bad port in url: " + std::string(url));
   return out;
 }
 
@@ -201,7 +202,8 @@ void AsyncRequest(asio::io_context& io, HttpRequest request, std::function<void(
   Result<ParsedUrl> url = ParseHttpUrl(request.url);
   if (!url.ok()) return fail_soon(std::move(done), url.status());
   http::verb verb = http::string_to_verb(request.method);
-  if (verb == http::verb::unknown) return fail_soon(std::move(done), InvalidArgument("unknown HTTP method " + request.method));
+  if (verb == http::verb::unknown)
+    return fail_soon(std::move(done), InvalidArgument("unknown HTTP method " + request.method));
   auto call = std::make_shared<Call>(io, std::move(url).value(), std::move(request), std::move(done));
   call->Start(verb);
 }

@@ -6,9 +6,9 @@
 // the response body is limited to `response_bytes_max` (kResourceExhausted beyond), the header
 // to 64 KiB. A Content-Length over the limit is refused before the body is read; a chunked or
 // close-delimited body is also checked after reading (whether Beast 1.74 stops such a body at the
-// limit while reading is untested: its whole-message read ignored the limit in one case). Connection errors and timeouts come back in HttpResponse::error, never as a crash
-// or an exception. `done` runs exactly once, on a thread running `io`; if `io` is stopped or
-// destroyed first, `done` never runs (its function object is destroyed).
+// limit while reading is untested: its whole-message read ignored the limit in one case). Connection errors and
+// timeouts come back in HttpResponse::error, never as a crash or an exception. `done` runs exactly once, on a thread
+// running `io`; if `io` is stopped or destroyed first, `done` never runs (its function object is destroyed).
 #pragma once
 
 #include <utility>  // before Asio with g++ 12 / C++20
@@ -29,8 +29,8 @@ struct HttpRequest {
   std::string url;                             // http://host[:port][/path][?query]
   std::map<std::string, std::string> headers;  // sent as given; Host and Content-Length are set
   std::string body;
-  int64_t timeout_ms = 5'000;                  // the whole attempt
-  uint64_t response_bytes_max = 1 << 20;       // response body limit
+  int64_t timeout_ms = 5'000;             // the whole attempt
+  uint64_t response_bytes_max = 1 << 20;  // response body limit
 };
 
 struct HttpResponse {

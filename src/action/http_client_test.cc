@@ -90,7 +90,8 @@ TEST(HttpClient, DroppedConnectionIsAnError) {
 }
 
 TEST(HttpClient, BodyOverTheLimit) {
-  auto server = RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Status(200, std::string(5000, 'x')); });
+  auto server = RecordingHttpServer::Start(
+      [](const RecordedRequest&) { return ScriptedReply::Status(200, std::string(5000, 'x')); });
   ASSERT_TRUE(server.ok());
   HttpRequest req;
   req.url = (*server)->url();

@@ -12,15 +12,11 @@ constexpr double kMinuteMs = 60e3;
 
 RateLimiter::RateLimiter(const RateLimiterOptions& options, const Clock* clock) : clock_(clock) {
   const int64_t now = clock_->NowNs();
-  requests_ = {static_cast<double>(options.requests_per_minute),
-               static_cast<double>(options.requests_per_minute), now};
-  tokens_ = {static_cast<double>(options.tokens_per_minute),
-             static_cast<double>(options.tokens_per_minute), now};
+  requests_ = {static_cast<double>(options.requests_per_minute), static_cast<double>(options.requests_per_minute), now};
+  tokens_ = {static_cast<double>(options.tokens_per_minute), static_cast<double>(options.tokens_per_minute), now};
 }
 
-uint64_t RateLimiter::EstimateTokens(size_t prompt_bytes, uint32_t max_tokens) {
-  return prompt_bytes / 4 + max_tokens;
-}
+uint64_t RateLimiter::EstimateTokens(size_t prompt_bytes, uint32_t max_tokens) { return prompt_bytes / 4 + max_tokens; }
 
 void RateLimiter::Refill(Bucket* b, int64_t now_ns) const {
   if (b->capacity == 0) return;

@@ -98,7 +98,8 @@ class Session : public std::enable_shared_from_this<Session> {
     RecordedRequest r;
     r.method = std::string(req.method_string());
     r.target = std::string(req.target());
-    for (const auto& f : req) r.headers[Lower(std::string_view(f.name_string().data(), f.name_string().size()))] = std::string(f.value());
+    for (const auto& f : req)
+      r.headers[Lower(std::string_view(f.name_string().data(), f.name_string().size()))] = std::string(f.value());
     r.body = req.body();
     r.received_ms = SteadyMs();
     keep_alive_ = req.keep_alive();

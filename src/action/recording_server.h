@@ -45,7 +45,7 @@ struct ScriptedReply {
   std::map<std::string, std::string> headers;  // e.g. {"Retry-After", "1"}
   std::string body;
   std::string content_type = "application/json";
-  int64_t delay_ms = 0;              // wait this long before answering (or closing)
+  int64_t delay_ms = 0;               // wait this long before answering (or closing)
   bool close_without_answer = false;  // drop the connection instead of answering
 
   static ScriptedReply Status(int status, std::string body = "") {

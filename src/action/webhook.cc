@@ -18,8 +18,8 @@
 // `mu_`; `done` is called with no lock held.
 #include <utility>  // before Asio with g++ 12 / C++20
 
-#include <boost/asio/steady_timer.hpp>
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -207,8 +207,7 @@ class WebhookState : public std::enable_shared_from_this<WebhookState> {
       // A 2xx whose body is over the limit still delivered the firing.
       bool answered = res.error.ok() || (res.status != 0 && res.error.code() == StatusCode::kResourceExhausted);
       bool success = answered && res.status >= 200 && res.status < 300;
-      bool retryable = !answered ? res.error.code() != StatusCode::kInvalidArgument
-                                 : IsRetryableHttpStatus(res.status);
+      bool retryable = !answered ? res.error.code() != StatusCode::kInvalidArgument : IsRetryableHttpStatus(res.status);
       if (!answered) {
         job->last_error = res.error.message();
       } else if (!success) {

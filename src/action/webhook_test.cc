@@ -110,7 +110,8 @@ TEST(Webhook, DeliveredOn200WithHeadersAndBody) {
 
 TEST(Webhook, RetriesOn503ThenDelivers) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const RecordedRequest&) { return ++calls <= 2 ? ScriptedReply::Status(503, "busy") : ScriptedReply{}; });
+  Fixture fx(
+      [&](const RecordedRequest&) { return ++calls <= 2 ? ScriptedReply::Status(503, "busy") : ScriptedReply{}; });
   auto hook = fx.Webhook(FastOptions(*fx.server));
   Outcomes out;
   ASSERT_TRUE(hook->Submit(MakeFiring("r/1"), out.Callback()));
@@ -128,7 +129,8 @@ TEST(Webhook, RetriesOn503ThenDelivers) {
 
 TEST(Webhook, RetryAfterIsRespected) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const RecordedRequest&) { return ++calls == 1 ? ScriptedReply::TooManyRequests("1") : ScriptedReply{}; });
+  Fixture fx(
+      [&](const RecordedRequest&) { return ++calls == 1 ? ScriptedReply::TooManyRequests("1") : ScriptedReply{}; });
   auto hook = fx.Webhook(FastOptions(*fx.server));  // backoff alone would be <= 20 ms
   Outcomes out;
   ASSERT_TRUE(hook->Submit(MakeFiring("r/1"), out.Callback()));
@@ -141,7 +143,8 @@ TEST(Webhook, RetryAfterIsRespected) {
 
 TEST(Webhook, RetryAfterIsCapped) {
   std::atomic<int> calls{0};
-  Fixture fx([&](const RecordedRequest&) { return ++calls == 1 ? ScriptedReply::TooManyRequests("3600") : ScriptedReply{}; });
+  Fixture fx(
+      [&](const RecordedRequest&) { return ++calls == 1 ? ScriptedReply::TooManyRequests("3600") : ScriptedReply{}; });
   WebhookOptions o = FastOptions(*fx.server);
   o.retry_after_max_ms = 50;
   auto hook = fx.Webhook(o);

@@ -27,9 +27,9 @@ AggregateSet FixedSizeSet() {
 }
 
 std::vector<Value> Args(int64_t i) {
-  return {Value::Null(), Value::Null(), Value::Double(i * 0.5), Value::Null(), Value::Int(i), Value::Null(),
-          Value::Double(-i * 1.0), Value::Null(), Value::Int(i * 1000), Value::Null(), Value::Int(i), Value::Null(),
-          Value::Bool(i % 2 == 0), Value::Null(), Value::Double(i % 7), Value::Null()};
+  return {Value::Null(),           Value::Null(), Value::Double(i * 0.5), Value::Null(), Value::Int(i), Value::Null(),
+          Value::Double(-i * 1.0), Value::Null(), Value::Int(i * 1000),   Value::Null(), Value::Int(i), Value::Null(),
+          Value::Bool(i % 2 == 0), Value::Null(), Value::Double(i % 7),   Value::Null()};
 }
 
 TEST(AggAllocations, TheCounterSeesAStringAggregateAllocate) {

@@ -37,9 +37,8 @@ AggregateSet SetFor(FieldType t) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  static const AggregateSet kSets[5] = {SetFor(FieldType::kInt64), SetFor(FieldType::kDouble),
-                                        SetFor(FieldType::kBool), SetFor(FieldType::kString),
-                                        SetFor(FieldType::kTimestamp)};
+  static const AggregateSet kSets[5] = {SetFor(FieldType::kInt64), SetFor(FieldType::kDouble), SetFor(FieldType::kBool),
+                                        SetFor(FieldType::kString), SetFor(FieldType::kTimestamp)};
   const AggregateSet& set = kSets[data[0] % 5];
   const bool sliding = (data[0] / 5) % 2 == 1;
   std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);

@@ -9,9 +9,13 @@ namespace {
 using namespace detail;
 
 template <typename S>
-S* As(uint8_t* p) { return reinterpret_cast<S*>(p); }
+S* As(uint8_t* p) {
+  return reinterpret_cast<S*>(p);
+}
 template <typename S>
-const S* As(const uint8_t* p) { return reinterpret_cast<const S*>(p); }
+const S* As(const uint8_t* p) {
+  return reinterpret_cast<const S*>(p);
+}
 
 void MergeOne(const CompiledAgg& c, uint8_t* into, const uint8_t* from) {
   const FieldType t = c.spec.arg_type;
@@ -135,8 +139,7 @@ size_t HeapBytesOne(const CompiledAgg& c, const uint8_t* p) {
     case kOpFirst:
     case kOpLast: return SlotHeapBytes(As<EdgeState>(p)->v, t);
     case kOpArgMax:
-    case kOpArgMin:
-      return SlotHeapBytes(As<ArgState>(p)->x, t) + SlotHeapBytes(As<ArgState>(p)->y, c.spec.arg2_type);
+    case kOpArgMin: return SlotHeapBytes(As<ArgState>(p)->x, t) + SlotHeapBytes(As<ArgState>(p)->y, c.spec.arg2_type);
     case kOpCountDistinct: {
       const auto* m = static_cast<const CountMap*>(As<PtrState>(p)->p);
       return m == nullptr ? 0 : CountMapHeapBytes(*m);

@@ -8,9 +8,13 @@ namespace detail {
 namespace {
 
 template <typename S>
-S* As(uint8_t* p) { return reinterpret_cast<S*>(p); }
+S* As(uint8_t* p) {
+  return reinterpret_cast<S*>(p);
+}
 template <typename S>
-const S* As(const uint8_t* p) { return reinterpret_cast<const S*>(p); }
+const S* As(const uint8_t* p) {
+  return reinterpret_cast<const S*>(p);
+}
 
 }  // namespace
 

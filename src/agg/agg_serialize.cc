@@ -17,13 +17,19 @@ constexpr int64_t kCountMax = int64_t{1} << 56;
 bool ValidCount(int64_t n) { return n >= 0 && n <= kCountMax; }
 
 template <typename S>
-S* As(uint8_t* p) { return reinterpret_cast<S*>(p); }
+S* As(uint8_t* p) {
+  return reinterpret_cast<S*>(p);
+}
 template <typename S>
-const S* As(const uint8_t* p) { return reinterpret_cast<const S*>(p); }
+const S* As(const uint8_t* p) {
+  return reinterpret_cast<const S*>(p);
+}
 
 void PutSlot(std::string* out, const Slot& s, FieldType t) {
-  if (t == FieldType::kString) PutBytes(out, *s.s);
-  else PutFixed64(static_cast<uint64_t>(s.i), out);
+  if (t == FieldType::kString)
+    PutBytes(out, *s.s);
+  else
+    PutFixed64(static_cast<uint64_t>(s.i), out);
 }
 
 bool GetSlot(std::string_view* in, Slot* s, FieldType t) {
@@ -219,8 +225,7 @@ Status AggregateSet::Deserialize(std::string_view* in, uint8_t* state) const {
   Destroy(state);
   uint8_t version;
   if (!GetU8(in, &version)) return DataLoss("aggregate state: empty input");
-  if (version != kFormatVersion)
-    return DataLoss("aggregate state: unknown format " + std::to_string(version));
+  if (version != kFormatVersion) return DataLoss("aggregate state: unknown format " + std::to_string(version));
   for (size_t i = 0; i < aggs_.size(); ++i) {
     const auto& c = aggs_[i];
     if (!DeserializeOne(c, in, state + c.offset))

@@ -51,13 +51,35 @@ union Slot {
 static_assert(sizeof(Slot) == 8);
 
 // State layouts. All fields zero = empty.
-struct CountState { int64_t n; };
-struct SumState { int64_t n; Slot sum; };  // sum and avg; int sums wrap around
-struct ExtremeState { uint64_t has; Slot v; };
-struct EdgeState { uint64_t has; int64_t ts; Slot v; };  // first, last
-struct VarState { int64_t n; double mean; double m2; };  // Welford
-struct ArgState { uint64_t has; Slot x; Slot y; };
-struct PtrState { void* p; };  // count_distinct, approx, top_k
+struct CountState {
+  int64_t n;
+};
+struct SumState {
+  int64_t n;
+  Slot sum;
+};  // sum and avg; int sums wrap around
+struct ExtremeState {
+  uint64_t has;
+  Slot v;
+};
+struct EdgeState {
+  uint64_t has;
+  int64_t ts;
+  Slot v;
+};  // first, last
+struct VarState {
+  int64_t n;
+  double mean;
+  double m2;
+};  // Welford
+struct ArgState {
+  uint64_t has;
+  Slot x;
+  Slot y;
+};
+struct PtrState {
+  void* p;
+};  // count_distinct, approx, top_k
 
 size_t StateBytes(Op op);
 
@@ -103,7 +125,9 @@ inline Value LoadSlot(const Slot& s, FieldType t) {
 }
 
 template <typename T>
-inline int Cmp3(const T& a, const T& b) { return a < b ? -1 : (b < a ? 1 : 0); }
+inline int Cmp3(const T& a, const T& b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
 
 // Compares a value with a kept slot of the same type: <0, 0, >0. No NaN here (callers drop it).
 inline int CompareToSlot(FieldType t, const Value& v, const Slot& s) {
@@ -120,9 +144,7 @@ inline int CompareValues(FieldType t, const Value& a, const Value& b) {
     default: return Cmp3(IntOf(a, t), IntOf(b, t));
   }
 }
-inline int CompareSlots(FieldType t, const Slot& a, const Slot& b) {
-  return CompareToSlot(t, LoadSlot(a, t), b);
-}
+inline int CompareSlots(FieldType t, const Slot& a, const Slot& b) { return CompareToSlot(t, LoadSlot(a, t), b); }
 
 inline size_t SlotHeapBytes(const Slot& s, FieldType t) {
   if (t != FieldType::kString || s.s == nullptr) return 0;
@@ -137,8 +159,10 @@ inline std::string_view KeyOf(const Value& v, FieldType t, char (&buf)[8]) {
   if (t == FieldType::kDouble) {
     double d = v.f64;
     if (d == 0) d = 0.0;
-    if (std::isnan(d)) bits = 0x7FF8000000000000ull;
-    else std::memcpy(&bits, &d, 8);
+    if (std::isnan(d))
+      bits = 0x7FF8000000000000ull;
+    else
+      std::memcpy(&bits, &d, 8);
   } else {
     bits = static_cast<uint64_t>(IntOf(v, t));
   }

@@ -63,8 +63,10 @@ inline std::vector<TestRow> RandomRows(std::mt19937_64& rng, FieldType t, size_t
         case FieldType::kTimestamp: r.x = static_cast<int64_t>(1'700'000'000'000 + rng() % 50); break;
         case FieldType::kDouble: r.x = static_cast<double>(static_cast<int64_t>(rng() % 2001) - 1000) / 8.0; break;
         case FieldType::kBool: r.x = rng() % 2 == 0; break;
-        case FieldType::kString: r.x = std::string(rng() % 3, 'a') + std::to_string(rng() % 20) +
-                                       (rng() % 4 == 0 ? std::string(40, 'z') : std::string()); break;
+        case FieldType::kString:
+          r.x = std::string(rng() % 3, 'a') + std::to_string(rng() % 20) +
+                (rng() % 4 == 0 ? std::string(40, 'z') : std::string());
+          break;
       }
     }
     if (pct(rng) >= 15) r.ys = "y" + std::to_string(rng() % 10);
@@ -94,8 +96,8 @@ inline std::vector<AggSpec> AllSpecs(FieldType t, bool retractable_only = false)
   s.push_back({.kind = AggKind::kCount, .arity = 0, .arg_type = t});
   s.push_back({.kind = AggKind::kCount, .arg_type = t});
   if (numeric)
-    for (AggKind k : {AggKind::kSum, AggKind::kAvg, AggKind::kVarPop, AggKind::kVarSamp, AggKind::kStddevPop,
-                      AggKind::kStddevSamp})
+    for (AggKind k :
+         {AggKind::kSum, AggKind::kAvg, AggKind::kVarPop, AggKind::kVarSamp, AggKind::kStddevPop, AggKind::kStddevSamp})
       s.push_back({.kind = k, .arg_type = t});
   s.push_back({.kind = AggKind::kCountDistinct, .arg_type = t});
   if (retractable_only) return s;
@@ -146,17 +148,15 @@ inline void ExpectMatchesReference(const AggregateSet& set, const uint8_t* state
           << what;
       continue;
     }
-    ExpectSame(want, FromValue(out[i], rt->first), what + " agg " + std::to_string(i) + " " +
-                                                       std::string(AggKindName(set.spec(i).kind)));
+    ExpectSame(want, FromValue(out[i], rt->first),
+               what + " agg " + std::to_string(i) + " " + std::string(AggKindName(set.spec(i).kind)));
   }
 }
 
 // A state block with its lifetime (Init in the constructor, Destroy in the destructor).
 class State {
  public:
-  explicit State(const AggregateSet& set) : set_(set), mem_((set.state_size() + 7) / 8 + 1) {
-    set_.Init(data());
-  }
+  explicit State(const AggregateSet& set) : set_(set), mem_((set.state_size() + 7) / 8 + 1) { set_.Init(data()); }
   ~State() { set_.Destroy(data()); }
   uint8_t* data() { return reinterpret_cast<uint8_t*>(mem_.data()); }
 

@@ -210,9 +210,13 @@ bool OpRetractable(Op op) {
 namespace {
 
 template <typename S>
-S* As(uint8_t* p) { return reinterpret_cast<S*>(p); }
+S* As(uint8_t* p) {
+  return reinterpret_cast<S*>(p);
+}
 template <typename S>
-const S* As(const uint8_t* p) { return reinterpret_cast<const S*>(p); }
+const S* As(const uint8_t* p) {
+  return reinterpret_cast<const S*>(p);
+}
 
 int64_t WrapAdd(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
@@ -323,8 +327,10 @@ void StoreArg(const CompiledAgg& c, ArgState* st, const Value& x, const Value& y
       char buf[8];
       const std::string_view key = KeyOf(x, t, buf);
       auto it = m->find(key);
-      if (it != m->end()) ++it->second;
-      else m->emplace(std::string(key), 1);
+      if (it != m->end())
+        ++it->second;
+      else
+        m->emplace(std::string(key), 1);
       break;
     }
     case kOpApprox: {
@@ -368,16 +374,20 @@ void RetractOne(const CompiledAgg& c, uint8_t* p, const Value* args) {
     case kOpSumInt:
     case kOpAvgInt: {
       auto* s = As<SumState>(p);
-      if (--s->n == 0) s->sum.i = 0;
-      else s->sum.i = WrapAdd(s->sum.i, static_cast<int64_t>(0 - static_cast<uint64_t>(x.i64)));
+      if (--s->n == 0)
+        s->sum.i = 0;
+      else
+        s->sum.i = WrapAdd(s->sum.i, static_cast<int64_t>(0 - static_cast<uint64_t>(x.i64)));
       break;
     }
     case kOpSumDouble:
     case kOpAvgDouble: {
       auto* s = As<SumState>(p);
       // Back to an exact zero when empty, so rounding drift does not outlive the rows.
-      if (--s->n == 0) s->sum.d = 0;
-      else s->sum.d -= x.f64;
+      if (--s->n == 0)
+        s->sum.d = 0;
+      else
+        s->sum.d -= x.f64;
       break;
     }
     case kOpVar: {

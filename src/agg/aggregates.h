@@ -43,17 +43,17 @@ Result<AggKind> ParseAggKind(std::string_view name);
 std::string_view AggKindName(AggKind kind);
 
 // Limits.
-inline constexpr size_t kMaxAggregates = 256;      // per AggregateSet
-inline constexpr int kTopKCounters = 10000;        // exact below, Space-Saving above
-inline constexpr int kHllPrecision = 12;           // 4096 one-byte registers
+inline constexpr size_t kMaxAggregates = 256;  // per AggregateSet
+inline constexpr int kTopKCounters = 10000;    // exact below, Space-Saving above
+inline constexpr int kHllPrecision = 12;       // 4096 one-byte registers
 
 struct AggSpec {
   AggKind kind = AggKind::kCount;
-  int arity = 1;                             // 0 only for count(); 2 for arg_max(x, y)/arg_min(x, y);
-                                             // top_k(x, k): 1 or 2 (k is the constant below)
-  FieldType arg_type = FieldType::kInt64;    // type of x
-  FieldType arg2_type = FieldType::kInt64;   // arg_max/arg_min: type of y (the returned value)
-  int k = 0;                                 // top_k: entries returned, 1..kTopKCounters
+  int arity = 1;                            // 0 only for count(); 2 for arg_max(x, y)/arg_min(x, y);
+                                            // top_k(x, k): 1 or 2 (k is the constant below)
+  FieldType arg_type = FieldType::kInt64;   // type of x
+  FieldType arg2_type = FieldType::kInt64;  // arg_max/arg_min: type of y (the returned value)
+  int k = 0;                                // top_k: entries returned, 1..kTopKCounters
 };
 
 // Checks the kind against its argument types and returns the result type and nullability:

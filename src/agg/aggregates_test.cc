@@ -60,9 +60,10 @@ TEST(ResultType, TypesAndNullability) {
   EXPECT_EQ(*ResultType({.kind = AggKind::kMax, .arg_type = FieldType::kString}), P(FieldType::kString, true));
   EXPECT_EQ(*ResultType({.kind = AggKind::kCountDistinct, .arg_type = FieldType::kString}),
             P(FieldType::kInt64, false));
-  EXPECT_EQ(*ResultType({.kind = AggKind::kArgMax, .arity = 2, .arg_type = FieldType::kDouble,
-                         .arg2_type = FieldType::kString}),
-            P(FieldType::kString, true));
+  EXPECT_EQ(
+      *ResultType(
+          {.kind = AggKind::kArgMax, .arity = 2, .arg_type = FieldType::kDouble, .arg2_type = FieldType::kString}),
+      P(FieldType::kString, true));
   EXPECT_EQ(*ResultType({.kind = AggKind::kTopK, .arity = 2, .k = 5}), P(FieldType::kString, true));
 }
 
@@ -76,8 +77,7 @@ TEST(ResultType, RejectsBadTypesArityAndK) {
   EXPECT_EQ(code({.kind = AggKind::kTopK, .k = 0}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.kind = AggKind::kTopK, .k = kTopKCounters + 1}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.kind = static_cast<AggKind>(99)}), StatusCode::kInvalidArgument);
-  EXPECT_CODE(AggregateSet::Create({{.kind = AggKind::kSum, .arg_type = FieldType::kString}}),
-              kInvalidArgument);
+  EXPECT_CODE(AggregateSet::Create({{.kind = AggKind::kSum, .arg_type = FieldType::kString}}), kInvalidArgument);
   EXPECT_CODE(AggregateSet::Create(std::vector<AggSpec>(kMaxAggregates + 1)), kInvalidArgument);
 }
 
@@ -181,10 +181,10 @@ TEST(AggregateSet, RetractOnANonRetractableSetChangesNothing) {
 }
 
 TEST(AggregateSet, MinMaxIgnoreNaNAndArgMaxTiesKeepSmallerY) {
-  const AggregateSet set = MakeSet({{.kind = AggKind::kMin, .arg_type = FieldType::kDouble},
-                                    {.kind = AggKind::kMax, .arg_type = FieldType::kDouble},
-                                    {.kind = AggKind::kArgMax, .arity = 2, .arg_type = FieldType::kDouble,
-                                     .arg2_type = FieldType::kString}});
+  const AggregateSet set = MakeSet(
+      {{.kind = AggKind::kMin, .arg_type = FieldType::kDouble},
+       {.kind = AggKind::kMax, .arg_type = FieldType::kDouble},
+       {.kind = AggKind::kArgMax, .arity = 2, .arg_type = FieldType::kDouble, .arg2_type = FieldType::kString}});
   for (bool reversed : {false, true}) {
     State s(set);
     std::vector<std::pair<double, const char*>> in = {{NAN, "nan"}, {2.0, "b"}, {2.0, "a"}, {1.0, "z"}};

@@ -72,8 +72,8 @@ void TopKTrim(TopK* t) {
   auto nth = counts.begin() + kTopKCounters - 1;
   std::nth_element(counts.begin(), nth, counts.end(), std::greater<>());
   const int64_t threshold = *nth;  // the kTopKCounters-th largest count
-  size_t at_threshold_kept = static_cast<size_t>(std::count_if(
-      counts.begin(), counts.begin() + kTopKCounters, [&](int64_t c) { return c == threshold; }));
+  size_t at_threshold_kept = static_cast<size_t>(
+      std::count_if(counts.begin(), counts.begin() + kTopKCounters, [&](int64_t c) { return c == threshold; }));
   for (auto it = t->counts.begin(); it != t->counts.end();) {
     if (it->second > threshold || (it->second == threshold && at_threshold_kept > 0)) {
       if (it->second == threshold) --at_threshold_kept;

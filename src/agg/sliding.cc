@@ -92,7 +92,8 @@ void SlidingWindow::InitFor(const AggregateSet& set) {
   has_strings_ = false;
   for (size_t i = 0; i < set.size(); ++i)
     for (int j = 0; j < 2; ++j)
-      has_strings_ = has_strings_ || (KeepsArg(set.compiled(i), j) && ArgType(set.compiled(i), j) == FieldType::kString);
+      has_strings_ =
+          has_strings_ || (KeepsArg(set.compiled(i), j) && ArgType(set.compiled(i), j) == FieldType::kString);
 }
 
 void SlidingWindow::GrowRows() {
@@ -230,8 +231,8 @@ void SlidingWindow::Results(const AggregateSet& set, Value* out, Arena* arena) {
   }
 }
 
-void SlidingWindow::Add(const AggregateSet& set, int64_t range_ms, int64_t event_time_ms, const Value* args,
-                        Value* out, Arena* arena) {
+void SlidingWindow::Add(const AggregateSet& set, int64_t range_ms, int64_t event_time_ms, const Value* args, Value* out,
+                        Arena* arena) {
   if (!state_) InitFor(set);
   Evict(set, Cutoff(range_ms, event_time_ms));
   Push(set, event_time_ms, args, /*add_to_state=*/true);
@@ -286,9 +287,12 @@ void SlidingWindow::Serialize(const AggregateSet& set, std::string* out) const {
         PutU8(out, v.null ? 0 : 1);
         if (v.null) continue;
         const FieldType t = ArgType(c, j);
-        if (t == FieldType::kString) PutBytes(out, v.sv());
-        else if (t == FieldType::kBool) PutFixed64(v.b ? 1 : 0, out);
-        else PutFixed64(static_cast<uint64_t>(v.i64), out);
+        if (t == FieldType::kString)
+          PutBytes(out, v.sv());
+        else if (t == FieldType::kBool)
+          PutFixed64(v.b ? 1 : 0, out);
+        else
+          PutFixed64(static_cast<uint64_t>(v.i64), out);
       }
     }
   }

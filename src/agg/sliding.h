@@ -112,19 +112,19 @@ class SlidingWindow {
   void GrowRows();
   void Results(const AggregateSet& set, Value* out, Arena* arena);
 
-  std::unique_ptr<uint64_t[]> state_;   // the AggregateSet block; null until first use
-  const AggregateSet* set_ = nullptr;   // the set of the first call (for HeapBytes)
-  size_t width_ = 0;                    // 2 Values per aggregate
+  std::unique_ptr<uint64_t[]> state_;  // the AggregateSet block; null until first use
+  const AggregateSet* set_ = nullptr;  // the set of the first call (for HeapBytes)
+  size_t width_ = 0;                   // 2 Values per aggregate
   // The rows: a ring of cap_rows_ slots (a power of two), count_ used from head_slot_.
-  std::vector<int64_t> ts_;             // per slot: event time
-  std::vector<Value> vals_;             // per slot: width_ Values
-  std::vector<Blob> blobs_;             // per slot: the string bytes its Values point to
+  std::vector<int64_t> ts_;  // per slot: event time
+  std::vector<Value> vals_;  // per slot: width_ Values
+  std::vector<Blob> blobs_;  // per slot: the string bytes its Values point to
   size_t head_slot_ = 0;
   size_t count_ = 0;
   size_t cap_rows_ = 0;
-  uint64_t head_seq_ = 0;               // row number of the oldest row
+  uint64_t head_seq_ = 0;                     // row number of the oldest row
   std::vector<detail::Ring<uint64_t>> seqs_;  // per aggregate: deque (min/max) or non-null rows
-  bool has_strings_ = false;            // some kept argument is a string
+  bool has_strings_ = false;                  // some kept argument is a string
 };
 
 }  // namespace impulse::agg

@@ -51,8 +51,7 @@ void ExpectOutMatches(const AggregateSet& set, const std::vector<Value>& out, co
       want = std::pow(std::get<double>(*want), 2);
       got = std::pow(std::get<double>(*got), 2);
     }
-    testing::ExpectSame(want, got,
-                        what + " " + std::string(AggKindName(set.spec(i).kind)));
+    testing::ExpectSame(want, got, what + " " + std::string(AggKindName(set.spec(i).kind)));
   }
 }
 
@@ -70,9 +69,9 @@ TEST(SlidingWindow, MatchesBruteForceOverRandomInOrderStreams) {
           w.Add(set, range_ms, rows[n - 1].ts, ArgsFor(set, rows[n - 1]).data(), out.data(), &arena);
           const auto in_range = InRange(rows, n, range_ms);
           ASSERT_EQ(w.rows(), in_range.size());
-          ExpectOutMatches(set, out, in_range,
-                           std::string(FieldTypeName(t)) + " range " + std::to_string(range_ms) + " row " +
-                               std::to_string(n));
+          ExpectOutMatches(
+              set, out, in_range,
+              std::string(FieldTypeName(t)) + " range " + std::to_string(range_ms) + " row " + std::to_string(n));
           if (::testing::Test::HasFailure()) {
             w.Destroy(set);
             return;

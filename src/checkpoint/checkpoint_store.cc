@@ -96,14 +96,13 @@ Status VerifyFile(Env* env, const std::string& dir, const CheckpointManifest::Fi
   return Status::OK();
 }
 
-bool IsCorruption(const Status& s) {
-  return s.code() == StatusCode::kDataLoss || s.code() == StatusCode::kNotFound;
-}
+bool IsCorruption(const Status& s) { return s.code() == StatusCode::kDataLoss || s.code() == StatusCode::kNotFound; }
 
 }  // namespace
 
 Status PendingCheckpoint::WriteFile(std::string_view name, std::string_view data) {
-  if (env_ == nullptr) return FailedPrecondition("checkpoint " + std::to_string(id) + " is already committed or aborted");
+  if (env_ == nullptr)
+    return FailedPrecondition("checkpoint " + std::to_string(id) + " is already committed or aborted");
   if (!ValidStateFileName(name)) {
     return InvalidArgument("checkpoint state file name '" + std::string(name.substr(0, 64)) +
                            "': must be a plain file name of 1.." + std::to_string(kFileNameBytesMax) +
@@ -113,7 +112,8 @@ Status PendingCheckpoint::WriteFile(std::string_view name, std::string_view data
     if (f.name == name) return AlreadyExists("checkpoint state file " + std::string(name) + " was already written");
   }
   if (files_.size() >= kFilesMax) {
-    return ResourceExhausted("checkpoint " + std::to_string(id) + ": more than " + std::to_string(kFilesMax) + " files");
+    return ResourceExhausted("checkpoint " + std::to_string(id) + ": more than " + std::to_string(kFilesMax) +
+                             " files");
   }
   const std::string path = dir + "/" + std::string(name);
   ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> w, env_->OpenWritable(path));
@@ -226,7 +226,8 @@ Status CheckpointStore::Cleanup() {
       }
     }
     if (!remove) continue;
-    const Status s = RemoveTree(env_, dir_ + "/" + std::to_string(d.id) + (d.pending ? std::string(kPendingSuffix) : ""));
+    const Status s =
+        RemoveTree(env_, dir_ + "/" + std::to_string(d.id) + (d.pending ? std::string(kPendingSuffix) : ""));
     if (!s.ok() && first_error.ok()) first_error = s;
   }
   RETURN_IF_ERROR(first_error);
@@ -300,12 +301,14 @@ Result<std::vector<CheckpointInfo>> CheckpointStore::List() {
 
 Result<CheckpointManifest> CheckpointStore::Load(uint64_t id) {
   if (!env_->FileExists(DirOf(id))) {
-    if (env_->FileExists(PendingDirOf(id))) return DataLoss("checkpoint " + std::to_string(id) + " is incomplete (pending)");
+    if (env_->FileExists(PendingDirOf(id)))
+      return DataLoss("checkpoint " + std::to_string(id) + " is incomplete (pending)");
     return NotFound("no checkpoint " + std::to_string(id) + " in " + dir_);
   }
   Result<CheckpointManifest> m = ReadManifest(id);
   if (!m.ok()) {
-    if (m.status().code() == StatusCode::kNotFound) return DataLoss("checkpoint " + std::to_string(id) + " has no MANIFEST");
+    if (m.status().code() == StatusCode::kNotFound)
+      return DataLoss("checkpoint " + std::to_string(id) + " has no MANIFEST");
     return m.status();
   }
   for (const CheckpointManifest::File& f : m->files) {
@@ -336,8 +339,8 @@ Result<std::string> CheckpointStore::ReadFile(uint64_t id, std::string_view name
     if (m.status().code() == StatusCode::kNotFound) return NotFound("no complete checkpoint " + std::to_string(id));
     return m.status();
   }
-  const auto it = std::find_if(m->files.begin(), m->files.end(),
-                               [&](const CheckpointManifest::File& f) { return f.name == name; });
+  const auto it =
+      std::find_if(m->files.begin(), m->files.end(), [&](const CheckpointManifest::File& f) { return f.name == name; });
   if (it == m->files.end()) {
     return NotFound("checkpoint " + std::to_string(id) + " has no state file " + std::string(name));
   }

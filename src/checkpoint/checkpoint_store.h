@@ -29,7 +29,7 @@ inline constexpr size_t kPositionNameBytesMax = 4096;
 inline constexpr size_t kFileNameBytesMax = 255;
 inline constexpr size_t kFingerprintBytesMax = 4096;
 inline constexpr uint64_t kReadFileBytesMax = 1ull << 30;  // CheckpointStore::ReadFile
-inline constexpr int kTreeDepthMax = 16;                    // nesting of backend subdirectories
+inline constexpr int kTreeDepthMax = 16;                   // nesting of backend subdirectories
 
 struct CheckpointManifest {
   uint64_t id = 0;               // strictly increasing per data dir (set by Commit)
@@ -55,10 +55,10 @@ struct CheckpointManifest {
 // has its recorded size (CRCs are checked by Load, which reads everything).
 struct CheckpointInfo {
   uint64_t id = 0;
-  int64_t created_ms = 0;   // 0 when the manifest is unreadable
+  int64_t created_ms = 0;  // 0 when the manifest is unreadable
   bool complete = false;
-  uint64_t bytes = 0;       // all files of the checkpoint directory, subdirectories included
-  std::string problem;      // why it is not complete; empty when complete
+  uint64_t bytes = 0;   // all files of the checkpoint directory, subdirectories included
+  std::string problem;  // why it is not complete; empty when complete
   // From the manifest (zero/empty when it is unreadable).
   int64_t pause_us = 0;
   size_t positions = 0;

@@ -295,7 +295,7 @@ TEST_F(CheckpointStoreTest, CorruptOrTruncatedStateFileIsSkipped) {
   CommitOne(*store);
   CommitOne(*store);
   CommitOne(*store);
-  FlipByte(dir_ + "/3/state", 1);   // same size: only the CRC tells
+  FlipByte(dir_ + "/3/state", 1);     // same size: only the CRC tells
   Overwrite(dir_ + "/2/state", "s");  // shorter
   std::vector<std::string> skipped;
   auto latest = store->LoadLatest(&skipped);

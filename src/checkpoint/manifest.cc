@@ -87,9 +87,8 @@ Status Corrupt(const std::string& why) { return DataLoss("manifest: " + why); }
 }  // namespace
 
 bool ValidStateFileName(std::string_view name) {
-  return !name.empty() && name.size() <= kFileNameBytesMax && name != "." && name != ".." &&
-         name != kManifestName && name.find('/') == std::string_view::npos &&
-         name.find('\0') == std::string_view::npos;
+  return !name.empty() && name.size() <= kFileNameBytesMax && name != "." && name != ".." && name != kManifestName &&
+         name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
 }
 
 Result<std::string> EncodeManifest(const CheckpointManifest& m) {

@@ -13,7 +13,6 @@ namespace impulse {
 // Whether a command's positional argument must be given.
 enum class Positional { kOptional, kRequired };
 
-
 // Adds "--help,-h" (last) to `opts` and parses `args` into *vm (store + notify). `usage` is
 // the usage line without "Usage: " ("impulse models list --repository DIR [--json]");
 // `positional`, if not null, names the option one bare argument fills.

@@ -48,8 +48,8 @@ TEST(FixedCodec, GetReadsFromTheFrontAndRefusesTruncation) {
 }
 
 TEST(FixedCodec, VarintRoundTripsAndHasItsLength) {
-  const uint64_t values[] = {0, 1, 127, 128, 300, 16383, 16384, uint64_t{1} << 35,
-                             std::numeric_limits<uint64_t>::max()};
+  const uint64_t values[] = {
+      0, 1, 127, 128, 300, 16383, 16384, uint64_t{1} << 35, std::numeric_limits<uint64_t>::max()};
   const size_t lengths[] = {1, 1, 1, 2, 2, 2, 3, 6, 10};
   for (size_t i = 0; i < std::size(values); ++i) {
     std::string out;

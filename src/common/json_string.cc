@@ -11,9 +11,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const auto at = [&](size_t k) -> unsigned { return static_cast<unsigned char>(s[k]); };
   const unsigned c = at(i);
   const size_t left = s.size() - i;
-  auto cont = [&](size_t k, unsigned lo, unsigned hi) {
-    return k < s.size() && at(k) >= lo && at(k) <= hi;
-  };
+  auto cont = [&](size_t k, unsigned lo, unsigned hi) { return k < s.size() && at(k) >= lo && at(k) <= hi; };
   if (c >= 0xC2 && c <= 0xDF) return left >= 2 && cont(i + 1, 0x80, 0xBF) ? 2 : 0;
   if (c >= 0xE0 && c <= 0xEF) {
     const unsigned lo = c == 0xE0 ? 0xA0 : 0x80;
@@ -28,9 +26,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   return 0;
 }
 
-bool NeedsEscape(unsigned char c) {
-  return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
-}
+bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c >= 0x80; }
 
 }  // namespace
 

@@ -43,9 +43,9 @@ TEST(JsonString, ReplacesTruncatedSequenceByteByByte) {
 }
 
 TEST(JsonString, ReplacesOverlongForms) {
-  EXPECT_EQ(JsonString("\xC0\xAF"), "\"" + kFffd + kFffd + "\"");                  // '/' in 2 bytes
+  EXPECT_EQ(JsonString("\xC0\xAF"), "\"" + kFffd + kFffd + "\"");  // '/' in 2 bytes
   EXPECT_EQ(JsonString("\xC1\xBF"), "\"" + kFffd + kFffd + "\"");
-  EXPECT_EQ(JsonString("\xE0\x80\xAF"), "\"" + kFffd + kFffd + kFffd + "\"");      // in 3 bytes
+  EXPECT_EQ(JsonString("\xE0\x80\xAF"), "\"" + kFffd + kFffd + kFffd + "\"");  // in 3 bytes
   EXPECT_EQ(JsonString("\xF0\x80\x80\xAF"), "\"" + kFffd + kFffd + kFffd + kFffd + "\"");
 }
 

@@ -28,7 +28,7 @@ Result<std::string> FindSharedFile(std::string_view relative) {
     if (dir == dir.root_path()) break;
   }
   return NotFound("'" + rel.string() + "' not found: looked in " + looked + " and in the ancestors of " +
-                          exe.parent_path().string() + " (set IMPULSE_SHARE_DIR or pass the path)");
+                  exe.parent_path().string() + " (set IMPULSE_SHARE_DIR or pass the path)");
 }
 
 }  // namespace impulse

@@ -46,12 +46,9 @@ Status ErrnoStatus(std::string_view what, int err) {
   msg += std::strerror(err);
   switch (err) {
     case ENOSPC:
-    case EDQUOT:
-      return ResourceExhausted(std::move(msg));
-    case ENOENT:
-      return NotFound(std::move(msg));
-    default:
-      return IOError(std::move(msg));
+    case EDQUOT: return ResourceExhausted(std::move(msg));
+    case ENOENT: return NotFound(std::move(msg));
+    default: return IOError(std::move(msg));
   }
 }
 

@@ -13,22 +13,18 @@
 
 namespace impulse::status_matchers {
 
-inline const Status& StatusOf(const Status& s) {
-  return s;
-}
+inline const Status& StatusOf(const Status& s) { return s; }
 template <typename T>
 const Status& StatusOf(const Result<T>& r) {
   return r.status();
 }
 
 template <typename S>
-::testing::AssertionResult HasCode(const char* expr_text, const char* /*code_text*/, const S& s,
-                                   StatusCode want) {
+::testing::AssertionResult HasCode(const char* expr_text, const char* /*code_text*/, const S& s, StatusCode want) {
   const Status& st = StatusOf(s);
   if (st.code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << expr_text << " returned " << (st.ok() ? "OK" : st.ToString()) << ", want code "
-         << StatusCodeName(want);
+  return ::testing::AssertionFailure() << expr_text << " returned " << (st.ok() ? "OK" : st.ToString())
+                                       << ", want code " << StatusCodeName(want);
 }
 
 }  // namespace impulse::status_matchers

@@ -25,19 +25,19 @@ void ClickGenerator::Line(uint64_t seq, std::string* out, bool* valid, bool* big
   char buf[256];
   int n;
   if (bad) {
-    n = std::snprintf(buf, sizeof(buf),
-                      R"({"user_id":"u%u","url":"/p/%u","amount":"%lld.%02lld","ts":"2023-11-14T%02lld:%02lld:%02lld.%03lldZ"})",
-                      user, static_cast<unsigned>(h % 97), static_cast<long long>(cents / 100),
-                      static_cast<long long>(cents % 100), static_cast<long long>((day_secs / 3600) % 24),
-                      static_cast<long long>((day_secs / 60) % 60), static_cast<long long>(day_secs % 60),
-                      static_cast<long long>(ts_ms % 1000));
+    n = std::snprintf(
+        buf, sizeof(buf),
+        R"({"user_id":"u%u","url":"/p/%u","amount":"%lld.%02lld","ts":"2023-11-14T%02lld:%02lld:%02lld.%03lldZ"})",
+        user, static_cast<unsigned>(h % 97), static_cast<long long>(cents / 100), static_cast<long long>(cents % 100),
+        static_cast<long long>((day_secs / 3600) % 24), static_cast<long long>((day_secs / 60) % 60),
+        static_cast<long long>(day_secs % 60), static_cast<long long>(ts_ms % 1000));
   } else {
-    n = std::snprintf(buf, sizeof(buf),
-                      R"({"user_id":"u%u","url":"/p/%u","amount":%lld.%02lld,"ts":"2023-11-14T%02lld:%02lld:%02lld.%03lldZ"})",
-                      user, static_cast<unsigned>(h % 97), static_cast<long long>(cents / 100),
-                      static_cast<long long>(cents % 100), static_cast<long long>((day_secs / 3600) % 24),
-                      static_cast<long long>((day_secs / 60) % 60), static_cast<long long>(day_secs % 60),
-                      static_cast<long long>(ts_ms % 1000));
+    n = std::snprintf(
+        buf, sizeof(buf),
+        R"({"user_id":"u%u","url":"/p/%u","amount":%lld.%02lld,"ts":"2023-11-14T%02lld:%02lld:%02lld.%03lldZ"})", user,
+        static_cast<unsigned>(h % 97), static_cast<long long>(cents / 100), static_cast<long long>(cents % 100),
+        static_cast<long long>((day_secs / 3600) % 24), static_cast<long long>((day_secs / 60) % 60),
+        static_cast<long long>(day_secs % 60), static_cast<long long>(ts_ms % 1000));
   }
   out->append(buf, static_cast<size_t>(n));
   *valid = !bad;

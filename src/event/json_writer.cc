@@ -33,8 +33,7 @@ void AppendJsonDouble(double v, std::string* out) {
   }
 }
 
-void AppendRowJson(const Schema& schema, const Value* row, std::string* out,
-                   const JsonRowPrefix* prefix) {
+void AppendRowJson(const Schema& schema, const Value* row, std::string* out, const JsonRowPrefix* prefix) {
   out->push_back('{');
   bool first = true;
   if (prefix != nullptr) {

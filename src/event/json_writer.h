@@ -31,7 +31,6 @@ void AppendJsonDouble(double v, std::string* out);
 // integers, doubles as above, bools, strings escaped, timestamps as ISO-8601 strings
 // ("2024-03-01T12:34:56.789Z"), nulls as null. If `prefix` is not null its members come
 // first. No trailing newline.
-void AppendRowJson(const Schema& schema, const Value* row, std::string* out,
-                   const JsonRowPrefix* prefix = nullptr);
+void AppendRowJson(const Schema& schema, const Value* row, std::string* out, const JsonRowPrefix* prefix = nullptr);
 
 }  // namespace impulse

@@ -40,9 +40,8 @@ TEST(AppendRowJson, FieldsInSchemaOrderWithTypedValues) {
                        {"ok", FieldType::kBool, false},
                        {"ts", FieldType::kTimestamp, false},
                        {"note", FieldType::kString, true}});
-  const Value row[6] = {
-      Value::String("a\"b"),         Value::Int(-7), Value::Double(2), Value::Bool(false),
-      Value::Int(1'709'296'496'789), Value::Null()};
+  const Value row[6] = {Value::String("a\"b"),         Value::Int(-7), Value::Double(2), Value::Bool(false),
+                        Value::Int(1'709'296'496'789), Value::Null()};
   std::string out = "prefix:";
   AppendRowJson(schema, row, &out);
   EXPECT_EQ(out, R"(prefix:{"user":"a\"b","n":-7,"amount":2.0,"ok":false,)"

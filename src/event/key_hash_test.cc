@@ -12,11 +12,9 @@ namespace {
 TEST(HashValue, StringsHashTheirBytes) {
   const std::string a = "user-1";
   const std::string b = "user-1";
-  EXPECT_EQ(HashValue(Value::String(a), FieldType::kString),
-            HashValue(Value::String(b), FieldType::kString));
+  EXPECT_EQ(HashValue(Value::String(a), FieldType::kString), HashValue(Value::String(b), FieldType::kString));
   EXPECT_EQ(HashValue(Value::String(a), FieldType::kString), XXH3_64bits(a.data(), a.size()));
-  EXPECT_NE(HashValue(Value::String("user-2"), FieldType::kString),
-            HashValue(Value::String(a), FieldType::kString));
+  EXPECT_NE(HashValue(Value::String("user-2"), FieldType::kString), HashValue(Value::String(a), FieldType::kString));
   EXPECT_EQ(HashValue(Value::String(""), FieldType::kString), XXH3_64bits("", 0));
 }
 
@@ -26,12 +24,10 @@ TEST(HashValue, NumbersHashTheirLittleEndianBytes) {
   EXPECT_EQ(HashValue(Value::Int(7), FieldType::kTimestamp), XXH3_64bits(seven, 8));
   const unsigned char one[8] = {1, 0, 0, 0, 0, 0, 0, 0};
   EXPECT_EQ(HashValue(Value::Bool(true), FieldType::kBool), XXH3_64bits(one, 8));
-  EXPECT_EQ(HashValue(Value::Double(0.0), FieldType::kDouble),
-            HashValue(Value::Double(-0.0), FieldType::kDouble));
+  EXPECT_EQ(HashValue(Value::Double(0.0), FieldType::kDouble), HashValue(Value::Double(-0.0), FieldType::kDouble));
   EXPECT_EQ(HashValue(Value::Double(std::nan("1")), FieldType::kDouble),
             HashValue(Value::Double(-std::nan("2")), FieldType::kDouble));
-  EXPECT_NE(HashValue(Value::Double(1.0), FieldType::kDouble),
-            HashValue(Value::Double(2.0), FieldType::kDouble));
+  EXPECT_NE(HashValue(Value::Double(1.0), FieldType::kDouble), HashValue(Value::Double(2.0), FieldType::kDouble));
 }
 
 TEST(HashValue, NullHashesToTheFixedConstant) {

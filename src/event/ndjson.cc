@@ -31,8 +31,8 @@ constexpr int kMaxUnknownDepth = 64;
 // True if `token` (simdjson's raw token, maybe followed by whitespace) is a JSON number per
 // RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 bool IsJsonNumber(std::string_view token) {
-  while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\r' ||
-                            token.back() == '\n')) {
+  while (!token.empty() &&
+         (token.back() == ' ' || token.back() == '\t' || token.back() == '\r' || token.back() == '\n')) {
     token.remove_suffix(1);
   }
   size_t i = 0;
@@ -109,9 +109,7 @@ simdjson::error_code ValidateValue(od::value v, int depth) {
   return simdjson::INCORRECT_TYPE;
 }
 
-std::string InvalidJson(simdjson::error_code e) {
-  return std::string("invalid JSON: ") + simdjson::error_message(e);
-}
+std::string InvalidJson(simdjson::error_code e) { return std::string("invalid JSON: ") + simdjson::error_message(e); }
 
 const char* JsonTypeName(od::json_type t) {
   switch (t) {
@@ -150,8 +148,7 @@ std::string ReadInteger(od::value& v, std::string_view field, FieldType t, int64
   od::number_type nt;
   if (auto e = v.get_number_type().get(nt)) return InvalidJson(e);
   if (nt == od::number_type::floating_point_number) return Mismatch(field, t, "double");
-  if (nt == od::number_type::unsigned_integer)
-    return FieldReason(field, "integer out of int64 range");
+  if (nt == od::number_type::unsigned_integer) return FieldReason(field, "integer out of int64 range");
   auto e = v.get_int64().get(*out);
   if (e == simdjson::NUMBER_OUT_OF_RANGE || e == simdjson::INCORRECT_TYPE) {
     return FieldReason(field, "integer out of int64 range");
@@ -194,21 +191,19 @@ struct NdjsonParser::Impl {
 
 NdjsonParser::Impl::Impl(const StreamDef& def, NdjsonLimits lim)
     : limits(lim),
-      parser(static_cast<size_t>(
-          std::min<uint64_t>(std::max<uint64_t>(lim.max_line_bytes, 1), 0xFFFFFFFFull))) {
+      parser(static_cast<size_t>(std::min<uint64_t>(std::max<uint64_t>(lim.max_line_bytes, 1), 0xFFFFFFFFull))) {
   const Schema& schema = def.schema;
   const int n = static_cast<int>(schema.size());
   if (def.key_field < -1 || def.key_field >= n) {
-    def_status = InvalidArgument("stream " + def.name + ": key field index " +
-                                 std::to_string(def.key_field) + " out of range");
+    def_status =
+        InvalidArgument("stream " + def.name + ": key field index " + std::to_string(def.key_field) + " out of range");
   } else if (def.time_field < -1 || def.time_field >= n) {
-    def_status = InvalidArgument("stream " + def.name + ": time field index " +
-                                 std::to_string(def.time_field) + " out of range");
+    def_status = InvalidArgument("stream " + def.name + ": time field index " + std::to_string(def.time_field) +
+                                 " out of range");
   } else if (def.time_field >= 0 && schema.field(def.time_field).type != FieldType::kTimestamp &&
              schema.field(def.time_field).type != FieldType::kInt64) {
-    def_status =
-        InvalidArgument("stream " + def.name + ": time field " + schema.field(def.time_field).name +
-                        " is not a timestamp or int64");
+    def_status = InvalidArgument("stream " + def.name + ": time field " + schema.field(def.time_field).name +
+                                 " is not a timestamp or int64");
   }
   fields.reserve(schema.size());
   for (size_t i = 0; i < schema.size(); ++i) {
@@ -247,21 +242,18 @@ int NdjsonParser::Impl::FindField(std::string_view key, int hint) const {
   return it == index.end() ? -1 : it->second;
 }
 
-Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBatch* rows,
-                           std::vector<BadLine>* bad) {
+Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBatch* rows, std::vector<BadLine>* bad) {
   RETURN_IF_ERROR(impl_->def_status);
   const size_t width = impl_->fields.size();
   if (rows->width() != width) {
-    return InvalidArgument("row batch width " + std::to_string(rows->width()) +
-                           " does not match schema of stream " + def_.name + " (" +
-                           std::to_string(width) + " fields)");
+    return InvalidArgument("row batch width " + std::to_string(rows->width()) + " does not match schema of stream " +
+                           def_.name + " (" + std::to_string(width) + " fields)");
   }
   size_t pos = 0;
   uint32_t line_no = 0;
   while (pos < body.size()) {
     const void* nl = std::memchr(body.data() + pos, '\n', body.size() - pos);
-    const size_t end =
-        nl ? static_cast<size_t>(static_cast<const char*>(nl) - body.data()) : body.size();
+    const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - body.data()) : body.size();
     std::string_view line = body.substr(pos, end - pos);
     pos = end + 1;
     if (line_no == UINT32_MAX) return ResourceExhausted("body has more than 2^32-1 lines");
@@ -269,8 +261,7 @@ Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBat
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || (line.front() != '{' && IsBlank(line))) continue;
     if (line.size() > limits_.max_line_bytes) {
-      bad->push_back(
-          {line_no, line, "line exceeds " + std::to_string(limits_.max_line_bytes) + " bytes"});
+      bad->push_back({line_no, line, "line exceeds " + std::to_string(limits_.max_line_bytes) + " bytes"});
       continue;
     }
     Value* row = rows->AppendRow();
@@ -321,15 +312,12 @@ std::string NdjsonParser::Impl::ParseLine(std::string_view line, Value* row) {
         if (!e && !is_null) e = simdjson::N_ATOM_ERROR;
         break;
       }
-      case od::json_type::boolean:
-        e = AtomError(doc.get_bool().error(), simdjson::T_ATOM_ERROR);
-        break;
+      case od::json_type::boolean: e = AtomError(doc.get_bool().error(), simdjson::T_ATOM_ERROR); break;
       case od::json_type::number: e = doc.get_double().error(); break;
       case od::json_type::string: e = doc.get_string().error(); break;
       default: break;
     }
-    if (!e && root_type != od::json_type::array &&
-        doc.current_location().error() == simdjson::SUCCESS) {
+    if (!e && root_type != od::json_type::array && doc.current_location().error() == simdjson::SUCCESS) {
       e = simdjson::TAPE_ERROR;  // a scalar followed by more tokens
     }
     if (e) return InvalidJson(e);

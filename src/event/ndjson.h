@@ -47,8 +47,7 @@ class NdjsonParser {
   // Returns kInvalidArgument only if `rows` has the wrong width or the StreamDef's key/time
   // field index is out of range (or the time field is not a timestamp/int64); bad lines are
   // not errors.
-  Status Parse(std::string_view body, int64_t ingest_time_ms, RowBatch* rows,
-               std::vector<BadLine>* bad);
+  Status Parse(std::string_view body, int64_t ingest_time_ms, RowBatch* rows, std::vector<BadLine>* bad);
 
   const StreamDef& def() const { return def_; }
 

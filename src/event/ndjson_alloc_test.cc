@@ -22,9 +22,8 @@ TEST(NdjsonParserAllocations, ReparsingAValidBodyAllocatesNothing) {
   def.time_field = 3;
   std::string body;
   for (int i = 0; i < 500; ++i) {
-    body += R"({"user_id":"user-)" + std::to_string(i) +
-            R"(","url":"https://example.com/a/b/c","amount":)" + std::to_string(i) +
-            R"(.25,"ts":"2024-03-01T12:34:56.789Z"})" + "\n";
+    body += R"({"user_id":"user-)" + std::to_string(i) + R"(","url":"https://example.com/a/b/c","amount":)" +
+            std::to_string(i) + R"(.25,"ts":"2024-03-01T12:34:56.789Z"})" + "\n";
   }
   NdjsonParser parser(def, {});
   RowBatch rows(4);

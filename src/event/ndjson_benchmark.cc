@@ -26,10 +26,9 @@ StreamDef QuickstartDef() {
 std::string QuickstartBody(int lines) {
   std::string body;
   for (int i = 0; i < lines; ++i) {
-    body += R"({"user_id":"user-)" + std::to_string(i % 997) +
-            R"(","url":"https://shop.example.com/p/)" + std::to_string(i * 7919 % 100000) +
-            R"(","amount":)" + std::to_string(i % 500) + "." + std::to_string(i % 100) +
-            R"(,"ts":"2024-03-01T12:)" + std::to_string(10 + i % 50) + ":" +
+    body += R"({"user_id":"user-)" + std::to_string(i % 997) + R"(","url":"https://shop.example.com/p/)" +
+            std::to_string(i * 7919 % 100000) + R"(","amount":)" + std::to_string(i % 500) + "." +
+            std::to_string(i % 100) + R"(,"ts":"2024-03-01T12:)" + std::to_string(10 + i % 50) + ":" +
             std::to_string(10 + i % 49) + R"(.)" + std::to_string(100 + i % 900) + "Z\"}\n";
   }
   return body;
@@ -82,8 +81,7 @@ void BM_DecodeRow(benchmark::State& state) {
   const StreamDef def = QuickstartDef();
   RowBatch rows = ParsedRows(def);
   std::vector<std::string> payloads(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i)
-    EncodeRow(def.schema, rows.row(i), rows.meta(i), &payloads[i]);
+  for (size_t i = 0; i < rows.size(); ++i) EncodeRow(def.schema, rows.row(i), rows.meta(i), &payloads[i]);
   RowBatch out(def.schema.size());
   for (auto _ : state) {
     out.Clear();
@@ -104,8 +102,7 @@ void BM_AppendRowJson(benchmark::State& state) {
   for (auto _ : state) {
     out.clear();
     for (size_t i = 0; i < rows.size(); ++i) {
-      const JsonRowPrefix prefix{
-          .offset = i, .partition = 1, .event_time_ms = rows.meta(i).event_time_ms};
+      const JsonRowPrefix prefix{.offset = i, .partition = 1, .event_time_ms = rows.meta(i).event_time_ms};
       AppendRowJson(def.schema, rows.row(i), &out, &prefix);
       out.push_back('\n');
     }

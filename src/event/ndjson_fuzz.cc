@@ -99,8 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     payload.clear();
     EncodeRow(def.schema, row, rows.meta(r), &payload);
     if (payload.size() != EncodedRowSize(def.schema, row)) Fail("EncodedRowSize mismatch", r);
-    if (!DecodeRow(def.schema, payload, &decoded).ok())
-      Fail("DecodeRow rejected EncodeRow output", r);
+    if (!DecodeRow(def.schema, payload, &decoded).ok()) Fail("DecodeRow rejected EncodeRow output", r);
     const Value* back = decoded.row(decoded.size() - 1);
     for (size_t f = 0; f < def.schema.size(); ++f) {
       if (!SameValue(def.schema.field(f).type, row[f], back[f])) Fail("round trip mismatch", r);
@@ -117,8 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Fail("JSON output of an accepted row was rejected", r);
     }
     for (size_t f = 0; f < def.schema.size(); ++f) {
-      if (!SameValue(def.schema.field(f).type, row[f], again.row(0)[f]))
-        Fail("JSON round trip mismatch", r);
+      if (!SameValue(def.schema.field(f).type, row[f], again.row(0)[f])) Fail("JSON round trip mismatch", r);
     }
   }
   return 0;

@@ -53,9 +53,8 @@ std::string ReasonFor(std::string_view line) {
 // A valid line with one member replaced by `member` (e.g. "\"amount\":\"x\"") or removed ("").
 std::string LineWith(std::string_view name, std::string_view member) {
   const std::pair<std::string_view, std::string_view> members[] = {
-      {"user_id", R"("user_id":"u1")"}, {"amount", R"("amount":12.5)"},
-      {"count", R"("count":3)"},        {"ok", R"("ok":true)"},
-      {"note", R"("note":"hi")"},       {"ts", R"("ts":"2024-03-01T12:34:56.789Z")"}};
+      {"user_id", R"("user_id":"u1")"}, {"amount", R"("amount":12.5)"}, {"count", R"("count":3)"},
+      {"ok", R"("ok":true)"},           {"note", R"("note":"hi")"},     {"ts", R"("ts":"2024-03-01T12:34:56.789Z")"}};
   std::string line = "{";
   for (const auto& [n, m] : members) {
     std::string_view use = n == name ? member : m;
@@ -120,22 +119,15 @@ TEST(NdjsonParser, KeyAndTimeFieldsMayNotBeNullEvenIfNullable) {
 }
 
 TEST(NdjsonParser, TypeMismatchesNameExpectedAndActualType) {
-  EXPECT_EQ(ReasonFor(LineWith("amount", R"("amount":"12")")),
-            "field amount: expected double, got string");
-  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":1.5)")),
-            "field count: expected int64, got double");
-  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":1e3)")),
-            "field count: expected int64, got double");
-  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":[1])")),
-            "field count: expected int64, got array");
-  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":{})")),
-            "field count: expected int64, got object");
+  EXPECT_EQ(ReasonFor(LineWith("amount", R"("amount":"12")")), "field amount: expected double, got string");
+  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":1.5)")), "field count: expected int64, got double");
+  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":1e3)")), "field count: expected int64, got double");
+  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":[1])")), "field count: expected int64, got array");
+  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":{})")), "field count: expected int64, got object");
   EXPECT_EQ(ReasonFor(LineWith("ok", R"("ok":"true")")), "field ok: expected bool, got string");
   EXPECT_EQ(ReasonFor(LineWith("ok", R"("ok":1)")), "field ok: expected bool, got number");
-  EXPECT_EQ(ReasonFor(LineWith("user_id", R"("user_id":7)")),
-            "field user_id: expected string, got number");
-  EXPECT_EQ(ReasonFor(LineWith("note", R"("note":false)")),
-            "field note: expected string, got bool");
+  EXPECT_EQ(ReasonFor(LineWith("user_id", R"("user_id":7)")), "field user_id: expected string, got number");
+  EXPECT_EQ(ReasonFor(LineWith("note", R"("note":false)")), "field note: expected string, got bool");
   EXPECT_EQ(ReasonFor(LineWith("ts", R"("ts":1.5)")), "field ts: expected timestamp, got double");
   EXPECT_EQ(ReasonFor(LineWith("ts", R"("ts":true)")), "field ts: expected timestamp, got bool");
 }
@@ -147,10 +139,8 @@ TEST(NdjsonParser, IntegerIsAcceptedForDouble) {
 }
 
 TEST(NdjsonParser, IntegersOutsideInt64AreRejected) {
-  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":9223372036854775808)")),
-            "field count: integer out of int64 range");
-  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":-9223372036854775809)")),
-            "field count: integer out of int64 range");
+  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":9223372036854775808)")), "field count: integer out of int64 range");
+  EXPECT_EQ(ReasonFor(LineWith("count", R"("count":-9223372036854775809)")), "field count: integer out of int64 range");
   EXPECT_EQ(ReasonFor(LineWith("count", R"("count":123456789012345678901234567890)")),
             "field count: integer out of int64 range");
   Parsed p = ParseBody(LineWith("count", R"("count":9223372036854775807)") + "\n" +
@@ -210,8 +200,7 @@ TEST(NdjsonParser, UnknownFieldValuesMustStillBeValidJson) {
   EXPECT_EQ(with_extra("1e400"), "<accepted>");  // valid JSON, even if not a double
   EXPECT_EQ(with_extra("123456789012345678901234567890"), "<accepted>");
   EXPECT_EQ(with_extra(std::string(63, '[') + std::string(63, ']')), "<accepted>");
-  EXPECT_THAT(with_extra(std::string(64, '[') + std::string(64, ']')),
-              StartsWith("invalid JSON: "));
+  EXPECT_THAT(with_extra(std::string(64, '[') + std::string(64, ']')), StartsWith("invalid JSON: "));
   EXPECT_THAT(with_extra("[1,,2]"), StartsWith("invalid JSON: "));
   EXPECT_THAT(with_extra(R"({"k" 1})"), StartsWith("invalid JSON: "));
   EXPECT_THAT(with_extra("tru"), StartsWith("invalid JSON: "));
@@ -224,8 +213,7 @@ TEST(NdjsonParser, UnknownFieldValuesMustStillBeValidJson) {
 }
 
 TEST(NdjsonParser, DoubleOutOfRangeIsNamed) {
-  EXPECT_EQ(ReasonFor(LineWith("amount", R"("amount":1e400)")),
-            "field amount: number out of double range");
+  EXPECT_EQ(ReasonFor(LineWith("amount", R"("amount":1e400)")), "field amount: number out of double range");
   EXPECT_THAT(ReasonFor(LineWith("amount", R"("amount":1.e4)")), StartsWith("invalid JSON: "));
 }
 
@@ -244,8 +232,7 @@ TEST(NdjsonParser, MalformedJsonIsRejectedWithSimdjsonReason) {
   EXPECT_THAT(ReasonFor(R"({"user_id":)"), StartsWith("invalid JSON: "));
   EXPECT_THAT(ReasonFor(R"({"user_id":"u1")"), StartsWith("invalid JSON: "));
   EXPECT_THAT(ReasonFor(R"({"user_id" "u1"})"), StartsWith("invalid JSON: "));
-  EXPECT_THAT(ReasonFor(LineWith("note", R"("note":"bad \x escape")")),
-              StartsWith("invalid JSON: "));
+  EXPECT_THAT(ReasonFor(LineWith("note", R"("note":"bad \x escape")")), StartsWith("invalid JSON: "));
   EXPECT_THAT(ReasonFor(LineWith("ok", R"("ok":tru)")), StartsWith("invalid JSON: "));
   EXPECT_THAT(ReasonFor(LineWith("count", R"("count":01)")), StartsWith("invalid JSON: "));
   EXPECT_THAT(ReasonFor("{\"user_id\":\"\xff\"}"), StartsWith("invalid JSON: "));
@@ -267,9 +254,8 @@ TEST(NdjsonParser, TrailingContentAfterObjectIsRejected) {
 
 TEST(NdjsonParser, OverlongLineIsRejectedUnparsed) {
   const std::string good = LineWith("", "");
-  Parsed p = ParseBody(
-      good + "\n" + LineWith("note", R"("note":")" + std::string(100, 'x') + "\"") + "\n" + good,
-      NdjsonLimits{.max_line_bytes = good.size()});
+  Parsed p = ParseBody(good + "\n" + LineWith("note", R"("note":")" + std::string(100, 'x') + "\"") + "\n" + good,
+                       NdjsonLimits{.max_line_bytes = good.size()});
   ASSERT_EQ(p.bad.size(), 1u);
   EXPECT_EQ(p.bad[0].line, 2u);
   EXPECT_EQ(p.bad[0].reason, "line exceeds " + std::to_string(good.size()) + " bytes");
@@ -280,8 +266,7 @@ TEST(NdjsonParser, MixedBodyReportsLineNumbersAndRawText) {
   const std::string good = LineWith("", "");
   const std::string bad_amount = LineWith("amount", R"("amount":"x")");
   // Lines: 1 good (CRLF), 2 blank, 3 bad, 4 whitespace only, 5 good, 6 garbage, 7 good (no \n).
-  const std::string body =
-      good + "\r\n" + "\n" + bad_amount + "\n" + "  \t\r\n" + good + "\n" + "}{\r\n" + good;
+  const std::string body = good + "\r\n" + "\n" + bad_amount + "\n" + "  \t\r\n" + good + "\n" + "}{\r\n" + good;
   Parsed p = ParseBody(body);
   ASSERT_EQ(p.rows.size(), 3u);
   EXPECT_EQ(p.rows.meta(0).line, 1u);
@@ -362,15 +347,13 @@ TEST(NdjsonParser, UnusableStreamDefIsAnErrorNotACrash) {
 TEST(NdjsonParser, WideSchemaOutOfOrderFieldsUseTheIndex) {
   StreamDef def;
   std::vector<Field> fields;
-  for (int i = 0; i < 12; ++i)
-    fields.push_back({"f" + std::to_string(i), FieldType::kInt64, false});
+  for (int i = 0; i < 12; ++i) fields.push_back({"f" + std::to_string(i), FieldType::kInt64, false});
   def.schema = Schema(fields);
   NdjsonParser parser(def, {});
   RowBatch rows(12);
   std::vector<BadLine> bad;
   std::string line = "{";
-  for (int i = 11; i >= 0; --i)
-    line += "\"f" + std::to_string(i) + "\":" + std::to_string(i * 10) + (i ? "," : "}");
+  for (int i = 11; i >= 0; --i) line += "\"f" + std::to_string(i) + "\":" + std::to_string(i * 10) + (i ? "," : "}");
   ASSERT_TRUE(parser.Parse(line, 1, &rows, &bad).ok());
   ASSERT_TRUE(bad.empty()) << bad[0].reason;
   for (int i = 0; i < 12; ++i) EXPECT_EQ(rows.row(0)[i].i64, i * 10);

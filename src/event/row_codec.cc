@@ -33,9 +33,7 @@ class Reader {
   std::string_view in_;
 };
 
-Status Corrupt(std::string what) {
-  return DataLoss("row payload: " + what);
-}
+Status Corrupt(std::string what) { return DataLoss("row payload: " + what); }
 
 }  // namespace
 
@@ -64,8 +62,7 @@ void EncodeRow(const Schema& schema, const Value* row, const RowMeta& meta, std:
   const size_t bitmap_at = out->size();
   out->append((n + 7) / 8, '\0');
   for (size_t i = 0; i < n; ++i) {
-    if (row[i].null)
-      (*out)[bitmap_at + i / 8] = static_cast<char>((*out)[bitmap_at + i / 8] | (1 << (i % 8)));
+    if (row[i].null) (*out)[bitmap_at + i / 8] = static_cast<char>((*out)[bitmap_at + i / 8] | (1 << (i % 8)));
   }
   for (size_t i = 0; i < n; ++i) {
     const Value& v = row[i];
@@ -91,8 +88,8 @@ void EncodeRow(const Schema& schema, const Value* row, const RowMeta& meta, std:
 Status DecodeRow(const Schema& schema, std::string_view payload, RowBatch* out) {
   const size_t n = schema.size();
   if (out->width() != n) {
-    return InvalidArgument("row batch width " + std::to_string(out->width()) +
-                           " does not match schema (" + std::to_string(n) + " fields)");
+    return InvalidArgument("row batch width " + std::to_string(out->width()) + " does not match schema (" +
+                           std::to_string(n) + " fields)");
   }
   Reader r(payload);
   uint8_t version = 0;
@@ -105,8 +102,7 @@ Status DecodeRow(const Schema& schema, std::string_view payload, RowBatch* out) 
   uint64_t count = 0;
   if (!r.Varint(&count, 10)) return Corrupt("truncated or overlong field count");
   if (count != n) {
-    return Corrupt("field count " + std::to_string(count) + " does not match schema (" +
-                   std::to_string(n) + ")");
+    return Corrupt("field count " + std::to_string(count) + " does not match schema (" + std::to_string(n) + ")");
   }
   std::string_view bitmap;
   if (!r.Bytes((n + 7) / 8, &bitmap)) return Corrupt("truncated in null bitmap");

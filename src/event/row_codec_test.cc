@@ -45,13 +45,12 @@ TEST(RowCodec, RoundTripsAllTypes) {
   const Schema schema = AllTypes();
   const std::string big(300, 'z');  // a 2-byte varint length
   const Value rows[][6] = {
-      {Value::String("user-1"), Value::Int(-42), Value::Double(12.5), Value::Bool(true),
-       Value::Int(1'709'296'496'789), Value::String("note")},
-      {Value::String(""), Value::Int(INT64_MIN), Value::Double(-0.0), Value::Bool(false),
-       Value::Int(-1), Value::Null()},
-      {Value::String(big), Value::Int(INT64_MAX),
-       Value::Double(std::numeric_limits<double>::denorm_min()), Value::Bool(true), Value::Int(0),
-       Value::String(std::string_view("\0\xff", 2))},
+      {Value::String("user-1"), Value::Int(-42), Value::Double(12.5), Value::Bool(true), Value::Int(1'709'296'496'789),
+       Value::String("note")},
+      {Value::String(""), Value::Int(INT64_MIN), Value::Double(-0.0), Value::Bool(false), Value::Int(-1),
+       Value::Null()},
+      {Value::String(big), Value::Int(INT64_MAX), Value::Double(std::numeric_limits<double>::denorm_min()),
+       Value::Bool(true), Value::Int(0), Value::String(std::string_view("\0\xff", 2))},
   };
   RowBatch out(6);
   for (const auto& row : rows) {
@@ -64,9 +63,8 @@ TEST(RowCodec, RoundTripsAllTypes) {
 }
 
 TEST(RowCodec, LayoutIsVersionEventTimeCountBitmapValues) {
-  const Schema schema({{"i", FieldType::kInt64, false},
-                       {"n", FieldType::kString, true},
-                       {"b", FieldType::kBool, false}});
+  const Schema schema(
+      {{"i", FieldType::kInt64, false}, {"n", FieldType::kString, true}, {"b", FieldType::kBool, false}});
   const Value row[3] = {Value::Int(0x0102), Value::Null(), Value::Bool(true)};
   const std::string p = Encode(schema, row, 0x0A0B);
   const std::string expected(

@@ -44,7 +44,8 @@ TEST(TableFile, CsvWithQuotesNullsAndAnyColumnOrder) {
 
 TEST(TableFile, NdjsonLoads) {
   RowBatch rows(4);
-  const std::string path = Write("customers.ndjson", "{\"id\":3,\"name\":\"x\"}\n{\"id\":4,\"name\":\"y\",\"limit\":1}\n");
+  const std::string path =
+      Write("customers.ndjson", "{\"id\":3,\"name\":\"x\"}\n{\"id\":4,\"name\":\"y\",\"limit\":1}\n");
   ASSERT_TRUE(LoadTableFile(path, Customers(), &rows).ok());
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows.row(1)[0].i64, 4);

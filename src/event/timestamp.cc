@@ -9,17 +9,13 @@ namespace {
 constexpr int64_t kMsPerDay = 86'400'000;
 
 // Floor division and modulo for a positive divisor, without overflow at INT64_MIN.
-int64_t FloorDiv(int64_t a, int64_t d) {
-  return a / d - ((a % d) < 0 ? 1 : 0);
-}
+int64_t FloorDiv(int64_t a, int64_t d) { return a / d - ((a % d) < 0 ? 1 : 0); }
 int64_t FloorMod(int64_t a, int64_t d) {
   int64_t r = a % d;
   return r < 0 ? r + d : r;
 }
 
-bool IsLeap(int64_t y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
+bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 unsigned DaysInMonth(int64_t y, unsigned m) {
   static constexpr unsigned kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -58,8 +54,7 @@ class Scanner {
     int v = 0;
     for (int i = 0; i < n; ++i) {
       if (done() || s_[pos_] < '0' || s_[pos_] > '9') {
-        return InvalidArgument("expected " + std::string(what) + " digit at position " +
-                               std::to_string(pos_));
+        return InvalidArgument("expected " + std::string(what) + " digit at position " + std::to_string(pos_));
       }
       v = v * 10 + (s_[pos_++] - '0');
     }
@@ -103,12 +98,8 @@ void AppendPadded(int64_t v, int width, std::string* out) {
   out->append(buf, end);
 }
 
-inline int D(char c) {
-  return static_cast<unsigned char>(c) - '0';
-}
-inline bool IsDigit(char c) {
-  return static_cast<unsigned>(D(c)) <= 9;
-}
+inline int D(char c) { return static_cast<unsigned char>(c) - '0'; }
+inline bool IsDigit(char c) { return static_cast<unsigned>(D(c)) <= 9; }
 
 // The common forms ("2024-03-01T12:34:56[.fff]Z", with or without 'Z', or the date alone)
 // without building any Status. Returns false for anything else, valid or not; the caller then
@@ -126,8 +117,7 @@ bool FastParse(std::string_view s, int64_t* out) {
       static_cast<unsigned>(day) > DaysInMonth(year, static_cast<unsigned>(month))) {
     return false;
   }
-  int64_t ms =
-      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
+  int64_t ms = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
   if (n == 10) {
     *out = ms;
     return true;
@@ -189,11 +179,10 @@ Result<int64_t> ParseTimestampMs(std::string_view text) {
   if (day < 1 || static_cast<unsigned>(day) > dim) {
     std::string ym;
     AppendPadded(year, 4, &ym);
-    return InvalidArgument("day " + TwoDigits(day) + " out of range for " + ym + "-" +
-                           TwoDigits(month) + " (01.." + std::to_string(dim) + ")");
+    return InvalidArgument("day " + TwoDigits(day) + " out of range for " + ym + "-" + TwoDigits(month) + " (01.." +
+                           std::to_string(dim) + ")");
   }
-  int64_t ms =
-      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
+  int64_t ms = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * kMsPerDay;
   if (sc.done()) return ms;  // date only
 
   const char sep = sc.peek();
@@ -285,24 +274,12 @@ void AppendTimestampIso(int64_t ms, std::string* out) {
   out->append(buf, sizeof(buf));
 }
 
-int64_t YearUtc(int64_t ms) {
-  return ToCivilUtc(ms).year;
-}
-int MonthUtc(int64_t ms) {
-  return ToCivilUtc(ms).month;
-}
-int DayOfMonthUtc(int64_t ms) {
-  return ToCivilUtc(ms).day;
-}
-int HourOfDayUtc(int64_t ms) {
-  return static_cast<int>(FloorMod(ms, kMsPerDay) / 3'600'000);
-}
-int MinuteUtc(int64_t ms) {
-  return static_cast<int>(FloorMod(ms, 3'600'000) / 60'000);
-}
-int SecondUtc(int64_t ms) {
-  return static_cast<int>(FloorMod(ms, 60'000) / 1000);
-}
+int64_t YearUtc(int64_t ms) { return ToCivilUtc(ms).year; }
+int MonthUtc(int64_t ms) { return ToCivilUtc(ms).month; }
+int DayOfMonthUtc(int64_t ms) { return ToCivilUtc(ms).day; }
+int HourOfDayUtc(int64_t ms) { return static_cast<int>(FloorMod(ms, kMsPerDay) / 3'600'000); }
+int MinuteUtc(int64_t ms) { return static_cast<int>(FloorMod(ms, 3'600'000) / 60'000); }
+int SecondUtc(int64_t ms) { return static_cast<int>(FloorMod(ms, 60'000) / 1000); }
 int DayOfWeekUtc(int64_t ms) {
   // 1970-01-01 was a Thursday (ISO 4).
   return static_cast<int>(FloorMod(FloorDiv(ms, kMsPerDay) + 3, 7)) + 1;

@@ -69,8 +69,7 @@ TEST(ParseTimestampMs, RejectsWithPreciseReason) {
   EXPECT_EQ(Reason("2024-03-01T12:00:00+02:60"), "offset minute 60 out of range 00..59");
   EXPECT_EQ(Reason("2024-03-01T12:00:00+2"), "expected offset hour digit at position 21");
   EXPECT_EQ(Reason("2024-03-01T12:00:00ZZ"), "trailing characters at position 20, got 'Z'");
-  EXPECT_EQ(Reason("2024-03-01T12:00:00 UTC"),
-            "expected 'Z', '+', '-' or '.' at position 19, got ' '");
+  EXPECT_EQ(Reason("2024-03-01T12:00:00 UTC"), "expected 'Z', '+', '-' or '.' at position 19, got ' '");
   EXPECT_EQ(Reason(std::string_view("2024-03-01\0", 11)), "expected 'T' at position 10, got 0x00");
 }
 
@@ -100,8 +99,7 @@ TEST(AppendTimestampIso, RoundTripsThroughParse) {
                              -12'345'678'901'234};
   for (int64_t ms : samples) EXPECT_EQ(Ms(Iso(ms)), ms) << ms;
   // Every day across several leap cycles.
-  for (int64_t ms = -2'000'000'000'000; ms < 2'000'000'000'000;
-       ms += 86'400'000LL * 7 + 3'601'001) {
+  for (int64_t ms = -2'000'000'000'000; ms < 2'000'000'000'000; ms += 86'400'000LL * 7 + 3'601'001) {
     ASSERT_EQ(Ms(Iso(ms)), ms) << ms;
   }
 }

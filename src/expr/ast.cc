@@ -1,5 +1,5 @@
-#include "event/timestamp.h"
 #include "expr/ast.h"
+#include "event/timestamp.h"
 
 #include <charconv>
 #include <cstdio>

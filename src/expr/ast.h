@@ -30,17 +30,17 @@ inline constexpr int kExprDepthMax = 128;
 inline constexpr size_t kExprArgsMax = 1024;  // function arguments, IN list items, CASE arms
 
 enum class ExprKind : uint8_t {
-  kLiteral,    // value in `literal` (+ `text` for strings); type from the literal
-  kField,      // `name`; checker sets `field_index`
-  kUnary,      // op: kNeg or kNot; children[0]
-  kBinary,     // op in BinOp; children[0], children[1]
-  kIsNull,     // children[0]; `negated` for IS NOT NULL
-  kBetween,    // children: x, lo, hi; `negated`
-  kIn,         // children: x, items...; `negated`
-  kCall,       // `name` (lower-cased); children = args; checker sets `func`
-  kCast,       // children[0]; `cast_to`
-  kIf,         // children: cond, then, else
-  kCase,       // children: c1, v1, c2, v2, ..., [else]; `has_else`
+  kLiteral,  // value in `literal` (+ `text` for strings); type from the literal
+  kField,    // `name`; checker sets `field_index`
+  kUnary,    // op: kNeg or kNot; children[0]
+  kBinary,   // op in BinOp; children[0], children[1]
+  kIsNull,   // children[0]; `negated` for IS NOT NULL
+  kBetween,  // children: x, lo, hi; `negated`
+  kIn,       // children: x, items...; `negated`
+  kCall,     // `name` (lower-cased); children = args; checker sets `func`
+  kCast,     // children[0]; `cast_to`
+  kIf,       // children: cond, then, else
+  kCase,     // children: c1, v1, c2, v2, ..., [else]; `has_else`
 };
 
 enum class BinOp : uint8_t { kAdd, kSub, kMul, kDiv, kMod, kEq, kNe, kLt, kLe, kGt, kGe, kAnd, kOr };
@@ -48,9 +48,35 @@ enum class UnOp : uint8_t { kNeg, kNot };
 
 // Built-in functions, resolved by name at check time.
 enum class Func : uint8_t {
-  kNone, kLower, kUpper, kConcat, kSubstr, kStartsWith, kEndsWith, kContains, kLength,
-  kAbs, kMin, kMax, kRound, kFloor, kCeil, kLog, kLog10, kExp, kSqrt, kPow, kCoalesce,
-  kHour, kMinute, kSecond, kDayOfWeek, kDayOfMonth, kMonth, kYear, kDateTruncDay,
+  kNone,
+  kLower,
+  kUpper,
+  kConcat,
+  kSubstr,
+  kStartsWith,
+  kEndsWith,
+  kContains,
+  kLength,
+  kAbs,
+  kMin,
+  kMax,
+  kRound,
+  kFloor,
+  kCeil,
+  kLog,
+  kLog10,
+  kExp,
+  kSqrt,
+  kPow,
+  kCoalesce,
+  kHour,
+  kMinute,
+  kSecond,
+  kDayOfWeek,
+  kDayOfMonth,
+  kMonth,
+  kYear,
+  kDateTruncDay,
 };
 
 std::string_view BinOpName(BinOp op);
@@ -63,7 +89,7 @@ struct ExprDiag {
 
 struct Expr {
   ExprKind kind = ExprKind::kLiteral;
-  int depth = 1;      // height of the subtree (bounded by kExprDepthMax)
+  int depth = 1;     // height of the subtree (bounded by kExprDepthMax)
   uint32_t pos = 0;  // byte offset of the node's leading token in the expression text
   // Literal payload: numbers and bools in `literal`, strings in `text`; `literal_type` says
   // which (kNull for the null literal).

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "expr/parser.h"
 #include "common/suggest.h"
+#include "expr/parser.h"
 
 namespace impulse::plan {
 namespace {
@@ -16,20 +16,34 @@ struct FuncInfo {
 };
 
 constexpr FuncInfo kFuncs[] = {
-    {"lower", Func::kLower, 1, 1},          {"upper", Func::kUpper, 1, 1},
-    {"concat", Func::kConcat, 1, -1},       {"substr", Func::kSubstr, 2, 3},
-    {"starts_with", Func::kStartsWith, 2, 2}, {"ends_with", Func::kEndsWith, 2, 2},
-    {"contains", Func::kContains, 2, 2},    {"length", Func::kLength, 1, 1},
-    {"abs", Func::kAbs, 1, 1},              {"min", Func::kMin, 1, -1},
-    {"max", Func::kMax, 1, -1},             {"round", Func::kRound, 1, 2},
-    {"floor", Func::kFloor, 1, 1},          {"ceil", Func::kCeil, 1, 1},
-    {"log", Func::kLog, 1, 1},              {"log10", Func::kLog10, 1, 1},
-    {"exp", Func::kExp, 1, 1},              {"sqrt", Func::kSqrt, 1, 1},
-    {"pow", Func::kPow, 2, 2},              {"coalesce", Func::kCoalesce, 1, -1},
-    {"hour", Func::kHour, 1, 1},            {"minute", Func::kMinute, 1, 1},
-    {"second", Func::kSecond, 1, 1},        {"day_of_week", Func::kDayOfWeek, 1, 1},
-    {"day_of_month", Func::kDayOfMonth, 1, 1}, {"month", Func::kMonth, 1, 1},
-    {"year", Func::kYear, 1, 1},            {"date_trunc_day", Func::kDateTruncDay, 1, 1},
+    {"lower", Func::kLower, 1, 1},
+    {"upper", Func::kUpper, 1, 1},
+    {"concat", Func::kConcat, 1, -1},
+    {"substr", Func::kSubstr, 2, 3},
+    {"starts_with", Func::kStartsWith, 2, 2},
+    {"ends_with", Func::kEndsWith, 2, 2},
+    {"contains", Func::kContains, 2, 2},
+    {"length", Func::kLength, 1, 1},
+    {"abs", Func::kAbs, 1, 1},
+    {"min", Func::kMin, 1, -1},
+    {"max", Func::kMax, 1, -1},
+    {"round", Func::kRound, 1, 2},
+    {"floor", Func::kFloor, 1, 1},
+    {"ceil", Func::kCeil, 1, 1},
+    {"log", Func::kLog, 1, 1},
+    {"log10", Func::kLog10, 1, 1},
+    {"exp", Func::kExp, 1, 1},
+    {"sqrt", Func::kSqrt, 1, 1},
+    {"pow", Func::kPow, 2, 2},
+    {"coalesce", Func::kCoalesce, 1, -1},
+    {"hour", Func::kHour, 1, 1},
+    {"minute", Func::kMinute, 1, 1},
+    {"second", Func::kSecond, 1, 1},
+    {"day_of_week", Func::kDayOfWeek, 1, 1},
+    {"day_of_month", Func::kDayOfMonth, 1, 1},
+    {"month", Func::kMonth, 1, 1},
+    {"year", Func::kYear, 1, 1},
+    {"date_trunc_day", Func::kDateTruncDay, 1, 1},
 };
 
 bool IsNumeric(ExprType t) { return t == ExprType::kInt64 || t == ExprType::kDouble; }
@@ -237,8 +251,8 @@ class Checker {
     bool ok = from == ExprType::kNull || from == to || to == ExprType::kString || from == ExprType::kString ||
               (IsNumeric(from) && IsNumeric(to)) ||
               ((from == ExprType::kInt64 || from == ExprType::kDouble) && to == ExprType::kTimestamp) ||
-              (from == ExprType::kTimestamp && IsNumeric(to)) ||
-              (from == ExprType::kBool && IsNumeric(to)) || (IsNumeric(from) && to == ExprType::kBool);
+              (from == ExprType::kTimestamp && IsNumeric(to)) || (from == ExprType::kBool && IsNumeric(to)) ||
+              (IsNumeric(from) && to == ExprType::kBool);
     if (!ok) return Error(e->pos, "cannot cast " + TypeName(from) + " to " + TypeName(to));
     e->type = to;
     bool may_fail = (from == ExprType::kString && to != ExprType::kString) ||

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "impulse/schema.h"
 #include "expr/ast.h"
+#include "impulse/schema.h"
 
 namespace impulse::plan {
 

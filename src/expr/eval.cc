@@ -175,8 +175,7 @@ class CompareNode final : public EvalNode {
 template <BinOp Op, CmpKind K>
 class CompareConstNode final : public EvalNode {
  public:
-  CompareConstNode(EvalPtr l, Value c, std::string storage)
-      : l_(std::move(l)), storage_(std::move(storage)), c_(c) {
+  CompareConstNode(EvalPtr l, Value c, std::string storage) : l_(std::move(l)), storage_(std::move(storage)), c_(c) {
     if (K == CmpKind::kString) c_ = Value::String(storage_);
   }
   Value Eval(const Value* row, Arena* arena) const override {
@@ -195,7 +194,8 @@ template <CmpKind K>
 EvalPtr MakeCompare(BinOp op, EvalPtr l, EvalPtr r, const Expr* const_rhs) {
   if (const_rhs != nullptr) {
     Value c = const_rhs->literal;
-    if (K == CmpKind::kDouble && const_rhs->literal_type == ExprType::kInt64) c = Value::Double(static_cast<double>(c.i64));
+    if (K == CmpKind::kDouble && const_rhs->literal_type == ExprType::kInt64)
+      c = Value::Double(static_cast<double>(c.i64));
     switch (op) {
       case BinOp::kEq: return std::make_unique<CompareConstNode<BinOp::kEq, K>>(std::move(l), c, const_rhs->text);
       case BinOp::kNe: return std::make_unique<CompareConstNode<BinOp::kNe, K>>(std::move(l), c, const_rhs->text);
@@ -335,7 +335,8 @@ class Compiler {
   // Compiles `e`, converting an int64 result to double when `want` is double.
   EvalPtr CompileAs(const Expr& e, ExprType want) {
     EvalPtr n = Compile(e);
-    if (n && want == ExprType::kDouble && e.type == ExprType::kInt64) return std::make_unique<IntToDoubleNode>(std::move(n));
+    if (n && want == ExprType::kDouble && e.type == ExprType::kInt64)
+      return std::make_unique<IntToDoubleNode>(std::move(n));
     return n;
   }
 
@@ -458,17 +459,27 @@ class Compiler {
     EvalPtr xn = CompileAs(x, WantFor(k));
     if (e.kind == ExprKind::kBetween) {
       switch (k) {
-        case CmpKind::kInt: return std::make_unique<BetweenNode<CmpKind::kInt>>(std::move(xn), std::move(rest[0]), std::move(rest[1]), e.negated);
-        case CmpKind::kDouble: return std::make_unique<BetweenNode<CmpKind::kDouble>>(std::move(xn), std::move(rest[0]), std::move(rest[1]), e.negated);
-        case CmpKind::kBool: return std::make_unique<BetweenNode<CmpKind::kBool>>(std::move(xn), std::move(rest[0]), std::move(rest[1]), e.negated);
-        case CmpKind::kString: return std::make_unique<BetweenNode<CmpKind::kString>>(std::move(xn), std::move(rest[0]), std::move(rest[1]), e.negated);
+        case CmpKind::kInt:
+          return std::make_unique<BetweenNode<CmpKind::kInt>>(std::move(xn), std::move(rest[0]), std::move(rest[1]),
+                                                              e.negated);
+        case CmpKind::kDouble:
+          return std::make_unique<BetweenNode<CmpKind::kDouble>>(std::move(xn), std::move(rest[0]), std::move(rest[1]),
+                                                                 e.negated);
+        case CmpKind::kBool:
+          return std::make_unique<BetweenNode<CmpKind::kBool>>(std::move(xn), std::move(rest[0]), std::move(rest[1]),
+                                                               e.negated);
+        case CmpKind::kString:
+          return std::make_unique<BetweenNode<CmpKind::kString>>(std::move(xn), std::move(rest[0]), std::move(rest[1]),
+                                                                 e.negated);
       }
     }
     switch (k) {
       case CmpKind::kInt: return std::make_unique<InNode<CmpKind::kInt>>(std::move(xn), std::move(rest), e.negated);
-      case CmpKind::kDouble: return std::make_unique<InNode<CmpKind::kDouble>>(std::move(xn), std::move(rest), e.negated);
+      case CmpKind::kDouble:
+        return std::make_unique<InNode<CmpKind::kDouble>>(std::move(xn), std::move(rest), e.negated);
       case CmpKind::kBool: return std::make_unique<InNode<CmpKind::kBool>>(std::move(xn), std::move(rest), e.negated);
-      case CmpKind::kString: return std::make_unique<InNode<CmpKind::kString>>(std::move(xn), std::move(rest), e.negated);
+      case CmpKind::kString:
+        return std::make_unique<InNode<CmpKind::kString>>(std::move(xn), std::move(rest), e.negated);
     }
     return nullptr;
   }
@@ -490,7 +501,8 @@ class Compiler {
 }  // namespace
 
 Result<CompiledExpr> CompiledExpr::Compile(const Expr& e) {
-  if (e.type == ExprType::kNull) return InvalidArgument("expression has no type (a bare null); use cast(null as <type>)");
+  if (e.type == ExprType::kNull)
+    return InvalidArgument("expression has no type (a bare null); use cast(null as <type>)");
   Compiler compiler;
   EvalPtr root = compiler.Compile(e);
   if (!compiler.status.ok()) return compiler.status;

@@ -8,9 +8,9 @@
 
 #include <memory>
 
+#include "expr/ast.h"
 #include "impulse/row.h"
 #include "impulse/status.h"
-#include "expr/ast.h"
 
 namespace impulse::plan {
 

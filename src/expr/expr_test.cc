@@ -80,8 +80,8 @@ TEST(ExprComparison, AllOperatorsAndTypes) {
   EXPECT_EXPR_BOOL("i <= 7", true);
   EXPECT_EXPR_BOOL("i > 7", false);
   EXPECT_EXPR_BOOL("i >= 8", false);
-  EXPECT_EXPR_BOOL("d > 2", true);      // double vs int
-  EXPECT_EXPR_BOOL("2 < d", true);      // int vs double
+  EXPECT_EXPR_BOOL("d > 2", true);  // double vs int
+  EXPECT_EXPR_BOOL("2 < d", true);  // int vs double
   EXPECT_EXPR_BOOL("i = 7.0", true);
   EXPECT_EXPR_BOOL("i < d * 3", true);
   EXPECT_EXPR_BOOL("s = 'Hello'", true);
@@ -100,7 +100,7 @@ TEST(ExprComparison, BetweenAndIn) {
   EXPECT_EXPR_BOOL("d between 2 and 2.5", true);
   EXPECT_EXPR_BOOL("s between 'A' and 'Z'", true);
   EXPECT_EXPR_BOOL("i between 8 and n", false);  // false AND null = false
-  EXPECT_EXPR_NULL("i between 1 and n");           // true AND null = null
+  EXPECT_EXPR_NULL("i between 1 and n");         // true AND null = null
   EXPECT_EXPR_NULL("n between 1 and 2");
   EXPECT_EXPR_BOOL("i in (1, 7, 9)", true);
   EXPECT_EXPR_BOOL("i in (1, 2)", false);
@@ -122,11 +122,9 @@ TEST(ExprLogic, ThreeValuedTruthTable) {
     const char* or_result;
   };
   const Row rows[] = {
-      {"true", "true", "true", "true"},    {"true", "false", "false", "true"},
-      {"true", "null", "null", "true"},    {"false", "true", "false", "true"},
-      {"false", "false", "false", "false"}, {"false", "null", "false", "null"},
-      {"null", "true", "null", "true"},    {"null", "false", "false", "null"},
-      {"null", "null", "null", "null"},
+      {"true", "true", "true", "true"},   {"true", "false", "false", "true"},   {"true", "null", "null", "true"},
+      {"false", "true", "false", "true"}, {"false", "false", "false", "false"}, {"false", "null", "false", "null"},
+      {"null", "true", "null", "true"},   {"null", "false", "false", "null"},   {"null", "null", "null", "null"},
   };
   auto check = [](const std::string& text, const std::string& expected) {
     auto o = RunExpr(text);
@@ -150,7 +148,7 @@ TEST(ExprLogic, ThreeValuedTruthTable) {
   check("not true", "false");
   check("not false", "true");
   check("not (n > 0)", "null");
-  EXPECT_EXPR_BOOL("not i > 8", true);  // NOT binds looser than comparison
+  EXPECT_EXPR_BOOL("not i > 8", true);                // NOT binds looser than comparison
   EXPECT_EXPR_BOOL("true or false and false", true);  // AND binds tighter than OR
 }
 
@@ -169,7 +167,7 @@ TEST(ExprConditional, IfAndCase) {
   EXPECT_EXPR_STRING("if(i > 5, 'big', 'small')", "big");
   EXPECT_EXPR_STRING("if(i > 50, 'big', 'small')", "small");
   EXPECT_EXPR_STRING("if(n > 5, 'big', 'small')", "small");  // null condition -> else
-  EXPECT_EXPR_DOUBLE("if(b, 1, 2.5)", 1.0);                 // branches unify to double
+  EXPECT_EXPR_DOUBLE("if(b, 1, 2.5)", 1.0);                  // branches unify to double
   EXPECT_EXPR_NULL("if(b, null, 1)");
   EXPECT_EXPR_STRING("case when i < 5 then 'a' when i < 10 then 'b' else 'c' end", "b");
   EXPECT_EXPR_STRING("case when i < 5 then 'a' else 'c' end", "c");
@@ -246,10 +244,10 @@ TEST(ExprCheck, ReportsEveryIndependentError) {
 }
 
 TEST(ExprCheck, NullabilityIsInferred) {
-  EXPECT_FALSE(RunExpr("i + 0.5").nullable);     // double arithmetic on a non-null field
-  EXPECT_TRUE(RunExpr("i + 1").nullable);        // int64 overflow -> null
-  EXPECT_TRUE(RunExpr("i / 2.0").nullable);      // division by zero -> null
-  EXPECT_TRUE(RunExpr("d + 1.0").nullable);      // nullable field
+  EXPECT_FALSE(RunExpr("i + 0.5").nullable);  // double arithmetic on a non-null field
+  EXPECT_TRUE(RunExpr("i + 1").nullable);     // int64 overflow -> null
+  EXPECT_TRUE(RunExpr("i / 2.0").nullable);   // division by zero -> null
+  EXPECT_TRUE(RunExpr("d + 1.0").nullable);   // nullable field
   EXPECT_FALSE(RunExpr("i > 1").nullable);
   EXPECT_FALSE(RunExpr("coalesce(d, 0.0)").nullable);
   EXPECT_TRUE(RunExpr("cast(i * 1.0 as int64)").nullable);  // out of range -> null

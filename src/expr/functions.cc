@@ -5,8 +5,8 @@
 #include <limits>
 #include <string>
 
-#include "expr/nodes.h"
 #include "event/timestamp.h"
+#include "expr/nodes.h"
 
 namespace impulse::plan {
 namespace {
@@ -81,8 +81,7 @@ EvalPtr MakeCastFrom(ExprType to, EvalPtr x) {
 // the hot path of typical filters, and the switch is a predictable branch.
 class FunctionNode final : public EvalNode {
  public:
-  FunctionNode(Func f, ExprType type, std::vector<EvalPtr> args)
-      : f_(f), type_(type), args_(std::move(args)) {}
+  FunctionNode(Func f, ExprType type, std::vector<EvalPtr> args) : f_(f), type_(type), args_(std::move(args)) {}
 
   Value Eval(const Value* row, Arena* arena) const override {
     switch (f_) {
@@ -255,7 +254,7 @@ Value CastValue(Value v, ExprType from, ExprType to, Arena* arena) {
         case ExprType::kInt64:
         case ExprType::kTimestamp:
           if (!(v.f64 >= -kTwo63 && v.f64 < kTwo63)) return Value::Null();  // also NaN
-          return Value::Int(static_cast<int64_t>(v.f64));  // truncates toward zero
+          return Value::Int(static_cast<int64_t>(v.f64));                   // truncates toward zero
         case ExprType::kBool: return Value::Bool(v.f64 != 0);
         case ExprType::kString: {
           auto r = std::to_chars(buf, buf + sizeof(buf), v.f64);

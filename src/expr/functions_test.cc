@@ -75,8 +75,8 @@ TEST(ExprMathFunctions, DomainErrorsAreNull) {
   EXPECT_EXPR_NULL("log(-1)");
   EXPECT_EXPR_NULL("log10(-1)");
   EXPECT_EXPR_NULL("sqrt(-1)");
-  EXPECT_EXPR_NULL("exp(1000)");      // overflow
-  EXPECT_EXPR_NULL("pow(-8, 0.5)");   // NaN
+  EXPECT_EXPR_NULL("exp(1000)");     // overflow
+  EXPECT_EXPR_NULL("pow(-8, 0.5)");  // NaN
   EXPECT_EXPR_NULL("abs(n)");
   EXPECT_EXPR_NULL("round(d, n)");
 }
@@ -113,7 +113,7 @@ TEST(ExprCast, NumericCasts) {
   EXPECT_EXPR_INT("cast(d * 100 as int64)", 250);
   EXPECT_EXPR_INT("cast(-2.9 as int64)", -2);  // truncates toward zero
   EXPECT_EXPR_INT("cast(2.9 as int64)", 2);
-  EXPECT_EXPR_NULL("cast(1e19 as int64)");    // out of range
+  EXPECT_EXPR_NULL("cast(1e19 as int64)");  // out of range
   EXPECT_EXPR_NULL("cast(-1e19 as int64)");
   EXPECT_EXPR_NULL("cast(9223372036854775807.0 as int64)");  // 2^63 after rounding
   EXPECT_EXPR_INT("cast(-9223372036854775808.0 as int64)", INT64_MIN);

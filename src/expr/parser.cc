@@ -4,8 +4,8 @@
 #include <charconv>
 #include <string>
 
-#include "expr/lexer.h"
 #include "event/timestamp.h"
+#include "expr/lexer.h"
 
 namespace impulse::plan {
 namespace {
@@ -302,9 +302,7 @@ class Parser {
         return e;
       }
       case Tok::kIdent: return ParseIdentifier();
-      default:
-        Fail(pos, "expected an expression, found " + Describe(tok_));
-        return nullptr;
+      default: Fail(pos, "expected an expression, found " + Describe(tok_)); return nullptr;
     }
   }
 
@@ -322,7 +320,7 @@ class Parser {
     }
     if (EqualsNoCase(word, "case")) return ParseCase();
     if (EqualsNoCase(word, "cast")) return ParseCast();
-    static constexpr std::string_view kReserved[] = {"and", "or", "not", "is", "between", "in",
+    static constexpr std::string_view kReserved[] = {"and",  "or",   "not",  "is",  "between", "in",
                                                      "when", "then", "else", "end", "as"};
     for (std::string_view kw : kReserved) {
       if (EqualsNoCase(word, kw)) {

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "event/timestamp.h"
 #include "expr/check.h"
 #include "expr/eval.h"
-#include "event/timestamp.h"
 
 namespace impulse::plan::testing {
 
@@ -75,57 +75,58 @@ inline std::string Diags(const Outcome& o) {
 
 }  // namespace impulse::plan::testing
 
-#define EXPECT_EXPR_INT(text, expected)                                   \
-  do {                                                                    \
-    auto _o = ::impulse::plan::testing::RunExpr(text);                        \
+#define EXPECT_EXPR_INT(text, expected)                                          \
+  do {                                                                           \
+    auto _o = ::impulse::plan::testing::RunExpr(text);                           \
     ASSERT_TRUE(_o.ok) << (text) << "\n" << ::impulse::plan::testing::Diags(_o); \
-    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kInt64) << (text);      \
-    EXPECT_FALSE(_o.value.null) << (text);                                \
-    EXPECT_EQ(_o.value.i64, (expected)) << (text);                        \
+    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kInt64) << (text);             \
+    EXPECT_FALSE(_o.value.null) << (text);                                       \
+    EXPECT_EQ(_o.value.i64, (expected)) << (text);                               \
   } while (0)
 
-#define EXPECT_EXPR_DOUBLE(text, expected)                                \
-  do {                                                                    \
-    auto _o = ::impulse::plan::testing::RunExpr(text);                        \
+#define EXPECT_EXPR_DOUBLE(text, expected)                                       \
+  do {                                                                           \
+    auto _o = ::impulse::plan::testing::RunExpr(text);                           \
     ASSERT_TRUE(_o.ok) << (text) << "\n" << ::impulse::plan::testing::Diags(_o); \
-    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kDouble) << (text);     \
-    EXPECT_FALSE(_o.value.null) << (text);                                \
-    EXPECT_DOUBLE_EQ(_o.value.f64, (expected)) << (text);                 \
+    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kDouble) << (text);            \
+    EXPECT_FALSE(_o.value.null) << (text);                                       \
+    EXPECT_DOUBLE_EQ(_o.value.f64, (expected)) << (text);                        \
   } while (0)
 
-#define EXPECT_EXPR_BOOL(text, expected)                                  \
-  do {                                                                    \
-    auto _o = ::impulse::plan::testing::RunExpr(text);                        \
+#define EXPECT_EXPR_BOOL(text, expected)                                         \
+  do {                                                                           \
+    auto _o = ::impulse::plan::testing::RunExpr(text);                           \
     ASSERT_TRUE(_o.ok) << (text) << "\n" << ::impulse::plan::testing::Diags(_o); \
-    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kBool) << (text);       \
-    EXPECT_FALSE(_o.value.null) << (text);                                \
-    EXPECT_EQ(_o.value.b, (expected)) << (text);                          \
+    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kBool) << (text);              \
+    EXPECT_FALSE(_o.value.null) << (text);                                       \
+    EXPECT_EQ(_o.value.b, (expected)) << (text);                                 \
   } while (0)
 
-#define EXPECT_EXPR_STRING(text, expected)                                \
-  do {                                                                    \
-    auto _o = ::impulse::plan::testing::RunExpr(text);                        \
+#define EXPECT_EXPR_STRING(text, expected)                                       \
+  do {                                                                           \
+    auto _o = ::impulse::plan::testing::RunExpr(text);                           \
     ASSERT_TRUE(_o.ok) << (text) << "\n" << ::impulse::plan::testing::Diags(_o); \
-    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kString) << (text);     \
-    EXPECT_FALSE(_o.value.null) << (text);                                \
-    EXPECT_EQ(_o.str, (expected)) << (text);                              \
+    EXPECT_EQ(_o.type, ::impulse::plan::ExprType::kString) << (text);            \
+    EXPECT_FALSE(_o.value.null) << (text);                                       \
+    EXPECT_EQ(_o.str, (expected)) << (text);                                     \
   } while (0)
 
-#define EXPECT_EXPR_NULL(text)                                            \
-  do {                                                                    \
-    auto _o = ::impulse::plan::testing::RunExpr(text);                        \
-    ASSERT_TRUE(_o.ok) << (text) << "\n" << ::impulse::plan::testing::Diags(_o); \
-    EXPECT_TRUE(_o.value.null) << (text);                                 \
+#define EXPECT_EXPR_NULL(text)                                                            \
+  do {                                                                                    \
+    auto _o = ::impulse::plan::testing::RunExpr(text);                                    \
+    ASSERT_TRUE(_o.ok) << (text) << "\n" << ::impulse::plan::testing::Diags(_o);          \
+    EXPECT_TRUE(_o.value.null) << (text);                                                 \
     EXPECT_TRUE(_o.nullable) << (text) << ": null result from a non-nullable expression"; \
   } while (0)
 
 // An error at byte offset `pos` whose message contains `substring`.
-#define EXPECT_EXPR_ERROR(text, expected_pos, substring)                           \
-  do {                                                                    \
-    auto _o = ::impulse::plan::testing::RunExpr(text);                        \
-    ASSERT_FALSE(_o.ok) << (text);                                        \
-    ASSERT_FALSE(_o.diags.empty()) << (text);                             \
-    EXPECT_EQ(_o.diags[0].pos, static_cast<uint32_t>(expected_pos)) << (text) << "\n" << ::impulse::plan::testing::Diags(_o); \
-    EXPECT_NE(_o.diags[0].message.find(substring), std::string::npos)     \
-        << (text) << "\n" << ::impulse::plan::testing::Diags(_o);          \
+#define EXPECT_EXPR_ERROR(text, expected_pos, substring)                                                      \
+  do {                                                                                                        \
+    auto _o = ::impulse::plan::testing::RunExpr(text);                                                        \
+    ASSERT_FALSE(_o.ok) << (text);                                                                            \
+    ASSERT_FALSE(_o.diags.empty()) << (text);                                                                 \
+    EXPECT_EQ(_o.diags[0].pos, static_cast<uint32_t>(expected_pos)) << (text) << "\n"                         \
+                                                                    << ::impulse::plan::testing::Diags(_o);   \
+    EXPECT_NE(_o.diags[0].message.find(substring), std::string::npos) << (text) << "\n"                       \
+                                                                      << ::impulse::plan::testing::Diags(_o); \
   } while (0)

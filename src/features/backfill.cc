@@ -14,11 +14,11 @@
 #include <set>
 #include <thread>
 
+#include "common/cpu_time.h"
+#include "features/backfill_internal.h"
 #include "impulse/engine.h"
 #include "model/repository.h"
 #include "spec/spec.h"
-#include "features/backfill_internal.h"
-#include "common/cpu_time.h"
 
 namespace impulse::features {
 
@@ -36,9 +36,7 @@ constexpr int64_t kNoProgressMs = 300'000;            // pipelines behind and no
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -151,8 +149,9 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
       o->input_stream = s.name;
     }
     if (n != 1) {
-      return InvalidArgument(n == 0 ? "the spec has no input stream (every stream is written by a pipeline)"
-                                    : "the spec has several input streams (" + candidates + "): choose one with --into");
+      return InvalidArgument(n == 0
+                                 ? "the spec has no input stream (every stream is written by a pipeline)"
+                                 : "the spec has several input streams (" + candidates + "): choose one with --into");
     }
   } else {
     if (plan.FindStream(o->input_stream) == nullptr) return NotFound("no stream '" + o->input_stream + "' in the spec");
@@ -170,7 +169,8 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
   } else if (written.count(o->output_stream) == 0) {
     std::string names;
     for (const std::string& w : written) names += (names.empty() ? "" : ", ") + w;
-    return InvalidArgument("stream '" + o->output_stream + "' is not written by a pipeline (choose one of: " + names + ")");
+    return InvalidArgument("stream '" + o->output_stream + "' is not written by a pipeline (choose one of: " + names +
+                           ")");
   }
   *writers = 0;
   for (const plan::LogicalPipeline& lp : plan.pipelines) {
@@ -214,7 +214,8 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   const auto t0 = Clock::now();
   BackfillOptions o = options;
   if (o.spec_path.empty()) return InvalidArgument("no spec given");
-  if (o.input_path.empty() == o.data_dir.empty()) return InvalidArgument("give exactly one of --input FILE and --data DIR");
+  if (o.input_path.empty() == o.data_dir.empty())
+    return InvalidArgument("give exactly one of --input FILE and --data DIR");
   if (o.from_ms >= o.to_ms) return InvalidArgument("--from must be before --to");
   if (o.shards == 0 || o.shards > 256) return InvalidArgument("--shards must be in 1..256");
 

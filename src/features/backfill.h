@@ -6,10 +6,10 @@
 // engine's data directory) as typed rows in input order, declares end of input, waits for
 // every pipeline to finish, stops the engine, then reads the output stream from the temporary
 // log and writes its rows sorted by event time, ties by the rows' encoded bytes: for a given
-// input the output is byte-for-byte deterministic, whatever the shard count or timing. Bad input stops the run with the file, line, column
-// and reason (or is counted and skipped with skip_bad_rows). Blocking; runs on the calling
-// thread plus the engine's shard threads. Memory: the engine's bounded queues and state, plus
-// the output stream's encoded rows (kOutputBytesMax) while they are sorted.
+// input the output is byte-for-byte deterministic, whatever the shard count or timing. Bad input stops the run with the
+// file, line, column and reason (or is counted and skipped with skip_bad_rows). Blocking; runs on the calling thread
+// plus the engine's shard threads. Memory: the engine's bounded queues and state, plus the output stream's encoded rows
+// (kOutputBytesMax) while they are sorted.
 #pragma once
 
 #include <cstdint>
@@ -25,20 +25,20 @@ namespace impulse::features {
 inline constexpr uint64_t kBackfillOutputBytesMax = 8ull << 30;
 
 struct BackfillOptions {
-  std::string spec_path;            // the pipeline spec (YAML); required
-  std::string input_path;           // .csv (header row) or NDJSON; exactly one of input_path / data_dir
-  std::string data_dir;             // an engine's data directory: history from its log of input_stream
-  std::string input_stream;         // "" = the spec's only stream that no pipeline writes
-  std::string output_stream;        // "" = the sink stream of the last pipeline in plan order
-  std::string out_path = "-";       // "-" = stdout; a file is written as <out>.tmp, then renamed
+  std::string spec_path;       // the pipeline spec (YAML); required
+  std::string input_path;      // .csv (header row) or NDJSON; exactly one of input_path / data_dir
+  std::string data_dir;        // an engine's data directory: history from its log of input_stream
+  std::string input_stream;    // "" = the spec's only stream that no pipeline writes
+  std::string output_stream;   // "" = the sink stream of the last pipeline in plan order
+  std::string out_path = "-";  // "-" = stdout; a file is written as <out>.tmp, then renamed
   enum class Format { kCsv, kNdjson } format = Format::kCsv;
-  int64_t from_ms = INT64_MIN;      // input events with event time < from_ms are not fed
-  int64_t to_ms = INT64_MAX;        // input events with event time >= to_ms are not fed
-  uint32_t shards = 2;              // engine shard threads
-  bool progress = false;            // a progress line on stderr about once a second
-  bool skip_bad_rows = false;       // count and skip bad input rows instead of failing
-  bool keep_data = false;           // keep the temporary data directory (its path is printed)
-  std::string models_dir;           // model repository for predict steps ("" = none)
+  int64_t from_ms = INT64_MIN;  // input events with event time < from_ms are not fed
+  int64_t to_ms = INT64_MAX;    // input events with event time >= to_ms are not fed
+  uint32_t shards = 2;          // engine shard threads
+  bool progress = false;        // a progress line on stderr about once a second
+  bool skip_bad_rows = false;   // count and skip bad input rows instead of failing
+  bool keep_data = false;       // keep the temporary data directory (its path is printed)
+  std::string models_dir;       // model repository for predict steps ("" = none)
 };
 
 struct BackfillStats {

@@ -3,13 +3,13 @@
 // chunk buffer and one row batch of memory.
 #include <csv.h>
 
+#include <string.h>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <string.h>
 #include <vector>
 
 #include "event/timestamp.h"
@@ -19,7 +19,7 @@ namespace impulse::features::backfill_internal {
 
 namespace {
 
-constexpr size_t kChunkBytes = 256 * 1024;   // read at a time (parsed up to its last newline)
+constexpr size_t kChunkBytes = 256 * 1024;    // read at a time (parsed up to its last newline)
 constexpr size_t kHeaderColumnsMax = 10'000;  // a header wider than this is refused
 
 std::string Quoted(std::string_view cell) {
@@ -72,9 +72,7 @@ std::string ParseCell(const Field& field, std::string_view cell, Arena* arena, V
       }
       return {};
     }
-    case FieldType::kString:
-      *out = Value::String(arena->Copy(cell));
-      return {};
+    case FieldType::kString: *out = Value::String(arena->Copy(cell)); return {};
     case FieldType::kTimestamp: {
       // Epoch milliseconds if it is an integer, else a date-time (RFC 3339, or with a space
       // and no zone as the fraud simulator writes it: UTC).
@@ -206,8 +204,8 @@ class CsvSource final : public RowSource {
   static void OnRecord(int, void* self) { static_cast<CsvSource*>(self)->EndRecord(); }
 
   Status Malformed() {
-    return InvalidArgument(path_ + ":" + std::to_string(line_) + ": malformed CSV: " +
-                           csv_strerror(csv_error(&parser_)));
+    return InvalidArgument(path_ + ":" + std::to_string(line_) +
+                           ": malformed CSV: " + csv_strerror(csv_error(&parser_)));
   }
 
   void Field(std::string_view cell) {
@@ -270,8 +268,9 @@ class CsvSource final : public RowSource {
         return;
       }
       const std::string col_name = bad_column_ < header_.size() ? " (" + header_[bad_column_] + ")" : "";
-      error_ = InvalidArgument(path_ + ":" + std::to_string(record_line) + ": column " + std::to_string(bad_column_ + 1) +
-                               col_name + ": " + row_reason_ + " (--skip-bad-rows skips such rows)");
+      error_ =
+          InvalidArgument(path_ + ":" + std::to_string(record_line) + ": column " + std::to_string(bad_column_ + 1) +
+                          col_name + ": " + row_reason_ + " (--skip-bad-rows skips such rows)");
       return;
     }
     const int tf = opt_.def->time_field;
@@ -331,7 +330,7 @@ class CsvSource final : public RowSource {
   size_t col_ = 0;            // cells seen of the current record
   uint64_t line_ = 1;         // line where the current record starts
   uint64_t embedded_newlines_ = 0;
-  std::string row_reason_;    // why the current row is bad; empty = good
+  std::string row_reason_;  // why the current row is bad; empty = good
   size_t bad_column_ = 0;
   Status error_;
 };

@@ -8,20 +8,20 @@
 #include <string>
 #include <string_view>
 
+#include "features/backfill.h"
 #include "impulse/row.h"
 #include "impulse/schema.h"
 #include "impulse/status.h"
-#include "features/backfill.h"
 
 namespace impulse::features::backfill_internal {
 
 struct SourceOptions {
-  const StreamDef* def = nullptr;   // the input stream: schema, time field; must outlive the source
-  int64_t from_ms = INT64_MIN;      // rows outside [from_ms, to_ms) are dropped and counted
+  const StreamDef* def = nullptr;  // the input stream: schema, time field; must outlive the source
+  int64_t from_ms = INT64_MIN;     // rows outside [from_ms, to_ms) are dropped and counted
   int64_t to_ms = INT64_MAX;
-  bool filter = false;              // whether from/to apply (the stream has a time field)
+  bool filter = false;  // whether from/to apply (the stream has a time field)
   bool skip_bad_rows = false;
-  size_t batch_rows = 4096;         // about this many rows per Next (a few more for CSV chunks)
+  size_t batch_rows = 4096;  // about this many rows per Next (a few more for CSV chunks)
 };
 
 // Rows of the input stream, in input order. One thread.

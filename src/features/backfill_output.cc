@@ -16,8 +16,8 @@
 #include "event/json_writer.h"
 #include "event/row_codec.h"
 #include "event/timestamp.h"
-#include "log/partition_log.h"
 #include "features/backfill_internal.h"
+#include "log/partition_log.h"
 
 namespace impulse::features::backfill_internal {
 
@@ -209,8 +209,8 @@ void ReadPartition(const std::string& dir, const StreamDef& def, uint32_t p, uin
       }
       const uint64_t chunk = part->chunks.size();
       const auto off = static_cast<uint64_t>(r.payload.data() - storage.data());
-      part->entries.push_back({PayloadEventTime(r.payload), p, static_cast<uint32_t>(r.payload.size()), r.offset,
-                               chunk << 32 | off});
+      part->entries.push_back(
+          {PayloadEventTime(r.payload), p, static_cast<uint32_t>(r.payload.size()), r.offset, chunk << 32 | off});
       kept = true;
     }
     next = records.back().offset + 1;
@@ -324,7 +324,8 @@ Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, 
   }
   const size_t group_rows = kBlockRows * threads;
   auto format_group = [&](size_t first, Group* g) {
-    g->blocks = static_cast<uint32_t>(std::min<size_t>(threads, (entries.size() - first + kBlockRows - 1) / kBlockRows));
+    g->blocks =
+        static_cast<uint32_t>(std::min<size_t>(threads, (entries.size() - first + kBlockRows - 1) / kBlockRows));
     ParallelFor(g->blocks, threads, [&](uint32_t b) {
       const size_t begin = first + b * kBlockRows;
       g->statuses[b] =

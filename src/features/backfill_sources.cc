@@ -8,8 +8,8 @@
 
 #include "event/ndjson.h"
 #include "event/row_codec.h"
-#include "log/partition_log.h"
 #include "features/backfill_internal.h"
+#include "log/partition_log.h"
 
 namespace impulse::features::backfill_internal {
 
@@ -162,7 +162,7 @@ class LogSource final : public RowSource {
     return !rows->empty();
   }
 
-  uint64_t bytes_done() const override { return done_; }   // records, not bytes
+  uint64_t bytes_done() const override { return done_; }  // records, not bytes
   uint64_t bytes_total() const override { return total_; }
   uint64_t bad_rows() const override { return 0; }
   uint64_t filtered_rows() const override { return filtered_; }

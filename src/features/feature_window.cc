@@ -109,7 +109,8 @@ size_t FeatureWindow::HeapBytes(const FeatureWindowLayout& l) const {
   size_t b = words_.capacity() * sizeof(uint64_t) + heads_.capacity() * sizeof(uint64_t);
   if (state_) {
     b += l.state_bytes;
-    for (const auto& r : l.ranges) b += r.set->HeapBytes(reinterpret_cast<const uint8_t*>(state_.get()) + r.state_offset);
+    for (const auto& r : l.ranges)
+      b += r.set->HeapBytes(reinterpret_cast<const uint8_t*>(state_.get()) + r.state_offset);
   }
   return b;
 }

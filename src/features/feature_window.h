@@ -36,7 +36,7 @@ struct FeatureWindowLayout {
   std::vector<FieldType> cols;  // the argument columns kept per row (never strings)
   std::vector<Range> ranges;
   size_t state_bytes = 0;
-  size_t args_max = 0;          // largest 2 * aggregates of a range
+  size_t args_max = 0;  // largest 2 * aggregates of a range
 };
 
 class FeatureWindow {
@@ -78,9 +78,9 @@ class FeatureWindow {
   size_t cap_ = 0;               // rows, a power of two
   size_t head_ = 0;              // slot of the oldest row
   size_t size_ = 0;
-  uint64_t first_seq_ = 0;       // number of the oldest row
-  uint64_t entered_ = 0;         // rows numbered below entered_ are in every range's state
-  std::vector<uint64_t> heads_;  // per range: rows numbered below it have left the range
+  uint64_t first_seq_ = 0;             // number of the oldest row
+  uint64_t entered_ = 0;               // rows numbered below entered_ are in every range's state
+  std::vector<uint64_t> heads_;        // per range: rows numbered below it have left the range
   std::unique_ptr<uint64_t[]> state_;  // all ranges' aggregate states; null until first use
 };
 

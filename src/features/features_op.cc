@@ -17,10 +17,10 @@
 #include "agg/sliding.h"
 #include "common/fixed_codec.h"
 #include "event/row_codec.h"
-#include "ops/event_buffer.h"
-#include "features/feature_window.h"
 #include "expr/eval.h"
+#include "features/feature_window.h"
 #include "features/online_store.h"
+#include "ops/event_buffer.h"
 #include "ops/operator.h"
 #include "state/state_table.h"
 
@@ -38,10 +38,10 @@ struct Group {
   std::vector<size_t> features;  // indexes into FeatureViewDef::features
   agg::AggregateSet set;
   std::vector<std::vector<CompiledExpr>> args;  // per aggregate: its argument expressions
-  int fast_class = -1;           // >= 0: computed by Shape::fast[fast_class] (range fast_range)
+  int fast_class = -1;                          // >= 0: computed by Shape::fast[fast_class] (range fast_range)
   size_t fast_range = 0;
-  size_t delay_class = 0;        // else, delay_ms > 0: index into Shape::delays
-  size_t class_offset = 0;       //   first argument column in that class's queued rows
+  size_t delay_class = 0;   // else, delay_ms > 0: index into Shape::delays
+  size_t class_offset = 0;  //   first argument column in that class's queued rows
 };
 
 // Groups of one delay whose aggregates retract exactly over non-string arguments share one
@@ -95,12 +95,12 @@ struct QueuedRow {
 };
 
 struct EntityState {
-  std::vector<FeatureWindow> fast;                 // per fast class
-  std::vector<agg::SlidingWindow> windows;         // per group not in a fast class
+  std::vector<FeatureWindow> fast;                   // per fast class
+  std::vector<agg::SlidingWindow> windows;           // per group not in a fast class
   std::vector<agg::detail::Ring<QueuedRow>> queues;  // per delay, oldest first
-  std::string previous;                            // encoded previous values; empty: none
-  int64_t last_ts = INT64_MIN;                     // event time of the latest event
-  std::string latest;                              // encoded latest feature row
+  std::string previous;                              // encoded previous values; empty: none
+  int64_t last_ts = INT64_MIN;                       // event time of the latest event
+  std::string latest;                                // encoded latest feature row
 
   EntityState() = default;
   EntityState(EntityState&&) = default;
@@ -122,7 +122,8 @@ struct EntityState {
     if (t_shape == nullptr) return;
     for (size_t c = 0; c < fast.size() && c < t_shape->fast.size(); ++c) fast[c].Destroy(t_shape->fast[c].layout);
     fast.clear();
-    for (size_t g = 0; g < windows.size() && g < t_shape->groups.size(); ++g) windows[g].Destroy(t_shape->groups[g].set);
+    for (size_t g = 0; g < windows.size() && g < t_shape->groups.size(); ++g)
+      windows[g].Destroy(t_shape->groups[g].set);
     windows.clear();
   }
 
@@ -173,8 +174,7 @@ struct EntityState {
     }
     fast.resize(static_cast<size_t>(nf));
     for (size_t c = 0; c < fast.size(); ++c) RETURN_IF_ERROR(fast[c].Deserialize(shape.fast[c].layout, &in));
-    if (!GetI64(&in, &nw) ||
-        (nw != 0 && static_cast<size_t>(nw) != shape.groups.size())) {
+    if (!GetI64(&in, &nw) || (nw != 0 && static_cast<size_t>(nw) != shape.groups.size())) {
       return DataLoss("features state: truncated or of another view shape");
     }
     windows.resize(static_cast<size_t>(nw));
@@ -200,7 +200,10 @@ struct EntityState {
 class FeaturesOperator final : public StatefulOperator {
  public:
   FeaturesOperator(const LogicalOp& op, const OperatorContext& ctx)
-      : op_(op), view_(*op.features), ctx_(ctx), env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()),
+      : op_(op),
+        view_(*op.features),
+        ctx_(ctx),
+        env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()),
         pending_(op.input) {}
 
   Status Init() {
@@ -211,9 +214,8 @@ class FeaturesOperator final : public StatefulOperator {
       compiled_.emplace_back();
       switch (f.kind) {
         case FeatureDef::Kind::kWindow: {
-          auto g = std::find_if(groups_.begin(), groups_.end(), [&](const Group& x) {
-            return x.window_ms == f.window_ms && x.delay_ms == f.delay_ms;
-          });
+          auto g = std::find_if(groups_.begin(), groups_.end(),
+                                [&](const Group& x) { return x.window_ms == f.window_ms && x.delay_ms == f.delay_ms; });
           if (g == groups_.end()) {
             groups_.emplace_back();
             g = groups_.end() - 1;
@@ -495,7 +497,7 @@ class FeaturesOperator final : public StatefulOperator {
         if (!ok[r]) continue;
         // Inserted above and nothing erased since, but RocksDB may have evicted it and fail to
         // read it back.
-        ASSIGN_OR_RETURN(EntityState* st, entities_->Find(RunKey(r)));
+        ASSIGN_OR_RETURN(EntityState * st, entities_->Find(RunKey(r)));
         if (st == nullptr) return Internal("features: entity state vanished within a run");
         Emit(*st, RunKey(r), run_.row(r), run_.meta(r), out);
       }
@@ -521,7 +523,8 @@ class FeaturesOperator final : public StatefulOperator {
     const Group& grp = shape_.groups[g];
     std::vector<Value>& a = group_args_[g];
     for (size_t k = 0; k < grp.args.size(); ++k) {
-      for (size_t j = 0; j < 2; ++j) a[2 * k + j] = j < grp.args[k].size() ? grp.args[k][j].Eval(row, &scratch_) : Value::Null();
+      for (size_t j = 0; j < 2; ++j)
+        a[2 * k + j] = j < grp.args[k].size() ? grp.args[k][j].Eval(row, &scratch_) : Value::Null();
     }
   }
 
@@ -546,7 +549,8 @@ class FeaturesOperator final : public StatefulOperator {
       } else {
         std::vector<Value>& q = queue_row_[grp.delay_class];
         q.resize(shape_.delay_schemas[grp.delay_class].size());
-        std::copy(group_args_[g].begin(), group_args_[g].end(), q.begin() + static_cast<std::ptrdiff_t>(grp.class_offset));
+        std::copy(group_args_[g].begin(), group_args_[g].end(),
+                  q.begin() + static_cast<std::ptrdiff_t>(grp.class_offset));
       }
     }
     for (size_t d = 0; d < shape_.delays.size(); ++d) {
@@ -611,8 +615,9 @@ class FeaturesOperator final : public StatefulOperator {
           ++prev_i;
           break;
         case FeatureDef::Kind::kTimeSincePrevious:
-          v = s.last_ts == INT64_MIN ? Value::Null()
-                                     : Value::Double(static_cast<double>(t - s.last_ts) / static_cast<double>(f.unit_ms));
+          v = s.last_ts == INT64_MIN
+                  ? Value::Null()
+                  : Value::Double(static_cast<double>(t - s.last_ts) / static_cast<double>(f.unit_ms));
           break;
         case FeatureDef::Kind::kExpr: v = compiled_[i].Eval(full_.data(), &scratch_); break;
       }
@@ -637,7 +642,8 @@ class FeaturesOperator final : public StatefulOperator {
     if (ctx_.online_store != nullptr) ctx_.online_store->Put(key, t, s.latest);
     if (!previous_index_.empty()) {
       prev_values_.resize(previous_index_.size());
-      for (size_t j = 0; j < previous_index_.size(); ++j) prev_values_[j] = compiled_[previous_index_[j]].Eval(row, &scratch_);
+      for (size_t j = 0; j < previous_index_.size(); ++j)
+        prev_values_[j] = compiled_[previous_index_[j]].Eval(row, &scratch_);
       s.previous.clear();
       EncodeRow(shape_.previous_schema, prev_values_.data(), m, &s.previous);
     }
@@ -673,11 +679,11 @@ class FeaturesOperator final : public StatefulOperator {
   Env* env_;
   EventTimeBuffer pending_;
   Shape shape_;
-  std::vector<Group> groups_;            // moved into shape_ by Init
-  std::vector<CompiledExpr> compiled_;   // per feature: kExpr / kPrevious expression
-  std::vector<size_t> previous_index_;   // features of kind kPrevious, in order
+  std::vector<Group> groups_;                           // moved into shape_ by Init
+  std::vector<CompiledExpr> compiled_;                  // per feature: kExpr / kPrevious expression
+  std::vector<size_t> previous_index_;                  // features of kind kPrevious, in order
   std::vector<std::pair<size_t, size_t>> window_slot_;  // per window feature: (group, result index)
-  std::vector<int> entity_fields_;       // {view_.entity_field}, for AppendKeyBytes
+  std::vector<int> entity_fields_;                      // {view_.entity_field}, for AppendKeyBytes
   int64_t state_span_ms_ = 0;
   int64_t state_ttl_ms_ = -1;
   std::unique_ptr<state::StateTable<EntityState>> entities_;

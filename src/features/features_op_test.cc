@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <optional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -66,7 +66,9 @@ struct Event {
   int64_t ts;
 };
 
-Result<LogicalPlan> CompileText(const std::string& body) { return CompileSpec(std::string(kStreams) + body, "t.yaml", nullptr); }
+Result<LogicalPlan> CompileText(const std::string& body) {
+  return CompileSpec(std::string(kStreams) + body, "t.yaml", nullptr);
+}
 
 std::string ErrorOf(const std::string& body) {
   auto p = CompileText(body);
@@ -119,7 +121,8 @@ TEST(FeatureViewSpec, ReportsUnknownUnusedAndTwiceComputedViews) {
 TEST(FeatureViewSpec, EntityMustBeThePartitioningKey) {
   std::string s = kView;
   s.replace(s.find("entity: card"), 12, "entity: fraud");
-  const std::string streams4 = std::string(kStreams).replace(std::string(kStreams).find("partitions: 1"), 13, "partitions: 4");
+  const std::string streams4 =
+      std::string(kStreams).replace(std::string(kStreams).find("partitions: 1"), 13, "partitions: 4");
   auto p = CompileSpec(streams4 + s, "t.yaml", nullptr);
   ASSERT_CODE(p, kInvalidArgument);
   EXPECT_NE(p.status().message().find("partitioned by 'card'"), std::string::npos) << p.status().message();
@@ -147,7 +150,7 @@ struct Expected {
   std::optional<double> sum_d2;
   std::optional<double> since_prev;  // to the latest strictly earlier event
   std::vector<double> prev_amounts;  // the amounts of the events at that time (any may be taken)
-  bool tie = false;  // another event of the card at the same time: it may be the previous one
+  bool tie = false;                  // another event of the card at the same time: it may be the previous one
 };
 
 // Brute force from the definitions: windows are ranges of event time; every event at the same
@@ -213,7 +216,7 @@ std::unique_ptr<PhysicalPipeline> Physical(LogicalPlan* plan) {
 std::string g_rocksdb_dir;
 
 Output Feed(const PhysicalPipeline& phys, const std::vector<Event>& ev, const std::vector<size_t>& order, int64_t bound,
-         size_t batch, OnlineStore* store, size_t restart_at = SIZE_MAX) {
+            size_t batch, OnlineStore* store, size_t restart_at = SIZE_MAX) {
   InstanceOptions io;
   io.online_store = [store](const std::string&) { return store; };
   static int generation = 0;
@@ -321,8 +324,8 @@ void CheckAgainstReference(const std::vector<Event>& ev, const Output& run, cons
     ++seen[id];
     const std::vector<Value>& o = run.rows[r];
     const Expected& x = ref.at(id);
-    const std::string at = what + " event " + std::to_string(id) + " (card " + std::to_string(ev[id].card) +
-                           ", t " + std::to_string(ev[id].ts) + ")";
+    const std::string at = what + " event " + std::to_string(id) + " (card " + std::to_string(ev[id].card) + ", t " +
+                           std::to_string(ev[id].ts) + ")";
     EXPECT_EQ(o[0].i64, ev[id].card) << at;
     EXPECT_EQ(o[4].i64, x.n_100) << at;
     ExpectNear(o[5], x.avg_100, at + " avg_100");

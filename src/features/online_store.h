@@ -32,8 +32,8 @@ class OnlineStore {
   const FeatureViewDef& view() const { return *view_; }
 
   struct Entry {
-    int64_t as_of_ms = 0;     // event time of the entity's latest event
-    std::string values;       // the encoded feature row
+    int64_t as_of_ms = 0;  // event time of the entity's latest event
+    std::string values;    // the encoded feature row
   };
 
   // `key` is the entity's key bytes (AppendKeyBytes of the entity field).

@@ -28,9 +28,7 @@ TEST(LatencyHistogram, QuantilesWithinThreePercent) {
   for (uint64_t v = 1; v <= 100000; ++v) h.Record(v * 1000);  // 1 us .. 100 ms
   EXPECT_EQ(h.count(), 100000u);
   EXPECT_EQ(h.max_ns(), 100000u * 1000);
-  auto near = [](uint64_t got, double want) {
-    return std::abs(static_cast<double>(got) - want) <= 0.031 * want;
-  };
+  auto near = [](uint64_t got, double want) { return std::abs(static_cast<double>(got) - want) <= 0.031 * want; };
   EXPECT_TRUE(near(h.Quantile(0.5), 50000e3)) << h.Quantile(0.5);
   EXPECT_TRUE(near(h.Quantile(0.99), 99000e3)) << h.Quantile(0.99);
   EXPECT_TRUE(near(h.Quantile(0.999), 99900e3)) << h.Quantile(0.999);

@@ -9,8 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -205,8 +205,7 @@ void Connection::Send() {
     if (ec) return Fail("write: " + ec.message());
     parser_.emplace();
     parser_->body_limit(kMaxResponseBytes);
-    http::async_read(stream_, buffer_, *parser_,
-                     [this](beast::error_code rec, size_t) { OnResponse(rec); });
+    http::async_read(stream_, buffer_, *parser_, [this](beast::error_code rec, size_t) { OnResponse(rec); });
   });
 }
 
@@ -257,8 +256,7 @@ Result<LoadReport> RunLoad(const LoadOptions& options) {
     return InvalidArgument("loadgen: connections must be in [1, " + std::to_string(kMaxConnections) + "]");
   }
   if (options.lines_per_request == 0 || options.lines_per_request > kMaxLinesPerRequest) {
-    return InvalidArgument("loadgen: lines_per_request must be in [1, " +
-                           std::to_string(kMaxLinesPerRequest) + "]");
+    return InvalidArgument("loadgen: lines_per_request must be in [1, " + std::to_string(kMaxLinesPerRequest) + "]");
   }
   if (options.rate_events_per_s < 0) return InvalidArgument("loadgen: rate_events_per_s must be >= 0");
   if (options.timeout_ms == 0) return InvalidArgument("loadgen: timeout_ms must be > 0");
@@ -270,8 +268,8 @@ void PrintLoadReport(const char* title, const LoadReport& r) {
   std::printf("  %-26s %9.0f events/s  (%llu events in %.2f s, %llu requests, %llu retried on 503)\n", title,
               r.events_per_s, static_cast<unsigned long long>(r.events_sent), r.seconds,
               static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.retries_503));
-  std::printf("  %-26s p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n",
-              "request latency", r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms);
+  std::printf("  %-26s p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", "request latency",
+              r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms);
 }
 
 }  // namespace impulse::loadgen

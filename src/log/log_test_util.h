@@ -9,8 +9,8 @@
 
 #include <gtest/gtest.h>
 
-#include "impulse/env.h"
 #include "common/manual_clock.h"
+#include "impulse/env.h"
 
 namespace impulse::log::testing {
 

@@ -34,8 +34,7 @@ PartitionLog::PartitionLog(Env* env, Clock* clock, std::string dir, LogOptions o
 
 PartitionLog::~PartitionLog() { (void)Close(); }
 
-Result<std::unique_ptr<PartitionLog>> PartitionLog::Open(Env* env, Clock* clock, std::string dir,
-                                                         LogOptions options) {
+Result<std::unique_ptr<PartitionLog>> PartitionLog::Open(Env* env, Clock* clock, std::string dir, LogOptions options) {
   if (env == nullptr || clock == nullptr) return InvalidArgument("PartitionLog::Open: null env or clock");
   if (dir.empty()) return InvalidArgument("PartitionLog::Open: empty dir");
   RETURN_IF_ERROR(ValidateOptions(options));
@@ -49,9 +48,7 @@ Result<std::unique_ptr<PartitionLog>> PartitionLog::Open(Env* env, Clock* clock,
   return log;
 }
 
-std::string PartitionLog::SegmentPath(uint64_t base_offset) const {
-  return dir_ + "/" + SegmentFileName(base_offset);
-}
+std::string PartitionLog::SegmentPath(uint64_t base_offset) const { return dir_ + "/" + SegmentFileName(base_offset); }
 
 uint32_t PartitionLog::IndexCapacity(uint64_t segment_bytes) const {
   const uint64_t bytes = std::max(segment_bytes, options_.segment_bytes_max);
@@ -81,8 +78,7 @@ Status PartitionLog::Recover() {
     const std::string path = SegmentPath(base);
     if (base != expected_base) {
       return DataLoss(path + ": base offset " + std::to_string(base) +
-                      " does not follow the previous segment, which ends at offset " +
-                      std::to_string(expected_base));
+                      " does not follow the previous segment, which ends at offset " + std::to_string(expected_base));
     }
     ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> file, env_->OpenRandomAccess(path));
     ASSIGN_OR_RETURN(uint64_t size, file->Size());
@@ -118,8 +114,7 @@ Status PartitionLog::Recover() {
   return Status::OK();
 }
 
-Status PartitionLog::OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes,
-                                             bool rewrite_header) {
+Status PartitionLog::OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes, bool rewrite_header) {
   ASSIGN_OR_RETURN(active_file_, env_->OpenWritable(path));
   if (rewrite_header) {
     RETURN_IF_ERROR(active_file_->Truncate(0));
@@ -140,14 +135,15 @@ Status PartitionLog::CreateActiveSegment(uint64_t base_offset) {
   EncodeSegmentHeader(base_offset, header);
   Status s = w->Truncate(0);  // a leftover from an earlier failed attempt
   if (s.ok()) s = w->Append(std::string_view(header, sizeof(header)));
-  Result<std::unique_ptr<RandomAccessFile>> r = s.ok() ? env_->OpenRandomAccess(path) : Result<std::unique_ptr<RandomAccessFile>>(s);
+  Result<std::unique_ptr<RandomAccessFile>> r =
+      s.ok() ? env_->OpenRandomAccess(path) : Result<std::unique_ptr<RandomAccessFile>>(s);
   if (!r.ok()) {
     (void)w->Close();
     (void)env_->DeleteFile(path);  // best effort: a header-only file is harmless anyway
     return r.status();
   }
-  auto seg = std::make_shared<Segment>(base_offset, path, std::move(r).value(),
-                                       IndexCapacity(options_.segment_bytes_max));
+  auto seg =
+      std::make_shared<Segment>(base_offset, path, std::move(r).value(), IndexCapacity(options_.segment_bytes_max));
   seg->Publish(kSegmentHeaderBytes, base_offset);
   SwapSyncFile(w.get());
   if (active_file_ != nullptr) (void)active_file_->Close();  // already synced by Roll
@@ -187,8 +183,7 @@ Result<uint64_t> PartitionLog::Append(std::string_view payload, int64_t timestam
                            std::to_string(options_.max_record_bytes));
   }
   const size_t frame = kFrameHeaderBytes + n;
-  if (next_offset_ > active_->base_offset() &&
-      active_flushed_bytes_ + buf_size_ + frame > options_.segment_bytes_max) {
+  if (next_offset_ > active_->base_offset() && active_flushed_bytes_ + buf_size_ + frame > options_.segment_bytes_max) {
     RETURN_IF_ERROR(Roll());
   }
   if (buf_size_ > 0 && buf_size_ + frame > options_.write_buffer_bytes_max) RETURN_IF_ERROR(Flush());
@@ -250,8 +245,8 @@ Status PartitionLog::EnforceRetention(int64_t now_ms) {
   for (size_t i = 0; i + 1 < segments_.size(); ++i) {
     const Segment& seg = *segments_[i];
     const uint64_t size = seg.visible_bytes();
-    const bool by_size = options_.retention_bytes >= 0 &&
-                         total - size >= static_cast<uint64_t>(options_.retention_bytes);
+    const bool by_size =
+        options_.retention_bytes >= 0 && total - size >= static_cast<uint64_t>(options_.retention_bytes);
     const bool by_age = options_.retention_ms >= 0 && seg.max_timestamp_ms() != INT64_MIN &&
                         now_ms - seg.max_timestamp_ms() > options_.retention_ms;
     if (!by_size && !by_age) break;  // only a prefix may go: offsets stay contiguous

@@ -73,8 +73,7 @@ class PartitionLog {
   // recovered_truncated_bytes); any damage in a sealed segment returns kDataLoss naming the
   // file and byte offset (RepairPartition fixes it by dropping the damaged suffix).
   // `env` and `clock` must outlive the log.
-  static Result<std::unique_ptr<PartitionLog>> Open(Env* env, Clock* clock, std::string dir,
-                                                    LogOptions options);
+  static Result<std::unique_ptr<PartitionLog>> Open(Env* env, Clock* clock, std::string dir, LogOptions options);
   ~PartitionLog();
   PartitionLog(const PartitionLog&) = delete;
   PartitionLog& operator=(const PartitionLog&) = delete;
@@ -185,9 +184,9 @@ class PartitionLog {
   std::unique_ptr<char[]> buf_;
   size_t buf_size_ = 0;
   size_t buf_capacity_ = 0;
-  Segment* active_ = nullptr;          // segments_.back()
+  Segment* active_ = nullptr;  // segments_.back()
   bool dir_sync_needed_ = false;
-  bool writable_ = true;               // false after Close or a sticky error
+  bool writable_ = true;  // false after Close or a sticky error
   bool closed_ = false;
   Status sticky_error_;
   uint64_t recovered_truncated_bytes_ = 0;
@@ -196,10 +195,10 @@ class PartitionLog {
   // written only under it.
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
-  std::thread syncer_;                // started by the first SyncAsync
+  std::thread syncer_;  // started by the first SyncAsync
   bool syncer_stop_ = false;
   bool sync_in_flight_ = false;
-  uint64_t sync_requested_ = 0;       // offset the syncer should make durable
+  uint64_t sync_requested_ = 0;  // offset the syncer should make durable
   bool sync_dir_requested_ = false;
   WritableFile* sync_file_ = nullptr;  // the active file
   Status async_error_;
@@ -216,9 +215,9 @@ class PartitionLog {
 };
 
 struct RepairReport {
-  uint64_t bytes_truncated = 0;    // dropped from the first damaged segment
-  uint32_t segments_deleted = 0;   // whole segments after (or at) the damage
-  std::string first_problem;       // "<file>: <problem> at byte N"; empty if nothing was wrong
+  uint64_t bytes_truncated = 0;   // dropped from the first damaged segment
+  uint32_t segments_deleted = 0;  // whole segments after (or at) the damage
+  std::string first_problem;      // "<file>: <problem> at byte N"; empty if nothing was wrong
 };
 
 // Explicit repair (an operator command, never automatic): scans the partition in `dir`,

@@ -20,8 +20,8 @@ struct Pending {
 
 }  // namespace
 
-Status PartitionLog::Read(uint64_t from, uint32_t max_records, uint64_t max_bytes,
-                          std::vector<Record>* out, std::string* storage) const {
+Status PartitionLog::Read(uint64_t from, uint32_t max_records, uint64_t max_bytes, std::vector<Record>* out,
+                          std::string* storage) const {
   out->clear();
   storage->clear();
   if (max_records == 0 || from >= end_offset()) return Status::OK();
@@ -31,8 +31,8 @@ Status PartitionLog::Read(uint64_t from, uint32_t max_records, uint64_t max_byte
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t start = start_offset_.load(std::memory_order_acquire);
     if (from < start) {
-      return OutOfRange("offset " + std::to_string(from) + " is before the start of log " + dir_ +
-                        " (" + std::to_string(start) + ")");
+      return OutOfRange("offset " + std::to_string(from) + " is before the start of log " + dir_ + " (" +
+                        std::to_string(start) + ")");
     }
     auto it = std::upper_bound(segments_.begin(), segments_.end(), from,
                                [](uint64_t o, const std::shared_ptr<Segment>& s) { return o < s->base_offset(); });
@@ -87,8 +87,8 @@ Status PartitionLog::Read(uint64_t from, uint32_t max_records, uint64_t max_byte
       if (!FrameCrcMatches(frame, h)) {
         return DataLoss(seg->path() + ": checksum mismatch in frame at byte " + std::to_string(pos));
       }
-      pending.push_back(Pending{off, h.timestamp_ms, static_cast<size_t>(pos - buf_pos) + kFrameHeaderBytes,
-                                h.payload_bytes});
+      pending.push_back(
+          Pending{off, h.timestamp_ms, static_cast<size_t>(pos - buf_pos) + kFrameHeaderBytes, h.payload_bytes});
       payload_bytes += h.payload_bytes;
     }
     pos += kFrameHeaderBytes + h.payload_bytes;

@@ -11,8 +11,8 @@
 namespace impulse::log {
 namespace {
 
-using testing::FlipByte;
 using impulse::ManualClock;
+using testing::FlipByte;
 using testing::Overwrite;
 using testing::ReadAll;
 using testing::TempDir;
@@ -74,8 +74,8 @@ TEST_F(RecoveryTest, TornTailShortFrameIsTruncatedAndReported) {
 TEST_F(RecoveryTest, TornTailGarbageAndZerosAreTruncated) {
   Write(3);
   const std::string good = ReadAll(Seg(0));
-  for (const std::string& tail : {std::string("\x07garbage-after-the-last-frame", 29), std::string(4096, '\0'),
-                                  std::string(5, '\xff')}) {
+  for (const std::string& tail :
+       {std::string("\x07garbage-after-the-last-frame", 29), std::string(4096, '\0'), std::string(5, '\xff')}) {
     Overwrite(Seg(0), good + tail);
     auto log = Open();
     ASSERT_TRUE(log.ok()) << log.status().ToString();

@@ -242,7 +242,7 @@ TEST_F(PartitionLogTest, FullDiskFailsFlushAndTheLogRecoversWhenSpaceReturns) {
   const std::string seg_path = dir_ + "/" + SegmentFileName(0);
   const size_t good_size = testing::ReadAll(seg_path).size();
 
-  env.SetWriteBudget(50);  // less than one 116-byte frame
+  env.SetWriteBudget(50);                        // less than one 116-byte frame
   EXPECT_EQ(*log->Append(Payload(10), 0), 10u);  // buffered: succeeds
   EXPECT_EQ(*log->Append(Payload(11), 0), 11u);
   EXPECT_EQ(log->Sync().code(), StatusCode::kResourceExhausted);

@@ -104,8 +104,10 @@ Status PartitionLog::FinishInterruptedTruncate() {
   uint64_t end = 0;
   bool digits = !text.empty() && text.size() <= kIntentBytesMax && text.back() == '\n' && text.size() <= 21;
   for (size_t i = 0; digits && i + 1 < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') digits = false;
-    else end = end * 10 + static_cast<uint64_t>(text[i] - '0');
+    if (text[i] < '0' || text[i] > '9')
+      digits = false;
+    else
+      end = end * 10 + static_cast<uint64_t>(text[i] - '0');
   }
   if (!digits || text.size() < 2) return DataLoss(intent + ": not a truncation intent (expected a decimal offset)");
   RETURN_IF_ERROR(CutPartition(env_, dir_, end).status().WithContext("finish interrupted truncation"));
@@ -119,8 +121,8 @@ Status PartitionLog::TruncateTo(uint64_t end_offset) {
   RETURN_IF_ERROR(Flush());
   const uint64_t start = start_offset();
   if (end_offset < start || end_offset > next_offset_) {
-    return InvalidArgument("truncate log " + dir_ + " to offset " + std::to_string(end_offset) +
-                           ": outside [" + std::to_string(start) + ", " + std::to_string(next_offset_) + "]");
+    return InvalidArgument("truncate log " + dir_ + " to offset " + std::to_string(end_offset) + ": outside [" +
+                           std::to_string(start) + ", " + std::to_string(next_offset_) + "]");
   }
   if (end_offset == next_offset_) return Status::OK();
   // Everything that stays must be durable before the intent exists: recovery relies on the

@@ -226,7 +226,10 @@ TEST_F(TruncateTest, WorksWithTheBackgroundSyncer) {
 }
 
 TEST_F(TruncateTest, OpenFinishesALeftoverIntent) {
-  { auto log = OpenWith(25); ASSERT_NE(log, nullptr); }
+  {
+    auto log = OpenWith(25);
+    ASSERT_NE(log, nullptr);
+  }
   ASSERT_TRUE(Env::Default()->WriteFileAtomic(dir_ + "/TRUNCATE", "7\n").ok());
   auto log = Open();
   ASSERT_NE(log, nullptr);
@@ -237,7 +240,10 @@ TEST_F(TruncateTest, OpenFinishesALeftoverIntent) {
 }
 
 TEST_F(TruncateTest, GarbageIntentIsDataLoss) {
-  { auto log = OpenWith(3); ASSERT_NE(log, nullptr); }
+  {
+    auto log = OpenWith(3);
+    ASSERT_NE(log, nullptr);
+  }
   ASSERT_TRUE(Env::Default()->WriteFileAtomic(dir_ + "/TRUNCATE", "x7\n").ok());
   auto r = PartitionLog::Open(Env::Default(), &clock_, dir_, SmallSegments());
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);

@@ -43,8 +43,8 @@ Status RepairPartition(Env* env, const std::string& dir, RepairReport* report) {
     const std::string path = dir + "/" + SegmentFileName(base);
     if (damaged || base != expected_base) {
       if (!damaged) {
-        r.first_problem = path + ": base offset " + std::to_string(base) + " does not follow offset " +
-                          std::to_string(expected_base);
+        r.first_problem =
+            path + ": base offset " + std::to_string(base) + " does not follow offset " + std::to_string(expected_base);
         damaged = true;
       }
       RETURN_IF_ERROR(env->DeleteFile(path));

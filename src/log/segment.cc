@@ -22,8 +22,8 @@ Segment::Segment(uint64_t base_offset, std::string path, std::unique_ptr<RandomA
 IndexEntry Segment::Seek(uint64_t offset) const {
   const uint32_t n = index_count_.load(std::memory_order_acquire);
   const IndexEntry* begin = entries_.get();
-  const IndexEntry* it = std::upper_bound(begin, begin + n, offset,
-                                          [](uint64_t o, const IndexEntry& e) { return o < e.offset; });
+  const IndexEntry* it =
+      std::upper_bound(begin, begin + n, offset, [](uint64_t o, const IndexEntry& e) { return o < e.offset; });
   if (it == begin) return IndexEntry{base_offset_, kSegmentHeaderBytes};
   return *(it - 1);
 }
@@ -54,8 +54,8 @@ Result<bool> TailAllZero(const RandomAccessFile& file, uint64_t from, uint64_t s
 
 }  // namespace
 
-Result<ScanResult> ScanSegment(const RandomAccessFile& file, uint64_t size, uint64_t expected_base,
-                               Segment* segment, uint32_t index_interval_bytes) {
+Result<ScanResult> ScanSegment(const RandomAccessFile& file, uint64_t size, uint64_t expected_base, Segment* segment,
+                               uint32_t index_interval_bytes) {
   ScanResult r;
   char header[kSegmentHeaderBytes];
   ASSIGN_OR_RETURN(size_t got, file.Read(0, kSegmentHeaderBytes, header));

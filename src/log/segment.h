@@ -27,8 +27,7 @@ class Segment {
  public:
   // `index_capacity` bounds the index (entries beyond it are not recorded: the index just
   // gets sparser, reads stay correct).
-  Segment(uint64_t base_offset, std::string path, std::unique_ptr<RandomAccessFile> file,
-          uint32_t index_capacity);
+  Segment(uint64_t base_offset, std::string path, std::unique_ptr<RandomAccessFile> file, uint32_t index_capacity);
 
   uint64_t base_offset() const { return base_offset_; }
   const std::string& path() const { return path_; }
@@ -84,12 +83,12 @@ class Segment {
 
 // What a sequential scan of a segment file found. The scan stops at the first problem.
 struct ScanResult {
-  uint64_t valid_bytes = 0;     // header + complete, checksummed records
+  uint64_t valid_bytes = 0;  // header + complete, checksummed records
   uint64_t records = 0;
   int64_t max_timestamp_ms = INT64_MIN;
-  bool clean = true;            // false: a problem at byte valid_bytes, described by `problem`
-  bool header_ok = true;        // false: the header itself is missing or invalid
-  bool all_zero_tail = false;   // the bytes from valid_bytes to the end are all zero
+  bool clean = true;           // false: a problem at byte valid_bytes, described by `problem`
+  bool header_ok = true;       // false: the header itself is missing or invalid
+  bool all_zero_tail = false;  // the bytes from valid_bytes to the end are all zero
   std::string problem;
 };
 
@@ -97,7 +96,7 @@ struct ScanResult {
 // equal `expected_base`) and every frame's length and CRC. Records index entries into
 // `segment` (may be null) every `index_interval_bytes`. I/O errors are returned as a Status;
 // format problems are reported in the ScanResult.
-Result<ScanResult> ScanSegment(const RandomAccessFile& file, uint64_t size, uint64_t expected_base,
-                               Segment* segment, uint32_t index_interval_bytes);
+Result<ScanResult> ScanSegment(const RandomAccessFile& file, uint64_t size, uint64_t expected_base, Segment* segment,
+                               uint32_t index_interval_bytes);
 
 }  // namespace impulse::log

@@ -62,9 +62,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& dir = Dir();
   static const bool cleanup_registered = [] {
     return std::atexit([] {
-      RemoveFiles();
-      (void)::rmdir(Dir().c_str());
-    }) == 0;
+             RemoveFiles();
+             (void)::rmdir(Dir().c_str());
+           }) == 0;
   }();
   (void)cleanup_registered;
   RemoveFiles();

@@ -229,11 +229,11 @@ std::string FormatRescoreReport(const RescoreReport& r, bool json) {
     out += "]}\n";
     return out;
   }
-  out += "stream " + r.stream + ": re-scored with " + r.model + " version " + std::to_string(r.version) +
-         ", output " + r.output + ", decision = score >= " + Num(r.threshold) + "\n";
-  out += "records read: " + std::to_string(r.records_read) + " (outside --from/--to: " +
-         std::to_string(r.records_outside) + "; unscored, not compared: " +
-         std::to_string(r.records_unscored) + ")\n";
+  out += "stream " + r.stream + ": re-scored with " + r.model + " version " + std::to_string(r.version) + ", output " +
+         r.output + ", decision = score >= " + Num(r.threshold) + "\n";
+  out += "records read: " + std::to_string(r.records_read) +
+         " (outside --from/--to: " + std::to_string(r.records_outside) +
+         "; unscored, not compared: " + std::to_string(r.records_unscored) + ")\n";
   out += "decisions differing: " + std::to_string(r.differing) + "\n";
   out += "mean |diff|: " + Num(r.mean_abs_diff) + ", max |diff|: " + Num(r.max_abs_diff) + "\n";
   for (const auto& [name, c] : r.variants) {
@@ -243,9 +243,8 @@ std::string FormatRescoreReport(const RescoreReport& r, bool json) {
   if (!r.first_differing.empty()) {
     out += "first differing (event_id partition offset variant old_version old_score new_score):\n";
     for (const RescoreRow& d : r.first_differing) {
-      out += "  " + d.event_id + " " + std::to_string(d.partition) + " " + std::to_string(d.offset) + " " +
-             d.variant + " " + std::to_string(d.old_version) + " " + Num(d.old_score) + " " + Num(d.new_score) +
-             "\n";
+      out += "  " + d.event_id + " " + std::to_string(d.partition) + " " + std::to_string(d.offset) + " " + d.variant +
+             " " + std::to_string(d.old_version) + " " + Num(d.old_score) + " " + Num(d.new_score) + "\n";
     }
   }
   return out;

@@ -25,9 +25,9 @@ struct RescoreOptions {
   uint64_t version = 0;    // the version to re-score with (loaded even if its policy does not select it)
   int64_t from_ms = std::numeric_limits<int64_t>::min();  // event_time window [from_ms, to_ms)
   int64_t to_ms = std::numeric_limits<int64_t>::max();
-  double threshold = 0.5;     // decision = score >= threshold
-  std::string output = "0";   // the output compared: an index into the config's outputs, or its name
-  size_t limit = 10;          // differing rows listed in the report (all are counted)
+  double threshold = 0.5;    // decision = score >= threshold
+  std::string output = "0";  // the output compared: an index into the config's outputs, or its name
+  size_t limit = 10;         // differing rows listed in the report (all are counted)
 };
 
 // One record whose decision differs.
@@ -50,13 +50,13 @@ struct RescoreReport {
   std::string stream, model, output;  // output: the compared output's name
   uint64_t version = 0;
   double threshold = 0;
-  uint64_t records_read = 0;     // records in [from, to) compared (unscored ones excluded)
-  uint64_t records_outside = 0;  // records read but outside [from, to)
+  uint64_t records_read = 0;      // records in [from, to) compared (unscored ones excluded)
+  uint64_t records_outside = 0;   // records read but outside [from, to)
   uint64_t records_unscored = 0;  // in [from, to) with variant "unscored" (no version was ready): not compared
   uint64_t differing = 0;
-  double mean_abs_diff = 0;      // over records_read (0 when none)
+  double mean_abs_diff = 0;  // over records_read (0 when none)
   double max_abs_diff = 0;
-  std::vector<RescoreRow> first_differing;  // at most options.limit, in visiting order
+  std::vector<RescoreRow> first_differing;               // at most options.limit, in visiting order
   std::map<std::string, RescoreVariantCounts> variants;  // by variant name
 };
 
@@ -67,6 +67,5 @@ Result<RescoreReport> Rescore(const RescoreOptions& options);
 
 // The report as text (one summary line per fact, then the differing rows) or as one JSON object.
 std::string FormatRescoreReport(const RescoreReport& report, bool json);
-
 
 }  // namespace impulse::model

@@ -73,8 +73,7 @@ class DecisionsRescoreTest : public ::testing::Test {
 };
 
 TEST_F(DecisionsRescoreTest, CountsDifferingDecisionsDiffsAndVariants) {
-  Fill({D("same", R"({"x0":0.1,"x1":0.1})", 0.2),
-        D("flip", R"({"x1":0.3,"x0":0.3,"extra":1})", 0.4),
+  Fill({D("same", R"({"x0":0.1,"x1":0.1})", 0.2), D("flip", R"({"x1":0.3,"x0":0.3,"extra":1})", 0.4),
         D("canary-same", R"({"x0":0.5,"x1":0.5})", 0.9, "canary"),
         D("late", R"({"x0":0.5,"x1":0.5})", 0.0, "primary", kT0 + 100),
         Decision{.event_id = "none", .scores = "{}", .version = 0, .variant = "unscored", .event_time_ms = kT0}});
@@ -157,14 +156,14 @@ TEST_F(DecisionsRescoreTest, BadOutputStreamAndVersionAreErrors) {
 
 TEST_F(DecisionsRescoreTest, CommandExitCodes) {
   Fill({D("a", R"({"x0":0.1,"x1":0.1})", 0.2)});
-  const std::vector<std::string> base = {"rescore", "--data", dir_.data_dir(), "--stream", "decisions1",
-                                         "--models", repo_, "--model", "fraud", "--version", "2"};
+  const std::vector<std::string> base = {"rescore", "--data",  dir_.data_dir(), "--stream",  "decisions1", "--models",
+                                         repo_,     "--model", "fraud",         "--version", "2"};
   EXPECT_EQ(tools::DecisionsCommand(base), 0);
   std::vector<std::string> args = base;
   args.insert(args.end(), {"--from", "2023-11-14T22:13:20Z", "--to", "1700000000100", "--json", "--limit", "1"});
   EXPECT_EQ(tools::DecisionsCommand(args), 0);
-  EXPECT_EQ(tools::DecisionsCommand({"rescore", "--data", dir_.data_dir()}), 2);     // missing flags
-  EXPECT_EQ(tools::DecisionsCommand({"list"}), 2);                                    // unknown action
+  EXPECT_EQ(tools::DecisionsCommand({"rescore", "--data", dir_.data_dir()}), 2);  // missing flags
+  EXPECT_EQ(tools::DecisionsCommand({"list"}), 2);                                // unknown action
   args = base;
   args.insert(args.end(), {"--from", "yesterday"});
   EXPECT_EQ(tools::DecisionsCommand(args), 2);

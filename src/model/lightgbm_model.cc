@@ -74,8 +74,7 @@ class Parser {
       const std::string_view key = line.substr(0, eq);
       if (key == "Tree") {
         if (trees.size() >= options_.limits.trees_max) {
-          return AtLine(line_no, "more than " + std::to_string(options_.limits.trees_max) +
-                                     " trees (trees_max)");
+          return AtLine(line_no, "more than " + std::to_string(options_.limits.trees_max) + " trees (trees_max)");
         }
         trees.emplace_back();
         current = &trees.back();
@@ -84,7 +83,8 @@ class Parser {
       }
       (*current)[key] = Field{line.substr(eq + 1), line_no};
     }
-    if (!ended) return InvalidArgument(name_ + ": no 'end of trees' line: the file is truncated or not a LightGBM text model");
+    if (!ended)
+      return InvalidArgument(name_ + ": no 'end of trees' line: the file is truncated or not a LightGBM text model");
     RETURN_IF_ERROR(ReadHeader(header));
     std::vector<RawTree> raw;
     raw.reserve(trees.size());
@@ -93,8 +93,7 @@ class Parser {
       t.group = static_cast<uint32_t>(i % trees_per_iteration_);
       raw.push_back(std::move(t));
     }
-    auto ensemble = TreeEnsemble::Create(raw, num_features_, num_outputs_, 0.0f, transform_,
-                                         options_.limits);
+    auto ensemble = TreeEnsemble::Create(raw, num_features_, num_outputs_, 0.0f, transform_, options_.limits);
     if (!ensemble.ok()) return ensemble.status().WithContext(name_);
     return ensemble;
   }
@@ -109,8 +108,8 @@ class Parser {
   Result<Field> Get(const Section& s, std::string_view key, size_t section_line) const {
     auto it = s.find(key);
     if (it == s.end()) {
-      return AtLine(section_line, "missing '" + std::string(key) + "='" +
-                                      (section_line == 0 ? " in the header" : " in this tree"));
+      return AtLine(section_line,
+                    "missing '" + std::string(key) + "='" + (section_line == 0 ? " in the header" : " in this tree"));
     }
     return it->second;
   }
@@ -139,13 +138,11 @@ class Parser {
       T v{};
       auto r = std::from_chars(p, end, v);
       if (r.ec != std::errc() || (r.ptr != end && *r.ptr != ' ')) {
-        return AtLine(f.line, std::string(key) + "[" + std::to_string(out.size()) +
-                                  "] is not a number");
+        return AtLine(f.line, std::string(key) + "[" + std::to_string(out.size()) + "] is not a number");
       }
       if constexpr (std::is_floating_point_v<T>) {
         if (!std::isfinite(v)) {
-          return AtLine(f.line, std::string(key) + "[" + std::to_string(out.size()) +
-                                    "] is not finite");
+          return AtLine(f.line, std::string(key) + "[" + std::to_string(out.size()) + "] is not finite");
         }
       }
       out.push_back(v);
@@ -163,8 +160,7 @@ class Parser {
   Status ReadHeader(const Section& h) {
     const size_t first_line = 0;  // a missing header key: no line to name
     if (h.count("average_output")) {
-      return AtLine(h.at("average_output").line,
-                    "average_output (a random forest) is not supported");
+      return AtLine(h.at("average_output").line, "average_output (a random forest) is not supported");
     }
     ASSIGN_OR_RETURN(Field nc, Get(h, "num_class", first_line));
     ASSIGN_OR_RETURN(int64_t num_class, Int(nc, "num_class"));
@@ -221,9 +217,8 @@ class Parser {
     } else if (name == "multiclass" || name == "softmax") {
       transform_ = OutputTransform::kSoftmax;
       num_outputs_ = static_cast<size_t>(num_class);
-    } else if (name.empty() || name == "regression" || name == "regression_l2" ||
-               name == "regression_l1" || name == "huber" || name == "fair" ||
-               name == "quantile" || name == "mape" || name == "lambdarank" ||
+    } else if (name.empty() || name == "regression" || name == "regression_l2" || name == "regression_l1" ||
+               name == "huber" || name == "fair" || name == "quantile" || name == "mape" || name == "lambdarank" ||
                name == "rank_xendcg") {
       transform_ = OutputTransform::kIdentity;
     } else {
@@ -232,13 +227,12 @@ class Parser {
                                   "the identity-output regressions are)");
     }
     if (num_outputs_ == 1 && num_class != 1) {
-      return AtLine(nc.line, "num_class " + std::to_string(num_class) +
-                                 " with the single-output objective '" + std::string(name) + "'");
+      return AtLine(nc.line, "num_class " + std::to_string(num_class) + " with the single-output objective '" +
+                                 std::string(name) + "'");
     }
     if (per_iter != static_cast<int64_t>(num_outputs_)) {
-      return AtLine(ntpi.line, "num_tree_per_iteration " + std::to_string(per_iter) +
-                                   " differs from the " + std::to_string(num_outputs_) +
-                                   " outputs of objective '" + std::string(name) + "'");
+      return AtLine(ntpi.line, "num_tree_per_iteration " + std::to_string(per_iter) + " differs from the " +
+                                   std::to_string(num_outputs_) + " outputs of objective '" + std::string(name) + "'");
     }
     trees_per_iteration_ = num_outputs_;
     return Status::OK();
@@ -278,19 +272,17 @@ class Parser {
           return AtLine(d.line, "node " + std::to_string(i) + ": categorical splits are not supported");
         }
         if (decision_type_[i] < 0 || decision_type_[i] > 15 || ((decision_type_[i] >> 2) & 3) == 3) {
-          return AtLine(d.line, "node " + std::to_string(i) + ": decision_type " +
-                                    std::to_string(decision_type_[i]) + " is not valid");
+          return AtLine(d.line, "node " + std::to_string(i) + ": decision_type " + std::to_string(decision_type_[i]) +
+                                    " is not valid");
         }
         if (split_feature_[i] < 0 || static_cast<uint64_t>(split_feature_[i]) >= num_features_) {
-          return AtLine(f.line, "node " + std::to_string(i) + ": split_feature " +
-                                    std::to_string(split_feature_[i]) + " >= max_feature_idx + 1 = " +
-                                    std::to_string(num_features_));
+          return AtLine(f.line, "node " + std::to_string(i) + ": split_feature " + std::to_string(split_feature_[i]) +
+                                    " >= max_feature_idx + 1 = " + std::to_string(num_features_));
         }
         for (const auto& [c, line] : {std::pair{left_child_[i], l.line}, std::pair{right_child_[i], r.line}}) {
           // A child is an inner node index >= 0 or ~leaf < 0.
           if (c >= static_cast<int64_t>(inner) || (c < 0 && ~c >= num_leaves)) {
-            return AtLine(line, "node " + std::to_string(i) + ": child " + std::to_string(c) +
-                                    " out of range");
+            return AtLine(line, "node " + std::to_string(i) + ": child " + std::to_string(c) + " out of range");
           }
         }
       }
@@ -323,8 +315,7 @@ class Parser {
   }
 
   // A split node on `feature` sending x < threshold (and NaN iff default_left) to `l`.
-  void SetSplit(RawTree& t, uint32_t id, uint32_t feature, float threshold, bool default_left,
-                uint32_t l, uint32_t r) {
+  void SetSplit(RawTree& t, uint32_t id, uint32_t feature, float threshold, bool default_left, uint32_t l, uint32_t r) {
     t.feature[id] = feature;
     t.value[id] = threshold;
     t.default_left[id] = default_left;
@@ -337,8 +328,7 @@ class Parser {
   Result<uint32_t> Emit(int64_t ref, size_t depth, size_t leaves, RawTree& t) {
     if (depth > leaves) return InvalidArgument("the child links form a cycle");
     if (depth > options_.tree_depth_max) {
-      return InvalidArgument("deeper than " + std::to_string(options_.tree_depth_max) +
-                             " levels (tree_depth_max)");
+      return InvalidArgument("deeper than " + std::to_string(options_.tree_depth_max) + " levels (tree_depth_max)");
     }
     if (ref < 0) {
       const double v = leaf_value_[static_cast<size_t>(~ref)] * leaf_scale_;
@@ -377,8 +367,7 @@ class Parser {
     ASSIGN_OR_RETURN(uint32_t c1l, Emit(left_child_[i], depth + 1, leaves, t));
     ASSIGN_OR_RETURN(uint32_t c1r, Emit(right_child_[i], depth + 1, leaves, t));
     ASSIGN_OR_RETURN(uint32_t b, NewNode(t));
-    ASSIGN_OR_RETURN(uint32_t d,
-                     Emit(default_left ? left_child_[i] : right_child_[i], depth + 1, leaves, t));
+    ASSIGN_OR_RETURN(uint32_t d, Emit(default_left ? left_child_[i] : right_child_[i], depth + 1, leaves, t));
     ASSIGN_OR_RETURN(uint32_t c2, NewNode(t));
     ASSIGN_OR_RETURN(uint32_t c2l, Emit(left_child_[i], depth + 1, leaves, t));
     ASSIGN_OR_RETURN(uint32_t c2r, Emit(right_child_[i], depth + 1, leaves, t));
@@ -410,23 +399,20 @@ class Parser {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> LoadLightgbmText(std::string_view text,
-                                                std::string_view name_for_errors,
+Result<std::unique_ptr<Model>> LoadLightgbmText(std::string_view text, std::string_view name_for_errors,
                                                 const LightgbmLoadOptions& options) {
   const std::string name(name_for_errors);
   if (text.size() > options.file_bytes_max) {
-    return InvalidArgument(name + ": " + std::to_string(text.size()) +
-                           " bytes, more than the limit " + std::to_string(options.file_bytes_max));
+    return InvalidArgument(name + ": " + std::to_string(text.size()) + " bytes, more than the limit " +
+                           std::to_string(options.file_bytes_max));
   }
   Parser p(text, name, options);
   ASSIGN_OR_RETURN(TreeEnsemble ensemble, p.Parse());
   return std::unique_ptr<Model>(std::make_unique<LightgbmModel>(std::move(ensemble)));
 }
 
-Result<std::unique_ptr<Model>> LoadLightgbm(const std::string& path,
-                                            const LightgbmLoadOptions& options) {
-  ASSIGN_OR_RETURN(std::string text,
-                   ReadModelFile(options.env, path, options.file_bytes_max, "lightgbm model"));
+Result<std::unique_ptr<Model>> LoadLightgbm(const std::string& path, const LightgbmLoadOptions& options) {
+  ASSIGN_OR_RETURN(std::string text, ReadModelFile(options.env, path, options.file_bytes_max, "lightgbm model"));
   return LoadLightgbmText(text, path, options);
 }
 

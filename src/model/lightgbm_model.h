@@ -47,12 +47,10 @@ struct LightgbmLoadOptions {
 
 // Reads and parses the model file at `path`. kNotFound if it is missing; kInvalidArgument for
 // anything wrong with its content, as "PATH:LINE: reason" (or "PATH: reason" for the whole).
-Result<std::unique_ptr<Model>> LoadLightgbm(const std::string& path,
-                                            const LightgbmLoadOptions& options = {});
+Result<std::unique_ptr<Model>> LoadLightgbm(const std::string& path, const LightgbmLoadOptions& options = {});
 
 // Parses a model already in memory; `name_for_errors` starts every error message.
-Result<std::unique_ptr<Model>> LoadLightgbmText(std::string_view text,
-                                                std::string_view name_for_errors,
+Result<std::unique_ptr<Model>> LoadLightgbmText(std::string_view text, std::string_view name_for_errors,
                                                 const LightgbmLoadOptions& options = {});
 
 // A LightGBM model scored by the native evaluator. Immutable; Predict is safe from any number
@@ -62,9 +60,7 @@ class LightgbmModel final : public Model {
   explicit LightgbmModel(TreeEnsemble ensemble) : ensemble_(std::move(ensemble)) {}
   size_t num_features() const override { return ensemble_.num_features(); }
   size_t num_outputs() const override { return ensemble_.num_outputs(); }
-  void Predict(const float* rows, size_t n, float* out) const override {
-    ensemble_.Predict(rows, n, out);
-  }
+  void Predict(const float* rows, size_t n, float* out) const override { ensemble_.Predict(rows, n, out); }
   std::string_view kind() const override { return "lightgbm"; }
   const TreeEnsemble& ensemble() const { return ensemble_; }
 

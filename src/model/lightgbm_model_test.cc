@@ -23,20 +23,18 @@ const float kNaN = std::nanf("");
 std::string Header(int num_class, int max_feature_idx, const std::string& objective) {
   return "tree\nversion=v3\nnum_class=" + std::to_string(num_class) +
          "\nnum_tree_per_iteration=" + std::to_string(num_class) +
-         "\nlabel_index=0\nmax_feature_idx=" + std::to_string(max_feature_idx) +
-         "\nobjective=" + objective + "\nfeature_names=a b c\ntree_sizes=1 1\n\n";
+         "\nlabel_index=0\nmax_feature_idx=" + std::to_string(max_feature_idx) + "\nobjective=" + objective +
+         "\nfeature_names=a b c\ntree_sizes=1 1\n\n";
 }
 
 // One tree with the given node arrays (strings as LightGBM writes them).
-std::string Tree(int index, int num_leaves, const std::string& split_feature,
-                 const std::string& threshold, const std::string& decision_type,
-                 const std::string& left, const std::string& right, const std::string& leaves) {
-  std::string t = "Tree=" + std::to_string(index) + "\nnum_leaves=" + std::to_string(num_leaves) +
-                  "\nnum_cat=0\n";
+std::string Tree(int index, int num_leaves, const std::string& split_feature, const std::string& threshold,
+                 const std::string& decision_type, const std::string& left, const std::string& right,
+                 const std::string& leaves) {
+  std::string t = "Tree=" + std::to_string(index) + "\nnum_leaves=" + std::to_string(num_leaves) + "\nnum_cat=0\n";
   if (num_leaves > 1) {
     t += "split_feature=" + split_feature + "\nsplit_gain=1\nthreshold=" + threshold +
-         "\ndecision_type=" + decision_type + "\nleft_child=" + left + "\nright_child=" + right +
-         "\n";
+         "\ndecision_type=" + decision_type + "\nleft_child=" + left + "\nright_child=" + right + "\n";
   }
   t += "leaf_value=" + leaves + "\nleaf_weight=1\nleaf_count=1\nis_linear=0\nshrinkage=0.1\n\n\n";
   return t;
@@ -61,18 +59,17 @@ TEST(LightgbmModel, RegressionLessOrEqualGoesLeftExactlyForFloatInputs) {
   // Node 0: a <= 0.1 (the double 0.1, below 0.1f) -> leaf 0, else node 1: b <= 0.10000000149011612
   // (exactly 0.1f) -> leaf 1 else leaf 2.
   auto m = Load(Header(1, 1, "regression") +
-                Tree(0, 3, "0 1", "0.10000000000000001 0.10000000149011612", "2 2", "-1 -2", "1 -3",
-                     "1 2 3") + kEnd);
+                Tree(0, 3, "0 1", "0.10000000000000001 0.10000000149011612", "2 2", "-1 -2", "1 -3", "1 2 3") + kEnd);
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->kind(), "lightgbm");
   EXPECT_EQ(m->num_features(), 2u);
   EXPECT_EQ(m->num_outputs(), 1u);
   const float below = std::nextafter(0.1f, 0.0f);
-  EXPECT_EQ(Score1(*m, {below, 0}), 1.0f);   // 0.099999994 <= 0.1
+  EXPECT_EQ(Score1(*m, {below, 0}), 1.0f);    // 0.099999994 <= 0.1
   EXPECT_EQ(Score1(*m, {0.1f, 0.1f}), 2.0f);  // 0.1f > 0.1 (double), then 0.1f <= 0.1f
   EXPECT_EQ(Score1(*m, {0.1f, std::nextafter(0.1f, 1.0f)}), 3.0f);
   // Missing type None (decision_type 2: default_left set, but None ignores it): NaN is 0.0.
-  EXPECT_EQ(Score1(*m, {kNaN, 5}), 1.0f);     // 0 <= 0.1
+  EXPECT_EQ(Score1(*m, {kNaN, 5}), 1.0f);  // 0 <= 0.1
 }
 
 TEST(LightgbmModel, MissingTypeNoneSendsNaNWhere0Goes) {
@@ -100,17 +97,16 @@ TEST(LightgbmModel, MissingTypeZeroSendsZeroBandAndNaNToTheDefault) {
   // Tree 1: a <= -0.5, decision_type 6 (Zero, default left): band right by threshold, goes left.
   // Tree 2: a <= 0.5, decision_type 6 (Zero, default left): band left either way (one node).
   auto m = Load(Header(1, 0, "regression") + Tree(0, 2, "0", "0.5", "4", "-1", "-2", "1 2") +
-                Tree(1, 2, "0", "-0.5", "6", "-1", "-2", "10 20") +
-                Tree(2, 2, "0", "0.5", "6", "-1", "-2", "100 200") + kEnd);
+                Tree(1, 2, "0", "-0.5", "6", "-1", "-2", "10 20") + Tree(2, 2, "0", "0.5", "6", "-1", "-2", "100 200") +
+                kEnd);
   ASSERT_NE(m, nullptr);
   struct Case {
     float x;
     float expected;
   } cases[] = {
-      {kNaN, 2 + 10 + 100},    {0.0f, 2 + 10 + 100},   {-0.0f, 2 + 10 + 100},
-      {1e-36f, 2 + 10 + 100},  {-1e-36f, 2 + 10 + 100}, {1e-35f, 2 + 10 + 100},
-      {-1e-35f, 2 + 10 + 100}, {2e-35f, 1 + 20 + 100},  {-2e-35f, 1 + 20 + 100},
-      {0.3f, 1 + 20 + 100},    {-0.3f, 1 + 20 + 100},  {-0.5f, 1 + 10 + 100},
+      {kNaN, 2 + 10 + 100},    {0.0f, 2 + 10 + 100},   {-0.0f, 2 + 10 + 100},   {1e-36f, 2 + 10 + 100},
+      {-1e-36f, 2 + 10 + 100}, {1e-35f, 2 + 10 + 100}, {-1e-35f, 2 + 10 + 100}, {2e-35f, 1 + 20 + 100},
+      {-2e-35f, 1 + 20 + 100}, {0.3f, 1 + 20 + 100},   {-0.3f, 1 + 20 + 100},   {-0.5f, 1 + 10 + 100},
       {-1.0f, 1 + 10 + 100},   {0.5f, 1 + 20 + 100},   {0.7f, 2 + 20 + 200},
   };
   for (const Case& c : cases) EXPECT_EQ(Score1(*m, {c.x}), c.expected) << "x = " << c.x;
@@ -118,8 +114,8 @@ TEST(LightgbmModel, MissingTypeZeroSendsZeroBandAndNaNToTheDefault) {
 
 TEST(LightgbmModel, BinarySigmoid) {
   // Two trees: a <= 0 -> -1 else 0.5; lone leaf 0.25. sigmoid:1 and sigmoid:2.
-  const std::string trees = Tree(0, 2, "0", "0", "8", "-1", "-2", "-1 0.5") +
-                            Tree(1, 1, "", "", "", "", "", "0.25") + kEnd;
+  const std::string trees =
+      Tree(0, 2, "0", "0", "8", "-1", "-2", "-1 0.5") + Tree(1, 1, "", "", "", "", "", "0.25") + kEnd;
   auto m1 = Load(Header(1, 0, "binary sigmoid:1") + trees);
   auto m2 = Load(Header(1, 0, "binary sigmoid:2") + trees);
   ASSERT_NE(m1, nullptr);
@@ -170,21 +166,18 @@ void ExpectRefused(const std::string& text, const std::string& where, const std:
 
 TEST(LightgbmModel, LoadErrorsNameFileLineAndReason) {
   const std::string h = Header(1, 1, "regression");  // 10 lines; Tree=0 is line 11
-  ExpectRefused(h + Tree(0, 2, "0", "0.5", "1", "-1", "-2", "1 2") + kEnd, ":17:",
-                "categorical splits are not supported");
+  ExpectRefused(h + Tree(0, 2, "0", "0.5", "1", "-1", "-2", "1 2") + kEnd,
+                ":17:", "categorical splits are not supported");
   ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-2", "1 2"), ": ", "no 'end of trees'");
-  ExpectRefused(h + Tree(0, 2, "2", "0.5", "8", "-1", "-2", "1 2") + kEnd, ":14:",
-                "split_feature 2 >= max_feature_idx + 1 = 2");
-  ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-3", "1 2") + kEnd, ":19:",
-                "child -3 out of range");
-  ExpectRefused(h + Tree(0, 2, "0", "x", "8", "-1", "-2", "1 2") + kEnd, ":16:",
-                "threshold[0] is not a number");
-  ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-2", "1 2 3") + kEnd, ":20:",
-                "leaf_value has more than 2 values");
-  ExpectRefused(h + Tree(0, 3, "0 1", "0.5 0.5", "8 8", "1 0", "-1 -2", "1 2 3") + kEnd, ":11:",
-                "cycle");
-  ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-2", "1 1e300") + kEnd, ":11:",
-                "leaf 1 value is outside the float32 range");
+  ExpectRefused(h + Tree(0, 2, "2", "0.5", "8", "-1", "-2", "1 2") + kEnd,
+                ":14:", "split_feature 2 >= max_feature_idx + 1 = 2");
+  ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-3", "1 2") + kEnd, ":19:", "child -3 out of range");
+  ExpectRefused(h + Tree(0, 2, "0", "x", "8", "-1", "-2", "1 2") + kEnd, ":16:", "threshold[0] is not a number");
+  ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-2", "1 2 3") + kEnd,
+                ":20:", "leaf_value has more than 2 values");
+  ExpectRefused(h + Tree(0, 3, "0 1", "0.5 0.5", "8 8", "1 0", "-1 -2", "1 2 3") + kEnd, ":11:", "cycle");
+  ExpectRefused(h + Tree(0, 2, "0", "0.5", "8", "-1", "-2", "1 1e300") + kEnd,
+                ":11:", "leaf 1 value is outside the float32 range");
   ExpectRefused(Header(1, 1, "poisson") + kEnd, ":7:", "objective 'poisson' is not supported");
   std::string one_tree_per_iteration = Header(3, 1, "multiclass num_class:3");
   one_tree_per_iteration.replace(one_tree_per_iteration.find("iteration=3"), 11, "iteration=1");
@@ -194,9 +187,8 @@ TEST(LightgbmModel, LoadErrorsNameFileLineAndReason) {
 
 TEST(LightgbmModel, TreeDepthIsBounded) {
   // A chain of 3 splits is 3 levels deep: refused with tree_depth_max 2, loaded with 3.
-  const std::string text = Header(1, 0, "regression") +
-                           Tree(0, 4, "0 0 0", "1 2 3", "8 8 8", "-1 -2 -3", "1 2 -4", "1 2 3 4") +
-                           kEnd;
+  const std::string text =
+      Header(1, 0, "regression") + Tree(0, 4, "0 0 0", "1 2 3", "8 8 8", "-1 -2 -3", "1 2 -4", "1 2 3 4") + kEnd;
   LightgbmLoadOptions options;
   options.tree_depth_max = 2;
   auto shallow = LoadLightgbmText(text, "m", options);

@@ -14,8 +14,8 @@
 
 namespace impulse::model {
 
-inline constexpr size_t kLinearWeightsMax = 1 << 20;          // features of a linear model
-inline constexpr size_t kLinearFileBytesMax = 64 << 20;       // model.json size
+inline constexpr size_t kLinearWeightsMax = 1 << 20;     // features of a linear model
+inline constexpr size_t kLinearFileBytesMax = 64 << 20;  // model.json size
 
 class LinearModel final : public Model {
  public:

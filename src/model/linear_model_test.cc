@@ -64,16 +64,16 @@ TEST(LinearModel, BiasDefaultsToZero) {
 
 TEST(LinearModel, LoadErrorsAreInvalidArgumentNamingTheFile) {
   const char* bad[] = {
-      "{",                                                   // bad JSON
-      "[1,2]",                                               // not an object
-      R"({"weights":[1],"bias":0})",                         // kind missing
-      R"({"kind":"probit","weights":[1]})",                  // unknown kind
-      R"({"kind":"linear","bias":0})",                       // weights missing
-      R"({"kind":"linear","weights":[]})",                   // no weights
-      R"({"kind":"linear","weights":[1,"x"]})",              // not a number
-      R"({"kind":"linear","weights":[1e300]})",              // not a float32
-      R"({"kind":"linear","weights":[1],"bias":"b"})",       // bias not a number
-      R"({"kind":"linear","weights":[1],"biass":0})",        // unknown key
+      "{",                                              // bad JSON
+      "[1,2]",                                          // not an object
+      R"({"weights":[1],"bias":0})",                    // kind missing
+      R"({"kind":"probit","weights":[1]})",             // unknown kind
+      R"({"kind":"linear","bias":0})",                  // weights missing
+      R"({"kind":"linear","weights":[]})",              // no weights
+      R"({"kind":"linear","weights":[1,"x"]})",         // not a number
+      R"({"kind":"linear","weights":[1e300]})",         // not a float32
+      R"({"kind":"linear","weights":[1],"bias":"b"})",  // bias not a number
+      R"({"kind":"linear","weights":[1],"biass":0})",   // unknown key
   };
   for (const char* json : bad) {
     Result<std::unique_ptr<Model>> m = LoadLinearJsonText(json, "dir/m.json");

@@ -25,12 +25,12 @@ enum class ModelKind {
 std::string_view ModelKindName(ModelKind kind);
 
 // Bounds on a config: a config outside them is refused with the limit in the message.
-inline constexpr size_t kConfigBytesMax = 1 << 20;      // config.yaml size
-inline constexpr size_t kInputsMax = 65536;             // inputs per model
-inline constexpr size_t kOutputsMax = 4096;             // outputs per model
-inline constexpr int64_t kMaxBatchSizeMax = 1 << 20;    // batching.max_batch_size
+inline constexpr size_t kConfigBytesMax = 1 << 20;         // config.yaml size
+inline constexpr size_t kInputsMax = 65536;                // inputs per model
+inline constexpr size_t kOutputsMax = 4096;                // outputs per model
+inline constexpr int64_t kMaxBatchSizeMax = 1 << 20;       // batching.max_batch_size
 inline constexpr int64_t kMaxQueueDelayUsMax = 1'000'000;  // batching.max_queue_delay_us (1 s)
-inline constexpr size_t kSpecificVersionsMax = 1024;    // version_policy.specific entries
+inline constexpr size_t kSpecificVersionsMax = 1024;       // version_policy.specific entries
 
 // One model input, in model feature order.
 struct ModelInput {
@@ -52,14 +52,14 @@ struct VersionPolicy {
     kSpecific,  // the versions listed in `specific` (missing ones are ignored)
   };
   Kind kind = Kind::kLatest;
-  uint64_t latest = 1;              // for kLatest, >= 1
+  uint64_t latest = 1;             // for kLatest, >= 1
   std::vector<uint64_t> specific;  // for kSpecific, ascending, no duplicates
 };
 
 struct ModelConfig {
   ModelKind kind = ModelKind::kLinear;
-  std::string file;  // file inside the version dir; default by kind: model.json (xgboost, linear),
-                     // model.txt (lightgbm), model.onnx (onnx)
+  std::string file;                  // file inside the version dir; default by kind: model.json (xgboost, linear),
+                                     // model.txt (lightgbm), model.onnx (onnx)
   std::vector<ModelInput> inputs;    // ordered; size must equal the model's num_features
   std::vector<std::string> outputs;  // default [score]; size must equal num_outputs
   BatchingConfig batching;

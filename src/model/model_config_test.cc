@@ -6,8 +6,8 @@ namespace impulse::model {
 namespace {
 
 TEST(ModelConfig, DefaultsAndShorthandInputs) {
-  Result<ModelConfig> c = ParseModelConfig("kind: linear\ninputs: [amount, {name: n, from: tx_count_1d, default: -1.5}]\n",
-                                           "r/m/config.yaml");
+  Result<ModelConfig> c = ParseModelConfig(
+      "kind: linear\ninputs: [amount, {name: n, from: tx_count_1d, default: -1.5}]\n", "r/m/config.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->kind, ModelKind::kLinear);
   EXPECT_EQ(c->file, "model.json");

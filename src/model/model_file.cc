@@ -2,8 +2,7 @@
 
 namespace impulse::model {
 
-Result<std::string> ReadModelFile(Env* env, const std::string& path, size_t bytes_max,
-                                  std::string_view what) {
+Result<std::string> ReadModelFile(Env* env, const std::string& path, size_t bytes_max, std::string_view what) {
   if (env == nullptr) env = Env::Default();
   auto file = env->OpenRandomAccess(path);
   if (!file.ok()) return file.status().WithContext(std::string(what) + " " + path);

@@ -12,7 +12,6 @@ namespace impulse::model {
 // The bytes of `path` read through `env` (nullptr = Env::Default()). kNotFound if missing;
 // kInvalidArgument naming the path and the limit if the file is larger than `bytes_max`.
 // `what` ("lightgbm model") prefixes errors from the file system.
-Result<std::string> ReadModelFile(Env* env, const std::string& path, size_t bytes_max,
-                                  std::string_view what);
+Result<std::string> ReadModelFile(Env* env, const std::string& path, size_t bytes_max, std::string_view what);
 
 }  // namespace impulse::model

@@ -62,8 +62,7 @@ TEST(ModelFormatsRepository, BrokenLightgbmFileFailsTheVersionWithFileAndLine) {
   auto s = Find(**repo, "gbm", 1);
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->state, VersionState::kFailed);
-  EXPECT_NE(s->reason.find("gbm/1/model.txt:14: node 0: categorical splits are not supported"),
-            std::string::npos)
+  EXPECT_NE(s->reason.find("gbm/1/model.txt:14: node 0: categorical splits are not supported"), std::string::npos)
       << s->reason;
 }
 

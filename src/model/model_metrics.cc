@@ -8,13 +8,11 @@
 namespace impulse::model {
 namespace {
 
-constexpr std::array<uint64_t, kBatchRowsBuckets> kBatchRowsBounds = {1,  2,   4,   8,   16,  32,
-                                                                      64, 128, 256, 512, 1024};
+constexpr std::array<uint64_t, kBatchRowsBuckets> kBatchRowsBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 constexpr std::array<uint64_t, kLatencyBuckets> kLatencyBoundsNs = {
-    1'000,         2'500,         5'000,          10'000,        25'000,        50'000,
-    100'000,       250'000,       500'000,        1'000'000,     2'500'000,     5'000'000,
-    10'000'000,    25'000'000,    50'000'000,     100'000'000,   250'000'000,   500'000'000,
-    1'000'000'000, 2'500'000'000, 5'000'000'000,  10'000'000'000};
+    1'000,       2'500,       5'000,         10'000,        25'000,        50'000,        100'000,    250'000,
+    500'000,     1'000'000,   2'500'000,     5'000'000,     10'000'000,    25'000'000,    50'000'000, 100'000'000,
+    250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000};
 
 size_t HashKey(std::string_view model, uint64_t version) {
   return std::hash<std::string_view>{}(model) ^ (version * 0x9E3779B97F4A7C15ull);

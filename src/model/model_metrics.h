@@ -65,7 +65,7 @@ class ModelMetrics {
     Series(std::string model_name, uint64_t version_number, std::string version_label);
     const std::string model;
     const uint64_t version_number;
-    const std::string version;  // decimal, or "other" for the overflow series
+    const std::string version;          // decimal, or "other" for the overflow series
     std::atomic<uint64_t> requests{0};  // Predict calls (and infer requests), failed ones too
     std::atomic<uint64_t> rows{0};      // rows of successful calls
     std::atomic<uint64_t> errors{0};    // failed calls

@@ -16,8 +16,7 @@ namespace {
 void BM_OnnxMlp(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0));
   SetOnnxThreads(static_cast<int>(state.range(1)));
-  auto m = LoadOnnx(std::string(IMPULSE_ONNX_TESTDATA) + "/mlp_15_64_32_1.onnx",
-                    {.num_features = 15});
+  auto m = LoadOnnx(std::string(IMPULSE_ONNX_TESTDATA) + "/mlp_15_64_32_1.onnx", {.num_features = 15});
   if (!m.ok()) {
     state.SkipWithError(m.status().ToString().c_str());
     return;

@@ -51,8 +51,7 @@ Result<cv::dnn::Net> MakeNet(const std::string& bytes, const std::string& path) 
 // One forward pass of n rows. The output is copied to `out` when it has exactly `out_size`
 // floats (no allocation of ours; OpenCV's own buffers are reused by the net); with out ==
 // nullptr (the probe) `out_size` receives the output's size.
-Status Forward(cv::dnn::Net& net, const float* rows, size_t n, size_t num_features, float* out,
-               size_t& out_size) {
+Status Forward(cv::dnn::Net& net, const float* rows, size_t n, size_t num_features, float* out, size_t& out_size) {
   try {
     const int dims[2] = {static_cast<int>(n), static_cast<int>(num_features)};
     // A header over the caller's rows: no copy (setInput copies into the net's own blob).
@@ -154,8 +153,7 @@ void OnnxModel::Predict(const float* rows, size_t n, float* out) const {
   for (size_t first = 0; first < n; first += step) {
     const size_t count = std::min(step, n - first);
     size_t size = count * k;
-    if (!Forward(*net, rows + first * m.num_features, count, m.num_features, out + first * k, size)
-             .ok()) {
+    if (!Forward(*net, rows + first * m.num_features, count, m.num_features, out + first * k, size).ok()) {
       fail(first, count);
     }
   }
@@ -164,8 +162,9 @@ void OnnxModel::Predict(const float* rows, size_t n, float* out) const {
 
 Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadOptions& options) {
   if (options.num_features == 0) {
-    return InvalidArgument(path + ": num_features is required for an ONNX model (the number of "
-                                  "inputs in config.yaml)");
+    return InvalidArgument(path +
+                           ": num_features is required for an ONNX model (the number of "
+                           "inputs in config.yaml)");
   }
   if (options.num_features > static_cast<size_t>(std::numeric_limits<int>::max() / 4)) {
     return InvalidArgument(path + ": num_features " + std::to_string(options.num_features) + " is too large");
@@ -180,18 +179,16 @@ Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadO
   const std::vector<float> zeros(2 * options.num_features, 0.0f);
   size_t one = 0;
   if (Status s = Forward(net, zeros.data(), 1, options.num_features, nullptr, one); !s.ok()) {
-    return InvalidArgument(path + ": a probe forward pass with one row of " +
-                           std::to_string(options.num_features) + " features failed: " +
-                           s.message());
+    return InvalidArgument(path + ": a probe forward pass with one row of " + std::to_string(options.num_features) +
+                           " features failed: " + s.message());
   }
   if (one == 0 || one > options.num_outputs_max) {
-    return InvalidArgument(path + ": the net gives " + std::to_string(one) +
-                           " outputs per row, outside [1, " + std::to_string(options.num_outputs_max) + "]");
+    return InvalidArgument(path + ": the net gives " + std::to_string(one) + " outputs per row, outside [1, " +
+                           std::to_string(options.num_outputs_max) + "]");
   }
   impl->num_outputs = one;
   size_t two = 0;
-  impl->batched = Forward(net, zeros.data(), 2, options.num_features, nullptr, two).ok() &&
-                  two == 2 * one;
+  impl->batched = Forward(net, zeros.data(), 2, options.num_features, nullptr, two).ok() && two == 2 * one;
   impl->free_nets.push_back(std::make_unique<cv::dnn::Net>(std::move(net)));
   impl->created = 1;
   return std::unique_ptr<Model>(std::make_unique<OnnxModel>(std::move(impl)));
@@ -216,8 +213,9 @@ uint64_t OnnxModel::failures() const { return 0; }
 void OnnxModel::Predict(const float*, size_t, float*) const {}
 
 Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadOptions&) {
-  return FailedPrecondition(path + ": built without ONNX support (configure with "
-                                   "IMPULSE_WITH_ONNX=ON and libopencv-dnn-dev installed)");
+  return FailedPrecondition(path +
+                            ": built without ONNX support (configure with "
+                            "IMPULSE_WITH_ONNX=ON and libopencv-dnn-dev installed)");
 }
 
 bool OnnxSupported() { return false; }

@@ -38,8 +38,7 @@ struct OnnxLoadOptions {
 // gives num_outputs) and one with two rows (which says whether the net takes a batch; if not,
 // Predict runs rows one at a time). kNotFound if the file is missing; kInvalidArgument naming
 // the path when OpenCV cannot import or run it; kFailedPrecondition without ONNX support.
-Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path,
-                                        const OnnxLoadOptions& options = {});
+Result<std::unique_ptr<Model>> LoadOnnx(const std::string& path, const OnnxLoadOptions& options = {});
 
 // True when the library was built with ONNX support (IMPULSE_WITH_ONNX).
 bool OnnxSupported();

@@ -22,9 +22,7 @@ const std::string kDir = IMPULSE_ONNX_TESTDATA;
 const bool kSequential = (SetOnnxThreads(1), true);
 
 // The generator's formulas (make_onnx_models.py), in double like numpy, stored as float32.
-float Weight(int layer, int i, int j) {
-  return static_cast<float>(0.5 * std::sin(1.7 * layer + 0.31 * i + 0.17 * j));
-}
+float Weight(int layer, int i, int j) { return static_cast<float>(0.5 * std::sin(1.7 * layer + 0.31 * i + 0.17 * j)); }
 float Bias(int layer, int j) { return static_cast<float>(0.1 * std::cos(0.9 * layer + 0.23 * j)); }
 
 // y = x W + b for one row.

@@ -145,8 +145,8 @@ Status ModelRepository::Rescan() {
     std::lock_guard lock(mu_);
     // Models whose directory is gone: dropped (holders of their versions keep them alive).
     for (auto it = models_.begin(); it != models_.end();) {
-      const bool present = std::any_of(scanned.begin(), scanned.end(),
-                                       [&](const ScannedModel& s) { return s.name == it->first; });
+      const bool present =
+          std::any_of(scanned.begin(), scanned.end(), [&](const ScannedModel& s) { return s.name == it->first; });
       if (!present) generation_.fetch_add(1, std::memory_order_release);
       it = present ? std::next(it) : models_.erase(it);
     }

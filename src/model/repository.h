@@ -49,11 +49,11 @@ using impulse::VersionStateName;
 using ModelLoader = std::function<Result<std::unique_ptr<Model>>(const std::string& path)>;
 
 struct RepositoryOptions {
-  size_t models_max = 1024;                       // model directories scanned; more are refused
-  size_t versions_per_model_max = 1024;           // version directories per model
-  size_t loaded_versions_max = 64;                // ready versions, all models together
-  uint64_t model_file_bytes_max = 512ull << 20;   // a model file larger than this is refused
-  Env* env = nullptr;                             // file system for scans; null: Env::Default()
+  size_t models_max = 1024;                      // model directories scanned; more are refused
+  size_t versions_per_model_max = 1024;          // version directories per model
+  size_t loaded_versions_max = 64;               // ready versions, all models together
+  uint64_t model_file_bytes_max = 512ull << 20;  // a model file larger than this is refused
+  Env* env = nullptr;                            // file system for scans; null: Env::Default()
   // Loader per kind; an empty function means the built-in loader for that kind.
   ModelLoader linear_loader = nullptr;
   ModelLoader xgboost_loader = nullptr;
@@ -128,7 +128,7 @@ class ModelRepository final : public impulse::ModelRepository {
   const RepositoryOptions options_;
   Env* const env_;
 
-  std::mutex load_mu_;  // serializes Rescan/Load/Unload; held while files are read
+  std::mutex load_mu_;     // serializes Rescan/Load/Unload; held while files are read
   mutable std::mutex mu_;  // guards models_; held only briefly (never during file I/O)
   std::map<std::string, ModelSlot, std::less<>> models_;
   std::atomic<uint64_t> generation_{0};  // bumped under mu_ after each change of a ready set

@@ -1,5 +1,5 @@
-#include "common/status_matchers.h"
 #include "model/repository.h"
+#include "common/status_matchers.h"
 #include "model/test_repo_dir.h"
 
 #include <gtest/gtest.h>

@@ -35,16 +35,15 @@ const Fixture* GetFixture() {
     const std::vector<float> labels = testing::GenerateLabels(train, kFeatures, "binary", 2);
     auto oracle = testing::Oracle::Train(
         train, labels, kFeatures,
-        {{"objective", "binary:logistic"}, {"max_depth", "6"}, {"eta", "0.1"}, {"nthread", "1"}},
-        100);
+        {{"objective", "binary:logistic"}, {"max_depth", "6"}, {"eta", "0.1"}, {"nthread", "1"}}, 100);
     if (!oracle.ok()) {
       std::fprintf(stderr, "train: %s\n", oracle.status().ToString().c_str());
       return nullptr;
     }
     f->oracle = std::make_unique<testing::Oracle>(std::move(oracle).value());
-    const std::string path = (std::filesystem::temp_directory_path() /
-                              ("impulse_tree_bench_" + std::to_string(::getpid()) + ".json"))
-                                 .string();
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("impulse_tree_bench_" + std::to_string(::getpid()) + ".json"))
+            .string();
     if (!f->oracle->SaveJson(path).ok()) return nullptr;
     auto native = LoadXgboostJson(path);
     std::filesystem::remove(path);

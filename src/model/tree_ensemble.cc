@@ -17,9 +17,7 @@ constexpr size_t kBatchLanes = 8;
 // tree of its group for every lane, which is wasteful for deep, unbalanced trees.
 constexpr uint32_t kLockstepDepthMax = 24;
 
-std::string Where(size_t tree, size_t node) {
-  return "tree " + std::to_string(tree) + " node " + std::to_string(node);
-}
+std::string Where(size_t tree, size_t node) { return "tree " + std::to_string(tree) + " node " + std::to_string(node); }
 
 // Appends the reachable nodes of `t` to `out` in depth-first order (left subtree first).
 // Every index is checked before it is used; a node reached twice is a cycle or a shared child.
@@ -27,14 +25,11 @@ Status Flatten(const RawTree& t, size_t tree_index, size_t num_features, size_t 
                std::vector<TreeEnsemble::Node>& out, uint32_t& depth_out) {
   const size_t n = t.left.size();
   if (n == 0) return InvalidArgument("tree " + std::to_string(tree_index) + " has no nodes");
-  if (t.right.size() != n || t.feature.size() != n || t.value.size() != n ||
-      t.default_left.size() != n) {
-    return InvalidArgument("tree " + std::to_string(tree_index) +
-                           ": node arrays differ in length (left " + std::to_string(n) +
-                           ", right " + std::to_string(t.right.size()) + ", feature " +
-                           std::to_string(t.feature.size()) + ", value " +
-                           std::to_string(t.value.size()) + ", default_left " +
-                           std::to_string(t.default_left.size()) + ")");
+  if (t.right.size() != n || t.feature.size() != n || t.value.size() != n || t.default_left.size() != n) {
+    return InvalidArgument("tree " + std::to_string(tree_index) + ": node arrays differ in length (left " +
+                           std::to_string(n) + ", right " + std::to_string(t.right.size()) + ", feature " +
+                           std::to_string(t.feature.size()) + ", value " + std::to_string(t.value.size()) +
+                           ", default_left " + std::to_string(t.default_left.size()) + ")");
   }
   std::vector<uint8_t> seen(n, 0);
   // Raw node id, index in `out` of the parent whose right link waits for it (or SIZE_MAX),
@@ -79,14 +74,13 @@ Status Flatten(const RawTree& t, size_t tree_index, size_t num_features, size_t 
       continue;
     }
     if (l < 0 || r < 0 || static_cast<size_t>(l) >= n || static_cast<size_t>(r) >= n) {
-      return InvalidArgument(Where(tree_index, id) + ": child index " + std::to_string(l) + "/" +
-                             std::to_string(r) + " out of range [0, " + std::to_string(n) + ")");
+      return InvalidArgument(Where(tree_index, id) + ": child index " + std::to_string(l) + "/" + std::to_string(r) +
+                             " out of range [0, " + std::to_string(n) + ")");
     }
     if (l == r) return InvalidArgument(Where(tree_index, id) + ": both children are the same node");
     if (t.feature[id] >= num_features) {
-      return InvalidArgument(Where(tree_index, id) + ": feature index " +
-                             std::to_string(t.feature[id]) + " >= num_feature " +
-                             std::to_string(num_features));
+      return InvalidArgument(Where(tree_index, id) + ": feature index " + std::to_string(t.feature[id]) +
+                             " >= num_feature " + std::to_string(num_features));
     }
     // NaN thresholds would send every present value right; a model file never has one.
     if (std::isnan(node.value)) {
@@ -104,9 +98,8 @@ Status Flatten(const RawTree& t, size_t tree_index, size_t num_features, size_t 
 
 }  // namespace
 
-Result<TreeEnsemble> TreeEnsemble::Create(std::span<const RawTree> trees, size_t num_features,
-                                          size_t num_outputs, float base_margin,
-                                          OutputTransform transform,
+Result<TreeEnsemble> TreeEnsemble::Create(std::span<const RawTree> trees, size_t num_features, size_t num_outputs,
+                                          float base_margin, OutputTransform transform,
                                           const TreeEnsembleLimits& limits) {
   // The node format bounds what a caller's limits may allow: 30-bit feature indices and
   // 32-bit node indices.
@@ -134,9 +127,8 @@ Result<TreeEnsemble> TreeEnsemble::Create(std::span<const RawTree> trees, size_t
   e.groups_.reserve(trees.size());
   for (size_t i = 0; i < trees.size(); ++i) {
     if (trees[i].group >= num_outputs) {
-      return InvalidArgument("tree " + std::to_string(i) + ": group " +
-                             std::to_string(trees[i].group) + " >= number of outputs " +
-                             std::to_string(num_outputs));
+      return InvalidArgument("tree " + std::to_string(i) + ": group " + std::to_string(trees[i].group) +
+                             " >= number of outputs " + std::to_string(num_outputs));
     }
     e.roots_.push_back(static_cast<uint32_t>(e.nodes_.size()));
     e.groups_.push_back(trees[i].group);
@@ -248,8 +240,7 @@ void TreeEnsemble::PredictMargin(const float* rows, size_t n, float* out) const 
 
 void TreeEnsemble::Transform(float* out, size_t n) const {
   switch (transform_) {
-    case OutputTransform::kIdentity:
-      return;
+    case OutputTransform::kIdentity: return;
     case OutputTransform::kSigmoid:
       for (size_t i = 0; i < n * num_outputs_; ++i) out[i] = 1.0f / (1.0f + std::exp(-out[i]));
       return;

@@ -37,8 +37,8 @@ enum class OutputTransform : uint8_t {
 // Limits checked by TreeEnsemble::Create; each has a default wide enough for any model a
 // person trains on purpose.
 struct TreeEnsembleLimits {
-  size_t trees_max = 1u << 20;        // trees in one ensemble
-  size_t nodes_max = 1u << 26;        // reachable nodes over all trees (16 bytes each: 1 GiB)
+  size_t trees_max = 1u << 20;  // trees in one ensemble
+  size_t nodes_max = 1u << 26;  // reachable nodes over all trees (16 bytes each: 1 GiB)
   size_t num_features_max = 1u << 24;
   size_t num_outputs_max = 1u << 16;  // classes of a multiclass model
 };
@@ -56,9 +56,8 @@ class TreeEnsemble {
   // kInvalidArgument naming the tree and node when a child index is out of range, a node is
   // reached twice (a cycle or a shared child), a feature index is >= num_features, a group is
   // >= num_outputs, the arrays of a tree differ in length, or a limit is exceeded.
-  static Result<TreeEnsemble> Create(std::span<const RawTree> trees, size_t num_features,
-                                     size_t num_outputs, float base_margin,
-                                     OutputTransform transform,
+  static Result<TreeEnsemble> Create(std::span<const RawTree> trees, size_t num_features, size_t num_outputs,
+                                     float base_margin, OutputTransform transform,
                                      const TreeEnsembleLimits& limits = {});
 
   size_t num_features() const { return num_features_; }
@@ -96,9 +95,9 @@ class TreeEnsemble {
   void Transform(float* out, size_t n) const;
 
   std::vector<Node> nodes_;
-  std::vector<uint32_t> roots_;   // per tree, index of its root in nodes_
-  std::vector<uint32_t> groups_;  // per tree, the output it adds to
-  std::vector<uint32_t> depths_;  // per tree, its depth (a lone leaf: 0)
+  std::vector<uint32_t> roots_;              // per tree, index of its root in nodes_
+  std::vector<uint32_t> groups_;             // per tree, the output it adds to
+  std::vector<uint32_t> depths_;             // per tree, its depth (a lone leaf: 0)
   std::vector<uint32_t> lane_group_depths_;  // per kLanes consecutive trees, the deepest
   size_t num_features_ = 0;
   size_t num_outputs_ = 1;

@@ -106,8 +106,7 @@ TEST(TreeEnsemble, NodeLimitIsEnforced) {
   RawTree t = Chain(10);  // 21 nodes
   TreeEnsembleLimits limits;
   limits.nodes_max = 20;
-  EXPECT_CODE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity, limits),
-              kInvalidArgument);
+  EXPECT_CODE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity, limits), kInvalidArgument);
   limits.nodes_max = 21;
   EXPECT_TRUE(TreeEnsemble::Create({&t, 1}, 1, 1, 0, OutputTransform::kIdentity, limits).ok());
 }

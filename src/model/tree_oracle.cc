@@ -11,18 +11,14 @@ namespace impulse::model::testing {
 
 namespace {
 
-Status XgbError(const std::string& what) {
-  return Internal("libxgboost " + what + ": " + XGBGetLastError());
-}
+Status XgbError(const std::string& what) { return Internal("libxgboost " + what + ": " + XGBGetLastError()); }
 
-constexpr const char* kPredictConfig =
-    R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
-    R"( "strict_shape": false})";
+constexpr const char* kPredictConfig = R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
+                                       R"( "strict_shape": false})";
 
 }  // namespace
 
-std::vector<float> GenerateRows(size_t n, size_t num_features, double missing_fraction,
-                                uint32_t seed) {
+std::vector<float> GenerateRows(size_t n, size_t num_features, double missing_fraction, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> grid(-500, 499);
   std::uniform_real_distribution<double> u(0, 1);
@@ -33,8 +29,8 @@ std::vector<float> GenerateRows(size_t n, size_t num_features, double missing_fr
   return rows;
 }
 
-std::vector<float> GenerateLabels(const std::vector<float>& rows, size_t num_features,
-                                  const std::string& kind, uint32_t seed) {
+std::vector<float> GenerateLabels(const std::vector<float>& rows, size_t num_features, const std::string& kind,
+                                  uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> noise(0, 0.5);
   const size_t n = rows.size() / num_features;
@@ -56,8 +52,8 @@ std::vector<float> GenerateLabels(const std::vector<float>& rows, size_t num_fea
   return labels;
 }
 
-Result<Oracle> Oracle::Train(const std::vector<float>& rows, const std::vector<float>& labels,
-                             size_t num_features, const Params& params, int rounds) {
+Result<Oracle> Oracle::Train(const std::vector<float>& rows, const std::vector<float>& labels, size_t num_features,
+                             const Params& params, int rounds) {
   const size_t n = labels.size();
   DMatrixHandle d = nullptr;
   if (XGDMatrixCreateFromMat(rows.data(), n, num_features, NAN, &d) != 0) {
@@ -89,8 +85,7 @@ Result<Oracle> Oracle::Train(const std::vector<float>& rows, const std::vector<f
   return oracle;
 }
 
-Oracle::Oracle(Oracle&& other) noexcept
-    : booster_(other.booster_), num_features_(other.num_features_) {
+Oracle::Oracle(Oracle&& other) noexcept : booster_(other.booster_), num_features_(other.num_features_) {
   other.booster_ = nullptr;
 }
 
@@ -122,15 +117,12 @@ Result<std::vector<float>> Oracle::PredictDMatrix(const float* rows, size_t n) c
 
 Oracle::DenseCall Oracle::MakeDenseCall(const float* rows, size_t n) const {
   char buf[256];
-  std::snprintf(buf, sizeof(buf),
-                R"({"data": [%llu, true], "shape": [%zu, %zu], "typestr": "<f4", "version": 3})",
-                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(rows)), n,
-                num_features_);
+  std::snprintf(buf, sizeof(buf), R"({"data": [%llu, true], "shape": [%zu, %zu], "typestr": "<f4", "version": 3})",
+                static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(rows)), n, num_features_);
   DenseCall call;
   call.array_interface = buf;
-  call.config =
-      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
-      R"( "strict_shape": false, "missing": NaN, "cache_id": 0})";
+  call.config = R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
+                R"( "strict_shape": false, "missing": NaN, "cache_id": 0})";
   return call;
 }
 
@@ -138,8 +130,8 @@ const float* Oracle::CallDense(const DenseCall& call) const {
   bst_ulong const* shape = nullptr;
   bst_ulong dim = 0;
   const float* out = nullptr;
-  if (XGBoosterPredictFromDense(booster_, call.array_interface.c_str(), call.config.c_str(),
-                                nullptr, &shape, &dim, &out) != 0) {
+  if (XGBoosterPredictFromDense(booster_, call.array_interface.c_str(), call.config.c_str(), nullptr, &shape, &dim,
+                                &out) != 0) {
     return nullptr;
   }
   return out;
@@ -150,8 +142,8 @@ Result<std::vector<float>> Oracle::PredictDense(const float* rows, size_t n) con
   bst_ulong const* shape = nullptr;
   bst_ulong dim = 0;
   const float* out = nullptr;
-  if (XGBoosterPredictFromDense(booster_, call.array_interface.c_str(), call.config.c_str(),
-                                nullptr, &shape, &dim, &out) != 0) {
+  if (XGBoosterPredictFromDense(booster_, call.array_interface.c_str(), call.config.c_str(), nullptr, &shape, &dim,
+                                &out) != 0) {
     return XgbError("XGBoosterPredictFromDense");
   }
   size_t total = 1;

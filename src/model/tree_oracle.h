@@ -15,20 +15,19 @@ namespace impulse::model::testing {
 
 // Rows of generated features: values on a 0.01 grid in [-5, 5) (so split thresholds coincide
 // with feature values and the `<` rule is exercised), `missing_fraction` of them NaN.
-std::vector<float> GenerateRows(size_t n, size_t num_features, double missing_fraction,
-                                uint32_t seed);
+std::vector<float> GenerateRows(size_t n, size_t num_features, double missing_fraction, uint32_t seed);
 
 // Labels for the rows: kind "binary" (0/1), "regression" (continuous) or "multi:<K>".
-std::vector<float> GenerateLabels(const std::vector<float>& rows, size_t num_features,
-                                  const std::string& kind, uint32_t seed);
+std::vector<float> GenerateLabels(const std::vector<float>& rows, size_t num_features, const std::string& kind,
+                                  uint32_t seed);
 
 // A booster trained through the C API. Move-only; frees its handles.
 class Oracle {
  public:
   using Params = std::vector<std::pair<std::string, std::string>>;
   // Trains `rounds` boosting rounds on (rows, labels) with the given parameters.
-  static Result<Oracle> Train(const std::vector<float>& rows, const std::vector<float>& labels,
-                              size_t num_features, const Params& params, int rounds);
+  static Result<Oracle> Train(const std::vector<float>& rows, const std::vector<float>& labels, size_t num_features,
+                              const Params& params, int rounds);
   Oracle(Oracle&& other) noexcept;
   Oracle& operator=(Oracle&&) = delete;
   ~Oracle();

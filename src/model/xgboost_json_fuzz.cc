@@ -19,13 +19,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.limits.nodes_max = 1 << 16;
   options.limits.num_features_max = 1 << 12;
   options.limits.num_outputs_max = 64;
-  auto model = LoadXgboostJsonText(
-      std::string_view(reinterpret_cast<const char*>(data), size), "fuzz", options);
+  auto model = LoadXgboostJsonText(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz", options);
   if (!model.ok()) return 0;
   const size_t f = (*model)->num_features();
   const size_t k = (*model)->num_outputs();
-  const float specials[] = {0.0f, std::numeric_limits<float>::quiet_NaN(), -1e30f, 1e30f, 0.5f,
-                            -0.0f, std::numeric_limits<float>::infinity(), 3.0f, -2.5f};
+  const float specials[] = {0.0f,  std::numeric_limits<float>::quiet_NaN(), -1e30f, 1e30f, 0.5f,
+                            -0.0f, std::numeric_limits<float>::infinity(),  3.0f,   -2.5f};
   const size_t n = 17;  // two lockstep groups of 8 and a remainder
   std::vector<float> rows(n * f);
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = specials[(i * 7 + i / f) % 9];

@@ -3,8 +3,8 @@
 #include <simdjson.h>
 
 #include <charconv>
-#include <limits>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -28,32 +28,25 @@ class Parser {
       return InvalidArgument("booster '" + std::string(booster) +
                              "' is not supported (only gbtree; dart and gblinear are refused)");
     }
-    ASSIGN_OR_RETURN(dom::element param,
-                     Field(learner, "learner_model_param", "learner.learner_model_param"));
-    ASSIGN_OR_RETURN(double base_score, NumberOrString(param, "base_score",
-                                                       "learner.learner_model_param.base_score"));
-    ASSIGN_OR_RETURN(double num_feature, NumberOrString(param, "num_feature",
-                                                        "learner.learner_model_param.num_feature"));
-    ASSIGN_OR_RETURN(double num_class, NumberOrString(param, "num_class",
-                                                      "learner.learner_model_param.num_class"));
+    ASSIGN_OR_RETURN(dom::element param, Field(learner, "learner_model_param", "learner.learner_model_param"));
+    ASSIGN_OR_RETURN(double base_score, NumberOrString(param, "base_score", "learner.learner_model_param.base_score"));
+    ASSIGN_OR_RETURN(double num_feature,
+                     NumberOrString(param, "num_feature", "learner.learner_model_param.num_feature"));
+    ASSIGN_OR_RETURN(double num_class, NumberOrString(param, "num_class", "learner.learner_model_param.num_class"));
     double num_target = 1;
     if (param.at_key("num_target").error() == simdjson::SUCCESS) {
-      ASSIGN_OR_RETURN(num_target, NumberOrString(param, "num_target",
-                                                  "learner.learner_model_param.num_target"));
+      ASSIGN_OR_RETURN(num_target, NumberOrString(param, "num_target", "learner.learner_model_param.num_target"));
     }
     if (num_target != 1) {
       return InvalidArgument("learner.learner_model_param.num_target is " + Num(num_target) +
                              ": multi-target models are not supported");
     }
-    if (!IsCount(num_feature) || num_feature < 1 ||
-        num_feature > static_cast<double>(limits_.num_features_max)) {
+    if (!IsCount(num_feature) || num_feature < 1 || num_feature > static_cast<double>(limits_.num_features_max)) {
       return InvalidArgument("learner.learner_model_param.num_feature " + Num(num_feature) +
-                             " is not an integer in [1, " +
-                             std::to_string(limits_.num_features_max) + "]");
+                             " is not an integer in [1, " + std::to_string(limits_.num_features_max) + "]");
     }
     if (!IsCount(num_class) || num_class > static_cast<double>(limits_.num_outputs_max)) {
-      return InvalidArgument("learner.learner_model_param.num_class " + Num(num_class) +
-                             " is not an integer in [0, " +
+      return InvalidArgument("learner.learner_model_param.num_class " + Num(num_class) + " is not an integer in [0, " +
                              std::to_string(limits_.num_outputs_max) + "]");
     }
 
@@ -62,8 +55,7 @@ class Parser {
     OutputTransform transform = OutputTransform::kIdentity;
     size_t num_outputs = 1;
     if (!(std::abs(base_score) <= std::numeric_limits<float>::max())) {
-      return InvalidArgument("learner.learner_model_param.base_score " + Num(base_score) +
-                             " is not a finite float32");
+      return InvalidArgument("learner.learner_model_param.base_score " + Num(base_score) + " is not a finite float32");
     }
     float base_margin = static_cast<float>(base_score);
     if (obj == "binary:logitraw") {
@@ -72,8 +64,8 @@ class Parser {
     } else if (obj == "binary:logistic" || obj == "reg:logistic") {
       // libxgboost 1.7 ProbToMargin, in float: -logf(1 / p - 1).
       if (!(base_score > 0 && base_score < 1)) {
-        return InvalidArgument("learner.learner_model_param.base_score " + Num(base_score) +
-                               " must be in (0, 1) for " + std::string(obj));
+        return InvalidArgument("learner.learner_model_param.base_score " + Num(base_score) + " must be in (0, 1) for " +
+                               std::string(obj));
       }
       const float p = static_cast<float>(base_score);
       base_margin = -std::log(1.0f / p - 1.0f);
@@ -82,8 +74,7 @@ class Parser {
       transform = OutputTransform::kIdentity;
     } else if (obj == "multi:softprob") {
       if (num_class < 1) {
-        return InvalidArgument("multi:softprob with learner.learner_model_param.num_class " +
-                               Num(num_class));
+        return InvalidArgument("multi:softprob with learner.learner_model_param.num_class " + Num(num_class));
       }
       num_outputs = static_cast<size_t>(num_class);
       transform = OutputTransform::kSoftmax;
@@ -104,9 +95,8 @@ class Parser {
     ASSIGN_OR_RETURN(std::vector<int64_t> tree_info,
                      Ints(model, "tree_info", "learner.gradient_booster.model.tree_info"));
     if (tree_info.size() != trees.size()) {
-      return InvalidArgument("learner.gradient_booster.model.tree_info has " +
-                             std::to_string(tree_info.size()) + " entries for " +
-                             std::to_string(trees.size()) + " trees");
+      return InvalidArgument("learner.gradient_booster.model.tree_info has " + std::to_string(tree_info.size()) +
+                             " entries for " + std::to_string(trees.size()) + " trees");
     }
     if (trees.size() > limits_.trees_max) {
       return InvalidArgument(std::to_string(trees.size()) + " trees, more than the limit " +
@@ -127,8 +117,7 @@ class Parser {
       raw.push_back(std::move(t));
       ++i;
     }
-    return TreeEnsemble::Create(raw, static_cast<size_t>(num_feature), num_outputs, base_margin,
-                                transform, limits_);
+    return TreeEnsemble::Create(raw, static_cast<size_t>(num_feature), num_outputs, base_margin, transform, limits_);
   }
 
  private:
@@ -145,25 +134,21 @@ class Parser {
     ASSIGN_OR_RETURN(std::vector<int64_t> right, Ints(tree, "right_children", where + ".right_children"));
     ASSIGN_OR_RETURN(std::vector<int64_t> feat, Ints(tree, "split_indices", where + ".split_indices"));
     ASSIGN_OR_RETURN(std::vector<int64_t> dl, Ints(tree, "default_left", where + ".default_left"));
-    ASSIGN_OR_RETURN(std::vector<double> cond,
-                     Doubles(tree, "split_conditions", where + ".split_conditions"));
+    ASSIGN_OR_RETURN(std::vector<double> cond, Doubles(tree, "split_conditions", where + ".split_conditions"));
     if (tree.at_key("split_type").error() == simdjson::SUCCESS) {
       ASSIGN_OR_RETURN(std::vector<int64_t> st, Ints(tree, "split_type", where + ".split_type"));
       for (size_t j = 0; j < st.size(); ++j) {
         if (st[j] != 0) {
-          return InvalidArgument(where + " node " + std::to_string(j) +
-                                 ": categorical splits are not supported");
+          return InvalidArgument(where + " node " + std::to_string(j) + ": categorical splits are not supported");
         }
       }
     }
     const size_t n = left.size();
     if (right.size() != n || feat.size() != n || dl.size() != n || cond.size() != n) {
-      return InvalidArgument(where + ": node arrays differ in length (left_children " +
-                             std::to_string(n) + ", right_children " +
-                             std::to_string(right.size()) + ", split_indices " +
-                             std::to_string(feat.size()) + ", default_left " +
-                             std::to_string(dl.size()) + ", split_conditions " +
-                             std::to_string(cond.size()) + ")");
+      return InvalidArgument(where + ": node arrays differ in length (left_children " + std::to_string(n) +
+                             ", right_children " + std::to_string(right.size()) + ", split_indices " +
+                             std::to_string(feat.size()) + ", default_left " + std::to_string(dl.size()) +
+                             ", split_conditions " + std::to_string(cond.size()) + ")");
     }
     if (n > limits_.nodes_max) {
       return InvalidArgument(where + ": " + std::to_string(n) + " nodes, more than the limit " +
@@ -182,14 +167,14 @@ class Parser {
       t.left[j] = child(left[j]);
       t.right[j] = child(right[j]);
       if (left[j] != -1 && (feat[j] < 0 || feat[j] > UINT32_MAX)) {
-        return InvalidArgument(where + " node " + std::to_string(j) + ": split index " +
-                               std::to_string(feat[j]) + " out of range");
+        return InvalidArgument(where + " node " + std::to_string(j) + ": split index " + std::to_string(feat[j]) +
+                               " out of range");
       }
       t.feature[j] = left[j] == -1 ? 0 : static_cast<uint32_t>(feat[j]);
       // Outside the float range the value cannot have been written from a float32 model.
       if (!(std::abs(cond[j]) <= std::numeric_limits<float>::max())) {
-        return InvalidArgument(where + ".split_conditions[" + std::to_string(j) + "] " +
-                               Num(cond[j]) + " is not a finite float32");
+        return InvalidArgument(where + ".split_conditions[" + std::to_string(j) + "] " + Num(cond[j]) +
+                               " is not a finite float32");
       }
       t.value[j] = static_cast<float>(cond[j]);
       t.default_left[j] = dl[j] != 0;
@@ -204,8 +189,7 @@ class Parser {
     return v;
   }
 
-  static Result<std::string_view> String(dom::element obj, std::string_view key,
-                                         const std::string& path) {
+  static Result<std::string_view> String(dom::element obj, std::string_view key, const std::string& path) {
     ASSIGN_OR_RETURN(dom::element v, Field(obj, key, path));
     std::string_view s;
     if (v.get_string().get(s) != simdjson::SUCCESS) return InvalidArgument(path + " is not a string");
@@ -213,8 +197,7 @@ class Parser {
   }
 
   // libxgboost writes its parameters as strings ("5E-1"); accept a number too.
-  static Result<double> NumberOrString(dom::element obj, std::string_view key,
-                                       const std::string& path) {
+  static Result<double> NumberOrString(dom::element obj, std::string_view key, const std::string& path) {
     ASSIGN_OR_RETURN(dom::element v, Field(obj, key, path));
     double d = 0;
     if (v.get_double().get(d) == simdjson::SUCCESS) return d;
@@ -238,8 +221,7 @@ class Parser {
     return a;
   }
 
-  static Result<std::vector<int64_t>> Ints(dom::element obj, std::string_view key,
-                                           const std::string& path) {
+  static Result<std::vector<int64_t>> Ints(dom::element obj, std::string_view key, const std::string& path) {
     ASSIGN_OR_RETURN(dom::array a, Array(obj, key, path));
     std::vector<int64_t> out;
     out.reserve(a.size());
@@ -257,8 +239,7 @@ class Parser {
     return out;
   }
 
-  static Result<std::vector<double>> Doubles(dom::element obj, std::string_view key,
-                                             const std::string& path) {
+  static Result<std::vector<double>> Doubles(dom::element obj, std::string_view key, const std::string& path) {
     ASSIGN_OR_RETURN(dom::array a, Array(obj, key, path));
     std::vector<double> out;
     out.reserve(a.size());
@@ -277,13 +258,12 @@ class Parser {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> LoadXgboostJsonText(std::string_view json,
-                                                   std::string_view name_for_errors,
+Result<std::unique_ptr<Model>> LoadXgboostJsonText(std::string_view json, std::string_view name_for_errors,
                                                    const XgboostLoadOptions& options) {
   const std::string name(name_for_errors);
   if (json.size() > options.file_bytes_max) {
-    return InvalidArgument(name + ": " + std::to_string(json.size()) +
-                           " bytes, more than the limit " + std::to_string(options.file_bytes_max));
+    return InvalidArgument(name + ": " + std::to_string(json.size()) + " bytes, more than the limit " +
+                           std::to_string(options.file_bytes_max));
   }
   dom::parser parser;
   dom::element root;
@@ -297,8 +277,7 @@ Result<std::unique_ptr<Model>> LoadXgboostJsonText(std::string_view json,
   return std::unique_ptr<Model>(std::make_unique<XgboostModel>(std::move(ensemble).value()));
 }
 
-Result<std::unique_ptr<Model>> LoadXgboostJson(const std::string& path,
-                                               const XgboostLoadOptions& options) {
+Result<std::unique_ptr<Model>> LoadXgboostJson(const std::string& path, const XgboostLoadOptions& options) {
   Env* env = options.env ? options.env : Env::Default();
   auto file = env->OpenRandomAccess(path);
   if (!file.ok()) return file.status().WithContext("xgboost model " + path);

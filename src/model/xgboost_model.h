@@ -33,12 +33,10 @@ struct XgboostLoadOptions {
 
 // Reads and parses the model file at `path`. kNotFound if it is missing; kInvalidArgument for
 // anything wrong with its content. Every message starts with the path.
-Result<std::unique_ptr<Model>> LoadXgboostJson(const std::string& path,
-                                               const XgboostLoadOptions& options = {});
+Result<std::unique_ptr<Model>> LoadXgboostJson(const std::string& path, const XgboostLoadOptions& options = {});
 
 // Parses a model already in memory; `name_for_errors` starts every error message.
-Result<std::unique_ptr<Model>> LoadXgboostJsonText(std::string_view json,
-                                                   std::string_view name_for_errors,
+Result<std::unique_ptr<Model>> LoadXgboostJsonText(std::string_view json, std::string_view name_for_errors,
                                                    const XgboostLoadOptions& options = {});
 
 // The Model that both loaders return: an XGBoost model scored by the native evaluator.
@@ -48,9 +46,7 @@ class XgboostModel final : public Model {
   explicit XgboostModel(TreeEnsemble ensemble) : ensemble_(std::move(ensemble)) {}
   size_t num_features() const override { return ensemble_.num_features(); }
   size_t num_outputs() const override { return ensemble_.num_outputs(); }
-  void Predict(const float* rows, size_t n, float* out) const override {
-    ensemble_.Predict(rows, n, out);
-  }
+  void Predict(const float* rows, size_t n, float* out) const override { ensemble_.Predict(rows, n, out); }
   std::string_view kind() const override { return "xgboost"; }
   const TreeEnsemble& ensemble() const { return ensemble_; }
 

@@ -25,10 +25,9 @@ struct TreeJson {
   std::string default_left = "[1,0,0]";
   std::string split_type = "[0,0,0]";
   std::string Render() const {
-    return R"({"left_children":)" + left + R"(,"right_children":)" + right +
-           R"(,"split_indices":)" + indices + R"(,"split_conditions":)" + conditions +
-           R"(,"default_left":)" + default_left + R"(,"split_type":)" + split_type +
-           R"(,"base_weights":[0,0,0],"tree_param":{"num_nodes":"3"}})";
+    return R"({"left_children":)" + left + R"(,"right_children":)" + right + R"(,"split_indices":)" + indices +
+           R"(,"split_conditions":)" + conditions + R"(,"default_left":)" + default_left + R"(,"split_type":)" +
+           split_type + R"(,"base_weights":[0,0,0],"tree_param":{"num_nodes":"3"}})";
   }
 };
 
@@ -43,18 +42,14 @@ struct ModelJson {
   std::string Render() const {
     std::string t;
     for (const TreeJson& tree : trees) t += (t.empty() ? "" : ",") + tree.Render();
-    return R"({"learner":{"gradient_booster":{"name":")" + booster +
-           R"(","model":{"tree_info":)" + tree_info + R"(,"trees":[)" + t +
-           R"(]}},"learner_model_param":{"base_score":)" + base_score +
-           R"(,"num_feature":)" + num_feature + R"(,"num_class":)" + num_class +
-           R"(,"num_target":"1"},"objective":{"name":")" + objective +
+    return R"({"learner":{"gradient_booster":{"name":")" + booster + R"(","model":{"tree_info":)" + tree_info +
+           R"(,"trees":[)" + t + R"(]}},"learner_model_param":{"base_score":)" + base_score + R"(,"num_feature":)" +
+           num_feature + R"(,"num_class":)" + num_class + R"(,"num_target":"1"},"objective":{"name":")" + objective +
            R"("}},"version":[1,7,4]})";
   }
 };
 
-Result<std::unique_ptr<Model>> Load(const ModelJson& m) {
-  return LoadXgboostJsonText(m.Render(), "test.json");
-}
+Result<std::unique_ptr<Model>> Load(const ModelJson& m) { return LoadXgboostJsonText(m.Render(), "test.json"); }
 
 // A load error: kInvalidArgument, and the message starts with the file name.
 void ExpectLoadError(const ModelJson& m) {
@@ -126,8 +121,7 @@ TEST(XgboostModel, SoftprobAssignsTreesToClassesByTreeInfo) {
 
 TEST(XgboostModel, FuzzSeedLoadsAndScoresTwoClasses) {
   // The fuzzer mutates this file; it must load, or the fuzzer never reaches Predict.
-  const std::string path =
-      (std::filesystem::path(__FILE__).parent_path() / "xgboost_fuzz_seed.json").string();
+  const std::string path = (std::filesystem::path(__FILE__).parent_path() / "xgboost_fuzz_seed.json").string();
   auto m = LoadXgboostJson(path);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_EQ((*m)->num_outputs(), 2u);
@@ -248,9 +242,9 @@ TEST(XgboostModelErrors, LimitsAreEnforced) {
 }
 
 TEST(XgboostModelErrors, FileErrorsNameTheFile) {
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("impulse_xgb_missing_" + std::to_string(::getpid()) + ".json"))
-                               .string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("impulse_xgb_missing_" + std::to_string(::getpid()) + ".json"))
+          .string();
   auto missing = LoadXgboostJson(path);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);

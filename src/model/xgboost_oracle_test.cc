@@ -3,8 +3,8 @@
 // both on rows the models have and have not seen.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <unistd.h>
+#include <cmath>
 
 #include <filesystem>
 #include <fstream>
@@ -27,27 +27,25 @@ constexpr size_t kTrainRows = 1500;
 constexpr size_t kTestRows = 3000;
 
 std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("impulse_xgb_" + std::to_string(::getpid()) + "_" + name + ".json"))
+  return (std::filesystem::temp_directory_path() / ("impulse_xgb_" + std::to_string(::getpid()) + "_" + name + ".json"))
       .string();
 }
 
 struct Case {
   std::string objective;
-  std::string labels;     // GenerateLabels kind
+  std::string labels;  // GenerateLabels kind
   std::string base_score;
-  int num_class;          // 0 = not multiclass
+  int num_class;  // 0 = not multiclass
 };
 
 // Trains, saves, loads and compares. Returns the number of values compared.
 size_t CompareWithOracle(const Case& c, int depth, int rounds, uint32_t seed) {
-  SCOPED_TRACE(c.objective + " depth " + std::to_string(depth) + " rounds " +
-               std::to_string(rounds));
+  SCOPED_TRACE(c.objective + " depth " + std::to_string(depth) + " rounds " + std::to_string(rounds));
   const std::vector<float> train = GenerateRows(kTrainRows, kFeatures, 0.1, seed);
   const std::vector<float> labels = GenerateLabels(train, kFeatures, c.labels, seed + 1);
-  Oracle::Params params = {{"objective", c.objective}, {"max_depth", std::to_string(depth)},
-                           {"eta", "0.3"},            {"base_score", c.base_score},
-                           {"nthread", "1"},          {"seed", std::to_string(seed)}};
+  Oracle::Params params = {
+      {"objective", c.objective}, {"max_depth", std::to_string(depth)}, {"eta", "0.3"}, {"base_score", c.base_score},
+      {"nthread", "1"},           {"seed", std::to_string(seed)}};
   if (c.num_class > 0) params.push_back({"num_class", std::to_string(c.num_class)});
   auto oracle = Oracle::Train(train, labels, kFeatures, params, rounds);
   EXPECT_TRUE(oracle.ok()) << oracle.status().ToString();
@@ -79,8 +77,8 @@ size_t CompareWithOracle(const Case& c, int depth, int rounds, uint32_t seed) {
   size_t bad = 0;
   for (size_t i = 0; i < n * k && i < expected->size(); ++i) {
     if (!(std::abs(batch[i] - (*expected)[i]) <= 1e-6f) && ++bad <= 5) {
-      ADD_FAILURE() << "batch value " << i << " (row " << i / k << "): native " << batch[i]
-                    << " oracle " << (*expected)[i];
+      ADD_FAILURE() << "batch value " << i << " (row " << i / k << "): native " << batch[i] << " oracle "
+                    << (*expected)[i];
     }
   }
   // The single-row path must agree bit for bit with the batch path.
@@ -89,8 +87,7 @@ size_t CompareWithOracle(const Case& c, int depth, int rounds, uint32_t seed) {
     (*model)->Predict(rows.data() + r * kFeatures, 1, one.data());
     for (size_t j = 0; j < k; ++j) {
       if (one[j] != batch[r * k + j] && ++bad <= 5) {
-        ADD_FAILURE() << "row " << r << " output " << j << ": single " << one[j] << " batch "
-                      << batch[r * k + j];
+        ADD_FAILURE() << "row " << r << " output " << j << ": single " << one[j] << " batch " << batch[r * k + j];
       }
     }
   }
@@ -111,13 +108,10 @@ TEST_P(OracleTest, AgreesWithin1e6ForDepth1To8) {
 
 INSTANTIATE_TEST_SUITE_P(
     Objectives, OracleTest,
-    ::testing::Values(Case{"binary:logistic", "binary", "0.5", 0},
-                      Case{"binary:logistic", "binary", "0.3", 0},
-                      Case{"reg:logistic", "binary", "0.7", 0},
-                      Case{"binary:logitraw", "binary", "0.4", 0},
+    ::testing::Values(Case{"binary:logistic", "binary", "0.5", 0}, Case{"binary:logistic", "binary", "0.3", 0},
+                      Case{"reg:logistic", "binary", "0.7", 0}, Case{"binary:logitraw", "binary", "0.4", 0},
                       Case{"reg:squarederror", "regression", "0.5", 0},
-                      Case{"reg:squarederror", "regression", "-2.25", 0},
-                      Case{"multi:softprob", "multi:3", "0.5", 3},
+                      Case{"reg:squarederror", "regression", "-2.25", 0}, Case{"multi:softprob", "multi:3", "0.5", 3},
                       Case{"multi:softprob", "multi:5", "0.2", 5}),
     [](const ::testing::TestParamInfo<Case>& param_info) {
       std::string name = param_info.param.objective + "_base" + param_info.param.base_score;
@@ -131,8 +125,7 @@ TEST(OracleTest, InplacePredictAgreesWithDMatrixPredict) {
   // The benchmark times XGBoosterPredictFromDense; check it scores like the DMatrix path.
   const std::vector<float> train = GenerateRows(500, kFeatures, 0.1, 3);
   const std::vector<float> labels = GenerateLabels(train, kFeatures, "binary", 4);
-  auto oracle = Oracle::Train(train, labels, kFeatures,
-                              {{"objective", "binary:logistic"}, {"max_depth", "4"}}, 10);
+  auto oracle = Oracle::Train(train, labels, kFeatures, {{"objective", "binary:logistic"}, {"max_depth", "4"}}, 10);
   ASSERT_TRUE(oracle.ok()) << oracle.status().ToString();
   auto a = oracle->PredictDMatrix(train.data(), 500);
   auto b = oracle->PredictDense(train.data(), 500);
@@ -154,8 +147,7 @@ void WriteAll(const std::string& path, const std::string& data) {
 TEST(OracleTest, CorruptedSavedModelIsRefusedWithTheFileName) {
   const std::vector<float> train = GenerateRows(500, kFeatures, 0.1, 5);
   const std::vector<float> labels = GenerateLabels(train, kFeatures, "binary", 6);
-  auto oracle = Oracle::Train(train, labels, kFeatures,
-                              {{"objective", "binary:logistic"}, {"max_depth", "3"}}, 4);
+  auto oracle = Oracle::Train(train, labels, kFeatures, {{"objective", "binary:logistic"}, {"max_depth", "3"}}, 4);
   ASSERT_TRUE(oracle.ok()) << oracle.status().ToString();
   const std::string path = TempPath("corrupt");
   ASSERT_TRUE(oracle->SaveJson(path).ok());

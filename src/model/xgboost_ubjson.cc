@@ -18,8 +18,7 @@ namespace {
 class Transcoder {
  public:
   Transcoder(std::string_view in, const UbjsonLimits& limits)
-      : in_(in), limits_(limits),
-        out_max_(in.size() * limits.json_bytes_per_input_byte_max + 4096) {
+      : in_(in), limits_(limits), out_max_(in.size() * limits.json_bytes_per_input_byte_max + 4096) {
     out_.reserve(std::min<size_t>(out_max_, in.size() * 3 + 64));
   }
 
@@ -39,8 +38,7 @@ class Transcoder {
 
   Status CheckOut() const {
     if (out_.size() > out_max_) {
-      return Error("the JSON form exceeds " + std::to_string(out_max_) +
-                   " bytes (json_bytes_per_input_byte_max)");
+      return Error("the JSON form exceeds " + std::to_string(out_max_) + " bytes (json_bytes_per_input_byte_max)");
     }
     return Status::OK();
   }
@@ -76,11 +74,26 @@ class Transcoder {
   // An integer of the type `marker` names (a length or a count).
   Result<int64_t> Integer(char marker) {
     switch (marker) {
-      case 'i': { ASSIGN_OR_RETURN(int8_t v, Fixed<int8_t>()); return int64_t{v}; }
-      case 'U': { ASSIGN_OR_RETURN(uint8_t v, Fixed<uint8_t>()); return int64_t{v}; }
-      case 'I': { ASSIGN_OR_RETURN(int16_t v, Fixed<int16_t>()); return int64_t{v}; }
-      case 'l': { ASSIGN_OR_RETURN(int32_t v, Fixed<int32_t>()); return int64_t{v}; }
-      case 'L': { ASSIGN_OR_RETURN(int64_t v, Fixed<int64_t>()); return v; }
+      case 'i': {
+        ASSIGN_OR_RETURN(int8_t v, Fixed<int8_t>());
+        return int64_t{v};
+      }
+      case 'U': {
+        ASSIGN_OR_RETURN(uint8_t v, Fixed<uint8_t>());
+        return int64_t{v};
+      }
+      case 'I': {
+        ASSIGN_OR_RETURN(int16_t v, Fixed<int16_t>());
+        return int64_t{v};
+      }
+      case 'l': {
+        ASSIGN_OR_RETURN(int32_t v, Fixed<int32_t>());
+        return int64_t{v};
+      }
+      case 'L': {
+        ASSIGN_OR_RETURN(int64_t v, Fixed<int64_t>());
+        return v;
+      }
       default: return Error(std::string("expected an integer marker, got ") + Printable(marker));
     }
   }
@@ -92,8 +105,7 @@ class Transcoder {
     if (n < 0) return Error("negative length or count " + std::to_string(n));
     const size_t left = in_.size() - pos_;
     if (bytes_per_item > 0 && static_cast<uint64_t>(n) > left / bytes_per_item) {
-      return Error("length or count " + std::to_string(n) + " exceeds the bytes left (" +
-                   std::to_string(left) + ")");
+      return Error("length or count " + std::to_string(n) + " exceeds the bytes left (" + std::to_string(left) + ")");
     }
     return static_cast<size_t>(n);
   }
@@ -106,11 +118,17 @@ class Transcoder {
   // Payload bytes of a value of type `marker`, 0 for payload-less ones, SIZE_MAX for variable.
   static size_t PayloadBytes(char marker) {
     switch (marker) {
-      case 'Z': case 'T': case 'F': return 0;
-      case 'i': case 'U': case 'C': return 1;
+      case 'Z':
+      case 'T':
+      case 'F': return 0;
+      case 'i':
+      case 'U':
+      case 'C': return 1;
       case 'I': return 2;
-      case 'l': case 'd': return 4;
-      case 'L': case 'D': return 8;
+      case 'l':
+      case 'd': return 4;
+      case 'L':
+      case 'D': return 8;
       default: return SIZE_MAX;
     }
   }
@@ -149,7 +167,11 @@ class Transcoder {
       case 'Z': out_ += "null"; break;
       case 'T': out_ += "true"; break;
       case 'F': out_ += "false"; break;
-      case 'i': case 'U': case 'I': case 'l': case 'L': {
+      case 'i':
+      case 'U':
+      case 'I':
+      case 'l':
+      case 'L': {
         ASSIGN_OR_RETURN(int64_t v, Integer(marker));
         Int(v);
         break;
@@ -169,7 +191,8 @@ class Transcoder {
         QuotedBytes(1);
         break;
       }
-      case 'S': case 'H': return String();
+      case 'S':
+      case 'H': return String();
       case '[': return Container(depth, /*object=*/false);
       case '{': return Container(depth, /*object=*/true);
       default: return Error("unexpected marker " + Printable(marker));
@@ -245,13 +268,12 @@ Result<std::string> UbjsonToJson(std::string_view ubjson, const UbjsonLimits& li
   return t.Run();
 }
 
-Result<std::unique_ptr<Model>> LoadXgboostUbjsonText(std::string_view ubjson,
-                                                     std::string_view name_for_errors,
+Result<std::unique_ptr<Model>> LoadXgboostUbjsonText(std::string_view ubjson, std::string_view name_for_errors,
                                                      const XgboostLoadOptions& options) {
   const std::string name(name_for_errors);
   if (ubjson.size() > options.file_bytes_max) {
-    return InvalidArgument(name + ": " + std::to_string(ubjson.size()) +
-                           " bytes, more than the limit " + std::to_string(options.file_bytes_max));
+    return InvalidArgument(name + ": " + std::to_string(ubjson.size()) + " bytes, more than the limit " +
+                           std::to_string(options.file_bytes_max));
   }
   auto json = UbjsonToJson(ubjson);
   if (!json.ok()) return json.status().WithContext(name);
@@ -261,15 +283,12 @@ Result<std::unique_ptr<Model>> LoadXgboostUbjsonText(std::string_view ubjson,
   return LoadXgboostJsonText(*json, name, json_options);
 }
 
-Result<std::unique_ptr<Model>> LoadXgboostUbjson(const std::string& path,
-                                                 const XgboostLoadOptions& options) {
-  ASSIGN_OR_RETURN(std::string data,
-                   ReadModelFile(options.env, path, options.file_bytes_max, "xgboost model"));
+Result<std::unique_ptr<Model>> LoadXgboostUbjson(const std::string& path, const XgboostLoadOptions& options) {
+  ASSIGN_OR_RETURN(std::string data, ReadModelFile(options.env, path, options.file_bytes_max, "xgboost model"));
   return LoadXgboostUbjsonText(data, path, options);
 }
 
-Result<std::unique_ptr<Model>> LoadXgboostFile(const std::string& path,
-                                               const XgboostLoadOptions& options) {
+Result<std::unique_ptr<Model>> LoadXgboostFile(const std::string& path, const XgboostLoadOptions& options) {
   const bool ubj = path.size() >= 4 && path.compare(path.size() - 4, 4, ".ubj") == 0;
   return ubj ? LoadXgboostUbjson(path, options) : LoadXgboostJson(path, options);
 }

@@ -22,7 +22,7 @@ namespace impulse::model {
 
 // Limits of the transcoder; defaults fit any model XGBoost writes.
 struct UbjsonLimits {
-  size_t depth_max = 64;            // nested arrays/objects (an XGBoost model uses 6)
+  size_t depth_max = 64;                     // nested arrays/objects (an XGBoost model uses 6)
   size_t json_bytes_per_input_byte_max = 8;  // JSON text may be this many times the input (+4 KiB)
 };
 
@@ -35,17 +35,14 @@ Result<std::string> UbjsonToJson(std::string_view ubjson, const UbjsonLimits& li
 
 // Reads the model file at `path` (kNotFound if missing; kInvalidArgument for bad content;
 // every message starts with the path).
-Result<std::unique_ptr<Model>> LoadXgboostUbjson(const std::string& path,
-                                                 const XgboostLoadOptions& options = {});
+Result<std::unique_ptr<Model>> LoadXgboostUbjson(const std::string& path, const XgboostLoadOptions& options = {});
 
 // Parses a UBJSON model in memory; `name_for_errors` starts every error message.
-Result<std::unique_ptr<Model>> LoadXgboostUbjsonText(std::string_view ubjson,
-                                                     std::string_view name_for_errors,
+Result<std::unique_ptr<Model>> LoadXgboostUbjsonText(std::string_view ubjson, std::string_view name_for_errors,
                                                      const XgboostLoadOptions& options = {});
 
 // Chooses by extension: ".ubj" is UBJSON, anything else JSON. The repository's xgboost kind
 // loads through this.
-Result<std::unique_ptr<Model>> LoadXgboostFile(const std::string& path,
-                                               const XgboostLoadOptions& options = {});
+Result<std::unique_ptr<Model>> LoadXgboostFile(const std::string& path, const XgboostLoadOptions& options = {});
 
 }  // namespace impulse::model

@@ -24,9 +24,7 @@ using testing::Oracle;
 constexpr size_t kFeatures = 5;
 
 std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("impulse_ubj_" + std::to_string(::getpid()) + "_" + name))
-      .string();
+  return (std::filesystem::temp_directory_path() / ("impulse_ubj_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
 struct Case {
@@ -43,8 +41,8 @@ TEST_P(UbjsonOracleTest, UbjScoresLikeJsonAndTheOracle) {
     SCOPED_TRACE(c.objective + " depth " + std::to_string(depth));
     const std::vector<float> train = GenerateRows(1000, kFeatures, 0.15, 40 + depth);
     const std::vector<float> labels = GenerateLabels(train, kFeatures, c.labels, 41 + depth);
-    Oracle::Params params = {{"objective", c.objective}, {"max_depth", std::to_string(depth)},
-                             {"nthread", "1"}, {"base_score", "0.4"}};
+    Oracle::Params params = {
+        {"objective", c.objective}, {"max_depth", std::to_string(depth)}, {"nthread", "1"}, {"base_score", "0.4"}};
     if (c.num_class > 0) params.push_back({"num_class", std::to_string(c.num_class)});
     auto oracle = Oracle::Train(train, labels, kFeatures, params, 12);
     ASSERT_TRUE(oracle.ok()) << oracle.status().ToString();
@@ -117,9 +115,7 @@ TEST(UbjsonOracleTest, RepositoryLoadsModelUbjByItsExtension) {
   ASSERT_TRUE(oracle.ok());
   const std::string dir = TempPath("repo");
   std::filesystem::create_directories(dir + "/fraud/2");
-  {
-    std::ofstream(dir + "/fraud/config.yaml") << "kind: xgboost\nfile: model.ubj\ninputs: [a, b, c, d, e]\n";
-  }
+  { std::ofstream(dir + "/fraud/config.yaml") << "kind: xgboost\nfile: model.ubj\ninputs: [a, b, c, d, e]\n"; }
   ASSERT_TRUE(oracle->SaveJson(dir + "/fraud/2/model.ubj").ok());
   auto repo = ModelRepository::Open(dir);
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();

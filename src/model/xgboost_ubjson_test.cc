@@ -30,7 +30,7 @@ TEST(UbjsonToJson, ScalarsOfEveryMarker) {
   EXPECT_EQ(*UbjsonToJson(Bytes({'I', 0x01, 0x00})), "256");
   EXPECT_EQ(*UbjsonToJson(Bytes({'l', 0xff, 0xff, 0xff, 0xfe})), "-2");
   EXPECT_EQ(*UbjsonToJson(Bytes({'L', 0, 0, 0, 1, 0, 0, 0, 0})), "4294967296");
-  EXPECT_EQ(*UbjsonToJson(Bytes({'d', 0x3f, 0xc0, 0, 0})), "1.5");       // float32 1.5
+  EXPECT_EQ(*UbjsonToJson(Bytes({'d', 0x3f, 0xc0, 0, 0})), "1.5");  // float32 1.5
   EXPECT_EQ(*UbjsonToJson(Bytes({'D', 0xc0, 0x04, 0, 0, 0, 0, 0, 0})), "-2.5");
   EXPECT_EQ(*UbjsonToJson(Bytes({'d', 0x7f, 0xc0, 0, 0})), "\"NaN\"");
   EXPECT_EQ(*UbjsonToJson(Bytes({'C', 'x'})), "\"x\"");
@@ -65,17 +65,17 @@ TEST(UbjsonToJson, ContainersPlainCountedAndTyped) {
 
 TEST(UbjsonToJson, MalformedInputIsRefusedWithTheOffset) {
   const std::string bad[] = {
-      "",                                             // empty
-      Bytes({'l', 0, 0}),                             // truncated number
-      Bytes({'S', 'U', 5, 'a'}),                      // string longer than the input
-      Bytes({'S', 'i', 0xff}),                        // negative length
+      "",                                                                                // empty
+      Bytes({'l', 0, 0}),                                                                // truncated number
+      Bytes({'S', 'U', 5, 'a'}),                                                         // string longer than the input
+      Bytes({'S', 'i', 0xff}),                                                           // negative length
       Bytes({'[', '$', 'l', '#', 'L', 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),  // huge count
-      Bytes({'[', '$', 'l', 'T'}),                    // typed without a count
-      Bytes({'[', 'T'}),                              // unterminated array
-      Bytes({'{', 'U', 1, 'a'}),                      // key without a value
-      Bytes({'X'}),                                   // unknown marker
-      Bytes({'T', 'T'}),                              // bytes after the document
-      Bytes({'[', '$', 'N', '#', 'U', 1}),            // no-op as a container type
+      Bytes({'[', '$', 'l', 'T'}),                                                       // typed without a count
+      Bytes({'[', 'T'}),                                                                 // unterminated array
+      Bytes({'{', 'U', 1, 'a'}),                                                         // key without a value
+      Bytes({'X'}),                                                                      // unknown marker
+      Bytes({'T', 'T'}),                                                                 // bytes after the document
+      Bytes({'[', '$', 'N', '#', 'U', 1}),                                               // no-op as a container type
   };
   for (const std::string& b : bad) {
     auto r = UbjsonToJson(b);

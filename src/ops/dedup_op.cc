@@ -12,7 +12,6 @@ namespace impulse::plan {
 
 namespace {
 
-
 class DedupOperator final : public StatefulOperator {
  public:
   DedupOperator(const LogicalOp& op, const OperatorContext& ctx)

@@ -85,7 +85,8 @@ void EventTimeBuffer::Serialize(std::string* out) const {
   auto it = rows_.begin();
   for (size_t i = 0; i < fifo_size_; ++i) {
     const Slot& f = fifo_[(fifo_head_ + i) & (fifo_.size() - 1)];
-    for (; it != rows_.end() && it->first < std::make_pair(f.ts, f.seq); ++it) put(it->first.first, it->first.second, it->second);
+    for (; it != rows_.end() && it->first < std::make_pair(f.ts, f.seq); ++it)
+      put(it->first.first, it->first.second, it->second);
     put(f.ts, f.seq, f.row);
   }
   for (; it != rows_.end(); ++it) put(it->first.first, it->first.second, it->second);

@@ -10,13 +10,13 @@
 // One thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-#include <algorithm>
 
 #include "impulse/row.h"
 #include "impulse/schema.h"
@@ -57,7 +57,7 @@ class EventTimeBuffer {
 
   const Schema& schema_;
   std::map<std::pair<int64_t, uint64_t>, std::string> rows_;  // out of order: (event time, seq) -> row
-  std::vector<Slot> fifo_;  // in order: a ring (power-of-two capacity)
+  std::vector<Slot> fifo_;                                    // in order: a ring (power-of-two capacity)
   size_t fifo_head_ = 0;
   size_t fifo_size_ = 0;
   int64_t fifo_last_ts_ = INT64_MIN;  // time of the FIFO's newest row

@@ -51,8 +51,8 @@ int64_t SatSub(int64_t a, int64_t b) {
 
 // Integers of 1, 4 or 8 bytes, little-endian (common/fixed_codec.h).
 template <typename T>
-  requires std::is_integral_v<T> && (sizeof(T) == 1 || sizeof(T) == 4 || sizeof(T) == 8)
-void PutRaw(std::string* out, T v) {
+requires std::is_integral_v<T> &&
+    (sizeof(T) == 1 || sizeof(T) == 4 || sizeof(T) == 8) void PutRaw(std::string* out, T v) {
   if constexpr (sizeof(T) == 1) {
     out->push_back(static_cast<char>(v));
   } else if constexpr (sizeof(T) == 4) {
@@ -62,8 +62,8 @@ void PutRaw(std::string* out, T v) {
   }
 }
 template <typename T>
-  requires std::is_integral_v<T> && (sizeof(T) == 1 || sizeof(T) == 4 || sizeof(T) == 8)
-bool GetRaw(std::string_view* in, T* v) {
+requires std::is_integral_v<T> &&
+    (sizeof(T) == 1 || sizeof(T) == 4 || sizeof(T) == 8) bool GetRaw(std::string_view* in, T* v) {
   if constexpr (sizeof(T) == 1) {
     if (in->empty()) return false;
     *v = static_cast<T>((*in)[0]);
@@ -156,8 +156,10 @@ using Timer = std::pair<int64_t, std::string>;  // (fire once W > this, state ke
 class JoinOperator final : public StatefulOperator {
  public:
   JoinOperator(const LogicalOp& op, const OperatorContext& ctx)
-      : def_(*op.join), ctx_(ctx), schema_{op.input, op.join->right_schema}, key_fields_{{def_.left_key},
-                                                                                        {def_.right_key}} {
+      : def_(*op.join),
+        ctx_(ctx),
+        schema_{op.input, op.join->right_schema},
+        key_fields_{{def_.left_key}, {def_.right_key}} {
     decoded_[0].Reset(schema_[0].size());
     decoded_[1].Reset(schema_[1].size());
     env_ = ctx.state.env != nullptr ? ctx.state.env : Env::Default();
@@ -214,7 +216,8 @@ class JoinOperator final : public StatefulOperator {
         magic != kScalarsMagic) {
       return DataLoss("join checkpoint: malformed " + dir + "/" + std::string(kScalarsFile));
     }
-    if (type != static_cast<uint8_t>(def_.type)) return InvalidArgument("join checkpoint " + dir + " is of another join type");
+    if (type != static_cast<uint8_t>(def_.type))
+      return InvalidArgument("join checkpoint " + dir + " is of another join type");
     RETURN_IF_ERROR(table_->Restore(dir + "/" + std::string(kTableDir)));
     watermark_ = watermark;
     last_sweep_ms_ = last_sweep;
@@ -254,7 +257,7 @@ class JoinOperator final : public StatefulOperator {
     while (!timers_.empty() && timers_.top().first < watermark_) {
       const Timer timer = timers_.top();
       timers_.pop();
-      ASSIGN_OR_RETURN(RowList* list, table_->Find(timer.second));
+      ASSIGN_OR_RETURN(RowList * list, table_->Find(timer.second));
       if (list == nullptr || list->timer_ms != timer.first) continue;  // stale timer
       if (def_.type == JoinDef::Type::kWindow) {
         RETURN_IF_ERROR(EmitWindow(*list, timer.first, out));
@@ -485,9 +488,7 @@ class JoinOperator final : public StatefulOperator {
     return Status::OK();
   }
 
-  bool LookupExpired(int64_t ts) const {
-    return def_.state_ttl_ms >= 0 && ts < SatSub(watermark_, def_.state_ttl_ms);
-  }
+  bool LookupExpired(int64_t ts) const { return def_.state_ttl_ms >= 0 && ts < SatSub(watermark_, def_.state_ttl_ms); }
 
   Status SweepLookup() {
     last_sweep_ms_ = watermark_;
@@ -499,7 +500,7 @@ class JoinOperator final : public StatefulOperator {
       return Status::OK();
     }));
     for (const std::string& key : dead) {
-      ASSIGN_OR_RETURN(RowList* list, table_->Find(key));
+      ASSIGN_OR_RETURN(RowList * list, table_->Find(key));
       if (list != nullptr) payload_bytes_ -= list->data.size();
       RETURN_IF_ERROR(table_->Erase(key));
       ++expired_;
@@ -607,7 +608,8 @@ Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, c
       static_cast<size_t>(j.right_key) >= j.right_schema.size()) {
     return InvalidArgument("join operator: key field index out of range");
   }
-  if (op.input.field(static_cast<size_t>(j.left_key)).type != j.right_schema.field(static_cast<size_t>(j.right_key)).type) {
+  if (op.input.field(static_cast<size_t>(j.left_key)).type !=
+      j.right_schema.field(static_cast<size_t>(j.right_key)).type) {
     return InvalidArgument("join operator: join keys have different types");
   }
   if (op.output.size() != op.input.size() + j.right_schema.size()) {
@@ -617,7 +619,8 @@ Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, c
   if (j.type == JoinDef::Type::kInterval && j.lower_ms > j.upper_ms) {
     return InvalidArgument("join operator: lower bound above upper bound");
   }
-  if (j.type == JoinDef::Type::kWindow && j.window_ms <= 0) return InvalidArgument("join operator: window_ms must be > 0");
+  if (j.type == JoinDef::Type::kWindow && j.window_ms <= 0)
+    return InvalidArgument("join operator: window_ms must be > 0");
   auto join = std::make_unique<JoinOperator>(op, ctx);
   RETURN_IF_ERROR(join->Init());
   return std::unique_ptr<StatefulOperator>(std::move(join));

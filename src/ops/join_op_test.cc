@@ -28,8 +28,8 @@ struct Ev {
 };
 
 Schema SideSchema(const std::string& p) {
-  return Schema({{p + "k", FieldType::kInt64, true}, {p + "id", FieldType::kInt64, false},
-                 {p + "s", FieldType::kString, false}});
+  return Schema(
+      {{p + "k", FieldType::kInt64, true}, {p + "id", FieldType::kInt64, false}, {p + "s", FieldType::kString, false}});
 }
 
 LogicalOp MakeOp(const JoinDef& def) {
@@ -227,7 +227,8 @@ Expected Reference(const JoinDef& def, const std::vector<Ev>& evs) {
         }
       } else {
         const int64_t s = FloorDiv(l->ts, def.window_ms) * def.window_ms;
-        if (FloorDiv(r->ts, def.window_ms) * def.window_ms == s) x.rows.push_back(RenderPair(l, r, s + def.window_ms - 1));
+        if (FloorDiv(r->ts, def.window_ms) * def.window_ms == s)
+          x.rows.push_back(RenderPair(l, r, s + def.window_ms - 1));
       }
     }
     // Left outer (interval): once, with null right fields, when no partner can come any more
@@ -339,7 +340,8 @@ TEST_P(JoinOpTest, RegularJoinTtlExpiresRows) {
 TEST_P(JoinOpTest, IntervalLateRowIsReportedNotJoined) {
   const JoinDef def = Interval(-10, 10);
   Driver d(MakeOp(def), GetParam(), dir_.path());
-  std::vector<Ev> evs = {{0, false, 1, 1, 1000, INT64_MIN}, {1, false, 1, 2, 1005, 1000},
+  std::vector<Ev> evs = {{0, false, 1, 1, 1000, INT64_MIN},
+                         {1, false, 1, 2, 1005, 1000},
                          {1, false, 1, 3, 999, 1000}};  // ts 999 < W 1000: late
   d.Feed(evs, 0, evs.size(), 1);
   EXPECT_EQ(d.output.size(), 1u);
@@ -437,8 +439,11 @@ TEST_P(JoinOpTest, LookupTtlDropsOldEntries) {
   def.type = JoinDef::Type::kLookup;
   def.state_ttl_ms = 500;
   Driver d(MakeOp(def), GetParam(), dir_.path());
-  std::vector<Ev> evs = {{1, false, 1, 1, 1000, 0}, {1, false, 2, 2, 1400, 0}, {0, false, 1, 3, 1600, 1450},
-                         {0, false, 1, 4, 1700, 1600}, {0, false, 2, 5, 1800, 1700}};
+  std::vector<Ev> evs = {{1, false, 1, 1, 1000, 0},
+                         {1, false, 2, 2, 1400, 0},
+                         {0, false, 1, 3, 1600, 1450},
+                         {0, false, 1, 4, 1700, 1600},
+                         {0, false, 2, 5, 1800, 1700}};
   d.Feed(evs, 0, evs.size(), 1);
   // W 1450: right 1 (ts 1000) still within 500; W 1600: it is older than W - ttl.
   EXPECT_EQ(d.output.size(), 2u);
@@ -452,7 +457,9 @@ TEST_P(JoinOpTest, LookupRowsMax) {
   def.type = JoinDef::Type::kLookup;
   def.rows_max = 2;
   Driver d(MakeOp(def), GetParam(), dir_.path());
-  std::vector<Ev> evs = {{1, false, 1, 1, 10, 0}, {1, false, 2, 2, 10, 0}, {1, false, 3, 3, 10, 0},
+  std::vector<Ev> evs = {{1, false, 1, 1, 10, 0},
+                         {1, false, 2, 2, 10, 0},
+                         {1, false, 3, 3, 10, 0},
                          {1, false, 1, 4, 10, 0}};  // an update of a present key is not refused
   d.Feed(evs, 0, evs.size());
   EXPECT_EQ(d.op()->stats().limit_dropped, 1u);

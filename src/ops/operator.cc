@@ -49,12 +49,8 @@ void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const 
         out->append(v.str, v.len);
         break;
       }
-      case FieldType::kBool:
-        out->push_back(v.b ? '\1' : '\0');
-        break;
-      default:
-        PutI64(v.i64, out);
-        break;
+      case FieldType::kBool: out->push_back(v.b ? '\1' : '\0'); break;
+      default: PutI64(v.i64, out); break;
     }
   }
 }

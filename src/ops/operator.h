@@ -32,15 +32,15 @@ struct OpOutput {
 };
 
 struct OperatorStats {
-  uint64_t entries = 0;          // live state entries (groups, keys, buffered rows)
-  uint64_t state_bytes = 0;      // approximate memory of the state
-  uint64_t late_events = 0;      // rows sent to the late-events output as late or out_of_range
-  uint64_t limit_dropped = 0;    // rows refused by a state bound (late output, reason state_limit)
-  uint64_t duplicates = 0;       // dedup: rows dropped as duplicates
-  uint64_t expired = 0;          // entries removed by TTL
-  uint64_t scored = 0;           // predict: rows scored
-  uint64_t unscored = 0;         // predict: rows passed on with null scores (no usable version)
-  uint64_t fired = 0;            // trigger: firings (rows that fired, cooldown passed)
+  uint64_t entries = 0;        // live state entries (groups, keys, buffered rows)
+  uint64_t state_bytes = 0;    // approximate memory of the state
+  uint64_t late_events = 0;    // rows sent to the late-events output as late or out_of_range
+  uint64_t limit_dropped = 0;  // rows refused by a state bound (late output, reason state_limit)
+  uint64_t duplicates = 0;     // dedup: rows dropped as duplicates
+  uint64_t expired = 0;        // entries removed by TTL
+  uint64_t scored = 0;         // predict: rows scored
+  uint64_t unscored = 0;       // predict: rows passed on with null scores (no usable version)
+  uint64_t fired = 0;          // trigger: firings (rows that fired, cooldown passed)
 
   // Adds every field of `o` (the stats of one operator over several tasks, or shards). The one
   // place that knows the fields: a new one is added here, not at each caller.
@@ -81,11 +81,11 @@ namespace impulse::plan {
 
 struct OperatorContext {
   std::string pipeline;
-  std::string label;                 // "window#2"
-  state::StateOptions state;         // backend; rocksdb_dir is this operator's own directory
-  OnlineStore* online_store = nullptr;  // features: where the view's online values go (may be null)
+  std::string label;                         // "window#2"
+  state::StateOptions state;                 // backend; rocksdb_dir is this operator's own directory
+  OnlineStore* online_store = nullptr;       // features: where the view's online values go (may be null)
   model::ModelRepository* models = nullptr;  // predict: the repository it scores with
-  Clock* clock = nullptr;            // wall clock of decision records; null: Clock::Real()
+  Clock* clock = nullptr;                    // wall clock of decision records; null: Clock::Real()
 };
 
 // Errors. Process and AdvanceWatermark return a status. OK: every input row was handled (passed

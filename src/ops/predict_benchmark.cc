@@ -56,20 +56,30 @@ const Rows& FixtureRows() {
 }
 
 // The stream's field names: the models' `from` names (tx_amount for TX_AMOUNT).
-const char* const kFields[kInputs] = {
-    "tx_amount", "TX_DURING_WEEKEND", "TX_DURING_NIGHT", "CUSTOMER_ID_NB_TX_1DAY_WINDOW",
-    "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW", "CUSTOMER_ID_NB_TX_7DAY_WINDOW", "CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW",
-    "CUSTOMER_ID_NB_TX_30DAY_WINDOW", "CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW", "TERMINAL_ID_NB_TX_1DAY_WINDOW",
-    "TERMINAL_ID_RISK_1DAY_WINDOW", "TERMINAL_ID_NB_TX_7DAY_WINDOW", "TERMINAL_ID_RISK_7DAY_WINDOW",
-    "TERMINAL_ID_NB_TX_30DAY_WINDOW", "TERMINAL_ID_RISK_30DAY_WINDOW"};
+const char* const kFields[kInputs] = {"tx_amount",
+                                      "TX_DURING_WEEKEND",
+                                      "TX_DURING_NIGHT",
+                                      "CUSTOMER_ID_NB_TX_1DAY_WINDOW",
+                                      "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW",
+                                      "CUSTOMER_ID_NB_TX_7DAY_WINDOW",
+                                      "CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW",
+                                      "CUSTOMER_ID_NB_TX_30DAY_WINDOW",
+                                      "CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW",
+                                      "TERMINAL_ID_NB_TX_1DAY_WINDOW",
+                                      "TERMINAL_ID_RISK_1DAY_WINDOW",
+                                      "TERMINAL_ID_NB_TX_7DAY_WINDOW",
+                                      "TERMINAL_ID_RISK_7DAY_WINDOW",
+                                      "TERMINAL_ID_NB_TX_30DAY_WINDOW",
+                                      "TERMINAL_ID_RISK_30DAY_WINDOW"};
 
 std::string Spec(const std::string& model, bool decision_log) {
   std::string s = "streams:\n  - name: features\n    fields:\n      - {name: transaction_id, type: int64}\n";
   for (const char* f : kFields) s += std::string("      - {name: ") + f + ", type: double}\n";
   s += "    key: transaction_id\n    partitions: 2\n"
        "pipelines:\n  - name: score\n    from: features\n    steps:\n"
-       "      - predict: {model: " + model + ", outputs: [score], event_id: transaction_id" +
-       (decision_log ? ", decision_log: decisions" : "") + "}\n    sink: {stream: scored}\n";
+       "      - predict: {model: " +
+       model + ", outputs: [score], event_id: transaction_id" + (decision_log ? ", decision_log: decisions" : "") +
+       "}\n    sink: {stream: scored}\n";
   return s;
 }
 

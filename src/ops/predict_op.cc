@@ -39,10 +39,10 @@ void AppendKey(std::string_view name, std::string* out) {
 // A loaded version bound to the step's input schema: which field feeds each model input.
 struct Binding {
   std::shared_ptr<const model::LoadedModel> loaded;
-  std::vector<int> fields;       // per model input: index in the step's input schema
+  std::vector<int> fields;  // per model input: index in the step's input schema
   std::vector<FieldType> types;
-  std::vector<float> defaults;   // NaN: missing
-  std::string error;             // non-empty: this version cannot score rows of this step
+  std::vector<float> defaults;                    // NaN: missing
+  std::string error;                              // non-empty: this version cannot score rows of this step
   model::ModelMetrics::Series* series = nullptr;  // its metrics
   uint64_t version() const { return loaded ? loaded->version : 0; }
   bool usable() const { return loaded && error.empty(); }
@@ -83,7 +83,9 @@ class PredictOperator final : public StatefulOperator {
         if (!e.null && HashValue(e, t) % 100 < def_.canary_percent) variant_[i] = 1;
       }
     }
-    RowBatch* log = out->side != nullptr && def_.decision_side >= 0 ? &(*out->side)[static_cast<size_t>(def_.decision_side)] : nullptr;
+    RowBatch* log = out->side != nullptr && def_.decision_side >= 0
+                        ? &(*out->side)[static_cast<size_t>(def_.decision_side)]
+                        : nullptr;
     const bool logging = log != nullptr;
     if (logging) {
       features_txt_.resize(n);
@@ -137,7 +139,8 @@ class PredictOperator final : public StatefulOperator {
   Status Check() {
     Refresh();
     if (!primary_.usable()) return FailedPrecondition(ctx_.label + ": " + primary_.error);
-    if (def_.canary_version > 0 && !canary_.usable()) return FailedPrecondition(ctx_.label + " canary: " + canary_.error);
+    if (def_.canary_version > 0 && !canary_.usable())
+      return FailedPrecondition(ctx_.label + " canary: " + canary_.error);
     for (const Binding& b : shadows_) {
       if (!b.usable()) return FailedPrecondition(ctx_.label + " shadow: " + b.error);
     }
@@ -181,8 +184,8 @@ class PredictOperator final : public StatefulOperator {
     const std::string what = "model '" + m.name + "' version " + std::to_string(m.version);
     for (const PredictDef::Output& o : def_.outputs) {
       if (static_cast<size_t>(o.index) >= m.model->num_outputs()) {
-        b->error = what + " has " + std::to_string(m.model->num_outputs()) + " outputs; output '" + o.field +
-                   "' of " + ctx_.label + " reads index " + std::to_string(o.index);
+        b->error = what + " has " + std::to_string(m.model->num_outputs()) + " outputs; output '" + o.field + "' of " +
+                   ctx_.label + " reads index " + std::to_string(o.index);
         return;
       }
     }
@@ -318,9 +321,9 @@ class PredictOperator final : public StatefulOperator {
       o[5] = Value::String(arena.Copy(entity));
       o[6] = Value::String(arena.Copy(def_.model));
       o[7] = Value::Int(static_cast<int64_t>(b.version()));
-      o[8] = Value::String(arena.Copy(!scored ? std::string_view("unscored")
-                                       : variant_[i] == 1 ? std::string_view("canary")
-                                                          : std::string_view("primary")));
+      o[8] = Value::String(arena.Copy(!scored            ? std::string_view("unscored")
+                                      : variant_[i] == 1 ? std::string_view("canary")
+                                                         : std::string_view("primary")));
       o[9] = Value::String(arena.Copy(scored ? std::string_view(features_txt_[i]) : std::string_view("{}")));
       o[10] = Value::String(arena.Copy(scored ? std::string_view(scores_txt_[i]) : std::string_view("{}")));
       o[11] = Value::String(arena.Copy(shadow[i]));

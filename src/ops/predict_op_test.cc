@@ -139,14 +139,16 @@ TEST(PredictSpec, Errors) {
             std::string::npos);
   EXPECT_NE(CompileError("      - predict: {model: m, outputs: [s], shadwo: [1]}\n").find("did you mean 'shadow'"),
             std::string::npos);
-  EXPECT_NE(CompileError("      - predict: {model: m, outputs: [s], entity: custmer}\n").find("did you mean 'customer'"),
-            std::string::npos);
+  EXPECT_NE(
+      CompileError("      - predict: {model: m, outputs: [s], entity: custmer}\n").find("did you mean 'customer'"),
+      std::string::npos);
   EXPECT_NE(CompileError("      - predict: {model: m, outputs: [s], canary: {version: 2, percent: 5}}\n")
                 .find("splits by entity"),
             std::string::npos);
-  EXPECT_NE(CompileError("      - predict: {model: m, outputs: [s], canary: {version: 2, percent: 101}, entity: customer}\n")
-                .find("[0, 100]"),
-            std::string::npos);
+  EXPECT_NE(
+      CompileError("      - predict: {model: m, outputs: [s], canary: {version: 2, percent: 101}, entity: customer}\n")
+          .find("[0, 100]"),
+      std::string::npos);
   EXPECT_NE(CompileError("      - predict: {model: m, outputs: [s], shadow: [2]}\n").find("add 'decision_log"),
             std::string::npos);
   EXPECT_NE(CompileError("      - predict: {model: m, outputs: [s], version: newest}\n").find("'latest'"),
@@ -185,8 +187,8 @@ TEST(PredictOp, ScoresMatchAHandComputationWithDefaultsForMissingValues) {
   auto repo = OpenRepo(t);
   auto h = Harness::Make("      - filter: amount > 0\n      - predict: {model: m, outputs: [score]}\n", repo.get());
   ASSERT_NE(h, nullptr);
-  const std::vector<Tx> txs = {{"a", 1, 10.0, 2, false}, {"b", 2, 3.5, std::nullopt, true}, {"c", 3, -1, 1, true},
-                               {"d", 4, 100.25, 0, true}};
+  const std::vector<Tx> txs = {
+      {"a", 1, 10.0, 2, false}, {"b", 2, 3.5, std::nullopt, true}, {"c", 3, -1, 1, true}, {"d", 4, 100.25, 0, true}};
   h->Run(Batch(txs));
   ASSERT_EQ(h->out.size(), 3u);  // the filter dropped "c"
   const std::vector<Tx> kept = {txs[0], txs[1], txs[3]};
@@ -288,7 +290,8 @@ TEST(PredictOp, CanaryByEntityShadowAndDecisionRecords) {
   for (size_t i = 0; i < txs.size(); ++i) {
     const bool canary = HashValue(Value::Int(txs[i].customer), FieldType::kInt64) % 100 < 30;
     canaries += canary;
-    const double want = canary ? static_cast<double>(*txs[i].nb) : static_cast<double>(static_cast<float>(txs[i].amount));
+    const double want =
+        canary ? static_cast<double>(*txs[i].nb) : static_cast<double>(static_cast<float>(txs[i].amount));
     EXPECT_DOUBLE_EQ(h->Score(i), want) << i;
     const Value* d = log->row(i);
     EXPECT_EQ(d[0].sv(), txs[i].id);

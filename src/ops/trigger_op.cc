@@ -11,8 +11,8 @@
 
 #include "common/fixed_codec.h"
 #include "event/json_writer.h"
-#include "impulse/env.h"
 #include "expr/eval.h"
+#include "impulse/env.h"
 #include "ops/operator.h"
 #include "state/state_table.h"
 
@@ -88,7 +88,7 @@ class TriggerOperator final : public StatefulOperator {
     std::string meta;
     PutI64(wm_, &meta);
     PutI64(last_sweep_wm_, &meta);
-    PutI64(static_cast<int64_t>(stats_.fired), &meta);  // firings
+    PutI64(static_cast<int64_t>(stats_.fired), &meta);       // firings
     PutI64(static_cast<int64_t>(stats_.duplicates), &meta);  // suppressed by the cooldown
     PutCheckpointedStats(stats_, &meta);
     return env_->WriteFileAtomic(dir + "/trigger.meta", meta);
@@ -171,7 +171,8 @@ class TriggerOperator final : public StatefulOperator {
       b.meta(b.size() - 1) = m;
       for (size_t c = 0; c < publish_[k].size(); ++c) {
         Value v = publish_[k][c].Eval(row, &scratch_);
-        if (!v.null && def_.publishes[k].fields[c].expr->type == ExprType::kString) v = Value::String(b.arena().Copy(v.sv()));
+        if (!v.null && def_.publishes[k].fields[c].expr->type == ExprType::kString)
+          v = Value::String(b.arena().Copy(v.sv()));
         o[c] = v;
       }
     }

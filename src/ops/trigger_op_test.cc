@@ -80,12 +80,16 @@ RowBatch Batch(const std::vector<Tx>& txs) {
 }
 
 TEST(TriggerSpec, Errors) {
-  EXPECT_NE(Error("      - trigger: {name: r, when: score, publish: [{stream: a, fields: {x: id}}]}\n").find("must be bool"),
+  EXPECT_NE(
+      Error("      - trigger: {name: r, when: score, publish: [{stream: a, fields: {x: id}}]}\n").find("must be bool"),
+      std::string::npos);
+  EXPECT_NE(Error("      - trigger: {name: r, when: score > 1}\n").find("needs 'publish' and/or 'call'"),
             std::string::npos);
-  EXPECT_NE(Error("      - trigger: {name: r, when: score > 1}\n").find("needs 'publish' and/or 'call'"), std::string::npos);
-  EXPECT_NE(Error("      - trigger: {name: r, when: score > 1, call: [{action: case_apy}]}\n").find("did you mean 'case_api'"),
+  EXPECT_NE(Error("      - trigger: {name: r, when: score > 1, call: [{action: case_apy}]}\n")
+                .find("did you mean 'case_api'"),
             std::string::npos);
-  EXPECT_NE(Error("      - trigger: {name: r, when: score > 1, call: [{action: case_api, prompt: hi}]}\n").find("takes 'body'"),
+  EXPECT_NE(Error("      - trigger: {name: r, when: score > 1, call: [{action: case_api, prompt: hi}]}\n")
+                .find("takes 'body'"),
             std::string::npos);
   EXPECT_NE(Error("      - trigger: {name: r, when: score > 1, call: [{action: analyst}]}\n").find("takes 'prompt"),
             std::string::npos);
@@ -162,7 +166,8 @@ class TriggerOpTest : public ::testing::Test {
     std::vector<std::string> out;
     const RowBatch& b = inst->side_outputs()[1];
     for (size_t i = 0; i < b.size(); ++i) {
-      out.push_back(std::string(b.row(i)[0].sv()) + " " + std::string(b.row(i)[2].sv()) + " " + std::string(b.row(i)[4].sv()));
+      out.push_back(std::string(b.row(i)[0].sv()) + " " + std::string(b.row(i)[2].sv()) + " " +
+                    std::string(b.row(i)[4].sv()));
     }
     return out;
   }
@@ -179,14 +184,14 @@ TEST_F(TriggerOpTest, FiresPublishesAndWritesTheOutbox) {
   // "c" is within 10 s of "a" (same customer): suppressed; "d" is 11 s after: fires.
   EXPECT_EQ(Published(inst_.get()), (std::vector<std::string>{"high a", "high d"}));
   EXPECT_EQ(Outbox(inst_.get()), (std::vector<std::string>{
-                                      "high/a case_api {\"tx\":\"a\",\"score\":0.9}",
-                                      "high/a analyst Customer 1 scored 0.9 on a.",
-                                      "high/d case_api {\"tx\":\"d\",\"score\":0.7}",
-                                      "high/d analyst Customer 1 scored 0.7 on d.",
-                                  }));
+                                     "high/a case_api {\"tx\":\"a\",\"score\":0.9}",
+                                     "high/a analyst Customer 1 scored 0.9 on a.",
+                                     "high/d case_api {\"tx\":\"d\",\"score\":0.7}",
+                                     "high/d analyst Customer 1 scored 0.7 on d.",
+                                 }));
   const auto stats = inst_->Stats();
   ASSERT_EQ(stats.size(), 1u);
-  EXPECT_EQ(stats[0].second.fired, 2u);      // firings
+  EXPECT_EQ(stats[0].second.fired, 2u);       // firings
   EXPECT_EQ(stats[0].second.duplicates, 1u);  // suppressed by the cooldown
   Run(inst_.get(), {});
   EXPECT_TRUE(inst_->side_outputs()[0].empty());  // cleared by the next run

@@ -27,7 +27,8 @@ pipelines:
   - name: w
     from: bids
     steps:
-      - window: )yaml" + window + R"yaml(
+      - window: )yaml" +
+         window + R"yaml(
     sink: {stream: out}
 )yaml";
 }
@@ -107,8 +108,9 @@ BENCHMARK(BM_Session1sCountSum)->Arg(10'000);
 
 // 100 keys, so about 1000 rows of each key are in its 1000 s range.
 void BM_Sliding1000sCountSumAvgMinMax(benchmark::State& state) {
-  RunWindow(state, "{sliding: 1000s, key: auction, aggregates: {n: count(), s: sum(price), a: avg(price), "
-                   "lo: min(price), hi: max(price)}}");
+  RunWindow(state,
+            "{sliding: 1000s, key: auction, aggregates: {n: count(), s: sum(price), a: avg(price), "
+            "lo: min(price), hi: max(price)}}");
 }
 BENCHMARK(BM_Sliding1000sCountSumAvgMinMax)->Arg(100);
 

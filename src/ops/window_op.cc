@@ -16,8 +16,8 @@
 #include "agg/sliding.h"
 #include "common/fixed_codec.h"
 #include "event/row_codec.h"
-#include "ops/event_buffer.h"
 #include "expr/eval.h"
+#include "ops/event_buffer.h"
 #include "ops/operator.h"
 #include "ops/window_state.h"
 #include "state/state_table.h"
@@ -40,7 +40,6 @@ int64_t FloorTo(int64_t t, int64_t step) {
   if (t % step != 0 && t < 0) --q;
   return q * step;
 }
-
 
 // Sliding state of one key.
 struct SlidingKey {
@@ -66,8 +65,12 @@ struct SlidingKey {
 class WindowOperator final : public StatefulOperator {
  public:
   WindowOperator(const LogicalOp& op, const OperatorContext& ctx, agg::AggregateSet set)
-      : op_(op), def_(*op.window), ctx_(ctx), set_(std::move(set)),
-        env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()), pending_(op.input) {}
+      : op_(op),
+        def_(*op.window),
+        ctx_(ctx),
+        set_(std::move(set)),
+        env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()),
+        pending_(op.input) {}
 
   Status Init() {
     for (const AggregateDef& a : def_.aggregates) {
@@ -425,8 +428,8 @@ class WindowOperator final : public StatefulOperator {
       emit_wm_ = wm_;
       EmitWindow(key_, merged.start, merged.end, merged.agg.data(), out);
     }
-    auto pos = std::lower_bound(ss.begin(), ss.end(), merged.start,
-                                [](const Session& x, int64_t st) { return x.start < st; });
+    auto pos =
+        std::lower_bound(ss.begin(), ss.end(), merged.start, [](const Session& x, int64_t st) { return x.start < st; });
     ss.insert(pos, std::move(merged));
     return Status::OK();
   }
@@ -561,9 +564,9 @@ class WindowOperator final : public StatefulOperator {
       return std::string_view(bytes).substr(b, ends[i] - b);
     }
   };
-  std::map<int64_t, KeyList> pane_index_;  // pane start -> keys with data in it
-  std::multimap<int64_t, std::string> session_ends_;          // session end -> key
-  EventTimeBuffer pending_;  // sliding: rows waiting for the watermark
+  std::map<int64_t, KeyList> pane_index_;             // pane start -> keys with data in it
+  std::multimap<int64_t, std::string> session_ends_;  // session end -> key
+  EventTimeBuffer pending_;                           // sliding: rows waiting for the watermark
   std::vector<std::string> expired_keys_;
   std::vector<uint8_t> merged_;
   std::string key_;

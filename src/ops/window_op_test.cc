@@ -45,7 +45,7 @@ std::unique_ptr<PhysicalPipeline> Compile(const std::string& pipeline, LogicalPl
 // Feeds events in batches of `batch` with a watermark max_ts - bound, then the end of input.
 // Returns the output rows rendered as strings, sorted.
 std::vector<std::string> Feed(PipelineInstance* inst, const std::vector<Event>& events, int64_t bound, size_t batch,
-                             size_t width, std::vector<std::string>* late_rows = nullptr) {
+                              size_t width, std::vector<std::string>* late_rows = nullptr) {
   RowBatch in(3), out(width), late(LateEventsStreamDef().schema.size());
   std::vector<std::string> rows;
   int64_t max_ts = INT64_MIN;
@@ -131,7 +131,8 @@ TEST(WindowOp, HoppingMatchesReferenceInAnyOrderWithinTheBound) {
     steps:
       - window: {hopping: {size: 300, slide: 100}, key: auction, aggregates: {n: count(), top: max(price)}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   const auto in_order = RandomEvents(1, 2000, 0);
   const auto expected = ReferenceHopping(in_order, 300, 100);
   ASSERT_FALSE(expected.empty());
@@ -200,21 +201,24 @@ TEST(WindowOp, TumblingSessionAndSlidingMatchBruteForceForManyShuffles) {
     steps:
       - window: {tumbling: 250, key: auction, aggregates: {n: count(), top: max(price)}}
     sink: {stream: out}
-)", &p1);
+)",
+                          &p1);
   auto session = Compile(R"(
   - name: w
     from: bids
     steps:
       - window: {session: {gap: 60}, key: auction, aggregates: {n: count(), s: sum(price)}}
     sink: {stream: out}
-)", &p2);
+)",
+                         &p2);
   auto sliding = Compile(R"(
   - name: w
     from: bids
     steps:
       - window: {sliding: 300, key: auction, aggregates: {n: count(), s: sum(price)}}
     sink: {stream: out}
-)", &p3);
+)",
+                         &p3);
   for (uint32_t seed = 1; seed <= 12; ++seed) {
     auto events = RandomEvents(100 + seed, 1500, 150);
     std::vector<std::string> late;
@@ -237,7 +241,8 @@ TEST(WindowOp, RowsAWindowEmitsReachTheNextStatefulStepOnTimeEvenAtEndOfInput) {
       - window: {tumbling: 100, key: auction, aggregates: {n: count()}}
       - window: {tumbling: 100, key: auction, aggregates: {windows: count(), events: sum(n)}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   auto inst = phys->NewInstance();
   std::vector<Event> ev = {{1, 1, 10}, {1, 1, 20}, {1, 1, 150}, {2, 1, 160}};
   std::vector<std::string> late;
@@ -255,7 +260,8 @@ TEST(WindowOp, TumblingEventsBehindTheWatermarkGoToLateEvents) {
     steps:
       - window: {tumbling: 100, key: auction, aggregates: {n: count()}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   auto inst = phys->NewInstance();
   std::vector<Event> ev = {{1, 1, 10}, {1, 1, 250}, {1, 1, 50}, {1, 1, 120}};
   std::vector<std::string> late;
@@ -275,7 +281,8 @@ TEST(WindowOp, SessionWindowsMergeAndCloseAfterTheGap) {
     steps:
       - window: {session: {gap: 100}, key: auction, aggregates: {n: count(), s: sum(price)}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   auto inst = phys->NewInstance();
   // Key 1: 0, 150 (separate), then 80 bridges them (out of order, within the bound).
   std::vector<Event> ev = {{1, 1, 0}, {1, 2, 150}, {1, 4, 80}, {2, 8, 500}, {1, 16, 700}};
@@ -291,7 +298,8 @@ TEST(WindowOp, AnEventBehindTheWatermarkInsideAnOpenSessionIsOnTime) {
     steps:
       - window: {session: {gap: 10}, key: auction, aggregates: {n: count(), s: sum(price)}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   auto inst = phys->NewInstance();
   // After 20 the watermark is 20; 8 is older but falls in the open session [5, 30).
   std::vector<Event> ev = {{1, 1, 5}, {1, 2, 12}, {1, 4, 20}, {1, 8, 8}, {1, 16, 100}};
@@ -308,13 +316,14 @@ TEST(WindowOp, SlidingEmitsEveryEventWithItsTrailingAggregates) {
     steps:
       - window: {sliding: 100, key: auction, aggregates: {n: count(), s: sum(price)}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   auto inst = phys->NewInstance();
   std::vector<Event> ev = {{1, 1, 0}, {1, 2, 50}, {2, 4, 60}, {1, 8, 100}, {1, 16, 150}};
   auto rows = Feed(inst.get(), ev, 0, 2, 5);
   // (t - 100, t]: at 100 the event at 0 has left.
-  EXPECT_EQ(rows, (std::vector<std::string>{"1,1,0,1,1,", "1,16,150,2,24,", "1,2,50,2,3,", "1,8,100,2,10,",
-                                            "2,4,60,1,4,"}));
+  EXPECT_EQ(rows,
+            (std::vector<std::string>{"1,1,0,1,1,", "1,16,150,2,24,", "1,2,50,2,3,", "1,8,100,2,10,", "2,4,60,1,4,"}));
 }
 
 TEST(WindowOp, CheckpointRestoreContinuesExactly) {
@@ -325,7 +334,8 @@ TEST(WindowOp, CheckpointRestoreContinuesExactly) {
     steps:
       - window: {hopping: {size: 300, slide: 100}, key: auction, aggregates: {n: count(), top: max(price)}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   auto events = RandomEvents(7, 1000, 0);
   auto expected = ReferenceHopping(events, 300, 100);
   std::vector<Event> first(events.begin(), events.begin() + 500), second(events.begin() + 500, events.end());
@@ -369,9 +379,9 @@ TEST(WindowOperatorTest, StateBackendFailureIsReturnedNotCalledAStateLimit) {
                            "{sliding: 100, key: auction, aggregates: {n: count()}}"}) {
     SCOPED_TRACE(step);
     LogicalPlan plan;
-    auto phys = Compile(std::string("  - name: p\n    from: bids\n    steps:\n      - window: ") + step +
-                            "\n    sink: {stream: out}\n",
-                        &plan);
+    auto phys = Compile(
+        std::string("  - name: p\n    from: bids\n    steps:\n      - window: ") + step + "\n    sink: {stream: out}\n",
+        &plan);
     ASSERT_NE(phys, nullptr);
     InstanceOptions io;
     io.state.fail_after_ops_for_test = 5;
@@ -410,7 +420,8 @@ TEST(WindowOperatorTest, LateEventsReasonNamesWhyTheRowWasNotTaken) {
     steps:
       - window: {tumbling: 100, key: auction, groups_max: 1, aggregates: {n: count()}}
     sink: {stream: out}
-)", &plan);
+)",
+                      &plan);
   ASSERT_NE(phys, nullptr);
   auto inst = phys->NewInstance();
   RowBatch in(3), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
@@ -422,10 +433,10 @@ TEST(WindowOperatorTest, LateEventsReasonNamesWhyTheRowWasNotTaken) {
     in.meta(in.size() - 1).event_time_ms = ts;
     in.meta(in.size() - 1).watermark_ms = wm;
   };
-  add(1, 1000, INT64_MIN);            // taken
-  add(2, 1010, INT64_MIN);            // a second group: beyond groups_max
+  add(1, 1000, INT64_MIN);              // taken
+  add(2, 1010, INT64_MIN);              // a second group: beyond groups_max
   add(1, int64_t{1} << 60, INT64_MIN);  // out of the window arithmetic's range
-  add(1, 500, 900);                   // behind the watermark
+  add(1, 500, 900);                     // behind the watermark
   ASSERT_TRUE(inst->Run(0, in, 900, &out, &late).ok());
   std::vector<std::string> reasons;
   for (size_t i = 0; i < late.size(); ++i) reasons.emplace_back(late.row(i)[2].sv());

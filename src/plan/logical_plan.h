@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "action/action.h"
-#include "impulse/schema.h"
 #include "expr/ast.h"
+#include "impulse/schema.h"
 
 namespace impulse::plan {
 
@@ -30,10 +30,10 @@ struct NamedExpr {
 
 // One aggregate of a window step: `name: function(args)`.
 struct AggregateDef {
-  std::string name;      // output field
-  std::string function;  // count, sum, avg, ... (docs/AGGREGATES.md)
+  std::string name;                               // output field
+  std::string function;                           // count, sum, avg, ... (docs/AGGREGATES.md)
   std::vector<std::shared_ptr<const Expr>> args;  // checked against the window's input schema
-  int k = 0;             // top_k's second argument (a literal)
+  int k = 0;                                      // top_k's second argument (a literal)
   FieldType result_type = FieldType::kInt64;
   bool nullable = false;
 };
@@ -44,15 +44,15 @@ struct AggregateDef {
 struct WindowDef {
   enum class Type { kTumbling, kHopping, kSession, kSliding };
   Type type = Type::kTumbling;
-  int64_t size_ms = 0;   // tumbling, hopping, sliding (the range (t - size, t])
-  int64_t slide_ms = 0;  // hopping
-  int64_t gap_ms = 0;    // session
+  int64_t size_ms = 0;          // tumbling, hopping, sliding (the range (t - size, t])
+  int64_t slide_ms = 0;         // hopping
+  int64_t gap_ms = 0;           // session
   std::vector<int> key_fields;  // input field indexes; empty = one group per task
   std::vector<AggregateDef> aggregates;
-  bool emit_updates = false;      // true: a row each time a group changes (upserts keyed by
-                                  // key + window_start); false: one final row per window
+  bool emit_updates = false;  // true: a row each time a group changes (upserts keyed by
+                              // key + window_start); false: one final row per window
   int64_t allowed_lateness_ms = 0;
-  int64_t state_ttl_ms = -1;      // sliding: a key idle this long (event time) is dropped; -1 = size
+  int64_t state_ttl_ms = -1;        // sliding: a key idle this long (event time) is dropped; -1 = size
   uint64_t groups_max = 1'000'000;  // open (key, window) groups per task; beyond: late-events
                                     // stream with reason state_limit
 };
@@ -77,19 +77,19 @@ struct JoinDef {
   };
   Type type = Type::kInterval;
   std::string right_stream;
-  int left_key = -1;   // input field index
-  int right_key = -1;  // right stream field index
+  int left_key = -1;             // input field index
+  int right_key = -1;            // right stream field index
   int64_t lower_ms = INT64_MIN;  // kInterval; INT64_MIN/INT64_MAX = unbounded (a regular join)
   int64_t upper_ms = INT64_MAX;
-  int64_t window_ms = 0;         // kWindow
-  bool left_outer = false;       // kLookup only: unmatched left rows get null right fields
-  std::string prefix;            // prepended to every right field name
+  int64_t window_ms = 0;    // kWindow
+  bool left_outer = false;  // kLookup only: unmatched left rows get null right fields
+  std::string prefix;       // prepended to every right field name
   Schema right_schema;
-  int64_t state_ttl_ms = -1;     // regular joins and lookups: rows older than this (event time
-                                 // behind the watermark) are dropped; -1 = kept
+  int64_t state_ttl_ms = -1;       // regular joins and lookups: rows older than this (event time
+                                   // behind the watermark) are dropped; -1 = kept
   uint64_t rows_max = 10'000'000;  // buffered rows per side per task
-  std::string table_file;        // kLookup: rows loaded into the table at a fresh start
-                                 // (NDJSON, or CSV by extension; relative to the working dir)
+  std::string table_file;          // kLookup: rows loaded into the table at a fresh start
+                                   // (NDJSON, or CSV by extension; relative to the working dir)
 };
 
 // One feature of a feature view (docs/FEATURES.md).
@@ -102,31 +102,31 @@ struct FeatureDef {
   };
   Kind kind = Kind::kExpr;
   std::string name;
-  AggregateDef agg;                    // kWindow (agg.name == name)
-  int64_t window_ms = 0;               // kWindow
-  int64_t delay_ms = 0;                // kWindow
-  bool has_default = false;            // kWindow: a null result becomes `default_value`
-  double default_double = 0;           //   (double results)
-  int64_t default_int = 0;             //   (int64 results)
-  std::shared_ptr<const Expr> expr;    // kPrevious, kExpr
-  int64_t unit_ms = 1;                 // kTimeSincePrevious
-  Field field;                         // the output field
+  AggregateDef agg;                  // kWindow (agg.name == name)
+  int64_t window_ms = 0;             // kWindow
+  int64_t delay_ms = 0;              // kWindow
+  bool has_default = false;          // kWindow: a null result becomes `default_value`
+  double default_double = 0;         //   (double results)
+  int64_t default_int = 0;           //   (int64 results)
+  std::shared_ptr<const Expr> expr;  // kPrevious, kExpr
+  int64_t unit_ms = 1;               // kTimeSincePrevious
+  Field field;                       // the output field
 };
 
 // A feature view: named features of an entity, computed per event by a `features` step and
 // served online (docs/FEATURES.md). Output of the step: the input fields, then the features.
 struct FeatureViewDef {
   std::string name;
-  std::string source;            // the stream the view is computed from (informational)
-  int entity_field = -1;         // index in the step's input schema
-  Field entity;                  // its name and type
+  std::string source;     // the stream the view is computed from (informational)
+  int entity_field = -1;  // index in the step's input schema
+  Field entity;           // its name and type
   std::vector<FeatureDef> features;
-  Schema feature_schema;         // the features alone, in order (what is served)
-  int64_t ttl_ms = -1;           // online values older than this (wall clock - as_of) are null;
-                                 // also the idle time after which an entity is dropped; -1: none
-  uint64_t entities_max = 10'000'000;  // per task; beyond: _late_events reason state_limit
+  Schema feature_schema;                     // the features alone, in order (what is served)
+  int64_t ttl_ms = -1;                       // online values older than this (wall clock - as_of) are null;
+                                             // also the idle time after which an entity is dropped; -1: none
+  uint64_t entities_max = 10'000'000;        // per task; beyond: _late_events reason state_limit
   uint64_t rows_per_entity_max = 1'000'000;  // rows one entity's windows keep; beyond: reason state_limit
-  std::string label_field;       // a label known only `label_delay_ms` after its event
+  std::string label_field;                   // a label known only `label_delay_ms` after its event
   int64_t label_delay_ms = 0;
 };
 
@@ -137,20 +137,20 @@ struct FeatureViewDef {
 // (null when no version is ready: the row is counted as unscored, never dropped).
 struct PredictDef {
   std::string model;
-  int64_t version = -1;            // -1: the highest ready version ("latest")
+  int64_t version = -1;  // -1: the highest ready version ("latest")
   struct Output {
-    std::string field;             // output field name
-    int index = 0;                 // model output index
+    std::string field;  // output field name
+    int index = 0;      // model output index
   };
   std::vector<Output> outputs;
-  int entity_field = -1;           // canary split and decision record; -1: none
-  int event_id_field = -1;         // the decision record's event_id; -1: stream/partition/offset
-  int64_t canary_version = -1;     // rows with hash(entity) % 100 < canary_percent use it
+  int entity_field = -1;        // canary split and decision record; -1: none
+  int event_id_field = -1;      // the decision record's event_id; -1: stream/partition/offset
+  int64_t canary_version = -1;  // rows with hash(entity) % 100 < canary_percent use it
   uint32_t canary_percent = 0;
   std::vector<int64_t> shadow_versions;  // also scored; their scores go to the decision log only
-  std::string decision_log;        // stream of decision records (DecisionLogStreamDef); "" = none
-  int decision_side = -1;          // its index in the pipeline's side_streams
-  std::string source_stream;       // the pipeline's source, for default event ids
+  std::string decision_log;              // stream of decision records (DecisionLogStreamDef); "" = none
+  int decision_side = -1;                // its index in the pipeline's side_streams
+  std::string source_stream;             // the pipeline's source, for default event ids
 };
 
 // A named action endpoint (top-level `actions:`, docs/ACTIONS.md): what trigger steps call.
@@ -167,22 +167,22 @@ struct ActionDef {
 // `cooldown` of event time; each firing publishes events and/or calls actions through the
 // outbox. Output: the input rows, unchanged.
 struct TriggerDef {
-  std::string rule;                      // the rule's name: firing id = rule + "/" + event id
-  std::shared_ptr<const Expr> when;      // bool; null counts as false
-  std::vector<int> key_fields;           // cooldown key; empty: one key for the task
-  int64_t cooldown_ms = 0;               // 0: every matching row fires
-  int event_id_field = -1;               // -1: stream/partition/offset
-  uint64_t keys_max = 1'000'000;         // keys in cooldown per task; beyond: _late_events reason state_limit
+  std::string rule;                  // the rule's name: firing id = rule + "/" + event id
+  std::shared_ptr<const Expr> when;  // bool; null counts as false
+  std::vector<int> key_fields;       // cooldown key; empty: one key for the task
+  int64_t cooldown_ms = 0;           // 0: every matching row fires
+  int event_id_field = -1;           // -1: stream/partition/offset
+  uint64_t keys_max = 1'000'000;     // keys in cooldown per task; beyond: _late_events reason state_limit
   std::string source_stream;
   struct Publish {
-    std::string stream;                  // a stream this pipeline writes (side stream)
-    std::vector<NamedExpr> fields;       // its fields, in order
+    std::string stream;             // a stream this pipeline writes (side stream)
+    std::vector<NamedExpr> fields;  // its fields, in order
     int side = -1;
   };
   struct Call {
-    std::string action;                  // an ActionDef name
+    std::string action;  // an ActionDef name
     ActionDef::Kind kind = ActionDef::Kind::kWebhook;
-    std::vector<NamedExpr> body;         // webhook: a JSON object of these; empty: the whole row
+    std::vector<NamedExpr> body;  // webhook: a JSON object of these; empty: the whole row
     // agent: the prompt, literal text and input fields alternating (field -1 = literal only)
     struct Part {
       std::string text;
@@ -192,23 +192,23 @@ struct TriggerDef {
   };
   std::vector<Publish> publishes;
   std::vector<Call> calls;
-  int outbox_side = -1;                  // the pipeline's side index of the outbox (calls only)
+  int outbox_side = -1;  // the pipeline's side index of the outbox (calls only)
 };
 
 struct LogicalOp {
   enum class Kind {
-    kFilter,   // keeps rows where `predicate` is true (null counts as false)
-    kMap,      // output = input fields, with `exprs` replacing same-named fields in place and
-               // appending the others in order
-    kProject,  // output = exactly `exprs`, in order (a kept field is a field-reference expr)
-    kKeyBy,    // output = input; the pipeline's output key becomes `key_field`
-    kWindow,   // stateful: `window`
-    kDedup,    // stateful: `dedup`, output = input
-    kJoin,     // stateful: `join`, output = input fields then prefixed right fields
-    kFeatures, // stateful: `features`, output = input fields then the view's features
-    kPredict,  // `predict`, output = input fields then the scores; no keyed state, but run as
-               // an operator (it owns model handles and writes decision records)
-    kTrigger,  // stateful (cooldowns): `trigger`, output = input; firings to side streams
+    kFilter,    // keeps rows where `predicate` is true (null counts as false)
+    kMap,       // output = input fields, with `exprs` replacing same-named fields in place and
+                // appending the others in order
+    kProject,   // output = exactly `exprs`, in order (a kept field is a field-reference expr)
+    kKeyBy,     // output = input; the pipeline's output key becomes `key_field`
+    kWindow,    // stateful: `window`
+    kDedup,     // stateful: `dedup`, output = input
+    kJoin,      // stateful: `join`, output = input fields then prefixed right fields
+    kFeatures,  // stateful: `features`, output = input fields then the view's features
+    kPredict,   // `predict`, output = input fields then the scores; no keyed state, but run as
+                // an operator (it owns model handles and writes decision records)
+    kTrigger,   // stateful (cooldowns): `trigger`, output = input; firings to side streams
   };
   static bool IsStateful(Kind k) {
     return k == Kind::kWindow || k == Kind::kDedup || k == Kind::kJoin || k == Kind::kFeatures || k == Kind::kTrigger;
@@ -216,26 +216,26 @@ struct LogicalOp {
   // Ops the physical layer runs as operators (StatefulOperator) rather than stateless stages.
   static bool IsOperator(Kind k) { return IsStateful(k) || k == Kind::kPredict; }
   Kind kind = Kind::kFilter;
-  std::shared_ptr<const Expr> predicate;  // kFilter
-  std::vector<NamedExpr> exprs;           // kMap, kProject
-  std::string key_field;                  // kKeyBy
-  std::shared_ptr<const WindowDef> window;  // kWindow
-  std::shared_ptr<const DedupDef> dedup;    // kDedup
-  std::shared_ptr<const JoinDef> join;      // kJoin
+  std::shared_ptr<const Expr> predicate;           // kFilter
+  std::vector<NamedExpr> exprs;                    // kMap, kProject
+  std::string key_field;                           // kKeyBy
+  std::shared_ptr<const WindowDef> window;         // kWindow
+  std::shared_ptr<const DedupDef> dedup;           // kDedup
+  std::shared_ptr<const JoinDef> join;             // kJoin
   std::shared_ptr<const FeatureViewDef> features;  // kFeatures
   std::shared_ptr<const PredictDef> predict;       // kPredict
   std::shared_ptr<const TriggerDef> trigger;       // kTrigger
-  std::string label;                      // "window#2": the step's kind and 1-based position,
-                                          // named in late events, metrics and state files
-  Schema input;                           // the schema this op reads
-  Schema output;                          // the schema it produces
+  std::string label;                               // "window#2": the step's kind and 1-based position,
+                                                   // named in late events, metrics and state files
+  Schema input;                                    // the schema this op reads
+  Schema output;                                   // the schema it produces
 };
 
 std::string_view LogicalOpKindName(LogicalOp::Kind kind);
 
 struct LogicalPipeline {
   std::string name;
-  std::string source;  // stream read
+  std::string source;         // stream read
   std::string second_source;  // a join's right stream, else empty
   std::string decision_log;   // the stream its predict steps write decision records to, or empty
   // Streams the pipeline's operators write besides the sink (decision logs, a trigger's publish
@@ -250,13 +250,13 @@ struct LogicalPipeline {
 };
 
 struct LogicalPlan {
-  std::vector<StreamDef> streams;  // declared and derived (pipeline sink streams)
+  std::vector<StreamDef> streams;          // declared and derived (pipeline sink streams)
   std::vector<LogicalPipeline> pipelines;  // in dependency order: a pipeline comes after the
                                            // pipelines writing its source
 
   std::vector<std::shared_ptr<const FeatureViewDef>> feature_views;  // each computed by one step
-  std::vector<ActionDef> actions;        // top-level `actions:` (webhook and agent endpoints)
-  bool uses_outbox = false;              // a trigger calls an action: _outbox is declared
+  std::vector<ActionDef> actions;  // top-level `actions:` (webhook and agent endpoints)
+  bool uses_outbox = false;        // a trigger calls an action: _outbox is declared
 
   const StreamDef* FindStream(std::string_view name) const;
   const LogicalPipeline* FindPipeline(std::string_view name) const;

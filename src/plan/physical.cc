@@ -7,7 +7,6 @@ namespace impulse::plan {
 
 namespace {
 
-
 Status CompileColumns(const LogicalOp& op, std::vector<PhysicalPipeline::Column>* columns) {
   const Schema& in = op.input;
   auto make = [&](const Expr& e, FieldType out_type) -> Result<PhysicalPipeline::Column> {
@@ -19,12 +18,14 @@ Status CompileColumns(const LogicalOp& op, std::vector<PhysicalPipeline::Column>
       return c;
     }
     ASSIGN_OR_RETURN(c.expr, CompiledExpr::Compile(e));
-    if (ToFieldType(c.expr.type()) != out_type) return InvalidArgument("expression type does not match the op's output schema");
+    if (ToFieldType(c.expr.type()) != out_type)
+      return InvalidArgument("expression type does not match the op's output schema");
     return c;
   };
   const Schema& out = op.output;
   if (op.kind == LogicalOp::Kind::kProject) {
-    if (op.exprs.size() != out.size()) return InvalidArgument("project: expression count does not match its output schema");
+    if (op.exprs.size() != out.size())
+      return InvalidArgument("project: expression count does not match its output schema");
     for (size_t i = 0; i < op.exprs.size(); ++i) {
       ASSIGN_OR_RETURN(PhysicalPipeline::Column c, make(*op.exprs[i].expr, out.field(i).type));
       columns->push_back(std::move(c));
@@ -152,7 +153,9 @@ class SegmentRunner {
 class PipelineInstanceImpl final : public PipelineInstance {
  public:
   explicit PipelineInstanceImpl(const PhysicalPipeline* def)
-      : def_(def), runners_(def->segments().size()), mid_(def->stateful_ops().size()),
+      : def_(def),
+        runners_(def->segments().size()),
+        mid_(def->stateful_ops().size()),
         op_out_(def->stateful_ops().size()) {}
 
   Status Init(const InstanceOptions& options) {
@@ -164,15 +167,17 @@ class PipelineInstanceImpl final : public PipelineInstance {
       ctx.label = op.label;
       ctx.state = options.state;
       if (!ctx.state.rocksdb_dir.empty()) ctx.state.rocksdb_dir += "/" + op.label;
-      if (op.kind == LogicalOp::Kind::kFeatures && options.online_store) ctx.online_store = options.online_store(op.features->name);
+      if (op.kind == LogicalOp::Kind::kFeatures && options.online_store)
+        ctx.online_store = options.online_store(op.features->name);
       ctx.models = options.models;
       ctx.clock = options.clock;
-      Result<std::unique_ptr<StatefulOperator>> r = op.kind == LogicalOp::Kind::kWindow     ? NewWindowOperator(op, ctx)
-                                                    : op.kind == LogicalOp::Kind::kDedup    ? NewDedupOperator(op, ctx)
-                                                    : op.kind == LogicalOp::Kind::kFeatures ? NewFeaturesOperator(op, ctx)
-                                                    : op.kind == LogicalOp::Kind::kPredict  ? NewPredictOperator(op, ctx)
-                                                    : op.kind == LogicalOp::Kind::kTrigger  ? NewTriggerOperator(op, ctx)
-                                                                                            : NewJoinOperator(op, ctx);
+      Result<std::unique_ptr<StatefulOperator>> r = op.kind == LogicalOp::Kind::kWindow  ? NewWindowOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kDedup ? NewDedupOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kFeatures
+                                                        ? NewFeaturesOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kPredict ? NewPredictOperator(op, ctx)
+                                                    : op.kind == LogicalOp::Kind::kTrigger ? NewTriggerOperator(op, ctx)
+                                                                                           : NewJoinOperator(op, ctx);
       if (!r.ok()) return r.status().WithContext("pipeline '" + ctx.pipeline + "' " + op.label);
       ops_.push_back(std::move(*r));
       if (op.kind == LogicalOp::Kind::kJoin) join_index_ = static_cast<int>(k);
@@ -290,7 +295,8 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
     Stage stage;
     stage.input_width = op.input.size();
     if (op.kind == LogicalOp::Kind::kFilter) {
-      if (!op.predicate || op.predicate->type != ExprType::kBool) return InvalidArgument("filter predicate must be bool");
+      if (!op.predicate || op.predicate->type != ExprType::kBool)
+        return InvalidArgument("filter predicate must be bool");
       stage.is_filter = true;
       ASSIGN_OR_RETURN(stage.predicate, CompiledExpr::Compile(*op.predicate));
     } else {

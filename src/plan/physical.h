@@ -16,11 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "expr/eval.h"
 #include "impulse/row.h"
 #include "impulse/status.h"
-#include "expr/eval.h"
-#include "plan/logical_plan.h"
 #include "ops/operator.h"
+#include "plan/logical_plan.h"
 
 namespace impulse::plan {
 
@@ -86,14 +86,14 @@ class PhysicalPipeline {  // immutable, shared by all shards
 
   // One compiled stage. Public for the instance implementation in physical.cc.
   struct Column {
-    int source_index = -1;  // >= 0: pass the input value through (no evaluation)
-    CompiledExpr expr;      // else: evaluate
-    bool is_string = false; // strings are copied into the output arena when emitted
+    int source_index = -1;   // >= 0: pass the input value through (no evaluation)
+    CompiledExpr expr;       // else: evaluate
+    bool is_string = false;  // strings are copied into the output arena when emitted
   };
   struct Stage {
     bool is_filter = false;
-    CompiledExpr predicate;        // filter
-    std::vector<Column> columns;   // map/project: the full output row
+    CompiledExpr predicate;       // filter
+    std::vector<Column> columns;  // map/project: the full output row
     size_t input_width = 0;
   };
   // Stateless stages between operators: segment k feeds operator k; the last

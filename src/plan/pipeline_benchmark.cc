@@ -52,7 +52,8 @@ void BM_QuickstartFilterMap(benchmark::State& state) {
     benchmark::DoNotOptimize(out.row(0));
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
-  state.counters["pass_ratio"] = static_cast<double>(emitted) / static_cast<double>(state.iterations() * state.range(0));
+  state.counters["pass_ratio"] =
+      static_cast<double>(emitted) / static_cast<double>(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_QuickstartFilterMap)->Arg(1024);
 

@@ -225,7 +225,7 @@ TEST_F(EmbedApiTest, CancelStopsDeliveryAndResumeFromNextOffsetsHasNoGapOrRepeat
 
   IngestRows(**e, {{4, 4, t0}, {5, 5, t0}});
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // 10 poll intervals
-  EXPECT_EQ(first.size(), 3u);  // cancelled: nothing more
+  EXPECT_EQ(first.size(), 3u);                                 // cancelled: nothing more
   EXPECT_EQ((*sub)->rows_delivered(), 3u);
 
   Received second;
@@ -282,9 +282,9 @@ TEST_F(EmbedApiTest, TypedFeatureLookup) {
   ASSERT_EQ(got->schema.size(), 2u);
   EXPECT_EQ(got->schema.field(0).name, "n_10s");
   ASSERT_EQ(got->rows.size(), 4u);
-  EXPECT_EQ(got->states, (std::vector<FeatureLookupState>{FeatureLookupState::kFound, FeatureLookupState::kFound,
-                                                          FeatureLookupState::kUnknownEntity,
-                                                          FeatureLookupState::kInvalidKey}));
+  EXPECT_EQ(got->states,
+            (std::vector<FeatureLookupState>{FeatureLookupState::kFound, FeatureLookupState::kFound,
+                                             FeatureLookupState::kUnknownEntity, FeatureLookupState::kInvalidKey}));
   EXPECT_EQ(got->rows.row(0)[0].i64, 2);
   EXPECT_EQ(got->rows.row(0)[1].i64, 12);
   EXPECT_EQ(got->rows.meta(0).event_time_ms, t0 + 1000);

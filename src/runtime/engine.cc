@@ -1,7 +1,7 @@
 #include "impulse/engine.h"
 
-#include "spec/spec.h"
 #include "runtime/engine_impl.h"
+#include "spec/spec.h"
 
 namespace impulse {
 

@@ -134,8 +134,9 @@ Status EngineImpl::OpenStreams() {
     if (env_->FileExists(fp_path)) {
       ASSIGN_OR_RETURN(std::string stored, env_->ReadFile(fp_path));
       if (stored != fp) {
-        return FailedPrecondition("stream " + def.name + ": the spec's schema or partition count differs from the one stored in " +
-                                  fp_path + "; use a new data dir or restore the old spec");
+        return FailedPrecondition("stream " + def.name +
+                                  ": the spec's schema or partition count differs from the one stored in " + fp_path +
+                                  "; use a new data dir or restore the old spec");
       }
     } else {
       RETURN_IF_ERROR(env_->WriteFileAtomic(fp_path, fp));
@@ -149,8 +150,8 @@ Status EngineImpl::OpenStreams() {
       if (!pl.ok()) return pl.status().WithContext("stream " + def.name + " partition " + std::to_string(p));
       if (uint64_t dropped = (*pl)->recovered_truncated_bytes(); dropped > 0) {
         // A torn tail from a crash mid-write: never acknowledged, so nothing acknowledged is lost.
-        std::fprintf(stderr, "impulse: stream %s partition %u: truncated a torn tail of %llu bytes\n",
-                     def.name.c_str(), p, static_cast<unsigned long long>(dropped));
+        std::fprintf(stderr, "impulse: stream %s partition %u: truncated a torn tail of %llu bytes\n", def.name.c_str(),
+                     p, static_cast<unsigned long long>(dropped));
       }
       ss->partitions.push_back(std::move(pl).value());
     }
@@ -382,8 +383,8 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
   const int time = ss.def.time_field;
   for (size_t i = 0; i < rows.size(); ++i) {
     const Value* row = rows.row(i);
-    const uint32_t part = key >= 0 ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts)
-                                   : rr % parts;
+    const uint32_t part =
+        key >= 0 ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts) : rr % parts;
     const uint32_t owner = part % n_shards;
     CommandPtr& cmd = cmds[owner];
     if (!cmd) {
@@ -493,8 +494,8 @@ std::vector<StreamInfo> EngineImpl::ListStreams() const {
   return out;
 }
 
-Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, uint64_t from,
-                              uint32_t limit, std::string* out) const {
+Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, uint64_t from, uint32_t limit,
+                              std::string* out) const {
   const int si = StreamIndex(stream_name);
   if (si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
   const StreamState& ss = *streams_[si];
@@ -517,8 +518,9 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
       from = r.offset + 1;
       if (IsWatermarkMarker(r.payload)) continue;
       rows.Clear();
-      RETURN_IF_ERROR(DecodeRow(ss.def.schema, r.payload, &rows)
-                          .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
+      RETURN_IF_ERROR(
+          DecodeRow(ss.def.schema, r.payload, &rows)
+              .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
       JsonRowPrefix prefix{r.offset, partition, rows.meta(0).event_time_ms};
       AppendRowJson(ss.def.schema, rows.row(0), out, &prefix);
       out->push_back('\n');

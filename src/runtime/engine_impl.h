@@ -16,15 +16,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "checkpoint/checkpoint_store.h"
 #include "event/ndjson.h"
+#include "features/online_store.h"
 #include "impulse/engine.h"
 #include "impulse/row.h"
-#include "checkpoint/checkpoint_store.h"
 #include "log/partition_log.h"
-#include "plan/logical_plan.h"
-#include "features/online_store.h"
-#include "plan/physical.h"
 #include "model/repository.h"
+#include "plan/logical_plan.h"
+#include "plan/physical.h"
 #include "runtime/metrics.h"
 #include "runtime/outbox.h"
 #include "runtime/spsc_ring.h"
@@ -60,7 +60,7 @@ struct AppendCommand {
     uint32_t partition;
     uint32_t begin;  // into data
     uint32_t len;
-    int64_t timestamp_ms;  // the record's ingest time (log retention by age)
+    int64_t timestamp_ms;          // the record's ingest time (log retention by age)
     uint32_t stream = UINT32_MAX;  // UINT32_MAX: the command's stream (pipelines mix streams)
   };
   uint32_t stream = 0;
@@ -106,10 +106,8 @@ class EngineImpl final : public Engine {
   static Result<std::unique_ptr<EngineImpl>> Create(plan::LogicalPlan plan, EngineOptions options, TestHooks hooks);
   ~EngineImpl() override;
 
-  Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
-                IngestCallback done) override;
-  Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer,
-                    IngestCallback done) override;
+  Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer, IngestCallback done) override;
+  Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer, IngestCallback done) override;
   std::vector<StreamInfo> ListStreams() const override;
   Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
                     std::string* out) const override;
@@ -127,8 +125,7 @@ class EngineImpl final : public Engine {
   std::vector<std::string> FeatureViews() const override;
   Result<FeatureRows> LookupFeatureRows(std::string_view view,
                                         const std::vector<std::string_view>& entities) const override;
-  Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from,
-                            uint32_t limit) const override;
+  Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit) const override;
   Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,
                                                   SubscribeCallback callback) override;
 
@@ -259,9 +256,9 @@ class EngineImpl final : public Engine {
   std::vector<std::unique_ptr<plan::PhysicalPipeline>> pipelines_;
   std::vector<std::unique_ptr<LineSink>> line_sinks_;  // per pipeline; null for stream sinks
   std::unordered_map<std::string, std::unique_ptr<plan::OnlineStore>> online_stores_;  // by view
-  mutable std::atomic<uint64_t> feature_lookups_[3] = {};  // hit, miss, expired
-  std::vector<std::vector<std::unique_ptr<Ring>>> ingest_;    // [shard][producer]
-  std::vector<std::vector<std::unique_ptr<Ring>>> exchange_;  // [dst][src]
+  mutable std::atomic<uint64_t> feature_lookups_[3] = {};                              // hit, miss, expired
+  std::vector<std::vector<std::unique_ptr<Ring>>> ingest_;                             // [shard][producer]
+  std::vector<std::vector<std::unique_ptr<Ring>>> exchange_;                           // [dst][src]
   std::vector<std::unique_ptr<Producer>> producers_;
   Status CheckIngestTarget(std::string_view stream_name, uint32_t producer, int* si) const;
   Status Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,

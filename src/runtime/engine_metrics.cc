@@ -87,11 +87,12 @@ std::string EngineImpl::MetricsText() const {
                 static_cast<double>(shards_[s]->inflight_events.load(std::memory_order_relaxed)));
   }
   ex.Family("impulse_backpressure_rejections_total",
-            "Ingest requests refused because a queue or the in-flight bound was full (HTTP 503).",
-            MetricType::Counter);
+            "Ingest requests refused because a queue or the in-flight bound was full (HTTP 503).", MetricType::Counter);
   ex.AddValue({}, static_cast<double>(backpressure_rejections.load(std::memory_order_relaxed)));
 
-  ex.Family("impulse_errors_total", "Errors by kind: append, sync, retention, decode; and events skipped because retention removed them first.", MetricType::Counter);
+  ex.Family("impulse_errors_total",
+            "Errors by kind: append, sync, retention, decode; and events skipped because retention removed them first.",
+            MetricType::Counter);
   uint64_t append_errors = 0, sync_errors = 0, skipped = 0, retention = 0, decode = 0, task = 0;
   for (const auto& sh : shards_) {
     append_errors += sh->metrics().append_errors.Get();
@@ -116,9 +117,10 @@ std::string EngineImpl::MetricsText() const {
     for (const auto& sh : shards_) v += sh->metrics().late_events[i].Get();
     ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
   }
-  ex.Family("impulse_pipeline_tasks_failed",
-            "Tasks (pipeline x source partition) stopped by an operator error (a state backend failure) until a restart.",
-            MetricType::Gauge);
+  ex.Family(
+      "impulse_pipeline_tasks_failed",
+      "Tasks (pipeline x source partition) stopped by an operator error (a state backend failure) until a restart.",
+      MetricType::Gauge);
   for (size_t i = 0; i < pipelines_.size(); ++i) {
     uint64_t v = 0;
     for (const auto& sh : shards_) v += sh->metrics().tasks_failed[i].Get();
@@ -129,9 +131,10 @@ std::string EngineImpl::MetricsText() const {
     for (const auto& v : plan_.feature_views) {
       ex.AddValue({{"view", v->name}}, static_cast<double>(online_store(v->name)->size()));
     }
-    ex.Family("impulse_feature_lookups_total",
-              "Online feature lookups by result (hit, miss: unknown entity or bad key, expired: older than the view's ttl).",
-              MetricType::Counter);
+    ex.Family(
+        "impulse_feature_lookups_total",
+        "Online feature lookups by result (hit, miss: unknown entity or bad key, expired: older than the view's ttl).",
+        MetricType::Counter);
     static constexpr const char* kResults[] = {"hit", "miss", "expired"};
     for (size_t i = 0; i < 3; ++i) {
       ex.AddValue({{"result", kResults[i]}}, static_cast<double>(feature_lookups_[i].load(std::memory_order_relaxed)));
@@ -159,16 +162,22 @@ std::string EngineImpl::MetricsText() const {
       }
     }
     ex.Family("impulse_operator_state_entries", "Live state entries of a stateful operator.", MetricType::Gauge);
-    for (const auto& [k, o] : ops) ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.entries));
+    for (const auto& [k, o] : ops)
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.entries));
     ex.Family("impulse_operator_state_bytes", "Approximate memory of a stateful operator's state.", MetricType::Gauge);
-    for (const auto& [k, o] : ops) ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.state_bytes));
-    ex.Family("impulse_operator_events_total",
-              "Events a stateful operator did not pass on, by kind: late, state_limit, duplicate; and expired state entries.",
-              MetricType::Counter);
+    for (const auto& [k, o] : ops)
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.state_bytes));
+    ex.Family(
+        "impulse_operator_events_total",
+        "Events a stateful operator did not pass on, by kind: late, state_limit, duplicate; and expired state entries.",
+        MetricType::Counter);
     for (const auto& [k, o] : ops) {
-      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "late"}}, static_cast<double>(o.late_events));
-      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "state_limit"}}, static_cast<double>(o.limit_dropped));
-      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "duplicate"}}, static_cast<double>(o.duplicates));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "late"}},
+                  static_cast<double>(o.late_events));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "state_limit"}},
+                  static_cast<double>(o.limit_dropped));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "duplicate"}},
+                  static_cast<double>(o.duplicates));
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "expired"}}, static_cast<double>(o.expired));
     }
     ex.Family("impulse_predict_rows_total",
@@ -177,7 +186,8 @@ std::string EngineImpl::MetricsText() const {
     for (const auto& [k, o] : ops) {
       if (o.scored + o.unscored == 0) continue;
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"result", "scored"}}, static_cast<double>(o.scored));
-      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"result", "unscored"}}, static_cast<double>(o.unscored));
+      ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"result", "unscored"}},
+                  static_cast<double>(o.unscored));
     }
     ex.Family("impulse_trigger_firings_total",
               "Firings of a trigger step (rows whose condition held outside the cooldown); suppressed rows are "
@@ -229,8 +239,8 @@ std::vector<StageLatency> EngineImpl::StageLatencies() const {
   const char* names[4] = {"ingest_to_durable", "ingest_to_output", "pipeline_batch", "checkpoint_pause"};
   std::vector<StageLatency> out;
   for (int i = 0; i < 4; ++i) {
-    out.push_back({names[i], snaps[i].total(), snaps[i].QuantileUs(0.5), snaps[i].QuantileUs(0.99),
-                   snaps[i].QuantileUs(0.999)});
+    out.push_back(
+        {names[i], snaps[i].total(), snaps[i].QuantileUs(0.5), snaps[i].QuantileUs(0.99), snaps[i].QuantileUs(0.999)});
   }
   return out;
 }

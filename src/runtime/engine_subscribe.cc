@@ -11,8 +11,8 @@
 
 namespace impulse::runtime {
 
-Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit,
-                                     RowBatch* out, uint64_t* next) const {
+Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit, RowBatch* out,
+                                     uint64_t* next) const {
   const StreamState& ss = *streams_[stream];
   const log::PartitionLog& log = *ss.partitions[partition];
   std::vector<log::Record> recs;
@@ -27,8 +27,9 @@ Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64
     for (const log::Record& r : recs) {
       *next = r.offset + 1;
       if (IsWatermarkMarker(r.payload)) continue;
-      RETURN_IF_ERROR(DecodeRow(ss.def.schema, r.payload, out)
-                          .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
+      RETURN_IF_ERROR(
+          DecodeRow(ss.def.schema, r.payload, out)
+              .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));
       RowMeta& meta = out->meta(out->size() - 1);
       meta.offset = r.offset;
       meta.partition = partition;
@@ -64,7 +65,7 @@ struct SubscriptionState {
   SubscribeOptions options;
   Engine::SubscribeCallback callback;
 
-  mutable std::mutex mu;  // guards the fields below; never held during a callback
+  mutable std::mutex mu;       // guards the fields below; never held during a callback
   std::condition_variable cv;  // cancel (wakes the thread) and progress (wakes WaitCaughtUp)
   bool cancelled = false;
   bool done = false;  // the thread has returned
@@ -173,7 +174,8 @@ class SubscriptionHandle final : public Subscription {
       const StreamState& ss = state_->engine->stream(state_->stream);
       for (const auto& log : ss.partitions) target.push_back(log->end_offset());
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
     std::unique_lock<std::mutex> lock(state_->mu);
     for (;;) {
       if (!state_->status.ok()) return state_->status;

@@ -76,7 +76,7 @@ class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("impulse-engine-test-" + std::to_string(::getpid()) + "-" +
-                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     spec_ = (dir_ / "spec.yaml").string();
@@ -215,7 +215,9 @@ TEST_F(EngineTest, ManyConcurrentRequestsFromSeveralProducersAllLand) {
         auto fut = done.get_future();
         Status st;
         do {
-          st = (*e)->Ingest("clicks", body, p, [&](Status s, IngestResult res) { done.set_value({s, std::move(res)}); });
+          st = (*e)->Ingest("clicks", body, p, [&](Status s, IngestResult res) {
+            done.set_value({s, std::move(res)});
+          });
           if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         } while (st.code() == StatusCode::kUnavailable);
         ASSERT_TRUE(st.ok()) << st.ToString();

@@ -53,8 +53,6 @@ void Exposition::AddHistogram(const Labels& labels, const LatencyHistogram::Snap
   families_.back().metric.push_back(std::move(m));
 }
 
-std::string Exposition::Serialize() const {
-  return prometheus::TextSerializer().Serialize(families_);
-}
+std::string Exposition::Serialize() const { return prometheus::TextSerializer().Serialize(families_); }
 
 }  // namespace impulse::runtime

@@ -94,7 +94,8 @@ TEST_F(FeaturesEngineTest, LookupsServeTheLatestValuesWithAgeAndReasons) {
   const int64_t old = now - 2 * 3'600'000;  // user 3's values are older than the 1 h ttl
   std::string body;
   // user 1: three clicks within 10 s, then one 20 s later (the window holds only it).
-  for (int64_t dt : {0, 1000, 2000}) body += "{\"user\":1,\"amount\":" + std::to_string(dt + 5) + ",\"ts\":" + std::to_string(now - 60'000 + dt) + "}\n";
+  for (int64_t dt : {0, 1000, 2000})
+    body += "{\"user\":1,\"amount\":" + std::to_string(dt + 5) + ",\"ts\":" + std::to_string(now - 60'000 + dt) + "}\n";
   body += "{\"user\":1,\"amount\":7,\"ts\":" + std::to_string(now - 38'000) + "}\n";
   body += "{\"user\":2,\"amount\":4,\"ts\":" + std::to_string(now - 50'000) + "}\n";
   body += "{\"user\":3,\"amount\":9,\"ts\":" + std::to_string(old) + "}\n";
@@ -135,8 +136,8 @@ TEST_F(FeaturesEngineTest, OnlineValuesSurviveARestartFromACheckpoint) {
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     std::string body;
     for (int i = 0; i < 40; ++i) {
-      body += "{\"user\":" + std::to_string(i % 5) + ",\"amount\":" + std::to_string(i) + ",\"ts\":" +
-              std::to_string(now - 100'000 + i * 700) + "}\n";
+      body += "{\"user\":" + std::to_string(i % 5) + ",\"amount\":" + std::to_string(i) +
+              ",\"ts\":" + std::to_string(now - 100'000 + i * 700) + "}\n";
     }
     Ingest(**e, body);
     ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
@@ -185,8 +186,8 @@ TEST_F(FeaturesEngineTest, LookupsRunConcurrentlyWithIngest) {
     std::string body;
     for (int i = 0; i < 200; ++i) {
       const int n = round * 200 + i;
-      body += "{\"user\":" + std::to_string(n % 8) + ",\"amount\":" + std::to_string(n) + ",\"ts\":" +
-              std::to_string(now - 600'000 + n * 10) + "}\n";
+      body += "{\"user\":" + std::to_string(n % 8) + ",\"amount\":" + std::to_string(n) +
+              ",\"ts\":" + std::to_string(now - 600'000 + n * 10) + "}\n";
     }
     Ingest(**e, body);
   }
@@ -242,7 +243,8 @@ pipelines:
   const int64_t day = 86'400'000, t0 = 1'700'000'000'000;
   std::string tx, reports;
   for (int i = 0; i < 10; ++i) {
-    tx += "{\"id\":" + std::to_string(i) + ",\"amount\":" + std::to_string(i) + ".5,\"ts\":" + std::to_string(t0 + i * 1000) + "}\n";
+    tx += "{\"id\":" + std::to_string(i) + ",\"amount\":" + std::to_string(i) +
+          ".5,\"ts\":" + std::to_string(t0 + i * 1000) + "}\n";
   }
   // 2 and 5 reported within 7 days; 7 reported after 8 days: too late, it stays unlabeled.
   reports += "{\"id\":2,\"fraud\":1,\"reported_at\":" + std::to_string(t0 + 2 * day) + "}\n";

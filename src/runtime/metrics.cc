@@ -1,6 +1,5 @@
 #include "runtime/metrics.h"
 
-
 namespace impulse::runtime {
 
 double LatencyHistogram::Snapshot::QuantileUs(double q) const {

@@ -15,8 +15,7 @@ namespace impulse::runtime {
 class LatencyHistogram {
  public:
   static constexpr std::array<double, 18> kBoundsUs = {
-      5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000,
-      50000, 100000, 250000, 500000, 1000000, 5000000};
+      5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 
   // Single writer.
   void Record(int64_t ns) {
@@ -53,7 +52,6 @@ class LatencyHistogram {
   std::array<std::atomic<uint64_t>, kBoundsUs.size() + 1> counts_{};
   std::atomic<uint64_t> sum_ns_{0};
 };
-
 
 // A counter written by one thread.
 struct Counter {

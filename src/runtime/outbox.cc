@@ -41,7 +41,7 @@ OutboxDispatcher::OutboxDispatcher(EngineImpl* engine, uint32_t outbox, Options 
 OutboxDispatcher::~OutboxDispatcher() { Stop(); }
 
 Result<std::unique_ptr<OutboxDispatcher>> OutboxDispatcher::Create(EngineImpl* engine, const plan::LogicalPlan& plan,
-                                                                 uint32_t outbox, Options options) {
+                                                                   uint32_t outbox, Options options) {
   std::unique_ptr<OutboxDispatcher> d(new OutboxDispatcher(engine, outbox, options));
   ASSIGN_OR_RETURN(d->runtime_, action::ActionRuntime::Create(1, engine->clock()));
   const int dl = engine->StreamIndex(kActionDeadLetterStream);
@@ -58,7 +58,8 @@ Result<std::unique_ptr<OutboxDispatcher>> OutboxDispatcher::Create(EngineImpl* e
     } else {
       ASSIGN_OR_RETURN(lane->exec, d->runtime_->NewAgent(a.agent));
       lane->answer_stream = engine->StreamIndex(a.output_stream);
-      if (lane->answer_stream < 0) return Internal("action " + a.name + ": answer stream " + a.output_stream + " missing");
+      if (lane->answer_stream < 0)
+        return Internal("action " + a.name + ": answer stream " + a.output_stream + " missing");
     }
     d->lanes_.push_back(std::move(lane));
   }
@@ -223,8 +224,9 @@ void OutboxDispatcher::Run() {
     }
     if (writes_outstanding_ == 0 && retry_writes_.empty()) break;
     if (engine_->clock()->NowMs() > deadline) {
-      std::fprintf(stderr, "impulse: outbox: %llu outcome records not durable at stop; their firings are re-sent "
-                           "at the next start\n",
+      std::fprintf(stderr,
+                   "impulse: outbox: %llu outcome records not durable at stop; their firings are re-sent "
+                   "at the next start\n",
                    static_cast<unsigned long long>(writes_outstanding_ + retry_writes_.size()));
       break;
     }
@@ -236,7 +238,7 @@ void OutboxDispatcher::Run() {
 }
 
 void OutboxDispatcher::Pump(Lane& lane, size_t index) {
-  if (lane.blocked) return;  // re-reading before an outcome frees room would only burn CPU
+  if (lane.blocked) return;                             // re-reading before an outcome frees room would only burn CPU
   if (lane.writes >= options_.lane_writes_max) return;  // outcome records back up: wait for them
   const uint64_t end = ProcessableEnd();
   const Schema& schema = engine_->stream(outbox_).def.schema;
@@ -307,8 +309,9 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
         // Lane 0 also notices rows no lane will take (an action removed from the spec since).
         if (index == 0 && !HasLane(r[kAction].sv())) {
           if (unknown_action_.Get() == 0) {
-            std::fprintf(stderr, "impulse: outbox: firing %s names action '%.*s', which the spec no longer has; "
-                                 "skipped (counted in impulse_outbox_errors_total{kind=\"unknown_action\"})\n",
+            std::fprintf(stderr,
+                         "impulse: outbox: firing %s names action '%.*s', which the spec no longer has; "
+                         "skipped (counted in impulse_outbox_errors_total{kind=\"unknown_action\"})\n",
                          std::string(r[kFiringId].sv()).c_str(), static_cast<int>(r[kAction].sv().size()),
                          r[kAction].sv().data());
           }

@@ -47,11 +47,11 @@ class OutboxDispatcher {
  public:
   // Bounds and pacing; defaults documented in docs/ACTIONS.md.
   struct Options {
-    uint32_t read_batch_records = 256;   // outbox records read per log read
-    int64_t persist_interval_ms = 200;   // cursors are written at most this often (and at stop)
-    int64_t stop_timeout_ms = 5'000;     // Stop waits this long for outcome records to be durable
-    int64_t write_retry_ms = 10;         // a refused dead-letter/answer write is retried after this
-    uint32_t lane_writes_max = 256;      // outcome records in flight per action before it stops reading
+    uint32_t read_batch_records = 256;  // outbox records read per log read
+    int64_t persist_interval_ms = 200;  // cursors are written at most this often (and at stop)
+    int64_t stop_timeout_ms = 5'000;    // Stop waits this long for outcome records to be durable
+    int64_t write_retry_ms = 10;        // a refused dead-letter/answer write is retried after this
+    uint32_t lane_writes_max = 256;     // outcome records in flight per action before it stops reading
   };
 
   // `outbox` is the index of the `_outbox` stream. Creates one executor per action of `plan`.

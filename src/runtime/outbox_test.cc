@@ -24,8 +24,8 @@
 namespace impulse {
 namespace {
 
-using action::ScriptedReply;
 using action::RecordedRequest;
+using action::ScriptedReply;
 
 // {HOOK} is replaced by the webhook's options (url and more).
 constexpr char kSpec[] = R"yaml(
@@ -179,8 +179,8 @@ TEST_F(OutboxTest, DeliversEveryFiringWithItsIdempotencyKey) {
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   Ingest(**e, 0, 300);
   ASSERT_TRUE((*server)->WaitForRequests(199, 30'000));
-  ASSERT_TRUE(WaitFor([&] { return Metric((*e)->MetricsText(), "impulse_action_delivered_total{action=\"hook\"}") == 199; },
-                      10'000));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Metric((*e)->MetricsText(), "impulse_action_delivered_total{action=\"hook\"}") == 199; }, 10'000));
   const auto requests = (*server)->requests();
   EXPECT_EQ(requests.size(), 199u);  // no retries against a healthy endpoint
   EXPECT_EQ(Keys(**server), ExpectedIds(0, 300));
@@ -208,7 +208,8 @@ TEST_F(OutboxTest, DeliversEveryFiringWithItsIdempotencyKey) {
 }
 
 TEST_F(OutboxTest, RetryBudgetSpentGoesToTheDeadLetterStreamWithTheLastError) {
-  auto server = action::RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Status(500, "boom"); });
+  auto server =
+      action::RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Status(500, "boom"); });
   ASSERT_TRUE(server.ok());
   const std::string spec =
       WriteSpec(kSpec, "{HOOK}",
@@ -237,7 +238,8 @@ TEST_F(OutboxTest, RetryBudgetSpentGoesToTheDeadLetterStreamWithTheLastError) {
   const std::string metrics = (*e)->MetricsText();
   EXPECT_EQ(Metric(metrics, "impulse_action_dead_lettered_total{action=\"hook\"}"), 9);
   EXPECT_EQ(Metric(metrics, "impulse_action_failures_total{action=\"hook\"}"), 27);
-  EXPECT_TRUE(WaitFor([&] { return Metric((*e)->MetricsText(), "impulse_action_inflight{action=\"hook\"}") == 0; }, 5'000));
+  EXPECT_TRUE(
+      WaitFor([&] { return Metric((*e)->MetricsText(), "impulse_action_inflight{action=\"hook\"}") == 0; }, 5'000));
 }
 
 TEST_F(OutboxTest, AnOutageIsRiddenOutAndPendingFiringsResumeAfterARestart) {
@@ -253,10 +255,10 @@ TEST_F(OutboxTest, AnOutageIsRiddenOutAndPendingFiringsResumeAfterARestart) {
     }
   });
   ASSERT_TRUE(server.ok());
-  const std::string spec = WriteSpec(
-      kSpec, "{HOOK}",
-      "{url: \"" + (*server)->url("/alerts") + "\", retries: 100, backoff: {initial: 20ms, max: 50ms}, concurrency: 4, "
-      "breaker: {failures: 5, open: 50ms}}");
+  const std::string spec = WriteSpec(kSpec, "{HOOK}",
+                                     "{url: \"" + (*server)->url("/alerts") +
+                                         "\", retries: 100, backoff: {initial: 20ms, max: 50ms}, concurrency: 4, "
+                                         "breaker: {failures: 5, open: 50ms}}");
   {
     auto e = Engine::Open(spec, Options());
     ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -325,9 +327,9 @@ TEST_F(OutboxTest, ConcurrencyOneDeliversInOutboxOrderEvenThroughRetries) {
     return ScriptedReply::Status(200);
   });
   ASSERT_TRUE(server.ok());
-  const std::string spec = WriteSpec(
-      kSpec, "{HOOK}",
-      "{url: \"" + (*server)->url("/alerts") + "\", concurrency: 1, backoff: {initial: 1ms, max: 2ms}}");
+  const std::string spec =
+      WriteSpec(kSpec, "{HOOK}",
+                "{url: \"" + (*server)->url("/alerts") + "\", concurrency: 1, backoff: {initial: 1ms, max: 2ms}}");
   auto e = Engine::Open(spec, Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   Ingest(**e, 80, 160);
@@ -421,7 +423,8 @@ TEST_F(OutboxTest, StaleAgentFiringsAreSkippedWithTheirReason) {
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   std::string body;
   for (int i = 0; i < 4; ++i) {
-    body += "{\"id\":\"q" + std::to_string(i) + "\",\"customer\":1,\"note\":\"n\",\"ts\":" + std::to_string(1000 + i) + "}\n";
+    body += "{\"id\":\"q" + std::to_string(i) + "\",\"customer\":1,\"note\":\"n\",\"ts\":" + std::to_string(1000 + i) +
+            "}\n";
   }
   std::promise<Status> done;
   ASSERT_TRUE((*e)->Ingest("tx", body, 0, [&](Status st, IngestResult) { done.set_value(st); }).ok());

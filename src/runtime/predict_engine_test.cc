@@ -17,8 +17,8 @@
 
 #include "common/status_matchers.h"
 #include "impulse/engine.h"
-#include "runtime/engine_test_util.h"
 #include "model/repository.h"
+#include "runtime/engine_test_util.h"
 
 namespace impulse {
 namespace {

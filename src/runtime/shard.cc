@@ -6,13 +6,13 @@
 
 #include "event/json_writer.h"
 #include "event/key_hash.h"
-#include "event/table_file.h"
 #include "event/row_codec.h"
+#include "event/table_file.h"
 
 namespace impulse::runtime {
 
 namespace {
-constexpr size_t kMaxArrivals = 4096;           // per partition, bounds the latency tracker
+constexpr size_t kMaxArrivals = 4096;  // per partition, bounds the latency tracker
 constexpr int64_t kHousekeepingIntervalMs = 10'000;
 constexpr int64_t kPersistIntervalMs = 1'000;
 constexpr int64_t kIdleSleepMs = 1'000;
@@ -152,7 +152,9 @@ Status Shard::LoadLookupTable(Task& t, const plan::LogicalPipeline& lp) {
   return Status::OK();
 }
 
-void Shard::Start() { thread_ = std::thread([this] { Run(); }); }
+void Shard::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Shard::Join() {
   if (thread_.joinable()) thread_.join();
@@ -207,7 +209,8 @@ void Shard::Run() {
     const bool checkpointing = engine_->ckpt_pause_epoch.load(std::memory_order_acquire) >
                                engine_->ckpt_resume_epoch.load(std::memory_order_acquire);
     quiescent_.store(!work && pending_acks_.empty() && dirty_.empty() && !checkpointing, std::memory_order_seq_cst);
-    if (!work && !engine_->exiting()) waker_.Wait(token, engine_->stopping() ? std::min<int64_t>(sleep_ms, 5) : sleep_ms);
+    if (!work && !engine_->exiting())
+      waker_.Wait(token, engine_->stopping() ? std::min<int64_t>(sleep_ms, 5) : sleep_ms);
     waker_.CancelWait();
     // Cleared before anything is popped, so Stop() never sees a quiet shard holding work.
     quiescent_.store(false, std::memory_order_seq_cst);
@@ -233,8 +236,7 @@ bool Shard::HasWork() {
     if (t->failed) continue;
     for (int side = 0; side < t->sides; ++side) {
       const Input& in = t->in[side];
-      if (in.cursor.load(std::memory_order_relaxed) <
-          ProcessableEnd(in.stream, in.partition)) {
+      if (in.cursor.load(std::memory_order_relaxed) < ProcessableEnd(in.stream, in.partition)) {
         // A task whose outputs cannot be handed over (a full exchange ring) is not work: the
         // shard sleeps until the destination drains the ring and signals it.
         if (ExchangeBlocked()) continue;

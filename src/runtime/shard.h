@@ -32,18 +32,21 @@ struct ShardMetrics {
   Counter cycles;
   Counter sync_errors;
   Counter append_errors;
-  Counter retention_skipped;  // input removed by retention before a pipeline read it
-  Counter retention_errors;   // EnforceRetention failed (the segment stays; retried later)
-  Counter decode_errors;      // a checksummed record that does not decode: skipped, counted
-  Counter task_errors;        // pipeline read or cursor-write failures (retried)
-  Counter checkpoint_errors;  // a task state that could not be written (the checkpoint fails)
-  std::vector<Counter> late_events;  // per pipeline: rows sent to _late_events
-  std::vector<Counter> tasks_failed;  // per pipeline: tasks stopped by an operator error
+  Counter retention_skipped;           // input removed by retention before a pipeline read it
+  Counter retention_errors;            // EnforceRetention failed (the segment stays; retried later)
+  Counter decode_errors;               // a checksummed record that does not decode: skipped, counted
+  Counter task_errors;                 // pipeline read or cursor-write failures (retried)
+  Counter checkpoint_errors;           // a task state that could not be written (the checkpoint fails)
+  std::vector<Counter> late_events;    // per pipeline: rows sent to _late_events
+  std::vector<Counter> tasks_failed;   // per pipeline: tasks stopped by an operator error
   LatencyHistogram ingest_to_durable;  // request receipt -> ack
   LatencyHistogram ingest_to_output;   // request receipt -> pipeline output durable
   LatencyHistogram pipeline_batch;     // one pipeline batch: read, process, emit
   explicit ShardMetrics(size_t streams, size_t pipelines)
-      : events_appended(streams), pipeline_in(pipelines), pipeline_out(pipelines), late_events(pipelines),
+      : events_appended(streams),
+        pipeline_in(pipelines),
+        pipeline_out(pipelines),
+        late_events(pipelines),
         tasks_failed(pipelines) {}
 };
 
@@ -102,14 +105,14 @@ class Shard {
   struct Input {
     uint32_t stream = 0;
     uint32_t partition = 0;
-    std::atomic<uint64_t> cursor{0};  // next offset to process (read by metrics)
-    bool derived = false;             // written by pipelines: watermark from their markers
-    std::vector<int64_t> writer_wm;   // derived: per writer, INT64_MIN until its first marker
-    int64_t max_ts = INT64_MIN;       // declared streams: largest event time read
-    int64_t own_wm = INT64_MIN;       // from the input alone (markers or max_ts - bound)
-    int64_t effective_wm = INT64_MIN; // own_wm, raised by idleness or the end of input
-    uint64_t seen_end = 0;            // processable end at the last check
-    int64_t last_progress_ns = 0;     // when new input last appeared
+    std::atomic<uint64_t> cursor{0};   // next offset to process (read by metrics)
+    bool derived = false;              // written by pipelines: watermark from their markers
+    std::vector<int64_t> writer_wm;    // derived: per writer, INT64_MIN until its first marker
+    int64_t max_ts = INT64_MIN;        // declared streams: largest event time read
+    int64_t own_wm = INT64_MIN;        // from the input alone (markers or max_ts - bound)
+    int64_t effective_wm = INT64_MIN;  // own_wm, raised by idleness or the end of input
+    uint64_t seen_end = 0;             // processable end at the last check
+    int64_t last_progress_ns = 0;      // when new input last appeared
   };
   // A pipeline reading one owned source partition (and, for a join, the same partition of the
   // right stream).
@@ -119,13 +122,13 @@ class Shard {
     Input in[2];
     int sides = 1;
     int next_side = 0;
-    uint32_t sink = UINT32_MAX;  // stream index for stream sinks
-    uint32_t writer_id = 0;      // this task's id among the writers of `sink` (markers)
-    int64_t wm = INT64_MIN;      // watermark the instance has been advanced to
+    uint32_t sink = UINT32_MAX;     // stream index for stream sinks
+    uint32_t writer_id = 0;         // this task's id among the writers of `sink` (markers)
+    int64_t wm = INT64_MIN;         // watermark the instance has been advanced to
     int64_t marker_wm = INT64_MIN;  // last watermark written downstream as a marker
     uint64_t persisted = 0;
     std::string cursor_path;
-    bool failed = false;  // an output could not be written, or an operator failed: stopped until a restart
+    bool failed = false;    // an output could not be written, or an operator failed: stopped until a restart
     bool restored = false;  // state came from a checkpoint
     std::atomic<uint64_t>& cursor() { return in[0].cursor; }
   };
@@ -177,7 +180,7 @@ class Shard {
   std::thread thread_;
   ShardMetrics metrics_;
   std::vector<std::unique_ptr<Task>> tasks_;
-  std::vector<Ring*> inbound_;  // ingest rings then exchange rings addressed to this shard
+  std::vector<Ring*> inbound_;                        // ingest rings then exchange rings addressed to this shard
   std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (stream, partition) to sync
   std::vector<std::vector<uint8_t>> dirty_flag_;      // [stream][partition]
   std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
@@ -185,7 +188,7 @@ class Shard {
   Status cycle_error_;
   Status output_error_;  // sticky: pipeline output lost (append or sync failed); fails checkpoints
   mutable std::mutex failure_mu_;
-  Status task_failure_;  // guarded by failure_mu_: see task_failure()
+  Status task_failure_;                                     // guarded by failure_mu_: see task_failure()
   std::vector<std::vector<std::deque<Arrival>>> arrivals_;  // [stream][partition], bounded
   // Scratch, reused every batch.
   std::vector<log::Record> records_;
@@ -207,7 +210,7 @@ class Shard {
   std::vector<uint64_t> exchange_sent_to_;                          // per destination shard
   std::vector<uint64_t> exchange_popped_from_;                      // per source shard
   std::unique_ptr<std::atomic<uint64_t>[]> exchange_durable_from_;  // per source shard
-  uint64_t local_durable_epoch_ = 0;  // bumped when everything appended so far is durable
+  uint64_t local_durable_epoch_ = 0;                                // bumped when everything appended so far is durable
   struct CursorCandidate {
     bool valid = false;
     std::vector<uint64_t> cursors;  // per task

@@ -2,13 +2,12 @@
 #include <charconv>
 #include <cstring>
 
-#include "runtime/shard.h"
 #include "common/fixed_codec.h"
+#include "runtime/shard.h"
 
 namespace impulse::runtime {
 
 namespace {
-
 
 std::string CursorName(const std::string& pipeline, int side, uint32_t partition) {
   return "cursor/" + pipeline + "/" + std::to_string(side) + "/" + std::to_string(partition);
@@ -62,7 +61,8 @@ Status Shard::SnapshotTasks(uint64_t) {
   for (const auto& tp : tasks_) {
     Task& t = *tp;
     const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
-    if (t.failed) return FailedPrecondition("pipeline " + name + " stopped after an output or operator error; restart to recover");
+    if (t.failed)
+      return FailedPrecondition("pipeline " + name + " stopped after an output or operator error; restart to recover");
     const uint32_t part = t.in[0].partition;
     for (int side = 0; side < t.sides; ++side) {
       ckpt_positions.emplace_back(CursorName(name, side, part), t.in[side].cursor.load(std::memory_order_relaxed));

@@ -148,8 +148,8 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   const int64_t t0 = engine_->clock()->NowNs();
   records_.clear();
   storage_.clear();
-  Status st = in_log->Read(in.cursor.load(std::memory_order_relaxed), kTaskBatchRecords, kTaskBatchBytes, &records_,
-                           &storage_);
+  Status st =
+      in_log->Read(in.cursor.load(std::memory_order_relaxed), kTaskBatchRecords, kTaskBatchBytes, &records_, &storage_);
   if (!st.ok() || records_.empty()) {
     // Not the ingest path's error: count it and retry the batch later.
     if (!st.ok()) metrics_.task_errors.Add(1);

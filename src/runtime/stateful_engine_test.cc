@@ -171,8 +171,7 @@ TEST_F(StatefulEngineTest, WindowsAcrossShardsAndAChainMatchTheReference) {
     EXPECT_EQ(Field(r, "clicks"), ref.at(ws).second) << r;
   }
   EXPECT_TRUE(ReadAll(**e, "_late_events").empty());
-  EXPECT_EQ((*e)->Ingest("user_counts", "{}\n", 0, [](Status, IngestResult) {}).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ((*e)->Ingest("user_counts", "{}\n", 0, [](Status, IngestResult) {}).code(), StatusCode::kInvalidArgument);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
@@ -269,9 +268,9 @@ pipelines:
   EXPECT_NE(rows[2].find("\"u_name\":null"), std::string::npos) << rows[2];
   // An upsert through the table's stream is seen by later events.
   std::promise<Status> done;
-  ASSERT_TRUE((*e)->Ingest("users", "{\"id\":3,\"name\":\"cy\"}\n", 0, [&](Status st, IngestResult) {
-                  done.set_value(st);
-                }).ok());
+  ASSERT_TRUE(
+      (*e)->Ingest("users", "{\"id\":3,\"name\":\"cy\"}\n", 0, [&](Status st, IngestResult) { done.set_value(st); })
+          .ok());
   ASSERT_TRUE(done.get_future().get().ok());
   ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
   Ingest(**e, {{3, 40, 1003}}, 0, 1);

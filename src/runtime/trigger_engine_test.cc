@@ -146,7 +146,8 @@ pipelines:
   ASSERT_EQ(published.size(), expected.size());
   std::set<std::string> seen;
   for (const std::string& line : published) {
-    EXPECT_EQ(Keys(line), (std::vector<std::string>{"_offset", "_partition", "_event_time", "tx", "customer", "cents", "note"}))
+    EXPECT_EQ(Keys(line),
+              (std::vector<std::string>{"_offset", "_partition", "_event_time", "tx", "customer", "cents", "note"}))
         << line;
     const std::string id = Field(line, "tx");
     ASSERT_EQ(id.size() > 2, true) << line;
@@ -255,8 +256,9 @@ pipelines:
   // Suppressed rows are counted as the operator's duplicates, the count restored too.
   ASSERT_TRUE((*e)->CheckpointNow().ok());  // refreshes the operator stats
   const std::string metrics = (*e)->MetricsText();
-  EXPECT_NE(metrics.find("impulse_operator_events_total{pipeline=\"alerts\",operator=\"trigger#1\",kind=\"duplicate\"} 3"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics.find("impulse_operator_events_total{pipeline=\"alerts\",operator=\"trigger#1\",kind=\"duplicate\"} 3"),
+      std::string::npos)
       << metrics;
   ASSERT_TRUE((*e)->Stop().ok());
 }
@@ -267,7 +269,8 @@ TEST_F(TriggerEngineTest, OutboxRowsCarryTheFiringIdRuleSlashEventId) {
   const std::string spec = WriteSpec(R"yaml(
 actions:
   - name: hook
-    webhook: {url: ")yaml" + (*server)->url("/cases") + R"yaml("}
+    webhook: {url: ")yaml" + (*server)->url("/cases") +
+                                     R"yaml("}
 pipelines:
   - name: alerts
     from: tx
@@ -286,7 +289,8 @@ pipelines:
   auto e = Engine::Open(spec, Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   std::vector<Tx> txs;
-  for (int i = 0; i < 20; ++i) txs.push_back({"t" + std::to_string(i), i % 5, "0." + std::to_string(i % 10), 5'000 + i});
+  for (int i = 0; i < 20; ++i)
+    txs.push_back({"t" + std::to_string(i), i % 5, "0." + std::to_string(i % 10), 5'000 + i});
   Ingest(**e, txs);
   ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
 
@@ -302,8 +306,9 @@ pipelines:
   const auto outbox = ReadAll(**e, "_outbox");
   std::set<std::string> high, any;
   for (const std::string& line : outbox) {
-    EXPECT_EQ(Keys(line), (std::vector<std::string>{"_offset", "_partition", "_event_time", "firing_id", "rule", "action",
-                                                    "pipeline", "payload", "event_id", "event_time", "fired_at"}))
+    EXPECT_EQ(Keys(line),
+              (std::vector<std::string>{"_offset", "_partition", "_event_time", "firing_id", "rule", "action",
+                                        "pipeline", "payload", "event_id", "event_time", "fired_at"}))
         << line;
     EXPECT_EQ(Field(line, "action"), "\"hook\"") << line;
     EXPECT_EQ(Field(line, "pipeline"), "\"alerts\"") << line;
@@ -316,7 +321,8 @@ pipelines:
       EXPECT_EQ(Field(line, "firing_id"), "\"high/" + bare + "\"") << line;
       const int tenth = std::stoi(bare.substr(1)) % 10;
       EXPECT_GT(tenth, 5) << "only matching rows fire: " << line;
-      EXPECT_EQ(payload, "\"{\\\"tx\\\":\\\"" + bare + "\\\",\\\"pct\\\":" + std::to_string(tenth * 10) + "}\"") << line;
+      EXPECT_EQ(payload, "\"{\\\"tx\\\":\\\"" + bare + "\\\",\\\"pct\\\":" + std::to_string(tenth * 10) + "}\"")
+          << line;
       EXPECT_EQ(Field(line, "event_time"), event_time[id]) << line;
       high.insert(bare);
     } else {
@@ -381,7 +387,8 @@ pipelines:
       - trigger: {name: high, when: score > 0.5, publish: [{stream: tx, fields: {id: id}}]}
     sink: {stream: all_tx}
 )yaml",
-       "'tx' of pipeline 'alerts' is a stream another way already (declared or a sink); publish to a stream of its own"},
+       "'tx' of pipeline 'alerts' is a stream another way already (declared or a sink); publish to a stream of its "
+       "own"},
       {R"yaml(
 pipelines:
   - name: alerts

@@ -46,9 +46,7 @@ Status BadLine(std::string_view what, simdjson::error_code e) {
 
 }  // namespace
 
-bool IsDecisionLog(const StreamDef& def) {
-  return def.schema == DecisionLogStreamDef(def.name, 1).schema;
-}
+bool IsDecisionLog(const StreamDef& def) { return def.schema == DecisionLogStreamDef(def.name, 1).schema; }
 
 Result<std::unique_ptr<DecisionIndex>> DecisionIndex::Create(const Engine* engine, std::string stream,
                                                              DecisionIndexOptions options) {
@@ -58,8 +56,8 @@ Result<std::unique_ptr<DecisionIndex>> DecisionIndex::Create(const Engine* engin
       return NotFound("stream '" + stream + "' is not a decision log (its schema is not the decision record's)");
     }
     const bool keyed = s.def.key_field == 0;  // event_id
-    return std::unique_ptr<DecisionIndex>(new DecisionIndex(
-        engine, std::move(stream), static_cast<uint32_t>(s.partitions.size()), keyed, options));
+    return std::unique_ptr<DecisionIndex>(
+        new DecisionIndex(engine, std::move(stream), static_cast<uint32_t>(s.partitions.size()), keyed, options));
   }
   return NotFound("unknown stream '" + stream + "'");
 }
@@ -70,8 +68,8 @@ DecisionIndex::DecisionIndex(const Engine* engine, std::string stream, uint32_t 
       stream_(std::move(stream)),
       keyed_by_id_(keyed_by_id),
       options_(options),
-      per_partition_max_(std::max<size_t>(1, (options.entries_max + std::max<uint32_t>(partitions, 1) - 1) /
-                                                 std::max<uint32_t>(partitions, 1))) {
+      per_partition_max_(std::max<size_t>(
+          1, (options.entries_max + std::max<uint32_t>(partitions, 1) - 1) / std::max<uint32_t>(partitions, 1))) {
   for (uint32_t p = 0; p < partitions; ++p) parts_.push_back(std::make_unique<Partition>());
 }
 
@@ -201,8 +199,8 @@ Result<size_t> DecisionIndex::Lookup(std::string_view event_id, std::string* out
   if (found > 0) return found;
   std::string msg = "no decision for event id '" + std::string(event_id) + "' in stream '" + stream_ + "'";
   if (window) {
-    msg += ": unknown, or older than the indexed window (offset " + std::to_string(window->second) +
-           " of partition " + std::to_string(window->first) + ")";
+    msg += ": unknown, or older than the indexed window (offset " + std::to_string(window->second) + " of partition " +
+           std::to_string(window->first) + ")";
   }
   return NotFound(std::move(msg));
 }

@@ -62,9 +62,9 @@ class DecisionIndex {
  private:
   struct Partition {
     std::mutex mu;
-    uint64_t next = 0;               // next offset to read from the log
-    bool evicted = false;            // some indexed or skipped records left the window
-    std::deque<std::pair<uint64_t, uint64_t>> fifo;  // (id hash, offset), oldest first
+    uint64_t next = 0;                                    // next offset to read from the log
+    bool evicted = false;                                 // some indexed or skipped records left the window
+    std::deque<std::pair<uint64_t, uint64_t>> fifo;       // (id hash, offset), oldest first
     std::unordered_multimap<uint64_t, uint64_t> by_hash;  // id hash -> offset
   };
 
@@ -75,8 +75,8 @@ class DecisionIndex {
   Status CatchUp(uint32_t p, Partition& part, uint64_t start, uint64_t end);
   void Add(Partition& part, uint64_t hash, uint64_t offset);
   // Reads back the candidate offsets of `hash` in `p` and appends those of `event_id`.
-  Status AppendMatches(uint32_t p, const std::vector<uint64_t>& offsets, std::string_view event_id,
-                       size_t* found, std::string* out) const;
+  Status AppendMatches(uint32_t p, const std::vector<uint64_t>& offsets, std::string_view event_id, size_t* found,
+                       std::string* out) const;
 
   const Engine* const engine_;
   const std::string stream_;

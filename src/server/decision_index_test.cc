@@ -136,7 +136,8 @@ TEST_F(DecisionIndexTest, EvictedIdAnswersOlderThanTheWindow) {
   EXPECT_NE(old.status().message().find("older than the indexed window (offset 7"), std::string::npos)
       << old.status().ToString();
   // Incremental eviction: two more records push e7 out.
-  ASSERT_TRUE(decision_test::Write(*engine_, "decisions1", {Decision{.event_id = "e10"}, Decision{.event_id = "e11"}}).ok());
+  ASSERT_TRUE(
+      decision_test::Write(*engine_, "decisions1", {Decision{.event_id = "e10"}, Decision{.event_id = "e11"}}).ok());
   ASSERT_TRUE((*index)->Lookup("e11", &out).ok());
   EXPECT_EQ((*index)->Lookup("e8", &out).status().code(), StatusCode::kNotFound);
   EXPECT_TRUE((*index)->Lookup("e9", &out).ok());

@@ -56,10 +56,10 @@ class DecisionEngineDir {
     char tmpl[] = "/tmp/decision_test_XXXXXX";
     dir_ = mkdtemp(tmpl) != nullptr ? tmpl : "/tmp/decision_test_fallback";
     std::ofstream(dir_ + "/spec.yaml")
-        << "streams:\n  - name: decisions\n    fields:\n" << DecisionFields()
-        << "    key: event_id\n    event_time: event_time\n    partitions: 4\n"
-        << "  - name: decisions1\n    fields:\n" << DecisionFields()
-        << "    key: event_id\n    event_time: event_time\n    partitions: 1\n"
+        << "streams:\n  - name: decisions\n    fields:\n"
+        << DecisionFields() << "    key: event_id\n    event_time: event_time\n    partitions: 4\n"
+        << "  - name: decisions1\n    fields:\n"
+        << DecisionFields() << "    key: event_id\n    event_time: event_time\n    partitions: 1\n"
         << "  - name: orders\n    fields:\n      - {name: id, type: string}\n    key: id\n    partitions: 1\n";
   }
   ~DecisionEngineDir() {

@@ -5,15 +5,12 @@
 #include "common/json_string.h"
 
 namespace impulse::server {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 FakeEngine::FakeEngine() {
   def_.name = "orders";
-  def_.schema = Schema({{"id", FieldType::kInt64, false},
-                        {"amount", FieldType::kDouble, true},
-                        {"ts", FieldType::kTimestamp, false}});
+  def_.schema = Schema(
+      {{"id", FieldType::kInt64, false}, {"amount", FieldType::kDouble, true}, {"ts", FieldType::kTimestamp, false}});
   def_.key_field = 0;
   def_.time_field = 2;
   def_.options.partitions = 2;
@@ -90,8 +87,7 @@ uint32_t FakeEngine::last_producer() const {
   return last_producer_;
 }
 
-Status FakeEngine::Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
-                          IngestCallback done) {
+Status FakeEngine::Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer, IngestCallback done) {
   std::unique_lock<std::mutex> lock(mu_);
   ++ingest_calls_;
   last_producer_ = producer;
@@ -149,8 +145,8 @@ std::vector<StreamInfo> FakeEngine::ListStreams() const {
   return {info};
 }
 
-Status FakeEngine::ReadEvents(std::string_view stream, uint32_t partition, uint64_t from,
-                              uint32_t limit, std::string* out) const {
+Status FakeEngine::ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
+                              std::string* out) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (stream != def_.name) return NotFound("unknown stream");
   if (partition >= 2) return OutOfRange("partition out of range");
@@ -164,8 +160,8 @@ Status FakeEngine::ReadEvents(std::string_view stream, uint32_t partition, uint6
 
 std::string FakeEngine::MetricsText() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return "# TYPE impulse_fake_events_total counter\nimpulse_fake_events_total " +
-         std::to_string(partition0_.size()) + "\n";
+  return "# TYPE impulse_fake_events_total counter\nimpulse_fake_events_total " + std::to_string(partition0_.size()) +
+         "\n";
 }
 
 Status FakeEngine::Stop() { return Status::OK(); }
@@ -175,8 +171,8 @@ void FakeEngine::AddFeatureView(const std::string& view) {
   if (views_.try_emplace(view).second) view_names_.push_back(view);
 }
 
-void FakeEngine::SetFeatures(const std::string& view, const std::string& entity,
-                             std::string features_json, int64_t as_of_ms) {
+void FakeEngine::SetFeatures(const std::string& view, const std::string& entity, std::string features_json,
+                             int64_t as_of_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = views_.try_emplace(view);
   if (inserted) view_names_.push_back(view);

@@ -41,12 +41,10 @@ class FakeEngine : public Engine {
   void AddFeatureView(const std::string& view);
   // Sets the values of `entity` in `view` (created if new): `features_json` is the JSON object
   // text served as "features", as of event time `as_of_ms` (age_ms is always 0 here).
-  void SetFeatures(const std::string& view, const std::string& entity, std::string features_json,
-                   int64_t as_of_ms = 0);
+  void SetFeatures(const std::string& view, const std::string& entity, std::string features_json, int64_t as_of_ms = 0);
   uint64_t lookup_calls() const;
 
-  Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer,
-                IngestCallback done) override;
+  Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer, IngestCallback done) override;
   std::vector<StreamInfo> ListStreams() const override;
   Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
                     std::string* out) const override;
@@ -60,8 +58,8 @@ class FakeEngine : public Engine {
     return InvalidArgument("the fake engine takes NDJSON only");
   }
   Result<uint64_t> CheckpointNow() override { return Unavailable("the fake engine has no checkpoints"); }
-  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
-                        std::string* out, size_t* found) const override;
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, std::string* out,
+                        size_t* found) const override;
   std::vector<std::string> FeatureViews() const override;
 
  private:
@@ -69,8 +67,8 @@ class FakeEngine : public Engine {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;   // completions ready to run on the thread
-  std::vector<std::function<void()>> held_;   // completions waiting for ReleaseCompletions
+  std::deque<std::function<void()>> queue_;  // completions ready to run on the thread
+  std::vector<std::function<void()>> held_;  // completions waiting for ReleaseCompletions
   bool hold_ = false;
   bool quit_ = false;
   Status fail_ingest_;

@@ -21,14 +21,11 @@ namespace od = simdjson::ondemand;
 
 HttpReply BadRequest(std::string message) { return MakeReply(400, JsonError(message, "InvalidArgument")); }
 
-std::string JsonErrorText(simdjson::error_code e) {
-  return std::string("invalid JSON: ") + simdjson::error_message(e);
-}
+std::string JsonErrorText(simdjson::error_code e) { return std::string("invalid JSON: ") + simdjson::error_message(e); }
 
 // Parses {"entities": [...]} into entity texts ("42" for an integer). nullopt on success, else
 // the reply to send (400 with a message naming the problem, 413 beyond `max_entities`).
-std::optional<HttpReply> ParseBatchBody(std::string* body, size_t max_entities,
-                                        std::vector<std::string>* entities) {
+std::optional<HttpReply> ParseBatchBody(std::string* body, size_t max_entities, std::vector<std::string>* entities) {
   thread_local od::parser parser;
   const size_t len = body->size();
   body->resize(len + simdjson::SIMDJSON_PADDING, ' ');
@@ -53,8 +50,7 @@ std::optional<HttpReply> ParseBatchBody(std::string* body, size_t max_entities,
     saw_entities = true;
     od::array arr;
     if (auto e = field.value().get_array().get(arr); e) {
-      return BadRequest(e == simdjson::INCORRECT_TYPE ? "field 'entities' must be an array"
-                                                      : JsonErrorText(e));
+      return BadRequest(e == simdjson::INCORRECT_TYPE ? "field 'entities' must be an array" : JsonErrorText(e));
     }
     size_t index = 0;
     for (auto element : arr) {
@@ -62,8 +58,7 @@ std::optional<HttpReply> ParseBatchBody(std::string* body, size_t max_entities,
       od::value v;
       if (auto e = element.get(v); e) return BadRequest(where + ": " + JsonErrorText(e));
       if (entities->size() >= max_entities) {
-        return MakeReply(413, JsonError("more than " + std::to_string(max_entities) +
-                                            " entities in one batch",
+        return MakeReply(413, JsonError("more than " + std::to_string(max_entities) + " entities in one batch",
                                         "ResourceExhausted"));
       }
       od::json_type type;
@@ -89,8 +84,8 @@ std::optional<HttpReply> ParseBatchBody(std::string* body, size_t max_entities,
           return BadRequest(where + ": expected a string or an integer, got a non-integer number");
         }
       } else {
-        const char* got = type == od::json_type::array    ? "an array"
-                          : type == od::json_type::object ? "an object"
+        const char* got = type == od::json_type::array     ? "an array"
+                          : type == od::json_type::object  ? "an object"
                           : type == od::json_type::boolean ? "a boolean"
                                                            : "null";
         return BadRequest(where + ": expected a string or an integer, got " + got);

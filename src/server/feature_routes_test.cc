@@ -17,12 +17,9 @@ namespace {
 
 using boost::beast::http::verb;
 
-const std::string kOne =
-    "{\"entity\":\"1\",\"found\":true,\"as_of_ms\":1000,\"age_ms\":0,\"features\":{\"count\":3}}";
-const std::string kTwo =
-    "{\"entity\":\"2\",\"found\":true,\"as_of_ms\":2000,\"age_ms\":0,\"features\":{\"count\":5}}";
-const std::string kMissing9 =
-    "{\"entity\":\"9\",\"found\":false,\"features\":null,\"reason\":\"unknown entity\"}";
+const std::string kOne = "{\"entity\":\"1\",\"found\":true,\"as_of_ms\":1000,\"age_ms\":0,\"features\":{\"count\":3}}";
+const std::string kTwo = "{\"entity\":\"2\",\"found\":true,\"as_of_ms\":2000,\"age_ms\":0,\"features\":{\"count\":5}}";
+const std::string kMissing9 = "{\"entity\":\"9\",\"found\":false,\"features\":null,\"reason\":\"unknown entity\"}";
 
 class FeatureRoutesTest : public ::testing::Test {
  protected:
@@ -102,8 +99,7 @@ TEST_F(FeatureRoutesTest, GetReturnsTheEngineObject) {
 TEST_F(FeatureRoutesTest, GetDecodesTheEntity) {
   const HttpReply r = Call("GET", "/v1/features/user/a%20b");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body,
-            "{\"entity\":\"a b\",\"found\":true,\"as_of_ms\":3000,\"age_ms\":0,\"features\":{\"count\":1}}");
+  EXPECT_EQ(r.body, "{\"entity\":\"a b\",\"found\":true,\"as_of_ms\":3000,\"age_ms\":0,\"features\":{\"count\":1}}");
 }
 
 TEST_F(FeatureRoutesTest, GetUnknownEntityIs404WithTheReason) {
@@ -138,8 +134,7 @@ TEST_F(FeatureRoutesTest, BatchOfNoEntitiesIsAnEmptyResult) {
 }
 
 TEST_F(FeatureRoutesTest, BatchFormatsNegativeAndLargeIntegers) {
-  const HttpReply r =
-      Call("POST", "/v1/features/user:batch", "{\"entities\":[-5, 18446744073709551615]}");
+  const HttpReply r = Call("POST", "/v1/features/user:batch", "{\"entities\":[-5, 18446744073709551615]}");
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"entity\":\"-5\""), std::string::npos) << r.body;
   EXPECT_NE(r.body.find("\"entity\":\"18446744073709551615\""), std::string::npos) << r.body;
@@ -232,8 +227,7 @@ TEST(FeatureRoutesOverHttp, AuthMetricsAndDecodedEntity) {
   const TestResponse get = authed.Request(verb::get, "/v1/features/user/a%2Fb", "", auth);
   EXPECT_EQ(get.status, 200);
   EXPECT_EQ(get.body, "{\"entity\":\"a/b\",\"found\":true,\"as_of_ms\":5,\"age_ms\":0,\"features\":{\"n\":1}}");
-  const TestResponse batch =
-      authed.Request(verb::post, "/v1/features/user:batch", "{\"entities\":[\"a/b\"]}", auth);
+  const TestResponse batch = authed.Request(verb::post, "/v1/features/user:batch", "{\"entities\":[\"a/b\"]}", auth);
   EXPECT_EQ(batch.status, 200);
   EXPECT_TRUE(batch.keep_alive);
   // The server records a request after its reply is written: wait (bounded) for that.

@@ -31,13 +31,14 @@ struct HttpServer::Impl {
     ServerCore* core_ptr = core.get();
     const uint32_t index = next_index;
     next_index = (next_index + 1) % static_cast<uint32_t>(core_ptr->iocs.size());
-    core_ptr->acceptor->async_accept(
-        *core_ptr->iocs[index], [this, core_ptr, index](boost::system::error_code ec, tcp::socket socket) {
-          if (ec == asio::error::operation_aborted || !core_ptr->acceptor->is_open()) return;
-          if (!ec) OnAccepted(std::move(socket), index);
-          // Other errors (EMFILE, ECONNABORTED) are per-connection: keep accepting.
-          Accept();
-        });
+    core_ptr->acceptor->async_accept(*core_ptr->iocs[index],
+                                     [this, core_ptr, index](boost::system::error_code ec, tcp::socket socket) {
+                                       if (ec == asio::error::operation_aborted || !core_ptr->acceptor->is_open())
+                                         return;
+                                       if (!ec) OnAccepted(std::move(socket), index);
+                                       // Other errors (EMFILE, ECONNABORTED) are per-connection: keep accepting.
+                                       Accept();
+                                     });
   }
 
   void OnAccepted(tcp::socket socket, uint32_t index) {
@@ -51,9 +52,7 @@ struct HttpServer::Impl {
     c->connections.fetch_add(1);
     c->metrics.ConnectionOpened();
     // The socket belongs to iocs[index]; start it there.
-    asio::post(*c->iocs[index], [s = std::move(socket), c, index]() mutable {
-      StartSession(std::move(s), c, index);
-    });
+    asio::post(*c->iocs[index], [s = std::move(socket), c, index]() mutable { StartSession(std::move(s), c, index); });
   }
 };
 
@@ -64,8 +63,8 @@ HttpServer::~HttpServer() { Stop(); }
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(Engine* engine, HttpServerOptions options) {
   if (engine == nullptr) return InvalidArgument("HttpServer: engine is null");
   if (options.io_threads == 0 || options.io_threads > kMaxIoThreads) {
-    return InvalidArgument("HttpServer: io_threads must be in [1, " + std::to_string(kMaxIoThreads) +
-                           "], got " + std::to_string(options.io_threads));
+    return InvalidArgument("HttpServer: io_threads must be in [1, " + std::to_string(kMaxIoThreads) + "], got " +
+                           std::to_string(options.io_threads));
   }
   if (options.max_connections == 0) return InvalidArgument("HttpServer: max_connections must be > 0");
   if (options.max_body_bytes == 0) return InvalidArgument("HttpServer: max_body_bytes must be > 0");
@@ -126,8 +125,7 @@ void HttpServer::Stop() {
   closed.get_future().wait();
 
   // In-flight requests finish (their connections close after the reply), bounded.
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(core.options.stop_timeout_ms);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(core.options.stop_timeout_ms);
   while (core.inflight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

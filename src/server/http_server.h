@@ -17,25 +17,25 @@ class ModelRepository;
 namespace impulse::server {
 
 struct HttpServerOptions {
-  std::string host = "127.0.0.1";           // address to bind
-  uint16_t port = 8470;                     // 0 = ephemeral (tests); see HttpServer::port()
-  uint32_t io_threads = 1;                  // 1..64; thread i is Engine producer i, so this must
-                                            // be <= EngineOptions::max_producers
-  uint64_t max_body_bytes = 32ull << 20;    // larger request bodies get 413
+  std::string host = "127.0.0.1";                      // address to bind
+  uint16_t port = 8470;                                // 0 = ephemeral (tests); see HttpServer::port()
+  uint32_t io_threads = 1;                             // 1..64; thread i is Engine producer i, so this must
+                                                       // be <= EngineOptions::max_producers
+  uint64_t max_body_bytes = 32ull << 20;               // larger request bodies get 413
   uint64_t max_feature_batch_body_bytes = 1ull << 20;  // POST /v1/features/{view}:batch bodies
-                                            // larger than this get 413 (1000 entities fit
-                                            // with room to spare; bounds the JSON parser)
-  uint32_t max_header_bytes = 16 << 10;     // larger request headers get 431
-  uint32_t max_connections = 1024;          // beyond: closed at once, counted
-  uint32_t idle_timeout_ms = 60000;         // a connection idle (or stalled mid-request) this
-                                            // long is closed
-  uint32_t retry_after_s = 1;               // Retry-After sent with 503
-  uint32_t stop_timeout_ms = 5000;          // Stop() waits this long for in-flight requests
-  std::string bearer_token;                 // empty = no auth; else every route but /healthz
-                                            // needs "Authorization: Bearer <token>"
-  model::ModelRepository* models = nullptr;  // serves /v1/models and the KServe v2 routes;
-                                            // null: they answer 404 (must outlive the server)
-  uint32_t infer_rows_max = 10000;          // rows per POST .../infer; beyond: 413
+                                                       // larger than this get 413 (1000 entities fit
+                                                       // with room to spare; bounds the JSON parser)
+  uint32_t max_header_bytes = 16 << 10;                // larger request headers get 431
+  uint32_t max_connections = 1024;                     // beyond: closed at once, counted
+  uint32_t idle_timeout_ms = 60000;                    // a connection idle (or stalled mid-request) this
+                                                       // long is closed
+  uint32_t retry_after_s = 1;                          // Retry-After sent with 503
+  uint32_t stop_timeout_ms = 5000;                     // Stop() waits this long for in-flight requests
+  std::string bearer_token;                            // empty = no auth; else every route but /healthz
+                                                       // needs "Authorization: Bearer <token>"
+  model::ModelRepository* models = nullptr;            // serves /v1/models and the KServe v2 routes;
+                                                       // null: they answer 404 (must outlive the server)
+  uint32_t infer_rows_max = 10000;                     // rows per POST .../infer; beyond: 413
 };
 
 // An HTTP/1.1 server in front of an Engine. Start() binds and spawns io_threads threads; each

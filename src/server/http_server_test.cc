@@ -13,8 +13,6 @@
 namespace impulse::server {
 namespace {
 
-
-
 using boost::beast::http::verb;
 
 // Waits (bounded) for a condition that another thread makes true; not a timing assertion.
@@ -113,8 +111,9 @@ TEST_F(HttpServerTest, IngestRepliesOnlyAfterEngineCompletion) {
   StartServer();
   engine_.HoldCompletions();
   TestHttpClient c = Client();
-  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
-                          "Content-Length: 3\r\n\r\n{}\n"));
+  ASSERT_FALSE(
+      c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 3\r\n\r\n{}\n"));
   ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 1; }));
   engine_.ReleaseCompletions();
   const TestResponse r = c.Read();
@@ -125,8 +124,9 @@ TEST_F(HttpServerTest, IngestRepliesOnlyAfterEngineCompletion) {
 TEST_F(HttpServerTest, BodyOverLimitByContentLength413WithoutReadingIt) {
   StartServer(With([](HttpServerOptions& o) { o.max_body_bytes = 100; }));
   TestHttpClient c = Client();
-  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
-                          "Content-Length: 101\r\n\r\n"));  // body never sent
+  ASSERT_FALSE(
+      c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 101\r\n\r\n"));  // body never sent
   const TestResponse r = c.Read();
   EXPECT_EQ(r.status, 413);
   EXPECT_FALSE(r.keep_alive);
@@ -149,8 +149,9 @@ TEST_F(HttpServerTest, BodyOverLimitWhileReadingChunked413) {
 TEST_F(HttpServerTest, ChunkedBodyUnderLimitIsIngested) {
   StartServer(With([](HttpServerOptions& o) { o.max_body_bytes = 100; }));
   TestHttpClient c = Client();
-  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
-                          "Transfer-Encoding: chunked\r\n\r\n4\r\n{}\n{\r\n2\r\n}\n\r\n0\r\n\r\n"));
+  ASSERT_FALSE(
+      c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n4\r\n{}\n{\r\n2\r\n}\n\r\n0\r\n\r\n"));
   const TestResponse r = c.Read();
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("\"accepted\":2"), std::string::npos) << r.body;
@@ -159,8 +160,9 @@ TEST_F(HttpServerTest, ChunkedBodyUnderLimitIsIngested) {
 TEST_F(HttpServerTest, ExpectContinueGets100ThenTheReply) {
   StartServer();
   TestHttpClient c = Client();
-  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
-                          "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+  ASSERT_FALSE(
+      c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                 "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
   EXPECT_EQ(c.Read().status, 100);  // sent before the body is read
   ASSERT_FALSE(c.WriteRaw("{}\n"));
   EXPECT_EQ(c.Read().status, 200);
@@ -169,8 +171,9 @@ TEST_F(HttpServerTest, ExpectContinueGets100ThenTheReply) {
 TEST_F(HttpServerTest, UnauthenticatedPostWithBodyIsAnsweredAndClosed) {
   StartServer(With([](HttpServerOptions& o) { o.bearer_token = "t"; }));
   TestHttpClient c = Client();
-  ASSERT_FALSE(c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
-                          "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+  ASSERT_FALSE(
+      c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                 "Expect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
   const TestResponse r = c.Read();
   EXPECT_EQ(r.status, 401);
   EXPECT_FALSE(r.keep_alive);
@@ -223,13 +226,11 @@ TEST_F(HttpServerTest, ResponseHeadBytesForHttp11AndHttp10KeepAlive) {
   const std::string body = "{\"views\":[\"v\"]}";
   const std::string head11 =
       "HTTP/1.1 200 OK\r\nServer: impulse\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n";
-  EXPECT_EQ(exchange("GET /v1/features HTTP/1.1\r\nHost: x\r\n\r\n", head11.size() + body.size()),
-            head11 + body);
+  EXPECT_EQ(exchange("GET /v1/features HTTP/1.1\r\nHost: x\r\n\r\n", head11.size() + body.size()), head11 + body);
   const std::string head10 =
       "HTTP/1.0 200 OK\r\nServer: impulse\r\nContent-Type: application/json\r\n"
       "Connection: keep-alive\r\nContent-Length: 15\r\n\r\n";
-  EXPECT_EQ(exchange("GET /v1/features HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-                     head10.size() + body.size()),
+  EXPECT_EQ(exchange("GET /v1/features HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", head10.size() + body.size()),
             head10 + body);
   const std::string close11 =
       "HTTP/1.1 404 Not Found\r\nServer: impulse\r\nContent-Type: application/json\r\n"
@@ -341,10 +342,10 @@ TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
 TEST_F(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
   StartServer();
   TestHttpClient c = Client();
-  ASSERT_FALSE(c.WriteRaw(
-      "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbad\n"
-      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_FALSE(
+      c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbad\n"
+                 "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(c.Read().status, 422);
   EXPECT_EQ(c.Read().status, 200);
   EXPECT_EQ(c.Read().status, 404);
@@ -362,9 +363,8 @@ TEST_F(HttpServerTest, MetricsHaveEngineAndServerFamilies) {
         "impulse_http_requests_total{code=\"200\",route=\"ingest\"} 1",
         "impulse_http_requests_total{code=\"404\",route=\"unknown\"} 1",
         "# TYPE impulse_http_request_duration_seconds histogram",
-        "impulse_http_request_duration_seconds_bucket{route=\"ingest\",le=\"+Inf\"} 1",
-        "impulse_http_connections_open", "impulse_http_connections_rejected_total 0",
-        "impulse_http_request_body_bytes_total 3"}) {
+        "impulse_http_request_duration_seconds_bucket{route=\"ingest\",le=\"+Inf\"} 1", "impulse_http_connections_open",
+        "impulse_http_connections_rejected_total 0", "impulse_http_request_body_bytes_total 3"}) {
     EXPECT_NE(r.body.find(family), std::string::npos) << family << "\n" << r.body;
   }
   EXPECT_NE(server_->MetricsText().find("impulse_http_requests_total"), std::string::npos);
@@ -416,9 +416,15 @@ TEST_F(HttpServerTest, LateCompletionAfterServerDestroyedIsDropped) {
 
 TEST(HttpServerStart, RejectsBadOptions) {
   FakeEngine engine;
-  EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.io_threads = 0; })).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.io_threads = 0; })).status().code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(HttpServer::Start(nullptr, {}).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.host = "not-an-ip"; o.port = 0; })).status().code(),
+  EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) {
+              o.host = "not-an-ip";
+              o.port = 0;
+            }))
+                .status()
+                .code(),
             StatusCode::kInvalidArgument);
 }
 

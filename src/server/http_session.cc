@@ -50,9 +50,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  std::chrono::milliseconds IdleTimeout() const {
-    return std::chrono::milliseconds(core_->options.idle_timeout_ms);
-  }
+  std::chrono::milliseconds IdleTimeout() const { return std::chrono::milliseconds(core_->options.idle_timeout_ms); }
 
   void ReadHeader() {
     parser_.emplace();
@@ -60,9 +58,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(core_->options.max_body_bytes);
     stream_.expires_after(IdleTimeout());
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -76,8 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::optional<uint64_t> content_length;
     if (parser_->content_length()) content_length = *parser_->content_length();
     const auto auth = req[http::field::authorization];
-    if (auto early = core_->router.Precheck(target_, std::string_view(auth.data(), auth.size()),
-                                            content_length)) {
+    if (auto early = core_->router.Precheck(target_, std::string_view(auth.data(), auth.size()), content_length)) {
       // The body (if any) is unread: close after the reply rather than read or skip it.
       const bool body_pending = !parser_->is_done();
       return Send(std::move(*early), keep_alive_ && !body_pending);
@@ -85,11 +80,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
       stream_.expires_after(IdleTimeout());
-      return http::async_write(stream_, *cont,
-                               [self = shared_from_this(), cont](beast::error_code wec, size_t) {
-                                 if (wec) return self->Close();
-                                 self->ReadBody();
-                               });
+      return http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+        if (wec) return self->Close();
+        self->ReadBody();
+      });
     }
     ReadBody();
   }
@@ -114,9 +108,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto reply = [self = shared_from_this(), core = core_->shared_from_this(), index = index_,
                   io_thread = std::this_thread::get_id()](HttpReply r) mutable {
       if (std::this_thread::get_id() == io_thread) return self->Send(std::move(r), self->keep_alive_);
-      auto handler = [s = std::move(self), r = std::move(r)]() mutable {
-        s->Send(std::move(r), s->keep_alive_);
-      };
+      auto handler = [s = std::move(self), r = std::move(r)]() mutable { s->Send(std::move(r), s->keep_alive_); };
       core->Post(index, std::move(handler));  // if dropped, the session dies here, core alive
     };
     core_->router.Handle(method_, target_, std::move(body), index_, std::move(reply));
@@ -163,10 +155,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (method_ != "HEAD") out_.append(reply.body);
     status_ = reply.status;
     stream_.expires_after(IdleTimeout());
-    boost::asio::async_write(stream_, boost::asio::buffer(out_),
-                             [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                               self->OnWrite(ec, keep_alive);
-                             });
+    boost::asio::async_write(
+        stream_, boost::asio::buffer(out_),
+        [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) { self->OnWrite(ec, keep_alive); });
   }
 
   void OnWrite(beast::error_code ec, bool keep_alive) {
@@ -210,8 +201,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void EndRequest() {
     if (!in_request_) return;
     in_request_ = false;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     if (status_ != 0) core_->metrics.RecordRequest(RouteLabel(target_.route, method_), status_, seconds);
     core_->inflight.fetch_sub(1);
   }
@@ -227,8 +217,8 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool in_request_ = false;
-  bool closing_ = false;                 // lingering close in progress
-  std::unique_ptr<char[]> drain_;        // only while closing
+  bool closing_ = false;           // lingering close in progress
+  std::unique_ptr<char[]> drain_;  // only while closing
   uint64_t drained_bytes_ = 0;
   int status_ = 0;  // of the reply being written, for metrics
   std::chrono::steady_clock::time_point started_;

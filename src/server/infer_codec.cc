@@ -12,7 +12,7 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-constexpr int kDataDepthMax = 8;   // nesting of "data" arrays (and so the rank of a tensor)
+constexpr int kDataDepthMax = 8;           // nesting of "data" arrays (and so the rank of a tensor)
 constexpr size_t kTensorsMax = 65536 + 1;  // one per model input at most (kInputsMax), +1 slack
 
 // One tensor of "inputs" as read, before it is checked against the model.
@@ -181,10 +181,10 @@ Status RowsWithinLimit(uint64_t rows, size_t rows_max) {
 }
 
 // Builds the row-major matrix from the tensors (already checked one by one).
-Status Assemble(std::vector<Tensor>& tensors, std::span<const std::string> names, size_t rows_max,
-                InferRequest* out) {
+Status Assemble(std::vector<Tensor>& tensors, std::span<const std::string> names, size_t rows_max, InferRequest* out) {
   const size_t n_features = names.size();
-  if (tensors.empty()) return Bad("inputs is empty: expected one tensor of shape [n, " + std::to_string(n_features) + "]");
+  if (tensors.empty())
+    return Bad("inputs is empty: expected one tensor of shape [n, " + std::to_string(n_features) + "]");
   const bool one_named_feature = [&] {
     for (const std::string& name : names) {
       if (name == tensors[0].name) return true;
@@ -219,7 +219,8 @@ Status Assemble(std::vector<Tensor>& tensors, std::span<const std::string> names
     }
     if (by_feature[f] != nullptr) return Bad("input tensor '" + t.name + "' given twice");
     if (t.shape.empty() || t.shape.size() > 2 || (t.shape.size() == 2 && t.shape[1] != 1)) {
-      return Bad("input tensor '" + t.name + "': shape " + ShapeText(t.shape) + " but a per-input tensor is [n] or [n, 1]");
+      return Bad("input tensor '" + t.name + "': shape " + ShapeText(t.shape) +
+                 " but a per-input tensor is [n] or [n, 1]");
     }
     if (rows && *rows != t.shape[0]) {
       return Bad("input tensor '" + t.name + "': " + std::to_string(t.shape[0]) + " rows but other tensors have " +
@@ -242,8 +243,7 @@ Status Assemble(std::vector<Tensor>& tensors, std::span<const std::string> names
 
 }  // namespace
 
-Result<InferRequest> ParseInferRequest(std::string* body, std::span<const std::string> input_names,
-                                       size_t rows_max) {
+Result<InferRequest> ParseInferRequest(std::string* body, std::span<const std::string> input_names, size_t rows_max) {
   thread_local od::parser parser;
   const size_t len = body->size();
   body->resize(len + simdjson::SIMDJSON_PADDING, ' ');

@@ -24,7 +24,7 @@
 namespace impulse::server {
 
 struct InferRequest {
-  std::optional<std::string> id;     // echoed in the response when given
+  std::optional<std::string> id;  // echoed in the response when given
   size_t rows = 0;
   std::vector<float> features;       // rows * input_names.size(), row-major
   std::vector<std::string> outputs;  // names asked for in "outputs"; empty = the default output
@@ -32,8 +32,7 @@ struct InferRequest {
 
 // Parses `body` (padded in place for simdjson). kInvalidArgument (HTTP 400) for malformed JSON
 // or tensors; kResourceExhausted (413) beyond `rows_max` rows.
-Result<InferRequest> ParseInferRequest(std::string* body, std::span<const std::string> input_names,
-                                       size_t rows_max);
+Result<InferRequest> ParseInferRequest(std::string* body, std::span<const std::string> input_names, size_t rows_max);
 
 // Appends `v` as the shortest JSON number that reads back as the same float; NaN and
 // infinities (which JSON cannot carry) as null.

@@ -18,8 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r->rows > kRowsMax || r->features.size() != r->rows * kNames.size()) __builtin_trap();
     std::string out;
     for (float v : r->features) server::AppendJsonFloat(v, &out);
-  } else if (r.status().code() != StatusCode::kInvalidArgument &&
-             r.status().code() != StatusCode::kResourceExhausted) {
+  } else if (r.status().code() != StatusCode::kInvalidArgument && r.status().code() != StatusCode::kResourceExhausted) {
     __builtin_trap();
   }
   return 0;

@@ -11,7 +11,9 @@ namespace {
 
 const std::vector<std::string> kNames = {"a", "b", "c"};
 
-Result<InferRequest> Parse(std::string body, size_t rows_max = 100) { return ParseInferRequest(&body, kNames, rows_max); }
+Result<InferRequest> Parse(std::string body, size_t rows_max = 100) {
+  return ParseInferRequest(&body, kNames, rows_max);
+}
 
 TEST(InferCodec, MatrixTensorFlatData) {
   auto r = Parse(R"({"id":"x1","inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[1,2,3,4,5,6.5]}]})");
@@ -94,11 +96,13 @@ TEST(InferCodec, ErrorsNameTheTensorAndTheReason) {
 
 TEST(InferCodec, RowsBeyondTheLimitAreResourceExhausted) {
   // 5 rows of 3 with rows_max 4: stopped while reading the data, before it is all stored.
-  ExpectError(R"({"inputs":[{"name":"t","shape":[5,3],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]})",
-              StatusCode::kResourceExhausted, "more than 12 values");
+  ExpectError(
+      R"({"inputs":[{"name":"t","shape":[5,3],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]})",
+      StatusCode::kResourceExhausted, "more than 12 values");
   // Declared rows beyond the limit with data that matches.
-  auto r = Parse(R"({"inputs":[{"name":"input","shape":[5,3],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]})",
-                 /*rows_max=*/5);
+  auto r = Parse(
+      R"({"inputs":[{"name":"input","shape":[5,3],"datatype":"FP32","data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]})",
+      /*rows_max=*/5);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
 }
 

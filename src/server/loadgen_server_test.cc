@@ -14,8 +14,6 @@
 namespace impulse::server {
 namespace {
 
-
-
 using loadgen::LoadOptions;
 using loadgen::LoadReport;
 using loadgen::RunLoad;
@@ -40,7 +38,10 @@ LoadOptions Options(uint16_t port) {
 
 TEST(LoadgenServer, CountsAddUpClosedLoop) {
   FakeEngine engine;
-  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.port = 0; o.io_threads = 2; }));
+  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) {
+    o.port = 0;
+    o.io_threads = 2;
+  }));
   ASSERT_TRUE(server.ok());
   auto report = RunLoad(Options((*server)->port()));
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -58,7 +59,10 @@ TEST(LoadgenServer, CountsAddUpClosedLoop) {
 
 TEST(LoadgenServer, OpenLoopWithBearerToken) {
   FakeEngine engine;
-  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.port = 0; o.bearer_token = "tok"; }));
+  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) {
+    o.port = 0;
+    o.bearer_token = "tok";
+  }));
   ASSERT_TRUE(server.ok());
   LoadOptions o = Options((*server)->port());
   o.bearer_token = "tok";
@@ -73,7 +77,10 @@ TEST(LoadgenServer, OpenLoopWithBearerToken) {
 
 TEST(LoadgenServer, RetriesOn503ThenSucceeds) {
   FakeEngine engine;
-  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.port = 0; o.retry_after_s = 0; }));
+  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) {
+    o.port = 0;
+    o.retry_after_s = 0;
+  }));
   ASSERT_TRUE(server.ok());
   engine.FailNextIngest(Unavailable("busy"), 2);
   LoadOptions o = Options((*server)->port());
@@ -88,7 +95,10 @@ TEST(LoadgenServer, RetriesOn503ThenSucceeds) {
 
 TEST(LoadgenServer, RetriesExhaustedCountAsError) {
   FakeEngine engine;
-  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.port = 0; o.retry_after_s = 0; }));
+  auto server = HttpServer::Start(&engine, With([](HttpServerOptions& o) {
+    o.port = 0;
+    o.retry_after_s = 0;
+  }));
   ASSERT_TRUE(server.ok());
   engine.FailNextIngest(Unavailable("busy"), 3);
   LoadOptions o = Options((*server)->port());

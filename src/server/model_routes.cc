@@ -9,10 +9,10 @@
 // are rare admin calls; the repository serializes them). An infer calls Model::Predict inline.
 #include <chrono>
 #include <cmath>
-#include <utility>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/model_config.h"
@@ -126,7 +126,8 @@ HttpReply Rescan(ModelRepository* repo) {
     ready += s.state == VersionState::kReady ? 1 : 0;
     failed += s.state == VersionState::kFailed ? 1 : 0;
   }
-  return MakeReply(200, "{\"ok\":true,\"ready\":" + std::to_string(ready) + ",\"failed\":" + std::to_string(failed) + "}");
+  return MakeReply(200,
+                   "{\"ok\":true,\"ready\":" + std::to_string(ready) + ",\"failed\":" + std::to_string(failed) + "}");
 }
 
 // Ready when every model whose config parsed has a ready version.
@@ -243,8 +244,7 @@ void AppendOutputTensor(std::string_view name, const std::vector<float>& scores,
   out->append("]}");
 }
 
-HttpReply Infer(ModelRepository* repo, const HttpServerOptions& options, const ParsedTarget& target,
-                std::string body) {
+HttpReply Infer(ModelRepository* repo, const HttpServerOptions& options, const ParsedTarget& target, std::string body) {
   HttpReply bad;
   bool ok = true;
   const std::optional<uint64_t> version = OptionalVersion(target, &bad, &ok);
@@ -290,7 +290,8 @@ HttpReply Infer(ModelRepository* repo, const HttpServerOptions& options, const P
       model::ModelMetrics::RecordError(series, req->rows);
       std::string known;
       for (const std::string& o : m.config.outputs) known += ", " + o;
-      return Error(400, "output '" + name + "' is not an output of model '" + m.name + "' (expected output" + known + ")",
+      return Error(400,
+                   "output '" + name + "' is not an output of model '" + m.name + "' (expected output" + known + ")",
                    StatusCode::kInvalidArgument);
     }
     columns.push_back(column);
@@ -313,8 +314,8 @@ HttpReply Infer(ModelRepository* repo, const HttpServerOptions& options, const P
   out.append(",\"outputs\":[");
   for (size_t i = 0; i < columns.size(); ++i) {
     if (i > 0) out.push_back(',');
-    const std::string_view name =
-        columns[i] < 0 ? std::string_view("output") : std::string_view(m.config.outputs[static_cast<size_t>(columns[i])]);
+    const std::string_view name = columns[i] < 0 ? std::string_view("output")
+                                                 : std::string_view(m.config.outputs[static_cast<size_t>(columns[i])]);
     AppendOutputTensor(name, scores, req->rows, k, columns[i], &out);
   }
   out.append("]}");

@@ -31,7 +31,8 @@ std::string LinearJson(const std::string& weights, const std::string& bias) {
 class ModelRoutesTest : public ::testing::Test {
  protected:
   ModelRoutesTest() : router_(&engine_, &options_, &metrics_) {
-    tmp_.Write("lin/config.yaml", "kind: linear\ninputs: [x0, {name: x1, default: 5}, x2]\nversion_policy: {specific: [2]}\n");
+    tmp_.Write("lin/config.yaml",
+               "kind: linear\ninputs: [x0, {name: x1, default: 5}, x2]\nversion_policy: {specific: [2]}\n");
     tmp_.Write("lin/1/model.json", LinearJson("1,1,1", "0"));
     tmp_.Write("lin/2/model.json", LinearJson("1,2,3", "0.5"));
     tmp_.Write("lin/3/model.json", "{");
@@ -89,10 +90,10 @@ TEST(ParseModelTarget, RecognisesEachRoute) {
 }
 
 TEST(ParseModelTarget, RejectsMalformedPaths) {
-  for (const char* bad : {"/v1/models/m", "/v1/models/m/versions/1", "/v1/models/m/versions/:load",
-                          "/v1/models//versions/1:load", "/v1/models/m/versions/1:reload", "/v2/models",
-                          "/v2/models/", "/v2/models/m/explain", "/v2/models/m/versions", "/v2/models/m/versions//ready",
-                          "/v2/models/%zz", "/v2/models/m/versions/1/infer/x", "/v2/health"}) {
+  for (const char* bad :
+       {"/v1/models/m", "/v1/models/m/versions/1", "/v1/models/m/versions/:load", "/v1/models//versions/1:load",
+        "/v1/models/m/versions/1:reload", "/v2/models", "/v2/models/", "/v2/models/m/explain", "/v2/models/m/versions",
+        "/v2/models/m/versions//ready", "/v2/models/%zz", "/v2/models/m/versions/1/infer/x", "/v2/health"}) {
     EXPECT_EQ(ParseTarget(bad).route, Route::kUnknown) << bad;
   }
 }
@@ -102,9 +103,11 @@ TEST(ModelRoutesNoRepository, Answer404ExceptLiveness) {
   HttpServerOptions options;
   ServerMetrics metrics;
   Router router(&engine, &options, &metrics);
-  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", "/v1/models"}, {"POST", "/v1/models:rescan"}, {"GET", "/v2/health/ready"},
-           {"POST", "/v2/models/m/infer"}, {"GET", "/v2/models/m"}}) {
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/models"},
+                                                                                       {"POST", "/v1/models:rescan"},
+                                                                                       {"GET", "/v2/health/ready"},
+                                                                                       {"POST", "/v2/models/m/infer"},
+                                                                                       {"GET", "/v2/models/m"}}) {
     HttpReply out;
     router.Handle(method, ParseTarget(target), "", 0, [&](HttpReply r) { out = std::move(r); });
     EXPECT_EQ(out.status, 404) << target;
@@ -159,12 +162,12 @@ TEST_F(ModelRoutesTest, LoadAndUnloadChangeReadiness) {
 
 TEST_F(ModelRoutesTest, AdminErrorsMapToStatusCodes) {
   ASSERT_NE(repo_, nullptr);
-  EXPECT_EQ(Call("POST", "/v1/models/nope/versions/1:load").status, 404);      // unknown model
-  EXPECT_EQ(Call("POST", "/v1/models/lin/versions/9:load").status, 404);       // no such version
-  EXPECT_EQ(Call("POST", "/v1/models/lin/versions/x:load").status, 400);       // not a number
-  EXPECT_EQ(Call("POST", "/v1/models/lin/versions/01:load").status, 400);      // leading zero
-  EXPECT_EQ(Call("POST", "/v1/models/bad/versions/1:load").status, 409);       // broken config
-  const HttpReply corrupt = Call("POST", "/v1/models/lin/versions/3:load");    // corrupt file
+  EXPECT_EQ(Call("POST", "/v1/models/nope/versions/1:load").status, 404);    // unknown model
+  EXPECT_EQ(Call("POST", "/v1/models/lin/versions/9:load").status, 404);     // no such version
+  EXPECT_EQ(Call("POST", "/v1/models/lin/versions/x:load").status, 400);     // not a number
+  EXPECT_EQ(Call("POST", "/v1/models/lin/versions/01:load").status, 400);    // leading zero
+  EXPECT_EQ(Call("POST", "/v1/models/bad/versions/1:load").status, 409);     // broken config
+  const HttpReply corrupt = Call("POST", "/v1/models/lin/versions/3:load");  // corrupt file
   EXPECT_EQ(corrupt.status, 422);
   EXPECT_NE(corrupt.body.find("\"error\":"), std::string::npos);
   EXPECT_NE(corrupt.body.find("model.json"), std::string::npos) << corrupt.body;
@@ -189,11 +192,10 @@ TEST_F(ModelRoutesTest, Metadata) {
   ASSERT_NE(repo_, nullptr);
   const HttpReply r = Call("GET", "/v2/models/lin");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.body,
-            R"({"name":"lin","versions":["2"],"platform":"impulse-linear",)"
-            R"("inputs":[{"name":"input","datatype":"FP32","shape":[-1,3]}],)"
-            R"("outputs":[{"name":"output","datatype":"FP32","shape":[-1,1]}],)"
-            R"("parameters":{"version":"2","input_names":["x0","x1","x2"],"output_names":["score"]}})");
+  EXPECT_EQ(r.body, R"({"name":"lin","versions":["2"],"platform":"impulse-linear",)"
+                    R"("inputs":[{"name":"input","datatype":"FP32","shape":[-1,3]}],)"
+                    R"("outputs":[{"name":"output","datatype":"FP32","shape":[-1,1]}],)"
+                    R"("parameters":{"version":"2","input_names":["x0","x1","x2"],"output_names":["score"]}})");
   EXPECT_EQ(Call("GET", "/v2/models/lin/versions/2").status, 200);
   EXPECT_EQ(Call("GET", "/v2/models/lin/versions/1").status, 503);  // on disk, not loaded
   EXPECT_EQ(Call("GET", "/v2/models/nope").status, 404);
@@ -211,8 +213,9 @@ TEST_F(ModelRoutesTest, InferMatrixMatchesHandComputation) {
                     R"({"name":"output","datatype":"FP32","shape":[2,1],"data":[14.5,-2.5]}]})");
   // Version 1 once loaded: x0 + x1 + x2; a missing value (null) takes the config's default.
   ASSERT_EQ(Call("POST", "/v1/models/lin/versions/1:load").status, 200);
-  const HttpReply v1 = Call("POST", "/v2/models/lin/versions/1/infer",
-                            R"({"inputs":[{"name":"input","shape":[2,3],"datatype":"INT64","data":[4,null,6,null,1,null]}]})");
+  const HttpReply v1 =
+      Call("POST", "/v2/models/lin/versions/1/infer",
+           R"({"inputs":[{"name":"input","shape":[2,3],"datatype":"INT64","data":[4,null,6,null,1,null]}]})");
   EXPECT_EQ(v1.status, 200) << v1.body;
   EXPECT_EQ(v1.body, R"({"model_name":"lin","model_version":"1","outputs":[)"
                      R"({"name":"output","datatype":"FP32","shape":[2,1],"data":[15,1]}]})");  // x0, x2 have no default

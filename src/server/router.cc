@@ -111,8 +111,7 @@ std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p
       return "unknown query parameter '" + std::string(key) + "' (expected partition, from, limit)";
     }
     if (!valid) {
-      return "query parameter '" + std::string(key) + "' must be an unsigned integer, got '" +
-             std::string(raw) + "'";
+      return "query parameter '" + std::string(key) + "' must be an unsigned integer, got '" + std::string(raw) + "'";
     }
     if (key == "partition") p->partition = v;
     if (key == "from") p->from = v;
@@ -174,8 +173,7 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kV2Ready:
     case Route::kV2ModelMetadata:
     case Route::kV2ModelReady:
-    case Route::kV2ModelInfer:
-      return ModelRouteLabel(route);
+    case Route::kV2ModelInfer: return ModelRouteLabel(route);
     case Route::kUnknown: break;
   }
   return "unknown";
@@ -214,8 +212,8 @@ ParsedTarget ParseTarget(std::string_view target) {
       return out;
     }
     // "", "v1", "streams", "<stream>", "events"
-    if (parts.size() == 5 && parts[0].empty() && parts[1] == "v1" && parts[2] == "streams" &&
-        !parts[3].empty() && parts[4] == "events") {
+    if (parts.size() == 5 && parts[0].empty() && parts[1] == "v1" && parts[2] == "streams" && !parts[3].empty() &&
+        parts[4] == "events") {
       auto name = PercentDecode(parts[3], /*plus_is_space=*/false);
       if (name && !name->empty()) {
         out.route = Route::kStreamEvents;
@@ -285,19 +283,18 @@ std::optional<HttpReply> Router::Precheck(const ParsedTarget& target, std::strin
   if (target.route == Route::kFeatureBatch && content_length &&
       *content_length > options_->max_feature_batch_body_bytes) {
     return Error(413,
-                 "request body of " + std::to_string(*content_length) +
-                     " bytes exceeds max_feature_batch_body_bytes " +
+                 "request body of " + std::to_string(*content_length) + " bytes exceeds max_feature_batch_body_bytes " +
                      std::to_string(options_->max_feature_batch_body_bytes),
                  "ResourceExhausted");
   }
   return std::nullopt;
 }
 
-void Router::Handle(std::string_view method, const ParsedTarget& target, std::string body,
-                    uint32_t producer, ReplyFn reply) const {
+void Router::Handle(std::string_view method, const ParsedTarget& target, std::string body, uint32_t producer,
+                    ReplyFn reply) const {
   auto method_not_allowed = [&](std::string_view allowed) {
-    reply(Error(405, "method " + std::string(method) + " not allowed; use " + std::string(allowed),
-                "MethodNotAllowed"));
+    reply(
+        Error(405, "method " + std::string(method) + " not allowed; use " + std::string(allowed), "MethodNotAllowed"));
   };
   switch (target.route) {
     case Route::kHealthz:
@@ -333,23 +330,19 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     case Route::kV2Ready:
     case Route::kV2ModelMetadata:
     case Route::kV2ModelReady:
-    case Route::kV2ModelInfer:
-      return reply(ModelRoute(method, target, std::move(body)));
-    case Route::kUnknown:
-      break;
+    case Route::kV2ModelInfer: return reply(ModelRoute(method, target, std::move(body)));
+    case Route::kUnknown: break;
   }
   reply(Error(404, "no such route", "NotFound"));
 }
 
-void Router::Ingest(const std::string& stream, std::string body, uint32_t producer,
-                    ReplyFn reply) const {
+void Router::Ingest(const std::string& stream, std::string body, uint32_t producer, ReplyFn reply) const {
   if (body.empty()) return reply(Error(400, "empty request body", "InvalidArgument"));
   // The engine parses `body` before Ingest returns (string_view contract), so it can be
   // dropped afterwards; the callback only needs the reply function.
   auto shared_reply = std::make_shared<ReplyFn>(std::move(reply));
   const Status st = engine_->Ingest(
-      stream, body, producer,
-      [shared_reply, retry = options_->retry_after_s](Status done_status, IngestResult result) {
+      stream, body, producer, [shared_reply, retry = options_->retry_after_s](Status done_status, IngestResult result) {
         if (!done_status.ok()) return (*shared_reply)(ErrorReply(done_status, retry));
         (*shared_reply)(IngestReply(result));
       });
@@ -368,8 +361,8 @@ HttpReply Router::ReadEvents(const std::string& stream, std::string_view query) 
   const size_t partitions = info->partitions.size();
   if (*p.partition >= partitions) {
     return Error(400,
-                 "partition " + std::to_string(*p.partition) + " out of range: stream '" + stream +
-                     "' has " + std::to_string(partitions) + " partitions",
+                 "partition " + std::to_string(*p.partition) + " out of range: stream '" + stream + "' has " +
+                     std::to_string(partitions) + " partitions",
                  "OutOfRange");
   }
   HttpReply r;

@@ -22,11 +22,10 @@ struct HttpReply {
   std::string content_type = "application/json";
   std::string body;
   std::optional<uint32_t> retry_after_s;  // set: send Retry-After (503)
-  bool www_authenticate = false;  // 401: send WWW-Authenticate: Bearer
+  bool www_authenticate = false;          // 401: send WWW-Authenticate: Bearer
 };
 
-inline HttpReply MakeReply(int status, std::string body,
-                           std::string content_type = "application/json") {
+inline HttpReply MakeReply(int status, std::string body, std::string content_type = "application/json") {
   HttpReply r;
   r.status = status;
   r.body = std::move(body);
@@ -54,7 +53,7 @@ enum class Route : uint8_t {
   kV2ModelMetadata,  // GET /v2/models/{m}[/versions/{v}]
   kV2ModelReady,     // GET /v2/models/{m}[/versions/{v}]/ready
   kV2ModelInfer,     // POST /v2/models/{m}[/versions/{v}]/infer
-  kDecisionGet,   // /v1/decisions/{stream}/{event_id}
+  kDecisionGet,      // /v1/decisions/{stream}/{event_id}
 };
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
 // feature_views, features_get, features_batch, decisions_get, unknown.
@@ -66,10 +65,10 @@ struct ParsedTarget {
   Route route = Route::kUnknown;
   std::string stream;
   std::string query;
-  std::string view;    // kFeatureGet, kFeatureBatch
-  std::string entity;  // kFeatureGet
-  std::string model;    // model routes: the (percent-decoded) model name
-  std::string version;  // model routes: the version segment as sent; "" when absent
+  std::string view;      // kFeatureGet, kFeatureBatch
+  std::string entity;    // kFeatureGet
+  std::string model;     // model routes: the (percent-decoded) model name
+  std::string version;   // model routes: the version segment as sent; "" when absent
   std::string event_id;  // kDecisionGet (with `stream`)
 };
 ParsedTarget ParseTarget(std::string_view target);
@@ -88,8 +87,7 @@ class Router {
   using ReplyFn = std::function<void(HttpReply)>;
 
   Router(Engine* engine, const HttpServerOptions* options, const ServerMetrics* metrics)
-      : engine_(engine), options_(options), metrics_(metrics),
-        decisions_(std::make_shared<DecisionIndexSet>(engine)) {}
+      : engine_(engine), options_(options), metrics_(metrics), decisions_(std::make_shared<DecisionIndexSet>(engine)) {}
 
   // Checks made once the headers are in, before the body is read: auth (401) and a declared
   // Content-Length over max_body_bytes (413). nullopt = go on and read the body.
@@ -98,8 +96,8 @@ class Router {
 
   // Handles a complete request. `reply` is called exactly once: inline for everything but an
   // accepted ingest, whose reply comes from the engine's completion (a shard thread).
-  void Handle(std::string_view method, const ParsedTarget& target, std::string body,
-              uint32_t producer, ReplyFn reply) const;
+  void Handle(std::string_view method, const ParsedTarget& target, std::string body, uint32_t producer,
+              ReplyFn reply) const;
 
  private:
   void Ingest(const std::string& stream, std::string body, uint32_t producer, ReplyFn reply) const;

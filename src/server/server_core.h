@@ -26,8 +26,7 @@
 namespace impulse::server {
 
 struct ServerCore : std::enable_shared_from_this<ServerCore> {
-  ServerCore(Engine* e, HttpServerOptions opts)
-      : options(std::move(opts)), engine(e), router(e, &options, &metrics) {}
+  ServerCore(Engine* e, HttpServerOptions opts) : options(std::move(opts)), engine(e), router(e, &options, &metrics) {}
 
   // Runs `fn` on I/O thread `index` unless Stop() has closed the gate. Returns false when the
   // handler was dropped (it is destroyed before this returns, while the core is alive).
@@ -50,9 +49,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   Engine* const engine;
   ServerMetrics metrics;
   const Router router;
-  std::atomic<uint32_t> connections{0};   // open connections, bounded by max_connections
-  std::atomic<int64_t> inflight{0};       // requests read but not yet answered
-  std::atomic<bool> stopping{false};      // responses close their connection
+  std::atomic<uint32_t> connections{0};  // open connections, bounded by max_connections
+  std::atomic<int64_t> inflight{0};      // requests read but not yet answered
+  std::atomic<bool> stopping{false};     // responses close their connection
 
   std::mutex gate_mu;
   bool gate_closed = false;  // guarded by gate_mu

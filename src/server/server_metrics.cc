@@ -55,8 +55,7 @@ void ServerMetrics::RecordRequest(std::string_view route, int status, double sec
       const std::string route_s(route);
       // 50 us .. 10 s: covers an in-memory reply up to a slow fsync under load.
       static const prometheus::Histogram::BucketBoundaries kBuckets = {
-          0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   10.0};
+          0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0};
       requests = &requests_->Add({{"route", route_s}, {"code", std::to_string(status)}});
       latency = &latency_->Add({{"route", route_s}}, kBuckets);
       series_.push_back({route_s, status, requests, latency});
@@ -71,8 +70,6 @@ void ServerMetrics::ConnectionClosed() { connections_open_->Decrement(); }
 void ServerMetrics::ConnectionRejected() { connections_rejected_->Increment(); }
 void ServerMetrics::BytesIn(uint64_t bytes) { bytes_in_->Increment(static_cast<double>(bytes)); }
 
-std::string ServerMetrics::Text() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
-}
+std::string ServerMetrics::Text() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
 
 }  // namespace impulse::server

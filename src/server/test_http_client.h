@@ -40,8 +40,7 @@ class TestHttpClient {
     socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port});
   }
 
-  TestResponse Request(boost::beast::http::verb method, const std::string& target,
-                       const std::string& body = "",
+  TestResponse Request(boost::beast::http::verb method, const std::string& target, const std::string& body = "",
                        const std::map<std::string, std::string>& headers = {}) {
     namespace http = boost::beast::http;
     http::request<http::string_body> req{method, target, 11};

@@ -2,13 +2,13 @@
 // points.
 #include <algorithm>
 #include <fstream>
-#include <set>
 #include <map>
+#include <set>
 #include <sstream>
 
+#include "common/suggest.h"
 #include "expr/check.h"
 #include "spec/internal.h"
-#include "common/suggest.h"
 
 namespace impulse::plan {
 
@@ -19,8 +19,8 @@ std::string SpecError::ToString() const {
 bool IsValidStreamName(std::string_view name) {
   if (name.empty() || name.size() > 128 || name[0] == '_') return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -74,8 +74,10 @@ class Resolver {
     for (size_t i = 0; i < raw_.pipelines.size(); ++i) Visit(i);
     for (const RawView& v : raw_.views) {
       if (views_used_.count(v.name) == 0 && d_->empty()) {
-        d_->Add(v.loc, "feature view '" + v.name + "' is not computed by any pipeline: add a step "
-                       "'- features: " + v.name + "' to the pipeline reading its source");
+        d_->Add(v.loc, "feature view '" + v.name +
+                           "' is not computed by any pipeline: add a step "
+                           "'- features: " +
+                           v.name + "' to the pipeline reading its source");
       }
     }
   }
@@ -132,13 +134,15 @@ class Resolver {
       return false;
     }
     if (decision_logs_.count(p.from) != 0) {
-      d_->Add(p.from_loc, what + " reads decision log '" + p.from + "': decision logs are read through "
-                               "GET /v1/decisions and `impulse decisions`, not yet by pipelines");
+      d_->Add(p.from_loc, what + " reads decision log '" + p.from +
+                              "': decision logs are read through "
+                              "GET /v1/decisions and `impulse decisions`, not yet by pipelines");
       return false;
     }
     if (published_.count(p.from) != 0) {
-      d_->Add(p.from_loc, what + " reads '" + p.from + "', which a trigger publishes to: published streams are read "
-                               "through GET /v1/streams, not yet by pipelines (they carry no watermark)");
+      d_->Add(p.from_loc, what + " reads '" + p.from +
+                              "', which a trigger publishes to: published streams are read "
+                              "through GET /v1/streams, not yet by pipelines (they carry no watermark)");
       return false;
     }
     LogicalPipeline lp;
@@ -179,7 +183,9 @@ class Resolver {
             key = part.key_field;
             time = -1;
             if (key_by_set) {
-              d_->Add(step.loc, "key_by before a window is lost: the window outputs its key fields; put key_by after it in " + what);
+              d_->Add(
+                  step.loc,
+                  "key_by before a window is lost: the window outputs its key fields; put key_by after it in " + what);
               ok = false;
             }
           }
@@ -193,14 +199,16 @@ class Resolver {
             if (v.name == step.key_field) view = &v;
           }
           if (view == nullptr) {
-            d_->AddInScalar(step.key_node, 0, "unknown feature view '" + step.key_field + "' in " + what +
-                                                  DidYouMean(step.key_field, view_names));
+            d_->AddInScalar(
+                step.key_node, 0,
+                "unknown feature view '" + step.key_field + "' in " + what + DidYouMean(step.key_field, view_names));
             ok = false;
             break;
           }
           if (!views_used_.insert(view->name).second) {
-            d_->Add(step.loc, "feature view '" + view->name + "' is computed by another step already; a view is "
-                              "computed once (read its values downstream of that step)");
+            d_->Add(step.loc, "feature view '" + view->name +
+                                  "' is computed by another step already; a view is "
+                                  "computed once (read its values downstream of that step)");
             ok = false;
             break;
           }
@@ -250,7 +258,8 @@ class Resolver {
           // The rule prefixes the firing ids (idempotency keys): two rules of one name would
           // make two firings of one event indistinguishable.
           if (!rules_.insert(op.trigger->rule).second) {
-            d_->Add(step.loc, "trigger rule name '" + op.trigger->rule + "' is used twice (firing ids are rule/event id)");
+            d_->Add(step.loc,
+                    "trigger rule name '" + op.trigger->rule + "' is used twice (firing ids are rule/event id)");
             ok = false;
           }
           break;
@@ -290,7 +299,8 @@ class Resolver {
                 if (fields[i].name == x.name) existing = static_cast<int>(i);
               }
               if (existing >= 0) {
-                if (existing == part.key_field && !(passthrough && e->field_index == part.key_field)) part.key_field = -1;
+                if (existing == part.key_field && !(passthrough && e->field_index == part.key_field))
+                  part.key_field = -1;
                 fields[static_cast<size_t>(existing)] = f;  // replaced in place: no longer the key/time
                 if (existing == new_key && !(passthrough && e->field_index == key)) new_key = -1;
                 if (existing == new_time && !(passthrough && e->field_index == time)) new_time = -1;
@@ -306,7 +316,8 @@ class Resolver {
                 continue;
               }
               if (passthrough && e->field_index == key && new_key < 0) new_key = static_cast<int>(fields.size());
-              if (passthrough && e->field_index == part.key_field && new_part < 0) new_part = static_cast<int>(fields.size());
+              if (passthrough && e->field_index == part.key_field && new_part < 0)
+                new_part = static_cast<int>(fields.size());
               if (passthrough && e->field_index == time && new_time < 0) new_time = static_cast<int>(fields.size());
               fields.push_back(f);
             }
@@ -333,8 +344,9 @@ class Resolver {
         case LogicalOp::Kind::kKeyBy: {
           int idx = schema.FieldIndex(step.key_field);
           if (idx < 0) {
-            d_->AddInScalar(step.key_node, 0, "unknown field '" + step.key_field + "' in key_by of " + what +
-                                                  DidYouMean(step.key_field, Names(schema)));
+            d_->AddInScalar(step.key_node, 0,
+                            "unknown field '" + step.key_field + "' in key_by of " + what +
+                                DidYouMean(step.key_field, Names(schema)));
             ok = false;
             break;
           }
@@ -368,9 +380,10 @@ class Resolver {
           return false;
         }
         if (key_by_set && existing->key_field != key) {
-          std::string declared_key = existing->key_field >= 0
-                                         ? "'" + existing->schema.field(static_cast<size_t>(existing->key_field)).name + "'"
-                                         : "none";
+          std::string declared_key =
+              existing->key_field >= 0
+                  ? "'" + existing->schema.field(static_cast<size_t>(existing->key_field)).name + "'"
+                  : "none";
           d_->Add(p.sink_loc, what + " keys its output by '" + schema.field(static_cast<size_t>(key)).name +
                                   "' but stream '" + existing->name + "' has key " + declared_key);
           return false;
@@ -438,10 +451,11 @@ class Resolver {
       if (const StreamDef* existing = FindAny(pub.stream)) {
         const std::string diff = SchemaDiff(sd.schema, existing->schema);
         if (published_.count(pub.stream) == 0 || !diff.empty()) {
-          d_->Add(step.loc, "'" + pub.stream + "' of pipeline '" + p.name + "' is " +
-                                (published_.count(pub.stream) == 0 ? "a stream another way already (declared or a sink); "
-                                                                     "publish to a stream of its own"
-                                                                   : "published with other fields elsewhere: " + diff));
+          d_->Add(step.loc,
+                  "'" + pub.stream + "' of pipeline '" + p.name + "' is " +
+                      (published_.count(pub.stream) == 0 ? "a stream another way already (declared or a sink); "
+                                                           "publish to a stream of its own"
+                                                         : "published with other fields elsewhere: " + diff));
           return false;
         }
       } else {
@@ -484,7 +498,8 @@ class Resolver {
   ExprPtr FieldRef(const RawExpr& x, const Schema& schema, const std::string& what) {
     int idx = schema.FieldIndex(x.text);
     if (idx < 0) {
-      d_->AddInScalar(x.node, 0, "unknown field '" + x.text + "' in project of " + what + DidYouMean(x.text, Names(schema)));
+      d_->AddInScalar(x.node, 0,
+                      "unknown field '" + x.text + "' in project of " + what + DidYouMean(x.text, Names(schema)));
       return nullptr;
     }
     const Field& f = schema.field(static_cast<size_t>(idx));
@@ -513,9 +528,9 @@ class Resolver {
   LogicalPlan* plan_;
   std::set<std::string> declared_;
   std::set<std::string> views_used_;
-  std::set<std::string> decision_logs_;  // streams declared by predict steps
-  std::set<std::string> published_;      // streams declared by triggers' publish
-  std::set<std::string> rules_;          // trigger rule names (unique)
+  std::set<std::string> decision_logs_;     // streams declared by predict steps
+  std::set<std::string> published_;         // streams declared by triggers' publish
+  std::set<std::string> rules_;             // trigger rule names (unique)
   std::vector<StreamDef> pending_streams_;  // declared by the pipeline being resolved
   std::map<std::string, std::vector<size_t>> writers_;
   std::vector<State> state_;
@@ -531,7 +546,8 @@ void ResolveSpec(RawSpec& raw, Diagnostics* diags, LogicalPlan* plan) {
 
 }  // namespace spec_internal
 
-Result<LogicalPlan> CompileSpec(std::string_view yaml_text, std::string_view file_name, std::vector<SpecError>* errors) {
+Result<LogicalPlan> CompileSpec(std::string_view yaml_text, std::string_view file_name,
+                                std::vector<SpecError>* errors) {
   using namespace spec_internal;
   Diagnostics diags(yaml_text, file_name);
   LogicalPlan plan;

@@ -4,9 +4,9 @@
 #include <cmath>
 
 #include "agg/aggregates.h"
+#include "common/suggest.h"
 #include "expr/check.h"
 #include "spec/internal.h"
-#include "common/suggest.h"
 
 namespace impulse::plan::spec_internal {
 
@@ -44,8 +44,8 @@ class ViewResolver {
     if (const YAML::Node* s = Get(e, "source")) {
       v->source = s->IsScalar() ? s->Scalar() : "";
       if (v->source != pipeline_source) {
-        d_->Add(Diagnostics::LocOf(*s), "feature view '" + view_name + "' declares source '" + v->source +
-                                            "' but " + what_ + " reads '" + pipeline_source + "'");
+        d_->Add(Diagnostics::LocOf(*s), "feature view '" + view_name + "' declares source '" + v->source + "' but " +
+                                            what_ + " reads '" + pipeline_source + "'");
         ok = false;
       }
     } else {
@@ -68,9 +68,10 @@ class ViewResolver {
       d_->Add(Diagnostics::LocOf(*entity), "the entity of feature view '" + view_name + "' must be int64 or string");
       ok = false;
     }
-    ok &= CheckPartitioning(key, part, Diagnostics::LocOf(*entity), "feature view '" + view_name + "' in " + what_,
-                            in_, /*per_partition=*/false, d_);
-    if (const YAML::Node* t = Get(e, "ttl")) ok &= ReadDuration(*t, "ttl of feature view '" + view_name + "'", 1, d_, &v->ttl_ms);
+    ok &= CheckPartitioning(key, part, Diagnostics::LocOf(*entity), "feature view '" + view_name + "' in " + what_, in_,
+                            /*per_partition=*/false, d_);
+    if (const YAML::Node* t = Get(e, "ttl"))
+      ok &= ReadDuration(*t, "ttl of feature view '" + view_name + "'", 1, d_, &v->ttl_ms);
     if (const YAML::Node* m = Get(e, "rows_per_entity_max")) {
       ok &= ReadUint(*m, "rows_per_entity_max of feature view '" + view_name + "'", 1, 1'000'000'000, d_,
                      &v->rows_per_entity_max);
@@ -86,8 +87,9 @@ class ViewResolver {
         v->label_field = Get(le, "field")->IsScalar() ? Get(le, "field")->Scalar() : "";
         label_field_ = in_.FieldIndex(v->label_field);
         if (label_field_ < 0) {
-          d_->Add(Diagnostics::LocOf(*Get(le, "field")), "unknown label field '" + v->label_field + "' in feature view '" +
-                                                            view_name + "'" + DidYouMean(v->label_field, Names(in_)));
+          d_->Add(Diagnostics::LocOf(*Get(le, "field")), "unknown label field '" + v->label_field +
+                                                             "' in feature view '" + view_name + "'" +
+                                                             DidYouMean(v->label_field, Names(in_)));
           ok = false;
         }
         ok &= ReadDuration(*Get(le, "delay"), "label delay of feature view '" + view_name + "'", 0, d_,
@@ -115,8 +117,10 @@ class ViewResolver {
       }
       for (const Field& x : all) {
         if (x.name == def.name) {
-          d_->Add(Diagnostics::LocOf(f), "feature '" + def.name + "' clashes with a field of the input or an "
-                                         "earlier feature of view '" + view_name + "'");
+          d_->Add(Diagnostics::LocOf(f), "feature '" + def.name +
+                                             "' clashes with a field of the input or an "
+                                             "earlier feature of view '" +
+                                             view_name + "'");
           ok = false;
         }
       }
@@ -157,11 +161,16 @@ class ViewResolver {
     if (const YAML::Node* t = Get(e, "time_since_previous")) {
       f->kind = FeatureDef::Kind::kTimeSincePrevious;
       const std::string unit = t->IsScalar() ? t->Scalar() : "";
-      if (unit == "ms") f->unit_ms = 1;
-      else if (unit == "s") f->unit_ms = 1000;
-      else if (unit == "m") f->unit_ms = 60'000;
-      else if (unit == "h") f->unit_ms = 3'600'000;
-      else if (unit == "d") f->unit_ms = 86'400'000;
+      if (unit == "ms")
+        f->unit_ms = 1;
+      else if (unit == "s")
+        f->unit_ms = 1000;
+      else if (unit == "m")
+        f->unit_ms = 60'000;
+      else if (unit == "h")
+        f->unit_ms = 3'600'000;
+      else if (unit == "d")
+        f->unit_ms = 86'400'000;
       else {
         d_->Add(Diagnostics::LocOf(*t), "time_since_previous takes a unit: ms, s, m, h or d, in " + what);
         return false;
@@ -210,9 +219,10 @@ class ViewResolver {
     if (label_field_ >= 0 && f->delay_ms < label_delay_ms_) {
       for (const auto& arg : f->agg.args) {
         if (References(*arg, label_field_)) {
-          d_->Add(Diagnostics::LocOf(a), what + " aggregates label '" + in_.field(static_cast<size_t>(label_field_)).name +
-                                             "' with delay " + std::to_string(f->delay_ms) + " ms, but the label is known only " +
-                                             std::to_string(label_delay_ms_) + " ms after its event: set delay >= that");
+          d_->Add(Diagnostics::LocOf(a),
+                  what + " aggregates label '" + in_.field(static_cast<size_t>(label_field_)).name + "' with delay " +
+                      std::to_string(f->delay_ms) + " ms, but the label is known only " +
+                      std::to_string(label_delay_ms_) + " ms after its event: set delay >= that");
           return false;
         }
       }

@@ -50,7 +50,7 @@ struct RawExpr {
   std::string name;  // map/project output name (empty for filters)
   Loc name_loc;
   std::string text;
-  YAML::Node node;   // the expression scalar, for token positions
+  YAML::Node node;            // the expression scalar, for token positions
   bool is_field_ref = false;  // project list entry: a bare field name
 };
 
@@ -60,7 +60,7 @@ struct RawStep {
   std::vector<RawExpr> exprs;  // filter: one; map/project: the named outputs
   std::string key_field;       // key_by
   YAML::Node key_node;
-  YAML::Node body;             // window, dedup, join, predict: resolved with the schema in pass 2
+  YAML::Node body;  // window, dedup, join, predict: resolved with the schema in pass 2
 };
 
 // How the rows reaching a step are partitioned: by the field at key_field (hash), over

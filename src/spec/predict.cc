@@ -42,8 +42,8 @@ bool ReadField(const YAML::Node& n, const Schema& in, const std::string& what, D
 bool ResolvePredict(const RawStep& step, const Schema& in, const std::string& source, const std::string& what,
                     Diagnostics* d, LogicalOp* op) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(step.body, what, {"model", "version", "outputs", "entity", "event_id", "canary", "shadow", "decision_log"},
-               d, &e)) {
+  if (!Entries(step.body, what,
+               {"model", "version", "outputs", "entity", "event_id", "canary", "shadow", "decision_log"}, d, &e)) {
     return false;
   }
   auto def = std::make_shared<PredictDef>();
@@ -81,20 +81,24 @@ bool ResolvePredict(const RawStep& step, const Schema& in, const std::string& so
   } else if (outputs->IsMap() && outputs->size() > 0 && outputs->size() <= kOutputsMax) {
     for (auto it = outputs->begin(); it != outputs->end(); ++it) {
       uint64_t index = 0;
-      if (!ReadUint(it->second, "the model output index of '" + it->first.Scalar() + "'", 0, kOutputsMax - 1, d, &index)) {
+      if (!ReadUint(it->second, "the model output index of '" + it->first.Scalar() + "'", 0, kOutputsMax - 1, d,
+                    &index)) {
         ok = false;
         continue;
       }
       add_output(it->first, it->first.IsScalar() ? it->first.Scalar() : "", static_cast<int>(index));
     }
   } else {
-    d->Add(Diagnostics::LocOf(*outputs), "outputs of " + what + " must be a non-empty list of field names or a mapping "
-                                         "field: model output index (at most " + std::to_string(kOutputsMax) + ")");
+    d->Add(Diagnostics::LocOf(*outputs), "outputs of " + what +
+                                             " must be a non-empty list of field names or a mapping "
+                                             "field: model output index (at most " +
+                                             std::to_string(kOutputsMax) + ")");
     return false;
   }
 
   if (const YAML::Node* n = Get(e, "entity")) ok &= ReadField(*n, in, "the entity of " + what, d, &def->entity_field);
-  if (const YAML::Node* n = Get(e, "event_id")) ok &= ReadField(*n, in, "the event_id of " + what, d, &def->event_id_field);
+  if (const YAML::Node* n = Get(e, "event_id"))
+    ok &= ReadField(*n, in, "the event_id of " + what, d, &def->event_id_field);
 
   if (const YAML::Node* n = Get(e, "canary")) {
     std::vector<std::pair<std::string, YAML::Node>> c;
@@ -117,8 +121,8 @@ bool ResolvePredict(const RawStep& step, const Schema& in, const std::string& so
   }
   if (const YAML::Node* n = Get(e, "shadow")) {
     if (!n->IsSequence() || n->size() == 0 || n->size() > kShadowsMax) {
-      d->Add(Diagnostics::LocOf(*n), "shadow of " + what + " must be a list of 1 to " + std::to_string(kShadowsMax) +
-                                         " version numbers");
+      d->Add(Diagnostics::LocOf(*n),
+             "shadow of " + what + " must be a list of 1 to " + std::to_string(kShadowsMax) + " version numbers");
       return false;
     }
     for (const YAML::Node& x : *n) {

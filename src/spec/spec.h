@@ -28,10 +28,10 @@ struct SpecError {
 inline constexpr size_t kSpecBytesMax = 4 << 20;
 inline constexpr size_t kSpecStreamsMax = 1000;
 inline constexpr size_t kSpecPipelinesMax = 1000;
-inline constexpr size_t kSpecFieldsMax = 1000;   // per stream and per pipeline stage
-inline constexpr size_t kSpecStepsMax = 256;     // per pipeline
+inline constexpr size_t kSpecFieldsMax = 1000;  // per stream and per pipeline stage
+inline constexpr size_t kSpecStepsMax = 256;    // per pipeline
 inline constexpr uint32_t kSpecPartitionsMax = 4096;
-inline constexpr size_t kSpecErrorsMax = 1000;   // further errors are counted, not listed
+inline constexpr size_t kSpecErrorsMax = 1000;  // further errors are counted, not listed
 
 // On failure returns kInvalidArgument whose message lists every error, one per line; `errors`
 // (when non-null) receives them too.

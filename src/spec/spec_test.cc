@@ -109,13 +109,13 @@ TEST(Spec, ChainsResolveInDependencyOrder) {
 }
 
 TEST(Spec, MapReplacingEventTimeDropsIt) {
-  Result<LogicalPlan> plan = CompileSpec(Pipeline("      - map: {ts: \"ts + 1000\", user_id: user_id}\n", "{stream: out}"),
-                                         "p.yaml", nullptr);
+  Result<LogicalPlan> plan =
+      CompileSpec(Pipeline("      - map: {ts: \"ts + 1000\", user_id: user_id}\n", "{stream: out}"), "p.yaml", nullptr);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   const StreamDef* out = plan->FindStream("out");
   ASSERT_NE(out, nullptr);
-  EXPECT_EQ(out->time_field, -1);  // recomputed: no longer the source's event time
-  EXPECT_EQ(out->key_field, 0);    // passed through unchanged: still the key
+  EXPECT_EQ(out->time_field, -1);              // recomputed: no longer the source's event time
+  EXPECT_EQ(out->key_field, 0);                // passed through unchanged: still the key
   EXPECT_TRUE(out->schema.field(2).nullable);  // timestamp arithmetic may overflow
 }
 
@@ -140,7 +140,8 @@ TEST(SpecErrors, SeveralErrorsInOneExpression) {
 }
 
 TEST(SpecErrors, UnknownFieldInPlainExpression) {
-  ExpectOneError(Pipeline("      - filter: amout > 100\n"), 14, 17, "unknown field 'amout' in filter of pipeline 'p' (did you mean 'amount'?)");
+  ExpectOneError(Pipeline("      - filter: amout > 100\n"), 14, 17,
+                 "unknown field 'amout' in filter of pipeline 'p' (did you mean 'amount'?)");
 }
 
 TEST(SpecErrors, TypeMismatchInQuotedExpression) {
@@ -148,16 +149,15 @@ TEST(SpecErrors, TypeMismatchInQuotedExpression) {
 }
 
 TEST(SpecErrors, UnknownFunction) {
-  ExpectOneError(Pipeline("      - map: {u: \"lowr(user_id)\"}\n"), 14, 19, "unknown function 'lowr' in field 'u' of pipeline 'p' (did you mean 'lower'?)");
+  ExpectOneError(Pipeline("      - map: {u: \"lowr(user_id)\"}\n"), 14, 19,
+                 "unknown function 'lowr' in field 'u' of pipeline 'p' (did you mean 'lower'?)");
 }
 
 TEST(SpecErrors, FilterMustBeBool) {
   ExpectOneError(Pipeline("      - filter: amount + 1\n"), 14, 17, "a filter must be bool, got double");
 }
 
-TEST(SpecErrors, BadYaml) {
-  ExpectOneError("streams: [\n  {name: a\n", 3, 1, "invalid YAML");
-}
+TEST(SpecErrors, BadYaml) { ExpectOneError("streams: [\n  {name: a\n", 3, 1, "invalid YAML"); }
 
 TEST(SpecErrors, UnknownYamlKey) {
   std::string yaml = kStreams;
@@ -197,7 +197,8 @@ TEST(SpecErrors, SinkSchemaMismatch) {
                      "  - name: out\n    fields: [{name: user_id, type: string}, {name: amount, type: int64}]\n" +
                      "pipelines:\n  - name: p\n    from: clicks\n    steps:\n      - project: [user_id, amount]\n" +
                      "    sink: {stream: out}\n";
-  ExpectOneError(yaml, 17, 20, "does not match stream 'out': field 2 is 'amount double', the stream declares 'amount int64'");
+  ExpectOneError(yaml, 17, 20,
+                 "does not match stream 'out': field 2 is 'amount double', the stream declares 'amount int64'");
 }
 
 TEST(SpecErrors, Cycle) {

@@ -4,9 +4,9 @@
 #include <charconv>
 
 #include "agg/aggregates.h"
+#include "common/suggest.h"
 #include "expr/check.h"
 #include "spec/internal.h"
-#include "common/suggest.h"
 
 namespace impulse::plan::spec_internal {
 
@@ -106,8 +106,8 @@ bool CheckPartitioning(const std::vector<int>& key_fields, const PartitionInfo& 
   }
   std::string key_names;
   for (int k : key_fields) key_names += (key_names.empty() ? "" : ", ") + schema.field(static_cast<size_t>(k)).name;
-  const std::string part_key = part.key_field >= 0 ? "'" + schema.field(static_cast<size_t>(part.key_field)).name + "'"
-                                                   : "none (round-robin)";
+  const std::string part_key =
+      part.key_field >= 0 ? "'" + schema.field(static_cast<size_t>(part.key_field)).name + "'" : "none (round-robin)";
   d->Add(loc, what + " groups by [" + key_names + "] but its input is partitioned by " + part_key + " over " +
                   std::to_string(part.partitions) +
                   " partitions, so a group would be split: add the partitioning field to the key, repartition first "
@@ -135,9 +135,12 @@ bool SplitCall(std::string_view text, std::string* name, std::vector<std::pair<s
       if (c == quote) quote = 0;
       continue;
     }
-    if (c == '\'' || c == '"') quote = c;
-    else if (c == '(') ++depth;
-    else if (c == ')') --depth;
+    if (c == '\'' || c == '"')
+      quote = c;
+    else if (c == '(')
+      ++depth;
+    else if (c == ')')
+      --depth;
     else if (c == ',' && depth == 0) {
       args->emplace_back(std::string(text.substr(start, i - start)), static_cast<uint32_t>(start));
       start = i + 1;
@@ -155,7 +158,8 @@ bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Sch
   std::string fn;
   std::vector<std::pair<std::string, uint32_t>> args;
   if (!SplitCall(text, &fn, &args)) {
-    d->Add(Diagnostics::LocOf(node), "aggregate '" + name + "' of " + what + " must be a call such as count() or sum(amount)");
+    d->Add(Diagnostics::LocOf(node),
+           "aggregate '" + name + "' of " + what + " must be a call such as count() or sum(amount)");
     return false;
   }
   auto kind = agg::ParseAggKind(fn);
@@ -171,7 +175,7 @@ bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Sch
   if (spec.kind == agg::AggKind::kTopK) {
     uint64_t k = 0;
     auto r = args.size() == 2 ? std::from_chars(args[1].first.data() + args[1].first.find_first_not_of(' '),
-                                                 args[1].first.data() + args[1].first.size(), k)
+                                                args[1].first.data() + args[1].first.size(), k)
                               : std::from_chars_result{nullptr, std::errc::invalid_argument};
     if (args.size() != 2 || r.ec != std::errc() || k < 1 || k > 1000) {
       d->AddInScalar(node, 0, "top_k takes a field and a literal k in [1, 1000], as in top_k(channel, 3), in " + what);
@@ -181,11 +185,13 @@ bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Sch
     spec.k = out->k;
     expr_args = 1;
   }
-  const size_t want = spec.kind == agg::AggKind::kCount ? args.size()
-                      : (spec.kind == agg::AggKind::kArgMax || spec.kind == agg::AggKind::kArgMin) ? 2 : 1;
+  const size_t want = spec.kind == agg::AggKind::kCount                                            ? args.size()
+                      : (spec.kind == agg::AggKind::kArgMax || spec.kind == agg::AggKind::kArgMin) ? 2
+                                                                                                   : 1;
   if (expr_args != want || expr_args > 2) {
-    d->AddInScalar(node, 0, fn + " takes " + std::to_string(want) + " argument(s), got " + std::to_string(args.size()) +
-                                " in aggregate '" + name + "' of " + what);
+    d->AddInScalar(node, 0,
+                   fn + " takes " + std::to_string(want) + " argument(s), got " + std::to_string(args.size()) +
+                       " in aggregate '" + name + "' of " + what);
     return false;
   }
   for (size_t i = 0; i < expr_args; ++i) {
@@ -219,8 +225,9 @@ namespace {
 bool ResolveWindow(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const std::string& what,
                    Diagnostics* d, LogicalOp* op, PartitionInfo* out_part) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, what, {"tumbling", "hopping", "session", "sliding", "key", "aggregates", "emit", "allowed_lateness",
-                         "state_ttl", "groups_max", "per_partition"},
+  if (!Entries(n, what,
+               {"tumbling", "hopping", "session", "sliding", "key", "aggregates", "emit", "allowed_lateness",
+                "state_ttl", "groups_max", "per_partition"},
                d, &e)) {
     return false;
   }
@@ -281,7 +288,8 @@ bool ResolveWindow(const YAML::Node& n, const Schema& in, const PartitionInfo& p
   if (ok) ok &= CheckPartitioning(w->key_fields, part, Diagnostics::LocOf(n), what, in, per_partition, d);
   const YAML::Node* aggs = Get(e, "aggregates");
   if (aggs == nullptr || !aggs->IsMap() || aggs->size() == 0 || aggs->size() > 256) {
-    d->Add(Diagnostics::LocOf(aggs ? *aggs : n), what + " needs 'aggregates': a mapping of 1..256 name: function(args)");
+    d->Add(Diagnostics::LocOf(aggs ? *aggs : n),
+           what + " needs 'aggregates': a mapping of 1..256 name: function(args)");
     return false;
   }
   for (auto it = aggs->begin(); it != aggs->end(); ++it) {
@@ -306,11 +314,14 @@ bool ResolveWindow(const YAML::Node& n, const Schema& in, const PartitionInfo& p
       w->emit_updates = em->Scalar() == "updates";
     }
   }
-  if (const YAML::Node* l = Get(e, "allowed_lateness")) ok &= ReadDuration(*l, "allowed_lateness of " + what, 0, d, &w->allowed_lateness_ms);
+  if (const YAML::Node* l = Get(e, "allowed_lateness"))
+    ok &= ReadDuration(*l, "allowed_lateness of " + what, 0, d, &w->allowed_lateness_ms);
   if (const YAML::Node* t = Get(e, "state_ttl")) ok &= ReadDuration(*t, "state_ttl of " + what, 1, d, &w->state_ttl_ms);
-  if (const YAML::Node* g = Get(e, "groups_max")) ok &= ReadUint(*g, "groups_max of " + what, 1, 1'000'000'000, d, &w->groups_max);
+  if (const YAML::Node* g = Get(e, "groups_max"))
+    ok &= ReadUint(*g, "groups_max of " + what, 1, 1'000'000'000, d, &w->groups_max);
   if (w->type == WindowDef::Type::kSliding && (w->emit_updates || w->allowed_lateness_ms != 0)) {
-    d->Add(Diagnostics::LocOf(n), "a sliding window emits one row per event: emit and allowed_lateness do not apply in " + what);
+    d->Add(Diagnostics::LocOf(n),
+           "a sliding window emits one row per event: emit and allowed_lateness do not apply in " + what);
     ok = false;
   }
   if (!ok) return false;
@@ -357,7 +368,8 @@ bool ResolveDedup(const YAML::Node& n, const Schema& in, const PartitionInfo& pa
   }
   ok &= ReadKeyFields(*key, in, what, d, &dd->key_fields);
   ok &= ReadDuration(*within, "within of " + what, 1, d, &dd->within_ms);
-  if (const YAML::Node* k = Get(e, "keys_max")) ok &= ReadUint(*k, "keys_max of " + what, 1, 1'000'000'000, d, &dd->keys_max);
+  if (const YAML::Node* k = Get(e, "keys_max"))
+    ok &= ReadUint(*k, "keys_max of " + what, 1, 1'000'000'000, d, &dd->keys_max);
   if (ok) ok &= CheckPartitioning(dd->key_fields, part, Diagnostics::LocOf(n), what, in, false, d);
   if (!ok) return false;
   op->output = in;
@@ -368,8 +380,9 @@ bool ResolveDedup(const YAML::Node& n, const Schema& in, const PartitionInfo& pa
 bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const LogicalPlan& plan,
                  const std::string& what, Diagnostics* d, LogicalOp* op, std::string* second_source) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, what, {"stream", "type", "on", "between", "window", "outer", "prefix", "state_ttl", "rows_max",
-                         "file"}, d, &e)) {
+  if (!Entries(n, what,
+               {"stream", "type", "on", "between", "window", "outer", "prefix", "state_ttl", "rows_max", "file"}, d,
+               &e)) {
     return false;
   }
   auto j = std::make_shared<JoinDef>();
@@ -384,7 +397,8 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
   if (right == nullptr) {
     std::vector<std::string_view> names;
     for (const StreamDef& s : plan.streams) names.push_back(s.name);
-    d->AddInScalar(*stream, 0, "unknown stream '" + j->right_stream + "' in " + what + DidYouMean(j->right_stream, names));
+    d->AddInScalar(*stream, 0,
+                   "unknown stream '" + j->right_stream + "' in " + what + DidYouMean(j->right_stream, names));
     return false;
   }
   j->right_schema = right->schema;
@@ -411,10 +425,12 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
   // Co-partitioning: partition p of the left input meets partition p of the right stream only.
   if (part.partitions != right->options.partitions ||
       (part.partitions > 1 && (part.key_field != lk[0] || right->key_field != rk[0]))) {
-    d->Add(Diagnostics::LocOf(*on), what + ": both inputs must be partitioned by the join key over the same number of "
-                                         "partitions (left: " + std::to_string(part.partitions) + ", right '" +
-                                         right->name + "': " + std::to_string(right->options.partitions) +
-                                         "); repartition first with a key_by pipeline");
+    d->Add(Diagnostics::LocOf(*on), what +
+                                        ": both inputs must be partitioned by the join key over the same number of "
+                                        "partitions (left: " +
+                                        std::to_string(part.partitions) + ", right '" + right->name +
+                                        "': " + std::to_string(right->options.partitions) +
+                                        "); repartition first with a key_by pipeline");
     return false;
   }
   std::string type = "interval";
@@ -451,8 +467,10 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
     const bool bounded_interval = j->type == JoinDef::Type::kInterval && j->upper_ms != INT64_MAX;
     if (!o->IsScalar() || (o->Scalar() != "true" && o->Scalar() != "false") ||
         (j->type != JoinDef::Type::kLookup && !bounded_interval)) {
-      d->Add(Diagnostics::LocOf(*o), "outer: true|false applies to lookup joins and to interval joins with a finite "
-                                     "upper bound (an unmatched row is emitted once that bound has passed), in " + what);
+      d->Add(Diagnostics::LocOf(*o),
+             "outer: true|false applies to lookup joins and to interval joins with a finite "
+             "upper bound (an unmatched row is emitted once that bound has passed), in " +
+                 what);
       ok = false;
     } else {
       j->left_outer = o->Scalar() == "true";
@@ -469,7 +487,8 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
   j->prefix = right->name + "_";
   if (const YAML::Node* p = Get(e, "prefix")) j->prefix = p->IsScalar() ? p->Scalar() : "";
   if (const YAML::Node* t = Get(e, "state_ttl")) ok &= ReadDuration(*t, "state_ttl of " + what, 1, d, &j->state_ttl_ms);
-  if (const YAML::Node* r = Get(e, "rows_max")) ok &= ReadUint(*r, "rows_max of " + what, 1, 1'000'000'000, d, &j->rows_max);
+  if (const YAML::Node* r = Get(e, "rows_max"))
+    ok &= ReadUint(*r, "rows_max of " + what, 1, 1'000'000'000, d, &j->rows_max);
   if (!ok) return false;
   std::vector<Field> fields = in.fields();
   for (const Field& f : right->schema.fields()) {
@@ -478,8 +497,8 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
     if (j->left_outer) g.nullable = true;
     for (const Field& other : fields) {
       if (other.name == g.name) {
-        d->Add(Diagnostics::LocOf(n), "right field '" + g.name + "' clashes with a left field in " + what +
-                                          " (set another prefix)");
+        d->Add(Diagnostics::LocOf(n),
+               "right field '" + g.name + "' clashes with a left field in " + what + " (set another prefix)");
         return false;
       }
     }
@@ -509,12 +528,18 @@ bool ParseDurationMs(std::string_view text, int64_t* ms) {
   if (r.ec != std::errc() || v < 0) return false;
   std::string_view unit(r.ptr, static_cast<size_t>(text.data() + text.size() - r.ptr));
   int64_t mult = 0;
-  if (unit == "ms" || unit.empty()) mult = 1;
-  else if (unit == "s") mult = 1000;
-  else if (unit == "m") mult = 60'000;
-  else if (unit == "h") mult = 3'600'000;
-  else if (unit == "d") mult = 86'400'000;
-  else return false;
+  if (unit == "ms" || unit.empty())
+    mult = 1;
+  else if (unit == "s")
+    mult = 1000;
+  else if (unit == "m")
+    mult = 60'000;
+  else if (unit == "h")
+    mult = 3'600'000;
+  else if (unit == "d")
+    mult = 86'400'000;
+  else
+    return false;
   if (v > kDurationMaxMs / mult) return false;
   *ms = (negative ? -v : v) * mult;
   return true;

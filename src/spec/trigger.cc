@@ -60,8 +60,10 @@ bool ReadUrl(const YAML::Node& n, const std::string& what, Diagnostics* d, std::
 
 bool ResolveWebhook(const YAML::Node& body, const std::string& what, Diagnostics* d, action::WebhookOptions* o) {
   Entries_ e;
-  if (!Entries(body, what, {"url", "headers", "timeout", "retries", "backoff", "retry_after_max", "concurrency", "queue", "breaker"},
-               d, &e)) {
+  if (!Entries(
+          body, what,
+          {"url", "headers", "timeout", "retries", "backoff", "retry_after_max", "concurrency", "queue", "breaker"}, d,
+          &e)) {
     return false;
   }
   bool ok = true;
@@ -91,18 +93,21 @@ bool ResolveWebhook(const YAML::Node& body, const std::string& what, Diagnostics
   if (const YAML::Node* n = Get(e, "retry_after_max")) {
     ok &= ReadDuration(*n, "retry_after_max of " + what, 0, d, &o->retry_after_max_ms);
   }
-  if (const YAML::Node* n = Get(e, "concurrency")) ok &= ReadCount(*n, "concurrency of " + what, 1, 1024, d, &o->concurrency_max);
+  if (const YAML::Node* n = Get(e, "concurrency"))
+    ok &= ReadCount(*n, "concurrency of " + what, 1, 1024, d, &o->concurrency_max);
   if (const YAML::Node* n = Get(e, "queue")) ok &= ReadCount(*n, "queue of " + what, 1, 1'000'000, d, &o->queue_max);
   if (const YAML::Node* n = Get(e, "backoff")) {
     Entries_ b;
     if (!Entries(*n, "backoff of " + what, {"initial", "max"}, d, &b)) return false;
-    if (const YAML::Node* x = Get(b, "initial")) ok &= ReadDuration(*x, "backoff initial", 1, d, &o->backoff_initial_ms);
+    if (const YAML::Node* x = Get(b, "initial"))
+      ok &= ReadDuration(*x, "backoff initial", 1, d, &o->backoff_initial_ms);
     if (const YAML::Node* x = Get(b, "max")) ok &= ReadDuration(*x, "backoff max", 1, d, &o->backoff_max_ms);
   }
   if (const YAML::Node* n = Get(e, "breaker")) {
     Entries_ b;
     if (!Entries(*n, "breaker of " + what, {"failures", "open"}, d, &b)) return false;
-    if (const YAML::Node* x = Get(b, "failures")) ok &= ReadCount(*x, "breaker failures", 1, 1'000'000, d, &o->breaker_failures);
+    if (const YAML::Node* x = Get(b, "failures"))
+      ok &= ReadCount(*x, "breaker failures", 1, 1'000'000, d, &o->breaker_failures);
     if (const YAML::Node* x = Get(b, "open")) ok &= ReadDuration(*x, "breaker open", 1, d, &o->breaker_open_ms);
   }
   return ok;
@@ -111,8 +116,9 @@ bool ResolveWebhook(const YAML::Node& body, const std::string& what, Diagnostics
 bool ResolveAgent(const YAML::Node& body, const std::string& what, Diagnostics* d, ActionDef* a) {
   Entries_ e;
   if (!Entries(body, what,
-               {"base_url", "model", "api_key_env", "system_prompt", "json", "temperature", "max_tokens", "timeout", "retries",
-                "backoff", "concurrency", "queue", "requests_per_minute", "tokens_per_minute", "max_event_age", "output_stream"},
+               {"base_url", "model", "api_key_env", "system_prompt", "json", "temperature", "max_tokens", "timeout",
+                "retries", "backoff", "concurrency", "queue", "requests_per_minute", "tokens_per_minute",
+                "max_event_age", "output_stream"},
                d, &e)) {
     return false;
   }
@@ -133,13 +139,17 @@ bool ResolveAgent(const YAML::Node& body, const std::string& what, Diagnostics* 
     ok = false;
   }
   if (const YAML::Node* n = Get(e, "api_key_env")) ok &= ReadString(*n, "api_key_env of " + what, d, &o.api_key_env);
-  if (const YAML::Node* n = Get(e, "system_prompt")) ok &= ReadString(*n, "system_prompt of " + what, d, &o.system_prompt);
+  if (const YAML::Node* n = Get(e, "system_prompt"))
+    ok &= ReadString(*n, "system_prompt of " + what, d, &o.system_prompt);
   if (const YAML::Node* n = Get(e, "json")) ok &= ReadBool(*n, "json of " + what, d, &o.json);
-  if (const YAML::Node* n = Get(e, "temperature")) ok &= ReadDouble(*n, "temperature of " + what, 0, 2, d, &o.temperature);
-  if (const YAML::Node* n = Get(e, "max_tokens")) ok &= ReadCount(*n, "max_tokens of " + what, 1, 1'000'000, d, &o.max_tokens);
+  if (const YAML::Node* n = Get(e, "temperature"))
+    ok &= ReadDouble(*n, "temperature of " + what, 0, 2, d, &o.temperature);
+  if (const YAML::Node* n = Get(e, "max_tokens"))
+    ok &= ReadCount(*n, "max_tokens of " + what, 1, 1'000'000, d, &o.max_tokens);
   if (const YAML::Node* n = Get(e, "timeout")) ok &= ReadDuration(*n, "timeout of " + what, 1, d, &o.timeout_ms);
   if (const YAML::Node* n = Get(e, "retries")) ok &= ReadCount(*n, "retries of " + what, 0, 100, d, &o.retries_max);
-  if (const YAML::Node* n = Get(e, "concurrency")) ok &= ReadCount(*n, "concurrency of " + what, 1, 1024, d, &o.concurrency_max);
+  if (const YAML::Node* n = Get(e, "concurrency"))
+    ok &= ReadCount(*n, "concurrency of " + what, 1, 1024, d, &o.concurrency_max);
   if (const YAML::Node* n = Get(e, "queue")) ok &= ReadCount(*n, "queue of " + what, 1, 1'000'000, d, &o.queue_max);
   if (const YAML::Node* n = Get(e, "requests_per_minute")) {
     ok &= ReadCount(*n, "requests_per_minute of " + what, 1, 1'000'000, d, &o.requests_per_minute);
@@ -147,7 +157,8 @@ bool ResolveAgent(const YAML::Node& body, const std::string& what, Diagnostics* 
   if (const YAML::Node* n = Get(e, "tokens_per_minute")) {
     ok &= ReadCount(*n, "tokens_per_minute of " + what, 1, 1'000'000'000, d, &o.tokens_per_minute);
   }
-  if (const YAML::Node* n = Get(e, "max_event_age")) ok &= ReadDuration(*n, "max_event_age of " + what, 1, d, &o.max_event_age_ms);
+  if (const YAML::Node* n = Get(e, "max_event_age"))
+    ok &= ReadDuration(*n, "max_event_age of " + what, 1, d, &o.max_event_age_ms);
   if (const YAML::Node* n = Get(e, "backoff")) {
     Entries_ b;
     if (!Entries(*n, "backoff of " + what, {"initial", "max"}, d, &b)) return false;
@@ -185,7 +196,8 @@ bool ParsePrompt(const YAML::Node& n, const Schema& in, const std::string& what,
     while (!name.empty() && name.back() == ' ') name.pop_back();
     part.field = in.FieldIndex(name);
     if (part.field < 0) {
-      d->AddInScalar(n, static_cast<uint32_t>(open), "unknown field '" + name + "' in " + what + DidYouMean(name, Names(in)));
+      d->AddInScalar(n, static_cast<uint32_t>(open),
+                     "unknown field '" + name + "' in " + what + DidYouMean(name, Names(in)));
       return false;
     }
     out->push_back(std::move(part));
@@ -195,7 +207,8 @@ bool ParsePrompt(const YAML::Node& n, const Schema& in, const std::string& what,
 }
 
 // A mapping name: expression checked against `in`.
-bool ReadExprs(const YAML::Node& n, const Schema& in, const std::string& what, Diagnostics* d, std::vector<NamedExpr>* out) {
+bool ReadExprs(const YAML::Node& n, const Schema& in, const std::string& what, Diagnostics* d,
+               std::vector<NamedExpr>* out) {
   if (!n.IsMap() || n.size() == 0 || n.size() > kSpecFieldsMax) {
     d->Add(Diagnostics::LocOf(n), what + " must be a non-empty mapping name: expression");
     return false;
@@ -276,7 +289,8 @@ bool ResolveActions(const std::vector<RawView>& raw, Diagnostics* d, LogicalPlan
 bool ResolveTrigger(const RawStep& step, const Schema& in, const LogicalPlan& plan, const std::string& source,
                     const std::string& what, Diagnostics* d, LogicalOp* op) {
   Entries_ e;
-  if (!Entries(step.body, what, {"name", "when", "key", "cooldown", "event_id", "keys_max", "publish", "call"}, d, &e)) {
+  if (!Entries(step.body, what, {"name", "when", "key", "cooldown", "event_id", "keys_max", "publish", "call"}, d,
+               &e)) {
     return false;
   }
   auto def = std::make_shared<TriggerDef>();
@@ -284,7 +298,8 @@ bool ResolveTrigger(const RawStep& step, const Schema& in, const LogicalPlan& pl
   bool ok = true;
   const YAML::Node* name = Get(e, "name");
   if (name == nullptr || !ReadString(*name, "the name of " + what, d, &def->rule) || !IsValidStreamName(def->rule)) {
-    d->Add(name ? Diagnostics::LocOf(*name) : step.loc, what + " needs 'name: RULE' ([A-Za-z0-9_.-], the firing ids' prefix)");
+    d->Add(name ? Diagnostics::LocOf(*name) : step.loc,
+           what + " needs 'name: RULE' ([A-Za-z0-9_.-], the firing ids' prefix)");
     return false;
   }
   const YAML::Node* when = Get(e, "when");
@@ -309,7 +324,8 @@ bool ResolveTrigger(const RawStep& step, const Schema& in, const LogicalPlan& pl
   }
   if (const YAML::Node* n = Get(e, "key")) ok &= ReadKeyFields(*n, in, what, d, &def->key_fields);
   if (const YAML::Node* n = Get(e, "cooldown")) ok &= ReadDuration(*n, "cooldown of " + what, 1, d, &def->cooldown_ms);
-  if (const YAML::Node* n = Get(e, "keys_max")) ok &= ReadUint(*n, "keys_max of " + what, 1, 100'000'000, d, &def->keys_max);
+  if (const YAML::Node* n = Get(e, "keys_max"))
+    ok &= ReadUint(*n, "keys_max of " + what, 1, 100'000'000, d, &def->keys_max);
   if (const YAML::Node* n = Get(e, "event_id")) {
     std::string f;
     ok &= ReadString(*n, "event_id of " + what, d, &f);
@@ -328,7 +344,7 @@ bool ResolveTrigger(const RawStep& step, const Schema& in, const LogicalPlan& pl
   if (publish != nullptr) {
     if (!publish->IsSequence() || publish->size() == 0 || publish->size() > kActionsPerTriggerMax) {
       d->Add(Diagnostics::LocOf(*publish), "publish of " + what + " must be a list of 1 to " +
-                                                std::to_string(kActionsPerTriggerMax) + " {stream, fields}");
+                                               std::to_string(kActionsPerTriggerMax) + " {stream, fields}");
       return false;
     }
     for (const YAML::Node& p : *publish) {
@@ -353,7 +369,7 @@ bool ResolveTrigger(const RawStep& step, const Schema& in, const LogicalPlan& pl
   if (call != nullptr) {
     if (!call->IsSequence() || call->size() == 0 || call->size() > kActionsPerTriggerMax) {
       d->Add(Diagnostics::LocOf(*call), "call of " + what + " must be a list of 1 to " +
-                                             std::to_string(kActionsPerTriggerMax) + " {action, body | prompt}");
+                                            std::to_string(kActionsPerTriggerMax) + " {action, body | prompt}");
       return false;
     }
     std::vector<std::string_view> names;

@@ -2,8 +2,8 @@
 #include <charconv>
 #include <set>
 
-#include "spec/internal.h"
 #include "common/suggest.h"
+#include "spec/internal.h"
 
 namespace impulse::plan::spec_internal {
 
@@ -134,8 +134,8 @@ class Reader {
       return false;
     }
     if (n.size() > max) {
-      d_->Add(Diagnostics::LocOf(n), what + " has " + std::to_string(n.size()) + " entries (limit " +
-                                         std::to_string(max) + ")");
+      d_->Add(Diagnostics::LocOf(n),
+              what + " has " + std::to_string(n.size()) + " entries (limit " + std::to_string(max) + ")");
       return false;
     }
     return true;
@@ -148,8 +148,9 @@ class Reader {
 
   void ReadStream(const YAML::Node& n, RawSpec* out) {
     std::vector<Entry> e;
-    if (!ReadMap(n, "a stream", {"name", "fields", "key", "event_time", "partitions", "retention", "segment_bytes",
-                                          "watermark"}, &e)) {
+    if (!ReadMap(n, "a stream",
+                 {"name", "fields", "key", "event_time", "partitions", "retention", "segment_bytes", "watermark"},
+                 &e)) {
       return;
     }
     RawStream rs;
@@ -166,8 +167,8 @@ class Reader {
     // checked too instead of failing with "unknown stream".
     bool ok = true;
     if (!IsValidStreamName(rs.def.name)) {
-      d_->Add(Diagnostics::LocOf(name->value), "invalid stream name '" + rs.def.name +
-                                                  "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+      d_->Add(Diagnostics::LocOf(name->value),
+              "invalid stream name '" + rs.def.name + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
     }
     for (const RawStream& other : out->streams) {
       if (other.def.name == rs.def.name) {
@@ -189,7 +190,8 @@ class Reader {
         FieldType ft = rs.def.schema.field(static_cast<size_t>(rs.def.time_field)).type;
         if (ft != FieldType::kTimestamp && ft != FieldType::kInt64) {
           d_->Add(Diagnostics::LocOf(t->value), "event_time field '" + t->value.Scalar() +
-                                                    "' must be timestamp or int64, not " + std::string(FieldTypeName(ft)));
+                                                    "' must be timestamp or int64, not " +
+                                                    std::string(FieldTypeName(ft)));
           ok = false;
         }
       } else {
@@ -325,8 +327,8 @@ class Reader {
         continue;
       }
       if (!IsValidStreamName(rv.name)) {
-        d_->Add(Diagnostics::LocOf(name), "invalid feature view name '" + rv.name +
-                                              "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+        d_->Add(Diagnostics::LocOf(name),
+                "invalid feature view name '" + rv.name + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
         continue;
       }
       bool dup = false;
@@ -389,13 +391,13 @@ class Reader {
     if (!String(name->value, "the pipeline name", &rp.name)) return;
     std::string what = "pipeline '" + rp.name + "'";
     if (!IsValidStreamName(rp.name)) {
-      d_->Add(Diagnostics::LocOf(name->value), "invalid pipeline name '" + rp.name +
-                                                  "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+      d_->Add(Diagnostics::LocOf(name->value),
+              "invalid pipeline name '" + rp.name + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
     }
     for (const RawPipeline& other : out->pipelines) {
       if (other.name == rp.name) {
-        d_->Add(Diagnostics::LocOf(name->value), "duplicate pipeline '" + rp.name + "' (first declared at line " +
-                                                     std::to_string(other.loc.line) + ")");
+        d_->Add(Diagnostics::LocOf(name->value),
+                "duplicate pipeline '" + rp.name + "' (first declared at line " + std::to_string(other.loc.line) + ")");
       }
     }
     const Entry* from = Find(e, "from");
@@ -443,8 +445,8 @@ class Reader {
     }
     rp->sink.kind = SinkDef::Kind::kStream;
     if (!IsValidStreamName(rp->sink.target)) {
-      d_->Add(rp->sink_loc, "invalid stream name '" + rp->sink.target +
-                                "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+      d_->Add(rp->sink_loc,
+              "invalid stream name '" + rp->sink.target + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
       return false;
     }
     return true;
@@ -452,13 +454,16 @@ class Reader {
 
   void ReadStep(const YAML::Node& n, const std::string& what, RawPipeline* rp) {
     std::vector<Entry> e;
-    if (!ReadMap(n, "a step of " + what, {"filter", "map", "project", "key_by", "window", "dedup", "join", "features", "predict", "trigger"}, &e)) {
+    if (!ReadMap(n, "a step of " + what,
+                 {"filter", "map", "project", "key_by", "window", "dedup", "join", "features", "predict", "trigger"},
+                 &e)) {
       return;
     }
     if (e.size() != 1) {
       if (!e.empty()) {
         d_->Add(Diagnostics::LocOf(n),
-                "a step has exactly one of filter, map, project, key_by, window, dedup, join, features, predict or trigger");
+                "a step has exactly one of filter, map, project, key_by, window, dedup, join, features, predict or "
+                "trigger");
       }
       return;
     }
@@ -500,8 +505,9 @@ class Reader {
           step.exprs.push_back(std::move(x));
         }
       } else if (!s.value.IsMap()) {
-        d_->Add(Diagnostics::LocOf(s.value), s.key == "map" ? "map expects a mapping of field: expression"
-                                                            : "project expects a list of fields or a mapping of field: expression");
+        d_->Add(Diagnostics::LocOf(s.value),
+                s.key == "map" ? "map expects a mapping of field: expression"
+                               : "project expects a list of fields or a mapping of field: expression");
         return;
       } else {
         if (s.value.size() > kSpecFieldsMax) {

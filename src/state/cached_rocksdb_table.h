@@ -121,10 +121,10 @@ class CachedRocksDbTable {
 
   // `dir` holds this backend's snapshot or, when from_memory, a memory backend snapshot file.
   Status Restore(const std::string& dir, bool from_memory) {
-    ASSIGN_OR_RETURN(uint64_t entries,
-                     from_memory ? store_->RestoreFromSnapshotFile(dir + "/" + std::string(kSnapshotFileName),
-                                                                   options_.entries_max)
-                                 : store_->Restore(dir, options_.entries_max));
+    ASSIGN_OR_RETURN(
+        uint64_t entries,
+        from_memory ? store_->RestoreFromSnapshotFile(dir + "/" + std::string(kSnapshotFileName), options_.entries_max)
+                    : store_->Restore(dir, options_.entries_max));
     // The cache described the old content: drop it without writing back.
     Cache empty;
     cache_.Swap(empty);

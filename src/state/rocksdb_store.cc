@@ -73,7 +73,8 @@ struct Manifest {
 Result<Manifest> DecodeManifest(std::string_view text, const std::string& path) {
   auto corrupt = [&path](const std::string& why) { return DataLoss("state manifest " + path + ": " + why); };
   const size_t crc_pos = text.rfind("crc ");
-  if (crc_pos == std::string_view::npos || crc_pos == 0 || text[crc_pos - 1] != '\n') return corrupt("no checksum line");
+  if (crc_pos == std::string_view::npos || crc_pos == 0 || text[crc_pos - 1] != '\n')
+    return corrupt("no checksum line");
   unsigned stored = 0;
   const std::string crc_line(text.substr(crc_pos));
   if (std::sscanf(crc_line.c_str(), "crc %8x", &stored) != 1) return corrupt("bad checksum line");
@@ -119,8 +120,8 @@ Result<Manifest> ValidateCheckpoint(const std::string& dir, Env* env, uint64_t e
     const uint64_t actual = fs::file_size(src + "/" + name, ec);
     if (ec) return DataLoss("state snapshot file " + src + "/" + name + ": " + ec.message());
     if (actual != size) {
-      return DataLoss("state snapshot file " + src + "/" + name + ": size " + std::to_string(actual) +
-                      " != manifest " + std::to_string(size));
+      return DataLoss("state snapshot file " + src + "/" + name + ": size " + std::to_string(actual) + " != manifest " +
+                      std::to_string(size));
     }
   }
   return manifest;

@@ -76,7 +76,8 @@ Status ReadSnapshotFile(Env* env, const std::string& path,
                         const std::function<Status(std::string_view key, std::string_view value)>& fn) {
   ASSIGN_OR_RETURN(std::string data, env->ReadFile(path));
   auto corrupt = [&path](const std::string& why) { return DataLoss("state snapshot " + path + ": " + why); };
-  if (data.size() < kMagic.size() + kTrailerBytes) return corrupt("truncated (" + std::to_string(data.size()) + " bytes)");
+  if (data.size() < kMagic.size() + kTrailerBytes)
+    return corrupt("truncated (" + std::to_string(data.size()) + " bytes)");
   if (std::string_view(data).substr(0, kMagic.size()) != kMagic) return corrupt("bad magic");
   const size_t body_end = data.size() - kTrailerBytes;
   const uint64_t records = DecodeFixed64(data.data() + body_end);

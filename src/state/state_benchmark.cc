@@ -40,8 +40,8 @@ std::string KeyOf(uint64_t i) {
 
 std::string TempDir(const char* what) {
   static int counter = 0;
-  return (fs::temp_directory_path() / ("impulse_state_bench_" + std::to_string(::getpid()) + "_" + what + "_" +
-                                       std::to_string(counter++)))
+  return (fs::temp_directory_path() /
+          ("impulse_state_bench_" + std::to_string(::getpid()) + "_" + what + "_" + std::to_string(counter++)))
       .string();
 }
 

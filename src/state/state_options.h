@@ -63,21 +63,19 @@ concept HasMemberCodec = requires(const V& cv, V& v, std::string* out, std::stri
 };
 
 template <typename V>
-  requires HasMemberCodec<V>
+requires HasMemberCodec<V>
 struct StateCodec<V> {
   static void Serialize(const V& v, std::string* out) { v.Serialize(out); }
   static Status Deserialize(std::string_view in, V* v) { return v->Deserialize(in); }
 };
 
 template <typename V>
-  requires(!HasMemberCodec<V> && std::is_trivially_copyable_v<V>)
-struct StateCodec<V> {
-  static void Serialize(const V& v, std::string* out) {
-    out->append(reinterpret_cast<const char*>(&v), sizeof(V));
-  }
+requires(!HasMemberCodec<V> && std::is_trivially_copyable_v<V>) struct StateCodec<V> {
+  static void Serialize(const V& v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(V)); }
   static Status Deserialize(std::string_view in, V* v) {
     if (in.size() != sizeof(V)) {
-      return DataLoss("state value: expected " + std::to_string(sizeof(V)) + " bytes, got " + std::to_string(in.size()));
+      return DataLoss("state value: expected " + std::to_string(sizeof(V)) + " bytes, got " +
+                      std::to_string(in.size()));
     }
     std::memcpy(static_cast<void*>(v), in.data(), sizeof(V));
     return Status::OK();

@@ -241,7 +241,6 @@ TEST_P(StateSnapshotTest, TableLargerThanCacheRoundTrips) {
   }
 }
 
-
 INSTANTIATE_TEST_SUITE_P(Backends, StateSnapshotTest, ::testing::Values(Backend::kMemory, Backend::kRocksDb),
                          BackendName);
 

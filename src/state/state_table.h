@@ -131,9 +131,9 @@ class StateTable {
 
   StateOptions options_;
   Env* env_;
-  uint64_t ops_ = 0;  // operations so far, for fail_after_ops_for_test
-  std::unique_ptr<internal::MemoryTable<V>> memory_;            // kMemory
-  std::unique_ptr<internal::CachedRocksDbTable<V>> rocks_;       // kRocksDb
+  uint64_t ops_ = 0;                                        // operations so far, for fail_after_ops_for_test
+  std::unique_ptr<internal::MemoryTable<V>> memory_;        // kMemory
+  std::unique_ptr<internal::CachedRocksDbTable<V>> rocks_;  // kRocksDb
 };
 
 }  // namespace impulse::state

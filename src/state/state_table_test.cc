@@ -172,9 +172,7 @@ TEST_P(StateTableTest, FailedCheckpointWriteIsVisibleAndHarmless) {
   EXPECT_EQ(t->size(), 200u);
 }
 
-
-INSTANTIATE_TEST_SUITE_P(Backends, StateTableTest, ::testing::Values(Backend::kMemory, Backend::kRocksDb),
-                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, StateTableTest, ::testing::Values(Backend::kMemory, Backend::kRocksDb), BackendName);
 
 TEST(StateTableOpen, RejectsBadOptions) {
   StateOptions o;
@@ -224,7 +222,6 @@ TEST(StateTableOpen, RocksDbOpenStartsEmpty) {
   fs::remove_all(o.rocksdb_dir);
   fs::remove_all(o.rocksdb_dir + "-ckpt");
 }
-
 
 }  // namespace
 }  // namespace impulse::state::test

@@ -98,7 +98,6 @@ class StateTableTest : public ::testing::TestWithParam<Backend> {
   int db_counter_ = 0;
 };
 
-
 // Rewrites `path` with one byte flipped at `offset` (a new inode: checkpoints hard-link files
 // that the live DB shares).
 inline void FlipByte(const fs::path& path, uint64_t offset) {
@@ -112,7 +111,6 @@ inline void FlipByte(const fs::path& path, uint64_t offset) {
   fs::remove(path);
   std::ofstream(path, std::ios::binary) << data;
 }
-
 
 inline std::string BackendName(const ::testing::TestParamInfo<Backend>& param_info) {
   return param_info.param == Backend::kMemory ? std::string("Memory") : std::string("RocksDb");

@@ -45,21 +45,21 @@ int BackfillCommand(const std::vector<std::string>& args) {
   BackfillOptions o;
   std::string format, from, to;
   po::options_description opts("backfill options");
-  opts.add_options()
-      ("spec", po::value(&o.spec_path), "pipeline spec (YAML)")
-      ("models", po::value(&o.models_dir), "model repository for the spec's predict steps")
-      ("input", po::value(&o.input_path), "history: CSV with a header row (.csv) or NDJSON")
-      ("data", po::value(&o.data_dir), "history: the log of an engine's data directory (engine stopped)")
-      ("into", po::value(&o.input_stream), "stream the input is fed to (default: the spec's only input stream)")
-      ("stream", po::value(&o.output_stream), "stream written out (default: the last pipeline's sink)")
-      ("out", po::value(&o.out_path)->default_value("-"), "output file, - for stdout")
-      ("format", po::value(&format), "csv or ndjson (default: from --out's extension, else csv)")
-      ("from", po::value(&from), "first event time fed, inclusive (RFC 3339 or epoch ms)")
-      ("to", po::value(&to), "event time where the input ends, exclusive (RFC 3339 or epoch ms)")
-      ("shards", po::value(&o.shards)->default_value(o.shards), "engine shard threads")
-      ("skip-bad-rows", po::bool_switch(&o.skip_bad_rows), "count and skip bad input rows instead of failing")
-      ("progress", po::bool_switch(&o.progress), "progress on stderr about once a second (default when stderr is a terminal)")
-      ("keep", po::bool_switch(&o.keep_data), "keep the engine's temporary data directory");
+  opts.add_options()("spec", po::value(&o.spec_path), "pipeline spec (YAML)")(
+      "models", po::value(&o.models_dir), "model repository for the spec's predict steps")(
+      "input", po::value(&o.input_path), "history: CSV with a header row (.csv) or NDJSON")(
+      "data", po::value(&o.data_dir), "history: the log of an engine's data directory (engine stopped)")(
+      "into", po::value(&o.input_stream), "stream the input is fed to (default: the spec's only input stream)")(
+      "stream", po::value(&o.output_stream), "stream written out (default: the last pipeline's sink)")(
+      "out", po::value(&o.out_path)->default_value("-"), "output file, - for stdout")(
+      "format", po::value(&format), "csv or ndjson (default: from --out's extension, else csv)")(
+      "from", po::value(&from), "first event time fed, inclusive (RFC 3339 or epoch ms)")(
+      "to", po::value(&to), "event time where the input ends, exclusive (RFC 3339 or epoch ms)")(
+      "shards", po::value(&o.shards)->default_value(o.shards), "engine shard threads")(
+      "skip-bad-rows", po::bool_switch(&o.skip_bad_rows), "count and skip bad input rows instead of failing")(
+      "progress", po::bool_switch(&o.progress),
+      "progress on stderr about once a second (default when stderr is a terminal)")(
+      "keep", po::bool_switch(&o.keep_data), "keep the engine's temporary data directory");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "spec"); rc >= 0) return rc;
   auto usage_error = [&](const std::string& msg) {

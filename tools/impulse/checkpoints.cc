@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "common/command_line.h"
 #include "checkpoint/checkpoint_store.h"
+#include "common/command_line.h"
 #include "common/json_string.h"
 #include "impulse/env.h"
 
@@ -36,10 +36,9 @@ int CheckpointsCommand(const std::vector<std::string>& args) {
   po::options_description opts("checkpoints options");
   std::string action;
   std::string data;
-  opts.add_options()
-      ("action", po::value(&action), "what to do: list")
-      ("data", po::value(&data), "the engine's data directory (checkpoints are in DIR/checkpoints)")
-      ("json", "print a JSON array instead of one line per checkpoint");
+  opts.add_options()("action", po::value(&action), "what to do: list")(
+      "data", po::value(&data), "the engine's data directory (checkpoints are in DIR/checkpoints)")(
+      "json", "print a JSON array instead of one line per checkpoint");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
   if (action != "list" || data.empty()) {

@@ -1,5 +1,5 @@
-#include "common/command_line.h"
 #include "tools/impulse/commands.h"
+#include "common/command_line.h"
 
 #include <signal.h>
 
@@ -11,8 +11,8 @@
 #include "impulse/engine.h"
 #include "log/partition_log.h"
 #include "model/repository.h"
-#include "spec/spec.h"
 #include "server/http_server.h"
+#include "spec/spec.h"
 
 namespace impulse::tools {
 
@@ -32,10 +32,14 @@ bool ParseHostPort(const std::string& s, std::string* host, uint16_t* port) {
 }
 
 bool ParseDurability(const std::string& s, Durability* d) {
-  if (s == "sync") *d = Durability::kSync;
-  else if (s == "group") *d = Durability::kGroupCommit;
-  else if (s == "none") *d = Durability::kNone;
-  else return false;
+  if (s == "sync")
+    *d = Durability::kSync;
+  else if (s == "group")
+    *d = Durability::kGroupCommit;
+  else if (s == "none")
+    *d = Durability::kNone;
+  else
+    return false;
   return true;
 }
 
@@ -46,7 +50,8 @@ int ValidateCommand(const std::vector<std::string>& args) {
   std::string spec;
   opts.add_options()("spec", po::value(&spec), "pipeline spec (YAML)");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, "impulse validate SPEC.yaml", opts, &vm, "spec", Positional::kRequired); rc >= 0) {
+  if (int rc = ParseCommandLine(args, "impulse validate SPEC.yaml", opts, &vm, "spec", Positional::kRequired);
+      rc >= 0) {
     return rc;
   }
   std::vector<plan::SpecError> errors;
@@ -57,8 +62,7 @@ int ValidateCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "%zu error(s)\n", errors.empty() ? size_t{1} : errors.size());
     return 1;
   }
-  std::printf("%s: ok (%zu streams, %zu pipelines)\n", spec.c_str(), plan->streams.size(),
-              plan->pipelines.size());
+  std::printf("%s: ok (%zu streams, %zu pipelines)\n", spec.c_str(), plan->streams.size(), plan->pipelines.size());
   return 0;
 }
 
@@ -67,27 +71,28 @@ int RunCommand(const std::vector<std::string>& args) {
   std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models;
   EngineOptions eo;
   server::HttpServerOptions so;
-  opts.add_options()
-      ("spec", po::value(&spec), "pipeline spec (YAML)")
-      ("data-dir", po::value(&eo.data_dir)->default_value(eo.data_dir), "where the logs and pipeline cursors live")
-      ("listen", po::value(&listen)->default_value(listen), "HTTP listen address HOST:PORT")
-      ("shards", po::value(&eo.shards)->default_value(0), "shard threads (0 = number of cores)")
-      ("http-threads", po::value(&so.io_threads)->default_value(so.io_threads), "HTTP I/O threads")
-      ("durability", po::value(&durability)->default_value(durability),
-       "sync (fsync before ack, group commit per shard cycle) | group (fsync every --group-commit-ms) | none")
-      ("group-commit-ms", po::value(&eo.group_commit_ms)->default_value(eo.group_commit_ms), "for --durability group")
-      ("max-body-bytes", po::value(&so.max_body_bytes)->default_value(so.max_body_bytes), "request body limit (413 beyond)")
-      ("token", po::value(&token), "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)")
-      ("checkpoint-interval-ms", po::value(&eo.checkpoint_interval_ms)->default_value(eo.checkpoint_interval_ms),
-       "checkpoint period; 0 = none (pipeline outputs at-least-once)")
-      ("from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
-       "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")
-      ("state", po::value(&state)->default_value(state), "operator state backend: memory | rocksdb")
-      ("state-cache-entries", po::value(&eo.state_cache_entries)->default_value(eo.state_cache_entries),
-       "rocksdb: decoded entries cached per operator")
-      ("models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes");
+  opts.add_options()("spec", po::value(&spec), "pipeline spec (YAML)")(
+      "data-dir", po::value(&eo.data_dir)->default_value(eo.data_dir), "where the logs and pipeline cursors live")(
+      "listen", po::value(&listen)->default_value(listen), "HTTP listen address HOST:PORT")(
+      "shards", po::value(&eo.shards)->default_value(0), "shard threads (0 = number of cores)")(
+      "http-threads", po::value(&so.io_threads)->default_value(so.io_threads), "HTTP I/O threads")(
+      "durability", po::value(&durability)->default_value(durability),
+      "sync (fsync before ack, group commit per shard cycle) | group (fsync every --group-commit-ms) | none")(
+      "group-commit-ms", po::value(&eo.group_commit_ms)->default_value(eo.group_commit_ms), "for --durability group")(
+      "max-body-bytes", po::value(&so.max_body_bytes)->default_value(so.max_body_bytes),
+      "request body limit (413 beyond)")("token", po::value(&token),
+                                         "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)")(
+      "checkpoint-interval-ms", po::value(&eo.checkpoint_interval_ms)->default_value(eo.checkpoint_interval_ms),
+      "checkpoint period; 0 = none (pipeline outputs at-least-once)")(
+      "from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
+      "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")(
+      "state", po::value(&state)->default_value(state), "operator state backend: memory | rocksdb")(
+      "state-cache-entries", po::value(&eo.state_cache_entries)->default_value(eo.state_cache_entries),
+      "rocksdb: decoded entries cached per operator")(
+      "models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, "impulse run SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired); rc >= 0) {
+  if (int rc = ParseCommandLine(args, "impulse run SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired);
+      rc >= 0) {
     return rc;
   }
   if (!models.empty()) {
@@ -137,8 +142,8 @@ int RunCommand(const std::vector<std::string>& args) {
     (void)(*engine)->Stop();
     return 1;
   }
-  std::fprintf(stderr, "impulse: serving %s on http://%s:%u (data dir %s, %u shards)\n", spec.c_str(),
-               so.host.c_str(), (*srv)->port(), eo.data_dir.c_str(), (*engine)->shard_count());
+  std::fprintf(stderr, "impulse: serving %s on http://%s:%u (data dir %s, %u shards)\n", spec.c_str(), so.host.c_str(),
+               (*srv)->port(), eo.data_dir.c_str(), (*engine)->shard_count());
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::fprintf(stderr, "impulse: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -58,19 +58,18 @@ int GenerateCommand(const std::vector<std::string>& args) {
   fraud::SimulatorOptions fraud_options;
   std::string start = "2018-04-01";
   std::string format = "csv";
-  opts.add_options()
-      ("kind", po::value(&kind), "what to generate: nexmark, fraud")
-      ("events", po::value(&events), "number of events")
-      ("rate", po::value(&config.events_per_second)->default_value(config.events_per_second),
-       "events per second of event time (spaces the timestamps; output is as fast as possible)")
-      ("seed", po::value(&config.seed)->default_value(config.seed), "random seed")
-      ("customers", po::value(&fraud_options.customers)->default_value(fraud_options.customers),
-       "fraud: number of customers")
-      ("terminals", po::value(&fraud_options.terminals)->default_value(fraud_options.terminals),
-       "fraud: number of terminals")
-      ("days", po::value(&fraud_options.days)->default_value(fraud_options.days), "fraud: days simulated")
-      ("start", po::value(&start)->default_value(start), "fraud: first day, YYYY-MM-DD (UTC)")
-      ("format", po::value(&format)->default_value(format), "fraud: csv or ndjson");
+  opts.add_options()("kind", po::value(&kind), "what to generate: nexmark, fraud")("events", po::value(&events),
+                                                                                   "number of events")(
+      "rate", po::value(&config.events_per_second)->default_value(config.events_per_second),
+      "events per second of event time (spaces the timestamps; output is as fast as possible)")(
+      "seed", po::value(&config.seed)->default_value(config.seed), "random seed")(
+      "customers", po::value(&fraud_options.customers)->default_value(fraud_options.customers),
+      "fraud: number of customers")("terminals",
+                                    po::value(&fraud_options.terminals)->default_value(fraud_options.terminals),
+                                    "fraud: number of terminals")(
+      "days", po::value(&fraud_options.days)->default_value(fraud_options.days), "fraud: days simulated")(
+      "start", po::value(&start)->default_value(start), "fraud: first day, YYYY-MM-DD (UTC)")(
+      "format", po::value(&format)->default_value(format), "fraud: csv or ndjson");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "kind"); rc >= 0) return rc;
   if (kind == "fraud") {
@@ -86,7 +85,8 @@ int GenerateCommand(const std::vector<std::string>& args) {
     return GenerateFraud(fraud_options, *out_format);
   }
   if (kind != "nexmark") {
-    std::fprintf(stderr, "impulse: generate: unknown kind '%s' (known: nexmark, fraud)\n\nUsage: %s\n", kind.c_str(), usage);
+    std::fprintf(stderr, "impulse: generate: unknown kind '%s' (known: nexmark, fraud)\n\nUsage: %s\n", kind.c_str(),
+                 usage);
     return 2;
   }
   if (!vm.count("events") || events > nexmark::kMaxEventIndex) {

@@ -20,15 +20,14 @@ int LoadCommand(const std::vector<std::string>& args) {
   loadgen::LoadOptions lo;
   lo.stream = "clicks";
   double bad_fraction = 0;
-  opts.add_options()
-      ("target", po::value(&url)->default_value(url), "engine HOST:PORT")
-      ("stream", po::value(&lo.stream)->default_value(lo.stream), "stream (quickstart clicks schema)")
-      ("events", po::value(&lo.total_events)->default_value(lo.total_events), "events to send")
-      ("rate", po::value(&lo.rate_events_per_s)->default_value(0), "events/s, open loop (0 = as fast as possible)")
-      ("connections", po::value(&lo.connections)->default_value(lo.connections), "HTTP keep-alive connections")
-      ("batch", po::value(&lo.lines_per_request)->default_value(lo.lines_per_request), "lines per request")
-      ("bad-fraction", po::value(&bad_fraction)->default_value(0.0), "share of invalid lines")
-      ("token", po::value(&lo.bearer_token), "bearer token");
+  opts.add_options()("target", po::value(&url)->default_value(url), "engine HOST:PORT")(
+      "stream", po::value(&lo.stream)->default_value(lo.stream), "stream (quickstart clicks schema)")(
+      "events", po::value(&lo.total_events)->default_value(lo.total_events), "events to send")(
+      "rate", po::value(&lo.rate_events_per_s)->default_value(0), "events/s, open loop (0 = as fast as possible)")(
+      "connections", po::value(&lo.connections)->default_value(lo.connections), "HTTP keep-alive connections")(
+      "batch", po::value(&lo.lines_per_request)->default_value(lo.lines_per_request), "lines per request")(
+      "bad-fraction", po::value(&bad_fraction)->default_value(0.0), "share of invalid lines")(
+      "token", po::value(&lo.bearer_token), "bearer token");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse load [options]", opts, &vm); rc >= 0) return rc;
   const size_t colon = url.rfind(':');

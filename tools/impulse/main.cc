@@ -18,27 +18,28 @@ int ModelsCommand(const std::vector<std::string>& args);       // models.cc
 namespace {
 
 void PrintUsage(FILE* out) {
-  std::fprintf(out,
-               "impulse %s: an event-driven streaming engine\n\n"
-               "Usage: impulse <command> [options]\n\n"
-               "Commands:\n"
-               "  run SPEC.yaml        run the engine and its HTTP API\n"
-               "  validate SPEC.yaml   check a pipeline spec and report every error\n"
-               "  demo fraud           the fraud example end to end: throughput, decision latency live vs batch,\n"
-               "                       alerts (stream + webhook) with precision/recall, CPU, idle CPU\n"
-               "  demo SPEC.yaml       run the engine in process under generated load and report\n"
-               "  load                 send generated NDJSON load to a running engine\n"
-               "  repair DIR           truncate a partition directory at its first corrupt record\n"
-               "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
-               "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
-               "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
-               "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
-               "  models list --repository DIR  the models and versions of a model repository, with their state\n"
-               "  decisions rescore --data DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
-               "  (benchmarks: the impulse-bench binary, bench/README.md)\n\n"
-               "  impulse <command> --help   options of one command\n"
-               "  impulse --version\n",
-               impulse::tools::kVersion);
+  std::fprintf(
+      out,
+      "impulse %s: an event-driven streaming engine\n\n"
+      "Usage: impulse <command> [options]\n\n"
+      "Commands:\n"
+      "  run SPEC.yaml        run the engine and its HTTP API\n"
+      "  validate SPEC.yaml   check a pipeline spec and report every error\n"
+      "  demo fraud           the fraud example end to end: throughput, decision latency live vs batch,\n"
+      "                       alerts (stream + webhook) with precision/recall, CPU, idle CPU\n"
+      "  demo SPEC.yaml       run the engine in process under generated load and report\n"
+      "  load                 send generated NDJSON load to a running engine\n"
+      "  repair DIR           truncate a partition directory at its first corrupt record\n"
+      "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
+      "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
+      "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
+      "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
+      "  models list --repository DIR  the models and versions of a model repository, with their state\n"
+      "  decisions rescore --data DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
+      "  (benchmarks: the impulse-bench binary, bench/README.md)\n\n"
+      "  impulse <command> --help   options of one command\n"
+      "  impulse --version\n",
+      impulse::tools::kVersion);
 }
 
 }  // namespace

@@ -20,10 +20,9 @@ int ModelsCommand(const std::vector<std::string>& args) {
   po::options_description opts("models options");
   std::string action;
   std::string repository;
-  opts.add_options()
-      ("action", po::value(&action), "what to do: list")
-      ("repository", po::value(&repository), "the model repository: DIR/<name>/config.yaml, DIR/<name>/<version>/")
-      ("json", "print a JSON array instead of one line per model version");
+  opts.add_options()("action", po::value(&action), "what to do: list")(
+      "repository", po::value(&repository), "the model repository: DIR/<name>/config.yaml, DIR/<name>/<version>/")(
+      "json", "print a JSON array instead of one line per model version");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
   if (action != "list" || repository.empty()) {
@@ -58,8 +57,9 @@ int ModelsCommand(const std::vector<std::string>& args) {
   std::printf("%-24s %-8s %-8s %-12s %-7s %s\n", "NAME", "VERSION", "KIND", "STATE", "INPUTS", "REASON");
   for (const model::ModelVersionStatus& s : list) {
     const std::string version = s.version == 0 ? "-" : std::to_string(s.version);
-    std::printf("%-24s %-8s %-8s %-12s %-7zu %s\n", s.name.c_str(), version.c_str(), s.kind.empty() ? "-" : s.kind.c_str(),
-                std::string(model::VersionStateName(s.state)).c_str(), s.num_inputs, s.reason.c_str());
+    std::printf("%-24s %-8s %-8s %-12s %-7zu %s\n", s.name.c_str(), version.c_str(),
+                s.kind.empty() ? "-" : s.kind.c_str(), std::string(model::VersionStateName(s.state)).c_str(),
+                s.num_inputs, s.reason.c_str());
   }
   return 0;
 }

@@ -14,11 +14,11 @@
 #include <thread>
 
 #include "common/command_line.h"
-#include "event/key_hash.h"
-#include "loadgen/loadgen.h"
-#include "examples/fraud/demo/demo.h"
 #include "common/share_dir.h"
+#include "event/key_hash.h"
+#include "examples/fraud/demo/demo.h"
 #include "examples/fraud/demo/demo_internal.h"
+#include "loadgen/loadgen.h"
 #include "runtime/read_back.h"
 
 namespace impulse::examples {
@@ -33,9 +33,9 @@ struct DemoOptions {
   std::string spec;    // default: examples/fraud/alerts.yaml found by FindSharedFile
   std::string models;  // default: examples/fraud/models
   fraud::SimulatorOptions sim;
-  uint64_t events = 0;              // the first this many transactions; 0 = all simulated
+  uint64_t events = 0;  // the first this many transactions; 0 = all simulated
   bool full = false;
-  double rate = 0;                  // events/s of the latency phase; 0 = half the measured throughput
+  double rate = 0;  // events/s of the latency phase; 0 = half the measured throughput
   // Per partition of `transactions` (Send): one connection keeps its transactions in order; the
   // spec's watermark allows 1 s of event time out of order, and requests on several connections
   // overtake each other by more (their transactions would be late).
@@ -49,31 +49,32 @@ struct DemoOptions {
   uint32_t shards = 0;
   Durability durability = Durability::kSync;
   int64_t checkpoint_interval_ms = EngineOptions().checkpoint_interval_ms;
-  double batch_rate = 20'000;       // events/s of the batch-vs-live phase
-  double batch_seconds = 30;        // its length (fewer if the simulation is shorter)
-  double batch_interval_s = 5;      // the batch job's period
+  double batch_rate = 20'000;   // events/s of the batch-vs-live phase
+  double batch_seconds = 30;    // its length (fewer if the simulation is shorter)
+  double batch_interval_s = 5;  // the batch job's period
   double idle_seconds = 10;
   bool webhook = true;
 };
 
 struct Phase {
   loadgen::LoadReport load;
-  double wall_s = 0;       // first send to every decision made (end of input included)
-  double cpu_s = 0;        // process CPU over wall_s
-  double client_cpu_s = 0; // the load generators' threads (in this process)
-  double tail_cpu_s = 0;   // the decision reader's thread
+  double wall_s = 0;            // first send to every decision made (end of input included)
+  double cpu_s = 0;             // process CPU over wall_s
+  double client_cpu_s = 0;      // the load generators' threads (in this process)
+  double tail_cpu_s = 0;        // the decision reader's thread
   int64_t end_of_input_ns = 0;  // decisions after this waited for the end of the stream
 };
 
 void PrintLatency(const char* what, const LatencySummary& s) {
-  std::printf("  %-34s p50 %8.2f ms  p99 %8.2f ms  p99.9 %8.2f ms  max %8.2f ms  (%llu decisions)\n", what,
-              s.p50_ms, s.p99_ms, s.p999_ms, s.max_ms, static_cast<unsigned long long>(s.count));
+  std::printf("  %-34s p50 %8.2f ms  p99 %8.2f ms  p99.9 %8.2f ms  max %8.2f ms  (%llu decisions)\n", what, s.p50_ms,
+              s.p99_ms, s.p999_ms, s.max_ms, static_cast<unsigned long long>(s.count));
 }
 
 void PrintCpu(const Phase& p) {
   const double engine = p.cpu_s - p.client_cpu_s - p.tail_cpu_s;
-  std::printf("  %-34s %.2f cores: engine + HTTP server %.2f CPU-s, load generator %.2f, decision reader %.2f, over %.2f s\n",
-              "CPU used", p.cpu_s / p.wall_s, engine, p.client_cpu_s, p.tail_cpu_s, p.wall_s);
+  std::printf(
+      "  %-34s %.2f cores: engine + HTTP server %.2f CPU-s, load generator %.2f, decision reader %.2f, over %.2f s\n",
+      "CPU used", p.cpu_s / p.wall_s, engine, p.client_cpu_s, p.tail_cpu_s, p.wall_s);
 }
 
 // Sends transactions [0, n) over HTTP (closed loop when rate == 0), one load generator per
@@ -192,37 +193,40 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   o.sim.days = 60;
   o.sim.seed = 1;
   po::options_description opts("demo fraud options");
-  opts.add_options()
-      ("data-dir", po::value(&o.data_dir)->default_value(o.data_dir), "emptied at start")
-      ("spec", po::value(&o.spec), "the alert spec (default: examples/fraud/alerts.yaml beside the binary)")
-      ("models", po::value(&o.models), "the model repository (default: examples/fraud/models beside the binary)")
-      ("days", po::value(&o.sim.days)->default_value(o.sim.days), "days simulated (5000 customers: ~9.6 K transactions a day)")
-      ("full", po::bool_switch(&o.full), "the full simulation: 183 days, ~1.75 M transactions")
-      ("events", po::value(&o.events)->default_value(o.events), "send only the first N transactions (0 = all)")
-      ("customers", po::value(&o.sim.customers)->default_value(o.sim.customers), "simulated customers")
-      ("terminals", po::value(&o.sim.terminals)->default_value(o.sim.terminals), "simulated terminals")
-      ("seed", po::value(&o.sim.seed)->default_value(o.sim.seed), "simulator seed")
-      ("rate", po::value(&o.rate)->default_value(o.rate), "events/s of the latency phase (0 = half the measured throughput)")
-      ("connections", po::value(&o.connections)->default_value(o.connections),
-       "HTTP connections per partition (more than 1 reorders requests: transactions arrive late, dropped)")
-      ("batch", po::value(&o.lines_per_request)->default_value(o.lines_per_request),
-       "transactions per request at a fixed rate (0 = 50 ms of a partition's, 100..5000)")
-      ("throughput-batch", po::value(&o.throughput_lines_per_request)->default_value(o.throughput_lines_per_request),
-       "transactions per request in the throughput phase")
-      ("shards", po::value(&o.shards)->default_value(o.shards), "engine shards (0 = cores)")
-      ("batch-rate", po::value(&o.batch_rate)->default_value(o.batch_rate), "events/s while the batch job runs beside")
-      ("batch-seconds", po::value(&o.batch_seconds)->default_value(o.batch_seconds), "length of that phase")
-      ("batch-interval", po::value(&o.batch_interval_s)->default_value(o.batch_interval_s), "seconds between batch runs")
-      ("idle-seconds", po::value(&o.idle_seconds)->default_value(o.idle_seconds), "idle CPU measured over this long")
-      ("durability", po::value(&durability)->default_value(durability),
-       "sync (fsync before ack; pipelines read fsynced events only) | none (write() only)")
-      ("checkpoint-interval-ms", po::value(&o.checkpoint_interval_ms)->default_value(o.checkpoint_interval_ms),
-       "engine checkpoint period (the pipelines pause for each; stateful steps need one)")
-      ("no-webhook", "publish alerts only, no webhook call");
+  opts.add_options()("data-dir", po::value(&o.data_dir)->default_value(o.data_dir), "emptied at start")(
+      "spec", po::value(&o.spec), "the alert spec (default: examples/fraud/alerts.yaml beside the binary)")(
+      "models", po::value(&o.models), "the model repository (default: examples/fraud/models beside the binary)")(
+      "days", po::value(&o.sim.days)->default_value(o.sim.days),
+      "days simulated (5000 customers: ~9.6 K transactions a day)")(
+      "full", po::bool_switch(&o.full), "the full simulation: 183 days, ~1.75 M transactions")(
+      "events", po::value(&o.events)->default_value(o.events), "send only the first N transactions (0 = all)")(
+      "customers", po::value(&o.sim.customers)->default_value(o.sim.customers), "simulated customers")(
+      "terminals", po::value(&o.sim.terminals)->default_value(o.sim.terminals), "simulated terminals")(
+      "seed", po::value(&o.sim.seed)->default_value(o.sim.seed), "simulator seed")(
+      "rate", po::value(&o.rate)->default_value(o.rate),
+      "events/s of the latency phase (0 = half the measured throughput)")(
+      "connections", po::value(&o.connections)->default_value(o.connections),
+      "HTTP connections per partition (more than 1 reorders requests: transactions arrive late, dropped)")(
+      "batch", po::value(&o.lines_per_request)->default_value(o.lines_per_request),
+      "transactions per request at a fixed rate (0 = 50 ms of a partition's, 100..5000)")(
+      "throughput-batch", po::value(&o.throughput_lines_per_request)->default_value(o.throughput_lines_per_request),
+      "transactions per request in the throughput phase")("shards", po::value(&o.shards)->default_value(o.shards),
+                                                          "engine shards (0 = cores)")(
+      "batch-rate", po::value(&o.batch_rate)->default_value(o.batch_rate), "events/s while the batch job runs beside")(
+      "batch-seconds", po::value(&o.batch_seconds)->default_value(o.batch_seconds), "length of that phase")(
+      "batch-interval", po::value(&o.batch_interval_s)->default_value(o.batch_interval_s),
+      "seconds between batch runs")("idle-seconds", po::value(&o.idle_seconds)->default_value(o.idle_seconds),
+                                    "idle CPU measured over this long")(
+      "durability", po::value(&durability)->default_value(durability),
+      "sync (fsync before ack; pipelines read fsynced events only) | none (write() only)")(
+      "checkpoint-interval-ms", po::value(&o.checkpoint_interval_ms)->default_value(o.checkpoint_interval_ms),
+      "engine checkpoint period (the pipelines pause for each; stateful steps need one)")(
+      "no-webhook", "publish alerts only, no webhook call");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse demo fraud [options]", opts, &vm); rc >= 0) return rc;
   if (o.full) o.sim.days = 183;
-  for (auto [path, relative] : {std::pair{&o.spec, "examples/fraud/alerts.yaml"}, {&o.models, "examples/fraud/models"}}) {
+  for (auto [path, relative] :
+       {std::pair{&o.spec, "examples/fraud/alerts.yaml"}, {&o.models, "examples/fraud/models"}}) {
     if (!path->empty()) continue;
     auto found = FindSharedFile(relative);
     if (!found.ok()) {
@@ -239,7 +243,9 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   o.webhook = vm.count("no-webhook") == 0;
   if (o.rate < 0 || o.batch_rate <= 0 || o.batch_interval_s <= 0 || o.batch_seconds <= 0 || o.idle_seconds < 0 ||
       o.throughput_lines_per_request == 0 || o.connections == 0) {
-    std::fprintf(stderr, "impulse: demo fraud: --batch-rate, --batch-seconds, --batch-interval, --throughput-batch and --connections must be > 0, --rate >= 0\n");
+    std::fprintf(stderr,
+                 "impulse: demo fraud: --batch-rate, --batch-seconds, --batch-interval, --throughput-batch and "
+                 "--connections must be > 0, --rate >= 0\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -257,12 +263,13 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   const uint64_t n = tx.size();
   uint64_t frauds = 0;
   for (uint8_t l : tx.labels) frauds += l;
-  std::printf("impulse demo fraud: %llu simulated transactions (%u days, %u customers, %u terminals, seed %llu), "
-              "%llu frauds (%.2f%%), rendered in %.1f s\n",
-              static_cast<unsigned long long>(n), o.sim.days, o.sim.customers, o.sim.terminals,
-              static_cast<unsigned long long>(o.sim.seed), static_cast<unsigned long long>(frauds),
-              100.0 * static_cast<double>(frauds) / static_cast<double>(std::max<uint64_t>(n, 1)),
-              static_cast<double>(NowNs() - sim0) / 1e9);
+  std::printf(
+      "impulse demo fraud: %llu simulated transactions (%u days, %u customers, %u terminals, seed %llu), "
+      "%llu frauds (%.2f%%), rendered in %.1f s\n",
+      static_cast<unsigned long long>(n), o.sim.days, o.sim.customers, o.sim.terminals,
+      static_cast<unsigned long long>(o.sim.seed), static_cast<unsigned long long>(frauds),
+      100.0 * static_cast<double>(frauds) / static_cast<double>(std::max<uint64_t>(n, 1)),
+      static_cast<double>(NowNs() - sim0) / 1e9);
   if (n == 0) return Fail(InvalidArgument("the simulation has no transactions"));
 
   auto repo = model::ModelRepository::Open(o.models);
@@ -277,13 +284,13 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   // Opens a phase's engine; without the outbox dispatcher the engine refuses webhook calls:
   // fall back to publishing alerts only.
   auto open = [&](const std::string& name) -> Result<std::unique_ptr<LiveEngine>> {
-    auto live = LiveEngine::Open(o.webhook ? live_spec : batch_spec, o.data_dir + "/" + name, models, o.shards, o.durability,
-                            o.checkpoint_interval_ms);
+    auto live = LiveEngine::Open(o.webhook ? live_spec : batch_spec, o.data_dir + "/" + name, models, o.shards,
+                                 o.durability, o.checkpoint_interval_ms);
     if (!live.ok() && o.webhook && live.status().code() == StatusCode::kFailedPrecondition) {
       std::printf("  (webhook off: %s)\n", live.status().message().c_str());
       o.webhook = false;
       live = LiveEngine::Open(batch_spec, o.data_dir + "/" + name, models, o.shards, o.durability,
-                            o.checkpoint_interval_ms);
+                              o.checkpoint_interval_ms);
     }
     (*receiver)->Reset();
     return live;
@@ -307,8 +314,8 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     const uint64_t late = runtime::ReadBackEvents(e, "_late_events", nullptr);
     const std::vector<uint64_t> alerts = ReadAlertIds(e);
     quality = ScoreAlerts(tx.labels, alerts);
-    std::printf("  %-34s %.0f events/s (%.2f s; request p50 %.2f ms, p99 %.2f ms; %llu retried on 503)\n", "HTTP ingest",
-                p->load.events_per_s, p->load.seconds, p->load.p50_ms, p->load.p99_ms,
+    std::printf("  %-34s %.0f events/s (%.2f s; request p50 %.2f ms, p99 %.2f ms; %llu retried on 503)\n",
+                "HTTP ingest", p->load.events_per_s, p->load.seconds, p->load.p50_ms, p->load.p99_ms,
                 static_cast<unsigned long long>(p->load.retries_503));
     std::printf("  %-34s %.0f events/s: %llu transactions scored in %.2f s (%llu late, dropped)\n",
                 "ingest to every decision", throughput_eps, static_cast<unsigned long long>(scored), p->wall_s,
@@ -316,7 +323,8 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     PrintCpu(*p);
     std::printf("  %-34s %llu alerts: precision %.3f, recall %.3f (%llu of %llu frauds)\n", "alerts (stream alerts)",
                 static_cast<unsigned long long>(quality.alerts), quality.precision(), quality.recall(),
-                static_cast<unsigned long long>(quality.true_positives), static_cast<unsigned long long>(quality.frauds));
+                static_cast<unsigned long long>(quality.true_positives),
+                static_cast<unsigned long long>(quality.frauds));
     if (scored != n || late != 0) mismatch += " scored " + std::to_string(scored) + " of " + std::to_string(n) + ";";
     if (quality.duplicates != 0 || quality.unknown_ids != 0) mismatch += " alerts with repeated or unknown ids;";
     if (o.webhook) {
@@ -333,8 +341,10 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   LatencySummary live_fixed;
   if (o.rate == 0) o.rate = std::max(1000.0, throughput_eps / 2);
   {
-    std::printf("\n2. Decision latency at %.0f events/s (open loop; from the request's due time to the transaction's "
-                "row readable in tx_scored)\n", o.rate);
+    std::printf(
+        "\n2. Decision latency at %.0f events/s (open loop; from the request's due time to the transaction's "
+        "row readable in tx_scored)\n",
+        o.rate);
     auto live = open("latency");
     if (!live.ok()) return Fail(live.status());
     (*live)->StartTail(n);
@@ -351,13 +361,13 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
                 p->load.events_per_s, p->load.p50_ms, p->load.p99_ms, p->load.p999_ms);
     PrintLatency("decision latency", *s);
     if (s->missing > 0) {
-      std::printf("  %-34s %llu transactions the watermark still held when the stream ended\n",
-                  "not counted", static_cast<unsigned long long>(s->missing));
+      std::printf("  %-34s %llu transactions the watermark still held when the stream ended\n", "not counted",
+                  static_cast<unsigned long long>(s->missing));
     }
     for (const StageLatency& sl : (*live)->engine().StageLatencies()) {
       if (sl.count == 0) continue;
-      std::printf("  engine stage %-21s p50 <= %.0f us  p99 <= %.0f us  p99.9 <= %.0f us\n", sl.stage.c_str(), sl.p50_us,
-                  sl.p99_us, sl.p999_us);
+      std::printf("  engine stage %-21s p50 <= %.0f us  p99 <= %.0f us  p99.9 <= %.0f us\n", sl.stage.c_str(),
+                  sl.p50_us, sl.p99_us, sl.p999_us);
     }
     PrintCpu(*p);
     if (Status st = (*live)->Stop(); !st.ok()) return Fail(st);
@@ -370,15 +380,17 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   size_t batch_runs = 0;
   double idle_pct = 0;
   {
-    std::printf("\n3. Batch vs event-driven: %llu transactions at %.0f events/s; beside the live engine a backfill of "
-                "the same spec over all transactions arrived so far, every %.0f s\n",
-                static_cast<unsigned long long>(n3), o.batch_rate, o.batch_interval_s);
+    std::printf(
+        "\n3. Batch vs event-driven: %llu transactions at %.0f events/s; beside the live engine a backfill of "
+        "the same spec over all transactions arrived so far, every %.0f s\n",
+        static_cast<unsigned long long>(n3), o.batch_rate, o.batch_interval_s);
     auto live = open("live-vs-batch");
     if (!live.ok()) return Fail(live.status());
     (*live)->StartTail(n3);
     SentTimes sent3(n3);
-    BatchJob job({.spec = batch_spec, .models = o.models, .dir = o.data_dir + "/batch", .interval_s = o.batch_interval_s},
-                 tx, sent3);
+    BatchJob job(
+        {.spec = batch_spec, .models = o.models, .dir = o.data_dir + "/batch", .interval_s = o.batch_interval_s}, tx,
+        sent3);
     job.Start();
     auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3);
     if (!p.ok()) job.Cancel();
@@ -401,7 +413,8 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     PrintLatency("batch (backfill every interval)", batch);
     const BatchRun last = job.runs().empty() ? BatchRun{} : job.runs().back();
     std::printf("  %-34s %zu runs, the last over %llu transactions in %.2f s\n", "batch job", batch_runs,
-                static_cast<unsigned long long>(last.events), static_cast<double>(last.finished_ns - last.started_ns) / 1e9);
+                static_cast<unsigned long long>(last.events),
+                static_cast<double>(last.finished_ns - last.started_ns) / 1e9);
     PrintCpu(*p);
 
     // 4. Idle: the stream has ended; the engine should sleep, not poll.
@@ -427,8 +440,9 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
   line(live_beside);
   std::snprintf(what, sizeof(what), "batch job every %.0f s, same transactions", o.batch_interval_s);
   line(batch);
-  std::printf("  %-42s %llu, precision %.3f, recall %.3f%s\n", "alerts", static_cast<unsigned long long>(quality.alerts),
-              quality.precision(), quality.recall(), o.webhook ? " (stream and webhook)" : " (stream only: webhook off)");
+  std::printf("  %-42s %llu, precision %.3f, recall %.3f%s\n", "alerts",
+              static_cast<unsigned long long>(quality.alerts), quality.precision(), quality.recall(),
+              o.webhook ? " (stream and webhook)" : " (stream only: webhook off)");
   std::printf("  %-42s %.3f%% of one core\n", "idle CPU", idle_pct);
   if (mismatch.empty()) {
     std::printf("\nOK: every transaction scored, none late, alert ids unique%s.\n",

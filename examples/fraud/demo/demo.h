@@ -16,13 +16,13 @@ namespace impulse::examples::fraud_demo {
 inline constexpr int64_t kNotSeen = -1;
 
 struct AlertQuality {
-  uint64_t alerts = 0;           // distinct transaction ids alerted
-  uint64_t duplicates = 0;       // alerts repeating an id already counted
-  uint64_t unknown_ids = 0;      // alerted ids with no label (outside the simulation)
-  uint64_t true_positives = 0;   // alerted and labelled fraud
-  uint64_t frauds = 0;           // transactions labelled fraud
-  double precision() const;      // true_positives / alerts; 0 without alerts
-  double recall() const;         // true_positives / frauds; 0 without frauds
+  uint64_t alerts = 0;          // distinct transaction ids alerted
+  uint64_t duplicates = 0;      // alerts repeating an id already counted
+  uint64_t unknown_ids = 0;     // alerted ids with no label (outside the simulation)
+  uint64_t true_positives = 0;  // alerted and labelled fraud
+  uint64_t frauds = 0;          // transactions labelled fraud
+  double precision() const;     // true_positives / alerts; 0 without alerts
+  double recall() const;        // true_positives / frauds; 0 without frauds
 };
 
 // labels[id] is 1 for a fraud, 0 otherwise; `alerted` holds the alerted ids in any order.

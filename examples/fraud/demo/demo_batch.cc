@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "features/backfill.h"
 #include "examples/fraud/demo/demo_internal.h"
+#include "features/backfill.h"
 
 namespace impulse::examples::fraud_demo {
 
@@ -57,7 +57,8 @@ Status BatchJob::Run() {
     if (!st.ok()) return st.status();
     run.finished_ns = NowNs();
     runs_.push_back(run);
-    std::printf("    batch run %zu: %llu transactions in %.2f s\n", runs_.size(), static_cast<unsigned long long>(run.events),
+    std::printf("    batch run %zu: %llu transactions in %.2f s\n", runs_.size(),
+                static_cast<unsigned long long>(run.events),
                 static_cast<double>(run.finished_ns - run.started_ns) / 1e9);
     std::fflush(stdout);
     if (run.events == sent_.size()) return Status::OK();

@@ -14,26 +14,26 @@
 #include <vector>
 
 #include "action/recording_server.h"
+#include "common/cpu_time.h"
 #include "datagen/fraud/simulator.h"
+#include "examples/fraud/demo/demo.h"
 #include "impulse/engine.h"
 #include "model/repository.h"
 #include "server/http_server.h"
-#include "examples/fraud/demo/demo.h"
-#include "common/cpu_time.h"
 
 namespace impulse::examples::fraud_demo {
 
-int64_t NowNs();        // steady clock
+int64_t NowNs();  // steady clock
 
 // The simulation, rendered once before any clock starts: transaction i (its id) is line i.
 struct Transactions {
-  std::vector<uint8_t> labels;   // tx_fraud by id
-  std::vector<int64_t> customers;  // customer_id by id (the stream's key)
-  std::string ndjson;            // lines without their '\n', back to back
+  std::vector<uint8_t> labels;       // tx_fraud by id
+  std::vector<int64_t> customers;    // customer_id by id (the stream's key)
+  std::string ndjson;                // lines without their '\n', back to back
   std::vector<uint64_t> ndjson_end;  // line i is ndjson[ndjson_end[i-1], ndjson_end[i])
-  std::string csv;               // header line, then one line per transaction (with '\n')
-  uint64_t csv_header_end = 0;   // csv[0, csv_header_end) is the header line
-  std::vector<uint64_t> csv_end; // line i is csv[i == 0 ? csv_header_end : csv_end[i-1], csv_end[i])
+  std::string csv;                   // header line, then one line per transaction (with '\n')
+  uint64_t csv_header_end = 0;       // csv[0, csv_header_end) is the header line
+  std::vector<uint64_t> csv_end;     // line i is csv[i == 0 ? csv_header_end : csv_end[i-1], csv_end[i])
   uint64_t size() const { return labels.size(); }
   void Truncate(uint64_t n);  // keeps the first n
 };
@@ -116,9 +116,9 @@ class SentTimes {
 class BatchJob {
  public:
   struct Options {
-    std::string spec;      // the spec without webhook calls (a backfill must not call out)
-    std::string models;    // model repository
-    std::string dir;       // its input and output files
+    std::string spec;    // the spec without webhook calls (a backfill must not call out)
+    std::string models;  // model repository
+    std::string dir;     // its input and output files
     double interval_s = 5;
   };
   BatchJob(Options options, const Transactions& tx, const SentTimes& sent)

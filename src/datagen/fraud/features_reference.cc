@@ -11,8 +11,8 @@ using Groups = std::unordered_map<uint32_t, std::vector<size_t>>;
 
 // Count and sum of `value` over the transactions of `group` with time in (lo_ms, hi_ms].
 template <typename Value>
-void ScanWindow(const std::vector<size_t>& group, const std::vector<int64_t>& time_ms, int64_t lo_ms,
-                int64_t hi_ms, Value value, int64_t* count, double* sum) {
+void ScanWindow(const std::vector<size_t>& group, const std::vector<int64_t>& time_ms, int64_t lo_ms, int64_t hi_ms,
+                Value value, int64_t* count, double* sum) {
   *count = 0;
   *sum = 0;
   for (size_t j : group) {
@@ -32,8 +32,8 @@ int64_t TransactionTimeMs(const Transaction& tx, int64_t start_epoch_day) {
 Result<std::vector<ReferenceFeatures>> ComputeReferenceFeatures(std::span<const Transaction> transactions,
                                                                 int64_t start_epoch_day) {
   if (transactions.size() > kReferenceTransactionsMax) {
-    return InvalidArgument("reference features: " + std::to_string(transactions.size()) +
-                                   " transactions, at most " + std::to_string(kReferenceTransactionsMax));
+    return InvalidArgument("reference features: " + std::to_string(transactions.size()) + " transactions, at most " +
+                           std::to_string(kReferenceTransactionsMax));
   }
   const size_t n = transactions.size();
   std::vector<int64_t> time_ms(n);
@@ -79,8 +79,7 @@ Result<std::vector<Transaction>> SimulateAll(const SimulatorOptions& options) {
   std::vector<Transaction> all, day;
   while (sim->NextDay(&day)) {
     if (all.size() + day.size() > kReferenceTransactionsMax) {
-      return InvalidArgument("simulation has more than " + std::to_string(kReferenceTransactionsMax) +
-                                     " transactions");
+      return InvalidArgument("simulation has more than " + std::to_string(kReferenceTransactionsMax) + " transactions");
     }
     all.insert(all.end(), day.begin(), day.end());
   }

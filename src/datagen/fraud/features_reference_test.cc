@@ -11,8 +11,7 @@ namespace {
 constexpr int64_t kDay = kSecondsPerDay;
 constexpr int64_t kStartDay = 17622;  // 2018-04-01, a Sunday
 
-Transaction Tx(uint64_t id, int64_t seconds, uint32_t customer, uint32_t terminal, int64_t cents,
-               uint8_t fraud = 0) {
+Transaction Tx(uint64_t id, int64_t seconds, uint32_t customer, uint32_t terminal, int64_t cents, uint8_t fraud = 0) {
   Transaction t;
   t.transaction_id = id;
   t.tx_time_seconds = seconds;
@@ -27,11 +26,11 @@ Transaction Tx(uint64_t id, int64_t seconds, uint32_t customer, uint32_t termina
 TEST(FeaturesReference, CustomerWindowIsOpenAtItsStartAndClosedAtItsEnd) {
   // Customer 1 on distinct terminals (terminal features are not under test here).
   const std::vector<Transaction> txs = {
-      Tx(0, 100, 1, 10, 1000),              // A
-      Tx(1, 100 + kDay - 1, 1, 11, 2000),   // B: A is 1 s less than a day before
-      Tx(2, 100 + kDay, 1, 12, 4000),       // C: A is exactly a day before: out of 1d
-      Tx(3, 100 + 7 * kDay, 1, 13, 8000),   // D: A exactly 7 days before: out of 7d
-      Tx(4, 100, 2, 14, 500),               // another customer at A's time
+      Tx(0, 100, 1, 10, 1000),             // A
+      Tx(1, 100 + kDay - 1, 1, 11, 2000),  // B: A is 1 s less than a day before
+      Tx(2, 100 + kDay, 1, 12, 4000),      // C: A is exactly a day before: out of 1d
+      Tx(3, 100 + 7 * kDay, 1, 13, 8000),  // D: A exactly 7 days before: out of 7d
+      Tx(4, 100, 2, 14, 500),              // another customer at A's time
   };
   auto r = ComputeReferenceFeatures(txs, kStartDay);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -65,8 +64,7 @@ TEST(FeaturesReference, TransactionsAtTheSameTimeAreInEachOthersWindows) {
 
 TEST(FeaturesReference, TerminalCountsOnlyLabelsAtLeastSevenDaysOld) {
   const std::vector<Transaction> txs = {
-      Tx(0, 0, 1, 5, 100, /*fraud=*/1),
-      Tx(1, 3 * kDay, 2, 5, 100, /*fraud=*/0),
+      Tx(0, 0, 1, 5, 100, /*fraud=*/1), Tx(1, 3 * kDay, 2, 5, 100, /*fraud=*/0),
       Tx(2, 7 * kDay - 1, 3, 5, 100),  // tx 0 is 1 s short of 7 days old: not yet known
       Tx(3, 7 * kDay, 4, 5, 100),      // tx 0 exactly 7 days old: in (t - 8d, t - 7d]
       Tx(4, 8 * kDay, 5, 5, 100),      // tx 0 exactly 8 days old: out of 1d, in 7d
@@ -92,11 +90,11 @@ TEST(FeaturesReference, TerminalCountsOnlyLabelsAtLeastSevenDaysOld) {
 
 TEST(FeaturesReference, WeekendAndNightInUtc) {
   const std::vector<Transaction> txs = {
-      Tx(0, 6 * 3600 + 3599, 1, 1, 100),         // Sunday 06:59:59: weekend, night
-      Tx(1, 7 * 3600, 1, 1, 100),                // Sunday 07:00:00: weekend, day
-      Tx(2, kDay, 1, 1, 100),                    // Monday 00:00:00: night
-      Tx(3, 6 * kDay + 23 * 3600, 1, 1, 100),    // Saturday 23:00
-      Tx(4, 5 * kDay + 86399, 1, 1, 100),        // Friday 23:59:59
+      Tx(0, 6 * 3600 + 3599, 1, 1, 100),       // Sunday 06:59:59: weekend, night
+      Tx(1, 7 * 3600, 1, 1, 100),              // Sunday 07:00:00: weekend, day
+      Tx(2, kDay, 1, 1, 100),                  // Monday 00:00:00: night
+      Tx(3, 6 * kDay + 23 * 3600, 1, 1, 100),  // Saturday 23:00
+      Tx(4, 5 * kDay + 86399, 1, 1, 100),      // Friday 23:59:59
   };
   auto r = ComputeReferenceFeatures(txs, kStartDay);
   ASSERT_TRUE(r.ok());

@@ -69,8 +69,7 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& opt
       options.compromised_customers_per_day > kCompromisedPerDayMax) {
     return InvalidArgument("fraud: at most 1000 compromised terminals / customers per day");
   }
-  if (options.terminal_compromise_days > kCompromiseDaysMax ||
-      options.customer_compromise_days > kCompromiseDaysMax) {
+  if (options.terminal_compromise_days > kCompromiseDaysMax || options.customer_compromise_days > kCompromiseDaysMax) {
     return InvalidArgument("fraud: a compromise lasts at most 3650 days");
   }
   std::unique_ptr<Simulator> sim(new Simulator(options));
@@ -163,9 +162,8 @@ void Simulator::GenerateDay(std::vector<Transaction>* out) {
     }
   }
   // Time order; ties keep generation order (customer id, then draw order).
-  std::stable_sort(out->begin(), out->end(), [](const Transaction& a, const Transaction& b) {
-    return a.tx_time_seconds < b.tx_time_seconds;
-  });
+  std::stable_sort(out->begin(), out->end(),
+                   [](const Transaction& a, const Transaction& b) { return a.tx_time_seconds < b.tx_time_seconds; });
   for (Transaction& tx : *out) tx.transaction_id = next_id_++;
 }
 

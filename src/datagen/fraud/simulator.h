@@ -15,12 +15,12 @@
 namespace impulse::fraud {
 
 struct SimulatorOptions {
-  uint32_t customers = 5000;         // number of customer profiles, 1..kCustomersMax
-  uint32_t terminals = 10000;        // number of terminal profiles, 1..kTerminalsMax
-  uint32_t days = 183;               // days simulated, 1..kDaysMax
-  int64_t start_epoch_day = 17622;   // first day, days since 1970-01-01 (17622 = 2018-04-01)
-  uint64_t seed = 0;                 // all output is a pure function of the options
-  double radius = 5;                 // a customer uses the terminals within this distance
+  uint32_t customers = 5000;        // number of customer profiles, 1..kCustomersMax
+  uint32_t terminals = 10000;       // number of terminal profiles, 1..kTerminalsMax
+  uint32_t days = 183;              // days simulated, 1..kDaysMax
+  int64_t start_epoch_day = 17622;  // first day, days since 1970-01-01 (17622 = 2018-04-01)
+  uint64_t seed = 0;                // all output is a pure function of the options
+  double radius = 5;                // a customer uses the terminals within this distance
   // Scenario 2: terminals compromised per day, and for how many days (from that day on).
   uint32_t compromised_terminals_per_day = 2;
   uint32_t terminal_compromise_days = 28;
@@ -35,7 +35,7 @@ struct SimulatorOptions {
 inline constexpr uint32_t kCustomersMax = 1'000'000;
 inline constexpr uint32_t kTerminalsMax = 1'000'000;
 inline constexpr uint32_t kDaysMax = 36'500;
-inline constexpr double kAreaSize = 100;          // locations are uniform on [0, 100)^2
+inline constexpr double kAreaSize = 100;  // locations are uniform on [0, 100)^2
 inline constexpr int64_t kSecondsPerDay = 86'400;
 inline constexpr int64_t kFraudAmountCents = 22'000;  // scenario 1: amount > 220 is fraud
 inline constexpr int64_t kScenario3Multiplier = 5;
@@ -43,10 +43,10 @@ inline constexpr int64_t kScenario3Multiplier = 5;
 struct CustomerProfile {
   double x = 0;
   double y = 0;
-  double mean_amount = 0;       // U(5, 100)
-  double std_amount = 0;        // mean_amount / 2
-  double mean_tx_per_day = 0;   // U(0, 4)
-  uint32_t terminals_begin = 0; // [begin, end) into the simulator's terminal link table
+  double mean_amount = 0;        // U(5, 100)
+  double std_amount = 0;         // mean_amount / 2
+  double mean_tx_per_day = 0;    // U(0, 4)
+  uint32_t terminals_begin = 0;  // [begin, end) into the simulator's terminal link table
   uint32_t terminals_end = 0;
 };
 
@@ -58,14 +58,14 @@ struct TerminalProfile {
 // One transaction. Amounts are integer cents so rounding to 2 decimals and the x5 of scenario
 // 3 are exact.
 struct Transaction {
-  uint64_t transaction_id = 0;      // index in time order over the whole run, from 0
-  int64_t tx_time_seconds = 0;      // seconds since the start day's midnight UTC
-  int64_t tx_time_days = 0;         // whole days since the start
+  uint64_t transaction_id = 0;  // index in time order over the whole run, from 0
+  int64_t tx_time_seconds = 0;  // seconds since the start day's midnight UTC
+  int64_t tx_time_days = 0;     // whole days since the start
   uint32_t customer_id = 0;
   uint32_t terminal_id = 0;
-  int64_t tx_amount_cents = 0;      // >= 0
-  uint8_t tx_fraud = 0;             // 0 or 1
-  uint8_t tx_fraud_scenario = 0;    // 0 (genuine), 1, 2 or 3
+  int64_t tx_amount_cents = 0;    // >= 0
+  uint8_t tx_fraud = 0;           // 0 or 1
+  uint8_t tx_fraud_scenario = 0;  // 0 (genuine), 1, 2 or 3
 };
 
 // Simulator: generates the transactions day by day. Create() draws the customer and terminal

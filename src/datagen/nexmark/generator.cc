@@ -25,8 +25,7 @@ constexpr uint64_t kChannelSalt = 0x6368616E6E656C73ULL;
 // per event is what makes every event independently reproducible.
 class Rng {
  public:
-  Rng(uint64_t seed, uint64_t salt, uint64_t stream)
-      : state_(Mix64(Mix64(seed ^ salt) + stream * kGolden)) {}
+  Rng(uint64_t seed, uint64_t salt, uint64_t stream) : state_(Mix64(Mix64(seed ^ salt) + stream * kGolden)) {}
 
   uint64_t Next() {
     state_ += kGolden;
@@ -44,13 +43,12 @@ class Rng {
 };
 
 constexpr std::array<std::string_view, 6> kUsStates = {"AZ", "CA", "ID", "OR", "WA", "WY"};
-constexpr std::array<std::string_view, 10> kUsCities = {
-    "Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",
-    "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
-constexpr std::array<std::string_view, 11> kFirstNames = {
-    "Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter"};
-constexpr std::array<std::string_view, 9> kLastNames = {
-    "Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris"};
+constexpr std::array<std::string_view, 10> kUsCities = {"Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",
+                                                        "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
+constexpr std::array<std::string_view, 11> kFirstNames = {"Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
+                                                          "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
+constexpr std::array<std::string_view, 9> kLastNames = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
+                                                        "Walton", "Smith",  "Jones",   "Noris"};
 constexpr std::array<std::string_view, 4> kHotChannels = {"Google", "Facebook", "Baidu", "Apple"};
 constexpr uint32_t kHotChannelRatio = 2;
 constexpr uint32_t kNumChannels = 10'000;
@@ -238,8 +236,7 @@ Generator::Generator(const GeneratorConfig& config)
 }
 
 int64_t Generator::TimestampAt(uint64_t event_index) const {
-  return config_.first_event_ms +
-         static_cast<int64_t>(static_cast<double>(event_index) * inter_event_delay_us_) / 1000;
+  return config_.first_event_ms + static_cast<int64_t>(static_cast<double>(event_index) * inter_event_delay_us_) / 1000;
 }
 
 void Generator::EventAt(uint64_t event_index, Event* out) const {
@@ -275,8 +272,8 @@ void Generator::PersonAt(uint64_t i, int64_t ts, Person* p) const {
   p->city.assign(Pick(rng, kUsCities));
   p->state.assign(Pick(rng, kUsStates));
   p->date_time = ts;
-  const auto current = static_cast<uint32_t>(8 + p->name.size() + p->email_address.size() +
-                                              p->credit_card.size() + p->city.size() + p->state.size());
+  const auto current = static_cast<uint32_t>(8 + p->name.size() + p->email_address.size() + p->credit_card.size() +
+                                             p->city.size() + p->state.size());
   AssignExtra(rng, current, config_.avg_person_bytes, &p->extra);
 }
 
@@ -294,8 +291,7 @@ void Generator::AuctionAt(uint64_t i, int64_t ts, Auction* a) const {
   a->initial_bid = Price(rng);
   // Length: uniform in [1, 2h] ms, h being the time until num_in_flight_auctions more auctions
   // have been generated, so about that many are open at any time.
-  const uint64_t events_until =
-      uint64_t{config_.num_in_flight_auctions} * kTotalProportion / kAuctionProportion;
+  const uint64_t events_until = uint64_t{config_.num_in_flight_auctions} * kTotalProportion / kAuctionProportion;
   const int64_t horizon_ms = TimestampAt(i + events_until) - ts;
   a->date_time = ts;
   a->expires = ts + 1 + static_cast<int64_t>(rng.Below64(static_cast<uint64_t>(std::max<int64_t>(horizon_ms * 2, 1))));

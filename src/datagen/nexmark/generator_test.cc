@@ -126,8 +126,7 @@ TEST(NexmarkGenerator, HotSellersGetTheirDocumentedShare) {
     if (KindAt(i) != Event::Kind::kAuction) continue;
     gen.EventAt(i, &e);
     ++auctions;
-    hot += e.auction.seller ==
-           (LastPersonIdAt(i) - kFirstPersonId) / kHotIdBlock * kHotIdBlock + kFirstPersonId;
+    hot += e.auction.seller == (LastPersonIdAt(i) - kFirstPersonId) / kHotIdBlock * kHotIdBlock + kFirstPersonId;
   }
   EXPECT_NEAR(static_cast<double>(hot) / auctions, 0.75, 0.03);
 }
@@ -182,10 +181,8 @@ TEST(NexmarkGenerator, TimestampsFollowTheConfiguredRate) {
 
 TEST(NexmarkGenerator, IdealizedSizesAverageTheConfiguredValues) {
   for (uint32_t scale : {1u, 3u}) {
-    GeneratorConfig config{.seed = 9,
-                           .avg_person_bytes = 200 * scale,
-                           .avg_auction_bytes = 500 * scale,
-                           .avg_bid_bytes = 100 * scale};
+    GeneratorConfig config{
+        .seed = 9, .avg_person_bytes = 200 * scale, .avg_auction_bytes = 500 * scale, .avg_bid_bytes = 100 * scale};
     Generator gen(config);
     Event e;
     double person = 0, auction = 0, bid = 0;
@@ -194,8 +191,8 @@ TEST(NexmarkGenerator, IdealizedSizesAverageTheConfiguredValues) {
       gen.EventAt(i, &e);
       if (e.kind == Event::Kind::kPerson) {
         const Person& p = e.person;
-        person += 8.0 + p.name.size() + p.email_address.size() + p.credit_card.size() + p.city.size() +
-                  p.state.size() + p.extra.size();
+        person += 8.0 + p.name.size() + p.email_address.size() + p.credit_card.size() + p.city.size() + p.state.size() +
+                  p.extra.size();
         ++np;
       } else if (e.kind == Event::Kind::kAuction) {
         auction += 48.0 + e.auction.item_name.size() + e.auction.description.size() + e.auction.extra.size();
@@ -245,8 +242,7 @@ TEST(NexmarkGenerator, FieldValuesStayInTheirDocumentedRanges) {
 
 TEST(NexmarkGenerator, InvalidConfigsAreRejected) {
   EXPECT_TRUE(Generator::Create(GeneratorConfig{}).ok());
-  EXPECT_EQ(Generator::Create(GeneratorConfig{.events_per_second = 0}).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Generator::Create(GeneratorConfig{.events_per_second = 0}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateConfig(GeneratorConfig{.events_per_second = -5}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateConfig(GeneratorConfig{.hot_auction_ratio = 0}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateConfig(GeneratorConfig{.avg_bid_bytes = 2 << 20}).code(), StatusCode::kInvalidArgument);

@@ -24,9 +24,7 @@ int64_t FloorDiv(int64_t a, int64_t b) {
 }
 
 // Start of the window of size/slide `slide_ms` that begins at or before t (the latest one).
-int64_t AlignDown(int64_t t, int64_t slide_ms) {
-  return FloorDiv(t, slide_ms) * slide_ms;
-}
+int64_t AlignDown(int64_t t, int64_t slide_ms) { return FloorDiv(t, slide_ms) * slide_ms; }
 
 template <typename Row>
 std::vector<Row> Sorted(std::vector<Row> rows) {
@@ -52,9 +50,7 @@ std::vector<std::optional<int64_t>> FinalPrices(const Events& events) {
   return finals;
 }
 
-double Average(int64_t sum, int64_t count) {
-  return static_cast<double>(sum) / static_cast<double>(count);
-}
+double Average(int64_t sum, int64_t count) { return static_cast<double>(sum) / static_cast<double>(count); }
 
 }  // namespace
 
@@ -225,8 +221,8 @@ std::ostream& operator<<(std::ostream& os, Exact d) {
 }  // namespace
 
 std::ostream& operator<<(std::ostream& os, const Q1Row& r) {
-  return os << "{auction: " << r.auction << ", bidder: " << r.bidder
-            << ", price: " << Exact{r.price} << ", date_time: " << Time{r.date_time} << "}";
+  return os << "{auction: " << r.auction << ", bidder: " << r.bidder << ", price: " << Exact{r.price}
+            << ", date_time: " << Time{r.date_time} << "}";
 }
 std::ostream& operator<<(std::ostream& os, const Q2Row& r) {
   return os << "{auction: " << r.auction << ", price: " << r.price << "}";
@@ -236,8 +232,7 @@ std::ostream& operator<<(std::ostream& os, const Q3Row& r) {
             << "\", auction_id: " << r.auction_id << "}";
 }
 std::ostream& operator<<(std::ostream& os, const Q4Row& r) {
-  return os << "{category: " << r.category << ", avg_final_price: " << Exact{r.avg_final_price}
-            << "}";
+  return os << "{category: " << r.category << ", avg_final_price: " << Exact{r.avg_final_price} << "}";
 }
 std::ostream& operator<<(std::ostream& os, const Q5Row& r) {
   return os << "{window_start: " << Time{r.window_start} << ", window_end: " << Time{r.window_end}
@@ -251,8 +246,7 @@ std::ostream& operator<<(std::ostream& os, const Q7Row& r) {
             << ", price: " << r.price << ", auction: " << r.auction << "}";
 }
 std::ostream& operator<<(std::ostream& os, const Q8Row& r) {
-  return os << "{id: " << r.id << ", name: \"" << r.name
-            << "\", window_start: " << Time{r.window_start} << "}";
+  return os << "{id: " << r.id << ", name: \"" << r.name << "\", window_start: " << Time{r.window_start} << "}";
 }
 
 // ---- NDJSON parsing ----
@@ -383,30 +377,14 @@ Status ParseOne(std::string_view json, Row* out) {
 
 }  // namespace
 
-Status RowFromJson(std::string_view json, Q1Row* out) {
-  return ParseOne(json, out);
-}
-Status RowFromJson(std::string_view json, Q2Row* out) {
-  return ParseOne(json, out);
-}
-Status RowFromJson(std::string_view json, Q3Row* out) {
-  return ParseOne(json, out);
-}
-Status RowFromJson(std::string_view json, Q4Row* out) {
-  return ParseOne(json, out);
-}
-Status RowFromJson(std::string_view json, Q5Row* out) {
-  return ParseOne(json, out);
-}
-Status RowFromJson(std::string_view json, Q6Row* out) {
-  return ParseOne(json, out);
-}
-Status RowFromJson(std::string_view json, Q7Row* out) {
-  return ParseOne(json, out);
-}
-Status RowFromJson(std::string_view json, Q8Row* out) {
-  return ParseOne(json, out);
-}
+Status RowFromJson(std::string_view json, Q1Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q2Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q3Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q4Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q5Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q6Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q7Row* out) { return ParseOne(json, out); }
+Status RowFromJson(std::string_view json, Q8Row* out) { return ParseOne(json, out); }
 
 template <typename Row>
 Result<std::vector<Row>> RowsFromNdjson(std::string_view ndjson) {

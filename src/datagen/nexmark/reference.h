@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
-#include "impulse/status.h"
 #include "datagen/nexmark/generator.h"
+#include "impulse/status.h"
 
 namespace impulse::nexmark {
 

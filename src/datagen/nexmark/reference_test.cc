@@ -49,24 +49,22 @@ Bid MakeBid(int64_t auction, int64_t price, int64_t t, int64_t bidder = 1) {
 TEST(NexmarkReference, Q1ConvertsEveryBidsPriceToEuros) {
   Events ev;
   ev.bids = {MakeBid(7, 1000, 5, 3), MakeBid(2, 100, 1, 4)};
-  const std::vector<Q1Row> expected = {{2, 4, 0.908 * 100.0, kT0 + 1},
-                                       {7, 3, 0.908 * 1000.0, kT0 + 5}};
+  const std::vector<Q1Row> expected = {{2, 4, 0.908 * 100.0, kT0 + 1}, {7, 3, 0.908 * 1000.0, kT0 + 5}};
   EXPECT_EQ(Q1(ev), expected);
   EXPECT_DOUBLE_EQ(Q1(ev)[1].price, 908.0);
 }
 
 TEST(NexmarkReference, Q2KeepsOnlyBidsOnAuctionsDivisibleBy123) {
   Events ev;
-  ev.bids = {MakeBid(246, 5, 0), MakeBid(124, 6, 0), MakeBid(123, 7, 0), MakeBid(122, 8, 0),
-             MakeBid(123, 1, 0)};
+  ev.bids = {MakeBid(246, 5, 0), MakeBid(124, 6, 0), MakeBid(123, 7, 0), MakeBid(122, 8, 0), MakeBid(123, 1, 0)};
   const std::vector<Q2Row> expected = {{123, 1}, {123, 7}, {246, 5}};
   EXPECT_EQ(Q2(ev), expected);
 }
 
 TEST(NexmarkReference, Q3JoinsCategoryTenAuctionsWithSellersInOrIdCa) {
   Events ev;
-  ev.persons = {MakePerson(1, "Ann", "OR", 0), MakePerson(2, "Bob", "WA", 0),
-                MakePerson(3, "Cat", "CA", 0), MakePerson(4, "Dan", "ID", 0)};
+  ev.persons = {MakePerson(1, "Ann", "OR", 0), MakePerson(2, "Bob", "WA", 0), MakePerson(3, "Cat", "CA", 0),
+                MakePerson(4, "Dan", "ID", 0)};
   ev.auctions = {
       MakeAuction(100, 1, 10, 0, 1),  // match
       MakeAuction(101, 1, 10, 0, 1),  // second auction of the same seller: a second row
@@ -82,8 +80,8 @@ TEST(NexmarkReference, Q3JoinsCategoryTenAuctionsWithSellersInOrIdCa) {
 
 TEST(NexmarkReference, Q4FinalPriceCountsOnlyBidsWithinTheAuctionInclusive) {
   Events ev;
-  ev.auctions = {MakeAuction(1, 50, 10, 1000, 2000), MakeAuction(2, 50, 10, 0, 10),
-                 MakeAuction(3, 50, 11, 0, 10), MakeAuction(4, 50, 12, 100, 200)};
+  ev.auctions = {MakeAuction(1, 50, 10, 1000, 2000), MakeAuction(2, 50, 10, 0, 10), MakeAuction(3, 50, 11, 0, 10),
+                 MakeAuction(4, 50, 12, 100, 200)};
   ev.bids = {
       MakeBid(1, 100, 1000),   // at date_time: counts
       MakeBid(1, 150, 2000),   // at expires: counts (final of auction 1 = 150)
@@ -157,9 +155,8 @@ TEST(NexmarkReference, Q7TumblingMaxPriceWithSmallestAuctionOnTies) {
   ev.bids = {MakeBid(9, 50, 0),    MakeBid(4, 50, 9999),
              MakeBid(1, 10, 5000), MakeBid(3, 100, 10000),  // at the boundary: the next window
              MakeBid(2, 7, 19999), MakeBid(8, 1, 30000)};
-  const std::vector<Q7Row> expected = {{kT0, kT0 + 10000, 50, 4},
-                                       {kT0 + 10000, kT0 + 20000, 100, 3},
-                                       {kT0 + 30000, kT0 + 40000, 1, 8}};
+  const std::vector<Q7Row> expected = {
+      {kT0, kT0 + 10000, 50, 4}, {kT0 + 10000, kT0 + 20000, 100, 3}, {kT0 + 30000, kT0 + 40000, 1, 8}};
   EXPECT_EQ(Q7(ev), expected);
 }
 
@@ -170,8 +167,7 @@ TEST(NexmarkReference, Q8PersonsSellingInTheWindowTheyRegisteredIn) {
                 MakePerson(3, "Cat", "CA", 0),      // auction before registering, same window
                 MakePerson(4, "Dan", "ID", 0)};     // no auction
   ev.auctions = {MakeAuction(1, 1, 10, 10000, 20000), MakeAuction(2, 2, 11, 12000, 30000),
-                 MakeAuction(3, 2, 12, 19999, 30000), MakeAuction(4, 3, 10, 0, 1),
-                 MakeAuction(5, 5, 10, 0, 1)};
+                 MakeAuction(3, 2, 12, 19999, 30000), MakeAuction(4, 3, 10, 0, 1), MakeAuction(5, 5, 10, 0, 1)};
   const std::vector<Q8Row> expected = {{2, "Bob", kT0 + 10000}, {3, "Cat", kT0}};
   EXPECT_EQ(Q8(ev), expected);
 }
@@ -234,8 +230,7 @@ std::vector<Q7Row> Q7ByScanning(const Events& ev) {
     const Bid* best = nullptr;
     for (const Bid& b : ev.bids) {
       if (b.date_time < s || b.date_time >= s + 10000) continue;
-      if (best == nullptr || b.price > best->price ||
-          (b.price == best->price && b.auction < best->auction)) {
+      if (best == nullptr || b.price > best->price || (b.price == best->price && b.auction < best->auction)) {
         best = &b;
       }
     }
@@ -294,8 +289,7 @@ TEST(NexmarkReferenceJson, ParsesEngineOutputWithIsoTimesAndPrefixMembers) {
 
 TEST(NexmarkReferenceJson, AcceptsEpochMsTimesAndIntegersForDoubles) {
   Q1Row q1;
-  ASSERT_TRUE(
-      RowFromJson(R"({"auction":1,"bidder":2,"price":908,"date_time":1704067200005})", &q1).ok());
+  ASSERT_TRUE(RowFromJson(R"({"auction":1,"bidder":2,"price":908,"date_time":1704067200005})", &q1).ok());
   EXPECT_EQ(q1, (Q1Row{1, 2, 908.0, kT0 + 5}));
   Q4Row q4;
   ASSERT_TRUE(RowFromJson(R"({"category":10,"avg_final_price":100.5})", &q4).ok());
@@ -313,13 +307,10 @@ TEST(NexmarkReferenceJson, RejectsMissingMistypedAndMalformedInput) {
   Q8Row q8;
   EXPECT_EQ(RowFromJson(R"({"id":1,"name":"A","window_start":"2024-13-01"})", &q8).code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(RowFromJson(R"({"id":1,"name":"A","window_start":true})", &q8).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(RowFromJson(R"({"id":1,"name":"A","window_start":true})", &q8).code(), StatusCode::kInvalidArgument);
   Q6Row q6;
-  EXPECT_EQ(RowFromJson(R"({"seller":1,"avg_price":null})", &q6).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(RowFromJson(std::string(kMaxRowJsonBytes + 1, ' '), &q6).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(RowFromJson(R"({"seller":1,"avg_price":null})", &q6).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(RowFromJson(std::string(kMaxRowJsonBytes + 1, ' '), &q6).code(), StatusCode::kInvalidArgument);
   // A valid row parses, so the rejections above are about the input.
   ASSERT_TRUE(RowFromJson(R"({"auction":1,"price":2})", &q2).ok());
   EXPECT_EQ(q2, (Q2Row{1, 2}));
@@ -333,8 +324,7 @@ TEST(NexmarkReferenceJson, NdjsonRowsComeBackSortedAndSkipBlankLines) {
   ASSERT_TRUE(rows.ok()) << rows.status().ToString();
   const std::vector<Q7Row> expected = {{0, 10000, 9, 2}, {20000, 30000, 5, 1}};
   EXPECT_EQ(*rows, expected);
-  EXPECT_EQ(RowsFromNdjson<Q7Row>("{\"window_start\":0}\n").status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(RowsFromNdjson<Q7Row>("{\"window_start\":0}\n").status().code(), StatusCode::kInvalidArgument);
   Result<std::vector<Q7Row>> empty = RowsFromNdjson<Q7Row>("");
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
@@ -346,8 +336,7 @@ TEST(NexmarkReferenceJson, ReferenceRowsRoundTripThroughEngineStyleJson) {
   const Events ev = GenerateEvents(GeneratorConfig{.seed = 2}, 20'000);
   std::string q1_json;
   for (const Q1Row& r : Q1(ev)) {
-    q1_json += "{\"auction\":" + std::to_string(r.auction) +
-               ",\"bidder\":" + std::to_string(r.bidder) + ",\"price\":";
+    q1_json += "{\"auction\":" + std::to_string(r.auction) + ",\"bidder\":" + std::to_string(r.bidder) + ",\"price\":";
     AppendJsonDouble(r.price, &q1_json);
     q1_json += ",\"date_time\":\"";
     AppendTimestampIso(r.date_time, &q1_json);

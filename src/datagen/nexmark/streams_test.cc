@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "event/ndjson.h"
 #include "datagen/nexmark/generator.h"
 #include "datagen/nexmark/ndjson.h"
+#include "event/ndjson.h"
 #include "plan/logical_plan.h"
 #include "spec/spec.h"
 
