@@ -66,7 +66,7 @@ class Producer {
       ++inflight_;
     }
     while (true) {
-      auto done = [this](Status s, IngestResult r) {
+      auto done = [this](const Status& s, const IngestResult& r) {
         std::lock_guard<std::mutex> lock(mu_);
         if (!s.ok() && first_error_.ok()) first_error_ = s;
         rejected_ += r.rejected;

@@ -209,7 +209,7 @@ class Sender {
     }
     sent_.fetch_add(1, std::memory_order_relaxed);
     while (true) {
-      const Status st = engine_->Ingest("features", body_, 0, [this](Status s, IngestResult r) {
+      Status st = engine_->Ingest("features", body_, 0, [this](const Status& s, const IngestResult& r) {
         if (!s.ok() || r.rejected > 0) errors_.fetch_add(1, std::memory_order_relaxed);
         events_acked_.fetch_add(r.accepted, std::memory_order_relaxed);
         acked_.fetch_add(1, std::memory_order_relaxed);

@@ -18,6 +18,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
+  # style checks (scripts/lint.sh)
+  clang-format clang-tidy
 )
 
 missing=()

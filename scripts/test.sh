@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (through ./dev test):
+#   0. style: clang-format check of every C++ file, clang-tidy of the production sources
+#      (scripts/lint.sh; either failing fails the run);
 #   1. libFuzzer smoke runs of every fuzz target (clang, ASan+UBSan), FUZZ_SECONDS each;
 #   2. the concurrent tests (label "concurrent") under ThreadSanitizer;
 #   3. every test under AddressSanitizer + UndefinedBehaviorSanitizer (unit, end-to-end, crash,
@@ -17,6 +19,10 @@ configure() {
   shift
   [ -f "$dir/CMakeCache.txt" ] || cmake -S . -B "$dir" "$@" >/dev/null
 }
+
+echo "== style (scripts/lint.sh)"
+configure build/debug -DCMAKE_BUILD_TYPE=Debug -DIMPULSE_SANITIZE=address -DIMPULSE_BENCH=OFF
+BUILD=build/debug bash scripts/lint.sh
 
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
 configure build/fuzz -DCMAKE_BUILD_TYPE=Debug -DIMPULSE_FUZZ=ON -DIMPULSE_TESTS=OFF -DIMPULSE_BENCH=OFF \

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -45,7 +46,7 @@ int Fail(const char* what, const impulse::Status& st) {
 
 }  // namespace
 
-int main() {
+static int Run() {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("impulse-embed-" + std::to_string(getpid()));
   impulse::EngineOptions options;
@@ -89,8 +90,9 @@ int main() {
     if (amount >= 100) expected.insert({id, static_cast<int64_t>(amount)});
   }
   std::promise<impulse::Status> acked;
-  impulse::Status st = e.IngestRows("payments", rows, /*producer=*/0,
-                                    [&](impulse::Status s, impulse::IngestResult) { acked.set_value(s); });
+  impulse::Status st =
+      e.IngestRows("payments", rows, /*producer=*/0,
+                   [&](const impulse::Status& s, const impulse::IngestResult&) { acked.set_value(s); });
   if (!st.ok()) return Fail("ingest", st);
   if (st = acked.get_future().get(); !st.ok()) return Fail("ingest ack", st);
   if (st = e.WaitForPipelines(30'000); !st.ok()) return Fail("pipelines", st);
@@ -118,4 +120,13 @@ int main() {
   std::printf("expected %zu rows; subscription received %zu, read back %zu: %s\n", expected.size(), received.size(),
               read.size(), ok ? "OK" : "MISMATCH");
   return ok ? 0 : 1;
+}
+
+int main() {
+  try {
+    return Run();
+  } catch (const std::exception& e) {  // std::filesystem and allocation may throw
+    std::fprintf(stderr, "embed: %s\n", e.what());
+    return 1;
+  }
 }

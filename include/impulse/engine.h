@@ -243,11 +243,13 @@ class Engine {
   // kNotFound (unknown stream), kInvalidArgument (options out of range, from_offsets of the
   // wrong size), kFailedPrecondition (the engine is stopping).
   using SubscribeCallback = std::function<void(const RowBatch& rows, uint32_t partition, uint64_t next_offset)>;
+  // NOLINTBEGIN(performance-unnecessary-value-param): by value because implementations keep them.
   virtual Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,
                                                           SubscribeCallback callback) {
     (void)stream, (void)options, (void)callback;
     return FailedPrecondition("Subscribe is not supported by this engine");
   }
+  // NOLINTEND(performance-unnecessary-value-param)
 
   // Prometheus text exposition of all engine metrics.
   virtual std::string MetricsText() const = 0;

@@ -60,7 +60,7 @@ static_assert(sizeof(Value) == 16);
 // Clear() keeps the first chunk to avoid re-allocating in steady state.
 class Arena {
  public:
-  explicit Arena(size_t chunk_bytes = 64 * 1024) : chunk_bytes_(chunk_bytes) {}
+  explicit Arena(size_t chunk_bytes = size_t{64} * 1024) : chunk_bytes_(chunk_bytes) {}
   Arena(Arena&&) = default;
   Arena& operator=(Arena&&) = default;
 

@@ -77,8 +77,8 @@ class [[nodiscard]] Result {
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
-    static const Status kOk;
-    return ok() ? kOk : std::get<Status>(v_);
+    static const Status ok_status;
+    return ok() ? ok_status : std::get<Status>(v_);
   }
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
@@ -105,10 +105,14 @@ class [[nodiscard]] Result {
     if (!_st.ok()) return _st;      \
   } while (0)
 
+// `tmp` is a name and `lhs` a declaration or an lvalue ("auto x", "y"): neither can be
+// parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                          \
   if (!tmp.ok()) return tmp.status();         \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(IMPULSE_CONCAT(_result_, __LINE__), lhs, expr)
 

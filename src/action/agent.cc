@@ -158,7 +158,7 @@ class State : public std::enable_shared_from_this<State> {
     req.timeout_ms = options_.timeout_ms;
     req.response_bytes_max = options_.response_bytes_max;
     AsyncRequest(rt_->io(), std::move(req),
-                 [self = shared_from_this(), call](HttpResponse resp) { self->OnResponse(call, resp); });
+                 [self = shared_from_this(), call](const HttpResponse& resp) { self->OnResponse(call, resp); });
   }
 
   void OnResponse(const std::shared_ptr<Call>& call, const HttpResponse& resp) {

@@ -67,13 +67,14 @@ class Call : public std::enable_shared_from_this<Call> {
       beast::error_code ignored;
       self->socket_.close(ignored);
     });
-    resolver_.async_resolve(url_.host, url_.port,
-                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-                              self->OnResolve(ec, std::move(results));
-                            });
+    resolver_.async_resolve(
+        url_.host, url_.port,
+        [self = shared_from_this()](beast::error_code ec, const tcp::resolver::results_type& results) {
+          self->OnResolve(ec, results);
+        });
   }
 
-  void OnResolve(beast::error_code ec, tcp::resolver::results_type results) {
+  void OnResolve(beast::error_code ec, const tcp::resolver::results_type& results) {
     if (ec || timed_out_) return Fail("resolve " + url_.host, ec);
     asio::async_connect(socket_, results, [self = shared_from_this()](beast::error_code cec, const tcp::endpoint&) {
       self->OnConnect(cec);

@@ -195,10 +195,10 @@ class WebhookState : public std::enable_shared_from_this<WebhookState> {
     req.timeout_ms = options_.timeout_ms;
     req.response_bytes_max = options_.response_bytes_max;
     auto self = shared_from_this();
-    AsyncRequest(rt_->io(), std::move(req), [self, job](HttpResponse res) { self->OnResult(job, std::move(res)); });
+    AsyncRequest(rt_->io(), std::move(req), [self, job](const HttpResponse& res) { self->OnResult(job, res); });
   }
 
-  void OnResult(const JobPtr& job, HttpResponse res) {
+  void OnResult(const JobPtr& job, const HttpResponse& res) {
     Completions completions;
     {
       std::lock_guard<std::mutex> lock(mu_);

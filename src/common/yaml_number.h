@@ -8,7 +8,7 @@
 
 #include "impulse/status.h"
 
-namespace YAML {
+namespace YAML {  // NOLINT(readability-identifier-naming): yaml-cpp's namespace
 class Node;
 }  // namespace YAML
 

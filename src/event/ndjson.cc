@@ -77,7 +77,7 @@ simdjson::error_code ValidateValue(od::value v, int depth) {
       if (auto e = v.get_array().get(a)) return e;
       for (auto element : a) {
         od::value x;
-        if (auto e = std::move(element).get(x)) return e;
+        if (auto e = element.get(x)) return e;
         if (auto e = ValidateValue(x, depth + 1)) return e;
       }
       return simdjson::SUCCESS;

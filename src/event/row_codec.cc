@@ -33,7 +33,7 @@ class Reader {
   std::string_view in_;
 };
 
-Status Corrupt(std::string what) { return DataLoss("row payload: " + what); }
+Status Corrupt(const std::string& what) { return DataLoss("row payload: " + what); }
 
 }  // namespace
 
@@ -112,9 +112,9 @@ Status DecodeRow(const Schema& schema, std::string_view payload, RowBatch* out) 
 
   // Decode into a staging row first so that a corrupt payload leaves `out` unchanged.
   Value* row = out->AppendRow();
-  auto fail = [&](std::string what) {
+  auto fail = [&](const std::string& what) {
     out->PopRow();
-    return Corrupt(std::move(what));
+    return Corrupt(what);
   };
   for (size_t i = 0; i < n; ++i) {
     const Field& f = schema.field(i);

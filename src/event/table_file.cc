@@ -61,10 +61,9 @@ struct CsvToJson {
       const std::string& v = cells[c];
       if (v.empty() && !(f.type == FieldType::kString && !f.nullable)) {
         json += "null";
-      } else if (f.type == FieldType::kString) {
-        AppendJsonString(v, &json);
-      } else if (f.type == FieldType::kTimestamp && v.find_first_not_of("0123456789") != std::string::npos) {
-        AppendJsonString(v, &json);
+      } else if (f.type == FieldType::kString ||
+                 (f.type == FieldType::kTimestamp && v.find_first_not_of("0123456789") != std::string::npos)) {
+        AppendJsonString(v, &json);  // a string, or a timestamp in text form
       } else {
         json += v;
       }

@@ -66,7 +66,7 @@ class Scanner {
     ++pos_;
     return Status::OK();
   }
-  Status Unexpected(std::string what) const {
+  Status Unexpected(const std::string& what) const {
     if (done()) return InvalidArgument(what + " at position " + std::to_string(pos_) + ", got end");
     char buf[8];
     unsigned char c = static_cast<unsigned char>(s_[pos_]);

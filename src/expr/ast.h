@@ -25,7 +25,7 @@ ExprType FromFieldType(FieldType t);
 FieldType ToFieldType(ExprType t);
 
 // Bounds that keep parsing, checking and evaluation recursion and memory bounded.
-inline constexpr size_t kExprTextBytesMax = 64 * 1024;
+inline constexpr size_t kExprTextBytesMax = size_t{64} * 1024;
 inline constexpr int kExprDepthMax = 128;
 inline constexpr size_t kExprArgsMax = 1024;  // function arguments, IN list items, CASE arms
 

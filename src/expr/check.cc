@@ -171,11 +171,10 @@ class Checker {
     bool ts_arith = false;
     if (IsNumeric(a) && IsNumeric(b)) {
       e->type = (a == ExprType::kDouble || b == ExprType::kDouble) ? ExprType::kDouble : ExprType::kInt64;
-    } else if (a == ExprType::kTimestamp && b == ExprType::kInt64 && (e->bin == BinOp::kAdd || e->bin == BinOp::kSub)) {
-      e->type = ExprType::kTimestamp;
-      ts_arith = true;
-    } else if (a == ExprType::kInt64 && b == ExprType::kTimestamp && e->bin == BinOp::kAdd) {
-      e->type = ExprType::kTimestamp;
+    } else if ((a == ExprType::kTimestamp && b == ExprType::kInt64 &&
+                (e->bin == BinOp::kAdd || e->bin == BinOp::kSub)) ||
+               (a == ExprType::kInt64 && b == ExprType::kTimestamp && e->bin == BinOp::kAdd)) {
+      e->type = ExprType::kTimestamp;  // timestamp +- ms, ms + timestamp
       ts_arith = true;
     } else if (a == ExprType::kTimestamp && b == ExprType::kTimestamp && e->bin == BinOp::kSub) {
       e->type = ExprType::kInt64;  // difference in ms
@@ -294,6 +293,7 @@ class Checker {
     }
     e->func = info->func;
     e->nullable = AnyNullable(*e);
+    // NOLINTNEXTLINE(readability-identifier-naming): one-letter types keep the signature table readable
     constexpr auto S = ExprType::kString, I = ExprType::kInt64, D = ExprType::kDouble, T = ExprType::kTimestamp;
     bool ok = true;
     switch (info->func) {

@@ -72,7 +72,7 @@ Status Feed(Engine& engine, const std::string& stream, const RowBatch& rows, con
     ++acks->inflight;
   }
   while (true) {
-    Status st = engine.IngestRows(stream, rows, 0, [acks](Status s, IngestResult) { acks->Done(s); });
+    Status st = engine.IngestRows(stream, rows, 0, [acks](const Status& s, const IngestResult&) { acks->Done(s); });
     if (st.code() == StatusCode::kUnavailable) {
       std::this_thread::sleep_for(std::chrono::microseconds(kBackpressureSleepUs));
       continue;

@@ -19,8 +19,8 @@ namespace impulse::features::backfill_internal {
 
 namespace {
 
-constexpr size_t kChunkBytes = 256 * 1024;    // read at a time (parsed up to its last newline)
-constexpr size_t kHeaderColumnsMax = 10'000;  // a header wider than this is refused
+constexpr size_t kChunkBytes = size_t{256} * 1024;  // read at a time (parsed up to its last newline)
+constexpr size_t kHeaderColumnsMax = 10'000;        // a header wider than this is refused
 
 std::string Quoted(std::string_view cell) {
   constexpr size_t kShown = 40;

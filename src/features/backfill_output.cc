@@ -23,8 +23,8 @@ namespace impulse::features::backfill_internal {
 
 namespace {
 
-constexpr size_t kDecodeRows = 1024;      // rows decoded per batch while formatting
-constexpr size_t kBlockRows = 32 * 1024;  // rows formatted by one thread at a time (a few MiB of text)
+constexpr size_t kDecodeRows = 1024;              // rows decoded per batch while formatting
+constexpr size_t kBlockRows = size_t{32} * 1024;  // rows formatted by one thread at a time (a few MiB of text)
 constexpr uint32_t kOutputThreadsMax = 16;
 constexpr uint64_t kReadBytes = 16 << 20;  // per PartitionLog::Read (< 4 GiB: offsets in a chunk are 32-bit)
 

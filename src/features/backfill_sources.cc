@@ -15,7 +15,7 @@ namespace impulse::features::backfill_internal {
 
 namespace {
 
-constexpr size_t kNdjsonChunkBytes = 256 * 1024;  // read and parsed at a time (whole lines)
+constexpr size_t kNdjsonChunkBytes = size_t{256} * 1024;  // read and parsed at a time (whole lines)
 
 // Drops the rows of `rows` outside [from, to) by event time, keeping the order. Returns how
 // many were dropped.

@@ -206,7 +206,7 @@ Status PartitionLog::Flush() {
   if (async_failed_.load(std::memory_order_relaxed)) AdoptAsyncError();
   if (!writable_) return NotWritable();
   if (buf_size_ == 0) return Status::OK();
-  const Status s = active_file_->Append(std::string_view(buf_.get(), buf_size_));
+  Status s = active_file_->Append(std::string_view(buf_.get(), buf_size_));
   if (!s.ok()) {
     // Nothing partial may stay in the file: a reader or a reopen would otherwise see it.
     // The buffer is kept so a later Flush can retry.

@@ -134,7 +134,7 @@ Status PartitionLog::TruncateTo(uint64_t end_offset) {
     sync_cv_.wait(lock, [&] { return !sync_in_flight_; });
     sync_in_flight_ = true;
   }
-  const Status s = TruncateSegments(end_offset);
+  Status s = TruncateSegments(end_offset);
   {
     std::lock_guard<std::mutex> lock(sync_mu_);
     sync_in_flight_ = false;

@@ -58,8 +58,8 @@ class Parser {
       return InvalidArgument("learner.learner_model_param.base_score " + Num(base_score) + " is not a finite float32");
     }
     float base_margin = static_cast<float>(base_score);
-    if (obj == "binary:logitraw") {
-      // libxgboost 1.7 keeps the stored base_score as the margin here (checked by the oracle).
+    if (obj == "binary:logitraw" || obj == "reg:squarederror" || obj == "reg:linear") {
+      // binary:logitraw: libxgboost 1.7 keeps the stored base_score as the margin (checked by the oracle).
       transform = OutputTransform::kIdentity;
     } else if (obj == "binary:logistic" || obj == "reg:logistic") {
       // libxgboost 1.7 ProbToMargin, in float: -logf(1 / p - 1).
@@ -70,8 +70,6 @@ class Parser {
       const float p = static_cast<float>(base_score);
       base_margin = -std::log(1.0f / p - 1.0f);
       transform = OutputTransform::kSigmoid;
-    } else if (obj == "reg:squarederror" || obj == "reg:linear") {
-      transform = OutputTransform::kIdentity;
     } else if (obj == "multi:softprob") {
       if (num_class < 1) {
         return InvalidArgument("multi:softprob with learner.learner_model_param.num_class " + Num(num_class));

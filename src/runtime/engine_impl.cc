@@ -32,7 +32,7 @@ std::string SchemaFingerprint(const StreamDef& def) {
   return s;
 }
 
-constexpr size_t kMaxDeadLetterRawBytes = 64 * 1024;
+constexpr size_t kMaxDeadLetterRawBytes = size_t{64} * 1024;
 
 }  // namespace
 

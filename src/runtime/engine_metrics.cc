@@ -238,6 +238,7 @@ std::vector<StageLatency> EngineImpl::StageLatencies() const {
   snaps[3].Add(checkpoint_pause.Read());
   const char* names[4] = {"ingest_to_durable", "ingest_to_output", "pipeline_batch", "checkpoint_pause"};
   std::vector<StageLatency> out;
+  out.reserve(4);
   for (int i = 0; i < 4; ++i) {
     out.push_back(
         {names[i], snaps[i].total(), snaps[i].QuantileUs(0.5), snaps[i].QuantileUs(0.99), snaps[i].QuantileUs(0.999)});

@@ -186,7 +186,7 @@ void OutboxDispatcher::Run() {
         retry_writes_.push_back(std::move(a.write));
       }
     }
-    for (Completion& c : completions) HandleCompletion(std::move(c));
+    for (const Completion& c : completions) HandleCompletion(c);
     if (stopping) break;
     for (size_t n = retry_writes_.size(); n > 0; --n) {
       std::shared_ptr<Write> w = std::move(retry_writes_.front());
@@ -215,7 +215,7 @@ void OutboxDispatcher::Run() {
       --lanes_[a.write->lane]->writes;
       if (a.status.ok()) Done(*lanes_[a.write->lane], a.write->offset);
     }
-    for (Completion& c : completions) HandleCompletion(std::move(c));
+    for (const Completion& c : completions) HandleCompletion(c);
     for (size_t n = retry_writes_.size(); n > 0; --n) {
       std::shared_ptr<Write> w = std::move(retry_writes_.front());
       retry_writes_.pop_front();
@@ -227,7 +227,7 @@ void OutboxDispatcher::Run() {
       std::fprintf(stderr,
                    "impulse: outbox: %llu outcome records not durable at stop; their firings are re-sent "
                    "at the next start\n",
-                   static_cast<unsigned long long>(writes_outstanding_ + retry_writes_.size()));
+                   static_cast<unsigned long long>(writes_outstanding_) + retry_writes_.size());
       break;
     }
     std::unique_lock<std::mutex> l(mu_);
@@ -345,7 +345,7 @@ bool OutboxDispatcher::HasLane(std::string_view action) const {
   return false;
 }
 
-void OutboxDispatcher::HandleCompletion(Completion c) {
+void OutboxDispatcher::HandleCompletion(const Completion& c) {
   Lane& lane = *lanes_[c.lane];
   lane.blocked = false;  // the executor has room again
   const action::Outcome& o = c.outcome;
@@ -399,7 +399,7 @@ void OutboxDispatcher::IssueWrite(std::shared_ptr<Write> w) {
   for (const std::string& s : w->strings) v[f++] = Value::String(s);
   for (int64_t i : w->ints) v[f++] = Value::Int(i);
   rows.meta(0).event_time_ms = w->event_time_ms;
-  Status st = engine_->IngestInternal(w->stream, rows, [this, w](Status s, IngestResult) {
+  Status st = engine_->IngestInternal(w->stream, rows, [this, w](Status s, const IngestResult&) {
     {
       std::lock_guard<std::mutex> l(mu_);
       acks_.push_back({std::move(s), w});

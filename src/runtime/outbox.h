@@ -105,7 +105,7 @@ class OutboxDispatcher {
   OutboxDispatcher(EngineImpl* engine, uint32_t outbox, Options options);
   void Run();
   void Pump(Lane& lane, size_t index);
-  void HandleCompletion(Completion c);
+  void HandleCompletion(const Completion& c);
   bool HasLane(std::string_view action) const;
   void IssueWrite(std::shared_ptr<Write> w);
   void Done(Lane& lane, uint64_t offset);

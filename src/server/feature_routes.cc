@@ -19,7 +19,7 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-HttpReply BadRequest(std::string message) { return MakeReply(400, JsonError(message, "InvalidArgument")); }
+HttpReply BadRequest(const std::string& message) { return MakeReply(400, JsonError(message, "InvalidArgument")); }
 
 std::string JsonErrorText(simdjson::error_code e) { return std::string("invalid JSON: ") + simdjson::error_message(e); }
 

@@ -100,7 +100,7 @@ class Router {
               ReplyFn reply) const;
 
  private:
-  void Ingest(const std::string& stream, std::string body, uint32_t producer, ReplyFn reply) const;
+  void Ingest(const std::string& stream, const std::string& body, uint32_t producer, ReplyFn reply) const;
   HttpReply ReadEvents(const std::string& stream, std::string_view query) const;
   HttpReply ListStreams() const;
   HttpReply Metrics() const;

@@ -54,10 +54,10 @@ void ServerMetrics::RecordRequest(std::string_view route, int status, double sec
     if (requests == nullptr) {
       const std::string route_s(route);
       // 50 us .. 10 s: covers an in-memory reply up to a slow fsync under load.
-      static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      static const prometheus::Histogram::BucketBoundaries buckets = {
           0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0};
       requests = &requests_->Add({{"route", route_s}, {"code", std::to_string(status)}});
-      latency = &latency_->Add({{"route", route_s}}, kBuckets);
+      latency = &latency_->Add({{"route", route_s}}, buckets);
       series_.push_back({route_s, status, requests, latency});
     }
   }

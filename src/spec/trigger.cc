@@ -9,7 +9,7 @@ namespace {
 
 using Entries_ = std::vector<std::pair<std::string, YAML::Node>>;
 
-constexpr size_t kTemplateBytesMax = 64 * 1024;
+constexpr size_t kTemplateBytesMax = size_t{64} * 1024;
 constexpr size_t kActionsPerTriggerMax = 16;
 
 bool ReadString(const YAML::Node& n, const std::string& what, Diagnostics* d, std::string* out) {

@@ -29,7 +29,7 @@ struct StateOptions {
   // Hard bound on live entries (both backends); Insert beyond it fails with kResourceExhausted.
   size_t entries_max = 10'000'000;
   // Longest key accepted by FindOrInsert (kInvalidArgument beyond it). Bounds snapshot records.
-  size_t key_bytes_max = 64 * 1024;
+  size_t key_bytes_max = size_t{64} * 1024;
   // File system for snapshot files (memory backend and the checkpoint manifest); nullptr = Env::Default().
   Env* env = nullptr;
   // Tests only: > 0 makes every Find/FindOrInsert/Erase/ForEach after the first this many fail

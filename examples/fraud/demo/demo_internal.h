@@ -68,8 +68,9 @@ class Receiver {
 class LiveEngine {
  public:
   static Result<std::unique_ptr<LiveEngine>> Open(const std::string& spec, const std::string& dir,
-                                                  std::shared_ptr<model::ModelRepository> models, uint32_t shards,
-                                                  Durability durability, int64_t checkpoint_interval_ms);
+                                                  const std::shared_ptr<model::ModelRepository>& models,
+                                                  uint32_t shards, Durability durability,
+                                                  int64_t checkpoint_interval_ms);
   ~LiveEngine();
   Engine& engine() { return *engine_; }
   uint16_t port() const { return server_->port(); }

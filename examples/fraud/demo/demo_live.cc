@@ -129,8 +129,9 @@ bool Receiver::WaitForKeys(uint64_t n, int64_t timeout_ms) const {
 }
 
 Result<std::unique_ptr<LiveEngine>> LiveEngine::Open(const std::string& spec, const std::string& dir,
-                                                     std::shared_ptr<model::ModelRepository> models, uint32_t shards,
-                                                     Durability durability, int64_t checkpoint_interval_ms) {
+                                                     const std::shared_ptr<model::ModelRepository>& models,
+                                                     uint32_t shards, Durability durability,
+                                                     int64_t checkpoint_interval_ms) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   std::unique_ptr<LiveEngine> live(new LiveEngine());

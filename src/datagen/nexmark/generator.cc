@@ -300,7 +300,7 @@ void Generator::AuctionAt(uint64_t i, int64_t ts, Auction* a) const {
   a->description.clear();
   AppendRandomString(rng, 100, ' ', &a->description);
   a->reserve = a->initial_bid + Price(rng);
-  const auto current = static_cast<uint32_t>(8 + a->item_name.size() + a->description.size() + 5 * 8);
+  const auto current = static_cast<uint32_t>(8 + a->item_name.size() + a->description.size() + size_t{5} * 8);
   AssignExtra(rng, current, config_.avg_auction_bytes, &a->extra);
 }
 

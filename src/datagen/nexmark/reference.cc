@@ -114,6 +114,7 @@ std::vector<Q4Row> Q4(const Events& events) {
     ++count;
   }
   std::vector<Q4Row> rows;
+  rows.reserve(sum_count_by_category.size());
   for (const auto& [category, sc] : sum_count_by_category) {
     rows.push_back({category, Average(sc.first, sc.second)});
   }
@@ -177,6 +178,7 @@ std::vector<Q7Row> Q7(const Events& events) {
     }
   }
   std::vector<Q7Row> rows;
+  rows.reserve(best.size());
   for (const auto& [start, pa] : best) {
     rows.push_back({start, start + kQ7WindowSizeMs, pa.first, pa.second});
   }

@@ -59,7 +59,7 @@ struct Q1Row {
   int64_t bidder = 0;
   double price = 0;
   int64_t date_time = 0;
-  auto operator<=>(const Q1Row&) const = default;
+  auto operator<=>(const Q1Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q1Row> Q1(const Events& events);
 
@@ -67,7 +67,7 @@ std::vector<Q1Row> Q1(const Events& events);
 struct Q2Row {
   int64_t auction = 0;
   int64_t price = 0;
-  auto operator<=>(const Q2Row&) const = default;
+  auto operator<=>(const Q2Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q2Row> Q2(const Events& events);
 
@@ -79,7 +79,7 @@ struct Q3Row {
   std::string city;
   std::string state;
   int64_t auction_id = 0;
-  auto operator<=>(const Q3Row&) const = default;
+  auto operator<=>(const Q3Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q3Row> Q3(const Events& events);
 
@@ -90,7 +90,7 @@ std::vector<Q3Row> Q3(const Events& events);
 struct Q4Row {
   int64_t category = 0;
   double avg_final_price = 0;
-  auto operator<=>(const Q4Row&) const = default;
+  auto operator<=>(const Q4Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q4Row> Q4(const Events& events);
 
@@ -102,7 +102,7 @@ struct Q5Row {
   int64_t window_end = 0;
   int64_t auction = 0;
   int64_t num = 0;
-  auto operator<=>(const Q5Row&) const = default;
+  auto operator<=>(const Q5Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q5Row> Q5(const Events& events);
 
@@ -113,7 +113,7 @@ std::vector<Q5Row> Q5(const Events& events);
 struct Q6Row {
   int64_t seller = 0;
   double avg_price = 0;
-  auto operator<=>(const Q6Row&) const = default;
+  auto operator<=>(const Q6Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q6Row> Q6(const Events& events);
 
@@ -125,7 +125,7 @@ struct Q7Row {
   int64_t window_end = 0;
   int64_t price = 0;
   int64_t auction = 0;
-  auto operator<=>(const Q7Row&) const = default;
+  auto operator<=>(const Q7Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q7Row> Q7(const Events& events);
 
@@ -136,7 +136,7 @@ struct Q8Row {
   int64_t id = 0;
   std::string name;
   int64_t window_start = 0;
-  auto operator<=>(const Q8Row&) const = default;
+  auto operator<=>(const Q8Row&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::vector<Q8Row> Q8(const Events& events);
 
