@@ -2,11 +2,38 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <string>
 #include <system_error>
 
 namespace impulse {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kSourceDirKey = "CMAKE_HOME_DIRECTORY:INTERNAL=";
+
+// The source tree of the build the binary sits in: the nearest ancestor holding CMakeCache.txt
+// names it. Only a build tree has one, so an installed binary never looks outside its prefix.
+fs::path BuildSourceDir(const fs::path& exe_dir) {
+  std::error_code ec;
+  for (fs::path dir = exe_dir; !dir.empty(); dir = dir.parent_path()) {
+    const fs::path cache = dir / "CMakeCache.txt";
+    if (fs::is_regular_file(cache, ec)) {
+      std::ifstream in(cache);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.rfind(kSourceDirKey, 0) == 0) return fs::path(line.substr(kSourceDirKey.size()));
+      }
+      return {};
+    }
+    if (dir == dir.root_path()) break;
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<std::string> FindSharedFile(std::string_view relative) {
   const fs::path rel{std::string(relative)};
@@ -18,17 +45,16 @@ Result<std::string> FindSharedFile(std::string_view relative) {
   }
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return NotFound("'" + rel.string() + "': cannot read /proc/self/exe: " + ec.message());
-  std::string looked;
   const fs::path installed = exe.parent_path().parent_path() / "share" / "impulse" / rel;
   if (fs::exists(installed, ec)) return installed.string();
-  looked = installed.string();
-  for (fs::path dir = exe.parent_path(); !dir.empty(); dir = dir.parent_path()) {
-    const fs::path p = dir / rel;
+  std::string looked = installed.string();
+  if (const fs::path source = BuildSourceDir(exe.parent_path()); !source.empty()) {
+    const fs::path p = source / rel;
     if (fs::exists(p, ec)) return p.string();
-    if (dir == dir.root_path()) break;
+    looked += " and " + p.string();
   }
-  return NotFound("'" + rel.string() + "' not found: looked in " + looked + " and in the ancestors of " +
-                  exe.parent_path().string() + " (set IMPULSE_SHARE_DIR or pass the path)");
+  return NotFound("'" + rel.string() + "' not found: looked in " + looked +
+                  " (set IMPULSE_SHARE_DIR or pass the path)");
 }
 
 }  // namespace impulse

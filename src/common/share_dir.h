@@ -13,8 +13,8 @@ namespace impulse {
 // The absolute path of `relative` (e.g. "examples/fraud/alerts.yaml"), looked up in order in:
 //   1. $IMPULSE_SHARE_DIR, when set (and only there);
 //   2. <directory of the running binary>/../share/impulse (the installed layout);
-//   3. the first ancestor of the binary's directory holding `relative` (a build tree inside the
-//      source tree, e.g. build/release/tools/impulse/impulse).
+//   3. in a build tree (the nearest ancestor of the binary's directory holds CMakeCache.txt): the
+//      source tree that build was configured from.
 // kNotFound naming every place looked in.
 Result<std::string> FindSharedFile(std::string_view relative);
 

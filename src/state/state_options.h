@@ -69,8 +69,13 @@ struct StateCodec<V> {
   static Status Deserialize(std::string_view in, V* v) { return v->Deserialize(in); }
 };
 
+// clang-format 14 mangles a parenthesized requires clause; the concept keeps it readable.
 template <typename V>
-requires(!HasMemberCodec<V> && std::is_trivially_copyable_v<V>) struct StateCodec<V> {
+concept TriviallyCodable = !HasMemberCodec<V> && std::is_trivially_copyable_v<V>;
+
+template <typename V>
+requires TriviallyCodable<V>
+struct StateCodec<V> {
   static void Serialize(const V& v, std::string* out) { out->append(reinterpret_cast<const char*>(&v), sizeof(V)); }
   static Status Deserialize(std::string_view in, V* v) {
     if (in.size() != sizeof(V)) {
