@@ -10,8 +10,8 @@ include(CMakePackageConfigHelpers)
 # What an embedding application links: impulse_runtime and everything it needs. Static
 # libraries carry their dependencies, so the whole closure is exported.
 set(IMPULSE_EXPORTED_LIBRARIES
-  impulse_common impulse_event impulse_log impulse_checkpoint impulse_agg impulse_state impulse_model
-  impulse_action impulse_expr impulse_plan impulse_ops impulse_features impulse_spec impulse_physical
+  impulse_common impulse_yaml_number impulse_event impulse_log impulse_checkpoint impulse_agg impulse_state
+  impulse_model impulse_action impulse_expr impulse_plan impulse_ops impulse_features impulse_spec impulse_physical
   impulse_runtime)
 
 add_library(impulse_embed INTERFACE)
