@@ -499,8 +499,7 @@ std::vector<StreamInfo> EngineImpl::ListStreams() const {
   return out;
 }
 
-Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, uint64_t from, uint32_t limit,
-                              std::string* out) const {
+Result<int> EngineImpl::CheckReadTarget(std::string_view stream_name, uint32_t partition) const {
   const int si = StreamIndex(stream_name);
   if (si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
   const StreamState& ss = *streams_[si];
@@ -508,6 +507,13 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
     return OutOfRange("stream " + ss.def.name + " has " + std::to_string(ss.partitions.size()) +
                       " partitions; partition " + std::to_string(partition) + " does not exist");
   }
+  return si;
+}
+
+Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, uint64_t from, uint32_t limit,
+                              std::string* out) const {
+  ASSIGN_OR_RETURN(const int si, CheckReadTarget(stream_name, partition));
+  const StreamState& ss = *streams_[si];
   std::vector<log::Record> recs;
   std::string storage;
   RowBatch rows(ss.def.schema.size());
