@@ -8,15 +8,6 @@ namespace {
 
 using namespace detail;
 
-template <typename S>
-S* As(uint8_t* p) {
-  return reinterpret_cast<S*>(p);
-}
-template <typename S>
-const S* As(const uint8_t* p) {
-  return reinterpret_cast<const S*>(p);
-}
-
 void MergeOne(const CompiledAgg& c, uint8_t* into, const uint8_t* from) {
   const FieldType t = c.spec.arg_type;
   switch (static_cast<Op>(c.op)) {

@@ -5,18 +5,6 @@
 
 namespace impulse::agg {
 namespace detail {
-namespace {
-
-template <typename S>
-S* As(uint8_t* p) {
-  return reinterpret_cast<S*>(p);
-}
-template <typename S>
-const S* As(const uint8_t* p) {
-  return reinterpret_cast<const S*>(p);
-}
-
-}  // namespace
 
 void ResultOne(const CompiledAgg& c, const uint8_t* p, Value* out, Arena* arena) {
   const FieldType t = c.spec.arg_type;

@@ -16,15 +16,6 @@ constexpr uint8_t kFormatVersion = 1;
 constexpr int64_t kCountMax = int64_t{1} << 56;
 bool ValidCount(int64_t n) { return n >= 0 && n <= kCountMax; }
 
-template <typename S>
-S* As(uint8_t* p) {
-  return reinterpret_cast<S*>(p);
-}
-template <typename S>
-const S* As(const uint8_t* p) {
-  return reinterpret_cast<const S*>(p);
-}
-
 void PutSlot(std::string* out, const Slot& s, FieldType t) {
   if (t == FieldType::kString)
     PutBytes(out, *s.s);

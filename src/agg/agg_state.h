@@ -50,6 +50,16 @@ union Slot {
 };
 static_assert(sizeof(Slot) == 8);
 
+// The state of type S stored at `p` (an aggregate's offset in a state block).
+template <typename S>
+S* As(uint8_t* p) {
+  return reinterpret_cast<S*>(p);
+}
+template <typename S>
+const S* As(const uint8_t* p) {
+  return reinterpret_cast<const S*>(p);
+}
+
 // State layouts. All fields zero = empty.
 struct CountState {
   int64_t n;

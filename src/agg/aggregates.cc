@@ -209,15 +209,6 @@ bool OpRetractable(Op op) {
 
 namespace {
 
-template <typename S>
-S* As(uint8_t* p) {
-  return reinterpret_cast<S*>(p);
-}
-template <typename S>
-const S* As(const uint8_t* p) {
-  return reinterpret_cast<const S*>(p);
-}
-
 int64_t WrapAdd(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
 }

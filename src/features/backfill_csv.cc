@@ -96,22 +96,15 @@ namespace {
 
 // Contract: one thread. Holds the file, one chunk buffer, the libcsv parser and the position
 // of the record being parsed (line of its first character, cell index).
-class CsvSource final : public RowSource {
+class CsvSource final : public TextFileSource {
  public:
-  CsvSource(std::string path, const SourceOptions& options) : path_(std::move(path)), opt_(options) {}
+  CsvSource(std::string path, const SourceOptions& options) : TextFileSource(std::move(path), options) {}
   ~CsvSource() override {
-    if (file_ != nullptr) std::fclose(file_);
     if (parser_init_) csv_free(&parser_);
   }
 
   Status Init() {
-    file_ = std::fopen(path_.c_str(), "rb");
-    if (file_ == nullptr) return ErrnoStatus("open input '" + path_ + "'", errno);
-    if (std::fseek(file_, 0, SEEK_END) == 0) {
-      const long size = std::ftell(file_);
-      total_ = size > 0 ? static_cast<uint64_t>(size) : 0;
-      std::rewind(file_);
-    }
+    RETURN_IF_ERROR(OpenFile());
     if (csv_init(&parser_, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) return Internal("csv_init failed");
     parser_init_ = true;
     return Status::OK();
@@ -125,7 +118,7 @@ class CsvSource final : public RowSource {
       row_ = rows->row(0);
       carry_.Clear();
     }
-    while (rows->size() < opt_.batch_rows && !(eof_ && pending_.empty())) {
+    while (rows->size() < opt_.batch_rows && more()) {
       if (!eof_) RETURN_IF_ERROR(ReadChunk(file_, path_, kChunkBytes, &pending_, &eof_, &done_));
       // Whole lines go to the fast splitter when they hold no quote and libcsv is between
       // records; anything else (quotes, a line longer than a chunk) goes through libcsv.
@@ -158,13 +151,8 @@ class CsvSource final : public RowSource {
       row_ = nullptr;
     }
     rows_ = nullptr;
-    return !rows->empty() || !(eof_ && pending_.empty());
+    return !rows->empty() || more();
   }
-
-  uint64_t bytes_done() const override { return done_; }
-  uint64_t bytes_total() const override { return total_; }
-  uint64_t bad_rows() const override { return bad_; }
-  uint64_t filtered_rows() const override { return filtered_; }
 
  private:
   // The fast path: `block` is whole lines without any quote, so a record is a line and a cell
@@ -311,14 +299,8 @@ class CsvSource final : public RowSource {
     }
   }
 
-  const std::string path_;
-  const SourceOptions opt_;
-  FILE* file_ = nullptr;
   csv_parser parser_{};
   bool parser_init_ = false;
-  std::string pending_;  // read, not yet parsed
-  bool eof_ = false;
-  uint64_t done_ = 0, total_ = 0, bad_ = 0, filtered_ = 0;
 
   bool header_done_ = false;
   std::vector<std::string> header_;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "features/backfill.h"
 #include "impulse/row.h"
@@ -36,6 +37,32 @@ class RowSource {
   virtual uint64_t bytes_total() const = 0;  // 0 when unknown
   virtual uint64_t bad_rows() const = 0;
   virtual uint64_t filtered_rows() const = 0;
+};
+
+// What the text sources (CSV, NDJSON) share: the input file, read in chunks into `pending_`
+// (ReadChunk), and the counters the RowSource accessors report. The derived class parses.
+class TextFileSource : public RowSource {
+ public:
+  ~TextFileSource() override;  // closes the file
+  uint64_t bytes_done() const override { return done_; }
+  uint64_t bytes_total() const override { return total_; }
+  uint64_t bad_rows() const override { return bad_; }
+  uint64_t filtered_rows() const override { return filtered_; }
+
+ protected:
+  TextFileSource(std::string path, const SourceOptions& options) : path_(std::move(path)), opt_(options) {}
+  // Opens `path_` and notes its size for bytes_total(). An error naming the file if it cannot
+  // be opened.
+  Status OpenFile();
+  // Whether rows may still come: input left to read or read but not parsed.
+  bool more() const { return !(eof_ && pending_.empty()); }
+
+  const std::string path_;
+  const SourceOptions opt_;
+  std::FILE* file_ = nullptr;
+  std::string pending_;  // read, not yet parsed
+  bool eof_ = false;
+  uint64_t done_ = 0, total_ = 0, bad_ = 0, filtered_ = 0;
 };
 
 // CSV with a header row naming the stream's fields (RFC 4180, libcsv), streamed.

@@ -39,28 +39,16 @@ uint64_t FilterByTime(const SourceOptions& opt, RowBatch* rows, RowBatch* scratc
 
 // Contract: one thread. NDJSON lines read in chunks of whole lines (a line may be up to the
 // parser's max_line_bytes), validated by the engine's own NdjsonParser.
-class NdjsonSource final : public RowSource {
+class NdjsonSource final : public TextFileSource {
  public:
   NdjsonSource(std::string path, const SourceOptions& options)
-      : path_(std::move(path)), opt_(options), parser_(*options.def, NdjsonLimits{}) {}
-  ~NdjsonSource() override {
-    if (file_ != nullptr) std::fclose(file_);
-  }
+      : TextFileSource(std::move(path), options), parser_(*options.def, NdjsonLimits{}) {}
 
-  Status Init() {
-    file_ = std::fopen(path_.c_str(), "rb");
-    if (file_ == nullptr) return ErrnoStatus("open input '" + path_ + "'", errno);
-    if (std::fseek(file_, 0, SEEK_END) == 0) {
-      const long size = std::ftell(file_);
-      total_ = size > 0 ? static_cast<uint64_t>(size) : 0;
-      std::rewind(file_);
-    }
-    return Status::OK();
-  }
+  Status Init() { return OpenFile(); }
 
   Result<bool> Next(RowBatch* rows) override {
     rows->Reset(opt_.def->schema.size());
-    while (rows->size() < opt_.batch_rows && !(eof_ && pending_.empty())) {
+    while (rows->size() < opt_.batch_rows && more()) {
       if (!eof_) RETURN_IF_ERROR(ReadChunk(file_, path_, kNdjsonChunkBytes, &pending_, &eof_, &done_));
       size_t end = pending_.size();
       if (!eof_) {
@@ -91,25 +79,14 @@ class NdjsonSource final : public RowSource {
       pending_.erase(0, end);
     }
     filtered_ += FilterByTime(opt_, rows, &scratch_);
-    return !rows->empty() || !(eof_ && pending_.empty());
+    return !rows->empty() || more();
   }
 
-  uint64_t bytes_done() const override { return done_; }
-  uint64_t bytes_total() const override { return total_; }
-  uint64_t bad_rows() const override { return bad_; }
-  uint64_t filtered_rows() const override { return filtered_; }
-
  private:
-  const std::string path_;
-  const SourceOptions opt_;
   NdjsonParser parser_;
-  FILE* file_ = nullptr;
-  std::string pending_;  // read but not parsed: a partial last line
   std::vector<BadLine> bad_lines_;
   RowBatch scratch_;
-  bool eof_ = false;
-  uint64_t line_ = 1;  // line number of pending_'s first line
-  uint64_t done_ = 0, total_ = 0, bad_ = 0, filtered_ = 0;
+  uint64_t line_ = 1;  // line number of pending_'s first line (pending_ ends in a partial line)
 };
 
 // Contract: one thread. Reads every partition of the stream's log, a window of rows per
@@ -203,6 +180,21 @@ class LogSource final : public RowSource {
 };
 
 }  // namespace
+
+TextFileSource::~TextFileSource() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+Status TextFileSource::OpenFile() {
+  file_ = std::fopen(path_.c_str(), "rb");
+  if (file_ == nullptr) return ErrnoStatus("open input '" + path_ + "'", errno);
+  if (std::fseek(file_, 0, SEEK_END) == 0) {
+    const long size = std::ftell(file_);
+    total_ = size > 0 ? static_cast<uint64_t>(size) : 0;
+    std::rewind(file_);
+  }
+  return Status::OK();
+}
 
 Status ReadChunk(std::FILE* file, const std::string& path, size_t chunk_bytes, std::string* pending, bool* eof,
                  uint64_t* done) {

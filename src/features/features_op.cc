@@ -412,8 +412,7 @@ class FeaturesOperator final : public StatefulOperator {
     std::string meta;
     PutI64(wm_, &meta);
     PutI64(last_sweep_wm_, &meta);
-    pending_.Serialize(&meta);
-    PutCheckpointedStats(stats_, &meta);
+    PutBufferedTail(pending_, stats_, &meta);
     return env_->WriteFileAtomic(dir + "/features.meta", meta);
   }
 
@@ -422,10 +421,7 @@ class FeaturesOperator final : public StatefulOperator {
     ASSIGN_OR_RETURN(std::string meta, env_->ReadFile(dir + "/features.meta"));
     std::string_view in(meta);
     if (!GetI64(&in, &wm_) || !GetI64(&in, &last_sweep_wm_)) return DataLoss("features state " + dir + ": truncated");
-    RETURN_IF_ERROR(pending_.Deserialize(&in).WithContext("features state " + dir));
-    if (!GetCheckpointedStats(&in, &stats_) || !in.empty()) {
-      return DataLoss("features state " + dir + ": bad trailer");
-    }
+    RETURN_IF_ERROR(GetBufferedTail(&in, "features state " + dir, &pending_, &stats_));
     RETURN_IF_ERROR(entities_->Restore(dir + "/entities"));
     if (ctx_.online_store != nullptr) {
       // The online values as of the checkpoint; replay brings them forward.

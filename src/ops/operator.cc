@@ -4,6 +4,7 @@
 
 #include "common/fixed_codec.h"
 #include "event/json_writer.h"
+#include "ops/event_buffer.h"
 
 namespace impulse::plan {
 
@@ -78,6 +79,17 @@ bool GetCheckpointedStats(std::string_view* in, OperatorStats* stats) {
   stats->limit_dropped = static_cast<uint64_t>(dropped);
   stats->expired = static_cast<uint64_t>(expired);
   return true;
+}
+
+void PutBufferedTail(const EventTimeBuffer& pending, const OperatorStats& stats, std::string* out) {
+  pending.Serialize(out);
+  PutCheckpointedStats(stats, out);
+}
+
+Status GetBufferedTail(std::string_view* in, const std::string& what, EventTimeBuffer* pending, OperatorStats* stats) {
+  RETURN_IF_ERROR(pending->Deserialize(in).WithContext(what));
+  if (!GetCheckpointedStats(in, stats) || !in->empty()) return DataLoss(what + ": bad trailer");
+  return Status::OK();
 }
 
 }  // namespace impulse::plan

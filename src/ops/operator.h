@@ -143,6 +143,13 @@ void RecordLateRow(const OperatorContext& ctx, const Schema& schema, const Value
 void PutCheckpointedStats(const OperatorStats& stats, std::string* out);
 bool GetCheckpointedStats(std::string_view* in, OperatorStats* stats);
 
+class EventTimeBuffer;
+// The tail of the checkpoint blob of an operator that holds rows for the watermark (window,
+// features): the buffered rows, then the checkpointed stats. GetBufferedTail reads it and
+// requires it to end the blob; kDataLoss otherwise, the message led by `what` (the blob's name).
+void PutBufferedTail(const EventTimeBuffer& pending, const OperatorStats& stats, std::string* out);
+Status GetBufferedTail(std::string_view* in, const std::string& what, EventTimeBuffer* pending, OperatorStats* stats);
+
 // Encodes key fields of `row` into `out` (appended), for state keys: unambiguous (type-tagged,
 // length-prefixed strings) so distinct keys never collide.
 void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const Value* row, std::string* out);

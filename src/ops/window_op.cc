@@ -164,8 +164,7 @@ class WindowOperator final : public StatefulOperator {
     PutI64(last_fired_end_, &meta);
     PutI64(last_ingest_ms_, &meta);
     PutI64(last_sweep_wm_, &meta);
-    pending_.Serialize(&meta);
-    PutCheckpointedStats(stats_, &meta);
+    PutBufferedTail(pending_, stats_, &meta);
     return env_->WriteFileAtomic(dir + "/window.meta", meta);
   }
 
@@ -177,10 +176,7 @@ class WindowOperator final : public StatefulOperator {
         !GetI64(&in, &last_sweep_wm_)) {
       return DataLoss("window state " + dir + "/window.meta is truncated");
     }
-    RETURN_IF_ERROR(pending_.Deserialize(&in).WithContext("window state " + dir + "/window.meta"));
-    if (!GetCheckpointedStats(&in, &stats_) || !in.empty()) {
-      return DataLoss("window state " + dir + "/window.meta: bad trailer");
-    }
+    RETURN_IF_ERROR(GetBufferedTail(&in, "window state " + dir + "/window.meta", &pending_, &stats_));
     pane_index_.clear();
     session_ends_.clear();
     if (panes_) {

@@ -6,6 +6,22 @@
 
 namespace impulse::runtime {
 
+namespace {
+
+// The online store a lookup of `entities` entities of `view` reads: kNotFound for an unknown
+// view, kInvalidArgument for more than kFeatureLookupBatchMax entities.
+Result<const plan::OnlineStore*> LookupStore(const EngineImpl& engine, std::string_view view, size_t entities) {
+  const plan::OnlineStore* store = engine.online_store(std::string(view));
+  if (store == nullptr) return NotFound("unknown feature view '" + std::string(view) + "'");
+  if (entities > EngineImpl::kFeatureLookupBatchMax) {
+    return InvalidArgument("at most " + std::to_string(EngineImpl::kFeatureLookupBatchMax) +
+                           " entities per lookup, got " + std::to_string(entities));
+  }
+  return store;
+}
+
+}  // namespace
+
 plan::OnlineStore* EngineImpl::online_store(const std::string& view) const {
   auto it = online_stores_.find(view);
   return it == online_stores_.end() ? nullptr : it->second.get();
@@ -19,12 +35,7 @@ std::vector<std::string> EngineImpl::FeatureViews() const {
 
 Status EngineImpl::LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
                                   std::string* out, size_t* found) const {
-  const plan::OnlineStore* store = online_store(std::string(view));
-  if (store == nullptr) return NotFound("unknown feature view '" + std::string(view) + "'");
-  if (entities.size() > kFeatureLookupBatchMax) {
-    return InvalidArgument("at most " + std::to_string(kFeatureLookupBatchMax) + " entities per lookup, got " +
-                           std::to_string(entities.size()));
-  }
+  ASSIGN_OR_RETURN(const plan::OnlineStore* store, LookupStore(*this, view, entities.size()));
   const plan::FeatureViewDef& def = store->view();
   const int64_t now_ms = clock_->NowMs();
   size_t hits = 0;
@@ -79,12 +90,7 @@ Status EngineImpl::LookupFeatures(std::string_view view, const std::vector<std::
 
 Result<FeatureRows> EngineImpl::LookupFeatureRows(std::string_view view,
                                                   const std::vector<std::string_view>& entities) const {
-  const plan::OnlineStore* store = online_store(std::string(view));
-  if (store == nullptr) return NotFound("unknown feature view '" + std::string(view) + "'");
-  if (entities.size() > kFeatureLookupBatchMax) {
-    return InvalidArgument("at most " + std::to_string(kFeatureLookupBatchMax) + " entities per lookup, got " +
-                           std::to_string(entities.size()));
-  }
+  ASSIGN_OR_RETURN(const plan::OnlineStore* store, LookupStore(*this, view, entities.size()));
   const plan::FeatureViewDef& def = store->view();
   const int64_t now_ms = clock_->NowMs();
   FeatureRows result;

@@ -34,6 +34,38 @@ std::string SchemaFingerprint(const StreamDef& def) {
 
 constexpr size_t kMaxDeadLetterRawBytes = size_t{64} * 1024;
 
+// Counts one ingest call in the engine's active_ingests_ for the call's lifetime. Taken before
+// the stopping check (both seq_cst), so Stop() either sees the call and waits for it, or the
+// call sees the stop and queues nothing.
+class ActiveIngest {
+ public:
+  explicit ActiveIngest(std::atomic<uint32_t>* n) : n_(n) { n_->fetch_add(1, std::memory_order_seq_cst); }
+  ~ActiveIngest() { n_->fetch_sub(1, std::memory_order_seq_cst); }
+  ActiveIngest(const ActiveIngest&) = delete;
+  ActiveIngest& operator=(const ActiveIngest&) = delete;
+
+ private:
+  std::atomic<uint32_t>* n_;
+};
+
+// Holds a producer's busy flag for a call. held() is false when another thread holds it (two
+// threads misusing one producer index); the flag is then left as it is.
+class ProducerClaim {
+ public:
+  explicit ProducerClaim(std::atomic<bool>* busy)
+      : busy_(busy), held_(!busy->exchange(true, std::memory_order_acquire)) {}
+  ~ProducerClaim() {
+    if (held_) busy_->store(false, std::memory_order_release);
+  }
+  ProducerClaim(const ProducerClaim&) = delete;
+  ProducerClaim& operator=(const ProducerClaim&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<bool>* busy_;
+  bool held_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<LineSink>> LineSink::Open(const plan::SinkDef& def) {
@@ -282,23 +314,12 @@ Status EngineImpl::CheckIngestTarget(std::string_view stream_name, uint32_t prod
 
 Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson, uint32_t producer,
                           IngestCallback done) {
-  // Registered before the stopping check (both seq_cst), so Stop() either sees this call and
-  // waits for it, or this call sees the stop and queues nothing.
-  active_ingests_.fetch_add(1, std::memory_order_seq_cst);
-  struct Leave {
-    std::atomic<uint32_t>* n;
-    ~Leave() { n->fetch_sub(1, std::memory_order_seq_cst); }
-  } leave{&active_ingests_};
+  const ActiveIngest active(&active_ingests_);
   int si = -1;
   RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
   Producer& prod = *producers_[producer];
-  if (prod.busy.exchange(true, std::memory_order_acquire)) {
-    return Internal("producer index used by two threads at once");
-  }
-  struct Release {
-    std::atomic<bool>* b;
-    ~Release() { b->store(false, std::memory_order_release); }
-  } release{&prod.busy};
+  const ProducerClaim claim(&prod.busy);
+  if (!claim.held()) return Internal("producer index used by two threads at once");
   StreamState& ss = *streams_[static_cast<size_t>(si)];
   const int64_t start_ns = clock_->NowNs();
   const int64_t now_ms = clock_->NowMs();
@@ -310,11 +331,7 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
 
 Status EngineImpl::IngestRows(std::string_view stream_name, const RowBatch& rows, uint32_t producer,
                               IngestCallback done) {
-  active_ingests_.fetch_add(1, std::memory_order_seq_cst);
-  struct Leave {
-    std::atomic<uint32_t>* n;
-    ~Leave() { n->fetch_sub(1, std::memory_order_seq_cst); }
-  } leave{&active_ingests_};
+  const ActiveIngest active(&active_ingests_);
   int si = -1;
   RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
   const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
@@ -331,32 +348,20 @@ Status EngineImpl::IngestRows(std::string_view stream_name, const RowBatch& rows
     }
   }
   Producer& prod = *producers_[producer];
-  if (prod.busy.exchange(true, std::memory_order_acquire)) {
-    return Internal("producer index used by two threads at once");
-  }
-  struct Release {
-    std::atomic<bool>* b;
-    ~Release() { b->store(false, std::memory_order_release); }
-  } release{&prod.busy};
+  const ProducerClaim claim(&prod.busy);
+  if (!claim.held()) return Internal("producer index used by two threads at once");
   prod.bad.clear();
   return Admit(prod, si, rows, producer, clock_->NowNs(), clock_->NowMs(), std::move(done));
 }
 
 Status EngineImpl::IngestInternal(uint32_t stream, const RowBatch& rows, IngestCallback done) {
-  active_ingests_.fetch_add(1, std::memory_order_seq_cst);
-  struct Leave {
-    std::atomic<uint32_t>* n;
-    ~Leave() { n->fetch_sub(1, std::memory_order_seq_cst); }
-  } leave{&active_ingests_};
+  const ActiveIngest active(&active_ingests_);
   if (stopping()) return FailedPrecondition("engine is stopping");
   if (stream >= streams_.size() || streams_[stream]->def.derived) return Internal("internal write to a derived stream");
   if (rows.width() != streams_[stream]->def.schema.size()) return Internal("internal write: width mismatch");
   Producer& prod = *producers_[options_.max_producers];
-  if (prod.busy.exchange(true, std::memory_order_acquire)) return Internal("internal producer used by two threads");
-  struct Release {
-    std::atomic<bool>* b;
-    ~Release() { b->store(false, std::memory_order_release); }
-  } release{&prod.busy};
+  const ProducerClaim claim(&prod.busy);
+  if (!claim.held()) return Internal("internal producer used by two threads");
   prod.bad.clear();
   return Admit(prod, static_cast<int>(stream), rows, options_.max_producers, clock_->NowNs(), clock_->NowMs(),
                std::move(done));
@@ -494,8 +499,7 @@ std::vector<StreamInfo> EngineImpl::ListStreams() const {
   return out;
 }
 
-Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, uint64_t from, uint32_t limit,
-                              std::string* out) const {
+Result<int> EngineImpl::CheckReadTarget(std::string_view stream_name, uint32_t partition) const {
   const int si = StreamIndex(stream_name);
   if (si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
   const StreamState& ss = *streams_[si];
@@ -503,6 +507,13 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
     return OutOfRange("stream " + ss.def.name + " has " + std::to_string(ss.partitions.size()) +
                       " partitions; partition " + std::to_string(partition) + " does not exist");
   }
+  return si;
+}
+
+Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, uint64_t from, uint32_t limit,
+                              std::string* out) const {
+  ASSIGN_OR_RETURN(const int si, CheckReadTarget(stream_name, partition));
+  const StreamState& ss = *streams_[si];
   std::vector<log::Record> recs;
   std::string storage;
   RowBatch rows(ss.def.schema.size());

@@ -261,6 +261,9 @@ class EngineImpl final : public Engine {
   std::vector<std::vector<std::unique_ptr<Ring>>> exchange_;                           // [dst][src]
   std::vector<std::unique_ptr<Producer>> producers_;
   Status CheckIngestTarget(std::string_view stream_name, uint32_t producer, int* si) const;
+  // The index of the stream a read names, checked with its partition: kNotFound for an unknown
+  // stream, kOutOfRange for a partition the stream does not have.
+  Result<int> CheckReadTarget(std::string_view stream_name, uint32_t partition) const;
   Status Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
                IngestCallback done);
   std::vector<std::unique_ptr<Shard>> shards_;

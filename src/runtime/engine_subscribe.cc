@@ -42,13 +42,8 @@ Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64
 
 Result<RowsRead> EngineImpl::ReadRows(std::string_view stream_name, uint32_t partition, uint64_t from,
                                       uint32_t limit) const {
-  const int si = StreamIndex(stream_name);
-  if (si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  ASSIGN_OR_RETURN(const int si, CheckReadTarget(stream_name, partition));
   const StreamState& ss = *streams_[si];
-  if (partition >= ss.partitions.size()) {
-    return OutOfRange("stream " + ss.def.name + " has " + std::to_string(ss.partitions.size()) +
-                      " partitions; partition " + std::to_string(partition) + " does not exist");
-  }
   RowsRead read;
   read.rows.Reset(ss.def.schema.size());
   RETURN_IF_ERROR(ReadPartitionRows(static_cast<uint32_t>(si), partition, from, std::min(limit, kReadRowsMax),

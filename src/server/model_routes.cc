@@ -430,6 +430,8 @@ std::optional<std::string_view> ModelRouteMethod(Route route) {
   }
 }
 
+bool IsModelRoute(Route route) { return ModelRouteMethod(route).has_value(); }
+
 HttpReply Router::ModelRoute(std::string_view method, const ParsedTarget& target, std::string body) const {
   const std::optional<std::string_view> allowed = ModelRouteMethod(target.route);
   if (!allowed) return Error(404, "no such route", StatusCode::kNotFound);

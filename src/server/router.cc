@@ -156,6 +156,7 @@ std::optional<std::string> PercentDecodeSegment(std::string_view segment) {
 }
 
 std::string_view RouteLabel(Route route, std::string_view method) {
+  if (IsModelRoute(route)) return ModelRouteLabel(route);
   switch (route) {
     case Route::kHealthz: return "healthz";
     case Route::kMetrics: return "metrics";
@@ -165,16 +166,7 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kFeatureGet: return "features_get";
     case Route::kFeatureBatch: return "features_batch";
     case Route::kDecisionGet: return "decisions_get";
-    case Route::kModels:
-    case Route::kModelLoad:
-    case Route::kModelUnload:
-    case Route::kModelsRescan:
-    case Route::kV2Live:
-    case Route::kV2Ready:
-    case Route::kV2ModelMetadata:
-    case Route::kV2ModelReady:
-    case Route::kV2ModelInfer: return ModelRouteLabel(route);
-    case Route::kUnknown: break;
+    default: break;  // kUnknown; the model routes are labelled above
   }
   return "unknown";
 }
@@ -296,6 +288,7 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     reply(
         Error(405, "method " + std::string(method) + " not allowed; use " + std::string(allowed), "MethodNotAllowed"));
   };
+  if (IsModelRoute(target.route)) return reply(ModelRoute(method, target, std::move(body)));
   switch (target.route) {
     case Route::kHealthz:
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
@@ -322,16 +315,7 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     case Route::kDecisionGet:
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
       return reply(DecisionGet(target.stream, target.event_id));
-    case Route::kModels:
-    case Route::kModelLoad:
-    case Route::kModelUnload:
-    case Route::kModelsRescan:
-    case Route::kV2Live:
-    case Route::kV2Ready:
-    case Route::kV2ModelMetadata:
-    case Route::kV2ModelReady:
-    case Route::kV2ModelInfer: return reply(ModelRoute(method, target, std::move(body)));
-    case Route::kUnknown: break;
+    default: break;  // kUnknown; the model routes are answered above
   }
   reply(Error(404, "no such route", "NotFound"));
 }

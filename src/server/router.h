@@ -79,6 +79,8 @@ bool ParseModelTarget(std::string_view path, ParsedTarget* out);
 // Metrics label of a model route: models, model_load, model_unload, models_rescan,
 // v2_health_live, v2_health_ready, v2_model_metadata, v2_model_ready, v2_infer.
 std::string_view ModelRouteLabel(Route route);
+// True for the routes answered by Router::ModelRoute (kModels .. kV2ModelInfer).
+bool IsModelRoute(Route route);
 // Percent-decodes one path segment ('+' stays '+'); nullopt on a malformed escape.
 std::optional<std::string> PercentDecodeSegment(std::string_view segment);
 
