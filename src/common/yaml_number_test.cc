@@ -37,7 +37,7 @@ TEST(ReadYamlInt, RefusesFractionsNonNumbersAndOutOfRange) {
 
 TEST(ReadYamlInt, ErrorNamesTheKey) {
   const auto r = ReadYamlInt(Scalar("x"), "batching.max_batch_size", 1, 8);
-  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("batching.max_batch_size"), std::string::npos);
 }
 
@@ -66,7 +66,7 @@ TEST(ReadYamlDouble, RefusesNonFiniteNonNumbersAndOutOfRange) {
   EXPECT_EQ(ReadYamlDouble(Scalar("-0.1"), "k", 0, 2).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ReadYamlDouble(Scalar("[1]"), "k", 0, 2).status().code(), StatusCode::kInvalidArgument);
   const auto r = ReadYamlDouble(Scalar("hot"), "temperature of agent 'a'", 0, 2);
-  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("temperature of agent 'a'"), std::string::npos);
 }
 

@@ -476,8 +476,9 @@ class FeaturesOperator final : public StatefulOperator {
       std::vector<bool>& ok = run_ok_;
       ok.assign(run_.size(), false);
       for (size_t r = 0; r < run_.size(); ++r) {
-        auto st = entities_->FindOrInsert(RunKey(r));
-        if (!st.ok() && !IsStateBoundRejection(st.status())) return st.status();
+        bool refused = false;
+        auto st = entities_->FindOrInsert(RunKey(r), nullptr, &refused);
+        if (!st.ok() && !refused) return st.status();
         if (!st.ok() || EntityRows(**st) >= view_.rows_per_entity_max) {
           Late(run_.row(r), run_.meta(r), LateReason::kStateLimit, out);
           continue;

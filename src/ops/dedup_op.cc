@@ -39,9 +39,10 @@ class DedupOperator final : public StatefulOperator {
       key_.clear();
       AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
       bool inserted = false;
-      auto last = seen_->FindOrInsert(key_, &inserted);
+      bool refused = false;
+      auto last = seen_->FindOrInsert(key_, &inserted, &refused);
       if (!last.ok()) {
-        if (!IsStateBoundRejection(last.status())) return last.status();
+        if (!refused) return last.status();
         ++stats_.limit_dropped;
         AppendLateRow(ctx_, op_.input, row, m, LateReason::kStateLimit, wm_, out->late);
         continue;

@@ -350,8 +350,9 @@ class JoinOperator final : public StatefulOperator {
     const bool buffer = expire >= watermark_;  // else no future row can match it: probe only
     if (buffer && rows_[side] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
     KeyOf(side, row, /*window_start=*/nullptr);
-    Result<RowList*> found = buffer ? table_->FindOrInsert(key_) : table_->Find(key_);
-    if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+    bool refused = false;
+    Result<RowList*> found = buffer ? table_->FindOrInsert(key_, nullptr, &refused) : table_->Find(key_);
+    if (!found.ok()) return StateFailure(side, row, meta, found.status(), refused, out);
     RowList* list = *found;
     if (list == nullptr) {  // nothing buffered for this key, and this row is not kept either
       if (side == 0 && def_.left_outer) EmitOuter(row, meta, expire, out);
@@ -415,8 +416,9 @@ class JoinOperator final : public StatefulOperator {
     if (watermark_ > last) return Late(side, row, meta, LateReason::kLate, out);  // W >= window end
     if (rows_[side] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
     KeyOf(side, row, &start);
-    Result<RowList*> found = table_->FindOrInsert(key_);
-    if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+    bool refused = false;
+    Result<RowList*> found = table_->FindOrInsert(key_, nullptr, &refused);
+    if (!found.ok()) return StateFailure(side, row, meta, found.status(), refused, out);
     RowList* list = *found;
     encoded_.clear();
     EncodeRow(schema_[side], row, meta, &encoded_);
@@ -456,11 +458,12 @@ class JoinOperator final : public StatefulOperator {
       if (key.null) return Status::OK();
       KeyOf(side, row, nullptr);
       Result<RowList*> found = table_->Find(key_);
+      bool refused = false;
       if (found.ok() && *found == nullptr) {
         if (table_->size() >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
-        found = table_->FindOrInsert(key_);
+        found = table_->FindOrInsert(key_, nullptr, &refused);
       }
-      if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+      if (!found.ok()) return StateFailure(side, row, meta, found.status(), refused, out);
       RowList* list = *found;
       payload_bytes_ -= list->data.size();
       list->data.clear();
@@ -477,7 +480,7 @@ class JoinOperator final : public StatefulOperator {
     if (!key.null) {
       KeyOf(side, row, nullptr);
       Result<RowList*> found = table_->Find(key_);
-      if (!found.ok()) return StateFailure(side, row, meta, found.status(), out);
+      if (!found.ok()) return StateFailure(side, row, meta, found.status(), /*refused_by_bound=*/false, out);
       std::string_view rest = *found != nullptr ? std::string_view((*found)->data) : std::string_view();
       Record r;
       if (NextRecord(&rest, &r) && !LookupExpired(r.ts)) {
@@ -559,10 +562,11 @@ class JoinOperator final : public StatefulOperator {
     return Status::OK();
   }
 
-  // A failed state lookup: a state bound rejects the row (late output, OK); anything else is
-  // the backend's failure, returned.
-  Status StateFailure(int side, const Value* row, const RowMeta& meta, const Status& status, OpOutput* out) {
-    if (IsStateBoundRejection(status)) return Late(side, row, meta, LateReason::kStateLimit, out);
+  // A failed state lookup: a state bound rejects the row (refused_by_bound from FindOrInsert:
+  // late output, OK); anything else is the backend's failure, returned whatever its code.
+  Status StateFailure(int side, const Value* row, const RowMeta& meta, const Status& status, bool refused_by_bound,
+                      OpOutput* out) {
+    if (refused_by_bound) return Late(side, row, meta, LateReason::kStateLimit, out);
     return status;
   }
 

@@ -91,7 +91,7 @@ struct OperatorContext {
 // Errors. Process and AdvanceWatermark return a status. OK: every input row was handled (passed
 // on, emitted, dropped as a duplicate, or sent to `out->late` with its reason). Per-row outcomes
 // are never errors: a late row, a row whose event time is out of range, a row refused by a state
-// bound (entries_max, key_bytes_max, groups_max, rows_max: IsStateBoundRejection) go to the
+// bound (entries_max, key_bytes_max: StateTable::FindOrInsert's refused_by_bound; groups_max, rows_max) go to the
 // late-events output and the call still returns OK. An error means the operator cannot go on:
 // its state backend failed (RocksDB I/O, kDataLoss on a value it cannot decode). Then the
 // operator's state is unspecified (some rows of the call may have been applied), the caller
@@ -122,13 +122,10 @@ Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op
 // names the step, the model, the version and why.
 Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
 
-// True when a state table refused an insert because of a bound (entries_max: kResourceExhausted;
-// a key longer than key_bytes_max: kInvalidArgument): the row goes to the late output with
-// LateReason::kStateLimit and the task goes on. Any other status from a state table is a backend
-// failure.
-inline bool IsStateBoundRejection(const Status& status) {
-  return status.code() == StatusCode::kResourceExhausted || status.code() == StatusCode::kInvalidArgument;
-}
+// A state table's FindOrInsert failed: when a bound refused the insert (its `refused_by_bound`
+// flag: entries_max, a key longer than key_bytes_max) the row goes to the late output with
+// LateReason::kStateLimit and the task goes on; anything else is a backend failure, whatever its
+// code (a full disk under RocksDB is kResourceExhausted too). Never decided from the code.
 
 // Appends a late-events row for input row `row` (schema `schema`) to `late`.
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,

@@ -136,9 +136,10 @@ class TriggerOperator final : public StatefulOperator {
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
     bool inserted = false;
-    auto last = last_->FindOrInsert(key_, &inserted);
+    bool refused = false;
+    auto last = last_->FindOrInsert(key_, &inserted, &refused);
     if (!last.ok()) {
-      if (!IsStateBoundRejection(last.status())) return last.status();
+      if (!refused) return last.status();
       RecordLateRow(ctx_, op_.input, row, m, LateReason::kStateLimit, wm_, &stats_, out->late);
       return false;
     }

@@ -280,9 +280,10 @@ class WindowOperator final : public StatefulOperator {
     }
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
-    auto entry = panes_->FindOrInsert(key_);
+    bool refused = false;
+    auto entry = panes_->FindOrInsert(key_, nullptr, &refused);
     if (!entry.ok()) {
-      if (!IsStateBoundRejection(entry.status())) return entry.status();
+      if (!refused) return entry.status();
       Late(row, m, LateReason::kStateLimit, out);
       return Status::OK();
     }
@@ -381,9 +382,10 @@ class WindowOperator final : public StatefulOperator {
     const int64_t ts = m.event_time_ms;
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
-    auto list = sessions_->FindOrInsert(key_);
+    bool refused = false;
+    auto list = sessions_->FindOrInsert(key_, nullptr, &refused);
     if (!list.ok()) {
-      if (!IsStateBoundRejection(list.status())) return list.status();
+      if (!refused) return list.status();
       Late(row, m, LateReason::kStateLimit, out);
       return Status::OK();
     }
@@ -473,9 +475,10 @@ class WindowOperator final : public StatefulOperator {
       const Value* row = decoded_.row(0);
       key_.clear();
       AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
-      auto state = sliding_->FindOrInsert(key_);
+      bool refused = false;
+      auto state = sliding_->FindOrInsert(key_, nullptr, &refused);
       if (!state.ok()) {
-        if (!IsStateBoundRejection(state.status())) return state.status();
+        if (!refused) return state.status();
         Late(row, dm, LateReason::kStateLimit, out);
         continue;
       }

@@ -102,6 +102,8 @@ class EngineImpl final : public Engine {
   // Tests only: faults injected into every task, to drive the error paths through a whole engine.
   struct TestHooks {
     uint64_t state_fail_after_ops = 0;  // state::StateOptions::fail_after_ops_for_test of every operator
+    StatusCode state_fail_code = StatusCode::kIOError;  // ... and its fail_code_for_test
+    std::string state_fail_pipeline;                    // only this pipeline's operators; empty: all
   };
   static Result<std::unique_ptr<EngineImpl>> Create(plan::LogicalPlan plan, EngineOptions options, TestHooks hooks);
   ~EngineImpl() override;

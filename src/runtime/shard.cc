@@ -67,7 +67,11 @@ Status Shard::Init() {
         io.state.cache_entries_max = engine_->options().state_cache_entries;
       }
       io.state.env = engine_->env();
-      io.state.fail_after_ops_for_test = engine_->test_hooks().state_fail_after_ops;
+      const EngineImpl::TestHooks& hooks = engine_->test_hooks();
+      if (hooks.state_fail_pipeline.empty() || hooks.state_fail_pipeline == lp.name) {
+        io.state.fail_after_ops_for_test = hooks.state_fail_after_ops;
+        io.state.fail_code_for_test = hooks.state_fail_code;
+      }
       io.models = engine_->models();
       io.clock = engine_->clock();
       if (engine_->options().serve_features) {

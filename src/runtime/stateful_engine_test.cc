@@ -203,6 +203,73 @@ TEST_F(StatefulEngineTest, StateBackendFailureStopsTheTaskWithItsStatus) {
   EXPECT_TRUE((*e)->Stop().ok());
 }
 
+// Issue: a task stopped by a state failure must not stop the other pipelines. A stateless
+// pipeline on the same stream keeps producing every output after the stateful one failed; the
+// failure is counted under the failed pipeline's label only; checkpoints are refused until a
+// restart (docs/CHECKPOINTS.md). The backend fails with kResourceExhausted, a full disk's code
+// under RocksDB: a task failure, not state_limit rows.
+TEST_F(StatefulEngineTest, AFailedStatefulTaskLeavesAStatelessPipelineRunning) {
+  const std::string spec = (dir_ / "two.yaml").string();
+  std::ofstream(spec) << R"yaml(
+streams:
+  - name: clicks
+    fields:
+      - {name: user, type: int64}
+      - {name: amount, type: int64}
+      - {name: ts, type: timestamp}
+    key: user
+    event_time: ts
+    partitions: 4
+    watermark: {max_out_of_orderness: 500, idle_timeout: never}
+pipelines:
+  - name: small
+    from: clicks
+    steps:
+      - filter: "amount < 50"
+      - map: {double: "amount * 2"}
+    sink: {stream: small_clicks}
+  - name: per_user
+    from: clicks
+    steps:
+      - window: {tumbling: 1000, key: user, aggregates: {n: count()}}
+    sink: {stream: user_counts}
+)yaml";
+  auto plan = plan::CompileSpecFile(spec, nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EngineOptions o = Options();
+  o.shards = 1;
+  runtime::EngineImpl::TestHooks hooks;
+  hooks.state_fail_after_ops = 20;
+  hooks.state_fail_code = StatusCode::kResourceExhausted;
+  hooks.state_fail_pipeline = "per_user";
+  auto e = runtime::EngineImpl::Create(std::move(*plan), o, hooks);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto clicks = Clicks(3, 2000);
+  size_t small = 0;
+  for (const Click& c : clicks) small += c.amount < 50;
+
+  Ingest(**e, clicks, 0, 1000);
+  const std::string want = "impulse_pipeline_tasks_failed{pipeline=\"per_user\"} 4";
+  std::string metrics;
+  for (int i = 0; i < 3000 && metrics.find(want) == std::string::npos; ++i) {
+    metrics = (*e)->MetricsText();
+    if (metrics.find(want) == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(metrics.find(want), std::string::npos) << metrics;
+  EXPECT_EQ((*e)->WaitForPipelines(1'000).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ((*e)->CheckpointNow().status().code(), StatusCode::kFailedPrecondition);
+
+  // After the failure: the stateless pipeline takes the rest of the input.
+  Ingest(**e, clicks, 1000, clicks.size());
+  ASSERT_TRUE((*e)->EndOfInput("clicks").ok());
+  EXPECT_EQ(WaitForRows(**e, "small_clicks", small).size(), small);
+  metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find(want), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("impulse_pipeline_tasks_failed{pipeline=\"small\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_TRUE(ReadAll(**e, "_late_events").empty());
+  EXPECT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(StatefulEngineTest, RocksDbStateGivesTheSameResultsAndRestores) {
   const auto clicks = Clicks(4, 6000);
   const auto ref = Reference(clicks);

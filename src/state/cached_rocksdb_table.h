@@ -33,7 +33,8 @@ class CachedRocksDbTable {
     return std::unique_ptr<CachedRocksDbTable>(new CachedRocksDbTable(options, std::move(store)));
   }
 
-  Result<V*> Lookup(std::string_view key, bool insert, bool* inserted) {
+  // *refused_by_bound (optional): set when entries_max refuses the insert, never by a RocksDB error.
+  Result<V*> Lookup(std::string_view key, bool insert, bool* inserted, bool* refused_by_bound) {
     if (inserted != nullptr) *inserted = false;
     if (Entry* hit = cache_.Find(key)) {
       ++stats_.cache_hits;
@@ -46,6 +47,7 @@ class CachedRocksDbTable {
     if (!stored && !insert) return static_cast<V*>(nullptr);
     if (!stored && size_ >= options_.entries_max) {
       ++stats_.entries_max_rejections;
+      if (refused_by_bound != nullptr) *refused_by_bound = true;
       return ResourceExhausted("state table full: entries_max " + std::to_string(options_.entries_max));
     }
     V value;

@@ -22,13 +22,15 @@ class MemoryTable {
 
   V* Find(std::string_view key) { return map_.Find(key); }
 
-  Result<V*> FindOrInsert(std::string_view key, bool* inserted) {
+  // *refused_by_bound (optional): set when entries_max refuses the insert.
+  Result<V*> FindOrInsert(std::string_view key, bool* inserted, bool* refused_by_bound = nullptr) {
     if (V* v = map_.Find(key)) {
       if (inserted != nullptr) *inserted = false;
       return v;
     }
     if (map_.size() >= options_.entries_max) {
       ++stats_.entries_max_rejections;
+      if (refused_by_bound != nullptr) *refused_by_bound = true;
       return ResourceExhausted("state table full: entries_max " + std::to_string(options_.entries_max));
     }
     key_bytes_ += HeapKeyBytes(key);

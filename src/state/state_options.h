@@ -33,8 +33,11 @@ struct StateOptions {
   // File system for snapshot files (memory backend and the checkpoint manifest); nullptr = Env::Default().
   Env* env = nullptr;
   // Tests only: > 0 makes every Find/FindOrInsert/Erase/ForEach after the first this many fail
-  // with kIOError, as a broken backend would (the operator's error path). 0 (default): off.
+  // with fail_code_for_test, as a broken backend would (the operator's error path). 0 (default): off.
   uint64_t fail_after_ops_for_test = 0;
+  // Tests only: the code of those failures. A backend can fail with any code (RocksDB's NoSpace is
+  // kResourceExhausted), including the codes of a bound refusal: the caller must still see a failure.
+  StatusCode fail_code_for_test = StatusCode::kIOError;
 };
 
 // Observability counters of one table. Plain values: read on the table's thread.

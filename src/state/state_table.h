@@ -48,20 +48,25 @@ class StateTable {
     RETURN_IF_ERROR(InjectedFailure());
     if (memory_) return memory_->Find(key);
     if (key.size() > options_.key_bytes_max) return static_cast<V*>(nullptr);  // never inserted
-    return rocks_->Lookup(key, /*insert=*/false, nullptr);
+    return rocks_->Lookup(key, /*insert=*/false, nullptr, nullptr);
   }
 
-  // Inserts a default V when absent (*inserted says which). kResourceExhausted when entries_max
-  // is reached (counted in stats().entries_max_rejections); kInvalidArgument for a key longer
-  // than key_bytes_max.
-  Result<V*> FindOrInsert(std::string_view key, bool* inserted = nullptr) {
+  // Inserts a default V when absent (*inserted says which). A bound refusing the insert:
+  // kResourceExhausted when entries_max is reached (counted in stats().entries_max_rejections),
+  // kInvalidArgument for a key longer than key_bytes_max, and *refused_by_bound set. Only a bound
+  // sets *refused_by_bound: a backend failure (RocksDB's NoSpace is kResourceExhausted too) leaves
+  // it false, so callers tell "drop this row" from "the state is broken" by the flag, never by
+  // the code.
+  Result<V*> FindOrInsert(std::string_view key, bool* inserted = nullptr, bool* refused_by_bound = nullptr) {
+    if (refused_by_bound != nullptr) *refused_by_bound = false;
     RETURN_IF_ERROR(InjectedFailure());
     if (key.size() > options_.key_bytes_max) {
+      if (refused_by_bound != nullptr) *refused_by_bound = true;
       return InvalidArgument("state key of " + std::to_string(key.size()) + " bytes exceeds key_bytes_max " +
                              std::to_string(options_.key_bytes_max));
     }
-    if (memory_) return memory_->FindOrInsert(key, inserted);
-    return rocks_->Lookup(key, /*insert=*/true, inserted);
+    if (memory_) return memory_->FindOrInsert(key, inserted, refused_by_bound);
+    return rocks_->Lookup(key, /*insert=*/true, inserted, refused_by_bound);
   }
 
   // Removes key if present (absent is OK).
@@ -123,7 +128,7 @@ class StateTable {
   // StateOptions::fail_after_ops_for_test.
   Status InjectedFailure() {
     if (options_.fail_after_ops_for_test == 0 || ops_++ < options_.fail_after_ops_for_test) return Status::OK();
-    return IOError("state: injected backend failure (fail_after_ops_for_test)");
+    return Status(options_.fail_code_for_test, "state: injected backend failure (fail_after_ops_for_test)");
   }
 
   explicit StateTable(const StateOptions& options)

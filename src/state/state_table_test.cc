@@ -111,6 +111,38 @@ TEST_P(StateTableTest, KeyLongerThanLimitRejected) {
   EXPECT_EQ(t->size(), 1u);
 }
 
+// Issue: a full disk under RocksDB (NoSpace, kResourceExhausted) in a Get or a write-back had the
+// code of an entries_max refusal, and operators turned it into a state_limit row. Only a bound
+// sets refused_by_bound; a backend failure with the same code does not.
+TEST_P(StateTableTest, OnlyABoundSetsRefusedByBound) {
+  StateOptions o = Options(/*cache_entries_max=*/3);
+  o.entries_max = 4;
+  o.key_bytes_max = 8;
+  auto t = MustOpen(o);
+  ASSERT_NE(t, nullptr);
+  Fill(t.get(), 0, 4);
+  bool refused = false;
+  EXPECT_EQ(t->FindOrInsert(Key(10), nullptr, &refused).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(refused);
+  refused = false;
+  EXPECT_EQ(t->FindOrInsert("123456789", nullptr, &refused).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(t->FindOrInsert(Key(0), nullptr, &refused).ok());
+  EXPECT_FALSE(refused);
+
+  for (StatusCode code : {StatusCode::kResourceExhausted, StatusCode::kInvalidArgument, StatusCode::kIOError}) {
+    StateOptions f = Options(/*cache_entries_max=*/3);
+    f.fail_after_ops_for_test = 1;
+    f.fail_code_for_test = code;
+    auto broken = MustOpen(f);
+    ASSERT_NE(broken, nullptr);
+    ASSERT_TRUE(broken->FindOrInsert(Key(0)).ok());
+    refused = true;
+    EXPECT_EQ(broken->FindOrInsert(Key(1), nullptr, &refused).status().code(), code);
+    EXPECT_FALSE(refused) << StatusCodeName(code);
+  }
+}
+
 TEST_P(StateTableTest, ForEachSeesEverythingOnceAndKeepsChanges) {
   auto t = MustOpen(Options(/*cache_entries_max=*/16));
   ASSERT_NE(t, nullptr);
