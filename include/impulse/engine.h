@@ -134,17 +134,29 @@ struct SubscribeOptions {
 // The callback never runs on a shard thread, so it may block (that only delays this
 // subscription) and may call the engine (ReadRows, Ingest, LookupFeatures...).
 //
-// Threads: Cancel, the destructor and the getters may be called from any thread; Cancel (not
-// the destructor) may be called from inside the callback. Bounds: one thread, one batch of at
-// most batch_rows_max rows (plus its strings) in memory. The engine cancels every subscription
-// left when it is destroyed; a handle that outlives its engine is inert.
+// Threads: Cancel, the destructor and the getters may be called from any thread, including
+// the subscription's own (inside its callback). The subscription's thread is always joined,
+// never detached, so no callback runs after the engine is destroyed:
+//  - Cancel or the destructor called on another thread joins it (waits for a callback in
+//    progress to return);
+//  - called inside the callback, they cannot wait for the thread they run on: Cancel only
+//    flags it (the callback may go on using the engine until it returns; no other callback
+//    starts), and the destructor leaves the thread for the engine to join (when it is
+//    destroyed, or earlier, at a later Subscribe, once the thread has returned);
+//  - the engine's destructor cancels every subscription and joins every thread not joined
+//    yet, waiting for callbacks in progress to return. So the engine must not be destroyed
+//    from inside a callback, and a callback must not wait for the engine to be destroyed.
+// Bounds: one thread, one batch of at most batch_rows_max rows (plus its strings) in memory.
+// A handle that outlives its engine is inert.
 class Subscription {
  public:
-  // Cancels and waits for a callback in progress to return.
+  // Cancels; waits for a callback in progress to return unless called inside the callback
+  // (see above).
   virtual ~Subscription() = default;
 
-  // Stops delivering: no callback starts after Cancel returns (called from inside the
-  // callback: none after that callback returns). Idempotent.
+  // Stops delivering: no callback starts after Cancel returns, and one in progress has
+  // returned (called from inside the callback: none starts after that callback returns).
+  // Idempotent.
   virtual void Cancel() = 0;
 
   // Waits until every row visible in the stream's partitions when it was called has been

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -139,6 +140,7 @@ TEST_F(EmbedApiTest, OpenSpecFromStringAndReadRowsBack) {
 
   EXPECT_EQ((*e)->ReadRows("nope", 0, 0, 10).status().code(), StatusCode::kNotFound);
   EXPECT_EQ((*e)->ReadRows("big", 99, 0, 10).status().code(), StatusCode::kOutOfRange);
+
   auto past = (*e)->ReadRows("big", 0, 1'000'000, 10);
   ASSERT_TRUE(past.ok());
   EXPECT_TRUE(past->rows.empty());
@@ -267,6 +269,76 @@ TEST_F(EmbedApiTest, SubscriptionLeftOpenIsCancelledByTheEngineAndOutlivesIt) {
   EXPECT_EQ((*sub)->WaitCaughtUp(10).code(), StatusCode::kFailedPrecondition);
   (*sub)->Cancel();
   sub->reset();
+}
+
+// A callback cancels its own subscription (allowed) and keeps using the engine while another
+// thread destroys the engine: the engine's destructor waits for that callback to return (it
+// joins the thread), so the callback never touches a destroyed engine and never runs after the
+// engine is gone.
+TEST_F(EmbedApiTest, EngineDestroyedWhileACancelledCallbackStillRunsWaitsForIt) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Engine* engine = e->get();
+  std::promise<Subscription*> handle;
+  std::shared_future<Subscription*> handle_ready = handle.get_future().share();
+  std::promise<void> cancelled;
+  std::atomic<bool> first{true};
+  std::atomic<bool> returned{false};
+  std::atomic<int> reads_ok{0};
+  auto sub = (*e)->Subscribe("clicks", {}, [&](const RowBatch&, uint32_t, uint64_t) {
+    if (!first.exchange(false)) return;
+    handle_ready.get()->Cancel();  // from inside the callback: returns at once
+    cancelled.set_value();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) {
+      if (engine->ReadRows("clicks", 0, 0, 10).ok()) reads_ok.fetch_add(1);
+    }
+    returned.store(true);
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  handle.set_value(sub->get());
+  IngestRows(**e, {{1, 1, NowMs()}});
+  cancelled.get_future().wait();
+  e->reset();  // must wait for the callback
+  EXPECT_TRUE(returned.load());
+  EXPECT_GT(reads_ok.load(), 0);
+  EXPECT_EQ((*sub)->WaitCaughtUp(10).code(), StatusCode::kFailedPrecondition);
+  sub->reset();  // the handle outlived the engine: inert
+}
+
+// The last handle destroyed inside its own callback cannot join its own thread: the engine
+// joins it when it is destroyed, and the callback is not called again meanwhile.
+TEST_F(EmbedApiTest, HandleDestroyedInsideItsCallbackIsJoinedByTheEngine) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::unique_ptr<Subscription> owned;
+  std::mutex mu;
+  std::atomic<int> calls{0};
+  std::promise<void> destroyed;
+  auto sub = (*e)->Subscribe("clicks", {}, [&](const RowBatch&, uint32_t, uint64_t) {
+    if (calls.fetch_add(1) != 0) return;
+    std::unique_ptr<Subscription> mine;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      mine = std::move(owned);
+    }
+    mine.reset();  // the last handle, on the subscription's own thread
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    destroyed.set_value();
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    owned = std::move(*sub);
+  }
+  const int64_t t0 = NowMs();
+  IngestRows(**e, {{1, 1, t0}, {2, 2, t0}, {3, 3, t0}, {4, 4, t0}});
+  destroyed.get_future().wait();
+  IngestRows(**e, {{5, 5, t0}, {6, 6, t0}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // 10 poll intervals
+  EXPECT_EQ(calls.load(), 1);
+  e->reset();  // joins the thread
+  EXPECT_EQ(calls.load(), 1);
 }
 
 TEST_F(EmbedApiTest, TypedFeatureLookup) {
