@@ -141,9 +141,23 @@ TEST_F(EmbedApiTest, OpenSpecFromStringAndReadRowsBack) {
   EXPECT_EQ((*e)->ReadRows("nope", 0, 0, 10).status().code(), StatusCode::kNotFound);
   EXPECT_EQ((*e)->ReadRows("big", 99, 0, 10).status().code(), StatusCode::kOutOfRange);
 
-  auto past = (*e)->ReadRows("big", 0, 1'000'000, 10);
-  ASSERT_TRUE(past.ok());
-  EXPECT_TRUE(past->rows.empty());
+  // At the end: OK, no rows, and end_offset is the partition's real visible end. Past it:
+  // kOutOfRange (an offset no read ever returned), not an end_offset made up from `from`.
+  for (const StreamInfo& s : (*e)->ListStreams()) {
+    if (s.name != "clicks") continue;
+    for (const PartitionInfo& p : s.partitions) {
+      auto at_end = (*e)->ReadRows("clicks", p.partition, p.end_offset, 10);
+      ASSERT_TRUE(at_end.ok()) << at_end.status().ToString();
+      EXPECT_TRUE(at_end->rows.empty());
+      EXPECT_EQ(at_end->next_offset, p.end_offset);
+      EXPECT_EQ(at_end->end_offset, p.end_offset);
+      auto from_start = (*e)->ReadRows("clicks", p.partition, 0, 1000);
+      ASSERT_TRUE(from_start.ok());
+      EXPECT_EQ(from_start->end_offset, p.end_offset);
+      EXPECT_EQ((*e)->ReadRows("clicks", p.partition, p.end_offset + 1, 10).status().code(), StatusCode::kOutOfRange);
+    }
+  }
+  EXPECT_EQ((*e)->ReadRows("big", 0, 1'000'000, 10).status().code(), StatusCode::kOutOfRange);
 }
 
 TEST_F(EmbedApiTest, BadSpecStringIsInvalidArgument) {
@@ -257,6 +271,15 @@ TEST_F(EmbedApiTest, SubscribeRefusesBadArguments) {
   slow_poll.poll_interval_ms = 5000;
   EXPECT_EQ((*e)->Subscribe("clicks", slow_poll, noop).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ((*e)->Subscribe("clicks", {}, nullptr).status().code(), StatusCode::kInvalidArgument);
+  // A start beyond a partition's visible end would silently skip the rows up to it.
+  SubscribeOptions beyond;
+  beyond.from_offsets = {999'999, 0, 0, 0};
+  EXPECT_EQ((*e)->Subscribe("clicks", beyond, noop).status().code(), StatusCode::kOutOfRange);
+  beyond.from_offsets = {0, 0, 0, 1};
+  EXPECT_EQ((*e)->Subscribe("clicks", beyond, noop).status().code(), StatusCode::kOutOfRange);
+  SubscribeOptions at_end;
+  at_end.from_offsets = {0, 0, 0, 0};  // empty partitions: their end
+  EXPECT_TRUE((*e)->Subscribe("clicks", at_end, noop).ok());
 }
 
 TEST_F(EmbedApiTest, SubscriptionLeftOpenIsCancelledByTheEngineAndOutlivesIt) {

@@ -49,11 +49,19 @@ Result<RowsRead> EngineImpl::ReadRows(std::string_view stream_name, uint32_t par
     return OutOfRange("stream " + ss.def.name + " has " + std::to_string(ss.partitions.size()) +
                       " partitions; partition " + std::to_string(partition) + " does not exist");
   }
+  // The visible end only grows, so a `from` any read returned (a next_offset or end_offset) is
+  // never past it; one that is would otherwise look like a caught-up read.
+  const uint64_t end = ss.partitions[partition]->end_offset();
+  if (from > end) {
+    return OutOfRange("offset " + std::to_string(from) + " is past the end of " + ss.def.name + "/" +
+                      std::to_string(partition) + " (" + std::to_string(end) + ")");
+  }
   RowsRead read;
   read.rows.Reset(ss.def.schema.size());
   RETURN_IF_ERROR(ReadPartitionRows(static_cast<uint32_t>(si), partition, from, std::min(limit, kReadRowsMax),
                                     &read.rows, &read.next_offset));
-  read.end_offset = std::max(read.next_offset, ss.partitions[partition]->end_offset());
+  // Read after the records: every record read is below it, so next_offset <= end_offset.
+  read.end_offset = ss.partitions[partition]->end_offset();
   return read;
 }
 
@@ -253,6 +261,14 @@ Result<std::unique_ptr<Subscription>> EngineImpl::Subscribe(std::string_view str
   if (!options.from_offsets.empty() && options.from_offsets.size() != partitions) {
     return InvalidArgument("Subscribe: stream " + ss.def.name + " has " + std::to_string(partitions) +
                            " partitions, from_offsets has " + std::to_string(options.from_offsets.size()));
+  }
+  for (size_t p = 0; p < options.from_offsets.size(); ++p) {
+    const uint64_t end = ss.partitions[p]->end_offset();
+    if (options.from_offsets[p] > end) {
+      return OutOfRange("Subscribe: from_offsets[" + std::to_string(p) +
+                        "] = " + std::to_string(options.from_offsets[p]) + " is past the end of " + ss.def.name + "/" +
+                        std::to_string(p) + " (" + std::to_string(end) + ")");
+    }
   }
   if (stopping()) return FailedPrecondition("the engine is stopping");
 
