@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -407,8 +408,11 @@ class ForeignRepository final : public ModelRepository {
 };
 
 TEST_F(EmbedApiTest, PublicModelRepository) {
-  EXPECT_FALSE(ModelRepository::Open((dir_ / "no-such-dir").string()).ok());
+  // Documented: kNotFound for a missing directory; a file is not a repository either.
+  EXPECT_EQ(ModelRepository::Open((dir_ / "no-such-dir").string()).status().code(), StatusCode::kNotFound);
   std::filesystem::create_directories(dir_ / "models");
+  { std::ofstream((dir_ / "a-file").string()) << "x"; }
+  EXPECT_EQ(ModelRepository::Open((dir_ / "a-file").string()).status().code(), StatusCode::kInvalidArgument);
   auto repo = ModelRepository::Open((dir_ / "models").string());
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
   EXPECT_TRUE((*repo)->List().empty());
