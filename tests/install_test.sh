@@ -12,8 +12,16 @@ mkdir -p "$work"
 "$cmake" --install "$build" --prefix "$work/prefix" >"$work/install.log"
 test -f "$work/prefix/include/impulse/engine.h"
 test -f "$work/prefix/lib/cmake/impulse/impulseConfig.cmake"
-# The public headers include nothing private.
-if grep -n '#include "\(common\|event\|log\|model\|plan\|runtime\|spec\)/' "$work/prefix/include/impulse/"*.h; then
+# The public headers include nothing private: every quoted include names impulse/..., and no
+# include of either form names a folder of src/ (state/, ops/, expr/, ... whatever it holds).
+private_includes() {
+  grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$1" | grep -vE '#[[:space:]]*include[[:space:]]*"impulse/'
+  for dir in "$source"/src/*/; do
+    name=$(basename "$dir")
+    grep -rnE "^[[:space:]]*#[[:space:]]*include[[:space:]]*[<\"]$name/" "$1"
+  done
+}
+if private_includes "$work/prefix/include" | grep .; then
   echo "install_test: a public header includes a private one" >&2
   exit 1
 fi
@@ -36,9 +44,15 @@ check_installed() {
 }
 check_installed "$work/prefix"
 
-# Relocatable: move the whole prefix and run the binary and the embed program again.
+# Relocatable: move the whole prefix and run the binary and the embed program again, then
+# configure and build the embed program anew against the moved prefix (its package config
+# must not point at the old place) and run that.
 mv "$work/prefix" "$work/moved"
 check_installed "$work/moved"
 "$work/embed/embed" >/dev/null
+"$cmake" -S "$source/examples/embed" -B "$work/embed-moved" -DCMAKE_PREFIX_PATH="$work/moved" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$build_type" >"$work/embed-moved-configure.log"
+"$cmake" --build "$work/embed-moved" >"$work/embed-moved-build.log"
+"$work/embed-moved/embed" >/dev/null
 rm -rf "$work"
 echo "install_test: OK"

@@ -104,7 +104,8 @@ struct RowsRead {
   // not dense (watermark markers sit between rows), so continue from here, not from
   // from + rows.size().
   uint64_t next_offset = 0;
-  // The partition's visible end when it was read: next_offset == end_offset means caught up.
+  // The partition's visible end when it was read (its real end, never made up from `from`):
+  // next_offset == end_offset means caught up.
   uint64_t end_offset = 0;
 };
 
@@ -117,8 +118,9 @@ struct SubscribeOptions {
   // Where each partition starts when from_offsets is empty.
   Start start = Start::kEnd;
   // One start offset per partition of the stream (size = its partition count), e.g. the
-  // next_offsets of an earlier subscription; empty = `start`. An offset below a partition's
-  // start (removed by retention) makes the subscription fail with kOutOfRange.
+  // next_offsets of an earlier subscription; empty = `start`. An offset past a partition's
+  // visible end makes Subscribe return kOutOfRange; one below a partition's start (removed by
+  // retention) makes the subscription fail with kOutOfRange.
   std::vector<uint64_t> from_offsets;
   // Rows per callback, 1..65536.
   uint32_t batch_rows_max = 1024;
@@ -134,17 +136,29 @@ struct SubscribeOptions {
 // The callback never runs on a shard thread, so it may block (that only delays this
 // subscription) and may call the engine (ReadRows, Ingest, LookupFeatures...).
 //
-// Threads: Cancel, the destructor and the getters may be called from any thread; Cancel (not
-// the destructor) may be called from inside the callback. Bounds: one thread, one batch of at
-// most batch_rows_max rows (plus its strings) in memory. The engine cancels every subscription
-// left when it is destroyed; a handle that outlives its engine is inert.
+// Threads: Cancel, the destructor and the getters may be called from any thread, including
+// the subscription's own (inside its callback). The subscription's thread is always joined,
+// never detached, so no callback runs after the engine is destroyed:
+//  - Cancel or the destructor called on another thread joins it (waits for a callback in
+//    progress to return);
+//  - called inside the callback, they cannot wait for the thread they run on: Cancel only
+//    flags it (the callback may go on using the engine until it returns; no other callback
+//    starts), and the destructor leaves the thread for the engine to join (when it is
+//    destroyed, or earlier, at a later Subscribe, once the thread has returned);
+//  - the engine's destructor cancels every subscription and joins every thread not joined
+//    yet, waiting for callbacks in progress to return. So the engine must not be destroyed
+//    from inside a callback, and a callback must not wait for the engine to be destroyed.
+// Bounds: one thread, one batch of at most batch_rows_max rows (plus its strings) in memory.
+// A handle that outlives its engine is inert.
 class Subscription {
  public:
-  // Cancels and waits for a callback in progress to return.
+  // Cancels; waits for a callback in progress to return unless called inside the callback
+  // (see above).
   virtual ~Subscription() = default;
 
-  // Stops delivering: no callback starts after Cancel returns (called from inside the
-  // callback: none after that callback returns). Idempotent.
+  // Stops delivering: no callback starts after Cancel returns, and one in progress has
+  // returned (called from inside the callback: none starts after that callback returns).
+  // Idempotent.
   virtual void Cancel() = 0;
 
   // Waits until every row visible in the stream's partitions when it was called has been
@@ -222,15 +236,18 @@ class Engine {
   virtual std::vector<StreamInfo> ListStreams() const = 0;
 
   // Appends up to `limit` events of stream/partition starting at `from` as NDJSON lines,
-  // each an object with "_offset", "_partition", "_event_time" and the fields. Past the end:
-  // appends nothing and returns OK.
+  // each an object with "_offset", "_partition", "_event_time" and the fields. At or past the
+  // end: appends nothing and returns OK (ReadRows refuses past the end: kOutOfRange).
   virtual Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
                             std::string* out) const = 0;
 
   // The typed form of ReadEvents: up to `limit` rows (at most kReadRowsMax; a larger limit reads
   // that many, continue from next_offset) of stream/partition from offset `from`, copied into
-  // an owned batch. Past the end: no rows, OK. kNotFound (unknown stream), kOutOfRange (no such
-  // partition, or `from` below the partition's start), kDataLoss (corrupt record).
+  // an owned batch. At the end (from == end_offset): no rows, OK. Unlike ReadEvents, `from`
+  // past the visible end is kOutOfRange: no read returns such an offset (the end only grows),
+  // so it is a stale or made-up position, and treating it as caught up would skip rows.
+  // kNotFound (unknown stream), kOutOfRange (no such partition, `from` below the partition's
+  // start or past its end), kDataLoss (corrupt record).
   static constexpr uint32_t kReadRowsMax = 100'000;
   virtual Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit) const {
     (void)stream, (void)partition, (void)from, (void)limit;
@@ -241,7 +258,8 @@ class Engine {
   // subscription's own thread (see Subscription), until the handle is cancelled or destroyed.
   // `next_offset` is where the subscription continues in `partition` after this batch.
   // kNotFound (unknown stream), kInvalidArgument (options out of range, from_offsets of the
-  // wrong size), kFailedPrecondition (the engine is stopping).
+  // wrong size), kOutOfRange (a from_offsets entry past its partition's visible end),
+  // kFailedPrecondition (the engine is stopping).
   using SubscribeCallback = std::function<void(const RowBatch& rows, uint32_t partition, uint64_t next_offset)>;
   // NOLINTBEGIN(performance-unnecessary-value-param): by value because implementations keep them.
   virtual Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -139,9 +141,24 @@ TEST_F(EmbedApiTest, OpenSpecFromStringAndReadRowsBack) {
 
   EXPECT_EQ((*e)->ReadRows("nope", 0, 0, 10).status().code(), StatusCode::kNotFound);
   EXPECT_EQ((*e)->ReadRows("big", 99, 0, 10).status().code(), StatusCode::kOutOfRange);
-  auto past = (*e)->ReadRows("big", 0, 1'000'000, 10);
-  ASSERT_TRUE(past.ok());
-  EXPECT_TRUE(past->rows.empty());
+
+  // At the end: OK, no rows, and end_offset is the partition's real visible end. Past it:
+  // kOutOfRange (an offset no read ever returned), not an end_offset made up from `from`.
+  for (const StreamInfo& s : (*e)->ListStreams()) {
+    if (s.name != "clicks") continue;
+    for (const PartitionInfo& p : s.partitions) {
+      auto at_end = (*e)->ReadRows("clicks", p.partition, p.end_offset, 10);
+      ASSERT_TRUE(at_end.ok()) << at_end.status().ToString();
+      EXPECT_TRUE(at_end->rows.empty());
+      EXPECT_EQ(at_end->next_offset, p.end_offset);
+      EXPECT_EQ(at_end->end_offset, p.end_offset);
+      auto from_start = (*e)->ReadRows("clicks", p.partition, 0, 1000);
+      ASSERT_TRUE(from_start.ok());
+      EXPECT_EQ(from_start->end_offset, p.end_offset);
+      EXPECT_EQ((*e)->ReadRows("clicks", p.partition, p.end_offset + 1, 10).status().code(), StatusCode::kOutOfRange);
+    }
+  }
+  EXPECT_EQ((*e)->ReadRows("big", 0, 1'000'000, 10).status().code(), StatusCode::kOutOfRange);
 }
 
 TEST_F(EmbedApiTest, BadSpecStringIsInvalidArgument) {
@@ -255,6 +272,15 @@ TEST_F(EmbedApiTest, SubscribeRefusesBadArguments) {
   slow_poll.poll_interval_ms = 5000;
   EXPECT_EQ((*e)->Subscribe("clicks", slow_poll, noop).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ((*e)->Subscribe("clicks", {}, nullptr).status().code(), StatusCode::kInvalidArgument);
+  // A start beyond a partition's visible end would silently skip the rows up to it.
+  SubscribeOptions beyond;
+  beyond.from_offsets = {999'999, 0, 0, 0};
+  EXPECT_EQ((*e)->Subscribe("clicks", beyond, noop).status().code(), StatusCode::kOutOfRange);
+  beyond.from_offsets = {0, 0, 0, 1};
+  EXPECT_EQ((*e)->Subscribe("clicks", beyond, noop).status().code(), StatusCode::kOutOfRange);
+  SubscribeOptions at_end;
+  at_end.from_offsets = {0, 0, 0, 0};  // empty partitions: their end
+  EXPECT_TRUE((*e)->Subscribe("clicks", at_end, noop).ok());
 }
 
 TEST_F(EmbedApiTest, SubscriptionLeftOpenIsCancelledByTheEngineAndOutlivesIt) {
@@ -267,6 +293,76 @@ TEST_F(EmbedApiTest, SubscriptionLeftOpenIsCancelledByTheEngineAndOutlivesIt) {
   EXPECT_EQ((*sub)->WaitCaughtUp(10).code(), StatusCode::kFailedPrecondition);
   (*sub)->Cancel();
   sub->reset();
+}
+
+// A callback cancels its own subscription (allowed) and keeps using the engine while another
+// thread destroys the engine: the engine's destructor waits for that callback to return (it
+// joins the thread), so the callback never touches a destroyed engine and never runs after the
+// engine is gone.
+TEST_F(EmbedApiTest, EngineDestroyedWhileACancelledCallbackStillRunsWaitsForIt) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Engine* engine = e->get();
+  std::promise<Subscription*> handle;
+  std::shared_future<Subscription*> handle_ready = handle.get_future().share();
+  std::promise<void> cancelled;
+  std::atomic<bool> first{true};
+  std::atomic<bool> returned{false};
+  std::atomic<int> reads_ok{0};
+  auto sub = (*e)->Subscribe("clicks", {}, [&](const RowBatch&, uint32_t, uint64_t) {
+    if (!first.exchange(false)) return;
+    handle_ready.get()->Cancel();  // from inside the callback: returns at once
+    cancelled.set_value();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) {
+      if (engine->ReadRows("clicks", 0, 0, 10).ok()) reads_ok.fetch_add(1);
+    }
+    returned.store(true);
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  handle.set_value(sub->get());
+  IngestRows(**e, {{1, 1, NowMs()}});
+  cancelled.get_future().wait();
+  e->reset();  // must wait for the callback
+  EXPECT_TRUE(returned.load());
+  EXPECT_GT(reads_ok.load(), 0);
+  EXPECT_EQ((*sub)->WaitCaughtUp(10).code(), StatusCode::kFailedPrecondition);
+  sub->reset();  // the handle outlived the engine: inert
+}
+
+// The last handle destroyed inside its own callback cannot join its own thread: the engine
+// joins it when it is destroyed, and the callback is not called again meanwhile.
+TEST_F(EmbedApiTest, HandleDestroyedInsideItsCallbackIsJoinedByTheEngine) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::unique_ptr<Subscription> owned;
+  std::mutex mu;
+  std::atomic<int> calls{0};
+  std::promise<void> destroyed;
+  auto sub = (*e)->Subscribe("clicks", {}, [&](const RowBatch&, uint32_t, uint64_t) {
+    if (calls.fetch_add(1) != 0) return;
+    std::unique_ptr<Subscription> mine;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      mine = std::move(owned);
+    }
+    mine.reset();  // the last handle, on the subscription's own thread
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    destroyed.set_value();
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    owned = std::move(*sub);
+  }
+  const int64_t t0 = NowMs();
+  IngestRows(**e, {{1, 1, t0}, {2, 2, t0}, {3, 3, t0}, {4, 4, t0}});
+  destroyed.get_future().wait();
+  IngestRows(**e, {{5, 5, t0}, {6, 6, t0}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // 10 poll intervals
+  EXPECT_EQ(calls.load(), 1);
+  e->reset();  // joins the thread
+  EXPECT_EQ(calls.load(), 1);
 }
 
 TEST_F(EmbedApiTest, TypedFeatureLookup) {
@@ -312,8 +408,11 @@ class ForeignRepository final : public ModelRepository {
 };
 
 TEST_F(EmbedApiTest, PublicModelRepository) {
-  EXPECT_FALSE(ModelRepository::Open((dir_ / "no-such-dir").string()).ok());
+  // Documented: kNotFound for a missing directory; a file is not a repository either.
+  EXPECT_EQ(ModelRepository::Open((dir_ / "no-such-dir").string()).status().code(), StatusCode::kNotFound);
   std::filesystem::create_directories(dir_ / "models");
+  { std::ofstream((dir_ / "a-file").string()) << "x"; }
+  EXPECT_EQ(ModelRepository::Open((dir_ / "a-file").string()).status().code(), StatusCode::kInvalidArgument);
   auto repo = ModelRepository::Open((dir_ / "models").string());
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
   EXPECT_TRUE((*repo)->List().empty());

@@ -249,8 +249,12 @@ class EngineImpl final : public Engine {
   TestHooks test_hooks_;
   model::ModelRepository* models_ = nullptr;  // options_.models, downcast once at Create
   std::shared_ptr<SubscriptionRegistry> subscriptions_ = std::make_shared<SubscriptionRegistry>();
-  // Cancels and joins every live subscription (the destructor, before the logs close).
+  // Cancels and joins every live subscription, including those whose last handle was destroyed
+  // inside their own callback (the destructor, before the logs close).
   void CancelSubscriptions();
+  // Joins and forgets the subscriptions whose last handle went away inside their own callback
+  // and whose thread has returned (Subscribe), so they do not pile up until the engine closes.
+  void ReapOrphanedSubscriptions();
   Clock* clock_;
   Env* env_;
   std::vector<std::unique_ptr<StreamState>> streams_;

@@ -44,16 +44,27 @@ Result<RowsRead> EngineImpl::ReadRows(std::string_view stream_name, uint32_t par
                                       uint32_t limit) const {
   ASSIGN_OR_RETURN(const int si, CheckReadTarget(stream_name, partition));
   const StreamState& ss = *streams_[si];
+  // The visible end only grows, so a `from` any read returned (a next_offset or end_offset) is
+  // never past it; one that is would otherwise look like a caught-up read.
+  const uint64_t end = ss.partitions[partition]->end_offset();
+  if (from > end) {
+    return OutOfRange("offset " + std::to_string(from) + " is past the end of " + ss.def.name + "/" +
+                      std::to_string(partition) + " (" + std::to_string(end) + ")");
+  }
   RowsRead read;
   read.rows.Reset(ss.def.schema.size());
   RETURN_IF_ERROR(ReadPartitionRows(static_cast<uint32_t>(si), partition, from, std::min(limit, kReadRowsMax),
                                     &read.rows, &read.next_offset));
-  read.end_offset = std::max(read.next_offset, ss.partitions[partition]->end_offset());
+  // Read after the records: every record read is below it, so next_offset <= end_offset.
+  read.end_offset = ss.partitions[partition]->end_offset();
   return read;
 }
 
-// What a subscription's thread and its handle share. The thread holds it too, so a handle
-// destroyed from inside its own callback leaves the thread a valid state to finish with.
+// What a subscription's thread, its handle and the engine's registry share. The thread holds
+// it too. The thread is never detached: it is joined by the handle (Cancel or its destructor,
+// from any other thread) or by the engine's destructor (CancelSubscriptions), so no callback
+// runs once the engine is gone. A handle destroyed on the subscription's own thread (inside the
+// callback) cannot join it: it leaves the state registered for the engine to join.
 struct SubscriptionState {
   EngineImpl* engine = nullptr;  // valid until the engine joins the thread (CancelSubscriptions)
   uint32_t stream = 0;
@@ -63,20 +74,47 @@ struct SubscriptionState {
   mutable std::mutex mu;       // guards the fields below; never held during a callback
   std::condition_variable cv;  // cancel (wakes the thread) and progress (wakes WaitCaughtUp)
   bool cancelled = false;
-  bool done = false;  // the thread has returned
+  bool done = false;      // the thread has returned (or is returning) from Run
+  bool orphaned = false;  // the last handle went away on the thread itself: the engine joins it
   Status status;
   std::vector<uint64_t> next;  // per partition, updated after the batch's callback returned
   uint64_t delivered = 0;
 
-  std::mutex join_mu;  // one joiner at a time (the handle or the engine)
+  // Guards `thread`: one joiner at a time (a handle or the engine). Never taken by the
+  // subscription's own thread, which a joiner holding it may be waiting for.
+  std::mutex join_mu;
   std::thread thread;
 
   void Run();
-  // Cancels and waits for the thread, unless called on it (then it exits after the callback).
-  void Stop();
+  // Sets the cancelled flag and wakes the thread: no callback starts after that (one in
+  // progress finishes). Any thread, never blocks on the callback.
+  void Cancel();
+  // Whether the calling thread is this subscription's thread (inside its callback).
+  bool OnOwnThread() const;
+  // Waits for the thread to return (after Cancel). Must not be called on the thread itself.
+  void Join();
 };
 
+namespace {
+// The subscription whose Run the current thread is executing (null on other threads).
+thread_local const SubscriptionState* current_subscription = nullptr;
+}  // namespace
+
+bool SubscriptionState::OnOwnThread() const { return current_subscription == this; }
+
+void SubscriptionState::Cancel() {
+  std::lock_guard<std::mutex> lock(mu);
+  cancelled = true;
+  cv.notify_all();
+}
+
+void SubscriptionState::Join() {
+  std::lock_guard<std::mutex> lock(join_mu);
+  if (thread.joinable()) thread.join();
+}
+
 void SubscriptionState::Run() {
+  current_subscription = this;
   const uint32_t partitions = static_cast<uint32_t>(next.size());
   std::vector<uint64_t> pos;
   {
@@ -126,21 +164,6 @@ void SubscriptionState::Run() {
   }
 }
 
-void SubscriptionState::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    cancelled = true;
-    cv.notify_all();
-  }
-  std::lock_guard<std::mutex> lock(join_mu);
-  if (!thread.joinable()) return;
-  if (thread.get_id() == std::this_thread::get_id()) {
-    thread.detach();  // from inside the callback: the thread returns after it
-    return;
-  }
-  thread.join();
-}
-
 namespace {
 
 class SubscriptionHandle final : public Subscription {
@@ -149,15 +172,28 @@ class SubscriptionHandle final : public Subscription {
       : state_(std::move(state)), registry_(std::move(registry)) {}
 
   ~SubscriptionHandle() override {
-    {
-      std::lock_guard<std::mutex> lock(registry_->mu);
-      auto& live = registry_->live;
-      live.erase(std::remove(live.begin(), live.end(), state_), live.end());
+    state_->Cancel();
+    if (state_->OnOwnThread()) {
+      // Inside the callback: the thread cannot join itself. It returns after this callback;
+      // the state stays registered and the engine joins the thread (CancelSubscriptions, or
+      // the next Subscribe once it has returned).
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->orphaned = true;
+      return;
     }
-    state_->Stop();
+    state_->Join();
+    std::lock_guard<std::mutex> lock(registry_->mu);
+    auto& live = registry_->live;
+    live.erase(std::remove(live.begin(), live.end(), state_), live.end());
   }
 
-  void Cancel() override { state_->Stop(); }
+  // From inside the callback only flags it (the thread returns after the callback); from any
+  // other thread also waits for a callback in progress. The state stays registered until the
+  // handle goes away, so the engine can still join the thread.
+  void Cancel() override {
+    state_->Cancel();
+    if (!state_->OnOwnThread()) state_->Join();
+  }
 
   Status WaitCaughtUp(int64_t timeout_ms) override {
     std::vector<uint64_t> target;
@@ -221,8 +257,17 @@ Result<std::unique_ptr<Subscription>> EngineImpl::Subscribe(std::string_view str
     return InvalidArgument("Subscribe: stream " + ss.def.name + " has " + std::to_string(partitions) +
                            " partitions, from_offsets has " + std::to_string(options.from_offsets.size()));
   }
+  for (size_t p = 0; p < options.from_offsets.size(); ++p) {
+    const uint64_t end = ss.partitions[p]->end_offset();
+    if (options.from_offsets[p] > end) {
+      return OutOfRange("Subscribe: from_offsets[" + std::to_string(p) +
+                        "] = " + std::to_string(options.from_offsets[p]) + " is past the end of " + ss.def.name + "/" +
+                        std::to_string(p) + " (" + std::to_string(end) + ")");
+    }
+  }
   if (stopping()) return FailedPrecondition("the engine is stopping");
 
+  ReapOrphanedSubscriptions();
   auto state = std::make_shared<SubscriptionState>();
   state->engine = this;
   state->stream = static_cast<uint32_t>(si);
@@ -244,6 +289,28 @@ Result<std::unique_ptr<Subscription>> EngineImpl::Subscribe(std::string_view str
   return std::unique_ptr<Subscription>(new SubscriptionHandle(std::move(state), subscriptions_));
 }
 
+void EngineImpl::ReapOrphanedSubscriptions() {
+  std::vector<std::shared_ptr<SubscriptionState>> finished;
+  {
+    std::lock_guard<std::mutex> lock(subscriptions_->mu);
+    auto& live = subscriptions_->live;
+    for (auto it = live.begin(); it != live.end();) {
+      bool reap = false;
+      if (!(*it)->OnOwnThread()) {
+        std::lock_guard<std::mutex> state_lock((*it)->mu);
+        reap = (*it)->orphaned && (*it)->done;
+      }
+      if (reap) {
+        finished.push_back(std::move(*it));
+        it = live.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& s : finished) s->Join();  // returned from Run: the join is immediate
+}
+
 void EngineImpl::CancelSubscriptions() {
   std::vector<std::shared_ptr<SubscriptionState>> live;
   {
@@ -251,7 +318,9 @@ void EngineImpl::CancelSubscriptions() {
     subscriptions_->closed = true;
     live.swap(subscriptions_->live);
   }
-  for (const auto& s : live) s->Stop();
+  for (const auto& s : live) s->Cancel();  // all stop at once
+  // The engine must not be destroyed from inside a callback (a thread cannot join itself).
+  for (const auto& s : live) s->Join();
 }
 
 }  // namespace impulse::runtime
