@@ -45,7 +45,9 @@ class StateTable {
   // modified (written back when evicted or checkpointed). kDataLoss if RocksDB holds bytes V
   // cannot decode.
   Result<V*> Find(std::string_view key) {
-    RETURN_IF_ERROR(InjectedFailure());
+    if (InjectedFailureDue()) [[unlikely]] {
+      return InjectedFailure();
+    }
     if (memory_) return memory_->Find(key);
     if (key.size() > options_.key_bytes_max) return static_cast<V*>(nullptr);  // never inserted
     return rocks_->Lookup(key, /*insert=*/false, nullptr, nullptr);
@@ -59,7 +61,9 @@ class StateTable {
   // the code.
   Result<V*> FindOrInsert(std::string_view key, bool* inserted = nullptr, bool* refused_by_bound = nullptr) {
     if (refused_by_bound != nullptr) *refused_by_bound = false;
-    RETURN_IF_ERROR(InjectedFailure());
+    if (InjectedFailureDue()) [[unlikely]] {
+      return InjectedFailure();
+    }
     if (key.size() > options_.key_bytes_max) {
       if (refused_by_bound != nullptr) *refused_by_bound = true;
       return InvalidArgument("state key of " + std::to_string(key.size()) + " bytes exceeds key_bytes_max " +
@@ -71,7 +75,9 @@ class StateTable {
 
   // Removes key if present (absent is OK).
   Status Erase(std::string_view key) {
-    RETURN_IF_ERROR(InjectedFailure());
+    if (InjectedFailureDue()) [[unlikely]] {
+      return InjectedFailure();
+    }
     if (memory_) {
       memory_->Erase(key);
       return Status::OK();
@@ -86,7 +92,9 @@ class StateTable {
   // (the change is kept) but must not call into the table. A non-OK status from fn stops the
   // walk and is returned.
   Status ForEach(const std::function<Status(std::string_view key, V& value)>& fn) {
-    RETURN_IF_ERROR(InjectedFailure());
+    if (InjectedFailureDue()) [[unlikely]] {
+      return InjectedFailure();
+    }
     return memory_ ? memory_->ForEach(fn) : rocks_->ForEach(fn);
   }
 
@@ -126,8 +134,11 @@ class StateTable {
   static constexpr size_t kCacheEntriesLimit = size_t{1} << 26;
 
   // StateOptions::fail_after_ops_for_test.
-  Status InjectedFailure() {
-    if (options_.fail_after_ops_for_test == 0 || ops_++ < options_.fail_after_ops_for_test) return Status::OK();
+  // One predictable branch per operation when off; no Status is built on the hot path.
+  bool InjectedFailureDue() {
+    return options_.fail_after_ops_for_test != 0 && ops_++ >= options_.fail_after_ops_for_test;
+  }
+  Status InjectedFailure() const {
     return Status(options_.fail_code_for_test, "state: injected backend failure (fail_after_ops_for_test)");
   }
 
