@@ -3,12 +3,13 @@
 # scratch prefix, examples/embed built as a separate project against it with
 # find_package(impulse), run; the installed binary run from the installed layout; then the
 # prefix moved elsewhere (relocatable) and both run again.
-# Usage: install_test.sh BUILD_DIR SOURCE_DIR CMAKE CXX_COMPILER BUILD_TYPE WORK_DIR
+# Usage: install_test.sh BUILD_DIR SOURCE_DIR CMAKE CXX_COMPILER BUILD_TYPE
+# The scratch directory is outside the build tree: there, a binary that misses a shipped file
+# would fall back to the source tree its build names (common/share_dir.h) and hide the gap.
 set -eu
-build=$1 source=$2 cmake=$3 cxx=$4 build_type=$5 work=$6
-
-rm -rf "$work"
-mkdir -p "$work"
+build=$1 source=$2 cmake=$3 cxx=$4 build_type=$5
+work=$(mktemp -d "${TMPDIR:-/tmp}/impulse-install-test.XXXXXX")
+trap 'st=$?; if [ $st -ne 0 ]; then echo "install_test: failed; logs in $work" >&2; else rm -rf "$work"; fi' EXIT
 "$cmake" --install "$build" --prefix "$work/prefix" >"$work/install.log"
 test -f "$work/prefix/include/impulse/engine.h"
 test -f "$work/prefix/lib/cmake/impulse/impulseConfig.cmake"

@@ -7,7 +7,7 @@
 #   "/tmp/base/build/release/tools/impulse/impulse" "build/release/bench/impulse-bench"
 set -euo pipefail
 a=$1 b=$2 rounds=${3:-3} events=${4:-2000000}
-shift 4 || true
+shift $(($# < 4 ? $# : 4))
 queries=${*:-q0 q3 q5 q7}
 out=$(mktemp)
 for r in $(seq "$rounds"); do

@@ -21,12 +21,16 @@ fs::path BuildSourceDir(const fs::path& exe_dir) {
   for (fs::path dir = exe_dir; !dir.empty(); dir = dir.parent_path()) {
     const fs::path cache = dir / "CMakeCache.txt";
     if (fs::is_regular_file(cache, ec)) {
+      // Only this project's build: another project's build tree must not lend its source tree.
       std::ifstream in(cache);
       std::string line;
+      fs::path source;
+      bool ours = false;
       while (std::getline(in, line)) {
-        if (line.rfind(kSourceDirKey, 0) == 0) return fs::path(line.substr(kSourceDirKey.size()));
+        if (line.rfind(kSourceDirKey, 0) == 0) source = line.substr(kSourceDirKey.size());
+        if (line == "CMAKE_PROJECT_NAME:STATIC=impulse") ours = true;
       }
-      return {};
+      return ours ? source : fs::path();
     }
     if (dir == dir.root_path()) break;
   }

@@ -122,11 +122,6 @@ Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op
 // names the step, the model, the version and why.
 Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
 
-// A state table's FindOrInsert failed: when a bound refused the insert (its `refused_by_bound`
-// flag: entries_max, a key longer than key_bytes_max) the row goes to the late output with
-// LateReason::kStateLimit and the task goes on; anything else is a backend failure, whatever its
-// code (a full disk under RocksDB is kResourceExhausted too). Never decided from the code.
-
 // Appends a late-events row for input row `row` (schema `schema`) to `late`.
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
                    LateReason reason, int64_t watermark_ms, RowBatch* late);

@@ -135,7 +135,7 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
     }
   }
   auto e = std::unique_ptr<EngineImpl>(new EngineImpl(std::move(plan), std::move(options)));
-  e->test_hooks_ = hooks;
+  e->test_hooks_ = std::move(hooks);
   e->models_ = models;
   RETURN_IF_ERROR(e->OpenStreams());
   RETURN_IF_ERROR(e->Start());
