@@ -97,7 +97,7 @@ class WindowOperator final : public StatefulOperator {
   }
 
   ~WindowOperator() override {
-    AggScope scope(&set_);
+    AggScope scope(&set_, slide_);
     panes_.reset();
     sessions_.reset();
     sliding_.reset();
@@ -105,7 +105,7 @@ class WindowOperator final : public StatefulOperator {
 
   Status Process(int side, const RowBatch& in, OpOutput* out) override {
     IMPULSE_CHECK(side == 0);
-    AggScope scope(&set_);
+    AggScope scope(&set_, slide_);
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
       if (m.watermark_ms > wm_) RETURN_IF_ERROR(Advance(m.watermark_ms, out));
@@ -131,7 +131,7 @@ class WindowOperator final : public StatefulOperator {
   }
 
   Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
-    AggScope scope(&set_);
+    AggScope scope(&set_, slide_);
     if (watermark_ms > wm_) return Advance(watermark_ms, out);
     return Status::OK();
   }
@@ -154,7 +154,7 @@ class WindowOperator final : public StatefulOperator {
   }
 
   Status Checkpoint(const std::string& dir) override {
-    AggScope scope(&set_);
+    AggScope scope(&set_, slide_);
     RETURN_IF_ERROR(env_->CreateDirs(dir));
     if (panes_) RETURN_IF_ERROR(panes_->Checkpoint(dir + "/panes").status());
     if (sessions_) RETURN_IF_ERROR(sessions_->Checkpoint(dir + "/sessions").status());
@@ -169,7 +169,7 @@ class WindowOperator final : public StatefulOperator {
   }
 
   Status Restore(const std::string& dir) override {
-    AggScope scope(&set_);
+    AggScope scope(&set_, slide_);
     ASSIGN_OR_RETURN(std::string meta, env_->ReadFile(dir + "/window.meta"));
     std::string_view in(meta);
     if (!GetI64(&in, &wm_) || !GetI64(&in, &last_fired_end_) || !GetI64(&in, &last_ingest_ms_) ||
@@ -182,9 +182,7 @@ class WindowOperator final : public StatefulOperator {
     if (panes_) {
       RETURN_IF_ERROR(panes_->Restore(dir + "/panes"));
       RETURN_IF_ERROR(panes_->ForEach([&](std::string_view key, KeyPanes& kp) {
-        for (size_t i = 0; i < kp.panes.size(); ++i) {
-          if (!kp.panes[i].empty()) pane_index_[kp.base + static_cast<int64_t>(i) * slide_].Add(key);
-        }
+        for (const KeyPanes::Pane& p : kp.panes) pane_index_[p.start].Add(key);
         return Status::OK();
       }));
     }
@@ -289,9 +287,13 @@ class WindowOperator final : public StatefulOperator {
     }
     KeyPanes& kp = **entry;
     bool created = false;
-    window_internal::AggBlock& pane = kp.PaneAt(ps, slide_, &created);
+    window_internal::AggBlock* pane = kp.PaneAt(ps, def_.windows_per_key_max, &created);
+    if (pane == nullptr) {
+      Late(row, m, LateReason::kStateLimit, out);  // the key holds windows_per_key_max panes
+      return Status::OK();
+    }
     EvalArgs(row);
-    set_.Add(pane.data(), ts, arg_values_.data());
+    set_.Add(pane->data(), ts, arg_values_.data());
     scratch_.Clear();
     if (created) pane_index_[ps].Add(key_);
     if (def_.emit_updates) {
@@ -309,10 +311,9 @@ class WindowOperator final : public StatefulOperator {
     const int64_t s = e - def_.size_ms;
     window_internal::AggBlock* only = nullptr;
     int count = 0;
-    for (size_t i = 0; i < kp.panes.size(); ++i) {
-      const int64_t ps = kp.base + static_cast<int64_t>(i) * slide_;
-      if (ps < s || ps >= e || kp.panes[i].empty()) continue;
-      only = &kp.panes[i];
+    for (KeyPanes::Pane& p : kp.panes) {
+      if (p.start < s || p.start >= e) continue;
+      only = &p.agg;
       ++count;
     }
     if (count == 0) return false;
@@ -323,10 +324,9 @@ class WindowOperator final : public StatefulOperator {
     if (merged_.size() < set_.state_size() + 8) merged_.resize(set_.state_size() + 8);
     uint8_t* block = AlignedMerged();
     set_.Init(block);
-    for (size_t i = 0; i < kp.panes.size(); ++i) {
-      const int64_t ps = kp.base + static_cast<int64_t>(i) * slide_;
-      if (ps < s || ps >= e || kp.panes[i].empty()) continue;
-      set_.Merge(block, kp.panes[i].data());
+    for (KeyPanes::Pane& p : kp.panes) {
+      if (p.start < s || p.start >= e) continue;
+      set_.Merge(block, p.agg.data());
     }
     EmitWindow(key, s, e, block, out);
     set_.Destroy(block);
@@ -368,7 +368,7 @@ class WindowOperator final : public StatefulOperator {
           auto entry = panes_->Find(keys.at(k));
           if (!entry.ok()) return entry.status();
           if (*entry == nullptr) continue;
-          if ((*entry)->DropBefore(e - def_.size_ms + slide_, slide_)) RETURN_IF_ERROR(panes_->Erase(keys.at(k)));
+          if ((*entry)->DropBefore(e - def_.size_ms + slide_)) RETURN_IF_ERROR(panes_->Erase(keys.at(k)));
         }
         pane_index_.erase(pane_index_.begin());
       }
@@ -393,15 +393,21 @@ class WindowOperator final : public StatefulOperator {
     // The session this event makes with the open ones it touches; late only if even that one
     // has closed (an event inside an open session is on time, as in Flink).
     int64_t start = ts, end = ts + def_.gap_ms;
+    size_t touched = 0;
     for (const Session& x : ss) {
       if (x.start < ts + def_.gap_ms && ts < x.end) {
         start = std::min(start, x.start);
         end = std::max(end, x.end);
+        ++touched;
       }
     }
     if (wm_ != INT64_MIN && end + def_.allowed_lateness_ms <= wm_) {
       if (ss.empty()) RETURN_IF_ERROR(sessions_->Erase(key_));
       Late(row, m, LateReason::kLate, out);
+      return Status::OK();
+    }
+    if (touched == 0 && ss.size() >= def_.windows_per_key_max) {
+      Late(row, m, LateReason::kStateLimit, out);  // the key holds windows_per_key_max sessions
       return Status::OK();
     }
     Session merged;

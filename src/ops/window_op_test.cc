@@ -10,6 +10,8 @@
 
 #include <unistd.h>
 
+#include "common/fixed_codec.h"
+#include "ops/window_state.h"
 #include "plan/physical.h"
 #include "spec/spec.h"
 
@@ -449,6 +451,122 @@ TEST(WindowOperatorTest, LateEventsReasonNamesWhyTheRowWasNotTaken) {
   const OperatorStats st = inst->Stats()[0].second;
   EXPECT_EQ(st.limit_dropped, 1u);
   EXPECT_EQ(st.late_events, 2u);
+}
+
+// One event far in the future must cost its key one pane, not one per slide in between: the
+// dense pane list grew by (jump / slide) and died on bad_alloc, on every replay.
+TEST(WindowOp, AFarFutureEventCostsOnePaneNotOnePerSlideInBetween) {
+  LogicalPlan plan;
+  auto phys = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {tumbling: 10000, key: auction, aggregates: {s: sum(price)}}
+    sink: {stream: out}
+)",
+                      &plan);
+  ASSERT_NE(phys, nullptr);
+  auto inst = phys->NewInstance();
+  const int64_t t2024 = 1704067201000;    // 2024-01-01T00:00:01Z
+  const int64_t t9999 = 253402300799999;  // 9999-12-31T23:59:59.999Z
+  RowBatch in(3), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  auto add = [&](int64_t price, int64_t ts) {
+    Value* r = in.AppendRow();
+    r[0] = Value::Int(1);
+    r[1] = Value::Int(price);
+    r[2] = Value::Int(ts);
+    in.meta(in.size() - 1).event_time_ms = ts;
+    in.meta(in.size() - 1).watermark_ms = INT64_MIN;
+  };
+  add(1, t2024);
+  add(100, t9999);
+  ASSERT_TRUE(inst->Run(0, in, INT64_MIN, &out, &late).ok());
+  const OperatorStats st = inst->Stats()[0].second;
+  EXPECT_EQ(st.entries, 1u);
+  EXPECT_LT(st.state_bytes, 64u << 10);
+  // The watermark reaches the far pane: both windows fire, nothing in between is visited.
+  in.Clear();
+  ASSERT_TRUE(inst->Run(0, in, INT64_MAX, &out, &late).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out.row(0)[1].i64, t2024 - t2024 % 10000);
+  EXPECT_EQ(out.row(0)[3].i64, 1);
+  EXPECT_EQ(out.row(1)[1].i64, t9999 - t9999 % 10000);
+  EXPECT_EQ(out.row(1)[3].i64, 100);
+  EXPECT_EQ(late.size(), 0u);
+}
+
+// A key's open panes (and sessions) are bounded: the event that would open one more is refused
+// with reason state_limit, visibly, and the key's other windows are unaffected.
+TEST(WindowOp, OpenWindowsPerKeyAreBoundedWithStateLimit) {
+  for (const char* kind : {"tumbling: 10", "hopping: {size: 20, slide: 10}", "session: {gap: 5}"}) {
+    SCOPED_TRACE(kind);
+    LogicalPlan plan;
+    auto phys = Compile(std::string(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {)") + kind +
+                            R"(, key: auction, windows_per_key_max: 3, aggregates: {n: count()}}
+    sink: {stream: out}
+)",
+                        &plan);
+    ASSERT_NE(phys, nullptr);
+    auto inst = phys->NewInstance();
+    RowBatch in(3), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
+    for (int64_t ts : {0, 1000, 2000, 3000, 2001}) {  // 3000 opens a 4th window; 2001 joins the 3rd
+      Value* r = in.AppendRow();
+      r[0] = Value::Int(7);
+      r[1] = Value::Int(1);
+      r[2] = Value::Int(ts);
+      in.meta(in.size() - 1).event_time_ms = ts;
+      in.meta(in.size() - 1).watermark_ms = INT64_MIN;
+    }
+    ASSERT_TRUE(inst->Run(0, in, INT64_MIN, &out, &late).ok());
+    ASSERT_EQ(late.size(), 1u);
+    EXPECT_EQ(late.row(0)[2].sv(), "state_limit");
+    EXPECT_EQ(inst->Stats()[0].second.limit_dropped, 1u);
+    in.Clear();
+    ASSERT_TRUE(inst->Run(0, in, INT64_MAX, &out, &late).ok());
+    int64_t counted = 0;
+    for (size_t i = 0; i < out.size(); ++i) counted += out.row(i)[out.width() - 1].i64;
+    // Every taken event is counted once per window it belongs to (hopping: two).
+    EXPECT_EQ(counted, std::string(kind).starts_with("hopping") ? 8 : 4);
+  }
+}
+
+// Checkpoints written before panes were sparse hold one slot per slide from a base: they still
+// restore, to the same panes.
+TEST(WindowOp, DensePaneCheckpointsStillDecode) {
+  agg::AggSpec count;
+  count.kind = agg::AggKind::kCount;
+  count.arity = 0;
+  auto set = agg::AggregateSet::Create({count});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  window_internal::AggScope scope(&*set, 10);
+  window_internal::AggBlock one;
+  one.data();
+  std::string block;
+  one.Serialize(&block);
+  std::string dense;
+  PutI64(100, &dense);  // base
+  PutI64(INT64_MIN, &dense);
+  PutI64(3, &dense);  // slots 100, 110, 120: the middle one empty
+  dense += '\1';
+  dense += block;
+  dense += '\0';
+  dense += '\1';
+  dense += block;
+  window_internal::KeyPanes kp;
+  ASSERT_TRUE(kp.Deserialize(dense).ok());
+  ASSERT_EQ(kp.panes.size(), 2u);
+  EXPECT_EQ(kp.panes[0].start, 100);
+  EXPECT_EQ(kp.panes[1].start, 120);
+  std::string sparse;
+  kp.Serialize(&sparse);
+  window_internal::KeyPanes again;
+  ASSERT_TRUE(again.Deserialize(sparse).ok());
+  ASSERT_EQ(again.panes.size(), 2u);
+  EXPECT_EQ(again.panes[1].start, 120);
 }
 
 }  // namespace

@@ -21,15 +21,18 @@ namespace impulse::plan::window_internal {
 
 const agg::AggregateSet* CurrentAggSet();
 
+// Installs the operator's set (and its pane width, which the dense pane form of older
+// checkpoints needs to decode) for the current thread.
 class AggScope {
  public:
-  explicit AggScope(const agg::AggregateSet* set);
+  explicit AggScope(const agg::AggregateSet* set, int64_t slide = 0);
   ~AggScope();
   AggScope(const AggScope&) = delete;
   AggScope& operator=(const AggScope&) = delete;
 
  private:
   const agg::AggregateSet* previous_;
+  int64_t previous_slide_;
 };
 
 // One aggregate state block (agg::AggregateSet layout), 8-byte aligned, owned.
@@ -64,18 +67,22 @@ class AggBlock {
 };
 
 // The open panes of one key (tumbling: one pane per window; hopping: panes of `slide`), in
-// one state entry so a window is merged from one lookup. panes[i] covers
-// [base + i * slide, base + (i + 1) * slide); a pane never written has no block.
+// one state entry so a window is merged from one lookup. Sparse, by start: only panes that hold
+// data exist, so a far jump in event time costs one pane, not one per slide in between.
 struct KeyPanes {
-  int64_t base = INT64_MIN;
-  std::vector<AggBlock> panes;
+  struct Pane {
+    int64_t start = 0;  // covers [start, start + slide)
+    AggBlock agg;
+  };
+  std::vector<Pane> panes;
   int64_t last_emitted_end = INT64_MIN;  // dedups a key listed in several panes of a window
-  // The pane starting at ps (created, and the vector extended, as needed); *created says
-  // whether its block is new.
-  AggBlock& PaneAt(int64_t ps, int64_t slide, bool* created);
-  // Drops panes starting before `start`; true when none with data is left.
-  bool DropBefore(int64_t start, int64_t slide);
+  // The pane starting at ps, created if absent (*created). Null when creating it would make
+  // more than max_panes: the caller refuses the row (a per-key memory bound).
+  AggBlock* PaneAt(int64_t ps, size_t max_panes, bool* created);
+  // Drops panes starting before `start`; true when none is left.
+  bool DropBefore(int64_t start);
   void Serialize(std::string* out) const;
+  // Also reads the dense form older checkpoints wrote (one slot per slide from a base).
   Status Deserialize(std::string_view in);
 };
 

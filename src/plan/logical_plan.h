@@ -55,6 +55,9 @@ struct WindowDef {
   int64_t state_ttl_ms = -1;        // sliding: a key idle this long (event time) is dropped; -1 = size
   uint64_t groups_max = 1'000'000;  // open (key, window) groups per task; beyond: late-events
                                     // stream with reason state_limit
+  // Open panes (tumbling, hopping) or sessions of one key; beyond: state_limit. Bounds a key's
+  // memory whatever its event times are (a far-future event opens one pane, not one per slide).
+  uint64_t windows_per_key_max = 4096;
 };
 
 // dedup: keeps the first event per key; an event whose key was seen within `within_ms` (event

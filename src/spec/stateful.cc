@@ -227,7 +227,7 @@ bool ResolveWindow(const YAML::Node& n, const Schema& in, const PartitionInfo& p
   std::vector<std::pair<std::string, YAML::Node>> e;
   if (!Entries(n, what,
                {"tumbling", "hopping", "session", "sliding", "key", "aggregates", "emit", "allowed_lateness",
-                "state_ttl", "groups_max", "per_partition"},
+                "state_ttl", "groups_max", "windows_per_key_max", "per_partition"},
                d, &e)) {
     return false;
   }
@@ -319,6 +319,8 @@ bool ResolveWindow(const YAML::Node& n, const Schema& in, const PartitionInfo& p
   if (const YAML::Node* t = Get(e, "state_ttl")) ok &= ReadDuration(*t, "state_ttl of " + what, 1, d, &w->state_ttl_ms);
   if (const YAML::Node* g = Get(e, "groups_max"))
     ok &= ReadUint(*g, "groups_max of " + what, 1, 1'000'000'000, d, &w->groups_max);
+  if (const YAML::Node* g = Get(e, "windows_per_key_max"))
+    ok &= ReadUint(*g, "windows_per_key_max of " + what, 1, 1'000'000, d, &w->windows_per_key_max);
   if (w->type == WindowDef::Type::kSliding && (w->emit_updates || w->allowed_lateness_ms != 0)) {
     d->Add(Diagnostics::LocOf(n),
            "a sliding window emits one row per event: emit and allowed_lateness do not apply in " + what);
