@@ -500,6 +500,25 @@ class Compiler {
 
 }  // namespace
 
+namespace {
+thread_local bool tls_eval_error = false;
+thread_local std::string tls_eval_error_text;
+}  // namespace
+
+void NoteEvalError(std::string_view what) {
+  if (tls_eval_error) return;
+  tls_eval_error = true;
+  tls_eval_error_text.assign(what);
+}
+
+bool EvalErrorPending() { return tls_eval_error; }
+
+std::string TakeEvalError() {
+  if (!tls_eval_error) return {};
+  tls_eval_error = false;
+  return std::move(tls_eval_error_text);
+}
+
 Result<CompiledExpr> CompiledExpr::Compile(const Expr& e) {
   if (e.type == ExprType::kNull)
     return InvalidArgument("expression has no type (a bare null); use cast(null as <type>)");

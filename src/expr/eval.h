@@ -7,12 +7,26 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "expr/ast.h"
 #include "impulse/row.h"
 #include "impulse/status.h"
 
 namespace impulse::plan {
+
+// Evaluation errors that a value cannot express honestly. A computed string longer than
+// kComputedStringMaxBytes (the log's record bound: it could never be stored) evaluates to null
+// and notes the error for the thread; the stateless steps of a pipeline check it after each
+// event and send that event to the dead letters (docs/OPERATIONS.md, "One event").
+inline constexpr size_t kComputedStringMaxBytes = size_t{16} << 20;
+// Records an error unless one is pending (the first one explains the event).
+void NoteEvalError(std::string_view what);
+// True when an error was noted since the last TakeEvalError.
+bool EvalErrorPending();
+// The pending error's message, clearing it ("" when none).
+std::string TakeEvalError();
 
 class EvalNode {
  public:

@@ -181,7 +181,11 @@ class FunctionNode final : public EvalNode {
       total += a.len;
       if (on_stack) v[i] = a;
     }
-    if (total > std::numeric_limits<uint32_t>::max()) return Value::Null();
+    if (total > kComputedStringMaxBytes) {
+      NoteEvalError("concat() would make a string of " + std::to_string(total) + " bytes, over the bound of " +
+                    std::to_string(kComputedStringMaxBytes) + " bytes on a computed string");
+      return Value::Null();
+    }
     if (total == 0) return Value::String(std::string_view());
     char* out = arena->Allocate(total);
     size_t pos = 0;

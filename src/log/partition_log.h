@@ -74,6 +74,8 @@ class PartitionLog {
   // file and byte offset (RepairPartition fixes it by dropping the damaged suffix).
   // `env` and `clock` must outlive the log.
   static Result<std::unique_ptr<PartitionLog>> Open(Env* env, Clock* clock, std::string dir, LogOptions options);
+  // The largest payload Append takes.
+  uint32_t max_record_bytes() const { return options_.max_record_bytes; }
   ~PartitionLog();
   PartitionLog(const PartitionLog&) = delete;
   PartitionLog& operator=(const PartitionLog&) = delete;

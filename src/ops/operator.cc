@@ -13,27 +13,42 @@ std::string_view LateReasonName(LateReason reason) {
     case LateReason::kLate: return "late";
     case LateReason::kStateLimit: return "state_limit";
     case LateReason::kOutOfRange: return "out_of_range";
+    case LateReason::kTooLarge: return "too_large";
   }
   return "late";
 }
 
-void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
-                   LateReason reason, int64_t watermark_ms, RowBatch* late) {
+void AppendRefusedRow(std::string_view pipeline, std::string_view step, const Schema& schema, const Value* row,
+                      const RowMeta& meta, LateReason reason, int64_t watermark_ms, RowBatch* late) {
   if (late == nullptr) return;
   Arena& arena = late->arena();
   std::string json;
   AppendRowJson(schema, row, &json);
+  if (json.size() > kLateEventJsonMaxBytes) {
+    // Cut at a UTF-8 boundary so the escaper keeps every character of the prefix.
+    size_t cut = kLateEventJsonMaxBytes;
+    while (cut > 0 && (static_cast<unsigned char>(json[cut]) & 0xC0) == 0x80) --cut;
+    std::string wrapped = "{\"_truncated\":true,\"_bytes\":" + std::to_string(json.size()) + ",\"_prefix\":";
+    AppendJsonString(std::string_view(json).substr(0, cut), &wrapped);
+    wrapped += '}';
+    json = std::move(wrapped);
+  }
   Value* o = late->AppendRow();
   RowMeta& m = late->meta(late->size() - 1);
   m = meta;
-  o[0] = Value::String(arena.Copy(ctx.pipeline));
-  o[1] = Value::String(arena.Copy(ctx.label));
+  o[0] = Value::String(arena.Copy(pipeline));
+  o[1] = Value::String(arena.Copy(step));
   o[2] = Value::String(arena.Copy(LateReasonName(reason)));
   o[3] = Value::Int(meta.event_time_ms);
   o[4] = Value::Int(watermark_ms == INT64_MIN ? 0 : watermark_ms);
   o[5] = Value::Int(meta.partition);
   o[6] = Value::Int(static_cast<int64_t>(meta.offset));
   o[7] = Value::String(arena.Copy(json));
+}
+
+void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
+                   LateReason reason, int64_t watermark_ms, RowBatch* late) {
+  AppendRefusedRow(ctx.pipeline, ctx.label, schema, row, meta, reason, watermark_ms, late);
 }
 
 void AppendKeyBytes(const Schema& schema, const std::vector<int>& fields, const Value* row, std::string* out) {

@@ -65,7 +65,12 @@ enum class LateReason {
   kStateLimit,  // "state_limit": on time, refused by a state bound (groups_max, keys_max,
                 // rows_max, entities_max, rows_per_entity_max, key_bytes_max)
   kOutOfRange,  // "out_of_range": an event time the operator's time arithmetic cannot hold
+  kTooLarge,    // "too_large": a value computed for it (kComputedStringMaxBytes) or the record
+                // it makes (the log's max_record_bytes) exceeds its size bound
 };
+// An event's JSON in a late-events row is cut beyond this many bytes (the row must fit a log
+// record whatever the event's size): see AppendLateRow.
+inline constexpr size_t kLateEventJsonMaxBytes = size_t{64} << 10;
 // The value written in the `reason` field.
 std::string_view LateReasonName(LateReason reason);
 
@@ -122,7 +127,11 @@ Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op
 // names the step, the model, the version and why.
 Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
 
-// Appends a late-events row for input row `row` (schema `schema`) to `late`.
+// Appends a late-events row for input row `row` (schema `schema`) to `late`. An event whose JSON
+// exceeds kLateEventJsonMaxBytes is written as {"_truncated":true,"_bytes":N,"_prefix":"..."}
+// (still JSON); the whole event stays in its stream at (partition, offset).
+void AppendRefusedRow(std::string_view pipeline, std::string_view step, const Schema& schema, const Value* row,
+                      const RowMeta& meta, LateReason reason, int64_t watermark_ms, RowBatch* late);
 void AppendLateRow(const OperatorContext& ctx, const Schema& schema, const Value* row, const RowMeta& meta,
                    LateReason reason, int64_t watermark_ms, RowBatch* late);
 

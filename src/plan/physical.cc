@@ -1,7 +1,6 @@
 #include "plan/physical.h"
 
 #include <algorithm>
-#include <numeric>
 
 namespace impulse::plan {
 
@@ -58,94 +57,76 @@ Status CompileColumns(const LogicalOp& op, std::vector<PhysicalPipeline::Column>
 
 }  // namespace
 
-// Runs one stateless segment over a batch: a selection vector, the input row index of each
-// current row (for RowMeta), and two ping-pong scratch buffers for intermediate rows. All grow
-// to the largest batch seen and are reused.
+// Runs one stateless segment over a batch, an event at a time (see physical.h): two scratch
+// rows ping-pong between map stages, computed strings go to a per-event arena, and the
+// surviving row is copied out with its strings. All scratch grows to the largest seen and is
+// reused.
 class SegmentRunner {
  public:
-  void Run(const PhysicalPipeline::Segment& seg, const RowBatch& in, RowBatch* out) {
+  // Refused events (a computed value over its bound) go to `late`, when given.
+  void Run(const PhysicalPipeline::Segment& seg, const std::string& pipeline, const RowBatch& in, RowBatch* out,
+           RowBatch* late) {
     const size_t n = in.size();
     if (n == 0) return;
     // Widths are fixed when the runtime wires the pipeline; a mismatch is a bug, not input.
     IMPULSE_CHECK(in.width() == seg.input_width);
     IMPULSE_CHECK(out->width() == seg.output_width);
-    Arena* arena = &out->arena();
-    sel_.resize(n);
-    std::iota(sel_.begin(), sel_.end(), 0u);
-    // The current rows: either the input batch or a scratch buffer.
-    const Value* cur = in.row(0);
-    size_t cur_width = in.width();
-    bool cur_is_input = true;
-    int scratch_index = 0;
+    Arena& out_arena = out->arena();
     const auto& stages = seg.stages;
-    for (size_t s = 0; s < stages.size(); ++s) {
-      const PhysicalPipeline::Stage& stage = stages[s];
-      if (stage.is_filter) {
-        size_t k = 0;
-        for (uint32_t i : sel_) {
-          if (stage.predicate.EvalPredicate(cur + i * cur_width, arena)) sel_[k++] = i;
-        }
-        sel_.resize(k);
-        if (k == 0) return;
-        continue;
-      }
-      const size_t width = stage.columns.size();
-      if (static_cast<int>(s) == seg.direct_stage) {
-        for (uint32_t i : sel_) {
-          const Value* row = cur + i * cur_width;
-          uint32_t origin = cur_is_input ? i : origin_[i];
-          Value* o = out->AppendRow();
-          out->meta(out->size() - 1) = in.meta(origin);
+    for (size_t i = 0; i < n; ++i) {
+      if (event_arena_.bytes_used() > 0) event_arena_.Clear();
+      // An operator's expressions evaluate an over-bound string to null (their documented
+      // outcome): an error they left pending is not this event's.
+      if (EvalErrorPending()) [[unlikely]]
+        TakeEvalError();
+      const Value* cur = in.row(i);
+      size_t cur_width = in.width();
+      int buf = 0;
+      const PhysicalPipeline::Stage* refused_at = nullptr;
+      bool keep = true;
+      for (const PhysicalPipeline::Stage& stage : stages) {
+        if (stage.is_filter) {
+          keep = stage.predicate.EvalPredicate(cur, &event_arena_);
+        } else {
+          const size_t width = stage.columns.size();
+          std::vector<Value>& o = rows_[buf];
+          if (o.size() < width) o.resize(width);
           for (size_t c = 0; c < width; ++c) {
             const PhysicalPipeline::Column& col = stage.columns[c];
-            Value v = col.source_index >= 0 ? row[col.source_index] : col.expr.Eval(row, arena);
-            if (col.is_string && !v.null) v = Value::String(arena->Copy(v.sv()));
-            o[c] = v;
+            o[c] = col.source_index >= 0 ? cur[col.source_index] : col.expr.Eval(cur, &event_arena_);
           }
+          cur = o.data();
+          cur_width = width;
+          buf ^= 1;
         }
-        return;
-      }
-      // Materialize into a scratch buffer; strings stay where they are (input or out arena).
-      std::vector<Value>& buf = scratch_[scratch_index];
-      std::vector<uint32_t>& next_origin = origin_scratch_[scratch_index];
-      scratch_index ^= 1;
-      buf.resize(sel_.size() * width);
-      next_origin.resize(sel_.size());
-      for (size_t k = 0; k < sel_.size(); ++k) {
-        uint32_t i = sel_[k];
-        const Value* row = cur + i * cur_width;
-        next_origin[k] = cur_is_input ? i : origin_[i];
-        Value* o = buf.data() + k * width;
-        for (size_t c = 0; c < width; ++c) {
-          const PhysicalPipeline::Column& col = stage.columns[c];
-          o[c] = col.source_index >= 0 ? row[col.source_index] : col.expr.Eval(row, arena);
+        if (EvalErrorPending() || event_arena_.bytes_used() > kEventComputedBytesMax) [[unlikely]] {
+          refused_at = &stage;
+          break;
         }
+        if (!keep) break;
       }
-      origin_.swap(next_origin);
-      std::iota(sel_.begin(), sel_.end(), 0u);
-      cur = buf.data();
-      cur_width = width;
-      cur_is_input = false;
-    }
-    // No direct stage: copy the selected current rows out.
-    const std::vector<bool>& is_string = seg.output_is_string;
-    for (uint32_t i : sel_) {
-      const Value* row = cur + i * cur_width;
+      if (refused_at != nullptr) [[unlikely]] {
+        TakeEvalError();  // the reason is the row's; the text is not kept per row
+        AppendRefusedRow(pipeline, refused_at->label, seg.input_schema, in.row(i), in.meta(i), LateReason::kTooLarge,
+                         in.meta(i).watermark_ms, late);
+        continue;
+      }
+      if (!keep) continue;
       Value* o = out->AppendRow();
-      out->meta(out->size() - 1) = in.meta(cur_is_input ? i : origin_[i]);
+      out->meta(out->size() - 1) = in.meta(i);
+      const std::vector<bool>& is_string = seg.output_is_string;
       for (size_t c = 0; c < cur_width; ++c) {
-        Value v = row[c];
-        if (is_string[c] && !v.null) v = Value::String(arena->Copy(v.sv()));
+        Value v = cur[c];
+        if (is_string[c] && !v.null) v = Value::String(out_arena.Copy(v.sv()));
         o[c] = v;
       }
     }
+    if (event_arena_.bytes_used() > 0) event_arena_.Clear();
   }
 
  private:
-  std::vector<uint32_t> sel_;
-  std::vector<uint32_t> origin_;
-  std::vector<Value> scratch_[2];
-  std::vector<uint32_t> origin_scratch_[2];
+  Arena event_arena_{4096};
+  std::vector<Value> rows_[2];
 };
 
 // A chain: segment 0 -> op 0 -> segment 1 -> ... -> last segment -> out. Intermediate batches
@@ -230,13 +211,14 @@ class PipelineInstanceImpl final : public PipelineInstance {
  private:
   Status FromSegment(size_t k, const RowBatch& rows, int64_t end_wm) {
     const PhysicalPipeline::Segment& seg = def_->segments()[k];
+    const std::string& pipeline = def_->logical().name;
     if (k == ops_.size()) {
-      runners_[k].Run(seg, rows, out_);
+      runners_[k].Run(seg, pipeline, rows, out_, late_);
       return Status::OK();
     }
     RowBatch& mid = mid_[k];
     mid.Reset(seg.output_width);
-    runners_[k].Run(seg, rows, &mid);
+    runners_[k].Run(seg, pipeline, rows, &mid, late_);
     return FromOp(k, 0, mid, end_wm);
   }
 
@@ -272,8 +254,8 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
   const Schema* current = &source->schema;
   def->segments_.emplace_back();
   def->segments_.back().input_width = current->size();
+  def->segments_.back().input_schema = *current;
   auto finish_segment = [](Segment& seg, const Schema& out) {
-    if (!seg.stages.empty() && !seg.stages.back().is_filter) seg.direct_stage = static_cast<int>(seg.stages.size() - 1);
     seg.output_width = out.size();
     for (const Field& f : out.fields()) seg.output_is_string.push_back(f.type == FieldType::kString);
   };
@@ -290,9 +272,11 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
       def->stateful_ops_.push_back(&op);
       def->segments_.emplace_back();
       def->segments_.back().input_width = op.output.size();
+      def->segments_.back().input_schema = op.output;
       continue;
     }
     Stage stage;
+    stage.label = op.label;
     stage.input_width = op.input.size();
     if (op.kind == LogicalOp::Kind::kFilter) {
       if (!op.predicate || op.predicate->type != ExprType::kBool)

@@ -3,10 +3,13 @@
 // PipelineInstance is one shard's mutable scratch state (selection vector, intermediate rows)
 // and is used by one thread only.
 //
-// Execution is batch at a time: a filter narrows a selection vector of row indexes (no row
-// copies); a map/project evaluates its expressions for the selected rows, straight into the
-// output batch when it is the last row-producing stage, else into a scratch buffer. key_by is
-// metadata only (the output stream's key_field); partitioning is the runtime's job.
+// Stateless stages run an event at a time through the whole segment: a filter stops it, a
+// map/project evaluates into a small scratch row whose computed strings live in a per-event
+// arena, and the surviving row is copied into the output batch. So the memory one event can
+// take is bounded by the spec (kComputedStringMaxBytes per computed string, kEventComputedBytesMax
+// per event), not by the batch: an event over a bound goes to the late-events output (reason
+// too_large, naming the step) and the others continue. key_by is metadata only (the output
+// stream's key_field); partitioning is the runtime's job.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,10 @@
 #include "plan/logical_plan.h"
 
 namespace impulse::plan {
+
+// The computed bytes one event may take across a segment's stages (strings made by its
+// expressions; values passed through are not counted).
+inline constexpr size_t kEventComputedBytesMax = size_t{32} << 20;
 
 // Options of one instance (one task: a pipeline over one source partition).
 struct InstanceOptions {
@@ -91,6 +98,7 @@ class PhysicalPipeline {  // immutable, shared by all shards
     bool is_string = false;  // strings are copied into the output arena when emitted
   };
   struct Stage {
+    std::string label;  // "map#2": names the step in late-events rows
     bool is_filter = false;
     CompiledExpr predicate;       // filter
     std::vector<Column> columns;  // map/project: the full output row
@@ -100,9 +108,7 @@ class PhysicalPipeline {  // immutable, shared by all shards
   // segment writes the pipeline's output.
   struct Segment {
     std::vector<Stage> stages;
-    // Index of the stage that writes rows straight into the output batch, or -1 when the rows
-    // are copied out after the last stage (no map/project, or a filter after the last one).
-    int direct_stage = -1;
+    Schema input_schema;  // renders a refused event in its late-events row
     std::vector<bool> output_is_string;
     size_t input_width = 0;
     size_t output_width = 0;

@@ -177,5 +177,64 @@ TEST_F(PhysicalTest, RejectsInconsistentLogicalPipeline) {
   EXPECT_EQ(PhysicalPipeline::Create(lp, plan_).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Map steps that double a string: one event would grow to 2^steps bytes (a 32 MiB record with
+// 25 steps, bad_alloc with 34 on every replay). It is refused at the step that crosses the
+// bound, to the late-events output naming that step; the other events of the batch go on.
+TEST(PhysicalOneEventTest, AStringGrowingMapIsRefusedAtItsStepAndTheBatchContinues) {
+  std::string spec = R"yaml(streams:
+  - name: in
+    fields:
+      - {name: k, type: string}
+      - {name: b, type: string}
+pipelines:
+  - name: grow
+    from: in
+    steps:
+)yaml";
+  for (int i = 0; i < 34; ++i) spec += "      - map: {b: \"concat(b, b)\"}\n";
+  spec += "    sink: {stream: out}\n";
+  Result<LogicalPlan> plan = CompileSpec(spec, "grow.yaml", nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto p = PhysicalPipeline::Create(plan->pipelines[0], *plan);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto inst = (*p)->NewInstance();
+  RowBatch in(2), out(2), late(LateEventsStreamDef().schema.size());
+  for (const char* b : {"x", "", "yy"}) {
+    Value* r = in.AppendRow();
+    r[0] = Value::String(in.arena().Copy("key"));
+    r[1] = Value::String(in.arena().Copy(b));
+    in.meta(in.size() - 1).offset = in.size() - 1;
+  }
+  ASSERT_TRUE(inst->Run(0, in, INT64_MIN, &out, &late).ok());
+  ASSERT_EQ(out.size(), 1u);  // the empty string stays empty through every step
+  EXPECT_EQ(out.row(0)[1].sv(), "");
+  ASSERT_EQ(late.size(), 2u);
+  EXPECT_EQ(late.row(0)[0].sv(), "grow");
+  EXPECT_EQ(late.row(0)[1].sv(), "map#25");  // 2^25 bytes is the first over 16 MiB
+  EXPECT_EQ(late.row(0)[2].sv(), "too_large");
+  EXPECT_EQ(late.row(0)[6].i64, 0);
+  EXPECT_EQ(late.row(0)[7].sv(), R"({"k":"key","b":"x"})");
+  EXPECT_EQ(late.row(1)[1].sv(), "map#24");
+  EXPECT_EQ(late.row(1)[6].i64, 2);
+  // Nothing is left pending for the next batch.
+  EXPECT_FALSE(EvalErrorPending());
+}
+
+// A refused event whose JSON is huge still makes a late-events row that fits a log record.
+TEST(PhysicalOneEventTest, AHugeRefusedEventIsCutInItsLateRow) {
+  RowBatch late(LateEventsStreamDef().schema.size());
+  Schema schema({Field{"s", FieldType::kString, false}});
+  std::string big(3u << 20, 'z');
+  big[100] = '"';
+  Value v = Value::String(big);
+  RowMeta m;
+  AppendRefusedRow("p", "map#1", schema, &v, m, LateReason::kTooLarge, INT64_MIN, &late);
+  ASSERT_EQ(late.size(), 1u);
+  const std::string_view json = late.row(0)[7].sv();
+  EXPECT_LT(json.size(), kLateEventJsonMaxBytes + 1024);
+  EXPECT_TRUE(json.starts_with(R"({"_truncated":true,"_bytes":)")) << json.substr(0, 80);
+  EXPECT_TRUE(json.ends_with("\"}"));
+}
+
 }  // namespace
 }  // namespace impulse::plan

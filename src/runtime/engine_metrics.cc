@@ -110,7 +110,8 @@ std::string EngineImpl::MetricsText() const {
   ex.AddValue({{"kind", "retention_skipped_events"}}, static_cast<double>(skipped));
 
   ex.Family("impulse_late_events_total",
-            "Events sent to _late_events, by any reason: late, state_limit (refused by a state bound), out_of_range.",
+            "Events sent to _late_events, by any reason: late, state_limit (refused by a state bound), out_of_range, "
+            "too_large.",
             MetricType::Counter);
   for (size_t i = 0; i < pipelines_.size(); ++i) {
     uint64_t v = 0;

@@ -157,6 +157,7 @@ class Shard {
   // Stops task `t` after its instance returned `status` (an operator's error): logged on stderr
   // with the pipeline, partition and operator, counted in tasks_failed, kept for task_failure().
   void FailTask(Task& t, const Status& status);
+  void RefuseOversize(const Task& t, const StreamDef& target, const Value* row, const RowMeta& meta);
   // Advances idle or ended tasks' watermarks without input (fires windows). True if any moved.
   bool TickWatermarks();
   void CheckpointStep();

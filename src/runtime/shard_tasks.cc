@@ -246,6 +246,14 @@ void Shard::FailTask(Task& t, const Status& status) {
   if (task_failure_.ok()) task_failure_ = failure;
 }
 
+// A row whose record would exceed the log's bound can never be stored: it goes to _late_events
+// (reason too_large, step "sink <stream>") and the task continues.
+void Shard::RefuseOversize(const Task& t, const StreamDef& target, const Value* row, const RowMeta& meta) {
+  const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
+  plan::AppendRefusedRow(name, "sink " + target.name, target.schema, row, meta, plan::LateReason::kTooLarge, t.wm,
+                         &late_);
+}
+
 Status Shard::task_failure() const {
   std::lock_guard<std::mutex> lock(failure_mu_);
   return task_failure_;
@@ -291,6 +299,10 @@ bool Shard::EmitOutputs(Task& t) {
       const RowMeta& meta = out_.meta(i);
       encoded_.clear();
       EncodeRow(sink.def.schema, row, meta, &encoded_);
+      if (encoded_.size() > sink.partitions[part]->max_record_bytes()) [[unlikely]] {
+        RefuseOversize(t, sink.def, row, meta);
+        continue;
+      }
       ok = route(t.sink, part, encoded_, meta.ingest_time_ms);
     }
     // The watermark follows the rows it covers, to every partition of the sink.
@@ -315,15 +327,6 @@ bool Shard::EmitOutputs(Task& t) {
       }
     }
   }
-  if (ok && !late_.empty()) {
-    const StreamDef& late_def = engine_->stream(engine_->late_stream()).def;
-    for (size_t i = 0; ok && i < late_.size(); ++i) {
-      encoded_.clear();
-      EncodeRow(late_def.schema, late_.row(i), late_.meta(i), &encoded_);
-      ok = route(engine_->late_stream(), 0, encoded_, engine_->clock()->NowMs());
-    }
-    if (ok) metrics_.late_events[t.pipeline].Add(late_.size());
-  }
   std::vector<RowBatch>& side = t.instance->side_outputs();
   const std::vector<uint32_t>& side_streams = engine_->side_streams(t.pipeline);
   for (size_t k = 0; ok && k < side.size(); ++k) {
@@ -339,9 +342,23 @@ bool Shard::EmitOutputs(Task& t) {
       if (key >= 0) part = PartitionFor(HashValue(row[key], ss.def.schema.field(static_cast<size_t>(key)).type), parts);
       encoded_.clear();
       EncodeRow(ss.def.schema, row, rows.meta(i), &encoded_);
+      if (encoded_.size() > ss.partitions[part]->max_record_bytes()) [[unlikely]] {
+        RefuseOversize(t, ss.def, row, rows.meta(i));
+        continue;
+      }
       ok = route(side_streams[k], part, encoded_, rows.meta(i).ingest_time_ms);
     }
     if (ok) rows.Reset(rows.width());  // a watermark tick re-emits without a Run
+  }
+  // Last, so rows refused above as too large are among them.
+  if (ok && !late_.empty()) {
+    const StreamDef& late_def = engine_->stream(engine_->late_stream()).def;
+    for (size_t i = 0; ok && i < late_.size(); ++i) {
+      encoded_.clear();
+      EncodeRow(late_def.schema, late_.row(i), late_.meta(i), &encoded_);
+      ok = route(engine_->late_stream(), 0, encoded_, engine_->clock()->NowMs());
+    }
+    if (ok) metrics_.late_events[t.pipeline].Add(late_.size());
   }
   for (uint32_t s = 0; s < n_shards; ++s) {
     if (!outgoing_[s]) continue;
