@@ -299,8 +299,9 @@ TEST(PoisonEventsTest, EveryOperatorKindSurvivesTheCorpusAndARestart) {
                                "\n");
         ASSERT_TRUE(r.status.ok()) << r.status.ToString();
       }
-      EXPECT_EQ(accepted + refused, lines.size());
-      EXPECT_GT(accepted, lines.size() / 3);  // the ordinary values do get in
+      // Every line is accepted or refused with a reason; only the empty line carries no event.
+      EXPECT_EQ(accepted + refused, lines.size() - 1);
+      EXPECT_GE(accepted, 40u);  // the in-range values of each field do get in
       // Ordinary events after the poison still flow through a stateless pipeline.
       Outcome sentinel = IngestSync(
           **e, "ev", Line(R"("sentinel")", "7", "0.25", "false", R"("2024-01-01T00:00:09Z")", R"("end")") + "\n");

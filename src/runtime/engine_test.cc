@@ -354,9 +354,11 @@ pipelines:
     auto e = Engine::Open(spec_, Options());
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     if (round == 0) {
-      const std::string big(1u << 20, 'q');  // 3 x 8 MiB computed: each under the string bound
+      const std::string big((1u << 20) - 100, 'q');  // under the line bound; 3 x 8 MiB computed, each
+                                                     // under the string bound, 24 MiB in all
       Outcome o = IngestSync(**e, "docs", R"({"k":"a","b":")" + big + "\"}\n" + R"({"k":"a","b":"s"})" + "\n");
       ASSERT_TRUE(o.status.ok()) << o.status.ToString();
+      ASSERT_EQ(o.result.accepted, 2u);
     }
     ASSERT_TRUE((*e)->WaitForPipelines(60'000).ok());
     EXPECT_EQ(Count(**e, "grown"), 1u);
