@@ -390,16 +390,15 @@ class WindowOperator final : public StatefulOperator {
       return Status::OK();
     }
     std::vector<Session>& ss = (*list)->sessions;
-    // The session this event makes with the open ones it touches; late only if even that one
-    // has closed (an event inside an open session is on time, as in Flink).
-    int64_t start = ts, end = ts + def_.gap_ms;
-    for (const Session& x : ss) {
-      if (x.start < ts + def_.gap_ms && ts < x.end) {
-        start = std::min(start, x.start);
-        end = std::max(end, x.end);
-      }
-    }
-    if (wm_ != INT64_MIN && end + def_.allowed_lateness_ms <= wm_) {
+    // Late when [ts, ts + gap) could reach a session of this key already emitted as final. Those
+    // all end at or before wm - allowed_lateness (they fire in end order), so an event at or
+    // after that point cannot reach one; nor can an event inside a session still open (open and
+    // final sessions are disjoint, and every final one ends before an open one starts). Any
+    // other event behind that point is late, even one that only touches an open session from
+    // before its start: a final session may lie in between.
+    bool inside_open = false;
+    for (const Session& x : ss) inside_open = inside_open || (x.start <= ts && ts < x.end);
+    if (wm_ != INT64_MIN && ts < wm_ - def_.allowed_lateness_ms && !inside_open) {
       if (ss.empty()) RETURN_IF_ERROR(sessions_->Erase(key_));
       Late(row, m, LateReason::kLate, out);
       return Status::OK();

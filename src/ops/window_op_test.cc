@@ -308,6 +308,29 @@ TEST(WindowOp, AnEventBehindTheWatermarkInsideAnOpenSessionIsOnTime) {
   EXPECT_TRUE(late.empty());
 }
 
+// A session emitted as final is final: no later event may join a session that overlaps it.
+TEST(WindowOp, AnEventThatWouldReachAFinalSessionIsLateEvenIfItTouchesAnOpenOne) {
+  LogicalPlan plan;
+  auto phys = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {session: {gap: 10}, key: auction, aggregates: {n: count(), s: sum(price)}}
+    sink: {stream: out}
+)",
+                      &plan);
+  auto inst = phys->NewInstance();
+  // 0 makes [0, 10); 16 moves the watermark to 16, so [0, 10) is emitted as final, and opens
+  // [16, 26). 8 is behind the watermark and [8, 18) touches both: it would merge the open
+  // session with the final one, so it is late. 20 is inside the open session: on time.
+  std::vector<Event> ev = {{1, 1, 0}, {1, 2, 16}, {1, 4, 8}, {1, 8, 20}};
+  std::vector<std::string> late;
+  auto rows = Feed(inst.get(), ev, 0, 1, 5, &late);
+  EXPECT_EQ(rows, (std::vector<std::string>{"1,0,10,1,1,", "1,16,30,2,10,"}));
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_NE(late[0].find("\"price\":4"), std::string::npos) << late[0];
+}
+
 TEST(WindowOp, SlidingEmitsEveryEventWithItsTrailingAggregates) {
   LogicalPlan plan;
   auto phys = Compile(R"(
