@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include "action/agent.h"
+#include "action/http_syntax.h"
 #include "event/json_writer.h"
 
 namespace impulse::action {
@@ -25,10 +26,7 @@ std::string Truncate(std::string_view s, size_t n) {
 }  // namespace
 
 Result<std::string> CheckAgentOptions(const AgentOptions& o) {
-  if (o.base_url.rfind("http://", 0) != 0) {
-    return InvalidArgument("agent base_url must start with http:// (https is not supported yet): '" + o.base_url + "'");
-  }
-  if (o.base_url.size() <= 7) return InvalidArgument("agent base_url has no host: '" + o.base_url + "'");
+  if (Result<ParsedUrl> url = ParseHttpUrl(o.base_url); !url.ok()) return url.status().WithContext("agent base_url");
   if (o.model.empty()) return InvalidArgument("agent model is empty");
   if (o.concurrency_max == 0) return InvalidArgument("agent concurrency_max must be at least 1");
   if (o.timeout_ms <= 0) return InvalidArgument("agent timeout_ms must be positive");

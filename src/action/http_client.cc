@@ -160,38 +160,6 @@ class Call : public std::enable_shared_from_this<Call> {
 
 }  // namespace
 
-Result<ParsedUrl> ParseHttpUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.size() < kScheme.size() || Lower(url.substr(0, kScheme.size())) != kScheme) {
-    return InvalidArgument("url must start with http:// (https is not supported yet): " + std::string(url));
-  }
-  std::string_view rest = url.substr(kScheme.size());
-  size_t slash = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, slash);
-  ParsedUrl out;
-  out.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (!out.target.empty() && out.target[0] == '?') out.target = "/" + out.target;
-  if (authority.find('@') != std::string_view::npos) return InvalidArgument("url with user info: " + std::string(url));
-  size_t colon = authority.rfind(':');
-  if (!authority.empty() && authority[0] == '[') {  // [v6]:port
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return InvalidArgument("bad IPv6 host in url: " + std::string(url));
-    out.host = std::string(authority.substr(1, close - 1));
-    colon = authority.size() > close + 1 && authority[close + 1] == ':' ? close + 1 : std::string_view::npos;
-  } else {
-    out.host = std::string(authority.substr(0, colon));
-  }
-  out.port = colon == std::string_view::npos ? "80" : std::string(authority.substr(colon + 1));
-  if (out.host.empty()) return InvalidArgument("url without a host: " + std::string(url));
-  if (out.port.empty() || out.port.size() > 5) return InvalidArgument("bad port in url: " + std::string(url));
-  for (char c : out.port) {
-    if (c < '0' || c > '9') return InvalidArgument("bad port in url: " + std::string(url));
-  }
-  if (std::stoi(out.port) == 0 || std::stoi(out.port) > 65535)
-    return InvalidArgument("bad port in url: " + std::string(url));
-  return out;
-}
-
 void AsyncRequest(asio::io_context& io, HttpRequest request, std::function<void(HttpResponse)> done) {
   auto fail_soon = [&io](std::function<void(HttpResponse)> d, Status st) {
     asio::post(io, [d = std::move(d), st = std::move(st)]() mutable {
@@ -202,6 +170,13 @@ void AsyncRequest(asio::io_context& io, HttpRequest request, std::function<void(
   };
   Result<ParsedUrl> url = ParseHttpUrl(request.url);
   if (!url.ok()) return fail_soon(std::move(done), url.status());
+  // Values may come from run time (an event's id in Idempotency-Key, an API key from the
+  // environment): checked here too, so none can add a header or split the request.
+  for (const auto& [name, value] : request.headers) {
+    Status st = CheckHeaderName(name);
+    if (st.ok()) st = CheckHeaderValue(name, value);
+    if (!st.ok()) return fail_soon(std::move(done), std::move(st));
+  }
   http::verb verb = http::string_to_verb(request.method);
   if (verb == http::verb::unknown)
     return fail_soon(std::move(done), InvalidArgument("unknown HTTP method " + request.method));

@@ -20,14 +20,17 @@
 #include <string>
 #include <string_view>
 
+#include "action/http_syntax.h"
 #include "impulse/status.h"
 
 namespace impulse::action {
 
 struct HttpRequest {
-  std::string method = "POST";                 // any token Beast knows (GET, POST, PUT, ...)
-  std::string url;                             // http://host[:port][/path][?query]
-  std::map<std::string, std::string> headers;  // sent as given; Host and Content-Length are set
+  std::string method = "POST";  // any token Beast knows (GET, POST, PUT, ...)
+  std::string url;              // http://host[:port][/path][?query]
+  // Sent as given, after the http_syntax.h checks (a bad name or value fails the request with
+  // kInvalidArgument and nothing is sent); Host and Content-Length are set.
+  std::map<std::string, std::string> headers;
   std::string body;
   int64_t timeout_ms = 5'000;             // the whole attempt
   uint64_t response_bytes_max = 1 << 20;  // response body limit
@@ -37,7 +40,7 @@ struct HttpResponse {
   int status = 0;                              // 0 when there was no HTTP answer
   std::map<std::string, std::string> headers;  // names lower-cased ("retry-after")
   std::string body;
-  // Not OK when there is no complete answer: kInvalidArgument (bad URL or method),
+  // Not OK when there is no complete answer: kInvalidArgument (bad URL, method or header),
   // kUnavailable (resolve/connect/read/write failed, connection closed, timeout),
   // kResourceExhausted (body over the limit). `timed_out` tells the timeout apart.
   Status error;
@@ -49,15 +52,6 @@ struct HttpResponse {
     return it == headers.end() ? std::string() : it->second;
   }
 };
-
-struct ParsedUrl {
-  std::string host;
-  std::string port;    // "80" when absent
-  std::string target;  // "/" when absent
-};
-
-// http:// only; kInvalidArgument otherwise (https:, no host, bad port).
-Result<ParsedUrl> ParseHttpUrl(std::string_view url);
 
 void AsyncRequest(boost::asio::io_context& io, HttpRequest request, std::function<void(HttpResponse)> done);
 

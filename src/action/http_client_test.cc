@@ -43,6 +43,47 @@ TEST(ParseHttpUrl, Forms) {
   EXPECT_EQ(ParseHttpUrl("http://h:0/").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseHttpUrl("http://h:99999/").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseHttpUrl("http://h:x/").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseHttpUrl("http://u@h/").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseHttpUrl("http://h/a\r\nX: 1").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseHttpUrl("http://h/a b").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseHttpUrl(std::string("http://h/a\0b", 12)).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseHttpUrl("http://h/\x7f").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseHttpUrl("http://h/caf\xc3\xa9").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ParseHttpUrl("http://h/caf%C3%A9?q=a%20b").ok());
+}
+
+TEST(HeaderSyntax, TokensAndValues) {
+  EXPECT_TRUE(CheckHeaderName("X-Api_Key.v1!#$%&'*+^`|~").ok());
+  for (std::string_view bad : {"", "X A", "X-A:", "X\r\nY", "X(A)", "X\"A", "caf\xc3\xa9"}) {
+    EXPECT_EQ(CheckHeaderName(bad).code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(CheckHeaderValue("X", "a b\tc \xc3\xa9 !~").ok());
+  EXPECT_TRUE(CheckHeaderValue("X", "").ok());
+  for (std::string_view bad : std::initializer_list<std::string_view>{"v\r\nX-Injected-Hdr: 1", "v\n", "v\r",
+                                                                      std::string_view("v\0w", 3), "\x01", "\x7f"}) {
+    EXPECT_EQ(CheckHeaderValue("X", bad).code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+// A header value or URL that would add a header or split the request never reaches the wire,
+// whoever built it (spec validation is one gate; a value computed at run time meets this one).
+TEST(HttpClient, InjectedHeaderNeverReachesTheWire) {
+  auto server = RecordingHttpServer::Start();
+  ASSERT_TRUE(server.ok());
+  HttpRequest req;
+  req.url = (*server)->url("/p");
+  req.headers["X-A"] = "v\r\nX-Injected-Hdr: 1";
+  HttpResponse res = RunRequest(req);
+  EXPECT_EQ(res.error.code(), StatusCode::kInvalidArgument) << res.error.ToString();
+  req.headers.clear();
+  req.headers["X A"] = "v";
+  res = RunRequest(req);
+  EXPECT_EQ(res.error.code(), StatusCode::kInvalidArgument) << res.error.ToString();
+  req.headers.clear();
+  req.url = (*server)->url("/p\r\nX-Injected-Hdr: 1\r\nX-B:");
+  res = RunRequest(req);
+  EXPECT_EQ(res.error.code(), StatusCode::kInvalidArgument) << res.error.ToString();
+  EXPECT_TRUE((*server)->requests().empty());
 }
 
 TEST(HttpClient, RoundTrip) {

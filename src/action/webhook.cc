@@ -343,6 +343,11 @@ Result<std::unique_ptr<Executor>> NewWebhookExecutor(const RuntimeInternals& int
     Result<ParsedUrl> url = ParseHttpUrl(options.url);
     if (!url.ok()) return url.status().WithContext("webhook");
   }
+  for (const auto& [name, value] : options.headers) {
+    Status st = CheckHeaderName(name);
+    if (st.ok()) st = CheckHeaderValue(name, value);
+    if (!st.ok()) return st.WithContext("webhook");
+  }
   if (options.timeout_ms <= 0) return InvalidArgument("webhook timeout_ms must be > 0");
   if (options.retries_max < 0 || options.retries_max > kRetriesMaxLimit) {
     return InvalidArgument("webhook retries_max must be in [0, " + std::to_string(kRetriesMaxLimit) + "]");

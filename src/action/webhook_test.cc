@@ -477,6 +477,31 @@ TEST(Webhook, BadOptionsAreRefused) {
   o.backoff_initial_ms = 10;
   EXPECT_EQ((*rt)->NewWebhook(o).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ActionRuntime::Create(0).status().code(), StatusCode::kInvalidArgument);
+  o.backoff_initial_ms = 1;
+  o.headers["X-A"] = "v\r\nX-Injected-Hdr: 1";
+  EXPECT_EQ((*rt)->NewWebhook(o).status().code(), StatusCode::kInvalidArgument);
+  o.headers.clear();
+  o.headers["X A"] = "v";
+  EXPECT_EQ((*rt)->NewWebhook(o).status().code(), StatusCode::kInvalidArgument);
+  o.headers.clear();
+  o.url = "http://127.0.0.1:1/a\r\nX-Injected-Hdr: 1";
+  EXPECT_EQ((*rt)->NewWebhook(o).status().code(), StatusCode::kInvalidArgument);
+}
+
+// A header value built at run time (the Idempotency-Key carries the event's id) cannot inject a
+// header: the firing is dead-lettered as permanent, with the reason, and nothing is sent.
+TEST(Webhook, RunTimeValueThatWouldInjectAHeaderIsDeadLettered) {
+  Fixture fx([](const RecordedRequest&) { return ScriptedReply::Status(200, "ok"); });
+  auto hook = fx.Webhook(FastOptions(*fx.server));
+  Outcomes out;
+  ASSERT_TRUE(hook->Submit(MakeFiring("rule1/ev\r\nX-Injected-Hdr: 1"), out.Callback()));
+  ASSERT_TRUE(out.Wait(1));
+  Outcome o1 = out.Get()[0];
+  EXPECT_EQ(o1.kind, Outcome::Kind::kDeadLetter);
+  EXPECT_EQ(o1.attempts, 1);
+  EXPECT_NE(o1.error.find("control character"), std::string::npos) << o1.error;
+  EXPECT_TRUE(fx.server->requests().empty());
+  EXPECT_EQ(hook->stats().dead_lettered, 1u);
 }
 
 }  // namespace

@@ -167,6 +167,14 @@ TEST(NdjsonParser, TimestampFieldAcceptsIsoStringOrEpochMs) {
             "field ts: timestamp out of range (years 0000..9999)");
   EXPECT_EQ(ReasonFor(LineWith("ts", R"("ts":-62167219200001)")),
             "field ts: timestamp out of range (years 0000..9999)");
+  // An offset that moves the instant past 9999-12-31 (or before 0000-01-01) is refused, not stored
+  // as a value that reads back as "+010000-..." and cannot be ingested again.
+  EXPECT_EQ(ReasonFor(LineWith("ts", R"("ts":"9999-12-31T23:59:59-23:59")")),
+            "field ts: invalid timestamp: offset -23:59 puts the instant outside "
+            "0000-01-01T00:00:00Z..9999-12-31T23:59:59.999Z (UTC)");
+  EXPECT_EQ(ReasonFor(LineWith("ts", R"("ts":"0000-01-01T00:00:00+01:00")")),
+            "field ts: invalid timestamp: offset +01:00 puts the instant outside "
+            "0000-01-01T00:00:00Z..9999-12-31T23:59:59.999Z (UTC)");
   EXPECT_EQ(ReasonFor(LineWith("ts", R"("ts":"yesterday")")),
             "field ts: invalid timestamp: expected year digit at position 0");
 }

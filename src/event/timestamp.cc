@@ -228,6 +228,14 @@ Result<int64_t> ParseTimestampMs(std::string_view text) {
     const int64_t offset_ms = (oh * 60 + om) * int64_t{60'000};
     // Local time = UTC + offset, so UTC = local - offset.
     ms += (z == '+') ? -offset_ms : offset_ms;
+    if (!sc.done()) return sc.Unexpected("trailing characters");
+    // Only an offset can leave the range (the local fields are checked above). Refused, so that
+    // every accepted instant prints as a timestamp this function reads back.
+    if (!IsTimestampInRange(ms)) {
+      return InvalidArgument("offset " + std::string(1, z) + TwoDigits(oh) + ":" + TwoDigits(om) +
+                             " puts the instant outside 0000-01-01T00:00:00Z..9999-12-31T23:59:59.999Z (UTC)");
+    }
+    return ms;
   } else {
     return sc.Unexpected("expected 'Z', '+', '-' or '.'");
   }

@@ -73,6 +73,53 @@ TEST(ParseTimestampMs, RejectsWithPreciseReason) {
   EXPECT_EQ(Reason(std::string_view("2024-03-01\0", 11)), "expected 'T' at position 10, got 0x00");
 }
 
+// An offset can move a local time inside 0000..9999 to a UTC instant outside it; such an
+// instant would print in expanded form ("+010000-...") that ingest refuses, so it is refused.
+TEST(ParseTimestampMs, OffsetThatLeavesTheRangeIsRefused) {
+  EXPECT_EQ(Reason("9999-12-31T23:59:59-23:59"),
+            "offset -23:59 puts the instant outside 0000-01-01T00:00:00Z..9999-12-31T23:59:59.999Z (UTC)");
+  EXPECT_EQ(Reason("9999-12-31T23:59:59.999-00:01"),
+            "offset -00:01 puts the instant outside 0000-01-01T00:00:00Z..9999-12-31T23:59:59.999Z (UTC)");
+  EXPECT_EQ(Reason("0000-01-01T00:00:00+01:00"),
+            "offset +01:00 puts the instant outside 0000-01-01T00:00:00Z..9999-12-31T23:59:59.999Z (UTC)");
+  EXPECT_EQ(Reason("0000-01-01T00:59:59.999+0100"),
+            "offset +01:00 puts the instant outside 0000-01-01T00:00:00Z..9999-12-31T23:59:59.999Z (UTC)");
+  // The edges themselves, reached through an offset, are accepted.
+  EXPECT_EQ(Ms("0000-01-01T01:00:00+01:00"), kMinTimestampMs);
+  EXPECT_EQ(Ms("9999-12-31T22:59:59.999-01:00"), kMaxTimestampMs);
+  EXPECT_EQ(Ms("9999-12-31T23:59:59.999999-00:00"), kMaxTimestampMs);
+  EXPECT_EQ(Ms("9999-12-31T23:59:59+23:59"), kMaxTimestampMs - 999 - (23 * 60 + 59) * 60'000);
+}
+
+// Every string the parser accepts prints as a string it reads back to the same instant, at the
+// edges of the range under every offset.
+TEST(ParseTimestampMs, EveryAcceptedInstantRoundTrips) {
+  const char* locals[] = {"0000-01-01T00:00:00", "0000-01-01T23:59:59.999", "9999-12-31T00:00:00",
+                          "9999-12-31T23:59:59.999"};
+  int accepted = 0, refused = 0;
+  for (const char* local : locals) {
+    for (int minutes = -(23 * 60 + 59); minutes <= 23 * 60 + 59; minutes += 17) {
+      const int a = minutes < 0 ? -minutes : minutes;
+      std::string text = std::string(local) + (minutes < 0 ? "-" : "+") + (a / 60 < 10 ? "0" : "") +
+                         std::to_string(a / 60) + ":" + (a % 60 < 10 ? "0" : "") + std::to_string(a % 60);
+      Result<int64_t> ms = ParseTimestampMs(text);
+      if (!ms.ok()) {
+        ++refused;
+        continue;
+      }
+      ++accepted;
+      EXPECT_TRUE(IsTimestampInRange(*ms)) << text;
+      std::string iso;
+      AppendTimestampIso(*ms, &iso);
+      Result<int64_t> back = ParseTimestampMs(iso);
+      ASSERT_TRUE(back.ok()) << text << " -> " << iso;
+      EXPECT_EQ(*back, *ms) << text;
+    }
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 0);
+}
+
 TEST(AppendTimestampIso, FormatsMillisecondsAndZ) {
   EXPECT_EQ(Iso(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(Iso(1'709'296'496'789), "2024-03-01T12:34:56.789Z");

@@ -26,7 +26,13 @@ FieldType ToFieldType(ExprType t);
 
 // Bounds that keep parsing, checking and evaluation recursion and memory bounded.
 inline constexpr size_t kExprTextBytesMax = size_t{64} * 1024;
+// Nesting the parser recurses on: parentheses, unary operators, function calls, CASE arms.
 inline constexpr int kExprDepthMax = 128;
+// Height of the operator tree. A flat chain `a + b + c ...` is parsed in a loop (not nesting),
+// but it builds a left-deep tree that the checker, compiler and evaluator walk recursively, so
+// its height gets its own, larger bound (1024 levels stay well inside a thread's stack, even
+// with sanitizer-sized frames).
+inline constexpr int kExprHeightMax = 1024;
 inline constexpr size_t kExprArgsMax = 1024;  // function arguments, IN list items, CASE arms
 
 enum class ExprKind : uint8_t {

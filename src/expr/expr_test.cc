@@ -205,13 +205,42 @@ TEST(ExprParse, DepthIsBounded) {
   std::string deep(500, '(');
   deep += "1" + std::string(500, ')');
   EXPECT_EXPR_ERROR(deep, 128, "nested too deeply");
+  // Nesting mixed with chains: every level is an operator, so the height bound applies too.
+  std::string nested_unary(200, '-');
+  nested_unary += "1";
+  EXPECT_EXPR_ERROR(nested_unary, 128, "nested too deeply");
+}
+
+// A flat chain is a loop in the parser, not nesting: hundreds of terms are fine.
+TEST(ExprParse, FlatChainIsNotNesting) {
+  std::string sum = "i";
+  for (int k = 1; k < 1000; ++k) sum += "+i";
+  EXPECT_EXPR_INT(sum, 1000 * 7);  // i = 7 in the test row
+  std::string mixed = "1";
+  for (int k = 0; k < 600; ++k) mixed += (k % 2 == 0 ? "*2" : "-1");
+  auto o = RunExpr(mixed);
+  EXPECT_TRUE(o.ok) << testing::Diags(o);
+  std::string conj = "b";
+  for (int k = 0; k < 500; ++k) conj += " and b";
+  EXPECT_TRUE(RunExpr(conj).ok);
+}
+
+// The tree the checker and evaluator walk recursively stays bounded, with its own message.
+TEST(ExprParse, ChainLongerThanTheHeightBoundIsRefusedAsTooLarge) {
   std::string chain = "1";
-  for (int k = 0; k < 300; ++k) chain += "+1";
+  for (int k = 0; k < kExprHeightMax; ++k) chain += "+1";
   auto o = RunExpr(chain);
-  EXPECT_FALSE(o.ok);
-  std::string ok_chain = "1";
-  for (int k = 0; k < 100; ++k) ok_chain += "+1";
-  EXPECT_EXPR_INT(ok_chain, 101);
+  ASSERT_FALSE(o.ok);
+  ASSERT_FALSE(o.diags.empty());
+  EXPECT_NE(o.diags[0].message.find("expression too large"), std::string::npos) << testing::Diags(o);
+  EXPECT_EQ(o.diags[0].message.find("nested"), std::string::npos) << testing::Diags(o);
+  std::string at_bound = "1";
+  for (int k = 1; k < kExprHeightMax; ++k) at_bound += "+1";
+  EXPECT_EXPR_INT(at_bound, kExprHeightMax);
+  // The longest chain the text bound admits (~32 K terms) is refused, not a stack overflow.
+  std::string longest = "1";
+  while (longest.size() + 2 <= kExprTextBytesMax) longest += "+1";
+  EXPECT_FALSE(RunExpr(longest).ok);
 }
 
 TEST(ExprCheck, TypeErrorsPointAtTheOperator) {

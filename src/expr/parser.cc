@@ -61,8 +61,9 @@ class Parser {
     return Advance();
   }
 
-  // Builds a node and enforces the depth bound (left-deep chains like 1+1+1... grow depth
-  // without recursion in the parser, so it is checked on construction).
+  // Builds a node and enforces the tree height bound. Nesting is bounded where the parser
+  // recurses (recursion_); left-deep chains like 1+1+1... grow the height without recursion in
+  // the parser, so the height is checked here, against its own limit and with its own message.
   ExprPtr Make(ExprKind kind, uint32_t pos, std::vector<ExprPtr> children) {
     auto e = std::make_unique<Expr>();
     e->kind = kind;
@@ -70,12 +71,19 @@ class Parser {
     int depth = 1;
     for (auto& c : children) depth = std::max(depth, c->depth + 1);
     e->depth = depth;
-    if (depth > kExprDepthMax) {
-      Fail(pos, "expression nested too deeply (limit " + std::to_string(kExprDepthMax) + ")");
+    if (depth > kExprHeightMax) {
+      Fail(pos, "expression too large: more than " + std::to_string(kExprHeightMax) +
+                    " levels of operators (a chain like a + b + c counts one level per operator; split it into "
+                    "several map steps)");
       return nullptr;
     }
     e->children = std::move(children);
     return e;
+  }
+
+  ExprPtr NestedTooDeeply(uint32_t pos) {
+    Fail(pos, "expression nested too deeply (limit " + std::to_string(kExprDepthMax) + ")");
+    return nullptr;
   }
 
   ExprPtr ParseOr() {
@@ -103,7 +111,7 @@ class Parser {
   ExprPtr ParseNot() {
     if (IsKeyword("not")) {
       uint32_t pos = tok_.pos;
-      if (++recursion_ > kExprDepthMax) return Fail(pos, "expression nested too deeply"), nullptr;
+      if (++recursion_ > kExprDepthMax) return NestedTooDeeply(pos);
       if (!Advance()) return nullptr;
       ExprPtr operand = ParseNot();
       --recursion_;
@@ -236,7 +244,7 @@ class Parser {
     if (IsOp("-") || IsOp("+")) {
       bool neg = tok_.raw == "-";
       uint32_t pos = tok_.pos;
-      if (++recursion_ > kExprDepthMax) return Fail(pos, "expression nested too deeply"), nullptr;
+      if (++recursion_ > kExprDepthMax) return NestedTooDeeply(pos);
       if (!Advance()) return nullptr;
       ExprPtr operand = ParseUnary();
       --recursion_;
@@ -259,7 +267,7 @@ class Parser {
 
   ExprPtr ParsePrimary() {
     uint32_t pos = tok_.pos;
-    if (++recursion_ > kExprDepthMax) return Fail(pos, "expression nested too deeply"), nullptr;
+    if (++recursion_ > kExprDepthMax) return NestedTooDeeply(pos);
     ExprPtr e = ParsePrimaryInner();
     --recursion_;
     return e;

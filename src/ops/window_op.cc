@@ -16,6 +16,7 @@
 #include "agg/sliding.h"
 #include "common/fixed_codec.h"
 #include "event/row_codec.h"
+#include "event/timestamp.h"
 #include "expr/eval.h"
 #include "ops/event_buffer.h"
 #include "ops/operator.h"
@@ -272,6 +273,12 @@ class WindowOperator final : public StatefulOperator {
   Status AddPane(const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t ts = m.event_time_ms;
     const int64_t ps = FloorTo(ts, slide_);
+    if (!IsTimestampInRange(ps + slide_ - def_.size_ms) || !IsTimestampInRange(ps + def_.size_ms)) {
+      // A window of this event would start or end outside 0000..9999: its bounds could not be
+      // written as timestamps anyone reads back.
+      Late(row, m, LateReason::kOutOfRange, out);
+      return Status::OK();
+    }
     if (wm_ != INT64_MIN && ps + def_.size_ms + def_.allowed_lateness_ms <= wm_) {
       Late(row, m, LateReason::kLate, out);
       return Status::OK();
@@ -380,6 +387,10 @@ class WindowOperator final : public StatefulOperator {
 
   Status AddSession(const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t ts = m.event_time_ms;
+    if (!IsTimestampInRange(ts) || !IsTimestampInRange(ts + def_.gap_ms)) {
+      Late(row, m, LateReason::kOutOfRange, out);  // as in AddPane
+      return Status::OK();
+    }
     key_.clear();
     AppendKeyBytes(op_.input, def_.key_fields, row, &key_);
     bool refused = false;
@@ -390,18 +401,19 @@ class WindowOperator final : public StatefulOperator {
       return Status::OK();
     }
     std::vector<Session>& ss = (*list)->sessions;
-    // The session this event makes with the open ones it touches; late only if even that one
-    // has closed (an event inside an open session is on time, as in Flink).
-    int64_t start = ts, end = ts + def_.gap_ms;
-    size_t touched = 0;
+    // Late when [ts, ts + gap) could reach a session of this key already emitted as final. Those
+    // all end at or before wm - allowed_lateness (they fire in end order), so an event at or
+    // after that point cannot reach one; nor can an event inside a session still open (open and
+    // final sessions are disjoint, and every final one ends before an open one starts). Any
+    // other event behind that point is late, even one that only touches an open session from
+    // before its start: a final session may lie in between.
+    bool inside_open = false;
+    size_t touched = 0;  // open sessions this event merges with
     for (const Session& x : ss) {
-      if (x.start < ts + def_.gap_ms && ts < x.end) {
-        start = std::min(start, x.start);
-        end = std::max(end, x.end);
-        ++touched;
-      }
+      inside_open = inside_open || (x.start <= ts && ts < x.end);
+      if (x.start < ts + def_.gap_ms && ts < x.end) ++touched;
     }
-    if (wm_ != INT64_MIN && end + def_.allowed_lateness_ms <= wm_) {
+    if (wm_ != INT64_MIN && ts < wm_ - def_.allowed_lateness_ms && !inside_open) {
       if (ss.empty()) RETURN_IF_ERROR(sessions_->Erase(key_));
       Late(row, m, LateReason::kLate, out);
       return Status::OK();

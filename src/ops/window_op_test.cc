@@ -310,6 +310,29 @@ TEST(WindowOp, AnEventBehindTheWatermarkInsideAnOpenSessionIsOnTime) {
   EXPECT_TRUE(late.empty());
 }
 
+// A session emitted as final is final: no later event may join a session that overlaps it.
+TEST(WindowOp, AnEventThatWouldReachAFinalSessionIsLateEvenIfItTouchesAnOpenOne) {
+  LogicalPlan plan;
+  auto phys = Compile(R"(
+  - name: w
+    from: bids
+    steps:
+      - window: {session: {gap: 10}, key: auction, aggregates: {n: count(), s: sum(price)}}
+    sink: {stream: out}
+)",
+                      &plan);
+  auto inst = phys->NewInstance();
+  // 0 makes [0, 10); 16 moves the watermark to 16, so [0, 10) is emitted as final, and opens
+  // [16, 26). 8 is behind the watermark and [8, 18) touches both: it would merge the open
+  // session with the final one, so it is late. 20 is inside the open session: on time.
+  std::vector<Event> ev = {{1, 1, 0}, {1, 2, 16}, {1, 4, 8}, {1, 8, 20}};
+  std::vector<std::string> late;
+  auto rows = Feed(inst.get(), ev, 0, 1, 5, &late);
+  EXPECT_EQ(rows, (std::vector<std::string>{"1,0,10,1,1,", "1,16,30,2,10,"}));
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_NE(late[0].find("\"price\":4"), std::string::npos) << late[0];
+}
+
 TEST(WindowOp, SlidingEmitsEveryEventWithItsTrailingAggregates) {
   LogicalPlan plan;
   auto phys = Compile(R"(
@@ -468,7 +491,7 @@ TEST(WindowOp, AFarFutureEventCostsOnePaneNotOnePerSlideInBetween) {
   ASSERT_NE(phys, nullptr);
   auto inst = phys->NewInstance();
   const int64_t t2024 = 1704067201000;    // 2024-01-01T00:00:01Z
-  const int64_t t9999 = 253402300799999;  // 9999-12-31T23:59:59.999Z
+  const int64_t t9999 = 253402300785000;  // 9999-12-31T23:59:45Z: its window ends inside 9999
   RowBatch in(3), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
   auto add = [&](int64_t price, int64_t ts) {
     Value* r = in.AppendRow();
@@ -493,6 +516,13 @@ TEST(WindowOp, AFarFutureEventCostsOnePaneNotOnePerSlideInBetween) {
   EXPECT_EQ(out.row(1)[1].i64, t9999 - t9999 % 10000);
   EXPECT_EQ(out.row(1)[3].i64, 100);
   EXPECT_EQ(late.size(), 0u);
+  // An event whose window would end after 9999-12-31T23:59:59.999Z is out of range: the bound
+  // could not be written as a timestamp that reads back.
+  in.Clear();
+  add(5, 253402300799999);
+  ASSERT_TRUE(inst->Run(0, in, INT64_MAX, &out, &late).ok());
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late.row(0)[2].sv(), "out_of_range");
 }
 
 // A key's open panes (and sessions) are bounded: the event that would open one more is refused

@@ -290,6 +290,7 @@ Status EngineImpl::Start() {
   for (auto& sh : shards_) sh->Start();
   if (checkpoints_enabled()) checkpointer_ = std::thread([this] { CheckpointLoop(); });
   if (dispatcher_) dispatcher_->Start();
+  started_ = true;
   return Status::OK();
 }
 
@@ -623,7 +624,7 @@ Status EngineImpl::Stop() {
   if (checkpointer_.joinable()) checkpointer_.join();
   bool any_ended = false;
   for (size_t s = 0; s < streams_.size(); ++s) any_ended = any_ended || ended_[s].load(std::memory_order_acquire);
-  if (drained && checkpoints_enabled() && !any_ended) {
+  if (started_ && drained && checkpoints_enabled() && !any_ended) {
     uint64_t id = 0;
     Status cs = RunCheckpoint(&id);
     if (!cs.ok()) std::fprintf(stderr, "impulse: final checkpoint failed: %s\n", cs.ToString().c_str());

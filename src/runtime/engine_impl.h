@@ -282,6 +282,9 @@ class EngineImpl final : public Engine {
   bool Quiescent() const;
   std::mutex stop_mu_;
   bool stopped_ = false;
+  // Set when Start() returned OK. A refused start never ran: Stop() takes no final checkpoint
+  // for it (there is nothing to record, and its failure would hide the reason for the refusal).
+  bool started_ = false;
 
   std::unique_ptr<std::atomic<bool>[]> ended_;
   std::atomic<uint64_t> end_epoch_{0};

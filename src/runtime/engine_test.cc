@@ -199,6 +199,27 @@ TEST_F(EngineTest, SpecChangeToAnExistingStreamIsRefusedAtOpen) {
   EXPECT_EQ(e.status().code(), StatusCode::kFailedPrecondition);
 }
 
+// A start that is refused never ran, so it has no final checkpoint to take, and must not report
+// a checkpoint failure that would hide the real reason.
+TEST_F(EngineTest, RefusedStartReportsNoCheckpointFailure) {
+  EngineOptions o = Options();
+  ASSERT_GT(o.checkpoint_interval_ms, 0);
+  {
+    auto e = Engine::Open(spec_, o);
+    ASSERT_TRUE(e.ok());
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  std::string changed = kSpec;
+  changed.replace(changed.find("partitions: 4"), 13, "partitions: 8");
+  std::ofstream(spec_) << changed;
+  ::testing::internal::CaptureStderr();
+  auto e = Engine::Open(spec_, o);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(err.find("checkpoint"), std::string::npos) << err;
+}
+
 TEST_F(EngineTest, ManyConcurrentRequestsFromSeveralProducersAllLand) {
   EngineOptions o = Options();
   o.max_producers = 3;

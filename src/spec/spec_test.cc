@@ -242,5 +242,58 @@ TEST(SpecErrors, AllErrorsAreReported) {
   EXPECT_NE(all.find("pipeline 'q' has no 'sink'"), std::string::npos) << all;
 }
 
+// A spec whose one action is the webhook `body` (YAML flow mapping), called by one trigger.
+std::string WebhookSpec(const std::string& body) {
+  return std::string(kStreams) + "actions:\n  - name: hook\n    webhook: " + body +
+         "\npipelines:\n  - name: p\n    from: clicks\n    steps:\n"
+         "      - trigger: {name: big, when: amount > 10, call: [{action: hook}]}\n"
+         "    sink: {stdout: true}\n";
+}
+
+// One error, whose message contains `text`.
+void ExpectWebhookError(const std::string& body, const std::string& text) {
+  std::vector<SpecError> errors = Errors(WebhookSpec(body));
+  ASSERT_EQ(errors.size(), 1u) << body << (errors.empty() ? "" : "\n" + errors[0].ToString());
+  EXPECT_NE(errors[0].message.find(text), std::string::npos) << errors[0].ToString();
+  // The offending bytes are shown escaped: a CR/LF never splits the error line.
+  EXPECT_EQ(errors[0].message.find_first_of("\r\n"), std::string::npos) << errors[0].ToString();
+}
+
+TEST(SpecActions, WebhookHeadersThatWouldSplitTheRequestAreRefused) {
+  std::vector<SpecError> ok_errors;
+  ASSERT_TRUE(
+      CompileSpec(WebhookSpec(R"({url: "http://h:8080/x", headers: {"X-A": "v\tw"}})"), "p.yaml", &ok_errors).ok());
+  ExpectWebhookError(R"({url: "http://h/x", headers: {"X-A": "v\r\nX-Injected-Hdr: 1"}})", "control character");
+  ExpectWebhookError(R"({url: "http://h/x", headers: {"X-A": "v\nX-Injected-Hdr: 1"}})", "control character");
+  ExpectWebhookError(R"({url: "http://h/x", headers: {"X-A": "v\0w"}})", "control character");
+  ExpectWebhookError(R"({url: "http://h/x", headers: {"X A": "v"}})", "not an HTTP token");
+  ExpectWebhookError(R"({url: "http://h/x", headers: {"X-A:": "v"}})", "not an HTTP token");
+  ExpectWebhookError(R"({url: "http://h/x", headers: {"": "v"}})", "empty header name");
+}
+
+TEST(SpecActions, WebhookUrlsThatWouldSplitTheRequestAreRefused) {
+  ExpectWebhookError(R"({url: "http://h/a\r\nX-Injected-Hdr: 1"})", "control character");
+  ExpectWebhookError(R"({url: "http://h/a b"})", "space");
+  ExpectWebhookError(R"({url: "http://h\r\n/a"})", "control character");
+}
+
+// validate refuses what run refuses: the same parser decides.
+TEST(SpecActions, UrlsRunRefusesAreRefusedAtValidate) {
+  ExpectWebhookError(R"({url: "http://h:0/x"})", "port");
+  ExpectWebhookError(R"({url: "http://h:99999/x"})", "port");
+  ExpectWebhookError(R"({url: "http://:8080/x"})", "without a host");
+  ExpectWebhookError(R"({url: "http:///x"})", "without a host");
+  ExpectWebhookError(R"({url: "http://user:pw@h/x"})", "user info");
+  ExpectWebhookError(R"({url: "https://h/x"})", "http://");
+  std::string agent = std::string(kStreams) +
+                      "actions:\n  - name: a\n    agent: {base_url: \"http://h:0\", model: m, output_stream: answers}\n"
+                      "pipelines:\n  - name: p\n    from: clicks\n    steps:\n"
+                      "      - trigger: {name: big, when: amount > 10, call: [{action: a, prompt: \"x\"}]}\n"
+                      "    sink: {stdout: true}\n";
+  std::vector<SpecError> errors = Errors(agent);
+  ASSERT_FALSE(errors.empty());  // (the refused action is then also unknown to its call)
+  EXPECT_NE(errors[0].message.find("port"), std::string::npos) << errors[0].ToString();
+}
+
 }  // namespace
 }  // namespace impulse::plan

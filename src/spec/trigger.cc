@@ -1,4 +1,5 @@
 // Top-level `actions:` and the `trigger` step (docs/ACTIONS.md) resolved into the plan.
+#include "action/http_syntax.h"
 #include "common/suggest.h"
 #include "expr/check.h"
 #include "spec/internal.h"
@@ -48,11 +49,12 @@ bool ReadCount(const YAML::Node& n, const std::string& what, uint64_t lo, uint64
   return true;
 }
 
-// The shared `url`/`base_url` check: http:// only (no TLS client yet).
+// The shared `url`/`base_url` check: the executors' own parser, so validate refuses exactly what
+// run would (http:// only, no user info, a host, a port in 1..65535, no control bytes).
 bool ReadUrl(const YAML::Node& n, const std::string& what, Diagnostics* d, std::string* out) {
   if (!ReadString(n, what, d, out)) return false;
-  if (out->rfind("http://", 0) != 0 || out->size() <= 7) {
-    d->Add(Diagnostics::LocOf(n), what + " must be an http:// URL (https is not supported yet), got '" + *out + "'");
+  if (Result<action::ParsedUrl> url = action::ParseHttpUrl(*out); !url.ok()) {
+    d->Add(Diagnostics::LocOf(n), what + ": " + url.status().message());
     return false;
   }
   return true;
@@ -81,6 +83,17 @@ bool ResolveWebhook(const YAML::Node& body, const std::string& what, Diagnostics
       for (auto it = h->begin(); it != h->end(); ++it) {
         std::string k, v;
         if (!ReadString(it->first, "a header name", d, &k) || !ReadString(it->second, "header " + k, d, &v)) {
+          ok = false;
+          continue;
+        }
+        // The executor's checks: a header that could split the request is refused here, not on the wire.
+        if (Status st = action::CheckHeaderName(k); !st.ok()) {
+          d->Add(Diagnostics::LocOf(it->first), "headers of " + what + ": " + st.message());
+          ok = false;
+          continue;
+        }
+        if (Status st = action::CheckHeaderValue(k, v); !st.ok()) {
+          d->Add(Diagnostics::LocOf(it->second), "headers of " + what + ": " + st.message());
           ok = false;
           continue;
         }
