@@ -127,6 +127,7 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
     return InvalidArgument("max_producers must be in 1..64");
   }
   if (options.ring_capacity < 2) return InvalidArgument("ring_capacity must be >= 2");
+  if (options.max_inflight_events_per_shard == 0) return InvalidArgument("max_inflight_events_per_shard must be > 0");
   model::ModelRepository* models = nullptr;
   if (options.models) {
     models = dynamic_cast<model::ModelRepository*>(options.models.get());

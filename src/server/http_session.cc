@@ -8,7 +8,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/range/iterator_range.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "server/json_writer.h"
+#include "server/request_head.h"
 #include "server/server_core.h"
 
 namespace impulse::server {
@@ -125,22 +125,10 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
       busy.retry_after_s = core_->options.retry_after_s;
       return Send(std::move(busy), /*keep_alive=*/false);
     }
-    std::string transfer_encoding;
-    for (const auto& field : boost::make_iterator_range(req.equal_range(http::field::transfer_encoding))) {
-      if (!transfer_encoding.empty()) transfer_encoding.append(", ");
-      transfer_encoding.append(field.value().data(), field.value().size());
-    }
-    if (auto refused = CheckTransferCoding(transfer_encoding)) {
-      // The body's framing is not one we decode: close after the reply rather than guess.
-      return Send(std::move(*refused), /*keep_alive=*/false);
-    }
-    std::optional<uint64_t> content_length;
-    if (parser_->content_length()) content_length = *parser_->content_length();
-    const auto auth = req[http::field::authorization];
-    if (auto early = core_->router.Precheck(target_, std::string_view(auth.data(), auth.size()), content_length)) {
+    if (auto early = CheckRequestHead(core_->router, *parser_, target_)) {
       // The body (if any) is unread: close after the reply rather than read or skip it.
       const bool body_pending = !parser_->is_done();
-      return Send(std::move(*early), keep_alive_ && !body_pending);
+      return Send(std::move(early->reply), keep_alive_ && !body_pending && !early->close);
     }
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
@@ -287,7 +275,7 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
   bool shed_claimed_ = false;                    // guarded by core_->idle's mutex
   beast::flat_buffer buffer_;
   std::string out_;  // the response being written; reused across requests
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   std::string method_;
   ParsedTarget target_;
   unsigned version_ = 11;
