@@ -4,8 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <simdjson.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -455,6 +461,74 @@ TEST_F(HttpServerTest, AtMaxConnectionsWithNoneIdleTheReserveAnswersHealthAndRef
     ASSERT_FALSE(b->WriteRaw("Host: x\r\n\r\n"));
     EXPECT_EQ(b->Read().status, 200);
   }
+}
+
+// A connected socket made with plain syscalls (one descriptor, no io_context), for tests that
+// count descriptors. -1 on failure.
+int RawConnect(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const timeval timeout{.tv_sec = 5, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Out of file descriptors, accept() fails while the client waits in the backlog: the server
+// sheds its oldest idle connection to free one and accepts again shortly (instead of spinning
+// on the readable listening socket), so the new client is answered.
+// Runs in the ThreadSanitizer and plain builds: UBSan checks the first virtual call of a type
+// at a call site by writing the object's memory to a pipe, which an exhausted process cannot
+// open, and then reports every such call as an invalid object.
+TEST_F(HttpServerTest, OutOfDescriptorsTheOldestIdleConnectionMakesRoom) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "UndefinedBehaviorSanitizer (built with ASan here) needs descriptors for its checks";
+#endif
+  StartServer(With([](HttpServerOptions& o) { o.max_connections = 2; }));
+  // Three connections: one shed happens the usual way, two idle connections remain to shed.
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    fds.push_back(RawConnect(server_->port()));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_idle") == std::min(i + 1, 2); }));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_shed_total") == 1; }));
+  // Use up every descriptor under a lowered limit, then free exactly one for the client's
+  // socket: the server's accept() has none left.
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 4096);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd = ::dup(fds[0]); fd >= 0; fd = ::dup(fds[0])) fillers.push_back(fd);
+  ::close(fillers.back());
+  fillers.pop_back();
+  const int fresh = RawConnect(server_->port());
+  const bool accept_failed = WaitFor([&] { return Metric("impulse_http_accept_failures_total") > 0; });
+  std::string reply;
+  if (fresh >= 0 && accept_failed) {
+    const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    EXPECT_EQ(::write(fresh, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    char buf[512];
+    const ssize_t n = ::read(fresh, buf, sizeof(buf));  // SO_RCVTIMEO bounds the wait
+    if (n > 0) reply.assign(buf, static_cast<size_t>(n));
+  }
+  for (int fd : fillers) ::close(fd);
+  for (int fd : fds) ::close(fd);
+  if (fresh >= 0) ::close(fresh);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_GE(fresh, 0);
+  ASSERT_TRUE(accept_failed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  EXPECT_GE(Metric("impulse_http_connections_shed_total"), 2);
 }
 
 TEST_F(HttpServerTest, HeaderNotCompleteWithinHeaderTimeoutIsClosedAndCounted) {
