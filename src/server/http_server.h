@@ -31,8 +31,9 @@ struct HttpServerOptions {
   uint32_t reserve_connections = 16;                   // beyond max_connections, with no idle connection
                                                        // to close: one request each, /healthz and
                                                        // /metrics answered, others 503; beyond: closed
-  uint32_t idle_timeout_ms = 60000;                    // a connection waiting this long for a request (or
-                                                       // stalled in a body) is closed
+  uint32_t idle_timeout_ms = 60000;                    // a connection waiting this long for a request, or
+                                                       // whose body is not complete this long after its
+                                                       // header, is closed
   uint32_t header_timeout_ms = 10000;                  // a request header not complete this long after its
                                                        // first byte: the connection is closed
   uint32_t retry_after_s = 1;                          // Retry-After sent with 503

@@ -112,9 +112,9 @@ int RunCommand(const std::vector<std::string>& args) {
       "reserve-connections", po::value(&so.reserve_connections)->default_value(so.reserve_connections),
       "beyond --max-connections with none idle: one request each, /healthz and /metrics answered, others 503")(
       "idle-timeout-ms", po::value(&so.idle_timeout_ms)->default_value(so.idle_timeout_ms),
-      "close a connection waiting this long for a request, or stalled this long in a body")(
-      "header-timeout-ms", po::value(&so.header_timeout_ms)->default_value(so.header_timeout_ms),
-      "close a connection whose request header is not complete this long after its first byte")(
+      "close a connection waiting this long for a request, or whose body is not complete this long after "
+      "its header")("header-timeout-ms", po::value(&so.header_timeout_ms)->default_value(so.header_timeout_ms),
+                    "close a connection whose request header is not complete this long after its first byte")(
       "max-inflight-events-per-shard",
       po::value(&eo.max_inflight_events_per_shard)->default_value(eo.max_inflight_events_per_shard),
       "events accepted and not yet durable per shard: 503 beyond; a request over it alone: 413")(
