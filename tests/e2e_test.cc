@@ -5,7 +5,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "server/test_http_client.h"
 #include "tests/engine_process.h"
@@ -132,6 +134,53 @@ TEST_F(E2E, RequestErrorsHaveDocumentedStatusCodes) {
   EXPECT_NE(metrics.body.find("impulse_events_rejected_total{stream=\"clicks\"} 2"), std::string::npos)
       << metrics.body.substr(0, 2000);
   EXPECT_EQ(p.Signal(SIGTERM), 0);
+}
+
+// The connection and admission limits are flags of `impulse run`. With every connection slot
+// held by an idle client a new one is still answered (the oldest idle one makes room); a
+// header that stalls is cut at --header-timeout-ms; a request that alone exceeds the in-flight
+// bound of a shard gets 413 naming it (503 would be retried forever), and split it is accepted.
+TEST_F(E2E, RunFlagsSetConnectionAndAdmissionLimits) {
+  EngineProcess p;
+  ASSERT_TRUE(p.Start(QuickstartSpec(), dir_ + "/data",
+                      {"--shards", "2", "--max-connections", "3", "--reserve-connections", "1", "--header-timeout-ms",
+                       "300", "--max-inflight-events-per-shard", "10"}))
+      << p.startup_log();
+  std::vector<std::unique_ptr<TestHttpClient>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<TestHttpClient>(p.port()));
+    ASSERT_EQ(idle.back()->Request(verb::get, "/healthz").status, 200) << i;
+  }
+  TestHttpClient fresh(p.port());
+  EXPECT_EQ(fresh.Request(verb::get, "/healthz").status, 200);
+  EXPECT_TRUE(idle[0]->ServerClosed());
+  TestResponse metrics = fresh.Request(verb::get, "/metrics");
+  EXPECT_NE(metrics.body.find("impulse_http_connections_shed_total 1"), std::string::npos);
+
+  TestHttpClient slow(p.port());  // takes idle[1]'s slot, then stalls in its header
+  ASSERT_FALSE(slow.WriteRaw("GET /healthz HTTP/1.1\r\n"));
+  EXPECT_TRUE(slow.ServerClosed());
+
+  std::string body;
+  for (int i = 0; i < 11; ++i) {  // one key: every line on one shard
+    body += R"({"user_id":"a","url":"/x","amount":1,"ts":"2024-03-01T10:00:00Z"})"
+            "\n";
+  }
+  const TestResponse too_big = fresh.Request(verb::post, "/v1/streams/clicks/events", body);
+  EXPECT_EQ(too_big.status, 413) << too_big.body;
+  EXPECT_EQ(too_big.Header("Retry-After"), "");
+  EXPECT_NE(too_big.body.find("max_inflight_events_per_shard 10"), std::string::npos) << too_big.body;
+  body.erase(0, body.find('\n') + 1);  // 10 lines fit
+  EXPECT_EQ(fresh.Request(verb::post, "/v1/streams/clicks/events", body).status, 200);
+  EXPECT_EQ(p.Signal(SIGTERM), 0);
+}
+
+// Refused at start, with the reason, rather than failing accept() later: the connection
+// limits need more file descriptors than the hard limit allows.
+TEST_F(E2E, RunRefusesConnectionLimitsBeyondTheDescriptorLimit) {
+  EngineProcess p;
+  EXPECT_FALSE(p.Start(QuickstartSpec(), dir_ + "/data", {"--max-connections", "4000000000"}));
+  EXPECT_NE(p.startup_log().find("file descriptors"), std::string::npos) << p.startup_log();
 }
 
 TEST_F(E2E, BearerTokenGuardsEverythingButHealthz) {

@@ -36,7 +36,8 @@ struct EngineOptions {
   Durability durability = Durability::kSync;
   uint32_t group_commit_ms = 5;                        // only for kGroupCommit
   uint32_t ring_capacity = 256;                        // commands per (producer, shard) ring
-  uint64_t max_inflight_events_per_shard = 1'000'000;  // beyond: Ingest returns kUnavailable
+  uint64_t max_inflight_events_per_shard = 1'000'000;  // beyond: Ingest returns kUnavailable; a request
+                                                       // that alone exceeds it: kOutOfRange
   uint64_t max_line_bytes = 1 << 20;                   // an NDJSON line longer than this is rejected
   uint32_t max_line_errors_reported = 1000;            // per request; all bad lines still dead-lettered
   uint32_t stop_drain_timeout_ms = 30'000;             // Stop() waits this long for queued work to drain
@@ -221,7 +222,9 @@ class Engine {
   // once the accepted events and dead letters are durable (see Durability). Returns
   // immediately with an error (and `done` is not called) for: kNotFound (unknown stream),
   // kUnavailable (backpressure: queues or in-flight limit full; nothing was accepted),
-  // kInvalidArgument (a stream written by pipelines: not ingestible),
+  // kOutOfRange (the request alone holds more events for one shard than
+  // max_inflight_events_per_shard: it can never be admitted; nothing was accepted),
+  // kInvalidArgument (a stream written by pipelines or by the engine: not ingestible),
   // kFailedPrecondition (stopping). `producer` is the caller's index < max_producers: each
   // producer owns its own single-producer rings.
   virtual Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer, IngestCallback done) = 0;

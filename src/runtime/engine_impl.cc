@@ -127,6 +127,7 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
     return InvalidArgument("max_producers must be in 1..64");
   }
   if (options.ring_capacity < 2) return InvalidArgument("ring_capacity must be >= 2");
+  if (options.max_inflight_events_per_shard == 0) return InvalidArgument("max_inflight_events_per_shard must be > 0");
   model::ModelRepository* models = nullptr;
   if (options.models) {
     models = dynamic_cast<model::ModelRepository*>(options.models.get());
@@ -299,8 +300,11 @@ Status EngineImpl::CheckIngestTarget(std::string_view stream_name, uint32_t prod
   if (stopping()) return FailedPrecondition("engine is stopping");
   if (producer >= options_.max_producers) return InvalidArgument("producer index out of range");
   *si = StreamIndex(stream_name);
-  if (*si < 0 || static_cast<uint32_t>(*si) == dead_letter_ || static_cast<uint32_t>(*si) == late_stream_) {
-    return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  if (*si < 0) return NotFound("unknown stream '" + std::string(stream_name) + "'");
+  if (static_cast<uint32_t>(*si) == dead_letter_ || static_cast<uint32_t>(*si) == late_stream_) {
+    return InvalidArgument("stream '" + std::string(stream_name) + "' is written by the engine only (" +
+                           (static_cast<uint32_t>(*si) == dead_letter_ ? "rejected lines" : "late events") +
+                           "); it can be read, not ingested into");
   }
   if (streams_[static_cast<size_t>(*si)]->def.name == kActionDeadLetterStream) {
     return InvalidArgument("stream '" + std::string(stream_name) + "' is written by the engine's action dispatcher");
@@ -443,6 +447,18 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
   const uint32_t dl_owner = dlq ? OwnerOf(dlq->recs.front().partition) : 0;
   // Dead letters count toward their shard's in-flight bound like any other record.
   if (dlq) shard_events[dl_owner] += dlq->recs.size();
+  // A request that alone holds more events for one shard than its bound would be refused for
+  // backpressure forever: refuse it as too large instead, so that the client splits it.
+  for (uint32_t s = 0; s < n_shards; ++s) {
+    if (shard_events[s] <= options_.max_inflight_events_per_shard) continue;
+    for (auto& c : cmds) c.reset();
+    oversized_rejections.fetch_add(1, std::memory_order_relaxed);
+    return OutOfRange("request holds " + std::to_string(shard_events[s]) + " events (lines) for shard " +
+                      std::to_string(s) + ", over max_inflight_events_per_shard " +
+                      std::to_string(options_.max_inflight_events_per_shard) +
+                      ", so it can never be admitted; split it into requests of at most " +
+                      std::to_string(options_.max_inflight_events_per_shard) + " lines");
+  }
   for (uint32_t s = 0; s < n_shards; ++s) {
     const uint32_t needed = (cmds[s] ? 1 : 0) + (dlq && dl_owner == s ? 1 : 0);
     if (needed == 0) continue;

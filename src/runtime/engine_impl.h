@@ -181,6 +181,7 @@ class EngineImpl final : public Engine {
   std::string CursorPath(const std::string& pipeline, uint32_t partition) const;
 
   std::atomic<uint64_t> backpressure_rejections{0};
+  std::atomic<uint64_t> oversized_rejections{0};  // requests over max_inflight_events_per_shard alone
 
   // Event time (see Shard::TaskWatermark).
   bool ended(uint32_t stream) const { return ended_[stream].load(std::memory_order_acquire); }

@@ -89,6 +89,11 @@ std::string EngineImpl::MetricsText() const {
   ex.Family("impulse_backpressure_rejections_total",
             "Ingest requests refused because a queue or the in-flight bound was full (HTTP 503).", MetricType::Counter);
   ex.AddValue({}, static_cast<double>(backpressure_rejections.load(std::memory_order_relaxed)));
+  ex.Family("impulse_oversized_rejections_total",
+            "Ingest requests refused because they alone hold more events for one shard than "
+            "max_inflight_events_per_shard (HTTP 413).",
+            MetricType::Counter);
+  ex.AddValue({}, static_cast<double>(oversized_rejections.load(std::memory_order_relaxed)));
 
   ex.Family("impulse_errors_total",
             "Errors by kind: append, sync, retention, decode; and events skipped because retention removed them first.",

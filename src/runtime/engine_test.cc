@@ -141,16 +141,22 @@ TEST_F(EngineTest, BadLinesAreDeadLetteredDurablyWithTheirReasons) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
-TEST_F(EngineTest, UnknownStreamIsNotFoundAndDeadLetterStreamIsNotWritable) {
+TEST_F(EngineTest, UnknownStreamIsNotFoundAndEngineWrittenStreamsAreNotIngestible) {
   auto e = Engine::Open(spec_, Options());
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(IngestSync(**e, "nope", Click(1, 1)).status.code(), StatusCode::kNotFound);
-  EXPECT_EQ(IngestSync(**e, "_dead_letter", Click(1, 1)).status.code(), StatusCode::kNotFound);
+  // They exist (and can be read), so "unknown stream" would be wrong: refused as not ingestible.
+  EXPECT_EQ(IngestSync(**e, "_dead_letter", Click(1, 1)).status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(IngestSync(**e, "_late_events", Click(1, 1)).status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count(**e, "_dead_letter"), 0u);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
-TEST_F(EngineTest, InflightBoundRefusesWholeRequestWithUnavailable) {
+// A request that alone holds more events for one shard than the in-flight bound could never
+// be admitted: refused as out of range (HTTP 413), not as backpressure (503, retried forever).
+TEST_F(EngineTest, RequestOverTheInflightBoundAloneIsOutOfRangeAndLeavesNoTrace) {
   EngineOptions o = Options();
+  o.shards = 2;
   o.max_inflight_events_per_shard = 10;
   auto e = Engine::Open(spec_, o);
   ASSERT_TRUE(e.ok());
@@ -158,13 +164,22 @@ TEST_F(EngineTest, InflightBoundRefusesWholeRequestWithUnavailable) {
   for (int i = 0; i < 100; ++i) body += Click(i, 1);
   body += "not json\n";
   Outcome out = IngestSync(**e, "clicks", body);
-  EXPECT_EQ(out.status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(out.status.code(), StatusCode::kOutOfRange) << out.status.ToString();
   EXPECT_EQ(Count(**e, "clicks"), 0u);  // nothing of a refused request is accepted
   EXPECT_EQ(Count(**e, "_dead_letter"), 0u);
   const std::string metrics = (*e)->MetricsText();
-  EXPECT_NE(metrics.find("impulse_backpressure_rejections_total 1"), std::string::npos);
-  // Its bad line was neither dead-lettered nor counted as rejected: the client retries it all.
+  EXPECT_NE(metrics.find("impulse_oversized_rejections_total 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("impulse_backpressure_rejections_total 0"), std::string::npos);
+  // Its bad line was neither dead-lettered nor counted as rejected.
   EXPECT_NE(metrics.find("impulse_events_rejected_total{stream=\"clicks\"} 0"), std::string::npos);
+  // Split as the message says (at most max_inflight_events_per_shard lines), it is admitted.
+  for (int part = 0; part < 10; ++part) {
+    std::string piece;
+    for (int i = part * 10; i < part * 10 + 10; ++i) piece += Click(i, 1);
+    Outcome ok = IngestSync(**e, "clicks", piece);
+    ASSERT_TRUE(ok.status.ok()) << "part " << part << ": " << ok.status.ToString();
+  }
+  EXPECT_EQ(Count(**e, "clicks"), 100u);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 

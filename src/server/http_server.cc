@@ -5,6 +5,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -17,13 +19,17 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 constexpr uint32_t kMaxIoThreads = 64;
+// After accept() failed for lack of file descriptors, the next try waits this long: the
+// pending connection keeps the listening socket readable, so retrying at once would spin.
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(20);
 
 struct HttpServer::Impl {
   std::shared_ptr<ServerCore> core;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
   uint16_t port = 0;
-  uint32_t next_index = 0;  // round-robin over I/O threads; used on iocs[0] only
+  uint32_t next_index = 0;                         // round-robin over I/O threads; used on iocs[0] only
+  std::optional<asio::steady_timer> accept_retry;  // on iocs[0]
   std::mutex stop_mu;
   bool stopped = false;  // guarded by stop_mu
 
@@ -31,28 +37,67 @@ struct HttpServer::Impl {
     ServerCore* core_ptr = core.get();
     const uint32_t index = next_index;
     next_index = (next_index + 1) % static_cast<uint32_t>(core_ptr->iocs.size());
-    core_ptr->acceptor->async_accept(*core_ptr->iocs[index],
-                                     [this, core_ptr, index](boost::system::error_code ec, tcp::socket socket) {
-                                       if (ec == asio::error::operation_aborted || !core_ptr->acceptor->is_open())
-                                         return;
-                                       if (!ec) OnAccepted(std::move(socket), index);
-                                       // Other errors (EMFILE, ECONNABORTED) are per-connection: keep accepting.
-                                       Accept();
-                                     });
+    core_ptr->acceptor->async_accept(
+        *core_ptr->iocs[index], [this, core_ptr, index](boost::system::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !core_ptr->acceptor->is_open()) return;
+          if (!ec) OnAccepted(std::move(socket), index);
+          if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec.value() == ENFILE) {
+            return RetryAcceptLater();
+          }
+          // Other errors (ECONNABORTED) are per-connection: keep accepting.
+          Accept();
+        });
   }
 
+  // Out of file descriptors (or kernel memory): free one by shedding the oldest idle
+  // connection, and try again shortly rather than spinning on the readable listening socket.
+  void RetryAcceptLater() {
+    ServerCore* c = core.get();
+    c->metrics.AcceptFailed();
+    ShedOldestIdle();
+    accept_retry->expires_after(kAcceptRetryDelay);
+    accept_retry->async_wait([this, c](boost::system::error_code ec) {
+      if (ec || !c->acceptor->is_open()) return;
+      Accept();
+    });
+  }
+
+  // Closes the oldest idle connection (on its own I/O thread). False when none is idle.
+  bool ShedOldestIdle() {
+    ServerCore* c = core.get();
+    auto victim = c->idle.ClaimOldest();
+    if (!victim) return false;
+    c->metrics.ConnectionShed();
+    c->Post(victim->second, [conn = std::move(victim->first)] { conn->Shed(); });
+    return true;
+  }
+
+  // Admission: a regular slot while fewer than max_connections are open, else the slot of the
+  // oldest idle connection (which is closed), else a reserve slot, else closed at once.
   void OnAccepted(tcp::socket socket, uint32_t index) {
     ServerCore* c = core.get();
-    if (c->stopping.load() || c->connections.load() >= c->options.max_connections) {
+    Slot slot = Slot::kRegular;
+    bool admit = !c->stopping.load();
+    if (admit && c->connections.load() >= c->options.max_connections && !ShedOldestIdle()) {
+      slot = Slot::kReserve;
+      admit = c->reserve_open.load() < c->options.reserve_connections;
+    }
+    if (!admit) {
       c->metrics.ConnectionRejected();  // before the close, which the client can observe
       boost::system::error_code ignored;
       socket.close(ignored);
       return;
     }
-    c->connections.fetch_add(1);
+    if (slot == Slot::kReserve) {
+      c->reserve_open.fetch_add(1);
+      c->metrics.ConnectionReserved();
+    } else {
+      c->connections.fetch_add(1);
+    }
     c->metrics.ConnectionOpened();
     // The socket belongs to iocs[index]; start it there.
-    asio::post(*c->iocs[index], [s = std::move(socket), c, index]() mutable { StartSession(std::move(s), c, index); });
+    asio::post(*c->iocs[index],
+               [s = std::move(socket), c, index, slot]() mutable { StartSession(std::move(s), c, index, slot); });
   }
 };
 
@@ -69,6 +114,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Engine* engine, HttpServer
   if (options.max_connections == 0) return InvalidArgument("HttpServer: max_connections must be > 0");
   if (options.max_body_bytes == 0) return InvalidArgument("HttpServer: max_body_bytes must be > 0");
   if (options.idle_timeout_ms == 0) return InvalidArgument("HttpServer: idle_timeout_ms must be > 0");
+  if (options.header_timeout_ms == 0) return InvalidArgument("HttpServer: header_timeout_ms must be > 0");
 
   auto impl = std::make_unique<Impl>();
   impl->core = std::make_shared<ServerCore>(engine, std::move(options));
@@ -82,6 +128,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Engine* engine, HttpServer
   if (ec) return InvalidArgument("HttpServer: bad host '" + core.options.host + "': " + ec.message());
   const tcp::endpoint endpoint(address, core.options.port);
   core.acceptor.emplace(*core.iocs[0]);
+  impl->accept_retry.emplace(*core.iocs[0]);
   auto fail = [&](std::string_view what) {
     return IOError("HttpServer: " + std::string(what) + " " + core.options.host + ":" +
                    std::to_string(core.options.port) + ": " + ec.message());
@@ -117,9 +164,10 @@ void HttpServer::Stop() {
 
   // Close the acceptor on its own thread, and wait for that.
   std::promise<void> closed;
-  asio::post(*core.iocs[0], [&core, &closed] {
+  asio::post(*core.iocs[0], [this, &core, &closed] {
     boost::system::error_code ignored;
     core.acceptor->close(ignored);
+    impl_->accept_retry->cancel();
     closed.set_value();
   });
   closed.get_future().wait();

@@ -26,9 +26,16 @@ struct HttpServerOptions {
                                                        // larger than this get 413 (1000 entities fit
                                                        // with room to spare; bounds the JSON parser)
   uint32_t max_header_bytes = 16 << 10;                // larger request headers get 431
-  uint32_t max_connections = 1024;                     // beyond: closed at once, counted
-  uint32_t idle_timeout_ms = 60000;                    // a connection idle (or stalled mid-request) this
-                                                       // long is closed
+  uint32_t max_connections = 1024;                     // at the limit a new connection closes the oldest
+                                                       // idle one; with none idle it gets a reserve slot
+  uint32_t reserve_connections = 16;                   // beyond max_connections, with no idle connection
+                                                       // to close: one request each, /healthz and
+                                                       // /metrics answered, others 503; beyond: closed
+  uint32_t idle_timeout_ms = 60000;                    // a connection waiting this long for a request, or
+                                                       // whose body is not complete this long after its
+                                                       // header, is closed
+  uint32_t header_timeout_ms = 10000;                  // a request header not complete this long after its
+                                                       // first byte: the connection is closed
   uint32_t retry_after_s = 1;                          // Retry-After sent with 503
   uint32_t stop_timeout_ms = 5000;                     // Stop() waits this long for in-flight requests
   std::string bearer_token;                            // empty = no auth; else every route but /healthz

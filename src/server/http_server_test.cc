@@ -4,8 +4,19 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <simdjson.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "server/fake_engine.h"
 #include "server/test_http_client.h"
@@ -31,6 +42,20 @@ class HttpServerTest : public ::testing::Test {
     server_ = std::move(server).value();
   }
   TestHttpClient Client() { return TestHttpClient(server_->port()); }
+  // The value of an unlabelled (or fully labelled) series in the server's metrics; -1 if absent.
+  double Metric(const std::string& series) const {
+    const std::string text = server_->MetricsText();
+    const size_t at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
+  }
+  // Opens a connection and waits until the server has admitted it (its slot is taken).
+  std::unique_ptr<TestHttpClient> Admitted() {
+    const double before = Metric("impulse_http_connections_open");
+    auto c = std::make_unique<TestHttpClient>(server_->port());
+    EXPECT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_open") == before + 1; }));
+    return c;
+  }
   TestResponse Post(const std::string& body, const std::string& stream = "orders") {
     return Client().Request(verb::post, "/v1/streams/" + stream + "/events", body);
   }
@@ -370,15 +395,230 @@ TEST_F(HttpServerTest, MetricsHaveEngineAndServerFamilies) {
   EXPECT_NE(server_->MetricsText().find("impulse_http_requests_total"), std::string::npos);
 }
 
-TEST_F(HttpServerTest, ConnectionsOverLimitAreClosedAndCounted) {
-  StartServer(With([](HttpServerOptions& o) { o.max_connections = 1; }));
-  TestHttpClient first = Client();
-  ASSERT_EQ(first.Request(verb::get, "/healthz").status, 200);
-  TestHttpClient second = Client();
-  EXPECT_TRUE(second.ServerClosed());
-  EXPECT_NE(server_->MetricsText().find("impulse_http_connections_rejected_total 1"), std::string::npos)
-      << server_->MetricsText();
-  EXPECT_EQ(first.Request(verb::get, "/healthz").status, 200);
+// Regression: max_connections idle connections used to shut out every new client (closed at
+// once), /healthz included, for idle_timeout_ms.
+TEST_F(HttpServerTest, AtMaxConnectionsTheOldestIdleConnectionMakesRoom) {
+  StartServer(With([](HttpServerOptions& o) { o.max_connections = 4; }));
+  std::vector<std::unique_ptr<TestHttpClient>> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(Admitted());          // connected, nothing sent
+  ASSERT_EQ(idle[1]->Request(verb::get, "/healthz").status, 200);  // idle again, now the newest
+  ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_idle") == 4; }));
+  TestHttpClient fresh = Client();
+  const TestResponse r = fresh.Request(verb::get, "/healthz");
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_TRUE(r.keep_alive);             // a regular slot
+  EXPECT_TRUE(idle[0]->ServerClosed());  // the oldest idle one was closed for it
+  EXPECT_EQ(Metric("impulse_http_connections_shed_total"), 1);
+  EXPECT_EQ(Metric("impulse_http_connections_rejected_total"), 0);
+  for (size_t i = 1; i < idle.size(); ++i) EXPECT_EQ(idle[i]->Request(verb::get, "/healthz").status, 200) << i;
+  EXPECT_EQ(fresh.Request(verb::get, "/healthz").status, 200);
+}
+
+// No connection is idle (each is mid-request): a new one gets a reserve slot, which answers
+// health and metrics and refuses the rest with 503 + Retry-After; beyond the reserve,
+// connections are closed at once. All counted.
+TEST_F(HttpServerTest, AtMaxConnectionsWithNoneIdleTheReserveAnswersHealthAndRefusesTheRest) {
+  StartServer(With([](HttpServerOptions& o) {
+    o.max_connections = 2;
+    o.reserve_connections = 2;
+    o.retry_after_s = 3;
+  }));
+  std::vector<std::unique_ptr<TestHttpClient>> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.push_back(Admitted());
+    ASSERT_FALSE(busy.back()->WriteRaw("GET /healthz HTTP/1.1\r\n"));  // header not finished
+  }
+  // The first bytes take a connection out of the idle list; wait until both are out.
+  ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_idle") == 0; }));
+  // One request on a new connection, which is then closed (freeing its reserve slot).
+  auto once = [&](verb method, const std::string& target, const std::string& body) {
+    TestResponse r = TestHttpClient(server_->port()).Request(method, target, body);
+    EXPECT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_open") == 2; }));
+    return r;
+  };
+  const TestResponse h = once(verb::get, "/healthz", "");
+  EXPECT_EQ(h.status, 200) << h.error;
+  EXPECT_FALSE(h.keep_alive);  // one request per reserve connection
+  EXPECT_EQ(once(verb::get, "/metrics", "").status, 200);
+  const TestResponse refused = once(verb::post, "/v1/streams/orders/events", "{}\n");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.Header("Retry-After"), "3");
+  EXPECT_EQ(engine_.ingest_calls(), 0u);
+  EXPECT_EQ(Metric("impulse_http_connections_reserve_total"), 3);
+  EXPECT_EQ(Metric("impulse_http_connections_shed_total"), 0);
+  // Both reserve slots held (mid-header) too: the next connection is closed at once.
+  std::vector<std::unique_ptr<TestHttpClient>> stalled;
+  for (int i = 0; i < 2; ++i) {
+    stalled.push_back(std::make_unique<TestHttpClient>(server_->port()));
+    ASSERT_FALSE(stalled.back()->WriteRaw("GET /healthz HTTP/1.1\r\n"));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_reserve_total") == 5; }));
+  TestHttpClient shut_out = Client();
+  EXPECT_TRUE(shut_out.ServerClosed());
+  EXPECT_EQ(Metric("impulse_http_connections_rejected_total"), 1);
+  // The busy clients finish their requests and are served.
+  for (auto& b : busy) {
+    ASSERT_FALSE(b->WriteRaw("Host: x\r\n\r\n"));
+    EXPECT_EQ(b->Read().status, 200);
+  }
+}
+
+// A connected socket made with plain syscalls (one descriptor, no io_context), for tests that
+// count descriptors. -1 on failure.
+int RawConnect(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const timeval timeout{.tv_sec = 5, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Out of file descriptors, accept() fails while the client waits in the backlog: the server
+// sheds its oldest idle connection to free one and accepts again shortly (instead of spinning
+// on the readable listening socket), so the new client is answered.
+// Runs in the ThreadSanitizer and plain builds: UBSan checks the first virtual call of a type
+// at a call site by writing the object's memory to a pipe, which an exhausted process cannot
+// open, and then reports every such call as an invalid object.
+TEST_F(HttpServerTest, OutOfDescriptorsTheOldestIdleConnectionMakesRoom) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "UndefinedBehaviorSanitizer (built with ASan here) needs descriptors for its checks";
+#endif
+  StartServer(With([](HttpServerOptions& o) { o.max_connections = 2; }));
+  // Three connections: one shed happens the usual way, two idle connections remain to shed.
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    fds.push_back(RawConnect(server_->port()));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_idle") == std::min(i + 1, 2); }));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_shed_total") == 1; }));
+  // Use up every descriptor under a lowered limit, then free exactly one for the client's
+  // socket: the server's accept() has none left.
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 4096);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd = ::dup(fds[0]); fd >= 0; fd = ::dup(fds[0])) fillers.push_back(fd);
+  ::close(fillers.back());
+  fillers.pop_back();
+  const int fresh = RawConnect(server_->port());
+  const bool accept_failed = WaitFor([&] { return Metric("impulse_http_accept_failures_total") > 0; });
+  std::string reply;
+  if (fresh >= 0 && accept_failed) {
+    const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    EXPECT_EQ(::write(fresh, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    char buf[512];
+    const ssize_t n = ::read(fresh, buf, sizeof(buf));  // SO_RCVTIMEO bounds the wait
+    if (n > 0) reply.assign(buf, static_cast<size_t>(n));
+  }
+  for (int fd : fillers) ::close(fd);
+  for (int fd : fds) ::close(fd);
+  if (fresh >= 0) ::close(fresh);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_GE(fresh, 0);
+  ASSERT_TRUE(accept_failed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  EXPECT_GE(Metric("impulse_http_connections_shed_total"), 2);
+}
+
+TEST_F(HttpServerTest, HeaderNotCompleteWithinHeaderTimeoutIsClosedAndCounted) {
+  StartServer(With([](HttpServerOptions& o) { o.header_timeout_ms = 50; }));
+  auto idle = Admitted();  // idle: idle_timeout_ms (60 s) applies, not the header timeout
+  TestHttpClient slow = Client();
+  ASSERT_FALSE(slow.WriteRaw("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_TRUE(slow.ServerClosed());
+  // The stream closes the socket before the handler that counts runs.
+  EXPECT_TRUE(WaitFor([&] { return Metric("impulse_http_connection_timeouts_total{phase=\"header\"}") == 1; }));
+  EXPECT_EQ(idle->Request(verb::get, "/healthz").status, 200);
+}
+
+TEST_F(HttpServerTest, IdleTimeoutIsCounted) {
+  StartServer(With([](HttpServerOptions& o) { o.idle_timeout_ms = 20; }));
+  TestHttpClient c = Client();
+  EXPECT_TRUE(c.ServerClosed());
+  EXPECT_TRUE(WaitFor([&] { return Metric("impulse_http_connection_timeouts_total{phase=\"idle\"}") == 1; }));
+}
+
+// Regression: "gzip, chunked" was de-chunked and the gzip ignored, so the compressed bytes were
+// ingested as NDJSON lines.
+TEST_F(HttpServerTest, UnsupportedTransferCodingIs501AndNotIngested) {
+  StartServer();
+  for (const char* te : {"gzip, chunked", "deflate", "chunked, gzip"}) {
+    TestHttpClient c = Client();
+    ASSERT_FALSE(c.WriteRaw(std::string("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") +
+                            te + "\r\n\r\n3\r\n{}\n\r\n0\r\n\r\n"));
+    const TestResponse r = c.Read();
+    EXPECT_EQ(r.status, 501) << te << ": " << r.body;
+    EXPECT_NE(r.body.find("\"code\":\"Unimplemented\""), std::string::npos) << r.body;
+    EXPECT_FALSE(r.keep_alive);
+  }
+  // Two Transfer-Encoding fields are one list: the gzip in the first is seen too.
+  TestHttpClient c = Client();
+  ASSERT_FALSE(
+      c.WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nTransfer-Encoding: gzip\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n0\r\n\r\n"));
+  const TestResponse two = c.Read();
+  EXPECT_EQ(two.status, 501);
+  EXPECT_NE(two.body.find("'gzip'"), std::string::npos) << two.body;  // the coding, and only it, is named
+  EXPECT_EQ(two.body.find("'x'"), std::string::npos) << two.body;
+  EXPECT_EQ(engine_.ingest_calls(), 0u);
+}
+
+// Regression: partition=0&partition=1 read partition 1 without a word.
+TEST_F(HttpServerTest, DuplicateQueryParameter400NamesIt) {
+  StartServer();
+  TestHttpClient c = Client();
+  const std::string base = "/v1/streams/orders/events";
+  for (const char* query :
+       {"?partition=0&from=0&partition=1", "?partition=0&from=0&from=0", "?partition=0&from=0&limit=5&limit=6"}) {
+    const TestResponse r = c.Request(verb::get, base + query);
+    EXPECT_EQ(r.status, 400) << query;
+    EXPECT_NE(r.body.find("more than once"), std::string::npos) << r.body;
+  }
+}
+
+// Regression: an ingest request that alone exceeds an admission bound got 503 + Retry-After
+// forever; the engine now says kOutOfRange, which is final: 413 with its reason, no Retry-After.
+TEST_F(HttpServerTest, IngestThatCanNeverBeAdmitted413WithReason) {
+  StartServer();
+  engine_.FailNextIngest(OutOfRange("request holds 3 events for shard 0, over max_inflight_events_per_shard 2"));
+  const TestResponse r = Post("{}\n{}\n{}\n");
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.Header("Retry-After"), "");
+  EXPECT_NE(r.body.find("max_inflight_events_per_shard 2"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"code\":\"OutOfRange\""), std::string::npos) << r.body;
+}
+
+// Every error body is valid JSON (UTF-8 included) whatever bytes the path and query hold.
+TEST_F(HttpServerTest, ErrorBodiesAreValidJsonForHostilePaths) {
+  StartServer();
+  simdjson::dom::parser json;
+  for (const std::string target :
+       {"/v1/streams/%FF/events?partition=0&from=0", "/v1/streams/%C3/events", "/v1/streams/a%00b/events",
+        "/v1/streams/\xff\xfe/events?partition=0&from=0", "/v1/streams/orders/events?\xff=1",
+        "/v1/streams/orders/events?partition=\xc3&from=0", "/v1/features/%ED%A0%80/e", "/v1/features/v/%F4%90%80%80",
+        "/v1/features/%FF:batch", "/v1/decisions/%FF/%C0%AF", "/v2/models/%FF/infer", "/v1/models/%FF/versions/1:load",
+        "/\xff"}) {
+    for (verb method : {verb::get, verb::post}) {
+      TestHttpClient c = Client();
+      ASSERT_FALSE(c.WriteRaw(std::string(method == verb::get ? "GET " : "POST ") + target +
+                              " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{}\n"));
+      const TestResponse r = c.Read();
+      ASSERT_TRUE(r.error.empty()) << target << ": " << r.error;
+      if (r.status < 400) continue;
+      EXPECT_EQ(json.parse(r.body).error(), simdjson::SUCCESS) << target << " -> " << r.status << " " << r.body;
+    }
+  }
 }
 
 TEST_F(HttpServerTest, EachIoThreadIsItsOwnProducer) {

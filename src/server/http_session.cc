@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "server/json_writer.h"
+#include "server/request_head.h"
 #include "server/server_core.h"
 
 namespace impulse::server {
@@ -31,17 +32,27 @@ constexpr uint32_t kLingerMs = 2000;
 // A connection keeps its response buffer between requests up to this size (a large read-back
 // reply is not held for the connection's lifetime).
 constexpr size_t kResponseBufferKeepBytes = 64 << 10;
+// The first read of a request (while the connection is idle) asks for this much.
+constexpr size_t kFirstReadBytes = 4 << 10;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public IdleConnection, public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, ServerCore* core, uint32_t index)
-      : stream_(std::move(socket)), core_(core), index_(index) {}
+  Session(tcp::socket socket, ServerCore* core, uint32_t index, Slot slot)
+      : stream_(std::move(socket)), core_(core), index_(index), slot_(slot) {}
 
-  ~Session() {
+  ~Session() override {
+    if (idle_handle_) (void)core_->idle.Remove(*idle_handle_, &shed_claimed_);
     EndRequest();
-    core_->connections.fetch_sub(1);
+    if (slot_ == Slot::kReserve) {
+      core_->reserve_open.fetch_sub(1);
+    } else {
+      core_->connections.fetch_sub(1);
+    }
     core_->metrics.ConnectionClosed();
   }
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   void Start() {
     beast::error_code ec;
@@ -49,33 +60,75 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadHeader();
   }
 
+  // Claimed by the acceptor while idle: close now. If a request raced in, OnFirstBytes has
+  // already closed the connection without serving it, and this is a no-op.
+  void Shed() override { stream_.close(); }
+
  private:
   std::chrono::milliseconds IdleTimeout() const { return std::chrono::milliseconds(core_->options.idle_timeout_ms); }
+  std::chrono::milliseconds HeaderTimeout() const {
+    return std::chrono::milliseconds(core_->options.header_timeout_ms);
+  }
 
+  // Waits for the next request: with nothing of it buffered the connection is idle (and may be
+  // shed) until its first bytes arrive, then the header must be complete within
+  // header_timeout_ms. A reserve connection is not kept idle: it waits header_timeout_ms at most.
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(core_->options.max_header_bytes);
     parser_->body_limit(core_->options.max_body_bytes);
-    stream_.expires_after(IdleTimeout());
+    if (buffer_.size() > 0) return ReadRestOfHeader();
+    if (slot_ == Slot::kRegular) {
+      idle_handle_ = core_->idle.Add(weak_from_this(), index_, &shed_claimed_);
+      stream_.expires_after(IdleTimeout());
+    } else {
+      stream_.expires_after(HeaderTimeout());
+    }
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnFirstBytes(ec, n); });
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t n) {
+    if (idle_handle_) {
+      const bool kept = core_->idle.Remove(*idle_handle_, &shed_claimed_);
+      idle_handle_.reset();
+      if (!kept) return stream_.close();  // shed: a request that raced in is not served
+    }
+    if (ec == beast::error::timeout) {
+      core_->metrics.ConnectionTimedOut(slot_ == Slot::kRegular ? ServerMetrics::Timeout::kIdle
+                                                                : ServerMetrics::Timeout::kHeader);
+    }
+    if (ec) return Close();  // disconnect or idle timeout: nothing to answer
+    buffer_.commit(n);
+    ReadRestOfHeader();
+  }
+
+  void ReadRestOfHeader() {
+    stream_.expires_after(HeaderTimeout());
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
+    if (ec == beast::error::timeout) core_->metrics.ConnectionTimedOut(ServerMetrics::Timeout::kHeader);
     if (ec) return FailRead(ec, /*header_read=*/false);
     BeginRequest();
     const auto& req = parser_->get();
     method_ = std::string(req.method_string());
     target_ = ParseTarget(std::string_view(req.target().data(), req.target().size()));
     version_ = req.version();
-    keep_alive_ = req.keep_alive();
-    std::optional<uint64_t> content_length;
-    if (parser_->content_length()) content_length = *parser_->content_length();
-    const auto auth = req[http::field::authorization];
-    if (auto early = core_->router.Precheck(target_, std::string_view(auth.data(), auth.size()), content_length)) {
+    keep_alive_ = req.keep_alive() && slot_ == Slot::kRegular;
+    if (slot_ == Slot::kReserve && !ServedFromReserve()) {
+      HttpReply busy = MakeReply(503, JsonError("max_connections (" + std::to_string(core_->options.max_connections) +
+                                                    ") reached and no idle connection to close; retry later",
+                                                "Unavailable"));
+      busy.retry_after_s = core_->options.retry_after_s;
+      return Send(std::move(busy), /*keep_alive=*/false);
+    }
+    if (auto early = CheckRequestHead(core_->router, *parser_, target_)) {
       // The body (if any) is unread: close after the reply rather than read or skip it.
       const bool body_pending = !parser_->is_done();
-      return Send(std::move(*early), keep_alive_ && !body_pending);
+      return Send(std::move(early->reply), keep_alive_ && !body_pending && !early->close);
     }
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
@@ -88,6 +141,13 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadBody();
   }
 
+  // What a reserve connection answers: health and metrics, so that monitoring sees a server
+  // whose regular slots are all busy.
+  bool ServedFromReserve() const {
+    return (target_.route == Route::kHealthz || target_.route == Route::kMetrics) &&
+           (method_ == "GET" || method_ == "HEAD");
+  }
+
   void ReadBody() {
     stream_.expires_after(IdleTimeout());
     http::async_read(stream_, buffer_, *parser_,
@@ -95,6 +155,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnBody(beast::error_code ec) {
+    if (ec == beast::error::timeout) core_->metrics.ConnectionTimedOut(ServerMetrics::Timeout::kBody);
     if (ec) return FailRead(ec, /*header_read=*/true);
     std::string body = std::move(parser_->get().body());
     core_->metrics.BytesIn(body.size());
@@ -209,9 +270,12 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   ServerCore* const core_;
   const uint32_t index_;  // I/O thread index = Engine producer index
+  const Slot slot_;
+  std::optional<IdleList::Handle> idle_handle_;  // set while in core_->idle
+  bool shed_claimed_ = false;                    // guarded by core_->idle's mutex
   beast::flat_buffer buffer_;
   std::string out_;  // the response being written; reused across requests
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   std::string method_;
   ParsedTarget target_;
   unsigned version_ = 11;
@@ -226,8 +290,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void StartSession(tcp::socket socket, ServerCore* core, uint32_t index) {
-  std::make_shared<Session>(std::move(socket), core, index)->Start();
+void StartSession(tcp::socket socket, ServerCore* core, uint32_t index, Slot slot) {
+  std::make_shared<Session>(std::move(socket), core, index, slot)->Start();
 }
 
 }  // namespace impulse::server

@@ -91,7 +91,8 @@ struct ReadParams {
   uint64_t limit = kReadLimitDefault;
 };
 
-// Parses partition/from/limit; a message naming the bad parameter on failure.
+// Parses partition/from/limit; a message naming the bad parameter on failure. A parameter
+// given twice is refused: silently taking one of the values could read the wrong partition.
 std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p) {
   bool saw_limit = false;
   size_t start = 0;
@@ -109,6 +110,9 @@ std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p
     const bool valid = !raw.empty() && ec == std::errc() && ptr == raw.data() + raw.size();
     if (key != "partition" && key != "from" && key != "limit") {
       return "unknown query parameter '" + std::string(key) + "' (expected partition, from, limit)";
+    }
+    if ((key == "partition" && p->partition) || (key == "from" && p->from) || (key == "limit" && saw_limit)) {
+      return "query parameter '" + std::string(key) + "' given more than once";
     }
     if (!valid) {
       return "query parameter '" + std::string(key) + "' must be an unsigned integer, got '" + std::string(raw) + "'";
@@ -214,6 +218,37 @@ ParsedTarget ParseTarget(std::string_view target) {
     }
   }
   return out;
+}
+
+std::optional<HttpReply> CheckTransferCoding(std::string_view transfer_encoding) {
+  if (transfer_encoding.empty()) return std::nullopt;
+  int chunked = 0;
+  std::vector<std::string> others;
+  size_t start = 0;
+  while (start <= transfer_encoding.size()) {
+    size_t end = transfer_encoding.find(',', start);
+    if (end == std::string_view::npos) end = transfer_encoding.size();
+    std::string_view coding = transfer_encoding.substr(start, end - start);
+    start = end + 1;
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+    if (coding.empty()) continue;  // RFC 9110 5.6.1: empty list elements are ignored
+    if (coding.size() == 7 && IEqualsPrefix(coding, "chunked")) {
+      ++chunked;
+    } else {
+      others.emplace_back(coding);
+    }
+  }
+  if (!others.empty()) {
+    std::string names;
+    for (const std::string& o : others) names.append(names.empty() ? "'" : ", '").append(o).append("'");
+    return Error(501,
+                 "transfer coding " + names +
+                     " not supported: send the body as is (Content-Length) or with Transfer-Encoding: chunked only",
+                 "Unimplemented");
+  }
+  if (chunked > 1) return Error(400, "transfer coding 'chunked' applied more than once", "InvalidArgument");
+  return std::nullopt;
 }
 
 HttpReply ErrorReply(const Status& status, uint32_t retry_after_s) {
@@ -331,7 +366,11 @@ void Router::Ingest(const std::string& stream, const std::string& body, uint32_t
         if (!done_status.ok()) return (*shared_reply)(ErrorReply(done_status, retry));
         (*shared_reply)(IngestReply(result));
       });
-  if (!st.ok()) (*shared_reply)(ErrorReply(st, options_->retry_after_s));
+  if (st.ok()) return;
+  // kOutOfRange from Ingest: the request alone exceeds an admission bound, so it can never be
+  // admitted and a retry would get the same answer: 413, not 503.
+  if (st.code() == StatusCode::kOutOfRange) return (*shared_reply)(Error(413, st.message(), "OutOfRange"));
+  (*shared_reply)(ErrorReply(st, options_->retry_after_s));
 }
 
 HttpReply Router::ReadEvents(const std::string& stream, std::string_view query) const {

@@ -122,6 +122,12 @@ class Router {
   std::shared_ptr<DecisionIndexSet> decisions_;
 };
 
+// Checks the request's Transfer-Encoding (all its fields joined with ", "; empty when absent)
+// before the body is read. Only "chunked" is decoded: any other coding gets 501 naming it
+// (RFC 9112 6.1), since reading the body while ignoring it would store the coded bytes; "chunked"
+// twice gets 400. nullopt = fine.
+std::optional<HttpReply> CheckTransferCoding(std::string_view transfer_encoding);
+
 // Maps an engine error to an HTTP status and reply body; 503 carries Retry-After.
 HttpReply ErrorReply(const Status& status, uint32_t retry_after_s);
 // The reply for a completed ingest: 200 / 207 / 422 / 400 with the counts and line errors.

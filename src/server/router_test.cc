@@ -17,6 +17,20 @@ TEST(ParseTarget, RecognisesEachRoute) {
   EXPECT_EQ(t.query, "partition=1&from=2");
 }
 
+TEST(CheckTransferCoding, OnlyChunkedOnceIsDecoded) {
+  EXPECT_FALSE(CheckTransferCoding(""));
+  EXPECT_FALSE(CheckTransferCoding("chunked"));
+  EXPECT_FALSE(CheckTransferCoding(" Chunked ,"));  // case-insensitive; empty list elements ignored
+  for (const char* te : {"gzip, chunked", "gzip", "identity", "chunked, deflate", "x-custom"}) {
+    auto r = CheckTransferCoding(te);
+    ASSERT_TRUE(r) << te;
+    EXPECT_EQ(r->status, 501) << te;
+  }
+  auto twice = CheckTransferCoding("chunked, chunked");
+  ASSERT_TRUE(twice);
+  EXPECT_EQ(twice->status, 400);
+}
+
 TEST(ParseTarget, DecodesPercentEscapesInStreamName) {
   EXPECT_EQ(ParseTarget("/v1/streams/a%2Fb%20c/events").stream, "a/b c");
 }

@@ -25,11 +25,48 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                            .Help("Open HTTP connections")
                            .Register(*registry_)
                            .Add({});
+  connections_idle_ = &prometheus::BuildGauge()
+                           .Name("impulse_http_connections_idle")
+                           .Help(
+                               "Open HTTP connections waiting for a request (the ones closed first at "
+                               "max_connections)")
+                           .Register(*registry_)
+                           .Add({});
   connections_rejected_ = &prometheus::BuildCounter()
                                .Name("impulse_http_connections_rejected_total")
-                               .Help("Connections closed at once because max_connections was reached")
+                               .Help(
+                                   "Connections closed at once: max_connections reached with no idle "
+                                   "connection to close and the reserve full, or the server stopping")
                                .Register(*registry_)
                                .Add({});
+  connections_shed_ = &prometheus::BuildCounter()
+                           .Name("impulse_http_connections_shed_total")
+                           .Help("Idle connections closed to admit a new one at max_connections")
+                           .Register(*registry_)
+                           .Add({});
+  connections_reserved_ = &prometheus::BuildCounter()
+                               .Name("impulse_http_connections_reserve_total")
+                               .Help(
+                                   "Connections admitted to a reserve slot (max_connections reached, none "
+                                   "idle): /healthz and /metrics answered, other requests 503")
+                               .Register(*registry_)
+                               .Add({});
+  auto& timeouts = prometheus::BuildCounter()
+                       .Name("impulse_http_connection_timeouts_total")
+                       .Help(
+                           "Connections closed by a timeout: idle (idle_timeout_ms waiting for a request), "
+                           "header (header_timeout_ms), body (idle_timeout_ms)")
+                       .Register(*registry_);
+  timeouts_idle_ = &timeouts.Add({{"phase", "idle"}});
+  timeouts_header_ = &timeouts.Add({{"phase", "header"}});
+  timeouts_body_ = &timeouts.Add({{"phase", "body"}});
+  accept_failures_ = &prometheus::BuildCounter()
+                          .Name("impulse_http_accept_failures_total")
+                          .Help(
+                              "accept() failures for lack of file descriptors or memory (retried after "
+                              "closing the oldest idle connection)")
+                          .Register(*registry_)
+                          .Add({});
   bytes_in_ = &prometheus::BuildCounter()
                    .Name("impulse_http_request_body_bytes_total")
                    .Help("Request body bytes received")
@@ -68,6 +105,17 @@ void ServerMetrics::RecordRequest(std::string_view route, int status, double sec
 void ServerMetrics::ConnectionOpened() { connections_open_->Increment(); }
 void ServerMetrics::ConnectionClosed() { connections_open_->Decrement(); }
 void ServerMetrics::ConnectionRejected() { connections_rejected_->Increment(); }
+void ServerMetrics::ConnectionShed() { connections_shed_->Increment(); }
+void ServerMetrics::ConnectionReserved() { connections_reserved_->Increment(); }
+void ServerMetrics::ConnectionTimedOut(Timeout phase) {
+  switch (phase) {
+    case Timeout::kIdle: return timeouts_idle_->Increment();
+    case Timeout::kHeader: return timeouts_header_->Increment();
+    case Timeout::kBody: return timeouts_body_->Increment();
+  }
+}
+void ServerMetrics::AcceptFailed() { accept_failures_->Increment(); }
+void ServerMetrics::SetIdleConnections(size_t n) { connections_idle_->Set(static_cast<double>(n)); }
 void ServerMetrics::BytesIn(uint64_t bytes) { bytes_in_->Increment(static_cast<double>(bytes)); }
 
 std::string ServerMetrics::Text() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }

@@ -29,7 +29,18 @@ class ServerMetrics {
   void RecordRequest(std::string_view route, int status, double seconds);
   void ConnectionOpened();
   void ConnectionClosed();
-  void ConnectionRejected();
+  void ConnectionRejected();  // closed at once: stopping, or max_connections and the reserve full
+  void ConnectionShed();      // an idle connection closed to admit a new one
+  void ConnectionReserved();  // admitted to a reserve slot
+  // A connection closed by a timeout.
+  enum class Timeout : uint8_t {
+    kIdle,    // idle_timeout_ms waiting for a request
+    kHeader,  // header incomplete header_timeout_ms after its first byte
+    kBody,    // body not complete within idle_timeout_ms
+  };
+  void ConnectionTimedOut(Timeout phase);
+  void AcceptFailed();                // accept() failed for lack of file descriptors or memory
+  void SetIdleConnections(size_t n);  // connections waiting for a request with nothing received
   void BytesIn(uint64_t bytes);
 
   // Text exposition format 0.0.4.
@@ -51,7 +62,14 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Gauge* connections_open_;
+  prometheus::Gauge* connections_idle_;
   prometheus::Counter* connections_rejected_;
+  prometheus::Counter* connections_shed_;
+  prometheus::Counter* connections_reserved_;
+  prometheus::Counter* timeouts_idle_;
+  prometheus::Counter* timeouts_header_;
+  prometheus::Counter* timeouts_body_;
+  prometheus::Counter* accept_failures_;
   prometheus::Counter* bytes_in_;
 };
 

@@ -2,6 +2,7 @@
 #include "common/command_line.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <boost/program_options.hpp>
 #include <cstdio>
@@ -43,6 +44,31 @@ bool ParseDurability(const std::string& s, Durability* d) {
   return true;
 }
 
+// File descriptors kept for the engine (logs, checkpoints, state, the listening socket) on top
+// of one per connection.
+constexpr uint64_t kEngineDescriptors = 256;
+
+// Every connection holds a file descriptor: raises the soft RLIMIT_NOFILE (up to the hard one)
+// so that the connection limits can be reached. False, with a message, when the hard limit is
+// too low: past it, accept() fails and clients wait in the kernel's backlog.
+bool EnsureDescriptors(const server::HttpServerOptions& so) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return true;
+  const uint64_t need = uint64_t{so.max_connections} + so.reserve_connections + kEngineDescriptors;
+  if (lim.rlim_cur >= need) return true;
+  if (lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= need) {
+    lim.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &lim) == 0) return true;
+  }
+  std::fprintf(stderr,
+               "impulse: --max-connections %u and --reserve-connections %u need %llu file descriptors with the "
+               "engine's %llu, but the limit is %llu (ulimit -Hn %llu): lower them or raise the limit\n",
+               so.max_connections, so.reserve_connections, static_cast<unsigned long long>(need),
+               static_cast<unsigned long long>(kEngineDescriptors), static_cast<unsigned long long>(lim.rlim_cur),
+               static_cast<unsigned long long>(lim.rlim_max));
+  return false;
+}
+
 }  // namespace
 
 int ValidateCommand(const std::vector<std::string>& args) {
@@ -80,8 +106,19 @@ int RunCommand(const std::vector<std::string>& args) {
       "sync (fsync before ack, group commit per shard cycle) | group (fsync every --group-commit-ms) | none")(
       "group-commit-ms", po::value(&eo.group_commit_ms)->default_value(eo.group_commit_ms), "for --durability group")(
       "max-body-bytes", po::value(&so.max_body_bytes)->default_value(so.max_body_bytes),
-      "request body limit (413 beyond)")("token", po::value(&token),
-                                         "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)")(
+      "request body limit (413 beyond)")("max-connections",
+                                         po::value(&so.max_connections)->default_value(so.max_connections),
+                                         "open connections; at the limit a new one closes the oldest idle connection")(
+      "reserve-connections", po::value(&so.reserve_connections)->default_value(so.reserve_connections),
+      "beyond --max-connections with none idle: one request each, /healthz and /metrics answered, others 503")(
+      "idle-timeout-ms", po::value(&so.idle_timeout_ms)->default_value(so.idle_timeout_ms),
+      "close a connection waiting this long for a request, or whose body is not complete this long after "
+      "its header")("header-timeout-ms", po::value(&so.header_timeout_ms)->default_value(so.header_timeout_ms),
+                    "close a connection whose request header is not complete this long after its first byte")(
+      "max-inflight-events-per-shard",
+      po::value(&eo.max_inflight_events_per_shard)->default_value(eo.max_inflight_events_per_shard),
+      "events accepted and not yet durable per shard: 503 beyond; a request over it alone: 413")(
+      "token", po::value(&token), "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)")(
       "checkpoint-interval-ms", po::value(&eo.checkpoint_interval_ms)->default_value(eo.checkpoint_interval_ms),
       "checkpoint period; 0 = none (pipeline outputs at-least-once)")(
       "from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
@@ -122,6 +159,7 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   so.bearer_token = token;
   eo.max_producers = so.io_threads;
+  if (!EnsureDescriptors(so)) return 2;
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop_signals;
