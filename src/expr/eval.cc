@@ -501,21 +501,18 @@ class Compiler {
 }  // namespace
 
 namespace {
-thread_local bool tls_eval_error = false;
 thread_local std::string tls_eval_error_text;
 }  // namespace
 
 void NoteEvalError(std::string_view what) {
-  if (tls_eval_error) return;
-  tls_eval_error = true;
+  if (eval_internal::error_pending) return;
+  eval_internal::error_pending = true;
   tls_eval_error_text.assign(what);
 }
 
-bool EvalErrorPending() { return tls_eval_error; }
-
 std::string TakeEvalError() {
-  if (!tls_eval_error) return {};
-  tls_eval_error = false;
+  if (!eval_internal::error_pending) return {};
+  eval_internal::error_pending = false;
   return std::move(tls_eval_error_text);
 }
 

@@ -23,8 +23,11 @@ namespace impulse::plan {
 inline constexpr size_t kComputedStringMaxBytes = size_t{16} << 20;
 // Records an error unless one is pending (the first one explains the event).
 void NoteEvalError(std::string_view what);
+namespace eval_internal {
+inline thread_local bool error_pending = false;  // inline and constant-initialized: a plain TLS load
+}  // namespace eval_internal
 // True when an error was noted since the last TakeEvalError.
-bool EvalErrorPending();
+inline bool EvalErrorPending() { return eval_internal::error_pending; }
 // The pending error's message, clearing it ("" when none).
 std::string TakeEvalError();
 

@@ -71,22 +71,36 @@ class SegmentRunner {
     // Widths are fixed when the runtime wires the pipeline; a mismatch is a bug, not input.
     IMPULSE_CHECK(in.width() == seg.input_width);
     IMPULSE_CHECK(out->width() == seg.output_width);
+    // An operator's expressions evaluate an over-bound string to null (their documented
+    // outcome): an error they left pending is not these events'.
+    if (EvalErrorPending()) [[unlikely]]
+      TakeEvalError();
     Arena& out_arena = out->arena();
-    const auto& stages = seg.stages;
     for (size_t i = 0; i < n; ++i) {
-      if (event_arena_.bytes_used() > 0) event_arena_.Clear();
-      // An operator's expressions evaluate an over-bound string to null (their documented
-      // outcome): an error they left pending is not this event's.
-      if (EvalErrorPending()) [[unlikely]]
-        TakeEvalError();
+      // The scratch of earlier events is dead (their rows were copied out); reuse it in place
+      // until it outgrows its first chunk.
+      if (event_arena_.bytes_used() > kEventArenaRetainBytes) event_arena_.Clear();
+      const size_t event_start = event_arena_.bytes_used();
+      const PhysicalPipeline::Stage* over_budget = nullptr;
       const Value* cur = in.row(i);
       size_t cur_width = in.width();
       int buf = 0;
-      const PhysicalPipeline::Stage* refused_at = nullptr;
       bool keep = true;
-      for (const PhysicalPipeline::Stage& stage : stages) {
+      bool written = false;  // the direct stage wrote the row into `out`
+      for (size_t s = 0; s < seg.stages.size() && keep; ++s) {
+        const PhysicalPipeline::Stage& stage = seg.stages[s];
         if (stage.is_filter) {
           keep = stage.predicate.EvalPredicate(cur, &event_arena_);
+        } else if (static_cast<int>(s) == seg.direct_stage) {
+          Value* o = out->AppendRow();
+          out->meta(out->size() - 1) = in.meta(i);
+          for (size_t c = 0; c < stage.columns.size(); ++c) {
+            const PhysicalPipeline::Column& col = stage.columns[c];
+            Value v = col.source_index >= 0 ? cur[col.source_index] : col.expr.Eval(cur, &event_arena_);
+            if (col.is_string && !v.null) v = Value::String(out_arena.Copy(v.sv()));
+            o[c] = v;
+          }
+          written = true;
         } else {
           const size_t width = stage.columns.size();
           std::vector<Value>& o = rows_[buf];
@@ -99,33 +113,68 @@ class SegmentRunner {
           cur_width = width;
           buf ^= 1;
         }
-        if (EvalErrorPending() || event_arena_.bytes_used() > kEventComputedBytesMax) [[unlikely]] {
-          refused_at = &stage;
+        if (event_arena_.bytes_used() - event_start > kEventComputedBytesMax) [[unlikely]] {
+          over_budget = &stage;
           break;
         }
-        if (!keep) break;
       }
-      if (refused_at != nullptr) [[unlikely]] {
-        TakeEvalError();  // the reason is the row's; the text is not kept per row
-        AppendRefusedRow(pipeline, refused_at->label, seg.input_schema, in.row(i), in.meta(i), LateReason::kTooLarge,
-                         in.meta(i).watermark_ms, late);
+      if (over_budget != nullptr || EvalErrorPending()) [[unlikely]] {
+        if (written) out->PopRow();
+        Refuse(seg, pipeline, over_budget, in, i, late);
         continue;
       }
-      if (!keep) continue;
+      if (!keep || written) continue;
       Value* o = out->AppendRow();
       out->meta(out->size() - 1) = in.meta(i);
-      const std::vector<bool>& is_string = seg.output_is_string;
       for (size_t c = 0; c < cur_width; ++c) {
         Value v = cur[c];
-        if (is_string[c] && !v.null) v = Value::String(out_arena.Copy(v.sv()));
+        if (seg.output_is_string[c] && !v.null) v = Value::String(out_arena.Copy(v.sv()));
         o[c] = v;
       }
     }
-    if (event_arena_.bytes_used() > 0) event_arena_.Clear();
+    if (event_arena_.bytes_used() > kEventArenaRetainBytes) event_arena_.Clear();
   }
 
  private:
-  Arena event_arena_{4096};
+  static constexpr size_t kEventArenaRetainBytes = 64u << 10;
+
+  // The late-events row of refused event i, naming the step that crossed a bound. An expression
+  // error is noted once per event, so that step is found by running the event again a step at a
+  // time (expressions are pure; this is the rare path).
+  void Refuse(const PhysicalPipeline::Segment& seg, const std::string& pipeline,
+              const PhysicalPipeline::Stage* over_budget, const RowBatch& in, size_t i, RowBatch* late) {
+    const PhysicalPipeline::Stage* step = over_budget;
+    TakeEvalError();
+    if (step == nullptr) {
+      event_arena_.Clear();
+      const Value* cur = in.row(i);
+      int buf = 0;
+      for (const PhysicalPipeline::Stage& stage : seg.stages) {
+        if (stage.is_filter) {
+          stage.predicate.EvalPredicate(cur, &event_arena_);
+        } else {
+          std::vector<Value>& o = rows_[buf];
+          if (o.size() < stage.columns.size()) o.resize(stage.columns.size());
+          for (size_t c = 0; c < stage.columns.size(); ++c) {
+            const PhysicalPipeline::Column& col = stage.columns[c];
+            o[c] = col.source_index >= 0 ? cur[col.source_index] : col.expr.Eval(cur, &event_arena_);
+          }
+          cur = o.data();
+          buf ^= 1;
+        }
+        if (EvalErrorPending()) {
+          step = &stage;
+          break;
+        }
+      }
+      TakeEvalError();
+    }
+    event_arena_.Clear();
+    AppendRefusedRow(pipeline, step != nullptr ? std::string_view(step->label) : std::string_view("map"),
+                     seg.input_schema, in.row(i), in.meta(i), LateReason::kTooLarge, in.meta(i).watermark_ms, late);
+  }
+
+  Arena event_arena_{kEventArenaRetainBytes};
   std::vector<Value> rows_[2];
 };
 
@@ -256,6 +305,7 @@ Result<std::unique_ptr<PhysicalPipeline>> PhysicalPipeline::Create(const Logical
   def->segments_.back().input_width = current->size();
   def->segments_.back().input_schema = *current;
   auto finish_segment = [](Segment& seg, const Schema& out) {
+    if (!seg.stages.empty() && !seg.stages.back().is_filter) seg.direct_stage = static_cast<int>(seg.stages.size() - 1);
     seg.output_width = out.size();
     for (const Field& f : out.fields()) seg.output_is_string.push_back(f.type == FieldType::kString);
   };

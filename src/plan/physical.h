@@ -4,8 +4,9 @@
 // and is used by one thread only.
 //
 // Stateless stages run an event at a time through the whole segment: a filter stops it, a
-// map/project evaluates into a small scratch row whose computed strings live in a per-event
-// arena, and the surviving row is copied into the output batch. So the memory one event can
+// map/project evaluates into a small scratch row (the last one straight into the output batch)
+// whose computed strings live in a reused scratch arena, and the surviving row's strings are
+// copied into the output batch. So the memory one event can
 // take is bounded by the spec (kComputedStringMaxBytes per computed string, kEventComputedBytesMax
 // per event), not by the batch: an event over a bound goes to the late-events output (reason
 // too_large, naming the step) and the others continue. key_by is metadata only (the output
@@ -109,6 +110,9 @@ class PhysicalPipeline {  // immutable, shared by all shards
   struct Segment {
     std::vector<Stage> stages;
     Schema input_schema;  // renders a refused event in its late-events row
+    // Index of the stage that writes rows straight into the output batch (the last one, when it
+    // is a map/project), or -1: the rows are copied out after the last stage.
+    int direct_stage = -1;
     std::vector<bool> output_is_string;
     size_t input_width = 0;
     size_t output_width = 0;
