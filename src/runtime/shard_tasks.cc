@@ -260,12 +260,12 @@ bool Shard::EmitOutputs(Task& t) {
     const uint32_t owner = engine_->OwnerOf(part);
     StreamState& ss = engine_->stream(stream);
     if (owner == id_) {
+      MarkDirty(stream, part, kOutputRecords);
       auto off = ss.partitions[part]->Append(payload, ts_ms);
       if (!off.ok()) {
         metrics_.append_errors.Add(1);
         return false;
       }
-      MarkDirty(stream, part);
       metrics_.events_appended[stream].Add(1);
       return true;
     }
