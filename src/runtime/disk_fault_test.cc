@@ -3,6 +3,7 @@
 // happened.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -121,6 +122,38 @@ TEST_F(DiskFaultTest, RequestRefusedForAFullDiskIsNotStoredAndItsResendIsStoredO
   const std::map<std::string, int> counts = UrlCounts(**e);
   EXPECT_EQ(counts.size(), 60u);
   for (const auto& [url, n] : counts) EXPECT_EQ(n, 1) << url << " stored " << n << " times after a restart";
+  EXPECT_TRUE((*e)->Stop().ok());
+}
+
+// One shard's disk part is full, the other's is not: the request fails, and its answer lists
+// exactly the lines that were stored, so resending the others stores every event once.
+TEST_F(DiskFaultTest, RequestFailedOnOneShardListsTheLinesStoredByTheOthers) {
+  FaultInjectionEnv fenv(Env::Default());
+  EngineOptions o = Options(&fenv);
+  o.checkpoint_interval_ms = 3'600'000;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  fenv.SetPathFilter("/streams/clicks/1/");  // partition 1 (shard 1) only
+  fenv.SetWriteBudget(0);
+  const std::string body = Request(1, 20);
+  Outcome failed = IngestSync(**e, body);
+  EXPECT_EQ(failed.status.code(), StatusCode::kResourceExhausted) << failed.status.ToString();
+  ASSERT_FALSE(failed.result.stored_lines.empty());
+  ASSERT_LT(failed.result.stored_lines.size(), 20u);
+  fenv.SetWriteBudget(-1);
+  std::string rest;
+  size_t start = 0;
+  for (uint32_t line = 1; start < body.size(); ++line) {
+    const size_t nl = body.find('\n', start);
+    if (!std::binary_search(failed.result.stored_lines.begin(), failed.result.stored_lines.end(), line)) {
+      rest += body.substr(start, nl + 1 - start);
+    }
+    start = nl + 1;
+  }
+  ASSERT_TRUE(IngestSync(**e, rest).status.ok());
+  const std::map<std::string, int> counts = UrlCounts(**e);
+  EXPECT_EQ(counts.size(), 20u);
+  for (const auto& [url, n] : counts) EXPECT_EQ(n, 1) << url << " stored " << n << " times";
   EXPECT_TRUE((*e)->Stop().ok());
 }
 

@@ -299,8 +299,12 @@ bool Shard::DrainInbound() {
       }
       AppendCommandRecords(*cmd);
       if (cmd->request) {
-        pending_acks_.push_back(std::move(cmd->request));
         pending_ack_events_.push_back(cmd->recs.size());
+        // A part of a split request is kept until its ack: if another part fails, the answer
+        // lists what this one stored.
+        const bool split = cmd->request->parts > 1;
+        pending_acks_.push_back(std::move(cmd->request));
+        pending_ack_parts_.push_back(split ? std::move(cmd) : nullptr);
       }
       cmd.reset();
     }
@@ -394,6 +398,9 @@ void Shard::SyncAndAck() {
     if (!cycle_error_.ok()) {
       std::lock_guard<std::mutex> lock(req->mu);
       if (req->status.ok()) req->status = cycle_error_;
+    } else if (pending_ack_parts_[i]) {
+      std::lock_guard<std::mutex> lock(req->mu);
+      req->stored_parts.push_back(std::move(pending_ack_parts_[i]));
     }
     inflight_events.fetch_sub(pending_ack_events_[i], std::memory_order_relaxed);
     if (req->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -402,12 +409,20 @@ void Shard::SyncAndAck() {
       {
         std::lock_guard<std::mutex> lock(req->mu);
         st = req->status;
+        if (!st.ok()) {
+          for (const CommandPtr& part : req->stored_parts) {
+            for (const AppendCommand::Rec& r : part->recs) req->result.stored_lines.push_back(r.line);
+          }
+          std::sort(req->result.stored_lines.begin(), req->result.stored_lines.end());
+        }
+        req->stored_parts.clear();
       }
       req->done(st, std::move(req->result));
     }
   }
   pending_acks_.clear();
   pending_ack_events_.clear();
+  pending_ack_parts_.clear();
   cycle_error_ = Status::OK();
 }
 

@@ -202,6 +202,7 @@ class Shard {
   bool output_backlog_ = false;  // pipeline output waits for a failed write to be retried: tasks pause
   std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
   std::vector<uint64_t> pending_ack_events_;
+  std::vector<CommandPtr> pending_ack_parts_;  // per pending ack: its command if the request is split
   Status cycle_error_;
   Status output_error_;  // sticky: pipeline output really lost (dropped, unwritable log); fails checkpoints
   mutable std::mutex failure_mu_;
