@@ -120,8 +120,10 @@ class PartitionLog {
   // refuses (kFailedPrecondition) after Close, while a TruncateTo intent is pending, and after
   // a failed fsync when end_offset > durable_offset() (what the failed fsync covered may be
   // lost however later fsyncs answer). end_offset must be in [start_offset(), next_offset()]
-  // (else kInvalidArgument). durable_offset() becomes end_offset. A crash during it may leave
-  // some of the dropped records. Writer thread; a concurrent Read of a dropped record may fail
+  // (else kInvalidArgument). durable_offset() becomes end_offset. If it fails the log stays
+  // sticky, but end_offset() and durable_offset() already are end_offset (readers no longer see
+  // the dropped records); call it again to retry. A crash before it succeeded may leave some
+  // of the dropped records. Writer thread; a concurrent Read of a dropped record may fail
   // (kDataLoss, the file is shorter) or return it.
   Status Rollback(uint64_t end_offset);
   // Offset the next Append gets (buffered records included). Writer thread.

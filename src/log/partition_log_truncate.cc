@@ -206,10 +206,14 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
       durable_offset_.store(end_offset, std::memory_order_release);
       async_error_ = Status::OK();
       async_failed_.store(false, std::memory_order_release);
+    } else if (durable_offset_.load(std::memory_order_relaxed) > end_offset) {
+      durable_offset_.store(end_offset, std::memory_order_release);
     }
   }
   sync_cv_.notify_all();
   if (!s.ok()) {
+    // Readers must not see the records being dropped while the cut waits for a retry.
+    if (end_offset_.load(std::memory_order_relaxed) > end_offset) end_offset_.store(end_offset, std::memory_order_release);
     SetSticky(s.WithContext("roll back"));
     return s;
   }

@@ -368,6 +368,30 @@ TEST_F(TruncateTest, RollbackAfterAFailedSyncClearsTheStickyErrorOnlyUpToTheDura
   EXPECT_EQ(got[5], Payload(5, "b"));
 }
 
+// A roll back whose own fsync fails: the log stays sticky, but readers no longer see the
+// dropped records, and a retry finishes the job.
+TEST_F(TruncateTest, FailedRollbackHidesTheDroppedRecordsAndCanBeRetried) {
+  FaultInjectionEnv env(Env::Default());
+  auto log = OpenWith(5, &env);
+  ASSERT_NE(log, nullptr);
+  for (uint64_t i = 5; i < 8; ++i) ASSERT_TRUE(log->Append(Payload(i, "refused"), 0).ok());
+  ASSERT_TRUE(log->Sync().ok());
+  env.SetSyncFails(true);
+  EXPECT_FALSE(log->Rollback(5).ok());
+  EXPECT_FALSE(log->writable());
+  EXPECT_EQ(log->end_offset(), 5u);
+  EXPECT_EQ(log->durable_offset(), 5u);
+  EXPECT_EQ(ReadFrom(*log, 0), Expected(0, 5));
+  env.SetSyncFails(false);
+  ASSERT_TRUE(log->Rollback(5).ok());
+  EXPECT_EQ(*log->Append(Payload(5, "b"), 0), 5u);
+  ASSERT_TRUE(log->Sync().ok());
+  log.reset();
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(ReadFrom(*reopened, 0).size(), 6u);
+}
+
 TEST_F(TruncateTest, RollbackOutOfRangeIsInvalid) {
   auto log = OpenWith(3);
   ASSERT_NE(log, nullptr);
