@@ -1,9 +1,10 @@
 // Fault injection below the engine: seeded random disk-full (ENOSPC) and EIO faults at
-// write and fsync calls of the logs and checkpoints (FaultInjectionEnv), while two clients
-// ingest, a stateful pipeline runs and checkpoints are taken; then a restart. After every
-// round: every acknowledged event is stored exactly once, every refused event that was not
-// resent is absent, and the pipeline's per-key count equals the stored events (its output
-// neither lost nor applied twice).
+// write and fsync calls of the logs, checkpoints and outbox cursors (FaultInjectionEnv), while
+// two clients ingest, a stateful pipeline and a webhook trigger run and checkpoints are taken;
+// then a restart. After every round: every acknowledged event is stored exactly once, every
+// refused event that was not resent is absent and never fired, every stored event's firing
+// is delivered (at least once), and the stateful pipeline's per-key count equals the stored
+// events (its output neither lost nor applied twice).
 //
 // Smoke by default (a few rounds, part of the normal test run). Long runs:
 //   IMPULSE_FAULT_ROUNDS=200 IMPULSE_FAULT_SEED=7 runtime_test --gtest_filter='DiskFaultCampaign*'
@@ -19,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "action/recording_server.h"
 #include "common/fault_env.h"
 #include "impulse/engine.h"
 #include "runtime/engine_test_util.h"
@@ -26,7 +28,7 @@
 namespace impulse {
 namespace {
 
-constexpr const char* kSpec = R"YAML(streams:
+constexpr const char* kSpecHead = R"YAML(streams:
   - name: clicks
     fields:
       - {name: user_id, type: string}
@@ -41,7 +43,14 @@ pipelines:
     steps:
       - window: {tumbling: 1h, key: user_id, aggregates: {n: count()}, emit: updates}
     sink: {stream: per_user}
-)YAML";
+  - name: alerts
+    from: clicks
+    steps:
+      - trigger: {name: fire, when: "true", event_id: url, call: [{action: hook}]}
+    sink: {stream: alerted}
+actions:
+  - name: hook
+    webhook: {url: ")YAML";
 
 constexpr int kUsers = 5;
 constexpr int kEventsPerRequest = 8;
@@ -77,8 +86,11 @@ class DiskFaultCampaign : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("impulse-fault-campaign-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    auto server = action::RecordingHttpServer::Start(nullptr, 10'000'000);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
     spec_ = (dir_ / "spec.yaml").string();
-    std::ofstream(spec_) << kSpec;
+    std::ofstream(spec_) << kSpecHead << server_->url("/hook") << "\"}\n";
   }
   void TearDown() override {
     if (!HasFailure()) std::filesystem::remove_all(dir_);
@@ -114,15 +126,16 @@ class DiskFaultCampaign : public ::testing::Test {
     return fut.get();
   }
 
-  // Records what the engine answered for `id`: acknowledged urls must be stored once; the
-  // others of a failed request are refused (absent unless resent).
-  void Record(const std::string& id, const Outcome& out) {
+  // Records what the engine answered for the events `sent` (indexes into `id`'s body, in the
+  // order they were sent): acknowledged ones must be stored once; the others of a failed
+  // request are refused (absent unless resent). stored_lines count lines of what was sent.
+  void Record(const std::string& id, const std::vector<int>& sent, const Outcome& out) {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int i = 0; i < kEventsPerRequest; ++i) {
-      const std::string url = id + "/" + std::to_string(i);
+    for (size_t k = 0; k < sent.size(); ++k) {
+      const std::string url = id + "/" + std::to_string(sent[k]);
       const bool stored =
           out.status.ok() || std::binary_search(out.result.stored_lines.begin(), out.result.stored_lines.end(),
-                                                static_cast<uint32_t>(i + 1));
+                                                static_cast<uint32_t>(k + 1));
       if (stored) {
         acked_.insert(url);
         refused_.erase(url);
@@ -131,17 +144,26 @@ class DiskFaultCampaign : public ::testing::Test {
       }
     }
     if (!out.status.ok()) ++failed_requests_;
+    if (std::getenv("IMPULSE_FAULT_VERBOSE") != nullptr && !out.status.ok()) {
+      std::string lines;
+      for (uint32_t l : out.result.stored_lines) lines += " " + std::to_string(l);
+      std::printf("request %s: %s; stored lines:%s\n", id.c_str(), out.status.ToString().c_str(), lines.c_str());
+    }
   }
 
-  // The body of `id` without the lines already stored (what a client resends).
-  std::string Unstored(const std::string& id) {
+  // The events of `id` not stored yet (what a client resends): their body and indexes.
+  std::string Unstored(const std::string& id, std::vector<int>* sent) {
     std::lock_guard<std::mutex> lock(mu_);
     std::string rest;
     const std::string body = Body(id);
+    sent->clear();
     size_t start = 0;
     for (int i = 0; start < body.size(); ++i) {
       const size_t nl = body.find('\n', start);
-      if (acked_.count(id + "/" + std::to_string(i)) == 0) rest += body.substr(start, nl + 1 - start);
+      if (acked_.count(id + "/" + std::to_string(i)) == 0) {
+        rest += body.substr(start, nl + 1 - start);
+        sent->push_back(i);
+      }
       start = nl + 1;
     }
     return rest;
@@ -173,10 +195,23 @@ class DiskFaultCampaign : public ::testing::Test {
       last[user] = n;
     }
     for (const auto& [user, n] : per_user) EXPECT_EQ(last[user], n) << "pipeline count of " << user;
+    // Firings (Idempotency-Key "fire/<url>"): every stored event's delivered, no refused one's.
+    std::set<std::string> delivered;
+    for (int wait = 0; wait < 3'000; ++wait) {
+      delivered.clear();
+      for (const action::RecordedRequest& r : server_->requests()) delivered.insert(r.Header("idempotency-key"));
+      bool all = true;
+      for (const std::string& url : acked_) all = all && delivered.count("fire/" + url) != 0;
+      if (all) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (const std::string& url : acked_) EXPECT_EQ(delivered.count("fire/" + url), 1u) << "firing of " << url;
+    for (const std::string& url : refused_) EXPECT_EQ(delivered.count("fire/" + url), 0u) << "refused " << url;
   }
 
   std::filesystem::path dir_;
   std::string spec_;
+  std::unique_ptr<action::RecordingHttpServer> server_;
   std::mutex mu_;
   std::set<std::string> acked_;
   std::set<std::string> refused_;
@@ -188,12 +223,14 @@ TEST_F(DiskFaultCampaign, NothingAcknowledgedIsLostNothingRefusedIsStored) {
   const uint64_t seed = EnvNumber("IMPULSE_FAULT_SEED", 1);
   std::mt19937_64 rng(seed);
   // Where the faults land: everywhere, only the logs, only the checkpoints.
-  const char* const kTargets[] = {"", "/streams/", "/checkpoints/"};
+  const char* const kTargets[] = {"", "/streams/", "/checkpoints/", "/outbox/"};
   uint64_t injected_writes = 0, injected_syncs = 0, failed_checkpoints = 0;
+  std::vector<int> all(kEventsPerRequest);
+  for (int i = 0; i < kEventsPerRequest; ++i) all[i] = i;
   for (uint64_t round = 0; round < rounds; ++round) {
     FaultInjectionEnv fenv(Env::Default());
     const bool group_commit = rng() % 2 == 0;
-    const char* target = kTargets[rng() % 3];
+    const char* target = kTargets[rng() % 4];
     const double write_p = std::uniform_real_distribution<double>(0.0, 0.15)(rng);
     const double sync_p = std::uniform_real_distribution<double>(0.0, 0.05)(rng);
     auto e = Engine::Open(spec_, Options(&fenv, group_commit));
@@ -208,7 +245,7 @@ TEST_F(DiskFaultCampaign, NothingAcknowledgedIsLostNothingRefusedIsStored) {
         for (int r = 0; r < kRequestsPerClient; ++r) {
           const std::string id = "/" + std::to_string(round) + "/" + std::to_string(c) + "/" + std::to_string(r);
           const Outcome out = Send(**e, Body(id), c);
-          Record(id, out);
+          Record(id, all, out);
           if (!out.status.ok()) {
             std::lock_guard<std::mutex> lock(failed_mu);
             failed_ids.push_back(id);
@@ -225,18 +262,19 @@ TEST_F(DiskFaultCampaign, NothingAcknowledgedIsLostNothingRefusedIsStored) {
     fenv.SetRandomFaults(0, 0, 0);
     for (const std::string& id : failed_ids) {
       if (rng() % 2 == 0) continue;
-      const std::string rest = Unstored(id);
-      if (rest.empty()) continue;
       Outcome out;
+      std::vector<int> sent;
       for (int attempt = 0; attempt < 50; ++attempt) {
+        const std::string rest = Unstored(id, &sent);
+        if (rest.empty()) break;
         out = Send(**e, rest, 0);
+        Record(id, sent, out);
         // A log whose fsync failed refuses writes until its roll back succeeds (retried on write).
         if (out.status.ok()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
       EXPECT_TRUE(out.status.ok()) << "seed " << seed << " round " << round << " resend " << id << ": "
                                    << out.status.ToString();
-      Record(id, out);
     }
     // Some rounds stop with the faults back on (a final sync or checkpoint that fails).
     if (rng() % 3 == 0) fenv.SetRandomFaults(rng(), write_p, sync_p);

@@ -325,6 +325,7 @@ void Shard::AppendCommandRecords(AppendCommand& cmd) {
     if (!off.ok()) {
       metrics_.append_errors.Add(1);
       if (cycle_error_.ok()) cycle_error_ = off.status().WithContext(ss.def.name);
+      if (cmd.request && request_error_.ok()) request_error_ = off.status().WithContext(ss.def.name);
       // Pipeline output from another shard has no request to fail: checkpoints must not
       // commit past it (a restart then recomputes it from the last good one).
       if (!cmd.request && output_error_.ok()) output_error_ = off.status().WithContext(ss.def.name);
@@ -355,7 +356,7 @@ void Shard::SyncAndAck() {
       // Not yet: make the writes visible and keep the acks until the covering fsync.
       for (auto [s, p] : dirty_) {
         Status st = engine_->stream(s).partitions[p]->Flush();
-        if (!st.ok() && cycle_error_.ok()) cycle_error_ = st.WithContext(engine_->stream(s).def.name);
+        if (!st.ok()) NoteWriteError(s, p, st);
       }
       sync_deadline_ns_ = last_sync_ns_ + interval_ns;
       return;
@@ -370,7 +371,7 @@ void Shard::SyncAndAck() {
     Status st = d == Durability::kNone || engine_->sync_at_checkpoint(s) ? plog->Flush() : plog->Sync();
     if (!st.ok()) {
       metrics_.sync_errors.Add(1);
-      if (cycle_error_.ok()) cycle_error_ = st.WithContext(engine_->stream(s).def.name);
+      NoteWriteError(s, p, st);
     }
   }
   if (cycle_error_.ok()) {
@@ -378,7 +379,7 @@ void Shard::SyncAndAck() {
     dirty_.clear();
     output_backlog_ = false;
   } else {
-    RollBackFailedBatch();
+    RollBackFailedBatch(/*refuse_requests=*/!request_error_.ok());
   }
   if (outbox_synced) engine_->NotifyOutbox();
   if (cycle_error_.ok()) {
@@ -390,14 +391,15 @@ void Shard::SyncAndAck() {
   }
   if (pending_acks_.empty()) {
     cycle_error_ = Status::OK();
+    request_error_ = Status::OK();
     return;
   }
   const int64_t now_ns = engine_->clock()->NowNs();
   for (size_t i = 0; i < pending_acks_.size(); ++i) {
     std::shared_ptr<IngestRequest>& req = pending_acks_[i];
-    if (!cycle_error_.ok()) {
+    if (!request_error_.ok()) {
       std::lock_guard<std::mutex> lock(req->mu);
-      if (req->status.ok()) req->status = cycle_error_;
+      if (req->status.ok()) req->status = request_error_;
     } else if (pending_ack_parts_[i]) {
       std::lock_guard<std::mutex> lock(req->mu);
       req->stored_parts.push_back(std::move(pending_ack_parts_[i]));
@@ -424,9 +426,16 @@ void Shard::SyncAndAck() {
   pending_ack_events_.clear();
   pending_ack_parts_.clear();
   cycle_error_ = Status::OK();
+  request_error_ = Status::OK();
 }
 
-void Shard::RollBackFailedBatch() {
+void Shard::NoteWriteError(uint32_t stream, uint32_t partition, const Status& st) {
+  const Status e = st.WithContext(engine_->stream(stream).def.name);
+  if (cycle_error_.ok()) cycle_error_ = e;
+  if ((dirty_flag_[stream][partition] & kRequestRecords) != 0 && request_error_.ok()) request_error_ = e;
+}
+
+void Shard::RollBackFailedBatch(bool refuse_requests) {
   std::vector<std::pair<uint32_t, uint32_t>> retry;
   for (auto [s, p] : dirty_) {
     const uint8_t flags = dirty_flag_[s][p];
@@ -448,10 +457,12 @@ void Shard::RollBackFailedBatch() {
       dirty_flag_[s][p] = 0;
       continue;
     }
+    dirty_flag_[s][p] = 0;
+    // Only pipeline output failed: the requests' records are durable and acknowledged.
+    if (!refuse_requests) continue;
     // The batch's requests are all answered with the error: none of their records may stay,
     // or a later flush (or the next start) would store what the client was told was refused
     // and will resend.
-    dirty_flag_[s][p] = 0;
     const Status r = plog->Rollback(base);
     metrics_.rollbacks.Add(1);
     if (!r.ok()) {

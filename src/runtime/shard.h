@@ -177,7 +177,12 @@ class Shard {
   // After a failed append, write or sync: drops every record of the refused requests from
   // their logs (so no later flush or restart stores them) and keeps pipeline-output-only
   // partitions whose log still holds the records dirty, to be written again.
-  void RollBackFailedBatch();
+  // `refuse_requests`: a write holding request records failed, so every pending request is
+  // refused; otherwise only pipeline output failed.
+  void RollBackFailedBatch(bool refuse_requests);
+  // Records a failed flush or sync of (stream, partition) in cycle_error_, and in
+  // request_error_ if the partition holds records of pending requests.
+  void NoteWriteError(uint32_t stream, uint32_t partition, const Status& st);
   // Pipelines read up to the durable end (or the written end without fsync durability).
   // What a task may read of an input: durable records, or visible ones where durability does
   // not gate reading (durability none; derived streams synced at checkpoints).
@@ -203,7 +208,8 @@ class Shard {
   std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
   std::vector<uint64_t> pending_ack_events_;
   std::vector<CommandPtr> pending_ack_parts_;  // per pending ack: its command if the request is split
-  Status cycle_error_;
+  Status cycle_error_;    // any append, write or sync failure this cycle (outputs not durable)
+  Status request_error_;  // ... of records of pending requests: they are all refused with it
   Status output_error_;  // sticky: pipeline output really lost (dropped, unwritable log); fails checkpoints
   mutable std::mutex failure_mu_;
   Status task_failure_;                                     // guarded by failure_mu_: see task_failure()
