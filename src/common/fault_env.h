@@ -82,7 +82,7 @@ class FaultInjectionEnv final : public Env {
   Status WriteAllowed(const std::string& path, uint64_t n);
   Status SyncAllowed(const std::string& path);
   bool Filtered(const std::string& path);  // true: faults do not apply to `path`
-  bool Draw(bool sync);                     // a random fault for this call
+  bool Draw(bool sync);                    // a random fault for this call
   // Counts one operation; kIOError (and nothing done) once the op budget is used up.
   Status TakeOp(const char* op, const std::string& path);
 

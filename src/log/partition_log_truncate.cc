@@ -213,7 +213,8 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
   sync_cv_.notify_all();
   if (!s.ok()) {
     // Readers must not see the records being dropped while the cut waits for a retry.
-    if (end_offset_.load(std::memory_order_relaxed) > end_offset) end_offset_.store(end_offset, std::memory_order_release);
+    if (end_offset_.load(std::memory_order_relaxed) > end_offset)
+      end_offset_.store(end_offset, std::memory_order_release);
     SetSticky(s.WithContext("roll back"));
     return s;
   }

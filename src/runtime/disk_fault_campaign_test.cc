@@ -121,7 +121,9 @@ class DiskFaultCampaign : public ::testing::Test {
   static Outcome Send(Engine& e, const std::string& body, uint32_t producer) {
     std::promise<Outcome> done;
     auto fut = done.get_future();
-    Status st = e.Ingest("clicks", body, producer, [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
+    Status st = e.Ingest("clicks", body, producer, [&](Status s, IngestResult r) {
+      done.set_value({s, std::move(r)});
+    });
     if (!st.ok()) return {st, {}};
     return fut.get();
   }
@@ -280,7 +282,8 @@ TEST_F(DiskFaultCampaign, NothingAcknowledgedIsLostNothingRefusedIsStored) {
     if (rng() % 3 == 0) fenv.SetRandomFaults(rng(), write_p, sync_p);
     (void)(*e)->Stop();
     injected_writes += fenv.injected_write_faults();
-    injected_syncs += fenv.injected_sync_faults();  // may report a lost output or an undrained pipeline: the restart recovers
+    injected_syncs +=
+        fenv.injected_sync_faults();  // may report a lost output or an undrained pipeline: the restart recovers
     e->reset();
     auto reopened = Engine::Open(spec_, Options(Env::Default(), group_commit));
     ASSERT_TRUE(reopened.ok()) << "seed " << seed << " round " << round << ": " << reopened.status().ToString();
@@ -288,12 +291,12 @@ TEST_F(DiskFaultCampaign, NothingAcknowledgedIsLostNothingRefusedIsStored) {
     EXPECT_TRUE((*reopened)->Stop().ok());
     if (HasFailure()) break;
   }
-  std::printf("fault campaign: seed %llu, %llu rounds, %zu events acknowledged, %zu refused and not resent, %llu "
-              "failed requests, %llu injected write faults, %llu injected fsync faults, %llu failed checkpoints\n",
-              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(rounds), acked_.size(),
-              refused_.size(), static_cast<unsigned long long>(failed_requests_),
-              static_cast<unsigned long long>(injected_writes), static_cast<unsigned long long>(injected_syncs),
-              static_cast<unsigned long long>(failed_checkpoints));
+  std::printf(
+      "fault campaign: seed %llu, %llu rounds, %zu events acknowledged, %zu refused and not resent, %llu "
+      "failed requests, %llu injected write faults, %llu injected fsync faults, %llu failed checkpoints\n",
+      static_cast<unsigned long long>(seed), static_cast<unsigned long long>(rounds), acked_.size(), refused_.size(),
+      static_cast<unsigned long long>(failed_requests_), static_cast<unsigned long long>(injected_writes),
+      static_cast<unsigned long long>(injected_syncs), static_cast<unsigned long long>(failed_checkpoints));
 }
 
 }  // namespace

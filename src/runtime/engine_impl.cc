@@ -429,8 +429,8 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
       const uint32_t part = PartitionFor(HashValue(v[0], FieldType::kString), dl_parts);
       const uint32_t begin = static_cast<uint32_t>(dlq->data.size());
       EncodeRow(dl.def.schema, v, m, &dlq->data);
-      dlq->recs.push_back(
-          {part, begin, static_cast<uint32_t>(dlq->data.size() - begin), now_ms, UINT32_MAX, static_cast<uint32_t>(b.line)});
+      dlq->recs.push_back({part, begin, static_cast<uint32_t>(dlq->data.size() - begin), now_ms, UINT32_MAX,
+                           static_cast<uint32_t>(b.line)});
       if (req->result.errors.size() < options_.max_line_errors_reported) {
         req->result.errors.push_back({b.line, b.reason});
       } else {

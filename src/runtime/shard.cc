@@ -451,8 +451,8 @@ void Shard::RollBackFailedBatch(bool refuse_requests) {
         continue;
       }
       if (!plog->writable() && output_error_.ok()) {
-        output_error_ = FailedPrecondition(where + ": pipeline output could not be written (" +
-                                           cycle_error_.ToString() + ")");
+        output_error_ =
+            FailedPrecondition(where + ": pipeline output could not be written (" + cycle_error_.ToString() + ")");
       }
       dirty_flag_[s][p] = 0;
       continue;
@@ -488,9 +488,9 @@ void Shard::RollBackFailedBatch(bool refuse_requests) {
         // segment roll before the batch failed): its state and outputs include them.
         in.cursor.store(base, std::memory_order_relaxed);
         if (output_error_.ok()) {
-          output_error_ = FailedPrecondition(where + ": pipeline '" +
-                                             engine_->pipelines()[t->pipeline]->logical().name +
-                                             "' read records of refused requests");
+          output_error_ =
+              FailedPrecondition(where + ": pipeline '" + engine_->pipelines()[t->pipeline]->logical().name +
+                                 "' read records of refused requests");
         }
       }
     }

@@ -32,8 +32,8 @@ struct ShardMetrics {
   Counter cycles;
   Counter sync_errors;
   Counter append_errors;
-  Counter rollbacks;        // a partition's records of refused requests dropped (Shard::RollBackFailedBatch)
-  Counter rollback_errors;  // ... and the drop failed: they may be stored at the next start
+  Counter rollbacks;                   // a partition's records of refused requests dropped (Shard::RollBackFailedBatch)
+  Counter rollback_errors;             // ... and the drop failed: they may be stored at the next start
   Counter retention_skipped;           // input removed by retention before a pipeline read it
   Counter retention_errors;            // EnforceRetention failed (the segment stays; retried later)
   Counter decode_errors;               // a checksummed record that does not decode: skipped, counted
@@ -197,10 +197,10 @@ class Shard {
   std::vector<Ring*> inbound_;                        // ingest rings then exchange rings addressed to this shard
   std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (stream, partition) to sync
   static constexpr uint8_t kDirty = 1;
-  static constexpr uint8_t kRequestRecords = 2;       // the batch holds records of ingest requests
-  static constexpr uint8_t kOutputRecords = 4;        // ... and/or pipeline output
-  std::vector<std::vector<uint8_t>> dirty_flag_;      // [stream][partition]: k* bits, 0 = clean
-  std::vector<std::vector<uint64_t>> batch_base_;     // [stream][partition]: log offset where the batch starts
+  static constexpr uint8_t kRequestRecords = 2;    // the batch holds records of ingest requests
+  static constexpr uint8_t kOutputRecords = 4;     // ... and/or pipeline output
+  std::vector<std::vector<uint8_t>> dirty_flag_;   // [stream][partition]: k* bits, 0 = clean
+  std::vector<std::vector<uint64_t>> batch_base_;  // [stream][partition]: log offset where the batch starts
   // [stream][partition]: a roll-back that failed (UINT64_MAX: none), retried at the next write
   // there; until it succeeds the log refuses writes.
   std::vector<std::vector<uint64_t>> pending_rollback_;
@@ -208,8 +208,8 @@ class Shard {
   std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
   std::vector<uint64_t> pending_ack_events_;
   std::vector<CommandPtr> pending_ack_parts_;  // per pending ack: its command if the request is split
-  Status cycle_error_;    // any append, write or sync failure this cycle (outputs not durable)
-  Status request_error_;  // ... of records of pending requests: they are all refused with it
+  Status cycle_error_;                         // any append, write or sync failure this cycle (outputs not durable)
+  Status request_error_;                       // ... of records of pending requests: they are all refused with it
   Status output_error_;  // sticky: pipeline output really lost (dropped, unwritable log); fails checkpoints
   mutable std::mutex failure_mu_;
   Status task_failure_;                                     // guarded by failure_mu_: see task_failure()
