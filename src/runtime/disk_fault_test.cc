@@ -157,6 +157,55 @@ TEST_F(DiskFaultTest, RequestFailedOnOneShardListsTheLinesStoredByTheOthers) {
   EXPECT_TRUE((*e)->Stop().ok());
 }
 
+// Group commit: requests that share one cycle share its answer. One request's partition
+// fails; the other's (same shard) was written and fsynced in the same cycle, yet it is refused
+// too, so it must not be stored either.
+TEST_F(DiskFaultTest, RequestsSharingAFailedGroupCommitAreAllRefusedAndNoneIsStored) {
+  FaultInjectionEnv fenv(Env::Default());
+  EngineOptions o = Options(&fenv);
+  o.checkpoint_interval_ms = 3'600'000;
+  o.durability = Durability::kGroupCommit;
+  o.group_commit_ms = 500;  // both requests land in one group
+  o.max_producers = 2;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  // Where each user's events go: partitions 0 and 2 belong to shard 0.
+  ASSERT_TRUE(IngestSync(**e, Request(0, 7)).status.ok());
+  std::map<uint32_t, std::string> user_of_partition;
+  for (uint32_t p = 0; p < 4; ++p) {
+    std::string out;
+    ASSERT_TRUE((*e)->ReadEvents("clicks", p, 0, 100, &out).ok());
+    const size_t at = out.find("\"user_id\":\"");
+    if (at != std::string::npos) user_of_partition[p] = out.substr(at + 11, out.find('"', at + 11) - at - 11);
+  }
+  ASSERT_EQ(user_of_partition.count(0) + user_of_partition.count(2), 2u) << "7 users should cover partitions 0, 2";
+  auto body = [](const std::string& user, const std::string& tag) {
+    return R"({"user_id":")" + user + R"(","url":")" + tag + R"(","amount":1,"ts":"2024-03-01T10:00:00Z"})" + "\n";
+  };
+  fenv.SetPathFilter("/streams/clicks/2/");
+  fenv.SetWriteBudget(0);
+  std::promise<Outcome> a, b;
+  ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[2], "/a"), 0, [&](Status s, IngestResult r) {
+                    a.set_value({s, std::move(r)});
+                  }).ok());
+  ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[0], "/b"), 1, [&](Status s, IngestResult r) {
+                    b.set_value({s, std::move(r)});
+                  }).ok());
+  const Outcome oa = a.get_future().get();
+  const Outcome ob = b.get_future().get();
+  EXPECT_EQ(oa.status.code(), StatusCode::kResourceExhausted) << oa.status.ToString();
+  EXPECT_EQ(ob.status.code(), oa.status.code()) << ob.status.ToString();
+  EXPECT_TRUE(ob.result.stored_lines.empty());
+  fenv.SetWriteBudget(-1);
+  ASSERT_TRUE(IngestSync(**e, body(user_of_partition[2], "/c") + body(user_of_partition[0], "/d")).status.ok());
+  const std::map<std::string, int> counts = UrlCounts(**e);
+  EXPECT_EQ(counts.count("/a"), 0u);
+  EXPECT_EQ(counts.count("/b"), 0u);
+  EXPECT_EQ(counts.count("/c"), 1u);
+  EXPECT_EQ(counts.count("/d"), 1u);
+  EXPECT_TRUE((*e)->Stop().ok());
+}
+
 // A failed fsync: the request is refused, and what it wrote must not come back at the next
 // open (the file still holds it in the page cache or on disk).
 TEST_F(DiskFaultTest, RequestRefusedForAFailedSyncIsNotStored) {
