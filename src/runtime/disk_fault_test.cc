@@ -185,12 +185,16 @@ TEST_F(DiskFaultTest, RequestsSharingAFailedGroupCommitAreAllRefusedAndNoneIsSto
   fenv.SetPathFilter("/streams/clicks/2/");
   fenv.SetWriteBudget(0);
   std::promise<Outcome> a, b;
-  ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[2], "/a"), 0, [&](Status s, IngestResult r) {
-                    a.set_value({s, std::move(r)});
-                  }).ok());
-  ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[0], "/b"), 1, [&](Status s, IngestResult r) {
-                    b.set_value({s, std::move(r)});
-                  }).ok());
+  ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[2], "/a"), 0,
+                           [&](Status s, IngestResult r) {
+                             a.set_value({s, std::move(r)});
+                           })
+                  .ok());
+  ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[0], "/b"), 1,
+                           [&](Status s, IngestResult r) {
+                             b.set_value({s, std::move(r)});
+                           })
+                  .ok());
   const Outcome oa = a.get_future().get();
   const Outcome ob = b.get_future().get();
   EXPECT_EQ(oa.status.code(), StatusCode::kResourceExhausted) << oa.status.ToString();

@@ -227,6 +227,7 @@ void Shard::Run() {
     engine_->activity.fetch_add(1, std::memory_order_seq_cst);
   }
   SyncAndAck();
+  RetryPendingRollbacks();  // last chance before the next start would read those records
   // After a drained stop every shard is quiet and synced, so the current cursors are safe;
   // otherwise only a candidate whose outputs are known durable may be written.
   PersistCursors(/*force=*/engine_->drained());
@@ -554,8 +555,20 @@ void Shard::WriteCursors(const std::vector<uint64_t>& cursors) {
   }
 }
 
+void Shard::RetryPendingRollbacks() {
+  for (uint32_t s = 0; s < pending_rollback_.size(); ++s) {
+    for (uint32_t p = 0; p < pending_rollback_[s].size(); ++p) {
+      uint64_t& pending = pending_rollback_[s][p];
+      if (pending != UINT64_MAX && dirty_flag_[s][p] == 0 && engine_->stream(s).partitions[p]->Rollback(pending).ok()) {
+        pending = UINT64_MAX;
+      }
+    }
+  }
+}
+
 void Shard::Housekeeping(int64_t now_ms) {
   last_housekeeping_ms_ = now_ms;
+  RetryPendingRollbacks();
   RefreshOpStats();
   for (uint32_t s = 0; s < engine_->stream_count(); ++s) {
     StreamState& ss = engine_->stream(s);

@@ -183,6 +183,9 @@ class Shard {
   // Records a failed flush or sync of (stream, partition) in cycle_error_, and in
   // request_error_ if the partition holds records of pending requests.
   void NoteWriteError(uint32_t stream, uint32_t partition, const Status& st);
+  // Retries the roll-backs that failed (pending_rollback_) of partitions not written since:
+  // from Housekeeping and at exit, so an idle partition does not keep refused records.
+  void RetryPendingRollbacks();
   // Pipelines read up to the durable end (or the written end without fsync durability).
   // What a task may read of an input: durable records, or visible ones where durability does
   // not gate reading (durability none; derived streams synced at checkpoints).
