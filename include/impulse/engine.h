@@ -75,6 +75,11 @@ struct IngestResult {
   uint64_t rejected = 0;
   std::vector<LineError> errors;  // at most max_line_errors_reported
   bool errors_truncated = false;
+  // Only with a failed request whose events went to several shards and some of them were
+  // stored before another failed (a full disk there): the lines (1-based; rows for InsertRows)
+  // whose event or dead-letter record is stored all the same, ascending. Resend only the
+  // others. Empty otherwise: a failed request stored nothing.
+  std::vector<uint32_t> stored_lines;
 };
 
 struct PartitionInfo {

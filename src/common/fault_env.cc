@@ -9,9 +9,7 @@ class FaultWritableFile final : public WritableFile {
 
   Status Append(std::string_view data) override {
     RETURN_IF_ERROR(env_->TakeOp("write", path_));
-    if (!env_->TakeBudget(data.size())) {
-      return ResourceExhausted("write " + path_ + ": No space left on device (injected)");
-    }
+    RETURN_IF_ERROR(env_->WriteAllowed(path_, data.size()));
     env_->bytes_appended_.fetch_add(data.size());
     return base_->Append(data);
   }
@@ -48,6 +46,42 @@ Status FaultInjectionEnv::SyncDir(const std::string& path) {
   return Status::OK();
 }
 
+void FaultInjectionEnv::SetRandomFaults(uint64_t seed, double write_fail, double sync_fail) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rng_.seed(seed);
+  write_fail_ = write_fail;
+  sync_fail_ = sync_fail;
+  random_on_.store(write_fail > 0 || sync_fail > 0);
+}
+
+void FaultInjectionEnv::SetPathFilter(std::string substring) {
+  std::lock_guard<std::mutex> lock(mu_);
+  filter_ = std::move(substring);
+  filter_on_.store(!filter_.empty());
+}
+
+bool FaultInjectionEnv::Filtered(const std::string& path) {
+  if (!filter_on_.load()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return !filter_.empty() && path.find(filter_) == std::string::npos;
+}
+
+bool FaultInjectionEnv::Draw(bool sync) {
+  if (!random_on_.load()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  const double p = sync ? sync_fail_ : write_fail_;
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p;
+}
+
+Status FaultInjectionEnv::WriteAllowed(const std::string& path, uint64_t n) {
+  if (Filtered(path)) return Status::OK();
+  if (Draw(/*sync=*/false) || !TakeBudget(n)) {
+    injected_writes_.fetch_add(1);
+    return ResourceExhausted("write " + path + ": No space left on device (injected)");
+  }
+  return Status::OK();
+}
+
 bool FaultInjectionEnv::TakeBudget(uint64_t n) {
   int64_t cur = budget_bytes_.load();
   while (true) {
@@ -58,7 +92,11 @@ bool FaultInjectionEnv::TakeBudget(uint64_t n) {
 }
 
 Status FaultInjectionEnv::SyncAllowed(const std::string& path) {
-  if (sync_fails_.load()) return IOError("fdatasync " + path + ": Input/output error (injected)");
+  if (Filtered(path)) return Status::OK();
+  if (sync_fails_.load() || Draw(/*sync=*/true)) {
+    injected_syncs_.fetch_add(1);
+    return IOError("fdatasync " + path + ": Input/output error (injected)");
+  }
   return Status::OK();
 }
 

@@ -11,7 +11,11 @@
 //   every further one fails with kIOError and does nothing. Reopening the files through the
 //   wrapped Env then shows the state a crash at that point would have left (short of lost
 //   page-cache data). -1 = unlimited (the default).
-// - Counters: successful syncs (file and directory) and bytes appended.
+// - Random faults (seeded): each Append fails with kResourceExhausted (writing nothing) with
+//   probability `write_fail`, each Sync/SyncDir with kIOError with probability `sync_fail`.
+// - Path filter: when set, the write budget, the sync failure switch and the random faults
+//   apply only to paths containing the substring (one partition, the checkpoint directory...).
+// - Counters: successful syncs (file and directory) and bytes appended; injected faults.
 // Knobs and counters are atomics: tests may flip them from any thread while a writer runs.
 // The wrapped Env must outlive this one.
 #pragma once
@@ -19,6 +23,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <random>
 #include <string>
 
 #include "impulse/env.h"
@@ -38,6 +44,11 @@ class FaultInjectionEnv final : public Env {
   uint64_t ops() const { return ops_.load(); }
   uint64_t syncs() const { return syncs_.load(); }
   uint64_t bytes_appended() const { return bytes_appended_.load(); }
+  // Probabilities in [0, 1]; 0 and 0 turns random faults off (the default).
+  void SetRandomFaults(uint64_t seed, double write_fail, double sync_fail);
+  void SetPathFilter(std::string substring);
+  uint64_t injected_write_faults() const { return injected_writes_.load(); }
+  uint64_t injected_sync_faults() const { return injected_syncs_.load(); }
 
   Result<std::unique_ptr<WritableFile>> OpenWritable(const std::string& path) override;
   Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path) override {
@@ -68,7 +79,10 @@ class FaultInjectionEnv final : public Env {
   friend class FaultWritableFile;
   // Takes n bytes from the budget; false (and nothing taken) if they do not fit.
   bool TakeBudget(uint64_t n);
+  Status WriteAllowed(const std::string& path, uint64_t n);
   Status SyncAllowed(const std::string& path);
+  bool Filtered(const std::string& path);  // true: faults do not apply to `path`
+  bool Draw(bool sync);                    // a random fault for this call
   // Counts one operation; kIOError (and nothing done) once the op budget is used up.
   Status TakeOp(const char* op, const std::string& path);
 
@@ -79,6 +93,15 @@ class FaultInjectionEnv final : public Env {
   std::atomic<uint64_t> bytes_appended_{0};
   std::atomic<int64_t> op_budget_{-1};
   std::atomic<uint64_t> ops_{0};
+  std::atomic<uint64_t> injected_writes_{0};
+  std::atomic<uint64_t> injected_syncs_{0};
+  std::atomic<bool> random_on_{false};
+  std::atomic<bool> filter_on_{false};
+  std::mutex mu_;  // guards the fields below
+  std::mt19937_64 rng_;
+  double write_fail_ = 0;
+  double sync_fail_ = 0;
+  std::string filter_;
 };
 
 }  // namespace impulse

@@ -61,7 +61,9 @@ struct Record {
 // the last visible record and keeps the buffered records, so a later Flush retries them and
 // offsets already returned by Append stay valid. A failed fsync is sticky: the kernel may
 // have dropped the dirty pages, so every later write call fails (kFailedPrecondition) until
-// the log is reopened, which re-reads what really is on disk.
+// the log is reopened, which re-reads what really is on disk. A writer that must not let the
+// failed records be written later (they were refused to their client) calls Rollback, which
+// drops them and makes the log writable again.
 //
 // Bounds: memory = write buffer (<= max(write_buffer_bytes_max, one frame)) + per segment
 // an index of segment_bytes_max / index_interval_bytes entries (16 bytes each) + one open
@@ -111,6 +113,26 @@ class PartitionLog {
   // (<= the old one). Used by checkpoint recovery on derived streams. Writer thread, with no
   // concurrent Append/Read.
   Status TruncateTo(uint64_t end_offset);
+  // Drops every record at offset >= end_offset: buffered ones are discarded (no later Flush
+  // writes them), written ones are cut from the files (segments after the one holding
+  // end_offset deleted newest first, that one truncated at the record, file and directory
+  // fsynced), so neither a reader nor a reopen sees them again. For records their writer never
+  // acknowledged, after a failed write or fsync. Unlike TruncateTo it writes no new data (no
+  // intent file), so it works on a full disk, and it clears a sticky write or fsync error; it
+  // refuses (kFailedPrecondition) after Close, while a TruncateTo intent is pending, and after
+  // a failed fsync when end_offset > durable_offset() (what the failed fsync covered may be
+  // lost however later fsyncs answer). end_offset must be in [start_offset(), next_offset()]
+  // (else kInvalidArgument). durable_offset() becomes end_offset. If it fails the log stays
+  // sticky, but end_offset() and durable_offset() already are end_offset (readers no longer see
+  // the dropped records); call it again to retry. A crash before it succeeded may leave some
+  // of the dropped records. Writer thread; a concurrent Read of a dropped record may fail
+  // (kDataLoss, the file is shorter) or return it.
+  Status Rollback(uint64_t end_offset);
+  // Offset the next Append gets (buffered records included). Writer thread.
+  uint64_t next_offset() const { return next_offset_; }
+  // False after a sticky error or Close: writer calls fail until Rollback or a reopen.
+  // Writer thread.
+  bool writable() const { return writable_ && !async_failed_.load(std::memory_order_acquire); }
   // Deletes sealed segments past retention by size or age (never the active one).
   Status EnforceRetention(int64_t now_ms);
   // The same at the injected clock's NowMs().
@@ -150,6 +172,9 @@ class PartitionLog {
   Status FinishInterruptedTruncate();
   // TruncateTo after validation, with the syncer held off: intent, cut, in-memory rebuild.
   Status TruncateSegments(uint64_t end_offset);
+  // Cuts the files at end_offset (no intent) and rebuilds the in-memory segment list; the
+  // active file must be closed. Used by TruncateSegments and Rollback.
+  Status CutAndReload(uint64_t end_offset);
   std::string TruncateIntentPath() const;
   Status OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes, bool rewrite_header);
   Status CreateActiveSegment(uint64_t base_offset);
@@ -191,6 +216,7 @@ class PartitionLog {
   bool writable_ = true;  // false after Close or a sticky error
   bool closed_ = false;
   Status sticky_error_;
+  bool sync_failed_ = false;  // an fsync failed since the last successful Rollback
   uint64_t recovered_truncated_bytes_ = 0;
 
   // Background group commit. sync_mu_ guards the fields below it; durable_offset_ is

@@ -38,8 +38,9 @@ Status PartitionLog::Read(uint64_t from, uint32_t max_records, uint64_t max_byte
                                [](uint64_t o, const std::shared_ptr<Segment>& s) { return o < s->base_offset(); });
     seg = *(it - 1);  // from >= start == segments_.front()->base_offset()
   }
-  // end before bytes: the writer publishes bytes first, so `visible` covers `seg_end`.
-  const uint64_t seg_end = seg->end_offset();
+  // end before bytes: the writer publishes bytes first, so `visible` covers `seg_end`. The
+  // log's end can be lower than the segment's: a failed Rollback hides the dropped records.
+  const uint64_t seg_end = std::min(seg->end_offset(), end_offset());
   const uint64_t visible = seg->visible_bytes();
   if (from >= seg_end) return Status::OK();
 

@@ -31,6 +31,7 @@ Status PartitionLog::RunSync(WritableFile* file, uint64_t target, bool sync_dir)
     // After a failed fsync the kernel may have dropped the dirty pages and a retry can
     // report success without writing them; only a reopen (re-read from disk) is honest.
     SetSticky(s);
+    sync_failed_ = true;
     return s;
   }
   if (callback) callback(target);
@@ -119,6 +120,7 @@ bool PartitionLog::AdoptAsyncError() {
   if (!async_failed_.load(std::memory_order_acquire)) return false;
   std::lock_guard<std::mutex> lock(sync_mu_);
   if (writable_) SetSticky(async_error_.WithContext("background sync"));
+  sync_failed_ = true;
   return true;
 }
 

@@ -159,6 +159,72 @@ Status PartitionLog::TruncateSegments(uint64_t end_offset) {
   Status closed = active_file_->Close();
   active_file_.reset();
   RETURN_IF_ERROR(closed);
+  RETURN_IF_ERROR(CutAndReload(end_offset));
+  // The intent must be gone durably before anything is appended: a leftover one would cut
+  // the new records at the next open.
+  RETURN_IF_ERROR(env_->DeleteFile(TruncateIntentPath()));
+  return env_->SyncDir(dir_);
+}
+
+Status PartitionLog::Rollback(uint64_t end_offset) {
+  if (closed_) return NotWritable();
+  if (end_offset < start_offset() || end_offset > next_offset_) {
+    return InvalidArgument("roll back log " + dir_ + " to offset " + std::to_string(end_offset) + ": outside [" +
+                           std::to_string(start_offset()) + ", " + std::to_string(next_offset_) + "]");
+  }
+  if (end_offset == next_offset_ && buf_size_ == 0 && writable()) return Status::OK();  // nothing to drop
+  if (env_->FileExists(TruncateIntentPath())) {
+    return FailedPrecondition("roll back log " + dir_ + ": an interrupted truncation must be finished by a reopen");
+  }
+  {
+    // Hold the background syncer off the files while they change (as RunSync does).
+    std::unique_lock<std::mutex> lock(sync_mu_);
+    sync_cv_.wait(lock, [&] { return !sync_in_flight_; });
+    sync_in_flight_ = true;
+  }
+  if (async_failed_.load(std::memory_order_acquire)) sync_failed_ = true;
+  Status s;
+  if (sync_failed_ && end_offset > durable_offset_.load(std::memory_order_acquire)) {
+    s = FailedPrecondition("roll back log " + dir_ + " to offset " + std::to_string(end_offset) +
+                           ": records from offset " + std::to_string(durable_offset()) +
+                           " were covered by a failed fsync; reopen the log");
+  }
+  buf_size_ = 0;  // the dropped records must never reach the file
+  if (s.ok() && active_file_ != nullptr) {
+    s = active_file_->Close();
+    active_file_.reset();
+  }
+  if (s.ok()) s = CutAndReload(end_offset);
+  {
+    std::lock_guard<std::mutex> lock(sync_mu_);
+    sync_in_flight_ = false;
+    sync_file_ = active_file_.get();
+    sync_requested_ = std::min(sync_requested_, end_offset);
+    sync_dir_requested_ = false;
+    if (s.ok()) {
+      // The cut fsynced the kept segment and the directory.
+      durable_offset_.store(end_offset, std::memory_order_release);
+      async_error_ = Status::OK();
+      async_failed_.store(false, std::memory_order_release);
+    } else if (durable_offset_.load(std::memory_order_relaxed) > end_offset) {
+      durable_offset_.store(end_offset, std::memory_order_release);
+    }
+  }
+  sync_cv_.notify_all();
+  if (!s.ok()) {
+    // Readers must not see the records being dropped while the cut waits for a retry.
+    if (end_offset_.load(std::memory_order_relaxed) > end_offset)
+      end_offset_.store(end_offset, std::memory_order_release);
+    SetSticky(s.WithContext("roll back"));
+    return s;
+  }
+  writable_ = true;
+  sticky_error_ = Status::OK();
+  sync_failed_ = false;
+  return Status::OK();
+}
+
+Status PartitionLog::CutAndReload(uint64_t end_offset) {
   ASSIGN_OR_RETURN(CutResult cut, CutPartition(env_, dir_, end_offset));
 
   size_t keep = segments_.size();
@@ -187,10 +253,7 @@ Status PartitionLog::TruncateSegments(uint64_t end_offset) {
   next_offset_ = end_offset;
   end_offset_.store(end_offset, std::memory_order_release);
   dir_sync_needed_ = false;
-  // The intent must be gone durably before anything is appended: a leftover one would cut
-  // the new records at the next open.
-  RETURN_IF_ERROR(env_->DeleteFile(TruncateIntentPath()));
-  return env_->SyncDir(dir_);
+  return Status::OK();
 }
 
 }  // namespace impulse::log

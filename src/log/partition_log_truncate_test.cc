@@ -297,5 +297,108 @@ TEST_F(TruncateTest, CrashAtEveryStepRecoversToOldOrNewEnd) {
   EXPECT_TRUE(saw_new);
 }
 
+// --- Rollback: records a writer refused must never be written later ---
+
+// A full disk: the failed Flush keeps its buffer (so a later Flush would write it); Rollback
+// drops it, the log takes writes again and a reopen sees only what came before.
+TEST_F(TruncateTest, RollbackAfterAFullDiskDropsTheBufferedRecords) {
+  FaultInjectionEnv env(Env::Default());
+  auto log = OpenWith(5, &env);
+  ASSERT_NE(log, nullptr);
+  env.SetWriteBudget(0);
+  for (uint64_t i = 5; i < 8; ++i) ASSERT_TRUE(log->Append(Payload(i, "refused"), 0).ok());
+  EXPECT_EQ(log->Sync().code(), StatusCode::kResourceExhausted);
+  env.SetWriteBudget(-1);
+  ASSERT_TRUE(log->Rollback(5).ok());
+  EXPECT_EQ(log->next_offset(), 5u);
+  ASSERT_TRUE(log->Sync().ok());  // without the roll back this would write the refused records
+  EXPECT_EQ(log->end_offset(), 5u);
+  EXPECT_EQ(*log->Append(Payload(5, "b"), 0), 5u);
+  ASSERT_TRUE(log->Close().ok());
+  log.reset();
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  const std::vector<std::string> got = ReadFrom(*reopened, 0);
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got[4], Payload(4));
+  EXPECT_EQ(got[5], Payload(5, "b"));
+}
+
+// Written records of the refused batch, across a segment roll, are cut from the files; a
+// failed write on the way leaves nothing behind either.
+TEST_F(TruncateTest, RollbackCutsWrittenRecordsAcrossARoll) {
+  auto log = OpenWith(5);
+  ASSERT_NE(log, nullptr);
+  for (uint64_t i = 5; i < 25; ++i) ASSERT_TRUE(log->Append(Payload(i, "refused"), 0).ok());
+  ASSERT_TRUE(log->Sync().ok());
+  ASSERT_GT(log->segment_count(), 1u);
+  ASSERT_TRUE(log->Rollback(5).ok());
+  EXPECT_EQ(log->end_offset(), 5u);
+  EXPECT_EQ(log->durable_offset(), 5u);
+  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_EQ(ReadFrom(*log, 0).size(), 5u);
+  log.reset();
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->end_offset(), 5u);
+}
+
+// After a failed fsync the log is sticky; Rollback to the last durable offset makes it
+// writable again, and refuses to keep records the failed fsync covered.
+TEST_F(TruncateTest, RollbackAfterAFailedSyncClearsTheStickyErrorOnlyUpToTheDurableEnd) {
+  FaultInjectionEnv env(Env::Default());
+  auto log = OpenWith(5, &env);
+  ASSERT_NE(log, nullptr);
+  for (uint64_t i = 5; i < 8; ++i) ASSERT_TRUE(log->Append(Payload(i, "refused"), 0).ok());
+  env.SetSyncFails(true);
+  EXPECT_FALSE(log->Sync().ok());
+  EXPECT_FALSE(log->writable());
+  EXPECT_EQ(log->Append("x", 0).status().code(), StatusCode::kFailedPrecondition);
+  env.SetSyncFails(false);
+  EXPECT_EQ(log->Rollback(6).code(), StatusCode::kFailedPrecondition);  // offset 5 was covered
+  ASSERT_TRUE(log->Rollback(5).ok());
+  EXPECT_TRUE(log->writable());
+  EXPECT_EQ(*log->Append(Payload(5, "b"), 0), 5u);
+  ASSERT_TRUE(log->Sync().ok());
+  log.reset();
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  const std::vector<std::string> got = ReadFrom(*reopened, 0);
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got[5], Payload(5, "b"));
+}
+
+// A roll back whose own fsync fails: the log stays sticky, but readers no longer see the
+// dropped records, and a retry finishes the job.
+TEST_F(TruncateTest, FailedRollbackHidesTheDroppedRecordsAndCanBeRetried) {
+  FaultInjectionEnv env(Env::Default());
+  auto log = OpenWith(5, &env);
+  ASSERT_NE(log, nullptr);
+  for (uint64_t i = 5; i < 8; ++i) ASSERT_TRUE(log->Append(Payload(i, "refused"), 0).ok());
+  ASSERT_TRUE(log->Sync().ok());
+  env.SetSyncFails(true);
+  EXPECT_FALSE(log->Rollback(5).ok());
+  EXPECT_FALSE(log->writable());
+  EXPECT_EQ(log->end_offset(), 5u);
+  EXPECT_EQ(log->durable_offset(), 5u);
+  EXPECT_EQ(ReadFrom(*log, 0), Expected(0, 5));
+  env.SetSyncFails(false);
+  ASSERT_TRUE(log->Rollback(5).ok());
+  EXPECT_EQ(*log->Append(Payload(5, "b"), 0), 5u);
+  ASSERT_TRUE(log->Sync().ok());
+  log.reset();
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(ReadFrom(*reopened, 0).size(), 6u);
+}
+
+TEST_F(TruncateTest, RollbackOutOfRangeIsInvalid) {
+  auto log = OpenWith(3);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->Rollback(4).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(log->Rollback(3).ok());
+  EXPECT_EQ(log->end_offset(), 3u);
+}
+
 }  // namespace
 }  // namespace impulse::log

@@ -406,7 +406,8 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
     // The event time: the stream's time field, else the ingest time (as the parser sets it).
     meta.event_time_ms = time >= 0 && !row[time].null ? row[time].i64 : now_ms;
     EncodeRow(ss.def.schema, row, meta, &cmd->data);
-    cmd->recs.push_back({part, begin, static_cast<uint32_t>(cmd->data.size() - begin), now_ms});
+    const uint32_t line = meta.line != 0 ? meta.line : static_cast<uint32_t>(i + 1);
+    cmd->recs.push_back({part, begin, static_cast<uint32_t>(cmd->data.size() - begin), now_ms, UINT32_MAX, line});
     ++shard_events[owner];
   }
   // Dead letters are made durable with the request, so a rejected line is never lost.
@@ -433,7 +434,8 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
       const uint32_t part = PartitionFor(HashValue(v[0], FieldType::kString), dl_parts);
       const uint32_t begin = static_cast<uint32_t>(dlq->data.size());
       EncodeRow(dl.def.schema, v, m, &dlq->data);
-      dlq->recs.push_back({part, begin, static_cast<uint32_t>(dlq->data.size() - begin), now_ms});
+      dlq->recs.push_back({part, begin, static_cast<uint32_t>(dlq->data.size() - begin), now_ms, UINT32_MAX,
+                           static_cast<uint32_t>(b.line)});
       if (req->result.errors.size() < options_.max_line_errors_reported) {
         req->result.errors.push_back({b.line, b.reason});
       } else {
@@ -485,6 +487,7 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
     return Status::OK();
   }
   req->pending.store(pending, std::memory_order_relaxed);
+  req->parts = pending;
   for (uint32_t s = 0; s < n_shards; ++s) {
     if (!cmds[s]) continue;
     cmds[s]->request = req;

@@ -44,6 +44,8 @@ struct SubscriptionRegistry {
   std::vector<std::shared_ptr<SubscriptionState>> live;
 };
 
+struct AppendCommand;
+
 // One front-end request's progress across the shards it touched.
 struct IngestRequest {
   std::atomic<uint32_t> pending{0};
@@ -52,6 +54,10 @@ struct IngestRequest {
   IngestResult result;
   Engine::IngestCallback done;
   int64_t start_ns = 0;
+  uint32_t parts = 0;  // commands the request was split into (one per shard, plus dead letters)
+  // Guarded by mu: with parts > 1, the commands whose shard made them durable; if the
+  // request fails elsewhere their lines become result.stored_lines.
+  std::vector<std::unique_ptr<AppendCommand>> stored_parts;
 };
 
 // Pre-encoded records for partitions of one stream owned by one shard.
@@ -62,6 +68,7 @@ struct AppendCommand {
     uint32_t len;
     int64_t timestamp_ms;          // the record's ingest time (log retention by age)
     uint32_t stream = UINT32_MAX;  // UINT32_MAX: the command's stream (pipelines mix streams)
+    uint32_t line = 0;             // ingest: the request line (or row) it came from
   };
   uint32_t stream = 0;
   std::string data;

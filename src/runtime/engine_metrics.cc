@@ -96,10 +96,14 @@ std::string EngineImpl::MetricsText() const {
   ex.AddValue({}, static_cast<double>(oversized_rejections.load(std::memory_order_relaxed)));
 
   ex.Family("impulse_errors_total",
-            "Errors by kind: append, sync, retention, decode; and events skipped because retention removed them first.",
+            "Errors by kind: append, sync, retention, decode; events skipped because retention removed them first; "
+            "partitions rolled back after a failed write refused their requests (and failed roll-backs).",
             MetricType::Counter);
   uint64_t append_errors = 0, sync_errors = 0, skipped = 0, retention = 0, decode = 0, task = 0;
+  uint64_t rollbacks = 0, rollback_errors = 0;
   for (const auto& sh : shards_) {
+    rollbacks += sh->metrics().rollbacks.Get();
+    rollback_errors += sh->metrics().rollback_errors.Get();
     append_errors += sh->metrics().append_errors.Get();
     sync_errors += sh->metrics().sync_errors.Get();
     skipped += sh->metrics().retention_skipped.Get();
@@ -113,6 +117,8 @@ std::string EngineImpl::MetricsText() const {
   ex.AddValue({{"kind", "decode"}}, static_cast<double>(decode));
   ex.AddValue({{"kind", "pipeline_task"}}, static_cast<double>(task));
   ex.AddValue({{"kind", "retention_skipped_events"}}, static_cast<double>(skipped));
+  ex.AddValue({{"kind", "refused_batch_rollbacks"}}, static_cast<double>(rollbacks));
+  ex.AddValue({{"kind", "refused_batch_rollback_failures"}}, static_cast<double>(rollback_errors));
 
   ex.Family("impulse_late_events_total",
             "Events sent to _late_events, by any reason: late, state_limit (refused by a state bound), out_of_range, "

@@ -16,6 +16,7 @@ constexpr size_t kMaxArrivals = 4096;  // per partition, bounds the latency trac
 constexpr int64_t kHousekeepingIntervalMs = 10'000;
 constexpr int64_t kPersistIntervalMs = 1'000;
 constexpr int64_t kIdleSleepMs = 1'000;
+constexpr int64_t kBacklogRetryMs = 100;  // retry of pipeline output after a failed write
 }  // namespace
 
 Shard::Shard(EngineImpl* engine, uint32_t id)
@@ -30,9 +31,13 @@ Status Shard::Init() {
   }
   for (uint32_t s = 0; s < n; ++s) inbound_.push_back(&engine_->exchange_ring(s, id_));
   dirty_flag_.resize(engine_->stream_count());
+  batch_base_.resize(engine_->stream_count());
+  pending_rollback_.resize(engine_->stream_count());
   arrivals_.resize(engine_->stream_count());
   for (uint32_t s = 0; s < engine_->stream_count(); ++s) {
     dirty_flag_[s].assign(engine_->stream(s).partitions.size(), 0);
+    batch_base_[s].assign(engine_->stream(s).partitions.size(), 0);
+    pending_rollback_[s].assign(engine_->stream(s).partitions.size(), UINT64_MAX);
     arrivals_[s].resize(engine_->stream(s).partitions.size());
   }
   outgoing_.resize(n);
@@ -184,9 +189,10 @@ void Shard::Run() {
     bool did = DrainInbound();
     SyncAndAck();
     CheckpointStep();
-    // Tasks pause while a checkpoint is being taken (ingest goes on).
-    if (engine_->ckpt_pause_epoch.load(std::memory_order_acquire) <=
-        engine_->ckpt_resume_epoch.load(std::memory_order_acquire)) {
+    // Tasks pause while a checkpoint is being taken (ingest goes on), and while their output
+    // waits for a failed write to be retried (a full disk: more output would be lost).
+    if (!output_backlog_ && engine_->ckpt_pause_epoch.load(std::memory_order_acquire) <=
+                                engine_->ckpt_resume_epoch.load(std::memory_order_acquire)) {
       const uint64_t end_epoch = engine_->end_epoch();
       did |= RunTasks();
       did |= TickWatermarks();
@@ -201,7 +207,7 @@ void Shard::Run() {
       engine_->activity.fetch_add(1, std::memory_order_seq_cst);
       continue;
     }
-    int64_t sleep_ms = kIdleSleepMs;
+    int64_t sleep_ms = output_backlog_ ? kBacklogRetryMs : kIdleSleepMs;
     if (sync_deadline_ns_ != 0) {
       const int64_t left_ns = sync_deadline_ns_ - engine_->clock()->NowNs();
       sleep_ms = std::clamp<int64_t>(left_ns / 1'000'000, 0, kIdleSleepMs);
@@ -221,6 +227,7 @@ void Shard::Run() {
     engine_->activity.fetch_add(1, std::memory_order_seq_cst);
   }
   SyncAndAck();
+  RetryPendingRollbacks();  // last chance before the next start would read those records
   // After a drained stop every shard is quiet and synced, so the current cursors are safe;
   // otherwise only a candidate whose outputs are known durable may be written.
   PersistCursors(/*force=*/engine_->drained());
@@ -236,6 +243,7 @@ bool Shard::HasWork() {
     return engine_->ckpt_pause_epoch.load(std::memory_order_acquire) > paused_epoch.load(std::memory_order_relaxed) ||
            engine_->ckpt_drain_epoch.load(std::memory_order_acquire) > drained_epoch.load(std::memory_order_relaxed);
   }
+  if (output_backlog_) return false;  // tasks wait for the retry (Run sleeps briefly)
   for (const auto& t : tasks_) {
     if (t->failed) continue;
     for (int side = 0; side < t->sides; ++side) {
@@ -264,12 +272,16 @@ uint64_t Shard::ProcessableEnd(uint32_t stream, uint32_t partition) const {
                                                                                                    : l.durable_offset();
 }
 
-void Shard::MarkDirty(uint32_t stream, uint32_t partition) {
+void Shard::MarkDirty(uint32_t stream, uint32_t partition, uint8_t kind) {
   uint8_t& f = dirty_flag_[stream][partition];
-  if (!f) {
-    f = 1;
+  if (f == 0) {
+    log::PartitionLog* plog = engine_->stream(stream).partitions[partition].get();
+    uint64_t& pending = pending_rollback_[stream][partition];
+    if (pending != UINT64_MAX && plog->Rollback(pending).ok()) pending = UINT64_MAX;
+    batch_base_[stream][partition] = std::min(pending, plog->next_offset());
     dirty_.emplace_back(stream, partition);
   }
+  f |= kDirty | kind;
 }
 
 bool Shard::DrainInbound() {
@@ -288,8 +300,12 @@ bool Shard::DrainInbound() {
       }
       AppendCommandRecords(*cmd);
       if (cmd->request) {
-        pending_acks_.push_back(std::move(cmd->request));
         pending_ack_events_.push_back(cmd->recs.size());
+        // A part of a split request is kept until its ack: if another part fails, the answer
+        // lists what this one stored.
+        const bool split = cmd->request->parts > 1;
+        pending_acks_.push_back(std::move(cmd->request));
+        pending_ack_parts_.push_back(split ? std::move(cmd) : nullptr);
       }
       cmd.reset();
     }
@@ -305,17 +321,18 @@ void Shard::AppendCommandRecords(AppendCommand& cmd) {
     const uint32_t stream = r.stream == UINT32_MAX ? cmd.stream : r.stream;
     StreamState& ss = engine_->stream(stream);
     log::PartitionLog* plog = ss.partitions[r.partition].get();
+    MarkDirty(stream, r.partition, cmd.request ? kRequestRecords : kOutputRecords);
     auto off = plog->Append(std::string_view(cmd.data).substr(r.begin, r.len), r.timestamp_ms);
     if (!off.ok()) {
       metrics_.append_errors.Add(1);
       if (cycle_error_.ok()) cycle_error_ = off.status().WithContext(ss.def.name);
+      if (cmd.request && request_error_.ok()) request_error_ = off.status().WithContext(ss.def.name);
       // Pipeline output from another shard has no request to fail: checkpoints must not
       // commit past it (a restart then recomputes it from the last good one).
       if (!cmd.request && output_error_.ok()) output_error_ = off.status().WithContext(ss.def.name);
       continue;
     }
     ++appended;
-    MarkDirty(stream, r.partition);
     if (r.stream != UINT32_MAX) metrics_.events_appended[stream].Add(1);
     if (cmd.request) {
       auto& q = arrivals_[cmd.stream][r.partition];
@@ -340,7 +357,7 @@ void Shard::SyncAndAck() {
       // Not yet: make the writes visible and keep the acks until the covering fsync.
       for (auto [s, p] : dirty_) {
         Status st = engine_->stream(s).partitions[p]->Flush();
-        if (!st.ok() && cycle_error_.ok()) cycle_error_ = st.WithContext(engine_->stream(s).def.name);
+        if (!st.ok()) NoteWriteError(s, p, st);
       }
       sync_deadline_ns_ = last_sync_ns_ + interval_ns;
       return;
@@ -350,17 +367,21 @@ void Shard::SyncAndAck() {
   sync_deadline_ns_ = 0;
   bool outbox_synced = false;
   for (auto [s, p] : dirty_) {
-    dirty_flag_[s][p] = 0;
     outbox_synced = outbox_synced || s == engine_->outbox_stream();
     log::PartitionLog* plog = engine_->stream(s).partitions[p].get();
     Status st = d == Durability::kNone || engine_->sync_at_checkpoint(s) ? plog->Flush() : plog->Sync();
     if (!st.ok()) {
       metrics_.sync_errors.Add(1);
-      if (output_error_.ok()) output_error_ = st.WithContext(engine_->stream(s).def.name);
-      if (cycle_error_.ok()) cycle_error_ = st.WithContext(engine_->stream(s).def.name);
+      NoteWriteError(s, p, st);
     }
   }
-  dirty_.clear();
+  if (cycle_error_.ok()) {
+    for (auto [s, p] : dirty_) dirty_flag_[s][p] = 0;
+    dirty_.clear();
+    output_backlog_ = false;
+  } else {
+    RollBackFailedBatch(/*refuse_requests=*/!request_error_.ok());
+  }
   if (outbox_synced) engine_->NotifyOutbox();
   if (cycle_error_.ok()) {
     // Everything appended so far (including what arrived through exchange rings) is durable.
@@ -371,14 +392,18 @@ void Shard::SyncAndAck() {
   }
   if (pending_acks_.empty()) {
     cycle_error_ = Status::OK();
+    request_error_ = Status::OK();
     return;
   }
   const int64_t now_ns = engine_->clock()->NowNs();
   for (size_t i = 0; i < pending_acks_.size(); ++i) {
     std::shared_ptr<IngestRequest>& req = pending_acks_[i];
-    if (!cycle_error_.ok()) {
+    if (!request_error_.ok()) {
       std::lock_guard<std::mutex> lock(req->mu);
-      if (req->status.ok()) req->status = cycle_error_;
+      if (req->status.ok()) req->status = request_error_;
+    } else if (pending_ack_parts_[i]) {
+      std::lock_guard<std::mutex> lock(req->mu);
+      req->stored_parts.push_back(std::move(pending_ack_parts_[i]));
     }
     inflight_events.fetch_sub(pending_ack_events_[i], std::memory_order_relaxed);
     if (req->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -387,13 +412,92 @@ void Shard::SyncAndAck() {
       {
         std::lock_guard<std::mutex> lock(req->mu);
         st = req->status;
+        if (!st.ok()) {
+          for (const CommandPtr& part : req->stored_parts) {
+            for (const AppendCommand::Rec& r : part->recs) req->result.stored_lines.push_back(r.line);
+          }
+          std::sort(req->result.stored_lines.begin(), req->result.stored_lines.end());
+        }
+        req->stored_parts.clear();
       }
       req->done(st, std::move(req->result));
     }
   }
   pending_acks_.clear();
   pending_ack_events_.clear();
+  pending_ack_parts_.clear();
   cycle_error_ = Status::OK();
+  request_error_ = Status::OK();
+}
+
+void Shard::NoteWriteError(uint32_t stream, uint32_t partition, const Status& st) {
+  const Status e = st.WithContext(engine_->stream(stream).def.name);
+  if (cycle_error_.ok()) cycle_error_ = e;
+  if ((dirty_flag_[stream][partition] & kRequestRecords) != 0 && request_error_.ok()) request_error_ = e;
+}
+
+void Shard::RollBackFailedBatch(bool refuse_requests) {
+  std::vector<std::pair<uint32_t, uint32_t>> retry;
+  for (auto [s, p] : dirty_) {
+    const uint8_t flags = dirty_flag_[s][p];
+    StreamState& ss = engine_->stream(s);
+    log::PartitionLog* plog = ss.partitions[p].get();
+    const uint64_t base = batch_base_[s][p];
+    const std::string where = ss.def.name + " partition " + std::to_string(p);
+    if ((flags & kRequestRecords) == 0) {
+      // Pipeline output only: nobody was refused. A log that keeps its buffer writes it at
+      // the next attempt; one that cannot write any more (failed fsync) lost it.
+      if (plog->writable() && plog->end_offset() < plog->next_offset()) {
+        retry.emplace_back(s, p);  // the flag stays set, the batch base too
+        continue;
+      }
+      if (!plog->writable() && output_error_.ok()) {
+        output_error_ =
+            FailedPrecondition(where + ": pipeline output could not be written (" + cycle_error_.ToString() + ")");
+      }
+      dirty_flag_[s][p] = 0;
+      continue;
+    }
+    dirty_flag_[s][p] = 0;
+    // Only pipeline output failed: the requests' records are durable and acknowledged.
+    if (!refuse_requests) continue;
+    // The batch's requests are all answered with the error: none of their records may stay,
+    // or a later flush (or the next start) would store what the client was told was refused
+    // and will resend.
+    const Status r = plog->Rollback(base);
+    metrics_.rollbacks.Add(1);
+    if (!r.ok()) {
+      pending_rollback_[s][p] = base;
+      metrics_.rollback_errors.Add(1);
+      std::fprintf(stderr,
+                   "impulse: %s: could not drop the records of refused requests (%s); writes there are refused "
+                   "until a retry succeeds (a crash before then may keep them)\n",
+                   where.c_str(), r.ToString().c_str());
+      if (output_error_.ok() && (flags & kOutputRecords) != 0) output_error_ = r.WithContext(where);
+      continue;
+    }
+    pending_rollback_[s][p] = UINT64_MAX;
+    if ((flags & kOutputRecords) != 0 && output_error_.ok()) {
+      output_error_ = FailedPrecondition(where + ": pipeline output written with refused requests was dropped (" +
+                                         cycle_error_.ToString() + ")");
+    }
+    for (auto& t : tasks_) {
+      for (int side = 0; side < t->sides; ++side) {
+        Input& in = t->in[side];
+        if (in.stream != s || in.partition != p || in.cursor.load(std::memory_order_relaxed) <= base) continue;
+        // The task already read records that are now gone (they became durable through a
+        // segment roll before the batch failed): its state and outputs include them.
+        in.cursor.store(base, std::memory_order_relaxed);
+        if (output_error_.ok()) {
+          output_error_ =
+              FailedPrecondition(where + ": pipeline '" + engine_->pipelines()[t->pipeline]->logical().name +
+                                 "' read records of refused requests");
+        }
+      }
+    }
+  }
+  dirty_ = std::move(retry);
+  output_backlog_ = !dirty_.empty();
 }
 
 // A cursor may be persisted only once every output of the records before it is durable: the
@@ -451,8 +555,20 @@ void Shard::WriteCursors(const std::vector<uint64_t>& cursors) {
   }
 }
 
+void Shard::RetryPendingRollbacks() {
+  for (uint32_t s = 0; s < pending_rollback_.size(); ++s) {
+    for (uint32_t p = 0; p < pending_rollback_[s].size(); ++p) {
+      uint64_t& pending = pending_rollback_[s][p];
+      if (pending != UINT64_MAX && dirty_flag_[s][p] == 0 && engine_->stream(s).partitions[p]->Rollback(pending).ok()) {
+        pending = UINT64_MAX;
+      }
+    }
+  }
+}
+
 void Shard::Housekeeping(int64_t now_ms) {
   last_housekeeping_ms_ = now_ms;
+  RetryPendingRollbacks();
   RefreshOpStats();
   for (uint32_t s = 0; s < engine_->stream_count(); ++s) {
     StreamState& ss = engine_->stream(s);

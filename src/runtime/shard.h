@@ -32,6 +32,8 @@ struct ShardMetrics {
   Counter cycles;
   Counter sync_errors;
   Counter append_errors;
+  Counter rollbacks;                   // a partition's records of refused requests dropped (Shard::RollBackFailedBatch)
+  Counter rollback_errors;             // ... and the drop failed: they may be stored at the next start
   Counter retention_skipped;           // input removed by retention before a pipeline read it
   Counter retention_errors;            // EnforceRetention failed (the segment stays; retried later)
   Counter decode_errors;               // a checksummed record that does not decode: skipped, counted
@@ -169,7 +171,22 @@ class Shard {
   bool HasWork();
   // Whether some exchange ring from this shard is full (a stream-sink task must wait).
   bool ExchangeBlocked();
-  void MarkDirty(uint32_t stream, uint32_t partition);
+  // Marks (stream, partition) as written in the current batch, before the append: the first
+  // touch records where the batch starts in that log, so a refused batch can be rolled back.
+  // `kind` is kRequestRecords or kOutputRecords.
+  void MarkDirty(uint32_t stream, uint32_t partition, uint8_t kind);
+  // After a failed append, write or sync: drops every record of the refused requests from
+  // their logs (so no later flush or restart stores them) and keeps pipeline-output-only
+  // partitions whose log still holds the records dirty, to be written again.
+  // `refuse_requests`: a write holding request records failed, so every pending request is
+  // refused; otherwise only pipeline output failed.
+  void RollBackFailedBatch(bool refuse_requests);
+  // Records a failed flush or sync of (stream, partition) in cycle_error_, and in
+  // request_error_ if the partition holds records of pending requests.
+  void NoteWriteError(uint32_t stream, uint32_t partition, const Status& st);
+  // Retries the roll-backs that failed (pending_rollback_) of partitions not written since:
+  // from Housekeeping and at exit, so an idle partition does not keep refused records.
+  void RetryPendingRollbacks();
   // Pipelines read up to the durable end (or the written end without fsync durability).
   // What a task may read of an input: durable records, or visible ones where durability does
   // not gate reading (durability none; derived streams synced at checkpoints).
@@ -183,11 +200,21 @@ class Shard {
   std::vector<std::unique_ptr<Task>> tasks_;
   std::vector<Ring*> inbound_;                        // ingest rings then exchange rings addressed to this shard
   std::vector<std::pair<uint32_t, uint32_t>> dirty_;  // (stream, partition) to sync
-  std::vector<std::vector<uint8_t>> dirty_flag_;      // [stream][partition]
+  static constexpr uint8_t kDirty = 1;
+  static constexpr uint8_t kRequestRecords = 2;    // the batch holds records of ingest requests
+  static constexpr uint8_t kOutputRecords = 4;     // ... and/or pipeline output
+  std::vector<std::vector<uint8_t>> dirty_flag_;   // [stream][partition]: k* bits, 0 = clean
+  std::vector<std::vector<uint64_t>> batch_base_;  // [stream][partition]: log offset where the batch starts
+  // [stream][partition]: a roll-back that failed (UINT64_MAX: none), retried at the next write
+  // there; until it succeeds the log refuses writes.
+  std::vector<std::vector<uint64_t>> pending_rollback_;
+  bool output_backlog_ = false;  // pipeline output waits for a failed write to be retried: tasks pause
   std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
   std::vector<uint64_t> pending_ack_events_;
-  Status cycle_error_;
-  Status output_error_;  // sticky: pipeline output lost (append or sync failed); fails checkpoints
+  std::vector<CommandPtr> pending_ack_parts_;  // per pending ack: its command if the request is split
+  Status cycle_error_;                         // any append, write or sync failure this cycle (outputs not durable)
+  Status request_error_;                       // ... of records of pending requests: they are all refused with it
+  Status output_error_;  // sticky: pipeline output really lost (dropped, unwritable log); fails checkpoints
   mutable std::mutex failure_mu_;
   Status task_failure_;                                     // guarded by failure_mu_: see task_failure()
   std::vector<std::vector<std::deque<Arrival>>> arrivals_;  // [stream][partition], bounded

@@ -148,8 +148,11 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   const int64_t t0 = engine_->clock()->NowNs();
   records_.clear();
   storage_.clear();
-  Status st =
-      in_log->Read(in.cursor.load(std::memory_order_relaxed), kTaskBatchRecords, kTaskBatchBytes, &records_, &storage_);
+  // Not past the processable end: records written but not yet durable (group commit flushes
+  // before its fsync) may still be refused and rolled back.
+  const uint64_t from = in.cursor.load(std::memory_order_relaxed);
+  const uint64_t max_records = std::min<uint64_t>(kTaskBatchRecords, ProcessableEnd(in.stream, in.partition) - from);
+  Status st = in_log->Read(from, static_cast<uint32_t>(max_records), kTaskBatchBytes, &records_, &storage_);
   if (!st.ok() || records_.empty()) {
     // Not the ingest path's error: count it and retry the batch later.
     if (!st.ok()) metrics_.task_errors.Add(1);
@@ -268,12 +271,12 @@ bool Shard::EmitOutputs(Task& t) {
     const uint32_t owner = engine_->OwnerOf(part);
     StreamState& ss = engine_->stream(stream);
     if (owner == id_) {
+      MarkDirty(stream, part, kOutputRecords);
       auto off = ss.partitions[part]->Append(payload, ts_ms);
       if (!off.ok()) {
         metrics_.append_errors.Add(1);
         return false;
       }
-      MarkDirty(stream, part);
       metrics_.events_appended[stream].Add(1);
       return true;
     }

@@ -47,9 +47,10 @@ void FakeEngine::FailNextIngest(Status status, int count) {
   fail_ingest_count_ = count;
 }
 
-void FakeEngine::FailNextCompletion(Status status) {
+void FakeEngine::FailNextCompletion(Status status, std::vector<uint32_t> stored_lines) {
   std::lock_guard<std::mutex> lock(mu_);
   fail_completion_ = std::move(status);
+  fail_stored_lines_ = std::move(stored_lines);
 }
 
 void FakeEngine::HoldCompletions() {
@@ -123,8 +124,10 @@ Status FakeEngine::Ingest(std::string_view stream, std::string_view ndjson, uint
     }
   }
   Status completion = std::exchange(fail_completion_, Status::OK());
-  auto f = [done = std::move(done), completion, result = std::move(result)]() mutable {
-    done(completion, completion.ok() ? std::move(result) : IngestResult{});
+  IngestResult failed;
+  failed.stored_lines = std::exchange(fail_stored_lines_, {});
+  auto f = [done = std::move(done), completion, result = std::move(result), failed = std::move(failed)]() mutable {
+    done(completion, completion.ok() ? std::move(result) : std::move(failed));
   };
   if (hold_) {
     held_.push_back(std::move(f));

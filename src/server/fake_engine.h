@@ -27,7 +27,8 @@ class FakeEngine : public Engine {
   // The next `count` Ingest calls return `status` at once (no callback).
   void FailNextIngest(Status status, int count = 1);
   // The next Ingest completes with `status` (through the callback) instead of OK.
-  void FailNextCompletion(Status status);
+  // `stored_lines`: the IngestResult::stored_lines of that failed completion.
+  void FailNextCompletion(Status status, std::vector<uint32_t> stored_lines = {});
   // While held, completions queue up; ReleaseCompletions() runs them.
   void HoldCompletions();
   void ReleaseCompletions();
@@ -74,6 +75,7 @@ class FakeEngine : public Engine {
   Status fail_ingest_;
   int fail_ingest_count_ = 0;
   Status fail_completion_;
+  std::vector<uint32_t> fail_stored_lines_;
   uint64_t ingest_calls_ = 0;
   uint32_t last_producer_ = 0;
   std::vector<std::string> partition0_;

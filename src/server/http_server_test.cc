@@ -122,6 +122,11 @@ TEST_F(HttpServerTest, IngestDiskFull507AtSubmitAndAtCompletion) {
   EXPECT_EQ(Post("{}\n").status, 507);
   engine_.FailNextCompletion(ResourceExhausted("disk full"));
   EXPECT_EQ(Post("{}\n").status, 507);
+  // Part of a request stored on another shard before one failed: the answer says which lines.
+  engine_.FailNextCompletion(ResourceExhausted("disk full"), {1, 3});
+  const auto partial = Post("{}\n{}\n{}\n");
+  EXPECT_EQ(partial.status, 507);
+  EXPECT_NE(partial.body.find("\"stored_lines\":[1,3]}"), std::string::npos) << partial.body;
 }
 
 TEST_F(HttpServerTest, IngestOtherErrors500) {

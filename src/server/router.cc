@@ -363,7 +363,20 @@ void Router::Ingest(const std::string& stream, const std::string& body, uint32_t
   const Status st = engine_->Ingest(
       stream, body, producer,
       [shared_reply, retry = options_->retry_after_s](const Status& done_status, const IngestResult& result) {
-        if (!done_status.ok()) return (*shared_reply)(ErrorReply(done_status, retry));
+        if (!done_status.ok()) {
+          HttpReply r = ErrorReply(done_status, retry);
+          if (!result.stored_lines.empty()) {
+            // Some parts of the request were stored before another failed: say which.
+            r.body.pop_back();
+            r.body.append(",\"stored_lines\":[");
+            for (size_t i = 0; i < result.stored_lines.size(); ++i) {
+              if (i > 0) r.body.push_back(',');
+              r.body.append(std::to_string(result.stored_lines[i]));
+            }
+            r.body.append("]}");
+          }
+          return (*shared_reply)(std::move(r));
+        }
         (*shared_reply)(IngestReply(result));
       });
   if (st.ok()) return;
