@@ -132,9 +132,9 @@ class Receiver:
 
 
 class Engine:
-    def __init__(self, binary, spec, models, data_dir, log_path, checkpoint_ms):
+    def __init__(self, binary, spec, models, data_dir, log_path, checkpoint_ms, extra):
         self.args = [binary, "run", spec, "--models", models, "--data-dir", data_dir, "--listen", "127.0.0.1:0",
-                     "--shards", "2", "--checkpoint-interval-ms", str(checkpoint_ms)]
+                     "--shards", "2", "--checkpoint-interval-ms", str(checkpoint_ms)] + extra
         self.data_dir = data_dir
         self.log_path = log_path
         self.proc = None
@@ -381,9 +381,9 @@ class Campaign:
             with open(specs[name], "w") as f:
                 f.write(src.replace(wm_from, wm_to).replace(url_from, f"url: http://127.0.0.1:{self.receiver.port}{path}"))
         self.engine = Engine(args.binary, specs["crash"], models, os.path.join(self.work, "data"),
-                             os.path.join(self.work, "engine.log"), args.checkpoint_ms)
+                             os.path.join(self.work, "engine.log"), args.checkpoint_ms, args.engine_arg)
         self.clean = Engine(args.binary, specs["clean"], models, os.path.join(self.work, "clean-data"),
-                            os.path.join(self.work, "clean.log"), args.checkpoint_ms)
+                            os.path.join(self.work, "clean.log"), args.checkpoint_ms, args.engine_arg)
         # The input: enough simulated days for every round at the paced rate, plus the warm-up.
         per_round = args.clients * args.batch * (args.max_load_s / max(args.pause_s, 0.01) + 2) * 1.5
         need = args.warmup_events + per_round * args.rounds
@@ -590,6 +590,8 @@ def main():
     p.add_argument("--checkpoint-ms", type=int, default=300)
     p.add_argument("--fail-rate", type=float, default=0.1, help="webhook calls the receiver fails")
     p.add_argument("--delivery-timeout", type=float, default=90)
+    p.add_argument("--engine-arg", action="append", default=[],
+                   help="one more `impulse run` argument for both engines, e.g. --engine-arg=--state=rocksdb")
     p.add_argument("--work-dir")
     p.add_argument("--keep", action="store_true", help="keep the work directory after a pass")
     p.add_argument("--plant", choices=["duplicate", "skew", "undelivered"],
