@@ -169,7 +169,8 @@ def proc_sample(pid):
     def field(name):
         return int(re.search(rf"^{name}:\s+(\d+)", status, re.M).group(1))
 
-    return field("VmRSS"), field("VmHWM"), len(os.listdir(f"/proc/{pid}/fd")), field("Threads")
+    return (field("VmRSS"), field("VmHWM"), field("RssAnon"), field("RssFile"), len(os.listdir(f"/proc/{pid}/fd")),
+            field("Threads"))
 
 
 def main():
@@ -235,7 +236,7 @@ def main():
             log(f"probe: {maximum:.0f} events/s acknowledged closed loop; soak at {rate:.0f} events/s")
         samples = []
         with open(args.csv, "w") as csv:
-            csv.write("elapsed_s,rss_kib,hwm_kib,fds,threads,events_acked,events_per_s\n")
+            csv.write("elapsed_s,rss_kib,hwm_kib,rss_anon_kib,rss_file_kib,fds,threads,events_acked,events_per_s\n")
             runner = threading.Thread(target=driver.run, args=(rate, args.duration), daemon=True)
             t0 = time.monotonic()
             runner.start()
@@ -248,16 +249,16 @@ def main():
                 if engine.poll() is not None:
                     raise SystemExit(f"soak: the engine died (status {engine.returncode}); see {work}/engine.log")
                 now = time.monotonic()
-                rss, hwm, fds, threads = proc_sample(engine.pid)
+                rss, hwm, anon, file_backed, fds, threads = proc_sample(engine.pid)
                 acked = driver.acked
                 eps = (acked - last_acked) / max(now - last_t, 1e-9)
                 last_acked, last_t = acked, now
-                samples.append((now - t0, rss, hwm, fds, threads, acked, eps))
-                csv.write("%.1f,%d,%d,%d,%d,%d,%.0f\n" % samples[-1])
+                samples.append((now - t0, rss, hwm, anon, file_backed, fds, threads, acked, eps))
+                csv.write("%.1f,%d,%d,%d,%d,%d,%d,%d,%.0f\n" % samples[-1])
                 csv.flush()
-                log("t=%5.0fs rss %6.1f MiB fds %4d threads %3d acked %d (%.0f/s)" %
-                    (now - t0, rss / 1024, fds, threads, acked, eps))
-        achieved = (driver.acked - (samples[0][5] if samples else 0)) / max(samples[-1][0] - samples[0][0], 1e-9)
+                log("t=%5.0fs rss %6.1f MiB (anon %6.1f, file %5.1f) fds %4d threads %3d acked %d (%.0f/s)" %
+                    (now - t0, rss / 1024, anon / 1024, file_backed / 1024, fds, threads, acked, eps))
+        achieved = (driver.acked - (samples[0][7] if samples else 0)) / max(samples[-1][0] - samples[0][0], 1e-9)
     finally:
         engine.send_signal(signal.SIGTERM)
         try:
@@ -271,7 +272,13 @@ def main():
     third = len(judged) // 3
     first, last = judged[:third], judged[-third:]
     rss_first, rss_last = max(s[1] for s in first), max(s[1] for s in last)
-    fd_first, fd_last = max(s[3] for s in first), max(s[3] for s in last)
+    fd_first, fd_last = max(s[5] for s in first), max(s[5] for s in last)
+    # Least-squares slope of RSS after warm-up, reported with the verdict (a slow leak shows here
+    # before it exceeds the tolerance).
+    n = len(judged)
+    mx = sum(s[0] for s in judged) / n
+    my = sum(s[1] for s in judged) / n
+    slope = sum((s[0] - mx) * (s[1] - my) for s in judged) / max(sum((s[0] - mx) ** 2 for s in judged), 1e-9)
     rss_flat = rss_last <= rss_first * (1 + args.rss_tolerance) + 16 * 1024
     fd_flat = fd_last <= fd_first + args.fd_slack
     rate_ok = achieved >= 0.9 * rate
@@ -279,6 +286,9 @@ def main():
         "target_events_per_s": round(rate), "achieved_events_per_s": round(achieved), "events_acked": driver.acked,
         "webhook_calls": receiver.calls, "samples": len(samples), "warmup_s": round(warmup),
         "rss_mib_first_third_max": round(rss_first / 1024, 1), "rss_mib_last_third_max": round(rss_last / 1024, 1),
+        "rss_slope_mib_per_hour": round(slope * 3600 / 1024, 1),
+        "rss_anon_mib_first_last": [round(judged[0][3] / 1024, 1), round(judged[-1][3] / 1024, 1)],
+        "rss_file_mib_first_last": [round(judged[0][4] / 1024, 1), round(judged[-1][4] / 1024, 1)],
         "fds_first_third_max": fd_first, "fds_last_third_max": fd_last,
         "rss_flat": rss_flat, "fds_flat": fd_flat, "rate_reached": rate_ok, "engine_exit": engine.returncode,
     }
