@@ -43,6 +43,7 @@ fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+artifacts() { find "$1" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l; }
 RESULTS=()
 failed=0
 for t in "${TARGETS[@]}"; do
@@ -51,8 +52,7 @@ for t in "${TARGETS[@]}"; do
   corpus=$CORPUS_ROOT/corpus-$t
   out=build/fuzz/fuzz-runs/$t
   mkdir -p "$corpus" "$out"
-  before=$(find "$out" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 -name 'timeout-*' \
-    -o -maxdepth 1 -name 'oom-*' | wc -l)
+  before=$(artifacts "$out")
   cap=""; [ "$MAX_SECONDS" = 0 ] || cap=" (at most ${MAX_SECONDS}s)"
   echo "== $t: -runs=$RUNS$cap, corpus $corpus" >&2
   start=$(date +%s)
@@ -65,8 +65,7 @@ for t in "${TARGETS[@]}"; do
   if [ -z "$execs" ]; then
     execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$out/output.txt" | tail -n 1)
   fi
-  after=$(find "$out" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 -name 'timeout-*' \
-    -o -maxdepth 1 -name 'oom-*' | wc -l)
+  after=$(artifacts "$out")
   crashes=$((after - before))
   if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes="? (exit $rc)"; fi
   [ "$rc" -eq 0 ] || failed=1
