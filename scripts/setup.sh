@@ -16,6 +16,8 @@ PACKAGES=(
   libopencv-dnn-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the crash campaign and the soak (scripts/crash_campaign.py, scripts/soak.py; standard library only)
+  python3
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # style checks (scripts/lint.sh)
