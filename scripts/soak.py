@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Soak: the fraud demo's engine at half its maximum rate for a long time, its resident memory
-and open file descriptors sampled, and a verdict on whether they stay flat after warm-up.
+"""Soak: the fraud demo's engine at half the maximum rate this script's client reaches, for a
+long time, its resident memory and open file descriptors sampled, and a verdict on whether they stay flat after warm-up.
 
     scripts/soak.py --binary build/release/tools/impulse/impulse --duration 1800
 

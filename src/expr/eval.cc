@@ -510,6 +510,16 @@ void NoteEvalError(std::string_view what) {
   tls_eval_error_text.assign(what);
 }
 
+void eval_internal::NoteOverBudget(size_t bytes) {
+  if (bytes > kComputedStringMaxBytes) {
+    NoteEvalError("a computed string of " + std::to_string(bytes) + " bytes exceeds the bound of " +
+                  std::to_string(kComputedStringMaxBytes));
+  } else {
+    NoteEvalError("the strings computed for one event exceed the bound of " + std::to_string(kEventComputedBytesMax) +
+                  " bytes");
+  }
+}
+
 std::string TakeEvalError() {
   if (!eval_internal::error_pending) return {};
   eval_internal::error_pending = false;

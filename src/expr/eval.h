@@ -16,16 +16,36 @@
 
 namespace impulse::plan {
 
-// Evaluation errors that a value cannot express honestly. A computed string longer than
-// kComputedStringMaxBytes (the log's record bound: it could never be stored) evaluates to null
-// and notes the error for the thread; the stateless steps of a pipeline check it after each
-// event and send that event to the dead letters (docs/OPERATIONS.md, "One event").
+// Bounds on what evaluation computes for one event, independent of the event's values. Every
+// string an expression makes (concat, lower/upper, casts to string) is charged to the event's
+// budget: one string at most kComputedStringMaxBytes (the log's record bound: it could never be
+// stored), all of one event's at most kEventComputedBytesMax. Whoever evaluates expressions for
+// an event calls BeginEventEval first. A string over either bound evaluates to null and notes an
+// error for the thread: the stateless steps of a pipeline then send the event to the dead letters
+// (docs/OPERATIONS.md, "One event cannot stop the engine"); inside an operator the value stays
+// null.
 inline constexpr size_t kComputedStringMaxBytes = size_t{16} << 20;
+inline constexpr size_t kEventComputedBytesMax = size_t{32} << 20;
+namespace eval_internal {
+// Inline and constant-initialized: each access is a plain TLS load.
+inline thread_local bool error_pending = false;
+inline thread_local size_t bytes_left = kEventComputedBytesMax;
+void NoteOverBudget(size_t bytes);
+}  // namespace eval_internal
+// Starts one event's budget of computed bytes.
+inline void BeginEventEval() { eval_internal::bytes_left = kEventComputedBytesMax; }
+// Charges `bytes` about to be allocated for a computed string; false (and an error noted) when
+// they exceed either bound.
+inline bool ChargeComputedBytes(size_t bytes) {
+  if (bytes <= eval_internal::bytes_left && bytes <= kComputedStringMaxBytes) [[likely]] {
+    eval_internal::bytes_left -= bytes;
+    return true;
+  }
+  eval_internal::NoteOverBudget(bytes);
+  return false;
+}
 // Records an error unless one is pending (the first one explains the event).
 void NoteEvalError(std::string_view what);
-namespace eval_internal {
-inline thread_local bool error_pending = false;  // inline and constant-initialized: a plain TLS load
-}  // namespace eval_internal
 // True when an error was noted since the last TakeEvalError.
 inline bool EvalErrorPending() { return eval_internal::error_pending; }
 // The pending error's message, clearing it ("" when none).

@@ -18,6 +18,7 @@ constexpr double kTwo63 = 9223372036854775808.0;
 
 Value StringIn(Arena* arena, const char* data, size_t n) {
   if (n == 0) return Value::String(std::string_view());
+  if (!ChargeComputedBytes(n)) return Value::Null();
   return Value::String(arena->Copy(std::string_view(data, n)));
 }
 
@@ -108,6 +109,7 @@ class FunctionNode final : public EvalNode {
       case Func::kUpper: {
         std::string_view s = v[0].sv();
         if (s.empty()) return v[0];
+        if (!ChargeComputedBytes(s.size())) return Value::Null();
         char* out = arena->Allocate(s.size());
         for (size_t i = 0; i < s.size(); ++i) {
           char c = s[i];
@@ -181,11 +183,7 @@ class FunctionNode final : public EvalNode {
       total += a.len;
       if (on_stack) v[i] = a;
     }
-    if (total > kComputedStringMaxBytes) {
-      NoteEvalError("concat() would make a string of " + std::to_string(total) + " bytes, over the bound of " +
-                    std::to_string(kComputedStringMaxBytes) + " bytes on a computed string");
-      return Value::Null();
-    }
+    if (!ChargeComputedBytes(total)) return Value::Null();
     if (total == 0) return Value::String(std::string_view());
     char* out = arena->Allocate(total);
     size_t pos = 0;

@@ -149,5 +149,41 @@ TEST(ExprCast, StringCasts) {
   EXPECT_EXPR_NULL("cast(n as double)");
 }
 
+// One event's computed strings are bounded as a whole, not only each string: terms of 8 MiB each
+// (under the 16 MiB string bound) stop at the 32 MiB event budget with an error, instead of
+// allocating as much as the expression asks for (600 such terms were 4.8 GB, bad_alloc).
+TEST(ExprComputedBytes, AnEventsComputedStringsStopAtItsBudget) {
+  const Schema schema({{"s", FieldType::kString, false}});
+  std::string term = "length(concat(s, s, s, s, s, s, s, s))";
+  std::string text = term;
+  for (int k = 1; k < 600; ++k) text += " + " + term;
+  std::vector<ExprDiag> diags;
+  ExprPtr e = ParseAndCheck(text, schema, &diags);
+  ASSERT_TRUE(e) << (diags.empty() ? "" : diags[0].message);
+  auto c = CompiledExpr::Compile(*e);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const std::string big(1u << 20, 'b');
+  const Value row[] = {Value::String(big)};
+  Arena arena;
+  TakeEvalError();
+  BeginEventEval();
+  const Value v = c->Eval(row, &arena);
+  EXPECT_TRUE(v.null);
+  EXPECT_TRUE(EvalErrorPending());
+  EXPECT_LE(arena.bytes_used(), kEventComputedBytesMax);
+  EXPECT_NE(TakeEvalError().find("for one event"), std::string::npos);
+  // The next event has its own budget: one term fits.
+  ExprPtr one = ParseAndCheck(term, schema, &diags);
+  ASSERT_TRUE(one);
+  auto c1 = CompiledExpr::Compile(*one);
+  ASSERT_TRUE(c1.ok());
+  Arena arena1;
+  BeginEventEval();
+  const Value w = c1->Eval(row, &arena1);
+  ASSERT_FALSE(w.null);
+  EXPECT_EQ(w.i64, 8 << 20);
+  EXPECT_FALSE(EvalErrorPending());
+}
+
 }  // namespace
 }  // namespace impulse::plan

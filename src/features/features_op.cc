@@ -530,6 +530,7 @@ class FeaturesOperator final : public StatefulOperator {
   void Feed(EntityState& s, const Value* row, int64_t t) {
     s.Ensure(shape_);
     scratch_.Clear();
+    BeginEventEval();
     for (size_t d = 0; d < shape_.delays.size(); ++d) Mature(s, d, t - shape_.delays[d]);
     queue_row_.resize(shape_.delays.size());
     for (size_t c = 0; c < shape_.fast.size(); ++c) {
@@ -579,6 +580,7 @@ class FeaturesOperator final : public StatefulOperator {
   void Emit(EntityState& s, std::string_view key, const Value* row, const RowMeta& m, OpOutput* out) {
     const int64_t t = m.event_time_ms;
     scratch_.Clear();
+    BeginEventEval();  // the view's expressions are bounded per event (expr/eval.h)
     for (size_t c = 0; c < shape_.fast.size(); ++c) s.fast[c].Advance(shape_.fast[c].layout, t);
     for (size_t g = 0; g < shape_.groups.size(); ++g) {
       const Group& grp = shape_.groups[g];

@@ -19,6 +19,12 @@
 namespace impulse::plan {
 
 namespace {
+// A firing's payload (the webhook body or the agent's prompt) beyond this is refused with reason
+// too_large: it must fit an outbox record (16 MiB) with its other fields.
+constexpr size_t kFiringPayloadMaxBytes = size_t{8} << 20;
+}  // namespace
+
+namespace {
 
 class TriggerOperator final : public StatefulOperator {
  public:
@@ -66,6 +72,7 @@ class TriggerOperator final : public StatefulOperator {
       out->rows->AppendCopy(in, i);
       out->rows->meta(out->rows->size() - 1).watermark_ms = wm_;
       scratch_.Clear();
+      BeginEventEval();  // the rule's expressions are bounded per event (expr/eval.h)
       if (!when_.EvalPredicate(row, &scratch_)) continue;
       if (last_) {
         ASSIGN_OR_RETURN(const bool allowed, CooldownAllows(row, m, out));
@@ -188,6 +195,7 @@ class TriggerOperator final : public StatefulOperator {
         for (const TriggerDef::Call::Part& p : c.prompt) {
           payload_ += p.text;
           if (p.field >= 0) AppendText(row[p.field], op_.input.field(static_cast<size_t>(p.field)).type, &payload_);
+          if (payload_.size() > kFiringPayloadMaxBytes) break;  // a template repeating a field
         }
       } else if (c.body.empty()) {
         AppendRowJson(op_.input, row, &payload_);  // no body given: the whole event
@@ -195,6 +203,12 @@ class TriggerOperator final : public StatefulOperator {
         values_.resize(bodies_[k].exprs.size());
         for (size_t f = 0; f < values_.size(); ++f) values_[f] = bodies_[k].exprs[f].Eval(row, &scratch_);
         AppendRowJson(bodies_[k].schema, values_.data(), &payload_);
+      }
+      if (payload_.size() > kFiringPayloadMaxBytes) [[unlikely]] {
+        // Its outbox record could not be stored, nor the request sent: the event is refused for
+        // this action, visibly, and the rule's other actions still fire.
+        RecordLateRow(ctx_, op_.input, row, m, LateReason::kTooLarge, wm_, &stats_, out->late);
+        continue;
       }
       Arena& a = outbox.arena();
       Value* o = outbox.AppendRow();

@@ -212,5 +212,35 @@ TEST_F(TriggerOpTest, CooldownSurvivesACheckpoint) {
   std::filesystem::remove_all(dir);
 }
 
+// A prompt template that repeats a field: one 1 MiB id times 10,000 was a 10 GB prompt and a
+// bad_alloc on every replay. The payload stops at its bound; the event goes to the late-events
+// output (too_large) for that action, and the rule's other actions still fire.
+TEST(TriggerOpBounds, APromptOverItsBoundIsRefusedForThatActionOnly) {
+  std::string prompt;
+  for (int i = 0; i < 10'000; ++i) prompt += "{{id}}";
+  auto p = Compile(R"yaml(      - trigger:
+          name: big
+          when: score > 0.5
+          event_id: customer
+          call:
+            - {action: case_api, body: {score: score}}
+            - {action: analyst, prompt: ")yaml" +
+                   prompt + "\"}\n");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto phys = PhysicalPipeline::Create(p->pipelines[0], *p);
+  ASSERT_TRUE(phys.ok()) << phys.status().ToString();
+  auto inst = (*phys)->NewInstance(InstanceOptions{});
+  ASSERT_TRUE(inst.ok());
+  RowBatch in = Batch({{std::string(1u << 20, 'x'), 1, 0.9, 1000}});
+  RowBatch out((*phys)->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  ASSERT_TRUE((*inst)->Run(0, in, INT64_MIN, &out, &late).ok());
+  const RowBatch& outbox = (*inst)->side_outputs()[0];
+  ASSERT_EQ(outbox.size(), 1u);  // the webhook's firing only
+  EXPECT_EQ(outbox.row(0)[2].sv(), "case_api");
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late.row(0)[1].sv(), "trigger#1");
+  EXPECT_EQ(late.row(0)[2].sv(), "too_large");
+}
+
 }  // namespace
 }  // namespace impulse::plan

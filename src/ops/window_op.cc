@@ -200,6 +200,7 @@ class WindowOperator final : public StatefulOperator {
 
  private:
   void EvalArgs(const Value* row) {
+    BeginEventEval();  // aggregate arguments are bounded per event (expr/eval.h)
     for (size_t a = 0; a < args_.size(); ++a) {
       for (size_t j = 0; j < 2; ++j) {
         arg_values_[2 * a + j] = j < args_[a].size() ? args_[a][j].Eval(row, &scratch_) : Value::Null();

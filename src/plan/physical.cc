@@ -80,8 +80,7 @@ class SegmentRunner {
       // The scratch of earlier events is dead (their rows were copied out); reuse it in place
       // until it outgrows its first chunk.
       if (event_arena_.bytes_used() > kEventArenaRetainBytes) event_arena_.Clear();
-      const size_t event_start = event_arena_.bytes_used();
-      const PhysicalPipeline::Stage* over_budget = nullptr;
+      BeginEventEval();
       const Value* cur = in.row(i);
       size_t cur_width = in.width();
       int buf = 0;
@@ -113,14 +112,10 @@ class SegmentRunner {
           cur_width = width;
           buf ^= 1;
         }
-        if (event_arena_.bytes_used() - event_start > kEventComputedBytesMax) [[unlikely]] {
-          over_budget = &stage;
-          break;
-        }
       }
-      if (over_budget != nullptr || EvalErrorPending()) [[unlikely]] {
+      if (EvalErrorPending()) [[unlikely]] {
         if (written) out->PopRow();
-        Refuse(seg, pipeline, over_budget, in, i, late);
+        Refuse(seg, pipeline, in, i, late);
         continue;
       }
       if (!keep || written) continue;
@@ -138,37 +133,36 @@ class SegmentRunner {
  private:
   static constexpr size_t kEventArenaRetainBytes = 64u << 10;
 
-  // The late-events row of refused event i, naming the step that crossed a bound. An expression
-  // error is noted once per event, so that step is found by running the event again a step at a
-  // time (expressions are pure; this is the rare path).
-  void Refuse(const PhysicalPipeline::Segment& seg, const std::string& pipeline,
-              const PhysicalPipeline::Stage* over_budget, const RowBatch& in, size_t i, RowBatch* late) {
-    const PhysicalPipeline::Stage* step = over_budget;
+  // The late-events row of refused event i, naming the step that crossed a bound. An error is
+  // noted once per event, so that step is found by running the event again a step at a time
+  // (expressions are pure; this is the rare path).
+  void Refuse(const PhysicalPipeline::Segment& seg, const std::string& pipeline, const RowBatch& in, size_t i,
+              RowBatch* late) {
     TakeEvalError();
-    if (step == nullptr) {
-      event_arena_.Clear();
-      const Value* cur = in.row(i);
-      int buf = 0;
-      for (const PhysicalPipeline::Stage& stage : seg.stages) {
-        if (stage.is_filter) {
-          stage.predicate.EvalPredicate(cur, &event_arena_);
-        } else {
-          std::vector<Value>& o = rows_[buf];
-          if (o.size() < stage.columns.size()) o.resize(stage.columns.size());
-          for (size_t c = 0; c < stage.columns.size(); ++c) {
-            const PhysicalPipeline::Column& col = stage.columns[c];
-            o[c] = col.source_index >= 0 ? cur[col.source_index] : col.expr.Eval(cur, &event_arena_);
-          }
-          cur = o.data();
-          buf ^= 1;
+    event_arena_.Clear();
+    BeginEventEval();
+    const PhysicalPipeline::Stage* step = nullptr;
+    const Value* cur = in.row(i);
+    int buf = 0;
+    for (const PhysicalPipeline::Stage& stage : seg.stages) {
+      if (stage.is_filter) {
+        stage.predicate.EvalPredicate(cur, &event_arena_);
+      } else {
+        std::vector<Value>& o = rows_[buf];
+        if (o.size() < stage.columns.size()) o.resize(stage.columns.size());
+        for (size_t c = 0; c < stage.columns.size(); ++c) {
+          const PhysicalPipeline::Column& col = stage.columns[c];
+          o[c] = col.source_index >= 0 ? cur[col.source_index] : col.expr.Eval(cur, &event_arena_);
         }
-        if (EvalErrorPending()) {
-          step = &stage;
-          break;
-        }
+        cur = o.data();
+        buf ^= 1;
       }
-      TakeEvalError();
+      if (EvalErrorPending()) {
+        step = &stage;
+        break;
+      }
     }
+    TakeEvalError();
     event_arena_.Clear();
     AppendRefusedRow(pipeline, step != nullptr ? std::string_view(step->label) : std::string_view("map"),
                      seg.input_schema, in.row(i), in.meta(i), LateReason::kTooLarge, in.meta(i).watermark_ms, late);

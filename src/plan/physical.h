@@ -28,10 +28,6 @@
 
 namespace impulse::plan {
 
-// The computed bytes one event may take across a segment's stages (strings made by its
-// expressions; values passed through are not counted).
-inline constexpr size_t kEventComputedBytesMax = size_t{32} << 20;
-
 // Options of one instance (one task: a pipeline over one source partition).
 struct InstanceOptions {
   state::StateOptions state;  // backend for stateful operators; rocksdb_dir is a base directory
