@@ -2,9 +2,10 @@
 // out-of-range timestamps, int64 edges, huge and non-finite doubles, huge strings, invalid and
 // edge-case unicode, deep JSON, malformed lines) through every operator kind at once: tumbling,
 // hopping, session and sliding windows, dedup, an interval join, a feature view, a trigger and a
-// map of string/number/time functions. The engine must neither crash, nor stall, nor stop a task,
-// nor grow operator state beyond its bounds; every line is either accepted or refused with a
-// reason; refused rows carry one of the documented reasons; a restart replays into no failure.
+// map of string/number/time functions, with expressions that amplify a big string past the
+// per-event budget both in a map step and in a window's aggregate. The engine must neither crash, nor stall, nor stop a
+// task, nor grow operator state beyond its bounds; every line is either accepted or refused with a reason; refused rows
+// carry one of the documented reasons; a restart replays into no failure.
 //
 // IMPULSE_POISON_ROUNDS=N (default 1) runs N seeded corpora (opt-in long version).
 #include <gtest/gtest.h>
@@ -62,7 +63,14 @@ pipelines:
       - window:
           tumbling: 10s
           key: k
-          aggregates: {c: count(), sn: sum(n), ax: avg(x), ms: max(s), dx: count_distinct(s), mn: min(x)}
+          aggregates:
+            c: count()
+            sn: sum(n)
+            ax: avg(x)
+            ms: max(s)
+            dx: count_distinct(s)
+            mn: min(x)
+            amp: "sum(length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s)))"
     sink: {stream: tumble_out}
   - name: hop
     from: ev
@@ -119,6 +127,7 @@ pipelines:
           tstr: "cast(ts as string)"
           yr: "year(ts)"
           ns: "cast(s as int64)"
+          amp: "length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s)) + length(concat(s, s, s, s, s, s, s, s))"
       - filter: "len is null or len >= 0"
     sink: {stream: mapper_out}
 )yaml";
@@ -320,6 +329,8 @@ TEST(PoisonEventsTest, EveryOperatorKindSurvivesTheCorpusAndARestart) {
       EXPECT_NE(mapped.find("\"k\":\"sentinel\""), std::string::npos);
       std::string late;
       ASSERT_TRUE((*e)->ReadEvents("_late_events", 0, 0, 100'000, &late).ok());
+      // The near-1 MiB string made 40 MiB by the map's `amp`: refused at that step, not computed.
+      EXPECT_NE(late.find(R"("pipeline":"mapper","operator":"map#1","reason":"too_large")"), std::string::npos);
       const std::set<std::string> reasons = {"late", "state_limit", "out_of_range", "too_large"};
       size_t at = 0;
       while ((at = late.find("\"reason\":\"", at)) != std::string::npos) {
