@@ -136,8 +136,8 @@ class SegmentRunner {
   // The late-events row of refused event i, naming the step that crossed a bound. An error is
   // noted once per event, so that step is found by running the event again a step at a time
   // (expressions are pure; this is the rare path).
-  void Refuse(const PhysicalPipeline::Segment& seg, const std::string& pipeline, const RowBatch& in, size_t i,
-              RowBatch* late) {
+  [[gnu::cold, gnu::noinline]] void Refuse(const PhysicalPipeline::Segment& seg, const std::string& pipeline,
+                                           const RowBatch& in, size_t i, RowBatch* late) {
     TakeEvalError();
     event_arena_.Clear();
     BeginEventEval();
