@@ -18,7 +18,8 @@ enum class Positional { kOptional, kRequired };
 // `positional`, if not null, names the option one bare argument fills.
 // Returns the exit code to stop with, or -1 to go on:
 //   0  --help: "Usage: <usage>\n" and the options on stdout;
-//   2  a parse or notify error, or a missing kRequired positional:
+//   2  a parse or notify error (a negative value for an unsigned option included), or a missing
+//      kRequired positional:
 //      "impulse: <error>\n\nUsage: <usage>\n" on stderr.
 int ParseCommandLine(const std::vector<std::string>& args, const char* usage,
                      boost::program_options::options_description& opts, boost::program_options::variables_map* vm,

@@ -57,6 +57,28 @@ TEST(ParseCommandLine, ParseErrorsExitTwo) {
   EXPECT_EQ(Parse({"a", "b"}).rc, 2);  // one positional only
 }
 
+// Regression: "--max-connections -1" was read as 4294967295.
+TEST(ParseCommandLine, NegativeValueForAnUnsignedOptionExitsTwoAndSaysWhy) {
+  for (const char* value : {"-1", " -5"}) {
+    uint32_t u = 3;
+    po::options_description opts("test options");
+    opts.add_options()("u", po::value(&u)->default_value(u), "an unsigned count");
+    po::variables_map vm;
+    testing::internal::CaptureStderr();
+    const int rc = ParseCommandLine({"--u", value}, "test [--u N]", opts, &vm);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(rc, 2) << value;
+    EXPECT_NE(err.find("for option '--u' is invalid: it must not be negative"), std::string::npos) << err;
+  }
+  uint32_t u = 3;
+  po::options_description opts("test options");
+  opts.add_options()("u", po::value(&u), "an unsigned count");
+  po::variables_map vm;
+  EXPECT_EQ(ParseCommandLine({"--u=7"}, "test [--u N]", opts, &vm), -1);
+  EXPECT_EQ(u, 7u);
+  EXPECT_EQ(Parse({"--n", "-4"}).n, -4);  // a signed option still takes a negative value
+}
+
 TEST(ParseCommandLine, MissingRequiredPositionalExitsTwo) {
   EXPECT_EQ(Parse({}, /*required=*/true).rc, 2);
   EXPECT_EQ(Parse({"list"}, /*required=*/true).rc, -1);

@@ -130,6 +130,12 @@ bool IsBlank(std::string_view line) {
   return true;
 }
 
+// A line Parse skips (after removing a trailing '\r'): empty or only spaces/tabs.
+bool IsSkippedLine(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line.empty() || (line.front() != '{' && IsBlank(line));
+}
+
 std::string FieldReason(std::string_view field, std::string_view what) {
   std::string r;
   r.reserve(field.size() + what.size() + 8);
@@ -242,6 +248,18 @@ int NdjsonParser::Impl::FindField(std::string_view key, int hint) const {
   return it == index.end() ? -1 : it->second;
 }
 
+uint64_t CountNdjsonRecords(std::string_view body, uint64_t stop_after) {
+  uint64_t records = 0;
+  size_t pos = 0;
+  while (pos < body.size() && records <= stop_after) {
+    const void* nl = std::memchr(body.data() + pos, '\n', body.size() - pos);
+    const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - body.data()) : body.size();
+    if (!IsSkippedLine(body.substr(pos, end - pos))) ++records;
+    pos = end + 1;
+  }
+  return records;
+}
+
 Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBatch* rows, std::vector<BadLine>* bad) {
   RETURN_IF_ERROR(impl_->def_status);
   const size_t width = impl_->fields.size();
@@ -258,8 +276,8 @@ Status NdjsonParser::Parse(std::string_view body, int64_t ingest_time_ms, RowBat
     pos = end + 1;
     if (line_no == UINT32_MAX) return ResourceExhausted("body has more than 2^32-1 lines");
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || (line.front() != '{' && IsBlank(line))) continue;
+    if (IsSkippedLine(line)) continue;
+    if (line.back() == '\r') line.remove_suffix(1);
     if (line.size() > limits_.max_line_bytes) {
       bad->push_back({line_no, line, "line exceeds " + std::to_string(limits_.max_line_bytes) + " bytes"});
       continue;

@@ -33,6 +33,11 @@ struct BadLine {
 // time, reused across requests. Holds a simdjson parser and a padded line buffer, both sized
 // to the longest line seen (at most max_line_bytes), so steady state allocates nothing per
 // valid line (a bad line allocates its reason string).
+// The number of records (rows plus bad lines) NdjsonParser::Parse makes of `body`: its lines
+// that are not blank. Stops counting past `stop_after` (returns stop_after + 1 then). One
+// memchr pass, no allocation: lets a caller refuse a body too large to admit before parsing it.
+uint64_t CountNdjsonRecords(std::string_view body, uint64_t stop_after);
+
 class NdjsonParser {
  public:
   NdjsonParser(const StreamDef& def, NdjsonLimits limits);

@@ -65,6 +65,17 @@ std::string LineWith(std::string_view name, std::string_view member) {
   return line + "}";
 }
 
+// The count a caller uses to refuse a body before parsing it equals what Parse makes of it.
+TEST(CountNdjsonRecords, CountsTheRecordsParseMakes) {
+  const std::string body = "x\n\n \t\r\n{\"bad\n\r\n  y \r\nlast";
+  Parsed p = ParseBody(body);
+  EXPECT_EQ(p.rows.size() + p.bad.size(), 4u);
+  EXPECT_EQ(CountNdjsonRecords(body, 100), 4u);
+  EXPECT_EQ(CountNdjsonRecords(body, 2), 3u);  // stops past the bound
+  EXPECT_EQ(CountNdjsonRecords("", 100), 0u);
+  EXPECT_EQ(CountNdjsonRecords("\n\n", 100), 0u);
+}
+
 TEST(NdjsonParser, ValidLineFillsEveryFieldAndMeta) {
   Parsed p = ParseBody(LineWith("", "") + "\n");
   ASSERT_EQ(p.bad.size(), 0u);

@@ -328,6 +328,20 @@ Status EngineImpl::Ingest(std::string_view stream_name, std::string_view ndjson,
   StreamState& ss = *streams_[static_cast<size_t>(si)];
   const int64_t start_ns = clock_->NowNs();
   const int64_t now_ms = clock_->NowMs();
+  // Every record (row or dead letter) counts toward one shard's in-flight bound, so a body with
+  // more records than all shards' bounds together has a shard over its bound: Admit would refuse
+  // it, but only after parsing and encoding it, which costs CPU and memory many times the body.
+  // Refused here before parsing; counted only when the body could hold that many (a record
+  // takes 2 bytes, its newline included, but the last).
+  const uint64_t admissible = uint64_t{shard_count()} * options_.max_inflight_events_per_shard;
+  if ((ndjson.size() + 1) / 2 > admissible && CountNdjsonRecords(ndjson, admissible) > admissible) {
+    oversized_rejections.fetch_add(1, std::memory_order_relaxed);
+    return OutOfRange("request holds more than " + std::to_string(admissible) + " events (lines), over " +
+                      std::to_string(shard_count()) + " shards x max_inflight_events_per_shard " +
+                      std::to_string(options_.max_inflight_events_per_shard) +
+                      ", so it can never be admitted; split it into requests of at most " +
+                      std::to_string(options_.max_inflight_events_per_shard) + " lines");
+  }
   prod.rows.Reset(ss.def.schema.size());
   prod.bad.clear();
   RETURN_IF_ERROR(prod.parsers[static_cast<size_t>(si)]->Parse(ndjson, now_ms, &prod.rows, &prod.bad));

@@ -183,6 +183,48 @@ TEST_F(EngineTest, RequestOverTheInflightBoundAloneIsOutOfRangeAndLeavesNoTrace)
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+// Regression: a body with more lines than all shards may hold in flight together was parsed
+// and its dead letters encoded before the in-flight rule refused it (8 MB of invalid lines took
+// ~2 GB). It is now refused before parsing, by its line count; the refusal names the bound
+// over all shards, where a refusal after parsing names the shard.
+TEST_F(EngineTest, BodyWithMoreLinesThanAllShardsMayHoldIsRefusedBeforeParsing) {
+  EngineOptions o = Options();
+  o.shards = 2;
+  o.max_inflight_events_per_shard = 10;  // 20 records at most over both shards
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok());
+  auto lines = [](int n, const std::string& line) {
+    std::string body;
+    for (int i = 0; i < n; ++i) body += line + "\n";
+    return body;
+  };
+  // 21 invalid lines, without a final newline on the last: refused by the count.
+  std::string over = lines(21, "x");
+  over.pop_back();
+  Outcome before = IngestSync(**e, "clicks", over);
+  EXPECT_EQ(before.status.code(), StatusCode::kOutOfRange) << before.status.ToString();
+  EXPECT_NE(
+      before.status.message().find("more than 20 events (lines), over 2 shards x max_inflight_events_per_shard 10"),
+      std::string::npos)
+      << before.status.ToString();
+  EXPECT_EQ(Count(**e, "_dead_letter"), 0u);
+  // Blank lines (as Parse skips them) are not records: 20 invalid lines among blank ones pass
+  // the count, and the rule after parsing still refuses them (their 20 dead letters go to one
+  // shard), naming the shard as before.
+  Outcome after = IngestSync(**e, "clicks", lines(20, "x") + lines(30, " \t\r"));
+  EXPECT_EQ(after.status.code(), StatusCode::kOutOfRange) << after.status.ToString();
+  EXPECT_NE(after.status.message().find("events (lines) for shard"), std::string::npos) << after.status.ToString();
+  EXPECT_EQ(Count(**e, "_dead_letter"), 0u);
+  const std::string metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find("impulse_oversized_rejections_total 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("impulse_events_rejected_total{stream=\"clicks\"} 0"), std::string::npos) << metrics;
+  // A body the count lets through and the shards can hold is admitted.
+  std::string fits;
+  for (int i = 0; i < 10; ++i) fits += Click(i, 1);
+  EXPECT_TRUE(IngestSync(**e, "clicks", fits + lines(40, "")).status.ok());
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(EngineTest, FullDiskFailsTheRequestAndTheEngineRecoversWhenSpaceReturns) {
   FaultInjectionEnv fenv(Env::Default());
   EngineOptions o = Options();

@@ -49,12 +49,13 @@ struct HttpServer::Impl {
         });
   }
 
-  // Out of file descriptors (or kernel memory): free one by shedding the oldest idle
-  // connection, and try again shortly rather than spinning on the readable listening socket.
+  // Out of file descriptors (or kernel memory): free one by shedding the oldest connection
+  // without a complete request head, and try again shortly rather than spinning on the
+  // readable listening socket.
   void RetryAcceptLater() {
     ServerCore* c = core.get();
     c->metrics.AcceptFailed();
-    ShedOldestIdle();
+    if (!ShedOldest(c->idle)) ShedOldest(c->reserve_idle);
     accept_retry->expires_after(kAcceptRetryDelay);
     accept_retry->async_wait([this, c](boost::system::error_code ec) {
       if (ec || !c->acceptor->is_open()) return;
@@ -62,10 +63,11 @@ struct HttpServer::Impl {
     });
   }
 
-  // Closes the oldest idle connection (on its own I/O thread). False when none is idle.
-  bool ShedOldestIdle() {
+  // Closes the oldest connection of `list` without a complete request head (on its own I/O
+  // thread). False when there is none.
+  bool ShedOldest(IdleList& list) {
     ServerCore* c = core.get();
-    auto victim = c->idle.ClaimOldest();
+    auto victim = list.ClaimOldest();
     if (!victim) return false;
     c->metrics.ConnectionShed();
     c->Post(victim->second, [conn = std::move(victim->first)] { conn->Shed(); });
@@ -73,14 +75,17 @@ struct HttpServer::Impl {
   }
 
   // Admission: a regular slot while fewer than max_connections are open, else the slot of the
-  // oldest idle connection (which is closed), else a reserve slot, else closed at once.
+  // oldest regular connection without a complete request head (which is closed), else a reserve
+  // slot while fewer than reserve_connections are open, else the slot of the oldest reserve
+  // connection without a complete request head, else closed at once. So a slot is never held
+  // against a new client by a connection that has sent no complete request head.
   void OnAccepted(tcp::socket socket, uint32_t index) {
     ServerCore* c = core.get();
     Slot slot = Slot::kRegular;
     bool admit = !c->stopping.load();
-    if (admit && c->connections.load() >= c->options.max_connections && !ShedOldestIdle()) {
+    if (admit && c->connections.load() >= c->options.max_connections && !ShedOldest(c->idle)) {
       slot = Slot::kReserve;
-      admit = c->reserve_open.load() < c->options.reserve_connections;
+      admit = c->reserve_open.load() < c->options.reserve_connections || ShedOldest(c->reserve_idle);
     }
     if (!admit) {
       c->metrics.ConnectionRejected();  // before the close, which the client can observe

@@ -27,10 +27,12 @@ struct HttpServerOptions {
                                                        // with room to spare; bounds the JSON parser)
   uint32_t max_header_bytes = 16 << 10;                // larger request headers get 431
   uint32_t max_connections = 1024;                     // at the limit a new connection closes the oldest
-                                                       // idle one; with none idle it gets a reserve slot
+                                                       // idle one (no complete request head yet); with
+                                                       // none idle it gets a reserve slot
   uint32_t reserve_connections = 16;                   // beyond max_connections, with no idle connection
                                                        // to close: one request each, /healthz and
-                                                       // /metrics answered, others 503; beyond: closed
+                                                       // /metrics answered, others 503; beyond: the
+                                                       // oldest idle reserve one is closed, else closed
   uint32_t idle_timeout_ms = 60000;                    // a connection waiting this long for a request, or
                                                        // whose body is not complete this long after its
                                                        // header, is closed

@@ -41,7 +41,7 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
       : stream_(std::move(socket)), core_(core), index_(index), slot_(slot) {}
 
   ~Session() override {
-    if (idle_handle_) (void)core_->idle.Remove(*idle_handle_, &shed_claimed_);
+    if (idle_handle_) (void)IdleListOfSlot().Remove(*idle_handle_, &shed_claimed_);
     EndRequest();
     if (slot_ == Slot::kReserve) {
       core_->reserve_open.fetch_sub(1);
@@ -60,8 +60,8 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
     ReadHeader();
   }
 
-  // Claimed by the acceptor while idle: close now. If a request raced in, OnFirstBytes has
-  // already closed the connection without serving it, and this is a no-op.
+  // Claimed by the acceptor before its request head was complete: close now. If the head raced
+  // in, OnHeader has already closed the connection without serving it, and this is a no-op.
   void Shed() override { stream_.close(); }
 
  private:
@@ -70,30 +70,32 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
     return std::chrono::milliseconds(core_->options.header_timeout_ms);
   }
 
-  // Waits for the next request: with nothing of it buffered the connection is idle (and may be
-  // shed) until its first bytes arrive, then the header must be complete within
+  IdleList& IdleListOfSlot() const { return slot_ == Slot::kRegular ? core_->idle : core_->reserve_idle; }
+
+  // Waits for the next request. Until its request head is complete the connection may be shed
+  // for a new client (whether or not some bytes of it arrived). With nothing buffered it waits
+  // idle_timeout_ms for the first bytes, then the header must be complete within
   // header_timeout_ms. A reserve connection is not kept idle: it waits header_timeout_ms at most.
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(core_->options.max_header_bytes);
     parser_->body_limit(core_->options.max_body_bytes);
+    idle_handle_ = IdleListOfSlot().Add(weak_from_this(), index_, &shed_claimed_);
     if (buffer_.size() > 0) return ReadRestOfHeader();
-    if (slot_ == Slot::kRegular) {
-      idle_handle_ = core_->idle.Add(weak_from_this(), index_, &shed_claimed_);
-      stream_.expires_after(IdleTimeout());
-    } else {
-      stream_.expires_after(HeaderTimeout());
-    }
+    stream_.expires_after(slot_ == Slot::kRegular ? IdleTimeout() : HeaderTimeout());
     stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
                             [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnFirstBytes(ec, n); });
   }
 
+  // False when the acceptor claimed the connection (it must close); else it is out of the list.
+  bool LeaveIdleList() {
+    if (!idle_handle_) return true;
+    const bool kept = IdleListOfSlot().Remove(*idle_handle_, &shed_claimed_);
+    idle_handle_.reset();
+    return kept;
+  }
+
   void OnFirstBytes(beast::error_code ec, size_t n) {
-    if (idle_handle_) {
-      const bool kept = core_->idle.Remove(*idle_handle_, &shed_claimed_);
-      idle_handle_.reset();
-      if (!kept) return stream_.close();  // shed: a request that raced in is not served
-    }
     if (ec == beast::error::timeout) {
       core_->metrics.ConnectionTimedOut(slot_ == Slot::kRegular ? ServerMetrics::Timeout::kIdle
                                                                 : ServerMetrics::Timeout::kHeader);
@@ -110,6 +112,7 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
   }
 
   void OnHeader(beast::error_code ec) {
+    if (!LeaveIdleList()) return stream_.close();  // shed: a request head that raced in is not served
     if (ec == beast::error::timeout) core_->metrics.ConnectionTimedOut(ServerMetrics::Timeout::kHeader);
     if (ec) return FailRead(ec, /*header_read=*/false);
     BeginRequest();
@@ -232,6 +235,7 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
   // before closing. Closing with unread input would make the kernel send RST, and a client
   // still writing its (e.g. too large) body would see "connection reset" instead of our reply.
   void Close() {
+    (void)LeaveIdleList();  // closing anyway: no need to be shed
     EndRequest();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -271,7 +275,7 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
   ServerCore* const core_;
   const uint32_t index_;  // I/O thread index = Engine producer index
   const Slot slot_;
-  std::optional<IdleList::Handle> idle_handle_;  // set while in core_->idle
+  std::optional<IdleList::Handle> idle_handle_;  // set while in IdleListOfSlot()
   bool shed_claimed_ = false;                    // guarded by core_->idle's mutex
   beast::flat_buffer buffer_;
   std::string out_;  // the response being written; reused across requests

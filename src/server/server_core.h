@@ -26,8 +26,9 @@
 
 namespace impulse::server {
 
-// A connection waiting for its next request with nothing of it received: the one to close
-// when a new client needs its slot.
+// A connection that holds a slot without a complete request head: waiting for its next request,
+// or with part of its header received. The one to close when a new client needs its slot, so
+// that sending a byte and stalling does not keep a slot.
 class IdleConnection {
  public:
   virtual ~IdleConnection() = default;
@@ -35,11 +36,11 @@ class IdleConnection {
   virtual void Shed() = 0;
 };
 
-// The idle connections of all I/O threads, oldest first. Thread-safe. A connection adds itself
-// when it starts waiting for a request and removes itself when bytes arrive (or it closes); the
-// acceptor claims the oldest to close it. A claimed connection is committed to closing: if a
-// request raced in, Remove() says so and the connection closes without serving it, so a claim
-// always frees a slot.
+// The idle connections (above) of all I/O threads of one slot kind, oldest first. Thread-safe.
+// A connection adds itself when it starts waiting for a request and removes itself when its
+// request head is complete (or it closes); the acceptor claims the oldest to close it. A claimed
+// connection is committed to closing: if a request head raced in, Remove() says so and the
+// connection closes without serving it, so a claim always frees a slot.
 class IdleList {
  public:
   struct Entry {
@@ -49,6 +50,7 @@ class IdleList {
   };
   using Handle = std::list<Entry>::iterator;
 
+  // `metrics` (may be null) gets the list's size as the idle-connections gauge.
   explicit IdleList(ServerMetrics* metrics) : metrics_(metrics) {}
 
   // `*claimed` must stay valid until Remove(handle) returns.
@@ -56,7 +58,7 @@ class IdleList {
     std::lock_guard<std::mutex> lock(mu_);
     *claimed = false;
     auto handle = list_.insert(list_.end(), Entry{std::move(conn), io_index, claimed});
-    metrics_->SetIdleConnections(list_.size());
+    if (metrics_ != nullptr) metrics_->SetIdleConnections(list_.size());
     return handle;
   }
 
@@ -65,7 +67,7 @@ class IdleList {
     std::lock_guard<std::mutex> lock(mu_);
     if (*claimed) return false;
     list_.erase(handle);
-    metrics_->SetIdleConnections(list_.size());
+    if (metrics_ != nullptr) metrics_->SetIdleConnections(list_.size());
     return true;
   }
 
@@ -77,7 +79,7 @@ class IdleList {
       Entry e = list_.front();
       list_.pop_front();
       *e.claimed = true;
-      metrics_->SetIdleConnections(list_.size());
+      if (metrics_ != nullptr) metrics_->SetIdleConnections(list_.size());
       if (auto conn = e.conn.lock()) return std::make_pair(std::move(conn), e.io_index);
     }
     return std::nullopt;
@@ -115,10 +117,12 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   const Router router;
   std::atomic<uint32_t> connections{0};   // open connections but the reserve's: max_connections, plus
                                           // briefly the claimed idle ones still closing
-  std::atomic<uint32_t> reserve_open{0};  // open reserve connections, bounded by reserve_connections
-  IdleList idle{&metrics};
-  std::atomic<int64_t> inflight{0};   // requests read but not yet answered
-  std::atomic<bool> stopping{false};  // responses close their connection
+  std::atomic<uint32_t> reserve_open{0};  // open reserve connections: reserve_connections, plus briefly
+                                          // the claimed ones still closing
+  IdleList idle{&metrics};                // regular connections without a complete request head
+  IdleList reserve_idle{nullptr};         // reserve connections without a complete request head
+  std::atomic<int64_t> inflight{0};       // requests read but not yet answered
+  std::atomic<bool> stopping{false};      // responses close their connection
 
   std::mutex gate_mu;
   bool gate_closed = false;  // guarded by gate_mu

@@ -28,8 +28,8 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   connections_idle_ = &prometheus::BuildGauge()
                            .Name("impulse_http_connections_idle")
                            .Help(
-                               "Open HTTP connections waiting for a request (the ones closed first at "
-                               "max_connections)")
+                               "Open regular HTTP connections without a complete request head (waiting for "
+                               "one, or part of it received): the ones closed first at max_connections")
                            .Register(*registry_)
                            .Add({});
   connections_rejected_ = &prometheus::BuildCounter()
@@ -39,11 +39,14 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                                    "connection to close and the reserve full, or the server stopping")
                                .Register(*registry_)
                                .Add({});
-  connections_shed_ = &prometheus::BuildCounter()
-                           .Name("impulse_http_connections_shed_total")
-                           .Help("Idle connections closed to admit a new one at max_connections")
-                           .Register(*registry_)
-                           .Add({});
+  connections_shed_ =
+      &prometheus::BuildCounter()
+           .Name("impulse_http_connections_shed_total")
+           .Help(
+               "Connections without a complete request head closed to admit a new one at max_connections (or at "
+               "reserve_connections)")
+           .Register(*registry_)
+           .Add({});
   connections_reserved_ = &prometheus::BuildCounter()
                                .Name("impulse_http_connections_reserve_total")
                                .Help(

@@ -30,7 +30,7 @@ class ServerMetrics {
   void ConnectionOpened();
   void ConnectionClosed();
   void ConnectionRejected();  // closed at once: stopping, or max_connections and the reserve full
-  void ConnectionShed();      // an idle connection closed to admit a new one
+  void ConnectionShed();      // a connection without a complete request head closed to admit a new one
   void ConnectionReserved();  // admitted to a reserve slot
   // A connection closed by a timeout.
   enum class Timeout : uint8_t {
@@ -40,7 +40,7 @@ class ServerMetrics {
   };
   void ConnectionTimedOut(Timeout phase);
   void AcceptFailed();                // accept() failed for lack of file descriptors or memory
-  void SetIdleConnections(size_t n);  // connections waiting for a request with nothing received
+  void SetIdleConnections(size_t n);  // regular connections without a complete request head
   void BytesIn(uint64_t bytes);
 
   // Text exposition format 0.0.4.
