@@ -44,7 +44,9 @@ struct Outcome {
 Outcome IngestSync(Engine& e, std::string_view body) {
   std::promise<Outcome> done;
   auto fut = done.get_future();
-  Status st = e.Ingest("clicks", body, 0, [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
+  Status st = e.Ingest("clicks", body, 0, [&](Status s, IngestResult r) {
+    done.set_value({std::move(s), std::move(r)});
+  });
   if (!st.ok()) return {st, {}};
   return fut.get();
 }
@@ -189,12 +191,12 @@ TEST_F(DiskFaultTest, RequestsSharingAFailedGroupCommitAreAllRefusedAndNoneIsSto
   std::promise<Outcome> a, b;
   ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[2], "/a"), 0,
                            [&](Status s, IngestResult r) {
-                             a.set_value({s, std::move(r)});
+                             a.set_value({std::move(s), std::move(r)});
                            })
                   .ok());
   ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[0], "/b"), 1,
                            [&](Status s, IngestResult r) {
-                             b.set_value({s, std::move(r)});
+                             b.set_value({std::move(s), std::move(r)});
                            })
                   .ok());
   const Outcome oa = a.get_future().get();
@@ -282,7 +284,7 @@ TEST_F(DiskFaultTest, ReadersSeeNoEventOfARequestWaitingForItsGroupCommit) {
   auto refused = pending.get_future();
   ASSERT_TRUE((*e)->Ingest("clicks", Request(2, 20), 0,
                            [&](Status s, IngestResult r) {
-                             pending.set_value({s, std::move(r)});
+                             pending.set_value({std::move(s), std::move(r)});
                            })
                   .ok());
   // Within the group's window (well before its fsync) the events are written, not acknowledged.
@@ -345,7 +347,7 @@ TEST_F(DiskFaultTest, OutputWaitingForAFullDiskIsRetriedEvery100MsNotInALoop) {
   ASSERT_GT(fenv.injected_write_faults(), 0u) << "the pipeline output was never written";
   // Every partition of per_user waits (the task writes a watermark marker to each): one
   // attempt each per 100 ms, about 40 in 1 s.
-  constexpr uint64_t kBound = 4 * 15;
+  constexpr uint64_t kBound = uint64_t{4} * 15;
   uint64_t before = fenv.injected_write_faults();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   EXPECT_LT(fenv.injected_write_faults() - before, kBound) << "attempts in 1 s while idle";
