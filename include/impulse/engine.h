@@ -245,7 +245,10 @@ class Engine {
 
   // Appends up to `limit` events of stream/partition starting at `from` as NDJSON lines,
   // each an object with "_offset", "_partition", "_event_time" and the fields. At or past the
-  // end: appends nothing and returns OK (ReadRows refuses past the end: kOutOfRange).
+  // end: appends nothing and returns OK (ReadRows refuses past the end: kOutOfRange). Readers
+  // (ReadEvents, ReadRows, Subscribe, ListStreams' end_offset) see acknowledged events only:
+  // durable ones, except with Durability::kNone and for pipeline-written streams fsynced at
+  // checkpoints (docs/HTTP_API.md).
   virtual Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
                             std::string* out) const = 0;
 

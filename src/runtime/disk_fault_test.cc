@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
+#include <thread>
 
 #include "common/fault_env.h"
 #include "impulse/engine.h"
@@ -42,7 +44,9 @@ struct Outcome {
 Outcome IngestSync(Engine& e, std::string_view body) {
   std::promise<Outcome> done;
   auto fut = done.get_future();
-  Status st = e.Ingest("clicks", body, 0, [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
+  Status st = e.Ingest("clicks", body, 0, [&](Status s, IngestResult r) {
+    done.set_value({std::move(s), std::move(r)});
+  });
   if (!st.ok()) return {st, {}};
   return fut.get();
 }
@@ -187,12 +191,12 @@ TEST_F(DiskFaultTest, RequestsSharingAFailedGroupCommitAreAllRefusedAndNoneIsSto
   std::promise<Outcome> a, b;
   ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[2], "/a"), 0,
                            [&](Status s, IngestResult r) {
-                             a.set_value({s, std::move(r)});
+                             a.set_value({std::move(s), std::move(r)});
                            })
                   .ok());
   ASSERT_TRUE((*e)->Ingest("clicks", body(user_of_partition[0], "/b"), 1,
                            [&](Status s, IngestResult r) {
-                             b.set_value({s, std::move(r)});
+                             b.set_value({std::move(s), std::move(r)});
                            })
                   .ok());
   const Outcome oa = a.get_future().get();
@@ -261,6 +265,105 @@ TEST_F(DiskFaultTest, CheckpointsResumeAfterTheDiskWasFullAndShutdownReportsNoLo
   EXPECT_TRUE(stopped.ok()) << stopped.ToString();
   EXPECT_EQ(err.find("lost"), std::string::npos) << err;
   EXPECT_EQ(err.find("final checkpoint failed"), std::string::npos) << err;
+}
+
+// Group commit: a request's events are written at once but acknowledged only by the covering
+// fsync. Readers must not see them before: a failed fsync refuses the request, rolls its events
+// back and gives their offsets to later events.
+TEST_F(DiskFaultTest, ReadersSeeNoEventOfARequestWaitingForItsGroupCommit) {
+  FaultInjectionEnv fenv(Env::Default());
+  EngineOptions o = Options(&fenv);
+  o.checkpoint_interval_ms = 3'600'000;
+  o.durability = Durability::kGroupCommit;
+  o.group_commit_ms = 2000;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_TRUE(IngestSync(**e, Request(1, 20)).status.ok());  // its fsync starts the 2 s group
+  fenv.SetSyncFails(true);
+  std::promise<Outcome> pending;
+  auto refused = pending.get_future();
+  ASSERT_TRUE((*e)->Ingest("clicks", Request(2, 20), 0,
+                           [&](Status s, IngestResult r) {
+                             pending.set_value({std::move(s), std::move(r)});
+                           })
+                  .ok());
+  // Within the group's window (well before its fsync) the events are written, not acknowledged.
+  int reads = 0;
+  for (const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1000);
+       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+    ASSERT_EQ(refused.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "answered inside its group";
+    ++reads;
+    const std::map<std::string, int> counts = UrlCounts(**e);
+    EXPECT_EQ(counts.size(), 20u) << "read " << reads << " sees events of the unanswered request";
+    uint64_t listed = 0;
+    uint64_t typed = 0;
+    for (const StreamInfo& s : (*e)->ListStreams()) {
+      if (s.name != "clicks") continue;
+      for (const auto& p : s.partitions) {
+        listed += p.end_offset;
+        Result<RowsRead> rows = (*e)->ReadRows("clicks", p.partition, 0, 1000);
+        ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+        typed += rows->rows.size();
+      }
+    }
+    EXPECT_EQ(listed, 20u) << "ListStreams counts events of the unanswered request";
+    EXPECT_EQ(typed, 20u) << "ReadRows returns events of the unanswered request";
+    if (::testing::Test::HasFailure()) break;
+  }
+  const Outcome out = refused.get();
+  EXPECT_FALSE(out.status.ok());
+  fenv.SetSyncFails(false);
+  ASSERT_TRUE(IngestSync(**e, Request(3, 20)).status.ok());
+  const std::map<std::string, int> counts = UrlCounts(**e);
+  EXPECT_EQ(counts.size(), 40u);
+  for (const auto& [url, n] : counts) {
+    EXPECT_EQ(n, 1) << url;
+    EXPECT_NE(url.rfind("/r2/", 0), 0u) << url << " of the refused request is stored";
+  }
+  EXPECT_TRUE((*e)->Stop().ok());
+}
+
+// A full disk under pipeline output only: the output waits and is written again every 100 ms
+// (docs/OPERATIONS.md), also while a checkpoint waits for it, and the shard sleeps in between.
+TEST_F(DiskFaultTest, OutputWaitingForAFullDiskIsRetriedEvery100MsNotInALoop) {
+  FaultInjectionEnv fenv(Env::Default());
+  EngineOptions o = Options(&fenv);
+  o.checkpoint_interval_ms = 3'600'000;  // only the explicit ones below
+  o.checkpoint_timeout_ms = 1000;
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  fenv.SetPathFilter("/streams/per_user/");
+  fenv.SetWriteBudget(0);
+  // One user: one partition of per_user waits.
+  std::string body;
+  for (int i = 0; i < 10; ++i) {
+    body += R"({"user_id":"u1","url":"/x)" + std::to_string(i) + R"(","amount":1,"ts":"2024-03-01T10:00:00Z"})" + "\n";
+  }
+  ASSERT_TRUE(IngestSync(**e, body).status.ok());
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fenv.injected_write_faults() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(fenv.injected_write_faults(), 0u) << "the pipeline output was never written";
+  // Every partition of per_user waits (the task writes a watermark marker to each): one
+  // attempt each per 100 ms, about 40 in 1 s.
+  constexpr uint64_t kBound = uint64_t{4} * 15;
+  uint64_t before = fenv.injected_write_faults();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_LT(fenv.injected_write_faults() - before, kBound) << "attempts in 1 s while idle";
+  // A checkpoint waits for the output (1 s, then it gives up): the same pace.
+  before = fenv.injected_write_faults();
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE((*e)->CheckpointNow().ok());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  const uint64_t attempts = fenv.injected_write_faults() - before;
+  EXPECT_LT(attempts, kBound) << "attempts in " << ms << " ms while a checkpoint waited";
+  // Space is back: the output is written, and checkpoints complete.
+  fenv.SetWriteBudget(-1);
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  Result<uint64_t> id = (*e)->CheckpointNow();
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_TRUE((*e)->Stop().ok());
 }
 
 }  // namespace

@@ -521,12 +521,13 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
 
 std::vector<StreamInfo> EngineImpl::ListStreams() const {
   std::vector<StreamInfo> out;
-  for (const auto& ss : streams_) {
+  for (uint32_t s = 0; s < streams_.size(); ++s) {
+    const StreamState* ss = streams_[s].get();
     StreamInfo info;
     info.name = ss->def.name;
     info.def = ss->def;
     for (uint32_t p = 0; p < ss->partitions.size(); ++p) {
-      info.partitions.push_back({p, ss->partitions[p]->start_offset(), ss->partitions[p]->end_offset()});
+      info.partitions.push_back({p, ss->partitions[p]->start_offset(), ReadableEnd(s, p)});
     }
     out.push_back(std::move(info));
   }
@@ -554,10 +555,13 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
   // Markers (control records of pipeline-written streams) are skipped, so keep reading until
   // `limit` events or the end; clients continue from the last "_offset" + 1.
   uint32_t produced = 0;
-  while (produced < limit) {
+  // Acknowledged events only (ReadableEnd); log offsets are dense, so the end bounds the count.
+  const uint64_t end = ReadableEnd(static_cast<uint32_t>(si), partition);
+  while (produced < limit && from < end) {
     recs.clear();
     storage.clear();
-    RETURN_IF_ERROR(ss.partitions[partition]->Read(from, limit - produced, 64u << 20, &recs, &storage));
+    const auto want = static_cast<uint32_t>(std::min<uint64_t>(limit - produced, end - from));
+    RETURN_IF_ERROR(ss.partitions[partition]->Read(from, want, 64u << 20, &recs, &storage));
     if (recs.empty()) break;
     for (const log::Record& r : recs) {
       from = r.offset + 1;

@@ -160,6 +160,15 @@ class EngineImpl final : public Engine {
   // restore truncates such a stream to its checkpointed end and recomputes the rest from durable
   // inputs, so per-cycle fsyncs bought nothing but one disk flush per pipeline hop of latency.
   bool sync_at_checkpoint(uint32_t stream) const { return sync_at_checkpoint_[stream] != 0; }
+  // How far a partition may be read, by pipeline tasks and by readers (ReadEvents, ReadRows,
+  // Subscribe, ListStreams): its durable end. Written records past it belong to requests not yet
+  // answered, whose failed fsync rolls them back and gives their offsets to later events. The
+  // written end where durability does not gate acknowledgement (durability none) or the stream
+  // is fsynced at checkpoints (a crash recomputes it: not read-committed, docs/ARCHITECTURE.md).
+  uint64_t ReadableEnd(uint32_t stream, uint32_t partition) const {
+    const log::PartitionLog& l = *streams_[stream]->partitions[partition];
+    return options_.durability == Durability::kNone || sync_at_checkpoint(stream) ? l.end_offset() : l.durable_offset();
+  }
   // The outbox's index, or UINT32_MAX without one; shards call NotifyOutbox after syncing it.
   uint32_t outbox_stream() const { return outbox_stream_; }
   void NotifyOutbox() {

@@ -19,10 +19,13 @@ Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64
   std::string storage;
   *next = from;
   uint32_t produced = 0;
+  // Acknowledged rows only (ReadableEnd); log offsets are dense, so the end bounds the count.
+  const uint64_t end = ReadableEnd(stream, partition);
   // Markers (control records of pipeline-written streams) are skipped, so keep reading until
   // `limit` rows or the end.
-  while (produced < limit) {
-    RETURN_IF_ERROR(log.Read(*next, limit - produced, 16u << 20, &recs, &storage));
+  while (produced < limit && *next < end) {
+    const auto want = static_cast<uint32_t>(std::min<uint64_t>(limit - produced, end - *next));
+    RETURN_IF_ERROR(log.Read(*next, want, 16u << 20, &recs, &storage));
     if (recs.empty()) break;
     for (const log::Record& r : recs) {
       *next = r.offset + 1;
@@ -46,7 +49,7 @@ Result<RowsRead> EngineImpl::ReadRows(std::string_view stream_name, uint32_t par
   const StreamState& ss = *streams_[si];
   // The visible end only grows, so a `from` any read returned (a next_offset or end_offset) is
   // never past it; one that is would otherwise look like a caught-up read.
-  const uint64_t end = ss.partitions[partition]->end_offset();
+  const uint64_t end = ReadableEnd(static_cast<uint32_t>(si), partition);
   if (from > end) {
     return OutOfRange("offset " + std::to_string(from) + " is past the end of " + ss.def.name + "/" +
                       std::to_string(partition) + " (" + std::to_string(end) + ")");
@@ -56,7 +59,7 @@ Result<RowsRead> EngineImpl::ReadRows(std::string_view stream_name, uint32_t par
   RETURN_IF_ERROR(ReadPartitionRows(static_cast<uint32_t>(si), partition, from, std::min(limit, kReadRowsMax),
                                     &read.rows, &read.next_offset));
   // Read after the records: every record read is below it, so next_offset <= end_offset.
-  read.end_offset = ss.partitions[partition]->end_offset();
+  read.end_offset = ReadableEnd(static_cast<uint32_t>(si), partition);
   return read;
 }
 
@@ -138,7 +141,7 @@ void SubscriptionState::Run() {
         stop = cancelled;
       }
       if (stop) return finish(Status::OK());
-      if (pos[p] >= engine->stream(stream).partitions[p]->end_offset()) continue;
+      if (pos[p] >= engine->ReadableEnd(stream, p)) continue;
       batch.Reset(width);
       uint64_t after = pos[p];
       Status st = engine->ReadPartitionRows(stream, p, pos[p], options.batch_rows_max, &batch, &after);
@@ -203,7 +206,8 @@ class SubscriptionHandle final : public Subscription {
       if (!state_->status.ok()) return state_->status;
       // The engine is alive while the subscription runs (it joins it before going away).
       const StreamState& ss = state_->engine->stream(state_->stream);
-      for (const auto& log : ss.partitions) target.push_back(log->end_offset());
+      for (uint32_t p = 0; p < ss.partitions.size(); ++p)
+        target.push_back(state_->engine->ReadableEnd(state_->stream, p));
     }
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
@@ -258,7 +262,7 @@ Result<std::unique_ptr<Subscription>> EngineImpl::Subscribe(std::string_view str
                            " partitions, from_offsets has " + std::to_string(options.from_offsets.size()));
   }
   for (size_t p = 0; p < options.from_offsets.size(); ++p) {
-    const uint64_t end = ss.partitions[p]->end_offset();
+    const uint64_t end = ReadableEnd(static_cast<uint32_t>(si), static_cast<uint32_t>(p));
     if (options.from_offsets[p] > end) {
       return OutOfRange("Subscribe: from_offsets[" + std::to_string(p) +
                         "] = " + std::to_string(options.from_offsets[p]) + " is past the end of " + ss.def.name + "/" +
@@ -274,8 +278,9 @@ Result<std::unique_ptr<Subscription>> EngineImpl::Subscribe(std::string_view str
   state->callback = std::move(callback);
   state->next = options.from_offsets;
   if (state->next.empty()) {
-    for (const auto& log : ss.partitions) {
-      state->next.push_back(options.start == SubscribeOptions::Start::kEnd ? log->end_offset() : log->start_offset());
+    for (uint32_t p = 0; p < ss.partitions.size(); ++p) {
+      state->next.push_back(options.start == SubscribeOptions::Start::kEnd ? ReadableEnd(state->stream, p)
+                                                                           : ss.partitions[p]->start_offset());
     }
   }
   state->options = std::move(options);

@@ -207,10 +207,11 @@ void Shard::Run() {
       engine_->activity.fetch_add(1, std::memory_order_seq_cst);
       continue;
     }
-    int64_t sleep_ms = output_backlog_ ? kBacklogRetryMs : kIdleSleepMs;
+    const int64_t now_ns = engine_->clock()->NowNs();
+    int64_t sleep_ms = kIdleSleepMs;
+    if (output_backlog_) sleep_ms = std::clamp<int64_t>((backlog_retry_ns_ - now_ns) / 1'000'000, 1, kBacklogRetryMs);
     if (sync_deadline_ns_ != 0) {
-      const int64_t left_ns = sync_deadline_ns_ - engine_->clock()->NowNs();
-      sleep_ms = std::clamp<int64_t>(left_ns / 1'000'000, 0, kIdleSleepMs);
+      sleep_ms = std::clamp<int64_t>((sync_deadline_ns_ - now_ns) / 1'000'000, 0, sleep_ms);
       if (sleep_ms == 0) continue;
     }
     const uint32_t token = waker_.PrepareWait();
@@ -226,6 +227,7 @@ void Shard::Run() {
     quiescent_.store(false, std::memory_order_seq_cst);
     engine_->activity.fetch_add(1, std::memory_order_seq_cst);
   }
+  backlog_retry_ns_ = 0;  // a last attempt at waiting output, whenever the previous one was
   SyncAndAck();
   RetryPendingRollbacks();  // last chance before the next start would read those records
   // After a drained stop every shard is quiet and synced, so the current cursors are safe;
@@ -239,9 +241,12 @@ bool Shard::HasWork() {
   }
   if (engine_->ckpt_pause_epoch.load(std::memory_order_acquire) >
       engine_->ckpt_resume_epoch.load(std::memory_order_acquire)) {
-    // Checkpoint in progress: tasks wait; the protocol's own steps count as work.
+    // Checkpoint in progress: tasks wait; the protocol's own steps count as work. The drain
+    // step also waits for unsynced partitions (dirty_): their sync comes at a time (the group
+    // commit deadline, the retry of waiting output), which Run sleeps until rather than spin.
     return engine_->ckpt_pause_epoch.load(std::memory_order_acquire) > paused_epoch.load(std::memory_order_relaxed) ||
-           engine_->ckpt_drain_epoch.load(std::memory_order_acquire) > drained_epoch.load(std::memory_order_relaxed);
+           (engine_->ckpt_drain_epoch.load(std::memory_order_acquire) > drained_epoch.load(std::memory_order_relaxed) &&
+            dirty_.empty());
   }
   if (output_backlog_) return false;  // tasks wait for the retry (Run sleeps briefly)
   for (const auto& t : tasks_) {
@@ -267,9 +272,7 @@ bool Shard::ExchangeBlocked() {
 }
 
 uint64_t Shard::ProcessableEnd(uint32_t stream, uint32_t partition) const {
-  const log::PartitionLog& l = *engine_->stream(stream).partitions[partition];
-  return engine_->options().durability == Durability::kNone || engine_->sync_at_checkpoint(stream) ? l.end_offset()
-                                                                                                   : l.durable_offset();
+  return engine_->ReadableEnd(stream, partition);
 }
 
 void Shard::MarkDirty(uint32_t stream, uint32_t partition, uint8_t kind) {
@@ -350,6 +353,9 @@ void Shard::AppendCommandRecords(AppendCommand& cmd) {
 
 void Shard::SyncAndAck() {
   const Durability d = engine_->options().durability;
+  // Output waiting for a full disk is written again every kBacklogRetryMs, however often the
+  // shard wakes; requests to answer go ahead at once (their records fail or succeed with it).
+  if (output_backlog_ && pending_acks_.empty() && engine_->clock()->NowNs() < backlog_retry_ns_) return;
   if (d == Durability::kGroupCommit && !dirty_.empty() && !engine_->stopping()) {
     const int64_t interval_ns = int64_t{engine_->options().group_commit_ms} * 1'000'000;
     const int64_t now_ns = engine_->clock()->NowNs();
@@ -498,6 +504,7 @@ void Shard::RollBackFailedBatch(bool refuse_requests) {
   }
   dirty_ = std::move(retry);
   output_backlog_ = !dirty_.empty();
+  backlog_retry_ns_ = engine_->clock()->NowNs() + kBacklogRetryMs * 1'000'000;
 }
 
 // A cursor may be persisted only once every output of the records before it is durable: the

@@ -208,7 +208,8 @@ class Shard {
   // [stream][partition]: a roll-back that failed (UINT64_MAX: none), retried at the next write
   // there; until it succeeds the log refuses writes.
   std::vector<std::vector<uint64_t>> pending_rollback_;
-  bool output_backlog_ = false;  // pipeline output waits for a failed write to be retried: tasks pause
+  bool output_backlog_ = false;   // pipeline output waits for a failed write to be retried: tasks pause
+  int64_t backlog_retry_ns_ = 0;  // with output_backlog_: when SyncAndAck writes it again
   std::vector<std::shared_ptr<IngestRequest>> pending_acks_;
   std::vector<uint64_t> pending_ack_events_;
   std::vector<CommandPtr> pending_ack_parts_;  // per pending ack: its command if the request is split
