@@ -32,8 +32,11 @@ inline thread_local bool error_pending = false;
 inline thread_local size_t bytes_left = kEventComputedBytesMax;
 void NoteOverBudget(size_t bytes);
 }  // namespace eval_internal
-// Starts one event's budget of computed bytes.
-inline void BeginEventEval() { eval_internal::bytes_left = kEventComputedBytesMax; }
+// Starts one event's evaluation: the whole budget, and no error pending from an earlier one.
+inline void BeginEventEval() {
+  eval_internal::bytes_left = kEventComputedBytesMax;
+  eval_internal::error_pending = false;
+}
 // Charges `bytes` about to be allocated for a computed string; false (and an error noted) when
 // they exceed either bound.
 inline bool ChargeComputedBytes(size_t bytes) {

@@ -43,7 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto compiled = impulse::plan::CompiledExpr::Compile(*e);
   if (!compiled.ok()) return 0;
   Arena arena;
+  impulse::plan::BeginEventEval();  // each input is one event
   Value v = compiled->Eval(row.data(), &arena);
+  impulse::plan::TakeEvalError();
   if (!v.null && compiled->type() == impulse::plan::ExprType::kString && v.len > 0) {
     // Touch every byte so ASan checks the string is readable.
     volatile char sink = 0;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "event/timestamp.h"
 #include "expr/nodes.h"
@@ -173,25 +174,29 @@ class FunctionNode final : public EvalNode {
   }
 
   Value Concat(const Value* row, Arena* arena) const {
+    // Each argument is evaluated once: evaluation charges the event's budget, so a second pass
+    // would charge it twice (and could come back shorter than the first).
     constexpr size_t kStackArgs = 16;
-    Value v[kStackArgs];
+    Value on_stack[kStackArgs];
+    std::vector<Value> on_heap;
+    Value* v = on_stack;
+    if (args_.size() > kStackArgs) {
+      on_heap.resize(args_.size());
+      v = on_heap.data();
+    }
     size_t total = 0;
-    bool on_stack = args_.size() <= kStackArgs;
     for (size_t i = 0; i < args_.size(); ++i) {
-      Value a = args_[i]->Eval(row, arena);
-      if (a.null) return Value::Null();
-      total += a.len;
-      if (on_stack) v[i] = a;
+      v[i] = args_[i]->Eval(row, arena);
+      if (v[i].null) return Value::Null();
+      total += v[i].len;
     }
     if (!ChargeComputedBytes(total)) return Value::Null();
     if (total == 0) return Value::String(std::string_view());
     char* out = arena->Allocate(total);
     size_t pos = 0;
     for (size_t i = 0; i < args_.size(); ++i) {
-      // Many arguments: evaluate again (expressions are pure) rather than allocate.
-      Value a = on_stack ? v[i] : args_[i]->Eval(row, arena);
-      if (a.len > 0 && pos + a.len <= total) std::memcpy(out + pos, a.str, a.len);
-      pos += a.len;
+      if (v[i].len > 0) std::memcpy(out + pos, v[i].str, v[i].len);
+      pos += v[i].len;
     }
     return Value::String(std::string_view(out, total));
   }

@@ -185,5 +185,28 @@ TEST(ExprComputedBytes, AnEventsComputedStringsStopAtItsBudget) {
   EXPECT_FALSE(EvalErrorPending());
 }
 
+// A concat of more than 16 arguments evaluates each once: a second pass charged the budget twice
+// (refusing what fits) and, when it ran out there, returned bytes it never wrote.
+TEST(ExprComputedBytes, AManyArgumentConcatIsChargedOnceAndWrittenWhole) {
+  const Schema schema({{"s", FieldType::kString, false}});
+  std::string text = "concat(upper(s)";
+  for (int k = 1; k < 17; ++k) text += ", upper(s)";
+  text += ")";
+  std::vector<ExprDiag> diags;
+  ExprPtr e = ParseAndCheck(text, schema, &diags);
+  ASSERT_TRUE(e) << (diags.empty() ? "" : diags[0].message);
+  auto c = CompiledExpr::Compile(*e);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const std::string s(720u << 10, 'x');  // 17 x 720 KiB: 12 MiB; charged twice 24, thrice 36 MiB
+  const Value row[] = {Value::String(s)};
+  Arena arena;
+  BeginEventEval();
+  const Value v = c->Eval(row, &arena);
+  ASSERT_FALSE(v.null);
+  EXPECT_FALSE(EvalErrorPending());
+  ASSERT_EQ(v.len, 17u * s.size());
+  EXPECT_EQ(std::string_view(v.sv()).find_first_not_of('X'), std::string_view::npos);
+}
+
 }  // namespace
 }  // namespace impulse::plan

@@ -62,6 +62,8 @@ inline Outcome RunExpr(const std::string& text) {
   out.nullable = c->nullable();
   std::vector<Value> row = TestRow();
   Arena arena;
+  BeginEventEval();
+  TakeEvalError();
   out.value = c->Eval(row.data(), &arena);
   if (out.type == ExprType::kString && !out.value.null) out.str = std::string(out.value.sv());
   return out;

@@ -641,6 +641,7 @@ class FeaturesOperator final : public StatefulOperator {
     if (ctx_.online_store != nullptr) ctx_.online_store->Put(key, t, s.latest);
     if (!previous_index_.empty()) {
       prev_values_.resize(previous_index_.size());
+      BeginEventEval();  // the next event's input: its own budget, not what the features left
       for (size_t j = 0; j < previous_index_.size(); ++j)
         prev_values_[j] = compiled_[previous_index_[j]].Eval(row, &scratch_);
       s.previous.clear();

@@ -173,15 +173,23 @@ class TriggerOperator final : public StatefulOperator {
       event_id_ = def_.source_stream + "/" + std::to_string(m.partition) + "/" + std::to_string(m.offset);
     }
     if (out->side == nullptr) return;  // a bare instance (tests of the pass-through only)
+    // Each published event and each action's body has the budget of one event (expr/eval.h); one
+    // that exceeds it is not written and the event goes to the late-events output for it.
     for (size_t k = 0; k < def_.publishes.size(); ++k) {
       RowBatch& b = (*out->side)[static_cast<size_t>(def_.publishes[k].side)];
       Value* o = b.AppendRow();
       b.meta(b.size() - 1) = m;
+      BeginEventEval();
       for (size_t c = 0; c < publish_[k].size(); ++c) {
         Value v = publish_[k][c].Eval(row, &scratch_);
         if (!v.null && def_.publishes[k].fields[c].expr->type == ExprType::kString)
           v = Value::String(b.arena().Copy(v.sv()));
         o[c] = v;
+      }
+      if (EvalErrorPending()) [[unlikely]] {
+        TakeEvalError();
+        b.PopRow();
+        RecordLateRow(ctx_, op_.input, row, m, LateReason::kTooLarge, wm_, &stats_, out->late);
       }
     }
     if (def_.calls.empty()) return;
@@ -191,6 +199,7 @@ class TriggerOperator final : public StatefulOperator {
     for (size_t k = 0; k < def_.calls.size(); ++k) {
       const TriggerDef::Call& c = def_.calls[k];
       payload_.clear();
+      BeginEventEval();
       if (c.kind == ActionDef::Kind::kAgent) {
         for (const TriggerDef::Call::Part& p : c.prompt) {
           payload_ += p.text;
@@ -204,7 +213,8 @@ class TriggerOperator final : public StatefulOperator {
         for (size_t f = 0; f < values_.size(); ++f) values_[f] = bodies_[k].exprs[f].Eval(row, &scratch_);
         AppendRowJson(bodies_[k].schema, values_.data(), &payload_);
       }
-      if (payload_.size() > kFiringPayloadMaxBytes) [[unlikely]] {
+      if (EvalErrorPending() || payload_.size() > kFiringPayloadMaxBytes) [[unlikely]] {
+        TakeEvalError();
         // Its outbox record could not be stored, nor the request sent: the event is refused for
         // this action, visibly, and the rule's other actions still fire.
         RecordLateRow(ctx_, op_.input, row, m, LateReason::kTooLarge, wm_, &stats_, out->late);
