@@ -442,7 +442,9 @@ TEST_F(HttpServerTest, ConnectionsWithAnIncompleteRequestHeadCannotHoldTheSlots)
   const TestResponse ingest = Post("{\"id\":1}\n");
   EXPECT_EQ(ingest.status, 200) << ingest.error;
   EXPECT_TRUE(stalled.front()->ServerClosed());  // the oldest went first
-  EXPECT_GE(Metric("impulse_http_connections_shed_total"), 6);
+  // The 4 late stalled ones and the health check each shed one; the POST sheds one too unless the
+  // health check's connection, closed by then, has already freed its slot.
+  EXPECT_GE(Metric("impulse_http_connections_shed_total"), 5);
   EXPECT_EQ(Metric("impulse_http_connections_rejected_total"), 0);
   EXPECT_EQ(Metric("impulse_http_connections_reserve_total"), 0);  // shedding made room each time
 }
