@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "impulse/engine.h"
+#include "runtime/engine_test_util.h"
 
 namespace impulse {
 namespace {
@@ -248,17 +249,10 @@ std::vector<std::string> Corpus(uint32_t seed) {
   return lines;
 }
 
-struct Outcome {
-  Status status;
-  IngestResult result;
-};
+using Outcome = testing_util::IngestOutcome;
 
 Outcome IngestSync(Engine& e, std::string_view stream, std::string_view body) {
-  std::promise<Outcome> done;
-  auto fut = done.get_future();
-  Status st = e.Ingest(stream, body, 0, [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
-  if (!st.ok()) return {st, {}};
-  return fut.get();
+  return testing_util::IngestAndWait(e, stream, body);
 }
 
 // The largest value of a metric family in the exposition text (0 when absent).

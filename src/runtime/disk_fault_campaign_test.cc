@@ -75,10 +75,7 @@ std::string Field(const std::string& line, const std::string& name) {
   return line.substr(at, end - at);
 }
 
-struct Outcome {
-  Status status;
-  IngestResult result;
-};
+using Outcome = testing_util::IngestOutcome;
 
 class DiskFaultCampaign : public ::testing::Test {
  protected:
@@ -119,13 +116,7 @@ class DiskFaultCampaign : public ::testing::Test {
   }
 
   static Outcome Send(Engine& e, const std::string& body, uint32_t producer) {
-    std::promise<Outcome> done;
-    auto fut = done.get_future();
-    Status st = e.Ingest("clicks", body, producer, [&](Status s, IngestResult r) {
-      done.set_value({s, std::move(r)});
-    });
-    if (!st.ok()) return {st, {}};
-    return fut.get();
+    return testing_util::IngestAndWait(e, "clicks", body, producer);
   }
 
   // Records what the engine answered for the events `sent` (indexes into `id`'s body, in the

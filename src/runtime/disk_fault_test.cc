@@ -36,20 +36,9 @@ pipelines:
     sink: {stream: per_user}
 )YAML";
 
-struct Outcome {
-  Status status;
-  IngestResult result;
-};
+using Outcome = testing_util::IngestOutcome;
 
-Outcome IngestSync(Engine& e, std::string_view body) {
-  std::promise<Outcome> done;
-  auto fut = done.get_future();
-  Status st = e.Ingest("clicks", body, 0, [&](Status s, IngestResult r) {
-    done.set_value({std::move(s), std::move(r)});
-  });
-  if (!st.ok()) return {st, {}};
-  return fut.get();
-}
+Outcome IngestSync(Engine& e, std::string_view body) { return testing_util::IngestAndWait(e, "clicks", body); }
 
 // `n` events with distinct urls "/r<request>/<i>" over several users (so several partitions
 // and both shards).

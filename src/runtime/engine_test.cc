@@ -13,6 +13,7 @@
 
 #include "common/fault_env.h"
 #include "impulse/engine.h"
+#include "runtime/engine_test_util.h"
 
 namespace impulse {
 namespace {
@@ -38,18 +39,11 @@ pipelines:
     sink: {stream: big_clicks}
 )YAML";
 
-struct Outcome {
-  Status status;
-  IngestResult result;
-};
+using Outcome = testing_util::IngestOutcome;
 
 // Calls Ingest and waits for its completion.
 Outcome IngestSync(Engine& e, std::string_view stream, std::string_view body) {
-  std::promise<Outcome> done;
-  auto fut = done.get_future();
-  Status st = e.Ingest(stream, body, 0, [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
-  if (!st.ok()) return {st, {}};
-  return fut.get();
+  return testing_util::IngestAndWait(e, stream, body);
 }
 
 std::string Click(int i, double amount) {

@@ -1,14 +1,34 @@
-// Helpers shared by the engine tests: a stream read back whole as NDJSON lines.
+// Helpers shared by the engine tests: an ingest waited for, a stream read back whole as NDJSON lines.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <future>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "impulse/engine.h"
 
 namespace impulse::testing_util {
+
+// What an Ingest call ended with: its status (a refusal at the call, or the callback's) and result.
+struct IngestOutcome {
+  Status status;
+  IngestResult result;
+};
+
+// Calls Ingest and waits for its completion.
+inline IngestOutcome IngestAndWait(Engine& e, std::string_view stream, std::string_view body, uint32_t producer = 0) {
+  std::promise<IngestOutcome> done;
+  auto fut = done.get_future();
+  Status st = e.Ingest(stream, body, producer, [&](Status s, IngestResult r) {
+    done.set_value({std::move(s), std::move(r)});
+  });
+  if (!st.ok()) return {st, {}};
+  return fut.get();
+}
 
 // Every event of `stream`, partition by partition, as Engine::ReadEvents' NDJSON lines
 // ("_offset", "_partition", "_event_time", then the fields).
