@@ -25,6 +25,9 @@ inline constexpr uint64_t kMaxEventIndex = uint64_t{1} << 48;
 inline constexpr std::string_view kAdTypes[] = {"banner", "modal", "sponsored-search", "mail", "mobile"};
 inline constexpr std::string_view kEventTypes[] = {"view", "click", "purchase"};
 inline constexpr std::string_view kIpAddress = "1.2.3.4";  // the original sends this one address
+// The campaign table's rows are valid until 9999-12-31T23:59:59.999Z (bench/ysb/ysb.yaml's
+// `valid_until`, the table stream's event time): the table never holds a watermark back.
+inline constexpr int64_t kTableValidUntilMs = 253'402'300'799'999;
 
 struct GeneratorConfig {
   // The same seed gives the same ids and events. Default 0.
