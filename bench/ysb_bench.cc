@@ -34,6 +34,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -323,10 +324,12 @@ int YsbCommand(const std::vector<std::string>& args) {
   // Latency of the rows of windows the watermark closed during the run.
   const int64_t closed_by_watermark = gen->TimestampAt(events - 1) - out_of_orderness_ms;
   std::vector<double> latency_ms;
+  std::set<int64_t> latency_windows;
   {
     std::lock_guard<std::mutex> lock(mu);
     for (const Delivered& d : delivered) {
       if (d.window_end_ms > closed_by_watermark) continue;
+      latency_windows.insert(d.window_end_ms);
       const auto end_at = start + std::chrono::milliseconds(d.window_end_ms - config.first_event_ms);
       latency_ms.push_back(std::chrono::duration<double, std::milli>(d.at - end_at).count());
     }
@@ -370,17 +373,18 @@ int YsbCommand(const std::vector<std::string>& args) {
     std::printf(
         "{\"events\":%llu,\"rate\":%.0f,\"paced\":%s,\"wall_s\":%.3f,\"send_s\":%.3f,\"events_per_s\":%.0f,"
         "\"cpu_s\":%.3f,\"generator_cpu_s\":%.3f,\"engine_cpu_s\":%.3f,\"events_per_cpu_s\":%.0f,"
-        "\"max_send_lag_ms\":%.1f,\"latency_rows\":%zu,\"latency_p50_ms\":%.2f,\"latency_p95_ms\":%.2f,"
+        "\"max_send_lag_ms\":%.1f,\"latency_rows\":%zu,\"latency_windows\":%zu,\"latency_p50_ms\":%.2f,\"latency_p95_"
+        "ms\":%.2f,"
         "\"latency_p99_ms\":%.2f,\"latency_max_ms\":%.2f,\"max_out_of_orderness_ms\":%lld,\"output_rows\":%zu,"
         "\"late_events\":%llu,\"shards\":%u,\"checkpoint_interval_ms\":%lld,\"state\":\"%s\",\"durability\":\"%s\","
         "\"batch_us\":%lld,\"poll_ms\":%u,\"checkpoints\":%llu,\"checkpoint_pause_p50_us\":%.0f,"
         "\"checkpoint_pause_p99_us\":%.0f}\n",
         static_cast<unsigned long long>(events), config.events_per_second, paced ? "true" : "false", wall_s, send_s,
-        eps, cpu_s, produced.generator_cpu_s, engine_cpu_s, per_core, produced.max_lag_ms, latency_ms.size(), p50, p95,
-        p99, pmax, static_cast<long long>(out_of_orderness_ms), output->size(), static_cast<unsigned long long>(late),
-        engine.shard_count(), static_cast<long long>(checkpoint_ms), state.c_str(), durability.c_str(),
-        static_cast<long long>(batch_us), poll_ms, static_cast<unsigned long long>(pause.count), pause.p50_us,
-        pause.p99_us);
+        eps, cpu_s, produced.generator_cpu_s, engine_cpu_s, per_core, produced.max_lag_ms, latency_ms.size(),
+        latency_windows.size(), p50, p95, p99, pmax, static_cast<long long>(out_of_orderness_ms), output->size(),
+        static_cast<unsigned long long>(late), engine.shard_count(), static_cast<long long>(checkpoint_ms),
+        state.c_str(), durability.c_str(), static_cast<long long>(batch_us), poll_ms,
+        static_cast<unsigned long long>(pause.count), pause.p50_us, pause.p99_us);
   } else {
     std::printf("ysb: %llu ad events -> %zu (campaign, window) counts, %llu late\n",
                 static_cast<unsigned long long>(events), output->size(), static_cast<unsigned long long>(late));
@@ -396,9 +400,9 @@ int YsbCommand(const std::vector<std::string>& args) {
     std::printf("  %.0f events per engine CPU-second (per core)\n", per_core);
     if (paced) {
       std::printf(
-          "  window result latency (window end -> row delivered), %zu rows: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, "
-          "max %.2f ms\n",
-          latency_ms.size(), p50, p95, p99, pmax);
+          "  window result latency (window end -> row delivered), %zu rows of %zu windows: p50 %.2f ms, p95 %.2f ms, "
+          "p99 %.2f ms, max %.2f ms\n",
+          latency_ms.size(), latency_windows.size(), p50, p95, p99, pmax);
     }
     std::printf("  max_out_of_orderness %lld ms, batch %lld us, subscription poll %u ms\n",
                 static_cast<long long>(out_of_orderness_ms), static_cast<long long>(batch_us), poll_ms);
