@@ -19,7 +19,7 @@ struct WindowCount {
   int64_t window_start = 0;  // ms since the Unix epoch; the window is [window_start, window_end)
   int64_t window_end = 0;
   int64_t views = 0;
-  auto operator<=>(const WindowCount&) const = default;
+  auto operator<=>(const WindowCount&) const = default;  // NOLINT(modernize-use-nullptr): clang-tidy 14 misfires here
 };
 std::ostream& operator<<(std::ostream& os, const WindowCount& row);
 
