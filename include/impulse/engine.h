@@ -111,9 +111,9 @@ struct EventDecision {
     kRejected = 2,  // refused by validation (dead-lettered): `reason`
   };
   State state = State::kPending;
-  uint32_t line = 0;       // 1-based line of the body (row index + 1 for rows)
-  std::string id;          // the id value as text (a string as is, numbers in decimal); "" if rejected
-  int32_t row = -1;        // kDecided: its row in DecideResult::rows
+  uint32_t line = 0;               // 1-based line of the body (row index + 1 for rows)
+  std::string id;                  // the id value as text (a string as is, numbers in decimal); "" if rejected
+  int32_t row = -1;                // kDecided: its row in DecideResult::rows
   std::vector<std::string> rules;  // kDecided: the pipeline's trigger rules that fired for it
   std::string reason;              // kRejected
 };
@@ -123,10 +123,10 @@ struct DecideResult {
   IngestResult ingest;
   std::string pipeline;
   std::string id_field;
-  Schema schema;                       // the pipeline's output schema
-  RowBatch rows;                       // one row per decided event (owned)
-  std::vector<EventDecision> events;   // one per line (row), in request order
-  uint32_t pending = 0;                // events in state kPending
+  Schema schema;                      // the pipeline's output schema
+  RowBatch rows;                      // one row per decided event (owned)
+  std::vector<EventDecision> events;  // one per line (row), in request order
+  uint32_t pending = 0;               // events in state kPending
 };
 
 struct PartitionInfo {
@@ -298,9 +298,9 @@ class Engine {
   // are kPending (they are still processed; the log is the record). Waiters live in memory only:
   // after a crash the log holds the outcome. Returns at once, `done` not called, with Ingest's
   // errors and: kInvalidArgument (an unknown pipeline, or one that does not read the stream; an
-  // id field missing, of another type, null or repeated in the call; timeout over the maximum), kOutOfRange (more than kDecideEventsMax lines), kUnavailable (decide_waiters_max
-  // reached). A failed ingest completes `done` with its error. The library's engine implements
-  // it; the default refuses (kFailedPrecondition).
+  // id field missing, of another type, null or repeated in the call; timeout over the maximum), kOutOfRange (more than
+  // kDecideEventsMax lines), kUnavailable (decide_waiters_max reached). A failed ingest completes `done` with its
+  // error. The library's engine implements it; the default refuses (kFailedPrecondition).
   virtual Status IngestAndDecide(std::string_view stream, std::string_view ndjson, uint32_t producer,
                                  const DecideOptions& options, DecideCallback done) {
     (void)stream, (void)ndjson, (void)producer, (void)options, (void)done;

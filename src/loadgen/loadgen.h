@@ -30,8 +30,8 @@ struct LoadOptions {
   // Decisions in the response (docs/HTTP_API.md): non-empty = each POST asks for pipeline
   // `decide`'s output (?decide=...), so latency runs to the decision, not the ack.
   std::string decide;
-  std::string decide_id;               // &id=...; empty = the server's default
-  int64_t decide_timeout_ms = -1;      // &timeout_ms=...; -1 = the server's default
+  std::string decide_id;           // &id=...; empty = the server's default
+  int64_t decide_timeout_ms = -1;  // &timeout_ms=...; -1 = the server's default
   // Appends the NDJSON line of event number `seq` (0-based) to *line, without '\n'. Required.
   std::function<void(uint64_t seq, std::string* line)> make_line;
 };

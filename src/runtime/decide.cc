@@ -53,8 +53,8 @@ Result<DecideTarget> ResolveDecideTarget(const plan::LogicalPlan& plan, const St
     }
   }
   if (pipe == nullptr) {
-    return InvalidArgument("decide: unknown pipeline '" + options.pipeline + "' (pipelines: " +
-                    (names.empty() ? "none" : names) + ")");
+    return InvalidArgument("decide: unknown pipeline '" + options.pipeline +
+                           "' (pipelines: " + (names.empty() ? "none" : names) + ")");
   }
   if (options.timeout_ms > DecideOptions::kDecideTimeoutMaxMs) {
     return InvalidArgument("decide: timeout_ms " + std::to_string(options.timeout_ms) + " is over the maximum " +
@@ -211,8 +211,8 @@ Result<std::shared_ptr<DecideCall>> DecisionWaiters::Register(const DecideTarget
   seen.reserve(rows.size());
   size_t b = 0;
   for (size_t i = 0; i <= rows.size(); ++i) {
-    const uint32_t line = i < rows.size() ? (rows.meta(i).line != 0 ? rows.meta(i).line : static_cast<uint32_t>(i + 1))
-                                          : UINT32_MAX;
+    const uint32_t line =
+        i < rows.size() ? (rows.meta(i).line != 0 ? rows.meta(i).line : static_cast<uint32_t>(i + 1)) : UINT32_MAX;
     for (; b < bad.size() && bad[b].line < line; ++b) {
       EventDecision& e = r.events.emplace_back();
       e.state = EventDecision::State::kRejected;
@@ -246,8 +246,9 @@ Result<std::shared_ptr<DecideCall>> DecisionWaiters::Register(const DecideTarget
   do {
     if (total + n > waiters_max_) {
       refused_full.fetch_add(1, std::memory_order_relaxed);
-      return Unavailable("decide: " + std::to_string(total) + " events are waited for, the engine's decide_waiters_max " +
-                         std::to_string(waiters_max_) + " leaves no room for " + std::to_string(n) + " more; retry later");
+      return Unavailable("decide: " + std::to_string(total) +
+                         " events are waited for, the engine's decide_waiters_max " + std::to_string(waiters_max_) +
+                         " leaves no room for " + std::to_string(n) + " more; retry later");
     }
   } while (!total_.compare_exchange_weak(total, total + n, std::memory_order_relaxed));
   PerPipeline& pp = pipelines_[target.pipeline];
@@ -306,8 +307,8 @@ void DecisionWaiters::IngestDone(const std::shared_ptr<DecideCall>& call, Status
         call->expired = true;
       } else {
         if (!timer_.joinable()) timer_ = std::thread([this] { TimerLoop(); });
-        call->timer_it = timers_.emplace(
-            std::chrono::steady_clock::now() + std::chrono::milliseconds(call->timeout_ms), call);
+        call->timer_it =
+            timers_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(call->timeout_ms), call);
         call->timer_set = true;
         timer_cv_.notify_one();
       }
@@ -372,8 +373,8 @@ void DecisionWaiters::TimerLoop() {
       continue;
     }
     auto first = timers_.begin();
-    if (std::chrono::steady_clock::now() < first->first) {
-      timer_cv_.wait_until(lock, first->first);
+    if (const TimePoint deadline = first->first; std::chrono::steady_clock::now() < deadline) {
+      timer_cv_.wait_until(lock, deadline);  // a copy: the entry may be erased meanwhile
       continue;
     }
     std::shared_ptr<DecideCall> call = first->second.lock();

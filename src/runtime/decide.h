@@ -109,9 +109,9 @@ class DecisionWaiters {
     std::unordered_multimap<std::string, Waiter> map;  // key: output field index + id bytes
   };
   struct PerPipeline {
-    std::atomic<uint64_t> count{0};                       // waiters registered
-    std::unique_ptr<std::atomic<uint32_t>[]> per_field;   // waiters per output field
-    std::vector<FieldType> types;  // of the output fields
+    std::atomic<uint64_t> count{0};                      // waiters registered
+    std::unique_ptr<std::atomic<uint32_t>[]> per_field;  // waiters per output field
+    std::vector<FieldType> types;                        // of the output fields
     std::unique_ptr<Stripe[]> stripes;
   };
   using TimePoint = std::chrono::steady_clock::time_point;

@@ -20,8 +20,10 @@ namespace {
 using decide_test::DecideAndWait;
 using decide_test::TxLine;
 
-// Every row of `stream` rendered as JSON (its schema's fields), by the value of `key_field`.
-std::map<std::string, std::string> RowsById(const Engine& e, const std::string& stream, const std::string& key_field) {
+// Every row of `stream` rendered as JSON (its schema's fields), by the value of `key_field`;
+// with `text_field`, that string field's value instead.
+std::map<std::string, std::string> RowsById(const Engine& e, const std::string& stream, const std::string& key_field,
+                                            const std::string& text_field = "") {
   std::map<std::string, std::string> out;
   for (const StreamInfo& s : e.ListStreams()) {
     if (s.name != stream) continue;
@@ -33,7 +35,11 @@ std::map<std::string, std::string> RowsById(const Engine& e, const std::string& 
       if (!r.ok()) continue;
       for (size_t i = 0; i < r->rows.size(); ++i) {
         std::string json;
-        AppendRowJson(s.def.schema, r->rows.row(i), &json);
+        if (text_field.empty()) {
+          AppendRowJson(s.def.schema, r->rows.row(i), &json);
+        } else {
+          json = r->rows.row(i)[s.def.schema.FieldIndex(text_field)].sv();
+        }
         out[std::string(r->rows.row(i)[key].sv())] = json;
       }
     }
@@ -56,7 +62,9 @@ class DecideEngineTest : public ::testing::Test {
     engine_ = std::move(*e);
   }
   void TearDown() override {
-    if (engine_) EXPECT_TRUE(engine_->Stop().ok());
+    if (engine_) {
+      EXPECT_TRUE(engine_->Stop().ok());
+    }
   }
   static DecideOptions Score(uint32_t timeout_ms = 10'000) {
     DecideOptions o;
@@ -81,7 +89,7 @@ TEST_F(DecideEngineTest, DecisionIsTheSinkRowTheDecisionLogRecordAndThePublished
   ASSERT_EQ(r.events.size(), 40u);
   ASSERT_TRUE(engine_->WaitForPipelines(10'000).ok());
   const auto scored = RowsById(*engine_, "scored", "id");
-  const auto decisions = RowsById(*engine_, "decisions", "event_id");
+  const auto decisions = RowsById(*engine_, "decisions", "event_id", "scores");  // {"fraud_score":...}
   const auto alerts = RowsById(*engine_, "alerts", "id");
   std::set<std::string> fired;
   for (size_t i = 0; i < r.events.size(); ++i) {
@@ -120,8 +128,8 @@ TEST_F(DecideEngineTest, TimeoutListsPendingEventsWhichAreStillProcessed) {
   o.id_field = "id";
   o.timeout_ms = 100;
   const auto t0 = std::chrono::steady_clock::now();
-  auto out = DecideAndWait(*engine_, "tx", TxLine("a", 1, 5, 5000) + TxLine("b", 2, 5, 5000) + TxLine("c", 3, 5, 5000),
-                           o);
+  auto out =
+      DecideAndWait(*engine_, "tx", TxLine("a", 1, 5, 5000) + TxLine("b", 2, 5, 5000) + TxLine("c", 3, 5, 5000), o);
   const auto waited = std::chrono::steady_clock::now() - t0;
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   EXPECT_GE(waited, std::chrono::milliseconds(100));
@@ -219,8 +227,10 @@ TEST_F(DecideEngineTest, RowsFormAndConcurrentCallersEachGetTheirOwnDecisions) {
         }
         std::promise<decide_test::DecideOutcome> done;
         DecideOptions o = Score();
-        Status st = engine_->IngestRowsAndDecide("tx", rows, static_cast<uint32_t>(t), o,
-                                                 [&](Status s, DecideResult r) { done.set_value({s, std::move(r)}); });
+        Status st =
+            engine_->IngestRowsAndDecide("tx", rows, static_cast<uint32_t>(t), o, [&](Status s, DecideResult r) {
+              done.set_value({s, std::move(r)});
+            });
         ASSERT_TRUE(st.ok()) << st.ToString();
         auto out = done.get_future().get();
         ASSERT_TRUE(out.status.ok()) << out.status.ToString();

@@ -95,7 +95,7 @@ class DecideDir {
     o.shards = shards;
     o.max_producers = 8;
     o.durability = Durability::kNone;
-    o.checkpoint_interval_ms = 0;
+    o.checkpoint_interval_ms = 3'600'000;  // stateful steps need checkpoints; none is taken here
     auto repo = ModelRepository::Open((dir_ / "models").string());
     if (repo.ok()) o.models = std::move(*repo);
     return o;

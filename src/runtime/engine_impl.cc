@@ -431,9 +431,8 @@ Status EngineImpl::AdmitDecide(Producer& prod, int si, const RowBatch& rows, uin
   const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
   ASSIGN_OR_RETURN(DecideTarget target, ResolveDecideTarget(plan_, def, options));
   // Registered before Admit queues anything, so no output can precede its waiter.
-  ASSIGN_OR_RETURN(std::shared_ptr<DecideCall> call,
-                   decide_->Register(target, plan_.pipelines[target.pipeline], rows, prod.bad, options.timeout_ms,
-                                     std::move(done)));
+  ASSIGN_OR_RETURN(std::shared_ptr<DecideCall> call, decide_->Register(target, plan_.pipelines[target.pipeline], rows,
+                                                                       prod.bad, options.timeout_ms, std::move(done)));
   DecisionWaiters* waiters = decide_.get();
   Status st = Admit(prod, si, rows, producer, start_ns, now_ms, [waiters, call](Status s, IngestResult r) {
     waiters->IngestDone(call, std::move(s), std::move(r));

@@ -299,8 +299,8 @@ class EngineImpl final : public Engine {
   Status Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
                IngestCallback done);
   // Registers the decide waiters of `rows` and prod.bad, then Admit; unregisters if refused.
-  Status AdmitDecide(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns,
-                     int64_t now_ms, const DecideOptions& options, DecideCallback done);
+  Status AdmitDecide(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
+                     const DecideOptions& options, DecideCallback done);
   std::vector<std::unique_ptr<Shard>> shards_;
   uint32_t dead_letter_ = 0;
   std::atomic<bool> stopping_{false};

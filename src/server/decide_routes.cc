@@ -110,8 +110,8 @@ HttpReply DecideReply(const DecideResult& result) {
   return r;
 }
 
-void Router::IngestDecide(const std::string& stream, std::string_view query, const std::string& body,
-                          uint32_t producer, ReplyFn reply) const {
+void Router::IngestDecide(const std::string& stream, std::string_view query, const std::string& body, uint32_t producer,
+                          ReplyFn reply) const {
   DecideOptions options;
   if (auto err = ParseDecideQuery(query, &options)) return reply(BadQuery(std::move(*err)));
   auto shared_reply = std::make_shared<ReplyFn>(std::move(reply));
@@ -125,7 +125,8 @@ void Router::IngestDecide(const std::string& stream, std::string_view query, con
             // As for a plain ingest: the lines stored before another part failed.
             r.body.pop_back();
             r.body.append(",\"stored_lines\":[");
-            for (size_t i = 0; i < stored.size(); ++i) r.body.append(i > 0 ? "," : "").append(std::to_string(stored[i]));
+            for (size_t i = 0; i < stored.size(); ++i)
+              r.body.append(i > 0 ? "," : "").append(std::to_string(stored[i]));
             r.body.append("]}");
           }
           return (*shared_reply)(std::move(r));
@@ -133,7 +134,8 @@ void Router::IngestDecide(const std::string& stream, std::string_view query, con
         (*shared_reply)(DecideReply(result));
       });
   if (st.ok()) return;
-  if (st.code() == StatusCode::kOutOfRange) return (*shared_reply)(MakeReply(413, JsonError(st.message(), "OutOfRange")));
+  if (st.code() == StatusCode::kOutOfRange)
+    return (*shared_reply)(MakeReply(413, JsonError(st.message(), "OutOfRange")));
   (*shared_reply)(ErrorReply(st, options_->retry_after_s));
 }
 

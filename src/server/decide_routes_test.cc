@@ -25,7 +25,9 @@ class DecideRoutesTest : public ::testing::Test {
   }
   void TearDown() override {
     router_.reset();
-    if (engine_) EXPECT_TRUE(engine_->Stop().ok());
+    if (engine_) {
+      EXPECT_TRUE(engine_->Stop().ok());
+    }
   }
   HttpReply Post(const std::string& target, const std::string& body) {
     std::promise<HttpReply> done;
@@ -55,8 +57,8 @@ class DecideRoutesTest : public ::testing::Test {
 };
 
 TEST_F(DecideRoutesTest, ReplyCarriesEachEventsDecisionInRequestOrder) {
-  const std::string body = TxLine("a", 1, 250, 1000) + "not json\n" + TxLine("b", 2, 5000, 1000) +
-                           TxLine("c", 3, 10, 1000);
+  const std::string body =
+      TxLine("a", 1, 250, 1000) + "not json\n" + TxLine("b", 2, 5000, 1000) + TxLine("c", 3, 10, 1000);
   HttpReply r = Post("/v1/streams/tx/events?decide=score&id=id&timeout_ms=300", body);
   ASSERT_EQ(r.status, 207) << r.body;  // one line rejected, as a plain ingest answers
   simdjson::dom::parser parser;
@@ -97,8 +99,7 @@ TEST_F(DecideRoutesTest, BadQueriesAre400sNamingTheParameterAndQueueNothing) {
            "/v1/streams/tx/events?decide=score&id=nope",           // not a field of tx
            "/v1/streams/tx/events?decide=score&id=ts",             // not in score's output
            "/v1/streams/tx/events?decide=score&timeout_ms=60001",  // over the maximum
-           "/v1/streams/tx/events?decide=score&timeout_ms=-1",
-           "/v1/streams/tx/events?decide=score&timeout_ms=1e3",
+           "/v1/streams/tx/events?decide=score&timeout_ms=-1", "/v1/streams/tx/events?decide=score&timeout_ms=1e3",
            "/v1/streams/tx/events?decide=score&decide=score",  // twice
            "/v1/streams/tx/events?decide=",                    // empty
            "/v1/streams/tx/events?id=id",                      // no decide

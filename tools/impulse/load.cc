@@ -27,8 +27,8 @@ int LoadCommand(const std::vector<std::string>& args) {
       "connections", po::value(&lo.connections)->default_value(lo.connections), "HTTP keep-alive connections")(
       "batch", po::value(&lo.lines_per_request)->default_value(lo.lines_per_request), "lines per request")(
       "bad-fraction", po::value(&bad_fraction)->default_value(0.0), "share of invalid lines")(
-      "token", po::value(&lo.bearer_token), "bearer token")(
-      "decide", po::value(&lo.decide), "pipeline whose decision each response carries (?decide=)")(
+      "token", po::value(&lo.bearer_token), "bearer token")("decide", po::value(&lo.decide),
+                                                            "pipeline whose decision each response carries (?decide=)")(
       "id", po::value(&lo.decide_id), "with --decide: the id field (default: the server's choice)")(
       "decide-timeout-ms", po::value(&lo.decide_timeout_ms)->default_value(-1),
       "with --decide: timeout_ms of each request (-1: the server's default)");
