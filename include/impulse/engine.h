@@ -295,12 +295,14 @@ class Engine {
   // are registered before the events are queued; `done` runs once the events are acknowledged
   // (as Ingest's callback would) and either every accepted event has an output row of the
   // pipeline or options.timeout_ms has passed since the acknowledgement: events without one
-  // are kPending (they are still processed; the log is the record). Waiters live in memory only:
-  // after a crash the log holds the outcome. Returns at once, `done` not called, with Ingest's
-  // errors and: kInvalidArgument (an unknown pipeline, or one that does not read the stream; an
-  // id field missing, of another type, null or repeated in the call; timeout over the maximum), kOutOfRange (more than
-  // kDecideEventsMax lines), kUnavailable (decide_waiters_max reached). A failed ingest completes `done` with its
-  // error. The library's engine implements it; the default refuses (kFailedPrecondition).
+  // are kPending (they are still processed; the log is the record). Waiters live in memory
+  // only: after a crash the log holds the outcome. Returns at once, `done` not called, with
+  // Ingest's errors and: kInvalidArgument (an unknown pipeline, or one that does not read the
+  // stream; an id field missing, of another type, null or repeated in the call; a timeout over
+  // the maximum), kOutOfRange (more than kDecideEventsMax lines), kUnavailable
+  // (decide_waiters_max reached). A failed ingest completes `done` with its error. The
+  // library's engine implements it; the default refuses (kFailedPrecondition).
+  // NOLINTBEGIN(performance-unnecessary-value-param): by value because implementations keep them.
   virtual Status IngestAndDecide(std::string_view stream, std::string_view ndjson, uint32_t producer,
                                  const DecideOptions& options, DecideCallback done) {
     (void)stream, (void)ndjson, (void)producer, (void)options, (void)done;
@@ -312,6 +314,7 @@ class Engine {
     (void)stream, (void)rows, (void)producer, (void)options, (void)done;
     return FailedPrecondition("IngestRowsAndDecide is not supported by this engine");
   }
+  // NOLINTEND(performance-unnecessary-value-param)
 
   virtual std::vector<StreamInfo> ListStreams() const = 0;
 

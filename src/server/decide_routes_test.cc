@@ -2,12 +2,16 @@
 // embedded engine (runtime/decide_test_util.h): the reply carries each event's decision in
 // request order, equal to the row in the pipeline's sink stream, and every bad query is a 400
 // naming the parameter, before anything is queued. Labelled concurrent: also run under TSan.
+#include <utility>  // before Asio with g++ 12 / C++20
+
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
 #include <future>
 
+#include "loadgen/loadgen.h"
 #include "runtime/decide_test_util.h"
+#include "server/http_server.h"
 #include "server/router.h"
 
 namespace impulse::server {
@@ -120,6 +124,36 @@ TEST_F(DecideRoutesTest, BadQueriesAre400sNamingTheParameterAndQueueNothing) {
     if (s.name != "tx") continue;
     for (const PartitionInfo& p : s.partitions) EXPECT_EQ(p.end_offset, 0u) << "nothing queued";
   }
+}
+
+// `impulse load --decide`: the load generator asks for the decisions, over real HTTP, and every
+// event comes back decided (the report counts those answered pending).
+TEST_F(DecideRoutesTest, LoadGeneratorWaitsForTheDecisions) {
+  HttpServerOptions so;
+  so.port = 0;
+  so.io_threads = 2;
+  auto server = HttpServer::Start(engine_.get(), so);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  loadgen::LoadOptions o;
+  o.port = (*server)->port();
+  o.stream = "tx";
+  o.connections = 2;
+  o.lines_per_request = 10;
+  o.total_events = 200;
+  o.decide = "score";
+  o.decide_id = "id";
+  o.decide_timeout_ms = 10'000;
+  o.make_line = [](uint64_t seq, std::string* line) {
+    *line += TxLine("l" + std::to_string(seq), static_cast<int64_t>(seq % 13), 10, 1000);
+    line->pop_back();  // the generator adds the newline
+  };
+  auto report = loadgen::RunLoad(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->errors, 0u) << report->first_error;
+  EXPECT_EQ(report->accepted, 200u);
+  EXPECT_EQ(report->pending, 0u);
+  EXPECT_NE(engine_->MetricsText().find("impulse_decide_events_total{state=\"decided\"} 200"), std::string::npos);
+  (*server)->Stop();
 }
 
 }  // namespace
