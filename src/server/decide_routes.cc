@@ -11,7 +11,7 @@
 namespace impulse::server {
 namespace {
 
-HttpReply BadQuery(std::string message) {
+HttpReply BadQuery(const std::string& message) {
   HttpReply r;
   r.status = 400;
   r.body = JsonError(message, "InvalidArgument");
@@ -113,7 +113,7 @@ HttpReply DecideReply(const DecideResult& result) {
 void Router::IngestDecide(const std::string& stream, std::string_view query, const std::string& body, uint32_t producer,
                           ReplyFn reply) const {
   DecideOptions options;
-  if (auto err = ParseDecideQuery(query, &options)) return reply(BadQuery(std::move(*err)));
+  if (auto err = ParseDecideQuery(query, &options)) return reply(BadQuery(*err));
   auto shared_reply = std::make_shared<ReplyFn>(std::move(reply));
   const Status st = engine_->IngestAndDecide(
       stream, body, producer, options,
