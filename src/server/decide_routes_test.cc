@@ -63,7 +63,7 @@ class DecideRoutesTest : public ::testing::Test {
 TEST_F(DecideRoutesTest, ReplyCarriesEachEventsDecisionInRequestOrder) {
   const std::string body =
       TxLine("a", 1, 250, 1000) + "not json\n" + TxLine("b", 2, 5000, 1000) + TxLine("c", 3, 10, 1000);
-  HttpReply r = Post("/v1/streams/tx/events?decide=score&id=id&timeout_ms=300", body);
+  HttpReply r = Post("/v1/streams/tx/events?decide=score&id=id&timeout_ms=2000", body);
   ASSERT_EQ(r.status, 207) << r.body;  // one line rejected, as a plain ingest answers
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
