@@ -256,8 +256,8 @@ class Engine {
   // Completion of an ingest call; runs on a shard thread, so it must be quick (post to the
   // caller's own executor).
   using IngestCallback = std::function<void(Status, IngestResult)>;
-  // Completion of IngestAndDecide; runs on a shard thread or the engine's decide timer thread,
-  // so it must be quick too.
+  // Completion of IngestAndDecide; runs on a shard thread or the engine's decide timer thread
+  // (inline for a body without events), so it must be quick too.
   using DecideCallback = std::function<void(Status, DecideResult)>;
 
   virtual ~Engine() = default;

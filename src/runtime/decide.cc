@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
-#include <unordered_set>
 
 #include "event/json_writer.h"
 #include "event/key_hash.h"

@@ -13,9 +13,10 @@
 // Bounds: at most waiters_max events waited for at once (Register refuses beyond, counted);
 // memory per call: its output rows and one small record per event. Waiters are in memory only:
 // a crash forgets them, the log keeps the outcome.
-// Threads: every method is thread-safe. Deliver runs on shard threads; callbacks run on a shard
-// thread, the timer thread, or (Register's immediate completion never happens: see IngestDone)
-// the thread that acknowledged the ingest.
+// Threads: every method is thread-safe. Deliver runs on shard threads. A call's callback runs
+// on the thread that completes it: a shard (its last decision, or the acknowledgement), the
+// timer thread (its timeout), the caller of IngestDone (a body without events is acknowledged
+// inline), or the destructor's.
 #pragma once
 
 #include <atomic>
