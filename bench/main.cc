@@ -10,6 +10,7 @@ int NexmarkCommand(const std::vector<std::string>& args);        // nexmark_benc
 int YsbCommand(const std::vector<std::string>& args);            // ysb_bench.cc
 int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int PredictBenchCommand(const std::vector<std::string>& args);   // predict_bench.cc
+int LoginBenchCommand(const std::vector<std::string>& args);     // login_bench.cc
 }  // namespace impulse::bench
 
 namespace {
@@ -20,6 +21,7 @@ void PrintUsage(FILE* out) {
                "Commands:\n"
                "  nexmark --query qN --events N   a Nexmark query in process: events/s per core\n"
                "  ysb        the Yahoo Streaming Benchmark in process: events/s per core, window result latency\n"
+               "  login      decision latency with nothing else in flight (login abuse: the fifth failure fires)\n"
                "  features   online feature lookups over HTTP at a fixed rate: latency percentiles\n"
                "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n\n"
                "  impulse-bench <command> --help   options of one command\n");
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   if (cmd == "ysb") return impulse::bench::YsbCommand(args);
   if (cmd == "features") return impulse::bench::FeaturesBenchCommand(args);
   if (cmd == "predict") return impulse::bench::PredictBenchCommand(args);
+  if (cmd == "login") return impulse::bench::LoginBenchCommand(args);
   std::fprintf(stderr, "impulse-bench: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
