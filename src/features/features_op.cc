@@ -409,11 +409,27 @@ class FeaturesOperator final : public StatefulOperator {
     ShapeScope scope(&shape_);
     RETURN_IF_ERROR(env_->CreateDirs(dir));
     RETURN_IF_ERROR(entities_->Checkpoint(dir + "/entities").status());
+    return env_->WriteFileAtomic(dir + "/features.meta", EncodeMeta());
+  }
+
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    ShapeScope scope(&shape_);
+    RETURN_IF_ERROR(entities_->BeginCapture(dir + "/entities", files));
+    files->push_back(state::AsyncFile::Whole(dir + "/features.meta", EncodeMeta()));
+    return Status::OK();
+  }
+
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    ShapeScope scope(&shape_);
+    return entities_->CaptureStep(deadline);
+  }
+
+  std::string EncodeMeta() const {
     std::string meta;
     PutI64(wm_, &meta);
     PutI64(last_sweep_wm_, &meta);
     PutBufferedTail(pending_, stats_, &meta);
-    return env_->WriteFileAtomic(dir + "/features.meta", meta);
+    return meta;
   }
 
   Status Restore(const std::string& dir) override {

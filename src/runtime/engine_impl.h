@@ -250,6 +250,7 @@ class EngineImpl final : public Engine {
   // it (or, with none, to empty, since they are recomputed from their sources).
   Status Recover();
   Status RunCheckpoint(uint64_t* id);
+  Status WriteCapturedState(const state::AsyncFiles& files, int64_t deadline_ns);
   void CheckpointLoop();
   uint64_t ProgressCount() const;
 

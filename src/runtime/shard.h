@@ -92,6 +92,9 @@ class Shard {
   std::atomic<uint64_t> drained_epoch{0};
   std::vector<std::pair<std::string, uint64_t>> ckpt_positions;  // read after the epochs (acquire)
   Status ckpt_status;
+  // The state files of the checkpoint of paused_epoch, produced by this shard's tasks after
+  // they resume (StepCaptures) and written by the checkpoint writer. Read after paused_epoch.
+  state::AsyncFiles ckpt_files;
   // Per pipeline: stats of its stateful operators summed over this shard's tasks, refreshed
   // at checkpoints and housekeeping (read by metrics under stats_mu).
   std::mutex stats_mu;
@@ -164,6 +167,10 @@ class Shard {
   bool TickWatermarks();
   void CheckpointStep();
   Status SnapshotTasks(uint64_t epoch);
+  // Advances the state captures begun by SnapshotTasks by one slice (kCaptureSliceUs); false
+  // when there was nothing to do (none in progress, or the writer is behind).
+  bool StepCaptures();
+  bool capturing_ = false;  // ckpt_files still has state to produce
   Status RestoreTask(Task& t);
   Status LoadLookupTable(Task& t, const plan::LogicalPipeline& lp);
   void RefreshOpStats();

@@ -9,6 +9,7 @@
 // trivially copyable. Layouts, costs and the snapshot formats: docs/STATE.md.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -111,6 +112,25 @@ class StateTable {
     }
     return rocks_->Checkpoint(dir);
   }
+
+  // The incremental form of Checkpoint, for checkpoints taken while the owner keeps working
+  // (docs/CHECKPOINTS.md). Memory: O(1) now; the snapshot of the content as of this call is
+  // serialized by the owner thread (entries it is about to change, and CaptureStep's slices) into
+  // `dir`/state.snap, an AsyncFile appended to `files` that another thread writes and syncs.
+  // The same file as Checkpoint writes. RocksDB: Checkpoint now (write-back of dirty cached
+  // entries, then hard links), nothing appended.
+  Status BeginCapture(const std::string& dir, AsyncFiles* files) {
+    if (memory_) {
+      memory_->BeginCapture(dir + "/" + std::string(kSnapshotFileName), files);
+      return Status::OK();
+    }
+    return rocks_->Checkpoint(dir).status();
+  }
+  // Advances a capture until `deadline`; true when none is in progress.
+  bool CaptureStep(std::chrono::steady_clock::time_point deadline) {
+    return memory_ ? memory_->CaptureStep(deadline) : true;
+  }
+  bool capturing() const { return memory_ && memory_->capturing(); }
 
   // Replaces the content with the snapshot in `dir`, written by either backend (so a job can
   // switch backend across a restart). A corrupt snapshot is kDataLoss naming the file or
