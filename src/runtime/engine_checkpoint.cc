@@ -214,10 +214,12 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   if (!ok) return fail(Unavailable("checkpoint: exchange did not drain in time"));
   checkpoint::CheckpointManifest manifest;
   state::AsyncFiles files;
+  std::vector<std::pair<log::PartitionLog*, uint64_t>> durable_waits;
   for (auto& sh : shards_) {
     if (!sh->ckpt_status.ok()) return fail(sh->ckpt_status);
     manifest.positions.insert(manifest.positions.end(), sh->ckpt_positions.begin(), sh->ckpt_positions.end());
     files.insert(files.end(), sh->ckpt_files.begin(), sh->ckpt_files.end());
+    durable_waits.insert(durable_waits.end(), sh->ckpt_durable_waits.begin(), sh->ckpt_durable_waits.end());
   }
   for (size_t i = 0; i < pipelines_.size(); ++i) {
     LineSink* ls = line_sinks_[i].get();
@@ -240,6 +242,14 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   };
   Status ws = WriteCapturedState(files, deadline);
   if (!ws.ok()) return abandon(ws.WithContext("checkpoint state"));
+  // The recorded ends of pipeline-written partitions, synced in the background.
+  const bool durable = WaitFor(clock_, deadline, [&] {
+    for (const auto& [plog, end] : durable_waits) {
+      if (plog->durable_offset() < end) return false;
+    }
+    return true;
+  });
+  if (!durable) return abandon(Unavailable("checkpoint: pipeline-written partitions not durable in time"));
   manifest.pause_us = (t1 - pause_start) / 1000;
   manifest.spec_fingerprint = plan_.ToString().substr(0, 256);
   Status cs = store_->Commit(pending, manifest);

@@ -95,6 +95,9 @@ class Shard {
   // The state files of the checkpoint of paused_epoch, produced by this shard's tasks after
   // they resume (StepCaptures) and written by the checkpoint writer. Read after paused_epoch.
   state::AsyncFiles ckpt_files;
+  // Pipeline-written partitions whose recorded end (drained_epoch) must be durable before the
+  // manifest commits: (log, end). Read after drained_epoch.
+  std::vector<std::pair<log::PartitionLog*, uint64_t>> ckpt_durable_waits;
   // Per pipeline: stats of its stateful operators summed over this shard's tasks, refreshed
   // at checkpoints and housekeeping (read by metrics under stats_mu).
   std::mutex stats_mu;

@@ -24,6 +24,7 @@ void Shard::CheckpointStep() {
   const uint64_t pe = engine_->ckpt_pause_epoch.load(std::memory_order_acquire);
   if (pe > paused_epoch.load(std::memory_order_relaxed)) {
     ckpt_positions.clear();
+    ckpt_durable_waits.clear();
     ckpt_status = output_error_.ok() ? SnapshotTasks(pe)
                                      : FailedPrecondition("pipeline output was lost (" + output_error_.ToString() +
                                                           "); restart to recover from the last checkpoint");
@@ -44,15 +45,19 @@ void Shard::CheckpointStep() {
       if (!ss.def.derived) continue;
       for (uint32_t p = 0; p < ss.partitions.size(); ++p) {
         if (engine_->OwnerOf(p) != id_) continue;
-        // Only flushed per cycle: the end a restore truncates back to must be on disk.
+        // Only flushed per cycle: the end a restore truncates back to must be on disk before
+        // the manifest commits, not before the tasks resume: synced in the background, and
+        // the coordinator waits for it (ckpt_durable_waits).
+        log::PartitionLog* plog = ss.partitions[p].get();
         if (engine_->sync_at_checkpoint(s) && engine_->options().durability != Durability::kNone) {
-          Status st = ss.partitions[p]->Sync();
+          Status st = engine_->options().checkpoint_state_in_pause ? plog->Sync() : plog->SyncAsync();
           if (!st.ok()) {
             metrics_.sync_errors.Add(1);
             if (ckpt_status.ok()) ckpt_status = st.WithContext(ss.def.name + " at checkpoint");
           }
+          ckpt_durable_waits.emplace_back(plog, plog->end_offset());
         }
-        ckpt_positions.emplace_back("end/" + ss.def.name + "/" + std::to_string(p), ss.partitions[p]->end_offset());
+        ckpt_positions.emplace_back("end/" + ss.def.name + "/" + std::to_string(p), plog->end_offset());
       }
     }
     drained_epoch.store(de, std::memory_order_release);
