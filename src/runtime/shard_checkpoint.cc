@@ -1,6 +1,6 @@
 // A shard's part of the checkpoint protocol (EngineImpl::RunCheckpoint) and of recovery.
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 #include "common/fixed_codec.h"

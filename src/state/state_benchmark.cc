@@ -8,9 +8,9 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "state/state_table.h"
