@@ -677,7 +677,7 @@ class FeaturesOperator final : public StatefulOperator {
     if (__builtin_sub_overflow(wm_, state_ttl_ms_, &cutoff)) cutoff = INT64_MIN;
     last_sweep_wm_ = wm_;
     expired_keys_.clear();
-    RETURN_IF_ERROR(entities_->ForEach([&](std::string_view key, EntityState& s) {
+    RETURN_IF_ERROR(entities_->ForEachRead([&](std::string_view key, const EntityState& s) {
       if (s.last_ts < cutoff) expired_keys_.emplace_back(key);
       return Status::OK();
     }));

@@ -276,7 +276,7 @@ class TriggerOperator final : public StatefulOperator {
     if (wm_ == INT64_MAX || (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every)) return Status::OK();
     last_sweep_wm_ = wm_;
     expired_.clear();
-    RETURN_IF_ERROR(last_->ForEach([&](std::string_view key, int64_t& last) {
+    RETURN_IF_ERROR(last_->ForEachRead([&](std::string_view key, const int64_t& last) {
       if (last < wm_ - def_.cooldown_ms) expired_.emplace_back(key);
       return Status::OK();
     }));

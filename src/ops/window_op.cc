@@ -547,7 +547,7 @@ class WindowOperator final : public StatefulOperator {
     if (wm_ != INT64_MAX && (last_sweep_wm_ == INT64_MIN || wm_ - last_sweep_wm_ >= sweep_every)) {
       last_sweep_wm_ = wm_;
       expired_keys_.clear();
-      RETURN_IF_ERROR(sliding_->ForEach([&](std::string_view key, SlidingKey& s) {
+      RETURN_IF_ERROR(sliding_->ForEachRead([&](std::string_view key, const SlidingKey& s) {
         if (s.last_ts < wm_ - ttl) expired_keys_.emplace_back(key);
         return Status::OK();
       }));

@@ -192,6 +192,21 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
     checkpoints_failed.Add(1);
     return st;
   };
+  // Prepare: every shard finishes its batch in flight and runs small ones from then on (no
+  // task waits here), so that each meets the pause request soon.
+  ckpt_prepare_epoch.store(epoch, std::memory_order_release);
+  signal_all();
+  if (!WaitFor(clock_, deadline, [&] {
+        for (auto& sh : shards_) {
+          if (sh->prepared_epoch.load(std::memory_order_acquire) < epoch) return false;
+        }
+        return true;
+      })) {
+    // Nothing paused yet: no resume (the next checkpoint reuses this epoch).
+    (void)store_->Abort(pending);
+    checkpoints_failed.Add(1);
+    return Unavailable("checkpoint: shards did not prepare in time");
+  }
   // The pause starts when the shards can see the request.
   const int64_t pause_start = clock_->NowNs();
   ckpt_pause_epoch.store(epoch, std::memory_order_release);

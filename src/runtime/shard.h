@@ -84,10 +84,12 @@ class Shard {
   // (EngineOptions::max_inflight_events_per_shard).
   std::atomic<uint64_t> inflight_events{0};
 
-  // Checkpoint protocol (see EngineImpl::RunCheckpoint). paused_epoch: this shard stopped its
+  // Checkpoint protocol (see EngineImpl::RunCheckpoint). prepared_epoch: this shard is between
+  // two cycles and runs small batches until it pauses. paused_epoch: this shard stopped its
   // tasks and wrote their positions (ckpt_positions) and state for that epoch. drained_epoch:
   // also nothing left in its inbound exchange rings and everything appended is synced; the
   // ends of the pipeline-written partitions it owns are in ckpt_positions.
+  std::atomic<uint64_t> prepared_epoch{0};
   std::atomic<uint64_t> paused_epoch{0};
   std::atomic<uint64_t> drained_epoch{0};
   std::vector<std::pair<std::string, uint64_t>> ckpt_positions;  // read after the epochs (acquire)
@@ -173,7 +175,8 @@ class Shard {
   // Advances the state captures begun by SnapshotTasks by one slice (kCaptureSliceUs); false
   // when there was nothing to do (none in progress, or the writer is behind).
   bool StepCaptures();
-  bool capturing_ = false;  // ckpt_files still has state to produce
+  bool capturing_ = false;      // ckpt_files still has state to produce
+  uint32_t batch_records_ = 0;  // records per task batch this cycle (RunTasks)
   Status RestoreTask(Task& t);
   Status LoadLookupTable(Task& t, const plan::LogicalPipeline& lp);
   void RefreshOpStats();

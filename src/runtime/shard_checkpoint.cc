@@ -21,6 +21,8 @@ std::string CursorName(const std::string& pipeline, int side, uint32_t partition
 }  // namespace
 
 void Shard::CheckpointStep() {
+  const uint64_t pre = engine_->ckpt_prepare_epoch.load(std::memory_order_acquire);
+  if (pre > prepared_epoch.load(std::memory_order_relaxed)) prepared_epoch.store(pre, std::memory_order_release);
   const uint64_t pe = engine_->ckpt_pause_epoch.load(std::memory_order_acquire);
   if (pe > paused_epoch.load(std::memory_order_relaxed)) {
     ckpt_positions.clear();

@@ -85,6 +85,16 @@ class MemoryTable {
     return status;
   }
 
+  // A walk that does not change values: an entry not yet captured stays so.
+  Status ForEachRead(const std::function<Status(std::string_view key, const V& value)>& fn) {
+    Status status;
+    map_.ForEachUntil([&](const std::string& key, V& value) {
+      status = fn(key, value);
+      return status.ok();
+    });
+    return status;
+  }
+
   // Starts an incremental snapshot of the current content into the snapshot file `path`
   // (state.snap format), appended to `files` for the checkpoint writer. O(1). A capture still
   // in progress (its checkpoint was abandoned) is first ended: its file fails, and its remaining

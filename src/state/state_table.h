@@ -99,6 +99,17 @@ class StateTable {
     return memory_ ? memory_->ForEach(fn) : rocks_->ForEach(fn);
   }
 
+  // ForEach for a walk that only reads: the same visit, but a value it sees is not treated as
+  // modified, so a capture in progress (BeginCapture) need not serialize it first. Memory: no
+  // copy, no write-back; RocksDB: ForEach.
+  Status ForEachRead(const std::function<Status(std::string_view key, const V& value)>& fn) {
+    if (InjectedFailureDue()) [[unlikely]] {
+      return InjectedFailure();
+    }
+    if (memory_) return memory_->ForEachRead(fn);
+    return rocks_->ForEach([&](std::string_view key, V& value) { return fn(key, value); });
+  }
+
   // Writes a consistent snapshot of the whole table into `dir` (created; must not exist or be
   // empty, else kAlreadyExists). Memory: one file `state.snap`. RocksDB: dirty entries written
   // back, then `rocksdb/` (rocksdb::Checkpoint, hard links) and `state.manifest`. Returns the
