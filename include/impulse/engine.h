@@ -50,6 +50,10 @@ struct EngineOptions {
   int checkpoints_retained = 3;            // complete checkpoints kept on disk (>= 2)
   int64_t checkpoint_timeout_ms = 60'000;  // a checkpoint not done by then is abandoned
   int64_t restore_checkpoint_id = -1;      // >= 0: start from this checkpoint, not the newest
+  // true: operators write and sync their whole state while the pipelines wait (the previous
+  // scheme, kept to compare). false: the state is captured in O(1) in the pause and written in
+  // the background before the checkpoint commits (docs/CHECKPOINTS.md).
+  bool checkpoint_state_in_pause = false;
   // Keyed state of stateful operators: in memory (default) or RocksDB under data_dir/state.
   bool state_rocksdb = false;
   uint64_t state_cache_entries = 100'000;  // RocksDB: decoded entries cached per operator

@@ -416,11 +416,27 @@ class FeaturesOperator final : public StatefulOperator {
     ShapeScope scope(&shape_);
     RETURN_IF_ERROR(env_->CreateDirs(dir));
     RETURN_IF_ERROR(entities_->Checkpoint(dir + "/entities").status());
+    return env_->WriteFileAtomic(dir + "/features.meta", EncodeMeta());
+  }
+
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    ShapeScope scope(&shape_);
+    RETURN_IF_ERROR(entities_->BeginCapture(dir + "/entities", files));
+    files->push_back(state::AsyncFile::Whole(dir + "/features.meta", EncodeMeta()));
+    return Status::OK();
+  }
+
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    ShapeScope scope(&shape_);
+    return entities_->CaptureStep(deadline);
+  }
+
+  std::string EncodeMeta() const {
     std::string meta;
     PutI64(wm_, &meta);
     PutI64(last_sweep_wm_, &meta);
     PutBufferedTail(pending_, stats_, &meta);
-    return env_->WriteFileAtomic(dir + "/features.meta", meta);
+    return meta;
   }
 
   Status Restore(const std::string& dir) override {
@@ -820,7 +836,7 @@ class FeaturesOperator final : public StatefulOperator {
     if (__builtin_sub_overflow(wm_, state_ttl_ms_, &cutoff)) cutoff = INT64_MIN;
     last_sweep_wm_ = wm_;
     expired_keys_.clear();
-    RETURN_IF_ERROR(entities_->ForEach([&](std::string_view key, EntityState& s) {
+    RETURN_IF_ERROR(entities_->ForEachRead([&](std::string_view key, const EntityState& s) {
       if (s.last_ts < cutoff) expired_keys_.emplace_back(key);
       return Status::OK();
     }));

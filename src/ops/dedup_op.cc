@@ -76,12 +76,17 @@ class DedupOperator final : public StatefulOperator {
   Status Checkpoint(const std::string& dir) override {
     RETURN_IF_ERROR(env_->CreateDirs(dir));
     RETURN_IF_ERROR(seen_->Checkpoint(dir + "/seen").status());
-    std::string meta;
-    PutI64(wm_, &meta);
-    PutI64(last_sweep_wm_, &meta);
-    PutI64(static_cast<int64_t>(stats_.duplicates), &meta);
-    PutI64(static_cast<int64_t>(stats_.late_events), &meta);
-    return env_->WriteFileAtomic(dir + "/dedup.meta", meta);
+    return env_->WriteFileAtomic(dir + "/dedup.meta", EncodeMeta());
+  }
+
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    RETURN_IF_ERROR(seen_->BeginCapture(dir + "/seen", files));
+    files->push_back(state::AsyncFile::Whole(dir + "/dedup.meta", EncodeMeta()));
+    return Status::OK();
+  }
+
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    return seen_->CaptureStep(deadline);
   }
 
   Status Restore(const std::string& dir) override {
@@ -98,13 +103,22 @@ class DedupOperator final : public StatefulOperator {
   }
 
  private:
+  std::string EncodeMeta() const {
+    std::string meta;
+    PutI64(wm_, &meta);
+    PutI64(last_sweep_wm_, &meta);
+    PutI64(static_cast<int64_t>(stats_.duplicates), &meta);
+    PutI64(static_cast<int64_t>(stats_.late_events), &meta);
+    return meta;
+  }
+
   Status Advance(int64_t w) {
     wm_ = w;
     const int64_t every = std::max<int64_t>(def_.within_ms / 4, 1000);
     if (wm_ == INT64_MAX || (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every)) return Status::OK();
     last_sweep_wm_ = wm_;
     expired_.clear();
-    RETURN_IF_ERROR(seen_->ForEach([&](std::string_view key, int64_t& last) {
+    RETURN_IF_ERROR(seen_->ForEachRead([&](std::string_view key, const int64_t& last) {
       if (last < wm_ - def_.within_ms) expired_.emplace_back(key);
       return Status::OK();
     }));

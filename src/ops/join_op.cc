@@ -193,6 +193,20 @@ class JoinOperator final : public StatefulOperator {
     RETURN_IF_ERROR(env_->CreateDirs(dir));
     ASSIGN_OR_RETURN(uint64_t bytes, table_->Checkpoint(dir + "/" + std::string(kTableDir)));
     (void)bytes;
+    return env_->WriteFileAtomic(dir + "/" + std::string(kScalarsFile), EncodeScalars());
+  }
+
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    RETURN_IF_ERROR(table_->BeginCapture(dir + "/" + std::string(kTableDir), files));
+    files->push_back(state::AsyncFile::Whole(dir + "/" + std::string(kScalarsFile), EncodeScalars()));
+    return Status::OK();
+  }
+
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    return table_->CaptureStep(deadline);
+  }
+
+  std::string EncodeScalars() const {
     std::string s;
     PutRaw(&s, kScalarsMagic);
     PutRaw(&s, static_cast<uint8_t>(def_.type));
@@ -201,7 +215,7 @@ class JoinOperator final : public StatefulOperator {
     PutRaw(&s, late_events_);
     PutRaw(&s, limit_dropped_);
     PutRaw(&s, expired_);
-    return env_->WriteFileAtomic(dir + "/" + std::string(kScalarsFile), s);
+    return s;
   }
 
   Status Restore(const std::string& dir) override {

@@ -11,6 +11,7 @@
 // (the operator's watermark when emitted), so a following stateful operator sees them in order.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 #include "impulse/row.h"
 #include "impulse/status.h"
 #include "plan/logical_plan.h"
+#include "state/async_file.h"
 #include "state/state_options.h"
 
 namespace impulse::plan {
@@ -126,6 +128,21 @@ class StatefulOperator {
   // Writes the whole state into the empty directory `dir`; restores from one such directory.
   virtual Status Checkpoint(const std::string& dir) = 0;
   virtual Status Restore(const std::string& dir) = 0;
+  // The same checkpoint in two phases, so that the task pauses for the first only
+  // (docs/CHECKPOINTS.md). BeginCheckpoint runs while the task is paused: it encodes what is
+  // small (watermarks, buffered rows, counters) and starts capturing its tables
+  // (StateTable::BeginCapture), touching no file: every file of `dir` is appended to `files`,
+  // which the checkpoint writer writes and syncs. Then ContinueCheckpoint runs between batches
+  // (the task processes meanwhile) until it returns true. The files are those Checkpoint
+  // writes. Default: Checkpoint, synchronously.
+  virtual Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) {
+    (void)files;
+    return Checkpoint(dir);
+  }
+  virtual bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) {
+    (void)deadline;
+    return true;
+  }
   virtual OperatorStats stats() const = 0;
 };
 

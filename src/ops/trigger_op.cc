@@ -92,13 +92,27 @@ class TriggerOperator final : public StatefulOperator {
   Status Checkpoint(const std::string& dir) override {
     RETURN_IF_ERROR(env_->CreateDirs(dir));
     if (last_) RETURN_IF_ERROR(last_->Checkpoint(dir + "/cooldown").status());
+    return env_->WriteFileAtomic(dir + "/trigger.meta", EncodeMeta());
+  }
+
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    if (last_) RETURN_IF_ERROR(last_->BeginCapture(dir + "/cooldown", files));
+    files->push_back(state::AsyncFile::Whole(dir + "/trigger.meta", EncodeMeta()));
+    return Status::OK();
+  }
+
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    return last_ == nullptr || last_->CaptureStep(deadline);
+  }
+
+  std::string EncodeMeta() const {
     std::string meta;
     PutI64(wm_, &meta);
     PutI64(last_sweep_wm_, &meta);
     PutI64(static_cast<int64_t>(stats_.fired), &meta);       // firings
     PutI64(static_cast<int64_t>(stats_.duplicates), &meta);  // suppressed by the cooldown
     PutCheckpointedStats(stats_, &meta);
-    return env_->WriteFileAtomic(dir + "/trigger.meta", meta);
+    return meta;
   }
 
   Status Restore(const std::string& dir) override {
@@ -263,7 +277,7 @@ class TriggerOperator final : public StatefulOperator {
     if (wm_ == INT64_MAX || (last_sweep_wm_ != INT64_MIN && wm_ - last_sweep_wm_ < every)) return Status::OK();
     last_sweep_wm_ = wm_;
     expired_.clear();
-    RETURN_IF_ERROR(last_->ForEach([&](std::string_view key, int64_t& last) {
+    RETURN_IF_ERROR(last_->ForEachRead([&](std::string_view key, const int64_t& last) {
       if (last < wm_ - def_.cooldown_ms) expired_.emplace_back(key);
       return Status::OK();
     }));

@@ -160,13 +160,25 @@ class WindowOperator final : public StatefulOperator {
     if (panes_) RETURN_IF_ERROR(panes_->Checkpoint(dir + "/panes").status());
     if (sessions_) RETURN_IF_ERROR(sessions_->Checkpoint(dir + "/sessions").status());
     if (sliding_) RETURN_IF_ERROR(sliding_->Checkpoint(dir + "/sliding").status());
-    std::string meta;
-    PutI64(wm_, &meta);
-    PutI64(last_fired_end_, &meta);
-    PutI64(last_ingest_ms_, &meta);
-    PutI64(last_sweep_wm_, &meta);
-    PutBufferedTail(pending_, stats_, &meta);
-    return env_->WriteFileAtomic(dir + "/window.meta", meta);
+    return env_->WriteFileAtomic(dir + "/window.meta", EncodeMeta());
+  }
+
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    AggScope scope(&set_, slide_);
+    if (panes_) RETURN_IF_ERROR(panes_->BeginCapture(dir + "/panes", files));
+    if (sessions_) RETURN_IF_ERROR(sessions_->BeginCapture(dir + "/sessions", files));
+    if (sliding_) RETURN_IF_ERROR(sliding_->BeginCapture(dir + "/sliding", files));
+    files->push_back(state::AsyncFile::Whole(dir + "/window.meta", EncodeMeta()));
+    return Status::OK();
+  }
+
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    AggScope scope(&set_, slide_);
+    bool done = true;
+    if (panes_) done &= panes_->CaptureStep(deadline);
+    if (sessions_) done &= sessions_->CaptureStep(deadline);
+    if (sliding_) done &= sliding_->CaptureStep(deadline);
+    return done;
   }
 
   Status Restore(const std::string& dir) override {
@@ -199,6 +211,16 @@ class WindowOperator final : public StatefulOperator {
   }
 
  private:
+  std::string EncodeMeta() const {
+    std::string meta;
+    PutI64(wm_, &meta);
+    PutI64(last_fired_end_, &meta);
+    PutI64(last_ingest_ms_, &meta);
+    PutI64(last_sweep_wm_, &meta);
+    PutBufferedTail(pending_, stats_, &meta);
+    return meta;
+  }
+
   void EvalArgs(const Value* row) {
     BeginEventEval();  // aggregate arguments are bounded per event (expr/eval.h)
     for (size_t a = 0; a < args_.size(); ++a) {
@@ -525,7 +547,7 @@ class WindowOperator final : public StatefulOperator {
     if (wm_ != INT64_MAX && (last_sweep_wm_ == INT64_MIN || wm_ - last_sweep_wm_ >= sweep_every)) {
       last_sweep_wm_ = wm_;
       expired_keys_.clear();
-      RETURN_IF_ERROR(sliding_->ForEach([&](std::string_view key, SlidingKey& s) {
+      RETURN_IF_ERROR(sliding_->ForEachRead([&](std::string_view key, const SlidingKey& s) {
         if (s.last_ts < wm_ - ttl) expired_keys_.emplace_back(key);
         return Status::OK();
       }));

@@ -239,6 +239,20 @@ class PipelineInstanceImpl final : public PipelineInstance {
     return Status::OK();
   }
 
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    for (size_t k = 0; k < ops_.size(); ++k) {
+      const std::string sub = dir + "/" + def_->stateful_ops()[k]->label;
+      RETURN_IF_ERROR(ops_[k]->BeginCheckpoint(sub, files).WithContext(def_->stateful_ops()[k]->label));
+    }
+    return Status::OK();
+  }
+
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    bool done = true;
+    for (auto& op : ops_) done &= op->ContinueCheckpoint(deadline);
+    return done;
+  }
+
   Status Restore(const std::string& dir) override {
     for (size_t k = 0; k < ops_.size(); ++k) {
       const std::string sub = dir + "/" + def_->stateful_ops()[k]->label;

@@ -13,6 +13,7 @@
 // stream's key_field); partitioning is the runtime's job.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -70,6 +71,10 @@ class PipelineInstance {  // per-task mutable state; one thread
   // State of every stateful operator, one subdirectory each under `dir`.
   virtual Status Checkpoint(const std::string& dir) = 0;
   virtual Status Restore(const std::string& dir) = 0;
+  // The two-phase form of Checkpoint (StatefulOperator::BeginCheckpoint): the files of `dir`
+  // go to `files`; ContinueCheckpoint between batches until it returns true.
+  virtual Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) = 0;
+  virtual bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) = 0;
   // One entry per stateful operator, in pipeline order (labels from LogicalOp::label).
   virtual std::vector<std::pair<std::string, OperatorStats>> Stats() const = 0;
 };

@@ -2,18 +2,21 @@
 //
 // A checkpoint is aligned by pausing: the coordinator asks every shard to pause its pipeline
 // tasks (ingest goes on). Each shard, between two batches, records its tasks' input positions
-// and writes their operator state, then reports paused. Once all are paused, nothing produces
-// pipeline output any more, so when every shard has also drained its inbound exchange rings
-// and synced, the ends of the pipeline-written partitions are exactly the outputs of the
-// recorded positions. The coordinator resumes the tasks and commits the manifest (written
-// last, so a crash before it leaves no checkpoint). Recovery truncates pipeline-written
-// streams and file sinks back to the checkpoint and replays the sources from its positions with
-// its state: no output is lost or duplicated.
+// and begins capturing their operator state (O(1) per table: a copy-on-write freeze, see
+// state/memory_table.h), then reports paused. Once all are paused, nothing produces pipeline
+// output any more, so when every shard has also drained its inbound exchange rings and synced,
+// the ends of the pipeline-written partitions are exactly the outputs of the recorded
+// positions. The coordinator resumes the tasks, then writes and syncs the captured state as
+// the shards serialize it between batches, and commits the manifest (written last, so a crash
+// before it leaves no checkpoint). Recovery truncates pipeline-written streams and file sinks
+// back to the checkpoint and replays the sources from its positions with its state: no output
+// is lost or duplicated.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "runtime/engine_impl.h"
@@ -31,6 +34,17 @@ bool WaitFor(Clock* clock, int64_t deadline_ns, Pred pred) {
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   return true;
+}
+
+// Test hook (docs/CHECKPOINTS.md, "Testing"): the checkpoint writer sleeps this many ms after
+// it has written the first state bytes of a checkpoint, so that a test can kill the process
+// with the state captured and its write in flight, before the manifest.
+int64_t WriterDelayForTestMs() {
+  static const int64_t ms = [] {
+    const char* v = std::getenv("IMPULSE_TEST_CHECKPOINT_WRITER_DELAY_MS");
+    return v == nullptr ? 0 : std::max<int64_t>(0, std::atoll(v));
+  }();
+  return ms;
 }
 
 uint64_t FileSize(const std::string& path) {
@@ -167,12 +181,34 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
     for (auto& sh : shards_) sh->Signal();
   };
   auto fail = [&](Status st) {
+    // Captures begun for this checkpoint stop producing (only shards that paused have any).
+    for (auto& sh : shards_) {
+      if (sh->paused_epoch.load(std::memory_order_acquire) < epoch) continue;
+      for (const auto& f : sh->ckpt_files) f->Cancel();
+    }
     ckpt_resume_epoch.store(epoch, std::memory_order_release);
     signal_all();
     (void)store_->Abort(pending);
     checkpoints_failed.Add(1);
     return st;
   };
+  // Prepare: every shard finishes its batch in flight and runs small ones from then on (no
+  // task waits here), so that each meets the pause request soon.
+  ckpt_prepare_epoch.store(epoch, std::memory_order_release);
+  signal_all();
+  if (!WaitFor(clock_, deadline, [&] {
+        for (auto& sh : shards_) {
+          if (sh->prepared_epoch.load(std::memory_order_acquire) < epoch) return false;
+        }
+        return true;
+      })) {
+    // Nothing paused yet: no resume (the next checkpoint reuses this epoch).
+    (void)store_->Abort(pending);
+    checkpoints_failed.Add(1);
+    return Unavailable("checkpoint: shards did not prepare in time");
+  }
+  // The pause starts when the shards can see the request.
+  const int64_t pause_start = clock_->NowNs();
   ckpt_pause_epoch.store(epoch, std::memory_order_release);
   signal_all();
   bool ok = WaitFor(clock_, deadline, [&] {
@@ -192,9 +228,13 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   });
   if (!ok) return fail(Unavailable("checkpoint: exchange did not drain in time"));
   checkpoint::CheckpointManifest manifest;
+  state::AsyncFiles files;
+  std::vector<std::pair<log::PartitionLog*, uint64_t>> durable_waits;
   for (auto& sh : shards_) {
     if (!sh->ckpt_status.ok()) return fail(sh->ckpt_status);
     manifest.positions.insert(manifest.positions.end(), sh->ckpt_positions.begin(), sh->ckpt_positions.end());
+    files.insert(files.end(), sh->ckpt_files.begin(), sh->ckpt_files.end());
+    durable_waits.insert(durable_waits.end(), sh->ckpt_durable_waits.begin(), sh->ckpt_durable_waits.end());
   }
   for (size_t i = 0; i < pipelines_.size(); ++i) {
     LineSink* ls = line_sinks_[i].get();
@@ -204,23 +244,66 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
     if (!fs.ok()) return fail(fs);
     manifest.positions.emplace_back("file/" + lp.name, FileSize(lp.sink.target));
   }
-  // Outputs are pinned; the tasks may go on while the manifest is made durable.
+  // Outputs are pinned and the state captured; the tasks go on while their state is written
+  // and the manifest made durable.
   ckpt_resume_epoch.store(epoch, std::memory_order_release);
   signal_all();
   const int64_t t1 = clock_->NowNs();
-  manifest.pause_us = (t1 - t0) / 1000;
-  manifest.spec_fingerprint = plan_.ToString().substr(0, 256);
-  Status cs = store_->Commit(pending, manifest);
-  if (!cs.ok()) {
+  auto abandon = [&](Status st) {
+    for (const auto& f : files) f->Cancel();  // the shards stop serializing for it
     (void)store_->Abort(pending);
     checkpoints_failed.Add(1);
-    return cs;
-  }
+    return st;
+  };
+  Status ws = WriteCapturedState(files, deadline);
+  if (!ws.ok()) return abandon(ws.WithContext("checkpoint state"));
+  // The recorded ends of pipeline-written partitions, synced in the background.
+  const bool durable = WaitFor(clock_, deadline, [&] {
+    for (const auto& [plog, end] : durable_waits) {
+      if (plog->durable_offset() < end) return false;
+    }
+    return true;
+  });
+  if (!durable) return abandon(Unavailable("checkpoint: pipeline-written partitions not durable in time"));
+  manifest.pause_us = (t1 - pause_start) / 1000;
+  manifest.spec_fingerprint = plan_.ToString().substr(0, 256);
+  Status cs = store_->Commit(pending, manifest);
+  if (!cs.ok()) return abandon(cs);
   *id = pending.id;
-  checkpoint_pause.Record(t1 - t0);
+  checkpoint_pause.Record(t1 - pause_start);
   checkpoint_duration.Record(clock_->NowNs() - t0);
   checkpoints_completed.Add(1);
   last_checkpoint_id.store(static_cast<int64_t>(pending.id), std::memory_order_relaxed);
+  return Status::OK();
+}
+
+// Writes every file as its bytes arrive (the shards serialize between batches), then syncs
+// and renames it; returns once all are durable. Polls: a slice comes every shard cycle.
+Status EngineImpl::WriteCapturedState(const state::AsyncFiles& files, int64_t deadline_ns) {
+  std::vector<bool> done(files.size(), false);
+  size_t remaining = files.size();
+  bool delayed = WriterDelayForTestMs() == 0;
+  while (remaining > 0) {
+    uint64_t before = 0, after = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (done[i]) continue;
+      before += files[i]->bytes_written();
+      ASSIGN_OR_RETURN(bool complete, files[i]->WriteQueued(env_));
+      after += files[i]->bytes_written();
+      if (complete) {
+        done[i] = true;
+        --remaining;
+      }
+    }
+    if (!delayed && after > 0) {
+      delayed = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(WriterDelayForTestMs()));
+    }
+    if (remaining == 0) break;
+    if (exiting()) return Unavailable("engine stopped while the state was being written");
+    if (clock_->NowNs() > deadline_ns) return Unavailable("state not written in time (checkpoint_timeout_ms)");
+    if (after == before) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
   return Status::OK();
 }
 

@@ -234,6 +234,9 @@ class EngineImpl final : public Engine {
   bool checkpoints_enabled() const { return options_.checkpoint_interval_ms > 0; }
   const std::unordered_map<std::string, uint64_t>& restored_positions() const { return restored_positions_; }
   const std::string& restored_dir() const { return restored_dir_; }
+  // Set before ckpt_pause_epoch: shards acknowledge between two cycles (Shard::prepared_epoch)
+  // and run small batches until they pause, so that the pause request finds them soon.
+  std::atomic<uint64_t> ckpt_prepare_epoch{0};
   std::atomic<uint64_t> ckpt_pause_epoch{0};
   std::atomic<uint64_t> ckpt_drain_epoch{0};
   std::atomic<uint64_t> ckpt_resume_epoch{0};
@@ -257,6 +260,7 @@ class EngineImpl final : public Engine {
   // it (or, with none, to empty, since they are recomputed from their sources).
   Status Recover();
   Status RunCheckpoint(uint64_t* id);
+  Status WriteCapturedState(const state::AsyncFiles& files, int64_t deadline_ns);
   void CheckpointLoop();
   uint64_t ProgressCount() const;
 

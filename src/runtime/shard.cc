@@ -200,6 +200,7 @@ void Shard::Run() {
       did |= RunTasks();
       did |= TickWatermarks();
       if (tick_complete_) applied_end_epoch_.store(end_epoch, std::memory_order_release);
+      if (capturing_) did |= StepCaptures();
     }
     SyncAndAck();
     CheckpointStep();
@@ -213,6 +214,7 @@ void Shard::Run() {
     const int64_t now_ns = engine_->clock()->NowNs();
     int64_t sleep_ms = wall_clock_inputs_ ? kWallClockTickMs : kIdleSleepMs;
     if (output_backlog_) sleep_ms = std::clamp<int64_t>((backlog_retry_ns_ - now_ns) / 1'000'000, 1, kBacklogRetryMs);
+    if (capturing_) sleep_ms = 1;  // the checkpoint writer is behind: the next slice when it has caught up
     if (sync_deadline_ns_ != 0) {
       sleep_ms = std::clamp<int64_t>((sync_deadline_ns_ - now_ns) / 1'000'000, 0, sleep_ms);
       if (sleep_ms == 0) continue;

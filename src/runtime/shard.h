@@ -84,14 +84,22 @@ class Shard {
   // (EngineOptions::max_inflight_events_per_shard).
   std::atomic<uint64_t> inflight_events{0};
 
-  // Checkpoint protocol (see EngineImpl::RunCheckpoint). paused_epoch: this shard stopped its
+  // Checkpoint protocol (see EngineImpl::RunCheckpoint). prepared_epoch: this shard is between
+  // two cycles and runs small batches until it pauses. paused_epoch: this shard stopped its
   // tasks and wrote their positions (ckpt_positions) and state for that epoch. drained_epoch:
   // also nothing left in its inbound exchange rings and everything appended is synced; the
   // ends of the pipeline-written partitions it owns are in ckpt_positions.
+  std::atomic<uint64_t> prepared_epoch{0};
   std::atomic<uint64_t> paused_epoch{0};
   std::atomic<uint64_t> drained_epoch{0};
   std::vector<std::pair<std::string, uint64_t>> ckpt_positions;  // read after the epochs (acquire)
   Status ckpt_status;
+  // The state files of the checkpoint of paused_epoch, produced by this shard's tasks after
+  // they resume (StepCaptures) and written by the checkpoint writer. Read after paused_epoch.
+  state::AsyncFiles ckpt_files;
+  // Pipeline-written partitions whose recorded end (drained_epoch) must be durable before the
+  // manifest commits: (log, end). Read after drained_epoch.
+  std::vector<std::pair<log::PartitionLog*, uint64_t>> ckpt_durable_waits;
   // Per pipeline: stats of its stateful operators summed over this shard's tasks, refreshed
   // at checkpoints and housekeeping (read by metrics under stats_mu).
   std::mutex stats_mu;
@@ -164,6 +172,11 @@ class Shard {
   bool TickWatermarks();
   void CheckpointStep();
   Status SnapshotTasks(uint64_t epoch);
+  // Advances the state captures begun by SnapshotTasks by one slice (kCaptureSliceUs); false
+  // when there was nothing to do (none in progress, or the writer is behind).
+  bool StepCaptures();
+  bool capturing_ = false;      // ckpt_files still has state to produce
+  uint32_t batch_records_ = 0;  // records per task batch this cycle (RunTasks)
   Status RestoreTask(Task& t);
   Status LoadLookupTable(Task& t, const plan::LogicalPipeline& lp);
   void RefreshOpStats();

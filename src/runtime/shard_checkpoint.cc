@@ -1,5 +1,6 @@
 // A shard's part of the checkpoint protocol (EngineImpl::RunCheckpoint) and of recovery.
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 #include "common/fixed_codec.h"
@@ -9,6 +10,10 @@ namespace impulse::runtime {
 
 namespace {
 
+// One slice of state serialization per shard cycle while a checkpoint captures (between
+// batches): bounds the delay it adds to the events behind it.
+constexpr int64_t kCaptureSliceUs = 200;
+
 std::string CursorName(const std::string& pipeline, int side, uint32_t partition) {
   return "cursor/" + pipeline + "/" + std::to_string(side) + "/" + std::to_string(partition);
 }
@@ -16,9 +21,12 @@ std::string CursorName(const std::string& pipeline, int side, uint32_t partition
 }  // namespace
 
 void Shard::CheckpointStep() {
+  const uint64_t pre = engine_->ckpt_prepare_epoch.load(std::memory_order_acquire);
+  if (pre > prepared_epoch.load(std::memory_order_relaxed)) prepared_epoch.store(pre, std::memory_order_release);
   const uint64_t pe = engine_->ckpt_pause_epoch.load(std::memory_order_acquire);
   if (pe > paused_epoch.load(std::memory_order_relaxed)) {
     ckpt_positions.clear();
+    ckpt_durable_waits.clear();
     ckpt_status = output_error_.ok() ? SnapshotTasks(pe)
                                      : FailedPrecondition("pipeline output was lost (" + output_error_.ToString() +
                                                           "); restart to recover from the last checkpoint");
@@ -39,15 +47,19 @@ void Shard::CheckpointStep() {
       if (!ss.def.derived) continue;
       for (uint32_t p = 0; p < ss.partitions.size(); ++p) {
         if (engine_->OwnerOf(p) != id_) continue;
-        // Only flushed per cycle: the end a restore truncates back to must be on disk.
+        // Only flushed per cycle: the end a restore truncates back to must be on disk before
+        // the manifest commits, not before the tasks resume: synced in the background, and
+        // the coordinator waits for it (ckpt_durable_waits).
+        log::PartitionLog* plog = ss.partitions[p].get();
         if (engine_->sync_at_checkpoint(s) && engine_->options().durability != Durability::kNone) {
-          Status st = ss.partitions[p]->Sync();
+          Status st = engine_->options().checkpoint_state_in_pause ? plog->Sync() : plog->SyncAsync();
           if (!st.ok()) {
             metrics_.sync_errors.Add(1);
             if (ckpt_status.ok()) ckpt_status = st.WithContext(ss.def.name + " at checkpoint");
           }
+          ckpt_durable_waits.emplace_back(plog, plog->end_offset());
         }
-        ckpt_positions.emplace_back("end/" + ss.def.name + "/" + std::to_string(p), ss.partitions[p]->end_offset());
+        ckpt_positions.emplace_back("end/" + ss.def.name + "/" + std::to_string(p), plog->end_offset());
       }
     }
     drained_epoch.store(de, std::memory_order_release);
@@ -58,6 +70,11 @@ Status Shard::SnapshotTasks(uint64_t) {
   // A copy: the coordinator sets the next checkpoint's directory only after every shard has
   // passed this point for the previous one.
   const std::string dir = engine_->ckpt_pending_dir();
+  // Files of an abandoned checkpoint still held are dropped (their tables end that capture
+  // when the next one begins).
+  ckpt_files.clear();
+  capturing_ = false;
+  const bool in_pause = engine_->options().checkpoint_state_in_pause;
   for (const auto& tp : tasks_) {
     Task& t = *tp;
     const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
@@ -68,8 +85,14 @@ Status Shard::SnapshotTasks(uint64_t) {
       ckpt_positions.emplace_back(CursorName(name, side, part), t.in[side].cursor.load(std::memory_order_relaxed));
     }
     const std::string sdir = engine_->StateDir(dir, name, part);
-    RETURN_IF_ERROR(engine_->env()->CreateDirs(sdir));
-    if (t.instance->stateful()) RETURN_IF_ERROR(t.instance->Checkpoint(sdir).WithContext("pipeline " + name));
+    if (in_pause) {
+      RETURN_IF_ERROR(engine_->env()->CreateDirs(sdir));
+      if (t.instance->stateful()) RETURN_IF_ERROR(t.instance->Checkpoint(sdir).WithContext("pipeline " + name));
+    } else if (t.instance->stateful()) {
+      // O(1) per table: the state is serialized after the tasks resume (StepCaptures).
+      RETURN_IF_ERROR(t.instance->BeginCheckpoint(sdir, &ckpt_files).WithContext("pipeline " + name));
+      capturing_ = true;
+    }
     // The task's event-time progress, so a restored run judges lateness as the original did.
     std::string wm;
     PutI64(t.wm, &wm);
@@ -83,10 +106,38 @@ Status Shard::SnapshotTasks(uint64_t) {
       PutI64(static_cast<int64_t>(in.writer_wm.size()), &wm);
       for (int64_t w : in.writer_wm) PutI64(w, &wm);
     }
-    RETURN_IF_ERROR(engine_->env()->WriteFileAtomic(sdir + "/task.wm", wm));
+    if (in_pause) {
+      RETURN_IF_ERROR(engine_->env()->WriteFileAtomic(sdir + "/task.wm", wm));
+    } else {
+      ckpt_files.push_back(state::AsyncFile::Whole(sdir + "/task.wm", std::move(wm)));
+    }
   }
   RefreshOpStats();
   return Status::OK();
+}
+
+bool Shard::StepCaptures() {
+  for (const auto& f : ckpt_files) {
+    if (f->queued_bytes() > state::kAsyncFileQueueMax) return false;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(kCaptureSliceUs);
+  bool done = true;
+  for (const auto& tp : tasks_) {
+    Task& t = *tp;
+    if (!t.instance->stateful()) continue;
+    if (t.failed) {
+      // A stopped task's instance is not called again; its capture cannot complete.
+      const std::string& name = engine_->pipelines()[t.pipeline]->logical().name;
+      for (const auto& f : ckpt_files) {
+        f->Fail(FailedPrecondition("pipeline " + name + " stopped during the checkpoint; restart to recover"));
+      }
+      capturing_ = false;
+      return true;
+    }
+    done &= t.instance->ContinueCheckpoint(deadline);
+  }
+  if (done) capturing_ = false;
+  return true;
 }
 
 void Shard::RefreshOpStats() {

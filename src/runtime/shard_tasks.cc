@@ -15,10 +15,16 @@ namespace {
 constexpr uint32_t kTaskBatchRecords = 1024;
 constexpr uint64_t kTaskBatchBytes = 4u << 20;
 constexpr int kMaxBatchesPerTaskPerCycle = 16;  // fairness between tasks and inbound work
+// Between a checkpoint's prepare and its pause: a pause request waits for the batch in flight.
+constexpr uint32_t kCheckpointBatchRecords = 64;
 }  // namespace
 
 bool Shard::RunTasks() {
   bool did = false;
+  batch_records_ =
+      engine_->ckpt_prepare_epoch.load(std::memory_order_acquire) > paused_epoch.load(std::memory_order_relaxed)
+          ? kCheckpointBatchRecords
+          : kTaskBatchRecords;
   for (auto& t : tasks_) {
     for (int b = 0; b < kMaxBatchesPerTaskPerCycle; ++b) {
       // A requested checkpoint waits for this shard to pause: stop between batches.
@@ -161,7 +167,7 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   // Not past the processable end: records written but not yet durable (group commit flushes
   // before its fsync) may still be refused and rolled back.
   const uint64_t from = in.cursor.load(std::memory_order_relaxed);
-  const uint64_t max_records = std::min<uint64_t>(kTaskBatchRecords, ProcessableEnd(in.stream, in.partition) - from);
+  const uint64_t max_records = std::min<uint64_t>(batch_records_, ProcessableEnd(in.stream, in.partition) - from);
   Status st = in_log->Read(from, static_cast<uint32_t>(max_records), kTaskBatchBytes, &records_, &storage_);
   if (!st.ok() || records_.empty()) {
     // Not the ingest path's error: count it and retry the batch later.

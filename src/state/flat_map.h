@@ -6,6 +6,9 @@
 // doubles the array and moves every entry.
 // Pointers to values are invalidated by Insert (growth) and Erase (backward shift): the state
 // table's contract already allows that. Capacity is bounded by the caller (entries_max). One thread.
+// Each entry carries a one-bit mark in the top bit of its stored hash, for the incremental
+// snapshot (MemoryTable::BeginCapture): FlipMarks() unmarks every entry in O(1) by flipping what
+// the bit means, Mark() marks one, and Insert marks the entry it adds.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +25,7 @@ template <typename V>
 class FlatStringMap {
  public:
   struct Slot {
-    uint64_t hash = 0;  // 0: empty
+    uint64_t hash = 0;  // 0: empty; the top bit is the entry's mark
     std::string key;
     V value{};
   };
@@ -30,12 +33,21 @@ class FlatStringMap {
   FlatStringMap() : slots_(kMinCapacity) {}
 
   V* Find(std::string_view key) {
+    Slot* slot = FindSlot(key);
+    return slot == nullptr ? nullptr : &slot->value;
+  }
+
+  Slot* FindSlot(std::string_view key) {
     const uint64_t h = Hash(key);
     for (size_t i = h & mask(); slots_[i].hash != 0; i = (i + 1) & mask()) {
-      if (slots_[i].hash == h && slots_[i].key == key) return &slots_[i].value;
+      if ((slots_[i].hash & ~kMarkBit) == h && slots_[i].key == key) return &slots_[i];
     }
     return nullptr;
   }
+
+  bool Marked(const Slot& slot) const { return (slot.hash & kMarkBit) == mark_; }
+  void Mark(Slot& slot) { slot.hash = (slot.hash & ~kMarkBit) | mark_; }
+  void FlipMarks() { mark_ ^= kMarkBit; }
 
   // Precondition: key is absent (the caller just missed it with Find).
   V* Insert(std::string_view key) {
@@ -44,7 +56,7 @@ class FlatStringMap {
     size_t i = h & mask();
     while (slots_[i].hash != 0) i = (i + 1) & mask();
     Slot& slot = slots_[i];
-    slot.hash = h;
+    slot.hash = h | mark_;
     slot.key.assign(key);
     ++size_;
     return &slot.value;
@@ -56,7 +68,7 @@ class FlatStringMap {
     size_t i = h & mask();
     for (;; i = (i + 1) & mask()) {
       if (slots_[i].hash == 0) return false;
-      if (slots_[i].hash == h && slots_[i].key == key) break;
+      if ((slots_[i].hash & ~kMarkBit) == h && slots_[i].key == key) break;
     }
     // Backward shift: move each later entry of the cluster into the hole if the hole lies
     // between its home slot and its position (cyclically).
@@ -93,16 +105,19 @@ class FlatStringMap {
   void Swap(FlatStringMap& other) noexcept {
     slots_.swap(other.slots_);
     std::swap(size_, other.size_);
+    std::swap(mark_, other.mark_);
   }
 
  private:
   static constexpr size_t kMinCapacity = 16;
   static constexpr size_t kMaxLoadTenths = 7;
+  static constexpr uint64_t kMarkBit = uint64_t{1} << 63;
 
   size_t mask() const { return slots_.size() - 1; }
 
+  // Never 0 (empty) and never uses the mark bit; the home slot uses the low bits only.
   static uint64_t Hash(std::string_view key) {
-    const uint64_t h = std::hash<std::string_view>{}(key);
+    const uint64_t h = std::hash<std::string_view>{}(key) & ~kMarkBit;
     return h == 0 ? 1 : h;
   }
 
@@ -119,6 +134,7 @@ class FlatStringMap {
 
   std::vector<Slot> slots_;
   size_t size_ = 0;
+  uint64_t mark_ = 0;  // the stored top bit that means "marked": 0 or kMarkBit
 };
 
 }  // namespace impulse::state::internal

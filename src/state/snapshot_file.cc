@@ -72,6 +72,41 @@ Result<uint64_t> SnapshotWriter::Finish() {
   return bytes_;
 }
 
+SnapshotEncoder::SnapshotEncoder(std::shared_ptr<AsyncFile> file) : file_(std::move(file)) {
+  buffer_.reserve(kBufferBytes + 64);
+  buffer_.append(kMagic);
+}
+
+Status SnapshotEncoder::Add(std::string_view key, std::string_view value) {
+  if (key.size() > UINT32_MAX || value.size() > UINT32_MAX) {
+    return ResourceExhausted("snapshot record larger than 4 GiB in " + file_->path());
+  }
+  PutFixed32(static_cast<uint32_t>(key.size()), &buffer_);
+  PutFixed32(static_cast<uint32_t>(value.size()), &buffer_);
+  buffer_.append(key);
+  buffer_.append(value);
+  ++records_;
+  if (buffer_.size() >= kBufferBytes) Hand();
+  return Status::OK();
+}
+
+void SnapshotEncoder::Hand() {
+  crc_ = Crc32c(buffer_.data(), buffer_.size(), crc_);
+  std::string full;
+  full.reserve(kBufferBytes + 64);
+  full.swap(buffer_);
+  file_->Push(std::move(full));
+}
+
+void SnapshotEncoder::Finish() {
+  PutFixed64(records_, &buffer_);
+  crc_ = Crc32c(buffer_.data(), buffer_.size(), crc_);
+  PutFixed32(crc_, &buffer_);
+  file_->Push(std::move(buffer_));
+  buffer_.clear();
+  file_->Close();
+}
+
 Status ReadSnapshotFile(Env* env, const std::string& path,
                         const std::function<Status(std::string_view key, std::string_view value)>& fn) {
   ASSIGN_OR_RETURN(std::string data, env->ReadFile(path));

@@ -12,6 +12,7 @@
 
 #include "impulse/env.h"
 #include "impulse/status.h"
+#include "state/async_file.h"
 
 namespace impulse::state {
 
@@ -39,6 +40,25 @@ class SnapshotWriter {
   uint64_t records_ = 0;
   uint64_t bytes_ = 0;
   bool finished_ = false;
+};
+
+// The same file, encoded by the thread that owns the table and written by another (AsyncFile):
+// records are framed and checksummed here, 1 MiB at a time, and handed over. One thread.
+class SnapshotEncoder {
+ public:
+  explicit SnapshotEncoder(std::shared_ptr<AsyncFile> file);
+  Status Add(std::string_view key, std::string_view value);
+  // Appends the trailer and closes the file (the consumer syncs and renames it).
+  void Finish();
+  AsyncFile& file() { return *file_; }
+
+ private:
+  void Hand();
+
+  std::shared_ptr<AsyncFile> file_;
+  std::string buffer_;
+  uint32_t crc_ = 0;
+  uint64_t records_ = 0;
 };
 
 // Reads `path`, checks its size, framing and CRC, then calls fn for every record in file order.

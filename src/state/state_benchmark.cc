@@ -1,12 +1,16 @@
 // StateTable costs: FindOrInsert + update per op (memory and RocksDB, uniform and hot-key skew,
-// 1e5 and 1e6 keys, table prefilled), and Checkpoint of 1e6 entries.
+// 1e5 and 1e6 keys, table prefilled), Checkpoint of 1e6 entries, and the checkpoint pause at
+// 10 MB, 100 MB and 1 GB of state, the synchronous scheme against the incremental capture.
 // Run from a Release build: state_benchmark --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "state/state_table.h"
@@ -137,6 +141,119 @@ BENCHMARK(BM_Checkpoint)
     ->ArgsProduct({{0, 1}, {1'000'000}})
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
+
+// A value of ~100 serialized bytes, like a feature view's entity state (timestamps, a few
+// window aggregates, the latest values).
+struct Blob {
+  std::string bytes;
+  void Serialize(std::string* out) const { out->append(bytes); }
+  Status Deserialize(std::string_view in) {
+    bytes.assign(in);
+    return Status::OK();
+  }
+};
+constexpr size_t kBlobBytes = 100;
+constexpr double kRecordBytes = kKeyBytes + kBlobBytes + 8;  // snapshot record: lengths, key, value
+
+// The pause a checkpoint imposes on the table's owner, by state size (args: scheme, MB, backend).
+// scheme 0: Checkpoint, the whole snapshot written and fsynced while the owner waits.
+// scheme 1: BeginCapture (the pause), then the owner goes on updating keys between slices of
+//   CaptureStep (200 us, as a shard does between batches) while another thread writes and
+//   syncs the file; `background_ms` is BeginCapture to durable, `owner_updates` the updates the
+//   owner made meanwhile. Iteration time = the pause (manual time).
+void BM_CheckpointPause(benchmark::State& state) {
+  const bool incremental = state.range(0) == 1;
+  const uint64_t mb = static_cast<uint64_t>(state.range(1));
+  const bool rocksdb = state.range(2) == 1;
+  const uint64_t keys = static_cast<uint64_t>(static_cast<double>(mb) * 1e6 / kRecordBytes);
+  StateOptions o;
+  o.backend = rocksdb ? StateOptions::Backend::kRocksDb : StateOptions::Backend::kMemory;
+  o.entries_max = keys + 1;
+  const std::string dir = TempDir("pause");
+  o.rocksdb_dir = dir;
+  auto opened = StateTable<Blob>::Open(o);
+  if (!opened.ok()) {
+    state.SkipWithError(opened.status().ToString().c_str());
+    return;
+  }
+  std::unique_ptr<StateTable<Blob>> table = std::move(opened).value();
+  const std::string blob(kBlobBytes, 'v');
+  for (uint64_t i = 0; i < keys; ++i) (*table->FindOrInsert(KeyOf(i)))->bytes = blob;
+  std::mt19937_64 rng(1);
+  double background_ms = 0, snapshot_mb = 0;
+  uint64_t owner_updates = 0;
+  for (auto _ : state) {
+    const std::string ckpt = TempDir("pause_ckpt");
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!incremental) {
+      auto written = table->Checkpoint(ckpt);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (!written.ok()) {
+        state.SkipWithError(written.status().ToString().c_str());
+        break;
+      }
+      state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+      snapshot_mb = static_cast<double>(*written) / 1e6;
+      background_ms = 0;
+    } else {
+      AsyncFiles files;
+      Status begun = table->BeginCapture(ckpt, &files);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (!begun.ok()) {
+        state.SkipWithError(begun.ToString().c_str());
+        break;
+      }
+      state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+      std::atomic<bool> written{false};
+      Status write_status;
+      std::thread writer([&] {
+        for (const auto& f : files) {
+          for (;;) {
+            auto done = f->WriteQueued(Env::Default());
+            if (!done.ok()) {
+              write_status = done.status();
+              break;
+            }
+            if (*done) break;
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+        }
+        written.store(true, std::memory_order_release);
+      });
+      owner_updates = 0;
+      char buf[kKeyBytes];
+      while (!written.load(std::memory_order_acquire)) {
+        // A batch of the owner's own work, then one slice of capture.
+        for (int i = 0; i < 1000; ++i) (*table->Find(FormatKey(rng() % keys, buf)))->bytes[0] ^= 1;
+        owner_updates += 1000;
+        table->CaptureStep(std::chrono::steady_clock::now() + std::chrono::microseconds(200));
+      }
+      writer.join();
+      background_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (!write_status.ok()) {
+        state.SkipWithError(write_status.ToString().c_str());
+        break;
+      }
+      uint64_t bytes = 0;
+      for (const auto& f : files) bytes += f->bytes_written();
+      snapshot_mb = static_cast<double>(bytes) / 1e6;
+    }
+    fs::remove_all(ckpt);
+  }
+  state.counters["snapshot_MB"] = snapshot_mb;
+  state.counters["background_ms"] = background_ms;
+  state.counters["owner_updates"] = static_cast<double>(owner_updates);
+  table.reset();
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_CheckpointPause)
+    ->ArgNames({"incremental", "MB", "rocksdb"})
+    ->ArgsProduct({{0, 1}, {10, 100, 1000}, {0}})
+    ->Args({0, 10, 1})
+    ->Args({0, 100, 1})
+    ->Iterations(3)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace impulse::state

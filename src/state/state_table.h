@@ -9,6 +9,7 @@
 // trivially copyable. Layouts, costs and the snapshot formats: docs/STATE.md.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -98,6 +99,17 @@ class StateTable {
     return memory_ ? memory_->ForEach(fn) : rocks_->ForEach(fn);
   }
 
+  // ForEach for a walk that only reads: the same visit, but a value it sees is not treated as
+  // modified, so a capture in progress (BeginCapture) need not serialize it first. Memory: no
+  // copy, no write-back; RocksDB: ForEach.
+  Status ForEachRead(const std::function<Status(std::string_view key, const V& value)>& fn) {
+    if (InjectedFailureDue()) [[unlikely]] {
+      return InjectedFailure();
+    }
+    if (memory_) return memory_->ForEachRead(fn);
+    return rocks_->ForEach([&](std::string_view key, V& value) { return fn(key, value); });
+  }
+
   // Writes a consistent snapshot of the whole table into `dir` (created; must not exist or be
   // empty, else kAlreadyExists). Memory: one file `state.snap`. RocksDB: dirty entries written
   // back, then `rocksdb/` (rocksdb::Checkpoint, hard links) and `state.manifest`. Returns the
@@ -111,6 +123,25 @@ class StateTable {
     }
     return rocks_->Checkpoint(dir);
   }
+
+  // The incremental form of Checkpoint, for checkpoints taken while the owner keeps working
+  // (docs/CHECKPOINTS.md). Memory: O(1) now; the snapshot of the content as of this call is
+  // serialized by the owner thread (entries it is about to change, and CaptureStep's slices) into
+  // `dir`/state.snap, an AsyncFile appended to `files` that another thread writes and syncs.
+  // The same file as Checkpoint writes. RocksDB: Checkpoint now (write-back of dirty cached
+  // entries, then hard links), nothing appended.
+  Status BeginCapture(const std::string& dir, AsyncFiles* files) {
+    if (memory_) {
+      memory_->BeginCapture(dir + "/" + std::string(kSnapshotFileName), files);
+      return Status::OK();
+    }
+    return rocks_->Checkpoint(dir).status();
+  }
+  // Advances a capture until `deadline`; true when none is in progress.
+  bool CaptureStep(std::chrono::steady_clock::time_point deadline) {
+    return memory_ ? memory_->CaptureStep(deadline) : true;
+  }
+  bool capturing() const { return memory_ && memory_->capturing(); }
 
   // Replaces the content with the snapshot in `dir`, written by either backend (so a job can
   // switch backend across a restart). A corrupt snapshot is kDataLoss naming the file or

@@ -121,8 +121,10 @@ int RunCommand(const std::vector<std::string>& args) {
       "token", po::value(&token), "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)")(
       "checkpoint-interval-ms", po::value(&eo.checkpoint_interval_ms)->default_value(eo.checkpoint_interval_ms),
       "checkpoint period; 0 = none (pipeline outputs at-least-once)")(
-      "from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
-      "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")(
+      "checkpoint-state-in-pause", po::bool_switch(&eo.checkpoint_state_in_pause),
+      "write operator state while the pipelines wait (the previous scheme, to compare; default: in the "
+      "background)")("from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
+                     "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")(
       "state", po::value(&state)->default_value(state), "operator state backend: memory | rocksdb")(
       "state-cache-entries", po::value(&eo.state_cache_entries)->default_value(eo.state_cache_entries),
       "rocksdb: decoded entries cached per operator")(
