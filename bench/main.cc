@@ -9,6 +9,7 @@ namespace impulse::bench {
 int NexmarkCommand(const std::vector<std::string>& args);        // nexmark_bench.cc
 int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int PredictBenchCommand(const std::vector<std::string>& args);   // predict_bench.cc
+int FsyncProbeCommand(const std::vector<std::string>& args);     // fsync_probe.cc
 }  // namespace impulse::bench
 
 namespace {
@@ -19,7 +20,8 @@ void PrintUsage(FILE* out) {
                "Commands:\n"
                "  nexmark --query qN --events N   a Nexmark query in process: events/s per core\n"
                "  features   online feature lookups over HTTP at a fixed rate: latency percentiles\n"
-               "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n\n"
+               "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n"
+               "  fsync-probe   the disk's append+fdatasync latency (the floor of a durable ack)\n\n"
                "  impulse-bench <command> --help   options of one command\n");
 }
 
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   if (cmd == "nexmark") return impulse::bench::NexmarkCommand(args);
   if (cmd == "features") return impulse::bench::FeaturesBenchCommand(args);
   if (cmd == "predict") return impulse::bench::PredictBenchCommand(args);
+  if (cmd == "fsync-probe") return impulse::bench::FsyncProbeCommand(args);
   std::fprintf(stderr, "impulse-bench: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;
