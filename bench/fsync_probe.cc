@@ -28,7 +28,7 @@ int FsyncProbeCommand(const std::vector<std::string>& args) {
   opts.add_options()("dir", po::value(&dir)->default_value(dir), "directory of the probe file (the engine's disk)")(
       "bytes", po::value(&bytes)->default_value(bytes), "bytes appended per sync (a group commit's size)")(
       "count", po::value(&count)->default_value(count), "appends+syncs")("json", po::bool_switch(&json),
-                                                                          "one JSON line instead of text");
+                                                                         "one JSON line instead of text");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse-bench fsync-probe [options]", opts, &vm); rc >= 0) return rc;
   if (bytes == 0 || count == 0) {
@@ -58,13 +58,15 @@ int FsyncProbeCommand(const std::vector<std::string>& args) {
   ::unlink(path.c_str());
   if (rc != 0 || us.empty()) return 1;
   std::sort(us.begin(), us.end());
-  auto q = [&](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * static_cast<double>(us.size())))]; };
+  auto q = [&](double p) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(p * static_cast<double>(us.size())))];
+  };
   if (json) {
     std::printf("{\"bytes\":%u,\"count\":%zu,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f}\n", bytes, us.size(),
                 q(0.50), q(0.99), us.back());
   } else {
-    std::printf("fsync probe: %u bytes appended + fdatasync, %zu times: p50 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-                bytes, us.size(), q(0.50) / 1e3, q(0.99) / 1e3, us.back() / 1e3);
+    std::printf("fsync probe: %u bytes appended + fdatasync, %zu times: p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", bytes,
+                us.size(), q(0.50) / 1e3, q(0.99) / 1e3, us.back() / 1e3);
   }
   return 0;
 }

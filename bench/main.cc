@@ -10,6 +10,7 @@ int NexmarkCommand(const std::vector<std::string>& args);        // nexmark_benc
 int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int PredictBenchCommand(const std::vector<std::string>& args);   // predict_bench.cc
 int FsyncProbeCommand(const std::vector<std::string>& args);     // fsync_probe.cc
+int HopsBenchCommand(const std::vector<std::string>& args);      // hops_bench.cc
 }  // namespace impulse::bench
 
 namespace {
@@ -21,7 +22,8 @@ void PrintUsage(FILE* out) {
                "  nexmark --query qN --events N   a Nexmark query in process: events/s per core\n"
                "  features   online feature lookups over HTTP at a fixed rate: latency percentiles\n"
                "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n"
-               "  fsync-probe   the disk's append+fdatasync latency (the floor of a durable ack)\n\n"
+               "  fsync-probe   the disk's append+fdatasync latency (the floor of a durable ack)\n"
+               "  hops       latency from ingest to each stream of a pipeline path (open loop, in process)\n\n"
                "  impulse-bench <command> --help   options of one command\n");
 }
 
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   if (cmd == "features") return impulse::bench::FeaturesBenchCommand(args);
   if (cmd == "predict") return impulse::bench::PredictBenchCommand(args);
   if (cmd == "fsync-probe") return impulse::bench::FsyncProbeCommand(args);
+  if (cmd == "hops") return impulse::bench::HopsBenchCommand(args);
   std::fprintf(stderr, "impulse-bench: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;

@@ -11,7 +11,10 @@
 #   7. (only with `nexmark`) Nexmark q0 q1 q2 q3 q5 q7 q8 in process (`impulse-bench nexmark`),
 #      NEXMARK_EVENTS (default 2,000,000) events, checkpoints off / 10 s / 1 s, 3 runs each;
 #      prints the median events per engine CPU-second. Results in build/bench/nexmark*.
-# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark]    Results go to build/bench/*.txt.
+#   8. (only with `realtime`) the fraud path against nginx and a Python peer, one transaction per
+#      request and 1000 per request, --durability none and sync, with an fsync probe
+#      (bench/realtime/run.sh; results in build/bench/realtime).
+# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|realtime]    Results go to build/bench/*.txt.
 # BUILD=dir selects the release build directory (default build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +29,8 @@ mkdir -p "$OUT"
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 if [ "$what" = nexmark ]; then
   cmake --build "$BUILD" -j "$(nproc)" --target impulse-bench >/dev/null
+elif [ "$what" = realtime ]; then
+  cmake --build "$BUILD" -j "$(nproc)" --target impulse impulse-bench >/dev/null
 else
   cmake --build "$BUILD" -j "$(nproc)" --target impulse log_benchmark ndjson_benchmark pipeline_benchmark >/dev/null
 fi
@@ -146,5 +151,6 @@ case "$what" in
   idle) idle ;;
   redis) redis ;;
   nexmark) nexmark ;;
-  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark]" >&2; exit 2 ;;
+  realtime) BIN="$BIN" BENCH_BIN="$BENCH_BIN" OUT="$OUT/realtime" bash bench/realtime/run.sh ;;
+  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|realtime]" >&2; exit 2 ;;
 esac

@@ -456,9 +456,8 @@ TEST_F(HttpServerTest, ExpectContinueBehindAPipelinedRequestComesAfterItsAnswer)
   StartServer();
   engine_.HoldCompletions();
   TestHttpClient c = Client();
-  ASSERT_FALSE(c.WriteRaw(std::string(kPostOne) +
-                          "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
-                          "Expect: 100-continue\r\nContent-Length: 6\r\n\r\n"));
+  ASSERT_FALSE(c.WriteRaw(std::string(kPostOne) + "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                                                  "Expect: 100-continue\r\nContent-Length: 6\r\n\r\n"));
   ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 1; }));
   engine_.ReleaseCompletions();
   EXPECT_EQ(c.Read().status, 200);
@@ -802,10 +801,9 @@ TEST(HttpServerStart, RejectsBadOptions) {
   EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.io_threads = 0; })).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(HttpServer::Start(nullptr, {}).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.max_pipelined_requests = 0; }))
-                .status()
-                .code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.max_pipelined_requests = 0; })).status().code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) {
               o.host = "not-an-ip";
               o.port = 0;

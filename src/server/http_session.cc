@@ -7,11 +7,11 @@
 // engine completions are posted back to that thread through ServerCore::Post.
 #include <utility>  // before Asio with g++ 12 / C++20
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -337,10 +337,9 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
     if (n == 0) return;
     writing_ = true;
     stream_.expires_after(IdleTimeout());
-    boost::asio::async_write(stream_, boost::asio::buffer(out_),
-                             [self = shared_from_this(), n, close](beast::error_code ec, size_t) {
-                               self->OnWrite(ec, n, close);
-                             });
+    boost::asio::async_write(
+        stream_, boost::asio::buffer(out_),
+        [self = shared_from_this(), n, close](beast::error_code ec, size_t) { self->OnWrite(ec, n, close); });
   }
 
   void Serialize(const PendingRequest& p, bool keep_alive) {
@@ -437,8 +436,10 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
   // Closing: requests not yet written are not answered.
   void EndAll() {
     for (const PendingRequest& p : pending_) {
-      if (!p.reply) core_->inflight.fetch_sub(1);
-      else EndRequest(p);
+      if (!p.reply)
+        core_->inflight.fetch_sub(1);
+      else
+        EndRequest(p);
     }
     pending_.clear();
   }
@@ -467,8 +468,8 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
   bool no_more_reads_ = false;        // end of input, an error or Connection: close
   bool paused_ = false;               // reading waits for max_pipelined_requests to free up
   bool writing_ = false;
-  bool continue_wanted_ = false;  // a "100 Continue" waits for the earlier replies
-  bool closed_ = false;           // Close() ran: no more reads or writes but the drain
+  bool continue_wanted_ = false;   // a "100 Continue" waits for the earlier replies
+  bool closed_ = false;            // Close() ran: no more reads or writes but the drain
   std::unique_ptr<char[]> drain_;  // only while closing
   uint64_t drained_bytes_ = 0;
 };
