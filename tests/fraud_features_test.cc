@@ -4,10 +4,14 @@
 //      transaction (counts exactly, averages and ratios within 1e-9 relative), each once;
 //   b) the same with the rows shuffled in arrival order, each displaced by less than 50 minutes
 //      of event time (the spec allows 1 h of out-of-orderness);
+//      (the views in point-in-time mode: the spec computes on arrival, which for shuffled input
+//      gives each transaction the values of what arrived before it, not the reference's);
 //   c) online == offline: a live engine fed the same transactions as small NDJSON requests
-//      (in time order, and in the shuffled order of b) writes to tx_features exactly the
-//      printed values of the backfill's rows for the same arrival order, and its online
-//      lookups serve each entity's values as of its last transaction.
+//      (in time order, and in the shuffled order of b, on arrival and point in time) writes to
+//      tx_features exactly the printed values of the backfill's rows for the same arrival
+//      order, and its online lookups serve each entity's values as of its last transaction;
+//   d) the same for the scores: examples/fraud/score.yaml (features on arrival, both committed
+//      models) live and backfilled in the shuffled order: every score equal, bit for bit.
 // Label "e2e".
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -33,6 +37,7 @@
 #include "features/backfill.h"
 #include "fraud_features_tables.h"
 #include "impulse/engine.h"
+#include "impulse/models.h"
 
 namespace impulse::fraud {
 namespace {
@@ -190,6 +195,24 @@ class FraudFeaturesTest : public ::testing::Test {
 
   static std::string Spec() { return std::string(IMPULSE_SOURCE_DIR) + "/examples/fraud/features.yaml"; }
 
+  // features.yaml with its views in point-in-time mode (each waits for the watermark).
+  std::string PointInTimeSpec() const {
+    std::ifstream in(Spec(), std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string spec = text.str();
+    size_t views = 0;
+    for (size_t at = 0; (at = spec.find("\n    entity: ", at)) != std::string::npos; ++views) {
+      at += 1;
+      spec.insert(at, "    mode: point_in_time\n");
+      at += 24;
+    }
+    EXPECT_EQ(views, 2u);
+    const std::string path = (dir_ / "features-point-in-time.yaml").string();
+    std::ofstream(path, std::ios::binary) << spec;
+    return path;
+  }
+
   // Writes `txs` as the simulator's CSV (header line first) to `name` in the test directory.
   std::string WriteCsv(const std::vector<Transaction>& txs, const std::string& name) const {
     std::string text;
@@ -202,9 +225,9 @@ class FraudFeaturesTest : public ::testing::Test {
 
   // Backfills `input_csv` into `out_name` in `format` and returns the output's text.
   std::string Backfill(const std::string& input_csv, const std::string& out_name,
-                       features::BackfillOptions::Format format) const {
+                       features::BackfillOptions::Format format, const std::string& spec = Spec()) const {
     features::BackfillOptions options;
-    options.spec_path = Spec();
+    options.spec_path = spec;
     options.input_path = input_csv;
     options.out_path = (dir_ / out_name).string();
     options.format = format;
@@ -216,7 +239,16 @@ class FraudFeaturesTest : public ::testing::Test {
     return text.str();
   }
 
-  void ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context);
+  // Which spec and which columns a live == backfill comparison runs on.
+  struct Run {
+    std::string spec = Spec();
+    std::string models_dir;                                 // predict steps: the model repository
+    std::string input_stream, output_stream = "tx_features";  // backfill's --into / --stream
+    std::vector<std::string> columns = FeatureColumns();
+    bool reference = true;  // the backfill also equals the brute force (time order, point in time)
+  };
+  void ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context,
+                                const Run& run = Run());
 
   std::filesystem::path dir_;
 };
@@ -241,7 +273,8 @@ TEST_F(FraudFeaturesTest, BackfillInShuffledArrivalOrderEqualsBruteForce) {
   ASSERT_GT(out_of_order, shuffled.size() / 10) << "seed " << kShuffleSeed;
   ASSERT_LT(max_behind_ms, kShuffleDisplacementMs) << "seed " << kShuffleSeed;
   const std::string csv = WriteCsv(shuffled, "tx-shuffled.csv");
-  const Table table = ParseCsv(Backfill(csv, "features.csv", features::BackfillOptions::Format::kCsv));
+  const Table table =
+      ParseCsv(Backfill(csv, "features.csv", features::BackfillOptions::Format::kCsv, PointInTimeSpec()));
   ExpectMatchesReference(table, "backfill in shuffled order, seed " + std::to_string(kShuffleSeed));
 }
 
@@ -380,11 +413,26 @@ void ExpectLookupsEqualLastRows(const Engine& engine, const Table& offline, cons
 
 // Backfills `arrival` (as NDJSON) and feeds the same arrival order to a live engine; the
 // tx_features rows must equal the backfill's printed values exactly. `context` names the order.
-void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context) {
+void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context,
+                                                 const Run& run) {
   // Offline: the backfill of the transactions, as NDJSON like the live stream.
   const std::string csv = WriteCsv(arrival, "tx.csv");
-  const Table offline = ParseNdjson(Backfill(csv, "features.ndjson", features::BackfillOptions::Format::kNdjson));
-  ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON"));
+  features::BackfillOptions bo;
+  bo.spec_path = run.spec;
+  bo.input_path = csv;
+  bo.input_stream = run.input_stream;
+  bo.output_stream = run.output_stream;
+  bo.models_dir = run.models_dir;
+  bo.out_path = (dir_ / "out.ndjson").string();
+  bo.format = features::BackfillOptions::Format::kNdjson;
+  {
+    auto stats = features::RunBackfill(bo);
+    ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  }
+  std::stringstream backfilled;
+  backfilled << std::ifstream(bo.out_path, std::ios::binary).rdbuf();
+  const Table offline = ParseNdjson(backfilled.str());
+  if (run.reference) ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON"));
 
   // Online: a live engine fed the same transactions in small requests, as HTTP clients would.
   EngineOptions options;
@@ -393,7 +441,12 @@ void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>&
   options.max_producers = 1;
   options.durability = Durability::kNone;
   options.checkpoint_interval_ms = 1'000;
-  auto engine = Engine::Open(Spec(), options);
+  if (!run.models_dir.empty()) {
+    auto models = ModelRepository::Open(run.models_dir);
+    ASSERT_TRUE(models.ok()) << models.status().ToString();
+    options.models = std::move(*models);
+  }
+  auto engine = Engine::Open(run.spec, options);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   std::string body;
   size_t lines = 0;
@@ -414,16 +467,16 @@ void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>&
   std::string ndjson;
   while (true) {
     (void)(*engine)->WaitForPipelines(1'000);
-    ndjson = ReadAll(**engine, "tx_features", &written);
+    ndjson = ReadAll(**engine, run.output_stream, &written);
     if (written >= Transactions().size() || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_TRUE((*engine)->WaitForPipelines(10'000).ok());
-  ndjson = ReadAll(**engine, "tx_features", &written);
+  ndjson = ReadAll(**engine, run.output_stream, &written);
   uint64_t late = 0;
   const std::string late_events = ReadAll(**engine, "_late_events", &late);
   EXPECT_EQ(late, 0u) << context << ": " << late_events.substr(0, 2000);
-  ExpectLookupsEqualLastRows(**engine, offline, context);
+  if (run.output_stream == "tx_features") ExpectLookupsEqualLastRows(**engine, offline, context);
   ASSERT_TRUE((*engine)->Stop().ok());
 
   const Table online = ParseNdjson(ndjson);
@@ -435,7 +488,7 @@ void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>&
   for (const auto& [id, live_row] : online.rows) {
     auto off = offline.rows.find(id);
     ASSERT_NE(off, offline.rows.end()) << context << ": transaction " << id << " only online";
-    for (const std::string& column : FeatureColumns()) {
+    for (const std::string& column : run.columns) {
       auto a = live_row.find(column);
       auto b = off->second.find(column);
       const std::string got = a == live_row.end() ? "<missing>" : a->second;
@@ -454,7 +507,30 @@ TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillValueForValue) {
 }
 
 TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillInShuffledArrivalOrder) {
-  ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "shuffled order, seed " + std::to_string(kShuffleSeed));
+  Run run;
+  run.reference = false;  // on arrival: what arrived before each transaction, not the reference
+  ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "shuffled order on arrival, seed " + std::to_string(kShuffleSeed),
+                           run);
+}
+
+TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillInShuffledArrivalOrderPointInTime) {
+  Run run;
+  run.spec = PointInTimeSpec();
+  ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "shuffled order point in time, seed " + std::to_string(kShuffleSeed),
+                           run);
+}
+
+TEST_F(FraudFeaturesTest, LiveScoresEqualBackfillScoresBitForBitInShuffledArrivalOrder) {
+  Run run;
+  run.spec = std::string(IMPULSE_SOURCE_DIR) + "/examples/fraud/score.yaml";
+  run.models_dir = std::string(IMPULSE_SOURCE_DIR) + "/examples/fraud/models";
+  run.input_stream = "transactions";
+  run.output_stream = "tx_scored";
+  run.columns = FeatureColumns();
+  // Printed as the shortest text that reads back to the same double: equal text is equal bits.
+  run.columns.insert(run.columns.end(), {"fraud_score", "fraud_lr_score"});
+  run.reference = false;
+  ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "scores, shuffled order, seed " + std::to_string(kShuffleSeed), run);
 }
 
 }  // namespace

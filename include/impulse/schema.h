@@ -63,6 +63,9 @@ struct WatermarkOptions {
   int64_t max_out_of_orderness_ms = 0;  // bounded disorder tolerated without lateness
   int64_t idle_timeout_ms = 10'000;     // a partition with no new event for this long (processing
                                         // time) stops holding the watermark back; -1 = never
+  // Once idle, the partition's watermark also advances with the wall clock from its last event
+  // (event time assumed to flow in real time), so windows close on time with no later event.
+  bool idle_advance_wall_clock = false;
 };
 
 // A stream definition: what the spec declares and the engine resolves.

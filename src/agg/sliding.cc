@@ -251,6 +251,67 @@ void SlidingWindow::ResultsAt(const AggregateSet& set, int64_t range_ms, int64_t
   Results(set, out, arena);
 }
 
+void SlidingWindow::InsertAnyOrder(const AggregateSet& set, int64_t range_ms, int64_t event_time_ms,
+                                   const Value* args) {
+  if (count_ == 0 || ts_[Slot(count_ - 1)] <= event_time_ms) return Insert(set, range_ms, event_time_ms, args);
+  // Copy the rows out (their strings too: Destroy frees the blobs), then push them back in order.
+  struct Kept {
+    int64_t ts;
+    std::vector<Value> vals;
+    std::vector<std::string> strings;
+  };
+  std::vector<Kept> rows;
+  rows.reserve(count_ + 1);
+  auto is_string = [&](size_t i) {
+    const CompiledAgg& c = set.compiled(i / 2);
+    const int j = static_cast<int>(i % 2);
+    return KeepsArg(c, j) && ArgType(c, j) == FieldType::kString;
+  };
+  auto keep = [&](int64_t ts, const Value* vals) {
+    Kept k;
+    k.ts = ts;
+    k.vals.assign(vals, vals + width_);
+    for (size_t i = 0; i < k.vals.size(); ++i) {
+      if (!k.vals[i].null && is_string(i)) k.strings.emplace_back(k.vals[i].sv());
+    }
+    rows.push_back(std::move(k));
+  };
+  bool placed = false;
+  for (size_t i = 0; i < count_; ++i) {
+    const int64_t ts = ts_[Slot(i)];
+    if (!placed && ts > event_time_ms) {
+      keep(event_time_ms, args);
+      placed = true;
+    }
+    keep(ts, Row(i));
+  }
+  Destroy(set);
+  InitFor(set);
+  for (Kept& k : rows) {
+    // Point string Values at this row's own copies (taken in the same order).
+    size_t s = 0;
+    for (size_t i = 0; i < k.vals.size(); ++i) {
+      if (!k.vals[i].null && is_string(i)) k.vals[i] = Value::String(k.strings[s++]);
+    }
+    Push(set, k.ts, k.vals.data(), /*add_to_state=*/true);
+  }
+  // Nothing newer arrived, so the range still ends at the newest row.
+  Evict(set, Cutoff(range_ms, ts_[Slot(count_ - 1)]));
+}
+
+void SlidingWindow::ResultsOver(const AggregateSet& set, int64_t lo, int64_t hi, Value* out, Arena* arena) const {
+  thread_local std::vector<uint64_t> block;
+  block.assign(std::max<size_t>((set.state_size() + 7) / 8, 1), 0);
+  uint8_t* state = reinterpret_cast<uint8_t*>(block.data());
+  set.Init(state);
+  for (size_t i = 0; i < count_; ++i) {
+    const int64_t ts = ts_[Slot(i)];
+    if (ts > lo && ts <= hi) set.Add(state, ts, Row(i));
+  }
+  set.Result(state, out, arena);
+  set.Destroy(state);
+}
+
 bool SlidingWindow::Expire(const AggregateSet& set, int64_t range_ms, int64_t t) {
   if (!state_) return true;
   Evict(set, Cutoff(range_ms, t));

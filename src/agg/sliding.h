@@ -88,6 +88,13 @@ class SlidingWindow {
   size_t rows() const { return count_; }
   size_t HeapBytes() const;
 
+  // For rows that arrive out of time order (features computed on arrival). InsertAnyOrder is
+  // Insert for a row at or after the newest; an older row rebuilds the window in time order
+  // (O(rows)). ResultsOver aggregates the buffered rows with lo < ts <= hi by a scan, leaving the
+  // window's own state alone.
+  void InsertAnyOrder(const AggregateSet& set, int64_t range_ms, int64_t event_time_ms, const Value* args);
+  void ResultsOver(const AggregateSet& set, int64_t lo, int64_t hi, Value* out, Arena* arena) const;
+
   // Checkpoint form: the buffered rows, then the aggregate state (so recovery is bit-exact).
   // Deserialize replaces the window's content; kDataLoss on malformed input.
   void Serialize(const AggregateSet& set, std::string* out) const;

@@ -53,7 +53,7 @@ void FeatureWindow::ArgsOf(const FeatureWindowLayout::Range& r, const uint64_t* 
   }
 }
 
-void FeatureWindow::Advance(const FeatureWindowLayout& l, int64_t t) {
+void FeatureWindow::Advance(const FeatureWindowLayout& l, int64_t t, int64_t horizon) {
   if (!state_) InitState(l);
   uint8_t* state = reinterpret_cast<uint8_t*>(state_.get());
   // Argument scratch shared by every window of the thread (sized once; a local array would be
@@ -86,7 +86,12 @@ void FeatureWindow::Advance(const FeatureWindowLayout& l, int64_t t) {
     }
     oldest_needed = std::min(oldest_needed, h);
   }
-  while (first_seq_ < oldest_needed) {
+  // Rows a read at `horizon` may see stay: those newer than horizon - delay - the longest range.
+  int64_t longest = 0;
+  for (const auto& r : l.ranges) longest = std::max(longest, r.size_ms);
+  int64_t keep_after = 0;
+  if (__builtin_sub_overflow(std::min(horizon, t), l.delay_ms + longest, &keep_after)) keep_after = INT64_MIN;
+  while (first_seq_ < oldest_needed && static_cast<int64_t>(RowAt(l, first_seq_)[0]) <= keep_after) {
     head_ = (head_ + 1) & (cap_ - 1);
     --size_;
     ++first_seq_;
@@ -103,6 +108,75 @@ void FeatureWindow::Results(const FeatureWindowLayout& l, size_t r, Value* out, 
     return;
   }
   range.set->Result(reinterpret_cast<const uint8_t*>(state_.get()) + range.state_offset, out, arena);
+}
+
+int64_t FeatureWindow::newest() const {
+  if (size_ == 0) return INT64_MIN;
+  return static_cast<int64_t>(words_[((head_ + size_ - 1) & (cap_ - 1)) * (words_.size() / cap_)]);
+}
+
+void FeatureWindow::InsertLate(const FeatureWindowLayout& l, int64_t advanced, int64_t ts, const Value* cols) {
+  if (!state_) InitState(l);
+  if (size_ == cap_) Grow(l);
+  const size_t stride = Stride(l);
+  // Its place: after every row of a time <= ts (late rows land near the end: scan back).
+  uint64_t p = first_seq_ + size_;
+  while (p > first_seq_ && static_cast<int64_t>(RowAt(l, p - 1)[0]) > ts) --p;
+  ++size_;
+  for (uint64_t q = first_seq_ + size_ - 1; q > p; --q) {
+    const uint64_t* from = RowAt(l, q - 1);
+    std::copy(from, from + stride, RowAt(l, q));
+  }
+  uint64_t* row = RowAt(l, p);
+  row[0] = static_cast<uint64_t>(ts);
+  for (size_t c = 0; c < l.cols.size(); ++c) StoreValue(cols[c], row + 1 + 2 * c);
+  // Renumber: rows from p on moved one up. The new row is in the ranges' state if it has
+  // entered (ts <= advanced - delay) and not left range k (ts > advanced - delay - size).
+  int64_t until = 0;
+  if (__builtin_sub_overflow(advanced, l.delay_ms, &until)) until = INT64_MIN;
+  const bool entered = ts <= until;
+  if (entered_ > p || (entered_ == p && entered)) ++entered_;
+  thread_local std::vector<Value> scratch;
+  if (scratch.size() < l.args_max) scratch.resize(l.args_max);
+  uint8_t* state = reinterpret_cast<uint8_t*>(state_.get());
+  for (size_t k = 0; k < l.ranges.size(); ++k) {
+    const auto& r = l.ranges[k];
+    uint64_t& h = heads_[k];
+    // A row that has entered and is older than the range has left it (it sits before the head);
+    // one that has not entered yet stays after the head, like every newer row.
+    int64_t cutoff = 0;
+    if (__builtin_sub_overflow(until, r.size_ms, &cutoff)) cutoff = INT64_MIN;
+    const bool left = entered && ts <= cutoff;
+    if (h > p || (h == p && left)) {
+      ++h;
+    } else if (entered && !left) {
+      ArgsOf(r, row, scratch.data());
+      r.set->Add(state + r.state_offset, ts, scratch.data());
+    }
+  }
+}
+
+void FeatureWindow::ResultsAt(const FeatureWindowLayout& l, size_t r, int64_t t, Value* out, Arena* arena) const {
+  const auto& range = l.ranges[r];
+  thread_local std::vector<uint64_t> block;
+  block.assign(std::max<size_t>((range.set->state_size() + 7) / 8, 1), 0);
+  uint8_t* state = reinterpret_cast<uint8_t*>(block.data());
+  range.set->Init(state);
+  thread_local std::vector<Value> scratch;
+  if (scratch.size() < l.args_max) scratch.resize(l.args_max);
+  int64_t until = 0, after = 0;
+  if (__builtin_sub_overflow(t, l.delay_ms, &until)) until = INT64_MIN;
+  if (__builtin_sub_overflow(until, range.size_ms, &after)) after = INT64_MIN;
+  for (uint64_t q = first_seq_; q < first_seq_ + size_; ++q) {
+    const uint64_t* row = RowAt(l, q);
+    const int64_t ts = static_cast<int64_t>(row[0]);
+    if (ts > until) break;
+    if (ts <= after) continue;
+    ArgsOf(range, row, scratch.data());
+    range.set->Add(state, ts, scratch.data());
+  }
+  range.set->Result(state, out, arena);
+  range.set->Destroy(state);
 }
 
 size_t FeatureWindow::HeapBytes(const FeatureWindowLayout& l) const {

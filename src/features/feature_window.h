@@ -50,10 +50,22 @@ class FeatureWindow {
   // Appends a row (event time non-decreasing across calls; cols: layout.cols.size() values).
   void Push(const FeatureWindowLayout& l, int64_t ts, const Value* cols);
   // Brings every range to event time t: rows with ts <= t - delay enter, rows with
-  // ts <= t - delay - size leave. t must not decrease across calls.
-  void Advance(const FeatureWindowLayout& l, int64_t t);
+  // ts <= t - delay - size leave. t must not decrease across calls. Rows a later read at
+  // `horizon` (< t) may still need stay buffered (outside the ranges' state): an event arriving
+  // late, at or after the watermark, reads its windows by ResultsAt.
+  void Advance(const FeatureWindowLayout& l, int64_t t, int64_t horizon);
+  void Advance(const FeatureWindowLayout& l, int64_t t) { Advance(l, t, t); }
   // Results of range r as of the last Advance (out: its set's size()).
   void Results(const FeatureWindowLayout& l, size_t r, Value* out, Arena* arena) const;
+
+  // For events that arrive out of order (ts below the last pushed time). `advanced` is the time
+  // of the last Advance. InsertLate puts the row in time order (after rows of equal time) and into
+  // the state of every range that holds it as of `advanced`; ResultsAt computes range r over
+  // (t - delay - size, t - delay] from the buffered rows (O(rows in range)).
+  void InsertLate(const FeatureWindowLayout& l, int64_t advanced, int64_t ts, const Value* cols);
+  void ResultsAt(const FeatureWindowLayout& l, size_t r, int64_t t, Value* out, Arena* arena) const;
+  // Event time of the newest row (INT64_MIN when empty).
+  int64_t newest() const;
 
   size_t rows() const { return size_; }
   size_t HeapBytes(const FeatureWindowLayout& l) const;

@@ -204,7 +204,8 @@ class FeaturesOperator final : public StatefulOperator {
         view_(*op.features),
         ctx_(ctx),
         env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()),
-        pending_(op.input) {}
+        pending_(op.input),
+        on_arrival_(view_.mode == FeatureViewDef::Mode::kOnArrival) {}
 
   Status Init() {
     const size_t w = op_.input.size();
@@ -370,6 +371,7 @@ class FeaturesOperator final : public StatefulOperator {
   Status Process(int side, const RowBatch& in, OpOutput* out) override {
     IMPULSE_CHECK(side == 0);
     ShapeScope scope(&shape_);
+    if (on_arrival_) return ProcessOnArrival(in, out);
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
       if (m.watermark_ms > wm_) RETURN_IF_ERROR(Advance(m.watermark_ms, out));
@@ -502,7 +504,102 @@ class FeaturesOperator final : public StatefulOperator {
     return Sweep();
   }
 
-  // Rows an entity keeps (the longest of its buffers), bounded by rows_per_entity_max.
+  // On arrival: each event's features over the entity's events that arrived before it, now. The
+  // watermark only decides lateness (as in point-in-time mode) and how long rows stay buffered
+  // for events that arrive out of order within the allowed lateness.
+  Status ProcessOnArrival(const RowBatch& in, OpOutput* out) {
+    for (size_t i = 0; i < in.size(); ++i) {
+      const RowMeta& m = in.meta(i);
+      if (m.watermark_ms > wm_) wm_ = m.watermark_ms;
+      emit_wm_ = wm_;
+      partition_ = m.partition;
+      const Value* row = in.row(i);
+      const int64_t t = m.event_time_ms;
+      if (t > kEventTimeMaxMs || t < -kEventTimeMaxMs) {
+        Late(row, m, LateReason::kOutOfRange, out);
+        continue;
+      }
+      if (wm_ != INT64_MIN && t < wm_) {
+        Late(row, m, LateReason::kLate, out);
+        continue;
+      }
+      run_keys_.clear();
+      AppendKeyBytes(op_.input, entity_fields_, row, &run_keys_);
+      bool refused = false;
+      auto st = entities_->FindOrInsert(run_keys_, nullptr, &refused);
+      if (!st.ok() && !refused) return st.status();
+      if (!st.ok() || EntityRows(**st) >= view_.rows_per_entity_max) {
+        Late(row, m, LateReason::kStateLimit, out);
+        continue;
+      }
+      EntityState& e = **st;
+      if (e.last_ts == INT64_MIN || t >= e.last_ts) {
+        Feed(e, row, t);
+        Emit(e, run_keys_, row, m, out, /*late=*/false);
+      } else {
+        ++stats_.reordered;
+        FeedLate(e, row, t);
+        Emit(e, run_keys_, row, m, out, /*late=*/true);
+      }
+    }
+    return Sweep();
+  }
+
+  // How far back a sliding window of group g keeps rows when fed at `newest`: its range, and
+  // more while the watermark is behind, for events that may still arrive late (> wm_ - delay -
+  // window is what such an event can read).
+  int64_t RetainedRange(const Group& g, int64_t newest) const {
+    if (!on_arrival_) return g.window_ms;
+    if (wm_ == INT64_MIN) return INT64_MAX / 4;
+    int64_t behind = 0;
+    if (__builtin_sub_overflow(newest, wm_, &behind) || __builtin_add_overflow(behind, g.delay_ms, &behind)) {
+      return INT64_MAX / 4;
+    }
+    return g.window_ms + std::clamp<int64_t>(behind, 0, INT64_MAX / 4);
+  }
+
+  // Adds an out-of-order row (t below the entity's latest time) where it belongs in time.
+  void FeedLate(EntityState& s, const Value* row, int64_t t) {
+    s.Ensure(shape_);
+    scratch_.Clear();
+    BeginEventEval();
+    queue_row_.resize(shape_.delays.size());
+    for (size_t c = 0; c < shape_.fast.size(); ++c) {
+      FastClass& fc = shape_.fast[c];
+      for (size_t k = 0; k < fc.cols.size(); ++k) fast_cols_[c][k] = fc.cols[k].Eval(row, &scratch_);
+      s.fast[c].InsertLate(fc.layout, s.last_ts, t, fast_cols_[c].data());
+    }
+    for (size_t g = 0; g < shape_.groups.size(); ++g) {
+      const Group& grp = shape_.groups[g];
+      if (grp.fast_class >= 0) continue;
+      EvalGroupArgs(g, row);
+      if (grp.delay_ms == 0 || t <= s.last_ts - grp.delay_ms) {
+        // Undelayed, or already older than the delay (queued rows matured up to last_ts - delay).
+        s.windows[g].InsertAnyOrder(grp.set, RetainedRange(grp, s.last_ts), t, group_args_[g].data());
+      } else {
+        std::vector<Value>& q = queue_row_[grp.delay_class];
+        q.resize(shape_.delay_schemas[grp.delay_class].size());
+        std::copy(group_args_[g].begin(), group_args_[g].end(),
+                  q.begin() + static_cast<std::ptrdiff_t>(grp.class_offset));
+      }
+    }
+    for (size_t d = 0; d < shape_.delays.size(); ++d) {
+      if (t <= s.last_ts - shape_.delays[d]) continue;  // went into the windows above
+      QueuedRow q;
+      q.ts = t;
+      EncodeRow(shape_.delay_schemas[d], queue_row_[d].data(), RowMeta{}, &q.args);
+      // Keep the queue in time order: move the newer rows behind this one.
+      agg::detail::Ring<QueuedRow>& ring = s.queues[d];
+      std::vector<QueuedRow> newer;
+      while (!ring.empty() && ring.back().ts > t) {
+        newer.push_back(std::move(ring.back()));
+        ring.pop_back();
+      }
+      ring.push_back(std::move(q));
+      for (auto it = newer.rbegin(); it != newer.rend(); ++it) ring.push_back(std::move(*it));
+    }
+  }
+
   static size_t EntityRows(const EntityState& s) {
     size_t n = 0;
     for (const auto& w : s.fast) n = std::max(n, w.rows());
@@ -543,7 +640,11 @@ class FeaturesOperator final : public StatefulOperator {
       if (grp.fast_class >= 0) continue;
       EvalGroupArgs(g, row);
       if (grp.delay_ms == 0) {
-        s.windows[g].Insert(grp.set, grp.window_ms, t, group_args_[g].data());
+        if (on_arrival_) {
+          s.windows[g].InsertAnyOrder(grp.set, RetainedRange(grp, t), t, group_args_[g].data());
+        } else {
+          s.windows[g].Insert(grp.set, grp.window_ms, t, group_args_[g].data());
+        }
       } else {
         std::vector<Value>& q = queue_row_[grp.delay_class];
         q.resize(shape_.delay_schemas[grp.delay_class].size());
@@ -570,23 +671,45 @@ class FeaturesOperator final : public StatefulOperator {
       for (size_t g = 0; g < shape_.groups.size(); ++g) {
         const Group& grp = shape_.groups[g];
         if (grp.fast_class >= 0 || grp.delay_ms == 0 || grp.delay_class != d) continue;
-        s.windows[g].Insert(grp.set, grp.window_ms, ts, cols + grp.class_offset);
+        if (on_arrival_) {
+          s.windows[g].InsertAnyOrder(grp.set, RetainedRange(grp, ts + grp.delay_ms), ts, cols + grp.class_offset);
+        } else {
+          s.windows[g].Insert(grp.set, grp.window_ms, ts, cols + grp.class_offset);
+        }
       }
       std::string().swap(q.front().args);  // a popped slot keeps its value until reused: free it
       q.pop_front();
     }
   }
 
-  void Emit(EntityState& s, std::string_view key, const Value* row, const RowMeta& m, OpOutput* out) {
+  // The event's features into the output. `late`: the event arrived after a later one of its
+  // entity (on-arrival mode): its windows are read by a scan, and it does not become the entity's
+  // latest (online value, `previous:`).
+  void Emit(EntityState& s, std::string_view key, const Value* row, const RowMeta& m, OpOutput* out,
+            bool late = false) {
     const int64_t t = m.event_time_ms;
     scratch_.Clear();
     BeginEventEval();  // the view's expressions are bounded per event (expr/eval.h)
-    for (size_t c = 0; c < shape_.fast.size(); ++c) s.fast[c].Advance(shape_.fast[c].layout, t);
+    if (!late) {
+      const int64_t horizon = on_arrival_ && wm_ < t ? wm_ : t;
+      for (size_t c = 0; c < shape_.fast.size(); ++c) s.fast[c].Advance(shape_.fast[c].layout, t, horizon);
+    }
     for (size_t g = 0; g < shape_.groups.size(); ++g) {
       const Group& grp = shape_.groups[g];
       if (grp.fast_class >= 0) {
         const FastClass& fc = shape_.fast[static_cast<size_t>(grp.fast_class)];
-        s.fast[static_cast<size_t>(grp.fast_class)].Results(fc.layout, grp.fast_range, group_out_[g].data(), &scratch_);
+        FeatureWindow& fw = s.fast[static_cast<size_t>(grp.fast_class)];
+        if (late) {
+          fw.ResultsAt(fc.layout, grp.fast_range, t, group_out_[g].data(), &scratch_);
+        } else {
+          fw.Results(fc.layout, grp.fast_range, group_out_[g].data(), &scratch_);
+        }
+      } else if (on_arrival_) {
+        // Rows stay buffered past the range (RetainedRange): read exactly (t - delay - w, t - delay].
+        const int64_t hi = t - grp.delay_ms;
+        int64_t lo = 0;
+        if (__builtin_sub_overflow(hi, grp.window_ms, &lo)) lo = INT64_MIN;
+        s.windows[g].ResultsOver(grp.set, lo, hi, group_out_[g].data(), &scratch_);
       } else {
         s.windows[g].ResultsAt(grp.set, grp.window_ms, t - grp.delay_ms, group_out_[g].data(), &scratch_);
       }
@@ -635,6 +758,7 @@ class FeaturesOperator final : public StatefulOperator {
       if (os.field(c).type == FieldType::kString && !v.null) v = Value::String(arena.Copy(v.sv()));
       o[c] = v;
     }
+    if (late) return;
     // The online value, and the state the next event of this entity reads.
     s.latest.clear();
     EncodeRow(view_.feature_schema, full_.data() + w, m, &s.latest);
@@ -678,6 +802,7 @@ class FeaturesOperator final : public StatefulOperator {
   OperatorContext ctx_;
   Env* env_;
   EventTimeBuffer pending_;
+  const bool on_arrival_;
   Shape shape_;
   std::vector<Group> groups_;                           // moved into shape_ by Init
   std::vector<CompiledExpr> compiled_;                  // per feature: kExpr / kPrevious expression

@@ -40,6 +40,7 @@ feature_views:
   - name: card
     source: tx
     entity: card
+    mode: point_in_time
     label: {field: fraud, delay: 50}
     features:
       - {name: n_100, agg: count(), window: 100}
@@ -201,8 +202,15 @@ struct Output {
   std::vector<int64_t> ids;              // index of the input event (carried in meta.offset)
 };
 
-std::unique_ptr<PhysicalPipeline> Physical(LogicalPlan* plan) {
-  auto p = CompileText(kView);
+// kView computed on arrival.
+std::string ArrivalView() {
+  std::string s = kView;
+  s.replace(s.find("mode: point_in_time"), 19, "mode: on_arrival");
+  return s;
+}
+
+std::unique_ptr<PhysicalPipeline> Physical(LogicalPlan* plan, bool on_arrival = false) {
+  auto p = CompileText(on_arrival ? ArrivalView() : std::string(kView));
   EXPECT_TRUE(p.ok()) << p.status().ToString();
   *plan = std::move(*p);
   auto phys = PhysicalPipeline::Create(plan->pipelines[0], *plan);
@@ -524,6 +532,173 @@ TEST(FeaturesOperator, StateBackendFailureIsReturnedNotCheckedOrCalledAStateLimi
     RowBatch empty(4);
     EXPECT_EQ((*inst)->Run(0, empty, INT64_MAX, &out, &late).code(), StatusCode::kIOError);
   }
+}
+
+// --- on arrival ---
+
+// Brute force of on-arrival values: event k of the arrival order sees the events of its card that
+// arrived up to it (itself included) whose time is in its windows. `previous:` and the time since
+// it are those of the card's newest event at its arrival (an event older than that is not the
+// newest itself).
+std::map<size_t, Expected> ReferenceOnArrival(const std::vector<Event>& ev, const std::vector<size_t>& order) {
+  std::map<size_t, Expected> out;
+  std::map<int64_t, std::pair<int64_t, double>> newest;  // card -> (time, amount) of its newest event
+  for (size_t k = 0; k < order.size(); ++k) {
+    const Event& e = ev[order[k]];
+    Expected x;
+    double sum100 = 0, sum_d2 = 0, fraud_d = 0;
+    int64_t n_d2 = 0;
+    for (size_t a = 0; a <= k; ++a) {
+      const Event& o = ev[order[a]];
+      if (o.card != e.card) continue;
+      if (o.ts > e.ts - 100 && o.ts <= e.ts) {
+        ++x.n_100;
+        sum100 += o.amount;
+      }
+      if (o.ts > e.ts - 30 && o.ts <= e.ts) x.max_30 = std::max(x.max_30.value_or(-1e300), o.amount);
+      if (o.ts > e.ts - 110 && o.ts <= e.ts - 50) {
+        ++x.n_d;
+        fraud_d += static_cast<double>(o.fraud);
+      }
+      if (o.ts > e.ts - 30 && o.ts <= e.ts - 10) {
+        ++n_d2;
+        sum_d2 += o.amount;
+      }
+    }
+    auto it = newest.find(e.card);
+    if (it != newest.end()) {
+      x.since_prev = static_cast<double>(e.ts - it->second.first);
+      x.prev_amounts = {it->second.second};
+    }
+    if (it == newest.end() || e.ts >= it->second.first) newest[e.card] = {e.ts, e.amount};
+    x.avg_100 = sum100 / static_cast<double>(x.n_100);
+    x.risk_d = x.n_d == 0 ? 0.0 : fraud_d / static_cast<double>(x.n_d);
+    if (n_d2 > 0) x.sum_d2 = sum_d2;
+    out[order[k]] = x;
+  }
+  return out;
+}
+
+// Exact, bit for bit where the sums are taken in the same order: counts, max and previous values
+// are compared exactly, sums and averages to rounding (the brute force adds in another order).
+void CheckOnArrival(const std::vector<Event>& ev, const std::vector<size_t>& order, const Output& run,
+                    const std::string& what) {
+  ASSERT_EQ(run.rows.size(), ev.size()) << what;
+  const auto ref = ReferenceOnArrival(ev, order);
+  for (size_t r = 0; r < run.rows.size(); ++r) {
+    // Emitted as they arrive: row r is the r-th arrival.
+    ASSERT_EQ(static_cast<size_t>(run.ids[r]), order[r]) << what << " row " << r;
+    const size_t id = order[r];
+    const std::vector<Value>& o = run.rows[r];
+    const Expected& x = ref.at(id);
+    const std::string at = what + " arrival " + std::to_string(r) + " event " + std::to_string(id) + " (card " +
+                           std::to_string(ev[id].card) + ", t " + std::to_string(ev[id].ts) + ")";
+    EXPECT_EQ(o[4].i64, x.n_100) << at;
+    ExpectNear(o[5], x.avg_100, at + " avg_100");
+    ExpectNear(o[6], x.max_30, at + " max_30");
+    EXPECT_EQ(o[7].i64, x.n_d) << at;
+    ExpectNear(o[8], x.risk_d, at + " risk_d");
+    ExpectNear(o[9], x.sum_d2, at + " sum_d2");
+    EXPECT_EQ(o[10].null, x.prev_amounts.empty()) << at;
+    if (!o[10].null && !x.prev_amounts.empty()) {
+      EXPECT_EQ(o[10].f64, x.prev_amounts[0]) << at;
+    }
+    ExpectNear(o[11], x.since_prev, at + " since_prev");
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+TEST(FeaturesOnArrival, MatchesTheArrivalOrderBruteForceInOrderAndShuffled) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan, /*on_arrival=*/true);
+  {
+    const auto ev = RandomEvents(1, 600);
+    std::vector<size_t> order(ev.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    OnlineStore store(plan.feature_views[0]);
+    CheckOnArrival(ev, order, Feed(*phys, ev, order, /*bound=*/0, /*batch=*/7, &store), "in order");
+  }
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    const auto ev = RandomEvents(seed + 10, 500);
+    const auto order = Shuffled(ev, seed, /*disorder=*/40);
+    OnlineStore store(plan.feature_views[0]);
+    CheckOnArrival(ev, order, Feed(*phys, ev, order, /*bound=*/40, /*batch=*/1 + seed * 5, &store),
+                   "shuffle seed " + std::to_string(seed));
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+TEST(FeaturesOnArrival, EveryEventIsEmittedInItsOwnBatchWithoutWaitingForTheWatermark) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan, /*on_arrival=*/true);
+  auto inst = phys->NewInstance(InstanceOptions{});
+  ASSERT_TRUE(inst.ok());
+  RowBatch in(4), out(phys->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  for (int i = 0; i < 5; ++i) {
+    in.Clear();
+    Value* r = in.AppendRow();
+    r[0] = Value::Int(1);
+    r[1] = Value::Double(1.0);
+    r[2] = Value::Int(0);
+    r[3] = Value::Int(1000 + i);
+    in.meta(0).event_time_ms = 1000 + i;
+    in.meta(0).watermark_ms = 1000 + i - 3'600'000;  // the watermark far behind: nothing would be released
+    out.Clear();
+    ASSERT_TRUE((*inst)->Run(0, in, 1000 + i - 3'600'000, &out, &late).ok());
+    ASSERT_EQ(out.size(), 1u) << i;
+    EXPECT_EQ(out.row(0)[4].i64, i + 1);  // n_100: the events so far
+  }
+  EXPECT_EQ(late.size(), 0u);
+  // A point-in-time view holds them all.
+  LogicalPlan plan2;
+  auto exact = Physical(&plan2);
+  auto inst2 = exact->NewInstance(InstanceOptions{});
+  ASSERT_TRUE(inst2.ok());
+  out.Clear();
+  ASSERT_TRUE((*inst2)->Run(0, in, 1004 - 3'600'000, &out, &late).ok());
+  EXPECT_EQ(out.size(), 0u);
+}
+
+TEST(FeaturesOnArrival, CheckpointRestoreAndRocksDbGiveBitIdenticalRows) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan, /*on_arrival=*/true);
+  const auto ev = RandomEvents(5, 800);
+  const auto order = Shuffled(ev, 5, 40);
+  OnlineStore a(plan.feature_views[0]), b(plan.feature_views[0]), c(plan.feature_views[0]);
+  const Output straight = Feed(*phys, ev, order, 40, 13, &a);
+  const Output restarted = Feed(*phys, ev, order, 40, 13, &b, /*restart_at=*/400);
+  char tmpl[] = "/tmp/features_arrival_rocks_XXXXXX";
+  g_rocksdb_dir = mkdtemp(tmpl);
+  const Output rocks = Feed(*phys, ev, order, 40, 9, &c, /*restart_at=*/200);
+  std::filesystem::remove_all(g_rocksdb_dir);
+  g_rocksdb_dir.clear();
+  for (const Output* other : {&restarted, &rocks}) {
+    ASSERT_EQ(straight.rows.size(), other->rows.size());
+    for (size_t r = 0; r < straight.rows.size(); ++r) {
+      ASSERT_EQ(straight.ids[r], other->ids[r]) << r;
+      for (size_t col = 0; col < straight.rows[r].size(); ++col) {
+        const Value& x = straight.rows[r][col];
+        const Value& y = other->rows[r][col];
+        ASSERT_EQ(x.null, y.null) << "row " << r << " column " << col;
+        if (!x.null) {
+          ASSERT_EQ(x.i64, y.i64) << "row " << r << " column " << col;  // bit-identical
+        }
+      }
+    }
+  }
+  CheckOnArrival(ev, order, restarted, "restarted");
+  EXPECT_GT(straight.rows.size(), 0u);
+}
+
+TEST(FeaturesOnArrival, ModeIsCheckedAtCompileTime) {
+  std::string s = kView;
+  s.replace(s.find("mode: point_in_time"), 19, "mode: on_arival");
+  EXPECT_NE(ErrorOf(s).find("did you mean 'on_arrival'"), std::string::npos) << ErrorOf(s);
+  std::string d = kView;
+  d.replace(d.find("    mode: point_in_time\n"), 24, "");
+  auto p = CompileText(d);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->feature_views[0]->mode, FeatureViewDef::Mode::kOnArrival);  // the default
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ struct OperatorStats {
   uint64_t scored = 0;         // predict: rows scored
   uint64_t unscored = 0;       // predict: rows passed on with null scores (no usable version)
   uint64_t fired = 0;          // trigger: firings (rows that fired, cooldown passed)
+  uint64_t reordered = 0;      // features on arrival: rows older than an earlier-arrived row of their entity
 
   // Adds every field of `o` (the stats of one operator over several tasks, or shards). The one
   // place that knows the fields: a new one is added here, not at each caller.
@@ -54,6 +55,7 @@ struct OperatorStats {
     scored += o.scored;
     unscored += o.unscored;
     fired += o.fired;
+    reordered += o.reordered;
     return *this;
   }
 };

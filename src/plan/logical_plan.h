@@ -131,6 +131,11 @@ struct FeatureViewDef {
   uint64_t rows_per_entity_max = 1'000'000;  // rows one entity's windows keep; beyond: reason state_limit
   std::string label_field;                   // a label known only `label_delay_ms` after its event
   int64_t label_delay_ms = 0;
+  // kOnArrival: an event's features are computed when it arrives, over the entity's events that
+  // arrived before it (replay in arrival order reproduces them). kPointInTime: an event waits for
+  // the watermark, so it sees every event of its windows whatever the arrival order.
+  enum class Mode { kOnArrival, kPointInTime };
+  Mode mode = Mode::kOnArrival;
 };
 
 // A predict step (docs/INFERENCE.md): scores each row with a model of the repository the engine

@@ -208,6 +208,14 @@ std::string EngineImpl::MetricsText() const {
     for (const auto& [k, o] : ops) {
       if (o.fired > 0) ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.fired));
     }
+    ex.Family("impulse_features_reordered_total",
+              "Events of an on-arrival feature view that arrived after a later event of their entity (within the "
+              "allowed lateness): computed by a scan of the entity's buffered rows.",
+              MetricType::Counter);
+    for (const auto& [k, o] : ops) {
+      if (o.reordered > 0)
+        ex.AddValue({{"pipeline", k.first}, {"operator", k.second}}, static_cast<double>(o.reordered));
+    }
   }
   ex.Family("impulse_checkpoints_total", "Checkpoints by result.", MetricType::Counter);
   ex.AddValue({{"result", "completed"}}, static_cast<double>(checkpoints_completed.Get()));

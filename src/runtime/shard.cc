@@ -16,6 +16,9 @@ constexpr size_t kMaxArrivals = 4096;  // per partition, bounds the latency trac
 constexpr int64_t kHousekeepingIntervalMs = 10'000;
 constexpr int64_t kPersistIntervalMs = 1'000;
 constexpr int64_t kIdleSleepMs = 1'000;
+// A shard whose tasks read a stream with `idle_advance: wall_clock` wakes this often while
+// idle, so windows close within this long of their time (docs/EVENT_TIME.md).
+constexpr int64_t kWallClockTickMs = 2;
 constexpr int64_t kBacklogRetryMs = 100;  // retry of pipeline output after a failed write
 }  // namespace
 
@@ -208,7 +211,7 @@ void Shard::Run() {
       continue;
     }
     const int64_t now_ns = engine_->clock()->NowNs();
-    int64_t sleep_ms = kIdleSleepMs;
+    int64_t sleep_ms = wall_clock_inputs_ ? kWallClockTickMs : kIdleSleepMs;
     if (output_backlog_) sleep_ms = std::clamp<int64_t>((backlog_retry_ns_ - now_ns) / 1'000'000, 1, kBacklogRetryMs);
     if (sync_deadline_ns_ != 0) {
       sleep_ms = std::clamp<int64_t>((sync_deadline_ns_ - now_ns) / 1'000'000, 0, sleep_ms);

@@ -235,6 +235,7 @@ class Shard {
   std::atomic<bool> quiescent_{false};
   std::atomic<uint64_t> applied_end_epoch_{0};
   bool tick_complete_ = false;  // the last TickWatermarks reached every task
+  bool wall_clock_inputs_ = false;  // some task reads a stream whose idle watermark follows the wall clock
   // Cursor safety across shards (see PersistCursors).
   std::vector<uint64_t> exchange_sent_to_;                          // per destination shard
   std::vector<uint64_t> exchange_popped_from_;                      // per source shard

@@ -70,7 +70,15 @@ int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
       if (idle) {
         const int64_t sib = engine_->ActiveSiblingWatermark(t.pipeline, side);
         if (sib != INT64_MAX) eff = std::max(eff, sib);
+        if (ss.def.watermark.idle_advance_wall_clock && in.own_wm != INT64_MIN) {
+          // Event time flows with the wall clock since the partition's last event: an event
+          // arriving later is late only if it is older than a live partition would allow.
+          int64_t moved = 0;
+          if (__builtin_add_overflow(in.own_wm, (now_ns - in.last_progress_ns) / 1'000'000, &moved)) moved = INT64_MAX - 1;
+          eff = std::max(eff, moved);
+        }
       }
+      if (ss.def.watermark.idle_advance_wall_clock) wall_clock_inputs_ = true;
     }
     in.effective_wm = eff;
     EngineImpl::WatermarkSlot& slot = engine_->watermark_slot(t.pipeline, side, in.partition);

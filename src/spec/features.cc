@@ -34,9 +34,10 @@ class ViewResolver {
   bool Run(const YAML::Node& body, const std::string& view_name, const PartitionInfo& part,
            const std::string& pipeline_source, FeatureViewDef* v) {
     std::vector<std::pair<std::string, YAML::Node>> e;
-    if (!Entries(body, "feature view '" + view_name + "'",
-                 {"name", "source", "entity", "ttl", "entities_max", "rows_per_entity_max", "label", "features"}, d_,
-                 &e)) {
+    if (!Entries(
+            body, "feature view '" + view_name + "'",
+            {"name", "source", "entity", "mode", "ttl", "entities_max", "rows_per_entity_max", "label", "features"}, d_,
+            &e)) {
       return false;
     }
     v->name = view_name;
@@ -70,6 +71,19 @@ class ViewResolver {
     }
     ok &= CheckPartitioning(key, part, Diagnostics::LocOf(*entity), "feature view '" + view_name + "' in " + what_, in_,
                             /*per_partition=*/false, d_);
+    if (const YAML::Node* m = Get(e, "mode")) {
+      const std::string mode = m->IsScalar() ? m->Scalar() : "";
+      if (mode == "on_arrival") {
+        v->mode = FeatureViewDef::Mode::kOnArrival;
+      } else if (mode == "point_in_time") {
+        v->mode = FeatureViewDef::Mode::kPointInTime;
+      } else {
+        d_->Add(Diagnostics::LocOf(*m), "mode of feature view '" + view_name +
+                                            "' is on_arrival or point_in_time, not '" + mode + "'" +
+                                            DidYouMean(mode, {"on_arrival", "point_in_time"}));
+        ok = false;
+      }
+    }
     if (const YAML::Node* t = Get(e, "ttl"))
       ok &= ReadDuration(*t, "ttl of feature view '" + view_name + "'", 1, d_, &v->ttl_ms);
     if (const YAML::Node* m = Get(e, "rows_per_entity_max")) {

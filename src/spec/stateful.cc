@@ -568,7 +568,9 @@ bool ReadSignedDuration(const YAML::Node& n, const std::string& what, Diagnostic
 
 bool ReadWatermark(const YAML::Node& n, const std::string& what, Diagnostics* d, WatermarkOptions* out) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, "watermark of " + what, {"max_out_of_orderness", "idle_timeout"}, d, &e)) return false;
+  if (!Entries(n, "watermark of " + what, {"max_out_of_orderness", "idle_timeout", "idle_advance"}, d, &e)) {
+    return false;
+  }
   bool ok = true;
   if (const YAML::Node* m = Get(e, "max_out_of_orderness")) {
     ok &= ReadDuration(*m, "max_out_of_orderness of " + what, 0, d, &out->max_out_of_orderness_ms);
@@ -579,6 +581,19 @@ bool ReadWatermark(const YAML::Node& n, const std::string& what, Diagnostics* d,
     } else {
       ok &= ReadDuration(*i, "idle_timeout of " + what, 1, d, &out->idle_timeout_ms);
     }
+  }
+  if (const YAML::Node* a = Get(e, "idle_advance")) {
+    const std::string v = a->IsScalar() ? a->Scalar() : "";
+    if (v == "wall_clock" || v == "siblings") {
+      out->idle_advance_wall_clock = v == "wall_clock";
+    } else {
+      d->Add(Diagnostics::LocOf(*a), "idle_advance of " + what + " is wall_clock or siblings, not '" + v + "'");
+      ok = false;
+    }
+  }
+  if (out->idle_advance_wall_clock && out->idle_timeout_ms < 0) {
+    d->Add(Diagnostics::LocOf(n), "watermark of " + what + ": idle_advance: wall_clock needs an idle_timeout, not never");
+    ok = false;
   }
   return ok;
 }
