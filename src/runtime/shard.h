@@ -169,6 +169,9 @@ class Shard {
   void RefreshOpStats();
   void Housekeeping(int64_t now_ms);
   bool HasWork();
+  bool TasksMayRun() const;  // not paused by a checkpoint or by output waiting for a retry
+  bool RunTasksBeforeSync();
+  bool FlushCheckpointSynced();
   // Whether some exchange ring from this shard is full (a stream-sink task must wait).
   bool ExchangeBlocked();
   // Marks (stream, partition) as written in the current batch, before the append: the first
@@ -234,7 +237,7 @@ class Shard {
   int64_t last_sync_ns_ = 0;
   std::atomic<bool> quiescent_{false};
   std::atomic<uint64_t> applied_end_epoch_{0};
-  bool tick_complete_ = false;  // the last TickWatermarks reached every task
+  bool tick_complete_ = false;      // the last TickWatermarks reached every task
   bool wall_clock_inputs_ = false;  // some task reads a stream whose idle watermark follows the wall clock
   // Cursor safety across shards (see PersistCursors).
   std::vector<uint64_t> exchange_sent_to_;                          // per destination shard
