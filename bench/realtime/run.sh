@@ -68,7 +68,7 @@ load() {
   local name=$1 port=$2 batch=$3 rate=$4
   shift 4
   local events
-  if [ "$rate" = 0 ]; then events=$(awk -v b="$batch" 'BEGIN { print (b > 1 ? 400000 : 60000) }'); else
+  if [ "$rate" = 0 ]; then events=${CLOSED_EVENTS:-$(awk -v b="$batch" 'BEGIN { print (b > 1 ? 400000 : 60000) }')}; else
     events=$(awk -v r="$rate" -v s="$SECONDS_PER_RUN" 'BEGIN { print int(r * s) }'); fi
   [ "$SMOKE" = 1 ] && events=$(( batch > 1 ? 4 * batch : 300 ))
   [ "$events" -gt "$TX_LINES" ] && events=$TX_LINES
@@ -215,7 +215,7 @@ if $PY -c "import xgboost" 2>/dev/null; then
     PEER_PID=""
   }
   RESTART=start_peer
-  closed peer-1 "$PEER_PORT" 1
+  CLOSED_EVENTS=8000 closed peer-1 "$PEER_PORT" 1
   PEER_EPS=$EPS
   row "python peer, 1 tx/req, score, closed loop" "$EPS" "$P50" "$P99" "req/s"
   best peer "$PEER_PORT" "$PEER_EPS"
@@ -241,6 +241,23 @@ for DURABILITY in none sync; do
   unset RESTART
 done
 stop_engine
+
+# --- the decision readable in the log, per hop: in process (impulse-bench hops), one
+# transaction per Ingest call, open loop
+if [ -x "$BENCH_BIN" ]; then
+  HOPS_RATE=${HOPS_RATE:-5000}
+  for DURABILITY in none sync; do
+    f="$OUT/hops-$DURABILITY.txt"
+    "$BENCH_BIN" hops --spec "$SPEC" --models examples/fraud/models --input "$TX" \
+      --outputs tx_by_terminal,tx_features,tx_scored --rate "$HOPS_RATE" \
+      --events "$(awk -v r="$HOPS_RATE" -v s="$SECONDS_PER_RUN" 'BEGIN { n = int(r * s); print (n < 200 ? 200 : n) }')" \
+      --durability "$DURABILITY" --data-dir "$TMP/hops" >"$f" 2>&1 || true
+    for what in ack tx_by_terminal tx_features tx_scored; do
+      read -r P50 P99 < <(awk -v w="$what" '$0 ~ w && /p50/ { for (i = 1; i <= NF; i++) { if ($i == "p50") a = $(i+1); if ($i == "p99") b = $(i+1) } print a, b; exit }' "$f")
+      row "in process $DURABILITY at $HOPS_RATE/s: $what" "-" "${P50:-}" "${P99:-}" "$([ "$what" = ack ] && echo "ack" || echo "readable in the log")"
+    done
+  done
+fi
 
 echo "Real-time decisions: fraud path (examples/fraud/alerts.yaml), $(nproc) cores, $CONNS connections, $(date -u +%FT%TZ)"
 printf '%-44s %12s %10s %10s  %s\n' "what" "throughput" "p50 ms" "p99 ms" "unit"
