@@ -182,6 +182,15 @@ void ExpectMatchesReference(const Table& table, const std::string& context) {
   EXPECT_EQ(mismatches, 0) << context << ": feature values differing from the reference";
 }
 
+// Which spec and which columns a live == backfill comparison runs on.
+struct Comparison {
+  std::string spec = std::string(IMPULSE_SOURCE_DIR) + "/examples/fraud/features.yaml";
+  std::string models_dir;                                   // predict steps: the model repository
+  std::string input_stream, output_stream = "tx_features";  // backfill's --into / --stream
+  std::vector<std::string> columns = FeatureColumns();
+  bool reference = true;  // the backfill also equals the brute force (time order, point in time)
+};
+
 class FraudFeaturesTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -239,16 +248,8 @@ class FraudFeaturesTest : public ::testing::Test {
     return text.str();
   }
 
-  // Which spec and which columns a live == backfill comparison runs on.
-  struct Run {
-    std::string spec = Spec();
-    std::string models_dir;                                 // predict steps: the model repository
-    std::string input_stream, output_stream = "tx_features";  // backfill's --into / --stream
-    std::vector<std::string> columns = FeatureColumns();
-    bool reference = true;  // the backfill also equals the brute force (time order, point in time)
-  };
   void ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context,
-                                const Run& run = Run());
+                                const Comparison& run = Comparison());
 
   std::filesystem::path dir_;
 };
@@ -414,7 +415,7 @@ void ExpectLookupsEqualLastRows(const Engine& engine, const Table& offline, cons
 // Backfills `arrival` (as NDJSON) and feeds the same arrival order to a live engine; the
 // tx_features rows must equal the backfill's printed values exactly. `context` names the order.
 void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context,
-                                                 const Run& run) {
+                                                 const Comparison& run) {
   // Offline: the backfill of the transactions, as NDJSON like the live stream.
   const std::string csv = WriteCsv(arrival, "tx.csv");
   features::BackfillOptions bo;
@@ -432,7 +433,9 @@ void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>&
   std::stringstream backfilled;
   backfilled << std::ifstream(bo.out_path, std::ios::binary).rdbuf();
   const Table offline = ParseNdjson(backfilled.str());
-  if (run.reference) ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON"));
+  if (run.reference) {
+    ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON"));
+  }
 
   // Online: a live engine fed the same transactions in small requests, as HTTP clients would.
   EngineOptions options;
@@ -507,21 +510,21 @@ TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillValueForValue) {
 }
 
 TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillInShuffledArrivalOrder) {
-  Run run;
+  Comparison run;
   run.reference = false;  // on arrival: what arrived before each transaction, not the reference
   ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "shuffled order on arrival, seed " + std::to_string(kShuffleSeed),
                            run);
 }
 
 TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillInShuffledArrivalOrderPointInTime) {
-  Run run;
+  Comparison run;
   run.spec = PointInTimeSpec();
   ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "shuffled order point in time, seed " + std::to_string(kShuffleSeed),
                            run);
 }
 
 TEST_F(FraudFeaturesTest, LiveScoresEqualBackfillScoresBitForBitInShuffledArrivalOrder) {
-  Run run;
+  Comparison run;
   run.spec = std::string(IMPULSE_SOURCE_DIR) + "/examples/fraud/score.yaml";
   run.models_dir = std::string(IMPULSE_SOURCE_DIR) + "/examples/fraud/models";
   run.input_stream = "transactions";

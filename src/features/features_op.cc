@@ -284,6 +284,11 @@ class FeaturesOperator final : public StatefulOperator {
       }
       state_span_ms_ = std::max(state_span_ms_, g.window_ms + g.delay_ms);
     }
+    if (on_arrival_) {
+      int64_t min_delay = INT64_MAX;
+      for (const Group& g : groups_) min_delay = std::min(min_delay, g.delay_ms);
+      hold_ms_ = min_delay == INT64_MAX ? 0 : min_delay;
+    }
     shape_.groups = std::move(groups_);
     for (auto& cols : delay_fields) shape_.delay_schemas.emplace_back(std::move(cols));
     RETURN_IF_ERROR(LayOutFastClasses());
@@ -445,6 +450,10 @@ class FeaturesOperator final : public StatefulOperator {
     // following stateful step does not see them as late.
     emit_wm_ = wm_;
     wm_ = w;
+    if (on_arrival_) {
+      RETURN_IF_ERROR(ReleaseHeld(out));
+      return Sweep();
+    }
     return Release(out);
   }
 
@@ -511,38 +520,64 @@ class FeaturesOperator final : public StatefulOperator {
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
       if (m.watermark_ms > wm_) wm_ = m.watermark_ms;
-      emit_wm_ = wm_;
       partition_ = m.partition;
       const Value* row = in.row(i);
       const int64_t t = m.event_time_ms;
       if (t > kEventTimeMaxMs || t < -kEventTimeMaxMs) {
         Late(row, m, LateReason::kOutOfRange, out);
-        continue;
-      }
-      if (wm_ != INT64_MIN && t < wm_) {
+      } else if (wm_ != INT64_MIN && t < wm_) {
         Late(row, m, LateReason::kLate, out);
-        continue;
-      }
-      run_keys_.clear();
-      AppendKeyBytes(op_.input, entity_fields_, row, &run_keys_);
-      bool refused = false;
-      auto st = entities_->FindOrInsert(run_keys_, nullptr, &refused);
-      if (!st.ok() && !refused) return st.status();
-      if (!st.ok() || EntityRows(**st) >= view_.rows_per_entity_max) {
+      } else if (hold_ms_ == 0) {
+        RETURN_IF_ERROR(Arrived(row, m, out));
+      } else if (pending_.size() >= view_.entities_max) {
         Late(row, m, LateReason::kStateLimit, out);
-        continue;
-      }
-      EntityState& e = **st;
-      if (e.last_ts == INT64_MIN || t >= e.last_ts) {
-        Feed(e, row, t);
-        Emit(e, run_keys_, row, m, out, /*late=*/false);
       } else {
-        ++stats_.reordered;
-        FeedLate(e, row, t);
-        Emit(e, run_keys_, row, m, out, /*late=*/true);
+        pending_.Add(row, m);
       }
     }
+    RETURN_IF_ERROR(ReleaseHeld(out));
     return Sweep();
+  }
+
+  // Held rows whose windows the watermark has completed (t - hold_ms_ < wm_), in time order.
+  Status ReleaseHeld(OpOutput* out) {
+    if (hold_ms_ == 0 || wm_ == INT64_MIN) return Status::OK();
+    int64_t before = INT64_MAX;
+    if (wm_ != INT64_MAX && __builtin_add_overflow(wm_, hold_ms_, &before)) before = INT64_MAX;
+    while (!pending_.empty() && (pending_.NextTime() < before || wm_ == INT64_MAX)) {
+      held_.Reset(op_.input.size());
+      pending_.PopInto(&held_);
+      RowMeta m = held_.meta(0);
+      m.partition = partition_;
+      RETURN_IF_ERROR(Arrived(held_.row(0), m, out));
+    }
+    return Status::OK();
+  }
+
+  // One on-time event of an on-arrival view: its features now, over what has arrived.
+  Status Arrived(const Value* row, const RowMeta& m, OpOutput* out) {
+    const int64_t t = m.event_time_ms;
+    // A held row may be released after the watermark passed it: it must not look late downstream.
+    emit_wm_ = std::min(wm_, t);
+    run_keys_.clear();
+    AppendKeyBytes(op_.input, entity_fields_, row, &run_keys_);
+    bool refused = false;
+    auto st = entities_->FindOrInsert(run_keys_, nullptr, &refused);
+    if (!st.ok() && !refused) return st.status();
+    if (!st.ok() || EntityRows(**st) >= view_.rows_per_entity_max) {
+      Late(row, m, LateReason::kStateLimit, out);
+      return Status::OK();
+    }
+    EntityState& e = **st;
+    if (e.last_ts == INT64_MIN || t >= e.last_ts) {
+      Feed(e, row, t);
+      Emit(e, run_keys_, row, m, out, /*late=*/false);
+    } else {
+      ++stats_.reordered;
+      FeedLate(e, row, t);
+      Emit(e, run_keys_, row, m, out, /*late=*/true);
+    }
+    return Status::OK();
   }
 
   // How far back a sliding window of group g keeps rows when fed at `newest`: its range, and
@@ -803,6 +838,12 @@ class FeaturesOperator final : public StatefulOperator {
   Env* env_;
   EventTimeBuffer pending_;
   const bool on_arrival_;
+  // On arrival, a view whose every window reads `delay` or more before its event holds an event
+  // until the watermark is past t - hold_ms_ (at once in live use: the delay is days, the
+  // watermark seconds behind). Its windows are then complete, so its values are the point-in-time
+  // ones whatever the arrival order, even on a stream several tasks write (where the arrival order
+  // depends on their speeds: a replay runs them days apart in event time).
+  int64_t hold_ms_ = 0;
   Shape shape_;
   std::vector<Group> groups_;                           // moved into shape_ by Init
   std::vector<CompiledExpr> compiled_;                  // per feature: kExpr / kPrevious expression
@@ -819,7 +860,7 @@ class FeaturesOperator final : public StatefulOperator {
   OperatorStats stats_;
   // Scratch, reused across events.
   Arena scratch_{4096};
-  RowBatch unordered_, run_, matured_, previous_;
+  RowBatch unordered_, run_, matured_, previous_, held_;
   std::vector<std::string> raw_;
   std::vector<size_t> order_;
   std::string run_keys_;

@@ -701,5 +701,51 @@ TEST(FeaturesOnArrival, ModeIsCheckedAtCompileTime) {
   EXPECT_EQ(p->feature_views[0]->mode, FeatureViewDef::Mode::kOnArrival);  // the default
 }
 
+// A view whose windows all end `delay` before the event holds each event until the watermark has
+// completed them: the point-in-time values whatever the arrival order, even when the disorder
+// (40 here) exceeds the smallest delay (10), as when several tasks write its stream.
+TEST(FeaturesOnArrival, AViewOfDelayedWindowsOnlyGivesThePointInTimeValuesInAnyOrder) {
+  const std::string view = R"(
+feature_views:
+  - name: card
+    source: tx
+    entity: card
+    label: {field: fraud, delay: 50}
+    features:
+      - {name: n_d, agg: count(), window: 60, delay: 50}
+      - {name: risk_d, agg: avg(fraud), window: 60, delay: 50, default: 0}
+      - {name: sum_d2, agg: sum(amount), window: 20, delay: 10}
+pipelines:
+  - name: p
+    from: tx
+    steps:
+      - features: card
+    sink: {stream: out}
+)";
+  auto p = CompileText(view);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->feature_views[0]->mode, FeatureViewDef::Mode::kOnArrival);
+  auto phys = PhysicalPipeline::Create(p->pipelines[0], *p);
+  ASSERT_TRUE(phys.ok());
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    const auto ev = RandomEvents(seed + 30, 500);
+    const auto order = Shuffled(ev, seed, /*disorder=*/40);
+    OnlineStore store(p->feature_views[0]);
+    const Output run = Feed(**phys, ev, order, /*bound=*/40, /*batch=*/1 + seed * 3, &store,
+                            /*restart_at=*/seed == 2 ? 250 : SIZE_MAX);
+    ASSERT_EQ(run.rows.size(), ev.size());
+    const auto ref = Reference(ev);
+    for (size_t r = 0; r < run.rows.size(); ++r) {
+      const size_t id = static_cast<size_t>(run.ids[r]);
+      const Expected& x = ref.at(id);
+      const std::string at = "seed " + std::to_string(seed) + " event " + std::to_string(id);
+      EXPECT_EQ(run.rows[r][4].i64, x.n_d) << at;
+      ExpectNear(run.rows[r][5], x.risk_d, at + " risk_d");
+      ExpectNear(run.rows[r][6], x.sum_d2, at + " sum_d2");
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace impulse::plan

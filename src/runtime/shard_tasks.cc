@@ -74,7 +74,8 @@ int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
           // Event time flows with the wall clock since the partition's last event: an event
           // arriving later is late only if it is older than a live partition would allow.
           int64_t moved = 0;
-          if (__builtin_add_overflow(in.own_wm, (now_ns - in.last_progress_ns) / 1'000'000, &moved)) moved = INT64_MAX - 1;
+          if (__builtin_add_overflow(in.own_wm, (now_ns - in.last_progress_ns) / 1'000'000, &moved))
+            moved = INT64_MAX - 1;
           eff = std::max(eff, moved);
         }
       }

@@ -592,7 +592,8 @@ bool ReadWatermark(const YAML::Node& n, const std::string& what, Diagnostics* d,
     }
   }
   if (out->idle_advance_wall_clock && out->idle_timeout_ms < 0) {
-    d->Add(Diagnostics::LocOf(n), "watermark of " + what + ": idle_advance: wall_clock needs an idle_timeout, not never");
+    d->Add(Diagnostics::LocOf(n),
+           "watermark of " + what + ": idle_advance: wall_clock needs an idle_timeout, not never");
     ok = false;
   }
   return ok;
