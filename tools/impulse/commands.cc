@@ -101,16 +101,17 @@ int RunCommand(const std::vector<std::string>& args) {
   std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models;
   EngineOptions eo;
   server::HttpServerOptions so;
-  // Several I/O threads on a multi-core machine: one parses and answers while another waits on
-  // its socket. More than 4 buy nothing on the ingest path (the shards are the bottleneck) and
-  // each is a producer ring to every shard.
-  so.io_threads = std::clamp(std::thread::hardware_concurrency(), 1U, kDefaultHttpThreadsMax);
+  // Several I/O threads on a multi-core machine, half the cores: the shards (one per core by
+  // default) need the other half. On 2 cores one thread served one-event requests faster than
+  // two (docs/BENCHMARKS.md, "Real-time decisions"). More than 4 buy nothing on the ingest path
+  // and each is a producer ring to every shard.
+  so.io_threads = std::clamp(std::thread::hardware_concurrency() / 2, 1U, kDefaultHttpThreadsMax);
   opts.add_options()("spec", po::value(&spec), "pipeline spec (YAML)")(
       "data-dir", po::value(&eo.data_dir)->default_value(eo.data_dir), "where the logs and pipeline cursors live")(
       "listen", po::value(&listen)->default_value(listen), "HTTP listen address HOST:PORT")(
       "shards", po::value(&eo.shards)->default_value(0), "shard threads (0 = number of cores)")(
       "http-threads", po::value(&so.io_threads)->default_value(so.io_threads),
-      "HTTP I/O threads, each one engine producer (default: the cores, at most 4)")(
+      "HTTP I/O threads, each one engine producer (default: half the cores, 1 to 4)")(
       "max-pipelined-requests", po::value(&so.max_pipelined_requests)->default_value(so.max_pipelined_requests),
       "requests read and not yet answered per connection (HTTP/1.1 pipelining)")(
       "durability", po::value(&durability)->default_value(durability),
