@@ -102,7 +102,9 @@ closed() {
 best() {
   local name=$1 port=$2 max=$3 f rate
   BEST=none
-  for f in 1.0 0.8 0.6 0.4 0.2 0.1; do
+  local sweep="1.0 0.8 0.6 0.4 0.2 0.1"
+  [ "$SMOKE" = 1 ] && sweep="0.5"
+  for f in $sweep; do
     rate=$(awk -v m="$max" -v f="$f" 'BEGIN { print int(m * f) }')
     [ "$rate" -lt 1 ] && continue
     if [ -n "${RESTART:-}" ]; then $RESTART; fi
