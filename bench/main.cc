@@ -7,6 +7,7 @@
 
 namespace impulse::bench {
 int NexmarkCommand(const std::vector<std::string>& args);        // nexmark_bench.cc
+int YsbCommand(const std::vector<std::string>& args);            // ysb_bench.cc
 int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int PredictBenchCommand(const std::vector<std::string>& args);   // predict_bench.cc
 int FsyncProbeCommand(const std::vector<std::string>& args);     // fsync_probe.cc
@@ -20,6 +21,7 @@ void PrintUsage(FILE* out) {
                "Usage: impulse-bench <command> [options]\n\n"
                "Commands:\n"
                "  nexmark --query qN --events N   a Nexmark query in process: events/s per core\n"
+               "  ysb        the Yahoo Streaming Benchmark in process: events/s per core, window result latency\n"
                "  features   online feature lookups over HTTP at a fixed rate: latency percentiles\n"
                "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n"
                "  fsync-probe   the disk's append+fdatasync latency (the floor of a durable ack)\n"
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "nexmark") return impulse::bench::NexmarkCommand(args);
+  if (cmd == "ysb") return impulse::bench::YsbCommand(args);
   if (cmd == "features") return impulse::bench::FeaturesBenchCommand(args);
   if (cmd == "predict") return impulse::bench::PredictBenchCommand(args);
   if (cmd == "fsync-probe") return impulse::bench::FsyncProbeCommand(args);

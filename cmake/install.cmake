@@ -54,3 +54,5 @@ install(FILES ${IMPULSE_FRAUD_SPECS} ${PROJECT_SOURCE_DIR}/examples/fraud/README
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/fraud/models DESTINATION ${IMPULSE_SHARE_DIR}/examples/fraud)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/bench/nexmark/ DESTINATION ${IMPULSE_SHARE_DIR}/bench/nexmark
         FILES_MATCHING PATTERN "*.yaml")
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/bench/ysb/ DESTINATION ${IMPULSE_SHARE_DIR}/bench/ysb
+        FILES_MATCHING PATTERN "*.yaml")

@@ -11,10 +11,15 @@
 #   7. (only with `nexmark`) Nexmark q0 q1 q2 q3 q5 q7 q8 in process (`impulse-bench nexmark`),
 #      NEXMARK_EVENTS (default 2,000,000) events, checkpoints off / 10 s / 1 s, 3 runs each;
 #      prints the median events per engine CPU-second. Results in build/bench/nexmark*.
-#   8. (only with `realtime`) the fraud path against nginx and a Python peer, one transaction per
+#   8. (only with `ysb`) the Yahoo Streaming Benchmark in process (`impulse-bench ysb`, 2 shards,
+#      10 s checkpoints): unpaced (YSB_EVENTS, default 10,000,000) for events per CPU-second, then
+#      paced at each of YSB_RATES (default "100000 400000 600000") for YSB_SECONDS (default 120)
+#      for the window result latency; 3 runs each, interleaved; prints the medians. Results in
+#      build/bench/ysb*.
+#   9. (only with `realtime`) the fraud path against nginx and a Python peer, one transaction per
 #      request and 1000 per request, --durability none and sync, with an fsync probe
 #      (bench/realtime/run.sh; results in build/bench/realtime).
-# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|realtime]    Results go to build/bench/*.txt.
+# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime]    Results go to build/bench/*.txt.
 # BUILD=dir selects the release build directory (default build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +32,7 @@ BUILD=${BUILD:-build/release}
 OUT=${OUT:-build/bench}
 mkdir -p "$OUT"
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-if [ "$what" = nexmark ]; then
+if [ "$what" = nexmark ] || [ "$what" = ysb ]; then
   cmake --build "$BUILD" -j "$(nproc)" --target impulse-bench >/dev/null
 elif [ "$what" = realtime ]; then
   cmake --build "$BUILD" -j "$(nproc)" --target impulse impulse-bench >/dev/null
@@ -144,6 +149,33 @@ nexmark() {
   done
 }
 
+ysb() {
+  local rates=${YSB_RATES:-"100000 400000 600000"} seconds=${YSB_SECONDS:-120} events=${YSB_EVENTS:-10000000}
+  echo "== Yahoo Streaming Benchmark in process (2 shards, 10 s checkpoints; medians of 3)"
+  local i r
+  : >"$OUT/ysb-unpaced.jsonl"
+  for r in $rates; do : >"$OUT/ysb-$r.jsonl"; done
+  for i in 1 2 3; do
+    "$BENCH_BIN" ysb --unpaced --rate 1000000 --events "$events" --json >>"$OUT/ysb-unpaced.jsonl"
+    for r in $rates; do
+      "$BENCH_BIN" ysb --rate "$r" --duration-s "$seconds" --json >>"$OUT/ysb-$r.jsonl"
+    done
+  done
+  python3 - "$OUT" $rates <<'PY' | tee "$OUT/ysb.txt"
+import json, statistics, sys
+out, rates = sys.argv[1], sys.argv[2:]
+def med(rows, k): return statistics.median(r[k] for r in rows)
+rows = [json.loads(l) for l in open(f"{out}/ysb-unpaced.jsonl")]
+print(f"unpaced: {med(rows, 'events_per_cpu_s'):.0f} events per engine CPU-second, {med(rows, 'events_per_s'):.0f} events/s")
+print("rate events_per_cpu_s max_send_lag_ms latency_p50_ms latency_p95_ms latency_p99_ms windows")
+for r in rates:
+    rows = [json.loads(l) for l in open(f"{out}/ysb-{r}.jsonl")]
+    print(r, *(f"{med(rows, k):.{0 if k == 'events_per_cpu_s' else 1}f}" for k in
+               ("events_per_cpu_s", "max_send_lag_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")),
+          int(med(rows, "latency_windows")))
+PY
+}
+
 case "$what" in
   all) micro; http; idle; redis ;;
   micro) micro ;;
@@ -151,6 +183,7 @@ case "$what" in
   idle) idle ;;
   redis) redis ;;
   nexmark) nexmark ;;
+  ysb) ysb ;;
   realtime) BIN="$BIN" BENCH_BIN="$BENCH_BIN" OUT="$OUT/realtime" bash bench/realtime/run.sh ;;
-  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|realtime]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime]" >&2; exit 2 ;;
 esac

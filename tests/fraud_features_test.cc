@@ -26,6 +26,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
@@ -69,15 +70,20 @@ const std::vector<Transaction>& Transactions() {
   return *all;
 }
 
-const std::map<uint64_t, ReferenceFeatures>& Reference() {
-  static const std::map<uint64_t, ReferenceFeatures>* ref = [] {
-    auto r = ComputeReferenceFeatures(Transactions(), SimOptions().start_epoch_day);
+// The reference in point-in-time mode (kAll) or on arrival in time order (kArrived: among
+// transactions at the same time, a customer's window holds those before it in the input).
+const std::map<uint64_t, ReferenceFeatures>& Reference(Ties ties = Ties::kAll) {
+  static const std::map<uint64_t, ReferenceFeatures>* refs[2] = {nullptr, nullptr};
+  const size_t k = ties == Ties::kAll ? 0 : 1;
+  static std::once_flag once[2];
+  std::call_once(once[k], [&] {
+    auto r = ComputeReferenceFeatures(Transactions(), SimOptions().start_epoch_day, ties);
     IMPULSE_CHECK(r.ok());
     auto* m = new std::map<uint64_t, ReferenceFeatures>;
     for (const ReferenceFeatures& f : *r) m->emplace(f.transaction_id, f);
-    return m;
-  }();
-  return *ref;
+    refs[k] = m;
+  });
+  return *refs[k];
 }
 
 // The transactions in a seeded arrival order: sorted by event time plus a uniform delay in
@@ -132,7 +138,7 @@ Expected ExpectedOf(const ReferenceFeatures& f) {
 
 // Compares every transaction's row of `table` with the reference; `context` names the run
 // (and its seed) in the failure message.
-void ExpectMatchesReference(const Table& table, const std::string& context) {
+void ExpectMatchesReference(const Table& table, const std::string& context, Ties ties = Ties::kAll) {
   ASSERT_TRUE(table.errors.empty()) << context << ": " << table.errors.size()
                                     << " bad lines, the first: " << table.errors.front();
   EXPECT_TRUE(table.duplicates.empty()) << context << ": " << table.duplicates.size()
@@ -145,7 +151,7 @@ void ExpectMatchesReference(const Table& table, const std::string& context) {
     }
   };
   uint64_t missing = 0;
-  for (const auto& [id, ref] : Reference()) {
+  for (const auto& [id, ref] : Reference(ties)) {
     auto it = table.rows.find(id);
     if (it == table.rows.end()) {
       ++missing;
@@ -188,7 +194,8 @@ struct Comparison {
   std::string models_dir;                                   // predict steps: the model repository
   std::string input_stream, output_stream = "tx_features";  // backfill's --into / --stream
   std::vector<std::string> columns = FeatureColumns();
-  bool reference = true;  // the backfill also equals the brute force (time order, point in time)
+  bool reference = true;       // the backfill also equals the brute force (time order, point in time)
+  Ties ties = Ties::kArrived;  // which brute force: on arrival (the spec) in time order
 };
 
 class FraudFeaturesTest : public ::testing::Test {
@@ -256,8 +263,19 @@ class FraudFeaturesTest : public ::testing::Test {
 
 TEST_F(FraudFeaturesTest, BackfillInTimeOrderEqualsBruteForce) {
   const std::string csv = WriteCsv(Transactions(), "tx.csv");
+  // On arrival (the spec's mode): equal times count the transactions before, as pandas does.
   const Table table = ParseCsv(Backfill(csv, "features.csv", features::BackfillOptions::Format::kCsv));
-  ExpectMatchesReference(table, "backfill in time order");
+  ExpectMatchesReference(table, "backfill in time order, on arrival", Ties::kArrived);
+  // Point in time: equal times count each other.
+  const Table exact = ParseCsv(Backfill(csv, "exact.csv", features::BackfillOptions::Format::kCsv, PointInTimeSpec()));
+  ExpectMatchesReference(exact, "backfill in time order, point in time", Ties::kAll);
+  // The two differ only at equal times of a customer, which the simulation has.
+  uint64_t differ = 0;
+  for (const auto& [id, ref] : Reference(Ties::kAll)) {
+    differ += ref.customer_nb_tx != Reference(Ties::kArrived).at(id).customer_nb_tx ? 1 : 0;
+  }
+  EXPECT_GT(differ, 0u);
+  EXPECT_LT(differ, Reference().size() / 100);
 }
 
 TEST_F(FraudFeaturesTest, BackfillInShuffledArrivalOrderEqualsBruteForce) {
@@ -276,7 +294,7 @@ TEST_F(FraudFeaturesTest, BackfillInShuffledArrivalOrderEqualsBruteForce) {
   const std::string csv = WriteCsv(shuffled, "tx-shuffled.csv");
   const Table table =
       ParseCsv(Backfill(csv, "features.csv", features::BackfillOptions::Format::kCsv, PointInTimeSpec()));
-  ExpectMatchesReference(table, "backfill in shuffled order, seed " + std::to_string(kShuffleSeed));
+  ExpectMatchesReference(table, "backfill in shuffled order, seed " + std::to_string(kShuffleSeed), Ties::kAll);
 }
 
 // Ingests `body` and waits for its acknowledgement; retries on backpressure.
@@ -434,7 +452,7 @@ void FraudFeaturesTest::ExpectLiveEqualsBackfill(const std::vector<Transaction>&
   backfilled << std::ifstream(bo.out_path, std::ios::binary).rdbuf();
   const Table offline = ParseNdjson(backfilled.str());
   if (run.reference) {
-    ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON"));
+    ASSERT_NO_FATAL_FAILURE(ExpectMatchesReference(offline, context + ", backfill as NDJSON", run.ties));
   }
 
   // Online: a live engine fed the same transactions in small requests, as HTTP clients would.
@@ -519,6 +537,7 @@ TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillInShuffledArrivalOrder) {
 TEST_F(FraudFeaturesTest, LiveFeaturesEqualBackfillInShuffledArrivalOrderPointInTime) {
   Comparison run;
   run.spec = PointInTimeSpec();
+  run.ties = Ties::kAll;
   ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "shuffled order point in time, seed " + std::to_string(kShuffleSeed),
                            run);
 }

@@ -61,6 +61,10 @@ struct EngineOptions {
   // when a step's model has no ready version or its inputs do not resolve. Only repositories
   // from ModelRepository::Open (include/impulse/models.h) are accepted (else kInvalidArgument).
   std::shared_ptr<ModelRepository> models;
+  // Decisions in the response (IngestAndDecide): events waited for at once, over all calls. A
+  // call that would exceed it is refused with kUnavailable (nothing queued; counted in
+  // impulse_decide_refused_total{reason="waiters_full"}).
+  uint64_t decide_waiters_max = 100'000;
   Clock* clock = nullptr;  // nullptr = Clock::Real()
   Env* env = nullptr;      // nullptr = Env::Default()
 };
@@ -80,6 +84,49 @@ struct IngestResult {
   // whose event or dead-letter record is stored all the same, ascending. Resend only the
   // others. Empty otherwise: a failed request stored nothing.
   std::vector<uint32_t> stored_lines;
+};
+
+// What IngestAndDecide waits for (docs/EMBEDDING.md, docs/HTTP_API.md "Decisions in the
+// response").
+struct DecideOptions {
+  // The pipeline whose output is the decision. It must read the ingested stream, directly or
+  // through the streams of the pipelines before it.
+  std::string pipeline;
+  // The field that identifies an event: in the ingested stream's schema and in the pipeline's
+  // output, of the same type, carried through the chain. Every event of the call must have a
+  // non-null, distinct value. "": the event_id field of the pipeline's trigger step, else of its
+  // predict step, when the stream has it (else kInvalidArgument naming the candidates).
+  std::string id_field;
+  // How long to wait for the decisions once the events are acknowledged, 0..kDecideTimeoutMaxMs.
+  uint32_t timeout_ms = 1000;
+  static constexpr uint32_t kDecideTimeoutMaxMs = 60'000;
+  static constexpr uint32_t kDecideEventsMax = 10'000;  // lines (or rows) per call
+};
+
+// One event of an IngestAndDecide call, in request order.
+struct EventDecision {
+  enum class State : uint8_t {
+    kDecided = 0,   // the pipeline output a row for it: DecideResult::rows.row(row)
+    kPending = 1,   // nothing yet when the call answered (still processed: read the log later)
+    kRejected = 2,  // refused by validation (dead-lettered): `reason`
+  };
+  State state = State::kPending;
+  uint32_t line = 0;               // 1-based line of the body (row index + 1 for rows)
+  std::string id;                  // the id value as text (a string as is, numbers in decimal); "" if rejected
+  int32_t row = -1;                // kDecided: its row in DecideResult::rows
+  std::vector<std::string> rules;  // kDecided: the pipeline's trigger rules that fired for it
+  std::string reason;              // kRejected
+};
+
+// The answer of IngestAndDecide: the ingest's result and a decision per event.
+struct DecideResult {
+  IngestResult ingest;
+  std::string pipeline;
+  std::string id_field;
+  Schema schema;                      // the pipeline's output schema
+  RowBatch rows;                      // one row per decided event (owned)
+  std::vector<EventDecision> events;  // one per line (row), in request order
+  uint32_t pending = 0;               // events in state kPending
 };
 
 struct PartitionInfo {
@@ -209,6 +256,9 @@ class Engine {
   // Completion of an ingest call; runs on a shard thread, so it must be quick (post to the
   // caller's own executor).
   using IngestCallback = std::function<void(Status, IngestResult)>;
+  // Completion of IngestAndDecide; runs on a shard thread or the engine's decide timer thread
+  // (inline for a body without events), so it must be quick too.
+  using DecideCallback = std::function<void(Status, DecideResult)>;
 
   virtual ~Engine() = default;
 
@@ -240,6 +290,31 @@ class Engine {
   // null in a non-nullable field or a width mismatch: nothing is queued then. Otherwise as
   // Ingest.
   virtual Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer, IngestCallback done) = 0;
+
+  // Ingest, then the decision of `options.pipeline` for each event in the same answer. Waiters
+  // are registered before the events are queued; `done` runs once the events are acknowledged
+  // (as Ingest's callback would) and either every accepted event has an output row of the
+  // pipeline or options.timeout_ms has passed since the acknowledgement: events without one
+  // are kPending (they are still processed; the log is the record). Waiters live in memory
+  // only: after a crash the log holds the outcome. Returns at once, `done` not called, with
+  // Ingest's errors and: kInvalidArgument (an unknown pipeline, or one that does not read the
+  // stream; an id field missing, of another type, null or repeated in the call; a timeout over
+  // the maximum), kOutOfRange (more than kDecideEventsMax lines), kUnavailable
+  // (decide_waiters_max reached). A failed ingest completes `done` with its error. The
+  // library's engine implements it; the default refuses (kFailedPrecondition).
+  // NOLINTBEGIN(performance-unnecessary-value-param): by value because implementations keep them.
+  virtual Status IngestAndDecide(std::string_view stream, std::string_view ndjson, uint32_t producer,
+                                 const DecideOptions& options, DecideCallback done) {
+    (void)stream, (void)ndjson, (void)producer, (void)options, (void)done;
+    return FailedPrecondition("IngestAndDecide is not supported by this engine");
+  }
+  // The typed form (rows as IngestRows takes them).
+  virtual Status IngestRowsAndDecide(std::string_view stream, const RowBatch& rows, uint32_t producer,
+                                     const DecideOptions& options, DecideCallback done) {
+    (void)stream, (void)rows, (void)producer, (void)options, (void)done;
+    return FailedPrecondition("IngestRowsAndDecide is not supported by this engine");
+  }
+  // NOLINTEND(performance-unnecessary-value-param)
 
   virtual std::vector<StreamInfo> ListStreams() const = 0;
 

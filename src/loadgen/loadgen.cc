@@ -79,6 +79,11 @@ class Runner {
     if (ec) return InvalidArgument("loadgen: bad host '" + o_.host + "': " + ec.message());
     endpoint_ = tcp::endpoint(address, o_.port);
     target_ = "/v1/streams/" + o_.stream + "/events";
+    if (!o_.decide.empty()) {
+      target_ += "?decide=" + o_.decide;
+      if (!o_.decide_id.empty()) target_ += "&id=" + o_.decide_id;
+      if (o_.decide_timeout_ms >= 0) target_ += "&timeout_ms=" + std::to_string(o_.decide_timeout_ms);
+    }
     host_header_ = o_.host + ":" + std::to_string(o_.port);
     start_ = Clock::now();
     for (uint32_t i = 0; i < o_.connections; ++i) {
@@ -128,6 +133,7 @@ class Runner {
     ++report_.requests;
     report_.accepted += JsonCount(body, "accepted");
     report_.rejected += JsonCount(body, "rejected");
+    report_.pending += JsonCount(body, "pending");
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - intended).count();
     latency_.Record(static_cast<uint64_t>(std::max<int64_t>(0, ns)));
   }

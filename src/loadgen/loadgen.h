@@ -27,6 +27,11 @@ struct LoadOptions {
   uint32_t max_retries = 10;          // per request, on 503, honouring Retry-After
   uint32_t retry_after_max_s = 30;    // a larger Retry-After is capped to this
   uint32_t timeout_ms = 30000;        // per request attempt (connect, write, read)
+  // Decisions in the response (docs/HTTP_API.md): non-empty = each POST asks for pipeline
+  // `decide`'s output (?decide=...), so latency runs to the decision, not the ack.
+  std::string decide;
+  std::string decide_id;           // &id=...; empty = the server's default
+  int64_t decide_timeout_ms = -1;  // &timeout_ms=...; -1 = the server's default
   // Appends the NDJSON line of event number `seq` (0-based) to *line, without '\n'. Required.
   std::function<void(uint64_t seq, std::string* line)> make_line;
 };
@@ -37,6 +42,7 @@ struct LoadReport {
                              // accepted + rejected when errors == 0
   uint64_t accepted = 0;     // from the server's replies
   uint64_t rejected = 0;
+  uint64_t pending = 0;      // with decide: events answered without their decision (timeout)
   uint64_t retries_503 = 0;  // 503 answers that were retried
   uint64_t errors = 0;       // requests that failed for good (other status, retries exhausted,
                              // network error)

@@ -22,6 +22,15 @@
 
 namespace impulse::plan {
 
+// One firing of a trigger step: the rule and the source record of the row that fired (its
+// RowMeta partition and offset, which the rows the pipeline outputs for it carry too). Lets the
+// runtime tell a caller waiting for that event which rules fired (Engine::IngestAndDecide).
+struct Firing {
+  const std::string* rule = nullptr;  // TriggerDef::rule; lives as long as the plan
+  uint32_t partition = 0;
+  uint64_t offset = 0;
+};
+
 // Where an operator writes. `late` has the schema of LateEventsStreamDef().
 struct OpOutput {
   RowBatch* rows = nullptr;
@@ -29,6 +38,8 @@ struct OpOutput {
   // Rows for the pipeline's side streams (LogicalPipeline::side_streams), one batch each, of
   // their schemas: decision records, published events, outbox firings. Null for a bare instance.
   std::vector<RowBatch>* side = nullptr;
+  // Trigger firings of this call, appended (one small record per firing). May be null.
+  std::vector<Firing>* fired = nullptr;
 };
 
 struct OperatorStats {

@@ -160,6 +160,7 @@ class TriggerOperator final : public StatefulOperator {
 
   void Fire(const Value* row, const RowMeta& m, OpOutput* out) {
     ++stats_.fired;
+    if (out->fired != nullptr) out->fired->push_back({&def_.rule, m.partition, m.offset});
     event_id_.clear();
     if (def_.event_id_field >= 0 && !row[def_.event_id_field].null) {
       const Value& v = row[def_.event_id_field];

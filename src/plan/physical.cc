@@ -217,6 +217,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
     out_ = out;
     late_ = late;
     for (RowBatch& b : side_) b.Reset(b.width());
+    fired_.clear();
     if (side == 1) {
       IMPULSE_CHECK(join_index_ >= 0);
       failure_ = FromOp(static_cast<size_t>(join_index_), 1, in, end_watermark_ms);
@@ -228,6 +229,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
 
   bool stateful() const override { return def_->stateful(); }
   std::vector<RowBatch>& side_outputs() override { return side_; }
+  std::vector<Firing>& firings() override { return fired_; }
 
   Status Checkpoint(const std::string& dir) override {
     for (size_t k = 0; k < ops_.size(); ++k) {
@@ -268,7 +270,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   Status FromOp(size_t k, int side, const RowBatch& rows, int64_t end_wm) {
     RowBatch& o = op_out_[k];
     o.Reset(def_->segments()[k + 1].input_width);
-    OpOutput oo{&o, late_, &side_};
+    OpOutput oo{&o, late_, &side_, &fired_};
     const std::string& label = def_->stateful_ops()[k]->label;
     if (!rows.empty()) RETURN_IF_ERROR(ops_[k]->Process(side, rows, &oo).WithContext(label));
     if (end_wm > ops_[k]->watermark()) RETURN_IF_ERROR(ops_[k]->AdvanceWatermark(end_wm, &oo).WithContext(label));
@@ -283,6 +285,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
   std::vector<RowBatch> op_out_;
   int join_index_ = -1;
   std::vector<RowBatch> side_;
+  std::vector<Firing> fired_;
   RowBatch* out_ = nullptr;
   RowBatch* late_ = nullptr;
   Status failure_;  // the first operator error; the instance runs no more after it

@@ -64,6 +64,9 @@ class PipelineInstance {  // per-task mutable state; one thread
   // Run: decision records, published events, outbox firings. Owned by the instance, cleared by
   // the next Run; the runtime clears them once written. Empty when the pipeline has none.
   virtual std::vector<RowBatch>& side_outputs() = 0;
+  // Trigger firings of the last Run (ops/operator.h Firing), in firing order; cleared by the
+  // next Run. Empty when the pipeline has no trigger step.
+  virtual std::vector<Firing>& firings() = 0;
   // State of every stateful operator, one subdirectory each under `dir`.
   virtual Status Checkpoint(const std::string& dir) = 0;
   virtual Status Restore(const std::string& dir) = 0;

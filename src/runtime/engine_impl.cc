@@ -12,6 +12,7 @@
 #include "event/key_hash.h"
 #include "event/row_codec.h"
 #include "model/onnx_model.h"
+#include "runtime/decide.h"
 #include "runtime/shard.h"
 
 namespace impulse::runtime {
@@ -33,6 +34,23 @@ std::string SchemaFingerprint(const StreamDef& def) {
 }
 
 constexpr size_t kMaxDeadLetterRawBytes = size_t{64} * 1024;
+
+// Rows for IngestRows: the stream's width, no null in a non-nullable field.
+Status CheckRows(const StreamDef& def, const RowBatch& rows) {
+  if (rows.width() != def.schema.size()) {
+    return InvalidArgument("rows have " + std::to_string(rows.width()) + " fields, stream " + def.name + " has " +
+                           std::to_string(def.schema.size()));
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Value* r = rows.row(i);
+    for (size_t f = 0; f < def.schema.size(); ++f) {
+      if (r[f].null && !def.schema.field(f).nullable) {
+        return InvalidArgument("row " + std::to_string(i) + ": field " + def.schema.field(f).name + " is null");
+      }
+    }
+  }
+  return Status::OK();
+}
 
 // Counts one ingest call in the engine's active_ingests_ for the call's lifetime. Taken before
 // the stopping check (both seq_cst), so Stop() either sees the call and waits for it, or the
@@ -266,6 +284,9 @@ Status EngineImpl::OpenStreams() {
 
 Status EngineImpl::Start() {
   const uint32_t n = options_.shards;
+  std::vector<const Schema*> outputs;
+  for (const auto& p : pipelines_) outputs.push_back(&p->output_schema());
+  decide_ = std::make_unique<DecisionWaiters>(outputs, options_.decide_waiters_max);
   ingest_.resize(n);
   exchange_.resize(n);
   for (uint32_t s = 0; s < n; ++s) {
@@ -353,24 +374,71 @@ Status EngineImpl::IngestRows(std::string_view stream_name, const RowBatch& rows
   const ActiveIngest active(&active_ingests_);
   int si = -1;
   RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
-  const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
-  if (rows.width() != def.schema.size()) {
-    return InvalidArgument("rows have " + std::to_string(rows.width()) + " fields, stream " + def.name + " has " +
-                           std::to_string(def.schema.size()));
-  }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Value* r = rows.row(i);
-    for (size_t f = 0; f < def.schema.size(); ++f) {
-      if (r[f].null && !def.schema.field(f).nullable) {
-        return InvalidArgument("row " + std::to_string(i) + ": field " + def.schema.field(f).name + " is null");
-      }
-    }
-  }
+  RETURN_IF_ERROR(CheckRows(streams_[static_cast<size_t>(si)]->def, rows));
   Producer& prod = *producers_[producer];
   const ProducerClaim claim(&prod.busy);
   if (!claim.held()) return Internal("producer index used by two threads at once");
   prod.bad.clear();
   return Admit(prod, si, rows, producer, clock_->NowNs(), clock_->NowMs(), std::move(done));
+}
+
+Status EngineImpl::IngestAndDecide(std::string_view stream_name, std::string_view ndjson, uint32_t producer,
+                                   const DecideOptions& options, DecideCallback done) {
+  const ActiveIngest active(&active_ingests_);
+  int si = -1;
+  RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
+  StreamState& ss = *streams_[static_cast<size_t>(si)];
+  // Before parsing: a refused call costs no parse.
+  RETURN_IF_ERROR(ResolveDecideTarget(plan_, ss.def, options).status());
+  if (CountNdjsonRecords(ndjson, DecideOptions::kDecideEventsMax) > DecideOptions::kDecideEventsMax) {
+    oversized_rejections.fetch_add(1, std::memory_order_relaxed);
+    return OutOfRange("decide: a request holds at most " + std::to_string(DecideOptions::kDecideEventsMax) +
+                      " events (lines); split it");
+  }
+  Producer& prod = *producers_[producer];
+  const ProducerClaim claim(&prod.busy);
+  if (!claim.held()) return Internal("producer index used by two threads at once");
+  const int64_t start_ns = clock_->NowNs();
+  const int64_t now_ms = clock_->NowMs();
+  prod.rows.Reset(ss.def.schema.size());
+  prod.bad.clear();
+  RETURN_IF_ERROR(prod.parsers[static_cast<size_t>(si)]->Parse(ndjson, now_ms, &prod.rows, &prod.bad));
+  return AdmitDecide(prod, si, prod.rows, producer, start_ns, now_ms, options, std::move(done));
+}
+
+Status EngineImpl::IngestRowsAndDecide(std::string_view stream_name, const RowBatch& rows, uint32_t producer,
+                                       const DecideOptions& options, DecideCallback done) {
+  const ActiveIngest active(&active_ingests_);
+  int si = -1;
+  RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
+  const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
+  RETURN_IF_ERROR(ResolveDecideTarget(plan_, def, options).status());
+  RETURN_IF_ERROR(CheckRows(def, rows));
+  if (rows.size() > DecideOptions::kDecideEventsMax) {
+    oversized_rejections.fetch_add(1, std::memory_order_relaxed);
+    return OutOfRange("decide: a call holds at most " + std::to_string(DecideOptions::kDecideEventsMax) +
+                      " rows; split it");
+  }
+  Producer& prod = *producers_[producer];
+  const ProducerClaim claim(&prod.busy);
+  if (!claim.held()) return Internal("producer index used by two threads at once");
+  prod.bad.clear();
+  return AdmitDecide(prod, si, rows, producer, clock_->NowNs(), clock_->NowMs(), options, std::move(done));
+}
+
+Status EngineImpl::AdmitDecide(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns,
+                               int64_t now_ms, const DecideOptions& options, DecideCallback done) {
+  const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
+  ASSIGN_OR_RETURN(DecideTarget target, ResolveDecideTarget(plan_, def, options));
+  // Registered before Admit queues anything, so no output can precede its waiter.
+  ASSIGN_OR_RETURN(std::shared_ptr<DecideCall> call, decide_->Register(target, plan_.pipelines[target.pipeline], rows,
+                                                                       prod.bad, options.timeout_ms, std::move(done)));
+  DecisionWaiters* waiters = decide_.get();
+  Status st = Admit(prod, si, rows, producer, start_ns, now_ms, [waiters, call](Status s, IngestResult r) {
+    waiters->IngestDone(call, std::move(s), std::move(r));
+  });
+  if (!st.ok()) waiters->Cancel(call);
+  return st;
 }
 
 Status EngineImpl::IngestInternal(uint32_t stream, const RowBatch& rows, IngestCallback done) {

@@ -32,6 +32,7 @@
 
 namespace impulse::runtime {
 
+class DecisionWaiters;  // decide.h
 class EngineImpl;
 class Shard;
 struct SubscriptionState;  // engine_subscribe.cc
@@ -117,6 +118,10 @@ class EngineImpl final : public Engine {
 
   Status Ingest(std::string_view stream, std::string_view ndjson, uint32_t producer, IngestCallback done) override;
   Status IngestRows(std::string_view stream, const RowBatch& rows, uint32_t producer, IngestCallback done) override;
+  Status IngestAndDecide(std::string_view stream, std::string_view ndjson, uint32_t producer,
+                         const DecideOptions& options, DecideCallback done) override;
+  Status IngestRowsAndDecide(std::string_view stream, const RowBatch& rows, uint32_t producer,
+                             const DecideOptions& options, DecideCallback done) override;
   std::vector<StreamInfo> ListStreams() const override;
   Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
                     std::string* out) const override;
@@ -174,6 +179,8 @@ class EngineImpl final : public Engine {
   void NotifyOutbox() {
     if (dispatcher_) dispatcher_->Notify();
   }
+  // Callers waiting for pipeline outputs (IngestAndDecide); shards call Deliver when waiting().
+  DecisionWaiters& decisions() { return *decide_; }
   StreamState& stream(uint32_t i) { return *streams_[i]; }
   uint32_t stream_count() const { return static_cast<uint32_t>(streams_.size()); }
   uint32_t OwnerOf(uint32_t partition) const { return partition % shard_count(); }
@@ -277,6 +284,8 @@ class EngineImpl final : public Engine {
   std::vector<std::unique_ptr<StreamState>> streams_;
   std::unordered_map<std::string, uint32_t> stream_index_;
   std::vector<std::unique_ptr<plan::PhysicalPipeline>> pipelines_;
+  // Before shards_: destroyed after the shards that deliver to it.
+  std::unique_ptr<DecisionWaiters> decide_;
   std::vector<std::unique_ptr<LineSink>> line_sinks_;  // per pipeline; null for stream sinks
   std::unordered_map<std::string, std::unique_ptr<plan::OnlineStore>> online_stores_;  // by view
   mutable std::atomic<uint64_t> feature_lookups_[3] = {};                              // hit, miss, expired
@@ -289,6 +298,9 @@ class EngineImpl final : public Engine {
   Result<int> CheckReadTarget(std::string_view stream_name, uint32_t partition) const;
   Status Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
                IngestCallback done);
+  // Registers the decide waiters of `rows` and prod.bad, then Admit; unregisters if refused.
+  Status AdmitDecide(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
+                     const DecideOptions& options, DecideCallback done);
   std::vector<std::unique_ptr<Shard>> shards_;
   uint32_t dead_letter_ = 0;
   std::atomic<bool> stopping_{false};

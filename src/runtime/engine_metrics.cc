@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 
+#include "runtime/decide.h"
 #include "runtime/engine_impl.h"
 #include "runtime/exposition.h"
 #include "runtime/shard.h"
@@ -94,6 +95,28 @@ std::string EngineImpl::MetricsText() const {
             "max_inflight_events_per_shard (HTTP 413).",
             MetricType::Counter);
   ex.AddValue({}, static_cast<double>(oversized_rejections.load(std::memory_order_relaxed)));
+  if (decide_) {
+    const DecisionWaiters& d = *decide_;
+    ex.Family("impulse_decide_requests_total",
+              "IngestAndDecide calls (decide= on POST events) answered: with every decision (answered), at the "
+              "timeout with events pending (timed_out), or with the ingest's error (failed).",
+              MetricType::Counter);
+    ex.AddValue({{"outcome", "answered"}}, static_cast<double>(d.calls_answered.load(std::memory_order_relaxed)));
+    ex.AddValue({{"outcome", "timed_out"}}, static_cast<double>(d.calls_timed_out.load(std::memory_order_relaxed)));
+    ex.AddValue({{"outcome", "failed"}}, static_cast<double>(d.calls_failed.load(std::memory_order_relaxed)));
+    ex.Family("impulse_decide_events_total", "Events of answered decide calls, by what their answer said.",
+              MetricType::Counter);
+    ex.AddValue({{"state", "decided"}}, static_cast<double>(d.events_decided.load(std::memory_order_relaxed)));
+    ex.AddValue({{"state", "pending"}}, static_cast<double>(d.events_pending.load(std::memory_order_relaxed)));
+    ex.AddValue({{"state", "rejected"}}, static_cast<double>(d.events_rejected.load(std::memory_order_relaxed)));
+    ex.Family("impulse_decide_waiters", "Events waited for by decide calls now (bound: decide_waiters_max).",
+              MetricType::Gauge);
+    ex.AddValue({}, static_cast<double>(d.waiters()));
+    ex.Family("impulse_decide_refused_total",
+              "Decide calls refused because decide_waiters_max events were already waited for (HTTP 503).",
+              MetricType::Counter);
+    ex.AddValue({{"reason", "waiters_full"}}, static_cast<double>(d.refused_full.load(std::memory_order_relaxed)));
+  }
 
   ex.Family("impulse_errors_total",
             "Errors by kind: append, sync, retention, decode; events skipped because retention removed them first; "

@@ -6,6 +6,7 @@
 #include "event/json_writer.h"
 #include "event/key_hash.h"
 #include "event/row_codec.h"
+#include "runtime/decide.h"
 #include "runtime/shard.h"
 
 namespace impulse::runtime {
@@ -379,6 +380,10 @@ bool Shard::EmitOutputs(Task& t) {
     outgoing_[s].reset();
     ++exchange_sent_to_[s];
     engine_->shard(s).Signal();
+  }
+  // Callers waiting for this pipeline's decisions (IngestAndDecide); one relaxed load otherwise.
+  if (ok && engine_->decisions().waiting(t.pipeline)) [[unlikely]] {
+    engine_->decisions().Deliver(t.pipeline, out_, t.instance->firings());
   }
   return ok;
 }

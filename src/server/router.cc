@@ -335,7 +335,7 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
       return reply(ListStreams());
     case Route::kStreamEvents:
-      if (method == "POST") return Ingest(target.stream, body, producer, std::move(reply));
+      if (method == "POST") return Ingest(target.stream, target.query, body, producer, std::move(reply));
       if (method == "GET" || method == "HEAD") return reply(ReadEvents(target.stream, target.query));
       return method_not_allowed("GET or POST");
     case Route::kFeatureViews:
@@ -355,8 +355,10 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
   reply(Error(404, "no such route", "NotFound"));
 }
 
-void Router::Ingest(const std::string& stream, const std::string& body, uint32_t producer, ReplyFn reply) const {
+void Router::Ingest(const std::string& stream, std::string_view query, const std::string& body, uint32_t producer,
+                    ReplyFn reply) const {
   if (body.empty()) return reply(Error(400, "empty request body", "InvalidArgument"));
+  if (!query.empty()) return IngestDecide(stream, query, body, producer, std::move(reply));
   // The engine parses `body` before Ingest returns (string_view contract), so it can be
   // dropped afterwards; the callback only needs the reply function.
   auto shared_reply = std::make_shared<ReplyFn>(std::move(reply));

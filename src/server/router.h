@@ -102,7 +102,11 @@ class Router {
               ReplyFn reply) const;
 
  private:
-  void Ingest(const std::string& stream, const std::string& body, uint32_t producer, ReplyFn reply) const;
+  void Ingest(const std::string& stream, std::string_view query, const std::string& body, uint32_t producer,
+              ReplyFn reply) const;
+  // POST events with decide=... (decide_routes.cc): Engine::IngestAndDecide.
+  void IngestDecide(const std::string& stream, std::string_view query, const std::string& body, uint32_t producer,
+                    ReplyFn reply) const;
   HttpReply ReadEvents(const std::string& stream, std::string_view query) const;
   HttpReply ListStreams() const;
   HttpReply Metrics() const;
@@ -132,5 +136,11 @@ std::optional<HttpReply> CheckTransferCoding(std::string_view transfer_encoding)
 HttpReply ErrorReply(const Status& status, uint32_t retry_after_s);
 // The reply for a completed ingest: 200 / 207 / 422 / 400 with the counts and line errors.
 HttpReply IngestReply(const IngestResult& result);
+// POST events' query with decide (decide_routes.cc): decide=<pipeline>, id=<field>,
+// timeout_ms=<0..kDecideTimeoutMaxMs>, each at most once, nothing else; a message naming the
+// bad parameter on failure.
+std::optional<std::string> ParseDecideQuery(std::string_view query, DecideOptions* options);
+// IngestReply's body plus the pipeline, id field, pending count and one entry per event.
+HttpReply DecideReply(const DecideResult& result);
 
 }  // namespace impulse::server

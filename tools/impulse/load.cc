@@ -30,7 +30,11 @@ int LoadCommand(const std::vector<std::string>& args) {
       "connections", po::value(&lo.connections)->default_value(lo.connections), "HTTP keep-alive connections")(
       "batch", po::value(&lo.lines_per_request)->default_value(lo.lines_per_request), "lines per request")(
       "bad-fraction", po::value(&bad_fraction)->default_value(0.0), "share of invalid lines")(
-      "token", po::value(&lo.bearer_token), "bearer token")(
+      "token", po::value(&lo.bearer_token), "bearer token")("decide", po::value(&lo.decide),
+                                                            "pipeline whose decision each response carries (?decide=)")(
+      "id", po::value(&lo.decide_id), "with --decide: the id field (default: the server's choice)")(
+      "decide-timeout-ms", po::value(&lo.decide_timeout_ms)->default_value(-1),
+      "with --decide: timeout_ms of each request (-1: the server's default)")(
       "input", po::value(&input),
       "send this NDJSON file's lines in order instead of generated clicks (--events defaults to its line count)");
   po::variables_map vm;
@@ -77,6 +81,10 @@ int LoadCommand(const std::vector<std::string>& args) {
   std::printf("  accepted %llu, rejected %llu, errors %llu%s%s\n", static_cast<unsigned long long>(r->accepted),
               static_cast<unsigned long long>(r->rejected), static_cast<unsigned long long>(r->errors),
               r->first_error.empty() ? "" : ", first error: ", r->first_error.c_str());
+  if (!lo.decide.empty()) {
+    std::printf("  decisions: %llu events answered pending (no decision within the timeout)\n",
+                static_cast<unsigned long long>(r->pending));
+  }
   return r->errors == 0 ? 0 : 1;
 }
 

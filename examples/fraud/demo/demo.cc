@@ -40,9 +40,9 @@ struct DemoOptions {
   // spec's watermark allows 1 s of event time out of order, and requests on several connections
   // overtake each other by more (their transactions would be late).
   uint32_t connections = 1;
-  // At a fixed rate; 0 = 50 ms of a partition's transactions (100..5000). A decision waits for
-  // the next transaction of every partition, so for the next request; and one connection sends
-  // a request only when the last one was acknowledged (after an fsync, ~10-100 ms here).
+  // At a fixed rate; 0 = 50 ms of a partition's transactions (100..5000). One connection sends a
+  // request only when the last one was acknowledged (after an fsync, ~10-100 ms here). (With a
+  // point-in-time spec a decision also waits for the next transaction of its partition.)
   uint32_t lines_per_request = 0;
   // The closed loop waits for each acknowledgement (fsync): larger requests keep the engine busy.
   uint32_t throughput_lines_per_request = 20'000;
@@ -159,8 +159,8 @@ Result<Phase> Send(const DemoOptions& o, LiveEngine& live, const Transactions& t
     p.load.p999_ms = std::max(p.load.p999_ms, s.report.p999_ms);
   }
   p.load.events_per_s = p.load.seconds > 0 ? static_cast<double>(p.load.events_sent) / p.load.seconds : 0;
-  // Every decision the stream allows, then end of input releases the rest (the watermark holds
-  // each partition's last transactions).
+  // Every decision the stream allows, then end of input releases the rest (none with the views on
+  // arrival; a point-in-time spec's watermark holds each partition's last transactions).
   RETURN_IF_ERROR(live.engine().WaitForPipelines(120'000));
   // The decision reader polls every 0.5 ms: let it read what is decided so far.
   if (tailing) std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -1,5 +1,6 @@
 #include "datagen/fraud/features_reference.h"
 
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 
@@ -9,14 +10,15 @@ namespace {
 // Indices into the input of each entity's transactions.
 using Groups = std::unordered_map<uint32_t, std::vector<size_t>>;
 
-// Count and sum of `value` over the transactions of `group` with time in (lo_ms, hi_ms].
+// Count and sum of `value` over the transactions of `group` with time in (lo_ms, hi_ms]; those
+// at exactly hi_ms only up to index `last_at_hi`.
 template <typename Value>
 void ScanWindow(const std::vector<size_t>& group, const std::vector<int64_t>& time_ms, int64_t lo_ms, int64_t hi_ms,
-                Value value, int64_t* count, double* sum) {
+                Value value, int64_t* count, double* sum, size_t last_at_hi = SIZE_MAX) {
   *count = 0;
   *sum = 0;
   for (size_t j : group) {
-    if (time_ms[j] > lo_ms && time_ms[j] <= hi_ms) {
+    if (time_ms[j] > lo_ms && (time_ms[j] < hi_ms || (time_ms[j] == hi_ms && j <= last_at_hi))) {
       ++*count;
       *sum += value(j);
     }
@@ -30,7 +32,7 @@ int64_t TransactionTimeMs(const Transaction& tx, int64_t start_epoch_day) {
 }
 
 Result<std::vector<ReferenceFeatures>> ComputeReferenceFeatures(std::span<const Transaction> transactions,
-                                                                int64_t start_epoch_day) {
+                                                                int64_t start_epoch_day, Ties ties) {
   if (transactions.size() > kReferenceTransactionsMax) {
     return InvalidArgument("reference features: " + std::to_string(transactions.size()) + " transactions, at most " +
                            std::to_string(kReferenceTransactionsMax));
@@ -62,7 +64,8 @@ Result<std::vector<ReferenceFeatures>> ComputeReferenceFeatures(std::span<const 
     for (size_t w = 0; w < kFeatureWindowDays.size(); ++w) {
       const int64_t window_ms = kFeatureWindowDays[w] * kMsPerDay;
       double sum = 0;
-      ScanWindow(by_customer[tx.customer_id], time_ms, t - window_ms, t, amount, &f.customer_nb_tx[w], &sum);
+      ScanWindow(by_customer[tx.customer_id], time_ms, t - window_ms, t, amount, &f.customer_nb_tx[w], &sum,
+                 ties == Ties::kArrived ? i : SIZE_MAX);
       // The transaction itself is always in its customer's window, so the count is >= 1.
       f.customer_avg_amount[w] = sum / static_cast<double>(f.customer_nb_tx[w]);
       const int64_t delay_ms = kTerminalLabelDelayDays * kMsPerDay;

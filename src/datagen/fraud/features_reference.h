@@ -24,7 +24,7 @@ inline constexpr int64_t kMsPerDay = 86'400'000;
 inline constexpr size_t kReferenceTransactionsMax = 2'000'000;
 
 // The features of one transaction. Windows are by event time t (ms of tx_datetime, UTC), not
-// by arrival order: every transaction at exactly time t is inside the others' windows.
+// by arrival order; transactions at exactly time t: see Ties.
 struct ReferenceFeatures {
   uint64_t transaction_id = 0;
   int64_t tx_datetime_ms = 0;
@@ -42,10 +42,16 @@ struct ReferenceFeatures {
 // day, SimulatorOptions::start_epoch_day).
 int64_t TransactionTimeMs(const Transaction& tx, int64_t start_epoch_day);
 
+// Which transactions at exactly the same time t as a transaction are in its customer's windows:
+// kAll, every one (point in time: the time range decides); kArrived, only those before it in
+// `transactions` (computed on arrival, in that order; as pandas' time-based rolling windows
+// over rows sorted by time, the handbook's own computation, do).
+enum class Ties { kAll, kArrived };
+
 // The features of every transaction of `transactions` (any order, ids unique), in the same
 // order. kInvalidArgument beyond kReferenceTransactionsMax transactions.
 Result<std::vector<ReferenceFeatures>> ComputeReferenceFeatures(std::span<const Transaction> transactions,
-                                                                int64_t start_epoch_day);
+                                                                int64_t start_epoch_day, Ties ties = Ties::kAll);
 
 // Runs a simulation to its end and returns all its transactions in time order (for tests: the
 // whole run is held in memory). kInvalidArgument for bad options or more than
