@@ -79,6 +79,7 @@ load() {
   EPS=$(sed -n 's/.* \([0-9][0-9]*\) events\/s.*/\1/p' "$f" | head -1)
   P50=$(sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p' "$f" | head -1)
   P99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' "$f" | head -1)
+  PENDING=$(sed -n 's/.*decisions: \([0-9]*\) events answered pending.*/\1/p' "$f" | head -1)
   if grep -q "errors [1-9]" "$f"; then echo "run.sh: $name: $(grep errors "$f")" >&2; fi
 }
 
@@ -198,8 +199,10 @@ for DURABILITY in none sync; do
     row "  requests per fdatasync (4 partitions)" "$GROUP" "" "" "sync, 1 tx/req, last round"
   fi
   if [ ${#DECIDE[@]} -gt 0 ]; then
-    closed "impulse-$DURABILITY-1-decide" "$ENGINE_PORT" 1 "${DECIDE[@]}"
-    row "impulse $DURABILITY, 1 tx/req, decision, closed" "$EPS" "$P50" "$P99" "req/s"
+    RESTART=start_engine closed "impulse-$DURABILITY-1-decide" "$ENGINE_PORT" 1 "${DECIDE[@]}"
+    row "impulse $DURABILITY, 1 tx/req, decision, closed" "$EPS" "$P50" "$P99" "req/s; last round: ${PENDING:-?} answered pending"
+    RESTART=start_engine closed "impulse-$DURABILITY-100-decide" "$ENGINE_PORT" 100 "${DECIDE[@]}"
+    row "impulse $DURABILITY, 100 tx/req, decision, closed" "$EPS" "$P50" "$P99" "events/s; last round: ${PENDING:-?} pending"
   else
     row "impulse $DURABILITY, 1 tx/req, decision" "n/a" "" "" "(impulse load has no --decide yet)"
   fi
