@@ -11,6 +11,8 @@ int YsbCommand(const std::vector<std::string>& args);            // ysb_bench.cc
 int FeaturesBenchCommand(const std::vector<std::string>& args);  // features_bench.cc
 int PredictBenchCommand(const std::vector<std::string>& args);   // predict_bench.cc
 int LoginBenchCommand(const std::vector<std::string>& args);     // login_bench.cc
+int FsyncProbeCommand(const std::vector<std::string>& args);     // fsync_probe.cc
+int HopsBenchCommand(const std::vector<std::string>& args);      // hops_bench.cc
 }  // namespace impulse::bench
 
 namespace {
@@ -23,7 +25,9 @@ void PrintUsage(FILE* out) {
                "  ysb        the Yahoo Streaming Benchmark in process: events/s per core, window result latency\n"
                "  login      decision latency with nothing else in flight (login abuse: the fifth failure fires)\n"
                "  features   online feature lookups over HTTP at a fixed rate: latency percentiles\n"
-               "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n\n"
+               "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n"
+               "  fsync-probe   the disk's append+fdatasync latency (the floor of a durable ack)\n"
+               "  hops       latency from ingest to each stream of a pipeline path (open loop, in process)\n\n"
                "  impulse-bench <command> --help   options of one command\n");
 }
 
@@ -45,6 +49,8 @@ int main(int argc, char** argv) {
   if (cmd == "features") return impulse::bench::FeaturesBenchCommand(args);
   if (cmd == "predict") return impulse::bench::PredictBenchCommand(args);
   if (cmd == "login") return impulse::bench::LoginBenchCommand(args);
+  if (cmd == "fsync-probe") return impulse::bench::FsyncProbeCommand(args);
+  if (cmd == "hops") return impulse::bench::HopsBenchCommand(args);
   std::fprintf(stderr, "impulse-bench: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;

@@ -16,7 +16,10 @@
 #      paced at each of YSB_RATES (default "100000 400000 600000") for YSB_SECONDS (default 120)
 #      for the window result latency; 3 runs each, interleaved; prints the medians. Results in
 #      build/bench/ysb*.
-# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb]    Results go to build/bench/*.txt.
+#   9. (only with `realtime`) the fraud path against nginx and a Python peer, one transaction per
+#      request and 1000 per request, --durability none and sync, with an fsync probe
+#      (bench/realtime/run.sh; results in build/bench/realtime).
+# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime]    Results go to build/bench/*.txt.
 # BUILD=dir selects the release build directory (default build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +34,8 @@ mkdir -p "$OUT"
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 if [ "$what" = nexmark ] || [ "$what" = ysb ]; then
   cmake --build "$BUILD" -j "$(nproc)" --target impulse-bench >/dev/null
+elif [ "$what" = realtime ]; then
+  cmake --build "$BUILD" -j "$(nproc)" --target impulse impulse-bench >/dev/null
 else
   cmake --build "$BUILD" -j "$(nproc)" --target impulse log_benchmark ndjson_benchmark pipeline_benchmark >/dev/null
 fi
@@ -179,5 +184,6 @@ case "$what" in
   redis) redis ;;
   nexmark) nexmark ;;
   ysb) ysb ;;
-  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb]" >&2; exit 2 ;;
+  realtime) BIN="$BIN" BENCH_BIN="$BENCH_BIN" OUT="$OUT/realtime" bash bench/realtime/run.sh ;;
+  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime]" >&2; exit 2 ;;
 esac

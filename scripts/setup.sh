@@ -18,6 +18,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the crash campaign and the soak (scripts/crash_campaign.py, scripts/soak.py; standard library only)
   python3
+  # the real-time benchmark (bench/realtime/run.sh): the HTTP/1.1 ceiling and the Python peer
+  nginx python3-xgboost python3-numpy curl
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # style checks (scripts/lint.sh)

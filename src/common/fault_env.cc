@@ -1,5 +1,8 @@
 #include "common/fault_env.h"
 
+#include <chrono>
+#include <thread>
+
 namespace impulse {
 
 class FaultWritableFile final : public WritableFile {
@@ -16,6 +19,9 @@ class FaultWritableFile final : public WritableFile {
   Status Sync() override {
     RETURN_IF_ERROR(env_->TakeOp("fdatasync", path_));
     RETURN_IF_ERROR(env_->SyncAllowed(path_));
+    if (const uint32_t ms = env_->sync_delay_ms_.load(); ms > 0 && !env_->Filtered(path_)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
     RETURN_IF_ERROR(base_->Sync());
     env_->syncs_.fetch_add(1);
     return Status::OK();

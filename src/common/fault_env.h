@@ -13,8 +13,10 @@
 //   page-cache data). -1 = unlimited (the default).
 // - Random faults (seeded): each Append fails with kResourceExhausted (writing nothing) with
 //   probability `write_fail`, each Sync/SyncDir with kIOError with probability `sync_fail`.
-// - Path filter: when set, the write budget, the sync failure switch and the random faults
-//   apply only to paths containing the substring (one partition, the checkpoint directory...).
+// - Sync delay: each file Sync sleeps this long first (a slow disk).
+// - Path filter: when set, the write budget, the sync failure switch, the random faults and the
+//   sync delay apply only to paths containing the substring (one partition, the checkpoint
+//   directory...).
 // - Counters: successful syncs (file and directory) and bytes appended; injected faults.
 // Knobs and counters are atomics: tests may flip them from any thread while a writer runs.
 // The wrapped Env must outlive this one.
@@ -47,6 +49,8 @@ class FaultInjectionEnv final : public Env {
   // Probabilities in [0, 1]; 0 and 0 turns random faults off (the default).
   void SetRandomFaults(uint64_t seed, double write_fail, double sync_fail);
   void SetPathFilter(std::string substring);
+  // Each WritableFile::Sync of a path the filter admits sleeps this long first (a slow disk).
+  void SetSyncDelayMs(uint32_t ms) { sync_delay_ms_.store(ms); }
   uint64_t injected_write_faults() const { return injected_writes_.load(); }
   uint64_t injected_sync_faults() const { return injected_syncs_.load(); }
 
@@ -97,6 +101,7 @@ class FaultInjectionEnv final : public Env {
   std::atomic<uint64_t> injected_syncs_{0};
   std::atomic<bool> random_on_{false};
   std::atomic<bool> filter_on_{false};
+  std::atomic<uint32_t> sync_delay_ms_{0};
   std::mutex mu_;  // guards the fields below
   std::mt19937_64 rng_;
   double write_fail_ = 0;

@@ -355,5 +355,75 @@ TEST_F(DiskFaultTest, OutputWaitingForAFullDiskIsRetriedEvery100MsNotInALoop) {
   EXPECT_TRUE((*e)->Stop().ok());
 }
 
+// A slow disk: the fsync of newly ingested requests must not hold up a hop between pipelines
+// whose input (a pipeline-written stream, synced by the checkpoint) needs no fsync. Request 2
+// reaches the shard while request 1's output waits in the stream `hop` for the second
+// pipeline; request 2's fsync takes a second, and request 1's result must be readable in `out`
+// before request 2 is acknowledged.
+TEST(SlowDiskTest, AHopBetweenPipelinesDoesNotWaitForTheFsyncOfNewRequests) {
+  constexpr const char* kHopSpec = R"YAML(streams:
+  - name: requests
+    fields:
+      - {name: id, type: int64}
+      - {name: k, type: int64}
+    key: id
+    partitions: 1
+pipelines:
+  - name: first
+    from: requests
+    steps:
+      - key_by: k
+    sink: {stream: hop}
+  - name: second
+    from: hop
+    steps:
+      - key_by: id
+    sink: {stream: out}
+)YAML";
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("impulse-slow-disk-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "spec.yaml") << kHopSpec;
+  FaultInjectionEnv fenv(Env::Default());
+  fenv.SetPathFilter("/streams/requests/");
+  EngineOptions o;
+  o.data_dir = (dir / "data").string();
+  o.shards = 1;
+  o.max_producers = 1;
+  o.env = &fenv;
+  o.durability = Durability::kSync;  // checkpoints on (the default): `hop` is synced by them
+  {
+    auto opened = Engine::Open((dir / "spec.yaml").string(), o);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Engine& e = **opened;
+    fenv.SetSyncDelayMs(1000);
+    std::promise<void> first_acked, second_acked;
+    auto second = second_acked.get_future();
+    // Request 2 is sent from request 1's completion (on the shard thread, producer 0 is not
+    // used elsewhere meanwhile), so it is queued before the shard's next cycle.
+    ASSERT_TRUE(e.Ingest("requests", "{\"id\":1,\"k\":7}\n", 0, [&](const Status& s, const IngestResult&) {
+                   EXPECT_TRUE(s.ok()) << s.ToString();
+                   EXPECT_TRUE(e.Ingest("requests", "{\"id\":2,\"k\":7}\n", 0, [&](const Status&, const IngestResult&) {
+                                  second_acked.set_value();
+                                }).ok());
+                   first_acked.set_value();
+                 }).ok());
+    first_acked.get_future().wait();
+    bool seen = false;
+    for (int i = 0; i < 5000 && !seen; ++i) {
+      seen = !testing_util::ReadAllEvents(e, "out").empty() && !testing_util::ReadAllEvents(e, "out")[0].empty();
+      if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const bool second_acked_first = second.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    EXPECT_TRUE(seen);
+    EXPECT_FALSE(second_acked_first) << "request 1's result waited for request 2's fsync";
+    second.wait();
+    fenv.SetSyncDelayMs(0);
+    ASSERT_TRUE(e.Stop().ok());
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace impulse

@@ -190,12 +190,12 @@ void Shard::Run() {
   while (!engine_->exiting()) {
     metrics_.cycles.Add(1);
     bool did = DrainInbound();
+    did |= RunTasksBeforeSync();
     SyncAndAck();
     CheckpointStep();
     // Tasks pause while a checkpoint is being taken (ingest goes on), and while their output
     // waits for a failed write to be retried (a full disk: more output would be lost).
-    if (!output_backlog_ && engine_->ckpt_pause_epoch.load(std::memory_order_acquire) <=
-                                engine_->ckpt_resume_epoch.load(std::memory_order_acquire)) {
+    if (TasksMayRun()) {
       const uint64_t end_epoch = engine_->end_epoch();
       did |= RunTasks();
       did |= TickWatermarks();
@@ -238,6 +238,36 @@ void Shard::Run() {
   // After a drained stop every shard is quiet and synced, so the current cursors are safe;
   // otherwise only a candidate whose outputs are known durable may be written.
   PersistCursors(/*force=*/engine_->drained());
+}
+
+bool Shard::TasksMayRun() const {
+  return !output_backlog_ && engine_->ckpt_pause_epoch.load(std::memory_order_acquire) <=
+                                 engine_->ckpt_resume_epoch.load(std::memory_order_acquire);
+}
+
+// Pipeline-written streams that a checkpoint syncs are readable once written, without their
+// own fsync. Records that came through the exchange rings this cycle are written and their
+// readers run here, before the cycle's fsync of ingested requests, so that a hop between
+// pipelines does not wait for an fsync of records it does not read. The fsync follows, then the
+// tasks run again for the newly durable requests.
+bool Shard::RunTasksBeforeSync() {
+  if (engine_->options().durability == Durability::kNone || !engine_->checkpoints_enabled() || !TasksMayRun()) {
+    return false;  // everything is readable after the flush, or pipeline output needs its fsync
+  }
+  // Before: the records that came through the exchange rings; after: the tasks' own outputs,
+  // so that the next hop (or a reader) sees them before the fsync too.
+  if (!FlushCheckpointSynced()) return false;
+  const bool did = RunTasks();
+  (void)FlushCheckpointSynced();
+  return did;
+}
+
+// A failed write is left to SyncAndAck, which fails or retries the batch as usual.
+bool Shard::FlushCheckpointSynced() {
+  for (auto [s, p] : dirty_) {
+    if (engine_->sync_at_checkpoint(s) && !engine_->stream(s).partitions[p]->Flush().ok()) return false;
+  }
+  return true;
 }
 
 bool Shard::HasWork() {

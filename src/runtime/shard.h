@@ -182,6 +182,9 @@ class Shard {
   void RefreshOpStats();
   void Housekeeping(int64_t now_ms);
   bool HasWork();
+  bool TasksMayRun() const;  // not paused by a checkpoint or by output waiting for a retry
+  bool RunTasksBeforeSync();
+  bool FlushCheckpointSynced();
   // Whether some exchange ring from this shard is full (a stream-sink task must wait).
   bool ExchangeBlocked();
   // Marks (stream, partition) as written in the current batch, before the append: the first

@@ -19,6 +19,7 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 constexpr uint32_t kMaxIoThreads = 64;
+constexpr uint32_t kMaxPipelinedRequests = 1024;
 // After accept() failed for lack of file descriptors, the next try waits this long: the
 // pending connection keeps the listening socket readable, so retrying at once would spin.
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(20);
@@ -118,6 +119,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Engine* engine, HttpServer
   }
   if (options.max_connections == 0) return InvalidArgument("HttpServer: max_connections must be > 0");
   if (options.max_body_bytes == 0) return InvalidArgument("HttpServer: max_body_bytes must be > 0");
+  if (options.max_pipelined_requests == 0 || options.max_pipelined_requests > kMaxPipelinedRequests) {
+    return InvalidArgument("HttpServer: max_pipelined_requests must be in [1, " +
+                           std::to_string(kMaxPipelinedRequests) + "], got " +
+                           std::to_string(options.max_pipelined_requests));
+  }
   if (options.idle_timeout_ms == 0) return InvalidArgument("HttpServer: idle_timeout_ms must be > 0");
   if (options.header_timeout_ms == 0) return InvalidArgument("HttpServer: header_timeout_ms must be > 0");
 

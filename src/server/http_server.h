@@ -38,6 +38,10 @@ struct HttpServerOptions {
                                                        // header, is closed
   uint32_t header_timeout_ms = 10000;                  // a request header not complete this long after its
                                                        // first byte: the connection is closed
+  uint32_t max_pipelined_requests = 16;                // 1..1024 requests read and not yet answered per
+                                                       // connection (HTTP/1.1 pipelining); at the limit
+                                                       // the connection reads no more until one is
+                                                       // answered (metric impulse_http_pipeline_full_total)
   uint32_t retry_after_s = 1;                          // Retry-After sent with 503
   uint32_t stop_timeout_ms = 5000;                     // Stop() waits this long for in-flight requests
   std::string bearer_token;                            // empty = no auth; else every route but /healthz
@@ -48,9 +52,10 @@ struct HttpServerOptions {
 };
 
 // An HTTP/1.1 server in front of an Engine. Start() binds and spawns io_threads threads; each
-// owns an io_context and its connections, and handles one request at a time per connection
-// (keep-alive, pipelining-safe). Ingest responses are sent when the engine's completion fires,
-// i.e. once the events are durable. Thread-safe: port(), MetricsText() and Stop() may be
+// owns an io_context and its connections. A connection reads its next requests while earlier
+// ones wait for the engine (HTTP/1.1 pipelining, up to max_pipelined_requests) and writes the
+// replies in request order. Ingest responses are sent when the engine's completion fires, i.e.
+// once the events are durable. Thread-safe: port(), MetricsText() and Stop() may be
 // called from any thread. The engine must outlive the server (or at least Stop()).
 class HttpServer {
  public:

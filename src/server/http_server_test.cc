@@ -381,6 +381,109 @@ TEST_F(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
   EXPECT_EQ(c.Read().status, 404);
 }
 
+constexpr const char* kPostOne = "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{}\n";
+constexpr const char* kPostTwo =
+    "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n{}\n{}\n";
+
+// A request waiting for its ack (the engine's completion, i.e. its fsync) does not stop the
+// connection from reading the next ones: they reach the engine before the first is answered,
+// and the answers come back in request order, an immediate one (healthz) included.
+TEST_F(HttpServerTest, PipelinedRequestsReachTheEngineWhileAnEarlierOneWaitsForItsAck) {
+  StartServer();
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw(std::string(kPostOne) + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + kPostTwo));
+  ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 2; }));
+  EXPECT_EQ(engine_.ingest_calls(), 2u);
+  engine_.ReleaseCompletions();
+  const TestResponse first = c.Read();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_NE(first.body.find("\"accepted\":1,"), std::string::npos) << first.body;
+  const TestResponse second = c.Read();
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, "ok");
+  const TestResponse third = c.Read();
+  EXPECT_EQ(third.status, 200);
+  EXPECT_NE(third.body.find("\"accepted\":2,"), std::string::npos) << third.body;
+  EXPECT_TRUE(third.keep_alive);
+  EXPECT_EQ(c.Request(verb::get, "/healthz").status, 200);  // and the connection goes on
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsPerConnectionAreBounded) {
+  StartServer(With([](HttpServerOptions& o) { o.max_pipelined_requests = 2; }));
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  std::string four;
+  for (int i = 0; i < 4; ++i) four += kPostOne;
+  ASSERT_FALSE(c.WriteRaw(four));
+  // The bound is reached once two are unanswered; from then on nothing more is read.
+  ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_pipeline_full_total") == 1; }));
+  EXPECT_EQ(engine_.held_completions(), 2u);
+  EXPECT_EQ(engine_.ingest_calls(), 2u);
+  engine_.ReleaseCompletions();  // completions run at once from here on
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c.Read().status, 200) << i;
+  EXPECT_EQ(engine_.ingest_calls(), 4u);
+}
+
+TEST_F(HttpServerTest, HalfClosedClientStillGetsItsPipelinedAnswers) {
+  StartServer();
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw(std::string(kPostOne) + kPostTwo));
+  c.ShutdownSend();
+  ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 2; }));
+  engine_.ReleaseCompletions();
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_TRUE(c.ServerClosed());
+}
+
+TEST_F(HttpServerTest, PipelinedRequestAfterConnectionCloseIsNotServed) {
+  StartServer();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw(
+      "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\n{}\n" +
+      std::string(kPostOne)));
+  const TestResponse r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(c.ServerClosed());
+  EXPECT_EQ(engine_.ingest_calls(), 1u);
+}
+
+// "100 Continue" is a reply too: it waits for the answers of the requests before it.
+TEST_F(HttpServerTest, ExpectContinueBehindAPipelinedRequestComesAfterItsAnswer) {
+  StartServer();
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw(std::string(kPostOne) + "POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\n"
+                                                  "Expect: 100-continue\r\nContent-Length: 6\r\n\r\n"));
+  ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 1; }));
+  engine_.ReleaseCompletions();
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_EQ(c.Read().status, 100);
+  ASSERT_FALSE(c.WriteRaw("{}\n{}\n"));
+  const TestResponse r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\"accepted\":2,"), std::string::npos) << r.body;
+}
+
+// An error in a pipelined request is answered after the earlier answers, then the connection
+// closes.
+TEST_F(HttpServerTest, MalformedPipelinedRequestIsAnsweredInOrderThenClosed) {
+  StartServer();
+  engine_.HoldCompletions();
+  TestHttpClient c = Client();
+  ASSERT_FALSE(c.WriteRaw(std::string(kPostOne) + "BAD REQUEST LINE\r\n\r\n"));
+  ASSERT_TRUE(WaitFor([&] { return engine_.held_completions() == 1; }));
+  engine_.ReleaseCompletions();
+  EXPECT_EQ(c.Read().status, 200);
+  const TestResponse bad = c.Read();
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_FALSE(bad.keep_alive);
+  EXPECT_TRUE(c.ServerClosed());
+}
+
 TEST_F(HttpServerTest, MetricsHaveEngineAndServerFamilies) {
   StartServer();
   ASSERT_EQ(Post("{}\n").status, 200);
@@ -698,6 +801,9 @@ TEST(HttpServerStart, RejectsBadOptions) {
   EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.io_threads = 0; })).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(HttpServer::Start(nullptr, {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.max_pipelined_requests = 0; })).status().code(),
+      StatusCode::kInvalidArgument);
   EXPECT_EQ(HttpServer::Start(&engine, With([](HttpServerOptions& o) {
               o.host = "not-an-ip";
               o.port = 0;

@@ -70,6 +70,13 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                               "closing the oldest idle connection)")
                           .Register(*registry_)
                           .Add({});
+  pipeline_full_ = &prometheus::BuildCounter()
+                        .Name("impulse_http_pipeline_full_total")
+                        .Help(
+                            "Times a connection stopped reading because max_pipelined_requests of its requests "
+                            "were unanswered (it reads on when one is answered)")
+                        .Register(*registry_)
+                        .Add({});
   bytes_in_ = &prometheus::BuildCounter()
                    .Name("impulse_http_request_body_bytes_total")
                    .Help("Request body bytes received")
@@ -119,6 +126,7 @@ void ServerMetrics::ConnectionTimedOut(Timeout phase) {
 }
 void ServerMetrics::AcceptFailed() { accept_failures_->Increment(); }
 void ServerMetrics::SetIdleConnections(size_t n) { connections_idle_->Set(static_cast<double>(n)); }
+void ServerMetrics::PipelineFull() { pipeline_full_->Increment(); }
 void ServerMetrics::BytesIn(uint64_t bytes) { bytes_in_->Increment(static_cast<double>(bytes)); }
 
 std::string ServerMetrics::Text() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }

@@ -41,6 +41,7 @@ class ServerMetrics {
   void ConnectionTimedOut(Timeout phase);
   void AcceptFailed();                // accept() failed for lack of file descriptors or memory
   void SetIdleConnections(size_t n);  // regular connections without a complete request head
+  void PipelineFull();                // a connection reached max_pipelined_requests unanswered and paused reading
   void BytesIn(uint64_t bytes);
 
   // Text exposition format 0.0.4.
@@ -70,6 +71,7 @@ class ServerMetrics {
   prometheus::Counter* timeouts_header_;
   prometheus::Counter* timeouts_body_;
   prometheus::Counter* accept_failures_;
+  prometheus::Counter* pipeline_full_;
   prometheus::Counter* bytes_in_;
 };
 

@@ -79,6 +79,12 @@ class TestHttpClient {
     return out;
   }
 
+  // Half-closes the connection: the server reads end of input, the client can still read.
+  void ShutdownSend() {
+    boost::beast::error_code ec;
+    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+  }
+
   // Raw bytes from the socket (0 on EOF or error).
   size_t ReadSome(char* buf, size_t n) {
     boost::beast::error_code ec;

@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "impulse/engine.h"
 #include "log/partition_log.h"
@@ -20,6 +22,8 @@ namespace impulse::tools {
 namespace po = boost::program_options;
 
 namespace {
+
+constexpr unsigned kDefaultHttpThreadsMax = 4;
 
 bool ParseHostPort(const std::string& s, std::string* host, uint16_t* port) {
   const size_t colon = s.rfind(':');
@@ -97,11 +101,19 @@ int RunCommand(const std::vector<std::string>& args) {
   std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models;
   EngineOptions eo;
   server::HttpServerOptions so;
+  // Several I/O threads on a multi-core machine, half the cores: the shards (one per core by
+  // default) need the other half. On 2 cores one thread served one-event requests faster than
+  // two (docs/BENCHMARKS.md, "Real-time decisions"). More than 4 buy nothing on the ingest path
+  // and each is a producer ring to every shard.
+  so.io_threads = std::clamp(std::thread::hardware_concurrency() / 2, 1U, kDefaultHttpThreadsMax);
   opts.add_options()("spec", po::value(&spec), "pipeline spec (YAML)")(
       "data-dir", po::value(&eo.data_dir)->default_value(eo.data_dir), "where the logs and pipeline cursors live")(
       "listen", po::value(&listen)->default_value(listen), "HTTP listen address HOST:PORT")(
       "shards", po::value(&eo.shards)->default_value(0), "shard threads (0 = number of cores)")(
-      "http-threads", po::value(&so.io_threads)->default_value(so.io_threads), "HTTP I/O threads")(
+      "http-threads", po::value(&so.io_threads)->default_value(so.io_threads),
+      "HTTP I/O threads, each one engine producer (default: half the cores, 1 to 4)")(
+      "max-pipelined-requests", po::value(&so.max_pipelined_requests)->default_value(so.max_pipelined_requests),
+      "requests read and not yet answered per connection (HTTP/1.1 pipelining)")(
       "durability", po::value(&durability)->default_value(durability),
       "sync (fsync before ack, group commit per shard cycle) | group (fsync every --group-commit-ms) | none")(
       "group-commit-ms", po::value(&eo.group_commit_ms)->default_value(eo.group_commit_ms), "for --durability group")(

@@ -1,6 +1,8 @@
-// `impulse load`: generated quickstart traffic over HTTP to a running engine.
+// `impulse load`: generated quickstart traffic, or the NDJSON lines of a file, over HTTP to a
+// running engine.
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,6 +22,7 @@ int LoadCommand(const std::vector<std::string>& args) {
   loadgen::LoadOptions lo;
   lo.stream = "clicks";
   double bad_fraction = 0;
+  std::string input;
   opts.add_options()("target", po::value(&url)->default_value(url), "engine HOST:PORT")(
       "stream", po::value(&lo.stream)->default_value(lo.stream), "stream (quickstart clicks schema)")(
       "events", po::value(&lo.total_events)->default_value(lo.total_events), "events to send")(
@@ -31,7 +34,9 @@ int LoadCommand(const std::vector<std::string>& args) {
                                                             "pipeline whose decision each response carries (?decide=)")(
       "id", po::value(&lo.decide_id), "with --decide: the id field (default: the server's choice)")(
       "decide-timeout-ms", po::value(&lo.decide_timeout_ms)->default_value(-1),
-      "with --decide: timeout_ms of each request (-1: the server's default)");
+      "with --decide: timeout_ms of each request (-1: the server's default)")(
+      "input", po::value(&input),
+      "send this NDJSON file's lines in order instead of generated clicks (--events defaults to its line count)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse load [options]", opts, &vm); rc >= 0) return rc;
   const size_t colon = url.rfind(':');
@@ -43,10 +48,30 @@ int LoadCommand(const std::vector<std::string>& args) {
   lo.port = static_cast<uint16_t>(std::stoi(url.substr(colon + 1)));
   datagen::ClickGenerator gen;
   gen.bad_fraction = bad_fraction;
-  lo.make_line = [&](uint64_t seq, std::string* line) {
-    bool valid = false, big = false;
-    gen.Line(seq, line, &valid, &big);
-  };
+  std::vector<std::string> lines;
+  if (!input.empty()) {
+    std::ifstream in(input);
+    if (!in) {
+      std::fprintf(stderr, "impulse: --input %s: cannot open\n", input.c_str());
+      return 1;
+    }
+    for (std::string l; std::getline(in, l);) {
+      if (!l.empty()) lines.push_back(std::move(l));
+    }
+    if (vm["events"].defaulted()) lo.total_events = lines.size();
+    // Sent once, in order: repeating a file would send its event times again (late events).
+    if (lines.empty() || lo.total_events > lines.size()) {
+      std::fprintf(stderr, "impulse: --input %s has %zu lines, --events asks for %llu\n", input.c_str(), lines.size(),
+                   static_cast<unsigned long long>(lo.total_events));
+      return 2;
+    }
+    lo.make_line = [&](uint64_t seq, std::string* line) { line->append(lines[seq]); };
+  } else {
+    lo.make_line = [&](uint64_t seq, std::string* line) {
+      bool valid = false, big = false;
+      gen.Line(seq, line, &valid, &big);
+    };
+  }
   auto r = loadgen::RunLoad(lo);
   if (!r.ok()) {
     std::fprintf(stderr, "impulse: load: %s\n", r.status().ToString().c_str());
