@@ -533,10 +533,13 @@ class FeaturesOperator final : public StatefulOperator {
   // watermark only decides lateness (as in point-in-time mode) and how long rows stay buffered
   // for events that arrive out of order within the allowed lateness.
   Status ProcessOnArrival(const RowBatch& in, OpOutput* out) {
+    // Everything happens at a row, never at a batch's end, so the output does not depend on how
+    // the reads were batched (a replay after a restart batches differently): the watermark's
+    // releases and state sweeps run before the row that moves it.
     for (size_t i = 0; i < in.size(); ++i) {
       const RowMeta& m = in.meta(i);
-      if (m.watermark_ms > wm_) wm_ = m.watermark_ms;
       partition_ = m.partition;
+      if (m.watermark_ms > wm_) RETURN_IF_ERROR(Advance(m.watermark_ms, out));
       const Value* row = in.row(i);
       const int64_t t = m.event_time_ms;
       if (t > kEventTimeMaxMs || t < -kEventTimeMaxMs) {
@@ -549,10 +552,10 @@ class FeaturesOperator final : public StatefulOperator {
         Late(row, m, LateReason::kStateLimit, out);
       } else {
         pending_.Add(row, m);
+        RETURN_IF_ERROR(ReleaseHeld(out));
       }
     }
-    RETURN_IF_ERROR(ReleaseHeld(out));
-    return Sweep();
+    return Status::OK();
   }
 
   // Held rows whose windows the watermark has completed (t - hold_ms_ < wm_), in time order.
@@ -599,14 +602,16 @@ class FeaturesOperator final : public StatefulOperator {
   // How far back a sliding window of group g keeps rows when fed at `newest`: its range, and
   // more while the watermark is behind, for events that may still arrive late (> wm_ - delay -
   // window is what such an event can read).
+  // Bounded: at most one span (the view's longest window + delay) more, whatever the watermark's
+  // lag (an unknown watermark, a writer upstream that has not started).
   int64_t RetainedRange(const Group& g, int64_t newest) const {
     if (!on_arrival_) return g.window_ms;
-    if (wm_ == INT64_MIN) return INT64_MAX / 4;
-    int64_t behind = 0;
-    if (__builtin_sub_overflow(newest, wm_, &behind) || __builtin_add_overflow(behind, g.delay_ms, &behind)) {
-      return INT64_MAX / 4;
+    int64_t behind = state_span_ms_;
+    if (wm_ != INT64_MIN &&
+        (__builtin_sub_overflow(newest, wm_, &behind) || __builtin_add_overflow(behind, g.delay_ms, &behind))) {
+      behind = state_span_ms_;
     }
-    return g.window_ms + std::clamp<int64_t>(behind, 0, INT64_MAX / 4);
+    return g.window_ms + std::clamp<int64_t>(behind, 0, state_span_ms_);
   }
 
   // Adds an out-of-order row (t below the entity's latest time) where it belongs in time.
@@ -742,7 +747,13 @@ class FeaturesOperator final : public StatefulOperator {
     scratch_.Clear();
     BeginEventEval();  // the view's expressions are bounded per event (expr/eval.h)
     if (!late) {
-      const int64_t horizon = on_arrival_ && wm_ < t ? wm_ : t;
+      // Rows a late event may read stay (down to the watermark), at most one span more.
+      int64_t horizon = t;
+      if (on_arrival_ && wm_ < t) {
+        int64_t floor = 0;
+        if (__builtin_sub_overflow(t, state_span_ms_, &floor)) floor = INT64_MIN;
+        horizon = std::max(wm_, floor);
+      }
       for (size_t c = 0; c < shape_.fast.size(); ++c) s.fast[c].Advance(shape_.fast[c].layout, t, horizon);
     }
     for (size_t g = 0; g < shape_.groups.size(); ++g) {

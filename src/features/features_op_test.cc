@@ -747,5 +747,33 @@ pipelines:
   }
 }
 
+// Rows kept for late events are bounded by the view's span, not by how far behind the watermark
+// is: with no watermark at all (a writer upstream that has not started), an entity's buffer
+// stays near its window instead of growing to rows_per_entity_max and refusing events.
+TEST(FeaturesOnArrival, RowsKeptForLateEventsAreBoundedWithoutAWatermark) {
+  std::string spec = ArrivalView();
+  spec.replace(spec.find("    entity: card\n"), 17, "    entity: card\n    rows_per_entity_max: 500\n");
+  auto p = CompileText(spec);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto phys = PhysicalPipeline::Create(p->pipelines[0], *p);
+  ASSERT_TRUE(phys.ok());
+  auto inst = (*phys)->NewInstance(InstanceOptions{});
+  ASSERT_TRUE(inst.ok());
+  RowBatch in(4), out((*phys)->output_schema().size()), late(LateEventsStreamDef().schema.size());
+  for (int i = 0; i < 2000; ++i) {  // one card, 10 ms apart: ~11 rows in its 110 ms span
+    Value* r = in.AppendRow();
+    r[0] = Value::Int(1);
+    r[1] = Value::Double(1.0);
+    r[2] = Value::Int(0);
+    r[3] = Value::Int(1000 + 10 * i);
+    in.meta(in.size() - 1).event_time_ms = 1000 + 10 * i;
+    in.meta(in.size() - 1).watermark_ms = INT64_MIN;
+  }
+  ASSERT_TRUE((*inst)->Run(0, in, INT64_MIN, &out, &late).ok());
+  EXPECT_EQ(late.size(), 0u);
+  ASSERT_EQ(out.size(), 2000u);
+  EXPECT_EQ(out.row(1999)[4].i64, 10);  // n_100: (t - 100, t] holds 10 events
+}
+
 }  // namespace
 }  // namespace impulse::plan

@@ -147,7 +147,9 @@ DecisionWaiters::DecisionWaiters(const std::vector<const Schema*>& outputs, uint
   }
 }
 
-DecisionWaiters::~DecisionWaiters() {
+DecisionWaiters::~DecisionWaiters() { Shutdown(); }
+
+void DecisionWaiters::Shutdown() {
   std::vector<std::shared_ptr<DecideCall>> left;
   {
     std::lock_guard<std::mutex> lock(timer_mu_);

@@ -66,7 +66,10 @@ class DecisionWaiters {
 
   // `outputs`: per pipeline, its output schema (read at construction only).
   DecisionWaiters(const std::vector<const Schema*>& outputs, uint64_t waiters_max);
-  ~DecisionWaiters();  // expires the calls still waiting (their callbacks run here) and joins the timer
+  ~DecisionWaiters();  // Shutdown()
+  // Expires the calls still waiting (their callbacks run here, with what is known) and joins the
+  // timer; a call whose ingest completes later expires at once. Idempotent.
+  void Shutdown();
   DecisionWaiters(const DecisionWaiters&) = delete;
   DecisionWaiters& operator=(const DecisionWaiters&) = delete;
 

@@ -172,6 +172,27 @@ TEST_F(DecideEngineTest, FilteredEventIsPendingAndRefusedLineIsRejectedInRequest
   EXPECT_EQ(testing_util::ReadAllEvents(*engine_, std::string(kDeadLetterStream)).size(), 1u);
 }
 
+// Stop answers the calls still waiting (a filtered event never decides) instead of leaving them to
+// their timeout, up to a minute after the engine stopped.
+TEST_F(DecideEngineTest, StopAnswersCallsStillWaiting) {
+  Open(dir_.Options());
+  std::promise<DecideResult> answered;
+  auto fut = answered.get_future();
+  ASSERT_TRUE(engine_
+                  ->IngestAndDecide("tx", TxLine("f1", 1, 5000, 1000), 0, Score(60'000),
+                                    [&](Status st, DecideResult r) {
+                                      EXPECT_TRUE(st.ok()) << st.ToString();
+                                      answered.set_value(std::move(r));
+                                    })
+                  .ok());
+  ASSERT_TRUE(engine_->WaitForPipelines(30'000).ok());
+  ASSERT_TRUE(engine_->Stop().ok());
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(0)), std::future_status::ready) << "still waiting after Stop";
+  const DecideResult r = fut.get();
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].state, EventDecision::State::kPending);
+}
+
 TEST_F(DecideEngineTest, HostileOptionsAreRefusedBeforeAnythingIsQueued) {
   EngineOptions eo = dir_.Options();
   eo.decide_waiters_max = 2;

@@ -738,6 +738,8 @@ Status EngineImpl::Stop() {
   exiting_.store(true, std::memory_order_release);
   for (auto& sh : shards_) sh->Signal();
   for (auto& sh : shards_) sh->Join();
+  // Nothing more will be decided: callers still waiting get their answer now, not at their timeout.
+  if (decide_) decide_->Shutdown();
   Status result;
   for (auto& ss : streams_) {
     for (auto& p : ss->partitions) {

@@ -136,6 +136,8 @@ class Shard {
     uint32_t writer_id = 0;         // this task's id among the writers of `sink` (markers)
     int64_t wm = INT64_MIN;         // watermark the instance has been advanced to
     int64_t marker_wm = INT64_MIN;  // last watermark written downstream as a marker
+    int64_t marker_ns = INT64_MIN;  // when (clock ns) that marker was written
+    bool wall_clock = false;        // reads a stream whose idle watermark follows the wall clock
     uint64_t persisted = 0;
     std::string cursor_path;
     bool failed = false;    // an output could not be written, or an operator failed: stopped until a restart

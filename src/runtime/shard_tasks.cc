@@ -15,6 +15,8 @@ namespace {
 constexpr uint32_t kTaskBatchRecords = 1024;
 constexpr uint64_t kTaskBatchBytes = 4u << 20;
 constexpr int kMaxBatchesPerTaskPerCycle = 16;  // fairness between tasks and inbound work
+// Markers of a watermark moved by the wall clock alone (docs/EVENT_TIME.md, idle_advance).
+constexpr int64_t kIdleMarkerIntervalMs = 100;
 // Between a checkpoint's prepare and its pause: a pause request waits for the batch in flight.
 constexpr uint32_t kCheckpointBatchRecords = 64;
 }  // namespace
@@ -86,7 +88,7 @@ int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
           eff = std::max(eff, moved);
         }
       }
-      if (ss.def.watermark.idle_advance_wall_clock) wall_clock_inputs_ = true;
+      if (ss.def.watermark.idle_advance_wall_clock) wall_clock_inputs_ = t.wall_clock = true;
     }
     in.effective_wm = eff;
     EngineImpl::WatermarkSlot& slot = engine_->watermark_slot(t.pipeline, side, in.partition);
@@ -324,13 +326,21 @@ bool Shard::EmitOutputs(Task& t) {
       }
       ok = route(t.sink, part, encoded_, meta.ingest_time_ms);
     }
-    // The watermark follows the rows it covers, to every partition of the sink.
-    if (ok && t.wm > t.marker_wm) {
+    // The watermark follows the rows it covers, to every partition of the sink. A watermark that
+    // moves with the wall clock while nothing happens (idle_advance) would write a marker every
+    // tick: without rows, at most one per kIdleMarkerIntervalMs.
+    const int64_t now_ns = engine_->clock()->NowNs();
+    const bool throttled = t.wall_clock && out_.empty() && t.marker_ns != INT64_MIN &&
+                           now_ns - t.marker_ns < kIdleMarkerIntervalMs * 1'000'000;
+    if (ok && t.wm > t.marker_wm && !throttled) {
       marker_.clear();
       EncodeWatermarkMarker(t.writer_id, t.wm, &marker_);
       const int64_t now_ms = engine_->clock()->NowMs();
       for (uint32_t p = 0; ok && p < parts; ++p) ok = route(t.sink, p, marker_, now_ms);
-      if (ok) t.marker_wm = t.wm;
+      if (ok) {
+        t.marker_wm = t.wm;
+        t.marker_ns = now_ns;
+      }
     }
   } else if (LineSink* ls = engine_->line_sink(t.pipeline)) {
     lines_.clear();
