@@ -57,6 +57,7 @@ pipelines:
       - trigger:
           name: login_abuse
           when: failed_5m >= 5
+          key: user
           event_id: id
           cooldown: 5m
           publish:
@@ -120,7 +121,12 @@ double DecideOne(Engine& e, const std::string& line, bool expect_fire, uint64_t*
   }
   const EventDecision& d = result.events[0];
   const bool fired = std::find(d.rules.begin(), d.rules.end(), "login_abuse") != d.rules.end();
-  if (d.state != EventDecision::State::kDecided || fired != expect_fire) ++*wrong;
+  if (d.state != EventDecision::State::kDecided || fired != expect_fire) {
+    if (++*wrong <= 3) {
+      std::fprintf(stderr, "impulse-bench login: %s: state %d, %zu rules, expected %s\n", line.c_str(),
+                   static_cast<int>(d.state), d.rules.size(), expect_fire ? "a firing" : "none");
+    }
+  }
   return us;
 }
 

@@ -45,6 +45,7 @@ pipelines:
       - trigger:
           name: login_abuse
           when: failed_5m >= 5
+          key: user
           cooldown: 5m
           publish:
             - stream: abuse
