@@ -169,7 +169,7 @@ Result<RoundResult> Round(const std::string& dir, Durability durability, int use
   for (int u = 0; u < users; ++u) {
     for (int k = 0; k < 5; ++k) {
       const std::string line = "{\"id\":" + std::to_string(++id) + ",\"user\":" + std::to_string(u) +
-                               ",\"ok\":false,\"ts\":" + std::to_string(t0 + u * 10 + k) + "}\n";
+                               ",\"ok\":false,\"ts\":" + std::to_string(t0 + int64_t{u} * 10 + k) + "}\n";
       const double us = DecideOne(*e, line, k == 4, &r.wrong);
       if (us < 0) return Internal("a decide call failed");
       (k == 4 ? fifth : any).push_back(us);
