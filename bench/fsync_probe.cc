@@ -2,19 +2,14 @@
 // file and fdatasyncs it, `--count` times, the way a partition log commits a group (append to
 // the active segment, then fdatasync), and prints the latency percentiles of one append+sync.
 // Run beside an engine measurement so both see the same disk at the same time.
-#include <fcntl.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <boost/program_options.hpp>
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/command_line.h"
+#include "common/fsync_probe.h"
 
 namespace impulse::bench {
 
@@ -35,32 +30,13 @@ int FsyncProbeCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "impulse-bench fsync-probe: --bytes and --count must be > 0\n");
     return 2;
   }
-  const std::string path = dir + "/impulse-fsync-probe." + std::to_string(::getpid());
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    std::fprintf(stderr, "impulse-bench fsync-probe: open %s: %s\n", path.c_str(), std::strerror(errno));
+  auto probe = ProbeFsync(dir, bytes, count);
+  if (!probe.ok()) {
+    std::fprintf(stderr, "impulse-bench fsync-probe: %s\n", probe.status().ToString().c_str());
     return 1;
   }
-  const std::string block(bytes, 'x');
-  std::vector<double> us;
-  us.reserve(count);
-  int rc = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()) || ::fdatasync(fd) != 0) {
-      std::fprintf(stderr, "impulse-bench fsync-probe: write+fdatasync %s: %s\n", path.c_str(), std::strerror(errno));
-      rc = 1;
-      break;
-    }
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  ::close(fd);
-  ::unlink(path.c_str());
-  if (rc != 0 || us.empty()) return 1;
-  std::sort(us.begin(), us.end());
-  auto q = [&](double p) {
-    return us[std::min(us.size() - 1, static_cast<size_t>(p * static_cast<double>(us.size())))];
-  };
+  const std::vector<double>& us = probe->us;
+  auto q = [&](double p) { return probe->Quantile(p); };
   if (json) {
     std::printf("{\"bytes\":%u,\"count\":%zu,\"p50_us\":%.0f,\"p99_us\":%.0f,\"max_us\":%.0f}\n", bytes, us.size(),
                 q(0.50), q(0.99), us.back());

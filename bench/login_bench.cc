@@ -6,7 +6,6 @@
 // Reported per durability, with the fifth login (the firing) apart, medians over --rounds rounds
 // run in the same process, and beside them a probe of the disk's own write + fdatasync of one
 // small record (what `--durability sync` waits for).
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "common/command_line.h"
+#include "common/fsync_probe.h"
 #include "impulse/engine.h"
 
 namespace impulse::bench {
@@ -130,23 +130,6 @@ double DecideOne(Engine& e, const std::string& line, bool expect_fire, uint64_t*
   return us;
 }
 
-// fdatasync of one small appended record, `n` times: the floor of --durability sync.
-std::vector<double> FsyncProbe(const std::string& dir, int n) {
-  std::vector<double> us;
-  const std::string path = dir + "/fsync-probe";
-  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-  if (fd < 0) return us;
-  const std::string record(128, 'x');
-  for (int i = 0; i < n; ++i) {
-    const auto t0 = Clock::now();
-    if (::write(fd, record.data(), record.size()) != static_cast<ssize_t>(record.size()) || ::fdatasync(fd) != 0) break;
-    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-  }
-  ::close(fd);
-  fs::remove(path);
-  return us;
-}
-
 struct RoundResult {
   Percentiles any, fifth;
   uint64_t wrong = 0;
@@ -222,7 +205,12 @@ int LoginBenchCommand(const std::vector<std::string>& args) {
                 Median(f999), Median(fmax));
   }
   fs::create_directories(dir);
-  const Percentiles probe = Of(FsyncProbe(dir, 2000));
+  auto probed = ProbeFsync(dir, 128, 2000);
+  if (!probed.ok()) {
+    std::fprintf(stderr, "impulse-bench login: %s\n", probed.status().ToString().c_str());
+    return 1;
+  }
+  const Percentiles probe = Of(probed->us);
   std::printf("%-8s %-20s %10.0f %10.0f %10.0f %10.0f\n", "probe", "write+fdatasync", probe.p50, probe.p99, probe.p999,
               probe.max);
   fs::remove_all(dir);
