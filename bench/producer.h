@@ -1,17 +1,59 @@
-// One producer thread's asynchronous Ingest / IngestRows calls with a bound on the calls in
-// flight, for the in-process benchmark drivers (nexmark_bench.cc, ysb_bench.cc).
+// What the in-process benchmark drivers (nexmark_bench.cc, ysb_bench.cc) share: one producer
+// thread's asynchronous Ingest / IngestRows calls with a bound on the calls in flight, the run's
+// data directory, and the query spec found beside the binary.
 #pragma once
+
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "common/share_dir.h"
 #include "impulse/engine.h"
 
 namespace impulse::bench {
+
+// The data directory of a run: the one given (kept), or a fresh temp directory named after
+// `what` and the process, removed with this object.
+class RunDataDir {
+ public:
+  RunDataDir(std::string given, const std::string& what) : path_(std::move(given)), temp_(path_.empty()) {
+    if (!temp_) return;
+    path_ = (std::filesystem::temp_directory_path() / ("impulse-" + what + "-" + std::to_string(::getpid()))).string();
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ~RunDataDir() {
+    std::error_code ec;
+    if (temp_) std::filesystem::remove_all(path_, ec);
+  }
+  RunDataDir(const RunDataDir&) = delete;
+  RunDataDir& operator=(const RunDataDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool temp_;
+};
+
+// Fills an empty *spec with the shipped file `shared` (common/share_dir.h); false, with the
+// error on stderr for `command`, when it cannot be found.
+inline bool FindSpec(const char* command, const std::string& shared, std::string* spec) {
+  if (!spec->empty()) return true;
+  auto found = FindSharedFile(shared);
+  if (!found.ok()) {
+    std::fprintf(stderr, "impulse-bench: %s: %s\n", command, found.status().ToString().c_str());
+    return false;
+  }
+  *spec = *found;
+  return true;
+}
 
 constexpr int kMaxInflightRequests = 8;  // outstanding Ingest calls per producer
 

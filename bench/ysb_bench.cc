@@ -217,30 +217,11 @@ int YsbCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "impulse-bench: ysb: bad option value\n\nUsage: %s\n", usage);
     return 2;
   }
-  if (spec.empty()) {
-    auto found = FindSharedFile("bench/ysb/ysb.yaml");
-    if (!found.ok()) {
-      std::fprintf(stderr, "impulse-bench: ysb: %s\n", found.status().ToString().c_str());
-      return 2;
-    }
-    spec = *found;
-  }
-  const bool temp_dir = data_dir.empty();
-  if (temp_dir) {
-    data_dir = (std::filesystem::temp_directory_path() / ("impulse-ysb-" + std::to_string(::getpid()))).string();
-    std::error_code ec;
-    std::filesystem::remove_all(data_dir, ec);
-  }
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{temp_dir ? data_dir : ""};
+  if (!FindSpec("ysb", "bench/ysb/ysb.yaml", &spec)) return 2;
+  const RunDataDir dir(data_dir, "ysb");
 
   EngineOptions o;
-  o.data_dir = data_dir;
+  o.data_dir = dir.path();
   o.shards = shards;
   o.max_producers = 1;
   o.durability = durability == "sync" ? Durability::kSync : Durability::kNone;

@@ -110,11 +110,6 @@ void FeatureWindow::Results(const FeatureWindowLayout& l, size_t r, Value* out, 
   range.set->Result(reinterpret_cast<const uint8_t*>(state_.get()) + range.state_offset, out, arena);
 }
 
-int64_t FeatureWindow::newest() const {
-  if (size_ == 0) return INT64_MIN;
-  return static_cast<int64_t>(words_[((head_ + size_ - 1) & (cap_ - 1)) * (words_.size() / cap_)]);
-}
-
 void FeatureWindow::InsertLate(const FeatureWindowLayout& l, int64_t advanced, int64_t ts, const Value* cols) {
   if (!state_) InitState(l);
   if (size_ == cap_) Grow(l);

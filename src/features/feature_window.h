@@ -64,8 +64,6 @@ class FeatureWindow {
   // (t - delay - size, t - delay] from the buffered rows (O(rows in range)).
   void InsertLate(const FeatureWindowLayout& l, int64_t advanced, int64_t ts, const Value* cols);
   void ResultsAt(const FeatureWindowLayout& l, size_t r, int64_t t, Value* out, Arena* arena) const;
-  // Event time of the newest row (INT64_MIN when empty).
-  int64_t newest() const;
 
   size_t rows() const { return size_; }
   size_t HeapBytes(const FeatureWindowLayout& l) const;

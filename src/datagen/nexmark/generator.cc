@@ -6,41 +6,16 @@
 #include <cmath>
 #include <string_view>
 
+#include "datagen/splitmix.h"
+
 namespace impulse::nexmark {
 namespace {
 
-// splitmix64's output function: a bijective 64-bit mixer with good avalanche.
-uint64_t Mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
 // Distinct salts keep the per-event streams and the per-channel streams independent.
 constexpr uint64_t kEventSalt = 0x6E65786D61726B31ULL;
 constexpr uint64_t kChannelSalt = 0x6368616E6E656C73ULL;
 
-// splitmix64 stream seeded from (seed, stream id). Tiny state, a few ns per draw; a fresh one
-// per event is what makes every event independently reproducible.
-class Rng {
- public:
-  Rng(uint64_t seed, uint64_t salt, uint64_t stream) : state_(Mix64(Mix64(seed ^ salt) + stream * kGolden)) {}
-
-  uint64_t Next() {
-    state_ += kGolden;
-    return Mix64(state_);
-  }
-  // Uniform in [0, n), n >= 1 (multiply-shift on the high 32 bits: no division, bias < 2^-32 n).
-  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(((Next() >> 32) * n) >> 32); }
-  // Uniform enough in [0, n), n >= 1 (modulo bias < n / 2^64, negligible for our n).
-  uint64_t Below64(uint64_t n) { return Next() % n; }
-  // Uniform in [0, 1).
-  double NextDouble() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
- private:
-  uint64_t state_;
-};
+using Rng = datagen::SplitMixStream;
 
 constexpr std::array<std::string_view, 6> kUsStates = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 constexpr std::array<std::string_view, 10> kUsCities = {"Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",

@@ -4,37 +4,17 @@
 #include <cmath>
 #include <iterator>
 
+#include "datagen/splitmix.h"
+
 namespace impulse::ysb {
 namespace {
 
-// splitmix64's output function: a bijective 64-bit mixer with good avalanche.
-uint64_t Mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
 // Distinct salts keep the per-event streams and the id tables independent.
 constexpr uint64_t kEventSalt = 0x7973622D6576656EULL;
 constexpr uint64_t kIdSalt = 0x7973622D69647331ULL;
 constexpr uint32_t kMaxTableSize = 1'000'000;
 
-// splitmix64 stream seeded from (seed, salt, stream id): a fresh one per event makes every event
-// reproducible alone.
-class Rng {
- public:
-  Rng(uint64_t seed, uint64_t salt, uint64_t stream) : state_(Mix64(Mix64(seed ^ salt) + stream * kGolden)) {}
-  uint64_t Next() {
-    state_ += kGolden;
-    return Mix64(state_);
-  }
-  // Uniform in [0, n), n >= 1 (multiply-shift on the high 32 bits: bias < n / 2^32).
-  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(((Next() >> 32) * n) >> 32); }
-
- private:
-  uint64_t state_;
-};
+using Rng = datagen::SplitMixStream;
 
 // `n` UUIDs of one table (`table` numbers the tables so they never share ids).
 std::vector<std::string> MakeIds(uint64_t seed, uint64_t table, uint32_t n) {
