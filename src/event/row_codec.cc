@@ -187,4 +187,17 @@ Status DecodeWatermarkMarker(std::string_view payload, uint32_t* writer, int64_t
   return Status::OK();
 }
 
+void EncodeSourcePosition(uint64_t next_position, std::string* out) {
+  out->push_back(static_cast<char>(kSourcePositionTag));
+  PutFixed64(next_position, out);
+}
+
+Status DecodeSourcePosition(std::string_view payload, uint64_t* next_position) {
+  if (payload.size() != kSourcePositionBytes || !IsSourcePosition(payload)) {
+    return DataLoss("malformed source position of " + std::to_string(payload.size()) + " bytes");
+  }
+  *next_position = DecodeFixed64(payload.data() + 1);
+  return Status::OK();
+}
+
 }  // namespace impulse

@@ -34,6 +34,23 @@ inline bool IsWatermarkMarker(std::string_view payload) {
 // kDataLoss if `payload` is not a well-formed marker.
 Status DecodeWatermarkMarker(std::string_view payload, uint32_t* writer, int64_t* watermark_ms);
 
+// Source position markers: control records that a connector (docs/CONNECTORS.md) appends after
+// each batch it copies from an external partition into the same log partition, in the same
+// append, so the log itself says up to where the external partition was copied. Readers skip
+// them. Layout: tag, u64 next external position (little-endian).
+inline constexpr uint8_t kSourcePositionTag = 0xFD;
+inline constexpr size_t kSourcePositionBytes = 9;
+void EncodeSourcePosition(uint64_t next_position, std::string* out);
+inline bool IsSourcePosition(std::string_view payload) {
+  return !payload.empty() && static_cast<uint8_t>(payload[0]) == kSourcePositionTag;
+}
+// kDataLoss if `payload` is not a well-formed source position.
+Status DecodeSourcePosition(std::string_view payload, uint64_t* next_position);
+// Any control record (watermark marker, source position): not a row.
+inline bool IsControlRecord(std::string_view payload) {
+  return IsWatermarkMarker(payload) || IsSourcePosition(payload);
+}
+
 // The exact size EncodeRow would append, for sizing buffers.
 size_t EncodedRowSize(const Schema& schema, const Value* row);
 

@@ -160,7 +160,7 @@ class LogSource final : public RowSource {
       RETURN_IF_ERROR(p.log->Read(p.next, 4096, 4 << 20, &records_, &storage_));
       if (records_.empty()) break;
       for (const log::Record& r : records_) {
-        if (IsWatermarkMarker(r.payload)) continue;
+        if (IsControlRecord(r.payload)) continue;
         Status st = DecodeRow(opt_.def->schema, r.payload, &p.rows);
         if (!st.ok()) {
           return st.WithContext(p.log->dir() + " offset " + std::to_string(r.offset));

@@ -146,7 +146,7 @@ Result<RescoreReport> Rescore(const RescoreOptions& o) {
       if (records.empty()) break;
       next = records.back().offset + 1;
       for (const log::Record& r : records) {
-        if (IsWatermarkMarker(r.payload)) continue;
+        if (IsControlRecord(r.payload)) continue;
         rows.Clear();
         const std::string where = o.stream + "/" + std::to_string(p) + " offset " + std::to_string(r.offset);
         Status st = DecodeRow(def.schema, r.payload, &rows);

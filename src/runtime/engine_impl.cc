@@ -633,7 +633,7 @@ Status EngineImpl::ReadEvents(std::string_view stream_name, uint32_t partition, 
     if (recs.empty()) break;
     for (const log::Record& r : recs) {
       from = r.offset + 1;
-      if (IsWatermarkMarker(r.payload)) continue;
+      if (IsControlRecord(r.payload)) continue;
       rows.Clear();
       RETURN_IF_ERROR(
           DecodeRow(ss.def.schema, r.payload, &rows)

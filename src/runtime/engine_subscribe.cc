@@ -29,7 +29,7 @@ Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64
     if (recs.empty()) break;
     for (const log::Record& r : recs) {
       *next = r.offset + 1;
-      if (IsWatermarkMarker(r.payload)) continue;
+      if (IsControlRecord(r.payload)) continue;
       RETURN_IF_ERROR(
           DecodeRow(ss.def.schema, r.payload, out)
               .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));

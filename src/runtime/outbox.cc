@@ -294,7 +294,7 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
     }
     if (records_.empty()) break;
     for (const log::Record& rec : records_) {
-      if (IsWatermarkMarker(rec.payload)) {
+      if (IsControlRecord(rec.payload)) {
         pos = rec.offset + 1;
         continue;
       }

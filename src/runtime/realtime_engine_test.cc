@@ -130,7 +130,10 @@ TEST_F(RealtimeEngineTest, FifthFailedLoginFiresWithNoOtherTraffic) {
   EXPECT_NE(abuse[0].find("\"failed\":5"), std::string::npos) << abuse[0];
   // Informational (a timing is not asserted in a unit test: see bench/ for the measured figure).
   std::printf("fifth failed login to its firing readable: %lld us\n", static_cast<long long>(waited.count()));
-  ASSERT_TRUE((*e)->Stop().ok());
+  {
+    const Status st = (*e)->Stop();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
 }
 
 TEST_F(RealtimeEngineTest, PointInTimeViewHoldsTheFifthLoginUntilALaterEvent) {
@@ -143,7 +146,10 @@ TEST_F(RealtimeEngineTest, PointInTimeViewHoldsTheFifthLoginUntilALaterEvent) {
   // A later failure of another user moves the watermark past the fifth: now it fires.
   Send(**e, "logins", Login("bob", false, t0 + 7000));
   ASSERT_EQ(WaitFor(**e, "abuse", 1, 10'000).size(), 1u);
-  ASSERT_TRUE((*e)->Stop().ok());
+  {
+    const Status st = (*e)->Stop();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
 }
 
 constexpr char kWindowSpec[] = R"yaml(
@@ -192,7 +198,10 @@ TEST_F(RealtimeEngineTest, IdlePartitionWatermarkFollowingTheWallClockClosesWind
   // An event older than the advanced watermark is late, as on a live partition.
   Send(**e, "clicks", "{\"user\":7,\"ts\":" + std::to_string(now) + "}");
   ASSERT_EQ(WaitFor(**e, "_late_events", 1, 10'000).size(), 1u);
-  ASSERT_TRUE((*e)->Stop().ok());
+  {
+    const Status st = (*e)->Stop();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
 }
 
 TEST_F(RealtimeEngineTest, WithoutWallClockAdvanceAQuietStreamHoldsItsWindows) {
@@ -204,7 +213,10 @@ TEST_F(RealtimeEngineTest, WithoutWallClockAdvanceAQuietStreamHoldsItsWindows) {
   // Well past the window's end + bound in wall-clock time, nothing has closed it.
   std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(end - WallMs(), 0) + 600));
   EXPECT_TRUE(WaitFor(**e, "counts", 1, 0).empty());
-  ASSERT_TRUE((*e)->Stop().ok());
+  {
+    const Status st = (*e)->Stop();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
 }
 
 TEST_F(RealtimeEngineTest, WallClockAdvanceNeedsAnIdleTimeout) {
@@ -244,7 +256,10 @@ TEST_F(RealtimeEngineTest, IdleWallClockAdvanceDoesNotGrowTheSinkLogWithMarkers)
   const uint64_t grown = LogRecords(**e, "counts") - before;
   // A marker per partition every 100 ms would be 20 here; every wake-up is about 1000.
   EXPECT_LT(grown, 100u) << "records appended to the sink's log in 1 s with no input";
-  ASSERT_TRUE((*e)->Stop().ok());
+  {
+    const Status st = (*e)->Stop();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
 }
 
 }  // namespace

@@ -228,9 +228,10 @@ void Shard::Run() {
     if (!work && !engine_->exiting())
       waker_.Wait(token, engine_->stopping() ? std::min<int64_t>(sleep_ms, 5) : sleep_ms);
     waker_.CancelWait();
-    // Cleared before anything is popped, so Stop() never sees a quiet shard holding work.
+    // Cleared before anything is popped, so Stop() never sees a quiet shard holding work. A wake
+    // is not activity by itself: whatever the next cycle does (pops, runs, emits) counts when it
+    // ends, and a shard woken by a timer every kWallClockTickMs must not look busy forever.
     quiescent_.store(false, std::memory_order_seq_cst);
-    engine_->activity.fetch_add(1, std::memory_order_seq_cst);
   }
   backlog_retry_ns_ = 0;  // a last attempt at waiting output, whenever the previous one was
   SyncAndAck();

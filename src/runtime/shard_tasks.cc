@@ -107,6 +107,7 @@ void Shard::DecodeInput(Task& t, int side) {
   // The other input's watermark bounds this one's (a join sees the smaller of the two).
   const int64_t other = t.sides == 2 ? t.in[1 - side].effective_wm : INT64_MAX;
   for (const log::Record& r : records_) {
+    if (IsSourcePosition(r.payload)) continue;  // a connector's bookkeeping, not a row
     if (IsWatermarkMarker(r.payload)) {
       uint32_t writer = 0;
       int64_t wm = 0;
@@ -228,6 +229,7 @@ bool Shard::TickWatermarks() {
     late_.Reset(LateEventsStreamDef().schema.size());
     in_.Reset(engine_->stream(t.in[0].stream).def.schema.size());
     const int64_t before = t.wm;
+    const int64_t marker_before = t.marker_wm;
     if (w > t.wm) {
       if (Status run = t.instance->Run(0, in_, w, &out_, &late_); !run.ok()) {
         FailTask(t, run);
@@ -242,7 +244,8 @@ bool Shard::TickWatermarks() {
       continue;
     }
     metrics_.pipeline_out[t.pipeline].Add(out_.size());
-    did = did || !out_.empty();
+    // A marker is work for the readers of the sink even without rows (Stop's drain waits for it).
+    did = did || !out_.empty() || t.marker_wm != marker_before;
   }
   tick_complete_ = !blocked;
   for (size_t p = 0; p < pipeline_watermark.size(); ++p) {
