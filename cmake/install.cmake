@@ -12,7 +12,7 @@ include(CMakePackageConfigHelpers)
 set(IMPULSE_EXPORTED_LIBRARIES
   impulse_common impulse_yaml_number impulse_event impulse_log impulse_checkpoint impulse_agg impulse_state impulse_model
   impulse_http_syntax impulse_action impulse_expr impulse_plan impulse_ops impulse_features impulse_spec impulse_physical
-  impulse_runtime)
+  impulse_connect impulse_runtime)
 
 add_library(impulse_embed INTERFACE)
 add_library(impulse::impulse ALIAS impulse_embed)

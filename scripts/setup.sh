@@ -14,6 +14,8 @@ PACKAGES=(
   libxgboost-dev
   # ONNX nets through OpenCV dnn (IMPULSE_WITH_ONNX)
   libopencv-dnn-dev
+  # Kafka sources and sinks (IMPULSE_WITH_KAFKA); kcat is the outside client of the Kafka tests
+  librdkafka-dev kcat
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the crash campaign and the soak (scripts/crash_campaign.py, scripts/soak.py; standard library only)

@@ -13,6 +13,7 @@
 #include "action/action.h"
 #include "expr/ast.h"
 #include "impulse/schema.h"
+#include "plan/connectors.h"
 
 namespace impulse::plan {
 
@@ -265,6 +266,7 @@ struct LogicalPlan {
   std::vector<std::shared_ptr<const FeatureViewDef>> feature_views;  // each computed by one step
   std::vector<ActionDef> actions;  // top-level `actions:` (webhook and agent endpoints)
   bool uses_outbox = false;        // a trigger calls an action: _outbox is declared
+  KafkaDef kafka;                  // top-level `kafka:` (sources and sinks on Kafka topics)
 
   const StreamDef* FindStream(std::string_view name) const;
   const LogicalPipeline* FindPipeline(std::string_view name) const;

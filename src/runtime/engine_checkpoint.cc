@@ -270,6 +270,7 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   Status cs = store_->Commit(pending, manifest);
   if (!cs.ok()) return abandon(cs);
   *id = pending.id;
+  NoteCommittedEnds(manifest.positions);
   checkpoint_pause.Record(t1 - pause_start);
   checkpoint_duration.Record(clock_->NowNs() - t0);
   checkpoints_completed.Add(1);

@@ -52,38 +52,6 @@ Status CheckRows(const StreamDef& def, const RowBatch& rows) {
   return Status::OK();
 }
 
-// Counts one ingest call in the engine's active_ingests_ for the call's lifetime. Taken before
-// the stopping check (both seq_cst), so Stop() either sees the call and waits for it, or the
-// call sees the stop and queues nothing.
-class ActiveIngest {
- public:
-  explicit ActiveIngest(std::atomic<uint32_t>* n) : n_(n) { n_->fetch_add(1, std::memory_order_seq_cst); }
-  ~ActiveIngest() { n_->fetch_sub(1, std::memory_order_seq_cst); }
-  ActiveIngest(const ActiveIngest&) = delete;
-  ActiveIngest& operator=(const ActiveIngest&) = delete;
-
- private:
-  std::atomic<uint32_t>* n_;
-};
-
-// Holds a producer's busy flag for a call. held() is false when another thread holds it (two
-// threads misusing one producer index); the flag is then left as it is.
-class ProducerClaim {
- public:
-  explicit ProducerClaim(std::atomic<bool>* busy)
-      : busy_(busy), held_(!busy->exchange(true, std::memory_order_acquire)) {}
-  ~ProducerClaim() {
-    if (held_) busy_->store(false, std::memory_order_release);
-  }
-  ProducerClaim(const ProducerClaim&) = delete;
-  ProducerClaim& operator=(const ProducerClaim&) = delete;
-  bool held() const { return held_; }
-
- private:
-  std::atomic<bool>* busy_;
-  bool held_;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<LineSink>> LineSink::Open(const plan::SinkDef& def) {
@@ -306,6 +274,7 @@ Status EngineImpl::Start() {
     producers_.push_back(std::move(prod));
   }
   RETURN_IF_ERROR(Recover());
+  RETURN_IF_ERROR(RecoverSources());
   if (dispatcher_) RETURN_IF_ERROR(dispatcher_->LoadCursors());
   for (uint32_t s = 0; s < n; ++s) shards_.push_back(std::make_unique<Shard>(this, s));
   for (auto& sh : shards_) RETURN_IF_ERROR(sh->Init());
@@ -313,6 +282,7 @@ Status EngineImpl::Start() {
   if (checkpoints_enabled()) checkpointer_ = std::thread([this] { CheckpointLoop(); });
   if (dispatcher_) dispatcher_->Start();
   started_ = true;
+  RETURN_IF_ERROR(StartConnectors());
   return Status::OK();
 }
 
@@ -329,6 +299,10 @@ Status EngineImpl::CheckIngestTarget(std::string_view stream_name, uint32_t prod
   }
   if (streams_[static_cast<size_t>(*si)]->def.name == kActionDeadLetterStream) {
     return InvalidArgument("stream '" + std::string(stream_name) + "' is written by the engine's action dispatcher");
+  }
+  if (source_slot_[static_cast<size_t>(*si)] >= 0) {
+    return InvalidArgument("stream '" + std::string(stream_name) +
+                           "' is copied from a Kafka topic (the spec's kafka sources): produce to the topic");
   }
   if (streams_[static_cast<size_t>(*si)]->def.derived) {
     // Not retryable (unlike kFailedPrecondition, which means "stopping": 503).
@@ -457,7 +431,7 @@ Status EngineImpl::IngestInternal(uint32_t stream, const RowBatch& rows, IngestC
 // Encodes `rows` (and prod.bad as dead letters), admits the request whole or refuses it, and
 // queues it to the owning shards.
 Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns,
-                         int64_t now_ms, IngestCallback done) {
+                         int64_t now_ms, IngestCallback done, const AdmitExtras* extras) {
   StreamState& ss = *streams_[static_cast<size_t>(si)];
   auto req = std::make_shared<IngestRequest>();
   req->start_ns = start_ns;
@@ -475,8 +449,9 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
   const int time = ss.def.time_field;
   for (size_t i = 0; i < rows.size(); ++i) {
     const Value* row = rows.row(i);
-    const uint32_t part =
-        key >= 0 ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts) : rr % parts;
+    const uint32_t part = extras != nullptr ? extras->partition
+                          : key >= 0    ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts)
+                                        : rr % parts;
     const uint32_t owner = part % n_shards;
     CommandPtr& cmd = cmds[owner];
     if (!cmd) {
@@ -490,6 +465,19 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
     EncodeRow(ss.def.schema, row, meta, &cmd->data);
     const uint32_t line = meta.line != 0 ? meta.line : static_cast<uint32_t>(i + 1);
     cmd->recs.push_back({part, begin, static_cast<uint32_t>(cmd->data.size() - begin), now_ms, UINT32_MAX, line});
+    ++shard_events[owner];
+  }
+  if (extras != nullptr && !extras->trailer.empty()) {
+    // After the rows, in the same command: durable with them or not at all.
+    const uint32_t owner = extras->partition % n_shards;
+    CommandPtr& cmd = cmds[owner];
+    if (!cmd) {
+      cmd = std::make_unique<AppendCommand>();
+      cmd->stream = static_cast<uint32_t>(si);
+    }
+    const auto begin = static_cast<uint32_t>(cmd->data.size());
+    cmd->data.append(extras->trailer);
+    cmd->recs.push_back({extras->partition, begin, static_cast<uint32_t>(extras->trailer.size()), now_ms, UINT32_MAX, 0});
     ++shard_events[owner];
   }
   // Dead letters are made durable with the request, so a rejected line is never lost.
@@ -702,6 +690,8 @@ Status EngineImpl::Stop() {
   // First, while the engine still takes its own writes: outcomes already known are recorded,
   // calls in flight stay pending in the outbox for the next start.
   if (dispatcher_) dispatcher_->Stop();
+  // Sources first: what they have not appended stays in the topic for the next start.
+  if (connectors_) connectors_->StopSources();
   stopping_.store(true, std::memory_order_seq_cst);
   while (active_ingests_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   // Drain: shards keep running (acking, processing, exchanging) until the whole engine is
@@ -734,6 +724,8 @@ Status EngineImpl::Stop() {
     Status cs = RunCheckpoint(&id);
     if (!cs.ok()) std::fprintf(stderr, "impulse: final checkpoint failed: %s\n", cs.ToString().c_str());
   }
+  // Sinks export up to the final checkpoint (exactly-once) or the durable end, then stop.
+  if (connectors_) connectors_->StopSinks();
   drained_.store(drained, std::memory_order_release);
   exiting_.store(true, std::memory_order_release);
   for (auto& sh : shards_) sh->Signal();

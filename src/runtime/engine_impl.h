@@ -18,6 +18,7 @@
 
 #include "checkpoint/checkpoint_store.h"
 #include "event/ndjson.h"
+#include "connect/host.h"
 #include "features/online_store.h"
 #include "impulse/engine.h"
 #include "impulse/row.h"
@@ -59,6 +60,38 @@ struct IngestRequest {
   // Guarded by mu: with parts > 1, the commands whose shard made them durable; if the
   // request fails elsewhere their lines become result.stored_lines.
   std::vector<std::unique_ptr<AppendCommand>> stored_parts;
+};
+
+// Counts one ingest call in the engine's active_ingests_ for the call's lifetime. Taken before
+// the stopping check (both seq_cst), so Stop() either sees the call and waits for it, or the
+// call sees the stop and queues nothing.
+class ActiveIngest {
+ public:
+  explicit ActiveIngest(std::atomic<uint32_t>* n) : n_(n) { n_->fetch_add(1, std::memory_order_seq_cst); }
+  ~ActiveIngest() { n_->fetch_sub(1, std::memory_order_seq_cst); }
+  ActiveIngest(const ActiveIngest&) = delete;
+  ActiveIngest& operator=(const ActiveIngest&) = delete;
+
+ private:
+  std::atomic<uint32_t>* n_;
+};
+
+// Holds a producer's busy flag for a call. held() is false when another thread holds it (two
+// threads misusing one producer index); the flag is then left as it is.
+class ProducerClaim {
+ public:
+  explicit ProducerClaim(std::atomic<bool>* busy)
+      : busy_(busy), held_(!busy->exchange(true, std::memory_order_acquire)) {}
+  ~ProducerClaim() {
+    if (held_) busy_->store(false, std::memory_order_release);
+  }
+  ProducerClaim(const ProducerClaim&) = delete;
+  ProducerClaim& operator=(const ProducerClaim&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<bool>* busy_;
+  bool held_;
 };
 
 // Pre-encoded records for partitions of one stream owned by one shard.
@@ -104,7 +137,7 @@ class LineSink {
   std::string path_;
 };
 
-class EngineImpl final : public Engine {
+class EngineImpl final : public Engine, public connect::Host {
  public:
   static Result<std::unique_ptr<EngineImpl>> Create(plan::LogicalPlan plan, EngineOptions options);
   // Tests only: faults injected into every task, to drive the error paths through a whole engine.
@@ -147,7 +180,17 @@ class EngineImpl final : public Engine {
   // `out` (the schema's width), at most `limit` of them, each with its offset, partition, event
   // and ingest time; *next receives one past the last record read. Any thread.
   Status ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit, RowBatch* out,
-                           uint64_t* next) const;
+                           uint64_t* next, uint64_t until = UINT64_MAX) const;
+
+  // connect::Host (engine_connect.cc): what the Kafka connectors use.
+  const StreamDef* FindStream(std::string_view name, uint32_t* index) const override;
+  int64_t SourceResumePosition(uint32_t stream, uint32_t partition) const override;
+  Status AppendSourceBatch(uint32_t stream, uint32_t partition, const RowBatch& rows, const std::vector<BadLine>& bad,
+                           std::string_view trailer, uint64_t* end) override;
+  uint64_t ProcessedOffset(uint32_t stream, uint32_t partition) const override;
+  uint64_t CommittedEnd(uint32_t stream, uint32_t partition) const override;
+  Status ReadRows(uint32_t stream, uint32_t partition, uint64_t from, uint64_t end, uint32_t limit, RowBatch* out,
+                  uint64_t* next) const override;
 
   // Shard-facing.
   // The repository predict steps score with (options().models as the library's type), or null.
@@ -156,7 +199,8 @@ class EngineImpl final : public Engine {
   const TestHooks& test_hooks() const { return test_hooks_; }
   // Producer slots: the callers' max_producers, then one for the engine's own writes (the
   // outbox dispatcher's dead letters and agent answers).
-  uint32_t producer_count() const { return options_.max_producers + 1; }
+  // Then one per Kafka source (connect::Host::AppendSourceBatch).
+  uint32_t producer_count() const { return options_.max_producers + 1 + static_cast<uint32_t>(plan_.kafka.sources.size()); }
   // The engine's own writes to a stream that is not pipeline-written (dispatcher thread only).
   // As IngestRows otherwise.
   Status IngestInternal(uint32_t stream, const RowBatch& rows, IngestCallback done);
@@ -300,8 +344,22 @@ class EngineImpl final : public Engine {
   // The index of the stream a read names, checked with its partition: kNotFound for an unknown
   // stream, kOutOfRange for a partition the stream does not have.
   Result<int> CheckReadTarget(std::string_view stream_name, uint32_t partition) const;
+  // A connector's batch: every row to one partition, then a control record after them.
+  struct AdmitExtras {
+    uint32_t partition = 0;
+    std::string_view trailer;
+  };
   Status Admit(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
-               IngestCallback done);
+               IngestCallback done, const AdmitExtras* extras = nullptr);
+  // Connectors (engine_connect.cc): sources' partitions rolled back to their last source
+  // position and resume positions read (before the shards start); started after them.
+  Status RecoverSources();
+  Status StartConnectors();
+  void NoteCommittedEnds(const std::vector<std::pair<std::string, uint64_t>>& positions);
+  std::vector<int> source_slot_;                    // per stream: its Kafka source's producer slot, or -1
+  std::vector<std::vector<int64_t>> source_resume_;  // per stream, per partition
+  mutable std::mutex committed_mu_;
+  std::unordered_map<std::string, uint64_t> committed_ends_;  // "end/<stream>/<p>" of the newest checkpoint
   // Registers the decide waiters of `rows` and prod.bad, then Admit; unregisters if refused.
   Status AdmitDecide(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
                      const DecideOptions& options, DecideCallback done);
@@ -339,6 +397,8 @@ class EngineImpl final : public Engine {
   std::mutex ckpt_wait_mu_;
   std::condition_variable ckpt_wait_cv_;
   bool ckpt_thread_exit_ = false;
+  // Last member: destroyed first, while the streams it reads and writes are open.
+  std::unique_ptr<connect::Connectors> connectors_;
 };
 
 }  // namespace impulse::runtime

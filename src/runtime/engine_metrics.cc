@@ -268,6 +268,14 @@ std::string EngineImpl::MetricsText() const {
   ex.AddHistogram({{"stage", "checkpoint_pause"}}, checkpoint_pause.Read());
   ex.AddHistogram({{"stage", "checkpoint_duration"}}, checkpoint_duration.Read());
   if (dispatcher_) dispatcher_->AppendMetrics(&ex);
+  if (connectors_) {
+    std::map<std::string, std::vector<connect::MetricSample>> families;
+    for (connect::MetricSample& m : connectors_->Metrics()) families[m.family].push_back(std::move(m));
+    for (const auto& [name, samples] : families) {
+      ex.Family(name, samples.front().help, samples.front().counter ? MetricType::Counter : MetricType::Gauge);
+      for (const connect::MetricSample& m : samples) ex.AddValue(m.labels, m.value);
+    }
+  }
   return ex.Serialize();
 }
 

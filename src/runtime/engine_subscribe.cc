@@ -12,7 +12,7 @@
 namespace impulse::runtime {
 
 Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit, RowBatch* out,
-                                     uint64_t* next) const {
+                                     uint64_t* next, uint64_t until) const {
   const StreamState& ss = *streams_[stream];
   const log::PartitionLog& log = *ss.partitions[partition];
   std::vector<log::Record> recs;
@@ -20,7 +20,7 @@ Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64
   *next = from;
   uint32_t produced = 0;
   // Acknowledged rows only (ReadableEnd); log offsets are dense, so the end bounds the count.
-  const uint64_t end = ReadableEnd(stream, partition);
+  const uint64_t end = std::min(ReadableEnd(stream, partition), until);
   // Markers (control records of pipeline-written streams) are skipped, so keep reading until
   // `limit` rows or the end.
   while (produced < limit && *next < end) {

@@ -172,6 +172,20 @@ void Shard::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool Shard::MinCursor(uint32_t stream, uint32_t partition, uint64_t* cursor) const {
+  bool found = false;
+  for (const auto& t : tasks_) {
+    for (int side = 0; side < t->sides; ++side) {
+      const Input& in = t->in[side];
+      if (in.stream != stream || in.partition != partition) continue;
+      const uint64_t c = in.cursor.load(std::memory_order_relaxed);
+      *cursor = found ? std::min(*cursor, c) : c;
+      found = true;
+    }
+  }
+  return found;
+}
+
 uint64_t Shard::PipelineLag(size_t pipeline) const {
   uint64_t lag = 0;
   for (const auto& t : tasks_) {

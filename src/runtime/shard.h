@@ -79,6 +79,9 @@ class Shard {
   const ShardMetrics& metrics() const { return metrics_; }
   // Lag of every task: source end offset - cursor, summed per pipeline (any thread; approximate).
   uint64_t PipelineLag(size_t pipeline) const;
+  // The smallest cursor of this shard's tasks reading stream/partition (any thread); false if
+  // none reads it.
+  bool MinCursor(uint32_t stream, uint32_t partition, uint64_t* cursor) const;
 
   // Events accepted by producers and not yet acknowledged: the backpressure bound
   // (EngineOptions::max_inflight_events_per_shard).

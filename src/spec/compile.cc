@@ -80,6 +80,7 @@ class Resolver {
                            v.name + "' to the pipeline reading its source");
       }
     }
+    if (raw_.kafka.IsDefined() && !raw_.kafka.IsNull()) ResolveKafka(raw_.kafka, d_, plan_);
   }
 
  private:

@@ -130,12 +130,15 @@ struct RawPipeline {
 };
 
 struct RawSpec {
+  YAML::Node kafka;  // top-level `kafka:` (resolved after the pipelines: sinks name their streams)
   std::vector<RawStream> streams;
   std::vector<RawPipeline> pipelines;
   std::vector<RawView> views;
   std::vector<RawView> actions;  // top-level `actions:` (name + body)
 };
 
+// Top-level `kafka:` -> plan->kafka (streams must be in plan->streams already).
+bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
 // Top-level `actions:` -> plan->actions (options validated, agent output streams declared).
 bool ResolveActions(const std::vector<RawView>& raw, Diagnostics* d, LogicalPlan* plan);
 // A `trigger` step: fills op->trigger (side indexes unset) and op->output (= in).

@@ -1,0 +1,900 @@
+// Kafka sources and sinks on librdkafka (docs/CONNECTORS.md).
+//
+// A source copies each topic partition k, in order, into partition k of its stream, validated
+// like HTTP ingest; every copied batch ends with a source position record (the next Kafka
+// offset) in the same append, so the log itself says how far it holds the topic and a restart
+// resumes there with no duplicate and no gap. Offsets are committed to the group only for
+// monitoring (lag), once the pipelines have processed them.
+//
+// A sink reads a stream and produces it to a topic. Exactly-once: one transaction per round
+// holding the rows up to the newest checkpoint's end (which a restart never rolls back) and,
+// in the same transaction, the sink's positions as the offsets of a group of its own. At least
+// once: an idempotent producer, rows sent as soon as they are durable here, positions
+// committed after delivery.
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "connect/kafka.h"
+#include "event/json_writer.h"
+#include "event/ndjson.h"
+#include "event/row_codec.h"
+
+namespace impulse::connect {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "${env:NAME}" -> getenv(NAME); other values as written.
+Result<std::string> Resolve(const std::string& key, const std::string& value) {
+  if (value.rfind("${env:", 0) != 0) return value;
+  const std::string name = value.substr(6, value.size() - 7);
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) {
+    return FailedPrecondition("kafka property " + key + ": environment variable " + name + " is not set");
+  }
+  return std::string(v);
+}
+
+// librdkafka's last error per handle, for messages that say which broker failed and why.
+struct ErrorLog {
+  std::mutex mu;
+  std::string last;
+  std::atomic<uint64_t> count{0};
+  std::string Last() {
+    std::lock_guard<std::mutex> l(mu);
+    return last;
+  }
+};
+
+void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* log = static_cast<ErrorLog*>(opaque);
+  log->count.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> l(log->mu);
+  log->last = std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason;
+}
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+
+Status Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+    return InvalidArgument("kafka property " + key + ": " + err);
+  }
+  return Status::OK();
+}
+
+// The spec's properties over the engine's settings (which the spec may not override).
+Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<std::string, std::string>>& own) {
+  ConfPtr conf(rd_kafka_conf_new());
+  RETURN_IF_ERROR(Set(conf.get(), "bootstrap.servers", def.brokers));
+  RETURN_IF_ERROR(Set(conf.get(), "log_level", "3"));  // errors reach us through the error callback
+  for (const auto& [k, v] : def.properties) {
+    ASSIGN_OR_RETURN(std::string value, Resolve(k, v));
+    RETURN_IF_ERROR(Set(conf.get(), k, value));
+  }
+  for (const auto& [k, v] : own) RETURN_IF_ERROR(Set(conf.get(), k, v));
+  return conf;
+}
+
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+
+Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf, ErrorLog* log, const std::string& what) {
+  rd_kafka_conf_set_error_cb(conf.get(), OnError);
+  rd_kafka_conf_set_opaque(conf.get(), log);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof(err));
+  if (rk == nullptr) return InvalidArgument(what + ": " + err);
+  (void)conf.release();  // owned by the handle now
+  return HandlePtr(rk);
+}
+
+// Partition count of `topic`, waiting at most timeout_ms for the brokers.
+Result<int> TopicPartitions(rd_kafka_t* rk, const plan::KafkaDef& def, const std::string& topic, ErrorLog* log) {
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(def.connect_timeout_ms));
+  rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const std::string last = log->Last();
+    return Unavailable("kafka brokers " + def.brokers + " unreachable within " +
+                       std::to_string(def.connect_timeout_ms) + " ms (" + rd_kafka_err2str(err) + ")" +
+                       (last.empty() ? "" : "; last error: " + last));
+  }
+  int n = -1;
+  std::string why;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (topic != md->topics[i].topic) continue;
+    if (md->topics[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      why = rd_kafka_err2str(md->topics[i].err);
+    } else {
+      n = md->topics[i].partition_cnt;
+    }
+  }
+  rd_kafka_metadata_destroy(md);
+  if (n <= 0) {
+    return NotFound("kafka topic " + topic + " not found on " + def.brokers + (why.empty() ? "" : " (" + why + ")"));
+  }
+  return n;
+}
+
+void Sleep(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// ---------------------------------------------------------------------------------------------
+// Source
+
+class Source {
+ public:
+  Source(Host* host, const plan::KafkaDef& kdef, plan::KafkaSourceDef def, uint32_t stream, const StreamDef& sdef)
+      : host_(host), kdef_(kdef), def_(std::move(def)), stream_(stream), sdef_(sdef) {
+    StreamDef parse_def = sdef;
+    if (def_.time_from_record) {
+      // The record's timestamp replaces the field: a record without it is not invalid.
+      std::vector<Field> fields = parse_def.schema.fields();
+      fields[static_cast<size_t>(parse_def.time_field)].nullable = true;
+      parse_def.schema = Schema(std::move(fields));
+    }
+    NdjsonLimits limits;
+    parser_ = std::make_unique<NdjsonParser>(parse_def, limits);
+    parts_.resize(sdef.options.partitions);
+    for (uint32_t p = 0; p < parts_.size(); ++p) {
+      parts_[p].next = host_->SourceResumePosition(stream_, p);
+      parts_[p].lag = std::make_unique<std::atomic<int64_t>>(-1);
+    }
+  }
+  ~Source() { Stop(); }
+
+  Status Start() {
+    std::vector<std::pair<std::string, std::string>> own = {
+        {"group.id", kdef_.group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"isolation.level", "read_committed"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"auto.offset.reset", def_.from_earliest ? "earliest" : "latest"},
+        {"enable.partition.eof", "false"},
+    };
+    ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, own));
+    rd_kafka_conf_set_rebalance_cb(conf.get(), &Source::OnRebalance);
+    ASSIGN_OR_RETURN(rk_, NewHandle(RD_KAFKA_CONSUMER, std::move(conf), &errors_, "kafka source " + def_.stream));
+    // The rebalance callback finds this source through the handle's opaque (the error log).
+    ASSIGN_OR_RETURN(int n, TopicPartitions(rk_.get(), kdef_, def_.topic, &errors_));
+    if (static_cast<uint32_t>(n) != parts_.size()) {
+      return InvalidArgument("kafka source " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
+                             " partitions and the stream " + std::to_string(parts_.size()) +
+                             "; declare the stream with partitions: " + std::to_string(n) +
+                             " (topic partition k is copied to stream partition k)");
+    }
+    rd_kafka_poll_set_consumer(rk_.get());
+    rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, def_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    const rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Unavailable("kafka source " + def_.stream + ": subscribe: " + rd_kafka_err2str(err));
+    }
+    {
+      std::lock_guard<std::mutex> l(registry_mu());
+      registry()[rk_.get()] = this;
+    }
+    thread_ = std::thread([this] { Run(); });
+    return Status::OK();
+  }
+
+  void Stop() {
+    stop_.store(true, std::memory_order_release);
+    if (thread_.joinable()) thread_.join();
+    if (rk_) {
+      rd_kafka_consumer_close(rk_.get());
+      {
+        std::lock_guard<std::mutex> l(registry_mu());
+        registry().erase(rk_.get());
+      }
+      rk_.reset();
+    }
+  }
+
+  void Metrics(std::vector<MetricSample>* out) const {
+    const std::vector<std::pair<std::string, std::string>> base = {{"stream", def_.stream}, {"topic", def_.topic}};
+    out->push_back({"impulse_kafka_source_records_total", "Kafka records copied into a stream (valid and rejected).",
+                    true, base, static_cast<double>(records_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_source_rejected_total",
+                    "Kafka records that failed validation (sent to _dead_letter with topic, partition, offset).", true,
+                    base, static_cast<double>(rejected_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_rebalances_total", "Partition assignments and revocations seen by a source.", true,
+                    base, static_cast<double>(rebalances_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_errors_total", "Errors reported by librdkafka or by the copy (retried).", true, base,
+                    static_cast<double>(errors_.count.load(std::memory_order_relaxed) +
+                                        copy_errors_.load(std::memory_order_relaxed))});
+    for (uint32_t p = 0; p < parts_.size(); ++p) {
+      const int64_t lag = parts_[p].lag->load(std::memory_order_relaxed);
+      if (lag < 0) continue;
+      auto labels = base;
+      labels.emplace_back("partition", std::to_string(p));
+      out->push_back({"impulse_kafka_consumer_lag", "Records in the topic partition not yet copied (high watermark - "
+                                                    "next offset; assigned partitions).",
+                      false, labels, static_cast<double>(lag)});
+    }
+  }
+
+ private:
+  struct Part {
+    int64_t next = -1;  // the next offset to copy; -1: unknown (group offset or `start`)
+    bool assigned = false;
+    std::string ndjson;
+    std::vector<int64_t> offsets;  // per buffered line
+    std::vector<int64_t> times;
+    std::deque<std::pair<uint64_t, int64_t>> acked;  // (log end after the batch, next offset)
+    int64_t committed = -1;
+    std::unique_ptr<std::atomic<int64_t>> lag;
+  };
+
+  static std::mutex& registry_mu() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::map<rd_kafka_t*, Source*>& registry() {
+    static std::map<rd_kafka_t*, Source*> r;
+    return r;
+  }
+
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list, void*) {
+    Source* self = nullptr;
+    {
+      std::lock_guard<std::mutex> l(registry_mu());
+      auto it = registry().find(rk);
+      if (it != registry().end()) self = it->second;
+    }
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (self == nullptr) {
+      // Before Start registered the source (cannot happen: the first poll is after it).
+      if (cooperative) {
+        rd_kafka_error_t* e = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? rd_kafka_incremental_assign(rk, list)
+                                                                         : rd_kafka_incremental_unassign(rk, list);
+        if (e != nullptr) rd_kafka_error_destroy(e);
+      }
+      return;
+    }
+    self->Rebalance(err, list, cooperative);
+  }
+
+  void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list, bool cooperative) {
+    rebalances_.fetch_add(1, std::memory_order_relaxed);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      for (int i = 0; i < list->cnt; ++i) {
+        rd_kafka_topic_partition_t& tp = list->elems[i];
+        if (tp.partition < 0 || static_cast<uint32_t>(tp.partition) >= parts_.size()) continue;
+        Part& part = parts_[static_cast<size_t>(tp.partition)];
+        part.assigned = true;
+        // The log's position wins over the group's committed offset (which trails it).
+        if (part.next >= 0) tp.offset = part.next;
+      }
+      if (cooperative) {
+        rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_.get(), list);
+        if (e != nullptr) {
+          Note("assign: " + std::string(rd_kafka_error_string(e)));
+          rd_kafka_error_destroy(e);
+        }
+      } else {
+        (void)rd_kafka_assign(rk_.get(), list);
+      }
+      return;
+    }
+    // Revoked: what is buffered for those partitions is copied first (the new owner starts after it).
+    for (int i = 0; i < list->cnt; ++i) {
+      const int32_t p = list->elems[i].partition;
+      if (p < 0 || static_cast<uint32_t>(p) >= parts_.size()) continue;
+      (void)Flush(static_cast<uint32_t>(p));
+      parts_[static_cast<size_t>(p)].assigned = false;
+      parts_[static_cast<size_t>(p)].lag->store(-1, std::memory_order_relaxed);
+    }
+    if (cooperative) {
+      rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk_.get(), list);
+      if (e != nullptr) rd_kafka_error_destroy(e);
+    } else {
+      (void)rd_kafka_assign(rk_.get(), nullptr);
+    }
+  }
+
+  void Note(const std::string& what) {
+    copy_errors_.fetch_add(1, std::memory_order_relaxed);
+    // At most one line per second: a broker outage must not flood stderr.
+    const int64_t now = NowMs();
+    if (now - last_note_ms_ < 1000) return;
+    last_note_ms_ = now;
+    std::fprintf(stderr, "impulse: kafka source %s (topic %s): %s\n", def_.stream.c_str(), def_.topic.c_str(),
+                 what.c_str());
+  }
+
+  void Run() {
+    uint32_t buffered = 0;
+    int64_t last_commit_ms = NowMs();
+    while (!stop_.load(std::memory_order_acquire)) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), buffered > 0 ? 0 : 100);
+      if (m != nullptr) {
+        buffered += Take(*m);
+        rd_kafka_message_destroy(m);
+        if (buffered < kdef_.batch_records_max) continue;
+      }
+      for (uint32_t p = 0; p < parts_.size(); ++p) {
+        if (!Flush(p)) break;  // stopping, or an error retried at the next round
+      }
+      buffered = 0;
+      for (const Part& part : parts_) buffered += static_cast<uint32_t>(part.offsets.size());
+      const int64_t now = NowMs();
+      if (now - last_commit_ms >= 1000) {
+        last_commit_ms = now;
+        CommitAndMeasure();
+      }
+    }
+  }
+
+  // Buffers one record as an NDJSON line of its partition; returns 1 when buffered.
+  uint32_t Take(const rd_kafka_message_t& m) {
+    if (m.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF) Note(rd_kafka_message_errstr(&m));
+      return 0;
+    }
+    if (m.partition < 0 || static_cast<uint32_t>(m.partition) >= parts_.size()) {
+      Note("record of partition " + std::to_string(m.partition) + " beyond the stream's " +
+           std::to_string(parts_.size()) + " partitions (the topic grew?): not copied");
+      return 0;
+    }
+    Part& part = parts_[static_cast<size_t>(m.partition)];
+    if (part.next >= 0 && m.offset < part.next) return 0;  // already in the log (a re-fetch)
+    const auto* v = static_cast<const char*>(m.payload);
+    if (v == nullptr || m.len == 0) {
+      part.ndjson += "null";  // a tombstone: no event; the parser rejects it with its reason
+    } else {
+      // A JSON value may span lines (pretty-printed); outside strings a newline is whitespace,
+      // inside a string a raw one is invalid anyway: either way a space keeps one line per record.
+      const size_t at = part.ndjson.size();
+      part.ndjson.append(v, m.len);
+      for (size_t i = at; i < part.ndjson.size(); ++i) {
+        if (part.ndjson[i] == '\n' || part.ndjson[i] == '\r') part.ndjson[i] = ' ';
+      }
+    }
+    part.ndjson.push_back('\n');
+    part.offsets.push_back(m.offset);
+    rd_kafka_timestamp_type_t tt;
+    part.times.push_back(rd_kafka_message_timestamp(&m, &tt));
+    return 1;
+  }
+
+  // Copies partition p's buffer into the log; false if it could not (stopping or an error).
+  bool Flush(uint32_t p) {
+    Part& part = parts_[p];
+    if (part.offsets.empty()) return true;
+    rows_.Reset(sdef_.schema.size());
+    bad_.clear();
+    Status ps = parser_->Parse(part.ndjson, NowMs(), &rows_, &bad_);
+    if (!ps.ok()) {
+      Note("parse: " + ps.ToString());
+      return false;
+    }
+    for (BadLine& b : bad_) {
+      const size_t i = b.line - 1;
+      b.reason = "kafka topic " + def_.topic + " partition " + std::to_string(p) + " offset " +
+                 std::to_string(part.offsets[i]) + ": " + b.reason;
+    }
+    if (def_.time_from_record) {
+      const auto tf = static_cast<size_t>(sdef_.time_field);
+      for (size_t r = 0; r < rows_.size(); ++r) {
+        const size_t i = rows_.meta(r).line - 1;
+        if (part.times[i] < 0) continue;  // no timestamp on the record: the field's value stays
+        rows_.row(r)[tf] = Value::Int(part.times[i]);
+        rows_.meta(r).event_time_ms = part.times[i];
+      }
+    }
+    const int64_t next = part.offsets.back() + 1;
+    trailer_.clear();
+    EncodeSourcePosition(static_cast<uint64_t>(next), &trailer_);
+    int64_t backoff = 1;
+    uint64_t end = 0;
+    while (true) {
+      Status st = host_->AppendSourceBatch(stream_, p, rows_, bad_, trailer_, &end);
+      if (st.ok()) break;
+      if (st.code() == StatusCode::kFailedPrecondition) return false;  // the engine is stopping: not copied
+      if (st.code() != StatusCode::kUnavailable) Note("append: " + st.ToString());
+      if (stop_.load(std::memory_order_acquire) && st.code() != StatusCode::kUnavailable) return false;
+      Sleep(backoff);
+      backoff = std::min<int64_t>(backoff * 2, st.code() == StatusCode::kUnavailable ? 50 : 1000);
+    }
+    records_.fetch_add(part.offsets.size(), std::memory_order_relaxed);
+    rejected_.fetch_add(bad_.size(), std::memory_order_relaxed);
+    part.next = next;
+    part.acked.emplace_back(end, next);
+    if (part.acked.size() > 100'000) part.acked.pop_front();  // bounded: commits are only for monitoring
+    part.ndjson.clear();
+    part.offsets.clear();
+    part.times.clear();
+    return true;
+  }
+
+  // Commits, for monitoring, the offsets the pipelines have processed; updates the lag gauges.
+  void CommitAndMeasure() {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(static_cast<int>(parts_.size()));
+    for (uint32_t p = 0; p < parts_.size(); ++p) {
+      Part& part = parts_[p];
+      if (!part.assigned) continue;
+      const uint64_t processed = host_->ProcessedOffset(stream_, p);
+      int64_t upto = -1;
+      while (!part.acked.empty() && part.acked.front().first <= processed) {
+        upto = part.acked.front().second;
+        part.acked.pop_front();
+      }
+      if (upto > part.committed) {
+        part.committed = upto;
+        rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), static_cast<int32_t>(p))->offset = upto;
+      }
+      int64_t lo = 0;
+      int64_t hi = 0;
+      if (rd_kafka_get_watermark_offsets(rk_.get(), def_.topic.c_str(), static_cast<int32_t>(p), &lo, &hi) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR &&
+          hi >= 0) {
+        const int64_t from = part.next >= 0 ? part.next : lo;
+        part.lag->store(std::max<int64_t>(0, hi - from), std::memory_order_relaxed);
+      }
+    }
+    if (list->cnt > 0) (void)rd_kafka_commit(rk_.get(), list, /*async=*/1);
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+
+  Host* host_;
+  const plan::KafkaDef& kdef_;
+  plan::KafkaSourceDef def_;
+  uint32_t stream_;
+  StreamDef sdef_;
+  std::unique_ptr<NdjsonParser> parser_;
+  HandlePtr rk_;
+  ErrorLog errors_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::vector<Part> parts_;
+  RowBatch rows_;
+  std::vector<BadLine> bad_;
+  std::string trailer_;
+  int64_t last_note_ms_ = 0;
+  std::atomic<uint64_t> records_{0};
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> rebalances_{0};
+  std::atomic<uint64_t> copy_errors_{0};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sink
+
+class Sink {
+ public:
+  Sink(Host* host, const plan::KafkaDef& kdef, plan::KafkaSinkDef def, uint32_t stream, const StreamDef& sdef)
+      : host_(host), kdef_(kdef), def_(std::move(def)), stream_(stream), sdef_(sdef) {
+    pos_.assign(sdef.options.partitions, 0);
+  }
+  ~Sink() { Stop(); }
+
+  std::string PositionGroup() const { return kdef_.group + ".sink." + def_.stream; }
+
+  Status Start() {
+    // Positions: the offsets of the sink's own group on the topic's partitions (partition p of
+    // the stream goes to partition p), written in each transaction or after each delivery.
+    ASSIGN_OR_RETURN(ConfPtr cconf, MakeConf(kdef_, {{"group.id", PositionGroup()},
+                                                      {"enable.auto.commit", "false"},
+                                                      {"enable.partition.eof", "true"},
+                                                      {"isolation.level", "read_committed"}}));
+    ASSIGN_OR_RETURN(positions_, NewHandle(RD_KAFKA_CONSUMER, std::move(cconf), &errors_,
+                                           "kafka sink " + def_.stream + " (positions)"));
+    ASSIGN_OR_RETURN(int n, TopicPartitions(positions_.get(), kdef_, def_.topic, &errors_));
+    if (static_cast<uint32_t>(n) < pos_.size()) {
+      return InvalidArgument("kafka sink " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
+                             " partitions, fewer than the stream's " + std::to_string(pos_.size()) +
+                             " (stream partition p goes to topic partition p)");
+    }
+    RETURN_IF_ERROR(NewProducer());
+    RETURN_IF_ERROR(LoadPositions());
+    thread_ = std::thread([this] { Run(); });
+    return Status::OK();
+  }
+
+  void Stop() {
+    stop_.store(true, std::memory_order_release);
+    if (thread_.joinable()) thread_.join();
+    if (producer_) {
+      rd_kafka_flush(producer_.get(), 5000);
+      producer_.reset();
+    }
+    if (cgmd_ != nullptr) {
+      rd_kafka_consumer_group_metadata_destroy(cgmd_);
+      cgmd_ = nullptr;
+    }
+    if (positions_) {
+      rd_kafka_consumer_close(positions_.get());
+      positions_.reset();
+    }
+  }
+
+  void Metrics(std::vector<MetricSample>* out) const {
+    const std::vector<std::pair<std::string, std::string>> base = {{"stream", def_.stream}, {"topic", def_.topic}};
+    out->push_back({"impulse_kafka_sink_records_total", "Rows produced to Kafka (committed or delivered).", true, base,
+                    static_cast<double>(produced_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_producer_errors_total",
+                    "Failed deliveries and transactions of a sink (retried from its last position).", true, base,
+                    static_cast<double>(producer_errors_.load(std::memory_order_relaxed) +
+                                        errors_.count.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_sink_transactions_total", "Transactions committed by an exactly-once sink.", true,
+                    base, static_cast<double>(transactions_.load(std::memory_order_relaxed))});
+    uint64_t behind = 0;
+    for (uint32_t p = 0; p < pos_.size(); ++p) {
+      const uint64_t end = host_->ReadableEnd(stream_, p);
+      const uint64_t at = positions_seen_.size() > p ? positions_seen_[p]->load(std::memory_order_relaxed) : 0;
+      behind += end > at ? end - at : 0;
+    }
+    out->push_back({"impulse_kafka_sink_lag", "Records of the stream not yet exported (log end - sink position).",
+                    false, base, static_cast<double>(behind)});
+  }
+
+ private:
+  // Each produced record carries its stream offset (header impulse.offset), written in the same
+  // transaction as the record: the last one in topic partition p is how far stream partition p
+  // was exported. Read back at start, after init_transactions has aborted whatever an earlier
+  // producer left open (so the read-committed end is the end).
+  Status LoadPositions() {
+    for (uint32_t p = 0; p < pos_.size(); ++p) {
+      int64_t lo = 0;
+      int64_t hi = 0;
+      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          positions_.get(), def_.topic.c_str(), static_cast<int32_t>(p), &lo, &hi, static_cast<int>(kdef_.connect_timeout_ms));
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return Unavailable("kafka sink " + def_.stream + ": reading the end of " + def_.topic + " partition " +
+                           std::to_string(p) + ": " + rd_kafka_err2str(err));
+      }
+      pos_[p] = 0;
+      // Commit markers take offsets too: look back in widening windows for the last record.
+      for (int64_t window = 16; hi > lo; window *= 8) {
+        const int64_t from = std::max(lo, hi - window);
+        int64_t last = -1;
+        RETURN_IF_ERROR(LastExported(p, from, hi, &last));
+        if (last >= 0) {
+          pos_[p] = static_cast<uint64_t>(last) + 1;
+          break;
+        }
+        if (from == lo) break;
+      }
+    }
+    positions_seen_.clear();
+    for (uint64_t p : pos_) positions_seen_.push_back(std::make_unique<std::atomic<uint64_t>>(p));
+    return Status::OK();
+  }
+
+  // The largest impulse.offset header among the committed records of [from, end) of partition p.
+  Status LastExported(uint32_t p, int64_t from, int64_t end, int64_t* last) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), static_cast<int32_t>(p))->offset = from;
+    rd_kafka_resp_err_t err = rd_kafka_assign(positions_.get(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("assign: ") + rd_kafka_err2str(err));
+    const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, 5000));
+    Status st;
+    while (Clock::now() < deadline) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(positions_.get(), 100);
+      if (m == nullptr) continue;
+      const bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_t* hdrs = nullptr;
+        const void* v = nullptr;
+        size_t n = 0;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            rd_kafka_header_get_last(hdrs, "impulse.offset", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0 &&
+            n < 24) {
+          *last = std::max<int64_t>(*last, std::strtoll(std::string(static_cast<const char*>(v), n).c_str(), nullptr, 10));
+        }
+      } else if (!eof) {
+        st = Unavailable(std::string("reading back ") + def_.topic + ": " + rd_kafka_message_errstr(m));
+      }
+      const bool done = eof || m->offset + 1 >= end;
+      rd_kafka_message_destroy(m);
+      if (done || !st.ok()) break;
+    }
+    (void)rd_kafka_assign(positions_.get(), nullptr);
+    return st;
+  }
+
+  static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      static_cast<Sink*>(opaque)->delivery_failed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  Status NewProducer() {
+    std::vector<std::pair<std::string, std::string>> own = {{"enable.idempotence", "true"}, {"acks", "all"}};
+    // Stable across restarts, so a new producer fences an older one still alive.
+    if (def_.exactly_once) own.emplace_back("transactional.id", kdef_.group + ".sink." + def_.stream);
+    ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, own));
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), &Sink::OnDelivery);
+    producer_.reset();
+    char err[512];
+    // One opaque per handle: the sink, for deliveries; errors go through it to the sink's log.
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_error_cb(conf.get(), [](rd_kafka_t* rk, int e, const char* reason, void* opaque) {
+      OnError(rk, e, reason, &static_cast<Sink*>(opaque)->errors_);
+    });
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err));
+    if (rk == nullptr) return InvalidArgument("kafka sink " + def_.stream + ": " + err);
+    (void)conf.release();
+    producer_.reset(rk);
+    if (def_.exactly_once) {
+      rd_kafka_error_t* e = rd_kafka_init_transactions(rk, static_cast<int>(kdef_.connect_timeout_ms));
+      if (e != nullptr) {
+        Status st = Unavailable("kafka sink " + def_.stream + ": init_transactions: " + rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return st;
+      }
+      if (cgmd_ == nullptr) cgmd_ = rd_kafka_consumer_group_metadata_new(PositionGroup().c_str());
+    }
+    return Status::OK();
+  }
+
+  void Run() {
+    int64_t backoff = 10;
+    while (true) {
+      const bool stopping = stop_.load(std::memory_order_acquire);
+      std::vector<uint64_t> bound(pos_.size());
+      bool any = false;
+      for (uint32_t p = 0; p < pos_.size(); ++p) {
+        bound[p] = def_.exactly_once ? host_->CommittedEnd(stream_, p) : host_->ReadableEnd(stream_, p);
+        any |= bound[p] > pos_[p];
+      }
+      if (!any) {
+        if (stopping) return;
+        Sleep(def_.exactly_once ? 20 : 2);
+        continue;
+      }
+      Status st = Round(bound);
+      if (st.ok()) {
+        backoff = 10;
+        continue;
+      }
+      producer_errors_.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "impulse: kafka sink %s (topic %s): %s; retrying from its last position\n",
+                   def_.stream.c_str(), def_.topic.c_str(), st.ToString().c_str());
+      if (stopping && ++stop_attempts_ > 3) return;  // the next start resumes from the committed positions
+      Sleep(backoff);
+      backoff = std::min<int64_t>(backoff * 2, 2000);
+    }
+  }
+
+  Status TxnError(rd_kafka_error_t* e, const char* what) {
+    Status st = Unavailable(std::string(what) + ": " + rd_kafka_error_string(e));
+    const bool fatal = rd_kafka_error_is_fatal(e);
+    const bool abort = rd_kafka_error_txn_requires_abort(e);
+    rd_kafka_error_destroy(e);
+    if (abort) {
+      rd_kafka_error_t* a = rd_kafka_abort_transaction(producer_.get(), static_cast<int>(kdef_.connect_timeout_ms));
+      if (a != nullptr) rd_kafka_error_destroy(a);
+    }
+    if (fatal || !abort) {
+      // A fenced or failed producer: a new one (which aborts what the old one left open), and the
+      // positions as committed.
+      Status np = NewProducer();
+      if (np.ok()) np = LoadPositions();
+      if (!np.ok()) return np;
+    }
+    return st;
+  }
+
+  // One round: rows from each partition's position up to its bound (at most kRoundRows), one
+  // transaction (exactly-once) or one flush and position commit (at-least-once).
+  Status Round(const std::vector<uint64_t>& bound) {
+    constexpr uint32_t kRoundRows = 50'000;
+    rd_kafka_t* rk = producer_.get();
+    if (def_.exactly_once) {
+      if (rd_kafka_error_t* e = rd_kafka_begin_transaction(rk)) return TxnError(e, "begin_transaction");
+    }
+    delivery_failed_.store(0, std::memory_order_relaxed);
+    std::vector<uint64_t> end = pos_;
+    uint64_t rows_sent = 0;
+    for (uint32_t p = 0; p < pos_.size() && rows_sent < kRoundRows; ++p) {
+      while (end[p] < bound[p] && rows_sent < kRoundRows) {
+        rows_.Reset(sdef_.schema.size());
+        uint64_t next = end[p];
+        Status rs = host_->ReadRows(stream_, p, end[p], bound[p], 4096, &rows_, &next);
+        if (!rs.ok()) {
+          if (def_.exactly_once) {
+            rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, static_cast<int>(kdef_.connect_timeout_ms));
+            if (a != nullptr) rd_kafka_error_destroy(a);
+          }
+          return rs;
+        }
+        for (size_t i = 0; i < rows_.size(); ++i) {
+          RETURN_IF_ERROR(Produce(p, rows_.row(i), rows_.meta(i)));
+        }
+        rows_sent += rows_.size();
+        if (next == end[p]) break;
+        end[p] = next;
+      }
+    }
+    rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(static_cast<int>(pos_.size()));
+    for (uint32_t p = 0; p < pos_.size(); ++p) {
+      if (end[p] > pos_[p]) {
+        rd_kafka_topic_partition_list_add(offsets, def_.topic.c_str(), static_cast<int32_t>(p))->offset =
+            static_cast<int64_t>(end[p]);
+      }
+    }
+    Status st;
+    const int timeout = static_cast<int>(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
+    if (def_.exactly_once) {
+      if (rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(rk, offsets, cgmd_, timeout)) {
+        st = TxnError(e, "send_offsets_to_transaction");
+      } else if (rd_kafka_error_t* c = rd_kafka_commit_transaction(rk, timeout)) {
+        st = TxnError(c, "commit_transaction");
+      } else {
+        transactions_.fetch_add(1, std::memory_order_relaxed);
+      }
+    } else {
+      const rd_kafka_resp_err_t fe = rd_kafka_flush(rk, timeout);
+      if (fe != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        st = Unavailable(std::string("flush: ") + rd_kafka_err2str(fe));
+      } else if (const uint64_t failed = delivery_failed_.load(std::memory_order_relaxed); failed > 0) {
+        st = Unavailable(std::to_string(failed) + " deliveries failed");
+      } else if (offsets->cnt > 0) {
+        const rd_kafka_resp_err_t ce = rd_kafka_commit(positions_.get(), offsets, /*async=*/0);
+        // Delivered but not recorded: sent again after a restart (at-least-once), not an error now.
+        if (ce != RD_KAFKA_RESP_ERR_NO_ERROR) producer_errors_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (!st.ok()) return st;
+    produced_.fetch_add(rows_sent, std::memory_order_relaxed);
+    pos_ = end;
+    for (uint32_t p = 0; p < pos_.size(); ++p) positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
+    return Status::OK();
+  }
+
+  Status Produce(uint32_t p, const Value* row, const RowMeta& meta) {
+    char offset[24];
+    const int offset_len = std::snprintf(offset, sizeof(offset), "%llu", static_cast<unsigned long long>(meta.offset));
+    json_.clear();
+    AppendRowJson(sdef_.schema, row, &json_);
+    key_.clear();
+    const void* key = nullptr;
+    size_t key_len = 0;
+    if (sdef_.key_field >= 0) {
+      const Value& k = row[sdef_.key_field];
+      if (!k.null) {
+        const FieldType t = sdef_.schema.field(static_cast<size_t>(sdef_.key_field)).type;
+        if (t == FieldType::kString) {
+          key_.assign(k.str, k.len);
+        } else if (t == FieldType::kDouble) {
+          key_ = std::to_string(k.f64);
+        } else if (t == FieldType::kBool) {
+          key_ = k.b ? "true" : "false";
+        } else {
+          key_ = std::to_string(k.i64);
+        }
+        key = key_.data();
+        key_len = key_.size();
+      }
+    }
+    while (true) {
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          producer_.get(), RD_KAFKA_V_TOPIC(def_.topic.c_str()), RD_KAFKA_V_PARTITION(static_cast<int32_t>(p)),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(json_.data(), json_.size()),
+          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_TIMESTAMP(meta.event_time_ms),
+          RD_KAFKA_V_HEADER("impulse.offset", offset, offset_len), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::OK();
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        return Unavailable(std::string("produce: ") + rd_kafka_err2str(err));
+      }
+      rd_kafka_poll(producer_.get(), 10);  // the producer's queue is bounded: wait for deliveries
+    }
+  }
+
+  Host* host_;
+  const plan::KafkaDef& kdef_;
+  plan::KafkaSinkDef def_;
+  uint32_t stream_;
+  StreamDef sdef_;
+  HandlePtr positions_;
+  HandlePtr producer_;
+  rd_kafka_consumer_group_metadata_t* cgmd_ = nullptr;
+  ErrorLog errors_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  int stop_attempts_ = 0;
+  std::vector<uint64_t> pos_;
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>> positions_seen_;
+  RowBatch rows_;
+  std::string json_;
+  std::string key_;
+  std::atomic<uint64_t> delivery_failed_{0};
+  std::atomic<uint64_t> produced_{0};
+  std::atomic<uint64_t> producer_errors_{0};
+  std::atomic<uint64_t> transactions_{0};
+};
+
+class KafkaConnectors final : public Connectors {
+ public:
+  explicit KafkaConnectors(plan::KafkaDef def) : def_(std::move(def)) {}
+  ~KafkaConnectors() override {
+    StopSources();
+    StopSinks();
+  }
+
+  Status Start(Host* host) {
+    for (const plan::KafkaSourceDef& s : def_.sources) {
+      uint32_t index = 0;
+      const StreamDef* sdef = host->FindStream(s.stream, &index);
+      if (sdef == nullptr) return Internal("kafka source of an unknown stream " + s.stream);
+      sources_.push_back(std::make_unique<Source>(host, def_, s, index, *sdef));
+      RETURN_IF_ERROR(sources_.back()->Start());
+    }
+    for (const plan::KafkaSinkDef& s : def_.sinks) {
+      uint32_t index = 0;
+      const StreamDef* sdef = host->FindStream(s.stream, &index);
+      if (sdef == nullptr) return Internal("kafka sink of an unknown stream " + s.stream);
+      sinks_.push_back(std::make_unique<Sink>(host, def_, s, index, *sdef));
+      RETURN_IF_ERROR(sinks_.back()->Start());
+    }
+    return Status::OK();
+  }
+
+  void StopSources() override {
+    for (auto& s : sources_) s->Stop();
+  }
+  void StopSinks() override {
+    for (auto& s : sinks_) s->Stop();
+  }
+  std::vector<MetricSample> Metrics() const override {
+    std::vector<MetricSample> out;
+    for (const auto& s : sources_) s->Metrics(&out);
+    for (const auto& s : sinks_) s->Metrics(&out);
+    return out;
+  }
+
+ private:
+  plan::KafkaDef def_;  // the sources and sinks keep references into it
+  std::vector<std::unique_ptr<Source>> sources_;
+  std::vector<std::unique_ptr<Sink>> sinks_;
+};
+
+}  // namespace
+
+bool KafkaAvailable() { return true; }
+
+Status CheckKafkaConfig(const plan::KafkaDef& def) {
+  if (!def.enabled) return Status::OK();
+  ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(def, {{"group.id", def.group}}));
+  return Status::OK();
+}
+
+Result<std::unique_ptr<Connectors>> StartKafka(Host* host, const plan::KafkaDef& def) {
+  RETURN_IF_ERROR(CheckKafkaConfig(def));
+  auto c = std::make_unique<KafkaConnectors>(def);
+  RETURN_IF_ERROR(c->Start(host));
+  return std::unique_ptr<Connectors>(std::move(c));
+}
+
+}  // namespace impulse::connect

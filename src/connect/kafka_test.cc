@@ -1,0 +1,401 @@
+// Kafka sources and sinks against librdkafka's mock cluster (real loopback ports, in this
+// process): copy with validation and dead letters that name topic/partition/offset, restart
+// with no duplicate and no gap, a torn batch cut at start, exactly-once and at-least-once
+// sinks, an unreachable broker named, and kcat (an outside client) on both ends. Labelled
+// concurrent: also run under TSan.
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "event/row_codec.h"
+#include "impulse/engine.h"
+#include "log/partition_log.h"
+#include "runtime/engine_test_util.h"
+
+namespace impulse {
+namespace {
+
+// A mock cluster of `brokers` brokers, hosted by a producer handle of this process.
+class MockCluster {
+ public:
+  explicit MockCluster(int brokers) {
+    char err[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    host_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    mc_ = rd_kafka_mock_cluster_new(host_, brokers);
+    bootstraps_ = rd_kafka_mock_cluster_bootstraps(mc_);
+  }
+  ~MockCluster() {
+    rd_kafka_mock_cluster_destroy(mc_);
+    rd_kafka_destroy(host_);
+  }
+  const std::string& bootstraps() const { return bootstraps_; }
+  void CreateTopic(const std::string& topic, int partitions) {
+    ASSERT_EQ(rd_kafka_mock_topic_create(mc_, topic.c_str(), partitions, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  // Produces `values` to topic/partition and waits for every delivery.
+  void Produce(const std::string& topic, int32_t partition, const std::vector<std::string>& values) {
+    char err[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), err, sizeof(err));
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    rd_kafka_t* p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    for (const std::string& v : values) {
+      ASSERT_EQ(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()), RD_KAFKA_V_END),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    ASSERT_EQ(rd_kafka_flush(p, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+  }
+  // Every committed record of the topic (read_committed), per partition in order.
+  std::map<int32_t, std::vector<std::string>> Consume(const std::string& topic, int partitions, size_t expect,
+                                                      int timeout_ms) {
+    char err[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", "test-reader", err, sizeof(err));
+    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err));
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    rd_kafka_t* c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_assign(c, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    std::map<int32_t, std::vector<std::string>> out;
+    size_t n = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline && n < expect) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 100);
+      if (m == nullptr) continue;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        out[m->partition].emplace_back(static_cast<const char*>(m->payload), m->len);
+        ++n;
+      }
+      rd_kafka_message_destroy(m);
+    }
+    // A little longer: anything beyond `expect` is a duplicate the test must see.
+    const auto extra = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < extra) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 50);
+      if (m == nullptr) continue;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) out[m->partition].emplace_back(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return out;
+  }
+
+ private:
+  rd_kafka_t* host_ = nullptr;
+  rd_kafka_mock_cluster_t* mc_ = nullptr;
+  std::string bootstraps_;
+};
+
+std::string Tx(int id, double amount, int64_t ts) {
+  return "{\"id\":" + std::to_string(id) + ",\"card\":\"c" + std::to_string(id % 7) + "\",\"amount\":" +
+         std::to_string(amount) + ",\"ts\":" + std::to_string(ts) + "}";
+}
+
+class KafkaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("impulse_kafka_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    cluster_ = std::make_unique<MockCluster>(3);
+  }
+  void TearDown() override {
+    cluster_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Spec(const std::string& kafka_extra, const std::string& group = "g1") const {
+    return R"yaml(
+streams:
+  - name: tx
+    fields:
+      - {name: id, type: int64}
+      - {name: card, type: string}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: card
+    event_time: ts
+    partitions: 2
+pipelines:
+  - name: big
+    from: tx
+    steps:
+      - filter: amount >= 100
+    sink: {stream: big_tx}
+kafka:
+  brokers: ")yaml" + cluster_->bootstraps() +
+           R"yaml("
+  group: )yaml" + group + R"yaml(
+  connect_timeout: 5s
+  properties: {session.timeout.ms: "6000", heartbeat.interval.ms: "500")yaml" +
+           (std::getenv("KAFKA_TEST_DEBUG") ? ", debug: cgrp" : "") + "}\n" + kafka_extra;
+  }
+
+  EngineOptions Options() const {
+    EngineOptions o;
+    o.data_dir = (dir_ / "data").string();
+    o.shards = 2;
+    o.checkpoint_interval_ms = 200;
+    return o;
+  }
+
+  // Waits until `stream` holds n events (all partitions) or ms pass; the events.
+  static std::vector<std::string> WaitFor(const Engine& e, const std::string& stream, size_t n, int ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    std::vector<std::string> got;
+    while (true) {
+      got.clear();
+      for (const std::string& l : testing_util::ReadAllEvents(e, stream)) {
+        if (!l.empty()) got.push_back(l);
+      }
+      if (got.size() >= n || std::chrono::steady_clock::now() > deadline) return got;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  static std::set<std::string> Ids(const std::vector<std::string>& events) {
+    std::set<std::string> ids;
+    for (const std::string& e : events) {
+      const size_t at = e.find("\"id\":");
+      ids.insert(e.substr(at + 5, e.find(',', at) - at - 5));
+    }
+    return ids;
+  }
+
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  std::unique_ptr<MockCluster> cluster_;
+};
+
+constexpr char kSourceOnly[] = R"yaml(  sources:
+    - {stream: tx, topic: payments}
+)yaml";
+
+TEST_F(KafkaTest, SourceCopiesEachTopicPartitionAndDeadLettersBadRecordsWithTheirCoordinates) {
+  cluster_->CreateTopic("payments", 2);
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> p0;
+  std::vector<std::string> p1;
+  for (int i = 0; i < 60; ++i) (i % 2 == 0 ? p0 : p1).push_back(Tx(i, i * 5.0, t0 + i));
+  p1.push_back("{\"id\":\"x\"}");  // offset 30 of partition 1: wrong type
+  p1.push_back("not json");       // offset 31
+  cluster_->Produce("payments", 0, p0);
+  cluster_->Produce("payments", 1, p1);
+  auto e = Engine::OpenSpec(Spec(kSourceOnly), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto events = WaitFor(**e, "tx", 60, 20'000);
+  ASSERT_EQ(events.size(), 60u);
+  EXPECT_EQ(Ids(events).size(), 60u);
+  // Topic partition k -> stream partition k, in topic order.
+  auto rows0 = (*e)->ReadRows("tx", 0, 0, 1000);
+  ASSERT_TRUE(rows0.ok());
+  ASSERT_EQ(rows0->rows.size(), 30u);
+  for (size_t i = 0; i < 30; ++i) EXPECT_EQ(rows0->rows.row(i)[0].i64, static_cast<int64_t>(2 * i));
+  const auto dead = WaitFor(**e, "_dead_letter", 2, 10'000);
+  ASSERT_EQ(dead.size(), 2u);
+  std::string all = dead[0] + dead[1];
+  EXPECT_NE(all.find("kafka topic payments partition 1 offset 30: "), std::string::npos) << all;
+  EXPECT_NE(all.find("kafka topic payments partition 1 offset 31: "), std::string::npos) << all;
+  // The pipeline ran on the copied events: amounts >= 100 are ids 20..59.
+  EXPECT_EQ(WaitFor(**e, "big_tx", 40, 20'000).size(), 40u);
+  // Ingest over HTTP into a Kafka-fed stream is refused: the topic is its only writer.
+  const auto r = testing_util::IngestAndWait(**e, "tx", Tx(1000, 1, t0) + "\n");
+  EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument) << r.status.ToString();
+  const std::string metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find("impulse_kafka_source_records_total{stream=\"tx\",topic=\"payments\"} 62"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("impulse_kafka_source_rejected_total{stream=\"tx\",topic=\"payments\"} 2"), std::string::npos);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(KafkaTest, ARestartResumesAtTheLogsSourcePositionWithNoDuplicateAndNoGap) {
+  cluster_->CreateTopic("payments", 2);
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> first;
+  for (int i = 0; i < 40; ++i) first.push_back(Tx(i, 1, t0 + i));
+  cluster_->Produce("payments", 0, first);
+  {
+    auto e = Engine::OpenSpec(Spec(kSourceOnly), Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_EQ(WaitFor(**e, "tx", 40, 20'000).size(), 40u);
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  std::vector<std::string> second;
+  for (int i = 40; i < 70; ++i) second.push_back(Tx(i, 1, t0 + i));
+  cluster_->Produce("payments", 0, second);
+  {
+    // A batch torn by a crash: a row after the last source position (as if its position record
+    // never reached the disk). The restart must cut it, not keep it and copy its record again.
+    auto plog = log::PartitionLog::Open(Env::Default(), Clock::Real(), (dir_ / "data/streams/tx/0").string(),
+                                        log::LogOptions{});
+    ASSERT_TRUE(plog.ok()) << plog.status().ToString();
+    auto rows = std::make_unique<RowBatch>(4);
+    StreamDef def;
+    def.schema = Schema({{"id", FieldType::kInt64, false},
+                         {"card", FieldType::kString, false},
+                         {"amount", FieldType::kDouble, false},
+                         {"ts", FieldType::kTimestamp, false}});
+    Value* v = rows->AppendRow();
+    v[0] = Value::Int(40);
+    v[1] = Value::String("c5");
+    v[2] = Value::Double(1);
+    v[3] = Value::Int(t0 + 40);
+    std::string payload;
+    EncodeRow(def.schema, v, rows->meta(0), &payload);
+    ASSERT_TRUE((*plog)->Append(payload, t0).ok());
+    ASSERT_TRUE((*plog)->Sync().ok());
+  }
+  auto e = Engine::OpenSpec(Spec(kSourceOnly), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto events = WaitFor(**e, "tx", 70, 20'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a duplicate would arrive meanwhile
+  const auto again = WaitFor(**e, "tx", 71, 0);
+  EXPECT_EQ(again.size(), 70u);
+  EXPECT_EQ(Ids(again).size(), 70u);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+constexpr char kExactlyOnceSink[] = R"yaml(  sources:
+    - {stream: tx, topic: payments}
+  sinks:
+    - {stream: big_tx, topic: alerts, delivery: exactly_once}
+)yaml";
+
+TEST_F(KafkaTest, ExactlyOnceSinkCommitsEachCheckpointsOutputsOnceAcrossRestarts) {
+  cluster_->CreateTopic("payments", 2);
+  cluster_->CreateTopic("alerts", 2);
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> in;
+  for (int i = 0; i < 200; ++i) in.push_back(Tx(i, i % 2 == 0 ? 150 : 50, t0 + i));
+  cluster_->Produce("payments", 0, std::vector<std::string>(in.begin(), in.begin() + 100));
+  {
+    auto e = Engine::OpenSpec(Spec(kExactlyOnceSink), Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_EQ(WaitFor(**e, "big_tx", 50, 20'000).size(), 50u);
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  cluster_->Produce("payments", 1, std::vector<std::string>(in.begin() + 100, in.end()));
+  {
+    auto e = Engine::OpenSpec(Spec(kExactlyOnceSink), Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_EQ(WaitFor(**e, "big_tx", 100, 20'000).size(), 100u);
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  const auto out = cluster_->Consume("alerts", 2, 100, 30'000);
+  std::vector<std::string> all;
+  for (const auto& [p, values] : out) all.insert(all.end(), values.begin(), values.end());
+  ASSERT_EQ(all.size(), 100u) << "every output once: no loss, no duplicate";
+  EXPECT_EQ(Ids(all).size(), 100u);
+  for (const std::string& v : all) EXPECT_NE(v.find("\"amount\":150"), std::string::npos) << v;
+}
+
+TEST_F(KafkaTest, AtLeastOnceSinkSendsAsSoonAsDurable) {
+  cluster_->CreateTopic("payments", 2);
+  cluster_->CreateTopic("alerts", 4);
+  const std::string spec = Spec(R"yaml(  sources:
+    - {stream: tx, topic: payments}
+  sinks:
+    - {stream: big_tx, topic: alerts, delivery: at_least_once}
+)yaml");
+  EngineOptions o = Options();
+  o.checkpoint_interval_ms = 3'600'000;  // no checkpoint needed before a row leaves
+  auto e = Engine::OpenSpec(spec, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  std::vector<std::string> in;
+  for (int i = 0; i < 30; ++i) in.push_back(Tx(i, 500, 1'700'000'000'000 + i));
+  cluster_->Produce("payments", 1, in);
+  const auto out = cluster_->Consume("alerts", 4, 30, 30'000);
+  size_t n = 0;
+  for (const auto& [p, values] : out) n += values.size();
+  EXPECT_EQ(n, 30u);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+TEST_F(KafkaTest, AnUnreachableBrokerIsNamedAtStart) {
+  const std::string spec = R"yaml(
+streams:
+  - name: tx
+    fields: [{name: id, type: int64}]
+    partitions: 1
+kafka:
+  brokers: 127.0.0.1:1
+  group: g
+  connect_timeout: 1s
+  sources: [{stream: tx, topic: t}]
+)yaml";
+  auto e = Engine::OpenSpec(spec, Options());
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kUnavailable) << e.status().ToString();
+  EXPECT_NE(e.status().message().find("127.0.0.1:1 unreachable"), std::string::npos) << e.status().ToString();
+}
+
+// (The mock cluster creates a missing topic on first use, so "topic not found" is not tested here.)
+TEST_F(KafkaTest, APartitionCountMismatchIsAClearError) {
+  cluster_->CreateTopic("payments3", 3);
+  auto mismatch = Engine::OpenSpec(Spec("  sources: [{stream: tx, topic: payments3}]\n"), Options());
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.status().message().find("has 3 partitions and the stream 2"), std::string::npos)
+      << mismatch.status().ToString();
+}
+
+// kcat, a client nobody here wrote, produces the input and reads the exactly-once sink.
+TEST_F(KafkaTest, KcatProducesTheInputAndReadsTheSink) {
+  if (::access("/usr/bin/kcat", X_OK) != 0) GTEST_SKIP() << "kcat not installed (scripts/setup.sh installs it)";
+  cluster_->CreateTopic("payments", 2);
+  cluster_->CreateTopic("alerts", 2);
+  const std::string input = (dir_ / "input.ndjson").string();
+  {
+    std::FILE* f = std::fopen(input.c_str(), "w");
+    for (int i = 0; i < 20; ++i) std::fprintf(f, "%s\n", Tx(i, 100 + i, 1'700'000'000'000 + i).c_str());
+    std::fclose(f);
+  }
+  const std::string produce = "kcat -q -b " + cluster_->bootstraps() + " -P -t payments -p 1 -l " + input;
+  ASSERT_EQ(std::system(produce.c_str()), 0) << produce;
+  auto e = Engine::OpenSpec(Spec(kExactlyOnceSink), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(WaitFor(**e, "big_tx", 20, 20'000).size(), 20u);
+  const std::string out = (dir_ / "out.ndjson").string();
+  std::string got;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string consume = "kcat -q -b " + cluster_->bootstraps() +
+                                " -C -t alerts -o beginning -e -X isolation.level=read_committed -f '%s\\n' > " + out;
+    ASSERT_EQ(std::system(consume.c_str()), 0) << consume;
+    std::FILE* f = std::fopen(out.c_str(), "r");
+    got.clear();
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) got.append(buf, n);
+    std::fclose(f);
+    if (std::count(got.begin(), got.end(), '\n') >= 20) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 20) << got;
+  for (int i = 0; i < 20; ++i) EXPECT_NE(got.find("\"id\":" + std::to_string(i) + ","), std::string::npos) << i;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+}  // namespace
+}  // namespace impulse

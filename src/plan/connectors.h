@@ -1,0 +1,50 @@
+// External brokers in the spec (docs/CONNECTORS.md): Kafka topics copied into source streams
+// and streams exported to Kafka topics. Plain data, resolved by the spec compiler; the runtime's
+// connectors (src/connect/) carry them out.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace impulse::plan {
+
+// A topic whose records become the events of a declared stream: topic partition k is copied,
+// in order, into stream partition k (the stream has as many partitions as the topic).
+struct KafkaSourceDef {
+  std::string stream;
+  std::string topic;
+  // The event time: the stream's event_time field (false), or the record's timestamp (true),
+  // which then replaces any value the JSON holds.
+  bool time_from_record = false;
+  // Where a partition starts when the engine holds no position for it and the group has no
+  // committed offset: the oldest record (true) or new records only.
+  bool from_earliest = true;
+};
+
+// A stream copied to a topic: stream partition p to topic partition p mod the topic's count,
+// the value the row as JSON, the key the stream's key field as text.
+struct KafkaSinkDef {
+  std::string stream;
+  std::string topic;
+  // true: transactions that commit up to each completed checkpoint (outputs appear once, at
+  // checkpoint pace); false: idempotent producer, records sent as soon as durable here
+  // (at-least-once across crashes).
+  bool exactly_once = true;
+};
+
+struct KafkaDef {
+  bool enabled = false;
+  std::string brokers;  // bootstrap.servers
+  std::string group;    // consumer group of the sources; prefix of transactional ids and sink positions
+  // Passed to librdkafka as given (e.g. security.protocol, sasl.*, ssl.*). A value
+  // "${env:NAME}" is read from the environment when the engine starts; secrets must be given so.
+  std::vector<std::pair<std::string, std::string>> properties;
+  int64_t connect_timeout_ms = 10'000;  // metadata at start: beyond it the broker is unreachable
+  uint32_t batch_records_max = 10'000;  // records copied per append (one fsync, one source position)
+  std::vector<KafkaSourceDef> sources;
+  std::vector<KafkaSinkDef> sinks;
+};
+
+}  // namespace impulse::plan

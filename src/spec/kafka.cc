@@ -1,0 +1,220 @@
+// Top-level `kafka:` of the spec (docs/CONNECTORS.md): brokers, group, client properties,
+// source topics and sink topics. Checked without connecting; the engine connects at start.
+#include <cctype>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "spec/internal.h"
+
+namespace impulse::plan::spec_internal {
+namespace {
+
+using Entries_ = std::vector<std::pair<std::string, YAML::Node>>;
+
+bool Text(const YAML::Node& n, const std::string& what, Diagnostics* d, std::string* out) {
+  if (!n.IsScalar() || n.Scalar().empty()) {
+    d->Add(Diagnostics::LocOf(n), "expected a non-empty string for " + what);
+    return false;
+  }
+  *out = n.Scalar();
+  return true;
+}
+
+// Properties whose values are credentials: never in the spec's text, only "${env:NAME}".
+bool IsSecretProperty(std::string_view key) {
+  return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos ||
+         key == "sasl.oauthbearer.config" || key == "ssl.key.pem" || key == "ssl.keystore.password";
+}
+
+bool IsEnvReference(std::string_view v) {
+  if (v.size() < 8 || v.substr(0, 6) != "${env:" || v.back() != '}') return false;
+  for (char c : v.substr(6, v.size() - 7)) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
+  const std::string what = "kafka";
+  Entries_ e;
+  if (!Entries(body, what,
+               {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks"}, d, &e)) {
+    return false;
+  }
+  KafkaDef& k = plan->kafka;
+  k.enabled = true;
+  bool ok = true;
+  if (const YAML::Node* b = Get(e, "brokers")) {
+    ok &= Text(*b, "kafka brokers", d, &k.brokers);
+  } else {
+    d->Add(Diagnostics::LocOf(body), "kafka needs 'brokers' (host:port[,host:port...])");
+    ok = false;
+  }
+  if (const YAML::Node* g = Get(e, "group")) {
+    ok &= Text(*g, "kafka group", d, &k.group);
+  } else {
+    d->Add(Diagnostics::LocOf(body), "kafka needs 'group' (the consumer group and the prefix of transactional ids)");
+    ok = false;
+  }
+  if (const YAML::Node* t = Get(e, "connect_timeout")) ok &= ReadDuration(*t, "kafka connect_timeout", 1, d, &k.connect_timeout_ms);
+  if (const YAML::Node* br = Get(e, "batch_records")) {
+    uint64_t v = 0;
+    if (ReadUint(*br, "kafka batch_records", 1, 100'000, d, &v)) {
+      k.batch_records_max = static_cast<uint32_t>(v);
+    } else {
+      ok = false;
+    }
+  }
+  if (const YAML::Node* props = Get(e, "properties")) {
+    if (!props->IsMap()) {
+      d->Add(Diagnostics::LocOf(*props), "expected a mapping of librdkafka properties for kafka properties");
+      ok = false;
+    } else {
+      for (auto it = props->begin(); it != props->end(); ++it) {
+        std::string key;
+        std::string value;
+        if (!Text(it->first, "a kafka property name", d, &key) || !Text(it->second, "kafka property " + key, d, &value)) {
+          ok = false;
+          continue;
+        }
+        if (key == "bootstrap.servers" || key == "group.id" || key == "transactional.id" ||
+            key == "enable.auto.commit" || key == "isolation.level") {
+          d->Add(Diagnostics::LocOf(it->first), "kafka property " + key + " is set by the engine (docs/CONNECTORS.md)");
+          ok = false;
+          continue;
+        }
+        if (value.rfind("${", 0) == 0 && !IsEnvReference(value)) {
+          d->Add(Diagnostics::LocOf(it->second), "kafka property " + key + ": write an environment variable as ${env:NAME}");
+          ok = false;
+          continue;
+        }
+        if (IsSecretProperty(key) && !IsEnvReference(value)) {
+          d->Add(Diagnostics::LocOf(it->second), "kafka property " + key +
+                                                     " is a secret: give it as ${env:NAME}, never in the spec's text");
+          ok = false;
+          continue;
+        }
+        k.properties.emplace_back(key, value);
+      }
+    }
+  }
+  auto stream_of = [&](const YAML::Node& n, const std::string& w, std::string* out) {
+    if (!Text(n, w, d, out)) return static_cast<const StreamDef*>(nullptr);
+    const StreamDef* s = plan->FindStream(*out);
+    if (s == nullptr) d->Add(Diagnostics::LocOf(n), w + ": unknown stream '" + *out + "'");
+    return s;
+  };
+  if (const YAML::Node* sources = Get(e, "sources")) {
+    if (!sources->IsSequence()) {
+      d->Add(Diagnostics::LocOf(*sources), "expected a list for kafka sources");
+      ok = false;
+    } else {
+      for (const YAML::Node& sn : *sources) {
+        Entries_ se;
+        if (!Entries(sn, "a kafka source", {"stream", "topic", "event_time", "start"}, d, &se)) {
+          ok = false;
+          continue;
+        }
+        KafkaSourceDef src;
+        const YAML::Node* st = Get(se, "stream");
+        if (st == nullptr) {
+          d->Add(Diagnostics::LocOf(sn), "a kafka source needs 'stream'");
+          ok = false;
+          continue;
+        }
+        const StreamDef* def = stream_of(*st, "kafka source stream", &src.stream);
+        if (def == nullptr) {
+          ok = false;
+          continue;
+        }
+        const std::string w = "kafka source '" + src.stream + "'";
+        if (def->derived || def->name.front() == '_') {
+          d->Add(Diagnostics::LocOf(*st), w + ": the stream is written by the engine; a source needs a declared stream");
+          ok = false;
+        }
+        for (const KafkaSourceDef& other : k.sources) {
+          if (other.stream == src.stream) {
+            d->Add(Diagnostics::LocOf(*st), w + ": the stream already has a kafka source");
+            ok = false;
+          }
+        }
+        src.topic = src.stream;
+        if (const YAML::Node* t = Get(se, "topic")) ok &= Text(*t, w + " topic", d, &src.topic);
+        if (const YAML::Node* t = Get(se, "event_time")) {
+          std::string v;
+          if (Text(*t, w + " event_time", d, &v) && (v == "field" || v == "record_timestamp")) {
+            src.time_from_record = v == "record_timestamp";
+            if (src.time_from_record && def->time_field < 0) {
+              d->Add(Diagnostics::LocOf(*t), w + ": event_time: record_timestamp needs the stream's event_time field");
+              ok = false;
+            }
+          } else {
+            d->Add(Diagnostics::LocOf(*t), w + ": event_time is field or record_timestamp");
+            ok = false;
+          }
+        }
+        if (const YAML::Node* t = Get(se, "start")) {
+          std::string v;
+          if (Text(*t, w + " start", d, &v) && (v == "earliest" || v == "latest")) {
+            src.from_earliest = v == "earliest";
+          } else {
+            d->Add(Diagnostics::LocOf(*t), w + ": start is earliest or latest");
+            ok = false;
+          }
+        }
+        k.sources.push_back(std::move(src));
+      }
+    }
+  }
+  if (const YAML::Node* sinks = Get(e, "sinks")) {
+    if (!sinks->IsSequence()) {
+      d->Add(Diagnostics::LocOf(*sinks), "expected a list for kafka sinks");
+      ok = false;
+    } else {
+      for (const YAML::Node& sn : *sinks) {
+        Entries_ se;
+        if (!Entries(sn, "a kafka sink", {"stream", "topic", "delivery"}, d, &se)) {
+          ok = false;
+          continue;
+        }
+        KafkaSinkDef sink;
+        const YAML::Node* st = Get(se, "stream");
+        if (st == nullptr) {
+          d->Add(Diagnostics::LocOf(sn), "a kafka sink needs 'stream'");
+          ok = false;
+          continue;
+        }
+        if (stream_of(*st, "kafka sink stream", &sink.stream) == nullptr) {
+          ok = false;
+          continue;
+        }
+        const std::string w = "kafka sink '" + sink.stream + "'";
+        for (const KafkaSinkDef& other : k.sinks) {
+          if (other.stream == sink.stream) {
+            d->Add(Diagnostics::LocOf(*st), w + ": the stream already has a kafka sink");
+            ok = false;
+          }
+        }
+        sink.topic = sink.stream;
+        if (const YAML::Node* t = Get(se, "topic")) ok &= Text(*t, w + " topic", d, &sink.topic);
+        if (const YAML::Node* t = Get(se, "delivery")) {
+          std::string v;
+          if (Text(*t, w + " delivery", d, &v) && (v == "exactly_once" || v == "at_least_once")) {
+            sink.exactly_once = v == "exactly_once";
+          } else {
+            d->Add(Diagnostics::LocOf(*t), w + ": delivery is exactly_once or at_least_once");
+            ok = false;
+          }
+        }
+        k.sinks.push_back(std::move(sink));
+      }
+    }
+  }
+  return ok;
+}
+
+}  // namespace impulse::plan::spec_internal
