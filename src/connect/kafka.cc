@@ -43,12 +43,17 @@ int64_t NowMs() {
       .count();
 }
 
-// "${env:NAME}" -> getenv(NAME); other values as written.
-Result<std::string> Resolve(const std::string& key, const std::string& value) {
+// "${env:NAME}" -> getenv(NAME); other values as written. Unset: an error, or with `unset`
+// (validation) the name is noted there and a placeholder checked instead.
+Result<std::string> Resolve(const std::string& key, const std::string& value, std::string* unset) {
   if (value.rfind("${env:", 0) != 0) return value;
   const std::string name = value.substr(6, value.size() - 7);
   const char* v = std::getenv(name.c_str());
   if (v == nullptr) {
+    if (unset != nullptr) {
+      *unset += (unset->empty() ? "" : ", ") + name;
+      return std::string("unset");
+    }
     return FailedPrecondition("kafka property " + key + ": environment variable " + name + " is not set");
   }
   return std::string(v);
@@ -86,12 +91,13 @@ Status Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& val
 }
 
 // The spec's properties over the engine's settings (which the spec may not override).
-Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<std::string, std::string>>& own) {
+Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<std::string, std::string>>& own,
+                         std::string* unset = nullptr) {
   ConfPtr conf(rd_kafka_conf_new());
   RETURN_IF_ERROR(Set(conf.get(), "bootstrap.servers", def.brokers));
   RETURN_IF_ERROR(Set(conf.get(), "log_level", "3"));  // errors reach us through the error callback
   for (const auto& [k, v] : def.properties) {
-    ASSIGN_OR_RETURN(std::string value, Resolve(k, v));
+    ASSIGN_OR_RETURN(std::string value, Resolve(k, v, unset));
     RETURN_IF_ERROR(Set(conf.get(), k, value));
   }
   for (const auto& [k, v] : own) RETURN_IF_ERROR(Set(conf.get(), k, v));
@@ -235,8 +241,9 @@ class Source {
       if (lag < 0) continue;
       auto labels = base;
       labels.emplace_back("partition", std::to_string(p));
-      out->push_back({"impulse_kafka_consumer_lag", "Records in the topic partition not yet copied (high watermark - "
-                                                    "next offset; assigned partitions).",
+      out->push_back({"impulse_kafka_consumer_lag",
+                      "Records in the topic partition not yet copied (high watermark - "
+                      "next offset; assigned partitions).",
                       false, labels, static_cast<double>(lag)});
     }
   }
@@ -274,7 +281,7 @@ class Source {
       // Before Start registered the source (cannot happen: the first poll is after it).
       if (cooperative) {
         rd_kafka_error_t* e = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? rd_kafka_incremental_assign(rk, list)
-                                                                         : rd_kafka_incremental_unassign(rk, list);
+                                                                          : rd_kafka_incremental_unassign(rk, list);
         if (e != nullptr) rd_kafka_error_destroy(e);
       }
       return;
@@ -493,6 +500,8 @@ class Sink {
   Sink(Host* host, const plan::KafkaDef& kdef, plan::KafkaSinkDef def, uint32_t stream, const StreamDef& sdef)
       : host_(host), kdef_(kdef), def_(std::move(def)), stream_(stream), sdef_(sdef) {
     pos_.assign(sdef.options.partitions, 0);
+    // Allocated once: Metrics reads them from other threads while positions are reloaded.
+    for (size_t p = 0; p < pos_.size(); ++p) positions_seen_.push_back(std::make_unique<std::atomic<uint64_t>>(0));
   }
   ~Sink() { Stop(); }
 
@@ -502,9 +511,9 @@ class Sink {
     // Positions: the offsets of the sink's own group on the topic's partitions (partition p of
     // the stream goes to partition p), written in each transaction or after each delivery.
     ASSIGN_OR_RETURN(ConfPtr cconf, MakeConf(kdef_, {{"group.id", PositionGroup()},
-                                                      {"enable.auto.commit", "false"},
-                                                      {"enable.partition.eof", "true"},
-                                                      {"isolation.level", "read_committed"}}));
+                                                     {"enable.auto.commit", "false"},
+                                                     {"enable.partition.eof", "true"},
+                                                     {"isolation.level", "read_committed"}}));
     ASSIGN_OR_RETURN(positions_, NewHandle(RD_KAFKA_CONSUMER, std::move(cconf), &errors_,
                                            "kafka sink " + def_.stream + " (positions)"));
     ASSIGN_OR_RETURN(int n, TopicPartitions(positions_.get(), kdef_, def_.topic, &errors_));
@@ -549,7 +558,7 @@ class Sink {
     uint64_t behind = 0;
     for (uint32_t p = 0; p < pos_.size(); ++p) {
       const uint64_t end = host_->ReadableEnd(stream_, p);
-      const uint64_t at = positions_seen_.size() > p ? positions_seen_[p]->load(std::memory_order_relaxed) : 0;
+      const uint64_t at = positions_seen_[p]->load(std::memory_order_relaxed);
       behind += end > at ? end - at : 0;
     }
     out->push_back({"impulse_kafka_sink_lag", "Records of the stream not yet exported (log end - sink position).",
@@ -565,8 +574,9 @@ class Sink {
     for (uint32_t p = 0; p < pos_.size(); ++p) {
       int64_t lo = 0;
       int64_t hi = 0;
-      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          positions_.get(), def_.topic.c_str(), static_cast<int32_t>(p), &lo, &hi, static_cast<int>(kdef_.connect_timeout_ms));
+      const rd_kafka_resp_err_t err =
+          rd_kafka_query_watermark_offsets(positions_.get(), def_.topic.c_str(), static_cast<int32_t>(p), &lo, &hi,
+                                           static_cast<int>(kdef_.connect_timeout_ms));
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return Unavailable("kafka sink " + def_.stream + ": reading the end of " + def_.topic + " partition " +
                            std::to_string(p) + ": " + rd_kafka_err2str(err));
@@ -584,8 +594,7 @@ class Sink {
         if (from == lo) break;
       }
     }
-    positions_seen_.clear();
-    for (uint64_t p : pos_) positions_seen_.push_back(std::make_unique<std::atomic<uint64_t>>(p));
+    for (uint32_t p = 0; p < pos_.size(); ++p) positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
     return Status::OK();
   }
 
@@ -607,9 +616,9 @@ class Sink {
         const void* v = nullptr;
         size_t n = 0;
         if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            rd_kafka_header_get_last(hdrs, "impulse.offset", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0 &&
-            n < 24) {
-          *last = std::max<int64_t>(*last, std::strtoll(std::string(static_cast<const char*>(v), n).c_str(), nullptr, 10));
+            rd_kafka_header_get_last(hdrs, "impulse.offset", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0 && n < 24) {
+          *last =
+              std::max<int64_t>(*last, std::strtoll(std::string(static_cast<const char*>(v), n).c_str(), nullptr, 10));
         }
       } else if (!eof) {
         st = Unavailable(std::string("reading back ") + def_.topic + ": " + rd_kafka_message_errstr(m));
@@ -798,16 +807,28 @@ class Sink {
         key_len = key_.size();
       }
     }
+    rd_kafka_vu_t vu[7] = {};
+    vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[0].u.cstr = def_.topic.c_str();
+    vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[1].u.i32 = static_cast<int32_t>(p);
+    vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[2].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem = {json_.data(), json_.size()};
+    vu[4].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[4].u.mem = {const_cast<void*>(key), key_len};  // copied (RD_KAFKA_MSG_F_COPY), never written
+    vu[5].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+    vu[5].u.i64 = meta.event_time_ms;
+    vu[6].vtype = RD_KAFKA_VTYPE_HEADER;
+    vu[6].u.header = {"impulse.offset", offset, offset_len};
     while (true) {
-      const rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer_.get(), RD_KAFKA_V_TOPIC(def_.topic.c_str()), RD_KAFKA_V_PARTITION(static_cast<int32_t>(p)),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(json_.data(), json_.size()),
-          RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_TIMESTAMP(meta.event_time_ms),
-          RD_KAFKA_V_HEADER("impulse.offset", offset, offset_len), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::OK();
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        return Unavailable(std::string("produce: ") + rd_kafka_err2str(err));
-      }
+      rd_kafka_error_t* e = rd_kafka_produceva(producer_.get(), vu, 7);
+      if (e == nullptr) return Status::OK();
+      const rd_kafka_resp_err_t err = rd_kafka_error_code(e);
+      const std::string why = rd_kafka_error_string(e);
+      rd_kafka_error_destroy(e);
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return Unavailable("produce: " + why);
       rd_kafka_poll(producer_.get(), 10);  // the producer's queue is bounded: wait for deliveries
     }
   }
@@ -884,14 +905,16 @@ class KafkaConnectors final : public Connectors {
 
 bool KafkaAvailable() { return true; }
 
-Status CheckKafkaConfig(const plan::KafkaDef& def) {
+Status CheckKafkaConfig(const plan::KafkaDef& def, bool require_env, std::string* unset) {
   if (!def.enabled) return Status::OK();
-  ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(def, {{"group.id", def.group}}));
+  std::string missing;
+  ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(def, {{"group.id", def.group}}, require_env ? nullptr : &missing));
+  if (unset != nullptr) *unset = missing;
   return Status::OK();
 }
 
 Result<std::unique_ptr<Connectors>> StartKafka(Host* host, const plan::KafkaDef& def) {
-  RETURN_IF_ERROR(CheckKafkaConfig(def));
+  RETURN_IF_ERROR(CheckKafkaConfig(def, /*require_env=*/true));
   auto c = std::make_unique<KafkaConnectors>(def);
   RETURN_IF_ERROR(c->Start(host));
   return std::unique_ptr<Connectors>(std::move(c));

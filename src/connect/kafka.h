@@ -15,8 +15,9 @@ namespace impulse::connect {
 bool KafkaAvailable();
 
 // The properties as librdkafka will see them, checked by librdkafka without connecting
-// (unknown names, bad values) and with every ${env:NAME} resolved. `impulse validate` and Start.
-Status CheckKafkaConfig(const plan::KafkaDef& def);
+// (unknown names, bad values). With require_env (at start) every ${env:NAME} must be set; without
+// (`impulse validate`), unset ones are reported in *unset and checked with a placeholder.
+Status CheckKafkaConfig(const plan::KafkaDef& def, bool require_env, std::string* unset = nullptr);
 
 // Connects (the metadata of every topic within def.connect_timeout_ms, else kUnavailable
 // naming the brokers and librdkafka's last error), checks partition counts, then starts one

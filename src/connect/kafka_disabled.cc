@@ -5,7 +5,7 @@ namespace impulse::connect {
 
 bool KafkaAvailable() { return false; }
 
-Status CheckKafkaConfig(const plan::KafkaDef&) {
+Status CheckKafkaConfig(const plan::KafkaDef&, bool, std::string*) {
   return FailedPrecondition("this build has no Kafka support (install librdkafka-dev and rebuild)");
 }
 

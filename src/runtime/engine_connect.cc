@@ -90,9 +90,9 @@ Status EngineImpl::RecoverSources() {
             at = r.offset + 1;
             if (!IsSourcePosition(r.payload)) continue;
             uint64_t next = 0;
-            RETURN_IF_ERROR(DecodeSourcePosition(r.payload, &next)
-                                .WithContext(ss.def.name + "/" + std::to_string(p) + " offset " +
-                                             std::to_string(r.offset)));
+            RETURN_IF_ERROR(
+                DecodeSourcePosition(r.payload, &next)
+                    .WithContext(ss.def.name + "/" + std::to_string(p) + " offset " + std::to_string(r.offset)));
             resume[p] = static_cast<int64_t>(next);
             cut = static_cast<int64_t>(r.offset + 1);
           }
@@ -104,7 +104,8 @@ Status EngineImpl::RecoverSources() {
       if (cut < 0 && from != l.start_offset()) RETURN_IF_ERROR(scan(l.start_offset()));
       if (cut >= 0 && static_cast<uint64_t>(cut) < l.end_offset()) {
         std::fprintf(stderr, "impulse: stream %s partition %u: %llu records after the last source position cut\n",
-                     ss.def.name.c_str(), p, static_cast<unsigned long long>(l.end_offset() - static_cast<uint64_t>(cut)));
+                     ss.def.name.c_str(), p,
+                     static_cast<unsigned long long>(l.end_offset() - static_cast<uint64_t>(cut)));
         RETURN_IF_ERROR(l.TruncateTo(static_cast<uint64_t>(cut)).WithContext("source stream " + ss.def.name));
       }
     }
@@ -135,8 +136,9 @@ Status EngineImpl::AppendSourceBatch(uint32_t stream, uint32_t partition, const 
   auto admit_and_wait = [&](const RowBatch& batch, const AdmitExtras* extras) -> Status {
     std::promise<Status> done;
     std::future<Status> f = done.get_future();
-    RETURN_IF_ERROR(Admit(prod, static_cast<int>(stream), batch, slot, clock_->NowNs(), clock_->NowMs(),
-                          [&done](Status st, IngestResult) { done.set_value(std::move(st)); }, extras));
+    RETURN_IF_ERROR(Admit(
+        prod, static_cast<int>(stream), batch, slot, clock_->NowNs(), clock_->NowMs(),
+        [&done](Status st, const IngestResult& /*result*/) { done.set_value(std::move(st)); }, extras));
     return f.get();
   };
   if (!bad.empty()) {

@@ -450,8 +450,8 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
   for (size_t i = 0; i < rows.size(); ++i) {
     const Value* row = rows.row(i);
     const uint32_t part = extras != nullptr ? extras->partition
-                          : key >= 0    ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts)
-                                        : rr % parts;
+                          : key >= 0        ? PartitionFor(HashValue(row[key], ss.def.schema.field(key).type), parts)
+                                            : rr % parts;
     const uint32_t owner = part % n_shards;
     CommandPtr& cmd = cmds[owner];
     if (!cmd) {
@@ -477,7 +477,8 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
     }
     const auto begin = static_cast<uint32_t>(cmd->data.size());
     cmd->data.append(extras->trailer);
-    cmd->recs.push_back({extras->partition, begin, static_cast<uint32_t>(extras->trailer.size()), now_ms, UINT32_MAX, 0});
+    cmd->recs.push_back(
+        {extras->partition, begin, static_cast<uint32_t>(extras->trailer.size()), now_ms, UINT32_MAX, 0});
     ++shard_events[owner];
   }
   // Dead letters are made durable with the request, so a rejected line is never lost.

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "checkpoint/checkpoint_store.h"
-#include "event/ndjson.h"
 #include "connect/host.h"
+#include "event/ndjson.h"
 #include "features/online_store.h"
 #include "impulse/engine.h"
 #include "impulse/row.h"
@@ -200,7 +200,9 @@ class EngineImpl final : public Engine, public connect::Host {
   // Producer slots: the callers' max_producers, then one for the engine's own writes (the
   // outbox dispatcher's dead letters and agent answers).
   // Then one per Kafka source (connect::Host::AppendSourceBatch).
-  uint32_t producer_count() const { return options_.max_producers + 1 + static_cast<uint32_t>(plan_.kafka.sources.size()); }
+  uint32_t producer_count() const {
+    return options_.max_producers + 1 + static_cast<uint32_t>(plan_.kafka.sources.size());
+  }
   // The engine's own writes to a stream that is not pipeline-written (dispatcher thread only).
   // As IngestRows otherwise.
   Status IngestInternal(uint32_t stream, const RowBatch& rows, IngestCallback done);
@@ -214,7 +216,7 @@ class EngineImpl final : public Engine, public connect::Host {
   // answered, whose failed fsync rolls them back and gives their offsets to later events. The
   // written end where durability does not gate acknowledgement (durability none) or the stream
   // is fsynced at checkpoints (a crash recomputes it: not read-committed, docs/ARCHITECTURE.md).
-  uint64_t ReadableEnd(uint32_t stream, uint32_t partition) const {
+  uint64_t ReadableEnd(uint32_t stream, uint32_t partition) const override {
     const log::PartitionLog& l = *streams_[stream]->partitions[partition];
     return options_.durability == Durability::kNone || sync_at_checkpoint(stream) ? l.end_offset() : l.durable_offset();
   }
@@ -356,7 +358,7 @@ class EngineImpl final : public Engine, public connect::Host {
   Status RecoverSources();
   Status StartConnectors();
   void NoteCommittedEnds(const std::vector<std::pair<std::string, uint64_t>>& positions);
-  std::vector<int> source_slot_;                    // per stream: its Kafka source's producer slot, or -1
+  std::vector<int> source_slot_;                     // per stream: its Kafka source's producer slot, or -1
   std::vector<std::vector<int64_t>> source_resume_;  // per stream, per partition
   mutable std::mutex committed_mu_;
   std::unordered_map<std::string, uint64_t> committed_ends_;  // "end/<stream>/<p>" of the newest checkpoint

@@ -41,8 +41,8 @@ bool IsEnvReference(std::string_view v) {
 bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
   const std::string what = "kafka";
   Entries_ e;
-  if (!Entries(body, what,
-               {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks"}, d, &e)) {
+  if (!Entries(body, what, {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks"},
+               d, &e)) {
     return false;
   }
   KafkaDef& k = plan->kafka;
@@ -60,7 +60,8 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
     d->Add(Diagnostics::LocOf(body), "kafka needs 'group' (the consumer group and the prefix of transactional ids)");
     ok = false;
   }
-  if (const YAML::Node* t = Get(e, "connect_timeout")) ok &= ReadDuration(*t, "kafka connect_timeout", 1, d, &k.connect_timeout_ms);
+  if (const YAML::Node* t = Get(e, "connect_timeout"))
+    ok &= ReadDuration(*t, "kafka connect_timeout", 1, d, &k.connect_timeout_ms);
   if (const YAML::Node* br = Get(e, "batch_records")) {
     uint64_t v = 0;
     if (ReadUint(*br, "kafka batch_records", 1, 100'000, d, &v)) {
@@ -77,7 +78,8 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
       for (auto it = props->begin(); it != props->end(); ++it) {
         std::string key;
         std::string value;
-        if (!Text(it->first, "a kafka property name", d, &key) || !Text(it->second, "kafka property " + key, d, &value)) {
+        if (!Text(it->first, "a kafka property name", d, &key) ||
+            !Text(it->second, "kafka property " + key, d, &value)) {
           ok = false;
           continue;
         }
@@ -88,13 +90,14 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
           continue;
         }
         if (value.rfind("${", 0) == 0 && !IsEnvReference(value)) {
-          d->Add(Diagnostics::LocOf(it->second), "kafka property " + key + ": write an environment variable as ${env:NAME}");
+          d->Add(Diagnostics::LocOf(it->second),
+                 "kafka property " + key + ": write an environment variable as ${env:NAME}");
           ok = false;
           continue;
         }
         if (IsSecretProperty(key) && !IsEnvReference(value)) {
-          d->Add(Diagnostics::LocOf(it->second), "kafka property " + key +
-                                                     " is a secret: give it as ${env:NAME}, never in the spec's text");
+          d->Add(Diagnostics::LocOf(it->second),
+                 "kafka property " + key + " is a secret: give it as ${env:NAME}, never in the spec's text");
           ok = false;
           continue;
         }
@@ -133,7 +136,8 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
         }
         const std::string w = "kafka source '" + src.stream + "'";
         if (def->derived || def->name.front() == '_') {
-          d->Add(Diagnostics::LocOf(*st), w + ": the stream is written by the engine; a source needs a declared stream");
+          d->Add(Diagnostics::LocOf(*st),
+                 w + ": the stream is written by the engine; a source needs a declared stream");
           ok = false;
         }
         for (const KafkaSourceDef& other : k.sources) {

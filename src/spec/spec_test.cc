@@ -295,5 +295,58 @@ TEST(SpecActions, UrlsRunRefusesAreRefusedAtValidate) {
   EXPECT_NE(errors[0].message.find("port"), std::string::npos) << errors[0].ToString();
 }
 
+// `kafka:` (docs/CONNECTORS.md): resolved against the streams, secrets only from the environment.
+TEST(Spec, KafkaSourcesAndSinksResolve) {
+  std::vector<SpecError> errors;
+  const std::string yaml =
+      Pipeline("      - filter: amount > 1\n", "{stream: big}") +
+      "kafka:\n  brokers: k1:9092,k2:9092\n  group: shop\n"
+      "  properties: {security.protocol: SASL_SSL, sasl.password: \"${env:KAFKA_PW}\"}\n"
+      "  sources: [{stream: clicks, topic: clicks-v1, event_time: record_timestamp, start: latest}]\n"
+      "  sinks: [{stream: big, delivery: at_least_once}]\n";
+  Result<LogicalPlan> plan = CompileSpec(yaml, "pipeline.yaml", &errors);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const KafkaDef& k = plan->kafka;
+  EXPECT_TRUE(k.enabled);
+  EXPECT_EQ(k.brokers, "k1:9092,k2:9092");
+  EXPECT_EQ(k.group, "shop");
+  ASSERT_EQ(k.properties.size(), 2u);
+  EXPECT_EQ(k.properties[1].second, "${env:KAFKA_PW}");
+  ASSERT_EQ(k.sources.size(), 1u);
+  EXPECT_EQ(k.sources[0].topic, "clicks-v1");
+  EXPECT_TRUE(k.sources[0].time_from_record);
+  EXPECT_FALSE(k.sources[0].from_earliest);
+  ASSERT_EQ(k.sinks.size(), 1u);
+  EXPECT_EQ(k.sinks[0].topic, "big");  // the stream's name by default
+  EXPECT_FALSE(k.sinks[0].exactly_once);
+}
+
+// A topic is partitioned by its producers' partitioner: a keyed step needs a key_by first.
+TEST(Spec, AKafkaFedStreamIsNotAssumedPartitionedByItsKey) {
+  const std::string steps = "      - window: {tumbling: 1m, key: user_id, aggregates: {n: count()}}\n";
+  const std::string kafka = "kafka:\n  brokers: k:9092\n  group: g\n  sources: [{stream: clicks}]\n";
+  std::vector<SpecError> errors = Errors(Pipeline(steps) + kafka);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("partitioned by none"), std::string::npos) << errors[0].ToString();
+  // Without the source the same spec compiles (the stream's key is the window's).
+  std::vector<SpecError> none;
+  EXPECT_TRUE(CompileSpec(Pipeline(steps), "pipeline.yaml", &none).ok());
+}
+
+TEST(Spec, KafkaErrorsAreReportedWhereTheyAre) {
+  const std::string base = Pipeline("      - filter: amount > 1\n", "{stream: big}");  // 15 lines
+  ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  properties: {sasl.password: hunter2}\n", 19, 31,
+                 "is a secret: give it as ${env:NAME}");
+  ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  sources: [{stream: clickz}]\n", 19, 22,
+                 "unknown stream 'clickz'");
+  ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  sources: [{stream: big}]\n", 19, 22,
+                 "written by the engine");
+  ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  sinks: [{stream: big, delivery: twice}]\n", 19, 35,
+                 "delivery is exactly_once or at_least_once");
+  ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  properties: {group.id: x}\n", 19, 16,
+                 "set by the engine");
+  ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  topics: x\n", 19, 3, "unknown key 'topics'");
+}
+
 }  // namespace
 }  // namespace impulse::plan

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "connect/kafka.h"
 #include "impulse/engine.h"
 #include "log/partition_log.h"
 #include "model/repository.h"
@@ -91,6 +92,19 @@ int ValidateCommand(const std::vector<std::string>& args) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());
     std::fprintf(stderr, "%zu error(s)\n", errors.empty() ? size_t{1} : errors.size());
     return 1;
+  }
+  if (plan->kafka.enabled) {
+    // The client library's own check of the properties, without connecting.
+    std::string unset;
+    Status ks = connect::CheckKafkaConfig(plan->kafka, /*require_env=*/false, &unset);
+    if (!ks.ok()) {
+      std::fprintf(stderr, "%s: %s\n1 error(s)\n", spec.c_str(), ks.message().c_str());
+      return 1;
+    }
+    if (!unset.empty()) {
+      std::fprintf(stderr, "%s: note: environment variables not set here (needed by impulse run): %s\n", spec.c_str(),
+                   unset.c_str());
+    }
   }
   std::printf("%s: ok (%zu streams, %zu pipelines)\n", spec.c_str(), plan->streams.size(), plan->pipelines.size());
   return 0;
