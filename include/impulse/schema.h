@@ -77,6 +77,11 @@ struct StreamDef {
   StreamOptions options;
   WatermarkOptions watermark;
   bool derived = false;  // written by pipelines only (ingest is rejected); restored by checkpoints
+  // Filled by a connector, partition k from the external partition k (docs/CONNECTORS.md), not
+  // by the key's hash: keyed steps need a key_by first, unless the source declares that its
+  // producers keep each key in one partition (external_by_key); joins never pair it directly.
+  bool external_partitions = false;
+  bool external_by_key = false;
 };
 
 // Name of the built-in dead-letter stream and its schema:

@@ -65,6 +65,8 @@ class Resolver {
       plan_->streams.push_back(s.def);
     }
     ResolveActions(raw_.actions, d_, plan_);
+    const bool kafka = raw_.kafka.IsDefined() && !raw_.kafka.IsNull();
+    if (kafka) ResolveKafkaSources(raw_.kafka, d_, plan_);
     // Which pipeline writes which stream (for chains and cycle detection).
     for (size_t i = 0; i < raw_.pipelines.size(); ++i) {
       const RawPipeline& p = raw_.pipelines[i];
@@ -80,31 +82,12 @@ class Resolver {
                            v.name + "' to the pipeline reading its source");
       }
     }
-    if (raw_.kafka.IsDefined() && !raw_.kafka.IsNull()) ResolveKafka(raw_.kafka, d_, plan_);
+    if (kafka) ResolveKafkaSinks(raw_.kafka, d_, plan_);
   }
 
  private:
   enum State { kUnvisited, kVisiting, kDone, kFailed };
 
-  // The streams named by `kafka: sources:` (read before the pipelines; checked by ResolveKafka).
-  const std::set<std::string>& KafkaSourceStreams() {
-    if (!kafka_sources_read_) {
-      kafka_sources_read_ = true;
-      // Missing keys give invalid nodes, whose type would throw: test them first.
-      const YAML::Node& k = raw_.kafka;
-      const YAML::Node sources = k.IsDefined() && k.IsMap() ? k["sources"] : YAML::Node();
-      if (sources.IsDefined() && sources.IsSequence()) {
-        for (const YAML::Node& s : sources) {
-          if (!s.IsMap()) continue;
-          const YAML::Node stream = s["stream"];
-          if (stream.IsDefined() && stream.IsScalar()) kafka_sources_.insert(stream.Scalar());
-        }
-      }
-    }
-    return kafka_sources_;
-  }
-  bool kafka_sources_read_ = false;
-  std::set<std::string> kafka_sources_;
 
   // Depth-first over "reads a stream written by": resolves producers first, reports cycles.
   // Returns false when the pipeline (or a producer) failed, so readers skip follow-on errors.
@@ -175,10 +158,9 @@ class Resolver {
     bool ok = true;
     // Which field the task's rows are partitioned by (followed through pass-through steps;
     // key_by changes the output's partitioning, not the input's).
-    PartitionInfo part{source->key_field, source->options.partitions};
-    // A Kafka topic is partitioned by its producers' partitioner, not the engine's key hash:
-    // keyed steps need a key_by first (lookups and joins route by the engine's hash).
-    if (KafkaSourceStreams().count(p.from) != 0) part.key_field = -1;
+    PartitionInfo part{source->key_field, source->options.partitions, source->external_partitions};
+    // A connector fills partition k from its partition k, not by the engine's key hash.
+    if (source->external_partitions && !source->external_by_key) part.key_field = -1;
     size_t position = 0;
     for (const RawStep& step : p.steps) {
       LogicalOp op;
@@ -201,6 +183,7 @@ class Resolver {
             break;
           }
           schema = op.output;
+          out_part.external = part.external;  // same tasks, same partitions
           part = out_part;
           if (step.kind == LogicalOp::Kind::kWindow && op.window->type != WindowDef::Type::kSliding) {
             // The window's output: key fields first, event time = window_end - 1 (in the row's meta).

@@ -68,6 +68,7 @@ struct RawStep {
 struct PartitionInfo {
   int key_field = -1;
   uint32_t partitions = 1;
+  bool external = false;  // partitions filled by a connector (StreamDef::external_partitions)
 };
 
 // Durations: "250ms", "10s", "5m", "2h", "7d" or an integer of ms; a leading '-' where allowed.
@@ -137,8 +138,10 @@ struct RawSpec {
   std::vector<RawView> actions;  // top-level `actions:` (name + body)
 };
 
-// Top-level `kafka:` -> plan->kafka (streams must be in plan->streams already).
-bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
+// Top-level `kafka:` -> plan->kafka, in two passes: before the pipelines (connection, sources:
+// marks their streams' partitioning) and after them (sinks, which may name pipeline streams).
+bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
+bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
 // Top-level `actions:` -> plan->actions (options validated, agent output streams declared).
 bool ResolveActions(const std::vector<RawView>& raw, Diagnostics* d, LogicalPlan* plan);
 // A `trigger` step: fills op->trigger (side indexes unset) and op->output (= in).

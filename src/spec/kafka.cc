@@ -38,7 +38,7 @@ bool IsEnvReference(std::string_view v) {
 
 }  // namespace
 
-bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
+bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
   const std::string what = "kafka";
   Entries_ e;
   if (!Entries(body, what, {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks"},
@@ -105,12 +105,6 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
       }
     }
   }
-  auto stream_of = [&](const YAML::Node& n, const std::string& w, std::string* out) {
-    if (!Text(n, w, d, out)) return static_cast<const StreamDef*>(nullptr);
-    const StreamDef* s = plan->FindStream(*out);
-    if (s == nullptr) d->Add(Diagnostics::LocOf(n), w + ": unknown stream '" + *out + "'");
-    return s;
-  };
   if (const YAML::Node* sources = Get(e, "sources")) {
     if (!sources->IsSequence()) {
       d->Add(Diagnostics::LocOf(*sources), "expected a list for kafka sources");
@@ -118,7 +112,7 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
     } else {
       for (const YAML::Node& sn : *sources) {
         Entries_ se;
-        if (!Entries(sn, "a kafka source", {"stream", "topic", "event_time", "start"}, d, &se)) {
+        if (!Entries(sn, "a kafka source", {"stream", "topic", "event_time", "start", "partitioned_by_key"}, d, &se)) {
           ok = false;
           continue;
         }
@@ -129,17 +123,17 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
           ok = false;
           continue;
         }
-        const StreamDef* def = stream_of(*st, "kafka source stream", &src.stream);
-        if (def == nullptr) {
+        if (!Text(*st, "kafka source stream", d, &src.stream)) {
           ok = false;
           continue;
         }
-        const std::string w = "kafka source '" + src.stream + "'";
-        if (def->derived || def->name.front() == '_') {
-          d->Add(Diagnostics::LocOf(*st),
-                 w + ": the stream is written by the engine; a source needs a declared stream");
-          ok = false;
+        StreamDef* def = nullptr;
+        for (StreamDef& sd : plan->streams) {
+          if (sd.name == src.stream && !sd.derived && sd.name.front() != '_') def = &sd;
         }
+        // Unknown here (or pipeline-written, known only after the pipelines): ResolveKafkaSinks says which.
+        if (def == nullptr) continue;
+        const std::string w = "kafka source '" + src.stream + "'";
         for (const KafkaSourceDef& other : k.sources) {
           if (other.stream == src.stream) {
             d->Add(Diagnostics::LocOf(*st), w + ": the stream already has a kafka source");
@@ -170,11 +164,57 @@ bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
             ok = false;
           }
         }
+        if (const YAML::Node* t = Get(se, "partitioned_by_key")) {
+          std::string v;
+          if (Text(*t, w + " partitioned_by_key", d, &v) && (v == "true" || v == "false")) {
+            def->external_by_key = v == "true";
+            if (def->external_by_key && def->key_field < 0) {
+              d->Add(Diagnostics::LocOf(*t), w + ": partitioned_by_key needs the stream's key");
+              ok = false;
+            }
+          } else {
+            d->Add(Diagnostics::LocOf(*t), w + ": partitioned_by_key is true or false");
+            ok = false;
+          }
+        }
+        def->external_partitions = true;
         k.sources.push_back(std::move(src));
       }
     }
   }
-  if (const YAML::Node* sinks = Get(e, "sinks")) {
+  return ok;
+}
+
+bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
+  if (!body.IsMap()) return false;  // reported by ResolveKafkaSources
+  KafkaDef& k = plan->kafka;
+  bool ok = true;
+  auto stream_of = [&](const YAML::Node& n, const std::string& w, std::string* out) {
+    if (!Text(n, w, d, out)) return static_cast<const StreamDef*>(nullptr);
+    const StreamDef* s = plan->FindStream(*out);
+    if (s == nullptr) d->Add(Diagnostics::LocOf(n), w + ": unknown stream '" + *out + "'");
+    return s;
+  };
+  // Sources whose stream was not a declared one: now that the pipelines' streams exist, say why.
+  if (const YAML::Node sources = body["sources"]; sources.IsDefined() && sources.IsSequence()) {
+    for (const YAML::Node& sn : sources) {
+      if (!sn.IsMap()) continue;
+      const YAML::Node st = sn["stream"];
+      if (!st.IsDefined() || !st.IsScalar() || st.Scalar().empty()) continue;
+      bool resolved = false;
+      for (const KafkaSourceDef& src : k.sources) resolved |= src.stream == st.Scalar();
+      if (resolved) continue;
+      const StreamDef* def = plan->FindStream(st.Scalar());
+      d->Add(Diagnostics::LocOf(st), def == nullptr ? "kafka source stream: unknown stream '" + st.Scalar() + "'"
+                                                    : "kafka source '" + st.Scalar() +
+                                                          "': the stream is written by the engine; a source "
+                                                          "needs a declared stream");
+      ok = false;
+    }
+  }
+  const YAML::Node sinks_node = body["sinks"];
+  const YAML::Node* sinks = sinks_node.IsDefined() ? &sinks_node : nullptr;
+  if (sinks != nullptr) {
     if (!sinks->IsSequence()) {
       d->Add(Diagnostics::LocOf(*sinks), "expected a list for kafka sinks");
       ok = false;

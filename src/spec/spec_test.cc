@@ -331,6 +331,24 @@ TEST(Spec, AKafkaFedStreamIsNotAssumedPartitionedByItsKey) {
   // Without the source the same spec compiles (the stream's key is the window's).
   std::vector<SpecError> none;
   EXPECT_TRUE(CompileSpec(Pipeline(steps), "pipeline.yaml", &none).ok());
+  // So does it when the source says its producers keep each key in one partition.
+  const std::string trusted =
+      "kafka:\n  brokers: k:9092\n  group: g\n  sources: [{stream: clicks, partitioned_by_key: true}]\n";
+  Result<LogicalPlan> plan = CompileSpec(Pipeline(steps) + trusted, "pipeline.yaml", &none);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_TRUE(plan->FindStream("clicks")->external_partitions);
+  // A join never pairs it directly: the other side is placed by the engine's hash.
+  const std::string join = std::string(kStreams) +
+                           "  - name: users\n    fields: [{name: user_id, type: string}, {name: ts, type: timestamp}]\n"
+                           "    key: user_id\n    event_time: ts\n"
+                           "pipelines:\n  - name: p\n    from: clicks\n    steps:\n"
+                           "      - join: {stream: users, type: lookup, on: {left: user_id, right: user_id}}\n"
+                           "    sink: {stdout: true}\n";
+  std::vector<SpecError> join_errors = Errors(join + trusted);
+  ASSERT_EQ(join_errors.size(), 1u) << join_errors[0].ToString() << "\n" << join_errors.back().ToString();
+  EXPECT_NE(join_errors[0].message.find("both inputs must be partitioned by the join key"), std::string::npos)
+      << join_errors[0].ToString();
+  EXPECT_TRUE(CompileSpec(join, "pipeline.yaml", &none).ok()) << "the same join without the source";
 }
 
 TEST(Spec, KafkaErrorsAreReportedWhereTheyAre) {
