@@ -25,12 +25,17 @@ class Host {
   // Sources. The position in the external partition copied into `partition` up to which the
   // log holds it (the last source position record, read at start), or -1 when it holds none.
   virtual int64_t SourceResumePosition(uint32_t stream, uint32_t partition) const = 0;
-  // Appends the dead letters `bad` (durably, first), then `rows` and the control record
-  // `trailer` to `partition` of a source stream in one append, and returns once they are
-  // durable, with *end the partition's end after them. The connector must be the partition's
-  // only writer and have one call in flight. kUnavailable: backpressure, retry later.
-  virtual Status AppendSourceBatch(uint32_t stream, uint32_t partition, const RowBatch& rows,
-                                   const std::vector<BadLine>& bad, std::string_view trailer, uint64_t* end) = 0;
+  // Appends the dead letters *bad (durably, first; *bad is cleared once they are, so a retry
+  // after a later failure does not repeat them), then `rows` and the control record `trailer`
+  // to `partition` of a source stream in one append (rows may be empty), and returns once they
+  // are durable, with *end the partition's end after them. The connector must be the
+  // partition's only writer and have one call in flight. kUnavailable: backpressure, retry.
+  virtual Status AppendSourceBatch(uint32_t stream, uint32_t partition, const RowBatch& rows, std::vector<BadLine>* bad,
+                                   std::string_view trailer, uint64_t* end) = 0;
+  // The limits HTTP ingest validates lines with (max_line_bytes), for the same validation.
+  virtual NdjsonLimits SourceLimits() const = 0;
+  // Records a request may hold for one shard (max_inflight_events_per_shard): a batch must fit.
+  virtual uint64_t SourceBatchMax() const = 0;
   // The offset below which every pipeline reading the partition has processed it.
   virtual uint64_t ProcessedOffset(uint32_t stream, uint32_t partition) const = 0;
 
@@ -38,6 +43,8 @@ class Host {
   // pipeline-written stream the end recorded by the newest completed checkpoint (a restart
   // never truncates below it), for other streams the readable end.
   virtual uint64_t ReadableEnd(uint32_t stream, uint32_t partition) const = 0;
+  // The first offset still in the log (retention deletes older ones).
+  virtual uint64_t FirstOffset(uint32_t stream, uint32_t partition) const = 0;
   virtual uint64_t CommittedEnd(uint32_t stream, uint32_t partition) const = 0;
   // Rows of [from, end) (control records skipped), at most `limit`; *next where to continue.
   virtual Status ReadRows(uint32_t stream, uint32_t partition, uint64_t from, uint64_t end, uint32_t limit,

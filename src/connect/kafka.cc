@@ -52,7 +52,7 @@ Result<std::string> Resolve(const std::string& key, const std::string& value, st
   if (v == nullptr) {
     if (unset != nullptr) {
       *unset += (unset->empty() ? "" : ", ") + name;
-      return std::string("unset");
+      return std::string();  // not checked: its value is not known here
     }
     return FailedPrecondition("kafka property " + key + ": environment variable " + name + " is not set");
   }
@@ -98,6 +98,7 @@ Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<
   RETURN_IF_ERROR(Set(conf.get(), "log_level", "3"));  // errors reach us through the error callback
   for (const auto& [k, v] : def.properties) {
     ASSIGN_OR_RETURN(std::string value, Resolve(k, v, unset));
+    if (unset != nullptr && value.empty() && v.rfind("${env:", 0) == 0) continue;  // validating, unset
     RETURN_IF_ERROR(Set(conf.get(), k, value));
   }
   for (const auto& [k, v] : own) RETURN_IF_ERROR(Set(conf.get(), k, v));
@@ -126,6 +127,7 @@ Result<int> TopicPartitions(rd_kafka_t* rk, const plan::KafkaDef& def, const std
   const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(def.connect_timeout_ms));
   rd_kafka_topic_destroy(rkt);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_poll(rk, 0);  // serves the error callbacks queued meanwhile: the last error names the broker
     const std::string last = log->Last();
     return Unavailable("kafka brokers " + def.brokers + " unreachable within " +
                        std::to_string(def.connect_timeout_ms) + " ms (" + rd_kafka_err2str(err) + ")" +
@@ -163,9 +165,12 @@ class Source {
       std::vector<Field> fields = parse_def.schema.fields();
       fields[static_cast<size_t>(parse_def.time_field)].nullable = true;
       parse_def.schema = Schema(std::move(fields));
+      parse_def.time_field = -1;  // the parser requires a time field: here it is set after parsing
     }
-    NdjsonLimits limits;
-    parser_ = std::make_unique<NdjsonParser>(parse_def, limits);
+    limits_ = host_->SourceLimits();
+    parser_ = std::make_unique<NdjsonParser>(parse_def, limits_);
+    // A batch is one request: within the engine's per-shard bound, and within a byte budget.
+    batch_max_ = static_cast<uint32_t>(std::min<uint64_t>(kdef_.batch_records_max, host_->SourceBatchMax()));
     parts_.resize(sdef.options.partitions);
     for (uint32_t p = 0; p < parts_.size(); ++p) {
       parts_[p].next = host_->SourceResumePosition(stream_, p);
@@ -187,7 +192,7 @@ class Source {
     ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, own));
     rd_kafka_conf_set_rebalance_cb(conf.get(), &Source::OnRebalance);
     ASSIGN_OR_RETURN(rk_, NewHandle(RD_KAFKA_CONSUMER, std::move(conf), &errors_, "kafka source " + def_.stream));
-    // The rebalance callback finds this source through the handle's opaque (the error log).
+    // The rebalance callback finds this source through the registry (the handle's opaque is its error log).
     ASSIGN_OR_RETURN(int n, TopicPartitions(rk_.get(), kdef_, def_.topic, &errors_));
     if (static_cast<uint32_t>(n) != parts_.size()) {
       return InvalidArgument("kafka source " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
@@ -231,6 +236,9 @@ class Source {
     out->push_back({"impulse_kafka_source_rejected_total",
                     "Kafka records that failed validation (sent to _dead_letter with topic, partition, offset).", true,
                     base, static_cast<double>(rejected_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_source_skipped_total",
+                    "Records fetched below the copied position (topic recreated or offsets reset): not copied again.",
+                    true, base, static_cast<double>(skipped_.load(std::memory_order_relaxed))});
     out->push_back({"impulse_kafka_rebalances_total", "Partition assignments and revocations seen by a source.", true,
                     base, static_cast<double>(rebalances_.load(std::memory_order_relaxed))});
     out->push_back({"impulse_kafka_errors_total", "Errors reported by librdkafka or by the copy (retried).", true, base,
@@ -305,6 +313,10 @@ class Source {
         if (e != nullptr) {
           Note("assign: " + std::string(rd_kafka_error_string(e)));
           rd_kafka_error_destroy(e);
+          for (int i = 0; i < list->cnt; ++i) {
+            const int32_t p = list->elems[i].partition;
+            if (p >= 0 && static_cast<uint32_t>(p) < parts_.size()) parts_[static_cast<size_t>(p)].assigned = false;
+          }
         }
       } else {
         (void)rd_kafka_assign(rk_.get(), list);
@@ -345,7 +357,9 @@ class Source {
       if (m != nullptr) {
         buffered += Take(*m);
         rd_kafka_message_destroy(m);
-        if (buffered < kdef_.batch_records_max) continue;
+        size_t bytes = 0;
+        for (const Part& part : parts_) bytes += part.ndjson.size();
+        if (buffered < batch_max_ && bytes < kBatchBytesMax) continue;
       }
       for (uint32_t p = 0; p < parts_.size(); ++p) {
         if (!Flush(p)) break;  // stopping, or an error retried at the next round
@@ -372,17 +386,41 @@ class Source {
       return 0;
     }
     Part& part = parts_[static_cast<size_t>(m.partition)];
-    if (part.next >= 0 && m.offset < part.next) return 0;  // already in the log (a re-fetch)
+    const int64_t expected = part.offsets.empty() ? part.next : part.offsets.back() + 1;
+    if (expected >= 0 && m.offset < expected) {
+      // Already in the log. Only a topic recreated or offsets reset under us gets here: said.
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      Note("record at offset " + std::to_string(m.offset) + " of partition " + std::to_string(m.partition) +
+           " is before the copied position " + std::to_string(expected) +
+           " (topic recreated or offsets reset?): skipped as already copied");
+      return 0;
+    }
     const auto* v = static_cast<const char*>(m.payload);
-    if (v == nullptr || m.len == 0) {
-      part.ndjson += "null";  // a tombstone: no event; the parser rejects it with its reason
+    size_t len = m.len;
+    bool blank = true;
+    for (size_t i = 0; v != nullptr && i < len && blank; ++i)
+      blank = v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r';
+    if (v == nullptr || blank) {
+      part.ndjson += "null";  // a tombstone or blank value: no event; the parser rejects it with its reason
     } else {
-      // A JSON value may span lines (pretty-printed); outside strings a newline is whitespace,
-      // inside a string a raw one is invalid anyway: either way a space keeps one line per record.
+      // Over the line limit: enough of it for the parser to refuse it as too long, not all of it.
+      len = std::min<size_t>(len, limits_.max_line_bytes + 1);
+      // One line per record. Outside strings a newline is whitespace (pretty-printed JSON); inside
+      // a string a raw one is invalid JSON, kept invalid as a control character.
       const size_t at = part.ndjson.size();
-      part.ndjson.append(v, m.len);
+      part.ndjson.append(v, len);
+      bool in_string = false;
+      bool escaped = false;
       for (size_t i = at; i < part.ndjson.size(); ++i) {
-        if (part.ndjson[i] == '\n' || part.ndjson[i] == '\r') part.ndjson[i] = ' ';
+        char& c = part.ndjson[i];
+        if (escaped) {
+          escaped = false;
+        } else if (in_string && c == '\\') {
+          escaped = true;
+        } else if (c == '"') {
+          in_string = !in_string;
+        }
+        if (c == '\n' || c == '\r') c = in_string ? '\x01' : ' ';
       }
     }
     part.ndjson.push_back('\n');
@@ -412,27 +450,32 @@ class Source {
       const auto tf = static_cast<size_t>(sdef_.time_field);
       for (size_t r = 0; r < rows_.size(); ++r) {
         const size_t i = rows_.meta(r).line - 1;
-        if (part.times[i] < 0) continue;  // no timestamp on the record: the field's value stays
-        rows_.row(r)[tf] = Value::Int(part.times[i]);
-        rows_.meta(r).event_time_ms = part.times[i];
+        // A record without a timestamp keeps the JSON's value, else the ingest time (never a null).
+        const int64_t t = part.times[i] >= 0      ? part.times[i]
+                          : rows_.row(r)[tf].null ? rows_.meta(r).ingest_time_ms
+                                                  : rows_.row(r)[tf].i64;
+        rows_.row(r)[tf] = Value::Int(t);
+        rows_.meta(r).event_time_ms = t;
       }
     }
     const int64_t next = part.offsets.back() + 1;
+    const size_t rejected = bad_.size();
+    uint64_t end = 0;
+    if (part.next < 0) {
+      // The partition's first copy: a position record before it, so that a crash tearing the
+      // batch leaves a position to cut back to (the topic's records up to the first one).
+      trailer_.clear();
+      EncodeSourcePosition(static_cast<uint64_t>(part.offsets.front()), &trailer_);
+      RowBatch none(sdef_.schema.size());
+      std::vector<BadLine> no_bad;
+      if (!Append(p, none, &no_bad, &end)) return false;
+      part.next = part.offsets.front();
+    }
     trailer_.clear();
     EncodeSourcePosition(static_cast<uint64_t>(next), &trailer_);
-    int64_t backoff = 1;
-    uint64_t end = 0;
-    while (true) {
-      Status st = host_->AppendSourceBatch(stream_, p, rows_, bad_, trailer_, &end);
-      if (st.ok()) break;
-      if (st.code() == StatusCode::kFailedPrecondition) return false;  // the engine is stopping: not copied
-      if (st.code() != StatusCode::kUnavailable) Note("append: " + st.ToString());
-      if (stop_.load(std::memory_order_acquire) && st.code() != StatusCode::kUnavailable) return false;
-      Sleep(backoff);
-      backoff = std::min<int64_t>(backoff * 2, st.code() == StatusCode::kUnavailable ? 50 : 1000);
-    }
+    if (!Append(p, rows_, &bad_, &end)) return false;
     records_.fetch_add(part.offsets.size(), std::memory_order_relaxed);
-    rejected_.fetch_add(bad_.size(), std::memory_order_relaxed);
+    rejected_.fetch_add(rejected, std::memory_order_relaxed);
     part.next = next;
     part.acked.emplace_back(end, next);
     if (part.acked.size() > 100'000) part.acked.pop_front();  // bounded: commits are only for monitoring
@@ -440,6 +483,20 @@ class Source {
     part.offsets.clear();
     part.times.clear();
     return true;
+  }
+
+  // Appends with retries; false when stopping (the batch is dropped here: its position did not
+  // advance, so the topic gives it again at the next start).
+  bool Append(uint32_t p, const RowBatch& rows, std::vector<BadLine>* bad, uint64_t* end) {
+    int64_t backoff = 1;
+    while (true) {
+      Status st = host_->AppendSourceBatch(stream_, p, rows, bad, trailer_, end);
+      if (st.ok()) return true;
+      if (st.code() == StatusCode::kFailedPrecondition || stop_.load(std::memory_order_acquire)) return false;
+      if (st.code() != StatusCode::kUnavailable) Note("append: " + st.ToString());
+      Sleep(backoff);
+      backoff = std::min<int64_t>(backoff * 2, st.code() == StatusCode::kUnavailable ? 50 : 1000);
+    }
   }
 
   // Commits, for monitoring, the offsets the pipelines have processed; updates the lag gauges.
@@ -476,6 +533,9 @@ class Source {
   plan::KafkaSourceDef def_;
   uint32_t stream_;
   StreamDef sdef_;
+  static constexpr size_t kBatchBytesMax = 16u << 20;
+  NdjsonLimits limits_;
+  uint32_t batch_max_ = 1;
   std::unique_ptr<NdjsonParser> parser_;
   HandlePtr rk_;
   ErrorLog errors_;
@@ -490,6 +550,7 @@ class Source {
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> rebalances_{0};
   std::atomic<uint64_t> copy_errors_{0};
+  std::atomic<uint64_t> skipped_{0};
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -508,8 +569,8 @@ class Sink {
   std::string PositionGroup() const { return kdef_.group + ".sink." + def_.stream; }
 
   Status Start() {
-    // Positions: the offsets of the sink's own group on the topic's partitions (partition p of
-    // the stream goes to partition p), written in each transaction or after each delivery.
+    // A consumer that reads the topic's last records back (the position is in their headers);
+    // its group commits nothing.
     ASSIGN_OR_RETURN(ConfPtr cconf, MakeConf(kdef_, {{"group.id", PositionGroup()},
                                                      {"enable.auto.commit", "false"},
                                                      {"enable.partition.eof", "true"},
@@ -524,6 +585,24 @@ class Sink {
     }
     RETURN_IF_ERROR(NewProducer());
     RETURN_IF_ERROR(LoadPositions());
+    // A restart rolls a pipeline-written stream back to its checkpoint and recomputes the rest,
+    // whose offsets need not match what was exported from it before the crash: export again
+    // from the checkpoint's end (at-least-once: by design; exactly-once: only when an older
+    // checkpoint than the last exported one was restored, which is said).
+    for (uint32_t p = 0; p < pos_.size(); ++p) {
+      const uint64_t end = host_->CommittedEnd(stream_, p);
+      if (pos_[p] <= end) continue;
+      if (def_.exactly_once) {
+        rewound_.fetch_add(pos_[p] - end, std::memory_order_relaxed);
+        std::fprintf(stderr,
+                     "impulse: kafka sink %s (topic %s) partition %u: exported up to offset %llu, past the restored "
+                     "checkpoint's end %llu: the outputs after it are exported again (duplicates are possible)\n",
+                     def_.stream.c_str(), def_.topic.c_str(), p, static_cast<unsigned long long>(pos_[p]),
+                     static_cast<unsigned long long>(end));
+      }
+      pos_[p] = end;
+      positions_seen_[p]->store(end, std::memory_order_relaxed);
+    }
     thread_ = std::thread([this] { Run(); });
     return Status::OK();
   }
@@ -534,10 +613,6 @@ class Sink {
     if (producer_) {
       rd_kafka_flush(producer_.get(), 5000);
       producer_.reset();
-    }
-    if (cgmd_ != nullptr) {
-      rd_kafka_consumer_group_metadata_destroy(cgmd_);
-      cgmd_ = nullptr;
     }
     if (positions_) {
       rd_kafka_consumer_close(positions_.get());
@@ -555,6 +630,20 @@ class Sink {
                                         errors_.count.load(std::memory_order_relaxed))});
     out->push_back({"impulse_kafka_sink_transactions_total", "Transactions committed by an exactly-once sink.", true,
                     base, static_cast<double>(transactions_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_sink_skipped_total",
+                    "Rows not exported: over message.max.bytes (reason=oversized), deleted by retention first "
+                    "(reason=retention).",
+                    true,
+                    {{"stream", def_.stream}, {"topic", def_.topic}, {"reason", "oversized"}},
+                    static_cast<double>(oversized_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_sink_skipped_total",
+                    "",
+                    true,
+                    {{"stream", def_.stream}, {"topic", def_.topic}, {"reason", "retention"}},
+                    static_cast<double>(gap_.load(std::memory_order_relaxed))});
+    out->push_back({"impulse_kafka_sink_reexported_total",
+                    "Rows exported again because an older checkpoint than the last exported one was restored.", true,
+                    base, static_cast<double>(rewound_.load(std::memory_order_relaxed))});
     uint64_t behind = 0;
     for (uint32_t p = 0; p < pos_.size(); ++p) {
       const uint64_t end = host_->ReadableEnd(stream_, p);
@@ -571,6 +660,8 @@ class Sink {
   // was exported. Read back at start, after init_transactions has aborted whatever an earlier
   // producer left open (so the read-committed end is the end).
   Status LoadPositions() {
+    positions_known_ = false;
+    std::vector<uint64_t> found(pos_.size(), 0);
     for (uint32_t p = 0; p < pos_.size(); ++p) {
       int64_t lo = 0;
       int64_t hi = 0;
@@ -581,19 +672,21 @@ class Sink {
         return Unavailable("kafka sink " + def_.stream + ": reading the end of " + def_.topic + " partition " +
                            std::to_string(p) + ": " + rd_kafka_err2str(err));
       }
-      pos_[p] = 0;
       // Commit markers take offsets too: look back in widening windows for the last record.
       for (int64_t window = 16; hi > lo; window *= 8) {
         const int64_t from = std::max(lo, hi - window);
         int64_t last = -1;
         RETURN_IF_ERROR(LastExported(p, from, hi, &last));
         if (last >= 0) {
-          pos_[p] = static_cast<uint64_t>(last) + 1;
+          found[p] = static_cast<uint64_t>(last) + 1;
           break;
         }
         if (from == lo) break;
       }
     }
+    // All or nothing: a partial read must not leave a partition's position at 0 (a re-export).
+    pos_ = found;
+    positions_known_ = true;
     for (uint32_t p = 0; p < pos_.size(); ++p) positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
     return Status::OK();
   }
@@ -606,10 +699,12 @@ class Sink {
     rd_kafka_topic_partition_list_destroy(list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("assign: ") + rd_kafka_err2str(err));
     const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, 5000));
-    Status st;
+    Status st = Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + " partition " +
+                            std::to_string(p) + " timed out");
     while (Clock::now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(positions_.get(), 100);
       if (m == nullptr) continue;
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) st = Status::OK();
       const bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_t* hdrs = nullptr;
@@ -621,7 +716,8 @@ class Sink {
               std::max<int64_t>(*last, std::strtoll(std::string(static_cast<const char*>(v), n).c_str(), nullptr, 10));
         }
       } else if (!eof) {
-        st = Unavailable(std::string("reading back ") + def_.topic + ": " + rd_kafka_message_errstr(m));
+        st = Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + ": " +
+                         rd_kafka_message_errstr(m));
       }
       const bool done = eof || m->offset + 1 >= end;
       rd_kafka_message_destroy(m);
@@ -640,7 +736,8 @@ class Sink {
   Status NewProducer() {
     std::vector<std::pair<std::string, std::string>> own = {{"enable.idempotence", "true"}, {"acks", "all"}};
     // Stable across restarts, so a new producer fences an older one still alive.
-    if (def_.exactly_once) own.emplace_back("transactional.id", kdef_.group + ".sink." + def_.stream);
+    if (def_.exactly_once)
+      own.emplace_back("transactional.id", kdef_.group + ".sink." + def_.stream + "." + def_.topic);
     ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, own));
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &Sink::OnDelivery);
     producer_.reset();
@@ -661,15 +758,28 @@ class Sink {
         rd_kafka_error_destroy(e);
         return st;
       }
-      if (cgmd_ == nullptr) cgmd_ = rd_kafka_consumer_group_metadata_new(PositionGroup().c_str());
     }
     return Status::OK();
   }
 
   void Run() {
     int64_t backoff = 10;
+    int64_t stop_deadline_ms = -1;
     while (true) {
       const bool stopping = stop_.load(std::memory_order_acquire);
+      if (stopping && stop_deadline_ms < 0) stop_deadline_ms = NowMs() + kStopExportMs;
+      // A stop exports what it can in kStopExportMs; the rest goes at the next start.
+      if (stopping && NowMs() > stop_deadline_ms) return;
+      if (!positions_known_) {
+        Status ls = LoadPositions();
+        if (!ls.ok()) {
+          producer_errors_.fetch_add(1, std::memory_order_relaxed);
+          std::fprintf(stderr, "impulse: kafka sink %s: %s\n", def_.stream.c_str(), ls.ToString().c_str());
+          Sleep(backoff);
+          backoff = std::min<int64_t>(backoff * 2, 2000);
+          continue;
+        }
+      }
       std::vector<uint64_t> bound(pos_.size());
       bool any = false;
       for (uint32_t p = 0; p < pos_.size(); ++p) {
@@ -678,7 +788,7 @@ class Sink {
       }
       if (!any) {
         if (stopping) return;
-        Sleep(def_.exactly_once ? 20 : 2);
+        Sleep(def_.exactly_once ? 20 : 5);
         continue;
       }
       Status st = Round(bound);
@@ -689,7 +799,11 @@ class Sink {
       producer_errors_.fetch_add(1, std::memory_order_relaxed);
       std::fprintf(stderr, "impulse: kafka sink %s (topic %s): %s; retrying from its last position\n",
                    def_.stream.c_str(), def_.topic.c_str(), st.ToString().c_str());
-      if (stopping && ++stop_attempts_ > 3) return;  // the next start resumes from the committed positions
+      if (!def_.exactly_once && rd_kafka_fatal_error(producer_.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // A fatal idempotent producer never recovers: a new one, from the positions in the topic.
+        Status np = NewProducer();
+        if (np.ok()) positions_known_ = false;
+      }
       Sleep(backoff);
       backoff = std::min<int64_t>(backoff * 2, 2000);
     }
@@ -706,9 +820,9 @@ class Sink {
     }
     if (fatal || !abort) {
       // A fenced or failed producer: a new one (which aborts what the old one left open), and the
-      // positions as committed.
+      // positions as committed (read before the next round).
       Status np = NewProducer();
-      if (np.ok()) np = LoadPositions();
+      positions_known_ = false;
       if (!np.ok()) return np;
     }
     return st;
@@ -730,6 +844,23 @@ class Sink {
         rows_.Reset(sdef_.schema.size());
         uint64_t next = end[p];
         Status rs = host_->ReadRows(stream_, p, end[p], bound[p], 4096, &rows_, &next);
+        if (rs.code() == StatusCode::kOutOfRange && host_->ReadableEnd(stream_, p) > end[p]) {
+          // Retention deleted rows this sink had not exported: skip to what is left, said and counted.
+          const uint64_t first = host_->FirstOffset(stream_, p);
+          if (first > end[p]) {
+            gap_.fetch_add(first - end[p], std::memory_order_relaxed);
+            std::fprintf(stderr,
+                         "impulse: kafka sink %s partition %u: offsets %llu..%llu deleted by retention before "
+                         "they were exported: skipped\n",
+                         def_.stream.c_str(), p, static_cast<unsigned long long>(end[p]),
+                         static_cast<unsigned long long>(first));
+            end[p] = first;
+            continue;
+          }
+        }
+        if (rs.ok()) {
+          for (size_t i = 0; i < rows_.size() && rs.ok(); ++i) rs = Produce(p, rows_.row(i), rows_.meta(i));
+        }
         if (!rs.ok()) {
           if (def_.exactly_once) {
             rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, static_cast<int>(kdef_.connect_timeout_ms));
@@ -737,27 +868,16 @@ class Sink {
           }
           return rs;
         }
-        for (size_t i = 0; i < rows_.size(); ++i) {
-          RETURN_IF_ERROR(Produce(p, rows_.row(i), rows_.meta(i)));
-        }
         rows_sent += rows_.size();
         if (next == end[p]) break;
         end[p] = next;
       }
     }
-    rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(static_cast<int>(pos_.size()));
-    for (uint32_t p = 0; p < pos_.size(); ++p) {
-      if (end[p] > pos_[p]) {
-        rd_kafka_topic_partition_list_add(offsets, def_.topic.c_str(), static_cast<int32_t>(p))->offset =
-            static_cast<int64_t>(end[p]);
-      }
-    }
+    // The position travels in the records themselves (impulse.offset): nothing else to commit.
     Status st;
     const int timeout = static_cast<int>(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
     if (def_.exactly_once) {
-      if (rd_kafka_error_t* e = rd_kafka_send_offsets_to_transaction(rk, offsets, cgmd_, timeout)) {
-        st = TxnError(e, "send_offsets_to_transaction");
-      } else if (rd_kafka_error_t* c = rd_kafka_commit_transaction(rk, timeout)) {
+      if (rd_kafka_error_t* c = rd_kafka_commit_transaction(rk, timeout)) {
         st = TxnError(c, "commit_transaction");
       } else {
         transactions_.fetch_add(1, std::memory_order_relaxed);
@@ -768,13 +888,8 @@ class Sink {
         st = Unavailable(std::string("flush: ") + rd_kafka_err2str(fe));
       } else if (const uint64_t failed = delivery_failed_.load(std::memory_order_relaxed); failed > 0) {
         st = Unavailable(std::to_string(failed) + " deliveries failed");
-      } else if (offsets->cnt > 0) {
-        const rd_kafka_resp_err_t ce = rd_kafka_commit(positions_.get(), offsets, /*async=*/0);
-        // Delivered but not recorded: sent again after a restart (at-least-once), not an error now.
-        if (ce != RD_KAFKA_RESP_ERR_NO_ERROR) producer_errors_.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    rd_kafka_topic_partition_list_destroy(offsets);
     if (!st.ok()) return st;
     produced_.fetch_add(rows_sent, std::memory_order_relaxed);
     pos_ = end;
@@ -807,6 +922,7 @@ class Sink {
         key_len = key_.size();
       }
     }
+    int64_t queue_full_waits = 0;
     rd_kafka_vu_t vu[7] = {};
     vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     vu[0].u.cstr = def_.topic.c_str();
@@ -819,7 +935,7 @@ class Sink {
     vu[4].vtype = RD_KAFKA_VTYPE_KEY;
     vu[4].u.mem = {const_cast<void*>(key), key_len};  // copied (RD_KAFKA_MSG_F_COPY), never written
     vu[5].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
-    vu[5].u.i64 = meta.event_time_ms;
+    vu[5].u.i64 = meta.event_time_ms >= 0 ? meta.event_time_ms : 0;  // Kafka has no negative times: 0 = now
     vu[6].vtype = RD_KAFKA_VTYPE_HEADER;
     vu[6].u.header = {"impulse.offset", offset, offset_len};
     while (true) {
@@ -828,7 +944,19 @@ class Sink {
       const rd_kafka_resp_err_t err = rd_kafka_error_code(e);
       const std::string why = rd_kafka_error_string(e);
       rd_kafka_error_destroy(e);
+      if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        // Never deliverable: skipped, counted and said, so that it does not block what follows.
+        oversized_.fetch_add(1, std::memory_order_relaxed);
+        std::fprintf(stderr,
+                     "impulse: kafka sink %s partition %u offset %llu: %zu bytes, over message.max.bytes: "
+                     "not exported\n",
+                     def_.stream.c_str(), p, static_cast<unsigned long long>(meta.offset), json_.size());
+        return Status::OK();
+      }
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return Unavailable("produce: " + why);
+      if (stop_.load(std::memory_order_acquire) && ++queue_full_waits > kStopExportMs / 10) {
+        return Unavailable("produce: the producer's queue stayed full while stopping");
+      }
       rd_kafka_poll(producer_.get(), 10);  // the producer's queue is bounded: wait for deliveries
     }
   }
@@ -840,11 +968,9 @@ class Sink {
   StreamDef sdef_;
   HandlePtr positions_;
   HandlePtr producer_;
-  rd_kafka_consumer_group_metadata_t* cgmd_ = nullptr;
   ErrorLog errors_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  int stop_attempts_ = 0;
   std::vector<uint64_t> pos_;
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> positions_seen_;
   RowBatch rows_;
@@ -854,6 +980,11 @@ class Sink {
   std::atomic<uint64_t> produced_{0};
   std::atomic<uint64_t> producer_errors_{0};
   std::atomic<uint64_t> transactions_{0};
+  std::atomic<uint64_t> oversized_{0};
+  std::atomic<uint64_t> gap_{0};
+  std::atomic<uint64_t> rewound_{0};
+  bool positions_known_ = false;
+  static constexpr int64_t kStopExportMs = 5000;
 };
 
 class KafkaConnectors final : public Connectors {

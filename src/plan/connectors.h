@@ -23,8 +23,8 @@ struct KafkaSourceDef {
   bool from_earliest = true;
 };
 
-// A stream copied to a topic: stream partition p to topic partition p mod the topic's count,
-// the value the row as JSON, the key the stream's key field as text.
+// A stream copied to a topic: stream partition p to topic partition p (the topic has at least
+// as many), the value the row as JSON, the key the stream's key field as text.
 struct KafkaSinkDef {
   std::string stream;
   std::string topic;

@@ -102,6 +102,24 @@ Status EngineImpl::RecoverSources() {
       RETURN_IF_ERROR(scan(from));
       // A stale or wrong hint: the whole partition.
       if (cut < 0 && from != l.start_offset()) RETURN_IF_ERROR(scan(l.start_offset()));
+      // Never below what a pipeline has processed (records written while the stream had no
+      // source, say): those are kept, and said.
+      uint64_t processed = 0;
+      for (const plan::LogicalPipeline& lp : plan_.pipelines) {
+        for (int side = 0; side < 2; ++side) {
+          if ((side == 0 ? lp.source : lp.second_source) != ss.def.name) continue;
+          auto it =
+              restored_positions_.find("cursor/" + lp.name + "/" + std::to_string(side) + "/" + std::to_string(p));
+          if (it != restored_positions_.end()) processed = std::max(processed, it->second);
+        }
+      }
+      if (cut >= 0 && static_cast<uint64_t>(cut) < processed) {
+        std::fprintf(stderr,
+                     "impulse: stream %s partition %u: records %lld..%llu follow the last source position but were "
+                     "processed: kept (their topic records may be copied again)\n",
+                     ss.def.name.c_str(), p, static_cast<long long>(cut), static_cast<unsigned long long>(processed));
+        cut = static_cast<int64_t>(processed);
+      }
       if (cut >= 0 && static_cast<uint64_t>(cut) < l.end_offset()) {
         std::fprintf(stderr, "impulse: stream %s partition %u: %llu records after the last source position cut\n",
                      ss.def.name.c_str(), p,
@@ -125,7 +143,7 @@ int64_t EngineImpl::SourceResumePosition(uint32_t stream, uint32_t partition) co
 }
 
 Status EngineImpl::AppendSourceBatch(uint32_t stream, uint32_t partition, const RowBatch& rows,
-                                     const std::vector<BadLine>& bad, std::string_view trailer, uint64_t* end) {
+                                     std::vector<BadLine>* bad, std::string_view trailer, uint64_t* end) {
   const ActiveIngest active(&active_ingests_);
   if (stopping()) return FailedPrecondition("engine is stopping");
   if (stream >= source_slot_.size() || source_slot_[stream] < 0) return Internal("not a source stream");
@@ -141,14 +159,15 @@ Status EngineImpl::AppendSourceBatch(uint32_t stream, uint32_t partition, const 
         [&done](Status st, const IngestResult& /*result*/) { done.set_value(std::move(st)); }, extras));
     return f.get();
   };
-  if (!bad.empty()) {
+  if (!bad->empty()) {
     // Dead letters first and durable on their own: a crash before the rows then repeats them
-    // (at least once) rather than losing them.
-    prod.bad = bad;
+    // (at least once) rather than losing them; stored, they are not sent again by a retry.
+    prod.bad = *bad;
     RowBatch none(rows.width());
     Status st = admit_and_wait(none, nullptr);
     prod.bad.clear();
     RETURN_IF_ERROR(st);
+    bad->clear();
   }
   prod.bad.clear();
   const AdmitExtras extras{partition, trailer};

@@ -185,8 +185,17 @@ class EngineImpl final : public Engine, public connect::Host {
   // connect::Host (engine_connect.cc): what the Kafka connectors use.
   const StreamDef* FindStream(std::string_view name, uint32_t* index) const override;
   int64_t SourceResumePosition(uint32_t stream, uint32_t partition) const override;
-  Status AppendSourceBatch(uint32_t stream, uint32_t partition, const RowBatch& rows, const std::vector<BadLine>& bad,
+  Status AppendSourceBatch(uint32_t stream, uint32_t partition, const RowBatch& rows, std::vector<BadLine>* bad,
                            std::string_view trailer, uint64_t* end) override;
+  NdjsonLimits SourceLimits() const override {
+    NdjsonLimits l;
+    l.max_line_bytes = options_.max_line_bytes;
+    return l;
+  }
+  uint64_t SourceBatchMax() const override { return options_.max_inflight_events_per_shard; }
+  uint64_t FirstOffset(uint32_t stream, uint32_t partition) const override {
+    return streams_[stream]->partitions[partition]->start_offset();
+  }
   uint64_t ProcessedOffset(uint32_t stream, uint32_t partition) const override;
   uint64_t CommittedEnd(uint32_t stream, uint32_t partition) const override;
   Status ReadRows(uint32_t stream, uint32_t partition, uint64_t from, uint64_t end, uint32_t limit, RowBatch* out,

@@ -142,6 +142,14 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
         }
         src.topic = src.stream;
         if (const YAML::Node* t = Get(se, "topic")) ok &= Text(*t, w + " topic", d, &src.topic);
+        // One consumer group: two sources of one topic would split its partitions between them.
+        for (const KafkaSourceDef& other : k.sources) {
+          if (other.topic == src.topic) {
+            d->Add(Diagnostics::LocOf(*st), w + ": topic " + src.topic + " is already the source of stream '" +
+                                                other.stream + "' (a topic feeds one stream)");
+            ok = false;
+          }
+        }
         if (const YAML::Node* t = Get(se, "event_time")) {
           std::string v;
           if (Text(*t, w + " event_time", d, &v) && (v == "field" || v == "record_timestamp")) {
@@ -251,6 +259,22 @@ bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan
             sink.exactly_once = v == "exactly_once";
           } else {
             d->Add(Diagnostics::LocOf(*t), w + ": delivery is exactly_once or at_least_once");
+            ok = false;
+          }
+        }
+        // A sink's position is read back from its topic, and a topic read by a source here
+        // would feed the engine its own output: one writer per topic, never a source's.
+        for (const KafkaSinkDef& other : k.sinks) {
+          if (other.topic == sink.topic) {
+            d->Add(Diagnostics::LocOf(*st), w + ": topic " + sink.topic + " is already the sink of stream '" +
+                                                other.stream + "' (a topic has one sink)");
+            ok = false;
+          }
+        }
+        for (const KafkaSourceDef& src : k.sources) {
+          if (src.topic == sink.topic) {
+            d->Add(Diagnostics::LocOf(*st), w + ": topic " + sink.topic + " is the source of stream '" + src.stream +
+                                                "': the engine would read its own output");
             ok = false;
           }
         }

@@ -364,6 +364,14 @@ TEST(Spec, KafkaErrorsAreReportedWhereTheyAre) {
   ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  properties: {group.id: x}\n", 19, 16,
                  "set by the engine");
   ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  topics: x\n", 19, 3, "unknown key 'topics'");
+  ExpectOneError(base +
+                     "kafka:\n  brokers: k:9092\n  group: g\n  sources: [{stream: clicks}]\n"
+                     "  sinks: [{stream: big, topic: clicks}]\n",
+                 20, 20, "the engine would read its own output");
+  ExpectOneError(base +
+                     "kafka:\n  brokers: k:9092\n  group: g\n"
+                     "  sinks: [{stream: big, topic: t}, {stream: clicks, topic: t}]\n",
+                 19, 45, "a topic has one sink");
 }
 
 }  // namespace
