@@ -13,6 +13,7 @@ int PredictBenchCommand(const std::vector<std::string>& args);   // predict_benc
 int LoginBenchCommand(const std::vector<std::string>& args);     // login_bench.cc
 int FsyncProbeCommand(const std::vector<std::string>& args);     // fsync_probe.cc
 int HopsBenchCommand(const std::vector<std::string>& args);      // hops_bench.cc
+int KafkaBenchCommand(const std::vector<std::string>& args);     // kafka_bench.cc (IMPULSE_WITH_KAFKA)
 }  // namespace impulse::bench
 
 namespace {
@@ -27,7 +28,8 @@ void PrintUsage(FILE* out) {
                "  features   online feature lookups over HTTP at a fixed rate: latency percentiles\n"
                "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n"
                "  fsync-probe   the disk's append+fdatasync latency (the floor of a durable ack)\n"
-               "  hops       latency from ingest to each stream of a pipeline path (open loop, in process)\n\n"
+               "  hops       latency from ingest to each stream of a pipeline path (open loop, in process)\n"
+               "  kafka      the same pipeline fed by the embedded log and by a Kafka topic (mock cluster)\n\n"
                "  impulse-bench <command> --help   options of one command\n");
 }
 
@@ -51,6 +53,9 @@ int main(int argc, char** argv) {
   if (cmd == "login") return impulse::bench::LoginBenchCommand(args);
   if (cmd == "fsync-probe") return impulse::bench::FsyncProbeCommand(args);
   if (cmd == "hops") return impulse::bench::HopsBenchCommand(args);
+#ifdef IMPULSE_HAVE_KAFKA
+  if (cmd == "kafka") return impulse::bench::KafkaBenchCommand(args);
+#endif
   std::fprintf(stderr, "impulse-bench: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
   return 2;

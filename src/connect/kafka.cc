@@ -839,22 +839,25 @@ class Sink {
     delivery_failed_.store(0, std::memory_order_relaxed);
     std::vector<uint64_t> end = pos_;
     uint64_t rows_sent = 0;
-    for (uint32_t p = 0; p < pos_.size() && rows_sent < kRoundRows; ++p) {
+    // Each round starts at the next partition, so that a busy one does not starve the others.
+    const uint32_t first = next_first_++ % static_cast<uint32_t>(pos_.size());
+    for (uint32_t k = 0; k < pos_.size() && rows_sent < kRoundRows; ++k) {
+      const uint32_t p = (first + k) % static_cast<uint32_t>(pos_.size());
       while (end[p] < bound[p] && rows_sent < kRoundRows) {
         rows_.Reset(sdef_.schema.size());
         uint64_t next = end[p];
         Status rs = host_->ReadRows(stream_, p, end[p], bound[p], 4096, &rows_, &next);
         if (rs.code() == StatusCode::kOutOfRange && host_->ReadableEnd(stream_, p) > end[p]) {
           // Retention deleted rows this sink had not exported: skip to what is left, said and counted.
-          const uint64_t first = host_->FirstOffset(stream_, p);
-          if (first > end[p]) {
-            gap_.fetch_add(first - end[p], std::memory_order_relaxed);
+          const uint64_t kept = host_->FirstOffset(stream_, p);
+          if (kept > end[p]) {
+            gap_.fetch_add(kept - end[p], std::memory_order_relaxed);
             std::fprintf(stderr,
                          "impulse: kafka sink %s partition %u: offsets %llu..%llu deleted by retention before "
                          "they were exported: skipped\n",
                          def_.stream.c_str(), p, static_cast<unsigned long long>(end[p]),
-                         static_cast<unsigned long long>(first));
-            end[p] = first;
+                         static_cast<unsigned long long>(kept));
+            end[p] = kept;
             continue;
           }
         }
@@ -912,7 +915,8 @@ class Sink {
         if (t == FieldType::kString) {
           key_.assign(k.str, k.len);
         } else if (t == FieldType::kDouble) {
-          key_ = std::to_string(k.f64);
+          char buf[32];
+          key_.assign(buf, static_cast<size_t>(std::snprintf(buf, sizeof(buf), "%.17g", k.f64)));  // round-trips
         } else if (t == FieldType::kBool) {
           key_ = k.b ? "true" : "false";
         } else {
@@ -984,6 +988,7 @@ class Sink {
   std::atomic<uint64_t> gap_{0};
   std::atomic<uint64_t> rewound_{0};
   bool positions_known_ = false;
+  uint32_t next_first_ = 0;
   static constexpr int64_t kStopExportMs = 5000;
 };
 

@@ -5,7 +5,6 @@
 // ASan+UBSan only (see CMakeLists.txt: librdkafka's threads and TSan).
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "connect/kafka_mock.h"
 #include "event/row_codec.h"
 #include "impulse/engine.h"
 #include "log/partition_log.h"
@@ -25,91 +25,6 @@
 
 namespace impulse {
 namespace {
-
-// A mock cluster of `brokers` brokers, hosted by a producer handle of this process.
-class MockCluster {
- public:
-  explicit MockCluster(int brokers) {
-    char err[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-    host_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    mc_ = rd_kafka_mock_cluster_new(host_, brokers);
-    bootstraps_ = rd_kafka_mock_cluster_bootstraps(mc_);
-  }
-  ~MockCluster() {
-    rd_kafka_mock_cluster_destroy(mc_);
-    rd_kafka_destroy(host_);
-  }
-  const std::string& bootstraps() const { return bootstraps_; }
-  void CreateTopic(const std::string& topic, int partitions) {
-    ASSERT_EQ(rd_kafka_mock_topic_create(mc_, topic.c_str(), partitions, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
-  // Produces `values` to topic/partition and waits for every delivery.
-  void Produce(const std::string& topic, int32_t partition, const std::vector<std::string>& values,
-               int64_t timestamp_ms = 0) {
-    char err[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), err, sizeof(err));
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-    rd_kafka_t* p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    for (const std::string& v : values) {
-      ASSERT_EQ(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()),
-                                  RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_END),
-                RD_KAFKA_RESP_ERR_NO_ERROR);
-    }
-    ASSERT_EQ(rd_kafka_flush(p, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_destroy(p);
-  }
-  // Every committed record of the topic (read_committed), per partition in order.
-  std::map<int32_t, std::vector<std::string>> Consume(const std::string& topic, int partitions, size_t expect,
-                                                      int timeout_ms) {
-    char err[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps_.c_str(), err, sizeof(err));
-    rd_kafka_conf_set(conf, "group.id", "test-reader", err, sizeof(err));
-    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err));
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-    rd_kafka_t* c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-    for (int p = 0; p < partitions; ++p) {
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    rd_kafka_assign(c, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    std::map<int32_t, std::vector<std::string>> out;
-    size_t n = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < deadline && n < expect) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 100);
-      if (m == nullptr) continue;
-      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        out[m->partition].emplace_back(static_cast<const char*>(m->payload), m->len);
-        ++n;
-      }
-      rd_kafka_message_destroy(m);
-    }
-    // A little longer: anything beyond `expect` is a duplicate the test must see.
-    const auto extra = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
-    while (std::chrono::steady_clock::now() < extra) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 50);
-      if (m == nullptr) continue;
-      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        out[m->partition].emplace_back(static_cast<const char*>(m->payload), m->len);
-      rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-    return out;
-  }
-
- private:
-  rd_kafka_t* host_ = nullptr;
-  rd_kafka_mock_cluster_t* mc_ = nullptr;
-  std::string bootstraps_;
-};
 
 std::string Tx(int id, double amount, int64_t ts) {
   return "{\"id\":" + std::to_string(id) + ",\"card\":\"c" + std::to_string(id % 7) +
@@ -123,7 +38,7 @@ class KafkaTest : public ::testing::Test {
            ("impulse_kafka_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    cluster_ = std::make_unique<MockCluster>(3);
+    cluster_ = std::make_unique<connect::KafkaMockCluster>(3);
   }
   void TearDown() override {
     cluster_.reset();
@@ -192,7 +107,7 @@ kafka:
 
   static inline int counter_ = 0;
   std::filesystem::path dir_;
-  std::unique_ptr<MockCluster> cluster_;
+  std::unique_ptr<connect::KafkaMockCluster> cluster_;
 };
 
 constexpr char kSourceOnly[] = R"yaml(  sources:
@@ -200,7 +115,7 @@ constexpr char kSourceOnly[] = R"yaml(  sources:
 )yaml";
 
 TEST_F(KafkaTest, SourceCopiesEachTopicPartitionAndDeadLettersBadRecordsWithTheirCoordinates) {
-  cluster_->CreateTopic("payments", 2);
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
   const int64_t t0 = 1'700'000'000'000;
   std::vector<std::string> p0;
   std::vector<std::string> p1;
@@ -210,8 +125,8 @@ TEST_F(KafkaTest, SourceCopiesEachTopicPartitionAndDeadLettersBadRecordsWithThei
   p1.push_back("");                                                    // offset 32: a tombstone
   p1.push_back(" \n ");                                                // offset 33: blank
   p1.push_back("{\"id\":1,\"card\":\"a\nb\",\"amount\":1,\"ts\":1}");  // offset 34: raw newline in a string
-  cluster_->Produce("payments", 0, p0);
-  cluster_->Produce("payments", 1, p1);
+  ASSERT_TRUE(cluster_->Produce("payments", 0, p0));
+  ASSERT_TRUE(cluster_->Produce("payments", 1, p1));
   auto e = Engine::OpenSpec(Spec(kSourceOnly), Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   const auto events = WaitFor(**e, "tx", 60, 20'000);
@@ -244,11 +159,11 @@ TEST_F(KafkaTest, SourceCopiesEachTopicPartitionAndDeadLettersBadRecordsWithThei
 }
 
 TEST_F(KafkaTest, ARestartResumesAtTheLogsSourcePositionWithNoDuplicateAndNoGap) {
-  cluster_->CreateTopic("payments", 2);
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
   const int64_t t0 = 1'700'000'000'000;
   std::vector<std::string> first;
   for (int i = 0; i < 40; ++i) first.push_back(Tx(i, 1, t0 + i));
-  cluster_->Produce("payments", 0, first);
+  ASSERT_TRUE(cluster_->Produce("payments", 0, first));
   {
     auto e = Engine::OpenSpec(Spec(kSourceOnly), Options());
     ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -257,7 +172,7 @@ TEST_F(KafkaTest, ARestartResumesAtTheLogsSourcePositionWithNoDuplicateAndNoGap)
   }
   std::vector<std::string> second;
   for (int i = 40; i < 70; ++i) second.push_back(Tx(i, 1, t0 + i));
-  cluster_->Produce("payments", 0, second);
+  ASSERT_TRUE(cluster_->Produce("payments", 0, second));
   {
     // A batch torn by a crash: a row after the last source position (as if its position record
     // never reached the disk). The restart must cut it, not keep it and copy its record again.
@@ -292,10 +207,10 @@ TEST_F(KafkaTest, ARestartResumesAtTheLogsSourcePositionWithNoDuplicateAndNoGap)
 }
 
 TEST_F(KafkaTest, RecordTimestampBecomesTheEventTime) {
-  cluster_->CreateTopic("payments", 2);
-  cluster_->Produce("payments", 0,
-                    {"{\"id\":1,\"card\":\"a\",\"amount\":5}", "{\"id\":2,\"card\":\"b\",\"amount\":5,\"ts\":7}"},
-                    1'700'000'123'456);
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->Produce(
+      "payments", 0, {"{\"id\":1,\"card\":\"a\",\"amount\":5}", "{\"id\":2,\"card\":\"b\",\"amount\":5,\"ts\":7}"},
+      1'700'000'123'456));
   auto e =
       Engine::OpenSpec(Spec("  sources: [{stream: tx, topic: payments, event_time: record_timestamp}]\n"), Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -317,19 +232,19 @@ constexpr char kExactlyOnceSink[] = R"yaml(  sources:
 )yaml";
 
 TEST_F(KafkaTest, ExactlyOnceSinkCommitsEachCheckpointsOutputsOnceAcrossRestarts) {
-  cluster_->CreateTopic("payments", 2);
-  cluster_->CreateTopic("alerts", 2);
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->CreateTopic("alerts", 2));
   const int64_t t0 = 1'700'000'000'000;
   std::vector<std::string> in;
   for (int i = 0; i < 200; ++i) in.push_back(Tx(i, i % 2 == 0 ? 150 : 50, t0 + i));
-  cluster_->Produce("payments", 0, std::vector<std::string>(in.begin(), in.begin() + 100));
+  ASSERT_TRUE(cluster_->Produce("payments", 0, std::vector<std::string>(in.begin(), in.begin() + 100)));
   {
     auto e = Engine::OpenSpec(Spec(kExactlyOnceSink), Options());
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     ASSERT_EQ(WaitFor(**e, "big_tx", 50, 20'000).size(), 50u);
     ASSERT_TRUE((*e)->Stop().ok());
   }
-  cluster_->Produce("payments", 1, std::vector<std::string>(in.begin() + 100, in.end()));
+  ASSERT_TRUE(cluster_->Produce("payments", 1, std::vector<std::string>(in.begin() + 100, in.end())));
   {
     auto e = Engine::OpenSpec(Spec(kExactlyOnceSink), Options());
     ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -345,8 +260,8 @@ TEST_F(KafkaTest, ExactlyOnceSinkCommitsEachCheckpointsOutputsOnceAcrossRestarts
 }
 
 TEST_F(KafkaTest, AtLeastOnceSinkSendsAsSoonAsDurable) {
-  cluster_->CreateTopic("payments", 2);
-  cluster_->CreateTopic("alerts", 4);
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->CreateTopic("alerts", 4));
   const std::string spec = Spec(R"yaml(  sources:
     - {stream: tx, topic: payments}
   sinks:
@@ -358,7 +273,7 @@ TEST_F(KafkaTest, AtLeastOnceSinkSendsAsSoonAsDurable) {
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   std::vector<std::string> in;
   for (int i = 0; i < 30; ++i) in.push_back(Tx(i, 500, 1'700'000'000'000 + i));
-  cluster_->Produce("payments", 1, in);
+  ASSERT_TRUE(cluster_->Produce("payments", 1, in));
   const auto out = cluster_->Consume("alerts", 4, 30, 30'000);
   size_t n = 0;
   for (const auto& [p, values] : out) n += values.size();
@@ -387,7 +302,7 @@ kafka:
 
 // (The mock cluster creates a missing topic on first use, so "topic not found" is not tested here.)
 TEST_F(KafkaTest, APartitionCountMismatchIsAClearError) {
-  cluster_->CreateTopic("payments3", 3);
+  ASSERT_TRUE(cluster_->CreateTopic("payments3", 3));
   auto mismatch = Engine::OpenSpec(Spec("  sources: [{stream: tx, topic: payments3}]\n"), Options());
   ASSERT_FALSE(mismatch.ok());
   EXPECT_NE(mismatch.status().message().find("has 3 partitions and the stream 2"), std::string::npos)
@@ -397,8 +312,8 @@ TEST_F(KafkaTest, APartitionCountMismatchIsAClearError) {
 // kcat, a client nobody here wrote, produces the input and reads the exactly-once sink.
 TEST_F(KafkaTest, KcatProducesTheInputAndReadsTheSink) {
   if (::access("/usr/bin/kcat", X_OK) != 0) GTEST_SKIP() << "kcat not installed (scripts/setup.sh installs it)";
-  cluster_->CreateTopic("payments", 2);
-  cluster_->CreateTopic("alerts", 2);
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->CreateTopic("alerts", 2));
   const std::string input = (dir_ / "input.ndjson").string();
   {
     std::FILE* f = std::fopen(input.c_str(), "w");
