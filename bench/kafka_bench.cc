@@ -3,9 +3,9 @@
 // For each: the decision latency (an event sent, one at a time at an open-loop rate, to its row
 // in the output stream, seen by a subscription polling every 1 ms) and the throughput (every
 // event sent at once: embedded, Ingest calls of 1000 lines; Kafka, the topic filled before the
-// engine starts; until the last output row, and for Kafka until the last row is read back from
-// the sink topic). Events are partitioned by --key so that the Kafka source may declare
-// partitioned_by_key.
+// engine starts; until the last output row, and for Kafka until the sink topic acknowledged
+// every row). Events are partitioned by --key so that the Kafka
+// source may declare partitioned_by_key.
 #include <unistd.h>
 
 #include <atomic>
@@ -52,12 +52,14 @@ struct Options {
   uint32_t shards = 2;
   double rate = 1000;
   size_t latency_events = 2000;
+  int fetch_wait_ms = 1;
 };
 
 struct Outcome {
   loadgen::LatencyHistogram latency;
   double events_per_s = 0;         // to the last output row
-  double export_events_per_s = 0;  // Kafka: to the last row read back from the sink topic
+  double export_events_per_s = 0;  // Kafka: from the first decision to every row acknowledged by the sink topic
+  double steady_events_per_s = 0;  // Kafka: from the first output row (the group's join excluded)
   bool ok = false;
 };
 
@@ -76,6 +78,7 @@ class Watch {
     auto sub = e.Subscribe(o.output, so, [this](const RowBatch& rows, uint32_t, uint64_t) {
       const int64_t now = NowNs();
       std::lock_guard<std::mutex> lock(mu_);
+      if (first_seen_ns_ == 0 && rows.size() > 0) first_seen_ns_ = now;
       for (size_t i = 0; i < rows.size(); ++i) {
         ++seen_;
         if (id_field_ < 0) continue;
@@ -103,6 +106,10 @@ class Watch {
     }
     return false;
   }
+  int64_t first_seen_ns() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_seen_ns_;
+  }
   loadgen::LatencyHistogram Latency() {
     std::lock_guard<std::mutex> lock(mu_);
     return latency_;
@@ -114,6 +121,7 @@ class Watch {
   int id_field_ = -1;
   std::mutex mu_;
   size_t seen_ = 0;  // guarded by mu_
+  int64_t first_seen_ns_ = 0;
   loadgen::LatencyHistogram latency_;
   std::unique_ptr<Subscription> sub_;
 };
@@ -183,7 +191,10 @@ Outcome RunEmbedded(const Options& o, const std::vector<std::string>& lines, con
 
 std::string WithKafka(const Options& o, const std::string& bootstraps, const std::string& group) {
   std::ostringstream s;
+  // fetch.wait.max.ms: the mock cluster answers a fetch only when that wait ends, data or not
+  // (a real broker answers as data arrives); 1 ms keeps its wait out of the engine's figure.
   s << o.spec_text << "\nkafka:\n  brokers: \"" << bootstraps << "\"\n  group: " << group
+    << "\n  properties: {fetch.wait.max.ms: \"" << o.fetch_wait_ms << "\"}"
     << "\n  sources: [{stream: " << o.stream << ", topic: in, partitioned_by_key: true}]\n"
     << "  sinks: [{stream: " << o.output << ", topic: out, delivery: at_least_once}]\n";
   return s.str();
@@ -216,11 +227,17 @@ Outcome RunKafka(const Options& o, const std::vector<std::string>& lines, const 
     rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
     rd_kafka_t* p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     const size_t n = std::min(lines.size(), o.latency_events);
-    const int64_t start = NowNs();
+    // The first event waits for the consumer group's first assignment (seconds on the mock
+    // cluster): sent alone, and not timed.
+    int64_t start = 0;
     for (size_t i = 0; i < n; ++i) {
+      if (i == 1) {
+        if (!w.WaitSeen(1)) return out;
+        start = NowNs();
+      }
       const auto due = start + static_cast<int64_t>(static_cast<double>(i) * 1e9 / o.rate);
-      while (NowNs() < due) std::this_thread::sleep_for(std::chrono::microseconds(50));
-      w.Sent(IntField(lines[i], o.id));
+      while (i > 0 && NowNs() < due) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (i > 0) w.Sent(IntField(lines[i], o.id));
       rd_kafka_vu_t vu[3] = {};
       vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
       vu[0].u.cstr = "in";
@@ -257,15 +274,26 @@ Outcome RunKafka(const Options& o, const std::vector<std::string>& lines, const 
   if (!e.ok()) return out;
   Watch w(**e, o, lines.size());
   if (!w.WaitSeen(lines.size())) return out;
-  out.events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(NowNs() - t0);
-  const auto exported = cluster.Consume("out", static_cast<int>(o.partitions), lines.size(), 120'000);
+  const int64_t t_all = NowNs();
+  out.events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - t0);
+  out.steady_events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - w.first_seen_ns());
+  // Exported: the sink's count of rows the brokers acknowledged (at-least-once: after each flush).
+  const std::string done = "impulse_kafka_sink_records_total{stream=\"" + o.output + "\",topic=\"out\"} " +
+                           std::to_string(lines.size()) + "\n";
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
   size_t got = 0;
-  for (const auto& [q, values] : exported) got += values.size();
-  out.export_events_per_s = static_cast<double>(got) * 1e9 / static_cast<double>(NowNs() - t0);
+  while (Clock::now() < deadline) {
+    if ((*e)->MetricsText().find(done) != std::string::npos) {
+      got = lines.size();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  out.export_events_per_s = static_cast<double>(got) * 1e9 / static_cast<double>(NowNs() - w.first_seen_ns());
   w.Stop();
   (void)(*e)->Stop();
   out.ok = got >= lines.size();
-  if (!out.ok) std::fprintf(stderr, "kafka: %zu of %zu rows read back from the sink topic\n", got, lines.size());
+  if (!out.ok) std::fprintf(stderr, "kafka: the sink did not export every row within 120 s\n");
   return out;
 }
 
@@ -274,7 +302,12 @@ void Print(const char* name, const Outcome& r, double rate) {
   std::printf("%-9s latency at %.0f/s: p50 %.3f ms, p99 %.3f ms, max %.3f ms (%llu events); throughput %.0f events/s",
               name, rate, static_cast<double>(l.Quantile(0.5)) / 1e6, static_cast<double>(l.Quantile(0.99)) / 1e6,
               static_cast<double>(l.max_ns()) / 1e6, static_cast<unsigned long long>(l.count()), r.events_per_s);
-  if (r.export_events_per_s > 0) std::printf(", %.0f events/s read back from the sink topic", r.export_events_per_s);
+  if (r.steady_events_per_s > 0) {
+    std::printf(" (%.0f events/s from the first decision, the group's join excluded)", r.steady_events_per_s);
+  }
+  if (r.export_events_per_s > 0) {
+    std::printf(", %.0f events/s to every row acknowledged by the sink topic", r.export_events_per_s);
+  }
   std::printf("\n");
 }
 
@@ -300,6 +333,8 @@ int KafkaBenchCommand(const std::vector<std::string>& args) {
       "latency-events", po::value(&o.latency_events)->default_value(o.latency_events), "events of the latency runs")(
       "events", po::value(&events)->default_value(events), "events of the throughput runs")(
       "shards", po::value(&o.shards)->default_value(o.shards), "shard threads")(
+      "fetch-wait-ms", po::value(&o.fetch_wait_ms)->default_value(o.fetch_wait_ms),
+      "the engine consumer's fetch.wait.max.ms (the mock cluster waits that long when a fetch finds nothing)")(
       "data-dir", po::value(&data_dir), "where the engines' data go (default: a fresh temporary directory)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse-bench kafka --spec S --input F [options]", opts, &vm); rc >= 0) {
@@ -334,7 +369,8 @@ int KafkaBenchCommand(const std::vector<std::string>& args) {
   Print("embedded", embedded, o.rate);
   Print("kafka", kafka, o.rate);
   if (embedded.ok && kafka.ok && embedded.events_per_s > 0) {
-    std::printf("kafka / embedded: throughput %.2fx, p50 latency %.2fx\n", kafka.events_per_s / embedded.events_per_s,
+    std::printf("kafka / embedded: throughput %.2fx (from the first decision), p50 latency %.2fx\n",
+                kafka.steady_events_per_s / embedded.events_per_s,
                 static_cast<double>(kafka.latency.Quantile(0.5)) /
                     static_cast<double>(std::max<uint64_t>(1, embedded.latency.Quantile(0.5))));
   }
