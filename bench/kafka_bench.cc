@@ -156,7 +156,7 @@ Outcome RunEmbedded(const Options& o, const std::vector<std::string>& lines, con
       const auto due = start + static_cast<int64_t>(static_cast<double>(i) * 1e9 / o.rate);
       while (NowNs() < due) std::this_thread::sleep_for(std::chrono::microseconds(50));
       w.Sent(IntField(lines[i], o.id));
-      (void)(*e)->Ingest(o.stream, lines[i] + "\n", 0, [](Status, IngestResult) {});
+      (void)(*e)->Ingest(o.stream, lines[i] + "\n", 0, [](const Status&, const IngestResult&) {});
     }
     if (!w.WaitSeen(n)) return out;
     out.latency = w.Latency();
@@ -173,8 +173,7 @@ Outcome RunEmbedded(const Options& o, const std::vector<std::string>& lines, con
     body += '\n';
     if ((i + 1) % 1000 == 0 || i + 1 == lines.size()) {
       while (true) {
-        std::atomic<bool> done{false};
-        Status st = (*e)->Ingest(o.stream, body, 0, [&done](Status, IngestResult) { done.store(true); });
+        Status st = (*e)->Ingest(o.stream, body, 0, [](const Status&, const IngestResult&) {});
         if (st.ok()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));  // backpressure
       }
