@@ -82,18 +82,8 @@ kafka:
     return o;
   }
 
-  // Waits until `stream` holds n events (all partitions) or ms pass; the events.
   static std::vector<std::string> WaitFor(const Engine& e, const std::string& stream, size_t n, int ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    std::vector<std::string> got;
-    while (true) {
-      got.clear();
-      for (const std::string& l : testing_util::ReadAllEvents(e, stream)) {
-        if (!l.empty()) got.push_back(l);
-      }
-      if (got.size() >= n || std::chrono::steady_clock::now() > deadline) return got;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    return testing_util::WaitForEvents(e, stream, n, ms);
   }
 
   static std::set<std::string> Ids(const std::vector<std::string>& events) {

@@ -3,10 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <future>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "impulse/engine.h"
@@ -49,6 +51,20 @@ inline std::vector<std::string> ReadAllEvents(const Engine& e, const std::string
     }
   }
   return lines;
+}
+
+// Polls `stream` until it holds `n` non-empty events or `ms` pass; the events seen.
+inline std::vector<std::string> WaitForEvents(const Engine& e, const std::string& stream, size_t n, int ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  std::vector<std::string> got;
+  while (true) {
+    got.clear();
+    for (const std::string& l : ReadAllEvents(e, stream)) {
+      if (!l.empty()) got.push_back(l);
+    }
+    if (got.size() >= n || std::chrono::steady_clock::now() > deadline) return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 }  // namespace impulse::testing_util

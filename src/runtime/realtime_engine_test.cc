@@ -83,18 +83,8 @@ class RealtimeEngineTest : public ::testing::Test {
     ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   }
 
-  // Polls `stream` until it holds `n` events or `ms` pass; the events seen.
   static std::vector<std::string> WaitFor(const Engine& e, const std::string& stream, size_t n, int ms) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    std::vector<std::string> got;
-    while (true) {
-      got.clear();
-      for (const std::string& l : testing_util::ReadAllEvents(e, stream)) {
-        if (!l.empty()) got.push_back(l);
-      }
-      if (got.size() >= n || std::chrono::steady_clock::now() > deadline) return got;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    return testing_util::WaitForEvents(e, stream, n, ms);
   }
 
   static std::string Login(const std::string& user, bool ok, int64_t ts) {
