@@ -88,7 +88,6 @@ class Resolver {
  private:
   enum State { kUnvisited, kVisiting, kDone, kFailed };
 
-
   // Depth-first over "reads a stream written by": resolves producers first, reports cycles.
   // Returns false when the pipeline (or a producer) failed, so readers skip follow-on errors.
   bool Visit(size_t i) {

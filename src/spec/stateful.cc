@@ -427,8 +427,8 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
   // Co-partitioning: partition p of the left input meets partition p of the right stream only,
   // so both must be placed by the same hash: never a connector's partitioning.
   if (part.partitions != right->options.partitions ||
-      (part.partitions > 1 && (part.key_field != lk[0] || right->key_field != rk[0] || part.external ||
-                               right->external_partitions))) {
+      (part.partitions > 1 &&
+       (part.key_field != lk[0] || right->key_field != rk[0] || part.external || right->external_partitions))) {
     d->Add(Diagnostics::LocOf(*on), what +
                                         ": both inputs must be partitioned by the join key over the same number of "
                                         "partitions (left: " +
