@@ -58,9 +58,12 @@ class EngineProcess {
       if (at != std::string::npos) {
         port_ = static_cast<uint16_t>(std::atoi(buf.c_str() + at + 17));
         // Keep draining stderr so the child never blocks on a full pipe.
-        drainer_ = std::thread([fd = stderr_fd_] {
+        // The tail is kept for failure messages (tail()).
+        drainer_ = std::thread([this, fd = stderr_fd_] {
           char b[4096];
-          while (read(fd, b, sizeof(b)) > 0) {
+          for (ssize_t got; (got = read(fd, b, sizeof(b))) > 0;) {
+            tail_.append(b, static_cast<size_t>(got));
+            if (tail_.size() > 16384) tail_.erase(0, tail_.size() - 8192);
           }
         });
         return true;
@@ -72,6 +75,8 @@ class EngineProcess {
   }
 
   uint16_t port() const { return port_; }
+  // The last few KiB the process wrote to stderr after its start-up line (after Signal/Kill).
+  const std::string& tail() const { return tail_; }
   const std::string& startup_log() const { return log_; }
 
   // SIGKILL: no chance to flush; for crash tests.
@@ -97,6 +102,7 @@ class EngineProcess {
   int stderr_fd_ = -1;
   uint16_t port_ = 0;
   std::string log_;
+  std::string tail_;  // written by drainer_ until it is joined
   std::thread drainer_;
 };
 
