@@ -81,30 +81,32 @@ class Resolver {
       }
     }
     if (raw_.kafka.IsDefined() && !raw_.kafka.IsNull()) ResolveKafka(raw_.kafka, d_, plan_);
+    if (raw_.nats.IsDefined() && !raw_.nats.IsNull()) ResolveNats(raw_.nats, d_, plan_);
   }
 
  private:
   enum State { kUnvisited, kVisiting, kDone, kFailed };
 
-  // The streams named by `kafka: sources:` (read before the pipelines; checked by ResolveKafka).
-  const std::set<std::string>& KafkaSourceStreams() {
-    if (!kafka_sources_read_) {
-      kafka_sources_read_ = true;
-      // Missing keys give invalid nodes, whose type would throw: test them first.
-      const YAML::Node& k = raw_.kafka;
-      const YAML::Node sources = k.IsDefined() && k.IsMap() ? k["sources"] : YAML::Node();
-      if (sources.IsDefined() && sources.IsSequence()) {
+  // The streams named by `kafka: sources:` and `nats: sources:` (read before the pipelines;
+  // checked by ResolveKafka and ResolveNats): their partitions are the broker's, not the key's.
+  const std::set<std::string>& ConnectorSourceStreams() {
+    if (!connector_sources_read_) {
+      connector_sources_read_ = true;
+      for (const YAML::Node* k : {&raw_.kafka, &raw_.nats}) {
+        // Missing keys give invalid nodes, whose type would throw: test them first.
+        const YAML::Node sources = k->IsDefined() && k->IsMap() ? (*k)["sources"] : YAML::Node();
+        if (!sources.IsDefined() || !sources.IsSequence()) continue;
         for (const YAML::Node& s : sources) {
           if (!s.IsMap()) continue;
           const YAML::Node stream = s["stream"];
-          if (stream.IsDefined() && stream.IsScalar()) kafka_sources_.insert(stream.Scalar());
+          if (stream.IsDefined() && stream.IsScalar()) connector_sources_.insert(stream.Scalar());
         }
       }
     }
-    return kafka_sources_;
+    return connector_sources_;
   }
-  bool kafka_sources_read_ = false;
-  std::set<std::string> kafka_sources_;
+  bool connector_sources_read_ = false;
+  std::set<std::string> connector_sources_;
 
   // Depth-first over "reads a stream written by": resolves producers first, reports cycles.
   // Returns false when the pipeline (or a producer) failed, so readers skip follow-on errors.
@@ -176,9 +178,9 @@ class Resolver {
     // Which field the task's rows are partitioned by (followed through pass-through steps;
     // key_by changes the output's partitioning, not the input's).
     PartitionInfo part{source->key_field, source->options.partitions};
-    // A Kafka topic is partitioned by its producers' partitioner, not the engine's key hash:
-    // keyed steps need a key_by first (lookups and joins route by the engine's hash).
-    if (KafkaSourceStreams().count(p.from) != 0) part.key_field = -1;
+    // A broker's records are partitioned by their producers (Kafka's partitioner, NATS's single
+    // partition), not by the engine's key hash: keyed steps need a key_by first (lookups and joins route by the engine's hash).
+    if (ConnectorSourceStreams().count(p.from) != 0) part.key_field = -1;
     size_t position = 0;
     for (const RawStep& step : p.steps) {
       LogicalOp op;

@@ -131,6 +131,7 @@ struct RawPipeline {
 
 struct RawSpec {
   YAML::Node kafka;  // top-level `kafka:` (resolved after the pipelines: sinks name their streams)
+  YAML::Node nats;   // top-level `nats:` (likewise)
   std::vector<RawStream> streams;
   std::vector<RawPipeline> pipelines;
   std::vector<RawView> views;
@@ -139,6 +140,10 @@ struct RawSpec {
 
 // Top-level `kafka:` -> plan->kafka (streams must be in plan->streams already).
 bool ResolveKafka(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
+// Top-level `nats:` -> plan->nats (after ResolveKafka: a stream has one source).
+bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
+// "${env:NAME}" with NAME of letters, digits and '_': a value read from the environment at start.
+bool IsEnvReference(std::string_view v);
 // Top-level `actions:` -> plan->actions (options validated, agent output streams declared).
 bool ResolveActions(const std::vector<RawView>& raw, Diagnostics* d, LogicalPlan* plan);
 // A `trigger` step: fills op->trigger (side indexes unset) and op->output (= in).
