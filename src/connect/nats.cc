@@ -60,9 +60,14 @@ std::string Why(natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0)) {
 
 // Failures a leader election or a reconnect produce: retried with backoff, counted.
 bool Transient(natsStatus s, jsErrCode jerr) {
-  return s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED ||
-         s == NATS_NOT_YET_CONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
-         jerr == JSClusterNotAvailErr;
+  if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED ||
+      s == NATS_NOT_YET_CONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
+      jerr == JSClusterNotAvailErr) {
+    return true;
+  }
+  // A pull answered by a consumer whose leader stepped down (status 409 "Leadership Change").
+  const char* last = nats_GetLastError(nullptr);
+  return s == NATS_ERR && last != nullptr && std::strstr(last, "Leadership Change") != nullptr;
 }
 
 Result<std::string> Resolve(const std::string& key, const std::string& value, std::string* unset) {

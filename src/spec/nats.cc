@@ -204,8 +204,7 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
             d->Add(Diagnostics::LocOf(*t), w + ": '" + src.durable + "' is not a valid consumer name");
             ok = false;
           }
-        }
-        if (!ValidName(src.durable)) {
+        } else if (!ValidName(src.durable)) {
           d->Add(Diagnostics::LocOf(*st), w + ": give 'durable' (the stream's name is not a valid consumer name)");
           ok = false;
         }
