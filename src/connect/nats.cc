@@ -38,9 +38,9 @@ namespace impulse::connect {
 namespace {
 
 constexpr const char* kPositionsHeader = "Impulse-Positions";
-constexpr int64_t kFetchWaitMs = 500;        // a pull request's expiry when the subject is idle
+constexpr int64_t kFetchWaitMs = 500;           // a pull request's expiry when the subject is idle
 constexpr int64_t kAckWaitNs = 60'000'000'000;  // unacked deliveries are redelivered after it
-constexpr int64_t kMaxBackoffMs = 2000;      // retries (leader elections, no responders) back off up to it
+constexpr int64_t kMaxBackoffMs = 2000;         // retries (leader elections, no responders) back off up to it
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -61,8 +61,7 @@ std::string Why(natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0)) {
 // Failures a leader election or a reconnect produce: retried with backoff, counted.
 bool Transient(natsStatus s, jsErrCode jerr) {
   if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT || s == NATS_CONNECTION_DISCONNECTED ||
-      s == NATS_NOT_YET_CONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION ||
-      jerr == JSClusterNotAvailErr) {
+      s == NATS_NOT_YET_CONNECTED || s == NATS_IO_ERROR || s == NATS_STALE_CONNECTION || jerr == JSClusterNotAvailErr) {
     return true;
   }
   // A pull answered by a consumer whose leader stepped down (status 409 "Leadership Change").
@@ -267,8 +266,7 @@ class Source {
   }
 
   void Metrics(std::vector<MetricSample>* out) const {
-    const std::vector<std::pair<std::string, std::string>> base = {{"stream", def_.stream},
-                                                                    {"subject", def_.subject}};
+    const std::vector<std::pair<std::string, std::string>> base = {{"stream", def_.stream}, {"subject", def_.subject}};
     auto add = [&](const char* family, const char* help, bool counter, uint64_t v) {
       out->push_back({family, help, counter, base, static_cast<double>(v)});
     };
@@ -290,8 +288,8 @@ class Source {
         errors_.load(std::memory_order_relaxed));
     const int64_t pending = pending_.load(std::memory_order_relaxed);
     if (pending >= 0) {
-      add("impulse_nats_consumer_pending", "Messages of the subject not yet delivered to the source's consumer.",
-          false, static_cast<uint64_t>(pending));
+      add("impulse_nats_consumer_pending", "Messages of the subject not yet delivered to the source's consumer.", false,
+          static_cast<uint64_t>(pending));
     }
   }
 
@@ -589,16 +587,15 @@ class Sink {
   }
 
   void Metrics(std::vector<MetricSample>* out) const {
-    const std::vector<std::pair<std::string, std::string>> base = {{"stream", def_.stream},
-                                                                    {"subject", def_.subject}};
+    const std::vector<std::pair<std::string, std::string>> base = {{"stream", def_.stream}, {"subject", def_.subject}};
     auto add = [&](const char* family, const char* help, bool counter, uint64_t v) {
       out->push_back({family, help, counter, base, static_cast<double>(v)});
     };
     add("impulse_nats_sink_records_total", "Rows published to NATS JetStream (acknowledged by the stream).", true,
         published_.load(std::memory_order_relaxed));
     add("impulse_nats_sink_duplicates_total",
-        "Publishes the stream acknowledged as duplicates (Nats-Msg-Id seen: a retried publish had been stored).",
-        true, duplicates_.load(std::memory_order_relaxed));
+        "Publishes the stream acknowledged as duplicates (Nats-Msg-Id seen: a retried publish had been stored).", true,
+        duplicates_.load(std::memory_order_relaxed));
     add("impulse_nats_sink_retries_total",
         "Publishes retried with backoff (no responders, timeouts, leader elections, reconnects).", true,
         retries_.load(std::memory_order_relaxed));
@@ -625,8 +622,8 @@ class Sink {
       std::fill(pos_.begin(), pos_.end(), 0);
       last_seq_ = 0;
     } else if (s != NATS_OK) {
-      const std::string why = "nats sink " + def_.stream + ": reading the last message of " + def_.subject + ": " +
-                              Why(s, jerr);
+      const std::string why =
+          "nats sink " + def_.stream + ": reading the last message of " + def_.subject + ": " + Why(s, jerr);
       return Transient(s, jerr) ? Unavailable(why) : Internal(why);
     } else {
       const char* header = nullptr;
@@ -863,7 +860,9 @@ class NatsConnectors final : public Connectors {
     std::vector<MetricSample> out;
     for (const auto& s : sources_) s->Metrics(&out);
     for (const auto& s : sinks_) s->Metrics(&out);
-    out.push_back({"impulse_nats_disconnects_total", "Times the NATS connection was lost (nats.c reconnects).", true,
+    out.push_back({"impulse_nats_disconnects_total",
+                   "Times the NATS connection was lost (nats.c reconnects).",
+                   true,
                    {{"servers", ServerList(def_)}},
                    static_cast<double>(disconnects_.load(std::memory_order_relaxed))});
     return out;

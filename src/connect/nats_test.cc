@@ -67,11 +67,11 @@ bool Listening(int port) {
 // One nats-server process with JetStream, optionally a member of a cluster.
 class Server {
  public:
-  Server(std::string name, const std::filesystem::path& dir, int port, int cluster_port,
-         const std::vector<int>& routes)
+  Server(std::string name, const std::filesystem::path& dir, int port, int cluster_port, const std::vector<int>& routes)
       : name_(std::move(name)), port_(port) {
-    std::vector<std::string> args = {ServerBinary(), "-js", "-a", "127.0.0.1", "-p", std::to_string(port),
-                                     "-sd", (dir / name_).string(), "--server_name", name_};
+    std::vector<std::string> args = {
+        ServerBinary(),         "-js",           "-a", "127.0.0.1", "-p", std::to_string(port), "-sd",
+        (dir / name_).string(), "--server_name", name_};
     if (cluster_port > 0) {
       std::string r;
       for (int p : routes) r += (r.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(p);
@@ -172,7 +172,8 @@ class Client {
     po.MsgId = id.c_str();
     po.MaxWait = 2000;
     jsPubAck* pa = nullptr;
-    const natsStatus st = js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), &po, nullptr);
+    const natsStatus st =
+        js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), &po, nullptr);
     if (pa != nullptr) jsPubAck_Destroy(pa);
     return st == NATS_OK;
   }
@@ -244,8 +245,8 @@ class Client {
       if (subject == natsMsg_GetSubject(m)) {
         const char* id = nullptr;
         natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
-        out.push_back({std::string(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))),
-                       id == nullptr ? "" : id});
+        out.push_back(
+            {std::string(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))), id == nullptr ? "" : id});
       }
       natsMsg_Destroy(m);
     }
@@ -373,7 +374,7 @@ TEST_F(NatsTest, SourceCopiesTheSubjectAndDeadLettersBadMessagesWithTheirSequenc
     if (i % 10 == 0) c.MustPublish("pay.other", Tx(1000 + i, 1, t0), "other-" + std::to_string(i));
   }
   c.MustPublish("pay.in", "{\"id\":\"x\"}", "bad-1");  // sequence 67: wrong type
-  c.MustPublish("pay.in", "not json", "bad-2");         // sequence 68
+  c.MustPublish("pay.in", "not json", "bad-2");        // sequence 68
   auto e = Engine::OpenSpec(Spec(kSource), Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   const auto events = WaitFor(**e, "tx", 60, 20'000);
@@ -393,11 +394,9 @@ TEST_F(NatsTest, SourceCopiesTheSubjectAndDeadLettersBadMessagesWithTheirSequenc
   const auto r = testing_util::IngestAndWait(**e, "tx", Tx(2000, 1, t0) + "\n");
   EXPECT_EQ(r.status.code(), StatusCode::kInvalidArgument) << r.status.ToString();
   const std::string metrics = (*e)->MetricsText();
-  EXPECT_NE(metrics.find("impulse_nats_source_records_total{stream=\"tx\",subject=\"pay.in\"} 62"),
-            std::string::npos)
+  EXPECT_NE(metrics.find("impulse_nats_source_records_total{stream=\"tx\",subject=\"pay.in\"} 62"), std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("impulse_nats_source_rejected_total{stream=\"tx\",subject=\"pay.in\"} 2"),
-            std::string::npos);
+  EXPECT_NE(metrics.find("impulse_nats_source_rejected_total{stream=\"tx\",subject=\"pay.in\"} 2"), std::string::npos);
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
@@ -485,8 +484,7 @@ nats:
   auto e = Engine::OpenSpec(spec, Options());
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kUnavailable) << e.status().ToString();
-  EXPECT_NE(e.status().message().find("nats://127.0.0.1:1 unreachable"), std::string::npos)
-      << e.status().ToString();
+  EXPECT_NE(e.status().message().find("nats://127.0.0.1:1 unreachable"), std::string::npos) << e.status().ToString();
 }
 
 TEST_F(NatsTest, AMissingJetStreamStreamIsAClearError) {

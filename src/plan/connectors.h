@@ -1,6 +1,6 @@
 // External brokers in the spec (docs/CONNECTORS.md): Kafka topics and NATS JetStream subjects
-// copied into source streams, and streams exported to Kafka topics and NATS subjects. Plain data, resolved by the spec compiler; the runtime's
-// connectors (src/connect/) carry them out.
+// copied into source streams, and streams exported to Kafka topics and NATS subjects. Plain data, resolved by the spec
+// compiler; the runtime's connectors (src/connect/) carry them out.
 #pragma once
 
 #include <cstdint>
@@ -51,9 +51,9 @@ struct KafkaDef {
 // in stream-sequence order, through a durable pull consumer.
 struct NatsSourceDef {
   std::string stream;
-  std::string subject;          // the consumer's filter subject (default: the stream's name)
-  std::string jetstream_stream;  // the JetStream stream holding it; empty: looked up by subject
-  std::string durable;          // the consumer's name (default: impulse-<stream>)
+  std::string subject;            // the consumer's filter subject (default: the stream's name)
+  std::string jetstream_stream;   // the JetStream stream holding it; empty: looked up by subject
+  std::string durable;            // the consumer's name (default: impulse-<stream>)
   bool time_from_record = false;  // event time from the message's JetStream timestamp
 };
 

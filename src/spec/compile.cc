@@ -179,7 +179,8 @@ class Resolver {
     // key_by changes the output's partitioning, not the input's).
     PartitionInfo part{source->key_field, source->options.partitions};
     // A broker's records are partitioned by their producers (Kafka's partitioner, NATS's single
-    // partition), not by the engine's key hash: keyed steps need a key_by first (lookups and joins route by the engine's hash).
+    // partition), not by the engine's key hash: keyed steps need a key_by first (lookups and
+    // joins route by the engine's hash).
     if (ConnectorSourceStreams().count(p.from) != 0) part.key_field = -1;
     size_t position = 0;
     for (const RawStep& step : p.steps) {

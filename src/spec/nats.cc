@@ -22,9 +22,18 @@ bool Text(const YAML::Node& n, const std::string& what, Diagnostics* d, std::str
 }
 
 // The connection options, named after the nats.c setters that take them (docs/CONNECTORS.md).
-constexpr std::string_view kOptions[] = {"name",    "user",     "password", "token",   "user_credentials",
-                                         "secure",  "ca_file",  "cert_file", "key_file", "expected_hostname",
-                                         "skip_server_verification", "ciphers"};
+constexpr std::string_view kOptions[] = {"name",
+                                         "user",
+                                         "password",
+                                         "token",
+                                         "user_credentials",
+                                         "secure",
+                                         "ca_file",
+                                         "cert_file",
+                                         "key_file",
+                                         "expected_hostname",
+                                         "skip_server_verification",
+                                         "ciphers"};
 
 bool IsSecretOption(std::string_view key) { return key == "password" || key == "token"; }
 
@@ -111,7 +120,8 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
           continue;
         }
         if (value.rfind("${", 0) == 0 && !IsEnvReference(value)) {
-          d->Add(Diagnostics::LocOf(it->second), "nats option " + key + ": write an environment variable as ${env:NAME}");
+          d->Add(Diagnostics::LocOf(it->second),
+                 "nats option " + key + ": write an environment variable as ${env:NAME}");
           ok = false;
           continue;
         }
@@ -180,7 +190,8 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
         }
         const std::string w = "nats source '" + src.stream + "'";
         if (def->derived || def->name.front() == '_') {
-          d->Add(Diagnostics::LocOf(*st), w + ": the stream is written by the engine; a source needs a declared stream");
+          d->Add(Diagnostics::LocOf(*st),
+                 w + ": the stream is written by the engine; a source needs a declared stream");
           ok = false;
         } else if (def->options.partitions != 1) {
           // One consumer delivers in stream-sequence order: one log partition keeps that order and

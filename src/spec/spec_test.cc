@@ -348,7 +348,6 @@ TEST(Spec, KafkaErrorsAreReportedWhereTheyAre) {
   ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  topics: x\n", 19, 3, "unknown key 'topics'");
 }
 
-
 // `nats:` (docs/CONNECTORS.md): a source needs a one-partition stream; secrets only from the
 // environment; options are nats.c's.
 constexpr const char* kOnePartition = R"(streams:
@@ -392,7 +391,7 @@ TEST(Spec, NatsSourcesAndSinksResolve) {
   EXPECT_EQ(n.sources[0].durable, "impulse-pay");  // derived from the stream by default
   EXPECT_TRUE(n.sources[0].time_from_record);
   ASSERT_EQ(n.sinks.size(), 1u);
-  EXPECT_EQ(n.sinks[0].subject, "out");  // the stream's name by default
+  EXPECT_EQ(n.sinks[0].subject, "out");              // the stream's name by default
   EXPECT_TRUE(n.sinks[0].jetstream_stream.empty());  // looked up by subject at start
   EXPECT_EQ(plan->ConnectorSourceStreams(), std::vector<std::string>{"pay"});
 }
@@ -428,8 +427,9 @@ TEST(Spec, NatsErrorsAreReportedWhereTheyAre) {
                      "nats:\n  servers: nats://a:4222\n  sources: [{stream: pay}]\n",
                  21, 22, "the stream already has a source");
   // A stream of 4 partitions (the default): one consumer keeps one order.
-  ExpectOneError(Pipeline("      - filter: amount > 1\n") + "nats:\n  servers: nats://a:4222\n  sources: [{stream: clicks}]\n",
-                 18, 22, "needs a stream declared with partitions: 1");
+  ExpectOneError(
+      Pipeline("      - filter: amount > 1\n") + "nats:\n  servers: nats://a:4222\n  sources: [{stream: clicks}]\n", 18,
+      22, "needs a stream declared with partitions: 1");
 }
 
 }  // namespace
