@@ -602,7 +602,8 @@ class Sink {
     add("impulse_nats_sink_errors_total", "Other failed publishes and position reloads of a sink (retried).", true,
         errors_.load(std::memory_order_relaxed));
     uint64_t behind = 0;
-    for (uint32_t p = 0; p < pos_.size(); ++p) {
+    // positions_seen_, not pos_: the sink's thread writes pos_.
+    for (uint32_t p = 0; p < positions_seen_.size(); ++p) {
       const uint64_t end = host_->ReadableEnd(stream_, p);
       const uint64_t at = positions_seen_[p]->load(std::memory_order_relaxed);
       behind += end > at ? end - at : 0;
@@ -645,7 +646,7 @@ class Sink {
                                   std::to_string(pos.size()) + " partition positions and the stream has " +
                                   std::to_string(pos_.size()) + " partitions");
       }
-      pos_ = std::move(pos);
+      std::copy(pos.begin(), pos.end(), pos_.begin());  // in place: pos_ keeps its size for Metrics
       last_seq_ = natsMsg_GetSequence(m.get());
     }
     for (uint32_t p = 0; p < pos_.size(); ++p) positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
@@ -735,8 +736,7 @@ class Sink {
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MsgId = msg_id_.c_str();
-      po.ExpectLastSubjectSeq = last_seq_;
-      if (last_seq_ == 0) po.ExpectNoMessage = false;
+      po.ExpectLastSubjectSeq = last_seq_;  // 0 (an empty subject): not checked
       jsPubAck* pa = nullptr;
       jsErrCode jerr = static_cast<jsErrCode>(0);
       s = js_PublishMsg(&pa, js_.get(), m.get(), &po, &jerr);
@@ -820,12 +820,6 @@ class NatsConnectors final : public Connectors {
 
   Status Start(Host* host) {
     ASSIGN_OR_RETURN(OptionsPtr opts, MakeOptions(def_, nullptr));
-    natsOptions_SetDisconnectedCB(
-        opts.get(),
-        [](natsConnection*, void* self) {
-          static_cast<NatsConnectors*>(self)->disconnects_.fetch_add(1, std::memory_order_relaxed);
-        },
-        this);
     natsConnection* nc = nullptr;
     const natsStatus s = natsConnection_Connect(&nc, opts.get());
     if (s != NATS_OK) {
@@ -860,11 +854,21 @@ class NatsConnectors final : public Connectors {
     std::vector<MetricSample> out;
     for (const auto& s : sources_) s->Metrics(&out);
     for (const auto& s : sinks_) s->Metrics(&out);
-    out.push_back({"impulse_nats_disconnects_total",
-                   "Times the NATS connection was lost (nats.c reconnects).",
+    // From the connection's statistics rather than a callback: nats.c runs callbacks on its own
+    // thread, which may still be delivering one while the connection is destroyed.
+    uint64_t reconnects = 0;
+    natsStatistics* stats = nullptr;
+    if (nc_ != nullptr && natsStatistics_Create(&stats) == NATS_OK) {
+      if (natsConnection_GetStats(nc_.get(), stats) == NATS_OK) {
+        (void)natsStatistics_GetCounts(stats, nullptr, nullptr, nullptr, nullptr, &reconnects);
+      }
+      natsStatistics_Destroy(stats);
+    }
+    out.push_back({"impulse_nats_reconnects_total",
+                   "Times the NATS connection was re-established by nats.c.",
                    true,
                    {{"servers", ServerList(def_)}},
-                   static_cast<double>(disconnects_.load(std::memory_order_relaxed))});
+                   static_cast<double>(reconnects)});
     return out;
   }
 
@@ -873,7 +877,6 @@ class NatsConnectors final : public Connectors {
   ConnectionPtr nc_;
   std::vector<std::unique_ptr<Source>> sources_;
   std::vector<std::unique_ptr<Sink>> sinks_;
-  std::atomic<uint64_t> disconnects_{0};
 };
 
 }  // namespace
