@@ -192,6 +192,23 @@ class Client {
     jsStreamInfo_Destroy(si);
     return leader;
   }
+  // Fetches up to n messages from an existing durable consumer and never acknowledges them (as a
+  // process that crashed after fetching would); the number fetched.
+  int FetchWithoutAck(const std::string& stream, const std::string& durable, const std::string& subject, int n,
+                      int64_t wait_ms = 2000) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream.c_str();
+    so.Consumer = durable.c_str();
+    natsSubscription* sub = nullptr;
+    if (js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &so, nullptr) != NATS_OK) return -1;
+    natsMsgList list{};
+    int got = 0;
+    if (natsSubscription_Fetch(&list, sub, n, wait_ms, nullptr) == NATS_OK) got = list.Count;
+    natsMsgList_Destroy(&list);
+    natsSubscription_Destroy(sub);
+    return got;
+  }
   // The leader of a consumer of `stream`.
   std::string ConsumerLeader(const std::string& stream, const std::string& consumer) {
     jsConsumerInfo* ci = nullptr;
@@ -422,6 +439,72 @@ TEST_F(NatsTest, ARestartResumesAfterTheLogsPositionWithNoDuplicateAndNoGap) {
   const auto again = WaitFor(**e, "tx", 71, 0);
   EXPECT_EQ(again.size(), 70u);
   EXPECT_EQ(Ids(again).size(), 70u);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// The durable consumer holds deliveries no engine appended (fetched, never acknowledged, as by a
+// process that crashed): the restart must still copy them, in order, not after the ack wait.
+TEST_F(NatsTest, DeliveriesAConsumerHoldsUnacknowledgedAreCopiedInOrderAfterARestart) {
+  StartSingle();
+  Client c(Urls());
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c.AddStream("PAY", {"pay.>"}, 1), NATS_OK);
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 0; i < 20; ++i) c.MustPublish("pay.in", Tx(i, 1, t0 + i), "in-" + std::to_string(i));
+  {
+    auto e = Engine::OpenSpec(Spec(kSource), Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_EQ(WaitFor(**e, "tx", 20, 20'000).size(), 20u);
+    ASSERT_TRUE((*e)->Stop().ok());
+  }
+  for (int i = 20; i < 50; ++i) c.MustPublish("pay.in", Tx(i, 1, t0 + i), "in-" + std::to_string(i));
+  ASSERT_EQ(c.FetchWithoutAck("PAY", "impulse-tx", "pay.in", 10), 10);  // ids 20..29, pending for 60 s
+  auto e = Engine::OpenSpec(Spec(kSource), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(WaitFor(**e, "tx", 50, 10'000).size(), 50u);
+  auto rows = (*e)->ReadRows("tx", 0, 0, 1000);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->rows.size(), 50u);
+  for (size_t i = 0; i < 50; ++i) EXPECT_EQ(rows->rows.row(i)[0].i64, static_cast<int64_t>(i)) << "in order";
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// Another client pulls from the source's consumer while the engine runs and never acknowledges:
+// the engine sees holes in the consumer's delivery numbering, recreates the consumer at the
+// log's position and still copies every message once, in order.
+TEST_F(NatsTest, DeliveriesTakenByAnotherPullAreCopiedWhenTheDeliveryNumberingHasAHole) {
+  StartSingle();
+  Client c(Urls());
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c.AddStream("PAY", {"pay.>"}, 1), NATS_OK);
+  const int64_t t0 = 1'700'000'000'000;
+  c.MustPublish("pay.in", Tx(0, 1, t0), "in-0");
+  auto e = Engine::OpenSpec(Spec(kSource), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(WaitFor(**e, "tx", 1, 10'000).size(), 1u);
+  std::atomic<int> stolen{0};
+  std::atomic<bool> published{false};
+  std::thread thief([&] {
+    Client other(Urls());
+    while (!published.load()) stolen += std::max(0, other.FetchWithoutAck("PAY", "impulse-tx", "pay.in", 5, 100));
+  });
+  for (int i = 1; i < 300; ++i) c.MustPublish("pay.in", Tx(i, 1, t0 + i), "in-" + std::to_string(i));
+  published = true;
+  thief.join();
+  ASSERT_EQ(WaitFor(**e, "tx", 300, 20'000).size(), 300u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto rows = (*e)->ReadRows("tx", 0, 0, 1000);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->rows.size(), 300u) << "no duplicate";
+  for (size_t i = 0; i < 300; ++i) EXPECT_EQ(rows->rows.row(i)[0].i64, static_cast<int64_t>(i)) << "in order";
+  const std::string metrics = (*e)->MetricsText();
+  std::printf("the other client took %d deliveries\n", stolen.load());
+  if (stolen.load() > 0) {
+    EXPECT_EQ(metrics.find("impulse_nats_consumer_resets_total{stream=\"tx\",subject=\"pay.in\"} 1\n"),
+              std::string::npos)
+        << "the consumer was recreated after the hole\n"
+        << metrics;
+  }
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
