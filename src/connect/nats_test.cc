@@ -553,6 +553,23 @@ TEST_F(NatsTest, SinkPublishesEachOutputOnceAcrossRestartsWithItsMessageId) {
   EXPECT_EQ(ids.size(), 100u);
 }
 
+// The sink's position is the last message of its subject: a message someone else published there
+// is refused at start with the reason, not taken as a position.
+TEST_F(NatsTest, ASinkSubjectWrittenBySomeoneElseIsAClearError) {
+  StartSingle();
+  Client c(Urls());
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c.AddStream("PAY", {"pay.>"}, 1), NATS_OK);
+  ASSERT_EQ(c.AddStream("ALERTS", {"alerts.>"}, 1), NATS_OK);
+  c.MustPublish("alerts.big", "{\"id\":1}", "foreign-1");
+  auto e = Engine::OpenSpec(Spec(kSourceAndSink), Options());
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kFailedPrecondition) << e.status().ToString();
+  EXPECT_NE(e.status().message().find("has no Impulse-Positions header: the subject must be written by this sink only"),
+            std::string::npos)
+      << e.status().ToString();
+}
+
 TEST_F(NatsTest, AnUnreachableServerIsNamedAtStart) {
   const std::string spec = R"yaml(
 streams:
