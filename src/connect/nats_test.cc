@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -551,6 +552,43 @@ TEST_F(NatsTest, SinkPublishesEachOutputOnceAcrossRestartsWithItsMessageId) {
   }
   EXPECT_EQ(Ids(values).size(), 100u);
   EXPECT_EQ(ids.size(), 100u);
+}
+
+// Copy and publish rates on one local server (NATS_TEST_EVENTS events, 5 000 by default): the
+// source's pulls of batch_records messages against the sink's one round trip per row. Asserts
+// that every event is copied and published once; prints the rates (docs/CONNECTORS.md).
+TEST_F(NatsTest, RatesOnOneServer) {
+  StartSingle();
+  Client c(Urls());
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c.AddStream("PAY", {"pay.>"}, 1), NATS_OK);
+  ASSERT_EQ(c.AddStream("ALERTS", {"alerts.>"}, 1), NATS_OK);
+  const char* env = std::getenv("NATS_TEST_EVENTS");
+  const int n = env != nullptr ? std::atoi(env) : 5000;
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 0; i < n; ++i) c.MustPublish("pay.in", Tx(i, 150, t0 + i), "in-" + std::to_string(i));
+  const std::string spec = Spec(kSourceAndSink);
+  const std::string big = "batch_records: 50";
+  std::string fast = spec;
+  fast.replace(fast.find(big), big.size(), "batch_records: 1000");
+  const auto start = std::chrono::steady_clock::now();
+  auto e = Engine::OpenSpec(fast, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(WaitFor(**e, "tx", static_cast<size_t>(n), 120'000).size(), static_cast<size_t>(n));
+  const double copy_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string done =
+      "impulse_nats_sink_records_total{stream=\"big_tx\",subject=\"alerts.big\"} " + std::to_string(n) + "\n";
+  bool published = false;
+  for (int i = 0; i < 6000 && !published; ++i) {
+    published = (*e)->MetricsText().find(done) != std::string::npos;
+    if (!published) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double sink_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(published) << "the sink published every output";
+  ASSERT_TRUE((*e)->Stop().ok());
+  EXPECT_EQ(c.ReadAll("ALERTS", "alerts.big").size(), static_cast<size_t>(n));
+  std::printf("%d events: copied in %.2f s (%.0f events/s); all published by %.2f s (%.0f rows/s end to end)\n", n,
+              copy_s, n / copy_s, sink_s, n / sink_s);
 }
 
 // The sink's position is the last message of its subject: a message someone else published there
