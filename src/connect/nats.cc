@@ -403,7 +403,12 @@ class Source {
         Unsubscribe();
         continue;
       }
-      if (!Flush()) ClearBuffer();  // stopping: not copied, fetched again at the next start
+      if (!Flush()) {
+        // Not copied (stopping, or the batch could not be parsed): fetched again from the log's
+        // position, by a recreated consumer, so no later batch lands before it.
+        ClearBuffer();
+        Unsubscribe();
+      }
     }
   }
 
