@@ -108,6 +108,7 @@ class Server {
     pid_ = -1;
   }
   const std::string& name() const { return name_; }
+  int port() const { return port_; }
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
 
  private:
@@ -589,6 +590,43 @@ TEST_F(NatsTest, RatesOnOneServer) {
   EXPECT_EQ(c.ReadAll("ALERTS", "alerts.big").size(), static_cast<size_t>(n));
   std::printf("%d events: copied in %.2f s (%.0f events/s); all published by %.2f s (%.0f rows/s end to end)\n", n,
               copy_s, n / copy_s, sink_s, n / sink_s);
+}
+
+// The only server is killed and started again on its store while events flow: the engine's
+// connection comes back (nats.c reconnects), and every event is copied and published once.
+TEST_F(NatsTest, AServerRestartMidStreamLosesAndDuplicatesNothing) {
+  StartSingle();
+  auto c = std::make_unique<Client>(Urls());
+  ASSERT_TRUE(c->ok());
+  ASSERT_EQ(c->AddStream("PAY", {"pay.>"}, 1), NATS_OK);
+  ASSERT_EQ(c->AddStream("ALERTS", {"alerts.>"}, 1), NATS_OK);
+  auto e = Engine::OpenSpec(Spec(kSourceAndSink), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 0; i < 100; ++i) c->MustPublish("pay.in", Tx(i, 150, t0 + i), "in-" + std::to_string(i));
+  const int port = servers_[0]->port();
+  servers_[0]->Kill(SIGKILL);
+  servers_[0] = std::make_unique<Server>("n1", dir_, port, 0, std::vector<int>{});
+  ASSERT_TRUE(servers_[0]->WaitListening(10'000));
+  for (int i = 100; i < 200; ++i) c->MustPublish("pay.in", Tx(i, 150, t0 + i), "in-" + std::to_string(i));
+  ASSERT_EQ(WaitFor(**e, "tx", 200, 30'000).size(), 200u);
+  const std::string done = "impulse_nats_sink_records_total{stream=\"big_tx\",subject=\"alerts.big\"} 200\n";
+  for (int i = 0; i < 1500 && (*e)->MetricsText().find(done) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto rows = (*e)->ReadRows("tx", 0, 0, 1000);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->rows.size(), 200u) << "no duplicate";
+  for (size_t i = 0; i < 200; ++i) EXPECT_EQ(rows->rows.row(i)[0].i64, static_cast<int64_t>(i)) << "in order";
+  const std::string metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find("impulse_nats_reconnects_total{servers=\"" + Urls() + "\"} 1"), std::string::npos) << metrics;
+  ASSERT_TRUE((*e)->Stop().ok());
+  const auto out = c->ReadAll("ALERTS", "alerts.big");
+  std::vector<std::string> values;
+  for (const auto& m : out) values.push_back(m.data);
+  EXPECT_EQ(out.size(), 200u);
+  EXPECT_EQ(Ids(values).size(), 200u);
 }
 
 // The sink's position is the last message of its subject: a message someone else published there
