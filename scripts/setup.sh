@@ -16,6 +16,8 @@ PACKAGES=(
   libopencv-dnn-dev
   # Kafka sources and sinks (IMPULSE_WITH_KAFKA); kcat is the outside client of the Kafka tests
   librdkafka-dev kcat
+  # NATS JetStream sources and sinks (IMPULSE_WITH_NATS); nats-server hosts the NATS tests
+  libnats-dev nats-server
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the crash campaign and the soak (scripts/crash_campaign.py, scripts/soak.py; standard library only)

@@ -32,7 +32,10 @@ ctest --test-dir build/fuzz --output-on-failure -j "$JOBS"
 
 echo "== ThreadSanitizer: concurrent tests"
 configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMPULSE_SANITIZE=thread -DIMPULSE_BENCH=OFF
-cmake --build build/tsan -j "$JOBS" --target runtime_test log_test server_test action_test agent_test
+# nats_test exists when the build found libnats (IMPULSE_WITH_NATS).
+tsan_targets=(runtime_test log_test server_test action_test agent_test)
+if cmake --build build/tsan --target help | grep -q '\bnats_test\b'; then tsan_targets+=(nats_test); fi
+cmake --build build/tsan -j "$JOBS" --target "${tsan_targets[@]}"
 ctest --test-dir build/tsan --output-on-failure -L concurrent -j "$JOBS"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: everything"

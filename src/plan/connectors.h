@@ -1,6 +1,6 @@
-// External brokers in the spec (docs/CONNECTORS.md): Kafka topics copied into source streams
-// and streams exported to Kafka topics. Plain data, resolved by the spec compiler; the runtime's
-// connectors (src/connect/) carry them out.
+// External brokers in the spec (docs/CONNECTORS.md): Kafka topics and NATS JetStream subjects
+// copied into source streams, and streams exported to Kafka topics and NATS subjects. Plain data, resolved by the spec
+// compiler; the runtime's connectors (src/connect/) carry them out.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +45,37 @@ struct KafkaDef {
   uint32_t batch_records_max = 10'000;  // records copied per append (one fsync, one source position)
   std::vector<KafkaSourceDef> sources;
   std::vector<KafkaSinkDef> sinks;
+};
+
+// A JetStream subject whose messages become the events of a declared stream of one partition,
+// in stream-sequence order, through a durable pull consumer.
+struct NatsSourceDef {
+  std::string stream;
+  std::string subject;            // the consumer's filter subject (default: the stream's name)
+  std::string jetstream_stream;   // the JetStream stream holding it; empty: looked up by subject
+  std::string durable;            // the consumer's name (default: impulse-<stream>)
+  bool time_from_record = false;  // event time from the message's JetStream timestamp
+};
+
+// A stream published to a subject, each row once with Nats-Msg-Id <stream>/<partition>/<offset>,
+// rows up to the newest completed checkpoint's end.
+struct NatsSinkDef {
+  std::string stream;
+  std::string subject;           // default: the stream's name
+  std::string jetstream_stream;  // holding the subject (positions are read back from it); empty: looked up
+};
+
+struct NatsDef {
+  bool enabled = false;
+  std::vector<std::string> servers;  // nats://host:port URLs
+  // Connection options named after the nats.c setters (docs/CONNECTORS.md): user, password,
+  // token, user_credentials, secure, ca_file, cert_file, key_file, expected_hostname,
+  // skip_server_verification, ciphers, name. Secrets are given as "${env:NAME}".
+  std::vector<std::pair<std::string, std::string>> options;
+  int64_t connect_timeout_ms = 10'000;  // connection and JetStream API calls at start
+  uint32_t batch_records_max = 1'000;   // messages fetched per pull (one append, one source position)
+  std::vector<NatsSourceDef> sources;
+  std::vector<NatsSinkDef> sinks;
 };
 
 }  // namespace impulse::plan

@@ -267,6 +267,15 @@ struct LogicalPlan {
   std::vector<ActionDef> actions;  // top-level `actions:` (webhook and agent endpoints)
   bool uses_outbox = false;        // a trigger calls an action: _outbox is declared
   KafkaDef kafka;                  // top-level `kafka:` (sources and sinks on Kafka topics)
+  NatsDef nats;                    // top-level `nats:` (sources and sinks on JetStream subjects)
+
+  // The streams copied from a broker (kafka and nats sources), in producer-slot order.
+  std::vector<std::string> ConnectorSourceStreams() const {
+    std::vector<std::string> out;
+    for (const KafkaSourceDef& s : kafka.sources) out.push_back(s.stream);
+    for (const NatsSourceDef& s : nats.sources) out.push_back(s.stream);
+    return out;
+  }
 
   const StreamDef* FindStream(std::string_view name) const;
   const LogicalPipeline* FindPipeline(std::string_view name) const;

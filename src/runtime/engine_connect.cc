@@ -8,9 +8,13 @@
 #include <cinttypes>
 #include <cstdio>
 #include <future>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "connect/kafka.h"
+#include "connect/nats.h"
 #include "event/row_codec.h"
 #include "runtime/engine_impl.h"
 #include "runtime/shard.h"
@@ -63,9 +67,9 @@ Status EngineImpl::RecoverSources() {
   source_resume_.assign(streams_.size(), {});
   NoteCommittedEnds({restored_positions_.begin(), restored_positions_.end()});
   uint32_t slot = options_.max_producers + 1;
-  for (const plan::KafkaSourceDef& src : plan_.kafka.sources) {
-    const int si = StreamIndex(src.stream);
-    if (si < 0) return Internal("kafka source of an unknown stream " + src.stream);
+  for (const std::string& name : plan_.ConnectorSourceStreams()) {
+    const int si = StreamIndex(name);
+    if (si < 0) return Internal("connector source of an unknown stream " + name);
     source_slot_[static_cast<size_t>(si)] = static_cast<int>(slot++);
     StreamState& ss = *streams_[static_cast<size_t>(si)];
     std::vector<int64_t>& resume = source_resume_[static_cast<size_t>(si)];
@@ -131,9 +135,45 @@ Status EngineImpl::RecoverSources() {
   return Status::OK();
 }
 
+namespace {
+
+// Kafka's and NATS's connectors as one: sources stop before sinks across both.
+class ConnectorSet final : public connect::Connectors {
+ public:
+  void Add(std::unique_ptr<connect::Connectors> c) { parts_.push_back(std::move(c)); }
+  void StopSources() override {
+    for (auto& c : parts_) c->StopSources();
+  }
+  void StopSinks() override {
+    for (auto& c : parts_) c->StopSinks();
+  }
+  std::vector<connect::MetricSample> Metrics() const override {
+    std::vector<connect::MetricSample> out;
+    for (const auto& c : parts_) {
+      for (connect::MetricSample& m : c->Metrics()) out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::unique_ptr<connect::Connectors>> parts_;
+};
+
+}  // namespace
+
 Status EngineImpl::StartConnectors() {
-  if (!plan_.kafka.enabled) return Status::OK();
-  ASSIGN_OR_RETURN(connectors_, connect::StartKafka(this, plan_.kafka));
+  if (!plan_.kafka.enabled && !plan_.nats.enabled) return Status::OK();
+  auto set = std::make_unique<ConnectorSet>();
+  if (plan_.kafka.enabled) {
+    ASSIGN_OR_RETURN(std::unique_ptr<connect::Connectors> kafka, connect::StartKafka(this, plan_.kafka));
+    set->Add(std::move(kafka));
+  }
+  if (plan_.nats.enabled) {
+    // On failure the Kafka connectors already started are stopped by the set's destructor.
+    ASSIGN_OR_RETURN(std::unique_ptr<connect::Connectors> nats, connect::StartNats(this, plan_.nats));
+    set->Add(std::move(nats));
+  }
+  connectors_ = std::move(set);
   return Status::OK();
 }
 

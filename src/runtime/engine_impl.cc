@@ -301,8 +301,9 @@ Status EngineImpl::CheckIngestTarget(std::string_view stream_name, uint32_t prod
     return InvalidArgument("stream '" + std::string(stream_name) + "' is written by the engine's action dispatcher");
   }
   if (source_slot_[static_cast<size_t>(*si)] >= 0) {
-    return InvalidArgument("stream '" + std::string(stream_name) +
-                           "' is copied from a Kafka topic (the spec's kafka sources): produce to the topic");
+    return InvalidArgument(
+        "stream '" + std::string(stream_name) +
+        "' is copied from a broker (the spec's kafka or nats sources): publish to its topic or subject");
   }
   if (streams_[static_cast<size_t>(*si)]->def.derived) {
     // Not retryable (unlike kFailedPrecondition, which means "stopping": 503).

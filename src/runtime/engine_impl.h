@@ -208,9 +208,9 @@ class EngineImpl final : public Engine, public connect::Host {
   const TestHooks& test_hooks() const { return test_hooks_; }
   // Producer slots: the callers' max_producers, then one for the engine's own writes (the
   // outbox dispatcher's dead letters and agent answers).
-  // Then one per Kafka source (connect::Host::AppendSourceBatch).
+  // Then one per connector source, Kafka and NATS (connect::Host::AppendSourceBatch).
   uint32_t producer_count() const {
-    return options_.max_producers + 1 + static_cast<uint32_t>(plan_.kafka.sources.size());
+    return options_.max_producers + 1 + static_cast<uint32_t>(plan_.ConnectorSourceStreams().size());
   }
   // The engine's own writes to a stream that is not pipeline-written (dispatcher thread only).
   // As IngestRows otherwise.

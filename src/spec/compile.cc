@@ -83,6 +83,7 @@ class Resolver {
       }
     }
     if (kafka) ResolveKafkaSinks(raw_.kafka, d_, plan_);
+    if (raw_.nats.IsDefined() && !raw_.nats.IsNull()) ResolveNats(raw_.nats, d_, plan_);
   }
 
  private:

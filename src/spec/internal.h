@@ -132,6 +132,7 @@ struct RawPipeline {
 
 struct RawSpec {
   YAML::Node kafka;  // top-level `kafka:` (resolved after the pipelines: sinks name their streams)
+  YAML::Node nats;   // top-level `nats:` (likewise)
   std::vector<RawStream> streams;
   std::vector<RawPipeline> pipelines;
   std::vector<RawView> views;
@@ -142,6 +143,11 @@ struct RawSpec {
 // marks their streams' partitioning) and after them (sinks, which may name pipeline streams).
 bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
 bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
+// Top-level `nats:` -> plan->nats (after the pipelines and the Kafka sinks: a stream has one
+// source, and a NATS source stream has one partition).
+bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
+// "${env:NAME}" with NAME of letters, digits and '_': a value read from the environment at start.
+bool IsEnvReference(std::string_view v);
 // Top-level `actions:` -> plan->actions (options validated, agent output streams declared).
 bool ResolveActions(const std::vector<RawView>& raw, Diagnostics* d, LogicalPlan* plan);
 // A `trigger` step: fills op->trigger (side indexes unset) and op->output (= in).

@@ -28,6 +28,8 @@ bool IsSecretProperty(std::string_view key) {
          key == "sasl.oauthbearer.config" || key == "ssl.key.pem" || key == "ssl.keystore.password";
 }
 
+}  // namespace
+
 bool IsEnvReference(std::string_view v) {
   if (v.size() < 8 || v.substr(0, 6) != "${env:" || v.back() != '}') return false;
   for (char c : v.substr(6, v.size() - 7)) {
@@ -35,8 +37,6 @@ bool IsEnvReference(std::string_view v) {
   }
   return true;
 }
-
-}  // namespace
 
 bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
   const std::string what = "kafka";

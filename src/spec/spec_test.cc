@@ -374,5 +374,89 @@ TEST(Spec, KafkaErrorsAreReportedWhereTheyAre) {
                  19, 45, "a topic has one sink");
 }
 
+// `nats:` (docs/CONNECTORS.md): a source needs a one-partition stream; secrets only from the
+// environment; options are nats.c's.
+constexpr const char* kOnePartition = R"(streams:
+  - name: pay
+    fields:
+      - {name: id, type: int64}
+      - {name: ts, type: timestamp}
+    key: id
+    event_time: ts
+    partitions: 1
+pipelines:
+  - name: p
+    from: pay
+    steps:
+      - filter: id > 1
+    sink: {stream: out}
+)";  // 14 lines
+
+TEST(Spec, NatsSourcesAndSinksResolve) {
+  std::vector<SpecError> errors;
+  const std::string yaml = std::string(kOnePartition) +
+                           "nats:\n  servers: nats://a:4222,nats://b:4222\n"
+                           "  options: {user: shop, password: \"${env:NATS_PW}\", secure: \"true\"}\n"
+                           "  connect_timeout: 3s\n  batch_records: 200\n"
+                           "  sources: [{stream: pay, subject: pay.in, jetstream_stream: PAY, event_time: "
+                           "record_timestamp}]\n"
+                           "  sinks: [{stream: out}]\n";
+  Result<LogicalPlan> plan = CompileSpec(yaml, "pipeline.yaml", &errors);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const NatsDef& n = plan->nats;
+  EXPECT_TRUE(n.enabled);
+  ASSERT_EQ(n.servers.size(), 2u);
+  EXPECT_EQ(n.servers[1], "nats://b:4222");
+  ASSERT_EQ(n.options.size(), 3u);
+  EXPECT_EQ(n.options[1].second, "${env:NATS_PW}");
+  EXPECT_EQ(n.connect_timeout_ms, 3000);
+  EXPECT_EQ(n.batch_records_max, 200u);
+  ASSERT_EQ(n.sources.size(), 1u);
+  EXPECT_EQ(n.sources[0].subject, "pay.in");
+  EXPECT_EQ(n.sources[0].jetstream_stream, "PAY");
+  EXPECT_EQ(n.sources[0].durable, "impulse-pay");  // derived from the stream by default
+  EXPECT_TRUE(n.sources[0].time_from_record);
+  ASSERT_EQ(n.sinks.size(), 1u);
+  EXPECT_EQ(n.sinks[0].subject, "out");              // the stream's name by default
+  EXPECT_TRUE(n.sinks[0].jetstream_stream.empty());  // looked up by subject at start
+  EXPECT_EQ(plan->ConnectorSourceStreams(), std::vector<std::string>{"pay"});
+}
+
+// A NATS-fed stream has one partition, which holds every key: keyed steps need no key_by
+// (unlike a Kafka-fed stream of several partitions).
+TEST(Spec, ANatsFedStreamOfOnePartitionTakesKeyedStepsDirectly) {
+  const std::string spec = std::string(kOnePartition).substr(0, std::string(kOnePartition).find("pipelines:")) +
+                           "pipelines:\n  - name: p\n    from: pay\n    steps:\n"
+                           "      - window: {tumbling: 1m, key: id, aggregates: {n: count()}}\n"
+                           "    sink: {stdout: true}\n";
+  std::vector<SpecError> errors;
+  Result<LogicalPlan> plan =
+      CompileSpec(spec + "nats:\n  servers: nats://a:4222\n  sources: [{stream: pay}]\n", "pipeline.yaml", &errors);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->ConnectorSourceStreams(), std::vector<std::string>{"pay"});
+}
+
+TEST(Spec, NatsErrorsAreReportedWhereTheyAre) {
+  const std::string base = kOnePartition;  // nats: starts on line 15
+  ExpectOneError(base + "nats:\n  servers: nats://a:4222\n  options: {password: hunter2}\n", 17, 23,
+                 "is a secret: give it as ${env:NAME}");
+  ExpectOneError(base + "nats:\n  servers: nats://a:4222\n  options: {sasl.password: x}\n", 17, 13,
+                 "unknown nats option 'sasl.password'");
+  ExpectOneError(base + "nats:\n  servers: nats://a:4222\n  sources: [{stream: out}]\n", 17, 22,
+                 "written by the engine");
+  ExpectOneError(base + "nats:\n  servers: nats://a:4222\n  sinks: [{stream: out, subject: \"a.*\"}]\n", 17, 34,
+                 "not a valid subject (no wildcards");
+  ExpectOneError(base + "nats:\n  sources: [{stream: pay}]\n", 16, 3, "nats needs 'servers'");
+  ExpectOneError(base + "nats:\n  servers: nats://a:4222\n  sources: [{stream: pay, durable: a.b}]\n", 17, 36,
+                 "not a valid consumer name");
+  ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  sources: [{stream: pay}]\n" +
+                     "nats:\n  servers: nats://a:4222\n  sources: [{stream: pay}]\n",
+                 21, 22, "the stream already has a source");
+  // A stream of 4 partitions (the default): one consumer keeps one order.
+  ExpectOneError(
+      Pipeline("      - filter: amount > 1\n") + "nats:\n  servers: nats://a:4222\n  sources: [{stream: clicks}]\n", 18,
+      22, "needs a stream declared with partitions: 1");
+}
+
 }  // namespace
 }  // namespace impulse::plan

@@ -64,8 +64,11 @@ class Reader {
       d_->Add({1, 1}, "the spec is empty (expected 'streams' and 'pipelines')");
       return;
     }
-    if (!ReadMap(root, "the spec", {"streams", "pipelines", "feature_views", "actions", "kafka"}, &top)) return;
+    if (!ReadMap(root, "the spec", {"streams", "pipelines", "feature_views", "actions", "kafka", "nats"}, &top)) {
+      return;
+    }
     if (const Entry* k = Find(top, "kafka")) out->kafka = k->value;
+    if (const Entry* n = Find(top, "nats")) out->nats = n->value;
     if (const Entry* s = Find(top, "streams")) ReadStreams(s->value, out);
     if (const Entry* v = Find(top, "feature_views")) ReadViews(v->value, out);
     if (const Entry* a = Find(top, "actions")) ReadNamed(a->value, "actions", "an action", &out->actions);

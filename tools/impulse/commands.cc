@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "connect/kafka.h"
+#include "connect/nats.h"
 #include "impulse/engine.h"
 #include "log/partition_log.h"
 #include "model/repository.h"
@@ -99,6 +100,19 @@ int ValidateCommand(const std::vector<std::string>& args) {
     Status ks = connect::CheckKafkaConfig(plan->kafka, /*require_env=*/false, &unset);
     if (!ks.ok()) {
       std::fprintf(stderr, "%s: %s\n1 error(s)\n", spec.c_str(), ks.message().c_str());
+      return 1;
+    }
+    if (!unset.empty()) {
+      std::fprintf(stderr, "%s: note: environment variables not set here (needed by impulse run): %s\n", spec.c_str(),
+                   unset.c_str());
+    }
+  }
+  if (plan->nats.enabled) {
+    // nats.c's own check of the options (certificate and credentials files), without connecting.
+    std::string unset;
+    Status ns = connect::CheckNatsConfig(plan->nats, /*require_env=*/false, &unset);
+    if (!ns.ok()) {
+      std::fprintf(stderr, "%s: %s\n1 error(s)\n", spec.c_str(), ns.message().c_str());
       return 1;
     }
     if (!unset.empty()) {
