@@ -208,6 +208,7 @@ class Source {
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Unavailable("kafka source " + def_.stream + ": subscribe: " + rd_kafka_err2str(err));
     }
+    subscribed_ = true;
     {
       std::lock_guard<std::mutex> l(registry_mu());
       registry()[rk_.get()] = this;
@@ -220,6 +221,25 @@ class Source {
     stop_.store(true, std::memory_order_release);
     if (thread_.joinable()) thread_.join();
     if (rk_) {
+      // librdkafka before 2.2.1 aborts when a cooperative-sticky consumer is closed before its
+      // first assignment (its assignor state is still null; librdkafka issue 4312): wait for it,
+      // bounded. Records fetched meanwhile are not copied (the next start fetches them again).
+      const bool affected = rd_kafka_version() < 0x020201ff;
+      const auto deadline = Clock::now() + std::chrono::milliseconds(kFirstAssignmentWaitMs);
+      while (affected && subscribed_ && !assigned_once_ && Clock::now() < deadline) {
+        if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), 100)) rd_kafka_message_destroy(m);
+      }
+      if (affected && subscribed_ && !assigned_once_) {
+        // Closing would abort the process: the handle is left as it is, said.
+        std::fprintf(stderr,
+                     "impulse: kafka source %s: no partition assignment after %d ms; its consumer is left open "
+                     "(librdkafka %s aborts closing it before one)\n",
+                     def_.stream.c_str(), kFirstAssignmentWaitMs, rd_kafka_version_str());
+        std::lock_guard<std::mutex> l(registry_mu());
+        registry().erase(rk_.get());
+        (void)rk_.release();
+        return;
+      }
       rd_kafka_consumer_close(rk_.get());
       {
         std::lock_guard<std::mutex> l(registry_mu());
@@ -300,6 +320,7 @@ class Source {
   void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list, bool cooperative) {
     rebalances_.fetch_add(1, std::memory_order_relaxed);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      assigned_once_ = true;
       for (int i = 0; i < list->cnt; ++i) {
         rd_kafka_topic_partition_t& tp = list->elems[i];
         if (tp.partition < 0 || static_cast<uint32_t>(tp.partition) >= parts_.size()) continue;
@@ -534,6 +555,9 @@ class Source {
   uint32_t stream_;
   StreamDef sdef_;
   static constexpr size_t kBatchBytesMax = 16u << 20;
+  static constexpr int kFirstAssignmentWaitMs = 15'000;
+  bool subscribed_ = false;
+  bool assigned_once_ = false;  // the consumer's thread, then Stop's after the join
   NdjsonLimits limits_;
   uint32_t batch_max_ = 1;
   std::unique_ptr<NdjsonParser> parser_;

@@ -290,6 +290,20 @@ kafka:
   EXPECT_NE(e.status().message().find("Connection refused"), std::string::npos) << "librdkafka's last error";
 }
 
+// librdkafka before 2.2.1 aborts the process when a cooperative-sticky consumer is closed before
+// its first assignment (librdkafka issue 4312): a stop right after the start must not.
+TEST_F(KafkaTest, AStopBeforeTheFirstAssignmentDoesNotAbortTheProcess) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  for (int wait_ms : {1000, 2500}) {
+    auto e = Engine::OpenSpec(Spec(kSourceOnly), Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    // The group's first assignment takes 3 s on the mock: stop at points before it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    const Status st = (*e)->Stop();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+}
+
 // (The mock cluster creates a missing topic on first use, so "topic not found" is not tested here.)
 TEST_F(KafkaTest, APartitionCountMismatchIsAClearError) {
   ASSERT_TRUE(cluster_->CreateTopic("payments3", 3));
