@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "connect/connector_util.h"
 #include "connect/kafka.h"
 #include "event/json_writer.h"
 #include "event/ndjson.h"
@@ -38,26 +39,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// "${env:NAME}" -> getenv(NAME); other values as written. Unset: an error, or with `unset`
-// (validation) the name is noted there and a placeholder checked instead.
-Result<std::string> Resolve(const std::string& key, const std::string& value, std::string* unset) {
-  if (value.rfind("${env:", 0) != 0) return value;
-  const std::string name = value.substr(6, value.size() - 7);
-  const char* v = std::getenv(name.c_str());
-  if (v == nullptr) {
-    if (unset != nullptr) {
-      *unset += (unset->empty() ? "" : ", ") + name;
-      return std::string();  // not checked: its value is not known here
-    }
-    return FailedPrecondition("kafka property " + key + ": environment variable " + name + " is not set");
-  }
-  return std::string(v);
-}
+int64_t NowMs() { return WallMs(); }
 
 // librdkafka's last error per handle, for messages that say which broker failed and why.
 struct ErrorLog {
@@ -97,7 +79,7 @@ Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<
   RETURN_IF_ERROR(Set(conf.get(), "bootstrap.servers", def.brokers));
   RETURN_IF_ERROR(Set(conf.get(), "log_level", "3"));  // errors reach us through the error callback
   for (const auto& [k, v] : def.properties) {
-    ASSIGN_OR_RETURN(std::string value, Resolve(k, v, unset));
+    ASSIGN_OR_RETURN(std::string value, ResolveEnv("kafka property " + k, v, unset));
     if (unset != nullptr && value.empty() && v.rfind("${env:", 0) == 0) continue;  // validating, unset
     RETURN_IF_ERROR(Set(conf.get(), k, value));
   }
@@ -150,7 +132,7 @@ Result<int> TopicPartitions(rd_kafka_t* rk, const plan::KafkaDef& def, const std
   return n;
 }
 
-void Sleep(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void Sleep(int64_t ms) { SleepMs(ms); }
 
 // ---------------------------------------------------------------------------------------------
 // Source
@@ -360,15 +342,7 @@ class Source {
     }
   }
 
-  void Note(const std::string& what) {
-    copy_errors_.fetch_add(1, std::memory_order_relaxed);
-    // At most one line per second: a broker outage must not flood stderr.
-    const int64_t now = NowMs();
-    if (now - last_note_ms_ < 1000) return;
-    last_note_ms_ = now;
-    std::fprintf(stderr, "impulse: kafka source %s (topic %s): %s\n", def_.stream.c_str(), def_.topic.c_str(),
-                 what.c_str());
-  }
+  void Note(const std::string& what) { notes_.Say(what, &copy_errors_); }
 
   void Run() {
     uint32_t buffered = 0;
@@ -506,18 +480,9 @@ class Source {
     return true;
   }
 
-  // Appends with retries; false when stopping (the batch is dropped here: its position did not
-  // advance, so the topic gives it again at the next start).
   bool Append(uint32_t p, const RowBatch& rows, std::vector<BadLine>* bad, uint64_t* end) {
-    int64_t backoff = 1;
-    while (true) {
-      Status st = host_->AppendSourceBatch(stream_, p, rows, bad, trailer_, end);
-      if (st.ok()) return true;
-      if (st.code() == StatusCode::kFailedPrecondition || stop_.load(std::memory_order_acquire)) return false;
-      if (st.code() != StatusCode::kUnavailable) Note("append: " + st.ToString());
-      Sleep(backoff);
-      backoff = std::min<int64_t>(backoff * 2, st.code() == StatusCode::kUnavailable ? 50 : 1000);
-    }
+    return AppendWithRetry(host_, stream_, p, rows, bad, trailer_, end, stop_,
+                           [this](const Status& st) { Note("append: " + st.ToString()); });
   }
 
   // Commits, for monitoring, the offsets the pipelines have processed; updates the lag gauges.
@@ -569,7 +534,7 @@ class Source {
   RowBatch rows_;
   std::vector<BadLine> bad_;
   std::string trailer_;
-  int64_t last_note_ms_ = 0;
+  Notes notes_{"kafka source " + def_.stream + " (topic " + def_.topic + ")"};
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> rebalances_{0};
@@ -1016,7 +981,7 @@ class Sink {
   static constexpr int64_t kStopExportMs = 5000;
 };
 
-class KafkaConnectors final : public Connectors {
+class KafkaConnectors final : public ConnectorGroup<Source, Sink> {
  public:
   explicit KafkaConnectors(plan::KafkaDef def) : def_(std::move(def)) {}
   ~KafkaConnectors() override {
@@ -1025,40 +990,22 @@ class KafkaConnectors final : public Connectors {
   }
 
   Status Start(Host* host) {
-    for (const plan::KafkaSourceDef& s : def_.sources) {
-      uint32_t index = 0;
-      const StreamDef* sdef = host->FindStream(s.stream, &index);
-      if (sdef == nullptr) return Internal("kafka source of an unknown stream " + s.stream);
-      sources_.push_back(std::make_unique<Source>(host, def_, s, index, *sdef));
-      RETURN_IF_ERROR(sources_.back()->Start());
-    }
-    for (const plan::KafkaSinkDef& s : def_.sinks) {
-      uint32_t index = 0;
-      const StreamDef* sdef = host->FindStream(s.stream, &index);
-      if (sdef == nullptr) return Internal("kafka sink of an unknown stream " + s.stream);
-      sinks_.push_back(std::make_unique<Sink>(host, def_, s, index, *sdef));
-      RETURN_IF_ERROR(sinks_.back()->Start());
-    }
-    return Status::OK();
-  }
-
-  void StopSources() override {
-    for (auto& s : sources_) s->Stop();
-  }
-  void StopSinks() override {
-    for (auto& s : sinks_) s->Stop();
-  }
-  std::vector<MetricSample> Metrics() const override {
-    std::vector<MetricSample> out;
-    for (const auto& s : sources_) s->Metrics(&out);
-    for (const auto& s : sinks_) s->Metrics(&out);
-    return out;
+    RETURN_IF_ERROR(StartEach(
+        host, def_.sources, "kafka source",
+        [&](uint32_t index, const StreamDef& sdef, const plan::KafkaSourceDef& d) {
+          return std::make_unique<Source>(host, def_, d, index, sdef);
+        },
+        &sources_));
+    return StartEach(
+        host, def_.sinks, "kafka sink",
+        [&](uint32_t index, const StreamDef& sdef, const plan::KafkaSinkDef& d) {
+          return std::make_unique<Sink>(host, def_, d, index, sdef);
+        },
+        &sinks_);
   }
 
  private:
   plan::KafkaDef def_;  // the sources and sinks keep references into it
-  std::vector<std::unique_ptr<Source>> sources_;
-  std::vector<std::unique_ptr<Sink>> sinks_;
 };
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "connect/connector_util.h"
 #include "connect/nats.h"
 #include "event/json_writer.h"
 #include "event/ndjson.h"
@@ -42,12 +43,8 @@ constexpr int64_t kFetchWaitMs = 500;           // a pull request's expiry when 
 constexpr int64_t kAckWaitNs = 60'000'000'000;  // unacked deliveries are redelivered after it
 constexpr int64_t kMaxBackoffMs = 2000;         // retries (leader elections, no responders) back off up to it
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-void Sleep(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+int64_t NowMs() { return WallMs(); }
+void Sleep(int64_t ms) { SleepMs(ms); }
 
 // nats.c's status text and, when it has one, its last error's detail.
 std::string Why(natsStatus s, jsErrCode jerr = static_cast<jsErrCode>(0)) {
@@ -69,18 +66,11 @@ bool Transient(natsStatus s, jsErrCode jerr) {
   return s == NATS_ERR && last != nullptr && std::strstr(last, "Leadership Change") != nullptr;
 }
 
+// Unset while validating: a placeholder nats.c accepts, so the other options are still checked.
 Result<std::string> Resolve(const std::string& key, const std::string& value, std::string* unset) {
-  if (value.rfind("${env:", 0) != 0) return value;
-  const std::string name = value.substr(6, value.size() - 7);
-  const char* v = std::getenv(name.c_str());
-  if (v == nullptr) {
-    if (unset != nullptr) {
-      *unset += (unset->empty() ? "" : ", ") + name;
-      return std::string("unset");
-    }
-    return FailedPrecondition("nats option " + key + ": environment variable " + name + " is not set");
-  }
-  return std::string(v);
+  ASSIGN_OR_RETURN(std::string v, ResolveEnv("nats option " + key, value, unset));
+  if (unset != nullptr && v.empty() && value.rfind("${env:", 0) == 0) return std::string("unset");
+  return v;
 }
 
 struct OptionsDeleter {
@@ -350,15 +340,7 @@ class Source {
     }
   }
 
-  void Note(const std::string& what, std::atomic<uint64_t>* counter) {
-    counter->fetch_add(1, std::memory_order_relaxed);
-    // At most one line per second: an outage must not flood stderr.
-    const int64_t now = NowMs();
-    if (now - last_note_ms_ < 1000) return;
-    last_note_ms_ = now;
-    std::fprintf(stderr, "impulse: nats source %s (subject %s): %s\n", def_.stream.c_str(), def_.subject.c_str(),
-                 what.c_str());
-  }
+  void Note(const std::string& what, std::atomic<uint64_t>* counter) { notes_.Say(what, counter); }
 
   void Run() {
     int64_t backoff = 10;
@@ -512,18 +494,9 @@ class Source {
     return true;
   }
 
-  // Appends with retries (dead letters are not repeated: stored, `bad` is cleared); false when
-  // stopping (the batch's position did not advance: the stream gives it again).
   bool Append(const RowBatch& rows, std::vector<BadLine>* bad, uint64_t* end) {
-    int64_t backoff = 1;
-    while (true) {
-      Status st = host_->AppendSourceBatch(stream_, 0, rows, bad, trailer_, end);
-      if (st.ok()) return true;
-      if (st.code() == StatusCode::kFailedPrecondition || stop_.load(std::memory_order_acquire)) return false;
-      if (st.code() != StatusCode::kUnavailable) Note("append: " + st.ToString(), &errors_);
-      Sleep(backoff);
-      backoff = std::min<int64_t>(backoff * 2, st.code() == StatusCode::kUnavailable ? 50 : 1000);
-    }
+    return AppendWithRetry(host_, stream_, 0, rows, bad, trailer_, end, stop_,
+                           [this](const Status& st) { Note("append: " + st.ToString(), &errors_); });
   }
 
   // Acknowledges the newest batch the pipelines have processed (and with it every earlier one).
@@ -564,7 +537,7 @@ class Source {
   RowBatch rows_;
   std::vector<BadLine> bad_;
   std::string trailer_;
-  int64_t last_note_ms_ = 0;
+  Notes notes_{"nats source " + def_.stream + " (subject " + def_.subject + ")"};
   std::atomic<int64_t> pending_{-1};
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> rejected_{0};
@@ -675,14 +648,7 @@ class Sink {
     return Status::OK();
   }
 
-  void Note(const std::string& what, std::atomic<uint64_t>* counter) {
-    counter->fetch_add(1, std::memory_order_relaxed);
-    const int64_t now = NowMs();
-    if (now - last_note_ms_ < 1000) return;
-    last_note_ms_ = now;
-    std::fprintf(stderr, "impulse: nats sink %s (subject %s): %s\n", def_.stream.c_str(), def_.subject.c_str(),
-                 what.c_str());
-  }
+  void Note(const std::string& what, std::atomic<uint64_t>* counter) { notes_.Say(what, counter); }
 
   void Run() {
     int stop_attempts = 0;
@@ -822,14 +788,14 @@ class Sink {
   std::string json_;
   std::string msg_id_;
   std::string positions_;
-  int64_t last_note_ms_ = 0;
+  Notes notes_{"nats sink " + def_.stream + " (subject " + def_.subject + ")"};
   std::atomic<uint64_t> published_{0};
   std::atomic<uint64_t> duplicates_{0};
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> errors_{0};
 };
 
-class NatsConnectors final : public Connectors {
+class NatsConnectors final : public ConnectorGroup<Source, Sink> {
  public:
   explicit NatsConnectors(plan::NatsDef def) : def_(std::move(def)) {}
   ~NatsConnectors() override {
@@ -849,33 +815,22 @@ class NatsConnectors final : public Connectors {
                          std::to_string(def_.connect_timeout_ms) + " ms (" + Why(s) + ")");
     }
     nc_.reset(nc);
-    for (const plan::NatsSourceDef& src : def_.sources) {
-      uint32_t index = 0;
-      const StreamDef* sdef = host->FindStream(src.stream, &index);
-      if (sdef == nullptr) return Internal("nats source of an unknown stream " + src.stream);
-      sources_.push_back(std::make_unique<Source>(host, nc_.get(), def_, src, index, *sdef));
-      RETURN_IF_ERROR(sources_.back()->Start());
-    }
-    for (const plan::NatsSinkDef& snk : def_.sinks) {
-      uint32_t index = 0;
-      const StreamDef* sdef = host->FindStream(snk.stream, &index);
-      if (sdef == nullptr) return Internal("nats sink of an unknown stream " + snk.stream);
-      sinks_.push_back(std::make_unique<Sink>(host, nc_.get(), def_, snk, index, *sdef));
-      RETURN_IF_ERROR(sinks_.back()->Start());
-    }
-    return Status::OK();
+    RETURN_IF_ERROR(StartEach(
+        host, def_.sources, "nats source",
+        [&](uint32_t index, const StreamDef& sdef, const plan::NatsSourceDef& d) {
+          return std::make_unique<Source>(host, nc_.get(), def_, d, index, sdef);
+        },
+        &sources_));
+    return StartEach(
+        host, def_.sinks, "nats sink",
+        [&](uint32_t index, const StreamDef& sdef, const plan::NatsSinkDef& d) {
+          return std::make_unique<Sink>(host, nc_.get(), def_, d, index, sdef);
+        },
+        &sinks_);
   }
 
-  void StopSources() override {
-    for (auto& s : sources_) s->Stop();
-  }
-  void StopSinks() override {
-    for (auto& s : sinks_) s->Stop();
-  }
-  std::vector<MetricSample> Metrics() const override {
-    std::vector<MetricSample> out;
-    for (const auto& s : sources_) s->Metrics(&out);
-    for (const auto& s : sinks_) s->Metrics(&out);
+ protected:
+  void AddMetrics(std::vector<MetricSample>* out) const override {
     // From the connection's statistics rather than a callback: nats.c runs callbacks on its own
     // thread, which may still be delivering one while the connection is destroyed.
     uint64_t reconnects = 0;
@@ -886,19 +841,16 @@ class NatsConnectors final : public Connectors {
       }
       natsStatistics_Destroy(stats);
     }
-    out.push_back({"impulse_nats_reconnects_total",
-                   "Times the NATS connection was re-established by nats.c.",
-                   true,
-                   {{"servers", ServerList(def_)}},
-                   static_cast<double>(reconnects)});
-    return out;
+    out->push_back({"impulse_nats_reconnects_total",
+                    "Times the NATS connection was re-established by nats.c.",
+                    true,
+                    {{"servers", ServerList(def_)}},
+                    static_cast<double>(reconnects)});
   }
 
  private:
   plan::NatsDef def_;  // the sources and sinks keep references into it
   ConnectionPtr nc_;
-  std::vector<std::unique_ptr<Source>> sources_;
-  std::vector<std::unique_ptr<Sink>> sinks_;
 };
 
 }  // namespace
