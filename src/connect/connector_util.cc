@@ -26,6 +26,34 @@ Result<std::string> ResolveEnv(const std::string& what, const std::string& value
   return std::string();
 }
 
+void AppendValueLine(const char* value, size_t len, size_t max_line_bytes, std::string* ndjson) {
+  bool blank = true;
+  for (size_t i = 0; value != nullptr && i < len && blank; ++i) {
+    blank = value[i] == ' ' || value[i] == '\t' || value[i] == '\n' || value[i] == '\r';
+  }
+  if (value == nullptr || blank) {
+    ndjson->append("null\n");
+    return;
+  }
+  len = std::min(len, max_line_bytes + 1);
+  const size_t at = ndjson->size();
+  ndjson->append(value, len);
+  bool in_string = false;
+  bool escaped = false;
+  for (size_t i = at; i < ndjson->size(); ++i) {
+    char& c = (*ndjson)[i];
+    if (escaped) {
+      escaped = false;
+    } else if (in_string && c == '\\') {
+      escaped = true;
+    } else if (c == '"') {
+      in_string = !in_string;
+    }
+    if (c == '\n' || c == '\r') c = in_string ? '\x01' : ' ';
+  }
+  ndjson->push_back('\n');
+}
+
 void Notes::Say(const std::string& what, std::atomic<uint64_t>* counter) {
   counter->fetch_add(1, std::memory_order_relaxed);
   const int64_t now = WallMs();

@@ -23,6 +23,13 @@ void SleepMs(int64_t ms);
 // added to *unset and "" returned.
 Result<std::string> ResolveEnv(const std::string& what, const std::string& value, std::string* unset);
 
+// Appends one broker message's value to `ndjson` as one line: a null, empty or blank value as
+// "null" (no event: the parser rejects it with its reason); a value over max_line_bytes cut to
+// max_line_bytes + 1 bytes (the parser refuses it as too long without the rest being held); a
+// newline outside strings as a space (pretty-printed JSON), inside a string as a control
+// character (a raw newline there is invalid JSON and stays invalid).
+void AppendValueLine(const char* value, size_t len, size_t max_line_bytes, std::string* ndjson);
+
 // Counts every note and writes at most one line a second to stderr ("impulse: <prefix>: what"):
 // an outage must not flood it. One thread.
 class Notes {

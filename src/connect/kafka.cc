@@ -390,35 +390,7 @@ class Source {
            " (topic recreated or offsets reset?): skipped as already copied");
       return 0;
     }
-    const auto* v = static_cast<const char*>(m.payload);
-    size_t len = m.len;
-    bool blank = true;
-    for (size_t i = 0; v != nullptr && i < len && blank; ++i)
-      blank = v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r';
-    if (v == nullptr || blank) {
-      part.ndjson += "null";  // a tombstone or blank value: no event; the parser rejects it with its reason
-    } else {
-      // Over the line limit: enough of it for the parser to refuse it as too long, not all of it.
-      len = std::min<size_t>(len, limits_.max_line_bytes + 1);
-      // One line per record. Outside strings a newline is whitespace (pretty-printed JSON); inside
-      // a string a raw one is invalid JSON, kept invalid as a control character.
-      const size_t at = part.ndjson.size();
-      part.ndjson.append(v, len);
-      bool in_string = false;
-      bool escaped = false;
-      for (size_t i = at; i < part.ndjson.size(); ++i) {
-        char& c = part.ndjson[i];
-        if (escaped) {
-          escaped = false;
-        } else if (in_string && c == '\\') {
-          escaped = true;
-        } else if (c == '"') {
-          in_string = !in_string;
-        }
-        if (c == '\n' || c == '\r') c = in_string ? '\x01' : ' ';
-      }
-    }
-    part.ndjson.push_back('\n');
+    AppendValueLine(static_cast<const char*>(m.payload), m.len, limits_.max_line_bytes, &part.ndjson);
     part.offsets.push_back(m.offset);
     rd_kafka_timestamp_type_t tt;
     part.times.push_back(rd_kafka_message_timestamp(&m, &tt));

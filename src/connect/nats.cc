@@ -10,7 +10,7 @@
 // the pipelines have processed them (monitoring and retention; the log is the truth).
 //
 // A sink publishes each row up to the newest checkpoint's end, synchronously, with
-// Nats-Msg-Id <stream>/<partition>/<offset> (the server's dedup window absorbs retries) and the
+// Nats-Msg-Id <subject>/<stream>/<partition>/<offset> (the server's dedup window absorbs retries) and the
 // expected last sequence of the subject (a stale view is detected, not duplicated); every
 // message carries the sink's positions, so the last message of the subject is its position.
 #include <nats/nats.h>
@@ -42,6 +42,7 @@ constexpr const char* kPositionsHeader = "Impulse-Positions";
 constexpr int64_t kFetchWaitMs = 500;           // a pull request's expiry when the subject is idle
 constexpr int64_t kAckWaitNs = 60'000'000'000;  // unacked deliveries are redelivered after it
 constexpr int64_t kMaxBackoffMs = 2000;         // retries (leader elections, no responders) back off up to it
+constexpr int64_t kMaxAckPending = 10'000'000;  // unacked messages a consumer may hold (acks trail processing)
 
 int64_t NowMs() { return WallMs(); }
 void Sleep(int64_t ms) { SleepMs(ms); }
@@ -227,7 +228,10 @@ class Source {
       parse_def.schema = Schema(std::move(fields));
       parse_def.time_field = -1;  // the parser requires a time field: here it is set after parsing
     }
-    parser_ = std::make_unique<NdjsonParser>(parse_def, host_->SourceLimits());
+    limits_ = host_->SourceLimits();
+    parser_ = std::make_unique<NdjsonParser>(parse_def, limits_);
+    // A batch is one request: within the engine's per-shard bound.
+    batch_max_ = static_cast<int>(std::min<uint64_t>(ndef_.batch_records_max, host_->SourceBatchMax()));
     next_ = host_->SourceResumePosition(stream_, 0);
   }
   ~Source() { Stop(); }
@@ -238,6 +242,23 @@ class Source {
     }
     ASSIGN_OR_RETURN(js_, NewJs(nc_, ndef_));
     ASSIGN_OR_RETURN(js_stream_, FindJetStream(js_.get(), ndef_, def_.jetstream_stream, def_.subject));
+    {
+      // The consumer is deleted and recreated at the log's position at each start: on a stream
+      // that removes messages once its consumers acknowledged them (interest, work queue), the
+      // deletion would remove every message not yet acknowledged.
+      jsStreamInfo* si = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      if (js_GetStreamInfo(&si, js_.get(), js_stream_.c_str(), nullptr, &jerr) == NATS_OK && si != nullptr) {
+        const jsRetentionPolicy r = si->Config != nullptr ? si->Config->Retention : js_LimitsPolicy;
+        jsStreamInfo_Destroy(si);
+        if (r != js_LimitsPolicy) {
+          return InvalidArgument("nats source " + def_.stream + ": JetStream stream " + js_stream_ + " has " +
+                                 (r == js_InterestPolicy ? "interest" : "work-queue") +
+                                 " retention; a source needs limits retention (its consumer is recreated at "
+                                 "each start, which would remove unacknowledged messages)");
+        }
+      }
+    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ndef_.connect_timeout_ms);
     while (true) {
       Status st = Subscribe();
@@ -302,7 +323,9 @@ class Source {
     cc.FilterSubject = def_.subject.c_str();
     cc.AckPolicy = js_AckAll;  // one ack per processed batch
     cc.AckWait = kAckWaitNs;
-    cc.MaxAckPending = -1;  // acks trail the pipelines: no limit on what may be unacked
+    // Acks trail the pipelines: a bound far above what they hold back (nats.c sends only values
+    // above 0; the server's default would cap a lagging source at 1000 unacked messages).
+    cc.MaxAckPending = kMaxAckPending;
     if (next_ > 0) {
       cc.DeliverPolicy = js_DeliverByStartSequence;
       cc.OptStartSeq = static_cast<uint64_t>(next_);
@@ -357,8 +380,7 @@ class Source {
       }
       natsMsgList list{};
       jsErrCode jerr = static_cast<jsErrCode>(0);
-      const natsStatus s =
-          natsSubscription_Fetch(&list, sub_, static_cast<int>(ndef_.batch_records_max), kFetchWaitMs, &jerr);
+      const natsStatus s = natsSubscription_Fetch(&list, sub_, batch_max_, kFetchWaitMs, &jerr);
       if (list.Count == 0) {
         natsMsgList_Destroy(&list);
         if (s == NATS_TIMEOUT && jerr == 0) continue;  // idle: nothing to fetch
@@ -415,20 +437,8 @@ class Source {
         redelivered_.fetch_add(1, std::memory_order_relaxed);  // already in the log
         continue;
       }
-      const char* v = natsMsg_GetData(m);
-      const int len = natsMsg_GetDataLength(m);
-      if (v == nullptr || len <= 0) {
-        ndjson_ += "null";  // an empty message: no event; the parser rejects it with its reason
-      } else {
-        // A JSON value may span lines: outside strings a newline is whitespace, inside a string a
-        // raw one is invalid anyway; either way a space keeps one line per message.
-        const size_t at = ndjson_.size();
-        ndjson_.append(v, static_cast<size_t>(len));
-        for (size_t c = at; c < ndjson_.size(); ++c) {
-          if (ndjson_[c] == '\n' || ndjson_[c] == '\r') ndjson_[c] = ' ';
-        }
-      }
-      ndjson_.push_back('\n');
+      AppendValueLine(natsMsg_GetData(m), static_cast<size_t>(std::max(0, natsMsg_GetDataLength(m))),
+                      limits_.max_line_bytes, &ndjson_);
       seqs_.push_back(seq);
       times_.push_back(ts_ms);
       // Acknowledging the newest message acknowledges the ones before it (AckAll).
@@ -520,6 +530,8 @@ class Source {
   plan::NatsSourceDef def_;
   uint32_t stream_;
   StreamDef sdef_;
+  NdjsonLimits limits_;
+  int batch_max_ = 1;
   std::unique_ptr<NdjsonParser> parser_;
   JsPtr js_;
   std::string js_stream_;
@@ -596,6 +608,8 @@ class Sink {
         retries_.load(std::memory_order_relaxed));
     add("impulse_nats_sink_errors_total", "Other failed publishes and position reloads of a sink (retried).", true,
         errors_.load(std::memory_order_relaxed));
+    add("impulse_nats_sink_skipped_total", "Rows not exported: larger than the server or the stream accepts.", true,
+        oversized_.load(std::memory_order_relaxed));
     uint64_t behind = 0;
     // positions_seen_, not pos_: the sink's thread writes pos_.
     for (uint32_t p = 0; p < positions_seen_.size(); ++p) {
@@ -655,6 +669,10 @@ class Sink {
     int64_t backoff = 10;
     while (true) {
       const bool stopping = stop_.load(std::memory_order_acquire);
+      // A stop exports what it can in kStopExportMs (one round trip a row); the rest goes at the
+      // next start, from the subject's last message.
+      if (stopping && stop_deadline_ms_ < 0) stop_deadline_ms_ = NowMs() + kStopExportMs;
+      if (stopping && NowMs() > stop_deadline_ms_) return;
       bool any = false;
       for (uint32_t p = 0; p < pos_.size(); ++p) any |= host_->CommittedEnd(stream_, p) > pos_[p];
       if (!any) {
@@ -687,6 +705,9 @@ class Sink {
         }
         for (size_t i = 0; i < rows_.size(); ++i) {
           if (rows_.meta(i).offset < pos_[p]) continue;
+          if (stop_deadline_ms_ >= 0 && NowMs() > stop_deadline_ms_) {
+            return Unavailable("nats sink " + def_.stream + ": stopped with rows left to export");
+          }
           RETURN_IF_ERROR(Publish(p, rows_.row(i), rows_.meta(i).offset));
           if (resynced_) {
             resynced_ = false;
@@ -707,7 +728,9 @@ class Sink {
   Status Publish(uint32_t p, const Value* row, uint64_t offset) {
     json_.clear();
     AppendRowJson(sdef_.schema, row, &json_);
-    msg_id_ = def_.stream + "/" + std::to_string(p) + "/" + std::to_string(offset);
+    // The subject too: two deployments' sinks of equally named streams into one JetStream stream
+    // must not take each other's messages for duplicates.
+    msg_id_ = def_.subject + "/" + def_.stream + "/" + std::to_string(p) + "/" + std::to_string(offset);
     positions_.clear();
     for (uint32_t q = 0; q < pos_.size(); ++q) {
       positions_ += (q == 0 ? "" : ",") + std::to_string(q == p ? offset + 1 : pos_[q]);
@@ -750,6 +773,15 @@ class Sink {
              &retries_);
         return Resync();
       }
+      if (s == NATS_MAX_PAYLOAD || jerr == JSStreamMessageExceedsMaximumErr) {
+        // Never storable: skipped, counted and said, so that it does not block what follows (a
+        // restart before the next stored row tries it again, and skips it again).
+        oversized_.fetch_add(1, std::memory_order_relaxed);
+        Note("publish " + msg_id_ + ": " + Why(s, jerr) + "; not exported", &errors_);
+        pos_[p] = offset + 1;
+        positions_seen_[p]->store(offset + 1, std::memory_order_relaxed);
+        return Status::OK();
+      }
       const bool transient = Transient(s, jerr);
       Note("publish " + msg_id_ + ": " + Why(s, jerr), transient ? &retries_ : &errors_);
       if (stop_.load(std::memory_order_acquire) && ++stop_attempts > 3) {
@@ -784,6 +816,9 @@ class Sink {
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> positions_seen_;
   uint64_t last_seq_ = 0;
   bool resynced_ = false;
+  static constexpr int64_t kStopExportMs = 5000;
+  int64_t stop_deadline_ms_ = -1;  // the sink's thread
+  std::atomic<uint64_t> oversized_{0};
   RowBatch rows_;
   std::string json_;
   std::string msg_id_;

@@ -1,5 +1,6 @@
 // Top-level `nats:` of the spec (docs/CONNECTORS.md): servers, connection options, JetStream
 // sources and sinks. Checked without connecting; the engine connects at start.
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,6 +56,25 @@ bool ValidName(std::string_view s) {
     if (c == '.' || c == '*' || c == '>' || c == ' ' || c == '\t' || c == '/' || c == '\\') return false;
   }
   return true;
+}
+
+// Whether `filter` (tokens separated by '.', '*' one token, '>' the rest) matches `subject`.
+bool SubjectMatches(const std::string& filter, const std::string& subject) {
+  size_t f = 0;
+  size_t t = 0;
+  while (f <= filter.size() && t <= subject.size()) {
+    const size_t fe = std::min(filter.find('.', f), filter.size());
+    const size_t te = std::min(subject.find('.', t), subject.size());
+    const std::string_view ft(filter.data() + f, fe - f);
+    if (ft == ">") return true;
+    if (ft != "*" && ft != std::string_view(subject.data() + t, te - t)) return false;
+    const bool filter_done = fe >= filter.size();
+    const bool subject_done = te >= subject.size();
+    if (filter_done || subject_done) return filter_done && subject_done;
+    f = fe + 1;
+    t = te + 1;
+  }
+  return false;
 }
 
 }  // namespace
@@ -232,6 +252,15 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
             ok = false;
           }
         }
+        for (const NatsSourceDef& other : n.sources) {
+          // One consumer, one reader: two sources on it would take each other's deliveries.
+          if (other.durable == src.durable) {
+            d->Add(Diagnostics::LocOf(*st), w + ": durable consumer '" + src.durable +
+                                                "' is already the consumer of the source of stream '" + other.stream +
+                                                "'");
+            ok = false;
+          }
+        }
         n.sources.push_back(std::move(src));
       }
     }
@@ -267,6 +296,23 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
         }
         sink.subject = sink.stream;
         ok &= names(se, w, /*wildcards=*/false, &sink.subject, &sink.jetstream_stream);
+        // A sink's position is read back from its subject, and a subject a source here reads
+        // would feed the engine its own output: one writer per subject, never a source's.
+        for (const NatsSinkDef& other : n.sinks) {
+          if (other.subject == sink.subject) {
+            d->Add(Diagnostics::LocOf(*st), w + ": subject " + sink.subject + " is already the sink of stream '" +
+                                                other.stream + "' (a subject has one sink)");
+            ok = false;
+          }
+        }
+        for (const NatsSourceDef& src : n.sources) {
+          if (SubjectMatches(src.subject, sink.subject)) {
+            d->Add(Diagnostics::LocOf(*st), w + ": subject " + sink.subject + " is read by the source of stream '" +
+                                                src.stream + "' (" + src.subject +
+                                                "): the engine would read its own output");
+            ok = false;
+          }
+        }
         n.sinks.push_back(std::move(sink));
       }
     }

@@ -456,6 +456,14 @@ TEST(Spec, NatsErrorsAreReportedWhereTheyAre) {
   ExpectOneError(
       Pipeline("      - filter: amount > 1\n") + "nats:\n  servers: nats://a:4222\n  sources: [{stream: clicks}]\n", 18,
       22, "needs a stream declared with partitions: 1");
+  // One writer per subject, never a subject a source reads (wildcards included).
+  ExpectOneError(
+      base + "nats:\n  servers: nats://a:4222\n  sinks: [{stream: out, subject: s}, {stream: pay, subject: s}]\n", 17,
+      47, "a subject has one sink");
+  ExpectOneError(base +
+                     "nats:\n  servers: nats://a:4222\n  sources: [{stream: pay, subject: \"pay.>\"}]\n"
+                     "  sinks: [{stream: out, subject: pay.out}]\n",
+                 18, 20, "the engine would read its own output");
 }
 
 }  // namespace
