@@ -34,7 +34,9 @@ echo "== ThreadSanitizer: concurrent tests"
 configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMPULSE_SANITIZE=thread -DIMPULSE_BENCH=OFF
 # nats_test exists when the build found libnats (IMPULSE_WITH_NATS).
 tsan_targets=(runtime_test log_test server_test action_test agent_test)
-if cmake --build build/tsan --target help | grep -q '\bnats_test\b'; then tsan_targets+=(nats_test); fi
+# (The target list is captured first: `grep -q` closing the pipe early would fail it under pipefail.)
+tsan_help=$(cmake --build build/tsan --target help)
+if grep -qw nats_test <<<"$tsan_help"; then tsan_targets+=(nats_test); fi
 cmake --build build/tsan -j "$JOBS" --target "${tsan_targets[@]}"
 ctest --test-dir build/tsan --output-on-failure -L concurrent -j "$JOBS"
 
