@@ -148,6 +148,16 @@ bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan
 bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan);
 // "${env:NAME}" with NAME of letters, digits and '_': a value read from the environment at start.
 bool IsEnvReference(std::string_view v);
+// Shared by the connector sections (connector_entries.cc). A non-empty scalar.
+bool ReadText(const YAML::Node& n, const std::string& what, Diagnostics* d, std::string* out);
+// One entry of a `sources:` or `sinks:` list (what: "kafka source"): its keys checked into
+// *fields; its `stream` node, or nullptr (reported) when the entry is malformed or has none.
+const YAML::Node* ConnectorEntry(const YAML::Node& entry, const std::string& what,
+                                 std::initializer_list<std::string_view> keys, Diagnostics* d,
+                                 std::vector<std::pair<std::string, YAML::Node>>* fields);
+// The stream an entry names (*name), or nullptr (reported: "<what>: unknown stream").
+const StreamDef* ConnectorStream(const YAML::Node& n, const std::string& what, const LogicalPlan& plan, Diagnostics* d,
+                                 std::string* name);
 // Top-level `actions:` -> plan->actions (options validated, agent output streams declared).
 bool ResolveActions(const std::vector<RawView>& raw, Diagnostics* d, LogicalPlan* plan);
 // A `trigger` step: fills op->trigger (side indexes unset) and op->output (= in).

@@ -13,15 +13,6 @@ namespace {
 
 using Entries_ = std::vector<std::pair<std::string, YAML::Node>>;
 
-bool Text(const YAML::Node& n, const std::string& what, Diagnostics* d, std::string* out) {
-  if (!n.IsScalar() || n.Scalar().empty()) {
-    d->Add(Diagnostics::LocOf(n), "expected a non-empty string for " + what);
-    return false;
-  }
-  *out = n.Scalar();
-  return true;
-}
-
 // Properties whose values are credentials: never in the spec's text, only "${env:NAME}".
 bool IsSecretProperty(std::string_view key) {
   return key.find("password") != std::string_view::npos || key.find("secret") != std::string_view::npos ||
@@ -49,13 +40,13 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
   k.enabled = true;
   bool ok = true;
   if (const YAML::Node* b = Get(e, "brokers")) {
-    ok &= Text(*b, "kafka brokers", d, &k.brokers);
+    ok &= ReadText(*b, "kafka brokers", d, &k.brokers);
   } else {
     d->Add(Diagnostics::LocOf(body), "kafka needs 'brokers' (host:port[,host:port...])");
     ok = false;
   }
   if (const YAML::Node* g = Get(e, "group")) {
-    ok &= Text(*g, "kafka group", d, &k.group);
+    ok &= ReadText(*g, "kafka group", d, &k.group);
   } else {
     d->Add(Diagnostics::LocOf(body), "kafka needs 'group' (the consumer group and the prefix of transactional ids)");
     ok = false;
@@ -78,8 +69,8 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
       for (auto it = props->begin(); it != props->end(); ++it) {
         std::string key;
         std::string value;
-        if (!Text(it->first, "a kafka property name", d, &key) ||
-            !Text(it->second, "kafka property " + key, d, &value)) {
+        if (!ReadText(it->first, "a kafka property name", d, &key) ||
+            !ReadText(it->second, "kafka property " + key, d, &value)) {
           ok = false;
           continue;
         }
@@ -112,18 +103,14 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
     } else {
       for (const YAML::Node& sn : *sources) {
         Entries_ se;
-        if (!Entries(sn, "a kafka source", {"stream", "topic", "event_time", "start", "partitioned_by_key"}, d, &se)) {
+        const YAML::Node* st = ConnectorEntry(sn, "kafka source",
+                                              {"stream", "topic", "event_time", "start", "partitioned_by_key"}, d, &se);
+        if (st == nullptr) {
           ok = false;
           continue;
         }
         KafkaSourceDef src;
-        const YAML::Node* st = Get(se, "stream");
-        if (st == nullptr) {
-          d->Add(Diagnostics::LocOf(sn), "a kafka source needs 'stream'");
-          ok = false;
-          continue;
-        }
-        if (!Text(*st, "kafka source stream", d, &src.stream)) {
+        if (!ReadText(*st, "kafka source stream", d, &src.stream)) {
           ok = false;
           continue;
         }
@@ -141,7 +128,7 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
           }
         }
         src.topic = src.stream;
-        if (const YAML::Node* t = Get(se, "topic")) ok &= Text(*t, w + " topic", d, &src.topic);
+        if (const YAML::Node* t = Get(se, "topic")) ok &= ReadText(*t, w + " topic", d, &src.topic);
         // One consumer group: two sources of one topic would split its partitions between them.
         for (const KafkaSourceDef& other : k.sources) {
           if (other.topic == src.topic) {
@@ -152,7 +139,7 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
         }
         if (const YAML::Node* t = Get(se, "event_time")) {
           std::string v;
-          if (Text(*t, w + " event_time", d, &v) && (v == "field" || v == "record_timestamp")) {
+          if (ReadText(*t, w + " event_time", d, &v) && (v == "field" || v == "record_timestamp")) {
             src.time_from_record = v == "record_timestamp";
             if (src.time_from_record && def->time_field < 0) {
               d->Add(Diagnostics::LocOf(*t), w + ": event_time: record_timestamp needs the stream's event_time field");
@@ -165,7 +152,7 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
         }
         if (const YAML::Node* t = Get(se, "start")) {
           std::string v;
-          if (Text(*t, w + " start", d, &v) && (v == "earliest" || v == "latest")) {
+          if (ReadText(*t, w + " start", d, &v) && (v == "earliest" || v == "latest")) {
             src.from_earliest = v == "earliest";
           } else {
             d->Add(Diagnostics::LocOf(*t), w + ": start is earliest or latest");
@@ -174,7 +161,7 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
         }
         if (const YAML::Node* t = Get(se, "partitioned_by_key")) {
           std::string v;
-          if (Text(*t, w + " partitioned_by_key", d, &v) && (v == "true" || v == "false")) {
+          if (ReadText(*t, w + " partitioned_by_key", d, &v) && (v == "true" || v == "false")) {
             def->external_by_key = v == "true";
             if (def->external_by_key && def->key_field < 0) {
               d->Add(Diagnostics::LocOf(*t), w + ": partitioned_by_key needs the stream's key");
@@ -197,12 +184,6 @@ bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan
   if (!body.IsMap()) return false;  // reported by ResolveKafkaSources
   KafkaDef& k = plan->kafka;
   bool ok = true;
-  auto stream_of = [&](const YAML::Node& n, const std::string& w, std::string* out) {
-    if (!Text(n, w, d, out)) return static_cast<const StreamDef*>(nullptr);
-    const StreamDef* s = plan->FindStream(*out);
-    if (s == nullptr) d->Add(Diagnostics::LocOf(n), w + ": unknown stream '" + *out + "'");
-    return s;
-  };
   // Sources whose stream was not a declared one: now that the pipelines' streams exist, say why.
   if (const YAML::Node sources = body["sources"]; sources.IsDefined() && sources.IsSequence()) {
     for (const YAML::Node& sn : sources) {
@@ -229,18 +210,13 @@ bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan
     } else {
       for (const YAML::Node& sn : *sinks) {
         Entries_ se;
-        if (!Entries(sn, "a kafka sink", {"stream", "topic", "delivery"}, d, &se)) {
+        const YAML::Node* st = ConnectorEntry(sn, "kafka sink", {"stream", "topic", "delivery"}, d, &se);
+        if (st == nullptr) {
           ok = false;
           continue;
         }
         KafkaSinkDef sink;
-        const YAML::Node* st = Get(se, "stream");
-        if (st == nullptr) {
-          d->Add(Diagnostics::LocOf(sn), "a kafka sink needs 'stream'");
-          ok = false;
-          continue;
-        }
-        if (stream_of(*st, "kafka sink stream", &sink.stream) == nullptr) {
+        if (ConnectorStream(*st, "kafka sink stream", *plan, d, &sink.stream) == nullptr) {
           ok = false;
           continue;
         }
@@ -252,10 +228,10 @@ bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan
           }
         }
         sink.topic = sink.stream;
-        if (const YAML::Node* t = Get(se, "topic")) ok &= Text(*t, w + " topic", d, &sink.topic);
+        if (const YAML::Node* t = Get(se, "topic")) ok &= ReadText(*t, w + " topic", d, &sink.topic);
         if (const YAML::Node* t = Get(se, "delivery")) {
           std::string v;
-          if (Text(*t, w + " delivery", d, &v) && (v == "exactly_once" || v == "at_least_once")) {
+          if (ReadText(*t, w + " delivery", d, &v) && (v == "exactly_once" || v == "at_least_once")) {
             sink.exactly_once = v == "exactly_once";
           } else {
             d->Add(Diagnostics::LocOf(*t), w + ": delivery is exactly_once or at_least_once");

@@ -13,15 +13,6 @@ namespace {
 
 using Entries_ = std::vector<std::pair<std::string, YAML::Node>>;
 
-bool Text(const YAML::Node& n, const std::string& what, Diagnostics* d, std::string* out) {
-  if (!n.IsScalar() || n.Scalar().empty()) {
-    d->Add(Diagnostics::LocOf(n), "expected a non-empty string for " + what);
-    return false;
-  }
-  *out = n.Scalar();
-  return true;
-}
-
 // The connection options, named after the nats.c setters that take them (docs/CONNECTORS.md).
 constexpr std::string_view kOptions[] = {"name",
                                          "user",
@@ -89,7 +80,7 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
   bool ok = true;
   if (const YAML::Node* s = Get(e, "servers")) {
     std::string list;
-    if (Text(*s, "nats servers", d, &list)) {
+    if (ReadText(*s, "nats servers", d, &list)) {
       size_t at = 0;
       while (at <= list.size()) {
         const size_t comma = list.find(',', at);
@@ -124,7 +115,8 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
       for (auto it = opts->begin(); it != opts->end(); ++it) {
         std::string key;
         std::string value;
-        if (!Text(it->first, "a nats option name", d, &key) || !Text(it->second, "nats option " + key, d, &value)) {
+        if (!ReadText(it->first, "a nats option name", d, &key) ||
+            !ReadText(it->second, "nats option " + key, d, &value)) {
           ok = false;
           continue;
         }
@@ -160,25 +152,19 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
       }
     }
   }
-  auto stream_of = [&](const YAML::Node& node, const std::string& w, std::string* out) {
-    if (!Text(node, w, d, out)) return static_cast<const StreamDef*>(nullptr);
-    const StreamDef* s = plan->FindStream(*out);
-    if (s == nullptr) d->Add(Diagnostics::LocOf(node), w + ": unknown stream '" + *out + "'");
-    return s;
-  };
   // subject / jetstream_stream, shared by sources and sinks.
   auto names = [&](const Entries_& se, const std::string& w, bool wildcards, std::string* subject,
                    std::string* js_stream) {
     bool good = true;
     if (const YAML::Node* t = Get(se, "subject")) {
-      if (Text(*t, w + " subject", d, subject) && !ValidSubject(*subject, wildcards)) {
+      if (ReadText(*t, w + " subject", d, subject) && !ValidSubject(*subject, wildcards)) {
         d->Add(Diagnostics::LocOf(*t), w + ": '" + *subject + "' is not a valid subject" +
                                            (wildcards ? "" : " (no wildcards: messages are published to it)"));
         good = false;
       }
     }
     if (const YAML::Node* t = Get(se, "jetstream_stream")) {
-      if (Text(*t, w + " jetstream_stream", d, js_stream) && !ValidName(*js_stream)) {
+      if (ReadText(*t, w + " jetstream_stream", d, js_stream) && !ValidName(*js_stream)) {
         d->Add(Diagnostics::LocOf(*t), w + ": '" + *js_stream + "' is not a valid JetStream stream name");
         good = false;
       }
@@ -192,18 +178,14 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
     } else {
       for (const YAML::Node& sn : *sources) {
         Entries_ se;
-        if (!Entries(sn, "a nats source", {"stream", "subject", "jetstream_stream", "durable", "event_time"}, d, &se)) {
+        const YAML::Node* st = ConnectorEntry(
+            sn, "nats source", {"stream", "subject", "jetstream_stream", "durable", "event_time"}, d, &se);
+        if (st == nullptr) {
           ok = false;
           continue;
         }
         NatsSourceDef src;
-        const YAML::Node* st = Get(se, "stream");
-        if (st == nullptr) {
-          d->Add(Diagnostics::LocOf(sn), "a nats source needs 'stream'");
-          ok = false;
-          continue;
-        }
-        const StreamDef* def = stream_of(*st, "nats source stream", &src.stream);
+        const StreamDef* def = ConnectorStream(*st, "nats source stream", *plan, d, &src.stream);
         if (def == nullptr) {
           ok = false;
           continue;
@@ -231,7 +213,7 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
         ok &= names(se, w, /*wildcards=*/true, &src.subject, &src.jetstream_stream);
         src.durable = "impulse-" + src.stream;
         if (const YAML::Node* t = Get(se, "durable")) {
-          if (Text(*t, w + " durable", d, &src.durable) && !ValidName(src.durable)) {
+          if (ReadText(*t, w + " durable", d, &src.durable) && !ValidName(src.durable)) {
             d->Add(Diagnostics::LocOf(*t), w + ": '" + src.durable + "' is not a valid consumer name");
             ok = false;
           }
@@ -241,7 +223,7 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
         }
         if (const YAML::Node* t = Get(se, "event_time")) {
           std::string v;
-          if (Text(*t, w + " event_time", d, &v) && (v == "field" || v == "record_timestamp")) {
+          if (ReadText(*t, w + " event_time", d, &v) && (v == "field" || v == "record_timestamp")) {
             src.time_from_record = v == "record_timestamp";
             if (src.time_from_record && def->time_field < 0) {
               d->Add(Diagnostics::LocOf(*t), w + ": event_time: record_timestamp needs the stream's event_time field");
@@ -272,18 +254,13 @@ bool ResolveNats(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
     } else {
       for (const YAML::Node& sn : *sinks) {
         Entries_ se;
-        if (!Entries(sn, "a nats sink", {"stream", "subject", "jetstream_stream"}, d, &se)) {
+        const YAML::Node* st = ConnectorEntry(sn, "nats sink", {"stream", "subject", "jetstream_stream"}, d, &se);
+        if (st == nullptr) {
           ok = false;
           continue;
         }
         NatsSinkDef sink;
-        const YAML::Node* st = Get(se, "stream");
-        if (st == nullptr) {
-          d->Add(Diagnostics::LocOf(sn), "a nats sink needs 'stream'");
-          ok = false;
-          continue;
-        }
-        if (stream_of(*st, "nats sink stream", &sink.stream) == nullptr) {
+        if (ConnectorStream(*st, "nats sink stream", *plan, d, &sink.stream) == nullptr) {
           ok = false;
           continue;
         }
