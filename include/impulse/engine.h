@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "impulse/env.h"
@@ -27,6 +28,20 @@ enum class Durability : uint8_t {
   kGroupCommit = 1,
   // Acknowledge after the write() only: survives a process crash, not a power loss.
   kNone = 2,
+};
+
+// A member engine's state at one checkpoint, as the files a new owner writes into an empty data
+// directory (WriteMemberSnapshot) to continue from that checkpoint: the checkpoint itself and the
+// log segments still needed after it (unread inputs, outputs not yet exported, the last source
+// position).
+struct MemberSnapshot {
+  uint64_t checkpoint_id = 0;
+  std::vector<std::pair<std::string, std::string>> files;  // (path under data_dir, bytes)
+  uint64_t bytes() const {
+    uint64_t n = 0;
+    for (const auto& f : files) n += f.second.size();
+    return n;
+  }
 };
 
 struct EngineOptions {
@@ -69,9 +84,22 @@ struct EngineOptions {
   // call that would exceed it is refused with kUnavailable (nothing queued; counted in
   // impulse_decide_refused_total{reason="waiters_full"}).
   uint64_t decide_waiters_max = 100'000;
+  // A member of a group of instances (docs/SCALE_OUT.md; set by the group runner): the one
+  // partition of the spec's Kafka topics this engine handles, every stream then having one
+  // partition. Needs the spec's kafka state_topic and checkpoints. -1: not a member.
+  int32_t kafka_member_partition = -1;
+  // Members only: called on the checkpoint thread after each committed checkpoint with what a new
+  // owner of the partition needs to continue from it (the engine keeps nothing of it). Kafka sinks
+  // export a checkpoint's outputs only after ReleaseExports(its id), so that no output reaches a
+  // topic before the state that produced it has moved to the broker.
+  std::function<void(MemberSnapshot)> on_member_snapshot;
   Clock* clock = nullptr;  // nullptr = Clock::Real()
   Env* env = nullptr;      // nullptr = Env::Default()
 };
+
+// Replaces everything under `data_dir` with the snapshot's files (Engine::Open then restores its
+// checkpoint). kInvalidArgument for a path that leaves the directory.
+Status WriteMemberSnapshot(const std::string& data_dir, const MemberSnapshot& snapshot, Env* env = nullptr);
 
 struct LineError {
   uint32_t line = 0;   // 1-based line number in the request body
@@ -383,6 +411,9 @@ class Engine {
   // Takes a checkpoint now and waits for it (kUnavailable when checkpoints are disabled or it
   // times out). Returns its id.
   virtual Result<uint64_t> CheckpointNow() = 0;
+  // Members of a group (EngineOptions::kafka_member_partition): lets Kafka sinks export the
+  // outputs up to checkpoint `id` (and the earlier ones). Others: no effect.
+  virtual void ReleaseExports(uint64_t id) { (void)id; }
 
   // Online features (docs/FEATURES.md): the current values of feature view `view` for each
   // entity in `entities` (the entity key as text: "42" for an int64 entity, the string itself

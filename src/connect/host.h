@@ -69,6 +69,11 @@ class Connectors {
   // Sinks export what is final (up to the last checkpoint for exactly-once), then stop.
   virtual void StopSinks() = 0;
   virtual std::vector<MetricSample> Metrics() const = 0;
+  // The first offset of stream/partition its sinks have not exported yet; UINT64_MAX: no sink.
+  virtual uint64_t ExportedFrom(const std::string& stream, uint32_t partition) const {
+    (void)stream, (void)partition;
+    return UINT64_MAX;
+  }
 };
 
 }  // namespace impulse::connect

@@ -30,6 +30,7 @@
 
 #include "connect/connector_util.h"
 #include "connect/kafka.h"
+#include "connect/kafka_client.h"
 #include "event/json_writer.h"
 #include "event/ndjson.h"
 #include "event/row_codec.h"
@@ -40,97 +41,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int64_t NowMs() { return WallMs(); }
-
-// librdkafka's last error per handle, for messages that say which broker failed and why.
-struct ErrorLog {
-  std::mutex mu;
-  std::string last;
-  std::atomic<uint64_t> count{0};
-  std::string Last() {
-    std::lock_guard<std::mutex> l(mu);
-    return last;
-  }
-};
-
-void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
-  auto* log = static_cast<ErrorLog*>(opaque);
-  log->count.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> l(log->mu);
-  log->last = std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason;
-}
-
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
-};
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-
-Status Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
-  char err[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-    return InvalidArgument("kafka property " + key + ": " + err);
-  }
-  return Status::OK();
-}
-
-// The spec's properties over the engine's settings (which the spec may not override).
-Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<std::string, std::string>>& own,
-                         std::string* unset = nullptr) {
-  ConfPtr conf(rd_kafka_conf_new());
-  RETURN_IF_ERROR(Set(conf.get(), "bootstrap.servers", def.brokers));
-  RETURN_IF_ERROR(Set(conf.get(), "log_level", "3"));  // errors reach us through the error callback
-  for (const auto& [k, v] : def.properties) {
-    ASSIGN_OR_RETURN(std::string value, ResolveEnv("kafka property " + k, v, unset));
-    if (unset != nullptr && value.empty() && v.rfind("${env:", 0) == 0) continue;  // validating, unset
-    RETURN_IF_ERROR(Set(conf.get(), k, value));
-  }
-  for (const auto& [k, v] : own) RETURN_IF_ERROR(Set(conf.get(), k, v));
-  return conf;
-}
-
-struct HandleDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
-
-Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf, ErrorLog* log, const std::string& what) {
-  rd_kafka_conf_set_error_cb(conf.get(), OnError);
-  rd_kafka_conf_set_opaque(conf.get(), log);
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof(err));
-  if (rk == nullptr) return InvalidArgument(what + ": " + err);
-  (void)conf.release();  // owned by the handle now
-  return HandlePtr(rk);
-}
-
-// Partition count of `topic`, waiting at most timeout_ms for the brokers.
-Result<int> TopicPartitions(rd_kafka_t* rk, const plan::KafkaDef& def, const std::string& topic, ErrorLog* log) {
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(def.connect_timeout_ms));
-  rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rd_kafka_poll(rk, 0);  // serves the error callbacks queued meanwhile: the last error names the broker
-    const std::string last = log->Last();
-    return Unavailable("kafka brokers " + def.brokers + " unreachable within " +
-                       std::to_string(def.connect_timeout_ms) + " ms (" + rd_kafka_err2str(err) + ")" +
-                       (last.empty() ? "" : "; last error: " + last));
-  }
-  int n = -1;
-  std::string why;
-  for (int i = 0; i < md->topic_cnt; ++i) {
-    if (topic != md->topics[i].topic) continue;
-    if (md->topics[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      why = rd_kafka_err2str(md->topics[i].err);
-    } else {
-      n = md->topics[i].partition_cnt;
-    }
-  }
-  rd_kafka_metadata_destroy(md);
-  if (n <= 0) {
-    return NotFound("kafka topic " + topic + " not found on " + def.brokers + (why.empty() ? "" : " (" + why + ")"));
-  }
-  return n;
-}
 
 void Sleep(int64_t ms) { SleepMs(ms); }
 
@@ -161,9 +71,16 @@ class Source {
   }
   ~Source() { Stop(); }
 
+  // Topic partition of stream partition p: the same one, or a member's one partition.
+  int32_t TopicPartition(uint32_t p) const {
+    return kdef_.member_partition >= 0 ? kdef_.member_partition : static_cast<int32_t>(p);
+  }
+
   Status Start() {
+    const bool member = kdef_.member_partition >= 0;
     std::vector<std::pair<std::string, std::string>> own = {
-        {"group.id", kdef_.group},
+        // A member is assigned its partition by the group runner, which alone joins the group.
+        {"group.id", member ? kdef_.group + ".members" : kdef_.group},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"isolation.level", "read_committed"},
@@ -176,6 +93,26 @@ class Source {
     ASSIGN_OR_RETURN(rk_, NewHandle(RD_KAFKA_CONSUMER, std::move(conf), &errors_, "kafka source " + def_.stream));
     // The rebalance callback finds this source through the registry (the handle's opaque is its error log).
     ASSIGN_OR_RETURN(int n, TopicPartitions(rk_.get(), kdef_, def_.topic, &errors_));
+    if (member) {
+      if (kdef_.member_partition >= n) {
+        return InvalidArgument("kafka source " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
+                               " partitions, no partition " + std::to_string(kdef_.member_partition));
+      }
+      rd_kafka_poll_set_consumer(rk_.get());
+      rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), kdef_.member_partition)->offset =
+          parts_[0].next >= 0 ? parts_[0].next
+          : def_.from_earliest ? RD_KAFKA_OFFSET_BEGINNING
+                               : RD_KAFKA_OFFSET_END;
+      const rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list);
+      rd_kafka_topic_partition_list_destroy(list);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return Unavailable("kafka source " + def_.stream + ": assign: " + rd_kafka_err2str(err));
+      }
+      parts_[0].assigned = true;
+      thread_ = std::thread([this] { Run(); });
+      return Status::OK();
+    }
     if (static_cast<uint32_t>(n) != parts_.size()) {
       return InvalidArgument("kafka source " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
                              " partitions and the stream " + std::to_string(parts_.size()) +
@@ -250,7 +187,7 @@ class Source {
       const int64_t lag = parts_[p].lag->load(std::memory_order_relaxed);
       if (lag < 0) continue;
       auto labels = base;
-      labels.emplace_back("partition", std::to_string(p));
+      labels.emplace_back("partition", std::to_string(TopicPartition(p)));
       out->push_back({"impulse_kafka_consumer_lag",
                       "Records in the topic partition not yet copied (high watermark - "
                       "next offset; assigned partitions).",
@@ -375,12 +312,13 @@ class Source {
       if (m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF) Note(rd_kafka_message_errstr(&m));
       return 0;
     }
-    if (m.partition < 0 || static_cast<uint32_t>(m.partition) >= parts_.size()) {
+    const int32_t sp = kdef_.member_partition >= 0 ? (m.partition == kdef_.member_partition ? 0 : -1) : m.partition;
+    if (sp < 0 || static_cast<uint32_t>(sp) >= parts_.size()) {
       Note("record of partition " + std::to_string(m.partition) + " beyond the stream's " +
            std::to_string(parts_.size()) + " partitions (the topic grew?): not copied");
       return 0;
     }
-    Part& part = parts_[static_cast<size_t>(m.partition)];
+    Part& part = parts_[static_cast<size_t>(sp)];
     const int64_t expected = part.offsets.empty() ? part.next : part.offsets.back() + 1;
     if (expected >= 0 && m.offset < expected) {
       // Already in the log. Only a topic recreated or offsets reset under us gets here: said.
@@ -410,7 +348,7 @@ class Source {
     }
     for (BadLine& b : bad_) {
       const size_t i = b.line - 1;
-      b.reason = "kafka topic " + def_.topic + " partition " + std::to_string(p) + " offset " +
+      b.reason = "kafka topic " + def_.topic + " partition " + std::to_string(TopicPartition(p)) + " offset " +
                  std::to_string(part.offsets[i]) + ": " + b.reason;
     }
     if (def_.time_from_record) {
@@ -469,13 +407,14 @@ class Source {
         upto = part.acked.front().second;
         part.acked.pop_front();
       }
-      if (upto > part.committed) {
+      // A member is not in the group (its runner is): it commits nothing.
+      if (upto > part.committed && kdef_.member_partition < 0) {
         part.committed = upto;
         rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), static_cast<int32_t>(p))->offset = upto;
       }
       int64_t lo = 0;
       int64_t hi = 0;
-      if (rd_kafka_get_watermark_offsets(rk_.get(), def_.topic.c_str(), static_cast<int32_t>(p), &lo, &hi) ==
+      if (rd_kafka_get_watermark_offsets(rk_.get(), def_.topic.c_str(), TopicPartition(p), &lo, &hi) ==
               RD_KAFKA_RESP_ERR_NO_ERROR &&
           hi >= 0) {
         const int64_t from = part.next >= 0 ? part.next : lo;
@@ -528,6 +467,14 @@ class Sink {
   ~Sink() { Stop(); }
 
   std::string PositionGroup() const { return kdef_.group + ".sink." + def_.stream; }
+  int32_t TopicPartition(uint32_t p) const {
+    return kdef_.member_partition >= 0 ? kdef_.member_partition : static_cast<int32_t>(p);
+  }
+  // The first offset of partition p not exported yet (UINT64_MAX: not this sink's stream).
+  uint64_t ExportedFrom(const std::string& stream, uint32_t p) const {
+    if (stream != def_.stream || p >= positions_seen_.size()) return UINT64_MAX;
+    return positions_seen_[p]->load(std::memory_order_relaxed);
+  }
 
   Status Start() {
     // A consumer that reads the topic's last records back (the position is in their headers);
@@ -539,6 +486,11 @@ class Sink {
     ASSIGN_OR_RETURN(positions_, NewHandle(RD_KAFKA_CONSUMER, std::move(cconf), &errors_,
                                            "kafka sink " + def_.stream + " (positions)"));
     ASSIGN_OR_RETURN(int n, TopicPartitions(positions_.get(), kdef_, def_.topic, &errors_));
+    if (kdef_.member_partition >= n) {
+      return InvalidArgument("kafka sink " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
+                             " partitions, no partition " + std::to_string(kdef_.member_partition) +
+                             " (a member exports to the partition it reads)");
+    }
     if (static_cast<uint32_t>(n) < pos_.size()) {
       return InvalidArgument("kafka sink " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
                              " partitions, fewer than the stream's " + std::to_string(pos_.size()) +
@@ -627,11 +579,11 @@ class Sink {
       int64_t lo = 0;
       int64_t hi = 0;
       const rd_kafka_resp_err_t err =
-          rd_kafka_query_watermark_offsets(positions_.get(), def_.topic.c_str(), static_cast<int32_t>(p), &lo, &hi,
+          rd_kafka_query_watermark_offsets(positions_.get(), def_.topic.c_str(), TopicPartition(p), &lo, &hi,
                                            static_cast<int>(kdef_.connect_timeout_ms));
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return Unavailable("kafka sink " + def_.stream + ": reading the end of " + def_.topic + " partition " +
-                           std::to_string(p) + ": " + rd_kafka_err2str(err));
+                           std::to_string(TopicPartition(p)) + ": " + rd_kafka_err2str(err));
       }
       // Commit markers take offsets too: look back in widening windows for the last record.
       for (int64_t window = 16; hi > lo; window *= 8) {
@@ -655,7 +607,7 @@ class Sink {
   // The largest impulse.offset header among the committed records of [from, end) of partition p.
   Status LastExported(uint32_t p, int64_t from, int64_t end, int64_t* last) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), static_cast<int32_t>(p))->offset = from;
+    rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), TopicPartition(p))->offset = from;
     rd_kafka_resp_err_t err = rd_kafka_assign(positions_.get(), list);
     rd_kafka_topic_partition_list_destroy(list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("assign: ") + rd_kafka_err2str(err));
@@ -697,8 +649,12 @@ class Sink {
   Status NewProducer() {
     std::vector<std::pair<std::string, std::string>> own = {{"enable.idempotence", "true"}, {"acks", "all"}};
     // Stable across restarts, so a new producer fences an older one still alive.
-    if (def_.exactly_once)
-      own.emplace_back("transactional.id", kdef_.group + ".sink." + def_.stream + "." + def_.topic);
+    // A member's is its partition's: the next owner of the partition fences the previous one.
+    if (def_.exactly_once) {
+      own.emplace_back("transactional.id",
+                       kdef_.group + ".sink." + def_.stream + "." + def_.topic +
+                           (kdef_.member_partition >= 0 ? ".p" + std::to_string(kdef_.member_partition) : ""));
+    }
     ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, own));
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &Sink::OnDelivery);
     producer_.reset();
@@ -892,7 +848,7 @@ class Sink {
     vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     vu[0].u.cstr = def_.topic.c_str();
     vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
-    vu[1].u.i32 = static_cast<int32_t>(p);
+    vu[1].u.i32 = TopicPartition(p);
     vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vu[2].u.i = RD_KAFKA_MSG_F_COPY;
     vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
@@ -959,6 +915,11 @@ class KafkaConnectors final : public ConnectorGroup<Source, Sink> {
   ~KafkaConnectors() override {
     StopSources();
     StopSinks();
+  }
+  uint64_t ExportedFrom(const std::string& stream, uint32_t partition) const override {
+    uint64_t min = UINT64_MAX;
+    for (const auto& s : sinks_) min = std::min(min, s->ExportedFrom(stream, partition));
+    return min;
   }
 
   Status Start(Host* host) {

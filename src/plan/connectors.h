@@ -45,6 +45,13 @@ struct KafkaDef {
   uint32_t batch_records_max = 10'000;  // records copied per append (one fsync, one source position)
   std::vector<KafkaSourceDef> sources;
   std::vector<KafkaSinkDef> sinks;
+  // Scale-out (docs/SCALE_OUT.md): the instances running this spec with this group share the
+  // sources' partitions, and each partition's state moves through this compacted topic. Empty:
+  // one instance holds every partition.
+  std::string state_topic;
+  // Set by the group runner, never by the spec: the one topic partition a member engine handles
+  // (its streams then have one partition: topic partition k <-> stream partition 0). -1: all.
+  int32_t member_partition = -1;
 };
 
 // A JetStream subject whose messages become the events of a declared stream of one partition,

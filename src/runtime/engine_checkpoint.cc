@@ -270,7 +270,18 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   Status cs = store_->Commit(pending, manifest);
   if (!cs.ok()) return abandon(cs);
   *id = pending.id;
-  NoteCommittedEnds(manifest.positions);
+  NoteCommittedEnds(manifest.positions, pending.id, /*released=*/!member());
+  if (member() && options_.on_member_snapshot) {
+    MemberSnapshot snap;
+    Status ss = BuildMemberSnapshot(pending.id, manifest.positions, &snap);
+    if (ss.ok()) {
+      options_.on_member_snapshot(std::move(snap));
+    } else {
+      member_snapshots_failed.Add(1);
+      std::fprintf(stderr, "impulse: checkpoint %llu: member snapshot: %s\n", static_cast<unsigned long long>(pending.id),
+                   ss.ToString().c_str());
+    }
+  }
   checkpoint_pause.Record(t1 - pause_start);
   checkpoint_duration.Record(clock_->NowNs() - t0);
   checkpoints_completed.Add(1);

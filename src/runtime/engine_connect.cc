@@ -39,7 +39,9 @@ void WriteHint(const log::PartitionLog& l, uint64_t end, uint64_t next) {
   if (ok) (void)::rename(tmp.c_str(), path.c_str());
 }
 
-bool ReadHint(const log::PartitionLog& l, uint64_t* end) {
+}  // namespace
+
+bool ReadSourceHint(const log::PartitionLog& l, uint64_t* end) {
   std::FILE* f = std::fopen(HintPath(l).c_str(), "re");
   if (f == nullptr) return false;
   uint64_t e = 0;
@@ -49,8 +51,6 @@ bool ReadHint(const log::PartitionLog& l, uint64_t* end) {
   if (ok) *end = e;
   return ok;
 }
-
-}  // namespace
 
 const StreamDef* EngineImpl::FindStream(std::string_view name, uint32_t* index) const {
   const int i = StreamIndex(name);
@@ -82,7 +82,7 @@ Status EngineImpl::RecoverSources() {
       uint64_t hint = 0;
       // The hint is the end after a batch, whose last record is its source position: the scan
       // starts at that record.
-      if (ReadHint(l, &hint) && hint > l.start_offset() && hint <= l.end_offset()) from = hint - 1;
+      if (ReadSourceHint(l, &hint) && hint > l.start_offset() && hint <= l.end_offset()) from = hint - 1;
       int64_t cut = -1;  // one past the last source position record
       auto scan = [&](uint64_t at) -> Status {
         while (at < l.end_offset()) {
@@ -146,6 +146,11 @@ class ConnectorSet final : public connect::Connectors {
   }
   void StopSinks() override {
     for (auto& c : parts_) c->StopSinks();
+  }
+  uint64_t ExportedFrom(const std::string& stream, uint32_t partition) const override {
+    uint64_t min = UINT64_MAX;
+    for (const auto& c : parts_) min = std::min(min, c->ExportedFrom(stream, partition));
+    return min;
   }
   std::vector<connect::MetricSample> Metrics() const override {
     std::vector<connect::MetricSample> out;
@@ -232,8 +237,17 @@ uint64_t EngineImpl::ProcessedOffset(uint32_t stream, uint32_t partition) const 
   return found ? min : ReadableEnd(stream, partition);
 }
 
-void EngineImpl::NoteCommittedEnds(const std::vector<std::pair<std::string, uint64_t>>& positions) {
+void EngineImpl::NoteCommittedEnds(const std::vector<std::pair<std::string, uint64_t>>& positions,
+                                   uint64_t checkpoint_id, bool released) {
   std::lock_guard<std::mutex> l(committed_mu_);
+  if (!released) {
+    auto& ends = unreleased_ends_[checkpoint_id];
+    for (const auto& [name, value] : positions) {
+      if (name.rfind("end/", 0) == 0) ends.emplace_back(name, value);
+    }
+    while (unreleased_ends_.size() > kUnreleasedMax) unreleased_ends_.erase(unreleased_ends_.begin());
+    return;
+  }
   for (const auto& [name, value] : positions) {
     if (name.rfind("end/", 0) == 0) committed_ends_[name] = value;
   }

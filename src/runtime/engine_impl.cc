@@ -121,6 +121,17 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
       return InvalidArgument("EngineOptions::models: not a repository from impulse::ModelRepository::Open");
     }
   }
+  if (options.kafka_member_partition >= 0) {
+    // A member handles one partition of the topics: every stream is that one partition.
+    if (!plan.kafka.enabled || plan.kafka.state_topic.empty()) {
+      return InvalidArgument("kafka_member_partition: the spec has no kafka state_topic (docs/SCALE_OUT.md)");
+    }
+    if (options.checkpoint_interval_ms <= 0) return InvalidArgument("a group member needs checkpoints");
+    if (options.state_rocksdb) return InvalidArgument("a group member keeps its state in memory (no RocksDB yet)");
+    plan.kafka.member_partition = options.kafka_member_partition;
+    for (StreamDef& s : plan.streams) s.options.partitions = 1;
+    for (plan::LogicalPipeline& lp : plan.pipelines) lp.output.options.partitions = 1;
+  }
   auto e = std::unique_ptr<EngineImpl>(new EngineImpl(std::move(plan), std::move(options)));
   e->test_hooks_ = std::move(hooks);
   e->models_ = models;

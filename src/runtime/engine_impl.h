@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,9 @@
 #include "runtime/waker.h"
 
 namespace impulse::runtime {
+
+// The end recorded by a source partition's last copied batch (engine_connect.cc); false if none.
+bool ReadSourceHint(const log::PartitionLog& l, uint64_t* end);
 
 class DecisionWaiters;  // decide.h
 class EngineImpl;
@@ -167,6 +171,7 @@ class EngineImpl final : public Engine, public connect::Host {
   uint32_t shard_count() const override { return static_cast<uint32_t>(shards_.size()); }
   Status EndOfInput(std::string_view stream) override;
   Result<uint64_t> CheckpointNow() override;
+  void ReleaseExports(uint64_t id) override;
   Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, std::string* out,
                         size_t* found) const override;
   std::vector<std::string> FeatureViews() const override;
@@ -302,6 +307,7 @@ class EngineImpl final : public Engine, public connect::Host {
   // Checkpoint metrics.
   Counter checkpoints_completed;
   Counter checkpoints_failed;
+  Counter member_snapshots_failed;  // members: a committed checkpoint whose snapshot could not be read
   LatencyHistogram checkpoint_pause;     // pipelines paused, per checkpoint
   LatencyHistogram checkpoint_duration;  // begin to commit
   std::atomic<int64_t> last_checkpoint_id{-1};
@@ -366,7 +372,17 @@ class EngineImpl final : public Engine, public connect::Host {
   // position and resume positions read (before the shards start); started after them.
   Status RecoverSources();
   Status StartConnectors();
-  void NoteCommittedEnds(const std::vector<std::pair<std::string, uint64_t>>& positions);
+  // released = false (members): kept until ReleaseExports names the checkpoint.
+  void NoteCommittedEnds(const std::vector<std::pair<std::string, uint64_t>>& positions, uint64_t checkpoint_id = 0,
+                         bool released = true);
+  // Members (engine_member.cc): the files a new owner needs to continue from checkpoint `id`.
+  Status BuildMemberSnapshot(uint64_t id, const std::vector<std::pair<std::string, uint64_t>>& positions,
+                             MemberSnapshot* out) const;
+  bool member() const { return options_.kafka_member_partition >= 0; }
+  // Members: checkpoint id -> its "end/..." positions, not yet released to the sinks (bounded:
+  // the oldest are dropped beyond kUnreleasedMax, the sinks then wait for a newer release).
+  std::map<uint64_t, std::vector<std::pair<std::string, uint64_t>>> unreleased_ends_;
+  static constexpr size_t kUnreleasedMax = 16;
   std::vector<int> source_slot_;                     // per stream: its Kafka source's producer slot, or -1
   std::vector<std::vector<int64_t>> source_resume_;  // per stream, per partition
   mutable std::mutex committed_mu_;

@@ -29,10 +29,52 @@ bool IsEnvReference(std::string_view v) {
   return true;
 }
 
+// A group of instances (docs/SCALE_OUT.md) moves a topic partition with everything computed
+// from it: what a spec may hold then.
+bool CheckGroup(const YAML::Node& body, Diagnostics* d, const LogicalPlan& plan) {
+  const KafkaDef& k = plan.kafka;
+  const std::string w = "kafka state_topic " + k.state_topic;
+  const Loc at = Diagnostics::LocOf(body["state_topic"]);
+  bool ok = true;
+  auto fail = [&](const std::string& why) {
+    d->Add(at, w + ": " + why);
+    ok = false;
+  };
+  for (const KafkaSourceDef& s : k.sources) {
+    if (s.topic == k.state_topic) fail("is the source of stream '" + s.stream + "'");
+  }
+  for (const KafkaSinkDef& s : k.sinks) {
+    if (s.topic == k.state_topic) fail("is the sink of stream '" + s.stream + "'");
+  }
+  if (k.sources.empty()) fail("a group shares its kafka sources' partitions, and there are none");
+  if (plan.nats.enabled) fail("a group of instances reads Kafka only (remove nats:, or run one instance)");
+  if (plan.uses_outbox) {
+    fail("actions are not moved between instances yet (their delivery cursors are per machine): run one instance");
+  }
+  for (const StreamDef& s : plan.streams) {
+    if (s.derived || s.name.empty() || s.name[0] == '_') continue;
+    bool fed = false;
+    for (const KafkaSourceDef& src : k.sources) fed |= src.stream == s.name;
+    if (!fed) fail("stream '" + s.name + "' has no kafka source; in a group every input comes from Kafka");
+  }
+  for (const LogicalPipeline& lp : plan.pipelines) {
+    if (lp.sink.kind == SinkDef::Kind::kFile) {
+      fail("pipeline '" + lp.name + "' writes a file, which cannot move between machines");
+    }
+    for (const LogicalOp& op : lp.ops) {
+      if (op.kind != LogicalOp::Kind::kKeyBy) continue;
+      fail("pipeline '" + lp.name + "' step " + op.label +
+           ": a group cannot move events between instances yet (no repartition topics); partition the topic by "
+           "the key and declare its source partitioned_by_key: true");
+    }
+  }
+  return ok;
+}
+
 bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
   const std::string what = "kafka";
   Entries_ e;
-  if (!Entries(body, what, {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks"},
+  if (!Entries(body, what, {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks", "state_topic"},
                d, &e)) {
     return false;
   }
@@ -61,6 +103,7 @@ bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* pl
       ok = false;
     }
   }
+  if (const YAML::Node* st = Get(e, "state_topic")) ok &= ReadText(*st, "kafka state_topic", d, &k.state_topic);
   if (const YAML::Node* props = Get(e, "properties")) {
     if (!props->IsMap()) {
       d->Add(Diagnostics::LocOf(*props), "expected a mapping of librdkafka properties for kafka properties");
@@ -258,6 +301,7 @@ bool ResolveKafkaSinks(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan
       }
     }
   }
+  if (!k.state_topic.empty()) ok &= CheckGroup(body, d, *plan);
   return ok;
 }
 

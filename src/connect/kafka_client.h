@@ -1,0 +1,50 @@
+// What the Kafka connectors and the group runner share: client configuration from the spec,
+// handles whose errors are kept for messages, topic metadata.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "impulse/status.h"
+#include "plan/connectors.h"
+
+namespace impulse::connect {
+
+// librdkafka's last error per handle, for messages that say which broker failed and why.
+struct ErrorLog {
+  std::mutex mu;
+  std::string last;
+  std::atomic<uint64_t> count{0};
+  std::string Last() {
+    std::lock_guard<std::mutex> l(mu);
+    return last;
+  }
+};
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+
+// An error callback recording into the ErrorLog passed as the handle's opaque.
+void OnError(rd_kafka_t*, int err, const char* reason, void* opaque);
+// The spec's properties over the engine's settings (which the spec may not override). With
+// `unset`, variables not set are named there instead of failing (validation).
+Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<std::string, std::string>>& own,
+                         std::string* unset = nullptr);
+// A handle whose errors go to `log`; `what` names it in errors.
+Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf, ErrorLog* log, const std::string& what);
+// Partition count of `topic`, waiting at most the spec's connect timeout for the brokers.
+Result<int> TopicPartitions(rd_kafka_t* rk, const plan::KafkaDef& def, const std::string& topic, ErrorLog* log);
+
+}  // namespace impulse::connect
