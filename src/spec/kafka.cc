@@ -46,7 +46,10 @@ bool CheckGroup(const YAML::Node& body, Diagnostics* d, const LogicalPlan& plan)
   for (const KafkaSinkDef& s : k.sinks) {
     if (s.topic == k.state_topic) fail("is the sink of stream '" + s.stream + "'");
   }
-  if (k.sources.empty()) fail("a group shares its kafka sources' partitions, and there are none");
+  if (k.sources.size() != 1) {
+    fail("a group shares the partitions of one kafka source topic (the unit that moves between instances); "
+         "this spec has " + std::to_string(k.sources.size()));
+  }
   if (plan.nats.enabled) fail("a group of instances reads Kafka only (remove nats:, or run one instance)");
   if (plan.uses_outbox) {
     fail("actions are not moved between instances yet (their delivery cursors are per machine): run one instance");

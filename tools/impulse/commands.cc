@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "connect/group.h"
 #include "connect/kafka.h"
 #include "connect/nats.h"
 #include "impulse/engine.h"
@@ -211,6 +212,39 @@ int RunCommand(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // A spec with a kafka state_topic runs as one instance of a group (docs/SCALE_OUT.md).
+  if (auto gplan = plan::CompileSpecFile(spec, nullptr); gplan.ok() && !gplan->kafka.state_topic.empty()) {
+    connect::GroupOptions go;
+    go.spec_path = spec;
+    go.engine = eo;
+    auto group = connect::Group::Start(go);
+    if (!group.ok()) {
+      std::fprintf(stderr, "impulse: %s\n", group.status().ToString().c_str());
+      return 1;
+    }
+    auto gsrv = server::HttpServer::Start((*group)->engine(), so);
+    if (!gsrv.ok()) {
+      std::fprintf(stderr, "impulse: %s\n", gsrv.status().ToString().c_str());
+      (void)(*group)->Stop();
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "impulse: serving %s on http://%s:%u as a member of kafka group %s (state topic %s; partitions "
+                 "under %s)\n",
+                 spec.c_str(), so.host.c_str(), (*gsrv)->port(), gplan->kafka.group.c_str(),
+                 gplan->kafka.state_topic.c_str(), eo.data_dir.c_str());
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::fprintf(stderr, "impulse: %s received, leaving the group\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    (*gsrv)->Stop();
+    Status st = (*group)->Stop();
+    if (!st.ok()) {
+      std::fprintf(stderr, "impulse: stop: %s\n", st.ToString().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "impulse: stopped cleanly\n");
+    return 0;
+  }
   auto engine = Engine::Open(spec, eo);
   if (!engine.ok()) {
     std::fprintf(stderr, "impulse: %s\n", engine.status().ToString().c_str());

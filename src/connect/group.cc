@@ -1,0 +1,766 @@
+#include "connect/group.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/crc32c.h"
+#include "common/fixed_codec.h"
+#include "connect/connector_util.h"
+#include "connect/kafka_client.h"
+#include "spec/spec.h"
+
+namespace impulse::connect {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kMagic = "IMPLSNAP";
+constexpr uint32_t kVersion = 1;
+
+// A snapshot as one byte string: magic, version, checkpoint id, then each file's path and bytes.
+std::string EncodeSnapshot(const MemberSnapshot& s) {
+  std::string out(kMagic);
+  PutFixed32(kVersion, &out);
+  PutFixed64(s.checkpoint_id, &out);
+  PutFixed32(static_cast<uint32_t>(s.files.size()), &out);
+  for (const auto& [path, bytes] : s.files) {
+    PutFixed32(static_cast<uint32_t>(path.size()), &out);
+    out += path;
+    PutFixed64(bytes.size(), &out);
+    out += bytes;
+  }
+  return out;
+}
+
+Result<MemberSnapshot> DecodeSnapshot(std::string_view in) {
+  MemberSnapshot s;
+  uint32_t version = 0;
+  uint32_t n = 0;
+  if (in.substr(0, kMagic.size()) != kMagic) return DataLoss("member snapshot: bad magic");
+  in.remove_prefix(kMagic.size());
+  if (!GetFixed32(&in, &version) || version != kVersion) return DataLoss("member snapshot: unknown version");
+  if (!GetFixed64(&in, &s.checkpoint_id) || !GetFixed32(&in, &n)) return DataLoss("member snapshot: truncated");
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t plen = 0;
+    uint64_t blen = 0;
+    if (!GetFixed32(&in, &plen) || in.size() < plen) return DataLoss("member snapshot: truncated path");
+    std::string path(in.substr(0, plen));
+    in.remove_prefix(plen);
+    if (!GetFixed64(&in, &blen) || in.size() < blen) return DataLoss("member snapshot: truncated file " + path);
+    s.files.emplace_back(std::move(path), std::string(in.substr(0, blen)));
+    in.remove_prefix(blen);
+  }
+  if (!in.empty()) return DataLoss("member snapshot: trailing bytes");
+  return s;
+}
+
+std::string ManifestKey(int32_t k) { return "p" + std::to_string(k); }
+std::string ChunkKey(int32_t k, uint32_t i) { return ManifestKey(k) + "/" + std::to_string(i); }
+
+// One partition this process owns: its engine and the thread that moves its snapshots to the
+// state topic. Declared so that the engine (which calls Offer) is destroyed first.
+struct Member {
+  int32_t k = -1;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<MemberSnapshot> pending;  // the newest not yet written (older ones are dropped)
+  bool stopping = false;
+  bool fenced = false;  // a newer owner took the partition: nothing more is written
+  MemberInfo info;      // under mu
+  HandlePtr producer;   // transactional, id <group>.state.p<k>
+  ErrorLog errors;
+  std::thread publisher;
+  std::unique_ptr<Engine> engine;
+
+  void Offer(MemberSnapshot s) {
+    std::lock_guard<std::mutex> l(mu);
+    pending = std::move(s);
+    cv.notify_all();
+  }
+};
+
+
+// Prometheus text of several engines as one exposition: each family once, every sample of
+// member k labelled member="k".
+void MergeExposition(const std::string& text, int32_t member, std::map<std::string, std::string>* heads,
+                     std::map<std::string, std::string>* samples, std::vector<std::string>* order) {
+  std::string family;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    if (line.empty()) continue;
+    if (line.rfind("# ", 0) == 0) {
+      const size_t name_at = line.find(' ', 2);
+      if (name_at == std::string::npos) continue;
+      const size_t name_end = line.find(' ', name_at + 1);
+      family = line.substr(name_at + 1, name_end == std::string::npos ? std::string::npos : name_end - name_at - 1);
+      if (heads->count(family) == 0 || (*heads)[family].find(line.substr(0, 6)) == std::string::npos) {
+        if (heads->count(family) == 0) order->push_back(family);
+        (*heads)[family] += line + "\n";
+      }
+      continue;
+    }
+    const std::string lbl = "member=\"" + std::to_string(member) + "\"";
+    const size_t brace = line.find('{');
+    const size_t space = line.find(' ');
+    std::string out;
+    if (brace != std::string::npos && brace < space) {
+      out = line.substr(0, brace + 1) + lbl + (line[brace + 1] == '}' ? "" : ",") + line.substr(brace + 1);
+    } else {
+      out = line.substr(0, space) + "{" + lbl + "}" + line.substr(space);
+    }
+    if (family.empty()) family = line.substr(0, std::min(brace, space));
+    if (heads->count(family) == 0) {
+      (*heads)[family] = "";
+      order->push_back(family);
+    }
+    (*samples)[family] += out + "\n";
+  }
+}
+
+// The engine the HTTP server sees in a group: the members this instance runs.
+class GroupEngine final : public Engine {
+ public:
+  using Visit = std::function<void(const std::map<int32_t, Engine*>&)>;
+  GroupEngine(std::function<void(const Visit&)> with_members, std::function<std::string()> own_metrics,
+              std::string topic)
+      : with_members_(std::move(with_members)), own_metrics_(std::move(own_metrics)), topic_(std::move(topic)) {}
+
+  Status Ingest(std::string_view stream, std::string_view, uint32_t, IngestCallback) override {
+    return InvalidArgument("stream '" + std::string(stream) + "': in a group of instances events come from kafka topic " +
+                           topic_ + " (docs/SCALE_OUT.md)");
+  }
+  Status IngestRows(std::string_view stream, const RowBatch&, uint32_t, IngestCallback) override {
+    return Ingest(stream, {}, 0, nullptr);
+  }
+  std::vector<StreamInfo> ListStreams() const override {
+    std::vector<StreamInfo> out;
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      for (const auto& [k, e] : m) {
+        std::vector<StreamInfo> one = e->ListStreams();
+        if (out.empty()) {
+          out = one;
+          for (StreamInfo& s : out) s.partitions.clear();
+        }
+        for (size_t i = 0; i < one.size() && i < out.size(); ++i) {
+          for (PartitionInfo p : one[i].partitions) {
+            p.partition = static_cast<uint32_t>(k);
+            out[i].partitions.push_back(p);
+          }
+        }
+      }
+    });
+    return out;
+  }
+  Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
+                    std::string* out) const override {
+    Status st = NotHere(partition);
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      auto it = m.find(static_cast<int32_t>(partition));
+      if (it != m.end()) st = it->second->ReadEvents(stream, 0, from, limit, out);
+    });
+    return st;
+  }
+  Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit) const override {
+    Result<RowsRead> r = NotHere(partition);
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      auto it = m.find(static_cast<int32_t>(partition));
+      if (it != m.end()) r = it->second->ReadRows(stream, 0, from, limit);
+    });
+    return r;
+  }
+  std::string MetricsText() const override {
+    std::map<std::string, std::string> heads, samples;
+    std::vector<std::string> order;
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      for (const auto& [k, e] : m) MergeExposition(e->MetricsText(), k, &heads, &samples, &order);
+    });
+    std::string out = own_metrics_();
+    for (const std::string& f : order) out += heads[f] + samples[f];
+    return out;
+  }
+  std::vector<StageLatency> StageLatencies() const override { return {}; }
+  Status WaitForPipelines(int64_t timeout_ms) const override {
+    Status st;
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      for (const auto& [k, e] : m) {
+        if (st.ok()) st = e->WaitForPipelines(timeout_ms);
+      }
+    });
+    return st;
+  }
+  Status Stop() override { return Status::OK(); }  // the group stops its members
+  uint32_t shard_count() const override { return 1; }
+  Status EndOfInput(std::string_view) override {
+    return FailedPrecondition("a group's input is its kafka topic: it has no end");
+  }
+  Result<uint64_t> CheckpointNow() override {
+    Result<uint64_t> last = FailedPrecondition("this instance runs no partition");
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      for (const auto& [k, e] : m) last = e->CheckpointNow();
+    });
+    return last;
+  }
+  // Each entity from the member that has it (an entity lives in the partition its key is in).
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, std::string* out,
+                        size_t* found) const override {
+    Status st;
+    *found = 0;
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      if (m.empty()) {
+        st = Unavailable("this instance runs no partition of the group yet");
+        return;
+      }
+      for (size_t i = 0; i < entities.size() && st.ok(); ++i) {
+        std::string best;
+        for (const auto& [k, e] : m) {
+          std::string one;
+          size_t f = 0;
+          st = e->LookupFeatures(view, {entities[i]}, &one, &f);
+          if (!st.ok()) return;
+          if (best.empty() || f > 0) best = one;
+          if (f > 0) {
+            ++*found;
+            break;
+          }
+        }
+        if (i > 0) out->push_back(',');
+        out->append(best);
+      }
+    });
+    return st;
+  }
+  void set_topic(std::string topic) { topic_ = std::move(topic); }
+  std::vector<std::string> FeatureViews() const override {
+    std::vector<std::string> out;
+    with_members_([&](const std::map<int32_t, Engine*>& m) {
+      if (!m.empty()) out = m.begin()->second->FeatureViews();
+    });
+    return out;
+  }
+
+ private:
+  Status NotHere(uint32_t partition) const {
+    return NotFound("partition " + std::to_string(partition) +
+                    " is not run by this instance of the group (see impulse_group_members and its partition labels)");
+  }
+  std::function<void(const Visit&)> with_members_;
+  std::function<std::string()> own_metrics_;
+  std::string topic_;
+};
+
+class GroupImpl final : public Group {
+ public:
+  explicit GroupImpl(GroupOptions o)
+      : opts_(std::move(o)),
+        engine_(
+            [this](const GroupEngine::Visit& visit) {
+              std::lock_guard<std::mutex> l(mu_);
+              std::map<int32_t, Engine*> m;
+              for (const auto& [k, mem] : members_) m[k] = mem->engine.get();
+              visit(m);
+            },
+            [this] { return OwnMetrics(); }, "") {}
+  Engine* engine() override { return &engine_; }
+  ~GroupImpl() override { (void)Stop(); }
+
+  Status Init() {
+    ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpecFile(opts_.spec_path, nullptr));
+    kdef_ = plan.kafka;
+    if (kdef_.state_topic.empty()) return InvalidArgument("the spec's kafka has no state_topic: not a group");
+    topic_ = kdef_.sources.front().topic;
+    engine_.set_topic(topic_);
+    ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"group.id", kdef_.group},
+                                                    {"enable.auto.commit", "false"},
+                                                    {"enable.auto.offset.store", "false"},
+                                                    {"partition.assignment.strategy", "cooperative-sticky"}}));
+    rd_kafka_conf_set_rebalance_cb(conf.get(), &GroupImpl::OnRebalance);
+    rd_kafka_conf_set_error_cb(conf.get(), OnError);
+    rd_kafka_conf_set_opaque(conf.get(), &errors_);
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err));
+    if (rk == nullptr) return InvalidArgument(std::string("kafka group: ") + err);
+    (void)conf.release();
+    consumer_.reset(rk);
+    ASSIGN_OR_RETURN(partitions_, TopicPartitions(rk, kdef_, topic_, &errors_));
+    Result<int> sp = TopicPartitions(rk, kdef_, kdef_.state_topic, &errors_);
+    if (!sp.ok() || *sp < partitions_) {
+      return FailedPrecondition("kafka state_topic " + kdef_.state_topic + ": " +
+                                (sp.ok() ? "has " + std::to_string(*sp) + " partitions"
+                                         : std::string(sp.status().message())) +
+                                "; create it compacted (cleanup.policy=compact) with at least " +
+                                std::to_string(partitions_) + " partitions, as many as topic " + topic_);
+    }
+    {
+      std::lock_guard<std::mutex> l(registry_mu());
+      registry()[rk] = this;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, topic_.c_str(), RD_KAFKA_PARTITION_UA);
+    const rd_kafka_resp_err_t se = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (se != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("kafka group: subscribe: ") + rd_kafka_err2str(se));
+    poller_ = std::thread([this] { Poll(); });
+    return Status::OK();
+  }
+
+  Status Stop() override {
+    if (stopped_.exchange(true)) return Status::OK();
+    stop_.store(true, std::memory_order_release);
+    if (poller_.joinable()) poller_.join();
+    if (consumer_) {
+      // Leaving the group revokes every partition: the callback stops each member gracefully.
+      rd_kafka_consumer_close(consumer_.get());
+      {
+        std::lock_guard<std::mutex> l(registry_mu());
+        registry().erase(consumer_.get());
+      }
+      consumer_.reset();
+    }
+    std::vector<int32_t> left;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& [k, m] : members_) left.push_back(k);
+    }
+    for (int32_t k : left) StopMember(k, /*graceful=*/true);
+    return Status::OK();
+  }
+
+  std::vector<MemberInfo> Members() const override {
+    std::vector<MemberInfo> out;
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [k, m] : members_) {
+      std::lock_guard<std::mutex> ml(m->mu);
+      out.push_back(m->info);
+    }
+    return out;
+  }
+
+  std::string MetricsText() const override { return engine_.MetricsText(); }
+
+  std::string OwnMetrics() const {
+    std::string out;
+    auto line = [&](const char* name, const char* help, const char* type, const std::string& labels, double v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + labels + " " +
+             std::to_string(v) + "\n";
+    };
+    line("impulse_group_rebalances_total", "Assignments and revocations seen by this instance.", "counter", "",
+         static_cast<double>(rebalances_.load()));
+    line("impulse_group_members", "Partitions this instance runs.", "gauge", "", static_cast<double>(Members().size()));
+    line("impulse_group_snapshots_written_total", "Member snapshots written to the state topic.", "counter", "",
+         static_cast<double>(snapshots_written_.load()));
+    line("impulse_group_snapshot_bytes_total", "Bytes of member snapshots written to the state topic.", "counter", "",
+         static_cast<double>(snapshot_bytes_.load()));
+    line("impulse_group_snapshots_failed_total", "Member snapshots not written (too large, or the write failed).",
+         "counter", "", static_cast<double>(snapshots_failed_.load()));
+    line("impulse_group_member_start_failures_total", "Member starts that failed (retried).", "counter", "",
+         static_cast<double>(start_failures_.load()));
+    for (const MemberInfo& m : Members()) {
+      const std::string lbl = "{partition=\"" + std::to_string(m.partition) + "\"}";
+      out += "impulse_group_restore_seconds" + lbl + " " + std::to_string(m.restore_ms / 1000.0) + "\n";
+      out += "impulse_group_restore_bytes" + lbl + " " + std::to_string(m.restored_bytes) + "\n";
+    }
+    return out;
+  }
+
+ private:
+  static std::mutex& registry_mu() {
+    static std::mutex mu;
+    return mu;
+  }
+  static std::map<rd_kafka_t*, GroupImpl*>& registry() {
+    static std::map<rd_kafka_t*, GroupImpl*> r;
+    return r;
+  }
+
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list, void*) {
+    GroupImpl* self = nullptr;
+    {
+      std::lock_guard<std::mutex> l(registry_mu());
+      auto it = registry().find(rk);
+      if (it != registry().end()) self = it->second;
+    }
+    if (self != nullptr) {
+      self->Rebalance(err, list);
+    } else if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, list)) rd_kafka_error_destroy(e);
+    } else if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, list)) {
+      rd_kafka_error_destroy(e);
+    }
+  }
+
+  void Rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
+    rebalances_.fetch_add(1, std::memory_order_relaxed);
+    rd_kafka_t* rk = consumer_.get();
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, list)) {
+        std::fprintf(stderr, "impulse: group %s: assign: %s\n", kdef_.group.c_str(), rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return;
+      }
+      // The runner only holds the assignment; the members' own consumers read the records.
+      (void)rd_kafka_pause_partitions(rk, list);
+      std::lock_guard<std::mutex> l(mu_);
+      for (int i = 0; i < list->cnt; ++i) wanted_.insert(list->elems[i].partition);
+      return;
+    }
+    // Revoked (or lost, when this instance was too slow to heartbeat: then another owner may
+    // already run the partition, and fencing stops whatever this one would still write).
+    const bool lost = rd_kafka_assignment_lost(rk) != 0;
+    for (int i = 0; i < list->cnt; ++i) {
+      const int32_t k = list->elems[i].partition;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        wanted_.erase(k);
+      }
+      StopMember(k, /*graceful=*/!lost);
+    }
+    if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, list)) rd_kafka_error_destroy(e);
+  }
+
+  void Poll() {
+    std::map<int32_t, int64_t> retry_at;
+    while (!stop_.load(std::memory_order_acquire)) {
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), 100)) {
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          std::fprintf(stderr, "impulse: group %s: %s\n", kdef_.group.c_str(), rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+      }
+      std::vector<int32_t> start;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        for (int32_t k : wanted_) {
+          if (members_.count(k) == 0) start.push_back(k);
+        }
+      }
+      for (int32_t k : start) {
+        if (WallMs() < retry_at[k]) continue;
+        Status st = StartMember(k);
+        if (!st.ok()) {
+          start_failures_.fetch_add(1, std::memory_order_relaxed);
+          retry_at[k] = WallMs() + 2000;
+          std::fprintf(stderr, "impulse: group %s: partition %d: %s (retried in 2 s)\n", kdef_.group.c_str(), k,
+                       st.ToString().c_str());
+        }
+        if (stop_.load(std::memory_order_acquire)) break;
+      }
+    }
+  }
+
+  Status StartMember(int32_t k) {
+    const int64_t t0 = WallMs();
+    auto m = std::make_unique<Member>();
+    m->k = k;
+    // Fence first: whatever an older owner left open is aborted, so the newest committed
+    // snapshot read next is the last one it will ever have written.
+    ASSIGN_OR_RETURN(ConfPtr conf,
+                     MakeConf(kdef_, {{"transactional.id", kdef_.group + ".state.p" + std::to_string(k)},
+                                      {"enable.idempotence", "true"},
+                                      {"acks", "all"}}));
+    ASSIGN_OR_RETURN(m->producer, NewHandle(RD_KAFKA_PRODUCER, std::move(conf), &m->errors,
+                                            "kafka group state producer p" + std::to_string(k)));
+    if (rd_kafka_error_t* e =
+            rd_kafka_init_transactions(m->producer.get(), static_cast<int>(kdef_.connect_timeout_ms))) {
+      Status st = Unavailable(std::string("state topic init_transactions: ") + rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      return st;
+    }
+    std::optional<MemberSnapshot> snap;
+    RETURN_IF_ERROR(ReadSnapshot(k, &snap));
+    const std::string dir = opts_.engine.data_dir + "/member-" + std::to_string(k);
+    MemberSnapshot empty;
+    RETURN_IF_ERROR(WriteMemberSnapshot(dir, snap ? *snap : empty, opts_.engine.env));
+    EngineOptions eo = opts_.engine;
+    eo.data_dir = dir;
+    eo.kafka_member_partition = k;
+    Member* mp = m.get();
+    eo.on_member_snapshot = [mp](MemberSnapshot s) { mp->Offer(std::move(s)); };
+    m->publisher = std::thread([this, mp] { Publish(mp); });
+    Result<std::unique_ptr<Engine>> engine = Engine::Open(opts_.spec_path, eo);
+    if (!engine.ok()) {
+      {
+        std::lock_guard<std::mutex> l(m->mu);
+        m->stopping = true;
+        m->cv.notify_all();
+      }
+      m->publisher.join();
+      return engine.status().WithContext("member engine");
+    }
+    {
+      std::lock_guard<std::mutex> l(m->mu);
+      m->engine = std::move(engine).value();
+      m->info.partition = k;
+      m->info.restored_checkpoint = snap ? snap->checkpoint_id : 0;
+      m->info.restored_bytes = snap ? snap->bytes() : 0;
+      m->info.restore_ms = WallMs() - t0;
+    }
+    std::fprintf(stderr,
+                 "impulse: group %s: partition %d started from %s (%llu bytes) in %lld ms\n", kdef_.group.c_str(), k,
+                 snap ? ("checkpoint " + std::to_string(snap->checkpoint_id)).c_str() : "the beginning (no snapshot)",
+                 static_cast<unsigned long long>(snap ? snap->bytes() : 0), static_cast<long long>(WallMs() - t0));
+    std::lock_guard<std::mutex> l(mu_);
+    members_[k] = std::move(m);
+    return Status::OK();
+  }
+
+  // Graceful: a last checkpoint, its snapshot written, the outputs it releases exported
+  // (the engine's stop exports them for at most 5 s), then the engine stops.
+  void StopMember(int32_t k, bool graceful) {
+    std::unique_ptr<Member> m;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = members_.find(k);
+      if (it == members_.end()) return;
+      m = std::move(it->second);
+      members_.erase(it);
+    }
+    if (graceful) {
+      Result<uint64_t> id = m->engine->CheckpointNow();
+      if (id.ok()) {
+        std::unique_lock<std::mutex> l(m->mu);
+        m->cv.wait_for(l, std::chrono::milliseconds(kdef_.connect_timeout_ms + 30'000), [&] {
+          return m->fenced || m->info.published_checkpoint >= *id;
+        });
+      } else {
+        std::fprintf(stderr, "impulse: group %s: partition %d: last checkpoint: %s\n", kdef_.group.c_str(), k,
+                     id.status().ToString().c_str());
+      }
+    }
+    Status st = m->engine->Stop();
+    if (!st.ok()) {
+      std::fprintf(stderr, "impulse: group %s: partition %d: stop: %s\n", kdef_.group.c_str(), k,
+                   st.ToString().c_str());
+    }
+    {
+      std::lock_guard<std::mutex> l(m->mu);
+      m->stopping = true;
+      m->cv.notify_all();
+    }
+    m->publisher.join();
+    m->engine.reset();
+    std::fprintf(stderr, "impulse: group %s: partition %d stopped (%s)\n", kdef_.group.c_str(), k,
+                 graceful ? "revoked" : "lost");
+  }
+
+  // Reads the newest committed snapshot of partition k from state topic partition k.
+  Status ReadSnapshot(int32_t k, std::optional<MemberSnapshot>* out) {
+    ErrorLog log;
+    ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"group.id", kdef_.group + ".state-reader"},
+                                                    {"enable.auto.commit", "false"},
+                                                    {"enable.partition.eof", "true"},
+                                                    {"isolation.level", "read_committed"}}));
+    ASSIGN_OR_RETURN(HandlePtr rk, NewHandle(RD_KAFKA_CONSUMER, std::move(conf), &log, "kafka group state reader"));
+    const char* topic = kdef_.state_topic.c_str();
+    int64_t lo = 0;
+    int64_t hi = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk.get(), topic, k, &lo, &hi, static_cast<int>(kdef_.connect_timeout_ms));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Unavailable("state topic " + kdef_.state_topic + " partition " + std::to_string(k) + ": " +
+                         rd_kafka_err2str(err));
+    }
+    if (hi <= lo) return Status::OK();
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic, k)->offset = lo;
+    err = rd_kafka_assign(rk.get(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("state topic assign: ") + rd_kafka_err2str(err));
+    std::string manifest;
+    std::map<uint32_t, std::string> chunks;
+    const std::string mkey = ManifestKey(k);
+    const std::string cprefix = mkey + "/";
+    const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
+    bool done = false;
+    while (!done) {
+      if (Clock::now() > deadline) {
+        rd_kafka_consumer_close(rk.get());
+        return Unavailable("state topic " + kdef_.state_topic + " partition " + std::to_string(k) +
+                           ": not read to its end in time");
+      }
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
+      if (m == nullptr) continue;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // Transaction markers take offsets: the end is reached when the position is.
+        rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(pos, topic, k);
+        if (rd_kafka_position(rk.get(), pos) == RD_KAFKA_RESP_ERR_NO_ERROR) done = pos->elems[0].offset >= hi;
+        rd_kafka_topic_partition_list_destroy(pos);
+        done = done || m->offset >= hi;
+      } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        Status st = Unavailable("state topic " + kdef_.state_topic + ": " + rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        rd_kafka_consumer_close(rk.get());
+        return st;
+      } else {
+        const std::string key(static_cast<const char*>(m->key), m->key_len);
+        const std::string value(static_cast<const char*>(m->payload), m->len);
+        if (key == mkey) {
+          manifest = value;
+        } else if (key.rfind(cprefix, 0) == 0) {
+          chunks[static_cast<uint32_t>(std::strtoul(key.c_str() + cprefix.size(), nullptr, 10))] = value;
+        }
+        done = m->offset + 1 >= hi;
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk.get());
+    if (manifest.empty()) return Status::OK();
+    unsigned long long id = 0, n = 0, size = 0;
+    unsigned crc = 0;
+    if (std::sscanf(manifest.c_str(), "%llu %llu %llu %x", &id, &n, &size, &crc) != 4) {
+      return DataLoss("state topic " + kdef_.state_topic + ": bad manifest for partition " + std::to_string(k));
+    }
+    std::string data;
+    data.reserve(size);
+    for (uint32_t i = 0; i < n; ++i) {
+      auto it = chunks.find(i);
+      std::string_view c = it == chunks.end() ? std::string_view() : std::string_view(it->second);
+      uint64_t cid = 0;
+      if (!GetFixed64(&c, &cid) || cid != id) {
+        return DataLoss("state topic " + kdef_.state_topic + ": partition " + std::to_string(k) + " checkpoint " +
+                        std::to_string(id) + ": chunk " + std::to_string(i) + " missing");
+      }
+      data.append(c);
+    }
+    if (data.size() != size || Crc32c(data.data(), data.size()) != crc) {
+      return DataLoss("state topic " + kdef_.state_topic + ": partition " + std::to_string(k) + " checkpoint " +
+                      std::to_string(id) + ": size or checksum mismatch");
+    }
+    ASSIGN_OR_RETURN(MemberSnapshot s, DecodeSnapshot(data));
+    *out = std::move(s);
+    return Status::OK();
+  }
+
+  // The member's snapshots to the state topic, newest first; each written one releases its
+  // checkpoint's outputs to the sinks.
+  void Publish(Member* m) {
+    while (true) {
+      MemberSnapshot s;
+      {
+        std::unique_lock<std::mutex> l(m->mu);
+        m->cv.wait(l, [&] { return m->stopping || m->pending.has_value(); });
+        if (!m->pending) return;
+        s = std::move(*m->pending);
+        m->pending.reset();
+        if (m->fenced) continue;
+      }
+      const std::string data = EncodeSnapshot(s);
+      Status st = data.size() > opts_.snapshot_bytes_max
+                      ? ResourceExhausted("snapshot of " + std::to_string(data.size()) + " bytes, over the limit of " +
+                                          std::to_string(opts_.snapshot_bytes_max))
+                      : WriteSnapshot(m, s.checkpoint_id, data);
+      if (!st.ok()) {
+        snapshots_failed_.fetch_add(1, std::memory_order_relaxed);
+        std::fprintf(stderr, "impulse: group %s: partition %d checkpoint %llu: snapshot not written: %s\n",
+                     kdef_.group.c_str(), m->k, static_cast<unsigned long long>(s.checkpoint_id),
+                     st.ToString().c_str());
+        continue;
+      }
+      snapshots_written_.fetch_add(1, std::memory_order_relaxed);
+      snapshot_bytes_.fetch_add(data.size(), std::memory_order_relaxed);
+      std::lock_guard<std::mutex> l(m->mu);
+      if (m->engine) m->engine->ReleaseExports(s.checkpoint_id);
+      m->info.published_checkpoint = s.checkpoint_id;
+      m->cv.notify_all();
+    }
+  }
+
+  Status WriteSnapshot(Member* m, uint64_t id, const std::string& data) {
+    rd_kafka_t* rk = m->producer.get();
+    const int timeout = static_cast<int>(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
+    auto txn_error = [&](rd_kafka_error_t* e, const char* what) {
+      Status st = Unavailable(std::string(what) + ": " + rd_kafka_error_string(e));
+      if (rd_kafka_error_is_fatal(e) || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED) {
+        std::lock_guard<std::mutex> l(m->mu);
+        m->fenced = true;  // a newer owner: this member writes nothing more
+        m->cv.notify_all();
+      } else if (rd_kafka_error_txn_requires_abort(e)) {
+        if (rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, timeout)) rd_kafka_error_destroy(a);
+      }
+      rd_kafka_error_destroy(e);
+      return st;
+    };
+    if (rd_kafka_error_t* e = rd_kafka_begin_transaction(rk)) return txn_error(e, "begin_transaction");
+    const uint32_t chunk = std::max<uint32_t>(opts_.chunk_bytes, 1024);
+    const uint32_t n = static_cast<uint32_t>((data.size() + chunk - 1) / chunk);
+    auto produce = [&](const std::string& key, const std::string& value) -> Status {
+      while (true) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(kdef_.state_topic.c_str()), RD_KAFKA_V_PARTITION(m->k),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::OK();
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return Unavailable(std::string("produce: ") + rd_kafka_err2str(err));
+        rd_kafka_poll(rk, 10);
+      }
+    };
+    Status st;
+    for (uint32_t i = 0; i < n && st.ok(); ++i) {
+      std::string value;
+      PutFixed64(id, &value);
+      value.append(data, static_cast<size_t>(i) * chunk, chunk);
+      st = produce(ChunkKey(m->k, i), value);
+    }
+    if (st.ok()) {
+      char manifest[96];
+      std::snprintf(manifest, sizeof(manifest), "%llu %u %zu %08x", static_cast<unsigned long long>(id), n,
+                    data.size(), Crc32c(data.data(), data.size()));
+      st = produce(ManifestKey(m->k), manifest);
+    }
+    if (!st.ok()) {
+      if (rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, timeout)) rd_kafka_error_destroy(a);
+      return st;
+    }
+    if (rd_kafka_error_t* e = rd_kafka_commit_transaction(rk, timeout)) return txn_error(e, "commit_transaction");
+    return Status::OK();
+  }
+
+  GroupOptions opts_;
+  GroupEngine engine_;
+  plan::KafkaDef kdef_;
+  std::string topic_;
+  int partitions_ = 0;
+  ErrorLog errors_;
+  HandlePtr consumer_;
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> stopped_{false};
+  mutable std::mutex mu_;
+  std::set<int32_t> wanted_;                           // assigned to this instance
+  std::map<int32_t, std::unique_ptr<Member>> members_;  // running
+  std::atomic<uint64_t> rebalances_{0};
+  std::atomic<uint64_t> snapshots_written_{0};
+  std::atomic<uint64_t> snapshot_bytes_{0};
+  std::atomic<uint64_t> snapshots_failed_{0};
+  std::atomic<uint64_t> start_failures_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Group>> Group::Start(GroupOptions options) {
+  auto g = std::make_unique<GroupImpl>(std::move(options));
+  RETURN_IF_ERROR(g->Init());
+  return std::unique_ptr<Group>(std::move(g));
+}
+
+}  // namespace impulse::connect
