@@ -351,6 +351,46 @@ TEST(Spec, AKafkaFedStreamIsNotAssumedPartitionedByItsKey) {
   EXPECT_TRUE(CompileSpec(join, "pipeline.yaml", &none).ok()) << "the same join without the source";
 }
 
+// A group of instances (kafka state_topic) moves a topic partition with what is computed from
+// it: a spec that would need events to cross instances, or state that cannot move, is refused.
+TEST(Spec, AGroupOfInstancesRefusesWhatCannotMoveWithAPartition) {
+  const std::string kafka =
+      "kafka:\n  brokers: k:9092\n  group: g\n  state_topic: g-state\n"
+      "  sources: [{stream: clicks, partitioned_by_key: true}]\n";
+  const std::string window = "      - window: {tumbling: 1m, key: user_id, aggregates: {n: count()}}\n";
+  std::vector<SpecError> none;
+  Result<LogicalPlan> plan = CompileSpec(Pipeline(window) + kafka, "pipeline.yaml", &none);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->kafka.state_topic, "g-state");
+  EXPECT_EQ(plan->kafka.member_partition, -1);  // set by the runner only
+
+  auto one_error = [&](const std::string& yaml, const std::string& needle) {
+    std::vector<SpecError> errors = Errors(yaml);
+    ASSERT_EQ(errors.size(), 1u) << (errors.empty() ? std::string("no error") : errors[0].ToString());
+    EXPECT_NE(errors[0].message.find(needle), std::string::npos) << errors[0].ToString();
+    EXPECT_GT(errors[0].line, 0);
+  };
+  // key_by would move events between instances: no repartition topics yet.
+  one_error(Pipeline("      - key_by: referrer\n") + kafka, "no repartition topics");
+  // A file sink stays on its machine.
+  one_error(Pipeline("      - filter: amount > 1\n", "{file: /tmp/out.ndjson}") + kafka, "writes a file");
+  // The state topic is no source or sink topic.
+  one_error(Pipeline("      - filter: amount > 1\n") +
+                "kafka:\n  brokers: k:9092\n  group: g\n  state_topic: clicks\n"
+                "  sources: [{stream: clicks, partitioned_by_key: true}]\n",
+            "is the source of stream 'clicks'");
+  // Every input comes from the one source topic.
+  const std::string two = std::string(kStreams) +
+                          "  - name: views\n    fields: [{name: user_id, type: string}, {name: ts, type: timestamp}]\n"
+                          "    key: user_id\n    event_time: ts\n"
+                          "pipelines:\n  - name: p\n    from: clicks\n    steps:\n      - filter: amount > 1\n"
+                          "    sink: {stdout: true}\n";
+  one_error(two + kafka, "stream 'views' has no kafka source");
+  one_error(two + "kafka:\n  brokers: k:9092\n  group: g\n  state_topic: s\n"
+                  "  sources: [{stream: clicks, partitioned_by_key: true}, {stream: views, partitioned_by_key: true}]\n",
+            "partitions of one kafka source topic");
+}
+
 TEST(Spec, KafkaErrorsAreReportedWhereTheyAre) {
   const std::string base = Pipeline("      - filter: amount > 1\n", "{stream: big}");  // 15 lines
   ExpectOneError(base + "kafka:\n  brokers: k:9092\n  group: g\n  properties: {sasl.password: hunter2}\n", 19, 31,
