@@ -93,6 +93,9 @@ struct EngineOptions {
   // export a checkpoint's outputs only after ReleaseExports(its id), so that no output reaches a
   // topic before the state that produced it has moved to the broker.
   std::function<void(MemberSnapshot)> on_member_snapshot;
+  // A larger snapshot is not taken (counted in impulse_member_snapshots_failed_total, said): the
+  // previous one stays the partition's.
+  uint64_t member_snapshot_bytes_max = 1ull << 30;
   Clock* clock = nullptr;  // nullptr = Clock::Real()
   Env* env = nullptr;      // nullptr = Env::Default()
 };

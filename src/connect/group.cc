@@ -327,8 +327,15 @@ class GroupImpl final : public Group {
     if (stopped_.exchange(true)) return Status::OK();
     stop_.store(true, std::memory_order_release);
     if (poller_.joinable()) poller_.join();
+    // Members stop first, while this instance still holds their partitions (their last snapshots
+    // are written before anyone else can start them); leaving the group then hands them over.
+    std::vector<int32_t> running;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& [k, m] : members_) running.push_back(k);
+    }
+    for (int32_t k : running) StopMember(k, /*graceful=*/true);
     if (consumer_) {
-      // Leaving the group revokes every partition: the callback stops each member gracefully.
       rd_kafka_consumer_close(consumer_.get());
       {
         std::lock_guard<std::mutex> l(registry_mu());
@@ -493,6 +500,7 @@ class GroupImpl final : public Group {
     EngineOptions eo = opts_.engine;
     eo.data_dir = dir;
     eo.kafka_member_partition = k;
+    eo.member_snapshot_bytes_max = opts_.snapshot_bytes_max;
     Member* mp = m.get();
     eo.on_member_snapshot = [mp](MemberSnapshot s) { mp->Offer(std::move(s)); };
     m->publisher = std::thread([this, mp] { Publish(mp); });

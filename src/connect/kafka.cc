@@ -462,7 +462,10 @@ class Sink {
       : host_(host), kdef_(kdef), def_(std::move(def)), stream_(stream), sdef_(sdef) {
     pos_.assign(sdef.options.partitions, 0);
     // Allocated once: Metrics reads them from other threads while positions are reloaded.
-    for (size_t p = 0; p < pos_.size(); ++p) positions_seen_.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    for (size_t p = 0; p < pos_.size(); ++p) {
+      positions_seen_.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+      resume_at_.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    }
   }
   ~Sink() { Stop(); }
 
@@ -472,8 +475,8 @@ class Sink {
   }
   // The first offset of partition p not exported yet (UINT64_MAX: not this sink's stream).
   uint64_t ExportedFrom(const std::string& stream, uint32_t p) const {
-    if (stream != def_.stream || p >= positions_seen_.size()) return UINT64_MAX;
-    return positions_seen_[p]->load(std::memory_order_relaxed);
+    if (stream != def_.stream || p >= resume_at_.size()) return UINT64_MAX;
+    return resume_at_[p]->load(std::memory_order_relaxed);
   }
 
   Status Start() {
@@ -515,6 +518,7 @@ class Sink {
       }
       pos_[p] = end;
       positions_seen_[p]->store(end, std::memory_order_relaxed);
+      resume_at_[p]->store(end, std::memory_order_relaxed);
     }
     thread_ = std::thread([this] { Run(); });
     return Status::OK();
@@ -600,7 +604,10 @@ class Sink {
     // All or nothing: a partial read must not leave a partition's position at 0 (a re-export).
     pos_ = found;
     positions_known_ = true;
-    for (uint32_t p = 0; p < pos_.size(); ++p) positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
+    for (uint32_t p = 0; p < pos_.size(); ++p) {
+      positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
+      resume_at_[p]->store(pos_[p], std::memory_order_relaxed);
+    }
     return Status::OK();
   }
 
@@ -755,6 +762,7 @@ class Sink {
     }
     delivery_failed_.store(0, std::memory_order_relaxed);
     std::vector<uint64_t> end = pos_;
+    std::vector<int64_t> last_row(pos_.size(), -1);  // the last row produced per partition
     uint64_t rows_sent = 0;
     // Each round starts at the next partition, so that a busy one does not starve the others.
     const uint32_t first = next_first_++ % static_cast<uint32_t>(pos_.size());
@@ -780,6 +788,7 @@ class Sink {
         }
         if (rs.ok()) {
           for (size_t i = 0; i < rows_.size() && rs.ok(); ++i) rs = Produce(p, rows_.row(i), rows_.meta(i));
+          if (rows_.size() > 0) last_row[p] = static_cast<int64_t>(rows_.meta(rows_.size() - 1).offset);
         }
         if (!rs.ok()) {
           if (def_.exactly_once) {
@@ -813,7 +822,12 @@ class Sink {
     if (!st.ok()) return st;
     produced_.fetch_add(rows_sent, std::memory_order_relaxed);
     pos_ = end;
-    for (uint32_t p = 0; p < pos_.size(); ++p) positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
+    for (uint32_t p = 0; p < pos_.size(); ++p) {
+      positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
+      // A restart resumes after the last exported row (read back from its header), before any
+      // marker that followed it.
+      if (last_row[p] >= 0) resume_at_[p]->store(static_cast<uint64_t>(last_row[p]) + 1, std::memory_order_relaxed);
+    }
     return Status::OK();
   }
 
@@ -894,6 +908,9 @@ class Sink {
   std::atomic<bool> stop_{false};
   std::vector<uint64_t> pos_;
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> positions_seen_;
+  // Per partition: where a restart would resume, the offset after the last exported row (a
+  // member's snapshot keeps the log from there).
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>> resume_at_;
   RowBatch rows_;
   std::string json_;
   std::string key_;

@@ -87,22 +87,32 @@ Status EngineImpl::BuildMemberSnapshot(uint64_t id, const std::vector<std::pair<
       uint64_t hint = 0;
       if (source_slot_[ss.index] >= 0 && ReadSourceHint(l, &hint) && hint > 0) need = std::min(need, hint - 1);
       if (connectors_) need = std::min(need, connectors_->ExportedFrom(ss.def.name, p));
-      const std::string rel = "streams/" + ss.def.name + suffix;
-      ASSIGN_OR_RETURN(std::vector<std::string> names, env_->ListDir(data_dir + "/" + rel));
-      std::vector<uint64_t> bases;
-      for (const std::string& n : names) {
-        if (auto b = log::ParseSegmentFileName(n)) bases.push_back(*b);
+      // One segment holding exactly [need, end): a new owner's log starts at `need`, so every
+      // offset a checkpoint or a sink recorded stays valid there.
+      need = std::max(need, l.start_offset());
+      std::string seg(log::kSegmentHeaderBytes, '\0');
+      log::EncodeSegmentHeader(need, seg.data());
+      std::vector<log::Record> recs;
+      std::string storage;
+      for (uint64_t at = need; at < l.end_offset();) {
+        recs.clear();
+        storage.clear();
+        RETURN_IF_ERROR(l.Read(at, 65536, 16u << 20, &recs, &storage).WithContext(ss.def.name + suffix));
+        if (recs.empty()) break;
+        for (const log::Record& r : recs) {
+          char h[log::kFrameHeaderBytes];
+          log::EncodeFrameHeader(r.payload, r.timestamp_ms, h);
+          seg.append(h, sizeof(h));
+          seg.append(r.payload);
+          at = r.offset + 1;
+        }
+        if (out->bytes() + seg.size() > options_.member_snapshot_bytes_max) {
+          return ResourceExhausted("member snapshot over member_snapshot_bytes_max (" +
+                                   std::to_string(options_.member_snapshot_bytes_max) + " bytes) at stream " +
+                                   ss.def.name + suffix + " (a backlog not yet processed travels with it)");
+        }
       }
-      std::sort(bases.begin(), bases.end());
-      for (size_t i = 0; i < bases.size(); ++i) {
-        // A segment holds [bases[i], bases[i+1]); the last one everything from its base.
-        if (i + 1 < bases.size() && bases[i + 1] <= need) continue;
-        const std::string file = rel + "/" + log::SegmentFileName(bases[i]);
-        Result<std::string> bytes = env_->ReadFile(data_dir + "/" + file);
-        if (!bytes.ok() && bytes.status().code() == StatusCode::kNotFound) continue;  // retention, meanwhile
-        if (!bytes.ok()) return bytes.status();
-        out->files.emplace_back(file, std::move(bytes).value());
-      }
+      out->files.emplace_back("streams/" + ss.def.name + suffix + "/" + log::SegmentFileName(need), std::move(seg));
     }
   }
   return Status::OK();

@@ -243,6 +243,12 @@ std::string EngineImpl::MetricsText() const {
   ex.Family("impulse_checkpoints_total", "Checkpoints by result.", MetricType::Counter);
   ex.AddValue({{"result", "completed"}}, static_cast<double>(checkpoints_completed.Get()));
   ex.AddValue({{"result", "failed"}}, static_cast<double>(checkpoints_failed.Get()));
+  if (member()) {
+    ex.Family("impulse_member_snapshots_failed_total",
+              "Committed checkpoints of a group member whose snapshot could not be taken (too large, a read error).",
+              MetricType::Counter);
+    ex.AddValue({}, static_cast<double>(member_snapshots_failed.Get()));
+  }
   ex.Family("impulse_checkpoint_last_id", "Id of the newest complete checkpoint (-1: none).", MetricType::Gauge);
   ex.AddValue({}, static_cast<double>(last_checkpoint_id.load(std::memory_order_relaxed)));
 
