@@ -694,6 +694,11 @@ class Sink {
       if (stopping && stop_deadline_ms < 0) stop_deadline_ms = NowMs() + kStopExportMs;
       // A stop exports what it can in kStopExportMs; the rest goes at the next start.
       if (stopping && NowMs() > stop_deadline_ms) return;
+      if (fenced_.load(std::memory_order_acquire)) {
+        if (stopping) return;
+        Sleep(50);
+        continue;
+      }
       if (!positions_known_) {
         Status ls = LoadPositions();
         if (!ls.ok()) {
@@ -737,7 +742,20 @@ class Sink {
     Status st = Unavailable(std::string(what) + ": " + rd_kafka_error_string(e));
     const bool fatal = rd_kafka_error_is_fatal(e);
     const bool abort = rd_kafka_error_txn_requires_abort(e);
+    const rd_kafka_resp_err_t code = rd_kafka_error_code(e);
     rd_kafka_error_destroy(e);
+    if (kdef_.member_partition >= 0 &&
+        (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+         code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)) {
+      // A member fenced by its partition's next owner exports nothing more: a new producer
+      // would fence that owner in turn.
+      fenced_.store(true, std::memory_order_release);
+      std::fprintf(stderr,
+                   "impulse: kafka sink %s (topic %s) partition %d: fenced by the partition's new owner; exports "
+                   "stop here\n",
+                   def_.stream.c_str(), def_.topic.c_str(), kdef_.member_partition);
+      return st;
+    }
     if (abort) {
       rd_kafka_error_t* a = rd_kafka_abort_transaction(producer_.get(), static_cast<int>(kdef_.connect_timeout_ms));
       if (a != nullptr) rd_kafka_error_destroy(a);
@@ -922,6 +940,7 @@ class Sink {
   std::atomic<uint64_t> gap_{0};
   std::atomic<uint64_t> rewound_{0};
   bool positions_known_ = false;
+  std::atomic<bool> fenced_{false};  // members: a newer owner of the partition exports it
   uint32_t next_first_ = 0;
   static constexpr int64_t kStopExportMs = 5000;
 };
