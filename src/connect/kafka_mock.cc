@@ -30,6 +30,14 @@ KafkaMockCluster::~KafkaMockCluster() {
   rd_kafka_destroy(host_);
 }
 
+void KafkaMockCluster::SetBrokerUp(int32_t id, bool up) {
+  if (up) {
+    rd_kafka_mock_broker_set_up(mc_, id);
+  } else {
+    rd_kafka_mock_broker_set_down(mc_, id);
+  }
+}
+
 bool KafkaMockCluster::CreateTopic(const std::string& topic, int partitions) {
   return rd_kafka_mock_topic_create(mc_, topic.c_str(), partitions, 1) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }

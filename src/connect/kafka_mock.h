@@ -23,6 +23,8 @@ class KafkaMockCluster {
   const std::string& bootstraps() const { return bootstraps_; }
   // False if the topic exists (the cluster creates topics on first use, with 4 partitions).
   bool CreateTopic(const std::string& topic, int partitions);
+  // Takes broker `id` (1..brokers) down (its connections closed, new ones refused) or up again.
+  void SetBrokerUp(int32_t id, bool up);
   // Produces `values` to topic/partition (timestamp 0: now) and waits for every delivery;
   // false if one failed.
   bool Produce(const std::string& topic, int32_t partition, const std::vector<std::string>& values,
