@@ -286,6 +286,12 @@ class GroupImpl final : public Group {
     ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpecFile(opts_.spec_path, nullptr));
     kdef_ = plan.kafka;
     if (kdef_.state_topic.empty()) return InvalidArgument("the spec's kafka has no state_topic: not a group");
+    // What every member would refuse, said once here.
+    if (opts_.engine.state_rocksdb) return InvalidArgument("a group keeps member state in memory (no --state rocksdb yet)");
+    if (opts_.engine.checkpoint_interval_ms <= 0) return InvalidArgument("a group needs checkpoints");
+    if (opts_.engine.restore_checkpoint_id >= 0) {
+      return InvalidArgument("a group restores each partition from its state topic (no --from-checkpoint)");
+    }
     topic_ = kdef_.sources.front().topic;
     engine_.set_topic(topic_);
     ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"group.id", kdef_.group},
