@@ -49,8 +49,8 @@ struct Expected {
 
 std::string Tx(int64_t id, int c, double amount) {
   // Event time: 40 s apart per id, so a 1 h window holds a moving subset of a customer's events.
-  return "{\"id\":" + std::to_string(id) + ",\"customer\":\"c" + std::to_string(c) + "\",\"amount\":" +
-         std::to_string(amount) + ",\"ts\":" + std::to_string(kT0 + id * 40'000) + "}";
+  return "{\"id\":" + std::to_string(id) + ",\"customer\":\"c" + std::to_string(c) +
+         "\",\"amount\":" + std::to_string(amount) + ",\"ts\":" + std::to_string(kT0 + id * 40'000) + "}";
 }
 
 std::string Metric(uint16_t port, const std::string& name) {
@@ -91,7 +91,8 @@ pipelines:
     steps: [{features: customer}]
     sink: {stream: scored}
 kafka:
-  brokers: ")yaml" << cluster.bootstraps() << R"yaml("
+  brokers: ")yaml" << cluster.bootstraps()
+                      << R"yaml("
   group: fraud
   state_topic: fraud-state
   batch_records: 200
@@ -171,20 +172,20 @@ kafka:
       const int64_t id = std::atoll(Field(v, "id").c_str());
       ++seen[id];
       const Expected& e = expected[id];
-      const bool same = std::atoll(Field(v, "n_1h").c_str()) == e.n &&
-                        std::abs(std::atof(Field(v, "sum_1h").c_str()) - e.sum) < 1e-6 &&
-                        (e.previous == "null" ? Field(v, "previous_amount") == "null"
-                                              : std::abs(std::atof(Field(v, "previous_amount").c_str()) -
-                                                         std::atof(e.previous.c_str())) < 1e-9);
+      const bool same =
+          std::atoll(Field(v, "n_1h").c_str()) == e.n &&
+          std::abs(std::atof(Field(v, "sum_1h").c_str()) - e.sum) < 1e-6 &&
+          (e.previous == "null"
+               ? Field(v, "previous_amount") == "null"
+               : std::abs(std::atof(Field(v, "previous_amount").c_str()) - std::atof(e.previous.c_str())) < 1e-9);
       if (!same && ++mismatches <= 5) {
-        ADD_FAILURE() << "record " << id << ": " << v << " expected n_1h " << e.n << " sum_1h " << e.sum
-                      << " previous " << e.previous;
+        ADD_FAILURE() << "record " << id << ": " << v << " expected n_1h " << e.n << " sum_1h " << e.sum << " previous "
+                      << e.previous;
       }
     }
   }
   EXPECT_EQ(mismatches, 0u);
-  EXPECT_EQ(seen.size(), static_cast<size_t>(kTotal)) << "an output for every input\n"
-                                                      << c.tail() << d.tail();
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kTotal)) << "an output for every input\n" << c.tail() << d.tail();
   for (const auto& [id, n] : seen) {
     if (n != 1) ADD_FAILURE() << "record " << id << " has " << n << " outputs";
   }
@@ -198,7 +199,8 @@ kafka:
   EXPECT_GE(restored, 2u) << "partitions restored from a snapshot by the survivors:\n" << restored_c << restored_d;
   EXPECT_EQ(c.Signal(SIGTERM), 0) << c.tail();
   EXPECT_EQ(d.Signal(SIGTERM), 0) << d.tail();
-  if (std::getenv("IMPULSE_TEST_VERBOSE") != nullptr) std::fprintf(stderr, "%s%s%s", a.tail().c_str(), c.tail().c_str(), d.tail().c_str());
+  if (std::getenv("IMPULSE_TEST_VERBOSE") != nullptr)
+    std::fprintf(stderr, "%s%s%s", a.tail().c_str(), c.tail().c_str(), d.tail().c_str());
   std::filesystem::remove_all(dir);
 }
 

@@ -94,7 +94,6 @@ struct Member {
   }
 };
 
-
 // Prometheus text of several engines as one exposition: each family once, every sample of
 // member k labelled member="k".
 void MergeExposition(const std::string& text, int32_t member, std::map<std::string, std::string>* heads,
@@ -145,8 +144,9 @@ class GroupEngine final : public Engine {
       : with_members_(std::move(with_members)), own_metrics_(std::move(own_metrics)), topic_(std::move(topic)) {}
 
   Status Ingest(std::string_view stream, std::string_view, uint32_t, IngestCallback) override {
-    return InvalidArgument("stream '" + std::string(stream) + "': in a group of instances events come from kafka topic " +
-                           topic_ + " (docs/SCALE_OUT.md)");
+    return InvalidArgument("stream '" + std::string(stream) +
+                           "': in a group of instances events come from kafka topic " + topic_ +
+                           " (docs/SCALE_OUT.md)");
   }
   Status IngestRows(std::string_view stream, const RowBatch&, uint32_t, IngestCallback) override {
     return Ingest(stream, {}, 0, nullptr);
@@ -287,7 +287,8 @@ class GroupImpl final : public Group {
     kdef_ = plan.kafka;
     if (kdef_.state_topic.empty()) return InvalidArgument("the spec's kafka has no state_topic: not a group");
     // What every member would refuse, said once here.
-    if (opts_.engine.state_rocksdb) return InvalidArgument("a group keeps member state in memory (no --state rocksdb yet)");
+    if (opts_.engine.state_rocksdb)
+      return InvalidArgument("a group keeps member state in memory (no --state rocksdb yet)");
     if (opts_.engine.checkpoint_interval_ms <= 0) return InvalidArgument("a group needs checkpoints");
     if (opts_.engine.restore_checkpoint_id >= 0) {
       return InvalidArgument("a group restores each partition from its state topic (no --from-checkpoint)");
@@ -309,11 +310,11 @@ class GroupImpl final : public Group {
     ASSIGN_OR_RETURN(partitions_, TopicPartitions(rk, kdef_, topic_, &errors_));
     Result<int> sp = TopicPartitions(rk, kdef_, kdef_.state_topic, &errors_);
     if (!sp.ok() || *sp < partitions_) {
-      return FailedPrecondition("kafka state_topic " + kdef_.state_topic + ": " +
-                                (sp.ok() ? "has " + std::to_string(*sp) + " partitions"
-                                         : std::string(sp.status().message())) +
-                                "; create it compacted (cleanup.policy=compact) with at least " +
-                                std::to_string(partitions_) + " partitions, as many as topic " + topic_);
+      return FailedPrecondition(
+          "kafka state_topic " + kdef_.state_topic + ": " +
+          (sp.ok() ? "has " + std::to_string(*sp) + " partitions" : std::string(sp.status().message())) +
+          "; create it compacted (cleanup.policy=compact) with at least " + std::to_string(partitions_) +
+          " partitions, as many as topic " + topic_);
     }
     {
       std::lock_guard<std::mutex> l(registry_mu());
@@ -324,7 +325,8 @@ class GroupImpl final : public Group {
     rd_kafka_topic_partition_list_add(topics, topic_.c_str(), RD_KAFKA_PARTITION_UA);
     const rd_kafka_resp_err_t se = rd_kafka_subscribe(rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
-    if (se != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("kafka group: subscribe: ") + rd_kafka_err2str(se));
+    if (se != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return Unavailable(std::string("kafka group: subscribe: ") + rd_kafka_err2str(se));
     poller_ = std::thread([this] { Poll(); });
     return Status::OK();
   }
@@ -486,10 +488,9 @@ class GroupImpl final : public Group {
     m->k = k;
     // Fence first: whatever an older owner left open is aborted, so the newest committed
     // snapshot read next is the last one it will ever have written.
-    ASSIGN_OR_RETURN(ConfPtr conf,
-                     MakeConf(kdef_, {{"transactional.id", kdef_.group + ".state.p" + std::to_string(k)},
-                                      {"enable.idempotence", "true"},
-                                      {"acks", "all"}}));
+    ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"transactional.id", kdef_.group + ".state.p" + std::to_string(k)},
+                                                    {"enable.idempotence", "true"},
+                                                    {"acks", "all"}}));
     ASSIGN_OR_RETURN(m->producer, NewHandle(RD_KAFKA_PRODUCER, std::move(conf), &m->errors,
                                             "kafka group state producer p" + std::to_string(k)));
     if (rd_kafka_error_t* e =
@@ -528,8 +529,8 @@ class GroupImpl final : public Group {
       m->info.restored_bytes = snap ? snap->bytes() : 0;
       m->info.restore_ms = WallMs() - t0;
     }
-    std::fprintf(stderr,
-                 "impulse: group %s: partition %d started from %s (%llu bytes) in %lld ms\n", kdef_.group.c_str(), k,
+    std::fprintf(stderr, "impulse: group %s: partition %d started from %s (%llu bytes) in %lld ms\n",
+                 kdef_.group.c_str(), k,
                  snap ? ("checkpoint " + std::to_string(snap->checkpoint_id)).c_str() : "the beginning (no snapshot)",
                  static_cast<unsigned long long>(snap ? snap->bytes() : 0), static_cast<long long>(WallMs() - t0));
     std::lock_guard<std::mutex> l(mu_);
@@ -552,9 +553,8 @@ class GroupImpl final : public Group {
       Result<uint64_t> id = m->engine->CheckpointNow();
       if (id.ok()) {
         std::unique_lock<std::mutex> l(m->mu);
-        m->cv.wait_for(l, std::chrono::milliseconds(kdef_.connect_timeout_ms + 30'000), [&] {
-          return m->fenced || m->info.published_checkpoint >= *id;
-        });
+        m->cv.wait_for(l, std::chrono::milliseconds(kdef_.connect_timeout_ms + 30'000),
+                       [&] { return m->fenced || m->info.published_checkpoint >= *id; });
       } else {
         std::fprintf(stderr, "impulse: group %s: partition %d: last checkpoint: %s\n", kdef_.group.c_str(), k,
                      id.status().ToString().c_str());
@@ -598,7 +598,8 @@ class GroupImpl final : public Group {
     rd_kafka_topic_partition_list_add(list, topic, k)->offset = lo;
     err = rd_kafka_assign(rk.get(), list);
     rd_kafka_topic_partition_list_destroy(list);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("state topic assign: ") + rd_kafka_err2str(err));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return Unavailable(std::string("state topic assign: ") + rd_kafka_err2str(err));
     std::string manifest;
     std::map<uint32_t, std::string> chunks;
     const std::string mkey = ManifestKey(k);
@@ -719,10 +720,10 @@ class GroupImpl final : public Group {
     const uint32_t n = static_cast<uint32_t>((data.size() + chunk - 1) / chunk);
     auto produce = [&](const std::string& key, const std::string& value) -> Status {
       while (true) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(kdef_.state_topic.c_str()), RD_KAFKA_V_PARTITION(m->k),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
-            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(kdef_.state_topic.c_str()), RD_KAFKA_V_PARTITION(m->k),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::OK();
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return Unavailable(std::string("produce: ") + rd_kafka_err2str(err));
         rd_kafka_poll(rk, 10);
@@ -737,8 +738,8 @@ class GroupImpl final : public Group {
     }
     if (st.ok()) {
       char manifest[96];
-      std::snprintf(manifest, sizeof(manifest), "%llu %u %zu %08x", static_cast<unsigned long long>(id), n,
-                    data.size(), Crc32c(data.data(), data.size()));
+      std::snprintf(manifest, sizeof(manifest), "%llu %u %zu %08x", static_cast<unsigned long long>(id), n, data.size(),
+                    Crc32c(data.data(), data.size()));
       st = produce(ManifestKey(m->k), manifest);
     }
     if (!st.ok()) {
@@ -760,7 +761,7 @@ class GroupImpl final : public Group {
   std::atomic<bool> stop_{false};
   std::atomic<bool> stopped_{false};
   mutable std::mutex mu_;
-  std::set<int32_t> wanted_;                           // assigned to this instance
+  std::set<int32_t> wanted_;                            // assigned to this instance
   std::map<int32_t, std::unique_ptr<Member>> members_;  // running
   std::atomic<uint64_t> rebalances_{0};
   std::atomic<uint64_t> snapshots_written_{0};

@@ -101,7 +101,7 @@ class Source {
       rd_kafka_poll_set_consumer(rk_.get());
       rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
       rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), kdef_.member_partition)->offset =
-          parts_[0].next >= 0 ? parts_[0].next
+          parts_[0].next >= 0  ? parts_[0].next
           : def_.from_earliest ? RD_KAFKA_OFFSET_BEGINNING
                                : RD_KAFKA_OFFSET_END;
       const rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list);

@@ -278,8 +278,8 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
       options_.on_member_snapshot(std::move(snap));
     } else {
       member_snapshots_failed.Add(1);
-      std::fprintf(stderr, "impulse: checkpoint %llu: member snapshot: %s\n", static_cast<unsigned long long>(pending.id),
-                   ss.ToString().c_str());
+      std::fprintf(stderr, "impulse: checkpoint %llu: member snapshot: %s\n",
+                   static_cast<unsigned long long>(pending.id), ss.ToString().c_str());
     }
   }
   checkpoint_pause.Record(t1 - pause_start);

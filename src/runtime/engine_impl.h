@@ -307,7 +307,7 @@ class EngineImpl final : public Engine, public connect::Host {
   // Checkpoint metrics.
   Counter checkpoints_completed;
   Counter checkpoints_failed;
-  Counter member_snapshots_failed;  // members: a committed checkpoint whose snapshot could not be read
+  Counter member_snapshots_failed;       // members: a committed checkpoint whose snapshot could not be read
   LatencyHistogram checkpoint_pause;     // pipelines paused, per checkpoint
   LatencyHistogram checkpoint_duration;  // begin to commit
   std::atomic<int64_t> last_checkpoint_id{-1};

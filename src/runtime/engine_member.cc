@@ -129,7 +129,8 @@ void EngineImpl::ReleaseExports(uint64_t id) {
 Status WriteMemberSnapshot(const std::string& data_dir, const MemberSnapshot& snapshot, Env* env) {
   if (env == nullptr) env = Env::Default();
   for (const auto& f : snapshot.files) {
-    if (!SafeRelative(f.first)) return InvalidArgument("member snapshot: file path '" + f.first + "' leaves the directory");
+    if (!SafeRelative(f.first))
+      return InvalidArgument("member snapshot: file path '" + f.first + "' leaves the directory");
   }
   if (env->FileExists(data_dir)) {
     ASSIGN_OR_RETURN(std::vector<std::string> names, env->ListDir(data_dir));

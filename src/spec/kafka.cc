@@ -47,8 +47,10 @@ bool CheckGroup(const YAML::Node& body, Diagnostics* d, const LogicalPlan& plan)
     if (s.topic == k.state_topic) fail("is the sink of stream '" + s.stream + "'");
   }
   if (k.sources.size() != 1) {
-    fail("a group shares the partitions of one kafka source topic (the unit that moves between instances); "
-         "this spec has " + std::to_string(k.sources.size()));
+    fail(
+        "a group shares the partitions of one kafka source topic (the unit that moves between instances); "
+        "this spec has " +
+        std::to_string(k.sources.size()));
   }
   if (plan.nats.enabled) fail("a group of instances reads Kafka only (remove nats:, or run one instance)");
   if (plan.uses_outbox) {
@@ -77,8 +79,10 @@ bool CheckGroup(const YAML::Node& body, Diagnostics* d, const LogicalPlan& plan)
 bool ResolveKafkaSources(const YAML::Node& body, Diagnostics* d, LogicalPlan* plan) {
   const std::string what = "kafka";
   Entries_ e;
-  if (!Entries(body, what, {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks", "state_topic"},
-               d, &e)) {
+  if (!Entries(
+          body, what,
+          {"brokers", "group", "properties", "connect_timeout", "batch_records", "sources", "sinks", "state_topic"}, d,
+          &e)) {
     return false;
   }
   KafkaDef& k = plan->kafka;

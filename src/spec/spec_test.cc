@@ -386,8 +386,9 @@ TEST(Spec, AGroupOfInstancesRefusesWhatCannotMoveWithAPartition) {
                           "pipelines:\n  - name: p\n    from: clicks\n    steps:\n      - filter: amount > 1\n"
                           "    sink: {stdout: true}\n";
   one_error(two + kafka, "stream 'views' has no kafka source");
-  one_error(two + "kafka:\n  brokers: k:9092\n  group: g\n  state_topic: s\n"
-                  "  sources: [{stream: clicks, partitioned_by_key: true}, {stream: views, partitioned_by_key: true}]\n",
+  one_error(two +
+                "kafka:\n  brokers: k:9092\n  group: g\n  state_topic: s\n"
+                "  sources: [{stream: clicks, partitioned_by_key: true}, {stream: views, partitioned_by_key: true}]\n",
             "partitions of one kafka source topic");
 }
 
