@@ -280,7 +280,13 @@ class GroupImpl final : public Group {
             },
             [this] { return OwnMetrics(); }, "") {}
   Engine* engine() override { return &engine_; }
-  ~GroupImpl() override { (void)Stop(); }
+  ~GroupImpl() override {
+    try {
+      (void)Stop();
+    } catch (...) {
+      std::fprintf(stderr, "impulse: group: stop failed with an exception\n");
+    }
+  }
 
   Status Init() {
     ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpecFile(opts_.spec_path, nullptr));
@@ -720,10 +726,20 @@ class GroupImpl final : public Group {
     const uint32_t n = static_cast<uint32_t>((data.size() + chunk - 1) / chunk);
     auto produce = [&](const std::string& key, const std::string& value) -> Status {
       while (true) {
-        rd_kafka_resp_err_t err =
-            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(kdef_.state_topic.c_str()), RD_KAFKA_V_PARTITION(m->k),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key.data(), key.size()),
-                              RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+        rd_kafka_vu_t vu[5] = {};
+        vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+        vu[0].u.cstr = kdef_.state_topic.c_str();
+        vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+        vu[1].u.i32 = m->k;
+        vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+        vu[2].u.i = RD_KAFKA_MSG_F_COPY;
+        vu[3].vtype = RD_KAFKA_VTYPE_KEY;
+        vu[3].u.mem = {const_cast<char*>(key.data()), key.size()};  // copied, never written
+        vu[4].vtype = RD_KAFKA_VTYPE_VALUE;
+        vu[4].u.mem = {const_cast<char*>(value.data()), value.size()};
+        rd_kafka_error_t* e = rd_kafka_produceva(rk, vu, 5);
+        const rd_kafka_resp_err_t err = e == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(e);
+        if (e != nullptr) rd_kafka_error_destroy(e);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::OK();
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return Unavailable(std::string("produce: ") + rd_kafka_err2str(err));
         rd_kafka_poll(rk, 10);
