@@ -106,6 +106,7 @@ Status EngineImpl::RecoverSources() {
       RETURN_IF_ERROR(scan(from));
       // A stale or wrong hint: the whole partition.
       if (cut < 0 && from != l.start_offset()) RETURN_IF_ERROR(scan(l.start_offset()));
+      const int64_t position_end = cut;
       // Never below what a pipeline has processed (records written while the stream had no
       // source, say): those are kept, and said.
       uint64_t processed = 0;
@@ -129,6 +130,13 @@ Status EngineImpl::RecoverSources() {
                      ss.def.name.c_str(), p,
                      static_cast<unsigned long long>(l.end_offset() - static_cast<uint64_t>(cut)));
         RETURN_IF_ERROR(l.TruncateTo(static_cast<uint64_t>(cut)).WithContext("source stream " + ss.def.name));
+      }
+      // The hint names the position record found, even before the next batch: a member's
+      // snapshot keeps the log from it (a restored member that copies nothing must still hand
+      // its position on).
+      if (resume[p] >= 0 && position_end > 0 && static_cast<uint64_t>(position_end) <= l.end_offset()) {
+        const bool stale = !ReadSourceHint(l, &hint) || hint != static_cast<uint64_t>(position_end);
+        if (stale) WriteHint(l, static_cast<uint64_t>(position_end), static_cast<uint64_t>(resume[p]));
       }
     }
   }
