@@ -80,7 +80,7 @@ struct Member {
   std::condition_variable cv;
   std::optional<MemberSnapshot> pending;  // the newest not yet written (older ones are dropped)
   bool stopping = false;
-  bool fenced = false;  // a newer owner took the partition: nothing more is written
+  bool fenced = false;  // the state producer failed for good (fenced by a newer owner, or fatal)
   MemberInfo info;      // under mu
   HandlePtr producer;   // transactional, id <group>.state.p<k>
   ErrorLog errors;
@@ -366,6 +366,11 @@ class GroupImpl final : public Group {
     return Status::OK();
   }
 
+  Status failure() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return failure_;
+  }
+
   std::vector<MemberInfo> Members() const override {
     std::vector<MemberInfo> out;
     std::lock_guard<std::mutex> l(mu_);
@@ -395,10 +400,20 @@ class GroupImpl final : public Group {
          "counter", "", static_cast<double>(snapshots_failed_.load()));
     line("impulse_group_member_start_failures_total", "Member starts that failed (retried).", "counter", "",
          static_cast<double>(start_failures_.load()));
-    for (const MemberInfo& m : Members()) {
-      const std::string lbl = "{partition=\"" + std::to_string(m.partition) + "\"}";
-      out += "impulse_group_restore_seconds" + lbl + " " + std::to_string(m.restore_ms / 1000.0) + "\n";
-      out += "impulse_group_restore_bytes" + lbl + " " + std::to_string(m.restored_bytes) + "\n";
+    const std::vector<MemberInfo> members = Members();
+    out +=
+        "# HELP impulse_group_restore_seconds The last restore of a partition run here: fence, read, write, open.\n"
+        "# TYPE impulse_group_restore_seconds gauge\n";
+    for (const MemberInfo& m : members) {
+      out += "impulse_group_restore_seconds{partition=\"" + std::to_string(m.partition) + "\"} " +
+             std::to_string(m.restore_ms / 1000.0) + "\n";
+    }
+    out +=
+        "# HELP impulse_group_restore_bytes Bytes of the snapshot the last restore of a partition run here read.\n"
+        "# TYPE impulse_group_restore_bytes gauge\n";
+    for (const MemberInfo& m : members) {
+      out += "impulse_group_restore_bytes{partition=\"" + std::to_string(m.partition) + "\"} " +
+             std::to_string(m.restored_bytes) + "\n";
     }
     return out;
   }
@@ -468,15 +483,36 @@ class GroupImpl final : public Group {
         rd_kafka_message_destroy(m);
       }
       std::vector<int32_t> start;
+      std::vector<int32_t> broken;
       {
         std::lock_guard<std::mutex> l(mu_);
         for (int32_t k : wanted_) {
           if (members_.count(k) == 0) start.push_back(k);
         }
+        for (const auto& [k, m] : members_) {
+          std::lock_guard<std::mutex> ml(m->mu);
+          if (m->fenced) broken.push_back(k);
+        }
+      }
+      for (int32_t k : broken) {
+        std::fprintf(stderr, "impulse: group %s: partition %d: its state producer failed; restarting it in 5 s\n",
+                     kdef_.group.c_str(), k);
+        StopMember(k, /*graceful=*/false);
+        retry_at[k] = WallMs() + 5000;
       }
       for (int32_t k : start) {
         if (WallMs() < retry_at[k]) continue;
         Status st = StartMember(k);
+        if (!st.ok() && (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kFailedPrecondition)) {
+          // The spec or the topics are wrong for a member: no retry fixes that, and holding the
+          // partition would keep every other instance from running it. This instance gives up.
+          start_failures_.fetch_add(1, std::memory_order_relaxed);
+          std::fprintf(stderr, "impulse: group %s: partition %d: %s; this instance leaves the group\n",
+                       kdef_.group.c_str(), k, st.ToString().c_str());
+          std::lock_guard<std::mutex> l(mu_);
+          failure_ = st.WithContext("partition " + std::to_string(k));
+          return;
+        }
         if (!st.ok()) {
           start_failures_.fetch_add(1, std::memory_order_relaxed);
           retry_at[k] = WallMs() + 2000;
@@ -582,7 +618,9 @@ class GroupImpl final : public Group {
                  graceful ? "revoked" : "lost");
   }
 
-  // Reads the newest committed snapshot of partition k from state topic partition k.
+  // Reads the newest committed snapshot of partition k from state topic partition k: windows
+  // back from its end, widened until one holds a complete snapshot (its chunks, then its
+  // manifest), so the cost follows the snapshot's size, not the partition's history.
   Status ReadSnapshot(int32_t k, std::optional<MemberSnapshot>* out) {
     ErrorLog log;
     ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"group.id", kdef_.group + ".state-reader"},
@@ -590,86 +628,149 @@ class GroupImpl final : public Group {
                                                     {"enable.partition.eof", "true"},
                                                     {"isolation.level", "read_committed"}}));
     ASSIGN_OR_RETURN(HandlePtr rk, NewHandle(RD_KAFKA_CONSUMER, std::move(conf), &log, "kafka group state reader"));
-    const char* topic = kdef_.state_topic.c_str();
     int64_t lo = 0;
     int64_t hi = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(rk.get(), topic, k, &lo, &hi, static_cast<int>(kdef_.connect_timeout_ms));
+    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk.get(), kdef_.state_topic.c_str(), k, &lo, &hi,
+                                                                     static_cast<int>(kdef_.connect_timeout_ms));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Unavailable("state topic " + kdef_.state_topic + " partition " + std::to_string(k) + ": " +
                          rd_kafka_err2str(err));
     }
-    if (hi <= lo) return Status::OK();
+    Scan scan;
+    for (int64_t window = 256; hi > lo; window *= 8) {
+      const int64_t from = std::max(lo, hi - window);
+      scan = Scan();
+      Status st = ScanState(rk.get(), k, from, hi, &scan);
+      if (!st.ok()) {
+        rd_kafka_consumer_close(rk.get());
+        return st;
+      }
+      if (scan.best_id > 0 || from == lo) break;
+    }
+    rd_kafka_consumer_close(rk.get());
+    if (scan.best_id == 0) {
+      // A manifest that never checked out is not "no snapshot": starting over would repeat
+      // everything the partition already exported.
+      if (!scan.invalid.empty()) return DataLoss(scan.invalid);
+      return Status::OK();
+    }
+    ASSIGN_OR_RETURN(MemberSnapshot snap, DecodeSnapshot(scan.best));
+    if (snap.checkpoint_id != scan.best_id) return DataLoss("state topic: snapshot id differs from its manifest's");
+    *out = std::move(snap);
+    return Status::OK();
+  }
+
+  struct Scan {
+    uint64_t chunk_id = 0;                   // the generation of the chunks being collected
+    std::map<uint32_t, std::string> chunks;  // of chunk_id
+    uint64_t chunk_bytes = 0;
+    uint64_t best_id = 0;  // the newest complete snapshot
+    std::string best;
+    std::string invalid;  // the last manifest that did not check out, said
+  };
+
+  // Reads [from, hi) of state partition k into scan.
+  Status ScanState(rd_kafka_t* rk, int32_t k, int64_t from, int64_t hi, Scan* scan) {
+    const char* topic = kdef_.state_topic.c_str();
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, topic, k)->offset = lo;
-    err = rd_kafka_assign(rk.get(), list);
+    rd_kafka_topic_partition_list_add(list, topic, k)->offset = from;
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
     rd_kafka_topic_partition_list_destroy(list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
       return Unavailable(std::string("state topic assign: ") + rd_kafka_err2str(err));
-    std::string manifest;
-    std::map<uint32_t, std::string> chunks;
     const std::string mkey = ManifestKey(k);
     const std::string cprefix = mkey + "/";
+    const uint64_t max_chunks = opts_.snapshot_bytes_max / 1024 + 2;
     const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
-    bool done = false;
-    while (!done) {
-      if (Clock::now() > deadline) {
-        rd_kafka_consumer_close(rk.get());
-        return Unavailable("state topic " + kdef_.state_topic + " partition " + std::to_string(k) +
-                           ": not read to its end in time");
-      }
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
+    const std::string where = "state topic " + kdef_.state_topic + " partition " + std::to_string(k);
+    for (bool done = false; !done;) {
+      if (Clock::now() > deadline) return Unavailable(where + ": not read to its end in time");
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
       if (m == nullptr) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         // Transaction markers take offsets: the end is reached when the position is.
         rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(pos, topic, k);
-        if (rd_kafka_position(rk.get(), pos) == RD_KAFKA_RESP_ERR_NO_ERROR) done = pos->elems[0].offset >= hi;
+        if (rd_kafka_position(rk, pos) == RD_KAFKA_RESP_ERR_NO_ERROR) done = pos->elems[0].offset >= hi;
         rd_kafka_topic_partition_list_destroy(pos);
         done = done || m->offset >= hi;
-      } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Status st = Unavailable("state topic " + kdef_.state_topic + ": " + rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
-        rd_kafka_consumer_close(rk.get());
-        return st;
-      } else {
-        const std::string key(static_cast<const char*>(m->key), m->key_len);
-        const std::string value(static_cast<const char*>(m->payload), m->len);
-        if (key == mkey) {
-          manifest = value;
-        } else if (key.rfind(cprefix, 0) == 0) {
-          chunks[static_cast<uint32_t>(std::strtoul(key.c_str() + cprefix.size(), nullptr, 10))] = value;
-        }
-        done = m->offset + 1 >= hi;
+        continue;
       }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        Status st = Unavailable(where + ": " + rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return st;
+      }
+      const std::string_view key(static_cast<const char*>(m->key), m->key == nullptr ? 0 : m->key_len);
+      std::string_view value(static_cast<const char*>(m->payload), m->payload == nullptr ? 0 : m->len);
+      const std::string at = where + " offset " + std::to_string(m->offset);
+      uint64_t index = 0;
+      uint64_t id = 0;
+      if (key.substr(0, cprefix.size()) == cprefix && ParseDecimal(key.substr(cprefix.size()), &index) &&
+          GetFixed64(&value, &id)) {
+        if (id != scan->chunk_id) {
+          scan->chunks.clear();
+          scan->chunk_bytes = 0;
+          scan->chunk_id = id;
+        }
+        // Bounded: a snapshot is at most snapshot_bytes_max (what is beyond cannot be one).
+        if (index < max_chunks && scan->chunk_bytes + value.size() <= opts_.snapshot_bytes_max) {
+          scan->chunk_bytes += value.size();
+          scan->chunks[static_cast<uint32_t>(index)] = std::string(value);
+        }
+      } else if (key == mkey) {
+        Status st = Complete(std::string(value), scan);
+        if (!st.ok()) scan->invalid = at + ": " + std::string(st.message());
+      }
+      done = m->offset + 1 >= hi;
       rd_kafka_message_destroy(m);
     }
-    rd_kafka_consumer_close(rk.get());
-    if (manifest.empty()) return Status::OK();
+    return Status::OK();
+  }
+
+  // A manifest: the chunks collected before it form a snapshot if they match it.
+  Status Complete(const std::string& manifest, Scan* scan) {
     unsigned long long id = 0, n = 0, size = 0;
     unsigned crc = 0;
-    if (std::sscanf(manifest.c_str(), "%llu %llu %llu %x", &id, &n, &size, &crc) != 4) {
-      return DataLoss("state topic " + kdef_.state_topic + ": bad manifest for partition " + std::to_string(k));
+    char extra = 0;
+    if (std::sscanf(manifest.c_str(), "%llu %llu %llu %x%c", &id, &n, &size, &crc, &extra) != 4 || id == 0) {
+      return DataLoss("unreadable manifest '" + manifest.substr(0, 64) + "'");
     }
+    if (size > opts_.snapshot_bytes_max || n == 0 || n > size / 1024 + 1) {
+      return DataLoss("manifest of checkpoint " + std::to_string(id) + " claims " + std::to_string(size) +
+                      " bytes in " + std::to_string(n) + " records (limit " + std::to_string(opts_.snapshot_bytes_max) +
+                      " bytes)");
+    }
+    if (scan->chunk_id != id) return DataLoss("manifest of checkpoint " + std::to_string(id) + " without its records");
     std::string data;
     data.reserve(size);
     for (uint32_t i = 0; i < n; ++i) {
-      auto it = chunks.find(i);
-      std::string_view c = it == chunks.end() ? std::string_view() : std::string_view(it->second);
-      uint64_t cid = 0;
-      if (!GetFixed64(&c, &cid) || cid != id) {
-        return DataLoss("state topic " + kdef_.state_topic + ": partition " + std::to_string(k) + " checkpoint " +
-                        std::to_string(id) + ": chunk " + std::to_string(i) + " missing");
+      auto it = scan->chunks.find(i);
+      if (it == scan->chunks.end()) {
+        return DataLoss("checkpoint " + std::to_string(id) + ": record " + std::to_string(i) + " missing");
       }
-      data.append(c);
+      if (data.size() + it->second.size() > size) break;
+      data.append(it->second);
     }
     if (data.size() != size || Crc32c(data.data(), data.size()) != crc) {
-      return DataLoss("state topic " + kdef_.state_topic + ": partition " + std::to_string(k) + " checkpoint " +
-                      std::to_string(id) + ": size or checksum mismatch");
+      return DataLoss("checkpoint " + std::to_string(id) + ": size or checksum mismatch");
     }
-    ASSIGN_OR_RETURN(MemberSnapshot s, DecodeSnapshot(data));
-    *out = std::move(s);
+    scan->best_id = id;
+    scan->best = std::move(data);
+    scan->invalid.clear();
     return Status::OK();
+  }
+
+  static bool ParseDecimal(std::string_view text, uint64_t* out) {
+    if (text.empty() || text.size() > 9) return false;
+    uint64_t v = 0;
+    for (char c : text) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    *out = v;
+    return true;
   }
 
   // The member's snapshots to the state topic, newest first; each written one releases its
@@ -683,7 +784,10 @@ class GroupImpl final : public Group {
         if (!m->pending) return;
         s = std::move(*m->pending);
         m->pending.reset();
-        if (m->fenced) continue;
+        if (m->fenced) {
+          snapshots_failed_.fetch_add(1, std::memory_order_relaxed);  // the member is being restarted
+          continue;
+        }
       }
       const std::string data = EncodeSnapshot(s);
       Status st = data.size() > opts_.snapshot_bytes_max
@@ -712,8 +816,10 @@ class GroupImpl final : public Group {
     auto txn_error = [&](rd_kafka_error_t* e, const char* what) {
       Status st = Unavailable(std::string(what) + ": " + rd_kafka_error_string(e));
       if (rd_kafka_error_is_fatal(e) || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED) {
+        // The producer is done for: the runner stops the member and starts it again through the
+        // normal path (fence, read, restore), unless the partition was taken from this instance.
         std::lock_guard<std::mutex> l(m->mu);
-        m->fenced = true;  // a newer owner: this member writes nothing more
+        m->fenced = true;
         m->cv.notify_all();
       } else if (rd_kafka_error_txn_requires_abort(e)) {
         if (rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, timeout)) rd_kafka_error_destroy(a);
@@ -762,10 +868,19 @@ class GroupImpl final : public Group {
       if (rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, timeout)) rd_kafka_error_destroy(a);
       return st;
     }
-    if (rd_kafka_error_t* e = rd_kafka_commit_transaction(rk, timeout)) return txn_error(e, "commit_transaction");
-    return Status::OK();
+    // A retriable commit error (a timeout) leaves the transaction committing: it must be retried,
+    // else every later begin_transaction fails.
+    for (int attempt = 1;; ++attempt) {
+      rd_kafka_error_t* e = rd_kafka_commit_transaction(rk, timeout);
+      if (e == nullptr) return Status::OK();
+      if (!rd_kafka_error_is_retriable(e) || attempt >= kCommitAttempts) return txn_error(e, "commit_transaction");
+      std::fprintf(stderr, "impulse: group %s: partition %d: commit_transaction: %s (retried)\n", kdef_.group.c_str(),
+                   m->k, rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+    }
   }
 
+  static constexpr int kCommitAttempts = 5;
   GroupOptions opts_;
   GroupEngine engine_;
   plan::KafkaDef kdef_;
@@ -778,6 +893,7 @@ class GroupImpl final : public Group {
   std::atomic<bool> stopped_{false};
   mutable std::mutex mu_;
   std::set<int32_t> wanted_;                            // assigned to this instance
+  Status failure_;                                      // set when this instance gives up
   std::map<int32_t, std::unique_ptr<Member>> members_;  // running
   std::atomic<uint64_t> rebalances_{0};
   std::atomic<uint64_t> snapshots_written_{0};

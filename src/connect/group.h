@@ -44,6 +44,9 @@ class Group {
   // Leaves the group: each member takes a last checkpoint, writes its snapshot and stops.
   virtual Status Stop() = 0;
   virtual std::vector<MemberInfo> Members() const = 0;
+  // Not OK once the instance gave up (a member that can never start: the spec or the topics do
+  // not suit a member); the caller should then Stop and exit, which hands the partitions over.
+  virtual Status failure() const = 0;
   // Prometheus text: the runner's own metrics, then each member engine's, labelled member="<k>".
   virtual std::string MetricsText() const = 0;
   // The instance as one Engine for the HTTP server: reads and lookups answered by the members this

@@ -234,10 +234,18 @@ int RunCommand(const std::vector<std::string>& args) {
                  spec.c_str(), so.host.c_str(), (*gsrv)->port(), gplan->kafka.group.c_str(),
                  gplan->kafka.state_topic.c_str(), eo.data_dir.c_str());
     int sig = 0;
-    sigwait(&stop_signals, &sig);
-    std::fprintf(stderr, "impulse: %s received, leaving the group\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    const timespec second{1, 0};
+    while ((sig = sigtimedwait(&stop_signals, nullptr, &second)) < 0 && (*group)->failure().ok()) {
+    }
+    if (sig > 0) {
+      std::fprintf(stderr, "impulse: %s received, leaving the group\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
     (*gsrv)->Stop();
     Status st = (*group)->Stop();
+    if (Status f = (*group)->failure(); !f.ok()) {
+      std::fprintf(stderr, "impulse: left the group: %s\n", f.ToString().c_str());
+      return 1;
+    }
     if (!st.ok()) {
       std::fprintf(stderr, "impulse: stop: %s\n", st.ToString().c_str());
       return 1;
