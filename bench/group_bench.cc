@@ -60,6 +60,8 @@ struct Options {
   int handoffs = 3;
   int max_groups = 3;
   int fetch_wait_ms = 10;
+  int session_timeout_ms = 0;  // 0: librdkafka's default
+  bool stop_first = false;
   std::string what = "all";
   std::string dir;
   uint64_t events() const { return entities * per_entity; }
@@ -152,8 +154,9 @@ bool WriteSpec(const Options& o, const std::string& bootstraps, const std::strin
          "  state_topic: state\n"
          // The mock cluster answers a fetch that finds nothing only when this wait ends.
          "  properties: {fetch.wait.max.ms: \""
-      << o.fetch_wait_ms
-      << "\"}\n"
+      << o.fetch_wait_ms << "\""
+      << (o.session_timeout_ms > 0 ? ", session.timeout.ms: \"" + std::to_string(o.session_timeout_ms) + "\"" : "")
+      << "}\n"
          "  sources: [{stream: tx, topic: source, partitioned_by_key: true}]\n"
          "  sinks: [{stream: scored, topic: sink}]\n";
   out.close();
@@ -340,12 +343,19 @@ int RunRestore(const Options& o) {
   double state_topic_bytes = 0;  // every snapshot written so far (the mock cluster does not compact)
   uint64_t probe_id = o.events();
   for (int h = 0; h < o.handoffs; ++h) {
-    auto next_or = StartGroup(o, spec, o.dir + "/g" + std::to_string(h + 1));
-    if (!next_or.ok()) {
-      std::fprintf(stderr, "impulse-bench group: %s\n", next_or.status().ToString().c_str());
-      return 1;
-    }
-    std::unique_ptr<connect::Group> next = std::move(*next_or);
+    // The new group joins first (its join starts a rebalance the stopping group takes part in), or
+    // once the old one has left (--stop-first).
+    std::unique_ptr<connect::Group> next;
+    auto start_next = [&]() -> bool {
+      auto g = StartGroup(o, spec, o.dir + "/g" + std::to_string(h + 1));
+      if (!g.ok()) {
+        std::fprintf(stderr, "impulse-bench group: %s\n", g.status().ToString().c_str());
+        return false;
+      }
+      next = std::move(*g);
+      return true;
+    };
+    if (!o.stop_first && !start_next()) return 1;
     const auto ts = Clock::now();
     Clock::time_point stop_done;
     std::thread stopper([&] {
@@ -353,7 +363,10 @@ int RunRestore(const Options& o) {
       if (!st.ok()) std::fprintf(stderr, "impulse-bench group: stop: %s\n", st.ToString().c_str());
       stop_done = Clock::now();
     });
-    // One probe per partition: customer p lives in partition p.
+    // Once Stop() returned no member of the old group runs: each probe's output is the new
+    // group's. One probe per partition: customer p lives in partition p.
+    stopper.join();
+    if (o.stop_first && !start_next()) return 1;
     const uint64_t first_probe = probe_id;
     for (uint32_t p = 0; p < o.partitions; ++p, ++probe_id) {
       if (!cluster.Produce("source", static_cast<int32_t>(p), {Tx(probe_id, p)})) {
@@ -378,7 +391,6 @@ int RunRestore(const Options& o) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    stopper.join();
     if (probes_seen == Clock::time_point()) {
       std::fprintf(stderr, "impulse-bench group: handoff %d: not every partition moved or probed within 300 s\n",
                    h + 1);
@@ -524,6 +536,10 @@ int GroupBenchCommand(const std::vector<std::string>& args) {
       "max-groups", po::value(&o.max_groups)->default_value(o.max_groups), "scaling: 1..N groups in this process")(
       "fetch-wait-ms", po::value(&o.fetch_wait_ms)->default_value(o.fetch_wait_ms),
       "fetch.wait.max.ms of every consumer (the mock cluster waits that long when a fetch finds nothing)")(
+      "session-timeout-ms", po::value(&o.session_timeout_ms)->default_value(o.session_timeout_ms),
+      "session.timeout.ms of the groups' consumers (0: librdkafka's default, 45 s)")(
+      "stop-first", po::bool_switch(&o.stop_first),
+      "handoff: the new group starts once the old one has left (default: it starts just before Stop())")(
       "what", po::value(&o.what)->default_value(o.what), "all, restore or scaling")(
       "data-dir", po::value(&o.dir), "where the groups' data go (default: a fresh temporary directory)");
   po::variables_map vm;
