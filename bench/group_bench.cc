@@ -54,18 +54,25 @@ double SecondsSince(Clock::time_point t0, Clock::time_point t1) {
 
 struct Options {
   uint64_t entities = 100'000;
-  uint32_t partitions = 4;
+  // The mock cluster keeps 5 MiB per partition: about 190 bytes of state per customer here, so
+  // 100 000 customers need 8 partitions for each member's snapshot to stay restorable.
+  uint32_t partitions = 8;
   uint32_t per_entity = 2;
   int64_t checkpoint_interval_ms = 1000;
   int handoffs = 3;
   int max_groups = 3;
   int fetch_wait_ms = 10;
-  int session_timeout_ms = 0;  // 0: librdkafka's default
+  // After a member leaves, the mock cluster completes the rebalance only after session.timeout.ms
+  // minus 1 s (a real broker: once the remaining members rejoined): 6 s, the brokers' minimum.
+  int session_timeout_ms = 6000;
   bool stop_first = false;
+  uint64_t inflight = 40'000;  // per partition: records produced ahead of the outputs read
   std::string what = "all";
   std::string dir;
   uint64_t events() const { return entities * per_entity; }
 };
+
+double WaitTimeout(const Options& o) { return 120.0 + static_cast<double>(o.events()) / 2000.0; }
 
 // The integer after "field": in a JSON line, or -1.
 int64_t IntField(std::string_view line, std::string_view field) {
@@ -105,19 +112,6 @@ std::string Tx(uint64_t id, uint64_t entity) {
   return "{\"id\":" + std::to_string(id) + ",\"customer\":\"c" + std::to_string(entity) +
          "\",\"amount\":" + std::to_string(amount) + ",\"ts\":" + std::to_string(kT0 + static_cast<int64_t>(id) * 10) +
          "}";
-}
-
-// The backlog: record i is for customer i % entities, in topic partition customer % partitions.
-bool ProduceBacklog(connect::KafkaMockCluster& cluster, const Options& o) {
-  std::vector<std::vector<std::string>> by_partition(o.partitions);
-  for (uint64_t i = 0; i < o.events(); ++i) {
-    const uint64_t e = i % o.entities;
-    by_partition[e % o.partitions].push_back(Tx(i, e));
-  }
-  for (uint32_t p = 0; p < o.partitions; ++p) {
-    if (!cluster.Produce("source", static_cast<int32_t>(p), by_partition[p])) return false;
-  }
-  return true;
 }
 
 bool WriteSpec(const Options& o, const std::string& bootstraps, const std::string& path) {
@@ -260,6 +254,64 @@ class SinkWatch {
   std::vector<Clock::time_point> first_seen_;
 };
 
+// One producer for the bench's records (linger 5 ms: batches form while the loop runs).
+class Producer {
+ public:
+  explicit Producer(const std::string& bootstraps) {
+    char err[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+             {"bootstrap.servers", bootstraps}, {"linger.ms", "5"}, {"log_level", "0"}}) {
+      rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err));
+    }
+    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (rk_ == nullptr) rd_kafka_conf_destroy(conf);
+  }
+  ~Producer() {
+    if (rk_ != nullptr) {
+      (void)rd_kafka_flush(rk_, 30'000);
+      rd_kafka_destroy(rk_);
+    }
+  }
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  bool Send(int32_t partition, const std::string& value) {
+    if (rk_ == nullptr) return false;
+    while (true) {
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          rk_, RD_KAFKA_V_TOPIC("source"), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return false;
+      rd_kafka_poll(rk_, 10);
+    }
+  }
+  bool Flush() { return rk_ != nullptr && rd_kafka_flush(rk_, 30'000) == RD_KAFKA_RESP_ERR_NO_ERROR; }
+
+ private:
+  rd_kafka_t* rk_ = nullptr;
+};
+
+// The backlog: record i is for customer i % entities, in topic partition customer % partitions.
+// The mock cluster keeps at most 5 MiB per partition (older records are deleted), so no more
+// than --inflight records per partition are ahead of the outputs read from the sink.
+bool ProduceBacklog(Producer& producer, SinkWatch& sink, const Options& o) {
+  const uint64_t window = o.inflight * o.partitions;
+  const auto deadline = Clock::now() + std::chrono::duration<double>(WaitTimeout(o));
+  for (uint64_t i = 0; i < o.events(); ++i) {
+    if (i % 1000 == 0) {
+      while (i > window && sink.count() < i - window) {
+        if (Clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    const uint64_t e = i % o.entities;
+    if (!producer.Send(static_cast<int32_t>(e % o.partitions), Tx(i, e))) return false;
+  }
+  return producer.Flush();
+}
+
 Result<std::unique_ptr<connect::Group>> StartGroup(const Options& o, const std::string& spec, const std::string& dir) {
   std::filesystem::remove_all(dir);
   connect::GroupOptions go;
@@ -296,8 +348,6 @@ std::string List(const std::vector<double>& v, const char* fmt) {
   return out;
 }
 
-double WaitTimeout(const Options& o) { return 120.0 + static_cast<double>(o.events()) / 2000.0; }
-
 int RunRestore(const Options& o) {
   std::printf("== state restore and handoff: %llu entities, %llu events, %u partitions, checkpoint every %lld ms\n",
               static_cast<unsigned long long>(o.entities), static_cast<unsigned long long>(o.events()), o.partitions,
@@ -311,13 +361,8 @@ int RunRestore(const Options& o) {
   }
   const std::string spec = o.dir + "/restore.yaml";
   if (!WriteSpec(o, cluster.bootstraps(), spec)) return 1;
-  const auto tp = Clock::now();
-  if (!ProduceBacklog(cluster, o)) {
-    std::fprintf(stderr, "impulse-bench group: producing the backlog failed\n");
-    return 1;
-  }
-  std::printf("backlog produced in %.2f s\n", SecondsSince(tp, Clock::now()));
   SinkWatch sink(cluster.bootstraps(), o);
+  Producer producer(cluster.bootstraps());
   if (!sink.ok()) return 1;
 
   const auto t0 = Clock::now();
@@ -327,6 +372,11 @@ int RunRestore(const Options& o) {
     return 1;
   }
   std::unique_ptr<connect::Group> running = std::move(*cur);
+  if (!ProduceBacklog(producer, sink, o)) {
+    std::fprintf(stderr, "impulse-bench group: producing the backlog failed (%llu outputs read)\n",
+                 static_cast<unsigned long long>(sink.count()));
+    return 1;
+  }
   if (!sink.WaitCount(o.events(), WaitTimeout(o))) {
     std::fprintf(stderr, "impulse-bench group: only %llu of %llu outputs in the sink topic\n",
                  static_cast<unsigned long long>(sink.count()), static_cast<unsigned long long>(o.events()));
@@ -339,6 +389,17 @@ int RunRestore(const Options& o) {
       "process RSS %.0f MiB (peak %.0f MiB)\n",
       backlog_s, static_cast<double>(o.events()) / backlog_s, rss, hwm);
 
+  {
+    const std::string m = running->MetricsText();
+    const double n = Sample(m, "impulse_group_snapshots_written_total");
+    const double bytes = Sample(m, "impulse_group_snapshot_bytes_total");
+    std::printf("group 0: %.0f snapshots written, %.2f MB on average\n", n, n > 0 ? bytes / n / 1e6 : 0);
+    if (n > 0 && bytes / n / o.partitions > 4.5e6) {
+      std::printf(
+          "warning: the mock cluster keeps 5 MiB per partition: a larger snapshot loses its first chunks "
+          "there and cannot be restored (use more --partitions)\n");
+    }
+  }
   std::vector<double> stop_s, all_running_s, first_decision_s, restore_total_mb, restore_ms_max, rate_mbs;
   double state_topic_bytes = 0;  // every snapshot written so far (the mock cluster does not compact)
   uint64_t probe_id = o.events();
@@ -369,7 +430,7 @@ int RunRestore(const Options& o) {
     if (o.stop_first && !start_next()) return 1;
     const uint64_t first_probe = probe_id;
     for (uint32_t p = 0; p < o.partitions; ++p, ++probe_id) {
-      if (!cluster.Produce("source", static_cast<int32_t>(p), {Tx(probe_id, p)})) {
+      if (!producer.Send(static_cast<int32_t>(p), Tx(probe_id, p)) || !producer.Flush()) {
         std::fprintf(stderr, "impulse-bench group: probe not produced\n");
       }
     }
@@ -405,8 +466,9 @@ int RunRestore(const Options& o) {
     double ms_max = 0;
     std::printf(
         "handoff %d: Stop() returned after %.3f s; the new group ran every partition after %.3f s; every "
-        "probe's output in the sink after %.3f s\n",
-        h + 1, SecondsSince(ts, stop_done), SecondsSince(ts, all_running), SecondsSince(ts, probes_seen));
+        "probe's output in the sink after %.3f s (%.3f s after every partition ran)\n",
+        h + 1, SecondsSince(ts, stop_done), SecondsSince(ts, all_running), SecondsSince(ts, probes_seen),
+        SecondsSince(all_running, probes_seen));
     for (const connect::MemberInfo& m : members) {
       bytes += static_cast<double>(m.restored_bytes);
       ms_max = std::max(ms_max, static_cast<double>(m.restore_ms));
@@ -462,6 +524,7 @@ int RunScaling(const Options& o) {
     const std::string spec = o.dir + "/scale" + std::to_string(n) + ".yaml";
     if (!WriteSpec(o, cluster.bootstraps(), spec)) return 1;
     SinkWatch sink(cluster.bootstraps(), o);
+    Producer producer(cluster.bootstraps());
     if (!sink.ok()) return 1;
     std::vector<std::unique_ptr<connect::Group>> groups;
     for (int i = 0; i < n; ++i) {
@@ -496,7 +559,7 @@ int RunScaling(const Options& o) {
     const double join_s = SecondsSince(join0, Clock::now());
     const double cpu0 = CpuSeconds();
     const auto t0 = Clock::now();
-    if (!ProduceBacklog(cluster, o)) return 1;
+    if (!ProduceBacklog(producer, sink, o)) return 1;
     const double produce_s = SecondsSince(t0, Clock::now());
     if (!sink.WaitCount(o.events(), WaitTimeout(o))) {
       std::fprintf(stderr, "impulse-bench group: %d groups: only %llu of %llu outputs\n", n,
@@ -537,12 +600,16 @@ int GroupBenchCommand(const std::vector<std::string>& args) {
       "fetch-wait-ms", po::value(&o.fetch_wait_ms)->default_value(o.fetch_wait_ms),
       "fetch.wait.max.ms of every consumer (the mock cluster waits that long when a fetch finds nothing)")(
       "session-timeout-ms", po::value(&o.session_timeout_ms)->default_value(o.session_timeout_ms),
-      "session.timeout.ms of the groups' consumers (0: librdkafka's default, 45 s)")(
+      "session.timeout.ms of the groups' consumers (0: librdkafka's default, 45 s; the mock cluster ends a "
+      "rebalance after a leave only when this minus 1 s has passed)")(
       "stop-first", po::bool_switch(&o.stop_first),
       "handoff: the new group starts once the old one has left (default: it starts just before Stop())")(
+      "inflight", po::value(&o.inflight)->default_value(o.inflight),
+      "records per partition produced ahead of the outputs read (the mock cluster keeps 5 MiB per partition)")(
       "what", po::value(&o.what)->default_value(o.what), "all, restore or scaling")(
       "data-dir", po::value(&o.dir), "where the groups' data go (default: a fresh temporary directory)");
   po::variables_map vm;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when redirected to a file
   if (int rc = ParseCommandLine(args, "impulse-bench group [options]", opts, &vm); rc >= 0) return rc;
   if (o.entities == 0 || o.per_entity == 0 || o.partitions == 0 || o.handoffs < 1 || o.max_groups < 1 ||
       o.checkpoint_interval_ms <= 0 || (o.what != "all" && o.what != "restore" && o.what != "scaling")) {
