@@ -401,7 +401,7 @@ int RunRestore(const Options& o) {
     }
   }
   std::vector<double> stop_s, all_running_s, first_decision_s, restore_total_mb, restore_ms_max, rate_mbs;
-  double state_topic_bytes = 0;  // every snapshot written so far (the mock cluster does not compact)
+  double state_topic_bytes = 0;  // every snapshot written so far
   uint64_t probe_id = o.events();
   for (int h = 0; h < o.handoffs; ++h) {
     // The new group joins first (its join starts a rebalance the stopping group takes part in), or
@@ -479,7 +479,8 @@ int RunRestore(const Options& o) {
           m.restore_ms > 0 ? static_cast<double>(m.restored_bytes) / 1e3 / static_cast<double>(m.restore_ms) : 0);
     }
     std::printf(
-        "  snapshots: %.2f MB in total; the state topic held %.2f MB of snapshots written so far (not compacted)\n",
+        "  snapshots restored: %.2f MB in total; %.2f MB of snapshots written to the state topic so far (by every "
+        "checkpoint of the groups stopped)\n",
         bytes / 1e6, state_topic_bytes / 1e6);
     stop_s.push_back(SecondsSince(ts, stop_done));
     all_running_s.push_back(SecondsSince(ts, all_running));
