@@ -107,11 +107,14 @@ double CpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-std::string Tx(uint64_t id, uint64_t entity) {
+// Record id of round r (a customer's r-th record) is at event time kT0 + r minutes: every record
+// of a customer stays in its 1 h windows, whatever --entities (the state per customer does not
+// depend on it).
+std::string Tx(uint64_t id, uint64_t entity, uint64_t round) {
   const double amount = static_cast<double>((id * 13) % 500) + 0.25;
   return "{\"id\":" + std::to_string(id) + ",\"customer\":\"c" + std::to_string(entity) +
-         "\",\"amount\":" + std::to_string(amount) + ",\"ts\":" + std::to_string(kT0 + static_cast<int64_t>(id) * 10) +
-         "}";
+         "\",\"amount\":" + std::to_string(amount) +
+         ",\"ts\":" + std::to_string(kT0 + static_cast<int64_t>(round) * 60'000) + "}";
 }
 
 bool WriteSpec(const Options& o, const std::string& bootstraps, const std::string& path) {
@@ -325,7 +328,7 @@ bool ProduceBacklog(Producer& producer, SinkWatch& sink, const Options& o) {
       }
     }
     const uint64_t e = i % o.entities;
-    if (!producer.Send(static_cast<int32_t>(e % o.partitions), Tx(i, e))) return false;
+    if (!producer.Send(static_cast<int32_t>(e % o.partitions), Tx(i, e, i / o.entities))) return false;
   }
   return producer.Flush();
 }
@@ -448,7 +451,7 @@ int RunRestore(const Options& o) {
     if (o.stop_first && !start_next()) return 1;
     const uint64_t first_probe = probe_id;
     for (uint32_t p = 0; p < o.partitions; ++p, ++probe_id) {
-      if (!producer.Send(static_cast<int32_t>(p), Tx(probe_id, p)) || !producer.Flush()) {
+      if (!producer.Send(static_cast<int32_t>(p), Tx(probe_id, p, o.per_entity)) || !producer.Flush()) {
         std::fprintf(stderr, "impulse-bench group: probe not produced\n");
       }
     }
