@@ -299,12 +299,21 @@ class Producer {
 
   bool Send(int32_t partition, const std::string& value) {
     if (rk_ == nullptr) return false;
+    rd_kafka_vu_t vu[4] = {};
+    vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[0].u.cstr = "source";
+    vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[1].u.i32 = partition;
+    vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[2].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem = {const_cast<char*>(value.data()), value.size()};  // copied, never written
     while (true) {
-      const rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk_, RD_KAFKA_V_TOPIC("source"), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
-      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return false;
+      rd_kafka_error_t* e = rd_kafka_produceva(rk_, vu, 4);
+      if (e == nullptr) return true;
+      const bool full = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__QUEUE_FULL;
+      rd_kafka_error_destroy(e);
+      if (!full) return false;
       rd_kafka_poll(rk_, 10);
     }
   }
