@@ -8,8 +8,9 @@
 //    --entities customers) until every output is in the sink topic; then, --handoffs times, a new
 //    group starts and the running one is stopped (a last checkpoint and snapshot per member, then
 //    it leaves the group). Timed from the Stop() call: until the new group runs every partition,
-//    and until one probe record per partition (produced once Stop() began) has its output in the
-//    sink topic. Each new owner's restore (bytes, ms) is read from Group::Members().
+//    and until one probe record per partition (produced once Stop() returned, so that the new
+//    group decides it) has its output in the sink topic. Each new owner's restore (bytes, ms) is
+//    read from Group::Members().
 // 2. Scaling: 1..--max-groups groups join first; then the same backlog is produced and timed to
 //    its last output in the sink topic, with the process's CPU time over that interval.
 //
