@@ -14,6 +14,7 @@ int LoginBenchCommand(const std::vector<std::string>& args);     // login_bench.
 int FsyncProbeCommand(const std::vector<std::string>& args);     // fsync_probe.cc
 int HopsBenchCommand(const std::vector<std::string>& args);      // hops_bench.cc
 int KafkaBenchCommand(const std::vector<std::string>& args);     // kafka_bench.cc (IMPULSE_WITH_KAFKA)
+int GroupBenchCommand(const std::vector<std::string>& args);     // group_bench.cc (IMPULSE_WITH_KAFKA)
 }  // namespace impulse::bench
 
 namespace {
@@ -29,7 +30,8 @@ void PrintUsage(FILE* out) {
                "  predict    latency a predict step adds end to end (idle, under load) and its max rate\n"
                "  fsync-probe   the disk's append+fdatasync latency (the floor of a durable ack)\n"
                "  hops       latency from ingest to each stream of a pipeline path (open loop, in process)\n"
-               "  kafka      the same pipeline fed by the embedded log and by a Kafka topic (mock cluster)\n\n"
+               "  kafka      the same pipeline fed by the embedded log and by a Kafka topic (mock cluster)\n"
+               "  group      a group of instances on the mock cluster: state restore, handoff, scaling\n\n"
                "  impulse-bench <command> --help   options of one command\n");
 }
 
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
   if (cmd == "hops") return impulse::bench::HopsBenchCommand(args);
 #ifdef IMPULSE_HAVE_KAFKA
   if (cmd == "kafka") return impulse::bench::KafkaBenchCommand(args);
+  if (cmd == "group") return impulse::bench::GroupBenchCommand(args);
 #endif
   std::fprintf(stderr, "impulse-bench: unknown command '%s'\n\n", argv[1]);
   PrintUsage(stderr);
