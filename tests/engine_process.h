@@ -116,6 +116,24 @@ inline int RunCapture(const std::string& cmd, std::string* out) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+// The value of "name" in a flat JSON object line, as text (a string's without quotes); "" if absent.
+inline std::string JsonField(const std::string& json, const std::string& name) {
+  const std::string key = "\"" + name + "\":";
+  const size_t at = json.find(key);
+  if (at == std::string::npos) return "";
+  const size_t end = at + key.size();
+  if (json[end] == '"') return json.substr(end + 1, json.find('"', end + 1) - end - 1);
+  const size_t stop = json.find_first_of(",}", end);
+  return json.substr(end, stop - end);
+}
+
+// The lines of a running engine's /metrics that start with `name`.
+inline std::string MetricLines(uint16_t port, const std::string& name) {
+  std::string out;
+  RunCapture("curl -s http://127.0.0.1:" + std::to_string(port) + "/metrics | grep '^" + name + "'", &out);
+  return out;
+}
+
 inline std::string TempDir(const std::string& name) {
   std::string tmpl = "/tmp/impulse-" + name + "-XXXXXX";
   char* p = mkdtemp(tmpl.data());

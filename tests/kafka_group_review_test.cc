@@ -20,22 +20,6 @@
 namespace impulse {
 namespace {
 
-std::string Field(const std::string& json, const std::string& name) {
-  const std::string key = "\"" + name + "\":";
-  const size_t at = json.find(key);
-  if (at == std::string::npos) return "";
-  size_t end = at + key.size();
-  if (json[end] == '"') return json.substr(end + 1, json.find('"', end + 1) - end - 1);
-  const size_t stop = json.find_first_of(",}", end);
-  return json.substr(end, stop - end);
-}
-
-std::string Metric(uint16_t port, const std::string& name) {
-  std::string out;
-  e2e::RunCapture("curl -s http://127.0.0.1:" + std::to_string(port) + "/metrics | grep '^" + name + "'", &out);
-  return out;
-}
-
 std::string Spec(const std::string& brokers) {
   return R"yaml(
 streams:
@@ -82,7 +66,8 @@ std::vector<std::string> Txs(int64_t from, int64_t to) {
 // Waits until the instance runs partition 0 (its restore metric is exposed).
 bool RunsPartition0(const e2e::EngineProcess& p) {
   for (int i = 0; i < 200; ++i) {
-    if (Metric(p.port(), "impulse_group_restore_bytes{partition=\"0\"}").find("partition=\"0\"") != std::string::npos) {
+    if (e2e::MetricLines(p.port(), "impulse_group_restore_bytes{partition=\"0\"}").find("partition=\"0\"") !=
+        std::string::npos) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -140,10 +125,10 @@ TEST(KafkaGroupReview, SourcePositionSurvivesTwoMovesOverAnIdleTopic) {
   std::map<int64_t, int> seen;
   size_t wrong = 0;
   for (const std::string& v : got[0]) {
-    const int64_t id = std::atoll(Field(v, "id").c_str());
+    const int64_t id = std::atoll(e2e::JsonField(v, "id").c_str());
     ++seen[id];
     // One customer, one event per second: the count over 1 h is id + 1.
-    if (std::atoll(Field(v, "n").c_str()) != id + 1 && ++wrong <= 3) ADD_FAILURE() << "wrong features: " << v;
+    if (std::atoll(e2e::JsonField(v, "n").c_str()) != id + 1 && ++wrong <= 3) ADD_FAILURE() << "wrong features: " << v;
   }
   EXPECT_EQ(got[0].size(), 110u) << "outputs in the sink";
   EXPECT_EQ(seen.size(), 110u);
@@ -178,7 +163,7 @@ TEST(KafkaGroupReview, CorruptManifestDoesNotCrashTheInstance) {
   e2e::EngineProcess a;
   ASSERT_TRUE(a.Start(spec, dir + "/a", {"--checkpoint-interval-ms", "200", "--shards", "1"})) << a.startup_log();
   std::this_thread::sleep_for(std::chrono::seconds(8));  // joins, is assigned partition 0, reads the state
-  const std::string failures = Metric(a.port(), "impulse_group_member_start_failures_total");
+  const std::string failures = e2e::MetricLines(a.port(), "impulse_group_member_start_failures_total");
   const int rc = a.Signal(SIGTERM);
   EXPECT_EQ(rc, 0) << "the instance died: exit status " << rc << "\n" << a.tail();
   EXPECT_NE(failures.find("impulse_group_member_start_failures_total"), std::string::npos)
@@ -204,7 +189,7 @@ TEST(KafkaGroupReview, InstanceThatCannotRunMembersDoesNotJoin) {
   std::string failures;
   if (serving) {
     std::this_thread::sleep_for(std::chrono::seconds(6));
-    failures = Metric(a.port(), "impulse_group_member_start_failures_total");
+    failures = e2e::MetricLines(a.port(), "impulse_group_member_start_failures_total");
     (void)a.Signal(SIGTERM);
   }
   EXPECT_FALSE(serving) << "started and joined the group; member starts failing: " << failures << a.tail();

@@ -31,16 +31,6 @@ constexpr int kPartitions = 3;
 constexpr int kCustomers = 30;  // customer c goes to partition c % kPartitions
 constexpr int64_t kT0 = 1'700'000'000'000;
 
-std::string Field(const std::string& json, const std::string& name) {
-  const std::string key = "\"" + name + "\":";
-  const size_t at = json.find(key);
-  if (at == std::string::npos) return "";
-  size_t end = at + key.size();
-  if (json[end] == '"') return json.substr(end + 1, json.find('"', end + 1) - end - 1);
-  const size_t stop = json.find_first_of(",}", end);
-  return json.substr(end, stop - end);
-}
-
 struct Expected {
   int64_t n = 0;
   double sum = 0;
@@ -51,12 +41,6 @@ std::string Tx(int64_t id, int c, double amount) {
   // Event time: 40 s apart per id, so a 1 h window holds a moving subset of a customer's events.
   return "{\"id\":" + std::to_string(id) + ",\"customer\":\"c" + std::to_string(c) +
          "\",\"amount\":" + std::to_string(amount) + ",\"ts\":" + std::to_string(kT0 + id * 40'000) + "}";
-}
-
-std::string Metric(uint16_t port, const std::string& name) {
-  std::string out;
-  e2e::RunCapture("curl -s http://127.0.0.1:" + std::to_string(port) + "/metrics | grep '^" + name + "'", &out);
-  return out;
 }
 
 TEST(KafkaGroup, PartitionsAndTheirStateMoveAcrossKillJoinAndLeave) {
@@ -163,21 +147,20 @@ kafka:
     for (const auto& [p, v] : got) n += v.size();
     if (n >= kTotal) break;
   }
-  const std::string restored_c = Metric(c.port(), "impulse_group_restore_bytes");
-  const std::string restored_d = Metric(d.port(), "impulse_group_restore_bytes");
+  const std::string restored_c = e2e::MetricLines(c.port(), "impulse_group_restore_bytes");
+  const std::string restored_d = e2e::MetricLines(d.port(), "impulse_group_restore_bytes");
   std::map<int64_t, int> seen;
   size_t mismatches = 0;
   for (const auto& [p, values] : got) {
     for (const std::string& v : values) {
-      const int64_t id = std::atoll(Field(v, "id").c_str());
+      const int64_t id = std::atoll(e2e::JsonField(v, "id").c_str());
       ++seen[id];
       const Expected& e = expected[id];
-      const bool same =
-          std::atoll(Field(v, "n_1h").c_str()) == e.n &&
-          std::abs(std::atof(Field(v, "sum_1h").c_str()) - e.sum) < 1e-6 &&
-          (e.previous == "null"
-               ? Field(v, "previous_amount") == "null"
-               : std::abs(std::atof(Field(v, "previous_amount").c_str()) - std::atof(e.previous.c_str())) < 1e-9);
+      const bool same = std::atoll(e2e::JsonField(v, "n_1h").c_str()) == e.n &&
+                        std::abs(std::atof(e2e::JsonField(v, "sum_1h").c_str()) - e.sum) < 1e-6 &&
+                        (e.previous == "null" ? e2e::JsonField(v, "previous_amount") == "null"
+                                              : std::abs(std::atof(e2e::JsonField(v, "previous_amount").c_str()) -
+                                                         std::atof(e.previous.c_str())) < 1e-9);
       if (!same && ++mismatches <= 5) {
         ADD_FAILURE() << "record " << id << ": " << v << " expected n_1h " << e.n << " sum_1h " << e.sum << " previous "
                       << e.previous;

@@ -400,6 +400,9 @@ class GroupImpl final : public Group {
          "counter", "", static_cast<double>(snapshots_failed_.load()));
     line("impulse_group_member_start_failures_total", "Member starts that failed (retried).", "counter", "",
          static_cast<double>(start_failures_.load()));
+    line("impulse_group_restore_fallbacks_total",
+         "Restores that used an older snapshot because the newest manifest did not check out.", "counter", "",
+         static_cast<double>(restore_fallbacks_.load()));
     const std::vector<MemberInfo> members = Members();
     out +=
         "# HELP impulse_group_restore_seconds The last restore of a partition run here: fence, read, write, open.\n"
@@ -500,18 +503,22 @@ class GroupImpl final : public Group {
         StopMember(k, /*graceful=*/false);
         retry_at[k] = WallMs() + 5000;
       }
+      if (!failure().ok()) continue;  // given up: polled until the owner stops the group
       for (int32_t k : start) {
         if (WallMs() < retry_at[k]) continue;
-        Status st = StartMember(k);
-        if (!st.ok() && (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kFailedPrecondition)) {
-          // The spec or the topics are wrong for a member: no retry fixes that, and holding the
-          // partition would keep every other instance from running it. This instance gives up.
+        bool from_snapshot = false;
+        Status st = StartMember(k, &from_snapshot);
+        if (!st.ok() && !from_snapshot &&
+            (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kFailedPrecondition)) {
+          // The spec or the topics are wrong for a member (with no snapshot involved): no retry
+          // fixes that, and holding the partition would keep every other instance from running
+          // it. This instance gives up; a snapshot that fails is the partition's problem, retried.
           start_failures_.fetch_add(1, std::memory_order_relaxed);
           std::fprintf(stderr, "impulse: group %s: partition %d: %s; this instance leaves the group\n",
                        kdef_.group.c_str(), k, st.ToString().c_str());
           std::lock_guard<std::mutex> l(mu_);
           failure_ = st.WithContext("partition " + std::to_string(k));
-          return;
+          break;
         }
         if (!st.ok()) {
           start_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -524,7 +531,7 @@ class GroupImpl final : public Group {
     }
   }
 
-  Status StartMember(int32_t k) {
+  Status StartMember(int32_t k, bool* from_snapshot) {
     const int64_t t0 = WallMs();
     auto m = std::make_unique<Member>();
     m->k = k;
@@ -543,6 +550,7 @@ class GroupImpl final : public Group {
     }
     std::optional<MemberSnapshot> snap;
     RETURN_IF_ERROR(ReadSnapshot(k, &snap));
+    *from_snapshot = snap.has_value();
     const std::string dir = opts_.engine.data_dir + "/member-" + std::to_string(k);
     MemberSnapshot empty;
     RETURN_IF_ERROR(WriteMemberSnapshot(dir, snap ? *snap : empty, opts_.engine.env));
@@ -654,6 +662,13 @@ class GroupImpl final : public Group {
       if (!scan.invalid.empty()) return DataLoss(scan.invalid);
       return Status::OK();
     }
+    if (!scan.invalid.empty()) {
+      // A newer manifest did not check out: the older snapshot is used, which repeats what was
+      // exported after it. Said and counted, never silent.
+      restore_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+      std::fprintf(stderr, "impulse: group %s: partition %d: %s; restoring the older checkpoint %llu\n",
+                   kdef_.group.c_str(), k, scan.invalid.c_str(), static_cast<unsigned long long>(scan.best_id));
+    }
     ASSIGN_OR_RETURN(MemberSnapshot snap, DecodeSnapshot(scan.best));
     if (snap.checkpoint_id != scan.best_id) return DataLoss("state topic: snapshot id differs from its manifest's");
     *out = std::move(snap);
@@ -704,7 +719,6 @@ class GroupImpl final : public Group {
       }
       const std::string_view key(static_cast<const char*>(m->key), m->key == nullptr ? 0 : m->key_len);
       std::string_view value(static_cast<const char*>(m->payload), m->payload == nullptr ? 0 : m->len);
-      const std::string at = where + " offset " + std::to_string(m->offset);
       uint64_t index = 0;
       uint64_t id = 0;
       if (key.substr(0, cprefix.size()) == cprefix && ParseDecimal(key.substr(cprefix.size()), &index) &&
@@ -721,7 +735,13 @@ class GroupImpl final : public Group {
         }
       } else if (key == mkey) {
         Status st = Complete(std::string(value), scan);
-        if (!st.ok()) scan->invalid = at + ": " + std::string(st.message());
+        if (!st.ok())
+          scan->invalid = "state topic " + kdef_.state_topic + " partition " + std::to_string(k) + " offset " +
+                          std::to_string(m->offset) + ": " + std::string(st.message());
+        // The chunks before a manifest are its own: the next snapshot's start afresh.
+        scan->chunks.clear();
+        scan->chunk_bytes = 0;
+        scan->chunk_id = 0;
       }
       done = m->offset + 1 >= hi;
       rd_kafka_message_destroy(m);
@@ -873,7 +893,16 @@ class GroupImpl final : public Group {
     for (int attempt = 1;; ++attempt) {
       rd_kafka_error_t* e = rd_kafka_commit_transaction(rk, timeout);
       if (e == nullptr) return Status::OK();
-      if (!rd_kafka_error_is_retriable(e) || attempt >= kCommitAttempts) return txn_error(e, "commit_transaction");
+      if (!rd_kafka_error_is_retriable(e)) return txn_error(e, "commit_transaction");
+      if (attempt >= kCommitAttempts) {
+        // Still committing: no later transaction can begin on this producer. A restart's
+        // init_transactions settles it.
+        Status failed = txn_error(e, "commit_transaction");
+        std::lock_guard<std::mutex> l(m->mu);
+        m->fenced = true;
+        m->cv.notify_all();
+        return failed;
+      }
       std::fprintf(stderr, "impulse: group %s: partition %d: commit_transaction: %s (retried)\n", kdef_.group.c_str(),
                    m->k, rd_kafka_error_string(e));
       rd_kafka_error_destroy(e);
@@ -900,12 +929,13 @@ class GroupImpl final : public Group {
   std::atomic<uint64_t> snapshot_bytes_{0};
   std::atomic<uint64_t> snapshots_failed_{0};
   std::atomic<uint64_t> start_failures_{0};
+  std::atomic<uint64_t> restore_fallbacks_{0};
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Group>> Group::Start(GroupOptions options) {
-  auto g = std::make_unique<GroupImpl>(std::move(options));
+Result<std::unique_ptr<Group>> Group::Start(const GroupOptions& options) {
+  auto g = std::make_unique<GroupImpl>(options);
   RETURN_IF_ERROR(g->Init());
   return std::unique_ptr<Group>(std::move(g));
 }

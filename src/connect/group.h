@@ -40,7 +40,7 @@ class Group {
  public:
   virtual ~Group() = default;
   // Joins the group and returns; members start and stop as partitions are assigned and revoked.
-  static Result<std::unique_ptr<Group>> Start(GroupOptions options);
+  static Result<std::unique_ptr<Group>> Start(const GroupOptions& options);
   // Leaves the group: each member takes a last checkpoint, writes its snapshot and stops.
   virtual Status Stop() = 0;
   virtual std::vector<MemberInfo> Members() const = 0;

@@ -3,7 +3,7 @@
 
 namespace impulse::connect {
 
-Result<std::unique_ptr<Group>> Group::Start(GroupOptions) {
+Result<std::unique_ptr<Group>> Group::Start(const GroupOptions&) {
   return FailedPrecondition("this build has no Kafka support, which a group of instances needs");
 }
 
