@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -282,6 +283,40 @@ TEST_F(KafkaTest, ABrokerOutageLosesAndRepeatsNothing) {
   const size_t at = metrics.find(key);
   ASSERT_NE(at, std::string::npos) << metrics;
   EXPECT_GT(std::atof(metrics.c_str() + at + key.size()), 0.0);
+}
+
+// Offsets are committed to the group once processed, for lag tools (never read back by the engine).
+TEST_F(KafkaTest, ProcessedOffsetsAreCommittedToTheGroupForLagTools) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> p0, p1;
+  for (int i = 0; i < 40; ++i) (i % 2 == 0 ? p0 : p1).push_back(Tx(i, 10, t0 + i));
+  ASSERT_TRUE(cluster_->Produce("payments", 0, p0));
+  ASSERT_TRUE(cluster_->Produce("payments", 1, p1));
+  auto e = Engine::OpenSpec(Spec(kSourceOnly, "lag"), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(WaitFor(**e, "tx", 40, 20'000).size(), 40u);
+  int64_t total = 0;
+  for (int attempt = 0; attempt < 20 && total < 40; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    char err[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", cluster_->bootstraps().c_str(), err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", "lag", err, sizeof(err));
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    ASSERT_NE(rk, nullptr);
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(list, "payments", 0);
+    rd_kafka_topic_partition_list_add(list, "payments", 1);
+    total = 0;
+    if (rd_kafka_committed(rk, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < list->cnt; ++i) total += std::max<int64_t>(0, list->elems[i].offset);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_destroy(rk);
+  }
+  EXPECT_EQ(total, 40) << "committed offsets, summed over the partitions";
+  ASSERT_TRUE((*e)->Stop().ok());
 }
 
 TEST_F(KafkaTest, AtLeastOnceSinkSendsAsSoonAsDurable) {
