@@ -357,12 +357,6 @@ class GroupImpl final : public Group {
       }
       consumer_.reset();
     }
-    std::vector<int32_t> left;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (const auto& [k, m] : members_) left.push_back(k);
-    }
-    for (int32_t k : left) StopMember(k, /*graceful=*/true);
     return Status::OK();
   }
 

@@ -67,6 +67,7 @@ Status EngineImpl::BuildMemberSnapshot(uint64_t id, const std::vector<std::pair<
   const std::string ckpt_dir = store_->DirOf(id);
   if (ckpt_dir.rfind(data_dir + "/", 0) != 0) return Internal("checkpoint directory outside the data directory");
   RETURN_IF_ERROR(AddTree(env_, data_dir, ckpt_dir.substr(data_dir.size() + 1), out));
+  uint64_t total = out->bytes();
   std::map<std::string, uint64_t> pos(positions.begin(), positions.end());
   // Per partition, the first record a new owner still needs: what a pipeline has not read at
   // the checkpoint, what a sink has not exported, the last source position of a copied stream.
@@ -106,12 +107,13 @@ Status EngineImpl::BuildMemberSnapshot(uint64_t id, const std::vector<std::pair<
           seg.append(r.payload);
           at = r.offset + 1;
         }
-        if (out->bytes() + seg.size() > options_.member_snapshot_bytes_max) {
+        if (total + seg.size() > options_.member_snapshot_bytes_max) {
           return ResourceExhausted("member snapshot over member_snapshot_bytes_max (" +
                                    std::to_string(options_.member_snapshot_bytes_max) + " bytes) at stream " +
                                    ss.def.name + suffix + " (a backlog not yet processed travels with it)");
         }
       }
+      total += seg.size();
       out->files.emplace_back("streams/" + ss.def.name + suffix + "/" + log::SegmentFileName(need), std::move(seg));
     }
   }
