@@ -12,7 +12,10 @@
 //    group decides it) has its output in the sink topic. Each new owner's restore (bytes, ms) is
 //    read from Group::Members().
 // 2. Scaling: 1..--max-groups groups join first; then the same backlog is produced and timed to
-//    its last output in the sink topic, with the process's CPU time over that interval.
+//    its last output in the sink topic, with the process's CPU time over that interval. With
+//    --rekey, each count of groups also runs a second spec that re-keys the scored records by
+//    merchant (a key_by: every record crosses the repartition topic) and computes merchant
+//    features there, and the two are compared.
 //
 // The bench's own sink reader, the producer and the mock brokers run in this process too: on a
 // small machine they take a share of the cores the groups would otherwise have.
@@ -67,6 +70,7 @@ struct Options {
   // minus 1 s (a real broker: once the remaining members rejoined): 6 s, the brokers' minimum.
   int session_timeout_ms = 6000;
   bool stop_first = false;
+  bool rekey = false;          // scaling: also the spec with a key_by (a repartition topic), compared
   uint64_t inflight = 40'000;  // per partition: records produced ahead of the outputs read
   std::string what = "all";
   std::string dir;
@@ -113,18 +117,21 @@ double CpuSeconds() {
 // depend on it).
 std::string Tx(uint64_t id, uint64_t entity, uint64_t round) {
   const double amount = static_cast<double>((id * 13) % 500) + 0.25;
-  return "{\"id\":" + std::to_string(id) + ",\"customer\":\"c" + std::to_string(entity) +
-         "\",\"amount\":" + std::to_string(amount) +
+  return "{\"id\":" + std::to_string(id) + ",\"customer\":\"c" + std::to_string(entity) + "\",\"merchant\":\"m" +
+         std::to_string(id % 997) + "\",\"amount\":" + std::to_string(amount) +
          ",\"ts\":" + std::to_string(kT0 + static_cast<int64_t>(round) * 60'000) + "}";
 }
 
-bool WriteSpec(const Options& o, const std::string& bootstraps, const std::string& path) {
+// rekey: the scored records are re-keyed by merchant (through the group's repartition topic
+// bench.repartition.by_merchant) and get merchant features before the sink.
+bool WriteSpec(const Options& o, const std::string& bootstraps, const std::string& path, bool rekey = false) {
   std::ofstream out(path);
   out << "streams:\n"
          "  - name: tx\n"
          "    fields:\n"
          "      - {name: id, type: int64}\n"
          "      - {name: customer, type: string}\n"
+         "      - {name: merchant, type: string}\n"
          "      - {name: amount, type: double}\n"
          "      - {name: ts, type: timestamp}\n"
          "    key: customer\n"
@@ -139,12 +146,24 @@ bool WriteSpec(const Options& o, const std::string& bootstraps, const std::strin
          "      - {name: n_1h, agg: count(), window: 1h}\n"
          "      - {name: sum_1h, agg: sum(amount), window: 1h}\n"
          "      - {name: previous_amount, previous: amount}\n"
-         "pipelines:\n"
+      << (rekey ? "  - name: merchant\n"
+                  "    entity: merchant\n"
+                  "    features:\n"
+                  "      - {name: m_n_1h, agg: count(), window: 1h}\n"
+                  "      - {name: m_sum_1h, agg: sum(amount), window: 1h}\n"
+                : "")
+      << "pipelines:\n"
          "  - name: score\n"
          "    from: tx\n"
-         "    steps: [{features: customer}]\n"
-         "    sink: {stream: scored}\n"
-         "kafka:\n"
+      << (rekey ? "    steps: [{features: customer}, {key_by: merchant}]\n"
+                  "    sink: {stream: by_merchant}\n"
+                  "  - name: merchant\n"
+                  "    from: by_merchant\n"
+                  "    steps: [{features: merchant}]\n"
+                  "    sink: {stream: scored}\n"
+                : "    steps: [{features: customer}]\n"
+                  "    sink: {stream: scored}\n")
+      << "kafka:\n"
          "  brokers: \""
       << bootstraps
       << "\"\n"
@@ -547,23 +566,39 @@ int RunRestore(const Options& o) {
 }
 
 // n groups join, then the backlog is produced: seconds to its last output in the sink.
+int ScaleOnce(const Options& o, int n, bool rekey, double* events_per_s);
+
 int RunScaling(const Options& o) {
   std::printf("== scaling: %llu events (%llu entities), %u partitions, 1..%d groups in this process (%u cores)\n",
               static_cast<unsigned long long>(o.events()), static_cast<unsigned long long>(o.entities), o.partitions,
               o.max_groups, std::thread::hardware_concurrency());
   for (int n = 1; n <= o.max_groups; ++n) {
+    double plain = 0;
+    if (int rc = ScaleOnce(o, n, false, &plain); rc != 0) return rc;
+    if (!o.rekey) continue;
+    double rekeyed = 0;
+    if (int rc = ScaleOnce(o, n, true, &rekeyed); rc != 0) return rc;
+    std::printf("%d group(s): with the key_by hop %.0f events/s = %.2fx the throughput without it\n", n, rekeyed,
+                rekeyed / plain);
+  }
+  return 0;
+}
+
+// n groups on a fresh mock cluster, then the backlog: *events_per_s to its last output.
+int ScaleOnce(const Options& o, int n, bool rekey, double* events_per_s) {
+  {
     connect::KafkaMockCluster cluster(3);
-    for (const char* t : {"source", "sink", "state"}) {
+    for (const char* t : {"source", "sink", "state", "bench.repartition.by_merchant"}) {
       if (!cluster.CreateTopic(t, static_cast<int>(o.partitions))) return 1;
     }
-    const std::string spec = o.dir + "/scale" + std::to_string(n) + ".yaml";
-    if (!WriteSpec(o, cluster.bootstraps(), spec)) return 1;
+    const std::string spec = o.dir + "/scale" + std::to_string(n) + (rekey ? "-rekey" : "") + ".yaml";
+    if (!WriteSpec(o, cluster.bootstraps(), spec, rekey)) return 1;
     SinkWatch sink(cluster.bootstraps(), o);
     Producer producer(cluster.bootstraps());
     if (!sink.ok()) return 1;
     std::vector<std::unique_ptr<connect::Group>> groups;
     for (int i = 0; i < n; ++i) {
-      auto g = StartGroup(o, spec, o.dir + "/s" + std::to_string(n) + "-" + std::to_string(i));
+      auto g = StartGroup(o, spec, o.dir + "/s" + std::to_string(n) + (rekey ? "r-" : "-") + std::to_string(i));
       if (!g.ok()) {
         std::fprintf(stderr, "impulse-bench group: %s\n", g.status().ToString().c_str());
         return 1;
@@ -607,11 +642,12 @@ int RunScaling(const Options& o) {
     const auto [rss, hwm] = RssMiB();
     std::string split;
     for (const auto& g : groups) split += (split.empty() ? "" : "/") + std::to_string(g->Members().size());
+    *events_per_s = static_cast<double>(o.events()) / s;
     std::printf(
-        "%d group(s) (partitions %s, joined in %.1f s): %.2f s to the last output (producing took %.2f s): "
+        "%d group(s)%s (partitions %s, joined in %.1f s): %.2f s to the last output (producing took %.2f s): "
         "%.0f events/s, %.0f events/s per core; process CPU %.1f s = %.0f events per CPU-second "
         "(%.2f cores busy); duplicates %llu (%llu outputs deleted by the mock before read); RSS %.0f MiB\n",
-        n, split.c_str(), join_s, s, produce_s, static_cast<double>(o.events()) / s,
+        n, rekey ? " with key_by" : "", split.c_str(), join_s, s, produce_s, static_cast<double>(o.events()) / s,
         static_cast<double>(o.events()) / s / cores, cpu, static_cast<double>(o.events()) / cpu, cpu / s,
         static_cast<unsigned long long>(sink.duplicates()), static_cast<unsigned long long>(sink.unread()), rss);
     for (auto& g : groups) (void)g->Stop();
@@ -637,6 +673,8 @@ int GroupBenchCommand(const std::vector<std::string>& args) {
       "session-timeout-ms", po::value(&o.session_timeout_ms)->default_value(o.session_timeout_ms),
       "session.timeout.ms of the groups' consumers (0: librdkafka's default, 45 s; the mock cluster ends a "
       "rebalance after a leave only when this minus 1 s has passed)")(
+      "rekey", po::bool_switch(&o.rekey),
+      "scaling: also run a spec that re-keys every record by merchant (a repartition topic) and compare")(
       "stop-first", po::bool_switch(&o.stop_first),
       "handoff: the new group starts once the old one has left (default: it starts just before Stop())")(
       "inflight", po::value(&o.inflight)->default_value(o.inflight),
