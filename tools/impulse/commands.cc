@@ -107,6 +107,16 @@ int ValidateCommand(const std::vector<std::string>& args) {
       std::fprintf(stderr, "%s: note: environment variables not set here (needed by impulse run): %s\n", spec.c_str(),
                    unset.c_str());
     }
+    if (!plan->kafka.state_topic.empty()) {
+      // What the operator creates before the group's first start (docs/SCALE_OUT.md).
+      plan::LogicalPlan member = *plan;
+      std::string topics = plan->kafka.state_topic + " (compacted)";
+      for (const std::string& t : plan::PlanRepartitions(&member)) topics += ", " + t;
+      std::fprintf(stderr,
+                   "%s: note: a group of instances on topic %s: topics %s need as many partitions as it "
+                   "(docs/SCALE_OUT.md)\n",
+                   spec.c_str(), plan->kafka.sources.front().topic.c_str(), topics.c_str());
+    }
   }
   if (plan->nats.enabled) {
     // nats.c's own check of the options (certificate and credentials files), without connecting.
