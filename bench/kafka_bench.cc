@@ -8,12 +8,14 @@
 // source may declare partitioned_by_key.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -22,6 +24,9 @@
 
 #include "common/command_line.h"
 #include "connect/kafka_mock.h"
+#ifdef IMPULSE_HAVE_NATS
+#include "connect/nats_server.h"
+#endif
 #include "impulse/engine.h"
 #include "loadgen/latency_histogram.h"
 #include "model/repository.h"
@@ -296,6 +301,113 @@ Outcome RunKafka(const Options& o, const std::vector<std::string>& lines, const 
   return out;
 }
 
+#ifdef IMPULSE_HAVE_NATS
+// JetStream on one local nats-server (started here, store under `dir`): subject `in` of stream
+// IN is the source (one stream partition: --partitions must be 1), subject `out` of stream OUT
+// the sink. Latency: events published one at a time (core publish, stored by the stream) at the
+// rate; throughput: the stream filled before the engine starts, until the last output row and
+// until every row was acknowledged by the sink's stream.
+std::string WithNats(const Options& o, const std::string& url) {
+  std::ostringstream s;
+  s << o.spec_text << "\nnats:\n  servers: \"" << url << "\"\n  sources: [{stream: " << o.stream
+    << ", subject: in}]\n  sinks: [{stream: " << o.output << ", subject: out}]\n";
+  return s.str();
+}
+
+Outcome RunNats(const Options& o, const std::vector<std::string>& lines, const std::string& dir) {
+  Outcome out;
+  if (connect::NatsServerBinary().empty()) {
+    std::fprintf(stderr, "nats: nats-server not installed (scripts/setup.sh installs it)\n");
+    return out;
+  }
+  auto fresh = [&](const std::string& name, std::unique_ptr<connect::NatsServer>* server,
+                   std::unique_ptr<connect::NatsClient>* client) {
+    std::filesystem::remove_all(dir + "/" + name);
+    std::filesystem::create_directories(dir + "/" + name);
+    *server = std::make_unique<connect::NatsServer>("n1", dir + "/" + name, connect::FreeLoopbackPort(), 0,
+                                                    std::vector<int>{});
+    if (!(*server)->WaitListening(10'000)) return false;
+    *client = std::make_unique<connect::NatsClient>((*server)->url());
+    return (*client)->ok() && (*client)->AddStream("IN", {"in"}, 1) == NATS_OK &&
+           (*client)->AddStream("OUT", {"out"}, 1) == NATS_OK;
+  };
+  {
+    std::unique_ptr<connect::NatsServer> server;
+    std::unique_ptr<connect::NatsClient> client;
+    if (!fresh("nlat-server", &server, &client)) {
+      std::fprintf(stderr, "nats: the server or its streams did not start\n");
+      return out;
+    }
+    auto e = OpenEngine(o, WithNats(o, server->url()), dir + "/nlat");
+    if (!e.ok()) {
+      std::fprintf(stderr, "nats: %s\n", e.status().ToString().c_str());
+      return out;
+    }
+    Watch w(**e, o, lines.size());
+    if (!w.ok()) return out;
+    const size_t n = std::min(lines.size(), o.latency_events);
+    // As for Kafka, the first event (which waits for the source's consumer) is sent alone, untimed.
+    int64_t start = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (i == 1) {
+        if (!client->Flush() || !w.WaitSeen(1)) return out;
+        start = NowNs();
+      }
+      const auto due = start + static_cast<int64_t>(static_cast<double>(i) * 1e9 / o.rate);
+      while (i > 0 && NowNs() < due) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (i > 0) w.Sent(IntField(lines[i], o.id));
+      if (!client->PublishCore("in", lines[i])) return out;
+    }
+    if (!client->Flush() || !w.WaitSeen(n)) {
+      std::fprintf(stderr, "nats: the latency run's outputs did not all arrive\n");
+      return out;
+    }
+    out.latency = w.Latency();
+    w.Stop();
+    (void)(*e)->Stop();
+  }
+  std::unique_ptr<connect::NatsServer> server;
+  std::unique_ptr<connect::NatsClient> client;
+  if (!fresh("ntput-server", &server, &client)) return out;
+  for (const std::string& l : lines) {
+    if (!client->PublishCore("in", l)) return out;
+  }
+  const auto stored_by = Clock::now() + std::chrono::seconds(120);
+  while (client->Stored("IN") < static_cast<int64_t>(lines.size())) {
+    if (!client->Flush() || Clock::now() > stored_by) {
+      std::fprintf(stderr, "nats: the input was not stored\n");
+      return out;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int64_t t0 = NowNs();
+  auto e = OpenEngine(o, WithNats(o, server->url()), dir + "/ntput");
+  if (!e.ok()) return out;
+  Watch w(**e, o, lines.size());
+  if (!w.WaitSeen(lines.size())) return out;
+  const int64_t t_all = NowNs();
+  out.events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - t0);
+  out.steady_events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - w.first_seen_ns());
+  const std::string done = "impulse_nats_sink_records_total{stream=\"" + o.output + "\",subject=\"out\"} " +
+                           std::to_string(lines.size()) + "\n";
+  const auto deadline = Clock::now() + std::chrono::seconds(300);
+  size_t got = 0;
+  while (Clock::now() < deadline) {
+    if ((*e)->MetricsText().find(done) != std::string::npos) {
+      got = lines.size();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  out.export_events_per_s = static_cast<double>(got) * 1e9 / static_cast<double>(NowNs() - w.first_seen_ns());
+  w.Stop();
+  (void)(*e)->Stop();
+  out.ok = got >= lines.size();
+  if (!out.ok) std::fprintf(stderr, "nats: the sink did not publish every row within 300 s\n");
+  return out;
+}
+#endif
+
 void Print(const char* name, const Outcome& r, double rate) {
   const loadgen::LatencyHistogram& l = r.latency;
   std::printf("%-9s latency at %.0f/s: p50 %.3f ms, p99 %.3f ms, max %.3f ms (%llu events); throughput %.0f events/s",
@@ -335,6 +447,12 @@ int KafkaBenchCommand(const std::vector<std::string>& args) {
       "fetch-wait-ms", po::value(&o.fetch_wait_ms)->default_value(o.fetch_wait_ms),
       "the engine consumer's fetch.wait.max.ms (the mock cluster waits that long when a fetch finds nothing)")(
       "data-dir", po::value(&data_dir), "where the engines' data go (default: a fresh temporary directory)");
+  bool nats = false;
+#ifdef IMPULSE_HAVE_NATS
+  opts.add_options()("nats", po::bool_switch(&nats),
+                     "also JetStream on a local nats-server (a NATS source fills one stream partition: the spec's "
+                     "source stream must have partitions: 1, and --partitions 1)");
+#endif
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse-bench kafka --spec S --input F [options]", opts, &vm); rc >= 0) {
     return rc;
@@ -364,16 +482,32 @@ int KafkaBenchCommand(const std::vector<std::string>& args) {
     data_dir = std::filesystem::temp_directory_path() / ("impulse-kbench-" + std::to_string(::getpid()));
   const Outcome embedded = RunEmbedded(o, lines, data_dir);
   const Outcome kafka = RunKafka(o, lines, data_dir);
+  Outcome jetstream;
+  jetstream.ok = true;
+#ifdef IMPULSE_HAVE_NATS
+  if (nats && o.partitions != 1) {
+    std::fprintf(stderr, "impulse-bench kafka: --nats needs --partitions 1 (and the spec's stream with 1)\n");
+    return 2;
+  }
+  if (nats) jetstream = RunNats(o, lines, data_dir);
+#endif
   std::filesystem::remove_all(data_dir);
   Print("embedded", embedded, o.rate);
   Print("kafka", kafka, o.rate);
+  if (nats) Print("jetstream", jetstream, o.rate);
   if (embedded.ok && kafka.ok && embedded.events_per_s > 0) {
     std::printf("kafka / embedded: throughput %.2fx (from the first decision), p50 latency %.2fx\n",
                 kafka.steady_events_per_s / embedded.events_per_s,
                 static_cast<double>(kafka.latency.Quantile(0.5)) /
                     static_cast<double>(std::max<uint64_t>(1, embedded.latency.Quantile(0.5))));
   }
-  return embedded.ok && kafka.ok ? 0 : 1;
+  if (nats && embedded.ok && jetstream.ok && embedded.events_per_s > 0) {
+    std::printf("jetstream / embedded: throughput %.2fx (from the first decision), p50 latency %.2fx\n",
+                jetstream.steady_events_per_s / embedded.events_per_s,
+                static_cast<double>(jetstream.latency.Quantile(0.5)) /
+                    static_cast<double>(std::max<uint64_t>(1, embedded.latency.Quantile(0.5))));
+  }
+  return embedded.ok && kafka.ok && jetstream.ok ? 0 : 1;
 }
 
 }  // namespace impulse::bench

@@ -25,160 +25,22 @@
 #include <thread>
 #include <vector>
 
+#include "connect/nats_server.h"
 #include "impulse/engine.h"
 #include "runtime/engine_test_util.h"
 
 namespace impulse {
 namespace {
 
-std::string ServerBinary() {
-  for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
-}
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool Listening(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// One nats-server process with JetStream, optionally a member of a cluster.
-class Server {
- public:
-  Server(std::string name, const std::filesystem::path& dir, int port, int cluster_port, const std::vector<int>& routes)
-      : name_(std::move(name)), port_(port) {
-    std::vector<std::string> args = {
-        ServerBinary(),         "-js",           "-a", "127.0.0.1", "-p", std::to_string(port), "-sd",
-        (dir / name_).string(), "--server_name", name_};
-    if (cluster_port > 0) {
-      std::string r;
-      for (int p : routes) r += (r.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(p);
-      args.insert(args.end(), {"--cluster_name", "impulse-test", "--cluster",
-                               "nats://127.0.0.1:" + std::to_string(cluster_port), "--routes", r});
-    }
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      const std::string log = (dir / (name_ + ".log")).string();
-      std::FILE* f = std::freopen(log.c_str(), "w", stderr);
-      (void)f;
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Server() { Kill(SIGTERM); }
-
-  bool WaitListening(int ms) const {
-    for (int i = 0; i < ms / 10; ++i) {
-      if (Listening(port_)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-  void Kill(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  const std::string& name() const { return name_; }
-  int port() const { return port_; }
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  std::string name_;
-  int port_;
-  pid_t pid_ = -1;
-};
+using connect::FreeLoopbackPort;
+using connect::NatsServerBinary;
+using Server = connect::NatsServer;
 
 // A nats.c client of the tests: creates streams, publishes input, reads a stream back.
-class Client {
+class Client : public connect::NatsClient {
  public:
-  explicit Client(const std::string& servers) {
-    natsOptions* o = nullptr;
-    natsOptions_Create(&o);
-    std::vector<std::string> urls;
-    for (size_t at = 0; at <= servers.size();) {
-      const size_t comma = std::min(servers.find(',', at), servers.size());
-      urls.push_back(servers.substr(at, comma - at));
-      at = comma + 1;
-    }
-    std::vector<const char*> list;
-    for (const std::string& u : urls) list.push_back(u.c_str());
-    natsOptions_SetServers(o, list.data(), static_cast<int>(list.size()));
-    natsOptions_SetMaxReconnect(o, -1);
-    natsOptions_SetReconnectWait(o, 100);
-    natsOptions_SetTimeout(o, 2000);
-    for (int i = 0; i < 100 && nc_ == nullptr; ++i) {
-      if (natsConnection_Connect(&nc_, o) != NATS_OK) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    natsOptions_Destroy(o);
-    if (nc_ != nullptr) natsConnection_JetStream(&js_, nc_, nullptr);
-  }
-  ~Client() {
-    jsCtx_Destroy(js_);
-    natsConnection_Destroy(nc_);
-  }
-  bool ok() const { return js_ != nullptr; }
+  using NatsClient::NatsClient;
 
-  // A stream of `replicas` holding `subjects`; retried while a cluster elects its meta leader.
-  natsStatus AddStream(const std::string& name, const std::vector<std::string>& subjects, int replicas) {
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = name.c_str();
-    std::vector<const char*> s;
-    for (const std::string& x : subjects) s.push_back(x.c_str());
-    cfg.Subjects = s.data();
-    cfg.SubjectsLen = static_cast<int>(s.size());
-    cfg.Replicas = replicas;
-    natsStatus st = NATS_ERR;
-    for (int i = 0; i < 100; ++i) {
-      jsStreamInfo* si = nullptr;
-      st = js_AddStream(&si, js_, &cfg, nullptr, nullptr);
-      if (si != nullptr) jsStreamInfo_Destroy(si);
-      if (st == NATS_OK) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return st;
-  }
-  // Publishes once, with a message id (so a retry is not stored twice); true once acknowledged.
-  bool Publish(const std::string& subject, const std::string& data, const std::string& id) {
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = id.c_str();
-    po.MaxWait = 2000;
-    jsPubAck* pa = nullptr;
-    const natsStatus st =
-        js_Publish(&pa, js_, subject.c_str(), data.data(), static_cast<int>(data.size()), &po, nullptr);
-    if (pa != nullptr) jsPubAck_Destroy(pa);
-    return st == NATS_OK;
-  }
   void MustPublish(const std::string& subject, const std::string& data, const std::string& id) {
     for (int i = 0; i < 50; ++i) {
       if (Publish(subject, data, id)) return;
@@ -271,10 +133,6 @@ class Client {
     }
     return out;
   }
-
- private:
-  natsConnection* nc_ = nullptr;
-  jsCtx* js_ = nullptr;
 };
 
 std::string Tx(int id, double amount, int64_t ts) {
@@ -294,7 +152,7 @@ std::set<std::string> Ids(const std::vector<std::string>& events) {
 class NatsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (ServerBinary().empty()) GTEST_SKIP() << "nats-server not installed (scripts/setup.sh installs it)";
+    if (NatsServerBinary().empty()) GTEST_SKIP() << "nats-server not installed (scripts/setup.sh installs it)";
     dir_ = std::filesystem::temp_directory_path() /
            ("impulse_nats_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
     std::filesystem::remove_all(dir_);
@@ -306,12 +164,12 @@ class NatsTest : public ::testing::Test {
   }
 
   void StartSingle() {
-    servers_.push_back(std::make_unique<Server>("n1", dir_, FreePort(), 0, std::vector<int>{}));
+    servers_.push_back(std::make_unique<Server>("n1", dir_, FreeLoopbackPort(), 0, std::vector<int>{}));
     ASSERT_TRUE(servers_.back()->WaitListening(10'000));
   }
   void StartCluster() {
-    const std::vector<int> client = {FreePort(), FreePort(), FreePort()};
-    const std::vector<int> cluster = {FreePort(), FreePort(), FreePort()};
+    const std::vector<int> client = {FreeLoopbackPort(), FreeLoopbackPort(), FreeLoopbackPort()};
+    const std::vector<int> cluster = {FreeLoopbackPort(), FreeLoopbackPort(), FreeLoopbackPort()};
     for (int i = 0; i < 3; ++i) {
       std::vector<int> routes;
       for (int j = 0; j < 3; ++j) {
