@@ -67,6 +67,7 @@ NatsServer::NatsServer(std::string name, const std::filesystem::path& dir, int p
   pid_ = ::fork();
   if (pid_ == 0) {
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     const std::string log = (dir / (name_ + ".log")).string();
@@ -103,6 +104,7 @@ NatsClient::NatsClient(const std::string& servers) {
     at = comma + 1;
   }
   std::vector<const char*> list;
+  list.reserve(urls.size());
   for (const std::string& u : urls) list.push_back(u.c_str());
   natsOptions_SetServers(o, list.data(), static_cast<int>(list.size()));
   natsOptions_SetMaxReconnect(o, -1);
@@ -124,6 +126,7 @@ natsStatus NatsClient::AddStream(const std::string& name, const std::vector<std:
   jsStreamConfig_Init(&cfg);
   cfg.Name = name.c_str();
   std::vector<const char*> s;
+  s.reserve(subjects.size());
   for (const std::string& x : subjects) s.push_back(x.c_str());
   cfg.Subjects = s.data();
   cfg.SubjectsLen = static_cast<int>(s.size());
