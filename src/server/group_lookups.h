@@ -1,0 +1,31 @@
+// Lookups across a group of instances (docs/SCALE_OUT.md, "Lookups"): an instance of a group runs
+// some partitions; what it does not hold is asked of the instances that do. The Router calls this
+// instead of the engine for the feature and decision routes when HttpServerOptions::group_lookups
+// is set. `forwarded` is true for a request another instance sent (header Impulse-Forwarded): it
+// is answered from this instance's partitions only, never forwarded again (no loops).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "impulse/status.h"
+
+namespace impulse::server {
+
+// The request header that marks a forwarded lookup.
+inline constexpr std::string_view kForwardedHeader = "Impulse-Forwarded";
+
+class GroupLookups {
+ public:
+  virtual ~GroupLookups() = default;
+  // As Engine::LookupFeatures, over the whole group.
+  virtual Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, bool forwarded,
+                                std::string* out, size_t* found) = 0;
+  // As DecisionIndexSet::Lookup, over the whole group: the records of `event_id` in decision log
+  // `stream`, appended to `out` comma-separated; kNotFound with the reason.
+  virtual Result<size_t> LookupDecisions(std::string_view stream, std::string_view event_id, bool forwarded,
+                                         std::string* out) = 0;
+};
+
+}  // namespace impulse::server
