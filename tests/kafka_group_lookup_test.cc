@@ -215,6 +215,7 @@ kafka:
   // The survivor, asked about b's customers until it runs their partitions: a right value, or
   // 503/404 with a message naming the partition; never a wrong value.
   int gap_answers = 0;
+  std::string first_gap;  // the first answer during the gap, shown
   bool moved = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   while (!moved && std::chrono::steady_clock::now() < deadline) {
@@ -227,7 +228,7 @@ kafka:
         continue;
       }
       moved = false;
-      ++gap_answers;
+      if (gap_answers++ == 0) first_gap = std::to_string(r.status) + " " + r.body;
       ASSERT_TRUE(r.status == 503 || r.status == 404) << r.status << " " << r.body;
       if (r.status == 503) {
         EXPECT_NE(r.body.find("partition "), std::string::npos) << r.body;
@@ -237,6 +238,7 @@ kafka:
   }
   EXPECT_TRUE(moved) << "b's partitions never answered on the survivor\n" << a.tail();
   EXPECT_GT(gap_answers, 0) << "the survivor was asked before b's partitions moved";
+  std::fprintf(stderr, "during the move: %d answers without values, the first: %s\n", gap_answers, first_gap.c_str());
   ASSERT_TRUE(all_right(a.port(), &why_a)) << why_a;
   EXPECT_GT(Forwarded(a.port(), "unreachable"), 0u) << e2e::MetricLines(a.port(), "impulse_group");
 
