@@ -117,8 +117,8 @@ kafka:
   sources: [{stream: tx, topic: tx, partitioned_by_key: true}]
   sinks: [{stream: scored, topic: scored}]
 )yaml";
-  const std::vector<std::string> args = {"--checkpoint-interval-ms", "300", "--shards", "1", "--models",
-                                         dir + "/models"};
+  const std::vector<std::string> args = {
+      "--checkpoint-interval-ms", "300", "--shards", "1", "--models", dir + "/models"};
 
   // Every event within the last hour of the others (1 s apart, ending now), so each customer's
   // n_1h and sum_1h are over all its events.

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -24,8 +24,8 @@
 
 #include "action/http_client.h"
 #include "common/crc32c.h"
-#include "common/json_string.h"
 #include "common/fixed_codec.h"
+#include "common/json_string.h"
 #include "connect/connector_util.h"
 #include "connect/kafka_client.h"
 #include "server/decision_index.h"
@@ -130,10 +130,10 @@ struct Member {
   std::condition_variable cv;
   std::optional<MemberSnapshot> pending;  // the newest not yet written (older ones are dropped)
   bool stopping = false;
-  bool fenced = false;  // the state producer failed for good (fenced by a newer owner, or fatal)
+  bool fenced = false;     // the state producer failed for good (fenced by a newer owner, or fatal)
   bool owner_due = false;  // the owner record is to be written (the member started, or the URL is new)
-  MemberInfo info;      // under mu
-  HandlePtr producer;   // transactional, id <group>.state.p<k>
+  MemberInfo info;         // under mu
+  HandlePtr producer;      // transactional, id <group>.state.p<k>
   ErrorLog errors;
   std::thread publisher;
   std::unique_ptr<Engine> engine;
@@ -388,8 +388,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
             std::string body = "{\"entities\":[";
             for (size_t j = 0; j < missing.size(); ++j) {
               if (j > 0) body.push_back(',');
-              if (!has[missing[j]]) AppendJsonString(entities[missing[j]], &body);
-              else body.append("\"\"");  // found meanwhile: a placeholder keeps the positions
+              if (!has[missing[j]])
+                AppendJsonString(entities[missing[j]], &body);
+              else
+                body.append("\"\"");  // found meanwhile: a placeholder keeps the positions
             }
             return body + "]}";
           },
@@ -891,7 +893,9 @@ class GroupImpl final : public Group, public server::GroupLookups {
     Scan scan;
     Status st = ReadBack(
         rk.get(), k, 256, std::max<int64_t>(kdef_.connect_timeout_ms, 30'000), [&] { scan = Scan(); },
-        [&](std::string_view key, std::string_view value, int64_t offset) { VisitSnapshot(k, key, value, offset, &scan); },
+        [&](std::string_view key, std::string_view value, int64_t offset) {
+          VisitSnapshot(k, key, value, offset, &scan);
+        },
         [&] { return scan.best_id > 0; });
     rd_kafka_consumer_close(rk.get());
     RETURN_IF_ERROR(st);
@@ -1210,7 +1214,6 @@ class GroupImpl final : public Group, public server::GroupLookups {
     }
   }
 
-
   std::set<int32_t> LocalPartitions() const {
     std::set<int32_t> out;
     std::lock_guard<std::mutex> l(mu_);
@@ -1236,7 +1239,8 @@ class GroupImpl final : public Group, public server::GroupLookups {
         if (local.count(k) != 0) continue;
         auto it = owners.find(k);
         if (it == owners.end()) {
-          uncovered += "partition " + std::to_string(k) + ": no owner recorded in state topic " + kdef_.state_topic + "; ";
+          uncovered +=
+              "partition " + std::to_string(k) + ": no owner recorded in state topic " + kdef_.state_topic + "; ";
         } else if (it->second.url == self) {
           uncovered += "partition " + std::to_string(k) + ": starting or stopping on this instance; ";
         } else {
@@ -1310,7 +1314,8 @@ class GroupImpl final : public Group, public server::GroupLookups {
           [&](std::string_view rkey, std::string_view value, int64_t) {
             const size_t space = value.rfind(' ');
             if (rkey != key || space == std::string_view::npos) return;
-            owner = Owner{std::string(value.substr(0, space)), std::atoll(std::string(value.substr(space + 1)).c_str())};
+            owner =
+                Owner{std::string(value.substr(0, space)), std::atoll(std::string(value.substr(space + 1)).c_str())};
           },
           [&] { return owner.has_value(); });
       if (st.ok() && owner) out[k] = *owner;
@@ -1343,7 +1348,7 @@ class GroupImpl final : public Group, public server::GroupLookups {
   std::atomic<uint64_t> restore_fallbacks_{0};
   std::atomic<uint64_t> owner_writes_failed_{0};
   mutable std::mutex url_mu_;
-  std::string url_;  // advertised (under url_mu_)
+  std::string url_;       // advertised (under url_mu_)
   std::mutex owners_mu_;  // held while the owners are read (one reader at a time)
   std::map<int32_t, Owner> owners_;
   int64_t owners_at_ = 0;  // wall ms of the last read; 0: never

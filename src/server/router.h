@@ -66,11 +66,11 @@ struct ParsedTarget {
   Route route = Route::kUnknown;
   std::string stream;
   std::string query;
-  std::string view;      // kFeatureGet, kFeatureBatch
-  std::string entity;    // kFeatureGet
-  std::string model;     // model routes: the (percent-decoded) model name
-  std::string version;   // model routes: the version segment as sent; "" when absent
-  std::string event_id;  // kDecisionGet (with `stream`)
+  std::string view;        // kFeatureGet, kFeatureBatch
+  std::string entity;      // kFeatureGet
+  std::string model;       // model routes: the (percent-decoded) model name
+  std::string version;     // model routes: the version segment as sent; "" when absent
+  std::string event_id;    // kDecisionGet (with `stream`)
   bool forwarded = false;  // the request carries kForwardedHeader (group_lookups.h)
 };
 ParsedTarget ParseTarget(std::string_view target);
