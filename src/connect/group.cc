@@ -353,31 +353,37 @@ class GroupImpl final : public Group, public server::GroupLookups {
   }
 
   // Features from the members here; the entities none of them has, from the other instances.
-  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, bool forwarded,
-                        std::string* out, size_t* found) override {
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                        const std::optional<std::string>& forwarded, std::string* out, size_t* found) override {
     if (entities.size() > Engine::kFeatureLookupBatchMax) {
       return InvalidArgument("more than " + std::to_string(Engine::kFeatureLookupBatchMax) + " entities in one lookup");
     }
     std::vector<std::string> text(entities.size());  // each entity's object
     std::vector<bool> has(entities.size(), false);
-    const std::set<int32_t> local = LocalPartitions();
-    if (!local.empty()) {
-      for (size_t i = 0; i < entities.size(); ++i) {
-        size_t f = 0;
-        Status st = engine_.LookupFeatures(view, {entities[i]}, &text[i], &f);
-        if (st.code() == StatusCode::kUnavailable) break;  // its members stopped meanwhile: ask the others
-        RETURN_IF_ERROR(st);
-        has[i] = f > 0;
+    std::set<int32_t> local;  // the partitions whose members were asked
+    {
+      // One hold of the lock: the members asked are exactly `local` (none stops meanwhile).
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& [k, m] : members_) local.insert(k);
+      for (size_t i = 0; i < entities.size() && !members_.empty(); ++i) {
+        for (const auto& [k, m] : members_) {
+          std::string one;
+          size_t f = 0;
+          RETURN_IF_ERROR(m->engine->LookupFeatures(view, {entities[i]}, &one, &f));
+          if (text[i].empty() || f > 0) text[i] = std::move(one);
+          if (f > 0) {
+            has[i] = true;
+            break;
+          }
+        }
       }
     }
+    if (forwarded) RETURN_IF_ERROR(RunsAll(local, *forwarded));
     std::vector<size_t> missing;
     for (size_t i = 0; i < entities.size(); ++i) {
       if (!has[i]) missing.push_back(i);
     }
     std::string uncovered;
-    if (!missing.empty() && forwarded && local.empty()) {
-      return Unavailable("this instance runs no partition of the group yet");
-    }
     if (!missing.empty() && !forwarded) {
       // One batch of the missing entities to each instance that runs partitions not run here.
       const std::string path = "/v1/features/" + PercentEncode(view) + ":batch";
@@ -457,15 +463,14 @@ class GroupImpl final : public Group, public server::GroupLookups {
 
   // The decision records of an event id: from the members here, else from the other instances
   // (the id does not tell the partition: every other owner is asked, the first that has it wins).
-  Result<size_t> LookupDecisions(std::string_view stream, std::string_view event_id, bool forwarded,
-                                 std::string* out) override {
+  Result<size_t> LookupDecisions(std::string_view stream, std::string_view event_id,
+                                 const std::optional<std::string>& forwarded, std::string* out) override {
     std::string reason;
-    bool any_member = false;
+    std::set<int32_t> local;  // the partitions whose members were asked
     {
       std::lock_guard<std::mutex> l(mu_);  // members are not stopped while they are read
+      for (const auto& [k, m] : members_) local.insert(k);
       for (const auto& [k, m] : members_) {
-        if (!m->decisions) continue;
-        any_member = true;
         std::string one;
         Result<size_t> r = m->decisions->Lookup(stream, event_id, &one);
         if (r.ok() && *r > 0) {
@@ -482,13 +487,13 @@ class GroupImpl final : public Group, public server::GroupLookups {
       }
     }
     if (forwarded) {
-      if (!any_member) return Unavailable("this instance runs no partition of the group yet");
-      return NotFound(reason);
+      RETURN_IF_ERROR(RunsAll(local, *forwarded));
+      return NotFound(reason.empty() ? "no decision for event id '" + std::string(event_id) + "'" : reason);
     }
     size_t n = 0;
     const std::string path = "/v1/decisions/" + PercentEncode(stream) + "/" + PercentEncode(event_id);
     const std::string uncovered = Ask(
-        LocalPartitions(), "GET", path, [] { return std::string(); },
+        local, "GET", path, [] { return std::string(); },
         [&](const action::HttpResponse& r) -> Outcome {
           if (r.status == 404) {
             if (reason.empty()) reason = r.body;
@@ -1214,11 +1219,22 @@ class GroupImpl final : public Group, public server::GroupLookups {
     }
   }
 
-  std::set<int32_t> LocalPartitions() const {
-    std::set<int32_t> out;
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto& [k, m] : members_) out.insert(k);
-    return out;
+  // A forwarded lookup: the asker took this instance for the owner of `partitions` ("0,2");
+  // kUnavailable unless it ran them all when asked (one moved: its not-found would be wrong).
+  static Status RunsAll(const std::set<int32_t>& local, const std::string& partitions) {
+    std::string missing;
+    for (size_t at = 0; at < partitions.size();) {
+      size_t comma = partitions.find(',', at);
+      if (comma == std::string::npos) comma = partitions.size();
+      const std::string one = partitions.substr(at, comma - at);
+      at = comma + 1;
+      uint64_t k = 0;
+      if (!ParseDecimal(one, &k))
+        return InvalidArgument("header Impulse-Forwarded: not a partition list: " + partitions);
+      if (local.count(static_cast<int32_t>(k)) == 0) missing += (missing.empty() ? "" : ",") + one;
+    }
+    if (missing.empty()) return Status::OK();
+    return Unavailable("partition " + missing + " is not run by this instance (any more, or yet)");
   }
 
   // Asks the owners of the partitions not run here (`local`): `method path` with body(), to each
@@ -1254,7 +1270,9 @@ class GroupImpl final : public Group, public server::GroupLookups {
         action::HttpRequest q;
         q.method = method;
         q.url = target.first + path;
-        q.headers[std::string(server::kForwardedHeader)] = "1";
+        std::string which;
+        for (int32_t k : target.second) which += (which.empty() ? "" : ",") + std::to_string(k);
+        q.headers[std::string(server::kForwardedHeader)] = which;
         if (!opts_.bearer_token.empty()) q.headers["Authorization"] = "Bearer " + opts_.bearer_token;
         if (!text.empty()) q.headers["Content-Type"] = "application/json";
         q.body = text;

@@ -13,7 +13,8 @@
 
 namespace impulse::server {
 
-HttpReply Router::DecisionGet(const std::string& stream, const std::string& event_id, bool forwarded) const {
+HttpReply Router::DecisionGet(const std::string& stream, const std::string& event_id,
+                              const std::optional<std::string>& forwarded) const {
   HttpReply r;
   r.body = "{\"stream\":";
   AppendJsonString(stream, &r.body);

@@ -116,15 +116,16 @@ HttpReply Router::FeatureViews() const {
   return MakeReply(200, std::move(body));
 }
 
-Status Router::LookupFeatures(const std::string& view, const std::vector<std::string_view>& entities, bool forwarded,
-                              std::string* out, size_t* found) const {
+Status Router::LookupFeatures(const std::string& view, const std::vector<std::string_view>& entities,
+                              const std::optional<std::string>& forwarded, std::string* out, size_t* found) const {
   if (options_->group_lookups != nullptr) {
     return options_->group_lookups->LookupFeatures(view, entities, forwarded, out, found);
   }
   return engine_->LookupFeatures(view, entities, out, found);
 }
 
-HttpReply Router::FeatureGet(const std::string& view, const std::string& entity, bool forwarded) const {
+HttpReply Router::FeatureGet(const std::string& view, const std::string& entity,
+                             const std::optional<std::string>& forwarded) const {
   HttpReply r;
   size_t found = 0;
   const std::vector<std::string_view> entities = {entity};
@@ -135,7 +136,8 @@ HttpReply Router::FeatureGet(const std::string& view, const std::string& entity,
   return r;
 }
 
-HttpReply Router::FeatureBatch(const std::string& view, std::string body, bool forwarded) const {
+HttpReply Router::FeatureBatch(const std::string& view, std::string body,
+                               const std::optional<std::string>& forwarded) const {
   if (body.size() > options_->max_feature_batch_body_bytes) {
     return MakeReply(413, JsonError("request body of " + std::to_string(body.size()) +
                                         " bytes exceeds max_feature_batch_body_bytes " +

@@ -247,18 +247,18 @@ TEST(FeatureRoutesOverHttp, AuthMetricsAndDecodedEntity) {
 // forwarded request is never forwarded again.
 class RecordingLookups : public GroupLookups {
  public:
-  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, bool forwarded,
-                        std::string* out, size_t* found) override {
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                        const std::optional<std::string>& forwarded, std::string* out, size_t* found) override {
     calls.push_back("features " + std::string(view) + " " + std::to_string(entities.size()) +
-                    (forwarded ? " forwarded" : " asked"));
+                    (forwarded ? " forwarded " + *forwarded : " asked"));
     out->append("{\"entity\":\"x\",\"found\":true,\"features\":{}}");
     if (found != nullptr) *found = 1;
     return Status::OK();
   }
-  Result<size_t> LookupDecisions(std::string_view stream, std::string_view event_id, bool forwarded,
-                                 std::string* out) override {
+  Result<size_t> LookupDecisions(std::string_view stream, std::string_view event_id,
+                                 const std::optional<std::string>& forwarded, std::string* out) override {
     calls.push_back("decisions " + std::string(stream) + " " + std::string(event_id) +
-                    (forwarded ? " forwarded" : " asked"));
+                    (forwarded ? " forwarded " + *forwarded : " asked"));
     (void)out;
     return Unavailable("partition 1: owner http://x unreachable");
   }
@@ -271,7 +271,7 @@ TEST(FeatureRoutesOverHttp, GroupLookupsSeeTheForwardedHeader) {
   auto server = HttpServer::Start(&engine, With([&](HttpServerOptions& o) { o.group_lookups = &lookups; }));
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   TestHttpClient client((*server)->port());
-  const std::map<std::string, std::string> fwd = {{std::string(kForwardedHeader), "1"}};
+  const std::map<std::string, std::string> fwd = {{std::string(kForwardedHeader), "0,2"}};
   EXPECT_EQ(client.Request(verb::get, "/v1/features/user/x").status, 200);
   EXPECT_EQ(client.Request(verb::get, "/v1/features/user/x", "", fwd).status, 200);
   EXPECT_EQ(client.Request(verb::post, "/v1/features/user:batch", "{\"entities\":[\"a\",\"b\"]}", fwd).status, 200);
@@ -280,9 +280,9 @@ TEST(FeatureRoutesOverHttp, GroupLookupsSeeTheForwardedHeader) {
   EXPECT_NE(d.body.find("partition 1: owner http://x unreachable"), std::string::npos) << d.body;
   EXPECT_EQ(client.Request(verb::get, "/v1/decisions/decisions/e2", "", fwd).status, 503);
   (*server)->Stop();
-  EXPECT_EQ(lookups.calls,
-            (std::vector<std::string>{"features user 1 asked", "features user 1 forwarded", "features user 2 forwarded",
-                                      "decisions decisions e1 asked", "decisions decisions e2 forwarded"}));
+  EXPECT_EQ(lookups.calls, (std::vector<std::string>{"features user 1 asked", "features user 1 forwarded 0,2",
+                                                     "features user 2 forwarded 0,2", "decisions decisions e1 asked",
+                                                     "decisions decisions e2 forwarded 0,2"}));
 }
 
 }  // namespace
