@@ -39,9 +39,10 @@ struct Answer {
 };
 
 // curl's answer: the body, then the status on the last line.
-Answer Http(uint16_t port, const std::string& path, const std::string& post_body = "") {
+Answer Http(uint16_t port, const std::string& path, const std::string& post_body = "", const std::string& header = "") {
   std::string out;
   std::string cmd = "curl -s -m 20 -w '\\n%{http_code}' ";
+  if (!header.empty()) cmd += "-H '" + header + "' ";
   if (!post_body.empty()) cmd += "-X POST -H 'Content-Type: application/json' --data '" + post_body + "' ";
   e2e::RunCapture(cmd + "'http://127.0.0.1:" + std::to_string(port) + path + "'", &out);
   Answer a;
@@ -208,6 +209,22 @@ kafka:
   }
   ASSERT_FALSE(of_b.empty()) << lines;
   ASSERT_LT(of_b.size(), static_cast<size_t>(kPartitions)) << lines;
+  // As another instance would ask: a forwarded lookup is answered from a's own partitions only
+  // (never forwarded again), and refused when a does not run a partition the asker named.
+  const int mine = [&] {
+    for (int p = 0; p < kPartitions; ++p) {
+      if (of_b.count(p) == 0) return p;
+    }
+    return -1;
+  }();
+  const int theirs = *of_b.begin();
+  const Answer own = Http(a.port(), "/v1/features/customer/c" + std::to_string(theirs), "",
+                          "Impulse-Forwarded: " + std::to_string(mine));
+  EXPECT_EQ(own.status, 404) << own.body;
+  const Answer moved_away = Http(a.port(), "/v1/features/customer/c" + std::to_string(theirs), "",
+                                 "Impulse-Forwarded: " + std::to_string(theirs));
+  EXPECT_EQ(moved_away.status, 503) << moved_away.body;
+  EXPECT_NE(moved_away.body.find("not run by this instance"), std::string::npos) << moved_away.body;
   // Snapshots of the processed state are written (every 300 ms when something changed).
   std::this_thread::sleep_for(std::chrono::seconds(2));
   b.Kill();
