@@ -79,7 +79,7 @@ Result<MemberSnapshot> DecodeSnapshot(std::string_view in) {
 std::string ManifestKey(int32_t k) { return "p" + std::to_string(k); }
 std::string ChunkKey(int32_t k, uint32_t i) { return ManifestKey(k) + "/" + std::to_string(i); }
 // The owner record of partition k: "<url> <wall ms>", written by whoever runs it (clear of the
-// snapshot keys, which ScanSnapshot alone reads).
+// snapshot keys, which VisitSnapshot alone reads).
 std::string OwnerKey(int32_t k) { return "owner.p" + std::to_string(k); }
 
 // The owner of a partition, as its owner record says.
@@ -1289,7 +1289,9 @@ class GroupImpl final : public Group, public server::GroupLookups {
         if (o == kFound || o == kNotFound) continue;
         std::string which;
         for (int32_t k : asked[i]->second) which += (which.empty() ? "" : ",") + std::to_string(k);
-        uncovered += "partition " + which + ": owner " + asked[i]->first + " " +
+        const int64_t age_s = (WallMs() - owners.at(asked[i]->second.front()).at_ms) / 1000;
+        uncovered += "partition " + which + ": owner " + asked[i]->first + " (recorded " + std::to_string(age_s) +
+                     " s ago) " +
                      (o == kUnreachable ? "unreachable (" + std::string(r.error.message()) + ")"
                                         : "answered " + std::to_string(r.status) + " " + r.body.substr(0, 200)) +
                      "; ";

@@ -201,6 +201,11 @@ int RunCommand(const std::vector<std::string>& args) {
     so.models = repo->get();
     eo.models = std::move(*repo);
   }
+  if (!advertise.empty() && (advertise.rfind("http://", 0) != 0 || advertise.size() <= 7 || advertise.back() == '/')) {
+    // Other instances append the route's path to it; the forwarding client speaks http:// only.
+    std::fprintf(stderr, "impulse: --advertise wants http://HOST:PORT (no path), got '%s'\n", advertise.c_str());
+    return 2;
+  }
   if (!ParseHostPort(listen, &so.host, &so.port)) {
     std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());
     return 2;
