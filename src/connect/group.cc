@@ -1,9 +1,13 @@
 #include "connect/group.h"
 
 #include <librdkafka/rdkafka.h>
+#include <simdjson.h>
+
+#include <utility>  // before Asio with g++ 12 / C++20
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -18,10 +22,13 @@
 #include <utility>
 #include <vector>
 
+#include "action/http_client.h"
 #include "common/crc32c.h"
 #include "common/fixed_codec.h"
+#include "common/json_string.h"
 #include "connect/connector_util.h"
 #include "connect/kafka_client.h"
+#include "server/decision_index.h"
 #include "spec/spec.h"
 
 namespace impulse::connect {
@@ -71,6 +78,49 @@ Result<MemberSnapshot> DecodeSnapshot(std::string_view in) {
 
 std::string ManifestKey(int32_t k) { return "p" + std::to_string(k); }
 std::string ChunkKey(int32_t k, uint32_t i) { return ManifestKey(k) + "/" + std::to_string(i); }
+// The owner record of partition k: "<url> <wall ms>", written by whoever runs it (clear of the
+// snapshot keys, which VisitSnapshot alone reads).
+std::string OwnerKey(int32_t k) { return "owner.p" + std::to_string(k); }
+
+// The owner of a partition, as its owner record says.
+struct Owner {
+  std::string url;
+  int64_t at_ms = 0;  // when it was written
+};
+
+// Outcomes of a forwarded lookup (impulse_group_lookups_forwarded_total): the instance asked had
+// it, did not have it, could not be reached (or timed out), answered with an error.
+enum Outcome : uint8_t { kFound = 0, kNotFound = 1, kUnreachable = 2, kError = 3 };
+constexpr size_t kOutcomes = 4;
+constexpr const char* kOutcomeNames[kOutcomes] = {"found", "not_found", "unreachable", "error"};
+
+// A path segment for a forwarded request (RFC 3986 unreserved characters pass).
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  return out;
+}
+
+// Several HTTP requests at once; each answer (or its error) at its index.
+std::vector<action::HttpResponse> FetchAll(std::vector<action::HttpRequest> requests) {
+  boost::asio::io_context io;
+  std::vector<action::HttpResponse> out(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    action::AsyncRequest(io, std::move(requests[i]), [&out, i](action::HttpResponse r) { out[i] = std::move(r); });
+  }
+  io.run();
+  return out;
+}
 
 // One partition this process owns: its engine and the thread that moves its snapshots to the
 // state topic. Declared so that the engine (which calls Offer) is destroyed first.
@@ -80,12 +130,14 @@ struct Member {
   std::condition_variable cv;
   std::optional<MemberSnapshot> pending;  // the newest not yet written (older ones are dropped)
   bool stopping = false;
-  bool fenced = false;  // the state producer failed for good (fenced by a newer owner, or fatal)
-  MemberInfo info;      // under mu
-  HandlePtr producer;   // transactional, id <group>.state.p<k>
+  bool fenced = false;     // the state producer failed for good (fenced by a newer owner, or fatal)
+  bool owner_due = false;  // the owner record is to be written (the member started, or the URL is new)
+  MemberInfo info;         // under mu
+  HandlePtr producer;      // transactional, id <group>.state.p<k>
   ErrorLog errors;
   std::thread publisher;
   std::unique_ptr<Engine> engine;
+  std::shared_ptr<server::DecisionIndexSet> decisions;  // over engine; replaced with it
 
   void Offer(MemberSnapshot s) {
     std::lock_guard<std::mutex> l(mu);
@@ -267,7 +319,7 @@ class GroupEngine final : public Engine {
   std::string topic_;
 };
 
-class GroupImpl final : public Group {
+class GroupImpl final : public Group, public server::GroupLookups {
  public:
   explicit GroupImpl(GroupOptions o)
       : opts_(std::move(o)),
@@ -280,6 +332,195 @@ class GroupImpl final : public Group {
             },
             [this] { return OwnMetrics(); }, "") {}
   Engine* engine() override { return &engine_; }
+  server::GroupLookups* lookups() override { return this; }
+
+  void Advertise(std::string url) override {
+    {
+      std::lock_guard<std::mutex> l(url_mu_);
+      url_ = std::move(url);
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [k, m] : members_) {
+      std::lock_guard<std::mutex> ml(m->mu);
+      m->owner_due = true;
+      m->cv.notify_all();
+    }
+  }
+
+  std::string AdvertisedUrl() const {
+    std::lock_guard<std::mutex> l(url_mu_);
+    return url_;
+  }
+
+  // Features from the members here; the entities none of them has, from the other instances.
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                        const std::optional<std::string>& forwarded, std::string* out, size_t* found) override {
+    if (entities.size() > Engine::kFeatureLookupBatchMax) {
+      return InvalidArgument("more than " + std::to_string(Engine::kFeatureLookupBatchMax) + " entities in one lookup");
+    }
+    std::vector<std::string> text(entities.size());  // each entity's object
+    std::vector<bool> has(entities.size(), false);
+    std::set<int32_t> local;  // the partitions whose members were asked
+    {
+      // One hold of the lock: the members asked are exactly `local` (none stops meanwhile).
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& [k, m] : members_) local.insert(k);
+      for (size_t i = 0; i < entities.size() && !members_.empty(); ++i) {
+        for (const auto& [k, m] : members_) {
+          std::string one;
+          size_t f = 0;
+          RETURN_IF_ERROR(m->engine->LookupFeatures(view, {entities[i]}, &one, &f));
+          if (text[i].empty() || f > 0) text[i] = std::move(one);
+          if (f > 0) {
+            has[i] = true;
+            break;
+          }
+        }
+      }
+    }
+    if (forwarded) RETURN_IF_ERROR(RunsAll(local, *forwarded));
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < entities.size(); ++i) {
+      if (!has[i]) missing.push_back(i);
+    }
+    std::string uncovered;
+    if (!missing.empty() && !forwarded) {
+      // One batch of the missing entities to each instance that runs partitions not run here.
+      const std::string path = "/v1/features/" + PercentEncode(view) + ":batch";
+      Status failed;
+      uncovered = Ask(
+          local, "POST", path,
+          [&] {
+            std::string body = "{\"entities\":[";
+            for (size_t j = 0; j < missing.size(); ++j) {
+              if (j > 0) body.push_back(',');
+              if (!has[missing[j]])
+                AppendJsonString(entities[missing[j]], &body);
+              else
+                body.append("\"\"");  // found meanwhile: a placeholder keeps the positions
+            }
+            return body + "]}";
+          },
+          [&](const action::HttpResponse& r) -> Outcome {
+            if (r.status == 404) {
+              failed = NotFound("feature view '" + std::string(view) + "': " + r.body);
+              return kNotFound;
+            }
+            if (r.status != 200) return kError;
+            simdjson::dom::parser parser;
+            simdjson::dom::array results;
+            if (parser.parse(r.body).get_object()["results"].get_array().get(results) != simdjson::SUCCESS ||
+                results.size() != missing.size()) {
+              return kError;
+            }
+            Outcome outcome = kNotFound;
+            size_t j = 0;
+            for (simdjson::dom::element e : results) {
+              const size_t i = missing[j++];
+              bool is_found = false;
+              if (e["found"].get_bool().get(is_found) != simdjson::SUCCESS) return kError;
+              if (has[i]) continue;
+              if (is_found) {
+                text[i] = simdjson::minify(e);
+                has[i] = true;
+                outcome = kFound;
+              } else if (text[i].empty()) {
+                text[i] = simdjson::minify(e);
+              }
+            }
+            return outcome;
+          },
+          [&] { return std::all_of(missing.begin(), missing.end(), [&](size_t i) { return has[i]; }); });
+      RETURN_IF_ERROR(failed);
+    }
+    size_t n_found = 0;
+    std::string not_found;
+    for (size_t i = 0; i < entities.size(); ++i) {
+      if (has[i]) {
+        ++n_found;
+      } else if (not_found.empty()) {
+        not_found = "'" + std::string(entities[i]) + "'";
+      }
+    }
+    if (n_found < entities.size() && !uncovered.empty()) {
+      // Never a guess: an entity may be on a partition nobody could be asked about.
+      return Unavailable("feature view '" + std::string(view) + "': entity " + not_found +
+                         " not found on the partitions reached; " + uncovered);
+    }
+    for (size_t i = 0; i < entities.size(); ++i) {
+      if (i > 0) out->push_back(',');
+      if (text[i].empty()) {
+        // No instance answered for it (there is no partition left to ask): not found.
+        text[i] = "{\"entity\":";
+        AppendJsonString(entities[i], &text[i]);
+        text[i] += ",\"found\":false,\"features\":null,\"reason\":\"unknown entity\"}";
+      }
+      out->append(text[i]);
+    }
+    if (found != nullptr) *found = n_found;
+    return Status::OK();
+  }
+
+  // The decision records of an event id: from the members here, else from the other instances
+  // (the id does not tell the partition: every other owner is asked, the first that has it wins).
+  Result<size_t> LookupDecisions(std::string_view stream, std::string_view event_id,
+                                 const std::optional<std::string>& forwarded, std::string* out) override {
+    std::string reason;
+    std::set<int32_t> local;  // the partitions whose members were asked
+    {
+      std::lock_guard<std::mutex> l(mu_);  // members are not stopped while they are read
+      for (const auto& [k, m] : members_) local.insert(k);
+      for (const auto& [k, m] : members_) {
+        std::string one;
+        Result<size_t> r = m->decisions->Lookup(stream, event_id, &one);
+        if (r.ok() && *r > 0) {
+          out->append(one);
+          return r;
+        }
+        if (r.ok()) continue;
+        // An unknown stream, or one that is not a decision log, is so everywhere: said at once.
+        if (r.status().code() != StatusCode::kNotFound ||
+            r.status().message().find("no decision for event id") == std::string::npos) {
+          return r.status();
+        }
+        if (reason.empty()) reason = std::string(r.status().message());
+      }
+    }
+    if (forwarded) {
+      RETURN_IF_ERROR(RunsAll(local, *forwarded));
+      return NotFound(reason.empty() ? "no decision for event id '" + std::string(event_id) + "'" : reason);
+    }
+    size_t n = 0;
+    const std::string path = "/v1/decisions/" + PercentEncode(stream) + "/" + PercentEncode(event_id);
+    const std::string uncovered = Ask(
+        local, "GET", path, [] { return std::string(); },
+        [&](const action::HttpResponse& r) -> Outcome {
+          if (r.status == 404) {
+            if (reason.empty()) reason = r.body;
+            return kNotFound;
+          }
+          if (r.status != 200) return kError;
+          simdjson::dom::parser parser;
+          simdjson::dom::array records;
+          if (parser.parse(r.body).get_object()["records"].get_array().get(records) != simdjson::SUCCESS) {
+            return kError;
+          }
+          if (n > 0 || records.size() == 0) return kNotFound;
+          for (simdjson::dom::element e : records) {
+            if (n++ > 0) out->push_back(',');
+            out->append(simdjson::minify(e));
+          }
+          return kFound;
+        },
+        [&] { return n > 0; });
+    if (n > 0) return n;
+    if (!uncovered.empty()) {
+      return Unavailable("decision log '" + std::string(stream) + "': event id '" + std::string(event_id) +
+                         "' not found on the partitions reached; " + uncovered);
+    }
+    return NotFound("no decision for event id '" + std::string(event_id) + "' in stream '" + std::string(stream) +
+                    "' on any instance of the group" + (reason.empty() ? "" : " (" + reason + ")"));
+  }
   ~GroupImpl() override {
     try {
       (void)Stop();
@@ -410,6 +651,16 @@ class GroupImpl final : public Group {
     line("impulse_group_restore_fallbacks_total",
          "Restores that used an older snapshot because the newest manifest did not check out.", "counter", "",
          static_cast<double>(restore_fallbacks_.load()));
+    line("impulse_group_owner_records_failed_total",
+         "Owner records (where a partition's lookups go) not written to the state topic.", "counter", "",
+         static_cast<double>(owner_writes_failed_.load()));
+    out +=
+        "# HELP impulse_group_lookups_forwarded_total Lookups asked of another instance of the group, by outcome.\n"
+        "# TYPE impulse_group_lookups_forwarded_total counter\n";
+    for (size_t i = 0; i < kOutcomes; ++i) {
+      out += std::string("impulse_group_lookups_forwarded_total{outcome=\"") + kOutcomeNames[i] + "\"} " +
+             std::to_string(forwarded_[i].load()) + "\n";
+    }
     const std::vector<MemberInfo> members = Members();
     out +=
         "# HELP impulse_group_restore_seconds The last restore of a partition run here: fence, read, write, open.\n"
@@ -582,6 +833,10 @@ class GroupImpl final : public Group {
     {
       std::lock_guard<std::mutex> l(m->mu);
       m->engine = std::move(engine).value();
+      m->decisions = std::make_shared<server::DecisionIndexSet>(m->engine.get());
+      // Once it can answer, the member says where its partition's lookups go.
+      m->owner_due = !AdvertisedUrl().empty();
+      m->cv.notify_all();
       m->info.partition = k;
       m->info.restored_checkpoint = snap ? snap->checkpoint_id : 0;
       m->info.restored_bytes = snap ? snap->bytes() : 0;
@@ -639,31 +894,16 @@ class GroupImpl final : public Group {
   // manifest), so the cost follows the snapshot's size, not the partition's history.
   Status ReadSnapshot(int32_t k, std::optional<MemberSnapshot>* out) {
     ErrorLog log;
-    ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"group.id", kdef_.group + ".state-reader"},
-                                                    {"enable.auto.commit", "false"},
-                                                    {"enable.partition.eof", "true"},
-                                                    {"isolation.level", "read_committed"}}));
-    ASSIGN_OR_RETURN(HandlePtr rk, NewHandle(RD_KAFKA_CONSUMER, std::move(conf), &log, "kafka group state reader"));
-    int64_t lo = 0;
-    int64_t hi = 0;
-    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk.get(), kdef_.state_topic.c_str(), k, &lo, &hi,
-                                                                     static_cast<int>(kdef_.connect_timeout_ms));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Unavailable("state topic " + kdef_.state_topic + " partition " + std::to_string(k) + ": " +
-                         rd_kafka_err2str(err));
-    }
+    ASSIGN_OR_RETURN(HandlePtr rk, NewStateReader(&log));
     Scan scan;
-    for (int64_t window = 256; hi > lo; window *= 8) {
-      const int64_t from = std::max(lo, hi - window);
-      scan = Scan();
-      Status st = ScanState(rk.get(), k, from, hi, &scan);
-      if (!st.ok()) {
-        rd_kafka_consumer_close(rk.get());
-        return st;
-      }
-      if (scan.best_id > 0 || from == lo) break;
-    }
+    Status st = ReadBack(
+        rk.get(), k, 256, std::max<int64_t>(kdef_.connect_timeout_ms, 30'000), [&] { scan = Scan(); },
+        [&](std::string_view key, std::string_view value, int64_t offset) {
+          VisitSnapshot(k, key, value, offset, &scan);
+        },
+        [&] { return scan.best_id > 0; });
     rd_kafka_consumer_close(rk.get());
+    RETURN_IF_ERROR(st);
     if (scan.best_id == 0) {
       // A manifest that never checked out is not "no snapshot": starting over would repeat
       // everything the partition already exported.
@@ -683,6 +923,39 @@ class GroupImpl final : public Group {
     return Status::OK();
   }
 
+  Result<HandlePtr> NewStateReader(ErrorLog* log) {
+    ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"group.id", kdef_.group + ".state-reader"},
+                                                    {"enable.auto.commit", "false"},
+                                                    {"enable.partition.eof", "true"},
+                                                    {"isolation.level", "read_committed"}}));
+    return NewHandle(RD_KAFKA_CONSUMER, std::move(conf), log, "kafka group state reader");
+  }
+
+  using RecordFn = std::function<void(std::string_view key, std::string_view value, int64_t offset)>;
+
+  // Reads state partition k back from its end: the last `window` records, then windows widened
+  // 8x, until `enough()` after one or a window reached the partition's start. `begin` runs before
+  // each window, `visit` sees each record of it in order; each window may take `timeout_ms`.
+  Status ReadBack(rd_kafka_t* rk, int32_t k, int64_t window, int64_t timeout_ms, const std::function<void()>& begin,
+                  const RecordFn& visit, const std::function<bool()>& enough) {
+    int64_t lo = 0;
+    int64_t hi = 0;
+    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        rk, kdef_.state_topic.c_str(), k, &lo, &hi,
+        static_cast<int>(std::min<int64_t>(kdef_.connect_timeout_ms, std::max<int64_t>(timeout_ms, 1))));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Unavailable("state topic " + kdef_.state_topic + " partition " + std::to_string(k) + ": " +
+                         rd_kafka_err2str(err));
+    }
+    for (; hi > lo; window *= 8) {
+      const int64_t from = std::max(lo, hi - window);
+      begin();
+      RETURN_IF_ERROR(ScanRange(rk, k, from, hi, timeout_ms, visit));
+      if (enough() || from == lo) break;
+    }
+    return Status::OK();
+  }
+
   struct Scan {
     uint64_t chunk_id = 0;                   // the generation of the chunks being collected
     std::map<uint32_t, std::string> chunks;  // of chunk_id
@@ -692,8 +965,8 @@ class GroupImpl final : public Group {
     std::string invalid;  // the last manifest that did not check out, said
   };
 
-  // Reads [from, hi) of state partition k into scan.
-  Status ScanState(rd_kafka_t* rk, int32_t k, int64_t from, int64_t hi, Scan* scan) {
+  // Reads [from, hi) of state partition k, each record to `visit`.
+  Status ScanRange(rd_kafka_t* rk, int32_t k, int64_t from, int64_t hi, int64_t timeout_ms, const RecordFn& visit) {
     const char* topic = kdef_.state_topic.c_str();
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, topic, k)->offset = from;
@@ -701,10 +974,7 @@ class GroupImpl final : public Group {
     rd_kafka_topic_partition_list_destroy(list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
       return Unavailable(std::string("state topic assign: ") + rd_kafka_err2str(err));
-    const std::string mkey = ManifestKey(k);
-    const std::string cprefix = mkey + "/";
-    const uint64_t max_chunks = opts_.snapshot_bytes_max / 1024 + 2;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     const std::string where = "state topic " + kdef_.state_topic + " partition " + std::to_string(k);
     for (bool done = false; !done;) {
       if (Clock::now() > deadline) return Unavailable(where + ": not read to its end in time");
@@ -725,36 +995,44 @@ class GroupImpl final : public Group {
         rd_kafka_message_destroy(m);
         return st;
       }
-      const std::string_view key(static_cast<const char*>(m->key), m->key == nullptr ? 0 : m->key_len);
-      std::string_view value(static_cast<const char*>(m->payload), m->payload == nullptr ? 0 : m->len);
-      uint64_t index = 0;
-      uint64_t id = 0;
-      if (key.substr(0, cprefix.size()) == cprefix && ParseDecimal(key.substr(cprefix.size()), &index) &&
-          GetFixed64(&value, &id)) {
-        if (id != scan->chunk_id) {
-          scan->chunks.clear();
-          scan->chunk_bytes = 0;
-          scan->chunk_id = id;
-        }
-        // Bounded: a snapshot is at most snapshot_bytes_max (what is beyond cannot be one).
-        if (index < max_chunks && scan->chunk_bytes + value.size() <= opts_.snapshot_bytes_max) {
-          scan->chunk_bytes += value.size();
-          scan->chunks[static_cast<uint32_t>(index)] = std::string(value);
-        }
-      } else if (key == mkey) {
-        Status st = Complete(std::string(value), scan);
-        if (!st.ok())
-          scan->invalid = "state topic " + kdef_.state_topic + " partition " + std::to_string(k) + " offset " +
-                          std::to_string(m->offset) + ": " + std::string(st.message());
-        // The chunks before a manifest are its own: the next snapshot's start afresh.
-        scan->chunks.clear();
-        scan->chunk_bytes = 0;
-        scan->chunk_id = 0;
-      }
+      visit(std::string_view(static_cast<const char*>(m->key), m->key == nullptr ? 0 : m->key_len),
+            std::string_view(static_cast<const char*>(m->payload), m->payload == nullptr ? 0 : m->len), m->offset);
       done = m->offset + 1 >= hi;
       rd_kafka_message_destroy(m);
     }
     return Status::OK();
+  }
+
+  // One record of state partition k for a snapshot: its chunks under p<k>/<i>, its manifest
+  // under p<k>; other keys (the owner record) are not the snapshot's.
+  void VisitSnapshot(int32_t k, std::string_view key, std::string_view value, int64_t offset, Scan* scan) {
+    const std::string mkey = ManifestKey(k);
+    const std::string cprefix = mkey + "/";
+    const uint64_t max_chunks = opts_.snapshot_bytes_max / 1024 + 2;
+    uint64_t index = 0;
+    uint64_t id = 0;
+    if (key.substr(0, cprefix.size()) == cprefix && ParseDecimal(key.substr(cprefix.size()), &index) &&
+        GetFixed64(&value, &id)) {
+      if (id != scan->chunk_id) {
+        scan->chunks.clear();
+        scan->chunk_bytes = 0;
+        scan->chunk_id = id;
+      }
+      // Bounded: a snapshot is at most snapshot_bytes_max (what is beyond cannot be one).
+      if (index < max_chunks && scan->chunk_bytes + value.size() <= opts_.snapshot_bytes_max) {
+        scan->chunk_bytes += value.size();
+        scan->chunks[static_cast<uint32_t>(index)] = std::string(value);
+      }
+    } else if (key == mkey) {
+      Status st = Complete(std::string(value), scan);
+      if (!st.ok())
+        scan->invalid = "state topic " + kdef_.state_topic + " partition " + std::to_string(k) + " offset " +
+                        std::to_string(offset) + ": " + std::string(st.message());
+      // The chunks before a manifest are its own: the next snapshot's start afresh.
+      scan->chunks.clear();
+      scan->chunk_bytes = 0;
+      scan->chunk_id = 0;
+    }
   }
 
   // A manifest: the chunks collected before it form a snapshot if they match it.
@@ -802,21 +1080,33 @@ class GroupImpl final : public Group {
   }
 
   // The member's snapshots to the state topic, newest first; each written one releases its
-  // checkpoint's outputs to the sinks.
+  // checkpoint's outputs to the sinks. Also the member's owner record, when due without a
+  // snapshot to carry it.
   void Publish(Member* m) {
     while (true) {
-      MemberSnapshot s;
+      std::optional<MemberSnapshot> pending;
       {
         std::unique_lock<std::mutex> l(m->mu);
-        m->cv.wait(l, [&] { return m->stopping || m->pending.has_value(); });
-        if (!m->pending) return;
-        s = std::move(*m->pending);
+        m->cv.wait(l, [&] { return m->stopping || m->pending.has_value() || m->owner_due; });
+        if (!m->pending && m->stopping) return;
+        pending = std::move(m->pending);
         m->pending.reset();
+        m->owner_due = false;
         if (m->fenced) {
-          snapshots_failed_.fetch_add(1, std::memory_order_relaxed);  // the member is being restarted
+          if (pending) snapshots_failed_.fetch_add(1, std::memory_order_relaxed);  // the member is being restarted
           continue;
         }
       }
+      if (!pending) {
+        Status st = Transact(m, [](const ProduceFn&) { return Status::OK(); });
+        if (!st.ok()) {
+          owner_writes_failed_.fetch_add(1, std::memory_order_relaxed);
+          std::fprintf(stderr, "impulse: group %s: partition %d: owner record not written: %s\n", kdef_.group.c_str(),
+                       m->k, st.ToString().c_str());
+        }
+        continue;
+      }
+      const MemberSnapshot& s = *pending;
       const std::string data = EncodeSnapshot(s);
       Status st = data.size() > opts_.snapshot_bytes_max
                       ? ResourceExhausted("snapshot of " + std::to_string(data.size()) + " bytes, over the limit of " +
@@ -839,6 +1129,29 @@ class GroupImpl final : public Group {
   }
 
   Status WriteSnapshot(Member* m, uint64_t id, const std::string& data) {
+    return Transact(m, [&](const ProduceFn& produce) -> Status {
+      const uint32_t chunk = std::max<uint32_t>(opts_.chunk_bytes, 1024);
+      const uint32_t n = static_cast<uint32_t>((data.size() + chunk - 1) / chunk);
+      for (uint32_t i = 0; i < n; ++i) {
+        std::string value;
+        PutFixed64(id, &value);
+        value.append(data, static_cast<size_t>(i) * chunk, chunk);
+        RETURN_IF_ERROR(produce(ChunkKey(m->k, i), value));
+      }
+      char manifest[96];
+      std::snprintf(manifest, sizeof(manifest), "%llu %u %zu %08x", static_cast<unsigned long long>(id), n, data.size(),
+                    Crc32c(data.data(), data.size()));
+      return produce(ManifestKey(m->k), manifest);
+    });
+  }
+
+  using ProduceFn = std::function<Status(const std::string& key, const std::string& value)>;
+
+  // One transaction of member m's state producer on state partition k: what `fill` produces,
+  // then the owner record (when this instance has a URL). The producer's id is the partition's,
+  // so its init_transactions fenced every earlier owner: an owner record there is the current
+  // owner's.
+  Status Transact(Member* m, const std::function<Status(const ProduceFn&)>& fill) {
     rd_kafka_t* rk = m->producer.get();
     const int timeout = static_cast<int>(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
     auto txn_error = [&](rd_kafka_error_t* e, const char* what) {
@@ -856,9 +1169,7 @@ class GroupImpl final : public Group {
       return st;
     };
     if (rd_kafka_error_t* e = rd_kafka_begin_transaction(rk)) return txn_error(e, "begin_transaction");
-    const uint32_t chunk = std::max<uint32_t>(opts_.chunk_bytes, 1024);
-    const uint32_t n = static_cast<uint32_t>((data.size() + chunk - 1) / chunk);
-    auto produce = [&](const std::string& key, const std::string& value) -> Status {
+    const ProduceFn produce = [&](const std::string& key, const std::string& value) -> Status {
       while (true) {
         rd_kafka_vu_t vu[5] = {};
         vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
@@ -879,18 +1190,9 @@ class GroupImpl final : public Group {
         rd_kafka_poll(rk, 10);
       }
     };
-    Status st;
-    for (uint32_t i = 0; i < n && st.ok(); ++i) {
-      std::string value;
-      PutFixed64(id, &value);
-      value.append(data, static_cast<size_t>(i) * chunk, chunk);
-      st = produce(ChunkKey(m->k, i), value);
-    }
-    if (st.ok()) {
-      char manifest[96];
-      std::snprintf(manifest, sizeof(manifest), "%llu %u %zu %08x", static_cast<unsigned long long>(id), n, data.size(),
-                    Crc32c(data.data(), data.size()));
-      st = produce(ManifestKey(m->k), manifest);
+    Status st = fill(produce);
+    if (const std::string url = AdvertisedUrl(); st.ok() && !url.empty()) {
+      st = produce(OwnerKey(m->k), url + " " + std::to_string(WallMs()));
     }
     if (!st.ok()) {
       if (rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, timeout)) rd_kafka_error_destroy(a);
@@ -917,6 +1219,132 @@ class GroupImpl final : public Group {
     }
   }
 
+  // A forwarded lookup: the asker took this instance for the owner of `partitions` ("0,2");
+  // kUnavailable unless it ran them all when asked (one moved: its not-found would be wrong).
+  static Status RunsAll(const std::set<int32_t>& local, const std::string& partitions) {
+    std::string missing;
+    for (size_t at = 0; at < partitions.size();) {
+      size_t comma = partitions.find(',', at);
+      if (comma == std::string::npos) comma = partitions.size();
+      const std::string one = partitions.substr(at, comma - at);
+      at = comma + 1;
+      uint64_t k = 0;
+      if (!ParseDecimal(one, &k))
+        return InvalidArgument("header Impulse-Forwarded: not a partition list: " + partitions);
+      if (local.count(static_cast<int32_t>(k)) == 0) missing += (missing.empty() ? "" : ",") + one;
+    }
+    if (missing.empty()) return Status::OK();
+    return Unavailable("partition " + missing + " is not run by this instance (any more, or yet)");
+  }
+
+  // Asks the owners of the partitions not run here (`local`): `method path` with body(), to each
+  // distinct owner URL at once, each answer to `take` (its outcome counted). A round whose asked
+  // owners did not all answer, or with partitions of no known owner, is repeated once with the
+  // owners read again (an owner moved), unless `done()`. Returns the partitions nobody could be
+  // asked about in the last round and why ("" when every partition was covered).
+  std::string Ask(const std::set<int32_t>& local, const std::string& method, const std::string& path,
+                  const std::function<std::string()>& body,
+                  const std::function<Outcome(const action::HttpResponse&)>& take, const std::function<bool()>& done) {
+    std::string uncovered;
+    const std::string self = AdvertisedUrl();
+    for (int round = 0; round < 2 && !done(); ++round) {
+      const std::map<int32_t, Owner> owners = Owners(/*refresh=*/round > 0);
+      uncovered.clear();
+      std::map<std::string, std::vector<int32_t>> targets;
+      for (int32_t k = 0; k < partitions_; ++k) {
+        if (local.count(k) != 0) continue;
+        auto it = owners.find(k);
+        if (it == owners.end()) {
+          uncovered +=
+              "partition " + std::to_string(k) + ": no owner recorded in state topic " + kdef_.state_topic + "; ";
+        } else if (it->second.url == self) {
+          uncovered += "partition " + std::to_string(k) + ": starting or stopping on this instance; ";
+        } else {
+          targets[it->second.url].push_back(k);
+        }
+      }
+      std::vector<action::HttpRequest> requests;
+      std::vector<const std::pair<const std::string, std::vector<int32_t>>*> asked;
+      const std::string text = body();
+      for (const auto& target : targets) {
+        action::HttpRequest q;
+        q.method = method;
+        q.url = target.first + path;
+        std::string which;
+        for (int32_t k : target.second) which += (which.empty() ? "" : ",") + std::to_string(k);
+        q.headers[std::string(server::kForwardedHeader)] = which;
+        if (!opts_.bearer_token.empty()) q.headers["Authorization"] = "Bearer " + opts_.bearer_token;
+        if (!text.empty()) q.headers["Content-Type"] = "application/json";
+        q.body = text;
+        q.timeout_ms = opts_.forward_timeout_ms;
+        q.response_bytes_max = 64ull << 20;
+        requests.push_back(std::move(q));
+        asked.push_back(&target);
+      }
+      const std::vector<action::HttpResponse> answers = FetchAll(std::move(requests));
+      for (size_t i = 0; i < answers.size(); ++i) {
+        const action::HttpResponse& r = answers[i];
+        const Outcome o = r.error.ok() ? take(r) : kUnreachable;
+        forwarded_[o].fetch_add(1, std::memory_order_relaxed);
+        if (o == kFound || o == kNotFound) continue;
+        std::string which;
+        for (int32_t k : asked[i]->second) which += (which.empty() ? "" : ",") + std::to_string(k);
+        const int64_t age_s = (WallMs() - owners.at(asked[i]->second.front()).at_ms) / 1000;
+        uncovered += "partition " + which + ": owner " + asked[i]->first + " (recorded " + std::to_string(age_s) +
+                     " s ago) " +
+                     (o == kUnreachable ? "unreachable (" + std::string(r.error.message()) + ")"
+                                        : "answered " + std::to_string(r.status) + " " + r.body.substr(0, 200)) +
+                     "; ";
+      }
+      if (uncovered.empty()) break;
+    }
+    if (uncovered.size() >= 2) uncovered.resize(uncovered.size() - 2);
+    return uncovered;
+  }
+
+  // The owner of each partition, as last read from the state topic: read again when older than
+  // owners_cache_ms, or when `refresh` (a forward failed) and older than a second. A failed
+  // read keeps the previous owners (said on stderr).
+  std::map<int32_t, Owner> Owners(bool refresh) {
+    std::lock_guard<std::mutex> l(owners_mu_);
+    const int64_t now = WallMs();
+    if (owners_at_ > 0 && now - owners_at_ < (refresh ? 1000 : opts_.owners_cache_ms)) return owners_;
+    Result<std::map<int32_t, Owner>> read = ReadOwners();
+    owners_at_ = now;
+    if (read.ok()) {
+      owners_ = std::move(*read);
+    } else {
+      std::fprintf(stderr, "impulse: group %s: reading the partitions' owners: %s\n", kdef_.group.c_str(),
+                   read.status().ToString().c_str());
+    }
+    return owners_;
+  }
+
+  // The last owner record of each state partition, read back from its end.
+  Result<std::map<int32_t, Owner>> ReadOwners() {
+    ErrorLog log;
+    ASSIGN_OR_RETURN(HandlePtr rk, NewStateReader(&log));
+    std::map<int32_t, Owner> out;
+    Status st;
+    for (int32_t k = 0; k < partitions_ && st.ok(); ++k) {
+      const std::string key = OwnerKey(k);
+      std::optional<Owner> owner;
+      st = ReadBack(
+          rk.get(), k, 4, opts_.owners_read_timeout_ms, [&] { owner.reset(); },
+          [&](std::string_view rkey, std::string_view value, int64_t) {
+            const size_t space = value.rfind(' ');
+            if (rkey != key || space == std::string_view::npos) return;
+            owner =
+                Owner{std::string(value.substr(0, space)), std::atoll(std::string(value.substr(space + 1)).c_str())};
+          },
+          [&] { return owner.has_value(); });
+      if (st.ok() && owner) out[k] = *owner;
+    }
+    rd_kafka_consumer_close(rk.get());
+    RETURN_IF_ERROR(st);
+    return out;
+  }
+
   static constexpr int kCommitAttempts = 5;
   GroupOptions opts_;
   GroupEngine engine_;
@@ -938,6 +1366,13 @@ class GroupImpl final : public Group {
   std::atomic<uint64_t> snapshots_failed_{0};
   std::atomic<uint64_t> start_failures_{0};
   std::atomic<uint64_t> restore_fallbacks_{0};
+  std::atomic<uint64_t> owner_writes_failed_{0};
+  mutable std::mutex url_mu_;
+  std::string url_;       // advertised (under url_mu_)
+  std::mutex owners_mu_;  // held while the owners are read (one reader at a time)
+  std::map<int32_t, Owner> owners_;
+  int64_t owners_at_ = 0;  // wall ms of the last read; 0: never
+  std::atomic<uint64_t> forwarded_[kOutcomes] = {};
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "impulse/engine.h"
 #include "impulse/status.h"
+#include "server/group_lookups.h"
 
 namespace impulse::connect {
 
@@ -25,6 +26,15 @@ struct GroupOptions {
   // A larger snapshot is not written (counted in impulse_group_snapshots_failed_total, said);
   // the partition's previous snapshot stays the one a new owner restores.
   uint64_t snapshot_bytes_max = 1ull << 30;
+  // Lookups (docs/SCALE_OUT.md, "Lookups"): this instance's URL, written as the owner of each
+  // partition it runs (also settable later: Group::Advertise); the bearer token the instances
+  // share; how long a forwarded lookup may take; how long the owners read from the state topic
+  // are trusted, and how long reading them may take.
+  std::string advertise_url;
+  std::string bearer_token;
+  int64_t forward_timeout_ms = 2'000;
+  int64_t owners_cache_ms = 3'000;
+  int64_t owners_read_timeout_ms = 5'000;
 };
 
 // One member's numbers, for metrics and tests.
@@ -53,6 +63,12 @@ class Group {
   // instance runs (stream partition k is member k's), metrics of all, ingest refused (in a group
   // events come from the topic). Valid until the Group is destroyed.
   virtual Engine* engine() = 0;
+  // Lookups over the whole group for the HTTP server (HttpServerOptions::group_lookups): what
+  // the members here do not hold is forwarded to the owners of the other partitions.
+  virtual server::GroupLookups* lookups() = 0;
+  // Sets the URL other instances forward lookups to (once the HTTP server has its port) and
+  // records this instance as the owner of the partitions it runs.
+  virtual void Advertise(std::string url) = 0;
 };
 
 }  // namespace impulse::connect

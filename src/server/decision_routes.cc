@@ -13,14 +13,17 @@
 
 namespace impulse::server {
 
-HttpReply Router::DecisionGet(const std::string& stream, const std::string& event_id) const {
+HttpReply Router::DecisionGet(const std::string& stream, const std::string& event_id,
+                              const std::optional<std::string>& forwarded) const {
   HttpReply r;
   r.body = "{\"stream\":";
   AppendJsonString(stream, &r.body);
   r.body.append(",\"event_id\":");
   AppendJsonString(event_id, &r.body);
   r.body.append(",\"records\":[");
-  Result<size_t> found = decisions_->Lookup(stream, event_id, &r.body);
+  Result<size_t> found = options_->group_lookups != nullptr
+                             ? options_->group_lookups->LookupDecisions(stream, event_id, forwarded, &r.body)
+                             : decisions_->Lookup(stream, event_id, &r.body);
   if (!found.ok()) return ErrorReply(found.status(), options_->retry_after_s);
   r.body.append("]}");
   return r;

@@ -116,18 +116,28 @@ HttpReply Router::FeatureViews() const {
   return MakeReply(200, std::move(body));
 }
 
-HttpReply Router::FeatureGet(const std::string& view, const std::string& entity) const {
+Status Router::LookupFeatures(const std::string& view, const std::vector<std::string_view>& entities,
+                              const std::optional<std::string>& forwarded, std::string* out, size_t* found) const {
+  if (options_->group_lookups != nullptr) {
+    return options_->group_lookups->LookupFeatures(view, entities, forwarded, out, found);
+  }
+  return engine_->LookupFeatures(view, entities, out, found);
+}
+
+HttpReply Router::FeatureGet(const std::string& view, const std::string& entity,
+                             const std::optional<std::string>& forwarded) const {
   HttpReply r;
   size_t found = 0;
   const std::vector<std::string_view> entities = {entity};
-  const Status st = engine_->LookupFeatures(view, entities, &r.body, &found);
+  const Status st = LookupFeatures(view, entities, forwarded, &r.body, &found);
   if (!st.ok()) return ErrorReply(st, options_->retry_after_s);
   // Without values the object is still the answer: it carries the reason.
   r.status = found == 0 ? 404 : 200;
   return r;
 }
 
-HttpReply Router::FeatureBatch(const std::string& view, std::string body) const {
+HttpReply Router::FeatureBatch(const std::string& view, std::string body,
+                               const std::optional<std::string>& forwarded) const {
   if (body.size() > options_->max_feature_batch_body_bytes) {
     return MakeReply(413, JsonError("request body of " + std::to_string(body.size()) +
                                         " bytes exceeds max_feature_batch_body_bytes " +
@@ -141,7 +151,7 @@ HttpReply Router::FeatureBatch(const std::string& view, std::string body) const 
   r.body = "{\"view\":";
   AppendJsonString(view, &r.body);
   r.body.append(",\"results\":[");
-  const Status st = engine_->LookupFeatures(view, entities, &r.body, /*found=*/nullptr);
+  const Status st = LookupFeatures(view, entities, forwarded, &r.body, /*found=*/nullptr);
   if (!st.ok()) return ErrorReply(st, options_->retry_after_s);
   r.body.append("]}");
   return r;

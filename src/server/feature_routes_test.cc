@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "server/fake_engine.h"
+#include "server/group_lookups.h"
 #include "server/http_server.h"
 #include "server/router.h"
 #include "server/server_test_util.h"
@@ -239,6 +240,49 @@ TEST(FeatureRoutesOverHttp, AuthMetricsAndDecodedEntity) {
   }
   EXPECT_NE(metrics.find("route=\"features_get\""), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("route=\"features_batch\""), std::string::npos) << metrics;
+}
+
+// In a group, the feature and decision routes go through HttpServerOptions::group_lookups, told
+// whether the request was forwarded by another instance (header Impulse-Forwarded), so that a
+// forwarded request is never forwarded again.
+class RecordingLookups : public GroupLookups {
+ public:
+  Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities,
+                        const std::optional<std::string>& forwarded, std::string* out, size_t* found) override {
+    calls.push_back("features " + std::string(view) + " " + std::to_string(entities.size()) +
+                    (forwarded ? " forwarded " + *forwarded : " asked"));
+    out->append("{\"entity\":\"x\",\"found\":true,\"features\":{}}");
+    if (found != nullptr) *found = 1;
+    return Status::OK();
+  }
+  Result<size_t> LookupDecisions(std::string_view stream, std::string_view event_id,
+                                 const std::optional<std::string>& forwarded, std::string* out) override {
+    calls.push_back("decisions " + std::string(stream) + " " + std::string(event_id) +
+                    (forwarded ? " forwarded " + *forwarded : " asked"));
+    (void)out;
+    return Unavailable("partition 1: owner http://x unreachable");
+  }
+  std::vector<std::string> calls;  // one I/O thread: no lock needed
+};
+
+TEST(FeatureRoutesOverHttp, GroupLookupsSeeTheForwardedHeader) {
+  FakeEngine engine;
+  RecordingLookups lookups;
+  auto server = HttpServer::Start(&engine, With([&](HttpServerOptions& o) { o.group_lookups = &lookups; }));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  TestHttpClient client((*server)->port());
+  const std::map<std::string, std::string> fwd = {{std::string(kForwardedHeader), "0,2"}};
+  EXPECT_EQ(client.Request(verb::get, "/v1/features/user/x").status, 200);
+  EXPECT_EQ(client.Request(verb::get, "/v1/features/user/x", "", fwd).status, 200);
+  EXPECT_EQ(client.Request(verb::post, "/v1/features/user:batch", "{\"entities\":[\"a\",\"b\"]}", fwd).status, 200);
+  const TestResponse d = client.Request(verb::get, "/v1/decisions/decisions/e1");
+  EXPECT_EQ(d.status, 503) << d.body;
+  EXPECT_NE(d.body.find("partition 1: owner http://x unreachable"), std::string::npos) << d.body;
+  EXPECT_EQ(client.Request(verb::get, "/v1/decisions/decisions/e2", "", fwd).status, 503);
+  (*server)->Stop();
+  EXPECT_EQ(lookups.calls, (std::vector<std::string>{"features user 1 asked", "features user 1 forwarded 0,2",
+                                                     "features user 2 forwarded 0,2", "decisions decisions e1 asked",
+                                                     "decisions decisions e2 forwarded 0,2"}));
 }
 
 }  // namespace

@@ -16,6 +16,8 @@ class ModelRepository;
 
 namespace impulse::server {
 
+class GroupLookups;  // group_lookups.h
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";                      // address to bind
   uint16_t port = 8470;                                // 0 = ephemeral (tests); see HttpServer::port()
@@ -49,6 +51,8 @@ struct HttpServerOptions {
   model::ModelRepository* models = nullptr;            // serves /v1/models and the KServe v2 routes;
                                                        // null: they answer 404 (must outlive the server)
   uint32_t infer_rows_max = 10000;                     // rows per POST .../infer; beyond: 413
+  GroupLookups* group_lookups = nullptr;               // an instance of a group: feature and decision
+                                                       // lookups go through it (must outlive the server)
 };
 
 // An HTTP/1.1 server in front of an Engine. Start() binds and spawns io_threads threads; each

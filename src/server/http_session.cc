@@ -186,6 +186,9 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
     const auto& req = parser_->get();
     method_ = std::string(req.method_string());
     target_ = ParseTarget(std::string_view(req.target().data(), req.target().size()));
+    if (auto it = req.find(beast::string_view(kForwardedHeader.data(), kForwardedHeader.size())); it != req.end()) {
+      target_.forwarded = std::string(it->value());
+    }
     version_ = req.version();
     keep_alive_ = req.keep_alive() && slot_ == Slot::kRegular;
     BeginRequest();

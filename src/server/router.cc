@@ -343,13 +343,13 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
       return reply(FeatureViews());
     case Route::kFeatureGet:
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
-      return reply(FeatureGet(target.view, target.entity));
+      return reply(FeatureGet(target.view, target.entity, target.forwarded));
     case Route::kFeatureBatch:
       if (method != "POST") return method_not_allowed("POST");
-      return reply(FeatureBatch(target.view, std::move(body)));
+      return reply(FeatureBatch(target.view, std::move(body), target.forwarded));
     case Route::kDecisionGet:
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
-      return reply(DecisionGet(target.stream, target.event_id));
+      return reply(DecisionGet(target.stream, target.event_id, target.forwarded));
     default: break;  // kUnknown; the model routes are answered above
   }
   reply(Error(404, "no such route", "NotFound"));

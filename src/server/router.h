@@ -12,6 +12,7 @@
 
 #include "impulse/engine.h"
 #include "server/decision_index.h"
+#include "server/group_lookups.h"
 #include "server/http_server.h"
 #include "server/server_metrics.h"
 
@@ -65,11 +66,12 @@ struct ParsedTarget {
   Route route = Route::kUnknown;
   std::string stream;
   std::string query;
-  std::string view;      // kFeatureGet, kFeatureBatch
-  std::string entity;    // kFeatureGet
-  std::string model;     // model routes: the (percent-decoded) model name
-  std::string version;   // model routes: the version segment as sent; "" when absent
-  std::string event_id;  // kDecisionGet (with `stream`)
+  std::string view;                      // kFeatureGet, kFeatureBatch
+  std::string entity;                    // kFeatureGet
+  std::string model;                     // model routes: the (percent-decoded) model name
+  std::string version;                   // model routes: the version segment as sent; "" when absent
+  std::string event_id;                  // kDecisionGet (with `stream`)
+  std::optional<std::string> forwarded;  // the value of kForwardedHeader when sent (group_lookups.h)
 };
 ParsedTarget ParseTarget(std::string_view target);
 
@@ -112,12 +114,17 @@ class Router {
   HttpReply Metrics() const;
   // Online features (feature_routes.cc).
   HttpReply FeatureViews() const;
-  HttpReply FeatureGet(const std::string& view, const std::string& entity) const;
-  HttpReply FeatureBatch(const std::string& view, std::string body) const;
+  HttpReply FeatureGet(const std::string& view, const std::string& entity,
+                       const std::optional<std::string>& forwarded) const;
+  HttpReply FeatureBatch(const std::string& view, std::string body, const std::optional<std::string>& forwarded) const;
+  // Through options_->group_lookups when set, else the engine.
+  Status LookupFeatures(const std::string& view, const std::vector<std::string_view>& entities,
+                        const std::optional<std::string>& forwarded, std::string* out, size_t* found) const;
   // Model admin and KServe v2 routes (model_routes.cc); checks the method itself.
   HttpReply ModelRoute(std::string_view method, const ParsedTarget& target, std::string body) const;
   // Decision log records (decision_routes.cc).
-  HttpReply DecisionGet(const std::string& stream, const std::string& event_id) const;
+  HttpReply DecisionGet(const std::string& stream, const std::string& event_id,
+                        const std::optional<std::string>& forwarded) const;
 
   Engine* engine_;
   const HttpServerOptions* options_;

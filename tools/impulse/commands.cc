@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -135,9 +136,22 @@ int ValidateCommand(const std::vector<std::string>& args) {
   return 0;
 }
 
+// A group instance's default URL: its listen address, or the host name when it listens on every
+// address (which other hosts cannot dial).
+static std::string AdvertisedUrl(const std::string& host, uint16_t port) {
+  std::string name = host;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) {
+    char buf[256] = {};
+    name = gethostname(buf, sizeof(buf) - 1) == 0 ? std::string(buf) : std::string("localhost");
+  } else if (host.find(':') != std::string::npos) {
+    name = "[" + host + "]";
+  }
+  return "http://" + name + ":" + std::to_string(port);
+}
+
 int RunCommand(const std::vector<std::string>& args) {
   po::options_description opts("run options");
-  std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models;
+  std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models, advertise;
   EngineOptions eo;
   server::HttpServerOptions so;
   // Several I/O threads on a multi-core machine, half the cores: the shards (one per core by
@@ -179,7 +193,10 @@ int RunCommand(const std::vector<std::string>& args) {
       "state", po::value(&state)->default_value(state), "operator state backend: memory | rocksdb")(
       "state-cache-entries", po::value(&eo.state_cache_entries)->default_value(eo.state_cache_entries),
       "rocksdb: decoded entries cached per operator")(
-      "models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes");
+      "models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes")(
+      "advertise", po::value(&advertise),
+      "a group instance's URL for the others' forwarded lookups (default: http://<listen address>:<port>, or "
+      "http://<hostname>:<port> when listening on 0.0.0.0 or ::)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse run SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired);
       rc >= 0) {
@@ -193,6 +210,11 @@ int RunCommand(const std::vector<std::string>& args) {
     }
     so.models = repo->get();
     eo.models = std::move(*repo);
+  }
+  if (!advertise.empty() && (advertise.rfind("http://", 0) != 0 || advertise.size() <= 7 || advertise.back() == '/')) {
+    // Other instances append the route's path to it; the forwarding client speaks http:// only.
+    std::fprintf(stderr, "impulse: --advertise wants http://HOST:PORT (no path), got '%s'\n", advertise.c_str());
+    return 2;
   }
   if (!ParseHostPort(listen, &so.host, &so.port)) {
     std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());
@@ -227,22 +249,28 @@ int RunCommand(const std::vector<std::string>& args) {
     connect::GroupOptions go;
     go.spec_path = spec;
     go.engine = eo;
+    go.bearer_token = token;
     auto group = connect::Group::Start(go);
     if (!group.ok()) {
       std::fprintf(stderr, "impulse: %s\n", group.status().ToString().c_str());
       return 1;
     }
+    so.group_lookups = (*group)->lookups();
     auto gsrv = server::HttpServer::Start((*group)->engine(), so);
     if (!gsrv.ok()) {
       std::fprintf(stderr, "impulse: %s\n", gsrv.status().ToString().c_str());
       (void)(*group)->Stop();
       return 1;
     }
+    // Where the other instances forward lookups of the partitions this one runs; known once the
+    // port is bound (--listen may say port 0).
+    if (advertise.empty()) advertise = AdvertisedUrl(so.host, (*gsrv)->port());
+    (*group)->Advertise(advertise);
     std::fprintf(stderr,
                  "impulse: serving %s on http://%s:%u as a member of kafka group %s (state topic %s; partitions "
-                 "under %s)\n",
+                 "under %s; advertised as %s)\n",
                  spec.c_str(), so.host.c_str(), (*gsrv)->port(), gplan->kafka.group.c_str(),
-                 gplan->kafka.state_topic.c_str(), eo.data_dir.c_str());
+                 gplan->kafka.state_topic.c_str(), eo.data_dir.c_str(), advertise.c_str());
     int sig = 0;
     const timespec second{1, 0};
     while ((sig = sigtimedwait(&stop_signals, nullptr, &second)) < 0 && (*group)->failure().ok()) {
