@@ -415,6 +415,13 @@ class Source {
         rows_.row(r)[tf] = Value::Int(t);
         rows_.meta(r).event_time_ms = t;
       }
+    } else if (def_.repartition && sdef_.time_field < 0) {
+      // A re-keyed stream with no event-time field: the writing member put each row's event
+      // time in the record's timestamp (the parser gave it the copy's time).
+      for (size_t r = 0; r < rows_.size(); ++r) {
+        const int64_t t = part.times[rows_.meta(r).line - 1];
+        if (t >= 0) rows_.meta(r).event_time_ms = t;
+      }
     }
     const int64_t next = part.last + 1;
     const size_t rejected = bad_.size();
