@@ -378,9 +378,10 @@ class Source {
     return 1;
   }
 
-  // A repartition topic's marker record: headers impulse.from (the writing member) and
-  // impulse.wm (its watermark, ms).
+  // A repartition topic's marker record: no value, headers impulse.from (the writing member)
+  // and impulse.wm (its watermark, ms). A record with a value is a row whatever its headers.
   static bool ReadMarker(const rd_kafka_message_t& m, uint32_t* writer, int64_t* wm) {
+    if (m.payload != nullptr) return false;
     rd_kafka_headers_t* hdrs = nullptr;
     if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
     int64_t from = -1;

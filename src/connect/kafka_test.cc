@@ -11,12 +11,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "connect/kafka_mock.h"
@@ -534,6 +536,53 @@ TEST_F(KafkaMemberTest, AUserSinkOfARepartitionedStreamWaitsForTheSnapshotsRelea
   for (const auto& [p, values] : released) n += values.size();
   EXPECT_EQ(n, 10u);
   ASSERT_TRUE((*e2)->Stop().ok());
+}
+
+// One record with headers (value null: none), as an outside producer writes it.
+void ProduceRecord(const std::string& bootstraps, const std::string& topic, int32_t partition, const char* value,
+                   const std::vector<std::pair<std::string, std::string>>& headers) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), err, sizeof(err)), RD_KAFKA_CONF_OK);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  ASSERT_NE(rk, nullptr) << err;
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
+  for (const auto& [k, v] : headers) rd_kafka_header_add(hdrs, k.data(), k.size(), v.data(), v.size());
+  const size_t len = value != nullptr ? std::strlen(value) : 0;
+  const rd_kafka_resp_err_t pe =
+      rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(value), len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+  if (pe != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
+  EXPECT_EQ(pe, RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(rd_kafka_flush(rk, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(rk);
+}
+
+// Records an outside producer writes into a repartition topic with Impulse's headers are never
+// dropped silently: a marker's headers with a value are a row, malformed ones a dead letter, a
+// writer beyond the group's partitions counted (impulse_kafka_source_errors_total).
+TEST_F(KafkaMemberTest, RecordsForgedInARepartitionTopicAreRowsOrDeadLettersOrCounted) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 1));
+  ASSERT_TRUE(cluster_->CreateTopic("g1.repartition.by_card", 1));
+  const std::string topic = "g1.repartition.by_card";
+  const std::string row1 = Tx(1, 5, 1'700'000'000'000);
+  const std::string row2 = Tx(2, 5, 1'700'000'001'000);
+  ProduceRecord(cluster_->bootstraps(), topic, 0, row1.c_str(), {{"impulse.from", "0"}, {"impulse.wm", "5"}});
+  ProduceRecord(cluster_->bootstraps(), topic, 0, nullptr, {{"impulse.from", "0"}, {"impulse.wm", "soon"}});
+  ProduceRecord(cluster_->bootstraps(), topic, 0, nullptr, {{"impulse.from", "7"}, {"impulse.wm", "5"}});
+  ProduceRecord(cluster_->bootstraps(), topic, 0, row2.c_str(), {});
+  auto e = OpenMember(MemberSpec("", ""), true);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto dead = WaitFor(**e, "_dead_letter", 1, 20'000);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find("partition 0 offset 1: "), std::string::npos) << dead[0];
+  const auto rows = WaitFor(**e, "by_card", 2, 20'000);
+  EXPECT_EQ(Ids(rows), (std::set<std::string>{"1", "2"}));
+  const std::string metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find("impulse_kafka_errors_total{stream=\"by_card\",topic=\"" + topic + "\"} 1"), std::string::npos)
+      << metrics;
+  ASSERT_TRUE((*e)->Stop().ok());
 }
 
 }  // namespace
