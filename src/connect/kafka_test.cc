@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "connect/kafka_mock.h"
+#include "event/key_hash.h"
 #include "event/row_codec.h"
 #include "impulse/engine.h"
 #include "log/partition_log.h"
@@ -583,6 +585,139 @@ TEST_F(KafkaMemberTest, RecordsForgedInARepartitionTopicAreRowsOrDeadLettersOrCo
   EXPECT_NE(metrics.find("impulse_kafka_errors_total{stream=\"by_card\",topic=\"" + topic + "\"} 1"), std::string::npos)
       << metrics;
   ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// Two members of a two-partition group in one process: `rekey` moves tx to by_card through the
+// repartition topic, `tail` reads by_card (its watermark is the smaller of the two writers').
+class KafkaTwoMembersTest : public KafkaTest {
+ protected:
+  std::string TwoMemberSpec() const {
+    return R"yaml(
+streams:
+  - name: tx
+    fields:
+      - {name: id, type: int64}
+      - {name: card, type: string}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: card
+    event_time: ts
+    watermark: {idle_advance: wall_clock, idle_timeout: 200ms}
+pipelines:
+  - name: rekey
+    from: tx
+    steps:
+      - key_by: card
+    sink: {stream: by_card}
+  - name: tail
+    from: by_card
+    steps:
+      - filter: amount > 0
+    sink: {stream: out}
+kafka:
+  brokers: ")yaml" +
+           cluster_->bootstraps() + R"yaml("
+  group: g2
+  state_topic: g2-state
+  connect_timeout: 5s
+  sources: [{stream: tx, topic: payments, partitioned_by_key: true}]
+)yaml";
+  }
+
+  void OpenBoth() {
+    for (int k = 0; k < 2; ++k) {
+      EngineOptions o = Options();
+      o.data_dir = (dir_ / ("member" + std::to_string(k))).string();
+      o.shards = 1;
+      o.kafka_member_partition = k;
+      o.kafka_group_partitions = 2;
+      std::atomic<Engine*>* self = &engines_[k];
+      o.on_member_snapshot = [self](MemberSnapshot s) {
+        if (Engine* e = self->load()) e->ReleaseExports(s.checkpoint_id);
+      };
+      Result<std::unique_ptr<Engine>> e = Engine::OpenSpec(TwoMemberSpec(), o);
+      ASSERT_TRUE(e.ok()) << e.status().ToString();
+      owned_[k] = std::move(*e);
+      engines_[k].store(owned_[k].get());
+    }
+  }
+
+  void TearDown() override {
+    for (int k = 0; k < 2; ++k) {
+      engines_[k].store(nullptr);
+      if (owned_[k]) {
+        EXPECT_TRUE(owned_[k]->Stop().ok());
+      }
+      owned_[k].reset();
+    }
+    KafkaTest::TearDown();
+  }
+
+  // The `tail` pipeline's watermark in member k, INT64_MIN before it has one; waits up to ms for
+  // one at least `at_least`.
+  int64_t TailWatermark(int k, int64_t at_least, int ms) const {
+    const std::string name = "impulse_pipeline_watermark_ms{pipeline=\"tail\"} ";
+    int64_t wm = INT64_MIN;
+    for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);;) {
+      const std::string text = owned_[k]->MetricsText();
+      const size_t at = text.find(name);
+      if (at != std::string::npos) wm = static_cast<int64_t>(std::strtod(text.c_str() + at + name.size(), nullptr));
+      if (wm >= at_least || std::chrono::steady_clock::now() > deadline) return wm;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  std::atomic<Engine*> engines_[2] = {nullptr, nullptr};
+  std::unique_ptr<Engine> owned_[2];
+};
+
+// Each member reads the rows of its keys' partition from both writers, once, and by_card's
+// watermark there advances once both writers sent theirs.
+TEST_F(KafkaTwoMembersTest, EachRowReachesItsKeysMemberOnceWithBothWritersWatermarks) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->CreateTopic("g2.repartition.by_card", 2));
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> in[2];
+  for (int i = 0; i < 40; ++i) in[i % 2].push_back(Tx(i, 10, t0 + i * 1000));
+  ASSERT_TRUE(cluster_->Produce("payments", 0, in[0]));
+  ASSERT_TRUE(cluster_->Produce("payments", 1, in[1]));
+  OpenBoth();
+  std::set<std::string> all;
+  size_t total = 0;
+  for (int k = 0; k < 2; ++k) {
+    // Each card's rows, whichever member read them from the topic, at the member of its hash.
+    std::set<std::string> mine;
+    for (int i = 0; i < 40; ++i) {
+      const std::string card = "c" + std::to_string(i % 7);
+      if (PartitionFor(HashValue(Value::String(card), FieldType::kString), 2) == static_cast<uint32_t>(k)) {
+        mine.insert(std::to_string(i));
+      }
+    }
+    const auto rows = WaitFor(*owned_[k], "by_card", mine.size(), 30'000);
+    EXPECT_EQ(rows.size(), mine.size()) << "member " << k;
+    EXPECT_EQ(Ids(rows), mine) << "member " << k;
+    for (const std::string& id : Ids(rows)) all.insert(id);
+    total += rows.size();
+    EXPECT_GE(TailWatermark(k, t0, 20'000), t0) << "member " << k;
+  }
+  EXPECT_EQ(all.size(), 40u);
+  EXPECT_EQ(total, 40u);
+}
+
+// DISABLED: fails. A member whose input partition has never had an event sends no watermark
+// for by_card, so by_card's watermark in every member stays unset, even with
+// idle_advance: wall_clock (which advances a partition from its last event only, and a member has
+// no sibling partition to follow). docs/SCALE_OUT.md says so; the fix needs a watermark for a
+// partition with no event yet (say the wall clock less max_out_of_orderness under wall_clock).
+TEST_F(KafkaTwoMembersTest, DISABLED_AMemberWithANeverActivePartitionDoesNotHoldBackTheOthers) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->CreateTopic("g2.repartition.by_card", 2));
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> in;
+  for (int i = 0; i < 40; ++i) in.push_back(Tx(i, 10, t0 + i * 1000));
+  ASSERT_TRUE(cluster_->Produce("payments", 0, in));  // partition 1: nothing, ever
+  OpenBoth();
+  for (int k = 0; k < 2; ++k) EXPECT_GE(TailWatermark(k, t0, 20'000), t0) << "member " << k;
 }
 
 }  // namespace
