@@ -1,7 +1,8 @@
 // Kafka sources and sinks against librdkafka's mock cluster (real loopback ports, in this
 // process): copy with validation and dead letters that name topic/partition/offset, restart
 // with no duplicate and no gap, a torn batch cut at start, exactly-once and at-least-once
-// sinks, an unreachable broker named, and kcat (an outside client) on both ends. Run under
+// sinks, an unreachable broker named, kcat (an outside client) on both ends, and member engines
+// of a group moving a re-keyed stream through its repartition topic. Run under
 // ASan+UBSan only (see CMakeLists.txt: librdkafka's threads and TSan).
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
