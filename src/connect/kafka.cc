@@ -378,9 +378,10 @@ class Source {
     return 1;
   }
 
-  // A repartition topic's marker record: headers impulse.from (the writing member) and
-  // impulse.wm (its watermark, ms).
+  // A repartition topic's marker record: no value, headers impulse.from (the writing member)
+  // and impulse.wm (its watermark, ms). A record with a value is a row whatever its headers.
   static bool ReadMarker(const rd_kafka_message_t& m, uint32_t* writer, int64_t* wm) {
+    if (m.payload != nullptr) return false;
     rd_kafka_headers_t* hdrs = nullptr;
     if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
     int64_t from = -1;
@@ -414,6 +415,13 @@ class Source {
                                                   : rows_.row(r)[tf].i64;
         rows_.row(r)[tf] = Value::Int(t);
         rows_.meta(r).event_time_ms = t;
+      }
+    } else if (def_.repartition && sdef_.time_field < 0) {
+      // A re-keyed stream with no event-time field: the writing member put each row's event
+      // time in the record's timestamp (the parser gave it the copy's time).
+      for (size_t r = 0; r < rows_.size(); ++r) {
+        const int64_t t = part.times[rows_.meta(r).line - 1];
+        if (t >= 0) rows_.meta(r).event_time_ms = t;
       }
     }
     const int64_t next = part.last + 1;

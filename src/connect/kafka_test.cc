@@ -1,24 +1,30 @@
 // Kafka sources and sinks against librdkafka's mock cluster (real loopback ports, in this
 // process): copy with validation and dead letters that name topic/partition/offset, restart
 // with no duplicate and no gap, a torn batch cut at start, exactly-once and at-least-once
-// sinks, an unreachable broker named, and kcat (an outside client) on both ends. Run under
+// sinks, an unreachable broker named, kcat (an outside client) on both ends, and member engines
+// of a group moving a re-keyed stream through its repartition topic. Run under
 // ASan+UBSan only (see CMakeLists.txt: librdkafka's threads and TSan).
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "connect/kafka_mock.h"
+#include "event/key_hash.h"
 #include "event/row_codec.h"
 #include "impulse/engine.h"
 #include "log/partition_log.h"
@@ -417,6 +423,302 @@ TEST_F(KafkaTest, KcatProducesTheInputAndReadsTheSink) {
   EXPECT_EQ(std::count(got.begin(), got.end(), '\n'), 20) << got;
   for (int i = 0; i < 20; ++i) EXPECT_NE(got.find("\"id\":" + std::to_string(i) + ","), std::string::npos) << i;
   ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// A member engine (docs/SCALE_OUT.md) of a one-partition group whose pipeline re-keys `tx`
+// into `by_card` through the repartition topic g1.repartition.by_card. `steps` are the
+// pipeline's steps before its key_by.
+class KafkaMemberTest : public KafkaTest {
+ protected:
+  std::string MemberSpec(const std::string& steps, const std::string& sinks) const {
+    return R"yaml(
+streams:
+  - name: tx
+    fields:
+      - {name: id, type: int64}
+      - {name: card, type: string}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: card
+    event_time: ts
+pipelines:
+  - name: rekey
+    from: tx
+    steps:
+)yaml" + steps +
+           R"yaml(      - key_by: card
+    sink: {stream: by_card}
+kafka:
+  brokers: ")yaml" +
+           cluster_->bootstraps() + R"yaml("
+  group: g1
+  state_topic: g1-state
+  connect_timeout: 5s
+  sources: [{stream: tx, topic: payments, partitioned_by_key: true}]
+)yaml" + sinks;
+  }
+
+  // release: whether each snapshot releases its checkpoint's exports (the group runner does so
+  // once the snapshot is in the state topic).
+  Result<std::unique_ptr<Engine>> OpenMember(const std::string& spec, bool release) {
+    EngineOptions o = Options();
+    o.shards = 1;
+    o.kafka_member_partition = 0;
+    o.kafka_group_partitions = 1;
+    o.on_member_snapshot = [this, release](MemberSnapshot s) {
+      if (release && member_.load() != nullptr) member_.load()->ReleaseExports(s.checkpoint_id);
+    };
+    Result<std::unique_ptr<Engine>> e = Engine::OpenSpec(spec, o);
+    if (e.ok()) member_.store(e->get());
+    return e;
+  }
+
+  void TearDown() override {
+    member_.store(nullptr);
+    KafkaTest::TearDown();
+  }
+
+  std::atomic<Engine*> member_{nullptr};
+};
+
+// A re-keyed stream whose event-time field was projected away still carries each row's event
+// time (in the record's timestamp): the member reading the repartition topic must not replace it
+// with the time it copied the row.
+TEST_F(KafkaMemberTest, ARepartitionedStreamKeepsItsEventTimeWithoutATimeField) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 1));
+  ASSERT_TRUE(cluster_->CreateTopic("g1.repartition.by_card", 1));
+  const int64_t t0 = 1'600'000'000'000;  // far from now: an ingest time would show
+  std::vector<std::string> in;
+  for (int i = 0; i < 10; ++i) in.push_back(Tx(i, 10, t0 + i * 1000));
+  ASSERT_TRUE(cluster_->Produce("payments", 0, in));
+  auto e = OpenMember(MemberSpec("      - project: [id, card, amount]\n", ""), true);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(WaitFor(**e, "by_card", 10, 30'000).size(), 10u)
+      << testing::PrintToString(WaitFor(**e, "_dead_letter", 1, 0));
+  auto rows = (*e)->ReadRows("by_card", 0, 0, 100);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->rows.size(), 10u);
+  for (size_t r = 0; r < rows->rows.size(); ++r) {
+    const int64_t id = rows->rows.row(r)[0].i64;
+    EXPECT_EQ(rows->rows.meta(r).event_time_ms, t0 + id * 1000) << "row " << id;
+  }
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// In a member, outputs reach a topic only once the snapshot accounting for them is in the state
+// topic (ReleaseExports). The re-keyed stream is copied from its repartition topic there: an
+// exactly-once user sink of it must still wait for the release, or a new owner of the
+// partition, whose copy of the stream has other offsets, repeats or skips its outputs.
+TEST_F(KafkaMemberTest, AUserSinkOfARepartitionedStreamWaitsForTheSnapshotsRelease) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 1));
+  ASSERT_TRUE(cluster_->CreateTopic("g1.repartition.by_card", 1));
+  ASSERT_TRUE(cluster_->CreateTopic("cards", 1));
+  // Rows of another member in the repartition topic (this member's own would cross only after
+  // a release, and nothing is released here).
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back(Tx(i, 150, t0 + i * 1000));
+  ASSERT_TRUE(cluster_->Produce("g1.repartition.by_card", 0, rows));
+  auto e = OpenMember(MemberSpec("", "  sinks: [{stream: by_card, topic: cards, delivery: exactly_once}]\n"), false);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(WaitFor(**e, "by_card", 10, 30'000).size(), 10u);
+  // Checkpoints (and snapshots) pass; none is released.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  const auto out = cluster_->Consume("cards", 1, 1, 1000);
+  size_t n = 0;
+  for (const auto& [p, values] : out) n += values.size();
+  EXPECT_EQ(n, 0u) << "exported before its snapshot was released";
+  ASSERT_TRUE((*e)->Stop().ok());
+  member_.store(nullptr);
+  e->reset();
+  // Released: each row once.
+  auto e2 = OpenMember(MemberSpec("", "  sinks: [{stream: by_card, topic: cards, delivery: exactly_once}]\n"), true);
+  ASSERT_TRUE(e2.ok()) << e2.status().ToString();
+  const auto released = cluster_->Consume("cards", 1, 10, 30'000);
+  n = 0;
+  for (const auto& [p, values] : released) n += values.size();
+  EXPECT_EQ(n, 10u);
+  ASSERT_TRUE((*e2)->Stop().ok());
+}
+
+// One record with headers (value null: none), as an outside producer writes it.
+void ProduceRecord(const std::string& bootstraps, const std::string& topic, int32_t partition, const char* value,
+                   const std::vector<std::pair<std::string, std::string>>& headers) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), err, sizeof(err)), RD_KAFKA_CONF_OK);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  ASSERT_NE(rk, nullptr) << err;
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
+  for (const auto& [k, v] : headers) rd_kafka_header_add(hdrs, k.data(), k.size(), v.data(), v.size());
+  const size_t len = value != nullptr ? std::strlen(value) : 0;
+  const rd_kafka_resp_err_t pe =
+      rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(value), len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+  if (pe != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
+  EXPECT_EQ(pe, RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(rd_kafka_flush(rk, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(rk);
+}
+
+// Records an outside producer writes into a repartition topic with Impulse's headers are never
+// dropped silently: a marker's headers with a value are a row, malformed ones a dead letter, a
+// writer beyond the group's partitions counted (impulse_kafka_source_errors_total).
+TEST_F(KafkaMemberTest, RecordsForgedInARepartitionTopicAreRowsOrDeadLettersOrCounted) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 1));
+  ASSERT_TRUE(cluster_->CreateTopic("g1.repartition.by_card", 1));
+  const std::string topic = "g1.repartition.by_card";
+  const std::string row1 = Tx(1, 5, 1'700'000'000'000);
+  const std::string row2 = Tx(2, 5, 1'700'000'001'000);
+  ProduceRecord(cluster_->bootstraps(), topic, 0, row1.c_str(), {{"impulse.from", "0"}, {"impulse.wm", "5"}});
+  ProduceRecord(cluster_->bootstraps(), topic, 0, nullptr, {{"impulse.from", "0"}, {"impulse.wm", "soon"}});
+  ProduceRecord(cluster_->bootstraps(), topic, 0, nullptr, {{"impulse.from", "7"}, {"impulse.wm", "5"}});
+  ProduceRecord(cluster_->bootstraps(), topic, 0, row2.c_str(), {});
+  auto e = OpenMember(MemberSpec("", ""), true);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto dead = WaitFor(**e, "_dead_letter", 1, 20'000);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find("partition 0 offset 1: "), std::string::npos) << dead[0];
+  const auto rows = WaitFor(**e, "by_card", 2, 20'000);
+  EXPECT_EQ(Ids(rows), (std::set<std::string>{"1", "2"}));
+  const std::string metrics = (*e)->MetricsText();
+  EXPECT_NE(metrics.find("impulse_kafka_errors_total{stream=\"by_card\",topic=\"" + topic + "\"} 1"), std::string::npos)
+      << metrics;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// Two members of a two-partition group in one process: `rekey` moves tx to by_card through the
+// repartition topic, `tail` reads by_card (its watermark is the smaller of the two writers').
+class KafkaTwoMembersTest : public KafkaTest {
+ protected:
+  std::string TwoMemberSpec() const {
+    return R"yaml(
+streams:
+  - name: tx
+    fields:
+      - {name: id, type: int64}
+      - {name: card, type: string}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: card
+    event_time: ts
+    watermark: {idle_advance: wall_clock, idle_timeout: 200ms}
+pipelines:
+  - name: rekey
+    from: tx
+    steps:
+      - key_by: card
+    sink: {stream: by_card}
+  - name: tail
+    from: by_card
+    steps:
+      - filter: amount > 0
+    sink: {stream: out}
+kafka:
+  brokers: ")yaml" +
+           cluster_->bootstraps() + R"yaml("
+  group: g2
+  state_topic: g2-state
+  connect_timeout: 5s
+  sources: [{stream: tx, topic: payments, partitioned_by_key: true}]
+)yaml";
+  }
+
+  void OpenBoth() {
+    for (int k = 0; k < 2; ++k) {
+      EngineOptions o = Options();
+      o.data_dir = (dir_ / ("member" + std::to_string(k))).string();
+      o.shards = 1;
+      o.kafka_member_partition = k;
+      o.kafka_group_partitions = 2;
+      std::atomic<Engine*>* self = &engines_[k];
+      o.on_member_snapshot = [self](MemberSnapshot s) {
+        if (Engine* e = self->load()) e->ReleaseExports(s.checkpoint_id);
+      };
+      Result<std::unique_ptr<Engine>> e = Engine::OpenSpec(TwoMemberSpec(), o);
+      ASSERT_TRUE(e.ok()) << e.status().ToString();
+      owned_[k] = std::move(*e);
+      engines_[k].store(owned_[k].get());
+    }
+  }
+
+  void TearDown() override {
+    for (int k = 0; k < 2; ++k) {
+      engines_[k].store(nullptr);
+      if (owned_[k]) {
+        EXPECT_TRUE(owned_[k]->Stop().ok());
+      }
+      owned_[k].reset();
+    }
+    KafkaTest::TearDown();
+  }
+
+  // The `tail` pipeline's watermark in member k, INT64_MIN before it has one; waits up to ms for
+  // one at least `at_least`.
+  int64_t TailWatermark(int k, int64_t at_least, int ms) const {
+    const std::string name = "impulse_pipeline_watermark_ms{pipeline=\"tail\"} ";
+    int64_t wm = INT64_MIN;
+    for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);;) {
+      const std::string text = owned_[k]->MetricsText();
+      const size_t at = text.find(name);
+      if (at != std::string::npos) wm = static_cast<int64_t>(std::strtod(text.c_str() + at + name.size(), nullptr));
+      if (wm >= at_least || std::chrono::steady_clock::now() > deadline) return wm;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  std::atomic<Engine*> engines_[2] = {nullptr, nullptr};
+  std::unique_ptr<Engine> owned_[2];
+};
+
+// Each member reads the rows of its keys' partition from both writers, once, and by_card's
+// watermark there advances once both writers sent theirs.
+TEST_F(KafkaTwoMembersTest, EachRowReachesItsKeysMemberOnceWithBothWritersWatermarks) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->CreateTopic("g2.repartition.by_card", 2));
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> in[2];
+  for (int i = 0; i < 40; ++i) in[i % 2].push_back(Tx(i, 10, t0 + i * 1000));
+  ASSERT_TRUE(cluster_->Produce("payments", 0, in[0]));
+  ASSERT_TRUE(cluster_->Produce("payments", 1, in[1]));
+  OpenBoth();
+  std::set<std::string> all;
+  size_t total = 0;
+  for (int k = 0; k < 2; ++k) {
+    // Each card's rows, whichever member read them from the topic, at the member of its hash.
+    std::set<std::string> mine;
+    for (int i = 0; i < 40; ++i) {
+      const std::string card = "c" + std::to_string(i % 7);
+      if (PartitionFor(HashValue(Value::String(card), FieldType::kString), 2) == static_cast<uint32_t>(k)) {
+        mine.insert(std::to_string(i));
+      }
+    }
+    const auto rows = WaitFor(*owned_[k], "by_card", mine.size(), 30'000);
+    EXPECT_EQ(rows.size(), mine.size()) << "member " << k;
+    EXPECT_EQ(Ids(rows), mine) << "member " << k;
+    for (const std::string& id : Ids(rows)) all.insert(id);
+    total += rows.size();
+    EXPECT_GE(TailWatermark(k, t0, 20'000), t0) << "member " << k;
+  }
+  EXPECT_EQ(all.size(), 40u);
+  EXPECT_EQ(total, 40u);
+}
+
+// DISABLED: fails. A member whose input partition has never had an event sends no watermark
+// for by_card, so by_card's watermark in every member stays unset, even with
+// idle_advance: wall_clock (which advances a partition from its last event only, and a member has
+// no sibling partition to follow). docs/SCALE_OUT.md says so; the fix needs a watermark for a
+// partition with no event yet (say the wall clock less max_out_of_orderness under wall_clock).
+TEST_F(KafkaTwoMembersTest, DISABLED_AMemberWithANeverActivePartitionDoesNotHoldBackTheOthers) {
+  ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
+  ASSERT_TRUE(cluster_->CreateTopic("g2.repartition.by_card", 2));
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<std::string> in;
+  for (int i = 0; i < 40; ++i) in.push_back(Tx(i, 10, t0 + i * 1000));
+  ASSERT_TRUE(cluster_->Produce("payments", 0, in));  // partition 1: nothing, ever
+  OpenBoth();
+  for (int k = 0; k < 2; ++k) EXPECT_GE(TailWatermark(k, t0, 20'000), t0) << "member " << k;
 }
 
 }  // namespace

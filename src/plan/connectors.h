@@ -21,8 +21,8 @@ struct KafkaSourceDef {
   // Where a partition starts when the engine holds no position for it and the group has no
   // committed offset: the oldest record (true) or new records only.
   bool from_earliest = true;
-  // A group's repartition topic (docs/SCALE_OUT.md): records with an impulse.wm header are the
-  // watermark markers of the member named by impulse.from, not rows.
+  // A group's repartition topic (docs/SCALE_OUT.md): records with no value and an impulse.wm
+  // header are the watermark markers of the member named by impulse.from, not rows.
   bool repartition = false;
 };
 

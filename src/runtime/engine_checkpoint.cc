@@ -17,7 +17,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "runtime/engine_impl.h"
 #include "runtime/shard.h"
@@ -270,7 +273,22 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   Status cs = store_->Commit(pending, manifest);
   if (!cs.ok()) return abandon(cs);
   *id = pending.id;
-  NoteCommittedEnds(manifest.positions, pending.id, /*released=*/!member());
+  std::vector<std::pair<std::string, uint64_t>> ends = manifest.positions;
+  if (member()) {
+    // A copied stream's end after its last complete batch, read before the snapshot (which then
+    // holds at least that much): what its sinks may export once released. A new owner copies
+    // the rest again, in other batches, so at other offsets.
+    for (const auto& ss : streams_) {
+      if (ss->index >= source_slot_.size() || source_slot_[ss->index] < 0) continue;
+      for (uint32_t p = 0; p < ss->partitions.size(); ++p) {
+        uint64_t hint = 0;
+        if (ReadSourceHint(*ss->partitions[p], &hint)) {
+          ends.emplace_back("end/" + ss->def.name + "/" + std::to_string(p), hint);
+        }
+      }
+    }
+  }
+  NoteCommittedEnds(ends, pending.id, /*released=*/!member());
   if (member() && options_.on_member_snapshot) {
     MemberSnapshot snap;
     Status ss = BuildMemberSnapshot(pending.id, manifest.positions, &snap);

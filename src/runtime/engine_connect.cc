@@ -263,8 +263,10 @@ void EngineImpl::NoteCommittedEnds(const std::vector<std::pair<std::string, uint
 
 uint64_t EngineImpl::CommittedEnd(uint32_t stream, uint32_t partition) const {
   const StreamState& ss = *streams_[stream];
-  // Not pipeline-written, or no checkpoints (no rollback either): what is readable is final.
-  if (!ss.def.derived || !checkpoints_enabled()) return ReadableEnd(stream, partition);
+  // Not pipeline-written, or no checkpoints (no rollback either): what is readable is final. But
+  // a member's copied stream: a new owner has it only up to the released snapshot's end.
+  const bool member_copy = member() && stream < source_slot_.size() && source_slot_[stream] >= 0;
+  if ((!ss.def.derived && !member_copy) || !checkpoints_enabled()) return ReadableEnd(stream, partition);
   std::lock_guard<std::mutex> l(committed_mu_);
   auto it = committed_ends_.find("end/" + ss.def.name + "/" + std::to_string(partition));
   return it == committed_ends_.end() ? 0 : std::min(it->second, ReadableEnd(stream, partition));

@@ -477,8 +477,13 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
     }
     const uint32_t begin = static_cast<uint32_t>(cmd->data.size());
     RowMeta meta = rows.meta(i);
-    // The event time: the stream's time field, else the ingest time (as the parser sets it).
-    meta.event_time_ms = time >= 0 && !row[time].null ? row[time].i64 : now_ms;
+    // The event time: the stream's time field, else the ingest time (as the parser sets it), or
+    // a connector's batch's own (a repartition topic's rows carry theirs in the record).
+    if (time >= 0 && !row[time].null) {
+      meta.event_time_ms = row[time].i64;
+    } else if (extras == nullptr) {
+      meta.event_time_ms = now_ms;
+    }
     EncodeRow(ss.def.schema, row, meta, &cmd->data);
     const uint32_t line = meta.line != 0 ? meta.line : static_cast<uint32_t>(i + 1);
     cmd->recs.push_back({part, begin, static_cast<uint32_t>(cmd->data.size() - begin), now_ms, UINT32_MAX, line});

@@ -87,6 +87,16 @@ bool CheckGroup(const YAML::Node& body, Diagnostics* d, const LogicalPlan& plan)
         fail("topic " + topic + " is the group's repartition topic of stream '" + lp.sink.target + "'");
     }
     if (k.state_topic == topic) fail("is the group's repartition topic of stream '" + lp.sink.target + "'");
+    // Kafka's own rule for topic names: the operator could not create it.
+    bool legal = topic.size() <= 249;
+    for (const char c : topic)
+      legal &= std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+    if (!legal) {
+      d->Add(Diagnostics::LocOf(body["group"]),
+             "kafka group " + k.group + ": the repartition topic of stream '" + lp.sink.target + "', " + topic +
+                 ", is no valid Kafka topic name (letters, digits, '.', '_', '-', at most 249 characters)");
+      ok = false;
+    }
   }
   for (const auto& [stream, w2] : writers) {
     if (!w2.first.empty() && !w2.second.empty()) {

@@ -397,6 +397,10 @@ TEST(Spec, AGroupOfInstancesRefusesWhatCannotMoveWithAPartition) {
   one_error(keyed + "  - name: q\n    from: clicks\n    steps:\n      - filter: amount > 1\n" +
                 "    sink: {stream: by_referrer}\n" + kafka,
             "written with key_by (pipeline 'p') and without (pipeline 'q')");
+  // The repartition topic's name is one Kafka accepts (the group's name is its prefix).
+  std::string spaced = kafka;
+  spaced.replace(spaced.find("group: g"), 8, "group: \"g h\"");
+  one_error(keyed + spaced, "the repartition topic of stream 'by_referrer', g h.repartition.by_referrer, is no valid");
   // The repartition topic is the group's own.
   one_error(keyed + kafka + "  sinks: [{stream: by_referrer, topic: g.repartition.by_referrer}]\n",
             "is the group's repartition topic of stream 'by_referrer'");
