@@ -706,9 +706,13 @@ class Sink {
     rd_kafka_resp_err_t err = rd_kafka_assign(positions_.get(), list);
     rd_kafka_topic_partition_list_destroy(list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("assign: ") + rd_kafka_err2str(err));
-    const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, 5000));
+    // Long enough for another writer's transaction left open by a crash to be aborted (its next
+    // owner fences it, or the broker's transaction timeout, 60 s by default, ends it): until then
+    // a read-committed reader stops before it, and records of ours after it stay unseen.
+    const auto deadline =
+        Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, kReadBackWaitMs));
     Status st = Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + " partition " +
-                            std::to_string(tp) + " timed out");
+                            std::to_string(tp) + " timed out (a transaction of another writer still open?)");
     while (Clock::now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(positions_.get(), 100);
       if (m == nullptr) continue;
@@ -728,9 +732,19 @@ class Sink {
         st = Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + ": " +
                          rd_kafka_message_errstr(m));
       }
-      const bool done = eof || m->offset + 1 >= end;
+      bool done = m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset + 1 >= end;
+      if (eof) {
+        // The end for a read-committed reader is the last stable offset: done once it is `end`
+        // (transaction markers take offsets, which the position passes).
+        rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(pos, def_.topic.c_str(), tp);
+        done = rd_kafka_position(positions_.get(), pos) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset >= end;
+        rd_kafka_topic_partition_list_destroy(pos);
+        if (!done) st = Unavailable("kafka sink " + def_.stream + ": " + def_.topic + " partition " + std::to_string(tp) +
+                                    ": its stable end stays before its end (a transaction of another writer open)");
+      }
       rd_kafka_message_destroy(m);
-      if (done || !st.ok()) break;
+      if (done || (!st.ok() && !eof)) break;
     }
     (void)rd_kafka_assign(positions_.get(), nullptr);
     return st;
@@ -917,7 +931,11 @@ class Sink {
     if (def_.by_key && !writer_wm_.empty()) {
       wm = *std::min_element(writer_wm_.begin(), writer_wm_.end());
       if (wm > sent_wm_) {
-        Status ms = ProduceMarks(wm);
+        // The markers also carry the last row this member exported (so far), so that a restart
+        // finds a recent record of its own in every partition, not only in those its keys hit.
+        int64_t upto = last_row[0];
+        if (upto < 0) upto = static_cast<int64_t>(resume_at_[0]->load(std::memory_order_relaxed)) - 1;
+        Status ms = ProduceMarks(wm, upto);
         if (!ms.ok()) {
           rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, static_cast<int>(kdef_.connect_timeout_ms));
           if (a != nullptr) rd_kafka_error_destroy(a);
@@ -955,14 +973,17 @@ class Sink {
     return Status::OK();
   }
 
-  // A marker record (no value) in each partition: this member's watermark for the stream.
-  Status ProduceMarks(int64_t wm) {
+  // A marker record (no value) in each partition: this member's watermark for the stream and,
+  // when it exported a row, the offset of its last one (upto >= 0).
+  Status ProduceMarks(int64_t wm, int64_t upto) {
     char from[16];
     const int from_len = std::snprintf(from, sizeof(from), "%d", kdef_.member_partition);
     char w[24];
     const int w_len = std::snprintf(w, sizeof(w), "%lld", static_cast<long long>(wm));
+    char at[24];
+    const int at_len = std::snprintf(at, sizeof(at), "%lld", static_cast<long long>(upto));
     for (int32_t j = 0; j < topic_parts_; ++j) {
-      rd_kafka_vu_t vu[4] = {};
+      rd_kafka_vu_t vu[5] = {};
       vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
       vu[0].u.cstr = def_.topic.c_str();
       vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
@@ -971,8 +992,10 @@ class Sink {
       vu[2].u.header = {"impulse.from", from, from_len};
       vu[3].vtype = RD_KAFKA_VTYPE_HEADER;
       vu[3].u.header = {"impulse.wm", w, w_len};
+      vu[4].vtype = RD_KAFKA_VTYPE_HEADER;
+      vu[4].u.header = {"impulse.offset", at, at_len};
       for (int waits = 0;; ++waits) {
-        rd_kafka_error_t* e = rd_kafka_produceva(producer_.get(), vu, 4);
+        rd_kafka_error_t* e = rd_kafka_produceva(producer_.get(), vu, upto >= 0 ? 5 : 4);
         if (e == nullptr) break;
         const rd_kafka_resp_err_t err = rd_kafka_error_code(e);
         const std::string why = rd_kafka_error_string(e);
@@ -1094,6 +1117,7 @@ class Sink {
   std::atomic<bool> fenced_{false};  // members: a newer owner of the partition exports it
   uint32_t next_first_ = 0;
   static constexpr int64_t kStopExportMs = 5000;
+  static constexpr int64_t kReadBackWaitMs = 65'000;
 };
 
 class KafkaConnectors final : public ConnectorGroup<Source, Sink> {

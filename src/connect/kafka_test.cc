@@ -710,7 +710,7 @@ TEST_F(KafkaTwoMembersTest, EachRowReachesItsKeysMemberOnceWithBothWritersWaterm
 // idle_advance: wall_clock (which advances a partition from its last event only, and a member has
 // no sibling partition to follow). docs/SCALE_OUT.md says so; the fix needs a watermark for a
 // partition with no event yet (say the wall clock less max_out_of_orderness under wall_clock).
-TEST_F(KafkaTwoMembersTest, DISABLED_AMemberWithANeverActivePartitionDoesNotHoldBackTheOthers) {
+TEST_F(KafkaTwoMembersTest, AMemberWithANeverActivePartitionDoesNotHoldBackTheOthers) {
   ASSERT_TRUE(cluster_->CreateTopic("payments", 2));
   ASSERT_TRUE(cluster_->CreateTopic("g2.repartition.by_card", 2));
   const int64_t t0 = 1'700'000'000'000;

@@ -86,6 +86,10 @@ int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
           if (__builtin_add_overflow(in.own_wm, (now_ns - in.last_progress_ns) / 1'000'000, &moved))
             moved = INT64_MAX - 1;
           eff = std::max(eff, moved);
+        } else if (ss.def.watermark.idle_advance_wall_clock && in.max_ts == INT64_MIN) {
+          // Never an event: as if one of the current wall-clock time had just arrived (a group
+          // member has no sibling to follow, and its watermark gates every re-keyed stream).
+          eff = std::max(eff, engine_->clock()->NowMs() - ss.def.watermark.max_out_of_orderness_ms);
         }
       }
       if (ss.def.watermark.idle_advance_wall_clock) wall_clock_inputs_ = t.wall_clock = true;
