@@ -167,6 +167,17 @@ std::vector<std::string> Lines(const std::string& path) {
   return out;
 }
 
+// Waits until an instance runs a partition of the group (impulse_group_members >= 1).
+bool RunsAPartition(const e2e::EngineProcess& instance, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  do {
+    const std::string line = e2e::MetricLines(instance.port(), "impulse_group_members ");
+    if (!line.empty() && std::atof(line.c_str() + line.find(' ') + 1) >= 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
 int Run(const std::string& cmd) { return std::system(cmd.c_str()); }  // NOLINT(cert-env33-c): test tool
 
 // Simulated transactions (NDJSON, in time order) and their single-instance scoring by backfill.
@@ -338,10 +349,13 @@ kafka:
   ASSERT_TRUE(a.Start(spec, dir + "/a", args)) << a.startup_log();
   ASSERT_TRUE(b.Start(spec, dir + "/b", args)) << b.startup_log();
   ASSERT_TRUE(c.Start(spec, dir + "/c", args)) << c.startup_log();
+  // One partition each, so that the instance killed below holds state.
+  for (const e2e::EngineProcess* instance : {&a, &b, &c}) {
+    ASSERT_TRUE(RunsAPartition(*instance, 60)) << "an instance without a partition";
+  }
   produce(total / 4);
   // Once decisions flow from every hop, kill one instance mid-stream.
-  ASSERT_GE(wait_outputs(total / 8, 60), total / 8) << "no decisions from the group:\n"
-                                                    << a.tail() << b.tail() << c.tail();
+  ASSERT_GE(wait_outputs(total / 8, 60), total / 8) << "too few decisions from the group";
   produce(total / 5);
   b.Kill();
   produce(total / 6);
@@ -350,10 +364,7 @@ kafka:
   ASSERT_TRUE(d.Start(spec, dir + "/d", args)) << d.startup_log();
   produce(total / 8);
   // The join is done when the newcomer runs a partition (it restored it from its snapshot).
-  for (int i = 0; i < 300 && e2e::MetricLines(d.port(), "impulse_group_members ").find(" 0") != std::string::npos;
-       ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  ASSERT_TRUE(RunsAPartition(d, 60)) << "the new instance was given no partition";
   // A graceful leave: its partitions move with a last snapshot. (Its own restores are read first.)
   const std::string restored_a = e2e::MetricLines(a.port(), "impulse_group_restore_bytes");
   ASSERT_EQ(a.Signal(SIGTERM), 0) << a.tail();
@@ -376,28 +387,30 @@ kafka:
       sink.push_back(std::move(row));
     }
   }
+  // The survivors' restores, read before they stop (their logs are complete only after).
+  const std::string restored_c = e2e::MetricLines(c.port(), "impulse_group_restore_bytes");
+  const std::string restored_d = e2e::MetricLines(d.port(), "impulse_group_restore_bytes");
+  EXPECT_EQ(c.Signal(SIGTERM), 0) << c.tail();
+  EXPECT_EQ(d.Signal(SIGTERM), 0) << d.tail();
+  const std::string logs = "\n--- a (left):\n" + a.tail() + "\n--- c:\n" + c.tail() + "\n--- d (joined):\n" + d.tail();
+
   const Verdict verdict = Compare(reference, sink);
   EXPECT_TRUE(verdict.ok()) << sink.size() << " decisions for " << total << " transactions: " << verdict.Describe()
-                            << "\n--- c:\n"
-                            << c.tail() << "\n--- d:\n"
-                            << d.tail();
+                            << logs;
   EXPECT_EQ(sink.size(), total);
 
   // The killed and the departed instances' partitions were restored from snapshots elsewhere.
-  const std::string restored_c = e2e::MetricLines(c.port(), "impulse_group_restore_bytes");
-  const std::string restored_d = e2e::MetricLines(d.port(), "impulse_group_restore_bytes");
   size_t restored = 0;
   for (const std::string& text : {restored_a, restored_c, restored_d}) {
     for (size_t at = text.find("} "); at != std::string::npos; at = text.find("} ", at + 1)) {
       restored += std::atof(text.c_str() + at + 2) > 0 ? 1 : 0;
     }
   }
-  EXPECT_GE(restored, 2u) << "partitions restored from a snapshot:\n" << restored_a << restored_c << restored_d;
-  EXPECT_EQ(c.Signal(SIGTERM), 0) << c.tail();
-  EXPECT_EQ(d.Signal(SIGTERM), 0) << d.tail();
+  EXPECT_GE(restored, 2u) << "partitions restored from a snapshot:\n" << restored_a << restored_c << restored_d << logs;
   if (std::getenv("IMPULSE_TEST_VERBOSE") != nullptr) {
-    std::fprintf(stderr, "%s%s%s\n%zu transactions, %.1f s\n", a.tail().c_str(), c.tail().c_str(), d.tail().c_str(),
-                 total, std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    std::fprintf(stderr, "%s\n%s%s%s%zu transactions, %.1f s\n", logs.c_str(), restored_a.c_str(), restored_c.c_str(),
+                 restored_d.c_str(), total,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   }
   std::filesystem::remove_all(dir);
 }
