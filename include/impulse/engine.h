@@ -88,6 +88,8 @@ struct EngineOptions {
   // partition of the spec's Kafka topics this engine handles, every stream then having one
   // partition. Needs the spec's kafka state_topic and checkpoints. -1: not a member.
   int32_t kafka_member_partition = -1;
+  // Members only: the source topic's partition count (the writers of each repartition topic).
+  int32_t kafka_group_partitions = 0;
   // Members only: called on the checkpoint thread after each committed checkpoint with what a new
   // owner of the partition needs to continue from it (the engine keeps nothing of it). Kafka sinks
   // export a checkpoint's outputs only after ReleaseExports(its id), so that no output reaches a

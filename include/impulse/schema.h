@@ -82,6 +82,10 @@ struct StreamDef {
   // producers keep each key in one partition (external_by_key); joins never pair it directly.
   bool external_partitions = false;
   bool external_by_key = false;
+  // Fed by a connector with rows of several remote writers (a group's repartition topic,
+  // docs/SCALE_OUT.md): its watermark is the smallest of these writers' watermark markers,
+  // copied into the log with the rows, as for a pipeline-written stream. 0: from its rows.
+  uint32_t marker_writers = 0;
 };
 
 // Name of the built-in dead-letter stream and its schema:

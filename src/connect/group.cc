@@ -322,6 +322,19 @@ class GroupImpl final : public Group {
           "; create it compacted (cleanup.policy=compact) with at least " + std::to_string(partitions_) +
           " partitions, as many as topic " + topic_);
     }
+    // The topics that move re-keyed streams between members (created by the operator, like the
+    // state topic: a member of partition k reads their partition k).
+    plan.kafka.group_partitions = partitions_;
+    for (const std::string& t : plan::PlanRepartitions(&plan)) {
+      Result<int> n = TopicPartitions(rk, kdef_, t, &errors_);
+      if (!n.ok() || *n != partitions_) {
+        return FailedPrecondition(
+            "kafka topic " + t + " (a key_by of the spec moves its stream through it): " +
+            (n.ok() ? "has " + std::to_string(*n) + " partitions" : std::string(n.status().message())) +
+            "; create it with " + std::to_string(partitions_) + " partitions, as many as topic " + topic_ +
+            " (docs/SCALE_OUT.md)");
+      }
+    }
     {
       std::lock_guard<std::mutex> l(registry_mu());
       registry()[rk] = this;
@@ -551,6 +564,7 @@ class GroupImpl final : public Group {
     EngineOptions eo = opts_.engine;
     eo.data_dir = dir;
     eo.kafka_member_partition = k;
+    eo.kafka_group_partitions = partitions_;
     eo.member_snapshot_bytes_max = opts_.snapshot_bytes_max;
     Member* mp = m.get();
     eo.on_member_snapshot = [mp](MemberSnapshot s) { mp->Offer(std::move(s)); };

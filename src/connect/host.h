@@ -49,6 +49,11 @@ class Host {
   // Rows of [from, end) (control records skipped), at most `limit`; *next where to continue.
   virtual Status ReadRows(uint32_t stream, uint32_t partition, uint64_t from, uint64_t end, uint32_t limit,
                           RowBatch* out, uint64_t* next) const = 0;
+  // ReadRows that also raises writer_wm[w] to each watermark marker of writer w it passes.
+  virtual Status ReadRowsAndMarks(uint32_t stream, uint32_t partition, uint64_t from, uint64_t end, uint32_t limit,
+                                  RowBatch* out, uint64_t* next, std::vector<int64_t>* writer_wm) const = 0;
+  // The writers of a pipeline-written stream (the ids its watermark markers carry).
+  virtual uint32_t WriterCount(uint32_t stream) const = 0;
 };
 
 // One sample of a connector's metrics, added to the engine's /metrics.

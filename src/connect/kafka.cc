@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +33,7 @@
 #include "connect/kafka.h"
 #include "connect/kafka_client.h"
 #include "event/json_writer.h"
+#include "event/key_hash.h"
 #include "event/ndjson.h"
 #include "event/row_codec.h"
 
@@ -43,6 +45,23 @@ using Clock = std::chrono::steady_clock;
 int64_t NowMs() { return WallMs(); }
 
 void Sleep(int64_t ms) { SleepMs(ms); }
+
+// A header holding a decimal integer (impulse.offset, impulse.from, impulse.wm).
+bool HeaderInt(rd_kafka_headers_t* hdrs, const char* name, int64_t* out) {
+  const void* v = nullptr;
+  size_t n = 0;
+  if (hdrs == nullptr || rd_kafka_header_get_last(hdrs, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || n == 0 ||
+      n > 20) {
+    return false;
+  }
+  const std::string text(static_cast<const char*>(v), n);
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || end != text.c_str() + text.size()) return false;
+  *out = x;
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Source
@@ -63,6 +82,11 @@ class Source {
     parser_ = std::make_unique<NdjsonParser>(parse_def, limits_);
     // A batch is one request: within the engine's per-shard bound, and within a byte budget.
     batch_max_ = static_cast<uint32_t>(std::min<uint64_t>(kdef_.batch_records_max, host_->SourceBatchMax()));
+    if (def_.repartition) {
+      // Room for one watermark marker per writer after the rows, in the same append.
+      writers_ = static_cast<uint32_t>(std::max(kdef_.group_partitions, 1));
+      batch_max_ = batch_max_ > writers_ + 1 ? batch_max_ - writers_ : 1;
+    }
     parts_.resize(sdef.options.partitions);
     for (uint32_t p = 0; p < parts_.size(); ++p) {
       parts_[p].next = host_->SourceResumePosition(stream_, p);
@@ -201,6 +225,9 @@ class Source {
     bool assigned = false;
     std::string ndjson;
     std::vector<int64_t> offsets;  // per buffered line
+    int64_t first = -1;            // the first and last offsets taken since the last copy (lines and markers)
+    int64_t last = -1;
+    std::map<uint32_t, int64_t> marks;  // repartition topics: the newest watermark per writer, not yet copied
     std::vector<int64_t> times;
     std::deque<std::pair<uint64_t, int64_t>> acked;  // (log end after the batch, next offset)
     int64_t committed = -1;
@@ -297,7 +324,7 @@ class Source {
         if (!Flush(p)) break;  // stopping, or an error retried at the next round
       }
       buffered = 0;
-      for (const Part& part : parts_) buffered += static_cast<uint32_t>(part.offsets.size());
+      for (const Part& part : parts_) buffered += static_cast<uint32_t>(part.offsets.size() + part.marks.size());
       const int64_t now = NowMs();
       if (now - last_commit_ms >= 1000) {
         last_commit_ms = now;
@@ -319,7 +346,7 @@ class Source {
       return 0;
     }
     Part& part = parts_[static_cast<size_t>(sp)];
-    const int64_t expected = part.offsets.empty() ? part.next : part.offsets.back() + 1;
+    const int64_t expected = part.last >= 0 ? part.last + 1 : part.next;
     if (expected >= 0 && m.offset < expected) {
       // Already in the log. Only a topic recreated or offsets reset under us gets here: said.
       skipped_.fetch_add(1, std::memory_order_relaxed);
@@ -328,6 +355,22 @@ class Source {
            " (topic recreated or offsets reset?): skipped as already copied");
       return 0;
     }
+    if (part.first < 0) part.first = m.offset;
+    part.last = m.offset;
+    if (def_.repartition) {
+      uint32_t writer = 0;
+      int64_t wm = 0;
+      if (ReadMarker(m, &writer, &wm)) {
+        if (writer < writers_) {
+          auto [it, fresh] = part.marks.emplace(writer, wm);
+          if (!fresh) it->second = std::max(it->second, wm);
+        } else {
+          Note("watermark of writer " + std::to_string(writer) + " beyond the group's " + std::to_string(writers_) +
+               " partitions at offset " + std::to_string(m.offset) + ": ignored");
+        }
+        return 1;
+      }
+    }
     AppendValueLine(static_cast<const char*>(m.payload), m.len, limits_.max_line_bytes, &part.ndjson);
     part.offsets.push_back(m.offset);
     rd_kafka_timestamp_type_t tt;
@@ -335,10 +378,20 @@ class Source {
     return 1;
   }
 
+  // A repartition topic's marker record: headers impulse.from (the writing member) and
+  // impulse.wm (its watermark, ms).
+  static bool ReadMarker(const rd_kafka_message_t& m, uint32_t* writer, int64_t* wm) {
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    int64_t from = -1;
+    return HeaderInt(hdrs, "impulse.wm", wm) && HeaderInt(hdrs, "impulse.from", &from) && from >= 0 &&
+           (*writer = static_cast<uint32_t>(from), true);
+  }
+
   // Copies partition p's buffer into the log; false if it could not (stopping or an error).
   bool Flush(uint32_t p) {
     Part& part = parts_[p];
-    if (part.offsets.empty()) return true;
+    if (part.last < 0) return true;
     rows_.Reset(sdef_.schema.size());
     bad_.clear();
     Status ps = parser_->Parse(part.ndjson, NowMs(), &rows_, &bad_);
@@ -363,20 +416,22 @@ class Source {
         rows_.meta(r).event_time_ms = t;
       }
     }
-    const int64_t next = part.offsets.back() + 1;
+    const int64_t next = part.last + 1;
     const size_t rejected = bad_.size();
     uint64_t end = 0;
     if (part.next < 0) {
       // The partition's first copy: a position record before it, so that a crash tearing the
       // batch leaves a position to cut back to (the topic's records up to the first one).
       trailer_.clear();
-      EncodeSourcePosition(static_cast<uint64_t>(part.offsets.front()), &trailer_);
+      EncodeSourcePosition(static_cast<uint64_t>(part.first), &trailer_);
       RowBatch none(sdef_.schema.size());
       std::vector<BadLine> no_bad;
       if (!Append(p, none, &no_bad, &end)) return false;
-      part.next = part.offsets.front();
+      part.next = part.first;
     }
     trailer_.clear();
+    // Writers' watermarks after the rows (later than they were in the topic: never too early).
+    for (const auto& [writer, wm] : part.marks) EncodeWatermarkMarker(writer, wm, &trailer_);
     EncodeSourcePosition(static_cast<uint64_t>(next), &trailer_);
     if (!Append(p, rows_, &bad_, &end)) return false;
     records_.fetch_add(part.offsets.size(), std::memory_order_relaxed);
@@ -387,6 +442,8 @@ class Source {
     part.ndjson.clear();
     part.offsets.clear();
     part.times.clear();
+    part.marks.clear();
+    part.first = part.last = -1;
     return true;
   }
 
@@ -436,6 +493,7 @@ class Source {
   bool assigned_once_ = false;  // the consumer's thread, then Stop's after the join
   NdjsonLimits limits_;
   uint32_t batch_max_ = 1;
+  uint32_t writers_ = 0;  // repartition topics: the members writing it
   std::unique_ptr<NdjsonParser> parser_;
   HandlePtr rk_;
   ErrorLog errors_;
@@ -489,7 +547,18 @@ class Sink {
     ASSIGN_OR_RETURN(positions_, NewHandle(RD_KAFKA_CONSUMER, std::move(cconf), &errors_,
                                            "kafka sink " + def_.stream + " (positions)"));
     ASSIGN_OR_RETURN(int n, TopicPartitions(positions_.get(), kdef_, def_.topic, &errors_));
-    if (kdef_.member_partition >= n) {
+    topic_parts_ = n;
+    if (def_.by_key) {
+      // Every member writes every partition of it, and the member of partition j reads j.
+      if (kdef_.member_partition < 0 || n != kdef_.group_partitions) {
+        return FailedPrecondition("kafka topic " + def_.topic + " (how the group moves stream " +
+                                  def_.stream.substr(std::string_view("_repartition_").size()) + " by key) has " +
+                                  std::to_string(n) + " partitions; create it with " +
+                                  std::to_string(kdef_.group_partitions) +
+                                  ", as many as the source topic (docs/SCALE_OUT.md)");
+      }
+      writer_wm_.assign(host_->WriterCount(stream_), INT64_MIN);
+    } else if (kdef_.member_partition >= n) {
       return InvalidArgument("kafka sink " + def_.stream + ": topic " + def_.topic + " has " + std::to_string(n) +
                              " partitions, no partition " + std::to_string(kdef_.member_partition) +
                              " (a member exports to the partition it reads)");
@@ -580,25 +649,35 @@ class Sink {
     positions_known_ = false;
     std::vector<uint64_t> found(pos_.size(), 0);
     for (uint32_t p = 0; p < pos_.size(); ++p) {
-      int64_t lo = 0;
-      int64_t hi = 0;
-      const rd_kafka_resp_err_t err =
-          rd_kafka_query_watermark_offsets(positions_.get(), def_.topic.c_str(), TopicPartition(p), &lo, &hi,
-                                           static_cast<int>(kdef_.connect_timeout_ms));
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return Unavailable("kafka sink " + def_.stream + ": reading the end of " + def_.topic + " partition " +
-                           std::to_string(TopicPartition(p)) + ": " + rd_kafka_err2str(err));
+      // By key, this member's rows are spread over every partition (among other members'): its
+      // last one in each, the newest of those is where it stopped. A partition it has not
+      // written lately is read back to its start (docs/SCALE_OUT.md).
+      std::vector<int32_t> tps;
+      if (def_.by_key) {
+        for (int32_t j = 0; j < topic_parts_; ++j) tps.push_back(j);
+      } else {
+        tps.push_back(TopicPartition(p));
       }
-      // Commit markers take offsets too: look back in widening windows for the last record.
-      for (int64_t window = 16; hi > lo; window *= 8) {
-        const int64_t from = std::max(lo, hi - window);
-        int64_t last = -1;
-        RETURN_IF_ERROR(LastExported(p, from, hi, &last));
-        if (last >= 0) {
-          found[p] = static_cast<uint64_t>(last) + 1;
-          break;
+      for (const int32_t tp : tps) {
+        int64_t lo = 0;
+        int64_t hi = 0;
+        const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            positions_.get(), def_.topic.c_str(), tp, &lo, &hi, static_cast<int>(kdef_.connect_timeout_ms));
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          return Unavailable("kafka sink " + def_.stream + ": reading the end of " + def_.topic + " partition " +
+                             std::to_string(tp) + ": " + rd_kafka_err2str(err));
         }
-        if (from == lo) break;
+        // Commit markers take offsets too: look back in widening windows for the last record.
+        for (int64_t window = 16; hi > lo; window *= 8) {
+          const int64_t from = std::max(lo, hi - window);
+          int64_t last = -1;
+          RETURN_IF_ERROR(LastExported(tp, from, hi, &last));
+          if (last >= 0) {
+            found[p] = std::max(found[p], static_cast<uint64_t>(last) + 1);
+            break;
+          }
+          if (from == lo) break;
+        }
       }
     }
     // All or nothing: a partial read must not leave a partition's position at 0 (a re-export).
@@ -611,16 +690,17 @@ class Sink {
     return Status::OK();
   }
 
-  // The largest impulse.offset header among the committed records of [from, end) of partition p.
-  Status LastExported(uint32_t p, int64_t from, int64_t end, int64_t* last) {
+  // The largest impulse.offset header among the committed records of [from, end) of topic
+  // partition tp (by key: among this member's records).
+  Status LastExported(int32_t tp, int64_t from, int64_t end, int64_t* last) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), TopicPartition(p))->offset = from;
+    rd_kafka_topic_partition_list_add(list, def_.topic.c_str(), tp)->offset = from;
     rd_kafka_resp_err_t err = rd_kafka_assign(positions_.get(), list);
     rd_kafka_topic_partition_list_destroy(list);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return Unavailable(std::string("assign: ") + rd_kafka_err2str(err));
     const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, 5000));
     Status st = Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + " partition " +
-                            std::to_string(p) + " timed out");
+                            std::to_string(tp) + " timed out");
     while (Clock::now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(positions_.get(), 100);
       if (m == nullptr) continue;
@@ -628,12 +708,13 @@ class Sink {
       const bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_headers_t* hdrs = nullptr;
-        const void* v = nullptr;
-        size_t n = 0;
+        int64_t offset = -1;
+        int64_t from_member = -1;
         if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            rd_kafka_header_get_last(hdrs, "impulse.offset", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0 && n < 24) {
-          *last =
-              std::max<int64_t>(*last, std::strtoll(std::string(static_cast<const char*>(v), n).c_str(), nullptr, 10));
+            HeaderInt(hdrs, "impulse.offset", &offset) &&
+            (!def_.by_key ||
+             (HeaderInt(hdrs, "impulse.from", &from_member) && from_member == kdef_.member_partition))) {
+          *last = std::max(*last, offset);
         }
       } else if (!eof) {
         st = Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + ": " +
@@ -789,7 +870,9 @@ class Sink {
       while (end[p] < bound[p] && rows_sent < kRoundRows) {
         rows_.Reset(sdef_.schema.size());
         uint64_t next = end[p];
-        Status rs = host_->ReadRows(stream_, p, end[p], bound[p], 4096, &rows_, &next);
+        Status rs = def_.by_key
+                        ? host_->ReadRowsAndMarks(stream_, p, end[p], bound[p], 4096, &rows_, &next, &writer_wm_)
+                        : host_->ReadRows(stream_, p, end[p], bound[p], 4096, &rows_, &next);
         if (rs.code() == StatusCode::kOutOfRange && host_->ReadableEnd(stream_, p) > end[p]) {
           // Retention deleted rows this sink had not exported: skip to what is left, said and counted.
           const uint64_t kept = host_->FirstOffset(stream_, p);
@@ -820,6 +903,20 @@ class Sink {
         end[p] = next;
       }
     }
+    // By key: the stream's watermark after these rows, to every partition (each reader's
+    // watermark is the smallest of its writers').
+    int64_t wm = INT64_MIN;
+    if (def_.by_key && !writer_wm_.empty()) {
+      wm = *std::min_element(writer_wm_.begin(), writer_wm_.end());
+      if (wm > sent_wm_) {
+        Status ms = ProduceMarks(wm);
+        if (!ms.ok()) {
+          rd_kafka_error_t* a = rd_kafka_abort_transaction(rk, static_cast<int>(kdef_.connect_timeout_ms));
+          if (a != nullptr) rd_kafka_error_destroy(a);
+          return ms;
+        }
+      }
+    }
     // The position travels in the records themselves (impulse.offset): nothing else to commit.
     Status st;
     const int timeout = static_cast<int>(std::max<int64_t>(kdef_.connect_timeout_ms, 30'000));
@@ -839,12 +936,42 @@ class Sink {
     }
     if (!st.ok()) return st;
     produced_.fetch_add(rows_sent, std::memory_order_relaxed);
+    sent_wm_ = std::max(sent_wm_, wm);
     pos_ = end;
     for (uint32_t p = 0; p < pos_.size(); ++p) {
       positions_seen_[p]->store(pos_[p], std::memory_order_relaxed);
       // A restart resumes after the last exported row (read back from its header), before any
       // marker that followed it.
       if (last_row[p] >= 0) resume_at_[p]->store(static_cast<uint64_t>(last_row[p]) + 1, std::memory_order_relaxed);
+    }
+    return Status::OK();
+  }
+
+  // A marker record (no value) in each partition: this member's watermark for the stream.
+  Status ProduceMarks(int64_t wm) {
+    char from[16];
+    const int from_len = std::snprintf(from, sizeof(from), "%d", kdef_.member_partition);
+    char w[24];
+    const int w_len = std::snprintf(w, sizeof(w), "%lld", static_cast<long long>(wm));
+    for (int32_t j = 0; j < topic_parts_; ++j) {
+      rd_kafka_vu_t vu[4] = {};
+      vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+      vu[0].u.cstr = def_.topic.c_str();
+      vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+      vu[1].u.i32 = j;
+      vu[2].vtype = RD_KAFKA_VTYPE_HEADER;
+      vu[2].u.header = {"impulse.from", from, from_len};
+      vu[3].vtype = RD_KAFKA_VTYPE_HEADER;
+      vu[3].u.header = {"impulse.wm", w, w_len};
+      for (int waits = 0;; ++waits) {
+        rd_kafka_error_t* e = rd_kafka_produceva(producer_.get(), vu, 4);
+        if (e == nullptr) break;
+        const rd_kafka_resp_err_t err = rd_kafka_error_code(e);
+        const std::string why = rd_kafka_error_string(e);
+        rd_kafka_error_destroy(e);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || waits > kStopExportMs / 10) return Unavailable("produce: " + why);
+        rd_kafka_poll(producer_.get(), 10);
+      }
     }
     return Status::OK();
   }
@@ -875,12 +1002,23 @@ class Sink {
         key_len = key_.size();
       }
     }
+    int32_t tp = TopicPartition(p);
+    if (def_.by_key) {
+      // The engine's own key hash, as a stream partition would be chosen.
+      const Value null_key = Value::Null();
+      const Value& k = sdef_.key_field >= 0 ? row[sdef_.key_field] : null_key;
+      const FieldType t =
+          sdef_.key_field >= 0 ? sdef_.schema.field(static_cast<size_t>(sdef_.key_field)).type : FieldType::kString;
+      tp = static_cast<int32_t>(PartitionFor(HashValue(k, t), static_cast<uint32_t>(topic_parts_)));
+    }
+    char from[16];
+    const int from_len = std::snprintf(from, sizeof(from), "%d", kdef_.member_partition);
     int64_t queue_full_waits = 0;
-    rd_kafka_vu_t vu[7] = {};
+    rd_kafka_vu_t vu[8] = {};
     vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     vu[0].u.cstr = def_.topic.c_str();
     vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
-    vu[1].u.i32 = TopicPartition(p);
+    vu[1].u.i32 = tp;
     vu[2].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vu[2].u.i = RD_KAFKA_MSG_F_COPY;
     vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
@@ -891,8 +1029,10 @@ class Sink {
     vu[5].u.i64 = meta.event_time_ms >= 0 ? meta.event_time_ms : 0;  // Kafka has no negative times: 0 = now
     vu[6].vtype = RD_KAFKA_VTYPE_HEADER;
     vu[6].u.header = {"impulse.offset", offset, offset_len};
+    vu[7].vtype = RD_KAFKA_VTYPE_HEADER;
+    vu[7].u.header = {"impulse.from", from, from_len};
     while (true) {
-      rd_kafka_error_t* e = rd_kafka_produceva(producer_.get(), vu, 7);
+      rd_kafka_error_t* e = rd_kafka_produceva(producer_.get(), vu, def_.by_key ? 8 : 7);
       if (e == nullptr) return Status::OK();
       const rd_kafka_resp_err_t err = rd_kafka_error_code(e);
       const std::string why = rd_kafka_error_string(e);
@@ -940,6 +1080,9 @@ class Sink {
   std::atomic<uint64_t> gap_{0};
   std::atomic<uint64_t> rewound_{0};
   bool positions_known_ = false;
+  int32_t topic_parts_ = 0;
+  std::vector<int64_t> writer_wm_;   // by key: the stream's writers' watermarks read so far
+  int64_t sent_wm_ = INT64_MIN;      // by key: the last watermark committed to the topic
   std::atomic<bool> fenced_{false};  // members: a newer owner of the partition exports it
   uint32_t next_first_ = 0;
   static constexpr int64_t kStopExportMs = 5000;

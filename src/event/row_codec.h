@@ -46,6 +46,15 @@ inline bool IsSourcePosition(std::string_view payload) {
 }
 // kDataLoss if `payload` is not a well-formed source position.
 Status DecodeSourcePosition(std::string_view payload, uint64_t* next_position);
+// The bytes of the watermark markers at the start of `trailer` (a connector's control records
+// appended after a batch: markers, then at most one other record).
+inline size_t LeadingMarkerBytes(std::string_view trailer) {
+  size_t n = 0;
+  while (trailer.size() - n >= kWatermarkMarkerBytes && IsWatermarkMarker(trailer.substr(n))) {
+    n += kWatermarkMarkerBytes;
+  }
+  return n;
+}
 // Any control record (watermark marker, source position): not a row.
 inline bool IsControlRecord(std::string_view payload) {
   return IsWatermarkMarker(payload) || IsSourcePosition(payload);

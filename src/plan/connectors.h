@@ -21,6 +21,9 @@ struct KafkaSourceDef {
   // Where a partition starts when the engine holds no position for it and the group has no
   // committed offset: the oldest record (true) or new records only.
   bool from_earliest = true;
+  // A group's repartition topic (docs/SCALE_OUT.md): records with an impulse.wm header are the
+  // watermark markers of the member named by impulse.from, not rows.
+  bool repartition = false;
 };
 
 // A stream copied to a topic: stream partition p to topic partition p (the topic has at least
@@ -32,6 +35,10 @@ struct KafkaSinkDef {
   // checkpoint pace); false: idempotent producer, records sent as soon as durable here
   // (at-least-once across crashes).
   bool exactly_once = true;
+  // A group's repartition topic: each row goes to the topic partition of its key's hash (the
+  // engine's own), whatever the stream partition; records say which member wrote them
+  // (impulse.from) and the stream's watermark follows them as marker records (impulse.wm).
+  bool by_key = false;
 };
 
 struct KafkaDef {
@@ -52,6 +59,7 @@ struct KafkaDef {
   // Set by the group runner, never by the spec: the one topic partition a member engine handles
   // (its streams then have one partition: topic partition k <-> stream partition 0). -1: all.
   int32_t member_partition = -1;
+  int32_t group_partitions = 0;  // members: the source topic's partition count
 };
 
 // A JetStream subject whose messages become the events of a declared stream of one partition,

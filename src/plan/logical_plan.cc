@@ -1,5 +1,7 @@
 #include "plan/logical_plan.h"
 
+#include <algorithm>
+
 namespace impulse::plan {
 
 std::string_view LogicalOpKindName(LogicalOp::Kind kind) {
@@ -77,6 +79,58 @@ std::string LogicalPlan::ToString() const {
            SchemaToString(p.output) + "\n";
   }
   return out;
+}
+
+}  // namespace impulse::plan
+
+namespace impulse::plan {
+
+std::string RepartitionTopic(const KafkaDef& def, const std::string& stream) {
+  return def.group + ".repartition." + stream;
+}
+
+std::vector<std::string> PlanRepartitions(LogicalPlan* plan) {
+  std::vector<std::string> topics;
+  KafkaDef& k = plan->kafka;
+  for (LogicalPipeline& lp : plan->pipelines) {
+    bool keyed = false;
+    for (const LogicalOp& op : lp.ops) keyed |= op.kind == LogicalOp::Kind::kKeyBy;
+    if (!keyed || lp.sink.kind != SinkDef::Kind::kStream || lp.sink.target.rfind("_repartition_", 0) == 0) continue;
+    const std::string stream = lp.sink.target;
+    const std::string internal = "_repartition_" + stream;
+    lp.sink.target = internal;
+    lp.output.name = internal;
+    if (plan->FindStream(internal) != nullptr) continue;  // a second pipeline writing the same stream
+    const std::string topic = RepartitionTopic(k, stream);
+    StreamDef out;
+    for (StreamDef& sd : plan->streams) {
+      if (sd.name != stream) continue;
+      out = sd;
+      // Now copied from the topic: the member's partition of every writer's rows, with their
+      // watermarks (the spec compiler refused a stream written both with and without key_by).
+      sd.derived = false;
+      sd.external_partitions = true;
+      sd.external_by_key = true;
+      sd.marker_writers = static_cast<uint32_t>(std::max(k.group_partitions, 1));
+    }
+    out.name = internal;
+    out.derived = true;
+    plan->streams.push_back(std::move(out));
+    KafkaSinkDef sink;
+    sink.stream = internal;
+    sink.topic = topic;
+    sink.exactly_once = true;
+    sink.by_key = true;
+    k.sinks.push_back(std::move(sink));
+    KafkaSourceDef source;
+    source.stream = stream;
+    source.topic = topic;
+    source.from_earliest = true;
+    source.repartition = true;
+    k.sources.push_back(std::move(source));
+    topics.push_back(topic);
+  }
+  return topics;
 }
 
 }  // namespace impulse::plan

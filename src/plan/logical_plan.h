@@ -283,4 +283,12 @@ struct LogicalPlan {
   std::string ToString() const;
 };
 
+// The topic through which a group moves the stream a key_by pipeline writes.
+std::string RepartitionTopic(const KafkaDef& def, const std::string& stream);
+// A member's plan (docs/SCALE_OUT.md): every stream a key_by pipeline writes becomes a stream fed
+// by its repartition topic, and the pipelines write instead an internal stream
+// `_repartition_<stream>` exported to that topic by key. Returns the topics it added (none the
+// second time).
+std::vector<std::string> PlanRepartitions(LogicalPlan* plan);
+
 }  // namespace impulse::plan

@@ -228,7 +228,7 @@ Status EngineImpl::AppendSourceBatch(uint32_t stream, uint32_t partition, const 
   const log::PartitionLog& l = *streams_[stream]->partitions[partition];
   *end = l.end_offset();  // the connector is the partition's only writer
   uint64_t next = 0;
-  if (DecodeSourcePosition(trailer, &next).ok()) WriteHint(l, *end, next);
+  if (DecodeSourcePosition(trailer.substr(LeadingMarkerBytes(trailer)), &next).ok()) WriteHint(l, *end, next);
   return Status::OK();
 }
 

@@ -128,7 +128,12 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
     }
     if (options.checkpoint_interval_ms <= 0) return InvalidArgument("a group member needs checkpoints");
     if (options.state_rocksdb) return InvalidArgument("a group member keeps its state in memory (no RocksDB yet)");
+    if (options.kafka_group_partitions <= options.kafka_member_partition) {
+      return InvalidArgument("kafka_group_partitions: the source topic's partition count is needed");
+    }
     plan.kafka.member_partition = options.kafka_member_partition;
+    plan.kafka.group_partitions = options.kafka_group_partitions;
+    (void)plan::PlanRepartitions(&plan);
     for (StreamDef& s : plan.streams) s.options.partitions = 1;
     for (plan::LogicalPipeline& lp : plan.pipelines) lp.output.options.partitions = 1;
   }
@@ -487,11 +492,17 @@ Status EngineImpl::Admit(Producer& prod, int si, const RowBatch& rows, uint32_t 
       cmd = std::make_unique<AppendCommand>();
       cmd->stream = static_cast<uint32_t>(si);
     }
-    const auto begin = static_cast<uint32_t>(cmd->data.size());
-    cmd->data.append(extras->trailer);
-    cmd->recs.push_back(
-        {extras->partition, begin, static_cast<uint32_t>(extras->trailer.size()), now_ms, UINT32_MAX, 0});
-    ++shard_events[owner];
+    // Watermark markers (a repartitioned stream's writers) first, each its own record.
+    std::string_view rest = extras->trailer;
+    while (!rest.empty()) {
+      const size_t markers = LeadingMarkerBytes(rest);
+      const size_t n = markers > 0 ? kWatermarkMarkerBytes : rest.size();
+      const auto begin = static_cast<uint32_t>(cmd->data.size());
+      cmd->data.append(rest.substr(0, n));
+      cmd->recs.push_back({extras->partition, begin, static_cast<uint32_t>(n), now_ms, UINT32_MAX, 0});
+      ++shard_events[owner];
+      rest.remove_prefix(n);
+    }
   }
   // Dead letters are made durable with the request, so a rejected line is never lost.
   CommandPtr dlq;

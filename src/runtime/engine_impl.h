@@ -184,8 +184,11 @@ class EngineImpl final : public Engine, public connect::Host {
   // Appends the rows (not the watermark markers) of stream/partition from offset `from` to
   // `out` (the schema's width), at most `limit` of them, each with its offset, partition, event
   // and ingest time; *next receives one past the last record read. Any thread.
+  // With writer_wm, the watermark markers read raise writer_wm[writer] (markers of writers
+  // beyond its size are ignored).
   Status ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit, RowBatch* out,
-                           uint64_t* next, uint64_t until = UINT64_MAX) const;
+                           uint64_t* next, uint64_t until = UINT64_MAX,
+                           std::vector<int64_t>* writer_wm = nullptr) const;
 
   // connect::Host (engine_connect.cc): what the Kafka connectors use.
   const StreamDef* FindStream(std::string_view name, uint32_t* index) const override;
@@ -205,6 +208,11 @@ class EngineImpl final : public Engine, public connect::Host {
   uint64_t CommittedEnd(uint32_t stream, uint32_t partition) const override;
   Status ReadRows(uint32_t stream, uint32_t partition, uint64_t from, uint64_t end, uint32_t limit, RowBatch* out,
                   uint64_t* next) const override;
+  Status ReadRowsAndMarks(uint32_t stream, uint32_t partition, uint64_t from, uint64_t end, uint32_t limit,
+                          RowBatch* out, uint64_t* next, std::vector<int64_t>* writer_wm) const override {
+    return ReadPartitionRows(stream, partition, from, limit, out, next, end, writer_wm);
+  }
+  uint32_t WriterCount(uint32_t stream) const override { return writer_count(stream); }
 
   // Shard-facing.
   // The repository predict steps score with (options().models as the library's type), or null.

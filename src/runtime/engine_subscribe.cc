@@ -12,7 +12,7 @@
 namespace impulse::runtime {
 
 Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64_t from, uint32_t limit, RowBatch* out,
-                                     uint64_t* next, uint64_t until) const {
+                                     uint64_t* next, uint64_t until, std::vector<int64_t>* writer_wm) const {
   const StreamState& ss = *streams_[stream];
   const log::PartitionLog& log = *ss.partitions[partition];
   std::vector<log::Record> recs;
@@ -29,7 +29,15 @@ Status EngineImpl::ReadPartitionRows(uint32_t stream, uint32_t partition, uint64
     if (recs.empty()) break;
     for (const log::Record& r : recs) {
       *next = r.offset + 1;
-      if (IsControlRecord(r.payload)) continue;
+      if (IsControlRecord(r.payload)) {
+        uint32_t writer = 0;
+        int64_t wm = 0;
+        if (writer_wm != nullptr && IsWatermarkMarker(r.payload) &&
+            DecodeWatermarkMarker(r.payload, &writer, &wm).ok() && writer < writer_wm->size()) {
+          (*writer_wm)[writer] = std::max((*writer_wm)[writer], wm);
+        }
+        continue;
+      }
       RETURN_IF_ERROR(
           DecodeRow(ss.def.schema, r.payload, out)
               .WithContext(ss.def.name + "/" + std::to_string(partition) + " offset " + std::to_string(r.offset)));

@@ -92,8 +92,12 @@ Status Shard::Init() {
         in.stream = static_cast<uint32_t>(side == 0 ? src : second);
         in.partition = part;
         const StreamState& is = engine_->stream(in.stream);
-        in.derived = is.def.derived;
-        if (in.derived) in.writer_wm.assign(engine_->writer_count(in.stream), INT64_MIN);
+        // A repartitioned stream is read like a pipeline-written one: its watermark is its
+        // writers' (remote members), from their markers.
+        in.derived = is.def.derived || is.def.marker_writers > 0;
+        if (in.derived) {
+          in.writer_wm.assign(is.def.derived ? engine_->writer_count(in.stream) : is.def.marker_writers, INT64_MIN);
+        }
         in.cursor.store(is.partitions[part]->start_offset(), std::memory_order_relaxed);
         in.last_progress_ns = now_ns;
       }

@@ -1,6 +1,7 @@
 // Top-level `kafka:` of the spec (docs/CONNECTORS.md): brokers, group, client properties,
 // source topics and sink topics. Checked without connecting; the engine connects at start.
 #include <cctype>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,15 +63,35 @@ bool CheckGroup(const YAML::Node& body, Diagnostics* d, const LogicalPlan& plan)
     for (const KafkaSourceDef& src : k.sources) fed |= src.stream == s.name;
     if (!fed) fail("stream '" + s.name + "' has no kafka source; in a group every input comes from Kafka");
   }
+  // A stream a key_by pipeline writes moves between instances through a repartition topic
+  // (PlanRepartitions): every pipeline writing it must key it so.
+  std::map<std::string, std::pair<std::string, std::string>> writers;  // stream -> (keyed by, not keyed)
   for (const LogicalPipeline& lp : plan.pipelines) {
     if (lp.sink.kind == SinkDef::Kind::kFile) {
       fail("pipeline '" + lp.name + "' writes a file, which cannot move between machines");
+      continue;
     }
-    for (const LogicalOp& op : lp.ops) {
-      if (op.kind != LogicalOp::Kind::kKeyBy) continue;
-      fail("pipeline '" + lp.name + "' step " + op.label +
-           ": a group cannot move events between instances yet (no repartition topics); partition the topic by "
-           "the key and declare its source partitioned_by_key: true");
+    if (lp.sink.kind != SinkDef::Kind::kStream) continue;
+    bool keyed = false;
+    for (const LogicalOp& op : lp.ops) keyed |= op.kind == LogicalOp::Kind::kKeyBy;
+    auto& w2 = writers[lp.sink.target];
+    (keyed ? w2.first : w2.second) = lp.name;
+    const std::string topic = RepartitionTopic(k, lp.sink.target);
+    if (!keyed) continue;
+    for (const KafkaSourceDef& s : k.sources) {
+      if (s.topic == topic)
+        fail("topic " + topic + " is the group's repartition topic of stream '" + lp.sink.target + "'");
+    }
+    for (const KafkaSinkDef& s : k.sinks) {
+      if (s.topic == topic)
+        fail("topic " + topic + " is the group's repartition topic of stream '" + lp.sink.target + "'");
+    }
+    if (k.state_topic == topic) fail("is the group's repartition topic of stream '" + lp.sink.target + "'");
+  }
+  for (const auto& [stream, w2] : writers) {
+    if (!w2.first.empty() && !w2.second.empty()) {
+      fail("stream '" + stream + "' is written with key_by (pipeline '" + w2.first + "') and without (pipeline '" +
+           w2.second + "'): in a group every writer of a re-keyed stream needs the same key_by");
     }
   }
   return ok;

@@ -370,8 +370,36 @@ TEST(Spec, AGroupOfInstancesRefusesWhatCannotMoveWithAPartition) {
     EXPECT_NE(errors[0].message.find(needle), std::string::npos) << errors[0].ToString();
     EXPECT_GT(errors[0].line, 0);
   };
-  // key_by would move events between instances: no repartition topics yet.
-  one_error(Pipeline("      - key_by: referrer\n") + kafka, "no repartition topics");
+  // key_by moves events between instances through a repartition topic per re-keyed stream: a
+  // member's plan reads the stream from it and writes an internal stream exported to it by key.
+  const std::string keyed = Pipeline("      - key_by: referrer\n", "{stream: by_referrer}");
+  Result<LogicalPlan> kp = CompileSpec(keyed + kafka, "pipeline.yaml", &none);
+  ASSERT_TRUE(kp.ok()) << kp.status().ToString();
+  LogicalPlan member = *kp;
+  member.kafka.group_partitions = 4;
+  EXPECT_EQ(PlanRepartitions(&member), std::vector<std::string>{"g.repartition.by_referrer"});
+  const StreamDef* fed = member.FindStream("by_referrer");
+  const StreamDef* out = member.FindStream("_repartition_by_referrer");
+  ASSERT_TRUE(fed != nullptr && out != nullptr);
+  EXPECT_FALSE(fed->derived);
+  EXPECT_TRUE(fed->external_by_key);
+  EXPECT_EQ(fed->marker_writers, 4u);
+  EXPECT_TRUE(out->derived);
+  EXPECT_EQ(out->schema.field(static_cast<size_t>(out->key_field)).name, "referrer");
+  EXPECT_EQ(member.pipelines[0].sink.target, "_repartition_by_referrer");
+  EXPECT_TRUE(member.kafka.sinks.back().by_key && member.kafka.sinks.back().exactly_once);
+  EXPECT_EQ(member.kafka.sinks.back().topic, "g.repartition.by_referrer");
+  EXPECT_TRUE(member.kafka.sources.back().repartition);
+  EXPECT_EQ(member.kafka.sources.back().stream, "by_referrer");
+  EXPECT_EQ(member.kafka.sources.front().stream, "clicks");  // the group's topic stays first
+  EXPECT_TRUE(PlanRepartitions(&member).empty());
+  // Every writer of a re-keyed stream keys it the same way.
+  one_error(keyed + "  - name: q\n    from: clicks\n    steps:\n      - filter: amount > 1\n" +
+                "    sink: {stream: by_referrer}\n" + kafka,
+            "written with key_by (pipeline 'p') and without (pipeline 'q')");
+  // The repartition topic is the group's own.
+  one_error(keyed + kafka + "  sinks: [{stream: by_referrer, topic: g.repartition.by_referrer}]\n",
+            "is the group's repartition topic of stream 'by_referrer'");
   // A file sink stays on its machine.
   one_error(Pipeline("      - filter: amount > 1\n", "{file: /tmp/out.ndjson}") + kafka, "writes a file");
   // The state topic is no source or sink topic.
