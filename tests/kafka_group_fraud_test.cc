@@ -221,6 +221,7 @@ TEST(KafkaGroupFraud, ComparisonSeesEveryColumnAndEveryMissingOrRepeatedDecision
   ASSERT_GT(reference.size(), 100u);
   ASSERT_EQ(reference.size(), input.size());
   std::vector<Fields> sink;
+  sink.reserve(reference.size());
   for (const auto& [id, row] : reference) sink.push_back(row);
   ASSERT_TRUE(Compare(reference, sink).ok()) << Compare(reference, sink).Describe();
 
@@ -387,7 +388,13 @@ kafka:
       sink.push_back(std::move(row));
     }
   }
-  // The survivors' restores, read before they stop (their logs are complete only after).
+  // The survivors' metrics (kept with the data if the test fails) and restores, read before they
+  // stop; their logs are complete only after.
+  for (const auto& [name, instance] : {std::pair{"c", &c}, std::pair{"d", &d}}) {
+    std::string metrics;
+    e2e::RunCapture("curl -s http://127.0.0.1:" + std::to_string(instance->port()) + "/metrics", &metrics);
+    std::ofstream(dir + "/" + name + ".metrics") << metrics;
+  }
   const std::string restored_c = e2e::MetricLines(c.port(), "impulse_group_restore_bytes");
   const std::string restored_d = e2e::MetricLines(d.port(), "impulse_group_restore_bytes");
   EXPECT_EQ(c.Signal(SIGTERM), 0) << c.tail();
@@ -398,6 +405,23 @@ kafka:
   EXPECT_TRUE(verdict.ok()) << sink.size() << " decisions for " << total << " transactions: " << verdict.Describe()
                             << logs;
   EXPECT_EQ(sink.size(), total);
+  if (!verdict.missing.empty()) {
+    // Where the missing ones come from: the source partition of their customer, and their span.
+    std::map<int64_t, size_t> by_partition;
+    for (int64_t id : verdict.missing) {
+      ++by_partition[std::get<int64_t>(reference.at(id).at("customer_id")) % kPartitions];
+    }
+    std::string where;
+    for (const auto& [p, n] : by_partition) where += " tx partition " + std::to_string(p) + ": " + std::to_string(n);
+    std::string sunk;
+    for (const auto& [p, v] : got) sunk += " scored partition " + std::to_string(p) + ": " + std::to_string(v.size());
+    std::ofstream dump(dir + "/scored.ndjson");  // the sink as read, to compare with ref.ndjson
+    for (const auto& [p, values] : got) {
+      for (const std::string& value : values) dump << value << "\n";
+    }
+    ADD_FAILURE() << "missing decisions by source partition:" << where << "; transactions " << verdict.missing.front()
+                  << ".." << verdict.missing.back() << "; decisions" << sunk << "; data kept in " << dir;
+  }
 
   // The killed and the departed instances' partitions were restored from snapshots elsewhere.
   size_t restored = 0;
@@ -412,7 +436,7 @@ kafka:
                  restored_d.c_str(), total,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   }
-  std::filesystem::remove_all(dir);
+  if (!HasFailure()) std::filesystem::remove_all(dir);
 }
 
 }  // namespace
