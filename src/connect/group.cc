@@ -833,6 +833,8 @@ class GroupImpl final : public Group, public server::GroupLookups {
     {
       std::lock_guard<std::mutex> l(m->mu);
       m->engine = std::move(engine).value();
+      // Snapshots written while the engine was opening could not release their outputs yet.
+      if (m->info.published_checkpoint > 0) m->engine->ReleaseExports(m->info.published_checkpoint);
       m->decisions = std::make_shared<server::DecisionIndexSet>(m->engine.get());
       // Once it can answer, the member says where its partition's lookups go.
       m->owner_due = !AdvertisedUrl().empty();
@@ -927,7 +929,9 @@ class GroupImpl final : public Group, public server::GroupLookups {
     ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(kdef_, {{"group.id", kdef_.group + ".state-reader"},
                                                     {"enable.auto.commit", "false"},
                                                     {"enable.partition.eof", "true"},
-                                                    {"isolation.level", "read_committed"}}));
+                                                    {"isolation.level", "read_committed"},
+                                                    // A read back to a known end: no long fetch waits.
+                                                    {"fetch.wait.max.ms", "10"}}));
     return NewHandle(RD_KAFKA_CONSUMER, std::move(conf), log, "kafka group state reader");
   }
 

@@ -551,7 +551,9 @@ class Sink {
     ASSIGN_OR_RETURN(ConfPtr cconf, MakeConf(kdef_, {{"group.id", PositionGroup()},
                                                      {"enable.auto.commit", "false"},
                                                      {"enable.partition.eof", "true"},
-                                                     {"isolation.level", "read_committed"}}));
+                                                     {"isolation.level", "read_committed"},
+                                                     // A read back to a known end: no long fetch waits.
+                                                     {"fetch.wait.max.ms", "10"}}));
     ASSIGN_OR_RETURN(positions_, NewHandle(RD_KAFKA_CONSUMER, std::move(cconf), &errors_,
                                            "kafka sink " + def_.stream + " (positions)"));
     ASSIGN_OR_RETURN(int n, TopicPartitions(positions_.get(), kdef_, def_.topic, &errors_));
@@ -676,7 +678,8 @@ class Sink {
                              std::to_string(tp) + ": " + rd_kafka_err2str(err));
         }
         // Commit markers take offsets too: look back in widening windows for the last record.
-        for (int64_t window = 16; hi > lo; window *= 8) {
+        // By key, other members' records are interleaved with ours: a wider first window.
+        for (int64_t window = def_.by_key ? 1024 : 16; hi > lo; window *= 8) {
           const int64_t from = std::max(lo, hi - window);
           int64_t last = -1;
           RETURN_IF_ERROR(LastExported(tp, from, hi, &last));
@@ -713,6 +716,7 @@ class Sink {
         Clock::now() + std::chrono::milliseconds(std::max<int64_t>(kdef_.connect_timeout_ms, kReadBackWaitMs));
     Status st = Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + " partition " +
                             std::to_string(tp) + " timed out (a transaction of another writer still open?)");
+    bool finished = false;
     while (Clock::now() < deadline) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(positions_.get(), 100);
       if (m == nullptr) continue;
@@ -740,13 +744,20 @@ class Sink {
         rd_kafka_topic_partition_list_add(pos, def_.topic.c_str(), tp);
         done = rd_kafka_position(positions_.get(), pos) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset >= end;
         rd_kafka_topic_partition_list_destroy(pos);
-        if (!done) st = Unavailable("kafka sink " + def_.stream + ": " + def_.topic + " partition " + std::to_string(tp) +
-                                    ": its stable end stays before its end (a transaction of another writer open)");
+        if (!done)
+          st = Unavailable("kafka sink " + def_.stream + ": " + def_.topic + " partition " + std::to_string(tp) +
+                           ": its stable end stays before its end (a transaction of another writer open)");
       }
       rd_kafka_message_destroy(m);
+      finished = done;
       if (done || (!st.ok() && !eof)) break;
     }
     (void)rd_kafka_assign(positions_.get(), nullptr);
+    // A read cut short by the deadline is not a position: the last record may be after it.
+    if (st.ok() && !finished) {
+      return Unavailable("kafka sink " + def_.stream + ": reading back " + def_.topic + " partition " +
+                         std::to_string(tp) + " did not reach its end in time");
+    }
     return st;
   }
 
