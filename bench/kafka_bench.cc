@@ -204,6 +204,37 @@ std::string WithKafka(const Options& o, const std::string& bootstraps, const std
   return s.str();
 }
 
+// Throughput of a broker run: an engine on `spec` drains the `n` events already in the broker;
+// timed to its last output row, and to `exported` (a sink's counter of acknowledged rows) = n.
+Outcome Drain(const Options& o, size_t n, const std::string& spec, const std::string& dir, const std::string& exported,
+              int timeout_s, const char* name) {
+  Outcome out;
+  const int64_t t0 = NowNs();
+  auto e = OpenEngine(o, spec, dir);
+  if (!e.ok()) return out;
+  Watch w(**e, o, n);
+  if (!w.WaitSeen(n)) return out;
+  const int64_t t_all = NowNs();
+  out.events_per_s = static_cast<double>(n) * 1e9 / static_cast<double>(t_all - t0);
+  out.steady_events_per_s = static_cast<double>(n) * 1e9 / static_cast<double>(t_all - w.first_seen_ns());
+  const std::string done = exported + " " + std::to_string(n) + "\n";
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+  size_t got = 0;
+  while (Clock::now() < deadline) {
+    if ((*e)->MetricsText().find(done) != std::string::npos) {
+      got = n;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  out.export_events_per_s = static_cast<double>(got) * 1e9 / static_cast<double>(NowNs() - w.first_seen_ns());
+  w.Stop();
+  (void)(*e)->Stop();
+  out.ok = got >= n;
+  if (!out.ok) std::fprintf(stderr, "%s: the sink did not export every row within %d s\n", name, timeout_s);
+  return out;
+}
+
 Outcome RunKafka(const Options& o, const std::vector<std::string>& lines, const std::string& dir) {
   Outcome out;
   auto partition_of = [&](const std::string& line) {
@@ -273,32 +304,11 @@ Outcome RunKafka(const Options& o, const std::vector<std::string>& lines, const 
   for (uint32_t q = 0; q < o.partitions; ++q) {
     if (!cluster.Produce("in", static_cast<int32_t>(q), by_partition[q])) return out;
   }
-  const int64_t t0 = NowNs();
-  auto e = OpenEngine(o, WithKafka(o, cluster.bootstraps(), "tput"), dir + "/ktput");
-  if (!e.ok()) return out;
-  Watch w(**e, o, lines.size());
-  if (!w.WaitSeen(lines.size())) return out;
-  const int64_t t_all = NowNs();
-  out.events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - t0);
-  out.steady_events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - w.first_seen_ns());
   // Exported: the sink's count of rows the brokers acknowledged (at-least-once: after each flush).
-  const std::string done = "impulse_kafka_sink_records_total{stream=\"" + o.output + "\",topic=\"out\"} " +
-                           std::to_string(lines.size()) + "\n";
-  const auto deadline = Clock::now() + std::chrono::seconds(120);
-  size_t got = 0;
-  while (Clock::now() < deadline) {
-    if ((*e)->MetricsText().find(done) != std::string::npos) {
-      got = lines.size();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  out.export_events_per_s = static_cast<double>(got) * 1e9 / static_cast<double>(NowNs() - w.first_seen_ns());
-  w.Stop();
-  (void)(*e)->Stop();
-  out.ok = got >= lines.size();
-  if (!out.ok) std::fprintf(stderr, "kafka: the sink did not export every row within 120 s\n");
-  return out;
+  Outcome drained = Drain(o, lines.size(), WithKafka(o, cluster.bootstraps(), "tput"), dir + "/ktput",
+                          "impulse_kafka_sink_records_total{stream=\"" + o.output + "\",topic=\"out\"}", 120, "kafka");
+  drained.latency = out.latency;
+  return drained;
 }
 
 #ifdef IMPULSE_HAVE_NATS
@@ -380,31 +390,10 @@ Outcome RunNats(const Options& o, const std::vector<std::string>& lines, const s
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  const int64_t t0 = NowNs();
-  auto e = OpenEngine(o, WithNats(o, server->url()), dir + "/ntput");
-  if (!e.ok()) return out;
-  Watch w(**e, o, lines.size());
-  if (!w.WaitSeen(lines.size())) return out;
-  const int64_t t_all = NowNs();
-  out.events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - t0);
-  out.steady_events_per_s = static_cast<double>(lines.size()) * 1e9 / static_cast<double>(t_all - w.first_seen_ns());
-  const std::string done = "impulse_nats_sink_records_total{stream=\"" + o.output + "\",subject=\"out\"} " +
-                           std::to_string(lines.size()) + "\n";
-  const auto deadline = Clock::now() + std::chrono::seconds(300);
-  size_t got = 0;
-  while (Clock::now() < deadline) {
-    if ((*e)->MetricsText().find(done) != std::string::npos) {
-      got = lines.size();
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  out.export_events_per_s = static_cast<double>(got) * 1e9 / static_cast<double>(NowNs() - w.first_seen_ns());
-  w.Stop();
-  (void)(*e)->Stop();
-  out.ok = got >= lines.size();
-  if (!out.ok) std::fprintf(stderr, "nats: the sink did not publish every row within 300 s\n");
-  return out;
+  Outcome drained = Drain(o, lines.size(), WithNats(o, server->url()), dir + "/ntput",
+                          "impulse_nats_sink_records_total{stream=\"" + o.output + "\",subject=\"out\"}", 300, "nats");
+  drained.latency = out.latency;
+  return drained;
 }
 #endif
 
