@@ -1,5 +1,5 @@
 // Review of the group of instances (docs/SCALE_OUT.md): shapes the main group test does not
-// exercise. Each test is a defect found in review; it fails until the defect is fixed.
+// exercise. Each test is a defect found in review (each failed before its fix).
 #include <gtest/gtest.h>
 #include <unistd.h>
 

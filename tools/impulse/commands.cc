@@ -111,12 +111,15 @@ int ValidateCommand(const std::vector<std::string>& args) {
     if (!plan->kafka.state_topic.empty()) {
       // What the operator creates before the group's first start (docs/SCALE_OUT.md).
       plan::LogicalPlan member = *plan;
-      std::string topics = plan->kafka.state_topic + " (compacted)";
-      for (const std::string& t : plan::PlanRepartitions(&member)) topics += ", " + t;
+      std::string exact;
+      for (const std::string& t : plan::PlanRepartitions(&member)) exact += (exact.empty() ? "" : ", ") + t;
+      std::string at_least = plan->kafka.state_topic + " (compacted)";
+      for (const plan::KafkaSinkDef& s : plan->kafka.sinks) at_least += ", " + s.topic;
       std::fprintf(stderr,
-                   "%s: note: a group of instances on topic %s: topics %s need as many partitions as it "
-                   "(docs/SCALE_OUT.md)\n",
-                   spec.c_str(), plan->kafka.sources.front().topic.c_str(), topics.c_str());
+                   "%s: note: a group of instances on topic %s: create %s with at least as many partitions as "
+                   "it%s (docs/SCALE_OUT.md)\n",
+                   spec.c_str(), plan->kafka.sources.front().topic.c_str(), at_least.c_str(),
+                   exact.empty() ? "" : (", and " + exact + " with exactly as many").c_str());
     }
   }
   if (plan->nats.enabled) {
