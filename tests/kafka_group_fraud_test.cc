@@ -357,6 +357,15 @@ kafka:
   produce(total / 4);
   // Once decisions flow from every hop, kill one instance mid-stream.
   ASSERT_GE(wait_outputs(total / 8, 60), total / 8) << "too few decisions from the group";
+  // ... and from every partition (a member's decisions are released only once its snapshot is
+  // written), so that the killed instance's partition has a snapshot to restore.
+  for (int i = 0; i < 60; ++i) {
+    const auto got = cluster.Consume("scored", kPartitions, total / 8, 2000);
+    bool each = got.size() == static_cast<size_t>(kPartitions);
+    for (const auto& [p, v] : got) each = each && !v.empty();
+    if (each) break;
+    ASSERT_LT(i, 59) << "a partition released no decision in time";
+  }
   produce(total / 5);
   b.Kill();
   produce(total / 6);
