@@ -17,6 +17,11 @@
 //    merchant (a key_by: every record crosses the repartition topic) and computes merchant
 //    features there, and the two are compared.
 //
+// 3. Failover (--what failover): two `impulse run` processes (the binary beside this one's build,
+//    or --impulse) form the group; once the backlog is output, one is killed with SIGKILL and
+//    one probe record is produced per partition it ran; timed from the kill to each probe's
+//    output in the sink topic, with the survivor's restore of each partition (its metrics).
+//
 // The bench's own sink reader, the producer and the mock brokers run in this process too: on a
 // small machine they take a share of the cores the groups would otherwise have.
 #include <librdkafka/rdkafka.h>
@@ -41,6 +46,7 @@
 #include "common/command_line.h"
 #include "connect/group.h"
 #include "connect/kafka_mock.h"
+#include "tests/engine_process.h"
 
 namespace impulse::bench {
 
@@ -73,6 +79,7 @@ struct Options {
   bool rekey = false;          // scaling: also the spec with a key_by (a repartition topic), compared
   uint64_t inflight = 40'000;  // per partition: records produced ahead of the outputs read
   std::string what = "all";
+  std::string impulse;  // failover: the impulse binary (default: the one built with this bench)
   std::string dir;
   uint64_t events() const { return entities * per_entity; }
 };
@@ -568,6 +575,108 @@ int RunRestore(const Options& o) {
 // n groups join, then the backlog is produced: seconds to its last output in the sink.
 int ScaleOnce(const Options& o, int n, bool rekey, double* events_per_s);
 
+// The partitions an instance runs, from its impulse_group_restore_seconds{partition="k"} lines.
+std::vector<int32_t> RunPartitions(uint16_t port) {
+  std::vector<int32_t> out;
+  const std::string text = e2e::MetricLines(port, "impulse_group_restore_seconds{");
+  for (size_t at = text.find("partition=\""); at != std::string::npos; at = text.find("partition=\"", at + 1)) {
+    out.push_back(static_cast<int32_t>(std::atoi(text.c_str() + at + 11)));
+  }
+  return out;
+}
+
+// A sample `name{partition="k"} v` of an instance's metrics, or -1.
+double PartitionSample(uint16_t port, const std::string& name, int32_t k) {
+  const std::string key = name + "{partition=\"" + std::to_string(k) + "\"} ";
+  const std::string text = e2e::MetricLines(port, key);
+  return text.empty() ? -1 : std::atof(text.c_str() + key.size());
+}
+
+int RunFailover(const Options& o) {
+  std::printf(
+      "== failover: %llu entities, %llu events, %u partitions, 2 processes, checkpoint every %lld ms, "
+      "session.timeout.ms %d\n",
+      static_cast<unsigned long long>(o.entities), static_cast<unsigned long long>(o.events()), o.partitions,
+      static_cast<long long>(o.checkpoint_interval_ms), o.session_timeout_ms);
+  connect::KafkaMockCluster cluster(3);
+  for (const char* t : {"source", "sink", "state"}) {
+    if (!cluster.CreateTopic(t, static_cast<int>(o.partitions))) return 1;
+  }
+  const std::string spec = o.dir + "/failover.yaml";
+  if (!WriteSpec(o, cluster.bootstraps(), spec)) return 1;
+  SinkWatch sink(cluster.bootstraps(), o);
+  Producer producer(cluster.bootstraps());
+  if (!sink.ok()) return 1;
+  const std::vector<std::string> args = {
+      "--checkpoint-interval-ms", std::to_string(o.checkpoint_interval_ms), "--shards", "1", "--durability", "none"};
+  e2e::EngineProcess a, b;
+  if (!a.Start(spec, o.dir + "/fa", args) || !b.Start(spec, o.dir + "/fb", args)) {
+    std::fprintf(stderr, "impulse-bench group: an instance did not start:\n%s%s\n", a.startup_log().c_str(),
+                 b.startup_log().c_str());
+    return 1;
+  }
+  const auto settle = Clock::now() + std::chrono::seconds(120);
+  std::vector<int32_t> of_b;
+  while (Clock::now() < settle) {
+    of_b = RunPartitions(b.port());
+    if (!of_b.empty() && RunPartitions(a.port()).size() + of_b.size() == o.partitions) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (of_b.empty()) {
+    std::fprintf(stderr, "impulse-bench group: the two instances did not share the partitions in 120 s\n");
+    return 1;
+  }
+  if (!ProduceBacklog(producer, sink, o) || !sink.WaitCount(o.events(), WaitTimeout(o))) {
+    std::fprintf(stderr, "impulse-bench group: the backlog was not output (%llu of %llu)\n",
+                 static_cast<unsigned long long>(sink.count()), static_cast<unsigned long long>(o.events()));
+    return 1;
+  }
+  // One more checkpoint interval, so that the last snapshots hold the whole backlog.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2 * o.checkpoint_interval_ms + 500));
+  const auto t_kill = Clock::now();
+  b.Kill();
+  // The probes wait in the topic for the partition's new owner.
+  for (const int32_t k : of_b) {
+    if (!producer.Send(k, Tx(o.events() + static_cast<uint64_t>(k), static_cast<uint64_t>(k), o.per_entity))) return 1;
+  }
+  if (!producer.Flush()) return 1;
+  std::vector<double> decided_s;
+  const auto deadline = Clock::now() + std::chrono::seconds(180);
+  while (decided_s.size() < of_b.size() && Clock::now() < deadline) {
+    decided_s.clear();
+    for (const int32_t k : of_b) {
+      const Clock::time_point at = sink.SeenAt(o.events() + static_cast<uint64_t>(k));
+      if (at != Clock::time_point()) decided_s.push_back(SecondsSince(t_kill, at));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (decided_s.size() < of_b.size()) {
+    std::fprintf(stderr, "impulse-bench group: %zu of %zu probes decided within 180 s\n", decided_s.size(),
+                 of_b.size());
+    return 1;
+  }
+  std::vector<double> restore_ms;
+  double bytes = 0;
+  double seconds = 0;
+  for (const int32_t k : of_b) {
+    const double rs = PartitionSample(a.port(), "impulse_group_restore_seconds", k);
+    const double rb = PartitionSample(a.port(), "impulse_group_restore_bytes", k);
+    restore_ms.push_back(rs * 1000);
+    bytes += std::max(0.0, rb);
+    seconds += std::max(0.0, rs);
+  }
+  std::sort(decided_s.begin(), decided_s.end());
+  std::printf(
+      "  killed instance ran %zu partitions; kill to its partitions' first new decisions: first %.2f s, "
+      "median %.2f s, last %.2f s\n",
+      of_b.size(), decided_s.front(), Median(decided_s), decided_s.back());
+  std::printf("  survivor's restores: %s ms (median %.0f ms), %.2f MB, %.1f MB/s\n", List(restore_ms, "%.0f").c_str(),
+              Median(restore_ms), bytes / 1e6, seconds > 0 ? bytes / 1e6 / seconds : 0.0);
+  std::printf("  outputs read twice from the sink topic: %llu\n", static_cast<unsigned long long>(sink.duplicates()));
+  (void)a.Signal(SIGTERM);
+  return sink.duplicates() == 0 ? 0 : 1;
+}
+
 int RunScaling(const Options& o) {
   std::printf("== scaling: %llu events (%llu entities), %u partitions, 1..%d groups in this process (%u cores)\n",
               static_cast<unsigned long long>(o.events()), static_cast<unsigned long long>(o.entities), o.partitions,
@@ -679,13 +788,15 @@ int GroupBenchCommand(const std::vector<std::string>& args) {
       "handoff: the new group starts once the old one has left (default: it starts just before Stop())")(
       "inflight", po::value(&o.inflight)->default_value(o.inflight),
       "records per partition produced ahead of the outputs read (the mock cluster keeps 5 MiB per partition)")(
-      "what", po::value(&o.what)->default_value(o.what), "all, restore or scaling")(
+      "what", po::value(&o.what)->default_value(o.what), "all, restore, scaling or failover (not in all)")(
+      "impulse", po::value(&o.impulse), "failover: the impulse binary (default: the one built with this bench)")(
       "data-dir", po::value(&o.dir), "where the groups' data go (default: a fresh temporary directory)");
   po::variables_map vm;
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when redirected to a file
   if (int rc = ParseCommandLine(args, "impulse-bench group [options]", opts, &vm); rc >= 0) return rc;
   if (o.entities == 0 || o.per_entity == 0 || o.partitions == 0 || o.handoffs < 1 || o.max_groups < 1 ||
-      o.checkpoint_interval_ms <= 0 || (o.what != "all" && o.what != "restore" && o.what != "scaling")) {
+      o.checkpoint_interval_ms <= 0 ||
+      (o.what != "all" && o.what != "restore" && o.what != "scaling" && o.what != "failover")) {
     std::fprintf(stderr,
                  "impulse-bench group: entities, per-entity, partitions, handoffs, max-groups and the checkpoint "
                  "interval must be > 0; --what is all, restore or scaling\n");
@@ -695,8 +806,13 @@ int GroupBenchCommand(const std::vector<std::string>& args) {
   if (own_dir) o.dir = std::filesystem::temp_directory_path() / ("impulse-gbench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(o.dir);
   int rc = 0;
-  if (o.what != "scaling") rc |= RunRestore(o);
-  if (o.what != "restore") rc |= RunScaling(o);
+  if (o.what == "failover") {
+    if (!o.impulse.empty()) ::setenv("IMPULSE_E2E_BINARY", o.impulse.c_str(), 1);
+    rc = RunFailover(o);
+  } else {
+    if (o.what != "scaling") rc |= RunRestore(o);
+    if (o.what != "restore") rc |= RunScaling(o);
+  }
   if (own_dir) std::filesystem::remove_all(o.dir);
   return rc;
 }

@@ -16,7 +16,11 @@
 
 namespace impulse::e2e {
 
-inline std::string ImpulseBinary() { return IMPULSE_BINARY; }
+// The binary built with the test, unless IMPULSE_E2E_BINARY names another (impulse-bench --impulse).
+inline std::string ImpulseBinary() {
+  const char* other = std::getenv("IMPULSE_E2E_BINARY");
+  return other != nullptr && *other != '\0' ? other : IMPULSE_BINARY;
+}
 inline std::string SourceDir() { return IMPULSE_SOURCE_DIR; }
 
 class EngineProcess {
