@@ -41,6 +41,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/command_line.h"
@@ -283,8 +284,16 @@ class SinkWatch {
           auto& seen = first_seen_[static_cast<size_t>(id)];
           if (seen == Clock::time_point()) {
             seen = now;
+            where_[id] = {m->partition, m->offset};
           } else {
             ++duplicates_;
+            // Where both copies are (one topic offset twice: a re-read; two offsets: two records).
+            if (duplicates_ <= 5) {
+              std::fprintf(stderr,
+                           "impulse-bench group: output of id %lld twice: partition %d offset %lld, then %d %lld\n",
+                           static_cast<long long>(id), where_[id].first, static_cast<long long>(where_[id].second),
+                           m->partition, static_cast<long long>(m->offset));
+            }
           }
         }
       }
@@ -300,6 +309,7 @@ class SinkWatch {
   uint64_t read_ = 0;           // guarded by mu_
   uint64_t duplicates_ = 0;     // guarded by mu_
   std::vector<Clock::time_point> first_seen_;
+  std::unordered_map<int64_t, std::pair<int32_t, int64_t>> where_;  // id -> (partition, offset) first read
 };
 
 // One producer for the bench's records (linger 5 ms: batches form while the loop runs).
@@ -674,6 +684,7 @@ int RunFailover(const Options& o) {
               Median(restore_ms), bytes / 1e6, seconds > 0 ? bytes / 1e6 / seconds : 0.0);
   std::printf("  outputs read twice from the sink topic: %llu\n", static_cast<unsigned long long>(sink.duplicates()));
   (void)a.Signal(SIGTERM);
+  if (sink.duplicates() > 0) std::fprintf(stderr, "the survivor's log (its end):\n%s\n", a.tail().c_str());
   return sink.duplicates() == 0 ? 0 : 1;
 }
 
