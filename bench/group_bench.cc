@@ -312,14 +312,18 @@ class SinkWatch {
   std::unordered_map<int64_t, std::pair<int32_t, int64_t>> where_;  // id -> (partition, offset) first read
 };
 
-// One producer for the bench's records (linger 5 ms: batches form while the loop runs).
+// One producer for the bench's records (linger 5 ms: batches form while the loop runs),
+// idempotent: a retried request under load must not store an input record twice (that would be
+// two outputs of one id, counted as a duplicate).
 class Producer {
  public:
   explicit Producer(const std::string& bootstraps) {
     char err[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
-             {"bootstrap.servers", bootstraps}, {"linger.ms", "5"}, {"log_level", "0"}}) {
+    for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{{"bootstrap.servers", bootstraps},
+                                                                               {"linger.ms", "5"},
+                                                                               {"enable.idempotence", "true"},
+                                                                               {"log_level", "0"}}) {
       rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err));
     }
     rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
