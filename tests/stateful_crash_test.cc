@@ -157,11 +157,16 @@ void ListCheckpoints(const std::string& data_dir, std::set<int64_t>* complete, i
   for (const auto& d : fs::directory_iterator(data_dir + "/checkpoints", ec)) {
     const std::string name = d.path().filename().string();
     if (name.size() > 8 && name.substr(name.size() - 8) == ".pending") {
-      for (const auto& f : fs::recursive_directory_iterator(d.path())) {
-        if (!f.is_regular_file()) continue;
-        if (f.path().filename() == "MANIFEST") *pending_manifest = true;
-        if (f.file_size() > 0) ++*pending_files;
+      // The engine writes (and renames its .tmp files) while this lists: a file gone meanwhile
+      // is skipped, not an error.
+      for (fs::recursive_directory_iterator it(d.path(), ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code fe;
+        if (!it->is_regular_file(fe) || fe) continue;
+        if (it->path().filename() == "MANIFEST") *pending_manifest = true;
+        const auto size = fs::file_size(it->path(), fe);
+        if (!fe && size > 0) ++*pending_files;
       }
+      ec.clear();
     } else if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
       complete->insert(std::atoll(name.c_str()));
     }
