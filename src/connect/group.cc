@@ -986,11 +986,7 @@ class GroupImpl final : public Group, public server::GroupLookups {
       if (m == nullptr) continue;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         // Transaction markers take offsets: the end is reached when the position is.
-        rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(pos, topic, k);
-        if (rd_kafka_position(rk, pos) == RD_KAFKA_RESP_ERR_NO_ERROR) done = pos->elems[0].offset >= hi;
-        rd_kafka_topic_partition_list_destroy(pos);
-        done = done || m->offset >= hi;
+        done = PositionReached(rk, kdef_.state_topic, k, hi) || m->offset >= hi;
         rd_kafka_message_destroy(m);
         continue;
       }

@@ -740,10 +740,7 @@ class Sink {
       if (eof) {
         // The end for a read-committed reader is the last stable offset: done once it is `end`
         // (transaction markers take offsets, which the position passes).
-        rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(pos, def_.topic.c_str(), tp);
-        done = rd_kafka_position(positions_.get(), pos) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset >= end;
-        rd_kafka_topic_partition_list_destroy(pos);
+        done = PositionReached(positions_.get(), def_.topic, tp, end);
         if (!done)
           st = Unavailable("kafka sink " + def_.stream + ": " + def_.topic + " partition " + std::to_string(tp) +
                            ": its stable end stays before its end (a transaction of another writer open)");

@@ -78,4 +78,12 @@ Result<int> TopicPartitions(rd_kafka_t* rk, const plan::KafkaDef& def, const std
   return n;
 }
 
+bool PositionReached(rd_kafka_t* rk, const std::string& topic, int32_t partition, int64_t end) {
+  rd_kafka_topic_partition_list_t* pos = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(pos, topic.c_str(), partition);
+  const bool reached = rd_kafka_position(rk, pos) == RD_KAFKA_RESP_ERR_NO_ERROR && pos->elems[0].offset >= end;
+  rd_kafka_topic_partition_list_destroy(pos);
+  return reached;
+}
+
 }  // namespace impulse::connect

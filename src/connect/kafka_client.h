@@ -46,5 +46,9 @@ Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<
 Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf, ErrorLog* log, const std::string& what);
 // Partition count of `topic`, waiting at most the spec's connect timeout for the brokers.
 Result<int> TopicPartitions(rd_kafka_t* rk, const plan::KafkaDef& def, const std::string& topic, ErrorLog* log);
+// Whether a consumer's position in topic/partition reached `end` (a read back to a known end:
+// transaction markers take offsets, which the position passes; read-committed, it stops at the
+// last stable offset).
+bool PositionReached(rd_kafka_t* rk, const std::string& topic, int32_t partition, int64_t end);
 
 }  // namespace impulse::connect
