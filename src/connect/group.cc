@@ -133,8 +133,8 @@ struct Member {
   bool fenced = false;     // the state producer failed for good (fenced by a newer owner, or fatal)
   bool owner_due = false;  // the owner record is to be written (the member started, or the URL is new)
   MemberInfo info;         // under mu
+  ErrorLog errors;         // before producer, which logs into it until destroyed
   HandlePtr producer;      // transactional, id <group>.state.p<k>
-  ErrorLog errors;
   std::thread publisher;
   std::unique_ptr<Engine> engine;
   std::shared_ptr<server::DecisionIndexSet> decisions;  // over engine; replaced with it
@@ -548,6 +548,7 @@ class GroupImpl final : public Group, public server::GroupLookups {
                                                     {"partition.assignment.strategy", "cooperative-sticky"}}));
     rd_kafka_conf_set_rebalance_cb(conf.get(), &GroupImpl::OnRebalance);
     rd_kafka_conf_set_error_cb(conf.get(), OnError);
+    rd_kafka_conf_set_log_cb(conf.get(), OnLog);
     rd_kafka_conf_set_opaque(conf.get(), &errors_);
     char err[512];
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err));

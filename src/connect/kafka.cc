@@ -503,8 +503,8 @@ class Source {
   uint32_t batch_max_ = 1;
   uint32_t writers_ = 0;  // repartition topics: the members writing it
   std::unique_ptr<NdjsonParser> parser_;
+  ErrorLog errors_;  // before the handle, which logs into it until destroyed
   HandlePtr rk_;
-  ErrorLog errors_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::vector<Part> parts_;
@@ -1098,9 +1098,9 @@ class Sink {
   plan::KafkaSinkDef def_;
   uint32_t stream_;
   StreamDef sdef_;
+  ErrorLog errors_;  // before the handles, which log into it until destroyed
   HandlePtr positions_;
   HandlePtr producer_;
-  ErrorLog errors_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::vector<uint64_t> pos_;

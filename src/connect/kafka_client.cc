@@ -1,5 +1,6 @@
 #include "connect/kafka_client.h"
 
+#include <cstdio>
 #include <string>
 
 #include "connect/connector_util.h"
@@ -11,6 +12,17 @@ void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
   log->count.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> l(log->mu);
   log->last = std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason;
+}
+
+// librdkafka's own stderr format, plus the last error-level line kept for start-up errors. Called
+// on librdkafka's threads, where the handle's opaque is already set.
+void OnLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  std::fprintf(stderr, "%%%d|%s|%s| %s\n", level, fac, rd_kafka_name(rk), buf);
+  if (level > 3) return;
+  auto* log = static_cast<ErrorLog*>(rd_kafka_opaque(rk));
+  if (log == nullptr) return;
+  std::lock_guard<std::mutex> l(log->mu);
+  log->last_log = std::string(fac) + ": " + buf;
 }
 
 namespace {
@@ -41,6 +53,7 @@ Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<
 
 Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf, ErrorLog* log, const std::string& what) {
   rd_kafka_conf_set_error_cb(conf.get(), OnError);
+  rd_kafka_conf_set_log_cb(conf.get(), OnLog);
   rd_kafka_conf_set_opaque(conf.get(), log);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof(err));

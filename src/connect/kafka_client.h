@@ -20,10 +20,11 @@ namespace impulse::connect {
 struct ErrorLog {
   std::mutex mu;
   std::string last;
+  std::string last_log;  // the last error-level log line (a refused connect is logged, not always an error event)
   std::atomic<uint64_t> count{0};
   std::string Last() {
     std::lock_guard<std::mutex> l(mu);
-    return last;
+    return last.empty() ? last_log : last;
   }
 };
 
@@ -38,6 +39,10 @@ using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 
 // An error callback recording into the ErrorLog passed as the handle's opaque.
 void OnError(rd_kafka_t*, int err, const char* reason, void* opaque);
+// A log callback writing librdkafka's lines to stderr and keeping the last error-level one in
+// the ErrorLog that is the handle's opaque (declare the ErrorLog before the handle: librdkafka
+// logs from its own threads until the handle is destroyed).
+void OnLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
 // The spec's properties over the engine's settings (which the spec may not override). With
 // `unset`, variables not set are named there instead of failing (validation).
 Result<ConfPtr> MakeConf(const plan::KafkaDef& def, const std::vector<std::pair<std::string, std::string>>& own,
