@@ -24,6 +24,8 @@ PACKAGES=(
   python3
   # the real-time benchmark (bench/realtime/run.sh): the HTTP/1.1 ceiling and the Python peer
   nginx python3-xgboost python3-numpy curl
+  # the web console's browser test (tests/console/console_browser_test.py)
+  chromium chromium-driver python3-selenium
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # style checks (scripts/lint.sh)

@@ -300,8 +300,18 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
                    static_cast<unsigned long long>(pending.id), ss.ToString().c_str());
     }
   }
+  const int64_t duration_ns = clock_->NowNs() - t0;
   checkpoint_pause.Record(t1 - pause_start);
-  checkpoint_duration.Record(clock_->NowNs() - t0);
+  checkpoint_duration.Record(duration_ns);
+  uint64_t state_bytes = 0;
+  for (const auto& f : files) state_bytes += f->bytes_written();
+  last_checkpoint_bytes.store(state_bytes, std::memory_order_relaxed);
+  last_checkpoint_duration_ns.store(duration_ns, std::memory_order_relaxed);
+  last_checkpoint_pause_ns.store(t1 - pause_start, std::memory_order_relaxed);
+  last_checkpoint_unix_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count(),
+                                std::memory_order_relaxed);
   checkpoints_completed.Add(1);
   last_checkpoint_id.store(static_cast<int64_t>(pending.id), std::memory_order_relaxed);
   return Status::OK();

@@ -319,7 +319,12 @@ class EngineImpl final : public Engine, public connect::Host {
   LatencyHistogram checkpoint_pause;     // pipelines paused, per checkpoint
   LatencyHistogram checkpoint_duration;  // begin to commit
   std::atomic<int64_t> last_checkpoint_id{-1};
+  // The newest complete checkpoint: state bytes written, when it committed (wall clock, ms since
+  // the epoch; 0: none), its duration and pause.
   std::atomic<uint64_t> last_checkpoint_bytes{0};
+  std::atomic<int64_t> last_checkpoint_unix_ms{0};
+  std::atomic<int64_t> last_checkpoint_duration_ns{0};
+  std::atomic<int64_t> last_checkpoint_pause_ns{0};
 
  private:
   EngineImpl(plan::LogicalPlan plan, EngineOptions options);

@@ -1,5 +1,9 @@
 // Engine::MetricsText: collects the per-shard counters and histograms at scrape time.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "runtime/decide.h"
@@ -10,6 +14,37 @@
 namespace impulse::runtime {
 
 using prometheus::MetricType;
+
+namespace {
+
+// The process's CPU time and resident memory, under the names Prometheus clients use for them
+// (prometheus-cpp exports no process collector). Read at scrape time: a getrusage call and one
+// small /proc read. In an embedding process they describe the whole process.
+void AppendProcessMetrics(Exposition* ex) {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    const auto seconds = [](const timeval& tv) {
+      return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+    };
+    ex->Family("process_cpu_seconds_total", "User and system CPU time of the process.", MetricType::Counter);
+    ex->AddValue({}, seconds(ru.ru_utime) + seconds(ru.ru_stime));
+  }
+  // statm's second field: resident pages.
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return;
+  unsigned long long size_pages = 0;
+  unsigned long long resident_pages = 0;
+  const int fields = std::fscanf(f, "%llu %llu", &size_pages, &resident_pages);
+  std::fclose(f);
+  if (fields != 2) return;
+  const auto page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  ex->Family("process_resident_memory_bytes", "Resident memory of the process.", MetricType::Gauge);
+  ex->AddValue({}, static_cast<double>(resident_pages) * page);
+  ex->Family("process_virtual_memory_bytes", "Virtual memory of the process.", MetricType::Gauge);
+  ex->AddValue({}, static_cast<double>(size_pages) * page);
+}
+
+}  // namespace
 
 std::string EngineImpl::MetricsText() const {
   Exposition ex;
@@ -54,6 +89,17 @@ std::string EngineImpl::MetricsText() const {
     }
   }
 
+  ex.Family("impulse_pipeline_info",
+            "1 per pipeline, labelled with the stream it reads (source; a join's second stream: source2) and its "
+            "sink (stream:NAME, file:PATH or stdout), so that a pipeline's rates can be put beside its streams.",
+            MetricType::Gauge);
+  for (const auto& p : pipelines_) {
+    const plan::LogicalPipeline& lp = p->logical();
+    std::string sink = "stdout";
+    if (lp.sink.kind == plan::SinkDef::Kind::kStream) sink = "stream:" + lp.sink.target;
+    if (lp.sink.kind == plan::SinkDef::Kind::kFile) sink = "file:" + lp.sink.target;
+    ex.AddValue({{"pipeline", lp.name}, {"source", lp.source}, {"source2", lp.second_source}, {"sink", sink}}, 1.0);
+  }
   ex.Family("impulse_pipeline_events_in_total", "Events read by a pipeline.", MetricType::Counter);
   for (size_t i = 0; i < pipelines_.size(); ++i) {
     uint64_t v = 0;
@@ -251,6 +297,20 @@ std::string EngineImpl::MetricsText() const {
   }
   ex.Family("impulse_checkpoint_last_id", "Id of the newest complete checkpoint (-1: none).", MetricType::Gauge);
   ex.AddValue({}, static_cast<double>(last_checkpoint_id.load(std::memory_order_relaxed)));
+  ex.Family("impulse_checkpoint_last_completed_seconds",
+            "When the newest complete checkpoint committed (seconds since the epoch; 0: none since the start).",
+            MetricType::Gauge);
+  ex.AddValue({}, static_cast<double>(last_checkpoint_unix_ms.load(std::memory_order_relaxed)) / 1e3);
+  ex.Family("impulse_checkpoint_last_duration_seconds", "Begin to commit of the newest complete checkpoint.",
+            MetricType::Gauge);
+  ex.AddValue({}, static_cast<double>(last_checkpoint_duration_ns.load(std::memory_order_relaxed)) / 1e9);
+  ex.Family("impulse_checkpoint_last_pause_seconds", "Pipelines paused by the newest complete checkpoint.",
+            MetricType::Gauge);
+  ex.AddValue({}, static_cast<double>(last_checkpoint_pause_ns.load(std::memory_order_relaxed)) / 1e9);
+  ex.Family("impulse_checkpoint_last_bytes", "Operator state bytes written by the newest complete checkpoint.",
+            MetricType::Gauge);
+  ex.AddValue({}, static_cast<double>(last_checkpoint_bytes.load(std::memory_order_relaxed)));
+  AppendProcessMetrics(&ex);
 
   ex.Family("impulse_shard_cycles_total", "Shard loop iterations (an idle shard makes about one a second).",
             MetricType::Counter);

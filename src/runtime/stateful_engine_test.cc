@@ -526,5 +526,38 @@ TEST_F(StatefulEngineTest, PeriodicCheckpointsDuringIngestAndACleanRestartDoNotR
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+// The numbers the web console shows for checkpoints and the process, from /metrics.
+TEST_F(StatefulEngineTest, MetricsDescribeTheLastCheckpointAndTheProcess) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const auto value = [&](const std::string& name) {
+    const std::string text = (*e)->MetricsText();
+    const size_t at = text.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << name;
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+  };
+  EXPECT_EQ(value("impulse_checkpoint_last_completed_seconds"), 0.0);
+  EXPECT_EQ(value("impulse_checkpoint_last_bytes"), 0.0);
+  Ingest(**e, Clicks(3, 600), 0, 600);
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  const double before_s = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count()) /
+                          1e3;
+  ASSERT_TRUE((*e)->CheckpointNow().ok());
+  const double completed_s = value("impulse_checkpoint_last_completed_seconds");
+  EXPECT_GE(completed_s, before_s - 0.001);
+  EXPECT_LT(completed_s, before_s + 60);
+  EXPECT_GT(value("impulse_checkpoint_last_bytes"), 0.0);  // the windows' state
+  EXPECT_GT(value("impulse_checkpoint_last_duration_seconds"), 0.0);
+  EXPECT_GE(value("impulse_checkpoint_last_duration_seconds"), value("impulse_checkpoint_last_pause_seconds"));
+  EXPECT_NE((*e)->MetricsText().find(
+                "impulse_pipeline_info{pipeline=\"per_user\",source=\"clicks\",source2=\"\",sink=\"stream:user_counts\"} 1"),
+            std::string::npos);
+  EXPECT_GT(value("process_cpu_seconds_total"), 0.0);
+  EXPECT_GT(value("process_resident_memory_bytes"), 1e6);
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 }  // namespace
 }  // namespace impulse

@@ -351,6 +351,37 @@ TEST_F(HttpServerTest, BearerTokenRequiredExceptHealthz) {
   EXPECT_EQ(engine_.ingest_calls(), 1u);
 }
 
+// The console's files are served without the token (they hold no data), with headers that keep
+// the page to this origin; its data routes still need the token.
+TEST_F(HttpServerTest, ConsoleFilesServedWithoutTokenAndWithCsp) {
+  StartServer(With([](HttpServerOptions& o) { o.bearer_token = "s3cret"; }));
+  TestHttpClient c = Client();
+  for (const char* path : {"/", "/console/", "/console/index.html"}) {
+    const TestResponse page = c.Request(verb::get, path);
+    EXPECT_EQ(page.status, 200) << path;
+    EXPECT_EQ(page.Header("Content-Type"), "text/html; charset=utf-8") << path;
+    EXPECT_NE(page.body.find("<!doctype html>"), std::string::npos) << path;
+    EXPECT_EQ(page.Header("Cache-Control"), "no-cache") << path;
+    EXPECT_NE(page.Header("Content-Security-Policy").find("default-src 'none'; script-src 'self'"), std::string::npos);
+    EXPECT_EQ(page.Header("X-Content-Type-Options"), "nosniff");
+  }
+  const TestResponse js = c.Request(verb::get, "/console/vendor/uplot/uPlot.esm.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.Header("Content-Type"), "text/javascript; charset=utf-8");
+  EXPECT_NE(js.body.find("export { uPlot as default }"), std::string::npos);
+  EXPECT_EQ(c.Request(verb::get, "/console/vendor/uplot/uPlot.min.css").Header("Content-Type"),
+            "text/css; charset=utf-8");
+  EXPECT_EQ(c.Request(verb::get, "/console/vendor/uplot/LICENSE").Header("Content-Type"), "text/plain; charset=utf-8");
+  const TestResponse missing = c.Request(verb::get, "/console/nope.js");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.Header("Content-Security-Policy"), "");
+  EXPECT_EQ(c.Request(verb::get, "/console/../metrics").status, 404);
+  EXPECT_EQ(c.Request(verb::post, "/", "x").status, 405);
+  EXPECT_EQ(c.Request(verb::get, "/metrics").status, 401);
+  // Data replies carry none of the console's headers.
+  EXPECT_EQ(c.Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer s3cret"}}).Header("Cache-Control"), "");
+}
+
 TEST_F(HttpServerTest, NoAuthConfiguredAcceptsAnyRequest) {
   StartServer();
   EXPECT_EQ(Client().Request(verb::get, "/v1/streams", "", {{"Authorization", "Bearer x"}}).status, 200);

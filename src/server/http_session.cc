@@ -354,6 +354,7 @@ class Session : public IdleConnection, public std::enable_shared_from_this<Sessi
     out_.append("\r\nServer: impulse\r\nContent-Type: ").append(reply.content_type);
     if (reply.retry_after_s) out_.append("\r\nRetry-After: ").append(std::to_string(*reply.retry_after_s));
     if (reply.www_authenticate) out_.append("\r\nWWW-Authenticate: Bearer realm=\"impulse\"");
+    out_.append(reply.extra_headers);
     if (!keep_alive && !http10) out_.append("\r\nConnection: close");
     if (keep_alive && http10) out_.append("\r\nConnection: keep-alive");
     out_.append("\r\nContent-Length: ").append(std::to_string(reply.body.size())).append("\r\n\r\n");

@@ -170,6 +170,7 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kFeatureGet: return "features_get";
     case Route::kFeatureBatch: return "features_batch";
     case Route::kDecisionGet: return "decisions_get";
+    case Route::kConsole: return "console";
     default: break;  // kUnknown; the model routes are labelled above
   }
   return "unknown";
@@ -188,6 +189,9 @@ ParsedTarget ParseTarget(std::string_view target) {
     out.route = Route::kListStreams;
   } else if (path == "/v1/features" || path == "/v1/features/") {
     out.route = Route::kFeatureViews;
+  } else if (auto asset = ConsoleAssetPath(path)) {
+    out.route = Route::kConsole;
+    out.asset = std::move(*asset);
   } else if (ParseModelTarget(path, &out)) {
     // model_routes.cc set the route (kUnknown for a malformed model path)
   } else {
@@ -288,7 +292,8 @@ HttpReply IngestReply(const IngestResult& result) {
 
 std::optional<HttpReply> Router::Precheck(const ParsedTarget& target, std::string_view authorization,
                                           std::optional<uint64_t> content_length) const {
-  if (!options_->bearer_token.empty() && target.route != Route::kHealthz) {
+  // The console's files hold no data; its data calls carry the token.
+  if (!options_->bearer_token.empty() && target.route != Route::kHealthz && target.route != Route::kConsole) {
     bool ok = IEqualsPrefix(authorization, "bearer ");
     if (ok) {
       std::string_view token = authorization.substr(7);
@@ -350,6 +355,7 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     case Route::kDecisionGet:
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
       return reply(DecisionGet(target.stream, target.event_id, target.forwarded));
+    case Route::kConsole: return reply(ConsoleReply(method, target.asset));
     default: break;  // kUnknown; the model routes are answered above
   }
   reply(Error(404, "no such route", "NotFound"));

@@ -24,6 +24,7 @@ struct HttpReply {
   std::string body;
   std::optional<uint32_t> retry_after_s;  // set: send Retry-After (503)
   bool www_authenticate = false;          // 401: send WWW-Authenticate: Bearer
+  std::string_view extra_headers;         // more header lines, each "\r\nName: value" (static text)
 };
 
 inline HttpReply MakeReply(int status, std::string body, std::string content_type = "application/json") {
@@ -55,9 +56,10 @@ enum class Route : uint8_t {
   kV2ModelReady,     // GET /v2/models/{m}[/versions/{v}]/ready
   kV2ModelInfer,     // POST /v2/models/{m}[/versions/{v}]/infer
   kDecisionGet,      // /v1/decisions/{stream}/{event_id}
+  kConsole,          // GET / and /console/... (console_routes.cc): the web console's files
 };
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
-// feature_views, features_get, features_batch, decisions_get, unknown.
+// feature_views, features_get, features_batch, decisions_get, console, unknown.
 std::string_view RouteLabel(Route route, std::string_view method);
 
 // Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
@@ -71,6 +73,7 @@ struct ParsedTarget {
   std::string model;                     // model routes: the (percent-decoded) model name
   std::string version;                   // model routes: the version segment as sent; "" when absent
   std::string event_id;                  // kDecisionGet (with `stream`)
+  std::string asset;                     // kConsole: the file's path under console/ ("index.html" for /)
   std::optional<std::string> forwarded;  // the value of kForwardedHeader when sent (group_lookups.h)
 };
 ParsedTarget ParseTarget(std::string_view target);
@@ -83,6 +86,13 @@ bool ParseModelTarget(std::string_view path, ParsedTarget* out);
 std::string_view ModelRouteLabel(Route route);
 // True for the routes answered by Router::ModelRoute (kModels .. kV2ModelInfer).
 bool IsModelRoute(Route route);
+// The console file a path names ("/" and "/console/" name index.html), nullopt when the path is
+// not the console's (console_routes.cc).
+std::optional<std::string> ConsoleAssetPath(std::string_view path);
+// The reply for a console file: the file with its Content-Type, Cache-Control and a
+// Content-Security-Policy allowing this origin only; 404 for an unknown file, 405 for a method
+// other than GET/HEAD.
+HttpReply ConsoleReply(std::string_view method, std::string_view asset_path);
 // Percent-decodes one path segment ('+' stays '+'); nullopt on a malformed escape.
 std::optional<std::string> PercentDecodeSegment(std::string_view segment);
 

@@ -15,6 +15,11 @@ TEST(ParseTarget, RecognisesEachRoute) {
   EXPECT_EQ(t.route, Route::kStreamEvents);
   EXPECT_EQ(t.stream, "orders");
   EXPECT_EQ(t.query, "partition=1&from=2");
+  EXPECT_EQ(ParseTarget("/").route, Route::kConsole);
+  EXPECT_EQ(ParseTarget("/").asset, "index.html");
+  EXPECT_EQ(ParseTarget("/console/app.js?v=1").asset, "app.js");
+  EXPECT_EQ(ParseTarget("/consolex").route, Route::kUnknown);
+  EXPECT_EQ(RouteLabel(Route::kConsole, "GET"), "console");
 }
 
 TEST(CheckTransferCoding, OnlyChunkedOnceIsDecoded) {
