@@ -2,7 +2,7 @@
 // version, the scores, the trigger firings), and a live tail of any stream (polling the
 // read-back route once a second from each partition's end; stopped while the tab is hidden).
 import {HttpError, getJson, readEvents, readLatest} from './api.js';
-import {fmtTime} from './ui.js';
+import {fmtSeconds, fmtTime} from './ui.js';
 
 const TAIL_KEEP = 100;
 const TAIL_MS = 1000;
@@ -48,7 +48,7 @@ async function lookupFeatures(ev) {
     const {status, json} = await getJson(
       `/v1/features/${encodeURIComponent(view)}/${encodeURIComponent(entity)}`, {}, [404]);
     if (status === 404 && json.code) throw new HttpError(404, JSON.stringify(json));
-    const head = el('p', json.found ? `as of ${fmtTime(json.as_of)} (age ${json.age_ms} ms)`
+    const head = el('p', json.found ? `as of ${fmtTime(json.as_of)} (age ${fmtSeconds(json.age_ms / 1000)})`
                                     : `not found: ${json.reason || ''}`, {id: 'feature-status'});
     out.replaceChildren(head, kvTable(json.features, 'feature-values'));
     out.dataset.found = String(json.found);
