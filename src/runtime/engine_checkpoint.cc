@@ -308,10 +308,10 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   last_checkpoint_bytes.store(state_bytes, std::memory_order_relaxed);
   last_checkpoint_duration_ns.store(duration_ns, std::memory_order_relaxed);
   last_checkpoint_pause_ns.store(t1 - pause_start, std::memory_order_relaxed);
-  last_checkpoint_unix_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count(),
-                                std::memory_order_relaxed);
+  last_checkpoint_unix_ms.store(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count(),
+      std::memory_order_relaxed);
   checkpoints_completed.Add(1);
   last_checkpoint_id.store(static_cast<int64_t>(pending.id), std::memory_order_relaxed);
   return Status::OK();

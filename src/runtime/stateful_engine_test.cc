@@ -551,9 +551,10 @@ TEST_F(StatefulEngineTest, MetricsDescribeTheLastCheckpointAndTheProcess) {
   EXPECT_GT(value("impulse_checkpoint_last_bytes"), 0.0);  // the windows' state
   EXPECT_GT(value("impulse_checkpoint_last_duration_seconds"), 0.0);
   EXPECT_GE(value("impulse_checkpoint_last_duration_seconds"), value("impulse_checkpoint_last_pause_seconds"));
-  EXPECT_NE((*e)->MetricsText().find(
-                "impulse_pipeline_info{pipeline=\"per_user\",source=\"clicks\",source2=\"\",sink=\"stream:user_counts\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      (*e)->MetricsText().find(
+          "impulse_pipeline_info{pipeline=\"per_user\",source=\"clicks\",source2=\"\",sink=\"stream:user_counts\"} 1"),
+      std::string::npos);
   EXPECT_GT(value("process_cpu_seconds_total"), 0.0);
   EXPECT_GT(value("process_resident_memory_bytes"), 1e6);
   ASSERT_TRUE((*e)->Stop().ok());
