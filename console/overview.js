@@ -98,10 +98,10 @@ export function render(state) {
   fillTable('stages-table', stages, (stage) => {
     const bs = buckets(m, 'impulse_stage_latency_seconds', {stage});
     const count = value(m, 'impulse_stage_latency_seconds_count', {stage});
+    const q = (x) => quantile(bs, x);
     return [
-      cell('stage', stage), cell('count', fmtInt(count), count),
-      cell('p50', fmtSeconds(quantile(bs, 0.5))), cell('p99', fmtSeconds(quantile(bs, 0.99))),
-      cell('p999', fmtSeconds(quantile(bs, 0.999))),
+      cell('stage', stage), cell('count', fmtInt(count), count), cell('p50', fmtSeconds(q(0.5)), q(0.5)),
+      cell('p99', fmtSeconds(q(0.99)), q(0.99)), cell('p999', fmtSeconds(q(0.999)), q(0.999)),
     ];
   });
 

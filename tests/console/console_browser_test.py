@@ -119,6 +119,27 @@ class Api:
         return rows
 
 
+def histogram_quantile(metrics, name, labels, q):
+    """Prometheus' histogram_quantile over the cumulative buckets of one series (linear inside a
+    bucket; the lower edge of +Inf), computed here independently of the page's JavaScript."""
+    bs = []
+    for key, v in metrics.items():
+        if key.startswith(name + '_bucket{') and labels in key:
+            le = key.split('le="')[1].split('"')[0]
+            bs.append((float('inf') if le == '+Inf' else float(le), v))
+    bs.sort()
+    total = bs[-1][1]
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in bs:
+        if count >= rank:
+            if le == float('inf'):
+                return prev_le
+            return prev_le + (le - prev_le) * ((rank - prev_count) / (count - prev_count))
+        prev_le, prev_count = le, count
+    return prev_le
+
+
 class Failure(Exception):
     pass
 
@@ -251,6 +272,11 @@ def main():
             count = m['impulse_stage_latency_seconds_count{stage="ingest_to_durable"}']
             if shown_number(cell('stages-table', 'ingest_to_durable', 'count')) != count:
                 return False
+            for field, q in (('p50', 0.5), ('p99', 0.99), ('p999', 0.999)):
+                want = histogram_quantile(m, 'impulse_stage_latency_seconds', 'stage="ingest_to_durable"', q)
+                got = float(cell('stages-table', 'ingest_to_durable', field).get_attribute('data-value'))
+                if abs(got - want) > 1e-9 * max(1.0, want):
+                    return False
             last = driver.find_element(By.ID, 'ckpt-last-id').get_attribute('data-value')
             return last is not None and float(last) == m['impulse_checkpoint_last_id']
         eventually(overview_matches, 'overview numbers equal /metrics and /v1/streams')
