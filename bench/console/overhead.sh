@@ -54,24 +54,32 @@ run_once() {  # $1: none | pages; prints events/s
     >"$work/load.txt" 2>&1
   for q in "${pollers[@]}"; do kill "$q" 2>/dev/null || true; wait "$q" 2>/dev/null || true; done
   pollers=()
+  # Scrapes served and their mean time in the server (end of headers to reply written), taken
+  # before this last scrape is counted.
   local scrapes
-  scrapes=$(curl -s "http://127.0.0.1:$p/metrics" | awk -F' ' '/^impulse_http_requests_total\{route="metrics"/ {s+=$2} END {print s+0}')
+  scrapes=$(curl -s "http://127.0.0.1:$p/metrics" | awk '
+    /^impulse_http_requests_total\{/ && /route="metrics"/ {n += $NF}
+    /^impulse_http_request_duration_seconds_sum\{/ && /route="metrics"/ {t += $NF}
+    /^impulse_http_request_duration_seconds_count\{/ && /route="metrics"/ {c += $NF}
+    END {printf "%d %.0f", n, (c > 0 ? t / c * 1e6 : 0)}')
   kill "$engine_pid"; wait "$engine_pid" 2>/dev/null || true; engine_pid=""
   local rate
-  rate=$(grep -oE 'throughput[^0-9]*[0-9.]+' "$work/load.txt" | grep -oE '[0-9.]+$' | head -1)
+  rate=$(grep -m1 'HTTP ingest' "$work/load.txt" | grep -oE '[0-9]+ events/s' | grep -oE '^[0-9]+')
+  [ -n "$rate" ] || { cat "$work/load.txt" >&2; exit 1; }
   echo "$rate $scrapes"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "command: impulse load --events $EVENTS --connections $CONNECTIONS --batch $BATCH (quickstart), RUNS=$RUNS PAGES=$PAGES"
 none=()
 pages=()
 for r in $(seq "$RUNS"); do
-  read -r a sa < <(run_once none)
-  read -r b sb < <(run_once pages)
-  echo "run $r: without console $a events/s ($sa /metrics scrapes); with $PAGES pages $b events/s ($sb scrapes)"
+  read -r a _ _ < <(run_once none)
+  read -r b sb us < <(run_once pages)
+  echo "run $r: without console $a events/s; with $PAGES pages $b events/s ($sb /metrics scrapes, mean $us us each)"
   none+=("$a")
   pages+=("$b")
 done
