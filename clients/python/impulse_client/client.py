@@ -269,7 +269,9 @@ class Client:
         RejectedLines is raised at the end (`.result.errors`: index in `events` and reason), or,
         with raise_on_reject=False, they are in the returned result. Any other error stops the
         send and is raised with `.result` set to what was sent before it (earlier batches are
-        stored; for a 507 `stored_lines` lists the lines of the failed batch that were stored).
+        stored; for a 507 `stored_lines` lists the lines of the failed batch that were stored,
+        and `.batch_first_index` is the index in `events` of that batch's line 1). An event that
+        cannot be serialized raises ValueError naming its index, before its batch is sent.
         """
         result = SendResult()
         path = f"/v1/streams/{_quote(stream)}/events"
@@ -319,8 +321,13 @@ class Client:
             for start in range(0, len(lines), DECIDE_EVENTS_MAX):
                 part = lines[start:start + DECIDE_EVENTS_MAX]
                 body = b"\n".join(part) + b"\n"
-                _, _, data, retries = self._request("POST", path, body, query, "application/x-ndjson",
-                                                    ok=(200, 207, 422))
+                try:
+                    _, _, data, retries = self._request("POST", path, body, query, "application/x-ndjson",
+                                                        ok=(200, 207, 422))
+                except _errors.ImpulseError as e:
+                    e.result = result
+                    e.batch_first_index = first + start
+                    raise
                 reply = json.loads(data.decode("utf-8"))
                 result.retries += retries
                 result.id_field = reply.get("id_field", result.id_field)
@@ -356,9 +363,9 @@ class Client:
         `partition`: one partition, or None for all of them (each partition's end offset is read
         from `GET /v1/streams` and only partitions that grew are read). `from_offset`: "end"
         (only new events), "start" (everything retained), or an offset (the same for every
-        partition). With follow=False the generator ends once it has caught up with the ends it
-        saw; otherwise it polls every `poll_interval` seconds until closed. Events of one
-        partition come in offset order; partitions are interleaved by poll.
+        partition), taken when tail is called. With follow=False the generator ends once it has
+        caught up with the ends it saw; otherwise it polls every `poll_interval` seconds until
+        closed. Events of one partition come in offset order; partitions are interleaved by poll.
         """
         desc = self.stream(stream)
         parts = {p["partition"]: p for p in desc["partitions"]}
@@ -374,6 +381,9 @@ class Client:
         else:
             cursor = {p: int(from_offset) for p in chosen}
         limit = max(1, min(int(limit), READ_LIMIT_MAX))
+        return self._tail(stream, chosen, parts, cursor, poll_interval, follow, limit)
+
+    def _tail(self, stream, chosen, parts, cursor, poll_interval, follow, limit):
         while True:
             for p in chosen:
                 end = parts[p]["end_offset"]
