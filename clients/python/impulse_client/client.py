@@ -240,9 +240,10 @@ class Client:
         backoff = min(self.max_backoff, self.backoff * (2 ** attempt))
         return max(retry_after or 0.0, backoff)
 
-    def _json(self, method, path, payload=None, query=None, ok=(200,)):
+    def _json(self, method, path, payload=None, query=None, ok=(200,), retry=True):
         body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        _, _, data, _ = self._request(method, path, body, query, "application/json" if body is not None else None, ok)
+        ctype = "application/json" if body is not None else None
+        _, _, data, _ = self._request(method, path, body, query, ctype, ok, retry)
         return json.loads(data.decode("utf-8")) if data else None
 
     # -- ingest --------------------------------------------------------------------------------
@@ -463,6 +464,19 @@ class Client:
         outs = {o["name"]: o for o in reply.get("outputs", [])}
         return InferResult(model_name=reply.get("model_name"), model_version=reply.get("model_version"),
                            id=reply.get("id"), outputs=outs, raw=reply)
+
+    def load_model(self, model, version):
+        """Loads (or reloads from its files) one version whatever the version policy
+        (`POST /v1/models/{m}/versions/{v}:load`): {"ok", "model", "version", "state"}.
+        Unprocessable when the model file does not load (a serving copy stays)."""
+        return self._json("POST", f"/v1/models/{_quote(model)}/versions/{int(version)}:load", retry=False)
+
+    def unload_model(self, model, version):
+        return self._json("POST", f"/v1/models/{_quote(model)}/versions/{int(version)}:unload", retry=False)
+
+    def rescan_models(self):
+        """Re-reads the repository (`POST /v1/models:rescan`): {"ok", "ready", "failed"}."""
+        return self._json("POST", "/v1/models:rescan", retry=False)
 
     def model_metadata(self, model, version=None):
         path = f"/v2/models/{_quote(model)}"

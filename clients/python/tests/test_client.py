@@ -5,6 +5,7 @@ the committed XGBoost model of examples/fraud with a decision log, a trigger), w
         discover -s clients/python/tests -p 'test_client.py'
 """
 import datetime
+import importlib.util
 import json
 import os
 import socket
@@ -231,6 +232,31 @@ class EngineTest(unittest.TestCase):
         except ic.NotFound:
             return None
 
+    def test_serve_check_of_the_fraud_example(self):
+        # examples/fraud/serve_check.py (train.py --engine uses it): the committed fixture's
+        # offline scores equal the served ones; a changed score is reported.
+        sys.path.insert(0, os.path.join(SOURCE_DIR, "examples", "fraud"))
+        try:
+            import serve_check
+        finally:
+            sys.path.pop(0)
+        import contextlib
+        import io
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = serve_check.main(["--engine", self.engine.url, "--token", TOKEN])
+        self.assertEqual(rc, 0, out.getvalue())
+        self.assertIn("fraud version 1: 200 rows, 0 differ, max |difference| 0", out.getvalue())
+        self.assertIn("fraud_lr version 1: 200 rows, 0 differ", out.getvalue())
+        c = self.client()
+        names = serve_check.input_names(c, "fraud")
+        rows, expected = serve_check.fixture_rows(os.path.join(serve_check.HERE, "testdata", "fraud_scores.csv"),
+                                                  names, "xgb_score")
+        expected[7] *= 1.001
+        version, mismatches, worst = serve_check.compare(c, "fraud", rows, expected)
+        self.assertEqual((version, [m[0] for m in mismatches]), ("1", [7]))
+        self.assertGreater(worst, 0)
+
     def test_read(self):
         c = self.client()
         c.send("transactions", [tx(50000 + i, customer=5000 + i) for i in range(6)])
@@ -293,9 +319,7 @@ class EngineTest(unittest.TestCase):
     def test_read_frame(self):
         c = self.client()
         c.decide("transactions", "score", [tx(80000, customer=8000)])
-        try:
-            import pandas  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("pandas") is None:
             with self.assertRaisesRegex(ImportError, "needs pandas"):
                 c.read_frame("tx_scored")
             self.skipTest("pandas is not installed: only the ImportError was checked")
