@@ -102,6 +102,24 @@ class EngineTest(unittest.TestCase):
         self.assertTrue(c.ready())
         self.assertEqual(sorted(c.feature_views()), ["customer", "terminal"])
 
+    def test_model_admin(self):
+        c = self.client()
+        self.assertEqual(c.load_model("fraud", 1), {"ok": True, "model": "fraud", "version": 1, "state": "ready"})
+        # fraud_lr is not used by the spec: unloaded, it is not served, then loaded again.
+        self.assertEqual(c.unload_model("fraud_lr", 1)["state"], "unavailable")
+        with self.assertRaises(ic.ServiceUnavailable) as cm:
+            self.client(max_retries=0).infer("fraud_lr", [[0.0] * 15])
+        self.assertIn("fraud_lr", cm.exception.message)
+        self.assertFalse(c.ready())
+        self.assertEqual(c.load_model("fraud_lr", 1)["state"], "ready")
+        self.assertTrue(c.ready())
+        r = c.rescan_models()
+        self.assertEqual((r["ok"], r["ready"], r["failed"]), (True, 2, 0))
+        with self.assertRaises(ic.NotFound):
+            c.load_model("fraud", 9)
+        with self.assertRaises(ic.BadRequest):
+            c._json("POST", "/v1/models/fraud/versions/01:load")
+
     def test_send_lists_rejected_lines_by_caller_index_across_batches(self):
         c = self.client(batch_events=10)
         dead_before = sum(p["end_offset"] for p in c.stream("_dead_letter")["partitions"])
