@@ -22,6 +22,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the crash campaign and the soak (scripts/crash_campaign.py, scripts/soak.py; standard library only)
   python3
+  # the Python client's tests (clients/python): a venv, the build backend's wheels for an offline
+  # `pip install` (setuptools' comes with python3-venv), pandas for its DataFrame helper
+  python3-venv python3-wheel-whl python3-pandas
   # the real-time benchmark (bench/realtime/run.sh): the HTTP/1.1 ceiling and the Python peer
   nginx python3-xgboost python3-numpy curl
   # the web console's browser test (tests/console/console_browser_test.py)

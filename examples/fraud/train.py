@@ -21,6 +21,9 @@ unchanged by a per-feature increasing affine map, up to where a split falls betw
 values), so neither engine model needs a scaler: the scaler is folded into the linear model's
 weights and bias.
 
+With --engine URL, the engine serving the repository reloads the models written and must score
+the test period exactly as they score here (serve_check.py, through the Python client).
+
 Debian's interpreter and packages (python3-xgboost, python3-sklearn, python3-pandas):
   /usr/bin/python3 examples/fraud/train.py features.csv --repository examples/fraud/models
 """
@@ -75,6 +78,10 @@ def parse_args(argv):
     p.add_argument("--train-end", default="2018-08-01", help="exclusive")
     p.add_argument("--test-start", default="2018-08-08")
     p.add_argument("--test-end", default="2018-08-15", help="exclusive")
+    p.add_argument("--engine", default="",
+                   help="URL of a running engine whose --models is --repository: reload the models just "
+                        "written there and check that it scores the test period exactly as here")
+    p.add_argument("--token", default=os.environ.get("IMPULSE_TOKEN"), help="the engine's bearer token")
     a = p.parse_args(argv)
     if not 1 <= a.version <= 1_000_000:
         p.error("--version must be in 1..1000000")
@@ -169,6 +176,28 @@ def fixture(test, text_test, xgb_scores, lr_scores):
     return out
 
 
+def check_engine(a, test, offline):
+    """The models just written, as a running engine serves them: each version reloaded from the
+    repository (the model admin route) and the test period scored through the KServe v2 route,
+    with the Python client (clients/python); every score must equal the offline one as float32.
+    """
+    import serve_check  # beside this script; it finds the client
+    x = test[FEATURES].to_numpy(np.float64)
+    rows = [[None if np.isnan(v) else float(v) for v in r] for r in x]  # None: a missing input
+    ok = True
+    with serve_check.impulse_client.Client(a.engine, token=a.token, timeout=300) as client:
+        for model, scores in offline.items():
+            client.load_model(model, a.version)
+            names = serve_check.input_names(client, model, a.version)
+            if names != FEATURES:
+                raise SystemExit(f"train.py: the engine's {model} takes {names}, not the inputs trained here: "
+                                 f"is its --models {a.repository}?")
+            version, mismatches, worst = serve_check.compare(client, model, rows, [float(s) for s in scores],
+                                                             version=a.version)
+            ok &= serve_check.report(model, version, len(rows), mismatches, worst)
+    return ok
+
+
 def main(argv):
     a = parse_args(argv)
     print(f"train.py: xgboost {xgboost.__version__}, scikit-learn {sklearn.__version__}, "
@@ -221,6 +250,10 @@ def main(argv):
         os.makedirs(os.path.dirname(a.fixture) or ".", exist_ok=True)
         fx.to_csv(a.fixture, index=False)
         print(f"train.py: wrote {a.fixture} ({len(fx)} rows, {int(fx.tx_fraud.astype(int).sum())} frauds)")
+    if a.engine:
+        offline = {"fraud": predict_xgboost(booster, test), "fraud_lr": predict_logistic(w, b, test)}
+        if not check_engine(a, test, offline):
+            return 1
     return 0
 
 

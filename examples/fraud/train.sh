@@ -28,9 +28,26 @@ echo "+ $IMPULSE generate fraud --seed $SEED > $WORK/tx.csv"
 "$IMPULSE" generate fraud --seed "$SEED" > "$WORK/tx.csv"
 # 2. The training set: every transaction with its features as of that transaction.
 run "$IMPULSE" backfill "$ROOT/examples/fraud/features.yaml" --input "$WORK/tx.csv" --out "$WORK/features.csv"
-# 3. Train on 2018-07-25..31; predictions for 2018-07-25..2018-08-14; the C++ test fixture.
+# 3. Train on 2018-07-25..31; predictions for 2018-07-25..2018-08-14; the C++ test fixture. An
+#    engine serving the repository (score.yaml, which needs the models there already) reloads the
+#    new models, and must score the test period as train.py did (through the Python client).
+PORT=${PORT:-18479}
+rm -rf "$WORK/engine"
+"$IMPULSE" run "$HERE/score.yaml" --models "$HERE/models" --data-dir "$WORK/engine" \
+  --listen "127.0.0.1:$PORT" 2> "$WORK/engine.log" &
+ENGINE=$!
+trap 'kill $ENGINE 2>/dev/null || true' EXIT
+"$PY" -c "import sys, time, urllib.request
+for _ in range(300):
+    try:
+        urllib.request.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1); sys.exit(0)
+    except OSError: time.sleep(0.1)
+sys.exit('train.sh: the engine did not start: see $WORK/engine.log')"
 run "$PY" "$HERE/train.py" "$WORK/features.csv" --repository "$HERE/models" --out "$WORK" \
-  --fixture "$HERE/testdata/fraud_scores.csv"
+  --fixture "$HERE/testdata/fraud_scores.csv" --engine "http://127.0.0.1:$PORT"
+kill $ENGINE
+wait $ENGINE || true
+trap - EXIT
 # 4. Test 2018-08-08..14 without the cards known compromised: AUC ROC, AP, card precision@100.
 for m in fraud fraud_lr; do
   run "$PY" "$HERE/evaluate.py" "$WORK/predictions_$m.csv" --name "$m"
