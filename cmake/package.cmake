@@ -20,14 +20,16 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION misc)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "Impulse ingests events over HTTP, Kafka or NATS into durable partitioned logs, runs\n pipelines of windowed aggregates, feature views, model scoring and actions on them, and\n serves the results over an HTTP API. Decisions in microseconds, exactly-once checkpoints.")
+    "Impulse ingests events over HTTP, Kafka or NATS into durable partitioned logs, runs\npipelines of windowed aggregates, feature views, model scoring and actions on them, and\nserves the results over an HTTP API. Decisions in microseconds, exactly-once checkpoints.")
 
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME impulse)
 # The shared libraries the binary links (librdkafka, libnats, opencv, rocksdb, ...) named by
 # dpkg-shlibdeps (dpkg-dev) from the binary itself, with their minimum versions.
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
-# useradd/groupadd (passwd) are in every Debian system; systemd is optional (a container or a
-# chroot runs the binary by hand).
+# useradd/groupadd (passwd) are in every Debian system; deb-systemd-helper (init-system-helpers)
+# enables the unit even where systemd is not running yet; systemd itself is optional (a container
+# or a chroot runs the binary by hand).
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS "init-system-helpers (>= 1.52)")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SUGGESTS "systemd, curl")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/packaging/debian/postinst ${PROJECT_SOURCE_DIR}/packaging/debian/prerm

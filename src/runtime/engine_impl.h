@@ -330,6 +330,9 @@ class EngineImpl final : public Engine, public connect::Host {
   Status Recover();
   Status RunCheckpoint(uint64_t* id);
   Status WriteCapturedState(const state::AsyncFiles& files, int64_t deadline_ns);
+  // The log line of a completed checkpoint: info for the run's first and for slow ones, debug
+  // for the others (docs/OPERATIONS.md, "Logs"). Under ckpt_mu_.
+  void LogCheckpoint(uint64_t id, int64_t duration_ns, int64_t pause_ns, uint64_t state_bytes);
   void CheckpointLoop();
   uint64_t ProgressCount() const;
 
@@ -427,7 +430,8 @@ class EngineImpl final : public Engine, public connect::Host {
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
   std::string ckpt_pending_dir_;
-  std::mutex ckpt_mu_;  // one checkpoint at a time (timer thread or CheckpointNow)
+  std::mutex ckpt_mu_;              // one checkpoint at a time (timer thread or CheckpointNow)
+  bool checkpoint_logged_ = false;  // under ckpt_mu_: the run's first checkpoint was logged at info
   std::thread checkpointer_;
   std::mutex ckpt_wait_mu_;
   std::condition_variable ckpt_wait_cv_;
