@@ -159,7 +159,7 @@ Status EngineImpl::Recover() {
   return Status::OK();
 }
 
-Status EngineImpl::RunCheckpoint(uint64_t* id) {
+Status EngineImpl::RunCheckpoint(uint64_t* id, bool final) {
   std::lock_guard<std::mutex> lock(ckpt_mu_);
   if (!store_) return Unavailable("checkpoints are disabled");
   for (size_t s = 0; s < streams_.size(); ++s) {
@@ -311,7 +311,7 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   const int64_t duration_ns = clock_->NowNs() - t0;
   checkpoint_pause.Record(t1 - pause_start);
   checkpoint_duration.Record(duration_ns);
-  LogCheckpoint(pending.id, duration_ns, t1 - pause_start, state_bytes);
+  LogCheckpoint(pending.id, final, duration_ns, t1 - pause_start, state_bytes);
   checkpoints_completed.Add(1);
   last_checkpoint_id.store(static_cast<int64_t>(pending.id), std::memory_order_relaxed);
   return Status::OK();
@@ -347,26 +347,29 @@ Status EngineImpl::WriteCapturedState(const state::AsyncFiles& files, int64_t de
   return Status::OK();
 }
 
-void EngineImpl::LogCheckpoint(uint64_t id, int64_t duration_ns, int64_t pause_ns, uint64_t state_bytes) {
+void EngineImpl::LogCheckpoint(uint64_t id, bool final, int64_t duration_ns, int64_t pause_ns, uint64_t state_bytes) {
   // A checkpoint every few seconds is routine: at info it would drown the lines that matter.
-  // The first says checkpoints work; a slow one (kCheckpointSlowMs) is worth a look.
+  // The first says checkpoints work, the final one where a restart resumes; a slow one
+  // (kCheckpointSlowMs) is worth a look.
   constexpr int64_t kCheckpointSlowMs = 1000;
   const int64_t duration_ms = duration_ns / 1'000'000;
   const bool slow = duration_ms >= kCheckpointSlowMs;
-  const LogLevel level = !checkpoint_logged_ || slow ? LogLevel::kInfo : LogLevel::kDebug;
+  const LogLevel level = !checkpoint_logged_ || final || slow ? LogLevel::kInfo : LogLevel::kDebug;
   checkpoint_logged_ = true;
   if (!LogEnabled(level)) return;
   const double pause_ms = static_cast<double>(pause_ns / 1000) / 1e3;  // to the microsecond
   char pause_text[32];
   std::snprintf(pause_text, sizeof pause_text, "%.2f", pause_ms);
   Log(level, "checkpoint",
-      "checkpoint " + std::to_string(id) + " written in " + std::to_string(duration_ms) + " ms (pipelines paused " +
-          pause_text + " ms, state " + std::to_string(state_bytes) + " bytes)" + (slow ? ": slow" : ""),
+      std::string(final ? "final checkpoint " : "checkpoint ") + std::to_string(id) + " written in " +
+          std::to_string(duration_ms) + " ms (pipelines paused " + pause_text + " ms, state " +
+          std::to_string(state_bytes) + " bytes)" + (slow ? ": slow" : ""),
       {{"checkpoint", id},
        {"duration_ms", duration_ms},
        {"pause_ms", pause_ms},
        {"state_bytes", state_bytes},
-       {"slow", slow}});
+       {"slow", slow},
+       {"final", final}});
 }
 
 Result<uint64_t> EngineImpl::CheckpointNow() {

@@ -753,12 +753,9 @@ Status EngineImpl::Stop() {
   for (size_t s = 0; s < streams_.size(); ++s) any_ended = any_ended || ended_[s].load(std::memory_order_acquire);
   if (started_ && drained && checkpoints_enabled() && !any_ended) {
     uint64_t id = 0;
-    Status cs = RunCheckpoint(&id);
+    Status cs = RunCheckpoint(&id, /*final=*/true);
     if (!cs.ok()) {
       LogError("checkpoint_failed", "final checkpoint failed: " + cs.ToString(), {{"error", cs.ToString()}});
-    } else {
-      LogInfo("checkpoint", "final checkpoint " + std::to_string(id) + " written",
-              {{"checkpoint", id}, {"final", true}});
     }
   }
   // Sinks export up to the final checkpoint (exactly-once) or the durable end, then stop.

@@ -328,11 +328,12 @@ class EngineImpl final : public Engine, public connect::Host {
   // Loads the checkpoint to start from and rolls pipeline-written streams and file sinks back to
   // it (or, with none, to empty, since they are recomputed from their sources).
   Status Recover();
-  Status RunCheckpoint(uint64_t* id);
+  // `final`: the one Stop takes (logged at info).
+  Status RunCheckpoint(uint64_t* id, bool final = false);
   Status WriteCapturedState(const state::AsyncFiles& files, int64_t deadline_ns);
-  // The log line of a completed checkpoint: info for the run's first and for slow ones, debug
-  // for the others (docs/OPERATIONS.md, "Logs"). Under ckpt_mu_.
-  void LogCheckpoint(uint64_t id, int64_t duration_ns, int64_t pause_ns, uint64_t state_bytes);
+  // The log line of a completed checkpoint: info for the run's first, the final one and slow
+  // ones, debug for the others (docs/OPERATIONS.md, "Logs"). Under ckpt_mu_.
+  void LogCheckpoint(uint64_t id, bool final, int64_t duration_ns, int64_t pause_ns, uint64_t state_bytes);
   void CheckpointLoop();
   uint64_t ProgressCount() const;
 
