@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -357,7 +358,7 @@ void EngineImpl::LogCheckpoint(uint64_t id, bool final, int64_t duration_ns, int
   const LogLevel level = !checkpoint_logged_ || final || slow ? LogLevel::kInfo : LogLevel::kDebug;
   checkpoint_logged_ = true;
   if (!LogEnabled(level)) return;
-  const double pause_ms = static_cast<double>(pause_ns / 1000) / 1e3;  // to the microsecond
+  const double pause_ms = std::round(static_cast<double>(pause_ns) / 1e3) / 1e3;  // to the microsecond
   char pause_text[32];
   std::snprintf(pause_text, sizeof pause_text, "%.2f", pause_ms);
   Log(level, "checkpoint",
