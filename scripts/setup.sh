@@ -31,6 +31,9 @@ PACKAGES=(
   chromium chromium-driver python3-selenium
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
+  # the Debian packages (./dev package: dpkg-shlibdeps names their library dependencies) and their
+  # install test in a fresh Debian root (scripts/package_test.sh)
+  dpkg-dev debootstrap
   # style checks (scripts/lint.sh)
   clang-format clang-tidy
 )

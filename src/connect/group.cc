@@ -1,4 +1,5 @@
 #include "connect/group.h"
+#include "common/logger.h"
 
 #include <librdkafka/rdkafka.h>
 #include <simdjson.h>
@@ -711,7 +712,8 @@ class GroupImpl final : public Group, public server::GroupLookups {
     rd_kafka_t* rk = consumer_.get();
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, list)) {
-        std::fprintf(stderr, "impulse: group %s: assign: %s\n", kdef_.group.c_str(), rd_kafka_error_string(e));
+        LogError("rebalance", "group " + kdef_.group + ": assign: " + rd_kafka_error_string(e),
+                 {{"group", kdef_.group}, {"error", rd_kafka_error_string(e)}});
         rd_kafka_error_destroy(e);
         return;
       }
@@ -757,8 +759,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
         }
       }
       for (int32_t k : broken) {
-        std::fprintf(stderr, "impulse: group %s: partition %d: its state producer failed; restarting it in 5 s\n",
-                     kdef_.group.c_str(), k);
+        LogWarn("rebalance",
+                "group " + kdef_.group + ": partition " + std::to_string(k) +
+                    ": its state producer failed; restarting it in 5 s",
+                {{"group", kdef_.group}, {"partition", k}});
         StopMember(k, /*graceful=*/false);
         retry_at[k] = WallMs() + 5000;
       }
@@ -773,8 +777,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
           // fixes that, and holding the partition would keep every other instance from running
           // it. This instance gives up; a snapshot that fails is the partition's problem, retried.
           start_failures_.fetch_add(1, std::memory_order_relaxed);
-          std::fprintf(stderr, "impulse: group %s: partition %d: %s; this instance leaves the group\n",
-                       kdef_.group.c_str(), k, st.ToString().c_str());
+          LogError("rebalance",
+                   "group " + kdef_.group + ": partition " + std::to_string(k) + ": " + st.ToString() +
+                       "; this instance leaves the group",
+                   {{"group", kdef_.group}, {"partition", k}, {"error", st.ToString()}});
           std::lock_guard<std::mutex> l(mu_);
           failure_ = st.WithContext("partition " + std::to_string(k));
           break;
@@ -782,8 +788,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
         if (!st.ok()) {
           start_failures_.fetch_add(1, std::memory_order_relaxed);
           retry_at[k] = WallMs() + 2000;
-          std::fprintf(stderr, "impulse: group %s: partition %d: %s (retried in 2 s)\n", kdef_.group.c_str(), k,
-                       st.ToString().c_str());
+          LogWarn(
+              "rebalance",
+              "group " + kdef_.group + ": partition " + std::to_string(k) + ": " + st.ToString() + " (retried in 2 s)",
+              {{"group", kdef_.group}, {"partition", k}, {"error", st.ToString()}});
         }
         if (stop_.load(std::memory_order_acquire)) break;
       }
@@ -845,10 +853,18 @@ class GroupImpl final : public Group, public server::GroupLookups {
       m->info.restored_bytes = snap ? snap->bytes() : 0;
       m->info.restore_ms = WallMs() - t0;
     }
-    std::fprintf(stderr, "impulse: group %s: partition %d started from %s (%llu bytes) in %lld ms\n",
-                 kdef_.group.c_str(), k,
-                 snap ? ("checkpoint " + std::to_string(snap->checkpoint_id)).c_str() : "the beginning (no snapshot)",
-                 static_cast<unsigned long long>(snap ? snap->bytes() : 0), static_cast<long long>(WallMs() - t0));
+    const uint64_t snap_bytes = snap ? snap->bytes() : 0;
+    const int64_t start_ms = WallMs() - t0;
+    LogInfo("rebalance",
+            "group " + kdef_.group + ": partition " + std::to_string(k) + " started from " +
+                (snap ? "checkpoint " + std::to_string(snap->checkpoint_id) : "the beginning (no snapshot)") + " (" +
+                std::to_string(snap_bytes) + " bytes) in " + std::to_string(start_ms) + " ms",
+            {{"group", kdef_.group},
+             {"partition", k},
+             {"change", "started"},
+             {"checkpoint", snap ? static_cast<int64_t>(snap->checkpoint_id) : int64_t{-1}},
+             {"snapshot_bytes", snap_bytes},
+             {"duration_ms", start_ms}});
     std::lock_guard<std::mutex> l(mu_);
     members_[k] = std::move(m);
     return Status::OK();
@@ -872,14 +888,16 @@ class GroupImpl final : public Group, public server::GroupLookups {
         m->cv.wait_for(l, std::chrono::milliseconds(kdef_.connect_timeout_ms + 30'000),
                        [&] { return m->fenced || m->info.published_checkpoint >= *id; });
       } else {
-        std::fprintf(stderr, "impulse: group %s: partition %d: last checkpoint: %s\n", kdef_.group.c_str(), k,
-                     id.status().ToString().c_str());
+        LogWarn("checkpoint_failed",
+                "group " + kdef_.group + ": partition " + std::to_string(k) +
+                    ": last checkpoint: " + id.status().ToString(),
+                {{"group", kdef_.group}, {"partition", k}, {"error", id.status().ToString()}});
       }
     }
     Status st = m->engine->Stop();
     if (!st.ok()) {
-      std::fprintf(stderr, "impulse: group %s: partition %d: stop: %s\n", kdef_.group.c_str(), k,
-                   st.ToString().c_str());
+      LogError("rebalance", "group " + kdef_.group + ": partition " + std::to_string(k) + ": stop: " + st.ToString(),
+               {{"group", kdef_.group}, {"partition", k}, {"error", st.ToString()}});
     }
     {
       std::lock_guard<std::mutex> l(m->mu);
@@ -888,8 +906,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
     }
     m->publisher.join();
     m->engine.reset();
-    std::fprintf(stderr, "impulse: group %s: partition %d stopped (%s)\n", kdef_.group.c_str(), k,
-                 graceful ? "revoked" : "lost");
+    LogInfo("rebalance",
+            "group " + kdef_.group + ": partition " + std::to_string(k) + " stopped (" +
+                (graceful ? "revoked" : "lost") + ")",
+            {{"group", kdef_.group}, {"partition", k}, {"change", graceful ? "revoked" : "lost"}});
   }
 
   // Reads the newest committed snapshot of partition k from state topic partition k: windows
@@ -917,8 +937,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
       // A newer manifest did not check out: the older snapshot is used, which repeats what was
       // exported after it. Said and counted, never silent.
       restore_fallbacks_.fetch_add(1, std::memory_order_relaxed);
-      std::fprintf(stderr, "impulse: group %s: partition %d: %s; restoring the older checkpoint %llu\n",
-                   kdef_.group.c_str(), k, scan.invalid.c_str(), static_cast<unsigned long long>(scan.best_id));
+      LogWarn("recovery",
+              "group " + kdef_.group + ": partition " + std::to_string(k) + ": " + scan.invalid +
+                  "; restoring the older checkpoint " + std::to_string(scan.best_id),
+              {{"group", kdef_.group}, {"partition", k}, {"checkpoint", scan.best_id}, {"invalid", scan.invalid}});
     }
     ASSIGN_OR_RETURN(MemberSnapshot snap, DecodeSnapshot(scan.best));
     if (snap.checkpoint_id != scan.best_id) return DataLoss("state topic: snapshot id differs from its manifest's");

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -22,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/logger.h"
 #include "runtime/engine_impl.h"
 #include "runtime/shard.h"
 
@@ -107,9 +109,13 @@ Status EngineImpl::Recover() {
   } else {
     std::vector<std::string> skipped;
     ASSIGN_OR_RETURN(m, store_->LoadLatest(&skipped));
-    for (const std::string& s : skipped) std::fprintf(stderr, "impulse: skipped checkpoint: %s\n", s.c_str());
+    for (const std::string& s : skipped) LogWarn("recovery", "skipped checkpoint: " + s, {{"skipped", s}});
   }
   if (m) {
+    LogInfo(
+        "recovery",
+        "restoring checkpoint " + std::to_string(m->id) + " (" + std::to_string(m->positions.size()) + " positions)",
+        {{"checkpoint", m->id}, {"positions", m->positions.size()}});
     for (const auto& [name, value] : m->positions) restored_positions_[name] = value;
     restored_dir_ = store_->DirOf(m->id);
     last_checkpoint_id.store(static_cast<int64_t>(m->id), std::memory_order_relaxed);
@@ -128,9 +134,10 @@ Status EngineImpl::Recover() {
                         ": acknowledged pipeline output was lost; restore an older checkpoint (--from-checkpoint)");
       }
       if (target < l->end_offset()) {
-        std::fprintf(stderr, "impulse: stream %s partition %u: rolled back from %llu to %llu (checkpoint)\n",
-                     ss->def.name.c_str(), p, static_cast<unsigned long long>(l->end_offset()),
-                     static_cast<unsigned long long>(target));
+        LogWarn("recovery",
+                "stream " + ss->def.name + " partition " + std::to_string(p) + ": rolled back from " +
+                    std::to_string(l->end_offset()) + " to " + std::to_string(target) + " (checkpoint)",
+                {{"stream", ss->def.name}, {"partition", p}, {"from", l->end_offset()}, {"to", target}});
         RETURN_IF_ERROR(l->TruncateTo(target).WithContext("rolling back stream " + ss->def.name));
       }
     }
@@ -153,7 +160,7 @@ Status EngineImpl::Recover() {
   return Status::OK();
 }
 
-Status EngineImpl::RunCheckpoint(uint64_t* id) {
+Status EngineImpl::RunCheckpoint(uint64_t* id, bool final) {
   std::lock_guard<std::mutex> lock(ckpt_mu_);
   if (!store_) return Unavailable("checkpoints are disabled");
   for (size_t s = 0; s < streams_.size(); ++s) {
@@ -260,6 +267,8 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
   };
   Status ws = WriteCapturedState(files, deadline);
   if (!ws.ok()) return abandon(ws.WithContext("checkpoint state"));
+  uint64_t state_bytes = 0;
+  for (const auto& f : files) state_bytes += f->bytes_written();
   // The recorded ends of pipeline-written partitions, synced in the background.
   const bool durable = WaitFor(clock_, deadline, [&] {
     for (const auto& [plog, end] : durable_waits) {
@@ -296,15 +305,13 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
       options_.on_member_snapshot(std::move(snap));
     } else {
       member_snapshots_failed.Add(1);
-      std::fprintf(stderr, "impulse: checkpoint %llu: member snapshot: %s\n",
-                   static_cast<unsigned long long>(pending.id), ss.ToString().c_str());
+      LogError("checkpoint_failed", "checkpoint " + std::to_string(pending.id) + ": member snapshot: " + ss.ToString(),
+               {{"checkpoint", pending.id}, {"error", ss.ToString()}});
     }
   }
   const int64_t duration_ns = clock_->NowNs() - t0;
   checkpoint_pause.Record(t1 - pause_start);
   checkpoint_duration.Record(duration_ns);
-  uint64_t state_bytes = 0;
-  for (const auto& f : files) state_bytes += f->bytes_written();
   last_checkpoint_bytes.store(state_bytes, std::memory_order_relaxed);
   last_checkpoint_duration_ns.store(duration_ns, std::memory_order_relaxed);
   last_checkpoint_pause_ns.store(t1 - pause_start, std::memory_order_relaxed);
@@ -312,6 +319,7 @@ Status EngineImpl::RunCheckpoint(uint64_t* id) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count(),
       std::memory_order_relaxed);
+  LogCheckpoint(pending.id, final, duration_ns, t1 - pause_start, state_bytes);
   checkpoints_completed.Add(1);
   last_checkpoint_id.store(static_cast<int64_t>(pending.id), std::memory_order_relaxed);
   return Status::OK();
@@ -345,6 +353,31 @@ Status EngineImpl::WriteCapturedState(const state::AsyncFiles& files, int64_t de
     if (after == before) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   return Status::OK();
+}
+
+void EngineImpl::LogCheckpoint(uint64_t id, bool final, int64_t duration_ns, int64_t pause_ns, uint64_t state_bytes) {
+  // A checkpoint every few seconds is routine: at info it would drown the lines that matter.
+  // The first says checkpoints work, the final one where a restart resumes; a slow one
+  // (kCheckpointSlowMs) is worth a look.
+  constexpr int64_t kCheckpointSlowMs = 1000;
+  const int64_t duration_ms = duration_ns / 1'000'000;
+  const bool slow = duration_ms >= kCheckpointSlowMs;
+  const LogLevel level = !checkpoint_logged_ || final || slow ? LogLevel::kInfo : LogLevel::kDebug;
+  checkpoint_logged_ = true;
+  if (!LogEnabled(level)) return;
+  const double pause_ms = std::round(static_cast<double>(pause_ns) / 1e3) / 1e3;  // to the microsecond
+  char pause_text[32];
+  std::snprintf(pause_text, sizeof pause_text, "%.2f", pause_ms);
+  Log(level, "checkpoint",
+      std::string(final ? "final checkpoint " : "checkpoint ") + std::to_string(id) + " written in " +
+          std::to_string(duration_ms) + " ms (pipelines paused " + pause_text + " ms, state " +
+          std::to_string(state_bytes) + " bytes)" + (slow ? ": slow" : ""),
+      {{"checkpoint", id},
+       {"duration_ms", duration_ms},
+       {"pause_ms", pause_ms},
+       {"state_bytes", state_bytes},
+       {"slow", slow},
+       {"final", final}});
 }
 
 Result<uint64_t> EngineImpl::CheckpointNow() {
@@ -386,11 +419,13 @@ void EngineImpl::CheckpointLoop() {
       last_progress = progress;
     } else if (st.code() == StatusCode::kFailedPrecondition) {
       // Not retryable until a restart (end of input, lost output): say it once.
-      if (!precondition_reported) std::fprintf(stderr, "impulse: checkpoints stopped: %s\n", st.ToString().c_str());
+      if (!precondition_reported) {
+        LogWarn("checkpoint_stopped", "checkpoints stopped: " + st.ToString(), {{"error", st.ToString()}});
+      }
       precondition_reported = true;
       last_progress = progress;
     } else {
-      std::fprintf(stderr, "impulse: checkpoint failed: %s\n", st.ToString().c_str());
+      LogError("checkpoint_failed", "checkpoint failed: " + st.ToString(), {{"error", st.ToString()}});
     }
     lock.lock();
   }

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/logger.h"
 #include "connect/kafka.h"
 #include "connect/nats.h"
 #include "event/row_codec.h"
@@ -119,16 +120,20 @@ Status EngineImpl::RecoverSources() {
         }
       }
       if (cut >= 0 && static_cast<uint64_t>(cut) < processed) {
-        std::fprintf(stderr,
-                     "impulse: stream %s partition %u: records %lld..%llu follow the last source position but were "
-                     "processed: kept (their topic records may be copied again)\n",
-                     ss.def.name.c_str(), p, static_cast<long long>(cut), static_cast<unsigned long long>(processed));
+        LogWarn("recovery",
+                "stream " + ss.def.name + " partition " + std::to_string(p) + ": records " + std::to_string(cut) +
+                    ".." + std::to_string(processed) +
+                    " follow the last source position but were processed: kept (their topic records may be copied "
+                    "again)",
+                {{"stream", ss.def.name}, {"partition", p}, {"from", cut}, {"to", processed}});
         cut = static_cast<int64_t>(processed);
       }
       if (cut >= 0 && static_cast<uint64_t>(cut) < l.end_offset()) {
-        std::fprintf(stderr, "impulse: stream %s partition %u: %llu records after the last source position cut\n",
-                     ss.def.name.c_str(), p,
-                     static_cast<unsigned long long>(l.end_offset() - static_cast<uint64_t>(cut)));
+        const uint64_t dropped = l.end_offset() - static_cast<uint64_t>(cut);
+        LogInfo("recovery",
+                "stream " + ss.def.name + " partition " + std::to_string(p) + ": " + std::to_string(dropped) +
+                    " records after the last source position cut",
+                {{"stream", ss.def.name}, {"partition", p}, {"records", dropped}});
         RETURN_IF_ERROR(l.TruncateTo(static_cast<uint64_t>(cut)).WithContext("source stream " + ss.def.name));
       }
       // The hint names the position record found, even before the next batch: a member's

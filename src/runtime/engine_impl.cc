@@ -1,4 +1,5 @@
 #include "runtime/engine_impl.h"
+#include "common/logger.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -185,8 +186,10 @@ Status EngineImpl::OpenStreams() {
       if (!pl.ok()) return pl.status().WithContext("stream " + def.name + " partition " + std::to_string(p));
       if (uint64_t dropped = (*pl)->recovered_truncated_bytes(); dropped > 0) {
         // A torn tail from a crash mid-write: never acknowledged, so nothing acknowledged is lost.
-        std::fprintf(stderr, "impulse: stream %s partition %u: truncated a torn tail of %llu bytes\n", def.name.c_str(),
-                     p, static_cast<unsigned long long>(dropped));
+        LogWarn("recovery",
+                "stream " + def.name + " partition " + std::to_string(p) + ": truncated a torn tail of " +
+                    std::to_string(dropped) + " bytes",
+                {{"stream", def.name}, {"partition", p}, {"bytes", dropped}});
       }
       ss->partitions.push_back(std::move(pl).value());
     }
@@ -750,8 +753,10 @@ Status EngineImpl::Stop() {
   for (size_t s = 0; s < streams_.size(); ++s) any_ended = any_ended || ended_[s].load(std::memory_order_acquire);
   if (started_ && drained && checkpoints_enabled() && !any_ended) {
     uint64_t id = 0;
-    Status cs = RunCheckpoint(&id);
-    if (!cs.ok()) std::fprintf(stderr, "impulse: final checkpoint failed: %s\n", cs.ToString().c_str());
+    Status cs = RunCheckpoint(&id, /*final=*/true);
+    if (!cs.ok()) {
+      LogError("checkpoint_failed", "final checkpoint failed: " + cs.ToString(), {{"error", cs.ToString()}});
+    }
   }
   // Sinks export up to the final checkpoint (exactly-once) or the durable end, then stop.
   if (connectors_) connectors_->StopSinks();

@@ -333,8 +333,12 @@ class EngineImpl final : public Engine, public connect::Host {
   // Loads the checkpoint to start from and rolls pipeline-written streams and file sinks back to
   // it (or, with none, to empty, since they are recomputed from their sources).
   Status Recover();
-  Status RunCheckpoint(uint64_t* id);
+  // `final`: the one Stop takes (logged at info).
+  Status RunCheckpoint(uint64_t* id, bool final = false);
   Status WriteCapturedState(const state::AsyncFiles& files, int64_t deadline_ns);
+  // The log line of a completed checkpoint: info for the run's first, the final one and slow
+  // ones, debug for the others (docs/OPERATIONS.md, "Logs"). Under ckpt_mu_.
+  void LogCheckpoint(uint64_t id, bool final, int64_t duration_ns, int64_t pause_ns, uint64_t state_bytes);
   void CheckpointLoop();
   uint64_t ProgressCount() const;
 
@@ -432,7 +436,8 @@ class EngineImpl final : public Engine, public connect::Host {
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
   std::string ckpt_pending_dir_;
-  std::mutex ckpt_mu_;  // one checkpoint at a time (timer thread or CheckpointNow)
+  std::mutex ckpt_mu_;              // one checkpoint at a time (timer thread or CheckpointNow)
+  bool checkpoint_logged_ = false;  // under ckpt_mu_: the run's first checkpoint was logged at info
   std::thread checkpointer_;
   std::mutex ckpt_wait_mu_;
   std::condition_variable ckpt_wait_cv_;

@@ -1,4 +1,5 @@
 #include "runtime/outbox.h"
+#include "common/logger.h"
 
 #include <algorithm>
 #include <chrono>
@@ -28,6 +29,9 @@ struct OutboxDispatcher::Lane {
   // Bounded (kLaneWritesMax): the lane reads no further while the engine refuses them.
   uint32_t writes = 0;
   uint64_t persisted = UINT64_MAX;
+  // The first dead letter of the lane is logged at warn, the others at debug (a dead endpoint
+  // would otherwise write a line per firing); the count is impulse_action_dead_lettered_total.
+  bool dead_letter_logged = false;
   // Metrics: written by the dispatcher thread, read at scrape time.
   Counter delivered, dead_lettered, skipped, answers;
   LatencyHistogram latency;  // Submit to outcome, delivered firings
@@ -224,10 +228,11 @@ void OutboxDispatcher::Run() {
     }
     if (writes_outstanding_ == 0 && retry_writes_.empty()) break;
     if (engine_->clock()->NowMs() > deadline) {
-      std::fprintf(stderr,
-                   "impulse: outbox: %llu outcome records not durable at stop; their firings are re-sent "
-                   "at the next start\n",
-                   static_cast<unsigned long long>(writes_outstanding_) + retry_writes_.size());
+      const uint64_t pending = writes_outstanding_ + retry_writes_.size();
+      LogWarn("stop",
+              "outbox: " + std::to_string(pending) +
+                  " outcome records not durable at stop; their firings are re-sent at the next start",
+              {{"outcome_records", pending}});
       break;
     }
     std::unique_lock<std::mutex> l(mu_);
@@ -280,16 +285,18 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
     if (st.code() == StatusCode::kOutOfRange) {
       // Retention removed records before they were delivered: say so, count them, go on.
       const uint64_t start = log.start_offset();
-      std::fprintf(stderr, "impulse: outbox: action %s: records %llu..%llu were deleted by retention before delivery\n",
-                   lane.def->name.c_str(), static_cast<unsigned long long>(pos),
-                   static_cast<unsigned long long>(start));
+      LogError("action_records_lost",
+               "outbox: action " + lane.def->name + ": records " + std::to_string(pos) + ".." + std::to_string(start) +
+                   " were deleted by retention before delivery",
+               {{"action", lane.def->name}, {"from", pos}, {"to", start}});
       read_errors_.Add(start > pos ? start - pos : 1);
       pos = std::max(start, pos + 1);
       continue;
     }
     if (!st.ok()) {
       read_errors_.Add(1);
-      std::fprintf(stderr, "impulse: outbox: action %s: %s\n", lane.def->name.c_str(), st.ToString().c_str());
+      LogError("action_read_error", "outbox: action " + lane.def->name + ": " + st.ToString(),
+               {{"action", lane.def->name}, {"error", st.ToString()}});
       break;  // retried at the next wake-up
     }
     if (records_.empty()) break;
@@ -377,6 +384,19 @@ void OutboxDispatcher::HandleCompletion(const Completion& c) {
       [[fallthrough]];
     case action::Outcome::Kind::kDeadLetter:
       if (o.kind == action::Outcome::Kind::kDeadLetter) lane.dead_lettered.Add(1);
+      Log(lane.dead_letter_logged ? LogLevel::kDebug : LogLevel::kWarn, "action_dead_letter",
+          "action " + lane.def->name + " (rule " + c.info->rule + "): firing " + c.info->id +
+              (o.kind == action::Outcome::Kind::kDeadLetter ? " dead-lettered" : " skipped") + " after " +
+              std::to_string(o.attempts) + " attempt(s): " + o.error +
+              (lane.dead_letter_logged ? "" : " (later ones at debug level; see _action_dead_letter)"),
+          {{"action", lane.def->name},
+           {"rule", c.info->rule},
+           {"firing", c.info->id},
+           {"outcome", o.kind == action::Outcome::Kind::kDeadLetter ? "dead_letter" : "skipped"},
+           {"attempts", o.attempts},
+           {"http_status", o.http_status},
+           {"error", o.error}});
+      lane.dead_letter_logged = true;
       write->stream = dead_letter_stream_;
       write->strings = {c.info->id,
                         c.info->rule,

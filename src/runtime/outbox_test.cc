@@ -18,6 +18,7 @@
 
 #include "action/fake_openai.h"
 #include "action/recording_server.h"
+#include "common/logger.h"
 #include "impulse/engine.h"
 #include "runtime/engine_test_util.h"
 
@@ -240,6 +241,83 @@ TEST_F(OutboxTest, RetryBudgetSpentGoesToTheDeadLetterStreamWithTheLastError) {
   EXPECT_EQ(Metric(metrics, "impulse_action_failures_total{action=\"hook\"}"), 27);
   EXPECT_TRUE(
       WaitFor([&] { return Metric((*e)->MetricsText(), "impulse_action_inflight{action=\"hook\"}") == 0; }, 5'000));
+}
+
+// The log lines an engine writes while `body` runs, at every level, as JSON.
+std::vector<std::string> CaptureLog(const std::function<void()>& body) {
+  FILE* f = std::tmpfile();
+  EXPECT_NE(f, nullptr);
+  if (f == nullptr) return {};
+  ConfigureLog(LogLevel::kDebug, LogFormat::kJson, f);
+  body();
+  ConfigureLog(LogLevel::kInfo, LogFormat::kText, stderr);
+  std::rewind(f);
+  std::vector<std::string> lines;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, f) != nullptr) lines.emplace_back(buf);
+  std::fclose(f);
+  return lines;
+}
+
+std::vector<std::string> LinesOf(const std::vector<std::string>& lines, const std::string& event) {
+  std::vector<std::string> out;
+  for (const std::string& l : lines) {
+    if (l.find("\"event\":\"" + event + "\"") != std::string::npos) out.push_back(l);
+  }
+  return out;
+}
+
+// A dead endpoint dead-letters every firing: the first is said at warn (with its error), the
+// others at debug only, so the log does not grow by a line per firing at the default level.
+TEST_F(OutboxTest, TheFirstDeadLetterOfAnActionIsLoggedAtWarnTheOthersAtDebug) {
+  auto server =
+      action::RecordingHttpServer::Start([](const RecordedRequest&) { return ScriptedReply::Status(500, "boom"); });
+  ASSERT_TRUE(server.ok());
+  const std::string spec =
+      WriteSpec(kSpec, "{HOOK}",
+                "{url: \"" + (*server)->url("/alerts") +
+                    "\", retries: 0, backoff: {initial: 1ms, max: 2ms}, breaker: {failures: 1000000}}");
+  const std::vector<std::string> lines = CaptureLog([&] {
+    auto e = Engine::Open(spec, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    Ingest(**e, 95, 110);  // 9 firings
+    ASSERT_TRUE(WaitFor([&] { return ReadAll(**e, "_action_dead_letter").size() == 9; }, 30'000));
+    ASSERT_TRUE((*e)->Stop().ok());
+  });
+  const std::vector<std::string> dead = LinesOf(lines, "action_dead_letter");
+  ASSERT_EQ(dead.size(), 9u);
+  size_t warn = 0;
+  for (const std::string& l : dead) {
+    EXPECT_NE(l.find("\"action\":\"hook\",\"rule\":\"big\""), std::string::npos) << l;
+    EXPECT_NE(l.find("\"outcome\":\"dead_letter\",\"attempts\":1,\"http_status\":500"), std::string::npos) << l;
+    if (l.find("\"level\":\"warn\"") != std::string::npos) ++warn;
+  }
+  EXPECT_EQ(warn, 1u);
+  EXPECT_NE(dead[0].find("\"level\":\"warn\""), std::string::npos) << dead[0];
+  EXPECT_NE(dead[0].find("later ones at debug level"), std::string::npos) << dead[0];
+}
+
+// Checkpoints: the run's first at info, the next (fast) ones at debug; the final one at stop at
+// info.
+TEST_F(OutboxTest, CheckpointsLogTheFirstAtInfoAndRoutineOnesAtDebug) {
+  const std::string spec = WriteSpec(kSpec, "{HOOK}", "{url: \"http://127.0.0.1:9/alerts\"}");
+  const std::vector<std::string> lines = CaptureLog([&] {
+    auto e = Engine::Open(spec, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    for (int i = 0; i < 3; ++i) {
+      Ingest(**e, i * 10, i * 10 + 5);  // amounts below 100: nothing fires
+      ASSERT_TRUE((*e)->CheckpointNow().ok());
+    }
+    ASSERT_TRUE((*e)->Stop().ok());
+  });
+  const std::vector<std::string> ckpt = LinesOf(lines, "checkpoint");
+  ASSERT_EQ(ckpt.size(), 4u);
+  EXPECT_NE(ckpt[0].find("\"level\":\"info\""), std::string::npos) << ckpt[0];
+  EXPECT_NE(ckpt[0].find("\"checkpoint\":1,\"duration_ms\":"), std::string::npos) << ckpt[0];
+  EXPECT_NE(ckpt[0].find("\"slow\":false"), std::string::npos) << ckpt[0];
+  for (size_t i : {1, 2}) EXPECT_NE(ckpt[i].find("\"level\":\"debug\""), std::string::npos) << ckpt[i];
+  EXPECT_NE(ckpt[3].find("\"level\":\"info\""), std::string::npos) << ckpt[3];
+  EXPECT_NE(ckpt[3].find("\"final\":true"), std::string::npos) << ckpt[3];
 }
 
 TEST_F(OutboxTest, AnOutageIsRiddenOutAndPendingFiringsResumeAfterARestart) {

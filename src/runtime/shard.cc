@@ -1,4 +1,5 @@
 #include "runtime/shard.h"
+#include "common/logger.h"
 
 #include <algorithm>
 #include <charconv>
@@ -123,9 +124,11 @@ Status Shard::Init() {
         if (in.cursor.load(std::memory_order_relaxed) > end) {
           // The log is shorter than the cursor (repaired, or lost unsynced writes with
           // --durability none): process what is there rather than skip future records.
-          std::fprintf(stderr, "impulse: pipeline %s partition %u: cursor %llu past the log end %llu; reset\n",
-                       lp.name.c_str(), part, static_cast<unsigned long long>(in.cursor.load()),
-                       static_cast<unsigned long long>(end));
+          const uint64_t cursor = in.cursor.load(std::memory_order_relaxed);
+          LogWarn("recovery",
+                  "pipeline " + lp.name + " partition " + std::to_string(part) + ": cursor " + std::to_string(cursor) +
+                      " past the log end " + std::to_string(end) + "; reset",
+                  {{"pipeline", lp.name}, {"partition", part}, {"cursor", cursor}, {"end", end}});
           in.cursor.store(end, std::memory_order_relaxed);
         }
       }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/logger.h"
 #include "event/json_writer.h"
 #include "event/key_hash.h"
 #include "event/row_codec.h"
@@ -268,7 +269,8 @@ void Shard::FailTask(Task& t, const Status& status) {
   const uint32_t part = t.in[0].partition;
   const Status failure = status.WithContext("pipeline '" + name + "' partition " + std::to_string(part));
   // The status carries the operator's label ("window#1: ..."): see PipelineInstance::Run.
-  std::fprintf(stderr, "impulse: task stopped until a restart: %s\n", failure.ToString().c_str());
+  LogError("task_failed", "task stopped until a restart: " + failure.ToString(),
+           {{"pipeline", name}, {"partition", part}, {"error", failure.ToString()}});
   metrics_.tasks_failed[t.pipeline].Add(1);
   std::lock_guard<std::mutex> lock(failure_mu_);
   if (task_failure_.ok()) task_failure_ = failure;

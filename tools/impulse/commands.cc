@@ -12,6 +12,8 @@
 #include <iostream>
 #include <thread>
 
+#include "common/build_info.h"
+#include "common/logger.h"
 #include "connect/group.h"
 #include "connect/kafka.h"
 #include "connect/nats.h"
@@ -155,6 +157,7 @@ static std::string AdvertisedUrl(const std::string& host, uint16_t port) {
 int RunCommand(const std::vector<std::string>& args) {
   po::options_description opts("run options");
   std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models, advertise;
+  std::string log_level = "info", log_format = "text";
   EngineOptions eo;
   server::HttpServerOptions so;
   // Several I/O threads on a multi-core machine, half the cores: the shards (one per core by
@@ -199,12 +202,26 @@ int RunCommand(const std::vector<std::string>& args) {
       "models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes")(
       "advertise", po::value(&advertise),
       "a group instance's URL for the others' forwarded lookups (default: http://<listen address>:<port>, or "
-      "http://<hostname>:<port> when listening on 0.0.0.0 or ::)");
+      "http://<hostname>:<port> when listening on 0.0.0.0 or ::)")(
+      "log-level", po::value(&log_level)->default_value(log_level), "debug | info | warn | error")(
+      "log-format", po::value(&log_format)->default_value(log_format),
+      "text | json (one JSON object per line: ts, level, event, message, fields)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse run SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired);
       rc >= 0) {
     return rc;
   }
+  LogLevel level = LogLevel::kInfo;
+  LogFormat format = LogFormat::kText;
+  if (!ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr, "impulse: --log-level wants debug, info, warn or error, got '%s'\n", log_level.c_str());
+    return 2;
+  }
+  if (!ParseLogFormat(log_format, &format)) {
+    std::fprintf(stderr, "impulse: --log-format wants text or json, got '%s'\n", log_format.c_str());
+    return 2;
+  }
+  ConfigureLog(level, format);
   if (!models.empty()) {
     auto repo = model::ModelRepository::Open(models);
     if (!repo.ok()) {
@@ -269,29 +286,35 @@ int RunCommand(const std::vector<std::string>& args) {
     // port is bound (--listen may say port 0).
     if (advertise.empty()) advertise = AdvertisedUrl(so.host, (*gsrv)->port());
     (*group)->Advertise(advertise);
-    std::fprintf(stderr,
-                 "impulse: serving %s on http://%s:%u as a member of kafka group %s (state topic %s; partitions "
-                 "under %s; advertised as %s)\n",
-                 spec.c_str(), so.host.c_str(), (*gsrv)->port(), gplan->kafka.group.c_str(),
-                 gplan->kafka.state_topic.c_str(), eo.data_dir.c_str(), advertise.c_str());
+    LogInfo("start",
+            "serving " + spec + " on http://" + so.host + ":" + std::to_string((*gsrv)->port()) +
+                " as a member of kafka group " + gplan->kafka.group + " (state topic " + gplan->kafka.state_topic +
+                "; partitions under " + eo.data_dir + "; advertised as " + advertise + ")",
+            {{"spec", spec},
+             {"host", so.host},
+             {"port", (*gsrv)->port()},
+             {"group", gplan->kafka.group},
+             {"data_dir", eo.data_dir},
+             {"version", VersionLine()}});
     int sig = 0;
     const timespec second{1, 0};
     while ((sig = sigtimedwait(&stop_signals, nullptr, &second)) < 0 && (*group)->failure().ok()) {
     }
     if (sig > 0) {
-      std::fprintf(stderr, "impulse: %s received, leaving the group\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      LogInfo("stop", std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, leaving the group",
+              {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
     }
     (*gsrv)->Stop();
     Status st = (*group)->Stop();
     if (Status f = (*group)->failure(); !f.ok()) {
-      std::fprintf(stderr, "impulse: left the group: %s\n", f.ToString().c_str());
+      LogError("stop", "left the group: " + f.ToString(), {{"error", f.ToString()}});
       return 1;
     }
     if (!st.ok()) {
-      std::fprintf(stderr, "impulse: stop: %s\n", st.ToString().c_str());
+      LogError("stop", "stop: " + st.ToString(), {{"error", st.ToString()}});
       return 1;
     }
-    std::fprintf(stderr, "impulse: stopped cleanly\n");
+    LogInfo("stop", "stopped cleanly");
     return 0;
   }
   auto engine = Engine::Open(spec, eo);
@@ -305,18 +328,26 @@ int RunCommand(const std::vector<std::string>& args) {
     (void)(*engine)->Stop();
     return 1;
   }
-  std::fprintf(stderr, "impulse: serving %s on http://%s:%u (data dir %s, %u shards)\n", spec.c_str(), so.host.c_str(),
-               (*srv)->port(), eo.data_dir.c_str(), (*engine)->shard_count());
+  LogInfo("start",
+          "serving " + spec + " on http://" + so.host + ":" + std::to_string((*srv)->port()) + " (data dir " +
+              eo.data_dir + ", " + std::to_string((*engine)->shard_count()) + " shards)",
+          {{"spec", spec},
+           {"host", so.host},
+           {"port", (*srv)->port()},
+           {"data_dir", eo.data_dir},
+           {"shards", (*engine)->shard_count()},
+           {"version", VersionLine()}});
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "impulse: %s received, draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  LogInfo("stop", std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + " received, draining",
+          {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   (*srv)->Stop();
   Status st = (*engine)->Stop();
   if (!st.ok()) {
-    std::fprintf(stderr, "impulse: stop: %s\n", st.ToString().c_str());
+    LogError("stop", "stop: " + st.ToString(), {{"error", st.ToString()}});
     return 1;
   }
-  std::fprintf(stderr, "impulse: stopped cleanly\n");
+  LogInfo("stop", "stopped cleanly");
   return 0;
 }
 

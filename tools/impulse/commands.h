@@ -7,7 +7,8 @@
 
 namespace impulse::tools {
 
-inline constexpr const char* kVersion = "0.1.0";
+// The project() version (CMakeLists.txt); `impulse --version` adds the commit (common/build_info.h).
+inline constexpr const char* kVersion = IMPULSE_VERSION;
 
 int RunCommand(const std::vector<std::string>& args);
 int ValidateCommand(const std::vector<std::string>& args);

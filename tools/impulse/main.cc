@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/build_info.h"
 #include "examples/fraud/demo/demo.h"
 #include "examples/quickstart/demo.h"
 #include "tools/impulse/commands.h"
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
   }
   const std::string_view cmd = argv[1];
   if (cmd == "--version" || cmd == "version") {
-    std::printf("impulse %s\n", impulse::tools::kVersion);
+    std::printf("%s\n", impulse::VersionLine().c_str());
     return 0;
   }
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
