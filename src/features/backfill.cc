@@ -232,13 +232,19 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   so.to_ms = o.to_ms;
   so.filter = o.from_ms != INT64_MIN || o.to_ms != INT64_MAX;
   so.skip_bad_rows = o.skip_bad_rows;
+  so.header.column_map = o.column_map;
+  so.header.ignore_unknown_columns = o.ignore_unknown_columns;
+  const bool csv_input = o.data_dir.empty() && EndsWith(o.input_path, ".csv");
+  if (!csv_input && (!o.column_map.empty() || o.ignore_unknown_columns)) {
+    return InvalidArgument("--column and --ignore-unknown-columns apply to CSV input (a .csv --input) only");
+  }
   if (so.filter && in_def.time_field < 0) {
     return InvalidArgument("stream " + in_def.name + " has no event_time field: --from/--to cannot apply");
   }
   std::unique_ptr<bi::RowSource> source;
   if (!o.data_dir.empty()) {
     ASSIGN_OR_RETURN(source, bi::OpenLogSource(o.data_dir, so));
-  } else if (EndsWith(o.input_path, ".csv")) {
+  } else if (csv_input) {
     ASSIGN_OR_RETURN(source, bi::OpenCsvSource(o.input_path, so));
   } else {
     ASSIGN_OR_RETURN(source, bi::OpenNdjsonSource(o.input_path, so));

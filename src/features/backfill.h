@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "impulse/status.h"
@@ -39,6 +40,11 @@ struct BackfillOptions {
   bool skip_bad_rows = false;   // count and skip bad input rows instead of failing
   bool keep_data = false;       // keep the temporary data directory (its path is printed)
   std::string models_dir;       // model repository for predict steps ("" = none)
+  // CSV input: column -> field renames (--column), and whether columns naming no field are
+  // skipped (--ignore-unknown-columns) rather than an error. Header names match fields
+  // case-insensitively either way.
+  std::vector<std::pair<std::string, std::string>> column_map;
+  bool ignore_unknown_columns = false;
 };
 
 struct BackfillStats {

@@ -8,9 +8,11 @@
 #include <iostream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/command_line.h"
+#include "event/csv_header.h"
 #include "event/timestamp.h"
 #include "features/backfill.h"
 
@@ -40,10 +42,13 @@ int BackfillCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse backfill SPEC.yaml --input FILE.csv|FILE.ndjson [--into STREAM] [--stream OUT] [--out FILE|-]\n"
       "                           [--format csv|ndjson] [--from T] [--to T] [--shards N] [--skip-bad-rows]\n"
-      "                           [--progress] [--keep]\n"
+      "                           [--column NAME=FIELD]... [--ignore-unknown-columns] [--allow-late] [--progress] "
+      "[--keep]\n"
       "       impulse backfill SPEC.yaml --data DIR [...]   (history from an engine's data directory)";
   BackfillOptions o;
   std::string format, from, to;
+  std::vector<std::string> columns;
+  bool allow_late = false;
   po::options_description opts("backfill options");
   opts.add_options()("spec", po::value(&o.spec_path), "pipeline spec (YAML)")(
       "models", po::value(&o.models_dir), "model repository for the spec's predict steps")(
@@ -57,6 +62,12 @@ int BackfillCommand(const std::vector<std::string>& args) {
       "to", po::value(&to), "event time where the input ends, exclusive (RFC 3339 or epoch ms)")(
       "shards", po::value(&o.shards)->default_value(o.shards), "engine shard threads")(
       "skip-bad-rows", po::bool_switch(&o.skip_bad_rows), "count and skip bad input rows instead of failing")(
+      "column", po::value(&columns)->composing(),
+      "CSV input: the header's column NAME fills FIELD (NAME=FIELD, repeatable); headers otherwise match field names "
+      "case-insensitively")("ignore-unknown-columns", po::bool_switch(&o.ignore_unknown_columns),
+                            "CSV input: skip columns that name no field instead of failing")(
+      "allow-late", po::bool_switch(&allow_late),
+      "exit 0 even if events were late for a stateful step and left out of the output")(
       "progress", po::bool_switch(&o.progress),
       "progress on stderr about once a second (default when stderr is a terminal)")(
       "keep", po::bool_switch(&o.keep_data), "keep the engine's temporary data directory");
@@ -85,6 +96,11 @@ int BackfillCommand(const std::vector<std::string>& args) {
     if (!t.ok()) return usage_error(t.status().message());
     *dst = *t;
   }
+  for (const std::string& c : columns) {
+    Result<std::pair<std::string, std::string>> m = ParseColumnMapping(c);
+    if (!m.ok()) return usage_error(m.status().message());
+    o.column_map.push_back(*m);
+  }
   if (::isatty(STDERR_FILENO)) o.progress = true;
 
   Result<BackfillStats> st = RunBackfill(o);
@@ -104,10 +120,13 @@ int BackfillCommand(const std::vector<std::string>& args) {
                s.cpu_seconds, s.parse_cpu_seconds, s.ingest_cpu_seconds, s.output_cpu_seconds,
                s.cpu_seconds - s.parse_cpu_seconds - s.ingest_cpu_seconds - s.output_cpu_seconds);
   if (s.late_events > 0) {
+    // Late events are missing rows of the training set: a script must not take it for whole.
     std::fprintf(stderr,
-                 "backfill: warning: %llu events were late for a stateful step (behind the watermark) and are not in "
-                 "the output; sort the input by event time or raise the stream's watermark.max_out_of_orderness\n",
-                 static_cast<unsigned long long>(s.late_events));
+                 "backfill: %s: %llu events were late for a stateful step (behind the watermark) and are not in "
+                 "the output; sort the input by event time or raise the stream's watermark.max_out_of_orderness%s\n",
+                 allow_late ? "warning" : "error", static_cast<unsigned long long>(s.late_events),
+                 allow_late ? "" : " (--allow-late accepts this)");
+    if (!allow_late) return 1;
   }
   return 0;
 }
