@@ -30,6 +30,9 @@ struct OutboxDispatcher::Lane {
   uint64_t persisted = UINT64_MAX;
   // Metrics: written by the dispatcher thread, read at scrape time.
   Counter delivered, dead_lettered, skipped, answers;
+  // The first dead letter of the action is said on stderr: an endpoint that refuses every call
+  // would otherwise show only in metrics and _action_dead_letter. Dispatcher thread only.
+  bool dead_letter_said = false;
   LatencyHistogram latency;  // Submit to outcome, delivered firings
   std::atomic<uint64_t> open_count{0};
   std::atomic<uint64_t> next_offset{0};
@@ -376,7 +379,17 @@ void OutboxDispatcher::HandleCompletion(const Completion& c) {
       lane.skipped.Add(1);
       [[fallthrough]];
     case action::Outcome::Kind::kDeadLetter:
-      if (o.kind == action::Outcome::Kind::kDeadLetter) lane.dead_lettered.Add(1);
+      if (o.kind == action::Outcome::Kind::kDeadLetter) {
+        lane.dead_lettered.Add(1);
+        if (!lane.dead_letter_said) {
+          lane.dead_letter_said = true;
+          std::fprintf(stderr,
+                       "impulse: action %s: firing %s dead-lettered after %u attempt(s): %s (further dead letters of "
+                       "this action are not logged: see impulse_action_dead_lettered_total and stream %s)\n",
+                       lane.def->name.c_str(), c.info->id.c_str(), static_cast<unsigned>(o.attempts), o.error.c_str(),
+                       std::string(kActionDeadLetterStream).c_str());
+        }
+      }
       write->stream = dead_letter_stream_;
       write->strings = {c.info->id,
                         c.info->rule,
