@@ -1,5 +1,7 @@
 #include "features/backfill.h"
 
+#include "common/progress.h"
+
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -117,19 +119,6 @@ Status Settle(const Engine& engine) {
     std::this_thread::sleep_for(std::chrono::milliseconds(kSettleCheckMs));
   }
   return Status::OK();
-}
-
-void PrintProgress(const bi::RowSource& src, uint64_t events, double seconds) {
-  const double rate = seconds > 0 ? static_cast<double>(events) / seconds : 0;
-  const uint64_t total = src.bytes_total();
-  if (total > 0) {
-    const double frac = static_cast<double>(src.bytes_done()) / static_cast<double>(total);
-    const double eta = frac > 0 ? seconds * (1 - frac) / frac : 0;
-    std::fprintf(stderr, "backfill: %llu events, %.0f events/s, %.1f%% of input, ETA %.0f s\n",
-                 static_cast<unsigned long long>(events), rate, 100 * frac, eta);
-  } else {
-    std::fprintf(stderr, "backfill: %llu events, %.0f events/s\n", static_cast<unsigned long long>(events), rate);
-  }
 }
 
 // Picks the input and output streams and counts the output's writers (for the completeness
@@ -267,7 +256,12 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   BackfillStats stats;
   auto acks = std::make_shared<Acks>();
   RowBatch rows(in_def.schema.size());
-  auto last_progress = Clock::now();
+  // The input's bytes when its size is known (a file), else the events fed.
+  const bool by_bytes = source->bytes_total() > 0;
+  ProgressBar progress(stderr, "backfill", by_bytes ? "B" : "events", source->bytes_total(),
+                       !o.progress      ? ProgressBar::Mode::kOff
+                       : o.progress_bar ? ProgressBar::Mode::kBar
+                                        : ProgressBar::Mode::kLines);
   Status fed;
   const double cpu0 = ProcessCpuSeconds();
   while (fed.ok()) {
@@ -284,12 +278,10 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
       stats.events_in += rows.size();
       stats.ingest_cpu_seconds += ThreadCpuSeconds() - c1;
     }
-    if (o.progress && Clock::now() - last_progress >= std::chrono::seconds(1)) {
-      last_progress = Clock::now();
-      PrintProgress(*source, stats.events_in, SecondsSince(t0));
-    }
+    progress.Update(by_bytes ? source->bytes_done() : stats.events_in);
     if (!*more) break;
   }
+  progress.Finish();
   Status acked = acks->WaitBelow(1);
   if (fed.ok()) fed = acked;
   if (!fed.ok()) {

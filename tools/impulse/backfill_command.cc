@@ -1,4 +1,4 @@
-// `impulse backfill SPEC.yaml --input FILE | --data DIR ...`: flags to BackfillOptions, the
+// `impulse backfill SPEC.yaml --input FILE | --data-dir DIR ...`: flags to BackfillOptions, the
 // summary line, exit codes (0 ok, 1 failure, 2 usage). The work is RunBackfill (backfill.h).
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/command_line.h"
+#include "common/progress.h"
 #include "event/csv_header.h"
 #include "event/timestamp.h"
 #include "features/backfill.h"
@@ -42,18 +43,19 @@ int BackfillCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse backfill SPEC.yaml --input FILE.csv|FILE.ndjson [--into STREAM] [--stream OUT] [--out FILE|-]\n"
       "                           [--format csv|ndjson] [--from T] [--to T] [--shards N] [--skip-bad-rows]\n"
-      "                           [--column NAME=FIELD]... [--ignore-unknown-columns] [--allow-late] [--progress] "
-      "[--keep]\n"
-      "       impulse backfill SPEC.yaml --data DIR [...]   (history from an engine's data directory)";
+      "                           [--column NAME=FIELD]... [--ignore-unknown-columns] [--allow-late]\n"
+      "                           [--progress|--quiet] [--keep]\n"
+      "       impulse backfill SPEC.yaml --data-dir DIR [...]   (history from an engine's data directory)";
   BackfillOptions o;
   std::string format, from, to;
   std::vector<std::string> columns;
   bool allow_late = false;
+  bool quiet = false;
   po::options_description opts("backfill options");
   opts.add_options()("spec", po::value(&o.spec_path), "pipeline spec (YAML)")(
       "models", po::value(&o.models_dir), "model repository for the spec's predict steps")(
       "input", po::value(&o.input_path), "history: CSV with a header row (.csv) or NDJSON")(
-      "data", po::value(&o.data_dir), "history: the log of an engine's data directory (engine stopped)")(
+      "data-dir", po::value(&o.data_dir), "history: the log of an engine's data directory (engine stopped)")(
       "into", po::value(&o.input_stream), "stream the input is fed to (default: the spec's only input stream)")(
       "stream", po::value(&o.output_stream), "stream written out (default: the last pipeline's sink)")(
       "out", po::value(&o.out_path)->default_value("-"), "output file, - for stdout")(
@@ -69,16 +71,17 @@ int BackfillCommand(const std::vector<std::string>& args) {
       "allow-late", po::bool_switch(&allow_late),
       "exit 0 even if events were late for a stateful step and left out of the output")(
       "progress", po::bool_switch(&o.progress),
-      "progress on stderr about once a second (default when stderr is a terminal)")(
-      "keep", po::bool_switch(&o.keep_data), "keep the engine's temporary data directory");
+      "progress lines on stderr about once a second even when it is not a terminal (on a terminal: a bar)")(
+      "quiet", po::bool_switch(&quiet), "no progress bar")("keep", po::bool_switch(&o.keep_data),
+                                                           "keep the engine's temporary data directory");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, usage, opts, &vm, "spec"); rc >= 0) return rc;
-  auto usage_error = [&](const std::string& msg) {
-    std::fprintf(stderr, "impulse backfill: %s\n\nUsage: %s\n", msg.c_str(), usage);
-    return 2;
-  };
+  HiddenOptions hidden;
+  hidden.aliases = {{"data", "data-dir"}};
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "spec", Positional::kOptional, hidden); rc >= 0) return rc;
+  auto usage_error = [&](const std::string& msg) { return UsageError(usage, "backfill: " + msg); };
   if (o.spec_path.empty()) return usage_error("missing SPEC.yaml");
-  if (o.input_path.empty() == o.data_dir.empty()) return usage_error("give exactly one of --input FILE and --data DIR");
+  if (o.input_path.empty() == o.data_dir.empty())
+    return usage_error("give exactly one of --input FILE and --data-dir DIR");
   if (format.empty()) {
     const std::string& out = o.out_path;
     const bool nd = out.size() >= 6 && (out.ends_with(".ndjson") || out.ends_with(".jsonl") || out.ends_with(".json"));
@@ -101,7 +104,9 @@ int BackfillCommand(const std::vector<std::string>& args) {
     if (!m.ok()) return usage_error(m.status().message());
     o.column_map.push_back(*m);
   }
-  if (::isatty(STDERR_FILENO)) o.progress = true;
+  const ProgressBar::Mode mode = ProgressBar::ModeFor(STDERR_FILENO, quiet, o.progress);
+  o.progress = mode != ProgressBar::Mode::kOff;
+  o.progress_bar = mode == ProgressBar::Mode::kBar;
 
   Result<BackfillStats> st = RunBackfill(o);
   if (!st.ok()) {
