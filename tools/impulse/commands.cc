@@ -1,5 +1,6 @@
 #include "tools/impulse/commands.h"
 #include "common/command_line.h"
+#include "common/progress.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -338,17 +339,31 @@ int RunCommand(const std::vector<std::string>& args) {
 int RepairCommand(const std::vector<std::string>& args) {
   po::options_description opts("repair options");
   std::string dir;
-  opts.add_options()("dir", po::value(&dir), "a partition directory (DATA/streams/STREAM/PARTITION)");
+  bool quiet = false;
+  opts.add_options()("dir", po::value(&dir), "a partition directory (DATA/streams/STREAM/PARTITION)")(
+      "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse repair DIR", opts, &vm, "dir", Positional::kRequired); rc >= 0) {
     return rc;
   }
-  Status st = log::RepairPartition(Env::Default(), dir);
+  ProgressBar progress(stderr, "repair", "segments", 0, ProgressBar::ModeFor(STDERR_FILENO, quiet));
+  log::RepairReport report;
+  Status st = log::RepairPartition(Env::Default(), dir, &report, [&](size_t done, size_t total) {
+    progress.set_total(total);
+    progress.Update(done);
+  });
+  progress.Finish();
   if (!st.ok()) {
     std::fprintf(stderr, "impulse: repair %s: %s\n", dir.c_str(), st.ToString().c_str());
     return 1;
   }
-  std::printf("%s: repaired\n", dir.c_str());
+  if (report.first_problem.empty()) {
+    std::printf("%s: no damage found, nothing changed\n", dir.c_str());
+  } else {
+    std::printf("%s: repaired: %s; %llu bytes truncated, %u later segments deleted\n", dir.c_str(),
+                report.first_problem.c_str(), static_cast<unsigned long long>(report.bytes_truncated),
+                report.segments_deleted);
+  }
   return 0;
 }
 
