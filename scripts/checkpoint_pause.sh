@@ -55,6 +55,6 @@ for l in m.split('\n'):
     if 'stage="checkpoint_pause"' in l or l.startswith('impulse_checkpoints_total'):
         print(l)
 PY
-  "$bin" checkpoints list --data "$work/data-$scheme"
+  "$bin" checkpoints list --data-dir "$work/data-$scheme"
   kill -TERM $pid; wait $pid || true
 done

@@ -312,6 +312,37 @@ TEST_F(BackfillTest, BadRowFailsNamingFileLineAndColumn) {
   EXPECT_EQ(st->rows_out, 19u);
 }
 
+TEST_F(BackfillTest, CsvHeaderMatchesCaseInsensitivelyAndMapsColumns) {
+  const std::vector<Tx> txs = MakeTxs(200, 21);
+  std::string csv = CsvInput(txs);
+  // A published file: upper-case names, one renamed column, one column the stream lacks.
+  csv.replace(0, csv.find('\n'), "ID,USER,Amount,TS,NOTE");
+  std::string extra;
+  for (const std::string& l : Lines(csv)) extra += l + (extra.empty() ? ",IS_FRAUD\n" : ",0\n");
+  const std::string in = Write("upper.csv", extra);
+  BackfillOptions o = Options(in, "out.csv");
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_CODE(st, kInvalidArgument);
+  EXPECT_NE(st.status().message().find(in + ":1: column 2 'USER' is not a field of stream tx"), std::string::npos)
+      << st.status().ToString();
+  o.column_map = {{"user", "user_id"}};
+  st = RunBackfill(o);
+  ASSERT_CODE(st, kInvalidArgument);
+  EXPECT_NE(st.status().message().find("column 6 'IS_FRAUD'"), std::string::npos) << st.status().ToString();
+  o.ignore_unknown_columns = true;
+  st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->late_events, 0u);
+  ExpectMatchesBruteForce(Read(o.out_path), txs);
+}
+
+TEST_F(BackfillTest, ColumnOptionsRefusedForNdjson) {
+  const std::string in = Write("in.ndjson", NdjsonInput(MakeTxs(5, 22)));
+  BackfillOptions o = Options(in, "out.csv");
+  o.ignore_unknown_columns = true;
+  ASSERT_CODE(RunBackfill(o), kInvalidArgument);
+}
+
 TEST_F(BackfillTest, BadNdjsonLineIsNamed) {
   std::string nd = NdjsonInput(MakeTxs(10, 6));
   nd.insert(nd.find('\n', nd.find('\n') + 1) + 1, "{\"id\":\"x\"}\n");  // becomes line 3

@@ -60,7 +60,7 @@ TEST_F(CheckpointsCli, ListsNewestFirstWithProblems) {
     auto p = (*store)->Begin();  // left pending, like a crash
     ASSERT_TRUE(p.ok());
   }
-  Output text = RunImpulse("checkpoints list --data " + data_);
+  Output text = RunImpulse("checkpoints list --data-dir " + data_);
   EXPECT_EQ(text.exit_code, 0) << text.out;
   const size_t l3 = text.out.find("3  ");
   const size_t l2 = text.out.find("2  2023-11-14T22:13:20.123Z  complete");
@@ -73,7 +73,7 @@ TEST_F(CheckpointsCli, ListsNewestFirstWithProblems) {
   EXPECT_NE(text.out.find("pending"), std::string::npos);
   EXPECT_NE(text.out.find("pause_us=41  positions=3"), std::string::npos) << text.out;
 
-  Output json = RunImpulse("checkpoints list --json --data " + data_);
+  Output json = RunImpulse("checkpoints list --json --data-dir " + data_);
   ASSERT_EQ(json.exit_code, 0) << json.out;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -91,10 +91,10 @@ TEST_F(CheckpointsCli, ListsNewestFirstWithProblems) {
 }
 
 TEST_F(CheckpointsCli, NoCheckpointsIsNotAnErrorAndCreatesNothing) {
-  Output text = RunImpulse("checkpoints list --data " + data_);
+  Output text = RunImpulse("checkpoints list --data-dir " + data_);
   EXPECT_EQ(text.exit_code, 0) << text.out;
   EXPECT_NE(text.out.find("no checkpoints"), std::string::npos);
-  Output json = RunImpulse("checkpoints list --json --data " + data_);
+  Output json = RunImpulse("checkpoints list --json --data-dir " + data_);
   EXPECT_EQ(json.exit_code, 0);
   EXPECT_EQ(json.out, "[]\n");
   EXPECT_FALSE(Env::Default()->FileExists(data_ + "/checkpoints"));
@@ -102,7 +102,7 @@ TEST_F(CheckpointsCli, NoCheckpointsIsNotAnErrorAndCreatesNothing) {
 
 TEST_F(CheckpointsCli, UsageErrorsExitTwo) {
   EXPECT_EQ(RunImpulse("checkpoints list").exit_code, 2);
-  EXPECT_EQ(RunImpulse("checkpoints frobnicate --data " + data_).exit_code, 2);
+  EXPECT_EQ(RunImpulse("checkpoints frobnicate --data-dir " + data_).exit_code, 2);
 }
 
 }  // namespace

@@ -278,6 +278,29 @@ TEST_F(FraudFeaturesTest, BackfillInTimeOrderEqualsBruteForce) {
   EXPECT_LT(differ, Reference().size() / 100);
 }
 
+// Data from elsewhere than the simulator: the published dataset's upper-case header, and no
+// tx_time_seconds, tx_time_days, tx_fraud_scenario (the simulator's own columns, optional).
+TEST_F(FraudFeaturesTest, BackfillOfCsvWithoutSimulatorColumnsEqualsBruteForce) {
+  std::ifstream in(WriteCsv(Transactions(), "tx-full.csv"), std::ios::binary);
+  std::string text;
+  bool header = true;
+  for (std::string line; std::getline(in, line); header = false) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    ASSERT_EQ(cells.size(), 9u) << line;
+    if (header) {
+      ASSERT_EQ(cells[5], "tx_time_seconds");
+      for (std::string& c : cells) std::transform(c.begin(), c.end(), c.begin(), ::toupper);
+    }
+    text += cells[0] + "," + cells[1] + "," + cells[2] + "," + cells[3] + "," + cells[4] + "," + cells[7] + "\n";
+  }
+  const std::string path = (dir_ / "tx-published.csv").string();
+  std::ofstream(path, std::ios::binary) << text;
+  const Table table = ParseCsv(Backfill(path, "features.csv", features::BackfillOptions::Format::kCsv));
+  ExpectMatchesReference(table, "backfill of the published columns", Ties::kArrived);
+}
+
 TEST_F(FraudFeaturesTest, BackfillInShuffledArrivalOrderEqualsBruteForce) {
   const std::vector<Transaction> shuffled = Shuffled(kShuffleSeed);
   // The shuffle must really reorder (else this is test a again) and stay within the lateness.

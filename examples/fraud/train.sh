@@ -53,7 +53,7 @@ for m in fraud fraud_lr; do
   run "$PY" "$HERE/evaluate.py" "$WORK/predictions_$m.csv" --name "$m"
 done
 # 5. The repository loads in the engine (both versions must say ready).
-run "$IMPULSE" models list --repository "$HERE/models"
+run "$IMPULSE" models list --models "$HERE/models"
 # 6. The engine scores every transaction with both models (score.yaml: features, then predict
 #    steps); the same metrics, and the scores must equal the offline ones (max difference 0).
 run "$IMPULSE" backfill "$HERE/score.yaml" --models "$HERE/models" --input "$WORK/tx.csv" \

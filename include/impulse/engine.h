@@ -98,6 +98,10 @@ struct EngineOptions {
   // A larger snapshot is not taken (counted in impulse_member_snapshots_failed_total, said): the
   // previous one stays the partition's.
   uint64_t member_snapshot_bytes_max = 1ull << 30;
+  // data_dir/SPEC records the spec the directory was created with; Open refuses another spec,
+  // naming what differs (kFailedPrecondition), unless this is set: then the new spec is
+  // recorded and runs on the directory's logs, cursors and checkpoints (docs/OPERATIONS.md).
+  bool accept_spec_change = false;
   Clock* clock = nullptr;  // nullptr = Clock::Real()
   Env* env = nullptr;      // nullptr = Env::Default()
 };

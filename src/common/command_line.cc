@@ -4,6 +4,9 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <string_view>
+
+#include "common/suggest.h"
 
 namespace impulse {
 
@@ -37,21 +40,79 @@ void RefuseNegativeUnsigned(const po::parsed_options& parsed, const po::options_
   }
 }
 
+// "--data DIR" / "--data=DIR" -> "--data-dir ...", with a note, for each deprecated alias.
+std::vector<std::string> ApplyAliases(const std::vector<std::string>& args, const HiddenOptions& hidden) {
+  std::vector<std::string> out;
+  out.reserve(args.size());
+  for (const std::string& a : args) {
+    std::string arg = a;
+    for (const auto& [old_name, current] : hidden.aliases) {
+      const std::string flag = "--" + old_name;
+      if (arg == flag || arg.rfind(flag + "=", 0) == 0) {
+        std::fprintf(stderr, "impulse: note: %s is deprecated, use --%s\n", flag.c_str(), current.c_str());
+        arg = "--" + current + arg.substr(flag.size());
+        break;
+      }
+    }
+    out.push_back(std::move(arg));
+  }
+  return out;
+}
+
+std::string Suggestion(const po::unknown_option& e, const po::options_description& opts) {
+  std::string name = e.get_option_name();
+  while (!name.empty() && name.front() == '-') name.erase(0, 1);
+  const size_t eq = name.find('=');
+  if (eq != std::string::npos) name.resize(eq);
+  std::vector<std::string> longs;
+  for (const auto& o : opts.options()) longs.push_back(o->long_name());
+  std::vector<std::string_view> names(longs.begin(), longs.end());
+  std::string hint = DidYouMean(name, names);
+  // " (did you mean 'data-dir'?)" -> " (did you mean '--data-dir'?)"
+  const size_t q = hint.find('\'');
+  if (q != std::string::npos) hint.insert(q + 1, "--");
+  return hint;
+}
+
 }  // namespace
 
+int UsageError(const char* usage, const std::string& message) {
+  // The command is the leading lower-case words of the usage line.
+  std::string cmd;
+  std::string_view rest(usage);
+  while (!rest.empty()) {
+    const size_t sp = rest.find(' ');
+    const std::string_view word = rest.substr(0, sp);
+    if (word.empty() || word.find_first_not_of("abcdefghijklmnopqrstuvwxyz-") != std::string_view::npos ||
+        word.front() == '-') {
+      break;
+    }
+    cmd += (cmd.empty() ? "" : " ") + std::string(word);
+    if (sp == std::string_view::npos) break;
+    rest.remove_prefix(sp + 1);
+  }
+  std::fprintf(stderr, "impulse: %s\nsee '%s --help'\n", message.c_str(), cmd.empty() ? "impulse" : cmd.c_str());
+  return 2;
+}
+
 int ParseCommandLine(const std::vector<std::string>& args, const char* usage, po::options_description& opts,
-                     po::variables_map* vm, const char* positional, Positional required) {
+                     po::variables_map* vm, const char* positional, Positional required, const HiddenOptions& hidden) {
   opts.add_options()("help,h", "show this help");
+  po::options_description all;
+  all.add(opts);
+  if (hidden.options != nullptr) all.add(*hidden.options);
   po::positional_options_description pos;
   if (positional != nullptr) pos.add(positional, 1);
   try {
-    const po::parsed_options parsed = po::command_line_parser(args).options(opts).positional(pos).run();
-    RefuseNegativeUnsigned(parsed, opts);
+    const po::parsed_options parsed =
+        po::command_line_parser(ApplyAliases(args, hidden)).options(all).positional(pos).run();
+    RefuseNegativeUnsigned(parsed, all);
     po::store(parsed, *vm);
     po::notify(*vm);
+  } catch (const po::unknown_option& e) {
+    return UsageError(usage, std::string(e.what()) + Suggestion(e, all));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "impulse: %s\n\nUsage: %s\n", e.what(), usage);
-    return 2;
+    return UsageError(usage, e.what());
   }
   if (vm->count("help")) {
     std::printf("Usage: %s\n", usage);
@@ -59,8 +120,7 @@ int ParseCommandLine(const std::vector<std::string>& args, const char* usage, po
     return 0;
   }
   if (required == Positional::kRequired && positional != nullptr && !vm->count(positional)) {
-    std::fprintf(stderr, "impulse: missing %s\n\nUsage: %s\n", positional, usage);
-    return 2;
+    return UsageError(usage, std::string("missing ") + positional);
   }
   return -1;
 }

@@ -85,5 +85,69 @@ TEST(ParseCommandLine, MissingRequiredPositionalExitsTwo) {
   EXPECT_EQ(Parse({"--help"}, /*required=*/true).rc, 0);
 }
 
+struct Outcome {
+  int rc = -1;
+  std::string out, err;
+  std::string data_dir, internal;
+};
+
+Outcome ParseWithHidden(const std::vector<std::string>& args) {
+  Outcome r;
+  po::options_description opts("test options");
+  opts.add_options()("data-dir", po::value(&r.data_dir), "the data directory")("json", "JSON output");
+  po::options_description internal;
+  internal.add_options()("internal-knob", po::value(&r.internal), "not for users");
+  HiddenOptions hidden;
+  hidden.options = &internal;
+  hidden.aliases = {{"data", "data-dir"}};
+  po::variables_map vm;
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  r.rc = ParseCommandLine(args, "impulse things list --data-dir DIR [--json]", opts, &vm, nullptr,
+                          Positional::kOptional, hidden);
+  r.out = testing::internal::GetCapturedStdout();
+  r.err = testing::internal::GetCapturedStderr();
+  return r;
+}
+
+TEST(ParseCommandLine, UnknownOptionIsOneLineWithDidYouMeanAndWhereHelpIs) {
+  const Outcome r = ParseWithHidden({"--dta-dir", "x"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            "impulse: unrecognised option '--dta-dir' (did you mean '--data-dir'?)\n"
+            "see 'impulse things list --help'\n");
+  EXPECT_EQ(r.err.find("Usage"), std::string::npos);  // not the whole help
+}
+
+TEST(ParseCommandLine, HiddenOptionsParseButAreNotListed) {
+  Outcome r = ParseWithHidden({"--internal-knob", "7"});
+  EXPECT_EQ(r.rc, -1);
+  EXPECT_EQ(r.internal, "7");
+  r = ParseWithHidden({"--help"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("--data-dir"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("internal-knob"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("--data "), std::string::npos) << r.out;  // the alias is not listed either
+}
+
+TEST(ParseCommandLine, DeprecatedAliasStillWorksWithANote) {
+  Outcome r = ParseWithHidden({"--data", "/d"});
+  EXPECT_EQ(r.rc, -1);
+  EXPECT_EQ(r.data_dir, "/d");
+  EXPECT_NE(r.err.find("--data is deprecated, use --data-dir"), std::string::npos) << r.err;
+  r = ParseWithHidden({"--data=/e"});
+  EXPECT_EQ(r.rc, -1);
+  EXPECT_EQ(r.data_dir, "/e");
+}
+
+TEST(UsageError, NamesTheCommandWords) {
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(UsageError("impulse generate fraud [--days N]", "bad days"), 2);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "impulse: bad days\nsee 'impulse generate fraud --help'\n");
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(UsageError("impulse backfill SPEC.yaml --input FILE", "x"), 2);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "impulse: x\nsee 'impulse backfill --help'\n");
+}
+
 }  // namespace
 }  // namespace impulse

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "event/csv_header.h"
 #include "event/json_writer.h"
 #include "event/ndjson.h"
 
@@ -37,14 +38,12 @@ struct CsvToJson {
     if (record == 1) {
       header = std::move(cells);
       cells.clear();
-      for (const std::string& h : header) {
-        const int idx = def->schema.FieldIndex(h);
-        if (idx < 0) {
-          error = "header names '" + h + "', which is not a field of stream " + def->name;
-          return;
-        }
-        field_of_column.push_back(idx);
+      Result<std::vector<int>> fields = MatchCsvHeader(header, *def, CsvHeaderOptions{});
+      if (!fields.ok()) {
+        error = "header: " + fields.status().message();
+        return;
       }
+      field_of_column = std::move(*fields);
       return;
     }
     if (cells.size() != header.size()) {

@@ -1,5 +1,7 @@
 #include "features/backfill.h"
 
+#include "common/progress.h"
+
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -119,19 +121,6 @@ Status Settle(const Engine& engine) {
   return Status::OK();
 }
 
-void PrintProgress(const bi::RowSource& src, uint64_t events, double seconds) {
-  const double rate = seconds > 0 ? static_cast<double>(events) / seconds : 0;
-  const uint64_t total = src.bytes_total();
-  if (total > 0) {
-    const double frac = static_cast<double>(src.bytes_done()) / static_cast<double>(total);
-    const double eta = frac > 0 ? seconds * (1 - frac) / frac : 0;
-    std::fprintf(stderr, "backfill: %llu events, %.0f events/s, %.1f%% of input, ETA %.0f s\n",
-                 static_cast<unsigned long long>(events), rate, 100 * frac, eta);
-  } else {
-    std::fprintf(stderr, "backfill: %llu events, %.0f events/s\n", static_cast<unsigned long long>(events), rate);
-  }
-}
-
 // Picks the input and output streams and counts the output's writers (for the completeness
 // check of WriteOutput).
 Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_t* writers) {
@@ -232,13 +221,19 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   so.to_ms = o.to_ms;
   so.filter = o.from_ms != INT64_MIN || o.to_ms != INT64_MAX;
   so.skip_bad_rows = o.skip_bad_rows;
+  so.header.column_map = o.column_map;
+  so.header.ignore_unknown_columns = o.ignore_unknown_columns;
+  const bool csv_input = o.data_dir.empty() && EndsWith(o.input_path, ".csv");
+  if (!csv_input && (!o.column_map.empty() || o.ignore_unknown_columns)) {
+    return InvalidArgument("--column and --ignore-unknown-columns apply to CSV input (a .csv --input) only");
+  }
   if (so.filter && in_def.time_field < 0) {
     return InvalidArgument("stream " + in_def.name + " has no event_time field: --from/--to cannot apply");
   }
   std::unique_ptr<bi::RowSource> source;
   if (!o.data_dir.empty()) {
     ASSIGN_OR_RETURN(source, bi::OpenLogSource(o.data_dir, so));
-  } else if (EndsWith(o.input_path, ".csv")) {
+  } else if (csv_input) {
     ASSIGN_OR_RETURN(source, bi::OpenCsvSource(o.input_path, so));
   } else {
     ASSIGN_OR_RETURN(source, bi::OpenNdjsonSource(o.input_path, so));
@@ -261,7 +256,12 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   BackfillStats stats;
   auto acks = std::make_shared<Acks>();
   RowBatch rows(in_def.schema.size());
-  auto last_progress = Clock::now();
+  // The input's bytes when its size is known (a file), else the events fed.
+  const bool by_bytes = source->bytes_total() > 0;
+  ProgressBar progress(stderr, "backfill", by_bytes ? "B" : "events", source->bytes_total(),
+                       !o.progress      ? ProgressBar::Mode::kOff
+                       : o.progress_bar ? ProgressBar::Mode::kBar
+                                        : ProgressBar::Mode::kLines);
   Status fed;
   const double cpu0 = ProcessCpuSeconds();
   while (fed.ok()) {
@@ -278,12 +278,10 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
       stats.events_in += rows.size();
       stats.ingest_cpu_seconds += ThreadCpuSeconds() - c1;
     }
-    if (o.progress && Clock::now() - last_progress >= std::chrono::seconds(1)) {
-      last_progress = Clock::now();
-      PrintProgress(*source, stats.events_in, SecondsSince(t0));
-    }
+    progress.Update(by_bytes ? source->bytes_done() : stats.events_in);
     if (!*more) break;
   }
+  progress.Finish();
   Status acked = acks->WaitBelow(1);
   if (fed.ok()) fed = acked;
   if (!fed.ok()) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "impulse/status.h"
@@ -35,10 +36,16 @@ struct BackfillOptions {
   int64_t from_ms = INT64_MIN;  // input events with event time < from_ms are not fed
   int64_t to_ms = INT64_MAX;    // input events with event time >= to_ms are not fed
   uint32_t shards = 2;          // engine shard threads
-  bool progress = false;        // a progress line on stderr about once a second
+  bool progress = false;        // progress on stderr: a line about once a second, or with
+  bool progress_bar = false;    // this, a bar redrawn in place (stderr is a terminal)
   bool skip_bad_rows = false;   // count and skip bad input rows instead of failing
   bool keep_data = false;       // keep the temporary data directory (its path is printed)
   std::string models_dir;       // model repository for predict steps ("" = none)
+  // CSV input: column -> field renames (--column), and whether columns naming no field are
+  // skipped (--ignore-unknown-columns) rather than an error. Header names match fields
+  // case-insensitively either way.
+  std::vector<std::pair<std::string, std::string>> column_map;
+  bool ignore_unknown_columns = false;
 };
 
 struct BackfillStats {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "event/csv_header.h"
 #include "event/timestamp.h"
 #include "features/backfill_internal.h"
 
@@ -215,6 +216,7 @@ class CsvSource final : public TextFileSource {
       return;
     }
     const int f = field_of_column_[c];
+    if (f < 0) return;  // an ignored column
     const impulse::Field& field = opt_.def->schema.field(static_cast<size_t>(f));
     // Only a string cell can hold a newline and still be valid; others are checked if bad.
     if (field.type == FieldType::kString) CountNewlines(cell);
@@ -275,28 +277,16 @@ class CsvSource final : public TextFileSource {
 
   void EndHeader() {
     header_done_ = true;
-    const Schema& schema = opt_.def->schema;
     if (header_.size() >= kHeaderColumnsMax) {
       error_ = InvalidArgument(path_ + ":1: header has more than " + std::to_string(kHeaderColumnsMax) + " columns");
       return;
     }
-    std::vector<bool> seen(schema.size(), false);
-    for (size_t c = 0; c < header_.size(); ++c) {
-      const int idx = schema.FieldIndex(header_[c]);
-      if (idx < 0 || seen[static_cast<size_t>(idx)]) {
-        error_ = InvalidArgument(path_ + ":1: column " + std::to_string(c + 1) + " '" + header_[c] + "' " +
-                                 (idx < 0 ? "is not a field of stream " + opt_.def->name : "appears twice"));
-        return;
-      }
-      seen[static_cast<size_t>(idx)] = true;
-      field_of_column_.push_back(idx);
+    Result<std::vector<int>> fields = MatchCsvHeader(header_, *opt_.def, opt_.header);
+    if (!fields.ok()) {
+      error_ = InvalidArgument(path_ + ":1: " + fields.status().message());
+      return;
     }
-    for (size_t f = 0; f < schema.size(); ++f) {
-      if (!seen[f] && !schema.field(f).nullable) {
-        error_ = InvalidArgument(path_ + ":1: the header has no column for non-nullable field " + schema.field(f).name);
-        return;
-      }
-    }
+    field_of_column_ = std::move(*fields);
   }
 
   csv_parser parser_{};
@@ -304,7 +294,7 @@ class CsvSource final : public TextFileSource {
 
   bool header_done_ = false;
   std::vector<std::string> header_;
-  std::vector<int> field_of_column_;  // schema index of each column
+  std::vector<int> field_of_column_;  // schema index of each column, -1 = ignored
 
   RowBatch* rows_ = nullptr;  // the batch being filled (during Next)
   Value* row_ = nullptr;      // the row being parsed

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "event/csv_header.h"
 #include "features/backfill.h"
 #include "impulse/row.h"
 #include "impulse/schema.h"
@@ -22,6 +23,7 @@ struct SourceOptions {
   int64_t to_ms = INT64_MAX;
   bool filter = false;  // whether from/to apply (the stream has a time field)
   bool skip_bad_rows = false;
+  CsvHeaderOptions header;   // how a CSV header names the fields
   size_t batch_rows = 4096;  // about this many rows per Next (a few more for CSV chunks)
 };
 

@@ -853,7 +853,7 @@ class FeaturesOperator final : public StatefulOperator {
     }));
     for (const std::string& k : expired_keys_) {
       RETURN_IF_ERROR(entities_->Erase(k));
-      if (ctx_.online_store != nullptr) ctx_.online_store->Erase(k);
+      if (ctx_.online_store != nullptr) ctx_.online_store->Expire(k);
     }
     stats_.expired += expired_keys_.size();
     return Status::OK();

@@ -451,8 +451,35 @@ TEST(FeaturesOperator, IdleEntitiesExpireFromStateAndOnlineStore) {
   ASSERT_TRUE(store.KeyFromText("1", &key, &why));
   OnlineStore::Entry e;
   EXPECT_FALSE(store.Get(key, &e));
+  // Remembered as expired (a lookup says so), with its last event's time.
+  int64_t last_ms = -1;
+  EXPECT_TRUE(store.WasExpired(key, &last_ms));
+  EXPECT_EQ(last_ms, 0);
   ASSERT_TRUE(store.KeyFromText("2", &key, &why));
-  EXPECT_TRUE(store.Get(key, &e));
+  EXPECT_TRUE(store.Get(key, &e));  // live (a lookup reads the store first)
+}
+
+TEST(OnlineStore, RemembersABoundedNumberOfExpiredEntities) {
+  LogicalPlan plan;
+  auto phys = Physical(&plan);
+  OnlineStore store(plan.feature_views[0]);
+  // Far more expiries than remembered: the memory stays bounded, the latest are remembered.
+  const size_t n = OnlineStore::kExpiredRememberedPerStripe * 64 * 4;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    store.Put(key, static_cast<int64_t>(i), "v");
+    store.Expire(key);
+  }
+  EXPECT_EQ(store.size(), 0u);
+  size_t remembered = 0;
+  int64_t last_ms = 0;
+  for (size_t i = 0; i < n; ++i) remembered += store.WasExpired("k" + std::to_string(i), &last_ms) ? 1 : 0;
+  EXPECT_LE(remembered, OnlineStore::kExpiredRememberedPerStripe * 64);
+  EXPECT_GT(remembered, 0u);
+  EXPECT_TRUE(store.WasExpired("k" + std::to_string(n - 1), &last_ms));
+  EXPECT_EQ(last_ms, static_cast<int64_t>(n - 1));
+  store.Expire("never-put");  // nothing to expire: not remembered
+  EXPECT_FALSE(store.WasExpired("never-put", &last_ms));
 }
 
 TEST(FeaturesOperator, RocksDbStateBehindATinyCacheGivesTheSameValues) {

@@ -24,6 +24,29 @@ void OnlineStore::Erase(std::string_view key) {
   if (s.map.Erase(key)) size_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void OnlineStore::Expire(std::string_view key) {
+  Stripe& s = StripeOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  const Entry* e = s.map.Find(key);
+  if (e == nullptr) return;
+  if (s.expired.size() >= kExpiredRememberedPerStripe) s.expired.pop_front();
+  s.expired.emplace_back(std::string(key), e->as_of_ms);
+  s.map.Erase(key);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool OnlineStore::WasExpired(std::string_view key, int64_t* as_of_ms) const {
+  Stripe& s = StripeOf(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  for (auto it = s.expired.rbegin(); it != s.expired.rend(); ++it) {  // the latest expiry first
+    if (it->first == key) {
+      *as_of_ms = it->second;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool OnlineStore::Get(std::string_view key, Entry* out) const {
   Stripe& s = StripeOf(key);
   std::lock_guard<std::mutex> lock(s.mu);

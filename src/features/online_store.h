@@ -13,9 +13,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "state/flat_map.h"
 
@@ -39,7 +41,14 @@ class OnlineStore {
   // `key` is the entity's key bytes (AppendKeyBytes of the entity field).
   void Put(std::string_view key, int64_t as_of_ms, std::string_view values);
   void Erase(std::string_view key);
+  // Erases an entity whose state expired in event time, remembering (boundedly: the last
+  // kExpiredRememberedPerStripe per stripe) that it did, so that a lookup can say "expired"
+  // rather than "unknown entity".
+  void Expire(std::string_view key);
   bool Get(std::string_view key, Entry* out) const;
+  // Whether `key` is among the remembered expired entities; *as_of_ms is its last event time.
+  bool WasExpired(std::string_view key, int64_t* as_of_ms) const;
+  static constexpr size_t kExpiredRememberedPerStripe = 256;
   size_t size() const { return size_.load(std::memory_order_relaxed); }
 
   // The key bytes of an entity given as text ("42" for int64 entities); false if the text is
@@ -49,7 +58,8 @@ class OnlineStore {
  private:
   struct Stripe {
     mutable std::mutex mu;
-    state::internal::FlatStringMap<Entry> map;  // open addressing: one probe in contiguous slots
+    state::internal::FlatStringMap<Entry> map;            // open addressing: one probe in contiguous slots
+    std::deque<std::pair<std::string, int64_t>> expired;  // (key, as_of_ms), oldest first
   };
   static constexpr size_t kStripes = 64;
   Stripe& StripeOf(std::string_view key) const { return stripes_[std::hash<std::string_view>()(key) % kStripes]; }

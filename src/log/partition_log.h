@@ -251,7 +251,9 @@ struct RepairReport {
 // Explicit repair (an operator command, never automatic): scans the partition in `dir`,
 // truncates at the first bad record (the segment's header must be valid, else the segment is
 // deleted) and deletes every later segment. Afterwards PartitionLog::Open succeeds; the
-// records after the damage are gone (reported in `report`, may be null).
-Status RepairPartition(Env* env, const std::string& dir, RepairReport* report = nullptr);
+// records after the damage are gone (reported in `report`, may be null). `progress`, if set, is
+// called after each segment with (segments done, segments in all), for a progress bar.
+Status RepairPartition(Env* env, const std::string& dir, RepairReport* report = nullptr,
+                       const std::function<void(size_t, size_t)>& progress = {});
 
 }  // namespace impulse::log

@@ -26,7 +26,8 @@ Status CutSegment(Env* env, const std::string& path, uint64_t base, uint64_t byt
 
 }  // namespace
 
-Status RepairPartition(Env* env, const std::string& dir, RepairReport* report) {
+Status RepairPartition(Env* env, const std::string& dir, RepairReport* report,
+                       const std::function<void(size_t, size_t)>& progress) {
   RepairReport local;
   RepairReport& r = report != nullptr ? *report : local;
   r = RepairReport{};
@@ -39,7 +40,10 @@ Status RepairPartition(Env* env, const std::string& dir, RepairReport* report) {
 
   bool damaged = false;
   uint64_t expected_base = bases.empty() ? 0 : bases.front();
+  size_t done = 0;
   for (uint64_t base : bases) {
+    if (progress && done > 0) progress(done, bases.size());
+    ++done;
     const std::string path = dir + "/" + SegmentFileName(base);
     if (damaged || base != expected_base) {
       if (!damaged) {
@@ -64,6 +68,7 @@ Status RepairPartition(Env* env, const std::string& dir, RepairReport* report) {
     RETURN_IF_ERROR(CutSegment(env, path, base, scan.valid_bytes, !scan.header_ok));
   }
   if (damaged) RETURN_IF_ERROR(env->SyncDir(dir));
+  if (progress) progress(bases.size(), bases.size());
   return Status::OK();
 }
 

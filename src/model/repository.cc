@@ -1,5 +1,7 @@
 #include "model/repository.h"
 
+#include "common/suggest.h"
+
 #include <algorithm>
 #include <exception>
 
@@ -323,11 +325,21 @@ Result<std::shared_ptr<const LoadedModel>> ModelRepository::LoadVersion(const st
   return std::shared_ptr<const LoadedModel>(std::move(lm));
 }
 
+// "model 'x' is not in the repository DIR (it holds a, b)": what to fix is the name or the path.
+std::string ModelRepository::NotInRepository(std::string_view name) const {
+  std::vector<std::string_view> held;
+  for (const auto& m : models_) held.push_back(m.first);
+  std::string holds;
+  for (std::string_view h : held) holds += (holds.empty() ? "" : ", ") + std::string(h);
+  return "model '" + std::string(name) + "' is not in the repository " + dir_ +
+         (holds.empty() ? " (it holds no model directory)" : " (it holds " + holds + ")") + DidYouMean(name, held);
+}
+
 Status ModelRepository::Unload(std::string_view name, uint64_t version) {
   std::lock_guard load_lock(load_mu_);
   std::lock_guard lock(mu_);
   auto it = models_.find(name);
-  if (it == models_.end()) return NotFound("model '" + std::string(name) + "' is not in the repository");
+  if (it == models_.end()) return NotFound(NotInRepository(name));
   auto v = it->second.versions.find(version);
   if (v == it->second.versions.end() || v->second.state != VersionState::kReady) {
     return NotFound("model '" + std::string(name) + "' version " + std::to_string(version) + " is not loaded");
@@ -343,7 +355,7 @@ Result<std::shared_ptr<const LoadedModel>> ModelRepository::Get(std::string_view
                                                                 std::optional<uint64_t> version) const {
   std::lock_guard lock(mu_);
   auto it = models_.find(name);
-  if (it == models_.end()) return NotFound("model '" + std::string(name) + "' is not in the repository");
+  if (it == models_.end()) return NotFound(NotInRepository(name));
   const ModelSlot& slot = it->second;
   if (version.has_value()) {
     auto v = slot.versions.find(*version);

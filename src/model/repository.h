@@ -124,6 +124,9 @@ class ModelRepository final : public impulse::ModelRepository {
   Status LoadLocked(const std::string& name, uint64_t version);
   size_t ReadyCountLocked() const;  // mu_ held
 
+  // The NotFound message for a model the repository lacks (call with mu_ held).
+  std::string NotInRepository(std::string_view name) const;
+
   const std::string dir_;
   const RepositoryOptions options_;
   Env* const env_;

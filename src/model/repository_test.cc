@@ -79,6 +79,13 @@ TEST(ModelRepository, DefaultPolicyLoadsOnlyTheLatestVersion) {
   EXPECT_EQ(repo->Get("fraud", 1).status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(repo->Get("fraud", 7).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(repo->Get("nope").status().code(), StatusCode::kNotFound);
+  // A missing model says where it looked and what is there.
+  const std::string why = repo->Get("frauds").status().message();
+  EXPECT_NE(why.find("model 'frauds' is not in the repository " + t.dir() +
+                     " (it holds fraud) (did you mean "
+                     "'fraud'?)"),
+            std::string::npos)
+      << why;
 }
 
 TEST(ModelRepository, VersionPolicies) {

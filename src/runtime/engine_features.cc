@@ -60,7 +60,16 @@ Status EngineImpl::LookupFeatures(std::string_view view, const std::vector<std::
     }
     if (!store->Get(key, &entry)) {
       feature_lookups_[1].fetch_add(1, std::memory_order_relaxed);
-      miss("unknown entity: no event seen, or idle beyond the view's state ttl", false);
+      int64_t last_ms = 0;
+      if (store->WasExpired(key, &last_ms)) {
+        std::string last;
+        AppendTimestampIso(last_ms, &last);
+        miss("expired by event time: its last event (" + last +
+                 ") is older than the view's state ttl behind the watermark, so its state was dropped",
+             false);
+      } else {
+        miss("unknown entity: no event seen, or idle beyond the view's state ttl", false);
+      }
       continue;
     }
     const int64_t age_ms = now_ms - entry.as_of_ms;

@@ -15,6 +15,7 @@
 #include "model/onnx_model.h"
 #include "runtime/decide.h"
 #include "runtime/shard.h"
+#include "runtime/spec_fingerprint.h"
 
 namespace impulse::runtime {
 
@@ -157,6 +158,8 @@ std::string EngineImpl::CursorPath(const std::string& pipeline, uint32_t partiti
 
 Status EngineImpl::OpenStreams() {
   RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/streams"));
+  bool record_spec = false;
+  RETURN_IF_ERROR(CheckSpecFingerprint(env_, options_.data_dir, plan_, options_.accept_spec_change, &record_spec));
   std::vector<StreamDef> defs = plan_.streams;
   defs.push_back(LateEventsStreamDef());
   defs.push_back(DeadLetterStreamDef());
@@ -170,9 +173,17 @@ Status EngineImpl::OpenStreams() {
     if (env_->FileExists(fp_path)) {
       ASSIGN_OR_RETURN(std::string stored, env_->ReadFile(fp_path));
       if (stored != fp) {
+        // Even an accepted spec change cannot take these over: the log's records would be misread.
+        std::string what;
+        for (const std::string& d :
+             SpecDifferences(StreamFileToSummary(def.name, stored), StreamFileToSummary(def.name, fp))) {
+          what += (what.empty() ? "" : "; ") + d;
+        }
         return FailedPrecondition("stream " + def.name +
                                   ": the spec's schema or partition count differs from the one stored in " + fp_path +
-                                  "; use a new data dir or restore the old spec");
+                                  " (" + what +
+                                  "); its log's records would be misread: use a new data dir or "
+                                  "restore the old spec");
       }
     } else {
       RETURN_IF_ERROR(env_->WriteFileAtomic(fp_path, fp));
@@ -197,6 +208,8 @@ Status EngineImpl::OpenStreams() {
     stream_index_[ss->def.name] = ss->index;
     streams_.push_back(std::move(ss));
   }
+  // Every stream passed its schema check: the spec can be recorded as the directory's.
+  if (record_spec) RETURN_IF_ERROR(RecordSpecFingerprint(env_, options_.data_dir, plan_));
   dead_letter_ = static_cast<uint32_t>(streams_.size() - 1);
   late_stream_ = static_cast<uint32_t>(streams_.size() - 2);
   ended_ = std::make_unique<std::atomic<bool>[]>(streams_.size());
@@ -301,7 +314,10 @@ Status EngineImpl::Start() {
   if (checkpoints_enabled()) checkpointer_ = std::thread([this] { CheckpointLoop(); });
   if (dispatcher_) dispatcher_->Start();
   started_ = true;
-  RETURN_IF_ERROR(StartConnectors());
+  if (Status cs = StartConnectors(); !cs.ok()) {
+    start_failed_ = true;
+    return cs;
+  }
   return Status::OK();
 }
 
@@ -751,7 +767,14 @@ Status EngineImpl::Stop() {
   if (checkpointer_.joinable()) checkpointer_.join();
   bool any_ended = false;
   for (size_t s = 0; s < streams_.size(); ++s) any_ended = any_ended || ended_[s].load(std::memory_order_acquire);
-  if (started_ && drained && checkpoints_enabled() && !any_ended) {
+  // Not after a failed start (nothing ran that a checkpoint would keep) nor without a store: a
+  // final checkpoint would only fail and print its failure over the start's own error.
+  bool have_store = false;
+  {
+    std::lock_guard<std::mutex> l(ckpt_mu_);
+    have_store = store_ != nullptr;
+  }
+  if (started_ && !start_failed_ && have_store && drained && checkpoints_enabled() && !any_ended) {
     uint64_t id = 0;
     Status cs = RunCheckpoint(&id, /*final=*/true);
     if (!cs.ok()) {

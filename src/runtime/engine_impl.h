@@ -420,6 +420,7 @@ class EngineImpl final : public Engine, public connect::Host {
   // Set when Start() returned OK. A refused start never ran: Stop() takes no final checkpoint
   // for it (there is nothing to record, and its failure would hide the reason for the refusal).
   bool started_ = false;
+  bool start_failed_ = false;  // Start returned an error after starting the shards: no final checkpoint
 
   std::unique_ptr<std::atomic<bool>[]> ended_;
   std::atomic<uint64_t> end_epoch_{0};

@@ -128,6 +128,31 @@ TEST_F(FeaturesEngineTest, LookupsServeTheLatestValuesWithAgeAndReasons) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+TEST_F(FeaturesEngineTest, AnEntityExpiredInEventTimeIsSaidToBeExpiredNotUnknown) {
+  // One partition: user 6's event moves the watermark of the task that holds user 5.
+  std::string spec = kSpec;
+  spec.replace(spec.find("partitions: 4"), 13, "partitions: 1");
+  auto e = Engine::OpenSpec(spec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t now = NowMs();
+  // User 5, then 3 h of event time later user 6: user 5's state (kept 1 h, the ttl) is dropped.
+  Ingest(**e, "{\"user\":5,\"amount\":1,\"ts\":" + std::to_string(now - 4 * 3'600'000) + "}\n");
+  Ingest(**e, "{\"user\":6,\"amount\":1,\"ts\":" + std::to_string(now - 3'600'000) + "}\n");
+  std::string got;
+  size_t found = 0;
+  for (int i = 0; i < 500 && got.find("expired by event time") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    got = Lookup(**e, {"5", "7"}, &found);
+  }
+  EXPECT_NE(got.find("{\"entity\":\"5\",\"found\":false,\"features\":null,\"reason\":\"expired by event time"),
+            std::string::npos)
+      << got;
+  EXPECT_NE(got.find("{\"entity\":\"7\",\"found\":false,\"features\":null,\"reason\":\"unknown entity"),
+            std::string::npos)
+      << got;
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(FeaturesEngineTest, OnlineValuesSurviveARestartFromACheckpoint) {
   const int64_t now = NowMs();
   std::string before;

@@ -135,8 +135,18 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Engine* engine, HttpServer
   }
 
   boost::system::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(core.options.host, ec);
-  if (ec) return InvalidArgument("HttpServer: bad host '" + core.options.host + "': " + ec.message());
+  asio::ip::address address = asio::ip::make_address(core.options.host, ec);
+  if (ec) {
+    // A host name (localhost, the machine's name): getaddrinfo's first address for it.
+    tcp::resolver resolver(*core.iocs[0]);
+    const tcp::resolver::results_type found =
+        resolver.resolve(core.options.host, std::to_string(core.options.port), tcp::resolver::numeric_service, ec);
+    if (ec || found.empty()) {
+      return InvalidArgument("HttpServer: host '" + core.options.host + "' is neither an IP address nor a name " +
+                             "that resolves: " + (ec ? ec.message() : std::string("no address")));
+    }
+    address = found.begin()->endpoint().address();
+  }
   const tcp::endpoint endpoint(address, core.options.port);
   core.acceptor.emplace(*core.iocs[0]);
   impl->accept_retry.emplace(*core.iocs[0]);

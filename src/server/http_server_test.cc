@@ -844,6 +844,17 @@ TEST(HttpServerStart, RejectsBadOptions) {
             StatusCode::kInvalidArgument);
 }
 
+TEST(HttpServerStart, ListensOnAHostName) {
+  FakeEngine engine;
+  auto srv = HttpServer::Start(&engine, With([](HttpServerOptions& o) {
+    o.host = "localhost";
+    o.port = 0;
+  }));
+  ASSERT_TRUE(srv.ok()) << srv.status().ToString();
+  EXPECT_GT((*srv)->port(), 0);
+  (*srv)->Stop();
+}
+
 TEST(HttpServerStart, PortInUseIsIOError) {
   FakeEngine engine;
   auto first = HttpServer::Start(&engine, With([](HttpServerOptions& o) { o.port = 0; }));

@@ -162,7 +162,16 @@ class Resolver {
     // A connector fills partition k from its partition k, not by the engine's key hash.
     if (source->external_partitions && !source->external_by_key) part.key_field = -1;
     size_t position = 0;
+    // After a step fails, the fields it would have produced are unknown: later steps' "unknown
+    // field" errors about them would only repeat that failure, so they are not reported (the
+    // root error is, once). A failed window, join, dedup, features or predict step leaves the
+    // whole schema unknown; a failed map or project expression, the one field it names.
+    bool schema_unknown = false;
+    std::set<std::string> poisoned;
     for (const RawStep& step : p.steps) {
+      const size_t errors_before = d_->errors().size();
+      const bool suppress_all = schema_unknown;
+      const std::set<std::string> poisoned_before = poisoned;
       LogicalOp op;
       op.kind = step.kind;
       op.input = schema;
@@ -180,6 +189,7 @@ class Resolver {
           PartitionInfo out_part;
           if (!ResolveStatefulStep(step, schema, part, *plan_, step_what, d_, &op, &out_part, &lp.second_source)) {
             ok = false;
+            schema_unknown = true;
             break;
           }
           schema = op.output;
@@ -221,6 +231,7 @@ class Resolver {
           }
           if (!ResolveFeatures(view->body, view->name, schema, part, p.from, op.label + " of " + what, d_, &op)) {
             ok = false;
+            schema_unknown = true;
             break;
           }
           schema = op.output;
@@ -230,6 +241,7 @@ class Resolver {
         case LogicalOp::Kind::kPredict: {
           if (!ResolvePredict(step, schema, p.from, op.label + " of " + what, d_, &op)) {
             ok = false;
+            schema_unknown = true;
             break;
           }
           const std::string& log = op.predict->decision_log;
@@ -296,6 +308,7 @@ class Resolver {
             ExprPtr e = x.is_field_ref ? FieldRef(x, schema, what) : CheckNamed(x, schema, what);
             if (!e) {
               ok = false;
+              poisoned.insert(x.name);
               continue;
             }
             Field f{x.name, ToFieldType(e->type), e->nullable};
@@ -362,6 +375,17 @@ class Resolver {
           op.key_field = step.key_field;
           break;
         }
+      }
+      if (suppress_all || !poisoned_before.empty()) {
+        std::vector<SpecError>& errors = d_->errors();
+        const auto echo = [&](const SpecError& e) {
+          constexpr std::string_view kUnknown = "unknown field '";
+          if (e.message.rfind(kUnknown, 0) != 0) return false;
+          const size_t end = e.message.find('\'', kUnknown.size());
+          return suppress_all || poisoned_before.contains(e.message.substr(kUnknown.size(), end - kUnknown.size()));
+        };
+        errors.erase(std::remove_if(errors.begin() + static_cast<std::ptrdiff_t>(errors_before), errors.end(), echo),
+                     errors.end());
       }
       op.output = schema;
       lp.ops.push_back(std::move(op));

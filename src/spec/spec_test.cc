@@ -119,6 +119,38 @@ TEST(Spec, MapReplacingEventTimeDropsIt) {
   EXPECT_TRUE(out->schema.field(2).nullable);  // timestamp arithmetic may overflow
 }
 
+// docs/PIPELINE_SPEC.md's examples of aggregate arguments that are expressions.
+TEST(Spec, AggregateArgumentsAreExpressions) {
+  std::vector<SpecError> errors;
+  Result<LogicalPlan> plan = CompileSpec(Pipeline("      - window:\n"
+                                                  "          tumbling: 1m\n"
+                                                  "          key: user_id\n"
+                                                  "          aggregates:\n"
+                                                  "            total: sum(amount * 2)\n"
+                                                  "            top: max(coalesce(amount, 0))\n"
+                                                  "            big: count(case when amount > 100 then 1 end)\n"
+                                                  "            who: arg_max(amount, upper(referrer))\n"),
+                                         "pipeline.yaml", &errors);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+}
+
+TEST(SpecErrors, ABadAggregateIsReportedOnceNotInEveryLaterStep) {
+  // The window fails on 'amout'; the filter, map and second filter only read what it (and the
+  // failed map) would have produced.
+  ExpectOneError(Pipeline("      - window: {tumbling: 1m, key: user_id, aggregates: {n: count(), s: sum(amout)}}\n"
+                          "      - filter: s > 100 and n > 2\n"
+                          "      - map: {total: s * 2, avg: s / n}\n"
+                          "      - filter: total > 10\n"),
+                 14, 78, "unknown field 'amout' in aggregate 's' of window#1 of pipeline 'p' (did you mean 'amount'?)");
+  // A failed map expression hides only errors about the field it names; other errors remain.
+  std::vector<SpecError> errors =
+      Errors(Pipeline("      - map: {x: amout * 2}\n"
+                      "      - filter: x > 1 and refferer = 'a'\n"));
+  ASSERT_EQ(errors.size(), 2u) << errors[0].ToString();
+  EXPECT_NE(errors[0].message.find("'amout'"), std::string::npos) << errors[0].ToString();
+  EXPECT_NE(errors[1].message.find("'refferer'"), std::string::npos) << errors[1].ToString();
+}
+
 TEST(SpecErrors, KeyByDroppedByProject) {
   ExpectOneError(Pipeline("      - key_by: user_id\n      - project: [amount]\n"), 15, 9,
                  "the key field set by key_by is dropped");

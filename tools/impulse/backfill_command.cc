@@ -1,4 +1,4 @@
-// `impulse backfill SPEC.yaml --input FILE | --data DIR ...`: flags to BackfillOptions, the
+// `impulse backfill SPEC.yaml --input FILE | --data-dir DIR ...`: flags to BackfillOptions, the
 // summary line, exit codes (0 ok, 1 failure, 2 usage). The work is RunBackfill (backfill.h).
 #include <unistd.h>
 
@@ -8,9 +8,12 @@
 #include <iostream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/command_line.h"
+#include "common/progress.h"
+#include "event/csv_header.h"
 #include "event/timestamp.h"
 #include "features/backfill.h"
 
@@ -40,15 +43,19 @@ int BackfillCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse backfill SPEC.yaml --input FILE.csv|FILE.ndjson [--into STREAM] [--stream OUT] [--out FILE|-]\n"
       "                           [--format csv|ndjson] [--from T] [--to T] [--shards N] [--skip-bad-rows]\n"
-      "                           [--progress] [--keep]\n"
-      "       impulse backfill SPEC.yaml --data DIR [...]   (history from an engine's data directory)";
+      "                           [--column NAME=FIELD]... [--ignore-unknown-columns] [--allow-late]\n"
+      "                           [--progress|--quiet] [--keep]\n"
+      "       impulse backfill SPEC.yaml --data-dir DIR [...]   (history from an engine's data directory)";
   BackfillOptions o;
   std::string format, from, to;
+  std::vector<std::string> columns;
+  bool allow_late = false;
+  bool quiet = false;
   po::options_description opts("backfill options");
   opts.add_options()("spec", po::value(&o.spec_path), "pipeline spec (YAML)")(
       "models", po::value(&o.models_dir), "model repository for the spec's predict steps")(
       "input", po::value(&o.input_path), "history: CSV with a header row (.csv) or NDJSON")(
-      "data", po::value(&o.data_dir), "history: the log of an engine's data directory (engine stopped)")(
+      "data-dir", po::value(&o.data_dir), "history: the log of an engine's data directory (engine stopped)")(
       "into", po::value(&o.input_stream), "stream the input is fed to (default: the spec's only input stream)")(
       "stream", po::value(&o.output_stream), "stream written out (default: the last pipeline's sink)")(
       "out", po::value(&o.out_path)->default_value("-"), "output file, - for stdout")(
@@ -57,17 +64,24 @@ int BackfillCommand(const std::vector<std::string>& args) {
       "to", po::value(&to), "event time where the input ends, exclusive (RFC 3339 or epoch ms)")(
       "shards", po::value(&o.shards)->default_value(o.shards), "engine shard threads")(
       "skip-bad-rows", po::bool_switch(&o.skip_bad_rows), "count and skip bad input rows instead of failing")(
+      "column", po::value(&columns)->composing(),
+      "CSV input: the header's column NAME fills FIELD (NAME=FIELD, repeatable); headers otherwise match field names "
+      "case-insensitively")("ignore-unknown-columns", po::bool_switch(&o.ignore_unknown_columns),
+                            "CSV input: skip columns that name no field instead of failing")(
+      "allow-late", po::bool_switch(&allow_late),
+      "exit 0 even if events were late for a stateful step and left out of the output")(
       "progress", po::bool_switch(&o.progress),
-      "progress on stderr about once a second (default when stderr is a terminal)")(
-      "keep", po::bool_switch(&o.keep_data), "keep the engine's temporary data directory");
+      "progress lines on stderr about once a second even when it is not a terminal (on a terminal: a bar)")(
+      "quiet", po::bool_switch(&quiet), "no progress bar")("keep", po::bool_switch(&o.keep_data),
+                                                           "keep the engine's temporary data directory");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, usage, opts, &vm, "spec"); rc >= 0) return rc;
-  auto usage_error = [&](const std::string& msg) {
-    std::fprintf(stderr, "impulse backfill: %s\n\nUsage: %s\n", msg.c_str(), usage);
-    return 2;
-  };
+  HiddenOptions hidden;
+  hidden.aliases = {{"data", "data-dir"}};
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "spec", Positional::kOptional, hidden); rc >= 0) return rc;
+  auto usage_error = [&](const std::string& msg) { return UsageError(usage, "backfill: " + msg); };
   if (o.spec_path.empty()) return usage_error("missing SPEC.yaml");
-  if (o.input_path.empty() == o.data_dir.empty()) return usage_error("give exactly one of --input FILE and --data DIR");
+  if (o.input_path.empty() == o.data_dir.empty())
+    return usage_error("give exactly one of --input FILE and --data-dir DIR");
   if (format.empty()) {
     const std::string& out = o.out_path;
     const bool nd = out.size() >= 6 && (out.ends_with(".ndjson") || out.ends_with(".jsonl") || out.ends_with(".json"));
@@ -85,7 +99,14 @@ int BackfillCommand(const std::vector<std::string>& args) {
     if (!t.ok()) return usage_error(t.status().message());
     *dst = *t;
   }
-  if (::isatty(STDERR_FILENO)) o.progress = true;
+  for (const std::string& c : columns) {
+    Result<std::pair<std::string, std::string>> m = ParseColumnMapping(c);
+    if (!m.ok()) return usage_error(m.status().message());
+    o.column_map.push_back(*m);
+  }
+  const ProgressBar::Mode mode = ProgressBar::ModeFor(STDERR_FILENO, quiet, o.progress);
+  o.progress = mode != ProgressBar::Mode::kOff;
+  o.progress_bar = mode == ProgressBar::Mode::kBar;
 
   Result<BackfillStats> st = RunBackfill(o);
   if (!st.ok()) {
@@ -104,10 +125,13 @@ int BackfillCommand(const std::vector<std::string>& args) {
                s.cpu_seconds, s.parse_cpu_seconds, s.ingest_cpu_seconds, s.output_cpu_seconds,
                s.cpu_seconds - s.parse_cpu_seconds - s.ingest_cpu_seconds - s.output_cpu_seconds);
   if (s.late_events > 0) {
+    // Late events are missing rows of the training set: a script must not take it for whole.
     std::fprintf(stderr,
-                 "backfill: warning: %llu events were late for a stateful step (behind the watermark) and are not in "
-                 "the output; sort the input by event time or raise the stream's watermark.max_out_of_orderness\n",
-                 static_cast<unsigned long long>(s.late_events));
+                 "backfill: %s: %llu events were late for a stateful step (behind the watermark) and are not in "
+                 "the output; sort the input by event time or raise the stream's watermark.max_out_of_orderness%s\n",
+                 allow_late ? "warning" : "error", static_cast<unsigned long long>(s.late_events),
+                 allow_late ? "" : " (--allow-late accepts this)");
+    if (!allow_late) return 1;
   }
   return 0;
 }

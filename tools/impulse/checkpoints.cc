@@ -1,4 +1,4 @@
-// `impulse checkpoints list --data DIR [--json]`: the checkpoints of a data directory, newest
+// `impulse checkpoints list --data-dir DIR [--json]`: the checkpoints of a data directory, newest
 // first (reads only; safe while an engine runs on the same directory).
 #include <boost/program_options.hpp>
 #include <cstdio>
@@ -32,18 +32,24 @@ std::string IsoTime(int64_t ms) {
 }  // namespace
 
 int CheckpointsCommand(const std::vector<std::string>& args) {
-  const char* usage = "impulse checkpoints list --data DIR [--json]";
+  const char* usage = "impulse checkpoints list --data-dir DIR [--json]";
   po::options_description opts("checkpoints options");
   std::string action;
   std::string data;
   opts.add_options()("action", po::value(&action), "what to do: list")(
-      "data", po::value(&data), "the engine's data directory (checkpoints are in DIR/checkpoints)")(
+      "data-dir", po::value(&data), "the engine's data directory (checkpoints are in DIR/checkpoints)")(
       "json", "print a JSON array instead of one line per checkpoint");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
+  HiddenOptions hidden;
+  hidden.aliases = {{"data", "data-dir"}};
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action", Positional::kOptional, hidden); rc >= 0) return rc;
   if (action != "list" || data.empty()) {
-    std::fprintf(stderr, "impulse: checkpoints: expected 'list --data DIR'\n\nUsage: %s\n", usage);
-    return 2;
+    return UsageError(usage, "checkpoints: expected 'list --data-dir DIR'");
+  }
+  // A mistyped path must not look like a directory without checkpoints.
+  if (!Env::Default()->FileExists(data)) {
+    std::fprintf(stderr, "impulse: checkpoints list: no data directory %s\n", data.c_str());
+    return 1;
   }
   const bool json = vm.count("json") > 0;
   const std::string dir = data + "/checkpoints";

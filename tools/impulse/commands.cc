@@ -1,5 +1,6 @@
 #include "tools/impulse/commands.h"
 #include "common/command_line.h"
+#include "common/progress.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -31,15 +32,22 @@ namespace {
 
 constexpr unsigned kDefaultHttpThreadsMax = 4;
 
-bool ParseHostPort(const std::string& s, std::string* host, uint16_t* port) {
+// HOST:PORT ([V6]:PORT for an IPv6 address; HOST may be a name, resolved when the server binds).
+// Returns "" or why `s` is not one.
+std::string ParseHostPort(const std::string& s, std::string* host, uint16_t* port) {
   const size_t colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
+  if (colon == std::string::npos) return "wants HOST:PORT, got '" + s + "'";
   *host = s.substr(0, colon);
-  char* end = nullptr;
-  const long p = std::strtol(s.c_str() + colon + 1, &end, 10);
-  if (*end != '\0' || p < 0 || p > 65535) return false;
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  if (host->empty()) return "wants HOST:PORT, got '" + s + "' (no host; 0.0.0.0 listens on every address)";
+  const std::string digits = s.substr(colon + 1);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) {
+    return "port '" + digits + "' is not a number";
+  }
+  const long p = std::strtol(digits.c_str(), nullptr, 10);
+  if (p > 65535) return "port " + digits + " is out of range (0 to 65535; 0 picks a free port)";
   *port = static_cast<uint16_t>(p);
-  return true;
+  return "";
 }
 
 bool ParseDurability(const std::string& s, Durability* d) {
@@ -192,22 +200,30 @@ int RunCommand(const std::vector<std::string>& args) {
       "token", po::value(&token), "bearer token required on every endpoint but /healthz (or IMPULSE_TOKEN)")(
       "checkpoint-interval-ms", po::value(&eo.checkpoint_interval_ms)->default_value(eo.checkpoint_interval_ms),
       "checkpoint period; 0 = none (pipeline outputs at-least-once)")(
-      "checkpoint-state-in-pause", po::bool_switch(&eo.checkpoint_state_in_pause),
-      "write operator state while the pipelines wait (the previous scheme, to compare; default: in the "
-      "background)")("from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
-                     "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")(
+      "from-checkpoint", po::value(&eo.restore_checkpoint_id)->default_value(-1),
+      "start from this checkpoint id (see `impulse checkpoints list`) instead of the newest")(
       "state", po::value(&state)->default_value(state), "operator state backend: memory | rocksdb")(
       "state-cache-entries", po::value(&eo.state_cache_entries)->default_value(eo.state_cache_entries),
       "rocksdb: decoded entries cached per operator")(
       "models", po::value(&models), "model repository (docs/MODELS.md) for predict steps and the model routes")(
+      "accept-spec-change", po::bool_switch(&eo.accept_spec_change),
+      "run on a data dir created with another spec: record this spec and keep the logs, cursors and checkpoints "
+      "(docs/OPERATIONS.md)")(
       "advertise", po::value(&advertise),
       "a group instance's URL for the others' forwarded lookups (default: http://<listen address>:<port>, or "
       "http://<hostname>:<port> when listening on 0.0.0.0 or ::)")(
       "log-level", po::value(&log_level)->default_value(log_level), "debug | info | warn | error")(
       "log-format", po::value(&log_format)->default_value(log_format),
       "text | json (one JSON object per line: ts, level, event, message, fields)");
+  // Kept to compare checkpoint schemes (scripts/checkpoint_pause.sh), not for operators.
+  po::options_description internal;
+  internal.add_options()("checkpoint-state-in-pause", po::bool_switch(&eo.checkpoint_state_in_pause),
+                         "write operator state while the pipelines wait (the previous scheme)");
+  HiddenOptions hidden;
+  hidden.options = &internal;
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, "impulse run SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired);
+  if (int rc =
+          ParseCommandLine(args, "impulse run SPEC.yaml [options]", opts, &vm, "spec", Positional::kRequired, hidden);
       rc >= 0) {
     return rc;
   }
@@ -236,8 +252,8 @@ int RunCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "impulse: --advertise wants http://HOST:PORT (no path), got '%s'\n", advertise.c_str());
     return 2;
   }
-  if (!ParseHostPort(listen, &so.host, &so.port)) {
-    std::fprintf(stderr, "impulse: --listen wants HOST:PORT, got '%s'\n", listen.c_str());
+  if (std::string why = ParseHostPort(listen, &so.host, &so.port); !why.empty()) {
+    std::fprintf(stderr, "impulse: --listen %s\n", why.c_str());
     return 2;
   }
   if (state != "memory" && state != "rocksdb") {
@@ -354,17 +370,31 @@ int RunCommand(const std::vector<std::string>& args) {
 int RepairCommand(const std::vector<std::string>& args) {
   po::options_description opts("repair options");
   std::string dir;
-  opts.add_options()("dir", po::value(&dir), "a partition directory (DATA/streams/STREAM/PARTITION)");
+  bool quiet = false;
+  opts.add_options()("dir", po::value(&dir), "a partition directory (DATA/streams/STREAM/PARTITION)")(
+      "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse repair DIR", opts, &vm, "dir", Positional::kRequired); rc >= 0) {
     return rc;
   }
-  Status st = log::RepairPartition(Env::Default(), dir);
+  ProgressBar progress(stderr, "repair", "segments", 0, ProgressBar::ModeFor(STDERR_FILENO, quiet));
+  log::RepairReport report;
+  Status st = log::RepairPartition(Env::Default(), dir, &report, [&](size_t done, size_t total) {
+    progress.set_total(total);
+    progress.Update(done);
+  });
+  progress.Finish();
   if (!st.ok()) {
     std::fprintf(stderr, "impulse: repair %s: %s\n", dir.c_str(), st.ToString().c_str());
     return 1;
   }
-  std::printf("%s: repaired\n", dir.c_str());
+  if (report.first_problem.empty()) {
+    std::printf("%s: no damage found, nothing changed\n", dir.c_str());
+  } else {
+    std::printf("%s: repaired: %s; %llu bytes truncated, %u later segments deleted\n", dir.c_str(),
+                report.first_problem.c_str(), static_cast<unsigned long long>(report.bytes_truncated),
+                report.segments_deleted);
+  }
   return 0;
 }
 

@@ -21,13 +21,13 @@ using model::RescoreReport;
 int DecisionsCommand(const std::vector<std::string>& args) {
   namespace po = boost::program_options;
   const char* usage =
-      "impulse decisions rescore --data DIR --stream S --models REPO --model M --version V\n"
+      "impulse decisions rescore --data-dir DIR --stream S --models REPO --model M --version V\n"
       "                          [--from T] [--to T] [--threshold 0.5] [--output INDEX|NAME] [--limit N] [--json]";
   po::options_description opts("decisions options");
   std::string action, from, to;
   RescoreOptions o;
   opts.add_options()("action", po::value(&action), "what to do: rescore")(
-      "data", po::value(&o.data_dir), "the engine's data dir (read only; stop the engine or use a copy)")(
+      "data-dir", po::value(&o.data_dir), "the engine's data dir (read only; stop the engine or use a copy)")(
       "stream", po::value(&o.stream), "the decision log stream")("models", po::value(&o.models_dir),
                                                                  "the model repository")(
       "model", po::value(&o.model), "the model to re-score with")("version", po::value(&o.version), "its version")(
@@ -37,14 +37,13 @@ int DecisionsCommand(const std::vector<std::string>& args) {
       "output", po::value(&o.output)->default_value("0"), "the output compared: index or name")(
       "limit", po::value(&o.limit)->default_value(10), "differing rows listed")("json", "print one JSON object");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
+  HiddenOptions hidden;
+  hidden.aliases = {{"data", "data-dir"}};
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action", Positional::kOptional, hidden); rc >= 0) return rc;
   if (action != "rescore" || o.data_dir.empty() || o.stream.empty() || o.models_dir.empty() || o.model.empty() ||
       vm.count("version") == 0) {
-    std::fprintf(stderr,
-                 "impulse: decisions: expected 'rescore --data DIR --stream S --models REPO --model M "
-                 "--version V'\n\nUsage: %s\n",
-                 usage);
-    return 2;
+    return UsageError(usage,
+                      "decisions: expected 'rescore --data-dir DIR --stream S --models REPO --model M --version V'");
   }
   for (auto [name, text, dst] : {std::tuple{"from", &from, &o.from_ms}, std::tuple{"to", &to, &o.to_ms}}) {
     if (text->empty()) continue;

@@ -1,12 +1,16 @@
 // `impulse generate nexmark`: deterministic Nexmark events as NDJSON on stdout.
 // `impulse generate fraud`: the Fraud Detection Handbook's simulated card transactions as CSV
 // or NDJSON on stdout (docs/FRAUD_SIMULATOR.md).
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "common/command_line.h"
+#include "common/progress.h"
+#include "common/suggest.h"
 #include "datagen/fraud/format.h"
 #include "datagen/fraud/simulator.h"
 #include "datagen/nexmark/generator.h"
@@ -21,7 +25,7 @@ namespace {
 
 // Writes the fraud simulator's output one day at a time (memory: one day's transactions and a
 // 1 MiB output buffer). Returns the process exit code.
-int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat format) {
+int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat format, bool quiet) {
   auto sim = fraud::Simulator::Create(options);
   if (!sim.ok()) {
     std::fprintf(stderr, "impulse: generate fraud: %s\n", sim.status().ToString().c_str());
@@ -31,7 +35,10 @@ int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat fo
   out.reserve(1 << 20);
   if (format == fraud::OutputFormat::kCsv) fraud::AppendCsvHeader(&out);
   std::vector<fraud::Transaction> day;
+  ProgressBar progress(stderr, "generate fraud", "days", options.days, ProgressBar::ModeFor(STDERR_FILENO, quiet));
+  uint64_t days = 0;
   while ((*sim)->NextDay(&day)) {
+    progress.Update(++days);
     for (const fraud::Transaction& tx : day) {
       fraud::AppendTransaction(tx, options.start_epoch_day, format, &out);
       if (out.size() >= (1 << 20) - 4096) {
@@ -46,53 +53,70 @@ int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat fo
 
 }  // namespace
 
-int GenerateCommand(const std::vector<std::string>& args) {
+namespace {
+
+int GenerateFraudCommand(const std::vector<std::string>& args) {
   const char* usage =
-      "impulse generate nexmark --events N [--rate R] [--seed S]\n"
-      "       impulse generate fraud [--customers 5000] [--terminals 10000] [--days 183] [--start 2018-04-01]\n"
-      "                              [--seed S] [--format csv|ndjson]";
-  po::options_description opts("generate options");
-  std::string kind;
-  uint64_t events = 0;
-  nexmark::GeneratorConfig config;
+      "impulse generate fraud [--customers 5000] [--terminals 10000] [--days 183] [--start 2018-04-01]\n"
+      "                              [--seed S] [--format csv|ndjson] [--quiet]";
+  po::options_description opts("generate fraud options");
   fraud::SimulatorOptions fraud_options;
   std::string start = "2018-04-01";
   std::string format = "csv";
-  opts.add_options()("kind", po::value(&kind), "what to generate: nexmark, fraud")("events", po::value(&events),
-                                                                                   "number of events")(
-      "rate", po::value(&config.events_per_second)->default_value(config.events_per_second),
-      "events per second of event time (spaces the timestamps; output is as fast as possible)")(
-      "seed", po::value(&config.seed)->default_value(config.seed), "random seed")(
-      "customers", po::value(&fraud_options.customers)->default_value(fraud_options.customers),
-      "fraud: number of customers")("terminals",
-                                    po::value(&fraud_options.terminals)->default_value(fraud_options.terminals),
-                                    "fraud: number of terminals")(
-      "days", po::value(&fraud_options.days)->default_value(fraud_options.days), "fraud: days simulated")(
-      "start", po::value(&start)->default_value(start), "fraud: first day, YYYY-MM-DD (UTC)")(
-      "format", po::value(&format)->default_value(format), "fraud: csv or ndjson");
+  bool quiet = false;
+  opts.add_options()("customers", po::value(&fraud_options.customers)->default_value(fraud_options.customers),
+                     "number of customers")(
+      "terminals", po::value(&fraud_options.terminals)->default_value(fraud_options.terminals), "number of terminals")(
+      "days", po::value(&fraud_options.days)->default_value(fraud_options.days), "days simulated")(
+      "start", po::value(&start)->default_value(start), "first day, YYYY-MM-DD (UTC)")(
+      "seed", po::value(&fraud_options.seed)->default_value(fraud_options.seed), "random seed")(
+      "format", po::value(&format)->default_value(format), "csv or ndjson")(
+      "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, usage, opts, &vm, "kind"); rc >= 0) return rc;
-  if (kind == "fraud") {
-    auto start_day = fraud::ParseDate(start);
-    auto out_format = fraud::ParseOutputFormat(format);
-    if (!start_day.ok() || !out_format.ok()) {
-      const Status& st = start_day.ok() ? out_format.status() : start_day.status();
-      std::fprintf(stderr, "impulse: generate fraud: %s\n\nUsage: %s\n", st.ToString().c_str(), usage);
-      return 2;
-    }
-    fraud_options.start_epoch_day = *start_day;
-    fraud_options.seed = config.seed;
-    return GenerateFraud(fraud_options, *out_format);
+  if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
+  auto start_day = fraud::ParseDate(start);
+  auto out_format = fraud::ParseOutputFormat(format);
+  if (!start_day.ok() || !out_format.ok()) {
+    const Status& st = start_day.ok() ? out_format.status() : start_day.status();
+    return UsageError(usage, "generate fraud: " + st.message());
+  }
+  fraud_options.start_epoch_day = *start_day;
+  return GenerateFraud(fraud_options, *out_format, quiet);
+}
+
+}  // namespace
+
+int GenerateCommand(const std::vector<std::string>& all_args) {
+  const char* kinds_usage =
+      "impulse generate nexmark --events N [--rate R] [--seed S]\n"
+      "       impulse generate fraud [--customers 5000] [--terminals 10000] [--days 183] [--start 2018-04-01]\n"
+      "                              [--seed S] [--format csv|ndjson]";
+  // Each kind has its own options (and --help lists only those).
+  const std::string kind = all_args.empty() ? "" : all_args[0];
+  const std::vector<std::string> args(all_args.begin() + (all_args.empty() ? 0 : 1), all_args.end());
+  if (kind == "fraud") return GenerateFraudCommand(args);
+  if (kind == "--help" || kind == "-h") {
+    std::printf("Usage: %s\n", kinds_usage);
+    return 0;
   }
   if (kind != "nexmark") {
-    std::fprintf(stderr, "impulse: generate: unknown kind '%s' (known: nexmark, fraud)\n\nUsage: %s\n", kind.c_str(),
-                 usage);
-    return 2;
+    return UsageError("impulse generate", kind.empty() ? "generate what? nexmark or fraud"
+                                                       : "unknown kind '" + kind + "' (known: nexmark, fraud)" +
+                                                             DidYouMean(kind, {"nexmark", "fraud"}));
   }
+  const char* usage = "impulse generate nexmark --events N [--rate R] [--seed S]";
+  po::options_description opts("generate nexmark options");
+  uint64_t events = 0;
+  nexmark::GeneratorConfig config;
+  opts.add_options()("events", po::value(&events), "number of events")(
+      "rate", po::value(&config.events_per_second)->default_value(config.events_per_second),
+      "events per second of event time (spaces the timestamps; output is as fast as possible)")(
+      "seed", po::value(&config.seed)->default_value(config.seed), "random seed");
+  po::variables_map vm;
+  if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
   if (!vm.count("events") || events > nexmark::kMaxEventIndex) {
-    std::fprintf(stderr, "impulse: generate: --events N is required, 0 <= N <= %llu\n",
-                 static_cast<unsigned long long>(nexmark::kMaxEventIndex));
-    return 2;
+    return UsageError(usage,
+                      "generate nexmark: --events N is required, 0 <= N <= " + std::to_string(nexmark::kMaxEventIndex));
   }
   auto gen = nexmark::Generator::Create(config);
   if (!gen.ok()) {

@@ -45,7 +45,13 @@ int LoadCommand(const std::vector<std::string>& args) {
     return 2;
   }
   lo.host = url.substr(0, colon);
-  lo.port = static_cast<uint16_t>(std::stoi(url.substr(colon + 1)));
+  const std::string port = url.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535 || std::stoul(port) == 0) {
+    std::fprintf(stderr, "impulse: --target port '%s' is not a port number (1 to 65535)\n", port.c_str());
+    return 2;
+  }
+  lo.port = static_cast<uint16_t>(std::stoul(port));
   datagen::ClickGenerator gen;
   gen.bad_fraction = bad_fraction;
   std::vector<std::string> lines;

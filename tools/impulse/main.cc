@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/build_info.h"
+#include "common/suggest.h"
 #include "examples/fraud/demo/demo.h"
 #include "examples/quickstart/demo.h"
 #include "tools/impulse/commands.h"
@@ -34,9 +35,9 @@ void PrintUsage(FILE* out) {
       "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
       "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
       "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
-      "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
-      "  models list --repository DIR  the models and versions of a model repository, with their state\n"
-      "  decisions rescore --data DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
+      "  checkpoints list --data-dir DIR   the checkpoints of a data directory, newest first\n"
+      "  models list --models DIR      the models and versions of a model repository, with their state\n"
+      "  decisions rescore --data-dir DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
       "  (benchmarks: the impulse-bench binary, bench/README.md)\n\n"
       "  impulse <command> --help   options of one command\n"
       "  impulse --version\n",
@@ -77,7 +78,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "impulse: '%s' moved to the impulse-bench binary (bench/README.md)\n", argv[1]);
     return 2;
   }
-  std::fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[1]);
-  PrintUsage(stderr);
+  const std::string hint = impulse::DidYouMean(
+      cmd, {"run", "validate", "demo", "load", "repair", "generate", "checkpoints", "backfill", "models", "decisions"});
+  std::fprintf(stderr, "impulse: unknown command '%s'%s\nsee 'impulse --help'\n", argv[1], hint.c_str());
   return 2;
 }

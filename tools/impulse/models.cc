@@ -16,18 +16,19 @@ namespace impulse::tools {
 namespace po = boost::program_options;
 
 int ModelsCommand(const std::vector<std::string>& args) {
-  const char* usage = "impulse models list --repository DIR [--json]";
+  const char* usage = "impulse models list --models DIR [--json]";
   po::options_description opts("models options");
   std::string action;
   std::string repository;
   opts.add_options()("action", po::value(&action), "what to do: list")(
-      "repository", po::value(&repository), "the model repository: DIR/<name>/config.yaml, DIR/<name>/<version>/")(
+      "models", po::value(&repository), "the model repository: DIR/<name>/config.yaml, DIR/<name>/<version>/")(
       "json", "print a JSON array instead of one line per model version");
   po::variables_map vm;
-  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action"); rc >= 0) return rc;
+  HiddenOptions hidden;
+  hidden.aliases = {{"repository", "models"}};
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "action", Positional::kOptional, hidden); rc >= 0) return rc;
   if (action != "list" || repository.empty()) {
-    std::fprintf(stderr, "impulse: models: expected 'list --repository DIR'\n\nUsage: %s\n", usage);
-    return 2;
+    return UsageError(usage, "models: expected 'list --models DIR'");
   }
   Result<std::unique_ptr<model::ModelRepository>> repo = model::ModelRepository::Open(repository);
   if (!repo.ok()) {

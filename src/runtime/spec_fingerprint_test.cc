@@ -1,0 +1,125 @@
+// A data directory remembers its spec: another spec is refused naming what differs, unless
+// the change is accepted.
+#include "runtime/spec_fingerprint.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "impulse/engine.h"
+
+namespace impulse::runtime {
+namespace {
+
+constexpr const char* kSpec = R"(streams:
+  - name: tx
+    fields:
+      - {name: user_id, type: int64}
+      - {name: amount, type: double}
+    key: user_id
+pipelines:
+  - name: big
+    from: tx
+    steps:
+      - filter: amount > 100
+    sink: {stream: big_tx}
+)";
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+class SpecFingerprintTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("impulse_spec_fp_" + std::to_string(::getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  EngineOptions Options(bool accept = false) {
+    EngineOptions o;
+    o.data_dir = dir_.string();
+    o.shards = 1;
+    o.durability = Durability::kNone;
+    o.checkpoint_interval_ms = 0;
+    o.accept_spec_change = accept;
+    return o;
+  }
+  Status Run(const std::string& spec, bool accept = false) {
+    auto e = Engine::OpenSpec(spec, Options(accept));
+    if (!e.ok()) return e.status();
+    return (*e)->Stop();
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(SpecFingerprintTest, SameSpecReopens) {
+  ASSERT_TRUE(Run(kSpec).ok());
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "SPEC"));
+  EXPECT_TRUE(Run(kSpec).ok());
+}
+
+TEST_F(SpecFingerprintTest, AnotherPipelineIsRefusedNamingItUnlessAccepted) {
+  ASSERT_TRUE(Run(kSpec).ok());
+  const std::string renamed = Replace(kSpec, "name: big\n", "name: large\n");
+  Status st = Run(renamed);
+  ASSERT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("was created with another spec: pipeline big removed; pipeline large added"),
+            std::string::npos)
+      << st.ToString();
+  EXPECT_NE(st.message().find("--accept-spec-change"), std::string::npos);
+  const std::string changed = Replace(kSpec, "amount > 100", "amount > 200");
+  st = Run(changed);
+  ASSERT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("pipeline big changed: 'filter (`amount` > 100)' -> 'filter (`amount` > 200)'"),
+            std::string::npos)
+      << st.ToString();
+  ASSERT_TRUE(Run(renamed, /*accept=*/true).ok());
+  EXPECT_TRUE(Run(renamed).ok());  // the accepted spec is now the directory's
+  EXPECT_EQ(Run(kSpec).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SpecFingerprintTest, ASchemaChangeNamesTheFieldEvenWhenAccepted) {
+  ASSERT_TRUE(Run(kSpec).ok());
+  const std::string retyped = Replace(kSpec, "{name: amount, type: double}", "{name: amount, type: int64}");
+  Status st = Run(retyped);
+  ASSERT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("stream tx: field amount type changed double -> int64"), std::string::npos)
+      << st.ToString();
+  // The log holds records of the old schema: accepting the spec cannot make them readable.
+  st = Run(retyped, /*accept=*/true);
+  ASSERT_EQ(st.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("stream tx: field amount type changed double -> int64"), std::string::npos)
+      << st.ToString();
+  EXPECT_NE(st.message().find("would be misread"), std::string::npos) << st.ToString();
+  // The refused start recorded nothing: the old spec still runs without accepting anything.
+  EXPECT_TRUE(Run(kSpec).ok());
+}
+
+TEST(SpecDifferences, NamesEachKindOfChange) {
+  const std::string a =
+      "stream s partitions 4\nstream s field a int64\nstream s field b string nullable\nstream t partitions 1\n"
+      "pipeline p from s\npipeline p filter x\n";
+  const std::string b =
+      "stream s partitions 8\nstream s field a double\nstream s field c bool\nstream u partitions 1\n"
+      "pipeline p from s\npipeline p filter x\npipeline q from s\n";
+  const std::vector<std::string> d = SpecDifferences(a, b);
+  const std::vector<std::string> want = {"stream s: partitions changed 4 -> 8",
+                                         "stream s: field a type changed int64 -> double",
+                                         "stream s: field b removed",
+                                         "stream s: field c added (bool)",
+                                         "stream t removed",
+                                         "stream u added",
+                                         "pipeline q added"};
+  EXPECT_EQ(d, want);
+  EXPECT_TRUE(SpecDifferences(a, a).empty());
+}
+
+}  // namespace
+}  // namespace impulse::runtime

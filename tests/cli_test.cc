@@ -1,0 +1,196 @@
+// The impulse binary as a new user meets it: what each mistake prints and the exit code.
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace impulse {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Output {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+
+// `args` may go on with more shell after the command ("... & pid=$!; ..."): all of it runs in
+// one subshell whose stdout and stderr are captured.
+Output RunImpulse(const std::string& args) {
+  Output o;
+  FILE* p = popen(("(" + std::string(IMPULSE_BINARY) + " " + args + ") 2>&1 </dev/null").c_str(), "r");
+  if (p == nullptr) return o;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
+  const int st = pclose(p);
+  o.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return o;
+}
+
+bool Has(const Output& o, const std::string& text) { return o.out.find(text) != std::string::npos; }
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("impulse_cli_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string p = (dir_ / name).string();
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+  fs::path dir_;
+};
+
+constexpr const char* kSpec = R"(streams:
+  - name: tx
+    fields:
+      - {name: id, type: int64}
+      - {name: user_id, type: int64}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: user_id
+    event_time: ts
+    partitions: 1
+pipelines:
+  - name: velocity
+    from: tx
+    steps:
+      - window: {tumbling: 1m, key: user_id, aggregates: {n: count(), s: sum(amount)}}
+    sink: {stream: tx_velocity}
+)";
+
+TEST_F(Cli, BackfillWithLateRowsFailsUnlessAllowed) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  // The fourth row is 10 minutes behind the third: late for the 1 minute windows.
+  const std::string in = Write("in.csv",
+                               "ID,USER_ID,AMOUNT,TS\n"
+                               "1,7,1.5,1700000000000\n"
+                               "2,7,2.5,1700000100000\n"
+                               "3,7,3.5,1700000900000\n"
+                               "4,7,4.5,1700000300000\n");
+  const std::string out = (dir_ / "out.csv").string();
+  Output o = RunImpulse("backfill " + spec + " --input " + in + " --out " + out);
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "backfill: error: 1 events were late")) << o.out;
+  EXPECT_TRUE(Has(o, "--allow-late")) << o.out;
+  o = RunImpulse("backfill " + spec + " --input " + in + " --out " + out + " --allow-late");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_TRUE(Has(o, "backfill: warning: 1 events were late")) << o.out;
+}
+
+TEST_F(Cli, BackfillColumnFlags) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  const std::string in = Write("in.csv",
+                               "ID,CUSTOMER,AMOUNT,TS,IS_FRAUD\n"
+                               "1,7,1.5,1700000000000,0\n");
+  const std::string out = (dir_ / "out.csv").string();
+  Output o = RunImpulse("backfill " + spec + " --input " + in + " --out " + out);
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "column 2 'CUSTOMER' is not a field of stream tx")) << o.out;
+  o = RunImpulse("backfill " + spec + " --input " + in + " --out " + out +
+                 " --column CUSTOMER=user_id --ignore-unknown-columns");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  o = RunImpulse("backfill " + spec + " --input " + in + " --out " + out + " --column CUSTOMER");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "expected COLUMN=FIELD")) << o.out;
+}
+
+TEST_F(Cli, ListenAcceptsAHostNameAndRefusesAPortOutOfRange) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  const std::string data = (dir_ / "data").string();
+  Output o = RunImpulse("run " + spec + " --data-dir " + data + " --listen localhost:99999");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "port 99999 is out of range (0 to 65535")) << o.out;
+  // Started and stopped by SIGTERM after 3 s: it served on the resolved address.
+  o = RunImpulse("run " + spec + " --data-dir " + data +
+                 " --listen localhost:0 & "
+                 "pid=$!; sleep 3; kill -TERM $pid; wait $pid");
+  EXPECT_TRUE(Has(o, "serving " + spec + " on http://localhost:")) << o.out;
+  EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
+  EXPECT_FALSE(Has(o, "final checkpoint failed")) << o.out;
+}
+
+TEST_F(Cli, RunOnADataDirOfAnotherSpecIsRefusedNamingTheDifference) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  std::string other_text = kSpec;
+  other_text.replace(other_text.find("name: velocity"), 14, "name: speed");
+  const std::string other = Write("other.yaml", other_text);
+  const std::string data = (dir_ / "data").string();
+  const std::string run = " --data-dir " + data + " --listen 127.0.0.1:0 & pid=$!; sleep 3; kill -TERM $pid; wait $pid";
+  Output o = RunImpulse("run " + spec + run);
+  ASSERT_TRUE(Has(o, "stopped cleanly")) << o.out;
+  o = RunImpulse("run " + other + " --data-dir " + data + " --listen 127.0.0.1:0");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "was created with another spec: pipeline velocity removed; pipeline speed added")) << o.out;
+  EXPECT_FALSE(Has(o, "final checkpoint failed")) << o.out;
+  o = RunImpulse("run " + other + " --accept-spec-change" + run);
+  EXPECT_TRUE(Has(o, "accepted spec change: pipeline speed added")) << o.out;
+  EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
+}
+
+TEST_F(Cli, UsageErrorsAreOneLineWithDidYouMean) {
+  Output o = RunImpulse("backfill x.yaml --inpt a.csv");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "(did you mean '--input'?)")) << o.out;
+  EXPECT_TRUE(Has(o, "see 'impulse backfill --help'")) << o.out;
+  EXPECT_FALSE(Has(o, "Usage:")) << o.out;
+  o = RunImpulse("chekpoints list");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "unknown command 'chekpoints' (did you mean 'checkpoints'?)")) << o.out;
+  EXPECT_FALSE(Has(o, "Commands:")) << o.out;
+}
+
+TEST_F(Cli, OneVocabularyWithDeprecatedAliases) {
+  const std::string missing = (dir_ / "nope").string();
+  Output o = RunImpulse("checkpoints list --data-dir " + missing);
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "no data directory " + missing)) << o.out;
+  o = RunImpulse("checkpoints list --data " + dir_.string());  // the old spelling still works
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_TRUE(Has(o, "--data is deprecated, use --data-dir")) << o.out;
+  o = RunImpulse("models list --repository " + missing);
+  EXPECT_TRUE(Has(o, "--repository is deprecated, use --models")) << o.out;
+  o = RunImpulse("models list --help");
+  EXPECT_TRUE(Has(o, "--models")) << o.out;
+  EXPECT_FALSE(Has(o, "--repository")) << o.out;
+  o = RunImpulse("run --help");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_FALSE(Has(o, "checkpoint-state-in-pause")) << o.out;  // internal
+  EXPECT_TRUE(Has(o, "--accept-spec-change")) << o.out;
+}
+
+TEST_F(Cli, GenerateFraudHelpListsOnlyFraudOptions) {
+  Output o = RunImpulse("generate fraud --help");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_TRUE(Has(o, "--customers")) << o.out;
+  EXPECT_FALSE(Has(o, "--events")) << o.out;  // a nexmark option
+  EXPECT_FALSE(Has(o, "--rate")) << o.out;
+  // Not a terminal: no progress bar mixed into the output.
+  o = RunImpulse("generate fraud --days 2 --customers 10 --terminals 10");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_FALSE(Has(o, "ETA")) << o.out;
+}
+
+TEST_F(Cli, ValidateReportsABadAggregateOnce) {
+  std::string text = kSpec;
+  text.replace(text.find("sum(amount)"), 11, "sum(amout)");
+  text.replace(text.find("    sink:"), 0, "      - filter: s > 100 and n > 2\n      - map: {total: s * 2}\n");
+  Output o = RunImpulse("validate " + Write("bad.yaml", text));
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "unknown field 'amout'")) << o.out;
+  EXPECT_TRUE(Has(o, "1 error(s)")) << o.out;
+}
+
+}  // namespace
+}  // namespace impulse
