@@ -614,6 +614,7 @@ std::vector<StreamInfo> EngineImpl::ListStreams() const {
     for (uint32_t p = 0; p < ss->partitions.size(); ++p) {
       info.partitions.push_back({p, ss->partitions[p]->start_offset(), ReadableEnd(s, p)});
     }
+    info.events_rejected = ss->events_rejected.load(std::memory_order_relaxed);
     out.push_back(std::move(info));
   }
   return out;
@@ -716,6 +717,8 @@ Status EngineImpl::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_) return Status::OK();
   stopped_ = true;
+  // Long-polling readers are answered now (with what there is), not at their deadline.
+  read_waiters_.Close();
   // First, while the engine still takes its own writes: outcomes already known are recorded,
   // calls in flight stay pending in the outbox for the next start.
   if (dispatcher_) dispatcher_->Stop();

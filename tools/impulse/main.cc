@@ -36,6 +36,11 @@ void PrintUsage(FILE* out) {
       "  checkpoints list --data DIR   the checkpoints of a data directory, newest first\n"
       "  models list --repository DIR  the models and versions of a model repository, with their state\n"
       "  decisions rescore --data DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
+      "  tail STREAM [--follow]   print a stream's events (every partition; --from, --partition)\n"
+      "  ingest STREAM FILE   send an NDJSON or CSV file to a running engine; lists rejected lines\n"
+      "  describe STREAM      a stream's fields, partitions, offsets, retention, readers and writers\n"
+      "  status               pipelines (lag, watermark delay), actions, checkpoints of a running engine\n"
+      "  top                  status refreshed every second, with rates (q to quit)\n"
       "  (benchmarks: the impulse-bench binary, bench/README.md)\n\n"
       "  impulse <command> --help   options of one command\n"
       "  impulse --version\n",
@@ -72,6 +77,7 @@ int main(int argc, char** argv) {
   if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
   if (cmd == "models") return impulse::tools::ModelsCommand(args);
   if (cmd == "decisions") return impulse::tools::DecisionsCommand(args);
+  if (int rc = impulse::tools::RemoteCommand(cmd, args); rc >= 0) return rc;
   if (cmd == "nexmark" || cmd == "bench-features" || cmd == "bench-predict") {
     std::fprintf(stderr, "impulse: '%s' moved to the impulse-bench binary (bench/README.md)\n", argv[1]);
     return 2;
