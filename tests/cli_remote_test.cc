@@ -161,7 +161,7 @@ TEST_F(CliRemoteTest, BadInputIsAnErrorNamingIt) {
   EXPECT_EQ(Cli("tail nope", &out), 1) << out;
   EXPECT_NE(out.find("unknown stream 'nope'"), std::string::npos) << out;
   EXPECT_EQ(Cli("tail orders --from 1,2,3", &out), 1) << out;
-  EXPECT_NE(out.find("'cursor' has 3 offsets"), std::string::npos) << out;
+  EXPECT_NE(out.find("'cursor' has more than 2 offsets"), std::string::npos) << out;
   {
     std::ofstream f(dir_ + "/bad.csv");
     f << "id,amount,color\n1,2,red\n";

@@ -79,6 +79,10 @@ std::string Str(simdjson::dom::element e) {
   std::string_view v;
   return e.get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
 }
+bool Bool(simdjson::dom::element e) {
+  bool v = false;
+  return e.get_bool().get(v) == simdjson::SUCCESS && v;
+}
 int64_t Int(simdjson::dom::element e, int64_t fallback = 0) {
   int64_t v = 0;
   if (e.get_int64().get(v) == simdjson::SUCCESS) return v;
@@ -94,7 +98,7 @@ int TailCommand(std::vector<std::string> args) {
       "impulse tail STREAM [--follow] [--from beginning|end|OFFSETS] [--partition P] [--limit N] [--url URL] "
       "[--token T]";
   po::options_description opts("tail options");
-  std::string stream = TakeFirstPositional(&args);
+  std::string stream;
   std::string from;
   int64_t partition = -1;
   uint32_t limit = 1000;
@@ -174,9 +178,7 @@ int TailCommand(std::vector<std::string> args) {
                    static_cast<long long>(skipped));
     }
     cursor = Str(doc["cursor"]);
-    bool caught_up = false;
-    (void)doc["caught_up"].get_bool().get(caught_up);
-    if (caught_up && !follow) return 0;
+    if (Bool(doc["caught_up"]) && !follow) return 0;
   }
 }
 
@@ -232,8 +234,7 @@ int IngestCommand(std::vector<std::string> args) {
     std::vector<Field> fields;
     for (simdjson::dom::element f : doc["fields"].get_array()) {
       auto type = ParseFieldType(Str(f["type"]));
-      bool nullable = false;
-      (void)f["nullable"].get_bool().get(nullable);
+      const bool nullable = Bool(f["nullable"]);
       if (!type) return Fail("stream " + stream + ": unknown field type '" + Str(f["type"]) + "'");
       fields.push_back({Str(f["name"]), *type, nullable});
     }
@@ -292,9 +293,7 @@ int IngestCommand(std::vector<std::string> args) {
     if (parser.parse(r->body).get(doc) != simdjson::SUCCESS) return Fail("unreadable answer: " + r->body);
     accepted += static_cast<uint64_t>(Int(doc["accepted"]));
     rejected += static_cast<uint64_t>(Int(doc["rejected"]));
-    bool t = false;
-    (void)doc["errors_truncated"].get_bool().get(t);
-    truncated = truncated || t;
+    truncated = truncated || Bool(doc["errors_truncated"]);
     for (simdjson::dom::element e : doc["errors"].get_array()) {
       const int64_t line = Int(e["line"]);
       const uint64_t at = line >= 1 && static_cast<size_t>(line) <= b.lines.size() ? b.lines[line - 1] : 0;
@@ -351,15 +350,13 @@ int DescribeCommand(std::vector<std::string> args) {
   simdjson::dom::element doc;
   if (parser.parse(*body).get(doc) != simdjson::SUCCESS) return Fail("unreadable answer");
   const std::string key = Str(doc["key"]), time = Str(doc["event_time"]);
-  bool ingest = false;
-  (void)doc["ingest"].get_bool().get(ingest);
+  const bool ingest = Bool(doc["ingest"]);
   std::printf("stream %s (%s)\n", Str(doc["name"]).c_str(),
               ingest ? "ingest: POST /v1/streams/.../events" : "written by the engine: read only");
   std::printf("fields:\n");
   for (simdjson::dom::element f : doc["fields"].get_array()) {
     const std::string name = Str(f["name"]);
-    bool nullable = false;
-    (void)f["nullable"].get_bool().get(nullable);
+    const bool nullable = Bool(f["nullable"]);
     std::printf("  %-24s %-10s%s%s%s\n", name.c_str(), Str(f["type"]).c_str(), nullable ? " nullable" : "",
                 name == key ? " (key)" : "", name == time ? " (event time)" : "");
   }
