@@ -173,5 +173,76 @@ TEST_F(CliRemoteTest, BadInputIsAnErrorNamingIt) {
   EXPECT_NE(out.find("cannot connect to http://127.0.0.1:1"), std::string::npos) << out;
 }
 
+// Offline reset: refused while the engine runs and without confirmation; then the pipeline
+// processes its input again at the next start (its outputs written a second time, as the
+// command says), or, reset to the end, processes nothing old.
+TEST_F(CliRemoteTest, ResetPipelineOffline) {
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 150) << "\n" << OrderLine(2, 50) << "\n" << OrderLine(3, 300) << "\n";
+  }
+  std::string out;
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
+  const auto big_ids = [&] {
+    std::string t;
+    EXPECT_EQ(Cli("tail big_orders", &t), 0) << t;
+    std::multiset<std::string> ids;
+    for (const std::string& l : Lines(t)) ids.insert(JsonField(l, "id"));
+    return ids;
+  };
+  std::multiset<std::string> ids;
+  for (int i = 0; i < 100 && ids.size() < 2; ++i) {
+    ids = big_ids();
+    if (ids.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(ids, (std::multiset<std::string>{"1", "3"}));
+
+  const std::string reset = ImpulseBinary() + " reset big --spec " + dir_ + "/spec.yaml --data-dir " + dir_ + "/data";
+  out.clear();
+  EXPECT_EQ(RunCapture(reset + " --yes", &out), 1) << out;  // the engine holds the directory
+  EXPECT_NE(out.find("is in use by another process"), std::string::npos) << out;
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();  // a final checkpoint
+
+  out.clear();
+  EXPECT_EQ(RunCapture(reset + " < /dev/null", &out), 2) << out;  // no terminal, no --yes: nothing done
+  EXPECT_NE(out.find("pass --yes"), std::string::npos) << out;
+  EXPECT_NE(out.find("written again after those already in big_orders"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " reset bigg --spec " + dir_ + "/spec.yaml --data-dir " + dir_ + "/data --yes",
+                       &out),
+            1);
+  EXPECT_NE(out.find("did you mean 'big'"), std::string::npos) << out;
+  out.clear();
+  ASSERT_EQ(RunCapture(reset + " --yes", &out), 0) << out;
+  EXPECT_NE(out.find("done: checkpoint"), std::string::npos) << out;
+
+  // Restarted: the retained input is processed again, the outputs appended a second time.
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+  url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  for (int i = 0; i < 100 && ids.size() < 4; ++i) {
+    ids = big_ids();
+    if (ids.size() < 4) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3"}));
+
+  // Reset to the end: nothing old is processed again.
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();
+  out.clear();
+  ASSERT_EQ(RunCapture(reset + " --to end --yes", &out), 0) << out;
+  EXPECT_NE(out.find("not processed yet is skipped"), std::string::npos) << out;
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+  url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  {
+    std::ofstream f(dir_ + "/more.ndjson");
+    f << OrderLine(4, 400) << "\n";
+  }
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/more.ndjson", &out), 0) << out;
+  for (int i = 0; i < 100 && ids.size() < 5; ++i) {
+    ids = big_ids();
+    if (ids.size() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3", "4"}));
+}
+
 }  // namespace
 }  // namespace impulse::e2e

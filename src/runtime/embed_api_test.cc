@@ -506,6 +506,21 @@ TEST_F(EmbedApiTest, WaitReadableLosesNoWakeup) {
   }
 }
 
+// One engine per data directory: a second one is refused while the first runs, and opens once
+// it has stopped.
+TEST_F(EmbedApiTest, ASecondEngineOnTheSameDataDirIsRefused) {
+  auto first = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = Engine::OpenSpec(kSpec, Options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("is in use by another process"), std::string::npos)
+      << second.status().ToString();
+  ASSERT_TRUE((*first)->Stop().ok());
+  auto third = Engine::OpenSpec(kSpec, Options());
+  EXPECT_TRUE(third.ok()) << third.status().ToString();
+}
+
 TEST_F(EmbedApiTest, ListPipelinesReportsSourcesSinksAndProgress) {
   auto e = Engine::OpenSpec(kSpec, Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/dir_lock.h"
 #include "event/json_writer.h"
 #include "event/key_hash.h"
 #include "event/row_codec.h"
@@ -156,6 +157,9 @@ std::string EngineImpl::CursorPath(const std::string& pipeline, uint32_t partiti
 
 Status EngineImpl::OpenStreams() {
   RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/streams"));
+  // One engine per data directory: a second one (or `impulse reset` meanwhile) would interleave
+  // writes to the same logs and checkpoints.
+  ASSIGN_OR_RETURN(data_dir_lock_, DirLock::Acquire(options_.data_dir));
   std::vector<StreamDef> defs = plan_.streams;
   defs.push_back(LateEventsStreamDef());
   defs.push_back(DeadLetterStreamDef());
@@ -781,6 +785,8 @@ Status EngineImpl::Stop() {
     result = Unavailable("stopped before the pipelines drained (after " +
                          std::to_string(options_.stop_drain_timeout_ms) + " ms); they resume at the next start");
   }
+  // Nothing is written to the directory any more: another engine (or `impulse reset`) may have it.
+  data_dir_lock_.reset();
   return result;
 }
 

@@ -33,6 +33,10 @@
 #include "runtime/spsc_ring.h"
 #include "runtime/waker.h"
 
+namespace impulse {
+class DirLock;  // common/dir_lock.h
+}  // namespace impulse
+
 namespace impulse::runtime {
 
 // The end recorded by a source partition's last copied batch (engine_connect.cc); false if none.
@@ -431,6 +435,7 @@ class EngineImpl final : public Engine, public connect::Host {
   std::vector<std::vector<std::unique_ptr<WatermarkSlot[]>>> wm_slots_;  // [pipeline][side][partition]
   std::vector<std::vector<uint32_t>> wm_slot_counts_;
   std::unique_ptr<checkpoint::CheckpointStore> store_;
+  std::unique_ptr<DirLock> data_dir_lock_;  // held from OpenStreams until Stop() returns
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
   std::string ckpt_pending_dir_;
