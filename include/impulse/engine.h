@@ -446,6 +446,9 @@ class Engine {
     return FailedPrecondition("WaitReadable is not supported by this engine");
   }
   // NOLINTEND(performance-unnecessary-value-param)
+  // Answers every WaitReadable call still waiting now (done(false)) and refuses new ones
+  // (kFailedPrecondition), as Stop does: for a front end that stops before the engine.
+  virtual void StopReadWaits() {}
 
   // Every pipeline of the loaded spec, in spec order, with its sources, sinks and progress.
   // Empty for engines that do not provide it.

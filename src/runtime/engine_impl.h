@@ -188,6 +188,7 @@ class EngineImpl final : public Engine, public connect::Host {
   Status WaitReadable(std::string_view stream, std::vector<uint64_t> positions, uint32_t timeout_ms,
                       ReadableCallback done) override;
   std::vector<PipelineInfo> ListPipelines() const override;
+  void StopReadWaits() override { read_waiters_.Close(); }
   // Shards, once per cycle: records may have become readable (wakes WaitReadable callers).
   void NotifyReadWaiters() { read_waiters_.Notify(); }
 

@@ -163,6 +163,24 @@ TEST_F(StreamRoutesTest, WaitMsWithoutEventsAnswersEmptyAtTheDeadline) {
   EXPECT_EQ(one.body, "");
 }
 
+// A server stopping before its engine answers the waiting reads at once (503), rather than
+// holding its stop for their wait_ms.
+TEST_F(StreamRoutesTest, StopReadWaitsAnswersWaitingReadsAt503) {
+  std::promise<HttpReply> done;
+  auto fut = done.get_future();
+  router_->Handle("GET", ParseTarget("/v1/streams/tx/events?cursor=end&wait_ms=30000"), "", 0,
+                  [&](HttpReply r) { done.set_value(std::move(r)); });
+  EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  const auto start = std::chrono::steady_clock::now();
+  engine_->StopReadWaits();
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  HttpReply r = fut.get();
+  EXPECT_EQ(r.status, 503) << r.body;
+  // Reads without a wait still work.
+  EXPECT_EQ(Get("/v1/streams/tx/events?cursor=end").status, 200);
+}
+
 TEST_F(StreamRoutesTest, OnePartitionWaitReturnsThatPartitionsEvent) {
   std::promise<HttpReply> done;
   auto fut = done.get_future();
