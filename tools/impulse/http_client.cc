@@ -136,7 +136,7 @@ Result<HttpResponse> EngineClient::Get(const std::string& target, int64_t timeou
   return impl_->Request(http::verb::get, target, "", timeout_ms);
 }
 
-Result<HttpResponse> EngineClient::Post(const std::string& target, std::string body, int64_t timeout_ms) {
+Result<HttpResponse> EngineClient::Post(const std::string& target, const std::string& body, int64_t timeout_ms) {
   return impl_->Request(http::verb::post, target, body, timeout_ms);
 }
 

@@ -32,7 +32,7 @@ class EngineClient {
   // One request; reconnects once when a kept-alive connection was closed by the server.
   // kUnavailable for a refused connection or a timeout (the message names the URL).
   Result<HttpResponse> Get(const std::string& target, int64_t timeout_ms = 10'000);
-  Result<HttpResponse> Post(const std::string& target, std::string body, int64_t timeout_ms = 60'000);
+  Result<HttpResponse> Post(const std::string& target, const std::string& body, int64_t timeout_ms = 60'000);
 
   const std::string& url() const { return url_; }
 

@@ -93,7 +93,7 @@ int64_t Int(simdjson::dom::element e, int64_t fallback = 0) {
 
 // ---- tail ----
 
-int TailCommand(std::vector<std::string> args) {
+int TailCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse tail STREAM [--follow] [--from beginning|end|OFFSETS] [--partition P] [--limit N] [--url URL] "
       "[--token T]";
@@ -329,7 +329,7 @@ std::string Join(simdjson::dom::element arr) {
   return out.empty() ? "-" : out;
 }
 
-int DescribeCommand(std::vector<std::string> args) {
+int DescribeCommand(const std::vector<std::string>& args) {
   const char* usage = "impulse describe STREAM [--json] [--url URL] [--token T]";
   po::options_description opts("describe options");
   std::string stream;
@@ -529,7 +529,7 @@ std::string RenderStatus(const Snapshot& now, const Snapshot* prev) {
   return out;
 }
 
-int StatusCommand(std::vector<std::string> args) {
+int StatusCommand(const std::vector<std::string>& args) {
   const char* usage = "impulse status [--json] [--url URL] [--token T]";
   po::options_description opts("status options");
   Remote remote;
@@ -552,7 +552,7 @@ int StatusCommand(std::vector<std::string> args) {
 std::atomic<bool> g_top_stop{false};
 extern "C" void TopSignal(int) { g_top_stop.store(true); }
 
-int TopCommand(std::vector<std::string> args) {
+int TopCommand(const std::vector<std::string>& args) {
   const char* usage = "impulse top [--interval-ms N] [--url URL] [--token T]   (q or Ctrl-C to quit)";
   po::options_description opts("top options");
   uint32_t interval_ms = 1000;
