@@ -45,7 +45,7 @@ class StreamRoutesTest : public ::testing::Test {
   void Ingest(const std::string& body) {
     std::promise<Status> done;
     auto fut = done.get_future();
-    ASSERT_TRUE(engine_->Ingest("tx", body, 0, [&](Status s, const IngestResult&) { done.set_value(s); }).ok());
+    ASSERT_TRUE(engine_->Ingest("tx", body, 0, [&](const Status& s, const IngestResult&) { done.set_value(s); }).ok());
     ASSERT_TRUE(fut.get().ok());
   }
 

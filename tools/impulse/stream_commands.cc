@@ -65,9 +65,15 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-// GET that must answer 200: the body, or an error naming the target.
-Result<std::string> GetOk(EngineClient& client, const std::string& target, int64_t timeout_ms = 10'000) {
+// GET that must answer 200: the body, or an error naming the target. With retry_503, a 503
+// (too many reads waiting, the engine stopping) is retried after its Retry-After.
+Result<std::string> GetOk(EngineClient& client, const std::string& target, int64_t timeout_ms = 10'000,
+                          bool retry_503 = false) {
   ASSIGN_OR_RETURN(HttpResponse r, client.Get(target, timeout_ms));
+  while (retry_503 && r.status == 503) {
+    std::this_thread::sleep_for(std::chrono::seconds(std::max<uint32_t>(1, r.retry_after_s)));
+    ASSIGN_OR_RETURN(r, client.Get(target, timeout_ms));
+  }
   if (r.status != 200) {
     return Status(r.status == 404 ? StatusCode::kNotFound : StatusCode::kUnavailable,
                   ErrorMessage(r) + " (HTTP " + std::to_string(r.status) + " from " + client.url() + target + ")");
@@ -147,8 +153,8 @@ int TailCommand(const std::vector<std::string>& args) {
       }
     }
     for (;;) {
-      auto r =
-          GetOk(c, base + "&partition=" + std::to_string(partition) + "&from=" + std::to_string(next) + wait, timeout);
+      auto r = GetOk(c, base + "&partition=" + std::to_string(partition) + "&from=" + std::to_string(next) + wait,
+                     timeout, follow);
       if (!r.ok()) return Fail(r.status().message());
       if (r->empty()) {
         if (!follow) return 0;
@@ -165,7 +171,7 @@ int TailCommand(const std::vector<std::string>& args) {
   }
   std::string cursor = from;
   for (;;) {
-    auto r = GetOk(c, base + "&cursor=" + cursor + wait, timeout);
+    auto r = GetOk(c, base + "&cursor=" + cursor + wait, timeout, follow);
     if (!r.ok()) return Fail(r.status().message());
     simdjson::dom::element doc;
     if (parser.parse(*r).get(doc) != simdjson::SUCCESS) return Fail("unreadable answer: " + r->substr(0, 200));
