@@ -227,59 +227,14 @@ int IngestCommand(std::vector<std::string> args) {
   if (!client.ok()) return Fail(client.status().message()) + 1;
   EngineClient& c = **client;
   const char* unit = format == "csv" ? "row" : "line";
-  // Every event with its line (NDJSON) or data row (CSV), in file order.
-  std::vector<std::pair<std::string, uint64_t>> events;
-  if (format == "csv") {
-    if (file == "-") return Fail("CSV is read from a file, not stdin") + 1;
-    // The stream's schema from the running engine, so the cells are typed as it will check them.
-    auto d = GetOk(c, "/v1/streams/" + EncodeSegment(stream));
-    if (!d.ok()) return Fail(d.status().message());
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc;
-    if (parser.parse(*d).get(doc) != simdjson::SUCCESS) return Fail("unreadable describe answer");
-    std::vector<Field> fields;
-    for (simdjson::dom::element f : doc["fields"].get_array()) {
-      auto type = ParseFieldType(Str(f["type"]));
-      const bool nullable = Bool(f["nullable"]);
-      if (!type) return Fail("stream " + stream + ": unknown field type '" + Str(f["type"]) + "'");
-      fields.push_back({Str(f["name"]), *type, nullable});
-    }
-    StreamDef def;
-    def.name = stream;
-    def.schema = Schema(std::move(fields));
-    RowBatch rows(def.schema.size());
-    if (Status st = LoadTableFile(file, def, &rows); !st.ok()) return Fail(st.message());
-    for (size_t i = 0; i < rows.size(); ++i) {
-      std::string line;
-      AppendRowJson(def.schema, rows.row(i), &line);
-      events.emplace_back(std::move(line), i + 1);
-    }
-  } else {
-    std::ifstream in_file;
-    std::istream* in = &std::cin;
-    if (file != "-") {
-      in_file.open(file);
-      if (!in_file) return Fail(file + ": cannot open");
-      in = &in_file;
-    }
-    uint64_t n = 0;
-    for (std::string l; std::getline(*in, l);) {
-      ++n;
-      if (!l.empty() && l.back() == '\r') l.pop_back();
-      if (l.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not events
-      events.emplace_back(std::move(l), n);
-    }
-  }
   const std::string target = "/v1/streams/" + EncodeSegment(stream) + "/events";
   uint64_t accepted = 0, rejected = 0;
   bool truncated = false;
   simdjson::dom::parser parser;
-  for (size_t start = 0; start < events.size(); start += batch_lines) {
-    Batch b;
-    for (size_t i = start; i < std::min(events.size(), start + batch_lines); ++i) {
-      b.body.append(events[i].first).push_back('\n');
-      b.lines.push_back(events[i].second);
-    }
+  // Sends one batch; -1 to go on, else the exit code.
+  Batch b;
+  const auto send = [&]() -> int {
+    if (b.lines.empty()) return -1;
     Result<HttpResponse> r = c.Post(target, b.body);
     for (int attempt = 0; r.ok() && r->status == 503 && attempt < kRetries503; ++attempt) {
       // Backpressure: nothing of the batch was taken; send it again after Retry-After.
@@ -306,7 +261,60 @@ int IngestCommand(std::vector<std::string> args) {
       std::fprintf(stderr, "%s:%s %llu: %s\n", file.c_str(), unit, static_cast<unsigned long long>(at),
                    Str(e["reason"]).c_str());
     }
+    b.body.clear();
+    b.lines.clear();
+    return -1;
+  };
+  // Adds one event with its line (NDJSON) or data row (CSV); sends when the batch is full.
+  const auto add = [&](std::string_view event, uint64_t line) -> int {
+    b.body.append(event).push_back('\n');
+    b.lines.push_back(line);
+    return b.lines.size() >= batch_lines ? send() : -1;
+  };
+  if (format == "csv") {
+    if (file == "-") return Fail("CSV is read from a file, not stdin") + 1;
+    // The stream's schema from the running engine, so the cells are typed as it will check them.
+    auto d = GetOk(c, "/v1/streams/" + EncodeSegment(stream));
+    if (!d.ok()) return Fail(d.status().message());
+    simdjson::dom::parser describe_parser;
+    simdjson::dom::element doc;
+    if (describe_parser.parse(*d).get(doc) != simdjson::SUCCESS) return Fail("unreadable describe answer");
+    std::vector<Field> fields;
+    for (simdjson::dom::element f : doc["fields"].get_array()) {
+      auto type = ParseFieldType(Str(f["type"]));
+      const bool nullable = Bool(f["nullable"]);
+      if (!type) return Fail("stream " + stream + ": unknown field type '" + Str(f["type"]) + "'");
+      fields.push_back({Str(f["name"]), *type, nullable});
+    }
+    StreamDef def;
+    def.name = stream;
+    def.schema = Schema(std::move(fields));
+    RowBatch rows(def.schema.size());
+    if (Status st = LoadTableFile(file, def, &rows); !st.ok()) return Fail(st.message());
+    std::string line;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      line.clear();
+      AppendRowJson(def.schema, rows.row(i), &line);
+      if (int rc = add(line, i + 1); rc >= 0) return rc;
+    }
+  } else {
+    // NDJSON is streamed: one batch in memory at a time.
+    std::ifstream in_file;
+    std::istream* in = &std::cin;
+    if (file != "-") {
+      in_file.open(file);
+      if (!in_file) return Fail(file + ": cannot open");
+      in = &in_file;
+    }
+    uint64_t n = 0;
+    for (std::string l; std::getline(*in, l);) {
+      ++n;
+      if (!l.empty() && l.back() == '\r') l.pop_back();
+      if (l.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not events
+      if (int rc = add(l, n); rc >= 0) return rc;
+    }
   }
+  if (int rc = send(); rc >= 0) return rc;
   std::printf("%s: accepted %llu, rejected %llu%s\n", stream.c_str(), static_cast<unsigned long long>(accepted),
               static_cast<unsigned long long>(rejected),
               truncated ? " (not every rejected line is listed; all are in _dead_letter)" : "");
