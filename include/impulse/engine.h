@@ -187,6 +187,40 @@ struct StreamInfo {
   std::string name;
   StreamDef def;
   std::vector<PartitionInfo> partitions;
+  // Lines of this stream refused by validation since the engine started (each dead-lettered to
+  // _dead_letter with its reason); the counter behind impulse_events_rejected_total.
+  uint64_t events_rejected = 0;
+};
+
+// One source partition of a pipeline (Engine::ListPipelines).
+struct PipelineInputInfo {
+  std::string stream;
+  uint32_t partition = 0;
+  uint64_t processed_offset = 0;  // the next offset the pipeline processes
+  uint64_t end_offset = 0;        // the partition's end as the pipeline may read it
+  uint64_t lag = 0;               // end_offset - processed_offset (0 when ahead)
+};
+
+// A pipeline's topology and progress (Engine::ListPipelines); a snapshot, each value read
+// without stopping the pipeline.
+struct PipelineInfo {
+  std::string name;
+  std::vector<std::string> sources;       // streams read: the source, then a join's right stream
+  std::string sink_kind;                  // "stream", "file" or "stdout"
+  std::string sink;                       // the sink stream's name or the file's path; "" for stdout
+  std::vector<std::string> side_streams;  // written besides the sink: decision logs, publish streams, the outbox
+  std::vector<PipelineInputInfo> inputs;  // per source partition (a join: both sides), in stream order
+  uint64_t lag = 0;                       // sum of the inputs' lag
+  // Smallest event-time watermark of the pipeline's tasks (ms since the epoch); INT64_MIN
+  // while no task has one (no event read yet).
+  int64_t watermark_ms = INT64_MIN;
+  uint64_t events_in = 0;
+  uint64_t events_out = 0;
+  // Stateful operators' live entries and approximate bytes, summed (refreshed at checkpoints
+  // and every 10 s, as impulse_operator_state_*).
+  uint64_t state_entries = 0;
+  uint64_t state_bytes = 0;
+  uint32_t tasks_failed = 0;  // tasks stopped by an operator error until a restart
 };
 
 // Rows read back from one partition of a stream (Engine::ReadRows): an owned batch.
@@ -395,6 +429,34 @@ class Engine {
     return FailedPrecondition("Subscribe is not supported by this engine");
   }
   // NOLINTEND(performance-unnecessary-value-param)
+
+  // Calls `done` once, when some partition p of `stream` has a record readable at positions[p]
+  // or beyond (its readable end, as ListStreams reports it, passed positions[p]): done(true);
+  // or when timeout_ms has passed first, or the engine stops: done(false). Records only: a
+  // pipeline-written stream's watermark marker counts, so a read afterwards may return no row
+  // (continue from its next_offset). Inline when already readable (or timeout_ms is 0),
+  // otherwise on the engine's reader-waiter thread, woken by the shards as records become
+  // readable (no polling); `done` must be quick. Returns at once, `done` not called, with:
+  // kNotFound (unknown stream), kInvalidArgument (positions not one per partition, timeout_ms
+  // over kWaitReadableMaxMs), kUnavailable (kReadWaitersMax calls already waiting),
+  // kFailedPrecondition (stopping).
+  static constexpr uint32_t kWaitReadableMaxMs = 30'000;
+  static constexpr uint32_t kReadWaitersMax = 1024;
+  using ReadableCallback = std::function<void(bool readable)>;
+  // NOLINTBEGIN(performance-unnecessary-value-param): by value because implementations keep them.
+  virtual Status WaitReadable(std::string_view stream, std::vector<uint64_t> positions, uint32_t timeout_ms,
+                              ReadableCallback done) {
+    (void)stream, (void)positions, (void)timeout_ms, (void)done;
+    return FailedPrecondition("WaitReadable is not supported by this engine");
+  }
+  // NOLINTEND(performance-unnecessary-value-param)
+  // Answers every WaitReadable call still waiting now (done(false)) and refuses new ones
+  // (kFailedPrecondition), as Stop does: for a front end that stops before the engine.
+  virtual void StopReadWaits() {}
+
+  // Every pipeline of the loaded spec, in spec order, with its sources, sinks and progress.
+  // Empty for engines that do not provide it.
+  virtual std::vector<PipelineInfo> ListPipelines() const { return {}; }
 
   // Prometheus text exposition of all engine metrics.
   virtual std::string MetricsText() const = 0;

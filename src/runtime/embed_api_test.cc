@@ -426,3 +426,139 @@ TEST_F(EmbedApiTest, PublicModelRepository) {
 
 }  // namespace
 }  // namespace impulse
+
+namespace impulse {
+namespace {
+
+// WaitReadable: refused inputs, an inline answer when records are there, a wait woken by the
+// shard that makes a row readable (on a derived stream too: the pipeline's output), the timeout,
+// and Stop answering the waiters still there.
+TEST_F(EmbedApiTest, WaitReadableAnswersWhenRecordsArriveOrAtTheTimeout) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Engine& engine = **e;
+  const auto ignore = [](bool) {};
+  EXPECT_EQ(engine.WaitReadable("nope", {0, 0, 0, 0}, 10, ignore).code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine.WaitReadable("clicks", {0, 0}, 10, ignore).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine.WaitReadable("clicks", {0, 0, 0, 0}, Engine::kWaitReadableMaxMs + 1, ignore).code(),
+            StatusCode::kInvalidArgument);
+
+  // Nothing there: answered false at the timeout, not before.
+  auto start = std::chrono::steady_clock::now();
+  std::promise<bool> timed_out;
+  ASSERT_TRUE(engine.WaitReadable("clicks", {0, 0, 0, 0}, 150, [&](bool r) { timed_out.set_value(r); }).ok());
+  EXPECT_FALSE(timed_out.get_future().get());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(145));
+
+  // Waiting on the input and on the pipeline's output; one row makes both readable.
+  std::promise<bool> in_ready, out_ready;
+  start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(engine.WaitReadable("clicks", {0, 0, 0, 0}, 20'000, [&](bool r) { in_ready.set_value(r); }).ok());
+  std::vector<uint64_t> big_ends;
+  for (const StreamInfo& s : engine.ListStreams()) {
+    if (s.name == "big") {
+      for (const PartitionInfo& p : s.partitions) big_ends.push_back(p.end_offset);
+    }
+  }
+  ASSERT_TRUE(engine.WaitReadable("big", big_ends, 20'000, [&](bool r) { out_ready.set_value(r); }).ok());
+  auto in_fut = in_ready.get_future();
+  EXPECT_EQ(in_fut.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  IngestRows(engine, {{1, 50, NowMs()}});
+  EXPECT_TRUE(in_fut.get());
+  EXPECT_TRUE(out_ready.get_future().get());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+
+  // Already readable: answered inline.
+  bool inline_answer = false;
+  ASSERT_TRUE(engine.WaitReadable("clicks", {0, 0, 0, 0}, 20'000, [&](bool r) { inline_answer = r; }).ok());
+  EXPECT_TRUE(inline_answer);
+
+  // Stop answers a waiter at once (false) and refuses new ones.
+  std::promise<bool> at_stop;
+  ASSERT_TRUE(engine.WaitReadable("clicks", {99, 99, 99, 99}, 20'000, [&](bool r) { at_stop.set_value(r); }).ok());
+  start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(engine.Stop().ok());
+  EXPECT_FALSE(at_stop.get_future().get());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(engine.WaitReadable("clicks", {99, 99, 99, 99}, 100, ignore).code(), StatusCode::kFailedPrecondition);
+}
+
+// Many short waits racing rows made readable by another thread: none is lost (each waiter is
+// answered true well before its long timeout).
+TEST_F(EmbedApiTest, WaitReadableLosesNoWakeup) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Engine& engine = **e;
+  for (int i = 0; i < 50; ++i) {
+    std::vector<uint64_t> ends;
+    for (const StreamInfo& s : engine.ListStreams()) {
+      if (s.name == "clicks") {
+        for (const PartitionInfo& p : s.partitions) ends.push_back(p.end_offset);
+      }
+    }
+    std::promise<bool> ready;
+    std::thread writer([&] { IngestRows(engine, {{i, 1, NowMs()}}); });
+    ASSERT_TRUE(engine.WaitReadable("clicks", ends, 20'000, [&](bool r) { ready.set_value(r); }).ok());
+    auto fut = ready.get_future();
+    ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "iteration " << i;
+    EXPECT_TRUE(fut.get());
+    writer.join();
+  }
+}
+
+// One engine per data directory: a second one is refused while the first runs, and opens once
+// it has stopped.
+TEST_F(EmbedApiTest, ASecondEngineOnTheSameDataDirIsRefused) {
+  auto first = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = Engine::OpenSpec(kSpec, Options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("is in use by another process"), std::string::npos)
+      << second.status().ToString();
+  ASSERT_TRUE((*first)->Stop().ok());
+  auto third = Engine::OpenSpec(kSpec, Options());
+  EXPECT_TRUE(third.ok()) << third.status().ToString();
+}
+
+TEST_F(EmbedApiTest, ListPipelinesReportsSourcesSinksAndProgress) {
+  auto e = Engine::OpenSpec(kSpec, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t t0 = NowMs() - 60'000;
+  IngestRows(**e, {{1, 5, t0}, {1, 20, t0 + 1}, {2, 30, t0 + 2}});
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  const std::vector<PipelineInfo> ps = (*e)->ListPipelines();
+  ASSERT_EQ(ps.size(), 2u);
+  EXPECT_EQ(ps[0].name, "big");
+  EXPECT_EQ(ps[0].sources, std::vector<std::string>{"clicks"});
+  EXPECT_EQ(ps[0].sink_kind, "stream");
+  EXPECT_EQ(ps[0].sink, "big");
+  EXPECT_EQ(ps[0].events_in, 3u);
+  EXPECT_EQ(ps[0].events_out, 2u);  // amount > 10
+  EXPECT_EQ(ps[0].lag, 0u);
+  ASSERT_EQ(ps[0].inputs.size(), 4u);
+  uint64_t processed = 0;
+  for (uint32_t p = 0; p < 4; ++p) {
+    EXPECT_EQ(ps[0].inputs[p].partition, p);
+    EXPECT_EQ(ps[0].inputs[p].processed_offset, ps[0].inputs[p].end_offset);
+    processed += ps[0].inputs[p].processed_offset;
+  }
+  EXPECT_EQ(processed, 3u);
+  // The watermark is the one /metrics exports (absent there while there is none).
+  const std::string metrics = (*e)->MetricsText();
+  const std::string series = "impulse_pipeline_watermark_ms{pipeline=\"big\"} ";
+  const size_t at = metrics.find(series);
+  if (ps[0].watermark_ms == INT64_MIN) {
+    EXPECT_EQ(at, std::string::npos) << metrics;
+  } else {
+    ASSERT_NE(at, std::string::npos) << metrics;
+    EXPECT_EQ(std::stod(metrics.substr(at + series.size())), static_cast<double>(ps[0].watermark_ms));
+    EXPECT_LE(ps[0].watermark_ms, t0 + 2);
+  }
+  EXPECT_EQ(ps[1].name, "user_features");
+  EXPECT_EQ(ps[1].sink, "clicks_with_features");
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
+}  // namespace
+}  // namespace impulse

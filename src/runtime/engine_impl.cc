@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/dir_lock.h"
 #include "event/json_writer.h"
 #include "event/key_hash.h"
 #include "event/row_codec.h"
@@ -158,6 +159,9 @@ std::string EngineImpl::CursorPath(const std::string& pipeline, uint32_t partiti
 
 Status EngineImpl::OpenStreams() {
   RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/streams"));
+  // One engine per data directory: a second one (or `impulse reset` meanwhile) would interleave
+  // writes to the same logs and checkpoints.
+  ASSIGN_OR_RETURN(data_dir_lock_, DirLock::Acquire(options_.data_dir));
   bool record_spec = false;
   RETURN_IF_ERROR(CheckSpecFingerprint(env_, options_.data_dir, plan_, options_.accept_spec_change, &record_spec));
   std::vector<StreamDef> defs = plan_.streams;
@@ -633,6 +637,7 @@ std::vector<StreamInfo> EngineImpl::ListStreams() const {
     for (uint32_t p = 0; p < ss->partitions.size(); ++p) {
       info.partitions.push_back({p, ss->partitions[p]->start_offset(), ReadableEnd(s, p)});
     }
+    info.events_rejected = ss->events_rejected.load(std::memory_order_relaxed);
     out.push_back(std::move(info));
   }
   return out;
@@ -735,6 +740,8 @@ Status EngineImpl::Stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopped_) return Status::OK();
   stopped_ = true;
+  // Long-polling readers are answered now (with what there is), not at their deadline.
+  read_waiters_.Close();
   // First, while the engine still takes its own writes: outcomes already known are recorded,
   // calls in flight stay pending in the outbox for the next start.
   if (dispatcher_) dispatcher_->Stop();
@@ -806,6 +813,8 @@ Status EngineImpl::Stop() {
     result = Unavailable("stopped before the pipelines drained (after " +
                          std::to_string(options_.stop_drain_timeout_ms) + " ms); they resume at the next start");
   }
+  // Nothing is written to the directory any more: another engine (or `impulse reset`) may have it.
+  data_dir_lock_.reset();
   return result;
 }
 

@@ -29,8 +29,13 @@
 #include "plan/physical.h"
 #include "runtime/metrics.h"
 #include "runtime/outbox.h"
+#include "runtime/read_waiters.h"
 #include "runtime/spsc_ring.h"
 #include "runtime/waker.h"
+
+namespace impulse {
+class DirLock;  // common/dir_lock.h
+}  // namespace impulse
 
 namespace impulse::runtime {
 
@@ -180,6 +185,12 @@ class EngineImpl final : public Engine, public connect::Host {
   Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit) const override;
   Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,
                                                   SubscribeCallback callback) override;
+  Status WaitReadable(std::string_view stream, std::vector<uint64_t> positions, uint32_t timeout_ms,
+                      ReadableCallback done) override;
+  std::vector<PipelineInfo> ListPipelines() const override;
+  void StopReadWaits() override { read_waiters_.Close(); }
+  // Shards, once per cycle: records may have become readable (wakes WaitReadable callers).
+  void NotifyReadWaiters() { read_waiters_.Notify(); }
 
   // Appends the rows (not the watermark markers) of stream/partition from offset `from` to
   // `out` (the schema's width), at most `limit` of them, each with its offset, partition, event
@@ -355,6 +366,7 @@ class EngineImpl final : public Engine, public connect::Host {
   TestHooks test_hooks_;
   model::ModelRepository* models_ = nullptr;  // options_.models, downcast once at Create
   std::shared_ptr<SubscriptionRegistry> subscriptions_ = std::make_shared<SubscriptionRegistry>();
+  ReadWaiters read_waiters_{[this](uint32_t s, uint32_t p) { return ReadableEnd(s, p); }, kReadWaitersMax};
   // Cancels and joins every live subscription, including those whose last handle was destroyed
   // inside their own callback (the destructor, before the logs close).
   void CancelSubscriptions();
@@ -434,6 +446,7 @@ class EngineImpl final : public Engine, public connect::Host {
   std::vector<std::vector<std::unique_ptr<WatermarkSlot[]>>> wm_slots_;  // [pipeline][side][partition]
   std::vector<std::vector<uint32_t>> wm_slot_counts_;
   std::unique_ptr<checkpoint::CheckpointStore> store_;
+  std::unique_ptr<DirLock> data_dir_lock_;  // held from OpenStreams until Stop() returns
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
   std::string ckpt_pending_dir_;

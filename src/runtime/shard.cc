@@ -207,6 +207,17 @@ uint64_t Shard::PipelineLag(size_t pipeline) const {
   return lag;
 }
 
+void Shard::PipelineInputs(size_t pipeline, std::vector<InputProgress>* out) const {
+  for (const auto& t : tasks_) {
+    if (t->pipeline != pipeline) continue;
+    for (int side = 0; side < t->sides; ++side) {
+      const Input& in = t->in[side];
+      out->push_back({in.stream, in.partition, in.cursor.load(std::memory_order_relaxed),
+                      ProcessableEnd(in.stream, in.partition)});
+    }
+  }
+}
+
 void Shard::Run() {
   while (!engine_->exiting()) {
     metrics_.cycles.Add(1);
@@ -225,6 +236,9 @@ void Shard::Run() {
     }
     SyncAndAck();
     CheckpointStep();
+    // Whatever this cycle made readable (synced requests, pipeline output) wakes long-polling
+    // readers; one fence and load when nobody waits.
+    engine_->NotifyReadWaiters();
     const int64_t now_ms = engine_->clock()->NowMs();
     if (now_ms - last_persist_ms_ >= kPersistIntervalMs) PersistCursors(/*force=*/false);
     if (now_ms - last_housekeeping_ms_ >= kHousekeepingIntervalMs) Housekeeping(now_ms);

@@ -79,6 +79,15 @@ class Shard {
   const ShardMetrics& metrics() const { return metrics_; }
   // Lag of every task: source end offset - cursor, summed per pipeline (any thread; approximate).
   uint64_t PipelineLag(size_t pipeline) const;
+  // Each input of this shard's tasks of `pipeline`: its cursor and processable end (any
+  // thread; approximate, as PipelineLag).
+  struct InputProgress {
+    uint32_t stream = 0;
+    uint32_t partition = 0;
+    uint64_t cursor = 0;
+    uint64_t end = 0;
+  };
+  void PipelineInputs(size_t pipeline, std::vector<InputProgress>* out) const;
   // The smallest cursor of this shard's tasks reading stream/partition (any thread); false if
   // none reads it.
   bool MinCursor(uint32_t stream, uint32_t partition, uint64_t* cursor) const;

@@ -182,6 +182,8 @@ void HttpServer::Stop() {
   impl_->stopped = true;
   ServerCore& core = *impl_->core;
   core.stopping.store(true);
+  // Long-polling reads are answered now (503) rather than holding the stop for their wait.
+  core.engine->StopReadWaits();
 
   // Close the acceptor on its own thread, and wait for that.
   std::promise<void> closed;

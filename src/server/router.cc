@@ -10,9 +10,6 @@
 namespace impulse::server {
 namespace {
 
-constexpr uint32_t kReadLimitDefault = 100;
-constexpr uint32_t kReadLimitMax = 10000;
-
 HttpReply JsonReply(int status, std::string body) {
   HttpReply r;
   r.status = status;
@@ -85,54 +82,6 @@ bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-struct ReadParams {
-  std::optional<uint64_t> partition;
-  std::optional<uint64_t> from;
-  uint64_t limit = kReadLimitDefault;
-};
-
-// Parses partition/from/limit; a message naming the bad parameter on failure. A parameter
-// given twice is refused: silently taking one of the values could read the wrong partition.
-std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p) {
-  bool saw_limit = false;
-  size_t start = 0;
-  while (start < query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    const std::string_view pair = query.substr(start, end - start);
-    start = end + 1;
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    uint64_t v = 0;
-    const auto [ptr, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
-    const bool valid = !raw.empty() && ec == std::errc() && ptr == raw.data() + raw.size();
-    if (key != "partition" && key != "from" && key != "limit") {
-      return "unknown query parameter '" + std::string(key) + "' (expected partition, from, limit)";
-    }
-    if ((key == "partition" && p->partition) || (key == "from" && p->from) || (key == "limit" && saw_limit)) {
-      return "query parameter '" + std::string(key) + "' given more than once";
-    }
-    if (!valid) {
-      return "query parameter '" + std::string(key) + "' must be an unsigned integer, got '" + std::string(raw) + "'";
-    }
-    if (key == "partition") p->partition = v;
-    if (key == "from") p->from = v;
-    if (key == "limit") {
-      p->limit = v;
-      saw_limit = true;
-    }
-  }
-  if (!p->partition) return std::string("missing query parameter 'partition'");
-  if (!p->from) return std::string("missing query parameter 'from'");
-  if (saw_limit && (p->limit == 0 || p->limit > kReadLimitMax)) {
-    return "query parameter 'limit' must be in [1, " + std::to_string(kReadLimitMax) + "], got " +
-           std::to_string(p->limit);
-  }
-  return std::nullopt;
-}
-
 // "", "v1", "features", "<view>:batch"  or  "", "v1", "features", "<view>", "<entity>".
 // The ":batch" suffix is matched before decoding, so a view name holding an encoded ':'
 // (%3A) is still a view name.
@@ -171,6 +120,8 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kFeatureBatch: return "features_batch";
     case Route::kDecisionGet: return "decisions_get";
     case Route::kConsole: return "console";
+    case Route::kStreamDescribe: return "stream_describe";
+    case Route::kPipelines: return "pipelines";
     default: break;  // kUnknown; the model routes are labelled above
   }
   return "unknown";
@@ -192,6 +143,8 @@ ParsedTarget ParseTarget(std::string_view target) {
   } else if (auto asset = ConsoleAssetPath(path)) {
     out.route = Route::kConsole;
     out.asset = std::move(*asset);
+  } else if (path == "/v1/pipelines" || path == "/v1/pipelines/") {
+    out.route = Route::kPipelines;
   } else if (ParseModelTarget(path, &out)) {
     // model_routes.cc set the route (kUnknown for a malformed model path)
   } else {
@@ -208,6 +161,15 @@ ParsedTarget ParseTarget(std::string_view target) {
         out.route = Route::kDecisionGet;
         out.stream = std::move(*name);
         out.event_id = std::move(*id);
+      }
+      return out;
+    }
+    // "", "v1", "streams", "<stream>"
+    if (parts.size() == 4 && parts[0].empty() && parts[1] == "v1" && parts[2] == "streams" && !parts[3].empty()) {
+      auto name = PercentDecode(parts[3], /*plus_is_space=*/false);
+      if (name && !name->empty()) {
+        out.route = Route::kStreamDescribe;
+        out.stream = std::move(*name);
       }
       return out;
     }
@@ -341,7 +303,7 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
       return reply(ListStreams());
     case Route::kStreamEvents:
       if (method == "POST") return Ingest(target.stream, target.query, body, producer, std::move(reply));
-      if (method == "GET" || method == "HEAD") return reply(ReadEvents(target.stream, target.query));
+      if (method == "GET" || method == "HEAD") return ReadEvents(target.stream, target.query, std::move(reply));
       return method_not_allowed("GET or POST");
     case Route::kFeatureViews:
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
@@ -356,6 +318,12 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
       return reply(DecisionGet(target.stream, target.event_id, target.forwarded));
     case Route::kConsole: return reply(ConsoleReply(method, target.asset));
+    case Route::kStreamDescribe:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(DescribeStream(target.stream));
+    case Route::kPipelines:
+      if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
+      return reply(ListPipelines());
     default: break;  // kUnknown; the model routes are answered above
   }
   reply(Error(404, "no such route", "NotFound"));
@@ -392,30 +360,6 @@ void Router::Ingest(const std::string& stream, std::string_view query, const std
   // admitted and a retry would get the same answer: 413, not 503.
   if (st.code() == StatusCode::kOutOfRange) return (*shared_reply)(Error(413, st.message(), "OutOfRange"));
   (*shared_reply)(ErrorReply(st, options_->retry_after_s));
-}
-
-HttpReply Router::ReadEvents(const std::string& stream, std::string_view query) const {
-  ReadParams p;
-  if (auto err = ParseReadParams(query, &p)) return Error(400, *err, "InvalidArgument");
-  const std::vector<StreamInfo> streams = engine_->ListStreams();
-  const StreamInfo* info = nullptr;
-  for (const auto& s : streams) {
-    if (s.name == stream) info = &s;
-  }
-  if (info == nullptr) return Error(404, "unknown stream '" + stream + "'", "NotFound");
-  const size_t partitions = info->partitions.size();
-  if (*p.partition >= partitions) {
-    return Error(400,
-                 "partition " + std::to_string(*p.partition) + " out of range: stream '" + stream + "' has " +
-                     std::to_string(partitions) + " partitions",
-                 "OutOfRange");
-  }
-  HttpReply r;
-  r.content_type = "application/x-ndjson";
-  const Status st = engine_->ReadEvents(stream, static_cast<uint32_t>(*p.partition), *p.from,
-                                        static_cast<uint32_t>(p.limit), &r.body);
-  if (!st.ok()) return ErrorReply(st, options_->retry_after_s);
-  return r;
 }
 
 HttpReply Router::ListStreams() const {

@@ -57,9 +57,11 @@ enum class Route : uint8_t {
   kV2ModelInfer,     // POST /v2/models/{m}[/versions/{v}]/infer
   kDecisionGet,      // /v1/decisions/{stream}/{event_id}
   kConsole,          // GET / and /console/... (console_routes.cc): the web console's files
+  kStreamDescribe,   // GET /v1/streams/{stream}
+  kPipelines,        // GET /v1/pipelines
 };
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
-// feature_views, features_get, features_batch, decisions_get, console, unknown.
+// feature_views, features_get, features_batch, decisions_get, console, stream_describe, pipelines, unknown.
 std::string_view RouteLabel(Route route, std::string_view method);
 
 // Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
@@ -119,7 +121,12 @@ class Router {
   // POST events with decide=... (decide_routes.cc): Engine::IngestAndDecide.
   void IngestDecide(const std::string& stream, std::string_view query, const std::string& body, uint32_t producer,
                     ReplyFn reply) const;
-  HttpReply ReadEvents(const std::string& stream, std::string_view query) const;
+  // GET events (stream_routes.cc): one partition (partition=, from=) or all (cursor=), either
+  // with a bounded long-poll (wait_ms=); `reply` is called inline or from the engine's
+  // reader-waiter thread.
+  void ReadEvents(const std::string& stream, std::string_view query, ReplyFn reply) const;
+  HttpReply DescribeStream(const std::string& stream) const;
+  HttpReply ListPipelines() const;
   HttpReply ListStreams() const;
   HttpReply Metrics() const;
   // Online features (feature_routes.cc).

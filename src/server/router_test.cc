@@ -22,6 +22,19 @@ TEST(ParseTarget, RecognisesEachRoute) {
   EXPECT_EQ(RouteLabel(Route::kConsole, "GET"), "console");
 }
 
+TEST(ParseTarget, StreamDescribeAndPipelines) {
+  const ParsedTarget d = ParseTarget("/v1/streams/a%2Fb");
+  EXPECT_EQ(d.route, Route::kStreamDescribe);
+  EXPECT_EQ(d.stream, "a/b");
+  EXPECT_EQ(RouteLabel(d.route, "GET"), "stream_describe");
+  EXPECT_EQ(ParseTarget("/v1/pipelines").route, Route::kPipelines);
+  EXPECT_EQ(ParseTarget("/v1/pipelines/").route, Route::kPipelines);
+  EXPECT_EQ(RouteLabel(Route::kPipelines, "GET"), "pipelines");
+  EXPECT_EQ(ParseTarget("/v1/streams/").route, Route::kListStreams);
+  EXPECT_EQ(ParseTarget("/v1/streams/%zz").route, Route::kUnknown);
+  EXPECT_EQ(ParseTarget("/v1/pipelines/x").route, Route::kUnknown);
+}
+
 TEST(CheckTransferCoding, OnlyChunkedOnceIsDecoded) {
   EXPECT_FALSE(CheckTransferCoding(""));
   EXPECT_FALSE(CheckTransferCoding("chunked"));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace impulse::tools {
@@ -17,5 +18,8 @@ int RepairCommand(const std::vector<std::string>& args);
 int GenerateCommand(const std::vector<std::string>& args);
 // `impulse decisions rescore ...`: model::Rescore with its report as text or JSON.
 int DecisionsCommand(const std::vector<std::string>& args);
+// Commands that talk to a running engine over HTTP (stream_commands.cc): tail, ingest,
+// describe, status, top. -1 when `name` is none of them.
+int RemoteCommand(std::string_view name, const std::vector<std::string>& args);
 
 }  // namespace impulse::tools

@@ -15,6 +15,7 @@ namespace impulse::tools {
 int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
 int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
 int ModelsCommand(const std::vector<std::string>& args);       // models.cc
+int ResetCommand(const std::vector<std::string>& args);        // reset_command.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -38,6 +39,13 @@ void PrintUsage(FILE* out) {
       "  checkpoints list --data-dir DIR   the checkpoints of a data directory, newest first\n"
       "  models list --models DIR      the models and versions of a model repository, with their state\n"
       "  decisions rescore --data-dir DIR --stream S --models REPO --model M --version V   re-score a decision log\n"
+      "  tail STREAM [--follow]   print a stream's events (every partition; --from, --partition)\n"
+      "  ingest STREAM FILE   send an NDJSON or CSV file to a running engine; lists rejected lines\n"
+      "  describe STREAM      a stream's fields, partitions, offsets, retention, readers and writers\n"
+      "  status               pipelines (lag, watermark delay), actions, checkpoints of a running engine\n"
+      "  top                  status refreshed every second, with rates (q to quit)\n"
+      "  reset PIPELINE --spec SPEC.yaml --data-dir DIR [--to beginning|end]   offline: restart a pipeline\n"
+      "                       from its sources' beginning or end (asks for confirmation; --yes)\n"
       "  (benchmarks: the impulse-bench binary, bench/README.md)\n\n"
       "  impulse <command> --help   options of one command\n"
       "  impulse --version\n",
@@ -74,6 +82,8 @@ int main(int argc, char** argv) {
   if (cmd == "backfill") return impulse::tools::BackfillCommand(args);
   if (cmd == "models") return impulse::tools::ModelsCommand(args);
   if (cmd == "decisions") return impulse::tools::DecisionsCommand(args);
+  if (cmd == "reset") return impulse::tools::ResetCommand(args);
+  if (int rc = impulse::tools::RemoteCommand(cmd, args); rc >= 0) return rc;
   if (cmd == "nexmark" || cmd == "bench-features" || cmd == "bench-predict") {
     std::fprintf(stderr, "impulse: '%s' moved to the impulse-bench binary (bench/README.md)\n", argv[1]);
     return 2;

@@ -1,0 +1,269 @@
+// Reading back across partitions with a cursor, the long-poll (wait_ms), GET /v1/streams/{s}
+// and GET /v1/pipelines, through the Router (no sockets) against a real embedded engine
+// (runtime/decide_test_util.h: tx -> enrich -> tx2 -> score -> scored, decisions, alerts).
+// Labelled concurrent: also run under TSan.
+#include <utility>  // before Asio with g++ 12 / C++20
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "runtime/decide_test_util.h"
+#include "server/http_server.h"
+#include "server/router.h"
+
+namespace impulse::server {
+namespace {
+
+using decide_test::TxLine;
+
+class StreamRoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto e = dir_.Open(dir_.Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(*e);
+    router_ = std::make_unique<Router>(engine_.get(), &options_, &metrics_);
+  }
+  void TearDown() override {
+    router_.reset();
+    if (engine_) {
+      EXPECT_TRUE(engine_->Stop().ok());
+    }
+  }
+  HttpReply Get(const std::string& target) {
+    std::promise<HttpReply> done;
+    auto fut = done.get_future();
+    router_->Handle("GET", ParseTarget(target), "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
+    return fut.get();
+  }
+  void Ingest(const std::string& body) {
+    std::promise<Status> done;
+    auto fut = done.get_future();
+    ASSERT_TRUE(engine_->Ingest("tx", body, 0, [&](const Status& s, const IngestResult&) { done.set_value(s); }).ok());
+    ASSERT_TRUE(fut.get().ok());
+  }
+
+  decide_test::DecideDir dir_;
+  std::unique_ptr<Engine> engine_;
+  HttpServerOptions options_;
+  ServerMetrics metrics_;
+  std::unique_ptr<Router> router_;
+  simdjson::dom::parser parser_;
+};
+
+TEST_F(StreamRoutesTest, MergedReadFollowsTheCursorOverEveryPartitionWithoutGapOrRepeat) {
+  std::string body;
+  for (int i = 0; i < 40; ++i) body += TxLine("e" + std::to_string(i), i, 10, 1000 + i);
+  Ingest(body);
+  std::set<std::string> seen;
+  std::map<int64_t, int64_t> last_offset;  // per partition
+  std::string cursor = "beginning";
+  int calls = 0;
+  for (bool caught_up = false; !caught_up; ++calls) {
+    ASSERT_LT(calls, 100);
+    HttpReply r = Get("/v1/streams/tx/events?limit=7&cursor=" + cursor);
+    ASSERT_EQ(r.status, 200) << r.body;
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
+    simdjson::dom::array events = doc["events"].get_array().value();
+    EXPECT_LE(events.size(), 7u);
+    for (simdjson::dom::element e : events) {
+      EXPECT_TRUE(seen.insert(std::string(e["id"].get_string().value())).second) << "repeated: " << r.body;
+      const int64_t p = e["_partition"].get_int64().value();
+      const int64_t off = e["_offset"].get_int64().value();
+      if (last_offset.count(p) != 0) {
+        EXPECT_GT(off, last_offset[p]) << "offset order within a partition";
+      }
+      last_offset[p] = off;
+    }
+    cursor = std::string(doc["cursor"].get_string().value());
+    caught_up = doc["caught_up"].get_bool().value();
+    EXPECT_EQ(doc["end_offsets"].get_array().size(), 4u);
+    EXPECT_EQ(doc["skipped"].get_int64().value(), 0);
+  }
+  EXPECT_EQ(seen.size(), 40u);
+  EXPECT_GE(calls, 6);                // 40 events at 7 a call
+  EXPECT_GT(last_offset.size(), 1u);  // they came from several partitions
+  // The final cursor is the partitions' ends; "end" resolves to the same.
+  HttpReply at_end = Get("/v1/streams/tx/events?cursor=end");
+  ASSERT_EQ(at_end.status, 200);
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser_.parse(at_end.body).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(std::string(doc["cursor"].get_string().value()), cursor);
+  EXPECT_EQ(doc["events"].get_array().size(), 0u);
+}
+
+TEST_F(StreamRoutesTest, BadReadParametersAre400NamingTheParameter) {
+  Ingest(TxLine("a", 1, 10, 1000));
+  struct Case {
+    const char* query;
+    const char* says;
+  };
+  for (const Case& c : {Case{"cursor=1,2", "'cursor' has 2 offsets"}, Case{"cursor=0,0,0,x", "'cursor' entry 3"},
+                        Case{"cursor=0,0,0,0,0", "'cursor' has more than 4"},
+                        Case{"cursor=99,0,0,0", "'cursor' offset 99 of partition 0 is past its end"},
+                        Case{"cursor=", "'cursor' entry 0"}, Case{"from=0", "'from' needs 'partition'"},
+                        Case{"partition=0&from=0&cursor=end", "exclude each other"},
+                        Case{"wait_ms=30001", "'wait_ms' must be in [0, 30000]"},
+                        Case{"wait_ms=soon", "'wait_ms' must be an unsigned integer"},
+                        Case{"cursor=end&cursor=end", "'cursor' given more than once"},
+                        Case{"curser=end", "unknown query parameter 'curser'"}}) {
+    HttpReply r = Get(std::string("/v1/streams/tx/events?") + c.query);
+    EXPECT_EQ(r.status, 400) << c.query;
+    EXPECT_NE(r.body.find(c.says), std::string::npos) << c.query << ": " << r.body;
+  }
+  HttpReply unknown = Get("/v1/streams/txx/events?cursor=end");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("unknown stream 'txx' (did you mean 'tx'?)"), std::string::npos) << unknown.body;
+  HttpReply describe_unknown = Get("/v1/streams/scord");
+  EXPECT_EQ(describe_unknown.status, 404);
+  EXPECT_NE(describe_unknown.body.find("did you mean 'scored'"), std::string::npos) << describe_unknown.body;
+}
+
+TEST_F(StreamRoutesTest, WaitMsAnswersAsSoonAsAnEventArrives) {
+  const auto start = std::chrono::steady_clock::now();
+  std::promise<HttpReply> done;
+  auto fut = done.get_future();
+  router_->Handle("GET", ParseTarget("/v1/streams/tx/events?cursor=end&wait_ms=20000"), "", 0,
+                  [&](HttpReply r) { done.set_value(std::move(r)); });
+  // Nothing yet: the request waits (the I/O thread is free: Handle returned).
+  EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  Ingest(TxLine("late", 7, 10, 5000));
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(waited, std::chrono::seconds(10));  // well before wait_ms
+  HttpReply r = fut.get();
+  ASSERT_EQ(r.status, 200) << r.body;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS);
+  ASSERT_EQ(doc["events"].get_array().size(), 1u) << r.body;
+  EXPECT_EQ(std::string(doc["events"].get_array().at(0)["id"].get_string().value()), "late");
+}
+
+TEST_F(StreamRoutesTest, WaitMsWithoutEventsAnswersEmptyAtTheDeadline) {
+  const auto start = std::chrono::steady_clock::now();
+  HttpReply r = Get("/v1/streams/tx/events?cursor=end&wait_ms=300");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_GE(waited, std::chrono::milliseconds(290));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS);
+  EXPECT_EQ(doc["events"].get_array().size(), 0u);
+  EXPECT_EQ(std::string(doc["cursor"].get_string().value()), "0,0,0,0");
+  // One partition, NDJSON, waiting too: answered at the deadline with nothing.
+  HttpReply one = Get("/v1/streams/tx/events?partition=2&from=0&wait_ms=50");
+  EXPECT_EQ(one.status, 200);
+  EXPECT_EQ(one.body, "");
+}
+
+// A server stopping before its engine answers the waiting reads at once (503), rather than
+// holding its stop for their wait_ms.
+TEST_F(StreamRoutesTest, StopReadWaitsAnswersWaitingReadsAt503) {
+  std::promise<HttpReply> done;
+  auto fut = done.get_future();
+  router_->Handle("GET", ParseTarget("/v1/streams/tx/events?cursor=end&wait_ms=30000"), "", 0,
+                  [&](HttpReply r) { done.set_value(std::move(r)); });
+  EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  const auto start = std::chrono::steady_clock::now();
+  engine_->StopReadWaits();
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  HttpReply r = fut.get();
+  EXPECT_EQ(r.status, 503) << r.body;
+  // Reads without a wait still work.
+  EXPECT_EQ(Get("/v1/streams/tx/events?cursor=end").status, 200);
+}
+
+TEST_F(StreamRoutesTest, OnePartitionWaitReturnsThatPartitionsEvent) {
+  std::promise<HttpReply> done;
+  auto fut = done.get_future();
+  // tx is keyed by customer: find the partition customer 5 goes to first.
+  Ingest(TxLine("first", 5, 10, 1000));
+  int64_t partition = -1;
+  for (int p = 0; p < 4; ++p) {
+    HttpReply r = Get("/v1/streams/tx/events?partition=" + std::to_string(p) + "&from=0");
+    if (r.body.find("\"first\"") != std::string::npos) partition = p;
+  }
+  ASSERT_GE(partition, 0);
+  router_->Handle("GET",
+                  ParseTarget("/v1/streams/tx/events?partition=" + std::to_string(partition) + "&from=1&wait_ms=20000"),
+                  "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
+  EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  Ingest(TxLine("second", 5, 10, 2000));
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  HttpReply r = fut.get();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/x-ndjson");
+  EXPECT_NE(r.body.find("\"_offset\":1,\"_partition\":" + std::to_string(partition)), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"second\""), std::string::npos) << r.body;
+}
+
+TEST_F(StreamRoutesTest, DescribeNamesFieldsPartitionsReadersWritersAndRejections) {
+  Ingest(TxLine("a", 1, 10, 1000) + "{\"id\":\"b\",\"customer\":\"x\"}\n" + TxLine("c", 2, 10, 1000));
+  HttpReply r = Get("/v1/streams/tx");
+  ASSERT_EQ(r.status, 200) << r.body;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
+  EXPECT_EQ(doc["fields"].get_array().size(), 4u);
+  EXPECT_EQ(std::string(doc["fields"].get_array().at(2)["type"].get_string().value()), "double");
+  EXPECT_EQ(std::string(doc["key"].get_string().value()), "customer");
+  EXPECT_EQ(std::string(doc["event_time"].get_string().value()), "ts");
+  EXPECT_TRUE(doc["ingest"].get_bool().value());
+  EXPECT_EQ(doc["partitions"].get_array().size(), 4u);
+  EXPECT_EQ(doc["records"].get_int64().value(), 2);
+  EXPECT_EQ(doc["events_rejected"].get_int64().value(), 1);
+  EXPECT_TRUE(doc["retention"]["ms"].is_null());
+  EXPECT_EQ(doc["written_by"].get_array().size(), 0u);
+  std::set<std::string> readers;
+  for (auto x : doc["read_by"].get_array()) readers.insert(std::string(x.get_string().value()));
+  EXPECT_EQ(readers, (std::set<std::string>{"enrich", "approve"}));
+
+  HttpReply decisions = Get("/v1/streams/decisions");  // a side output of score
+  ASSERT_EQ(decisions.status, 200);
+  EXPECT_NE(decisions.body.find("\"ingest\":false"), std::string::npos) << decisions.body;
+  EXPECT_NE(decisions.body.find("\"written_by\":[\"score\"]"), std::string::npos) << decisions.body;
+  HttpReply tx2 = Get("/v1/streams/tx2");
+  EXPECT_NE(tx2.body.find("\"written_by\":[\"enrich\"],\"read_by\":[\"score\"]"), std::string::npos) << tx2.body;
+}
+
+TEST_F(StreamRoutesTest, PipelinesListSourcesSinksLagAndWatermark) {
+  std::string body;
+  for (int i = 0; i < 20; ++i) body += TxLine("p" + std::to_string(i), i, 10, 1'700'000'000'000 + i);
+  Ingest(body);
+  ASSERT_TRUE(engine_->WaitForPipelines(20'000).ok());
+  HttpReply r = Get("/v1/pipelines");
+  ASSERT_EQ(r.status, 200) << r.body;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
+  simdjson::dom::array ps = doc["pipelines"].get_array().value();
+  ASSERT_EQ(ps.size(), 3u);
+  simdjson::dom::element enrich = ps.at(0);
+  EXPECT_EQ(std::string(enrich["name"].get_string().value()), "enrich");
+  EXPECT_EQ(std::string(enrich["sources"].get_array().at(0).get_string().value()), "tx");
+  EXPECT_EQ(std::string(enrich["sink"]["kind"].get_string().value()), "stream");
+  EXPECT_EQ(std::string(enrich["sink"]["name"].get_string().value()), "tx2");
+  EXPECT_EQ(enrich["lag"].get_int64().value(), 0);
+  EXPECT_EQ(enrich["events_in"].get_int64().value(), 20);
+  simdjson::dom::array inputs = enrich["inputs"].get_array().value();
+  ASSERT_EQ(inputs.size(), 4u);  // one per partition of tx
+  int64_t processed = 0;
+  for (auto in : inputs) {
+    EXPECT_EQ(in["lag"].get_int64().value(), 0);
+    EXPECT_EQ(in["processed_offset"].get_int64().value(), in["end_offset"].get_int64().value());
+    processed += in["processed_offset"].get_int64().value();
+  }
+  EXPECT_EQ(processed, 20);
+  EXPECT_EQ(ps.at(2)["sources"].get_array().size(), 2u);  // approve: a join reads tx and ok
+  EXPECT_EQ(ps.at(2)["inputs"].get_array().size(), 8u);
+  EXPECT_NE(std::string_view(ps.at(1)["side_streams"].get_array().at(0).get_string().value()), "");
+}
+
+}  // namespace
+}  // namespace impulse::server

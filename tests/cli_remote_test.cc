@@ -1,0 +1,248 @@
+// The commands that talk to a running engine (impulse ingest, tail, describe, status, top)
+// against a real `impulse run` child process: their output and exit codes.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/engine_process.h"
+
+namespace impulse::e2e {
+namespace {
+
+constexpr char kSpec[] = R"yaml(
+streams:
+  - name: orders
+    fields:
+      - {name: id, type: int64}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: id
+    event_time: ts
+    partitions: 2
+pipelines:
+  - name: big
+    from: orders
+    steps:
+      - filter: "amount > 100"
+    sink: {stream: big_orders}
+)yaml";
+
+std::string OrderLine(int id, double amount) {
+  return "{\"id\":" + std::to_string(id) + ",\"amount\":" + std::to_string(amount) +
+         ",\"ts\":" + std::to_string(1'700'000'000'000LL + id) + "}";
+}
+
+class CliRemoteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir("cli-remote");
+    ASSERT_FALSE(dir_.empty());
+    std::ofstream(dir_ + "/spec.yaml") << kSpec;
+    ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+    url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  }
+  void TearDown() override {
+    EXPECT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();
+    std::string ignored;
+    RunCapture("rm -rf " + dir_, &ignored);
+  }
+  int Cli(const std::string& args, std::string* out) {
+    out->clear();
+    return RunCapture(ImpulseBinary() + " " + args + url_, out);
+  }
+  static std::vector<std::string> Lines(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) {
+      if (!l.empty()) out.push_back(l);
+    }
+    return out;
+  }
+
+  std::string dir_;
+  std::string url_;
+  EngineProcess engine_;
+};
+
+TEST_F(CliRemoteTest, IngestTailDescribeStatusTop) {
+  // NDJSON with a blank line and a bad line: the bad one is named by its file line.
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 50) << "\n"
+      << OrderLine(2, 150) << "\n\n{\"id\":3,\"amount\":\"lots\",\"ts\":1}\n"
+      << OrderLine(4, 500) << "\n";
+  }
+  std::string out;
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson --batch 2", &out), 1) << out;
+  EXPECT_NE(out.find("orders.ndjson:line 4: field amount"), std::string::npos) << out;
+  EXPECT_NE(out.find("orders: accepted 3, rejected 1"), std::string::npos) << out;
+
+  // CSV, typed with the stream's schema from the engine.
+  {
+    std::ofstream f(dir_ + "/orders.csv");
+    f << "id,amount,ts\n5,700.5,1700000000005\n6,20,1700000000006\n";
+  }
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/orders.csv", &out), 0) << out;
+  EXPECT_NE(out.find("orders: accepted 2, rejected 0"), std::string::npos) << out;
+
+  // tail: every event of every partition, each once, then exit (caught up).
+  EXPECT_EQ(Cli("tail orders --limit 2", &out), 0) << out;
+  std::set<std::string> ids;
+  for (const std::string& l : Lines(out)) ids.insert(JsonField(l, "id"));
+  EXPECT_EQ(ids, (std::set<std::string>{"1", "2", "4", "5", "6"})) << out;
+  EXPECT_EQ(Lines(out).size(), 5u) << out;
+
+  // tail --follow from the end prints what arrives after it started.
+  const std::string followed = dir_ + "/followed.txt";
+  std::string ignored;
+  RunCapture("(timeout 20 " + ImpulseBinary() + " tail orders --follow" + url_ + " > " + followed +
+                 " 2>&1 & echo $! > " + dir_ + "/tail.pid)",
+             &ignored);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  {
+    std::ofstream f(dir_ + "/late.ndjson");
+    f << OrderLine(77, 1000) << "\n";
+  }
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/late.ndjson", &out), 0) << out;
+  std::string got;
+  for (int i = 0; i < 100 && got.find("\"id\":77") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(followed);
+    got.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_NE(got.find("\"id\":77"), std::string::npos) << got;
+  EXPECT_EQ(got.find("\"id\":1,"), std::string::npos) << "--follow starts at the end: " << got;
+  RunCapture("kill $(cat " + dir_ + "/tail.pid)", &ignored);  // the timeout process, which ends the tail
+
+  // One partition, from an offset.
+  EXPECT_EQ(Cli("tail orders --partition 0 --from 0", &out), 0) << out;
+  for (const std::string& l : Lines(out)) EXPECT_EQ(JsonField(l, "_partition"), "0") << l;
+
+  EXPECT_EQ(Cli("describe orders", &out), 0) << out;
+  EXPECT_NE(out.find("stream orders (ingest"), std::string::npos) << out;
+  EXPECT_NE(out.find("amount"), std::string::npos) << out;
+  EXPECT_NE(out.find("partitions: 2, records 6"), std::string::npos) << out;
+  EXPECT_NE(out.find("read by: big"), std::string::npos) << out;
+  EXPECT_NE(out.find("rejected lines since start: 1"), std::string::npos) << out;
+  EXPECT_EQ(Cli("describe ordres", &out), 1) << out;
+  EXPECT_NE(out.find("did you mean 'orders'"), std::string::npos) << out;
+
+  // status: the pipeline with its lag once it caught up.
+  bool caught_up = false;
+  for (int i = 0; i < 100 && !caught_up; ++i) {
+    EXPECT_EQ(Cli("status --json", &out), 0) << out;
+    caught_up = out.find("\"name\":\"big\"") != std::string::npos && JsonField(out, "lag") == "0" &&
+                JsonField(out, "events_in") == "6";
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(caught_up) << out;
+  EXPECT_EQ(Cli("status", &out), 0) << out;
+  EXPECT_NE(out.find("PIPELINE"), std::string::npos) << out;
+  EXPECT_NE(out.find("orders -> big_orders"), std::string::npos) << out;
+  EXPECT_NE(out.find("checkpoints: "), std::string::npos) << out;
+  // top on a pipe: one snapshot, no escape sequences, exit 0.
+  EXPECT_EQ(Cli("top", &out), 0) << out;
+  EXPECT_NE(out.find("orders -> big_orders"), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+
+  // The pipeline's output, read back by tail: the orders over 100.
+  EXPECT_EQ(Cli("tail big_orders", &out), 0) << out;
+  ids.clear();
+  for (const std::string& l : Lines(out)) ids.insert(JsonField(l, "id"));
+  EXPECT_EQ(ids, (std::set<std::string>{"2", "4", "5", "77"})) << out;
+}
+
+TEST_F(CliRemoteTest, BadInputIsAnErrorNamingIt) {
+  std::string out;
+  EXPECT_EQ(Cli("tail nope", &out), 1) << out;
+  EXPECT_NE(out.find("unknown stream 'nope'"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tail orders --from 1,2,3", &out), 1) << out;
+  EXPECT_NE(out.find("'cursor' has more than 2 offsets"), std::string::npos) << out;
+  {
+    std::ofstream f(dir_ + "/bad.csv");
+    f << "id,amount,color\n1,2,red\n";
+  }
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/bad.csv", &out), 1) << out;
+  EXPECT_NE(out.find("color"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " status --url http://127.0.0.1:1", &out), 1) << out;
+  EXPECT_NE(out.find("cannot connect to http://127.0.0.1:1"), std::string::npos) << out;
+}
+
+// Offline reset: refused while the engine runs and without confirmation; then the pipeline
+// processes its input again at the next start (its outputs written a second time, as the
+// command says), or, reset to the end, processes nothing old.
+TEST_F(CliRemoteTest, ResetPipelineOffline) {
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 150) << "\n" << OrderLine(2, 50) << "\n" << OrderLine(3, 300) << "\n";
+  }
+  std::string out;
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
+  const auto big_ids = [&] {
+    std::string t;
+    EXPECT_EQ(Cli("tail big_orders", &t), 0) << t;
+    std::multiset<std::string> ids;
+    for (const std::string& l : Lines(t)) ids.insert(JsonField(l, "id"));
+    return ids;
+  };
+  std::multiset<std::string> ids;
+  for (int i = 0; i < 100 && ids.size() < 2; ++i) {
+    ids = big_ids();
+    if (ids.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(ids, (std::multiset<std::string>{"1", "3"}));
+
+  const std::string reset = ImpulseBinary() + " reset big --spec " + dir_ + "/spec.yaml --data-dir " + dir_ + "/data";
+  out.clear();
+  EXPECT_EQ(RunCapture(reset + " --yes", &out), 1) << out;  // the engine holds the directory
+  EXPECT_NE(out.find("is in use by another process"), std::string::npos) << out;
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();  // a final checkpoint
+
+  out.clear();
+  EXPECT_EQ(RunCapture(reset + " < /dev/null", &out), 2) << out;  // no terminal, no --yes: nothing done
+  EXPECT_NE(out.find("pass --yes"), std::string::npos) << out;
+  EXPECT_NE(out.find("written again after those already in big_orders"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " reset bigg --spec " + dir_ + "/spec.yaml --data-dir " + dir_ + "/data --yes",
+                       &out),
+            1);
+  EXPECT_NE(out.find("did you mean 'big'"), std::string::npos) << out;
+  out.clear();
+  ASSERT_EQ(RunCapture(reset + " --yes", &out), 0) << out;
+  EXPECT_NE(out.find("done: checkpoint"), std::string::npos) << out;
+
+  // Restarted: the retained input is processed again, the outputs appended a second time.
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+  url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  for (int i = 0; i < 100 && ids.size() < 4; ++i) {
+    ids = big_ids();
+    if (ids.size() < 4) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3"}));
+
+  // Reset to the end: nothing old is processed again.
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();
+  out.clear();
+  ASSERT_EQ(RunCapture(reset + " --to end --yes", &out), 0) << out;
+  EXPECT_NE(out.find("not processed yet is skipped"), std::string::npos) << out;
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+  url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  {
+    std::ofstream f(dir_ + "/more.ndjson");
+    f << OrderLine(4, 400) << "\n";
+  }
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/more.ndjson", &out), 0) << out;
+  for (int i = 0; i < 100 && ids.size() < 5; ++i) {
+    ids = big_ids();
+    if (ids.size() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3", "4"}));
+}
+
+}  // namespace
+}  // namespace impulse::e2e

@@ -1,0 +1,649 @@
+// The commands that talk to a running engine over its HTTP API (docs/HTTP_API.md): tail,
+// ingest, describe, status and top.
+#include <poll.h>
+#include <signal.h>
+#include <simdjson.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/command_line.h"
+#include "event/json_writer.h"
+#include "event/table_file.h"
+#include "impulse/schema.h"
+#include "tools/impulse/commands.h"
+#include "tools/impulse/http_client.h"
+
+namespace impulse::tools {
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr const char* kDefaultUrl = "http://127.0.0.1:8470";
+constexpr uint32_t kFollowWaitMs = 10'000;  // each long-poll of tail --follow (the server's max is 30 s)
+constexpr int kRetries503 = 20;             // ingest: 503s retried (after Retry-After) per batch
+
+// --url and --token of every command here; the token defaults to $IMPULSE_TOKEN.
+struct Remote {
+  std::string url = kDefaultUrl;
+  std::string token;
+  void Add(po::options_description* opts) {
+    opts->add_options()("url", po::value(&url)->default_value(url), "the engine's HTTP API")(
+        "token", po::value(&token), "bearer token (default: $IMPULSE_TOKEN)");
+  }
+  Result<std::unique_ptr<EngineClient>> Connect() {
+    if (token.empty()) {
+      if (const char* t = std::getenv("IMPULSE_TOKEN")) token = t;
+    }
+    return EngineClient::Create(url, token);
+  }
+};
+
+// The first bare argument when it comes first (a second positional is then parsed as usual).
+std::string TakeFirstPositional(std::vector<std::string>* args) {
+  if (args->empty() || (*args)[0].starts_with("-")) return "";
+  std::string first = (*args)[0];
+  args->erase(args->begin());
+  return first;
+}
+
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "impulse: %s\n", what.c_str());
+  return 1;
+}
+
+// GET that must answer 200: the body, or an error naming the target. With retry_503, a 503
+// (too many reads waiting, the engine stopping) is retried after its Retry-After.
+Result<std::string> GetOk(EngineClient& client, const std::string& target, int64_t timeout_ms = 10'000,
+                          bool retry_503 = false) {
+  ASSIGN_OR_RETURN(HttpResponse r, client.Get(target, timeout_ms));
+  while (retry_503 && r.status == 503) {
+    std::this_thread::sleep_for(std::chrono::seconds(std::max<uint32_t>(1, r.retry_after_s)));
+    ASSIGN_OR_RETURN(r, client.Get(target, timeout_ms));
+  }
+  if (r.status != 200) {
+    return Status(r.status == 404 ? StatusCode::kNotFound : StatusCode::kUnavailable,
+                  ErrorMessage(r) + " (HTTP " + std::to_string(r.status) + " from " + client.url() + target + ")");
+  }
+  return std::move(r.body);
+}
+
+std::string Str(simdjson::dom::element e) {
+  std::string_view v;
+  return e.get_string().get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+bool Bool(simdjson::dom::element e) {
+  bool v = false;
+  return e.get_bool().get(v) == simdjson::SUCCESS && v;
+}
+int64_t Int(simdjson::dom::element e, int64_t fallback = 0) {
+  int64_t v = 0;
+  if (e.get_int64().get(v) == simdjson::SUCCESS) return v;
+  uint64_t u = 0;
+  if (e.get_uint64().get(u) == simdjson::SUCCESS) return static_cast<int64_t>(u);
+  return fallback;
+}
+
+// ---- tail ----
+
+int TailCommand(const std::vector<std::string>& args) {
+  const char* usage =
+      "impulse tail STREAM [--follow] [--from beginning|end|OFFSETS] [--partition P] [--limit N] [--url URL] "
+      "[--token T]";
+  po::options_description opts("tail options");
+  std::string stream;
+  std::string from;
+  int64_t partition = -1;
+  uint32_t limit = 1000;
+  Remote remote;
+  opts.add_options()("stream", po::value(&stream), "the stream to print")(
+      "follow,f", "keep printing events as they arrive (until Ctrl-C)")(
+      "from", po::value(&from),
+      "where to start: beginning, end, or offsets (one per partition, comma-separated; one offset with "
+      "--partition). Default: beginning, or end with --follow")(
+      "partition", po::value(&partition), "only this partition (the output is its events in offset order)")(
+      "limit", po::value(&limit)->default_value(limit), "events per request, 1..10000");
+  remote.Add(&opts);
+  po::variables_map vm;
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "stream", Positional::kRequired); rc >= 0) return rc;
+  const bool follow = vm.count("follow") > 0;
+  if (from.empty()) from = follow ? "end" : "beginning";
+  auto client = remote.Connect();
+  if (!client.ok()) return Fail(client.status().message()) + 1;
+  EngineClient& c = **client;
+  const std::string base = "/v1/streams/" + EncodeSegment(stream) + "/events?limit=" + std::to_string(limit);
+  const std::string wait = follow ? "&wait_ms=" + std::to_string(kFollowWaitMs) : "";
+  const int64_t timeout = kFollowWaitMs + 10'000;
+  simdjson::dom::parser parser;
+  std::string out;
+  if (partition >= 0) {
+    uint64_t next = 0;
+    if (from == "beginning" || from == "end") {
+      auto d = GetOk(c, "/v1/streams/" + EncodeSegment(stream));
+      if (!d.ok()) return Fail(d.status().message());
+      simdjson::dom::element doc;
+      if (parser.parse(*d).get(doc) != simdjson::SUCCESS) return Fail("unreadable describe answer");
+      simdjson::dom::array parts;
+      if (doc["partitions"].get_array().get(parts) != simdjson::SUCCESS ||
+          static_cast<size_t>(partition) >= parts.size()) {
+        return Fail("stream " + stream + " has no partition " + std::to_string(partition));
+      }
+      next = static_cast<uint64_t>(
+          Int(parts.at(static_cast<size_t>(partition))[from == "end" ? "end_offset" : "start_offset"]));
+    } else {
+      char* end = nullptr;
+      next = std::strtoull(from.c_str(), &end, 10);
+      if (from.empty() || *end != '\0') {
+        std::fprintf(stderr, "impulse: --from '%s': expected beginning, end or an offset with --partition\n",
+                     from.c_str());
+        return 2;
+      }
+    }
+    for (;;) {
+      auto r = GetOk(c, base + "&partition=" + std::to_string(partition) + "&from=" + std::to_string(next) + wait,
+                     timeout, follow);
+      if (!r.ok()) return Fail(r.status().message());
+      if (r->empty()) {
+        if (!follow) return 0;
+        continue;
+      }
+      std::fwrite(r->data(), 1, r->size(), stdout);
+      std::fflush(stdout);
+      // Offsets of pipeline-written streams are not dense: continue after the last event.
+      const size_t last = r->rfind('\n', r->size() - 2);
+      const size_t at = r->find("\"_offset\":", last == std::string::npos ? 0 : last + 1);
+      if (at == std::string::npos) return Fail("an event without _offset in the answer");
+      next = std::strtoull(r->c_str() + at + 10, nullptr, 10) + 1;
+    }
+  }
+  std::string cursor = from;
+  for (;;) {
+    auto r = GetOk(c, base + "&cursor=" + cursor + wait, timeout, follow);
+    if (!r.ok()) return Fail(r.status().message());
+    simdjson::dom::element doc;
+    if (parser.parse(*r).get(doc) != simdjson::SUCCESS) return Fail("unreadable answer: " + r->substr(0, 200));
+    out.clear();
+    for (simdjson::dom::element e : doc["events"].get_array()) out.append(simdjson::to_string(e)).push_back('\n');
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    if (const int64_t skipped = Int(doc["skipped"]); skipped > 0) {
+      std::fprintf(stderr, "impulse: %lld events were removed by retention before they were read\n",
+                   static_cast<long long>(skipped));
+    }
+    cursor = Str(doc["cursor"]);
+    if (Bool(doc["caught_up"]) && !follow) return 0;
+  }
+}
+
+// ---- ingest ----
+
+struct Batch {
+  std::string body;
+  std::vector<uint64_t> lines;  // the file line (or CSV row) of each body line
+};
+
+int IngestCommand(std::vector<std::string> args) {
+  const char* usage =
+      "impulse ingest STREAM FILE [--format ndjson|csv] [--batch N] [--url URL] [--token T]\n"
+      "  FILE: NDJSON (one event per line; - for stdin) or CSV with a header row naming the stream's fields";
+  po::options_description opts("ingest options");
+  std::string stream = TakeFirstPositional(&args);
+  std::string file, format;
+  uint32_t batch_lines = 1000;
+  Remote remote;
+  opts.add_options()("file", po::value(&file), "the file to send")(
+      "format", po::value(&format), "ndjson or csv (default: csv for a .csv file, else ndjson)")(
+      "batch", po::value(&batch_lines)->default_value(batch_lines), "lines per request");
+  remote.Add(&opts);
+  po::variables_map vm;
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "file", Positional::kRequired); rc >= 0) return rc;
+  if (stream.empty()) {
+    std::fprintf(stderr, "impulse: ingest: expected STREAM FILE\n\nUsage: %s\n", usage);
+    return 2;
+  }
+  if (format.empty()) format = file.ends_with(".csv") || file.ends_with(".CSV") ? "csv" : "ndjson";
+  if (format != "csv" && format != "ndjson") {
+    std::fprintf(stderr, "impulse: --format '%s': expected ndjson or csv\n", format.c_str());
+    return 2;
+  }
+  if (batch_lines == 0) {
+    std::fprintf(stderr, "impulse: --batch must be at least 1\n");
+    return 2;
+  }
+  auto client = remote.Connect();
+  if (!client.ok()) return Fail(client.status().message()) + 1;
+  EngineClient& c = **client;
+  const char* unit = format == "csv" ? "row" : "line";
+  const std::string target = "/v1/streams/" + EncodeSegment(stream) + "/events";
+  uint64_t accepted = 0, rejected = 0;
+  bool truncated = false;
+  simdjson::dom::parser parser;
+  // Sends one batch; -1 to go on, else the exit code.
+  Batch b;
+  const auto send = [&]() -> int {
+    if (b.lines.empty()) return -1;
+    Result<HttpResponse> r = c.Post(target, b.body);
+    for (int attempt = 0; r.ok() && r->status == 503 && attempt < kRetries503; ++attempt) {
+      // Backpressure: nothing of the batch was taken; send it again after Retry-After.
+      std::this_thread::sleep_for(std::chrono::seconds(std::max<uint32_t>(1, r->retry_after_s)));
+      r = c.Post(target, b.body);
+    }
+    if (!r.ok()) {
+      return Fail(r.status().message() + " (" + std::to_string(accepted) + " events accepted before; " + unit + "s " +
+                  std::to_string(b.lines.front()) + " on not sent)");
+    }
+    if (r->status != 200 && r->status != 207 && r->status != 422) {
+      return Fail(stream + ": " + ErrorMessage(*r) + " (HTTP " + std::to_string(r->status) + "; " +
+                  std::to_string(accepted) + " events accepted before; " + unit + "s " +
+                  std::to_string(b.lines.front()) + " on not stored)");
+    }
+    simdjson::dom::element doc;
+    if (parser.parse(r->body).get(doc) != simdjson::SUCCESS) return Fail("unreadable answer: " + r->body);
+    accepted += static_cast<uint64_t>(Int(doc["accepted"]));
+    rejected += static_cast<uint64_t>(Int(doc["rejected"]));
+    truncated = truncated || Bool(doc["errors_truncated"]);
+    for (simdjson::dom::element e : doc["errors"].get_array()) {
+      const int64_t line = Int(e["line"]);
+      const uint64_t at = line >= 1 && static_cast<size_t>(line) <= b.lines.size() ? b.lines[line - 1] : 0;
+      std::fprintf(stderr, "%s:%s %llu: %s\n", file.c_str(), unit, static_cast<unsigned long long>(at),
+                   Str(e["reason"]).c_str());
+    }
+    b.body.clear();
+    b.lines.clear();
+    return -1;
+  };
+  // Adds one event with its line (NDJSON) or data row (CSV); sends when the batch is full.
+  const auto add = [&](std::string_view event, uint64_t line) -> int {
+    b.body.append(event).push_back('\n');
+    b.lines.push_back(line);
+    return b.lines.size() >= batch_lines ? send() : -1;
+  };
+  if (format == "csv") {
+    if (file == "-") return Fail("CSV is read from a file, not stdin") + 1;
+    // The stream's schema from the running engine, so the cells are typed as it will check them.
+    auto d = GetOk(c, "/v1/streams/" + EncodeSegment(stream));
+    if (!d.ok()) return Fail(d.status().message());
+    simdjson::dom::parser describe_parser;
+    simdjson::dom::element doc;
+    if (describe_parser.parse(*d).get(doc) != simdjson::SUCCESS) return Fail("unreadable describe answer");
+    std::vector<Field> fields;
+    for (simdjson::dom::element f : doc["fields"].get_array()) {
+      auto type = ParseFieldType(Str(f["type"]));
+      const bool nullable = Bool(f["nullable"]);
+      if (!type) return Fail("stream " + stream + ": unknown field type '" + Str(f["type"]) + "'");
+      fields.push_back({Str(f["name"]), *type, nullable});
+    }
+    StreamDef def;
+    def.name = stream;
+    def.schema = Schema(std::move(fields));
+    RowBatch rows(def.schema.size());
+    if (Status st = LoadTableFile(file, def, &rows); !st.ok()) return Fail(st.message());
+    std::string line;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      line.clear();
+      AppendRowJson(def.schema, rows.row(i), &line);
+      if (int rc = add(line, i + 1); rc >= 0) return rc;
+    }
+  } else {
+    // NDJSON is streamed: one batch in memory at a time.
+    std::ifstream in_file;
+    std::istream* in = &std::cin;
+    if (file != "-") {
+      in_file.open(file);
+      if (!in_file) return Fail(file + ": cannot open");
+      in = &in_file;
+    }
+    uint64_t n = 0;
+    for (std::string l; std::getline(*in, l);) {
+      ++n;
+      if (!l.empty() && l.back() == '\r') l.pop_back();
+      if (l.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not events
+      if (int rc = add(l, n); rc >= 0) return rc;
+    }
+  }
+  if (int rc = send(); rc >= 0) return rc;
+  std::printf("%s: accepted %llu, rejected %llu%s\n", stream.c_str(), static_cast<unsigned long long>(accepted),
+              static_cast<unsigned long long>(rejected),
+              truncated ? " (not every rejected line is listed; all are in _dead_letter)" : "");
+  return rejected == 0 ? 0 : 1;
+}
+
+// ---- describe ----
+
+std::string Bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
+  return buf;
+}
+
+std::string Join(simdjson::dom::element arr) {
+  std::string out;
+  simdjson::dom::array a;
+  if (arr.get_array().get(a) != simdjson::SUCCESS) return "-";
+  for (simdjson::dom::element e : a) out.append(out.empty() ? "" : ", ").append(Str(e));
+  return out.empty() ? "-" : out;
+}
+
+int DescribeCommand(const std::vector<std::string>& args) {
+  const char* usage = "impulse describe STREAM [--json] [--url URL] [--token T]";
+  po::options_description opts("describe options");
+  std::string stream;
+  Remote remote;
+  opts.add_options()("stream", po::value(&stream), "the stream")("json", "print the API's JSON answer");
+  remote.Add(&opts);
+  po::variables_map vm;
+  if (int rc = ParseCommandLine(args, usage, opts, &vm, "stream", Positional::kRequired); rc >= 0) return rc;
+  auto client = remote.Connect();
+  if (!client.ok()) return Fail(client.status().message()) + 1;
+  auto body = GetOk(**client, "/v1/streams/" + EncodeSegment(stream));
+  if (!body.ok()) return Fail(body.status().message());
+  if (vm.count("json") > 0) {
+    std::printf("%s\n", body->c_str());
+    return 0;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(*body).get(doc) != simdjson::SUCCESS) return Fail("unreadable answer");
+  const std::string key = Str(doc["key"]), time = Str(doc["event_time"]);
+  const bool ingest = Bool(doc["ingest"]);
+  std::printf("stream %s (%s)\n", Str(doc["name"]).c_str(),
+              ingest ? "ingest: POST /v1/streams/.../events" : "written by the engine: read only");
+  std::printf("fields:\n");
+  for (simdjson::dom::element f : doc["fields"].get_array()) {
+    const std::string name = Str(f["name"]);
+    const bool nullable = Bool(f["nullable"]);
+    std::printf("  %-24s %-10s%s%s%s\n", name.c_str(), Str(f["type"]).c_str(), nullable ? " nullable" : "",
+                name == key ? " (key)" : "", name == time ? " (event time)" : "");
+  }
+  simdjson::dom::array parts = doc["partitions"].get_array().value();
+  std::printf("partitions: %zu, records %lld\n", parts.size(), static_cast<long long>(Int(doc["records"])));
+  for (simdjson::dom::element p : parts) {
+    std::printf("  %lld: offsets %lld..%lld\n", static_cast<long long>(Int(p["partition"])),
+                static_cast<long long>(Int(p["start_offset"])), static_cast<long long>(Int(p["end_offset"])));
+  }
+  const int64_t rb = Int(doc["retention"]["bytes_per_partition"], -1), rm = Int(doc["retention"]["ms"], -1);
+  std::printf("retention: %s, %s\n",
+              rb < 0 ? "no size limit" : (Bytes(static_cast<double>(rb)) + " per partition").c_str(),
+              rm < 0 ? "no age limit" : (std::to_string(rm) + " ms").c_str());
+  std::printf("written by: %s\nread by: %s\n", Join(doc["written_by"]).c_str(), Join(doc["read_by"]).c_str());
+  std::printf("rejected lines since start: %lld (dead letters in _dead_letter)\n",
+              static_cast<long long>(Int(doc["events_rejected"])));
+  return 0;
+}
+
+// ---- status and top ----
+
+// The sum of a Prometheus family's samples (every label set), 0 when absent.
+double MetricSum(const std::string& text, std::string_view family) {
+  double sum = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (!line.starts_with(family) || line.size() <= family.size()) continue;
+    const char next = line[family.size()];
+    if (next != ' ' && next != '{') continue;
+    const size_t sp = line.rfind(' ');
+    sum += std::strtod(std::string(line.substr(sp + 1)).c_str(), nullptr);
+  }
+  return sum;
+}
+
+struct Snapshot {
+  std::string pipelines_json;
+  std::string metrics;
+  std::string streams_json;
+  std::chrono::steady_clock::time_point at;
+};
+
+Result<Snapshot> TakeSnapshot(EngineClient& c) {
+  Snapshot s;
+  ASSIGN_OR_RETURN(s.pipelines_json, GetOk(c, "/v1/pipelines"));
+  ASSIGN_OR_RETURN(s.metrics, GetOk(c, "/metrics"));
+  ASSIGN_OR_RETURN(s.streams_json, GetOk(c, "/v1/streams"));
+  s.at = std::chrono::steady_clock::now();
+  return s;
+}
+
+std::string Delay(simdjson::dom::element e) {
+  int64_t ms = 0;
+  if (e.get_int64().get(ms) != simdjson::SUCCESS) return "-";
+  char buf[32];
+  if (std::llabs(ms) < 10'000) {
+    std::snprintf(buf, sizeof buf, "%lld ms", static_cast<long long>(ms));
+  } else if (std::llabs(ms) < 3'600'000) {
+    std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f h", static_cast<double>(ms) / 3'600'000);
+  }
+  return buf;
+}
+
+// The status text; with `prev`, rates per second since it.
+std::string RenderStatus(const Snapshot& now, const Snapshot* prev) {
+  simdjson::dom::parser parser, prev_parser, sparser, prev_sparser;
+  std::string out;
+  char line[512];
+  const double dt = prev != nullptr ? std::chrono::duration<double>(now.at - prev->at).count() : 0;
+  std::map<std::string, std::pair<int64_t, int64_t>> before;  // pipeline -> (in, out)
+  if (prev != nullptr) {
+    simdjson::dom::element pd;
+    if (prev_parser.parse(prev->pipelines_json).get(pd) == simdjson::SUCCESS) {
+      for (simdjson::dom::element p : pd["pipelines"].get_array()) {
+        before[Str(p["name"])] = {Int(p["events_in"]), Int(p["events_out"])};
+      }
+    }
+  }
+  // Streams: records and, with a previous snapshot, their rate.
+  std::map<std::string, int64_t> prev_records;
+  if (prev != nullptr) {
+    simdjson::dom::element sd;
+    if (prev_sparser.parse(prev->streams_json).get(sd) == simdjson::SUCCESS) {
+      for (simdjson::dom::element s : sd["streams"].get_array()) {
+        int64_t n = 0;
+        for (simdjson::dom::element p : s["partitions"].get_array()) n += Int(p["end_offset"]);
+        prev_records[Str(s["name"])] = n;
+      }
+    }
+  }
+  std::snprintf(line, sizeof line, "%-24s %10s %12s %12s\n", "STREAM", "PARTITIONS", "END OFFSETS",
+                prev != nullptr ? "RECORDS/S" : "");
+  out.append(line);
+  simdjson::dom::element sd;
+  if (sparser.parse(now.streams_json).get(sd) == simdjson::SUCCESS) {
+    for (simdjson::dom::element s : sd["streams"].get_array()) {
+      const std::string name = Str(s["name"]);
+      int64_t n = 0;
+      size_t parts = 0;
+      for (simdjson::dom::element p : s["partitions"].get_array()) {
+        n += Int(p["end_offset"]);
+        ++parts;
+      }
+      std::string rate;
+      if (prev != nullptr && dt > 0 && prev_records.count(name) != 0) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.0f", static_cast<double>(n - prev_records[name]) / dt);
+        rate = b;
+      }
+      std::snprintf(line, sizeof line, "%-24s %10zu %12lld %12s\n", name.c_str(), parts, static_cast<long long>(n),
+                    rate.c_str());
+      out.append(line);
+    }
+  }
+  out.append("\n");
+  std::snprintf(line, sizeof line, "%-24s %10s %14s %12s %12s %10s  %s\n", "PIPELINE", "LAG", "WATERMARK DELAY",
+                prev != nullptr ? "IN/S" : "IN", prev != nullptr ? "OUT/S" : "OUT", "STATE", "SOURCES -> SINK");
+  out.append(line);
+  simdjson::dom::element doc;
+  if (parser.parse(now.pipelines_json).get(doc) == simdjson::SUCCESS) {
+    for (simdjson::dom::element p : doc["pipelines"].get_array()) {
+      const std::string name = Str(p["name"]);
+      const int64_t in = Int(p["events_in"]), outn = Int(p["events_out"]);
+      char in_s[32], out_s[32];
+      if (prev != nullptr && dt > 0 && before.count(name) != 0) {
+        std::snprintf(in_s, sizeof in_s, "%.0f", static_cast<double>(in - before[name].first) / dt);
+        std::snprintf(out_s, sizeof out_s, "%.0f", static_cast<double>(outn - before[name].second) / dt);
+      } else {
+        std::snprintf(in_s, sizeof in_s, "%lld", static_cast<long long>(in));
+        std::snprintf(out_s, sizeof out_s, "%lld", static_cast<long long>(outn));
+      }
+      std::string sink = Str(p["sink"]["name"]);
+      if (sink.empty()) sink = Str(p["sink"]["kind"]);
+      std::snprintf(line, sizeof line, "%-24s %10lld %14s %12s %12s %10s  %s -> %s%s\n", name.c_str(),
+                    static_cast<long long>(Int(p["lag"])), Delay(p["watermark_delay_ms"]).c_str(), in_s, out_s,
+                    Bytes(static_cast<double>(Int(p["state_bytes"]))).c_str(), Join(p["sources"]).c_str(), sink.c_str(),
+                    Int(p["tasks_failed"]) > 0 ? "  FAILED TASKS" : "");
+      out.append(line);
+    }
+  }
+  const std::string& m = now.metrics;
+  std::snprintf(line, sizeof line,
+                "\nactions: pending %.0f, in flight %.0f, delivered %.0f, retries %.0f, dead-lettered %.0f\n",
+                MetricSum(m, "impulse_action_pending"), MetricSum(m, "impulse_action_inflight"),
+                MetricSum(m, "impulse_action_delivered_total"), MetricSum(m, "impulse_action_retries_total"),
+                MetricSum(m, "impulse_action_dead_lettered_total"));
+  out.append(line);
+  const double last = MetricSum(m, "impulse_checkpoint_last_id");
+  std::string ckpt = "checkpoints: ";
+  if (m.find("impulse_checkpoints_total{result=\"completed\"}") == std::string::npos) {
+    ckpt += "-";
+  } else {
+    std::snprintf(line, sizeof line, "last id %s, completed %.0f, failed %.0f",
+                  last < 0 ? "none" : std::to_string(static_cast<int64_t>(last)).c_str(),
+                  MetricSum(m, "impulse_checkpoints_total{result=\"completed\"}"),
+                  MetricSum(m, "impulse_checkpoints_total{result=\"failed\"}"));
+    ckpt += line;
+  }
+  out.append(ckpt).append("\n");
+  std::snprintf(line, sizeof line, "rejected lines: %.0f, late events: %.0f, backpressure refusals: %.0f\n",
+                MetricSum(m, "impulse_events_rejected_total"), MetricSum(m, "impulse_late_events_total"),
+                MetricSum(m, "impulse_backpressure_rejections_total"));
+  out.append(line);
+  return out;
+}
+
+int StatusCommand(const std::vector<std::string>& args) {
+  const char* usage = "impulse status [--json] [--url URL] [--token T]";
+  po::options_description opts("status options");
+  Remote remote;
+  opts.add_options()("json", "print GET /v1/pipelines as JSON");
+  remote.Add(&opts);
+  po::variables_map vm;
+  if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
+  auto client = remote.Connect();
+  if (!client.ok()) return Fail(client.status().message()) + 1;
+  auto snap = TakeSnapshot(**client);
+  if (!snap.ok()) return Fail(snap.status().message());
+  if (vm.count("json") > 0) {
+    std::printf("%s\n", snap->pipelines_json.c_str());
+    return 0;
+  }
+  std::fputs(RenderStatus(*snap, nullptr).c_str(), stdout);
+  return 0;
+}
+
+std::atomic<bool> g_top_stop{false};
+extern "C" void TopSignal(int) { g_top_stop.store(true); }
+
+int TopCommand(const std::vector<std::string>& args) {
+  const char* usage = "impulse top [--interval-ms N] [--url URL] [--token T]   (q or Ctrl-C to quit)";
+  po::options_description opts("top options");
+  uint32_t interval_ms = 1000;
+  Remote remote;
+  opts.add_options()("interval-ms", po::value(&interval_ms)->default_value(interval_ms), "refresh period, >= 100");
+  remote.Add(&opts);
+  po::variables_map vm;
+  if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
+  if (interval_ms < 100) {
+    std::fprintf(stderr, "impulse: --interval-ms must be at least 100\n");
+    return 2;
+  }
+  auto client = remote.Connect();
+  if (!client.ok()) return Fail(client.status().message()) + 1;
+  auto first = TakeSnapshot(**client);
+  if (!first.ok()) return Fail(first.status().message());
+  if (isatty(STDOUT_FILENO) == 0) {
+    // Not a terminal (a pipe, a log): one snapshot, no screen control.
+    std::fputs(RenderStatus(*first, nullptr).c_str(), stdout);
+    return 0;
+  }
+  struct sigaction sa = {};
+  sa.sa_handler = TopSignal;  // no SA_RESTART: poll() returns at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  const bool keys = isatty(STDIN_FILENO) != 0;
+  termios saved = {};
+  if (keys) {
+    tcgetattr(STDIN_FILENO, &saved);
+    termios raw = saved;
+    raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+  }
+  std::fputs("\x1b[?25l", stdout);  // hide the cursor
+  Snapshot prev = std::move(*first);
+  std::string error;
+  std::string screen = RenderStatus(prev, nullptr);
+  while (!g_top_stop.load()) {
+    std::printf("\x1b[H\x1b[2Jimpulse top  %s  (every %u ms; q to quit)\n\n%s%s\n", (*client)->url().c_str(),
+                interval_ms, screen.c_str(), error.c_str());
+    std::fflush(stdout);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
+    while (!g_top_stop.load() && std::chrono::steady_clock::now() < deadline) {
+      pollfd pfd{keys ? STDIN_FILENO : -1, POLLIN, 0};
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+      if (poll(&pfd, 1, static_cast<int>(std::max<int64_t>(0, left))) > 0 && (pfd.revents & POLLIN) != 0) {
+        char ch = 0;
+        if (read(STDIN_FILENO, &ch, 1) == 1 && (ch == 'q' || ch == 'Q')) g_top_stop.store(true);
+      }
+    }
+    if (g_top_stop.load()) break;
+    auto next = TakeSnapshot(**client);
+    if (!next.ok()) {
+      error = "\n" + next.status().message() + " (retrying)";
+      continue;
+    }
+    error.clear();
+    screen = RenderStatus(*next, &prev);
+    prev = std::move(*next);
+  }
+  std::fputs("\x1b[?25h\n", stdout);  // show the cursor again
+  if (keys) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+  return 0;
+}
+
+}  // namespace
+
+int RemoteCommand(std::string_view name, const std::vector<std::string>& args) {
+  if (name == "tail") return TailCommand(args);
+  if (name == "ingest") return IngestCommand(args);
+  if (name == "describe") return DescribeCommand(args);
+  if (name == "status") return StatusCommand(args);
+  if (name == "top") return TopCommand(args);
+  return -1;
+}
+
+}  // namespace impulse::tools
