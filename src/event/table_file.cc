@@ -27,8 +27,8 @@ bool EndsWithIgnoreCase(const std::string& s, std::string_view suffix) {
 // a second event, so such a cell is written as a string and refused by its field's type.
 bool IsBareScalar(std::string_view v) {
   for (const char c : v) {
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
-                    c == '-' || c == '.';
+    const bool ok =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' || c == '-' || c == '.';
     if (!ok) return false;
   }
   return true;

@@ -71,10 +71,11 @@ TEST(TableFile, BadInputIsAPreciseError) {
 // structure (another field, or a whole second event after an embedded newline).
 TEST(TableFile, NumberCellCannotAddFieldsOrEvents) {
   RowBatch rows(4);
-  Status st = LoadTableFile(Write("inject_event.csv",
-                                  "id,name,limit\n"
-                                  "1,a,\"5,\"\"since\"\":1}\n{\"\"id\"\":9,\"\"name\"\":\"\"injected\"\",\"\"limit\"\":2\"\n"),
-                            Customers(), &rows);
+  Status st =
+      LoadTableFile(Write("inject_event.csv",
+                          "id,name,limit\n"
+                          "1,a,\"5,\"\"since\"\":1}\n{\"\"id\"\":9,\"\"name\"\":\"\"injected\"\",\"\"limit\"\":2\"\n"),
+                    Customers(), &rows);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
   EXPECT_NE(st.message().find("data record 1"), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("limit"), std::string::npos) << st.ToString();
