@@ -1,6 +1,8 @@
 // Reading streams back (one partition, or all of them with a cursor; optionally long-polled),
 // describing a stream and listing the pipelines: GET /v1/streams/{s}/events, GET
 // /v1/streams/{s}, GET /v1/pipelines (docs/HTTP_API.md).
+#include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <memory>
@@ -182,6 +184,18 @@ struct PendingRead {
   int64_t deadline_ms = 0;  // system clock; 0 without wait_ms
   uint32_t retry_after_s = 1;
   Router::ReplyFn reply;
+  // The router's count of reads waiting, and its bound; this request holds one of them from its
+  // first wait until it is answered.
+  std::shared_ptr<std::atomic<uint32_t>> waiting;
+  uint32_t max_waiting = 0;
+  bool holds_wait = false;
+
+  PendingRead() = default;
+  PendingRead(const PendingRead&) = delete;
+  PendingRead& operator=(const PendingRead&) = delete;
+  ~PendingRead() {
+    if (holds_wait) waiting->fetch_sub(1, std::memory_order_relaxed);
+  }
 };
 
 // Reads once from the request's positions (advancing them); the reply, or nullopt when the
@@ -281,6 +295,17 @@ std::optional<HttpReply> ReadOnce(PendingRead* r, bool may_wait) {
 void ReadOrWait(const std::shared_ptr<PendingRead>& r) {
   const int64_t left = r->deadline_ms - NowMs();
   if (auto reply = ReadOnce(r.get(), left > 0)) return r->reply(std::move(*reply));
+  if (!r->holds_wait) {
+    // A waiting read keeps its connection: bounded so that followers leave connections to
+    // ingest and the other routes.
+    if (r->waiting->fetch_add(1, std::memory_order_relaxed) >= r->max_waiting) {
+      r->waiting->fetch_sub(1, std::memory_order_relaxed);
+      return r->reply(ErrorReply(Unavailable("already " + std::to_string(r->max_waiting) +
+                                             " reads waiting for events (half of max_connections); retry later"),
+                                 r->retry_after_s));
+    }
+    r->holds_wait = true;
+  }
   std::vector<uint64_t> positions = r->pos;
   if (r->partition) {
     // Only the partition asked for may end the wait.
@@ -332,6 +357,8 @@ void Router::ReadEvents(const std::string& stream, std::string_view query, Reply
   pending->limit = params.limit;
   pending->retry_after_s = options_->retry_after_s;
   pending->reply = std::move(reply);
+  pending->waiting = waiting_reads_;
+  pending->max_waiting = std::max<uint32_t>(1, options_->max_connections / 2);
   if (params.partition) {
     pending->partition = static_cast<uint32_t>(*params.partition);
     pending->pos.assign(partitions, 0);
