@@ -188,6 +188,14 @@ TEST_F(CliRemoteTest, BadInputIsAnErrorNamingIt) {
   EXPECT_NE(out.find("unknown stream 'nope'"), std::string::npos) << out;
   EXPECT_EQ(Cli("tail orders --from 1,2,3", &out), 1) << out;
   EXPECT_NE(out.find("'cursor' has more than 2 offsets"), std::string::npos) << out;
+  // Values that used to be taken silently: a negative offset or partition, another query
+  // parameter smuggled in through --from.
+  EXPECT_EQ(Cli("tail orders --partition 0 --from -5", &out), 2) << out;
+  EXPECT_NE(out.find("--from '-5'"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tail orders --partition -2", &out), 2) << out;
+  EXPECT_NE(out.find("--partition"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tail orders --from '0,0&wait_ms=1'", &out), 2) << out;
+  EXPECT_NE(out.find("--from '0,0&wait_ms=1'"), std::string::npos) << out;
   {
     std::ofstream f(dir_ + "/bad.csv");
     f << "id,amount,color\n1,2,red\n";

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <boost/program_options.hpp>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -122,7 +123,21 @@ int TailCommand(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "stream", Positional::kRequired); rc >= 0) return rc;
   const bool follow = vm.count("follow") > 0;
+  if (vm.count("partition") > 0 && partition < 0) {
+    std::fprintf(stderr, "impulse: --partition %lld: expected a partition number (0 or more)\n",
+                 static_cast<long long>(partition));
+    return 2;
+  }
   if (from.empty()) from = follow ? "end" : "beginning";
+  // Offsets are digits (and commas between partitions): nothing else may reach the query string.
+  const bool from_word = from == "beginning" || from == "end";
+  const bool from_offsets =
+      !from.empty() && from.find_first_not_of(partition >= 0 ? "0123456789" : "0123456789,") == std::string::npos;
+  if (!from_word && !from_offsets) {
+    std::fprintf(stderr, "impulse: --from '%s': expected beginning, end or %s\n", from.c_str(),
+                 partition >= 0 ? "an offset (with --partition)" : "one offset per partition, comma-separated");
+    return 2;
+  }
   auto client = remote.Connect();
   if (!client.ok()) return Fail(client.status().message()) + 1;
   EngineClient& c = **client;
@@ -146,11 +161,10 @@ int TailCommand(const std::vector<std::string>& args) {
       next = static_cast<uint64_t>(
           Int(parts.at(static_cast<size_t>(partition))[from == "end" ? "end_offset" : "start_offset"]));
     } else {
-      char* end = nullptr;
-      next = std::strtoull(from.c_str(), &end, 10);
-      if (from.empty() || *end != '\0') {
-        std::fprintf(stderr, "impulse: --from '%s': expected beginning, end or an offset with --partition\n",
-                     from.c_str());
+      errno = 0;
+      next = std::strtoull(from.c_str(), nullptr, 10);
+      if (errno == ERANGE) {
+        std::fprintf(stderr, "impulse: --from '%s': offset out of range\n", from.c_str());
         return 2;
       }
     }
