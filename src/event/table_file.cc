@@ -78,7 +78,12 @@ struct CsvToJson {
       first = false;
       AppendJsonString(f.name, &json);
       json.push_back(':');
-      const std::string& v = cells[c];
+      std::string_view v = cells[c];
+      if (f.type != FieldType::kString) {
+        // "1, 2.5": spaces around a number or literal are not part of it, as in JSON.
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      }
       if (v.empty() && !(f.type == FieldType::kString && !f.nullable)) {
         json += "null";
       } else if (f.type == FieldType::kString || !IsBareScalar(v) ||

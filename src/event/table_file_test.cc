@@ -87,11 +87,13 @@ TEST(TableFile, NumberCellCannotAddFieldsOrEvents) {
   EXPECT_EQ(rows.size(), 0u);
   // Numbers and literals in their usual forms still load.
   rows.Clear();
-  st = LoadTableFile(Write("numbers.csv", "id,name,limit\n-3,a,1.5e3\n4,b,-0.25\n"), Customers(), &rows);
+  st = LoadTableFile(Write("numbers.csv", "id,name,limit\n-3,a,1.5e3\n 4 ,b,\t-0.25\n"), Customers(), &rows);
   ASSERT_TRUE(st.ok()) << st.ToString();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows.row(0)[0].i64, -3);
   EXPECT_DOUBLE_EQ(rows.row(0)[2].f64, 1500);
+  EXPECT_EQ(rows.row(1)[0].i64, 4);
+  EXPECT_DOUBLE_EQ(rows.row(1)[2].f64, -0.25);
 }
 
 // Spreadsheet exports start with a UTF-8 byte order mark and end lines with CRLF.
