@@ -156,12 +156,46 @@ TEST_F(CliRemoteTest, IngestTailDescribeStatusTop) {
   EXPECT_EQ(ids, (std::set<std::string>{"2", "4", "5", "77"})) << out;
 }
 
+// CSV as spreadsheets write it (BOM, CRLF, upper-case extension or another one with --format
+// csv, extra columns), and a cell that tries to smuggle JSON into a number column.
+TEST_F(CliRemoteTest, IngestCsvFormatsAndHeaderOptions) {
+  std::string out;
+  std::ofstream(dir_ + "/a.CSV", std::ios::binary) << "\xEF\xBB\xBFID,Amount,ts\r\n11,1.5,1700000000011\r\n";
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/a.CSV", &out), 0) << out;
+  EXPECT_NE(out.find("orders: accepted 1, rejected 0"), std::string::npos) << out;
+  std::ofstream(dir_ + "/b.txt") << "id,amount,ts\n12,2.5,1700000000012\n";
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/b.txt --format csv", &out), 0) << out;
+  EXPECT_NE(out.find("orders: accepted 1, rejected 0"), std::string::npos) << out;
+  std::ofstream(dir_ + "/c.csv") << "order,amount,ts,note\n13,3.5,1700000000013,x\n";
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/c.csv", &out), 1) << out;
+  EXPECT_NE(out.find("'order'"), std::string::npos) << out;
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/c.csv --column order=id --ignore-unknown-columns", &out), 0) << out;
+  EXPECT_NE(out.find("orders: accepted 1, rejected 0"), std::string::npos) << out;
+  // One data row must not become two events.
+  std::ofstream(dir_ + "/d.csv")
+      << "id,amount,ts\n14,\"1,\"\"ts\"\":1}\n{\"\"id\"\":99,\"\"amount\"\":9\",1700000000014\n";
+  EXPECT_EQ(Cli("ingest orders " + dir_ + "/d.csv", &out), 1) << out;
+  EXPECT_NE(out.find("field amount"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tail orders", &out), 0) << out;
+  std::set<std::string> ids;
+  for (const std::string& l : Lines(out)) ids.insert(JsonField(l, "id"));
+  EXPECT_EQ(ids, (std::set<std::string>{"11", "12", "13"})) << out;
+}
+
 TEST_F(CliRemoteTest, BadInputIsAnErrorNamingIt) {
   std::string out;
   EXPECT_EQ(Cli("tail nope", &out), 1) << out;
   EXPECT_NE(out.find("unknown stream 'nope'"), std::string::npos) << out;
   EXPECT_EQ(Cli("tail orders --from 1,2,3", &out), 1) << out;
   EXPECT_NE(out.find("'cursor' has more than 2 offsets"), std::string::npos) << out;
+  // Values that used to be taken silently: a negative offset or partition, another query
+  // parameter smuggled in through --from.
+  EXPECT_EQ(Cli("tail orders --partition 0 --from -5", &out), 2) << out;
+  EXPECT_NE(out.find("--from '-5'"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tail orders --partition -2", &out), 2) << out;
+  EXPECT_NE(out.find("--partition"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tail orders --from '0,0&wait_ms=1'", &out), 2) << out;
+  EXPECT_NE(out.find("--from '0,0&wait_ms=1'"), std::string::npos) << out;
   {
     std::ofstream f(dir_ + "/bad.csv");
     f << "id,amount,color\n1,2,red\n";

@@ -46,8 +46,11 @@ Result<std::pair<std::string, std::string>> ParseColumnMapping(const std::string
   return std::pair{text.substr(0, eq), text.substr(eq + 1)};
 }
 
-Result<std::vector<int>> MatchCsvHeader(const std::vector<std::string>& header, const StreamDef& def,
+Result<std::vector<int>> MatchCsvHeader(const std::vector<std::string>& header_row, const StreamDef& def,
                                         const CsvHeaderOptions& options) {
+  // Spreadsheets write a UTF-8 byte order mark before the first column's name.
+  std::vector<std::string> header = header_row;
+  if (!header.empty() && header[0].starts_with("\xEF\xBB\xBF")) header[0].erase(0, 3);
   const Schema& schema = def.schema;
   const std::vector<std::string_view> names = FieldNames(schema);
   std::vector<int> field_of_column(header.size(), -1);

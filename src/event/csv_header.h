@@ -26,7 +26,8 @@ Result<std::pair<std::string, std::string>> ParseColumnMapping(const std::string
 // The schema index each column fills, -1 for an ignored column. kInvalidArgument naming the
 // column (1-based) and why: not a field (with a did-you-mean and the flags that would help),
 // two columns for one field, a column map entry naming no column or no field, a non-nullable
-// field without a column. The caller prefixes the file and line.
+// field without a column. A UTF-8 byte order mark before the first name is ignored. The caller
+// prefixes the file and line.
 Result<std::vector<int>> MatchCsvHeader(const std::vector<std::string>& header, const StreamDef& def,
                                         const CsvHeaderOptions& options);
 

@@ -20,6 +20,12 @@ TEST(CsvHeader, UpperCaseHeaderMatchesFields) {
   EXPECT_EQ(*m, (std::vector<int>{1, 0}));
 }
 
+TEST(CsvHeader, ByteOrderMarkBeforeTheFirstNameIsIgnored) {
+  Result<std::vector<int>> m = MatchCsvHeader({"\xEF\xBB\xBFtransaction_id", "amount"}, Tx(), {});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(*m, (std::vector<int>{0, 1}));
+}
+
 TEST(CsvHeader, UnknownColumnIsAnErrorWithDidYouMean) {
   Result<std::vector<int>> m = MatchCsvHeader({"transaction_id", "amout"}, Tx(), {});
   ASSERT_FALSE(m.ok());

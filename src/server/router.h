@@ -3,6 +3,7 @@
 // ingest). Thread-safe: one Router serves all I/O threads; it holds no per-request state.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -148,6 +149,9 @@ class Router {
   const ServerMetrics* metrics_;
   // Mutable index state behind a const Router: the set is thread-safe.
   std::shared_ptr<DecisionIndexSet> decisions_;
+  // Reads waiting with wait_ms now (stream_routes.cc), at most max_connections / 2; shared with
+  // the waiting requests, which may be answered after the router is gone.
+  std::shared_ptr<std::atomic<uint32_t>> waiting_reads_ = std::make_shared<std::atomic<uint32_t>>(0);
 };
 
 // Checks the request's Transfer-Encoding (all its fields joined with ", "; empty when absent)

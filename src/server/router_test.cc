@@ -2,10 +2,60 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <future>
+
+#include "server/fake_engine.h"
+#include "server/http_server.h"
 #include "server/json_writer.h"
 
 namespace impulse::server {
 namespace {
+
+// Retention moves partition 0's start from 0 to 5 right after the request looked at the stream
+// (the first ListStreams); records stay readable up to 10.
+class RetentionRaceEngine : public FakeEngine {
+ public:
+  std::vector<StreamInfo> ListStreams() const override {
+    std::vector<StreamInfo> out = FakeEngine::ListStreams();
+    out[0].partitions[0].start_offset = calls_++ == 0 ? 0 : 5;
+    out[0].partitions[0].end_offset = 10;
+    return out;
+  }
+  Result<RowsRead> ReadRows(std::string_view, uint32_t partition, uint64_t from, uint32_t) const override {
+    if (partition == 0 && from < 5) return OutOfRange("offset " + std::to_string(from) + " is before the start (5)");
+    return OutOfRange("past the end");
+  }
+  Status WaitReadable(std::string_view, std::vector<uint64_t> positions, uint32_t, ReadableCallback done) override {
+    done(positions[0] < 10);  // readable at once, as the real engine answers inline
+    return Status::OK();
+  }
+
+ private:
+  mutable std::atomic<int> calls_{0};
+};
+
+// A long-polled read of one partition whose position retention removed meanwhile is an error,
+// as without wait_ms, and not taken for a read past the end (which waited again, found the
+// records readable at once, and read again, recursing until wait_ms passed).
+TEST(ReadEvents, OnePartitionWaitBehindTheStartIsAnError) {
+  RetentionRaceEngine engine;
+  HttpServerOptions options;
+  ServerMetrics metrics;
+  Router router(&engine, &options, &metrics);
+  std::promise<HttpReply> done;
+  auto fut = done.get_future();
+  const auto start = std::chrono::steady_clock::now();
+  router.Handle("GET", ParseTarget("/v1/streams/orders/events?partition=0&from=2&wait_ms=3000"), "", 0,
+                [&](HttpReply r) { done.set_value(std::move(r)); });
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  const HttpReply r = fut.get();
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("before the start"), std::string::npos) << r.body;
+  EXPECT_TRUE(engine.Stop().ok());
+}
 
 TEST(ParseTarget, RecognisesEachRoute) {
   EXPECT_EQ(ParseTarget("/healthz").route, Route::kHealthz);

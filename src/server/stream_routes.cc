@@ -1,6 +1,8 @@
 // Reading streams back (one partition, or all of them with a cursor; optionally long-polled),
 // describing a stream and listing the pipelines: GET /v1/streams/{s}/events, GET
 // /v1/streams/{s}, GET /v1/pipelines (docs/HTTP_API.md).
+#include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <memory>
@@ -18,6 +20,7 @@ namespace {
 
 constexpr uint32_t kReadLimitDefault = 100;
 constexpr uint32_t kReadLimitMax = 10000;
+constexpr uint32_t kEmptyWakesMax = 16;  // see ReadOrWait
 
 HttpReply Error(int status, std::string_view message, std::string_view code) {
   return MakeReply(status, JsonError(message, code));
@@ -182,7 +185,29 @@ struct PendingRead {
   int64_t deadline_ms = 0;  // system clock; 0 without wait_ms
   uint32_t retry_after_s = 1;
   Router::ReplyFn reply;
+  // The router's count of reads waiting, and its bound; this request holds one of them from its
+  // first wait until it is answered.
+  std::shared_ptr<std::atomic<uint32_t>> waiting;
+  uint32_t max_waiting = 0;
+  bool holds_wait = false;
+  uint32_t empty_wakes = 0;  // wakes for readable records after which the read found none
+
+  PendingRead() = default;
+  PendingRead(const PendingRead&) = delete;
+  PendingRead& operator=(const PendingRead&) = delete;
+  ~PendingRead() {
+    if (holds_wait) waiting->fetch_sub(1, std::memory_order_relaxed);
+  }
 };
+
+// A partition's first offset now (the request's copy of the stream may be older).
+uint64_t StartNow(const PendingRead& r, uint32_t partition) {
+  uint64_t start = r.info.partitions[partition].start_offset;
+  for (const StreamInfo& s : r.engine->ListStreams()) {
+    if (s.name == r.stream && partition < s.partitions.size()) start = s.partitions[partition].start_offset;
+  }
+  return start;
+}
 
 // Reads once from the request's positions (advancing them); the reply, or nullopt when the
 // read found no row and the request may still wait.
@@ -198,7 +223,9 @@ std::optional<HttpReply> ReadOnce(PendingRead* r, bool may_wait) {
         AppendRows(schema, *read, p, '\n', &rows);
         produced = read->rows.size();
         r->pos[p] = read->next_offset;
-      } else if (read.status().code() != StatusCode::kOutOfRange || r->pos[p] < r->info.partitions[p].start_offset) {
+      } else if (read.status().code() != StatusCode::kOutOfRange || r->pos[p] < StartNow(*r, p)) {
+        // Behind the start (retention may have moved it since the request looked): as without
+        // wait_ms. Only past the end is a read of nothing.
         return ErrorReply(read.status(), r->retry_after_s);
       }
       // kOutOfRange past the end: as a read at the end (nothing), as without wait_ms.
@@ -278,9 +305,28 @@ std::optional<HttpReply> ReadOnce(PendingRead* r, bool may_wait) {
 
 // Reads; when nothing came and time is left, waits for the engine to report records past the
 // positions and reads again (a pipeline-written stream's records may be watermark markers only).
-void ReadOrWait(const std::shared_ptr<PendingRead>& r) {
+void ReadOrWait(const std::shared_ptr<PendingRead>& r, bool woken_readable) {
   const int64_t left = r->deadline_ms - NowMs();
-  if (auto reply = ReadOnce(r.get(), left > 0)) return r->reply(std::move(*reply));
+  const std::vector<uint64_t> before = r->pos;
+  std::optional<HttpReply> reply = ReadOnce(r.get(), left > 0);
+  // A wake for readable records after which the read neither returns a row nor moves (past
+  // markers) is not expected; should it repeat, the request is answered now rather than waking
+  // and reading again, inline (recursing) or on the waiter thread, until wait_ms.
+  if (!reply && woken_readable && r->pos == before && ++r->empty_wakes > kEmptyWakesMax) {
+    reply = ReadOnce(r.get(), false);
+  }
+  if (reply) return r->reply(std::move(*reply));
+  if (!r->holds_wait) {
+    // A waiting read keeps its connection: bounded so that followers leave connections to
+    // ingest and the other routes.
+    if (r->waiting->fetch_add(1, std::memory_order_relaxed) >= r->max_waiting) {
+      r->waiting->fetch_sub(1, std::memory_order_relaxed);
+      return r->reply(ErrorReply(Unavailable("already " + std::to_string(r->max_waiting) +
+                                             " reads waiting for events (half of max_connections); retry later"),
+                                 r->retry_after_s));
+    }
+    r->holds_wait = true;
+  }
   std::vector<uint64_t> positions = r->pos;
   if (r->partition) {
     // Only the partition asked for may end the wait.
@@ -291,7 +337,7 @@ void ReadOrWait(const std::shared_ptr<PendingRead>& r) {
   // Readable or timed out, the callback reads again and answers or waits on; it may run inline
   // (already readable), then it has answered or registered again before this returns.
   const Status st = r->engine->WaitReadable(r->stream, std::move(positions), static_cast<uint32_t>(left),
-                                            [r](bool) { ReadOrWait(r); });
+                                            [r](bool readable) { ReadOrWait(r, readable); });
   if (st.ok()) return;
   // kUnavailable (too many reads waiting: 503 with Retry-After, so that clients back off rather
   // than poll), kFailedPrecondition (stopping).
@@ -332,6 +378,8 @@ void Router::ReadEvents(const std::string& stream, std::string_view query, Reply
   pending->limit = params.limit;
   pending->retry_after_s = options_->retry_after_s;
   pending->reply = std::move(reply);
+  pending->waiting = waiting_reads_;
+  pending->max_waiting = std::max<uint32_t>(1, options_->max_connections / 2);
   if (params.partition) {
     pending->partition = static_cast<uint32_t>(*params.partition);
     pending->pos.assign(partitions, 0);
@@ -340,7 +388,7 @@ void Router::ReadEvents(const std::string& stream, std::string_view query, Reply
     return pending->reply(Error(400, *err, "InvalidArgument"));
   }
   pending->deadline_ms = params.wait_ms > 0 ? NowMs() + static_cast<int64_t>(params.wait_ms) : 0;
-  ReadOrWait(pending);
+  ReadOrWait(pending, false);
 }
 
 HttpReply Router::DescribeStream(const std::string& stream) const {

@@ -181,6 +181,35 @@ TEST_F(StreamRoutesTest, StopReadWaitsAnswersWaitingReadsAt503) {
   EXPECT_EQ(Get("/v1/streams/tx/events?cursor=end").status, 200);
 }
 
+// Waiting reads hold their connections: at most half of max_connections wait at once, so that
+// followers cannot take every connection from ingest and the other routes. Beyond: 503 with
+// Retry-After at once; a read with events to return is answered as usual.
+TEST_F(StreamRoutesTest, WaitingReadsAreBoundedByHalfOfMaxConnections) {
+  options_.max_connections = 4;
+  std::vector<std::promise<HttpReply>> done(3);
+  std::vector<std::future<HttpReply>> futs;
+  for (auto& d : done) futs.push_back(d.get_future());
+  for (size_t i = 0; i < 2; ++i) {
+    router_->Handle("GET", ParseTarget("/v1/streams/tx/events?cursor=end&wait_ms=20000"), "", 0,
+                    [&done, i](HttpReply r) { done[i].set_value(std::move(r)); });
+  }
+  router_->Handle("GET", ParseTarget("/v1/streams/tx/events?partition=1&from=0&wait_ms=20000"), "", 0,
+                  [&done](HttpReply r) { done[2].set_value(std::move(r)); });
+  ASSERT_EQ(futs[2].wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  HttpReply third = futs[2].get();
+  EXPECT_EQ(third.status, 503) << third.body;
+  EXPECT_TRUE(third.retry_after_s.has_value());
+  EXPECT_NE(third.body.find("max_connections"), std::string::npos) << third.body;
+  EXPECT_EQ(futs[0].wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  // An event ends both waits; their slots are free again.
+  Ingest(TxLine("w", 7, 10, 5000));
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(futs[i].wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_EQ(futs[i].get().status, 200);
+  }
+  EXPECT_EQ(Get("/v1/streams/tx/events?cursor=end&wait_ms=50").status, 200);
+}
+
 TEST_F(StreamRoutesTest, OnePartitionWaitReturnsThatPartitionsEvent) {
   std::promise<HttpReply> done;
   auto fut = done.get_future();

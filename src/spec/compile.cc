@@ -18,6 +18,8 @@ std::string SpecError::ToString() const {
 
 bool IsValidStreamName(std::string_view name) {
   if (name.empty() || name.size() > 128 || name[0] == '_') return false;
+  // Names are directories of the data directory: these two would be it or its parent.
+  if (name == "." || name == "..") return false;
   for (char c : name) {
     bool ok =
         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';

@@ -138,7 +138,7 @@ bool ResolvePredict(const RawStep& step, const Schema& in, const std::string& so
     def->decision_log = n->IsScalar() ? n->Scalar() : "";
     if (!IsValidStreamName(def->decision_log)) {
       d->Add(Diagnostics::LocOf(*n), "invalid decision_log stream name '" + def->decision_log + "' in " + what +
-                                         " (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+                                         " (use [A-Za-z0-9_.-], at most 128, not starting with '_', not . or ..)");
       ok = false;
     }
   } else if (!def->shadow_versions.empty()) {

@@ -47,6 +47,21 @@ std::string Pipeline(const std::string& steps, const std::string& sink = "{stdou
          "    sink: " + sink + "\n";
 }
 
+// A stream or pipeline name is a directory of the data directory (streams/NAME, pipelines/NAME):
+// "." and ".." would name the data directory itself or its parent.
+TEST(Spec, DotAndDotDotAreNotNames) {
+  for (const std::string name : {".", ".."}) {
+    SCOPED_TRACE(name);
+    ExpectOneError("streams:\n  - name: \"" + name + "\"\n    fields:\n      - {name: a, type: string}\n", 2, 11,
+                   "invalid stream name '" + name + "'");
+    ExpectOneError(std::string(kStreams) + "pipelines:\n  - name: \"" + name +
+                       "\"\n    from: clicks\n    steps: []\n    sink: {stdout: true}\n",
+                   11, 11, "invalid pipeline name '" + name + "'");
+  }
+  EXPECT_TRUE(IsValidStreamName("..."));
+  EXPECT_TRUE(IsValidStreamName("a.b"));
+}
+
 TEST(Spec, QuickstartCompiles) {
   std::vector<SpecError> errors;
   Result<LogicalPlan> plan = CompileSpecFile(IMPULSE_SOURCE_DIR "/examples/quickstart/pipeline.yaml", &errors);

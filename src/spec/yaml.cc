@@ -172,7 +172,8 @@ class Reader {
     bool ok = true;
     if (!IsValidStreamName(rs.def.name)) {
       d_->Add(Diagnostics::LocOf(name->value),
-              "invalid stream name '" + rs.def.name + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+              "invalid stream name '" + rs.def.name +
+                  "' (use [A-Za-z0-9_.-], at most 128, not starting with '_', not . or ..)");
     }
     for (const RawStream& other : out->streams) {
       if (other.def.name == rs.def.name) {
@@ -332,7 +333,8 @@ class Reader {
       }
       if (!IsValidStreamName(rv.name)) {
         d_->Add(Diagnostics::LocOf(name),
-                "invalid feature view name '" + rv.name + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+                "invalid feature view name '" + rv.name +
+                    "' (use [A-Za-z0-9_.-], at most 128, not starting with '_', not . or ..)");
         continue;
       }
       bool dup = false;
@@ -363,7 +365,7 @@ class Reader {
       }
       if (!IsValidStreamName(rv.name)) {
         d_->Add(Diagnostics::LocOf(name), "invalid name '" + rv.name + "' for " + what +
-                                              " (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+                                              " (use [A-Za-z0-9_.-], at most 128, not starting with '_', not . or ..)");
         continue;
       }
       bool dup = false;
@@ -396,7 +398,8 @@ class Reader {
     std::string what = "pipeline '" + rp.name + "'";
     if (!IsValidStreamName(rp.name)) {
       d_->Add(Diagnostics::LocOf(name->value),
-              "invalid pipeline name '" + rp.name + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+              "invalid pipeline name '" + rp.name +
+                  "' (use [A-Za-z0-9_.-], at most 128, not starting with '_', not . or ..)");
     }
     for (const RawPipeline& other : out->pipelines) {
       if (other.name == rp.name) {
@@ -449,8 +452,8 @@ class Reader {
     }
     rp->sink.kind = SinkDef::Kind::kStream;
     if (!IsValidStreamName(rp->sink.target)) {
-      d_->Add(rp->sink_loc,
-              "invalid stream name '" + rp->sink.target + "' (use [A-Za-z0-9_.-], at most 128, not starting with '_')");
+      d_->Add(rp->sink_loc, "invalid stream name '" + rp->sink.target +
+                                "' (use [A-Za-z0-9_.-], at most 128, not starting with '_', not . or ..)");
       return false;
     }
     return true;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/program_options.hpp>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "common/command_line.h"
+#include "event/csv_header.h"
 #include "event/json_writer.h"
 #include "event/table_file.h"
 #include "impulse/schema.h"
@@ -120,7 +123,21 @@ int TailCommand(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "stream", Positional::kRequired); rc >= 0) return rc;
   const bool follow = vm.count("follow") > 0;
+  if (vm.count("partition") > 0 && partition < 0) {
+    std::fprintf(stderr, "impulse: --partition %lld: expected a partition number (0 or more)\n",
+                 static_cast<long long>(partition));
+    return 2;
+  }
   if (from.empty()) from = follow ? "end" : "beginning";
+  // Offsets are digits (and commas between partitions): nothing else may reach the query string.
+  const bool from_word = from == "beginning" || from == "end";
+  const bool from_offsets =
+      !from.empty() && from.find_first_not_of(partition >= 0 ? "0123456789" : "0123456789,") == std::string::npos;
+  if (!from_word && !from_offsets) {
+    std::fprintf(stderr, "impulse: --from '%s': expected beginning, end or %s\n", from.c_str(),
+                 partition >= 0 ? "an offset (with --partition)" : "one offset per partition, comma-separated");
+    return 2;
+  }
   auto client = remote.Connect();
   if (!client.ok()) return Fail(client.status().message()) + 1;
   EngineClient& c = **client;
@@ -144,11 +161,10 @@ int TailCommand(const std::vector<std::string>& args) {
       next = static_cast<uint64_t>(
           Int(parts.at(static_cast<size_t>(partition))[from == "end" ? "end_offset" : "start_offset"]));
     } else {
-      char* end = nullptr;
-      next = std::strtoull(from.c_str(), &end, 10);
-      if (from.empty() || *end != '\0') {
-        std::fprintf(stderr, "impulse: --from '%s': expected beginning, end or an offset with --partition\n",
-                     from.c_str());
+      errno = 0;
+      next = std::strtoull(from.c_str(), nullptr, 10);
+      if (errno == ERANGE) {
+        std::fprintf(stderr, "impulse: --from '%s': offset out of range\n", from.c_str());
         return 2;
       }
     }
@@ -197,15 +213,22 @@ struct Batch {
 
 int IngestCommand(std::vector<std::string> args) {
   const char* usage =
-      "impulse ingest STREAM FILE [--format ndjson|csv] [--batch N] [--url URL] [--token T]\n"
+      "impulse ingest STREAM FILE [--format ndjson|csv] [--column NAME=FIELD]... [--ignore-unknown-columns] "
+      "[--batch N] [--url URL] [--token T]\n"
       "  FILE: NDJSON (one event per line; - for stdin) or CSV with a header row naming the stream's fields";
   po::options_description opts("ingest options");
   std::string stream = TakeFirstPositional(&args);
   std::string file, format;
   uint32_t batch_lines = 1000;
+  std::vector<std::string> columns;
+  TableFileOptions table;
   Remote remote;
   opts.add_options()("file", po::value(&file), "the file to send")(
       "format", po::value(&format), "ndjson or csv (default: csv for a .csv file, else ndjson)")(
+      "column", po::value(&columns)->composing(),
+      "CSV: the header column NAME fills field FIELD (repeatable); other columns match fields "
+      "case-insensitively")("ignore-unknown-columns", po::bool_switch(&table.header.ignore_unknown_columns),
+                            "CSV: skip columns that name no field instead of refusing the file")(
       "batch", po::value(&batch_lines)->default_value(batch_lines), "lines per request");
   remote.Add(&opts);
   po::variables_map vm;
@@ -214,11 +237,29 @@ int IngestCommand(std::vector<std::string> args) {
     std::fprintf(stderr, "impulse: ingest: expected STREAM FILE\n\nUsage: %s\n", usage);
     return 2;
   }
-  if (format.empty()) format = file.ends_with(".csv") || file.ends_with(".CSV") ? "csv" : "ndjson";
+  if (format.empty()) {
+    std::string lower = file;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    format = lower.ends_with(".csv") ? "csv" : "ndjson";
+  }
   if (format != "csv" && format != "ndjson") {
     std::fprintf(stderr, "impulse: --format '%s': expected ndjson or csv\n", format.c_str());
     return 2;
   }
+  if (format != "csv" && (!columns.empty() || table.header.ignore_unknown_columns)) {
+    std::fprintf(stderr, "impulse: --column and --ignore-unknown-columns apply to CSV input only\n");
+    return 2;
+  }
+  for (const std::string& col : columns) {
+    Result<std::pair<std::string, std::string>> m = ParseColumnMapping(col);
+    if (!m.ok()) {
+      std::fprintf(stderr, "impulse: %s\n", m.status().message().c_str());
+      return 2;
+    }
+    table.header.column_map.push_back(*m);
+  }
+  // The file's name does not decide: --format csv reads a .txt as CSV.
+  table.format = TableFileOptions::Format::kCsv;
   if (batch_lines == 0) {
     std::fprintf(stderr, "impulse: --batch must be at least 1\n");
     return 2;
@@ -290,7 +331,7 @@ int IngestCommand(std::vector<std::string> args) {
     def.name = stream;
     def.schema = Schema(std::move(fields));
     RowBatch rows(def.schema.size());
-    if (Status st = LoadTableFile(file, def, &rows); !st.ok()) return Fail(st.message());
+    if (Status st = LoadTableFile(file, def, &rows, table); !st.ok()) return Fail(st.message());
     std::string line;
     for (size_t i = 0; i < rows.size(); ++i) {
       line.clear();

@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import logging
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from . import errors as _errors
 from .errors import RejectedLines, ServiceUnavailable, TransportError
 
 DEFAULT_URL = "http://127.0.0.1:8470"
+_log = logging.getLogger("impulse_client")
 # A batch is sent when it holds this many events or this many bytes of NDJSON, whichever comes
 # first. The engine reports at most 1000 line errors per request (EngineOptions::
 # max_line_errors_reported), so with 1000 events a batch every rejected event is listed; 1 MiB
@@ -367,6 +369,8 @@ class Client:
         partition), taken when tail is called. With follow=False the generator ends once it has
         caught up with the ends it saw; otherwise it polls every `poll_interval` seconds until
         closed. Events of one partition come in offset order; partitions are interleaved by poll.
+        Events removed by the stream's retention before the tail read them are skipped, with a
+        warning on the `impulse_client` logger naming how many.
         """
         desc = self.stream(stream)
         parts = {p["partition"]: p for p in desc["partitions"]}
@@ -389,7 +393,21 @@ class Client:
             for p in chosen:
                 end = parts[p]["end_offset"]
                 while cursor[p] < end:
-                    rows = self.read(stream, p, cursor[p], limit)
+                    try:
+                        rows = self.read(stream, p, cursor[p], limit)
+                    except _errors.BadRequest as e:
+                        if e.code != "OutOfRange":
+                            raise
+                        # Retention removed the position before it was read: go on from the
+                        # partition's start, saying how much was missed.
+                        start = next((q["start_offset"] for q in self.stream(stream)["partitions"]
+                                      if q["partition"] == p), None)
+                        if start is None or cursor[p] >= start:
+                            raise
+                        _log.warning("stream %s partition %d: %d events removed by retention before they were read",
+                                     stream, p, start - cursor[p])
+                        cursor[p] = start
+                        continue
                     if not rows:
                         # Only watermark markers before `end` (pipeline-written streams).
                         cursor[p] = end

@@ -75,6 +75,29 @@ class TransportTest(unittest.TestCase):
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return 503, headers, {"error": "engine queues full", "code": "Unavailable"}
 
+    def test_tail_skips_events_removed_by_retention(self):
+        # The partition's start moved past the tail's position (retention): the tail goes on from
+        # the new start and says how many events it missed, rather than failing.
+        def desc(start):
+            return 200, {}, {"streams": [{"name": "s", "partitions": [
+                {"partition": 0, "start_offset": start, "end_offset": 10}]}]}
+        rows = "".join(json.dumps({"_offset": i, "_partition": 0, "a": i}) + "\n" for i in range(5, 10)).encode()
+        self.server.script = [
+            desc(0),
+            (400, {}, {"error": "offset 0 is before the start of log (5)", "code": "OutOfRange"}),
+            desc(5),
+            (200, {}, rows),
+        ]
+        with self.assertLogs("impulse_client", level="WARNING") as logs:
+            got = list(self.client().tail("s", from_offset=0, follow=False))
+        self.assertEqual([r["a"] for r in got], [5, 6, 7, 8, 9])
+        self.assertIn("5 events", logs.output[0])
+        self.assertIn("from=5", self.server.requests[-1][1])
+        # Any other 400 is still raised.
+        self.server.script = [desc(0), (400, {}, {"error": "bad", "code": "InvalidArgument"})]
+        with self.assertRaises(ic.BadRequest):
+            list(self.client().tail("s", from_offset=0, follow=False))
+
     def test_batches_by_count_and_bytes(self):
         events = [{"i": 100 + i, "pad": "x" * 10} for i in range(25)]  # lines of one length
         r = self.client(batch_events=10).send("s", events)
