@@ -102,6 +102,21 @@ TEST_F(SpecFingerprintTest, ASchemaChangeNamesTheFieldEvenWhenAccepted) {
   EXPECT_TRUE(Run(kSpec).ok());
 }
 
+// A spec whose start fails after the streams are open (here its file sink cannot be opened;
+// a missing model is another) never ran: the directory must not adopt it, or the corrected spec
+// would be refused as "another spec".
+TEST_F(SpecFingerprintTest, AFailedFirstStartDoesNotRecordItsSpec) {
+  const std::string broken = Replace(kSpec, "sink: {stream: big_tx}", "sink: {file: /nonexistent-dir/big.ndjson}");
+  const Status failed = Run(broken);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.message().find("another spec"), std::string::npos) << failed.ToString();
+  const std::string fixed = Replace(kSpec, "sink: {stream: big_tx}", "sink: {stream: big_out}");
+  const Status st = Run(fixed);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  // The spec that ran is the directory's now.
+  EXPECT_EQ(Run(broken).code(), StatusCode::kFailedPrecondition);
+}
+
 TEST(SpecDifferences, NamesEachKindOfChange) {
   const std::string a =
       "stream s partitions 4\nstream s field a int64\nstream s field b string nullable\nstream t partitions 1\n"
