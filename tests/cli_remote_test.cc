@@ -244,5 +244,39 @@ TEST_F(CliRemoteTest, ResetPipelineOffline) {
   EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3", "4"}));
 }
 
+// Reset computes the positions it writes from the spec it is given: one that is not the
+// directory's (here the pipeline reads another stream) would move the cursors of the pipeline
+// as the directory knows it to offsets of another stream (--to end would then process old input
+// again). Refused naming the difference, with nothing written.
+TEST_F(CliRemoteTest, ResetRefusesASpecThatIsNotTheDirectorys) {
+  std::string out;
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 150) << "\n" << OrderLine(3, 300) << "\n";
+  }
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();  // a final checkpoint
+  std::string other = kSpec;
+  other.replace(other.find("- name: orders"), 14, "- name: refunds");
+  other.replace(other.find("from: orders"), 12, "from: refunds");
+  std::ofstream(dir_ + "/other.yaml") << other;
+  std::string before;
+  ASSERT_EQ(RunCapture("ls " + dir_ + "/data/checkpoints", &before), 0);
+  out.clear();
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " reset big --spec " + dir_ + "/other.yaml --data-dir " + dir_ +
+                           "/data --to end --yes",
+                       &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("created with another spec"), std::string::npos) << out;
+  EXPECT_NE(out.find("stream refunds added"), std::string::npos) << out;
+  std::string after;
+  ASSERT_EQ(RunCapture("ls " + dir_ + "/data/checkpoints", &after), 0);
+  EXPECT_EQ(after, before);  // no checkpoint written
+  std::string ignored;
+  EXPECT_NE(RunCapture("test -e " + dir_ + "/data/streams/refunds", &ignored), 0) << "reset created a stream";
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+}
+
 }  // namespace
 }  // namespace impulse::e2e
