@@ -278,5 +278,22 @@ TEST_F(CliRemoteTest, ResetRefusesASpecThatIsNotTheDirectorys) {
   ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
 }
 
+// `impulse demo` empties its --data-dir at start: refused on a running engine's directory,
+// which stays as it was.
+TEST_F(CliRemoteTest, DemoRefusesARunningEnginesDataDir) {
+  std::string out;
+  std::ofstream(dir_ + "/data/streams/orders/marker") << "the engine's files";
+  EXPECT_EQ(
+      RunCapture(ImpulseBinary() + " demo " + dir_ + "/spec.yaml --events 10 --quiet --data-dir " + dir_ + "/data",
+                 &out),
+      1)
+      << out;
+  EXPECT_NE(out.find("is in use by another process"), std::string::npos) << out;
+  std::string ignored;
+  EXPECT_EQ(RunCapture("test -f " + dir_ + "/data/streams/orders/marker", &ignored), 0)
+      << "the engine's directory was emptied";
+  EXPECT_EQ(Cli("status", &out), 0) << out;
+}
+
 }  // namespace
 }  // namespace impulse::e2e
