@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/logger.h"
 #include "impulse/engine.h"
 
 namespace impulse::runtime {
@@ -115,6 +116,31 @@ TEST_F(SpecFingerprintTest, AFailedFirstStartDoesNotRecordItsSpec) {
   EXPECT_TRUE(st.ok()) << st.ToString();
   // The spec that ran is the directory's now.
   EXPECT_EQ(Run(broken).code(), StatusCode::kFailedPrecondition);
+}
+
+// An accepted change is an event of note: logged through the engine's log, so that with
+// --log-format json it is a JSON line like every other (a collector drops a bare text line).
+TEST_F(SpecFingerprintTest, AnAcceptedChangeIsALogLine) {
+  ASSERT_TRUE(Run(kSpec).ok());
+  const std::string renamed = Replace(kSpec, "name: big\n", "name: large\n");
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  ConfigureLog(LogLevel::kInfo, LogFormat::kJson, log);
+  ::testing::internal::CaptureStderr();
+  const Status st = Run(renamed, /*accept=*/true);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ConfigureLog(LogLevel::kInfo, LogFormat::kText, stderr);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::string lines;
+  std::rewind(log);
+  for (int c = std::fgetc(log); c != EOF; c = std::fgetc(log)) lines.push_back(static_cast<char>(c));
+  std::fclose(log);
+  EXPECT_EQ(err.find("accepted spec change"), std::string::npos) << "not through the log: " << err;
+  EXPECT_NE(
+      lines.find(R"("level":"warn","event":"spec_change","message":"accepted spec change: pipeline big removed")"),
+      std::string::npos)
+      << lines;
+  EXPECT_NE(lines.find(R"("change":"pipeline large added")"), std::string::npos) << lines;
 }
 
 TEST(SpecDifferences, NamesEachKindOfChange) {
