@@ -91,6 +91,11 @@ expect stopped - masked
 run postinst configure 0.9.0
 expect running enabled unmasked
 
+step "a remove that fails after prerm stopped the service: dpkg calls postinst abort-remove"
+run prerm remove
+run postinst abort-remove
+expect running enabled unmasked
+
 step "a unit the administrator disabled stays disabled across an upgrade"
 rm -f "$state/enabled"
 run postinst configure 0.9.0
