@@ -412,6 +412,29 @@ TEST_F(BackfillTest, DataDirReplaysTheInputStreamsLog) {
   ExpectMatchesBruteForce(Read(o.out_path), txs, o.from_ms, o.to_ms);
 }
 
+// --data-dir of a running engine: refused (opening its partitions would recover them, cutting
+// the "torn tail" the engine is still writing), the engine's lock says so.
+TEST_F(BackfillTest, DataDirOfARunningEngineIsRefused) {
+  const std::string live = (dir_ / "live").string();
+  EngineOptions eo;
+  eo.data_dir = live;
+  eo.shards = 1;
+  eo.durability = Durability::kNone;
+  eo.checkpoint_interval_ms = 3'600'000;
+  auto engine = Engine::Open(spec_, eo);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  BackfillOptions o;
+  o.spec_path = spec_;
+  o.data_dir = live;
+  o.out_path = (dir_ / "from_log.csv").string();
+  Result<BackfillStats> st = RunBackfill(o);
+  EXPECT_EQ(st.status().code(), StatusCode::kFailedPrecondition) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("is in use by another process"), std::string::npos) << st.status().ToString();
+  ASSERT_TRUE((*engine)->Stop().ok());
+  st = RunBackfill(o);
+  EXPECT_TRUE(st.ok()) << st.status().ToString();
+}
+
 // Equal event times, and an output re-keyed so that every output partition has several
 // writers whose interleaving depends on timing: the bytes still do not change.
 TEST_F(BackfillTest, TiesAndManyWritersPerPartitionStayDeterministic) {

@@ -278,5 +278,56 @@ TEST_F(CliRemoteTest, ResetPipelineOffline) {
   EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3", "4"}));
 }
 
+// Reset computes the positions it writes from the spec it is given: one that is not the
+// directory's (here the pipeline reads another stream) would move the cursors of the pipeline
+// as the directory knows it to offsets of another stream (--to end would then process old input
+// again). Refused naming the difference, with nothing written.
+TEST_F(CliRemoteTest, ResetRefusesASpecThatIsNotTheDirectorys) {
+  std::string out;
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 150) << "\n" << OrderLine(3, 300) << "\n";
+  }
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();  // a final checkpoint
+  std::string other = kSpec;
+  other.replace(other.find("- name: orders"), 14, "- name: refunds");
+  other.replace(other.find("from: orders"), 12, "from: refunds");
+  std::ofstream(dir_ + "/other.yaml") << other;
+  std::string before;
+  ASSERT_EQ(RunCapture("ls " + dir_ + "/data/checkpoints", &before), 0);
+  out.clear();
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " reset big --spec " + dir_ + "/other.yaml --data-dir " + dir_ +
+                           "/data --to end --yes",
+                       &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("created with another spec"), std::string::npos) << out;
+  EXPECT_NE(out.find("stream refunds added"), std::string::npos) << out;
+  std::string after;
+  ASSERT_EQ(RunCapture("ls " + dir_ + "/data/checkpoints", &after), 0);
+  EXPECT_EQ(after, before);  // no checkpoint written
+  std::string ignored;
+  EXPECT_NE(RunCapture("test -e " + dir_ + "/data/streams/refunds", &ignored), 0) << "reset created a stream";
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+}
+
+// `impulse demo` empties its --data-dir at start: refused on a running engine's directory,
+// which stays as it was.
+TEST_F(CliRemoteTest, DemoRefusesARunningEnginesDataDir) {
+  std::string out;
+  std::ofstream(dir_ + "/data/streams/orders/marker") << "the engine's files";
+  EXPECT_EQ(
+      RunCapture(ImpulseBinary() + " demo " + dir_ + "/spec.yaml --events 10 --quiet --data-dir " + dir_ + "/data",
+                 &out),
+      1)
+      << out;
+  EXPECT_NE(out.find("is in use by another process"), std::string::npos) << out;
+  std::string ignored;
+  EXPECT_EQ(RunCapture("test -f " + dir_ + "/data/streams/orders/marker", &ignored), 0)
+      << "the engine's directory was emptied";
+  EXPECT_EQ(Cli("status", &out), 0) << out;
+}
+
 }  // namespace
 }  // namespace impulse::e2e

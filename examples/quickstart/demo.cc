@@ -17,6 +17,7 @@
 
 #include "common/command_line.h"
 #include "common/cpu_time.h"
+#include "common/dir_lock.h"
 #include "common/progress.h"
 #include "datagen/clicks.h"
 #include "examples/quickstart/demo.h"
@@ -52,8 +53,12 @@ int QuickstartDemo(const std::vector<std::string>& args) {
     return rc;
   }
   signal(SIGPIPE, SIG_IGN);
-  std::error_code ec;
-  std::filesystem::remove_all(data_dir, ec);
+  // Emptied under the directory's lock (never a running engine's directory), released for the
+  // engine to take.
+  if (auto emptied = DirLock::AcquireEmptied(data_dir); !emptied.ok()) {
+    std::fprintf(stderr, "impulse: demo: %s\n", emptied.status().ToString().c_str());
+    return 1;
+  }
 
   EngineOptions eo;
   eo.data_dir = data_dir;

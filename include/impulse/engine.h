@@ -107,7 +107,8 @@ struct EngineOptions {
 };
 
 // Replaces everything under `data_dir` with the snapshot's files (Engine::Open then restores its
-// checkpoint). kInvalidArgument for a path that leaves the directory.
+// checkpoint). kInvalidArgument for a path that leaves the directory; kFailedPrecondition while
+// an engine (or another writer) holds the directory's lock, DATA/LOCK, which stays.
 Status WriteMemberSnapshot(const std::string& data_dir, const MemberSnapshot& snapshot, Env* env = nullptr);
 
 struct LineError {

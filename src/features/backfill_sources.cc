@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/dir_lock.h"
 #include "event/ndjson.h"
 #include "event/row_codec.h"
 #include "features/backfill_internal.h"
@@ -94,13 +95,17 @@ class NdjsonSource final : public TextFileSource {
 // partition's order is kept and the engine sees history roughly as it happened.
 class LogSource final : public RowSource {
  public:
-  LogSource(std::string dir, const SourceOptions& options) : dir_(std::move(dir)), opt_(options) {}
+  LogSource(std::string data_dir, const SourceOptions& options)
+      : data_dir_(std::move(data_dir)), dir_(data_dir_ + "/streams/" + options.def->name), opt_(options) {}
 
   Status Init() {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir_, ec)) {
       return NotFound("no log of stream " + opt_.def->name + " at '" + dir_ + "'");
     }
+    // Held while reading: opening a partition recovers it (cuts a torn tail), which must not
+    // happen to one a running engine is writing.
+    ASSIGN_OR_RETURN(lock_, DirLock::Acquire(data_dir_));
     for (uint32_t p = 0;; ++p) {
       const std::string pdir = dir_ + "/" + std::to_string(p);
       if (!std::filesystem::is_directory(pdir, ec)) break;
@@ -171,8 +176,10 @@ class LogSource final : public RowSource {
     return Status::OK();
   }
 
-  const std::string dir_;
+  const std::string data_dir_;
+  const std::string dir_;  // the stream's: data_dir_/streams/<stream>
   const SourceOptions opt_;
+  std::unique_ptr<DirLock> lock_;  // the engine's, while reading
   std::vector<Part> parts_;
   std::vector<log::Record> records_;
   std::string storage_;
@@ -217,7 +224,7 @@ Result<std::unique_ptr<RowSource>> OpenNdjsonSource(const std::string& path, con
 }
 
 Result<std::unique_ptr<RowSource>> OpenLogSource(const std::string& data_dir, const SourceOptions& options) {
-  auto src = std::make_unique<LogSource>(data_dir + "/streams/" + options.def->name, options);
+  auto src = std::make_unique<LogSource>(data_dir, options);
   RETURN_IF_ERROR(src->Init());
   return std::unique_ptr<RowSource>(std::move(src));
 }

@@ -145,6 +145,10 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
   e->models_ = models;
   RETURN_IF_ERROR(e->OpenStreams());
   RETURN_IF_ERROR(e->Start());
+  // Only a spec that started becomes the directory's: one refused later than the streams'
+  // checks (a missing model, a sink that cannot open) never ran, and its corrected version
+  // must not be refused as another spec.
+  if (e->record_spec_) RETURN_IF_ERROR(RecordSpecFingerprint(e->env_, e->options_.data_dir, e->plan_));
   return e;
 }
 
@@ -162,8 +166,7 @@ Status EngineImpl::OpenStreams() {
   // One engine per data directory: a second one (or `impulse reset` meanwhile) would interleave
   // writes to the same logs and checkpoints.
   ASSIGN_OR_RETURN(data_dir_lock_, DirLock::Acquire(options_.data_dir));
-  bool record_spec = false;
-  RETURN_IF_ERROR(CheckSpecFingerprint(env_, options_.data_dir, plan_, options_.accept_spec_change, &record_spec));
+  RETURN_IF_ERROR(CheckSpecFingerprint(env_, options_.data_dir, plan_, options_.accept_spec_change, &record_spec_));
   std::vector<StreamDef> defs = plan_.streams;
   defs.push_back(LateEventsStreamDef());
   defs.push_back(DeadLetterStreamDef());
@@ -212,8 +215,6 @@ Status EngineImpl::OpenStreams() {
     stream_index_[ss->def.name] = ss->index;
     streams_.push_back(std::move(ss));
   }
-  // Every stream passed its schema check: the spec can be recorded as the directory's.
-  if (record_spec) RETURN_IF_ERROR(RecordSpecFingerprint(env_, options_.data_dir, plan_));
   dead_letter_ = static_cast<uint32_t>(streams_.size() - 1);
   late_stream_ = static_cast<uint32_t>(streams_.size() - 2);
   ended_ = std::make_unique<std::atomic<bool>[]>(streams_.size());

@@ -447,6 +447,7 @@ class EngineImpl final : public Engine, public connect::Host {
   std::vector<std::vector<uint32_t>> wm_slot_counts_;
   std::unique_ptr<checkpoint::CheckpointStore> store_;
   std::unique_ptr<DirLock> data_dir_lock_;  // held from OpenStreams until Stop() returns
+  bool record_spec_ = false;                // DATA/SPEC is written once Start succeeded (CheckSpecFingerprint)
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
   std::string ckpt_pending_dir_;

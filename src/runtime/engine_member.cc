@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/dir_lock.h"
 #include "log/log_format.h"
 #include "runtime/engine_impl.h"
 
@@ -133,15 +134,18 @@ Status WriteMemberSnapshot(const std::string& data_dir, const MemberSnapshot& sn
   for (const auto& f : snapshot.files) {
     if (!SafeRelative(f.first))
       return InvalidArgument("member snapshot: file path '" + f.first + "' leaves the directory");
-  }
-  if (env->FileExists(data_dir)) {
-    ASSIGN_OR_RETURN(std::vector<std::string> names, env->ListDir(data_dir));
-    for (const std::string& n : names) {
-      if (n == "." || n == "..") continue;
-      RETURN_IF_ERROR(RemoveTree(env, data_dir + "/" + n));
-    }
+    if (f.first == kLockFile) return InvalidArgument("member snapshot: file path 'LOCK' is the directory's lock");
   }
   RETURN_IF_ERROR(env->CreateDirs(data_dir));
+  // The engine's lock, held while the directory is rewritten: a member engine still running
+  // there (an owner not yet stopped) refuses this. DATA/LOCK itself stays, so an engine opening
+  // meanwhile locks the same file and one of the two is refused.
+  ASSIGN_OR_RETURN(std::unique_ptr<DirLock> lock, DirLock::Acquire(data_dir));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env->ListDir(data_dir));
+  for (const std::string& n : names) {
+    if (n == "." || n == ".." || n == kLockFile) continue;
+    RETURN_IF_ERROR(RemoveTree(env, data_dir + "/" + n));
+  }
   for (const auto& [rel, bytes] : snapshot.files) {
     const std::string path = data_dir + "/" + rel;
     RETURN_IF_ERROR(env->CreateDirs(path.substr(0, path.rfind('/'))));

@@ -74,8 +74,13 @@ void ReadWaiters::Run() {
 void ReadWaiters::Close() {
   std::list<Waiter> left;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return;  // only the first caller joins
+    std::unique_lock<std::mutex> lock(mu_);
+    if (closed_) {
+      // Only the first caller joins and answers; the others return once it has, so that no
+      // caller (Stop, then the engine's destructor) outlives a callback still running.
+      close_done_cv_.wait(lock, [&] { return close_done_; });
+      return;
+    }
     closed_ = true;
     left.swap(waiters_);
     waiting_.store(0, std::memory_order_seq_cst);
@@ -83,6 +88,11 @@ void ReadWaiters::Close() {
   }
   if (thread_.joinable()) thread_.join();
   for (Waiter& w : left) w.done(false);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    close_done_ = true;
+  }
+  close_done_cv_.notify_all();
 }
 
 }  // namespace impulse::runtime

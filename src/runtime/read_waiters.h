@@ -45,7 +45,8 @@ class ReadWaiters {
     cv_.notify_one();
   }
 
-  // Answers every waiter with false, refuses new ones, joins the thread. Idempotent.
+  // Answers every waiter with false, refuses new ones, joins the thread. Idempotent: a
+  // concurrent call returns once the first has answered every waiter. Not from a callback.
   void Close();
 
   size_t waiting() const { return waiting_.load(std::memory_order_relaxed); }
@@ -65,8 +66,10 @@ class ReadWaiters {
   std::atomic<size_t> waiting_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  bool signalled_ = false;     // guarded by mu_: a Notify since the thread last checked
-  bool closed_ = false;        // guarded by mu_
+  bool signalled_ = false;   // guarded by mu_: a Notify since the thread last checked
+  bool closed_ = false;      // guarded by mu_
+  bool close_done_ = false;  // guarded by mu_: the first Close has answered every waiter
+  std::condition_variable close_done_cv_;
   std::list<Waiter> waiters_;  // guarded by mu_
   std::thread thread_;         // started with the first waiter
 };

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/logger.h"
 #include "impulse/env.h"
 
 namespace impulse::runtime {
@@ -201,7 +202,7 @@ Status CheckSpecFingerprint(Env* env, const std::string& data_dir, const plan::L
                               ". Use a new --data-dir, run the old spec, or take the directory over with "
                               "--accept-spec-change (docs/OPERATIONS.md: what happens to logs, cursors and state)");
   }
-  for (const std::string& d : diff) std::fprintf(stderr, "impulse: accepted spec change: %s\n", d.c_str());
+  for (const std::string& d : diff) LogWarn("spec_change", "accepted spec change: " + d, {{"change", d}});
   return Status::OK();
 }
 

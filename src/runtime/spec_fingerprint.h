@@ -31,9 +31,9 @@ std::vector<std::string> SpecDifferences(const std::string& stored, const std::s
 std::string StreamFileToSummary(const std::string& name, const std::string& stream_file);
 
 // Compares `plan` with DATA_DIR/SPEC. A different spec is kFailedPrecondition naming the
-// differences, unless `accept_change` (each difference is then noted on stderr). *record is set
-// when DATA_DIR/SPEC is to be (re)written: RecordSpecFingerprint, once the start has passed the
-// other checks, so that a refused start changes nothing.
+// differences, unless `accept_change` (each difference is then logged, event spec_change). *record is set
+// when DATA_DIR/SPEC is to be (re)written: RecordSpecFingerprint, once the engine has started,
+// so that a refused or failed start changes nothing.
 Status CheckSpecFingerprint(Env* env, const std::string& data_dir, const plan::LogicalPlan& plan, bool accept_change,
                             bool* record);
 Status RecordSpecFingerprint(Env* env, const std::string& data_dir, const plan::LogicalPlan& plan);

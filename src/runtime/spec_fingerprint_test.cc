@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/logger.h"
 #include "impulse/engine.h"
 
 namespace impulse::runtime {
@@ -100,6 +101,46 @@ TEST_F(SpecFingerprintTest, ASchemaChangeNamesTheFieldEvenWhenAccepted) {
   EXPECT_NE(st.message().find("would be misread"), std::string::npos) << st.ToString();
   // The refused start recorded nothing: the old spec still runs without accepting anything.
   EXPECT_TRUE(Run(kSpec).ok());
+}
+
+// A spec whose start fails after the streams are open (here its file sink cannot be opened;
+// a missing model is another) never ran: the directory must not adopt it, or the corrected spec
+// would be refused as "another spec".
+TEST_F(SpecFingerprintTest, AFailedFirstStartDoesNotRecordItsSpec) {
+  const std::string broken = Replace(kSpec, "sink: {stream: big_tx}", "sink: {file: /nonexistent-dir/big.ndjson}");
+  const Status failed = Run(broken);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.message().find("another spec"), std::string::npos) << failed.ToString();
+  const std::string fixed = Replace(kSpec, "sink: {stream: big_tx}", "sink: {stream: big_out}");
+  const Status st = Run(fixed);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  // The spec that ran is the directory's now.
+  EXPECT_EQ(Run(broken).code(), StatusCode::kFailedPrecondition);
+}
+
+// An accepted change is an event of note: logged through the engine's log, so that with
+// --log-format json it is a JSON line like every other (a collector drops a bare text line).
+TEST_F(SpecFingerprintTest, AnAcceptedChangeIsALogLine) {
+  ASSERT_TRUE(Run(kSpec).ok());
+  const std::string renamed = Replace(kSpec, "name: big\n", "name: large\n");
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  ConfigureLog(LogLevel::kInfo, LogFormat::kJson, log);
+  ::testing::internal::CaptureStderr();
+  const Status st = Run(renamed, /*accept=*/true);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ConfigureLog(LogLevel::kInfo, LogFormat::kText, stderr);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::string lines;
+  std::rewind(log);
+  for (int c = std::fgetc(log); c != EOF; c = std::fgetc(log)) lines.push_back(static_cast<char>(c));
+  std::fclose(log);
+  EXPECT_EQ(err.find("accepted spec change"), std::string::npos) << "not through the log: " << err;
+  EXPECT_NE(
+      lines.find(R"("level":"warn","event":"spec_change","message":"accepted spec change: pipeline big removed")"),
+      std::string::npos)
+      << lines;
+  EXPECT_NE(lines.find(R"("change":"pipeline large added")"), std::string::npos) << lines;
 }
 
 TEST(SpecDifferences, NamesEachKindOfChange) {

@@ -26,6 +26,7 @@
 #include "common/suggest.h"
 #include "impulse/env.h"
 #include "log/partition_log.h"
+#include "runtime/spec_fingerprint.h"
 #include "spec/spec.h"
 #include "tools/impulse/commands.h"
 
@@ -120,6 +121,16 @@ int ResetCommand(const std::vector<std::string>& args) {
     return 1;
   }
   Env* env = Env::Default();
+  // The positions written are computed from this spec (its pipeline's sources and partitions):
+  // from another spec they would be another stream's offsets under the directory's cursor names.
+  bool unused_record = false;
+  if (Status fp = runtime::CheckSpecFingerprint(env, data_dir, *compiled, /*accept_change=*/false, &unused_record);
+      !fp.ok()) {
+    std::fprintf(stderr,
+                 "impulse: reset: %s\nimpulse: reset: give --spec the spec the directory runs; nothing changed\n",
+                 fp.message().c_str());
+    return 1;
+  }
   // Keep every checkpoint there is: the commit's clean-up must not remove older ones.
   auto store = checkpoint::CheckpointStore::Open(env, data_dir + "/checkpoints", 1 << 20);
   if (!store.ok()) return std::fprintf(stderr, "impulse: reset: %s\n", store.status().ToString().c_str()), 1;
@@ -150,8 +161,14 @@ int ResetCommand(const std::vector<std::string>& args) {
         if (auto it = positions.find("end/" + def->name + "/" + std::to_string(p)); it != positions.end()) {
           value = it->second;  // a pipeline-written stream is cut back to its checkpointed end at restore
         } else {
-          auto log = log::PartitionLog::Open(env, Clock::Real(),
-                                             data_dir + "/streams/" + def->name + "/" + std::to_string(p), {});
+          const std::string log_dir = data_dir + "/streams/" + def->name + "/" + std::to_string(p);
+          // Opening a log creates it: a partition the directory does not have is an error here.
+          if (!fs::is_directory(log_dir)) {
+            std::fprintf(stderr, "impulse: reset: stream %s partition %u has no log in %s; nothing changed\n",
+                         def->name.c_str(), p, data_dir.c_str());
+            return 1;
+          }
+          auto log = log::PartitionLog::Open(env, Clock::Real(), log_dir, {});
           if (!log.ok()) {
             std::fprintf(stderr, "impulse: reset: stream %s partition %u: %s\n", def->name.c_str(), p,
                          log.status().ToString().c_str());

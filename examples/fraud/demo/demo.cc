@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/command_line.h"
+#include "common/dir_lock.h"
 #include "common/fsync_probe.h"
 #include "common/share_dir.h"
 #include "event/key_hash.h"
@@ -250,8 +251,11 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  // Emptied under the directory's lock, never a running engine's directory; held for the run,
+  // so that another demo does not empty it under this one's engines (in subdirectories).
+  auto dir_lock = DirLock::AcquireEmptied(o.data_dir);
+  if (!dir_lock.ok()) return Fail(dir_lock.status());
   std::error_code ec;
-  std::filesystem::remove_all(o.data_dir, ec);
   std::filesystem::create_directories(o.data_dir + "/batch", ec);
   if (ec) return Fail(IOError("cannot create " + o.data_dir + ": " + ec.message()));
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/dir_lock.h"
 #include "datagen/fraud/format.h"
 #include "examples/fraud/demo/demo.h"
 #include "examples/fraud/demo/demo_internal.h"
@@ -132,8 +133,8 @@ Result<std::unique_ptr<LiveEngine>> LiveEngine::Open(const std::string& spec, co
                                                      const std::shared_ptr<model::ModelRepository>& models,
                                                      uint32_t shards, Durability durability,
                                                      int64_t checkpoint_interval_ms) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
+  // Under its lock, never a running engine's directory; released for this one's engine.
+  RETURN_IF_ERROR(DirLock::AcquireEmptied(dir).status());
   std::unique_ptr<LiveEngine> live(new LiveEngine());
   EngineOptions eo;
   eo.data_dir = dir;
