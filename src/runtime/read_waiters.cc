@@ -41,6 +41,11 @@ void ReadWaiters::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!closed_) {
     signalled_ = false;
+    // Dekker with Notify: this thread raises waiting_ and, after a seq_cst fence, reads the
+    // ends; a shard writes the ends and, after its fence, reads waiting_. Both on this thread,
+    // so the fence orders them (Add's store is on another thread).
+    waiting_.store(waiters_.size(), std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     const int64_t now = SteadyNowNs();
     std::vector<std::pair<std::function<void(bool)>, bool>> answers;
     int64_t next_deadline = INT64_MAX;
