@@ -102,8 +102,21 @@ std::string FormatLogLine(LogFormat format, int64_t ts_ms, LogLevel level, std::
     if (level == LogLevel::kWarn) line += "warning: ";
     if (level == LogLevel::kError) line += "error: ";
     if (level == LogLevel::kDebug) line += "debug: ";
-    // One event, one line: a message holding a newline (an error text from a peer) stays on it.
-    for (char c : message) line += (c == '\n' || c == '\r') ? ' ' : c;
+    // One event, one line: a message holding a newline (an error text from a peer) stays on it,
+    // and other control characters (a peer's terminal escapes) are shown as \xNN, not obeyed.
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : message) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '\n' || c == '\r') {
+        line += ' ';
+      } else if (u < 0x20 || u == 0x7f) {
+        line += "\\x";
+        line += kHex[u >> 4];
+        line += kHex[u & 0xf];
+      } else {
+        line += c;
+      }
+    }
     line += '\n';
     return line;
   }

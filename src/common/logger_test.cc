@@ -52,6 +52,9 @@ TEST(Logger, TextLineIsTheMessageWithItsLevelOnOneLine) {
   EXPECT_EQ(FormatLogLine(LogFormat::kText, kTs, LogLevel::kError, "e", "bad\nworse", {}),
             "impulse: error: bad worse\n");
   EXPECT_EQ(FormatLogLine(LogFormat::kText, kTs, LogLevel::kDebug, "e", "detail", {}), "impulse: debug: detail\n");
+  // A peer's terminal escape is shown, not obeyed.
+  EXPECT_EQ(FormatLogLine(LogFormat::kText, kTs, LogLevel::kError, "e", "peer said \x1b[2Jx\t", {}),
+            "impulse: error: peer said \\x1b[2Jx\\x09\n");
 }
 
 TEST(Logger, ParsesLevelsAndFormats) {
