@@ -137,7 +137,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Engine* engine, HttpServer
   boost::system::error_code ec;
   asio::ip::address address = asio::ip::make_address(core.options.host, ec);
   if (ec) {
-    // A host name (localhost, the machine's name): getaddrinfo's first address for it.
+    // A host name (localhost, the machine's name): its first IPv4 address, else its first one.
+    // One listener binds one address; IPv4 first because the CLI and the clients default to
+    // 127.0.0.1, and Debian's /etc/hosts also names ::1 localhost (which getaddrinfo may list first).
     tcp::resolver resolver(*core.iocs[0]);
     const tcp::resolver::results_type found =
         resolver.resolve(core.options.host, std::to_string(core.options.port), tcp::resolver::numeric_service, ec);
@@ -146,6 +148,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Engine* engine, HttpServer
                              "that resolves: " + (ec ? ec.message() : std::string("no address")));
     }
     address = found.begin()->endpoint().address();
+    for (const auto& r : found) {
+      if (r.endpoint().address().is_v4()) {
+        address = r.endpoint().address();
+        break;
+      }
+    }
   }
   const tcp::endpoint endpoint(address, core.options.port);
   core.acceptor.emplace(*core.iocs[0]);
