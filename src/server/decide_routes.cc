@@ -30,16 +30,7 @@ void AppendIdJson(std::string_view id, FieldType type, std::string* out) {
 
 std::optional<std::string> ParseDecideQuery(std::string_view query, DecideOptions* options) {
   bool saw_decide = false, saw_id = false, saw_timeout = false;
-  size_t start = 0;
-  while (start < query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    const std::string_view pair = query.substr(start, end - start);
-    start = end + 1;
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+  for (const auto& [key, raw] : SplitQuery(query)) {
     bool* seen = key == "decide" ? &saw_decide : key == "id" ? &saw_id : key == "timeout_ms" ? &saw_timeout : nullptr;
     if (seen == nullptr) {
       return "unknown query parameter '" + std::string(key) + "' (expected decide, id, timeout_ms)";

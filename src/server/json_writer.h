@@ -7,10 +7,14 @@
 #include <string_view>
 
 #include "common/json_string.h"  // AppendJsonString
+#include "impulse/schema.h"
 
 namespace impulse::server {
 
 // {"error":"<message>","code":"<code>"}
 std::string JsonError(std::string_view message, std::string_view code);
+
+// [{"name":...,"type":...,"nullable":...}, ...]: a stream's fields, as the stream routes list them.
+void AppendSchemaFields(const Schema& schema, std::string* out);
 
 }  // namespace impulse::server

@@ -108,6 +108,21 @@ std::optional<std::string> PercentDecodeSegment(std::string_view segment) {
   return PercentDecode(segment, /*plus_is_space=*/false);
 }
 
+std::vector<std::pair<std::string_view, std::string_view>> SplitQuery(std::string_view query) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view pair = query.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    out.emplace_back(pair.substr(0, eq), eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+  }
+  return out;
+}
+
 std::string_view RouteLabel(Route route, std::string_view method) {
   if (IsModelRoute(route)) return ModelRouteLabel(route);
   switch (route) {
@@ -371,17 +386,9 @@ HttpReply Router::ListStreams() const {
     const Schema& schema = s.def.schema;
     body.append("{\"name\":");
     AppendJsonString(s.name, &body);
-    body.append(",\"fields\":[");
-    for (size_t i = 0; i < schema.size(); ++i) {
-      const Field& f = schema.field(i);
-      if (i > 0) body.push_back(',');
-      body.append("{\"name\":");
-      AppendJsonString(f.name, &body);
-      body.append(",\"type\":");
-      AppendJsonString(FieldTypeName(f.type), &body);
-      body.append(",\"nullable\":").append(f.nullable ? "true" : "false").append("}");
-    }
-    body.append("],\"key\":");
+    body.append(",\"fields\":");
+    AppendSchemaFields(schema, &body);
+    body.append(",\"key\":");
     auto field_or_null = [&](int index) {
       if (index >= 0 && static_cast<size_t>(index) < schema.size()) {
         AppendJsonString(schema.field(static_cast<size_t>(index)).name, &body);

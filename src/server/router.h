@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "impulse/engine.h"
 #include "server/decision_index.h"
@@ -98,6 +100,9 @@ std::optional<std::string> ConsoleAssetPath(std::string_view path);
 HttpReply ConsoleReply(std::string_view method, std::string_view asset_path);
 // Percent-decodes one path segment ('+' stays '+'); nullopt on a malformed escape.
 std::optional<std::string> PercentDecodeSegment(std::string_view segment);
+// A query string's key=value pairs in order, not decoded; empty pairs are skipped and a pair
+// without '=' has an empty value.
+std::vector<std::pair<std::string_view, std::string_view>> SplitQuery(std::string_view query);
 
 class Router {
  public:

@@ -49,16 +49,7 @@ struct ReadParams {
 std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p) {
   bool saw_limit = false;
   bool saw_wait = false;
-  size_t start = 0;
-  while (start < query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    const std::string_view pair = query.substr(start, end - start);
-    start = end + 1;
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+  for (const auto& [key, raw] : SplitQuery(query)) {
     if (key != "partition" && key != "from" && key != "limit" && key != "cursor" && key != "wait_ms") {
       return "unknown query parameter '" + std::string(key) + "' (expected partition, from, limit, cursor, wait_ms)";
     }
@@ -401,16 +392,8 @@ HttpReply Router::DescribeStream(const std::string& stream) const {
   const Schema& schema = info->def.schema;
   std::string body = "{\"name\":";
   AppendJsonString(info->name, &body);
-  body.append(",\"fields\":[");
-  for (size_t i = 0; i < schema.size(); ++i) {
-    const Field& f = schema.field(i);
-    if (i > 0) body.push_back(',');
-    body.append("{\"name\":");
-    AppendJsonString(f.name, &body);
-    body.append(",\"type\":");
-    AppendJsonString(FieldTypeName(f.type), &body);
-    body.append(",\"nullable\":").append(f.nullable ? "true" : "false").append("}");
-  }
+  body.append(",\"fields\":");
+  AppendSchemaFields(schema, &body);
   const auto field_or_null = [&](int index) {
     if (index >= 0 && static_cast<size_t>(index) < schema.size()) {
       AppendJsonString(schema.field(static_cast<size_t>(index)).name, &body);
@@ -418,7 +401,7 @@ HttpReply Router::DescribeStream(const std::string& stream) const {
       body.append("null");
     }
   };
-  body.append("],\"key\":");
+  body.append(",\"key\":");
   field_or_null(info->def.key_field);
   body.append(",\"event_time\":");
   field_or_null(info->def.time_field);
