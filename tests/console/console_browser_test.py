@@ -321,16 +321,18 @@ def main():
             return shown_number(cell('actions-table', 'hook', 'dead_lettered')) == 1
         eventually(actions_match, 'action counters equal /metrics (1 dead letter)')
         dl = api.read_all('_action_dead_letter')[0]
-        row = eventually(lambda: driver.find_element(By.CSS_SELECTOR, '#dead-letters-table tbody tr'),
-                         'dead letter listed')
-        check(row.find_element(By.CSS_SELECTOR, 'td[data-field="firing_id"]').text == 'big/a2', 'dead letter big/a2')
-        check(row.find_element(By.CSS_SELECTOR, 'td[data-field="error"]').text == dl['error'] and dl['error'],
-              'dead letter error shown as read back: %s' % dl['error'])
-        check(row.find_element(By.CSS_SELECTOR, 'td[data-field="attempts"]').text == str(dl['attempts']),
-              'dead letter attempts %s' % dl['attempts'])
-        firing = driver.find_element(By.CSS_SELECTOR, '#firings-table tbody tr')
-        check(firing.find_element(By.CSS_SELECTOR, 'td[data-field="outcome"]').text == 'dead letter',
-              'the firing is shown dead-lettered')
+        # The tables are redrawn as the page polls: each check finds its row again (a row found
+        # once goes stale at the next redraw).
+        def dead_letter_cell(field):
+            row = driver.find_element(By.CSS_SELECTOR, '#dead-letters-table tbody tr')
+            return row.find_element(By.CSS_SELECTOR, 'td[data-field="%s"]' % field).text
+        eventually(lambda: dead_letter_cell('firing_id') == 'big/a2', 'dead letter big/a2 listed')
+        check(dl['error'], 'the dead letter read back has an error')
+        eventually(lambda: dead_letter_cell('error') == dl['error'],
+                   'dead letter error shown as read back: %s' % dl['error'])
+        eventually(lambda: dead_letter_cell('attempts') == str(dl['attempts']), 'dead letter attempts %s' % dl['attempts'])
+        eventually(lambda: driver.find_element(By.CSS_SELECTOR, '#firings-table tbody tr').find_element(
+            By.CSS_SELECTOR, 'td[data-field="outcome"]').text == 'dead letter', 'the firing is shown dead-lettered')
         shot('actions')
         collect_log()
 
@@ -364,9 +366,9 @@ def main():
             return (box.get_attribute('data-version') == '1' and feats == rec['features'] and
                     feats.get('amount') == 95 and feats.get('n_1h') == 2 and score == rec['scores']['risk_score'] == 115)
         eventually(decision_shown, 'decision of a2: version 1, features amount 95 and n_1h 2, score 115')
-        fired = eventually(lambda: driver.find_element(By.CSS_SELECTOR, '#decision-firings li[data-firing="big/a2"]'),
-                           'the decision lists its firing big/a2')
-        check('dead_letter' in fired.text, 'the firing is shown dead-lettered: %s' % fired.text)
+        eventually(lambda: 'dead_letter' in driver.find_element(
+            By.CSS_SELECTOR, '#decision-firings li[data-firing="big/a2"]').text,
+            'the decision lists its firing big/a2, dead-lettered')
         shot('explore')
 
         Select(driver.find_element(By.ID, 'tail-stream')).select_by_value('tx')
