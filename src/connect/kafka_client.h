@@ -24,7 +24,11 @@ struct ErrorLog {
   std::atomic<uint64_t> count{0};
   std::string Last() {
     std::lock_guard<std::mutex> l(mu);
-    return last.empty() ? last_log : last;
+    // Both when they differ: the last error event is often a summary ("all brokers are down") that
+    // arrives after the log line naming the cause ("Connection refused").
+    if (last.empty()) return last_log;
+    if (last_log.empty() || last.find(last_log) != std::string::npos) return last;
+    return last + "; " + last_log;
   }
 };
 
