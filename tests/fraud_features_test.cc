@@ -578,5 +578,90 @@ TEST_F(FraudFeaturesTest, LiveScoresEqualBackfillScoresBitForBitInShuffledArriva
   ExpectLiveEqualsBackfill(Shuffled(kShuffleSeed), "scores, shuffled order, seed " + std::to_string(kShuffleSeed), run);
 }
 
+// The lookup step (tests/fraud_lookup.yaml): each transaction reads its terminal's features as
+// of one minute before it, from the terminal view another pipeline computes.
+//   1. The backfill's looked-up values equal a brute force over the view's own rows (a backfill
+//      of terminal_versions): the terminal's latest row at or before t - 1 min, null when there
+//      is none or it is older than the view's state ttl (7 days).
+//   2. A live engine fed the same transactions in a shuffled order (its re-keying, view and
+//      lookup pipelines running on two shards at their own speeds) writes exactly the
+//      backfill's values, compared as printed (the shortest text of a double: equal bits).
+constexpr int64_t kLookupAsOfMs = -60'000;
+constexpr int64_t kTerminalStateTtlMs = 7 * kMsPerDay;
+
+TEST_F(FraudFeaturesTest, LookupOfAnotherViewEqualsBruteForceAndLiveEqualsBackfill) {
+  const std::string spec = std::string(IMPULSE_SOURCE_DIR) + "/tests/fraud_lookup.yaml";
+  const std::vector<Transaction> arrival = Shuffled(kShuffleSeed);
+  const std::string csv = WriteCsv(arrival, "tx.csv");
+  const auto backfill = [&](const std::string& stream) {
+    features::BackfillOptions bo;
+    bo.spec_path = spec;
+    bo.input_path = csv;
+    bo.output_stream = stream;
+    bo.out_path = (dir_ / (stream + ".ndjson")).string();
+    bo.format = features::BackfillOptions::Format::kNdjson;
+    auto stats = features::RunBackfill(bo);
+    EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+    if (stats.ok()) {
+      EXPECT_EQ(stats->late_events, 0u);
+    }
+    std::stringstream text;
+    text << std::ifstream(bo.out_path, std::ios::binary).rdbuf();
+    return ParseNdjson(text.str());
+  };
+  const Table versions = backfill("terminal_versions");
+  const Table looked_up = backfill("tx_with_terminal");
+  ASSERT_EQ(versions.rows.size(), Transactions().size());
+  ASSERT_EQ(looked_up.rows.size(), Transactions().size());
+
+  // Per terminal: its rows by time (the view's versions).
+  std::map<uint64_t, const Transaction*> by_id;
+  for (const Transaction& tx : Transactions()) by_id[tx.transaction_id] = &tx;
+  const int64_t day0 = SimOptions().start_epoch_day;
+  std::map<uint32_t, std::multimap<int64_t, const Row*>> history;
+  for (const auto& [id, row] : versions.rows) {
+    const Transaction& tx = *by_id.at(id);
+    history[tx.terminal_id].emplace(TransactionTimeMs(tx, day0), &row);
+  }
+  const std::vector<std::string> columns = {"T_NB_TX_1DAY", "T_AVG_AMOUNT_7DAY", "T_LAST_AMOUNT"};
+  uint64_t compared = 0, nulls = 0;
+  int mismatches = 0;
+  for (const auto& [id, row] : looked_up.rows) {
+    const Transaction& tx = *by_id.at(id);
+    const int64_t as_of = TransactionTimeMs(tx, day0) + kLookupAsOfMs;
+    const auto& h = history[tx.terminal_id];
+    auto after = h.upper_bound(as_of);
+    const bool none = after == h.begin() || std::prev(after)->first < as_of - kTerminalStateTtlMs;
+    const int64_t latest = none ? 0 : std::prev(after)->first;
+    const bool tie = !none && h.count(latest) > 1;  // equal times: the same windows, not the same `previous`
+    for (const std::string& c : columns) {
+      const std::string got = row.at("terminal_" + c);
+      std::string want = "null";
+      if (!none) {
+        if (tie && c == "T_LAST_AMOUNT") continue;
+        want = std::prev(after)->second->at(c);
+      }
+      ++compared;
+      nulls += want == "null";
+      if (got != want && ++mismatches <= kMismatchesShown) {
+        ADD_FAILURE() << "transaction " << id << " terminal " << tx.terminal_id << " " << c << ": looked up " << got
+                      << ", the view's row at or before " << as_of << ": " << want;
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_GT(compared, 3 * Transactions().size() - 2000);
+  EXPECT_GT(nulls, 100u);          // terminals' first transactions, and those idle for a week
+  EXPECT_LT(nulls, compared / 4);  // most read a value
+
+  Comparison run;
+  run.spec = spec;
+  run.input_stream = "transactions";
+  run.output_stream = "tx_with_terminal";
+  run.columns = {"terminal_T_NB_TX_1DAY", "terminal_T_AVG_AMOUNT_7DAY", "terminal_T_LAST_AMOUNT"};
+  run.reference = false;
+  ExpectLiveEqualsBackfill(arrival, "lookup, shuffled order, seed " + std::to_string(kShuffleSeed), run);
+}
+
 }  // namespace
 }  // namespace impulse::fraud

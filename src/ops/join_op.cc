@@ -9,6 +9,14 @@
 //    fields when it leaves the state (the watermark passed left.ts + upper: no match can come),
 //    with that time as its event time; a left row with a null key at once.
 //  - kLookup: right rows upsert a table (latest by arrival); left rows probe it.
+//  - kAsOf: an event-time temporal join (Flink's FOR SYSTEM_TIME AS OF): right rows are versions
+//    of their key, kept in event-time order; a left row reads the latest version with
+//    ts <= left.ts + as_of_ms once the watermark W is past that time (T < W: every right row
+//    at or before T has arrived), so its values do not depend on the relative speed of the two
+//    inputs. A left row whose T is not yet behind W waits in its key's list (a timer at T).
+//    Versions are dropped once no future left row can read them: those superseded by a version
+//    at or before W + as_of_ms (the smallest T of a left row not yet late), and, with
+//    state_ttl_ms, those older than that by more than the ttl (read as null).
 // All keyed state is one StateTable<RowList> (memory or RocksDB). Timers (cleanup or window
 // close) live in an in-memory min-heap with one entry per state key, rebuilt from the table on
 // Restore, so a checkpoint is the table plus a few scalars.
@@ -181,6 +189,7 @@ class JoinOperator final : public StatefulOperator {
         case JoinDef::Type::kInterval: RETURN_IF_ERROR(ProcessInterval(side, in.row(i), in.meta(i), out)); break;
         case JoinDef::Type::kWindow: RETURN_IF_ERROR(ProcessWindow(side, in.row(i), in.meta(i), out)); break;
         case JoinDef::Type::kLookup: RETURN_IF_ERROR(ProcessLookup(side, in.row(i), in.meta(i), out)); break;
+        case JoinDef::Type::kAsOf: RETURN_IF_ERROR(ProcessAsOf(side, in.row(i), in.meta(i), out)); break;
       }
     }
     return Status::OK();
@@ -277,6 +286,15 @@ class JoinOperator final : public StatefulOperator {
         RETURN_IF_ERROR(EmitWindow(*list, timer.first, out));
         ForgetRecords(*list);
         RETURN_IF_ERROR(table_->Erase(timer.second));
+        continue;
+      }
+      if (def_.type == JoinDef::Type::kAsOf) {
+        RETURN_IF_ERROR(ReleaseAsOf(list, out));
+        if (list->count == 0) {
+          RETURN_IF_ERROR(table_->Erase(timer.second));
+        } else if (list->timer_ms != kNever) {
+          timers_.emplace(list->timer_ms, timer.second);
+        }
         continue;
       }
       RETURN_IF_ERROR(Prune(list, out));
@@ -525,6 +543,209 @@ class JoinOperator final : public StatefulOperator {
     return Status::OK();
   }
 
+  // --- as of (temporal join) ---
+  // A pending left row's payload: the RowMeta fields EncodeRow leaves out (ingest time,
+  // offset, partition, line: a following trigger or Engine::IngestAndDecide names the event by
+  // them), then the EncodeRow payload.
+  static constexpr size_t kMetaPrefixBytes = 8 + 8 + 4 + 4;
+
+  // The smallest as-of time a left row that is not late can still ask for.
+  int64_t AsOfFloor() const { return SatAdd(watermark_, def_.as_of_ms); }
+
+  Status ProcessAsOf(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
+    const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
+    const int64_t ts = meta.event_time_ms;
+    if (side == 1) {
+      if (key.null) return Status::OK();  // a version of no key: no left row can read it
+      // W > ts: left rows up to W + as_of may have read the versions before it already.
+      if (ts < watermark_) return Late(side, row, meta, LateReason::kLate, out);
+      if (rows_[1] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
+      KeyOf(side, row, nullptr);
+      bool refused = false;
+      Result<RowList*> found = table_->FindOrInsert(key_, nullptr, &refused);
+      if (!found.ok()) return StateFailure(side, row, meta, found.status(), refused, out);
+      encoded_.clear();
+      EncodeRow(schema_[1], row, meta, &encoded_);
+      if (!RewriteAsOf(*found, ts, encoded_)) {
+        // Refused (versions_max): the list is unchanged; drop it if this made it.
+        if ((*found)->count == 0) RETURN_IF_ERROR(table_->Erase(key_));
+        return Late(side, row, meta, LateReason::kStateLimit, out);
+      }
+      return Status::OK();
+    }
+    RowMeta m = meta;
+    m.watermark_ms = watermark_;
+    if (key.null) {  // equal to no version: read at once, with null right fields
+      EmitPair(row, nullptr, m, out);
+      return Status::OK();
+    }
+    if (ts < watermark_) return Late(side, row, meta, LateReason::kLate, out);
+    const int64_t as_of = SatAdd(ts, def_.as_of_ms);
+    KeyOf(side, row, nullptr);
+    if (as_of < watermark_) {  // every version at or before as_of has arrived: read now
+      ASSIGN_OR_RETURN(RowList * list, table_->Find(key_));
+      const Value* right = nullptr;
+      if (list != nullptr) {
+        ASSIGN_OR_RETURN(right, VersionAt(*list, as_of));
+      }
+      EmitPair(row, right, m, out);
+      return Status::OK();
+    }
+    if (rows_[0] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
+    bool refused = false;
+    Result<RowList*> found = table_->FindOrInsert(key_, nullptr, &refused);
+    if (!found.ok()) return StateFailure(side, row, meta, found.status(), refused, out);
+    RowList* list = *found;
+    encoded_.clear();
+    PutRaw(&encoded_, meta.ingest_time_ms);
+    PutRaw(&encoded_, meta.offset);
+    PutRaw(&encoded_, meta.partition);
+    PutRaw(&encoded_, meta.line);
+    EncodeRow(schema_[0], row, meta, &encoded_);
+    AppendRecord(0, /*ttl=*/false, ts, as_of, encoded_, &list->data);
+    ++list->count;
+    ++rows_[0];
+    payload_bytes_ += kRecordHeaderBytes + encoded_.size();
+    if (as_of < list->timer_ms) {
+      list->timer_ms = as_of;
+      timers_.emplace(as_of, key_);
+    }
+    return Status::OK();
+  }
+
+  // The latest version of `list` with ts <= as_of (decoded into decoded_[1]); null when there
+  // is none, or when it is older than as_of by more than state_ttl_ms.
+  Result<const Value*> VersionAt(const RowList& list, int64_t as_of) {
+    std::string_view rest = list.data;
+    Record r, best;
+    bool found = false;
+    while (NextRecord(&rest, &r)) {
+      if (r.side == 1 && r.ts <= as_of) {
+        best = r;
+        found = true;
+      }
+    }
+    if (!found || (def_.state_ttl_ms >= 0 && best.ts < SatSub(as_of, def_.state_ttl_ms))) return nullptr;
+    return Decode(1, best.payload);
+  }
+
+  // Rewrites `list`: versions no future left row can read dropped, the new version (if
+  // `version` is not empty) inserted after those at or before its time, the timer recomputed.
+  // False, leaving the list unchanged, if the versions would exceed versions_max.
+  bool RewriteAsOf(RowList* list, int64_t version_ts, std::string_view version, bool push_timer = true) {
+    const int64_t floor = AsOfFloor();
+    // The last version at or before the floor: the one a left row asking for the floor reads.
+    std::string_view rest = list->data;
+    Record r;
+    size_t keep_from = 0, index = 0, versions = 0;
+    int64_t keep_ts = INT64_MIN;
+    bool any_before = false;
+    while (NextRecord(&rest, &r)) {
+      if (r.side == 1) {
+        if (r.ts <= floor) {
+          keep_from = index;
+          keep_ts = r.ts;
+          any_before = true;
+        }
+        ++index;
+      }
+    }
+    // With a ttl, even that one is unreadable once it is older than the floor by more.
+    const bool drop_last_before = any_before && def_.state_ttl_ms >= 0 && keep_ts < SatSub(floor, def_.state_ttl_ms);
+    if (drop_last_before) ++keep_from;
+    std::string kept;
+    uint32_t count = 0;
+    int64_t timer = kNever;
+    int64_t newest_version = INT64_MIN, second_version = INT64_MIN;
+    bool inserted = version.empty();
+    const auto add = [&](int side, int64_t ts, int64_t expire, std::string_view payload) {
+      AppendRecord(side, /*ttl=*/false, ts, expire, payload, &kept);
+      ++count;
+      if (side == 0) {
+        timer = std::min(timer, expire);
+      } else {
+        if (++versions == 2) second_version = ts;
+        newest_version = std::max(newest_version, ts);
+      }
+    };
+    rest = list->data;
+    index = 0;
+    size_t dropped = 0;
+    uint64_t dropped_bytes = 0;
+    while (NextRecord(&rest, &r)) {
+      if (r.side == 1) {
+        const bool drop = index++ < keep_from;
+        if (drop) {
+          ++dropped;
+          dropped_bytes += r.bytes;
+          continue;
+        }
+        if (!inserted && r.ts > version_ts) {
+          add(1, version_ts, kNever, version);
+          inserted = true;
+        }
+      }
+      add(r.side, r.ts, r.expire_ms, r.payload);
+    }
+    if (!inserted) add(1, version_ts, kNever, version);
+    if (versions > def_.versions_max) return false;
+    if (!version.empty()) {
+      ++rows_[1];
+      payload_bytes_ += kRecordHeaderBytes + version.size();
+    }
+    rows_[1] -= dropped;
+    payload_bytes_ -= dropped_bytes;
+    expired_ += dropped;
+    // A key is visited again when the floor reaches its second version (the first is then
+    // unreadable) and, with a ttl, when its newest can no longer be read.
+    if (versions >= 2) timer = std::min(timer, SatSub(SatSub(second_version, def_.as_of_ms), 1));
+    if (def_.state_ttl_ms >= 0 && newest_version != INT64_MIN) {
+      timer = std::min(timer, SatSub(SatAdd(newest_version, def_.state_ttl_ms), def_.as_of_ms));
+    }
+    list->data.swap(kept);
+    list->count = count;
+    if (timer != list->timer_ms) {
+      list->timer_ms = timer;
+      if (timer != kNever && push_timer) timers_.emplace(timer, key_);
+    }
+    return true;
+  }
+
+  // A fired timer: emits the pending left rows whose as-of time the watermark has passed (in
+  // their arrival order), then drops unreadable versions. Leaves list->timer_ms for the caller
+  // to push.
+  Status ReleaseAsOf(RowList* list, OpOutput* out) {
+    std::string kept;
+    std::string_view rest = list->data;
+    Record r;
+    uint32_t count = 0;
+    while (NextRecord(&rest, &r)) {
+      if (r.side == 0 && r.expire_ms < watermark_) {
+        std::string_view p = r.payload;
+        RowMeta m;
+        if (p.size() < kMetaPrefixBytes || !GetRaw(&p, &m.ingest_time_ms) || !GetRaw(&p, &m.offset) ||
+            !GetRaw(&p, &m.partition) || !GetRaw(&p, &m.line)) {
+          return DataLoss("join: corrupt waiting row");
+        }
+        ASSIGN_OR_RETURN(const Value* left, Decode(0, p));
+        m.event_time_ms = r.ts;
+        m.watermark_ms = fire_watermark_;  // released by this advance: ahead of the new watermark
+        ASSIGN_OR_RETURN(const Value* right, VersionAt(*list, r.expire_ms));
+        EmitPair(left, right, m, out);
+        --rows_[0];
+        payload_bytes_ -= r.bytes;
+        continue;
+      }
+      AppendRecord(r.side, r.ttl, r.ts, r.expire_ms, r.payload, &kept);
+      ++count;
+    }
+    list->data.swap(kept);
+    list->count = count;
+    list->timer_ms = kNever;
+    RewriteAsOf(list, 0, {}, /*push_timer=*/false);  // never refuses: it adds no version
+    return Status::OK();
+  }
+
   // --- output ---
   // Appends left ++ right (right == nullptr: nulls) with strings copied into out->rows' arena.
   // A left row without a partner, with null right fields, at `event_time` (when no partner can
@@ -552,7 +773,19 @@ class JoinOperator final : public StatefulOperator {
     Value* o = rows->AppendRow();
     rows->meta(rows->size() - 1) = meta;
     CopyValues(schema_[0], left, o, &rows->arena());
-    if (right != nullptr) CopyValues(schema_[1], right, o + schema_[0].size(), &rows->arena());
+    if (right == nullptr) return;
+    if (def_.right_output.empty()) {
+      CopyValues(schema_[1], right, o + schema_[0].size(), &rows->arena());
+      return;
+    }
+    Value* r = o + schema_[0].size();
+    for (size_t i = 0; i < def_.right_output.size(); ++i) {
+      const size_t f = static_cast<size_t>(def_.right_output[i]);
+      r[i] = right[f];
+      if (!right[f].null && schema_[1].field(f).type == FieldType::kString) {
+        r[i] = Value::String(rows->arena().Copy(right[f].sv()));
+      }
+    }
   }
 
   static void CopyValues(const Schema& schema, const Value* from, Value* to, Arena* arena) {
@@ -630,8 +863,16 @@ Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, c
       j.right_schema.field(static_cast<size_t>(j.right_key)).type) {
     return InvalidArgument("join operator: join keys have different types");
   }
-  if (op.output.size() != op.input.size() + j.right_schema.size()) {
+  const size_t right_width = j.right_output.empty() ? j.right_schema.size() : j.right_output.size();
+  if (op.output.size() != op.input.size() + right_width) {
     return InvalidArgument("join operator: output schema is not left fields then right fields");
+  }
+  for (int f : j.right_output) {
+    if (f < 0 || static_cast<size_t>(f) >= j.right_schema.size())
+      return InvalidArgument("join operator: right output field index out of range");
+  }
+  if (j.type == JoinDef::Type::kAsOf && (j.as_of_ms > 0 || j.versions_max == 0)) {
+    return InvalidArgument("join operator: as_of_ms must be <= 0 and versions_max > 0");
   }
   if (j.rows_max == 0) return InvalidArgument("join operator: rows_max must be > 0");
   if (j.type == JoinDef::Type::kInterval && j.lower_ms > j.upper_ms) {

@@ -78,6 +78,9 @@ struct JoinDef {
     kWindow,    // both rows in the same tumbling window of window_ms; emitted at window close
     kLookup,    // the latest right row per key (an upsert table) at the time the left row is
                 // processed
+    kAsOf,      // event-time temporal join (the `lookup:` step of a feature view): the latest
+                // right row per key with right.ts <= left.ts + as_of_ms, emitted once the
+                // watermark has passed that time (exact: the same in any replay)
   };
   Type type = Type::kInterval;
   std::string right_stream;
@@ -94,6 +97,10 @@ struct JoinDef {
   uint64_t rows_max = 10'000'000;  // buffered rows per side per task
   std::string table_file;          // kLookup: rows loaded into the table at a fresh start
                                    // (NDJSON, or CSV by extension; relative to the working dir)
+  int64_t as_of_ms = 0;            // kAsOf: <= 0; left rows read versions as of left.ts + as_of_ms
+  uint64_t versions_max = 1000;    // kAsOf: versions kept per key; a newer one beyond: state_limit
+  std::vector<int> right_output;   // right fields emitted, in order; empty = all of right_schema
+  std::string view;                // kAsOf from a `lookup:` step: the feature view looked up
 };
 
 // One feature of a feature view (docs/FEATURES.md).

@@ -73,6 +73,9 @@ class Resolver {
     for (size_t i = 0; i < raw_.pipelines.size(); ++i) {
       const RawPipeline& p = raw_.pipelines[i];
       if (p.sink_ok && p.sink.kind == SinkDef::Kind::kStream) writers_[p.sink.target].push_back(i);
+      for (const RawStep& step : p.steps) {
+        if (step.kind == LogicalOp::Kind::kFeatures) view_writers_.emplace(step.key_field, i);
+      }
     }
     state_.assign(raw_.pipelines.size(), kUnvisited);
     for (size_t i = 0; i < raw_.pipelines.size(); ++i) Visit(i);
@@ -115,11 +118,72 @@ class Resolver {
     if (w != writers_.end()) {
       for (size_t j : w->second) ok &= Visit(j);
     }
+    // A lookup reads the stream of the pipeline computing its view: that one first.
+    for (const RawStep& step : p.steps) {
+      auto v = step.lookup ? view_writers_.find(LookupViewName(step)) : view_writers_.end();
+      if (v != view_writers_.end() && v->second != i) ok &= Visit(v->second);
+    }
     stack_.pop_back();
     if (state_[i] == kFailed) return false;  // reported as part of a cycle meanwhile
     ok = ok && Resolve(p);
     state_[i] = ok ? kDone : kFailed;
     return ok;
+  }
+
+  // The `view:` of a lookup step's body, or "" (reported when the step is resolved).
+  static std::string LookupViewName(const RawStep& step) {
+    if (!step.body.IsMap()) return "";
+    const YAML::Node v = step.body["view"];
+    return v && v.IsScalar() ? v.Scalar() : "";
+  }
+
+  // A `lookup:` step: finds the view and the stream its pipeline writes, then resolves the
+  // step against them. False after reporting errors (or when the view's pipeline failed).
+  bool ResolveLookup(const RawStep& step, const RawPipeline& p, const Schema& schema, const PartitionInfo& part,
+                     const std::string& what, LogicalOp* op, std::string* second_source) {
+    const std::string name = LookupViewName(step);
+    if (name.empty()) {
+      d_->Add(step.loc, "a lookup needs 'view: NAME' (a feature view computed by another pipeline) in " + what);
+      return false;
+    }
+    const YAML::Node view_node = step.body["view"];
+    std::vector<std::string_view> view_names;
+    bool declared = false;
+    for (const RawView& v : raw_.views) {
+      view_names.push_back(v.name);
+      declared |= v.name == name;
+    }
+    if (!declared) {
+      d_->AddInScalar(view_node, 0, "unknown feature view '" + name + "' in " + what + DidYouMean(name, view_names));
+      return false;
+    }
+    auto writer = view_writers_.find(name);
+    if (writer == view_writers_.end()) return false;  // reported: the view is computed by no pipeline
+    const RawPipeline& vp = raw_.pipelines[writer->second];
+    if (vp.name == p.name) {
+      d_->Add(Diagnostics::LocOf(view_node), "feature view '" + name + "' is computed by pipeline '" + p.name +
+                                                 "' itself: read its features from the step's output instead of "
+                                                 "looking them up");
+      return false;
+    }
+    const LogicalPipeline* computed = nullptr;
+    for (const LogicalPipeline& lp : plan_->pipelines) {
+      if (lp.name == vp.name) computed = &lp;
+    }
+    if (computed == nullptr) return false;  // the view's pipeline failed and said why
+    if (computed->sink.kind != SinkDef::Kind::kStream) {
+      d_->Add(Diagnostics::LocOf(view_node),
+              "feature view '" + name + "' is computed by pipeline '" + vp.name +
+                  "', whose sink is not a stream: a lookup reads the view's values from the stream that pipeline "
+                  "writes (sink: {stream: ...})");
+      return false;
+    }
+    std::shared_ptr<const FeatureViewDef> view;
+    for (const auto& v : plan_->feature_views) {
+      if (v->name == name) view = v;
+    }
+    if (view == nullptr) return false;
+    return ResolveViewLookup(step.body, schema, part, *plan_, *view, vp.name, what, d_, op, second_source);
   }
 
   void ExprError(const RawExpr& x, const std::vector<ExprDiag>& diags, const std::string& what) {
@@ -184,8 +248,18 @@ class Resolver {
         case LogicalOp::Kind::kJoin: {
           const std::string step_what = op.label + " of " + what;
           if (step.kind == LogicalOp::Kind::kJoin && !lp.second_source.empty()) {
-            d_->Add(step.loc, "at most one join per pipeline (" + what + "); chain pipelines for more");
+            d_->Add(step.loc, "at most one join or lookup per pipeline (" + what + "); chain pipelines for more");
             ok = false;
+            break;
+          }
+          if (step.lookup) {
+            op.label = "lookup#" + std::to_string(position);
+            if (!ResolveLookup(step, p, schema, part, op.label + " of " + what, &op, &lp.second_source)) {
+              ok = false;
+              schema_unknown = true;
+              break;
+            }
+            schema = op.output;  // the partitioning is the input's
             break;
           }
           PartitionInfo out_part;
@@ -566,6 +640,7 @@ class Resolver {
   std::set<std::string> rules_;             // trigger rule names (unique)
   std::vector<StreamDef> pending_streams_;  // declared by the pipeline being resolved
   std::map<std::string, std::vector<size_t>> writers_;
+  std::map<std::string, size_t> view_writers_;  // feature view -> the pipeline computing it (first)
   std::vector<State> state_;
   std::vector<size_t> stack_;
 };

@@ -60,7 +60,8 @@ struct RawStep {
   std::vector<RawExpr> exprs;  // filter: one; map/project: the named outputs
   std::string key_field;       // key_by
   YAML::Node key_node;
-  YAML::Node body;  // window, dedup, join, predict: resolved with the schema in pass 2
+  YAML::Node body;      // window, dedup, join, lookup, predict: resolved with the schema in pass 2
+  bool lookup = false;  // a `lookup:` step (kind kJoin): a feature view's values as of the event
 };
 
 // How the rows reaching a step are partitioned: by the field at key_field (hash), over
@@ -103,6 +104,13 @@ bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Sch
 // against the step's input. Fills op->features and op->output.
 bool ResolveFeatures(const YAML::Node& body, const std::string& view_name, const Schema& in, const PartitionInfo& part,
                      const std::string& pipeline_source, const std::string& what, Diagnostics* d, LogicalOp* op);
+
+// A `lookup: {view, key, as_of, ...}` step: an as-of join (JoinDef::Type::kAsOf) with the stream
+// `view_stream` that `view_pipeline` writes and in which it computes `view` (resolved before
+// this pipeline). Fills op->join, op->output and *second_source.
+bool ResolveViewLookup(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const LogicalPlan& plan,
+                       const FeatureViewDef& view, const std::string& view_pipeline, const std::string& what,
+                       Diagnostics* d, LogicalOp* op, std::string* second_source);
 
 // A `predict` step: fills op->predict and op->output (the input fields, then the scores).
 bool ResolvePredict(const RawStep& step, const Schema& in, const std::string& source, const std::string& what,
