@@ -511,9 +511,10 @@ class FeaturesOperator final : public StatefulOperator {
           continue;
         }
         ok[r] = true;
-        Feed(**st, run_.row(r), t);
+        ASSIGN_OR_RETURN(EntityState * e, RestartIfIdle(RunKey(r), *st, t));
+        Feed(*e, run_.row(r), t);
         if (run_.size() == 1) {
-          Emit(**st, RunKey(r), run_.row(r), run_.meta(r), out);
+          Emit(*e, RunKey(r), run_.row(r), run_.meta(r), out);
           ok[r] = false;
         }
       }
@@ -587,7 +588,8 @@ class FeaturesOperator final : public StatefulOperator {
       Late(row, m, LateReason::kStateLimit, out);
       return Status::OK();
     }
-    EntityState& e = **st;
+    ASSIGN_OR_RETURN(EntityState * fresh, RestartIfIdle(run_keys_, *st, t));
+    EntityState& e = *fresh;
     if (e.last_ts == INT64_MIN || t >= e.last_ts) {
       Feed(e, row, t);
       Emit(e, run_keys_, row, m, out, /*late=*/false);
@@ -834,6 +836,27 @@ class FeaturesOperator final : public StatefulOperator {
       EncodeRow(shape_.previous_schema, prev_values_.data(), m, &s.previous);
     }
     s.last_ts = std::max(s.last_ts, t);
+  }
+
+  // An entity whose last event is older by more than the state ttl than the event at `t` (or,
+  // on arrival, than the watermark, if lower) starts afresh, as if a sweep had dropped it: sweeps
+  // run at watermarks that depend on how the input's writers interleave and on batching, so
+  // without this its `previous:` values and window sums (the rounding retractions leave) would
+  // depend on whether one happened to run in between (online != backfill). Every sweep that can
+  // have run before this event ran at a watermark <= min(t, wm_), so the outcome is the same.
+  Result<EntityState*> RestartIfIdle(std::string_view key, EntityState* s, int64_t t) {
+    int64_t cutoff = 0;
+    const int64_t at = std::min(t, wm_);
+    if (state_ttl_ms_ < 0 || s->last_ts == INT64_MIN || at == INT64_MIN ||
+        __builtin_sub_overflow(at, state_ttl_ms_, &cutoff) || s->last_ts >= cutoff) {
+      return s;
+    }
+    const std::string k(key);  // `key` may point into state the erase frees
+    RETURN_IF_ERROR(entities_->Erase(k));
+    ++stats_.expired;
+    bool refused = false;
+    ASSIGN_OR_RETURN(EntityState * fresh, entities_->FindOrInsert(k, nullptr, &refused));
+    return fresh;
   }
 
   // Drops entities idle (in event time) for longer than the state ttl, from the online store too.
