@@ -192,5 +192,25 @@ TEST_F(Cli, ValidateReportsABadAggregateOnce) {
   EXPECT_TRUE(Has(o, "1 error(s)")) << o.out;
 }
 
+// `impulse demo fraud` draws a progress bar per long phase on a terminal (here a pseudo-terminal
+// from script(1)), and none with --quiet.
+TEST_F(Cli, DemoFraudShowsItsPhasesProgressOnATerminal) {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script (bsdutils) is not installed";
+  const std::string demo = std::string(IMPULSE_BINARY) +
+                           " demo fraud --days 1 --events 500 --batch-seconds 1 --batch-interval 1 --idle-seconds 0 "
+                           "--durability none --no-webhook --data-dir " +
+                           (dir_ / "demo").string();
+  // On a terminal: one bar per phase (label, then the bar in brackets).
+  Output o = RunImpulse("--version >/dev/null; script -qec '" + demo + "' /dev/null");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_TRUE(Has(o, "OK: every transaction scored")) << o.out;
+  for (const char* bar : {"demo: simulation [", "demo: throughput [", "demo: latency [", "demo: beside batch ["}) {
+    EXPECT_TRUE(Has(o, bar)) << bar << " missing from:\n" << o.out;
+  }
+  o = RunImpulse("--version >/dev/null; script -qec '" + demo + " --quiet' /dev/null");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_FALSE(Has(o, "demo: throughput [")) << o.out;
+}
+
 }  // namespace
 }  // namespace impulse

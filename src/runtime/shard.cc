@@ -111,6 +111,7 @@ Status Shard::Init() {
       t->cursor_path = engine_->CursorPath(lp.name, part);
       if (engine_->checkpoints_enabled()) {
         RETURN_IF_ERROR(RestoreTask(*t));
+        if (!engine_->restored_dir().empty()) engine_->NoteTaskRestored();
       } else if (engine_->env()->FileExists(t->cursor_path)) {
         ASSIGN_OR_RETURN(std::string text, engine_->env()->ReadFile(t->cursor_path));
         uint64_t v = 0;
