@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 
 #include "event/json_writer.h"
 #include "event/key_hash.h"
@@ -547,10 +546,10 @@ void Shard::RollBackFailedBatch(bool refuse_requests) {
     if (!r.ok()) {
       pending_rollback_[s][p] = base;
       metrics_.rollback_errors.Add(1);
-      std::fprintf(stderr,
-                   "impulse: %s: could not drop the records of refused requests (%s); writes there are refused "
-                   "until a retry succeeds (a crash before then may keep them)\n",
-                   where.c_str(), r.ToString().c_str());
+      LogError("rollback_failed",
+               where + ": could not drop the records of refused requests (" + r.ToString() +
+                   "); writes there are refused until a retry succeeds (a crash before then may keep them)",
+               {{"where", where}, {"error", r.ToString()}});
       if (output_error_.ok() && (flags & kOutputRecords) != 0) output_error_ = r.WithContext(where);
       continue;
     }
