@@ -11,11 +11,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <thread>
 
 #include "common/build_info.h"
+#include "common/dir_lock.h"
 #include "common/logger.h"
 #include "connect/group.h"
 #include "connect/kafka.h"
@@ -396,6 +398,24 @@ int RepairCommand(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse repair DIR", opts, &vm, "dir", Positional::kRequired); rc >= 0) {
     return rc;
+  }
+  // The partition's data directory (DIR/../../..) is locked as `impulse reset` does: a running
+  // engine holds that lock and appends to the partition, which repair truncates.
+  std::error_code ec;
+  const std::filesystem::path part = std::filesystem::weakly_canonical(dir, ec);
+  if (ec || part.parent_path().parent_path().filename() != "streams" || !std::filesystem::is_directory(part)) {
+    std::fprintf(stderr,
+                 "impulse: repair %s: not a partition directory of a data directory (DATA/streams/STREAM/PARTITION): "
+                 "its lock cannot be taken; not done\n",
+                 dir.c_str());
+    return 1;
+  }
+  const std::string data_dir = part.parent_path().parent_path().parent_path().string();
+  auto lock = DirLock::Acquire(data_dir);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "impulse: repair %s: %s; stop the engine first (nothing changed)\n", dir.c_str(),
+                 lock.status().message().c_str());
+    return 1;
   }
   ProgressBar progress(stderr, "repair", "segments", 0, ProgressBar::ModeFor(STDERR_FILENO, quiet));
   log::RepairReport report;
