@@ -148,6 +148,28 @@ TEST_F(CliRemoteTest, IngestTailDescribeStatusTop) {
   EXPECT_EQ(Cli("top", &out), 0) << out;
   EXPECT_NE(out.find("orders -> big_orders"), std::string::npos) << out;
   EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+  // Per-stage latency percentiles: the ingests above were made durable, so that stage has
+  // observations and a p50 and p99 (a checkpoint_pause with none shows '-').
+  bool stage_found = false;
+  for (const std::string& l : Lines(out)) {
+    if (!l.starts_with("ingest_to_durable ")) continue;
+    stage_found = true;
+    std::istringstream row(l);
+    std::string stage, count, p50, p50_unit, p99, p99_unit;
+    row >> stage >> count >> p50 >> p50_unit >> p99 >> p99_unit;
+    EXPECT_GE(std::stoll(count), 3) << l;  // three ingest requests at least
+    EXPECT_GT(std::stod(p50), 0) << l;
+    EXPECT_TRUE(p50_unit == "us" || p50_unit == "ms" || p50_unit == "s") << l;
+    EXPECT_GT(std::stod(p99), 0) << l;
+  }
+  EXPECT_TRUE(stage_found) << out;
+  EXPECT_NE(out.find("STAGE"), std::string::npos) << out;
+  // The engine's CPU (a total on a single snapshot) and resident memory.
+  const size_t engine = out.find("engine: cpu ");
+  ASSERT_NE(engine, std::string::npos) << out;
+  EXPECT_NE(out.find(" s since start, resident memory ", engine), std::string::npos) << out;
+  const std::string rss = out.substr(engine, out.find('\n', engine) - engine);
+  EXPECT_TRUE(rss.ends_with(" MiB") || rss.ends_with(" GiB")) << rss;
 
   // The pipeline's output, read back by tail: the orders over 100.
   EXPECT_EQ(Cli("tail big_orders", &out), 0) << out;

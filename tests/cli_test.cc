@@ -139,6 +139,31 @@ TEST_F(Cli, RunOnADataDirOfAnotherSpecIsRefusedNamingTheDifference) {
   EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
 }
 
+// repair truncates a partition an engine appends to: it takes the data directory's lock as reset
+// does, refusing while the engine runs, and runs once it has stopped.
+TEST_F(Cli, RepairRefusesWhileTheEngineRuns) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  const std::string data = (dir_ / "data").string();
+  const std::string part = data + "/streams/tx/0";
+  // The engine creates the partition directory after taking the lock: repair runs once it is there.
+  Output o =
+      RunImpulse("run " + spec + " --data-dir " + data + " --listen 127.0.0.1:0 & pid=$!; for i in $(seq 300); do " +
+                 "[ -d " + part + " ] && break; sleep 0.1; done; " + IMPULSE_BINARY + " repair " + part +
+                 " --quiet; echo \"repair exit $?\"; kill -TERM $pid; wait $pid");
+  EXPECT_TRUE(Has(o, "repair exit 1")) << o.out;
+  EXPECT_TRUE(Has(o, "is in use by another process")) << o.out;
+  EXPECT_TRUE(Has(o, "stop the engine first (nothing changed)")) << o.out;
+  EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
+  o = RunImpulse("repair " + part + " --quiet");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_TRUE(Has(o, "no damage found, nothing changed")) << o.out;
+  // A directory that is not DATA/streams/STREAM/PARTITION has no lock to take: refused.
+  fs::create_directories(dir_ / "loose");
+  o = RunImpulse("repair " + (dir_ / "loose").string() + " --quiet");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "not a partition directory of a data directory")) << o.out;
+}
+
 TEST_F(Cli, UsageErrorsAreOneLineWithDidYouMean) {
   Output o = RunImpulse("backfill x.yaml --inpt a.csv");
   EXPECT_EQ(o.exit_code, 2) << o.out;
@@ -190,6 +215,26 @@ TEST_F(Cli, ValidateReportsABadAggregateOnce) {
   EXPECT_EQ(o.exit_code, 1) << o.out;
   EXPECT_TRUE(Has(o, "unknown field 'amout'")) << o.out;
   EXPECT_TRUE(Has(o, "1 error(s)")) << o.out;
+}
+
+// `impulse demo fraud` draws a progress bar per long phase on a terminal (here a pseudo-terminal
+// from script(1)), and none with --quiet.
+TEST_F(Cli, DemoFraudShowsItsPhasesProgressOnATerminal) {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script (bsdutils) is not installed";
+  const std::string demo = std::string(IMPULSE_BINARY) +
+                           " demo fraud --days 1 --events 500 --batch-seconds 1 --batch-interval 1 --idle-seconds 0 "
+                           "--durability none --no-webhook --data-dir " +
+                           (dir_ / "demo").string();
+  // On a terminal: one bar per phase (label, then the bar in brackets).
+  Output o = RunImpulse("--version >/dev/null; script -qec '" + demo + "' /dev/null");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_TRUE(Has(o, "OK: every transaction scored")) << o.out;
+  for (const char* bar : {"demo: simulation [", "demo: throughput [", "demo: latency [", "demo: beside batch ["}) {
+    EXPECT_TRUE(Has(o, bar)) << bar << " missing from:\n" << o.out;
+  }
+  o = RunImpulse("--version >/dev/null; script -qec '" + demo + " --quiet' /dev/null");
+  EXPECT_EQ(o.exit_code, 0) << o.out;
+  EXPECT_FALSE(Has(o, "demo: throughput [")) << o.out;
 }
 
 }  // namespace

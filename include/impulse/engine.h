@@ -65,6 +65,10 @@ struct EngineOptions {
   int checkpoints_retained = 3;            // complete checkpoints kept on disk (>= 2)
   int64_t checkpoint_timeout_ms = 60'000;  // a checkpoint not done by then is abandoned
   int64_t restore_checkpoint_id = -1;      // >= 0: start from this checkpoint, not the newest
+  // Called on Open's thread while it restores a checkpoint's pipeline tasks (one per pipeline and
+  // partition: operator state, positions, watermarks), after each, with the tasks done and their
+  // total. Not called without a checkpoint to restore. `impulse run` draws a progress bar with it.
+  std::function<void(uint64_t tasks_done, uint64_t tasks_total)> on_restore_progress;
   // true: operators write and sync their whole state while the pipelines wait (the previous
   // scheme, kept to compare). false: the state is captured in O(1) in the pause and written in
   // the background before the checkpoint commits (docs/CHECKPOINTS.md).

@@ -1,6 +1,6 @@
 // An exclusive advisory lock on a data directory (flock on DIR/LOCK), held by a running engine
-// and by the offline commands that rewrite the directory (impulse reset), so that neither runs
-// while the other has the directory. Released when the DirLock is destroyed or the process
+// and by the offline commands that rewrite the directory (impulse reset, impulse repair), so
+// that neither runs while the other has the directory. Released when the DirLock is destroyed or the process
 // dies (the kernel drops flock locks), so a crash never leaves a stale lock.
 #pragma once
 

@@ -3,9 +3,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <thread>
+
+#include "common/logger.h"
 
 namespace impulse::connect {
 
@@ -57,9 +58,13 @@ void AppendValueLine(const char* value, size_t len, size_t max_line_bytes, std::
 void Notes::Say(const std::string& what, std::atomic<uint64_t>* counter) {
   counter->fetch_add(1, std::memory_order_relaxed);
   const int64_t now = WallMs();
-  if (now - last_ms_ < 1000) return;
+  if (now - last_ms_ < 1000) {
+    ++suppressed_;
+    return;
+  }
   last_ms_ = now;
-  std::fprintf(stderr, "impulse: %s: %s\n", prefix_.c_str(), what.c_str());
+  LogWarn("connector", prefix_ + ": " + what, {{"connector", prefix_}, {"note", what}, {"suppressed", suppressed_}});
+  suppressed_ = 0;
 }
 
 bool AppendWithRetry(Host* host, uint32_t stream, uint32_t partition, const RowBatch& rows, std::vector<BadLine>* bad,

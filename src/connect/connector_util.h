@@ -30,8 +30,9 @@ Result<std::string> ResolveEnv(const std::string& what, const std::string& value
 // character (a raw newline there is invalid JSON and stays invalid).
 void AppendValueLine(const char* value, size_t len, size_t max_line_bytes, std::string* ndjson);
 
-// Counts every note and writes at most one line a second to stderr ("impulse: <prefix>: what"):
-// an outage must not flood it. One thread.
+// Counts every note and logs at most one a second (event `connector`, warn: "<prefix>: what",
+// with `suppressed` the notes not logged since the previous line): an outage must not flood the
+// log. One thread.
 class Notes {
  public:
   explicit Notes(std::string prefix) : prefix_(std::move(prefix)) {}
@@ -40,6 +41,7 @@ class Notes {
  private:
   std::string prefix_;
   int64_t last_ms_ = 0;
+  uint64_t suppressed_ = 0;
 };
 
 // Appends a source batch (Host::AppendSourceBatch) until it is durable: backpressure is retried

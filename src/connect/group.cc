@@ -526,7 +526,7 @@ class GroupImpl final : public Group, public server::GroupLookups {
     try {
       (void)Stop();
     } catch (...) {
-      std::fprintf(stderr, "impulse: group: stop failed with an exception\n");
+      LogError("stop", "group: stop failed with an exception");
     }
   }
 
@@ -742,7 +742,8 @@ class GroupImpl final : public Group, public server::GroupLookups {
     while (!stop_.load(std::memory_order_acquire)) {
       if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), 100)) {
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          std::fprintf(stderr, "impulse: group %s: %s\n", kdef_.group.c_str(), rd_kafka_message_errstr(m));
+          LogWarn("group_state", "group " + kdef_.group + ": " + rd_kafka_message_errstr(m),
+                  {{"group", kdef_.group}, {"error", rd_kafka_message_errstr(m)}});
         }
         rd_kafka_message_destroy(m);
       }
@@ -1124,8 +1125,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
         Status st = Transact(m, [](const ProduceFn&) { return Status::OK(); });
         if (!st.ok()) {
           owner_writes_failed_.fetch_add(1, std::memory_order_relaxed);
-          std::fprintf(stderr, "impulse: group %s: partition %d: owner record not written: %s\n", kdef_.group.c_str(),
-                       m->k, st.ToString().c_str());
+          LogWarn("group_state",
+                  "group " + kdef_.group + ": partition " + std::to_string(m->k) +
+                      ": owner record not written: " + st.ToString(),
+                  {{"group", kdef_.group}, {"partition", m->k}, {"error", st.ToString()}});
         }
         continue;
       }
@@ -1137,9 +1140,11 @@ class GroupImpl final : public Group, public server::GroupLookups {
                       : WriteSnapshot(m, s.checkpoint_id, data);
       if (!st.ok()) {
         snapshots_failed_.fetch_add(1, std::memory_order_relaxed);
-        std::fprintf(stderr, "impulse: group %s: partition %d checkpoint %llu: snapshot not written: %s\n",
-                     kdef_.group.c_str(), m->k, static_cast<unsigned long long>(s.checkpoint_id),
-                     st.ToString().c_str());
+        LogWarn(
+            "group_state",
+            "group " + kdef_.group + ": partition " + std::to_string(m->k) + " checkpoint " +
+                std::to_string(s.checkpoint_id) + ": snapshot not written: " + st.ToString(),
+            {{"group", kdef_.group}, {"partition", m->k}, {"checkpoint", s.checkpoint_id}, {"error", st.ToString()}});
         continue;
       }
       snapshots_written_.fetch_add(1, std::memory_order_relaxed);
@@ -1236,8 +1241,10 @@ class GroupImpl final : public Group, public server::GroupLookups {
         m->cv.notify_all();
         return failed;
       }
-      std::fprintf(stderr, "impulse: group %s: partition %d: commit_transaction: %s (retried)\n", kdef_.group.c_str(),
-                   m->k, rd_kafka_error_string(e));
+      LogWarn("group_state",
+              "group " + kdef_.group + ": partition " + std::to_string(m->k) +
+                  ": commit_transaction: " + rd_kafka_error_string(e) + " (retried)",
+              {{"group", kdef_.group}, {"partition", m->k}, {"error", rd_kafka_error_string(e)}});
       rd_kafka_error_destroy(e);
     }
   }
@@ -1337,8 +1344,8 @@ class GroupImpl final : public Group, public server::GroupLookups {
     if (read.ok()) {
       owners_ = std::move(*read);
     } else {
-      std::fprintf(stderr, "impulse: group %s: reading the partitions' owners: %s\n", kdef_.group.c_str(),
-                   read.status().ToString().c_str());
+      LogWarn("group_state", "group " + kdef_.group + ": reading the partitions' owners: " + read.status().ToString(),
+              {{"group", kdef_.group}, {"error", read.status().ToString()}});
     }
     return owners_;
   }

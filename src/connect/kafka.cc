@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/logger.h"
 #include "connect/connector_util.h"
 #include "connect/kafka.h"
 #include "connect/kafka_client.h"
@@ -174,10 +175,11 @@ class Source {
       }
       if (affected && subscribed_ && !assigned_once_) {
         // Closing would abort the process: the handle is left as it is, said.
-        std::fprintf(stderr,
-                     "impulse: kafka source %s: no partition assignment after %d ms; its consumer is left open "
-                     "(librdkafka %s aborts closing it before one)\n",
-                     def_.stream.c_str(), kFirstAssignmentWaitMs, rd_kafka_version_str());
+        LogWarn("connector",
+                "kafka source " + def_.stream + ": no partition assignment after " +
+                    std::to_string(kFirstAssignmentWaitMs) + " ms; its consumer is left open (librdkafka " +
+                    rd_kafka_version_str() + " aborts closing it before one)",
+                {{"connector", "kafka source " + def_.stream}, {"topic", def_.topic}});
         std::lock_guard<std::mutex> l(registry_mu());
         registry().erase(rk_.get());
         (void)rk_.release();
@@ -589,11 +591,15 @@ class Sink {
       if (pos_[p] <= end) continue;
       if (def_.exactly_once) {
         rewound_.fetch_add(pos_[p] - end, std::memory_order_relaxed);
-        std::fprintf(stderr,
-                     "impulse: kafka sink %s (topic %s) partition %u: exported up to offset %llu, past the restored "
-                     "checkpoint's end %llu: the outputs after it are exported again (duplicates are possible)\n",
-                     def_.stream.c_str(), def_.topic.c_str(), p, static_cast<unsigned long long>(pos_[p]),
-                     static_cast<unsigned long long>(end));
+        LogWarn("connector",
+                "kafka sink " + def_.stream + " (topic " + def_.topic + ") partition " + std::to_string(p) +
+                    ": exported up to offset " + std::to_string(pos_[p]) + ", past the restored checkpoint's end " +
+                    std::to_string(end) + ": the outputs after it are exported again (duplicates are possible)",
+                {{"connector", "kafka sink " + def_.stream},
+                 {"topic", def_.topic},
+                 {"partition", p},
+                 {"exported_offset", pos_[p]},
+                 {"checkpoint_end", end}});
       }
       pos_[p] = end;
       positions_seen_[p]->store(end, std::memory_order_relaxed);
@@ -814,7 +820,8 @@ class Sink {
         Status ls = LoadPositions();
         if (!ls.ok()) {
           producer_errors_.fetch_add(1, std::memory_order_relaxed);
-          std::fprintf(stderr, "impulse: kafka sink %s: %s\n", def_.stream.c_str(), ls.ToString().c_str());
+          LogWarn("connector", "kafka sink " + def_.stream + ": " + ls.ToString() + " (retried)",
+                  {{"connector", "kafka sink " + def_.stream}, {"topic", def_.topic}, {"error", ls.ToString()}});
           Sleep(backoff);
           backoff = std::min<int64_t>(backoff * 2, 2000);
           continue;
@@ -837,8 +844,10 @@ class Sink {
         continue;
       }
       producer_errors_.fetch_add(1, std::memory_order_relaxed);
-      std::fprintf(stderr, "impulse: kafka sink %s (topic %s): %s; retrying from its last position\n",
-                   def_.stream.c_str(), def_.topic.c_str(), st.ToString().c_str());
+      LogWarn("connector",
+              "kafka sink " + def_.stream + " (topic " + def_.topic + "): " + st.ToString() +
+                  "; retrying from its last position",
+              {{"connector", "kafka sink " + def_.stream}, {"topic", def_.topic}, {"error", st.ToString()}});
       if (!def_.exactly_once && rd_kafka_fatal_error(producer_.get(), nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         // A fatal idempotent producer never recovers: a new one, from the positions in the topic.
         Status np = NewProducer();
@@ -861,10 +870,11 @@ class Sink {
       // A member fenced by its partition's next owner exports nothing more: a new producer
       // would fence that owner in turn.
       fenced_.store(true, std::memory_order_release);
-      std::fprintf(stderr,
-                   "impulse: kafka sink %s (topic %s) partition %d: fenced by the partition's new owner; exports "
-                   "stop here\n",
-                   def_.stream.c_str(), def_.topic.c_str(), kdef_.member_partition);
+      LogWarn(
+          "connector",
+          "kafka sink " + def_.stream + " (topic " + def_.topic + ") partition " +
+              std::to_string(kdef_.member_partition) + ": fenced by the partition's new owner; exports stop here",
+          {{"connector", "kafka sink " + def_.stream}, {"topic", def_.topic}, {"partition", kdef_.member_partition}});
       return st;
     }
     if (abort) {
@@ -908,11 +918,15 @@ class Sink {
           const uint64_t kept = host_->FirstOffset(stream_, p);
           if (kept > end[p]) {
             gap_.fetch_add(kept - end[p], std::memory_order_relaxed);
-            std::fprintf(stderr,
-                         "impulse: kafka sink %s partition %u: offsets %llu..%llu deleted by retention before "
-                         "they were exported: skipped\n",
-                         def_.stream.c_str(), p, static_cast<unsigned long long>(end[p]),
-                         static_cast<unsigned long long>(kept));
+            LogWarn("connector",
+                    "kafka sink " + def_.stream + " partition " + std::to_string(p) + ": offsets " +
+                        std::to_string(end[p]) + ".." + std::to_string(kept) +
+                        " deleted by retention before they were exported: skipped",
+                    {{"connector", "kafka sink " + def_.stream},
+                     {"topic", def_.topic},
+                     {"partition", p},
+                     {"from_offset", end[p]},
+                     {"to_offset", kept}});
             end[p] = kept;
             continue;
           }
@@ -1079,10 +1093,15 @@ class Sink {
       if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         // Never deliverable: skipped, counted and said, so that it does not block what follows.
         oversized_.fetch_add(1, std::memory_order_relaxed);
-        std::fprintf(stderr,
-                     "impulse: kafka sink %s partition %u offset %llu: %zu bytes, over message.max.bytes: "
-                     "not exported\n",
-                     def_.stream.c_str(), p, static_cast<unsigned long long>(meta.offset), json_.size());
+        LogWarn("connector",
+                "kafka sink " + def_.stream + " partition " + std::to_string(p) + " offset " +
+                    std::to_string(meta.offset) + ": " + std::to_string(json_.size()) +
+                    " bytes, over message.max.bytes: not exported",
+                {{"connector", "kafka sink " + def_.stream},
+                 {"topic", def_.topic},
+                 {"partition", p},
+                 {"offset", meta.offset},
+                 {"bytes", json_.size()}});
         return Status::OK();
       }
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return Unavailable("produce: " + why);

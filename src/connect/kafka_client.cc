@@ -1,8 +1,8 @@
 #include "connect/kafka_client.h"
 
-#include <cstdio>
 #include <string>
 
+#include "common/logger.h"
 #include "connect/connector_util.h"
 
 namespace impulse::connect {
@@ -14,10 +14,19 @@ void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
   log->last = std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason;
 }
 
-// librdkafka's own stderr format, plus the last error-level line kept for start-up errors. Called
-// on librdkafka's threads, where the handle's opaque is already set.
+// librdkafka's lines through the engine's log (event `kafka_client`, its syslog level mapped:
+// 0..3 error, 4 warn, 5..6 info, 7 debug), plus the last error-level line kept for start-up
+// errors. Called on librdkafka's threads, where the handle's opaque is already set.
 void OnLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  std::fprintf(stderr, "%%%d|%s|%s| %s\n", level, fac, rd_kafka_name(rk), buf);
+  const LogLevel at = level <= 3   ? LogLevel::kError
+                      : level == 4 ? LogLevel::kWarn
+                      : level <= 6 ? LogLevel::kInfo
+                                   : LogLevel::kDebug;
+  if (LogEnabled(at)) {
+    const char* name = rd_kafka_name(rk);
+    Log(at, "kafka_client", std::string("librdkafka ") + name + ": " + fac + ": " + buf,
+        {{"client", name}, {"facility", fac}, {"syslog_level", level}});
+  }
   if (level > 3) return;
   auto* log = static_cast<ErrorLog*>(rd_kafka_opaque(rk));
   if (log == nullptr) return;

@@ -314,6 +314,13 @@ Status EngineImpl::Start() {
   RETURN_IF_ERROR(RecoverSources());
   if (dispatcher_) RETURN_IF_ERROR(dispatcher_->LoadCursors());
   for (uint32_t s = 0; s < n; ++s) shards_.push_back(std::make_unique<Shard>(this, s));
+  if (!restored_dir_.empty()) {
+    // One task per pipeline and partition of its source, each restored by one shard's Init.
+    for (const auto& p : pipelines_) {
+      const int src = StreamIndex(p->logical().source);
+      if (src >= 0) restore_tasks_total_ += streams_[static_cast<uint32_t>(src)]->partitions.size();
+    }
+  }
   for (auto& sh : shards_) RETURN_IF_ERROR(sh->Init());
   for (auto& sh : shards_) sh->Start();
   if (checkpoints_enabled()) checkpointer_ = std::thread([this] { CheckpointLoop(); });

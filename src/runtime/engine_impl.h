@@ -313,6 +313,11 @@ class EngineImpl final : public Engine, public connect::Host {
   bool checkpoints_enabled() const { return options_.checkpoint_interval_ms > 0; }
   const std::unordered_map<std::string, uint64_t>& restored_positions() const { return restored_positions_; }
   const std::string& restored_dir() const { return restored_dir_; }
+  // Open's thread, by the shards' Init: one more task restored (EngineOptions::on_restore_progress).
+  void NoteTaskRestored() {
+    ++restore_tasks_done_;
+    if (options_.on_restore_progress) options_.on_restore_progress(restore_tasks_done_, restore_tasks_total_);
+  }
   // Set before ckpt_pause_epoch: shards acknowledge between two cycles (Shard::prepared_epoch)
   // and run small batches until they pause, so that the pause request finds them soon.
   std::atomic<uint64_t> ckpt_prepare_epoch{0};
@@ -450,6 +455,7 @@ class EngineImpl final : public Engine, public connect::Host {
   bool record_spec_ = false;                // DATA/SPEC is written once Start succeeded (CheckSpecFingerprint)
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
+  uint64_t restore_tasks_total_ = 0, restore_tasks_done_ = 0;  // Open's thread (NoteTaskRestored)
   std::string ckpt_pending_dir_;
   std::mutex ckpt_mu_;              // one checkpoint at a time (timer thread or CheckpointNow)
   bool checkpoint_logged_ = false;  // under ckpt_mu_: the run's first checkpoint was logged at info

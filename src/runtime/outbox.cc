@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 
 #include "event/row_codec.h"
@@ -103,11 +102,12 @@ Status OutboxDispatcher::LoadCursors() {
     ASSIGN_OR_RETURN(std::string text, engine_->env()->ReadFile(dir + "/" + name));
     const uint64_t cursor = std::strtoull(text.c_str(), nullptr, 10);
     if (cursor < log.end_offset()) {
-      std::fprintf(stderr,
-                   "impulse: outbox: action '%s' is no longer in the spec; outbox rows %llu..%llu may hold firings "
-                   "for it that will not be delivered (impulse_outbox_errors_total{kind=\"unknown_action\"})\n",
-                   action.c_str(), static_cast<unsigned long long>(cursor),
-                   static_cast<unsigned long long>(log.end_offset()));
+      LogWarn("action_unknown",
+              "outbox: action '" + action + "' is no longer in the spec; outbox rows " + std::to_string(cursor) + ".." +
+                  std::to_string(log.end_offset()) +
+                  " may hold firings for it that will not be delivered "
+                  "(impulse_outbox_errors_total{kind=\"unknown_action\"})",
+              {{"action", action}, {"from_offset", cursor}, {"end_offset", log.end_offset()}});
       unknown_action_.Add(1);
     }
   }
@@ -316,11 +316,12 @@ void OutboxDispatcher::Pump(Lane& lane, size_t index) {
         // Lane 0 also notices rows no lane will take (an action removed from the spec since).
         if (index == 0 && !HasLane(r[kAction].sv())) {
           if (unknown_action_.Get() == 0) {
-            std::fprintf(stderr,
-                         "impulse: outbox: firing %s names action '%.*s', which the spec no longer has; "
-                         "skipped (counted in impulse_outbox_errors_total{kind=\"unknown_action\"})\n",
-                         std::string(r[kFiringId].sv()).c_str(), static_cast<int>(r[kAction].sv().size()),
-                         r[kAction].sv().data());
+            LogWarn("action_unknown",
+                    "outbox: firing " + std::string(r[kFiringId].sv()) + " names action '" +
+                        std::string(r[kAction].sv()) +
+                        "', which the spec no longer has; skipped (counted in "
+                        "impulse_outbox_errors_total{kind=\"unknown_action\"})",
+                    {{"action", r[kAction].sv()}, {"firing", r[kFiringId].sv()}});
           }
           unknown_action_.Add(1);
         }

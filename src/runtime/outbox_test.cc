@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -441,12 +442,26 @@ TEST_F(OutboxTest, AnActionRemovedWithPendingFiringsIsReported) {
     ASSERT_TRUE((*down)->WaitForRequests(18, 30'000));  // 9 firings x 2 actions
     ASSERT_TRUE((*e)->Stop().ok());
   }
-  // The same spec without `other`: its 9 pending firings will not be delivered, and it says so.
+  // The same spec without `other`: its 9 pending firings will not be delivered, and it says so,
+  // through the engine's log (with --log-format json a JSON line, as every event of note).
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  ConfigureLog(LogLevel::kInfo, LogFormat::kJson, log);
+  ::testing::internal::CaptureStderr();
   auto e = Engine::Open(WriteSpec(kSpec, "{HOOK}", "{url: \"" + (*down)->url("/") + "\", retries: 0}"), Options());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ConfigureLog(LogLevel::kInfo, LogFormat::kText, stderr);
+  std::string lines;
+  std::rewind(log);
+  for (int c = std::fgetc(log); c != EOF; c = std::fgetc(log)) lines.push_back(static_cast<char>(c));
+  std::fclose(log);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   // 1 for the cursor at start; more when `hook`'s own cursor had not passed `other`'s rows at the
   // stop (its last outcomes still being recorded), since it then reads them again and counts them.
   EXPECT_GE(Metric((*e)->MetricsText(), "impulse_outbox_errors_total{kind=\"unknown_action\"}"), 1);
+  EXPECT_EQ(err.find("no longer in the spec"), std::string::npos) << "not through the log: " << err;
+  EXPECT_NE(lines.find(R"("level":"warn","event":"action_unknown")"), std::string::npos) << lines;
+  EXPECT_NE(lines.find(R"("action":"other","from_offset":)"), std::string::npos) << lines;
   ASSERT_TRUE((*e)->Stop().ok());
 }
 

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 
 #include "event/json_writer.h"
 #include "event/key_hash.h"
@@ -111,6 +110,7 @@ Status Shard::Init() {
       t->cursor_path = engine_->CursorPath(lp.name, part);
       if (engine_->checkpoints_enabled()) {
         RETURN_IF_ERROR(RestoreTask(*t));
+        if (!engine_->restored_dir().empty()) engine_->NoteTaskRestored();
       } else if (engine_->env()->FileExists(t->cursor_path)) {
         ASSIGN_OR_RETURN(std::string text, engine_->env()->ReadFile(t->cursor_path));
         uint64_t v = 0;
@@ -546,10 +546,10 @@ void Shard::RollBackFailedBatch(bool refuse_requests) {
     if (!r.ok()) {
       pending_rollback_[s][p] = base;
       metrics_.rollback_errors.Add(1);
-      std::fprintf(stderr,
-                   "impulse: %s: could not drop the records of refused requests (%s); writes there are refused "
-                   "until a retry succeeds (a crash before then may keep them)\n",
-                   where.c_str(), r.ToString().c_str());
+      LogError("rollback_failed",
+               where + ": could not drop the records of refused requests (" + r.ToString() +
+                   "); writes there are refused until a retry succeeds (a crash before then may keep them)",
+               {{"where", where}, {"error", r.ToString()}});
       if (output_error_.ok() && (flags & kOutputRecords) != 0) output_error_ = r.WithContext(where);
       continue;
     }

@@ -498,6 +498,32 @@ TEST_F(StatefulEngineTest, RestoringAnOlderCheckpointRollsBackAndReplaysToTheSam
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+// Open reports a restore's progress (impulse run draws a bar from it): once per pipeline task,
+// counting up to their total; never without a checkpoint to restore.
+TEST_F(StatefulEngineTest, ARestoreReportsItsProgressTaskByTask) {
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  EngineOptions o = Options();
+  o.on_restore_progress = [&](uint64_t done, uint64_t total) { calls.emplace_back(done, total); };
+  uint64_t tasks = 0;
+  {
+    auto e = Engine::Open(spec_, o);  // a new directory: nothing to restore
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    EXPECT_TRUE(calls.empty());
+    for (const StreamInfo& si : (*e)->ListStreams()) {
+      if (si.name == "clicks" || si.name == "user_counts") tasks += si.partitions.size();  // the pipelines' sources
+    }
+    Ingest(**e, Clicks(4, 1000), 0, 1000);
+    ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+    ASSERT_TRUE((*e)->Stop().ok());  // with a final checkpoint
+  }
+  ASSERT_GT(tasks, 4u);
+  auto e = Engine::Open(spec_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  ASSERT_EQ(calls.size(), tasks);
+  for (uint64_t i = 0; i < tasks; ++i) EXPECT_EQ(calls[i], std::make_pair(i + 1, tasks));
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 TEST_F(StatefulEngineTest, PeriodicCheckpointsDuringIngestAndACleanRestartDoNotRepeatOutputs) {
   const auto clicks = Clicks(3, 6000);
   const auto ref = Reference(clicks);

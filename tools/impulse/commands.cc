@@ -8,12 +8,16 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "common/build_info.h"
+#include "common/dir_lock.h"
 #include "common/logger.h"
 #include "connect/group.h"
 #include "connect/kafka.h"
@@ -166,6 +170,7 @@ int RunCommand(const std::vector<std::string>& args) {
   po::options_description opts("run options");
   std::string spec, listen = "127.0.0.1:8470", durability = "sync", token, state = "memory", models, advertise;
   std::string log_level = "info", log_format = "text";
+  bool quiet = false;
   EngineOptions eo;
   server::HttpServerOptions so;
   // Several I/O threads on a multi-core machine, half the cores: the shards (one per core by
@@ -214,7 +219,8 @@ int RunCommand(const std::vector<std::string>& args) {
       "http://<hostname>:<port> when listening on 0.0.0.0 or ::)")(
       "log-level", po::value(&log_level)->default_value(log_level), "debug | info | warn | error")(
       "log-format", po::value(&log_format)->default_value(log_format),
-      "text | json (one JSON object per line: ts, level, event, message, fields)");
+      "text | json (one JSON object per line: ts, level, event, message, fields)")(
+      "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown on a terminal while a long restore runs)");
   // Kept to compare checkpoint schemes (scripts/checkpoint_pause.sh), not for operators.
   po::options_description internal;
   internal.add_options()("checkpoint-state-in-pause", po::bool_switch(&eo.checkpoint_state_in_pause),
@@ -333,7 +339,23 @@ int RunCommand(const std::vector<std::string>& args) {
     LogInfo("stop", "stopped cleanly");
     return 0;
   }
+  // A progress bar over the checkpoint's tasks while Open restores them, once the restore has
+  // taken a second (a shorter one would only flash); not with JSON logs, whose lines it would cut.
+  const ProgressBar::Mode restore_mode =
+      format == LogFormat::kJson ? ProgressBar::Mode::kOff : ProgressBar::ModeFor(STDERR_FILENO, quiet);
+  std::unique_ptr<ProgressBar> restore_bar;
+  const auto open_start = std::chrono::steady_clock::now();
+  if (restore_mode != ProgressBar::Mode::kOff) {
+    eo.on_restore_progress = [&](uint64_t done, uint64_t total) {
+      if (restore_bar == nullptr) {
+        if (std::chrono::steady_clock::now() - open_start < std::chrono::seconds(1)) return;
+        restore_bar = std::make_unique<ProgressBar>(stderr, "restoring checkpoint", "tasks", total, restore_mode);
+      }
+      restore_bar->Update(done);
+    };
+  }
   auto engine = Engine::Open(spec, eo);
+  if (restore_bar != nullptr) restore_bar->Finish();
   if (!engine.ok()) {
     std::fprintf(stderr, "impulse: %s\n", engine.status().ToString().c_str());
     return 1;
@@ -376,6 +398,24 @@ int RepairCommand(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse repair DIR", opts, &vm, "dir", Positional::kRequired); rc >= 0) {
     return rc;
+  }
+  // The partition's data directory (DIR/../../..) is locked as `impulse reset` does: a running
+  // engine holds that lock and appends to the partition, which repair truncates.
+  std::error_code ec;
+  const std::filesystem::path part = std::filesystem::weakly_canonical(dir, ec);
+  if (ec || part.parent_path().parent_path().filename() != "streams" || !std::filesystem::is_directory(part)) {
+    std::fprintf(stderr,
+                 "impulse: repair %s: not a partition directory of a data directory (DATA/streams/STREAM/PARTITION): "
+                 "its lock cannot be taken; not done\n",
+                 dir.c_str());
+    return 1;
+  }
+  const std::string data_dir = part.parent_path().parent_path().parent_path().string();
+  auto lock = DirLock::Acquire(data_dir);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "impulse: repair %s: %s; stop the engine first (nothing changed)\n", dir.c_str(),
+                 lock.status().message().c_str());
+    return 1;
   }
   ProgressBar progress(stderr, "repair", "segments", 0, ProgressBar::ModeFor(STDERR_FILENO, quiet));
   log::RepairReport report;

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "impulse/schema.h"
 #include "tools/impulse/commands.h"
 #include "tools/impulse/http_client.h"
+#include "tools/impulse/metrics_text.h"
 
 namespace impulse::tools {
 namespace {
@@ -433,24 +435,6 @@ int DescribeCommand(const std::vector<std::string>& args) {
 
 // ---- status and top ----
 
-// The sum of a Prometheus family's samples (every label set), 0 when absent.
-double MetricSum(const std::string& text, std::string_view family) {
-  double sum = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view line(text.data() + pos, end - pos);
-    pos = end + 1;
-    if (!line.starts_with(family) || line.size() <= family.size()) continue;
-    const char next = line[family.size()];
-    if (next != ' ' && next != '{') continue;
-    const size_t sp = line.rfind(' ');
-    sum += std::strtod(std::string(line.substr(sp + 1)).c_str(), nullptr);
-  }
-  return sum;
-}
-
 struct Snapshot {
   std::string pipelines_json;
   std::string metrics;
@@ -479,6 +463,51 @@ std::string Delay(simdjson::dom::element e) {
     std::snprintf(buf, sizeof buf, "%.1f h", static_cast<double>(ms) / 3'600'000);
   }
   return buf;
+}
+
+// A duration in seconds, at a precision that suits its size.
+std::string Seconds(std::optional<double> s) {
+  if (!s.has_value()) return "-";
+  char buf[32];
+  if (*s < 1e-3) {
+    std::snprintf(buf, sizeof buf, "%.0f us", *s * 1e6);
+  } else if (*s < 1) {
+    std::snprintf(buf, sizeof buf, "%.1f ms", *s * 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f s", *s);
+  }
+  return buf;
+}
+
+// Per-stage latency percentiles (impulse_stage_latency_seconds, since the engine started) and the
+// engine process's CPU (with `prev`, a share of one core since it) and resident memory.
+std::string RenderEngine(const Snapshot& now, const Snapshot* prev) {
+  constexpr std::string_view kStages = "impulse_stage_latency_seconds";
+  const std::string& m = now.metrics;
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "\n%-24s %12s %10s %10s   (latency since start)\n", "STAGE", "COUNT", "P50", "P99");
+  out.append(line);
+  for (const std::string& stage : HistogramLabelValues(m, kStages, "stage")) {
+    const std::vector<HistogramBucket> b = HistogramBuckets(m, kStages, "stage", stage);
+    std::snprintf(line, sizeof line, "%-24s %12.0f %10s %10s\n", stage.c_str(), b.empty() ? 0 : b.back().count,
+                  Seconds(HistogramQuantile(b, 0.5)).c_str(), Seconds(HistogramQuantile(b, 0.99)).c_str());
+    out.append(line);
+  }
+  const double cpu_s = MetricSum(m, "process_cpu_seconds_total");
+  const double dt = prev != nullptr ? std::chrono::duration<double>(now.at - prev->at).count() : 0;
+  std::string cpu;
+  if (dt > 0) {
+    std::snprintf(line, sizeof line, "%.1f%% of a core",
+                  100 * (cpu_s - MetricSum(prev->metrics, "process_cpu_seconds_total")) / dt);
+  } else {
+    std::snprintf(line, sizeof line, "%.1f s since start", cpu_s);
+  }
+  cpu = line;
+  std::snprintf(line, sizeof line, "\nengine: cpu %s, resident memory %s\n", cpu.c_str(),
+                Bytes(MetricSum(m, "process_resident_memory_bytes")).c_str());
+  out.append(line);
+  return out;
 }
 
 // The status text; with `prev`, rates per second since it.
@@ -581,6 +610,7 @@ std::string RenderStatus(const Snapshot& now, const Snapshot* prev) {
                 MetricSum(m, "impulse_events_rejected_total"), MetricSum(m, "impulse_late_events_total"),
                 MetricSum(m, "impulse_backpressure_rejections_total"));
   out.append(line);
+  out.append(RenderEngine(now, prev));
   return out;
 }
 

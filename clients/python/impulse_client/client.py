@@ -8,7 +8,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from . import errors as _errors
-from .errors import RejectedLines, ServiceUnavailable, TransportError
+from .errors import RejectedLines, ResponseTooLarge, ServiceUnavailable, TransportError
 
 DEFAULT_URL = "http://127.0.0.1:8470"
 _log = logging.getLogger("impulse_client")
@@ -24,7 +24,19 @@ DEFAULT_BATCH_BYTES = 1 << 20
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_BACKOFF_S = 0.25
 DEFAULT_MAX_BACKOFF_S = 10.0
+# A server's Retry-After is honoured up to this many seconds (a longer one waits this long), and
+# the retries of one request wait at most DEFAULT_RETRY_BUDGET_S in all: past it the 503 is raised,
+# so a misbehaving server cannot hold the caller for hours.
+DEFAULT_MAX_RETRY_AFTER_S = 30.0
+DEFAULT_RETRY_BUDGET_S = 120.0
 DEFAULT_TIMEOUT_S = 30.0
+# The longest answer body read (ResponseTooLarge past it). The engine's largest answers are reads
+# of 10000 events and /metrics, far below it.
+DEFAULT_MAX_RESPONSE_BYTES = 64 << 20
+# tail: each long-poll of the read route waits up to this long for new events (the engine's
+# maximum is 30000, Engine::kWaitReadableMaxMs); it must stay under the socket timeout.
+DEFAULT_TAIL_WAIT_MS = 10000
+WAIT_MS_MAX = 30000
 # The engine's bounds per request (docs/HTTP_API.md).
 FEATURE_BATCH_MAX = 1000
 READ_LIMIT_MAX = 10000
@@ -144,7 +156,8 @@ class Client:
 
     def __init__(self, url=DEFAULT_URL, token=None, timeout=DEFAULT_TIMEOUT_S, *, batch_events=DEFAULT_BATCH_EVENTS,
                  batch_bytes=DEFAULT_BATCH_BYTES, max_retries=DEFAULT_MAX_RETRIES, backoff=DEFAULT_BACKOFF_S,
-                 max_backoff=DEFAULT_MAX_BACKOFF_S):
+                 max_backoff=DEFAULT_MAX_BACKOFF_S, max_retry_after=DEFAULT_MAX_RETRY_AFTER_S,
+                 retry_budget=DEFAULT_RETRY_BUDGET_S, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"url wants http://HOST:PORT or https://HOST:PORT, got {url!r}")
@@ -152,6 +165,10 @@ class Client:
             raise ValueError("batch_events and batch_bytes must be positive")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if max_retry_after < 0 or retry_budget < 0:
+            raise ValueError("max_retry_after and retry_budget must be >= 0")
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be positive")
         self.url = url.rstrip("/")
         self._scheme = parsed.scheme
         self._host = parsed.hostname
@@ -164,6 +181,9 @@ class Client:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self.retry_budget = retry_budget
+        self.max_response_bytes = max_response_bytes
         self._conn = None
         self._conn_used = False
         self._sleep = time.sleep  # replaced by tests
@@ -207,7 +227,7 @@ class Client:
             try:
                 conn.request(method, target, body=body, headers=headers)
                 resp = conn.getresponse()
-                data = resp.read()
+                data = self._read_body(resp, method, target)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 self.close()
                 if reused and attempt == 0:
@@ -222,25 +242,49 @@ class Client:
             return resp.status, dict(resp.getheaders()), data
         raise AssertionError("unreachable")
 
+    def _read_body(self, resp, method, target):
+        """The answer's body, at most max_response_bytes of it: ResponseTooLarge beyond (the rest is
+        not read; the connection is closed by the caller's handler)."""
+        limit = self.max_response_bytes
+        length = resp.getheader("Content-Length")
+        too_large = f"{method} {target}: answer body over max_response_bytes ({limit})"
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            self.close()
+            raise ResponseTooLarge(f"{too_large}: Content-Length {int(length)}", limit=limit, status=resp.status)
+        data = resp.read(limit + 1)  # one byte more tells a body of exactly `limit` from a longer one
+        if len(data) > limit:
+            self.close()
+            raise ResponseTooLarge(too_large, limit=limit, status=resp.status)
+        return data
+
     def _request(self, method, path, body=None, query=None, content_type=None, ok=(200,), retry=True):
-        """A request whose status must be in `ok`; 503 retried (at most max_retries times).
+        """A request whose status must be in `ok`; 503 retried (at most max_retries times, waiting
+        at most retry_budget seconds in all).
 
         Returns (status, headers, body bytes, retries)."""
         retries = 0
+        waited = 0.0
         while True:
             status, headers, data = self._raw(method, path, body, query, content_type)
             if status in ok:
                 return status, headers, data, retries
             err = _errors.error_for(status, data, headers)
             if isinstance(err, ServiceUnavailable) and retry and retries < self.max_retries:
-                self._sleep(self._retry_delay(err.retry_after, retries))
+                delay = self._retry_delay(err.retry_after, retries)
+                if waited + delay > self.retry_budget:
+                    err.message += (f" (not retried: {waited + delay:g} s of waiting would pass retry_budget"
+                                    f" {self.retry_budget:g} s)")
+                    err.args = (err.message,)
+                    raise err
+                self._sleep(delay)
+                waited += delay
                 retries += 1
                 continue
             raise err
 
     def _retry_delay(self, retry_after, attempt):
         backoff = min(self.max_backoff, self.backoff * (2 ** attempt))
-        return max(retry_after or 0.0, backoff)
+        return max(min(retry_after or 0.0, self.max_retry_after), backoff)
 
     def _json(self, method, path, payload=None, query=None, ok=(200,), retry=True):
         body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode("utf-8")
@@ -345,80 +389,108 @@ class Client:
 
     # -- read back -----------------------------------------------------------------------------
 
-    def read(self, stream, partition, from_offset=0, limit=100):
+    def read(self, stream, partition, from_offset=0, limit=100, *, wait_ms=0):
         """Up to `limit` (1..10000) events of one partition from `from_offset`, as dicts with
         `_offset`, `_partition`, `_event_time` and the fields. Offsets of pipeline-written
-        streams are not dense: continue from the last `_offset` + 1."""
+        streams are not dense: continue from the last `_offset` + 1. With `wait_ms` (0..30000)
+        and no event yet, the engine answers as soon as one is readable or after wait_ms."""
         query = {"partition": str(int(partition)), "from": str(int(from_offset)), "limit": str(int(limit))}
+        if wait_ms:
+            query["wait_ms"] = str(int(wait_ms))
         _, _, data, _ = self._request("GET", f"/v1/streams/{_quote(stream)}/events", query=query)
         return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
+    def read_cursor(self, stream, cursor="beginning", limit=100, *, wait_ms=0):
+        """Up to `limit` events of every partition from `cursor` ("beginning", "end", or the
+        `cursor` of a previous answer), waiting up to `wait_ms` for one when there is none: the
+        engine's answer as a dict with `events`, `cursor` (pass it back to continue), `end_offsets`,
+        `caught_up` and `skipped` (docs/HTTP_API.md, "Every partition")."""
+        query = {"cursor": cursor, "limit": str(int(limit))}
+        if wait_ms:
+            query["wait_ms"] = str(int(wait_ms))
+        return self._json("GET", f"/v1/streams/{_quote(stream)}/events", query=query)
+
     def stream(self, name):
-        """The description of one stream, as `streams()` lists it; NotFound when unknown."""
-        for s in self.streams():
-            if s.get("name") == name:
-                return s
-        raise _errors.NotFound(f"unknown stream '{name}'", status=404, code="NotFound")
+        """The description of one stream (`GET /v1/streams/{name}`: fields, partitions with
+        start and end offsets, retention, readers and writers); NotFound when unknown."""
+        return self._json("GET", f"/v1/streams/{_quote(name)}")
 
-    def tail(self, stream, partition=None, from_offset="end", *, poll_interval=0.5, follow=True, limit=1000):
-        """Yields the events of `stream` as they are acknowledged, by polling the read-back API.
+    def tail(self, stream, partition=None, from_offset="end", *, follow=True, limit=1000,
+             wait_ms=DEFAULT_TAIL_WAIT_MS):
+        """Yields the events of `stream` as they are acknowledged, by long-polling the read route.
 
-        `partition`: one partition, or None for all of them (each partition's end offset is read
-        from `GET /v1/streams` and only partitions that grew are read). `from_offset`: "end"
+        `partition`: one partition, or None for all of them (the cursor form of
+        `GET /v1/streams/{s}/events`: one request reads every partition). `from_offset`: "end"
         (only new events), "start" (everything retained), or an offset (the same for every
-        partition), taken when tail is called. With follow=False the generator ends once it has
-        caught up with the ends it saw; otherwise it polls every `poll_interval` seconds until
-        closed. Events of one partition come in offset order; partitions are interleaved by poll.
+        partition; past a partition's end, its end), taken when tail is called. With
+        follow=False the generator ends once it has reached the ends seen when it was called;
+        otherwise each request waits up to `wait_ms` (1..30000, below the client's timeout) for
+        new events, until the generator is closed. Events of one partition come in offset order.
         Events removed by the stream's retention before the tail read them are skipped, with a
         warning on the `impulse_client` logger naming how many.
         """
-        desc = self.stream(stream)
-        parts = {p["partition"]: p for p in desc["partitions"]}
-        chosen = sorted(parts) if partition is None else [int(partition)]
-        for p in chosen:
-            if p not in parts:
-                raise _errors.BadRequest(f"stream '{stream}' has no partition {p} (it has {len(parts)})",
-                                         status=400, code="OutOfRange")
+        wait_ms = int(wait_ms)
+        if follow and not 0 < wait_ms <= WAIT_MS_MAX:
+            raise ValueError(f"wait_ms must be in 1..{WAIT_MS_MAX}, got {wait_ms}")
+        if follow and self.timeout is not None and wait_ms / 1000.0 >= self.timeout:
+            raise ValueError(f"wait_ms {wait_ms} must be shorter than the client's timeout ({self.timeout} s)")
+        parts = sorted(self.stream(stream)["partitions"], key=lambda q: q["partition"])
+        ends = [int(q["end_offset"]) for q in parts]
+        if partition is not None and not 0 <= int(partition) < len(parts):
+            raise _errors.BadRequest(f"stream '{stream}' has no partition {partition} (it has {len(parts)})",
+                                     status=400, code="OutOfRange")
         if from_offset == "end":
-            cursor = {p: parts[p]["end_offset"] for p in chosen}
+            start = list(ends)
         elif from_offset == "start":
-            cursor = {p: parts[p]["start_offset"] for p in chosen}
+            start = [int(q["start_offset"]) for q in parts]
         else:
-            cursor = {p: int(from_offset) for p in chosen}
+            start = [min(int(from_offset), e) for e in ends]
         limit = max(1, min(int(limit), READ_LIMIT_MAX))
-        return self._tail(stream, chosen, parts, cursor, poll_interval, follow, limit)
+        wait = wait_ms if follow else 0
+        if partition is None:
+            return self._tail_all(stream, start, ends, follow, limit, wait)
+        p = int(partition)
+        return self._tail_one(stream, p, start[p], ends[p], follow, limit, wait)
 
-    def _tail(self, stream, chosen, parts, cursor, poll_interval, follow, limit):
+    def _tail_all(self, stream, start, ends, follow, limit, wait_ms):
+        cursor = ",".join(str(o) for o in start)
         while True:
-            for p in chosen:
-                end = parts[p]["end_offset"]
-                while cursor[p] < end:
-                    try:
-                        rows = self.read(stream, p, cursor[p], limit)
-                    except _errors.BadRequest as e:
-                        if e.code != "OutOfRange":
-                            raise
-                        # Retention removed the position before it was read: go on from the
-                        # partition's start, saying how much was missed.
-                        start = next((q["start_offset"] for q in self.stream(stream)["partitions"]
-                                      if q["partition"] == p), None)
-                        if start is None or cursor[p] >= start:
-                            raise
-                        _log.warning("stream %s partition %d: %d events removed by retention before they were read",
-                                     stream, p, start - cursor[p])
-                        cursor[p] = start
-                        continue
-                    if not rows:
-                        # Only watermark markers before `end` (pipeline-written streams).
-                        cursor[p] = end
-                        break
-                    for row in rows:
-                        yield row
-                    cursor[p] = int(rows[-1]["_offset"]) + 1
+            reply = self.read_cursor(stream, cursor, limit, wait_ms=wait_ms)
+            skipped = int(reply.get("skipped", 0))
+            if skipped:
+                _log.warning("stream %s: %d events removed by retention before they were read", stream, skipped)
+            yield from reply["events"]
+            cursor = reply["cursor"]
             if not follow:
+                at = [int(x) for x in cursor.split(",")]
+                if reply.get("caught_up") or all(a >= e for a, e in zip(at, ends)):
+                    return
+
+    def _tail_one(self, stream, p, pos, end, follow, limit, wait_ms):
+        while True:
+            if not follow and pos >= end:
                 return
-            time.sleep(poll_interval)
-            parts = {p["partition"]: p for p in self.stream(stream)["partitions"]}
+            try:
+                rows = self.read(stream, p, pos, limit, wait_ms=wait_ms)
+            except _errors.BadRequest as e:
+                if e.code != "OutOfRange":
+                    raise
+                # Retention removed the position before it was read: go on from the partition's
+                # start, saying how much was missed.
+                first = next((int(q["start_offset"]) for q in self.stream(stream)["partitions"]
+                              if q["partition"] == p), None)
+                if first is None or pos >= first:
+                    raise
+                _log.warning("stream %s partition %d: %d events removed by retention before they were read",
+                             stream, p, first - pos)
+                pos = first
+                continue
+            if not rows:
+                if not follow:
+                    return  # only watermark markers before `end` (pipeline-written streams)
+                continue  # the wait ended with nothing new: wait again
+            yield from rows
+            pos = int(rows[-1]["_offset"]) + 1
 
     # -- features, decisions, models -------------------------------------------------------------
 

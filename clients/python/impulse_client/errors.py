@@ -34,6 +34,15 @@ class TransportError(ImpulseError):
     """The request got no HTTP answer (connection refused, reset, timed out)."""
 
 
+class ResponseTooLarge(ImpulseError):
+    """The answer's body was longer than the client's `max_response_bytes` (`limit`): not read
+    further, and the connection closed. `status` is the answer's HTTP status."""
+
+    def __init__(self, message, limit=None, **kw):
+        super().__init__(message, **kw)
+        self.limit = limit
+
+
 class BadRequest(ImpulseError):
     status = 400
 

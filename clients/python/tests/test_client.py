@@ -294,8 +294,8 @@ class EngineTest(unittest.TestCase):
 
     def test_tail_follows_every_partition(self):
         c = self.client()
-        it = c.tail("transactions", poll_interval=0.05)  # from the end, as of now
-        one = c.tail("transactions", partition=1, poll_interval=0.05)
+        it = c.tail("transactions", wait_ms=5000)  # from the end, as of now; long-polls
+        one = c.tail("transactions", partition=1, wait_ms=5000)
         events = [tx(60000 + i, customer=6000 + i) for i in range(8)]
 
         def later():
@@ -313,6 +313,28 @@ class EngineTest(unittest.TestCase):
         self.assertEqual([next(one) for _ in in_one], in_one)
         it.close()
         one.close()
+
+    def test_read_cursor_round_trip(self):
+        c = self.client()
+        c.send("transactions", [tx(62000 + i, customer=6200 + i) for i in range(6)])
+        first = c.read_cursor("transactions", "beginning", limit=2)
+        self.assertEqual(len(first["events"]), 2)
+        self.assertFalse(first["caught_up"])
+        seen = [(r["_partition"], r["_offset"]) for r in first["events"]]
+        cursor = first["cursor"]
+        while True:
+            reply = c.read_cursor("transactions", cursor, limit=1000)
+            seen += [(r["_partition"], r["_offset"]) for r in reply["events"]]
+            cursor = reply["cursor"]
+            if reply["caught_up"]:
+                break
+        self.assertEqual(len(seen), len(set(seen)))  # no event twice
+        self.assertEqual([int(x) for x in cursor.split(",")], reply["end_offsets"])
+        # At the end, a wait that finds nothing answers after wait_ms with the same cursor.
+        idle = c.read_cursor("transactions", cursor, wait_ms=200)
+        self.assertEqual((idle["events"], idle["cursor"]), ([], cursor))
+        with self.assertRaises(ic.BadRequest):
+            c.read_cursor("transactions", "1,2,3,4,5,6,7")
 
     def test_tail_reads_pipeline_streams_to_their_end(self):
         c = self.client()

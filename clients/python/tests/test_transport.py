@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -34,9 +35,29 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        if srv.endless:  # a body that does not end until the reader goes away (or 256 MiB)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            piece = b"x" * 65536
+            try:
+                while srv.written < (256 << 20):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    srv.written += len(piece)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if srv.chunked:  # no Content-Length: the client learns the size only by reading
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(data), 7):
+                piece = data[i:i + 7]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         if srv.drop_idle:  # closes the keep-alive connection without saying so, as an idle timeout does
             self.close_connection = True
 
@@ -56,6 +77,9 @@ class TransportTest(unittest.TestCase):
         self.server.script = []
         self.server.default = accept_all
         self.server.drop_idle = False
+        self.server.chunked = False
+        self.server.endless = False
+        self.server.written = 0
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -75,28 +99,148 @@ class TransportTest(unittest.TestCase):
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return 503, headers, {"error": "engine queues full", "code": "Unavailable"}
 
+    @staticmethod
+    def desc(starts, ends):
+        """GET /v1/streams/s: a stream with one partition per (start, end)."""
+        return 200, {}, {"name": "s", "partitions": [{"partition": p, "start_offset": a, "end_offset": b}
+                                                      for p, (a, b) in enumerate(zip(starts, ends))]}
+
+    @staticmethod
+    def cursor_reply(events, cursor, caught_up, skipped=0):
+        return 200, {}, {"stream": "s", "events": events, "cursor": cursor, "end_offsets": [], "caught_up": caught_up,
+                         "skipped": skipped}
+
+    def query(self, n):
+        """The query of the server's n-th request, as a dict."""
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.server.requests[n][1]).query))
+
+    def test_tail_reads_every_partition_by_cursor(self):
+        # One request per answer for all partitions (no partition parameter), each passing the
+        # previous answer's cursor back; without follow, no wait and an end at the ends seen first.
+        ev = [{"_offset": 0, "_partition": 0, "a": 1}, {"_offset": 0, "_partition": 1, "a": 2},
+              {"_offset": 1, "_partition": 0, "a": 3}]
+        self.server.script = [self.desc([0, 0], [2, 1]), self.cursor_reply(ev[:2], "1,1", False),
+                              self.cursor_reply(ev[2:], "2,1", False)]
+        got = list(self.client().tail("s", from_offset="start", follow=False))
+        self.assertEqual([r["a"] for r in got], [1, 2, 3])
+        self.assertEqual(len(self.server.requests), 3)  # ends at the ends of the call, caught_up or not
+        self.assertEqual(self.server.requests[0][1], "/v1/streams/s")
+        self.assertEqual(self.query(1), {"cursor": "0,0", "limit": "1000"})
+        self.assertEqual(self.query(2), {"cursor": "1,1", "limit": "1000"})
+        # caught_up ends it too (a pipeline stream whose last records are watermark markers).
+        self.server.requests.clear()
+        self.server.script = [self.desc([0, 0], [9, 9]), self.cursor_reply([], "9,9", True)]
+        self.assertEqual(list(self.client().tail("s", from_offset=4, follow=False)), [])
+        self.assertEqual(self.query(1)["cursor"], "4,4")
+
+    def test_tail_follow_long_polls_instead_of_sleeping(self):
+        row = {"_offset": 5, "_partition": 1, "a": 9}
+        self.server.script = [self.desc([0, 0], [3, 5]), self.cursor_reply([], "3,5", False),
+                              self.cursor_reply([row], "3,6", False)]
+        it = self.client().tail("s")  # from the end, following
+        self.assertEqual(next(it), row)
+        it.close()
+        self.assertEqual(self.query(1), {"cursor": "3,5", "limit": "1000", "wait_ms": "10000"})
+        self.assertEqual(self.query(2)["cursor"], "3,5")  # a wait that ended empty: the same cursor
+        self.assertEqual(self.sleeps, [])
+        # One partition: the partition form, with the same wait.
+        self.server.requests.clear()
+        self.server.script = [self.desc([0, 0], [3, 5]), (200, {}, b""), (200, {}, json.dumps(row).encode() + b"\n")]
+        it = self.client().tail("s", partition=1, wait_ms=2000)
+        self.assertEqual(next(it), row)
+        it.close()
+        self.assertEqual(self.query(1), {"partition": "1", "from": "5", "limit": "1000", "wait_ms": "2000"})
+        self.assertEqual(self.query(2)["from"], "5")
+
+    def test_tail_wait_must_fit_the_engine_and_the_timeout(self):
+        with self.assertRaisesRegex(ValueError, "wait_ms must be in 1..30000"):
+            self.client().tail("s", wait_ms=30001)
+        with self.assertRaisesRegex(ValueError, "shorter than the client's timeout"):
+            self.client(timeout=5).tail("s", wait_ms=5000)
+        self.assertEqual(self.server.requests, [])
+        with self.assertRaises(ic.BadRequest) as cm:
+            self.server.script = [self.desc([0], [1])]
+            self.client().tail("s", partition=1)
+        self.assertEqual(cm.exception.code, "OutOfRange")
+
     def test_tail_skips_events_removed_by_retention(self):
-        # The partition's start moved past the tail's position (retention): the tail goes on from
-        # the new start and says how many events it missed, rather than failing.
-        def desc(start):
-            return 200, {}, {"streams": [{"name": "s", "partitions": [
-                {"partition": 0, "start_offset": start, "end_offset": 10}]}]}
-        rows = "".join(json.dumps({"_offset": i, "_partition": 0, "a": i}) + "\n" for i in range(5, 10)).encode()
-        self.server.script = [
-            desc(0),
-            (400, {}, {"error": "offset 0 is before the start of log (5)", "code": "OutOfRange"}),
-            desc(5),
-            (200, {}, rows),
-        ]
+        # Every partition: the engine went on from the partition's start and said how many events
+        # it skipped; the tail says so rather than failing.
+        rows = [{"_offset": i, "_partition": 0, "a": i} for i in range(5, 10)]
+        self.server.script = [self.desc([5], [10]), self.cursor_reply(rows, "10", True, skipped=5)]
         with self.assertLogs("impulse_client", level="WARNING") as logs:
             got = list(self.client().tail("s", from_offset=0, follow=False))
         self.assertEqual([r["a"] for r in got], [5, 6, 7, 8, 9])
         self.assertIn("5 events", logs.output[0])
+        # One partition: its start moved past the tail's position; the tail goes on from the new start.
+        self.server.script = [
+            self.desc([0], [10]),
+            (400, {}, {"error": "offset 0 is before the start of log (5)", "code": "OutOfRange"}),
+            self.desc([5], [10]),
+            (200, {}, "".join(json.dumps(r) + "\n" for r in rows).encode()),
+        ]
+        with self.assertLogs("impulse_client", level="WARNING") as logs:
+            got = list(self.client().tail("s", partition=0, from_offset=0, follow=False))
+        self.assertEqual([r["a"] for r in got], [5, 6, 7, 8, 9])
+        self.assertIn("5 events", logs.output[0])
         self.assertIn("from=5", self.server.requests[-1][1])
         # Any other 400 is still raised.
-        self.server.script = [desc(0), (400, {}, {"error": "bad", "code": "InvalidArgument"})]
+        self.server.script = [self.desc([0], [10]), (400, {}, {"error": "bad", "code": "InvalidArgument"})]
         with self.assertRaises(ic.BadRequest):
-            list(self.client().tail("s", from_offset=0, follow=False))
+            list(self.client().tail("s", partition=0, from_offset=0, follow=False))
+
+    def test_retry_after_is_capped(self):
+        # A day's Retry-After waits max_retry_after (30 s by default), as does a far HTTP date.
+        self.server.script = [self.unavailable("86400"),
+                              self.unavailable(email.utils.formatdate(time.time() + 86400, usegmt=True))]
+        self.client().send("s", [{"a": 1}])
+        self.assertEqual(self.sleeps, [30.0, 30.0])
+        self.sleeps.clear()
+        self.server.script = [self.unavailable("86400")]
+        self.client(max_retry_after=2).send("s", [{"a": 1}])
+        self.assertEqual(self.sleeps, [2.0])
+
+    def test_retries_stop_at_the_retry_budget(self):
+        # 30 s per retry, 70 s of budget: two waits, then the third 503 is raised.
+        self.server.script = [self.unavailable("30")] * 5
+        with self.assertRaises(ic.ServiceUnavailable) as cm:
+            self.client(max_retries=10, retry_budget=70).send("s", [{"a": 1}])
+        self.assertEqual(self.sleeps, [30.0, 30.0])
+        self.assertEqual(len(self.server.requests), 3)
+        self.assertIn("retry_budget", str(cm.exception))
+
+    def test_an_answer_over_max_response_bytes_is_an_error(self):
+        body = {"streams": [{"name": "x" * 200}]}
+        size = len(json.dumps(body))
+        for chunked in (False, True):  # by Content-Length, and by reading (no length given)
+            self.server.chunked = chunked
+            self.server.script = [(200, {}, body), (200, {}, body), (200, {}, {"streams": []})]
+            c = self.client(max_response_bytes=size)
+            self.assertEqual(c.streams(), body["streams"])  # exactly the bound: read
+            c.max_response_bytes = size - 1
+            with self.assertRaises(ic.ResponseTooLarge) as cm:
+                c.streams()
+            self.assertEqual((cm.exception.limit, cm.exception.status), (size - 1, 200))
+            self.assertEqual(c.streams(), [])  # the client goes on, on a new connection
+        with self.assertRaises(ValueError):
+            ic.Client(self.url, max_response_bytes=0)
+
+    def test_an_endless_answer_is_not_read_to_its_end(self):
+        # The client stops reading past its bound: the server can send only what fits in the
+        # sockets' buffers before the client hangs up, far from its 256 MiB.
+        self.server.endless = True
+        self.server.script = [(200, {}, b"")]
+        with self.assertRaises(ic.ResponseTooLarge):
+            self.client(max_response_bytes=1000).streams()
+        for _ in range(100):  # until the server has stopped writing (it sees the closed socket)
+            if self._server_done():
+                break
+        self.assertLess(self.server.written, 64 << 20)
+
+    def _server_done(self):
+        before = self.server.written
+        time.sleep(0.05)
+        return self.server.written == before
 
     def test_batches_by_count_and_bytes(self):
         events = [{"i": 100 + i, "pad": "x" * 10} for i in range(25)]  # lines of one length

@@ -5,7 +5,9 @@
 // side by side with the same spec run as a scheduled batch job (backfill every N seconds over
 // the events accumulated so far). Then the engine idles and its CPU is measured.
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +18,7 @@
 #include "common/command_line.h"
 #include "common/dir_lock.h"
 #include "common/fsync_probe.h"
+#include "common/progress.h"
 #include "common/share_dir.h"
 #include "event/key_hash.h"
 #include "examples/fraud/demo/demo.h"
@@ -56,6 +59,7 @@ struct DemoOptions {
   double batch_interval_s = 5;  // the batch job's period
   double idle_seconds = 10;
   bool webhook = true;
+  bool quiet = false;  // no progress bars (they are drawn on stderr when it is a terminal)
 };
 
 struct Phase {
@@ -86,7 +90,7 @@ void PrintCpu(const Phase& p) {
 // event time. Records each transaction's send time: in the open loop its request's due time
 // (latency counts the wait of a request sent late, no coordinated omission).
 Result<Phase> Send(const DemoOptions& o, LiveEngine& live, const Transactions& tx, uint64_t n, double rate,
-                   bool tailing, SentTimes* sent) {
+                   bool tailing, SentTimes* sent, const char* label) {
   uint32_t parts = 0;
   for (const StreamInfo& si : live.engine().ListStreams()) {
     if (si.name == "transactions") parts = static_cast<uint32_t>(si.partitions.size());
@@ -99,6 +103,10 @@ Result<Phase> Send(const DemoOptions& o, LiveEngine& live, const Transactions& t
     double cpu_s = 0;
     Status status;
     loadgen::LoadReport report;
+    // For the progress bar: transactions made into lines, stored every 256 (not per event of the
+    // throughput being measured); its own cache line, written by its sender thread only.
+    alignas(64) std::atomic<uint64_t> made{0};
+    std::atomic<bool> done{false};
   };
   std::vector<Sender> senders(parts);
   for (uint64_t i = 0; i < n; ++i) {
@@ -135,6 +143,7 @@ Result<Phase> Send(const DemoOptions& o, LiveEngine& live, const Transactions& t
         const int64_t now = NowNs();
         if (me.start_ns == kNotSeen) me.start_ns = now;
         sent->Set(id, me.rate > 0 ? IntendedSendNs(seq, lines, me.rate, me.start_ns) : now);
+        if ((seq & 255) == 0) me.made.store(seq, std::memory_order_relaxed);
       };
       auto r = loadgen::RunLoad(lo);
       if (!r.ok()) {
@@ -145,7 +154,26 @@ Result<Phase> Send(const DemoOptions& o, LiveEngine& live, const Transactions& t
         me.report = *r;
       }
       me.cpu_s = ThreadCpuSeconds() - c0;
+      me.done.store(true, std::memory_order_release);
     });
+  }
+  {
+    // This thread only waits for the senders: it redraws the bar (about 5 times a second) meanwhile.
+    const ProgressBar::Mode mode = ProgressBar::ModeFor(STDERR_FILENO, o.quiet);
+    ProgressBar bar(stderr, label, "events", n, mode);
+    if (mode != ProgressBar::Mode::kOff) {
+      for (bool all_done = false; !all_done;) {
+        all_done = true;
+        uint64_t made = 0;
+        for (const Sender& s : senders) {
+          made += s.made.load(std::memory_order_relaxed);
+          all_done = all_done && (s.ids.empty() || s.done.load(std::memory_order_acquire));
+        }
+        bar.Update(made);
+        if (!all_done) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      bar.Update(n);
+    }
   }
   for (std::thread& t : threads) t.join();
   for (const Sender& s : senders) {
@@ -223,7 +251,8 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
       "sync (fsync before ack; pipelines read fsynced events only) | none (write() only)")(
       "checkpoint-interval-ms", po::value(&o.checkpoint_interval_ms)->default_value(o.checkpoint_interval_ms),
       "engine checkpoint period (the pipelines pause for each; stateful steps need one)")(
-      "no-webhook", "publish alerts only, no webhook call");
+      "no-webhook", "publish alerts only, no webhook call")("quiet", po::bool_switch(&o.quiet),
+                                                            "no progress bars on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse demo fraud [options]", opts, &vm); rc >= 0) return rc;
   if (o.full) o.sim.days = 183;
@@ -261,7 +290,9 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
 
   // The simulation, rendered before any clock starts.
   const int64_t sim0 = NowNs();
-  auto txr = Simulate(o.sim);
+  ProgressBar sim_bar(stderr, "demo: simulation", "days", o.sim.days, ProgressBar::ModeFor(STDERR_FILENO, o.quiet));
+  auto txr = Simulate(o.sim, [&](uint32_t days) { sim_bar.Update(days); });
+  sim_bar.Finish();
   if (!txr.ok()) return Fail(txr.status());
   if (o.events > 0) txr->Truncate(o.events);
   const Transactions& tx = *txr;
@@ -311,7 +342,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     auto live = open("throughput");
     if (!live.ok()) return Fail(live.status());
     SentTimes sent(n);
-    auto p = Send(o, **live, tx, n, 0, /*tailing=*/false, &sent);
+    auto p = Send(o, **live, tx, n, 0, /*tailing=*/false, &sent, "demo: throughput");
     if (!p.ok()) return Fail(p.status());
     throughput_eps = static_cast<double>(n) / p->wall_s;
     const Engine& e = (*live)->engine();
@@ -354,7 +385,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
     if (!live.ok()) return Fail(live.status());
     (*live)->StartTail(n);
     SentTimes sent(n);
-    auto p = Send(o, **live, tx, n, o.rate, /*tailing=*/true, &sent);
+    auto p = Send(o, **live, tx, n, o.rate, /*tailing=*/true, &sent, "demo: latency");
     if (!p.ok()) return Fail(p.status());
     p->tail_cpu_s = (*live)->StopTail();
     std::vector<int64_t> decided = (*live)->decided_ns();
@@ -404,7 +435,7 @@ int FraudDemoCommand(const std::vector<std::string>& args) {
         {.spec = batch_spec, .models = o.models, .dir = o.data_dir + "/batch", .interval_s = o.batch_interval_s}, tx,
         sent3);
     job.Start();
-    auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3);
+    auto p = Send(o, **live, tx, n3, o.batch_rate, /*tailing=*/true, &sent3, "demo: beside batch");
     if (!p.ok()) job.Cancel();
     Status js = job.Join();
     if (!p.ok()) return Fail(p.status());

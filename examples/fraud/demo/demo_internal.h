@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,7 +38,9 @@ struct Transactions {
   uint64_t size() const { return labels.size(); }
   void Truncate(uint64_t n);  // keeps the first n
 };
-Result<Transactions> Simulate(const fraud::SimulatorOptions& options);
+// `on_day` (optional) is called after each simulated day with the days done.
+Result<Transactions> Simulate(const fraud::SimulatorOptions& options,
+                              const std::function<void(uint32_t days)>& on_day = {});
 
 // Rewrites the spec at `in` into `out`: with `webhook_url` non-empty the action alert_hook posts
 // there; empty: the triggers' `call:` and the top-level `actions:` are removed (publish only).

@@ -20,14 +20,16 @@ int64_t NowNs() {
       .count();
 }
 
-Result<Transactions> Simulate(const fraud::SimulatorOptions& options) {
+Result<Transactions> Simulate(const fraud::SimulatorOptions& options, const std::function<void(uint32_t)>& on_day) {
   auto sim = fraud::Simulator::Create(options);
   if (!sim.ok()) return sim.status();
   Transactions t;
   fraud::AppendCsvHeader(&t.csv);
   t.csv_header_end = t.csv.size();
   std::vector<fraud::Transaction> day;
+  uint32_t days = 0;
   while ((*sim)->NextDay(&day)) {
+    if (on_day) on_day(++days);
     for (const fraud::Transaction& tx : day) {
       if (tx.transaction_id != t.labels.size()) return Internal("simulator: transaction ids are not 0, 1, 2, ...");
       t.labels.push_back(tx.tx_fraud);
