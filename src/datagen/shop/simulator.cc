@@ -214,7 +214,7 @@ void Simulator::BuildHourTables() {
   for (int h = 0; h < 24; ++h) {
     // Popularity is evaluated at the middle of the hour and held for the whole hour; an item
     // released during the hour waits for the next one, so no event precedes its item's release.
-    const int64_t hour_start = day_start + h * 3600;
+    const int64_t hour_start = day_start + int64_t{h} * 3600;
     const int64_t t = hour_start + 1800;
     std::fill(trend.begin(), trend.end(), 0.0);
     for (const Trend& tr : trends_) {
@@ -346,7 +346,7 @@ bool Simulator::NextDay(std::vector<Event>* out) {
       double h = session_rng_.Uniform01() * kHourWeightsSum;
       int hour = 0;
       while (hour < 23 && h >= kHourWeights[hour]) h -= kHourWeights[hour++];
-      starts.push_back(day_start + hour * 3600 + static_cast<int64_t>(session_rng_.UniformInt(3600)));
+      starts.push_back(day_start + int64_t{hour} * 3600 + static_cast<int64_t>(session_rng_.UniformInt(3600)));
     }
     std::sort(starts.begin(), starts.end());
     for (int64_t start : starts) {

@@ -44,10 +44,11 @@ struct ShopSummary {
 
 class ShopStats {
  public:
-  // `items_total`: items released by the end of the run (Simulator::items().size()).
-  ShopStats(const SimulatorOptions& options);
+  // `options`: the run's (users, items, categories and days size the counters).
+  explicit ShopStats(const SimulatorOptions& options);
   // Events in output order.
   void Add(const Event& event);
+  // `items_total`: items released by the end of the run (Simulator::items().size()).
   ShopSummary Finish(size_t items_total);
 
  private:
