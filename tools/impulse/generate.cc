@@ -1,6 +1,8 @@
 // `impulse generate nexmark`: deterministic Nexmark events as NDJSON on stdout.
 // `impulse generate fraud`: the Fraud Detection Handbook's simulated card transactions as CSV
 // or NDJSON on stdout (docs/FRAUD_SIMULATOR.md).
+// `impulse generate shop`: a simulated online shop's views, add-to-carts and purchases (or its
+// item catalogue) as CSV or NDJSON on stdout (docs/SHOP_SIMULATOR.md).
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -15,6 +17,8 @@
 #include "datagen/fraud/simulator.h"
 #include "datagen/nexmark/generator.h"
 #include "datagen/nexmark/ndjson.h"
+#include "datagen/shop/format.h"
+#include "datagen/shop/simulator.h"
 #include "tools/impulse/commands.h"
 
 namespace impulse::tools {
@@ -51,9 +55,90 @@ int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat fo
   return std::fflush(stdout) == 0 ? 0 : 1;
 }
 
+// Writes the shop simulator's events one day at a time (memory: one day's events and a 1 MiB
+// output buffer), or, with `items`, the catalogue once every day has run. Returns the exit code.
+int GenerateShop(const shop::SimulatorOptions& options, shop::OutputFormat format, bool items, bool quiet) {
+  auto sim = shop::Simulator::Create(options);
+  if (!sim.ok()) {
+    std::fprintf(stderr, "impulse: generate shop: %s\n", sim.status().ToString().c_str());
+    return 2;
+  }
+  std::string out;
+  out.reserve(1 << 20);
+  const auto flush_if_full = [&] {
+    if (out.size() < (1 << 20) - 4096) return true;
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) return false;  // closed pipe
+    out.clear();
+    return true;
+  };
+  if (format == shop::OutputFormat::kCsv) {
+    items ? shop::AppendItemCsvHeader(&out) : shop::AppendEventCsvHeader(&out);
+  }
+  std::vector<shop::Event> day;
+  ProgressBar progress(stderr, "generate shop", "days", options.days, ProgressBar::ModeFor(STDERR_FILENO, quiet));
+  uint64_t days = 0;
+  while ((*sim)->NextDay(&day)) {
+    progress.Update(++days);
+    if (items) continue;  // the catalogue grows every day: written at the end
+    for (const shop::Event& e : day) {
+      shop::AppendEvent(e, options.start_epoch_day, format, &out);
+      if (!flush_if_full()) return 1;
+    }
+  }
+  if (items) {
+    const auto& catalogue = (*sim)->items();
+    for (uint32_t i = 0; i < catalogue.size(); ++i) {
+      shop::AppendItem(i, catalogue[i], options.start_epoch_day, format, &out);
+      if (!flush_if_full()) return 1;
+    }
+  }
+  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) return 1;
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 namespace {
+
+int GenerateShopCommand(const std::vector<std::string>& args) {
+  const char* usage =
+      "impulse generate shop [--users 10000] [--items 5000] [--categories 20] [--days 30] [--start 2024-03-04]\n"
+      "                             [--new-items-per-day 50] [--seed S] [--format csv|ndjson] [--output events|items]\n"
+      "                             [--quiet]";
+  po::options_description opts("generate shop options");
+  shop::SimulatorOptions shop_options;
+  std::string start = "2024-03-04";
+  std::string format = "csv";
+  std::string output = "events";
+  bool quiet = false;
+  opts.add_options()("users", po::value(&shop_options.users)->default_value(shop_options.users),
+                     "number of users (events grow in proportion: about 100 per user over 30 days)")(
+      "items", po::value(&shop_options.items)->default_value(shop_options.items),
+      "items in the catalogue at the start")(
+      "categories", po::value(&shop_options.categories)->default_value(shop_options.categories), "item categories")(
+      "days", po::value(&shop_options.days)->default_value(shop_options.days), "days simulated")(
+      "new-items-per-day", po::value(&shop_options.new_items_per_day)->default_value(shop_options.new_items_per_day),
+      "items released each day")("start", po::value(&start)->default_value(start), "first day, YYYY-MM-DD (UTC)")(
+      "seed", po::value(&shop_options.seed)->default_value(shop_options.seed), "random seed")(
+      "format", po::value(&format)->default_value(format), "csv or ndjson")(
+      "output", po::value(&output)->default_value(output),
+      "events (views, carts, purchases) or items (the catalogue: every item released by the last day)")(
+      "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
+  po::variables_map vm;
+  if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
+  auto start_day = fraud::ParseDate(start);
+  auto out_format = fraud::ParseOutputFormat(format);
+  if (!start_day.ok() || !out_format.ok()) {
+    const Status& st = start_day.ok() ? out_format.status() : start_day.status();
+    return UsageError(usage, "generate shop: " + st.message());
+  }
+  if (output != "events" && output != "items") {
+    return UsageError(usage, "generate shop: unknown output '" + output + "' (known: events, items)" +
+                                 DidYouMean(output, {"events", "items"}));
+  }
+  shop_options.start_epoch_day = *start_day;
+  return GenerateShop(shop_options, *out_format, output == "items", quiet);
+}
 
 int GenerateFraudCommand(const std::vector<std::string>& args) {
   const char* usage =
@@ -90,19 +175,22 @@ int GenerateCommand(const std::vector<std::string>& all_args) {
   const char* kinds_usage =
       "impulse generate nexmark --events N [--rate R] [--seed S]\n"
       "       impulse generate fraud [--customers 5000] [--terminals 10000] [--days 183] [--start 2018-04-01]\n"
-      "                              [--seed S] [--format csv|ndjson]";
+      "                              [--seed S] [--format csv|ndjson]\n"
+      "       impulse generate shop [--users 10000] [--items 5000] [--categories 20] [--days 30]\n"
+      "                             [--start 2024-03-04] [--seed S] [--format csv|ndjson] [--output events|items]";
   // Each kind has its own options (and --help lists only those).
   const std::string kind = all_args.empty() ? "" : all_args[0];
   const std::vector<std::string> args(all_args.begin() + (all_args.empty() ? 0 : 1), all_args.end());
   if (kind == "fraud") return GenerateFraudCommand(args);
+  if (kind == "shop") return GenerateShopCommand(args);
   if (kind == "--help" || kind == "-h") {
     std::printf("Usage: %s\n", kinds_usage);
     return 0;
   }
   if (kind != "nexmark") {
-    return UsageError("impulse generate", kind.empty() ? "generate what? nexmark or fraud"
-                                                       : "unknown kind '" + kind + "' (known: nexmark, fraud)" +
-                                                             DidYouMean(kind, {"nexmark", "fraud"}));
+    return UsageError("impulse generate", kind.empty() ? "generate what? nexmark, fraud or shop"
+                                                       : "unknown kind '" + kind + "' (known: nexmark, fraud, shop)" +
+                                                             DidYouMean(kind, {"nexmark", "fraud", "shop"}));
   }
   const char* usage = "impulse generate nexmark --events N [--rate R] [--seed S]";
   po::options_description opts("generate nexmark options");

@@ -35,6 +35,7 @@ void PrintUsage(FILE* out) {
       "  repair DIR           truncate a partition directory at its first corrupt record\n"
       "  generate nexmark     deterministic Nexmark events (person/auction/bid) as NDJSON\n"
       "  generate fraud       simulated card transactions with fraud labels (CSV or NDJSON)\n"
+      "  generate shop        simulated online shop sessions: views, carts, purchases (CSV or NDJSON)\n"
       "  backfill SPEC.yaml --input FILE   replay history through the pipelines into a training set\n"
       "  checkpoints list --data-dir DIR   the checkpoints of a data directory, newest first\n"
       "  models list --models DIR      the models and versions of a model repository, with their state\n"
