@@ -44,7 +44,7 @@ struct Binding {
   std::vector<float> defaults;                       // NaN: missing
   std::string error;                                 // non-empty: this version cannot score rows of this step
   model::ModelMetrics::Series* series = nullptr;     // its metrics
-  model::PredictMetrics::Series* traffic = nullptr;  // its rows and scores in this step's role
+  model::PredictMetrics::Series* traffic = nullptr;  // its rows and scores in this role; set when it first scores
   uint64_t version() const { return loaded ? loaded->version : 0; }
   bool usable() const { return loaded && error.empty(); }
 };
@@ -110,7 +110,8 @@ class PredictOperator final : public StatefulOperator {
       }
       Score(b, in, &all_scores_);
       const size_t k = b.loaded->model->num_outputs();
-      model::PredictMetrics::Record(b.traffic, rows_.size(), all_scores_.data(), k, output_index_);
+      model::PredictMetrics::Record(Traffic(v == 0 ? model::PredictRole::kServing : model::PredictRole::kCanary, &b),
+                                    rows_.size(), all_scores_.data(), k, output_index_);
       const size_t f = b.fields.size();
       for (size_t j = 0; j < rows_.size(); ++j) {
         const uint32_t i = rows_[j];
@@ -168,16 +169,22 @@ class PredictOperator final : public StatefulOperator {
     if (gen == generation_ && resolved_) return;
     generation_ = gen;
     resolved_ = true;
-    Bind(def_.version < 0 ? std::nullopt : std::optional<uint64_t>(def_.version), model::PredictRole::kServing,
-         &primary_);
-    if (def_.canary_version > 0)
-      Bind(static_cast<uint64_t>(def_.canary_version), model::PredictRole::kCanary, &canary_);
-    for (size_t s = 0; s < shadows_.size(); ++s) {
-      Bind(static_cast<uint64_t>(def_.shadow_versions[s]), model::PredictRole::kShadow, &shadows_[s]);
-    }
+    Bind(def_.version < 0 ? std::nullopt : std::optional<uint64_t>(def_.version), &primary_);
+    if (def_.canary_version > 0) Bind(static_cast<uint64_t>(def_.canary_version), &canary_);
+    for (size_t s = 0; s < shadows_.size(); ++s) Bind(static_cast<uint64_t>(def_.shadow_versions[s]), &shadows_[s]);
   }
 
-  void Bind(std::optional<uint64_t> version, model::PredictRole role, Binding* b) {
+  // The per-role series of a usable binding, looked up when it first scores (so CheckPredictStep,
+  // which binds but never scores, leaves no series behind) and kept until the binding changes.
+  model::PredictMetrics::Series* Traffic(model::PredictRole role, Binding* b) {
+    if (b->traffic == nullptr) {
+      b->traffic = ctx_.models->predict_metrics().For(ctx_.pipeline, ctx_.label, b->loaded->name, b->loaded->version,
+                                                      role, output_names_);
+    }
+    return b->traffic;
+  }
+
+  void Bind(std::optional<uint64_t> version, Binding* b) {
     auto got = ctx_.models->Get(def_.model, version);
     if (!got.ok()) {
       *b = Binding{};
@@ -191,7 +198,6 @@ class PredictOperator final : public StatefulOperator {
     b->loaded = *got;
     const model::LoadedModel& m = **got;
     b->series = ctx_.models->metrics().For(m.name, m.version);
-    b->traffic = ctx_.models->predict_metrics().For(ctx_.pipeline, ctx_.label, m.name, m.version, role, output_names_);
     const std::string what = "model '" + m.name + "' version " + std::to_string(m.version);
     for (const PredictDef::Output& o : def_.outputs) {
       if (static_cast<size_t>(o.index) >= m.model->num_outputs()) {
@@ -288,7 +294,7 @@ class PredictOperator final : public StatefulOperator {
     std::vector<std::string>& shadow = shadow_txt_;
     shadow.resize(n);
     for (std::string& x : shadow) x.assign("{");
-    for (const Binding& b : shadows_) {
+    for (Binding& b : shadows_) {
       if (!b.usable()) {  // left out of the records; visible as errors of that version
         if (b.series != nullptr) model::ModelMetrics::RecordError(b.series, n);
         continue;
@@ -297,7 +303,8 @@ class PredictOperator final : public StatefulOperator {
       for (size_t i = 0; i < n; ++i) rows_[i] = static_cast<uint32_t>(i);
       Score(b, in, &shadow_scores_);
       const size_t k = b.loaded->model->num_outputs();
-      model::PredictMetrics::Record(b.traffic, n, shadow_scores_.data(), k, output_index_);
+      model::PredictMetrics::Record(Traffic(model::PredictRole::kShadow, &b), n, shadow_scores_.data(), k,
+                                    output_index_);
       for (size_t i = 0; i < n; ++i) {
         if (shadow[i].size() > 1) shadow[i].push_back(',');
         shadow[i] += "\"" + std::to_string(b.version()) + "\":";

@@ -232,6 +232,8 @@ TEST(CheckPredictStep, NamesTheProblem) {
                 .message()
                 .find("shadow"),
             std::string::npos);
+  // Checking binds versions but scores nothing: no per-role series appears in /metrics.
+  EXPECT_EQ(repo->predict_metrics().series_count(), 0u);
 }
 
 TEST(PredictOp, HotSwapAndUnloadTakeEffectAtTheNextBatch) {
