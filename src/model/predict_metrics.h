@@ -4,9 +4,9 @@
 // Models tab draws them.
 //
 // Thread safety: every method may be called from any thread. For() takes a mutex (a step calls
-// it when it binds a version, not per batch). Record() is lock-free and allocation-free: one
-// relaxed add for the rows, and per output one relaxed add per non-empty bucket plus one for the
-// sum, the per-row work being a tally on the stack.
+// it when a newly bound version first scores, not per batch). Record() is lock-free and
+// allocation-free: one relaxed add for the rows, and per output one relaxed add per non-empty
+// bucket plus a compare-and-swap for the sum, the per-row work being a tally on the stack.
 // Bounds: kSeriesMax series; beyond, For() returns one shared overflow series whose labels are
 // all "other" and whose one histogram takes the scores of every output. A series lives as long as
 // the PredictMetrics (never freed when a version is unloaded: its counters stay readable).
