@@ -1,7 +1,9 @@
 // Models: the repository's versions and states (GET /v1/models), traffic per version from
-// /metrics, and the admin calls (load, unload, rescan), each after a confirm() dialog.
+// /metrics, and the admin calls (load, unload, rescan), each after a confirm() dialog; per
+// predict step, rows and score distributions by version and role (scores.js).
 import {HttpError, getJson} from './api.js';
 import {buckets, quantile, rate, samples, sum} from './prom.js';
+import * as scores from './scores.js';
 import {LineChart, cell, fillTable, fmtInt, fmtRate, fmtSeconds} from './ui.js';
 
 const LIST_MS = 5000;
@@ -39,6 +41,7 @@ async function admin(path, what) {
 }
 
 export function init() {
+  scores.init();
   document.getElementById('models-rescan').addEventListener('click', () =>
     admin('/v1/models:rescan', 'Rescan the model repository'));
   document.getElementById('models-table').addEventListener('click', (ev) => {
@@ -55,6 +58,7 @@ export function sample(state) {
   rowsChart.setSeries(series);
   rowsChart.push(cur.t, samples(cur.m, 'impulse_model_rows_total').map((s) =>
     rate(cur, prev, 'impulse_model_rows_total', {model: s.labels.model, version: s.labels.version})));
+  scores.sample(state);
 }
 
 export async function render(state) {
@@ -92,4 +96,5 @@ export async function render(state) {
     ];
   });
   rowsChart.draw();
+  scores.render(state);
 }

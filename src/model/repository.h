@@ -29,6 +29,7 @@
 #include "model/model.h"
 #include "model/model_config.h"
 #include "model/model_metrics.h"
+#include "model/predict_metrics.h"
 
 namespace impulse::model {
 
@@ -98,6 +99,8 @@ class ModelRepository final : public impulse::ModelRepository {
 
   // Per-model metrics of everything that scores with this repository's models.
   ModelMetrics& metrics() { return metrics_; }
+  // Per predict step metrics: rows and scores by version and role.
+  PredictMetrics& predict_metrics() { return predict_metrics_; }
 
  private:
   struct VersionSlot {
@@ -136,6 +139,7 @@ class ModelRepository final : public impulse::ModelRepository {
   std::map<std::string, ModelSlot, std::less<>> models_;
   std::atomic<uint64_t> generation_{0};  // bumped under mu_ after each change of a ready set
   ModelMetrics metrics_;
+  PredictMetrics predict_metrics_;
 };
 
 }  // namespace impulse::model

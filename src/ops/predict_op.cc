@@ -41,9 +41,10 @@ struct Binding {
   std::shared_ptr<const model::LoadedModel> loaded;
   std::vector<int> fields;  // per model input: index in the step's input schema
   std::vector<FieldType> types;
-  std::vector<float> defaults;                    // NaN: missing
-  std::string error;                              // non-empty: this version cannot score rows of this step
-  model::ModelMetrics::Series* series = nullptr;  // its metrics
+  std::vector<float> defaults;                       // NaN: missing
+  std::string error;                                 // non-empty: this version cannot score rows of this step
+  model::ModelMetrics::Series* series = nullptr;     // its metrics
+  model::PredictMetrics::Series* traffic = nullptr;  // its rows and scores in this role; set when it first scores
   uint64_t version() const { return loaded ? loaded->version : 0; }
   bool usable() const { return loaded && error.empty(); }
 };
@@ -53,6 +54,10 @@ class PredictOperator final : public StatefulOperator {
   PredictOperator(const LogicalOp& op, const OperatorContext& ctx)
       : op_(op), def_(*op.predict), ctx_(ctx), clock_(ctx.clock ? ctx.clock : Clock::Real()) {
     shadows_.resize(def_.shadow_versions.size());
+    for (const PredictDef::Output& o : def_.outputs) {
+      output_names_.push_back(o.field);
+      output_index_.push_back(o.index);
+    }
   }
 
   Status Process(int, const RowBatch& in, OpOutput* out) override {
@@ -105,6 +110,8 @@ class PredictOperator final : public StatefulOperator {
       }
       Score(b, in, &all_scores_);
       const size_t k = b.loaded->model->num_outputs();
+      model::PredictMetrics::Record(Traffic(v == 0 ? model::PredictRole::kServing : model::PredictRole::kCanary, &b),
+                                    rows_.size(), all_scores_.data(), k, output_index_);
       const size_t f = b.fields.size();
       for (size_t j = 0; j < rows_.size(); ++j) {
         const uint32_t i = rows_[j];
@@ -165,6 +172,16 @@ class PredictOperator final : public StatefulOperator {
     Bind(def_.version < 0 ? std::nullopt : std::optional<uint64_t>(def_.version), &primary_);
     if (def_.canary_version > 0) Bind(static_cast<uint64_t>(def_.canary_version), &canary_);
     for (size_t s = 0; s < shadows_.size(); ++s) Bind(static_cast<uint64_t>(def_.shadow_versions[s]), &shadows_[s]);
+  }
+
+  // The per-role series of a usable binding, looked up when it first scores (so CheckPredictStep,
+  // which binds but never scores, leaves no series behind) and kept until the binding changes.
+  model::PredictMetrics::Series* Traffic(model::PredictRole role, Binding* b) {
+    if (b->traffic == nullptr) {
+      b->traffic = ctx_.models->predict_metrics().For(ctx_.pipeline, ctx_.label, b->loaded->name, b->loaded->version,
+                                                      role, output_names_);
+    }
+    return b->traffic;
   }
 
   void Bind(std::optional<uint64_t> version, Binding* b) {
@@ -277,7 +294,7 @@ class PredictOperator final : public StatefulOperator {
     std::vector<std::string>& shadow = shadow_txt_;
     shadow.resize(n);
     for (std::string& x : shadow) x.assign("{");
-    for (const Binding& b : shadows_) {
+    for (Binding& b : shadows_) {
       if (!b.usable()) {  // left out of the records; visible as errors of that version
         if (b.series != nullptr) model::ModelMetrics::RecordError(b.series, n);
         continue;
@@ -286,6 +303,8 @@ class PredictOperator final : public StatefulOperator {
       for (size_t i = 0; i < n; ++i) rows_[i] = static_cast<uint32_t>(i);
       Score(b, in, &shadow_scores_);
       const size_t k = b.loaded->model->num_outputs();
+      model::PredictMetrics::Record(Traffic(model::PredictRole::kShadow, &b), n, shadow_scores_.data(), k,
+                                    output_index_);
       for (size_t i = 0; i < n; ++i) {
         if (shadow[i].size() > 1) shadow[i].push_back(',');
         shadow[i] += "\"" + std::to_string(b.version()) + "\":";
@@ -355,6 +374,8 @@ class PredictOperator final : public StatefulOperator {
   bool resolved_ = false;
   Binding primary_, canary_;
   std::vector<Binding> shadows_;
+  std::vector<std::string> output_names_;  // the step's output fields, and the model output each reads
+  std::vector<int> output_index_;
   uint64_t scored_ = 0, unscored_ = 0;
   // Scratch, reused across batches.
   std::vector<uint8_t> variant_;

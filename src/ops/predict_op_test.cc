@@ -232,6 +232,8 @@ TEST(CheckPredictStep, NamesTheProblem) {
                 .message()
                 .find("shadow"),
             std::string::npos);
+  // Checking binds versions but scores nothing: no per-role series appears in /metrics.
+  EXPECT_EQ(repo->predict_metrics().series_count(), 0u);
 }
 
 TEST(PredictOp, HotSwapAndUnloadTakeEffectAtTheNextBatch) {
@@ -320,6 +322,61 @@ TEST(PredictOp, CanaryByEntityShadowAndDecisionRecords) {
   // Decisions are per Run: an empty run leaves none behind.
   h->Run(RowBatch(6));
   EXPECT_TRUE(h->inst->side_outputs()[0].empty());
+}
+
+// Rows per role and the score histogram of each (version, role), against an independent
+// count of which rows went to the canary and which score each version gives them.
+TEST(PredictOp, CountsRowsAndScoreBucketsPerVersionAndRole) {
+  TempRepo t;
+  WriteModel(t, 1, 0, 0, 0.5f, 0);  // serving: 0.5 on weekends, else 0
+  WriteModel(t, 2, 0, 1, 0, 0);     // canary: nb (0, 1, 2, ...)
+  WriteModel(t, 3, 0, 0, 1, 100);   // shadow: 100 or 101, above the last bound
+  auto repo = OpenRepo(t);
+  auto h = Harness::Make(
+      "      - predict: {model: m, version: 1, outputs: [score], entity: customer, event_id: id,\n"
+      "                  canary: {version: 2, percent: 30}, shadow: [3], decision_log: decisions}\n",
+      repo.get());
+  ASSERT_NE(h, nullptr);
+  std::vector<Tx> txs;
+  for (int64_t c = 0; c < 200; ++c) txs.push_back({"tx" + std::to_string(c), c % 50, 1.5 + c, c, c % 3 == 0});
+  h->Run(Batch(txs));
+  h->Run(Batch(txs));  // counters add up across batches
+  uint64_t serving = 0, serving_zero = 0, serving_half = 0, canary = 0, canary_zero = 0;
+  for (const Tx& tx : txs) {
+    if (HashValue(Value::Int(tx.customer), FieldType::kInt64) % 100 < 30) {
+      ++canary;
+      canary_zero += *tx.nb == 0;
+    } else {
+      ++serving;
+      (tx.weekend ? serving_half : serving_zero) += 1;
+    }
+  }
+  ASSERT_GT(canary, 0u);
+  ASSERT_GT(serving_half, 0u);
+  model::PredictMetrics& pm = repo->predict_metrics();
+  const std::vector<std::string> outputs = {"score"};
+  auto* s1 = pm.For("score", "predict#1", "m", 1, model::PredictRole::kServing, outputs);
+  auto* s2 = pm.For("score", "predict#1", "m", 2, model::PredictRole::kCanary, outputs);
+  auto* s3 = pm.For("score", "predict#1", "m", 3, model::PredictRole::kShadow, outputs);
+  EXPECT_EQ(pm.series_count(), 3u);  // the step made exactly these three
+  EXPECT_EQ(s1->rows.load(), 2 * serving);
+  EXPECT_EQ(s2->rows.load(), 2 * canary);
+  EXPECT_EQ(s3->rows.load(), 2 * txs.size());
+  auto counts = [](const model::PredictMetrics::Series* s) {
+    std::vector<uint64_t> v;
+    for (const auto& c : s->scores[0].counts) v.push_back(c.load());
+    return v;
+  };
+  std::vector<uint64_t> want1(model::kScoreBuckets), want2(model::kScoreBuckets), want3(model::kScoreBuckets);
+  want1[0] = 2 * serving_zero;
+  want1[10] = 2 * serving_half;  // 0.5: le="0.5"
+  want2[0] = 2 * canary_zero;
+  want2[model::kScoreBounds] = 2 * (canary - canary_zero);
+  want3[model::kScoreBounds] = 2 * txs.size();
+  EXPECT_EQ(counts(s1), want1);
+  EXPECT_EQ(counts(s2), want2);
+  EXPECT_EQ(counts(s3), want3);
+  EXPECT_DOUBLE_EQ(s1->scores[0].sum.load(), 0.5 * static_cast<double>(2 * serving_half));
 }
 
 TEST(PredictOp, DefaultEventIdIsStreamPartitionOffset) {

@@ -421,6 +421,7 @@ HttpReply Router::Metrics() const {
   r.body.append(metrics_->Text());
   if (options_->models != nullptr) {
     options_->models->metrics().AppendPrometheusText(&r.body);
+    options_->models->predict_metrics().AppendPrometheusText(&r.body);
     const std::vector<model::ModelVersionStatus> list = options_->models->List();
     model::ModelMetrics::AppendLoadedText(list, &r.body);
   }

@@ -3,16 +3,20 @@
 
 Starts `impulse run` on a temporary data dir and a free port with a small spec (a feature view, a
 predict step with a decision log, a trigger calling a webhook on a closed port, so its firing is
-dead-lettered after one retry), sends known events over HTTP, then checks every page: no browser
-console errors, the numbers shown equal /metrics and the read-back API, an entity lookup and a
-decision explanation show the right values, the action's dead letter appears, a live tail shows a
-new event, and a 401 asks for the token. A screenshot of each page goes to --screenshots.
+dead-lettered after one retry; a second pipeline scoring with a serving, a canary and a shadow
+version), sends known events over HTTP, then checks every page: no browser console errors, the
+numbers shown equal /metrics and the read-back API (the rows per version and role, and the score
+distribution of events sent while the page was open), an entity lookup and a decision explanation
+show the right values, the action's dead letter appears, a live tail shows a new event, and a 401
+asks for the token. A screenshot of each page goes to --screenshots.
 
 Exit 77 (ctest SKIP_RETURN_CODE) only when chromium, chromedriver or selenium are missing.
 """
 import argparse
 import json
+import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -45,6 +49,15 @@ streams:
     key: customer
     event_time: ts
     partitions: 2
+  - name: tx2
+    fields:
+      - {name: id, type: string}
+      - {name: customer, type: int64}
+      - {name: amount, type: double}
+      - {name: ts, type: timestamp}
+    key: customer
+    event_time: ts
+    partitions: 2
 feature_views:
   - name: customer
     source: tx
@@ -68,7 +81,43 @@ pipelines:
           call:
             - action: hook
     sink: {stream: scored}
+  - name: score2
+    from: tx2
+    steps:
+      - predict:
+          model: prob
+          version: 1
+          outputs: [p]
+          entity: customer
+          event_id: id
+          canary: {version: 2, percent: 50}
+          shadow: [3]
+          decision_log: decisions2
+    sink: {stream: probs}
 """
+
+# Model prob: p = w * amount, w per version; v1 serves, v2 is the canary, v3 the shadow.
+PROB_WEIGHTS = {1: 0.01, 2: 0.005, 3: 0.02}
+# Amounts whose scores are far from every bucket bound (0.05 apart), some at most 0, some above 1.
+AMOUNTS = [-10.0, 1.0, 8.0, 13.0, 22.0, 31.0, 44.0, 60.0, 80.0, 89.0, 0.0, 27.0, 52.0, 66.0, 71.0, 3.0, 17.0, 38.0,
+           49.0, 57.0]
+
+
+def prob_events(prefix, customers, second):
+    return [{'id': '%s%d' % (prefix, c), 'customer': c, 'amount': AMOUNTS[i % len(AMOUNTS)],
+             'ts': '2026-01-01T10:%02d:%02dZ' % (second // 60, second % 60)} for i, c in enumerate(customers)]
+
+
+# Sent before the page opens (the window's baseline), then while the Models tab is shown.
+PROB_BEFORE = prob_events('p', range(200, 210), 10)
+PROB_DURING = prob_events('q', range(100, 120), 20)
+
+
+def score_bucket(score):
+    """The bucket of impulse_predict_score: 0 for <= 0, i for (i-1)/20 < s <= i/20, 21 above 1."""
+    if score <= 0:
+        return 0
+    return 21 if score > 1 else math.ceil(score * 20)
 
 # risk_score = amount + 10 * n_1h: a2 (customer 7's second event, 95.0) scores 115 and fires.
 EVENTS = [
@@ -117,6 +166,29 @@ class Api:
                                        (stream, p['partition'], p['start_offset']))
                 rows += [json.loads(l) for l in body.splitlines() if l]
         return rows
+
+
+def labels_of(key):
+    """'name{a="x",b="y"}' -> (name, {'a': 'x', 'b': 'y'})."""
+    name, _, rest = key.partition('{')
+    return name, dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', rest))
+
+
+def score_counts(metrics, match):
+    """Per-bucket (not cumulative) counts of the impulse_predict_score series whose labels include
+    `match`, by (version, role): {('1', 'serving'): [22 counts]}."""
+    cum = {}
+    for key, v in metrics.items():
+        name, labels = labels_of(key)
+        if name != 'impulse_predict_score_bucket' or any(labels.get(k) != x for k, x in match.items()):
+            continue
+        le = float('inf') if labels['le'] == '+Inf' else float(labels['le'])
+        cum.setdefault((labels['version'], labels['role']), []).append((le, v))
+    out = {}
+    for k, bs in cum.items():
+        bs.sort()
+        out[k] = [c - (bs[i - 1][1] if i else 0) for i, (_, c) in enumerate(bs)]
+    return out
 
 
 def histogram_quantile(metrics, name, labels, q):
@@ -184,6 +256,13 @@ def main():
             f.write('kind: linear\ninputs:\n  - {name: amount}\n  - {name: n_1h}\noutputs: [risk_score]\n')
         with open(os.path.join(tmp, 'models/risk/1/model.json'), 'w') as f:
             f.write('{"kind":"linear","weights":[1.0,10.0],"bias":0}')
+        os.makedirs(os.path.join(tmp, 'models/prob'))
+        with open(os.path.join(tmp, 'models/prob/config.yaml'), 'w') as f:
+            f.write('kind: linear\nversion_policy: all\ninputs:\n  - {name: amount}\noutputs: [p]\n')
+        for version, w in PROB_WEIGHTS.items():
+            os.makedirs(os.path.join(tmp, 'models/prob/%d' % version))
+            with open(os.path.join(tmp, 'models/prob/%d/model.json' % version), 'w') as f:
+                f.write('{"kind":"linear","weights":[%r],"bias":0}' % w)
         with open(os.path.join(tmp, 'spec.yaml'), 'w') as f:
             f.write(SPEC % {'closed_port': free_port()})
         port = free_port()
@@ -210,6 +289,9 @@ def main():
             check(e.code == 207, 'ingest answers 207 for 3 good lines and 1 bad one')
         eventually(lambda: api.read_all('_action_dead_letter'), 'the firing of a2 is dead-lettered', timeout=20)
         eventually(lambda: len(api.read_all('decisions')) == 3, 'three decisions logged')
+        api.request('/v1/streams/tx2/events', ''.join(json.dumps(e) + '\n' for e in PROB_BEFORE).encode(), 'POST')
+        eventually(lambda: len(api.read_all('decisions2')) == len(PROB_BEFORE), 'score2 logged its first decisions')
+        before = api.metrics()
 
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
@@ -303,6 +385,72 @@ def main():
         eventually(lambda: '"ok":true' in driver.find_element(By.ID, 'models-message').text, 'rescan answered ok')
         eventually(lambda: len(driver.find_elements(By.CSS_SELECTOR, '#chart-model-rows .uplot')) == 1,
                    'model traffic chart drawn')
+
+        # Per step and role: events sent now are in the score distribution's window; those sent
+        # before the page opened are not.
+        api.request('/v1/streams/tx2/events', ''.join(json.dumps(e) + '\n' for e in PROB_DURING).encode(), 'POST')
+        total = len(PROB_BEFORE) + len(PROB_DURING)
+
+        def role_rows(m):
+            out = {}
+            for key, v in m.items():
+                name, labels = labels_of(key)
+                if name == 'impulse_predict_version_rows_total' and labels['pipeline'] == 'score2':
+                    out[(labels['version'], labels['role'])] = (v, labels)
+            return out
+        eventually(lambda: role_rows(api.metrics()).get(('3', 'shadow'), (0,))[0] == total,
+                   'the shadow version scored all %d rows of tx2' % total)
+        m = api.metrics()
+        rows = role_rows(m)
+        check(sorted(rows) == [('1', 'serving'), ('2', 'canary'), ('3', 'shadow')],
+              'score2 has a serving, a canary and a shadow version: %s' % sorted(rows))
+        check(rows[('1', 'serving')][0] + rows[('2', 'canary')][0] == total,
+              'serving and canary rows add up to the rows of tx2')
+        check(all(rows[k][0] > role_rows(before).get(k, (0,))[0] for k in (('1', 'serving'), ('2', 'canary'))),
+              'serving and canary both scored events sent while the page was open')
+        step = rows[('1', 'serving')][1]['operator']
+
+        def traffic_matches():
+            m = api.metrics()
+            for (version, role), (v, l) in role_rows(m).items():
+                key = '/'.join((l['pipeline'], l['operator'], l['model'], version, role))
+                if shown_number(cell('predict-traffic-table', key, 'rows')) != v:
+                    return False
+                if cell('predict-traffic-table', key, 'role').text != role:
+                    return False
+            return True
+        eventually(traffic_matches, 'rows per version and role equal /metrics')
+
+        match = {'pipeline': 'score2', 'operator': step, 'model': 'prob', 'output': 'p'}
+        window = {k: [a - b for a, b in zip(now, score_counts(before, match).get(k, [0] * len(now)))]
+                  for k, now in score_counts(m, match).items()}
+        # The shadow version scores every row: its distribution follows from the amounts alone.
+        want_shadow = [0] * 22
+        for e in PROB_DURING:
+            want_shadow[score_bucket(PROB_WEIGHTS[3] * e['amount'])] += 1
+        check(window[('3', 'shadow')] == want_shadow, 'shadow score buckets from /metrics are those of the amounts sent')
+        check(want_shadow[0] > 0 and want_shadow[21] > 0, 'the known input fills the first and the overflow bucket')
+        group = '/'.join((match['pipeline'], match['operator'], match['model'], match['output']))
+
+        def distribution_matches():
+            for (version, role), counts in window.items():
+                # One script reads the whole row: the table is redrawn at every scrape.
+                cells = driver.execute_script(
+                    'const tr = document.querySelector(arguments[0]); if (!tr) return null;'
+                    'return Object.fromEntries([...tr.querySelectorAll("td")].map('
+                    '(td) => [td.dataset.field, [td.dataset.value, td.textContent]]));',
+                    'table.score-dist[data-group="%s"] tr[data-key="%s/%s"]' % (group, version, role))
+                if not cells:
+                    return False
+                shown = [float(cells['b%d' % b][0]) for b in range(22)]
+                if shown != counts or float(cells['scores'][1].replace(',', '')) != sum(counts):
+                    return False
+            return True
+        eventually(distribution_matches, 'score distribution of the window equals the /metrics deltas: %s' % window)
+        check(len(driver.find_elements(By.CSS_SELECTOR, 'figure.score-dist[data-group="%s"] .uplot' % group)) == 1,
+              'score distribution chart drawn (uPlot)')
+        check(len(driver.find_elements(By.CSS_SELECTOR, '#chart-predict-rows .uplot')) == 1, 'per-role rows chart drawn')
+        driver.execute_script('document.getElementById("predict-traffic-table").scrollIntoView()')
         shot('models')
         collect_log()
 
