@@ -309,8 +309,8 @@ TEST_F(CliRemoteTest, DeleteStreamOffline) {
   EXPECT_NE(out.find("is in use by another process"), std::string::npos) << out;
   ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();
   out.clear();
-  ASSERT_EQ(RunCapture(ImpulseBinary() + " reset big --spec " + dir_ + "/spec.yaml --data-dir " + data + " --yes", &out),
-            0)
+  ASSERT_EQ(
+      RunCapture(ImpulseBinary() + " reset big --spec " + dir_ + "/spec.yaml --data-dir " + data + " --yes", &out), 0)
       << out;
   // A stream an older spec declared: a copy of orders under another name.
   std::string ignored;
@@ -331,10 +331,10 @@ TEST_F(CliRemoteTest, DeleteStreamOffline) {
   ASSERT_EQ(RunCapture(del + " --yes", &out), 0) << out;
   EXPECT_NE(out.find("done: stream orders is empty"), std::string::npos) << out;
   out.clear();
-  ASSERT_EQ(RunCapture(ImpulseBinary() + " delete old_orders --spec " + dir_ + "/spec.yaml --data-dir " + data +
-                           " --yes",
-                       &out),
-            0)
+  ASSERT_EQ(
+      RunCapture(ImpulseBinary() + " delete old_orders --spec " + dir_ + "/spec.yaml --data-dir " + data + " --yes",
+                 &out),
+      0)
       << out;
   EXPECT_NE(out.find("does not declare it"), std::string::npos) << out;
   EXPECT_NE(RunCapture("test -e " + data + "/streams/old_orders", &ignored), 0) << "not removed";

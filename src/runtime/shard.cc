@@ -69,8 +69,8 @@ void Shard::RunDeleteJobs(bool exiting) {
       if (r.ok()) {
         LogInfo("delete_records",
                 "stream " + engine_->stream(job.stream).def.name + " partition " + std::to_string(job.partition) +
-                    ": records below " + std::to_string(*r) + " deleted (asked: below " +
-                    std::to_string(job.before) + ")",
+                    ": records below " + std::to_string(*r) + " deleted (asked: below " + std::to_string(job.before) +
+                    ")",
                 {{"stream", engine_->stream(job.stream).def.name},
                  {"partition", job.partition},
                  {"old_start", old_start},

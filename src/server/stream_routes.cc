@@ -469,8 +469,8 @@ void Router::DeleteRecords(const std::string& stream, std::string_view query, Re
     slot = v;
   }
   if (!before) {
-    return reply(Error(400, "query parameter 'before' is required: records below this offset are deleted",
-                       "InvalidArgument"));
+    return reply(
+        Error(400, "query parameter 'before' is required: records below this offset are deleted", "InvalidArgument"));
   }
   std::optional<uint32_t> one;
   if (partition) one = static_cast<uint32_t>(*partition);

@@ -78,9 +78,13 @@ int Confirm(bool yes, const std::string& question) {
   return 0;
 }
 
-std::string Plural(uint64_t n, const char* word) {
-  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+// An unsigned member of the engine's answer; 0 when absent.
+uint64_t U(simdjson::simdjson_result<simdjson::dom::element> e) {
+  uint64_t v = 0;
+  return e.get(v) == simdjson::SUCCESS ? v : 0;
 }
+
+std::string Plural(uint64_t n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); }
 
 struct PartitionPlan {
   uint32_t partition = 0;
@@ -266,10 +270,10 @@ int Online(const std::string& stream, const std::string& url, std::string token,
               static_cast<unsigned long long>(before), url.c_str());
   uint64_t at_most = 0;
   for (simdjson::dom::element p : parts) {
-    const uint64_t n = p["partition"].get_uint64().value_unsafe();
+    const uint64_t n = U(p["partition"]);
     if (partition && n != *partition) continue;
-    const uint64_t start = p["start_offset"].get_uint64().value_unsafe();
-    const uint64_t end = p["end_offset"].get_uint64().value_unsafe();
+    const uint64_t start = U(p["start_offset"]);
+    const uint64_t end = U(p["end_offset"]);
     const uint64_t upto = std::clamp(before, start, end);
     at_most += upto - start;
     std::printf("  partition %llu: offsets %llu..%llu: up to %s (%s)\n", static_cast<unsigned long long>(n),
@@ -292,13 +296,12 @@ int Online(const std::string& stream, const std::string& url, std::string token,
     return std::fprintf(stderr, "impulse: delete: unreadable answer: %s\n", r->body.c_str()), 1;
   }
   for (simdjson::dom::element p : parts) {
-    std::printf("  partition %llu: start %llu -> %llu (%llu deleted)\n",
-                static_cast<unsigned long long>(p["partition"].get_uint64().value_unsafe()),
-                static_cast<unsigned long long>(p["old_start_offset"].get_uint64().value_unsafe()),
-                static_cast<unsigned long long>(p["new_start_offset"].get_uint64().value_unsafe()),
-                static_cast<unsigned long long>(p["deleted"].get_uint64().value_unsafe()));
+    std::printf(
+        "  partition %llu: start %llu -> %llu (%llu deleted)\n", static_cast<unsigned long long>(U(p["partition"])),
+        static_cast<unsigned long long>(U(p["old_start_offset"])),
+        static_cast<unsigned long long>(U(p["new_start_offset"])), static_cast<unsigned long long>(U(p["deleted"])));
   }
-  std::printf("done: %s deleted\n", Plural(doc["deleted"].get_uint64().value_unsafe(), "record").c_str());
+  std::printf("done: %s deleted\n", Plural(U(doc["deleted"]), "record").c_str());
   return 0;
 }
 
@@ -311,9 +314,9 @@ int DeleteCommand(const std::vector<std::string>& args) {
   uint32_t partition = 0;
   opts.add_options()("stream", po::value(&stream), "the stream")(
       "data-dir", po::value(&data_dir), "offline: the engine's data directory (every record is deleted)")(
-      "spec", po::value(&spec), "offline: the spec the engine runs with it (lists its readers; removes a stream it no "
-                                "longer declares)")(
-      "records-before", po::value(&before), "online: delete the records below this offset")(
+      "spec", po::value(&spec),
+      "offline: the spec the engine runs with it (lists its readers; removes a stream it no "
+      "longer declares)")("records-before", po::value(&before), "online: delete the records below this offset")(
       "partition", po::value(&partition), "online: only this partition (default: all)")(
       "url", po::value(&url)->default_value("http://127.0.0.1:8470"), "online: the engine's HTTP API")(
       "token", po::value(&token), "online: bearer token (default: $IMPULSE_TOKEN)")(
@@ -345,9 +348,8 @@ int DeleteCommand(const std::vector<std::string>& args) {
   }
   const bool yes = vm.count("yes") > 0;
   if (online) {
-    return Online(stream, url, token, before, vm.count("partition") > 0 ? std::optional<uint32_t>(partition)
-                                                                       : std::nullopt,
-                  yes);
+    return Online(stream, url, token, before,
+                  vm.count("partition") > 0 ? std::optional<uint32_t>(partition) : std::nullopt, yes);
   }
   return Offline(stream, data_dir, spec, yes);
 }
