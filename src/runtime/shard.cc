@@ -69,8 +69,9 @@ void Shard::RunDeleteJobs(bool exiting) {
       if (r.ok()) {
         LogInfo("delete_records",
                 "stream " + engine_->stream(job.stream).def.name + " partition " + std::to_string(job.partition) +
-                    ": records below " + std::to_string(*r) + " deleted (asked: below " + std::to_string(job.before) +
-                    ")",
+                    ": start offset " + std::to_string(old_start) + " -> " + std::to_string(*r) + ", " +
+                    std::to_string(*r - old_start) + " records deleted (asked: below " + std::to_string(job.before) +
+                    ", whole segments only)",
                 {{"stream", engine_->stream(job.stream).def.name},
                  {"partition", job.partition},
                  {"old_start", old_start},
