@@ -424,7 +424,8 @@ class Engine {
   virtual void DeleteRecords(std::string_view stream, std::optional<uint32_t> partition, uint64_t before,
                              DeleteRecordsCallback done) {
     (void)stream, (void)partition, (void)before;
-    done(FailedPrecondition("DeleteRecords is not supported by this engine"), {});
+    const DeleteRecordsCallback callback = std::move(done);
+    callback(FailedPrecondition("DeleteRecords is not supported by this engine"), {});
   }
 
   // The typed form of ReadEvents: up to `limit` rows (at most kReadRowsMax; a larger limit reads

@@ -39,7 +39,7 @@ void EngineImpl::DeleteRecords(std::string_view stream, std::optional<uint32_t> 
     job.stream = static_cast<uint32_t>(si);
     job.partition = p;
     job.before = before;
-    job.done = [gather, slot = p - first, p](Status st, uint64_t old_start, uint64_t new_start, uint64_t end) {
+    job.done = [gather, slot = p - first, p](const Status& st, uint64_t old_start, uint64_t new_start, uint64_t end) {
       bool finished = false;
       {
         std::lock_guard<std::mutex> lock(gather->mu);

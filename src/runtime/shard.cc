@@ -32,15 +32,14 @@ Shard::~Shard() {
 }
 
 void Shard::RequestDeleteRecords(DeleteRecordsJob job) {
-  {
-    std::lock_guard<std::mutex> lock(delete_mu_);
-    if (!delete_closed_) {
-      delete_jobs_.push_back(std::move(job));
-      delete_pending_.store(true, std::memory_order_release);
-      job.done = nullptr;
-    }
+  std::unique_lock<std::mutex> lock(delete_mu_);
+  if (delete_closed_) {
+    lock.unlock();
+    return job.done(Unavailable("the engine is stopping"), 0, 0, 0);
   }
-  if (job.done) return job.done(Unavailable("the engine is stopping"), 0, 0, 0);
+  delete_jobs_.push_back(std::move(job));
+  delete_pending_.store(true, std::memory_order_release);
+  lock.unlock();
   Signal();
 }
 
