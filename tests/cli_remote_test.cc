@@ -370,7 +370,7 @@ TEST_F(CliRemoteTest, DeleteRecordsOnline) {
   ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
   EXPECT_EQ(Cli("delete orders --records-before 100 < /dev/null", &out), 2) << out;
   EXPECT_NE(out.find("pass --yes"), std::string::npos) << out;
-  EXPECT_NE(out.find("up to 3 records"), std::string::npos) << out;
+  EXPECT_NE(out.find("in all: up to 3 records"), std::string::npos) << out;
   EXPECT_EQ(Cli("delete ordrs --records-before 100 --yes", &out), 1) << out;
   EXPECT_NE(out.find("did you mean 'orders'"), std::string::npos) << out;
   EXPECT_EQ(Cli("delete orders --records-before 100 --data-dir x --yes", &out), 2) << out;

@@ -63,6 +63,7 @@ constexpr const char* kUsage =
 // Asks on a terminal; refuses (exit code 2) without one unless --yes. 0 = go on, else the exit code.
 int Confirm(bool yes, const std::string& question) {
   if (yes) return 0;
+  std::fflush(stdout);  // what would be deleted, before the refusal
   if (isatty(STDIN_FILENO) == 0) {
     std::fprintf(stderr, "impulse: delete: not a terminal: pass --yes to confirm; nothing deleted\n");
     return 2;
@@ -281,6 +282,7 @@ int Online(const std::string& stream, const std::string& url, std::string token,
                 Plural(upto - start, "record").c_str(),
                 before >= end ? "all: its active segment is sealed first" : "those in segments wholly below it");
   }
+  std::printf("  in all: up to %s\n", Plural(at_most, "record").c_str());
   std::printf("  pipelines and readers behind the new start skip ahead (counted as after retention)\n");
   if (int rc = Confirm(yes, "delete up to " + Plural(at_most, "record") + " of " + stream + "?"); rc != 0) return rc;
 
