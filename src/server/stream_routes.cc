@@ -187,8 +187,12 @@ struct PendingRead {
   PendingRead() = default;
   PendingRead(const PendingRead&) = delete;
   PendingRead& operator=(const PendingRead&) = delete;
-  ~PendingRead() {
+  ~PendingRead() { ReleaseWait(); }
+  // Called before answering: the waiter's thread drops its reference (running the destructor)
+  // only after the answer went out, so the client's next read could find the slot still taken.
+  void ReleaseWait() {
     if (holds_wait) waiting->fetch_sub(1, std::memory_order_relaxed);
+    holds_wait = false;
   }
 };
 
@@ -307,7 +311,10 @@ void ReadOrWait(const std::shared_ptr<PendingRead>& r, bool woken_readable) {
   if (!reply && woken_readable && r->pos == before && ++r->empty_wakes > kEmptyWakesMax) {
     reply = ReadOnce(r.get(), false);
   }
-  if (reply) return r->reply(std::move(*reply));
+  if (reply) {
+    r->ReleaseWait();
+    return r->reply(std::move(*reply));
+  }
   if (!r->holds_wait) {
     // A waiting read keeps its connection: bounded so that followers leave connections to
     // ingest and the other routes.
@@ -333,6 +340,7 @@ void ReadOrWait(const std::shared_ptr<PendingRead>& r, bool woken_readable) {
   if (st.ok()) return;
   // kUnavailable (too many reads waiting: 503 with Retry-After, so that clients back off rather
   // than poll), kFailedPrecondition (stopping).
+  r->ReleaseWait();
   r->reply(ErrorReply(st, r->retry_after_s));
 }
 
