@@ -261,6 +261,41 @@ TEST_F(PartitionLogTest, DeleteRecordsBeforeTheEndEmptiesTheLogAndKeepsOffsets) 
   EXPECT_EQ(again->segment_count(), 1u);
 }
 
+// A crash part way through emptying a log: the active segment was sealed and a new empty one
+// created, one old segment unlinked, the others not. The log opens (a prefix is missing, as after
+// retention) and a second call finishes.
+TEST_F(PartitionLogTest, DeleteRecordsBeforeInterruptedLeavesAValidLogAndCanBeFinished) {
+  LogOptions o;
+  o.segment_bytes_max = 1000;
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Sync().ok());
+  ASSERT_EQ(log->segment_count(), 3u);  // [0,8) [8,16) active [16,20)
+  log.reset();
+  // What the crash left: the sealed copy of the active segment plus a new empty one at 20, and
+  // the first segment already unlinked.
+  {
+    auto sealed = OpenOrDie(Env::Default(), &clock_, dir_, o);
+    ASSERT_TRUE(sealed->DeleteRecordsBefore(8).ok());  // unlinks [0,8) only
+  }
+  ASSERT_TRUE(Env::Default()
+                  ->WriteFileAtomic(dir_ + "/" + SegmentFileName(20),
+                                    [] {
+                                      std::string header(kSegmentHeaderBytes, '\0');
+                                      EncodeSegmentHeader(20, header.data());
+                                      return header;
+                                    }())
+                  .ok());
+  log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->start_offset(), 8u);
+  EXPECT_EQ(log->end_offset(), 20u);
+  EXPECT_EQ(ReadAllFrom(*log, 8).size(), 12u);
+  EXPECT_EQ(log->DeleteRecordsBefore(UINT64_MAX).value(), 20u);
+  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_EQ(log->Append(Payload(20), 0).value(), 20u);
+}
+
 TEST_F(PartitionLogTest, RetentionByAgeNeverDeletesTheActiveSegment) {
   LogOptions o;
   o.segment_bytes_max = 1000;
