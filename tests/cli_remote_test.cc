@@ -300,6 +300,108 @@ TEST_F(CliRemoteTest, ResetPipelineOffline) {
   EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3", "4"}));
 }
 
+// Offline delete: refused while the engine runs, without confirmation, for a misspelt or an
+// internal stream; then the declared stream comes back empty (offsets go on) and its pipeline,
+// reset to the beginning before, skips the deleted input (counted) instead of processing it
+// again; a stream the spec no longer declares is removed with its directory.
+TEST_F(CliRemoteTest, DeleteStreamOffline) {
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 150) << "\n" << OrderLine(2, 50) << "\n" << OrderLine(3, 300) << "\n";
+  }
+  std::string out;
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
+  const auto ids_of = [&](const std::string& stream) {
+    std::string t;
+    EXPECT_EQ(Cli("tail " + stream, &t), 0) << t;
+    std::multiset<std::string> ids;
+    for (const std::string& l : Lines(t)) ids.insert(JsonField(l, "id"));
+    return ids;
+  };
+  std::multiset<std::string> ids;
+  for (int i = 0; i < 100 && ids.size() < 2; ++i) {
+    ids = ids_of("big_orders");
+    if (ids.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(ids, (std::multiset<std::string>{"1", "3"}));
+
+  const std::string data = dir_ + "/data";
+  const std::string del = ImpulseBinary() + " delete orders --spec " + dir_ + "/spec.yaml --data-dir " + data;
+  EXPECT_EQ(RunCapture(del + " --yes", &out), 1) << out;  // the engine holds the directory
+  EXPECT_NE(out.find("is in use by another process"), std::string::npos) << out;
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();
+  out.clear();
+  ASSERT_EQ(
+      RunCapture(ImpulseBinary() + " reset big --spec " + dir_ + "/spec.yaml --data-dir " + data + " --yes", &out), 0)
+      << out;
+  // A stream an older spec declared: a copy of orders under another name.
+  std::string ignored;
+  ASSERT_EQ(RunCapture("cp -r " + data + "/streams/orders " + data + "/streams/old_orders", &ignored), 0);
+
+  out.clear();
+  EXPECT_EQ(RunCapture(del + " < /dev/null", &out), 2) << out;  // no terminal, no --yes: nothing done
+  EXPECT_NE(out.find("pass --yes"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 partitions, 3 records"), std::string::npos) << out;
+  EXPECT_NE(out.find("pipeline big reads it"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " delete ordrs --data-dir " + data + " --yes", &out), 1) << out;
+  EXPECT_NE(out.find("did you mean 'orders'"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunCapture(ImpulseBinary() + " delete _dead_letter --data-dir " + data + " --yes", &out), 2) << out;
+  EXPECT_NE(out.find("pass --internal"), std::string::npos) << out;
+  out.clear();
+  ASSERT_EQ(RunCapture(del + " --yes", &out), 0) << out;
+  EXPECT_NE(out.find("done: stream orders is empty"), std::string::npos) << out;
+  out.clear();
+  ASSERT_EQ(
+      RunCapture(ImpulseBinary() + " delete old_orders --spec " + dir_ + "/spec.yaml --data-dir " + data + " --yes",
+                 &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("does not declare it"), std::string::npos) << out;
+  EXPECT_NE(RunCapture("test -e " + data + "/streams/old_orders", &ignored), 0) << "not removed";
+
+  // Restarted: orders is empty, its offsets go on; big skipped the 3 deleted events (its reset
+  // cursor was below the new start) and processes the new one only.
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", data)) << engine_.startup_log();
+  url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  EXPECT_TRUE(ids_of("orders").empty());
+  {
+    std::ofstream f(dir_ + "/more.ndjson");
+    f << OrderLine(4, 400) << "\n";
+  }
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/more.ndjson", &out), 0) << out;
+  for (int i = 0; i < 100 && ids.size() < 3; ++i) {
+    ids = ids_of("big_orders");
+    if (ids.size() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ids, (std::multiset<std::string>{"1", "3", "4"}));
+  EXPECT_EQ(ids_of("orders"), (std::multiset<std::string>{"4"}));
+  const std::string lines = MetricLines(engine_.port(), "impulse_errors_total");
+  EXPECT_NE(lines.find("kind=\"retention_skipped_events\"} 3"), std::string::npos) << lines;
+}
+
+// Online delete through DELETE /v1/streams/{s}/records: asks first, refuses a misspelt name,
+// and below the end deletes every record (its active segment sealed first).
+TEST_F(CliRemoteTest, DeleteRecordsOnline) {
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 150) << "\n" << OrderLine(2, 50) << "\n" << OrderLine(3, 300) << "\n";
+  }
+  std::string out;
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
+  EXPECT_EQ(Cli("delete orders --records-before 100 < /dev/null", &out), 2) << out;
+  EXPECT_NE(out.find("pass --yes"), std::string::npos) << out;
+  EXPECT_NE(out.find("in all: up to 3 records"), std::string::npos) << out;
+  EXPECT_EQ(Cli("delete ordrs --records-before 100 --yes", &out), 1) << out;
+  EXPECT_NE(out.find("did you mean 'orders'"), std::string::npos) << out;
+  EXPECT_EQ(Cli("delete orders --records-before 100 --data-dir x --yes", &out), 2) << out;
+  ASSERT_EQ(Cli("delete orders --records-before 100 --yes", &out), 0) << out;
+  EXPECT_NE(out.find("done: 3 records deleted"), std::string::npos) << out;
+  EXPECT_EQ(Cli("tail orders", &out), 0) << out;
+  EXPECT_TRUE(Lines(out).empty()) << out;
+}
+
 // Reset computes the positions it writes from the spec it is given: one that is not the
 // directory's (here the pipeline reads another stream) would move the cursors of the pipeline
 // as the directory knows it to offsets of another stream (--to end would then process old input

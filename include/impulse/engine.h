@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -406,6 +407,30 @@ class Engine {
   // checkpoints (docs/HTTP_API.md).
   virtual Status ReadEvents(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit,
                             std::string* out) const = 0;
+
+  // One partition's part of DeleteRecords.
+  struct DeletedRecords {
+    uint32_t partition = 0;
+    uint64_t old_start_offset = 0;  // the partition's first offset before
+    uint64_t new_start_offset = 0;  // ... and after: records below it are gone
+    uint64_t end_offset = 0;        // the offset the next record gets (unchanged)
+  };
+  using DeleteRecordsCallback = std::function<void(Status, std::vector<DeletedRecords>)>;
+  // Deletes the records of stream (one partition, or all when `partition` is nullopt) below
+  // offset `before`, online, as retention does (log::PartitionLog::DeleteRecordsBefore): in
+  // whole segments, so the new start may stay below `before`; `before` at or past a
+  // partition's end deletes all its records. Offsets are never reused. Pipelines and readers
+  // behind the new start skip ahead (counted like retention). `done` is called once, from a
+  // shard thread (or inline on refusal), with the partitions in order. Refusals: kNotFound
+  // (unknown stream), kOutOfRange (no such partition), kUnavailable (the engine is stopping, or
+  // a partition's failed write is not rolled back yet: retry); a partition's deletion that
+  // fails reports the first error (partitions already done stay done).
+  virtual void DeleteRecords(std::string_view stream, std::optional<uint32_t> partition, uint64_t before,
+                             DeleteRecordsCallback done) {
+    (void)stream, (void)partition, (void)before;
+    const DeleteRecordsCallback callback = std::move(done);
+    callback(FailedPrecondition("DeleteRecords is not supported by this engine"), {});
+  }
 
   // The typed form of ReadEvents: up to `limit` rows (at most kReadRowsMax; a larger limit reads
   // that many, continue from next_offset) of stream/partition from offset `from`, copied into

@@ -253,17 +253,39 @@ Status PartitionLog::EnforceRetention(int64_t now_ms) {
     total -= size;
     ++victims;
   }
-  if (victims == 0) return Status::OK();
-  std::vector<std::shared_ptr<Segment>> doomed(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
+  return DropOldestSegments(victims);
+}
+
+Status PartitionLog::DropOldestSegments(size_t count) {
+  if (count == 0) return Status::OK();
+  std::vector<std::shared_ptr<Segment>> doomed(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(count));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(victims));
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(count));
     start_offset_.store(segments_.front()->base_offset(), std::memory_order_release);
   }
-  segments_deleted_.fetch_add(victims, std::memory_order_relaxed);
-  // Readers holding a doomed segment keep reading it: unlinking keeps the open file alive.
-  for (const auto& seg : doomed) RETURN_IF_ERROR(env_->DeleteFile(seg->path()));
+  segments_deleted_.fetch_add(count, std::memory_order_relaxed);
+  // Oldest first, so that a crash in between leaves a log that only misses a prefix. Readers
+  // holding a doomed segment keep reading it: unlinking keeps the open file alive.
+  for (const auto& seg : doomed) {
+    RETURN_IF_ERROR(env_->DeleteFile(seg->path()));
+    dir_sync_needed_ = true;
+  }
   return Status::OK();
+}
+
+Result<uint64_t> PartitionLog::DeleteRecordsBefore(uint64_t before) {
+  if (async_failed_.load(std::memory_order_relaxed)) AdoptAsyncError();
+  if (!writable_) return NotWritable();
+  if (before >= next_offset_ && next_offset_ > active_->base_offset()) RETURN_IF_ERROR(Roll());
+  // segments_ is only modified by this (the writer) thread, so reading it unlocked is safe.
+  size_t victims = 0;
+  while (victims + 1 < segments_.size() && segments_[victims + 1]->base_offset() <= before) ++victims;
+  RETURN_IF_ERROR(DropOldestSegments(victims));
+  // The unlinks are durable only once the directory is: else a power loss could bring the
+  // deleted records back after they were reported gone.
+  RETURN_IF_ERROR(Sync());
+  return start_offset();
 }
 
 Status PartitionLog::Close() {

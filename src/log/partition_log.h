@@ -137,6 +137,16 @@ class PartitionLog {
   Status EnforceRetention(int64_t now_ms);
   // The same at the injected clock's NowMs().
   Status EnforceRetention() { return EnforceRetention(clock_->NowMs()); }
+  // Deletes the records below `before` the way retention does, in whole segments: every
+  // segment whose records all have offsets < before goes, oldest first. When `before` is at or
+  // past next_offset() (every record appended so far, buffered ones included) and the active
+  // segment holds records, it is sealed first (as when it fills up), so all records go and
+  // the log is empty. Offsets are never reused: the next Append still gets next_offset().
+  // Returns the new start_offset(). The deletion is made durable (directory fsynced) before
+  // it returns; a crash part way leaves a shorter prefix deleted, which is a valid log.
+  // kFailedPrecondition if the log is not writable. Writer thread; readers holding a deleted
+  // segment keep reading it, later reads below the new start get kOutOfRange.
+  Result<uint64_t> DeleteRecordsBefore(uint64_t before);
   // Flushes, syncs and closes; later writer calls fail. Called by the destructor (which
   // ignores the status); call it explicitly to see errors.
   Status Close();
@@ -179,6 +189,8 @@ class PartitionLog {
   Status OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes, bool rewrite_header);
   Status CreateActiveSegment(uint64_t base_offset);
   Status Roll();
+  // Deletes the `count` oldest segments (never the active one) and moves start_offset.
+  Status DropOldestSegments(size_t count);
   Status NotWritable() const;
   // fdatasync of `file` (and the directory), serialized with the background syncer;
   // advances durable_offset to `target` on success.

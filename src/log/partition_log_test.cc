@@ -213,6 +213,89 @@ TEST_F(PartitionLogTest, RetentionBySizeDeletesOldestSealedSegments) {
   EXPECT_EQ(log->end_offset(), 40u);
 }
 
+TEST_F(PartitionLogTest, DeleteRecordsBeforeDeletesWholeSegmentsBelowTheOffset) {
+  LogOptions o;
+  o.segment_bytes_max = 1000;  // 8 records of 100 bytes per segment
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Sync().ok());
+  ASSERT_EQ(log->segment_count(), 3u);  // [0,8) [8,16) active [16,20)
+  // 15 is inside the second segment: only the first goes.
+  auto start = log->DeleteRecordsBefore(15);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  EXPECT_EQ(*start, 8u);
+  EXPECT_EQ(log->start_offset(), 8u);
+  EXPECT_EQ(log->segments_deleted(), 1u);
+  EXPECT_FALSE(Env::Default()->FileExists(dir_ + "/" + SegmentFileName(0)));
+  // Below the start, or below the first segment's end: nothing more.
+  EXPECT_EQ(log->DeleteRecordsBefore(3).value(), 8u);
+  EXPECT_EQ(log->DeleteRecordsBefore(16).value(), 16u);
+  EXPECT_EQ(ReadAllFrom(*log, 16).size(), 4u);
+}
+
+TEST_F(PartitionLogTest, DeleteRecordsBeforeTheEndEmptiesTheLogAndKeepsOffsets) {
+  LogOptions o;
+  o.segment_bytes_max = 1000;
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  for (uint64_t i = 0; i < 12; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Append(Payload(12), 0).ok());  // buffered, not yet flushed: deleted too
+  auto start = log->DeleteRecordsBefore(UINT64_MAX);
+  ASSERT_TRUE(start.ok()) << start.status().ToString();
+  EXPECT_EQ(*start, 13u);
+  EXPECT_EQ(log->end_offset(), 13u);
+  EXPECT_EQ(log->segment_count(), 1u);
+  std::vector<Record> recs;
+  std::string storage;
+  EXPECT_EQ(log->Read(12, 1, 100, &recs, &storage).code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(log->Append(Payload(13), 0).value(), 13u);  // offsets are not reused
+  ASSERT_TRUE(log->Sync().ok());
+
+  log.reset();  // the deletion survives a reopen
+  log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  EXPECT_EQ(log->start_offset(), 13u);
+  EXPECT_EQ(ReadAllFrom(*log, 13), (std::vector<std::string>{Payload(13)}));
+  // An empty log stays as it is (no new segment per call).
+  auto again = OpenOrDie(Env::Default(), &clock_, tmp_.path() + "/stream/p1", o);
+  EXPECT_EQ(again->DeleteRecordsBefore(UINT64_MAX).value(), 0u);
+  EXPECT_EQ(again->segment_count(), 1u);
+}
+
+// A crash part way through emptying a log: the active segment was sealed and a new empty one
+// created, one old segment unlinked, the others not. The log opens (a prefix is missing, as after
+// retention) and a second call finishes.
+TEST_F(PartitionLogTest, DeleteRecordsBeforeInterruptedLeavesAValidLogAndCanBeFinished) {
+  LogOptions o;
+  o.segment_bytes_max = 1000;
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Sync().ok());
+  ASSERT_EQ(log->segment_count(), 3u);  // [0,8) [8,16) active [16,20)
+  log.reset();
+  // What the crash left: the sealed copy of the active segment plus a new empty one at 20, and
+  // the first segment already unlinked.
+  {
+    auto sealed = OpenOrDie(Env::Default(), &clock_, dir_, o);
+    ASSERT_TRUE(sealed->DeleteRecordsBefore(8).ok());  // unlinks [0,8) only
+  }
+  ASSERT_TRUE(Env::Default()
+                  ->WriteFileAtomic(dir_ + "/" + SegmentFileName(20),
+                                    [] {
+                                      std::string header(kSegmentHeaderBytes, '\0');
+                                      EncodeSegmentHeader(20, header.data());
+                                      return header;
+                                    }())
+                  .ok());
+  log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ(log->start_offset(), 8u);
+  EXPECT_EQ(log->end_offset(), 20u);
+  EXPECT_EQ(ReadAllFrom(*log, 8).size(), 12u);
+  EXPECT_EQ(log->DeleteRecordsBefore(UINT64_MAX).value(), 20u);
+  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_EQ(log->Append(Payload(20), 0).value(), 20u);
+}
+
 TEST_F(PartitionLogTest, RetentionByAgeNeverDeletesTheActiveSegment) {
   LogOptions o;
   o.segment_bytes_max = 1000;

@@ -183,6 +183,8 @@ class EngineImpl final : public Engine, public connect::Host {
   Result<FeatureRows> LookupFeatureRows(std::string_view view,
                                         const std::vector<std::string_view>& entities) const override;
   Result<RowsRead> ReadRows(std::string_view stream, uint32_t partition, uint64_t from, uint32_t limit) const override;
+  void DeleteRecords(std::string_view stream, std::optional<uint32_t> partition, uint64_t before,
+                     DeleteRecordsCallback done) override;
   Result<std::unique_ptr<Subscription>> Subscribe(std::string_view stream, SubscribeOptions options,
                                                   SubscribeCallback callback) override;
   Status WaitReadable(std::string_view stream, std::vector<uint64_t> positions, uint32_t timeout_ms,

@@ -25,7 +25,66 @@ constexpr int64_t kBacklogRetryMs = 100;  // retry of pipeline output after a fa
 Shard::Shard(EngineImpl* engine, uint32_t id)
     : engine_(engine), id_(id), metrics_(engine->stream_count(), engine->pipelines().size()) {}
 
-Shard::~Shard() { Join(); }
+Shard::~Shard() {
+  Join();
+  RunDeleteJobs(/*exiting=*/true);  // a shard that never ran
+}
+
+void Shard::RequestDeleteRecords(DeleteRecordsJob job) {
+  std::unique_lock<std::mutex> lock(delete_mu_);
+  if (delete_closed_) {
+    lock.unlock();
+    return job.done(Unavailable("the engine is stopping"), 0, 0, 0);
+  }
+  delete_jobs_.push_back(std::move(job));
+  delete_pending_.store(true, std::memory_order_release);
+  lock.unlock();
+  Signal();
+}
+
+void Shard::RunDeleteJobs(bool exiting) {
+  std::vector<DeleteRecordsJob> jobs;
+  {
+    std::lock_guard<std::mutex> lock(delete_mu_);
+    delete_closed_ = delete_closed_ || exiting;
+    jobs.swap(delete_jobs_);
+    delete_pending_.store(false, std::memory_order_relaxed);
+  }
+  std::vector<DeleteRecordsJob> later;
+  for (DeleteRecordsJob& job : jobs) {
+    log::PartitionLog* l = engine_->stream(job.stream).partitions[job.partition].get();
+    const uint64_t old_start = l->start_offset();
+    if (exiting) {
+      job.done(Unavailable("the engine is stopping"), old_start, old_start, l->end_offset());
+    } else if (pending_rollback_[job.stream][job.partition] != UINT64_MAX) {
+      job.done(Unavailable("partition " + std::to_string(job.partition) +
+                           " has a failed write not rolled back yet; retry later"),
+               old_start, old_start, l->end_offset());
+    } else if (dirty_flag_[job.stream][job.partition] != 0) {
+      later.push_back(std::move(job));  // its batch is synced (or rolled back) first
+    } else {
+      Result<uint64_t> r = l->DeleteRecordsBefore(job.before);
+      if (r.ok()) {
+        LogInfo("delete_records",
+                "stream " + engine_->stream(job.stream).def.name + " partition " + std::to_string(job.partition) +
+                    ": start offset " + std::to_string(old_start) + " -> " + std::to_string(*r) + ", " +
+                    std::to_string(*r - old_start) + " records deleted (asked: below " + std::to_string(job.before) +
+                    ", whole segments only)",
+                {{"stream", engine_->stream(job.stream).def.name},
+                 {"partition", job.partition},
+                 {"old_start", old_start},
+                 {"new_start", *r}});
+        job.done(Status::OK(), old_start, *r, l->end_offset());
+      } else {
+        job.done(r.status(), old_start, l->start_offset(), l->end_offset());
+      }
+    }
+  }
+  if (later.empty()) return;
+  std::lock_guard<std::mutex> lock(delete_mu_);
+  for (DeleteRecordsJob& job : later) delete_jobs_.push_back(std::move(job));
+  delete_pending_.store(true, std::memory_order_release);
+}
 
 Status Shard::Init() {
   const uint32_t n = engine_->shard_count();
@@ -236,6 +295,7 @@ void Shard::Run() {
     }
     SyncAndAck();
     CheckpointStep();
+    if (delete_pending_.load(std::memory_order_acquire)) RunDeleteJobs(/*exiting=*/false);
     // Whatever this cycle made readable (synced requests, pipeline output) wakes long-polling
     // readers; one fence and load when nobody waits.
     engine_->NotifyReadWaiters();
@@ -274,6 +334,7 @@ void Shard::Run() {
   // After a drained stop every shard is quiet and synced, so the current cursors are safe;
   // otherwise only a candidate whose outputs are known durable may be written.
   PersistCursors(/*force=*/engine_->drained());
+  RunDeleteJobs(/*exiting=*/true);
 }
 
 bool Shard::TasksMayRun() const {
@@ -307,6 +368,7 @@ bool Shard::FlushCheckpointSynced() {
 }
 
 bool Shard::HasWork() {
+  if (delete_pending_.load(std::memory_order_acquire)) return true;
   for (Ring* r : inbound_) {
     if (!r->Empty()) return true;
   }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -122,6 +123,20 @@ class Shard {
   // pipeline and partition as context. Any thread (WaitForPipelines).
   Status task_failure() const;
 
+  // A deletion of the records of an owned partition below `before` (Engine::DeleteRecords),
+  // run on the shard's thread, the log's writer. `done` gets the status, the start offsets
+  // before and after and the end offset, from the shard's thread (or the caller's, once the
+  // shard has exited).
+  struct DeleteRecordsJob {
+    uint32_t stream = 0;
+    uint32_t partition = 0;
+    uint64_t before = 0;
+    std::function<void(Status, uint64_t old_start, uint64_t new_start, uint64_t end)> done;
+  };
+  // Any thread. Run between two cycles, once the partition's last batch is synced (a failed
+  // batch is rolled back to where it started, which must still be in the log).
+  void RequestDeleteRecords(DeleteRecordsJob job);
+
  private:
   // One input of a task: a partition of a stream, and its event-time progress.
   struct Input {
@@ -195,6 +210,8 @@ class Shard {
   Status LoadLookupTable(Task& t, const plan::LogicalPipeline& lp);
   void RefreshOpStats();
   void Housekeeping(int64_t now_ms);
+  // Runs the queued DeleteRecordsJobs whose partition is clean; `exiting`: refuses them all.
+  void RunDeleteJobs(bool exiting);
   bool HasWork();
   bool TasksMayRun() const;  // not paused by a checkpoint or by output waiting for a retry
   bool RunTasksBeforeSync();
@@ -259,6 +276,10 @@ class Shard {
   std::string encoded_;
   std::string lines_;
   std::vector<CommandPtr> outgoing_;  // per destination shard
+  std::mutex delete_mu_;
+  std::vector<DeleteRecordsJob> delete_jobs_;  // guarded by delete_mu_
+  bool delete_closed_ = false;                 // guarded by delete_mu_: the loop has exited
+  std::atomic<bool> delete_pending_{false};    // delete_jobs_ may be non-empty (HasWork)
   int64_t last_housekeeping_ms_ = 0;
   int64_t last_persist_ms_ = 0;
   int64_t last_sync_ns_ = 0;

@@ -136,6 +136,7 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kDecisionGet: return "decisions_get";
     case Route::kConsole: return "console";
     case Route::kStreamDescribe: return "stream_describe";
+    case Route::kStreamRecords: return "delete_records";
     case Route::kPipelines: return "pipelines";
     default: break;  // kUnknown; the model routes are labelled above
   }
@@ -188,12 +189,12 @@ ParsedTarget ParseTarget(std::string_view target) {
       }
       return out;
     }
-    // "", "v1", "streams", "<stream>", "events"
+    // "", "v1", "streams", "<stream>", "events" or "records"
     if (parts.size() == 5 && parts[0].empty() && parts[1] == "v1" && parts[2] == "streams" && !parts[3].empty() &&
-        parts[4] == "events") {
+        (parts[4] == "events" || parts[4] == "records")) {
       auto name = PercentDecode(parts[3], /*plus_is_space=*/false);
       if (name && !name->empty()) {
-        out.route = Route::kStreamEvents;
+        out.route = parts[4] == "events" ? Route::kStreamEvents : Route::kStreamRecords;
         out.stream = std::move(*name);
       }
     }
@@ -339,6 +340,9 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     case Route::kPipelines:
       if (method != "GET" && method != "HEAD") return method_not_allowed("GET");
       return reply(ListPipelines());
+    case Route::kStreamRecords:
+      if (method != "DELETE") return method_not_allowed("DELETE");
+      return DeleteRecords(target.stream, target.query, std::move(reply));
     default: break;  // kUnknown; the model routes are answered above
   }
   reply(Error(404, "no such route", "NotFound"));

@@ -62,9 +62,11 @@ enum class Route : uint8_t {
   kConsole,          // GET / and /console/... (console_routes.cc): the web console's files
   kStreamDescribe,   // GET /v1/streams/{stream}
   kPipelines,        // GET /v1/pipelines
+  kStreamRecords,    // DELETE /v1/streams/{stream}/records?before=N[&partition=P]
 };
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
-// feature_views, features_get, features_batch, decisions_get, console, stream_describe, pipelines, unknown.
+// feature_views, features_get, features_batch, decisions_get, console, stream_describe, pipelines,
+// delete_records, unknown.
 std::string_view RouteLabel(Route route, std::string_view method);
 
 // Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
@@ -132,6 +134,9 @@ class Router {
   // reader-waiter thread.
   void ReadEvents(const std::string& stream, std::string_view query, ReplyFn reply) const;
   HttpReply DescribeStream(const std::string& stream) const;
+  // DELETE records (stream_routes.cc): Engine::DeleteRecords; `reply` is called inline on a
+  // refusal, else from a shard thread.
+  void DeleteRecords(const std::string& stream, std::string_view query, ReplyFn reply) const;
   HttpReply ListPipelines() const;
   HttpReply ListStreams() const;
   HttpReply Metrics() const;

@@ -83,6 +83,12 @@ TEST(ParseTarget, StreamDescribeAndPipelines) {
   EXPECT_EQ(ParseTarget("/v1/streams/").route, Route::kListStreams);
   EXPECT_EQ(ParseTarget("/v1/streams/%zz").route, Route::kUnknown);
   EXPECT_EQ(ParseTarget("/v1/pipelines/x").route, Route::kUnknown);
+  const ParsedTarget r = ParseTarget("/v1/streams/a%2Fb/records?before=3");
+  EXPECT_EQ(r.route, Route::kStreamRecords);
+  EXPECT_EQ(r.stream, "a/b");
+  EXPECT_EQ(r.query, "before=3");
+  EXPECT_EQ(RouteLabel(r.route, "DELETE"), "delete_records");
+  EXPECT_EQ(ParseTarget("/v1/streams/a/recordz").route, Route::kUnknown);
 }
 
 TEST(CheckTransferCoding, OnlyChunkedOnceIsDecoded) {

@@ -1,6 +1,7 @@
 // Reading streams back (one partition, or all of them with a cursor; optionally long-polled),
-// describing a stream and listing the pipelines: GET /v1/streams/{s}/events, GET
-// /v1/streams/{s}, GET /v1/pipelines (docs/HTTP_API.md).
+// describing a stream and listing the pipelines, deleting a stream's oldest records: GET
+// /v1/streams/{s}/events, GET /v1/streams/{s}, GET /v1/pipelines, DELETE
+// /v1/streams/{s}/records (docs/HTTP_API.md).
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -186,8 +187,12 @@ struct PendingRead {
   PendingRead() = default;
   PendingRead(const PendingRead&) = delete;
   PendingRead& operator=(const PendingRead&) = delete;
-  ~PendingRead() {
+  ~PendingRead() { ReleaseWait(); }
+  // Called before answering: the waiter's thread drops its reference (running the destructor)
+  // only after the answer went out, so the client's next read could find the slot still taken.
+  void ReleaseWait() {
     if (holds_wait) waiting->fetch_sub(1, std::memory_order_relaxed);
+    holds_wait = false;
   }
 };
 
@@ -306,7 +311,10 @@ void ReadOrWait(const std::shared_ptr<PendingRead>& r, bool woken_readable) {
   if (!reply && woken_readable && r->pos == before && ++r->empty_wakes > kEmptyWakesMax) {
     reply = ReadOnce(r.get(), false);
   }
-  if (reply) return r->reply(std::move(*reply));
+  if (reply) {
+    r->ReleaseWait();
+    return r->reply(std::move(*reply));
+  }
   if (!r->holds_wait) {
     // A waiting read keeps its connection: bounded so that followers leave connections to
     // ingest and the other routes.
@@ -332,6 +340,7 @@ void ReadOrWait(const std::shared_ptr<PendingRead>& r, bool woken_readable) {
   if (st.ok()) return;
   // kUnavailable (too many reads waiting: 503 with Retry-After, so that clients back off rather
   // than poll), kFailedPrecondition (stopping).
+  r->ReleaseWait();
   r->reply(ErrorReply(st, r->retry_after_s));
 }
 
@@ -444,6 +453,61 @@ HttpReply Router::DescribeStream(const std::string& stream) const {
   body.append("],\"read_by\":[").append(read_by).append("]");
   body.append(",\"events_rejected\":").append(std::to_string(info->events_rejected)).append("}");
   return MakeReply(200, std::move(body));
+}
+
+void Router::DeleteRecords(const std::string& stream, std::string_view query, ReplyFn reply) const {
+  std::optional<uint64_t> before;
+  std::optional<uint64_t> partition;
+  for (const auto& [key, raw] : SplitQuery(query)) {
+    if (key != "before" && key != "partition") {
+      return reply(Error(400, "unknown query parameter '" + std::string(key) + "' (expected before, partition)",
+                         "InvalidArgument"));
+    }
+    std::optional<uint64_t>& slot = key == "before" ? before : partition;
+    if (slot) {
+      return reply(Error(400, "query parameter '" + std::string(key) + "' given more than once", "InvalidArgument"));
+    }
+    uint64_t v = 0;
+    if (!ParseUint(raw, &v) || (key == "partition" && v > UINT32_MAX)) {
+      return reply(Error(400,
+                         "query parameter '" + std::string(key) + "' must be an unsigned integer" +
+                             (key == "before" ? " offset" : "") + ", got '" + std::string(raw) + "'",
+                         "InvalidArgument"));
+    }
+    slot = v;
+  }
+  if (!before) {
+    return reply(
+        Error(400, "query parameter 'before' is required: records below this offset are deleted", "InvalidArgument"));
+  }
+  std::optional<uint32_t> one;
+  if (partition) one = static_cast<uint32_t>(*partition);
+  auto shared_reply = std::make_shared<ReplyFn>(std::move(reply));
+  engine_->DeleteRecords(
+      stream, one, *before,
+      [shared_reply, engine = engine_, stream, before = *before, retry = options_->retry_after_s](
+          const Status& st, const std::vector<Engine::DeletedRecords>& parts) {
+        if (st.code() == StatusCode::kNotFound && parts.empty()) {
+          return (*shared_reply)(Error(404, UnknownStream(*engine, stream), "NotFound"));
+        }
+        if (!st.ok()) return (*shared_reply)(ErrorReply(st, retry));
+        std::string body = "{\"stream\":";
+        AppendJsonString(stream, &body);
+        body.append(",\"before\":").append(std::to_string(before)).append(",\"partitions\":[");
+        uint64_t deleted = 0;
+        for (size_t i = 0; i < parts.size(); ++i) {
+          const Engine::DeletedRecords& d = parts[i];
+          if (i > 0) body.push_back(',');
+          body.append("{\"partition\":").append(std::to_string(d.partition));
+          body.append(",\"old_start_offset\":").append(std::to_string(d.old_start_offset));
+          body.append(",\"new_start_offset\":").append(std::to_string(d.new_start_offset));
+          body.append(",\"end_offset\":").append(std::to_string(d.end_offset));
+          body.append(",\"deleted\":").append(std::to_string(d.new_start_offset - d.old_start_offset)).append("}");
+          deleted += d.new_start_offset - d.old_start_offset;
+        }
+        body.append("],\"deleted\":").append(std::to_string(deleted)).append("}");
+        (*shared_reply)(MakeReply(200, std::move(body)));
+      });
 }
 
 HttpReply Router::ListPipelines() const {

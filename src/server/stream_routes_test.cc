@@ -1,5 +1,5 @@
-// Reading back across partitions with a cursor, the long-poll (wait_ms), GET /v1/streams/{s}
-// and GET /v1/pipelines, through the Router (no sockets) against a real embedded engine
+// Reading back across partitions with a cursor, the long-poll (wait_ms), GET /v1/streams/{s},
+// GET /v1/pipelines and DELETE /v1/streams/{s}/records, through the Router (no sockets) against a real embedded engine
 // (runtime/decide_test_util.h: tx -> enrich -> tx2 -> score -> scored, decisions, alerts).
 // Labelled concurrent: also run under TSan.
 #include <utility>  // before Asio with g++ 12 / C++20
@@ -40,6 +40,12 @@ class StreamRoutesTest : public ::testing::Test {
     std::promise<HttpReply> done;
     auto fut = done.get_future();
     router_->Handle("GET", ParseTarget(target), "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
+    return fut.get();
+  }
+  HttpReply Delete(const std::string& target) {
+    std::promise<HttpReply> done;
+    auto fut = done.get_future();
+    router_->Handle("DELETE", ParseTarget(target), "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
     return fut.get();
   }
   void Ingest(const std::string& body) {
@@ -292,6 +298,120 @@ TEST_F(StreamRoutesTest, PipelinesListSourcesSinksLagAndWatermark) {
   EXPECT_EQ(ps.at(2)["sources"].get_array().size(), 2u);  // approve: a join reads tx and ok
   EXPECT_EQ(ps.at(2)["inputs"].get_array().size(), 8u);
   EXPECT_NE(std::string_view(ps.at(1)["side_streams"].get_array().at(0).get_string().value()), "");
+}
+
+// Deleting below the end removes every record of the stream (the active segment is sealed
+// first); offsets go on from where they were; a reader behind the new start is told how many
+// it skipped; the pipeline that had read them goes on with the next events.
+TEST_F(StreamRoutesTest, DeleteRecordsBeforeTheEndEmptiesTheStreamAndReadersSkipAhead) {
+  std::string body;
+  for (int i = 0; i < 20; ++i) body += TxLine("d" + std::to_string(i), i, 10, 1000 + i);
+  Ingest(body);
+  ASSERT_TRUE(engine_->WaitForPipelines(20'000).ok());
+  uint64_t end_sum = 0;
+  for (const StreamInfo& s : engine_->ListStreams()) {
+    if (s.name != "tx") continue;
+    for (const auto& p : s.partitions) end_sum += p.end_offset;
+  }
+  ASSERT_EQ(end_sum, 20u);
+
+  HttpReply r = Delete("/v1/streams/tx/records?before=1000000");
+  ASSERT_EQ(r.status, 200) << r.body;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
+  EXPECT_EQ(doc["deleted"].get_int64().value(), 20);
+  simdjson::dom::array parts = doc["partitions"].get_array().value();
+  ASSERT_EQ(parts.size(), 4u);
+  for (auto p : parts) {
+    EXPECT_EQ(p["old_start_offset"].get_int64().value(), 0);
+    EXPECT_EQ(p["new_start_offset"].get_int64().value(), p["end_offset"].get_int64().value()) << r.body;
+  }
+
+  // Gone from reads: the merged read from offset 0 skips them, counted.
+  HttpReply read = Get("/v1/streams/tx/events?cursor=0,0,0,0");
+  ASSERT_EQ(read.status, 200) << read.body;
+  ASSERT_EQ(parser_.parse(read.body).get(doc), simdjson::SUCCESS) << read.body;
+  EXPECT_EQ(doc["events"].get_array().size(), 0u) << read.body;
+  EXPECT_EQ(doc["skipped"].get_int64().value(), 20) << read.body;
+  read = Get("/v1/streams/tx/events?cursor=beginning");
+  ASSERT_EQ(parser_.parse(read.body).get(doc), simdjson::SUCCESS) << read.body;
+  EXPECT_EQ(doc["events"].get_array().size(), 0u) << read.body;
+
+  // New events get the next offsets and the pipeline processes them.
+  Ingest(TxLine("after", 3, 10, 2000));
+  ASSERT_TRUE(engine_->WaitForPipelines(20'000).ok());
+  read = Get("/v1/streams/tx/events?cursor=beginning");
+  ASSERT_EQ(parser_.parse(read.body).get(doc), simdjson::SUCCESS) << read.body;
+  simdjson::dom::array events = doc["events"].get_array().value();
+  ASSERT_EQ(events.size(), 1u) << read.body;
+  EXPECT_GT(events.at(0)["_offset"].get_int64().value(), 0) << "offsets are not reused: " << read.body;
+  HttpReply pipelines = Get("/v1/pipelines");
+  ASSERT_EQ(parser_.parse(pipelines.body).get(doc), simdjson::SUCCESS) << pipelines.body;
+  simdjson::dom::element enrich = doc["pipelines"].get_array().at(0);
+  EXPECT_EQ(enrich["events_in"].get_int64().value(), 21) << pipelines.body;
+  EXPECT_EQ(enrich["lag"].get_int64().value(), 0) << pipelines.body;
+}
+
+// One partition only; a `before` inside the active segment deletes nothing (whole segments
+// only) and says so with an unchanged start.
+TEST_F(StreamRoutesTest, DeleteRecordsOfOnePartitionInWholeSegmentsOnly) {
+  std::string body;
+  for (int i = 0; i < 20; ++i) body += TxLine("p" + std::to_string(i), i, 10, 1000 + i);
+  Ingest(body);
+  std::vector<uint64_t> ends;
+  for (const StreamInfo& s : engine_->ListStreams()) {
+    if (s.name != "tx") continue;
+    for (const auto& p : s.partitions) ends.push_back(p.end_offset);
+  }
+  ASSERT_EQ(ends.size(), 4u);
+  ASSERT_GT(ends[1], 1u);
+  HttpReply r = Delete("/v1/streams/tx/records?before=1&partition=1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
+  ASSERT_EQ(doc["partitions"].get_array().size(), 1u);
+  EXPECT_EQ(doc["partitions"].get_array().at(0)["new_start_offset"].get_int64().value(), 0) << r.body;
+  EXPECT_EQ(doc["deleted"].get_int64().value(), 0);
+
+  r = Delete("/v1/streams/tx/records?partition=1&before=" + std::to_string(ends[1]));
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(parser_.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
+  simdjson::dom::element p1 = doc["partitions"].get_array().at(0);
+  EXPECT_EQ(p1["partition"].get_int64().value(), 1);
+  EXPECT_EQ(p1["new_start_offset"].get_uint64().value(), ends[1]);
+  for (const StreamInfo& s : engine_->ListStreams()) {
+    if (s.name != "tx") continue;
+    EXPECT_EQ(s.partitions[0].start_offset, 0u);  // the other partitions keep theirs
+    EXPECT_EQ(s.partitions[1].start_offset, ends[1]);
+  }
+}
+
+TEST_F(StreamRoutesTest, DeleteRecordsRefusalsNameTheProblem) {
+  struct Case {
+    const char* target;
+    int status;
+    const char* says;
+  };
+  for (const Case& c : {Case{"/v1/streams/txx/records?before=1", 404, "did you mean 'tx'"},
+                        Case{"/v1/streams/tx/records", 400, "'before' is required"},
+                        Case{"/v1/streams/tx/records?before=-1", 400, "'before' must be an unsigned integer"},
+                        Case{"/v1/streams/tx/records?before=ten", 400, "'before' must be an unsigned integer"},
+                        Case{"/v1/streams/tx/records?before=1&before=2", 400, "'before' given more than once"},
+                        Case{"/v1/streams/tx/records?before=1&partition=4", 400, "partition 4: stream tx has 4"},
+                        Case{"/v1/streams/tx/records?before=1&partition=x", 400, "'partition' must be"},
+                        Case{"/v1/streams/tx/records?before=1&from=0", 400, "unknown query parameter 'from'"}}) {
+    HttpReply r = Delete(c.target);
+    EXPECT_EQ(r.status, c.status) << c.target << ": " << r.body;
+    EXPECT_NE(r.body.find(c.says), std::string::npos) << c.target << ": " << r.body;
+  }
+  HttpReply get = Get("/v1/streams/tx/records?before=1");
+  EXPECT_EQ(get.status, 405) << get.body;
+  // The same bearer token as every other route (there is no separate admin role).
+  options_.bearer_token = "secret";
+  auto denied = router_->Precheck(ParseTarget("/v1/streams/tx/records?before=1"), "Bearer wrong", std::nullopt);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(denied->status, 401);
+  EXPECT_FALSE(router_->Precheck(ParseTarget("/v1/streams/tx/records?before=1"), "Bearer secret", std::nullopt));
 }
 
 }  // namespace

@@ -140,6 +140,10 @@ Result<HttpResponse> EngineClient::Post(const std::string& target, const std::st
   return impl_->Request(http::verb::post, target, body, timeout_ms);
 }
 
+Result<HttpResponse> EngineClient::Delete(const std::string& target, int64_t timeout_ms) {
+  return impl_->Request(http::verb::delete_, target, "", timeout_ms);
+}
+
 std::string ErrorMessage(const HttpResponse& r) {
   const std::string key = "\"error\":\"";
   const size_t at = r.body.find(key);

@@ -1,5 +1,5 @@
 // A small synchronous HTTP/1.1 client for the commands that talk to a running engine (tail,
-// ingest, describe, status, top): one keep-alive connection, bearer token, a timeout per
+// ingest, describe, status, top, delete --records-before): one keep-alive connection, bearer token, a timeout per
 // request. Plain HTTP only (the engine's listener).
 #pragma once
 
@@ -33,6 +33,7 @@ class EngineClient {
   // kUnavailable for a refused connection or a timeout (the message names the URL).
   Result<HttpResponse> Get(const std::string& target, int64_t timeout_ms = 10'000);
   Result<HttpResponse> Post(const std::string& target, const std::string& body, int64_t timeout_ms = 60'000);
+  Result<HttpResponse> Delete(const std::string& target, int64_t timeout_ms = 60'000);
 
   const std::string& url() const { return url_; }
 

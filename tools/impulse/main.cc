@@ -16,6 +16,7 @@ int CheckpointsCommand(const std::vector<std::string>& args);  // checkpoints.cc
 int BackfillCommand(const std::vector<std::string>& args);     // backfill_command.cc
 int ModelsCommand(const std::vector<std::string>& args);       // models.cc
 int ResetCommand(const std::vector<std::string>& args);        // reset_command.cc
+int DeleteCommand(const std::vector<std::string>& args);       // delete_command.cc
 }  // namespace impulse::tools
 
 namespace {
@@ -47,6 +48,9 @@ void PrintUsage(FILE* out) {
       "  top                  status refreshed every second, with rates (q to quit)\n"
       "  reset PIPELINE --spec SPEC.yaml --data-dir DIR [--to beginning|end]   offline: restart a pipeline\n"
       "                       from its sources' beginning or end (asks for confirmation; --yes)\n"
+      "  delete STREAM --data-dir DIR [--spec SPEC.yaml]   offline: delete every record of a stream\n"
+      "  delete STREAM --records-before OFFSET [--partition P]   online: delete the records below an offset\n"
+      "                       (whole log segments; both ask for confirmation; --yes)\n"
       "  (benchmarks: the impulse-bench binary, bench/README.md)\n\n"
       "  impulse <command> --help   options of one command\n"
       "  impulse --version\n",
@@ -84,13 +88,15 @@ int main(int argc, char** argv) {
   if (cmd == "models") return impulse::tools::ModelsCommand(args);
   if (cmd == "decisions") return impulse::tools::DecisionsCommand(args);
   if (cmd == "reset") return impulse::tools::ResetCommand(args);
+  if (cmd == "delete") return impulse::tools::DeleteCommand(args);
   if (int rc = impulse::tools::RemoteCommand(cmd, args); rc >= 0) return rc;
   if (cmd == "nexmark" || cmd == "bench-features" || cmd == "bench-predict") {
     std::fprintf(stderr, "impulse: '%s' moved to the impulse-bench binary (bench/README.md)\n", argv[1]);
     return 2;
   }
-  const std::string hint = impulse::DidYouMean(
-      cmd, {"run", "validate", "demo", "load", "repair", "generate", "checkpoints", "backfill", "models", "decisions"});
+  const std::string hint =
+      impulse::DidYouMean(cmd, {"run", "validate", "demo", "load", "repair", "generate", "checkpoints", "backfill",
+                                "models", "decisions", "reset", "delete"});
   std::fprintf(stderr, "impulse: unknown command '%s'%s\nsee 'impulse --help'\n", argv[1], hint.c_str());
   return 2;
 }
