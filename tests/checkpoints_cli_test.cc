@@ -10,26 +10,14 @@
 #include <gtest/gtest.h>
 
 #include "checkpoint/checkpoint_store.h"
+#include "run_command.h"
 
 namespace impulse {
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string out;
-};
+using Output = CommandOutput;
 
-Output RunImpulse(const std::string& args) {
-  Output o;
-  FILE* p = popen((std::string(IMPULSE_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
-  const int st = pclose(p);
-  o.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
-}
+Output RunImpulse(const std::string& args) { return RunShell(std::string(IMPULSE_BINARY) + " " + args + " 2>&1"); }
 
 class CheckpointsCli : public ::testing::Test {
  protected:

@@ -9,28 +9,19 @@
 #include <fstream>
 #include <string>
 
+#include "run_command.h"
+
 namespace impulse {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Output {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr
-};
+using Output = CommandOutput;
 
 // `args` may go on with more shell after the command ("... & pid=$!; ..."): all of it runs in
 // one subshell whose stdout and stderr are captured.
 Output RunImpulse(const std::string& args) {
-  Output o;
-  FILE* p = popen(("(" + std::string(IMPULSE_BINARY) + " " + args + ") 2>&1 </dev/null").c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.out.append(buf, n);
-  const int st = pclose(p);
-  o.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return o;
+  return RunShell("(" + std::string(IMPULSE_BINARY) + " " + args + ") 2>&1 </dev/null");
 }
 
 bool Has(const Output& o, const std::string& text) { return o.out.find(text) != std::string::npos; }

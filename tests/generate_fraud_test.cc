@@ -7,23 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "run_command.h"
+
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout only
-};
+using Output = CommandOutput;
 
 Output RunImpulse(const std::string& args) {
-  Output out;
-  FILE* p = popen((std::string(IMPULSE_BINARY) + " " + args + " 2>/dev/null").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.text.append(buf, n);
-  const int status = pclose(p);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  return RunShell(std::string(IMPULSE_BINARY) + " " + args + " 2>/dev/null");
 }
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -44,9 +35,9 @@ TEST(GenerateFraudTest, CsvHasHeaderAndIsDeterministic) {
   const Output b = RunImpulse(std::string(kSmall) + " --seed 4");
   const Output c = RunImpulse(std::string(kSmall) + " --seed 5");
   ASSERT_EQ(a.exit_code, 0);
-  EXPECT_EQ(a.text, b.text);
-  EXPECT_NE(a.text, c.text);
-  const auto lines = Lines(a.text);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+  const auto lines = Lines(a.out);
   ASSERT_GT(lines.size(), 100u);
   EXPECT_EQ(lines[0],
             "transaction_id,tx_datetime,customer_id,terminal_id,tx_amount,tx_time_seconds,tx_time_days,"
@@ -61,7 +52,7 @@ TEST(GenerateFraudTest, NdjsonParsesWithTheStartDate) {
   ASSERT_EQ(a.exit_code, 0);
   simdjson::ondemand::parser parser;
   uint64_t expected_id = 0;
-  for (const std::string& line : Lines(a.text)) {
+  for (const std::string& line : Lines(a.out)) {
     simdjson::padded_string padded(line);
     simdjson::ondemand::document doc;
     ASSERT_EQ(parser.iterate(padded).get(doc), simdjson::SUCCESS);

@@ -8,24 +8,14 @@
 
 #include "datagen/shop/format.h"
 #include "datagen/shop/simulator.h"
+#include "run_command.h"
 
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string text;  // stdout only
-};
+using Output = CommandOutput;
 
 Output RunImpulse(const std::string& args) {
-  Output out;
-  FILE* p = popen((std::string(IMPULSE_BINARY) + " " + args + " 2>/dev/null").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.text.append(buf, n);
-  const int status = pclose(p);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  return RunShell(std::string(IMPULSE_BINARY) + " " + args + " 2>/dev/null");
 }
 
 constexpr const char* kSmall = "generate shop --users 1000 --items 500 --days 4 --quiet";
@@ -37,9 +27,9 @@ TEST(GenerateShopTest, SameSeedSameBytesAsTheLibrary) {
   const Output b = RunImpulse(std::string(kSmall) + " --seed 4 --format ndjson");
   const Output c = RunImpulse(std::string(kSmall) + " --seed 5 --format ndjson");
   ASSERT_EQ(a.exit_code, 0);
-  ASSERT_GT(a.text.size(), 2u << 20);
-  EXPECT_EQ(a.text, b.text);
-  EXPECT_NE(a.text, c.text);
+  ASSERT_GT(a.out.size(), 2u << 20);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
 
   impulse::shop::SimulatorOptions options;
   options.users = 1000;
@@ -55,7 +45,7 @@ TEST(GenerateShopTest, SameSeedSameBytesAsTheLibrary) {
       impulse::shop::AppendEvent(e, options.start_epoch_day, impulse::shop::OutputFormat::kNdjson, &expected);
     }
   }
-  EXPECT_TRUE(a.text == expected) << "the command's output differs from the library's";
+  EXPECT_TRUE(a.out == expected) << "the command's output differs from the library's";
 
   std::string catalogue = "item_id,category,price,release_datetime\n";
   for (uint32_t i = 0; i < (*sim)->items().size(); ++i) {
@@ -64,19 +54,19 @@ TEST(GenerateShopTest, SameSeedSameBytesAsTheLibrary) {
   }
   const Output items = RunImpulse(std::string(kSmall) + " --seed 4 --output items");
   ASSERT_EQ(items.exit_code, 0);
-  EXPECT_EQ(items.text, catalogue);
+  EXPECT_EQ(items.out, catalogue);
 }
 
 TEST(GenerateShopTest, CsvHeaderAndStartDate) {
   const Output a = RunImpulse(std::string(kSmall) + " --start 2020-02-28");
   ASSERT_EQ(a.exit_code, 0);
   ASSERT_TRUE(
-      a.text.starts_with("event_id,event_datetime,user_id,session_id,item_id,category,price,type\n0,2020-02-28 "))
-      << a.text.substr(0, 200);
+      a.out.starts_with("event_id,event_datetime,user_id,session_id,item_id,category,price,type\n0,2020-02-28 "))
+      << a.out.substr(0, 200);
   // The last sessions start on 2020-03-02 (4 days from 2020-02-28, a leap year).
-  const size_t last = a.text.rfind('\n', a.text.size() - 2);
+  const size_t last = a.out.rfind('\n', a.out.size() - 2);
   ASSERT_NE(last, std::string::npos);
-  const std::string last_line = a.text.substr(last + 1);
+  const std::string last_line = a.out.substr(last + 1);
   EXPECT_NE(last_line.find(",2020-03-0"), std::string::npos) << last_line;
 }
 
@@ -85,10 +75,10 @@ TEST(GenerateShopTest, HelpListsOnlyShopOptions) {
   EXPECT_EQ(o.exit_code, 0);
   for (const char* flag : {"--users", "--items", "--categories", "--days", "--new-items-per-day", "--start", "--seed",
                            "--format", "--output", "--quiet"}) {
-    EXPECT_NE(o.text.find(flag), std::string::npos) << flag;
+    EXPECT_NE(o.out.find(flag), std::string::npos) << flag;
   }
-  EXPECT_EQ(o.text.find("--customers"), std::string::npos);
-  EXPECT_EQ(o.text.find("--events"), std::string::npos);
+  EXPECT_EQ(o.out.find("--customers"), std::string::npos);
+  EXPECT_EQ(o.out.find("--events"), std::string::npos);
 }
 
 TEST(GenerateShopTest, BadArgumentsExitWithUsage) {

@@ -18,20 +18,6 @@ size_t HashKey(std::string_view model, uint64_t version) {
   return std::hash<std::string_view>{}(model) ^ (version * 0x9E3779B97F4A7C15ull);
 }
 
-// A Prometheus label value: backslash, double quote and newline escaped.
-void AppendLabelValue(std::string_view v, std::string* out) {
-  for (char c : v) {
-    if (c == '\\') {
-      out->append("\\\\");
-    } else if (c == '"') {
-      out->append("\\\"");
-    } else if (c == '\n') {
-      out->append("\\n");
-    } else {
-      out->push_back(c);
-    }
-  }
-}
 
 // Nanoseconds as exact decimal seconds: 2500 -> "0.0000025", 10'000'000'000 -> "10".
 std::string NsToSeconds(uint64_t ns) {
@@ -185,6 +171,20 @@ void ModelMetrics::AppendLoadedText(std::span<const ModelVersionStatus> list, st
     AppendLabelValue(s.name, out);
     out->append("\",version=\"").append(s.version == 0 ? "none" : std::to_string(s.version));
     out->append("\",state=\"").append(VersionStateName(s.state)).append("\"} 1\n");
+  }
+}
+
+void AppendLabelValue(std::string_view v, std::string* out) {
+  for (char c : v) {
+    if (c == '\\') {
+      out->append("\\\\");
+    } else if (c == '"') {
+      out->append("\\\"");
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else {
+      out->push_back(c);
+    }
   }
 }
 

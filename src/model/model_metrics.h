@@ -27,6 +27,9 @@ namespace impulse::model {
 
 using impulse::ModelVersionStatus;
 
+// Appends a Prometheus label value with backslash, double quote and newline escaped.
+void AppendLabelValue(std::string_view v, std::string* out);
+
 // A fixed-bucket histogram of non-negative integer observations (rows, nanoseconds): one
 // atomic counter per bucket plus a sum. Bounds are inclusive upper bounds (Prometheus "le").
 template <size_t N>

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "model/model_metrics.h"
+
 namespace impulse::model {
 namespace {
 
@@ -11,20 +13,6 @@ namespace {
 constexpr std::array<std::string_view, kScoreBounds> kScoreLe = {"0",    "0.05", "0.1",  "0.15", "0.2",  "0.25", "0.3",
                                                                  "0.35", "0.4",  "0.45", "0.5",  "0.55", "0.6",  "0.65",
                                                                  "0.7",  "0.75", "0.8",  "0.85", "0.9",  "0.95", "1"};
-
-void AppendLabelValue(std::string_view v, std::string* out) {
-  for (char c : v) {
-    if (c == '\\') {
-      out->append("\\\\");
-    } else if (c == '"') {
-      out->append("\\\"");
-    } else if (c == '\n') {
-      out->append("\\n");
-    } else {
-      out->push_back(c);
-    }
-  }
-}
 
 void AppendLabel(std::string_view key, std::string_view value, std::string* out) {
   out->append(key).append("=\"");
