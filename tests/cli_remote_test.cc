@@ -346,6 +346,18 @@ TEST_F(CliRemoteTest, DeleteStreamOffline) {
   out.clear();
   EXPECT_EQ(RunCapture(ImpulseBinary() + " delete ordrs --data-dir " + data + " --yes", &out), 1) << out;
   EXPECT_NE(out.find("did you mean 'orders'"), std::string::npos) << out;
+  // A name that is a path: ".." is DATA itself and "orders/0" a partition, neither declared, so
+  // the undeclared form would remove them whole.
+  for (const std::string name : {"..", ".", "orders/0", "../data"}) {
+    out.clear();
+    EXPECT_EQ(
+        RunCapture(ImpulseBinary() + " delete " + name + " --spec " + dir_ + "/spec.yaml --data-dir " + data + " --yes",
+                   &out),
+        2)
+        << name << ": " << out;
+    EXPECT_NE(out.find("is not a stream name"), std::string::npos) << name << ": " << out;
+    EXPECT_EQ(RunCapture("test -d " + data + "/streams/orders/0", &ignored), 0) << name << " removed data";
+  }
   out.clear();
   EXPECT_EQ(RunCapture(ImpulseBinary() + " delete _dead_letter --data-dir " + data + " --yes", &out), 2) << out;
   EXPECT_NE(out.find("pass --internal"), std::string::npos) << out;
