@@ -224,6 +224,9 @@ TEST_F(CliRemoteTest, BadInputIsAnErrorNamingIt) {
   }
   EXPECT_EQ(Cli("ingest orders " + dir_ + "/bad.csv", &out), 1) << out;
   EXPECT_NE(out.find("color"), std::string::npos) << out;
+  // A directory opens but cannot be read: an error, not "accepted 0".
+  EXPECT_EQ(Cli("ingest orders " + dir_, &out), 1) << out;
+  EXPECT_NE(out.find("cannot read"), std::string::npos) << out;
   out.clear();
   EXPECT_EQ(RunCapture(ImpulseBinary() + " status --url http://127.0.0.1:1", &out), 1) << out;
   EXPECT_NE(out.find("cannot connect to http://127.0.0.1:1"), std::string::npos) << out;
