@@ -224,6 +224,9 @@ TEST_F(CliRemoteTest, BadInputIsAnErrorNamingIt) {
   }
   EXPECT_EQ(Cli("ingest orders " + dir_ + "/bad.csv", &out), 1) << out;
   EXPECT_NE(out.find("color"), std::string::npos) << out;
+  // A directory opens but cannot be read: an error, not "accepted 0".
+  EXPECT_EQ(Cli("ingest orders " + dir_, &out), 1) << out;
+  EXPECT_NE(out.find("cannot read"), std::string::npos) << out;
   out.clear();
   EXPECT_EQ(RunCapture(ImpulseBinary() + " status --url http://127.0.0.1:1", &out), 1) << out;
   EXPECT_NE(out.find("cannot connect to http://127.0.0.1:1"), std::string::npos) << out;
@@ -346,6 +349,18 @@ TEST_F(CliRemoteTest, DeleteStreamOffline) {
   out.clear();
   EXPECT_EQ(RunCapture(ImpulseBinary() + " delete ordrs --data-dir " + data + " --yes", &out), 1) << out;
   EXPECT_NE(out.find("did you mean 'orders'"), std::string::npos) << out;
+  // A name that is a path: ".." is DATA itself and "orders/0" a partition, neither declared, so
+  // the undeclared form would remove them whole.
+  for (const std::string name : {"..", ".", "orders/0", "../data"}) {
+    out.clear();
+    EXPECT_EQ(
+        RunCapture(ImpulseBinary() + " delete " + name + " --spec " + dir_ + "/spec.yaml --data-dir " + data + " --yes",
+                   &out),
+        2)
+        << name << ": " << out;
+    EXPECT_NE(out.find("is not a stream name"), std::string::npos) << name << ": " << out;
+    EXPECT_EQ(RunCapture("test -d " + data + "/streams/orders/0", &ignored), 0) << name << " removed data";
+  }
   out.clear();
   EXPECT_EQ(RunCapture(ImpulseBinary() + " delete _dead_letter --data-dir " + data + " --yes", &out), 2) << out;
   EXPECT_NE(out.find("pass --internal"), std::string::npos) << out;

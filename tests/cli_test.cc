@@ -164,6 +164,12 @@ TEST_F(Cli, UsageErrorsAreOneLineWithDidYouMean) {
   o = RunImpulse("chekpoints list");
   EXPECT_EQ(o.exit_code, 2) << o.out;
   EXPECT_TRUE(Has(o, "unknown command 'chekpoints' (did you mean 'checkpoints'?)")) << o.out;
+  // The commands that talk to a running engine too.
+  o = RunImpulse("stauts");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "unknown command 'stauts' (did you mean 'status'?)")) << o.out;
+  o = RunImpulse("tai orders");
+  EXPECT_TRUE(Has(o, "(did you mean 'tail'?)")) << o.out;
   EXPECT_FALSE(Has(o, "Commands:")) << o.out;
 }
 

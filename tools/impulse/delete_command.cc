@@ -341,6 +341,16 @@ int DeleteCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "impulse: delete: %s\n\nUsage: %s\n", problem, kUsage);
     return 2;
   }
+  // The name becomes a directory under DATA/streams: "..", "." or one with a '/' would name the
+  // data directory, every stream or a partition, which the undeclared form removes whole.
+  if (const std::string_view bare = stream.starts_with("_") ? std::string_view(stream).substr(1) : stream;
+      !plan::IsValidStreamName(bare)) {
+    std::fprintf(stderr,
+                 "impulse: delete: '%s' is not a stream name (letters, digits, '_', '.', '-'; not '.' or '..'); "
+                 "nothing deleted\n",
+                 stream.c_str());
+    return 2;
+  }
   if (stream.starts_with("_") && vm.count("internal") == 0) {
     std::fprintf(stderr,
                  "impulse: delete: %s is an internal stream (its name starts with '_'): pass --internal to delete "

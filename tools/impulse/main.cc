@@ -94,9 +94,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "impulse: '%s' moved to the impulse-bench binary (bench/README.md)\n", argv[1]);
     return 2;
   }
-  const std::string hint =
-      impulse::DidYouMean(cmd, {"run", "validate", "demo", "load", "repair", "generate", "checkpoints", "backfill",
-                                "models", "decisions", "reset", "delete"});
+  const std::string hint = impulse::DidYouMean(
+      cmd, {"run", "validate", "demo", "load", "repair", "generate", "checkpoints", "backfill", "models", "decisions",
+            "reset", "delete", "tail", "ingest", "describe", "status", "top"});
   std::fprintf(stderr, "impulse: unknown command '%s'%s\nsee 'impulse --help'\n", argv[1], hint.c_str());
   return 2;
 }

@@ -356,6 +356,9 @@ int IngestCommand(std::vector<std::string> args) {
       if (l.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not events
       if (int rc = add(l, n); rc >= 0) return rc;
     }
+    // A read error (a directory opens and then fails with EISDIR) ends getline like the end of
+    // the file: without this, it would be "accepted 0" and exit 0.
+    if (in->bad()) return Fail((file == "-" ? std::string("standard input") : file) + ": cannot read");
   }
   if (int rc = send(); rc >= 0) return rc;
   std::printf("%s: accepted %llu, rejected %llu%s\n", stream.c_str(), static_cast<unsigned long long>(accepted),
