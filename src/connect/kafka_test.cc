@@ -363,7 +363,8 @@ kafka:
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kUnavailable) << e.status().ToString();
   EXPECT_NE(e.status().message().find("127.0.0.1:1 unreachable"), std::string::npos) << e.status().ToString();
-  EXPECT_NE(e.status().message().find("Connection refused"), std::string::npos) << "librdkafka's last error: " << e.status().ToString();
+  EXPECT_NE(e.status().message().find("Connection refused"), std::string::npos)
+      << "librdkafka's last error: " << e.status().ToString();
 }
 
 // librdkafka before 2.2.1 aborts the process when a cooperative-sticky consumer is closed before

@@ -18,7 +18,6 @@ size_t HashKey(std::string_view model, uint64_t version) {
   return std::hash<std::string_view>{}(model) ^ (version * 0x9E3779B97F4A7C15ull);
 }
 
-
 // Nanoseconds as exact decimal seconds: 2500 -> "0.0000025", 10'000'000'000 -> "10".
 std::string NsToSeconds(uint64_t ns) {
   std::string out = std::to_string(ns / 1'000'000'000);

@@ -458,9 +458,19 @@ HttpReply Router::DescribeStream(const std::string& stream) const {
 void Router::DeleteRecords(const std::string& stream, std::string_view query, ReplyFn reply) const {
   std::optional<uint64_t> before;
   std::optional<uint64_t> partition;
+  bool internal = false;
   for (const auto& [key, raw] : SplitQuery(query)) {
+    if (key == "internal") {
+      if (raw != "true") {
+        return reply(
+            Error(400, "query parameter 'internal' must be true, got '" + std::string(raw) + "'", "InvalidArgument"));
+      }
+      internal = true;
+      continue;
+    }
     if (key != "before" && key != "partition") {
-      return reply(Error(400, "unknown query parameter '" + std::string(key) + "' (expected before, partition)",
+      return reply(Error(400,
+                         "unknown query parameter '" + std::string(key) + "' (expected before, partition, internal)",
                          "InvalidArgument"));
     }
     std::optional<uint64_t>& slot = key == "before" ? before : partition;
@@ -479,6 +489,14 @@ void Router::DeleteRecords(const std::string& stream, std::string_view query, Re
   if (!before) {
     return reply(
         Error(400, "query parameter 'before' is required: records below this offset are deleted", "InvalidArgument"));
+  }
+  // The engine's own streams hold what nobody else keeps (the outbox's pending firings, the dead
+  // letters): deleting them takes an explicit internal=true, as `impulse delete` takes --internal.
+  if (!internal && stream.starts_with("_")) {
+    return reply(Error(
+        400,
+        "stream " + stream + " is internal (its name starts with '_'): add internal=true to delete its records anyway",
+        "InvalidArgument"));
   }
   std::optional<uint32_t> one;
   if (partition) one = static_cast<uint32_t>(*partition);

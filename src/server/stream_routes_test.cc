@@ -399,11 +399,16 @@ TEST_F(StreamRoutesTest, DeleteRecordsRefusalsNameTheProblem) {
                         Case{"/v1/streams/tx/records?before=1&before=2", 400, "'before' given more than once"},
                         Case{"/v1/streams/tx/records?before=1&partition=4", 400, "partition 4: stream tx has 4"},
                         Case{"/v1/streams/tx/records?before=1&partition=x", 400, "'partition' must be"},
-                        Case{"/v1/streams/tx/records?before=1&from=0", 400, "unknown query parameter 'from'"}}) {
+                        Case{"/v1/streams/tx/records?before=1&from=0", 400, "unknown query parameter 'from'"},
+                        Case{"/v1/streams/tx/records?before=1&internal=yes", 400, "'internal' must be true"},
+                        Case{"/v1/streams/_dead_letter/records?before=1", 400, "is internal"}}) {
     HttpReply r = Delete(c.target);
     EXPECT_EQ(r.status, c.status) << c.target << ": " << r.body;
     EXPECT_NE(r.body.find(c.says), std::string::npos) << c.target << ": " << r.body;
   }
+  // With internal=true an internal stream's records go like any other's.
+  HttpReply internal = Delete("/v1/streams/_dead_letter/records?before=1&internal=true");
+  EXPECT_EQ(internal.status, 200) << internal.body;
   HttpReply get = Get("/v1/streams/tx/records?before=1");
   EXPECT_EQ(get.status, 405) << get.body;
   // The same bearer token as every other route (there is no separate admin role).

@@ -287,6 +287,7 @@ int Online(const std::string& stream, const std::string& url, std::string token,
   if (int rc = Confirm(yes, "delete up to " + Plural(at_most, "record") + " of " + stream + "?"); rc != 0) return rc;
 
   std::string target = path + "/records?before=" + std::to_string(before);
+  if (stream.starts_with("_")) target += "&internal=true";  // checked against --internal above
   if (partition) target += "&partition=" + std::to_string(*partition);
   auto r = (*client)->Delete(target);
   if (!r.ok()) return std::fprintf(stderr, "impulse: delete: %s\n", r.status().message().c_str()), 1;
