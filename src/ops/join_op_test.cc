@@ -663,6 +663,33 @@ TEST_P(JoinOpTest, AsOfMatchesBruteForceWhicheverSideRunsAhead) {
   }
 }
 
+// Many versions and events at equal times (times rounded to 50 ms): among versions of one
+// time the last that arrived is read, and a row at the version's time reads it (<=).
+TEST_P(JoinOpTest, AsOfEqualTimesMatchBruteForce) {
+  // A multiple of 50: watermarks fall on the rounded times, so as-of times equal to the
+  // watermark (a version of that time may still come) occur.
+  constexpr int64_t kDisorder = 100;
+  uint32_t seed = 100;
+  for (int64_t ttl : {int64_t{-1}, int64_t{100}}) {
+    for (int64_t as_of : {int64_t{0}, int64_t{-50}, int64_t{-70}}) {
+      const JoinDef def = AsOf(as_of, ttl);
+      std::vector<Ev> evs = RandomEvents(++seed, 600, 3, kDisorder, /*stragglers=*/false);
+      for (Ev& e : evs) e.ts = FloorDiv(e.ts, 50) * 50;
+      for (auto [slow, lag] : std::vector<std::pair<int, int64_t>>{{0, 3000}, {1, 3000}, {1, 0}}) {
+        SCOPED_TRACE("as_of " + std::to_string(as_of) + " ttl " + std::to_string(ttl) + " slow " +
+                     std::to_string(slow) + " lag " + std::to_string(lag));
+        const std::vector<Ev> arrival = Interleave(evs, slow, lag, kDisorder);
+        Driver d(MakeOp(def), GetParam(), dir_.path());
+        d.Feed(arrival, 0, arrival.size());
+        d.Advance(INT64_MAX);
+        const Expected want = AsOfReference(def, arrival);
+        EXPECT_EQ(d.late_reasons.size(), want.late);
+        EXPECT_EQ(Sorted(d.output), want.rows);
+      }
+    }
+  }
+}
+
 TEST_P(JoinOpTest, AsOfLateRowsOfEitherSideGoToTheLateOutput) {
   const JoinDef def = AsOf(-30);
   for (uint32_t seed = 4; seed <= 5; ++seed) {

@@ -178,6 +178,18 @@ class Resolver {
                   "writes (sink: {stream: ...})");
       return false;
     }
+    // Every row of that stream is read as a version of the view: another writer's rows would be
+    // taken for the view's values.
+    if (auto w = writers_.find(computed->sink.target); w != writers_.end()) {
+      for (size_t i : w->second) {
+        if (raw_.pipelines[i].name == vp.name) continue;
+        d_->Add(Diagnostics::LocOf(view_node), "stream '" + computed->sink.target + "', where pipeline '" + vp.name +
+                                                   "' writes the versions of view '" + name +
+                                                   "', is also written by pipeline '" + raw_.pipelines[i].name +
+                                                   "': a lookup would read its rows as the view's values");
+        return false;
+      }
+    }
     std::shared_ptr<const FeatureViewDef> view;
     for (const auto& v : plan_->feature_views) {
       if (v->name == name) view = v;

@@ -105,7 +105,15 @@ bool ResolveViewLookup(const YAML::Node& n, const Schema& in, const PartitionInf
   if (const YAML::Node* r = Get(e, "rows_max"))
     ok &= ReadUint(*r, "rows_max of " + what, 1, 1'000'000'000, d, &j->rows_max);
   j->prefix = view.name + "_";
-  if (const YAML::Node* p = Get(e, "prefix")) j->prefix = p->IsScalar() ? p->Scalar() : "";
+  if (const YAML::Node* p = Get(e, "prefix")) {
+    // A list or mapping is a mistake, not "no prefix" (`prefix: ""` or `prefix: ~` is that).
+    if (p->IsScalar() || p->IsNull()) {
+      j->prefix = p->IsScalar() ? p->Scalar() : "";
+    } else {
+      d->Add(Diagnostics::LocOf(*p), "prefix of " + what + " is a string (\"\" for none)");
+      ok = false;
+    }
+  }
   if (!ok) return false;
   j->right_stream = right->name;
   j->right_schema = right->schema;

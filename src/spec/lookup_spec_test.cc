@@ -121,6 +121,9 @@ TEST(LookupSpec, ReportsEachErrorAtItsLineAndColumn) {
   ExpectOneError(Spec("lookup: {key: item, as_of: 0}"), 30, 9, "needs 'view: NAME'");
   ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m, versions_max: 0}"), 30, 67, "versions_max");
   ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m, lateness: 1}"), 30, 53, "lateness");
+  // A prefix that is not a string was read as no prefix at all.
+  ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m, prefix: [a]}"), 30, 61,
+                 "prefix of lookup#1 of pipeline 'p' is a string");
   // Not partitioned by the key: re-key first.
   ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m}", "by_user"), 30, 35,
                  "must be partitioned by 'item' over the partitions of stream 'item_versions'");
@@ -133,6 +136,12 @@ TEST(LookupSpec, ReportsEachErrorAtItsLineAndColumn) {
   self.replace(self.find("      - features: item\n    sink: {stream: item_versions}"),
                std::string("      - features: item\n").size(), "      - map: {x: 1}\n");
   ExpectOneError(self, 31, 24, "is computed by pipeline 'p' itself");
+  // The view's stream written by another pipeline too: its rows would be read as versions.
+  ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m}") +
+                     "  - name: other\n    from: views\n    steps:\n"
+                     "      - map: {VIEWS_1H: \"0\", AVG_PRICE_1D: \"if(price > 0.0, price, null)\"}\n"
+                     "    sink: {stream: item_versions}\n",
+                 30, 24, "is also written by pipeline 'other'");
   // At most one join or lookup per pipeline.
   ExpectOneError(Spec("lookup: {view: item, key: item, as_of: 0}\n      - lookup: {view: item, key: item, as_of: "
                       "0, prefix: j_}"),

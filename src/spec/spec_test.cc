@@ -398,6 +398,21 @@ TEST(Spec, AKafkaFedStreamIsNotAssumedPartitionedByItsKey) {
   EXPECT_TRUE(CompileSpec(join, "pipeline.yaml", &none).ok()) << "the same join without the source";
 }
 
+// A join's prefix that is not a string was read as no prefix at all.
+TEST(Spec, AJoinPrefixThatIsNotAStringIsAnError) {
+  const std::string join =
+      std::string(kStreams) +
+      "  - name: users\n    fields: [{name: user_id, type: string}, {name: ts, type: timestamp}]\n"
+      "    key: user_id\n    event_time: ts\n"
+      "pipelines:\n  - name: p\n    from: clicks\n    steps:\n"
+      "      - join: {stream: users, type: lookup, on: {left: user_id, right: user_id}, prefix: [u]}\n"
+      "    sink: {stdout: true}\n";
+  std::vector<SpecError> errors = Errors(join);
+  ASSERT_EQ(errors.size(), 1u) << (errors.empty() ? std::string("no error") : errors[0].ToString());
+  EXPECT_NE(errors[0].message.find("prefix of join#1 of pipeline 'p' is a string"), std::string::npos)
+      << errors[0].ToString();
+}
+
 // A group of instances (kafka state_topic) moves a topic partition with what is computed from
 // it: a spec that would need events to cross instances, or state that cannot move, is refused.
 TEST(Spec, AGroupOfInstancesRefusesWhatCannotMoveWithAPartition) {

@@ -489,7 +489,15 @@ bool ResolveJoin(const YAML::Node& n, const Schema& in, const PartitionInfo& par
     }
   }
   j->prefix = right->name + "_";
-  if (const YAML::Node* p = Get(e, "prefix")) j->prefix = p->IsScalar() ? p->Scalar() : "";
+  if (const YAML::Node* p = Get(e, "prefix")) {
+    // A list or mapping is a mistake, not "no prefix" (`prefix: ""` or `prefix: ~` is that).
+    if (p->IsScalar() || p->IsNull()) {
+      j->prefix = p->IsScalar() ? p->Scalar() : "";
+    } else {
+      d->Add(Diagnostics::LocOf(*p), "prefix of " + what + " is a string (\"\" for none)");
+      ok = false;
+    }
+  }
   if (const YAML::Node* t = Get(e, "state_ttl")) ok &= ReadDuration(*t, "state_ttl of " + what, 1, d, &j->state_ttl_ms);
   if (const YAML::Node* r = Get(e, "rows_max"))
     ok &= ReadUint(*r, "rows_max of " + what, 1, 1'000'000'000, d, &j->rows_max);
