@@ -441,10 +441,13 @@ class Client:
                                      status=400, code="OutOfRange")
         if from_offset == "end":
             start = list(ends)
-        elif from_offset == "start":
+        elif from_offset in ("start", "beginning"):  # "beginning" as in read_cursor
             start = [int(q["start_offset"]) for q in parts]
+        elif isinstance(from_offset, int) and not isinstance(from_offset, bool) and from_offset >= 0:
+            start = [min(from_offset, e) for e in ends]
         else:
-            start = [min(int(from_offset), e) for e in ends]
+            raise ValueError(f"from_offset must be 'end', 'start' (or 'beginning') or an offset >= 0, "
+                             f"got {from_offset!r}")
         limit = max(1, min(int(limit), READ_LIMIT_MAX))
         wait = wait_ms if follow else 0
         if partition is None:

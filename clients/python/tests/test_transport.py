@@ -162,6 +162,13 @@ class TransportTest(unittest.TestCase):
             self.server.script = [self.desc([0], [1])]
             self.client().tail("s", partition=1)
         self.assertEqual(cm.exception.code, "OutOfRange")
+        # A bad starting point is the caller's error, said before any read is sent.
+        for bad in (-5, "beginnning", "3", 2.5, True):
+            self.server.requests.clear()
+            self.server.script = [self.desc([0], [1])]
+            with self.assertRaisesRegex(ValueError, "from_offset must be"):
+                next(self.client().tail("s", from_offset=bad, follow=False))
+            self.assertEqual(len(self.server.requests), 1, bad)  # the describe call only
 
     def test_tail_skips_events_removed_by_retention(self):
         # Every partition: the engine went on from the partition's start and said how many events
