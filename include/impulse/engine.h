@@ -229,6 +229,26 @@ struct PipelineInfo {
   uint32_t tasks_failed = 0;  // tasks stopped by an operator error until a restart
 };
 
+// Where Engine::ResetPipeline moves a pipeline's inputs.
+enum class ResetTo : uint8_t {
+  kBeginning,  // the start of each source partition's retained log: that input is processed again
+  kEnd,        // each source partition's readable end: the input not processed yet is skipped
+};
+
+// What Engine::ResetPipeline did.
+struct PipelineReset {
+  std::string pipeline;
+  ResetTo to = ResetTo::kBeginning;
+  uint64_t checkpoint_id = 0;  // the checkpoint that holds the reset (a restart resumes from it)
+  struct Input {
+    std::string stream;
+    uint32_t partition = 0;
+    uint64_t before = 0;  // the next offset the pipeline would have processed
+    uint64_t after = 0;   // ... and the one it processes now
+  };
+  std::vector<Input> inputs;  // per source partition (a join: both sides), in stream order
+};
+
 // Rows read back from one partition of a stream (Engine::ReadRows): an owned batch.
 struct RowsRead {
   // The stream's schema (StreamInfo::def.schema) wide; row i's meta carries its offset,
@@ -512,6 +532,27 @@ class Engine {
   // Takes a checkpoint now and waits for it (kUnavailable when checkpoints are disabled or it
   // times out). Returns its id.
   virtual Result<uint64_t> CheckpointNow() = 0;
+  // Resets pipeline `pipeline` online (docs/OPERATIONS.md, "Resetting a pipeline"): its tasks
+  // on every shard are paused at a checkpoint barrier, their operator state is dropped (windows,
+  // feature values, dedup and join buffers, trigger cooldowns), their input positions move to the
+  // start or the end of every source partition, and that checkpoint is committed before `done`
+  // gets OK, so a crash afterwards restarts from the reset. Other pipelines only pause as for
+  // any checkpoint. A pipeline reading this one's sink is not reset. Serialized with checkpoints
+  // and other resets (one at a time, on the checkpoint thread). `done` is called once, from the
+  // engine's checkpoint thread (or inline on a refusal): kNotFound (unknown pipeline, with a
+  // did-you-mean), kFailedPrecondition (checkpoints off, end of input declared, a task stopped
+  // by an error; not supported: a group member, the RocksDB state backend), kUnavailable
+  // (stopping, or the checkpoint could not pause the shards in time: nothing changed). An error
+  // after the shards paused (the checkpoint's write failed) says that the reset is in effect in
+  // the running engine but becomes durable only with the next checkpoint.
+  // At most kResetsQueuedMax resets wait for the checkpoint thread; more are kUnavailable.
+  static constexpr size_t kResetsQueuedMax = 8;
+  using ResetCallback = std::function<void(Status, PipelineReset)>;
+  virtual void ResetPipeline(std::string_view pipeline, ResetTo to, ResetCallback done) {
+    (void)pipeline, (void)to;
+    const ResetCallback callback = std::move(done);
+    callback(FailedPrecondition("ResetPipeline is not supported by this engine"), {});
+  }
   // Members of a group (EngineOptions::kafka_member_partition): lets Kafka sinks export the
   // outputs up to checkpoint `id` (and the earlier ones). Others: no effect.
   virtual void ReleaseExports(uint64_t id) { (void)id; }

@@ -24,6 +24,15 @@ void OnlineStore::Erase(std::string_view key) {
   if (s.map.Erase(key)) size_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+void OnlineStore::Clear() {
+  for (Stripe& s : stripes_) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    size_.fetch_sub(s.map.size(), std::memory_order_relaxed);
+    s.map = state::internal::FlatStringMap<Entry>();
+    s.expired.clear();
+  }
+}
+
 void OnlineStore::Expire(std::string_view key) {
   Stripe& s = StripeOf(key);
   std::lock_guard<std::mutex> lock(s.mu);

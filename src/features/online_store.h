@@ -41,6 +41,9 @@ class OnlineStore {
   // `key` is the entity's key bytes (AppendKeyBytes of the entity field).
   void Put(std::string_view key, int64_t as_of_ms, std::string_view values);
   void Erase(std::string_view key);
+  // Removes every entity, and what was remembered of expired ones (a reset of the pipeline
+  // computing the view drops the state those values came from).
+  void Clear();
   // Erases an entity whose state expired in event time, remembering (boundedly: the last
   // kExpiredRememberedPerStripe per stripe) that it did, so that a lookup can say "expired"
   // rather than "unknown entity".

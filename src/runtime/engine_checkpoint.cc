@@ -160,7 +160,7 @@ Status EngineImpl::Recover() {
   return Status::OK();
 }
 
-Status EngineImpl::RunCheckpoint(uint64_t* id, bool final) {
+Status EngineImpl::RunCheckpoint(uint64_t* id, bool final, ResetPlan* reset, ResetOutcome* outcome) {
   std::lock_guard<std::mutex> lock(ckpt_mu_);
   if (!store_) return Unavailable("checkpoints are disabled");
   for (size_t s = 0; s < streams_.size(); ++s) {
@@ -186,6 +186,8 @@ Status EngineImpl::RunCheckpoint(uint64_t* id, bool final) {
   }
   ASSIGN_OR_RETURN(checkpoint::PendingCheckpoint pending, store_->Begin());
   ckpt_pending_dir_ = pending.dir;
+  // Every shard has paused for the previous epoch, so none reads the previous plan any more.
+  ckpt_reset_ = reset != nullptr ? std::move(*reset) : ResetPlan{};
   const uint64_t epoch = ckpt_pause_epoch.load(std::memory_order_relaxed) + 1;
   auto signal_all = [this] {
     for (auto& sh : shards_) sh->Signal();
@@ -219,6 +221,7 @@ Status EngineImpl::RunCheckpoint(uint64_t* id, bool final) {
   }
   // The pause starts when the shards can see the request.
   const int64_t pause_start = clock_->NowNs();
+  if (outcome != nullptr) outcome->requested = ckpt_reset_.pipeline != SIZE_MAX;
   ckpt_pause_epoch.store(epoch, std::memory_order_release);
   signal_all();
   bool ok = WaitFor(clock_, deadline, [&] {
@@ -228,6 +231,20 @@ Status EngineImpl::RunCheckpoint(uint64_t* id, bool final) {
     return true;
   });
   if (!ok) return fail(Unavailable("checkpoint: shards did not pause in time"));
+  if (ckpt_reset_.pipeline != SIZE_MAX) {
+    // Every task of the pipeline has its fresh instance and moved inputs, and none runs: the
+    // view values its old state published go too (a restore of this checkpoint has none).
+    for (const plan::LogicalOp& op : pipelines_[ckpt_reset_.pipeline]->logical().ops) {
+      if (op.features == nullptr) continue;
+      if (plan::OnlineStore* store = online_store(op.features->name)) store->Clear();
+    }
+    for (auto& sh : shards_) {
+      for (const Shard::ResetInput& in : sh->reset_inputs) {
+        if (outcome != nullptr)
+          outcome->inputs.push_back({streams_[in.stream]->def.name, in.partition, in.before, in.after});
+      }
+    }
+  }
   ckpt_drain_epoch.store(epoch, std::memory_order_release);
   signal_all();
   ok = WaitFor(clock_, deadline, [&] {
@@ -405,8 +422,22 @@ void EngineImpl::CheckpointLoop() {
   bool precondition_reported = false;
   while (!ckpt_thread_exit_) {
     ckpt_wait_cv_.wait_for(lock, std::chrono::milliseconds(options_.checkpoint_interval_ms),
-                           [this] { return ckpt_thread_exit_; });
+                           [this] { return ckpt_thread_exit_ || !reset_jobs_.empty(); });
     if (ckpt_thread_exit_) break;
+    if (!reset_jobs_.empty()) {
+      // A reset is a checkpoint too (with the pipeline's tasks reset at its pause); the
+      // periodic one waits for the next interval.
+      ResetJob job = std::move(reset_jobs_.front());
+      reset_jobs_.pop_front();
+      lock.unlock();
+      if (stopping()) {
+        job.done(Unavailable("the engine is stopping; the pipeline was not reset"), {});
+      } else {
+        RunReset(job);
+      }
+      lock.lock();
+      continue;
+    }
     const uint64_t progress = ProgressCount();
     if (progress == last_progress) continue;
     bool ended = false;  // a bounded run: no periodic checkpoint after its end (nothing to report)
@@ -429,6 +460,11 @@ void EngineImpl::CheckpointLoop() {
     }
     lock.lock();
   }
+  // Stopping: resets still queued are refused (ResetPipeline queues none once exit is set).
+  std::deque<ResetJob> refused;
+  refused.swap(reset_jobs_);
+  lock.unlock();
+  for (ResetJob& job : refused) job.done(Unavailable("the engine is stopping; the pipeline was not reset"), {});
 }
 
 }  // namespace impulse::runtime

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -176,6 +177,7 @@ class EngineImpl final : public Engine, public connect::Host {
   uint32_t shard_count() const override { return static_cast<uint32_t>(shards_.size()); }
   Status EndOfInput(std::string_view stream) override;
   Result<uint64_t> CheckpointNow() override;
+  void ResetPipeline(std::string_view pipeline, ResetTo to, ResetCallback done) override;
   void ReleaseExports(uint64_t id) override;
   Status LookupFeatures(std::string_view view, const std::vector<std::string_view>& entities, std::string* out,
                         size_t* found) const override;
@@ -330,6 +332,24 @@ class EngineImpl final : public Engine, public connect::Host {
   std::string StateDir(const std::string& base, const std::string& pipeline, uint32_t partition) const {
     return base + "/state/" + pipeline + "/" + std::to_string(partition);
   }
+  // A new instance of pipeline `pipeline` for its task on source partition `partition`, as the
+  // shards' Init and a reset build it (state backend, models, online stores, test hooks). Any
+  // thread: the instance is not shared until a shard takes it.
+  Result<std::unique_ptr<plan::PipelineInstance>> NewTaskInstance(size_t pipeline, uint32_t partition) const;
+  // Loads the rows of a lookup join's table file that belong to `partition` into a fresh
+  // instance (nothing without such a join). Not after a restore: the restored state has them.
+  Status LoadLookupTable(size_t pipeline, uint32_t partition, plan::PipelineInstance* instance) const;
+  // The reset a checkpoint applies at its pause (ResetPipeline), set by the coordinator before it
+  // publishes ckpt_pause_epoch and read by each shard once it sees that epoch (acquire): the
+  // tasks of `pipeline` take a fresh instance from `instances` (by source partition; each
+  // partition's owner takes its own) and move their inputs. Replaced only once every shard has
+  // paused for the previous epoch (RunCheckpoint), so a shard that pauses late still finds it.
+  struct ResetPlan {
+    size_t pipeline = SIZE_MAX;  // SIZE_MAX: this checkpoint resets nothing
+    bool to_end = false;
+    std::vector<std::unique_ptr<plan::PipelineInstance>> instances;
+  };
+  ResetPlan& ckpt_reset() { return ckpt_reset_; }
   // Checkpoint metrics.
   Counter checkpoints_completed;
   Counter checkpoints_failed;
@@ -351,8 +371,22 @@ class EngineImpl final : public Engine, public connect::Host {
   // Loads the checkpoint to start from and rolls pipeline-written streams and file sinks back to
   // it (or, with none, to empty, since they are recomputed from their sources).
   Status Recover();
-  // `final`: the one Stop takes (logged at info).
-  Status RunCheckpoint(uint64_t* id, bool final = false);
+  // `final`: the one Stop takes (logged at info). `reset`: a pipeline reset applied at this
+  // checkpoint's pause (moved from). outcome->requested is set once the shards may apply it
+  // (the pause was requested), after which an error leaves the reset in effect but not
+  // durable; outcome->inputs holds the moved positions once every shard paused.
+  struct ResetOutcome {
+    bool requested = false;
+    std::vector<PipelineReset::Input> inputs;
+  };
+  Status RunCheckpoint(uint64_t* id, bool final = false, ResetPlan* reset = nullptr, ResetOutcome* outcome = nullptr);
+  // A queued ResetPipeline, run by the checkpoint thread.
+  struct ResetJob {
+    size_t pipeline = 0;
+    ResetTo to = ResetTo::kBeginning;
+    ResetCallback done;
+  };
+  void RunReset(ResetJob& job);
   Status WriteCapturedState(const state::AsyncFiles& files, int64_t deadline_ns);
   // The log line of a completed checkpoint: info for the run's first, the final one and slow
   // ones, debug for the others (docs/OPERATIONS.md, "Logs"). Under ckpt_mu_.
@@ -459,12 +493,16 @@ class EngineImpl final : public Engine, public connect::Host {
   std::string restored_dir_;
   uint64_t restore_tasks_total_ = 0, restore_tasks_done_ = 0;  // Open's thread (NoteTaskRestored)
   std::string ckpt_pending_dir_;
+  ResetPlan ckpt_reset_;  // under ckpt_mu_ (coordinator); read by shards after ckpt_pause_epoch
+  // Per pipeline (plan_ is initialized before it): resets committed (RunReset).
+  std::unique_ptr<Counter[]> pipeline_resets_ = std::make_unique<Counter[]>(plan_.pipelines.size());
   std::mutex ckpt_mu_;              // one checkpoint at a time (timer thread or CheckpointNow)
   bool checkpoint_logged_ = false;  // under ckpt_mu_: the run's first checkpoint was logged at info
   std::thread checkpointer_;
   std::mutex ckpt_wait_mu_;
   std::condition_variable ckpt_wait_cv_;
   bool ckpt_thread_exit_ = false;
+  std::deque<ResetJob> reset_jobs_;  // under ckpt_wait_mu_: resets waiting for the checkpoint thread
   // Last member: destroyed first, while the streams it reads and writes are open.
   std::unique_ptr<connect::Connectors> connectors_;
 };

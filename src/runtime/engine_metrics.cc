@@ -207,6 +207,12 @@ std::string EngineImpl::MetricsText() const {
     for (const auto& sh : shards_) v += sh->metrics().tasks_failed[i].Get();
     ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(v));
   }
+  ex.Family("impulse_pipeline_resets_total",
+            "Online resets of the pipeline committed since the engine started (POST /v1/pipelines/{p}/reset).",
+            MetricType::Counter);
+  for (size_t i = 0; i < pipelines_.size(); ++i) {
+    ex.AddValue({{"pipeline", pipelines_[i]->logical().name}}, static_cast<double>(pipeline_resets_[i].Get()));
+  }
   if (!plan_.feature_views.empty()) {
     ex.Family("impulse_feature_entities", "Entities with online values per feature view.", MetricType::Gauge);
     for (const auto& v : plan_.feature_views) {

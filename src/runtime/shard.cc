@@ -127,24 +127,7 @@ Status Shard::Init() {
       if (engine_->OwnerOf(part) != id_) continue;
       auto t = std::make_unique<Task>();
       t->pipeline = i;
-      plan::InstanceOptions io;
-      if (engine_->options().state_rocksdb) {
-        io.state.backend = state::StateOptions::Backend::kRocksDb;
-        io.state.rocksdb_dir = engine_->options().data_dir + "/state/" + lp.name + "/" + std::to_string(part);
-        io.state.cache_entries_max = engine_->options().state_cache_entries;
-      }
-      io.state.env = engine_->env();
-      const EngineImpl::TestHooks& hooks = engine_->test_hooks();
-      if (hooks.state_fail_pipeline.empty() || hooks.state_fail_pipeline == lp.name) {
-        io.state.fail_after_ops_for_test = hooks.state_fail_after_ops;
-        io.state.fail_code_for_test = hooks.state_fail_code;
-      }
-      io.models = engine_->models();
-      io.clock = engine_->clock();
-      if (engine_->options().serve_features) {
-        io.online_store = [e = engine_](const std::string& view) { return e->online_store(view); };
-      }
-      ASSIGN_OR_RETURN(t->instance, pipes[i]->NewInstance(io));
+      ASSIGN_OR_RETURN(t->instance, engine_->NewTaskInstance(i, part));
       t->sides = second >= 0 ? 2 : 1;
       for (int side = 0; side < t->sides; ++side) {
         Input& in = t->in[side];
@@ -202,32 +185,9 @@ Status Shard::Init() {
 // A lookup join's table file is loaded at a fresh start only: after a restore its rows are
 // already in the restored state (with the upserts received since).
 Status Shard::LoadLookupTable(Task& t, const plan::LogicalPipeline& lp) {
-  const plan::LogicalOp* join = nullptr;
-  for (const plan::LogicalOp& op : lp.ops) {
-    if (op.join && !op.join->table_file.empty()) join = &op;
-  }
-  if (join == nullptr || t.restored) return Status::OK();
-  const StreamState& right = engine_->stream(t.in[1].stream);
-  RowBatch all(right.def.schema.size());
-  RETURN_IF_ERROR(LoadTableFile(join->join->table_file, right.def, &all).WithContext("pipeline " + lp.name));
-  RowBatch mine(right.def.schema.size());
-  const int key = right.def.key_field;
-  const uint32_t parts = static_cast<uint32_t>(right.partitions.size());
-  for (size_t i = 0; i < all.size(); ++i) {
-    const uint32_t part =
-        key >= 0 ? PartitionFor(HashValue(all.row(i)[key], right.def.schema.field(key).type), parts) : 0;
-    if (part != t.in[0].partition) continue;
-    mine.AppendCopy(all, i);
-    mine.meta(mine.size() - 1).watermark_ms = INT64_MIN;
-  }
-  RowBatch out(engine_->pipelines()[t.pipeline]->output_schema().size());
-  RowBatch late(LateEventsStreamDef().schema.size());
-  RETURN_IF_ERROR(t.instance->Run(1, mine, INT64_MIN, &out, &late).WithContext("pipeline " + lp.name));
-  if (!late.empty()) {
-    return ResourceExhausted("pipeline " + lp.name + ": " + std::to_string(late.size()) + " rows of table file " +
-                             join->join->table_file + " exceed the join's rows_max");
-  }
-  return Status::OK();
+  if (t.restored) return Status::OK();
+  (void)lp;
+  return engine_->LoadLookupTable(t.pipeline, t.in[0].partition, t.instance.get());
 }
 
 void Shard::Start() {

@@ -113,6 +113,15 @@ class Shard {
   // Pipeline-written partitions whose recorded end (drained_epoch) must be durable before the
   // manifest commits: (log, end). Read after drained_epoch.
   std::vector<std::pair<log::PartitionLog*, uint64_t>> ckpt_durable_waits;
+  // The inputs a reset moved at the pause of paused_epoch (EngineImpl::ResetPlan): written
+  // before paused_epoch, read after it (acquire).
+  struct ResetInput {
+    uint32_t stream = 0;
+    uint32_t partition = 0;
+    uint64_t before = 0;
+    uint64_t after = 0;
+  };
+  std::vector<ResetInput> reset_inputs;
   // Per pipeline: stats of its stateful operators summed over this shard's tasks, refreshed
   // at checkpoints and housekeeping (read by metrics under stats_mu).
   std::mutex stats_mu;
@@ -200,6 +209,9 @@ class Shard {
   // Advances idle or ended tasks' watermarks without input (fires windows). True if any moved.
   bool TickWatermarks();
   void CheckpointStep();
+  // At a checkpoint's pause that carries a reset: the pipeline's tasks here take their fresh
+  // instance from the plan, forget their event-time progress and move their cursors.
+  void ResetTasks();
   Status SnapshotTasks(uint64_t epoch);
   // Advances the state captures begun by SnapshotTasks by one slice (kCaptureSliceUs); false
   // when there was nothing to do (none in progress, or the writer is behind).

@@ -1,4 +1,5 @@
 // A shard's part of the checkpoint protocol (EngineImpl::RunCheckpoint) and of recovery.
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -27,6 +28,10 @@ void Shard::CheckpointStep() {
   if (pe > paused_epoch.load(std::memory_order_relaxed)) {
     ckpt_positions.clear();
     ckpt_durable_waits.clear();
+    reset_inputs.clear();
+    // First, whatever this shard's checkpoint status: every shard applies a reset it pauses
+    // for, so that the running engine never holds a pipeline reset on some partitions only.
+    ResetTasks();
     ckpt_status = output_error_.ok() ? SnapshotTasks(pe)
                                      : FailedPrecondition("pipeline output was lost (" + output_error_.ToString() +
                                                           "); restart to recover from the last checkpoint");
@@ -63,6 +68,41 @@ void Shard::CheckpointStep() {
       }
     }
     drained_epoch.store(de, std::memory_order_release);
+  }
+}
+
+void Shard::ResetTasks() {
+  EngineImpl::ResetPlan& plan = engine_->ckpt_reset();
+  if (plan.pipeline == SIZE_MAX) return;
+  const int64_t now_ns = engine_->clock()->NowNs();
+  for (const auto& tp : tasks_) {
+    Task& t = *tp;
+    if (t.pipeline != plan.pipeline) continue;
+    const uint32_t part = t.in[0].partition;
+    // Built by the coordinator for every source partition; each owner takes its own.
+    if (part >= plan.instances.size() || plan.instances[part] == nullptr) continue;
+    t.instance = std::move(plan.instances[part]);  // the old state goes with the old instance
+    t.restored = false;
+    t.wm = INT64_MIN;
+    t.marker_wm = INT64_MIN;
+    t.marker_ns = INT64_MIN;
+    t.next_side = 0;
+    for (int side = 0; side < t.sides; ++side) {
+      Input& in = t.in[side];
+      const uint64_t before = in.cursor.load(std::memory_order_relaxed);
+      // `end`: what a task may read now (a declared stream's durable end, a pipeline-written
+      // one's visible end), so the reset never points past a record a failed fsync removes.
+      const uint64_t after = plan.to_end ? ProcessableEnd(in.stream, in.partition)
+                                         : engine_->stream(in.stream).partitions[in.partition]->start_offset();
+      in.cursor.store(after, std::memory_order_relaxed);
+      std::fill(in.writer_wm.begin(), in.writer_wm.end(), INT64_MIN);
+      in.max_ts = INT64_MIN;
+      in.own_wm = INT64_MIN;
+      in.effective_wm = INT64_MIN;
+      in.seen_end = 0;
+      in.last_progress_ns = now_ns;
+      reset_inputs.push_back({in.stream, in.partition, before, after});
+    }
   }
 }
 
