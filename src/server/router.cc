@@ -138,6 +138,7 @@ std::string_view RouteLabel(Route route, std::string_view method) {
     case Route::kStreamDescribe: return "stream_describe";
     case Route::kStreamRecords: return "delete_records";
     case Route::kPipelines: return "pipelines";
+    case Route::kPipelineReset: return "pipeline_reset";
     default: break;  // kUnknown; the model routes are labelled above
   }
   return "unknown";
@@ -177,6 +178,15 @@ ParsedTarget ParseTarget(std::string_view target) {
         out.route = Route::kDecisionGet;
         out.stream = std::move(*name);
         out.event_id = std::move(*id);
+      }
+      return out;
+    }
+    // "", "v1", "pipelines", "<pipeline>", "reset"
+    if (parts.size() == 5 && parts[0].empty() && parts[1] == "v1" && parts[2] == "pipelines" && parts[4] == "reset") {
+      auto name = PercentDecode(parts[3], /*plus_is_space=*/false);
+      if (name && !name->empty()) {
+        out.route = Route::kPipelineReset;
+        out.pipeline = std::move(*name);
       }
       return out;
     }
@@ -343,6 +353,9 @@ void Router::Handle(std::string_view method, const ParsedTarget& target, std::st
     case Route::kStreamRecords:
       if (method != "DELETE") return method_not_allowed("DELETE");
       return DeleteRecords(target.stream, target.query, std::move(reply));
+    case Route::kPipelineReset:
+      if (method != "POST") return method_not_allowed("POST");
+      return ResetPipeline(target.pipeline, target.query, std::move(reply));
     default: break;  // kUnknown; the model routes are answered above
   }
   reply(Error(404, "no such route", "NotFound"));

@@ -63,10 +63,11 @@ enum class Route : uint8_t {
   kStreamDescribe,   // GET /v1/streams/{stream}
   kPipelines,        // GET /v1/pipelines
   kStreamRecords,    // DELETE /v1/streams/{stream}/records?before=N[&partition=P]
+  kPipelineReset,    // POST /v1/pipelines/{pipeline}/reset?to=beginning|end
 };
 // Metrics label: healthz, metrics, streams, ingest (POST events), read_events (GET events),
 // feature_views, features_get, features_batch, decisions_get, console, stream_describe, pipelines,
-// delete_records, unknown.
+// delete_records, pipeline_reset, unknown.
 std::string_view RouteLabel(Route route, std::string_view method);
 
 // Splits "/v1/streams/s/events?x=1" into the route, the (percent-decoded) stream name and the
@@ -80,6 +81,7 @@ struct ParsedTarget {
   std::string model;                     // model routes: the (percent-decoded) model name
   std::string version;                   // model routes: the version segment as sent; "" when absent
   std::string event_id;                  // kDecisionGet (with `stream`)
+  std::string pipeline;                  // kPipelineReset: the (percent-decoded) pipeline name
   std::string asset;                     // kConsole: the file's path under console/ ("index.html" for /)
   std::optional<std::string> forwarded;  // the value of kForwardedHeader when sent (group_lookups.h)
 };
@@ -138,6 +140,9 @@ class Router {
   // refusal, else from a shard thread.
   void DeleteRecords(const std::string& stream, std::string_view query, ReplyFn reply) const;
   HttpReply ListPipelines() const;
+  // POST reset (pipeline_routes.cc): Engine::ResetPipeline; `reply` is called inline on a
+  // refusal, else from the engine's checkpoint thread.
+  void ResetPipeline(const std::string& pipeline, std::string_view query, ReplyFn reply) const;
   HttpReply ListStreams() const;
   HttpReply Metrics() const;
   // Online features (feature_routes.cc).
