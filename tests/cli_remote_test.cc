@@ -303,6 +303,62 @@ TEST_F(CliRemoteTest, ResetPipelineOffline) {
   EXPECT_EQ(ids, (std::multiset<std::string>{"1", "1", "3", "3", "4"}));
 }
 
+// Online reset (--url): the same confirmation rules as offline, a misspelt name named, then the
+// running engine processes the retained input again; the reset is durable: after a kill -9 the
+// restarted engine neither brings the old positions back (the outputs would stay at 2) nor
+// processes the input a third time. Then --to end skips what is there.
+TEST_F(CliRemoteTest, ResetPipelineOnlineSurvivesKillNine) {
+  {
+    std::ofstream f(dir_ + "/orders.ndjson");
+    f << OrderLine(1, 150) << "\n" << OrderLine(2, 50) << "\n" << OrderLine(3, 300) << "\n";
+  }
+  std::string out;
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/orders.ndjson", &out), 0) << out;
+  const auto big_ids = [&] {
+    std::string t;
+    EXPECT_EQ(Cli("tail big_orders", &t), 0) << t;
+    std::multiset<std::string> ids;
+    for (const std::string& l : Lines(t)) ids.insert(JsonField(l, "id"));
+    return ids;
+  };
+  const auto wait_ids = [&](size_t n) {
+    std::multiset<std::string> ids;
+    for (int i = 0; i < 100 && ids.size() < n; ++i) {
+      ids = big_ids();
+      if (ids.size() < n) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return ids;
+  };
+  ASSERT_EQ(wait_ids(2), (std::multiset<std::string>{"1", "3"}));
+
+  EXPECT_EQ(Cli("reset big < /dev/null", &out), 2) << out;  // no terminal, no --yes: nothing done
+  EXPECT_NE(out.find("pass --yes"), std::string::npos) << out;
+  EXPECT_NE(out.find("written again after those already in big_orders"), std::string::npos) << out;
+  EXPECT_EQ(Cli("reset bigg --yes", &out), 1) << out;
+  EXPECT_NE(out.find("did you mean 'big'"), std::string::npos) << out;
+  EXPECT_EQ(Cli("reset big --to middle --yes", &out), 2) << out;
+  EXPECT_EQ(Cli("reset big --data-dir " + dir_ + "/data --yes", &out), 2) << out;
+  ASSERT_EQ(Cli("reset big --yes", &out), 0) << out;
+  EXPECT_NE(out.find("done: pipeline big reset to beginning (checkpoint"), std::string::npos) << out;
+  EXPECT_NE(out.find("orders partition 0: offset "), std::string::npos) << out;
+  EXPECT_EQ(wait_ids(4), (std::multiset<std::string>{"1", "1", "3", "3"}));
+
+  engine_.Kill();
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+  url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a replay would have begun
+  EXPECT_EQ(wait_ids(4), (std::multiset<std::string>{"1", "1", "3", "3"}));
+
+  ASSERT_EQ(Cli("reset big --to end --yes", &out), 0) << out;
+  EXPECT_NE(out.find("not processed yet is skipped"), std::string::npos) << out;
+  {
+    std::ofstream f(dir_ + "/more.ndjson");
+    f << OrderLine(4, 400) << "\n";
+  }
+  ASSERT_EQ(Cli("ingest orders " + dir_ + "/more.ndjson", &out), 0) << out;
+  EXPECT_EQ(wait_ids(5), (std::multiset<std::string>{"1", "1", "3", "3", "4"}));
+}
+
 // Offline delete: refused while the engine runs, without confirmation, for a misspelt or an
 // internal stream; then the declared stream comes back empty (offsets go on) and its pipeline,
 // reset to the beginning before, skips the deleted input (counted) instead of processing it

@@ -48,6 +48,7 @@ void PrintUsage(FILE* out) {
       "  top                  status refreshed every second, with rates (q to quit)\n"
       "  reset PIPELINE --spec SPEC.yaml --data-dir DIR [--to beginning|end]   offline: restart a pipeline\n"
       "                       from its sources' beginning or end (asks for confirmation; --yes)\n"
+      "  reset PIPELINE --url URL [--to beginning|end]   online: the same on the running engine\n"
       "  delete STREAM --data-dir DIR [--spec SPEC.yaml]   offline: delete every record of a stream\n"
       "  delete STREAM --records-before OFFSET [--partition P]   online: delete the records below an offset\n"
       "                       (whole log segments; both ask for confirmation; --yes)\n"

@@ -1,6 +1,9 @@
 // `impulse reset PIPELINE --spec SPEC.yaml --data-dir DIR [--to beginning|end] [--yes]`: makes a
 // pipeline start over from its sources' beginning or end at the next `impulse run`, offline
 // (the engine must be stopped: the command takes the data directory's lock).
+// `impulse reset PIPELINE --url URL [--token T] [--to beginning|end] [--yes]`: the same on the
+// running engine (POST /v1/pipelines/{p}/reset: the engine resets the pipeline at a checkpoint
+// and answers once that checkpoint is committed).
 //
 // How: a new checkpoint, committed atomically like the engine's own, equal to the newest one
 // except that the pipeline's input positions are moved and its operator state is left out (a
@@ -12,8 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <simdjson.h>
+
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -29,6 +35,7 @@
 #include "runtime/spec_fingerprint.h"
 #include "spec/spec.h"
 #include "tools/impulse/commands.h"
+#include "tools/impulse/http_client.h"
 
 namespace impulse::tools {
 namespace {
@@ -69,25 +76,166 @@ Status LinkTree(const fs::path& from, const fs::path& to, const std::vector<fs::
   return Status::OK();
 }
 
+uint64_t U(simdjson::simdjson_result<simdjson::dom::element> e) {
+  uint64_t v = 0;
+  return e.get(v) == simdjson::SUCCESS ? v : 0;
+}
+
+std::string S(simdjson::simdjson_result<simdjson::dom::element> e) {
+  std::string_view v;
+  return e.get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+
+std::string S(simdjson::dom::element e) {
+  std::string_view v;
+  return e.get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+}
+
+// Asks for the pipeline's name on a terminal; refuses (exit code 2) without one unless --yes.
+// 0 = go on, else the exit code.
+int ConfirmName(bool yes, const std::string& name) {
+  if (yes) return 0;
+  if (isatty(STDIN_FILENO) == 0) {
+    std::fprintf(stderr, "impulse: reset: not a terminal: pass --yes to confirm\n");
+    return 2;
+  }
+  std::printf("type the pipeline's name to confirm: ");
+  std::fflush(stdout);
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != name) {
+    std::printf("not confirmed: nothing changed\n");
+    return 1;
+  }
+  return 0;
+}
+
+// The online form: what the engine reports of the pipeline (GET /v1/pipelines), the
+// confirmation, then POST /v1/pipelines/{p}/reset.
+int Online(const std::string& pipeline, const std::string& url, std::string token, const std::string& to, bool yes) {
+  if (token.empty()) {
+    if (const char* t = std::getenv("IMPULSE_TOKEN")) token = t;
+  }
+  auto client = EngineClient::Create(url, token);
+  if (!client.ok()) return std::fprintf(stderr, "impulse: reset: %s\n", client.status().message().c_str()), 2;
+  auto listed = (*client)->Get("/v1/pipelines");
+  if (!listed.ok()) return std::fprintf(stderr, "impulse: reset: %s\n", listed.status().message().c_str()), 1;
+  if (listed->status != 200) {
+    std::fprintf(stderr, "impulse: reset: HTTP %d: %s\n", listed->status, ErrorMessage(*listed).c_str());
+    return 1;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array pipes;
+  if (parser.parse(listed->body).get(doc) != simdjson::SUCCESS || doc["pipelines"].get(pipes)) {
+    return std::fprintf(stderr, "impulse: reset: unreadable answer from %s\n", url.c_str()), 1;
+  }
+  std::vector<std::string> names;
+  simdjson::dom::element self;
+  bool found = false;
+  for (simdjson::dom::element p : pipes) {
+    names.push_back(S(p["name"]));
+    if (names.back() == pipeline) {
+      self = p;
+      found = true;
+    }
+  }
+  if (!found) {
+    std::vector<std::string_view> views(names.begin(), names.end());
+    std::fprintf(stderr, "impulse: reset: no pipeline '%s' at %s%s\n", pipeline.c_str(), url.c_str(),
+                 DidYouMean(pipeline, views).c_str());
+    return 1;
+  }
+  std::printf("reset pipeline %s of the engine at %s, online:\n", pipeline.c_str(), url.c_str());
+  simdjson::dom::array inputs;
+  if (!self["inputs"].get(inputs)) {
+    for (simdjson::dom::element in : inputs) {
+      std::printf("  %s partition %llu: offset %llu -> %s\n", S(in["stream"]).c_str(),
+                  static_cast<unsigned long long>(U(in["partition"])),
+                  static_cast<unsigned long long>(U(in["processed_offset"])),
+                  to == "end" ? "its end at the reset" : "its start");
+    }
+  }
+  std::printf("  its operator state (windows, feature values, dedup and join buffers) starts empty\n");
+  std::string outputs = S(self["sink"]["name"]);
+  if (outputs.empty()) outputs = "stdout";
+  simdjson::dom::array sides;
+  if (!self["side_streams"].get(sides)) {
+    for (simdjson::dom::element side : sides) outputs += ", " + S(side);
+  }
+  if (to == "beginning") {
+    std::printf(
+        "  it processes its retained input again: its outputs are written again after those already in %s\n"
+        "  (readers of those see them twice; triggers fire and actions are called again)\n",
+        outputs.c_str());
+  } else {
+    std::printf("  the input it has not processed yet is skipped (never processed)\n");
+  }
+  std::printf("  pipelines reading its outputs are not reset\n");
+  if (int rc = ConfirmName(yes, pipeline); rc != 0) return rc;
+
+  // The engine answers once a checkpoint is committed: up to its checkpoint_timeout_ms (60 s).
+  auto r = (*client)->Post("/v1/pipelines/" + EncodeSegment(pipeline) + "/reset?to=" + to, "", 120'000);
+  if (!r.ok()) return std::fprintf(stderr, "impulse: reset: %s\n", r.status().message().c_str()), 1;
+  if (r->status != 200) {
+    std::fprintf(stderr, "impulse: reset: HTTP %d: %s\n", r->status, ErrorMessage(*r).c_str());
+    return 1;
+  }
+  if (parser.parse(r->body).get(doc) != simdjson::SUCCESS || doc["inputs"].get(inputs)) {
+    return std::fprintf(stderr, "impulse: reset: unreadable answer: %s\n", r->body.c_str()), 1;
+  }
+  for (simdjson::dom::element in : inputs) {
+    std::printf("  %s partition %llu: offset %llu -> %llu\n", S(in["stream"]).c_str(),
+                static_cast<unsigned long long>(U(in["partition"])), static_cast<unsigned long long>(U(in["before"])),
+                static_cast<unsigned long long>(U(in["after"])));
+  }
+  simdjson::dom::array consequences;
+  if (!doc["consequences"].get(consequences)) {
+    for (simdjson::dom::element c : consequences) std::printf("  %s\n", S(c).c_str());
+  }
+  std::printf("done: pipeline %s reset to %s (checkpoint %llu)\n", pipeline.c_str(), to.c_str(),
+              static_cast<unsigned long long>(U(doc["checkpoint"])));
+  return 0;
+}
+
 }  // namespace
 
 int ResetCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse reset PIPELINE --spec SPEC.yaml --data-dir DIR [--to beginning|end] [--yes]\n"
-      "  offline: stop the engine first";
+      "  offline: stop the engine first\n"
+      "  impulse reset PIPELINE --url URL [--token T] [--to beginning|end] [--yes]\n"
+      "  online: the running engine resets it at a checkpoint";
   po::options_description opts("reset options");
-  std::string pipeline, spec, data_dir, to = "beginning";
+  std::string pipeline, spec, data_dir, url, token, to = "beginning";
   opts.add_options()("pipeline", po::value(&pipeline), "the pipeline to reset")(
       "spec", po::value(&spec), "the spec the engine runs with this data directory")("data-dir", po::value(&data_dir),
                                                                                      "the engine's data directory")(
       "to", po::value(&to)->default_value(to),
       "beginning: process the retained input again; end: skip the input not processed yet")(
-      "yes", "do not ask for confirmation");
+      "url", po::value(&url), "online: the running engine's HTTP API (http://HOST:PORT)")(
+      "token", po::value(&token), "online: bearer token (default: $IMPULSE_TOKEN)")("yes",
+                                                                                    "do not ask for confirmation");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "pipeline", Positional::kRequired); rc >= 0) return rc;
+  if (!url.empty()) {
+    const char* problem = !spec.empty() || !data_dir.empty() ? "--url resets online; --spec and --data-dir offline: "
+                                                               "give one"
+                          : to != "beginning" && to != "end" ? "--to: expected beginning or end"
+                                                             : nullptr;
+    if (problem != nullptr) {
+      std::fprintf(stderr, "impulse: reset: %s\n\nUsage: %s\n", problem, usage);
+      return 2;
+    }
+    return Online(pipeline, url, token, to, vm.count("yes") > 0);
+  }
+  if (vm.count("token") > 0) {
+    std::fprintf(stderr, "impulse: reset: --token goes with --url\n\nUsage: %s\n", usage);
+    return 2;
+  }
   if (spec.empty() || data_dir.empty() || (to != "beginning" && to != "end")) {
     std::fprintf(stderr, "impulse: reset: %s\n\nUsage: %s\n",
-                 spec.empty()       ? "--spec is required"
+                 spec.empty()       ? "--spec is required (or --url to reset on the running engine)"
                  : data_dir.empty() ? "--data-dir is required"
                                     : ("--to '" + to + "': expected beginning or end").c_str(),
                  usage);
@@ -200,20 +348,7 @@ int ResetCommand(const std::vector<std::string>& args) {
   } else {
     std::printf("  the input it has not processed yet is skipped (never processed)\n");
   }
-  if (vm.count("yes") == 0) {
-    if (isatty(STDIN_FILENO) == 0) {
-      std::fprintf(stderr, "impulse: reset: not a terminal: pass --yes to confirm\n");
-      return 2;
-    }
-    std::printf("type the pipeline's name to confirm: ");
-    std::fflush(stdout);
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != lp->name) {
-      std::printf("not confirmed: nothing changed\n");
-      return 1;
-    }
-  }
+  if (int rc = ConfirmName(vm.count("yes") > 0, lp->name); rc != 0) return rc;
 
   for (const auto& [name, value] : moved) positions[name] = value;
   checkpoint::CheckpointManifest next = manifest;
