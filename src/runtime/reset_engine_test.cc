@@ -262,5 +262,42 @@ TEST_F(ResetEngineTest, ResetsInterleaveWithPeriodicCheckpointsAndIngest) {
   EXPECT_TRUE((*e)->Stop().ok());
 }
 
+// A chain: `counts` windows what `first_seen` writes. Resetting `first_seen` does not reset
+// `counts`, whose watermark (the largest each writer sent) has passed the outputs written again:
+// its window step takes them as late events instead of counting them twice.
+TEST_F(ResetEngineTest, ADownstreamWindowTakesTheOutputsWrittenAgainAsLate) {
+  EngineOptions o = Options();
+  auto e = Engine::OpenSpec(std::string(kSpec) + R"yaml(
+  - name: counts
+    from: first_seen_out
+    steps:
+      - window: {tumbling: 1000, key: id, aggregates: {n: count()}}
+    sink: {stream: counts_out}
+)yaml",
+                            o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  Ingest(**e, 0, 100);
+  // A later event in every partition moves the watermark past the first events' window.
+  std::string later;
+  for (int i = 0; i < 40; ++i) {
+    later += "{\"id\":" + std::to_string(1000 + i) + ",\"ts\":" + std::to_string(1'700'000'010'000 + i) + "}\n";
+  }
+  ASSERT_TRUE(IngestAndWait(**e, "events", later).status.ok());
+  std::vector<std::string> counted;
+  for (int i = 0; i < 500 && counted.size() < 100; ++i) {
+    counted = testing_util::WaitForEvents(**e, "counts_out", 100, 20);
+  }
+  ASSERT_EQ(counted.size(), 100u);  // ids 0..99, one window each
+  const size_t late_before = Count(**e, "_late_events");
+  ResetOutcome r = Reset(**e, "first_seen", ResetTo::kBeginning);
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_TRUE((*e)->WaitForPipelines(10'000).ok());
+  EXPECT_EQ(Count(**e, "first_seen_out"), 280u);  // 140 outputs, then the same 140 again
+  // The 100 old ids come again with event times the downstream watermark has passed.
+  EXPECT_EQ(Count(**e, "counts_out"), 100u);
+  EXPECT_EQ(Count(**e, "_late_events"), late_before + 100);
+  EXPECT_TRUE((*e)->Stop().ok());
+}
+
 }  // namespace
 }  // namespace impulse
