@@ -227,6 +227,17 @@ pipelines:
   r = Reset(**plain, "copy", ResetTo::kEnd);
   EXPECT_EQ(r.status.code(), StatusCode::kFailedPrecondition) << r.status.ToString();
   EXPECT_TRUE((*plain)->Stop().ok());
+
+  // The RocksDB backend: its live directory is held open by the task (offline reset only).
+  EngineOptions rocks = Options();
+  rocks.data_dir = (dir_ / "data_rocksdb").string();
+  rocks.state_rocksdb = true;
+  auto re = Open(rocks);
+  ASSERT_TRUE(re.ok()) << re.status().ToString();
+  r = Reset(**re, "first_seen", ResetTo::kBeginning);
+  EXPECT_EQ(r.status.code(), StatusCode::kFailedPrecondition) << r.status.ToString();
+  EXPECT_NE(r.status.message().find("impulse reset PIPELINE --spec"), std::string::npos) << r.status.ToString();
+  EXPECT_TRUE((*re)->Stop().ok());
 }
 
 TEST_F(ResetEngineTest, ResetsInterleaveWithPeriodicCheckpointsAndIngest) {
