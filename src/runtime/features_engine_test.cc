@@ -189,6 +189,38 @@ TEST_F(FeaturesEngineTest, OnlineValuesSurviveARestartFromACheckpoint) {
   ASSERT_TRUE((*e)->Stop().ok());
 }
 
+// An online reset drops the view's online values with the state they came from (to end:
+// nothing is replayed, so they stay gone until new events); to beginning replays them.
+TEST_F(FeaturesEngineTest, AResetEmptiesTheOnlineStoreOfItsView) {
+  auto e = Engine::Open(spec_, Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t now = NowMs();
+  std::string body;
+  for (int i = 0; i < 20; ++i) {
+    body += "{\"user\":" + std::to_string(i % 5) + ",\"amount\":" + std::to_string(i) +
+            ",\"ts\":" + std::to_string(now - 100'000 + i * 700) + "}\n";
+  }
+  Ingest(**e, body);
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  size_t found = 0;
+  Lookup(**e, {"0", "1", "2", "3", "4"}, &found);
+  ASSERT_EQ(found, 5u);
+  const auto reset = [&](ResetTo to) {
+    std::promise<Status> done;
+    (*e)->ResetPipeline("user_features", to, [&](Status st, PipelineReset) { done.set_value(std::move(st)); });
+    return done.get_future().get();
+  };
+  ASSERT_TRUE(reset(ResetTo::kEnd).ok());
+  std::string out = Lookup(**e, {"0", "1", "2", "3", "4"}, &found);
+  EXPECT_EQ(found, 0u) << out;
+  ASSERT_TRUE(reset(ResetTo::kBeginning).ok());
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  out = Lookup(**e, {"0", "1", "2", "3", "4"}, &found);
+  EXPECT_EQ(found, 5u) << out;
+  EXPECT_NE(out.find("\"last_amount\":19"), std::string::npos) << out;  // user 4's last event
+  ASSERT_TRUE((*e)->Stop().ok());
+}
+
 // Lookups from another thread while the shards write the same entities (TSan checks the store).
 TEST_F(FeaturesEngineTest, LookupsRunConcurrentlyWithIngest) {
   auto e = Engine::Open(spec_, Options());
