@@ -1,7 +1,11 @@
 // The impulse binary as a new user meets it: what each mistake prints and the exit code.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -128,6 +132,68 @@ TEST_F(Cli, RunOnADataDirOfAnotherSpecIsRefusedNamingTheDifference) {
   o = RunImpulse("run " + other + " --accept-spec-change" + run);
   EXPECT_TRUE(Has(o, "accepted spec change: pipeline speed added")) << o.out;
   EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
+}
+
+// A listening socket on a free port of 127.0.0.1, closed on destruction: a port already taken.
+class TakenPort {
+ public:
+  TakenPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 1) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~TakenPort() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  TakenPort(const TakenPort&) = delete;
+  TakenPort& operator=(const TakenPort&) = delete;
+  int port() const { return port_; }  // 0: no port could be taken
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A run that cannot serve (its port taken) did not start: no final checkpoint line, and the
+// fresh data directory does not adopt its spec, so another spec starts there next.
+TEST_F(Cli, RunWhosePortIsTakenLeavesNoCheckpointNorSpec) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  std::string other_text = kSpec;
+  other_text.replace(other_text.find("name: velocity"), 14, "name: speed");
+  const std::string other = Write("other.yaml", other_text);
+  const std::string data = (dir_ / "data").string();
+  {
+    TakenPort taken;
+    ASSERT_NE(taken.port(), 0);
+    Output o =
+        RunImpulse("run " + spec + " --data-dir " + data + " --listen 127.0.0.1:" + std::to_string(taken.port()));
+    EXPECT_EQ(o.exit_code, 1) << o.out;
+    EXPECT_TRUE(Has(o, "Address already in use")) << o.out;
+    EXPECT_FALSE(Has(o, "checkpoint")) << o.out;
+    EXPECT_FALSE(fs::exists(dir_ / "data" / "SPEC"));
+  }
+  Output o = RunImpulse("run " + other + " --data-dir " + data +
+                        " --listen 127.0.0.1:0 & pid=$!; sleep 3; kill -TERM $pid; wait $pid");
+  EXPECT_FALSE(Has(o, "another spec")) << o.out;
+  EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
+}
+
+// A backfill whose input cannot be read fails without a final checkpoint of its throwaway engine.
+TEST_F(Cli, BackfillOfUnreadableInputWritesNoCheckpoint) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  fs::create_directories(dir_ / "in.ndjson");  // a directory, not a file
+  Output o = RunImpulse("backfill " + spec + " --input " + (dir_ / "in.ndjson").string() + " --out " +
+                        (dir_ / "out.csv").string());
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "in.ndjson")) << o.out;
+  EXPECT_FALSE(Has(o, "checkpoint")) << o.out;
 }
 
 // repair truncates a partition an engine appends to: it takes the data directory's lock as reset

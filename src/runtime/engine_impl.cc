@@ -148,7 +148,15 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
   // Only a spec that started becomes the directory's: one refused later than the streams'
   // checks (a missing model, a sink that cannot open) never ran, and its corrected version
   // must not be refused as another spec.
-  if (e->record_spec_) RETURN_IF_ERROR(RecordSpecFingerprint(e->env_, e->options_.data_dir, e->plan_));
+  if (e->record_spec_) {
+    // Kept for Abandon: a start the front end then fails leaves DATA/SPEC as it found it.
+    const std::string spec_path = e->options_.data_dir + "/SPEC";
+    if (e->env_->FileExists(spec_path)) {
+      ASSIGN_OR_RETURN(e->spec_before_, e->env_->ReadFile(spec_path));
+    }
+    RETURN_IF_ERROR(RecordSpecFingerprint(e->env_, e->options_.data_dir, e->plan_));
+    e->spec_recorded_ = true;
+  }
   return e;
 }
 
@@ -821,9 +829,24 @@ Status EngineImpl::Stop() {
     result = Unavailable("stopped before the pipelines drained (after " +
                          std::to_string(options_.stop_drain_timeout_ms) + " ms); they resume at the next start");
   }
+  if (start_failed_ && spec_recorded_) {
+    // The start did not happen: the directory's spec is the one it had before Open.
+    const std::string spec_path = options_.data_dir + "/SPEC";
+    Status st = spec_before_ ? env_->WriteFileAtomic(spec_path, *spec_before_) : env_->DeleteFile(spec_path);
+    if (result.ok() && !st.ok()) result = st.WithContext("putting back " + spec_path);
+  }
   // Nothing is written to the directory any more: another engine (or `impulse reset`) may have it.
   data_dir_lock_.reset();
   return result;
+}
+
+Status EngineImpl::Abandon() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopped_) return Status::OK();
+    start_failed_ = true;
+  }
+  return Stop();
 }
 
 }  // namespace impulse::runtime

@@ -363,7 +363,8 @@ int RunCommand(const std::vector<std::string>& args) {
   auto srv = server::HttpServer::Start(engine->get(), so);
   if (!srv.ok()) {
     std::fprintf(stderr, "impulse: %s\n", srv.status().ToString().c_str());
-    (void)(*engine)->Stop();
+    // Not served, so not started: no final checkpoint, and a fresh directory keeps no spec.
+    (void)(*engine)->Abandon();
     return 1;
   }
   LogInfo("start",
