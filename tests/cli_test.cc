@@ -1,6 +1,7 @@
 // The impulse binary as a new user meets it: what each mistake prints and the exit code.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -9,9 +10,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "run_command.h"
 
@@ -155,6 +159,7 @@ class TakenPort {
   TakenPort(const TakenPort&) = delete;
   TakenPort& operator=(const TakenPort&) = delete;
   int port() const { return port_; }  // 0: no port could be taken
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
@@ -194,6 +199,88 @@ TEST_F(Cli, BackfillOfUnreadableInputWritesNoCheckpoint) {
   EXPECT_EQ(o.exit_code, 1) << o.out;
   EXPECT_TRUE(Has(o, "in.ndjson")) << o.out;
   EXPECT_FALSE(Has(o, "checkpoint")) << o.out;
+}
+
+// An HTTP server on 127.0.0.1 answering its n-th request with replies[min(n, last)] (whole raw
+// responses, each closing its connection): what an engine answers, scripted.
+class CannedHttpServer {
+ public:
+  explicit CannedHttpServer(std::vector<std::string> replies) : replies_(std::move(replies)) {
+    if (port_taken_.port() == 0) return;
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedHttpServer() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  CannedHttpServer(const CannedHttpServer&) = delete;
+  CannedHttpServer& operator=(const CannedHttpServer&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_taken_.port()); }
+  int requests() const { return requests_.load(); }
+
+  static std::string Reply(int status, const std::string& json, const std::string& extra_headers = "") {
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(json.size()) +
+           "\r\nConnection: close\r\n" + extra_headers + "\r\n" + json;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd p{port_taken_.fd(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const int c = ::accept(port_taken_.fd(), nullptr, nullptr);
+      if (c < 0) continue;
+      std::string head;
+      char buf[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      const size_t n = static_cast<size_t>(requests_.fetch_add(1));
+      const std::string& r = replies_[std::min(n, replies_.size() - 1)];
+      (void)!::write(c, r.data(), r.size());
+      ::close(c);
+    }
+  }
+  TakenPort port_taken_;
+  std::vector<std::string> replies_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// tail --follow against an engine that answers 503: a transient one (Unavailable) is retried,
+// its reason printed once; one that will not change (FailedPrecondition: an instance of a group
+// does not wait for events) ends the command with the server's reason.
+TEST_F(Cli, TailFollowSaysWhyItRetriesA503AndExitsOnOneNotTransient) {
+  {
+    CannedHttpServer engine({CannedHttpServer::Reply(503,
+                                                     R"({"error":"an instance of a group does not wait for events",)"
+                                                     R"("code":"FailedPrecondition"})",
+                                                     "Retry-After: 1\r\n")});
+    Output o = RunImpulse("tail orders --follow --url " + engine.url() + " & pid=$!; " +
+                          "(sleep 20; kill $pid) >/dev/null 2>&1 & wait $pid; echo \"tail exit $?\"");
+    EXPECT_TRUE(Has(o, "tail exit 1")) << o.out;
+    EXPECT_TRUE(Has(o, "an instance of a group does not wait for events")) << o.out;
+    EXPECT_EQ(engine.requests(), 1);
+  }
+  const std::string busy = CannedHttpServer::Reply(
+      503, R"({"error":"already 512 reads waiting for events","code":"Unavailable"})", "Retry-After: 1\r\n");
+  CannedHttpServer engine({busy, busy, CannedHttpServer::Reply(404, R"({"error":"gone","code":"NotFound"})")});
+  Output o = RunImpulse("tail orders --follow --url " + engine.url());
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_EQ(Count(o.out, "already 512 reads waiting for events"), 1U) << o.out;
+  EXPECT_TRUE(Has(o, "retrying")) << o.out;
+  EXPECT_TRUE(Has(o, "gone")) << o.out;
+  EXPECT_EQ(engine.requests(), 3);
 }
 
 // repair truncates a partition an engine appends to: it takes the data directory's lock as reset

@@ -70,13 +70,25 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-// GET that must answer 200: the body, or an error naming the target. With retry_503, a 503
-// (too many reads waiting, the engine stopping) is retried after its Retry-After.
+// GET that must answer 200: the body, or an error naming the target. With retry_503, a
+// transient 503 (Unavailable: too many reads waiting, connections full) is retried after its
+// Retry-After or a backoff doubling from 1 s, whichever is longer (at most kRetry503MaxS); its reason
+// is printed once (again only when it changes). A 503 FailedPrecondition is not transient (the
+// engine is stopping, or does not wait for events: an instance of a group) and is returned.
 Result<std::string> GetOk(EngineClient& client, const std::string& target, int64_t timeout_ms = 10'000,
                           bool retry_503 = false) {
+  constexpr uint32_t kRetry503MaxS = 30;
   ASSIGN_OR_RETURN(HttpResponse r, client.Get(target, timeout_ms));
-  while (retry_503 && r.status == 503) {
-    std::this_thread::sleep_for(std::chrono::seconds(std::max<uint32_t>(1, r.retry_after_s)));
+  uint32_t backoff_s = 1;
+  std::string told;
+  while (retry_503 && r.status == 503 && ErrorCode(r) != "FailedPrecondition") {
+    if (std::string why = ErrorMessage(r); why != told) {
+      std::fprintf(stderr, "impulse: the engine is busy (HTTP 503 from %s: %s); retrying (backoff up to %u s)\n",
+                   client.url().c_str(), why.c_str(), kRetry503MaxS);
+      told = std::move(why);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(std::min(std::max(backoff_s, r.retry_after_s), kRetry503MaxS)));
+    backoff_s = std::min(backoff_s * 2, kRetry503MaxS);
     ASSIGN_OR_RETURN(r, client.Get(target, timeout_ms));
   }
   if (r.status != 200) {
