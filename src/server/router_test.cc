@@ -57,6 +57,45 @@ TEST(ReadEvents, OnePartitionWaitBehindTheStartIsAnError) {
   EXPECT_TRUE(engine.Stop().ok());
 }
 
+// Every read of partition 0 fails on damaged stored data, with the engine's message naming the
+// segment file.
+class DamagedEngine : public FakeEngine {
+ public:
+  static constexpr const char* kFile = "/var/lib/impulse/streams/orders/0/00000000000000000000.log";
+  Status ReadEvents(std::string_view, uint32_t, uint64_t, uint32_t, std::string*) const override { return Damaged(); }
+  Result<RowsRead> ReadRows(std::string_view, uint32_t, uint64_t, uint32_t) const override { return Damaged(); }
+  std::vector<StreamInfo> ListStreams() const override {
+    std::vector<StreamInfo> out = FakeEngine::ListStreams();
+    out[0].partitions[0].end_offset = 10;
+    return out;
+  }
+
+ private:
+  static Status Damaged() { return DataLoss(std::string(kFile) + ": checksum mismatch in frame at byte 40"); }
+};
+
+// A read error answers with the stream, partition and offset, never the server's file path.
+TEST(ReadEvents, ADamagedRecordIsNamedByStreamPartitionAndOffsetNotFile) {
+  DamagedEngine engine;
+  HttpServerOptions options;
+  ServerMetrics metrics;
+  Router router(&engine, &options, &metrics);
+  for (const char* target :
+       {"/v1/streams/orders/events?partition=0&from=3", "/v1/streams/orders/events?partition=0&from=3&wait_ms=100",
+        "/v1/streams/orders/events?cursor=3,0"}) {
+    std::promise<HttpReply> done;
+    auto fut = done.get_future();
+    router.Handle("GET", ParseTarget(target), "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
+    ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready) << target;
+    const HttpReply r = fut.get();
+    EXPECT_EQ(r.status, 500) << target << ": " << r.body;
+    EXPECT_NE(r.body.find("stream orders partition 0 offset 3"), std::string::npos) << target << ": " << r.body;
+    EXPECT_NE(r.body.find("DataLoss"), std::string::npos) << target << ": " << r.body;
+    EXPECT_EQ(r.body.find("/var/lib"), std::string::npos) << target << ": " << r.body;
+  }
+  EXPECT_TRUE(engine.Stop().ok());
+}
+
 TEST(ParseTarget, RecognisesEachRoute) {
   EXPECT_EQ(ParseTarget("/healthz").route, Route::kHealthz);
   EXPECT_EQ(ParseTarget("/metrics").route, Route::kMetrics);
