@@ -100,6 +100,22 @@ int GenerateShop(const shop::SimulatorOptions& options, shop::OutputFormat forma
 
 namespace {
 
+// --start and --format of a simulator command (`kind`: fraud, shop) into *start_day (days
+// since 1970-01-01) and *out_format. Returns -1 when both parse, else the exit code of the
+// usage error it printed.
+int ParseStartAndFormat(const char* usage, const std::string& kind, const std::string& start, const std::string& format,
+                        int64_t* start_day, fraud::OutputFormat* out_format) {
+  auto day = fraud::ParseDate(start);
+  auto parsed_format = fraud::ParseOutputFormat(format);
+  if (!day.ok() || !parsed_format.ok()) {
+    const Status& st = day.ok() ? parsed_format.status() : day.status();
+    return UsageError(usage, "generate " + kind + ": " + st.message());
+  }
+  *start_day = *day;
+  *out_format = *parsed_format;
+  return -1;
+}
+
 int GenerateShopCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse generate shop [--users 10000] [--items 5000] [--categories 20] [--days 30] [--start 2024-03-04]\n"
@@ -126,18 +142,15 @@ int GenerateShopCommand(const std::vector<std::string>& args) {
       "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
-  auto start_day = fraud::ParseDate(start);
-  auto out_format = fraud::ParseOutputFormat(format);
-  if (!start_day.ok() || !out_format.ok()) {
-    const Status& st = start_day.ok() ? out_format.status() : start_day.status();
-    return UsageError(usage, "generate shop: " + st.message());
+  fraud::OutputFormat out_format = fraud::OutputFormat::kCsv;
+  if (int rc = ParseStartAndFormat(usage, "shop", start, format, &shop_options.start_epoch_day, &out_format); rc >= 0) {
+    return rc;
   }
   if (output != "events" && output != "items") {
     return UsageError(usage, "generate shop: unknown output '" + output + "' (known: events, items)" +
                                  DidYouMean(output, {"events", "items"}));
   }
-  shop_options.start_epoch_day = *start_day;
-  return GenerateShop(shop_options, *out_format, output == "items", quiet);
+  return GenerateShop(shop_options, out_format, output == "items", quiet);
 }
 
 int GenerateFraudCommand(const std::vector<std::string>& args) {
@@ -159,14 +172,12 @@ int GenerateFraudCommand(const std::vector<std::string>& args) {
       "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
-  auto start_day = fraud::ParseDate(start);
-  auto out_format = fraud::ParseOutputFormat(format);
-  if (!start_day.ok() || !out_format.ok()) {
-    const Status& st = start_day.ok() ? out_format.status() : start_day.status();
-    return UsageError(usage, "generate fraud: " + st.message());
+  fraud::OutputFormat out_format = fraud::OutputFormat::kCsv;
+  if (int rc = ParseStartAndFormat(usage, "fraud", start, format, &fraud_options.start_epoch_day, &out_format);
+      rc >= 0) {
+    return rc;
   }
-  fraud_options.start_epoch_day = *start_day;
-  return GenerateFraud(fraud_options, *out_format, quiet);
+  return GenerateFraud(fraud_options, out_format, quiet);
 }
 
 }  // namespace
