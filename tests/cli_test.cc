@@ -357,6 +357,27 @@ TEST_F(Cli, GenerateFraudHelpListsOnlyFraudOptions) {
   EXPECT_FALSE(Has(o, "ETA")) << o.out;
 }
 
+// A --start outside a simulator's dates names the supported range; an option out of its range is
+// one clean line (no status code name) and where help is.
+TEST_F(Cli, GenerateNamesTheSupportedStartRangeAndCleanLimits) {
+  for (const char* kind : {"shop", "fraud"}) {
+    Output o = RunImpulse(std::string("generate ") + kind + " --start 1969-01-01");
+    EXPECT_EQ(o.exit_code, 2) << o.out;
+    EXPECT_TRUE(Has(o, "--start '1969-01-01': expected a date YYYY-MM-DD from 19")) << o.out;
+    EXPECT_TRUE(Has(o, " to 7445-10-25")) << o.out;
+    EXPECT_TRUE(Has(o, std::string("see 'impulse generate ") + kind + " --help'")) << o.out;
+  }
+  EXPECT_TRUE(Has(RunImpulse("generate shop --start 1970-06-30"), "from 1970-07-01 to 7445-10-25"));
+  Output o = RunImpulse("generate shop --users 0");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "impulse: generate shop: users must be in 1..")) << o.out;
+  EXPECT_FALSE(Has(o, "InvalidArgument")) << o.out;
+  o = RunImpulse("generate fraud --customers 0");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "impulse: generate fraud: customers must be in 1..")) << o.out;
+  EXPECT_FALSE(Has(o, "InvalidArgument")) << o.out;
+}
+
 TEST_F(Cli, ValidateReportsABadAggregateOnce) {
   std::string text = kSpec;
   text.replace(text.find("sum(amount)"), 11, "sum(amout)");

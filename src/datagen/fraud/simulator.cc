@@ -58,9 +58,9 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& opt
   if (options.days < 1 || options.days > kDaysMax) {
     return InvalidArgument("fraud: days must be in 1.." + std::to_string(kDaysMax));
   }
-  // Keeps every tx_time_seconds and datetime far inside int64 and the year 9999.
-  if (options.start_epoch_day < 0 || options.start_epoch_day > 2'000'000) {
-    return InvalidArgument("fraud: start day must be in 0..2000000 (1970-01-01 .. year 7445)");
+  if (options.start_epoch_day < kStartDayMin || options.start_epoch_day > kStartDayMax) {
+    return InvalidArgument("fraud: start day must be in " + std::to_string(kStartDayMin) + ".." +
+                           std::to_string(kStartDayMax) + " (1970-01-01 .. 7445-10-25)");
   }
   if (!(options.radius > 0) || options.radius > kRadiusMax) {
     return InvalidArgument("fraud: radius must be in (0, 200]");

@@ -57,9 +57,9 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& o) 
                std::to_string(kCategoriesMax));
   }
   if (o.days < 1 || o.days > kDaysMax) return bad("days must be in 1.." + std::to_string(kDaysMax));
-  // Initial items' release times (up to 180 days before the start) stay after 1970.
-  if (o.start_epoch_day < 181 || o.start_epoch_day > 2'000'000) {
-    return bad("start day must be in 181..2000000 (1970-06-30 .. year 7445)");
+  if (o.start_epoch_day < kStartDayMin || o.start_epoch_day > kStartDayMax) {
+    return bad("start day must be in " + std::to_string(kStartDayMin) + ".." + std::to_string(kStartDayMax) +
+               " (1970-07-01 .. 7445-10-25)");
   }
   if (uint64_t{o.items} + uint64_t{o.new_items_per_day} * o.days > kItemsMax) {
     return bad("items + new_items_per_day * days must be at most " + std::to_string(kItemsMax));

@@ -55,6 +55,10 @@ inline constexpr uint32_t kUsersMax = 10'000'000;
 inline constexpr uint32_t kItemsMax = 10'000'000;
 inline constexpr uint32_t kCategoriesMax = 1'000;
 inline constexpr uint32_t kDaysMax = 3'650;
+// start_epoch_day's range: 1970-07-01 .. 7445-10-25. The initial items' release times (up to
+// 180 days before the start) stay after 1970; datetimes stay far inside the year 9999.
+inline constexpr int64_t kStartDayMin = 181;
+inline constexpr int64_t kStartDayMax = 2'000'000;
 inline constexpr uint32_t kFavouritesPerUser = 3;
 inline constexpr std::array<double, kFavouritesPerUser> kFavouriteWeights = {0.5, 0.3, 0.2};
 inline constexpr int64_t kSecondsPerDay = 86'400;
