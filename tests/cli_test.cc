@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -324,6 +325,33 @@ TEST_F(Cli, UsageErrorsAreOneLineWithDidYouMean) {
   o = RunImpulse("tai orders");
   EXPECT_TRUE(Has(o, "(did you mean 'tail'?)")) << o.out;
   EXPECT_FALSE(Has(o, "Commands:")) << o.out;
+}
+
+// delete, reset and ingest say what is wrong in one line and where help is, as every command
+// does, not the whole usage.
+TEST_F(Cli, DeleteResetIngestUsageErrorsAreOneLine) {
+  const std::string data = " --data-dir " + (dir_ / "data").string();
+  const struct {
+    std::string args, says, help;
+  } cases[] = {
+      {"delete tx", "impulse: delete: give --data-dir (offline, every record) or --records-before", "delete"},
+      {"delete tx --records-before 5" + data, "--records-before deletes online (--url) and --data-dir offline",
+       "delete"},
+      {"reset velocity" + data, "impulse: reset: --spec is required", "reset"},
+      {"reset velocity --spec s.yaml" + data + " --to middle", "reset: --to 'middle': expected beginning or end",
+       "reset"},
+      {"ingest --format csv in.csv", "impulse: ingest: expected STREAM FILE", "ingest"},
+      {"ingest tx in.ndjson --batch 0", "impulse: ingest: --batch must be at least 1", "ingest"},
+      {"ingest tx in.ndjson --format xml", "ingest: --format 'xml': expected ndjson or csv", "ingest"},
+  };
+  for (const auto& c : cases) {
+    Output o = RunImpulse(c.args);
+    EXPECT_EQ(o.exit_code, 2) << c.args << ": " << o.out;
+    EXPECT_TRUE(Has(o, c.says)) << c.args << ": " << o.out;
+    EXPECT_TRUE(Has(o, "see 'impulse " + c.help + " --help'")) << c.args << ": " << o.out;
+    EXPECT_FALSE(Has(o, "Usage:")) << c.args << ": " << o.out;
+    EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 2) << c.args << ": " << o.out;
+  }
 }
 
 TEST_F(Cli, OneVocabularyWithDeprecatedAliases) {

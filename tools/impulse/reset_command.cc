@@ -85,14 +85,9 @@ int ResetCommand(const std::vector<std::string>& args) {
       "yes", "do not ask for confirmation");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "pipeline", Positional::kRequired); rc >= 0) return rc;
-  if (spec.empty() || data_dir.empty() || (to != "beginning" && to != "end")) {
-    std::fprintf(stderr, "impulse: reset: %s\n\nUsage: %s\n",
-                 spec.empty()       ? "--spec is required"
-                 : data_dir.empty() ? "--data-dir is required"
-                                    : ("--to '" + to + "': expected beginning or end").c_str(),
-                 usage);
-    return 2;
-  }
+  if (spec.empty()) return UsageError(usage, "reset: --spec is required");
+  if (data_dir.empty()) return UsageError(usage, "reset: --data-dir is required");
+  if (to != "beginning" && to != "end") return UsageError(usage, "reset: --to '" + to + "': expected beginning or end");
   std::vector<plan::SpecError> errors;
   auto compiled = plan::CompileSpecFile(spec, &errors);
   if (!compiled.ok()) {

@@ -247,37 +247,26 @@ int IngestCommand(std::vector<std::string> args) {
   remote.Add(&opts);
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "file", Positional::kRequired); rc >= 0) return rc;
-  if (stream.empty()) {
-    std::fprintf(stderr, "impulse: ingest: expected STREAM FILE\n\nUsage: %s\n", usage);
-    return 2;
-  }
+  if (stream.empty()) return UsageError(usage, "ingest: expected STREAM FILE");
   if (format.empty()) {
     std::string lower = file;
     for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     format = lower.ends_with(".csv") ? "csv" : "ndjson";
   }
   if (format != "csv" && format != "ndjson") {
-    std::fprintf(stderr, "impulse: --format '%s': expected ndjson or csv\n", format.c_str());
-    return 2;
+    return UsageError(usage, "ingest: --format '" + format + "': expected ndjson or csv");
   }
   if (format != "csv" && (!columns.empty() || table.header.ignore_unknown_columns)) {
-    std::fprintf(stderr, "impulse: --column and --ignore-unknown-columns apply to CSV input only\n");
-    return 2;
+    return UsageError(usage, "ingest: --column and --ignore-unknown-columns apply to CSV input only");
   }
   for (const std::string& col : columns) {
     Result<std::pair<std::string, std::string>> m = ParseColumnMapping(col);
-    if (!m.ok()) {
-      std::fprintf(stderr, "impulse: %s\n", m.status().message().c_str());
-      return 2;
-    }
+    if (!m.ok()) return UsageError(usage, "ingest: " + m.status().message());
     table.header.column_map.push_back(*m);
   }
   // The file's name does not decide: --format csv reads a .txt as CSV.
   table.format = TableFileOptions::Format::kCsv;
-  if (batch_lines == 0) {
-    std::fprintf(stderr, "impulse: --batch must be at least 1\n");
-    return 2;
-  }
+  if (batch_lines == 0) return UsageError(usage, "ingest: --batch must be at least 1");
   auto client = remote.Connect();
   if (!client.ok()) return Fail(client.status().message()) + 1;
   EngineClient& c = **client;
