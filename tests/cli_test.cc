@@ -307,6 +307,18 @@ TEST_F(Cli, RepairRefusesWhileTheEngineRuns) {
   o = RunImpulse("repair " + (dir_ / "loose").string() + " --quiet");
   EXPECT_EQ(o.exit_code, 1) << o.out;
   EXPECT_TRUE(Has(o, "not a partition directory of a data directory")) << o.out;
+  // A partition or stream that does not exist is named so, not as a lock that cannot be taken.
+  o = RunImpulse("repair " + data + "/streams/tx/7 --quiet");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "stream tx has no partition 7")) << o.out;
+  EXPECT_FALSE(Has(o, "lock")) << o.out;
+  o = RunImpulse("repair " + data + "/streams/tz/0 --quiet");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "has no stream tz")) << o.out;
+  EXPECT_FALSE(Has(o, "lock")) << o.out;
+  o = RunImpulse("repair " + (dir_ / "nowhere").string() + " --quiet");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "no such directory")) << o.out;
 }
 
 TEST_F(Cli, UsageErrorsAreOneLineWithDidYouMean) {
