@@ -96,6 +96,48 @@ TEST(ReadEvents, ADamagedRecordIsNamedByStreamPartitionAndOffsetNotFile) {
   EXPECT_TRUE(engine.Stop().ok());
 }
 
+// Query keys and values are decoded as application/x-www-form-urlencoded: %XX a byte, '+' a
+// space; a '%' without two hex digits after it is refused naming the parameter.
+TEST(DecodeQuery, DecodesEscapesAndPlusAndRefusesMalformedEscapes) {
+  std::string error;
+  const std::optional<QueryParams> q = DecodeQuery("a=1%2C2&b%5Fc=x+y%2By&&flag&d=%e2%82%AC", &error);
+  ASSERT_TRUE(q.has_value()) << error;
+  ASSERT_EQ(q->size(), 4U);
+  EXPECT_EQ((*q)[0], std::make_pair(std::string("a"), std::string("1,2")));
+  EXPECT_EQ((*q)[1], std::make_pair(std::string("b_c"), std::string("x y+y")));
+  EXPECT_EQ((*q)[2], std::make_pair(std::string("flag"), std::string()));
+  EXPECT_EQ((*q)[3], std::make_pair(std::string("d"), std::string("\xe2\x82\xac")));
+  for (const char* bad : {"from=%", "from=1%2", "from=%zz", "x%g1=1", "a=1&cursor=%2"}) {
+    error.clear();
+    EXPECT_FALSE(DecodeQuery(bad, &error).has_value()) << bad;
+    EXPECT_NE(error.find("malformed %-escape"), std::string::npos) << bad << ": " << error;
+  }
+}
+
+// The routes take the decoded values: an escaped offset reads as the offset, a malformed escape
+// is 400.
+TEST(ReadEvents, QueryValuesArePercentDecoded) {
+  FakeEngine engine;
+  HttpServerOptions options;
+  ServerMetrics metrics;
+  Router router(&engine, &options, &metrics);
+  const auto get = [&](const std::string& target) {
+    std::promise<HttpReply> done;
+    auto fut = done.get_future();
+    router.Handle("GET", ParseTarget(target), "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
+    EXPECT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready) << target;
+    return fut.get();
+  };
+  EXPECT_EQ(get("/v1/streams/orders/events?partition=%30&from=%30&limit=1%30").status, 200);
+  // The fake engine reads no rows (503): the cursor itself was taken.
+  EXPECT_NE(get("/v1/streams/orders/events?cursor=0%2C0").status, 400);
+  const HttpReply bad = get("/v1/streams/orders/events?partition=0&from=%3");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("query parameter 'from' has a malformed %-escape"), std::string::npos) << bad.body;
+  EXPECT_EQ(get("/v1/streams/orders/events?cursor=0%zz0").status, 400);
+  EXPECT_TRUE(engine.Stop().ok());
+}
+
 TEST(ParseTarget, RecognisesEachRoute) {
   EXPECT_EQ(ParseTarget("/healthz").route, Route::kHealthz);
   EXPECT_EQ(ParseTarget("/metrics").route, Route::kMetrics);

@@ -51,7 +51,10 @@ struct ReadParams {
 std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p) {
   bool saw_limit = false;
   bool saw_wait = false;
-  for (const auto& [key, raw] : SplitQuery(query)) {
+  std::string malformed;
+  const std::optional<QueryParams> params = DecodeQuery(query, &malformed);
+  if (!params) return malformed;
+  for (const auto& [key, raw] : *params) {
     if (key != "partition" && key != "from" && key != "limit" && key != "cursor" && key != "wait_ms") {
       return "unknown query parameter '" + std::string(key) + "' (expected partition, from, limit, cursor, wait_ms)";
     }
@@ -60,17 +63,7 @@ std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p
       return "query parameter '" + std::string(key) + "' given more than once";
     }
     if (key == "cursor") {
-      // Offsets are digits and commas: nothing to percent-decode but the comma itself.
-      std::string c;
-      for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw.substr(i, 3) == "%2C" || raw.substr(i, 3) == "%2c") {
-          c.push_back(',');
-          i += 2;
-        } else {
-          c.push_back(raw[i]);
-        }
-      }
-      p->cursor = std::move(c);
+      p->cursor = raw;
       continue;
     }
     uint64_t v = 0;
@@ -484,7 +477,10 @@ void Router::DeleteRecords(const std::string& stream, std::string_view query, Re
   std::optional<uint64_t> before;
   std::optional<uint64_t> partition;
   bool internal = false;
-  for (const auto& [key, raw] : SplitQuery(query)) {
+  std::string malformed;
+  const std::optional<QueryParams> params = DecodeQuery(query, &malformed);
+  if (!params) return reply(Error(400, malformed, "InvalidArgument"));
+  for (const auto& [key, raw] : *params) {
     if (key == "internal") {
       if (raw != "true") {
         return reply(
