@@ -13,6 +13,7 @@
 #include "common/command_line.h"
 #include "common/progress.h"
 #include "common/suggest.h"
+#include "datagen/common/text_format.h"
 #include "datagen/fraud/format.h"
 #include "datagen/fraud/simulator.h"
 #include "datagen/nexmark/generator.h"
@@ -37,12 +38,12 @@ int SimulatorRefused(const char* usage, const std::string& kind, const Status& s
 
 // Writes the fraud simulator's output one day at a time (memory: one day's transactions and a
 // 1 MiB output buffer). Returns the process exit code.
-int GenerateFraud(const char* usage, const fraud::SimulatorOptions& options, fraud::OutputFormat format, bool quiet) {
+int GenerateFraud(const char* usage, const fraud::SimulatorOptions& options, datagen::OutputFormat format, bool quiet) {
   auto sim = fraud::Simulator::Create(options);
   if (!sim.ok()) return SimulatorRefused(usage, "fraud", sim.status());
   std::string out;
   out.reserve(1 << 20);
-  if (format == fraud::OutputFormat::kCsv) fraud::AppendCsvHeader(&out);
+  if (format == datagen::OutputFormat::kCsv) fraud::AppendCsvHeader(&out);
   std::vector<fraud::Transaction> day;
   ProgressBar progress(stderr, "generate fraud", "days", options.days, ProgressBar::ModeFor(STDERR_FILENO, quiet));
   uint64_t days = 0;
@@ -108,7 +109,7 @@ std::string DateText(int64_t epoch_day) {
   int64_t year = 0;
   unsigned month = 0;
   unsigned day = 0;
-  fraud::CivilFromDays(epoch_day, &year, &month, &day);
+  datagen::CivilFromDays(epoch_day, &year, &month, &day);
   char buf[32];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(year), month, day);
   return buf;
@@ -118,13 +119,13 @@ std::string DateText(int64_t epoch_day) {
 // since 1970-01-01, within the simulator's [min_day, max_day]) and *out_format. Returns -1 when
 // both are good, else the exit code of the usage error it printed (naming the supported dates).
 int ParseStartAndFormat(const char* usage, const std::string& kind, const std::string& start, const std::string& format,
-                        int64_t min_day, int64_t max_day, int64_t* start_day, fraud::OutputFormat* out_format) {
-  auto day = fraud::ParseDate(start);
+                        int64_t min_day, int64_t max_day, int64_t* start_day, datagen::OutputFormat* out_format) {
+  auto day = datagen::ParseDate(start);
   if (!day.ok() || *day < min_day || *day > max_day) {
     return UsageError(usage, "generate " + kind + ": --start '" + start + "': expected a date YYYY-MM-DD from " +
                                  DateText(min_day) + " to " + DateText(max_day));
   }
-  auto parsed_format = fraud::ParseOutputFormat(format);
+  auto parsed_format = datagen::ParseOutputFormat(format);
   if (!parsed_format.ok()) return UsageError(usage, "generate " + kind + ": " + parsed_format.status().message());
   *start_day = *day;
   *out_format = *parsed_format;
@@ -157,7 +158,7 @@ int GenerateShopCommand(const std::vector<std::string>& args) {
       "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
-  fraud::OutputFormat out_format = fraud::OutputFormat::kCsv;
+  datagen::OutputFormat out_format = datagen::OutputFormat::kCsv;
   if (int rc = ParseStartAndFormat(usage, "shop", start, format, shop::kStartDayMin, shop::kStartDayMax,
                                    &shop_options.start_epoch_day, &out_format);
       rc >= 0) {
@@ -189,7 +190,7 @@ int GenerateFraudCommand(const std::vector<std::string>& args) {
       "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
-  fraud::OutputFormat out_format = fraud::OutputFormat::kCsv;
+  datagen::OutputFormat out_format = datagen::OutputFormat::kCsv;
   if (int rc = ParseStartAndFormat(usage, "fraud", start, format, fraud::kStartDayMin, fraud::kStartDayMax,
                                    &fraud_options.start_epoch_day, &out_format);
       rc >= 0) {

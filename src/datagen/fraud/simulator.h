@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "datagen/fraud/random.h"
+#include "datagen/common/random.h"
 #include "impulse/status.h"
 
 namespace impulse::fraud {
@@ -100,9 +100,9 @@ class Simulator {
   void LabelDay(std::vector<Transaction>* out);
 
   SimulatorOptions options_;
-  Rng profile_rng_;
-  Rng tx_rng_;
-  Rng fraud_rng_;
+  datagen::Rng profile_rng_;
+  datagen::Rng tx_rng_;
+  datagen::Rng fraud_rng_;
   std::vector<CustomerProfile> customers_;
   std::vector<TerminalProfile> terminals_;
   std::vector<uint32_t> links_;  // concatenated per-customer terminal lists

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "datagen/fraud/random.h"
+#include "datagen/common/random.h"
 #include "impulse/status.h"
 
 namespace impulse::shop {
@@ -137,19 +137,19 @@ class Simulator {
   explicit Simulator(const SimulatorOptions& options);
   void BuildUsersAndCatalogue();
   Item DrawItem(int64_t release_seconds);
-  uint32_t DrawCategory(fraud::Rng* rng, const std::array<uint32_t, kFavouritesPerUser>* exclude);
+  uint32_t DrawCategory(datagen::Rng* rng, const std::array<uint32_t, kFavouritesPerUser>* exclude);
   void StartDay();
   void BuildHourTables();
-  uint32_t SampleItem(const HourTable& table, uint32_t category, fraud::Rng* rng) const;
-  uint32_t SampleCategoryByPopularity(const HourTable& table, fraud::Rng* rng) const;
+  uint32_t SampleItem(const HourTable& table, uint32_t category, datagen::Rng* rng) const;
+  uint32_t SampleCategoryByPopularity(const HourTable& table, datagen::Rng* rng) const;
   uint32_t DrawIntent(const User& user);
   void GenerateSession(uint32_t user_id, int64_t start, std::vector<Event>* out);
   const HourTable& TableAt(int64_t t) const;
 
   SimulatorOptions options_;
-  fraud::Rng catalogue_rng_;  // users, items, releases and trends
-  fraud::Rng session_rng_;    // session counts, times and contents
-  fraud::Rng drift_rng_;      // preference drift
+  datagen::Rng catalogue_rng_;  // users, items, releases and trends
+  datagen::Rng session_rng_;    // session counts, times and contents
+  datagen::Rng drift_rng_;      // preference drift
   std::vector<double> category_weights_;
   std::vector<double> category_cumulative_;
   std::vector<double> category_price_median_;  // per category, in currency units
