@@ -202,6 +202,7 @@ Status EngineImpl::OpenStreams() {
       }
     } else {
       RETURN_IF_ERROR(env_->WriteFileAtomic(fp_path, fp));
+      stream_files_written_.push_back(ss->index);
     }
     log::LogOptions lo;
     lo.segment_bytes_max = def.options.segment_bytes_max;
@@ -834,6 +835,19 @@ Status EngineImpl::Stop() {
     const std::string spec_path = options_.data_dir + "/SPEC";
     Status st = spec_before_ ? env_->WriteFileAtomic(spec_path, *spec_before_) : env_->DeleteFile(spec_path);
     if (result.ok() && !st.ok()) result = st.WithContext("putting back " + spec_path);
+  }
+  if (start_failed_) {
+    // Nor are the schemas of the streams it declared and never wrote to: one holding records
+    // keeps its STREAM file, or they would be misread under another schema.
+    for (const uint32_t index : stream_files_written_) {
+      const StreamState& ss = *streams_[index];
+      bool empty = true;
+      for (const auto& p : ss.partitions) empty = empty && p->next_offset() == 0;
+      if (!empty) continue;
+      const std::string fp_path = options_.data_dir + "/streams/" + ss.def.name + "/STREAM";
+      if (Status st = env_->DeleteFile(fp_path); result.ok() && !st.ok())
+        result = st.WithContext("removing " + fp_path);
+    }
   }
   // Nothing is written to the directory any more: another engine (or `impulse reset`) may have it.
   data_dir_lock_.reset();

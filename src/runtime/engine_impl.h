@@ -461,6 +461,9 @@ class EngineImpl final : public Engine, public connect::Host {
   bool record_spec_ = false;                // DATA/SPEC is written once Start succeeded (CheckSpecFingerprint)
   bool spec_recorded_ = false;              // Open wrote DATA/SPEC; spec_before_ is what it replaced
   std::optional<std::string> spec_before_;  // nullopt: there was no DATA/SPEC (a fresh directory)
+  // Streams whose STREAM file this Open wrote: a failed start removes those still empty, so that
+  // a retry may declare them with another schema.
+  std::vector<uint32_t> stream_files_written_;
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
   uint64_t restore_tasks_total_ = 0, restore_tasks_done_ = 0;  // Open's thread (NoteTaskRestored)

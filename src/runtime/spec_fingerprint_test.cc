@@ -131,8 +131,15 @@ TEST_F(SpecFingerprintTest, AnAbandonedStartPutsTheSpecBack) {
   }
   EXPECT_FALSE(std::filesystem::exists(dir_ / "SPEC"));
   EXPECT_TRUE(std::filesystem::is_empty(dir_ / "checkpoints")) << "a final checkpoint was written";
+  // Nor the schemas of its streams: a field's type can change on retry.
+  const std::string retyped = Replace(kSpec, "{name: amount, type: double}", "{name: amount, type: int64}");
+  {
+    auto e = Engine::OpenSpec(retyped, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_TRUE((*e)->Abandon().ok());
+  }
   const std::string renamed = Replace(kSpec, "name: big\n", "name: large\n");
-  ASSERT_TRUE(Run(renamed).ok());  // not "another spec": the abandoned one was never the directory's
+  ASSERT_TRUE(Run(renamed).ok());  // not "another spec": the abandoned ones were never the directory's
   // An accepted change abandoned: the directory's spec is still the one before it.
   {
     auto e = Engine::OpenSpec(kSpec, Options(/*accept=*/true));
