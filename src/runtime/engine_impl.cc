@@ -840,6 +840,7 @@ Status EngineImpl::Stop() {
     // Nor are the schemas of the streams it declared and never wrote to: one holding records
     // keeps its STREAM file, or they would be misread under another schema.
     for (const uint32_t index : stream_files_written_) {
+      if (index >= streams_.size()) continue;  // OpenStreams failed before keeping it
       const StreamState& ss = *streams_[index];
       bool empty = true;
       for (const auto& p : ss.partitions) empty = empty && p->next_offset() == 0;
