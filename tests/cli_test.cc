@@ -1,13 +1,22 @@
 // The impulse binary as a new user meets it: what each mistake prints and the exit code.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "run_command.h"
 
@@ -130,6 +139,151 @@ TEST_F(Cli, RunOnADataDirOfAnotherSpecIsRefusedNamingTheDifference) {
   EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
 }
 
+// A listening socket on a free port of 127.0.0.1, closed on destruction: a port already taken.
+class TakenPort {
+ public:
+  TakenPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 1) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~TakenPort() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  TakenPort(const TakenPort&) = delete;
+  TakenPort& operator=(const TakenPort&) = delete;
+  int port() const { return port_; }  // 0: no port could be taken
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A run that cannot serve (its port taken) did not start: no final checkpoint line, and the
+// fresh data directory does not adopt its spec, so another spec starts there next.
+TEST_F(Cli, RunWhosePortIsTakenLeavesNoCheckpointNorSpec) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  std::string other_text = kSpec;
+  other_text.replace(other_text.find("name: velocity"), 14, "name: speed");
+  const std::string other = Write("other.yaml", other_text);
+  const std::string data = (dir_ / "data").string();
+  {
+    TakenPort taken;
+    ASSERT_NE(taken.port(), 0);
+    Output o =
+        RunImpulse("run " + spec + " --data-dir " + data + " --listen 127.0.0.1:" + std::to_string(taken.port()));
+    EXPECT_EQ(o.exit_code, 1) << o.out;
+    EXPECT_TRUE(Has(o, "Address already in use")) << o.out;
+    EXPECT_FALSE(Has(o, "checkpoint")) << o.out;
+    EXPECT_FALSE(fs::exists(dir_ / "data" / "SPEC"));
+  }
+  Output o = RunImpulse("run " + other + " --data-dir " + data +
+                        " --listen 127.0.0.1:0 & pid=$!; sleep 3; kill -TERM $pid; wait $pid");
+  EXPECT_FALSE(Has(o, "another spec")) << o.out;
+  EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
+}
+
+// A backfill whose input cannot be read fails without a final checkpoint of its throwaway engine.
+TEST_F(Cli, BackfillOfUnreadableInputWritesNoCheckpoint) {
+  const std::string spec = Write("spec.yaml", kSpec);
+  fs::create_directories(dir_ / "in.ndjson");  // a directory, not a file
+  Output o = RunImpulse("backfill " + spec + " --input " + (dir_ / "in.ndjson").string() + " --out " +
+                        (dir_ / "out.csv").string());
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "in.ndjson")) << o.out;
+  EXPECT_FALSE(Has(o, "checkpoint")) << o.out;
+}
+
+// An HTTP server on 127.0.0.1 answering its n-th request with replies[min(n, last)] (whole raw
+// responses, each closing its connection): what an engine answers, scripted.
+class CannedHttpServer {
+ public:
+  explicit CannedHttpServer(std::vector<std::string> replies) : replies_(std::move(replies)) {
+    if (port_taken_.port() == 0) return;
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedHttpServer() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  CannedHttpServer(const CannedHttpServer&) = delete;
+  CannedHttpServer& operator=(const CannedHttpServer&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_taken_.port()); }
+  int requests() const { return requests_.load(); }
+
+  static std::string Reply(int status, const std::string& json, const std::string& extra_headers = "") {
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(json.size()) +
+           "\r\nConnection: close\r\n" + extra_headers + "\r\n" + json;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd p{port_taken_.fd(), POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      const int c = ::accept(port_taken_.fd(), nullptr, nullptr);
+      if (c < 0) continue;
+      std::string head;
+      char buf[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      const size_t n = static_cast<size_t>(requests_.fetch_add(1));
+      const std::string& r = replies_[std::min(n, replies_.size() - 1)];
+      (void)!::write(c, r.data(), r.size());
+      ::close(c);
+    }
+  }
+  TakenPort port_taken_;
+  std::vector<std::string> replies_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// tail --follow against an engine that answers 503: a transient one (Unavailable) is retried,
+// its reason printed once; one that will not change (FailedPrecondition: an instance of a group
+// does not wait for events) ends the command with the server's reason.
+TEST_F(Cli, TailFollowSaysWhyItRetriesA503AndExitsOnOneNotTransient) {
+  {
+    CannedHttpServer engine({CannedHttpServer::Reply(503,
+                                                     R"({"error":"an instance of a group does not wait for events",)"
+                                                     R"("code":"FailedPrecondition"})",
+                                                     "Retry-After: 1\r\n")});
+    Output o = RunImpulse("tail orders --follow --url " + engine.url() + " & pid=$!; " +
+                          "(sleep 20; kill $pid) >/dev/null 2>&1 & wait $pid; echo \"tail exit $?\"");
+    EXPECT_TRUE(Has(o, "tail exit 1")) << o.out;
+    EXPECT_TRUE(Has(o, "an instance of a group does not wait for events")) << o.out;
+    EXPECT_EQ(engine.requests(), 1);
+  }
+  const std::string busy = CannedHttpServer::Reply(
+      503, R"({"error":"already 512 reads waiting for events","code":"Unavailable"})", "Retry-After: 1\r\n");
+  CannedHttpServer engine({busy, busy, CannedHttpServer::Reply(404, R"({"error":"gone","code":"NotFound"})")});
+  Output o = RunImpulse("tail orders --follow --url " + engine.url());
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_EQ(Count(o.out, "already 512 reads waiting for events"), 1U) << o.out;
+  EXPECT_TRUE(Has(o, "retrying")) << o.out;
+  EXPECT_TRUE(Has(o, "gone")) << o.out;
+  EXPECT_EQ(engine.requests(), 3);
+}
+
 // repair truncates a partition an engine appends to: it takes the data directory's lock as reset
 // does, refusing while the engine runs, and runs once it has stopped.
 TEST_F(Cli, RepairRefusesWhileTheEngineRuns) {
@@ -153,6 +307,18 @@ TEST_F(Cli, RepairRefusesWhileTheEngineRuns) {
   o = RunImpulse("repair " + (dir_ / "loose").string() + " --quiet");
   EXPECT_EQ(o.exit_code, 1) << o.out;
   EXPECT_TRUE(Has(o, "not a partition directory of a data directory")) << o.out;
+  // A partition or stream that does not exist is named so, not as a lock that cannot be taken.
+  o = RunImpulse("repair " + data + "/streams/tx/7 --quiet");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "stream tx has no partition 7")) << o.out;
+  EXPECT_FALSE(Has(o, "lock")) << o.out;
+  o = RunImpulse("repair " + data + "/streams/tz/0 --quiet");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "has no stream tz")) << o.out;
+  EXPECT_FALSE(Has(o, "lock")) << o.out;
+  o = RunImpulse("repair " + (dir_ / "nowhere").string() + " --quiet");
+  EXPECT_EQ(o.exit_code, 1) << o.out;
+  EXPECT_TRUE(Has(o, "no such directory")) << o.out;
 }
 
 TEST_F(Cli, UsageErrorsAreOneLineWithDidYouMean) {
@@ -171,6 +337,33 @@ TEST_F(Cli, UsageErrorsAreOneLineWithDidYouMean) {
   o = RunImpulse("tai orders");
   EXPECT_TRUE(Has(o, "(did you mean 'tail'?)")) << o.out;
   EXPECT_FALSE(Has(o, "Commands:")) << o.out;
+}
+
+// delete, reset and ingest say what is wrong in one line and where help is, as every command
+// does, not the whole usage.
+TEST_F(Cli, DeleteResetIngestUsageErrorsAreOneLine) {
+  const std::string data = " --data-dir " + (dir_ / "data").string();
+  const struct {
+    std::string args, says, help;
+  } cases[] = {
+      {"delete tx", "impulse: delete: give --data-dir (offline, every record) or --records-before", "delete"},
+      {"delete tx --records-before 5" + data, "--records-before deletes online (--url) and --data-dir offline",
+       "delete"},
+      {"reset velocity" + data, "impulse: reset: --spec is required", "reset"},
+      {"reset velocity --spec s.yaml" + data + " --to middle", "reset: --to 'middle': expected beginning or end",
+       "reset"},
+      {"ingest --format csv in.csv", "impulse: ingest: expected STREAM FILE", "ingest"},
+      {"ingest tx in.ndjson --batch 0", "impulse: ingest: --batch must be at least 1", "ingest"},
+      {"ingest tx in.ndjson --format xml", "ingest: --format 'xml': expected ndjson or csv", "ingest"},
+  };
+  for (const auto& c : cases) {
+    Output o = RunImpulse(c.args);
+    EXPECT_EQ(o.exit_code, 2) << c.args << ": " << o.out;
+    EXPECT_TRUE(Has(o, c.says)) << c.args << ": " << o.out;
+    EXPECT_TRUE(Has(o, "see 'impulse " + c.help + " --help'")) << c.args << ": " << o.out;
+    EXPECT_FALSE(Has(o, "Usage:")) << c.args << ": " << o.out;
+    EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 2) << c.args << ": " << o.out;
+  }
 }
 
 TEST_F(Cli, OneVocabularyWithDeprecatedAliases) {
@@ -202,6 +395,27 @@ TEST_F(Cli, GenerateFraudHelpListsOnlyFraudOptions) {
   o = RunImpulse("generate fraud --days 2 --customers 10 --terminals 10");
   EXPECT_EQ(o.exit_code, 0) << o.out;
   EXPECT_FALSE(Has(o, "ETA")) << o.out;
+}
+
+// A --start outside a simulator's dates names the supported range; an option out of its range is
+// one clean line (no status code name) and where help is.
+TEST_F(Cli, GenerateNamesTheSupportedStartRangeAndCleanLimits) {
+  for (const char* kind : {"shop", "fraud"}) {
+    Output o = RunImpulse(std::string("generate ") + kind + " --start 1969-01-01");
+    EXPECT_EQ(o.exit_code, 2) << o.out;
+    EXPECT_TRUE(Has(o, "--start '1969-01-01': expected a date YYYY-MM-DD from 19")) << o.out;
+    EXPECT_TRUE(Has(o, " to 7445-10-25")) << o.out;
+    EXPECT_TRUE(Has(o, std::string("see 'impulse generate ") + kind + " --help'")) << o.out;
+  }
+  EXPECT_TRUE(Has(RunImpulse("generate shop --start 1970-06-30"), "from 1970-07-01 to 7445-10-25"));
+  Output o = RunImpulse("generate shop --users 0");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "impulse: generate shop: users must be in 1..")) << o.out;
+  EXPECT_FALSE(Has(o, "InvalidArgument")) << o.out;
+  o = RunImpulse("generate fraud --customers 0");
+  EXPECT_EQ(o.exit_code, 2) << o.out;
+  EXPECT_TRUE(Has(o, "impulse: generate fraud: customers must be in 1..")) << o.out;
+  EXPECT_FALSE(Has(o, "InvalidArgument")) << o.out;
 }
 
 TEST_F(Cli, ValidateReportsABadAggregateOnce) {

@@ -521,6 +521,13 @@ class Engine {
   // Stops accepting, drains queued work, flushes and syncs, stops the shards. Idempotent.
   virtual Status Stop() = 0;
 
+  // Stops as Stop does, for a front end whose own start failed after Open returned (its port
+  // taken, its input unreadable): the start did not happen, so it leaves no trace a retry would
+  // trip on. No final checkpoint is taken, and the spec fingerprint Open recorded (DATA_DIR/SPEC)
+  // is put back as it was (removed from a fresh directory), so that the directory can be started
+  // with another spec. After Stop, does nothing.
+  virtual Status Abandon() { return Stop(); }
+
   virtual uint32_t shard_count() const = 0;
 
   // Declares that `stream` has no more input for this run: once the pipelines have read all of

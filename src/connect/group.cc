@@ -240,6 +240,14 @@ class GroupEngine final : public Engine {
     });
     return r;
   }
+  // Not transient (kFailedPrecondition: a client must not retry it): the members' waits are not
+  // combined into one.
+  Status WaitReadable(std::string_view, std::vector<uint64_t>, uint32_t,  // NOLINT(performance-unnecessary-value-param)
+                      ReadableCallback) override {                        // NOLINT(performance-unnecessary-value-param)
+    return FailedPrecondition(
+        "an instance of a group does not wait for events (wait_ms, impulse tail --follow): read without waiting "
+        "(docs/HTTP_API.md)");
+  }
   std::string MetricsText() const override {
     std::map<std::string, std::string> heads, samples;
     std::vector<std::string> order;

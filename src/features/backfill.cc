@@ -285,7 +285,8 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   Status acked = acks->WaitBelow(1);
   if (fed.ok()) fed = acked;
   if (!fed.ok()) {
-    (void)engine->Stop();
+    // The backfill failed: its engine's directory is thrown away, a final checkpoint is not wanted.
+    (void)engine->Abandon();
     return fed;
   }
   stats.feed_seconds = SecondsSince(t0);
@@ -293,13 +294,16 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
     std::fprintf(stderr, "backfill: input done (%llu events, %.1f s); waiting for the pipelines\n",
                  static_cast<unsigned long long>(stats.events_in), stats.feed_seconds);
   }
-  RETURN_IF_ERROR(engine->EndOfInput(o.input_stream));
+  if (Status st = engine->EndOfInput(o.input_stream); !st.ok()) {
+    (void)engine->Abandon();
+    return st;
+  }
   Status settled = Settle(*engine);
   for (const StreamInfo& s : engine->ListStreams()) {
     if (s.name != kLateEventsStream) continue;
     for (const PartitionInfo& p : s.partitions) stats.late_events += p.end_offset - p.start_offset;
   }
-  Status stopped = engine->Stop();
+  Status stopped = settled.ok() ? engine->Stop() : engine->Abandon();
   RETURN_IF_ERROR(settled);
   RETURN_IF_ERROR(stopped);
   engine.reset();

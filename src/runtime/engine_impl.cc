@@ -148,7 +148,15 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
   // Only a spec that started becomes the directory's: one refused later than the streams'
   // checks (a missing model, a sink that cannot open) never ran, and its corrected version
   // must not be refused as another spec.
-  if (e->record_spec_) RETURN_IF_ERROR(RecordSpecFingerprint(e->env_, e->options_.data_dir, e->plan_));
+  if (e->record_spec_) {
+    // Kept for Abandon: a start the front end then fails leaves DATA/SPEC as it found it.
+    const std::string spec_path = e->options_.data_dir + "/SPEC";
+    if (e->env_->FileExists(spec_path)) {
+      ASSIGN_OR_RETURN(e->spec_before_, e->env_->ReadFile(spec_path));
+    }
+    RETURN_IF_ERROR(RecordSpecFingerprint(e->env_, e->options_.data_dir, e->plan_));
+    e->spec_recorded_ = true;
+  }
   return e;
 }
 
@@ -194,6 +202,7 @@ Status EngineImpl::OpenStreams() {
       }
     } else {
       RETURN_IF_ERROR(env_->WriteFileAtomic(fp_path, fp));
+      stream_files_written_.push_back(ss->index);
     }
     log::LogOptions lo;
     lo.segment_bytes_max = def.options.segment_bytes_max;
@@ -821,9 +830,38 @@ Status EngineImpl::Stop() {
     result = Unavailable("stopped before the pipelines drained (after " +
                          std::to_string(options_.stop_drain_timeout_ms) + " ms); they resume at the next start");
   }
+  if (start_failed_ && spec_recorded_) {
+    // The start did not happen: the directory's spec is the one it had before Open.
+    const std::string spec_path = options_.data_dir + "/SPEC";
+    Status st = spec_before_ ? env_->WriteFileAtomic(spec_path, *spec_before_) : env_->DeleteFile(spec_path);
+    if (result.ok() && !st.ok()) result = st.WithContext("putting back " + spec_path);
+  }
+  if (start_failed_) {
+    // Nor are the schemas of the streams it declared and never wrote to: one holding records
+    // keeps its STREAM file, or they would be misread under another schema.
+    for (const uint32_t index : stream_files_written_) {
+      if (index >= streams_.size()) continue;  // OpenStreams failed before keeping it
+      const StreamState& ss = *streams_[index];
+      bool empty = true;
+      for (const auto& p : ss.partitions) empty = empty && p->next_offset() == 0;
+      if (!empty) continue;
+      const std::string fp_path = options_.data_dir + "/streams/" + ss.def.name + "/STREAM";
+      if (Status st = env_->DeleteFile(fp_path); result.ok() && !st.ok())
+        result = st.WithContext("removing " + fp_path);
+    }
+  }
   // Nothing is written to the directory any more: another engine (or `impulse reset`) may have it.
   data_dir_lock_.reset();
   return result;
+}
+
+Status EngineImpl::Abandon() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopped_) return Status::OK();
+    start_failed_ = true;
+  }
+  return Stop();
 }
 
 }  // namespace impulse::runtime

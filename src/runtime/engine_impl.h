@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -174,6 +175,7 @@ class EngineImpl final : public Engine, public connect::Host {
   // than waiting for a pipeline that cannot catch up.
   Status WaitForPipelines(int64_t timeout_ms) const override;
   Status Stop() override;
+  Status Abandon() override;
   uint32_t shard_count() const override { return static_cast<uint32_t>(shards_.size()); }
   Status EndOfInput(std::string_view stream) override;
   Result<uint64_t> CheckpointNow() override;
@@ -473,7 +475,9 @@ class EngineImpl final : public Engine, public connect::Host {
   // Set when Start() returned OK. A refused start never ran: Stop() takes no final checkpoint
   // for it (there is nothing to record, and its failure would hide the reason for the refusal).
   bool started_ = false;
-  bool start_failed_ = false;  // Start returned an error after starting the shards: no final checkpoint
+  // Start returned an error after starting the shards, or the front end abandoned the start
+  // (Abandon): no final checkpoint, and DATA/SPEC is put back as it was before Open.
+  bool start_failed_ = false;
 
   std::unique_ptr<std::atomic<bool>[]> ended_;
   std::atomic<uint64_t> end_epoch_{0};
@@ -489,6 +493,11 @@ class EngineImpl final : public Engine, public connect::Host {
   std::unique_ptr<checkpoint::CheckpointStore> store_;
   std::unique_ptr<DirLock> data_dir_lock_;  // held from OpenStreams until Stop() returns
   bool record_spec_ = false;                // DATA/SPEC is written once Start succeeded (CheckSpecFingerprint)
+  bool spec_recorded_ = false;              // Open wrote DATA/SPEC; spec_before_ is what it replaced
+  std::optional<std::string> spec_before_;  // nullopt: there was no DATA/SPEC (a fresh directory)
+  // Streams whose STREAM file this Open wrote: a failed start removes those still empty, so that
+  // a retry may declare them with another schema.
+  std::vector<uint32_t> stream_files_written_;
   std::unordered_map<std::string, uint64_t> restored_positions_;
   std::string restored_dir_;
   uint64_t restore_tasks_total_ = 0, restore_tasks_done_ = 0;  // Open's thread (NoteTaskRestored)

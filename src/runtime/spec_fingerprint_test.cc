@@ -118,6 +118,38 @@ TEST_F(SpecFingerprintTest, AFailedFirstStartDoesNotRecordItsSpec) {
   EXPECT_EQ(Run(broken).code(), StatusCode::kFailedPrecondition);
 }
 
+// A start the front end abandons (its port taken, its input unreadable) did not happen: the
+// directory keeps the spec it had (none when fresh), so another spec can start on it, and no
+// final checkpoint is written.
+TEST_F(SpecFingerprintTest, AnAbandonedStartPutsTheSpecBack) {
+  EngineOptions with_checkpoints = Options();
+  with_checkpoints.checkpoint_interval_ms = 60'000;
+  {
+    auto e = Engine::OpenSpec(kSpec, with_checkpoints);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_TRUE((*e)->Abandon().ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "SPEC"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "checkpoints")) << "a final checkpoint was written";
+  // Nor the schemas of its streams: a field's type can change on retry.
+  const std::string retyped = Replace(kSpec, "{name: amount, type: double}", "{name: amount, type: int64}");
+  {
+    auto e = Engine::OpenSpec(retyped, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_TRUE((*e)->Abandon().ok());
+  }
+  const std::string renamed = Replace(kSpec, "name: big\n", "name: large\n");
+  ASSERT_TRUE(Run(renamed).ok());  // not "another spec": the abandoned ones were never the directory's
+  // An accepted change abandoned: the directory's spec is still the one before it.
+  {
+    auto e = Engine::OpenSpec(kSpec, Options(/*accept=*/true));
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ASSERT_TRUE((*e)->Abandon().ok());
+  }
+  EXPECT_TRUE(Run(renamed).ok());
+  EXPECT_EQ(Run(kSpec).code(), StatusCode::kFailedPrecondition);
+}
+
 // An accepted change is an event of note: logged through the engine's log, so that with
 // --log-format json it is a JSON line like every other (a collector drops a bare text line).
 TEST_F(SpecFingerprintTest, AnAcceptedChangeIsALogLine) {

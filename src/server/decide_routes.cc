@@ -30,30 +30,31 @@ void AppendIdJson(std::string_view id, FieldType type, std::string* out) {
 
 std::optional<std::string> ParseDecideQuery(std::string_view query, DecideOptions* options) {
   bool saw_decide = false, saw_id = false, saw_timeout = false;
-  for (const auto& [key, raw] : SplitQuery(query)) {
+  std::string malformed;
+  const std::optional<QueryParams> params = DecodeQuery(query, &malformed);
+  if (!params) return malformed;
+  for (const auto& [key, value] : *params) {
     bool* seen = key == "decide" ? &saw_decide : key == "id" ? &saw_id : key == "timeout_ms" ? &saw_timeout : nullptr;
     if (seen == nullptr) {
       return "unknown query parameter '" + std::string(key) + "' (expected decide, id, timeout_ms)";
     }
     if (*seen) return "query parameter '" + std::string(key) + "' given more than once";
     *seen = true;
-    std::optional<std::string> value = PercentDecodeSegment(raw);
-    if (!value) return "query parameter '" + std::string(key) + "' has a malformed %-escape";
     if (key == "timeout_ms") {
       uint64_t v = 0;
-      const auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), v);
-      if (value->empty() || ec != std::errc() || ptr != value->data() + value->size() ||
+      const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() ||
           v > DecideOptions::kDecideTimeoutMaxMs) {
         return "query parameter 'timeout_ms' must be an integer in [0, " +
-               std::to_string(DecideOptions::kDecideTimeoutMaxMs) + "], got '" + *value + "'";
+               std::to_string(DecideOptions::kDecideTimeoutMaxMs) + "], got '" + value + "'";
       }
       options->timeout_ms = static_cast<uint32_t>(v);
-    } else if (value->empty()) {
+    } else if (value.empty()) {
       return "query parameter '" + std::string(key) + "' is empty";
     } else if (key == "decide") {
-      options->pipeline = std::move(*value);
+      options->pipeline = value;
     } else {
-      options->id_field = std::move(*value);
+      options->id_field = value;
     }
   }
   if (!saw_decide) return std::string("query parameters id and timeout_ms need decide=<pipeline>");

@@ -108,8 +108,8 @@ std::optional<std::string> PercentDecodeSegment(std::string_view segment) {
   return PercentDecode(segment, /*plus_is_space=*/false);
 }
 
-std::vector<std::pair<std::string_view, std::string_view>> SplitQuery(std::string_view query) {
-  std::vector<std::pair<std::string_view, std::string_view>> out;
+std::optional<QueryParams> DecodeQuery(std::string_view query, std::string* error) {
+  QueryParams out;
   size_t start = 0;
   while (start < query.size()) {
     size_t end = query.find('&', start);
@@ -118,7 +118,15 @@ std::vector<std::pair<std::string_view, std::string_view>> SplitQuery(std::strin
     start = end + 1;
     if (pair.empty()) continue;
     const size_t eq = pair.find('=');
-    out.emplace_back(pair.substr(0, eq), eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    std::optional<std::string> key = PercentDecode(pair.substr(0, eq), /*plus_is_space=*/true);
+    std::optional<std::string> value =
+        PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), /*plus_is_space=*/true);
+    if (!key || !value) {
+      *error = "query parameter '" + std::string(pair.substr(0, eq)) +
+               "' has a malformed %-escape (a '%' must be followed by two hex digits)";
+      return std::nullopt;
+    }
+    out.emplace_back(std::move(*key), std::move(*value));
   }
   return out;
 }

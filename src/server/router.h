@@ -104,9 +104,12 @@ std::optional<std::string> ConsoleAssetPath(std::string_view path);
 HttpReply ConsoleReply(std::string_view method, std::string_view asset_path);
 // Percent-decodes one path segment ('+' stays '+'); nullopt on a malformed escape.
 std::optional<std::string> PercentDecodeSegment(std::string_view segment);
-// A query string's key=value pairs in order, not decoded; empty pairs are skipped and a pair
-// without '=' has an empty value.
-std::vector<std::pair<std::string_view, std::string_view>> SplitQuery(std::string_view query);
+// A query string's key=value pairs in order, each key and value percent-decoded as
+// application/x-www-form-urlencoded (%XX is a byte, '+' a space); empty pairs are skipped and a
+// pair without '=' has an empty value. nullopt on a malformed %-escape (a '%' not followed by two
+// hex digits), *error then being the 400 message naming the pair.
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+std::optional<QueryParams> DecodeQuery(std::string_view query, std::string* error);
 
 class Router {
  public:

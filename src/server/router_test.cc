@@ -57,6 +57,87 @@ TEST(ReadEvents, OnePartitionWaitBehindTheStartIsAnError) {
   EXPECT_TRUE(engine.Stop().ok());
 }
 
+// Every read of partition 0 fails on damaged stored data, with the engine's message naming the
+// segment file.
+class DamagedEngine : public FakeEngine {
+ public:
+  static constexpr const char* kFile = "/var/lib/impulse/streams/orders/0/00000000000000000000.log";
+  Status ReadEvents(std::string_view, uint32_t, uint64_t, uint32_t, std::string*) const override { return Damaged(); }
+  Result<RowsRead> ReadRows(std::string_view, uint32_t, uint64_t, uint32_t) const override { return Damaged(); }
+  std::vector<StreamInfo> ListStreams() const override {
+    std::vector<StreamInfo> out = FakeEngine::ListStreams();
+    out[0].partitions[0].end_offset = 10;
+    return out;
+  }
+
+ private:
+  static Status Damaged() { return DataLoss(std::string(kFile) + ": checksum mismatch in frame at byte 40"); }
+};
+
+// A read error answers with the stream, partition and offset, never the server's file path.
+TEST(ReadEvents, ADamagedRecordIsNamedByStreamPartitionAndOffsetNotFile) {
+  DamagedEngine engine;
+  HttpServerOptions options;
+  ServerMetrics metrics;
+  Router router(&engine, &options, &metrics);
+  for (const char* target :
+       {"/v1/streams/orders/events?partition=0&from=3", "/v1/streams/orders/events?partition=0&from=3&wait_ms=100",
+        "/v1/streams/orders/events?cursor=3,0"}) {
+    std::promise<HttpReply> done;
+    auto fut = done.get_future();
+    router.Handle("GET", ParseTarget(target), "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
+    ASSERT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready) << target;
+    const HttpReply r = fut.get();
+    EXPECT_EQ(r.status, 500) << target << ": " << r.body;
+    EXPECT_NE(r.body.find("stream orders partition 0 offset 3"), std::string::npos) << target << ": " << r.body;
+    EXPECT_NE(r.body.find("DataLoss"), std::string::npos) << target << ": " << r.body;
+    EXPECT_EQ(r.body.find("/var/lib"), std::string::npos) << target << ": " << r.body;
+  }
+  EXPECT_TRUE(engine.Stop().ok());
+}
+
+// Query keys and values are decoded as application/x-www-form-urlencoded: %XX a byte, '+' a
+// space; a '%' without two hex digits after it is refused naming the parameter.
+TEST(DecodeQuery, DecodesEscapesAndPlusAndRefusesMalformedEscapes) {
+  std::string error;
+  const std::optional<QueryParams> q = DecodeQuery("a=1%2C2&b%5Fc=x+y%2By&&flag&d=%e2%82%AC", &error);
+  ASSERT_TRUE(q.has_value()) << error;
+  ASSERT_EQ(q->size(), 4U);
+  EXPECT_EQ((*q)[0], std::make_pair(std::string("a"), std::string("1,2")));
+  EXPECT_EQ((*q)[1], std::make_pair(std::string("b_c"), std::string("x y+y")));
+  EXPECT_EQ((*q)[2], std::make_pair(std::string("flag"), std::string()));
+  EXPECT_EQ((*q)[3], std::make_pair(std::string("d"), std::string("\xe2\x82\xac")));
+  for (const char* bad : {"from=%", "from=1%2", "from=%zz", "x%g1=1", "a=1&cursor=%2"}) {
+    error.clear();
+    EXPECT_FALSE(DecodeQuery(bad, &error).has_value()) << bad;
+    EXPECT_NE(error.find("malformed %-escape"), std::string::npos) << bad << ": " << error;
+  }
+}
+
+// The routes take the decoded values: an escaped offset reads as the offset, a malformed escape
+// is 400.
+TEST(ReadEvents, QueryValuesArePercentDecoded) {
+  FakeEngine engine;
+  HttpServerOptions options;
+  ServerMetrics metrics;
+  Router router(&engine, &options, &metrics);
+  const auto get = [&](const std::string& target) {
+    std::promise<HttpReply> done;
+    auto fut = done.get_future();
+    router.Handle("GET", ParseTarget(target), "", 0, [&](HttpReply r) { done.set_value(std::move(r)); });
+    EXPECT_EQ(fut.wait_for(std::chrono::seconds(10)), std::future_status::ready) << target;
+    return fut.get();
+  };
+  EXPECT_EQ(get("/v1/streams/orders/events?partition=%30&from=%30&limit=1%30").status, 200);
+  // The fake engine reads no rows (503): the cursor itself was taken.
+  EXPECT_NE(get("/v1/streams/orders/events?cursor=0%2C0").status, 400);
+  const HttpReply bad = get("/v1/streams/orders/events?partition=0&from=%3");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("query parameter 'from' has a malformed %-escape"), std::string::npos) << bad.body;
+  EXPECT_EQ(get("/v1/streams/orders/events?cursor=0%zz0").status, 400);
+  EXPECT_TRUE(engine.Stop().ok());
+}
+
 TEST(ParseTarget, RecognisesEachRoute) {
   EXPECT_EQ(ParseTarget("/healthz").route, Route::kHealthz);
   EXPECT_EQ(ParseTarget("/metrics").route, Route::kMetrics);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/logger.h"
 #include "common/suggest.h"
 #include "event/json_writer.h"
 #include "server/json_writer.h"
@@ -50,7 +51,10 @@ struct ReadParams {
 std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p) {
   bool saw_limit = false;
   bool saw_wait = false;
-  for (const auto& [key, raw] : SplitQuery(query)) {
+  std::string malformed;
+  const std::optional<QueryParams> params = DecodeQuery(query, &malformed);
+  if (!params) return malformed;
+  for (const auto& [key, raw] : *params) {
     if (key != "partition" && key != "from" && key != "limit" && key != "cursor" && key != "wait_ms") {
       return "unknown query parameter '" + std::string(key) + "' (expected partition, from, limit, cursor, wait_ms)";
     }
@@ -59,17 +63,7 @@ std::optional<std::string> ParseReadParams(std::string_view query, ReadParams* p
       return "query parameter '" + std::string(key) + "' given more than once";
     }
     if (key == "cursor") {
-      // Offsets are digits and commas: nothing to percent-decode but the comma itself.
-      std::string c;
-      for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw.substr(i, 3) == "%2C" || raw.substr(i, 3) == "%2c") {
-          c.push_back(',');
-          i += 2;
-        } else {
-          c.push_back(raw[i]);
-        }
-      }
-      p->cursor = std::move(c);
+      p->cursor = raw;
       continue;
     }
     uint64_t v = 0;
@@ -205,6 +199,26 @@ uint64_t StartNow(const PendingRead& r, uint32_t partition) {
   return start;
 }
 
+// A read's error as answered. A failure of the stored data (kDataLoss, kIOError, kInternal)
+// names the stream, partition and offset, not the server's files (an internal detail the
+// engine's message carries): the whole error goes to the server's log (event read_failed).
+HttpReply ReadErrorReply(const Status& st, std::string_view stream, uint32_t partition, uint64_t offset,
+                         uint32_t retry_after_s) {
+  std::string_view what;
+  switch (st.code()) {
+    case StatusCode::kDataLoss: what = "the stored record is damaged"; break;
+    case StatusCode::kIOError: what = "the stored record cannot be read"; break;
+    case StatusCode::kInternal: what = "internal error"; break;
+    default: return ErrorReply(st, retry_after_s);
+  }
+  const std::string where =
+      "stream " + std::string(stream) + " partition " + std::to_string(partition) + " offset " + std::to_string(offset);
+  LogError("read_failed", "read of " + where + ": " + st.ToString(),
+           {{"stream", stream}, {"partition", partition}, {"offset", offset}, {"error", st.ToString()}});
+  return ErrorReply(Status(st.code(), where + ": " + std::string(what) + " (the engine's log has the details)"),
+                    retry_after_s);
+}
+
 // Reads once from the request's positions (advancing them); the reply, or nullopt when the
 // read found no row and the request may still wait.
 std::optional<HttpReply> ReadOnce(PendingRead* r, bool may_wait) {
@@ -222,7 +236,7 @@ std::optional<HttpReply> ReadOnce(PendingRead* r, bool may_wait) {
       } else if (read.status().code() != StatusCode::kOutOfRange || r->pos[p] < StartNow(*r, p)) {
         // Behind the start (retention may have moved it since the request looked): as without
         // wait_ms. Only past the end is a read of nothing.
-        return ErrorReply(read.status(), r->retry_after_s);
+        return ReadErrorReply(read.status(), r->stream, p, r->pos[p], r->retry_after_s);
       }
       // kOutOfRange past the end: as a read at the end (nothing), as without wait_ms.
     }
@@ -254,7 +268,8 @@ std::optional<HttpReply> ReadOnce(PendingRead* r, bool may_wait) {
           }
         }
       }
-      if (!read.ok()) return ErrorReply(read.status(), r->retry_after_s);
+      if (!read.ok())
+        return ReadErrorReply(read.status(), r->stream, static_cast<uint32_t>(p), r->pos[p], r->retry_after_s);
       std::string part;
       part.push_back('[');
       AppendRows(schema, *read, static_cast<uint32_t>(p), ',', &part);
@@ -368,7 +383,10 @@ void Router::ReadEvents(const std::string& stream, std::string_view query, Reply
     r.content_type = "application/x-ndjson";
     const Status st = engine_->ReadEvents(stream, static_cast<uint32_t>(*params.partition), *params.from,
                                           static_cast<uint32_t>(params.limit), &r.body);
-    if (!st.ok()) return reply(ErrorReply(st, options_->retry_after_s));
+    if (!st.ok()) {
+      return reply(
+          ReadErrorReply(st, stream, static_cast<uint32_t>(*params.partition), *params.from, options_->retry_after_s));
+    }
     return reply(std::move(r));
   }
   auto pending = std::make_shared<PendingRead>();
@@ -459,7 +477,10 @@ void Router::DeleteRecords(const std::string& stream, std::string_view query, Re
   std::optional<uint64_t> before;
   std::optional<uint64_t> partition;
   bool internal = false;
-  for (const auto& [key, raw] : SplitQuery(query)) {
+  std::string malformed;
+  const std::optional<QueryParams> params = DecodeQuery(query, &malformed);
+  if (!params) return reply(Error(400, malformed, "InvalidArgument"));
+  for (const auto& [key, raw] : *params) {
     if (key == "internal") {
       if (raw != "true") {
         return reply(

@@ -363,7 +363,8 @@ int RunCommand(const std::vector<std::string>& args) {
   auto srv = server::HttpServer::Start(engine->get(), so);
   if (!srv.ok()) {
     std::fprintf(stderr, "impulse: %s\n", srv.status().ToString().c_str());
-    (void)(*engine)->Stop();
+    // Not served, so not started: no final checkpoint, and a fresh directory keeps no spec.
+    (void)(*engine)->Abandon();
     return 1;
   }
   LogInfo("start",
@@ -403,6 +404,19 @@ int RepairCommand(const std::vector<std::string>& args) {
   // engine holds that lock and appends to the partition, which repair truncates.
   std::error_code ec;
   const std::filesystem::path part = std::filesystem::weakly_canonical(dir, ec);
+  if (!ec && !std::filesystem::exists(part, ec)) {
+    // A mistyped partition or stream: say which does not exist rather than that no lock is taken.
+    const std::filesystem::path stream_dir = part.parent_path();
+    std::string what = "no such directory";
+    if (stream_dir.parent_path().filename() == "streams" && std::filesystem::is_directory(stream_dir.parent_path())) {
+      what = std::filesystem::is_directory(stream_dir)
+                 ? "stream " + stream_dir.filename().string() + " has no partition " + part.filename().string()
+                 : "the data directory " + stream_dir.parent_path().parent_path().string() + " has no stream " +
+                       stream_dir.filename().string();
+    }
+    std::fprintf(stderr, "impulse: repair %s: %s; nothing done\n", dir.c_str(), what.c_str());
+    return 1;
+  }
   if (ec || part.parent_path().parent_path().filename() != "streams" || !std::filesystem::is_directory(part)) {
     std::fprintf(stderr,
                  "impulse: repair %s: not a partition directory of a data directory (DATA/streams/STREAM/PARTITION): "

@@ -338,10 +338,7 @@ int DeleteCommand(const std::vector<std::string>& args) {
   } else if (online && !spec.empty()) {
     problem = "--spec goes with --data-dir";
   }
-  if (problem != nullptr) {
-    std::fprintf(stderr, "impulse: delete: %s\n\nUsage: %s\n", problem, kUsage);
-    return 2;
-  }
+  if (problem != nullptr) return UsageError(kUsage, std::string("delete: ") + problem);
   // The name becomes a directory under DATA/streams: "..", "." or one with a '/' would name the
   // data directory, every stream or a partition, which the undeclared form removes whole.
   if (const std::string_view bare = stream.starts_with("_") ? std::string_view(stream).substr(1) : stream;

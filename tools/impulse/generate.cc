@@ -13,6 +13,7 @@
 #include "common/command_line.h"
 #include "common/progress.h"
 #include "common/suggest.h"
+#include "datagen/common/text_format.h"
 #include "datagen/fraud/format.h"
 #include "datagen/fraud/simulator.h"
 #include "datagen/nexmark/generator.h"
@@ -27,17 +28,22 @@ namespace po = boost::program_options;
 
 namespace {
 
+// A simulator's refusal of its options (kInvalidArgument naming the option and its range) as a
+// usage error: its message only, without the status code name or the simulator's own prefix.
+int SimulatorRefused(const char* usage, const std::string& kind, const Status& st) {
+  std::string message = st.message();
+  if (message.starts_with(kind + ": ")) message.erase(0, kind.size() + 2);
+  return UsageError(usage, "generate " + kind + ": " + message);
+}
+
 // Writes the fraud simulator's output one day at a time (memory: one day's transactions and a
 // 1 MiB output buffer). Returns the process exit code.
-int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat format, bool quiet) {
+int GenerateFraud(const char* usage, const fraud::SimulatorOptions& options, datagen::OutputFormat format, bool quiet) {
   auto sim = fraud::Simulator::Create(options);
-  if (!sim.ok()) {
-    std::fprintf(stderr, "impulse: generate fraud: %s\n", sim.status().ToString().c_str());
-    return 2;
-  }
+  if (!sim.ok()) return SimulatorRefused(usage, "fraud", sim.status());
   std::string out;
   out.reserve(1 << 20);
-  if (format == fraud::OutputFormat::kCsv) fraud::AppendCsvHeader(&out);
+  if (format == datagen::OutputFormat::kCsv) fraud::AppendCsvHeader(&out);
   std::vector<fraud::Transaction> day;
   ProgressBar progress(stderr, "generate fraud", "days", options.days, ProgressBar::ModeFor(STDERR_FILENO, quiet));
   uint64_t days = 0;
@@ -57,12 +63,10 @@ int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat fo
 
 // Writes the shop simulator's events one day at a time (memory: one day's events and a 1 MiB
 // output buffer), or, with `items`, the catalogue once every day has run. Returns the exit code.
-int GenerateShop(const shop::SimulatorOptions& options, shop::OutputFormat format, bool items, bool quiet) {
+int GenerateShop(const char* usage, const shop::SimulatorOptions& options, shop::OutputFormat format, bool items,
+                 bool quiet) {
   auto sim = shop::Simulator::Create(options);
-  if (!sim.ok()) {
-    std::fprintf(stderr, "impulse: generate shop: %s\n", sim.status().ToString().c_str());
-    return 2;
-  }
+  if (!sim.ok()) return SimulatorRefused(usage, "shop", sim.status());
   std::string out;
   out.reserve(1 << 20);
   const auto flush_if_full = [&] {
@@ -100,6 +104,34 @@ int GenerateShop(const shop::SimulatorOptions& options, shop::OutputFormat forma
 
 namespace {
 
+// Days since 1970-01-01 as YYYY-MM-DD.
+std::string DateText(int64_t epoch_day) {
+  int64_t year = 0;
+  unsigned month = 0;
+  unsigned day = 0;
+  datagen::CivilFromDays(epoch_day, &year, &month, &day);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(year), month, day);
+  return buf;
+}
+
+// --start and --format of a simulator command (`kind`: fraud, shop) into *start_day (days
+// since 1970-01-01, within the simulator's [min_day, max_day]) and *out_format. Returns -1 when
+// both are good, else the exit code of the usage error it printed (naming the supported dates).
+int ParseStartAndFormat(const char* usage, const std::string& kind, const std::string& start, const std::string& format,
+                        int64_t min_day, int64_t max_day, int64_t* start_day, datagen::OutputFormat* out_format) {
+  auto day = datagen::ParseDate(start);
+  if (!day.ok() || *day < min_day || *day > max_day) {
+    return UsageError(usage, "generate " + kind + ": --start '" + start + "': expected a date YYYY-MM-DD from " +
+                                 DateText(min_day) + " to " + DateText(max_day));
+  }
+  auto parsed_format = datagen::ParseOutputFormat(format);
+  if (!parsed_format.ok()) return UsageError(usage, "generate " + kind + ": " + parsed_format.status().message());
+  *start_day = *day;
+  *out_format = *parsed_format;
+  return -1;
+}
+
 int GenerateShopCommand(const std::vector<std::string>& args) {
   const char* usage =
       "impulse generate shop [--users 10000] [--items 5000] [--categories 20] [--days 30] [--start 2024-03-04]\n"
@@ -126,18 +158,17 @@ int GenerateShopCommand(const std::vector<std::string>& args) {
       "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
-  auto start_day = fraud::ParseDate(start);
-  auto out_format = fraud::ParseOutputFormat(format);
-  if (!start_day.ok() || !out_format.ok()) {
-    const Status& st = start_day.ok() ? out_format.status() : start_day.status();
-    return UsageError(usage, "generate shop: " + st.message());
+  datagen::OutputFormat out_format = datagen::OutputFormat::kCsv;
+  if (int rc = ParseStartAndFormat(usage, "shop", start, format, shop::kStartDayMin, shop::kStartDayMax,
+                                   &shop_options.start_epoch_day, &out_format);
+      rc >= 0) {
+    return rc;
   }
   if (output != "events" && output != "items") {
     return UsageError(usage, "generate shop: unknown output '" + output + "' (known: events, items)" +
                                  DidYouMean(output, {"events", "items"}));
   }
-  shop_options.start_epoch_day = *start_day;
-  return GenerateShop(shop_options, *out_format, output == "items", quiet);
+  return GenerateShop(usage, shop_options, out_format, output == "items", quiet);
 }
 
 int GenerateFraudCommand(const std::vector<std::string>& args) {
@@ -159,14 +190,13 @@ int GenerateFraudCommand(const std::vector<std::string>& args) {
       "quiet", po::bool_switch(&quiet), "no progress bar on stderr (shown when it is a terminal)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm); rc >= 0) return rc;
-  auto start_day = fraud::ParseDate(start);
-  auto out_format = fraud::ParseOutputFormat(format);
-  if (!start_day.ok() || !out_format.ok()) {
-    const Status& st = start_day.ok() ? out_format.status() : start_day.status();
-    return UsageError(usage, "generate fraud: " + st.message());
+  datagen::OutputFormat out_format = datagen::OutputFormat::kCsv;
+  if (int rc = ParseStartAndFormat(usage, "fraud", start, format, fraud::kStartDayMin, fraud::kStartDayMax,
+                                   &fraud_options.start_epoch_day, &out_format);
+      rc >= 0) {
+    return rc;
   }
-  fraud_options.start_epoch_day = *start_day;
-  return GenerateFraud(fraud_options, *out_format, quiet);
+  return GenerateFraud(usage, fraud_options, out_format, quiet);
 }
 
 }  // namespace

@@ -144,21 +144,32 @@ Result<HttpResponse> EngineClient::Delete(const std::string& target, int64_t tim
   return impl_->Request(http::verb::delete_, target, "", timeout_ms);
 }
 
-std::string ErrorMessage(const HttpResponse& r) {
-  const std::string key = "\"error\":\"";
-  const size_t at = r.body.find(key);
-  if (at != std::string::npos) {
-    std::string out;
-    for (size_t i = at + key.size(); i < r.body.size() && r.body[i] != '"'; ++i) {
-      if (r.body[i] == '\\' && i + 1 < r.body.size()) ++i;
-      out.push_back(r.body[i]);
-    }
-    return out;
+namespace {
+
+// The string member `name` of an engine error body ({"error":"...","code":"..."}); nullopt when
+// the body has none (an answer from something else than the engine).
+std::optional<std::string> ErrorMember(const std::string& body, std::string_view name) {
+  const std::string key = "\"" + std::string(name) + "\":\"";
+  const size_t at = body.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  std::string out;
+  for (size_t i = at + key.size(); i < body.size() && body[i] != '"'; ++i) {
+    if (body[i] == '\\' && i + 1 < body.size()) ++i;
+    out.push_back(body[i]);
   }
+  return out;
+}
+
+}  // namespace
+
+std::string ErrorMessage(const HttpResponse& r) {
+  if (std::optional<std::string> m = ErrorMember(r.body, "error")) return *m;
   std::string b = r.body;
   while (!b.empty() && (b.back() == '\n' || b.back() == ' ')) b.pop_back();
   return b.empty() ? "HTTP " + std::to_string(r.status) : b;
 }
+
+std::string ErrorCode(const HttpResponse& r) { return ErrorMember(r.body, "code").value_or(""); }
 
 std::string EncodeSegment(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";

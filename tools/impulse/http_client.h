@@ -46,6 +46,9 @@ class EngineClient {
 
 // The "error" member of an engine error body, else the body itself (trimmed).
 std::string ErrorMessage(const HttpResponse& r);
+// The "code" member of an engine error body (a StatusCode name: "Unavailable",
+// "FailedPrecondition", ...), else "".
+std::string ErrorCode(const HttpResponse& r);
 
 // Percent-encodes a path segment (stream names).
 std::string EncodeSegment(std::string_view s);

@@ -219,28 +219,16 @@ int ResetCommand(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "pipeline", Positional::kRequired); rc >= 0) return rc;
   if (!url.empty()) {
-    const char* problem = !spec.empty() || !data_dir.empty() ? "--url resets online; --spec and --data-dir offline: "
-                                                               "give one"
-                          : to != "beginning" && to != "end" ? "--to: expected beginning or end"
-                                                             : nullptr;
-    if (problem != nullptr) {
-      std::fprintf(stderr, "impulse: reset: %s\n\nUsage: %s\n", problem, usage);
-      return 2;
-    }
+    if (!spec.empty() || !data_dir.empty())
+      return UsageError(usage, "reset: --url resets online; --spec and --data-dir offline: give one");
+    if (to != "beginning" && to != "end")
+      return UsageError(usage, "reset: --to '" + to + "': expected beginning or end");
     return Online(pipeline, url, token, to, vm.count("yes") > 0);
   }
-  if (vm.count("token") > 0) {
-    std::fprintf(stderr, "impulse: reset: --token goes with --url\n\nUsage: %s\n", usage);
-    return 2;
-  }
-  if (spec.empty() || data_dir.empty() || (to != "beginning" && to != "end")) {
-    std::fprintf(stderr, "impulse: reset: %s\n\nUsage: %s\n",
-                 spec.empty()       ? "--spec is required (or --url to reset on the running engine)"
-                 : data_dir.empty() ? "--data-dir is required"
-                                    : ("--to '" + to + "': expected beginning or end").c_str(),
-                 usage);
-    return 2;
-  }
+  if (vm.count("token") > 0) return UsageError(usage, "reset: --token goes with --url");
+  if (spec.empty()) return UsageError(usage, "reset: --spec is required (or --url to reset on the running engine)");
+  if (data_dir.empty()) return UsageError(usage, "reset: --data-dir is required");
+  if (to != "beginning" && to != "end") return UsageError(usage, "reset: --to '" + to + "': expected beginning or end");
   std::vector<plan::SpecError> errors;
   auto compiled = plan::CompileSpecFile(spec, &errors);
   if (!compiled.ok()) {

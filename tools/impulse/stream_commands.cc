@@ -70,13 +70,25 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-// GET that must answer 200: the body, or an error naming the target. With retry_503, a 503
-// (too many reads waiting, the engine stopping) is retried after its Retry-After.
+// GET that must answer 200: the body, or an error naming the target. With retry_503, a
+// transient 503 (Unavailable: too many reads waiting, connections full) is retried after its
+// Retry-After or a backoff doubling from 1 s, whichever is longer (at most kRetry503MaxS); its reason
+// is printed once (again only when it changes). A 503 FailedPrecondition is not transient (the
+// engine is stopping, or does not wait for events: an instance of a group) and is returned.
 Result<std::string> GetOk(EngineClient& client, const std::string& target, int64_t timeout_ms = 10'000,
                           bool retry_503 = false) {
+  constexpr uint32_t kRetry503MaxS = 30;
   ASSIGN_OR_RETURN(HttpResponse r, client.Get(target, timeout_ms));
-  while (retry_503 && r.status == 503) {
-    std::this_thread::sleep_for(std::chrono::seconds(std::max<uint32_t>(1, r.retry_after_s)));
+  uint32_t backoff_s = 1;
+  std::string told;
+  while (retry_503 && r.status == 503 && ErrorCode(r) != "FailedPrecondition") {
+    if (std::string why = ErrorMessage(r); why != told) {
+      std::fprintf(stderr, "impulse: the engine is busy (HTTP 503 from %s: %s); retrying (backoff up to %u s)\n",
+                   client.url().c_str(), why.c_str(), kRetry503MaxS);
+      told = std::move(why);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(std::min(std::max(backoff_s, r.retry_after_s), kRetry503MaxS)));
+    backoff_s = std::min(backoff_s * 2, kRetry503MaxS);
     ASSIGN_OR_RETURN(r, client.Get(target, timeout_ms));
   }
   if (r.status != 200) {
@@ -235,37 +247,26 @@ int IngestCommand(std::vector<std::string> args) {
   remote.Add(&opts);
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, usage, opts, &vm, "file", Positional::kRequired); rc >= 0) return rc;
-  if (stream.empty()) {
-    std::fprintf(stderr, "impulse: ingest: expected STREAM FILE\n\nUsage: %s\n", usage);
-    return 2;
-  }
+  if (stream.empty()) return UsageError(usage, "ingest: expected STREAM FILE");
   if (format.empty()) {
     std::string lower = file;
     for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     format = lower.ends_with(".csv") ? "csv" : "ndjson";
   }
   if (format != "csv" && format != "ndjson") {
-    std::fprintf(stderr, "impulse: --format '%s': expected ndjson or csv\n", format.c_str());
-    return 2;
+    return UsageError(usage, "ingest: --format '" + format + "': expected ndjson or csv");
   }
   if (format != "csv" && (!columns.empty() || table.header.ignore_unknown_columns)) {
-    std::fprintf(stderr, "impulse: --column and --ignore-unknown-columns apply to CSV input only\n");
-    return 2;
+    return UsageError(usage, "ingest: --column and --ignore-unknown-columns apply to CSV input only");
   }
   for (const std::string& col : columns) {
     Result<std::pair<std::string, std::string>> m = ParseColumnMapping(col);
-    if (!m.ok()) {
-      std::fprintf(stderr, "impulse: %s\n", m.status().message().c_str());
-      return 2;
-    }
+    if (!m.ok()) return UsageError(usage, "ingest: " + m.status().message());
     table.header.column_map.push_back(*m);
   }
   // The file's name does not decide: --format csv reads a .txt as CSV.
   table.format = TableFileOptions::Format::kCsv;
-  if (batch_lines == 0) {
-    std::fprintf(stderr, "impulse: --batch must be at least 1\n");
-    return 2;
-  }
+  if (batch_lines == 0) return UsageError(usage, "ingest: --batch must be at least 1");
   auto client = remote.Connect();
   if (!client.ok()) return Fail(client.status().message()) + 1;
   EngineClient& c = **client;

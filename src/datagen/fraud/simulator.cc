@@ -24,7 +24,7 @@ constexpr int64_t kAmountCentsMax = 1'000'000'000'000;
 
 // k distinct values of [0, n) (all of them if k >= n), by Floyd's algorithm: exactly k draws,
 // returned in draw order.
-std::vector<uint32_t> SampleDistinct(Rng* rng, uint32_t n, uint32_t k) {
+std::vector<uint32_t> SampleDistinct(datagen::Rng* rng, uint32_t n, uint32_t k) {
   std::vector<uint32_t> out;
   if (k >= n) {
     for (uint32_t i = 0; i < n; ++i) out.push_back(i);
@@ -44,9 +44,9 @@ std::vector<uint32_t> SampleDistinct(Rng* rng, uint32_t n, uint32_t k) {
 
 Simulator::Simulator(const SimulatorOptions& options)
     : options_(options),
-      profile_rng_(Rng::StreamSeed(options.seed, kProfileStream)),
-      tx_rng_(Rng::StreamSeed(options.seed, kTransactionStream)),
-      fraud_rng_(Rng::StreamSeed(options.seed, kFraudStream)) {}
+      profile_rng_(datagen::Rng::StreamSeed(options.seed, kProfileStream)),
+      tx_rng_(datagen::Rng::StreamSeed(options.seed, kTransactionStream)),
+      fraud_rng_(datagen::Rng::StreamSeed(options.seed, kFraudStream)) {}
 
 Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& options) {
   if (options.customers < 1 || options.customers > kCustomersMax) {
@@ -58,9 +58,9 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& opt
   if (options.days < 1 || options.days > kDaysMax) {
     return InvalidArgument("fraud: days must be in 1.." + std::to_string(kDaysMax));
   }
-  // Keeps every tx_time_seconds and datetime far inside int64 and the year 9999.
-  if (options.start_epoch_day < 0 || options.start_epoch_day > 2'000'000) {
-    return InvalidArgument("fraud: start day must be in 0..2000000 (1970-01-01 .. year 7445)");
+  if (options.start_epoch_day < kStartDayMin || options.start_epoch_day > kStartDayMax) {
+    return InvalidArgument("fraud: start day must be in " + std::to_string(kStartDayMin) + ".." +
+                           std::to_string(kStartDayMax) + " (1970-01-01 .. 7445-10-25)");
   }
   if (!(options.radius > 0) || options.radius > kRadiusMax) {
     return InvalidArgument("fraud: radius must be in (0, 200]");

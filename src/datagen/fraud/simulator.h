@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "datagen/fraud/random.h"
+#include "datagen/common/random.h"
 #include "impulse/status.h"
 
 namespace impulse::fraud {
@@ -35,6 +35,10 @@ struct SimulatorOptions {
 inline constexpr uint32_t kCustomersMax = 1'000'000;
 inline constexpr uint32_t kTerminalsMax = 1'000'000;
 inline constexpr uint32_t kDaysMax = 36'500;
+// start_epoch_day's range: 1970-01-01 .. 7445-10-25, which keeps every tx_time_seconds and
+// datetime far inside int64 and the year 9999.
+inline constexpr int64_t kStartDayMin = 0;
+inline constexpr int64_t kStartDayMax = 2'000'000;
 inline constexpr double kAreaSize = 100;  // locations are uniform on [0, 100)^2
 inline constexpr int64_t kSecondsPerDay = 86'400;
 inline constexpr int64_t kFraudAmountCents = 22'000;  // scenario 1: amount > 220 is fraud
@@ -96,9 +100,9 @@ class Simulator {
   void LabelDay(std::vector<Transaction>* out);
 
   SimulatorOptions options_;
-  Rng profile_rng_;
-  Rng tx_rng_;
-  Rng fraud_rng_;
+  datagen::Rng profile_rng_;
+  datagen::Rng tx_rng_;
+  datagen::Rng fraud_rng_;
   std::vector<CustomerProfile> customers_;
   std::vector<TerminalProfile> terminals_;
   std::vector<uint32_t> links_;  // concatenated per-customer terminal lists

@@ -1,18 +1,10 @@
 #include "datagen/shop/format.h"
 
-#include <charconv>
-
 namespace impulse::shop {
-namespace {
 
-void AppendInt(int64_t v, std::string* out) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  (void)ec;  // 24 chars always hold an int64
-  out->append(buf, end);
-}
-
-}  // namespace
+using datagen::AppendAmount;
+using datagen::AppendDateTime;
+using datagen::AppendInt;
 
 void AppendEventCsvHeader(std::string* out) {
   out->append("event_id,event_datetime,user_id,session_id,item_id,category,price,type\n");
@@ -25,7 +17,7 @@ void AppendEvent(const Event& e, int64_t start_epoch_day, OutputFormat format, s
     // Every field is a number, a datetime or a type name without separators: none needs quoting.
     AppendInt(static_cast<int64_t>(e.event_id), out);
     out->push_back(',');
-    fraud::AppendDateTime(epoch, format, out);
+    AppendDateTime(epoch, format, out);
     out->push_back(',');
     AppendInt(e.user_id, out);
     out->push_back(',');
@@ -35,7 +27,7 @@ void AppendEvent(const Event& e, int64_t start_epoch_day, OutputFormat format, s
     out->push_back(',');
     AppendInt(e.category, out);
     out->push_back(',');
-    fraud::AppendAmount(e.price_cents, out);
+    AppendAmount(e.price_cents, out);
     out->push_back(',');
     out->append(type);
     out->push_back('\n');
@@ -44,7 +36,7 @@ void AppendEvent(const Event& e, int64_t start_epoch_day, OutputFormat format, s
   out->append("{\"event_id\":");
   AppendInt(static_cast<int64_t>(e.event_id), out);
   out->append(",\"event_datetime\":\"");
-  fraud::AppendDateTime(epoch, format, out);
+  AppendDateTime(epoch, format, out);
   out->append("\",\"user_id\":");
   AppendInt(e.user_id, out);
   out->append(",\"session_id\":");
@@ -54,7 +46,7 @@ void AppendEvent(const Event& e, int64_t start_epoch_day, OutputFormat format, s
   out->append(",\"category\":");
   AppendInt(e.category, out);
   out->append(",\"price\":");
-  fraud::AppendAmount(e.price_cents, out);
+  AppendAmount(e.price_cents, out);
   out->append(",\"type\":\"");
   out->append(type);
   out->append("\"}\n");
@@ -69,9 +61,9 @@ void AppendItem(uint32_t item_id, const Item& item, int64_t start_epoch_day, Out
     out->push_back(',');
     AppendInt(item.category, out);
     out->push_back(',');
-    fraud::AppendAmount(item.price_cents, out);
+    AppendAmount(item.price_cents, out);
     out->push_back(',');
-    fraud::AppendDateTime(epoch, format, out);
+    AppendDateTime(epoch, format, out);
     out->push_back('\n');
     return;
   }
@@ -80,9 +72,9 @@ void AppendItem(uint32_t item_id, const Item& item, int64_t start_epoch_day, Out
   out->append(",\"category\":");
   AppendInt(item.category, out);
   out->append(",\"price\":");
-  fraud::AppendAmount(item.price_cents, out);
+  AppendAmount(item.price_cents, out);
   out->append(",\"release_datetime\":\"");
-  fraud::AppendDateTime(epoch, format, out);
+  AppendDateTime(epoch, format, out);
   out->append("\"}\n");
 }
 

@@ -1,18 +1,18 @@
 // Text forms of the shop simulator's output: the events and the item catalogue, as CSV (with a
 // header line) or NDJSON (one object per line). Dates, amounts and the format names are the
-// fraud simulator's (datagen/fraud/format.h), so both generators write the same way. Pure
-// functions, any thread.
+// simulators' shared ones (datagen/common/text_format.h), so both generators write the same way.
+// Pure functions, any thread.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-#include "datagen/fraud/format.h"
+#include "datagen/common/text_format.h"
 #include "datagen/shop/simulator.h"
 
 namespace impulse::shop {
 
-using fraud::OutputFormat;
+using datagen::OutputFormat;
 
 // The events' CSV header line, with its newline.
 void AppendEventCsvHeader(std::string* out);

@@ -29,7 +29,7 @@ constexpr double kTrendDecaysKept = 20;
 
 bool InUnit(double p) { return p >= 0 && p <= 1; }
 
-double Lognormal(fraud::Rng* rng, double sigma) { return std::exp(rng->Normal(0, sigma) - sigma * sigma / 2); }
+double Lognormal(datagen::Rng* rng, double sigma) { return std::exp(rng->Normal(0, sigma) - sigma * sigma / 2); }
 
 }  // namespace
 
@@ -44,9 +44,9 @@ std::string_view EventTypeName(EventType type) {
 
 Simulator::Simulator(const SimulatorOptions& options)
     : options_(options),
-      catalogue_rng_(fraud::Rng::StreamSeed(options.seed, kCatalogueStream)),
-      session_rng_(fraud::Rng::StreamSeed(options.seed, kSessionStream)),
-      drift_rng_(fraud::Rng::StreamSeed(options.seed, kDriftStream)) {}
+      catalogue_rng_(datagen::Rng::StreamSeed(options.seed, kCatalogueStream)),
+      session_rng_(datagen::Rng::StreamSeed(options.seed, kSessionStream)),
+      drift_rng_(datagen::Rng::StreamSeed(options.seed, kDriftStream)) {}
 
 Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& o) {
   const auto bad = [](const std::string& what) { return InvalidArgument("shop: " + what); };
@@ -57,9 +57,9 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& o) 
                std::to_string(kCategoriesMax));
   }
   if (o.days < 1 || o.days > kDaysMax) return bad("days must be in 1.." + std::to_string(kDaysMax));
-  // Initial items' release times (up to 180 days before the start) stay after 1970.
-  if (o.start_epoch_day < 181 || o.start_epoch_day > 2'000'000) {
-    return bad("start day must be in 181..2000000 (1970-06-30 .. year 7445)");
+  if (o.start_epoch_day < kStartDayMin || o.start_epoch_day > kStartDayMax) {
+    return bad("start day must be in " + std::to_string(kStartDayMin) + ".." + std::to_string(kStartDayMax) +
+               " (1970-07-01 .. 7445-10-25)");
   }
   if (uint64_t{o.items} + uint64_t{o.new_items_per_day} * o.days > kItemsMax) {
     return bad("items + new_items_per_day * days must be at most " + std::to_string(kItemsMax));
@@ -95,7 +95,7 @@ Result<std::unique_ptr<Simulator>> Simulator::Create(const SimulatorOptions& o) 
   return sim;
 }
 
-uint32_t Simulator::DrawCategory(fraud::Rng* rng, const std::array<uint32_t, kFavouritesPerUser>* exclude) {
+uint32_t Simulator::DrawCategory(datagen::Rng* rng, const std::array<uint32_t, kFavouritesPerUser>* exclude) {
   if (exclude == nullptr) {
     const double u = rng->Uniform01();
     const auto it = std::upper_bound(category_cumulative_.begin(), category_cumulative_.end(), u);
@@ -252,7 +252,7 @@ const Simulator::HourTable& Simulator::TableAt(int64_t t) const {
   return hours_[static_cast<size_t>(std::clamp<int64_t>(h, 0, 23))];
 }
 
-uint32_t Simulator::SampleCategoryByPopularity(const HourTable& table, fraud::Rng* rng) const {
+uint32_t Simulator::SampleCategoryByPopularity(const HourTable& table, datagen::Rng* rng) const {
   double u = rng->Uniform01() * table.total;
   uint32_t last = 0;
   for (uint32_t k = 0; k < options_.categories; ++k) {
@@ -264,7 +264,7 @@ uint32_t Simulator::SampleCategoryByPopularity(const HourTable& table, fraud::Rn
   return last;
 }
 
-uint32_t Simulator::SampleItem(const HourTable& table, uint32_t category, fraud::Rng* rng) const {
+uint32_t Simulator::SampleItem(const HourTable& table, uint32_t category, datagen::Rng* rng) const {
   // A category without a released item yet: a view of any category instead.
   if (!(table.category_total[category] > 0)) category = SampleCategoryByPopularity(table, rng);
   const auto begin = table.cumulative.begin() + category_begin_[category];

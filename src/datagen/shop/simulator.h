@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "datagen/fraud/random.h"
+#include "datagen/common/random.h"
 #include "impulse/status.h"
 
 namespace impulse::shop {
@@ -55,6 +55,10 @@ inline constexpr uint32_t kUsersMax = 10'000'000;
 inline constexpr uint32_t kItemsMax = 10'000'000;
 inline constexpr uint32_t kCategoriesMax = 1'000;
 inline constexpr uint32_t kDaysMax = 3'650;
+// start_epoch_day's range: 1970-07-01 .. 7445-10-25. The initial items' release times (up to
+// 180 days before the start) stay after 1970; datetimes stay far inside the year 9999.
+inline constexpr int64_t kStartDayMin = 181;
+inline constexpr int64_t kStartDayMax = 2'000'000;
 inline constexpr uint32_t kFavouritesPerUser = 3;
 inline constexpr std::array<double, kFavouritesPerUser> kFavouriteWeights = {0.5, 0.3, 0.2};
 inline constexpr int64_t kSecondsPerDay = 86'400;
@@ -133,19 +137,19 @@ class Simulator {
   explicit Simulator(const SimulatorOptions& options);
   void BuildUsersAndCatalogue();
   Item DrawItem(int64_t release_seconds);
-  uint32_t DrawCategory(fraud::Rng* rng, const std::array<uint32_t, kFavouritesPerUser>* exclude);
+  uint32_t DrawCategory(datagen::Rng* rng, const std::array<uint32_t, kFavouritesPerUser>* exclude);
   void StartDay();
   void BuildHourTables();
-  uint32_t SampleItem(const HourTable& table, uint32_t category, fraud::Rng* rng) const;
-  uint32_t SampleCategoryByPopularity(const HourTable& table, fraud::Rng* rng) const;
+  uint32_t SampleItem(const HourTable& table, uint32_t category, datagen::Rng* rng) const;
+  uint32_t SampleCategoryByPopularity(const HourTable& table, datagen::Rng* rng) const;
   uint32_t DrawIntent(const User& user);
   void GenerateSession(uint32_t user_id, int64_t start, std::vector<Event>* out);
   const HourTable& TableAt(int64_t t) const;
 
   SimulatorOptions options_;
-  fraud::Rng catalogue_rng_;  // users, items, releases and trends
-  fraud::Rng session_rng_;    // session counts, times and contents
-  fraud::Rng drift_rng_;      // preference drift
+  datagen::Rng catalogue_rng_;  // users, items, releases and trends
+  datagen::Rng session_rng_;    // session counts, times and contents
+  datagen::Rng drift_rng_;      // preference drift
   std::vector<double> category_weights_;
   std::vector<double> category_cumulative_;
   std::vector<double> category_price_median_;  // per category, in currency units

@@ -1,4 +1,4 @@
-// Rng: the simulator's random numbers, specified bit for bit (same output on every platform and
+// Rng: the simulators' random numbers (fraud, shop), specified bit for bit (same output on every platform and
 // standard library version), because std::normal_distribution / poisson_distribution are not.
 // Input: a 64-bit seed. Output: draws from std::mt19937_64's raw 64-bit output (which the C++
 // standard fixes exactly) through the formulas below. Not thread-safe; one Rng per stream.
@@ -11,7 +11,7 @@
 #include <numbers>
 #include <random>
 
-namespace impulse::fraud {
+namespace impulse::datagen {
 
 class Rng {
  public:
@@ -69,4 +69,4 @@ class Rng {
   std::mt19937_64 engine_;
 };
 
-}  // namespace impulse::fraud
+}  // namespace impulse::datagen
