@@ -56,7 +56,7 @@ int GenerateFraud(const fraud::SimulatorOptions& options, fraud::OutputFormat fo
 }
 
 // Writes the shop simulator's events one day at a time (memory: one day's events and a 1 MiB
-// output buffer), or, with `items`, the catalogue once every day has run. Returns the exit code.
+// output buffer), or, with `items`, the catalogue once every day has run, in release-time order. Returns the exit code.
 int GenerateShop(const shop::SimulatorOptions& options, shop::OutputFormat format, bool items, bool quiet) {
   auto sim = shop::Simulator::Create(options);
   if (!sim.ok()) {
@@ -87,7 +87,7 @@ int GenerateShop(const shop::SimulatorOptions& options, shop::OutputFormat forma
   }
   if (items) {
     const auto& catalogue = (*sim)->items();
-    for (uint32_t i = 0; i < catalogue.size(); ++i) {
+    for (uint32_t i : shop::ItemReleaseOrder(catalogue)) {
       shop::AppendItem(i, catalogue[i], options.start_epoch_day, format, &out);
       if (!flush_if_full()) return 1;
     }
