@@ -9,6 +9,8 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "common/command_line.h"
@@ -30,10 +32,14 @@ std::string Date(int64_t epoch_day) {
   return s.substr(0, 10);
 }
 
-void PrintRow(const char* name, const Evaluation& e) {
-  std::printf("%-44s %8.4f %8.4f   %8.4f %8.4f   %7.0f / %7.0f\n", name, e.next_click.hit_rate(), e.next_click.ndcg(),
-              e.next_purchase.hit_rate(), e.next_purchase.ndcg(), e.freshness.p50_seconds / 60,
-              e.freshness.p90_seconds / 60);
+void PrintRow(const std::string& name, const Evaluation& e) {
+  std::printf("%-44s %8.4f %8.4f   %8.4f %8.4f   ", name.c_str(), e.next_click.hit_rate(), e.next_click.ndcg(),
+              e.next_purchase.hit_rate(), e.next_purchase.ndcg());
+  if (e.freshness.lists == 0) {
+    std::printf("%17s\n", "n/a");  // lists without an as-of time
+  } else {
+    std::printf("%7.0f / %7.0f\n", e.freshness.p50_seconds / 60, e.freshness.p90_seconds / 60);
+  }
 }
 
 }  // namespace
@@ -41,13 +47,17 @@ void PrintRow(const char* name, const Evaluation& e) {
 int PersonalizationDemoCommand(const std::vector<std::string>& args) {
   shop::SimulatorOptions sim;
   uint32_t heldout_days = 7;
+  std::vector<std::string> recs_paths;
   po::options_description opts("demo personalization options");
   opts.add_options()("users", po::value(&sim.users)->default_value(sim.users), "simulated users")(
       "items", po::value(&sim.items)->default_value(sim.items), "items at the start")(
       "days", po::value(&sim.days)->default_value(sim.days), "days simulated")(
       "heldout-days", po::value(&heldout_days)->default_value(heldout_days),
       "the last N days are evaluated (the ones before are the ranker's training days)")(
-      "seed", po::value(&sim.seed)->default_value(sim.seed), "simulator seed");
+      "seed", po::value(&sim.seed)->default_value(sim.seed), "simulator seed")(
+      "recs", po::value(&recs_paths)->composing(),
+      "also score recorded lists: NDJSON with event_id and recs (a JSON array of item ids in a string), e.g. a "
+      "ranker's output stream from `impulse backfill --format ndjson` over this simulation (repeatable)");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse demo personalization [options]", opts, &vm); rc >= 0) return rc;
   if (heldout_days < 1 || heldout_days >= sim.days) {
@@ -102,6 +112,28 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
       return 1;
     }
     PrintRow(b.name, *result);
+  }
+  for (const std::string& path : recs_paths) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "impulse: demo personalization: cannot read %s\n", path.c_str());
+      return 1;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    personalization::RecordedRecommendations recorded;
+    Status st = personalization::ParseRecordedNdjson(text.str(), sim.start_epoch_day, &recorded);
+    auto result = st.ok() ? personalization::Evaluate(events, *cases, &recorded) : Result<Evaluation>(st);
+    if (!result.ok()) {
+      std::fprintf(stderr, "impulse: demo personalization: %s: %s\n", path.c_str(), result.status().ToString().c_str());
+      return 1;
+    }
+    const std::string name = "recorded: " + path;
+    PrintRow(name, *result);
+    const uint64_t without = result->next_click.without_list + result->next_purchase.without_list;
+    if (without > 0) {
+      std::printf("%-44s %llu cases had no list (scored as misses)\n", "", static_cast<unsigned long long>(without));
+    }
   }
   std::printf("%-44s %s\n", "(a) live event-driven ranker", "not yet: waits on the engine's rank step");
   std::printf("%-44s %s\n", "(b) the ranker on nightly features", "not yet: waits on the engine's rank step");

@@ -1,6 +1,9 @@
 #include "examples/personalization/demo/evaluation.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <string>
 
@@ -130,6 +133,102 @@ Status RecordedRecommendations::Add(uint64_t event_id, Recommendation recommenda
 Status RecordedRecommendations::Recommend(const shop::Event& event, Recommendation* out) {
   const auto it = lists_.find(event.event_id);
   if (it != lists_.end()) *out = it->second;
+  return Status::OK();
+}
+
+namespace {
+
+// An item id: a JSON number or a string of digits, in uint32 range.
+Status ItemId(simdjson::ondemand::value value, uint32_t* id) {
+  simdjson::ondemand::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS) return InvalidArgument("bad JSON");
+  std::string_view text;
+  if (type == simdjson::ondemand::json_type::string) {
+    if (value.get_string().get(text) != simdjson::SUCCESS) return InvalidArgument("bad string");
+  } else if (type == simdjson::ondemand::json_type::number) {
+    text = value.raw_json_token();
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\n')) text.remove_suffix(1);
+  } else {
+    return InvalidArgument("an item id must be a number or a string of digits");
+  }
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *id);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return InvalidArgument("item id '" + std::string(text) + "' is not an integer in 0..4294967295");
+  }
+  return Status::OK();
+}
+
+Status ParseRecordedLine(simdjson::ondemand::parser* parser, const std::string& line, int64_t start_epoch_day,
+                         RecordedRecommendations* out) {
+  simdjson::padded_string padded(line);
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object object;
+  if (parser->iterate(padded).get(doc) != simdjson::SUCCESS || doc.get_object().get(object) != simdjson::SUCCESS) {
+    return InvalidArgument("not a JSON object");
+  }
+  int64_t event_id = -1;
+  std::string recs;
+  bool has_recs = false;
+  Recommendation rec;
+  for (auto field : object) {
+    std::string_view key;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return InvalidArgument("bad key");
+    if (key == "event_id") {
+      if (field.value().get_int64().get(event_id) != simdjson::SUCCESS || event_id < 0) {
+        return InvalidArgument("event_id must be an integer >= 0");
+      }
+    } else if (key == "recs") {
+      std::string_view v;
+      if (field.value().get_string().get(v) != simdjson::SUCCESS) {
+        return InvalidArgument("recs must be a string holding a JSON array");
+      }
+      recs = std::string(v);
+      has_recs = true;
+    } else if (key == "recs_as_of_ms") {
+      int64_t ms = 0;
+      if (field.value().get_int64().get(ms) != simdjson::SUCCESS) {
+        return InvalidArgument("recs_as_of_ms must be an integer");
+      }
+      // Floor to seconds (the events' resolution) relative to the simulation's start.
+      const int64_t seconds = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+      rec.as_of_seconds = seconds - start_epoch_day * shop::kSecondsPerDay;
+    }
+  }
+  if (event_id < 0) return InvalidArgument("no event_id");
+  if (!has_recs) return InvalidArgument("no recs");
+  simdjson::ondemand::parser inner;
+  simdjson::padded_string padded_recs(recs);
+  simdjson::ondemand::document recs_doc;
+  simdjson::ondemand::array array;
+  if (inner.iterate(padded_recs).get(recs_doc) != simdjson::SUCCESS ||
+      recs_doc.get_array().get(array) != simdjson::SUCCESS) {
+    return InvalidArgument("recs is not a JSON array: " + recs.substr(0, 80));
+  }
+  for (auto element : array) {
+    simdjson::ondemand::value value;
+    if (element.get(value) != simdjson::SUCCESS) return InvalidArgument("recs is not a JSON array");
+    uint32_t id = 0;
+    RETURN_IF_ERROR(ItemId(value, &id));
+    rec.items.push_back(id);
+  }
+  return out->Add(static_cast<uint64_t>(event_id), std::move(rec));
+}
+
+}  // namespace
+
+Status ParseRecordedNdjson(std::string_view text, int64_t start_epoch_day, RecordedRecommendations* out) {
+  simdjson::ondemand::parser parser;
+  size_t line_number = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    ++line_number;
+    const std::string line(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const Status st = ParseRecordedLine(&parser, line, start_epoch_day, out);
+    if (!st.ok()) return InvalidArgument("recorded lists, line " + std::to_string(line_number) + ": " + st.message());
+  }
   return Status::OK();
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -124,6 +125,15 @@ class RecordedRecommendations final : public RecommendationSource {
  private:
   std::unordered_map<uint64_t, Recommendation> lists_;
 };
+
+// Reads recorded lists from NDJSON, one object per line (blank lines skipped), as
+// `impulse backfill --format ndjson` writes a ranker's output stream:
+//   {"event_id":17,"recs":"[412,7,95]", ...}
+// `recs` is a string holding a JSON array of item ids (numbers, or strings of digits); an
+// optional `recs_as_of_ms` (an integer, epoch milliseconds) is converted to the list's as_of
+// with `start_epoch_day` (the simulation's first day). Other fields are ignored. kInvalidArgument
+// naming the line for anything else (a missing field, a bad id, a second list for an event).
+Status ParseRecordedNdjson(std::string_view text, int64_t start_epoch_day, RecordedRecommendations* out);
 
 struct Metrics {
   uint64_t cases = 0;

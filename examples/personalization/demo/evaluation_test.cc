@@ -159,6 +159,36 @@ TEST(Evaluate, RecordedListsByEventId) {
   EXPECT_DOUBLE_EQ(r->freshness.max_seconds, 1);
 }
 
+// The lists of RecordedListsByEventId, as NDJSON lines of a ranker's output stream.
+TEST(ParseRecordedNdjson, ReadsListsByEventIdAndTheirAsOfTime) {
+  const int64_t day = 19786;  // the events' start day; as_of 119 s after its midnight
+  const std::string ms = std::to_string(day * shop::kSecondsPerDay * 1000 + 119'500);
+  const std::string text = "{\"event_id\":6,\"user_id\":0,\"recs\":\"[3,9]\",\"recs_as_of_ms\":" + ms +
+                           "}\n"
+                           "\n"
+                           "{\"recs\":\"[\\\"10\\\",11,12,13,14,15,16,17,18,19,2]\",\"event_id\":9}\n"
+                           "{\"event_id\":12,\"recs\":\"[]\"}\n";
+  RecordedRecommendations recorded;
+  ASSERT_CODE(ParseRecordedNdjson(text, day, &recorded), kOk);
+  auto r = Evaluate(Events(), ExpectedCases(), &recorded);
+  ASSERT_CODE(r.status(), kOk);
+  EXPECT_EQ(r->next_click.hits, 1u);
+  EXPECT_EQ(r->next_click.without_list, 2u);
+  EXPECT_EQ(r->next_purchase.hits, 1u);
+  EXPECT_EQ(r->freshness.lists, 1u);
+  EXPECT_DOUBLE_EQ(r->freshness.max_seconds, 1);  // 120 - 119 (119.5 floored)
+}
+
+TEST(ParseRecordedNdjson, RefusesBadLines) {
+  for (const char* bad : {"{\"event_id\":1}", "{\"recs\":\"[1]\"}", "{\"event_id\":1,\"recs\":\"[1,\"}",
+                          "{\"event_id\":1,\"recs\":\"[-1]\"}", "{\"event_id\":1,\"recs\":\"[1.5]\"}",
+                          "{\"event_id\":1,\"recs\":[1]}", "{\"event_id\":-1,\"recs\":\"[1]\"}", "[1]",
+                          "{\"event_id\":1,\"recs\":\"[1]\"}\n{\"event_id\":1,\"recs\":\"[2]\"}"}) {
+    RecordedRecommendations recorded;
+    EXPECT_CODE(ParseRecordedNdjson(bad, 0, &recorded), kInvalidArgument) << bad;
+  }
+}
+
 TEST(Evaluate, RefusesRepeatedItemsAndCasesBeyondTheEvents) {
   const auto events = Events();
   RecordedRecommendations recorded;
