@@ -64,6 +64,22 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
     return UsageError("impulse demo personalization [options]",
                       "--heldout-days must be in 1..days - 1 (some days train, the rest are evaluated)");
   }
+  // The recorded lists are read before the simulation, so a bad file fails at once.
+  std::vector<personalization::RecordedRecommendations> recorded(recs_paths.size());
+  for (size_t i = 0; i < recs_paths.size(); ++i) {
+    std::ifstream in(recs_paths[i], std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "impulse: demo personalization: cannot read %s\n", recs_paths[i].c_str());
+      return 1;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    const Status st = personalization::ParseRecordedNdjson(text.str(), sim.start_epoch_day, &recorded[i]);
+    if (!st.ok()) {
+      std::fprintf(stderr, "impulse: demo personalization: %s: %s\n", recs_paths[i].c_str(), st.ToString().c_str());
+      return 1;
+    }
+  }
   auto simulator = shop::Simulator::Create(sim);
   if (!simulator.ok()) return UsageError("impulse demo personalization [options]", simulator.status().message());
 
@@ -113,27 +129,17 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
     }
     PrintRow(b.name, *result);
   }
-  for (const std::string& path : recs_paths) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "impulse: demo personalization: cannot read %s\n", path.c_str());
-      return 1;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    personalization::RecordedRecommendations recorded;
-    Status st = personalization::ParseRecordedNdjson(text.str(), sim.start_epoch_day, &recorded);
-    auto result = st.ok() ? personalization::Evaluate(events, *cases, &recorded) : Result<Evaluation>(st);
+  for (size_t i = 0; i < recs_paths.size(); ++i) {
+    auto result = personalization::Evaluate(events, *cases, &recorded[i]);
     if (!result.ok()) {
-      std::fprintf(stderr, "impulse: demo personalization: %s: %s\n", path.c_str(), result.status().ToString().c_str());
+      std::fprintf(stderr, "impulse: demo personalization: %s: %s\n", recs_paths[i].c_str(),
+                   result.status().ToString().c_str());
       return 1;
     }
-    const std::string name = "recorded: " + path;
-    PrintRow(name, *result);
-    const uint64_t without = result->next_click.without_list + result->next_purchase.without_list;
-    if (without > 0) {
-      std::printf("%-44s %llu cases had no list (scored as misses)\n", "", static_cast<unsigned long long>(without));
-    }
+    PrintRow("recorded: " + recs_paths[i], *result);
+    std::printf("%-44s %zu lists read, %zu at prediction events; %llu cases without a list (misses)\n", "",
+                recorded[i].size(), recorded[i].used(),
+                static_cast<unsigned long long>(result->next_click.without_list + result->next_purchase.without_list));
   }
   std::printf("%-44s %s\n", "(a) live event-driven ranker", "not yet: waits on the engine's rank step");
   std::printf("%-44s %s\n", "(b) the ranker on nightly features", "not yet: waits on the engine's rank step");

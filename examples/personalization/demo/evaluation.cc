@@ -132,7 +132,10 @@ Status RecordedRecommendations::Add(uint64_t event_id, Recommendation recommenda
 
 Status RecordedRecommendations::Recommend(const shop::Event& event, Recommendation* out) {
   const auto it = lists_.find(event.event_id);
-  if (it != lists_.end()) *out = it->second;
+  if (it != lists_.end()) {
+    *out = it->second;
+    ++used_;
+  }
   return Status::OK();
 }
 

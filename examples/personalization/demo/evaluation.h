@@ -121,9 +121,14 @@ class RecordedRecommendations final : public RecommendationSource {
   Status Add(uint64_t event_id, Recommendation recommendation);
   void Observe(const shop::Event&) override {}
   Status Recommend(const shop::Event& event, Recommendation* out) override;
+  size_t size() const { return lists_.size(); }
+  // Lists handed out by Recommend: the others were for events that are no prediction point
+  // (or not in the evaluated events at all).
+  size_t used() const { return used_; }
 
  private:
   std::unordered_map<uint64_t, Recommendation> lists_;
+  size_t used_ = 0;
 };
 
 // Reads recorded lists from NDJSON, one object per line (blank lines skipped), as

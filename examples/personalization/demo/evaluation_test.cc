@@ -145,6 +145,7 @@ TEST(Evaluate, RecordedListsByEventId) {
   // Item 2 at position 11: beyond the first 10, a miss.
   ASSERT_CODE(recorded.Add(9, {.items = {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 2}}), kOk);
   ASSERT_CODE(recorded.Add(12, {.items = {}}), kOk);
+  ASSERT_CODE(recorded.Add(8, {.items = {3}}), kOk);  // a cart: no prediction point, unused
   EXPECT_CODE(recorded.Add(12, {.items = {4}}), kInvalidArgument);
   // Event 7: no list.
   auto r = Evaluate(events, ExpectedCases(), &recorded);
@@ -157,6 +158,8 @@ TEST(Evaluate, RecordedListsByEventId) {
   EXPECT_EQ(r->next_purchase.without_list, 1u);
   EXPECT_EQ(r->freshness.lists, 1u);  // only event 6's list has an as-of time
   EXPECT_DOUBLE_EQ(r->freshness.max_seconds, 1);
+  EXPECT_EQ(recorded.size(), 4u);
+  EXPECT_EQ(recorded.used(), 3u);
 }
 
 // The lists of RecordedListsByEventId, as NDJSON lines of a ranker's output stream.
@@ -177,6 +180,8 @@ TEST(ParseRecordedNdjson, ReadsListsByEventIdAndTheirAsOfTime) {
   EXPECT_EQ(r->next_purchase.hits, 1u);
   EXPECT_EQ(r->freshness.lists, 1u);
   EXPECT_DOUBLE_EQ(r->freshness.max_seconds, 1);  // 120 - 119 (119.5 floored)
+  EXPECT_EQ(recorded.size(), 3u);
+  EXPECT_EQ(recorded.used(), 3u);
 }
 
 TEST(ParseRecordedNdjson, RefusesBadLines) {
