@@ -139,7 +139,8 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
     PrintRow("recorded: " + recs_paths[i], *result);
     std::printf("%-44s %zu lists read, %zu at prediction events; %llu cases without a list (misses)\n", "",
                 recorded[i].size(), recorded[i].used(),
-                static_cast<unsigned long long>(result->next_click.without_list + result->next_purchase.without_list));
+                static_cast<unsigned long long>(result->next_click.without_list) +
+                    static_cast<unsigned long long>(result->next_purchase.without_list));
   }
   std::printf("%-44s %s\n", "(a) live event-driven ranker", "not yet: waits on the engine's rank step");
   std::printf("%-44s %s\n", "(b) the ranker on nightly features", "not yet: waits on the engine's rank step");

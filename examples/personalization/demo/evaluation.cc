@@ -123,8 +123,8 @@ Status PopularitySource::Recommend(const shop::Event& event, Recommendation* out
   return Status::OK();
 }
 
-Status RecordedRecommendations::Add(uint64_t event_id, Recommendation recommendation) {
-  if (!lists_.try_emplace(event_id, std::move(recommendation)).second) {
+Status RecordedRecommendations::Add(uint64_t event_id, const Recommendation& recommendation) {
+  if (!lists_.try_emplace(event_id, recommendation).second) {
     return InvalidArgument("recorded recommendations: a second list for event " + std::to_string(event_id));
   }
   return Status::OK();
@@ -214,7 +214,7 @@ Status ParseRecordedLine(simdjson::ondemand::parser* parser, const std::string& 
     RETURN_IF_ERROR(ItemId(value, &id));
     rec.items.push_back(id);
   }
-  return out->Add(static_cast<uint64_t>(event_id), std::move(rec));
+  return out->Add(static_cast<uint64_t>(event_id), rec);
 }
 
 }  // namespace

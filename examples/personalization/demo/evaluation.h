@@ -118,7 +118,7 @@ class PopularitySource final : public RecommendationSource {
 class RecordedRecommendations final : public RecommendationSource {
  public:
   // kInvalidArgument for a second list for the same event.
-  Status Add(uint64_t event_id, Recommendation recommendation);
+  Status Add(uint64_t event_id, const Recommendation& recommendation);
   void Observe(const shop::Event&) override {}
   Status Recommend(const shop::Event& event, Recommendation* out) override;
   size_t size() const { return lists_.size(); }
