@@ -8,8 +8,9 @@
 #
 # A manual step (the CI and the tests do not run it): the model it writes is committed. Needs
 # Debian's python3-xgboost and python3-pandas (apt-get install -y python3-xgboost python3-pandas)
-# and /usr/bin/python3 (a pyenv python3 on the PATH lacks them). About 15 minutes on 2 cores
-# (the held-out scoring in pandas is most of it) and 1 GB of disk in WORK_DIR.
+# and /usr/bin/python3 (a pyenv python3 on the PATH lacks them). About 20 minutes on a shared
+# 2-core machine (the held-out scoring in pandas, 2 x 21 M candidate rows, is most of it) and
+# 460 MB of disk in WORK_DIR.
 #
 # INTERIM, until the engine's `rank` step lands: train.py joins the candidates and their
 # features itself, and the held-out lists are scored offline, not by the engine. Then (not yet
