@@ -44,7 +44,9 @@ run "$IMPULSE" backfill "$HERE/features.yaml" --input "$WORK/events.csv" --strea
   --out "$WORK/top.csv"
 # 3. Train on the 7 days before the held-out week; lists for every held-out view.
 run "$PY" "$HERE/train.py" "$WORK/features.csv" "$WORK/top.csv" --repository "$HERE/models" --out "$WORK"
-# 4. The repository loads in the engine.
+# 4. The repository loads in the engine; the test fixture for the new model (the engine must
+#    score it as xgboost did: tests/personalization_model_test.cc).
 run "$IMPULSE" models list --models "$HERE/models"
+run "$PY" "$HERE/testdata/make_fixture.py" "$WORK/features.csv" "$WORK/top.csv"
 # 5. The held-out lists against the baselines, with the demo's protocol.
 run "$IMPULSE" demo personalization --recs "$WORK/recs_live.ndjson" --recs "$WORK/recs_nightly.ndjson"
