@@ -48,7 +48,7 @@ TEST(GenerateShopTest, SameSeedSameBytesAsTheLibrary) {
   EXPECT_TRUE(a.out == expected) << "the command's output differs from the library's";
 
   std::string catalogue = "item_id,category,price,release_datetime\n";
-  for (uint32_t i = 0; i < (*sim)->items().size(); ++i) {
+  for (uint32_t i : impulse::shop::ItemReleaseOrder((*sim)->items())) {
     impulse::shop::AppendItem(i, (*sim)->items()[i], options.start_epoch_day, impulse::shop::OutputFormat::kCsv,
                               &catalogue);
   }

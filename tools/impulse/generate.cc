@@ -62,7 +62,8 @@ int GenerateFraud(const char* usage, const fraud::SimulatorOptions& options, dat
 }
 
 // Writes the shop simulator's events one day at a time (memory: one day's events and a 1 MiB
-// output buffer), or, with `items`, the catalogue once every day has run. Returns the exit code.
+// output buffer), or, with `items`, the catalogue once every day has run, in release-time order. Returns the exit
+// code.
 int GenerateShop(const char* usage, const shop::SimulatorOptions& options, shop::OutputFormat format, bool items,
                  bool quiet) {
   auto sim = shop::Simulator::Create(options);
@@ -91,7 +92,7 @@ int GenerateShop(const char* usage, const shop::SimulatorOptions& options, shop:
   }
   if (items) {
     const auto& catalogue = (*sim)->items();
-    for (uint32_t i = 0; i < catalogue.size(); ++i) {
+    for (uint32_t i : shop::ItemReleaseOrder(catalogue)) {
       shop::AppendItem(i, catalogue[i], options.start_epoch_day, format, &out);
       if (!flush_if_full()) return 1;
     }

@@ -8,6 +8,7 @@
 #include "common/build_info.h"
 #include "common/suggest.h"
 #include "examples/fraud/demo/demo.h"
+#include "examples/personalization/demo/demo.h"
 #include "examples/quickstart/demo.h"
 #include "tools/impulse/commands.h"
 
@@ -31,6 +32,8 @@ void PrintUsage(FILE* out) {
       "  validate SPEC.yaml   check a pipeline spec and report every error\n"
       "  demo fraud           the fraud example end to end: throughput, decision latency live vs batch,\n"
       "                       alerts (stream + webhook) with precision/recall, CPU, idle CPU\n"
+      "  demo personalization the shop recommender evaluation: hit rate and NDCG at 10 of the next click\n"
+      "                       and purchase on held-out days (popularity baselines; the ranker: to come)\n"
       "  demo SPEC.yaml       run the engine in process under generated load and report\n"
       "  load                 send generated NDJSON load to a running engine\n"
       "  repair DIR           truncate a partition directory at its first corrupt record\n"
@@ -79,6 +82,9 @@ int main(int argc, char** argv) {
   if (cmd == "validate") return impulse::tools::ValidateCommand(args);
   if (cmd == "demo" && !args.empty() && args[0] == "fraud") {
     return impulse::examples::FraudDemoCommand(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
+  if (cmd == "demo" && !args.empty() && args[0] == "personalization") {
+    return impulse::examples::PersonalizationDemoCommand(std::vector<std::string>(args.begin() + 1, args.end()));
   }
   if (cmd == "demo") return impulse::examples::QuickstartDemo(args);
   if (cmd == "load") return impulse::tools::LoadCommand(args);

@@ -1,5 +1,8 @@
 #include "datagen/shop/format.h"
 
+#include <algorithm>
+#include <numeric>
+
 namespace impulse::shop {
 
 using datagen::AppendAmount;
@@ -50,6 +53,14 @@ void AppendEvent(const Event& e, int64_t start_epoch_day, OutputFormat format, s
   out->append(",\"type\":\"");
   out->append(type);
   out->append("\"}\n");
+}
+
+std::vector<uint32_t> ItemReleaseOrder(const std::vector<Item>& items) {
+  std::vector<uint32_t> order(items.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return items[a].release_seconds < items[b].release_seconds; });
+  return order;
 }
 
 void AppendItemCsvHeader(std::string* out) { out->append("item_id,category,price,release_datetime\n"); }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "datagen/common/text_format.h"
 #include "datagen/shop/simulator.h"
@@ -24,6 +25,12 @@ void AppendEvent(const Event& event, int64_t start_epoch_day, OutputFormat forma
 
 // The catalogue's CSV header line, with its newline.
 void AppendItemCsvHeader(std::string* out);
+
+// The order `generate shop --output items` writes the catalogue in: item ids by release time
+// (ties by id). The `items` stream's event time is the release time and it declares no
+// out-of-orderness, so id order (initial items have random release times) would make most rows
+// late for a stateful step.
+std::vector<uint32_t> ItemReleaseOrder(const std::vector<Item>& items);
 
 // One item (its id is its index in Simulator::items()) as a line with its newline.
 void AppendItem(uint32_t item_id, const Item& item, int64_t start_epoch_day, OutputFormat format, std::string* out);
