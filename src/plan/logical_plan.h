@@ -101,6 +101,9 @@ struct JoinDef {
   uint64_t versions_max = 1000;    // kAsOf: versions kept per key; a newer one beyond: state_limit
   std::vector<int> right_output;   // right fields emitted, in order; empty = all of right_schema
   std::string view;                // kAsOf from a `lookup:` step: the feature view looked up
+  bool broadcast = false;          // kAsOf: every task reads every partition of the right stream
+                                   // (the input need not be partitioned by the key); the
+                                   // pipeline's second_broadcast says the same to the runtime
 };
 
 // One feature of a feature view (docs/FEATURES.md).
@@ -251,9 +254,11 @@ std::string_view LogicalOpKindName(LogicalOp::Kind kind);
 
 struct LogicalPipeline {
   std::string name;
-  std::string source;         // stream read
-  std::string second_source;  // a join's right stream, else empty
-  std::string decision_log;   // the stream its predict steps write decision records to, or empty
+  std::string source;             // stream read
+  std::string second_source;      // a join's right stream, else empty
+  bool second_broadcast = false;  // each task reads every partition of second_source (a
+                                  // broadcast lookup), not only its own partition
+  std::string decision_log;       // the stream its predict steps write decision records to, or empty
   // Streams the pipeline's operators write besides the sink (decision logs, a trigger's publish
   // streams, the outbox), indexed by the ops' side indexes. Rows are partitioned by the target
   // stream's key field (or the source partition when it has none).

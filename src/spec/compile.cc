@@ -271,6 +271,7 @@ class Resolver {
               schema_unknown = true;
               break;
             }
+            lp.second_broadcast = op.join->broadcast;
             schema = op.output;  // the partitioning is the input's
             break;
           }

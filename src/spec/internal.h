@@ -90,6 +90,8 @@ std::vector<std::string_view> Names(const Schema& schema);
 bool Entries(const YAML::Node& n, const std::string& what, std::initializer_list<std::string_view> allowed,
              Diagnostics* d, std::vector<std::pair<std::string, YAML::Node>>* out);
 const YAML::Node* Get(const std::vector<std::pair<std::string, YAML::Node>>& e, std::string_view key);
+// `true` or `false`; else an error at n.
+bool ReadBool(const YAML::Node& n, const std::string& what, Diagnostics* d, bool* out);
 bool ReadUint(const YAML::Node& n, const std::string& what, uint64_t lo, uint64_t hi, Diagnostics* d, uint64_t* out);
 bool ReadKeyFields(const YAML::Node& n, const Schema& schema, const std::string& what, Diagnostics* d,
                    std::vector<int>* out);

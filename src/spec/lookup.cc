@@ -25,11 +25,21 @@ int64_t ViewStateTtlMs(const FeatureViewDef& view) {
 
 }  // namespace
 
+bool ReadBool(const YAML::Node& n, const std::string& what, Diagnostics* d, bool* out) {
+  if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
+    *out = n.Scalar() == "true";
+    return true;
+  }
+  d->Add(Diagnostics::LocOf(n), "expected true or false for " + what);
+  return false;
+}
+
 bool ResolveViewLookup(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const LogicalPlan& plan,
                        const FeatureViewDef& view, const std::string& view_pipeline, const std::string& what,
                        Diagnostics* d, LogicalOp* op, std::string* second_source) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, what, {"view", "key", "as_of", "prefix", "versions_max", "rows_max"}, d, &e)) return false;
+  if (!Entries(n, what, {"view", "key", "as_of", "prefix", "versions_max", "rows_max", "broadcast"}, d, &e))
+    return false;
   const YAML::Node* key = Get(e, "key");
   const YAML::Node* as_of = Get(e, "as_of");
   if (key == nullptr || as_of == nullptr) {
@@ -89,15 +99,19 @@ bool ResolveViewLookup(const YAML::Node& n, const Schema& in, const PartitionInf
     }
     j->right_output.push_back(at);
   }
+  if (const YAML::Node* b = Get(e, "broadcast")) {
+    if (!ReadBool(*b, "broadcast of " + what, d, &j->broadcast)) return false;
+  }
   // Co-partitioned as every join: partition p of this input meets partition p of the view's
-  // stream only.
-  if (part.partitions != right->options.partitions ||
-      (part.partitions > 1 &&
-       (part.key_field != lk[0] || right->key_field != entity || part.external || right->external_partitions))) {
+  // stream only. A broadcast lookup reads every partition of the view's stream in every task.
+  if (!j->broadcast && (part.partitions != right->options.partitions ||
+                        (part.partitions > 1 && (part.key_field != lk[0] || right->key_field != entity ||
+                                                 part.external || right->external_partitions)))) {
     d->Add(Diagnostics::LocOf(*key),
            what + ": this input must be partitioned by '" + key_field.name + "' over the partitions of stream '" +
                right->name + "' (keyed by '" + view.entity.name + "': " + std::to_string(right->options.partitions) +
-               ", this input: " + std::to_string(part.partitions) + "); repartition first with a key_by pipeline");
+               ", this input: " + std::to_string(part.partitions) +
+               "); repartition first with a key_by pipeline, or, for a small view, set 'broadcast: true'");
     return false;
   }
   if (const YAML::Node* v = Get(e, "versions_max"))
