@@ -257,6 +257,8 @@ class FraudFeaturesTest : public ::testing::Test {
 
   void ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context,
                                 const Comparison& run = Comparison());
+  // The lookup of the terminal view in tests/<spec_file>: backfill == brute force, live == backfill.
+  void ExpectLookupEqualsBruteForceAndLiveEqualsBackfill(const std::string& spec_file);
 
   std::filesystem::path dir_;
 };
@@ -589,8 +591,8 @@ TEST_F(FraudFeaturesTest, LiveScoresEqualBackfillScoresBitForBitInShuffledArriva
 constexpr int64_t kLookupAsOfMs = -60'000;
 constexpr int64_t kTerminalStateTtlMs = 7 * kMsPerDay;
 
-TEST_F(FraudFeaturesTest, LookupOfAnotherViewEqualsBruteForceAndLiveEqualsBackfill) {
-  const std::string spec = std::string(IMPULSE_SOURCE_DIR) + "/tests/fraud_lookup.yaml";
+void FraudFeaturesTest::ExpectLookupEqualsBruteForceAndLiveEqualsBackfill(const std::string& spec_file) {
+  const std::string spec = std::string(IMPULSE_SOURCE_DIR) + "/tests/" + spec_file;
   const std::vector<Transaction> arrival = Shuffled(kShuffleSeed);
   const std::string csv = WriteCsv(arrival, "tx.csv");
   const auto backfill = [&](const std::string& stream) {
@@ -660,7 +662,19 @@ TEST_F(FraudFeaturesTest, LookupOfAnotherViewEqualsBruteForceAndLiveEqualsBackfi
   run.output_stream = "tx_with_terminal";
   run.columns = {"terminal_T_NB_TX_1DAY", "terminal_T_AVG_AMOUNT_7DAY", "terminal_T_LAST_AMOUNT"};
   run.reference = false;
-  ExpectLiveEqualsBackfill(arrival, "lookup, shuffled order, seed " + std::to_string(kShuffleSeed), run);
+  ExpectLiveEqualsBackfill(arrival, spec_file + ", shuffled order, seed " + std::to_string(kShuffleSeed), run);
+}
+
+TEST_F(FraudFeaturesTest, LookupOfAnotherViewEqualsBruteForceAndLiveEqualsBackfill) {
+  ExpectLookupEqualsBruteForceAndLiveEqualsBackfill("fraud_lookup.yaml");
+}
+
+// A broadcast lookup (tests/fraud_lookup_broadcast.yaml): the transactions, keyed by customer
+// over four partitions, read the terminal view (keyed by terminal) without re-keying; each task
+// reads all four partitions of terminal_versions. The same values as the co-partitioned lookup,
+// the same brute force, live on two shards == backfill.
+TEST_F(FraudFeaturesTest, BroadcastLookupEqualsBruteForceAndLiveEqualsBackfill) {
+  ExpectLookupEqualsBruteForceAndLiveEqualsBackfill("fraud_lookup_broadcast.yaml");
 }
 
 }  // namespace

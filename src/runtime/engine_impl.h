@@ -313,6 +313,9 @@ class EngineImpl final : public Engine, public connect::Host {
 
   // Checkpoints: the restored manifest (positions by name) and where its state lives.
   bool checkpoints_enabled() const { return options_.checkpoint_interval_ms > 0; }
+  // A pipeline's tasks read every partition of a stream (a broadcast lookup), so shards read
+  // partitions that other shards write.
+  bool broadcast_readers() const { return broadcast_readers_; }
   const std::unordered_map<std::string, uint64_t>& restored_positions() const { return restored_positions_; }
   const std::string& restored_dir() const { return restored_dir_; }
   // Open's thread, by the shards' Init: one more task restored (EngineOptions::on_restore_progress).
@@ -456,6 +459,7 @@ class EngineImpl final : public Engine, public connect::Host {
   std::unique_ptr<DirLock> data_dir_lock_;  // held from OpenStreams until Stop() returns
   bool record_spec_ = false;                // DATA/SPEC is written once Start succeeded (CheckSpecFingerprint)
   std::unordered_map<std::string, uint64_t> restored_positions_;
+  bool broadcast_readers_ = false;
   std::string restored_dir_;
   uint64_t restore_tasks_total_ = 0, restore_tasks_done_ = 0;  // Open's thread (NoteTaskRestored)
   std::string ckpt_pending_dir_;
