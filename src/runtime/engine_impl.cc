@@ -263,6 +263,9 @@ Status EngineImpl::OpenStreams() {
       if (op.kind == plan::LogicalOp::Kind::kPredict) {
         RETURN_IF_ERROR(plan::CheckPredictStep(op, models_).WithContext("pipeline '" + lp.name + "'"));
       }
+      if (op.rank != nullptr) {
+        RETURN_IF_ERROR(plan::CheckRankStep(op, models_).WithContext("pipeline '" + lp.name + "'"));
+      }
     }
     std::vector<uint32_t> side_targets;
     for (const std::string& name : lp.side_streams) {
