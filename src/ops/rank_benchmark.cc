@@ -69,6 +69,7 @@ struct Fixture {
   std::unique_ptr<PhysicalPipeline> phys[2];
   std::unique_ptr<PipelineInstance> inst;
   std::vector<std::string> lists;  // candidate lists, cycled
+  int64_t next_ts = 1'000'000;     // the next event's time
 
   Fixture() {
     char tmpl[] = "/tmp/rank_benchmark.XXXXXX";
@@ -120,7 +121,8 @@ void BM_RankStep(benchmark::State& state) {
   Fixture& f = F();
   const int events = static_cast<int>(state.range(0));
   RowBatch in(3), out(f.phys[1]->output_schema().size()), late(LateEventsStreamDef().schema.size());
-  int64_t ts = 1'000'000;
+  // Event time keeps increasing across runs of the benchmark: the instance's watermark does.
+  int64_t& ts = f.next_ts;
   size_t next = 0;
   for (auto _ : state) {
     in.Reset(3);
@@ -135,8 +137,11 @@ void BM_RankStep(benchmark::State& state) {
     }
     out.Reset(out.width());
     late.Reset(late.width());
-    if (!f.inst->Run(0, in, ts - 1, &out, &late).ok() || out.size() != static_cast<size_t>(events)) {
-      state.SkipWithError("rank step failed");
+    const Status st = f.inst->Run(0, in, ts - 1, &out, &late);
+    if (!st.ok() || out.size() != static_cast<size_t>(events)) {
+      const std::string why =
+          st.ToString() + ", " + std::to_string(out.size()) + " rows out, " + std::to_string(late.size()) + " late";
+      state.SkipWithError(why.c_str());
       break;
     }
   }
