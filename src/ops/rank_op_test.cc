@@ -274,6 +274,22 @@ TEST_F(RankOpTest, EmitCandidatesGivesOneRowPerCandidateWithEveryModelInput) {
       << rows_[2];
 }
 
+TEST_F(RankOpTest, WithoutAServingVersionOutputsAreNullAndRowsCountedUnscored) {
+  Make(Body());
+  AddItems(Items());
+  ASSERT_TRUE(repo_->Unload("ranker", 1).ok());
+  AddVisits({{1, 1, "[1,2]", 1000}}, 950);
+  ASSERT_EQ(rows_.size(), 1u);
+  EXPECT_NE(rows_[0].find(R"("recs":null,"rec_scores":null)"), std::string::npos) << rows_[0];
+  EXPECT_EQ(inst_->Stats()[0].second.unscored, 2u);
+  EXPECT_EQ(inst_->Stats()[0].second.scored, 0u);
+  // Served again: scored again.
+  ASSERT_TRUE(repo_->Load("ranker", 1).ok());
+  AddVisits({{2, 1, "[1,2]", 1001}}, 951);
+  ASSERT_EQ(rows_.size(), 2u);
+  EXPECT_NE(rows_[1].find(R"("recs":"[1,2]","rec_scores":"[15,7]")"), std::string::npos) << rows_[1];
+}
+
 TEST_F(RankOpTest, AModelInputNoFieldProvidesIsRefusedAtStart) {
   repo_dir_.Write("ranker/config.yaml",
                   "kind: linear\ninputs:\n  - {name: item_price}\n  - {name: same_cat}\n  - {name: one}\noutputs: "
