@@ -144,6 +144,14 @@ TEST_F(PipelineRoutesTest, RefusalsNameTheProblem) {
   EXPECT_NE(r.body.find("unknown query parameter 'force'"), std::string::npos) << r.body;
   r = Send("GET", "/v1/pipelines/enrich/reset?to=end");
   EXPECT_EQ(r.status, 405) << r.body;
+  // The query is decoded as every route's (DecodeQuery): a malformed escape is a 400 naming the
+  // parameter, and '%XX' / '+' decode before 'to' is compared.
+  r = Send("POST", "/v1/pipelines/enrich/reset?to=%zz");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("malformed %-escape"), std::string::npos) << r.body;
+  r = Send("POST", "/v1/pipelines/enrich/reset?to=en+d");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("got 'en d'"), std::string::npos) << r.body;
   EXPECT_EQ(RouteLabel(ParseTarget("/v1/pipelines/enrich/reset").route, "POST"), "pipeline_reset");
   // End of input: no checkpoint can be taken, so no reset either (409, nothing changed).
   ASSERT_TRUE(engine_->EndOfInput("tx").ok());

@@ -482,6 +482,9 @@ void Router::DeleteRecords(const std::string& stream, std::string_view query, Re
   if (!params) return reply(Error(400, malformed, "InvalidArgument"));
   for (const auto& [key, raw] : *params) {
     if (key == "internal") {
+      if (internal) {
+        return reply(Error(400, "query parameter 'internal' given more than once", "InvalidArgument"));
+      }
       if (raw != "true") {
         return reply(
             Error(400, "query parameter 'internal' must be true, got '" + std::string(raw) + "'", "InvalidArgument"));

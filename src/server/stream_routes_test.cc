@@ -401,6 +401,8 @@ TEST_F(StreamRoutesTest, DeleteRecordsRefusalsNameTheProblem) {
                         Case{"/v1/streams/tx/records?before=1&partition=x", 400, "'partition' must be"},
                         Case{"/v1/streams/tx/records?before=1&from=0", 400, "unknown query parameter 'from'"},
                         Case{"/v1/streams/tx/records?before=1&internal=yes", 400, "'internal' must be true"},
+                        Case{"/v1/streams/_dead_letter/records?before=1&internal=true&internal=true", 400,
+                             "'internal' given more than once"},
                         Case{"/v1/streams/_dead_letter/records?before=1", 400, "is internal"}}) {
     HttpReply r = Delete(c.target);
     EXPECT_EQ(r.status, c.status) << c.target << ": " << r.body;
