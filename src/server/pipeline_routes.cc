@@ -130,6 +130,9 @@ void Router::ResetPipeline(const std::string& pipeline, std::string_view query, 
       pipeline, *to,
       [shared_reply, engine = engine_, retry = options_->retry_after_s](const Status& st, const PipelineReset& r) {
         if (st.ok()) return (*shared_reply)(MakeReply(200, ResetBody(r, engine->ListPipelines())));
+        // Positions moved (the shards applied it) but its checkpoint failed: in effect, not
+        // durable. No Retry-After, since a retry would reset a second time.
+        if (!r.inputs.empty()) return (*shared_reply)(Error(500, st.message(), "ResetNotDurable"));
         switch (st.code()) {
           case StatusCode::kNotFound: return (*shared_reply)(Error(404, st.message(), "NotFound"));
           // Not in a state to reset (checkpoints off, end of input, a stopped task) or not
