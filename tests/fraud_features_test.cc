@@ -257,6 +257,8 @@ class FraudFeaturesTest : public ::testing::Test {
 
   void ExpectLiveEqualsBackfill(const std::vector<Transaction>& arrival, const std::string& context,
                                 const Comparison& run = Comparison());
+  // The lookup of the terminal view in tests/<spec_file>: backfill == brute force, live == backfill.
+  void ExpectLookupEqualsBruteForceAndLiveEqualsBackfill(const std::string& spec_file);
 
   std::filesystem::path dir_;
 };
@@ -589,8 +591,8 @@ TEST_F(FraudFeaturesTest, LiveScoresEqualBackfillScoresBitForBitInShuffledArriva
 constexpr int64_t kLookupAsOfMs = -60'000;
 constexpr int64_t kTerminalStateTtlMs = 7 * kMsPerDay;
 
-TEST_F(FraudFeaturesTest, LookupOfAnotherViewEqualsBruteForceAndLiveEqualsBackfill) {
-  const std::string spec = std::string(IMPULSE_SOURCE_DIR) + "/tests/fraud_lookup.yaml";
+void FraudFeaturesTest::ExpectLookupEqualsBruteForceAndLiveEqualsBackfill(const std::string& spec_file) {
+  const std::string spec = std::string(IMPULSE_SOURCE_DIR) + "/tests/" + spec_file;
   const std::vector<Transaction> arrival = Shuffled(kShuffleSeed);
   const std::string csv = WriteCsv(arrival, "tx.csv");
   const auto backfill = [&](const std::string& stream) {
@@ -660,7 +662,125 @@ TEST_F(FraudFeaturesTest, LookupOfAnotherViewEqualsBruteForceAndLiveEqualsBackfi
   run.output_stream = "tx_with_terminal";
   run.columns = {"terminal_T_NB_TX_1DAY", "terminal_T_AVG_AMOUNT_7DAY", "terminal_T_LAST_AMOUNT"};
   run.reference = false;
-  ExpectLiveEqualsBackfill(arrival, "lookup, shuffled order, seed " + std::to_string(kShuffleSeed), run);
+  ExpectLiveEqualsBackfill(arrival, spec_file + ", shuffled order, seed " + std::to_string(kShuffleSeed), run);
+}
+
+TEST_F(FraudFeaturesTest, LookupOfAnotherViewEqualsBruteForceAndLiveEqualsBackfill) {
+  ExpectLookupEqualsBruteForceAndLiveEqualsBackfill("fraud_lookup.yaml");
+}
+
+// A broadcast lookup (tests/fraud_lookup_broadcast.yaml): the transactions, keyed by customer
+// over four partitions, read the terminal view (keyed by terminal) without re-keying; each task
+// reads all four partitions of terminal_versions. The same values as the co-partitioned lookup,
+// the same brute force, live on two shards == backfill.
+TEST_F(FraudFeaturesTest, BroadcastLookupEqualsBruteForceAndLiveEqualsBackfill) {
+  ExpectLookupEqualsBruteForceAndLiveEqualsBackfill("fraud_lookup_broadcast.yaml");
+}
+
+// The rank step (tests/fraud_rank.yaml): each transaction ranks the terminals its customer used
+// in the last 14 days by a linear model over each terminal's view values as of one minute before
+// it. A live engine on two shards, fed the transactions in a shuffled order, writes exactly the
+// backfill's top 3 and scores; and the training rows (emit: candidates) of the backfill score
+// each candidate as the ranked step did.
+TEST_F(FraudFeaturesTest, RankLiveEqualsBackfillAndTrainingRowsCarryTheServingScores) {
+  Comparison run;
+  run.spec = std::string(IMPULSE_SOURCE_DIR) + "/tests/fraud_rank.yaml";
+  run.models_dir = std::string(IMPULSE_SOURCE_DIR) + "/tests/fraud_rank_models";
+  run.input_stream = "transactions";
+  run.output_stream = "tx_ranked";
+  run.columns = {"RECENT_TERMINALS", "top_terminals", "top_scores"};
+  run.reference = false;
+  const std::vector<Transaction> arrival = Shuffled(kShuffleSeed);
+  ExpectLiveEqualsBackfill(arrival, "rank, shuffled order, seed " + std::to_string(kShuffleSeed), run);
+
+  // The training rows: one per (transaction, candidate), with the score the ranked step gave it.
+  const std::string csv = WriteCsv(arrival, "tx.csv");
+  const auto backfill = [&](const std::string& stream) {
+    features::BackfillOptions bo;
+    bo.spec_path = run.spec;
+    bo.models_dir = run.models_dir;
+    bo.input_path = csv;
+    bo.output_stream = stream;
+    bo.out_path = (dir_ / (stream + ".ndjson")).string();
+    bo.format = features::BackfillOptions::Format::kNdjson;
+    auto stats = features::RunBackfill(bo);
+    EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+    std::stringstream text;
+    text << std::ifstream(bo.out_path, std::ios::binary).rdbuf();
+    return text.str();
+  };
+  // The backfill of tx_ranked that ExpectLiveEqualsBackfill compared the live rows with.
+  std::stringstream ranked_text;
+  ranked_text << std::ifstream(dir_ / "out.ndjson", std::ios::binary).rdbuf();
+  const Table ranked = ParseNdjson(ranked_text.str());
+  ASSERT_EQ(ranked.rows.size(), Transactions().size());
+  const std::string training = backfill("tx_candidates");
+  std::map<uint64_t, std::map<int64_t, double>> scored;  // transaction -> candidate -> score
+  size_t rows = 0;
+  simdjson::dom::parser parser;
+  std::istringstream lines(training);
+  for (std::string line; std::getline(lines, line);) {
+    simdjson::dom::element e;
+    ASSERT_EQ(parser.parse(line).get(e), simdjson::SUCCESS) << line;
+    int64_t id = 0, candidate = 0;
+    ASSERT_EQ(e["transaction_id"].get_int64().get(id), simdjson::SUCCESS) << line;
+    ASSERT_EQ(e["candidate"].get_int64().get(candidate), simdjson::SUCCESS) << line;
+    double score = NAN;
+    ASSERT_EQ(e["score"].get_double().get(score), simdjson::SUCCESS) << line;
+    scored[static_cast<uint64_t>(id)][candidate] = score;
+    ++rows;
+  }
+  EXPECT_GT(rows, Transactions().size());  // most customers have several recent terminals
+  uint64_t compared = 0;
+  int mismatches = 0;
+  for (const auto& [id, row] : ranked.rows) {
+    const std::string& items = row.at("top_terminals");
+    const std::string& scores = row.at("top_scores");
+    if (items == "null" || items == "\"[]\"") continue;
+    // "[a,b]" and "[s,t]" (JSON strings inside the row's JSON).
+    std::vector<int64_t> ids;
+    std::vector<double> values;
+    for (const auto& [text, out] : {std::pair{items, 0}, std::pair{scores, 1}}) {
+      std::string inner = text.substr(2, text.size() - 4);  // drop "\"[" and "]\""
+      std::istringstream parts(inner);
+      for (std::string part; std::getline(parts, part, ',');) {
+        if (out == 0) {
+          ids.push_back(std::stoll(part));
+        } else {
+          values.push_back(std::strtod(part.c_str(), nullptr));
+        }
+      }
+    }
+    ASSERT_EQ(ids.size(), values.size()) << items << " " << scores;
+    const auto& candidates = scored[id];
+    ASSERT_LE(ids.size(), 3u);
+    ASSERT_EQ(ids.size(), std::min<size_t>(3, candidates.size())) << "transaction " << id;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto c = candidates.find(ids[i]);
+      ++compared;
+      // The training row's score is a double of the same float32: equal once printed as one.
+      if ((c == candidates.end() || static_cast<float>(c->second) != static_cast<float>(values[i])) &&
+          ++mismatches <= kMismatchesShown) {
+        ADD_FAILURE() << "transaction " << id << " candidate " << ids[i] << ": ranked " << values[i]
+                      << ", training row " << (c == candidates.end() ? NAN : c->second);
+      }
+      // Best first: no candidate left out ranks before the last kept (a higher float32 score, or
+      // an equal one and a smaller id).
+      if (i + 1 == ids.size()) {
+        const float last = static_cast<float>(values[i]);
+        for (const auto& [cand, s] : candidates) {
+          const float score = static_cast<float>(s);
+          const bool before = score > last || (score == last && cand < ids[i]);
+          if (std::find(ids.begin(), ids.end(), cand) == ids.end() && before && ++mismatches <= kMismatchesShown) {
+            ADD_FAILURE() << "transaction " << id << ": candidate " << cand << " scores " << s
+                          << " but is not in the top " << ids.size();
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, Transactions().size());
+  EXPECT_EQ(mismatches, 0);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ std::string_view LateReasonName(LateReason reason) {
     case LateReason::kStateLimit: return "state_limit";
     case LateReason::kOutOfRange: return "out_of_range";
     case LateReason::kTooLarge: return "too_large";
+    case LateReason::kInvalid: return "invalid";
   }
   return "late";
 }

@@ -81,7 +81,10 @@ enum class LateReason {
                 // rows_max, entities_max, rows_per_entity_max, key_bytes_max)
   kOutOfRange,  // "out_of_range": an event time the operator's time arithmetic cannot hold
   kTooLarge,    // "too_large": a value computed for it (kComputedStringMaxBytes) or the record
-                // it makes (the log's max_record_bytes) exceeds its size bound
+                // it makes (the log's max_record_bytes) exceeds its size bound; a rank step's
+                // candidate list longer than candidates_max
+  kInvalid,     // "invalid": a value the step must read is malformed (a rank step's candidate
+                // list that is not a JSON list of integer ids)
 };
 // An event's JSON in a late-events row is cut beyond this many bytes (the row must fit a log
 // record whatever the event's size): see AppendLateRow.
@@ -152,10 +155,14 @@ Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, c
 Result<std::unique_ptr<StatefulOperator>> NewFeaturesOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewPredictOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op, const OperatorContext& ctx);
+// A kJoin op with `rank` set (the `rank` step).
+Result<std::unique_ptr<StatefulOperator>> NewRankOperator(const LogicalOp& op, const OperatorContext& ctx);
 // Checks that a predict step can score now: a repository, a ready version of its model (and of
 // its canary and shadow versions), inputs that resolve against the step's input. The message
 // names the step, the model, the version and why.
 Status CheckPredictStep(const LogicalOp& op, model::ModelRepository* models);
+// The same for a rank step (its serving version, inputs resolved among its candidate rows).
+Status CheckRankStep(const LogicalOp& op, model::ModelRepository* models);
 
 // Appends a late-events row for input row `row` (schema `schema`) to `late`. An event whose JSON
 // exceeds kLateEventJsonMaxBytes is written as {"_truncated":true,"_bytes":N,"_prefix":"..."}

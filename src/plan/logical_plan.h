@@ -101,6 +101,9 @@ struct JoinDef {
   uint64_t versions_max = 1000;    // kAsOf: versions kept per key; a newer one beyond: state_limit
   std::vector<int> right_output;   // right fields emitted, in order; empty = all of right_schema
   std::string view;                // kAsOf from a `lookup:` step: the feature view looked up
+  bool broadcast = false;          // kAsOf: every task reads every partition of the right stream
+                                   // (the input need not be partitioned by the key); the
+                                   // pipeline's second_broadcast says the same to the runtime
 };
 
 // One feature of a feature view (docs/FEATURES.md).
@@ -151,6 +154,28 @@ struct FeatureViewDef {
 // against `input` when a version is first used, so versions may change at run time; the output
 // fields are fixed here. Output: the input fields, then one nullable double per `outputs` entry
 // (null when no version is ready: the row is counted as unscored, never dropped).
+// rank (docs/PIPELINE_SPEC.md, "rank"): per event, the candidates of a list field, each with
+// its view's values as of the event (an as-of join with the view's stream, broadcast: the op's
+// `join`), scored by a repository model in batches; the best k kept. Runs as a kJoin op whose
+// `rank` is set. The join's input is `candidate_input`: the event's fields, then kSeqField and
+// kCountField (internal), then `candidate_field`; its output (`candidate_schema`) adds the
+// view's features, prefixed; `row_schema` adds the `pair` fields: the model's inputs are
+// resolved by name in it.
+struct RankDef {
+  static constexpr const char* kSeqField = "_rank_seq";      // the event's number in the task
+  static constexpr const char* kCountField = "_rank_count";  // its candidates
+  int candidates_field = -1;                                 // input string field
+  std::string candidate_field;                               // the candidate id's name in the rows
+  std::string model;
+  std::vector<NamedExpr> pair;  // over candidate_schema
+  uint64_t k = 10;
+  uint64_t candidates_max = 1000;   // per event; more: the event goes to _late_events (too_large)
+  uint64_t batch_rows_max = 65536;  // rows per model call
+  bool emit_candidates = false;     // output one row per (event, candidate): row_schema + score
+  std::string items_field, scores_field;
+  Schema candidate_input, candidate_schema, row_schema;
+};
+
 struct PredictDef {
   std::string model;
   int64_t version = -1;  // -1: the highest ready version ("latest")
@@ -241,6 +266,7 @@ struct LogicalOp {
   std::shared_ptr<const FeatureViewDef> features;  // kFeatures
   std::shared_ptr<const PredictDef> predict;       // kPredict
   std::shared_ptr<const TriggerDef> trigger;       // kTrigger
+  std::shared_ptr<const RankDef> rank;             // kJoin of a `rank:` step (with `join`)
   std::string label;                               // "window#2": the step's kind and 1-based position,
                                                    // named in late events, metrics and state files
   Schema input;                                    // the schema this op reads
@@ -251,9 +277,11 @@ std::string_view LogicalOpKindName(LogicalOp::Kind kind);
 
 struct LogicalPipeline {
   std::string name;
-  std::string source;         // stream read
-  std::string second_source;  // a join's right stream, else empty
-  std::string decision_log;   // the stream its predict steps write decision records to, or empty
+  std::string source;             // stream read
+  std::string second_source;      // a join's right stream, else empty
+  bool second_broadcast = false;  // each task reads every partition of second_source (a
+                                  // broadcast lookup), not only its own partition
+  std::string decision_log;       // the stream its predict steps write decision records to, or empty
   // Streams the pipeline's operators write besides the sink (decision logs, a trigger's publish
   // streams, the outbox), indexed by the ops' side indexes. Rows are partitioned by the target
   // stream's key field (or the source partition when it has none).

@@ -201,6 +201,7 @@ class PipelineInstanceImpl final : public PipelineInstance {
                                                         ? NewFeaturesOperator(op, ctx)
                                                     : op.kind == LogicalOp::Kind::kPredict ? NewPredictOperator(op, ctx)
                                                     : op.kind == LogicalOp::Kind::kTrigger ? NewTriggerOperator(op, ctx)
+                                                    : op.rank != nullptr                   ? NewRankOperator(op, ctx)
                                                                                            : NewJoinOperator(op, ctx);
       if (!r.ok()) return r.status().WithContext("pipeline '" + ctx.pipeline + "' " + op.label);
       ops_.push_back(std::move(*r));

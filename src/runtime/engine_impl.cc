@@ -134,6 +134,13 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
     if (options.kafka_group_partitions <= options.kafka_member_partition) {
       return InvalidArgument("kafka_group_partitions: the source topic's partition count is needed");
     }
+    for (const plan::LogicalPipeline& lp : plan.pipelines) {
+      // A member holds one partition of each stream: it cannot read every partition of a view.
+      if (lp.second_broadcast) {
+        return InvalidArgument("pipeline '" + lp.name +
+                               "': a broadcast lookup is not supported in a group member (docs/SCALE_OUT.md)");
+      }
+    }
     plan.kafka.member_partition = options.kafka_member_partition;
     plan.kafka.group_partitions = options.kafka_group_partitions;
     (void)plan::PlanRepartitions(&plan);
@@ -265,6 +272,9 @@ Status EngineImpl::OpenStreams() {
       if (op.kind == plan::LogicalOp::Kind::kPredict) {
         RETURN_IF_ERROR(plan::CheckPredictStep(op, models_).WithContext("pipeline '" + lp.name + "'"));
       }
+      if (op.rank != nullptr) {
+        RETURN_IF_ERROR(plan::CheckRankStep(op, models_).WithContext("pipeline '" + lp.name + "'"));
+      }
     }
     std::vector<uint32_t> side_targets;
     for (const std::string& name : lp.side_streams) {
@@ -281,6 +291,7 @@ Status EngineImpl::OpenStreams() {
       line_sinks_.push_back(std::move(ls));
     }
     RETURN_IF_ERROR(env_->CreateDirs(options_.data_dir + "/pipelines/" + lp.name));
+    broadcast_readers_ |= lp.second_broadcast;
     const int src = StreamIndex(lp.source);
     const int second = lp.second_source.empty() ? src : StreamIndex(lp.second_source);
     std::vector<std::unique_ptr<WatermarkSlot[]>> sides;
@@ -709,6 +720,7 @@ bool EngineImpl::Quiescent() const {
   auto quiet_now = [this] {
     for (const auto& sh : shards_) {
       if (!sh->quiescent()) return false;
+      if (broadcast_readers_ && sh->BroadcastInputPending()) return false;
     }
     for (uint32_t s = 0; s < shards_.size(); ++s) {
       for (const auto& r : ingest_[s]) {

@@ -317,6 +317,9 @@ class EngineImpl final : public Engine, public connect::Host {
 
   // Checkpoints: the restored manifest (positions by name) and where its state lives.
   bool checkpoints_enabled() const { return options_.checkpoint_interval_ms > 0; }
+  // A pipeline's tasks read every partition of a stream (a broadcast lookup), so shards read
+  // partitions that other shards write.
+  bool broadcast_readers() const { return broadcast_readers_; }
   const std::unordered_map<std::string, uint64_t>& restored_positions() const { return restored_positions_; }
   const std::string& restored_dir() const { return restored_dir_; }
   // Open's thread, by the shards' Init: one more task restored (EngineOptions::on_restore_progress).
@@ -499,6 +502,7 @@ class EngineImpl final : public Engine, public connect::Host {
   // a retry may declare them with another schema.
   std::vector<uint32_t> stream_files_written_;
   std::unordered_map<std::string, uint64_t> restored_positions_;
+  bool broadcast_readers_ = false;
   std::string restored_dir_;
   uint64_t restore_tasks_total_ = 0, restore_tasks_done_ = 0;  // Open's thread (NoteTaskRestored)
   std::string ckpt_pending_dir_;

@@ -268,7 +268,8 @@ std::string EngineImpl::MetricsText() const {
       ex.AddValue({{"pipeline", k.first}, {"operator", k.second}, {"kind", "expired"}}, static_cast<double>(o.expired));
     }
     ex.Family("impulse_predict_rows_total",
-              "Rows of a predict step: scored, or unscored (no usable model version; passed on with null scores).",
+              "Rows of a predict step (of a rank step: candidate rows): scored, or unscored (no usable model version; "
+              "passed on with null scores).",
               MetricType::Counter);
     for (const auto& [k, o] : ops) {
       if (o.scored + o.unscored == 0) continue;

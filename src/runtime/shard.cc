@@ -128,11 +128,19 @@ Status Shard::Init() {
       auto t = std::make_unique<Task>();
       t->pipeline = i;
       ASSIGN_OR_RETURN(t->instance, engine_->NewTaskInstance(i, part));
-      t->sides = second >= 0 ? 2 : 1;
+      // Inputs: this source partition; for a join, the same partition of the right stream, or,
+      // broadcast, each of its partitions.
+      t->broadcast = second >= 0 && lp.second_broadcast;
+      const uint32_t right_parts =
+          second < 0
+              ? 0
+              : (t->broadcast ? static_cast<uint32_t>(engine_->stream(static_cast<uint32_t>(second)).partitions.size())
+                              : 1);
+      t->sides = 1 + static_cast<int>(right_parts);
       for (int side = 0; side < t->sides; ++side) {
-        Input& in = t->in[side];
+        Input& in = t->in.emplace_back();
         in.stream = static_cast<uint32_t>(side == 0 ? src : second);
-        in.partition = part;
+        in.partition = t->broadcast && side > 0 ? static_cast<uint32_t>(side - 1) : part;
         const StreamState& is = engine_->stream(in.stream);
         // A repartitioned stream is read like a pipeline-written one: its watermark is its
         // writers' (remote members), from their markers.
@@ -140,7 +148,7 @@ Status Shard::Init() {
         if (in.derived) {
           in.writer_wm.assign(is.def.derived ? engine_->writer_count(in.stream) : is.def.marker_writers, INT64_MIN);
         }
-        in.cursor.store(is.partitions[part]->start_offset(), std::memory_order_relaxed);
+        in.cursor.store(is.partitions[in.partition]->start_offset(), std::memory_order_relaxed);
         in.last_progress_ns = now_ns;
       }
       if (lp.sink.kind == plan::SinkDef::Kind::kStream) {
@@ -162,7 +170,7 @@ Status Shard::Init() {
       }
       for (int side = 0; side < t->sides; ++side) {
         Input& in = t->in[side];
-        const uint64_t end = engine_->stream(in.stream).partitions[part]->end_offset();
+        const uint64_t end = engine_->stream(in.stream).partitions[in.partition]->end_offset();
         if (in.cursor.load(std::memory_order_relaxed) > end) {
           // The log is shorter than the cursor (repaired, or lost unsynced writes with
           // --durability none): process what is there rather than skip future records.
@@ -226,6 +234,17 @@ uint64_t Shard::PipelineLag(size_t pipeline) const {
   return lag;
 }
 
+bool Shard::BroadcastInputPending() const {
+  for (const auto& t : tasks_) {
+    if (!t->broadcast || t->failed.load(std::memory_order_relaxed)) continue;
+    for (int side = 1; side < t->sides; ++side) {
+      const Input& in = t->in[side];
+      if (in.cursor.load(std::memory_order_relaxed) < ProcessableEnd(in.stream, in.partition)) return true;
+    }
+  }
+  return false;
+}
+
 void Shard::PipelineInputs(size_t pipeline, std::vector<InputProgress>* out) const {
   for (const auto& t : tasks_) {
     if (t->pipeline != pipeline) continue;
@@ -264,6 +283,13 @@ void Shard::Run() {
     if (now_ms - last_housekeeping_ms_ >= kHousekeepingIntervalMs) Housekeeping(now_ms);
     if (did) {
       engine_->activity.fetch_add(1, std::memory_order_seq_cst);
+      // What this cycle made readable may be a partition that broadcast tasks on other shards
+      // read: nothing else wakes them.
+      if (engine_->broadcast_readers()) {
+        for (uint32_t s = 0; s < engine_->shard_count(); ++s) {
+          if (s != id_) engine_->shard(s).Signal();
+        }
+      }
       continue;
     }
     const int64_t now_ns = engine_->clock()->NowNs();

@@ -80,6 +80,10 @@ class Shard {
   const ShardMetrics& metrics() const { return metrics_; }
   // Lag of every task: source end offset - cursor, summed per pipeline (any thread; approximate).
   uint64_t PipelineLag(size_t pipeline) const;
+  // Any thread: whether a running task reads a broadcast input (another shard's partition) that
+  // has records it has not processed. Such input does not wake this shard by itself (its
+  // writer is another shard), so Quiescent asks (approximate, as PipelineLag).
+  bool BroadcastInputPending() const;
   // Each input of this shard's tasks of `pipeline`: its cursor and processable end (any
   // thread; approximate, as PipelineLag).
   struct InputProgress {
@@ -161,12 +165,15 @@ class Shard {
     int64_t last_progress_ns = 0;      // when new input last appeared
   };
   // A pipeline reading one owned source partition (and, for a join, the same partition of the
-  // right stream).
+  // right stream; for a broadcast lookup, every partition of it).
   struct Task {
     size_t pipeline;
     std::unique_ptr<plan::PipelineInstance> instance;
-    Input in[2];
-    int sides = 1;
+    // Input 0: the source partition (the operators' side 0); inputs 1..: the right stream's
+    // partitions (side 1). A deque: Input holds an atomic and must not move.
+    std::deque<Input> in;
+    int sides = 1;           // inputs in `in` (not operator sides: see SideOf)
+    bool broadcast = false;  // inputs 1.. are every partition of the right stream
     int next_side = 0;
     uint32_t sink = UINT32_MAX;     // stream index for stream sinks
     uint32_t writer_id = 0;         // this task's id among the writers of `sink` (markers)
@@ -176,9 +183,13 @@ class Shard {
     bool wall_clock = false;        // reads a stream whose idle watermark follows the wall clock
     uint64_t persisted = 0;
     std::string cursor_path;
-    bool failed = false;    // an output could not be written, or an operator failed: stopped until a restart
+    // An output could not be written, or an operator failed: stopped until a restart. Atomic:
+    // read by BroadcastInputPending from other threads.
+    std::atomic<bool> failed{false};
     bool restored = false;  // state came from a checkpoint
     std::atomic<uint64_t>& cursor() { return in[0].cursor; }
+    // The operators' input side of input `i`: 0 for the source, 1 for the right stream.
+    static int SideOf(int i) { return i == 0 ? 0 : 1; }
   };
   // Arrival time of appended ingest records, to measure ingest-to-output latency.
   struct Arrival {

@@ -19,6 +19,16 @@ std::string CursorName(const std::string& pipeline, int side, uint32_t partition
   return "cursor/" + pipeline + "/" + std::to_string(side) + "/" + std::to_string(partition);
 }
 
+// Input `input` of a task of source partition `task_partition`. A broadcast lookup's tasks each
+// read every partition q of the right stream: cursor/<pipeline>/1/<q>/<task partition>, one
+// per reader (the plain name would say one cursor per partition, which recovery and members
+// read as what a partition's only reader has processed).
+std::string InputCursorName(const std::string& pipeline, bool broadcast, int input, uint32_t task_partition,
+                            uint32_t input_partition) {
+  if (!broadcast || input == 0) return CursorName(pipeline, input, task_partition);
+  return CursorName(pipeline, 1, input_partition) + "/" + std::to_string(task_partition);
+}
+
 }  // namespace
 
 void Shard::CheckpointStep() {
@@ -122,7 +132,8 @@ Status Shard::SnapshotTasks(uint64_t) {
       return FailedPrecondition("pipeline " + name + " stopped after an output or operator error; restart to recover");
     const uint32_t part = t.in[0].partition;
     for (int side = 0; side < t.sides; ++side) {
-      ckpt_positions.emplace_back(CursorName(name, side, part), t.in[side].cursor.load(std::memory_order_relaxed));
+      ckpt_positions.emplace_back(InputCursorName(name, t.broadcast, side, part, t.in[side].partition),
+                                  t.in[side].cursor.load(std::memory_order_relaxed));
     }
     const std::string sdir = engine_->StateDir(dir, name, part);
     if (in_pause) {
@@ -203,7 +214,7 @@ Status Shard::RestoreTask(Task& t) {
   const uint32_t part = t.in[0].partition;
   const auto& pos = engine_->restored_positions();
   for (int side = 0; side < t.sides; ++side) {
-    auto it = pos.find(CursorName(name, side, part));
+    auto it = pos.find(InputCursorName(name, t.broadcast, side, part, t.in[side].partition));
     if (it != pos.end()) t.in[side].cursor.store(it->second, std::memory_order_relaxed);
   }
   if (engine_->restored_dir().empty()) return Status::OK();

@@ -78,7 +78,7 @@ int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
       const int64_t timeout = ss.def.watermark.idle_timeout_ms;
       idle = timeout >= 0 && now_ns - in.last_progress_ns >= timeout * 1'000'000;
       if (idle) {
-        const int64_t sib = engine_->ActiveSiblingWatermark(t.pipeline, side);
+        const int64_t sib = engine_->ActiveSiblingWatermark(t.pipeline, Task::SideOf(side));
         if (sib != INT64_MAX) eff = std::max(eff, sib);
         if (ss.def.watermark.idle_advance_wall_clock && in.own_wm != INT64_MIN) {
           // Event time flows with the wall clock since the partition's last event: an event
@@ -96,9 +96,14 @@ int64_t Shard::TaskWatermark(Task& t, int64_t now_ns) {
       if (ss.def.watermark.idle_advance_wall_clock) wall_clock_inputs_ = t.wall_clock = true;
     }
     in.effective_wm = eff;
-    EngineImpl::WatermarkSlot& slot = engine_->watermark_slot(t.pipeline, side, in.partition);
-    slot.wm.store(in.own_wm, std::memory_order_relaxed);
-    slot.idle.store(idle, std::memory_order_relaxed);
+    // A broadcast input's partition is read by every task of the pipeline: one of them (that of
+    // source partition q % source partitions) publishes it, so the slot follows one reader.
+    const uint32_t source_parts = static_cast<uint32_t>(engine_->stream(t.in[0].stream).partitions.size());
+    if (!t.broadcast || side == 0 || in.partition % source_parts == t.in[0].partition) {
+      EngineImpl::WatermarkSlot& slot = engine_->watermark_slot(t.pipeline, Task::SideOf(side), in.partition);
+      slot.wm.store(in.own_wm, std::memory_order_relaxed);
+      slot.idle.store(idle, std::memory_order_relaxed);
+    }
     w = std::min(w, eff);
   }
   return w;
@@ -109,8 +114,11 @@ void Shard::DecodeInput(Task& t, int side) {
   const StreamState& src = engine_->stream(in.stream);
   const Schema& schema = src.def.schema;
   in_.Reset(schema.size());
-  // The other input's watermark bounds this one's (a join sees the smaller of the two).
-  const int64_t other = t.sides == 2 ? t.in[1 - side].effective_wm : INT64_MAX;
+  // The other inputs' watermarks bound this one's (a join sees the smallest).
+  int64_t other = INT64_MAX;
+  for (int k = 0; k < t.sides; ++k) {
+    if (k != side) other = std::min(other, t.in[k].effective_wm);
+  }
   for (const log::Record& r : records_) {
     if (IsSourcePosition(r.payload)) continue;  // a connector's bookkeeping, not a row
     if (IsWatermarkMarker(r.payload)) {
@@ -147,7 +155,8 @@ void Shard::DecodeInput(Task& t, int side) {
 bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   *progressed = false;
   if (t.failed) return false;
-  // Alternate between the inputs of a join; a single input is side 0.
+  // Alternate between the inputs of a join (round robin over a broadcast's partitions); a
+  // single input is side 0.
   int side = -1;
   for (int k = 0; k < t.sides && side < 0; ++k) {
     const int s = (t.next_side + k) % t.sides;
@@ -187,7 +196,7 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
   out_.Reset(pipe.output_schema().size());
   late_.Reset(LateEventsStreamDef().schema.size());
-  if (Status run = t.instance->Run(side, in_, end_wm, &out_, &late_); !run.ok()) {
+  if (Status run = t.instance->Run(Task::SideOf(side), in_, end_wm, &out_, &late_); !run.ok()) {
     FailTask(t, run);  // nothing of this batch is written; the cursor stays before it
     return false;
   }

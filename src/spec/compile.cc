@@ -195,6 +195,7 @@ class Resolver {
       if (v->name == name) view = v;
     }
     if (view == nullptr) return false;
+    if (step.rank) return ResolveRank(step.body, schema, *plan_, *view, vp.name, what, d_, op, second_source);
     return ResolveViewLookup(step.body, schema, part, *plan_, *view, vp.name, what, d_, op, second_source);
   }
 
@@ -265,12 +266,13 @@ class Resolver {
             break;
           }
           if (step.lookup) {
-            op.label = "lookup#" + std::to_string(position);
+            op.label = (step.rank ? "rank#" : "lookup#") + std::to_string(position);
             if (!ResolveLookup(step, p, schema, part, op.label + " of " + what, &op, &lp.second_source)) {
               ok = false;
               schema_unknown = true;
               break;
             }
+            lp.second_broadcast = op.join->broadcast;
             schema = op.output;  // the partitioning is the input's
             break;
           }

@@ -61,7 +61,8 @@ struct RawStep {
   std::string key_field;       // key_by
   YAML::Node key_node;
   YAML::Node body;      // window, dedup, join, lookup, predict: resolved with the schema in pass 2
-  bool lookup = false;  // a `lookup:` step (kind kJoin): a feature view's values as of the event
+  bool lookup = false;  // a `lookup:` or `rank:` step (kind kJoin): a feature view's values as of the event
+  bool rank = false;    // a `rank:` step (lookup is set too)
 };
 
 // How the rows reaching a step are partitioned: by the field at key_field (hash), over
@@ -90,6 +91,8 @@ std::vector<std::string_view> Names(const Schema& schema);
 bool Entries(const YAML::Node& n, const std::string& what, std::initializer_list<std::string_view> allowed,
              Diagnostics* d, std::vector<std::pair<std::string, YAML::Node>>* out);
 const YAML::Node* Get(const std::vector<std::pair<std::string, YAML::Node>>& e, std::string_view key);
+// `true` or `false`; else an error at n.
+bool ReadBool(const YAML::Node& n, const std::string& what, Diagnostics* d, bool* out);
 bool ReadUint(const YAML::Node& n, const std::string& what, uint64_t lo, uint64_t hi, Diagnostics* d, uint64_t* out);
 bool ReadKeyFields(const YAML::Node& n, const Schema& schema, const std::string& what, Diagnostics* d,
                    std::vector<int>* out);
@@ -104,6 +107,23 @@ bool ResolveAggregate(const std::string& name, const YAML::Node& node, const Sch
 // against the step's input. Fills op->features and op->output.
 bool ResolveFeatures(const YAML::Node& body, const std::string& view_name, const Schema& in, const PartitionInfo& part,
                      const std::string& pipeline_source, const std::string& what, Diagnostics* d, LogicalOp* op);
+
+// The stream the pipeline `view_pipeline` writes `view`'s versions to, its entity field and the
+// indexes of the view's features in it; false after reporting (at view_node) what it lacks.
+bool ReadViewStream(const YAML::Node& view_node, const LogicalPlan& plan, const FeatureViewDef& view,
+                    const std::string& view_pipeline, Diagnostics* d, const StreamDef** right, int* entity,
+                    std::vector<int>* features);
+// How long an entity's last values stay readable after its last event: the view's state
+// lifetime (its longest window + delay, or its ttl if longer), as the online store keeps it;
+// -1 = for ever (a view with neither).
+int64_t ViewStateTtlMs(const FeatureViewDef& view);
+
+// A `rank: {candidates, view, as_of, model, ...}` step (docs/PIPELINE_SPEC.md, "rank"): a
+// broadcast as-of join of the view's stream (like ResolveViewLookup) per candidate, plus
+// op->rank. Fills op->join, op->rank, op->output and *second_source.
+bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan, const FeatureViewDef& view,
+                 const std::string& view_pipeline, const std::string& what, Diagnostics* d, LogicalOp* op,
+                 std::string* second_source);
 
 // A `lookup: {view, key, as_of, ...}` step: an as-of join (JoinDef::Type::kAsOf) with the stream
 // `view_stream` that `view_pipeline` writes and in which it computes `view` (resolved before

@@ -9,11 +9,41 @@
 
 namespace impulse::plan::spec_internal {
 
-namespace {
+bool ReadViewStream(const YAML::Node& view_node, const LogicalPlan& plan, const FeatureViewDef& view,
+                    const std::string& view_pipeline, Diagnostics* d, const StreamDef** right_out, int* entity_out,
+                    std::vector<int>* features) {
+  const StreamDef* right = nullptr;
+  for (const LogicalPipeline& lp : plan.pipelines) {
+    if (lp.name == view_pipeline) right = plan.FindStream(lp.sink.target);
+  }
+  if (right == nullptr) return false;  // the caller checked the sink is a stream
+  // The view's stream must carry the entity and every feature, unchanged, by name.
+  const Schema& rs = right->schema;
+  const int entity = rs.FieldIndex(view.entity.name);
+  if (entity < 0 || rs.field(static_cast<size_t>(entity)).type != view.entity.type) {
+    d->Add(Diagnostics::LocOf(view_node), "stream '" + right->name + "' written by pipeline '" + view_pipeline +
+                                              "' (computing view '" + view.name + "') lacks the view's entity field '" +
+                                              view.entity.name + "' of type " +
+                                              std::string(FieldTypeName(view.entity.type)));
+    return false;
+  }
+  features->clear();
+  for (const Field& f : view.feature_schema.fields()) {
+    const int at = rs.FieldIndex(f.name);
+    if (at < 0 || rs.field(static_cast<size_t>(at)).type != f.type) {
+      d->Add(Diagnostics::LocOf(view_node), "stream '" + right->name + "' written by pipeline '" + view_pipeline +
+                                                "' lacks feature '" + f.name + "' (" +
+                                                std::string(FieldTypeName(f.type)) + ") of view '" + view.name +
+                                                "': keep the view's features in that pipeline's output");
+      return false;
+    }
+    features->push_back(at);
+  }
+  *right_out = right;
+  *entity_out = entity;
+  return true;
+}
 
-// How long an entity's last values stay readable after its last event: the view's state
-// lifetime (its longest window + delay, or its ttl if longer), as the online store keeps it;
-// -1 = for ever (a view with neither).
 int64_t ViewStateTtlMs(const FeatureViewDef& view) {
   int64_t span = 0;
   for (const FeatureDef& f : view.features) {
@@ -23,13 +53,21 @@ int64_t ViewStateTtlMs(const FeatureViewDef& view) {
   return span > 0 ? span : -1;
 }
 
-}  // namespace
+bool ReadBool(const YAML::Node& n, const std::string& what, Diagnostics* d, bool* out) {
+  if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
+    *out = n.Scalar() == "true";
+    return true;
+  }
+  d->Add(Diagnostics::LocOf(n), "expected true or false for " + what);
+  return false;
+}
 
 bool ResolveViewLookup(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const LogicalPlan& plan,
                        const FeatureViewDef& view, const std::string& view_pipeline, const std::string& what,
                        Diagnostics* d, LogicalOp* op, std::string* second_source) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, what, {"view", "key", "as_of", "prefix", "versions_max", "rows_max"}, d, &e)) return false;
+  if (!Entries(n, what, {"view", "key", "as_of", "prefix", "versions_max", "rows_max", "broadcast"}, d, &e))
+    return false;
   const YAML::Node* key = Get(e, "key");
   const YAML::Node* as_of = Get(e, "as_of");
   if (key == nullptr || as_of == nullptr) {
@@ -64,40 +102,21 @@ bool ResolveViewLookup(const YAML::Node& n, const Schema& in, const PartitionInf
     return false;
   }
   const StreamDef* right = nullptr;
-  for (const LogicalPipeline& lp : plan.pipelines) {
-    if (lp.name == view_pipeline) right = plan.FindStream(lp.sink.target);
-  }
-  if (right == nullptr) return false;  // the caller checked the sink is a stream
-  // The view's stream must carry the entity and every feature, unchanged, by name.
-  const Schema& rs = right->schema;
-  const int entity = rs.FieldIndex(view.entity.name);
-  if (entity < 0 || rs.field(static_cast<size_t>(entity)).type != view.entity.type) {
-    d->Add(Diagnostics::LocOf(*Get(e, "view")), "stream '" + right->name + "' written by pipeline '" + view_pipeline +
-                                                    "' (computing view '" + view.name +
-                                                    "') lacks the view's entity field '" + view.entity.name +
-                                                    "' of type " + std::string(FieldTypeName(view.entity.type)));
-    return false;
-  }
-  for (const Field& f : view.feature_schema.fields()) {
-    const int at = rs.FieldIndex(f.name);
-    if (at < 0 || rs.field(static_cast<size_t>(at)).type != f.type) {
-      d->Add(Diagnostics::LocOf(*Get(e, "view")), "stream '" + right->name + "' written by pipeline '" + view_pipeline +
-                                                      "' lacks feature '" + f.name + "' (" +
-                                                      std::string(FieldTypeName(f.type)) + ") of view '" + view.name +
-                                                      "': keep the view's features in that pipeline's output");
-      return false;
-    }
-    j->right_output.push_back(at);
+  int entity = -1;
+  if (!ReadViewStream(*Get(e, "view"), plan, view, view_pipeline, d, &right, &entity, &j->right_output)) return false;
+  if (const YAML::Node* b = Get(e, "broadcast")) {
+    if (!ReadBool(*b, "broadcast of " + what, d, &j->broadcast)) return false;
   }
   // Co-partitioned as every join: partition p of this input meets partition p of the view's
-  // stream only.
-  if (part.partitions != right->options.partitions ||
-      (part.partitions > 1 &&
-       (part.key_field != lk[0] || right->key_field != entity || part.external || right->external_partitions))) {
+  // stream only. A broadcast lookup reads every partition of the view's stream in every task.
+  if (!j->broadcast && (part.partitions != right->options.partitions ||
+                        (part.partitions > 1 && (part.key_field != lk[0] || right->key_field != entity ||
+                                                 part.external || right->external_partitions)))) {
     d->Add(Diagnostics::LocOf(*key),
            what + ": this input must be partitioned by '" + key_field.name + "' over the partitions of stream '" +
                right->name + "' (keyed by '" + view.entity.name + "': " + std::to_string(right->options.partitions) +
-               ", this input: " + std::to_string(part.partitions) + "); repartition first with a key_by pipeline");
+               ", this input: " + std::to_string(part.partitions) +
+               "); repartition first with a key_by pipeline, or, for a small view, set 'broadcast: true'");
     return false;
   }
   if (const YAML::Node* v = Get(e, "versions_max"))

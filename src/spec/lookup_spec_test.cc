@@ -153,5 +153,30 @@ TEST(LookupSpec, ReportsEachErrorAtItsLineAndColumn) {
   ExpectOneError(dropped, 31, 24, "lacks feature 'AVG_PRICE_1D' (double) of view 'item'");
 }
 
+// broadcast: every task reads every partition of the view's stream, so an input keyed by
+// something else (users, or one partition) may look items up.
+TEST(LookupSpec, BroadcastNeedsNoCoPartitioning) {
+  for (const char* from : {"by_user", "one"}) {
+    std::vector<SpecError> errors;
+    Result<LogicalPlan> plan = CompileSpec(Spec("lookup: {view: item, key: item, as_of: -1m, broadcast: true}", from),
+                                           "pipeline.yaml", &errors);
+    ASSERT_TRUE(plan.ok()) << from << ": " << (errors.empty() ? plan.status().ToString() : errors[0].ToString());
+    const LogicalPipeline* p = nullptr;
+    for (const LogicalPipeline& lp : plan->pipelines) {
+      if (lp.name == "p") p = &lp;
+    }
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->second_source, "item_versions");
+    EXPECT_TRUE(p->second_broadcast);
+    ASSERT_NE(p->ops[0].join, nullptr);
+    EXPECT_TRUE(p->ops[0].join->broadcast);
+  }
+  // Not broadcast (the default, or said): co-partitioned, and the error suggests broadcast.
+  ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m, broadcast: false}", "by_user"), 30, 35,
+                 "or, for a small view, set 'broadcast: true'");
+  ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m, broadcast: yes please}", "by_user"), 30, 64,
+                 "expected true or false for broadcast of lookup#1");
+}
+
 }  // namespace
 }  // namespace impulse::plan

@@ -22,15 +22,6 @@ bool ReadString(const YAML::Node& n, const std::string& what, Diagnostics* d, st
   return true;
 }
 
-bool ReadBool(const YAML::Node& n, const std::string& what, Diagnostics* d, bool* out) {
-  if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) {
-    *out = n.Scalar() == "true";
-    return true;
-  }
-  d->Add(Diagnostics::LocOf(n), "expected true or false for " + what);
-  return false;
-}
-
 bool ReadDouble(const YAML::Node& n, const std::string& what, double lo, double hi, Diagnostics* d, double* out) {
   Result<double> v = ReadYamlDouble(n, what, lo, hi);
   if (!v.ok()) {

@@ -462,30 +462,31 @@ class Reader {
   void ReadStep(const YAML::Node& n, const std::string& what, RawPipeline* rp) {
     std::vector<Entry> e;
     if (!ReadMap(n, "a step of " + what,
-                 {"filter", "map", "project", "key_by", "window", "dedup", "join", "lookup", "features", "predict",
-                  "trigger"},
+                 {"filter", "map", "project", "key_by", "window", "dedup", "join", "lookup", "rank", "features",
+                  "predict", "trigger"},
                  &e)) {
       return;
     }
     if (e.size() != 1) {
       if (!e.empty()) {
         d_->Add(Diagnostics::LocOf(n),
-                "a step has exactly one of filter, map, project, key_by, window, dedup, join, lookup, features, "
-                "predict or trigger");
+                "a step has exactly one of filter, map, project, key_by, window, dedup, join, lookup, rank, "
+                "features, predict or trigger");
       }
       return;
     }
     const Entry& s = e[0];
     RawStep step;
     step.loc = Diagnostics::LocOf(s.key_node);
-    if (s.key == "window" || s.key == "dedup" || s.key == "join" || s.key == "lookup" || s.key == "predict" ||
-        s.key == "trigger") {
-      step.lookup = s.key == "lookup";
-      step.kind = s.key == "window"                      ? LogicalOp::Kind::kWindow
-                  : s.key == "dedup"                     ? LogicalOp::Kind::kDedup
-                  : s.key == "join" || s.key == "lookup" ? LogicalOp::Kind::kJoin
-                  : s.key == "predict"                   ? LogicalOp::Kind::kPredict
-                                                         : LogicalOp::Kind::kTrigger;
+    if (s.key == "window" || s.key == "dedup" || s.key == "join" || s.key == "lookup" || s.key == "rank" ||
+        s.key == "predict" || s.key == "trigger") {
+      step.lookup = s.key == "lookup" || s.key == "rank";
+      step.rank = s.key == "rank";
+      step.kind = s.key == "window"                                         ? LogicalOp::Kind::kWindow
+                  : s.key == "dedup"                                        ? LogicalOp::Kind::kDedup
+                  : s.key == "join" || s.key == "lookup" || s.key == "rank" ? LogicalOp::Kind::kJoin
+                  : s.key == "predict"                                      ? LogicalOp::Kind::kPredict
+                                                                            : LogicalOp::Kind::kTrigger;
       step.body = s.value;
     } else if (s.key == "filter") {
       step.kind = LogicalOp::Kind::kFilter;

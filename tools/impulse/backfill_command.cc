@@ -53,7 +53,7 @@ int BackfillCommand(const std::vector<std::string>& args) {
   bool quiet = false;
   po::options_description opts("backfill options");
   opts.add_options()("spec", po::value(&o.spec_path), "pipeline spec (YAML)")(
-      "models", po::value(&o.models_dir), "model repository for the spec's predict steps")(
+      "models", po::value(&o.models_dir), "model repository for the spec's predict and rank steps")(
       "input", po::value(&o.input_path), "history: CSV with a header row (.csv) or NDJSON")(
       "data-dir", po::value(&o.data_dir), "history: the log of an engine's data directory (engine stopped)")(
       "into", po::value(&o.input_stream), "stream the input is fed to (default: the spec's only input stream)")(

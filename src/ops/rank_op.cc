@@ -1,0 +1,404 @@
+// The rank operator (NewRankOperator in operator.h): the `rank` step (docs/PIPELINE_SPEC.md,
+// "rank"). Per event, its candidate list is read (rank_core.h) and turned into one row per
+// candidate (the event's fields, the event's number in the task, its candidate count, the
+// candidate id), which an as-of join with the view's stream (JoinOperator, kAsOf, broadcast)
+// completes with the candidate's view values as of the event: at once when the watermark is past
+// the event's as-of time, else when it passes (all candidates of an event in the same call,
+// since they share that time). The completed rows of every event released by one call are then
+// extended with the pair expressions, scored by the model in one matrix (at most batch_rows_max
+// rows per Predict), and each event leaves with its best k (or, emit: candidates, each row with
+// its score).
+//
+// Contract: one instance per task, one thread. State: the join's (versions of the view, waiting
+// candidate rows: both bounded by rows_max) and the next event number (checkpointed with it, so
+// rows waiting across a restore keep distinct numbers). An event whose candidates are not all
+// completed in one call (some refused by rows_max, or late: they are in _late_events, one per
+// candidate, with the join's reason) is dropped and counted (limit_dropped).
+#include <cmath>
+#include <map>
+#include <optional>
+
+#include "common/fixed_codec.h"
+#include "common/suggest.h"
+#include "expr/eval.h"
+#include "impulse/env.h"
+#include "model/repository.h"
+#include "ops/operator.h"
+#include "ops/rank_core.h"
+
+namespace impulse::plan {
+
+namespace {
+
+constexpr std::string_view kSeqFile = "rank.seq";
+
+// The model bound to the step's candidate rows: which field feeds each model input.
+struct RankBinding {
+  std::shared_ptr<const model::LoadedModel> loaded;
+  std::vector<int> fields;  // per model input: index in RankDef::row_schema
+  std::vector<FieldType> types;
+  std::vector<float> defaults;  // NaN: missing
+  std::string error;            // non-empty: this version cannot score these rows
+  bool usable() const { return loaded && error.empty(); }
+};
+
+class RankOperator final : public StatefulOperator {
+ public:
+  RankOperator(const LogicalOp& op, const OperatorContext& ctx)
+      : op_(op), def_(*op.rank), ctx_(ctx), env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()) {}
+
+  Status Init() {
+    LogicalOp join = op_;
+    join.rank = nullptr;
+    join.input = def_.candidate_input;
+    join.output = def_.candidate_schema;
+    ASSIGN_OR_RETURN(join_, NewJoinOperator(join, ctx_));
+    for (const NamedExpr& p : def_.pair) {
+      ASSIGN_OR_RETURN(CompiledExpr c, CompiledExpr::Compile(*p.expr));
+      pair_.push_back(std::move(c));
+    }
+    seq_field_ = static_cast<size_t>(def_.candidate_input.FieldIndex(RankDef::kSeqField));
+    count_field_ = static_cast<size_t>(def_.candidate_input.FieldIndex(RankDef::kCountField));
+    joined_.Reset(def_.candidate_schema.size());
+    candidates_.Reset(def_.candidate_input.size());
+    return Status::OK();
+  }
+
+  Status Process(int side, const RowBatch& in, OpOutput* out) override {
+    joined_.Reset(def_.candidate_schema.size());
+    OpOutput jo{&joined_, out->late, nullptr, nullptr};
+    if (side == 1) {
+      RETURN_IF_ERROR(join_->Process(1, in, &jo));
+      return Finish(out);
+    }
+    candidates_.Reset(def_.candidate_input.size());
+    const size_t width = op_.input.size();
+    for (size_t i = 0; i < in.size(); ++i) {
+      const Value* row = in.row(i);
+      const Value& list = row[def_.candidates_field];
+      if (list.null) {
+        RETURN_IF_ERROR(Flush(out));  // the events before it leave first, as they arrived
+        EmitUnranked(row, in.meta(i), /*empty=*/false, out);
+        continue;
+      }
+      const Status parsed = ParseCandidates(list.sv(), def_.candidates_max, &ids_);
+      if (!parsed.ok()) {
+        const LateReason reason =
+            parsed.code() == StatusCode::kResourceExhausted ? LateReason::kTooLarge : LateReason::kInvalid;
+        RecordLateRow(ctx_, op_.input, row, in.meta(i), reason, join_->watermark(), &own_, out->late);
+        continue;
+      }
+      if (ids_.empty()) {
+        RETURN_IF_ERROR(Flush(out));
+        EmitUnranked(row, in.meta(i), /*empty=*/true, out);
+        continue;
+      }
+      const int64_t seq = next_seq_++;
+      for (int64_t id : ids_) {
+        Value* c = candidates_.AppendRow();
+        candidates_.meta(candidates_.size() - 1) = in.meta(i);
+        for (size_t f = 0; f < width; ++f) c[f] = row[f];  // strings stay in `in` until the join copies them
+        c[seq_field_] = Value::Int(seq);
+        c[count_field_] = Value::Int(static_cast<int64_t>(ids_.size()));
+        c[width + 2] = Value::Int(id);
+      }
+    }
+    return Flush(out);
+  }
+
+  // Runs the candidate rows gathered so far through the join and emits what it completes.
+  Status Flush(OpOutput* out) {
+    if (candidates_.empty()) return Status::OK();
+    joined_.Reset(def_.candidate_schema.size());
+    OpOutput jo{&joined_, out->late, nullptr, nullptr};
+    RETURN_IF_ERROR(join_->Process(0, candidates_, &jo));
+    candidates_.Reset(def_.candidate_input.size());
+    return Finish(out);
+  }
+
+  Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
+    joined_.Reset(def_.candidate_schema.size());
+    OpOutput jo{&joined_, out->late, nullptr, nullptr};
+    RETURN_IF_ERROR(join_->AdvanceWatermark(watermark_ms, &jo));
+    return Finish(out);
+  }
+
+  int64_t watermark() const override { return join_->watermark(); }
+
+  Status Checkpoint(const std::string& dir) override {
+    RETURN_IF_ERROR(join_->Checkpoint(dir));
+    return env_->WriteFileAtomic(dir + "/" + std::string(kSeqFile), EncodeScalars());
+  }
+  Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
+    RETURN_IF_ERROR(join_->BeginCheckpoint(dir, files));
+    files->push_back(state::AsyncFile::Whole(dir + "/" + std::string(kSeqFile), EncodeScalars()));
+    return Status::OK();
+  }
+  bool ContinueCheckpoint(std::chrono::steady_clock::time_point deadline) override {
+    return join_->ContinueCheckpoint(deadline);
+  }
+  Status Restore(const std::string& dir) override {
+    RETURN_IF_ERROR(join_->Restore(dir));
+    ASSIGN_OR_RETURN(std::string s, env_->ReadFile(dir + "/" + std::string(kSeqFile)));
+    std::string_view in = s;
+    uint64_t seq = 0;
+    if (!GetFixed64(&in, &seq) || !GetCheckpointedStats(&in, &own_) || !in.empty()) {
+      return DataLoss("rank checkpoint: malformed " + dir + "/" + std::string(kSeqFile));
+    }
+    next_seq_ = static_cast<int64_t>(seq);
+    return Status::OK();
+  }
+
+  OperatorStats stats() const override {
+    OperatorStats s = join_->stats();
+    s.late_events += own_.late_events;
+    s.limit_dropped += own_.limit_dropped;
+    s.scored = scored_;
+    s.unscored = unscored_;
+    return s;
+  }
+
+ private:
+  std::string EncodeScalars() const {
+    std::string s;
+    PutFixed64(static_cast<uint64_t>(next_seq_), &s);
+    PutCheckpointedStats(own_, &s);
+    return s;
+  }
+
+  // An event with no candidate list (null: null outputs) or an empty one ("[]").
+  void EmitUnranked(const Value* row, const RowMeta& meta, bool empty, OpOutput* out) {
+    if (def_.emit_candidates) return;  // no candidate, no row
+    RowBatch& o = *out->rows;
+    Value* w = o.AppendRow();
+    RowMeta m = meta;
+    m.watermark_ms = std::max(m.watermark_ms, join_->watermark());
+    o.meta(o.size() - 1) = m;
+    CopyInto(op_.input, row, w, &o.arena());
+    const size_t width = op_.input.size();
+    w[width] = empty ? Value::String(o.arena().Copy("[]")) : Value::Null();
+    w[width + 1] = empty ? Value::String(o.arena().Copy("[]")) : Value::Null();
+  }
+
+  static void CopyInto(const Schema& schema, const Value* from, Value* to, Arena* arena) {
+    for (size_t f = 0; f < schema.size(); ++f) {
+      to[f] = from[f];
+      if (!from[f].null && schema.field(f).type == FieldType::kString) to[f] = Value::String(arena->Copy(from[f].sv()));
+    }
+  }
+
+  // Scores the rows the join completed in this call and emits their events.
+  Status Finish(OpOutput* out) {
+    if (joined_.empty()) return Status::OK();
+    // The events, by number (their arrival order in the task): rows of one event together.
+    groups_.clear();
+    for (size_t i = 0; i < joined_.size(); ++i) groups_[joined_.row(i)[seq_field_].i64].push_back(i);
+    Refresh();
+    // The candidate rows (row_schema: the joined fields, then the pair fields) and the matrix.
+    const size_t cw = def_.candidate_schema.size();
+    const size_t rw = def_.row_schema.size();
+    rows_.assign(joined_.size() * rw, Value::Null());
+    order_.clear();
+    complete_.clear();
+    for (auto& [seq, members] : groups_) {
+      const int64_t count = joined_.row(members[0])[count_field_].i64;
+      if (static_cast<int64_t>(members.size()) != count) {
+        ++own_.limit_dropped;  // some of its candidates were refused: they are in _late_events
+        continue;
+      }
+      complete_.push_back(seq);
+      BeginEventEval();
+      for (size_t i : members) {
+        Value* r = rows_.data() + order_.size() * rw;
+        const Value* j = joined_.row(i);
+        for (size_t f = 0; f < cw; ++f) r[f] = j[f];
+        for (size_t p = 0; p < pair_.size(); ++p) r[cw + p] = pair_[p].Eval(r, &joined_.arena());
+        order_.push_back(i);
+      }
+      (void)TakeEvalError();  // an over-budget pair value is null (expr/eval.h)
+    }
+    const size_t n = order_.size();
+    scores_.assign(n, std::nanf(""));
+    if (binding_.usable() && n > 0) {
+      const size_t f = binding_.fields.size();
+      matrix_.resize(n * f);
+      for (size_t j = 0; j < n; ++j) {
+        const Value* r = rows_.data() + j * rw;
+        float* x = matrix_.data() + j * f;
+        for (size_t c = 0; c < f; ++c) {
+          const Value& v = r[binding_.fields[c]];
+          if (v.null) {
+            x[c] = binding_.defaults[c];
+            continue;
+          }
+          switch (binding_.types[c]) {
+            case FieldType::kDouble: x[c] = static_cast<float>(v.f64); break;
+            case FieldType::kBool: x[c] = v.b ? 1.0f : 0.0f; break;
+            default: x[c] = static_cast<float>(v.i64); break;
+          }
+        }
+      }
+      RETURN_IF_ERROR(
+          ScoreInBatches(*binding_.loaded->model, matrix_.data(), n, def_.batch_rows_max, &scratch_, scores_.data()));
+      scored_ += n;
+    } else {
+      unscored_ += n;
+    }
+    Emit(out);
+    return Status::OK();
+  }
+
+  void Emit(OpOutput* out) {
+    RowBatch& o = *out->rows;
+    const size_t rw = def_.row_schema.size();
+    const size_t width = op_.input.size();
+    if (def_.emit_candidates) {
+      for (size_t j = 0; j < order_.size(); ++j) {
+        const Value* r = rows_.data() + j * rw;
+        Value* w = o.AppendRow();
+        o.meta(o.size() - 1) = joined_.meta(order_[j]);
+        size_t at = 0;
+        for (size_t f = 0; f < rw; ++f) {
+          if (f == seq_field_ || f == count_field_) continue;
+          Value v = r[f];
+          if (!v.null && def_.row_schema.field(f).type == FieldType::kString) v = Value::String(o.arena().Copy(v.sv()));
+          w[at++] = v;
+        }
+        w[at] = binding_.usable() && std::isfinite(scores_[j]) ? Value::Double(scores_[j]) : Value::Null();
+      }
+      return;
+    }
+    size_t j = 0;
+    for (int64_t seq : complete_) {
+      const std::vector<size_t>& members = groups_[seq];
+      ids_.clear();
+      for (size_t m = 0; m < members.size(); ++m) ids_.push_back(rows_[(j + m) * rw + width + 2].i64);
+      const std::span<const float> s(scores_.data() + j, members.size());
+      const Value* first = rows_.data() + j * rw;
+      Value* w = o.AppendRow();
+      o.meta(o.size() - 1) = joined_.meta(members[0]);
+      CopyInto(op_.input, first, w, &o.arena());
+      if (binding_.usable()) {
+        KeepTopK(ids_, s, def_.k, &ranked_);
+        text_.clear();
+        AppendRankedIdsJson(ranked_, &text_);
+        w[width] = Value::String(o.arena().Copy(text_));
+        text_.clear();
+        AppendRankedScoresJson(ranked_, &text_);
+        w[width + 1] = Value::String(o.arena().Copy(text_));
+      } else {
+        w[width] = Value::Null();
+        w[width + 1] = Value::Null();
+      }
+      j += members.size();
+    }
+  }
+
+  // Re-resolves the serving version when the repository changed.
+  void Refresh() {
+    if (ctx_.models == nullptr) {
+      binding_ = RankBinding{};
+      binding_.error = "no model repository";
+      return;
+    }
+    const uint64_t gen = ctx_.models->generation();
+    if (resolved_ && gen == generation_) return;
+    generation_ = gen;
+    resolved_ = true;
+    auto got = ctx_.models->Get(def_.model, std::nullopt);
+    if (!got.ok()) {
+      binding_ = RankBinding{};
+      binding_.error = got.status().message();
+      return;
+    }
+    if (binding_.loaded == *got) return;
+    binding_ = RankBinding{};
+    binding_.loaded = *got;
+    binding_.error = Bind(**got, def_.row_schema, &binding_.fields, &binding_.types, &binding_.defaults);
+  }
+
+ public:
+  // Resolves the model's inputs by name among `rows`' fields; "" or why not.
+  static std::string Bind(const model::LoadedModel& m, const Schema& rows, std::vector<int>* fields,
+                          std::vector<FieldType>* types, std::vector<float>* defaults) {
+    const std::string what = "model '" + m.name + "' version " + std::to_string(m.version);
+    std::vector<std::string_view> names;
+    for (const Field& f : rows.fields()) names.push_back(f.name);
+    for (const model::ModelInput& in : m.config.inputs) {
+      const std::string& from = in.from.empty() ? in.name : in.from;
+      const int idx = rows.FieldIndex(from);
+      if (idx < 0 || from == RankDef::kSeqField || from == RankDef::kCountField) {
+        return what + " input '" + in.name + "' reads field '" + from +
+               "', which is neither a field of the event, a feature of the candidate nor a pair field" +
+               DidYouMean(from, names);
+      }
+      const FieldType t = rows.field(static_cast<size_t>(idx)).type;
+      if (t == FieldType::kString) {
+        return what + " input '" + in.name + "' reads string field '" + from + "'; models take numbers and bools";
+      }
+      fields->push_back(idx);
+      types->push_back(t);
+      defaults->push_back(in.default_value ? *in.default_value : std::nanf(""));
+    }
+    if (m.model->num_outputs() < 1) return what + " has no output";
+    return "";
+  }
+
+ private:
+  const LogicalOp op_;
+  const RankDef def_;
+  const OperatorContext ctx_;
+  Env* env_;
+  std::unique_ptr<StatefulOperator> join_;
+  std::vector<CompiledExpr> pair_;
+  size_t seq_field_ = 0, count_field_ = 0;
+  int64_t next_seq_ = 0;
+  RankBinding binding_;
+  uint64_t generation_ = 0;
+  bool resolved_ = false;
+  OperatorStats own_;  // late (invalid, too_large) and dropped events of this step
+  uint64_t scored_ = 0, unscored_ = 0;
+  // Scratch, reused across calls.
+  RowBatch joined_{1}, candidates_{1};
+  std::vector<int64_t> ids_;
+  std::map<int64_t, std::vector<size_t>> groups_;
+  std::vector<int64_t> complete_;
+  std::vector<size_t> order_;
+  std::vector<Value> rows_;
+  std::vector<float> matrix_, scores_, scratch_;
+  std::vector<RankedCandidate> ranked_;
+  std::string text_;
+};
+
+}  // namespace
+
+Status CheckRankStep(const LogicalOp& op, model::ModelRepository* models) {
+  if (op.rank == nullptr) return Status::OK();
+  const RankDef& r = *op.rank;
+  const std::string step = "step " + op.label + " (model '" + r.model + "')";
+  if (models == nullptr) return FailedPrecondition(step + " needs a model repository (impulse run --models DIR)");
+  auto got = models->Get(r.model, std::nullopt);
+  if (!got.ok()) return got.status().WithContext(step);
+  std::vector<int> fields;
+  std::vector<FieldType> types;
+  std::vector<float> defaults;
+  const std::string error = RankOperator::Bind(**got, r.row_schema, &fields, &types, &defaults);
+  if (!error.empty()) return InvalidArgument(step + ": " + error);
+  return Status::OK();
+}
+
+Result<std::unique_ptr<StatefulOperator>> NewRankOperator(const LogicalOp& op, const OperatorContext& ctx) {
+  if (op.kind != LogicalOp::Kind::kJoin || op.join == nullptr || op.rank == nullptr) {
+    return InvalidArgument("rank operator: not a rank op");
+  }
+  const RankDef& r = *op.rank;
+  if (r.candidates_field < 0 || static_cast<size_t>(r.candidates_field) >= op.input.size() ||
+      r.candidate_input.size() != op.input.size() + 3 || r.k == 0 || r.candidates_max == 0 || r.batch_rows_max == 0) {
+    return InvalidArgument("rank operator: malformed definition");
+  }
+  auto rank = std::make_unique<RankOperator>(op, ctx);
+  RETURN_IF_ERROR(rank->Init());
+  return std::unique_ptr<StatefulOperator>(std::move(rank));
+}
+
+}  // namespace impulse::plan

@@ -1,0 +1,330 @@
+// The rank step (rank_op.cc) through a compiled spec and a pipeline instance: scores of a linear
+// model over event, candidate and pair fields; order, k and ties; candidates without versions;
+// as-of versions; waiting for the watermark; emit: candidates; malformed and oversized candidate
+// lists to _late_events; checkpoint and restore; spec errors at their line and column.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "event/json_writer.h"
+#include "model/repository.h"
+#include "model/test_repo_dir.h"
+#include "ops/operator.h"
+#include "plan/physical.h"
+#include "spec/spec.h"
+
+namespace impulse::plan {
+namespace {
+
+// Lines 1-28 ("- rank:" last); the step's entries start at line 29, column 11.
+constexpr char kHead[] = R"(streams:
+  - name: items
+    fields: [{name: item, type: int64}, {name: category, type: int64}, {name: price, type: double}, {name: ts, type: timestamp}]
+    key: item
+    event_time: ts
+    partitions: 2
+  - name: visits
+    fields: [{name: user, type: int64}, {name: category, type: int64}, {name: cands, type: string, nullable: true}, {name: ts, type: timestamp}]
+    key: user
+    event_time: ts
+    partitions: 2
+feature_views:
+  - name: item
+    entity: item
+    features:
+      - {name: cat, expr: category}
+      - {name: cur_price, expr: price}
+pipelines:
+  - name: item_features
+    from: items
+    steps:
+      - features: item
+    sink: {stream: item_versions}
+  - name: p
+    from: visits
+    steps:
+      - map: {one: "1"}
+      - rank:
+)";
+
+// The step's body, one entry per line at indentation 10.
+std::string Spec(const std::string& body) { return std::string(kHead) + body + "    sink: {stream: out}\n"; }
+
+constexpr char kBody[] = R"(          candidates: cands
+          view: item
+          as_of: 100ms
+          model: ranker
+          pair: {same_cat: "item_cat = category"}
+          k: 3
+          candidates_max: 5
+          outputs: {items: recs, scores: rec_scores}
+)";
+
+std::string Body(const std::string& extra = "", const std::string& as_of = "-100") {
+  std::string b = kBody;
+  b.replace(b.find("100ms"), 5, as_of);
+  return b + extra;
+}
+
+// score = cur_price + 10 * same_cat + 0 * one; a missing value adds nothing.
+void WriteModel(const model::TestRepoDir& t) {
+  t.Write("ranker/config.yaml",
+          "kind: linear\ninputs:\n  - {name: item_cur_price}\n  - {name: same_cat}\n  - {name: one}\noutputs: "
+          "[score]\n");
+  t.Write("ranker/1/model.json", R"({"kind":"linear","weights":[1,10,0],"bias":0})");
+}
+
+struct Item {
+  int64_t item, category;
+  double price;
+  int64_t ts;
+};
+struct Visit {
+  int64_t user, category;
+  const char* cands;  // null: a null field
+  int64_t ts;
+};
+
+class RankOpTest : public ::testing::Test {
+ protected:
+  void SetUp() override { WriteModel(repo_dir_); }
+
+  // Compiles `body`, opens the repository, and makes instances of both pipelines.
+  void Make(const std::string& body) {
+    auto plan = CompileSpec(Spec(body), "t.yaml", nullptr);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    plan_ = std::move(*plan);
+    auto repo = model::ModelRepository::Open(repo_dir_.dir());
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+    ASSERT_TRUE(CheckRankStep(plan_.pipelines[1].ops[1], repo_.get()).ok());
+    for (int i = 0; i < 2; ++i) {
+      auto phys = PhysicalPipeline::Create(plan_.pipelines[static_cast<size_t>(i)], plan_);
+      ASSERT_TRUE(phys.ok()) << phys.status().ToString();
+      phys_[i] = std::move(*phys);
+    }
+    ASSERT_EQ(plan_.pipelines[1].name, "p");
+    inst_ = NewInstance();
+  }
+
+  std::unique_ptr<PipelineInstance> NewInstance() {
+    InstanceOptions io;
+    io.models = repo_.get();
+    auto inst = phys_[1]->NewInstance(io);
+    EXPECT_TRUE(inst.ok()) << inst.status().ToString();
+    return inst.ok() ? std::move(*inst) : nullptr;
+  }
+
+  // The item view's versions for `items` (the item_features pipeline's output), into side 1.
+  void AddItems(const std::vector<Item>& items, PipelineInstance* inst = nullptr) {
+    InstanceOptions io;
+    auto view = phys_[0]->NewInstance(io);
+    ASSERT_TRUE(view.ok());
+    RowBatch in(4), versions(phys_[0]->output_schema().size()), late(LateEventsStreamDef().schema.size());
+    for (const Item& it : items) {
+      Value* r = in.AppendRow();
+      r[0] = Value::Int(it.item);
+      r[1] = Value::Int(it.category);
+      r[2] = Value::Double(it.price);
+      r[3] = Value::Int(it.ts);
+      in.meta(in.size() - 1).event_time_ms = it.ts;
+    }
+    ASSERT_TRUE((*view)->Run(0, in, INT64_MIN, &versions, &late).ok());
+    ASSERT_EQ(versions.size(), items.size());
+    Run(1, versions, INT64_MIN, inst);
+  }
+
+  void AddVisits(const std::vector<Visit>& visits, int64_t watermark, PipelineInstance* inst = nullptr) {
+    RowBatch in(4);
+    for (const Visit& v : visits) {
+      Value* r = in.AppendRow();
+      r[0] = Value::Int(v.user);
+      r[1] = Value::Int(v.category);
+      r[2] = v.cands == nullptr ? Value::Null() : Value::String(in.arena().Copy(v.cands));
+      r[3] = Value::Int(v.ts);
+      RowMeta& m = in.meta(in.size() - 1);
+      m.event_time_ms = v.ts;
+      m.watermark_ms = watermark;
+      m.offset = 7 + in.size();
+    }
+    Run(0, in, watermark, inst);
+  }
+
+  void Run(int side, const RowBatch& in, int64_t wm, PipelineInstance* inst = nullptr) {
+    RowBatch out(phys_[1]->output_schema().size()), late(LateEventsStreamDef().schema.size());
+    ASSERT_TRUE((inst != nullptr ? inst : inst_.get())->Run(side, in, wm, &out, &late).ok());
+    for (size_t i = 0; i < out.size(); ++i) {
+      std::string line;
+      AppendRowJson(phys_[1]->output_schema(), out.row(i), &line);
+      rows_.push_back(line);
+    }
+    for (size_t i = 0; i < late.size(); ++i) {
+      std::string line;
+      AppendRowJson(LateEventsStreamDef().schema, late.row(i), &line);
+      late_.push_back(line);
+    }
+  }
+
+  // Items 1..4; item 1 changes price after the visits' as-of time (not read).
+  static std::vector<Item> Items() {
+    return {{1, 1, 5.0, 100}, {2, 2, 7.0, 110}, {3, 1, 5.0, 120}, {4, 2, 1.0, 130}, {1, 1, 100.0, 950}};
+  }
+
+  model::TestRepoDir repo_dir_;
+  LogicalPlan plan_;
+  std::unique_ptr<model::ModelRepository> repo_;
+  std::unique_ptr<PhysicalPipeline> phys_[2];
+  std::unique_ptr<PipelineInstance> inst_;
+  std::vector<std::string> rows_, late_;
+};
+
+TEST_F(RankOpTest, KeepsTheBestKBestFirstTiesByIdAsOfTheEvent) {
+  Make(Body());
+  AddItems(Items());
+  // Scores: 1 and 3 same category (5 + 10 = 15: a tie, the smaller id first), 2: 7, 4: 1, 9 has
+  // no versions (null features: 0). Top 3. The top_k form reads the same.
+  AddVisits({{1, 1, "[4,3,2,1,9]", 1000},
+             {2, 2, R"([{"value":2,"count":5},{"value":4,"count":1}])", 1000},
+             {3, 2, "[9]", 1000}},
+            /*watermark=*/950);
+  ASSERT_EQ(rows_.size(), 3u) << ::testing::PrintToString(late_);
+  EXPECT_NE(rows_[0].find(R"("user":1,"category":1,"cands":"[4,3,2,1,9]","ts":)"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[0].find(R"("recs":"[1,3,2]","rec_scores":"[15,15,7]")"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("recs":"[2,4]","rec_scores":"[17,11]")"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[2].find(R"("recs":"[9]","rec_scores":"[0]")"), std::string::npos) << rows_[2];
+  EXPECT_TRUE(late_.empty());
+  const auto stats = inst_->Stats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].first, "rank#2");
+  EXPECT_EQ(stats[0].second.scored, 8u);
+}
+
+TEST_F(RankOpTest, NullAndEmptyListsPassMalformedAndOversizedOnesGoToLateEvents) {
+  Make(Body());
+  AddItems(Items());
+  AddVisits({{1, 1, nullptr, 1000},
+             {2, 1, "[]", 1000},
+             {3, 1, R"([1, "x"])", 1000},
+             {4, 1, "[1,2,3,4,5,6]", 1000},
+             {5, 1, "{\"value\":1}", 1000}},
+            950);
+  ASSERT_EQ(rows_.size(), 2u);
+  EXPECT_NE(rows_[0].find(R"("recs":null,"rec_scores":null)"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("recs":"[]","rec_scores":"[]")"), std::string::npos) << rows_[1];
+  ASSERT_EQ(late_.size(), 3u);
+  // What (the event), where (pipeline, step, partition and offset), why (the reason).
+  EXPECT_NE(late_[0].find(R"("pipeline":"p","operator":"rank#2","reason":"invalid")"), std::string::npos) << late_[0];
+  EXPECT_NE(late_[0].find(R"(\"user\":3)"), std::string::npos) << late_[0];
+  EXPECT_NE(late_[1].find(R"("reason":"too_large")"), std::string::npos) << late_[1];
+  EXPECT_NE(late_[2].find(R"("reason":"invalid")"), std::string::npos) << late_[2];
+  EXPECT_EQ(inst_->Stats()[0].second.late_events, 3u);
+}
+
+TEST_F(RankOpTest, AnEventWaitsForTheWatermarkToPassItsAsOfTime) {
+  Make(Body("", "0"));
+  AddItems(Items());
+  AddVisits({{1, 1, "[1,2]", 940}}, 900);  // as of 940: the watermark (900) has not passed it
+  EXPECT_TRUE(rows_.empty());
+  // Item 1's version at 950 comes after 940: not read even once it has arrived.
+  RowBatch none(4);
+  Run(0, none, 1000);
+  ASSERT_EQ(rows_.size(), 1u);
+  EXPECT_NE(rows_[0].find(R"("recs":"[1,2]","rec_scores":"[15,7]")"), std::string::npos) << rows_[0];
+}
+
+TEST_F(RankOpTest, RestoredWaitingEventsAreRankedAsUninterrupted) {
+  Make(Body("", "0"));
+  AddItems(Items());
+  AddVisits({{1, 1, "[1,2,3]", 940}, {2, 2, "[4,2]", 945}}, 900);
+  ASSERT_TRUE(rows_.empty());
+  char tmpl[] = "/tmp/rank_op_test.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  ASSERT_TRUE(inst_->Checkpoint(dir + "/cp").ok());
+  std::unique_ptr<PipelineInstance> restored = NewInstance();
+  ASSERT_TRUE(restored->Restore(dir + "/cp").ok());
+  // A new event after the restore gets its own number: not mixed with the waiting ones.
+  AddVisits({{3, 1, "[3]", 946}}, 900, restored.get());
+  RowBatch none(4);
+  Run(0, none, 1000, restored.get());
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(rows_.size(), 3u);
+  EXPECT_NE(rows_[0].find(R"("recs":"[1,3,2]","rec_scores":"[15,15,7]")"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("recs":"[2,4]","rec_scores":"[17,11]")"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[2].find(R"("recs":"[3]","rec_scores":"[15]")"), std::string::npos) << rows_[2];
+}
+
+TEST_F(RankOpTest, EmitCandidatesGivesOneRowPerCandidateWithEveryModelInput) {
+  Make(Body("          emit: candidates\n          batch_rows_max: 2\n"));
+  AddItems(Items());
+  AddVisits({{1, 1, "[2,9,1]", 1000}}, 950);
+  ASSERT_EQ(rows_.size(), 3u);
+  // The event, the candidate, its features, the pair field, the score: what a trainer labels.
+  EXPECT_NE(
+      rows_[0].find(R"("one":1,"candidate":2,"item_cat":2,"item_cur_price":7.0,"same_cat":false,"rec_scores":7.0})"),
+      std::string::npos)
+      << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("candidate":9,"item_cat":null,"item_cur_price":null,"same_cat":null,"rec_scores":0.0})"),
+            std::string::npos)
+      << rows_[1];
+  EXPECT_NE(rows_[2].find(R"("candidate":1,"item_cat":1,"item_cur_price":5.0,"same_cat":true,"rec_scores":15.0})"),
+            std::string::npos)
+      << rows_[2];
+}
+
+TEST_F(RankOpTest, WithoutAServingVersionOutputsAreNullAndRowsCountedUnscored) {
+  Make(Body());
+  AddItems(Items());
+  ASSERT_TRUE(repo_->Unload("ranker", 1).ok());
+  AddVisits({{1, 1, "[1,2]", 1000}}, 950);
+  ASSERT_EQ(rows_.size(), 1u);
+  EXPECT_NE(rows_[0].find(R"("recs":null,"rec_scores":null)"), std::string::npos) << rows_[0];
+  EXPECT_EQ(inst_->Stats()[0].second.unscored, 2u);
+  EXPECT_EQ(inst_->Stats()[0].second.scored, 0u);
+  // Served again: scored again.
+  ASSERT_TRUE(repo_->Load("ranker", 1).ok());
+  AddVisits({{2, 1, "[1,2]", 1001}}, 951);
+  ASSERT_EQ(rows_.size(), 2u);
+  EXPECT_NE(rows_[1].find(R"("recs":"[1,2]","rec_scores":"[15,7]")"), std::string::npos) << rows_[1];
+}
+
+TEST_F(RankOpTest, AModelInputNoFieldProvidesIsRefusedAtStart) {
+  repo_dir_.Write("ranker/config.yaml",
+                  "kind: linear\ninputs:\n  - {name: item_price}\n  - {name: same_cat}\n  - {name: one}\noutputs: "
+                  "[score]\n");
+  auto plan = CompileSpec(Spec(Body()), "t.yaml", nullptr);
+  ASSERT_TRUE(plan.ok());
+  auto repo = model::ModelRepository::Open(repo_dir_.dir());
+  ASSERT_TRUE(repo.ok());
+  const Status st = CheckRankStep(plan->pipelines[1].ops[1], repo->get());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("input 'item_price' reads field 'item_price', which is neither"), std::string::npos)
+      << st.ToString();
+}
+
+void ExpectOneError(const std::string& body, int line, int col, const std::string& text) {
+  std::vector<SpecError> errors;
+  auto plan = CompileSpec(Spec(body), "t.yaml", &errors);
+  ASSERT_FALSE(plan.ok());
+  ASSERT_EQ(errors.size(), 1u) << errors[0].ToString();
+  EXPECT_EQ(errors[0].line, line) << errors[0].ToString();
+  EXPECT_EQ(errors[0].column, col) << errors[0].ToString();
+  EXPECT_NE(errors[0].message.find(text), std::string::npos) << errors[0].ToString();
+}
+
+TEST(RankSpec, ErrorsAtTheirLineAndColumn) {
+  std::string b = Body();
+  ExpectOneError(std::string(b).replace(b.find("cands"), 5, "cats"), 29, 23, "candidates of rank#2");
+  ExpectOneError(std::string(b).replace(b.find("cands"), 5, "user"), 29, 23, "is int64, not a string");
+  ExpectOneError(std::string(b).replace(b.find("k: 3"), 4, "k: 0"), 34, 14, "k of rank#2");
+  ExpectOneError(Body("          emit: all\n"), 37, 17, "emit of rank#2");
+  ExpectOneError(std::string(b).replace(b.find("item_cat = category"), 19, "item_cat = nope"), 33, 40,
+                 "unknown field 'nope'");
+  ExpectOneError(Body("          candidate: user\n"), 29, 11, "clashes with a field of the input");
+  ExpectOneError(std::string(b).replace(b.find("rec_scores"), 10, "user"), 36, 20, "clashes with a field");
+}
+
+}  // namespace
+}  // namespace impulse::plan
