@@ -101,7 +101,10 @@ std::string ResetBody(const PipelineReset& r, const std::vector<PipelineInfo>& p
 
 void Router::ResetPipeline(const std::string& pipeline, std::string_view query, ReplyFn reply) const {
   std::optional<ResetTo> to;
-  for (const auto& [key, raw] : SplitQuery(query)) {
+  std::string malformed;
+  const std::optional<QueryParams> params = DecodeQuery(query, &malformed);
+  if (!params) return reply(Error(400, malformed, "InvalidArgument"));
+  for (const auto& [key, raw] : *params) {
     if (key != "to") {
       return reply(Error(400, "unknown query parameter '" + std::string(key) + "' (expected to)", "InvalidArgument"));
     }
