@@ -254,6 +254,11 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
         ADD_FAILURE() << "event " << id << " candidate " << cand << ": score " << engine << ", model " << expected;
       }
       scored[id].push_back({cand, expected});
+      // The pair fields rank.yaml defines.
+      EXPECT_EQ(InputValue(row, "cand_is_current"), cand == IntField(row, "item_id") ? 1.0f : 0.0f) << id;
+      const float views = InputValue(row, "cand_list_count"), item_views = InputValue(row, "cand_ITEM_VIEWS_1D");
+      EXPECT_TRUE(views == item_views || (std::isnan(views) && std::isnan(item_views))) << id;
+      EXPECT_TRUE(std::isnan(InputValue(row, "cand_list_rank"))) << id;
 
       // The candidate's item view as of the view: its latest version at or before the view's
       // second (point in time: all events of a second count), i.e. views in the day ending
