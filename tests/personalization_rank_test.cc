@@ -8,7 +8,9 @@
 //      input names) scored on that row's fields; the row's cand_ITEM_VIEWS_1D is the candidate's
 //      item view as of the event, recomputed by brute force from the simulated events;
 //   d) recs: at most 10 distinct ids of the event's list, scores non-increasing, and exactly the
-//      10 best of the independently scored candidate rows (score descending, ties by id).
+//      10 best of the independently scored candidate rows (score descending, ties by id);
+//   e) a live engine on 2 shards, fed the events in small requests, writes the backfill's recs
+//      and scores for every view.
 // Label "e2e".
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -16,19 +18,24 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "datagen/shop/format.h"
 #include "datagen/shop/simulator.h"
 #include "features/backfill.h"
+#include "impulse/engine.h"
+#include "impulse/models.h"
 #include "model/model_config.h"
 #include "model/xgboost_model.h"
 
@@ -360,6 +367,134 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
   EXPECT_GT(full_lists, recs_rows / 5) << "a good share of views get 10 recommendations";
   std::cout << view_time.size() << " views, " << list_of.size() << " with a list, " << candidate_rows
             << " candidate rows (" << views_1d_checked << " item views checked), " << full_lists << " with 10 recs\n";
+}
+
+void IngestSync(Engine& engine, const std::string& body) {
+  for (int attempt = 0;; ++attempt) {
+    std::promise<std::pair<Status, IngestResult>> done;
+    auto fut = done.get_future();
+    Status st = engine.Ingest("events", body, 0, [&](Status s, IngestResult r) { done.set_value({s, std::move(r)}); });
+    if (st.code() == StatusCode::kUnavailable && attempt < 1000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    auto [status, result] = fut.get();
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    ASSERT_EQ(result.rejected, 0u) << (result.errors.empty() ? "" : result.errors[0].reason);
+    return;
+  }
+}
+
+// Every event of `stream` as NDJSON lines; reads continue after the last line's "_offset"
+// (offsets of pipeline-written streams are not dense: watermark markers).
+std::string ReadAll(const Engine& engine, const std::string& stream, uint64_t* lines) {
+  std::string all;
+  *lines = 0;
+  for (const StreamInfo& s : engine.ListStreams()) {
+    if (s.name != stream) continue;
+    for (const PartitionInfo& p : s.partitions) {
+      uint64_t from = p.start_offset;
+      while (true) {
+        std::string out;
+        EXPECT_TRUE(engine.ReadEvents(stream, p.partition, from, 10'000, &out).ok());
+        if (out.empty()) break;
+        const size_t last = out.rfind('\n', out.size() - 2);
+        const size_t at = out.find("\"_offset\":", last == std::string::npos ? 0 : last);
+        if (at == std::string::npos) {
+          ADD_FAILURE() << "no _offset in " << out.substr(last == std::string::npos ? 0 : last);
+          break;
+        }
+        uint64_t offset = 0;
+        std::from_chars(out.data() + at + 10, out.data() + out.size(), offset);
+        from = offset + 1;
+        *lines += static_cast<uint64_t>(std::count(out.begin(), out.end(), '\n'));
+        all += out;
+      }
+    }
+  }
+  return all;
+}
+
+// event_id -> (recs, rec_scores) as printed ("null" for null) of NDJSON recommendations rows.
+std::map<int64_t, std::pair<std::string, std::string>> RecsById(const std::string& ndjson) {
+  std::map<int64_t, std::pair<std::string, std::string>> out;
+  dom::parser parser;
+  std::istringstream lines(ndjson);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    dom::object row;
+    if (parser.parse(line).get_object().get(row) != simdjson::SUCCESS) {
+      ADD_FAILURE() << "not a JSON object: " << line;
+      continue;
+    }
+    std::string recs = "null", scores = "null";
+    ListField(row, "recs", &recs);
+    ListField(row, "rec_scores", &scores);
+    EXPECT_TRUE(out.emplace(IntField(row, "event_id"), std::pair{recs, scores}).second) << "twice: " << line;
+  }
+  return out;
+}
+
+TEST_F(PersonalizationRankTest, LiveEngineOnTwoShardsWritesTheBackfillsRecs) {
+  const auto offline = RecsById(Backfill("recommendations"));
+  size_t views = 0;
+  for (const Event& e : events_) views += e.type == EventType::kView;
+  ASSERT_EQ(offline.size(), views);
+
+  EngineOptions options;
+  options.data_dir = (dir_ / "data").string();
+  options.shards = 2;
+  options.max_producers = 1;
+  options.durability = Durability::kNone;
+  options.checkpoint_interval_ms = 1'000;
+  auto models = ModelRepository::Open(kDir + "/models");
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  options.models = std::move(*models);
+  auto engine = Engine::Open(kDir + "/rank.yaml", options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  std::string body;
+  size_t lines = 0;
+  for (const Event& e : events_) {
+    AppendEvent(e, SimOptions().start_epoch_day, OutputFormat::kNdjson, &body);
+    if (++lines == 50) {  // live clients send small batches
+      ASSERT_NO_FATAL_FAILURE(IngestSync(**engine, body));
+      body.clear();
+      lines = 0;
+    }
+  }
+  if (!body.empty()) {
+    ASSERT_NO_FATAL_FAILURE(IngestSync(**engine, body));
+  }
+  ASSERT_TRUE((*engine)->EndOfInput("events").ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  uint64_t written = 0;
+  std::string ndjson;
+  while (true) {
+    (void)(*engine)->WaitForPipelines(1'000);
+    ndjson = ReadAll(**engine, "recommendations", &written);
+    if (written >= views || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE((*engine)->WaitForPipelines(10'000).ok());
+  ndjson = ReadAll(**engine, "recommendations", &written);
+  uint64_t late = 0;
+  const std::string late_events = ReadAll(**engine, "_late_events", &late);
+  EXPECT_EQ(late, 0u) << late_events.substr(0, 2000);
+  ASSERT_TRUE((*engine)->Stop().ok());
+
+  const auto online = RecsById(ndjson);
+  ASSERT_EQ(online.size(), offline.size());
+  int mismatches = 0;
+  for (const auto& [id, recs] : online) {
+    const auto off = offline.find(id);
+    ASSERT_NE(off, offline.end()) << "event " << id << " only online";
+    if (recs != off->second && ++mismatches <= kMismatchesShown) {
+      ADD_FAILURE() << "event " << id << ": online " << recs.first << " " << recs.second << ", backfill "
+                    << off->second.first << " " << off->second.second;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
 }
 
 }  // namespace
