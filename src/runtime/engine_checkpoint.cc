@@ -224,13 +224,29 @@ Status EngineImpl::RunCheckpoint(uint64_t* id, bool final, ResetPlan* reset, Res
   if (outcome != nullptr) outcome->requested = ckpt_reset_.pipeline != SIZE_MAX;
   ckpt_pause_epoch.store(epoch, std::memory_order_release);
   signal_all();
-  bool ok = WaitFor(clock_, deadline, [&] {
+  const auto all_paused = [&] {
     for (auto& sh : shards_) {
       if (sh->paused_epoch.load(std::memory_order_acquire) < epoch) return false;
     }
     return true;
-  });
-  if (!ok) return fail(Unavailable("checkpoint: shards did not pause in time"));
+  };
+  bool ok = WaitFor(clock_, deadline, all_paused);
+  Status pause_failed;
+  if (!ok) {
+    pause_failed = Unavailable("checkpoint: shards did not pause in time");
+    if (ckpt_reset_.pipeline == SIZE_MAX) return fail(pause_failed);
+    // A late shard still applies the reset when it pauses (Shard::CheckpointStep), so the reset
+    // is in effect whatever this checkpoint becomes: wait for the late shards (bounded again) so
+    // that the view's online store is emptied after the last old instance stopped and before
+    // any fresh one runs, and the answer lists every moved input.
+    if (!WaitFor(clock_, clock_->NowNs() + options_.checkpoint_timeout_ms * 1'000'000, all_paused)) {
+      LogError("pipeline_reset",
+               "pipeline " + pipelines_[ckpt_reset_.pipeline]->logical().name +
+                   ": a shard did not pause within twice checkpoint_timeout_ms; it applies the reset when it "
+                   "pauses, and view values it publishes before that stay online until overwritten",
+               {{"pipeline", pipelines_[ckpt_reset_.pipeline]->logical().name}});
+    }
+  }
   if (ckpt_reset_.pipeline != SIZE_MAX) {
     // Every task of the pipeline has its fresh instance and moved inputs, and none runs: the
     // view values its old state published go too (a restore of this checkpoint has none).
@@ -239,12 +255,14 @@ Status EngineImpl::RunCheckpoint(uint64_t* id, bool final, ResetPlan* reset, Res
       if (plan::OnlineStore* store = online_store(op.features->name)) store->Clear();
     }
     for (auto& sh : shards_) {
+      if (sh->paused_epoch.load(std::memory_order_acquire) < epoch) continue;  // still writing its list
       for (const Shard::ResetInput& in : sh->reset_inputs) {
         if (outcome != nullptr)
           outcome->inputs.push_back({streams_[in.stream]->def.name, in.partition, in.before, in.after});
       }
     }
   }
+  if (!pause_failed.ok()) return fail(pause_failed);
   ckpt_drain_epoch.store(epoch, std::memory_order_release);
   signal_all();
   ok = WaitFor(clock_, deadline, [&] {

@@ -156,6 +156,9 @@ class EngineImpl final : public Engine, public connect::Host {
     uint64_t state_fail_after_ops = 0;  // state::StateOptions::fail_after_ops_for_test of every operator
     StatusCode state_fail_code = StatusCode::kIOError;  // ... and its fail_code_for_test
     std::string state_fail_pipeline;                    // only this pipeline's operators; empty: all
+    // This shard sleeps pause_stall_ms before each checkpoint pause: a shard late to pause.
+    uint32_t pause_stall_shard = UINT32_MAX;
+    int64_t pause_stall_ms = 0;
   };
   static Result<std::unique_ptr<EngineImpl>> Create(plan::LogicalPlan plan, EngineOptions options, TestHooks hooks);
   ~EngineImpl() override;

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "impulse/engine.h"
+#include "runtime/engine_impl.h"
+#include "spec/spec.h"
 
 namespace impulse {
 namespace {
@@ -219,6 +221,43 @@ TEST_F(FeaturesEngineTest, AResetEmptiesTheOnlineStoreOfItsView) {
   EXPECT_EQ(found, 5u) << out;
   EXPECT_NE(out.find("\"last_amount\":19"), std::string::npos) << out;  // user 4's last event
   ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// A shard late to pause (past checkpoint_timeout_ms) still applies the reset when it pauses: the
+// reset is in effect, so the store is emptied after that shard stopped its old tasks and the
+// answer lists every input it moved, not only the punctual shard's.
+TEST_F(FeaturesEngineTest, AResetWhoseShardPausesLateStillEmptiesTheStoreAndListsEveryInput) {
+  auto plan = plan::CompileSpecFile(spec_, nullptr);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EngineOptions o = Options();
+  o.checkpoint_timeout_ms = 1'000;
+  runtime::EngineImpl::TestHooks hooks;
+  hooks.pause_stall_shard = 1;
+  hooks.pause_stall_ms = 1'500;  // late for the first wait, in time for the second
+  auto e = runtime::EngineImpl::Create(std::move(*plan), o, hooks);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t now = NowMs();
+  std::string body;
+  for (int i = 0; i < 20; ++i) {
+    body += "{\"user\":" + std::to_string(i % 5) + ",\"amount\":" + std::to_string(i) +
+            ",\"ts\":" + std::to_string(now - 100'000 + i * 700) + "}\n";
+  }
+  Ingest(**e, body);
+  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  size_t found = 0;
+  Lookup(**e, {"0", "1", "2", "3", "4"}, &found);
+  ASSERT_EQ(found, 5u);
+  std::promise<std::pair<Status, PipelineReset>> done;
+  (*e)->ResetPipeline("user_features", ResetTo::kEnd, [&](Status st, PipelineReset r) {
+    done.set_value({std::move(st), std::move(r)});
+  });
+  auto [st, reset] = done.get_future().get();
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("in effect"), std::string::npos) << st.ToString();
+  EXPECT_EQ(reset.inputs.size(), 4u);  // both shards' two partitions
+  const std::string out = Lookup(**e, {"0", "1", "2", "3", "4"}, &found);
+  EXPECT_EQ(found, 0u) << out;
+  (void)(*e)->Stop();  // its final checkpoint meets the same late shard
 }
 
 // Lookups from another thread while the shards write the same entities (TSan checks the store).

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "common/fixed_codec.h"
 #include "runtime/shard.h"
@@ -36,6 +37,9 @@ void Shard::CheckpointStep() {
   if (pre > prepared_epoch.load(std::memory_order_relaxed)) prepared_epoch.store(pre, std::memory_order_release);
   const uint64_t pe = engine_->ckpt_pause_epoch.load(std::memory_order_acquire);
   if (pe > paused_epoch.load(std::memory_order_relaxed)) {
+    if (engine_->test_hooks().pause_stall_shard == id_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(engine_->test_hooks().pause_stall_ms));
+    }
     ckpt_positions.clear();
     ckpt_durable_waits.clear();
     reset_inputs.clear();
