@@ -51,6 +51,7 @@ struct EngineClient::Impl {
   asio::io_context ioc;
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
+  std::chrono::steady_clock::time_point last_used;
 
   Status Connect(int64_t timeout_ms) {
     stream.emplace(ioc);
@@ -71,6 +72,14 @@ struct EngineClient::Impl {
   Result<HttpResponse> Exchange(http::verb verb, const std::string& target, const std::string& body, int64_t timeout_ms,
                                 bool* retryable) {
     *retryable = false;
+    const bool idempotent = verb == http::verb::get;
+    // A POST or DELETE is never sent twice (a reset or an ingest would apply twice if the first
+    // one reached the engine), so one that follows a pause (a confirmation prompt) starts on a
+    // new connection rather than on one the server may have closed meanwhile.
+    if (stream.has_value() && !idempotent && std::chrono::steady_clock::now() - last_used > std::chrono::seconds(1)) {
+      stream.reset();
+      buffer.clear();
+    }
     const bool fresh = !stream.has_value();
     if (fresh) RETURN_IF_ERROR(Connect(timeout_ms));
     http::request<http::string_body> req{verb, target, 11};
@@ -85,14 +94,17 @@ struct EngineClient::Impl {
     stream->expires_after(std::chrono::milliseconds(timeout_ms));
     beast::error_code ec;
     http::write(*stream, req, ec);
+    const bool written = !ec;
     http::response_parser<http::string_body> parser;
     parser.body_limit(1ull << 30);
     if (!ec) http::read(*stream, buffer, parser, ec);
+    last_used = std::chrono::steady_clock::now();
     if (ec) {
       stream.reset();
       buffer.clear();
-      // A kept-alive connection the server closed meanwhile: one retry on a new one.
-      *retryable = !fresh && ec != beast::error::timeout;
+      // A kept-alive connection the server closed meanwhile: one retry on a new one, unless the
+      // request was written and is not idempotent (the engine may have applied it).
+      *retryable = !fresh && ec != beast::error::timeout && (idempotent || !written);
       if (ec == beast::error::timeout) {
         return Unavailable("no answer from http://" + host + ":" + std::to_string(port) + target + " within " +
                            std::to_string(timeout_ms) + " ms");

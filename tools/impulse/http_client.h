@@ -29,7 +29,9 @@ class EngineClient {
   EngineClient(const EngineClient&) = delete;
   EngineClient& operator=(const EngineClient&) = delete;
 
-  // One request; reconnects once when a kept-alive connection was closed by the server.
+  // One request; a GET reconnects once when a kept-alive connection was closed by the server. A
+  // POST or DELETE is not sent again once written; after a second of idleness it opens a new
+  // connection first.
   // kUnavailable for a refused connection or a timeout (the message names the URL).
   Result<HttpResponse> Get(const std::string& target, int64_t timeout_ms = 10'000);
   Result<HttpResponse> Post(const std::string& target, const std::string& body, int64_t timeout_ms = 60'000);
