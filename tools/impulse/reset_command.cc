@@ -176,7 +176,14 @@ int Online(const std::string& pipeline, const std::string& url, std::string toke
 
   // The engine answers once a checkpoint is committed: up to its checkpoint_timeout_ms (60 s).
   auto r = (*client)->Post("/v1/pipelines/" + EncodeSegment(pipeline) + "/reset?to=" + to, "", 120'000);
-  if (!r.ok()) return std::fprintf(stderr, "impulse: reset: %s\n", r.status().message().c_str()), 1;
+  if (!r.ok()) {
+    // Sent and unanswered: the engine may still apply it (it is queued behind other checkpoints).
+    return std::fprintf(stderr,
+                        "impulse: reset: %s\n  the engine may still apply the reset: look at the pipeline's "
+                        "positions (impulse status --url %s) before sending it again\n",
+                        r.status().message().c_str(), (*client)->url().c_str()),
+           1;
+  }
   if (r->status != 200) {
     std::fprintf(stderr, "impulse: reset: HTTP %d: %s\n", r->status, ErrorMessage(*r).c_str());
     return 1;
