@@ -1,4 +1,5 @@
 #include "common/command_line.h"
+#include "common/suggest.h"
 
 #include <gtest/gtest.h>
 
@@ -117,6 +118,16 @@ TEST(ParseCommandLine, UnknownOptionIsOneLineWithDidYouMeanAndWhereHelpIs) {
             "impulse: unrecognised option '--dta-dir' (did you mean '--data-dir'?)\n"
             "see 'impulse things list --help'\n");
   EXPECT_EQ(r.err.find("Usage"), std::string::npos);  // not the whole help
+}
+
+TEST(ParseCommandLine, ATranspositionIsOneEdit) {
+  EXPECT_EQ(EditDistance("yse", "yes"), 1u);
+  EXPECT_EQ(EditDistance("ab", "ba"), 1u);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+  EXPECT_EQ(EditDistance("same", "same"), 0u);
+  const Outcome r = ParseWithHidden({"--jsno"});
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("(did you mean '--json'?)"), std::string::npos) << r.err;
 }
 
 TEST(ParseCommandLine, HiddenOptionsParseButAreNotListed) {

@@ -7,7 +7,8 @@
 
 namespace impulse {
 
-// Levenshtein distance, capped at `cap` + 1 (names are short; inputs are truncated to 256).
+// Edit distance (insertions, deletions, substitutions, transpositions of neighbours), capped at `cap` + 1 (names are
+// short; inputs are truncated to 256).
 size_t EditDistance(std::string_view a, std::string_view b, size_t cap = 8);
 
 // Returns " (did you mean 'x'?)" for the closest candidate within a distance of
