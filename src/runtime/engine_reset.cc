@@ -92,7 +92,8 @@ void EngineImpl::ResetPipeline(std::string_view pipeline, ResetTo to, ResetCallb
     return done(NotFound("unknown pipeline '" + std::string(pipeline) + "'" + DidYouMean(pipeline, names)), {});
   }
   if (!checkpoints_enabled()) {
-    return done(FailedPrecondition("a reset needs checkpoints (checkpoint_interval_ms > 0): with cursor files the "
+    return done(FailedPrecondition("a reset needs checkpoints (checkpoint_interval_ms > 0; impulse run: "
+                                   "--checkpoint-interval-ms): with cursor files the "
                                    "operator state is not persisted and a reset is not supported"),
                 {});
   }
