@@ -507,6 +507,78 @@ TEST_F(CliRemoteTest, ResetRefusesASpecThatIsNotTheDirectorys) {
   ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
 }
 
+// Offline reset of a pipeline with a broadcast lookup: each task's position in each partition of
+// the view's stream is moved (cursor/<pipeline>/1/<q>/<task>, as the shards name them), not a
+// per-partition name no task reads (the old positions would stay with an emptied table).
+TEST_F(CliRemoteTest, ResetPipelineOfflineMovesEveryBroadcastPosition) {
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();
+  std::ofstream(dir_ + "/broadcast.yaml") << R"yaml(
+streams:
+  - name: items
+    fields:
+      - {name: item, type: int64}
+      - {name: price, type: int64}
+      - {name: ts, type: timestamp}
+    key: item
+    event_time: ts
+    partitions: 3
+  - name: clicks
+    fields:
+      - {name: user, type: int64}
+      - {name: item, type: int64}
+      - {name: ts, type: timestamp}
+    key: user
+    event_time: ts
+    partitions: 2
+feature_views:
+  - name: item
+    entity: item
+    features:
+      - {name: last_price, previous: price}
+pipelines:
+  - name: item_features
+    from: items
+    steps:
+      - features: item
+    sink: {stream: item_versions}
+  - name: with_item
+    from: clicks
+    steps:
+      - lookup: {view: item, key: item, as_of: 0s, broadcast: true}
+    sink: {stream: clicks_with_item}
+)yaml";
+  const std::string spec = dir_ + "/broadcast.yaml", data = dir_ + "/bdata";
+  ASSERT_TRUE(engine_.Start(spec, data)) << engine_.startup_log();
+  url_ = " --url http://127.0.0.1:" + std::to_string(engine_.port());
+  {
+    std::ofstream f(dir_ + "/items.ndjson");
+    for (int i = 0; i < 12; ++i)
+      f << "{\"item\":" << i << ",\"price\":" << 10 * i << ",\"ts\":" << 1'700'000'000'000 + i << "}\n";
+  }
+  std::string out;
+  ASSERT_EQ(Cli("ingest items " + dir_ + "/items.ndjson", &out), 0) << out;
+  ASSERT_EQ(engine_.Signal(SIGTERM), 0) << engine_.tail();  // a final checkpoint
+  out.clear();
+  ASSERT_EQ(RunCapture(ImpulseBinary() + " reset with_item --spec " + spec + " --data-dir " + data + " --yes", &out), 0)
+      << out;
+  const size_t at = out.find("done: checkpoint ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string id = out.substr(at + 17, out.find(';', at) - at - 17);
+  std::ifstream in(data + "/checkpoints/" + id + "/MANIFEST");
+  std::stringstream manifest;
+  manifest << in.rdbuf();
+  ASSERT_FALSE(manifest.str().empty()) << data + "/checkpoints/" + id;
+  for (int q = 0; q < 3; ++q) {
+    for (int t = 0; t < 2; ++t) {
+      const std::string name = "position cursor/with_item/1/" + std::to_string(q) + "/" + std::to_string(t) + " 0\n";
+      EXPECT_NE(manifest.str().find(name), std::string::npos) << name << " not in\n" << manifest.str();
+    }
+    const std::string unread = "position cursor/with_item/1/" + std::to_string(q) + " ";
+    EXPECT_EQ(manifest.str().find(unread), std::string::npos) << manifest.str();
+  }
+  ASSERT_TRUE(engine_.Start(dir_ + "/spec.yaml", dir_ + "/data")) << engine_.startup_log();
+}
+
 // `impulse demo` empties its --data-dir at start: refused on a running engine's directory,
 // which stays as it was.
 TEST_F(CliRemoteTest, DemoRefusesARunningEnginesDataDir) {

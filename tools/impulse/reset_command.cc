@@ -294,34 +294,47 @@ int ResetCommand(const std::vector<std::string>& args) {
   if (!lp->second_source.empty()) sources.push_back(lp->second_source);
   std::map<std::string, uint64_t> moved;
   std::map<std::string, std::string> label;  // position name -> "stream partition p"
+  const StreamDef* source_def = compiled->FindStream(lp->source);
   for (size_t side = 0; side < sources.size(); ++side) {
     const StreamDef* def = compiled->FindStream(sources[side]);
-    if (def == nullptr) return std::fprintf(stderr, "impulse: reset: unknown stream %s\n", sources[side].c_str()), 1;
+    if (def == nullptr || source_def == nullptr) {
+      return std::fprintf(stderr, "impulse: reset: unknown stream %s\n", sources[side].c_str()), 1;
+    }
     for (uint32_t p = 0; p < def->options.partitions; ++p) {
-      const std::string name = "cursor/" + lp->name + "/" + std::to_string(side) + "/" + std::to_string(p);
-      uint64_t value = 0;  // beginning: below a partition's start, reading starts at its oldest record
-      if (to == "end") {
-        if (auto it = positions.find("end/" + def->name + "/" + std::to_string(p)); it != positions.end()) {
-          value = it->second;  // a pipeline-written stream is cut back to its checkpointed end at restore
-        } else {
-          const std::string log_dir = data_dir + "/streams/" + def->name + "/" + std::to_string(p);
-          // Opening a log creates it: a partition the directory does not have is an error here.
-          if (!fs::is_directory(log_dir)) {
-            std::fprintf(stderr, "impulse: reset: stream %s partition %u has no log in %s; nothing changed\n",
-                         def->name.c_str(), p, data_dir.c_str());
-            return 1;
-          }
-          auto log = log::PartitionLog::Open(env, Clock::Real(), log_dir, {});
-          if (!log.ok()) {
-            std::fprintf(stderr, "impulse: reset: stream %s partition %u: %s\n", def->name.c_str(), p,
-                         log.status().ToString().c_str());
-            return 1;
-          }
-          value = (*log)->end_offset();
+      // The log's start (beginning: what retention or a deletion left) or end.
+      uint64_t value = 0;
+      auto end = positions.find("end/" + def->name + "/" + std::to_string(p));
+      if (to == "end" && end != positions.end()) {
+        value = end->second;  // a pipeline-written stream is cut back to its checkpointed end at restore
+      } else {
+        const std::string log_dir = data_dir + "/streams/" + def->name + "/" + std::to_string(p);
+        // Opening a log creates it: a partition the directory does not have is an error here.
+        if (!fs::is_directory(log_dir)) {
+          std::fprintf(stderr, "impulse: reset: stream %s partition %u has no log in %s; nothing changed\n",
+                       def->name.c_str(), p, data_dir.c_str());
+          return 1;
         }
+        auto log = log::PartitionLog::Open(env, Clock::Real(), log_dir, {});
+        if (!log.ok()) {
+          std::fprintf(stderr, "impulse: reset: stream %s partition %u: %s\n", def->name.c_str(), p,
+                       log.status().ToString().c_str());
+          return 1;
+        }
+        value = to == "end" ? (*log)->end_offset() : (*log)->start_offset();
       }
-      moved[name] = value;
-      label[name] = def->name + " partition " + std::to_string(p);
+      // A broadcast input (lookup, rank) has one position per task (partition of the source)
+      // and per partition of the view's stream (as the shards name them).
+      const std::string base = "cursor/" + lp->name + "/" + std::to_string(side) + "/" + std::to_string(p);
+      if (side == 1 && lp->second_broadcast) {
+        for (uint32_t t = 0; t < source_def->options.partitions; ++t) {
+          const std::string name = base + "/" + std::to_string(t);
+          moved[name] = value;
+          label[name] = def->name + " partition " + std::to_string(p) + " (read by task " + std::to_string(t) + ")";
+        }
+      } else {
+        moved[base] = value;
+        label[base] = def->name + " partition " + std::to_string(p);
+      }
     }
   }
 
