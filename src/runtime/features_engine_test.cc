@@ -47,6 +47,11 @@ pipelines:
     sink: {stream: clicks_with_features}
 )yaml";
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 class FeaturesEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -73,6 +78,21 @@ class FeaturesEngineTest : public ::testing::Test {
     ASSERT_TRUE(done.get_future().get().ok());
   }
 
+  // 20 events of users 0..4 in the last 100 s, processed: each user then has online values.
+  static void IngestFiveUsers(Engine& e) {
+    const int64_t now = NowMs();
+    std::string body;
+    for (int i = 0; i < 20; ++i) {
+      body += "{\"user\":" + std::to_string(i % 5) + ",\"amount\":" + std::to_string(i) +
+              ",\"ts\":" + std::to_string(now - 100'000 + i * 700) + "}\n";
+    }
+    Ingest(e, body);
+    ASSERT_TRUE(e.WaitForPipelines(30'000).ok());
+    size_t found = 0;
+    Lookup(e, {"0", "1", "2", "3", "4"}, &found);
+    ASSERT_EQ(found, 5u);
+  }
+
   static std::string Lookup(const Engine& e, const std::vector<std::string_view>& ids, size_t* found) {
     std::string out;
     const Status st = e.LookupFeatures("user", ids, &out, found);
@@ -83,11 +103,6 @@ class FeaturesEngineTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::string spec_;
 };
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 TEST_F(FeaturesEngineTest, LookupsServeTheLatestValuesWithAgeAndReasons) {
   auto e = Engine::Open(spec_, Options());
@@ -196,17 +211,8 @@ TEST_F(FeaturesEngineTest, OnlineValuesSurviveARestartFromACheckpoint) {
 TEST_F(FeaturesEngineTest, AResetEmptiesTheOnlineStoreOfItsView) {
   auto e = Engine::Open(spec_, Options());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
-  const int64_t now = NowMs();
-  std::string body;
-  for (int i = 0; i < 20; ++i) {
-    body += "{\"user\":" + std::to_string(i % 5) + ",\"amount\":" + std::to_string(i) +
-            ",\"ts\":" + std::to_string(now - 100'000 + i * 700) + "}\n";
-  }
-  Ingest(**e, body);
-  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  IngestFiveUsers(**e);
   size_t found = 0;
-  Lookup(**e, {"0", "1", "2", "3", "4"}, &found);
-  ASSERT_EQ(found, 5u);
   const auto reset = [&](ResetTo to) {
     std::promise<Status> done;
     (*e)->ResetPipeline("user_features", to, [&](Status st, PipelineReset) { done.set_value(std::move(st)); });
@@ -236,17 +242,8 @@ TEST_F(FeaturesEngineTest, AResetWhoseShardPausesLateStillEmptiesTheStoreAndList
   hooks.pause_stall_ms = 1'500;  // late for the first wait, in time for the second
   auto e = runtime::EngineImpl::Create(std::move(*plan), o, hooks);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
-  const int64_t now = NowMs();
-  std::string body;
-  for (int i = 0; i < 20; ++i) {
-    body += "{\"user\":" + std::to_string(i % 5) + ",\"amount\":" + std::to_string(i) +
-            ",\"ts\":" + std::to_string(now - 100'000 + i * 700) + "}\n";
-  }
-  Ingest(**e, body);
-  ASSERT_TRUE((*e)->WaitForPipelines(30'000).ok());
+  IngestFiveUsers(**e);
   size_t found = 0;
-  Lookup(**e, {"0", "1", "2", "3", "4"}, &found);
-  ASSERT_EQ(found, 5u);
   std::promise<std::pair<Status, PipelineReset>> done;
   (*e)->ResetPipeline("user_features", ResetTo::kEnd, [&](Status st, PipelineReset r) {
     done.set_value({std::move(st), std::move(r)});
