@@ -184,6 +184,7 @@ TEST_F(Cli, RunWhosePortIsTakenLeavesNoCheckpointNorSpec) {
     EXPECT_TRUE(Has(o, "Address already in use")) << o.out;
     EXPECT_FALSE(Has(o, "checkpoint")) << o.out;
     EXPECT_FALSE(fs::exists(dir_ / "data" / "SPEC"));
+    EXPECT_FALSE(fs::exists(dir_ / "data" / "streams"));  // checked before the engine opened
   }
   Output o = RunImpulse("run " + other + " --data-dir " + data +
                         " --listen 127.0.0.1:0 & pid=$!; sleep 3; kill -TERM $pid; wait $pid");

@@ -2,8 +2,10 @@
 #include "common/command_line.h"
 #include "common/progress.h"
 
+#include <netdb.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -73,6 +76,33 @@ constexpr uint64_t kEngineDescriptors = 256;
 // Every connection holds a file descriptor: raises the soft RLIMIT_NOFILE (up to the hard one)
 // so that the connection limits can be reached. False, with a message, when the hard limit is
 // too low: past it, accept() fails and clients wait in the kernel's backlog.
+// Whether HOST:PORT can be bound now, checked before the engine opens: a start that fails on a
+// taken port then leaves no files behind and has not started its sources (Kafka, NATS), whose
+// consumption an abandoned start could not give back. The server binds again (a narrow race).
+std::string ListenProblem(const std::string& host, uint16_t port) {
+  if (port == 0) return "";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0) {
+    return "cannot resolve " + host + ": " + gai_strerror(rc);
+  }
+  std::string problem;
+  const int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+  const int one = 1;
+  if (fd < 0) {
+    problem = std::string("socket: ") + std::strerror(errno);
+  } else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+             bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    problem = "cannot listen on " + host + ":" + std::to_string(port) + ": " + std::strerror(errno) +
+              " (another process has it? --listen HOST:PORT)";
+  }
+  if (fd >= 0) close(fd);
+  freeaddrinfo(res);
+  return problem;
+}
+
 bool EnsureDescriptors(const server::HttpServerOptions& so) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return true;
@@ -353,6 +383,10 @@ int RunCommand(const std::vector<std::string>& args) {
       }
       restore_bar->Update(done);
     };
+  }
+  if (std::string why = ListenProblem(so.host, so.port); !why.empty()) {
+    std::fprintf(stderr, "impulse: %s\n", why.c_str());
+    return 1;
   }
   auto engine = Engine::Open(spec, eo);
   if (restore_bar != nullptr) restore_bar->Finish();
