@@ -57,7 +57,10 @@ file(GLOB IMPULSE_FRAUD_SPECS ${PROJECT_SOURCE_DIR}/examples/fraud/*.yaml)
 install(FILES ${IMPULSE_FRAUD_SPECS} ${PROJECT_SOURCE_DIR}/examples/fraud/README.md
         DESTINATION ${IMPULSE_SHARE_DIR}/examples/fraud COMPONENT runtime)
 install(FILES ${PROJECT_SOURCE_DIR}/examples/personalization/features.yaml
+              ${PROJECT_SOURCE_DIR}/examples/personalization/rank.yaml
               ${PROJECT_SOURCE_DIR}/examples/personalization/README.md
+        DESTINATION ${IMPULSE_SHARE_DIR}/examples/personalization COMPONENT runtime)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/personalization/models
         DESTINATION ${IMPULSE_SHARE_DIR}/examples/personalization COMPONENT runtime)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/fraud/models DESTINATION ${IMPULSE_SHARE_DIR}/examples/fraud
         COMPONENT runtime)

@@ -556,3 +556,70 @@ TEST_F(BackfillTest, PredictStepScoresWithTheRepository) {
 
 }  // namespace
 }  // namespace impulse::features
+
+namespace impulse::features {
+namespace {
+
+// A backfill runs only the pipelines its output stream depends on: a pipeline that cannot even
+// start (a predict step without a model repository) but feeds another stream does not stop a
+// backfill of tx_velocity, whose rows are those of the spec without it; asked for, its stream
+// is still refused.
+TEST_F(BackfillTest, RunsOnlyThePipelinesTheOutputDependsOn) {
+  const std::vector<Tx> txs = MakeTxs(400, 11);
+  BackfillOptions o = Options(Write("in.csv", CsvInput(txs)), "out.csv");
+  o.output_stream = "tx_velocity";
+  Result<BackfillStats> before = RunBackfill(o);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_TRUE(before->pipelines_skipped.empty());
+  const std::string want = Read(o.out_path);
+  ExpectMatchesBruteForce(want, txs);
+
+  std::ofstream(spec_, std::ios::app) << R"(  - name: unscorable
+    from: tx
+    steps:
+      - predict: {model: missing, outputs: [score]}
+    sink: {stream: tx_scored}
+)";
+  Result<BackfillStats> pruned = RunBackfill(o);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pipelines_skipped, std::vector<std::string>{"unscorable"});
+  EXPECT_EQ(Read(o.out_path), want);
+
+  o.output_stream = "tx_scored";
+  ASSERT_CODE(RunBackfill(o), kFailedPrecondition);
+}
+
+// The embedded output: the rows handed to output_rows are the file's rows, in its order.
+TEST_F(BackfillTest, OutputRowsGetsTheSortedRows) {
+  const std::vector<Tx> txs = MakeTxs(300, 12);
+  BackfillOptions o = Options(Write("in.csv", CsvInput(txs)), "out.csv");
+  ASSERT_TRUE(RunBackfill(o).ok());
+  const std::vector<std::string> lines = Lines(Read(o.out_path));
+  std::vector<int64_t> ids;
+  std::vector<int64_t> counts;
+  o.out_path = (dir_ / "not_written.csv").string();
+  o.output_rows = [&](const Schema& schema, const RowBatch& rows) {
+    EXPECT_EQ(schema.field(0).name, "id");
+    EXPECT_EQ(schema.field(5).name, "n");
+    for (size_t r = 0; r < rows.size(); ++r) {
+      ids.push_back(rows.row(r)[0].i64);
+      counts.push_back(rows.row(r)[5].i64);
+    }
+    return Status::OK();
+  };
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->rows_out, txs.size());
+  EXPECT_FALSE(fs::exists(o.out_path));
+  ASSERT_EQ(ids.size() + 1, lines.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::vector<std::string> c = SplitCsv(lines[i + 1]);
+    EXPECT_EQ(ids[i], std::stoll(c[0])) << i;
+    EXPECT_EQ(counts[i], std::stoll(c[5])) << i;
+  }
+  o.output_rows = [](const Schema&, const RowBatch&) { return Unavailable("enough"); };
+  ASSERT_CODE(RunBackfill(o), kUnavailable);
+}
+
+}  // namespace
+}  // namespace impulse::features

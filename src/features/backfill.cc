@@ -20,6 +20,7 @@
 #include "features/backfill_internal.h"
 #include "impulse/engine.h"
 #include "model/repository.h"
+#include "runtime/engine_impl.h"
 #include "spec/spec.h"
 
 namespace impulse::features {
@@ -212,8 +213,16 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpecFile(o.spec_path, &errors));
   uint32_t writers = 0;
   RETURN_IF_ERROR(ResolveStreams(plan, &o, &writers));
-  const StreamDef& in_def = *plan.FindStream(o.input_stream);
-  const StreamDef& out_def = *plan.FindStream(o.output_stream);
+  const StreamDef in_def = *plan.FindStream(o.input_stream);
+  const StreamDef out_def = *plan.FindStream(o.output_stream);
+  BackfillStats stats;
+  stats.pipelines_skipped = plan::KeepPipelinesFeeding(&plan, {o.output_stream});
+  if (o.progress && !stats.pipelines_skipped.empty()) {
+    std::string names;
+    for (const std::string& n : stats.pipelines_skipped) names += (names.empty() ? "" : ", ") + n;
+    std::fprintf(stderr, "backfill: not running %zu pipeline(s) %s does not depend on: %s\n",
+                 stats.pipelines_skipped.size(), o.output_stream.c_str(), names.c_str());
+  }
 
   bi::SourceOptions so;
   so.def = &in_def;
@@ -251,9 +260,9 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   if (!o.models_dir.empty()) {
     ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.spec_path, eo));
+  // The plan compiled above (pruned), not the spec file again: the engine runs exactly it.
+  ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, runtime::EngineImpl::Create(std::move(plan), eo));
 
-  BackfillStats stats;
   auto acks = std::make_shared<Acks>();
   RowBatch rows(in_def.schema.size());
   // The input's bytes when its size is known (a file), else the events fed.
@@ -310,7 +319,8 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   stats.drain_seconds = SecondsSince(t0) - stats.feed_seconds;
   if (o.progress) std::fprintf(stderr, "backfill: pipelines done (%.1f s); writing the output\n", SecondsSince(t0));
   const double cpu_output0 = ProcessCpuSeconds();
-  ASSIGN_OR_RETURN(stats.rows_out, bi::WriteOutput(tmp->path(), out_def, writers, o.format, o.out_path, o.shards));
+  ASSIGN_OR_RETURN(stats.rows_out,
+                   bi::WriteOutput(tmp->path(), out_def, writers, o.format, o.out_path, o.shards, o.output_rows));
   stats.bad_rows = source->bad_rows();
   stats.filtered = source->filtered_rows();
   stats.seconds = SecondsSince(t0);

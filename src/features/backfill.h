@@ -2,21 +2,24 @@
 // one row per output event (docs/BACKFILL.md).
 //
 // Contract: RunBackfill opens an embedded Engine on a fresh temporary data directory (the SAME
-// engine code as a live run), feeds it the input (a CSV or NDJSON file, or the log of an
-// engine's data directory) as typed rows in input order, declares end of input, waits for
-// every pipeline to finish, stops the engine, then reads the output stream from the temporary
-// log and writes its rows sorted by event time, ties by the rows' encoded bytes: for a given
-// input the output is byte-for-byte deterministic, whatever the shard count or timing. Bad input stops the run with the
-// file, line, column and reason (or is counted and skipped with skip_bad_rows). Blocking; runs on the calling thread
-// plus the engine's shard threads. Memory: the engine's bounded queues and state, plus the output stream's encoded rows
-// (kOutputBytesMax) while they are sorted.
+// engine code as a live run) with only the pipelines the output stream depends on
+// (plan::KeepPipelinesFeeding: the others would cost time and could not change it), feeds it the input (a CSV or NDJSON
+// file, or the log of an engine's data directory) as typed rows in input order, declares end of input, waits for every
+// pipeline to finish, stops the engine, then reads the output stream from the temporary log and writes its rows sorted
+// by event time, ties by the rows' encoded bytes: for a given input the output is byte-for-byte deterministic, whatever
+// the shard count or timing. Bad input stops the run with the file, line, column and reason (or is counted and skipped
+// with skip_bad_rows). Blocking; runs on the calling thread plus the engine's shard threads. Memory: the engine's
+// bounded queues and state, plus the output stream's encoded rows (kOutputBytesMax) while they are sorted.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "impulse/row.h"
+#include "impulse/schema.h"
 #include "impulse/status.h"
 
 namespace impulse::features {
@@ -46,6 +49,11 @@ struct BackfillOptions {
   // case-insensitively either way.
   std::vector<std::pair<std::string, std::string>> column_map;
   bool ignore_unknown_columns = false;
+  // Embedded use: when set, the sorted output rows are handed to this function (the output
+  // stream's schema; batches of at most 1024 rows, in output order, on the calling thread)
+  // instead of being written: out_path and format are ignored. An error it returns stops the
+  // run and is returned.
+  std::function<Status(const Schema& schema, const RowBatch& rows)> output_rows;
 };
 
 struct BackfillStats {
@@ -60,6 +68,8 @@ struct BackfillStats {
   double parse_cpu_seconds = 0, ingest_cpu_seconds = 0, output_cpu_seconds = 0, cpu_seconds = 0;
   uint64_t filtered = 0;     // input events outside [from_ms, to_ms)
   uint64_t late_events = 0;  // events the pipelines sent to _late_events (missing from the output)
+  // The spec's pipelines not run: the output stream does not depend on them.
+  std::vector<std::string> pipelines_skipped;
 };
 
 // kInvalidArgument for bad options, a bad spec or bad input (naming file, line and column);

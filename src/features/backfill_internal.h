@@ -89,10 +89,12 @@ std::string ParseCell(const Field& field, std::string_view cell, Arena* arena, V
 // Reads the output stream `def` from data_dir's log after the engine stopped, checks that each
 // of `writers` writers has closed it (a +infinity watermark marker: the output is complete),
 // sorts the rows by (event time, encoded row bytes) and writes them to `out_path` ("-" =
-// stdout). Reads partitions and formats blocks of rows on up to `threads` threads. Returns the
-// number of rows written.
+// stdout), or hands them to `output_rows` when it is set (BackfillOptions::output_rows). Reads
+// partitions and formats blocks of rows on up to `threads` threads. Returns the number of rows
+// written.
 Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, uint32_t writers,
-                             BackfillOptions::Format format, const std::string& out_path, uint32_t threads);
+                             BackfillOptions::Format format, const std::string& out_path, uint32_t threads,
+                             const std::function<Status(const Schema&, const RowBatch&)>& output_rows = nullptr);
 
 // Appends `s` as one CSV field, quoted (RFC 4180) only if it holds , " CR or LF.
 void AppendCsvCell(std::string_view s, std::string* out);

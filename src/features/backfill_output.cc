@@ -273,7 +273,8 @@ void ParallelFor(uint32_t n, uint32_t threads, const Fn& fn) {
 }  // namespace
 
 Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, uint32_t writers,
-                             BackfillOptions::Format format, const std::string& out_path, uint32_t threads) {
+                             BackfillOptions::Format format, const std::string& out_path, uint32_t threads,
+                             const std::function<Status(const Schema&, const RowBatch&)>& output_rows) {
   threads = std::clamp<uint32_t>(threads, 1, kOutputThreadsMax);
   // 1. Every row's payload and sort key, a partition per thread.
   const uint32_t n_parts = def.options.partitions;
@@ -299,6 +300,23 @@ Result<uint64_t> WriteOutput(const std::string& data_dir, const StreamDef& def, 
     if (a.event_time_ms != b.event_time_ms) return a.event_time_ms < b.event_time_ms;
     return parts[a.partition].Payload(a) < parts[b.partition].Payload(b);
   });
+  // 3a. Embedded: decoded rows to the caller, in order.
+  if (output_rows) {
+    RowBatch rows(def.schema.size());
+    for (size_t i = 0; i < entries.size(); i += kDecodeRows) {
+      rows.Clear();
+      for (size_t j = i; j < std::min(entries.size(), i + kDecodeRows); ++j) {
+        const Entry& e = entries[j];
+        Status st = DecodeRow(def.schema, parts[e.partition].Payload(e), &rows);
+        if (!st.ok()) {
+          return st.WithContext("output stream " + def.name + " partition " + std::to_string(e.partition) + " offset " +
+                                std::to_string(e.offset));
+        }
+      }
+      RETURN_IF_ERROR(output_rows(def.schema, rows));
+    }
+    return static_cast<uint64_t>(entries.size());
+  }
   // 3. Decode and format blocks of rows in parallel; write them in order.
   ASSIGN_OR_RETURN(Output out, Output::Open(out_path));
   std::string header;

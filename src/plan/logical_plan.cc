@@ -1,6 +1,7 @@
 #include "plan/logical_plan.h"
 
 #include <algorithm>
+#include <set>
 
 namespace impulse::plan {
 
@@ -32,6 +33,40 @@ const LogicalPipeline* LogicalPlan::FindPipeline(std::string_view name) const {
     if (p.name == name) return &p;
   }
   return nullptr;
+}
+
+std::vector<std::string> KeepPipelinesFeeding(LogicalPlan* plan, const std::vector<std::string>& wanted) {
+  std::set<std::string> needed_streams(wanted.begin(), wanted.end());
+  std::vector<bool> keep(plan->pipelines.size(), false);
+  // Pipelines come after the ones writing their sources, but a side stream or a lookup's view
+  // may be written later in plan order: iterate to a fixed point rather than one reverse pass.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < plan->pipelines.size(); ++i) {
+      if (keep[i]) continue;
+      const LogicalPipeline& p = plan->pipelines[i];
+      bool writes = p.sink.kind == SinkDef::Kind::kStream && needed_streams.count(p.sink.target) > 0;
+      for (const std::string& side : p.side_streams) writes = writes || needed_streams.count(side) > 0;
+      if (!writes) continue;
+      keep[i] = changed = true;
+      needed_streams.insert(p.source);
+      if (!p.second_source.empty()) needed_streams.insert(p.second_source);
+      for (const LogicalOp& op : p.ops) {
+        if (op.join != nullptr) needed_streams.insert(op.join->right_stream);
+      }
+    }
+  }
+  std::vector<std::string> removed;
+  std::vector<LogicalPipeline> kept;
+  for (size_t i = 0; i < plan->pipelines.size(); ++i) {
+    if (keep[i]) {
+      kept.push_back(std::move(plan->pipelines[i]));
+    } else {
+      removed.push_back(plan->pipelines[i].name);
+    }
+  }
+  plan->pipelines = std::move(kept);
+  return removed;
 }
 
 namespace {

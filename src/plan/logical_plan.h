@@ -326,4 +326,12 @@ std::string RepartitionTopic(const KafkaDef& def, const std::string& stream);
 // second time).
 std::vector<std::string> PlanRepartitions(LogicalPlan* plan);
 
+// Keeps only the pipelines the streams `wanted` depend on and removes the others (a backfill of
+// one stream runs nothing else). Kept: every pipeline writing a wanted stream, as its sink or as a
+// side stream (a decision log, a trigger's publish stream), and, transitively, every pipeline
+// writing a stream a kept pipeline reads: its source, a join's right stream, the stream a
+// `lookup` or `rank` step reads its feature view from. Streams stay declared; the plan order of
+// the kept pipelines is unchanged. Returns the names of the pipelines removed, in plan order.
+std::vector<std::string> KeepPipelinesFeeding(LogicalPlan* plan, const std::vector<std::string>& wanted);
+
 }  // namespace impulse::plan

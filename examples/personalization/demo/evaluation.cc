@@ -171,7 +171,7 @@ Status ParseRecordedLine(simdjson::ondemand::parser* parser, const std::string& 
   }
   int64_t event_id = -1;
   std::string recs;
-  bool has_recs = false;
+  bool has_recs = false, null_recs = false;
   Recommendation rec;
   for (auto field : object) {
     std::string_view key;
@@ -181,6 +181,12 @@ Status ParseRecordedLine(simdjson::ondemand::parser* parser, const std::string& 
         return InvalidArgument("event_id must be an integer >= 0");
       }
     } else if (key == "recs") {
+      bool is_null = false;
+      if (field.value().is_null().get(is_null) == simdjson::SUCCESS && is_null) {
+        has_recs = true;  // the rank step's output for a null candidate list: no list
+        null_recs = true;
+        continue;
+      }
       std::string_view v;
       if (field.value().get_string().get(v) != simdjson::SUCCESS) {
         return InvalidArgument("recs must be a string holding a JSON array");
@@ -199,25 +205,31 @@ Status ParseRecordedLine(simdjson::ondemand::parser* parser, const std::string& 
   }
   if (event_id < 0) return InvalidArgument("no event_id");
   if (!has_recs) return InvalidArgument("no recs");
+  if (null_recs) return Status::OK();
   simdjson::ondemand::parser inner;
-  simdjson::padded_string padded_recs(recs);
-  simdjson::ondemand::document recs_doc;
+  RETURN_IF_ERROR(ParseItemList(&inner, recs, &rec.items));
+  return out->Add(static_cast<uint64_t>(event_id), rec);
+}
+
+}  // namespace
+
+Status ParseItemList(simdjson::ondemand::parser* parser, std::string_view json, std::vector<uint32_t>* items) {
+  items->clear();
+  simdjson::padded_string padded(json);
+  simdjson::ondemand::document doc;
   simdjson::ondemand::array array;
-  if (inner.iterate(padded_recs).get(recs_doc) != simdjson::SUCCESS ||
-      recs_doc.get_array().get(array) != simdjson::SUCCESS) {
-    return InvalidArgument("recs is not a JSON array: " + recs.substr(0, 80));
+  if (parser->iterate(padded).get(doc) != simdjson::SUCCESS || doc.get_array().get(array) != simdjson::SUCCESS) {
+    return InvalidArgument("recs is not a JSON array: " + std::string(json.substr(0, 80)));
   }
   for (auto element : array) {
     simdjson::ondemand::value value;
     if (element.get(value) != simdjson::SUCCESS) return InvalidArgument("recs is not a JSON array");
     uint32_t id = 0;
     RETURN_IF_ERROR(ItemId(value, &id));
-    rec.items.push_back(id);
+    items->push_back(id);
   }
-  return out->Add(static_cast<uint64_t>(event_id), rec);
+  return Status::OK();
 }
-
-}  // namespace
 
 Status ParseRecordedNdjson(std::string_view text, int64_t start_epoch_day, RecordedRecommendations* out) {
   simdjson::ondemand::parser parser;

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <simdjson.h>
+
 #include "datagen/shop/simulator.h"
 #include "impulse/status.h"
 
@@ -134,11 +136,16 @@ class RecordedRecommendations final : public RecommendationSource {
 // Reads recorded lists from NDJSON, one object per line (blank lines skipped), as
 // `impulse backfill --format ndjson` writes a ranker's output stream:
 //   {"event_id":17,"recs":"[412,7,95]", ...}
-// `recs` is a string holding a JSON array of item ids (numbers, or strings of digits); an
+// `recs` is a string holding a JSON array of item ids (numbers, or strings of digits), or null
+// (the rank step's output for an event without candidates: no list, the line is skipped); an
 // optional `recs_as_of_ms` (an integer, epoch milliseconds) is converted to the list's as_of
 // with `start_epoch_day` (the simulation's first day). Other fields are ignored. kInvalidArgument
 // naming the line for anything else (a missing field, a bad id, a second list for an event).
 Status ParseRecordedNdjson(std::string_view text, int64_t start_epoch_day, RecordedRecommendations* out);
+
+// A list of item ids as the rank step writes it (its `recs` field): a JSON array of numbers or
+// strings of digits, e.g. "[412,7,95]". Replaces *items. kInvalidArgument for anything else.
+Status ParseItemList(simdjson::ondemand::parser* parser, std::string_view json, std::vector<uint32_t>* items);
 
 struct Metrics {
   uint64_t cases = 0;

@@ -170,7 +170,8 @@ TEST(ParseRecordedNdjson, ReadsListsByEventIdAndTheirAsOfTime) {
                            "}\n"
                            "\n"
                            "{\"recs\":\"[\\\"10\\\",11,12,13,14,15,16,17,18,19,2]\",\"event_id\":9}\n"
-                           "{\"event_id\":12,\"recs\":\"[]\"}\n";
+                           "{\"event_id\":12,\"recs\":\"[]\"}\n"
+                           "{\"event_id\":13,\"recs\":null}\n";
   RecordedRecommendations recorded;
   ASSERT_CODE(ParseRecordedNdjson(text, day, &recorded), kOk);
   auto r = Evaluate(Events(), ExpectedCases(), &recorded);
@@ -180,7 +181,7 @@ TEST(ParseRecordedNdjson, ReadsListsByEventIdAndTheirAsOfTime) {
   EXPECT_EQ(r->next_purchase.hits, 1u);
   EXPECT_EQ(r->freshness.lists, 1u);
   EXPECT_DOUBLE_EQ(r->freshness.max_seconds, 1);  // 120 - 119 (119.5 floored)
-  EXPECT_EQ(recorded.size(), 3u);
+  EXPECT_EQ(recorded.size(), 3u);                 // a null recs is no list
   EXPECT_EQ(recorded.used(), 3u);
 }
 
