@@ -3,10 +3,14 @@
 // an independent scoring:
 //   a) rank.yaml's copy of features.yaml is exact (a spec is one file);
 //   b) every view event has one recommendations row; its candidate list (views_with_candidates)
-//      gives exactly its `emit: candidates` rows (ranking_candidates), one per distinct id;
+//      gives exactly its `emit: candidates` rows (ranking_candidates, backfilled from a copy of
+//      rank.yaml without its training sample filter), one per distinct id; rank.yaml's own
+//      ranking_candidates rows are exactly those of the sampled views (event_id % 20 = 0);
 //   c) each candidate row's score is the model (loaded here, from the repository's config.yaml
 //      input names) scored on that row's fields; the row's cand_ITEM_VIEWS_1D is the candidate's
-//      item view as of the event, recomputed by brute force from the simulated events;
+//      item view as of the event, recomputed by brute force from the simulated events; its
+//      cand_list_rank and cand_list_count are the candidate's place (1-based) and top_k count in
+//      the event's list, read here from the list;
 //   d) recs: at most 10 distinct ids of the event's list, scores non-increasing, and exactly the
 //      10 best of the independently scored candidate rows (score descending, ties by id);
 //   e) a live engine on 2 shards, fed the events in small requests, writes the backfill's recs
@@ -47,6 +51,8 @@ namespace dom = simdjson::dom;
 constexpr int64_t kDay = 86'400;
 constexpr size_t kK = 10;
 constexpr int kMismatchesShown = 10;
+constexpr char kSampleFilter[] = "filter: \"event_id % 20 = 0\"";  // ranking_candidates' training sample
+constexpr int64_t kSampleModulo = 20;
 
 const std::string kDir = std::string(IMPULSE_SOURCE_DIR) + "/examples/personalization";
 
@@ -103,6 +109,24 @@ bool ListField(dom::object row, const char* field, std::string* out) {
   EXPECT_EQ(v.get_string().get(s), simdjson::SUCCESS) << field << " is not a string";
   *out = std::string(s);
   return true;
+}
+
+// A candidate list's entries: top_k's {"value": id, "count": n}, in order (duplicates kept).
+std::vector<std::pair<int64_t, int64_t>> ListEntries(const std::string& json) {
+  dom::parser parser;
+  dom::array array;
+  std::vector<std::pair<int64_t, int64_t>> entries;
+  if (parser.parse(json).get_array().get(array) != simdjson::SUCCESS) {
+    ADD_FAILURE() << "not a JSON list: " << json;
+    return entries;
+  }
+  for (dom::element e : array) {
+    int64_t id = 0, count = 0;
+    EXPECT_EQ(e["value"].get_int64().get(id), simdjson::SUCCESS) << json;
+    EXPECT_EQ(e["count"].get_int64().get(count), simdjson::SUCCESS) << json;
+    entries.push_back({id, count});
+  }
+  return entries;
 }
 
 // Ids of a candidate list: plain ids or top_k's {"value": id, ...}, in order (duplicates kept).
@@ -164,21 +188,33 @@ class PersonalizationRankTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // The backfill of `stream` as NDJSON text.
-  std::string Backfill(const std::string& stream) const {
+  // The backfill of `stream` of `spec` (default rank.yaml) as NDJSON text.
+  std::string Backfill(const std::string& stream, const std::string& spec = kDir + "/rank.yaml") const {
     features::BackfillOptions options;
-    options.spec_path = kDir + "/rank.yaml";
+    options.spec_path = spec;
     options.input_path = input_;
     options.models_dir = kDir + "/models";
     options.output_stream = stream;
     options.format = features::BackfillOptions::Format::kNdjson;
-    options.out_path = (dir_ / (stream + ".ndjson")).string();
+    options.out_path = (dir_ / (std::filesystem::path(spec).stem().string() + "-" + stream + ".ndjson")).string();
     auto stats = features::RunBackfill(options);
     EXPECT_TRUE(stats.ok()) << stats.status().ToString();
     if (stats.ok()) {
       EXPECT_EQ(stats->late_events, 0u);
     }
     return ReadText(options.out_path);
+  }
+
+  // rank.yaml with ranking_candidates' training sample filter made true: every view's rows.
+  std::string UnsampledSpec() const {
+    std::string text = ReadText(kDir + "/rank.yaml");
+    const size_t at = text.find(kSampleFilter);
+    EXPECT_NE(at, std::string::npos) << "rank.yaml has no " << kSampleFilter;
+    EXPECT_EQ(text.find(kSampleFilter, at + 1), std::string::npos) << "rank.yaml has " << kSampleFilter << " twice";
+    if (at != std::string::npos) text.replace(at, std::string_view(kSampleFilter).size(), "filter: \"true\"");
+    const std::string path = (dir_ / "rank_unsampled.yaml").string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
   }
 
   std::vector<Event> events_;
@@ -204,7 +240,8 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
   ASSERT_EQ((*ranker)->num_features(), config->inputs.size());
 
   const std::string lists_text = Backfill("views_with_candidates");
-  const std::string candidates_text = Backfill("ranking_candidates");
+  const std::string candidates_text = Backfill("ranking_candidates", UnsampledSpec());
+  const std::string sampled_text = Backfill("ranking_candidates");
   const std::string recs_text = Backfill("recommendations");
 
   // Each item's events' times, for the brute-force item view.
@@ -218,6 +255,7 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
   dom::parser parser;
   // b) Lists.
   std::map<int64_t, std::vector<int64_t>> list_of;  // view event id -> distinct ids (no entry: null list)
+  std::map<int64_t, std::map<int64_t, std::pair<int64_t, int64_t>>> place_of;  // id -> candidate -> (place, count)
   std::set<int64_t> listed;
   {
     dom::document_stream rows;
@@ -230,8 +268,10 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
       std::string list;
       if (!ListField(row, "list_CANDIDATES_1D", &list)) continue;
       std::vector<int64_t> distinct;
-      for (int64_t c : ListIds(list)) {
-        if (std::find(distinct.begin(), distinct.end(), c) == distinct.end()) distinct.push_back(c);
+      for (const auto& [c, count] : ListEntries(list)) {
+        if (std::find(distinct.begin(), distinct.end(), c) != distinct.end()) continue;
+        distinct.push_back(c);
+        place_of[id][c] = {static_cast<int64_t>(distinct.size()), count};
       }
       list_of[id] = std::move(distinct);
     }
@@ -241,7 +281,7 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
 
   // c) Candidate rows, scored here.
   std::map<int64_t, std::vector<Candidate>> scored;  // view event id -> its candidates, scored here
-  size_t candidate_rows = 0, views_1d_checked = 0;
+  size_t candidate_rows = 0, views_1d_checked = 0, ranks_checked = 0;
   int score_mismatches = 0, feature_mismatches = 0;
   {
     dom::document_stream rows;
@@ -263,9 +303,15 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
       scored[id].push_back({cand, expected});
       // The pair fields rank.yaml defines.
       EXPECT_EQ(InputValue(row, "cand_is_current"), cand == IntField(row, "item_id") ? 1.0f : 0.0f) << id;
-      const float views = InputValue(row, "cand_list_count"), item_views = InputValue(row, "cand_ITEM_VIEWS_1D");
-      EXPECT_TRUE(views == item_views || (std::isnan(views) && std::isnan(item_views))) << id;
-      EXPECT_TRUE(std::isnan(InputValue(row, "cand_list_rank"))) << id;
+      const auto place = place_of[id].find(cand);
+      if (place != place_of[id].end()) {  // else: not in its list, reported below
+        const auto [rank, count] = place->second;
+        EXPECT_EQ(IntField(row, "candidate_rank"), rank) << "event " << id << " candidate " << cand;
+        EXPECT_EQ(IntField(row, "candidate_count"), count) << "event " << id << " candidate " << cand;
+        EXPECT_EQ(InputValue(row, "cand_list_rank"), static_cast<float>(rank)) << "event " << id << " " << cand;
+        EXPECT_EQ(InputValue(row, "cand_list_count"), static_cast<float>(count)) << "event " << id << " " << cand;
+        ranks_checked += rank > 1;
+      }
 
       // The candidate's item view as of the view: its latest version at or before the view's
       // second (point in time: all events of a second count), i.e. views in the day ending
@@ -309,6 +355,21 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
   }
   for (const auto& [id, cands] : scored) {
     EXPECT_TRUE(list_of.count(id)) << "candidate rows for event " << id << " without a list";
+  }
+  EXPECT_GT(ranks_checked, candidate_rows / 2) << "most candidates are past the first place of their list";
+  // rank.yaml's own rows: the sampled views' rows, exactly.
+  {
+    std::multiset<std::string> want, got;
+    std::istringstream all(candidates_text), sampled(sampled_text);
+    for (std::string line; std::getline(all, line);) {
+      dom::object row;
+      ASSERT_EQ(parser.parse(line).get_object().get(row), simdjson::SUCCESS) << line;
+      if (IntField(row, "event_id") % kSampleModulo == 0) want.insert(line);
+    }
+    for (std::string line; std::getline(sampled, line);) got.insert(line);
+    EXPECT_GT(want.size(), 0u);
+    EXPECT_LT(want.size(), candidate_rows / 5);
+    EXPECT_TRUE(got == want) << got.size() << " sampled rows, " << want.size() << " rows of sampled views";
   }
 
   // d) Recommendations.

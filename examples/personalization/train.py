@@ -1,31 +1,36 @@
 #!/usr/bin/python3
-"""The personalization example's ranker: training set, XGBoost model, held-out lists.
+"""The personalization example's ranker: labelled engine rows, XGBoost model, held-out lists.
 
-  train.py FEATURES.csv TOP.csv --start 2024-03-04 --days 30 --heldout-days 7 \\
-           --repository examples/personalization/models --out WORK
+  train.py EVENTS.csv CANDIDATES.csv --start 2024-03-04 --days 30 --heldout-days 7 \\
+           --repository examples/personalization/models \\
+           [--features FEATURES.csv --top TOP.csv --out WORK]
 
-FEATURES.csv is `impulse backfill examples/personalization/features.yaml --stream
-events_features` (every event with its user, user-category and item features as of that event),
-TOP.csv the same backfill's `--stream category_top_items` (per category and hour, the 100 most
-viewed items of the last day). Needs Debian's python3-xgboost and python3-pandas.
+EVENTS.csv is `impulse generate shop`'s output; CANDIDATES.csv is `impulse backfill
+examples/personalization/rank.yaml --stream ranking_candidates`: one row per (view, candidate) of
+a deterministic 1-in-20 sample of the views, with every model input as the engine's rank step
+computes it when it serves (the candidate's item features as of the view, its place and count in
+its category's list, the event's user and user-category features) and the serving model's score.
+FEATURES.csv and TOP.csv (optional) are `impulse backfill examples/personalization/features.yaml
+--stream events_features` and `--stream category_top_items`, for the pandas cross-check and the
+held-out lists below. Needs Debian's python3-xgboost and python3-pandas.
 
 What it does (examples/personalization/README.md, "The ranker"):
-  1. Candidate rows, one per (view event, candidate): the 100 items of the event's category's
-     latest hourly list (as of the event's time), each with its count and rank in the list, its
-     item features as of the event's time (the latest events_features row of that item at or
-     before it, null if older than a day: the item view's state ttl, as a lookup reads it), and
-     the event's own user and user-category features. THIS IS THE INTERIM BUILDER: the engine's
-     `rank` step will produce these rows itself (its backfill mode, one row per candidate); until
-     it lands they are joined here, with the semantics the step is specified with (as-of
-     lookups of the item view, candidates from the category list).
-  2. Labels: a candidate is positive when it is the item of the session's next view. Only views
-     followed by another view in their session are training rows.
-  3. Train on a sample of the training days' views (binary:logistic: the engine's model loader
-     serves it; rank:pairwise is not among its objectives, docs/MODELS.md).
-  4. Score every held-out view twice: with the features as of the event (the live ranker, a) and
-     with the user, user-category and item features as of the previous midnight (the nightly
-     batch, b; the candidate list and the event's own fields unchanged). Write each as NDJSON
-     lists (event_id, recs, recs_as_of_ms) for `impulse demo personalization --recs`.
+  1. Labels the engine's rows: a candidate is positive when it is the item of the session's next
+     view (from EVENTS.csv). Only views followed by another view in their session are training
+     rows.
+  2. Trains on the rows of the --train-days days before the held-out ones (binary:logistic: the
+     engine's model loader serves it; rank:pairwise is not among its objectives, docs/MODELS.md),
+     and prints HR@10 of the next view on the held-out days' sampled views (model vs the
+     category list's order), from the engine's rows.
+  3. With --features and --top: rebuilds the training rows in pandas (the builder train.py used
+     before the rank step existed: as-of joins of the item view and the category lists) and
+     prints how many of their values differ from the engine's (a cross-check of both); then
+     scores every held-out view twice in pandas, with the features as of the event (the live
+     ranker, a) and with the user, user-category and item features as of the previous midnight
+     (the nightly batch, b; the candidate list and the event's own fields unchanged), written as
+     NDJSON lists (event_id, recs, recs_as_of_ms) for `impulse demo personalization --recs`.
+     INTERIM: the engine serves (a) itself (rank.yaml's recommendations stream); these offline
+     lists remain until the demo scores the engine's.
 """
 
 import argparse
@@ -60,25 +65,32 @@ FEATURES = ["cand_" + f for f in ITEM_FEATURES] + CANDIDATE_FEATURES + CONTEXT_F
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("features", help="events_features backfill (CSV)")
-    p.add_argument("top", help="category_top_items backfill (CSV)")
+    p.add_argument("events", help="impulse generate shop's events (CSV): the labels")
+    p.add_argument("candidates", help="rank.yaml's ranking_candidates backfill (CSV): the training rows")
+    p.add_argument("--features", help="features.yaml's events_features backfill (CSV), for the pandas cross-check "
+                                      "and held-out lists")
+    p.add_argument("--top", help="features.yaml's category_top_items backfill (CSV), with --features")
     p.add_argument("--start", default="2024-03-04", help="the simulation's first day")
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--heldout-days", type=int, default=7)
-    p.add_argument("--train-days", type=int, default=7, help="the last N days before the held-out ones train")
-    p.add_argument("--sample", type=float, default=0.15, help="share of the training views used")
-    p.add_argument("--repository", help="model repository: writes ranker/1/model.json and ranker/config.yaml")
-    p.add_argument("--out", required=True, help="directory for recs_live.ndjson, recs_nightly.ndjson")
+    p.add_argument("--train-days", type=int, default=14, help="the last N days before the held-out ones train")
+    p.add_argument("--repository", help="model repository: writes ranker/<next version>/model.json and "
+                                        "ranker/config.yaml")
+    p.add_argument("--out", help="directory for recs_live.ndjson, recs_nightly.ndjson (with --features, --top)")
     p.add_argument("--chunk", type=int, default=10_000, help="held-out events scored at once")
     p.add_argument("--params", default="{}", help="JSON overriding XGB_PARAMS (and 'rounds')")
     p.add_argument("--validate-only", action="store_true",
-                   help="train on the days before the last training day and print HR@10 on a sample of that day "
+                   help="train on the days before the last training day and print HR@10 on that day's rows "
                         "(model vs the category list's order); write nothing")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if bool(a.features) != bool(a.top) or (a.features and not a.out):
+        p.error("--features, --top and --out go together")
+    return a
 
 
-def to_ms(column):
-    return pd.to_datetime(column, format="%Y-%m-%dT%H:%M:%S.%fZ").values.astype("datetime64[ms]").astype(np.int64)
+def to_ms(column, fmt="%Y-%m-%dT%H:%M:%S.%fZ"):
+    """Milliseconds since the epoch of a backfill's timestamps (or of `fmt`'s)."""
+    return pd.to_datetime(column, format=fmt).values.astype("datetime64[ms]").astype(np.int64)
 
 
 def load_features(path):
@@ -90,6 +102,50 @@ def load_features(path):
     views["next_item"] = views.groupby("session_id")["item_id"].shift(-1)
     df = df.merge(views[["event_id", "next_item"]], on="event_id", how="left")
     return df
+
+
+def next_views(path):
+    """Per view event of EVENTS.csv: the item of the next view of its session (NaN: none)."""
+    ev = pd.read_csv(path, usecols=["event_id", "event_datetime", "session_id", "item_id", "type"])
+    ev = ev[ev["type"] == "view"].copy()
+    ev["t"] = to_ms(ev["event_datetime"], "%Y-%m-%d %H:%M:%S")  # impulse generate shop's CSV
+    ev = ev.sort_values(["t", "event_id"], kind="stable")
+    ev["next_item"] = ev.groupby("session_id")["item_id"].shift(-1)
+    return ev[["event_id", "next_item"]]
+
+
+def load_candidates(path, from_ms, to_ms_, labels):
+    """The engine's candidate rows of the views in [from_ms, to_ms_) that have a next view, labelled."""
+    columns = ["event_id", "event_datetime", "candidate"] + FEATURES + ["score"]
+    dtypes = {f: np.float32 for f in FEATURES + ["score"]}
+    parts = []
+    for chunk in pd.read_csv(path, usecols=columns, dtype=dtypes, chunksize=1_000_000):
+        chunk["t"] = to_ms(chunk["event_datetime"])
+        parts.append(chunk[(chunk["t"] >= from_ms) & (chunk["t"] < to_ms_)].drop(columns=["event_datetime"]))
+    rows = pd.concat(parts, ignore_index=True).merge(labels, on="event_id", how="inner")
+    rows = rows[rows["next_item"].notna()].copy()
+    rows["label"] = (rows["candidate"] == rows["next_item"]).astype(np.int32)
+    return rows.rename(columns={"candidate": "cand"})
+
+
+def hit_rate(rows, scores):
+    """HR@10 of the next view over the events of `rows` (each with its candidates)."""
+    tops = top_lists(rows, scores)
+    next_item = dict(zip(rows["event_id"], rows["next_item"]))
+    return sum(1 for e, items in tops.items() if next_item[e] in items) / max(len(tops), 1), len(tops)
+
+
+def cross_check(engine_rows, pandas_rows):
+    """Per input, how many (view, candidate) values differ between the engine's and pandas' rows."""
+    both = engine_rows.merge(pandas_rows[["event_id", "cand"] + FEATURES], on=["event_id", "cand"], how="outer",
+                             suffixes=("", "_pd"), indicator=True)
+    unmatched = int((both["_merge"] != "both").sum())
+    both = both[both["_merge"] == "both"]
+    differ = {}
+    for f in FEATURES:
+        x, y = both[f].to_numpy(np.float32), both[f + "_pd"].to_numpy(np.float32)
+        differ[f] = int((~((x == y) | (np.isnan(x) & np.isnan(y)))).sum())
+    return len(both), unmatched, differ
 
 
 def load_lists(path):
@@ -180,6 +236,12 @@ def config_yaml(comment):
     return "\n".join(lines)
 
 
+def next_version(repository):
+    d = os.path.join(repository, "ranker")
+    versions = [int(v) for v in os.listdir(d) if v.isdigit()] if os.path.isdir(d) else []
+    return max(versions, default=0) + 1
+
+
 def main(argv):
     a = parse_args(argv)
     start_ms = int(datetime.datetime.fromisoformat(a.start).replace(tzinfo=datetime.timezone.utc).timestamp()) * 1000
@@ -191,51 +253,56 @@ def main(argv):
     global ROUNDS
     ROUNDS = int(overrides.pop("rounds", ROUNDS))
     XGB_PARAMS.update(overrides)
-    df = load_features(a.features)
-    lists, expanded = load_lists(a.top)
-    versions = item_versions(df)
-    views = df[df["type"] == "view"]
 
+    # 1. The engine's rows, labelled.
+    labels = next_views(a.events)
+    rows = load_candidates(a.candidates, train_from_ms, end_ms, labels)
     if a.validate_only:
         heldout_ms -= DAY_MS  # the last training day validates
-    # Training rows: a sample of the training days' views that have a next view.
-    train_events = views[(views["t"] >= train_from_ms) & (views["t"] < heldout_ms) & views["next_item"].notna()]
-    train_events = train_events.sample(frac=a.sample, random_state=0)
-    train = candidate_rows(train_events, lists, expanded, versions, "t")
-    train["label"] = (train["cand"] == train["next_item"]).astype(np.int32)
-    print(f"train.py: {len(train_events)} training views, {len(train)} candidate rows, "
+        end_ms = heldout_ms + DAY_MS
+    train = rows[rows["t"] < heldout_ms]
+    test = rows[(rows["t"] >= heldout_ms) & (rows["t"] < end_ms)]
+    n_views = train["event_id"].nunique()
+    print(f"train.py: {n_views} training views (the engine's sample), {len(train)} candidate rows, "
           f"{train['label'].sum()} positives ({train.groupby('event_id')['label'].max().mean():.3f} of the views "
-          f"have their next click among the candidates)")
+          f"have their next view among the candidates)")
+    # 2. Train; HR@10 on the held-out (or validation) day's sampled views.
     dtrain = xgboost.DMatrix(train[FEATURES].to_numpy(np.float32), label=train["label"].to_numpy(), missing=np.nan)
     booster = xgboost.train(XGB_PARAMS, dtrain, num_boost_round=ROUNDS)
-
+    what = "validation day" if a.validate_only else "held-out days"
+    for name, scores in (("model", booster.predict(matrix(test))),
+                         ("list order", -test["cand_list_rank"].to_numpy(np.float64))):
+        hr, n = hit_rate(test, scores)
+        print(f"train.py: {what}, next view HR@10 ({name}): {hr:.4f} over {n} sampled views")
     if a.validate_only:
-        val_events = views[(views["t"] >= heldout_ms) & (views["t"] < heldout_ms + DAY_MS) & views["next_item"].notna()]
-        val = candidate_rows(val_events.sample(frac=0.2, random_state=1), lists, expanded, versions, "t")
-        n_events = val["event_id"].nunique()
-        model_lists = top_lists(val, booster.predict(matrix(val)))
-        list_order = top_lists(val, -val["cand_list_rank"].to_numpy(np.float64))
-        next_item = dict(zip(val["event_id"], val["next_item"]))
-        for name, tops in (("model", model_lists), ("list order", list_order)):
-            hits = sum(1 for e, items in tops.items() if next_item[e] in items)
-            print(f"train.py: validation HR@10 ({name}): {hits / n_events:.4f} over {n_events} views")
         return 0
 
     if a.repository:
-        model_path = os.path.join(a.repository, "ranker", "1", "model.json")
+        version = next_version(a.repository)
+        model_path = os.path.join(a.repository, "ranker", str(version), "model.json")
         os.makedirs(os.path.dirname(model_path), exist_ok=True)
         booster.save_model(model_path)
         write(os.path.join(a.repository, "ranker", "config.yaml"), config_yaml([
             "The personalization example's ranker, written by examples/personalization/train.py",
             f"(xgboost {xgboost.__version__}: {json.dumps(XGB_PARAMS, sort_keys=True)}, {ROUNDS} rounds).",
-            f"Trained on a {a.sample:g} sample of the views of the {a.train_days} days before the held-out ones;",
-            "score = P(the candidate is the session's next click). Input names are the training",
-            "rows' columns (cand_*: the candidate's); PROVISIONAL until the rank step's per-candidate",
-            "fields are named.",
+            f"Version {version}: trained on the engine's rows (rank.yaml's ranking_candidates, a 1-in-20 sample",
+            f"of the views) of the {a.train_days} days before the held-out ones; score = P(the candidate is the",
+            "session's next view). Input names are the fields of rank.yaml's rank step rows.",
         ]))
         print(f"train.py: wrote {model_path} and its config.yaml")
+    if not a.features:
+        return 0
 
-    # Held-out: every view, scored with live and with nightly features, in chunks.
+    # 3. The pandas cross-check of the training rows, then the held-out lists (interim).
+    df = load_features(a.features)
+    lists, expanded = load_lists(a.top)
+    versions = item_versions(df)
+    views = df[df["type"] == "view"]
+    sampled = views[views["event_id"].isin(train["event_id"].unique())]
+    n, unmatched, differ = cross_check(train, candidate_rows(sampled, lists, expanded, versions, "t"))
+    print(f"train.py: cross-check: {n} (view, candidate) rows in both the engine's and pandas' training rows, "
+          f"{unmatched} in one only; values that differ: {json.dumps(differ)}")
+
     heldout = views[(views["t"] >= heldout_ms) & (views["t"] < end_ms)]
     nightly_events = nightly_context(df, heldout)
     outputs = {"live": [], "nightly": []}

@@ -17,8 +17,10 @@ std::string Element(size_t i) { return "candidate list element " + std::to_strin
 
 }  // namespace
 
-Status ParseCandidates(std::string_view json, size_t candidates_max, std::vector<int64_t>* ids) {
+Status ParseCandidates(std::string_view json, size_t candidates_max, std::vector<int64_t>* ids,
+                       std::vector<std::optional<int64_t>>* counts) {
   ids->clear();
+  counts->clear();
   dom::parser parser;
   dom::element root;
   if (parser.parse(simdjson::padded_string(json)).get(root) != simdjson::SUCCESS) {
@@ -33,9 +35,18 @@ Status ParseCandidates(std::string_view json, size_t candidates_max, std::vector
   for (dom::element e : array) {
     dom::element value = e;
     dom::object object;
+    std::optional<int64_t> count;
     if (e.get_object().get(object) == simdjson::SUCCESS) {
       if (object["value"].get(value) != simdjson::SUCCESS) {
         return InvalidArgument(Element(i) + " is an object without \"value\" (top_k's form is {\"value\":id,...})");
+      }
+      dom::element c;
+      if (object["count"].get(c) == simdjson::SUCCESS && !c.is_null()) {
+        int64_t n = 0;
+        if (c.get_int64().get(n) != simdjson::SUCCESS) {
+          return InvalidArgument(Element(i) + " has a \"count\" that is not an integer");
+        }
+        count = n;
       }
     }
     int64_t id = 0;
@@ -48,6 +59,7 @@ Status ParseCandidates(std::string_view json, size_t candidates_max, std::vector
                                  " ids");
       }
       ids->push_back(id);
+      counts->push_back(count);
     }
     ++i;
   }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,10 +23,14 @@ struct RankLimits {
 };
 
 // Reads a candidate list: a JSON array of integer ids (`[3,17]`) or the output of the top_k
-// aggregate (`[{"value":3,"count":9},...]`); duplicates are kept once, in first-seen order.
-// kInvalidArgument for anything else, saying where (the element's index) and why;
-// kResourceExhausted when it holds more than `candidates_max` distinct ids.
-Status ParseCandidates(std::string_view json, size_t candidates_max, std::vector<int64_t>* ids);
+// aggregate (`[{"value":3,"count":9},...]`); duplicates are kept once, in first-seen order, so a
+// candidate's 1-based position is its index in `ids` + 1. `counts` (parallel to `ids`): the
+// element's "count" (top_k's), nullopt for a plain id or an object without one (or a null one).
+// kInvalidArgument for anything else (a count that is not an integer included), saying where
+// (the element's index) and why; kResourceExhausted when it holds more than `candidates_max`
+// distinct ids.
+Status ParseCandidates(std::string_view json, size_t candidates_max, std::vector<int64_t>* ids,
+                       std::vector<std::optional<int64_t>>* counts);
 
 // Scores `n` rows of `model.num_features()` floats (row-major, NaN = missing) into out[0..n)
 // (the model's first output), calling Predict on at most `batch_rows_max` rows at a time.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "model/linear_model.h"
 
@@ -12,28 +13,51 @@ namespace {
 
 TEST(ParseCandidates, ReadsIdsAndTopKOutputKeepingFirstOccurrences) {
   std::vector<int64_t> ids;
-  ASSERT_TRUE(ParseCandidates("[3, 17, 3, -2]", 10, &ids).ok());
+  std::vector<std::optional<int64_t>> counts;
+  ASSERT_TRUE(ParseCandidates("[3, 17, 3, -2]", 10, &ids, &counts).ok());
   EXPECT_EQ(ids, (std::vector<int64_t>{3, 17, -2}));
-  ASSERT_TRUE(ParseCandidates(R"([{"value":9,"count":4},{"value":1,"count":4}])", 10, &ids).ok());
+  ASSERT_TRUE(ParseCandidates(R"([{"value":9,"count":4},{"value":1,"count":4}])", 10, &ids, &counts).ok());
   EXPECT_EQ(ids, (std::vector<int64_t>{9, 1}));
-  ASSERT_TRUE(ParseCandidates("[]", 10, &ids).ok());
+  ASSERT_TRUE(ParseCandidates("[]", 10, &ids, &counts).ok());
   EXPECT_TRUE(ids.empty());
+  EXPECT_TRUE(counts.empty());
+}
+
+TEST(ParseCandidates, CountsAreTopKsAndNulloptForPlainIdsParallelToTheDistinctIds) {
+  std::vector<int64_t> ids;
+  std::vector<std::optional<int64_t>> counts;
+  // A repeated id keeps its first occurrence's count; an object without a count (or a null one)
+  // and a plain id have none.
+  ASSERT_TRUE(ParseCandidates(R"([{"value":9,"count":7},{"value":4},5,{"value":9,"count":1},)"
+                              R"({"value":2,"count":null},{"value":3,"count":0}])",
+                              10, &ids, &counts)
+                  .ok());
+  EXPECT_EQ(ids, (std::vector<int64_t>{9, 4, 5, 2, 3}));
+  EXPECT_EQ(counts, (std::vector<std::optional<int64_t>>{7, std::nullopt, std::nullopt, std::nullopt, 0}));
+  // A list read before leaves nothing behind.
+  ASSERT_TRUE(ParseCandidates("[8]", 10, &ids, &counts).ok());
+  EXPECT_EQ(counts, (std::vector<std::optional<int64_t>>{std::nullopt}));
 }
 
 TEST(ParseCandidates, RefusesMalformedListsSayingWhere) {
   std::vector<int64_t> ids;
-  for (const char* bad : {"[1,", "{\"value\":1}", "[1, \"2\"]", "[1, 2.5]", "[{\"count\":3}]", "7"}) {
-    const Status st = ParseCandidates(bad, 10, &ids);
+  std::vector<std::optional<int64_t>> counts;
+  for (const char* bad : {"[1,", "{\"value\":1}", "[1, \"2\"]", "[1, 2.5]", "[{\"count\":3}]", "7",
+                          "[{\"value\":1,\"count\":2.5}]", "[{\"value\":1,\"count\":\"3\"}]"}) {
+    const Status st = ParseCandidates(bad, 10, &ids, &counts);
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << bad;
   }
-  const Status st = ParseCandidates("[1, {\"count\":3}]", 10, &ids);
+  Status st = ParseCandidates("[1, {\"count\":3}]", 10, &ids, &counts);
+  EXPECT_NE(st.message().find("element 1"), std::string::npos) << st.ToString();
+  st = ParseCandidates(R"([{"value":1,"count":1},{"value":2,"count":[]}])", 10, &ids, &counts);
   EXPECT_NE(st.message().find("element 1"), std::string::npos) << st.ToString();
 }
 
 TEST(ParseCandidates, MoreThanCandidatesMaxIsResourceExhausted) {
   std::vector<int64_t> ids;
-  EXPECT_TRUE(ParseCandidates("[1,2,3,1,2,3]", 3, &ids).ok());  // duplicates do not count
-  EXPECT_EQ(ParseCandidates("[1,2,3,4]", 3, &ids).code(), StatusCode::kResourceExhausted);
+  std::vector<std::optional<int64_t>> counts;
+  EXPECT_TRUE(ParseCandidates("[1,2,3,1,2,3]", 3, &ids, &counts).ok());  // duplicates do not count
+  EXPECT_EQ(ParseCandidates("[1,2,3,4]", 3, &ids, &counts).code(), StatusCode::kResourceExhausted);
 }
 
 // Counts the rows of each Predict call.

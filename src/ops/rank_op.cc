@@ -1,13 +1,12 @@
 // The rank operator (NewRankOperator in operator.h): the `rank` step (docs/PIPELINE_SPEC.md,
 // "rank"). Per event, its candidate list is read (rank_core.h) and turned into one row per
 // candidate (the event's fields, the event's number in the task, its candidate count, the
-// candidate id), which an as-of join with the view's stream (JoinOperator, kAsOf, broadcast)
-// completes with the candidate's view values as of the event: at once when the watermark is past
-// the event's as-of time, else when it passes (all candidates of an event in the same call,
-// since they share that time). The completed rows of every event released by one call are then
-// extended with the pair expressions, scored by the model in one matrix (at most batch_rows_max
-// rows per Predict), and each event leaves with its best k (or, emit: candidates, each row with
-// its score).
+// candidate id, its place in the list and its top_k count), which an as-of join with the view's stream (JoinOperator,
+// kAsOf, broadcast) completes with the candidate's view values as of the event: at once when the watermark is past the
+// event's as-of time, else when it passes (all candidates of an event in the same call, since they share that time).
+// The completed rows of every event released by one call are then extended with the pair expressions, scored by the
+// model in one matrix (at most batch_rows_max rows per Predict), and each event leaves with its best k (or, emit:
+// candidates, each row with its score).
 //
 // Contract: one instance per task, one thread. State: the join's (versions of the view, waiting
 // candidate rows: both bounded by rows_max) and the next event number (checkpointed with it, so
@@ -81,7 +80,7 @@ class RankOperator final : public StatefulOperator {
         EmitUnranked(row, in.meta(i), /*empty=*/false, out);
         continue;
       }
-      const Status parsed = ParseCandidates(list.sv(), def_.candidates_max, &ids_);
+      const Status parsed = ParseCandidates(list.sv(), def_.candidates_max, &ids_, &counts_);
       if (!parsed.ok()) {
         const LateReason reason =
             parsed.code() == StatusCode::kResourceExhausted ? LateReason::kTooLarge : LateReason::kInvalid;
@@ -94,13 +93,15 @@ class RankOperator final : public StatefulOperator {
         continue;
       }
       const int64_t seq = next_seq_++;
-      for (int64_t id : ids_) {
+      for (size_t k = 0; k < ids_.size(); ++k) {
         Value* c = candidates_.AppendRow();
         candidates_.meta(candidates_.size() - 1) = in.meta(i);
         for (size_t f = 0; f < width; ++f) c[f] = row[f];  // strings stay in `in` until the join copies them
         c[seq_field_] = Value::Int(seq);
         c[count_field_] = Value::Int(static_cast<int64_t>(ids_.size()));
-        c[width + 2] = Value::Int(id);
+        c[width + 2] = Value::Int(ids_[k]);
+        c[width + 3] = Value::Int(static_cast<int64_t>(k) + 1);
+        c[width + 4] = counts_[k] ? Value::Int(*counts_[k]) : Value::Null();
       }
     }
     return Flush(out);
@@ -361,6 +362,7 @@ class RankOperator final : public StatefulOperator {
   // Scratch, reused across calls.
   RowBatch joined_{1}, candidates_{1};
   std::vector<int64_t> ids_;
+  std::vector<std::optional<int64_t>> counts_;
   std::map<int64_t, std::vector<size_t>> groups_;
   std::vector<int64_t> complete_;
   std::vector<size_t> order_;
@@ -393,7 +395,7 @@ Result<std::unique_ptr<StatefulOperator>> NewRankOperator(const LogicalOp& op, c
   }
   const RankDef& r = *op.rank;
   if (r.candidates_field < 0 || static_cast<size_t>(r.candidates_field) >= op.input.size() ||
-      r.candidate_input.size() != op.input.size() + 3 || r.k == 0 || r.candidates_max == 0 || r.batch_rows_max == 0) {
+      r.candidate_input.size() != op.input.size() + 5 || r.k == 0 || r.candidates_max == 0 || r.batch_rows_max == 0) {
     return InvalidArgument("rank operator: malformed definition");
   }
   auto rank = std::make_unique<RankOperator>(op, ctx);

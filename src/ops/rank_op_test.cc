@@ -1,6 +1,7 @@
 // The rank step (rank_op.cc) through a compiled spec and a pipeline instance: scores of a linear
 // model over event, candidate and pair fields; order, k and ties; candidates without versions;
-// as-of versions; waiting for the watermark; emit: candidates; malformed and oversized candidate
+// as-of versions; waiting for the watermark; emit: candidates; each candidate's place and count
+// in its list; malformed and oversized candidate
 // lists to _late_events; checkpoint and restore; spec errors at their line and column.
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -262,16 +263,57 @@ TEST_F(RankOpTest, EmitCandidatesGivesOneRowPerCandidateWithEveryModelInput) {
   AddVisits({{1, 1, "[2,9,1]", 1000}}, 950);
   ASSERT_EQ(rows_.size(), 3u);
   // The event, the candidate, its features, the pair field, the score: what a trainer labels.
-  EXPECT_NE(
-      rows_[0].find(R"("one":1,"candidate":2,"item_cat":2,"item_cur_price":7.0,"same_cat":false,"rec_scores":7.0})"),
-      std::string::npos)
+  EXPECT_NE(rows_[0].find(
+                R"("one":1,"candidate":2,"candidate_rank":1,"candidate_count":null,"item_cat":2,"item_cur_price":7.0,)"
+                R"("same_cat":false,"rec_scores":7.0})"),
+            std::string::npos)
       << rows_[0];
-  EXPECT_NE(rows_[1].find(R"("candidate":9,"item_cat":null,"item_cur_price":null,"same_cat":null,"rec_scores":0.0})"),
+  EXPECT_NE(rows_[1].find(R"("candidate":9,"candidate_rank":2,"candidate_count":null,"item_cat":null,)"
+                          R"("item_cur_price":null,"same_cat":null,"rec_scores":0.0})"),
             std::string::npos)
       << rows_[1];
-  EXPECT_NE(rows_[2].find(R"("candidate":1,"item_cat":1,"item_cur_price":5.0,"same_cat":true,"rec_scores":15.0})"),
+  EXPECT_NE(rows_[2].find(R"("candidate":1,"candidate_rank":3,"candidate_count":null,"item_cat":1,)"
+                          R"("item_cur_price":5.0,"same_cat":true,"rec_scores":15.0})"),
             std::string::npos)
       << rows_[2];
+}
+
+TEST_F(RankOpTest, ACandidatesPlaceAndTopKCountAreModelInputs) {
+  // score = 10 * count - place; a plain id has no count (missing: adds nothing).
+  repo_dir_.Write("ranker/config.yaml",
+                  "kind: linear\ninputs:\n  - {name: candidate_rank}\n  - {name: candidate_count}\n  - {name: one}\n"
+                  "outputs: [score]\n");
+  repo_dir_.Write("ranker/1/model.json", R"({"kind":"linear","weights":[-1,10,0],"bias":0})");
+  Make(Body());
+  AddItems(Items());
+  // The repeated 4 keeps its first place and count: 4 (place 1, count 1), 3 (2, 5), 2 (3, 5).
+  AddVisits(
+      {{1, 1, R"([{"value":4,"count":1},{"value":3,"count":5},{"value":4,"count":9},{"value":2,"count":5}])", 1000},
+       {2, 2, "[2,1]", 1000}},
+      950);
+  ASSERT_EQ(rows_.size(), 2u) << ::testing::PrintToString(late_);
+  EXPECT_NE(rows_[0].find(R"("recs":"[3,2,4]","rec_scores":"[48,47,9]")"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("recs":"[2,1]","rec_scores":"[-1,-2]")"), std::string::npos) << rows_[1];
+}
+
+TEST_F(RankOpTest, RenamedPlaceAndCountAreInPairExpressionsAndCandidateRows) {
+  std::string body = Body("          emit: candidates\n          candidate_rank: pos\n          candidate_count: n\n");
+  const std::string pair = R"(pair: {same_cat: "item_cat = category"})";
+  body.replace(body.find(pair), pair.size(), R"(pair: {same_cat: "item_cat = category", weight: "n * 100 + pos"})");
+  Make(body);
+  AddItems(Items());
+  AddVisits(
+      {{1, 1, R"([{"value":3,"count":7},{"value":1,"count":2},{"value":3,"count":1}])", 1000}, {2, 1, "[4]", 1000}},
+      950);
+  ASSERT_EQ(rows_.size(), 3u) << ::testing::PrintToString(late_);
+  EXPECT_NE(rows_[0].find(R"("candidate":3,"pos":1,"n":7,"item_cat":1,"item_cur_price":5.0,"same_cat":true,)"
+                          R"("weight":701,"rec_scores":15.0})"),
+            std::string::npos)
+      << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("candidate":1,"pos":2,"n":2,)"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[1].find(R"("weight":202,)"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[2].find(R"("candidate":4,"pos":1,"n":null,)"), std::string::npos) << rows_[2];
+  EXPECT_NE(rows_[2].find(R"("weight":null,)"), std::string::npos) << rows_[2];
 }
 
 TEST_F(RankOpTest, WithoutAServingVersionOutputsAreNullAndRowsCountedUnscored) {
@@ -322,7 +364,12 @@ TEST(RankSpec, ErrorsAtTheirLineAndColumn) {
   ExpectOneError(Body("          emit: all\n"), 37, 17, "emit of rank#2");
   ExpectOneError(std::string(b).replace(b.find("item_cat = category"), 19, "item_cat = nope"), 33, 40,
                  "unknown field 'nope'");
-  ExpectOneError(Body("          candidate: user\n"), 29, 11, "clashes with a field of the input");
+  ExpectOneError(Body("          candidate: user\n"), 37, 22, "candidate field 'user' clashes");
+  ExpectOneError(Body("          candidate_rank: user\n"), 37, 27, "candidate_rank field 'user' clashes");
+  ExpectOneError(Body("          candidate_count: candidate\n"), 37, 28, "candidate_count field 'candidate' clashes");
+  ExpectOneError(Body("          candidate_count: 1x\n"), 37, 28, "candidate_count of rank#2");
+  ExpectOneError(std::string(b).replace(b.find("same_cat"), 8, "candidate_rank"), 33, 18,
+                 "pair field 'candidate_rank'");
   ExpectOneError(std::string(b).replace(b.find("rec_scores"), 10, "user"), 36, 20, "clashes with a field");
 }
 

@@ -158,14 +158,17 @@ struct FeatureViewDef {
 // its view's values as of the event (an as-of join with the view's stream, broadcast: the op's
 // `join`), scored by a repository model in batches; the best k kept. Runs as a kJoin op whose
 // `rank` is set. The join's input is `candidate_input`: the event's fields, then kSeqField and
-// kCountField (internal), then `candidate_field`; its output (`candidate_schema`) adds the
-// view's features, prefixed; `row_schema` adds the `pair` fields: the model's inputs are
-// resolved by name in it.
+// kCountField (internal), then `candidate_field`, `candidate_rank_field` (the candidate's 1-based
+// place in the list, duplicates dropped) and `candidate_count_field` (its top_k count; null for a
+// plain id); its output (`candidate_schema`) adds the view's features, prefixed; `row_schema`
+// adds the `pair` fields: the model's inputs are resolved by name in it.
 struct RankDef {
   static constexpr const char* kSeqField = "_rank_seq";      // the event's number in the task
   static constexpr const char* kCountField = "_rank_count";  // its candidates
   int candidates_field = -1;                                 // input string field
   std::string candidate_field;                               // the candidate id's name in the rows
+  std::string candidate_rank_field;                          // its 1-based place in the list
+  std::string candidate_count_field;                         // its top_k count (nullable)
   std::string model;
   std::vector<NamedExpr> pair;  // over candidate_schema
   uint64_t k = 10;

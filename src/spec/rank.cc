@@ -33,7 +33,7 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
   std::vector<std::pair<std::string, YAML::Node>> e;
   if (!Entries(n, what,
                {"candidates", "view", "as_of", "model", "pair", "k", "candidates_max", "batch_rows_max", "outputs",
-                "emit", "candidate", "prefix", "versions_max", "rows_max"},
+                "emit", "candidate", "candidate_rank", "candidate_count", "prefix", "versions_max", "rows_max"},
                d, &e)) {
     return false;
   }
@@ -106,6 +106,14 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
   }
   r->candidate_field = "candidate";
   if (const YAML::Node* c = Get(e, "candidate")) ok &= ReadName(*c, "candidate of " + what, d, &r->candidate_field);
+  r->candidate_rank_field = "candidate_rank";
+  if (const YAML::Node* c = Get(e, "candidate_rank")) {
+    ok &= ReadName(*c, "candidate_rank of " + what, d, &r->candidate_rank_field);
+  }
+  r->candidate_count_field = "candidate_count";
+  if (const YAML::Node* c = Get(e, "candidate_count")) {
+    ok &= ReadName(*c, "candidate_count of " + what, d, &r->candidate_count_field);
+  }
   j->prefix = view.name + "_";
   if (const YAML::Node* p = Get(e, "prefix")) {
     if (p->IsScalar() || p->IsNull()) {
@@ -142,12 +150,24 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
     }
     fields.push_back({internal, FieldType::kInt64, false});
   }
-  if (Clashes(fields, r->candidate_field)) {
-    d->Add(Diagnostics::LocOf(n), "candidate field '" + r->candidate_field + "' clashes with a field of the input in " +
-                                      what + " (set 'candidate: NAME')");
-    return false;
+  // The candidate's id, its place in the list and its top_k count, each named by its own key.
+  const struct {
+    const char* key;
+    const std::string& name;
+    bool nullable;
+  } per_candidate[] = {{"candidate", r->candidate_field, false},
+                       {"candidate_rank", r->candidate_rank_field, false},
+                       {"candidate_count", r->candidate_count_field, true}};
+  for (const auto& c : per_candidate) {
+    if (Clashes(fields, c.name)) {
+      const YAML::Node* at = Get(e, c.key);
+      d->Add(Diagnostics::LocOf(at != nullptr ? *at : n), std::string(c.key) + " field '" + c.name +
+                                                              "' clashes with another field of the rows in " + what +
+                                                              " (set '" + c.key + ": NAME')");
+      return false;
+    }
+    fields.push_back({c.name, FieldType::kInt64, c.nullable});
   }
-  fields.push_back({r->candidate_field, FieldType::kInt64, false});
   r->candidate_input = Schema(fields);
   for (const Field& f : view.feature_schema.fields()) {
     Field g{j->prefix + f.name, f.type, /*nullable=*/true};

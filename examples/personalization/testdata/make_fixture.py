@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes ranker_scores.csv: 1000 candidate rows of held-out views with the committed ranker's
-xgboost scores, for tests/personalization_model_test.cc (the engine must score them equally).
+(its highest version, the one served) xgboost scores, for tests/personalization_model_test.cc (the engine must score them equally).
 
   make_fixture.py FEATURES.csv TOP.csv   (train.sh's WORK_DIR/features.csv and top.csv)
 """
@@ -25,8 +25,10 @@ def main(argv):
     views = df[df["type"] == "view"]
     events = views[views["t"] >= T.DAY_MS * FIRST_HELDOUT_EPOCH_DAY].head(300)
     rows = T.candidate_rows(events, lists, expanded, versions, "t").reset_index(drop=True)
+    ranker = os.path.join(os.path.dirname(HERE), "models", "ranker")
+    version = max(int(v) for v in os.listdir(ranker) if v.isdigit())
     booster = xgboost.Booster()
-    booster.load_model(os.path.join(os.path.dirname(HERE), "models", "ranker", "1", "model.json"))
+    booster.load_model(os.path.join(ranker, str(version), "model.json"))
     rows["py_score"] = booster.predict(T.matrix(rows))
     rows = rows.sample(n=1000, random_state=0).sort_index()
     rows["row_id"] = np.arange(len(rows))
