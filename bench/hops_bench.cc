@@ -58,6 +58,12 @@ int64_t WallMs() {
       .count();
 }
 
+int64_t MaxRssMb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024;
+}
+
 double CpuSeconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -163,7 +169,7 @@ uint64_t ListLength(std::string_view s) {
 int HopsBenchCommand(const std::vector<std::string>& args) {
   po::options_description opts("hops options");
   std::string spec, models, input, durability = "none", streams_arg, id = "transaction_id", stream = "transactions";
-  std::string data_dir, live_time, list_field, phases_arg;
+  std::string data_dir, live_time, list_field, phases_arg, metrics_out;
   double rate = 1000, tail_s = 2;
   uint64_t events = 10000, warm = 0, batch = 1000, full_list = 0;
   int64_t checkpoint_interval_ms = 10000;
@@ -186,7 +192,8 @@ int HopsBenchCommand(const std::vector<std::string>& args) {
       "full-list", po::value(&full_list)->default_value(full_list), "list length counted as full (with --list-field)")(
       "checkpoint-interval-ms", po::value(&checkpoint_interval_ms)->default_value(checkpoint_interval_ms),
       "engine checkpoints (0: none)")("shards", po::value(&shards)->default_value(shards), "shard threads")(
-      "data-dir", po::value(&data_dir), "engine data directory (default: a fresh temporary one)");
+      "data-dir", po::value(&data_dir), "engine data directory (default: a fresh temporary one)")(
+      "metrics-out", po::value(&metrics_out), "write the engine's metrics here after the warm-up and at the end");
   po::variables_map vm;
   if (int rc = ParseCommandLine(args, "impulse-bench hops --spec S --input F --outputs a,b,c [options]", opts, &vm);
       rc >= 0) {
@@ -368,8 +375,10 @@ int HopsBenchCommand(const std::vector<std::string>& args) {
       return 1;
     }
     (void)e.WaitForPipelines(1800000);
-    std::printf("warm-up: %llu events ingested and processed in %.1f s (%.1f s CPU)\n",
-                static_cast<unsigned long long>(warm), static_cast<double>(NowNs() - w0) / 1e9, CpuSeconds() - c0);
+    std::printf("warm-up: %llu events ingested and processed in %.1f s (%.1f s CPU), max RSS %lld MB\n",
+                static_cast<unsigned long long>(warm), static_cast<double>(NowNs() - w0) / 1e9, CpuSeconds() - c0,
+                static_cast<long long>(MaxRssMb()));
+    if (!metrics_out.empty()) std::ofstream(metrics_out + ".warm") << e.MetricsText();
   }
 
   // Send time per measured line (0 until sent).
@@ -509,6 +518,8 @@ int HopsBenchCommand(const std::vector<std::string>& args) {
     std::fflush(stdout);
   }
   for (auto& h : hops) h->sub->Cancel();
+  std::printf("max RSS %lld MB\n", static_cast<long long>(MaxRssMb()));
+  if (!metrics_out.empty()) std::ofstream(metrics_out) << e.MetricsText();
   if (failed.load() > 0) std::printf("  %llu ingest failures\n", static_cast<unsigned long long>(failed.load()));
   hops.clear();
   (void)e.Stop();
