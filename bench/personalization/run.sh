@@ -16,7 +16,9 @@
 # Variants of examples/personalization/rank.yaml, derived here from the example (so they follow
 # its edits) into $OUT:
 #   full      rank.yaml as it is: also its `ranking_candidates` pipeline (the same rank step with
-#             emit: candidates, 100 rows written per view: the training set)
+#             emit: candidates, 100 rows written per view: the training set). Not run by default:
+#             on 2026-12-07 its history warm-up was killed by the kernel's OOM killer (the serve
+#             variant's warm-up peaks at ~9 GB resident; docs/BENCHMARKS.md)
 #   serve     without `ranking_candidates`: the recommendation path alone
 #   nowait    serve, with the user_category and item views computed on arrival and the lookup and
 #             rank reading as of the event's time - 2 s (as_of: -2s, beyond the watermark's 1 s lag)
@@ -40,8 +42,10 @@
 # run's start is printed beside: the machine is shared.
 #
 # Environment: BIN, BENCH_BIN, OUT (build/bench/personalization), ROUNDS (1), DAYS (3),
-# WARM_DAYS (2), EVENTS (10000), RATES ("100 250 500"), SECONDS_PER_RATE (10), VARIANTS ("full
-# serve nowait"), SMOKE=1 (one round, tiny counts: the check that this script works).
+# WARM_DAYS (2), EVENTS (10000), RATES ("100 250 500"), SECONDS_PER_RATE (10), VARIANTS ("serve
+# nowait"; or with full), SMOKE=1 (one round, tiny counts, the serve variant: the check that this
+# script works). One round takes about 8 minutes on the shared 2-CPU machine (3 of warm-up per
+# variant).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-build/release/tools/impulse/impulse}
