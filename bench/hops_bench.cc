@@ -183,7 +183,8 @@ int HopsBenchCommand(const std::vector<std::string>& args) {
       "rate", po::value(&rate)->default_value(rate), "events/s, open loop (without --phases)")(
       "events", po::value(&events)->default_value(events), "events to measure (without --phases)")(
       "phases", po::value(&phases_arg), "RATE:N or unpaced:N, comma-separated, run in order on the next lines")(
-      "tail-s", po::value(&tail_s)->default_value(tail_s), "unmeasured seconds sent after each RATE phase")(
+      "tail-s", po::value(&tail_s)->default_value(tail_s),
+      "unmeasured seconds sent after each RATE phase (default 0 without --phases)")(
       "warm", po::value(&warm)->default_value(warm), "lines ingested unpaced and drained first, not measured")(
       "live-time", po::value(&live_time),
       "timestamp field: event time follows the wall clock (history shifted to end now, each measured event at its "
@@ -213,6 +214,8 @@ int HopsBenchCommand(const std::vector<std::string>& args) {
   };
   std::vector<PhaseArg> phase_args;
   if (phases_arg.empty()) {
+    // One phase, as before --phases existed: every line measured, no tail unless asked for.
+    if (vm["tail-s"].defaulted()) tail_s = 0;
     phase_args.push_back({false, rate, events});
   } else {
     for (size_t begin = 0; begin <= phases_arg.size();) {
