@@ -19,7 +19,10 @@
 #   9. (only with `realtime`) the fraud path against nginx and a Python peer, one transaction per
 #      request and 1000 per request, --durability none and sync, with an fsync probe
 #      (bench/realtime/run.sh; results in build/bench/realtime).
-# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime]    Results go to build/bench/*.txt.
+#  10. (only with `personalization`) the personalization example's recommendation path in process:
+#      history, then latency at a few rates and unpaced throughput, three variants of rank.yaml
+#      (bench/personalization/run.sh; results in build/bench/personalization).
+# Usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime|personalization]    Results go to build/bench/*.txt.
 # BUILD=dir selects the release build directory (default build/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +37,7 @@ mkdir -p "$OUT"
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 if [ "$what" = nexmark ] || [ "$what" = ysb ]; then
   cmake --build "$BUILD" -j "$(nproc)" --target impulse-bench >/dev/null
-elif [ "$what" = realtime ]; then
+elif [ "$what" = realtime ] || [ "$what" = personalization ]; then
   cmake --build "$BUILD" -j "$(nproc)" --target impulse impulse-bench >/dev/null
 else
   cmake --build "$BUILD" -j "$(nproc)" --target impulse log_benchmark ndjson_benchmark pipeline_benchmark >/dev/null
@@ -185,5 +188,6 @@ case "$what" in
   nexmark) nexmark ;;
   ysb) ysb ;;
   realtime) BIN="$BIN" BENCH_BIN="$BENCH_BIN" OUT="$OUT/realtime" bash bench/realtime/run.sh ;;
-  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime]" >&2; exit 2 ;;
+  personalization) BIN="$BIN" BENCH_BIN="$BENCH_BIN" OUT="$OUT/personalization" bash bench/personalization/run.sh ;;
+  *) echo "usage: scripts/bench.sh [all|micro|http|idle|redis|nexmark|ysb|realtime|personalization]" >&2; exit 2 ;;
 esac
