@@ -209,7 +209,7 @@ Result<std::shared_ptr<DecideCall>> DecisionWaiters::Register(const DecideTarget
   // Events in request order: accepted rows and refused lines interleave by line number.
   r.events.reserve(rows.size() + bad.size());
   std::unordered_map<std::string, uint32_t> seen;  // key -> line, to refuse repeated ids
-  seen.reserve(rows.size());
+  if (rows.size() > 1) seen.reserve(rows.size());  // one event (the usual call) cannot repeat an id
   size_t b = 0;
   for (size_t i = 0; i <= rows.size(); ++i) {
     const uint32_t line =
@@ -228,11 +228,12 @@ Result<std::shared_ptr<DecideCall>> DecisionWaiters::Register(const DecideTarget
     }
     std::string key;
     AppendKey(target.output_field, v, target.type, &key);
-    auto [it, inserted] = seen.emplace(key, line);
-    if (!inserted) {
-      return InvalidArgument("decide: line " + std::to_string(line) + " repeats the id of line " +
-                             std::to_string(it->second) + " (field '" + target.id_field +
-                             "'): one decision could not be told from the other");
+    if (rows.size() > 1) {
+      if (auto [it, inserted] = seen.emplace(key, line); !inserted) {
+        return InvalidArgument("decide: line " + std::to_string(line) + " repeats the id of line " +
+                               std::to_string(it->second) + " (field '" + target.id_field +
+                               "'): one decision could not be told from the other");
+      }
     }
     EventDecision& e = r.events.emplace_back();
     e.line = line;
@@ -311,7 +312,10 @@ void DecisionWaiters::IngestDone(const std::shared_ptr<DecideCall>& call, Status
         call->timer_it =
             timers_.emplace(std::chrono::steady_clock::now() + std::chrono::milliseconds(call->timeout_ms), call);
         call->timer_set = true;
-        timer_cv_.notify_one();
+        // The timer thread sleeps until the earliest deadline and then looks again, so only a
+        // new earliest one needs it woken: with one timeout for all calls (the usual case),
+        // a call does not wake a thread for its timer (it was one wake per call).
+        if (call->timer_it == timers_.begin()) timer_cv_.notify_one();
       }
     }
   }

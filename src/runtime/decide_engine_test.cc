@@ -5,7 +5,10 @@
 // anything is queued. Labelled concurrent: also run under TSan.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <future>
+#include <memory>
 #include <set>
 #include <thread>
 #include <vector>
@@ -191,6 +194,43 @@ TEST_F(DecideEngineTest, StopAnswersCallsStillWaiting) {
   const DecideResult r = fut.get();
   ASSERT_EQ(r.events.size(), 1u);
   EXPECT_EQ(r.events[0].state, EventDecision::State::kPending);
+}
+
+// The timer thread is woken only for a new earliest deadline: a call with a short timeout that
+// comes after one with a long timeout still answers at its own deadline, and a call whose
+// deadline is later than a waiting one's is answered after the timer has served the earlier.
+// Filtered events (amount >= 1000) never decide, so each call answers at its timeout.
+TEST_F(DecideEngineTest, EachCallAnswersAtItsOwnTimeoutWhateverTheOrderOfDeadlines) {
+  Open(dir_.Options());
+  auto call = [&](const std::string& id, uint32_t timeout_ms) {
+    auto done = std::make_shared<std::promise<DecideResult>>();
+    auto fut = done->get_future();
+    EXPECT_TRUE(engine_
+                    ->IngestAndDecide("tx", TxLine(id, 1, 5000, 1000), 0, Score(timeout_ms),
+                                      [done](Status st, DecideResult r) {
+                                        EXPECT_TRUE(st.ok()) << st.ToString();
+                                        done->set_value(std::move(r));
+                                      })
+                    .ok());
+    return fut;
+  };
+  auto long_wait = call("long", 60'000);
+  ASSERT_TRUE(engine_->WaitForPipelines(30'000).ok());  // "long" is acknowledged: its timer is set
+  const auto t0 = std::chrono::steady_clock::now();
+  auto short_wait = call("short", 200);
+  // A timer thread that slept until the 60 s deadline would leave "short" waiting for a minute.
+  ASSERT_EQ(short_wait.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200));
+  EXPECT_EQ(short_wait.get().pending, 1u);
+  auto first = call("first", 100);
+  auto second = call("second", 400);  // not the earliest deadline when set
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(first.get().pending, 1u);
+  EXPECT_EQ(second.get().pending, 1u);
+  EXPECT_EQ(long_wait.wait_for(std::chrono::seconds(0)), std::future_status::timeout);  // still waiting
+  ASSERT_TRUE(engine_->Stop().ok());                                                    // answers it
+  EXPECT_EQ(long_wait.get().pending, 1u);
 }
 
 TEST_F(DecideEngineTest, HostileOptionsAreRefusedBeforeAnythingIsQueued) {

@@ -431,7 +431,7 @@ Status EngineImpl::IngestAndDecide(std::string_view stream_name, std::string_vie
   RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
   StreamState& ss = *streams_[static_cast<size_t>(si)];
   // Before parsing: a refused call costs no parse.
-  RETURN_IF_ERROR(ResolveDecideTarget(plan_, ss.def, options).status());
+  ASSIGN_OR_RETURN(const DecideTarget target, ResolveDecideTarget(plan_, ss.def, options));
   if (CountNdjsonRecords(ndjson, DecideOptions::kDecideEventsMax) > DecideOptions::kDecideEventsMax) {
     oversized_rejections.fetch_add(1, std::memory_order_relaxed);
     return OutOfRange("decide: a request holds at most " + std::to_string(DecideOptions::kDecideEventsMax) +
@@ -445,7 +445,7 @@ Status EngineImpl::IngestAndDecide(std::string_view stream_name, std::string_vie
   prod.rows.Reset(ss.def.schema.size());
   prod.bad.clear();
   RETURN_IF_ERROR(prod.parsers[static_cast<size_t>(si)]->Parse(ndjson, now_ms, &prod.rows, &prod.bad));
-  return AdmitDecide(prod, si, prod.rows, producer, start_ns, now_ms, options, std::move(done));
+  return AdmitDecide(prod, si, prod.rows, producer, start_ns, now_ms, target, options, std::move(done));
 }
 
 Status EngineImpl::IngestRowsAndDecide(std::string_view stream_name, const RowBatch& rows, uint32_t producer,
@@ -454,7 +454,7 @@ Status EngineImpl::IngestRowsAndDecide(std::string_view stream_name, const RowBa
   int si = -1;
   RETURN_IF_ERROR(CheckIngestTarget(stream_name, producer, &si));
   const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
-  RETURN_IF_ERROR(ResolveDecideTarget(plan_, def, options).status());
+  ASSIGN_OR_RETURN(const DecideTarget target, ResolveDecideTarget(plan_, def, options));
   RETURN_IF_ERROR(CheckRows(def, rows));
   if (rows.size() > DecideOptions::kDecideEventsMax) {
     oversized_rejections.fetch_add(1, std::memory_order_relaxed);
@@ -465,13 +465,12 @@ Status EngineImpl::IngestRowsAndDecide(std::string_view stream_name, const RowBa
   const ProducerClaim claim(&prod.busy);
   if (!claim.held()) return Internal("producer index used by two threads at once");
   prod.bad.clear();
-  return AdmitDecide(prod, si, rows, producer, clock_->NowNs(), clock_->NowMs(), options, std::move(done));
+  return AdmitDecide(prod, si, rows, producer, clock_->NowNs(), clock_->NowMs(), target, options, std::move(done));
 }
 
 Status EngineImpl::AdmitDecide(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns,
-                               int64_t now_ms, const DecideOptions& options, DecideCallback done) {
-  const StreamDef& def = streams_[static_cast<size_t>(si)]->def;
-  ASSIGN_OR_RETURN(DecideTarget target, ResolveDecideTarget(plan_, def, options));
+                               int64_t now_ms, const DecideTarget& target, const DecideOptions& options,
+                               DecideCallback done) {
   // Registered before Admit queues anything, so no output can precede its waiter.
   ASSIGN_OR_RETURN(std::shared_ptr<DecideCall> call, decide_->Register(target, plan_.pipelines[target.pipeline], rows,
                                                                        prod.bad, options.timeout_ms, std::move(done)));

@@ -45,6 +45,7 @@ namespace impulse::runtime {
 bool ReadSourceHint(const log::PartitionLog& l, uint64_t* end);
 
 class DecisionWaiters;  // decide.h
+struct DecideTarget;    // decide.h
 class EngineImpl;
 class Shard;
 struct SubscriptionState;  // engine_subscribe.cc
@@ -466,8 +467,9 @@ class EngineImpl final : public Engine, public connect::Host {
   mutable std::mutex committed_mu_;
   std::unordered_map<std::string, uint64_t> committed_ends_;  // "end/<stream>/<p>" of the newest checkpoint
   // Registers the decide waiters of `rows` and prod.bad, then Admit; unregisters if refused.
+  // `target` is ResolveDecideTarget's for the stream and `options` (resolved once per call).
   Status AdmitDecide(Producer& prod, int si, const RowBatch& rows, uint32_t producer, int64_t start_ns, int64_t now_ms,
-                     const DecideOptions& options, DecideCallback done);
+                     const DecideTarget& target, const DecideOptions& options, DecideCallback done);
   std::vector<std::unique_ptr<Shard>> shards_;
   uint32_t dead_letter_ = 0;
   std::atomic<bool> stopping_{false};
