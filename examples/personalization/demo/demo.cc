@@ -334,8 +334,8 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
   }
   Phase("evaluated", SecondsSince(t_eval));
   std::printf(
-      "\n(a): rank.yaml's `recommendations` on every view, features as of the view (the served model is the\n"
-      "interim one, two of its inputs approximated: examples/personalization/README.md). (d): the most viewed\n"
+      "\n(a): rank.yaml's `recommendations` on every view, features as of the view (the served model: version\n"
+      "1, trained on the same inputs built in pandas: examples/personalization/README.md). (d): the most viewed\n"
       "items of the prediction event's category. Data age: the event's time minus the time the list's data is\n"
       "as of (the features' as-of time; for (c), (d) the last hourly refresh).\n");
   Phase("done", SecondsSince(t_start));
