@@ -3,6 +3,12 @@
 // --from/--to filter; bad rows named by line; deterministic bytes.
 #include "features/backfill.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <charconv>
@@ -687,6 +693,49 @@ pipelines:
   EXPECT_EQ(st->rows_out, 2u);
   o.input_stream = "big_items";
   o.output_stream = "a_out";
+  ASSERT_CODE(RunBackfill(o), kInvalidArgument);
+}
+
+// A backfill replays history: a trigger's webhook is not called (its firings were acted on when
+// they happened), the spec's only input is found despite the actions' dead-letter stream, and
+// the firings are readable as the _outbox stream.
+TEST_F(BackfillTest, TriggerActionsAreNotCalled) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 64), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::ofstream(spec_) << R"(streams:
+  - {name: ev, key: item, event_time: ts, partitions: 1, fields: [{name: item, type: int64}, {name: ts, type: timestamp}]}
+actions:
+  - name: hook
+    webhook: {url: "http://127.0.0.1:)"
+                       << ntohs(addr.sin_port) << R"(/alerts", timeout: 2s, retries: 0}
+pipelines:
+  - name: a
+    from: ev
+    steps:
+      - trigger: {name: big, when: "item > 1", call: [{action: hook, body: {item: item}}]}
+    sink: {stream: a_out}
+)";
+  BackfillOptions o = Options(
+      Write("in.csv", "item,ts\n1,2024-01-01T00:00:00Z\n2,2024-01-01T00:00:01Z\n3,2024-01-01T00:00:02Z\n"), "out.csv");
+  o.output_stream = "_outbox";
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->rows_out, 2u);
+  o.output_stream = "a_out";
+  st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->rows_out, 3u);
+  pollfd p{listener, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "the backfill connected to the webhook";
+  ::close(listener);
+  o.output_stream = "_action_dead_letter";
   ASSERT_CODE(RunBackfill(o), kInvalidArgument);
 }
 

@@ -132,6 +132,8 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
     // Side streams: a predict step's decision log, a trigger's published streams.
     written.insert(lp.side_streams.begin(), lp.side_streams.end());
   }
+  // Not an input either: the action dispatcher writes it (and sends nothing in a backfill).
+  if (plan.FindStream(kActionDeadLetterStream) != nullptr) written.insert(std::string(kActionDeadLetterStream));
   if (o->input_stream.empty()) {
     std::string candidates;
     int n = 0;
@@ -150,6 +152,10 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
     if (written.count(o->input_stream) > 0) {
       return InvalidArgument("stream '" + o->input_stream + "' is written by a pipeline; --into needs an input stream");
     }
+  }
+  if (o->output_stream == kActionDeadLetterStream) {
+    return InvalidArgument("a backfill calls no action, so " + o->output_stream + " stays empty; --stream " +
+                           std::string(kOutboxStream) + " writes the firings it would have sent");
   }
   if (o->output_stream.empty()) {
     if (plan.pipelines.empty()) return InvalidArgument("the spec has no pipelines");
@@ -282,7 +288,8 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   eo.durability = Durability::kNone;
   eo.checkpoint_interval_ms = kCheckpointIntervalMs;
   eo.stop_drain_timeout_ms = 600'000;
-  eo.serve_features = false;  // nobody looks features up during a backfill: skip the online copy
+  eo.serve_features = false;    // nobody looks features up during a backfill: skip the online copy
+  eo.dispatch_actions = false;  // history: its trigger firings were acted on when they happened
   if (!o.models_dir.empty()) {
     ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
   }
