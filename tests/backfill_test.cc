@@ -3,6 +3,12 @@
 // --from/--to filter; bad rows named by line; deterministic bytes.
 #include "features/backfill.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <charconv>
@@ -11,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -517,6 +524,11 @@ TEST_F(BackfillTest, StreamChoiceErrors) {
   o.input_stream = "nope";
   st = RunBackfill(o);
   EXPECT_EQ(st.status().code(), StatusCode::kNotFound);
+  o.input_stream.clear();
+  o.output_stream = "tx_velocty";  // no such stream: said so, with the near name
+  st = RunBackfill(o);
+  EXPECT_EQ(st.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(st.status().message().find("did you mean 'tx_velocity'"), std::string::npos) << st.status().ToString();
 }
 
 // A predict step scores in a backfill as live (--models), and its decision log is not taken for
@@ -619,6 +631,112 @@ TEST_F(BackfillTest, OutputRowsGetsTheSortedRows) {
   }
   o.output_rows = [](const Schema&, const RowBatch&) { return Unavailable("enough"); };
   ASSERT_CODE(RunBackfill(o), kUnavailable);
+}
+
+// Events a step refuses are counted by pipeline, step and reason: an as-of time out of its
+// bounds is not an input-order problem and must not be reported as one.
+TEST_F(BackfillTest, RefusedEventsAreCountedByStepAndReason) {
+  std::ofstream(spec_) << R"(streams:
+  - {name: ev, key: item, event_time: ts, partitions: 1, fields: [{name: item, type: int64}, {name: ts, type: timestamp}, {name: t2, type: timestamp, nullable: true}]}
+feature_views:
+  - name: item
+    entity: item
+    features:
+      - {name: N_1D, agg: count(), window: 1d}
+pipelines:
+  - name: item_features
+    from: ev
+    steps:
+      - features: item
+    sink: {stream: item_versions}
+  - name: p
+    from: ev
+    steps:
+      - lookup: {view: item, key: item, as_of_time: t2, as_of_lag_max: 1d}
+    sink: {stream: out}
+)";
+  // One null as-of time, one after its event, one a year before it, one in bounds.
+  BackfillOptions o = Options(Write("in.csv",
+                                    "item,ts,t2\n"
+                                    "1,2024-01-01T10:00:00Z,\n"
+                                    "1,2024-01-02T01:00:00Z,2024-01-02T05:00:00Z\n"
+                                    "1,2024-01-02T02:00:00Z,2023-01-01T00:00:00Z\n"
+                                    "1,2024-01-02T03:00:00Z,2024-01-02T01:30:00Z\n"),
+                              "out.csv");
+  o.output_stream = "out";
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->rows_out, 1u);
+  EXPECT_EQ(st->late_events, 3u);
+  const std::map<std::string, uint64_t> want{
+      {"p lookup#1 as_of_after_event", 1}, {"p lookup#1 as_of_too_old", 1}, {"p lookup#1 invalid", 1}};
+  EXPECT_EQ(st->late_by_reason, want);
+}
+
+// A trigger's published stream is written by its pipeline: not an input stream (the spec's only
+// input is then found without --into), and a backfill can write it out.
+TEST_F(BackfillTest, TriggerPublishedStreamIsAnOutputNotAnInput) {
+  std::ofstream(spec_) << R"(streams:
+  - {name: ev, key: item, event_time: ts, partitions: 2, fields: [{name: item, type: int64}, {name: ts, type: timestamp}]}
+pipelines:
+  - name: a
+    from: ev
+    steps:
+      - trigger: {name: big, when: "item > 1", publish: [{stream: big_items, fields: {item: item}}]}
+    sink: {stream: a_out}
+)";
+  BackfillOptions o = Options(
+      Write("in.csv", "item,ts\n1,2024-01-01T00:00:00Z\n2,2024-01-01T00:00:01Z\n3,2024-01-01T00:00:02Z\n"), "out.csv");
+  o.output_stream = "big_items";
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->rows_out, 2u);
+  o.input_stream = "big_items";
+  o.output_stream = "a_out";
+  ASSERT_CODE(RunBackfill(o), kInvalidArgument);
+}
+
+// A backfill replays history: a trigger's webhook is not called (its firings were acted on when
+// they happened), the spec's only input is found despite the actions' dead-letter stream, and
+// the firings are readable as the _outbox stream.
+TEST_F(BackfillTest, TriggerActionsAreNotCalled) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 64), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::ofstream(spec_) << R"(streams:
+  - {name: ev, key: item, event_time: ts, partitions: 1, fields: [{name: item, type: int64}, {name: ts, type: timestamp}]}
+actions:
+  - name: hook
+    webhook: {url: "http://127.0.0.1:)"
+                       << ntohs(addr.sin_port) << R"(/alerts", timeout: 2s, retries: 0}
+pipelines:
+  - name: a
+    from: ev
+    steps:
+      - trigger: {name: big, when: "item > 1", call: [{action: hook, body: {item: item}}]}
+    sink: {stream: a_out}
+)";
+  BackfillOptions o = Options(
+      Write("in.csv", "item,ts\n1,2024-01-01T00:00:00Z\n2,2024-01-01T00:00:01Z\n3,2024-01-01T00:00:02Z\n"), "out.csv");
+  o.output_stream = "_outbox";
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->rows_out, 2u);
+  o.output_stream = "a_out";
+  st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->rows_out, 3u);
+  pollfd p{listener, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0) << "the backfill connected to the webhook";
+  ::close(listener);
+  o.output_stream = "_action_dead_letter";
+  ASSERT_CODE(RunBackfill(o), kInvalidArgument);
 }
 
 }  // namespace

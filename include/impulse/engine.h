@@ -80,6 +80,10 @@ struct EngineOptions {
   // Feature views keep each entity's latest values for LookupFeatures. false: computed into
   // the pipelines' outputs only (a backfill, which nobody queries, saves the copy per event).
   bool serve_features = true;
+  // Trigger steps' webhook and agent actions are called (docs/ACTIONS.md). false: their firings
+  // are written to the outbox but never sent (a backfill replays history: calling a team's
+  // webhook or an agent for past events would act on them a second time).
+  bool dispatch_actions = true;
   // The model repository `predict` steps score with (docs/INFERENCE.md); shared with the HTTP
   // server's model routes. Required when the spec has predict steps: Open fails without it, or
   // when a step's model has no ready version or its inputs do not resolve. Only repositories

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/cpu_time.h"
+#include "common/suggest.h"
 #include "features/backfill_internal.h"
 #include "impulse/engine.h"
 #include "model/repository.h"
@@ -128,8 +129,11 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
   std::set<std::string> written;
   for (const plan::LogicalPipeline& lp : plan.pipelines) {
     if (lp.sink.kind == plan::SinkDef::Kind::kStream) written.insert(lp.sink.target);
-    if (!lp.decision_log.empty()) written.insert(lp.decision_log);  // predict steps write it
+    // Side streams: a predict step's decision log, a trigger's published streams.
+    written.insert(lp.side_streams.begin(), lp.side_streams.end());
   }
+  // Not an input either: the action dispatcher writes it (and sends nothing in a backfill).
+  if (plan.FindStream(kActionDeadLetterStream) != nullptr) written.insert(std::string(kActionDeadLetterStream));
   if (o->input_stream.empty()) {
     std::string candidates;
     int n = 0;
@@ -149,6 +153,10 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
       return InvalidArgument("stream '" + o->input_stream + "' is written by a pipeline; --into needs an input stream");
     }
   }
+  if (o->output_stream == kActionDeadLetterStream) {
+    return InvalidArgument("a backfill calls no action, so " + o->output_stream + " stays empty; --stream " +
+                           std::string(kOutboxStream) + " writes the firings it would have sent");
+  }
   if (o->output_stream.empty()) {
     if (plan.pipelines.empty()) return InvalidArgument("the spec has no pipelines");
     const plan::LogicalPipeline& last = plan.pipelines.back();
@@ -157,6 +165,10 @@ Status ResolveStreams(const plan::LogicalPlan& plan, BackfillOptions* o, uint32_
     }
     o->output_stream = last.sink.target;
   } else if (written.count(o->output_stream) == 0) {
+    std::vector<std::string_view> outputs(written.begin(), written.end());
+    if (plan.FindStream(o->output_stream) == nullptr) {
+      return NotFound("no stream '" + o->output_stream + "' in the spec" + DidYouMean(o->output_stream, outputs));
+    }
     std::string names;
     for (const std::string& w : written) names += (names.empty() ? "" : ", ") + w;
     return InvalidArgument("stream '" + o->output_stream + "' is not written by a pipeline (choose one of: " + names +
@@ -197,6 +209,26 @@ class TempDir {
   std::string path_;
   bool keep_;
 };
+
+// Tallies a _late_events partition's rows by pipeline, operator and reason.
+Status CountLateReasons(const Engine& engine, const PartitionInfo& p, std::map<std::string, uint64_t>* out) {
+  const StreamDef late = LateEventsStreamDef();
+  const int pipeline = late.schema.FieldIndex("pipeline"), op = late.schema.FieldIndex("operator"),
+            reason = late.schema.FieldIndex("reason");
+  for (uint64_t at = p.start_offset; at < p.end_offset;) {
+    Result<RowsRead> r = engine.ReadRows(kLateEventsStream, p.partition, at, Engine::kReadRowsMax);
+    if (!r.ok()) return r.status();
+    for (size_t i = 0; i < r->rows.size(); ++i) {
+      const Value* row = r->rows.row(i);
+      std::string key(row[pipeline].sv());
+      key.append(" ").append(row[op].sv()).append(" ").append(row[reason].sv());
+      ++(*out)[key];
+    }
+    if (r->next_offset <= at) break;  // caught up
+    at = r->next_offset;
+  }
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -256,7 +288,8 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   eo.durability = Durability::kNone;
   eo.checkpoint_interval_ms = kCheckpointIntervalMs;
   eo.stop_drain_timeout_ms = 600'000;
-  eo.serve_features = false;  // nobody looks features up during a backfill: skip the online copy
+  eo.serve_features = false;    // nobody looks features up during a backfill: skip the online copy
+  eo.dispatch_actions = false;  // history: its trigger firings were acted on when they happened
   if (!o.models_dir.empty()) {
     ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
   }
@@ -308,13 +341,18 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
     return st;
   }
   Status settled = Settle(*engine);
+  Status late_read;
   for (const StreamInfo& s : engine->ListStreams()) {
     if (s.name != kLateEventsStream) continue;
-    for (const PartitionInfo& p : s.partitions) stats.late_events += p.end_offset - p.start_offset;
+    for (const PartitionInfo& p : s.partitions) {
+      stats.late_events += p.end_offset - p.start_offset;
+      if (settled.ok() && late_read.ok()) late_read = CountLateReasons(*engine, p, &stats.late_by_reason);
+    }
   }
   Status stopped = settled.ok() ? engine->Stop() : engine->Abandon();
   RETURN_IF_ERROR(settled);
   RETURN_IF_ERROR(stopped);
+  RETURN_IF_ERROR(late_read);
   engine.reset();
   stats.drain_seconds = SecondsSince(t0) - stats.feed_seconds;
   if (o.progress) std::fprintf(stderr, "backfill: pipelines done (%.1f s); writing the output\n", SecondsSince(t0));

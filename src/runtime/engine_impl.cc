@@ -254,7 +254,9 @@ Status EngineImpl::OpenStreams() {
     const int ob = StreamIndex(kOutboxStream);
     if (ob < 0) return Internal("the outbox stream is missing");
     outbox_stream_ = static_cast<uint32_t>(ob);
-    ASSIGN_OR_RETURN(dispatcher_, OutboxDispatcher::Create(this, plan_, outbox_stream_, {}));
+    if (options_.dispatch_actions) {
+      ASSIGN_OR_RETURN(dispatcher_, OutboxDispatcher::Create(this, plan_, outbox_stream_, {}));
+    }
   }
   sync_at_checkpoint_.assign(streams_.size(), 0);
   for (uint32_t s = 0; s < streams_.size(); ++s) {

@@ -126,10 +126,21 @@ int BackfillCommand(const std::vector<std::string>& args) {
                s.cpu_seconds - s.parse_cpu_seconds - s.ingest_cpu_seconds - s.output_cpu_seconds);
   if (s.late_events > 0) {
     // Late events are missing rows of the training set: a script must not take it for whole.
+    // Only reason `late` is about input order; the others (a state bound, an as-of time out of
+    // its bounds, a malformed candidate list) call for another fix, so each is named.
+    std::string reasons;
+    bool behind_watermark = false;
+    for (const auto& [key, n] : s.late_by_reason) {
+      reasons += (reasons.empty() ? "" : ", ") + key + " " + std::to_string(n);
+      behind_watermark = behind_watermark || key.ends_with(" late");
+    }
     std::fprintf(stderr,
-                 "backfill: %s: %llu events were late for a stateful step (behind the watermark) and are not in "
-                 "the output; sort the input by event time or raise the stream's watermark.max_out_of_orderness%s\n",
-                 allow_late ? "warning" : "error", static_cast<unsigned long long>(s.late_events),
+                 "backfill: %s: %llu events went to _late_events and are not in the output (by pipeline, step and "
+                 "reason: %s; docs/EVENT_TIME.md)%s%s\n",
+                 allow_late ? "warning" : "error", static_cast<unsigned long long>(s.late_events), reasons.c_str(),
+                 behind_watermark ? "; for reason late: sort the input by event time or raise the stream's "
+                                    "watermark.max_out_of_orderness"
+                                  : "",
                  allow_late ? "" : " (--allow-late accepts this)");
     if (!allow_late) return 1;
   }

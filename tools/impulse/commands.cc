@@ -85,9 +85,17 @@ std::string ListenProblem(const std::string& host, uint16_t port) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0) {
-    return "cannot resolve " + host + ": " + gai_strerror(rc);
+  // The address the server binds (server/http_server.cc): a name's first IPv4 address, else its
+  // first one. Checking getaddrinfo's first answer instead could check ::1 where the server
+  // binds 127.0.0.1 (a localhost that /etc/hosts also names ::1): a taken port missed, or a free
+  // one refused.
+  hints.ai_family = AF_INET;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  if (rc != 0) {
+    hints.ai_family = AF_UNSPEC;
+    rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
   }
+  if (rc != 0) return "cannot resolve " + host + ": " + gai_strerror(rc);
   std::string problem;
   const int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
   const int one = 1;

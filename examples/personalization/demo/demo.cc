@@ -336,9 +336,9 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
   std::printf(
       "\n(a): rank.yaml's `recommendations` on every view, features as of the view; (b): its\n"
       "`recommendations_nightly`, the user, user-category and item features as of the previous midnight (the\n"
-      "served model is the interim one: examples/personalization/README.md). (d): the most viewed items of the\n"
-      "prediction event's category. Data age: the event's time minus the time the list's data is as of (the\n"
-      "features' as-of time; for (c), (d) the last hourly refresh).\n");
+      "served model: version 1, trained on the same inputs built in pandas: examples/personalization/README.md).\n"
+      "(d): the most viewed items of the prediction event's category. Data age: the event's time minus the time\n"
+      "the list's data is as of (the features' as-of time; for (c), (d) the last hourly refresh).\n");
   Phase("done", SecondsSince(t_start));
   return 0;
 }
