@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "impulse/env.h"
 #include "impulse/row.h"
 #include "impulse/schema.h"
 #include "impulse/status.h"
@@ -45,6 +46,9 @@ struct BackfillOptions {
   bool skip_bad_rows = false;   // count and skip bad input rows instead of failing
   bool keep_data = false;       // keep the temporary data directory (its path is printed)
   std::string models_dir;       // model repository for predict steps ("" = none)
+  // The file system of the engine's temporary data directory (nullptr = Env::Default(); tests
+  // pass a counting one). Its fsyncs are skipped: the directory does not outlive the run.
+  Env* env = nullptr;
   // CSV input: column -> field renames (--column), and whether columns naming no field are
   // skipped (--ignore-unknown-columns) rather than an error. Header names match fields
   // case-insensitively either way.
