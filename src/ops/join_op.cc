@@ -11,12 +11,14 @@
 //  - kLookup: right rows upsert a table (latest by arrival); left rows probe it.
 //  - kAsOf: an event-time temporal join (Flink's FOR SYSTEM_TIME AS OF): right rows are versions
 //    of their key, kept in event-time order; a left row reads the latest version with
-//    ts <= left.ts + as_of_ms once the watermark W is past that time (T < W: every right row
-//    at or before T has arrived), so its values do not depend on the relative speed of the two
-//    inputs. A left row whose T is not yet behind W waits in its key's list (a timer at T).
-//    Versions are dropped once no future left row can read them: those superseded by a version
-//    at or before W + as_of_ms (the smallest T of a left row not yet late), and, with
-//    state_ttl_ms, those older than that by more than the ttl (read as null).
+//    ts <= T once the watermark W is past T (T < W: every right row at or before T has
+//    arrived), so its values do not depend on the relative speed of the two inputs. T is
+//    left.ts + as_of_ms, or the as_of_expr's value, refused unless in
+//    [left.ts - as_of_lag_max_ms, left.ts] (ops/as_of_time.h). A left row whose T is not yet
+//    behind W waits in its key's list (a timer at T). Versions are dropped once no future left
+//    row can read them: those superseded by a version at or before the floor W + as_of_ms (or
+//    W - as_of_lag_max_ms: the smallest T of a left row not yet late), and, with state_ttl_ms,
+//    those older than that by more than the ttl (read as null).
 // All keyed state is one StateTable<RowList> (memory or RocksDB). Timers (cleanup or window
 // close) live in an in-memory min-heap with one entry per state key, rebuilt from the table on
 // Restore, so a checkpoint is the table plus a few scalars.
@@ -26,6 +28,7 @@
 // With unbounded sides (a regular join) nothing is late; rows live state_ttl_ms behind W.
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <queue>
 #include <string>
 #include <type_traits>
@@ -34,6 +37,7 @@
 
 #include "common/fixed_codec.h"
 #include "event/row_codec.h"
+#include "ops/as_of_time.h"
 #include "ops/operator.h"
 #include "state/state_table.h"
 
@@ -178,6 +182,10 @@ class JoinOperator final : public StatefulOperator {
     const uint64_t keys_max = def_.type == JoinDef::Type::kLookup ? def_.rows_max : 2 * def_.rows_max;
     if (keys_max < options.entries_max) options.entries_max = static_cast<size_t>(keys_max);
     ASSIGN_OR_RETURN(table_, state::StateTable<RowList>::Open(options));
+    if (def_.type == JoinDef::Type::kAsOf) {
+      ASSIGN_OR_RETURN(AsOfTime t, AsOfTime::Create(def_));
+      as_of_.emplace(std::move(t));
+    }
     return Status::OK();
   }
 
@@ -550,7 +558,7 @@ class JoinOperator final : public StatefulOperator {
   static constexpr size_t kMetaPrefixBytes = 8 + 8 + 4 + 4;
 
   // The smallest as-of time a left row that is not late can still ask for.
-  int64_t AsOfFloor() const { return SatAdd(watermark_, def_.as_of_ms); }
+  int64_t AsOfFloor() const { return SatAdd(watermark_, as_of_->floor_offset_ms()); }
 
   Status ProcessAsOf(int side, const Value* row, const RowMeta& meta, OpOutput* out) {
     const Value& key = row[side == 0 ? def_.left_key : def_.right_key];
@@ -573,6 +581,11 @@ class JoinOperator final : public StatefulOperator {
       }
       return Status::OK();
     }
+    // The as-of time first: a row asking for a time it may not read is refused whatever its key.
+    int64_t as_of = 0;
+    if (const std::optional<LateReason> refused = as_of_->Compute(row, ts, &as_of)) {
+      return Late(side, row, meta, *refused, out);
+    }
     RowMeta m = meta;
     m.watermark_ms = watermark_;
     if (key.null) {  // equal to no version: read at once, with null right fields
@@ -580,7 +593,6 @@ class JoinOperator final : public StatefulOperator {
       return Status::OK();
     }
     if (ts < watermark_) return Late(side, row, meta, LateReason::kLate, out);
-    const int64_t as_of = SatAdd(ts, def_.as_of_ms);
     KeyOf(side, row, nullptr);
     if (as_of < watermark_) {  // every version at or before as_of has arrived: read now
       ASSIGN_OR_RETURN(RowList * list, table_->Find(key_));
@@ -698,9 +710,10 @@ class JoinOperator final : public StatefulOperator {
     expired_ += dropped;
     // A key is visited again when the floor reaches its second version (the first is then
     // unreadable) and, with a ttl, when its newest can no longer be read.
-    if (versions >= 2) timer = std::min(timer, SatSub(SatSub(second_version, def_.as_of_ms), 1));
+    const int64_t offset = as_of_->floor_offset_ms();
+    if (versions >= 2) timer = std::min(timer, SatSub(SatSub(second_version, offset), 1));
     if (def_.state_ttl_ms >= 0 && newest_version != INT64_MIN) {
-      timer = std::min(timer, SatSub(SatAdd(newest_version, def_.state_ttl_ms), def_.as_of_ms));
+      timer = std::min(timer, SatSub(SatAdd(newest_version, def_.state_ttl_ms), offset));
     }
     list->data.swap(kept);
     list->count = count;
@@ -837,6 +850,7 @@ class JoinOperator final : public StatefulOperator {
   const std::vector<int> key_fields_[2];
   Env* env_ = nullptr;
   std::unique_ptr<state::StateTable<RowList>> table_;
+  std::optional<AsOfTime> as_of_;  // kAsOf
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   int64_t watermark_ = INT64_MIN;
   int64_t fire_watermark_ = INT64_MIN;  // carried by rows emitted while advancing
@@ -871,8 +885,8 @@ Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, c
     if (f < 0 || static_cast<size_t>(f) >= j.right_schema.size())
       return InvalidArgument("join operator: right output field index out of range");
   }
-  if (j.type == JoinDef::Type::kAsOf && (j.as_of_ms > 0 || j.versions_max == 0)) {
-    return InvalidArgument("join operator: as_of_ms must be <= 0 and versions_max > 0");
+  if (j.type == JoinDef::Type::kAsOf && (j.as_of_ms > 0 || j.versions_max == 0 || j.as_of_lag_max_ms < 0)) {
+    return InvalidArgument("join operator: as_of_ms must be <= 0, as_of_lag_max_ms >= 0 and versions_max > 0");
   }
   if (j.rows_max == 0) return InvalidArgument("join operator: rows_max must be > 0");
   if (j.type == JoinDef::Type::kInterval && j.lower_ms > j.upper_ms) {

@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "common/status_matchers.h"
+#include "expr/check.h"
 #include "ops/operator.h"
 
 namespace impulse::plan {
@@ -721,6 +723,143 @@ TEST_P(JoinOpTest, AsOfRestoreEqualsUninterrupted) {
   CheckRestoreEqualsUninterrupted(AsOf(-40), GetParam(), dir_.path());
   std::filesystem::create_directories(dir_.path() + "/ttl");  // snapshot names repeat per join type
   CheckRestoreEqualsUninterrupted(AsOf(0, 300), GetParam(), dir_.path() + "/ttl");
+}
+
+// --- as of a time computed from the row (as_of_time) ---
+
+// An as-of join whose as-of time is `expr` over the left row (k, id, s), at most `lag_max_ms`
+// before the row's event time.
+JoinDef AsOfTime(const std::string& expr, int64_t lag_max_ms, int64_t ttl_ms = -1) {
+  JoinDef d = AsOf(0, ttl_ms);
+  std::vector<ExprDiag> diags;
+  d.as_of_expr = ParseAndCheck(expr, SideSchema(""), &diags);
+  EXPECT_NE(d.as_of_expr, nullptr) << (diags.empty() ? "" : diags[0].message);
+  d.as_of_lag_max_ms = lag_max_ms;
+  return d;
+}
+
+// The random rows' as-of times (RandomEvents: ts = 10 * id - 3000 + 0..9): 0 to 249 ms before
+// the event, 40 * (id % 7) plus the jitter; one row in 11 asks for 51 to 300 ms after its event.
+// With a lag bound of 200, ids % 7 in {5, 6} are mostly too old.
+constexpr char kRandomAsOfTime[] = "cast(id * 10 - 3000 - (id % 7) * 40 + if(id % 11 = 0, 300, 0) as timestamp)";
+int64_t RandomAsOfTime(const Ev& e) { return e.id * 10 - 3000 - (e.id % 7) * 40 + (e.id % 11 == 0 ? 300 : 0); }
+
+// AsOfReference with the as-of time of each left row given by `as_of_of`: a row asking for a
+// time after its own or more than lag_max_ms before it is refused with that reason whatever
+// its key; the others as AsOfReference.
+Expected AsOfTimeReference(const JoinDef& def, const std::vector<Ev>& evs,
+                           const std::function<int64_t(const Ev&)>& as_of_of, std::vector<std::string>* reasons) {
+  Expected x;
+  std::vector<const Ev*> ok;
+  int64_t w = INT64_MIN;
+  for (const Ev& e : evs) {
+    w = std::max(w, e.watermark);
+    if (e.side == 0 && as_of_of(e) > e.ts) {
+      reasons->push_back("as_of_after_event");
+    } else if (e.side == 0 && as_of_of(e) < e.ts - def.as_of_lag_max_ms) {
+      reasons->push_back("as_of_too_old");
+    } else if (!e.key_null && e.ts < w) {
+      reasons->push_back("late");
+    } else {
+      ok.push_back(&e);
+      continue;
+    }
+    ++x.late;
+  }
+  for (const Ev* l : ok) {
+    if (l->side != 0) continue;
+    const int64_t as_of = as_of_of(*l);
+    const Ev* best = nullptr;
+    for (const Ev* r : ok) {
+      if (l->key_null || r->side != 1 || r->key_null || r->key != l->key || r->ts > as_of) continue;
+      if (best == nullptr || r->ts >= best->ts) best = r;
+    }
+    if (best != nullptr && def.state_ttl_ms >= 0 && best->ts < as_of - def.state_ttl_ms) best = nullptr;
+    x.rows.push_back(RenderPair(l, best, l->ts));
+  }
+  std::sort(x.rows.begin(), x.rows.end());
+  std::sort(reasons->begin(), reasons->end());
+  return x;
+}
+
+TEST_P(JoinOpTest, AsOfTimeReadsTheVersionAtTheComputedTimeAndRefusesOthersWithTheirReason) {
+  // The as-of time is the row's id (ms), null for id 7; at most 100 ms before the event.
+  Driver d(MakeOp(AsOfTime("if(id = 7, cast(null as timestamp), cast(id as timestamp))", 100)), GetParam(),
+           dir_.path());
+  // Versions of key 1 at 100 and 200; rows at 250 asking for 150, 200 (the boundary), 251 (after
+  // the event), 149 (older than 250 - 100), null; a null key asking for 260 (after its event).
+  std::vector<Ev> evs = {{1, false, 1, 1, 100, 0},   {1, false, 1, 2, 200, 0},   {0, false, 1, 150, 250, 0},
+                         {0, false, 1, 200, 250, 0}, {0, false, 1, 251, 250, 0}, {0, false, 1, 149, 250, 0},
+                         {0, false, 1, 7, 250, 0},   {0, true, 0, 260, 250, 0}};
+  d.Feed(evs, 0, evs.size());
+  EXPECT_EQ(d.late_reasons,
+            (std::vector<std::string>{"as_of_after_event", "as_of_too_old", "invalid", "as_of_after_event"}));
+  EXPECT_EQ(d.op()->stats().late_events, 4u);
+  EXPECT_TRUE(d.output.empty());  // both wait for the watermark to pass their as-of time
+  d.Advance(151);                 // past 150, not 200: the first reads the version at 100
+  EXPECT_EQ(d.output, (std::vector<std::string>{"1|150|s150|1|1|s1|@250"}));
+  d.Advance(201);
+  EXPECT_EQ(d.output.back(), "1|200|s200|1|2|s2|@250");
+  EXPECT_EQ(d.output.size(), 2u);
+}
+
+TEST_P(JoinOpTest, AsOfTimeMatchesBruteForceWhicheverSideRunsAhead) {
+  constexpr int64_t kDisorder = 80;
+  uint32_t seed = 200;
+  for (int64_t ttl : {int64_t{-1}, int64_t{150}}) {
+    const JoinDef def = AsOfTime(kRandomAsOfTime, /*lag_max_ms=*/200, ttl);
+    const std::vector<Ev> evs = RandomEvents(++seed, 600, 5, kDisorder, /*stragglers=*/false);
+    std::vector<std::string> first;
+    for (auto [slow, lag] : std::vector<std::pair<int, int64_t>>{{0, 3000}, {1, 3000}, {1, 200}}) {
+      SCOPED_TRACE("ttl " + std::to_string(ttl) + " slow side " + std::to_string(slow) + " lag " + std::to_string(lag));
+      const std::vector<Ev> arrival = Interleave(evs, slow, lag, kDisorder);
+      Driver d(MakeOp(def), GetParam(), dir_.path());
+      d.Feed(arrival, 0, arrival.size());
+      d.Advance(INT64_MAX);
+      std::vector<std::string> reasons;
+      const Expected want = AsOfTimeReference(def, arrival, RandomAsOfTime, &reasons);
+      EXPECT_EQ(Sorted(d.output), want.rows);
+      EXPECT_EQ(Sorted(d.late_reasons), reasons);
+      // Every kind of row is exercised: read a version, refused as too old, and after the event.
+      size_t matched = 0;
+      for (const std::string& r : want.rows) matched += r.find("|null|null|null|@") == std::string::npos;
+      EXPECT_GT(matched, 50u);
+      EXPECT_GT(std::count(reasons.begin(), reasons.end(), "as_of_too_old"), 10);
+      EXPECT_GT(std::count(reasons.begin(), reasons.end(), "as_of_after_event"), 5);
+      if (first.empty()) first = Sorted(d.output);
+      EXPECT_EQ(Sorted(d.output), first);
+    }
+  }
+}
+
+// The versions kept are those of the last as_of_lag_max behind the watermark (plus the one
+// before), whatever the expression: the bound the state is pruned by.
+TEST_P(JoinOpTest, AsOfTimeKeepsVersionsOnlyAsFarBackAsItsLagBound) {
+  for (int64_t lag : {int64_t{0}, int64_t{1000}}) {
+    SCOPED_TRACE("lag " + std::to_string(lag));
+    Driver d(MakeOp(AsOfTime("cast(id as timestamp)", lag)), GetParam(), dir_.path());
+    // Key 1: a version every 10 ms over [0, 10000); the watermark follows 10 ms behind.
+    std::vector<Ev> evs;
+    for (int64_t t = 0; t < 10'000; t += 10) evs.push_back({1, false, 1, t, t, t - 10});
+    d.Feed(evs, 0, evs.size());
+    d.Advance(9'990);
+    // W = 9990: the versions at or after 9990 - lag only (one is at 9990 - lag exactly).
+    EXPECT_EQ(d.op()->stats().entries, static_cast<uint64_t>(lag / 10 + 1));
+    // The oldest row allowed at 9995 (asking for 9995 - lag) still reads its version; one
+    // further back is refused, not answered from pruned state.
+    std::vector<Ev> rows = {{0, false, 1, 9'995 - lag, 9'995, 9'990}, {0, false, 1, 9'994 - lag, 9'995, 9'990}};
+    d.Feed(rows, 0, rows.size());
+    d.Advance(INT64_MAX);
+    const std::string want_version = std::to_string(9'990 - lag);
+    ASSERT_EQ(d.output.size(), 1u);
+    EXPECT_EQ(d.output[0], "1|" + std::to_string(9'995 - lag) + "|s" + std::to_string(9'995 - lag) + "|1|" +
+                               want_version + "|s" + want_version + "|@9995");
+    EXPECT_EQ(d.late_reasons, (std::vector<std::string>{"as_of_too_old"}));
+  }
+}
+
+TEST_P(JoinOpTest, AsOfTimeRestoreEqualsUninterrupted) {
+  CheckRestoreEqualsUninterrupted(AsOfTime(kRandomAsOfTime, 200), GetParam(), dir_.path());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JoinOpTest, ::testing::Values(Backend::kMemory, Backend::kRocksDb),

@@ -15,6 +15,8 @@ std::string_view LateReasonName(LateReason reason) {
     case LateReason::kOutOfRange: return "out_of_range";
     case LateReason::kTooLarge: return "too_large";
     case LateReason::kInvalid: return "invalid";
+    case LateReason::kAsOfAfterEvent: return "as_of_after_event";
+    case LateReason::kAsOfTooOld: return "as_of_too_old";
   }
   return "late";
 }

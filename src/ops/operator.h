@@ -76,15 +76,19 @@ struct OperatorStats {
 // Why an operator did not take a row: the `reason` field of its _late_events row, one of a fixed
 // set of values users filter on (docs/EVENT_TIME.md). Not every value means "late".
 enum class LateReason {
-  kLate,        // "late": behind the watermark beyond the operator's allowed lateness
-  kStateLimit,  // "state_limit": on time, refused by a state bound (groups_max, keys_max,
-                // rows_max, entities_max, rows_per_entity_max, key_bytes_max)
-  kOutOfRange,  // "out_of_range": an event time the operator's time arithmetic cannot hold
-  kTooLarge,    // "too_large": a value computed for it (kComputedStringMaxBytes) or the record
-                // it makes (the log's max_record_bytes) exceeds its size bound; a rank step's
-                // candidate list longer than candidates_max
-  kInvalid,     // "invalid": a value the step must read is malformed (a rank step's candidate
-                // list that is not a JSON list of integer ids)
+  kLate,            // "late": behind the watermark beyond the operator's allowed lateness
+  kStateLimit,      // "state_limit": on time, refused by a state bound (groups_max, keys_max,
+                    // rows_max, entities_max, rows_per_entity_max, key_bytes_max)
+  kOutOfRange,      // "out_of_range": an event time the operator's time arithmetic cannot hold
+  kTooLarge,        // "too_large": a value computed for it (kComputedStringMaxBytes) or the record
+                    // it makes (the log's max_record_bytes) exceeds its size bound; a rank step's
+                    // candidate list longer than candidates_max
+  kInvalid,         // "invalid": a value the step must read is malformed (a rank step's candidate
+                    // list that is not a JSON list of integer ids; a null as-of time)
+  kAsOfAfterEvent,  // "as_of_after_event": its as-of time (a lookup's or rank step's
+                    // as_of_time) is after its own event time: the future is not read
+  kAsOfTooOld,      // "as_of_too_old": its as-of time is earlier than its event time minus
+                    // as_of_lag_max (the versions it needs may be pruned already)
 };
 // An event's JSON in a late-events row is cut beyond this many bytes (the row must fit a log
 // record whatever the event's size): see AppendLateRow.

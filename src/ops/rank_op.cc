@@ -22,6 +22,7 @@
 #include "expr/eval.h"
 #include "impulse/env.h"
 #include "model/repository.h"
+#include "ops/as_of_time.h"
 #include "ops/operator.h"
 #include "ops/rank_core.h"
 
@@ -52,6 +53,8 @@ class RankOperator final : public StatefulOperator {
     join.input = def_.candidate_input;
     join.output = def_.candidate_schema;
     ASSIGN_OR_RETURN(join_, NewJoinOperator(join, ctx_));
+    ASSIGN_OR_RETURN(AsOfTime t, AsOfTime::Create(*op_.join));
+    as_of_.emplace(std::move(t));
     for (const NamedExpr& p : def_.pair) {
       ASSIGN_OR_RETURN(CompiledExpr c, CompiledExpr::Compile(*p.expr));
       pair_.push_back(std::move(c));
@@ -74,6 +77,13 @@ class RankOperator final : public StatefulOperator {
     const size_t width = op_.input.size();
     for (size_t i = 0; i < in.size(); ++i) {
       const Value* row = in.row(i);
+      // An event asking for features at a time it may not read (as_of_time) is refused once,
+      // not once per candidate by the join.
+      int64_t as_of = 0;
+      if (const std::optional<LateReason> refused = as_of_->Compute(row, in.meta(i).event_time_ms, &as_of)) {
+        RecordLateRow(ctx_, op_.input, row, in.meta(i), *refused, join_->watermark(), &own_, out->late);
+        continue;
+      }
       const Value& list = row[def_.candidates_field];
       if (list.null) {
         RETURN_IF_ERROR(Flush(out));  // the events before it leave first, as they arrived
@@ -351,6 +361,7 @@ class RankOperator final : public StatefulOperator {
   const OperatorContext ctx_;
   Env* env_;
   std::unique_ptr<StatefulOperator> join_;
+  std::optional<AsOfTime> as_of_;
   std::vector<CompiledExpr> pair_;
   size_t seq_field_ = 0, count_field_ = 0;
   int64_t next_seq_ = 0;

@@ -356,6 +356,39 @@ void ExpectOneError(const std::string& body, int line, int col, const std::strin
   EXPECT_NE(errors[0].message.find(text), std::string::npos) << errors[0].ToString();
 }
 
+// Body() with `as_of: ...` replaced by `as_of_time: "expr"` (and, if given, as_of_lag_max).
+std::string AsOfTimeBody(const std::string& expr, const std::string& lag_max = "", const std::string& extra = "") {
+  std::string b = kBody;
+  const std::string line = "          as_of: 100ms\n";
+  std::string with = "          as_of_time: \"" + expr + "\"\n";
+  if (!lag_max.empty()) with += "          as_of_lag_max: " + lag_max + "\n";
+  b.replace(b.find(line), line.size(), with);
+  return b + extra;
+}
+
+TEST_F(RankOpTest, AsOfTimeScoresTheCandidatesAsOfTheComputedTime) {
+  // Items' versions at 100..130 and item 1's new price at 950; visits at 1000.
+  Make(AsOfTimeBody("if(user = 1, ts - 900, if(user = 8, ts - 901, if(user = 9, ts + 1, ts - 10)))", "900ms"));
+  AddItems(Items());
+  AddVisits({{1, 1, "[1,2,3]", 1000}, {2, 1, "[1,2,3]", 1000}, {8, 1, "[1,2,3]", 1000}, {9, 1, "[1,2,3]", 1000}},
+            /*watermark=*/995);
+  // User 1 asks for 100 (as far back as as_of_lag_max allows): only item 1's first version
+  // (5 + 10); 2 and 3 have none yet (null features: 0). User 2 asks for 990: item 1 at its new
+  // price (100 + 10).
+  ASSERT_EQ(rows_.size(), 2u) << ::testing::PrintToString(late_);
+  EXPECT_NE(rows_[0].find(R"("user":1,)"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[0].find(R"("recs":"[1,2,3]","rec_scores":"[15,0,0]")"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("recs":"[1,3,2]","rec_scores":"[110,15,7]")"), std::string::npos) << rows_[1];
+  // User 8 asks for more than as_of_lag_max (900 ms) back, user 9 for after its event: one late
+  // row each (the event, not its candidates), with the reason.
+  ASSERT_EQ(late_.size(), 2u);
+  EXPECT_NE(late_[0].find(R"("pipeline":"p","operator":"rank#2","reason":"as_of_too_old")"), std::string::npos)
+      << late_[0];
+  EXPECT_NE(late_[0].find(R"(\"user\":8)"), std::string::npos) << late_[0];
+  EXPECT_NE(late_[1].find(R"("reason":"as_of_after_event")"), std::string::npos) << late_[1];
+  EXPECT_EQ(inst_->Stats()[0].second.late_events, 2u);
+}
+
 TEST(RankSpec, ErrorsAtTheirLineAndColumn) {
   std::string b = Body();
   ExpectOneError(std::string(b).replace(b.find("cands"), 5, "cats"), 29, 23, "candidates of rank#2");
@@ -371,6 +404,10 @@ TEST(RankSpec, ErrorsAtTheirLineAndColumn) {
   ExpectOneError(std::string(b).replace(b.find("same_cat"), 8, "candidate_rank"), 33, 18,
                  "pair field 'candidate_rank'");
   ExpectOneError(std::string(b).replace(b.find("rec_scores"), 10, "user"), 36, 20, "clashes with a field");
+  // as_of_time (line 31, where as_of was) is over the event's fields and a timestamp.
+  ExpectOneError(AsOfTimeBody("cands"), 31, 24, "as_of_time is a timestamp, not string");
+  ExpectOneError(AsOfTimeBody("date_trunc_day(item_cur_price)"), 31, 39, "unknown field 'item_cur_price'");
+  ExpectOneError(Body("          as_of_time: ts\n"), 37, 23, "takes one of 'as_of' and 'as_of_time', not both");
 }
 
 }  // namespace

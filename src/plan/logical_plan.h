@@ -98,12 +98,21 @@ struct JoinDef {
   std::string table_file;          // kLookup: rows loaded into the table at a fresh start
                                    // (NDJSON, or CSV by extension; relative to the working dir)
   int64_t as_of_ms = 0;            // kAsOf: <= 0; left rows read versions as of left.ts + as_of_ms
-  uint64_t versions_max = 1000;    // kAsOf: versions kept per key; a newer one beyond: state_limit
-  std::vector<int> right_output;   // right fields emitted, in order; empty = all of right_schema
-  std::string view;                // kAsOf from a `lookup:` step: the feature view looked up
-  bool broadcast = false;          // kAsOf: every task reads every partition of the right stream
-                                   // (the input need not be partitioned by the key); the
-                                   // pipeline's second_broadcast says the same to the runtime
+  // kAsOf: when set, the as-of time of a left row is this expression (timestamp, over the left
+  // row's fields) instead of left.ts + as_of_ms. A left row whose as-of time is null (invalid),
+  // after its own time (as_of_after_event) or before left.ts - as_of_lag_max_ms
+  // (as_of_too_old) goes to the late output; versions are kept as_of_lag_max_ms behind the
+  // watermark (the oldest time a row that is not late may ask for).
+  std::shared_ptr<const Expr> as_of_expr;
+  int64_t as_of_lag_max_ms = 0;                                      // kAsOf with as_of_expr: >= 0
+  static constexpr int64_t kAsOfLagMaxDefaultMs = 86'400'000;        // the spec's default: 1d
+  static constexpr int64_t kAsOfLagMaxLimitMs = 366 * 86'400'000LL;  // the spec's largest
+  uint64_t versions_max = 1000;   // kAsOf: versions kept per key; a newer one beyond: state_limit
+  std::vector<int> right_output;  // right fields emitted, in order; empty = all of right_schema
+  std::string view;               // kAsOf from a `lookup:` step: the feature view looked up
+  bool broadcast = false;         // kAsOf: every task reads every partition of the right stream
+                                  // (the input need not be partitioned by the key); the
+                                  // pipeline's second_broadcast says the same to the runtime
 };
 
 // One feature of a feature view (docs/FEATURES.md).

@@ -125,6 +125,13 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
                  const std::string& view_pipeline, const std::string& what, Diagnostics* d, LogicalOp* op,
                  std::string* second_source);
 
+// The as-of time of a `lookup` or `rank` step `n` (its entries `e`): `as_of: -duration` into
+// j->as_of_ms, or `as_of_time: expression` (a timestamp over `in`) with `as_of_lag_max`
+// (default JoinDef::kAsOfLagMaxDefaultMs) into j->as_of_expr / as_of_lag_max_ms; exactly one of
+// the two. False after reporting.
+bool ReadAsOf(const YAML::Node& n, const std::vector<std::pair<std::string, YAML::Node>>& e, const Schema& in,
+              const std::string& what, Diagnostics* d, JoinDef* j);
+
 // A `lookup: {view, key, as_of, ...}` step: an as-of join (JoinDef::Type::kAsOf) with the stream
 // `view_stream` that `view_pipeline` writes and in which it computes `view` (resolved before
 // this pipeline). Fills op->join, op->output and *second_source.

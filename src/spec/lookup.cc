@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/suggest.h"
+#include "expr/check.h"
 #include "spec/internal.h"
 
 namespace impulse::plan::spec_internal {
@@ -62,31 +63,85 @@ bool ReadBool(const YAML::Node& n, const std::string& what, Diagnostics* d, bool
   return false;
 }
 
+bool ReadAsOf(const YAML::Node& n, const std::vector<std::pair<std::string, YAML::Node>>& e, const Schema& in,
+              const std::string& what, Diagnostics* d, JoinDef* j) {
+  const YAML::Node* as_of = Get(e, "as_of");
+  const YAML::Node* as_of_time = Get(e, "as_of_time");
+  const YAML::Node* lag_max = Get(e, "as_of_lag_max");
+  if ((as_of == nullptr) == (as_of_time == nullptr)) {
+    d->Add(Diagnostics::LocOf(as_of != nullptr ? *as_of_time : n),
+           what + (as_of != nullptr ? " takes one of 'as_of' and 'as_of_time', not both"
+                                    : " needs 'as_of: -duration' (values as of the event's time plus this, e.g. -1m) "
+                                      "or 'as_of_time: expression' (a timestamp computed from the event, e.g. "
+                                      "date_trunc_day(event_datetime))"));
+    return false;
+  }
+  if (as_of != nullptr) {
+    if (lag_max != nullptr) {
+      d->Add(Diagnostics::LocOf(*lag_max), "as_of_lag_max of " + what +
+                                               " goes with as_of_time only (as_of: -duration reads exactly that far "
+                                               "back)");
+      return false;
+    }
+    if (!ReadSignedDuration(*as_of, "as_of of " + what, d, &j->as_of_ms)) return false;
+    if (j->as_of_ms > 0) {
+      d->Add(Diagnostics::LocOf(*as_of), "as_of of " + what +
+                                             " is a time at or before the event's (0 or negative, e.g. -1m): later "
+                                             "values are not known when the event happens");
+      return false;
+    }
+    return true;
+  }
+  j->as_of_ms = 0;
+  j->as_of_lag_max_ms = JoinDef::kAsOfLagMaxDefaultMs;
+  if (lag_max != nullptr &&
+      !ReadDuration(*lag_max, "as_of_lag_max of " + what, /*min_ms=*/0, d, &j->as_of_lag_max_ms)) {
+    return false;
+  }
+  if (j->as_of_lag_max_ms > JoinDef::kAsOfLagMaxLimitMs) {
+    d->Add(Diagnostics::LocOf(*lag_max),
+           "as_of_lag_max of " + what + " is at most 366d (versions are kept that long behind the watermark)");
+    return false;
+  }
+  if (!as_of_time->IsScalar()) {
+    d->Add(Diagnostics::LocOf(*as_of_time), "as_of_time of " + what + " is an expression (a string)");
+    return false;
+  }
+  std::vector<ExprDiag> diags;
+  ExprPtr x = ParseAndCheck(as_of_time->Scalar(), in, &diags);
+  if (x && x->type != ExprType::kTimestamp) {
+    const std::string type =
+        x->type == ExprType::kNull ? "an untyped null" : std::string(FieldTypeName(ToFieldType(x->type)));
+    diags.push_back({0, "as_of_time is a timestamp, not " + type});  // the whole expression
+    x.reset();
+  }
+  if (!x) {
+    d->AddExprDiags(*as_of_time, diags, " in as_of_time of " + what);
+    return false;
+  }
+  j->as_of_expr = std::move(x);
+  return true;
+}
+
 bool ResolveViewLookup(const YAML::Node& n, const Schema& in, const PartitionInfo& part, const LogicalPlan& plan,
                        const FeatureViewDef& view, const std::string& view_pipeline, const std::string& what,
                        Diagnostics* d, LogicalOp* op, std::string* second_source) {
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, what, {"view", "key", "as_of", "prefix", "versions_max", "rows_max", "broadcast"}, d, &e))
+  if (!Entries(
+          n, what,
+          {"view", "key", "as_of", "as_of_time", "as_of_lag_max", "prefix", "versions_max", "rows_max", "broadcast"}, d,
+          &e))
     return false;
   const YAML::Node* key = Get(e, "key");
-  const YAML::Node* as_of = Get(e, "as_of");
-  if (key == nullptr || as_of == nullptr) {
-    d->Add(Diagnostics::LocOf(n), what + " needs 'key: field' (the entity of view '" + view.name +
-                                      "' in this event) and 'as_of: -duration' (values as of the event's time "
-                                      "plus this, e.g. -1m)");
+  if (key == nullptr) {
+    d->Add(Diagnostics::LocOf(n), what + " needs 'key: field' (the entity of view '" + view.name + "' in this event)");
     return false;
   }
   auto j = std::make_shared<JoinDef>();
   j->type = JoinDef::Type::kAsOf;
   j->view = view.name;
   j->left_outer = true;  // an entity without values reads nulls; the event is never dropped
-  bool ok = ReadSignedDuration(*as_of, "as_of of " + what, d, &j->as_of_ms);
-  if (ok && j->as_of_ms > 0) {
-    d->Add(Diagnostics::LocOf(*as_of), "as_of of " + what +
-                                           " is a time at or before the event's (0 or negative, e.g. -1m): later "
-                                           "values are not known when the event happens");
-    ok = false;
-  }
+  bool ok = ReadAsOf(n, e, in, what, d, j.get());
   std::vector<int> lk;
   if (!ReadKeyFields(*key, in, what, d, &lk)) return false;
   if (lk.size() != 1) {

@@ -117,7 +117,8 @@ TEST(LookupSpec, ReportsEachErrorAtItsLineAndColumn) {
                  "key 'sitem' of lookup#1 of pipeline 'p' is string but the entity 'item' of view 'item' is int64");
   ExpectOneError(Spec("lookup: {view: item, key: nope, as_of: -1m}"), 30, 35, "unknown field 'nope'");
   ExpectOneError(Spec("lookup: {view: item, key: item, as_of: 1m}"), 30, 48, "at or before the event's");
-  ExpectOneError(Spec("lookup: {view: item, key: item}"), 30, 17, "needs 'key: field'");
+  ExpectOneError(Spec("lookup: {view: item, key: item}"), 30, 17, "needs 'as_of: -duration'");
+  ExpectOneError(Spec("lookup: {view: item, as_of: 0}"), 30, 17, "needs 'key: field'");
   ExpectOneError(Spec("lookup: {key: item, as_of: 0}"), 30, 9, "needs 'view: NAME'");
   ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m, versions_max: 0}"), 30, 67, "versions_max");
   ExpectOneError(Spec("lookup: {view: item, key: item, as_of: -1m, lateness: 1}"), 30, 53, "lateness");
@@ -151,6 +152,50 @@ TEST(LookupSpec, ReportsEachErrorAtItsLineAndColumn) {
   dropped.replace(dropped.find("      - features: item\n"), std::string("      - features: item\n").size(),
                   "      - features: item\n      - project: [item, ts, VIEWS_1H]\n");
   ExpectOneError(dropped, 31, 24, "lacks feature 'AVG_PRICE_1D' (double) of view 'item'");
+}
+
+// The column of `token` in the step `step` of Spec(step) (the step starts at column 9).
+int Col(const std::string& step, const std::string& token) { return static_cast<int>(step.find(token)) + 9; }
+
+// as_of_time: the as-of time computed from the event (a timestamp expression over its fields),
+// with as_of_lag_max (default 1d) bounding how far back it may be.
+TEST(LookupSpec, AsOfTimeCompilesToAnExpressionWithItsLagBound) {
+  for (const auto& [step, lag_ms] : std::vector<std::pair<std::string, int64_t>>{
+           {"lookup: {view: item, key: item, as_of_time: \"date_trunc_day(ts)\"}", 86'400'000},
+           {"lookup: {view: item, key: item, as_of_time: \"ts - 1000\", as_of_lag_max: 2h}", 7'200'000}}) {
+    std::vector<SpecError> errors;
+    Result<LogicalPlan> plan = CompileSpec(Spec(step), "pipeline.yaml", &errors);
+    ASSERT_TRUE(plan.ok()) << (errors.empty() ? plan.status().ToString() : errors[0].ToString());
+    const LogicalOp& op = plan->pipelines.back().ops[0];
+    ASSERT_NE(op.join, nullptr) << step;
+    EXPECT_EQ(op.join->type, JoinDef::Type::kAsOf);
+    ASSERT_NE(op.join->as_of_expr, nullptr) << step;
+    EXPECT_EQ(op.join->as_of_expr->type, ExprType::kTimestamp);
+    EXPECT_EQ(op.join->as_of_lag_max_ms, lag_ms) << step;
+    EXPECT_EQ(op.join->as_of_ms, 0);
+  }
+  // The fixed form has no expression.
+  Result<LogicalPlan> fixed = CompileSpec(Spec("lookup: {view: item, key: item, as_of: -1m}"), "p.yaml", nullptr);
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->pipelines.back().ops[0].join->as_of_expr, nullptr);
+}
+
+TEST(LookupSpec, AsOfTimeErrorsAtTheirLineAndColumn) {
+  std::string s = "lookup: {view: item, key: item, as_of: -1m, as_of_time: \"ts\"}";
+  ExpectOneError(Spec(s), 30, Col(s, "\"ts\""), "takes one of 'as_of' and 'as_of_time', not both");
+  s = "lookup: {view: item, key: item, as_of: -1m, as_of_lag_max: 1d}";
+  ExpectOneError(Spec(s), 30, Col(s, "1d"), "as_of_lag_max of lookup#1 of pipeline 'p' goes with as_of_time only");
+  // Not a timestamp: at the expression's position inside the scalar.
+  s = "lookup: {view: item, key: item, as_of_time: \"item + 1\"}";
+  ExpectOneError(Spec(s), 30, Col(s, "item + 1"), "as_of_time is a timestamp, not int64");
+  s = "lookup: {view: item, key: item, as_of_time: \"date_trunc_day(tss)\"}";
+  ExpectOneError(Spec(s), 30, Col(s, "tss"), "unknown field 'tss'");
+  s = "lookup: {view: item, key: item, as_of_time: [ts]}";
+  ExpectOneError(Spec(s), 30, Col(s, "[ts]"), "as_of_time of lookup#1 of pipeline 'p' is an expression");
+  s = "lookup: {view: item, key: item, as_of_time: ts, as_of_lag_max: -1h}";
+  ExpectOneError(Spec(s), 30, Col(s, "-1h"), "as_of_lag_max of lookup#1");
+  s = "lookup: {view: item, key: item, as_of_time: ts, as_of_lag_max: 400d}";
+  ExpectOneError(Spec(s), 30, Col(s, "400d"), "is at most 366d");
 }
 
 // broadcast: every task reads every partition of the view's stream, so an input keyed by

@@ -32,19 +32,19 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
                  std::string* second_source) {
   std::vector<std::pair<std::string, YAML::Node>> e;
   if (!Entries(n, what,
-               {"candidates", "view", "as_of", "model", "pair", "k", "candidates_max", "batch_rows_max", "outputs",
-                "emit", "candidate", "candidate_rank", "candidate_count", "prefix", "versions_max", "rows_max"},
+               {"candidates", "view", "as_of", "as_of_time", "as_of_lag_max", "model", "pair", "k", "candidates_max",
+                "batch_rows_max", "outputs", "emit", "candidate", "candidate_rank", "candidate_count", "prefix",
+                "versions_max", "rows_max"},
                d, &e)) {
     return false;
   }
   const YAML::Node* cands = Get(e, "candidates");
-  const YAML::Node* as_of = Get(e, "as_of");
   const YAML::Node* model = Get(e, "model");
   const YAML::Node* outputs = Get(e, "outputs");
-  if (cands == nullptr || as_of == nullptr || model == nullptr || outputs == nullptr) {
+  if (cands == nullptr || model == nullptr || outputs == nullptr) {
     d->Add(Diagnostics::LocOf(n), what +
-                                      " needs 'candidates: field' (a JSON list of ids), 'as_of: -duration', "
-                                      "'model: NAME' and 'outputs: {items: field, scores: field}'");
+                                      " needs 'candidates: field' (a JSON list of ids), 'model: NAME' and "
+                                      "'outputs: {items: field, scores: field}'");
     return false;
   }
   auto r = std::make_shared<RankDef>();
@@ -53,11 +53,8 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
   j->view = view.name;
   j->left_outer = true;
   j->broadcast = true;  // candidates are any entities: every task holds the whole view
-  bool ok = ReadSignedDuration(*as_of, "as_of of " + what, d, &j->as_of_ms);
-  if (ok && j->as_of_ms > 0) {
-    d->Add(Diagnostics::LocOf(*as_of), "as_of of " + what + " is a time at or before the event's (0 or negative)");
-    ok = false;
-  }
+  // Over the event's fields: every candidate row of an event starts with them, so they share it.
+  bool ok = ReadAsOf(n, e, in, what, d, j.get());
   // The candidate list: a string field of the input.
   if (!cands->IsScalar() || in.FieldIndex(cands->Scalar()) < 0) {
     d->Add(Diagnostics::LocOf(*cands), "candidates of " + what +
