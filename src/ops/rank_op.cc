@@ -11,9 +11,10 @@
 // waiting for the watermark costs one copy of itself plus ~100 bytes per candidate, not one copy
 // per candidate (docs/BENCHMARKS.md, "Rank step memory"). A candidate the join refuses goes to
 // _late_events as the whole candidate row, event fields included (JoinOperator's LeftLateWriter).
-// The completed rows of every event released by one call are then extended with the pair
-// expressions, scored by the model in one matrix (at most batch_rows_max rows per Predict), and
-// each event leaves with its best k (or, emit: candidates, each row with its score).
+// The completed rows of the events released by one call are then extended with the pair
+// expressions and scored, in chunks of whole events of at most batch_rows_max rows (one matrix
+// and one Predict each: a backfill's watermark may release millions of rows at once), and each
+// event leaves with its best k (or, emit: candidates, each row with its score).
 //
 // Contract: one instance per task, one thread. State: the join's (versions of the view, waiting
 // slim candidate rows: both bounded by rows_max), the waiting events (each has at least one
@@ -345,23 +346,45 @@ class RankOperator final : public StatefulOperator {
     groups_.clear();
     for (size_t i = 0; i < joined_.size(); ++i) groups_[joined_.row(i)[kSlimSeq].i64].push_back(i);
     Refresh();
-    // The events of the complete groups, decoded (each is then released: the join holds no more
-    // of its rows).
-    events_.Clear();
     complete_.clear();
     for (auto& [seq, members] : groups_) {
       const int64_t count = joined_.row(members[0])[kSlimCount].i64;
       if (static_cast<int64_t>(members.size()) == count) {
-        auto it = waiting_.find(seq);
-        if (it == waiting_.end())
-          return DataLoss("rank: completed candidates of event " + std::to_string(seq) +
-                          ", which the step does not hold");
-        RETURN_IF_ERROR(DecodeRow(op_.input, it->second.row, &events_));
         complete_.push_back(seq);
       } else {
         ++own_.limit_dropped;  // some of its candidates were refused: they are in _late_events
+        Release(seq, static_cast<uint32_t>(members.size()));
       }
-      Release(seq, static_cast<uint32_t>(members.size()));
+    }
+    // The complete events in chunks of at most batch_rows_max candidate rows (at least one
+    // event): a watermark advance may release most of the waiting events at once (a backfill's
+    // last one all of them), and each candidate row is materialised with every field of the event.
+    size_t begin = 0;
+    while (begin < complete_.size()) {
+      size_t end = begin, n = 0;
+      while (end < complete_.size() && (end == begin || n + groups_[complete_[end]].size() <= def_.batch_rows_max)) {
+        n += groups_[complete_[end]].size();
+        ++end;
+      }
+      RETURN_IF_ERROR(ScoreAndEmit(begin, end, out));
+      begin = end;
+    }
+    return Status::OK();
+  }
+
+  // Scores and emits the complete events complete_[begin, end), then forgets them (the join holds
+  // none of their rows any more).
+  Status ScoreAndEmit(size_t begin, size_t end, OpOutput* out) {
+    events_.Clear();
+    for (size_t e = begin; e < end; ++e) {
+      const int64_t seq = complete_[e];
+      auto it = waiting_.find(seq);
+      if (it == waiting_.end()) {
+        return DataLoss("rank: completed candidates of event " + std::to_string(seq) +
+                        ", which the step does not hold");
+      }
+      RETURN_IF_ERROR(DecodeRow(op_.input, it->second.row, &events_));
+      Release(seq, static_cast<uint32_t>(groups_[seq].size()));
     }
     // The candidate rows (row_schema: the event's fields, the slim fields, the view's fields (as
     // candidate_schema), then the pair fields) and the matrix.
@@ -369,10 +392,12 @@ class RankOperator final : public StatefulOperator {
     const size_t cw = def_.candidate_schema.size();
     const size_t rw = def_.row_schema.size();
     const size_t view_width = cw - width - kSlimFields;
-    rows_.assign(joined_.size() * rw, Value::Null());
+    size_t rows = 0;
+    for (size_t e = begin; e < end; ++e) rows += groups_[complete_[e]].size();
+    rows_.assign(rows * rw, Value::Null());
     order_.clear();
-    for (size_t e = 0; e < complete_.size(); ++e) {
-      const Value* event = events_.row(e);
+    for (size_t e = begin; e < end; ++e) {
+      const Value* event = events_.row(e - begin);
       BeginEventEval();
       for (size_t i : groups_[complete_[e]]) {
         Value* r = rows_.data() + order_.size() * rw;
@@ -412,11 +437,11 @@ class RankOperator final : public StatefulOperator {
     } else {
       unscored_ += n;
     }
-    Emit(out);
+    Emit(begin, end, out);
     return Status::OK();
   }
 
-  void Emit(OpOutput* out) {
+  void Emit(size_t begin, size_t end, OpOutput* out) {
     RowBatch& o = *out->rows;
     const size_t rw = def_.row_schema.size();
     const size_t width = op_.input.size();
@@ -437,8 +462,8 @@ class RankOperator final : public StatefulOperator {
       return;
     }
     size_t j = 0;
-    for (int64_t seq : complete_) {
-      const std::vector<size_t>& members = groups_[seq];
+    for (size_t e = begin; e < end; ++e) {
+      const std::vector<size_t>& members = groups_[complete_[e]];
       ids_.clear();
       for (size_t m = 0; m < members.size(); ++m) ids_.push_back(rows_[(j + m) * rw + width + 2].i64);
       const std::span<const float> s(scores_.data() + j, members.size());
