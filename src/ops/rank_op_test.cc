@@ -203,6 +203,25 @@ TEST_F(RankOpTest, KeepsTheBestKBestFirstTiesByIdAsOfTheEvent) {
   EXPECT_EQ(stats[0].second.scored, 8u);
 }
 
+// Events released together are scored in chunks of whole events (batch_rows_max rows, at least
+// one event): the same rows, in the same order, as one matrix.
+TEST_F(RankOpTest, EventsReleasedTogetherAreScoredInChunksOfWholeEvents) {
+  Make(Body("          batch_rows_max: 2\n", "0"));
+  AddItems(Items());
+  AddVisits({{1, 1, "[4,3,2,1,9]", 940}, {2, 2, "[2]", 940}, {3, 2, "[2,4]", 945}, {4, 2, "[9]", 945}}, 900);
+  ASSERT_TRUE(rows_.empty());
+  RowBatch none(4);
+  Run(0, none, 1000);  // all four at once
+  ASSERT_EQ(rows_.size(), 4u) << ::testing::PrintToString(late_);
+  EXPECT_NE(rows_[0].find(R"("user":1,"category":1,"cands":"[4,3,2,1,9]","ts":)"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[0].find(R"("recs":"[1,3,2]","rec_scores":"[15,15,7]")"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("user":2,)"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[1].find(R"("recs":"[2]","rec_scores":"[17]")"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[2].find(R"("recs":"[2,4]","rec_scores":"[17,11]")"), std::string::npos) << rows_[2];
+  EXPECT_NE(rows_[3].find(R"("recs":"[9]","rec_scores":"[0]")"), std::string::npos) << rows_[3];
+  EXPECT_EQ(inst_->Stats()[0].second.scored, 9u);
+}
+
 TEST_F(RankOpTest, NullAndEmptyListsPassMalformedAndOversizedOnesGoToLateEvents) {
   Make(Body());
   AddItems(Items());
