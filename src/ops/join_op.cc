@@ -167,9 +167,10 @@ using Timer = std::pair<int64_t, std::string>;  // (fire once W > this, state ke
 // heap timer per state key.
 class JoinOperator final : public StatefulOperator {
  public:
-  JoinOperator(const LogicalOp& op, const OperatorContext& ctx)
+  JoinOperator(const LogicalOp& op, const OperatorContext& ctx, LeftLateWriter left_late)
       : def_(*op.join),
         ctx_(ctx),
+        left_late_(std::move(left_late)),
         schema_{op.input, op.join->right_schema},
         key_fields_{{def_.left_key}, {def_.right_key}} {
     decoded_[0].Reset(schema_[0].size());
@@ -818,7 +819,12 @@ class JoinOperator final : public StatefulOperator {
     } else {
       ++late_events_;
     }
-    AppendLateRow(ctx_, schema_[side], row, meta, reason, watermark_, out != nullptr ? out->late : nullptr);
+    RowBatch* late = out != nullptr ? out->late : nullptr;
+    if (side == 0 && left_late_) {
+      left_late_(row, meta, reason, watermark_, late);
+    } else {
+      AppendLateRow(ctx_, schema_[side], row, meta, reason, watermark_, late);
+    }
     return Status::OK();
   }
 
@@ -846,6 +852,7 @@ class JoinOperator final : public StatefulOperator {
 
   const JoinDef def_;
   const OperatorContext ctx_;
+  const LeftLateWriter left_late_;  // empty: refused left rows are written as they are
   const Schema schema_[2];
   const std::vector<int> key_fields_[2];
   Env* env_ = nullptr;
@@ -867,6 +874,11 @@ class JoinOperator final : public StatefulOperator {
 }  // namespace
 
 Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx) {
+  return NewJoinOperator(op, ctx, LeftLateWriter{});
+}
+
+Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx,
+                                                          LeftLateWriter left_late) {
   if (op.kind != LogicalOp::Kind::kJoin || op.join == nullptr) return InvalidArgument("join operator: not a join op");
   const JoinDef& j = *op.join;
   if (j.left_key < 0 || static_cast<size_t>(j.left_key) >= op.input.size() || j.right_key < 0 ||
@@ -894,7 +906,7 @@ Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, c
   }
   if (j.type == JoinDef::Type::kWindow && j.window_ms <= 0)
     return InvalidArgument("join operator: window_ms must be > 0");
-  auto join = std::make_unique<JoinOperator>(op, ctx);
+  auto join = std::make_unique<JoinOperator>(op, ctx, std::move(left_late));
   RETURN_IF_ERROR(join->Init());
   return std::unique_ptr<StatefulOperator>(std::move(join));
 }

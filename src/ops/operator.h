@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -156,6 +157,13 @@ class StatefulOperator {
 Result<std::unique_ptr<StatefulOperator>> NewWindowOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewDedupOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx);
+// Writes the late-events row of a left row the join refuses (at its arrival: the join never drops a
+// left row it holds). Set by the rank step, whose join holds slim candidate rows: each refused one
+// is written as the whole candidate row (the event's fields included), as if the join held that.
+using LeftLateWriter =
+    std::function<void(const Value* row, const RowMeta& meta, LateReason reason, int64_t watermark_ms, RowBatch* late)>;
+Result<std::unique_ptr<StatefulOperator>> NewJoinOperator(const LogicalOp& op, const OperatorContext& ctx,
+                                                          LeftLateWriter left_late);
 Result<std::unique_ptr<StatefulOperator>> NewFeaturesOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewPredictOperator(const LogicalOp& op, const OperatorContext& ctx);
 Result<std::unique_ptr<StatefulOperator>> NewTriggerOperator(const LogicalOp& op, const OperatorContext& ctx);

@@ -1,17 +1,26 @@
 // The rank operator (NewRankOperator in operator.h): the `rank` step (docs/PIPELINE_SPEC.md,
-// "rank"). Per event, its candidate list is read (rank_core.h) and turned into one row per
-// candidate (the event's fields, the event's number in the task, its candidate count, the
-// candidate id, its place in the list and its top_k count), which an as-of join with the view's stream (JoinOperator,
-// kAsOf, broadcast) completes with the candidate's view values as of the event: at once when the watermark is past the
-// event's as-of time, else when it passes (all candidates of an event in the same call, since they share that time).
-// The completed rows of every event released by one call are then extended with the pair expressions, scored by the
-// model in one matrix (at most batch_rows_max rows per Predict), and each event leaves with its best k (or, emit:
-// candidates, each row with its score).
+// "rank"). Per event, its candidate list is read (rank_core.h) and turned into one slim row per
+// candidate (the event's number in the task, its candidate count, the candidate id, its place in
+// the list, its top_k count and, with as_of_time, the event's as-of time), which an as-of join
+// with the view's stream (JoinOperator, kAsOf, broadcast) completes with the candidate's view
+// values as of the event: at once when the watermark is past the event's as-of time, else when it
+// passes (all candidates of an event in the same call, since they share that time). The event's
+// own fields are not in those rows: the step keeps each event once (encoded, by its number) while
+// the join holds any of its candidates, and puts them back into each completed row (the rows
+// scored and emitted are the event's fields, then the candidate's: candidate_schema). So an event
+// waiting for the watermark costs one copy of itself plus ~100 bytes per candidate, not one copy
+// per candidate (docs/BENCHMARKS.md, "Rank step memory"). A candidate the join refuses goes to
+// _late_events as the whole candidate row, event fields included (JoinOperator's LeftLateWriter).
+// The completed rows of the events released by one call are then extended with the pair
+// expressions and scored, in chunks of whole events of at most batch_rows_max rows (one matrix
+// and one Predict each: a backfill's watermark may release millions of rows at once), and each
+// event leaves with its best k (or, emit: candidates, each row with its score).
 //
 // Contract: one instance per task, one thread. State: the join's (versions of the view, waiting
-// candidate rows: both bounded by rows_max) and the next event number (checkpointed with it, so
-// rows waiting across a restore keep distinct numbers). An event whose candidates are not all
-// completed in one call (some refused by rows_max, or late: they are in _late_events, one per
+// slim candidate rows: both bounded by rows_max), the waiting events (each has at least one
+// waiting candidate row, so at most rows_max of them) and the next event number (checkpointed with
+// them, so rows waiting across a restore keep distinct numbers). An event whose candidates are not
+// all completed in one call (some refused by rows_max, or late: they are in _late_events, one per
 // candidate, with the join's reason) is dropped and counted (limit_dropped).
 #include <cmath>
 #include <map>
@@ -19,6 +28,8 @@
 
 #include "common/fixed_codec.h"
 #include "common/suggest.h"
+#include "event/row_codec.h"
+#include "expr/check.h"
 #include "expr/eval.h"
 #include "impulse/env.h"
 #include "model/repository.h"
@@ -31,6 +42,22 @@ namespace impulse::plan {
 namespace {
 
 constexpr std::string_view kSeqFile = "rank.seq";
+// The waiting events: u64 count, then per event (by number) i64 number, u32 candidate rows the
+// join holds for it, u32 length, its EncodeRow payload (the step's input schema).
+constexpr std::string_view kWaitingFile = "rank.waiting";
+// The slim candidate row's as-of time field (only with as_of_time): the join reads it instead of
+// evaluating as_of_time over event fields it does not have.
+constexpr const char* kAsOfField = "_rank_as_of";
+// Slim row layout: kSeqField, kCountField, candidate id, its place, its top_k count[, kAsOfField].
+constexpr size_t kSlimSeq = 0, kSlimCount = 1, kSlimId = 2, kSlimFields = 5;
+// Per waiting event beyond its payload: the map node (key, value, links), an estimate.
+constexpr size_t kWaitingEntryBytes = 80;
+
+// An event some of whose candidate rows the join holds.
+struct WaitingEvent {
+  std::string row;    // EncodeRow of the event (the step's input schema)
+  uint32_t held = 0;  // its candidate rows the join holds (neither completed nor refused yet)
+};
 
 // The model bound to the step's candidate rows: which field feeds each model input.
 struct RankBinding {
@@ -48,11 +75,36 @@ class RankOperator final : public StatefulOperator {
       : op_(op), def_(*op.rank), ctx_(ctx), env_(ctx.state.env != nullptr ? ctx.state.env : Env::Default()) {}
 
   Status Init() {
+    // The join's rows: the slim candidate row, then the view's fields (candidate_schema's tail).
+    const size_t width = op_.input.size();
+    std::vector<Field> slim(def_.candidate_input.fields().begin() + static_cast<std::ptrdiff_t>(width),
+                            def_.candidate_input.fields().end());
+    auto jdef = std::make_shared<JoinDef>(*op_.join);
+    jdef->left_key = static_cast<int>(kSlimId);
+    if (op_.join->as_of_expr != nullptr) {
+      for (const Field& f : slim) {
+        if (f.name == kAsOfField) return InvalidArgument("rank operator: field name '" + f.name + "' is reserved");
+      }
+      slim.push_back({kAsOfField, FieldType::kTimestamp, false});
+      std::vector<ExprDiag> diags;
+      ExprPtr ref = ParseAndCheck(kAsOfField, Schema(slim), &diags);
+      if (!ref) return InvalidArgument("rank operator: cannot read its as-of time field");
+      jdef->as_of_expr = std::shared_ptr<const Expr>(std::move(ref));
+    }
+    slim_ = Schema(slim);
+    std::vector<Field> joined = slim;
+    joined.insert(joined.end(),
+                  def_.candidate_schema.fields().begin() + static_cast<std::ptrdiff_t>(width + kSlimFields),
+                  def_.candidate_schema.fields().end());
     LogicalOp join = op_;
     join.rank = nullptr;
-    join.input = def_.candidate_input;
-    join.output = def_.candidate_schema;
-    ASSIGN_OR_RETURN(join_, NewJoinOperator(join, ctx_));
+    join.input = slim_;
+    join.output = Schema(joined);
+    join.join = std::move(jdef);
+    ASSIGN_OR_RETURN(
+        join_, NewJoinOperator(join, ctx_,
+                               [this](const Value* row, const RowMeta& meta, LateReason reason, int64_t watermark_ms,
+                                      RowBatch* late) { WriteRefused(row, meta, reason, watermark_ms, late); }));
     ASSIGN_OR_RETURN(AsOfTime t, AsOfTime::Create(*op_.join));
     as_of_.emplace(std::move(t));
     for (const NamedExpr& p : def_.pair) {
@@ -61,20 +113,21 @@ class RankOperator final : public StatefulOperator {
     }
     seq_field_ = static_cast<size_t>(def_.candidate_input.FieldIndex(RankDef::kSeqField));
     count_field_ = static_cast<size_t>(def_.candidate_input.FieldIndex(RankDef::kCountField));
-    joined_.Reset(def_.candidate_schema.size());
-    candidates_.Reset(def_.candidate_input.size());
+    joined_.Reset(join.output.size());
+    candidates_.Reset(slim_.size());
+    events_.Reset(width);
+    full_.assign(def_.candidate_input.size(), Value::Null());
     return Status::OK();
   }
 
   Status Process(int side, const RowBatch& in, OpOutput* out) override {
-    joined_.Reset(def_.candidate_schema.size());
+    joined_.Reset(join_output_width());
     OpOutput jo{&joined_, out->late, nullptr, nullptr};
     if (side == 1) {
       RETURN_IF_ERROR(join_->Process(1, in, &jo));
       return Finish(out);
     }
-    candidates_.Reset(def_.candidate_input.size());
-    const size_t width = op_.input.size();
+    candidates_.Reset(slim_.size());
     for (size_t i = 0; i < in.size(); ++i) {
       const Value* row = in.row(i);
       // An event asking for features at a time it may not read (as_of_time) is refused once,
@@ -103,15 +156,22 @@ class RankOperator final : public StatefulOperator {
         continue;
       }
       const int64_t seq = next_seq_++;
+      if (flush_rows_.empty()) flush_first_seq_ = seq;
+      flush_rows_.push_back(row);
+      // Kept until the join has completed or refused every candidate row of it (Finish, WriteRefused).
+      WaitingEvent& w = waiting_[seq];
+      EncodeRow(op_.input, row, in.meta(i), &w.row);
+      w.held = static_cast<uint32_t>(ids_.size());
+      waiting_bytes_ += w.row.size() + kWaitingEntryBytes;
       for (size_t k = 0; k < ids_.size(); ++k) {
         Value* c = candidates_.AppendRow();
         candidates_.meta(candidates_.size() - 1) = in.meta(i);
-        for (size_t f = 0; f < width; ++f) c[f] = row[f];  // strings stay in `in` until the join copies them
-        c[seq_field_] = Value::Int(seq);
-        c[count_field_] = Value::Int(static_cast<int64_t>(ids_.size()));
-        c[width + 2] = Value::Int(ids_[k]);
-        c[width + 3] = Value::Int(static_cast<int64_t>(k) + 1);
-        c[width + 4] = counts_[k] ? Value::Int(*counts_[k]) : Value::Null();
+        c[kSlimSeq] = Value::Int(seq);
+        c[kSlimCount] = Value::Int(static_cast<int64_t>(ids_.size()));
+        c[kSlimId] = Value::Int(ids_[k]);
+        c[3] = Value::Int(static_cast<int64_t>(k) + 1);
+        c[4] = counts_[k] ? Value::Int(*counts_[k]) : Value::Null();
+        if (slim_.size() > kSlimFields) c[kSlimFields] = Value::Int(as_of);
       }
     }
     return Flush(out);
@@ -120,15 +180,50 @@ class RankOperator final : public StatefulOperator {
   // Runs the candidate rows gathered so far through the join and emits what it completes.
   Status Flush(OpOutput* out) {
     if (candidates_.empty()) return Status::OK();
-    joined_.Reset(def_.candidate_schema.size());
+    joined_.Reset(join_output_width());
     OpOutput jo{&joined_, out->late, nullptr, nullptr};
-    RETURN_IF_ERROR(join_->Process(0, candidates_, &jo));
-    candidates_.Reset(def_.candidate_input.size());
+    const Status s = join_->Process(0, candidates_, &jo);
+    candidates_.Reset(slim_.size());
+    flush_rows_.clear();  // they point into the caller's batch
+    RETURN_IF_ERROR(s);
     return Finish(out);
   }
 
+  // A candidate row the join refused at its arrival (in Flush): written whole, as the join's
+  // input row was before it was slim, and no longer waited for.
+  void WriteRefused(const Value* slim, const RowMeta& meta, LateReason reason, int64_t watermark_ms, RowBatch* late) {
+    const int64_t seq = slim[kSlimSeq].i64;
+    const size_t width = op_.input.size();
+    if (seq < flush_first_seq_ || static_cast<size_t>(seq - flush_first_seq_) >= flush_rows_.size()) {
+      // Not a row of this flush (cannot happen: the join refuses rows only as they arrive).
+      AppendLateRow(ctx_, slim_, slim, meta, reason, watermark_ms, late);
+    } else {
+      const Value* row = flush_rows_[static_cast<size_t>(seq - flush_first_seq_)];
+      for (size_t f = 0; f < width; ++f) full_[f] = row[f];
+      for (size_t f = 0; f < kSlimFields; ++f) full_[width + f] = slim[f];
+      AppendLateRow(ctx_, def_.candidate_input, full_.data(), meta, reason, watermark_ms, late);
+    }
+    Release(seq, 1);
+  }
+
+  // `n` candidate rows of event `seq` left the join (completed or refused); forgets the event
+  // once none is held.
+  void Release(int64_t seq, uint32_t n) {
+    auto it = waiting_.find(seq);
+    if (it == waiting_.end()) return;
+    it->second.held -= std::min(it->second.held, n);
+    if (it->second.held == 0) {
+      waiting_bytes_ -= it->second.row.size() + kWaitingEntryBytes;
+      waiting_.erase(it);
+    }
+  }
+
+  size_t join_output_width() const {
+    return slim_.size() + def_.candidate_schema.size() - op_.input.size() - kSlimFields;
+  }
+
   Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
-    joined_.Reset(def_.candidate_schema.size());
+    joined_.Reset(join_output_width());
     OpOutput jo{&joined_, out->late, nullptr, nullptr};
     RETURN_IF_ERROR(join_->AdvanceWatermark(watermark_ms, &jo));
     return Finish(out);
@@ -138,10 +233,12 @@ class RankOperator final : public StatefulOperator {
 
   Status Checkpoint(const std::string& dir) override {
     RETURN_IF_ERROR(join_->Checkpoint(dir));
+    RETURN_IF_ERROR(env_->WriteFileAtomic(dir + "/" + std::string(kWaitingFile), EncodeWaiting()));
     return env_->WriteFileAtomic(dir + "/" + std::string(kSeqFile), EncodeScalars());
   }
   Status BeginCheckpoint(const std::string& dir, state::AsyncFiles* files) override {
     RETURN_IF_ERROR(join_->BeginCheckpoint(dir, files));
+    files->push_back(state::AsyncFile::Whole(dir + "/" + std::string(kWaitingFile), EncodeWaiting()));
     files->push_back(state::AsyncFile::Whole(dir + "/" + std::string(kSeqFile), EncodeScalars()));
     return Status::OK();
   }
@@ -157,11 +254,21 @@ class RankOperator final : public StatefulOperator {
       return DataLoss("rank checkpoint: malformed " + dir + "/" + std::string(kSeqFile));
     }
     next_seq_ = static_cast<int64_t>(seq);
-    return Status::OK();
+    // A checkpoint written before the step kept its waiting events itself has none of this file
+    // (and full candidate rows in its join): it cannot be read as slim rows.
+    const std::string path = dir + "/" + std::string(kWaitingFile);
+    if (!env_->FileExists(path)) {
+      return FailedPrecondition("rank checkpoint " + dir + " has no " + std::string(kWaitingFile) +
+                                " (written by an older version); restart the pipeline from its source");
+    }
+    ASSIGN_OR_RETURN(std::string w, env_->ReadFile(path));
+    return DecodeWaiting(w, path);
   }
 
   OperatorStats stats() const override {
     OperatorStats s = join_->stats();
+    s.entries += waiting_.size();
+    s.state_bytes += waiting_bytes_;
     s.late_events += own_.late_events;
     s.limit_dropped += own_.limit_dropped;
     s.scored = scored_;
@@ -175,6 +282,40 @@ class RankOperator final : public StatefulOperator {
     PutFixed64(static_cast<uint64_t>(next_seq_), &s);
     PutCheckpointedStats(own_, &s);
     return s;
+  }
+
+  std::string EncodeWaiting() const {
+    std::string s;
+    PutFixed64(waiting_.size(), &s);
+    for (const auto& [seq, w] : waiting_) {
+      PutFixed64(static_cast<uint64_t>(seq), &s);
+      PutFixed32(w.held, &s);
+      PutFixed32(static_cast<uint32_t>(w.row.size()), &s);
+      s.append(w.row);
+    }
+    return s;
+  }
+
+  Status DecodeWaiting(std::string_view in, const std::string& path) {
+    waiting_.clear();
+    waiting_bytes_ = 0;
+    uint64_t n = 0;
+    if (!GetFixed64(&in, &n)) return DataLoss("rank checkpoint: truncated " + path);
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t seq = 0;
+      uint32_t held = 0, len = 0;
+      if (!GetFixed64(&in, &seq) || !GetFixed32(&in, &held) || !GetFixed32(&in, &len) || in.size() < len || held == 0 ||
+          static_cast<int64_t>(seq) >= next_seq_) {
+        return DataLoss("rank checkpoint: malformed waiting event " + std::to_string(i) + " in " + path);
+      }
+      WaitingEvent& w = waiting_[static_cast<int64_t>(seq)];
+      w.row.assign(in.substr(0, len));
+      w.held = held;
+      in.remove_prefix(len);
+      waiting_bytes_ += w.row.size() + kWaitingEntryBytes;
+    }
+    if (!in.empty()) return DataLoss("rank checkpoint: trailing bytes in " + path);
+    return Status::OK();
   }
 
   // An event with no candidate list (null: null outputs) or an empty one ("[]").
@@ -203,26 +344,67 @@ class RankOperator final : public StatefulOperator {
     if (joined_.empty()) return Status::OK();
     // The events, by number (their arrival order in the task): rows of one event together.
     groups_.clear();
-    for (size_t i = 0; i < joined_.size(); ++i) groups_[joined_.row(i)[seq_field_].i64].push_back(i);
+    for (size_t i = 0; i < joined_.size(); ++i) groups_[joined_.row(i)[kSlimSeq].i64].push_back(i);
     Refresh();
-    // The candidate rows (row_schema: the joined fields, then the pair fields) and the matrix.
-    const size_t cw = def_.candidate_schema.size();
-    const size_t rw = def_.row_schema.size();
-    rows_.assign(joined_.size() * rw, Value::Null());
-    order_.clear();
     complete_.clear();
     for (auto& [seq, members] : groups_) {
-      const int64_t count = joined_.row(members[0])[count_field_].i64;
-      if (static_cast<int64_t>(members.size()) != count) {
+      const int64_t count = joined_.row(members[0])[kSlimCount].i64;
+      if (static_cast<int64_t>(members.size()) == count) {
+        complete_.push_back(seq);
+      } else {
         ++own_.limit_dropped;  // some of its candidates were refused: they are in _late_events
-        continue;
+        Release(seq, static_cast<uint32_t>(members.size()));
       }
-      complete_.push_back(seq);
+    }
+    // The complete events in chunks of at most batch_rows_max candidate rows (at least one
+    // event): a watermark advance may release most of the waiting events at once (a backfill's
+    // last one all of them), and each candidate row is materialised with every field of the event.
+    size_t begin = 0;
+    while (begin < complete_.size()) {
+      size_t end = begin, n = 0;
+      while (end < complete_.size() && (end == begin || n + groups_[complete_[end]].size() <= def_.batch_rows_max)) {
+        n += groups_[complete_[end]].size();
+        ++end;
+      }
+      RETURN_IF_ERROR(ScoreAndEmit(begin, end, out));
+      begin = end;
+    }
+    return Status::OK();
+  }
+
+  // Scores and emits the complete events complete_[begin, end), then forgets them (the join holds
+  // none of their rows any more).
+  Status ScoreAndEmit(size_t begin, size_t end, OpOutput* out) {
+    events_.Clear();
+    for (size_t e = begin; e < end; ++e) {
+      const int64_t seq = complete_[e];
+      auto it = waiting_.find(seq);
+      if (it == waiting_.end()) {
+        return DataLoss("rank: completed candidates of event " + std::to_string(seq) +
+                        ", which the step does not hold");
+      }
+      RETURN_IF_ERROR(DecodeRow(op_.input, it->second.row, &events_));
+      Release(seq, static_cast<uint32_t>(groups_[seq].size()));
+    }
+    // The candidate rows (row_schema: the event's fields, the slim fields, the view's fields (as
+    // candidate_schema), then the pair fields) and the matrix.
+    const size_t width = op_.input.size();
+    const size_t cw = def_.candidate_schema.size();
+    const size_t rw = def_.row_schema.size();
+    const size_t view_width = cw - width - kSlimFields;
+    size_t rows = 0;
+    for (size_t e = begin; e < end; ++e) rows += groups_[complete_[e]].size();
+    rows_.assign(rows * rw, Value::Null());
+    order_.clear();
+    for (size_t e = begin; e < end; ++e) {
+      const Value* event = events_.row(e - begin);
       BeginEventEval();
-      for (size_t i : members) {
+      for (size_t i : groups_[complete_[e]]) {
         Value* r = rows_.data() + order_.size() * rw;
         const Value* j = joined_.row(i);
-        for (size_t f = 0; f < cw; ++f) r[f] = j[f];
+        for (size_t f = 0; f < width; ++f) r[f] = event[f];
+        for (size_t f = 0; f < kSlimFields; ++f) r[width + f] = j[f];
+        for (size_t f = 0; f < view_width; ++f) r[width + kSlimFields + f] = j[slim_.size() + f];
         for (size_t p = 0; p < pair_.size(); ++p) r[cw + p] = pair_[p].Eval(r, &joined_.arena());
         order_.push_back(i);
       }
@@ -255,11 +437,11 @@ class RankOperator final : public StatefulOperator {
     } else {
       unscored_ += n;
     }
-    Emit(out);
+    Emit(begin, end, out);
     return Status::OK();
   }
 
-  void Emit(OpOutput* out) {
+  void Emit(size_t begin, size_t end, OpOutput* out) {
     RowBatch& o = *out->rows;
     const size_t rw = def_.row_schema.size();
     const size_t width = op_.input.size();
@@ -280,8 +462,8 @@ class RankOperator final : public StatefulOperator {
       return;
     }
     size_t j = 0;
-    for (int64_t seq : complete_) {
-      const std::vector<size_t>& members = groups_[seq];
+    for (size_t e = begin; e < end; ++e) {
+      const std::vector<size_t>& members = groups_[complete_[e]];
       ids_.clear();
       for (size_t m = 0; m < members.size(); ++m) ids_.push_back(rows_[(j + m) * rw + width + 2].i64);
       const std::span<const float> s(scores_.data() + j, members.size());
@@ -364,14 +546,20 @@ class RankOperator final : public StatefulOperator {
   std::optional<AsOfTime> as_of_;
   std::vector<CompiledExpr> pair_;
   size_t seq_field_ = 0, count_field_ = 0;
+  Schema slim_;  // the join's input: the slim candidate rows
   int64_t next_seq_ = 0;
+  std::map<int64_t, WaitingEvent> waiting_;  // by event number
+  uint64_t waiting_bytes_ = 0;               // their payloads plus kWaitingEntryBytes each
   RankBinding binding_;
   uint64_t generation_ = 0;
   bool resolved_ = false;
   OperatorStats own_;  // late (invalid, too_large) and dropped events of this step
   uint64_t scored_ = 0, unscored_ = 0;
   // Scratch, reused across calls.
-  RowBatch joined_{1}, candidates_{1};
+  RowBatch joined_{1}, candidates_{1}, events_{1};
+  std::vector<const Value*> flush_rows_;  // the events of the candidate rows gathered, from flush_first_seq_ on
+  int64_t flush_first_seq_ = 0;
+  std::vector<Value> full_;  // a refused candidate row, whole (candidate_input)
   std::vector<int64_t> ids_;
   std::vector<std::optional<int64_t>> counts_;
   std::map<int64_t, std::vector<size_t>> groups_;

@@ -203,6 +203,25 @@ TEST_F(RankOpTest, KeepsTheBestKBestFirstTiesByIdAsOfTheEvent) {
   EXPECT_EQ(stats[0].second.scored, 8u);
 }
 
+// Events released together are scored in chunks of whole events (batch_rows_max rows, at least
+// one event): the same rows, in the same order, as one matrix.
+TEST_F(RankOpTest, EventsReleasedTogetherAreScoredInChunksOfWholeEvents) {
+  Make(Body("          batch_rows_max: 2\n", "0"));
+  AddItems(Items());
+  AddVisits({{1, 1, "[4,3,2,1,9]", 940}, {2, 2, "[2]", 940}, {3, 2, "[2,4]", 945}, {4, 2, "[9]", 945}}, 900);
+  ASSERT_TRUE(rows_.empty());
+  RowBatch none(4);
+  Run(0, none, 1000);  // all four at once
+  ASSERT_EQ(rows_.size(), 4u) << ::testing::PrintToString(late_);
+  EXPECT_NE(rows_[0].find(R"("user":1,"category":1,"cands":"[4,3,2,1,9]","ts":)"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[0].find(R"("recs":"[1,3,2]","rec_scores":"[15,15,7]")"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("user":2,)"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[1].find(R"("recs":"[2]","rec_scores":"[17]")"), std::string::npos) << rows_[1];
+  EXPECT_NE(rows_[2].find(R"("recs":"[2,4]","rec_scores":"[17,11]")"), std::string::npos) << rows_[2];
+  EXPECT_NE(rows_[3].find(R"("recs":"[9]","rec_scores":"[0]")"), std::string::npos) << rows_[3];
+  EXPECT_EQ(inst_->Stats()[0].second.scored, 9u);
+}
+
 TEST_F(RankOpTest, NullAndEmptyListsPassMalformedAndOversizedOnesGoToLateEvents) {
   Make(Body());
   AddItems(Items());
@@ -255,6 +274,72 @@ TEST_F(RankOpTest, RestoredWaitingEventsAreRankedAsUninterrupted) {
   EXPECT_NE(rows_[0].find(R"("recs":"[1,3,2]","rec_scores":"[15,15,7]")"), std::string::npos) << rows_[0];
   EXPECT_NE(rows_[1].find(R"("recs":"[2,4]","rec_scores":"[17,11]")"), std::string::npos) << rows_[1];
   EXPECT_NE(rows_[2].find(R"("recs":"[3]","rec_scores":"[15]")"), std::string::npos) << rows_[2];
+}
+
+// A backfill runs far ahead of the watermark: many events wait at once, each with ~100
+// candidates and a candidate list of kilobytes. The step holds each waiting event once plus small
+// per-candidate rows, not the event once per candidate (which this bound excludes: 100 copies).
+TEST_F(RankOpTest, AWaitingEventIsHeldOnceNotOncePerCandidate) {
+  std::string body = Body("", "0");
+  body.replace(body.find("candidates_max: 5"), 17, "candidates_max: 100");
+  Make(body);
+  AddItems(Items());
+  // 100 ids padded to ~2.5 KB (JSON whitespace): the size of the shop's candidate lists.
+  std::string list = "[";
+  for (int id = 1; id <= 100; ++id) list += std::to_string(id) + (id < 100 ? "," : "");
+  list += std::string(2500 - list.size(), ' ') + "]";
+  constexpr int kEvents = 20;
+  std::vector<Visit> visits;
+  for (int u = 0; u < kEvents; ++u) visits.push_back({u, 1, list.c_str(), 940});
+  AddVisits(visits, /*watermark=*/900);  // as of 940: all wait
+  ASSERT_TRUE(rows_.empty());
+  ASSERT_TRUE(late_.empty()) << late_[0];
+  const OperatorStats waiting = inst_->Stats()[0].second;
+  // One copy of each event (~2.6 KB encoded) and at most 256 bytes per candidate row.
+  EXPECT_LT(waiting.state_bytes, kEvents * (2 * list.size() + 100 * 256)) << waiting.state_bytes;
+  EXPECT_GE(waiting.state_bytes, kEvents * list.size());  // the events are counted
+  EXPECT_GE(waiting.entries, static_cast<uint64_t>(kEvents) * 100);
+
+  // A checkpoint taken while they wait, restored: the same outputs as the uninterrupted step.
+  char tmpl[] = "/tmp/rank_op_test.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  ASSERT_TRUE(inst_->Checkpoint(dir + "/cp").ok());
+  std::unique_ptr<PipelineInstance> restored = NewInstance();
+  ASSERT_TRUE(restored->Restore(dir + "/cp").ok());
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(restored->Stats()[0].second.entries, waiting.entries);
+  RowBatch none(4);
+  Run(0, none, 1000);
+  const std::vector<std::string> uninterrupted = rows_;
+  rows_.clear();
+  Run(0, none, 1000, restored.get());
+  ASSERT_EQ(uninterrupted.size(), static_cast<size_t>(kEvents));
+  EXPECT_NE(uninterrupted[0].find(R"("recs":"[1,3,2]","rec_scores":"[15,15,7]")"), std::string::npos)
+      << uninterrupted[0];
+  EXPECT_EQ(rows_, uninterrupted);
+  EXPECT_TRUE(late_.empty());
+  // Released: no event nor candidate row is held any more, only the items' versions (at most 5).
+  EXPECT_LE(inst_->Stats()[0].second.entries, 5u);
+  EXPECT_LE(restored->Stats()[0].second.entries, 5u);
+}
+
+// rows_max bounds the candidate rows waiting in the join: a refused one goes to _late_events as
+// the whole candidate row (the event's fields with it), and its event, incomplete, is dropped.
+TEST_F(RankOpTest, ACandidateRefusedByRowsMaxIsALateRowWithItsEventsFields) {
+  Make(Body("          rows_max: 5\n", "0"));  // the 5 item versions; 5 waiting candidate rows
+  AddItems(Items());
+  AddVisits({{1, 1, "[1,2,3]", 940}, {2, 2, "[4,2,1]", 940}}, /*watermark=*/900);
+  ASSERT_EQ(late_.size(), 1u) << ::testing::PrintToString(late_);
+  EXPECT_NE(late_[0].find(R"("reason":"state_limit")"), std::string::npos) << late_[0];
+  EXPECT_NE(late_[0].find(R"(\"user\":2,\"category\":2,\"cands\":\"[4,2,1]\")"), std::string::npos) << late_[0];
+  EXPECT_NE(late_[0].find(R"(\"_rank_seq\":1,\"_rank_count\":3,\"candidate\":1,)"), std::string::npos) << late_[0];
+  RowBatch none(4);
+  Run(0, none, 1000);
+  ASSERT_EQ(rows_.size(), 1u);  // user 2's event is incomplete: dropped
+  EXPECT_NE(rows_[0].find(R"("user":1,)"), std::string::npos) << rows_[0];
+  const OperatorStats s = inst_->Stats()[0].second;
+  EXPECT_EQ(s.limit_dropped, 2u);  // the refused row, then its event
+  EXPECT_LE(s.entries, 5u);        // no event is held any more: only the items' versions
 }
 
 TEST_F(RankOpTest, EmitCandidatesGivesOneRowPerCandidateWithEveryModelInput) {
