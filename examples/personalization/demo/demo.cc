@@ -100,9 +100,10 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
   shop::SimulatorOptions sim;
   uint32_t heldout_days = 7;
   uint32_t shards = 2;
-  // The rank step holds every waiting view's 100 candidate rows in a backfill (about 11 GiB peak
-  // for --quick's 53 k events, docs/BENCHMARKS.md): beyond this many simulated events the demo
-  // does not start the ranker rather than exhaust the machine's memory.
+  // The rank step's backfill memory grows with the views waiting at once (1.9 GiB peak for
+  // --quick's 53 k events; the default shop's 1 M did not finish in 20 min, still growing past
+  // 5.8 GiB: docs/BENCHMARKS.md, "Rank step memory"): beyond this many simulated events the
+  // demo does not start the ranker rather than exhaust the machine's memory.
   uint64_t ranker_events_max = 100'000;
   std::string spec, models;
   std::vector<std::string> recs_paths;
@@ -121,7 +122,7 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
       "shards", po::value(&shards)->default_value(shards), "engine shards of the ranking backfill")(
       "ranker-events-max", po::value(&ranker_events_max)->default_value(ranker_events_max),
       "run the ranker only on simulations of at most this many events (its backfill's memory grows with "
-      "them: about 11 GiB for --quick's 53 k)")(
+      "them: about 2 GiB for --quick's 53 k)")(
       "recs", po::value(&recs_paths)->composing(),
       "also score recorded lists: NDJSON with event_id and recs (a JSON array of item ids in a string), e.g. a "
       "ranker's output stream from `impulse backfill --format ndjson` over this simulation (repeatable)");
