@@ -82,11 +82,11 @@ TEST_F(Cli, BackfillWithLateRowsFailsUnlessAllowed) {
   const std::string out = (dir_ / "out.csv").string();
   Output o = RunImpulse("backfill " + spec + " --input " + in + " --out " + out);
   EXPECT_EQ(o.exit_code, 1) << o.out;
-  EXPECT_TRUE(Has(o, "backfill: error: 1 events were late")) << o.out;
+  EXPECT_TRUE(Has(o, "backfill: error: 1 events went to _late_events")) << o.out;
   EXPECT_TRUE(Has(o, "--allow-late")) << o.out;
   o = RunImpulse("backfill " + spec + " --input " + in + " --out " + out + " --allow-late");
   EXPECT_EQ(o.exit_code, 0) << o.out;
-  EXPECT_TRUE(Has(o, "backfill: warning: 1 events were late")) << o.out;
+  EXPECT_TRUE(Has(o, "backfill: warning: 1 events went to _late_events")) << o.out;
 }
 
 TEST_F(Cli, BackfillColumnFlags) {
