@@ -14,6 +14,17 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
+# CI runs once on a fresh machine whose disk is not ours to size: a cold compiler cache only
+# stores a second copy of every object (CCACHE_DISABLE=0 keeps it), each build is removed once
+# its tests passed, and the free space is printed at each phase.
+ci=false
+if [ "${CI:-}" = true ]; then
+  ci=true
+  export CCACHE_DISABLE=${CCACHE_DISABLE:-1}
+fi
+disk() { echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free, build/ $(du -sh build 2>/dev/null | cut -f1)"; }
+disk
+
 configure() {
   local dir=$1
   shift
@@ -29,6 +40,8 @@ configure build/fuzz -DCMAKE_BUILD_TYPE=Debug -DIMPULSE_FUZZ=ON -DIMPULSE_TESTS=
   -DCMAKE_CXX_COMPILER=clang++
 cmake --build build/fuzz -j "$JOBS"
 ctest --test-dir build/fuzz --output-on-failure -j "$JOBS"
+disk
+if $ci; then rm -rf build/fuzz; fi
 
 echo "== ThreadSanitizer: concurrent tests"
 configure build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMPULSE_SANITIZE=thread -DIMPULSE_BENCH=OFF
@@ -39,8 +52,11 @@ tsan_help=$(cmake --build build/tsan --target help)
 if grep -qw nats_test <<<"$tsan_help"; then tsan_targets+=(nats_test); fi
 cmake --build build/tsan -j "$JOBS" --target "${tsan_targets[@]}"
 ctest --test-dir build/tsan --output-on-failure -L concurrent -j "$JOBS"
+disk
+if $ci; then rm -rf build/tsan; fi
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer: everything"
 configure build/debug -DCMAKE_BUILD_TYPE=Debug -DIMPULSE_SANITIZE=address -DIMPULSE_BENCH=OFF
 cmake --build build/debug -j "$JOBS"
+disk
 ctest --test-dir build/debug --output-on-failure -j "$JOBS"
