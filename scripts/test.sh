@@ -15,12 +15,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 # CI runs once on a fresh machine whose disk is not ours to size: a cold compiler cache only
-# stores a second copy of every object (CCACHE_DISABLE=0 keeps it), each build is removed once
+# stores a second copy of every object (IMPULSE_CCACHE=1 keeps it), each build is removed once
 # its tests passed, and the free space is printed at each phase.
 ci=false
 if [ "${CI:-}" = true ]; then
   ci=true
-  export CCACHE_DISABLE=${CCACHE_DISABLE:-1}
+  if [ "${IMPULSE_CCACHE:-}" != 1 ]; then export CCACHE_DISABLE=1; fi
 fi
 disk() { echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free, build/ $(du -sh build 2>/dev/null | cut -f1)"; }
 disk
