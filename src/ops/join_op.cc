@@ -15,10 +15,15 @@
 //    arrived), so its values do not depend on the relative speed of the two inputs. T is
 //    left.ts + as_of_ms, or the as_of_expr's value, refused unless in
 //    [left.ts - as_of_lag_max_ms, left.ts] (ops/as_of_time.h). A left row whose T is not yet
-//    behind W waits in its key's list (a timer at T). Versions are dropped once no future left
-//    row can read them: those superseded by a version at or before the floor W + as_of_ms (or
-//    W - as_of_lag_max_ms: the smallest T of a left row not yet late), and, with state_ttl_ms,
-//    those older than that by more than the ttl (read as null).
+//    behind W waits (a timer at T). Versions are dropped once no future left row can read them:
+//    those superseded by a version at or before the floor W + as_of_ms (or W - as_of_lag_max_ms:
+//    the smallest T of a left row not yet late), and, with state_ttl_ms, those older than that
+//    by more than the ttl (read as null). A key's versions and its waiting left rows are two
+//    state entries (the key; kWaitingTag + the key), so a new version rewrites only the
+//    versions and a released row finds its version by binary search: with both in one list, a
+//    popular key's waiting rows were copied at every version and walked for every release
+//    (quadratic in the rows waiting on one key). Lists holding both sides, as checkpoints
+//    written before the split have them, are still served.
 // All keyed state is one StateTable<RowList> (memory or RocksDB). Timers (cleanup or window
 // close) live in an in-memory min-heap with one entry per state key, rebuilt from the table on
 // Restore, so a checkpoint is the table plus a few scalars.
@@ -26,6 +31,7 @@
 // Lateness (interval): a row is late when ts < W and the other side's rows are cleaned by the
 // watermark (its bound is finite): only then could it miss a partner that was already dropped.
 // With unbounded sides (a regular join) nothing is late; rows live state_ttl_ms behind W.
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <optional>
@@ -49,6 +55,7 @@ constexpr int64_t kSweepIntervalMs = 1000;  // lookup TTL sweep: at most once pe
 constexpr std::string_view kScalarsFile = "join.scalars";
 constexpr std::string_view kTableDir = "table";
 constexpr uint32_t kScalarsMagic = 0x314E4A49;  // "IJN1"
+constexpr char kWaitingTag = '\2';              // AppendKeyBytes starts every key with '\0' or '\1'
 
 int64_t SatAdd(int64_t a, int64_t b) {
   int64_t r;
@@ -298,12 +305,7 @@ class JoinOperator final : public StatefulOperator {
         continue;
       }
       if (def_.type == JoinDef::Type::kAsOf) {
-        RETURN_IF_ERROR(ReleaseAsOf(list, out));
-        if (list->count == 0) {
-          RETURN_IF_ERROR(table_->Erase(timer.second));
-        } else if (list->timer_ms != kNever) {
-          timers_.emplace(list->timer_ms, timer.second);
-        }
+        RETURN_IF_ERROR(ServiceAsOf(timer.second, out));
         continue;
       }
       RETURN_IF_ERROR(Prune(list, out));
@@ -605,8 +607,10 @@ class JoinOperator final : public StatefulOperator {
       return Status::OK();
     }
     if (rows_[0] >= def_.rows_max) return Late(side, row, meta, LateReason::kStateLimit, out);
+    waiting_key_.assign(1, kWaitingTag);
+    waiting_key_.append(key_);
     bool refused = false;
-    Result<RowList*> found = table_->FindOrInsert(key_, nullptr, &refused);
+    Result<RowList*> found = table_->FindOrInsert(waiting_key_, nullptr, &refused);
     if (!found.ok()) return StateFailure(side, row, meta, found.status(), refused, out);
     RowList* list = *found;
     encoded_.clear();
@@ -619,9 +623,9 @@ class JoinOperator final : public StatefulOperator {
     ++list->count;
     ++rows_[0];
     payload_bytes_ += kRecordHeaderBytes + encoded_.size();
-    if (as_of < list->timer_ms) {
+    if (as_of < list->timer_ms) {  // a waiting list's timer is its earliest as-of time
       list->timer_ms = as_of;
-      timers_.emplace(as_of, key_);
+      timers_.emplace(as_of, waiting_key_);
     }
     return Status::OK();
   }
@@ -638,8 +642,40 @@ class JoinOperator final : public StatefulOperator {
         found = true;
       }
     }
-    if (!found || (def_.state_ttl_ms >= 0 && best.ts < SatSub(as_of, def_.state_ttl_ms))) return nullptr;
-    return Decode(1, best.payload);
+    return FoundVersion(found, best.ts, best.payload, as_of);
+  }
+  Result<const Value*> FoundVersion(bool found, int64_t ts, std::string_view payload, int64_t as_of) {
+    if (!found || (def_.state_ttl_ms >= 0 && ts < SatSub(as_of, def_.state_ttl_ms))) return nullptr;
+    return Decode(1, payload);
+  }
+
+  // The versions of one key in event-time order (a list keeps them so), over a copy of their
+  // bytes: the list's pointer does not outlive the next table lookup.
+  struct VersionIndex {
+    std::string bytes;
+    std::vector<std::pair<int64_t, std::string_view>> versions;  // (ts, payload)
+    size_t other_records = 0;  // left rows in the same list (a list written before the split)
+    void Build(const RowList* list) {
+      bytes.assign(list == nullptr ? std::string_view() : std::string_view(list->data));
+      versions.clear();
+      other_records = 0;
+      std::string_view rest = bytes;
+      Record r;
+      while (NextRecord(&rest, &r)) {
+        if (r.side == 1) {
+          versions.emplace_back(r.ts, r.payload);
+        } else {
+          ++other_records;
+        }
+      }
+    }
+  };
+  Result<const Value*> VersionAt(const VersionIndex& index, int64_t as_of) {
+    // The last version with ts <= as_of (equal times: the last inserted, as VersionAt(list)).
+    const auto it = std::upper_bound(index.versions.begin(), index.versions.end(), as_of,
+                                     [](int64_t t, const auto& v) { return t < v.first; });
+    if (it == index.versions.begin()) return FoundVersion(false, 0, {}, as_of);
+    return FoundVersion(true, std::prev(it)->first, std::prev(it)->second, as_of);
   }
 
   // Rewrites `list`: versions no future left row can read dropped, the new version (if
@@ -725,14 +761,51 @@ class JoinOperator final : public StatefulOperator {
     return true;
   }
 
-  // A fired timer: emits the pending left rows whose as-of time the watermark has passed (in
-  // their arrival order), then drops unreadable versions. Leaves list->timer_ms for the caller
-  // to push.
-  Status ReleaseAsOf(RowList* list, OpOutput* out) {
+  // The fired timer of either list of a join key (`state_key`, its heap entry just popped):
+  // emits the waiting left rows whose as-of time the watermark has passed (in their arrival
+  // order), then drops the versions no future row can read, and pushes each list's new timer.
+  // The rows are released before the versions are pruned whichever list's timer fired first:
+  // the floor has moved past the as-of time of the rows it releases.
+  Status ServiceAsOf(std::string_view state_key, OpOutput* out) {
+    const bool fired_waiting = !state_key.empty() && state_key[0] == kWaitingTag;
+    if (fired_waiting) state_key.remove_prefix(1);
+    key_.assign(state_key);
+    waiting_key_.assign(1, kWaitingTag);
+    waiting_key_.append(key_);
+    ASSIGN_OR_RETURN(RowList * versions, table_->Find(key_));
+    version_index_.Build(versions);
+    ASSIGN_OR_RETURN(RowList * waiting, table_->Find(waiting_key_));
+    if (waiting != nullptr && waiting->timer_ms < watermark_) {
+      // Its earliest row is released, so its timer moves (a heap entry still holding the old
+      // one is stale).
+      RETURN_IF_ERROR(ReleaseWaiting(waiting, out));
+      if (waiting->count == 0) {
+        RETURN_IF_ERROR(table_->Erase(waiting_key_));
+      } else if (waiting->timer_ms != kNever) {
+        timers_.emplace(waiting->timer_ms, waiting_key_);
+      }
+    }
+    ASSIGN_OR_RETURN(versions, table_->Find(key_));
+    if (versions == nullptr) return Status::OK();
+    // Its heap entry, unless it just fired, stays valid while its timer does not move.
+    const int64_t timer = fired_waiting ? versions->timer_ms : kNever;
+    if (version_index_.other_records > 0) {  // a list holding both sides: its own rows too
+      RETURN_IF_ERROR(ReleaseWaiting(versions, out));
+    }
+    versions->timer_ms = timer;
+    RewriteAsOf(versions, 0, {});  // adds no version: never refuses; pushes a timer that moved
+    if (versions->count == 0) RETURN_IF_ERROR(table_->Erase(key_));
+    return Status::OK();
+  }
+
+  // Emits the left rows of `list` whose as-of time W has passed, reading version_index_; keeps
+  // the rest (and any versions) in order. Sets list->timer_ms to the earliest as-of time left.
+  Status ReleaseWaiting(RowList* list, OpOutput* out) {
     std::string kept;
     std::string_view rest = list->data;
     Record r;
     uint32_t count = 0;
+    int64_t timer = kNever;
     while (NextRecord(&rest, &r)) {
       if (r.side == 0 && r.expire_ms < watermark_) {
         std::string_view p = r.payload;
@@ -744,19 +817,19 @@ class JoinOperator final : public StatefulOperator {
         ASSIGN_OR_RETURN(const Value* left, Decode(0, p));
         m.event_time_ms = r.ts;
         m.watermark_ms = fire_watermark_;  // released by this advance: ahead of the new watermark
-        ASSIGN_OR_RETURN(const Value* right, VersionAt(*list, r.expire_ms));
+        ASSIGN_OR_RETURN(const Value* right, VersionAt(version_index_, r.expire_ms));
         EmitPair(left, right, m, out);
         --rows_[0];
         payload_bytes_ -= r.bytes;
         continue;
       }
+      if (r.side == 0) timer = std::min(timer, r.expire_ms);
       AppendRecord(r.side, r.ttl, r.ts, r.expire_ms, r.payload, &kept);
       ++count;
     }
     list->data.swap(kept);
     list->count = count;
-    list->timer_ms = kNever;
-    RewriteAsOf(list, 0, {}, /*push_timer=*/false);  // never refuses: it adds no version
+    list->timer_ms = timer;
     return Status::OK();
   }
 
@@ -867,8 +940,9 @@ class JoinOperator final : public StatefulOperator {
   uint64_t late_events_ = 0;
   uint64_t limit_dropped_ = 0;
   uint64_t expired_ = 0;
-  std::string key_, encoded_;  // scratch
-  RowBatch decoded_[2];        // scratch: decoded buffered rows per side
+  std::string key_, waiting_key_, encoded_;  // scratch
+  VersionIndex version_index_;               // scratch (as of)
+  RowBatch decoded_[2];                      // scratch: decoded buffered rows per side
 };
 
 }  // namespace
