@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <optional>
 #include <queue>
 #include <string>
@@ -55,6 +56,7 @@ constexpr int64_t kSweepIntervalMs = 1000;  // lookup TTL sweep: at most once pe
 constexpr std::string_view kScalarsFile = "join.scalars";
 constexpr std::string_view kTableDir = "table";
 constexpr uint32_t kScalarsMagic = 0x314E4A49;  // "IJN1"
+constexpr size_t kMapNodeBytes = 48;            // a std::map<int64_t, uint64_t> node, roughly
 constexpr char kWaitingTag = '\2';              // AppendKeyBytes starts every key with '\0' or '\1'
 
 int64_t SatAdd(int64_t a, int64_t b) {
@@ -212,6 +214,22 @@ class JoinOperator final : public StatefulOperator {
   }
 
   Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override { return AdvanceTo(watermark_ms, out); }
+  // As of: one step, to just past the earliest as-of times whose waiting rows number at least
+  // rows_soft_max (so each waiting list is rewritten once per call, not once per time).
+  Result<int64_t> AdvanceWatermarkPartly(int64_t watermark_ms, size_t rows_soft_max, OpOutput* out) override {
+    int64_t step = watermark_ms;
+    uint64_t rows = 0;
+    for (const auto& [as_of, n] : waiting_by_as_of_) {
+      if (as_of >= SatSub(watermark_ms, 1)) break;
+      rows += n;
+      if (rows >= rows_soft_max) {
+        step = as_of + 1;
+        break;
+      }
+    }
+    RETURN_IF_ERROR(AdvanceTo(step, out));
+    return std::min(watermark_, watermark_ms);
+  }
   int64_t watermark() const override { return watermark_; }
 
   Status Checkpoint(const std::string& dir) override {
@@ -269,7 +287,8 @@ class JoinOperator final : public StatefulOperator {
   OperatorStats stats() const override {
     OperatorStats s;
     s.entries = def_.type == JoinDef::Type::kLookup ? table_->size() : rows_[0] + rows_[1];
-    s.state_bytes = table_->stats().memory_bytes + payload_bytes_ + timers_.size() * sizeof(Timer);
+    s.state_bytes = table_->stats().memory_bytes + payload_bytes_ + timers_.size() * sizeof(Timer) +
+                    waiting_by_as_of_.size() * kMapNodeBytes;
     s.late_events = late_events_;
     s.limit_dropped = limit_dropped_;
     s.expired = expired_;
@@ -356,6 +375,7 @@ class JoinOperator final : public StatefulOperator {
   Status RebuildDerived() {
     timers_ = {};
     rows_[0] = rows_[1] = 0;
+    waiting_by_as_of_.clear();
     payload_bytes_ = 0;
     return table_->ForEach([&](std::string_view key, RowList& list) -> Status {
       std::string_view rest = list.data;
@@ -364,6 +384,7 @@ class JoinOperator final : public StatefulOperator {
         if (!NextRecord(&rest, &r)) return DataLoss("join checkpoint: corrupt row list");
         ++rows_[r.side];
         payload_bytes_ += r.bytes;
+        if (def_.type == JoinDef::Type::kAsOf && r.side == 0) ++waiting_by_as_of_[r.expire_ms];
       }
       if (list.timer_ms != kNever) timers_.emplace(list.timer_ms, std::string(key));
       return Status::OK();
@@ -622,6 +643,7 @@ class JoinOperator final : public StatefulOperator {
     AppendRecord(0, /*ttl=*/false, ts, as_of, encoded_, &list->data);
     ++list->count;
     ++rows_[0];
+    ++waiting_by_as_of_[as_of];
     payload_bytes_ += kRecordHeaderBytes + encoded_.size();
     if (as_of < list->timer_ms) {  // a waiting list's timer is its earliest as-of time
       list->timer_ms = as_of;
@@ -821,6 +843,9 @@ class JoinOperator final : public StatefulOperator {
         EmitPair(left, right, m, out);
         --rows_[0];
         payload_bytes_ -= r.bytes;
+        if (const auto it = waiting_by_as_of_.find(r.expire_ms); it != waiting_by_as_of_.end() && --it->second == 0) {
+          waiting_by_as_of_.erase(it);
+        }
         continue;
       }
       if (r.side == 0) timer = std::min(timer, r.expire_ms);
@@ -932,6 +957,7 @@ class JoinOperator final : public StatefulOperator {
   std::unique_ptr<state::StateTable<RowList>> table_;
   std::optional<AsOfTime> as_of_;  // kAsOf
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  std::map<int64_t, uint64_t> waiting_by_as_of_;  // as of: waiting left rows per as-of time
   int64_t watermark_ = INT64_MIN;
   int64_t fire_watermark_ = INT64_MIN;  // carried by rows emitted while advancing
   int64_t last_sweep_ms_ = INT64_MIN;

@@ -130,6 +130,15 @@ class Driver {
   void Advance(int64_t w) {
     Run([&](OpOutput* out) { EXPECT_TRUE(join_->AdvanceWatermark(w, out).ok()); });
   }
+  int64_t AdvancePartly(int64_t w, size_t rows_soft_max) {
+    int64_t reached = INT64_MIN;
+    Run([&](OpOutput* out) {
+      Result<int64_t> r = join_->AdvanceWatermarkPartly(w, rows_soft_max, out);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      if (r.ok()) reached = *r;
+    });
+    return reached;
+  }
   void Run(const std::function<void(OpOutput*)>& fn) {
     rows_.Clear();
     late_.Clear();
@@ -663,6 +672,52 @@ TEST_P(JoinOpTest, AsOfMatchesBruteForceWhicheverSideRunsAhead) {
       }
     }
   }
+}
+
+// A watermark advance that releases many waiting rows, made in steps of about 5 rows (the rank
+// step's bound on what one call holds): the same rows as one advance, every row of one as-of
+// time in the same step, each step but the last at least 5 rows.
+TEST_P(JoinOpTest, AsOfAdvancedInStepsReleasesEachAsOfTimeWhole) {
+  const JoinDef def = AsOf(-35);
+  std::vector<Ev> evs = RandomEvents(7, 400, 5, /*disorder=*/0, /*stragglers=*/false);
+  for (Ev& e : evs) {
+    e.watermark = INT64_MIN;  // everything waits for the advance below
+    e.key_null = false;       // (a null key reads nulls at once)
+    e.ts = e.ts / 20 * 20;    // several rows per time
+  }
+  Driver whole(MakeOp(def), GetParam(), dir_.path());
+  whole.Feed(evs, 0, evs.size());
+  ASSERT_TRUE(whole.output.empty());
+  whole.Advance(INT64_MAX);
+  Driver steps(MakeOp(def), GetParam(), dir_.path() + "/steps");
+  steps.Feed(evs, 0, evs.size());
+  const auto as_of_of = [](const std::string& row) -> int64_t {
+    return std::stoll(row.substr(row.rfind('@') + 1)) - 35;
+  };
+  int64_t reached = INT64_MIN, last_as_of = INT64_MIN;
+  int calls = 0;
+  while (reached < INT64_MAX) {
+    const size_t before = steps.output.size();
+    reached = steps.AdvancePartly(INT64_MAX, 5);
+    ++calls;
+    ASSERT_EQ(steps.op()->watermark(), reached);
+    if (reached < INT64_MAX) {
+      EXPECT_GE(steps.output.size() - before, 5u);
+    }
+    int64_t min_as_of = INT64_MAX, max_as_of = INT64_MIN;
+    for (size_t i = before; i < steps.output.size(); ++i) {
+      min_as_of = std::min(min_as_of, as_of_of(steps.output[i]));
+      max_as_of = std::max(max_as_of, as_of_of(steps.output[i]));
+      EXPECT_LT(as_of_of(steps.output[i]), reached);  // released: the watermark is past its as-of time
+    }
+    if (steps.output.size() > before) {
+      EXPECT_GT(min_as_of, last_as_of) << "an as-of time split across two steps";
+      last_as_of = max_as_of;
+    }
+  }
+  EXPECT_GT(calls, 20);
+  EXPECT_EQ(Sorted(steps.output), Sorted(whole.output));
+  EXPECT_GT(whole.output.size(), 150u);
 }
 
 // Many versions and events at equal times (times rounded to 50 ms): among versions of one

@@ -133,6 +133,15 @@ class StatefulOperator {
   // Advances the input watermark (never backwards) and fires what it completes.
   [[nodiscard]] virtual Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) = 0;
   virtual int64_t watermark() const = 0;
+  // AdvanceWatermark that may stop short once out->rows holds rows_soft_max rows, between two
+  // release times (a join: the rows waiting for one as-of time leave in one call). Returns the
+  // watermark reached; the caller calls again until it is watermark_ms. Default: all at once.
+  [[nodiscard]] virtual Result<int64_t> AdvanceWatermarkPartly(int64_t watermark_ms, size_t rows_soft_max,
+                                                               OpOutput* out) {
+    (void)rows_soft_max;
+    RETURN_IF_ERROR(AdvanceWatermark(watermark_ms, out));
+    return watermark_ms;
+  }
   // Writes the whole state into the empty directory `dir`; restores from one such directory.
   virtual Status Checkpoint(const std::string& dir) = 0;
   virtual Status Restore(const std::string& dir) = 0;

@@ -121,9 +121,10 @@ class RankOperator final : public StatefulOperator {
   }
 
   Status Process(int side, const RowBatch& in, OpOutput* out) override {
-    joined_.Reset(join_output_width());
-    OpOutput jo{&joined_, out->late, nullptr, nullptr};
     if (side == 1) {
+      RETURN_IF_ERROR(AdvanceToFirstRow(in, out));
+      joined_.Reset(join_output_width());
+      OpOutput jo{&joined_, out->late, nullptr, nullptr};
       RETURN_IF_ERROR(join_->Process(1, in, &jo));
       return Finish(out);
     }
@@ -180,9 +181,10 @@ class RankOperator final : public StatefulOperator {
   // Runs the candidate rows gathered so far through the join and emits what it completes.
   Status Flush(OpOutput* out) {
     if (candidates_.empty()) return Status::OK();
+    Status s = AdvanceToFirstRow(candidates_, out);
     joined_.Reset(join_output_width());
     OpOutput jo{&joined_, out->late, nullptr, nullptr};
-    const Status s = join_->Process(0, candidates_, &jo);
+    if (s.ok()) s = join_->Process(0, candidates_, &jo);
     candidates_.Reset(slim_.size());
     flush_rows_.clear();  // they point into the caller's batch
     RETURN_IF_ERROR(s);
@@ -222,11 +224,21 @@ class RankOperator final : public StatefulOperator {
     return slim_.size() + def_.candidate_schema.size() - op_.input.size() - kSlimFields;
   }
 
+  // Releases and scores in steps of about batch_rows_max completed rows: a backfill's watermark
+  // can release most waiting events at once, and their rows were all held together.
   Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) override {
-    joined_.Reset(join_output_width());
-    OpOutput jo{&joined_, out->late, nullptr, nullptr};
-    RETURN_IF_ERROR(join_->AdvanceWatermark(watermark_ms, &jo));
-    return Finish(out);
+    int64_t reached = INT64_MIN;
+    do {
+      joined_.Reset(join_output_width());
+      OpOutput jo{&joined_, out->late, nullptr, nullptr};
+      ASSIGN_OR_RETURN(reached, join_->AdvanceWatermarkPartly(watermark_ms, def_.batch_rows_max, &jo));
+      RETURN_IF_ERROR(Finish(out));
+    } while (reached < watermark_ms);
+    return Status::OK();
+  }
+  // The join advances to a batch's first watermark before its first row: done here in steps.
+  Status AdvanceToFirstRow(const RowBatch& in, OpOutput* out) {
+    return in.empty() ? Status::OK() : AdvanceWatermark(in.meta(0).watermark_ms, out);
   }
 
   int64_t watermark() const override { return join_->watermark(); }
