@@ -119,6 +119,18 @@ TEST_F(Cli, ListenAcceptsAHostNameAndRefusesAPortOutOfRange) {
   EXPECT_TRUE(Has(o, "serving " + spec + " on http://localhost:")) << o.out;
   EXPECT_TRUE(Has(o, "stopped cleanly")) << o.out;
   EXPECT_FALSE(Has(o, "final checkpoint failed")) << o.out;
+  // An IPv6 address is logged in brackets, as a URL writes it (where this host has ::1).
+  const int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 loopback{};
+  loopback.sin6_family = AF_INET6;
+  loopback.sin6_addr = in6addr_loopback;
+  const bool ipv6 = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&loopback), sizeof loopback) == 0;
+  if (fd >= 0) close(fd);
+  if (ipv6) {
+    o = RunImpulse("run " + spec + " --data-dir " + data +
+                   "6 --listen [::1]:0 & pid=$!; sleep 3; kill -TERM $pid; wait $pid");
+    EXPECT_TRUE(Has(o, "serving " + spec + " on http://[::1]:")) << o.out;
+  }
 }
 
 TEST_F(Cli, RunOnADataDirOfAnotherSpecIsRefusedNamingTheDifference) {

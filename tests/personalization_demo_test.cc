@@ -147,6 +147,15 @@ TEST(PersonalizationDemoTest, BadArgumentsExitWithUsage) {
   EXPECT_EQ(RunImpulse("demo personalization --bogus").exit_code, 2);
   EXPECT_EQ(RunImpulse("demo personalization --shards 0").exit_code, 2);
   EXPECT_EQ(RunImpulse("demo personalization --quick --spec /nonexistent/rank.yaml").exit_code, 1);
+  // Said, not silently ignored: a flag the run would not use, and the days the check is about.
+  const std::string binary = IMPULSE_BINARY;
+  const CommandOutput no_ranker = RunShell(binary + " demo personalization --quick --no-ranker --spec other.yaml 2>&1");
+  EXPECT_EQ(no_ranker.exit_code, 2);
+  EXPECT_NE(no_ranker.out.find("--spec configures the ranker, which --no-ranker does not run"), std::string::npos)
+      << no_ranker.out;
+  const CommandOutput one_day = RunShell(binary + " demo personalization --days 1 2>&1");
+  EXPECT_EQ(one_day.exit_code, 2);
+  EXPECT_NE(one_day.out.find("--days must be at least 2"), std::string::npos) << one_day.out;
   EXPECT_EQ(RunImpulse("demo personalization --help").exit_code, 0);
 }
 

@@ -39,6 +39,11 @@ namespace {
 
 constexpr unsigned kDefaultHttpThreadsMax = 4;
 
+// HOST:PORT as a URL or a message writes it: an IPv6 address in brackets.
+std::string HostPort(const std::string& host, uint16_t port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
 // HOST:PORT ([V6]:PORT for an IPv6 address; HOST may be a name, resolved when the server binds).
 // Returns "" or why `s` is not one.
 std::string ParseHostPort(const std::string& s, std::string* host, uint16_t* port) {
@@ -103,7 +108,7 @@ std::string ListenProblem(const std::string& host, uint16_t port) {
     problem = std::string("socket: ") + std::strerror(errno);
   } else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
              bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    problem = "cannot listen on " + host + ":" + std::to_string(port) + ": " + std::strerror(errno) +
+    problem = "cannot listen on " + HostPort(host, port) + ": " + std::strerror(errno) +
               " (another process has it? --listen HOST:PORT)";
   }
   if (fd >= 0) close(fd);
@@ -194,14 +199,12 @@ int ValidateCommand(const std::vector<std::string>& args) {
 // A group instance's default URL: its listen address, or the host name when it listens on every
 // address (which other hosts cannot dial).
 static std::string AdvertisedUrl(const std::string& host, uint16_t port) {
-  std::string name = host;
   if (host == "0.0.0.0" || host == "::" || host.empty()) {
     char buf[256] = {};
-    name = gethostname(buf, sizeof(buf) - 1) == 0 ? std::string(buf) : std::string("localhost");
-  } else if (host.find(':') != std::string::npos) {
-    name = "[" + host + "]";
+    return "http://" + (gethostname(buf, sizeof(buf) - 1) == 0 ? std::string(buf) : std::string("localhost")) + ":" +
+           std::to_string(port);
   }
-  return "http://" + name + ":" + std::to_string(port);
+  return "http://" + HostPort(host, port);
 }
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -347,9 +350,9 @@ int RunCommand(const std::vector<std::string>& args) {
     if (advertise.empty()) advertise = AdvertisedUrl(so.host, (*gsrv)->port());
     (*group)->Advertise(advertise);
     LogInfo("start",
-            "serving " + spec + " on http://" + so.host + ":" + std::to_string((*gsrv)->port()) +
-                " as a member of kafka group " + gplan->kafka.group + " (state topic " + gplan->kafka.state_topic +
-                "; partitions under " + eo.data_dir + "; advertised as " + advertise + ")",
+            "serving " + spec + " on http://" + HostPort(so.host, (*gsrv)->port()) + " as a member of kafka group " +
+                gplan->kafka.group + " (state topic " + gplan->kafka.state_topic + "; partitions under " + eo.data_dir +
+                "; advertised as " + advertise + ")",
             {{"spec", spec},
              {"host", so.host},
              {"port", (*gsrv)->port()},
@@ -410,8 +413,8 @@ int RunCommand(const std::vector<std::string>& args) {
     return 1;
   }
   LogInfo("start",
-          "serving " + spec + " on http://" + so.host + ":" + std::to_string((*srv)->port()) + " (data dir " +
-              eo.data_dir + ", " + std::to_string((*engine)->shard_count()) + " shards)",
+          "serving " + spec + " on http://" + HostPort(so.host, (*srv)->port()) + " (data dir " + eo.data_dir + ", " +
+              std::to_string((*engine)->shard_count()) + " shards)",
           {{"spec", spec},
            {"host", so.host},
            {"port", (*srv)->port()},

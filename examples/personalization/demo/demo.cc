@@ -134,11 +134,17 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
     if (vm["days"].defaulted()) sim.days = 8;
     if (vm["heldout-days"].defaulted()) heldout_days = 2;
   }
+  if (sim.days < 2) return UsageError(kUsage, "--days must be at least 2 (some days train, the rest are evaluated)");
   if (heldout_days < 1 || heldout_days >= sim.days) {
     return UsageError(kUsage, "--heldout-days must be in 1..days - 1 (some days train, the rest are evaluated)");
   }
   if (shards < 1 || shards > 256) return UsageError(kUsage, "--shards must be in 1..256");
   const bool ranker = vm.count("no-ranker") == 0;
+  for (const char* option : {"spec", "models", "shards", "ranker-events-max"}) {
+    if (!ranker && vm.count(option) > 0 && !vm[option].defaulted()) {
+      return UsageError(kUsage, std::string("--") + option + " configures the ranker, which --no-ranker does not run");
+    }
+  }
   if (ranker) {
     for (auto [path, relative] : {std::pair{&spec, "examples/personalization/rank.yaml"},
                                   std::pair{&models, "examples/personalization/models"}}) {
