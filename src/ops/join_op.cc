@@ -258,6 +258,7 @@ class JoinOperator final : public StatefulOperator {
     PutRaw(&s, late_events_);
     PutRaw(&s, limit_dropped_);
     PutRaw(&s, expired_);
+    PutRaw(&s, pruned_floor_);
     return s;
   }
 
@@ -269,8 +270,12 @@ class JoinOperator final : public StatefulOperator {
     int64_t watermark = 0, last_sweep = 0;
     uint64_t late = 0, limit = 0, expired = 0;
     if (!GetRaw(&in, &magic) || !GetRaw(&in, &type) || !GetRaw(&in, &watermark) || !GetRaw(&in, &last_sweep) ||
-        !GetRaw(&in, &late) || !GetRaw(&in, &limit) || !GetRaw(&in, &expired) || !in.empty() ||
-        magic != kScalarsMagic) {
+        !GetRaw(&in, &late) || !GetRaw(&in, &limit) || !GetRaw(&in, &expired) || magic != kScalarsMagic) {
+      return DataLoss("join checkpoint: malformed " + dir + "/" + std::string(kScalarsFile));
+    }
+    // Checkpoints written before the pruned floor was kept end here.
+    int64_t pruned_floor = INT64_MIN;
+    if (!in.empty() && (!GetRaw(&in, &pruned_floor) || !in.empty())) {
       return DataLoss("join checkpoint: malformed " + dir + "/" + std::string(kScalarsFile));
     }
     if (type != static_cast<uint8_t>(def_.type))
@@ -281,6 +286,7 @@ class JoinOperator final : public StatefulOperator {
     late_events_ = late;
     limit_dropped_ = limit;
     expired_ = expired;
+    pruned_floor_ = pruned_floor;
     return RebuildDerived();
   }
 
@@ -617,6 +623,10 @@ class JoinOperator final : public StatefulOperator {
       return Status::OK();
     }
     if (ts < watermark_) return Late(side, row, meta, LateReason::kLate, out);
+    // Versions before pruned_floor_ may be gone: a time before it cannot be read exactly. Only
+    // after a restore with a longer as_of_lag_max (or an earlier as_of) than the state was kept
+    // for; otherwise the floor is never above a row's as-of time.
+    if (as_of < pruned_floor_) return Late(side, row, meta, LateReason::kAsOfTooOld, out);
     KeyOf(side, row, nullptr);
     if (as_of < watermark_) {  // every version at or before as_of has arrived: read now
       ASSIGN_OR_RETURN(RowList * list, table_->Find(key_));
@@ -705,6 +715,7 @@ class JoinOperator final : public StatefulOperator {
   // False, leaving the list unchanged, if the versions would exceed versions_max.
   bool RewriteAsOf(RowList* list, int64_t version_ts, std::string_view version, bool push_timer = true) {
     const int64_t floor = AsOfFloor();
+    pruned_floor_ = std::max(pruned_floor_, floor);
     // The last version at or before the floor: the one a left row asking for the floor reads.
     std::string_view rest = list->data;
     Record r;
@@ -961,7 +972,8 @@ class JoinOperator final : public StatefulOperator {
   int64_t watermark_ = INT64_MIN;
   int64_t fire_watermark_ = INT64_MIN;  // carried by rows emitted while advancing
   int64_t last_sweep_ms_ = INT64_MIN;
-  uint64_t rows_[2] = {0, 0};  // buffered rows per side (interval, window)
+  int64_t pruned_floor_ = INT64_MIN;  // as of: the highest floor versions were dropped at (checkpointed)
+  uint64_t rows_[2] = {0, 0};         // buffered rows per side (interval, window)
   uint64_t payload_bytes_ = 0;
   uint64_t late_events_ = 0;
   uint64_t limit_dropped_ = 0;

@@ -913,6 +913,37 @@ TEST_P(JoinOpTest, AsOfTimeKeepsVersionsOnlyAsFarBackAsItsLagBound) {
   }
 }
 
+// A restore under a longer as_of_lag_max than the state was kept for: the versions the old
+// bound dropped are gone, so a row asking for a time before that point is refused
+// (as_of_too_old), not answered from the one kept version; one at or after it is read.
+TEST_P(JoinOpTest, AsOfTimeRestoredWithALongerLagRefusesTimesItsStateNoLongerHolds) {
+  Driver d(MakeOp(AsOfTime("cast(id as timestamp)", 1000)), GetParam(), dir_.path());
+  std::vector<Ev> evs;
+  for (int64_t t = 0; t < 10'000; t += 10) evs.push_back({1, false, 1, t, t, t - 10});
+  d.Feed(evs, 0, evs.size());
+  d.Advance(9'990);  // versions kept from 8990 (= 9990 - 1000) on
+  const std::string snap = dir_.path() + "/snap";
+  ASSERT_TRUE(d.op()->Checkpoint(snap).ok());
+  Driver longer(MakeOp(AsOfTime("cast(id as timestamp)", 5000)), GetParam(), dir_.path() + "/longer");
+  ASSERT_TRUE(longer.op()->Restore(snap).ok());
+  // As of 8000: allowed by the new bound (9995 - 5000), but version 8000 was dropped; as of
+  // 8990: the oldest kept, read.
+  std::vector<Ev> rows = {{0, false, 1, 8'000, 9'995, 9'990}, {0, false, 1, 8'990, 9'995, 9'990}};
+  longer.Feed(rows, 0, rows.size());
+  longer.Advance(INT64_MAX);
+  ASSERT_EQ(longer.output.size(), 1u);
+  EXPECT_EQ(longer.output[0], "1|8990|s8990|1|8990|s8990|@9995");
+  EXPECT_EQ(longer.late_reasons, (std::vector<std::string>{"as_of_too_old"}));
+  // The same checkpoint restored under the bound it was written with: no difference.
+  Driver same(MakeOp(AsOfTime("cast(id as timestamp)", 1000)), GetParam(), dir_.path() + "/same");
+  ASSERT_TRUE(same.op()->Restore(snap).ok());
+  std::vector<Ev> ok = {{0, false, 1, 8'995, 9'995, 9'990}};
+  same.Feed(ok, 0, ok.size());
+  same.Advance(INT64_MAX);
+  EXPECT_EQ(same.output, (std::vector<std::string>{"1|8995|s8995|1|8990|s8990|@9995"}));
+  EXPECT_TRUE(same.late_reasons.empty());
+}
+
 TEST_P(JoinOpTest, AsOfTimeRestoreEqualsUninterrupted) {
   CheckRestoreEqualsUninterrupted(AsOfTime(kRandomAsOfTime, 200), GetParam(), dir_.path());
 }
