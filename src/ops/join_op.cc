@@ -191,6 +191,13 @@ class JoinOperator final : public StatefulOperator {
     state::StateOptions options = ctx_.state;
     const uint64_t keys_max = def_.type == JoinDef::Type::kLookup ? def_.rows_max : 2 * def_.rows_max;
     if (keys_max < options.entries_max) options.entries_max = static_cast<size_t>(keys_max);
+    if (def_.type == JoinDef::Type::kAsOf) {
+      // A key has up to two entries (its versions, the rows waiting on it, the latter under a key
+      // one byte longer): the bounds on keys are kept what they were for one entry per key.
+      const uint64_t doubled = options.entries_max > UINT64_MAX / 2 ? UINT64_MAX : 2 * uint64_t{options.entries_max};
+      options.entries_max = static_cast<size_t>(std::min(doubled, keys_max));
+      options.key_bytes_max += 1;
+    }
     ASSIGN_OR_RETURN(table_, state::StateTable<RowList>::Open(options));
     if (def_.type == JoinDef::Type::kAsOf) {
       ASSIGN_OR_RETURN(AsOfTime t, AsOfTime::Create(def_));
@@ -219,7 +226,10 @@ class JoinOperator final : public StatefulOperator {
   Result<int64_t> AdvanceWatermarkPartly(int64_t watermark_ms, size_t rows_soft_max, OpOutput* out) override {
     int64_t step = watermark_ms;
     uint64_t rows = 0;
-    for (const auto& [as_of, n] : waiting_by_as_of_) {
+    // From the watermark on: a time behind it is released already (an entry there would make
+    // no progress).
+    for (auto it = waiting_by_as_of_.lower_bound(watermark_); it != waiting_by_as_of_.end(); ++it) {
+      const auto& [as_of, n] = *it;
       if (as_of >= SatSub(watermark_ms, 1)) break;
       rows += n;
       if (rows >= rows_soft_max) {
@@ -770,7 +780,9 @@ class JoinOperator final : public StatefulOperator {
       add(r.side, r.ts, r.expire_ms, r.payload);
     }
     if (!inserted) add(1, version_ts, kNever, version);
-    if (versions > def_.versions_max) return false;
+    // Only a new version is refused: dropping versions must go on even when a restore under a
+    // smaller versions_max left more than it allows (a refusal here left the key unserviced).
+    if (!version.empty() && versions > def_.versions_max) return false;
     if (!version.empty()) {
       ++rows_[1];
       payload_bytes_ += kRecordHeaderBytes + version.size();

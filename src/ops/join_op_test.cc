@@ -944,6 +944,31 @@ TEST_P(JoinOpTest, AsOfTimeRestoredWithALongerLagRefusesTimesItsStateNoLongerHol
   EXPECT_TRUE(same.late_reasons.empty());
 }
 
+// Restored under a smaller versions_max than the state holds: the extra versions are dropped as
+// the watermark passes them, as before the restore (a list over the bound was left unserviced).
+TEST_P(JoinOpTest, AsOfRestoredWithFewerVersionsAllowedStillDropsOldVersions) {
+  JoinDef many = AsOf(0);
+  many.versions_max = 100;
+  Driver d(MakeOp(many), GetParam(), dir_.path());
+  std::vector<Ev> versions = {{1, false, 1, 1, 260, 255}, {1, false, 1, 2, 270, 255}, {1, false, 1, 3, 280, 255}};
+  d.Feed(versions, 0, versions.size());
+  ASSERT_EQ(d.op()->stats().entries, 3u);
+  const std::string snap = dir_.path() + "/snap";
+  ASSERT_TRUE(d.op()->Checkpoint(snap).ok());
+  JoinDef one = AsOf(0);
+  one.versions_max = 1;
+  Driver r(MakeOp(one), GetParam(), dir_.path() + "/one");
+  ASSERT_TRUE(r.op()->Restore(snap).ok());
+  r.Advance(275);  // 260 is unreadable now: 270 and 280 stay
+  EXPECT_EQ(r.op()->stats().entries, 2u);
+  r.Advance(1000);  // only the latest stays
+  EXPECT_EQ(r.op()->stats().entries, 1u);
+  std::vector<Ev> row = {{0, false, 1, 10, 1000, 1000}};
+  r.Feed(row, 0, row.size());
+  r.Advance(INT64_MAX);
+  EXPECT_EQ(r.output, (std::vector<std::string>{"1|10|s10|1|3|s3|@1000"}));
+}
+
 TEST_P(JoinOpTest, AsOfTimeRestoreEqualsUninterrupted) {
   CheckRestoreEqualsUninterrupted(AsOfTime(kRandomAsOfTime, 200), GetParam(), dir_.path());
 }

@@ -133,8 +133,9 @@ class StatefulOperator {
   // Advances the input watermark (never backwards) and fires what it completes.
   [[nodiscard]] virtual Status AdvanceWatermark(int64_t watermark_ms, OpOutput* out) = 0;
   virtual int64_t watermark() const = 0;
-  // AdvanceWatermark that may stop short once out->rows holds rows_soft_max rows, between two
-  // release times (a join: the rows waiting for one as-of time leave in one call). Returns the
+  // AdvanceWatermark that may stop short once about rows_soft_max rows are released (a join
+  // counts the rows waiting for each as-of time), between two release times (the rows waiting
+  // for one as-of time leave in one call). Returns the
   // watermark reached; the caller calls again until it is watermark_ms. Default: all at once.
   [[nodiscard]] virtual Result<int64_t> AdvanceWatermarkPartly(int64_t watermark_ms, size_t rows_soft_max,
                                                                OpOutput* out) {

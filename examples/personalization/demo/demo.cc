@@ -136,7 +136,9 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
   }
   if (sim.days < 2) return UsageError(kUsage, "--days must be at least 2 (some days train, the rest are evaluated)");
   if (heldout_days < 1 || heldout_days >= sim.days) {
-    return UsageError(kUsage, "--heldout-days must be in 1..days - 1 (some days train, the rest are evaluated)");
+    return UsageError(kUsage, "--heldout-days " + std::to_string(heldout_days) + " must be in 1.." +
+                                  std::to_string(sim.days - 1) +
+                                  " (days - 1: some days train, the rest are evaluated)");
   }
   if (shards < 1 || shards > 256) return UsageError(kUsage, "--shards must be in 1..256");
   const bool ranker = vm.count("no-ranker") == 0;
