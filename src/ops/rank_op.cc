@@ -156,6 +156,12 @@ class RankOperator final : public StatefulOperator {
         EmitUnranked(row, in.meta(i), /*empty=*/true, out);
         continue;
       }
+      // The candidates gathered so far go first when this event's watermark differs: the join
+      // advances row by row, and one advance inside a batch would release (and hold) all it
+      // completes at once; a flush advances in steps (AdvanceToFirstRow).
+      if (!candidates_.empty() && candidates_.meta(0).watermark_ms != in.meta(i).watermark_ms) {
+        RETURN_IF_ERROR(Flush(out));
+      }
       const int64_t seq = next_seq_++;
       if (flush_rows_.empty()) flush_first_seq_ = seq;
       flush_rows_.push_back(row);
