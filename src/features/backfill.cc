@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -38,6 +39,7 @@ constexpr int64_t kSettleCheckMs = 20;                // after end of input: str
 constexpr int kSettleRounds = 5;                      // unchanged this many times in a row = done
 constexpr int64_t kWaitChunkMs = 10'000;              // one WaitForPipelines call
 constexpr int64_t kNoProgressMs = 300'000;            // pipelines behind and no stream growing: give up
+constexpr int64_t kPaceCheckUs = 500;                 // pacing: pipelines' watermarks re-read this often
 
 using Clock = std::chrono::steady_clock;
 
@@ -275,6 +277,70 @@ Status CountLateReasons(const Engine& engine, const PartitionInfo& p, std::map<s
   return Status::OK();
 }
 
+// The pipelines an input stream feeds, directly or through the streams they write.
+std::set<std::string> PipelinesFedBy(const plan::LogicalPlan& plan, const std::string& input) {
+  std::set<std::string> streams{input}, fed;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const plan::LogicalPipeline& lp : plan.pipelines) {
+      if (fed.count(lp.name) > 0) continue;
+      if (streams.count(lp.source) == 0 && (lp.second_source.empty() || streams.count(lp.second_source) == 0)) continue;
+      fed.insert(lp.name);
+      if (lp.sink.kind == plan::SinkDef::Kind::kStream) streams.insert(lp.sink.target);
+      streams.insert(lp.side_streams.begin(), lp.side_streams.end());
+      grew = true;
+    }
+  }
+  return fed;
+}
+
+// Holds the input back to `lead_ms` of event time ahead of the slowest pipeline it feeds
+// (BackfillOptions::lead_ms). A batch goes in once that pipeline's watermark is within the lead
+// of the batch's latest event, or once nothing fed is left to process (then only more input can
+// move the watermarks: a partition without events in the lead holds its own back until its next
+// event).
+class Pacer {
+ public:
+  // `time_field`: the input's event-time field (none: no pacing).
+  Pacer(int64_t lead_ms, int time_field, std::set<std::string> pipelines)
+      : lead_ms_(time_field >= 0 ? lead_ms : 0), time_field_(time_field), pipelines_(std::move(pipelines)) {}
+
+  void Wait(const Engine& engine, const RowBatch& rows, Acks& acks, BackfillStats* stats) {
+    if (lead_ms_ <= 0 || rows.empty()) return;
+    int64_t latest = INT64_MIN;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Value& t = rows.row(i)[time_field_];
+      if (!t.null) latest = std::max(latest, t.i64);
+    }
+    const int64_t needed = latest == INT64_MIN ? INT64_MIN : latest - lead_ms_;
+    if (needed <= watermark_) return;
+    const auto t0 = Clock::now();
+    while (true) {
+      uint64_t lag = 0;
+      int64_t w = INT64_MAX;
+      for (const PipelineInfo& p : engine.ListPipelines()) {
+        if (pipelines_.count(p.name) == 0) continue;
+        w = std::min(w, p.watermark_ms);
+        lag += p.lag;
+      }
+      watermark_ = w;
+      if (w >= needed) break;
+      if (lag == 0) {
+        std::lock_guard<std::mutex> lock(acks.mu);
+        if (acks.inflight == 0) break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(kPaceCheckUs));
+    }
+    stats->paced_seconds += SecondsSince(t0);
+  }
+
+ private:
+  const int64_t lead_ms_;
+  const int time_field_;
+  const std::set<std::string> pipelines_;
+  int64_t watermark_ = INT64_MIN;  // the slowest pipeline's, when last read
+};
+
 }  // namespace
 
 Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
@@ -340,6 +406,7 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
   if (!o.models_dir.empty()) {
     ASSIGN_OR_RETURN(eo.models, model::ModelRepository::Open(o.models_dir));
   }
+  Pacer pacer(o.lead_ms, in_def.time_field, PipelinesFedBy(plan, o.input_stream));
   // The plan compiled above (pruned), not the spec file again: the engine runs exactly it.
   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, runtime::EngineImpl::Create(std::move(plan), eo));
 
@@ -363,6 +430,7 @@ Result<BackfillStats> RunBackfill(const BackfillOptions& options) {
       break;
     }
     if (!rows.empty()) {
+      pacer.Wait(*engine, rows, *acks, &stats);
       fed = Feed(*engine, o.input_stream, rows, acks);
       stats.events_in += rows.size();
       stats.ingest_cpu_seconds += ThreadCpuSeconds() - c1;

@@ -41,11 +41,17 @@ struct BackfillOptions {
   int64_t from_ms = INT64_MIN;  // input events with event time < from_ms are not fed
   int64_t to_ms = INT64_MAX;    // input events with event time >= to_ms are not fed
   uint32_t shards = 2;          // engine shard threads
-  bool progress = false;        // progress on stderr: a line about once a second, or with
-  bool progress_bar = false;    // this, a bar redrawn in place (stderr is a terminal)
-  bool skip_bad_rows = false;   // count and skip bad input rows instead of failing
-  bool keep_data = false;       // keep the temporary data directory (its path is printed)
-  std::string models_dir;       // model repository for predict steps ("" = none)
+  // Pacing (--lead): an input batch is fed only once every pipeline it feeds has a watermark
+  // within this much event time of the batch's latest event, or once they have processed
+  // everything fed. Without it the whole input is in the log within seconds, the pipelines'
+  // tasks run at their own speeds, and what waits for the slowest (a point-in-time view's
+  // events, an as-of join's waiting rows) grows with the input. 0 = no pacing.
+  int64_t lead_ms = 3'600'000;
+  bool progress = false;       // progress on stderr: a line about once a second, or with
+  bool progress_bar = false;   // this, a bar redrawn in place (stderr is a terminal)
+  bool skip_bad_rows = false;  // count and skip bad input rows instead of failing
+  bool keep_data = false;      // keep the temporary data directory (its path is printed)
+  std::string models_dir;      // model repository for predict steps ("" = none)
   // The file system of the engine's temporary data directory (nullptr = Env::Default(); tests
   // pass a counting one). Its fsyncs are skipped: the directory does not outlive the run.
   Env* env = nullptr;
@@ -72,6 +78,7 @@ struct BackfillStats {
   // reading, sorting and writing the output) and the whole process.
   double parse_cpu_seconds = 0, ingest_cpu_seconds = 0, output_cpu_seconds = 0, cpu_seconds = 0;
   uint64_t filtered = 0;     // input events outside [from_ms, to_ms)
+  double paced_seconds = 0;  // wall time the input waited for the pipelines (lead_ms)
   uint64_t late_events = 0;  // events the pipelines sent to _late_events (missing from the output)
   // Those events by "pipeline operator reason" (`p lookup#1 as_of_too_old`): not every reason
   // means late (docs/EVENT_TIME.md), and each calls for another fix.

@@ -16,6 +16,7 @@
 #include "event/csv_header.h"
 #include "event/timestamp.h"
 #include "features/backfill.h"
+#include "spec/internal.h"
 
 namespace impulse::tools {
 
@@ -47,7 +48,7 @@ int BackfillCommand(const std::vector<std::string>& args) {
       "                           [--progress|--quiet] [--keep]\n"
       "       impulse backfill SPEC.yaml --data-dir DIR [...]   (history from an engine's data directory)";
   BackfillOptions o;
-  std::string format, from, to;
+  std::string format, from, to, lead = "1h";
   std::vector<std::string> columns;
   bool allow_late = false;
   bool quiet = false;
@@ -63,7 +64,10 @@ int BackfillCommand(const std::vector<std::string>& args) {
       "from", po::value(&from), "first event time fed, inclusive (RFC 3339 or epoch ms)")(
       "to", po::value(&to), "event time where the input ends, exclusive (RFC 3339 or epoch ms)")(
       "shards", po::value(&o.shards)->default_value(o.shards), "engine shard threads")(
-      "skip-bad-rows", po::bool_switch(&o.skip_bad_rows), "count and skip bad input rows instead of failing")(
+      "lead", po::value(&lead)->default_value(lead),
+      "feed input only this far (event time) ahead of the slowest pipeline's watermark, which bounds what waits in "
+      "the pipelines' state; 0 feeds it all at once")("skip-bad-rows", po::bool_switch(&o.skip_bad_rows),
+                                                      "count and skip bad input rows instead of failing")(
       "column", po::value(&columns)->composing(),
       "CSV input: the header's column NAME fills FIELD (NAME=FIELD, repeatable); headers otherwise match field names "
       "case-insensitively")("ignore-unknown-columns", po::bool_switch(&o.ignore_unknown_columns),
@@ -98,6 +102,9 @@ int BackfillCommand(const std::vector<std::string>& args) {
     Result<int64_t> t = ParseTimeFlag(name, *text);
     if (!t.ok()) return usage_error(t.status().message());
     *dst = *t;
+  }
+  if (!plan::spec_internal::ParseDurationMs(lead, &o.lead_ms) || o.lead_ms < 0) {
+    return usage_error("--lead must be a duration (30m, 1h, 1d) or 0, got '" + lead + "'");
   }
   for (const std::string& c : columns) {
     Result<std::pair<std::string, std::string>> m = ParseColumnMapping(c);
