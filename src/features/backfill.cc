@@ -39,7 +39,7 @@ constexpr int64_t kSettleCheckMs = 20;                // after end of input: str
 constexpr int kSettleRounds = 5;                      // unchanged this many times in a row = done
 constexpr int64_t kWaitChunkMs = 10'000;              // one WaitForPipelines call
 constexpr int64_t kNoProgressMs = 300'000;            // pipelines behind and no stream growing: give up
-constexpr int64_t kPaceCheckUs = 500;                 // pacing: pipelines' watermarks re-read this often
+constexpr int64_t kPaceCheckUs = 2000;  // pacing: watermarks re-read this often (each read locks every shard's stats)
 
 using Clock = std::chrono::steady_clock;
 
