@@ -100,11 +100,10 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
   shop::SimulatorOptions sim;
   uint32_t heldout_days = 7;
   uint32_t shards = 2;
-  // The rank step's backfill memory grows with the views waiting at once (1.9 GiB peak for
-  // --quick's 53 k events; the default shop's 1 M did not finish in 20 min, still growing past
-  // 5.8 GiB: docs/BENCHMARKS.md, "Rank step memory"): beyond this many simulated events the
-  // demo does not start the ranker rather than exhaust the machine's memory.
-  uint64_t ranker_events_max = 100'000;
+  // The ranker's two backfills take about 6 CPU minutes each per million simulated events (their
+  // memory is bounded by the backfill's pacing: 0.9 GiB for the default shop's 1 M;
+  // docs/BENCHMARKS.md, "Backfill pacing"): beyond this many the demo does not start them.
+  uint64_t ranker_events_max = 5'000'000;
   std::string spec, models;
   std::vector<std::string> recs_paths;
   po::options_description opts("demo personalization options");
@@ -121,8 +120,8 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
       "models", po::value(&models), "its model repository (default: examples/personalization/models)")(
       "shards", po::value(&shards)->default_value(shards), "engine shards of the ranking backfill")(
       "ranker-events-max", po::value(&ranker_events_max)->default_value(ranker_events_max),
-      "run the ranker only on simulations of at most this many events (its backfill's memory grows with "
-      "them: about 2 GiB for --quick's 53 k)")(
+      "run the ranker only on simulations of at most this many events (its two backfills take about 6 CPU "
+      "minutes each per million)")(
       "recs", po::value(&recs_paths)->composing(),
       "also score recorded lists: NDJSON with event_id and recs (a JSON array of item ids in a string), e.g. a "
       "ranker's output stream from `impulse backfill --format ndjson` over this simulation (repeatable)");
@@ -220,8 +219,8 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
   const bool ranker_too_big = ranker && events.size() > ranker_events_max;
   if (ranker_too_big) {
     std::fprintf(stderr,
-                 "demo personalization: not running the ranker: %zu events, more than --ranker-events-max %llu (the "
-                 "rank step's backfill holds each waiting view's candidate rows: see docs/BENCHMARKS.md)\n",
+                 "demo personalization: not running the ranker: %zu events, more than --ranker-events-max %llu (its "
+                 "two backfills take about 6 CPU minutes each per million events; raise it to run them)\n",
                  events.size(), static_cast<unsigned long long>(ranker_events_max));
   }
   if (ranker && !ranker_too_big) {
