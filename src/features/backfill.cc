@@ -306,7 +306,7 @@ class Pacer {
       : lead_ms_(time_field >= 0 ? lead_ms : 0), time_field_(time_field), pipelines_(std::move(pipelines)) {}
 
   void Wait(const Engine& engine, const RowBatch& rows, Acks& acks, BackfillStats* stats) {
-    if (lead_ms_ <= 0 || rows.empty()) return;
+    if (lead_ms_ <= 0 || off_ || rows.empty()) return;
     int64_t latest = INT64_MIN;
     for (size_t i = 0; i < rows.size(); ++i) {
       const Value& t = rows.row(i)[time_field_];
@@ -315,19 +315,31 @@ class Pacer {
     const int64_t needed = latest == INT64_MIN ? INT64_MIN : latest - lead_ms_;
     if (needed <= watermark_) return;
     const auto t0 = Clock::now();
+    auto last_change = t0;
+    uint64_t last_lag = UINT64_MAX;
     while (true) {
       uint64_t lag = 0;
       int64_t w = INT64_MAX;
+      bool failed = false;
       for (const PipelineInfo& p : engine.ListPipelines()) {
         if (pipelines_.count(p.name) == 0) continue;
         w = std::min(w, p.watermark_ms);
         lag += p.lag;
+        failed = failed || p.tasks_failed > 0;
       }
+      if (w != watermark_ || lag != last_lag) last_change = Clock::now();
       watermark_ = w;
+      last_lag = lag;
       if (w >= needed) break;
       if (lag == 0) {
         std::lock_guard<std::mutex> lock(acks.mu);
         if (acks.inflight == 0) break;
+      }
+      // A stopped task, or pipelines that stopped moving (a full disk), would hold the input
+      // forever: feed the rest unpaced, and the wait after the input reports why.
+      if (failed || Clock::now() - last_change > std::chrono::milliseconds(kNoProgressMs)) {
+        off_ = true;
+        break;
       }
       std::this_thread::sleep_for(std::chrono::microseconds(kPaceCheckUs));
     }
@@ -339,6 +351,7 @@ class Pacer {
   const int time_field_;
   const std::set<std::string> pipelines_;
   int64_t watermark_ = INT64_MIN;  // the slowest pipeline's, when last read
+  bool off_ = false;               // given up on (see Wait)
 };
 
 }  // namespace
