@@ -21,7 +21,6 @@
 #include "log/partition_log.h"
 #include "plan/physical.h"
 #include "runtime/engine_impl.h"
-#include "runtime/input_choice.h"
 #include "runtime/metrics.h"
 #include "runtime/waker.h"
 
@@ -173,9 +172,9 @@ class Shard {
     // Input 0: the source partition (the operators' side 0); inputs 1..: the right stream's
     // partitions (side 1). A deque: Input holds an atomic and must not move.
     std::deque<Input> in;
-    int sides = 1;                  // inputs in `in` (not operator sides: see SideOf)
-    bool broadcast = false;         // inputs 1.. are every partition of the right stream
-    InputChoice choice;             // which input to read next (input_choice.h)
+    int sides = 1;           // inputs in `in` (not operator sides: see SideOf)
+    bool broadcast = false;  // inputs 1.. are every partition of the right stream
+    int next_side = 0;
     uint32_t sink = UINT32_MAX;     // stream index for stream sinks
     uint32_t writer_id = 0;         // this task's id among the writers of `sink` (markers)
     int64_t wm = INT64_MIN;         // watermark the instance has been advanced to

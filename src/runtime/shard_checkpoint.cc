@@ -100,7 +100,7 @@ void Shard::ResetTasks() {
     t.wm = INT64_MIN;
     t.marker_wm = INT64_MIN;
     t.marker_ns = INT64_MIN;
-    t.choice = InputChoice{};
+    t.next_side = 0;
     for (int side = 0; side < t.sides; ++side) {
       Input& in = t.in[side];
       const uint64_t before = in.cursor.load(std::memory_order_relaxed);

@@ -8,7 +8,6 @@
 #include "event/key_hash.h"
 #include "event/row_codec.h"
 #include "runtime/decide.h"
-#include "runtime/input_choice.h"
 #include "runtime/shard.h"
 
 namespace impulse::runtime {
@@ -156,8 +155,11 @@ void Shard::DecodeInput(Task& t, int side) {
 bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   *progressed = false;
   if (t.failed) return false;
-  // A single input is side 0; of several, the one furthest behind in event time (input_choice.h).
-  auto has_records = [&](int s) {
+  // Alternate between the inputs of a join (round robin over a broadcast's partitions); a
+  // single input is side 0.
+  int side = -1;
+  for (int k = 0; k < t.sides && side < 0; ++k) {
+    const int s = (t.next_side + k) % t.sides;
     Input& in = t.in[s];
     log::PartitionLog* l = engine_->stream(in.stream).partitions[in.partition].get();
     uint64_t cursor = in.cursor.load(std::memory_order_relaxed);
@@ -169,11 +171,10 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
     }
     // Only durable input is processed (derived streams: see sync_at_checkpoint), so an output
     // never exists without its input.
-    return cursor < ProcessableEnd(in.stream, in.partition);
-  };
-  auto watermark = [&](int s) { return std::max(t.in[s].effective_wm, t.in[s].own_wm); };
-  const int side = ChooseInput(t.sides, &t.choice, has_records, watermark);
+    if (cursor < ProcessableEnd(in.stream, in.partition)) side = s;
+  }
   if (side < 0) return true;
+  t.next_side = (side + 1) % t.sides;
   if (ExchangeBlocked()) return false;
   Input& in = t.in[side];
   log::PartitionLog* in_log = engine_->stream(in.stream).partitions[in.partition].get();
