@@ -123,11 +123,11 @@ int BackfillCommand(const std::vector<std::string>& args) {
   const BackfillStats& s = *st;
   std::fprintf(stderr,
                "backfill: %llu events in, %llu rows out, %llu bad rows skipped, %llu outside --from/--to, "
-               "%.2f s (%.0f events/s; feed %.2f s, drain %.2f s, output %.2f s)\n",
+               "%.2f s (%.0f events/s; feed %.2f s of which paced %.2f s, drain %.2f s, output %.2f s)\n",
                static_cast<unsigned long long>(s.events_in), static_cast<unsigned long long>(s.rows_out),
                static_cast<unsigned long long>(s.bad_rows), static_cast<unsigned long long>(s.filtered), s.seconds,
-               s.seconds > 0 ? static_cast<double>(s.events_in) / s.seconds : 0.0, s.feed_seconds, s.drain_seconds,
-               s.output_seconds);
+               s.seconds > 0 ? static_cast<double>(s.events_in) / s.seconds : 0.0, s.feed_seconds, s.paced_seconds,
+               s.drain_seconds, s.output_seconds);
   std::fprintf(stderr, "backfill: cpu %.2f s: input parsing %.2f s, IngestRows %.2f s, output %.2f s, engine %.2f s\n",
                s.cpu_seconds, s.parse_cpu_seconds, s.ingest_cpu_seconds, s.output_cpu_seconds,
                s.cpu_seconds - s.parse_cpu_seconds - s.ingest_cpu_seconds - s.output_cpu_seconds);
