@@ -594,10 +594,13 @@ TEST_F(HttpServerTest, AtMaxConnectionsWithNoneIdleTheReserveAnswersHealthAndRef
     o.retry_after_s = 3;
   }));
   std::vector<std::unique_ptr<TestHttpClient>> busy;
-  for (int i = 0; i < 2; ++i) {
-    busy.push_back(Admitted());
-    ASSERT_FALSE(
-        busy.back()->WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"));
+  for (int i = 0; i < 2; ++i) busy.push_back(Admitted());
+  // A connection joins the idle list when its session starts reading, after it is counted open:
+  // wait for both, or the wait for none below could pass before either joined (a loaded TSan
+  // run then shed a busy one for the next client).
+  ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_idle") == 2; }));
+  for (auto& c : busy) {
+    ASSERT_FALSE(c->WriteRaw("POST /v1/streams/orders/events HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"));
   }
   // A complete request head takes a connection out of the idle list; wait until both are out.
   ASSERT_TRUE(WaitFor([&] { return Metric("impulse_http_connections_idle") == 0; }));
