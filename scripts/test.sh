@@ -18,10 +18,12 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 # stores a second copy of every object (IMPULSE_CCACHE=1 keeps it), each build is removed once
 # its tests passed, and the free space is printed at each phase.
 ci=false
-if [ "${CI:-}" = true ]; then
-  ci=true
-  if [ "${IMPULSE_CCACHE:-}" != 1 ]; then export CCACHE_DISABLE=1; fi
-fi
+case "${CI:-}" in
+  true | TRUE | True | 1 | yes)
+    ci=true
+    if [ "${IMPULSE_CCACHE:-}" != 1 ]; then export CCACHE_DISABLE=1; fi
+    ;;
+esac
 disk() { echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free, build/ $(du -sh build 2>/dev/null | cut -f1)"; }
 disk
 
