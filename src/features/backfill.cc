@@ -339,6 +339,10 @@ class Pacer {
       // forever: feed the rest unpaced, and the wait after the input reports why.
       if (failed || Clock::now() - last_change > std::chrono::milliseconds(kNoProgressMs)) {
         off_ = true;
+        std::fprintf(
+            stderr, "backfill: pacing stopped (%s); the rest of the input is fed at once\n",
+            failed ? "a pipeline task failed"
+                   : ("the pipelines made no progress for " + std::to_string(kNoProgressMs / 1000) + " s").c_str());
         break;
       }
       std::this_thread::sleep_for(std::chrono::microseconds(kPaceCheckUs));
