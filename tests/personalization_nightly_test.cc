@@ -41,6 +41,7 @@
 #include "impulse/models.h"
 #include "model/model_config.h"
 #include "model/xgboost_model.h"
+#include "tests/personalization_ranker.h"
 
 namespace impulse::shop {
 namespace {
@@ -279,7 +280,7 @@ class PersonalizationNightlyTest : public ::testing::Test {
 TEST_F(PersonalizationNightlyTest, InputsAreTheViewsAsOfMidnightAndRecsTheModelsTopTen) {
   auto config = model::ParseModelConfig(ReadText(kDir + "/models/ranker/config.yaml"), "ranker/config.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  auto ranker = model::LoadXgboostJson(kDir + "/models/ranker/1/model.json");
+  auto ranker = model::LoadXgboostJson(ServedRankerFile(kDir + "/models"));
   ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
   ASSERT_EQ((*ranker)->num_features(), config->inputs.size());
 

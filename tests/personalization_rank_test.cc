@@ -42,6 +42,7 @@
 #include "impulse/models.h"
 #include "model/model_config.h"
 #include "model/xgboost_model.h"
+#include "tests/personalization_ranker.h"
 
 namespace impulse::shop {
 namespace {
@@ -235,7 +236,7 @@ TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
   // The model, loaded independently of the engine, and its input names in feature order.
   auto config = model::ParseModelConfig(ReadText(kDir + "/models/ranker/config.yaml"), "ranker/config.yaml");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
-  auto ranker = model::LoadXgboostJson(kDir + "/models/ranker/1/model.json");
+  auto ranker = model::LoadXgboostJson(ServedRankerFile(kDir + "/models"));
   ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
   ASSERT_EQ((*ranker)->num_features(), config->inputs.size());
 

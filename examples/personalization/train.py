@@ -3,7 +3,7 @@
 
   train.py EVENTS.csv CANDIDATES.csv --start 2024-03-04 --days 30 --heldout-days 7 \\
            --repository examples/personalization/models \\
-           [--features FEATURES.csv --top TOP.csv --out WORK]
+           [--features FEATURES.csv --top TOP.csv]
 
 EVENTS.csv is `impulse generate shop`'s output; CANDIDATES.csv is `impulse backfill
 examples/personalization/rank.yaml --stream ranking_candidates`: one row per (view, candidate) of
@@ -11,8 +11,7 @@ a deterministic 1-in-20 sample of the views, with every model input as the engin
 computes it when it serves (the candidate's item features as of the view, its place and count in
 its category's list, the event's user and user-category features) and the serving model's score.
 FEATURES.csv and TOP.csv (optional) are `impulse backfill examples/personalization/features.yaml
---stream events_features` and `--stream category_top_items`, for the pandas cross-check and the
-held-out lists below. Needs Debian's python3-xgboost and python3-pandas.
+--stream events_features` and `--stream category_top_items`, for the pandas cross-check below. Needs Debian's python3-xgboost and python3-pandas.
 
 What it does (examples/personalization/README.md, "The ranker"):
   1. Labels the engine's rows: a candidate is positive when it is the item of the session's next
@@ -24,13 +23,10 @@ What it does (examples/personalization/README.md, "The ranker"):
      category list's order), from the engine's rows.
   3. With --features and --top: rebuilds the training rows in pandas (the builder train.py used
      before the rank step existed: as-of joins of the item view and the category lists) and
-     prints how many of their values differ from the engine's (a cross-check of both); then
-     scores every held-out view twice in pandas, with the features as of the event (the live
-     ranker, a) and with the user, user-category and item features as of the previous midnight
-     (the nightly batch, b; the candidate list and the event's own fields unchanged), written as
-     NDJSON lists (event_id, recs, recs_as_of_ms) for `impulse demo personalization --recs`.
-     INTERIM: the engine serves (a) itself (rank.yaml's recommendations stream); these offline
-     lists remain until the demo scores the engine's.
+     prints how many of their values differ from the engine's (a cross-check of both).
+  The held-out evaluation of the model as served, on live (a) and nightly (b) features, is
+  `impulse demo personalization --models REPOSITORY` (train.sh's last step): the engine's own
+  recommendations streams, scored against the popularity baselines.
 """
 
 import argparse
@@ -67,8 +63,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("events", help="impulse generate shop's events (CSV): the labels")
     p.add_argument("candidates", help="rank.yaml's ranking_candidates backfill (CSV): the training rows")
-    p.add_argument("--features", help="features.yaml's events_features backfill (CSV), for the pandas cross-check "
-                                      "and held-out lists")
+    p.add_argument("--features", help="features.yaml's events_features backfill (CSV), for the pandas cross-check")
     p.add_argument("--top", help="features.yaml's category_top_items backfill (CSV), with --features")
     p.add_argument("--start", default="2024-03-04", help="the simulation's first day")
     p.add_argument("--days", type=int, default=30)
@@ -76,15 +71,13 @@ def parse_args(argv):
     p.add_argument("--train-days", type=int, default=14, help="the last N days before the held-out ones train")
     p.add_argument("--repository", help="model repository: writes ranker/<next version>/model.json and "
                                         "ranker/config.yaml")
-    p.add_argument("--out", help="directory for recs_live.ndjson, recs_nightly.ndjson (with --features, --top)")
-    p.add_argument("--chunk", type=int, default=10_000, help="held-out events scored at once")
     p.add_argument("--params", default="{}", help="JSON overriding XGB_PARAMS (and 'rounds')")
     p.add_argument("--validate-only", action="store_true",
                    help="train on the days before the last training day and print HR@10 on that day's rows "
                         "(model vs the category list's order); write nothing")
     a = p.parse_args(argv)
-    if bool(a.features) != bool(a.top) or (a.features and not a.out):
-        p.error("--features, --top and --out go together")
+    if bool(a.features) != bool(a.top):
+        p.error("--features and --top go together")
     return a
 
 
@@ -185,28 +178,6 @@ def candidate_rows(events, lists, expanded, versions, asof_column):
     return rows
 
 
-def nightly_context(df, events):
-    """The events with their user and user-category features as of the previous midnight."""
-    ev = events.copy()
-    ev["midnight"] = ev["t"] // DAY_MS * DAY_MS - 1  # the last millisecond before midnight
-    ev = ev.drop(columns=[c for c in CONTEXT_FEATURES if c.startswith("USER_")])
-    users = df[["t", "user_id"] + [c for c in CONTEXT_FEATURES if c.startswith("USER_")]]
-    users = users.rename(columns={"t": "user_t"}).sort_values("user_t", kind="stable")
-    ev = pd.merge_asof(ev.sort_values("midnight", kind="stable"), users, left_on="midnight", right_on="user_t",
-                       by="user_id", direction="backward")
-    ev = ev.drop(columns=[c for c in CONTEXT_FEATURES if c.startswith("UC_")])
-    ucs = df[["t", "user_category"] + [c for c in CONTEXT_FEATURES if c.startswith("UC_")]]
-    ucs = ucs.rename(columns={"t": "uc_t"}).sort_values("uc_t", kind="stable")
-    ev = pd.merge_asof(ev, ucs, left_on="midnight", right_on="uc_t", by="user_category", direction="backward")
-    # Windowed counts as of an old row are what a nightly table holds: values computed at the
-    # entity's last event before midnight (null beyond the view's 7-day state ttl).
-    for c, col in (("user_t", [c for c in CONTEXT_FEATURES if c.startswith("USER_")]),
-                   ("uc_t", [c for c in CONTEXT_FEATURES if c.startswith("UC_")])):
-        stale = (ev["midnight"] - ev[c] > 7 * DAY_MS) | ev[c].isna()
-        ev.loc[stale, col] = np.nan
-    return ev
-
-
 def matrix(rows):
     return xgboost.DMatrix(rows[FEATURES].to_numpy(np.float32), missing=np.nan)
 
@@ -293,7 +264,7 @@ def main(argv):
     if not a.features:
         return 0
 
-    # 3. The pandas cross-check of the training rows, then the held-out lists (interim).
+    # 3. The pandas cross-check of the training rows.
     df = load_features(a.features)
     lists, expanded = load_lists(a.top)
     versions = item_versions(df)
@@ -302,25 +273,6 @@ def main(argv):
     n, unmatched, differ = cross_check(train, candidate_rows(sampled, lists, expanded, versions, "t"))
     print(f"train.py: cross-check: {n} (view, candidate) rows in both the engine's and pandas' training rows, "
           f"{unmatched} in one only; values that differ: {json.dumps(differ)}")
-
-    heldout = views[(views["t"] >= heldout_ms) & (views["t"] < end_ms)]
-    nightly_events = nightly_context(df, heldout)
-    outputs = {"live": [], "nightly": []}
-    for variant, events in (("live", heldout), ("nightly", nightly_events)):
-        asof = "t" if variant == "live" else "midnight"
-        events = events.sort_values("event_id", kind="stable")
-        for begin in range(0, len(events), a.chunk):
-            chunk = events.iloc[begin:begin + a.chunk]
-            rows = candidate_rows(chunk, lists, expanded, versions, asof)
-            lists_by_event = top_lists(rows, booster.predict(matrix(rows)))
-            as_of = dict(zip(chunk["event_id"], chunk[asof] + (0 if variant == "live" else 1)))
-            for event_id, items in lists_by_event.items():
-                outputs[variant].append(json.dumps({"event_id": int(event_id), "recs": json.dumps(
-                    [int(i) for i in items], separators=(",", ":")), "recs_as_of_ms": int(as_of[event_id])},
-                    separators=(",", ":")))
-        path = os.path.join(a.out, f"recs_{variant}.ndjson")
-        write(path, "\n".join(outputs[variant]) + "\n")
-        print(f"train.py: wrote {path}: {len(outputs[variant])} lists")
     return 0
 
 

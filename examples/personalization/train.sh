@@ -2,8 +2,9 @@
 # The personalization example's training loop, end to end: simulate the shop, backfill the
 # ranker's training rows with the engine (rank.yaml's ranking_candidates: every model input as
 # the rank step serves it), label them and train the ranker (examples/personalization/train.py)
-# into a new version of examples/personalization/models/ranker, and score its held-out lists
-# (live and nightly features) with the popularity baselines (`impulse demo personalization`).
+# into a new version of examples/personalization/models/ranker, and evaluate the new version as the
+# engine serves it, on live and on nightly features, against the popularity baselines
+# (`impulse demo personalization --models`).
 #
 #   examples/personalization/train.sh [IMPULSE_BINARY] [WORK_DIR]
 #
@@ -15,17 +16,8 @@
 #
 # A manual step (the CI and the tests do not run it): the model it writes is committed. Needs
 # Debian's python3-xgboost and python3-pandas (apt-get install -y python3-xgboost python3-pandas)
-# and /usr/bin/python3 (a pyenv python3 on the PATH lacks them). Run end to end on a small shop
-# only (USERS=500 DAYS=6 HELDOUT_DAYS=2 TRAIN_DAYS=3, debug build: 5 minutes). On the default
-# shop, NOT YET COMPLETED: step 2 (the rank.yaml backfill) was killed by the out-of-memory killer
-# at 8.8 GB resident on the shared 23 GB machine (2026-12-07, release build), cause not yet
-# found; the rest took about 20 minutes before (the held-out scoring in pandas, 2 x 21 M
-# candidate rows, most of it).
-#
-# INTERIM: the held-out lists (step 5) are still scored offline by train.py in pandas, with the
-# candidate rows rebuilt there (checked against the engine's training rows: train.py prints the
-# values that differ); they go once `impulse demo personalization` scores rank.yaml's own
-# recommendations stream.
+# and /usr/bin/python3 (a pyenv python3 on the PATH lacks them). Run time on the default shop:
+# docs/BENCHMARKS.md, "The ranker retrained on the engine's rows".
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,16 +42,16 @@ echo "+ $IMPULSE generate shop --quiet $SHOP > $WORK/events.csv"
 #    the serving model (the score is not a training input).
 run "$IMPULSE" backfill "$HERE/rank.yaml" --input "$WORK/events.csv" --models "$MODELS" \
   --stream ranking_candidates --out "$WORK/candidates.csv"
-# 3. For the pandas cross-check and the held-out lists: every event with its features; the
-#    hourly category lists.
+# 3. For the pandas cross-check and the test fixture: every event with its features; the hourly
+#    category lists.
 run "$IMPULSE" backfill "$HERE/features.yaml" --input "$WORK/events.csv" --stream events_features \
   --out "$WORK/features.csv"
 run "$IMPULSE" backfill "$HERE/features.yaml" --input "$WORK/events.csv" --stream category_top_items \
   --out "$WORK/top.csv"
-# 4. Label and train (a new version of the ranker); lists for every held-out view.
+# 4. Label and train (a new version of the ranker).
 # shellcheck disable=SC2086
 run "$PY" "$HERE/train.py" "$WORK/events.csv" "$WORK/candidates.csv" --features "$WORK/features.csv" \
-  --top "$WORK/top.csv" --repository "$MODELS" --out "$WORK" --days "${DAYS:-30}" $HELDOUT \
+  --top "$WORK/top.csv" --repository "$MODELS" --days "${DAYS:-30}" $HELDOUT \
   --train-days "${TRAIN_DAYS:-14}"
 # 5. The repository loads in the engine; the test fixture for the new model (the engine must
 #    score it as xgboost did: tests/personalization_model_test.cc).
@@ -67,6 +59,7 @@ run "$IMPULSE" models list --models "$MODELS"
 if [ "$MODELS" = "$HERE/models" ]; then
   run "$PY" "$HERE/testdata/make_fixture.py" "$WORK/features.csv" "$WORK/top.csv"
 fi
-# 6. The held-out lists against the baselines, with the demo's protocol.
+# 6. The new version as the engine serves it (rank.yaml's recommendations and
+#    recommendations_nightly) against the baselines, on the held-out days.
 # shellcheck disable=SC2086
-run "$IMPULSE" demo personalization $SHOP $HELDOUT --recs "$WORK/recs_live.ndjson" --recs "$WORK/recs_nightly.ndjson"
+run "$IMPULSE" demo personalization $SHOP $HELDOUT --models "$MODELS"

@@ -14,7 +14,8 @@
 // The completed rows of the events released by one call are then extended with the pair
 // expressions and scored, in chunks of whole events of at most batch_rows_max rows (one matrix
 // and one Predict each: a backfill's watermark may release millions of rows at once), and each
-// event leaves with its best k (or, emit: candidates, each row with its score).
+// event leaves with its best k (or, emit: candidates, each row with its score). Without a model
+// (a `lookup` of a list of keys) nothing is scored: each row leaves as it is, without a score.
 //
 // Contract: one instance per task, one thread. State: the join's (versions of the view, waiting
 // slim candidate rows: both bounded by rows_max), the waiting events (each has at least one
@@ -363,7 +364,7 @@ class RankOperator final : public StatefulOperator {
     // The events, by number (their arrival order in the task): rows of one event together.
     groups_.clear();
     for (size_t i = 0; i < joined_.size(); ++i) groups_[joined_.row(i)[kSlimSeq].i64].push_back(i);
-    Refresh();
+    if (scoring()) Refresh();
     complete_.clear();
     for (auto& [seq, members] : groups_) {
       const int64_t count = joined_.row(members[0])[kSlimCount].i64;
@@ -430,7 +431,9 @@ class RankOperator final : public StatefulOperator {
     }
     const size_t n = order_.size();
     scores_.assign(n, std::nanf(""));
-    if (binding_.usable() && n > 0) {
+    if (!scoring()) {
+      // A list lookup: no model, nothing to count as scored or unscored.
+    } else if (binding_.usable() && n > 0) {
       const size_t f = binding_.fields.size();
       matrix_.resize(n * f);
       for (size_t j = 0; j < n; ++j) {
@@ -475,7 +478,9 @@ class RankOperator final : public StatefulOperator {
           if (!v.null && def_.row_schema.field(f).type == FieldType::kString) v = Value::String(o.arena().Copy(v.sv()));
           w[at++] = v;
         }
-        w[at] = binding_.usable() && std::isfinite(scores_[j]) ? Value::Double(scores_[j]) : Value::Null();
+        if (scoring()) {
+          w[at] = binding_.usable() && std::isfinite(scores_[j]) ? Value::Double(scores_[j]) : Value::Null();
+        }
       }
       return;
     }
@@ -504,6 +509,9 @@ class RankOperator final : public StatefulOperator {
       j += members.size();
     }
   }
+
+  // A rank step scores with its model; a lookup of a list of keys has none.
+  bool scoring() const { return !def_.model.empty(); }
 
   // Re-resolves the serving version when the repository changed.
   void Refresh() {
@@ -594,6 +602,7 @@ class RankOperator final : public StatefulOperator {
 Status CheckRankStep(const LogicalOp& op, model::ModelRepository* models) {
   if (op.rank == nullptr) return Status::OK();
   const RankDef& r = *op.rank;
+  if (r.model.empty()) return Status::OK();  // a lookup of a list of keys: no model
   const std::string step = "step " + op.label + " (model '" + r.model + "')";
   if (models == nullptr) return FailedPrecondition(step + " needs a model repository (impulse run --models DIR)");
   auto got = models->Get(r.model, std::nullopt);

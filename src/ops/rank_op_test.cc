@@ -2,7 +2,8 @@
 // model over event, candidate and pair fields; order, k and ties; candidates without versions;
 // as-of versions; waiting for the watermark; emit: candidates; each candidate's place and count
 // in its list; malformed and oversized candidate
-// lists to _late_events; checkpoint and restore; spec errors at their line and column.
+// lists to _late_events; checkpoint and restore; spec errors at their line and column. A `lookup`
+// of a list of keys (the same op without a model): one row per key, its errors.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -54,6 +55,20 @@ pipelines:
 // The step's body, one entry per line at indentation 10.
 std::string Spec(const std::string& body) { return std::string(kHead) + body + "    sink: {stream: out}\n"; }
 
+// The same spec with a `lookup:` step (same lines and columns) instead of `rank:`.
+std::string LookupSpec(const std::string& body) {
+  std::string s = Spec(body);
+  const size_t at = s.find("      - rank:\n");
+  return s.replace(at, 14, "      - lookup:\n");
+}
+
+// A lookup of the list `cands`: lines 29-32.
+constexpr char kListBody[] = R"(          keys: cands
+          view: item
+          as_of: -100
+          keys_max: 5
+)";
+
 constexpr char kBody[] = R"(          candidates: cands
           view: item
           as_of: 100ms
@@ -93,9 +108,10 @@ class RankOpTest : public ::testing::Test {
  protected:
   void SetUp() override { WriteModel(repo_dir_); }
 
-  // Compiles `body`, opens the repository, and makes instances of both pipelines.
-  void Make(const std::string& body) {
-    auto plan = CompileSpec(Spec(body), "t.yaml", nullptr);
+  // Compiles `body` (of a rank step, or with `lookup`, of a lookup step), opens the repository,
+  // and makes instances of both pipelines.
+  void Make(const std::string& body, bool lookup = false) {
+    auto plan = CompileSpec(lookup ? LookupSpec(body) : Spec(body), "t.yaml", nullptr);
     ASSERT_TRUE(plan.ok()) << plan.status().ToString();
     plan_ = std::move(*plan);
     auto repo = model::ModelRepository::Open(repo_dir_.dir());
@@ -363,6 +379,74 @@ TEST_F(RankOpTest, EmitCandidatesGivesOneRowPerCandidateWithEveryModelInput) {
       << rows_[2];
 }
 
+// A lookup of a list of keys: one row per distinct key (first place kept) with the view's values
+// as of the event; no model, no score; a null or empty list gives no row; a bad or oversized one
+// goes to _late_events as in rank.
+TEST_F(RankOpTest, ListLookupGivesOneRowPerKeyWithTheViewsValuesAsOfTheEvent) {
+  Make(kListBody, /*lookup=*/true);
+  const Schema& out = phys_[1]->output_schema();
+  ASSERT_EQ(out.size(), 10u);
+  EXPECT_EQ(out.field(5).name, "key");
+  EXPECT_EQ(out.field(6).name, "key_rank");
+  EXPECT_EQ(out.field(7).name, "key_count");
+  EXPECT_EQ(out.field(9).name, "item_cur_price");
+  AddItems(Items());
+  // As of 900: item 1's price is 5, not its version at 950 (100).
+  AddVisits(
+      {{1, 1, R"([{"value":4,"count":6},{"value":1,"count":2},{"value":9,"count":1},{"value":4,"count":1}])", 1000},
+       {2, 2, nullptr, 1000},
+       {3, 2, "[]", 1000},
+       {4, 2, "[1,2,3,4,5,6]", 1000},
+       {5, 2, "[3]", 1000}},
+      950);
+  ASSERT_EQ(rows_.size(), 4u) << ::testing::PrintToString(rows_);
+  EXPECT_NE(rows_[0].find(R"("user":1,)"), std::string::npos) << rows_[0];
+  EXPECT_NE(rows_[0].find(R"("one":1,"key":4,"key_rank":1,"key_count":6,"item_cat":2,"item_cur_price":1.0})"),
+            std::string::npos)
+      << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("key":1,"key_rank":2,"key_count":2,"item_cat":1,"item_cur_price":5.0})"),
+            std::string::npos)
+      << rows_[1];
+  EXPECT_NE(rows_[2].find(R"("key":9,"key_rank":3,"key_count":1,"item_cat":null,"item_cur_price":null})"),
+            std::string::npos)
+      << rows_[2];
+  EXPECT_NE(rows_[3].find(R"("user":5,)"), std::string::npos) << rows_[3];
+  EXPECT_NE(rows_[3].find(R"("key":3,"key_rank":1,"key_count":null,"item_cat":1,"item_cur_price":5.0})"),
+            std::string::npos)
+      << rows_[3];
+  ASSERT_EQ(late_.size(), 1u);
+  EXPECT_NE(late_[0].find(R"("pipeline":"p","operator":"lookup#2","reason":"too_large")"), std::string::npos)
+      << late_[0];
+  const OperatorStats s = inst_->Stats()[0].second;
+  EXPECT_EQ(s.scored + s.unscored, 0u);  // nothing to score
+  EXPECT_EQ(s.late_events, 1u);
+}
+
+// Waiting for the watermark and a restore, as in rank: the rows are those of an uninterrupted run.
+TEST_F(RankOpTest, ListLookupWaitsForTheWatermarkAndSurvivesARestore) {
+  std::string body = kListBody;
+  body.replace(body.find("-100"), 4, "0");
+  Make(body + "          key_field: item_key\n", /*lookup=*/true);
+  AddItems(Items());
+  AddVisits({{1, 1, "[1,2]", 940}}, 900);  // as of 940: waits
+  EXPECT_TRUE(rows_.empty());
+  char tmpl[] = "/tmp/rank_op_test.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  ASSERT_TRUE(inst_->Checkpoint(dir + "/cp").ok());
+  std::unique_ptr<PipelineInstance> restored = NewInstance();
+  ASSERT_TRUE(restored->Restore(dir + "/cp").ok());
+  RowBatch none(4);
+  Run(0, none, 1000, restored.get());
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(rows_.size(), 2u);
+  EXPECT_NE(rows_[0].find(R"("item_key":1,"key_rank":1,"key_count":null,"item_cat":1,"item_cur_price":5.0})"),
+            std::string::npos)
+      << rows_[0];
+  EXPECT_NE(rows_[1].find(R"("item_key":2,"key_rank":2,"key_count":null,"item_cat":2,"item_cur_price":7.0})"),
+            std::string::npos)
+      << rows_[1];
+}
+
 TEST_F(RankOpTest, ACandidatesPlaceAndTopKCountAreModelInputs) {
   // score = 10 * count - place; a plain id has no count (missing: adds nothing).
   repo_dir_.Write("ranker/config.yaml",
@@ -493,6 +577,35 @@ TEST(RankSpec, ErrorsAtTheirLineAndColumn) {
   ExpectOneError(AsOfTimeBody("cands"), 31, 24, "as_of_time is a timestamp, not string");
   ExpectOneError(AsOfTimeBody("date_trunc_day(item_cur_price)"), 31, 39, "unknown field 'item_cur_price'");
   ExpectOneError(Body("          as_of_time: ts\n"), 37, 23, "takes one of 'as_of' and 'as_of_time', not both");
+}
+
+void ExpectOneLookupError(const std::string& body, int line, int col, const std::string& text) {
+  std::vector<SpecError> errors;
+  auto plan = CompileSpec(LookupSpec(body), "t.yaml", &errors);
+  ASSERT_FALSE(plan.ok());
+  ASSERT_EQ(errors.size(), 1u) << errors[0].ToString();
+  EXPECT_EQ(errors[0].line, line) << errors[0].ToString();
+  EXPECT_EQ(errors[0].column, col) << errors[0].ToString();
+  EXPECT_NE(errors[0].message.find(text), std::string::npos) << errors[0].ToString();
+}
+
+TEST(ListLookupSpec, ErrorsAtTheirLineAndColumn) {
+  const std::string b = kListBody;
+  ExpectOneLookupError(std::string(b).replace(b.find("cands"), 5, "cats"), 29, 17, "keys of lookup#2");
+  ExpectOneLookupError(std::string(b).replace(b.find("cands"), 5, "user"), 29, 17, "is int64, not a string");
+  ExpectOneLookupError(b + "          key: user\n", 33, 16, "takes one of 'key: field'");
+  ExpectOneLookupError(b + "          broadcast: false\n", 33, 22, "cannot hold");
+  ExpectOneLookupError(b + "          model: ranker\n", 33, 11, "unknown key 'model'");
+  ExpectOneLookupError(b + "          key_field: user\n", 33, 22, "key_field field 'user' clashes");
+  ExpectOneLookupError(std::string(b).replace(b.find("keys_max: 5"), 11, "keys_max: 0"), 32, 21,
+                       "keys_max of lookup#2");
+  // A lookup of one key per event is unchanged.
+  std::vector<SpecError> errors;
+  EXPECT_TRUE(CompileSpec(LookupSpec("          key: category\n          view: item\n          as_of: -100\n"
+                                     "          broadcast: true\n"),
+                          "t.yaml", &errors)
+                  .ok())
+      << (errors.empty() ? "" : errors[0].ToString());
 }
 
 }  // namespace

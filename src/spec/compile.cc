@@ -137,6 +137,11 @@ class Resolver {
     return v && v.IsScalar() ? v.Scalar() : "";
   }
 
+  // A `lookup:` step of a list of keys (`keys:`): resolved like `rank`, without a model.
+  static bool IsListLookup(const RawStep& step) {
+    return step.lookup && !step.rank && step.body.IsMap() && step.body["keys"];
+  }
+
   // A `lookup:` step: finds the view and the stream its pipeline writes, then resolves the
   // step against them. False after reporting errors (or when the view's pipeline failed).
   bool ResolveLookup(const RawStep& step, const RawPipeline& p, const Schema& schema, const PartitionInfo& part,
@@ -195,7 +200,10 @@ class Resolver {
       if (v->name == name) view = v;
     }
     if (view == nullptr) return false;
-    if (step.rank) return ResolveRank(step.body, schema, *plan_, *view, vp.name, what, d_, op, second_source);
+    if (step.rank || IsListLookup(step)) {
+      return ResolveRank(step.body, schema, *plan_, *view, vp.name, what, d_, op, second_source,
+                         /*list_lookup=*/!step.rank);
+    }
     return ResolveViewLookup(step.body, schema, part, *plan_, *view, vp.name, what, d_, op, second_source);
   }
 

@@ -120,10 +120,12 @@ int64_t ViewStateTtlMs(const FeatureViewDef& view);
 
 // A `rank: {candidates, view, as_of, model, ...}` step (docs/PIPELINE_SPEC.md, "rank"): a
 // broadcast as-of join of the view's stream (like ResolveViewLookup) per candidate, plus
-// op->rank. Fills op->join, op->rank, op->output and *second_source.
+// op->rank. Fills op->join, op->rank, op->output and *second_source. `list_lookup`: a
+// `lookup: {keys, view, as_of, ...}` step instead (a list of keys: one row per key, no model;
+// op->rank with an empty model and emit_candidates).
 bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan, const FeatureViewDef& view,
                  const std::string& view_pipeline, const std::string& what, Diagnostics* d, LogicalOp* op,
-                 std::string* second_source);
+                 std::string* second_source, bool list_lookup = false);
 
 // The as-of time of a `lookup` or `rank` step `n` (its entries `e`): `as_of: -duration` into
 // j->as_of_ms, or `as_of_time: expression` (a timestamp over `in`) with `as_of_lag_max`

@@ -2,6 +2,8 @@
 // scored with a repository model over the event's fields, each candidate's view values as of
 // the event (a broadcast as-of join of the view's stream, JoinDef::Type::kAsOf) and pair
 // expressions; the best k kept. Resolved into a kJoin op with `rank` set (src/ops/rank_op.cc).
+// A `lookup` of a list of keys (`keys:`) is the same op without a model: one row per key with the
+// view's values, as the rank step's `emit: candidates` rows without a score.
 #include "expr/check.h"
 #include "spec/internal.h"
 
@@ -29,19 +31,47 @@ bool Clashes(const std::vector<Field>& fields, const std::string& name) {
 
 bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan, const FeatureViewDef& view,
                  const std::string& view_pipeline, const std::string& what, Diagnostics* d, LogicalOp* op,
-                 std::string* second_source) {
+                 std::string* second_source, bool list_lookup) {
+  // The step's option names: a list lookup names the list and its per-key fields after keys.
+  struct Names {
+    const char *list, *list_max, *id, *rank, *count;
+  };
+  const Names names = list_lookup
+                          ? Names{"keys", "keys_max", "key_field", "key_rank_field", "key_count_field"}
+                          : Names{"candidates", "candidates_max", "candidate", "candidate_rank", "candidate_count"};
   std::vector<std::pair<std::string, YAML::Node>> e;
-  if (!Entries(n, what,
-               {"candidates", "view", "as_of", "as_of_time", "as_of_lag_max", "model", "pair", "k", "candidates_max",
-                "batch_rows_max", "outputs", "emit", "candidate", "candidate_rank", "candidate_count", "prefix",
-                "versions_max", "rows_max"},
-               d, &e)) {
-    return false;
-  }
-  const YAML::Node* cands = Get(e, "candidates");
+  const bool entries_ok =
+      list_lookup ? Entries(n, what,
+                            {"keys", "key", "view", "as_of", "as_of_time", "as_of_lag_max", "keys_max", "key_field",
+                             "key_rank_field", "key_count_field", "prefix", "broadcast", "versions_max", "rows_max"},
+                            d, &e)
+                  : Entries(n, what,
+                            {"candidates", "view", "as_of", "as_of_time", "as_of_lag_max", "model", "pair", "k",
+                             "candidates_max", "batch_rows_max", "outputs", "emit", "candidate", "candidate_rank",
+                             "candidate_count", "prefix", "versions_max", "rows_max"},
+                            d, &e);
+  if (!entries_ok) return false;
+  const YAML::Node* cands = Get(e, names.list);
   const YAML::Node* model = Get(e, "model");
   const YAML::Node* outputs = Get(e, "outputs");
-  if (cands == nullptr || model == nullptr || outputs == nullptr) {
+  if (list_lookup) {
+    if (const YAML::Node* key = Get(e, "key")) {
+      d->Add(Diagnostics::LocOf(*key), what +
+                                           " takes one of 'key: field' (one entity per event) and 'keys: field' (a "
+                                           "JSON list of entities: one row per key), not both");
+      return false;
+    }
+    if (const YAML::Node* b = Get(e, "broadcast")) {
+      bool broadcast = true;
+      if (!ReadBool(*b, "broadcast of " + what, d, &broadcast)) return false;
+      if (!broadcast) {
+        d->Add(Diagnostics::LocOf(*b), what +
+                                           " reads a list of keys, which may be any entities: every task reads "
+                                           "the whole view (broadcast), so 'broadcast: false' cannot hold");
+        return false;
+      }
+    }
+  } else if (cands == nullptr || model == nullptr || outputs == nullptr) {
     d->Add(Diagnostics::LocOf(n), what +
                                       " needs 'candidates: field' (a JSON list of ids), 'model: NAME' and "
                                       "'outputs: {items: field, scores: field}'");
@@ -57,7 +87,7 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
   bool ok = ReadAsOf(n, e, in, what, d, j.get());
   // The candidate list: a string field of the input.
   if (!cands->IsScalar() || in.FieldIndex(cands->Scalar()) < 0) {
-    d->Add(Diagnostics::LocOf(*cands), "candidates of " + what +
+    d->Add(Diagnostics::LocOf(*cands), std::string(names.list) + " of " + what +
                                            " names a field of the input (a string: a JSON list "
                                            "of ids, or a top_k aggregate's output)");
     return false;
@@ -65,26 +95,28 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
   r->candidates_field = in.FieldIndex(cands->Scalar());
   if (in.field(static_cast<size_t>(r->candidates_field)).type != FieldType::kString) {
     d->Add(Diagnostics::LocOf(*cands),
-           "candidates '" + cands->Scalar() + "' of " + what + " is " +
+           std::string(names.list) + " '" + cands->Scalar() + "' of " + what + " is " +
                std::string(FieldTypeName(in.field(static_cast<size_t>(r->candidates_field)).type)) +
                ", not a string (a JSON list of ids)");
     return false;
   }
   if (view.entity.type != FieldType::kInt64) {
-    d->Add(Diagnostics::LocOf(*Get(e, "view")), "view '" + view.name + "' of " + what + " has a " +
-                                                    std::string(FieldTypeName(view.entity.type)) +
-                                                    " entity; rank takes int64 ids only (for now)");
+    d->Add(Diagnostics::LocOf(*Get(e, "view")),
+           "view '" + view.name + "' of " + what + " has a " + std::string(FieldTypeName(view.entity.type)) +
+               " entity; " + (list_lookup ? "a list of keys" : "rank") + " takes int64 ids only (for now)");
     return false;
   }
-  if (!model->IsScalar() || model->Scalar().empty()) {
+  if (list_lookup) {
+    r->emit_candidates = true;  // one row per key, no model
+  } else if (!model->IsScalar() || model->Scalar().empty()) {
     d->Add(Diagnostics::LocOf(*model), "model of " + what + " is a model name of the repository");
     ok = false;
   } else {
     r->model = model->Scalar();
   }
   if (const YAML::Node* k = Get(e, "k")) ok &= ReadUint(*k, "k of " + what, 1, 10'000, d, &r->k);
-  if (const YAML::Node* c = Get(e, "candidates_max"))
-    ok &= ReadUint(*c, "candidates_max of " + what, 1, 1'000'000, d, &r->candidates_max);
+  if (const YAML::Node* c = Get(e, names.list_max))
+    ok &= ReadUint(*c, std::string(names.list_max) + " of " + what, 1, 1'000'000, d, &r->candidates_max);
   if (const YAML::Node* b = Get(e, "batch_rows_max"))
     ok &= ReadUint(*b, "batch_rows_max of " + what, 1, 10'000'000, d, &r->batch_rows_max);
   if (const YAML::Node* v = Get(e, "versions_max"))
@@ -101,15 +133,14 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
       r->emit_candidates = em->Scalar() == "candidates";
     }
   }
-  r->candidate_field = "candidate";
-  if (const YAML::Node* c = Get(e, "candidate")) ok &= ReadName(*c, "candidate of " + what, d, &r->candidate_field);
-  r->candidate_rank_field = "candidate_rank";
-  if (const YAML::Node* c = Get(e, "candidate_rank")) {
-    ok &= ReadName(*c, "candidate_rank of " + what, d, &r->candidate_rank_field);
-  }
-  r->candidate_count_field = "candidate_count";
-  if (const YAML::Node* c = Get(e, "candidate_count")) {
-    ok &= ReadName(*c, "candidate_count of " + what, d, &r->candidate_count_field);
+  // Defaults: the option's name for rank (candidate, ...); key, key_rank, key_count for a lookup.
+  r->candidate_field = list_lookup ? "key" : "candidate";
+  r->candidate_rank_field = list_lookup ? "key_rank" : "candidate_rank";
+  r->candidate_count_field = list_lookup ? "key_count" : "candidate_count";
+  for (auto [option, field] :
+       {std::pair{names.id, &r->candidate_field}, std::pair{names.rank, &r->candidate_rank_field},
+        std::pair{names.count, &r->candidate_count_field}}) {
+    if (const YAML::Node* c = Get(e, option)) ok &= ReadName(*c, std::string(option) + " of " + what, d, field);
   }
   j->prefix = view.name + "_";
   if (const YAML::Node* p = Get(e, "prefix")) {
@@ -120,7 +151,7 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
       ok = false;
     }
   }
-  {
+  if (!list_lookup) {
     std::vector<std::pair<std::string, YAML::Node>> o;
     if (!Entries(*outputs, "outputs of " + what, {"items", "scores"}, d, &o)) return false;
     const YAML::Node* items = Get(o, "items");
@@ -152,9 +183,9 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
     const char* key;
     const std::string& name;
     bool nullable;
-  } per_candidate[] = {{"candidate", r->candidate_field, false},
-                       {"candidate_rank", r->candidate_rank_field, false},
-                       {"candidate_count", r->candidate_count_field, true}};
+  } per_candidate[] = {{names.id, r->candidate_field, false},
+                       {names.rank, r->candidate_rank_field, false},
+                       {names.count, r->candidate_count_field, true}};
   for (const auto& c : per_candidate) {
     if (Clashes(fields, c.name)) {
       const YAML::Node* at = Get(e, c.key);
@@ -176,8 +207,8 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
     fields.push_back(std::move(g));
   }
   r->candidate_schema = Schema(fields);
-  // Pair fields: expressions over the event's and the candidate's fields.
-  if (const YAML::Node* pair = Get(e, "pair")) {
+  // Pair fields: expressions over the event's and the candidate's fields (rank only).
+  if (const YAML::Node* pair = list_lookup ? nullptr : Get(e, "pair")) {
     if (!pair->IsMap()) {
       d->Add(Diagnostics::LocOf(*pair), "pair of " + what + " is a mapping of field: expression");
       return false;
@@ -225,11 +256,14 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
     for (const Field& f : r->row_schema.fields()) {
       if (f.name != RankDef::kSeqField && f.name != RankDef::kCountField) out.push_back(f);
     }
-    if (Clashes(out, r->scores_field)) {
-      d->Add(Diagnostics::LocOf(*outputs), "outputs.scores '" + r->scores_field + "' clashes with a field in " + what);
-      return false;
+    if (!list_lookup) {
+      if (Clashes(out, r->scores_field)) {
+        d->Add(Diagnostics::LocOf(*outputs),
+               "outputs.scores '" + r->scores_field + "' clashes with a field in " + what);
+        return false;
+      }
+      out.push_back({r->scores_field, FieldType::kDouble, true});
     }
-    out.push_back({r->scores_field, FieldType::kDouble, true});
   } else {
     out = in.fields();
     for (const std::string& name : {r->items_field, r->scores_field}) {

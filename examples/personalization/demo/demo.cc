@@ -341,12 +341,19 @@ int PersonalizationDemoCommand(const std::vector<std::string>& args) {
     }
   }
   Phase("evaluated", SecondsSince(t_eval));
+  // The example's model is `ranker` (rank.yaml); another spec may serve another one.
+  std::string served = "the model the spec names";
+  if (!ranked.empty()) {
+    auto version = personalization::ServedVersion(models, "ranker");
+    if (version.ok()) served = "ranker version " + std::to_string(*version) + " of " + models;
+  }
   std::printf(
-      "\n(a): rank.yaml's `recommendations` on every view, features as of the view; (b): its\n"
-      "`recommendations_nightly`, the user, user-category and item features as of the previous midnight (the\n"
-      "served model: version 1, trained on the same inputs built in pandas: examples/personalization/README.md).\n"
+      "\n(a): the spec's `recommendations` on every view, features as of the view; (b): its\n"
+      "`recommendations_nightly`, the user, user-category and item features as of the previous midnight. The\n"
+      "served model: %s (how it was trained: its config.yaml, examples/personalization/README.md).\n"
       "(d): the most viewed items of the prediction event's category. Data age: the event's time minus the time\n"
-      "the list's data is as of (the features' as-of time; for (c), (d) the last hourly refresh).\n");
+      "the list's data is as of (the features' as-of time; for (c), (d) the last hourly refresh).\n",
+      served.c_str());
   Phase("done", SecondsSince(t_start));
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "datagen/shop/format.h"
+#include "model/repository.h"
 #include "spec/spec.h"
 
 namespace impulse::examples::personalization {
@@ -103,6 +104,12 @@ Result<bool> SpecHasStream(const std::string& spec_path, const std::string& name
   std::vector<plan::SpecError> errors;
   ASSIGN_OR_RETURN(plan::LogicalPlan plan, plan::CompileSpecFile(spec_path, &errors));
   return plan.FindStream(name) != nullptr;
+}
+
+Result<uint64_t> ServedVersion(const std::string& models_dir, std::string_view model) {
+  ASSIGN_OR_RETURN(std::unique_ptr<model::ModelRepository> repository, model::ModelRepository::Open(models_dir));
+  ASSIGN_OR_RETURN(std::shared_ptr<const model::LoadedModel> loaded, repository->Get(model));
+  return loaded->version;
 }
 
 }  // namespace impulse::examples::personalization

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "datagen/shop/simulator.h"
@@ -48,5 +49,9 @@ Result<RankerLists> RunRanker(const RankerRunOptions& options, const std::string
 // Whether the spec at `spec_path` declares or derives a stream `name` (kInvalidArgument for a
 // spec that does not compile).
 Result<bool> SpecHasStream(const std::string& spec_path, const std::string& name);
+
+// The version of `model` the repository at `models_dir` serves (the highest ready one, as the
+// rank step reads it); the repository's error when it has none.
+Result<uint64_t> ServedVersion(const std::string& models_dir, std::string_view model);
 
 }  // namespace impulse::examples::personalization
