@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -692,6 +694,89 @@ pipelines:
   const std::map<std::string, uint64_t> want{
       {"p lookup#1 as_of_after_event", 1}, {"p lookup#1 as_of_too_old", 1}, {"p lookup#1 invalid", 1}};
   EXPECT_EQ(st->late_by_reason, want);
+}
+
+// A lookup of a list of keys (`keys:`), backfilled with no model repository: one row per distinct
+// key of each event's list, with the view's values as of the event (here every item's count of
+// events so far: all within the 1 d window); null or empty lists give no row; a bad list is
+// refused and counted.
+TEST_F(BackfillTest, ListLookupGivesEveryKeysValuesAsOfTheEvent) {
+  std::ofstream(spec_) << R"(streams:
+  - {name: ev, key: item, event_time: ts, partitions: 2, fields: [{name: item, type: int64}, {name: ts, type: timestamp}, {name: basket, type: string, nullable: true}]}
+feature_views:
+  - name: item
+    entity: item
+    features:
+      - {name: N_1D, agg: count(), window: 1d}
+pipelines:
+  - name: item_features
+    from: ev
+    steps:
+      - features: item
+    sink: {stream: item_versions}
+  - name: p
+    from: ev
+    steps:
+      - lookup: {view: item, keys: basket, as_of: 0s, keys_max: 4}
+    sink: {stream: out}
+)";
+  struct Ev {
+    int64_t item, t_ms;
+    std::vector<int64_t> basket;  // empty: "[]" or a null field
+    bool null_basket = false;
+  };
+  std::mt19937_64 rng(7);
+  std::vector<Ev> evs;
+  std::string csv = "item,ts,basket\n";
+  for (int i = 0; i < 400; ++i) {
+    Ev e{static_cast<int64_t>(rng() % 10) + 1, 1'704'067'200'000 + int64_t{i} * 17'000, {}};  // 2024-01-01, 17 s apart
+    const int n = static_cast<int>(rng() % 5);  // 0..4 keys, items 1..12 (11, 12 have no events)
+    for (int k = 0; k < n; ++k) e.basket.push_back(static_cast<int64_t>(rng() % 12) + 1);
+    e.null_basket = n == 0 && i % 2 == 0;
+    std::string list = "[";
+    for (size_t k = 0; k < e.basket.size(); ++k) list += (k > 0 ? "," : "") + std::to_string(e.basket[k]);
+    list += "]";
+    csv += std::to_string(e.item) + ",";
+    AppendTimestampIso(e.t_ms, &csv);
+    csv += "," + (e.null_basket ? std::string() : "\"" + list + "\"") + "\n";
+    evs.push_back(std::move(e));
+  }
+  csv += "1,2024-01-02T00:00:00Z,\"[1,2,3,4,5]\"\n";  // 5 distinct keys > keys_max: refused
+  BackfillOptions o = Options(Write("in.csv", csv), "out.csv");
+  o.output_stream = "out";
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, std::optional<int64_t>>> got;  // (t, key) -> (rank, N_1D)
+  o.output_rows = [&](const Schema& schema, const RowBatch& rows) {
+    EXPECT_EQ(schema.FieldIndex("key"), 3);
+    EXPECT_EQ(schema.FieldIndex("item_N_1D"), 6);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const Value* v = rows.row(r);
+      const auto at = std::pair{v[1].i64, v[3].i64};
+      EXPECT_EQ(got.count(at), 0u) << "a key twice for one event";
+      got[at] = {v[4].i64, v[6].null ? std::nullopt : std::optional<int64_t>(v[6].i64)};
+    }
+    return Status::OK();
+  };
+  Result<BackfillStats> st = RunBackfill(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->late_by_reason, (std::map<std::string, uint64_t>{{"p lookup#1 too_large", 1}}));
+  // Brute force: per event, its distinct keys in list order, each with the events of that item so far.
+  size_t want_rows = 0;
+  for (const Ev& e : evs) {
+    std::vector<int64_t> seen;
+    for (int64_t k : e.basket) {
+      if (std::find(seen.begin(), seen.end(), k) != seen.end()) continue;
+      seen.push_back(k);
+      int64_t n = 0;
+      for (const Ev& f : evs) n += f.item == k && f.t_ms <= e.t_ms ? 1 : 0;
+      auto it = got.find({e.t_ms, k});
+      ASSERT_NE(it, got.end()) << "event at " << e.t_ms << ", key " << k;
+      EXPECT_EQ(it->second.first, static_cast<int64_t>(seen.size())) << e.t_ms << " " << k;
+      EXPECT_EQ(it->second.second, n == 0 ? std::nullopt : std::optional<int64_t>(n)) << e.t_ms << " " << k;
+      ++want_rows;
+    }
+  }
+  EXPECT_EQ(got.size(), want_rows);
+  EXPECT_EQ(st->rows_out, want_rows);
 }
 
 // The input is fed no further than `lead_ms` of event time ahead of the slowest pipeline: a
