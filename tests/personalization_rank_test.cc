@@ -228,8 +228,22 @@ TEST(PersonalizationRankSpecTest, RankSpecHoldsFeaturesSpecVerbatim) {
   const std::string rank = SpecBody(ReadText(kDir + "/rank.yaml"));
   ASSERT_FALSE(features.empty());
   ASSERT_GT(rank.size(), features.size());
-  EXPECT_EQ(rank.substr(0, features.size()), features)
-      << "rank.yaml must start (after its comment) with features.yaml's streams, views and pipelines";
+  // Streams and views verbatim, then only more views, then the pipelines verbatim, then more.
+  const size_t f_pipelines = features.find("\npipelines:\n");
+  const size_t r_pipelines = rank.find("\npipelines:\n");
+  ASSERT_NE(f_pipelines, std::string::npos);
+  ASSERT_NE(r_pipelines, std::string::npos);
+  ASSERT_GE(r_pipelines, f_pipelines);
+  EXPECT_EQ(rank.substr(0, f_pipelines), features.substr(0, f_pipelines))
+      << "rank.yaml must start (after its comment) with features.yaml's streams and views";
+  // Between them: more entries of feature_views only (indented lines; no other top-level key).
+  std::istringstream added(rank.substr(f_pipelines, r_pipelines - f_pipelines));
+  for (std::string line; std::getline(added, line);) {
+    EXPECT_TRUE(line.empty() || line[0] == ' ') << "rank.yaml adds '" << line << "' before its pipelines";
+  }
+  const std::string f_rest = features.substr(f_pipelines);
+  EXPECT_EQ(rank.substr(r_pipelines, f_rest.size()), f_rest)
+      << "rank.yaml's pipelines must start with features.yaml's pipelines";
 }
 
 TEST_F(PersonalizationRankTest, RecsAreTheModelsTopTenOfTheEventsCandidates) {
@@ -543,9 +557,55 @@ TEST_F(PersonalizationRankTest, LiveEngineOnTwoShardsWritesTheBackfillsRecs) {
   uint64_t late = 0;
   const std::string late_events = ReadAll(**engine, "_late_events", &late);
   EXPECT_EQ(late, 0u) << late_events.substr(0, 2000);
+  const auto online = RecsById(ndjson);
+
+  // Per user, the online features API serves the list of the user's latest view (the latest
+  // event time; among views of that time, any: the later arrival wins).
+  std::map<int64_t, std::pair<int64_t, std::set<int64_t>>> latest;  // user -> (time, its views)
+  std::set<int64_t> users;
+  for (const Event& e : events_) {
+    users.insert(e.user_id);
+    if (e.type != EventType::kView) continue;
+    auto [it, added] = latest.try_emplace(e.user_id, e.time_seconds, std::set<int64_t>{});
+    if (e.time_seconds > it->second.first) it->second = {e.time_seconds, {}};
+    if (e.time_seconds == it->second.first) it->second.second.insert(static_cast<int64_t>(e.event_id));
+  }
+  std::vector<std::string> keys;
+  for (int64_t u : users) keys.push_back(std::to_string(u));
+  size_t served = 0;
+  dom::parser parser;
+  for (size_t begin = 0; begin < keys.size(); begin += Engine::kFeatureLookupBatchMax) {
+    const std::vector<std::string_view> batch(
+        keys.begin() + static_cast<std::ptrdiff_t>(begin),
+        keys.begin() + static_cast<std::ptrdiff_t>(std::min(keys.size(), begin + Engine::kFeatureLookupBatchMax)));
+    std::string json = "[";
+    ASSERT_TRUE((*engine)->LookupFeatures("user_recommendations", batch, &json, nullptr).ok());
+    json += "]";
+    dom::array entities;
+    ASSERT_EQ(parser.parse(json).get_array().get(entities), simdjson::SUCCESS) << json.substr(0, 500);
+    for (dom::element entity : entities) {
+      const int64_t user = std::stoll(std::string(entity["entity"].get_string().value()));
+      const auto want = latest.find(user);
+      dom::object features;
+      if (entity["features"].get_object().get(features) != simdjson::SUCCESS) {
+        EXPECT_EQ(want, latest.end()) << "user " << user
+                                      << " viewed, but has no recommendations: " << simdjson::to_string(entity);
+        continue;
+      }
+      ASSERT_NE(want, latest.end()) << "user " << user << " has recommendations without a view";
+      const int64_t id = features["RECS_EVENT_ID"].get_int64().value();
+      EXPECT_EQ(want->second.second.count(id), 1u) << "user " << user << ": list of view " << id;
+      const auto recs = online.find(id);
+      ASSERT_NE(recs, online.end()) << id;
+      dom::element list = features["RECS"];
+      EXPECT_EQ(list.is_null() ? std::string("null") : std::string(list.get_string().value()), recs->second.first)
+          << "user " << user;
+      ++served;
+    }
+  }
+  EXPECT_EQ(served, latest.size());
   ASSERT_TRUE((*engine)->Stop().ok());
 
-  const auto online = RecsById(ndjson);
   ASSERT_EQ(online.size(), offline.size());
   int mismatches = 0;
   for (const auto& [id, recs] : online) {
