@@ -515,14 +515,19 @@ TEST_F(RankOpTest, AModelInputNoFieldProvidesIsRefusedAtStart) {
       << st.ToString();
 }
 
-void ExpectOneError(const std::string& body, int line, int col, const std::string& text) {
+// The one error compiling `spec` gives, at its line and column.
+void ExpectOneErrorInSpec(const std::string& spec, int line, int col, const std::string& text) {
   std::vector<SpecError> errors;
-  auto plan = CompileSpec(Spec(body), "t.yaml", &errors);
+  auto plan = CompileSpec(spec, "t.yaml", &errors);
   ASSERT_FALSE(plan.ok());
   ASSERT_EQ(errors.size(), 1u) << errors[0].ToString();
   EXPECT_EQ(errors[0].line, line) << errors[0].ToString();
   EXPECT_EQ(errors[0].column, col) << errors[0].ToString();
   EXPECT_NE(errors[0].message.find(text), std::string::npos) << errors[0].ToString();
+}
+
+void ExpectOneError(const std::string& body, int line, int col, const std::string& text) {
+  ExpectOneErrorInSpec(Spec(body), line, col, text);
 }
 
 // Body() with `as_of: ...` replaced by `as_of_time: "expr"` (and, if given, as_of_lag_max).
@@ -580,13 +585,7 @@ TEST(RankSpec, ErrorsAtTheirLineAndColumn) {
 }
 
 void ExpectOneLookupError(const std::string& body, int line, int col, const std::string& text) {
-  std::vector<SpecError> errors;
-  auto plan = CompileSpec(LookupSpec(body), "t.yaml", &errors);
-  ASSERT_FALSE(plan.ok());
-  ASSERT_EQ(errors.size(), 1u) << errors[0].ToString();
-  EXPECT_EQ(errors[0].line, line) << errors[0].ToString();
-  EXPECT_EQ(errors[0].column, col) << errors[0].ToString();
-  EXPECT_NE(errors[0].message.find(text), std::string::npos) << errors[0].ToString();
+  ExpectOneErrorInSpec(LookupSpec(body), line, col, text);
 }
 
 TEST(ListLookupSpec, ErrorsAtTheirLineAndColumn) {
