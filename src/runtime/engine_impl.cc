@@ -803,7 +803,10 @@ Status EngineImpl::Stop() {
   ckpt_wait_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
   bool any_ended = false;
-  for (size_t s = 0; s < streams_.size(); ++s) any_ended = any_ended || ended_[s].load(std::memory_order_acquire);
+  // ended_ is made once every stream opened: a start that failed opening one has none.
+  for (size_t s = 0; ended_ != nullptr && s < streams_.size(); ++s) {
+    any_ended = any_ended || ended_[s].load(std::memory_order_acquire);
+  }
   // Not after a failed start (nothing ran that a checkpoint would keep) nor without a store: a
   // final checkpoint would only fail and print its failure over the start's own error.
   bool have_store = false;

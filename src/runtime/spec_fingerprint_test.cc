@@ -103,6 +103,19 @@ TEST_F(SpecFingerprintTest, ASchemaChangeNamesTheFieldEvenWhenAccepted) {
   EXPECT_TRUE(Run(kSpec).ok());
 }
 
+// The same refusal for a stream opened after others (a derived stream whose pipeline now writes
+// another field): the failed start is reported, it does not crash stopping what it had opened.
+TEST_F(SpecFingerprintTest, ASchemaChangeOfALaterStreamIsRefusedEvenWhenAccepted) {
+  ASSERT_TRUE(Run(kSpec).ok());
+  const std::string widened =
+      Replace(kSpec, "      - filter: amount > 100\n", "      - filter: amount > 100\n      - map: {x: \"1\"}\n");
+  const Status st = Run(widened, /*accept=*/true);
+  ASSERT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("stream big_tx: "), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("would be misread"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(Run(kSpec).ok());
+}
+
 // A spec whose start fails after the streams are open (here its file sink cannot be opened;
 // a missing model is another) never ran: the directory must not adopt it, or the corrected spec
 // would be refused as "another spec".
