@@ -23,6 +23,7 @@
 // them, so rows waiting across a restore keep distinct numbers). An event whose candidates are not
 // all completed in one call (some refused by rows_max, or late: they are in _late_events, one per
 // candidate, with the join's reason) is dropped and counted (limit_dropped).
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -50,7 +51,7 @@ constexpr std::string_view kWaitingFile = "rank.waiting";
 // evaluating as_of_time over event fields it does not have.
 constexpr const char* kAsOfField = "_rank_as_of";
 // Slim row layout: kSeqField, kCountField, candidate id, its place, its top_k count[, kAsOfField].
-constexpr size_t kSlimSeq = 0, kSlimCount = 1, kSlimId = 2, kSlimFields = 5;
+constexpr size_t kSlimSeq = 0, kSlimCount = 1, kSlimId = 2, kSlimPlace = 3, kSlimFields = 5;
 // Per waiting event beyond its payload: the map node (key, value, links), an estimate.
 constexpr size_t kWaitingEntryBytes = 80;
 
@@ -177,7 +178,7 @@ class RankOperator final : public StatefulOperator {
         c[kSlimSeq] = Value::Int(seq);
         c[kSlimCount] = Value::Int(static_cast<int64_t>(ids_.size()));
         c[kSlimId] = Value::Int(ids_[k]);
-        c[3] = Value::Int(static_cast<int64_t>(k) + 1);
+        c[kSlimPlace] = Value::Int(static_cast<int64_t>(k) + 1);
         c[4] = counts_[k] ? Value::Int(*counts_[k]) : Value::Null();
         if (slim_.size() > kSlimFields) c[kSlimFields] = Value::Int(as_of);
       }
@@ -364,6 +365,12 @@ class RankOperator final : public StatefulOperator {
     // The events, by number (their arrival order in the task): rows of one event together.
     groups_.clear();
     for (size_t i = 0; i < joined_.size(); ++i) groups_[joined_.row(i)[kSlimSeq].i64].push_back(i);
+    // Each event's rows in list order (the join releases them in its own order): candidate rows
+    // and a list lookup's rows leave as the list has them, live or backfilled.
+    for (auto& [seq, members] : groups_) {
+      std::sort(members.begin(), members.end(),
+                [this](size_t a, size_t b) { return joined_.row(a)[kSlimPlace].i64 < joined_.row(b)[kSlimPlace].i64; });
+    }
     if (scoring()) Refresh();
     complete_.clear();
     for (auto& [seq, members] : groups_) {
