@@ -585,6 +585,8 @@ TEST(RankSpec, ErrorsAtTheirLineAndColumn) {
   ExpectOneError(AsOfTimeBody("cands"), 31, 24, "as_of_time is a timestamp, not string");
   ExpectOneError(AsOfTimeBody("date_trunc_day(item_cur_price)"), 31, 39, "unknown field 'item_cur_price'");
   ExpectOneError(Body("          as_of_time: ts\n"), 37, 23, "takes one of 'as_of' and 'as_of_time', not both");
+  // One event's candidates must be able to wait together.
+  ExpectOneError(Body("          rows_max: 3\n"), 37, 21, "is more than its rows_max 3");
 }
 
 void ExpectOneLookupError(const std::string& body, int line, int col, const std::string& text) {
@@ -601,6 +603,10 @@ TEST(ListLookupSpec, ErrorsAtTheirLineAndColumn) {
   ExpectOneLookupError(b + "          key_field: user\n", 33, 22, "key_field field 'user' clashes");
   ExpectOneLookupError(std::string(b).replace(b.find("keys_max: 5"), 11, "keys_max: 0"), 32, 21,
                        "keys_max of lookup#2");
+  ExpectOneLookupError(std::string(b).replace(b.find("keys_max: 5"), 11, "keys_max: 10001"), 32, 21,
+                       "keys_max of lookup#2");
+  ExpectOneLookupError(b + "          rows_max: 3\n", 33, 21,
+                       "keys_max 5 of lookup#2 of pipeline 'p' is more than its rows_max 3");
   // A lookup of one key per event is unchanged.
   std::vector<SpecError> errors;
   EXPECT_TRUE(CompileSpec(LookupSpec("          key: category\n          view: item\n          as_of: -100\n"

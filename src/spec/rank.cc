@@ -115,14 +115,27 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
     r->model = model->Scalar();
   }
   if (const YAML::Node* k = Get(e, "k")) ok &= ReadUint(*k, "k of " + what, 1, 10'000, d, &r->k);
-  if (const YAML::Node* c = Get(e, names.list_max))
-    ok &= ReadUint(*c, std::string(names.list_max) + " of " + what, 1, 1'000'000, d, &r->candidates_max);
+  // A list lookup's rows each carry the whole event, its list included: n keys write n copies,
+  // so its ceiling is lower than rank's (whose output is one row per event).
+  if (const YAML::Node* c = Get(e, names.list_max)) {
+    ok &= ReadUint(*c, std::string(names.list_max) + " of " + what, 1, list_lookup ? 10'000 : 1'000'000, d,
+                   &r->candidates_max);
+  }
   if (const YAML::Node* b = Get(e, "batch_rows_max"))
     ok &= ReadUint(*b, "batch_rows_max of " + what, 1, 10'000'000, d, &r->batch_rows_max);
   if (const YAML::Node* v = Get(e, "versions_max"))
     ok &= ReadUint(*v, "versions_max of " + what, 1, 1'000'000, d, &j->versions_max);
   if (const YAML::Node* rm = Get(e, "rows_max"))
     ok &= ReadUint(*rm, "rows_max of " + what, 1, 1'000'000'000, d, &j->rows_max);
+  if (ok && r->candidates_max > j->rows_max) {
+    // One event's rows must be able to wait together, or it would be admitted in part.
+    const YAML::Node* at = Get(e, "rows_max") != nullptr ? Get(e, "rows_max") : Get(e, names.list_max);
+    d->Add(Diagnostics::LocOf(at != nullptr ? *at : n),
+           std::string(names.list_max) + " " + std::to_string(r->candidates_max) + " of " + what +
+               " is more than its rows_max " + std::to_string(j->rows_max) +
+               ": one event's rows could not all wait (raise rows_max or lower " + names.list_max + ")");
+    ok = false;
+  }
   if (const YAML::Node* em = Get(e, "emit")) {
     if (!em->IsScalar() || (em->Scalar() != "ranked" && em->Scalar() != "candidates")) {
       d->Add(Diagnostics::LocOf(*em), "emit of " + what +
