@@ -17,7 +17,7 @@
 # A manual step (the CI and the tests do not run it): the model it writes is committed. Needs
 # Debian's python3-xgboost and python3-pandas (apt-get install -y python3-xgboost python3-pandas)
 # and /usr/bin/python3 (a pyenv python3 on the PATH lacks them). Run time on the default shop:
-# docs/BENCHMARKS.md, "The ranker retrained on the engine's rows".
+# docs/BENCHMARKS.md, "The training loop (examples/personalization/train.sh)".
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -213,8 +213,9 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
   for (const Field& f : view.feature_schema.fields()) {
     Field g{j->prefix + f.name, f.type, /*nullable=*/true};
     if (!IsValidFieldName(g.name) || Clashes(fields, g.name)) {
-      d->Add(Diagnostics::LocOf(n), "candidate feature '" + g.name + "' is not a valid name or clashes with a field " +
-                                        "of the input in " + what + " (set another prefix)");
+      d->Add(Diagnostics::LocOf(n), std::string(list_lookup ? "view feature '" : "candidate feature '") + g.name +
+                                        "' is not a valid name or clashes with a field " + "of the input in " + what +
+                                        " (set another prefix)");
       return false;
     }
     fields.push_back(std::move(g));

@@ -33,7 +33,7 @@ void PrintUsage(FILE* out) {
       "  demo fraud           the fraud example end to end: throughput, decision latency live vs batch,\n"
       "                       alerts (stream + webhook) with precision/recall, CPU, idle CPU\n"
       "  demo personalization the shop recommender evaluation: hit rate and NDCG at 10 of the next click\n"
-      "                       and purchase on held-out days (popularity baselines; the ranker: to come)\n"
+      "                       and purchase on held-out days (popularity baselines, the served ranker)\n"
       "  demo SPEC.yaml       run the engine in process under generated load and report\n"
       "  load                 send generated NDJSON load to a running engine\n"
       "  repair DIR           truncate a partition directory at its first corrupt record\n"
