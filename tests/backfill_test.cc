@@ -728,6 +728,7 @@ pipelines:
   std::mt19937_64 rng(7);
   std::vector<Ev> evs;
   std::string csv = "item,ts,basket\n";
+  std::vector<std::string> ndjson;  // the same events, for the live engine
   for (int i = 0; i < 400; ++i) {
     Ev e{static_cast<int64_t>(rng() % 10) + 1, 1'704'067'200'000 + int64_t{i} * 17'000, {}};  // 2024-01-01, 17 s apart
     const int n = static_cast<int>(rng() % 5);  // 0..4 keys, items 1..12 (11, 12 have no events)
@@ -739,9 +740,14 @@ pipelines:
     csv += std::to_string(e.item) + ",";
     AppendTimestampIso(e.t_ms, &csv);
     csv += "," + (e.null_basket ? std::string() : "\"" + list + "\"") + "\n";
+    std::string json = "{\"item\":" + std::to_string(e.item) + ",\"ts\":" + std::to_string(e.t_ms) +
+                       ",\"basket\":" + (e.null_basket ? std::string("null") : "\"" + list + "\"") + "}\n";
+    ndjson.push_back(std::move(json));
     evs.push_back(std::move(e));
   }
   csv += "1,2024-01-02T00:00:00Z,\"[1,2,3,4,5]\"\n";  // 5 distinct keys > keys_max: refused
+  ndjson.push_back(R"({"item":1,"ts":"2024-01-02T00:00:00Z","basket":"[1,2,3,4,5]"})"
+                   "\n");
   BackfillOptions o = Options(Write("in.csv", csv), "out.csv");
   o.output_stream = "out";
   std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, std::optional<int64_t>>> got;  // (t, key) -> (rank, N_1D)
@@ -777,6 +783,60 @@ pipelines:
   }
   EXPECT_EQ(got.size(), want_rows);
   EXPECT_EQ(st->rows_out, want_rows);
+
+  // A live engine on 2 shards, the same events in small batches in arrival order: the same rows.
+  EngineOptions eo;
+  eo.data_dir = (dir_ / "live").string();
+  eo.shards = 2;
+  eo.durability = Durability::kNone;
+  eo.checkpoint_interval_ms = 200;
+  auto engine = Engine::Open(spec_, eo);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  std::string body;
+  auto send = [&] {
+    while (true) {
+      std::promise<Status> done;
+      Status sent = (*engine)->Ingest("ev", body, 0, [&](Status s, IngestResult r) {
+        done.set_value(r.rejected > 0 ? InvalidArgument(r.errors.empty() ? "rejected" : r.errors[0].reason) : s);
+      });
+      if (sent.code() == StatusCode::kUnavailable) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      ASSERT_TRUE(sent.ok()) << sent.ToString();
+      const Status acked = done.get_future().get();
+      ASSERT_TRUE(acked.ok()) << acked.ToString();
+      break;
+    }
+    body.clear();
+  };
+  for (size_t i = 0; i < ndjson.size(); ++i) {
+    body += ndjson[i];
+    if (i % 25 == 24 || i + 1 == ndjson.size()) {
+      ASSERT_NO_FATAL_FAILURE(send());
+    }
+  }
+  ASSERT_TRUE((*engine)->EndOfInput("ev").ok());
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, std::optional<int64_t>>> live;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (live.size() < want_rows && std::chrono::steady_clock::now() < deadline) {
+    (void)(*engine)->WaitForPipelines(1'000);
+    live.clear();
+    for (uint32_t partition = 0; partition < 2; ++partition) {
+      for (uint64_t from = 0;;) {
+        Result<RowsRead> r = (*engine)->ReadRows("out", partition, from, Engine::kReadRowsMax);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        for (size_t i = 0; i < r->rows.size(); ++i) {
+          const Value* v = r->rows.row(i);
+          live[{v[1].i64, v[3].i64}] = {v[4].i64, v[6].null ? std::nullopt : std::optional<int64_t>(v[6].i64)};
+        }
+        if (r->next_offset == r->end_offset) break;
+        from = r->next_offset;
+      }
+    }
+  }
+  ASSERT_TRUE((*engine)->Stop().ok());
+  EXPECT_EQ(live, got) << "live rows differ from the backfill's";
 }
 
 // The input is fed no further than `lead_ms` of event time ahead of the slowest pipeline: a
