@@ -238,7 +238,13 @@ Expected Reference(const std::vector<Event>& events, const Index& index, size_t 
     x.exact[std::string("ITEM_") + names[type] + "_1H"] = std::to_string(item[type][0]);
     x.exact[std::string("ITEM_") + names[type] + "_1D"] = std::to_string(item[type][1]);
   }
-  x.approx["ITEM_CART_RATE_1D"] = (static_cast<double>(item[1][1]) + 0.08) / (static_cast<double>(item[0][1]) + 1);
+  // Conversion, smoothed by one prior view: carts (0.08) and purchases (0.04) per view, 1 h and 1 d.
+  for (size_t w = 0; w < 2; ++w) {
+    const std::string suffix = w == 0 ? "_1H" : "_1D";
+    const double views = static_cast<double>(item[0][w]) + 1;
+    x.approx["ITEM_CART_RATE" + suffix] = (static_cast<double>(item[1][w]) + 0.08) / views;
+    x.approx["ITEM_PURCHASE_RATE" + suffix] = (static_cast<double>(item[2][w]) + 0.04) / views;
+  }
   return x;
 }
 
