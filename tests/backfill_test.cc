@@ -818,17 +818,25 @@ pipelines:
   }
   ASSERT_TRUE((*engine)->EndOfInput("ev").ok());
   std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, std::optional<int64_t>>> live;
+  std::map<int64_t, int64_t> live_place;  // per event (by time): the place of its last row read
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (live.size() < want_rows && std::chrono::steady_clock::now() < deadline) {
     (void)(*engine)->WaitForPipelines(1'000);
     live.clear();
+    live_place.clear();
     for (uint32_t partition = 0; partition < 2; ++partition) {
       for (uint64_t from = 0;;) {
         Result<RowsRead> r = (*engine)->ReadRows("out", partition, from, Engine::kReadRowsMax);
         ASSERT_TRUE(r.ok()) << r.status().ToString();
         for (size_t i = 0; i < r->rows.size(); ++i) {
           const Value* v = r->rows.row(i);
-          live[{v[1].i64, v[3].i64}] = {v[4].i64, v[6].null ? std::nullopt : std::optional<int64_t>(v[6].i64)};
+          const auto [it, added] = live.try_emplace({v[1].i64, v[3].i64}, v[4].i64,
+                                                    v[6].null ? std::nullopt : std::optional<int64_t>(v[6].i64));
+          EXPECT_TRUE(added) << "a key twice for the event at " << v[1].i64;
+          // An event's rows are read in list order: the next place after the previous row's.
+          int64_t& last = live_place[v[1].i64];
+          EXPECT_EQ(v[4].i64, last + 1) << "the rows of the event at " << v[1].i64 << " are not in list order";
+          last = v[4].i64;
         }
         if (r->next_offset == r->end_offset) break;
         from = r->next_offset;

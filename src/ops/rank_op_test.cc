@@ -605,10 +605,23 @@ TEST(ListLookupSpec, ErrorsAtTheirLineAndColumn) {
                        "keys_max of lookup#2");
   ExpectOneLookupError(std::string(b).replace(b.find("keys_max: 5"), 11, "keys_max: 10001"), 32, 21,
                        "keys_max of lookup#2");
+  {
+    // The default keys_max (1000) above a lower rows_max says it is the default.
+    std::string no_max = b;
+    no_max.erase(no_max.find("          keys_max: 5\n"), 22);
+    ExpectOneLookupError(no_max + "          rows_max: 500\n", 32, 21, "keys_max 1000 (the default) of lookup#2");
+  }
   ExpectOneLookupError(b + "          rows_max: 3\n", 33, 21,
                        "keys_max 5 of lookup#2 of pipeline 'p' is more than its rows_max 3");
-  // A lookup of one key per event is unchanged.
+  // The boundaries are accepted: keys_max 10 000, keys_max equal to rows_max.
   std::vector<SpecError> errors;
+  for (const char* ok : {"keys_max: 10000", "keys_max: 5\n          rows_max: 5"}) {
+    errors.clear();
+    EXPECT_TRUE(CompileSpec(LookupSpec(std::string(b).replace(b.find("keys_max: 5"), 11, ok)), "t.yaml", &errors).ok())
+        << ok << ": " << (errors.empty() ? "" : errors[0].ToString());
+  }
+  // A lookup of one key per event is unchanged.
+  errors.clear();
   EXPECT_TRUE(CompileSpec(LookupSpec("          key: category\n          view: item\n          as_of: -100\n"
                                      "          broadcast: true\n"),
                           "t.yaml", &errors)

@@ -150,8 +150,14 @@ Result<std::unique_ptr<EngineImpl>> EngineImpl::Create(plan::LogicalPlan plan, E
   auto e = std::unique_ptr<EngineImpl>(new EngineImpl(std::move(plan), std::move(options)));
   e->test_hooks_ = std::move(hooks);
   e->models_ = models;
-  RETURN_IF_ERROR(e->OpenStreams());
-  RETURN_IF_ERROR(e->Start());
+  // A start refused here never ran: Stop (from the destructor) then takes back the STREAM files
+  // it wrote for streams still empty, so a corrected spec may declare them otherwise.
+  for (Status (EngineImpl::*step)() : {&EngineImpl::OpenStreams, &EngineImpl::Start}) {
+    if (Status st = (e.get()->*step)(); !st.ok()) {
+      e->start_failed_ = true;
+      return st;
+    }
+  }
   // Only a spec that started becomes the directory's: one refused later than the streams'
   // checks (a missing model, a sink that cannot open) never ran, and its corrected version
   // must not be refused as another spec.

@@ -114,6 +114,15 @@ TEST_F(SpecFingerprintTest, ASchemaChangeOfALaterStreamIsRefusedEvenWhenAccepted
   EXPECT_NE(st.message().find("stream big_tx: "), std::string::npos) << st.ToString();
   EXPECT_NE(st.message().find("would be misread"), std::string::npos) << st.ToString();
   EXPECT_TRUE(Run(kSpec).ok());
+  // A new stream the refused start had declared (its STREAM file written before the refusal)
+  // never held a record: the corrected spec may declare it with another schema.
+  const std::string with_new =
+      Replace(widened, "pipelines:\n", "  - {name: aa, key: k, fields: [{name: k, type: int64}]}\npipelines:\n");
+  EXPECT_EQ(Run(with_new, /*accept=*/true).code(), StatusCode::kFailedPrecondition);
+  const std::string corrected =
+      Replace(kSpec, "pipelines:\n", "  - {name: aa, key: k, fields: [{name: k, type: string}]}\npipelines:\n");
+  const Status again = Run(corrected, /*accept=*/true);
+  EXPECT_TRUE(again.ok()) << again.ToString();
 }
 
 // A spec whose start fails after the streams are open (here its file sink cannot be opened;

@@ -116,7 +116,8 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
   }
   if (const YAML::Node* k = Get(e, "k")) ok &= ReadUint(*k, "k of " + what, 1, 10'000, d, &r->k);
   // A list lookup's rows each carry the whole event, its list included: n keys write n copies,
-  // so its ceiling is lower than rank's (whose output is one row per event).
+  // so its ceiling is lower. (rank's `emit: candidates` writes such rows too, but it is a training
+  // set's step, over candidate lists the spec builds; its 1 M ceiling is unchanged.)
   if (const YAML::Node* c = Get(e, names.list_max)) {
     ok &= ReadUint(*c, std::string(names.list_max) + " of " + what, 1, list_lookup ? 10'000 : 1'000'000, d,
                    &r->candidates_max);
@@ -131,7 +132,8 @@ bool ResolveRank(const YAML::Node& n, const Schema& in, const LogicalPlan& plan,
     // One event's rows must be able to wait together, or it would be admitted in part.
     const YAML::Node* at = Get(e, "rows_max") != nullptr ? Get(e, "rows_max") : Get(e, names.list_max);
     d->Add(Diagnostics::LocOf(at != nullptr ? *at : n),
-           std::string(names.list_max) + " " + std::to_string(r->candidates_max) + " of " + what +
+           std::string(names.list_max) + " " + std::to_string(r->candidates_max) +
+               (Get(e, names.list_max) == nullptr ? " (the default)" : "") + " of " + what +
                " is more than its rows_max " + std::to_string(j->rows_max) +
                ": one event's rows could not all wait (raise rows_max or lower " + names.list_max + ")");
     ok = false;
