@@ -6,7 +6,8 @@
 #   bench/realtime/ab_decide.sh BASE_BIN NEW_BIN     (ROUNDS=3, OUT=build/bench/ab-decide)
 #
 # Prints, per round: nginx req/s, p50, p99, then each binary's req/s, p50, p99, engine CPU
-# microseconds per request and context switches per request; and the medians.
+# microseconds per request, context switches per request and file reads and writes (read/pread,
+# write/pwrite calls: the log's) per request; and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 A=$1 B=$2
@@ -66,6 +67,8 @@ run_load() {
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # utime + stime, all threads
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ { n += $2 } END { print n }'; }
+# read/pread and write/pwrite system calls (not socket sends and receives), all threads
+io_calls() { awk '/^syscr/ { r = $2 } /^syscw/ { w = $2 } END { print r, w }' "/proc/$1/io"; }
 engine_round() {  # engine_round LABEL BIN ROUND
   rm -rf "$TMP/data"
   # shellcheck disable=SC2086
@@ -73,14 +76,15 @@ engine_round() {  # engine_round LABEL BIN ROUND
     --durability none $EXTRA 2>"$OUT/engine-$1-$3.log" &
   local pid=$!
   wait_http "$ENGINE_PORT"
-  local c0 s0 res
-  c0=$(cpu_ticks "$pid") s0=$(switches "$pid")
+  local c0 s0 io0 res
+  c0=$(cpu_ticks "$pid") s0=$(switches "$pid") io0=$(io_calls "$pid")
   res=$(run_load "$1-$3" "$ENGINE_PORT" --decide score --id transaction_id)
-  # The engine's CPU time and context switches (all threads) per request, over the load run:
-  # unlike req/s, these hardly depend on what else the machine runs.
+  # The engine's CPU time, context switches and file reads and writes (all threads) per
+  # request, over the load run: unlike req/s, these hardly depend on what else the machine runs.
   echo "$1 $res $(awk -v a="$c0" -v b="$(cpu_ticks "$pid")" -v t="$(getconf CLK_TCK)" -v n="$EVENTS" \
     'BEGIN { printf "%.1f", (b - a) / t * 1e6 / n }') $(awk -v a="$s0" -v b="$(switches "$pid")" -v n="$EVENTS" \
-    'BEGIN { printf "%.2f", (b - a) / n }')"
+    'BEGIN { printf "%.2f", (b - a) / n }') $(echo "$io0 $(io_calls "$pid")" | awk -v n="$EVENTS" \
+    '{ printf "%.2f %.2f", ($3 - $1) / n, ($4 - $2) / n }')"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 echo "ab_decide: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -95,8 +99,9 @@ for w in nginx A B; do
     "$(awk -v w=$w '$1==w {print $2}' "$OUT/rounds.txt" | med)" \
     "$(awk -v w=$w '$1==w {print $3}' "$OUT/rounds.txt" | med)" \
     "$(awk -v w=$w '$1==w {print $4}' "$OUT/rounds.txt" | med)"
-  [ $w = nginx ] || printf ', engine CPU %s us/request, %s context switches/request' \
-    "$(awk -v w=$w '$1==w {print $5}' "$OUT/rounds.txt" | med)" "$(awk -v w=$w '$1==w {print $6}' "$OUT/rounds.txt" | med)"
+  [ $w = nginx ] || printf ', engine CPU %s us/request, %s context switches/request, %s file reads + %s writes/request' \
+    "$(awk -v w=$w '$1==w {print $5}' "$OUT/rounds.txt" | med)" "$(awk -v w=$w '$1==w {print $6}' "$OUT/rounds.txt" | med)" \
+    "$(awk -v w=$w '$1==w {print $7}' "$OUT/rounds.txt" | med)" "$(awk -v w=$w '$1==w {print $8}' "$OUT/rounds.txt" | med)"
   echo
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

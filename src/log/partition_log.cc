@@ -216,6 +216,8 @@ Status PartitionLog::Flush() {
   }
   active_flushed_bytes_ += buf_size_;
   bytes_written_.store(bytes_written_.load(std::memory_order_relaxed) + buf_size_, std::memory_order_relaxed);
+  // Kept before the records become visible, so a follower woken by them finds them here.
+  if (tail_wanted_.load(std::memory_order_relaxed)) KeepTail(end_offset_.load(std::memory_order_relaxed));
   buf_size_ = 0;
   active_->Publish(active_flushed_bytes_, next_offset_);
   end_offset_.store(next_offset_, std::memory_order_release);
@@ -225,6 +227,33 @@ Status PartitionLog::Flush() {
     buf_ = std::make_unique_for_overwrite<char[]>(buf_capacity_);
   }
   return Status::OK();
+}
+
+void PartitionLog::KeepTail(uint64_t first) {
+  std::lock_guard<std::mutex> lock(tail_mu_);
+  if (tail_end_ != first || tail_.size() + buf_size_ > kTailBytesMax) {
+    // Not contiguous with what is kept (a rollback, or the first flush), or over the bound:
+    // start again from this flush. Followers read right behind the writer, so the older frames
+    // are rarely wanted.
+    tail_.clear();
+    tail_marks_.clear();
+    tail_offset_ = first;
+    tail_end_ = first;
+  }
+  if (buf_size_ > kTailBytesMax) {
+    tail_offset_ = tail_end_ = next_offset_;  // too large to keep: its readers pread
+    return;
+  }
+  tail_marks_.emplace_back(first, tail_.size());
+  tail_.append(buf_.get(), buf_size_);
+  tail_end_ = next_offset_;
+}
+
+void PartitionLog::DropTail() {
+  std::lock_guard<std::mutex> lock(tail_mu_);
+  tail_.clear();
+  tail_marks_.clear();
+  tail_offset_ = tail_end_ = 0;
 }
 
 Status PartitionLog::Roll() {

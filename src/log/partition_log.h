@@ -65,11 +65,19 @@ struct Record {
 // failed records be written later (they were refused to their client) calls Rollback, which
 // drops them and makes the log writable again.
 //
-// Bounds: memory = write buffer (<= max(write_buffer_bytes_max, one frame)) + per segment
-// an index of segment_bytes_max / index_interval_bytes entries (16 bytes each) + one open
-// file per segment.
+// Reads that follow the writer: once a Read has gone to the active segment's file, Flush also
+// keeps a copy of the frames it wrote (up to kTailBytesMax), and a Read of those offsets is
+// served from memory. A pipeline reading what its shard wrote in the same cycle then costs
+// no pread (one per batch and hop otherwise, which is most of a 1-event request's log cost).
+//
+// Bounds: memory = write buffer (<= max(write_buffer_bytes_max, one frame)) + the tail copy
+// (<= kTailBytesMax, only for a followed log) + per segment an index of segment_bytes_max /
+// index_interval_bytes entries (16 bytes each) + one open file per segment.
 class PartitionLog {
  public:
+  // The most bytes of recently flushed frames kept for readers that follow the writer. A
+  // flush larger than this is not kept (its readers pread, as without the copy).
+  static constexpr size_t kTailBytesMax = 256 << 10;
   // Opens (or creates) the partition in `dir`. Recovery: every segment is scanned (CRC of
   // every record, index rebuilt); a torn tail of the last segment is truncated (see
   // recovered_truncated_bytes); any damage in a sealed segment returns kDataLoss naming the
@@ -170,6 +178,8 @@ class PartitionLog {
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
   uint64_t appends() const { return appends_.load(std::memory_order_relaxed); }
   uint64_t segments_deleted() const { return segments_deleted_.load(std::memory_order_relaxed); }
+  // Reads served from the in-memory tail rather than the file.
+  uint64_t tail_reads() const { return tail_reads_.load(std::memory_order_relaxed); }
   size_t segment_count() const;
   // Bytes dropped from the last segment's torn tail when this log was opened.
   uint64_t recovered_truncated_bytes() const { return recovered_truncated_bytes_; }
@@ -203,6 +213,13 @@ class PartitionLog {
   void SwapSyncFile(WritableFile* file);
   void SetSticky(const Status& s);
   void GrowBuffer(size_t need);
+  // Flush: keeps a copy of the frames just written ([first, next_offset_)) for followers.
+  void KeepTail(uint64_t first);
+  // Forgets the tail (before records are dropped, so no read serves them afterwards).
+  void DropTail();
+  // Read from the tail copy; false when `from` is not in it.
+  bool ReadTail(uint64_t from, uint32_t max_records, uint64_t max_bytes, std::vector<Record>* out,
+                std::string* storage) const;
   uint32_t IndexCapacity(uint64_t segment_bytes) const;
   std::string SegmentPath(uint64_t base_offset) const;
 
@@ -244,6 +261,18 @@ class PartitionLog {
   Status async_error_;
   std::atomic<bool> async_failed_{false};
   std::function<void(uint64_t)> on_durable_;
+
+  // The tail copy (see the class comment). tail_mu_ guards the fields below it; Flush is the
+  // only writer, so the lock is never contended for long.
+  mutable std::atomic<bool> tail_wanted_{false};  // a Read went to the active segment's file
+  mutable std::mutex tail_mu_;
+  std::string tail_;  // frames of offsets [tail_offset_, tail_end_), back to back
+  uint64_t tail_offset_ = 0;
+  uint64_t tail_end_ = 0;
+  // Per flush kept: (first offset, its frame's index in tail_), ascending; a read scans frames
+  // from the last mark at or before its offset.
+  std::vector<std::pair<uint64_t, size_t>> tail_marks_;
+  mutable std::atomic<uint64_t> tail_reads_{0};
 
   std::atomic<uint64_t> start_offset_{0};
   std::atomic<uint64_t> end_offset_{0};

@@ -20,6 +20,45 @@ struct Pending {
 
 }  // namespace
 
+bool PartitionLog::ReadTail(uint64_t from, uint32_t max_records, uint64_t max_bytes, std::vector<Record>* out,
+                            std::string* storage) const {
+  std::lock_guard<std::mutex> lock(tail_mu_);
+  // end_offset() bounds it too: a failed Rollback lowers it before the tail is rebuilt.
+  const uint64_t end = std::min(tail_end_, end_offset());
+  if (from < tail_offset_ || from >= end) return false;
+  auto mark = std::upper_bound(tail_marks_.begin(), tail_marks_.end(), from,
+                               [](uint64_t o, const std::pair<uint64_t, size_t>& m) { return o < m.first; });
+  --mark;  // from >= tail_offset_ == tail_marks_.front().first
+  uint64_t off = mark->first;
+  size_t pos = mark->second;
+  while (off < from) {
+    pos += kFrameHeaderBytes + DecodeFrameHeader(tail_.data() + pos).payload_bytes;
+    ++off;
+  }
+  // The frames were encoded by this log's Append: no checksum to verify. One pass finds the
+  // span, the copy, then the records point into it.
+  const size_t first = pos;
+  uint64_t payload_bytes = 0;
+  uint32_t n = 0;
+  while (off + n < end && n < max_records) {
+    const uint32_t bytes = DecodeFrameHeader(tail_.data() + pos).payload_bytes;
+    if (n > 0 && payload_bytes + bytes > max_bytes) break;
+    payload_bytes += bytes;
+    pos += kFrameHeaderBytes + bytes;
+    ++n;
+  }
+  storage->assign(tail_.data() + first, pos - first);
+  out->reserve(n);
+  for (size_t at = 0; out->size() < n;) {
+    const FrameHeader h = DecodeFrameHeader(storage->data() + at);
+    out->push_back(Record{off + out->size(), h.timestamp_ms,
+                          std::string_view(storage->data() + at + kFrameHeaderBytes, h.payload_bytes)});
+    at += kFrameHeaderBytes + h.payload_bytes;
+  }
+  tail_reads_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 Status PartitionLog::Read(uint64_t from, uint32_t max_records, uint64_t max_bytes, std::vector<Record>* out,
                           std::string* storage) const {
   out->clear();
@@ -37,7 +76,9 @@ Status PartitionLog::Read(uint64_t from, uint32_t max_records, uint64_t max_byte
     auto it = std::upper_bound(segments_.begin(), segments_.end(), from,
                                [](uint64_t o, const std::shared_ptr<Segment>& s) { return o < s->base_offset(); });
     seg = *(it - 1);  // from >= start == segments_.front()->base_offset()
+    if (it == segments_.end()) tail_wanted_.store(true, std::memory_order_relaxed);  // the active segment
   }
+  if (ReadTail(from, max_records, max_bytes, out, storage)) return Status::OK();
   // end before bytes: the writer publishes bytes first, so `visible` covers `seg_end`. The
   // log's end can be lower than the segment's: a failed Rollback hides the dropped records.
   const uint64_t seg_end = std::min(seg->end_offset(), end_offset());

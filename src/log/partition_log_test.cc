@@ -474,5 +474,109 @@ TEST_F(PartitionLogTest, ConcurrentReadersSeeAPrefixOfTheWrites) {
   EXPECT_GT(log->segments_deleted(), 0u);
 }
 
+// A reader that follows the writer gets the frames just flushed from memory, the same records
+// the file holds, within its record and byte limits.
+TEST_F(PartitionLogTest, AFollowingReaderIsServedFromTheTailWithTheFilesRecords) {
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, {});
+  ASSERT_NE(log, nullptr);
+  std::vector<Record> recs;
+  std::string storage;
+  uint64_t next = 0;
+  uint64_t from = 0;
+  for (int round = 0; round < 50; ++round) {
+    for (int i = 0; i <= round % 7; ++i, ++next) {
+      ASSERT_EQ(*log->Append(Payload(next, 10 + next % 90), static_cast<int64_t>(100 + next)), next);
+    }
+    ASSERT_TRUE(log->Flush().ok());
+    // Small limits: several reads per flush, some starting inside a flush's frames.
+    while (from < log->end_offset()) {
+      ASSERT_TRUE(log->Read(from, 1 + round % 3, 120, &recs, &storage).ok());
+      ASSERT_FALSE(recs.empty());
+      uint64_t bytes = 0;
+      for (const Record& r : recs) {
+        ASSERT_EQ(r.offset, from);
+        ASSERT_EQ(r.payload, Payload(r.offset, 10 + r.offset % 90));
+        ASSERT_EQ(r.timestamp_ms, static_cast<int64_t>(100 + r.offset));
+        bytes += r.payload.size();
+        ++from;
+      }
+      EXPECT_LE(recs.size(), 1u + round % 3);
+      if (recs.size() > 1) {
+        EXPECT_LE(bytes, 120u);
+      }
+    }
+  }
+  // Every read but the first (which found the reader following) came from memory.
+  EXPECT_GT(log->tail_reads(), 50u);
+  // An older range than the tail keeps still reads the file.
+  const uint64_t before = log->tail_reads();
+  EXPECT_EQ(ReadAllFrom(*log, 0).size(), next);
+  EXPECT_EQ(log->tail_reads(), before + 0);
+}
+
+// Records dropped by a rollback or a truncation are never served from the tail afterwards.
+TEST_F(PartitionLogTest, TheTailForgetsRecordsDroppedByRollbackAndTruncation) {
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, {});
+  ASSERT_NE(log, nullptr);
+  std::vector<Record> recs;
+  std::string storage;
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Read(0, 100, 1 << 20, &recs, &storage).ok());  // now followed
+  for (uint64_t i = 10; i < 20; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Read(15, 100, 1 << 20, &recs, &storage).ok());
+  ASSERT_EQ(recs.size(), 5u);
+  const uint64_t served = log->tail_reads();
+  EXPECT_GT(served, 0u);
+
+  ASSERT_TRUE(log->Rollback(12).ok());
+  for (uint64_t i = 12; i < 20; ++i) ASSERT_TRUE(log->Append("after-rollback-" + std::to_string(i), 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Read(15, 100, 1 << 20, &recs, &storage).ok());
+  ASSERT_EQ(recs.size(), 5u);
+  EXPECT_EQ(recs[0].payload, "after-rollback-15");
+  EXPECT_EQ(recs[4].payload, "after-rollback-19");
+
+  ASSERT_TRUE(log->TruncateTo(14).ok());
+  for (uint64_t i = 14; i < 20; ++i) ASSERT_TRUE(log->Append("after-truncate-" + std::to_string(i), 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Read(14, 100, 1 << 20, &recs, &storage).ok());
+  ASSERT_EQ(recs.size(), 6u);
+  EXPECT_EQ(recs[0].payload, "after-truncate-14");
+  EXPECT_EQ(recs[5].payload, "after-truncate-19");
+  const std::vector<std::string> all = ReadAllFrom(*log, 0);
+  ASSERT_EQ(all.size(), 20u);
+  EXPECT_EQ(all[12], "after-rollback-12");
+  EXPECT_EQ(all[13], "after-rollback-13");
+  EXPECT_EQ(all[19], "after-truncate-19");
+}
+
+// A flush over the tail's bound is not kept; its readers read the file, and the next small
+// flush is kept again.
+TEST_F(PartitionLogTest, AFlushLargerThanTheTailBoundIsReadFromTheFile) {
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, {});
+  ASSERT_NE(log, nullptr);
+  std::vector<Record> recs;
+  std::string storage;
+  ASSERT_TRUE(log->Append("a", 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Read(0, 10, 1 << 20, &recs, &storage).ok());  // now followed
+  const size_t big = PartitionLog::kTailBytesMax / 4;
+  for (uint64_t i = 1; i <= 5; ++i) ASSERT_TRUE(log->Append(Payload(i, big), 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  const uint64_t before = log->tail_reads();
+  ASSERT_TRUE(log->Read(1, 10, 1 << 30, &recs, &storage).ok());
+  ASSERT_EQ(recs.size(), 5u);
+  EXPECT_EQ(recs[4].payload, Payload(5, big));
+  EXPECT_EQ(log->tail_reads(), before);
+  ASSERT_TRUE(log->Append("small", 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Read(6, 10, 1 << 20, &recs, &storage).ok());
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].payload, "small");
+  EXPECT_EQ(log->tail_reads(), before + 1);
+}
+
 }  // namespace
 }  // namespace impulse::log

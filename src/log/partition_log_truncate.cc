@@ -125,6 +125,7 @@ Status PartitionLog::TruncateTo(uint64_t end_offset) {
                            std::to_string(start) + ", " + std::to_string(next_offset_) + "]");
   }
   if (end_offset == next_offset_) return Status::OK();
+  DropTail();
   // Everything that stays must be durable before the intent exists: recovery relies on the
   // records before the target being on disk.
   RETURN_IF_ERROR(Sync());
@@ -190,6 +191,7 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
                            " were covered by a failed fsync; reopen the log");
   }
   buf_size_ = 0;  // the dropped records must never reach the file
+  DropTail();
   if (s.ok() && active_file_ != nullptr) {
     s = active_file_->Close();
     active_file_.reset();
