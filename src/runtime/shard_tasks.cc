@@ -11,8 +11,15 @@
 #include "runtime/shard.h"
 
 namespace impulse::runtime {
-
 namespace {
+
+// The width of _late_events rows, built once: LateEventsStreamDef() allocates a schema per call
+// and RunTaskBatch needs the width per batch.
+size_t LateWidth() {
+  static const size_t width = LateEventsStreamDef().schema.size();
+  return width;
+}
+
 constexpr uint32_t kTaskBatchRecords = 1024;
 constexpr uint64_t kTaskBatchBytes = 4u << 20;
 constexpr int kMaxBatchesPerTaskPerCycle = 16;  // fairness between tasks and inbound work
@@ -195,7 +202,7 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
   const int64_t end_wm = TaskWatermark(t, t0);
   const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
   out_.Reset(pipe.output_schema().size());
-  late_.Reset(LateEventsStreamDef().schema.size());
+  late_.Reset(LateWidth());
   if (Status run = t.instance->Run(Task::SideOf(side), in_, end_wm, &out_, &late_); !run.ok()) {
     FailTask(t, run);  // nothing of this batch is written; the cursor stays before it
     return false;
@@ -240,7 +247,7 @@ bool Shard::TickWatermarks() {
     }
     const plan::PhysicalPipeline& pipe = *engine_->pipelines()[t.pipeline];
     out_.Reset(pipe.output_schema().size());
-    late_.Reset(LateEventsStreamDef().schema.size());
+    late_.Reset(LateWidth());
     in_.Reset(engine_->stream(t.in[0].stream).def.schema.size());
     const int64_t before = t.wm;
     const int64_t marker_before = t.marker_wm;
