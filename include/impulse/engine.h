@@ -160,13 +160,15 @@ struct EventDecision {
     kDecided = 0,   // the pipeline output a row for it: DecideResult::rows.row(row)
     kPending = 1,   // nothing yet when the call answered (still processed: read the log later)
     kRejected = 2,  // refused by validation (dead-lettered): `reason`
+    kLate = 3,      // behind the allowed lateness of a step on the way (in _late_events): `reason`;
+                    // its decision will never come, so it is answered at once
   };
   State state = State::kPending;
   uint32_t line = 0;               // 1-based line of the body (row index + 1 for rows)
   std::string id;                  // the id value as text (a string as is, numbers in decimal); "" if rejected
   int32_t row = -1;                // kDecided: its row in DecideResult::rows
   std::vector<std::string> rules;  // kDecided: the pipeline's trigger rules that fired for it
-  std::string reason;              // kRejected
+  std::string reason;              // kRejected, kLate
 };
 
 // The answer of IngestAndDecide: the ingest's result and a decision per event.

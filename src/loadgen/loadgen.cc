@@ -134,6 +134,13 @@ class Runner {
     report_.accepted += JsonCount(body, "accepted");
     report_.rejected += JsonCount(body, "rejected");
     report_.pending += JsonCount(body, "pending");
+    // With decide: events answered late (sent to _late_events; no decision will come).
+    if (body.find("\"decisions\":") != std::string_view::npos) {
+      constexpr std::string_view kLate = "\"status\":\"late\"";
+      for (size_t at = body.find(kLate); at != std::string_view::npos; at = body.find(kLate, at + kLate.size())) {
+        ++report_.late;
+      }
+    }
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - intended).count();
     latency_.Record(static_cast<uint64_t>(std::max<int64_t>(0, ns)));
   }

@@ -43,6 +43,7 @@ struct LoadReport {
   uint64_t accepted = 0;     // from the server's replies
   uint64_t rejected = 0;
   uint64_t pending = 0;      // with decide: events answered without their decision (timeout)
+  uint64_t late = 0;         // with decide: events answered late (in _late_events, no decision)
   uint64_t retries_503 = 0;  // 503 answers that were retried
   uint64_t errors = 0;       // requests that failed for good (other status, retries exhausted,
                              // network error)

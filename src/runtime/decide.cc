@@ -138,10 +138,37 @@ void AppendIdText(const Value& v, FieldType type, std::string* out) {
   }
 }
 
-DecisionWaiters::DecisionWaiters(const std::vector<const Schema*>& outputs, uint64_t waiters_max)
-    : pipelines_(outputs.size()), waiters_max_(waiters_max) {
+std::vector<std::vector<uint32_t>> LateTargets(const plan::LogicalPlan& plan) {
+  const auto& pipes = plan.pipelines;
+  std::vector<std::vector<uint32_t>> targets(pipes.size());
+  for (uint32_t d = 0; d < pipes.size(); ++d) {
+    // Up from D while its input has exactly one writer; a join ends the walk.
+    for (uint32_t cur = d;;) {
+      if (!pipes[cur].second_source.empty()) break;
+      targets[cur].push_back(d);
+      uint32_t writers = 0;
+      uint32_t writer = 0;
+      for (uint32_t w = 0; w < pipes.size(); ++w) {
+        if (pipes[w].sink.kind == plan::SinkDef::Kind::kStream && pipes[w].sink.target == pipes[cur].source) {
+          ++writers;
+          writer = w;
+        }
+      }
+      if (writers != 1 || writer == d) break;
+      cur = writer;
+    }
+  }
+  return targets;
+}
+
+DecisionWaiters::DecisionWaiters(const std::vector<const Schema*>& outputs, uint64_t waiters_max,
+                                 std::vector<std::vector<uint32_t>> late_targets)
+    : pipelines_(outputs.size()), late_targets_(std::move(late_targets)), waiters_max_(waiters_max) {
   for (size_t p = 0; p < outputs.size(); ++p) {
-    for (const Field& f : outputs[p]->fields()) pipelines_[p].types.push_back(f.type);
+    for (const Field& f : outputs[p]->fields()) {
+      pipelines_[p].types.push_back(f.type);
+      pipelines_[p].names.push_back(f.name);
+    }
     pipelines_[p].per_field = std::make_unique<std::atomic<uint32_t>[]>(outputs[p]->size());
     pipelines_[p].stripes = std::make_unique<Stripe[]>(kStripes);
   }
@@ -408,19 +435,8 @@ void DecisionWaiters::Deliver(size_t pipeline, const RowBatch& out, std::vector<
       if (v.null) continue;
       key.clear();
       AppendKey(static_cast<int>(f), v, pp.types[f], &key);
-      Stripe& st = StripeOf(pipeline, key);
-      hits.clear();
-      {
-        std::lock_guard<std::mutex> lock(st.mu);
-        auto [lo, hi] = st.map.equal_range(key);
-        if (lo == hi) continue;
-        // Every caller waiting for this id gets this row (concurrent calls may share an id).
-        for (auto it = lo; it != hi; ++it) hits.push_back(std::move(it->second));
-        st.map.erase(lo, hi);
-      }
-      pp.per_field[f].fetch_sub(static_cast<uint32_t>(hits.size()), std::memory_order_relaxed);
-      pp.count.fetch_sub(hits.size(), std::memory_order_relaxed);
-      total_.fetch_sub(hits.size(), std::memory_order_relaxed);
+      TakeWaiters(pipeline, f, key, &hits);
+      if (hits.empty()) continue;
       const RowMeta& m = out.meta(i);
       const plan::Firing probe{nullptr, m.partition, m.offset};
       const auto [flo, fhi] = std::equal_range(fired.begin(), fired.end(), probe, by_source);
@@ -438,6 +454,65 @@ void DecisionWaiters::Deliver(size_t pipeline, const RowBatch& out, std::vector<
           if (std::find(e.rules.begin(), e.rules.end(), *it->rule) == e.rules.end()) e.rules.push_back(*it->rule);
         }
         MaybeFinish(w.call, lock);
+      }
+    }
+  }
+}
+
+void DecisionWaiters::TakeWaiters(size_t pipeline, size_t field, const std::string& key, std::vector<Waiter>* hits) {
+  hits->clear();
+  PerPipeline& pp = pipelines_[pipeline];
+  Stripe& st = StripeOf(pipeline, key);
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    auto [lo, hi] = st.map.equal_range(key);
+    if (lo == hi) return;
+    // Every caller waiting for this id gets this outcome (concurrent calls may share an id).
+    for (auto it = lo; it != hi; ++it) hits->push_back(std::move(it->second));
+    st.map.erase(lo, hi);
+  }
+  pp.per_field[field].fetch_sub(static_cast<uint32_t>(hits->size()), std::memory_order_relaxed);
+  pp.count.fetch_sub(hits->size(), std::memory_order_relaxed);
+  total_.fetch_sub(hits->size(), std::memory_order_relaxed);
+}
+
+void DecisionWaiters::DeliverLate(size_t pipeline, const Schema& in_schema, const RowBatch& in, const RowBatch& late) {
+  if (pipeline >= late_targets_.size() || late.empty()) return;
+  // _late_events: pipeline, operator, reason, event_time, watermark, partition, offset, event.
+  constexpr int kReason = 2, kPartition = 5, kOffset = 6;
+  std::string key;
+  std::vector<Waiter> hits;
+  for (const uint32_t d : late_targets_[pipeline]) {
+    PerPipeline& pp = pipelines_[d];
+    if (pp.count.load(std::memory_order_relaxed) == 0) continue;
+    for (size_t f = 0; f < pp.types.size(); ++f) {
+      if (pp.per_field[f].load(std::memory_order_relaxed) == 0) continue;
+      const int in_f = in_schema.FieldIndex(pp.names[f]);
+      if (in_f < 0 || in_schema.field(in_f).type != pp.types[f]) continue;
+      for (size_t l = 0; l < late.size(); ++l) {
+        const Value* lr = late.row(l);
+        // Late events are rare: a scan of the batch for the event each names is cheap enough.
+        size_t i = 0;
+        while (i < in.size() && !(static_cast<int64_t>(in.meta(i).partition) == lr[kPartition].i64 &&
+                                  static_cast<int64_t>(in.meta(i).offset) == lr[kOffset].i64)) {
+          ++i;
+        }
+        if (i == in.size() || in.row(i)[in_f].null) continue;
+        key.clear();
+        AppendKey(static_cast<int>(f), in.row(i)[in_f], pp.types[f], &key);
+        TakeWaiters(d, f, key, &hits);
+        for (Waiter& w : hits) {
+          std::unique_lock<std::mutex> lock(w.call->mu);
+          DecideCall& c = *w.call;
+          if (c.finished || c.slot_delivered[w.slot] != 0) continue;
+          c.slot_delivered[w.slot] = 1;
+          --c.remaining;
+          EventDecision& e = c.result.events[c.slot_event[w.slot]];
+          e.state = EventDecision::State::kLate;
+          e.reason = std::string(lr[kReason].sv());
+          events_late.fetch_add(1, std::memory_order_relaxed);
+          MaybeFinish(w.call, lock);
+        }
       }
     }
   }

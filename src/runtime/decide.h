@@ -54,6 +54,12 @@ struct DecideTarget {
 Result<DecideTarget> ResolveDecideTarget(const plan::LogicalPlan& plan, const StreamDef& stream,
                                          const DecideOptions& options);
 
+// Per pipeline P, the pipelines D whose waiters an event P sends to _late_events answers: D
+// itself, and the pipelines it alone feeds (D's input stream written by no other pipeline, and
+// so on down). A join is never among them: its output for an event may come through the other
+// side.
+std::vector<std::vector<uint32_t>> LateTargets(const plan::LogicalPlan& plan);
+
 // An id value as text: a string as is, a double in JSON form, a bool as true/false, other
 // types (int64, timestamp in ms) in decimal.
 void AppendIdText(const Value& v, FieldType type, std::string* out);
@@ -64,8 +70,10 @@ class DecisionWaiters {
  public:
   static constexpr size_t kStripes = 16;
 
-  // `outputs`: per pipeline, its output schema (read at construction only).
-  DecisionWaiters(const std::vector<const Schema*>& outputs, uint64_t waiters_max);
+  // `outputs`: per pipeline, its output schema (read at construction only). `late_targets`
+  // (LateTargets): per pipeline, the pipelines whose waiters its late events answer.
+  DecisionWaiters(const std::vector<const Schema*>& outputs, uint64_t waiters_max,
+                  std::vector<std::vector<uint32_t>> late_targets = {});
   ~DecisionWaiters();  // Shutdown()
   // Expires the calls still waiting (their callbacks run here, with what is known) and joins the
   // timer; a call whose ingest completes later expires at once. Idempotent.
@@ -93,6 +101,14 @@ class DecisionWaiters {
   // trigger firings `fired` (reordered here): completes the waiters of the rows' ids.
   void Deliver(size_t pipeline, const RowBatch& out, std::vector<plan::Firing>& fired);
 
+  // Whether any call waits (one relaxed load): the shards' check before DeliverLate.
+  bool any_waiting() const { return total_.load(std::memory_order_relaxed) != 0; }
+  // Shard thread, after `pipeline` sent events of its input batch `in` (schema `in_schema`) to
+  // _late_events (`late`, rows of that stream naming each event's partition and offset): the
+  // waiters of those events on the pipelines this one alone feeds are answered as late at
+  // once (their decision can never come), matched by the id field's name in `in_schema`.
+  void DeliverLate(size_t pipeline, const Schema& in_schema, const RowBatch& in, const RowBatch& late);
+
   // Metrics.
   uint64_t waiters() const { return total_.load(std::memory_order_relaxed); }
   std::atomic<uint64_t> calls_answered{0};   // every accepted event decided
@@ -102,6 +118,7 @@ class DecisionWaiters {
   std::atomic<uint64_t> events_decided{0};
   std::atomic<uint64_t> events_pending{0};   // reported pending (timed out)
   std::atomic<uint64_t> events_rejected{0};  // dead-lettered lines reported
+  std::atomic<uint64_t> events_late{0};      // answered late (beyond the allowed lateness)
 
  private:
   struct Waiter {
@@ -116,6 +133,7 @@ class DecisionWaiters {
     std::atomic<uint64_t> count{0};                      // waiters registered
     std::unique_ptr<std::atomic<uint32_t>[]> per_field;  // waiters per output field
     std::vector<FieldType> types;                        // of the output fields
+    std::vector<std::string> names;                      // of the output fields
     std::unique_ptr<Stripe[]> stripes;
   };
   using TimePoint = std::chrono::steady_clock::time_point;
@@ -129,7 +147,11 @@ class DecisionWaiters {
   void Expire(const std::shared_ptr<DecideCall>& call);
   void TimerLoop();
 
+  // Takes the waiters of `key` on `pipeline` out of its stripe (none if no one waits).
+  void TakeWaiters(size_t pipeline, size_t field, const std::string& key, std::vector<Waiter>* hits);
+
   std::vector<PerPipeline> pipelines_;
+  const std::vector<std::vector<uint32_t>> late_targets_;
   const uint64_t waiters_max_;
   std::atomic<uint64_t> total_{0};
 

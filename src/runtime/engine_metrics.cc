@@ -155,6 +155,7 @@ std::string EngineImpl::MetricsText() const {
     ex.AddValue({{"state", "decided"}}, static_cast<double>(d.events_decided.load(std::memory_order_relaxed)));
     ex.AddValue({{"state", "pending"}}, static_cast<double>(d.events_pending.load(std::memory_order_relaxed)));
     ex.AddValue({{"state", "rejected"}}, static_cast<double>(d.events_rejected.load(std::memory_order_relaxed)));
+    ex.AddValue({{"state", "late"}}, static_cast<double>(d.events_late.load(std::memory_order_relaxed)));
     ex.Family("impulse_decide_waiters", "Events waited for by decide calls now (bound: decide_waiters_max).",
               MetricType::Gauge);
     ex.AddValue({}, static_cast<double>(d.waiters()));

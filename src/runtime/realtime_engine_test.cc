@@ -9,6 +9,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -246,6 +248,69 @@ TEST_F(RealtimeEngineTest, IdleWallClockAdvanceDoesNotGrowTheSinkLogWithMarkers)
   const uint64_t grown = LogRecords(**e, "counts") - before;
   // A marker per partition every 100 ms would be 20 here; every wake-up is about 1000.
   EXPECT_LT(grown, 100u) << "records appended to the sink's log in 1 s with no input";
+  {
+    const Status st = (*e)->Stop();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+}
+
+// An event behind the allowed lateness of an on-arrival view goes to _late_events and never gets
+// a decision: a decide call waiting for it is answered "late" at once, with the reason, on the
+// pipeline that dropped it and on one it alone feeds; not after its timeout.
+TEST_F(RealtimeEngineTest, ADecideCallForALateEventIsAnsweredLateAtOnce) {
+  std::string spec = LoginSpec("on_arrival");
+  spec.replace(spec.find("      - {name: user, type: string}"), 0, "      - {name: id, type: string}\n");
+  spec += R"yaml(
+  - name: review
+    from: failed_logins
+    steps:
+      - project: [id, user, failed_5m]
+    sink: {stream: reviewed}
+)yaml";
+  auto e = Engine::Open(WriteSpec(spec), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t t0 = 1'700'000'000'000;
+  auto login = [&](const std::string& id, const std::string& user, int64_t ts) {
+    return "{\"id\":\"" + id + "\",\"user\":\"" + user + "\",\"ok\":false,\"ts\":" + std::to_string(ts) + "}\n";
+  };
+  auto decide = [&](const std::string& pipeline, const std::string& body) {
+    DecideOptions o;
+    o.pipeline = pipeline;
+    o.id_field = "id";
+    o.timeout_ms = 60'000;
+    auto done = std::make_shared<std::promise<std::pair<Status, DecideResult>>>();
+    auto fut = done->get_future();
+    const Status st = (*e)->IngestAndDecide("logins", body, 0, o, [done](Status s, DecideResult r) {
+      done->set_value({std::move(s), std::move(r)});
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return fut;
+  };
+  auto on_time = decide("review", login("a1", "mallory", t0 + 60'000));
+  ASSERT_EQ(on_time.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  auto [st1, r1] = on_time.get();
+  ASSERT_TRUE(st1.ok()) << st1.ToString();
+  ASSERT_EQ(r1.events.size(), 1u);
+  EXPECT_EQ(r1.events[0].state, EventDecision::State::kDecided);
+
+  // 60 s behind the watermark (max_out_of_orderness 1s): late in login_failures' view.
+  for (const std::string pipeline : {"review", "login_failures"}) {
+    const auto sent = std::chrono::steady_clock::now();
+    auto late = decide(pipeline, login("late-" + pipeline, "bob", t0));
+    // Without the early answer the call would wait out its 60 s timeout.
+    ASSERT_EQ(late.wait_for(std::chrono::seconds(20)), std::future_status::ready) << pipeline;
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(20));
+    auto [st, r] = late.get();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_EQ(r.events.size(), 1u);
+    EXPECT_EQ(r.events[0].state, EventDecision::State::kLate) << pipeline;
+    EXPECT_EQ(r.events[0].id, "late-" + pipeline);
+    EXPECT_FALSE(r.events[0].reason.empty());
+    EXPECT_EQ(r.pending, 0u);
+    EXPECT_EQ(r.rows.size(), 0u);
+  }
+  EXPECT_EQ(WaitFor(**e, "_late_events", 2, 10'000).size(), 2u);
+  EXPECT_NE((*e)->MetricsText().find("impulse_decide_events_total{state=\"late\"} 2"), std::string::npos);
   {
     const Status st = (*e)->Stop();
     ASSERT_TRUE(st.ok()) << st.ToString();

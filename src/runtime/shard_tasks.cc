@@ -219,6 +219,10 @@ bool Shard::RunTaskBatch(Task& t, bool* progressed) {
     return false;
   }
 
+  // Events sent to _late_events never get a decision: their callers are answered now.
+  if (!late_.empty() && engine_->decisions().any_waiting()) {
+    engine_->decisions().DeliverLate(t.pipeline, engine_->stream(in.stream).def.schema, in_, late_);
+  }
   const uint64_t next = records_.back().offset + 1;
   in.cursor.store(next, std::memory_order_relaxed);
   *progressed = true;

@@ -89,6 +89,12 @@ HttpReply DecideReply(const DecideResult& result) {
       body.append(",\"status\":\"pending\"}");
       continue;
     }
+    if (e.state == EventDecision::State::kLate) {
+      body.append(",\"status\":\"late\",\"reason\":");
+      AppendJsonString(e.reason, &body);
+      body.push_back('}');
+      continue;
+    }
     body.append(",\"status\":\"decided\",\"output\":");
     AppendRowJson(result.schema, result.rows.row(static_cast<size_t>(e.row)), &body);
     body.append(",\"rules\":[");

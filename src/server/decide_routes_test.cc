@@ -156,5 +156,27 @@ TEST_F(DecideRoutesTest, LoadGeneratorWaitsForTheDecisions) {
   (*server)->Stop();
 }
 
+// An event answered late (behind a view's allowed lateness) says so, with the reason, in its
+// place; the call has nothing pending.
+TEST(DecideReplyTest, ALateEventIsRenderedLateWithItsReason) {
+  DecideResult r;
+  r.pipeline = "score";
+  r.id_field = "id";
+  r.schema = Schema({{"id", FieldType::kString, false}});
+  r.rows = RowBatch(1);
+  r.ingest.accepted = 1;
+  EventDecision& e = r.events.emplace_back();
+  e.state = EventDecision::State::kLate;
+  e.line = 1;
+  e.id = "t1";
+  e.reason = "behind the watermark";
+  const HttpReply reply = DecideReply(r);
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.body.find(R"("decisions":[{"line":1,"id":"t1","status":"late","reason":"behind the watermark"}])"),
+            std::string::npos)
+      << reply.body;
+  EXPECT_NE(reply.body.find(R"("pending":0)"), std::string::npos) << reply.body;
+}
+
 }  // namespace
 }  // namespace impulse::server

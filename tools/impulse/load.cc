@@ -88,8 +88,9 @@ int LoadCommand(const std::vector<std::string>& args) {
               static_cast<unsigned long long>(r->rejected), static_cast<unsigned long long>(r->errors),
               r->first_error.empty() ? "" : ", first error: ", r->first_error.c_str());
   if (!lo.decide.empty()) {
-    std::printf("  decisions: %llu events answered pending (no decision within the timeout)\n",
-                static_cast<unsigned long long>(r->pending));
+    std::printf(
+        "  decisions: %llu events answered pending (no decision within the timeout), %llu late (in _late_events)\n",
+        static_cast<unsigned long long>(r->pending), static_cast<unsigned long long>(r->late));
   }
   return r->errors == 0 ? 0 : 1;
 }

@@ -67,14 +67,14 @@ class SendResult:
 
 @dataclass
 class Decision:
-    """One event's answer from `decide`: status `decided`, `pending` or `rejected`."""
+    """One event's answer from `decide`: status `decided`, `pending`, `late` or `rejected`."""
 
     index: int
     status: str
     id: object = None
     output: dict = None  # the pipeline's output row (decided)
     rules: list = field(default_factory=list)  # trigger steps that fired (decided)
-    reason: str = None  # why the line was rejected (rejected)
+    reason: str = None  # why the line was rejected (rejected) or dropped as late (late)
 
 
 @dataclass
@@ -353,7 +353,8 @@ class Client:
         The decision in the response (`POST /v1/streams/{stream}/events?decide=PIPELINE`): a
         DecideResult whose `decisions` hold one Decision per event, in order, with its status
         (`decided`: `output` row and fired `rules`; `pending`: no output within `timeout_ms` after
-        the acknowledgement, the event is still processed; `rejected`: `reason`). `id_field`
+        the acknowledgement, the event is still processed; `late`: sent to `_late_events`, no
+        decision will come, `reason`; `rejected`: `reason`). `id_field`
         names the field that identifies an event (default: the pipeline's event_id).
         Batches as `send` (at most 10000 events per request); 503 retried likewise.
         """
