@@ -441,15 +441,13 @@ void DecisionWaiters::Deliver(size_t pipeline, const RowBatch& out, std::vector<
       const plan::Firing probe{nullptr, m.partition, m.offset};
       const auto [flo, fhi] = std::equal_range(fired.begin(), fired.end(), probe, by_source);
       for (Waiter& w : hits) {
-        std::unique_lock<std::mutex> lock(w.call->mu);
-        DecideCall& c = *w.call;
-        if (c.finished || c.slot_delivered[w.slot] != 0) continue;
-        c.slot_delivered[w.slot] = 1;
-        --c.remaining;
-        EventDecision& e = c.result.events[c.slot_event[w.slot]];
+        std::unique_lock<std::mutex> lock;
+        EventDecision* claimed = Claim(w, &lock);
+        if (claimed == nullptr) continue;
+        EventDecision& e = *claimed;
         e.state = EventDecision::State::kDecided;
-        e.row = static_cast<int32_t>(c.result.rows.size());
-        c.result.rows.AppendCopy(out, i);
+        e.row = static_cast<int32_t>(w.call->result.rows.size());
+        w.call->result.rows.AppendCopy(out, i);
         for (auto it = flo; it != fhi; ++it) {
           if (std::find(e.rules.begin(), e.rules.end(), *it->rule) == e.rules.end()) e.rules.push_back(*it->rule);
         }
@@ -457,6 +455,15 @@ void DecisionWaiters::Deliver(size_t pipeline, const RowBatch& out, std::vector<
       }
     }
   }
+}
+
+EventDecision* DecisionWaiters::Claim(const Waiter& w, std::unique_lock<std::mutex>* lock) {
+  *lock = std::unique_lock<std::mutex>(w.call->mu);
+  DecideCall& c = *w.call;
+  if (c.finished || c.slot_delivered[w.slot] != 0) return nullptr;
+  c.slot_delivered[w.slot] = 1;
+  --c.remaining;
+  return &c.result.events[c.slot_event[w.slot]];
 }
 
 void DecisionWaiters::TakeWaiters(size_t pipeline, size_t field, const std::string& key, std::vector<Waiter>* hits) {
@@ -502,14 +509,11 @@ void DecisionWaiters::DeliverLate(size_t pipeline, const Schema& in_schema, cons
         AppendKey(static_cast<int>(f), in.row(i)[in_f], pp.types[f], &key);
         TakeWaiters(d, f, key, &hits);
         for (Waiter& w : hits) {
-          std::unique_lock<std::mutex> lock(w.call->mu);
-          DecideCall& c = *w.call;
-          if (c.finished || c.slot_delivered[w.slot] != 0) continue;
-          c.slot_delivered[w.slot] = 1;
-          --c.remaining;
-          EventDecision& e = c.result.events[c.slot_event[w.slot]];
-          e.state = EventDecision::State::kLate;
-          e.reason = std::string(lr[kReason].sv());
+          std::unique_lock<std::mutex> lock;
+          EventDecision* e = Claim(w, &lock);
+          if (e == nullptr) continue;
+          e->state = EventDecision::State::kLate;
+          e->reason = std::string(lr[kReason].sv());
           events_late.fetch_add(1, std::memory_order_relaxed);
           MaybeFinish(w.call, lock);
         }

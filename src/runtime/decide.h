@@ -147,6 +147,9 @@ class DecisionWaiters {
   void Expire(const std::shared_ptr<DecideCall>& call);
   void TimerLoop();
 
+  // Locks w's call into `lock` and claims its event: the event to fill in (then MaybeFinish),
+  // or null when the call has finished or the event was answered already.
+  EventDecision* Claim(const Waiter& w, std::unique_lock<std::mutex>* lock);
   // Takes the waiters of `key` on `pipeline` out of its stripe (none if no one waits).
   void TakeWaiters(size_t pipeline, size_t field, const std::string& key, std::vector<Waiter>* hits);
 
