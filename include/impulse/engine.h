@@ -160,8 +160,9 @@ struct EventDecision {
     kDecided = 0,   // the pipeline output a row for it: DecideResult::rows.row(row)
     kPending = 1,   // nothing yet when the call answered (still processed: read the log later)
     kRejected = 2,  // refused by validation (dead-lettered): `reason`
-    kLate = 3,      // behind the allowed lateness of a step on the way (in _late_events): `reason`;
-                    // its decision will never come, so it is answered at once
+    kLate = 3,      // dropped by a step on the way (a feature view, dedup or window: behind its
+                    // allowed lateness, or over a state bound), in _late_events: `reason`; its
+                    // decision will never come, so it is answered at once
   };
   State state = State::kPending;
   uint32_t line = 0;               // 1-based line of the body (row index + 1 for rows)

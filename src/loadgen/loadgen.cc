@@ -136,7 +136,8 @@ class Runner {
     report_.pending += JsonCount(body, "pending");
     // With decide: events answered late (sent to _late_events; no decision will come).
     if (body.find("\"decisions\":") != std::string_view::npos) {
-      constexpr std::string_view kLate = "\"status\":\"late\"";
+      // An answer's entry, not an output row's field that happens to be called status.
+      constexpr std::string_view kLate = "\"status\":\"late\",\"reason\":";
       for (size_t at = body.find(kLate); at != std::string_view::npos; at = body.find(kLate, at + kLate.size())) {
         ++report_.late;
       }

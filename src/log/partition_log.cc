@@ -244,7 +244,13 @@ void PartitionLog::KeepTail(uint64_t first) {
     tail_offset_ = tail_end_ = next_offset_;  // too large to keep: its readers pread
     return;
   }
-  tail_marks_.emplace_back(first, tail_.size());
+  if (tail_.capacity() < kTailBytesMax) tail_.reserve(kTailBytesMax);  // once: never more
+  // A mark every kTailMarkFrames frames, so a read walks at most that many to its offset.
+  size_t pos = 0;
+  for (uint64_t off = first; pos < buf_size_; ++off) {
+    if ((off - first) % kTailMarkFrames == 0) tail_marks_.emplace_back(off, tail_.size() + pos);
+    pos += kFrameHeaderBytes + DecodeFrameHeader(buf_.get() + pos).payload_bytes;
+  }
   tail_.append(buf_.get(), buf_size_);
   tail_end_ = next_offset_;
 }

@@ -65,10 +65,10 @@ struct Record {
 // failed records be written later (they were refused to their client) calls Rollback, which
 // drops them and makes the log writable again.
 //
-// Reads that follow the writer: once a Read has gone to the active segment's file, Flush also
-// keeps a copy of the frames it wrote (up to kTailBytesMax), and a Read of those offsets is
-// served from memory. A pipeline reading what its shard wrote in the same cycle then costs
-// no pread (one per batch and hop otherwise, which is most of a 1-event request's log cost).
+// Reads that follow the writer: once a Read has gone to the active segment's file (any reader,
+// for the log's lifetime), Flush also keeps a copy of the frames it wrote (up to kTailBytesMax),
+// and a Read of those offsets is served from memory. A pipeline reading what its shard wrote in the same cycle then
+// costs no pread (one per batch and hop otherwise, which is most of a 1-event request's log cost).
 //
 // Bounds: memory = write buffer (<= max(write_buffer_bytes_max, one frame)) + the tail copy
 // (<= kTailBytesMax, only for a followed log) + per segment an index of segment_bytes_max /
@@ -78,6 +78,7 @@ class PartitionLog {
   // The most bytes of recently flushed frames kept for readers that follow the writer. A
   // flush larger than this is not kept (its readers pread, as without the copy).
   static constexpr size_t kTailBytesMax = 256 << 10;
+  static constexpr uint64_t kTailMarkFrames = 64;  // a tail read walks at most this many frames
   // Opens (or creates) the partition in `dir`. Recovery: every segment is scanned (CRC of
   // every record, index rebuilt); a torn tail of the last segment is truncated (see
   // recovered_truncated_bytes); any damage in a sealed segment returns kDataLoss naming the
@@ -166,7 +167,8 @@ class PartitionLog {
 
   // Reads records with offsets >= from, at most max_records of them and about max_bytes of
   // payload (at least one record if any is available, even if larger). Records come from one
-  // segment, so fewer than asked does not mean the end: continue from the last offset + 1.
+  // segment (or, served from the tail copy, from consecutive ones), so fewer than asked does
+  // not mean the end: continue from the last offset + 1.
   // `out` and `storage` are replaced; out's payloads point into storage.
   // from >= end_offset: OK, nothing. from < start_offset: kOutOfRange. A checksum mismatch
   // found while reading: kDataLoss naming the file and byte offset.
@@ -269,8 +271,8 @@ class PartitionLog {
   std::string tail_;  // frames of offsets [tail_offset_, tail_end_), back to back
   uint64_t tail_offset_ = 0;
   uint64_t tail_end_ = 0;
-  // Per flush kept: (first offset, its frame's index in tail_), ascending; a read scans frames
-  // from the last mark at or before its offset.
+  // (offset, its frame's index in tail_), ascending, every kTailMarkFrames frames of each flush;
+  // a read walks frames from the last mark at or before its offset.
   std::vector<std::pair<uint64_t, size_t>> tail_marks_;
   mutable std::atomic<uint64_t> tail_reads_{0};
 

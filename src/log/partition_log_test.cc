@@ -512,6 +512,22 @@ TEST_F(PartitionLogTest, AFollowingReaderIsServedFromTheTailWithTheFilesRecords)
   const uint64_t before = log->tail_reads();
   EXPECT_EQ(ReadAllFrom(*log, 0).size(), next);
   EXPECT_EQ(log->tail_reads(), before + 0);
+
+  // One flush of many frames: reads from anywhere inside it (around the marks every
+  // kTailMarkFrames frames) find their offset.
+  const uint64_t first = next;
+  for (int i = 0; i < 300; ++i, ++next) ASSERT_EQ(*log->Append(Payload(next, 10 + next % 90), 7), next);
+  ASSERT_TRUE(log->Flush().ok());
+  for (const uint64_t at : {0ul, 1ul, 63ul, 64ul, 65ul, 127ul, 128ul, 200ul, 299ul}) {
+    const uint64_t served = log->tail_reads();
+    ASSERT_TRUE(log->Read(first + at, 3, 1 << 20, &recs, &storage).ok());
+    ASSERT_EQ(recs.size(), std::min<uint64_t>(3, 300 - at)) << at;
+    for (size_t k = 0; k < recs.size(); ++k) {
+      EXPECT_EQ(recs[k].offset, first + at + k);
+      EXPECT_EQ(recs[k].payload, Payload(first + at + k, 10 + (first + at + k) % 90));
+    }
+    EXPECT_EQ(log->tail_reads(), served + 1) << at;
+  }
 }
 
 // Records dropped by a rollback or a truncation are never served from the tail afterwards.

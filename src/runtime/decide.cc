@@ -138,14 +138,15 @@ void AppendIdText(const Value& v, FieldType type, std::string* out) {
   }
 }
 
-std::vector<std::vector<uint32_t>> LateTargets(const plan::LogicalPlan& plan) {
+std::vector<LateRoute> LateRoutes(const plan::LogicalPlan& plan) {
+  using Kind = plan::LogicalOp::Kind;
   const auto& pipes = plan.pipelines;
-  std::vector<std::vector<uint32_t>> targets(pipes.size());
+  std::vector<LateRoute> routes(pipes.size());
   for (uint32_t d = 0; d < pipes.size(); ++d) {
     // Up from D while its input has exactly one writer; a join ends the walk.
     for (uint32_t cur = d;;) {
       if (!pipes[cur].second_source.empty()) break;
-      targets[cur].push_back(d);
+      routes[cur].targets.push_back(d);
       uint32_t writers = 0;
       uint32_t writer = 0;
       for (uint32_t w = 0; w < pipes.size(); ++w) {
@@ -158,12 +159,20 @@ std::vector<std::vector<uint32_t>> LateTargets(const plan::LogicalPlan& plan) {
       cur = writer;
     }
   }
-  return targets;
+  for (uint32_t p = 0; p < pipes.size(); ++p) {
+    for (const plan::LogicalOp& op : pipes[p].ops) {
+      if (op.kind == Kind::kFeatures || op.kind == Kind::kDedup || op.kind == Kind::kWindow) {
+        routes[p].drop_labels.push_back(op.label);
+      }
+      if (op.kind == Kind::kWindow || op.kind == Kind::kJoin) break;  // later rows are new rows
+    }
+  }
+  return routes;
 }
 
 DecisionWaiters::DecisionWaiters(const std::vector<const Schema*>& outputs, uint64_t waiters_max,
-                                 std::vector<std::vector<uint32_t>> late_targets)
-    : pipelines_(outputs.size()), late_targets_(std::move(late_targets)), waiters_max_(waiters_max) {
+                                 std::vector<LateRoute> late_routes)
+    : pipelines_(outputs.size()), late_routes_(std::move(late_routes)), waiters_max_(waiters_max) {
   for (size_t p = 0; p < outputs.size(); ++p) {
     for (const Field& f : outputs[p]->fields()) {
       pipelines_[p].types.push_back(f.type);
@@ -484,12 +493,13 @@ void DecisionWaiters::TakeWaiters(size_t pipeline, size_t field, const std::stri
 }
 
 void DecisionWaiters::DeliverLate(size_t pipeline, const Schema& in_schema, const RowBatch& in, const RowBatch& late) {
-  if (pipeline >= late_targets_.size() || late.empty()) return;
+  if (pipeline >= late_routes_.size() || late.empty()) return;
+  const LateRoute& route = late_routes_[pipeline];
   // _late_events: pipeline, operator, reason, event_time, watermark, partition, offset, event.
-  constexpr int kReason = 2, kPartition = 5, kOffset = 6;
+  constexpr int kOperator = 1, kReason = 2, kEventTime = 3, kPartition = 5, kOffset = 6;
   std::string key;
   std::vector<Waiter> hits;
-  for (const uint32_t d : late_targets_[pipeline]) {
+  for (const uint32_t d : route.targets) {
     PerPipeline& pp = pipelines_[d];
     if (pp.count.load(std::memory_order_relaxed) == 0) continue;
     for (size_t f = 0; f < pp.types.size(); ++f) {
@@ -498,10 +508,15 @@ void DecisionWaiters::DeliverLate(size_t pipeline, const Schema& in_schema, cons
       if (in_f < 0 || in_schema.field(in_f).type != pp.types[f]) continue;
       for (size_t l = 0; l < late.size(); ++l) {
         const Value* lr = late.row(l);
+        if (std::find(route.drop_labels.begin(), route.drop_labels.end(), lr[kOperator].sv()) ==
+            route.drop_labels.end()) {
+          continue;  // the event went on (a trigger's late firing) or is not an input event
+        }
         // Late events are rare: a scan of the batch for the event each names is cheap enough.
         size_t i = 0;
         while (i < in.size() && !(static_cast<int64_t>(in.meta(i).partition) == lr[kPartition].i64 &&
-                                  static_cast<int64_t>(in.meta(i).offset) == lr[kOffset].i64)) {
+                                  static_cast<int64_t>(in.meta(i).offset) == lr[kOffset].i64 &&
+                                  in.meta(i).event_time_ms == lr[kEventTime].i64)) {
           ++i;
         }
         if (i == in.size() || in.row(i)[in_f].null) continue;

@@ -54,11 +54,19 @@ struct DecideTarget {
 Result<DecideTarget> ResolveDecideTarget(const plan::LogicalPlan& plan, const StreamDef& stream,
                                          const DecideOptions& options);
 
-// Per pipeline P, the pipelines D whose waiters an event P sends to _late_events answers: D
-// itself, and the pipelines it alone feeds (D's input stream written by no other pipeline, and
-// so on down). A join is never among them: its output for an event may come through the other
-// side.
-std::vector<std::vector<uint32_t>> LateTargets(const plan::LogicalPlan& plan);
+// Where the events a pipeline P sends to _late_events are answered `late`, per pipeline:
+struct LateRoute {
+  // The pipelines D whose waiters they answer: P itself, and the pipelines it alone feeds (D's
+  // input stream written by no other pipeline, and so on down). A join is never among them: its
+  // output for an event may come through the other side.
+  std::vector<uint32_t> targets;
+  // The steps of P whose late rows mean the event went no further: a feature view, dedup or
+  // window (not a trigger, whose late firing lets its row go on, nor a sink's refused row), and
+  // only up to the first step that makes new rows (a window, a join), so that the late row's
+  // source partition and offset are those of P's input event.
+  std::vector<std::string> drop_labels;
+};
+std::vector<LateRoute> LateRoutes(const plan::LogicalPlan& plan);
 
 // An id value as text: a string as is, a double in JSON form, a bool as true/false, other
 // types (int64, timestamp in ms) in decimal.
@@ -70,10 +78,10 @@ class DecisionWaiters {
  public:
   static constexpr size_t kStripes = 16;
 
-  // `outputs`: per pipeline, its output schema (read at construction only). `late_targets`
-  // (LateTargets): per pipeline, the pipelines whose waiters its late events answer.
+  // `outputs`: per pipeline, its output schema (read at construction only). `late_routes`
+  // (LateRoutes): per pipeline, which of its late events answer which waiters.
   DecisionWaiters(const std::vector<const Schema*>& outputs, uint64_t waiters_max,
-                  std::vector<std::vector<uint32_t>> late_targets = {});
+                  std::vector<LateRoute> late_routes = {});
   ~DecisionWaiters();  // Shutdown()
   // Expires the calls still waiting (their callbacks run here, with what is known) and joins the
   // timer; a call whose ingest completes later expires at once. Idempotent.
@@ -104,9 +112,10 @@ class DecisionWaiters {
   // Whether any call waits (one relaxed load): the shards' check before DeliverLate.
   bool any_waiting() const { return total_.load(std::memory_order_relaxed) != 0; }
   // Shard thread, after `pipeline` sent events of its input batch `in` (schema `in_schema`) to
-  // _late_events (`late`, rows of that stream naming each event's partition and offset): the
-  // waiters of those events on the pipelines this one alone feeds are answered as late at
-  // once (their decision can never come), matched by the id field's name in `in_schema`.
+  // _late_events (`late`, rows of that stream naming each event's step, partition, offset and
+  // event time): the waiters of those its LateRoute says were dropped, on the pipelines this one
+  // alone feeds, are answered late at once (their decision can never come), matched by the id
+  // field's name in `in_schema` as Deliver matches ids.
   void DeliverLate(size_t pipeline, const Schema& in_schema, const RowBatch& in, const RowBatch& late);
 
   // Metrics.
@@ -154,7 +163,7 @@ class DecisionWaiters {
   void TakeWaiters(size_t pipeline, size_t field, const std::string& key, std::vector<Waiter>* hits);
 
   std::vector<PerPipeline> pipelines_;
-  const std::vector<std::vector<uint32_t>> late_targets_;
+  const std::vector<LateRoute> late_routes_;
   const uint64_t waiters_max_;
   std::atomic<uint64_t> total_{0};
 

@@ -319,7 +319,7 @@ Status EngineImpl::Start() {
   const uint32_t n = options_.shards;
   std::vector<const Schema*> outputs;
   for (const auto& p : pipelines_) outputs.push_back(&p->output_schema());
-  decide_ = std::make_unique<DecisionWaiters>(outputs, options_.decide_waiters_max, LateTargets(plan_));
+  decide_ = std::make_unique<DecisionWaiters>(outputs, options_.decide_waiters_max, LateRoutes(plan_));
   ingest_.resize(n);
   exchange_.resize(n);
   for (uint32_t s = 0; s < n; ++s) {

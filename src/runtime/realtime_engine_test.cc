@@ -317,5 +317,72 @@ TEST_F(RealtimeEngineTest, ADecideCallForALateEventIsAnsweredLateAtOnce) {
   }
 }
 
+// A trigger's late firing (behind its cooldown's lateness) goes to _late_events but lets its
+// row go on: the event is decided downstream, never answered "late".
+TEST_F(RealtimeEngineTest, ATriggersLateFiringIsNotAnsweredLate) {
+  constexpr char kSpec[] = R"yaml(
+streams:
+  - name: logins
+    fields:
+      - {name: id, type: string}
+      - {name: user, type: string}
+      - {name: ts, type: timestamp}
+    key: user
+    event_time: ts
+    partitions: 1
+    watermark: {max_out_of_orderness: 1s, idle_timeout: never}
+pipelines:
+  - name: alerts
+    from: logins
+    steps:
+      - trigger:
+          name: r
+          when: "user != ''"
+          key: user
+          cooldown: 1s
+          publish:
+            - stream: hits
+              fields: {user: user}
+    sink: {stream: alerted}
+  - name: review
+    from: alerted
+    steps:
+      - project: [id, user]
+    sink: {stream: reviewed}
+)yaml";
+  auto e = Engine::Open(WriteSpec(kSpec), Options());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const int64_t t0 = 1'700'000'000'000;
+  auto decide = [&](const std::string& id, const std::string& user, int64_t ts) {
+    DecideOptions o;
+    o.pipeline = "review";
+    o.id_field = "id";
+    o.timeout_ms = 30'000;
+    auto done = std::make_shared<std::promise<std::pair<Status, DecideResult>>>();
+    auto fut = done->get_future();
+    const std::string body = "{\"id\":\"" + id + "\",\"user\":\"" + user + "\",\"ts\":" + std::to_string(ts) + "}\n";
+    const Status st = (*e)->IngestAndDecide("logins", body, 0, o, [done](Status s, DecideResult r) {
+      done->set_value({std::move(s), std::move(r)});
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return fut;
+  };
+  auto first = decide("a1", "mallory", t0 + 60'000);
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(first.get().second.events.at(0).state, EventDecision::State::kDecided);
+  auto behind = decide("b1", "bob", t0);  // 60 s behind: the trigger's firing is late
+  ASSERT_EQ(behind.wait_for(std::chrono::seconds(40)), std::future_status::ready);
+  auto [st, r] = behind.get();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].state, EventDecision::State::kDecided) << r.events[0].reason;
+  EXPECT_EQ(WaitFor(**e, "_late_events", 1, 10'000).size(), 1u);
+  EXPECT_EQ(WaitFor(**e, "reviewed", 2, 10'000).size(), 2u);
+  {
+    const Status stop = (*e)->Stop();
+    ASSERT_TRUE(stop.ok()) << stop.ToString();
+  }
+}
+
 }  // namespace
 }  // namespace impulse
