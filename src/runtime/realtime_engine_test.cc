@@ -93,6 +93,22 @@ class RealtimeEngineTest : public ::testing::Test {
     return "{\"user\":\"" + user + "\",\"ok\":" + (ok ? "true" : "false") + ",\"ts\":" + std::to_string(ts) + "}";
   }
 
+  // IngestAndDecide of `body` into logins, waiting on `pipeline` by the field `id`.
+  static std::future<std::pair<Status, DecideResult>> DecideById(Engine& e, const std::string& pipeline,
+                                                                 const std::string& body, uint32_t timeout_ms) {
+    DecideOptions o;
+    o.pipeline = pipeline;
+    o.id_field = "id";
+    o.timeout_ms = timeout_ms;
+    auto done = std::make_shared<std::promise<std::pair<Status, DecideResult>>>();
+    auto fut = done->get_future();
+    const Status st = e.IngestAndDecide("logins", body, 0, o, [done](Status s, DecideResult r) {
+      done->set_value({std::move(s), std::move(r)});
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return fut;
+  }
+
   static inline int counter_ = 0;
   std::filesystem::path dir_;
 };
@@ -274,17 +290,7 @@ TEST_F(RealtimeEngineTest, ADecideCallForALateEventIsAnsweredLateAtOnce) {
     return "{\"id\":\"" + id + "\",\"user\":\"" + user + "\",\"ok\":false,\"ts\":" + std::to_string(ts) + "}\n";
   };
   auto decide = [&](const std::string& pipeline, const std::string& body) {
-    DecideOptions o;
-    o.pipeline = pipeline;
-    o.id_field = "id";
-    o.timeout_ms = 60'000;
-    auto done = std::make_shared<std::promise<std::pair<Status, DecideResult>>>();
-    auto fut = done->get_future();
-    const Status st = (*e)->IngestAndDecide("logins", body, 0, o, [done](Status s, DecideResult r) {
-      done->set_value({std::move(s), std::move(r)});
-    });
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return fut;
+    return DecideById(**e, pipeline, body, 60'000);
   };
   auto on_time = decide("review", login("a1", "mallory", t0 + 60'000));
   ASSERT_EQ(on_time.wait_for(std::chrono::seconds(30)), std::future_status::ready);
@@ -354,18 +360,8 @@ pipelines:
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   const int64_t t0 = 1'700'000'000'000;
   auto decide = [&](const std::string& id, const std::string& user, int64_t ts) {
-    DecideOptions o;
-    o.pipeline = "review";
-    o.id_field = "id";
-    o.timeout_ms = 30'000;
-    auto done = std::make_shared<std::promise<std::pair<Status, DecideResult>>>();
-    auto fut = done->get_future();
-    const std::string body = "{\"id\":\"" + id + "\",\"user\":\"" + user + "\",\"ts\":" + std::to_string(ts) + "}\n";
-    const Status st = (*e)->IngestAndDecide("logins", body, 0, o, [done](Status s, DecideResult r) {
-      done->set_value({std::move(s), std::move(r)});
-    });
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    return fut;
+    return DecideById(**e, "review",
+                      "{\"id\":\"" + id + "\",\"user\":\"" + user + "\",\"ts\":" + std::to_string(ts) + "}\n", 30'000);
   };
   auto first = decide("a1", "mallory", t0 + 60'000);
   ASSERT_EQ(first.wait_for(std::chrono::seconds(30)), std::future_status::ready);
