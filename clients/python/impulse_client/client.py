@@ -91,6 +91,10 @@ class DecideResult:
         return [d for d in self.decisions if d.status == "pending"]
 
     @property
+    def late(self):
+        return [d for d in self.decisions if d.status == "late"]
+
+    @property
     def decided(self):
         return [d for d in self.decisions if d.status == "decided"]
 

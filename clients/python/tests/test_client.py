@@ -169,20 +169,22 @@ class EngineTest(unittest.TestCase):
         events = [tx(20001, customer=2001, amount=50.0), tx(20002, customer=2002, amount=10.0),
                   tx(20003, customer=2003, amount=1500.0), None]
         events[1]["tx_amount"] = "x"
-        # Late for the watermark (an hour before 20003, same customer so same partition): it goes
-        # to _late_events, the pipeline never outputs it, so it is pending at the timeout.
+        # Late for the watermark (an hour before 20003, same customer so same partition): the
+        # customer view sends it to _late_events, its decision never comes: answered late at once.
         events[3] = tx(20004, customer=2003, amount=20.0, seconds=_clock[0] - 3600)
         r = c.decide("transactions", "score", events, timeout_ms=1000)
         self.assertEqual((r.pipeline, r.id_field, r.accepted, r.rejected), ("score", "transaction_id", 3, 1))
         self.assertEqual([d.index for d in r.decisions], [0, 1, 2, 3])
-        self.assertEqual([d.status for d in r.decisions], ["decided", "rejected", "decided", "pending"])
+        self.assertEqual([d.status for d in r.decisions], ["decided", "rejected", "decided", "late"])
         d0, d1, d2, d3 = r.decisions
         self.assertEqual((d0.id, d0.rules, d0.output["transaction_id"], d0.output["tx_amount"]), (20001, [], 20001, 50))
         self.assertTrue(0.0 <= d0.output["fraud_score"] <= 1.0)
         self.assertIn("tx_amount", d1.reason)
         self.assertEqual((d2.id, d2.rules), (20003, ["big_amount"]))
         self.assertEqual(d3.id, 20004)
-        self.assertEqual([d.id for d in r.pending], [20004])
+        self.assertIn("late", d3.reason)
+        self.assertEqual(r.pending, [])
+        self.assertEqual([d.id for d in r.late], [20004])
         self.assertEqual([d.id for d in r.decided], [20001, 20003])
         # The rule published its alert.
         self.assertIn(20003, eventually(lambda: self.ids_in("alerts") & {20003}))
