@@ -497,6 +497,24 @@ void DecisionWaiters::DeliverLate(size_t pipeline, const Schema& in_schema, cons
   const LateRoute& route = late_routes_[pipeline];
   // _late_events: pipeline, operator, reason, event_time, watermark, partition, offset, event.
   constexpr int kOperator = 1, kReason = 2, kEventTime = 3, kPartition = 5, kOffset = 6;
+  // The input rows the late rows say were dropped (with their late row), found once. Late
+  // events are rare: a scan of the batch for the event each names is cheap enough.
+  std::vector<std::pair<size_t, const Value*>> dropped;
+  for (size_t l = 0; l < late.size(); ++l) {
+    const Value* lr = late.row(l);
+    if (std::find(route.drop_labels.begin(), route.drop_labels.end(), lr[kOperator].sv()) == route.drop_labels.end()) {
+      continue;  // the event went on (a trigger's late firing) or is not an input event
+    }
+    for (size_t i = 0; i < in.size(); ++i) {
+      const RowMeta& m = in.meta(i);
+      if (static_cast<int64_t>(m.partition) == lr[kPartition].i64 &&
+          static_cast<int64_t>(m.offset) == lr[kOffset].i64 && m.event_time_ms == lr[kEventTime].i64) {
+        dropped.emplace_back(i, lr);
+        break;
+      }
+    }
+  }
+  if (dropped.empty()) return;
   std::string key;
   std::vector<Waiter> hits;
   for (const uint32_t d : route.targets) {
@@ -506,20 +524,8 @@ void DecisionWaiters::DeliverLate(size_t pipeline, const Schema& in_schema, cons
       if (pp.per_field[f].load(std::memory_order_relaxed) == 0) continue;
       const int in_f = in_schema.FieldIndex(pp.names[f]);
       if (in_f < 0 || in_schema.field(in_f).type != pp.types[f]) continue;
-      for (size_t l = 0; l < late.size(); ++l) {
-        const Value* lr = late.row(l);
-        if (std::find(route.drop_labels.begin(), route.drop_labels.end(), lr[kOperator].sv()) ==
-            route.drop_labels.end()) {
-          continue;  // the event went on (a trigger's late firing) or is not an input event
-        }
-        // Late events are rare: a scan of the batch for the event each names is cheap enough.
-        size_t i = 0;
-        while (i < in.size() && !(static_cast<int64_t>(in.meta(i).partition) == lr[kPartition].i64 &&
-                                  static_cast<int64_t>(in.meta(i).offset) == lr[kOffset].i64 &&
-                                  in.meta(i).event_time_ms == lr[kEventTime].i64)) {
-          ++i;
-        }
-        if (i == in.size() || in.row(i)[in_f].null) continue;
+      for (const auto& [i, lr] : dropped) {
+        if (in.row(i)[in_f].null) continue;
         key.clear();
         AppendKey(static_cast<int>(f), in.row(i)[in_f], pp.types[f], &key);
         TakeWaiters(d, f, key, &hits);
