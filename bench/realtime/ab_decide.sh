@@ -3,7 +3,8 @@
 # 16 connections, closed loop), beside nginx in the same run: the commands of run.sh's
 # "impulse none, 1 tx/req, decision" and "nginx" rows, for two engine binaries, alternated.
 #
-#   bench/realtime/ab_decide.sh BASE_BIN NEW_BIN     (ROUNDS=3, OUT=build/bench/ab-decide)
+#   bench/realtime/ab_decide.sh BASE_BIN NEW_BIN     (ROUNDS=3, OUT=build/bench/ab-decide,
+#                                                    DURABILITY=none)
 #
 # Prints, per round: nginx req/s, p50, p99, then each binary's req/s, p50, p99, engine CPU
 # microseconds per request, context switches per request and file reads and writes (read/pread,
@@ -15,6 +16,7 @@ ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-build/bench/ab-decide}
 EVENTS=${EVENTS:-60000}
 EXTRA=${EXTRA:-}  # extra `impulse run` arguments for both binaries
+DURABILITY=${DURABILITY:-none}
 CONNS=16 NGINX_PORT=18480 ENGINE_PORT=18481
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -73,7 +75,7 @@ engine_round() {  # engine_round LABEL BIN ROUND
   rm -rf "$TMP/data"
   # shellcheck disable=SC2086
   "$2" run "$SPEC" --models examples/fraud/models --data-dir "$TMP/data" --listen "127.0.0.1:$ENGINE_PORT" \
-    --durability none $EXTRA 2>"$OUT/engine-$1-$3.log" &
+    --durability "$DURABILITY" $EXTRA 2>"$OUT/engine-$1-$3.log" &
   local pid=$!
   wait_http "$ENGINE_PORT"
   local c0 s0 io0 res
@@ -87,7 +89,7 @@ engine_round() {  # engine_round LABEL BIN ROUND
     '{ printf "%.2f %.2f", ($3 - $1) / n, ($4 - $2) / n }')"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
-echo "ab_decide: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "ab_decide: durability $DURABILITY, $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$ROUNDS"); do
   echo "nginx $(run_load "nginx-$i" "$NGINX_PORT")"
   if [ $((i % 2)) = 1 ]; then engine_round A "$A" "$i"; engine_round B "$B" "$i"; else

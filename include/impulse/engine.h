@@ -191,7 +191,7 @@ struct PartitionInfo {
 
 // Latency quantiles of one stage, from the engine's histograms (bucket upper bounds).
 struct StageLatency {
-  std::string stage;  // ingest_to_durable, ingest_to_output, pipeline_batch
+  std::string stage;  // ingest_to_durable, ingest_to_output, pipeline_batch, checkpoint_pause, log_fsync
   uint64_t count = 0;
   double p50_us = 0, p99_us = 0, p999_us = 0;
 };

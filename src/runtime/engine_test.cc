@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include "common/fault_env.h"
 #include "impulse/engine.h"
@@ -377,6 +378,33 @@ TEST_F(EngineTest, FullExchangeRingsDelayOutputsButLoseNone) {
   ASSERT_TRUE((*e)->WaitForPipelines(60'000).ok());
   EXPECT_EQ(Count(**e, "big_clicks"), 8000u);
   ASSERT_TRUE((*e)->Stop().ok());
+}
+
+// Under sync each acknowledged request waited for an fdatasync, and each is timed (the
+// log_fsync stage); without fsyncs there is nothing to time.
+TEST_F(EngineTest, TheGroupCommitsFsyncsAreTimedUnderSyncOnly) {
+  auto fsyncs = [](const Engine& e) -> std::optional<uint64_t> {
+    for (const StageLatency& s : e.StageLatencies()) {
+      if (s.stage == "log_fsync") return s.count;
+    }
+    return std::nullopt;
+  };
+  for (const Durability d : {Durability::kSync, Durability::kNone}) {
+    EngineOptions o = Options();
+    o.durability = d;
+    auto e = Engine::Open(spec_, o);
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(IngestSync(**e, "clicks", Click(i, 5)).status.ok());
+    if (d == Durability::kSync) {
+      EXPECT_GE(fsyncs(**e).value_or(0), 3u);  // one per request at least: each waited for its own
+      EXPECT_NE((*e)->MetricsText().find("impulse_stage_latency_seconds_count{stage=\"log_fsync\"} "),
+                std::string::npos);
+    } else {
+      EXPECT_EQ(fsyncs(**e), std::optional<uint64_t>(0));
+    }
+    ASSERT_TRUE((*e)->Stop().ok());
+    std::filesystem::remove_all(o.data_dir);
+  }
 }
 
 TEST_F(EngineTest, FileSinkReceivesEveryOutputAsNdjson) {

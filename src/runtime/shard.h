@@ -45,6 +45,7 @@ struct ShardMetrics {
   LatencyHistogram ingest_to_durable;  // request receipt -> ack
   LatencyHistogram ingest_to_output;   // request receipt -> pipeline output durable
   LatencyHistogram pipeline_batch;     // one pipeline batch: read, process, emit
+  LatencyHistogram log_fsync;          // one partition's flush + fdatasync in the group commit
   explicit ShardMetrics(size_t streams, size_t pipelines)
       : events_appended(streams),
         pipeline_in(pipelines),
