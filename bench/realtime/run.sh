@@ -12,6 +12,8 @@
 #                 request over 16 connections (the ack; the decision in the response when the
 #                 load generator has --decide), and 1000 transactions per request
 #   peer          bench/peers/fraud_service.py (standard library HTTP server, python3-xgboost)
+# Decision rows at fixed open-loop rates (DECIDE_RATES, "1000 2000 5000" req/s) count from each
+# request's due time and, under sync, show the engine's own fsync latency (/metrics log_fsync).
 # "best rate" is the highest open-loop rate of a sweep (fractions of the closed-loop maximum)
 # whose p99 stays under 10 ms; "at R" rows are open loop at the peer's best rate.
 #
@@ -258,6 +260,35 @@ for DURABILITY in none sync; do
   unset RESTART
 done
 stop_engine
+
+# --- Impulse open loop, the decision in the response at fixed rates: latency counts from each
+# request's due time (the targets' shape), beside the engine's own fsyncs (the log_fsync stage of
+# /metrics, a histogram: its p99 is a bucket bound) and the probe's p99 above.
+# hist_q STAGE Q: quantile Q of impulse_stage_latency_seconds{stage=STAGE} in ms (bucket bound)
+hist_q() {
+  curl -s "http://127.0.0.1:$ENGINE_PORT/metrics" | awk -v st="$1" -v q="$2" '
+    index($0, "impulse_stage_latency_seconds_bucket{stage=\"" st "\"") == 1 {
+      split($1, a, "le=\""); sub(/"}.*/, "", a[2]); le[n] = a[2]; c[n++] = $2 }
+    END { if (n == 0 || c[n-1] == 0) { print "-"; exit }
+          for (i = 0; i < n; i++) if (c[i] >= q * c[n-1]) { print (le[i] == "+Inf" ? "inf" : le[i] * 1000); exit } }'
+}
+if [ ${#DECIDE[@]} -gt 0 ]; then
+  DECIDE_RATES=${DECIDE_RATES:-1000 2000 5000}
+  [ "$SMOKE" = 1 ] && DECIDE_RATES=1000
+  for DURABILITY in none sync; do
+    for rate in $DECIDE_RATES; do
+      start_engine
+      load "impulse-$DURABILITY-decide-rate-$rate" "$ENGINE_PORT" 1 "$rate" "${DECIDE[@]}"
+      P999=$(sed -n 's/.*p99.9 \([0-9.]*\) ms.*/\1/p' "$OUT/impulse-$DURABILITY-decide-rate-$rate.txt" | head -1)
+      extra="req/s, open loop, decision; p99.9 ${P999:-?} ms; ${PENDING:-?} pending"
+      if [ "$DURABILITY" = sync ]; then
+        extra="$extra; engine fsync p50/p99 <= $(hist_q log_fsync 0.5)/$(hist_q log_fsync 0.99) ms"
+      fi
+      row "impulse $DURABILITY, 1 tx/req, decision at $rate/s" "$EPS" "$P50" "$P99" "$extra"
+    done
+  done
+  stop_engine
+fi
 
 # --- the decision readable in the log, per hop: in process (impulse-bench hops), one
 # transaction per Ingest call, open loop
