@@ -183,13 +183,15 @@ Result<uint64_t> PartitionLog::Append(std::string_view payload, int64_t timestam
                            std::to_string(options_.max_record_bytes));
   }
   const size_t frame = kFrameHeaderBytes + n;
-  if (next_offset_ > active_->base_offset() && active_flushed_bytes_ + buf_size_ + frame > options_.segment_bytes_max) {
+  if (next_offset_ > active_->base_offset() &&
+      active_flushed_bytes_ + unwritten_bytes_ + buf_size_ + frame > options_.segment_bytes_max) {
     RETURN_IF_ERROR(Roll());
   }
   if (buf_size_ > 0 && buf_size_ + frame > options_.write_buffer_bytes_max) RETURN_IF_ERROR(Flush());
   if (buf_size_ + frame > buf_capacity_) GrowBuffer(buf_size_ + frame);
 
-  active_->MaybeStageIndex(next_offset_, active_flushed_bytes_ + buf_size_, options_.index_interval_bytes);
+  active_->MaybeStageIndex(next_offset_, active_flushed_bytes_ + unwritten_bytes_ + buf_size_,
+                           options_.index_interval_bytes);
   active_->NoteTimestamp(timestamp_ms);
   char* p = buf_.get() + buf_size_;
   EncodeFixed32(p, static_cast<uint32_t>(n));
@@ -205,6 +207,7 @@ Result<uint64_t> PartitionLog::Append(std::string_view payload, int64_t timestam
 Status PartitionLog::Flush() {
   if (async_failed_.load(std::memory_order_relaxed)) AdoptAsyncError();
   if (!writable_) return NotWritable();
+  if (unwritten_bytes_ > 0) RETURN_IF_ERROR(WriteUnwritten());
   if (buf_size_ == 0) return Status::OK();
   Status s = active_file_->Append(std::string_view(buf_.get(), buf_size_));
   if (!s.ok()) {
@@ -226,6 +229,48 @@ Status PartitionLog::Flush() {
     buf_capacity_ = std::max<size_t>(options_.write_buffer_bytes_max, kFrameHeaderBytes);
     buf_ = std::make_unique_for_overwrite<char[]>(buf_capacity_);
   }
+  return Status::OK();
+}
+
+Status PartitionLog::Publish() {
+  if (async_failed_.load(std::memory_order_relaxed)) AdoptAsyncError();
+  if (!writable_) return NotWritable();
+  if (buf_size_ == 0) return Status::OK();
+  // A log published from memory keeps the copy whether or not anyone reads it yet: a later
+  // reader must find there what is not in the file.
+  tail_wanted_.store(true, std::memory_order_relaxed);
+  const uint64_t first = end_offset_.load(std::memory_order_relaxed);
+  bool fits;
+  {
+    std::lock_guard<std::mutex> lock(tail_mu_);
+    // Only where a follower reads from the copy, and only if the copy takes these frames
+    // without starting again: every published frame not in the file must stay in it.
+    fits = tail_wanted_.load(std::memory_order_relaxed) && !tail_marks_.empty() && tail_end_ == first &&
+           tail_.size() + buf_size_ <= kTailBytesMax;
+  }
+  if (!fits) return Flush();  // written now (Flush starts the copy again from these frames)
+  KeepTail(first);
+  unwritten_bytes_ += buf_size_;
+  buf_size_ = 0;
+  end_offset_.store(next_offset_, std::memory_order_release);
+  return Status::OK();
+}
+
+Status PartitionLog::WriteUnwritten() {
+  // The writer is the copy's only mutator, so reading it here needs no lock.
+  const std::string_view frames(tail_.data() + tail_.size() - unwritten_bytes_, unwritten_bytes_);
+  Status s = active_file_->Append(frames);
+  if (!s.ok()) {
+    const Status t = active_file_->Truncate(active_flushed_bytes_);
+    if (!t.ok()) SetSticky(t.WithContext("truncate after failed write"));
+    return s;
+  }
+  active_flushed_bytes_ += unwritten_bytes_;
+  bytes_written_.store(bytes_written_.load(std::memory_order_relaxed) + unwritten_bytes_, std::memory_order_relaxed);
+  unwritten_bytes_ = 0;
+  // The file now holds every visible record (index entries staged for buffered records are
+  // published too: a reader's Seek never picks one past its offset).
+  active_->Publish(active_flushed_bytes_, end_offset_.load(std::memory_order_relaxed));
   return Status::OK();
 }
 

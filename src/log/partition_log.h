@@ -71,7 +71,7 @@ struct Record {
 // costs no pread (one per batch and hop otherwise, which is most of a 1-event request's log cost).
 //
 // Bounds: memory = write buffer (<= max(write_buffer_bytes_max, one frame)) + the tail copy
-// (<= kTailBytesMax, only for a followed log) + per segment an index of segment_bytes_max /
+// (<= kTailBytesMax, only for a followed log or one its writer Publishes) + per segment an index of segment_bytes_max /
 // index_interval_bytes entries (16 bytes each) + one open file per segment.
 class PartitionLog {
  public:
@@ -98,6 +98,13 @@ class PartitionLog {
   Result<uint64_t> Append(std::string_view payload, int64_t timestamp_ms);
   // Writes buffered records to the file; readers can see them afterwards.
   Status Flush();
+  // Makes the buffered records visible to readers without writing them, when the tail copy
+  // (below; a log published this way always keeps one) has room for them; otherwise the same
+  // as Flush. The records reach the file at the next Flush (or Sync, SyncAsync, a segment roll,
+  // Close), which any writer call that needs them there makes first. For streams a process
+  // crash may lose past a known point (a pipeline's output, which a restore truncates and
+  // recomputes): one write per tail copy's worth of records instead of one per cycle.
+  Status Publish();
   // Flush + fdatasync: everything appended so far is durable when it returns. Blocks for
   // the device flush (milliseconds on many disks).
   Status Sync();
@@ -217,6 +224,9 @@ class PartitionLog {
   void GrowBuffer(size_t need);
   // Flush: keeps a copy of the frames just written ([first, next_offset_)) for followers.
   void KeepTail(uint64_t first);
+  // Writes the frames Publish made visible from the tail copy only (the last unwritten_bytes_
+  // of tail_); on failure the file is cut back and they stay unwritten.
+  Status WriteUnwritten();
   // Forgets the tail (before records are dropped, so no read serves them afterwards).
   void DropTail();
   // Read from the tail copy; false when `from` is not in it.
@@ -238,7 +248,10 @@ class PartitionLog {
   // Writer-only state.
   std::unique_ptr<WritableFile> active_file_;
   uint64_t active_flushed_bytes_ = 0;  // file size of the active segment
-  uint64_t next_offset_ = 0;           // offset of the next Append (includes buffered)
+  // Visible records past the file's end (Publish): the last this many bytes of tail_. They
+  // follow the file's records in the segment (index positions count them).
+  uint64_t unwritten_bytes_ = 0;
+  uint64_t next_offset_ = 0;  // offset of the next Append (includes buffered)
   std::unique_ptr<char[]> buf_;
   size_t buf_size_ = 0;
   size_t buf_capacity_ = 0;

@@ -594,5 +594,121 @@ TEST_F(PartitionLogTest, AFlushLargerThanTheTailBoundIsReadFromTheFile) {
   EXPECT_EQ(log->tail_reads(), before + 1);
 }
 
+// Publish makes records readable from memory without a write while a reader follows the log
+// and the copy has room; they reach the file at the next Flush, a roll or Close, at the
+// positions the index gave them.
+TEST_F(PartitionLogTest, PublishedRecordsAreReadFromMemoryAndWrittenLater) {
+  LogOptions o;
+  o.segment_bytes_max = 64 << 10;  // several rolls
+  o.index_interval_bytes = 512;
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  ASSERT_NE(log, nullptr);
+  std::vector<Record> recs;
+  std::string storage;
+  // No follower yet: Publish writes, as Flush does.
+  ASSERT_TRUE(log->Append(Payload(0), 0).ok());
+  ASSERT_TRUE(log->Publish().ok());
+  EXPECT_GT(log->bytes_written(), 0u);
+  ASSERT_TRUE(log->Read(0, 10, 1 << 20, &recs, &storage).ok());  // now followed
+  ASSERT_EQ(recs.size(), 1u);
+  uint64_t next = 1, from = 1;
+  int lazy = 0;
+  for (int round = 0; round < 400; ++round) {
+    const uint64_t written = log->bytes_written();
+    for (int i = 0; i <= round % 5; ++i, ++next) {
+      ASSERT_EQ(*log->Append(Payload(next, 20 + next % 2000), static_cast<int64_t>(next)), next);
+    }
+    ASSERT_TRUE(log->Publish().ok());
+    ASSERT_EQ(log->end_offset(), next);
+    lazy += log->bytes_written() == written;
+    // The follower reads what was published, whether or not it is in the file.
+    while (from < log->end_offset()) {
+      ASSERT_TRUE(log->Read(from, 1 + round % 4, 1 << 20, &recs, &storage).ok());
+      ASSERT_FALSE(recs.empty()) << from;
+      for (const Record& r : recs) {
+        ASSERT_EQ(r.offset, from);
+        ASSERT_EQ(r.payload, Payload(r.offset, 20 + r.offset % 2000));
+        ++from;
+      }
+    }
+    // A reader from the start reads the file, then the copy, without a gap.
+    if (round % 50 == 49) {
+      ASSERT_EQ(ReadAllFrom(*log, 0, 7).size(), next) << round;
+    }
+  }
+  EXPECT_GT(lazy, 300);                  // most cycles wrote nothing (the copy filled 4 times, 20 rolls)
+  EXPECT_GT(log->segment_count(), 10u);  // rolls wrote what was published before them
+  // Reopened after Close: everything published is in the files, readable through the index.
+  ASSERT_TRUE(log->Close().ok());
+  log.reset();
+  log = OpenOrDie(Env::Default(), &clock_, dir_, o);
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(log->end_offset(), next);
+  const std::vector<std::string> all = ReadAllFrom(*log, 0, 5);
+  ASSERT_EQ(all.size(), next);
+  for (uint64_t i = 1; i < next; ++i) ASSERT_EQ(all[i], Payload(i, 20 + i % 2000)) << i;
+  for (const uint64_t at : {1ul, 100ul, 777ul, next - 1}) {  // index seeks inside old segments
+    ASSERT_TRUE(log->Read(at, 1, 1 << 20, &recs, &storage).ok());
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].payload, Payload(at, 20 + at % 2000));
+  }
+}
+
+// A log nobody reads yet keeps its copy once published: the first reader finds there what the
+// file does not hold.
+TEST_F(PartitionLogTest, APublishedLogNobodyReadIsReadFromItsCopyLater) {
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, {});
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->Append("a", 0).ok());
+  ASSERT_TRUE(log->Publish().ok());  // starts the copy: written
+  const uint64_t written = log->bytes_written();
+  EXPECT_GT(written, 0u);
+  ASSERT_TRUE(log->Append("b", 0).ok());
+  ASSERT_TRUE(log->Append("c", 0).ok());
+  ASSERT_TRUE(log->Publish().ok());
+  EXPECT_EQ(log->bytes_written(), written);
+  EXPECT_EQ(ReadAllFrom(*log, 0), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(ReadAllFrom(*log, 2), (std::vector<std::string>{"c"}));
+}
+
+// A published record is in the file once Flush returns, and a rollback keeps the published
+// records before its target (writing them) and drops the ones after.
+TEST_F(PartitionLogTest, FlushAndRollbackHandlePublishedRecords) {
+  auto log = OpenOrDie(Env::Default(), &clock_, dir_, {});
+  ASSERT_NE(log, nullptr);
+  std::vector<Record> recs;
+  std::string storage;
+  ASSERT_TRUE(log->Append("r0", 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  ASSERT_TRUE(log->Read(0, 10, 1 << 20, &recs, &storage).ok());  // followed
+  ASSERT_TRUE(log->Append("r1", 0).ok());
+  ASSERT_TRUE(log->Publish().ok());  // the copy starts here: written
+  for (int i = 2; i <= 4; ++i) ASSERT_TRUE(log->Append("r" + std::to_string(i), 0).ok());
+  const uint64_t written = log->bytes_written();
+  ASSERT_TRUE(log->Publish().ok());
+  EXPECT_EQ(log->bytes_written(), written);  // readable, not written
+  EXPECT_EQ(log->end_offset(), 5u);
+  ASSERT_TRUE(log->Flush().ok());
+  EXPECT_GT(log->bytes_written(), written);
+  for (int i = 5; i <= 9; ++i) ASSERT_TRUE(log->Append("r" + std::to_string(i), 0).ok());
+  ASSERT_TRUE(log->Publish().ok());
+  ASSERT_TRUE(log->Rollback(7).ok());  // r5, r6 kept (written now), r7.. dropped
+  EXPECT_EQ(log->end_offset(), 7u);
+  ASSERT_TRUE(log->Append("new7", 0).ok());
+  ASSERT_TRUE(log->Publish().ok());
+  std::vector<std::string> all = ReadAllFrom(*log, 0);
+  ASSERT_EQ(all.size(), 8u);
+  EXPECT_EQ(all[6], "r6");
+  EXPECT_EQ(all[7], "new7");
+  ASSERT_TRUE(log->Rollback(2).ok());  // inside the file: nothing published is kept
+  ASSERT_TRUE(log->Close().ok());
+  log.reset();
+  log = OpenOrDie(Env::Default(), &clock_, dir_, {});
+  ASSERT_NE(log, nullptr);
+  all = ReadAllFrom(*log, 0);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1], "r1");
+}
+
 }  // namespace
 }  // namespace impulse::log

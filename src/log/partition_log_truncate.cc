@@ -190,6 +190,14 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
                            ": records from offset " + std::to_string(durable_offset()) +
                            " were covered by a failed fsync; reopen the log");
   }
+  // Records published from the tail copy but not yet written: the ones kept must be in the file
+  // before the cut (those past end_offset are dropped with the copy).
+  uint64_t readable_end = UINT64_MAX;
+  if (unwritten_bytes_ > 0 && s.ok() && end_offset > active_->end_offset()) {
+    s = WriteUnwritten();
+    if (!s.ok()) readable_end = active_->end_offset();  // what the file holds: readers stop there
+  }
+  unwritten_bytes_ = 0;
   buf_size_ = 0;  // the dropped records must never reach the file
   DropTail();
   if (s.ok() && active_file_ != nullptr) {
@@ -215,8 +223,8 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
   sync_cv_.notify_all();
   if (!s.ok()) {
     // Readers must not see the records being dropped while the cut waits for a retry.
-    if (end_offset_.load(std::memory_order_relaxed) > end_offset)
-      end_offset_.store(end_offset, std::memory_order_release);
+    const uint64_t end = std::min(end_offset, readable_end);
+    if (end_offset_.load(std::memory_order_relaxed) > end) end_offset_.store(end, std::memory_order_release);
     SetSticky(s.WithContext("roll back"));
     return s;
   }

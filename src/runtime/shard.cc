@@ -348,7 +348,7 @@ bool Shard::RunTasksBeforeSync() {
 // A failed write is left to SyncAndAck, which fails or retries the batch as usual.
 bool Shard::FlushCheckpointSynced() {
   for (auto [s, p] : dirty_) {
-    if (engine_->sync_at_checkpoint(s) && !engine_->stream(s).partitions[p]->Flush().ok()) return false;
+    if (engine_->sync_at_checkpoint(s) && !engine_->stream(s).partitions[p]->Publish().ok()) return false;
   }
   return true;
 }
@@ -481,7 +481,8 @@ void Shard::SyncAndAck() {
     if (now_ns - last_sync_ns_ < interval_ns) {
       // Not yet: make the writes visible and keep the acks until the covering fsync.
       for (auto [s, p] : dirty_) {
-        Status st = engine_->stream(s).partitions[p]->Flush();
+        log::PartitionLog* plog = engine_->stream(s).partitions[p].get();
+        Status st = engine_->sync_at_checkpoint(s) ? plog->Publish() : plog->Flush();
         if (!st.ok()) NoteWriteError(s, p, st);
       }
       sync_deadline_ns_ = last_sync_ns_ + interval_ns;
@@ -495,7 +496,11 @@ void Shard::SyncAndAck() {
     outbox_synced = outbox_synced || s == engine_->outbox_stream();
     log::PartitionLog* plog = engine_->stream(s).partitions[p].get();
     Status st;
-    if (d == Durability::kNone || engine_->sync_at_checkpoint(s)) {
+    if (engine_->sync_at_checkpoint(s)) {
+      // Readable from memory; written at the latest by the next checkpoint (a crash before
+      // then truncates the stream to the last one and recomputes it anyway).
+      st = plog->Publish();
+    } else if (d == Durability::kNone) {
       st = plog->Flush();
     } else {
       // Timed so that a decision's latency can be set beside what the disk took inside the

@@ -77,6 +77,13 @@ void Shard::CheckpointStep() {
             if (ckpt_status.ok()) ckpt_status = st.WithContext(ss.def.name + " at checkpoint");
           }
           ckpt_durable_waits.emplace_back(plog, plog->end_offset());
+        } else if (engine_->sync_at_checkpoint(s)) {
+          // Published from memory (PartitionLog::Publish): the end a restore truncates back
+          // to must at least be in the file, which a process crash keeps.
+          if (Status st = plog->Flush(); !st.ok()) {
+            metrics_.append_errors.Add(1);
+            if (ckpt_status.ok()) ckpt_status = st.WithContext(ss.def.name + " at checkpoint");
+          }
         }
         ckpt_positions.emplace_back("end/" + ss.def.name + "/" + std::to_string(p), plog->end_offset());
       }
