@@ -4,7 +4,7 @@
 # "impulse none, 1 tx/req, decision" and "nginx" rows, for two engine binaries, alternated.
 #
 #   bench/realtime/ab_decide.sh BASE_BIN NEW_BIN     (ROUNDS=3, OUT=build/bench/ab-decide,
-#                                                    DURABILITY=none)
+#                                                    DURABILITY=none, BATCH=1)
 #
 # Prints, per round: nginx req/s, p50, p99, then each binary's req/s, p50, p99, engine CPU
 # microseconds per request, context switches per request and file reads and writes (read/pread,
@@ -17,6 +17,7 @@ OUT=${OUT:-build/bench/ab-decide}
 EVENTS=${EVENTS:-60000}
 EXTRA=${EXTRA:-}  # extra `impulse run` arguments for both binaries
 DURABILITY=${DURABILITY:-none}
+BATCH=${BATCH:-1}  # transactions per request (the engines' figures are then events/s, per event)
 CONNS=16 NGINX_PORT=18480 ENGINE_PORT=18481
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -63,7 +64,7 @@ run_load() {
   shift 2
   f="$OUT/$name.txt"
   "$A" load --target "127.0.0.1:$port" --stream transactions --input "$TX" --events "$EVENTS" \
-    --connections "$CONNS" --batch 1 --rate 0 "$@" >"$f" 2>&1 || true
+    --connections "$CONNS" --batch "$BATCH" --rate 0 "$@" >"$f" 2>&1 || true
   if grep -q "errors [1-9]" "$f"; then echo "ab_decide.sh: $name: $(grep errors "$f")" >&2; fi
   echo "$(sed -n 's/.* \([0-9][0-9]*\) events\/s.*/\1/p' "$f" | head -1) $(sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p' "$f" | head -1) $(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' "$f" | head -1)"
 }
