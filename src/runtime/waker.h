@@ -29,13 +29,17 @@ class Waker {
     // The producer's ring store (release only) must not move after the load below, or both
     // sides could miss each other (store-load reordering).
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleeping_.load(std::memory_order_seq_cst)) {
+    // Only the first producer to find the consumer asleep wakes it: the others would each pay a
+    // futex call for a thread already woken, which drains every ring before it sleeps again
+    // (and its next PrepareWait makes their later pushes visible to it or it to them).
+    if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
       seq_.fetch_add(1, std::memory_order_seq_cst);
       Wake();
     }
   }
 
-  // Whether the consumer is between PrepareWait and CancelWait (any thread).
+  // Whether the consumer is between PrepareWait and CancelWait and no Signal woke it yet (any
+  // thread).
   bool sleeping() const { return sleeping_.load(std::memory_order_seq_cst); }
   uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
