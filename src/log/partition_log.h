@@ -204,6 +204,9 @@ class PartitionLog {
   // Cuts the files at end_offset (no intent) and rebuilds the in-memory segment list; the
   // active file must be closed. Used by TruncateSegments and Rollback.
   Status CutAndReload(uint64_t end_offset);
+  // Rollback to a target past the file's end while published records are unwritten: cuts the
+  // tail copy and the buffer, leaves the file alone.
+  void RollbackInMemory(uint64_t end_offset);
   std::string TruncateIntentPath() const;
   Status OpenActiveAfterRecovery(const std::string& path, uint64_t valid_bytes, bool rewrite_header);
   Status CreateActiveSegment(uint64_t base_offset);

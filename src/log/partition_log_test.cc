@@ -654,6 +654,51 @@ TEST_F(PartitionLogTest, PublishedRecordsAreReadFromMemoryAndWrittenLater) {
   }
 }
 
+// A rollback past the file's end keeps the published records before its target in memory and
+// writes nothing, so it works on a full disk; index entries of the dropped records are never
+// used; the kept ones reach the file once there is room again.
+TEST_F(PartitionLogTest, ARollbackOfPublishedRecordsWritesNothing) {
+  FaultInjectionEnv env(Env::Default());
+  LogOptions o;
+  o.index_interval_bytes = 64;  // an entry for nearly every record
+  auto log = OpenOrDie(&env, &clock_, dir_, o);
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->Append(Payload(0), 0).ok());
+  ASSERT_TRUE(log->Publish().ok());  // written; the copy starts
+  for (uint64_t i = 1; i <= 6; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Publish().ok());  // 1..6 in memory only
+  env.SetWriteBudget(0);             // the disk is full
+  ASSERT_TRUE(log->Append(Payload(7), 0).ok());
+  ASSERT_TRUE(log->Rollback(4).ok());  // keeps 1..3, drops 4..7
+  EXPECT_EQ(log->end_offset(), 4u);
+  EXPECT_EQ(ReadAllFrom(*log, 0), (std::vector<std::string>{Payload(0), Payload(1), Payload(2), Payload(3)}));
+  for (uint64_t i = 4; i <= 9; ++i) ASSERT_EQ(*log->Append("again-" + std::to_string(i), 0), i);
+  ASSERT_TRUE(log->Publish().ok());
+  EXPECT_EQ(log->Flush().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(log->end_offset(), 10u);  // still readable from the copy
+  env.SetWriteBudget(-1);
+  ASSERT_TRUE(log->Sync().ok());
+  // A flush over the copy's bound starts it again past these: the reads below go to the file.
+  ASSERT_TRUE(log->Append(std::string(PartitionLog::kTailBytesMax + 1, 'x'), 0).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  std::vector<Record> recs;
+  std::string storage;
+  const uint64_t tail_reads = log->tail_reads();
+  for (uint64_t at = 0; at < 10; ++at) {  // through the index of the file, one record at a time
+    ASSERT_TRUE(log->Read(at, 1, 1 << 20, &recs, &storage).ok());
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].payload, at < 4 ? Payload(at) : "again-" + std::to_string(at));
+  }
+  EXPECT_EQ(log->tail_reads(), tail_reads);
+  ASSERT_TRUE(log->Close().ok());
+  log = OpenOrDie(&env, &clock_, dir_, o);
+  ASSERT_NE(log, nullptr);
+  const std::vector<std::string> all = ReadAllFrom(*log, 0);
+  ASSERT_EQ(all.size(), 11u);
+  EXPECT_EQ(all[3], Payload(3));
+  EXPECT_EQ(all[9], "again-9");
+}
+
 // A log nobody reads yet keeps its copy once published: the first reader finds there what the
 // file does not hold.
 TEST_F(PartitionLogTest, APublishedLogNobodyReadIsReadFromItsCopyLater) {

@@ -190,12 +190,33 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
                            ": records from offset " + std::to_string(durable_offset()) +
                            " were covered by a failed fsync; reopen the log");
   }
-  // Records published from the tail copy but not yet written: the ones kept must be in the file
-  // before the cut (those past end_offset are dropped with the copy).
-  uint64_t readable_end = UINT64_MAX;
-  if (unwritten_bytes_ > 0 && s.ok() && end_offset > active_->end_offset()) {
-    s = WriteUnwritten();
-    if (!s.ok()) readable_end = active_->end_offset();  // what the file holds: readers stop there
+  // Records published from the tail copy but not yet written (Publish). When the target is past
+  // the file's end, the file keeps all it has and the rollback happens in memory only: the copy
+  // and the buffer are cut at the target, nothing is written (so it works on a full disk too).
+  const uint64_t file_end = active_->end_offset();
+  if (s.ok() && unwritten_bytes_ > 0 && end_offset > file_end) {
+    if (!writable_) {
+      s = FailedPrecondition("roll back log " + dir_ + " to offset " + std::to_string(end_offset) +
+                             ": records from offset " + std::to_string(file_end) +
+                             " are only in memory and the log failed (" + sticky_error_.ToString() +
+                             "); reopen the log");
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      sync_in_flight_ = false;
+    } else {
+      RollbackInMemory(end_offset);
+      std::lock_guard<std::mutex> lock(sync_mu_);
+      sync_in_flight_ = false;
+      sync_requested_ = std::min(sync_requested_, end_offset);
+    }
+    sync_cv_.notify_all();
+    return s;  // nothing dropped on refusal: a retry (after a reopen) finds everything
+  }
+  // What only the copy held is gone with it (all of it past the target, unless the rollback was
+  // refused). Readers must not look for dropped records, in the copy or the file, from now on.
+  const uint64_t readable_end = unwritten_bytes_ > 0 ? file_end : UINT64_MAX;
+  const uint64_t visible_end = std::min(end_offset, readable_end);
+  if (end_offset_.load(std::memory_order_relaxed) > visible_end) {
+    end_offset_.store(visible_end, std::memory_order_release);
   }
   unwritten_bytes_ = 0;
   buf_size_ = 0;  // the dropped records must never reach the file
@@ -232,6 +253,32 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
   sticky_error_ = Status::OK();
   sync_failed_ = false;
   return Status::OK();
+}
+
+void PartitionLog::RollbackInMemory(uint64_t end_offset) {
+  {
+    std::lock_guard<std::mutex> lock(tail_mu_);
+    // The unwritten frames are the copy's last ones and [file_end, end_offset) is among them.
+    auto mark = std::upper_bound(tail_marks_.begin(), tail_marks_.end(), end_offset,
+                                 [](uint64_t o, const std::pair<uint64_t, size_t>& m) { return o < m.first; });
+    --mark;  // tail_offset_ <= file_end < end_offset
+    uint64_t off = mark->first;
+    size_t pos = mark->second;
+    while (off < end_offset) {
+      pos += kFrameHeaderBytes + DecodeFrameHeader(tail_.data() + pos).payload_bytes;
+      ++off;
+    }
+    unwritten_bytes_ -= tail_.size() - pos;
+    tail_.resize(pos);
+    tail_marks_.erase(mark + (mark->first < end_offset ? 1 : 0), tail_marks_.end());
+    tail_end_ = end_offset;
+    end_offset_.store(end_offset, std::memory_order_release);
+  }
+  buf_size_ = 0;
+  next_offset_ = end_offset;
+  // Index entries staged for the dropped records must never be published; the kept ones are
+  // only missing from a sparse index (a read scans from an earlier entry).
+  active_->DropStagedIndex(active_flushed_bytes_ + unwritten_bytes_);
 }
 
 Status PartitionLog::CutAndReload(uint64_t end_offset) {

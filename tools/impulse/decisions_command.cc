@@ -27,7 +27,9 @@ int DecisionsCommand(const std::vector<std::string>& args) {
   std::string action, from, to;
   RescoreOptions o;
   opts.add_options()("action", po::value(&action), "what to do: rescore")(
-      "data-dir", po::value(&o.data_dir), "the engine's data dir (read only; stop the engine or use a copy)")(
+      "data-dir", po::value(&o.data_dir),
+      "the engine's data dir (read only; stop the engine, or use a copy taken after a checkpoint: pipeline output "
+      "newer than the last checkpoint may not be in the files yet)")(
       "stream", po::value(&o.stream), "the decision log stream")("models", po::value(&o.models_dir),
                                                                  "the model repository")(
       "model", po::value(&o.model), "the model to re-score with")("version", po::value(&o.version), "its version")(
