@@ -209,16 +209,7 @@ Status PartitionLog::Flush() {
   if (!writable_) return NotWritable();
   if (unwritten_bytes_ > 0) RETURN_IF_ERROR(WriteUnwritten());
   if (buf_size_ == 0) return Status::OK();
-  Status s = active_file_->Append(std::string_view(buf_.get(), buf_size_));
-  if (!s.ok()) {
-    // Nothing partial may stay in the file: a reader or a reopen would otherwise see it.
-    // The buffer is kept so a later Flush can retry.
-    const Status t = active_file_->Truncate(active_flushed_bytes_);
-    if (!t.ok()) SetSticky(t.WithContext("truncate after failed write"));
-    return s;
-  }
-  active_flushed_bytes_ += buf_size_;
-  bytes_written_.store(bytes_written_.load(std::memory_order_relaxed) + buf_size_, std::memory_order_relaxed);
+  RETURN_IF_ERROR(WriteFrames(std::string_view(buf_.get(), buf_size_)));  // the buffer stays for a retry
   // Kept before the records become visible, so a follower woken by them finds them here.
   if (tail_wanted_.load(std::memory_order_relaxed)) KeepTail(end_offset_.load(std::memory_order_relaxed));
   buf_size_ = 0;
@@ -243,10 +234,9 @@ Status PartitionLog::Publish() {
   bool fits;
   {
     std::lock_guard<std::mutex> lock(tail_mu_);
-    // Only where a follower reads from the copy, and only if the copy takes these frames
-    // without starting again: every published frame not in the file must stay in it.
-    fits = tail_wanted_.load(std::memory_order_relaxed) && !tail_marks_.empty() && tail_end_ == first &&
-           tail_.size() + buf_size_ <= kTailBytesMax;
+    // Only if the copy takes these frames without starting again: every published frame not
+    // in the file must stay in it.
+    fits = !tail_marks_.empty() && tail_end_ == first && tail_.size() + buf_size_ <= kTailBytesMax;
   }
   if (!fits) return Flush();  // written now (Flush starts the copy again from these frames)
   KeepTail(first);
@@ -256,17 +246,22 @@ Status PartitionLog::Publish() {
   return Status::OK();
 }
 
-Status PartitionLog::WriteUnwritten() {
-  // The writer is the copy's only mutator, so reading it here needs no lock.
-  const std::string_view frames(tail_.data() + tail_.size() - unwritten_bytes_, unwritten_bytes_);
+Status PartitionLog::WriteFrames(std::string_view frames) {
   Status s = active_file_->Append(frames);
   if (!s.ok()) {
+    // Nothing partial may stay in the file: a reader or a reopen would otherwise see it.
     const Status t = active_file_->Truncate(active_flushed_bytes_);
     if (!t.ok()) SetSticky(t.WithContext("truncate after failed write"));
     return s;
   }
-  active_flushed_bytes_ += unwritten_bytes_;
-  bytes_written_.store(bytes_written_.load(std::memory_order_relaxed) + unwritten_bytes_, std::memory_order_relaxed);
+  active_flushed_bytes_ += frames.size();
+  bytes_written_.store(bytes_written_.load(std::memory_order_relaxed) + frames.size(), std::memory_order_relaxed);
+  return Status::OK();
+}
+
+Status PartitionLog::WriteUnwritten() {
+  // The writer is the copy's only mutator, so reading it here needs no lock.
+  RETURN_IF_ERROR(WriteFrames(std::string_view(tail_.data() + tail_.size() - unwritten_bytes_, unwritten_bytes_)));
   unwritten_bytes_ = 0;
   // The file now holds every visible record (index entries staged for buffered records are
   // published too: a reader's Seek never picks one past its offset).

@@ -230,6 +230,8 @@ class PartitionLog {
   // Writes the frames Publish made visible from the tail copy only (the last unwritten_bytes_
   // of tail_); on failure the file is cut back and they stay unwritten.
   Status WriteUnwritten();
+  // Appends frames at the file's end; on failure cuts the file back (nothing partial stays).
+  Status WriteFrames(std::string_view frames);
   // Forgets the tail (before records are dropped, so no read serves them afterwards).
   void DropTail();
   // Read from the tail copy; false when `from` is not in it.
