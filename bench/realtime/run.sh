@@ -266,7 +266,7 @@ stop_engine
 # /metrics, a histogram: its p99 is a bucket bound) and the probe's p99 above.
 # hist_q STAGE Q: quantile Q of impulse_stage_latency_seconds{stage=STAGE} in ms (bucket bound)
 hist_q() {
-  curl -s "http://127.0.0.1:$ENGINE_PORT/metrics" | awk -v st="$1" -v q="$2" '
+  { curl -s "http://127.0.0.1:$ENGINE_PORT/metrics" || true; } | awk -v st="$1" -v q="$2" '
     index($0, "impulse_stage_latency_seconds_bucket{stage=\"" st "\"") == 1 {
       split($1, a, "le=\""); sub(/"}.*/, "", a[2]); le[n] = a[2]; c[n++] = $2 }
     END { if (n == 0 || c[n-1] == 0) { print "-"; exit }

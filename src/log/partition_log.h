@@ -138,7 +138,9 @@ class PartitionLog {
   // refuses (kFailedPrecondition) after Close, while a TruncateTo intent is pending, and after
   // a failed fsync when end_offset > durable_offset() (what the failed fsync covered may be
   // lost however later fsyncs answer). end_offset must be in [start_offset(), next_offset()]
-  // (else kInvalidArgument). durable_offset() becomes end_offset. If it fails the log stays
+  // (else kInvalidArgument). durable_offset() becomes end_offset (unless the target is past the
+  // file's end, with records only published from memory: then the rollback cuts the copy and the
+  // buffer and leaves the file and durable_offset() alone). If it fails the log stays
   // sticky, but end_offset() and durable_offset() already are end_offset (readers no longer see
   // the dropped records); call it again to retry. A crash before it succeeded may leave some
   // of the dropped records. Writer thread; a concurrent Read of a dropped record may fail

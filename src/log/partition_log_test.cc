@@ -699,6 +699,39 @@ TEST_F(PartitionLogTest, ARollbackOfPublishedRecordsWritesNothing) {
   EXPECT_EQ(all[9], "again-9");
 }
 
+// Writing the published records publishes the index entries of those records only: entries of
+// records still buffered, which a rollback may drop, are never used by a later read.
+TEST_F(PartitionLogTest, IndexEntriesOfDroppedRecordsAreNeverUsed) {
+  FaultInjectionEnv env(Env::Default());
+  LogOptions o;
+  o.index_interval_bytes = 64;  // an entry for nearly every record
+  auto log = OpenOrDie(&env, &clock_, dir_, o);
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(log->Append(Payload(0), 0).ok());
+  ASSERT_TRUE(log->Publish().ok());  // written; the copy starts
+  for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
+  ASSERT_TRUE(log->Publish().ok());                                                // 1..3 in memory
+  for (uint64_t i = 4; i <= 6; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());  // 4..6 buffered
+  env.SetWriteBudget(3 * (kFrameHeaderBytes + 100));                               // room for 1..3 only
+  EXPECT_EQ(log->Flush().code(), StatusCode::kResourceExhausted);                  // 1..3 written, 4..6 kept
+  env.SetWriteBudget(0);
+  ASSERT_TRUE(log->Publish().ok());    // 4..6 in memory
+  ASSERT_TRUE(log->Rollback(5).ok());  // drops 5 and 6
+  env.SetWriteBudget(-1);
+  for (uint64_t i = 5; i <= 9; ++i) ASSERT_EQ(*log->Append("again-" + std::to_string(i), 0), i);
+  ASSERT_TRUE(log->Sync().ok());
+  ASSERT_TRUE(log->Append(std::string(PartitionLog::kTailBytesMax + 1, 'x'), 0).ok());  // reads go to the file
+  ASSERT_TRUE(log->Flush().ok());
+  std::vector<Record> recs;
+  std::string storage;
+  for (uint64_t at = 0; at < 10; ++at) {
+    ASSERT_TRUE(log->Read(at, 1, 1 << 20, &recs, &storage).ok()) << at;
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].offset, at);
+    EXPECT_EQ(recs[0].payload, at < 5 ? Payload(at) : "again-" + std::to_string(at));
+  }
+}
+
 // A log nobody reads yet keeps its copy once published: the first reader finds there what the
 // file does not hold.
 TEST_F(PartitionLogTest, APublishedLogNobodyReadIsReadFromItsCopyLater) {
@@ -737,7 +770,7 @@ TEST_F(PartitionLogTest, FlushAndRollbackHandlePublishedRecords) {
   EXPECT_GT(log->bytes_written(), written);
   for (int i = 5; i <= 9; ++i) ASSERT_TRUE(log->Append("r" + std::to_string(i), 0).ok());
   ASSERT_TRUE(log->Publish().ok());
-  ASSERT_TRUE(log->Rollback(7).ok());  // r5, r6 kept (written now), r7.. dropped
+  ASSERT_TRUE(log->Rollback(7).ok());  // r5, r6 kept (in memory), r7.. dropped
   EXPECT_EQ(log->end_offset(), 7u);
   ASSERT_TRUE(log->Append("new7", 0).ok());
   ASSERT_TRUE(log->Publish().ok());

@@ -193,13 +193,18 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
   // Records published from the tail copy but not yet written (Publish). When the target is past
   // the file's end, the file keeps all it has and the rollback happens in memory only: the copy
   // and the buffer are cut at the target, nothing is written (so it works on a full disk too).
+  // (A target inside the unpublished buffer is not supported, published or not: it goes the
+  // file's way below and fails.)
   const uint64_t file_end = active_->end_offset();
-  if (s.ok() && unwritten_bytes_ > 0 && end_offset > file_end) {
+  if (s.ok() && unwritten_bytes_ > 0 && end_offset > file_end &&
+      end_offset <= end_offset_.load(std::memory_order_relaxed)) {
     if (!writable_) {
       s = FailedPrecondition("roll back log " + dir_ + " to offset " + std::to_string(end_offset) +
                              ": records from offset " + std::to_string(file_end) +
                              " are only in memory and the log failed (" + sticky_error_.ToString() +
                              "); reopen the log");
+      // Readers stop at the target; the records below it stay readable from the copy.
+      end_offset_.store(end_offset, std::memory_order_release);
       std::lock_guard<std::mutex> lock(sync_mu_);
       sync_in_flight_ = false;
     } else {
@@ -209,7 +214,7 @@ Status PartitionLog::Rollback(uint64_t end_offset) {
       sync_requested_ = std::min(sync_requested_, end_offset);
     }
     sync_cv_.notify_all();
-    return s;  // nothing dropped on refusal: a retry (after a reopen) finds everything
+    return s;
   }
   // What only the copy held is gone with it (all of it past the target, unless the rollback was
   // refused). Readers must not look for dropped records, in the copy or the file, from now on.

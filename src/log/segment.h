@@ -49,9 +49,12 @@ class Segment {
     entries_[staged_++] = IndexEntry{offset, position};
     last_indexed_position_ = position;
   }
-  // Makes staged index entries and records up to (bytes, end_offset) visible.
+  // Makes staged index entries and records up to (bytes, end_offset) visible. Entries of records
+  // at or past end_offset stay staged (their records are not in the file yet, and may be dropped).
   void Publish(uint64_t bytes, uint64_t end_offset) {
-    index_count_.store(staged_, std::memory_order_release);
+    uint32_t n = staged_;
+    while (n > index_count_.load(std::memory_order_relaxed) && entries_[n - 1].offset >= end_offset) --n;
+    index_count_.store(n, std::memory_order_release);
     visible_bytes_.store(bytes, std::memory_order_release);
     end_offset_.store(end_offset, std::memory_order_release);
   }

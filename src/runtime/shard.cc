@@ -506,8 +506,9 @@ void Shard::SyncAndAck() {
       // Timed so that a decision's latency can be set beside what the disk took inside the
       // engine, under its own load (the probe measures the disk alone).
       const int64_t t0 = engine_->clock()->NowNs();
+      const uint64_t syncs = plog->syncs();
       st = plog->Sync();
-      metrics_.log_fsync.Record(engine_->clock()->NowNs() - t0);
+      if (plog->syncs() != syncs) metrics_.log_fsync.Record(engine_->clock()->NowNs() - t0);
     }
     if (!st.ok()) {
       metrics_.sync_errors.Add(1);
