@@ -29,7 +29,12 @@ using boost::beast::http::verb;
 // Waits (bounded) for a condition that another thread makes true; not a timing assertion.
 template <typename F>
 bool WaitFor(F cond) {
-  for (int i = 0; i < 5000 && !cond(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // True as soon as cond held once: evaluating it again could catch a later, passing state
+  // (a counter that moves on) and fail a wait that succeeded.
+  for (int i = 0; i < 5000; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return cond();
 }
 
