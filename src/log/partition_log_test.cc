@@ -50,6 +50,18 @@ std::vector<std::string> ReadAllFrom(const PartitionLog& log, uint64_t from, uin
 
 class PartitionLogTest : public ::testing::Test {
  protected:
+  static LogOptions DenseIndex() {
+    LogOptions o;
+    o.index_interval_bytes = 64;  // an entry for nearly every record
+    return o;
+  }
+  // A log whose record 0 is published: written, and the tail copy started after it.
+  std::unique_ptr<PartitionLog> OpenPublished(Env* env, const LogOptions& o) {
+    auto log = OpenOrDie(env, &clock_, dir_, o);
+    if (log == nullptr || !log->Append(Payload(0), 0).ok() || !log->Publish().ok()) return nullptr;
+    return log;
+  }
+
   TempDir tmp_;
   std::string dir_ = tmp_.path() + "/stream/p0";
   ManualClock clock_{1'000'000};
@@ -659,12 +671,9 @@ TEST_F(PartitionLogTest, PublishedRecordsAreReadFromMemoryAndWrittenLater) {
 // used; the kept ones reach the file once there is room again.
 TEST_F(PartitionLogTest, ARollbackOfPublishedRecordsWritesNothing) {
   FaultInjectionEnv env(Env::Default());
-  LogOptions o;
-  o.index_interval_bytes = 64;  // an entry for nearly every record
-  auto log = OpenOrDie(&env, &clock_, dir_, o);
+  const LogOptions o = DenseIndex();
+  auto log = OpenPublished(&env, o);
   ASSERT_NE(log, nullptr);
-  ASSERT_TRUE(log->Append(Payload(0), 0).ok());
-  ASSERT_TRUE(log->Publish().ok());  // written; the copy starts
   for (uint64_t i = 1; i <= 6; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
   ASSERT_TRUE(log->Publish().ok());  // 1..6 in memory only
   env.SetWriteBudget(0);             // the disk is full
@@ -703,12 +712,9 @@ TEST_F(PartitionLogTest, ARollbackOfPublishedRecordsWritesNothing) {
 // records still buffered, which a rollback may drop, are never used by a later read.
 TEST_F(PartitionLogTest, IndexEntriesOfDroppedRecordsAreNeverUsed) {
   FaultInjectionEnv env(Env::Default());
-  LogOptions o;
-  o.index_interval_bytes = 64;  // an entry for nearly every record
-  auto log = OpenOrDie(&env, &clock_, dir_, o);
+  const LogOptions o = DenseIndex();
+  auto log = OpenPublished(&env, o);
   ASSERT_NE(log, nullptr);
-  ASSERT_TRUE(log->Append(Payload(0), 0).ok());
-  ASSERT_TRUE(log->Publish().ok());  // written; the copy starts
   for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());
   ASSERT_TRUE(log->Publish().ok());                                                // 1..3 in memory
   for (uint64_t i = 4; i <= 6; ++i) ASSERT_TRUE(log->Append(Payload(i), 0).ok());  // 4..6 buffered
