@@ -263,8 +263,7 @@ Status PartitionLog::WriteUnwritten() {
   // The writer is the copy's only mutator, so reading it here needs no lock.
   RETURN_IF_ERROR(WriteFrames(std::string_view(tail_.data() + tail_.size() - unwritten_bytes_, unwritten_bytes_)));
   unwritten_bytes_ = 0;
-  // The file now holds every visible record (index entries staged for buffered records are
-  // published too: a reader's Seek never picks one past its offset).
+  // The file now holds every visible record (index entries of buffered records stay staged).
   active_->Publish(active_flushed_bytes_, end_offset_.load(std::memory_order_relaxed));
   return Status::OK();
 }

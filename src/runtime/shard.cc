@@ -345,6 +345,10 @@ bool Shard::RunTasksBeforeSync() {
   return did;
 }
 
+Status Shard::MakeVisible(uint32_t stream, log::PartitionLog* plog) {
+  return engine_->sync_at_checkpoint(stream) ? plog->Publish() : plog->Flush();
+}
+
 // A failed write is left to SyncAndAck, which fails or retries the batch as usual.
 bool Shard::FlushCheckpointSynced() {
   for (auto [s, p] : dirty_) {
@@ -481,8 +485,7 @@ void Shard::SyncAndAck() {
     if (now_ns - last_sync_ns_ < interval_ns) {
       // Not yet: make the writes visible and keep the acks until the covering fsync.
       for (auto [s, p] : dirty_) {
-        log::PartitionLog* plog = engine_->stream(s).partitions[p].get();
-        Status st = engine_->sync_at_checkpoint(s) ? plog->Publish() : plog->Flush();
+        Status st = MakeVisible(s, engine_->stream(s).partitions[p].get());
         if (!st.ok()) NoteWriteError(s, p, st);
       }
       sync_deadline_ns_ = last_sync_ns_ + interval_ns;
@@ -496,12 +499,8 @@ void Shard::SyncAndAck() {
     outbox_synced = outbox_synced || s == engine_->outbox_stream();
     log::PartitionLog* plog = engine_->stream(s).partitions[p].get();
     Status st;
-    if (engine_->sync_at_checkpoint(s)) {
-      // Readable from memory; written at the latest by the next checkpoint (a crash before
-      // then truncates the stream to the last one and recomputes it anyway).
-      st = plog->Publish();
-    } else if (d == Durability::kNone) {
-      st = plog->Flush();
+    if (d == Durability::kNone || engine_->sync_at_checkpoint(s)) {
+      st = MakeVisible(s, plog);
     } else {
       // Timed so that a decision's latency can be set beside what the disk took inside the
       // engine, under its own load (the probe measures the disk alone).

@@ -240,6 +240,9 @@ class Shard {
   bool TasksMayRun() const;  // not paused by a checkpoint or by output waiting for a retry
   bool RunTasksBeforeSync();
   bool FlushCheckpointSynced();
+  // Makes a partition's appended records readable without an fsync: published from memory for a
+  // stream that checkpoints make durable (a crash recomputes it), written otherwise.
+  Status MakeVisible(uint32_t stream, log::PartitionLog* plog);
   // Whether some exchange ring from this shard is full (a stream-sink task must wait).
   bool ExchangeBlocked();
   // Marks (stream, partition) as written in the current batch, before the append: the first
